@@ -1,0 +1,184 @@
+"""Customer-level features from clean transaction lines.
+
+One row per customer, indexed by ``CustomerID``:
+
+- ``NumPurchases``: distinct invoices.
+- ``TotalQuantity``: units bought.
+- ``TotalSpend``: sum of ``Quantity * UnitPrice`` (currency units).
+- ``Recency``: whole days from the last purchase to the snapshot date (by default the
+  day after the last invoice in the data, at midnight).
+- ``Tenure``: whole days from the first to the last purchase.
+- ``AvgOrderValue``: ``TotalSpend / NumPurchases``.
+- ``DistinctProducts``: distinct StockCodes.
+- ``Country``: the customer's most frequent country (ties: alphabetical first).
+- ``FirstPurchase`` / ``LastPurchase``: timestamps.
+
+``engine="duckdb"`` computes the same numbers in DuckDB, which also reads parquet files
+out of core (pass a path instead of a DataFrame).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "NUMERIC_FEATURES",
+    "PRODUCT_CATEGORIES",
+    "customer_features",
+    "snapshot_date_for",
+    "product_category",
+]
+
+NUMERIC_FEATURES = [
+    "NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure",
+    "AvgOrderValue", "DistinctProducts",
+]
+FEATURE_COLUMNS = NUMERIC_FEATURES + ["Country", "FirstPurchase", "LastPurchase"]
+
+#: Product category -> words in the description that put a product there (first match wins).
+PRODUCT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Christmas": ("CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "SNOWFLAKE"),
+    "Bags": ("BAG", "TOTE", "PURSE", "SHOPPER"),
+    "Kitchen": ("MUG", "CUP", "PLATE", "BOWL", "TEA", "CAKE", "LUNCH BOX", "JAR", "BAKING", "SPOON", "NAPKIN", "TRAY", "BOTTLE"),
+    "Candles & lights": ("CANDLE", "T-LIGHT", "LANTERN", "LIGHT", "HOLDER", "NIGHT LIGHT"),
+    "Home decor": ("HEART", "SIGN", "FRAME", "CLOCK", "CUSHION", "DOORMAT", "HANGING", "MIRROR", "VINTAGE", "WALL", "DECORATION", "BUNTING", "ORNAMENT"),
+    "Stationery & gifts": ("CARD", "WRAP", "PAPER", "NOTEBOOK", "PEN", "STICKER", "GIFT", "RIBBON", "BOX", "TISSUE"),
+    "Toys & kids": ("TOY", "DOLLY", "CHILDREN", "KIDS", "GAME", "PARTY", "BALLOON", "SPACEBOY", "DOLL", "TEDDY"),
+    "Garden": ("GARDEN", "PLANT", "FLOWER", "WATERING", "BIRD"),
+}
+OTHER_CATEGORY = "Other"
+
+
+def product_category(descriptions: pd.Series) -> pd.Series:
+    """Map product descriptions to a coarse category by keyword (``PRODUCT_CATEGORIES``)."""
+    text = descriptions.astype("string").str.upper().fillna("")
+    result = pd.Series(OTHER_CATEGORY, index=descriptions.index, dtype="string")
+    assigned = pd.Series(False, index=descriptions.index)
+    for category, words in PRODUCT_CATEGORIES.items():
+        pattern = r"\b(?:" + "|".join(re.escape(w) for w in words) + r")S?\b"
+        hit = text.str.contains(pattern, regex=True) & ~assigned
+        result[hit] = category
+        assigned |= hit
+    return result
+
+
+def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
+    """The default snapshot: midnight of the day after the last invoice."""
+    return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
+
+
+def customer_features(
+    lines: pd.DataFrame | str | Path,
+    snapshot_date: pd.Timestamp | str | None = None,
+    engine: Literal["pandas", "duckdb"] = "pandas",
+) -> pd.DataFrame:
+    """Aggregate clean lines into one row per customer (see the module docstring).
+
+    ``lines`` needs ``CustomerID, InvoiceNo, StockCode, Quantity, UnitPrice,
+    InvoiceDate, Country`` (``TotalPrice`` is used when present). With
+    ``engine="duckdb"`` it may also be the path of a parquet file of such lines.
+    """
+    if engine == "duckdb":
+        return _customer_features_duckdb(lines, snapshot_date)
+    if engine != "pandas":
+        raise ValueError(f"engine must be 'pandas' or 'duckdb', not {engine!r}")
+    if not isinstance(lines, pd.DataFrame):
+        lines = pd.read_parquet(lines)
+    if "TotalPrice" not in lines:
+        lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
+    snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
+
+    grouped = lines.groupby("CustomerID", observed=True, sort=True)
+    table = grouped.agg(
+        NumPurchases=("InvoiceNo", "nunique"),
+        TotalQuantity=("Quantity", "sum"),
+        TotalSpend=("TotalPrice", "sum"),
+        FirstPurchase=("InvoiceDate", "min"),
+        LastPurchase=("InvoiceDate", "max"),
+        DistinctProducts=("StockCode", "nunique"),
+    )
+    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days.astype("int64")
+    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days.astype("int64")
+    table["Country"] = _most_frequent_country(lines)
+    table.index = table.index.astype("string")
+    table.index.name = "CustomerID"
+    return _tidy(table)
+
+
+def _most_frequent_country(lines: pd.DataFrame) -> pd.Series:
+    counts = lines.groupby(["CustomerID", "Country"], observed=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["CustomerID", "n", "Country"], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates("CustomerID").set_index("CustomerID")["Country"]
+
+
+def _tidy(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.reindex(columns=FEATURE_COLUMNS).copy()
+    table["TotalSpend"] = table["TotalSpend"].astype("float64").round(2)
+    table["AvgOrderValue"] = (table["TotalSpend"] / table["NumPurchases"]).round(2)
+    for col in ("NumPurchases", "DistinctProducts", "Recency", "Tenure"):
+        table[col] = table[col].astype("int64")
+    quantity = table["TotalQuantity"].astype("float64")
+    table["TotalQuantity"] = quantity.astype("int64") if np.all(np.mod(quantity, 1) == 0) else quantity
+    table["Country"] = table["Country"].astype("string")
+    for col in ("FirstPurchase", "LastPurchase"):
+        table[col] = table[col].astype("datetime64[ns]")
+    return table.sort_index()
+
+
+_DUCKDB_SQL = """
+WITH lines AS (
+    SELECT CAST(CustomerID AS VARCHAR) AS CustomerID, InvoiceNo, StockCode, Quantity,
+           CAST(InvoiceDate AS TIMESTAMP) AS InvoiceDate, Country,
+           Quantity * UnitPrice AS TotalPrice
+    FROM {source}
+    WHERE CustomerID IS NOT NULL
+),
+per_country AS (
+    SELECT CustomerID, arg_min(Country, (-n, Country)) AS Country
+    FROM (SELECT CustomerID, Country, count(*) AS n FROM lines GROUP BY ALL)
+    GROUP BY CustomerID
+)
+SELECT l.CustomerID,
+       count(DISTINCT InvoiceNo) AS NumPurchases,
+       sum(Quantity) AS TotalQuantity,
+       sum(TotalPrice) AS TotalSpend,
+       min(InvoiceDate) AS FirstPurchase,
+       max(InvoiceDate) AS LastPurchase,
+       count(DISTINCT StockCode) AS DistinctProducts,
+       any_value(c.Country) AS Country
+FROM lines l JOIN per_country c USING (CustomerID)
+GROUP BY l.CustomerID
+"""
+
+
+def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        if isinstance(lines, pd.DataFrame):
+            con.register("lines_df", lines)
+            source = "lines_df"
+        else:
+            source = "read_parquet(?)"
+        sql = _DUCKDB_SQL.format(source=source)
+        params = [] if isinstance(lines, pd.DataFrame) else [str(lines)]
+        table = con.execute(sql, params).df()
+        if snapshot_date is None:
+            snapshot = snapshot_date_for(table["LastPurchase"].max())
+        else:
+            snapshot = pd.Timestamp(snapshot_date)
+    finally:
+        con.close()
+    table = table.set_index("CustomerID")
+    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days
+    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days
+    table.index = table.index.astype("string")
+    table.index.name = "CustomerID"
+    return _tidy(table)

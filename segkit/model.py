@@ -1,0 +1,296 @@
+"""The segmentation model: a scikit-learn Pipeline and an honest choice of K.
+
+``SegmentationModel`` wraps ``Pipeline([log1p, StandardScaler, KMeans])`` (the log is
+left out for the ``seed`` preset, as in the original dashboard), profiles and names
+the clusters, and scores new customers. ``evaluate_k`` compares K values on inertia,
+silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
+``recommend_k`` picks one by the rule in its docstring.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from .errors import SegkitDataError
+from .label import name_segments, recommendation_for
+
+__all__ = [
+    "FeaturePreset",
+    "FEATURE_PRESETS",
+    "SegmentationModel",
+    "evaluate_k",
+    "recommend_k",
+    "clustering_metrics",
+    "log1p_nonnegative",
+]
+
+
+@dataclass(frozen=True)
+class FeaturePreset:
+    features: tuple[str, ...]
+    log_transform: bool
+
+
+FEATURE_PRESETS: dict[str, FeaturePreset] = {
+    "default": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
+    # The original dashboard: raw values, standard-scaled.
+    "seed": FeaturePreset(("NumPurchases", "TotalQuantity", "TotalSpend"), False),
+}
+
+#: Above this many customers KMeans gives way to MiniBatchKMeans (see README figures).
+MINIBATCH_ABOVE = 200_000
+SILHOUETTE_SAMPLE = 10_000
+
+
+def log1p_nonnegative(values):
+    """log(1 + x) of values clipped at 0 (spend and counts are skewed and never negative)."""
+    return np.log1p(np.clip(values, 0, None))
+
+
+def log_step() -> FunctionTransformer:
+    """The stateless log1p step of the pipeline."""
+    return FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")
+
+
+def _build_pipeline(log_transform: bool, n_clusters: int, random_state, n_customers: int, n_init: int) -> Pipeline:
+    steps = []
+    if log_transform:
+        steps.append(("log1p", log_step()))
+    steps.append(("scaler", StandardScaler()))
+    steps.append(("kmeans", _kmeans(n_clusters, random_state, n_customers, n_init)))
+    return Pipeline(steps)
+
+
+def _kmeans(n_clusters: int, random_state, n_customers: int, n_init: int):
+    if n_customers > MINIBATCH_ABOVE:
+        return MiniBatchKMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init,
+                               batch_size=4096)
+    return KMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init)
+
+
+def clustering_metrics(X_scaled: np.ndarray, labels: np.ndarray, inertia: float | None = None,
+                       random_state: int = 0) -> dict[str, float]:
+    """Silhouette (on at most 10,000 points), Calinski-Harabasz, Davies-Bouldin, cluster shares."""
+    labels = np.asarray(labels)
+    shares = np.bincount(labels) / len(labels)
+    k = len(np.unique(labels))
+    out = {
+        "inertia": float(inertia) if inertia is not None else float("nan"),
+        "silhouette": float("nan"), "calinski_harabasz": float("nan"), "davies_bouldin": float("nan"),
+        "min_cluster_share": float(shares.min()), "smallest_cluster": int(np.bincount(labels).min()),
+    }
+    if 1 < k < len(labels):
+        sample = min(SILHOUETTE_SAMPLE, len(labels))
+        out["silhouette"] = float(silhouette_score(X_scaled, labels, sample_size=sample, random_state=random_state))
+        out["calinski_harabasz"] = float(calinski_harabasz_score(X_scaled, labels))
+        out["davies_bouldin"] = float(davies_bouldin_score(X_scaled, labels))
+    return out
+
+
+class SegmentationModel(BaseEstimator):
+    """K-Means customer segmentation with named segments.
+
+    Parameters
+    ----------
+    features : customer feature columns used for clustering.
+    log_transform : apply log1p before scaling (skewed counts and spend).
+    n_clusters : K.
+    random_state : seed for KMeans, stored as given.
+    n_init : KMeans restarts.
+
+    Attributes after ``fit``: ``pipeline_``, ``labels_``, ``segment_names_``
+    (cluster -> name), ``profile_`` (one row per cluster in original units),
+    ``metrics_``.
+    """
+
+    def __init__(self, features: Sequence[str] = FEATURE_PRESETS["default"].features,
+                 log_transform: bool = True, n_clusters: int = 4, random_state: int | None = 42,
+                 n_init: int = 10):
+        self.features = features
+        self.log_transform = log_transform
+        self.n_clusters = n_clusters
+        self.random_state = random_state
+        self.n_init = n_init
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **kwargs) -> "SegmentationModel":
+        spec = FEATURE_PRESETS[preset]
+        return cls(features=spec.features, log_transform=spec.log_transform, **kwargs)
+
+    def _matrix(self, customers: pd.DataFrame) -> pd.DataFrame:
+        missing = [f for f in self.features if f not in customers.columns]
+        if missing:
+            raise SegkitDataError(
+                f"The customer table has no column {', '.join(missing)} that the model needs "
+                f"(it was trained on {', '.join(self.features)}; found: {', '.join(map(str, customers.columns))}); "
+                "compute features with segkit.features.customer_features first."
+            )
+        X = customers[list(self.features)].astype("float64")
+        if X.isna().any().any():
+            bad = X.columns[X.isna().any()].tolist()
+            raise SegkitDataError(f"The customer table has missing values in {', '.join(bad)}; fill or drop those customers.")
+        return X
+
+    def fit(self, customers: pd.DataFrame, y=None) -> "SegmentationModel":
+        X = self._matrix(customers)
+        if len(X) < self.n_clusters:
+            raise SegkitDataError(
+                f"There are {len(X)} customers but K is {self.n_clusters}; choose K of at most {len(X)} "
+                "or load more data."
+            )
+        distinct = len(X.drop_duplicates())
+        if distinct < self.n_clusters:
+            raise SegkitDataError(
+                f"Only {distinct} customers have distinct feature values, fewer than K={self.n_clusters}; "
+                "choose a smaller K or load more data."
+            )
+        self.pipeline_ = _build_pipeline(self.log_transform, self.n_clusters, self.random_state, len(X), self.n_init)
+        self.pipeline_.fit(X)
+        self.labels_ = self.pipeline_.named_steps["kmeans"].labels_.astype(int)
+        self._describe(customers, X)
+        return self
+
+    def _describe(self, customers: pd.DataFrame, X: pd.DataFrame) -> None:
+        self.segment_names_ = name_segments(customers, self.labels_)
+        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_)
+        X_scaled = self.transform_scaled(X)
+        self.metrics_ = clustering_metrics(
+            X_scaled, self.labels_, self.pipeline_.named_steps["kmeans"].inertia_,
+            random_state=0,
+        )
+
+    def transform_scaled(self, customers: pd.DataFrame) -> np.ndarray:
+        """The feature matrix as the K-Means step sees it (after log and scaling)."""
+        X = customers if list(customers.columns) == list(self.features) else self._matrix(customers)
+        return np.asarray(self.pipeline_[:-1].transform(X))
+
+    def predict(self, customers: pd.DataFrame) -> np.ndarray:
+        """Cluster number of each customer."""
+        return self.pipeline_.predict(self._matrix(customers)).astype(int)
+
+    def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """``customers`` with ``Cluster``, ``Segment`` and ``Recommendation`` columns added."""
+        clusters = self.predict(customers)
+        out = customers.copy()
+        out["Cluster"] = clusters
+        out["Segment"] = pd.Series(clusters, index=out.index).map(self.segment_names_).astype("string")
+        out["Recommendation"] = out["Segment"].map(recommendation_for).astype("string")
+        return out
+
+    @property
+    def centroids_(self) -> pd.DataFrame:
+        """Cluster centres in the scaled space the model clusters in (rows: cluster)."""
+        centres = self.pipeline_.named_steps["kmeans"].cluster_centers_
+        return pd.DataFrame(centres, columns=list(self.features))
+
+
+def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
+    """One row per cluster: size, share, means of the RFM features, spend totals, name."""
+    frame = customers.assign(Cluster=np.asarray(labels))
+    grouped = frame.groupby("Cluster")
+    profile = pd.DataFrame({
+        "Segment": pd.Series(names),
+        "Customers": grouped.size(),
+    })
+    profile["Share"] = profile["Customers"] / profile["Customers"].sum()
+    for col in ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue"):
+        if col in frame:
+            profile[f"Avg{col}" if not col.startswith("Avg") else col] = grouped[col].mean()
+    if "TotalSpend" in frame:
+        profile["SumTotalSpend"] = grouped["TotalSpend"].sum()
+    profile["Recommendation"] = profile["Segment"].map(recommendation_for)
+    profile.index.name = "Cluster"
+    return profile
+
+
+def evaluate_k(
+    customers: pd.DataFrame,
+    k_values: Iterable[int] = range(2, 11),
+    features: Sequence[str] = FEATURE_PRESETS["default"].features,
+    log_transform: bool = True,
+    n_bootstrap: int = 5,
+    sample_size: int = 20_000,
+    random_state: int = 42,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Compare K values; one row per K.
+
+    Columns: ``inertia`` (elbow), ``silhouette`` (higher is better),
+    ``calinski_harabasz`` (higher), ``davies_bouldin`` (lower), ``stability`` (mean
+    adjusted Rand index between the full fit and fits on ``n_bootstrap`` bootstrap
+    resamples, 1 = identical), ``min_cluster_share`` and ``smallest_cluster``.
+    With more than ``sample_size`` customers the comparison runs on a random sample of
+    that size (``table.attrs["sample_size"]`` says how many were used).
+    """
+    model = SegmentationModel(features=features, log_transform=log_transform)
+    X = model._matrix(customers)
+    if len(X) > sample_size:
+        X = X.sample(sample_size, random_state=random_state)
+    k_values = [k for k in k_values if 2 <= k < len(X)]
+    if not k_values:
+        raise SegkitDataError(f"There are only {len(X)} customers: too few to compare K values; load more data.")
+    prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
+    X_scaled = np.asarray(prep.fit_transform(X))
+    rng = np.random.default_rng(random_state)
+    boot_indices = [rng.integers(0, len(X_scaled), len(X_scaled)) for _ in range(n_bootstrap)]
+
+    iterator = k_values
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(k_values, desc="evaluating K")
+    rows = []
+    for k in iterator:
+        km = _kmeans(k, random_state, len(X_scaled), 10).fit(X_scaled)
+        row = {"k": k, **clustering_metrics(X_scaled, km.labels_, km.inertia_, random_state)}
+        scores = []
+        for b, idx in enumerate(boot_indices):
+            boot = _kmeans(k, random_state + b + 1, len(idx), 3).fit(X_scaled[idx])
+            scores.append(adjusted_rand_score(km.labels_, boot.predict(X_scaled)))
+        row["stability"] = float(np.mean(scores)) if scores else float("nan")
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("k")
+    table.attrs["sample_size"] = len(X)
+    table.attrs["n_customers"] = len(customers)
+    return table
+
+
+def recommend_k(table: pd.DataFrame, min_share: float = 0.02, min_stability: float = 0.75,
+                min_k: int = 3, max_k: int = 8) -> int:
+    """Pick K from an ``evaluate_k`` table.
+
+    Rule: only K from ``min_k`` to ``max_k`` are considered (K=2 merely splits active
+    from lapsed customers, and silhouette nearly always favours it; more than eight
+    segments are more than a marketing team can act on). Of those, only K whose smallest cluster holds at least ``min_share`` of the customers
+    (segments too small to act on, and outlier clusters that inflate silhouette, are out)
+    and whose bootstrap stability is at least ``min_stability`` are eligible. Among
+    those, each K gets its rank on silhouette, Calinski-Harabasz and Davies-Bouldin;
+    the best mean rank wins, ties going to the smaller K. If no K is eligible, the K
+    with the largest smallest cluster is returned.
+    """
+    in_range = table[(table.index >= min_k) & (table.index <= max_k)]
+    if in_range.empty:
+        in_range = table
+    eligible = in_range[(in_range["min_cluster_share"] >= min_share) & (in_range["stability"] >= min_stability)]
+    if eligible.empty:
+        return int(in_range["min_cluster_share"].idxmax())
+    ranks = pd.DataFrame({
+        "silhouette": eligible["silhouette"].rank(ascending=False),
+        "calinski_harabasz": eligible["calinski_harabasz"].rank(ascending=False),
+        "davies_bouldin": eligible["davies_bouldin"].rank(ascending=True),
+    })
+    mean_rank = ranks.mean(axis=1)
+    best = mean_rank[mean_rank == mean_rank.min()]
+    return int(min(best.index))

@@ -1,0 +1,155 @@
+"""The whole path in two calls, shared by the CLI, the notebooks and the dashboard.
+
+``load_customer_data``: file (or the built-in sample) -> clean lines -> customer features.
+``train_model``: customer features -> chosen K -> fitted, named ``SegmentationModel``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .artifacts import data_fingerprint
+from .clean import clean_transactions
+from .config import default_data_path
+from .features import customer_features
+from .load import load_transactions, standardise_columns
+from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
+from .sample import SAMPLE_LABEL, generate_sample_transactions
+
+__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring"]
+
+
+@dataclass
+class CustomerData:
+    """Everything derived from one transaction log."""
+
+    source: str
+    is_sample: bool
+    rules: str
+    transactions: pd.DataFrame = field(repr=False)
+    lines: pd.DataFrame = field(repr=False)
+    report: pd.DataFrame = field(repr=False)
+    customers: pd.DataFrame = field(repr=False)
+
+    @property
+    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        dates = self.lines["InvoiceDate"]
+        return dates.min(), dates.max()
+
+    @property
+    def fingerprint(self) -> str:
+        return data_fingerprint(self.customers)
+
+    def training_info(self) -> dict[str, Any]:
+        """What ``model.json`` records about the training data."""
+        start, end = self.period
+        return {
+            "source": self.source, "is_sample": self.is_sample, "rules": self.rules,
+            "fingerprint": self.fingerprint, "customers": len(self.customers),
+            "lines": len(self.lines), "period": [start.isoformat(), end.isoformat()],
+        }
+
+
+def load_customer_data(
+    data: str | Path | pd.DataFrame | None = None,
+    columns: Mapping[str, str] | None = None,
+    rules: str = "default",
+    sheet: str | int | None = None,
+    snapshot_date: pd.Timestamp | str | None = None,
+) -> CustomerData:
+    """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
+    and when that is empty too, the built-in sample."""
+    if data is None:
+        data = default_data_path()
+    if data is None:
+        transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
+        source, is_sample = SAMPLE_LABEL, True
+    elif isinstance(data, pd.DataFrame):
+        transactions = standardise_columns(data, columns, source="the data frame")
+        source, is_sample = "data frame", False
+    else:
+        transactions = load_transactions(data, columns=columns, sheet=sheet)
+        source, is_sample = Path(data).name, False
+    lines, report = clean_transactions(transactions, rules=rules)
+    if lines.empty:
+        from .errors import SegkitDataError
+
+        raise SegkitDataError(
+            f"'{source}' has no usable lines after cleaning (all {len(transactions):,} were removed: "
+            f"{_biggest_removal(report)}); check the customer, quantity and price columns."
+        )
+    customers = customer_features(lines, snapshot_date=snapshot_date)
+    return CustomerData(source, is_sample, rules, transactions, lines, report, customers)
+
+
+def _biggest_removal(report: pd.DataFrame) -> str:
+    row = report.iloc[1:].sort_values("rows_removed", ascending=False).iloc[0]
+    return f"{int(row['rows_removed']):,} by the rule '{row['rule']}'"
+
+
+def train_model(
+    data: CustomerData | pd.DataFrame,
+    k: int | str = "auto",
+    preset: str = "default",
+    random_state: int = 42,
+    k_values=range(2, 11),
+    progress: bool = False,
+) -> tuple[SegmentationModel, pd.DataFrame | None]:
+    """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``.
+
+    Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
+    """
+    customers = data.customers if isinstance(data, CustomerData) else data
+    spec = FEATURE_PRESETS[preset]
+    table = None
+    if k == "auto":
+        table = evaluate_k(customers, k_values, spec.features, spec.log_transform,
+                           random_state=random_state, progress=progress)
+        k = recommend_k(table)
+    model = SegmentationModel(spec.features, spec.log_transform, int(k), random_state).fit(customers)
+    return model, table
+
+
+def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
+    """True when a model card was trained on exactly this customer table."""
+    return card.get("training_data", {}).get("fingerprint") == data.fingerprint
+
+
+def customers_for_scoring(
+    data: str | Path,
+    model: SegmentationModel,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    rules: str = "default",
+) -> pd.DataFrame:
+    """Customer table to score from a file of transactions *or* of customers.
+
+    A file that already has a ``CustomerID`` column and every feature the model uses
+    (and no invoice dates) is taken as a customer table; anything else is read as a
+    transaction log, cleaned and aggregated.
+    """
+    from .errors import SegkitDataError
+    from .load import _as_numbers, _read_raw
+
+    path = Path(data)
+    if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
+        raw = _read_raw(path, sheet)
+        raw = raw.rename(columns=lambda c: str(c).strip())
+        looks_like_customers = all(f in raw.columns for f in model.features) and "InvoiceDate" not in raw.columns
+        if looks_like_customers:
+            id_column = (columns or {}).get("customer", "CustomerID")
+            if id_column not in raw.columns:
+                raise SegkitDataError(
+                    f"'{path.name}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
+                )
+            if raw.empty:
+                raise SegkitDataError(f"'{path.name}' has a header but no customers; export it again.")
+            table = raw.copy()
+            for feature in model.features:
+                table[feature] = _as_numbers(table[feature], feature, path.name)
+            table[id_column] = table[id_column].astype("string")
+            return table.set_index(id_column).rename_axis("CustomerID")
+    return load_customer_data(path, columns, rules, sheet).customers
