@@ -1,0 +1,182 @@
+"""Plotly figures of customers and segments.
+
+Every function takes DataFrames and returns a ``plotly.graph_objects.Figure``; none
+calls ``.show()``. ``template`` is a plotly template name ("plotly_white" for the light
+theme, "plotly_dark" for the dark one). Scatter plots draw at most ``point_budget``
+customers (a seeded random sample, stated in the title) with WebGL traces.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "SEGMENT_COLOURS",
+    "POINT_BUDGET",
+    "segment_colour_map",
+    "scatter_2d",
+    "scatter_3d",
+    "segment_sizes",
+    "centroid_heatmap",
+    "k_selection",
+    "compare_distributions",
+    "feature_distributions",
+    "monthly_revenue",
+]
+
+#: Fixed colours per segment name so a segment looks the same in every view.
+SEGMENT_COLOURS = {
+    "VIP": "#7b3294", "Loyal": "#1a9850", "Regular": "#4575b4", "Budget": "#fdae61",
+    "At risk": "#d73027", "Lost": "#878787", "New": "#35b7c5",
+}
+_EXTRA_COLOURS = px.colors.qualitative.Dark24
+POINT_BUDGET = 50_000
+HOVER_COLUMNS = ["NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Country"]
+
+
+def segment_colour_map(segments) -> dict[str, str]:
+    """Colour for each segment name (known names fixed, others from a palette)."""
+    mapping = {}
+    extra = iter(_EXTRA_COLOURS)
+    for name in sorted(pd.unique(pd.Series(segments).astype(str))):
+        base = name.rsplit(" ", 1)[0]
+        mapping[name] = SEGMENT_COLOURS.get(name) or SEGMENT_COLOURS.get(base) or next(extra)
+    return mapping
+
+
+def _sampled(customers: pd.DataFrame, point_budget: int) -> tuple[pd.DataFrame, str]:
+    if len(customers) <= point_budget:
+        return customers, ""
+    return customers.sample(point_budget, random_state=0), f" (showing {point_budget:,} of {len(customers):,})"
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    return [c for c in HOVER_COLUMNS if c in frame.columns]
+
+
+def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "TotalSpend",
+               log_axes: bool = True, template: str = "plotly_white",
+               point_budget: int = POINT_BUDGET) -> go.Figure:
+    """Customers as points, coloured by ``Segment``; hover shows the customer."""
+    shown, note = _sampled(segmented, point_budget)
+    frame = shown.reset_index()
+    fig = px.scatter(
+        frame, x=x, y=y, color="Segment", color_discrete_map=segment_colour_map(segmented["Segment"]),
+        hover_name="CustomerID", hover_data=_hover(frame), log_x=log_axes, log_y=log_axes,
+        render_mode="webgl", template=template, opacity=0.75,
+        category_orders={"Segment": sorted(segmented["Segment"].astype(str).unique())},
+    )
+    fig.update_layout(title=f"{y} vs {x}{note}", legend_title_text="Segment", margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "TotalQuantity",
+               z: str = "TotalSpend", log_axes: bool = True, template: str = "plotly_white",
+               point_budget: int = 20_000) -> go.Figure:
+    """3D view of three features (log10 of each when ``log_axes``), coloured by segment."""
+    shown, note = _sampled(segmented, point_budget)
+    frame = shown.reset_index()
+    axes = {}
+    for col in (x, y, z):
+        axes[col] = np.log10(frame[col].clip(lower=0) + 1) if log_axes else frame[col]
+    plotted = frame.assign(**{f"_{c}": v for c, v in axes.items()})
+    fig = px.scatter_3d(
+        plotted, x=f"_{x}", y=f"_{y}", z=f"_{z}", color="Segment",
+        color_discrete_map=segment_colour_map(segmented["Segment"]), hover_name="CustomerID",
+        hover_data=_hover(frame), template=template, opacity=0.7,
+        category_orders={"Segment": sorted(segmented["Segment"].astype(str).unique())},
+    )
+    label = (lambda c: f"log10(1+{c})") if log_axes else (lambda c: c)
+    fig.update_traces(marker=dict(size=3))
+    fig.update_layout(title=f"{x}, {y}, {z}{note}", margin=dict(l=0, r=0, t=50, b=0),
+                      scene=dict(xaxis_title=label(x), yaxis_title=label(y), zaxis_title=label(z)))
+    return fig
+
+
+def segment_sizes(summary: pd.DataFrame, template: str = "plotly_white") -> go.Figure:
+    """Bar chart of customers per segment from a summary with ``Segment`` and ``Customers``."""
+    frame = summary.reset_index(drop=True)
+    fig = px.bar(frame, x="Segment", y="Customers", color="Segment",
+                 color_discrete_map=segment_colour_map(frame["Segment"]), template=template, text="Customers")
+    fig.update_layout(title="Customers per segment", showlegend=False, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def centroid_heatmap(profile_z: pd.DataFrame, names: dict[int, str] | None = None,
+                     template: str = "plotly_white") -> go.Figure:
+    """Heatmap of standardised cluster centres (rows: segments, columns: features)."""
+    labels = [names.get(int(i), str(i)) if names else str(i) for i in profile_z.index]
+    values = profile_z.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=values, x=list(profile_z.columns), y=labels, colorscale="RdBu_r", zmid=0,
+        text=np.round(values, 2), texttemplate="%{text}", colorbar=dict(title="z"),
+    ))
+    fig.update_layout(title="Segment centres (standardised)", template=template, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def k_selection(table: pd.DataFrame, recommended: int | None = None, template: str = "plotly_white") -> go.Figure:
+    """Elbow, silhouette, Calinski-Harabasz, Davies-Bouldin and stability side by side."""
+    panels = [("inertia", "Inertia (elbow)"), ("silhouette", "Silhouette ↑"),
+              ("calinski_harabasz", "Calinski-Harabasz ↑"), ("davies_bouldin", "Davies-Bouldin ↓"),
+              ("stability", "Bootstrap stability (ARI) ↑"), ("min_cluster_share", "Smallest cluster share")]
+    fig = make_subplots(rows=2, cols=3, subplot_titles=[t for _, t in panels])
+    for i, (col, _) in enumerate(panels):
+        fig.add_trace(go.Scatter(x=table.index, y=table[col], mode="lines+markers", name=col, showlegend=False),
+                      row=i // 3 + 1, col=i % 3 + 1)
+        if recommended is not None:
+            fig.add_vline(x=recommended, line_dash="dot", line_color="#d73027", row=i // 3 + 1, col=i % 3 + 1)
+    fig.update_xaxes(title_text="K", dtick=1)
+    title = "Choosing K" + (f" (recommended K = {recommended})" if recommended is not None else "")
+    fig.update_layout(title=title, template=template, height=560, margin=dict(l=10, r=10, t=70, b=10))
+    return fig
+
+
+def compare_distributions(segmented: pd.DataFrame, segments: tuple[str, str], feature: str = "TotalSpend",
+                          log_axis: bool = True, template: str = "plotly_white") -> go.Figure:
+    """Overlaid histograms of ``feature`` for two segments."""
+    colours = segment_colour_map(segmented["Segment"])
+    fig = go.Figure()
+    for name in segments:
+        values = segmented.loc[segmented["Segment"] == name, feature].astype(float)
+        if log_axis:
+            values = np.log10(values.clip(lower=0) + 1)
+        fig.add_trace(go.Histogram(x=values, name=name, opacity=0.6, marker_color=colours.get(name),
+                                   histnorm="percent", nbinsx=40))
+    fig.update_layout(barmode="overlay", template=template,
+                      title=f"{feature}: {segments[0]} vs {segments[1]}",
+                      xaxis_title=f"log10(1+{feature})" if log_axis else feature, yaxis_title="% of segment",
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def feature_distributions(customers: pd.DataFrame,
+                          features=("Recency", "NumPurchases", "TotalQuantity", "TotalSpend"),
+                          template: str = "plotly_white") -> go.Figure:
+    """Histogram of each feature on a log10(1+x) scale."""
+    fig = make_subplots(rows=1, cols=len(features), subplot_titles=[f"log10(1+{f})" for f in features])
+    for i, feature in enumerate(features, start=1):
+        values = np.log10(customers[feature].astype(float).clip(lower=0) + 1)
+        fig.add_trace(go.Histogram(x=values, nbinsx=50, showlegend=False, name=feature), row=1, col=i)
+    fig.update_layout(title="Customer features (log scale)", template=template, height=330,
+                      margin=dict(l=10, r=10, t=70, b=10))
+    return fig
+
+
+def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white") -> go.Figure:
+    """Revenue and active customers per calendar month."""
+    month = lines["InvoiceDate"].dt.to_period("M").dt.to_timestamp()
+    per_month = lines.assign(Month=month).groupby("Month").agg(
+        Revenue=("TotalPrice", "sum"), Customers=("CustomerID", "nunique")).reset_index()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=per_month["Month"], y=per_month["Revenue"], name="Revenue"), secondary_y=False)
+    fig.add_trace(go.Scatter(x=per_month["Month"], y=per_month["Customers"], name="Active customers",
+                             mode="lines+markers"), secondary_y=True)
+    fig.update_layout(title="Revenue and active customers per month", template=template,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(title_text="Revenue", secondary_y=False)
+    fig.update_yaxes(title_text="Customers", secondary_y=True)
+    return fig
