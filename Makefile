@@ -1,0 +1,36 @@
+# Run `make help` for the list of targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run train test test-fast bench clean-cache
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("segkit needs Python 3.11 or newer; found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866 (data/ or the built-in sample)
+	$(BIN)/python -m segkit.serve
+
+train: $(STAMP) ## retrain on data/ (or the sample) and save artifacts/
+	$(BIN)/segkit train
+
+test: $(STAMP) ## run the whole test suite (real-data tests need SEGKIT_REAL_DATA)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## unit tests only, no notebooks or browser
+	$(BIN)/python -m pytest -m "not browser and not slow"
+
+bench: $(STAMP) ## time the original approach against segkit on the real workbook
+	$(BIN)/python benchmarks/bench_pipeline.py
+
+clean-cache: ## remove parquet copies of read files
+	rm -rf .cache

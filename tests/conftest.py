@@ -1,0 +1,77 @@
+"""Shared fixtures: the built-in sample (fast) and the real Online Retail data (CI).
+
+The real data is reached through ``SEGKIT_REAL_DATA`` (the folder holding
+``Online Retail.xlsx`` and ``online_retail.parquet``; ``.ci/run`` sets it). Without it
+the real-data tests skip with a reason on a developer's machine, but fail in CI
+(``CI`` set), so they can never skip silently there.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Keep parquet caches of test files out of the project's .cache folder.
+os.environ.setdefault("SEGKIT_CACHE", tempfile.mkdtemp(prefix="segkit-test-cache-"))
+os.environ.pop("SEGKIT_DATA", None)
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _real_dir() -> Path:
+    folder = os.environ.get("SEGKIT_REAL_DATA", "").strip()
+    if not folder:
+        if IN_CI:
+            pytest.fail("SEGKIT_REAL_DATA is not set in CI; .ci/run must pass the real data folder.")
+        pytest.skip("SEGKIT_REAL_DATA is not set: real-data tests run in CI (bash .ci/run sets it)")
+    return Path(folder)
+
+
+def _real_file(name: str) -> Path:
+    path = _real_dir() / name
+    if not path.is_file():
+        pytest.fail(f"SEGKIT_REAL_DATA is set but {path} is missing.")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_workbook() -> Path:
+    return _real_file("Online Retail.xlsx")
+
+
+@pytest.fixture(scope="session")
+def real_parquet() -> Path:
+    return _real_file("online_retail.parquet")
+
+
+@pytest.fixture(scope="session")
+def real_data(real_parquet):
+    """CustomerData of the real file with the default cleaning rules."""
+    from segkit.workflow import load_customer_data
+
+    return load_customer_data(real_parquet)
+
+
+@pytest.fixture(scope="session")
+def sample_log():
+    """The built-in sample in the raw UCI layout (as a user's file would hold it)."""
+    from segkit.sample import generate_sample_transactions
+
+    return generate_sample_transactions()
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    """CustomerData of the built-in sample with the default cleaning rules."""
+    from segkit.workflow import load_customer_data
+
+    return load_customer_data(None)
+
+
+@pytest.fixture(scope="session")
+def sample_csv(tmp_path_factory, sample_log) -> Path:
+    path = tmp_path_factory.mktemp("sample") / "sample.csv"
+    sample_log.to_csv(path, index=False)
+    return path
