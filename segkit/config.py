@@ -16,6 +16,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "default_data_path",
     "cache_dir",
+    "artifacts_dir",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,11 @@ SUPPORTED_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".parquet")
 def cache_dir() -> Path:
     """Folder for parquet copies of slow-to-read files (``SEGKIT_CACHE`` overrides)."""
     return Path(os.environ.get("SEGKIT_CACHE", CACHE_DIR))
+
+
+def artifacts_dir() -> Path:
+    """Folder of the saved model (``SEGKIT_ARTIFACTS`` overrides, e.g. for tests)."""
+    return Path(os.environ.get("SEGKIT_ARTIFACTS", ARTIFACTS_DIR))
 
 
 def default_data_path() -> Path | None:
