@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import ARTIFACTS_DIR, DATA_DIR
+from .config import DATA_DIR, artifacts_dir
 from .errors import SegkitError
 
 __all__ = ["main", "build_parser"]
@@ -40,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="auto", help="number of segments, or 'auto' (default)")
     p.add_argument("--preset", choices=["default", "seed"], default="default",
                    help="features: default = Recency, NumPurchases, TotalSpend (log); seed = the original's")
-    p.add_argument("--artifacts", default=str(ARTIFACTS_DIR), help="folder for the saved model")
+    p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
-    p.add_argument("--artifacts", default=str(ARTIFACTS_DIR), help="folder of the saved model")
+    p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("fetch-data", help="download the UCI Online Retail workbook")
@@ -117,7 +117,7 @@ def _train(args) -> int:
         print("\nrecommendations")
         for name in model.profile_["Segment"]:
             print(f"  {name}: {model.profile_.set_index('Segment').loc[name, 'Recommendation']}")
-    card = save_artifacts(model, args.artifacts, data.training_info())
+    card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
     print(f"\nsaved model to {card.parent}")
     return 0
 
@@ -126,7 +126,7 @@ def _score(args) -> int:
     from .artifacts import load_artifacts
     from .workflow import customers_for_scoring
 
-    model = load_artifacts(args.artifacts)
+    model = load_artifacts(args.artifacts or artifacts_dir())
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules)
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)

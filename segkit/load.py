@@ -302,7 +302,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
                     raise SegkitDataError(
                         f"'{name}' has no sheet number {sheet_name}; it has {len(sheets)} sheet(s): {', '.join(sheets)}."
                     )
-                return book.parse(sheet_name)
+                return pd.read_excel(book, sheet_name=sheet_name)
         except SegkitDataError:
             raise
         except ImportError as exc:

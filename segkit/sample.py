@@ -41,7 +41,7 @@ def generate_sample_transactions(n_customers: int = 2000, seed: int = 7) -> pd.D
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2010-12-01")
     days = pd.date_range(start, "2011-12-09", freq="D")
-    day_weight = np.array([_MONTH_WEIGHT[d.month] for d in days]) * np.where(days.dayofweek == 5, 0.0, 1.0)
+    day_weight = np.array([_MONTH_WEIGHT[d.month] for d in days]) * np.where(days.day_of_week == 5, 0.0, 1.0)
     day_weight = day_weight / day_weight.sum()
 
     products = _products(rng)

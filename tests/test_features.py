@@ -1,0 +1,56 @@
+"""Customer features: the definitions users read in the docs, and pandas == DuckDB."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from segkit.clean import clean_transactions
+from segkit.features import customer_features, product_category
+from segkit.load import standardise_columns
+
+
+@pytest.fixture
+def lines():
+    frame = pd.DataFrame({
+        "InvoiceNo": ["1", "1", "2", "3", "4"],
+        "StockCode": ["A", "22B", "A", "A", "C"],
+        "Description": ["CHRISTMAS BAUBLE", "LUNCH BAG", "CHRISTMAS BAUBLE", "CHRISTMAS BAUBLE", "PINK MUG"],
+        "Quantity": [2, 1, 3, 10, 1],
+        "InvoiceDate": ["2011-01-01 10:00", "2011-01-01 10:00", "2011-03-01 12:00", "2011-02-01 09:00", "2011-12-09 12:00"],
+        "UnitPrice": [1.5, 4.0, 1.5, 1.0, 2.0],
+        "CustomerID": [1, 1, 1, 2, 2],
+        "Country": ["France", "France", "United Kingdom", "Germany", "Germany"],
+    })
+    return clean_transactions(standardise_columns(frame)).lines
+
+
+def test_one_row_per_customer_with_documented_definitions(lines):
+    table = customer_features(lines)
+    assert table.index.tolist() == ["1", "2"]
+    one = table.loc["1"]
+    assert one["NumPurchases"] == 2 and one["TotalQuantity"] == 6
+    assert one["TotalSpend"] == pytest.approx(2 * 1.5 + 4.0 + 3 * 1.5)
+    assert one["AvgOrderValue"] == pytest.approx(11.5 / 2)
+    assert one["DistinctProducts"] == 2
+    assert one["Country"] == "France"  # most frequent
+    assert one["Tenure"] == 59  # 2011-01-01 10:00 -> 2011-03-01 12:00
+    # Snapshot: day after the last invoice (2011-12-10 00:00).
+    assert one["Recency"] == (pd.Timestamp("2011-12-10") - pd.Timestamp("2011-03-01 12:00")).days
+    assert table.loc["2", "Recency"] == 0
+
+
+def test_snapshot_date_can_be_given(lines):
+    table = customer_features(lines, snapshot_date="2012-01-01")
+    assert table.loc["2", "Recency"] == 22
+
+
+def test_duckdb_gives_the_same_numbers_as_pandas(sample_data, tmp_path):
+    pandas_table = sample_data.customers
+    pd.testing.assert_frame_equal(customer_features(sample_data.lines, engine="duckdb"), pandas_table)
+    sample_data.lines.to_parquet(tmp_path / "lines.parquet")
+    pd.testing.assert_frame_equal(customer_features(tmp_path / "lines.parquet", engine="duckdb"), pandas_table)
+
+
+def test_product_categories_from_descriptions():
+    descriptions = pd.Series(["PAPER CHRISTMAS BAUBLE", "JUMBO BAG RED RETROSPOT", "WHITE MUGS", "ZZZ", None])
+    assert product_category(descriptions).tolist() == ["Christmas", "Bags", "Kitchen", "Other", "Other"]

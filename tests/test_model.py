@@ -1,0 +1,71 @@
+"""The segmentation model and the choice of K."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+
+from segkit.errors import SegkitDataError
+from segkit.model import SegmentationModel, evaluate_k, recommend_k
+
+
+def test_pipeline_is_log_scaler_kmeans_and_matches_plain_sklearn(sample_data):
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=4, random_state=0).fit(customers)
+    assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "kmeans"]
+    X = StandardScaler().fit_transform(np.log1p(customers[["Recency", "NumPurchases", "TotalSpend"]]))
+    plain = KMeans(4, random_state=0, n_init=10).fit(X)
+    assert model.metrics_["inertia"] == pytest.approx(plain.inertia_)
+    assert len(model.labels_) == len(customers)
+
+
+def test_seed_preset_clusters_raw_values(sample_data):
+    model = SegmentationModel.from_preset("seed", n_clusters=3).fit(sample_data.customers)
+    assert list(model.pipeline_.named_steps) == ["scaler", "kmeans"]
+    assert list(model.features) == ["NumPurchases", "TotalQuantity", "TotalSpend"]
+
+
+def test_segment_adds_cluster_names_and_recommendations(sample_data):
+    model = SegmentationModel(n_clusters=5).fit(sample_data.customers)
+    segmented = model.segment(sample_data.customers)
+    assert segmented["Segment"].nunique() == 5
+    assert segmented["Recommendation"].notna().all()
+    assert (segmented["Cluster"].to_numpy() == model.labels_).all()
+    assert model.profile_["Customers"].sum() == len(sample_data.customers)
+    assert model.profile_["Share"].sum() == pytest.approx(1.0)
+
+
+def test_evaluate_k_reports_every_metric_for_every_k(sample_data):
+    table = evaluate_k(sample_data.customers, range(2, 7), n_bootstrap=3)
+    assert table.index.tolist() == [2, 3, 4, 5, 6]
+    for col in ("inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "stability", "min_cluster_share"):
+        assert table[col].notna().all(), col
+    assert table["inertia"].is_monotonic_decreasing
+    assert table["stability"].between(-1, 1).all()
+
+
+def test_recommend_k_skips_tiny_clusters_and_unstable_k():
+    table = pd.DataFrame({
+        "k": [2, 3, 4, 5],
+        "silhouette": [0.9, 0.8, 0.4, 0.35],
+        "calinski_harabasz": [100, 90, 80, 70],
+        "davies_bouldin": [0.5, 0.6, 0.9, 1.0],
+        "stability": [0.95, 0.95, 0.9, 0.5],
+        "min_cluster_share": [0.001, 0.003, 0.15, 0.2],
+    }).set_index("k")
+    # 2 is out of range, 3 has a tiny cluster (outliers), 5 is unstable: 4 remains.
+    assert recommend_k(table) == 4
+
+
+def test_fewer_customers_than_k_is_a_clear_error(sample_data):
+    few = sample_data.customers.head(3)
+    with pytest.raises(SegkitDataError, match="3 customers but K is 4"):
+        SegmentationModel(n_clusters=4).fit(few)
+
+
+def test_scoring_a_table_without_the_features_names_them(sample_data):
+    model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
+    with pytest.raises(SegkitDataError, match="no column Recency"):
+        model.predict(sample_data.customers.drop(columns="Recency"))
