@@ -1,0 +1,118 @@
+"""The command line as users call it: words, outputs, and one-line errors."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.artifacts import load_artifacts
+
+
+def segkit(*args, env_extra=None):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "segkit.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sample_csv):
+    folder = tmp_path_factory.mktemp("artifacts")
+    result = segkit("train", "--data", sample_csv, "--k", "4", "--artifacts", folder)
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
+
+
+def test_features_writes_one_row_per_customer(tmp_path, sample_csv, sample_data):
+    out = tmp_path / "features.csv"
+    result = segkit("features", "--data", sample_csv, "--out", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, dtype={"CustomerID": str})
+    assert {"CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "Recency"} <= set(table.columns)
+    assert table["CustomerID"].is_unique and len(table) == len(sample_data.customers)
+    assert table["TotalSpend"].sum() == pytest.approx(sample_data.customers["TotalSpend"].sum())
+
+
+def test_train_prints_report_segments_and_saves(trained):
+    folder, stdout = trained
+    assert "cleaning report" in stdout and "cancellations" in stdout
+    assert "segments (K=4)" in stdout and "VIP" in stdout
+    assert load_artifacts(folder).n_clusters == 4
+
+
+def test_train_auto_prints_metrics_per_k(tmp_path, sample_csv):
+    result = segkit("train", "--data", sample_csv, "--artifacts", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "metrics per K" in result.stdout and "recommended K:" in result.stdout
+    assert "silhouette" in result.stdout and "stability" in result.stdout
+
+
+def test_score_adds_cluster_and_segment(tmp_path, trained, sample_csv):
+    folder, _ = trained
+    out = tmp_path / "scored.csv"
+    result = segkit("score", "--data", sample_csv, "--artifacts", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(out)
+    assert {"Cluster", "Segment"} <= set(scored.columns)
+    assert set(scored["Segment"]) == set(load_artifacts(folder).segment_names_.values())
+
+
+def test_train_without_data_uses_the_sample_and_says_so(tmp_path):
+    result = segkit("train", "--k", "3", "--artifacts", tmp_path, env_extra={"SEGKIT_DATA": ""})
+    assert result.returncode == 0, result.stderr
+    assert "SAMPLE DATA" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no-customer", "bad-dates", "bad-numbers", "sheet", "fake-xlsx", "k"])
+def test_bad_input_is_one_line_on_stderr_and_leaves_artifacts_alone(case, tmp_path, trained, sample_log):
+    folder, _ = trained
+    before = folder_digest(folder)
+    path = tmp_path / "input.csv"
+    extra = []
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "no-customer":
+        sample_log.head(50).drop(columns="CustomerID").to_csv(path, index=False)
+    elif case == "bad-dates":
+        sample_log.head(50).assign(InvoiceDate="31/31/2011").to_csv(path, index=False)
+    elif case == "bad-numbers":
+        sample_log.head(50).assign(UnitPrice="n/a").to_csv(path, index=False)
+    elif case == "sheet":
+        path = tmp_path / "input.xlsx"
+        sample_log.head(50).to_excel(path, index=False)
+        extra = ["--sheet", "Nope"]
+    elif case == "fake-xlsx":
+        path = tmp_path / "input.xlsx"
+        path.write_text("not a workbook")
+    elif case == "k":
+        sample_log.head(500).to_csv(path, index=False)
+        extra = ["--k", "many"]
+    result = segkit("train", "--data", path, "--artifacts", folder, *extra)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("segkit: error:")
+    if case != "k":
+        assert path.name in lines[0]
+    assert folder_digest(folder) == before
+
+
+def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_csv):
+    import shutil
+
+    folder, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / "scaler.joblib").write_bytes(b"not the scaler")
+    result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
+    assert result.returncode == 2 and "sha256" in result.stderr
+    assert not (tmp_path / "x.csv").exists()
