@@ -131,7 +131,7 @@ def _net_cancellations(lines: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     is_cancel = lines["InvoiceNo"].str.startswith("C", na=False) | (lines["Quantity"] <= 0)
     cancels = lines.loc[is_cancel]
     purchases = lines.loc[~is_cancel]
-    if cancels.empty:
+    if cancels.empty or purchases.empty:
         return purchases, 0.0
 
     owed = cancels.assign(Cancelled=-cancels["Quantity"].clip(upper=0)).groupby(key, observed=True).agg(

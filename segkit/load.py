@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -154,6 +156,9 @@ def standardise_columns(
         raise SegkitDataError(f"'{source}' has no columns; export it with a header row.")
     raw = raw.rename(columns=lambda c: str(c).strip())
     duplicated = raw.columns[raw.columns.duplicated()].unique().tolist()
+    # pandas renames a repeated header 'Quantity' to 'Quantity.1' when reading CSV and Excel.
+    names = set(raw.columns)
+    duplicated += sorted({m.group(1) for c in raw.columns if (m := re.match(r"^(.+)\.\d+$", c)) and m.group(1) in names})
     if duplicated:
         raise SegkitDataError(
             f"'{source}' has the column name(s) {', '.join(duplicated)} more than once; "
@@ -259,23 +264,41 @@ def _read_raw(path: Path, sheet: str | int | None) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     name = path.name
-    head = path.read_bytes()[:4096]
-    if b"\x00" in head:
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)  # Excel's "Unicode text" export
+    elif head.startswith(b"\xef\xbb\xbf"):
+        encodings = ("utf-8-sig",)
+    elif b"\x00" in head:
         raise SegkitDataError(f"'{name}' is not a text CSV file (it holds binary data); export it again as CSV.")
-    last_error: Exception | None = None
-    for encoding in ("utf-8", "iso-8859-1"):
+    else:
+        encodings = ("utf-8", "iso-8859-1")  # ISO-8859-1 accepts any byte: the last resort
+    first_line = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+    # Excel in many European locales writes ';' between fields.
+    separator = max([",", ";", "\t", "|"], key=first_line.count) if first_line else ","
+    for encoding in encodings:
         try:
-            return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=True, skipinitialspace=True)
-        except UnicodeDecodeError as exc:
-            last_error = exc
+            with warnings.catch_warnings():
+                # Rows longer than the header would silently shift into the index or be cut.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(path, dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
+                                   index_col=False)
+        except UnicodeDecodeError:
             continue
+        except pd.errors.ParserWarning:
+            raise SegkitDataError(
+                f"'{name}' has rows with more fields than its header; check the separator and quoting, "
+                "or add the missing column names."
+            ) from None
         except pd.errors.EmptyDataError:
             raise SegkitDataError(f"'{name}' has no header row and no data; export the transactions again.") from None
         except pd.errors.ParserError as exc:
             raise SegkitDataError(
-                f"'{name}' is not a well-formed CSV file ({_reason(exc)}); check the separator is a comma and quotes are closed."
+                f"'{name}' is not a well-formed CSV file ({_reason(exc)}); check that every row has the same "
+                "number of fields and quotes are closed."
             ) from None
-    raise SegkitDataError(f"'{name}' is neither UTF-8 nor ISO-8859-1 text ({_reason(last_error)}); save it as UTF-8 CSV.")
+    raise SegkitDataError(f"'{name}' is not UTF-8, UTF-16 or ISO-8859-1 text; save it as UTF-8 CSV.")
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
@@ -376,7 +399,8 @@ def _as_dates(series: pd.Series, column: str, source: str) -> pd.Series:
             "format that column as dates, e.g. 2011-12-09 12:50."
         )
     text = series.astype("string").str.strip()
-    dates = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+    # utc=True accepts a mix of zoned ('...Z') and plain stamps; plain ones are not shifted.
+    dates = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False, utc=True).dt.tz_localize(None)
     bad = dates.isna() & text.notna() & (text != "")
     if bad.any():
         example = text[bad].iloc[0]

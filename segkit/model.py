@@ -157,7 +157,8 @@ class SegmentationModel(BaseEstimator):
         X = self._matrix(customers)
         if len(X) < self.n_clusters:
             raise SegkitDataError(
-                f"There are {len(X)} customers but K is {self.n_clusters}; choose K of at most {len(X)} "
+                f"There {'is 1 customer' if len(X) == 1 else f'are {len(X)} customers'} but K is {self.n_clusters}; "
+                f"choose K of at most {len(X)} "
                 "or load more data."
             )
         distinct = len(X.drop_duplicates())
@@ -251,7 +252,10 @@ def evaluate_k(
         X = X.sample(sample_size, random_state=random_state)
     k_values = [k for k in k_values if 2 <= k < len(X)]
     if not k_values:
-        raise SegkitDataError(f"There are only {len(X)} customers: too few to compare K values; load more data.")
+        raise SegkitDataError(
+            f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
+            "K values; load more data or pass a fixed K."
+        )
     prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
     X_scaled = np.asarray(prep.fit_transform(X))
     rng = np.random.default_rng(random_state)
