@@ -317,15 +317,28 @@ def movement_summary(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 
 
 def moved_customers(before: pd.DataFrame, after: pd.DataFrame,
-                    columns: Sequence[str] = ("NumPurchases", "TotalSpend", "Recency")) -> pd.DataFrame:
+                    columns: Sequence[str] = ("NumPurchases", "TotalSpend", "Recency"),
+                    direction: str | None = None) -> pd.DataFrame:
     """Customers whose segment changed, with ``columns`` before and after.
 
-    Columns: ``Segment before``, ``Segment after``, then ``<column> before`` /
-    ``<column> after`` for each of ``columns``; sorted by TotalSpend after (largest
-    first) when present.
+    ``direction="down"`` keeps customers who moved into a segment whose members spent
+    less on average (mean TotalSpend per segment in ``before``, else in ``after``);
+    ``"up"`` the opposite; ``None`` all movers. Columns: ``Segment before``,
+    ``Segment after``, then ``<column> before`` / ``<column> after`` for each of
+    ``columns``; sorted by TotalSpend before (largest first): the most valuable first.
     """
+    if direction not in (None, "up", "down"):
+        raise ValueError(f"direction must be 'up', 'down' or None, not {direction!r}")
     both = before.index.intersection(after.index)
-    changed = both[before.loc[both, "Segment"].astype(str).to_numpy() != after.loc[both, "Segment"].astype(str).to_numpy()]
+    seg_before = before.loc[both, "Segment"].astype(str)
+    seg_after = after.loc[both, "Segment"].astype(str)
+    keep = (seg_before != seg_after).to_numpy()
+    if direction is not None:
+        value = after.groupby(after["Segment"].astype(str))["TotalSpend"].mean()
+        value.update(before.groupby(before["Segment"].astype(str))["TotalSpend"].mean())
+        change = seg_after.map(value).to_numpy() - seg_before.map(value).to_numpy()
+        keep = keep & ((change < 0) if direction == "down" else (change > 0))
+    changed = both[keep]
     frame = pd.DataFrame({
         "Segment before": before.loc[changed, "Segment"].astype("string"),
         "Segment after": after.loc[changed, "Segment"].astype("string"),
@@ -333,8 +346,8 @@ def moved_customers(before: pd.DataFrame, after: pd.DataFrame,
     for col in columns:
         frame[f"{col} before"] = before.loc[changed, col]
         frame[f"{col} after"] = after.loc[changed, col]
-    if "TotalSpend after" in frame:
-        frame = frame.sort_values("TotalSpend after", ascending=False, kind="stable")
+    if "TotalSpend before" in frame:
+        frame = frame.sort_values("TotalSpend before", ascending=False, kind="stable")
     frame.index.name = "CustomerID"
     return frame
 

@@ -239,9 +239,16 @@ def test_movement_summary_and_moved_customers():
     summary = explore.movement_summary(before, after)["Customers"]
     assert summary.to_dict() == {"same segment": 1, "moved": 2, "only before": 1, "only after": 1}
     moved = explore.moved_customers(before, after)
-    assert list(moved.index) == ["3", "1"]  # sorted by spend after, largest first
+    assert list(moved.index) == ["1", "3"]  # the most valuable before first
     assert moved.loc["3", "Segment before"] == "Loyal" and moved.loc["3", "Segment after"] == "VIP"
     assert moved.loc["1", "TotalSpend before"] == 5 and moved.loc["1", "TotalSpend after"] == 6
+    # Segment value by mean spend before: VIP 5 > Loyal 1.5 > Lost 1; At risk only after (6).
+    before["TotalSpend"] = [50.0, 1.0, 2.0, 1.0]
+    after["TotalSpend"] = [6.0, 1.0, 9.0, 1.0]
+    assert list(explore.moved_customers(before, after, direction="down").index) == ["1"]  # VIP -> At risk
+    assert list(explore.moved_customers(before, after, direction="up").index) == ["3"]  # Loyal -> VIP
+    with pytest.raises(ValueError, match="direction"):
+        explore.moved_customers(before, after, direction="sideways")
 
 
 def test_segment_counts_side_by_side():
