@@ -1,0 +1,125 @@
+"""Serve the dashboard: ``python -m segkit.serve [--port N] [--no-browser]`` (``make run``).
+
+Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving only
+``dashboard.ipynb``, with:
+
+- a pre-heated kernel (``--preheat_kernel=True --pool_size=1``): the notebook runs when
+  the server starts, so the first visitor gets a page that is ready;
+- tracebacks hidden from visitors (``--show_tracebacks=False``);
+- the ``segkit`` Voilà template (``segkit/jupyter/voila/templates/segkit``): Voilà's lab
+  template without its Font Awesome links to cdn.jsdelivr.net, so rendering needs no
+  outside host (the icons are bundled in Voilà's own CSS);
+- plotly's widget bundle served once as a static file of that template (a copy in
+  ``<cache>/voila``), named to the kernel by ``SEGKIT_PLOTLY_BUNDLE``. Why: every plotly
+  ``FigureWidget`` otherwise ships its own 5 MB copy of plotly.js through the kernel
+  (anywidget ``_esm``), and the browser evaluates each copy: with five charts the
+  first page took 20 s. See ``segkit.dashboard.figure_widget_class``.
+
+``voila_command`` and ``voila_environment`` build the same command line and environment
+for the browser tests.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .config import PROJECT_ROOT, cache_dir
+
+__all__ = [
+    "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
+    "voila_command", "voila_environment", "serve_plotly_bundle", "main",
+]
+
+DEFAULT_PORT = 8866
+DASHBOARD_NOTEBOOK = PROJECT_ROOT / "dashboard.ipynb"
+#: A Jupyter data folder holding ``voila/templates/segkit``.
+TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"
+#: Environment variable naming the bundle's URL path below Voilà's base URL.
+PLOTLY_BUNDLE_ENV = "SEGKIT_PLOTLY_BUNDLE"
+
+
+def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook: str | Path = DASHBOARD_NOTEBOOK,
+                  extra: Sequence[str] = ()) -> list[str]:
+    """The Voilà command line that serves the dashboard on 127.0.0.1:``port``."""
+    command = [
+        sys.executable, "-m", "voila", str(notebook),
+        f"--port={int(port)}", "--Voila.ip=127.0.0.1",
+        "--template=segkit",
+        "--preheat_kernel=True", "--pool_size=1",
+        "--show_tracebacks=False",
+        # Only the notebook is served, no other file of the project folder ("(?!)" matches nothing).
+        "--VoilaConfiguration.file_allowlist=(?!)",
+        # plotly's JupyterLab extension renders plotly *outputs* with its own 5 MB copy of
+        # plotly.js; the dashboard only has FigureWidgets, so the page need not load it.
+        "--VoilaConfiguration.extension_denylist=jupyterlab-plotly",
+    ]
+    if not open_browser:
+        command.append("--no-browser")
+    return command + list(extra)
+
+
+def serve_plotly_bundle(root: Path) -> str:
+    """Copy plotly's widget bundle into ``root/voila/templates/segkit/static``.
+
+    Returns its URL path below Voilà's base URL. The file name carries plotly's version,
+    so a browser never keeps a stale copy.
+    """
+    import plotly
+
+    source = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"
+    name = f"plotly-widget-{plotly.__version__}.js"
+    folder = root / "voila" / "templates" / "segkit" / "static"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    if not (target.is_file() and target.stat().st_size == source.stat().st_size):
+        # A copy, not a symlink: tornado refuses static files that link outside their folder.
+        temporary = folder / f".{name}.{os.getpid()}.tmp"
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    return f"templates/segkit/static/{name}"
+
+
+def voila_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default ``os.environ``) with the segkit template on ``JUPYTER_PATH`` and
+    ``SEGKIT_PLOTLY_BUNDLE`` set (see ``serve_plotly_bundle``)."""
+    env = dict(os.environ if base is None else base)
+    bundle_root = Path(env.get("SEGKIT_CACHE") or cache_dir()) / "voila"
+    env[PLOTLY_BUNDLE_ENV] = serve_plotly_bundle(bundle_root)
+    paths = [str(TEMPLATE_ROOT), str(bundle_root)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number; use e.g. --port 8866.") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535); use e.g. --port 8866.")
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m segkit.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=_port, default=None,
+                        help=f"port on 127.0.0.1 (default: SEGKIT_PORT or {DEFAULT_PORT})")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    args = parser.parse_args(argv)
+    port = args.port
+    if port is None:
+        try:
+            port = _port(os.environ.get("SEGKIT_PORT", "") or str(DEFAULT_PORT))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"SEGKIT_PORT: {exc}")
+    command = voila_command(port, open_browser=not args.no_browser)
+    print(f"Serving the dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)", flush=True)
+    os.execve(command[0], command, voila_environment())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,529 @@
+"""What the dashboard shows, as plain functions of DataFrames (no widgets here).
+
+Every number and table on the page comes from one of these functions, so each is
+tested without a browser (``tests/test_dashboard.py``). The path of one view:
+lines -> customers in the date window / product category (``customers_in_window``) ->
+segmented by the model -> filtered by segment, country and spend
+(``filter_customers``) -> KPIs, summary, comparison, table, CSV.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import SegkitDataError, SegkitError
+from .export import to_safe_csv
+from .features import customer_features, product_category, snapshot_date_for
+from .label import cluster_profile_z
+from .model import MINIBATCH_ABOVE, SegmentationModel, segment_profile
+
+__all__ = [
+    "ALL",
+    "THEMES",
+    "TABLE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "UPLOAD_SUFFIXES",
+    "Filters",
+    "line_categories",
+    "customers_in_window",
+    "segment_customers",
+    "filter_customers",
+    "kpis",
+    "kpi_html",
+    "segment_summary",
+    "summary_html",
+    "segment_centres",
+    "compare_segments",
+    "comparison_html",
+    "customer_table",
+    "table_page",
+    "table_html",
+    "csv_data_uri",
+    "download_link_html",
+    "theme_css",
+    "plotly_template",
+    "thread_limit",
+    "fit_model",
+    "provisional_card",
+    "model_card_html",
+    "k_table_html",
+    "score_upload",
+]
+
+#: The "no filter" choice of the country and product category filters.
+ALL = "All"
+
+#: Columns of the customer table, in the order shown (and downloaded).
+TABLE_COLUMNS = [
+    "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend",
+    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase",
+]
+
+#: Columns of the cluster summary table.
+SUMMARY_COLUMNS = [
+    "Segment", "Customers", "Share", "AvgNumPurchases", "AvgTotalSpend", "SumTotalSpend",
+    "AvgRecency", "Recommendation",
+]
+
+#: File types the upload accepts for scoring.
+UPLOAD_SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The page's filters; the defaults select everything.
+
+    ``segments=None`` means every segment (an empty tuple means none); spend bounds are
+    inclusive, in currency units; ``start``/``end`` are inclusive calendar days.
+    """
+
+    segments: tuple[str, ...] | None = None
+    country: str = ALL
+    spend_min: float | None = None
+    spend_max: float | None = None
+    start: date | None = None
+    end: date | None = None
+    category: str = ALL
+
+
+# ---------------------------------------------------------------- customers
+
+def line_categories(lines: pd.DataFrame) -> pd.Series:
+    """Product category of each line (``features.product_category`` of its description).
+
+    Categorises each distinct description once, so it stays fast on a million lines.
+    """
+    text = lines["Description"].astype("string").fillna("")
+    codes, uniques = pd.factorize(text)
+    categories = product_category(pd.Series(uniques, dtype="string")).to_numpy()
+    return pd.Series(pd.Categorical(categories[codes]), index=lines.index, name="Category")
+
+
+def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories: pd.Series | None = None,
+                        start: date | None = None, end: date | None = None, category: str = ALL) -> pd.DataFrame:
+    """Customer features from the lines in ``[start, end]`` (whole days) and ``category``.
+
+    With neither filter set, ``customers`` is returned as it is (the table the model was
+    trained on). Otherwise the features are recomputed from the selected lines, with
+    Recency counted to the day after the window's end (or the data's last day).
+    """
+    dates = lines["InvoiceDate"]
+    first, last = dates.min(), dates.max()
+    start_ts = pd.Timestamp(start) if start is not None else None
+    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    whole_period = (start_ts is None or start_ts <= first.normalize()) and (end_ts is None or end_ts > last)
+    if whole_period and category == ALL:
+        return customers
+    keep = np.ones(len(lines), dtype=bool)
+    if start_ts is not None:
+        keep &= (dates >= start_ts).to_numpy()
+    if end_ts is not None:
+        keep &= (dates < end_ts).to_numpy()
+    if category != ALL:
+        if categories is None:
+            categories = line_categories(lines)
+        keep &= (categories == category).to_numpy()
+    selected = lines[keep]
+    if selected.empty:
+        return customers.iloc[0:0]
+    snapshot = snapshot_date_for(min(end_ts - pd.Timedelta(days=1), last) if end_ts is not None else last)
+    return customer_features(selected, snapshot_date=snapshot)
+
+
+def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.DataFrame:
+    """``model.segment(customers)``, also for an empty table."""
+    if customers.empty:
+        return customers.assign(Cluster=pd.Series(dtype="int64"), Segment=pd.Series(dtype="string"),
+                                Recommendation=pd.Series(dtype="string"))
+    return model.segment(customers)
+
+
+def filter_customers(segmented: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The segmented customers that pass the segment, country and spend filters."""
+    keep = pd.Series(True, index=segmented.index)
+    if filters.segments is not None:
+        keep &= segmented["Segment"].isin(list(filters.segments))
+    if filters.country != ALL:
+        keep &= segmented["Country"] == filters.country
+    if filters.spend_min is not None:
+        keep &= segmented["TotalSpend"] >= filters.spend_min
+    if filters.spend_max is not None:
+        keep &= segmented["TotalSpend"] <= filters.spend_max
+    return segmented[keep.fillna(False).astype(bool)]
+
+
+# ---------------------------------------------------------------- numbers on the page
+
+def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
+    """Header numbers: customers, mean purchases per customer, total spend, average
+    order value (total spend / total purchases, currency) and the data period."""
+    n = len(customers)
+    purchases = float(customers["NumPurchases"].sum()) if n else 0.0
+    spend = float(customers["TotalSpend"].sum()) if n else 0.0
+    return {
+        "Customers": n,
+        "AvgPurchases": purchases / n if n else float("nan"),
+        "TotalSpend": spend,
+        "AvgOrderValue": spend / purchases if purchases else float("nan"),
+        "Period": (pd.Timestamp(period[0]), pd.Timestamp(period[1])),
+    }
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return f"{value:,.{decimals}f}"
+
+
+def kpi_html(numbers: Mapping[str, Any]) -> str:
+    """The KPI cards as HTML."""
+    start, end = numbers["Period"]
+    cards = [
+        ("Customers", _number(numbers["Customers"])),
+        ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2)),
+        ("Total spend", _number(numbers["TotalSpend"], 0)),
+        ("Avg order value", _number(numbers["AvgOrderValue"], 2)),
+        ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}"),
+    ]
+    body = "".join(
+        f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}</div>'
+        f'<div class="seg-card-value">{html.escape(value)}</div></div>'
+        for label, value in cards
+    )
+    return f'<div class="seg-cards">{body}</div>'
+
+
+def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment present: ``SUMMARY_COLUMNS`` (Share of the customers given),
+    largest total spend first."""
+    if segmented.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    names = segmented.groupby("Cluster")["Segment"].first().astype(str).to_dict()
+    profile = segment_profile(segmented, segmented["Cluster"].to_numpy(), names)
+    profile = profile.dropna(subset=["Customers"])
+    profile["Customers"] = profile["Customers"].astype("int64")
+    return profile[SUMMARY_COLUMNS].sort_values("SumTotalSpend", ascending=False)
+
+
+def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, index: bool = False) -> str:
+    frame = frame.reset_index() if index else frame
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for values in frame.itertuples(index=False, name=None):
+        cells = []
+        for col, value in zip(frame.columns, values):
+            fmt = formats.get(col)
+            text = fmt(value) if fmt else ("" if value is None or value is pd.NA else str(value))
+            numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            cells.append(f'<td class="{"num" if numeric else "text"}">{html.escape(text)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="seg-table {css_class}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+_SUMMARY_FORMATS = {
+    "Customers": lambda v: _number(v), "Share": lambda v: f"{v:.1%}",
+    "AvgNumPurchases": lambda v: _number(v, 1), "AvgTotalSpend": lambda v: _number(v, 2),
+    "SumTotalSpend": lambda v: _number(v, 0), "AvgRecency": lambda v: _number(v, 0),
+}
+
+
+def summary_html(summary: pd.DataFrame) -> str:
+    """The summary table as HTML (or a note when no customer passes the filters)."""
+    if summary.empty:
+        return '<p class="seg-note">No customers match the filters.</p>'
+    return _table(summary, _SUMMARY_FORMATS, "seg-summary-table")
+
+
+def segment_centres(window: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
+    """Mean z-scores (``label.cluster_profile_z``) of the shown customers per cluster,
+    standardised over every customer in ``window`` so filters do not shift the scale."""
+    if shown.empty:
+        return pd.DataFrame()
+    groups = np.where(window.index.isin(shown.index), window["Cluster"].to_numpy(), -1)
+    profile = cluster_profile_z(window, groups)
+    return profile.drop(index=-1, errors="ignore")
+
+
+_COMPARE_ROWS = [
+    ("Customers", "Customers", lambda s: float(len(s))),
+    ("Avg purchases", "NumPurchases", lambda s: s["NumPurchases"].mean()),
+    ("Avg quantity", "TotalQuantity", lambda s: s["TotalQuantity"].mean()),
+    ("Avg spend", "TotalSpend", lambda s: s["TotalSpend"].mean()),
+    ("Total spend", "TotalSpend", lambda s: s["TotalSpend"].sum()),
+    ("Avg order value", "AvgOrderValue", lambda s: s["TotalSpend"].sum() / s["NumPurchases"].sum()
+     if s["NumPurchases"].sum() else float("nan")),
+    ("Avg recency (days)", "Recency", lambda s: s["Recency"].mean()),
+    ("Avg tenure (days)", "Tenure", lambda s: s["Tenure"].mean()),
+]
+
+
+def compare_segments(segmented: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Metrics of segments ``a`` and ``b`` side by side with ``Difference`` (B − A) and
+    ``Difference %`` (relative to A); rows are metrics, columns ``A: <a>``, ``B: <b>``."""
+    parts = {name: segmented[segmented["Segment"] == name] for name in (a, b)}
+    values = {}
+    for side, name in (("A", a), ("B", b)):
+        frame = parts[name]
+        values[f"{side}: {name}"] = [fn(frame) if len(frame) else (0.0 if label == "Customers" else float("nan"))
+                                     for label, _, fn in _COMPARE_ROWS]
+    table = pd.DataFrame(values, index=[label for label, _, _ in _COMPARE_ROWS])
+    first, second = table.columns
+    table["Difference"] = table[second] - table[first]
+    table["Difference %"] = table["Difference"] / table[first].where(table[first] != 0) * 100
+    table.index.name = "Metric"
+    return table
+
+
+def comparison_html(table: pd.DataFrame) -> str:
+    """The comparison table as HTML."""
+    fmt = {c: (lambda v: _number(v, 2)) for c in table.columns}
+    fmt["Difference %"] = lambda v: "–" if not np.isfinite(v) else f"{v:+.1f}%"
+    fmt["Difference"] = lambda v: "–" if not np.isfinite(v) else f"{v:+,.2f}"
+    return _table(table, fmt, "seg-compare-table", index=True)
+
+
+# ---------------------------------------------------------------- customer table and CSV
+
+def customer_table(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> pd.DataFrame:
+    """The customers as shown in the table: ``TABLE_COLUMNS``, sorted by ``sort_by``
+    (ties by CustomerID), with a plain 0..n-1 index."""
+    table = segmented.reset_index()
+    columns = [c for c in TABLE_COLUMNS if c in table.columns]
+    table = table[columns]
+    order = [sort_by, "CustomerID"] if sort_by != "CustomerID" else ["CustomerID"]
+    return table.sort_values(order, ascending=[ascending] + [True] * (len(order) - 1),
+                             kind="stable", na_position="last").reset_index(drop=True)
+
+
+def table_page(table: pd.DataFrame, page: int, page_size: int) -> tuple[pd.DataFrame, int, int]:
+    """Rows of page ``page`` (1-based, clamped); returns ``(rows, page, n_pages)``."""
+    n_pages = max(1, -(-len(table) // page_size))
+    page = min(max(1, int(page)), n_pages)
+    return table.iloc[(page - 1) * page_size: page * page_size], page, n_pages
+
+
+_TABLE_FORMATS = {
+    "TotalSpend": lambda v: _number(v, 2), "AvgOrderValue": lambda v: _number(v, 2),
+    "NumPurchases": lambda v: _number(v), "TotalQuantity": lambda v: _number(v),
+    "Recency": lambda v: _number(v), "Tenure": lambda v: _number(v), "DistinctProducts": lambda v: _number(v),
+    "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%Y-%m-%d %H:%M:%S}",
+}
+
+
+def table_html(rows: pd.DataFrame) -> str:
+    """A page of the customer table as HTML."""
+    if rows.empty:
+        return '<p class="seg-note">No customers match the filters.</p>'
+    return _table(rows, _TABLE_FORMATS, "seg-customer-table")
+
+
+def csv_data_uri(frame: pd.DataFrame) -> str:
+    """``frame`` as a ``data:text/csv`` URI (base64 of ``export.to_safe_csv``, UTF-8)."""
+    payload = base64.b64encode(to_safe_csv(frame).encode("utf-8")).decode("ascii")
+    return f"data:text/csv;charset=utf-8;base64,{payload}"
+
+
+def download_link_html(frame: pd.DataFrame, filename: str = "segments.csv", label: str | None = None) -> str:
+    """An ``<a download>`` link holding ``frame`` as CSV (works in Voilà without a server route)."""
+    label = label or f"Download these {len(frame):,} customers as CSV"
+    return (f'<a class="seg-download-link" download="{html.escape(filename)}" '
+            f'href="{csv_data_uri(frame)}" data-rows="{len(frame)}">{html.escape(label)}</a>')
+
+
+# ---------------------------------------------------------------- theme
+
+#: JupyterLab colour variables per theme; overriding them restyles widgets and tables too.
+THEMES: dict[str, dict[str, str]] = {
+    "light": {
+        "--jp-layout-color0": "#ffffff", "--jp-layout-color1": "#ffffff", "--jp-layout-color2": "#eeeeee",
+        "--jp-layout-color3": "#bdbdbd", "--jp-layout-color4": "#757575",
+        "--jp-ui-font-color0": "rgba(0,0,0,1)", "--jp-ui-font-color1": "rgba(0,0,0,0.87)",
+        "--jp-ui-font-color2": "rgba(0,0,0,0.54)", "--jp-ui-font-color3": "rgba(0,0,0,0.38)",
+        "--jp-content-font-color0": "rgba(0,0,0,1)", "--jp-content-font-color1": "rgba(0,0,0,0.87)",
+        "--jp-content-font-color2": "rgba(0,0,0,0.54)", "--jp-content-font-color3": "rgba(0,0,0,0.38)",
+        "--jp-border-color0": "#bdbdbd", "--jp-border-color1": "#bdbdbd", "--jp-border-color2": "#e0e0e0",
+        "--jp-border-color3": "#eeeeee",
+        "--jp-rendermime-table-row-background": "#f5f5f5", "--jp-rendermime-table-row-hover-background": "#e1f5fe",
+        "--seg-accent": "#1565c0", "--seg-banner": "#fff3cd", "--seg-banner-text": "#5c4400",
+        "--seg-error": "#b00020",
+    },
+    "dark": {
+        "--jp-layout-color0": "#111111", "--jp-layout-color1": "#1b1b1b", "--jp-layout-color2": "#2a2a2a",
+        "--jp-layout-color3": "#444444", "--jp-layout-color4": "#5e5e5e",
+        "--jp-ui-font-color0": "rgba(255,255,255,1)", "--jp-ui-font-color1": "rgba(255,255,255,0.87)",
+        "--jp-ui-font-color2": "rgba(255,255,255,0.6)", "--jp-ui-font-color3": "rgba(255,255,255,0.4)",
+        "--jp-content-font-color0": "rgba(255,255,255,1)", "--jp-content-font-color1": "rgba(255,255,255,0.87)",
+        "--jp-content-font-color2": "rgba(255,255,255,0.6)", "--jp-content-font-color3": "rgba(255,255,255,0.4)",
+        "--jp-border-color0": "#616161", "--jp-border-color1": "#616161", "--jp-border-color2": "#424242",
+        "--jp-border-color3": "#333333",
+        "--jp-rendermime-table-row-background": "#1f1f1f", "--jp-rendermime-table-row-hover-background": "#263238",
+        "--seg-accent": "#90caf9", "--seg-banner": "#4a3b00", "--seg-banner-text": "#ffe8a3",
+        "--seg-error": "#ff8a80",
+    },
+}
+
+_PAGE_CSS = """
+body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputArea-output,
+.jp-Notebook .jp-Cell-outputWrapper { background: var(--jp-layout-color0) !important;
+  color: var(--jp-ui-font-color1) !important; }
+.seg-app { color: var(--jp-ui-font-color1); font-size: 13px; }
+.seg-app h1, .seg-app h2, .seg-app h3 { color: var(--jp-ui-font-color0); margin: 6px 0; }
+.seg-app a { color: var(--seg-accent); }
+.seg-app .widget-label, .seg-app .widget-html-content, .seg-app .widget-label-basic { color: var(--jp-ui-font-color1); }
+.seg-app select, .seg-app input, .seg-app textarea { background: var(--jp-layout-color1);
+  color: var(--jp-ui-font-color1); border-color: var(--jp-border-color1); }
+.seg-app .widget-button, .seg-app .jupyter-button { background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color1); }
+.seg-app .jupyter-button.mod-primary { background: var(--seg-accent); color: var(--jp-layout-color0); }
+.seg-app .jupyter-button.mod-active { background: var(--seg-accent); color: var(--jp-layout-color0); }
+.seg-panel { border: 1px solid var(--jp-border-color2); border-radius: 6px; padding: 8px;
+  background: var(--jp-layout-color1); margin: 4px 0; }
+.seg-cards { display: flex; flex-wrap: wrap; gap: 8px; }
+.seg-card { flex: 1 1 150px; border: 1px solid var(--jp-border-color2); border-radius: 6px;
+  padding: 8px 12px; background: var(--jp-layout-color1); }
+.seg-card-label { font-size: 11px; color: var(--jp-ui-font-color2); text-transform: uppercase; }
+.seg-card-value { font-size: 20px; font-weight: 600; color: var(--jp-ui-font-color0); }
+.seg-table { border-collapse: collapse; width: 100%; font-size: 12px; color: var(--jp-ui-font-color1);
+  background: var(--jp-layout-color1); }
+.seg-table th { background: var(--jp-layout-color2); color: var(--jp-ui-font-color0); text-align: left;
+  padding: 4px 6px; position: sticky; top: 0; }
+.seg-table td { padding: 3px 6px; border-top: 1px solid var(--jp-border-color2); }
+.seg-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.seg-table tbody tr:nth-child(odd) { background: var(--jp-rendermime-table-row-background); }
+.seg-table tbody tr:hover { background: var(--jp-rendermime-table-row-hover-background); }
+.seg-banner { background: var(--seg-banner); color: var(--seg-banner-text); padding: 8px 12px;
+  border-radius: 6px; margin: 4px 0; }
+.seg-error { color: var(--seg-error); font-weight: 600; }
+.seg-ok { color: var(--seg-accent); font-weight: 600; }
+.seg-note { color: var(--jp-ui-font-color2); }
+.seg-meta { color: var(--jp-ui-font-color2); font-size: 12px; }
+"""
+
+
+def theme_css(theme: str) -> str:
+    """A ``<style>`` element restyling the whole page for ``"light"`` or ``"dark"``.
+
+    It redefines JupyterLab's colour variables on ``:root`` (widgets derive their
+    colours from them) and sets the page, panel and table colours from them.
+    """
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {', '.join(THEMES)}, not {theme!r}")
+    variables = "".join(f"{name}: {value}; " for name, value in THEMES[theme].items())
+    return (f'<style data-seg-theme="{theme}">:root:root {{ {variables}color-scheme: {theme}; }}'
+            f"{_PAGE_CSS}</style>")
+
+
+def plotly_template(theme: str) -> str:
+    """The plotly template for a theme."""
+    return "plotly_dark" if theme == "dark" else "plotly_white"
+
+
+# ---------------------------------------------------------------- model
+
+def thread_limit(n_customers: int):
+    """One BLAS/OpenMP thread while clustering up to ``MINIBATCH_ABOVE`` customers.
+
+    Why: on a busy 2-CPU machine, threaded KMeans on 4,000 customers took 7 s where one
+    thread took 0.05 s (the threads spin-wait for each other).
+    """
+    if n_customers > MINIBATCH_ABOVE:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def fit_model(data, k: int | str = "auto") -> tuple[SegmentationModel, pd.DataFrame | None]:
+    """``workflow.train_model`` under ``thread_limit``; returns the model and the
+    ``evaluate_k`` table (``None`` when K is given)."""
+    from .workflow import train_model
+
+    with thread_limit(len(getattr(data, "customers", data))):
+        return train_model(data, k=k)
+
+
+def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of ``model.json`` the page shows, for a model not saved (yet)."""
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "features": list(model.features), "k": int(model.n_clusters),
+        "segments": {str(c): n for c, n in model.segment_names_.items()},
+        "metrics": dict(model.metrics_), "training_data": dict(training_info),
+    }
+
+
+def model_card_html(card: Mapping[str, Any], status: str) -> str:
+    """Model card: when and on what it was trained, K, features, metrics; ``status`` says
+    whether it is the saved model or one trained for this page."""
+    data = card.get("training_data", {})
+    metrics = card.get("metrics", {})
+    period = data.get("period") or ["?", "?"]
+    parts = [
+        f"<b>Model</b>: K = {card.get('k')} on {', '.join(card.get('features', []))}",
+        f"trained {html.escape(str(card.get('created', '?')).replace('T', ' '))}",
+        f"on {html.escape(str(data.get('source', '?')))} ({_number(data.get('customers', float('nan')))} customers, "
+        f"{str(period[0])[:10]} to {str(period[1])[:10]})",
+        "silhouette {} · Calinski-Harabasz {} · Davies-Bouldin {} · smallest segment {}".format(
+            _metric(metrics.get("silhouette"), 3), _metric(metrics.get("calinski_harabasz"), 0),
+            _metric(metrics.get("davies_bouldin"), 3),
+            "–" if metrics.get("min_cluster_share") is None else f"{metrics['min_cluster_share']:.1%}"),
+    ]
+    return f'<div class="seg-meta">{" · ".join(parts)}<br>{status}</div>'
+
+
+def _metric(value, decimals: int) -> str:
+    return "–" if value is None else _number(float(value), decimals)
+
+
+def k_table_html(table: pd.DataFrame, recommended: int) -> str:
+    """The ``evaluate_k`` table with the recommended K marked."""
+    shown = table[["silhouette", "calinski_harabasz", "davies_bouldin", "stability", "min_cluster_share"]].copy()
+    shown.insert(0, "K", shown.index.map(lambda k: f"{k} ← recommended" if k == recommended else str(k)))
+    fmt = {"silhouette": lambda v: _number(v, 3), "calinski_harabasz": lambda v: _number(v, 0),
+           "davies_bouldin": lambda v: _number(v, 3), "stability": lambda v: _number(v, 3),
+           "min_cluster_share": lambda v: f"{v:.1%}"}
+    return f'<p><b>Recommended K = {recommended}</b></p>' + _table(shown.reset_index(drop=True), fmt, "seg-k-table")
+
+
+# ---------------------------------------------------------------- scoring uploads
+
+def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.DataFrame:
+    """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
+
+    Returns the segmented customers; any problem raises ``SegkitDataError`` with one
+    sentence naming the file (never a pandas traceback).
+    """
+    from .workflow import customers_for_scoring
+
+    name = Path(str(filename)).name or "upload"
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise SegkitDataError(f"'{name}' is not a CSV or XLSX file; upload a .csv or .xlsx export of "
+                              "transactions or customers.")
+    if not content:
+        raise SegkitDataError(f"'{name}' is empty; export the file again and upload it.")
+    with tempfile.TemporaryDirectory(prefix="segkit-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(bytes(content))
+        try:
+            customers = customers_for_scoring(path, model)
+            scored = model.segment(customers)
+        except SegkitError:
+            raise
+        except Exception as exc:  # a reader's own error: say what, not where
+            raise SegkitDataError(
+                f"'{name}' could not be read as transactions or customers ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:160] if str(exc) else 'no details'}); upload a CSV or XLSX export "
+                "with CustomerID, InvoiceNo, InvoiceDate, Quantity and UnitPrice columns."
+            ) from None
+    return scored
