@@ -304,7 +304,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     name = path.name
     if not zipfile.is_zipfile(path) and path.suffix.lower() in (".xlsx", ".xlsm"):
-        head = path.read_bytes()[:8]
+        with open(path, "rb") as fh:
+            head = fh.read(8)
         if head.startswith(b"\xd0\xcf\x11\xe0"):
             raise SegkitDataError(
                 f"'{name}' is an encrypted (password-protected) or legacy Excel file; "
@@ -312,30 +313,31 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
             )
         raise SegkitDataError(f"'{name}' is not an Excel workbook although it is named .xlsx; save it again as .xlsx or .csv.")
     sheet_name = 0 if sheet is None else sheet
-    errors = []
-    for engine in ("calamine", "openpyxl"):
+    errors: list[Exception] = []
+    for engine in ("calamine", "openpyxl"):  # calamine is ~10x faster; openpyxl as fallback
         try:
-            with pd.ExcelFile(path, engine=engine) as book:
-                sheets = book.sheet_names
-                if isinstance(sheet_name, str) and sheet_name not in sheets:
-                    raise SegkitDataError(
-                        f"'{name}' has no sheet '{sheet_name}'; its sheets are: {', '.join(sheets)}. Pass one of those."
-                    )
-                if isinstance(sheet_name, int) and not 0 <= sheet_name < len(sheets):
-                    raise SegkitDataError(
-                        f"'{name}' has no sheet number {sheet_name}; it has {len(sheets)} sheet(s): {', '.join(sheets)}."
-                    )
-                return pd.read_excel(book, sheet_name=sheet_name)
+            return _read_with(engine, path, sheet_name)
         except SegkitDataError:
             raise
-        except ImportError as exc:
-            errors.append(exc)
-        except Exception as exc:  # corrupt workbook: try the other engine, then give up
+        except Exception as exc:  # damaged workbook or engine missing: try the next, then give up
             errors.append(exc)
     raise SegkitDataError(
         f"'{name}' could not be read as an Excel workbook ({_reason(errors[-1])}); "
         "it may be damaged: open and save it again in Excel, or export it as CSV."
     )
+
+
+def _check_sheet(name: str, sheets: list[str], sheet_name: str | int) -> None:
+    if isinstance(sheet_name, str) and sheet_name not in sheets:
+        raise SegkitDataError(f"'{name}' has no sheet '{sheet_name}'; its sheets are: {', '.join(sheets)}. Pass one of those.")
+    if isinstance(sheet_name, int) and not 0 <= sheet_name < len(sheets):
+        raise SegkitDataError(f"'{name}' has no sheet number {sheet_name}; it has {len(sheets)} sheet(s): {', '.join(sheets)}.")
+
+
+def _read_with(engine: str, path: Path, sheet_name: str | int) -> pd.DataFrame:
+    with pd.ExcelFile(path, engine=engine) as book:
+        _check_sheet(path.name, book.sheet_names, sheet_name)
+        return pd.read_excel(book, sheet_name=sheet_name)
 
 
 def _reason(exc: Exception | None) -> str:
