@@ -363,19 +363,23 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.mask(text.isin(["", "nan", "NaN", "None"]))
 
 
+def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: str, kind: str, fix: str) -> None:
+    """Raise when some non-empty cells could not be parsed: how many, one example, the fix."""
+    bad = parsed.isna() & text.notna() & (text != "")
+    if bad.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(bad.sum()):,} value(s) in column '{column}' that are not {kind} "
+            f"(for example '{text[bad].iloc[0]}'); {fix}."
+        )
+
+
 def _as_numbers(series: pd.Series, column: str, source: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         numbers = series.astype("float64")
     else:
         text = series.astype("string").str.strip().str.replace(",", "", regex=False)
         numbers = pd.to_numeric(text, errors="coerce").astype("float64")
-        bad = numbers.isna() & text.notna() & (text != "")
-        if bad.any():
-            example = series[bad].iloc[0]
-            raise SegkitDataError(
-                f"'{source}' has {int(bad.sum()):,} value(s) in column '{column}' that are not numbers "
-                f"(for example '{example}'); fix or remove those rows."
-            )
+        _refuse_unparsed(numbers, text, source, column, "numbers", "fix or remove those rows")
     if np.isinf(numbers).any():
         raise SegkitDataError(
             f"'{source}' has an infinite or too large number in column '{column}'; fix that cell."
@@ -403,13 +407,7 @@ def _as_dates(series: pd.Series, column: str, source: str) -> pd.Series:
     text = series.astype("string").str.strip()
     # utc=True accepts a mix of zoned ('...Z') and plain stamps; plain ones are not shifted.
     dates = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False, utc=True).dt.tz_localize(None)
-    bad = dates.isna() & text.notna() & (text != "")
-    if bad.any():
-        example = text[bad].iloc[0]
-        raise SegkitDataError(
-            f"'{source}' has {int(bad.sum()):,} value(s) in column '{column}' that are not dates "
-            f"(for example '{example}'); use a format like 2011-12-09 12:50."
-        )
+    _refuse_unparsed(dates, text, source, column, "dates", "use a format like 2011-12-09 12:50")
     if dates.isna().all():
         raise SegkitDataError(f"'{source}' has no dates in column '{column}'; fill that column.")
     return dates.astype("datetime64[ns]")
