@@ -1,0 +1,61 @@
+"""The three notebooks run top to bottom (nbval ``--nbval-lax``) on the sample and the real workbook.
+
+Each run is a separate pytest process so the notebooks see exactly the environment a
+user's would: ``SEGKIT_DATA`` unset (the sample, or whatever is in ``data/``) or naming
+the real workbook; ``SEGKIT_ARTIFACTS`` pointing at a temporary folder so that
+``02-train`` saves its model there and ``03-score`` loads it from there, never touching the
+project's ``artifacts/``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from segkit.config import ARTIFACTS_DIR, PROJECT_ROOT
+
+NOTEBOOKS = [PROJECT_ROOT / "notebooks" / name for name in ("01-explore.ipynb", "02-train.ipynb", "03-score.ipynb")]
+
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(folder: Path) -> dict[str, float]:
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*") if p.is_file()}
+
+
+def _run_notebooks(tmp_path: Path, data: Path | None, timeout: int) -> None:
+    env = os.environ.copy()
+    env.pop("SEGKIT_DATA", None)
+    if data is not None:
+        env["SEGKIT_DATA"] = str(data)
+    artifacts = tmp_path / "artifacts"
+    env["SEGKIT_ARTIFACTS"] = str(artifacts)
+    env.setdefault("SEGKIT_CACHE", str(tmp_path / "cache"))
+    repo_artifacts_before = _snapshot(ARTIFACTS_DIR)
+
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+               *(str(p) for p in NOTEBOOKS)]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - started
+    output = f"{result.stdout}\n{result.stderr}"
+    print(f"notebooks on {data or 'the default data'}: {elapsed:.0f} s")
+
+    assert result.returncode == 0, f"nbval failed (exit {result.returncode}) after {elapsed:.0f} s:\n{output[-20000:]}"
+    assert (artifacts / "model.json").is_file(), "02-train did not save its model to SEGKIT_ARTIFACTS"
+    assert _snapshot(ARTIFACTS_DIR) == repo_artifacts_before, "the notebooks changed the project's artifacts/"
+
+
+def test_notebooks_run_on_the_sample(tmp_path):
+    _run_notebooks(tmp_path, data=None, timeout=900)
+
+
+@pytest.mark.real_data
+def test_notebooks_run_on_the_real_workbook(tmp_path, real_workbook):
+    _run_notebooks(tmp_path, data=real_workbook, timeout=1800)
