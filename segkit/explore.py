@@ -455,8 +455,8 @@ def data_note(data) -> "Any":
     from IPython.display import HTML
 
     start, end = data.period
-    facts = (f"{html.escape(str(data.source))}: {len(data.transactions):,} lines, "
-             f"{len(data.customers):,} customers, {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    facts = (f"{len(data.transactions):,} lines, {len(data.customers):,} customers, "
+             f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
     if data.is_sample:
         return HTML(
             '<div style="border-left:6px solid #e0a800;background:#fff8e1;color:#4d3b00;padding:8px 12px;">'
@@ -465,7 +465,8 @@ def data_note(data) -> "Any":
             "real shop. Put your transaction file in <code>data/</code> or set <code>SEGKIT_DATA</code> "
             "(or the parameter cell) to use real data.</div>"
         )
-    return HTML(f'<div style="border-left:6px solid #1a9850;padding:6px 12px;">Data: {facts}</div>')
+    return HTML(f'<div style="border-left:6px solid #1a9850;padding:6px 12px;">Data: '
+                f'{html.escape(str(data.source))} ({facts})</div>')
 
 
 def short_path(path: str | Path) -> str:
