@@ -1,0 +1,356 @@
+"""Customer features for logs larger than memory: cleaning and aggregation in DuckDB.
+
+``customer_features_out_of_core(path)`` reads a parquet log through DuckDB's
+``read_parquet`` and never loads it into pandas: only the customer table (one row per
+customer) comes back. It gives the same table as
+``segkit.workflow.load_customer_data(path).customers`` - same canonical ids (a float
+CustomerID ``17850.0`` becomes ``'17850'``, text ids are trimmed, blanks are missing),
+the same cleaning rules as ``segkit.clean`` (``"default"`` or ``"seed"``) and the same
+features as ``segkit.features``. Memory stays bounded: the window that nets
+cancellations runs only on purchases whose customer and product have a cancellation,
+the per-customer counts are staged GROUP BYs (grouping sets) instead of
+``count(DISTINCT)``, and DuckDB spills to ``temp_directory`` above ``memory_limit``.
+
+Limits: one parquet file in the UCI Online Retail (or Online Retail II) layout, with a
+timestamp InvoiceDate column (a text date column needs the pandas path, which parses
+many formats) and a UnitPrice column (not a line amount).
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .clean import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, Rules
+from .errors import SegkitDataError
+from .features import _tidy, snapshot_date_for
+from .load import KNOWN_LAYOUTS
+
+__all__ = ["customer_features_out_of_core"]
+
+# Whitespace that pandas' str.strip removes (Unicode spaces, ASCII controls 0x1c-0x1f).
+_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+_TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
+               "TIMESTAMP WITH TIME ZONE")
+
+
+def customer_features_out_of_core(
+    parquet_path: str | Path,
+    rules: Rules = "default",
+    snapshot_date: pd.Timestamp | str | None = None,
+    memory_limit: str = "3GB",
+    temp_directory: str | Path | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Clean a parquet transaction log and aggregate it per customer, out of core.
+
+    Parameters
+    ----------
+    parquet_path : one parquet file in the UCI layout (see the module docstring).
+    rules : ``"default"`` or ``"seed"``, as in ``segkit.clean.clean_transactions``.
+    snapshot_date : reference date for Recency; default the day after the last clean
+        invoice, at midnight.
+    memory_limit : DuckDB's memory limit (e.g. ``"3GB"``); above it DuckDB spills.
+    temp_directory : where DuckDB spills; default a fresh folder in the system temp
+        folder, removed afterwards.
+    threads : DuckDB threads; default all cores.
+
+    Returns
+    -------
+    The customer table of ``segkit.features.customer_features`` (index ``CustomerID``
+    as text; ``NumPurchases``, ``TotalQuantity``, ``TotalSpend`` in currency units,
+    ``Recency`` and ``Tenure`` in days, ``AvgOrderValue``, ``DistinctProducts``,
+    ``Country``, ``FirstPurchase``, ``LastPurchase``).
+    """
+    import duckdb
+
+    if rules not in ("default", "seed"):
+        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+    path = Path(parquet_path)
+    name = path.name
+    if not path.is_file():
+        raise SegkitDataError(f"'{path}' does not exist or is not a file; name a parquet file.")
+    if path.suffix.lower() != ".parquet":
+        raise SegkitDataError(
+            f"'{name}' is not a parquet file; out-of-core features read parquet only "
+            "(load it with segkit.load.load_transactions and save it with DataFrame.to_parquet)."
+        )
+    own_temp = temp_directory is None
+    spill = Path(tempfile.mkdtemp(prefix="segkit-duckdb-")) if own_temp else Path(temp_directory)
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        table = _run(con, path, rules)
+    except duckdb.IOException as exc:
+        raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
+    finally:
+        con.close()
+        if own_temp:
+            shutil.rmtree(spill, ignore_errors=True)
+
+    if table.empty:
+        raise SegkitDataError(
+            f"'{name}' has no usable lines after cleaning; check the customer, quantity and price columns."
+        )
+    snapshot = snapshot_date_for(table["LastPurchase"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
+    table = table.set_index("CustomerID")
+    for col in ("FirstPurchase", "LastPurchase"):
+        table[col] = table[col].astype("datetime64[ns]")
+    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days
+    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days
+    table.index = table.index.astype("string")
+    table.index.name = "CustomerID"
+    return _tidy(table)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _run(con, path: Path, rules: str) -> pd.DataFrame:
+    name = path.name
+    literal = "'" + str(path).replace("'", "''") + "'"
+    con.execute(f"CREATE TEMP VIEW source AS SELECT * FROM read_parquet({literal}, file_row_number = true)")
+    types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
+    roles = _resolve_roles(types, name)
+    facts = _check_values(con, roles, types, name)
+    con.execute(f"CREATE TEMP VIEW lines AS {_lines_sql(roles, types, facts)}")
+    if rules == "seed":
+        clean = "SELECT * FROM lines WHERE Quantity > 0"
+    else:
+        clean = _default_rules(con)
+    return con.execute(_FEATURES_SQL.format(clean=clean)).df()
+
+
+def _resolve_roles(types: dict[str, tuple[str, str]], name: str) -> dict[str, str]:
+    """Role -> source column, from the known layout that matches best (as load.py does)."""
+    best: dict[str, str] = {}
+    for layout in KNOWN_LAYOUTS.values():
+        present = {role: col for role, col in layout.items() if col in types}
+        if len(present) > len(best):
+            best = present
+    missing = [r for r in ("customer", "date", "price") if r not in best]
+    if missing:
+        found = ", ".join(c for c in types if c != "file_row_number")
+        raise SegkitDataError(
+            f"'{name}' has no column for {', '.join(missing)}; found: {found}. Out-of-core features need "
+            "the UCI layout (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, "
+            "CustomerID, Country)."
+        )
+    return {role: types[col][0] for role, col in best.items()}
+
+
+def _type_of(types, column: str) -> str:
+    return next(t for n, t in types.values() if n == column).upper()
+
+
+def _is_numeric(sql_type: str) -> bool:
+    return sql_type.split("(")[0] in _NUMERIC
+
+
+def _q(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _number_sql(column: str, sql_type: str, may_be_nan: bool = True) -> str:
+    if _is_numeric(sql_type):
+        value = f"CAST({_q(column)} AS DOUBLE)"
+    else:  # text numbers, as load.py reads them: trimmed, thousands commas dropped
+        value = f"TRY_CAST(replace(trim(CAST({_q(column)} AS VARCHAR)), ',', '') AS DOUBLE)"
+    return f"(CASE WHEN isnan({value}) THEN NULL ELSE {value} END)" if may_be_nan else value
+
+
+def _plain_id_sql(column: str) -> str:
+    """True where a text id is already canonical: printable ASCII at both ends, no '.0' tail."""
+    x = _q(column)
+    return (f"(ord({x}) BETWEEN 33 AND 126 AND ord(right({x}, 1)) BETWEEN 33 AND 126 "
+            f"AND NOT (right({x}, 1) = '0' AND contains({x}, '.')) AND {x} NOT IN ('nan', 'NaN', 'None'))")
+
+
+def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, bool]:
+    """The checks load.py makes, in one scan, and facts that let the main scans skip work.
+
+    Returns ``{"whole_ids": numeric ids are whole numbers, "nan:<column>": a float column
+    holds NaN, "plain:<column>": every text id is already canonical}``.
+    """
+    date_col = roles["date"]
+    date_type = _type_of(types, date_col)
+    if date_type not in _TIMESTAMPS:
+        raise SegkitDataError(
+            f"'{name}' stores column '{date_col}' as {date_type}, not as timestamps; out-of-core "
+            "features need a timestamp column (read the file with segkit.load.load_transactions, "
+            "which parses text dates, and save it again as parquet)."
+        )
+    checks = {"rows": "count(*)", "dates": f"count({_q(date_col)})"}
+    numbers = [roles[r] for r in ("quantity", "price") if r in roles]
+    for column in numbers:
+        raw, value = _q(column), _number_sql(column, _type_of(types, column))
+        checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
+                                   f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
+        checks[f"large:{column}"] = f"count(*) FILTER (WHERE isinf({value}) OR abs({value}) > 1e12)"
+    for role in ("quantity", "price", "customer"):
+        column = roles.get(role)
+        if column and _is_numeric(_type_of(types, column)):
+            checks[f"nan:{column}"] = f"coalesce(bool_or(isnan(CAST({_q(column)} AS DOUBLE))), false)"
+    cust, cust_type = roles["customer"], _type_of(types, roles["customer"])
+    if _is_numeric(cust_type):
+        value = f"CAST({_q(cust)} AS DOUBLE)"
+        checks["whole_ids"] = (f"coalesce(bool_and(({value} = floor({value}) AND abs({value}) < 2^53) "
+                               f"OR isnan({value})), true)")
+    for role in ("invoice", "product", "customer"):
+        column = roles.get(role)
+        if column and not _is_numeric(_type_of(types, column)):
+            checks[f"plain:{column}"] = f"coalesce(bool_and({_plain_id_sql(column)}), true)"
+    row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
+    facts = dict(zip(checks, row))
+    if facts["rows"] == 0:
+        raise SegkitDataError(f"'{name}' has a header but no rows; export the transactions again.")
+    if facts["dates"] == 0:
+        raise SegkitDataError(f"'{name}' has no dates in column '{date_col}'; fill that column.")
+    for column in numbers:
+        if facts[f"bad:{column}"]:
+            raise SegkitDataError(
+                f"'{name}' has {facts[f'bad:{column}']:,} value(s) in column '{column}' that are not numbers; "
+                "fix or remove those rows."
+            )
+        if facts[f"large:{column}"]:
+            raise SegkitDataError(
+                f"'{name}' has {facts[f'large:{column}']:,} infinite or implausibly large value(s) in column "
+                f"'{column}'; fix those cells."
+            )
+    return facts
+
+
+def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
+    """Ids as text like load._as_text: 17850.0 -> '17850', trimmed, blanks -> NULL."""
+    raw = _q(column)
+    if _is_numeric(sql_type):
+        value = f"CAST({raw} AS DOUBLE)"
+        if facts.get("whole_ids"):
+            text = f"CAST(CAST({value} AS BIGINT) AS VARCHAR)"
+        else:
+            text = f"CAST({value} AS VARCHAR)"
+        return f"(CASE WHEN isnan({value}) THEN NULL ELSE {text} END)" if facts.get(f"nan:{column}") else text
+    if facts.get(f"plain:{column}"):
+        return raw
+    # One regex (a nested nullif chain would copy the expression 16 times): trim, drop a
+    # trailing '.0', and turn 'nan', 'NaN', 'None' into '' ... which nullif makes NULL.
+    # The regex is slow, so ids that are already canonical skip it.
+    pattern = f"^{_SPACE}*(?:(\\d+)\\.0+|nan|NaN|None|(.*?)){_SPACE}*$"
+    slow = f"nullif(regexp_replace(CAST({raw} AS VARCHAR), '{pattern}', '\\1\\2', 's'), '')"
+    return f"(CASE WHEN {_plain_id_sql(column)} THEN {raw} ELSE {slow} END)"
+
+
+def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
+    """Canonical lines with a known customer, their file row number and a cancellation flag."""
+    def text(role, default):
+        return _text_id_sql(roles[role], _type_of(types, roles[role]), facts) if role in roles else default
+
+    def plain(role, default):
+        return f"CAST({_q(roles[role])} AS VARCHAR)" if role in roles else default
+
+    def number(role):
+        column = roles[role]
+        return _number_sql(column, _type_of(types, column), facts.get(f"nan:{column}", True))
+
+    customer = text("customer", "NULL")
+    date = f"CAST({_q(roles['date'])} AS TIMESTAMP_NS)"
+    if "invoice" in roles:
+        invoice = text("invoice", "NULL")
+    else:  # as load.py: each distinct customer + timestamp is one purchase
+        invoice = f"coalesce({customer}, '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
+    quantity = number("quantity") if "quantity" in roles else "1.0"
+    return f"""
+        SELECT *, coalesce(starts_with(InvoiceNo, 'C'), false) OR coalesce(Quantity <= 0, false) AS is_cancel
+        FROM (
+            SELECT file_row_number AS rn,
+                   {invoice} AS InvoiceNo,
+                   {text("product", "'UNKNOWN'")} AS StockCode,
+                   {plain("description", "CAST(NULL AS VARCHAR)")} AS Description,
+                   {quantity} AS Quantity,
+                   {date} AS InvoiceDate,
+                   {number("price")} AS UnitPrice,
+                   {customer} AS CustomerID,
+                   {plain("country", "'Unknown'")} AS Country
+            FROM source
+        )
+        WHERE CustomerID IS NOT NULL
+    """
+
+
+def _default_rules(con) -> str:
+    """Net cancellations (two small temp tables), then the row filters; returns the SQL of clean lines."""
+    # Per customer and product: units cancelled and the last cancellation (small: ~ cancel lines).
+    con.execute("""
+        CREATE TEMP TABLE owed AS
+        SELECT CustomerID, StockCode, sum(greatest(-Quantity, 0)) AS Cancelled, max(InvoiceDate) AS LastCancel
+        FROM lines WHERE is_cancel GROUP BY ALL
+    """)
+    has_cancels = con.execute("SELECT count(*) > 0 FROM owed").fetchone()[0]
+    # Purchases of those keys up to the last cancellation, latest first (ties: file order);
+    # the window runs on these candidates only.
+    con.execute("""
+        CREATE TEMP TABLE netted AS
+        SELECT rn, Quantity - removed AS Quantity FROM (
+            SELECT p.rn, p.Quantity,
+                   least(greatest(o.Cancelled - (sum(p.Quantity) OVER w - p.Quantity), 0), p.Quantity) AS removed
+            FROM lines p JOIN owed o ON p.CustomerID = o.CustomerID AND p.StockCode = o.StockCode
+            WHERE NOT p.is_cancel AND o.Cancelled > 0 AND p.InvoiceDate <= o.LastCancel
+            WINDOW w AS (PARTITION BY p.CustomerID, p.StockCode ORDER BY p.InvoiceDate DESC, p.rn
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ) WHERE removed > 0
+    """)
+    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in NON_PRODUCT_CODES)
+    prefixes = " OR ".join(f"starts_with(StockCode, '{p.replace(chr(39), chr(39) * 2)}')" for p in NON_PRODUCT_PREFIXES)
+    # clean.py drops purchases netted to zero (and so any without a quantity) only when
+    # there are cancellations at all.
+    quantity_rule = "AND Quantity > 0" if has_cancels else ""
+    return f"""
+        SELECT DISTINCT InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country
+        FROM (
+            SELECT l.InvoiceNo, l.StockCode, l.Description, coalesce(n.Quantity, l.Quantity) AS Quantity,
+                   l.InvoiceDate, l.UnitPrice, l.CustomerID, l.Country
+            FROM lines l LEFT JOIN netted n ON l.rn = n.rn
+            WHERE NOT l.is_cancel
+        )
+        WHERE TRUE {quantity_rule}
+          AND UnitPrice > 0
+          AND NOT coalesce(StockCode IN ({codes}) OR {prefixes or 'false'}, false)
+    """
+
+
+# Staged aggregation: one pass groups the clean lines by (customer, invoice),
+# (customer, product) and (customer, country); a second pass folds those per customer.
+_FEATURES_SQL = """
+WITH parts AS (
+    SELECT CustomerID, InvoiceNo, StockCode, Country,
+           GROUPING(InvoiceNo, StockCode, Country) AS part,
+           sum(Quantity) AS q, sum(Quantity * UnitPrice) AS spend,
+           min(InvoiceDate) AS first, max(InvoiceDate) AS last, count(*) AS n
+    FROM ({clean})
+    GROUP BY GROUPING SETS ((CustomerID, InvoiceNo), (CustomerID, StockCode), (CustomerID, Country))
+)
+SELECT CustomerID,
+       count(InvoiceNo) FILTER (WHERE part = 3) AS NumPurchases,
+       sum(q) FILTER (WHERE part = 3) AS TotalQuantity,
+       sum(spend) FILTER (WHERE part = 3) AS TotalSpend,
+       min(first) FILTER (WHERE part = 3) AS FirstPurchase,
+       max(last) FILTER (WHERE part = 3) AS LastPurchase,
+       count(StockCode) FILTER (WHERE part = 5) AS DistinctProducts,
+       arg_min(Country, (-n, Country)) FILTER (WHERE part = 6 AND Country IS NOT NULL) AS Country
+FROM parts
+GROUP BY CustomerID
+"""
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:120]
