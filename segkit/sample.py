@@ -160,3 +160,207 @@ def _giant_cancelled_order(lines: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame
     }])
     cancel = order.assign(InvoiceNo="C581484", Quantity=-80995, InvoiceDate=when + pd.Timedelta(minutes=5))
     return pd.concat([order, cancel])
+
+
+# --------------------------------------------------------------------------- large logs
+
+__all__ += ["customers_for_lines", "write_large_log"]
+
+_KINDS = ("wholesale", "loyal", "regular", "occasional", "lapsed", "new")
+_KIND_SHARE = (0.04, 0.14, 0.30, 0.24, 0.18, 0.10)
+_KIND_ORDERS = np.array([25, 9, 3.5, 1.3, 2.5, 1.6])   # relative order frequency
+_KIND_LINES = np.array([16, 8, 7, 6, 6, 6])             # mean lines per order
+_KIND_UNITS = np.array([48, 10, 8, 6, 7, 6])            # mean units per line
+_GUEST_LINES, _GUEST_UNITS, _GUEST_SHARE = 25, 6, 0.08
+
+
+def customers_for_lines(n_lines: int) -> int:
+    """Default customer count: ~300k for 10M lines, ~1M for 100M (a power law between)."""
+    return max(50, int(round(300_000 * (n_lines / 1e7) ** 0.5229)))
+
+
+def write_large_log(path, n_lines: int, n_customers: int | None = None, seed: int = 0,
+                    chunk_lines: int = 1_000_000) -> "Path":
+    """Write a synthetic log of exactly ``n_lines`` lines to a parquet file, chunk by chunk.
+
+    Same layout and traps as ``generate_sample_transactions`` (UK-heavy, heavy-tailed
+    wholesale buyers, lapsed and new customers, November peak, ~2% of orders partly
+    cancelled two days later by a ``C`` invoice, guest orders without CustomerID, POST and
+    M lines, ~1% exact duplicate lines, one giant order cancelled the same day), for
+    ``n_customers`` customers (default ``customers_for_lines(n_lines)``; a few of the
+    rarest buyers may end up with no order). Each chunk of ``chunk_lines`` lines is drawn
+    from its own slice of the year, sorted by date and written as one row group, so memory
+    stays at one chunk whatever ``n_lines`` is. The same arguments give the same file.
+    Returns the path.
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if n_lines < 1 or chunk_lines < 1:
+        raise ValueError("n_lines and chunk_lines must be positive")
+    n_customers = customers_for_lines(n_lines) if n_customers is None else int(n_customers)
+    pop = _large_population(np.random.default_rng([seed, 0]), n_customers)
+    schema = pa.schema([
+        ("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
+        ("Quantity", pa.int64()), ("InvoiceDate", pa.timestamp("ns")), ("UnitPrice", pa.float64()),
+        ("CustomerID", pa.float64()), ("Country", pa.string()),
+    ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    next_invoice = 536365
+    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+        for start in range(0, n_lines, chunk_lines):
+            size = min(chunk_lines, n_lines - start)
+            rng = np.random.default_rng([seed, 1, start // chunk_lines])
+            chunk, next_invoice = _large_chunk(
+                rng, pop, size, (start / n_lines, (start + size) / n_lines), next_invoice,
+                giant=start + size == n_lines,
+            )
+            writer.write_table(pa.table(chunk, schema=schema), row_group_size=size)
+    tmp.replace(path)
+    return path
+
+
+def _large_population(rng, n_customers: int) -> dict:
+    days = pd.date_range("2010-12-01", "2011-12-09", freq="D")
+    day_weight = np.array([_MONTH_WEIGHT[d.month] for d in days]) * np.where(days.day_of_week == 5, 0.0, 1.0)
+    kind = rng.choice(len(_KINDS), size=n_customers, p=_KIND_SHARE)
+    orders = _KIND_ORDERS[kind] * rng.lognormal(-0.125, 0.5, n_customers)
+    orders += np.where(kind == 0, rng.pareto(1.5, n_customers) * 3, 0.0)
+    n_days = len(days)
+    active_from = np.where(kind == 5, rng.integers(n_days - 75, n_days - 5, n_customers), 0)
+    active_to = np.where(kind == 4, rng.integers(30, 200, n_customers), n_days)
+    # Customers with a short window (lapsed, new) buy more often while active.
+    day_cdf = np.cumsum(day_weight) / day_weight.sum()
+    window = day_cdf[active_to - 1] - np.where(active_from > 0, day_cdf[np.maximum(active_from - 1, 0)], 0.0)
+    names = [f"{a} {n}" for n in _NOUNS for a in _ADJECTIVES]
+    n_products = 3000
+    sizes = ["", " SMALL", " LARGE", " MINI", " XL", " SET", " PACK OF 6", " GIANT"]
+    descriptions = [names[i % len(names)] + sizes[(i // len(names)) % len(sizes)] for i in rng.permutation(n_products)]
+    codes = [f"{20000 + i * 3}{'' if i % 5 else 'B'}" for i in range(n_products)]
+    prices = np.round(np.exp(rng.normal(0.9, 0.8, n_products)), 2).clip(0.19, 60)
+    # Three extra "products": postage, manual adjustment and the giant order's product.
+    codes += ["POST", "M", "23843"]
+    descriptions += ["POSTAGE", "Manual", "PAPER CRAFT , LITTLE BIRDIE"]
+    prices = np.concatenate([prices, [18.0, 2.5, 2.08]])
+    return {
+        "ids": (12346 + rng.permutation(int(n_customers * 2.2))[:n_customers]).astype("float64"),
+        "kind": kind,
+        "activity": orders / np.maximum(window, 1e-3),
+        "country": rng.choice(len(_COUNTRIES), size=n_customers, p=_normalised(list(_COUNTRIES.values()))),
+        "active_from": active_from,
+        "active_to": active_to,
+        "days": days.values.astype("datetime64[ns]"),
+        "day_cdf": day_cdf,
+        "n_products": n_products,
+        "popularity_cdf": np.cumsum(_normalised(1 / np.arange(1, n_products + 1) ** 0.8)),
+        "codes": codes, "descriptions": descriptions, "prices": prices,
+        "countries": list(_COUNTRIES),
+    }
+
+
+def _large_chunk(rng, pop: dict, size: int, share: tuple[float, float], next_invoice: int, giant: bool):
+    """One chunk of exactly ``size`` lines from the slice ``share`` of the year's orders."""
+    import pyarrow as pa
+
+    target = int(size * 0.965)  # the rest: postage, manual, cancellation and duplicate lines
+    mean_lines = float(np.dot(_KIND_SHARE, _KIND_LINES)) * (1 - _GUEST_SHARE) + _GUEST_LINES * _GUEST_SHARE
+    n_orders = int(target / mean_lines * 1.3) + 10
+    # Orders: a day from this chunk's slice of the year, then a customer active that day.
+    u = rng.uniform(share[0], share[1], n_orders)
+    order_day = np.minimum(np.searchsorted(pop["day_cdf"], u), len(pop["days"]) - 1)
+    order_cust = np.full(n_orders, -1)
+    guest = rng.random(n_orders) < _GUEST_SHARE
+    for day in np.unique(order_day):
+        at = np.flatnonzero((order_day == day) & ~guest)
+        active = np.flatnonzero((pop["active_from"] <= day) & (day < pop["active_to"]))
+        weight = pop["activity"][active]
+        order_cust[at] = active[np.searchsorted(np.cumsum(weight) / weight.sum(), rng.random(len(at)))]
+    seconds = rng.integers(8 * 3600, 19 * 3600, n_orders) // 60 * 60
+    order_time = pop["days"][order_day] + seconds.astype("timedelta64[s]")
+    order_kind = np.where(order_cust >= 0, pop["kind"][np.maximum(order_cust, 0)], -1)
+    mean_lines_per_order = np.where(order_kind >= 0, _KIND_LINES[np.maximum(order_kind, 0)], _GUEST_LINES)
+    lines_per_order = np.maximum(1, rng.poisson(mean_lines_per_order))
+    # Keep the orders that fill the target (a random subset: ``u`` is unsorted), cutting the
+    # last one short.
+    ends = np.cumsum(lines_per_order)
+    n_keep = min(int(np.searchsorted(ends, target)) + 1, n_orders)
+    order_time, order_cust, order_kind = order_time[:n_keep], order_cust[:n_keep], order_kind[:n_keep]
+    lines_per_order = lines_per_order[:n_keep]
+    lines_per_order[-1] -= int(ends[n_keep - 1] - target)
+    order_of = np.argsort(order_time, kind="stable")
+    order_time, order_cust, order_kind = order_time[order_of], order_cust[order_of], order_kind[order_of]
+    lines_per_order = lines_per_order[order_of]
+    invoice = next_invoice + np.arange(n_keep)
+
+    line_order = np.repeat(np.arange(n_keep), lines_per_order)
+    n = len(line_order)
+    product = np.minimum(np.searchsorted(pop["popularity_cdf"], rng.random(n)), pop["n_products"] - 1)
+    units = np.where(order_kind >= 0, _KIND_UNITS[np.maximum(order_kind, 0)], _GUEST_UNITS)[line_order]
+    quantity = np.maximum(1, rng.geometric(1 / units)).astype(np.int64)
+    pack = rng.choice([1, 1, 1, 2, 3, 4, 6, 12], size=n)
+    quantity = np.where(units > 20, quantity // pack * pack + pack, quantity)
+    cust = order_cust[line_order]
+    cols = {"invoice": invoice[line_order], "cancel": np.zeros(n, bool), "product": product,
+            "quantity": quantity, "date": order_time[line_order], "cust": cust}
+
+    # Foreign customer orders carry a POST line; every 97th order a manual 'M' line.
+    first_line = np.concatenate([[0], np.cumsum(lines_per_order)[:-1]])
+    cust_country = np.where(order_cust >= 0, pop["country"][np.maximum(order_cust, 0)], 0)
+    post = first_line[(order_cust >= 0) & (cust_country != 0)]
+    manual = first_line[::97]
+    extras = [_take(cols, post, product=pop["n_products"], quantity=1),
+              _take(cols, manual, product=pop["n_products"] + 1, quantity=1)]
+    # ~2% of customer orders: up to two lines cancelled (fully or partly) two days later.
+    customer_orders = np.flatnonzero(order_cust >= 0)
+    cancelled = rng.choice(customer_orders, size=int(len(customer_orders) * 0.02), replace=False)
+    picked = np.concatenate([first_line[cancelled], (first_line + 1)[cancelled[lines_per_order[cancelled] > 1]]])
+    part = np.maximum(1, np.ceil(quantity[picked] * rng.uniform(0.3, 1.0, len(picked)))).astype(np.int64)
+    extras.append(_take(cols, picked, cancel=True, quantity=-np.minimum(part, quantity[picked]),
+                        date=cols["date"][picked] + np.timedelta64(2, "D")))
+    if giant:  # the UCI trap: a huge order cancelled five minutes later (581483 / C581484)
+        when = pop["days"][-1] + np.timedelta64(9 * 60 + 15, "m")
+        extras.append({"invoice": np.array([invoice[-1] + 1] * 2), "cancel": np.array([False, True]),
+                       "product": np.array([pop["n_products"] + 2] * 2), "quantity": np.array([80995, -80995]),
+                       "date": np.array([when, when + np.timedelta64(5, "m")]), "cust": np.array([0, 0])})
+    cols = {k: np.concatenate([cols[k]] + [e[k] for e in extras]) for k in cols}
+    total = len(cols["invoice"])
+    n_fixed = 2 if giant else 0
+    # Exact duplicates (~1%), then as many more or fewer lines as make exactly ``size``.
+    n_dup = max(0, size - total)
+    if n_dup < int(size * 0.01):
+        keep = np.sort(rng.choice(total - n_fixed, size=size - n_fixed - int(size * 0.01), replace=False))
+        keep = np.concatenate([keep, np.arange(total - n_fixed, total)])
+        cols = {k: v[keep] for k, v in cols.items()}
+        n_dup = int(size * 0.01)
+    dup = rng.integers(0, len(cols["invoice"]), n_dup)
+    cols = {k: np.concatenate([v, v[dup]]) for k, v in cols.items()}
+    order = np.lexsort((cols["invoice"], cols["date"]))
+    cols = {k: v[order] for k, v in cols.items()}
+
+    c = cols["cust"]
+    invoice_text = cols["invoice"].astype(str).astype(object)
+    invoice_text[cols["cancel"]] = "C" + invoice_text[cols["cancel"]]
+    product_idx = pa.array(cols["product"])
+    country = np.where(c >= 0, pop["country"][np.maximum(c, 0)], 0)
+    table = {
+        "InvoiceNo": pa.array(invoice_text, pa.string()),
+        "StockCode": pa.array(pop["codes"], pa.string()).take(product_idx),
+        "Description": pa.array(pop["descriptions"], pa.string()).take(product_idx),
+        "Quantity": pa.array(cols["quantity"], pa.int64()),
+        "InvoiceDate": pa.array(cols["date"], pa.timestamp("ns")),
+        "UnitPrice": pa.array(pop["prices"][cols["product"]], pa.float64()),
+        "CustomerID": pa.array(pop["ids"][np.maximum(c, 0)], pa.float64(), mask=c < 0),
+        "Country": pa.array(pop["countries"], pa.string()).take(pa.array(country)),
+    }
+    return table, int(invoice[-1]) + 2
+
+
+def _take(cols: dict, rows: np.ndarray, **override) -> dict:
+    out = {k: v[rows] for k, v in cols.items()}
+    for key, value in override.items():
+        out[key] = np.broadcast_to(value, len(rows)).copy() if np.ndim(value) == 0 else value
+    return out
