@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run train test test-fast bench clean-cache
+.PHONY: help run train test test-fast notebooks bench clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,11 @@ test: $(STAMP) ## run the whole test suite (real-data tests need SEGKIT_REAL_DAT
 
 test-fast: $(STAMP) ## unit tests only, no notebooks or browser
 	$(BIN)/python -m pytest -m "not browser and not slow"
+
+notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifacts/ untouched)
+	tmp=$$(mktemp -d) && for nb in notebooks/0*.ipynb; do \
+		SEGKIT_DATA= SEGKIT_ARTIFACTS=$$tmp $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
+	done; rm -rf $$tmp
 
 bench: $(STAMP) ## time the original approach against segkit on the real workbook
 	$(BIN)/python benchmarks/bench_pipeline.py
