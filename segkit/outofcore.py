@@ -17,6 +17,8 @@ many formats) and a UnitPrice column (not a line amount).
 """
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,6 +31,11 @@ from .features import _tidy, snapshot_date_for
 from .load import KNOWN_LAYOUTS
 
 __all__ = ["customer_features_out_of_core"]
+
+#: Lines per GB of ``memory_limit`` that one in-memory aggregation pass handles (measured:
+#: 8.2M clean-candidate lines peaked at 1.9 GB of RSS with a 3 GB limit; 82M ran out).
+ROWS_PER_GB = 4_000_000
+_COLUMNS = "InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country"
 
 # Whitespace that pandas' str.strip removes (Unicode spaces, ASCII controls 0x1c-0x1f).
 _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
@@ -87,9 +94,10 @@ def customer_features_out_of_core(
         con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        table = _run(con, path, rules)
+        table = _run(con, path, rules, memory_limit, spill)
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:
@@ -115,19 +123,47 @@ def customer_features_out_of_core(
 # --------------------------------------------------------------------------- SQL
 
 
-def _run(con, path: Path, rules: str) -> pd.DataFrame:
+def _run(con, path: Path, rules: str, memory_limit: str, spill: Path) -> pd.DataFrame:
     name = path.name
-    literal = "'" + str(path).replace("'", "''") + "'"
-    con.execute(f"CREATE TEMP VIEW source AS SELECT * FROM read_parquet({literal}, file_row_number = true)")
+    con.execute(f"CREATE TEMP VIEW source AS SELECT * FROM read_parquet({_literal(path)}, file_row_number = true)")
     types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
     roles = _resolve_roles(types, name)
     facts = _check_values(con, roles, types, name)
     con.execute(f"CREATE TEMP VIEW lines AS {_lines_sql(roles, types, facts)}")
     if rules == "seed":
-        clean = "SELECT * FROM lines WHERE Quantity > 0"
+        clean, dedup = f"SELECT {_COLUMNS} FROM lines WHERE Quantity > 0", False
     else:
-        clean = _default_rules(con)
-    return con.execute(_FEATURES_SQL.format(clean=clean)).df()
+        clean, dedup = _default_rules(con), True
+    buckets = _buckets_for(facts["rows"], memory_limit)
+    if buckets == 1:
+        return con.execute(_features_sql(clean, dedup)).df()
+    # Too many lines for one in-memory pass: write the clean lines once, split by a hash of
+    # the customer into files of ~ROWS_PER_GB * memory_limit lines, and aggregate each file
+    # on its own (every feature and the duplicate rule are per customer).
+    folder = Path(tempfile.mkdtemp(prefix="clean-lines-", dir=spill))
+    try:
+        con.execute(f"COPY (SELECT *, hash(CustomerID) % {buckets} AS bucket FROM ({clean})) "
+                    f"TO {_literal(folder)} (FORMAT parquet, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)")
+        parts = []
+        for bucket in sorted(folder.glob("bucket=*")):
+            files = _literal(str(bucket / "*.parquet"))
+            parts.append(con.execute(_features_sql(f"SELECT {_COLUMNS} FROM read_parquet({files})", dedup)).df())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _literal(text) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _buckets_for(n_rows: int, memory_limit: str) -> int:
+    """How many customer buckets keep one aggregation pass within ``memory_limit``."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(I?B)?\s*", memory_limit.upper())
+    if not match:
+        raise ValueError(f"memory_limit must look like '3GB' or '500MB', not {memory_limit!r}")
+    gigabytes = float(match.group(1)) * {"": 1e-9, "K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}[match.group(2)]
+    return max(1, math.ceil(n_rows / (ROWS_PER_GB * max(gigabytes, 0.1))))
 
 
 def _resolve_roles(types: dict[str, tuple[str, str]], name: str) -> dict[str, str]:
@@ -314,7 +350,7 @@ def _default_rules(con) -> str:
     # there are cancellations at all.
     quantity_rule = "AND Quantity > 0" if has_cancels else ""
     return f"""
-        SELECT DISTINCT InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country
+        SELECT {_COLUMNS}
         FROM (
             SELECT l.InvoiceNo, l.StockCode, l.Description, coalesce(n.Quantity, l.Quantity) AS Quantity,
                    l.InvoiceDate, l.UnitPrice, l.CustomerID, l.Country
@@ -325,6 +361,11 @@ def _default_rules(con) -> str:
           AND UnitPrice > 0
           AND NOT coalesce(StockCode IN ({codes}) OR {prefixes or 'false'}, false)
     """
+
+
+def _features_sql(clean: str, dedup: bool) -> str:
+    lines = f"SELECT DISTINCT {_COLUMNS} FROM ({clean})" if dedup else clean
+    return _FEATURES_SQL.format(clean=lines)
 
 
 # Staged aggregation: one pass groups the clean lines by (customer, invoice),

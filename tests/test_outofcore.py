@@ -53,6 +53,16 @@ def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
                           expected)
 
 
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch):
+    import segkit.outofcore
+
+    monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 20_000)  # 200k lines, 3 GB -> 4 buckets
+    assert segkit.outofcore._buckets_for(200_000, "3GB") == 4
+    expected = load_customer_data(large_log, rules=rules).customers
+    assert_same_customers(customer_features_out_of_core(large_log, rules=rules), expected)
+
+
 def test_messy_ids_and_lines_are_canonicalised_like_load(tmp_path):
     """Text ids with blanks and '.0', 'nan' markers, NaN numbers, netting ties, duplicates."""
     when = pd.Timestamp("2011-05-01 10:00")
