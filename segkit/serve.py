@@ -31,7 +31,8 @@ from .config import PROJECT_ROOT, cache_dir
 
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
-    "voila_command", "voila_environment", "serve_plotly_bundle", "main",
+    "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
+    "wait_until_preheated", "main",
 ]
 
 DEFAULT_PORT = 8866
@@ -92,6 +93,64 @@ def voila_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     paths = [str(TEMPLATE_ROOT), str(bundle_root)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str | Path | None = None):
+    """Start the dashboard server in the background (for tests and screenshot scripts).
+
+    Returns the ``subprocess.Popen``; its output goes to ``log_path`` (or is dropped).
+    The caller stops it (``terminate()``, then ``wait()``).
+    """
+    import subprocess
+
+    output = open(log_path, "w") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(voila_command(port, open_browser=False), env=voila_environment(env),
+                            stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+
+
+def wait_until_preheated(port: int, log_path: str | Path, timeout: float = 180.0, process=None) -> str:
+    """Wait until the newest pre-heated kernel has run the notebook; returns its id.
+
+    Reads the kernel id from Voilà's log and polls ``/api/kernels/<id>`` until the
+    kernel, having been busy running the notebook, is idle again.
+    """
+    import json
+    import re
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    kernel_id, seen_busy, idle_since = None, False, None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Voilà stopped (exit code {process.returncode}); see {log_path}")
+        started = re.findall(r"Kernel started: ([0-9a-f-]{36})", Path(log_path).read_text(errors="replace"))
+        if started:
+            if started[-1] != kernel_id:
+                kernel_id, seen_busy, idle_since = started[-1], False, None
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels/{kernel_id}", timeout=5) as reply:
+                    state = json.load(reply).get("execution_state")
+            except OSError:
+                state = None
+            if state == "busy":
+                seen_busy, idle_since = True, None
+            elif state == "idle":
+                idle_since = idle_since or time.monotonic()
+                # Idle for a while after running, or idle for long without a visible busy spell.
+                if (seen_busy and time.monotonic() - idle_since > 1.0) or time.monotonic() - idle_since > 20:
+                    return kernel_id
+        time.sleep(0.2)
+    raise TimeoutError(f"No pre-heated dashboard kernel was ready within {timeout:.0f} s; see {log_path}")
 
 
 def _port(text: str) -> int:

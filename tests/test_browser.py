@@ -1,0 +1,410 @@
+"""The dashboard in a real browser: Voilà serving dashboard.ipynb, driven by Playwright
+in Debian's Chromium, on the built-in sample and on the real Online Retail data.
+
+Each data set gets its own Voilà server (a free port on 127.0.0.1, temporary artifacts
+and cache folders) and one page that the tests below share in order; each test undoes
+the filters it sets. On the real data the page-load and filter-latency figures are
+printed and written to ``benchmarks/results/dashboard_timings.json``.
+
+Chromium missing: the tests fail in CI (``CI`` set) and skip elsewhere.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+IN_CI = bool(os.environ.get("CI"))
+TIMEOUT_MS = 120_000
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "dashboard_timings.json"
+
+CHARTS_DRAWN = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return plots.length >= 5 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0
+                                           && gd.querySelector('.main-svg'));
+}"""
+HOOK_AFTERPLOT = """() => {
+  window.__segPlots = window.__segPlots || [];
+  document.querySelectorAll('.js-plotly-plot').forEach((gd, i) => {
+    if (!gd.__segHooked) { gd.__segHooked = true;
+      gd.on('plotly_afterplot', () => window.__segPlots.push([i, performance.now()])); }
+  });
+}"""
+SELECT_SEGMENTS = """(names) => {
+  const select = document.querySelector('.seg-segment-filter select');
+  for (const option of select.options) option.selected = names.includes(option.textContent.trim().replace(/\u00a0/g, ' '));
+  window.__segPlots = []; window.__segT0 = performance.now();
+  select.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+ALL_CHARTS_SETTLED = """(quietMs) => {
+  const plots = window.__segPlots || [];
+  const charts = new Set(plots.map(p => p[0]));
+  if (charts.size < document.querySelectorAll('.js-plotly-plot').length) return false;
+  return performance.now() - Math.max(...plots.map(p => p[1])) > quietMs;
+}"""
+LAST_CHART_UPDATE = "() => Math.max(...window.__segPlots.map(p => p[1])) - window.__segT0"
+
+
+def _require_chromium() -> None:
+    if not CHROMIUM.is_file():
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does this)"
+        if IN_CI:
+            pytest.fail(message + ": the browser tests must run in CI.")
+        pytest.skip(message + ": the browser tests need it.")
+
+
+# ------------------------------------------------------------------ server and browser
+
+@pytest.fixture(scope="session")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Served:
+    """A running dashboard server and what the tests need to know about it."""
+
+    def __init__(self, name: str, folder: Path, env: dict[str, str]):
+        from segkit import serve
+
+        self.name, self.folder = name, folder
+        self.artifacts = Path(env["SEGKIT_ARTIFACTS"])
+        self.port = serve.free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = folder / "voila.log"
+        self.process = serve.start_voila(self.port, env, self.log)
+
+    def wait_preheated(self) -> None:
+        from segkit import serve
+
+        serve.wait_until_preheated(self.port, self.log, timeout=TIMEOUT_MS / 1000, process=self.process)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except Exception:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def _small_transactions_csv(path: Path, lines: pd.DataFrame, n: int = 3000) -> Path:
+    lines.head(n).drop(columns=["TotalPrice"], errors="ignore").to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module", params=["sample", "real"])
+def served(request, tmp_path_factory):
+    """Voilà on the sample (temporary empty artifacts: the page trains on the fly) or on
+    the real parquet (a model saved beforehand: the page uses it)."""
+    from segkit.config import default_data_path
+
+    folder = tmp_path_factory.mktemp(f"voila-{request.param}")
+    env = dict(os.environ)
+    env["SEGKIT_ARTIFACTS"] = str(folder / "artifacts")
+    env["SEGKIT_CACHE"] = str(folder / "cache")
+    env.pop("SEGKIT_DATA", None)
+    if request.param == "sample":
+        if default_data_path() is not None:
+            pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
+        from segkit.workflow import load_customer_data
+
+        data = load_customer_data(None)
+    else:
+        real_parquet = request.getfixturevalue("real_parquet")
+        data = request.getfixturevalue("real_data")
+        env["SEGKIT_DATA"] = str(real_parquet)
+        from segkit.artifacts import save_artifacts
+        from segkit.views import fit_model
+
+        model, _ = fit_model(data, "auto")
+        save_artifacts(model, folder / "artifacts", data.training_info())
+    _require_chromium()
+    server = Served(request.param, folder, env)
+    server.data = data
+    server.good_csv = _small_transactions_csv(folder / "new_orders.csv", data.transactions)
+    bad = folder / "not_a_table.csv"
+    bad.write_bytes(b"\x00\x01garbage;;;\n\xff\xfe")
+    server.bad_file = bad
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def page(served, browser):
+    """One page per server, opened once the pre-heated kernel has run the notebook."""
+    served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.outside_requests = []
+    page.on("request", lambda r: page.outside_requests.append(r.url)
+            if not re.match(r"^(http://127\.0\.0\.1:\d+/|blob:|data:)", r.url) else None)
+    start = time.perf_counter()
+    page.goto(served.url)
+    page.wait_for_selector("#loading", state="detached")
+    page.wait_for_selector(".seg-summary table")
+    page.wait_for_function(CHARTS_DRAWN, polling=50)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.load_seconds = time.perf_counter() - start
+    page.evaluate(HOOK_AFTERPLOT)
+    yield page
+    context.close()
+
+
+# ------------------------------------------------------------------ helpers
+
+def _summary(page) -> str:
+    return page.inner_text(".seg-summary")
+
+
+def _segments(page) -> list[str]:
+    """Segment names as the filter lists them (ipywidgets shows spaces as no-break spaces)."""
+    return [t.strip() for t in page.locator(".seg-segment-filter select option").all_inner_texts()]
+
+
+def _plain(text: str) -> str:
+    return text.replace("\xa0", " ")
+
+
+def _reset(page) -> None:
+    before = _summary(page)
+    page.get_by_role("button", name="Reset filters").click()
+    page.wait_for_timeout(300)
+    if before != _summary(page):
+        page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText !== t", arg=before)
+    page.wait_for_timeout(300)
+
+
+def _wait_summary_change(page, before: str) -> str:
+    page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText !== t", arg=before)
+    return _summary(page)
+
+
+def _decode_download(page) -> pd.DataFrame:
+    href = page.get_attribute(".seg-download a", "href")
+    prefix = "data:text/csv;charset=utf-8;base64,"
+    assert href and href.startswith(prefix)
+    text = base64.b64decode(href[len(prefix):]).decode("utf-8")
+    return pd.read_csv(io.StringIO(text), dtype={"CustomerID": str})
+
+
+def _upload(page, path: Path) -> None:
+    """Choose a file in the upload button's file dialog (its <input> is not in the page)."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(".seg-upload").first.click()
+    chooser.value.set_files(str(path))
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+# ------------------------------------------------------------------ tests
+
+def test_page_renders_without_errors(page, served):
+    errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+                          '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"], .jp-OutputArea-error')
+    assert errors.count() == 0, errors.all_inner_texts()
+    assert page.inner_text(".seg-message") == ""
+    for css_class in ("seg-theme", "seg-segment-filter", "seg-country-filter", "seg-spend-filter", "seg-date-filter",
+                      "seg-category-filter", "seg-compare", "seg-summary", "seg-download", "seg-upload",
+                      "seg-retrain", "seg-kpis"):
+        assert page.locator(f".{css_class}").count() >= 1, css_class
+    kpis = page.inner_text(".seg-kpis")
+    assert f"{len(served.data.customers):,}" in kpis and "DATA PERIOD" in kpis.upper()
+    assert served.data.source in page.inner_text(".seg-source")
+    assert "K =" in page.inner_text(".seg-app") and "silhouette" in page.inner_text(".seg-app")
+    banner = page.locator(".seg-sample-banner")
+    if served.name == "sample":
+        assert banner.count() == 1 and "SEGKIT_DATA" in banner.inner_text()
+        assert "trained on the fly" in page.inner_text(".seg-app")
+    else:
+        assert banner.count() == 0
+        assert "Using the saved model" in page.inner_text(".seg-app")
+    assert page.outside_requests == [], page.outside_requests
+
+
+def test_each_filter_changes_the_summary(page, served):
+    segments = _segments(page)
+    assert len(segments) >= 2
+    before = _summary(page)
+    page.locator(".seg-segment-filter select").select_option(label=[segments[0]])
+    after = _wait_summary_change(page, before)
+    assert _plain(segments[0]) in after and _plain(segments[1]) not in after
+    _reset(page)
+
+    before = _summary(page)
+    page.locator(".seg-country-filter select").select_option(label="Germany")
+    _wait_summary_change(page, before)
+    page.wait_for_function("() => { const t = document.querySelector('.seg-table-view').innerText;"
+                           " return t.includes('Germany') && !t.includes('United Kingdom'); }")
+    _reset(page)
+
+    before = _summary(page)
+    page.locator(".seg-spend-filter input").first.fill("2000")
+    page.locator(".seg-spend-filter input").first.press("Enter")
+    _wait_summary_change(page, before)
+    page.wait_for_function("() => [...document.querySelectorAll('.seg-customer-table tbody tr td:nth-child(6)')]"
+                           ".every(td => parseFloat(td.innerText.replace(/,/g, '')) >= 2000)")
+    spends = [_number(t) for t in page.locator(".seg-customer-table tbody tr td:nth-child(6)").all_inner_texts()]
+    assert spends and min(spends) >= 2000
+    _reset(page)
+
+    before = _summary(page)
+    page.locator(".seg-date-filter input[type=date]").first.fill("2011-09-01")
+    page.locator(".seg-date-filter input[type=date]").first.press("Tab")
+    _wait_summary_change(page, before)
+    page.wait_for_function("() => document.querySelector('.seg-kpis').innerText.includes('01 Sep 2011')")
+    _reset(page)
+
+    before = _summary(page)
+    page.locator(".seg-category-filter select").select_option(label="Christmas")
+    _wait_summary_change(page, before)
+    assert page.inner_text(".seg-message") == ""
+    _reset(page)
+    assert _summary(page) == before
+
+
+def test_compare_shows_two_segments(page):
+    segments = _segments(page)
+    compare = page.locator(".seg-compare")
+    selects = compare.locator("select")
+    selects.nth(0).select_option(label=segments[0])
+    selects.nth(1).select_option(label=segments[-1])
+    a, b = _plain(segments[0]), _plain(segments[-1])
+    page.wait_for_function("([a, b]) => { const t = document.querySelector('.seg-compare').innerText;"
+                           " return t.includes('A: ' + a) && t.includes('B: ' + b); }", arg=[a, b])
+    text = compare.inner_text()
+    assert "Difference" in text and "Avg spend" in text
+    page.wait_for_function("([a, b]) => { const gd = document.querySelector('.seg-compare .js-plotly-plot');"
+                           " const names = gd.data.map(t => t.name).sort().join('|');"
+                           " return names === [a, b].sort().join('|'); }", arg=[a, b])
+
+
+def test_theme_switch_restyles_page_and_charts(page):
+    def colours():
+        return page.evaluate("""() => ({
+            body: getComputedStyle(document.body).backgroundColor,
+            text: getComputedStyle(document.querySelector('.seg-summary td')).color,
+            table: getComputedStyle(document.querySelector('.seg-summary th')).backgroundColor,
+            select: getComputedStyle(document.querySelector('.seg-country-filter select')).backgroundColor,
+            charts: [...document.querySelectorAll('.js-plotly-plot')].map(gd => gd._fullLayout.paper_bgcolor),
+        })""")
+
+    light = colours()
+    assert light["body"] == "rgb(255, 255, 255)" and set(light["charts"]) == {"white"}
+    page.locator(".seg-theme button", has_text="Dark").click()
+    page.wait_for_function("() => getComputedStyle(document.body).backgroundColor !== 'rgb(255, 255, 255)'")
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                           ".every(gd => gd._fullLayout.paper_bgcolor === 'rgb(17,17,17)')")
+    dark = colours()
+    for part in ("body", "text", "table", "select"):
+        assert dark[part] != light[part], part
+    page.locator(".seg-theme button", has_text="Light").click()
+    page.wait_for_function("() => getComputedStyle(document.body).backgroundColor === 'rgb(255, 255, 255)'")
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                           ".every(gd => gd._fullLayout.paper_bgcolor === 'white')")
+
+
+def test_download_is_the_filtered_table(page, served):
+    before = _summary(page)
+    country = "France"
+    page.locator(".seg-country-filter select").select_option(label=country)
+    _wait_summary_change(page, before)
+    page.wait_for_function("(n) => document.querySelector('.seg-download a').dataset.rows === String(n)",
+                           arg=int((served.data.customers["Country"] == country).sum()))
+    downloaded = _decode_download(page)
+    label = page.inner_text(".seg-page-label")
+    assert int(label.split(" customers")[0].replace(",", "")) == len(downloaded)
+    expected = served.data.customers[served.data.customers["Country"] == country]
+    assert len(downloaded) == len(expected) and (downloaded["Country"] == country).all()
+    header = [t.strip() for t in page.locator(".seg-customer-table thead th").all_inner_texts()]
+    assert header == list(downloaded.columns)
+    rows = [[c.strip() for c in row.split("\t")] for row in page.locator(".seg-customer-table tbody tr").all_inner_texts()]
+    first = downloaded.head(len(rows))
+    assert [r[0] for r in rows] == first["CustomerID"].tolist()
+    assert [r[1] for r in rows] == first["Segment"].tolist()
+    assert [_number(r[5]) for r in rows] == pytest.approx(first["TotalSpend"].tolist())
+    _reset(page)
+
+
+def test_upload_good_and_bad_files(page, served):
+    _upload(page, served.good_csv)
+    page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('Scored')")
+    result = page.inner_text(".seg-upload-result")
+    assert "new_orders.csv" in result and "Segment" in result
+
+    _upload(page, served.bad_file)
+    page.wait_for_selector(".seg-upload-result .seg-error")
+    message = page.inner_text(".seg-upload-result .seg-error")
+    assert "not_a_table.csv" in message and "Traceback" not in message
+
+    before = _summary(page)  # the session still works
+    page.locator(".seg-segment-filter select").select_option(label=[_segments(page)[0]])
+    _wait_summary_change(page, before)
+    _reset(page)
+
+
+def test_filter_latency_and_page_load(page, served):
+    """Time from a filter change to every chart redrawn (page clock, plotly_afterplot)."""
+    segments = _segments(page)
+    page.evaluate(HOOK_AFTERPLOT)
+    latencies = []
+    for i in range(6):
+        chosen = segments[: 1 + i % (len(segments) - 1)] if i % 2 == 0 else segments
+        page.evaluate(SELECT_SEGMENTS, [_plain(name) for name in chosen])
+        page.wait_for_function(ALL_CHARTS_SETTLED, arg=400, polling=50)
+        latencies.append(page.evaluate(LAST_CHART_UPDATE) / 1000)
+    _reset(page)
+    figures = {"data": served.name, "customers": len(served.data.customers),
+               "page_load_s": round(page.load_seconds, 3),
+               "filter_latency_median_s": round(statistics.median(latencies), 3),
+               "filter_latency_max_s": round(max(latencies), 3),
+               "filter_latencies_s": [round(x, 3) for x in latencies]}
+    print(f"\ndashboard on {served.name} data: {json.dumps(figures)}")
+    if served.name == "real":
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        figures["measured"] = pd.Timestamp.now().isoformat(timespec="seconds")
+        RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    assert all(x > 0 for x in latencies)
+
+
+def test_retrain_and_save(page, served):
+    retrain = page.locator(".seg-retrain")
+    retrain.get_by_role("button", name="Recommend K").click()
+    page.wait_for_function("() => document.querySelector('.seg-retrain-status').innerText.includes('Recommended K')")
+    assert "Recommended K" in page.inner_text(".seg-k-table-view")
+    current = int(retrain.locator("select").input_value() and
+                  retrain.locator("select option:checked").inner_text())
+    k = 4 if current == 3 else 3
+    retrain.locator("select").select_option(label=str(k))
+    retrain.get_by_role("button", name="Retrain").click()
+    page.wait_for_function("(k) => document.querySelector('.seg-retrain-status').innerText"
+                           ".includes('Retrained with K = ' + k)", arg=k)
+    page.wait_for_function("(k) => document.querySelectorAll('.seg-summary tbody tr').length === k", arg=k)
+    assert len(_segments(page)) == k
+    retrain.get_by_role("button", name="Save model").click()
+    page.wait_for_function("() => document.querySelector('.seg-retrain-status').innerText.includes('Saved to')")
+    card = json.loads((served.artifacts / "model.json").read_text())
+    assert card["k"] == k and card["training_data"]["fingerprint"] == served.data.fingerprint
