@@ -289,8 +289,9 @@ def main() -> int:
         r["address_space_cap_gb"] = round(cap_gb, 1)
         results["pandas"][label(n)] = r
         if "failed_at" in r:
-            print(f"pandas      {label(n):>5}: out of memory at '{r['failed_at']}' ({r['error']}) under a "
-                  f"{cap_gb:.1f} GB address-space cap, peak {r['peak_rss_gb']:.2f} GB", flush=True)
+            print(f"pandas      {label(n):>5}: out of memory at '{r['failed_at']}' after {r['wall_seconds']:.0f} s "
+                  f"under a {cap_gb:.1f} GB address-space cap, peak {r['peak_rss_gb']:.2f} GB: "
+                  f"{r['error']}: {r.get('message', '')}", flush=True)
         else:
             ratio = r["seconds"] / summary.get("median_seconds", float("nan"))
             print(f"pandas      {label(n):>5}: {r['seconds']:7.1f} s, peak {r['peak_rss_gb']:.2f} GB "

@@ -54,13 +54,15 @@ def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
 
 
 @pytest.mark.parametrize("rules", ["default", "seed"])
-def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch):
+def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch, tmp_path):
     import segkit.outofcore
 
     monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 20_000)  # 200k lines, 3 GB -> 4 buckets
     assert segkit.outofcore._buckets_for(200_000, "3GB") == 4
     expected = load_customer_data(large_log, rules=rules).customers
-    assert_same_customers(customer_features_out_of_core(large_log, rules=rules), expected)
+    spill = tmp_path / "not" / "yet" / "there"
+    assert_same_customers(customer_features_out_of_core(large_log, rules=rules, temp_directory=spill), expected)
+    assert spill.is_dir() and not any(spill.iterdir())  # the split lines are cleaned up
 
 
 def test_messy_ids_and_lines_are_canonicalised_like_load(tmp_path):
