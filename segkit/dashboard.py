@@ -106,8 +106,40 @@ def _classed(widget: W.Widget, *classes: str) -> W.Widget:
     return widget
 
 
+#: Data properties cleared in a trace whose segment the new figure does not show.
+_CLEARED = {"x": [], "y": [], "z": [], "text": [], "hovertext": [], "customdata": []}
+
+
+def _trace_key(trace, index: int) -> tuple:
+    return (trace.type, trace.name if trace.name is not None else index)
+
+
 def _replace_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
-    """Swap a FigureWidget's traces and layout for those of ``figure`` in one message batch."""
+    """Show ``figure`` in ``widget``.
+
+    When the widget already has a trace for each of the figure's traces (same type and
+    name, e.g. one per segment), the traces and layout are updated in one ``update``
+    message, so the browser redraws once; traces the figure lacks are emptied and kept
+    for later. Otherwise the traces are swapped (three redraws).
+    """
+    old = [_trace_key(t, i) for i, t in enumerate(widget.data)]
+    new = {_trace_key(t, i): t for i, t in enumerate(figure.data)}
+    if old and new and set(new) <= set(old):
+        with widget.batch_update():
+            for key, trace in zip(old, widget.data):
+                if key in new:
+                    values = new[key].to_plotly_json()
+                    values.pop("uid", None)
+                    values.setdefault("showlegend", True)
+                    trace.update(values)
+                else:
+                    trace.update({k: v for k, v in _CLEARED.items() if k in trace}, showlegend=False)
+            layout = figure.layout.to_plotly_json()
+            # The template is large and slow to validate; it only changes with the theme.
+            if layout.pop("template", None) is not None and widget.layout.template != figure.layout.template:
+                widget.layout.template = figure.layout.template
+            widget.layout.update(layout)
+        return
     with widget.batch_update():
         widget.data = []
         widget.add_traces(figure.data)
@@ -470,6 +502,9 @@ class Dashboard:
         figure = None if self.shown.empty else plots.scatter_2d(
             self.shown, x=self.x_axis.value, y=self.y_axis.value, log_axes=self.log_axes.value,
             template=plotly_template(self.theme))
+        if figure is not None:  # explicit, so a switch back from log axes is not merged away
+            axis_type = "log" if self.log_axes.value else "linear"
+            figure.update_xaxes(type=axis_type).update_yaxes(type=axis_type)
         return self._sized(figure, CHART_HEIGHT)
 
     def _scatter3d_figure(self) -> go.Figure:

@@ -167,6 +167,7 @@ def page(served, browser):
     page.wait_for_function(CHARTS_DRAWN, polling=50)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     page.load_seconds = time.perf_counter() - start
+    page.full_summary = page.inner_text(".seg-summary")
     page.evaluate(HOOK_AFTERPLOT)
     yield page
     context.close()
@@ -188,12 +189,10 @@ def _plain(text: str) -> str:
 
 
 def _reset(page) -> None:
-    before = _summary(page)
+    """Reset the filters and wait until the summary is the unfiltered one again."""
     page.get_by_role("button", name="Reset filters").click()
-    page.wait_for_timeout(300)
-    if before != _summary(page):
-        page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText !== t", arg=before)
-    page.wait_for_timeout(300)
+    page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
+    page.wait_for_timeout(200)
 
 
 def _wait_summary_change(page, before: str) -> str:

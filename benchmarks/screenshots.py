@@ -1,0 +1,79 @@
+"""Screenshots of the dashboard in light and dark mode: docs/dashboard-light.png, -dark.png.
+
+    SEGKIT_REAL_DATA=/path/to/folder .venv/bin/python benchmarks/screenshots.py
+
+Serves the dashboard on the real data (``$SEGKIT_REAL_DATA/online_retail.parquet``, or
+the file given as the first argument) on a free port, with a model trained and saved
+into a temporary artifacts folder first (so the page shows the saved-model state), and
+photographs it in Debian's Chromium.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from segkit import serve
+from segkit.config import PROJECT_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+CHARTS_DRAWN = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return plots.length >= 5 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0);
+}"""
+
+
+def main(argv: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if argv:
+        data = Path(argv[0])
+    else:
+        folder = os.environ.get("SEGKIT_REAL_DATA", "").strip()
+        if not folder:
+            sys.exit("Set SEGKIT_REAL_DATA to the folder of online_retail.parquet, or pass the data file.")
+        data = Path(folder) / "online_retail.parquet"
+    docs = PROJECT_ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="segkit-shots-") as tmp:
+        env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(Path(tmp) / "artifacts"),
+                   SEGKIT_CACHE=str(Path(tmp) / "cache"))
+        from segkit.artifacts import save_artifacts
+        from segkit.views import fit_model
+        from segkit.workflow import load_customer_data
+
+        customers = load_customer_data(data)
+        model, _ = fit_model(customers, "auto")
+        save_artifacts(model, env["SEGKIT_ARTIFACTS"], customers.training_info())
+        port = serve.free_port()
+        log = Path(tmp) / "voila.log"
+        process = serve.start_voila(port, env, log)
+        try:
+            serve.wait_until_preheated(port, log, process=process)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1500, "height": 2900})
+                page.set_default_timeout(120_000)
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_selector("#loading", state="detached")
+                page.wait_for_function(CHARTS_DRAWN)
+                time.sleep(1.5)
+                page.screenshot(path=str(docs / "dashboard-light.png"))
+                page.locator(".seg-theme button", has_text="Dark").click()
+                page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                                       ".every(gd => gd._fullLayout.paper_bgcolor === 'rgb(17,17,17)')")
+                time.sleep(1.5)
+                page.screenshot(path=str(docs / "dashboard-dark.png"))
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    print(f"wrote {docs / 'dashboard-light.png'} and {docs / 'dashboard-dark.png'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
