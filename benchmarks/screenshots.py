@@ -43,11 +43,11 @@ def main(argv: list[str]) -> None:
         env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(Path(tmp) / "artifacts"),
                    SEGKIT_CACHE=str(Path(tmp) / "cache"))
         from segkit.artifacts import save_artifacts
-        from segkit.views import fit_model
+        from segkit.workflow import train_model
         from segkit.workflow import load_customer_data
 
         customers = load_customer_data(data)
-        model, _ = fit_model(customers, "auto")
+        model, _ = train_model(customers, "auto")
         save_artifacts(model, env["SEGKIT_ARTIFACTS"], customers.training_info())
         port = serve.free_port()
         log = Path(tmp) / "voila.log"

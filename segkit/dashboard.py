@@ -21,7 +21,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import ipywidgets as W
 import pandas as pd
@@ -43,7 +43,6 @@ from .views import (
     customers_in_window,
     download_link_html,
     filter_customers,
-    fit_model,
     k_table_html,
     kpi_html,
     kpis,
@@ -59,9 +58,8 @@ from .views import (
     table_html,
     table_page,
     theme_css,
-    thread_limit,
 )
-from .workflow import CustomerData, load_customer_data, model_fits_data
+from .workflow import CustomerData, load_customer_data, model_fits_data, train_model
 
 __all__ = ["CSS_CLASSES", "Dashboard", "build_app", "figure_widget_class"]
 
@@ -198,7 +196,7 @@ class Dashboard:
             reason = f"The saved model in {self.artifacts} was trained on {trained_on}, not on this data"
         except SegkitArtifactError as exc:
             reason = str(exc).rstrip(".")
-        model, self.k_table = fit_model(self.data, "auto")
+        model, self.k_table = train_model(self.data, "auto")
         self._set_model(model, provisional_card(model, self.data.training_info()), saved=False, reason=reason)
 
     def _set_model(self, model, card: dict, saved: bool, reason: str = "") -> None:
@@ -612,8 +610,7 @@ class Dashboard:
     def _on_evaluate(self) -> None:
         spec = FEATURE_PRESETS["default"]
         self.retrain_status.value = '<span class="seg-meta">Comparing K = 2 … 10 …</span>'
-        with thread_limit(len(self.data.customers)):
-            self.k_table = evaluate_k(self.data.customers, K_CHOICES, spec.features, spec.log_transform)
+        self.k_table = evaluate_k(self.data.customers, K_CHOICES, spec.features, spec.log_transform)
         recommended = recommend_k(self.k_table)
         self.k_view.value = k_table_html(self.k_table, recommended)
         self.k_choice.value = recommended
@@ -622,7 +619,7 @@ class Dashboard:
     def _on_retrain(self) -> None:
         k = int(self.k_choice.value)
         self.retrain_status.value = f'<span class="seg-meta">Training with K = {k} …</span>'
-        model, _ = fit_model(self.data, k)
+        model, _ = train_model(self.data, k)
         self._set_model(model, provisional_card(model, self.data.training_info()), saved=False,
                         reason=f"retrained with K = {k} on this page")
         names = self.segment_names

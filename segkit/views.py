@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -24,7 +23,7 @@ from .errors import SegkitDataError, SegkitError
 from .export import to_safe_csv
 from .features import customer_features, product_category, snapshot_date_for
 from .label import cluster_profile_z
-from .model import MINIBATCH_ABOVE, SegmentationModel, segment_profile
+from .model import SegmentationModel, segment_profile
 
 __all__ = [
     "ALL",
@@ -51,8 +50,6 @@ __all__ = [
     "download_link_html",
     "theme_css",
     "plotly_template",
-    "thread_limit",
-    "fit_model",
     "provisional_card",
     "model_card_html",
     "k_table_html",
@@ -429,28 +426,6 @@ def plotly_template(theme: str) -> str:
 
 
 # ---------------------------------------------------------------- model
-
-def thread_limit(n_customers: int):
-    """One BLAS/OpenMP thread while clustering up to ``MINIBATCH_ABOVE`` customers.
-
-    Why: on a busy 2-CPU machine, threaded KMeans on 4,000 customers took 7 s where one
-    thread took 0.05 s (the threads spin-wait for each other).
-    """
-    if n_customers > MINIBATCH_ABOVE:
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
-
-
-def fit_model(data, k: int | str = "auto") -> tuple[SegmentationModel, pd.DataFrame | None]:
-    """``workflow.train_model`` under ``thread_limit``; returns the model and the
-    ``evaluate_k`` table (``None`` when K is given)."""
-    from .workflow import train_model
-
-    with thread_limit(len(getattr(data, "customers", data))):
-        return train_model(data, k=k)
-
 
 def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of ``model.json`` the page shows, for a model not saved (yet)."""

@@ -135,9 +135,9 @@ def served(request, tmp_path_factory):
         data = request.getfixturevalue("real_data")
         env["SEGKIT_DATA"] = str(real_parquet)
         from segkit.artifacts import save_artifacts
-        from segkit.views import fit_model
+        from segkit.workflow import train_model
 
-        model, _ = fit_model(data, "auto")
+        model, _ = train_model(data, "auto")
         save_artifacts(model, folder / "artifacts", data.training_info())
     _require_chromium()
     server = Served(request.param, folder, env)

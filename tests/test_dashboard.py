@@ -15,11 +15,12 @@ import pytest
 from segkit import views
 from segkit.errors import SegkitDataError
 from segkit.views import ALL, Filters
+from segkit.workflow import train_model
 
 
 @pytest.fixture(scope="module")
 def sample_model(sample_data):
-    model, _ = views.fit_model(sample_data, 5)
+    model, _ = train_model(sample_data, 5)
     return model
 
 
@@ -408,7 +409,7 @@ def test_serve_rejects_a_bad_port(capsys):
 
 @pytest.mark.real_data
 def test_real_data_views(real_data):
-    model, _ = views.fit_model(real_data, 4)
+    model, _ = train_model(real_data, 4)
     segmented = views.segment_customers(model, real_data.customers)
     summary = views.segment_summary(segmented)
     assert summary["Customers"].sum() == len(real_data.customers) and len(summary) == 4
