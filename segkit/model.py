@@ -51,12 +51,13 @@ FEATURE_PRESETS: dict[str, FeaturePreset] = {
     "seed": FeaturePreset(("NumPurchases", "TotalQuantity", "TotalSpend"), False),
 }
 
-#: Above this many customers KMeans gives way to MiniBatchKMeans. Measured with K=5 on the
-#: default features (benchmarks/bench_scale.py, 2 cores): KMeans(n_init=10) is as fast or
-#: faster and always better - 937k customers 5.4 s vs 12.6 s, inertia 0.6% lower (ARI
-#: between the two 0.82); resampled 2M: 13.4 s vs 14.1 s, 4M: 18.5 s vs 42.6 s (inertia
-#: 0.2-0.7% lower). MiniBatchKMeans only wins at 50k-500k by 1.4-3.5x in time, at 0.5-3.7%
-#: more inertia (ARI 0.52-0.89). Beyond 5M (not measured) it is kept as a bound on time.
+#: Above this many customers KMeans gives way to MiniBatchKMeans. benchmarks/bench_scale.py,
+#: K=5, default features, n_init=10 both, medians of 3 on the shared 2-core machine: from
+#: 500k customers up KMeans is faster and better - 937k: 9.8 s vs 28.2 s, inertia 0.6%
+#: lower; 2M and 4M (resampled, one run): 20.7 s vs 53.8 s and 31.7 s vs 78.6 s, inertia 4.3% and
+#: 1.0% lower. Up to 200k MiniBatchKMeans is 1.3-3.2x faster, but KMeans takes at most
+#: 5.4 s there and MiniBatch costs 0.6-3.7% more inertia with labels that differ (ARI
+#: 0.52-0.89). So KMeans throughout; above 5M (not measured) MiniBatch bounds the time.
 MINIBATCH_ABOVE = 5_000_000
 #: Below this many customers one thread is faster: OpenMP start-up and contention on a
 #: shared 2-core machine cost more than the work (KMeans on 4,300 customers: ~0.2 s on one
