@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "price, amount, product, description, country)")
         p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
         p.add_argument("--rules", choices=["default", "seed"], default="default", help="cleaning rules")
+        p.add_argument("--engine", choices=["auto", "pandas", "duckdb"], default="auto",
+                       help="auto (default): DuckDB out of core for parquet logs over 5M lines, else pandas")
 
     p = sub.add_parser("features", help="write one row of features per customer")
     data_options(p)
@@ -91,7 +93,7 @@ def _write_csv(frame: pd.DataFrame, out: str) -> None:
 def _features(args) -> int:
     from .workflow import load_customer_data
 
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -102,11 +104,14 @@ def _train(args) -> int:
     from .workflow import load_customer_data, train_model
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
-        print(data.report.to_string(index=False))
+        if data.report is None:
+            print(f"  cleaned out of core with DuckDB (rules '{data.rules}'): {len(data.customers):,} customers")
+        else:
+            print(data.report.to_string(index=False))
         model, table = train_model(data, k=k, preset=args.preset)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
@@ -127,7 +132,7 @@ def _score(args) -> int:
     from .workflow import customers_for_scoring
 
     model = load_artifacts(args.artifacts or artifacts_dir())
-    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules)
+    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine)
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}")

@@ -253,6 +253,11 @@ def _read_raw(path: Path, sheet: str | int | None) -> pd.DataFrame:
     if suffix == ".parquet":
         try:
             return pd.read_parquet(path)
+        except MemoryError:  # also pyarrow's ArrowMemoryError
+            raise SegkitDataError(
+                f"'{name}' is too large to load into memory; use the out-of-core path "
+                "(--engine duckdb, or segkit.outofcore.customer_features_out_of_core)."
+            ) from None
         except Exception as exc:
             raise SegkitDataError(
                 f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again or export it as CSV."

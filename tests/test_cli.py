@@ -116,3 +116,22 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
     assert result.returncode == 2 and "sha256" in result.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_out_of_core_engine_gives_the_same_features(tmp_path, sample_log):
+    parquet = tmp_path / "log.parquet"
+    sample_log.to_parquet(parquet, index=False)
+    for engine in ("pandas", "duckdb"):
+        result = segkit("features", "--data", parquet, "--engine", engine, "--out", tmp_path / f"{engine}.csv")
+        assert result.returncode == 0, result.stderr
+    pandas_table = pd.read_csv(tmp_path / "pandas.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "duckdb.csv"), pandas_table, check_exact=False, atol=0.01)
+    trained = segkit("train", "--data", parquet, "--engine", "duckdb", "--k", "3", "--artifacts", tmp_path / "a")
+    assert trained.returncode == 0, trained.stderr
+    assert "cleaned out of core with DuckDB" in trained.stdout
+
+
+def test_out_of_core_engine_refuses_csv_with_the_fix(tmp_path, sample_csv):
+    result = segkit("features", "--data", sample_csv, "--engine", "duckdb", "--out", tmp_path / "x.csv")
+    assert result.returncode == 2
+    assert "reads parquet only" in result.stderr and "--engine pandas" in result.stderr
