@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
+import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -25,6 +25,7 @@ __all__ = [
     "compare_distributions",
     "feature_distributions",
     "monthly_revenue",
+    "compare_histograms",
 ]
 
 #: Fixed colours per segment name so a segment looks the same in every view.
@@ -32,7 +33,7 @@ SEGMENT_COLOURS = {
     "VIP": "#7b3294", "Loyal": "#1a9850", "Regular": "#4575b4", "Budget": "#fdae61",
     "At risk": "#d73027", "Lost": "#878787", "New": "#35b7c5",
 }
-_EXTRA_COLOURS = px.colors.qualitative.Dark24
+_EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000
 HOVER_COLUMNS = ["NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Country"]
 
@@ -57,41 +58,74 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     return [c for c in HOVER_COLUMNS if c in frame.columns]
 
 
+def _segment_order(segmented: pd.DataFrame, segments) -> list[str]:
+    if segments is not None:
+        return [str(s) for s in segments]
+    return sorted(segmented["Segment"].astype(str).unique())
+
+
+def _segment_points(frame: pd.DataFrame, segments: list[str], axes: dict[str, np.ndarray]) -> list[dict]:
+    """Per segment: the rows of ``axes`` (name -> values) and the hover data (customer id
+    first, then ``HOVER_COLUMNS``), as numpy arrays (cheap for plotly to validate)."""
+    hover = _hover(frame)
+    ids = frame.index.astype(str).to_numpy(dtype=object)
+    custom = np.column_stack([ids] + [frame[c].astype(str).to_numpy(dtype=object) if c == "Country"
+                                      else frame[c].to_numpy(dtype=float).round(2).astype(object) for c in hover])
+    labels = frame["Segment"].astype(str).to_numpy()
+    points = []
+    for name in segments:
+        rows = np.flatnonzero(labels == name)
+        points.append({"name": name, "customdata": custom[rows], **{a: v[rows] for a, v in axes.items()}})
+    return points
+
+
+def _hovertemplate(frame: pd.DataFrame) -> str:
+    lines = ["<b>%{customdata[0]}</b>"] + [f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(_hover(frame), start=1)]
+    return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
+
+
 def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "TotalSpend",
                log_axes: bool = True, template: str = "plotly_white",
-               point_budget: int = POINT_BUDGET) -> go.Figure:
-    """Customers as points, coloured by ``Segment``; hover shows the customer."""
+               point_budget: int = POINT_BUDGET, segments=None) -> go.Figure:
+    """Customers as points, coloured by ``Segment``; hover shows the customer.
+
+    One WebGL (``Scattergl``) trace per segment, in the order of ``segments`` (default
+    the sorted names present; a listed segment without customers gets an empty trace).
+    """
     shown, note = _sampled(segmented, point_budget)
-    frame = shown.reset_index()
-    fig = px.scatter(
-        frame, x=x, y=y, color="Segment", color_discrete_map=segment_colour_map(segmented["Segment"]),
-        hover_name="CustomerID", hover_data=_hover(frame), log_x=log_axes, log_y=log_axes,
-        render_mode="webgl", template=template, opacity=0.75,
-        category_orders={"Segment": sorted(segmented["Segment"].astype(str).unique())},
-    )
-    fig.update_layout(title=f"{y} vs {x}{note}", legend_title_text="Segment", margin=dict(l=10, r=10, t=50, b=10))
+    order = _segment_order(segmented, segments)
+    colours = segment_colour_map(order)
+    hovertemplate = _hovertemplate(shown)
+    axes = {"x": shown[x].to_numpy(dtype=float), "y": shown[y].to_numpy(dtype=float)}
+    fig = go.Figure([go.Scattergl(mode="markers", marker=dict(color=colours[p["name"]]), opacity=0.75,
+                                  hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
+                     for p in _segment_points(shown, order, axes)])
+    axis_type = "log" if log_axes else "linear"
+    fig.update_layout(title=f"{y} vs {x}{note}", legend_title_text="Segment", template=template,
+                      margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(title=x, type=axis_type), yaxis=dict(title=y, type=axis_type))
     return fig
 
 
 def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "TotalQuantity",
                z: str = "TotalSpend", log_axes: bool = True, template: str = "plotly_white",
-               point_budget: int = 20_000) -> go.Figure:
-    """3D view of three features (log10 of each when ``log_axes``), coloured by segment."""
+               point_budget: int = 20_000, segments=None) -> go.Figure:
+    """3D view of three features (log10 of each when ``log_axes``), coloured by segment,
+    one ``Scatter3d`` trace per segment (see ``scatter_2d`` for ``segments``)."""
     shown, note = _sampled(segmented, point_budget)
-    frame = shown.reset_index()
+    order = _segment_order(segmented, segments)
+    colours = segment_colour_map(order)
+    hovertemplate = _hovertemplate(shown)
     axes = {}
-    for col in (x, y, z):
-        axes[col] = np.log10(frame[col].clip(lower=0) + 1) if log_axes else frame[col]
-    plotted = frame.assign(**{f"_{c}": v for c, v in axes.items()})
-    fig = px.scatter_3d(
-        plotted, x=f"_{x}", y=f"_{y}", z=f"_{z}", color="Segment",
-        color_discrete_map=segment_colour_map(segmented["Segment"]), hover_name="CustomerID",
-        hover_data=_hover(frame), template=template, opacity=0.7,
-        category_orders={"Segment": sorted(segmented["Segment"].astype(str).unique())},
-    )
+    for axis, col in (("x", x), ("y", y), ("z", z)):
+        values = shown[col].to_numpy(dtype=float)
+        axes[axis] = np.log10(np.clip(values, 0, None) + 1) if log_axes else values
+    fig = go.Figure([go.Scatter3d(mode="markers", marker=dict(color=colours[p["name"]], size=3), opacity=0.7,
+                                  hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
+                     for p in _segment_points(shown, order, axes)])
     label = (lambda c: f"log10(1+{c})") if log_axes else (lambda c: c)
-    fig.update_traces(marker=dict(size=3))
-    fig.update_layout(title=f"{x}, {y}, {z}{note}", margin=dict(l=0, r=0, t=50, b=0),
+    fig.update_layout(title=f"{x}, {y}, {z}{note}", template=template, legend_title_text="Segment",
+                      margin=dict(l=0, r=0, t=50, b=0),
                       scene=dict(xaxis_title=label(x), yaxis_title=label(y), zaxis_title=label(z)))
     return fig
 
@@ -99,9 +133,13 @@ def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "Total
 def segment_sizes(summary: pd.DataFrame, template: str = "plotly_white") -> go.Figure:
     """Bar chart of customers per segment from a summary with ``Segment`` and ``Customers``."""
     frame = summary.reset_index(drop=True)
-    fig = px.bar(frame, x="Segment", y="Customers", color="Segment",
-                 color_discrete_map=segment_colour_map(frame["Segment"]), template=template, text="Customers")
-    fig.update_layout(title="Customers per segment", showlegend=False, margin=dict(l=10, r=10, t=50, b=10))
+    names = frame["Segment"].astype(str).tolist()
+    colours = segment_colour_map(names)
+    fig = go.Figure(go.Bar(x=names, y=frame["Customers"].to_numpy(), text=frame["Customers"].to_numpy(),
+                           marker_color=[colours[n] for n in names], name="Customers",
+                           hovertemplate="%{x}: %{y:,} customers<extra></extra>"))
+    fig.update_layout(title="Customers per segment", showlegend=False, template=template,
+                      xaxis_title="Segment", yaxis_title="Customers", margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
@@ -179,4 +217,35 @@ def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white") -> go.F
                       margin=dict(l=10, r=10, t=50, b=10))
     fig.update_yaxes(title_text="Revenue", secondary_y=False)
     fig.update_yaxes(title_text="Customers", secondary_y=True)
+    return fig
+
+
+def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], feature: str = "TotalSpend",
+                       log_axis: bool = True, template: str = "plotly_white", bins: int = 40) -> go.Figure:
+    """Overlaid histograms of ``feature`` for two segments, binned here (not in the browser).
+
+    Same view as ``compare_distributions`` (share of each segment per bin, in percent, on
+    common bins of log10(1+x) when ``log_axis``), but only the ``bins`` bar heights go to
+    the browser, whatever the number of customers: one ``Bar`` trace per segment.
+    """
+    colours = segment_colour_map(segmented["Segment"])
+    labels = segmented["Segment"].astype(str).to_numpy()
+    values = segmented[feature].to_numpy(dtype=float)
+    if log_axis:
+        values = np.log10(np.clip(values, 0, None) + 1)
+    chosen = [values[(labels == name) & np.isfinite(values)] for name in segments]
+    both = np.concatenate(chosen) if chosen else np.array([])
+    low, high = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    fig = go.Figure()
+    for name, part in zip(segments, chosen):
+        counts = np.histogram(part, bins=edges)[0]
+        share = counts / counts.sum() * 100 if counts.sum() else counts.astype(float)
+        fig.add_trace(go.Bar(x=centres, y=share, width=width, name=name, opacity=0.6, marker_color=colours.get(name),
+                             hovertemplate=f"{name}: %{{y:.1f}}% at %{{x:.2f}}<extra></extra>"))
+    fig.update_layout(barmode="overlay", bargap=0, template=template,
+                      title=f"{feature}: {segments[0]} vs {segments[1]}",
+                      xaxis_title=f"log10(1+{feature})" if log_axis else feature, yaxis_title="% of segment",
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
