@@ -35,6 +35,7 @@ __all__ = [
     "line_categories",
     "customers_in_window",
     "segment_customers",
+    "filter_mask",
     "filter_customers",
     "kpis",
     "kpi_html",
@@ -43,6 +44,7 @@ __all__ = [
     "segment_centres",
     "compare_segments",
     "comparison_html",
+    "table_order",
     "customer_table",
     "table_page",
     "table_html",
@@ -144,18 +146,24 @@ def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.D
     return model.segment(customers)
 
 
+def filter_mask(segmented: pd.DataFrame, filters: Filters) -> np.ndarray:
+    """Boolean array: which rows of ``segmented`` pass the segment, country and spend filters."""
+    keep = np.ones(len(segmented), dtype=bool)
+    if filters.segments is not None:
+        keep &= segmented["Segment"].isin(list(filters.segments)).fillna(False).to_numpy(dtype=bool)
+    if filters.country != ALL:
+        keep &= (segmented["Country"] == filters.country).fillna(False).to_numpy(dtype=bool)
+    spend = segmented["TotalSpend"].to_numpy(dtype=float)
+    if filters.spend_min is not None:
+        keep &= spend >= filters.spend_min
+    if filters.spend_max is not None:
+        keep &= spend <= filters.spend_max
+    return keep
+
+
 def filter_customers(segmented: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The segmented customers that pass the segment, country and spend filters."""
-    keep = pd.Series(True, index=segmented.index)
-    if filters.segments is not None:
-        keep &= segmented["Segment"].isin(list(filters.segments))
-    if filters.country != ALL:
-        keep &= segmented["Country"] == filters.country
-    if filters.spend_min is not None:
-        keep &= segmented["TotalSpend"] >= filters.spend_min
-    if filters.spend_max is not None:
-        keep &= segmented["TotalSpend"] <= filters.spend_max
-    return segmented[keep.fillna(False).astype(bool)]
+    return segmented[filter_mask(segmented, filters)]
 
 
 # ---------------------------------------------------------------- numbers on the page
@@ -241,12 +249,15 @@ def summary_html(summary: pd.DataFrame) -> str:
     return _table(summary, _SUMMARY_FORMATS, "seg-summary-table")
 
 
-def segment_centres(window: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
+def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
     """Mean z-scores (``label.cluster_profile_z``) of the shown customers per cluster,
-    standardised over every customer in ``window`` so filters do not shift the scale."""
+    standardised over every customer in ``window`` so filters do not shift the scale.
+    ``mask`` (which rows of ``window`` are shown) saves looking the shown ids up."""
     if shown.empty:
         return pd.DataFrame()
-    groups = np.where(window.index.isin(shown.index), window["Cluster"].to_numpy(), -1)
+    if mask is None:
+        mask = window.index.isin(shown.index)
+    groups = np.where(mask, window["Cluster"].to_numpy(), -1)
     profile = cluster_profile_z(window, groups)
     return profile.drop(index=-1, errors="ignore")
 
@@ -291,15 +302,24 @@ def comparison_html(table: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------- customer table and CSV
 
+def table_order(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> np.ndarray:
+    """Row positions of ``segmented`` in the order of the customer table: by ``sort_by``
+    (missing last), ties by CustomerID. A subset keeps this order, so the dashboard sorts
+    each date/category window once and filters the order on every change."""
+    keys = pd.DataFrame({"key": segmented.index if sort_by == "CustomerID" else segmented[sort_by].to_numpy(),
+                         "CustomerID": segmented.index})
+    order = ["key", "CustomerID"] if sort_by != "CustomerID" else ["CustomerID"]
+    keys = keys.reset_index(drop=True)
+    return keys.sort_values(order, ascending=[ascending] + [True] * (len(order) - 1), kind="stable",
+                            na_position="last").index.to_numpy()
+
+
 def customer_table(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> pd.DataFrame:
     """The customers as shown in the table: ``TABLE_COLUMNS``, sorted by ``sort_by``
     (ties by CustomerID), with a plain 0..n-1 index."""
     table = segmented.reset_index()
     columns = [c for c in TABLE_COLUMNS if c in table.columns]
-    table = table[columns]
-    order = [sort_by, "CustomerID"] if sort_by != "CustomerID" else ["CustomerID"]
-    return table.sort_values(order, ascending=[ascending] + [True] * (len(order) - 1),
-                             kind="stable", na_position="last").reset_index(drop=True)
+    return table[columns].take(table_order(segmented, sort_by, ascending)).reset_index(drop=True)
 
 
 def table_page(table: pd.DataFrame, page: int, page_size: int) -> tuple[pd.DataFrame, int, int]:
