@@ -6,6 +6,15 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
 - a pre-heated kernel (``--preheat_kernel=True --pool_size=1``): the notebook runs when
   the server starts, so the first visitor gets a page that is ready;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
+- only ``dashboard.ipynb``: no other file of the project folder under ``/voila/files/``
+  (``file_allowlist`` that matches nothing), no tree view;
+- uploads limited to ``$SEGKIT_MAX_UPLOAD_MB`` (default 50 MB): the dashboard refuses a
+  larger file with a message on the page, and tornado drops any websocket message above
+  twice that plus 1 MB (``websocket_max_message_size``), so a huge upload cannot fill
+  the server's or the kernel's memory (the page then says it lost the connection);
+- idle kernels culled: a kernel no browser has been connected to for
+  ``$SEGKIT_CULL_IDLE_SECONDS`` (default 600) seconds is shut down, checked every 60 s;
+  the pre-heated kernel waiting for the next visitor is never culled (Voilà's pool);
 - the ``segkit`` Voilà template (``segkit/jupyter/voila/templates/segkit``): Voilà's lab
   template without its Font Awesome links to cdn.jsdelivr.net, so rendering needs no
   outside host (the icons are bundled in Voilà's own CSS);
@@ -21,6 +30,7 @@ for the browser tests.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -30,12 +40,20 @@ from typing import Mapping, Sequence
 from .config import PROJECT_ROOT, cache_dir
 
 __all__ = [
-    "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
+    "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
+    "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
     "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
     "wait_until_preheated", "main",
 ]
 
 DEFAULT_PORT = 8866
+#: Upload limit in MB (the dashboard refuses larger files; the websocket limit follows it).
+MAX_UPLOAD_ENV = "SEGKIT_MAX_UPLOAD_MB"
+DEFAULT_MAX_UPLOAD_MB = 50.0
+#: Seconds an idle kernel without a connected browser lives before it is shut down.
+CULL_IDLE_ENV = "SEGKIT_CULL_IDLE_SECONDS"
+DEFAULT_CULL_IDLE_SECONDS = 600
+CULL_INTERVAL_SECONDS = 60
 DASHBOARD_NOTEBOOK = PROJECT_ROOT / "dashboard.ipynb"
 #: A Jupyter data folder holding ``voila/templates/segkit``.
 TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"
@@ -43,9 +61,41 @@ TEMPLATE_ROOT = Path(__file__).resolve().parent / "jupyter"
 PLOTLY_BUNDLE_ENV = "SEGKIT_PLOTLY_BUNDLE"
 
 
+def max_upload_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The upload limit in bytes: ``$SEGKIT_MAX_UPLOAD_MB`` (default 50 MB) of ``env``
+    (default ``os.environ``)."""
+    env = os.environ if env is None else env
+    text = env.get(MAX_UPLOAD_ENV, "").strip()
+    try:
+        megabytes = float(text) if text else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes > 0:
+        raise ValueError(f"{MAX_UPLOAD_ENV}={text!r} is not a number of megabytes above 0; "
+                         f"set e.g. {MAX_UPLOAD_ENV}=50.")
+    return int(megabytes * 2**20)
+
+
+def websocket_limit_bytes(env: Mapping[str, str] | None = None) -> int:
+    """Largest websocket message tornado accepts: twice the upload limit plus 1 MB, so a
+    file just over the limit still reaches the dashboard, which says it is too large."""
+    return 2 * max_upload_bytes(env) + 2**20
+
+
+def _cull_idle_seconds(env: Mapping[str, str]) -> int:
+    text = env.get(CULL_IDLE_ENV, "").strip()
+    try:
+        return int(text) if text else DEFAULT_CULL_IDLE_SECONDS
+    except ValueError:
+        raise SystemExit(f"{CULL_IDLE_ENV}={text!r} is not a number of seconds; set e.g. {CULL_IDLE_ENV}=600.") from None
+
+
 def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook: str | Path = DASHBOARD_NOTEBOOK,
-                  extra: Sequence[str] = ()) -> list[str]:
-    """The Voilà command line that serves the dashboard on 127.0.0.1:``port``."""
+                  extra: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[str]:
+    """The Voilà command line that serves the dashboard on 127.0.0.1:``port``
+    (limits read from ``env``, default ``os.environ``)."""
+    env = os.environ if env is None else env
+    cull_idle = _cull_idle_seconds(env)
     command = [
         sys.executable, "-m", "voila", str(notebook),
         f"--port={int(port)}", "--Voila.ip=127.0.0.1",
@@ -57,6 +107,13 @@ def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook:
         # plotly's JupyterLab extension renders plotly *outputs* with its own 5 MB copy of
         # plotly.js; the dashboard only has FigureWidgets, so the page need not load it.
         "--VoilaConfiguration.extension_denylist=jupyterlab-plotly",
+        # A dict literal: "key=value" would hand tornado the number as text.
+        "--Voila.tornado_settings=" + json.dumps({"websocket_max_message_size": websocket_limit_bytes(env)}),
+        # Voilà's kernel manager is a jupyter_server MappingKernelManager; cull_connected
+        # stays False, so a page someone has open is never culled.
+        f"--MappingKernelManager.cull_idle_timeout={cull_idle}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS if cull_idle > 0 else 0}",
+        "--MappingKernelManager.cull_connected=False",
     ]
     if not open_browser:
         command.append("--no-browser")
@@ -113,7 +170,8 @@ def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str |
     import subprocess
 
     output = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(voila_command(port, open_browser=False), env=voila_environment(env),
+    environment = voila_environment(env)
+    return subprocess.Popen(voila_command(port, open_browser=False, env=environment), env=environment,
                             stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
 
 
@@ -176,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         except argparse.ArgumentTypeError as exc:
             parser.error(f"SEGKIT_PORT: {exc}")
     command = voila_command(port, open_browser=not args.no_browser)
+    print(f"Uploads up to {max_upload_bytes() / 2**20:g} MB; idle kernels culled after "
+          f"{_cull_idle_seconds(os.environ)} s.", flush=True)
     print(f"Serving the dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)", flush=True)
     os.execve(command[0], command, voila_environment())
 
