@@ -16,6 +16,7 @@ for the browser tests and for users' own styling.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import logging
@@ -23,13 +24,16 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import anywidget
 import ipywidgets as W
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import traitlets
 
 from . import plots
 from .artifacts import load_artifacts, read_model_card, save_artifacts
-from .config import artifacts_dir
+from .config import artifacts_dir, cache_dir, default_data_path
 from .errors import SegkitArtifactError, SegkitError
 from .features import NUMERIC_FEATURES, OTHER_CATEGORY, PRODUCT_CATEGORIES
 from .model import FEATURE_PRESETS, evaluate_k, recommend_k
@@ -42,7 +46,7 @@ from .views import (
     customer_table,
     customers_in_window,
     download_link_html,
-    filter_customers,
+    filter_mask,
     k_table_html,
     kpi_html,
     kpis,
@@ -56,12 +60,16 @@ from .views import (
     segment_summary,
     summary_html,
     table_html,
-    table_page,
+    table_order,
     theme_css,
 )
+from .export import to_safe_csv
+from .serve import MAX_UPLOAD_ENV, max_upload_bytes
 from .workflow import CustomerData, load_customer_data, model_fits_data, train_model
 
-__all__ = ["CSS_CLASSES", "Dashboard", "build_app", "figure_widget_class"]
+__all__ = ["CSS_CLASSES", "Dashboard", "build_app", "figure_widget_class", "load_dashboard_data",
+           "OutOfCoreData", "CsvDownload", "LARGE_LOG_ENV",
+           "SCATTER_2D_POINTS", "SCATTER_3D_POINTS"]
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +79,20 @@ CSS_CLASSES = (
     "seg-category-filter", "seg-compare", "seg-summary", "seg-download", "seg-upload", "seg-retrain",
     "seg-kpis",
 )
-#: Above this many rows the CSV link is built on request, not on every filter change.
-EAGER_DOWNLOAD_ROWS = 100_000
+#: Up to this many rows the CSV is a data-URI link rebuilt on every filter change; above it
+#: the "Prepare CSV" button builds it on request and hands it to the browser as a Blob
+#: (``CsvDownload``): Chromium refuses data URIs above 2 MB (about 15,000 customers).
+EAGER_DOWNLOAD_ROWS = 10_000
+#: Point budgets of the WebGL scatter charts: above them a random sample of the shown
+#: customers is drawn (the same customers keep their points across filter changes) and
+#: the page says so. Summary, KPIs, table and downloads always use every customer.
+SCATTER_2D_POINTS = 50_000
+SCATTER_3D_POINTS = 20_000
+#: Parquet logs with more lines than this (default 3,000,000) are aggregated out of core
+#: with DuckDB; the page then holds customers only, so the date and category filters,
+#: which recompute features from the lines, are switched off.
+LARGE_LOG_ENV = "SEGKIT_LARGE_LOG_LINES"
+DEFAULT_LARGE_LOG_LINES = 3_000_000
 K_CHOICES = list(range(2, 11))
 CHART_HEIGHT = 430
 SMALL_CHART_HEIGHT = 340
@@ -113,12 +133,12 @@ def _trace_key(trace, index: int) -> tuple:
 
 
 def _replace_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
-    """Show ``figure`` in ``widget``.
+    """Show ``figure`` in ``widget``, keeping the widget's template (the theme's).
 
     When the widget already has a trace for each of the figure's traces (same type and
-    name, e.g. one per segment), the traces and layout are updated in one ``update``
-    message, so the browser redraws once; traces the figure lacks are emptied and kept
-    for later. Otherwise the traces are swapped (three redraws).
+    name, e.g. one per segment), the traces and the layout keys that changed are updated
+    in one ``update`` message, so the browser redraws once; traces the figure lacks are
+    emptied and kept for later. Otherwise the traces are swapped (three redraws).
     """
     old = [_trace_key(t, i) for i, t in enumerate(widget.data)]
     new = {_trace_key(t, i): t for i, t in enumerate(figure.data)}
@@ -133,15 +153,36 @@ def _replace_figure(widget: go.FigureWidget, figure: go.Figure) -> None:
                 else:
                     trace.update({k: v for k, v in _CLEARED.items() if k in trace}, showlegend=False)
             layout = figure.layout.to_plotly_json()
-            # The template is large and slow to validate; it only changes with the theme.
-            if layout.pop("template", None) is not None and widget.layout.template != figure.layout.template:
-                widget.layout.template = figure.layout.template
-            widget.layout.update(layout)
+            layout.pop("template", None)
+            changed = {k: v for k, v in layout.items() if _differs(_layout_value(widget.layout, k), v)}
+            if changed:
+                widget.layout.update(changed)
         return
+    figure.layout.template = widget.layout.template
     with widget.batch_update():
         widget.data = []
         widget.add_traces(figure.data)
         widget.layout = figure.layout
+
+
+def _layout_value(layout, key: str):
+    try:
+        value = layout[key]
+    except (KeyError, ValueError):
+        return None
+    return value.to_plotly_json() if hasattr(value, "to_plotly_json") else value
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(a != b)
+    except ValueError:  # arrays inside: compare by their text
+        return repr(a) != repr(b)
+
+
+#: Template of the figures the callbacks build: plotly's empty one, cheap to copy (a named
+#: template costs ~15 ms per figure); the widgets keep the theme's template.
+_FIGURE_TEMPLATE = "none"
 
 
 def _empty_figure(title: str, template: str) -> go.Figure:
@@ -160,6 +201,111 @@ def _parse_amount(text: str) -> float | None:
         raise SegkitError(f"'{text}' is not an amount; type a number such as 250 or leave the box empty.") from None
 
 
+class CsvDownload(anywidget.AnyWidget):
+    """A download link whose CSV travels to the browser as binary (no base64, no data URI)
+    and becomes a ``Blob`` URL there; ``content=b""`` hides the link."""
+
+    _esm = """
+function render({ model, el }) {
+  const link = document.createElement("a");
+  link.className = "seg-download-link seg-download-blob";
+  el.appendChild(link);
+  let url = null;
+  const draw = () => {
+    if (url) { URL.revokeObjectURL(url); url = null; }
+    const content = model.get("content");
+    if (!content || content.byteLength === 0) { link.style.display = "none"; link.removeAttribute("href"); return; }
+    url = URL.createObjectURL(new Blob([content], { type: "text/csv;charset=utf-8" }));
+    link.href = url; link.download = model.get("filename"); link.textContent = model.get("label");
+    link.dataset.rows = String(model.get("rows")); link.style.display = "";
+  };
+  model.on("change:content", draw);
+  draw();
+  return () => { if (url) URL.revokeObjectURL(url); };
+}
+export default { render };
+"""
+    content = traitlets.Bytes(b"").tag(sync=True)
+    filename = traitlets.Unicode("segments.csv").tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+    rows = traitlets.Int(0).tag(sync=True)
+
+    def show(self, frame: pd.DataFrame, filename: str = "segments.csv") -> None:
+        """Offer ``frame`` as CSV (``export.to_safe_csv``, UTF-8)."""
+        payload = to_safe_csv(frame).encode("utf-8")
+        self.filename, self.rows = filename, len(frame)
+        self.label = f"Download these {len(frame):,} customers as CSV ({len(payload) / 1e6:,.1f} MB)"
+        self.content = payload
+
+    def clear(self) -> None:
+        self.content, self.rows = b"", 0
+
+
+class OutOfCoreData(CustomerData):
+    """``CustomerData`` of a log too large for memory: customers only (features from
+    ``outofcore.customer_features_out_of_core``), no lines; ``n_lines`` is the file's."""
+
+    n_lines: int = 0
+
+    @property
+    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        return self.customers["FirstPurchase"].min(), self.customers["LastPurchase"].max()
+
+    def training_info(self) -> dict:
+        info = super().training_info()
+        info["lines"] = self.n_lines
+        return info
+
+
+def _large_log_lines() -> int:
+    text = os.environ.get(LARGE_LOG_ENV, "").strip()
+    return int(float(text)) if text else DEFAULT_LARGE_LOG_LINES
+
+
+def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = None) -> CustomerData:
+    """The dashboard's data: ``load_customer_data(data)``, except for a parquet log of more
+    than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with DuckDB
+    into an ``OutOfCoreData``. Its customer table is cached in the segkit cache folder
+    (keyed by the file's path, size and time), so a server restart does not redo it."""
+    if isinstance(data, CustomerData):
+        return data
+    path = default_data_path() if data is None else data
+    if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".parquet" and Path(path).is_file():
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        try:
+            n_lines = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - the ordinary loader gives the one-sentence reason
+            n_lines = 0
+        if n_lines > _large_log_lines():
+            return _out_of_core_data(path, n_lines)
+    return load_customer_data(data)
+
+
+def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:
+    from .outofcore import customer_features_out_of_core
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    cached = cache_dir() / f"customers-{path.stem}-{key}.parquet"
+    if not cached.is_file():
+        import tempfile
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="segkit-duckdb-", dir=cached.parent) as spill:
+            customers = customer_features_out_of_core(path, temp_directory=Path(spill) / "spill")
+        partial = cached.with_name(cached.name + f".{os.getpid()}.partial")
+        customers.to_parquet(partial)
+        os.replace(partial, cached)
+    # Always the cached copy, so every process sees the same table (and fingerprint).
+    customers = pd.read_parquet(cached)
+    empty = pd.DataFrame({"InvoiceDate": pd.Series(dtype="datetime64[ns]")})
+    data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers)
+    data.n_lines = n_lines
+    return data
+
+
 class Dashboard:
     """The app's state and widgets; ``.app`` is the ``AppLayout`` to display.
 
@@ -173,10 +319,17 @@ class Dashboard:
 
     def __init__(self, data: CustomerData | str | Path | pd.DataFrame | None = None,
                  artifacts: str | Path | None = None, theme: str = "light"):
-        self.data = data if isinstance(data, CustomerData) else load_customer_data(data)
+        self.data = load_dashboard_data(data)
         self.artifacts = Path(artifacts) if artifacts is not None else artifacts_dir()
         self.theme = theme
-        self.categories = line_categories(self.data.lines)
+        #: False for an ``OutOfCoreData`` log: no lines, so no date and category filters.
+        self.windowed = not isinstance(self.data, OutOfCoreData)
+        self.categories = line_categories(self.data.lines) if self.windowed else pd.Series(
+            pd.Categorical([]), name="Category")
+        try:
+            self.upload_limit = max_upload_bytes()
+        except ValueError as exc:
+            raise SegkitError(str(exc)) from None
         self.k_table: pd.DataFrame | None = None
         self._window_key: tuple | None = None
         self._muted = False
@@ -261,6 +414,15 @@ class Dashboard:
         categories = [c for c in list(PRODUCT_CATEGORIES) + [OTHER_CATEGORY] if c in set(self.categories.cat.categories)]
         self.category_filter = _classed(W.Dropdown(options=[ALL] + categories, value=ALL), "seg-category-filter")
         self.reset_filters = W.Button(description="Reset filters", icon="undo", layout=W.Layout(width="auto"))
+        if self.windowed:
+            window_note = ("Dates and category recompute the customers' features from the transactions in "
+                           "that window.")
+        else:
+            for widget in (self.date_start, self.date_end, self.category_filter):
+                widget.disabled = True
+            window_note = (f"Dates and category are off for this log: its {self.data.n_lines:,} lines were "
+                           "aggregated out of core (DuckDB) and are not held in memory; filter the log by date "
+                           "or product before serving it to see a window.")
         sidebar = _classed(W.VBox([
             W.HTML("<h3>Filters</h3>"),
             W.HTML("<b>Segments</b>"), self.segment_filter, self.all_segments,
@@ -268,8 +430,7 @@ class Dashboard:
             W.HTML("<b>Total spend</b>"), self.spend_filter,
             W.HTML("<b>Purchase dates</b>"), self.date_filter,
             W.HTML("<b>Product category</b>"), self.category_filter,
-            W.HTML('<span class="seg-meta">Dates and category recompute the customers\' features from '
-                   "the transactions in that window.</span>"),
+            _classed(W.HTML(f'<span class="seg-meta">{html.escape(window_note)}</span>'), "seg-window-note"),
             self.reset_filters,
         ], layout=W.Layout(padding="0 8px 0 0")), "seg-filters")
 
@@ -290,16 +451,23 @@ class Dashboard:
         # Charts: a FigureWidget sends later changes as messages to the views that exist,
         # so each is created holding its first figure (a preheated kernel builds the page
         # before any browser is attached).
+        # The 3D chart (WebGL, the slowest to draw) is made on first request, not with the page.
         self._compute()
         widget_class = figure_widget_class()
-        self.figures = {name: widget_class(make()) for name, make in self._figure_makers().items()}
-        self.scatter2d, self.scatter3d = self.figures["scatter2d"], self.figures["scatter3d"]
+        self.figures = {name: self._new_figure_widget(make()) for name, make in self._figure_makers().items()
+                        if name != "scatter3d"}
+        self.scatter2d, self.scatter3d = self.figures["scatter2d"], None
         self.sizes, self.heatmap, self.compare_chart = (self.figures[n] for n in ("sizes", "heatmap", "compare"))
+        self.sample_note = _classed(W.HTML(), "seg-sample-note")
+        self.show_3d = _classed(W.ToggleButton(value=False, description="Show 3D view", icon="cube",
+                                               layout=W.Layout(width="auto")), "seg-3d-toggle")
+        self.scatter3d_box = W.VBox([])
         half = W.Layout(width="50%", min_width="320px")
-        charts = W.HBox([
+        charts = W.VBox([self.sample_note, W.HBox([
             W.VBox([W.HBox([self.x_axis, self.y_axis, self.log_axes]), self.scatter2d], layout=half),
-            W.VBox([W.HTML("<b>NumPurchases, TotalQuantity, TotalSpend</b> (log10 axes)"), self.scatter3d], layout=half),
-        ], layout=W.Layout(flex_flow="row wrap"))
+            W.VBox([W.HBox([W.HTML("<b>NumPurchases, TotalQuantity, TotalSpend</b> (log10 axes)"), self.show_3d],
+                           layout=W.Layout(align_items="center", grid_gap="8px")), self.scatter3d_box], layout=half),
+        ], layout=W.Layout(flex_flow="row wrap"))])
 
         self.summary = _classed(W.HTML(), "seg-summary")
         summary_box = _classed(W.VBox([
@@ -330,11 +498,14 @@ class Dashboard:
         self.page = 1
         self.table = _classed(W.HTML(), "seg-table-view")
         self.download = _classed(W.HTML(), "seg-download")
-        self.prepare_download = W.Button(description="Prepare CSV", icon="download", layout=W.Layout(display="none"))
+        self.big_download = _classed(CsvDownload(), "seg-download")
+        self.prepare_download = _classed(W.Button(description="Prepare CSV", icon="download",
+                                                  layout=W.Layout(display="none", width="auto")), "seg-prepare-csv")
         table_box = _classed(W.VBox([
             W.HTML("<h3>Customers</h3>"),
             W.HBox([self.sort_by, self.sort_order, self.page_size], layout=W.Layout(flex_flow="row wrap")),
-            W.HBox([self.prev_page, self.page_label, self.next_page, self.download, self.prepare_download],
+            W.HBox([self.prev_page, self.page_label, self.next_page, self.download, self.prepare_download,
+                    self.big_download],
                    layout=W.Layout(align_items="center", grid_gap="12px")),
             W.Box([self.table], layout=W.Layout(max_height="520px", overflow="auto")),
         ]), "seg-customers", "seg-panel")
@@ -427,6 +598,7 @@ class Dashboard:
         on([self.reset_filters], self._reset_filters)
         on([self.theme_switch], self._on_theme)
         on([self.x_axis, self.y_axis, self.log_axes], self._draw_scatter2d)
+        on([self.show_3d], self._on_show_3d)
         on([self.compare_a, self.compare_b, self.compare_feature], self._draw_compare)
         on([self.sort_by, self.sort_order, self.page_size], self._on_sort)
         on([self.prev_page], lambda: self._turn_page(-1))
@@ -472,20 +644,41 @@ class Dashboard:
 
     # ------------------------------------------------------------ views
     def _compute(self) -> None:
-        """Customers in the date/category window, segmented, then filtered."""
+        """Customers in the date/category window, segmented, then filtered.
+
+        Per window (recomputed only when dates or category change): the segmented
+        customers, their table columns, a random rank per customer (which points the
+        charts draw when over budget) and the table order. Per filter change: a mask.
+        """
         filters = self.filters()
         if filters.start and filters.end and filters.start > filters.end:
             raise SegkitError("The start date is after the end date; pick a start on or before the end.")
         key = (filters.start, filters.end, filters.category)
         if key != self._window_key:
-            customers = customers_in_window(self.data.lines, self.data.customers, self.categories,
-                                            filters.start, filters.end, filters.category)
+            if self.windowed:
+                customers = customers_in_window(self.data.lines, self.data.customers, self.categories,
+                                                filters.start, filters.end, filters.category)
+            else:
+                customers = self.data.customers
             self.window = segment_customers(self.model, customers)
+            table = self.window.reset_index()
+            self._window_table = table[[c for c in TABLE_COLUMNS if c in table.columns]]
+            self._sample_rank = np.random.default_rng(0).permutation(len(self.window))
+            self._orders = {}
             self._window_key = key
-        self.shown = filter_customers(self.window, filters)
+        self.mask = filter_mask(self.window, filters)
+        self.shown = self.window[self.mask]
         self.period = (pd.Timestamp(filters.start or self.data.period[0]),
                        pd.Timestamp(filters.end or self.data.period[1]))
         self.summary_table = segment_summary(self.shown)
+
+    def _plotted(self, budget: int) -> pd.DataFrame:
+        """The shown customers, or the ``budget`` of them with the lowest random rank."""
+        if len(self.shown) <= budget:
+            return self.shown
+        ranks = np.where(self.mask, self._sample_rank, len(self.window))
+        chosen = np.sort(np.argpartition(ranks, budget - 1)[:budget])
+        return self.window.iloc[chosen]
 
     def _figure_makers(self) -> dict[str, Callable[[], go.Figure]]:
         return {"scatter2d": self._scatter2d_figure, "scatter3d": self._scatter3d_figure,
@@ -493,40 +686,47 @@ class Dashboard:
 
     def _sized(self, figure: go.Figure | None, height: int) -> go.Figure:
         if figure is None:
-            figure = _empty_figure("No customers match the filters", plotly_template(self.theme))
+            figure = _empty_figure("No customers match the filters", _FIGURE_TEMPLATE)
         return figure.update_layout(height=height)
 
     def _scatter2d_figure(self) -> go.Figure:
         figure = None if self.shown.empty else plots.scatter_2d(
-            self.shown, x=self.x_axis.value, y=self.y_axis.value, log_axes=self.log_axes.value,
-            template=plotly_template(self.theme))
-        if figure is not None:  # explicit, so a switch back from log axes is not merged away
-            axis_type = "log" if self.log_axes.value else "linear"
-            figure.update_xaxes(type=axis_type).update_yaxes(type=axis_type)
+            self._plotted(SCATTER_2D_POINTS), x=self.x_axis.value, y=self.y_axis.value, log_axes=self.log_axes.value,
+            template=_FIGURE_TEMPLATE, point_budget=SCATTER_2D_POINTS, segments=self.segment_names)
         return self._sized(figure, CHART_HEIGHT)
 
     def _scatter3d_figure(self) -> go.Figure:
-        figure = None if self.shown.empty else plots.scatter_3d(self.shown, template=plotly_template(self.theme))
+        figure = None if self.shown.empty else plots.scatter_3d(
+            self._plotted(SCATTER_3D_POINTS), template=_FIGURE_TEMPLATE, point_budget=SCATTER_3D_POINTS,
+            segments=self.segment_names)
         return self._sized(figure, CHART_HEIGHT)
 
     def _sizes_figure(self) -> go.Figure:
-        figure = None if self.shown.empty else plots.segment_sizes(self.summary_table, template=plotly_template(self.theme))
+        figure = None if self.shown.empty else plots.segment_sizes(self.summary_table, template=_FIGURE_TEMPLATE)
         return self._sized(figure, SMALL_CHART_HEIGHT)
 
     def _heatmap_figure(self) -> go.Figure:
         figure = None if self.shown.empty else plots.centroid_heatmap(
-            segment_centres(self.window, self.shown), self.model.segment_names_, plotly_template(self.theme))
+            segment_centres(self.window, self.shown, self.mask), self.model.segment_names_,
+            _FIGURE_TEMPLATE)
         return self._sized(figure, SMALL_CHART_HEIGHT)
 
     def _compare_figure(self) -> go.Figure:
-        figure = plots.compare_distributions(self.shown, (self.compare_a.value, self.compare_b.value),
-                                             self.compare_feature.value, template=plotly_template(self.theme))
+        figure = plots.compare_histograms(self.shown, (self.compare_a.value, self.compare_b.value),
+                                          self.compare_feature.value, template=_FIGURE_TEMPLATE)
         return self._sized(figure, SMALL_CHART_HEIGHT)
+
+    def _new_figure_widget(self, figure: go.Figure) -> go.FigureWidget:
+        """A chart widget holding ``figure`` in the theme's template from the start (a
+        change made before the browser shows the widget would not reach it)."""
+        figure.layout.template = plotly_template(self.theme)
+        return figure_widget_class()(figure)
 
     def _draw(self, *names: str) -> None:
         makers = self._figure_makers()
         for name in names:
-            _replace_figure(self.figures[name], makers[name]())
+            if name in self.figures:
+                _replace_figure(self.figures[name], makers[name]())
 
     def refresh(self) -> None:
         """Recompute what the filters select and redraw every view in place."""
@@ -534,11 +734,42 @@ class Dashboard:
         self._draw_numbers()
         self._draw("scatter2d", "scatter3d", "sizes", "heatmap", "compare")
 
+    def _draw_sample_note(self) -> None:
+        n = len(self.shown)
+        if n > SCATTER_2D_POINTS:
+            self.sample_note.value = (
+                f'<div class="seg-banner seg-sample-note-text"><b>Charts show a sample.</b> The 2D chart draws '
+                f"{SCATTER_2D_POINTS:,} and the 3D chart {SCATTER_3D_POINTS:,} randomly chosen of the {n:,} "
+                "customers shown (WebGL point budget); the KPIs, summary, comparison, table and download use all "
+                f"{n:,}.</div>")
+        elif n > SCATTER_3D_POINTS:
+            self.sample_note.value = (
+                f'<div class="seg-meta seg-sample-note-text">The 3D chart draws {SCATTER_3D_POINTS:,} randomly chosen '
+                f"of the {n:,} customers shown (point budget); every other view uses all of them.</div>")
+        else:
+            self.sample_note.value = ""
+
+    def _on_show_3d(self) -> None:
+        if self.show_3d.value:
+            if self.scatter3d is None:
+                self.scatter3d = self._new_figure_widget(self._scatter3d_figure())
+                self.figures["scatter3d"] = self.scatter3d
+            else:
+                self.figures["scatter3d"] = self.scatter3d
+                self._draw("scatter3d")
+            self.scatter3d_box.children = (self.scatter3d,)
+            self.show_3d.description = "Hide 3D view"
+        else:
+            self.scatter3d_box.children = ()
+            self.figures.pop("scatter3d", None)  # not redrawn while hidden
+            self.show_3d.description = "Show 3D view"
+
     def _draw_numbers(self) -> None:
         self.kpis.value = kpi_html(kpis(self.shown, self.period))
         self.summary.value = summary_html(self.summary_table)
         self.compare_table.value = comparison_html(compare_segments(self.shown, self.compare_a.value,
                                                                     self.compare_b.value))
+        self._draw_sample_note()
         self._draw_table()
 
     def _draw_scatter2d(self) -> None:
@@ -557,30 +788,53 @@ class Dashboard:
         self.page += step
         self._draw_table(download=False)
 
+    def _shown_rows(self) -> np.ndarray:
+        """Positions in the window of the shown customers, in table order."""
+        key = (self.sort_by.value, self.sort_order.value == "Ascending")
+        if key not in self._orders:
+            self._orders = {key: table_order(self.window, *key)}  # one order kept per window
+        order = self._orders[key]
+        return order[self.mask[order]]
+
+    @property
+    def customer_rows(self) -> pd.DataFrame:
+        """The customer table as shown (every page): what the CSV download holds."""
+        return self._window_table.take(self._shown_rows()).reset_index(drop=True)
+
     def _draw_table(self, download: bool = True) -> None:
-        self.customer_rows = customer_table(self.shown, self.sort_by.value, self.sort_order.value == "Ascending")
-        rows, self.page, n_pages = table_page(self.customer_rows, self.page, self.page_size.value)
-        self.page_label.value = (f"{len(self.customer_rows):,} customers · page {self.page} of {n_pages}")
-        self.table.value = table_html(rows)
+        rows = self._shown_rows()
+        self.n_rows = len(rows)
+        page_size = self.page_size.value
+        n_pages = max(1, -(-len(rows) // page_size))
+        self.page = min(max(1, int(self.page)), n_pages)
+        page_rows = self._window_table.take(rows[(self.page - 1) * page_size: self.page * page_size])
+        self.page_label.value = f"{len(rows):,} customers · page {self.page} of {n_pages}"
+        self.table.value = table_html(page_rows.reset_index(drop=True))
         self.prev_page.disabled = self.page <= 1
         self.next_page.disabled = self.page >= n_pages
         if download:
             self._draw_download()
 
     def _draw_download(self, force: bool = False) -> None:
-        rows = self.customer_rows
-        if len(rows) <= EAGER_DOWNLOAD_ROWS or force:
-            self.download.value = download_link_html(rows, "segments.csv")
+        if self.n_rows <= EAGER_DOWNLOAD_ROWS:
+            self.download.value = download_link_html(self.customer_rows, "segments.csv")
+            self.big_download.clear()
             self.prepare_download.layout.display = "none"
+        elif force:
+            self.download.value = ""
+            self.prepare_download.layout.display = "none"
+            self.big_download.show(self.customer_rows, "segments.csv")
         else:
             self.download.value = ""
+            self.big_download.clear()
+            self.prepare_download.description = f"Prepare CSV ({self.n_rows:,} customers)"
             self.prepare_download.layout.display = ""
 
     def _on_theme(self) -> None:
         self.theme = self.theme_switch.value.lower()
         self.style.value = theme_css(self.theme)
         template = plotly_template(self.theme)
-        for widget in (self.scatter2d, self.scatter3d, self.sizes, self.heatmap, self.compare_chart):
+        for widget in {id(w): w for w in [*self.figures.values(), self.scatter3d] if w is not None}.values():
             widget.layout.template = template
 
     # ------------------------------------------------------------ upload, retrain, save
@@ -590,6 +844,14 @@ class Dashboard:
             return
         file = files[0]
         name = file["name"]
+        size = len(file["content"])
+        if size > self.upload_limit:
+            self.upload.value = ()
+            self.upload_result.value = (
+                f'<p class="seg-error seg-upload-too-large">{html.escape(name)} is {size / 2**20:,.1f} MB, above the '
+                f"upload limit of {self.upload_limit / 2**20:,.0f} MB; score it with <code>python -m segkit.cli score"
+                f"</code> instead, or ask whoever runs this page to raise {MAX_UPLOAD_ENV}.</p>")
+            return
         try:
             scored = score_upload(bytes(file["content"]), name, self.model)
         except SegkitError as exc:
