@@ -102,3 +102,65 @@ def test_cli_refuses_with_one_line_and_leaves_artifacts_untouched(case, tmp_path
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert case["message"] in lines[0]
     assert _digest(artifacts) == before
+
+
+# ------------------------------------------------------------------ the dashboard's upload
+
+#: Error cases that are about training, not scoring: the upload scores them with the saved
+#: model (one or three customers are fine to score; K only matters when fitting), and the
+#: upload has no sheet choice, so it reads the first sheet of wrong_sheet.xlsx, which is fine.
+SCORED_BY_THE_UPLOAD = {"one_customer.csv": 1, "three_customers_k4.csv": 3, "wrong_sheet.xlsx": None}
+#: Types the upload refuses before reading them, with its own sentence.
+REFUSED_BY_TYPE = {"notes.txt", "broken.parquet"}
+
+
+@pytest.fixture(scope="module")
+def upload_dashboard(sample_data, tmp_path_factory):
+    """The dashboard on the sample with a saved model in a temporary artifacts folder."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+    from segkit.workflow import train_model
+
+    artifacts = tmp_path_factory.mktemp("upload") / "artifacts"
+    model, _ = train_model(sample_data, 4)
+    save_artifacts(model, artifacts, sample_data.training_info())
+    dash = Dashboard(sample_data, artifacts=artifacts)
+    assert dash.saved
+    return dash, artifacts
+
+
+def _page_text(markup: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip()
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c["file"] for c in ERRORS])
+def test_dashboard_upload_gives_one_line_and_the_session_goes_on(case, upload_dashboard):
+    from datetime import datetime
+
+    dash, artifacts = upload_dashboard
+    before = _digest(artifacts)
+    content = (CORPUS / case["file"]).read_bytes()
+    dash.upload.value = ({"name": case["file"], "type": "", "size": len(content), "content": memoryview(content),
+                          "last_modified": datetime(2024, 1, 1)},)
+    text = _page_text(dash.upload_result.value)
+    if case["file"] in SCORED_BY_THE_UPLOAD:
+        assert "seg-error" not in dash.upload_result.value and text.startswith("Scored"), text[:300]
+        expected = SCORED_BY_THE_UPLOAD[case["file"]]
+        assert expected is None or text.startswith(f"Scored {expected} customers")
+    else:
+        assert 'class="seg-error"' in dash.upload_result.value, text[:300]
+        fragment = "is not a CSV or XLSX file" if case["file"] in REFUSED_BY_TYPE else case["message"]
+        assert fragment in text and case["file"] in text, text
+        assert "\n" not in text and "Traceback" not in text and len(text) < 400, text
+    assert dash.message.value == ""
+    # The session goes on: a filter still changes the summary, and back.
+    summary = dash.summary.value
+    dash.segment_filter.value = dash.segment_filter.options[:1]
+    assert dash.message.value == "" and dash.summary.value != summary
+    dash.segment_filter.value = dash.segment_filter.options
+    assert dash.summary.value == summary
+    assert _digest(artifacts) == before
+    assert dash.saved and dash.upload.value == ()
