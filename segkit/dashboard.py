@@ -62,6 +62,7 @@ from .views import (
     table_html,
     table_order,
     theme_css,
+    window_z_scores,
 )
 from .export import to_safe_csv
 from .serve import MAX_UPLOAD_ENV, max_upload_bytes
@@ -664,6 +665,7 @@ class Dashboard:
             table = self.window.reset_index()
             self._window_table = table[[c for c in TABLE_COLUMNS if c in table.columns]]
             self._sample_rank = np.random.default_rng(0).permutation(len(self.window))
+            self._window_z = window_z_scores(self.window) if len(self.window) else None
             self._orders = {}
             self._window_key = key
         self.mask = filter_mask(self.window, filters)
@@ -707,7 +709,7 @@ class Dashboard:
 
     def _heatmap_figure(self) -> go.Figure:
         figure = None if self.shown.empty else plots.centroid_heatmap(
-            segment_centres(self.window, self.shown, self.mask), self.model.segment_names_,
+            segment_centres(self.window, self.shown, self.mask, self._window_z), self.model.segment_names_,
             _FIGURE_TEMPLATE)
         return self._sized(figure, SMALL_CHART_HEIGHT)
 

@@ -35,7 +35,6 @@ SEGMENT_COLOURS = {
 }
 _EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000
-HOVER_COLUMNS = ["NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Country"]
 
 
 def segment_colour_map(segments) -> dict[str, str]:
@@ -54,10 +53,6 @@ def _sampled(customers: pd.DataFrame, point_budget: int) -> tuple[pd.DataFrame, 
     return customers.sample(point_budget, random_state=0), f" (showing {point_budget:,} of {len(customers):,})"
 
 
-def _hover(frame: pd.DataFrame) -> list[str]:
-    return [c for c in HOVER_COLUMNS if c in frame.columns]
-
-
 def _segment_order(segmented: pd.DataFrame, segments) -> list[str]:
     if segments is not None:
         return [str(s) for s in segments]
@@ -65,22 +60,23 @@ def _segment_order(segmented: pd.DataFrame, segments) -> list[str]:
 
 
 def _segment_points(frame: pd.DataFrame, segments: list[str], axes: dict[str, np.ndarray]) -> list[dict]:
-    """Per segment: the rows of ``axes`` (name -> values) and the hover data (customer id
-    first, then ``HOVER_COLUMNS``), as numpy arrays (cheap for plotly to validate)."""
-    hover = _hover(frame)
-    ids = frame.index.astype(str).to_numpy(dtype=object)
-    custom = np.column_stack([ids] + [frame[c].astype(str).to_numpy(dtype=object) if c == "Country"
-                                      else frame[c].to_numpy(dtype=float).round(2).astype(object) for c in hover])
+    """Per segment: the rows of ``axes`` (name -> values) and, as ``customdata``, the
+    customer's id and country in one fixed-width string array (an object or 2D array costs
+    about ten times as much to copy and send at 50,000 points)."""
+    who = frame.index.astype(str).to_numpy(dtype=str)
+    if "Country" in frame.columns:
+        who = np.char.add(np.char.add(who, " · "), frame["Country"].astype(str).to_numpy(dtype=str))
     labels = frame["Segment"].astype(str).to_numpy()
     points = []
     for name in segments:
         rows = np.flatnonzero(labels == name)
-        points.append({"name": name, "customdata": custom[rows], **{a: v[rows] for a, v in axes.items()}})
+        points.append({"name": name, "customdata": who[rows], **{a: v[rows] for a, v in axes.items()}})
     return points
 
 
-def _hovertemplate(frame: pd.DataFrame) -> str:
-    lines = ["<b>%{customdata[0]}</b>"] + [f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(_hover(frame), start=1)]
+def _hovertemplate(labels: dict[str, str]) -> str:
+    """Customer id and country, then each axis (``labels``: axis -> column shown)."""
+    lines = ["<b>%{customdata}</b>"] + [f"{label}: %{{{axis}:,.4~g}}" for axis, label in labels.items()]
     return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
 
 
@@ -95,7 +91,7 @@ def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "Tota
     shown, note = _sampled(segmented, point_budget)
     order = _segment_order(segmented, segments)
     colours = segment_colour_map(order)
-    hovertemplate = _hovertemplate(shown)
+    hovertemplate = _hovertemplate({"x": x, "y": y})
     axes = {"x": shown[x].to_numpy(dtype=float), "y": shown[y].to_numpy(dtype=float)}
     fig = go.Figure([go.Scattergl(mode="markers", marker=dict(color=colours[p["name"]]), opacity=0.75,
                                   hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
@@ -115,7 +111,8 @@ def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "Total
     shown, note = _sampled(segmented, point_budget)
     order = _segment_order(segmented, segments)
     colours = segment_colour_map(order)
-    hovertemplate = _hovertemplate(shown)
+    label = (lambda c: f"log10(1+{c})") if log_axes else (lambda c: c)
+    hovertemplate = _hovertemplate({"x": label(x), "y": label(y), "z": label(z)})
     axes = {}
     for axis, col in (("x", x), ("y", y), ("z", z)):
         values = shown[col].to_numpy(dtype=float)
@@ -123,7 +120,6 @@ def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "Total
     fig = go.Figure([go.Scatter3d(mode="markers", marker=dict(color=colours[p["name"]], size=3), opacity=0.7,
                                   hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
                      for p in _segment_points(shown, order, axes)])
-    label = (lambda c: f"log10(1+{c})") if log_axes else (lambda c: c)
     fig.update_layout(title=f"{x}, {y}, {z}{note}", template=template, legend_title_text="Segment",
                       margin=dict(l=0, r=0, t=50, b=0),
                       scene=dict(xaxis_title=label(x), yaxis_title=label(y), zaxis_title=label(z)))
@@ -229,11 +225,11 @@ def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], featu
     the browser, whatever the number of customers: one ``Bar`` trace per segment.
     """
     colours = segment_colour_map(segmented["Segment"])
-    labels = segmented["Segment"].astype(str).to_numpy()
     values = segmented[feature].to_numpy(dtype=float)
     if log_axis:
         values = np.log10(np.clip(values, 0, None) + 1)
-    chosen = [values[(labels == name) & np.isfinite(values)] for name in segments]
+    chosen = [values[(segmented["Segment"] == name).fillna(False).to_numpy(dtype=bool) & np.isfinite(values)]
+              for name in segments]
     both = np.concatenate(chosen) if chosen else np.array([])
     low, high = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)

@@ -42,6 +42,7 @@ __all__ = [
     "segment_summary",
     "summary_html",
     "segment_centres",
+    "window_z_scores",
     "compare_segments",
     "comparison_html",
     "table_order",
@@ -249,17 +250,27 @@ def summary_html(summary: pd.DataFrame) -> str:
     return _table(summary, _SUMMARY_FORMATS, "seg-summary-table")
 
 
-def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None) -> pd.DataFrame:
+def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None,
+                    z: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean z-scores (``label.cluster_profile_z``) of the shown customers per cluster,
     standardised over every customer in ``window`` so filters do not shift the scale.
-    ``mask`` (which rows of ``window`` are shown) saves looking the shown ids up."""
+    ``mask`` (which rows of ``window`` are shown) saves looking the shown ids up, and
+    ``z`` (``window_z_scores(window)``) saves standardising the window again."""
     if shown.empty:
         return pd.DataFrame()
     if mask is None:
         mask = window.index.isin(shown.index)
+    if z is not None:
+        return z[mask].groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
     groups = np.where(mask, window["Cluster"].to_numpy(), -1)
     profile = cluster_profile_z(window, groups)
     return profile.drop(index=-1, errors="ignore")
+
+
+def window_z_scores(window: pd.DataFrame) -> pd.DataFrame:
+    """The per-customer z-scores ``label.cluster_profile_z`` averages (each customer its
+    own group), for ``segment_centres(..., z=...)``."""
+    return cluster_profile_z(window, np.arange(len(window))).set_axis(window.index)
 
 
 _COMPARE_ROWS = [

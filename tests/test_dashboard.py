@@ -434,3 +434,21 @@ def test_real_data_dashboard(real_data, tmp_path):
     before = dash.summary.value
     dash.category_filter.value = "Bags"
     assert dash.message.value == "" and dash.summary.value != before
+
+
+def test_segment_centres_from_cached_z_scores(sample_segmented):
+    mask = (sample_segmented["Country"] == "Germany").to_numpy()
+    shown = sample_segmented[mask]
+    z = views.window_z_scores(sample_segmented)
+    pd.testing.assert_frame_equal(views.segment_centres(sample_segmented, shown, mask, z),
+                                  views.segment_centres(sample_segmented, shown), check_names=False, atol=1e-12)
+
+
+def test_compare_histograms_are_shares_per_segment(sample_segmented):
+    from segkit import plots
+
+    a, b = sorted(sample_segmented["Segment"].unique())[:2]
+    figure = plots.compare_histograms(sample_segmented, (a, b), "TotalSpend")
+    assert [t.name for t in figure.data] == [a, b]
+    for trace in figure.data:
+        assert sum(trace.y) == pytest.approx(100.0) and len(trace.y) == 40
