@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync"]
 CHARTS_DRAWN = """() => {
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  return plots.length >= 5 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0);
+  return plots.length >= 4 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0);
 }"""
 
 

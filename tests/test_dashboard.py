@@ -452,3 +452,65 @@ def test_compare_histograms_are_shares_per_segment(sample_segmented):
     assert [t.name for t in figure.data] == [a, b]
     for trace in figure.data:
         assert sum(trace.y) == pytest.approx(100.0) and len(trace.y) == 40
+
+
+def test_voila_command_limits_uploads_and_culls_idle_kernels():
+    import json as _json
+
+    from segkit import serve
+
+    command = serve.voila_command(9999, open_browser=False, env={"SEGKIT_MAX_UPLOAD_MB": "3",
+                                                                  "SEGKIT_CULL_IDLE_SECONDS": "900"})
+    settings = [c for c in command if c.startswith("--Voila.tornado_settings=")]
+    assert len(settings) == 1
+    limit = _json.loads(settings[0].split("=", 1)[1])["websocket_max_message_size"]
+    assert limit == 2 * 3 * 2**20 + 2**20 and isinstance(limit, int)
+    for option in ("--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60",
+                   "--MappingKernelManager.cull_connected=False", "--VoilaExecutor.iopub_timeout=120",
+                   "--VoilaConfiguration.file_allowlist=(?!)"):
+        assert option in command
+    assert serve.max_upload_bytes({}) == 50 * 2**20
+    with pytest.raises(ValueError, match="SEGKIT_MAX_UPLOAD_MB"):
+        serve.max_upload_bytes({"SEGKIT_MAX_UPLOAD_MB": "lots"})
+
+
+def test_dashboard_refuses_an_upload_above_the_limit(sample_data, tmp_path, monkeypatch):
+    from segkit.dashboard import Dashboard
+
+    monkeypatch.setenv("SEGKIT_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
+    dash = Dashboard(sample_data, artifacts=tmp_path / "artifacts")
+    content = b"x" * 1100
+    dash.upload.value = ({"name": "big.csv", "type": "text/csv", "size": len(content), "content": memoryview(content),
+                          "last_modified": datetime(2024, 1, 1)},)
+    assert "seg-upload-too-large" in dash.upload_result.value and "big.csv" in dash.upload_result.value
+    assert dash.upload.value == ()
+
+
+def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
+    from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
+    from segkit.sample import write_large_log
+
+    log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_LARGE_LOG_LINES", "50000")
+    data = load_dashboard_data(log)
+    assert isinstance(data, OutOfCoreData) and data.n_lines == 60_000
+    assert list((tmp_path / "cache").glob("customers-log-*.parquet"))
+    from segkit.workflow import load_customer_data
+
+    in_memory = load_customer_data(log).customers
+    assert len(data.customers) == len(in_memory) and data.period[1] == in_memory["LastPurchase"].max()
+    dash = Dashboard(data, artifacts=tmp_path / "artifacts")
+    assert dash.date_start.disabled and dash.category_filter.disabled
+    before = dash.summary.value
+    dash.country_filter.value = dash.country_filter.options[1]
+    assert dash.message.value == "" and dash.summary.value != before
+    import segkit.dashboard
+
+    monkeypatch.setattr(segkit.dashboard, "EAGER_DOWNLOAD_ROWS", 100)  # the "Prepare CSV" path
+    dash.country_filter.value = "All"
+    assert dash.download.value == "" and dash.prepare_download.layout.display == "" and not dash.big_download.content
+    dash.prepare_download.click()
+    downloaded = pd.read_csv(io.BytesIO(dash.big_download.content), dtype={"CustomerID": str})
+    assert dash.big_download.rows == len(downloaded) == len(data.customers)
+    assert downloaded["CustomerID"].tolist() == dash.customer_rows["CustomerID"].astype(str).tolist()

@@ -1,0 +1,148 @@
+"""Ten people at once: concurrent browser sessions on the real data, each loading the
+page, filtering and downloading the CSV. All must succeed; the latencies and the memory
+of each session's kernel (RSS of the Voilà server's child processes, from /proc) are
+printed and written to ``benchmarks/results/load_sessions.json``.
+
+The server pre-heats one kernel (``--pool_size=1``): the first visitor gets it, the
+other nine wait for a kernel to start and run the notebook, all on this machine's cores.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.config import PROJECT_ROOT
+from test_browser import CHARTS_DRAWN, CHROMIUM, CHROMIUM_ARGS, Served, _require_chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_data]
+
+SESSIONS = 10
+TIMEOUT_MS = 420_000
+RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "load_sessions.json"
+
+
+def _children(pid: int) -> list[int]:
+    """All descendants of ``pid`` (Linux /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def served_real(real_parquet, real_data, tmp_path_factory):
+    _require_chromium()
+    from segkit.artifacts import save_artifacts
+    from segkit.workflow import train_model
+
+    folder = tmp_path_factory.mktemp("voila-load")
+    env = dict(os.environ, SEGKIT_DATA=str(real_parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
+               SEGKIT_CACHE=str(folder / "cache"))
+    model, _ = train_model(real_data, "auto")
+    save_artifacts(model, folder / "artifacts", real_data.training_info())
+    server = Served("load", folder, env)
+    server.data = real_data
+    yield server
+    server.stop()
+
+
+async def _session(browser, url: str, index: int, expected_rows: int) -> dict:
+    context = await browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        start = time.perf_counter()
+        await page.goto(url)
+        await page.wait_for_selector(".seg-summary table")
+        await page.wait_for_function(CHARTS_DRAWN, polling=100)
+        ready = time.perf_counter() - start
+
+        before = await page.inner_text(".seg-summary")
+        start = time.perf_counter()
+        await page.locator(".seg-country-filter select").select_option(label="Germany")
+        await page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText !== t", arg=before)
+        await page.wait_for_function("(n) => { const a = document.querySelector('.seg-download a');"
+                                     " return a && a.dataset.rows === String(n); }", arg=expected_rows)
+        filtered = time.perf_counter() - start
+
+        start = time.perf_counter()
+        async with page.expect_download() as info:
+            await page.locator(".seg-download a[href^='data:']").click()
+        download = await info.value
+        text = Path(await download.path()).read_text(encoding="utf-8")
+        downloaded = time.perf_counter() - start
+        table = pd.read_csv(io.StringIO(text), dtype={"CustomerID": str})
+        message = await page.inner_text(".seg-message")
+        return {"session": index, "page_ready_s": round(ready, 3), "filter_s": round(filtered, 3),
+                "download_s": round(downloaded, 3), "rows": len(table),
+                "all_germany": bool((table["Country"] == "Germany").all()), "message": message}
+    finally:
+        await context.close()
+
+
+async def _run_sessions(url: str, expected_rows: int) -> tuple[list, float]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            start = time.perf_counter()
+            results = await asyncio.gather(*(_session(browser, url, i, expected_rows) for i in range(SESSIONS)),
+                                           return_exceptions=True)
+            return results, time.perf_counter() - start
+        finally:
+            await browser.close()
+
+
+def test_ten_concurrent_sessions(served_real):
+    served = served_real
+    served.wait_preheated()
+    expected = int((served.data.customers["Country"] == "Germany").sum())
+    server_rss = _rss_mb(served.process.pid)
+    results, wall = asyncio.run(_run_sessions(served.url, expected))
+    kernels = {pid: round(_rss_mb(pid), 1) for pid in _children(served.process.pid)}
+    failures = [r for r in results if isinstance(r, BaseException)]
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    figures = {
+        "sessions": SESSIONS, "succeeded": len(ok), "wall_s": round(wall, 1), "customers": len(served.data.customers),
+        "page_ready_s": {"median": round(statistics.median(r["page_ready_s"] for r in ok), 2) if ok else None,
+                         "max": round(max(r["page_ready_s"] for r in ok), 2) if ok else None},
+        "filter_s": {"median": round(statistics.median(r["filter_s"] for r in ok), 3) if ok else None,
+                     "max": round(max(r["filter_s"] for r in ok), 3) if ok else None},
+        "kernel_rss_mb": sorted(kernels.values()),
+        "kernel_rss_mb_median": round(statistics.median(kernels.values()), 1) if kernels else None,
+        "voila_server_rss_mb": round(server_rss, 1),
+        "per_session": ok, "errors": [repr(e)[:300] for e in failures],
+        "measured": pd.Timestamp.now().isoformat(timespec="seconds"),
+    }
+    print(f"\nload test: {json.dumps({k: v for k, v in figures.items() if k != 'per_session'})}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    assert not failures, figures["errors"]
+    for r in ok:
+        assert r["rows"] == expected and r["all_germany"] and r["message"] == "", r
+    # One kernel per session (+ the pool's next pre-heated kernel), each holding the data.
+    assert len(kernels) >= SESSIONS
