@@ -410,6 +410,8 @@ def test_filter_latency_and_page_load(page, served):
         figures["measured"] = pd.Timestamp.now().isoformat(timespec="seconds")
         RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     assert all(x > 0 for x in latencies)
+    if served.name == "real":  # the aims of issue 4; measured 3.5 s and 0.27-0.28 s here
+        assert page.load_seconds < 5.0 and statistics.median(latencies) < 0.5, figures
 
 
 def test_retrain_and_save(page, served):
