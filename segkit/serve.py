@@ -230,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=_port, default=None,
                         help=f"port on 127.0.0.1 (default: SEGKIT_PORT or {DEFAULT_PORT})")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument("--token", default=os.environ.get("SEGKIT_TOKEN") or None,
+                        help="require this token (?token=...) from visitors (default: SEGKIT_TOKEN; none)")
     args = parser.parse_args(argv)
     port = args.port
     if port is None:
@@ -237,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             port = _port(os.environ.get("SEGKIT_PORT", "") or str(DEFAULT_PORT))
         except argparse.ArgumentTypeError as exc:
             parser.error(f"SEGKIT_PORT: {exc}")
-    command = voila_command(port, open_browser=not args.no_browser)
+    command = voila_command(port, open_browser=not args.no_browser,
+                            extra=[f"--token={args.token}"] if args.token else ())
     print(f"Uploads up to {max_upload_bytes() / 2**20:g} MB; idle kernels culled after "
           f"{_cull_idle_seconds(os.environ)} s.", flush=True)
     print(f"Serving the dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)", flush=True)

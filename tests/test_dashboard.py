@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -514,3 +515,49 @@ def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
     downloaded = pd.read_csv(io.BytesIO(dash.big_download.content), dtype={"CustomerID": str})
     assert dash.big_download.rows == len(downloaded) == len(data.customers)
     assert downloaded["CustomerID"].tolist() == dash.customer_rows["CustomerID"].astype(str).tolist()
+
+
+def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
+    """`python -m segkit.serve --token=...`: the page needs ?token=, a wrong one is refused."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from segkit import serve
+
+    port = serve.free_port()
+    env = {**os.environ, "SEGKIT_ARTIFACTS": str(tmp_path), "SEGKIT_DATA": ""}
+    process = subprocess.Popen([sys.executable, "-m", "segkit.serve", f"--port={port}", "--no-browser",
+                                "--token=s3cret-token"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=serve.PROJECT_ROOT)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def status(query: str) -> int:
+        try:
+            return opener.open(f"http://127.0.0.1:{port}/{query}", timeout=60).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                code = status("?token=s3cret-token")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(1)
+        assert code == 200
+        assert status("") in (302, 403)
+        assert status("?token=wrong") in (302, 403)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
