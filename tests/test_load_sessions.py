@@ -9,6 +9,7 @@ other nine wait for a kernel to start and run the notebook, all on this machine'
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import base64
 import io
 import json
@@ -122,7 +123,10 @@ def test_ten_concurrent_sessions(served_real):
     served.wait_preheated()
     expected = int((served.data.customers["Country"] == "Germany").sum())
     server_rss = _rss_mb(served.process.pid)
-    results, wall = asyncio.run(_run_sessions(served.url, expected))
+    # A thread of its own: the session-wide sync Playwright of test_browser.py may already
+    # run an event loop in this one, and asyncio.run refuses to nest.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        results, wall = pool.submit(asyncio.run, _run_sessions(served.url, expected)).result()
     kernels = {pid: round(_rss_mb(pid), 1) for pid in _children(served.process.pid)}
     failures = [r for r in results if isinstance(r, BaseException)]
     ok = [r for r in results if not isinstance(r, BaseException)]
