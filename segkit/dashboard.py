@@ -16,7 +16,6 @@ for the browser tests and for users' own styling.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import logging
@@ -33,7 +32,7 @@ import traitlets
 
 from . import plots
 from .artifacts import load_artifacts, read_model_card, save_artifacts
-from .config import artifacts_dir, cache_dir, default_data_path
+from .config import artifacts_dir, default_data_path
 from .errors import SegkitArtifactError, SegkitError
 from .features import NUMERIC_FEATURES, OTHER_CATEGORY, PRODUCT_CATEGORIES
 from .model import FEATURE_PRESETS, evaluate_k, recommend_k
@@ -66,7 +65,8 @@ from .views import (
 )
 from .export import to_safe_csv
 from .serve import MAX_UPLOAD_ENV, max_upload_bytes
-from .workflow import CustomerData, load_customer_data, model_fits_data, train_model
+from .load import _cache_path
+from .workflow import CustomerData, load_customer_data, model_fits_data, parquet_line_count, train_model
 
 __all__ = ["CSS_CLASSES", "Dashboard", "build_app", "figure_widget_class", "load_dashboard_data",
            "OutOfCoreData", "CsvDownload", "LARGE_LOG_ENV",
@@ -248,10 +248,6 @@ class OutOfCoreData(CustomerData):
 
     n_lines: int = 0
 
-    @property
-    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return self.customers["FirstPurchase"].min(), self.customers["LastPurchase"].max()
-
     def training_info(self) -> dict:
         info = super().training_info()
         info["lines"] = self.n_lines
@@ -272,24 +268,18 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
         return data
     path = default_data_path() if data is None else data
     if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".parquet" and Path(path).is_file():
-        import pyarrow.parquet as pq
-
-        path = Path(path)
-        try:
-            n_lines = pq.ParquetFile(path).metadata.num_rows
-        except Exception:  # noqa: BLE001 - the ordinary loader gives the one-sentence reason
-            n_lines = 0
+        n_lines = parquet_line_count(Path(path))
         if n_lines > _large_log_lines():
-            return _out_of_core_data(path, n_lines)
+            return _out_of_core_data(Path(path), n_lines)
     return load_customer_data(data)
 
 
 def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:
     from .outofcore import customer_features_out_of_core
 
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
-    cached = cache_dir() / f"customers-{path.stem}-{key}.parquet"
+    # Keyed like the loader's parquet copies (path, size, modification time).
+    keyed = _cache_path(path, {"table": "customers, out of core"}, None)
+    cached = keyed.with_name(f"customers-{keyed.name}")
     if not cached.is_file():
         import tempfile
 

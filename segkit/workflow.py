@@ -19,7 +19,7 @@ from .load import load_transactions, standardise_columns
 from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 from .sample import SAMPLE_LABEL, generate_sample_transactions
 
-__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring"]
+__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring", "parquet_line_count"]
 
 
 @dataclass
@@ -122,14 +122,18 @@ def _wants_out_of_core(path: Path, engine: str, columns) -> bool:
         if engine == "duckdb":
             raise SegkitDataError("The out-of-core engine reads the UCI layouts only; drop --columns or use --engine pandas.")
         return False
-    if engine == "duckdb":
-        return True
+    return engine == "duckdb" or parquet_line_count(path) > OUT_OF_CORE_ROWS
+
+
+def parquet_line_count(path: Path) -> int:
+    """Lines in a parquet file from its metadata; 0 when unreadable (the loader then
+    gives its one-sentence reason)."""
     try:
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows > OUT_OF_CORE_ROWS
-    except Exception:  # unreadable: let the normal path give its message
-        return False
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:
+        return 0
 
 
 def _biggest_removal(report: pd.DataFrame) -> str:
