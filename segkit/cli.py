@@ -1,4 +1,4 @@
-"""Command line: ``segkit features | train | score | fetch-data | sample``.
+"""Command line: ``segkit features | train | score | models | rollback | fetch-data | sample``.
 
 Bad input ends with exit code 2 and one line on stderr (file, problem, fix), never a
 traceback (set ``SEGKIT_DEBUG=1`` to see one). A failed run changes nothing in the
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (.csv, .xlsx or .parquet)")
     p.add_argument("--customers", type=int, default=2000)
     p.add_argument("--seed", type=int, default=7)
+
+    p = sub.add_parser("models", help="list the saved model versions (the current one marked)")
+    p.add_argument("--artifacts", help="model folder (default: artifacts/)")
+
+    p = sub.add_parser("rollback", help="make an earlier saved model version the current one")
+    p.add_argument("version", help="a version from `segkit models`")
+    p.add_argument("--artifacts", help="model folder (default: artifacts/)")
     return parser
 
 
@@ -124,7 +131,7 @@ def _train(args) -> int:
         for name, row in model.definitions_.iterrows():
             print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
     card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
-    print(f"\nsaved model to {card.parent}")
+    print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
 
 
@@ -181,7 +188,30 @@ def _positive_int(text: str) -> int:
     return value
 
 
-_COMMANDS = {"features": _features, "train": _train, "score": _score, "fetch-data": _fetch, "sample": _sample}
+def _models(args) -> int:
+    from .artifacts import list_versions
+
+    folder = args.artifacts or artifacts_dir()
+    versions = list_versions(folder)
+    if versions.empty:
+        print(f"no saved model versions in {folder}; train one with `segkit train`")
+        return 0
+    versions.insert(0, "", versions.pop("current").map({True: "*", False: ""}))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(versions.to_string(index=False))
+    return 0
+
+
+def _rollback(args) -> int:
+    from .artifacts import rollback
+
+    target = rollback(args.artifacts or artifacts_dir(), args.version)
+    print(f"current model is now {target.name}")
+    return 0
+
+
+_COMMANDS = {"features": _features, "train": _train, "score": _score, "fetch-data": _fetch, "sample": _sample,
+             "models": _models, "rollback": _rollback}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,8 @@ def segkit(*args, env_extra=None):
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,9 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     folder, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
-    (copy / "scaler.joblib").write_bytes(b"not the scaler")
+    from segkit.artifacts import current_version_dir
+
+    (current_version_dir(copy) / "scaler.joblib").write_bytes(b"not the scaler")
     result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
     assert result.returncode == 2 and "sha256" in result.stderr
     assert not (tmp_path / "x.csv").exists()
