@@ -50,9 +50,13 @@ from .model import STAGE_SEGMENTS, SegmentationModel, log_step
 __all__ = ["FORMAT_VERSION", "data_fingerprint", "save_artifacts", "load_artifacts", "read_model_card",
            "current_version_dir", "list_versions", "rollback", "MODEL_KEY_ENV"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MODEL_CARD = "model.json"
-PIECES = {"scaler": "scaler.joblib", "kmeans": "kmeans.joblib"}
+#: Format 2 saves the whole fitted pipeline (transforms, any scaler, any clusterer).
+PIECES = {"pipeline": "pipeline.joblib"}
+#: Format 1 (segkit 0.1) saved the scaler and the K-Means step apart.
+PIECES_V1 = {"scaler": "scaler.joblib", "kmeans": "kmeans.joblib"}
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 MODEL_KEY_ENV = "SEGKIT_MODEL_KEY"
@@ -118,11 +122,9 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
     except OSError as exc:
         raise _folder_error(directory, exc) from None
     try:
-        steps = model.pipeline_.named_steps
         files = {}
-        for key, name in PIECES.items():
-            joblib.dump(steps[key], staging / name)
-            files[name] = _sha256(staging / name)
+        joblib.dump(model.pipeline_, staging / PIECES["pipeline"])
+        files[PIECES["pipeline"]] = _sha256(staging / PIECES["pipeline"])
         card = _model_card(model, training_data, created, files)
         # Names sort by time (to the millisecond), then the card's checksum.
         version = f"{created:%Y%m%dT%H%M%S}{created.microsecond // 1000:03d}Z-{card['card_sha256'][:8]}"
@@ -155,13 +157,15 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
     card = {
         "format": FORMAT_VERSION,
         "created": created.isoformat(timespec="seconds"),
-        "features": list(model.features),
-        "transforms": (["log1p"] if model.log_transform else []) + ["standard_scaler"],
+        "features": [str(f) for f in model.feature_names_in_],
+        "transforms": pipeline_transforms(model.pipeline_, list(model.feature_names_in_)),
+        "scaler": type(model.pipeline_.named_steps["scaler"]).__name__,
         "k": int(model.n_clusters),
         "random_state": model.random_state,
-        "algorithm": type(model.pipeline_.named_steps["kmeans"]).__name__,
+        "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
+        "centres": _jsonable(model.cluster_centres_.tolist()),
         "segments": {str(c): n for c, n in model.segment_names_.items()},
-        "lifecycle": model.lifecycle.as_dict() if model.lifecycle is not None else None,
+        "lifecycle": model.lifecycle_rules_.as_dict() if model.lifecycle_rules_ is not None else None,
         "tier_of_cluster": [int(t) for t in model.tier_of_cluster_],
         "definitions": _jsonable(model.definitions_.reset_index().to_dict(orient="records")),
         "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
@@ -303,11 +307,12 @@ def _read_card_file(card_path: Path) -> dict[str, Any]:
     missing = [k for k in needed if k not in card]
     if missing:
         raise SegkitArtifactError(f"'{card_path}' lacks {', '.join(missing)}; {retrain}.")
-    if card["format"] != FORMAT_VERSION:
+    if card["format"] not in READABLE_FORMATS:
         raise SegkitArtifactError(
-            f"'{card_path}' has format {card['format']}, this segkit reads format {FORMAT_VERSION}; {retrain}."
+            f"'{card_path}' has format {card['format']}, this segkit reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}; {retrain}."
         )
-    shapes = {"features": list, "transforms": list, "segments": dict, "files": dict}
+    shapes = {"features": list, "transforms": list if card["format"] == 1 else dict, "segments": dict, "files": dict}
     wrong = [f"{k} should be a {t.__name__}" for k, t in shapes.items() if not isinstance(card[k], t)]
     if not isinstance(card["k"], int) or isinstance(card["k"], bool):
         wrong.append("k should be a whole number")
@@ -357,26 +362,51 @@ def load_artifacts(directory: str | Path = ARTIFACTS_DIR) -> SegmentationModel:
     return load_artifacts_from(current_version_dir(directory))
 
 
+def pipeline_transforms(pipeline: Pipeline, features: list[str]) -> dict[str, str]:
+    """Which transform the fitted pipeline applies to each feature: "log1p" or "identity"."""
+    first = pipeline.steps[0]
+    if first[0] == "log1p":
+        return {f: "log1p" for f in features}
+    if first[0] == "transforms":
+        logged = {c for name, _, cols in first[1].transformers_ if name == "log1p" for c in cols}
+        return {f: ("log1p" if f in logged else "identity") for f in features}
+    return {f: "identity" for f in features}
+
+
 def load_artifacts_from(directory: Path) -> SegmentationModel:
     """Load the model whose files are in ``directory`` (one version's folder)."""
     directory = Path(directory)
     card = _read_card_file(directory / MODEL_CARD)
-    paths = {key: _checked_piece(directory, card, name) for key, name in PIECES.items()}
+    pieces = PIECES if card["format"] >= 2 else PIECES_V1
+    paths = {key: _checked_piece(directory, card, name) for key, name in pieces.items()}
     try:
-        scaler = joblib.load(paths["scaler"])
-        kmeans = joblib.load(paths["kmeans"])
+        loaded = {key: joblib.load(path) for key, path in paths.items()}
     except Exception as exc:
         raise SegkitArtifactError(f"The model files in '{directory}' could not be loaded ({exc}); retrain with `segkit train`.") from None
-
     features = list(card["features"])
+    if card["format"] >= 2:
+        pipeline = loaded["pipeline"]
+        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) < 2 or "scaler" not in pipeline.named_steps:
+            raise SegkitArtifactError(f"'{paths['pipeline']}' is not a segkit pipeline; retrain with `segkit train`.")
+        declared = dict(card["transforms"])
+    else:
+        steps = []
+        if "log1p" in card["transforms"]:
+            # Stateless, but it learns the column names it passes on when fitted.
+            steps.append(("log1p", log_step().fit(pd.DataFrame(np.zeros((1, len(features))), columns=features))))
+        pipeline = Pipeline(steps + [("scaler", loaded["scaler"]), ("cluster", loaded["kmeans"])])
+        declared = {f: ("log1p" if "log1p" in card["transforms"] else "identity") for f in features}
+    scaler, clusterer = pipeline.named_steps["scaler"], pipeline.steps[-1][1]
+
     problems = []
     if getattr(scaler, "n_features_in_", len(features)) != len(features):
         problems.append(f"the scaler expects {scaler.n_features_in_} features, model.json lists {len(features)}")
     names_in = getattr(scaler, "feature_names_in_", None)
     if names_in is not None and list(names_in) != features:
         problems.append(f"the scaler was fitted on {', '.join(names_in)}, model.json lists {', '.join(features)}")
-    if getattr(kmeans, "n_clusters", None) != card["k"]:
-        problems.append(f"kmeans has {getattr(kmeans, 'n_clusters', '?')} clusters, model.json says K={card['k']}")
+    k_in_clusterer = getattr(clusterer, "n_clusters", getattr(clusterer, "n_components", card["k"]))
+    if k_in_clusterer != card["k"]:
+        problems.append(f"the clusterer has {k_in_clusterer} clusters, model.json says K={card['k']}")
     lifecycle = card.get("lifecycle")
     expected_segments = card["k"] + (len(STAGE_SEGMENTS) if lifecycle else 0)
     if len(card["segments"]) != expected_segments:
@@ -385,22 +415,28 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     tier_of_cluster = card.get("tier_of_cluster", list(range(card["k"])))
     if sorted(tier_of_cluster) != list(range(card["k"])):
         problems.append("model.json's tier_of_cluster is not an order of the K clusters")
-    log_declared = "log1p" in card["transforms"]
-    problems += _transform_problems(scaler, card, log_declared)
+    if card["format"] >= 2:
+        actual = pipeline_transforms(pipeline, features)
+        if actual != declared:
+            problems.append(f"model.json declares transforms {declared} but the pipeline applies {actual}")
+    else:
+        problems += _transform_problems(scaler, card, "log1p" in card["transforms"])
     if problems:
         raise SegkitArtifactError(f"The model in '{directory}' is inconsistent: {'; '.join(problems)}. Retrain with `segkit train`.")
 
-    log_transform = "log1p" in card["transforms"]
     rules = LifecycleRules(**lifecycle) if lifecycle else None
-    model = SegmentationModel(features=tuple(features), log_transform=log_transform, n_clusters=int(card["k"]),
-                              random_state=card.get("random_state"), lifecycle=rules)
+    logged = [f for f, t in declared.items() if t == "log1p"]
+    model = SegmentationModel(features=tuple(features), log_transform=len(logged) == len(features),
+                              n_clusters=int(card["k"]), random_state=card.get("random_state"), lifecycle=rules,
+                              transforms=None if len(logged) in (0, len(features)) else declared)
+    model.pipeline_ = pipeline
+    model.feature_names_in_ = np.asarray(features, dtype=object)
+    model.n_features_in_ = len(features)
     model.tier_of_cluster_ = np.asarray(tier_of_cluster, dtype=int)
-    steps = []
-    if log_transform:
-        # Stateless, but it learns the column names it passes on when fitted.
-        steps.append(("log1p", log_step().fit(pd.DataFrame(np.zeros((1, len(features))), columns=features))))
-    steps += [("scaler", scaler), ("kmeans", kmeans)]
-    model.pipeline_ = Pipeline(steps)
+    if card.get("centres") is not None:
+        model.cluster_centres_ = np.asarray(card["centres"], dtype=float)
+    else:
+        model.cluster_centres_ = np.asarray(clusterer.cluster_centers_, dtype=float)
     model.segment_names_ = {int(c): n for c, n in card["segments"].items()}
     model.metrics_ = card.get("metrics", {})
     profile = pd.DataFrame(card.get("profile", []))
@@ -415,7 +451,7 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
                                                  rules, list(model.segment_names_.values()))
     model.card_ = card
     model.version_ = directory.name
-    names_problem = _names_problem(model)
+    names_problem = _names_problem(model, clusterer)
     if names_problem:
         raise SegkitArtifactError(f"The model in '{directory}' is inconsistent: {names_problem}. Retrain with `segkit train`.")
     return model
@@ -446,14 +482,18 @@ def _transform_problems(scaler, card: dict, log_declared: bool) -> list[str]:
     return problems
 
 
-def _names_problem(model: SegmentationModel) -> str:
-    """Tier names must be the ones the centres' profiles give (swapped names are caught)."""
-    if model.lifecycle is None:
+def _names_problem(model: SegmentationModel, clusterer) -> str:
+    """Tier names must be the ones the centres' profiles give (swapped names are caught).
+    The centres come from the pickled clusterer where it has them, not from the card."""
+    if model.lifecycle_rules_ is None:
         return ""
     from .label import tier_names
-    from .model import STAGE_SEGMENTS
 
-    expected = tier_names(model.centroids_.to_numpy(), tuple(model.features)) + list(STAGE_SEGMENTS)
+    centres = np.asarray(getattr(clusterer, "cluster_centers_", model.cluster_centres_), dtype=float)
+    if centres.shape != model.cluster_centres_.shape:
+        return "the clusterer's centres do not match model.json's"
+    order = np.argsort(model.tier_of_cluster_)
+    expected = tier_names(centres[order], tuple(model.features)) + list(STAGE_SEGMENTS)
     actual = [model.segment_names_.get(code) for code in range(len(expected))]
     if actual != expected:
         return f"the segment names ({', '.join(map(str, actual))}) do not match the centres' profiles ({', '.join(expected)})"

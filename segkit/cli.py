@@ -124,7 +124,7 @@ def _train(args) -> int:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
             print(f"recommended K: {model.n_clusters}")
-        tiers = f"K={model.n_clusters} value tiers" if model.lifecycle is not None else f"K={model.n_clusters}"
+        tiers = f"K={model.n_clusters} value tiers" if model.lifecycle_rules_ is not None else f"K={model.n_clusters}"
         print(f"\nsegments ({tiers})")
         print(model.profile_.drop(columns="Recommendation").round(2).to_string())
         print("\nwhat the segments mean")

@@ -48,7 +48,7 @@ def test_reloaded_model_predicts_the_same_labels_and_names(saved, sample_data):
     assert loaded.segment_names_ == model.segment_names_
     assert loaded.segment(sample_data.customers).equals(model.segment(sample_data.customers))
     assert loaded.definitions_.equals(model.definitions_)
-    assert sorted(p.name for p in folder.iterdir()) == ["kmeans.joblib", "model.json", "scaler.joblib"]
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "pipeline.joblib"]
     assert current_version_dir(folder.parent.parent) == folder and loaded.version_ == folder.name
 
 
@@ -56,7 +56,8 @@ def test_model_card_records_what_users_need(saved, sample_data):
     _, folder = saved
     card = json.loads((folder / "model.json").read_text())
     assert card["features"] == ["NumPurchases", "TotalSpend"]
-    assert card["transforms"] == ["log1p", "standard_scaler"]
+    assert card["transforms"] == {"NumPurchases": "log1p", "TotalSpend": "log1p"}
+    assert card["scaler"] == "StandardScaler" and card["algorithm"] == "BisectingKMeans"
     assert card["k"] == 4 and len(card["segments"]) == 4 + 3
     assert card["lifecycle"] == {"new_days": 30, "at_risk_days": 120, "lost_days": 180}
     # Every segment is defined in the card, in words and in its members' numbers.
@@ -64,22 +65,22 @@ def test_model_card_records_what_users_need(saved, sample_data):
     assert all(d["Definition"] and d["Recommendation"] for d in card["definitions"])
     assert card["training_data"]["fingerprint"] == sample_data.fingerprint
     assert card["training_data"]["customers"] == len(sample_data.customers)
-    assert "scikit-learn" in card["versions"] and set(card["files"]) == {"scaler.joblib", "kmeans.joblib"}
+    assert "scikit-learn" in card["versions"] and set(card["files"]) == {"pipeline.joblib"}
     assert 0 < card["metrics"]["silhouette"] < 1
 
 
 def test_altered_file_is_refused_before_unpickling(saved):
     _, folder = saved
-    with open(folder / "kmeans.joblib", "ab") as fh:
+    with open(folder / "pipeline.joblib", "ab") as fh:
         fh.write(b"tampered")
-    with pytest.raises(SegkitArtifactError, match="kmeans.joblib' does not match its sha256"):
+    with pytest.raises(SegkitArtifactError, match="pipeline.joblib' does not match its sha256"):
         load_artifacts(folder.parent.parent)
 
 
 def test_model_card_cannot_point_outside_its_folder(saved, tmp_path_factory):
     _, folder = saved
     card = json.loads((folder / "model.json").read_text())
-    card["files"]["../evil.joblib"] = card["files"].pop("kmeans.joblib")
+    card["files"]["../evil.joblib"] = card["files"].pop("pipeline.joblib")
     (folder / "model.json").write_text(json.dumps(card))
     with pytest.raises(SegkitArtifactError):
         load_artifacts(folder.parent.parent)
@@ -97,7 +98,7 @@ def test_missing_folder_says_how_to_train(tmp_path):
         load_artifacts(tmp_path / "nothing")
 
 
-FAIL_POINTS = ["mkdtemp", "dump_scaler", "dump_kmeans", "write_card", "fsync", "rename", "pointer"]
+FAIL_POINTS = ["mkdtemp", "dump_pipeline", "write_card", "fsync", "rename", "pointer"]
 
 
 @pytest.mark.parametrize("step", FAIL_POINTS)
@@ -114,10 +115,8 @@ def test_a_save_failing_at_any_step_leaves_the_previous_model_current_and_whole(
     real_dump = artifacts.joblib.dump
     if step == "mkdtemp":
         monkeypatch.setattr(artifacts.tempfile, "mkdtemp", fail)
-    elif step in ("dump_scaler", "dump_kmeans"):
-        name = step.split("_")[1]
-        monkeypatch.setattr(artifacts.joblib, "dump",
-                            lambda obj, path: fail() if name in str(path) else real_dump(obj, path))
+    elif step == "dump_pipeline":
+        monkeypatch.setattr(artifacts.joblib, "dump", lambda obj, path: fail())
     elif step == "write_card":
         real_write = artifacts.Path.write_text
         monkeypatch.setattr(artifacts.Path, "write_text",
@@ -182,11 +181,37 @@ def test_an_edited_card_is_refused(saved):
         load_artifacts(folder.parent.parent)
 
 
-def test_removing_log1p_from_the_card_is_caught_by_the_scaler_statistics(saved):
+def test_removing_log1p_from_the_card_is_caught_against_the_pipeline(saved):
     _, folder = saved
-    edit_card(folder, lambda card: card.update(transforms=["standard_scaler"]))
-    with pytest.raises(SegkitArtifactError, match="statistics for .* fit log1p values"):
+    edit_card(folder, lambda card: card.update(transforms={"NumPurchases": "identity", "TotalSpend": "identity"}))
+    with pytest.raises(SegkitArtifactError, match="declares transforms .* but the pipeline applies"):
         load_artifacts(folder.parent.parent)
+
+
+def write_format_1(model, folder, transforms):
+    """A model saved the way segkit 0.1 did: scaler and K-Means apart, transforms as a list."""
+    import hashlib
+
+    import joblib
+
+    folder.mkdir()
+    joblib.dump(model.pipeline_.named_steps["scaler"], folder / "scaler.joblib")
+    joblib.dump(model.pipeline_.steps[-1][1], folder / "kmeans.joblib")
+    card = {"format": 1, "features": list(model.features), "transforms": transforms, "k": model.n_clusters,
+            "segments": {str(c): n for c, n in model.segment_names_.items()},
+            "profile": json.loads(model.profile_.reset_index().to_json(orient="records")),
+            "files": {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("scaler.joblib", "kmeans.joblib")}}
+    (folder / "model.json").write_text(json.dumps(card))
+
+
+def test_format_1_models_still_load_and_removing_log1p_is_caught_by_the_scaler_statistics(tmp_path, sample_data):
+    model = SegmentationModel.from_preset("clusters", n_clusters=4).fit(sample_data.customers)
+    write_format_1(model, tmp_path / "v1", ["log1p", "standard_scaler"])
+    loaded = load_artifacts(tmp_path / "v1")
+    assert (loaded.predict(sample_data.customers) == model.labels_).all()
+    write_format_1(model, tmp_path / "v1-edited", ["standard_scaler"])
+    with pytest.raises(SegkitArtifactError, match="statistics for .* fit log1p values"):
+        load_artifacts(tmp_path / "v1-edited")
 
 
 def test_swapped_segment_names_are_caught_by_the_centres(saved):

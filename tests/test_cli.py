@@ -116,7 +116,7 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     shutil.copytree(folder, copy)
     from segkit.artifacts import current_version_dir
 
-    (current_version_dir(copy) / "scaler.joblib").write_bytes(b"not the scaler")
+    (current_version_dir(copy) / "pipeline.joblib").write_bytes(b"not the pipeline")
     result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
     assert result.returncode == 2 and "sha256" in result.stderr
     assert not (tmp_path / "x.csv").exists()

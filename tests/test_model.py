@@ -15,7 +15,7 @@ from segkit.model import SegmentationModel, evaluate_k, recommend_k
 def test_default_pipeline_clusters_the_active_customers_with_bisecting_kmeans(sample_data):
     customers = sample_data.customers
     model = SegmentationModel(n_clusters=4, random_state=0).fit(customers)
-    assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "kmeans"]
+    assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "cluster"]
     active = lifecycle_stage(customers, LifecycleRules()) == "Active"
     X = StandardScaler().fit_transform(np.log1p(customers.loc[active, ["NumPurchases", "TotalSpend"]]))
     plain = BisectingKMeans(4, random_state=0, n_init=10, bisecting_strategy="largest_cluster").fit(X)
@@ -33,9 +33,9 @@ def test_clusters_preset_is_log_scaler_kmeans_over_everyone(sample_data):
 
 def test_seed_preset_clusters_raw_values(sample_data):
     model = SegmentationModel.from_preset("seed", n_clusters=3).fit(sample_data.customers)
-    assert list(model.pipeline_.named_steps) == ["scaler", "kmeans"]
+    assert list(model.pipeline_.named_steps) == ["scaler", "cluster"]
     assert list(model.features) == ["NumPurchases", "TotalQuantity", "TotalSpend"]
-    assert model.lifecycle is None
+    assert model.lifecycle_rules_ is None
 
 
 def test_segment_adds_codes_names_stage_tier_and_recommendations(sample_data):
