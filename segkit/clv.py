@@ -170,16 +170,16 @@ def fit_models(rfm: pd.DataFrame) -> tuple[Any, Any]:
         )
     data = pd.DataFrame({"customer_id": np.arange(len(rfm)), "frequency": rfm["frequency"].to_numpy(),
                          "recency": rfm["recency"].to_numpy(), "T": rfm["T"].to_numpy()})
-    bgnbd = BetaGeoModel(data=data, model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["bgnbd"]})
-    _quiet_fit(bgnbd)
+    bgnbd = BetaGeoModel(model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["bgnbd"]})
+    _quiet_fit(bgnbd, data)
     spend = pd.DataFrame({"customer_id": np.arange(len(repeat)), "frequency": repeat["frequency"].to_numpy(),
                           "monetary_value": repeat["monetary"].to_numpy()})
-    gamma_gamma = GammaGammaModel(data=spend, model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["gamma_gamma"]})
-    _quiet_fit(gamma_gamma)
+    gamma_gamma = GammaGammaModel(model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["gamma_gamma"]})
+    _quiet_fit(gamma_gamma, spend)
     return bgnbd, gamma_gamma
 
 
-def _quiet_fit(model: Any) -> None:
+def _quiet_fit(model: Any, data: pd.DataFrame) -> None:
     import logging
 
     pymc_logger = logging.getLogger("pymc")
@@ -188,7 +188,7 @@ def _quiet_fit(model: Any) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(method="map", progressbar=False)
+            model.fit(data, method="map", progressbar=False)
     finally:
         pymc_logger.setLevel(level)
 
