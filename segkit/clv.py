@@ -56,6 +56,8 @@ __all__ = [
     "expected_spend",
     "customer_lifetime_value",
     "predict_clv",
+    "holdout_comparison",
+    "holdout_summary",
 ]
 
 RFM_COLUMNS = ["frequency", "recency", "T", "monetary"]
@@ -327,3 +329,94 @@ def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: in
     out["expected_purchases_90d"] = expected_purchases(rfm, params, 90)
     out["clv"] = customer_lifetime_value(rfm, params, horizon_months, discount)
     return out
+
+
+# --- validation on a holdout period ------------------------------------------------------
+
+def _purchase_days_and_spend(lines: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Purchase days and spend per customer for lines with ``start <= InvoiceDate < end``."""
+    part = lines[(lines["InvoiceDate"] >= start) & (lines["InvoiceDate"] < end)]
+    ids = part["CustomerID"].astype("string")
+    grouped = part.assign(CustomerID=ids, Day=part["InvoiceDate"].dt.normalize()).groupby("CustomerID", observed=True)
+    return pd.DataFrame({"purchases": grouped["Day"].nunique().astype("float64"), "spend": grouped["TotalPrice"].sum()})
+
+
+def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
+                       params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Fit on the lines before ``cutoff``, predict the rest, and set both beside the actuals.
+
+    ``lines``: clean lines (``CustomerID``, ``InvoiceDate``, ``TotalPrice``). The holdout
+    runs from ``cutoff`` to the last purchase day (``attrs["holdout_days"]`` days, both
+    ends included). One row per customer who bought before the cut-off, with:
+
+    - ``actual_purchases`` / ``actual_spend``: purchase days and spend in the holdout;
+    - ``predicted_purchases``: BG/NBD expected purchase days over the holdout;
+      ``predicted_spend``: that times the Gamma-Gamma expected spend per purchase day;
+    - ``naive_purchases`` / ``naive_spend``: the same customer's figures in the period of
+      equal length just before the cut-off ("same as last period").
+
+    ``params`` default: ``fit_clv`` on the calibration lines (needs pymc-marketing).
+    ``attrs`` also holds ``params``, ``cutoff`` and the customers and spend new in the holdout.
+    """
+    if "TotalPrice" not in lines:
+        lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
+    cutoff = pd.Timestamp(cutoff).normalize()
+    first, last = lines["InvoiceDate"].min(), lines["InvoiceDate"].max()
+    if not first < cutoff <= last.normalize():
+        raise SegkitDataError(f"The cut-off {cutoff:%Y-%m-%d} must fall after the first purchase ({first:%Y-%m-%d}) "
+                              f"and on or before the last ({last:%Y-%m-%d}).")
+    end = last.normalize() + pd.Timedelta(days=1)
+    holdout_days = (end - cutoff).days
+    rfm = rfm_frame(lines[lines["InvoiceDate"] < cutoff], until=cutoff - pd.Timedelta(days=1))
+    params = fit_clv(rfm) if params is None else check_params(params)
+    actual = _purchase_days_and_spend(lines, cutoff, end).reindex(rfm.index, fill_value=0.0)
+    naive = _purchase_days_and_spend(lines, cutoff - pd.Timedelta(days=holdout_days), cutoff).reindex(rfm.index, fill_value=0.0)
+    predicted = expected_purchases(rfm, params, holdout_days)
+    table = pd.DataFrame({
+        "actual_purchases": actual["purchases"], "predicted_purchases": predicted,
+        "naive_purchases": naive["purchases"],
+        "actual_spend": actual["spend"], "predicted_spend": predicted * expected_spend(rfm, params),
+        "naive_spend": naive["spend"],
+    })
+    new = _purchase_days_and_spend(lines, cutoff, end)
+    new = new[~new.index.isin(rfm.index)]
+    table.attrs.update(params=params, cutoff=cutoff, holdout_days=holdout_days,
+                       new_customers=len(new), new_customer_spend=float(new["spend"].sum()))
+    return table
+
+
+def holdout_summary(comparison: pd.DataFrame, segments: pd.Series | None = None) -> pd.DataFrame:
+    """Totals of ``holdout_comparison`` (all customers, then per segment if given).
+
+    Columns: ``Customers``; actual, predicted and naive purchases and spend (sums); the
+    relative error of the totals (``*_error``: predicted or naive over actual, minus 1);
+    Spearman rank correlations per customer between actual and predicted or naive values
+    (``spearman_*``); and the mean absolute error per customer of purchases (``mae_*``).
+    ``segments``: segment names indexed by ``CustomerID`` (customers without one: "(none)").
+    """
+    groups = {"All customers": comparison}
+    if segments is not None:
+        names = segments.astype("string").reindex(comparison.index.astype("string")).fillna("(none)")
+        from .explore import segment_order
+
+        for name in segment_order(names.unique()):
+            groups[name] = comparison[(names == name).to_numpy()]
+    rows = {}
+    for name, part in groups.items():
+        row: dict[str, float] = {"Customers": len(part)}
+        for what in ("purchases", "spend"):
+            actual = part[f"actual_{what}"]
+            for kind in ("predicted", "naive"):
+                guess = part[f"{kind}_{what}"]
+                row[f"{kind}_{what}"] = guess.sum()
+                row[f"{kind}_{what}_error"] = guess.sum() / actual.sum() - 1 if actual.sum() else np.nan
+                row[f"spearman_{kind}_{what}"] = actual.corr(guess, method="spearman") if len(part) > 2 else np.nan
+            row[f"actual_{what}"] = actual.sum()
+        for kind in ("predicted", "naive"):
+            row[f"mae_{kind}_purchases"] = (part[f"{kind}_purchases"] - part["actual_purchases"]).abs().mean()
+        rows[name] = row
+    order = ["Customers"] + [f"{k}_{w}" for w in ("purchases", "spend") for k in ("actual", "predicted", "naive")] + \
+        [f"{k}_{w}_error" for w in ("purchases", "spend") for k in ("predicted", "naive")] + \
+        [f"spearman_{k}_{w}" for w in ("purchases", "spend") for k in ("predicted", "naive")] + \
+        ["mae_predicted_purchases", "mae_naive_purchases"]
+    return pd.DataFrame.from_dict(rows, orient="index")[order]

@@ -192,3 +192,27 @@ def test_p_alive_on_the_real_data(real_data):
     silence = repeat["T"] - repeat["recency"]
     assert silence.corr(repeat["p_alive"], method="spearman") < -0.5
     assert predicted["clv"].sum() > 0
+
+
+def test_holdout_comparison_sets_predictions_beside_actuals_and_the_naive_forecast():
+    lines = _lines([
+        ("A", "2011-01-02", 10.0), ("A", "2011-01-08", 30.0),  # naive window: 2011-01-01 .. 2011-01-10
+        ("A", "2011-01-12", 5.0), ("A", "2011-01-12", 5.0), ("A", "2011-01-15", 20.0),  # holdout: 2 days, 30
+        ("B", "2010-12-01", 50.0),  # bought before the naive window only
+        ("C", "2011-01-13", 70.0),  # new in the holdout
+        ("B", "2011-01-20", 1.0),  # the last purchase day: holdout 2011-01-11 .. 2011-01-20 = 10 days
+    ])
+    table = clv.holdout_comparison(lines, "2011-01-11", params=PARAMS)
+    assert table.attrs["holdout_days"] == 10 and table.attrs["new_customers"] == 1
+    assert table.attrs["new_customer_spend"] == 70.0
+    assert list(table.index) == ["A", "B"]
+    assert table.loc["A", ["actual_purchases", "actual_spend", "naive_purchases", "naive_spend"]].tolist() == [2, 30, 2, 40]
+    assert table.loc["B", ["actual_purchases", "actual_spend", "naive_purchases", "naive_spend"]].tolist() == [1, 1, 0, 0]
+    rfm = clv.rfm_frame(lines[lines["InvoiceDate"] < "2011-01-11"], until="2011-01-10")
+    assert table["predicted_purchases"].tolist() == pytest.approx(clv.expected_purchases(rfm, PARAMS, 10).tolist())
+    summary = clv.holdout_summary(table, pd.Series({"A": "VIP", "B": "Lost"}))
+    assert list(summary.index) == ["All customers", "VIP", "Lost"]
+    assert summary.loc["All customers", "actual_spend"] == 31 and summary.loc["VIP", "naive_spend"] == 40
+    assert summary.loc["All customers", "naive_purchases_error"] == pytest.approx(2 / 3 - 1)
+    with pytest.raises(SegkitDataError, match="cut-off 2012-01-01 must fall"):
+        clv.holdout_comparison(lines, "2012-01-01", params=PARAMS)
