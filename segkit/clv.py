@@ -56,6 +56,7 @@ __all__ = [
     "expected_spend",
     "customer_lifetime_value",
     "predict_clv",
+    "value_by_segment",
     "holdout_comparison",
     "holdout_summary",
 ]
@@ -329,6 +330,26 @@ def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: in
     out["expected_purchases_90d"] = expected_purchases(rfm, params, 90)
     out["clv"] = customer_lifetime_value(rfm, params, horizon_months, discount)
     return out
+
+
+def value_by_segment(predicted: pd.DataFrame, segments: pd.Series) -> pd.DataFrame:
+    """Lifetime value per segment from ``predict_clv`` output (for summaries and the page).
+
+    ``segments``: segment names indexed by ``CustomerID`` (customers without one are left
+    out). Rows in the fixed segment order; columns ``Customers``, ``TotalCLV`` and
+    ``MeanCLV`` (currency), ``CLVShare`` (0-1 of the total), ``MeanPAlive`` (0-1),
+    ``ExpectedPurchases90d`` (sum of purchase days expected in the next 90 days).
+    """
+    from .explore import segment_order
+
+    names = segments.astype("string").reindex(predicted.index.astype("string"))
+    frame = predicted.assign(Segment=names.to_numpy()).dropna(subset=["Segment"])
+    table = frame.groupby("Segment", observed=True).agg(
+        Customers=("clv", "size"), TotalCLV=("clv", "sum"), MeanCLV=("clv", "mean"),
+        MeanPAlive=("p_alive", "mean"), ExpectedPurchases90d=("expected_purchases_90d", "sum"))
+    table.index = table.index.astype(str)
+    table.insert(3, "CLVShare", table["TotalCLV"] / table["TotalCLV"].sum())
+    return table.loc[segment_order(table.index)]
 
 
 # --- validation on a holdout period ------------------------------------------------------

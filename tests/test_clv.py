@@ -216,3 +216,12 @@ def test_holdout_comparison_sets_predictions_beside_actuals_and_the_naive_foreca
     assert summary.loc["All customers", "naive_purchases_error"] == pytest.approx(2 / 3 - 1)
     with pytest.raises(SegkitDataError, match="cut-off 2012-01-01 must fall"):
         clv.holdout_comparison(lines, "2012-01-01", params=PARAMS)
+
+
+def test_value_by_segment_sums_clv_per_segment():
+    predicted = pd.DataFrame({"clv": [10.0, 30.0, 60.0, 5.0], "p_alive": [1.0, 0.5, 0.9, 0.2],
+                              "expected_purchases_90d": [1.0, 2.0, 3.0, 4.0]}, index=["1", "2", "3", "4"])
+    table = clv.value_by_segment(predicted, pd.Series({"1": "Lost", "2": "Lost", "3": "VIP"}))
+    assert list(table.index) == ["VIP", "Lost"]
+    assert table.loc["Lost"].to_dict() == pytest.approx({"Customers": 2, "TotalCLV": 40.0, "MeanCLV": 20.0,
+                                                         "CLVShare": 0.4, "MeanPAlive": 0.75, "ExpectedPurchases90d": 3.0})
