@@ -17,6 +17,7 @@ __all__ = [
     "default_data_path",
     "cache_dir",
     "artifacts_dir",
+    "currency",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +54,8 @@ def default_data_path() -> Path | None:
         if files:
             return files[0]
     return None
+
+
+def currency() -> str:
+    """The currency symbol on money figures (``SEGKIT_CURRENCY``; default £, as the UCI shop sells in GBP)."""
+    return os.environ.get("SEGKIT_CURRENCY", "£")
