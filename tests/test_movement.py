@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import pytest
 
 from segkit import movement, plots
+from segkit.explore import segment_order
 
 
 def _lines(rows):
@@ -53,7 +54,7 @@ def test_segment_trend_per_month_and_segment(log):
     feb = trend[trend["Month"] == pd.Timestamp("2011-02-01")].set_index("Segment")
     assert feb.loc["VIP", "Customers"] == 2 and feb.loc["VIP", "Revenue"] == 120.0 and "Lost" not in feb.index
     assert trend.groupby("Month")["Share"].sum().round(12).eq(1).all()
-    assert list(trend[trend["Month"] == pd.Timestamp("2011-01-01")]["Segment"]) == ["VIP", "Lost"]  # reading order
+    assert list(trend[trend["Month"] == pd.Timestamp("2011-01-01")]["Segment"]) == segment_order(["Lost", "VIP"])
 
 
 def test_segment_trend_takes_a_segmented_frame_and_skips_unknown_customers(log):
@@ -66,15 +67,16 @@ def test_migration_table_counts_moves_new_and_gone_customers():
     before = pd.Series({"1": "VIP", "2": "VIP", "3": "Loyal", "4": "Lost"})
     after = pd.Series({"1": "VIP", "2": "At risk", "3": "VIP", "5": "New"})
     table = movement.migration_table(before, after)
-    assert list(table.index) == ["VIP", "Loyal", "Lost", movement.NEW_CUSTOMER]
-    assert list(table.columns) == ["VIP", "At risk", "New", movement.NOT_SCORED]
+    # segments in the package's reading order, the new and unscored customers last
+    assert list(table.index) == segment_order(["VIP", "Loyal", "Lost"]) + [movement.NEW_CUSTOMER]
+    assert list(table.columns) == segment_order(["VIP", "At risk", "New"]) + [movement.NOT_SCORED]
     assert table.loc["VIP", "VIP"] == 1 and table.loc["VIP", "At risk"] == 1 and table.loc["Loyal", "VIP"] == 1
     assert table.loc["Lost", movement.NOT_SCORED] == 1 and table.loc[movement.NEW_CUSTOMER, "New"] == 1
     assert table.to_numpy().sum() == 5
     shares = movement.migration_table(before, after, normalize=True)
     assert shares.loc["VIP", "At risk"] == 0.5 and shares.sum(axis=1).eq(1).all()
     only_both = movement.migration_table(before, after, include_new=False)
-    assert list(only_both.index) == ["VIP", "Loyal"] and only_both.to_numpy().sum() == 3
+    assert list(only_both.index) == segment_order(["VIP", "Loyal"]) and only_both.to_numpy().sum() == 3
 
 
 def test_figures_are_plotly_figures(log):
