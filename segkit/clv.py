@@ -406,13 +406,22 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
     return table
 
 
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Rank correlation; NaN (without a warning) when either side is constant, e.g. a naive
+    forecast of 0 for every customer of a segment that bought nothing before the cut-off."""
+    if len(a) < 3 or a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(a.corr(b, method="spearman"))
+
+
 def holdout_summary(comparison: pd.DataFrame, segments: pd.Series | None = None) -> pd.DataFrame:
     """Totals of ``holdout_comparison`` (all customers, then per segment if given).
 
     Columns: ``Customers``; actual, predicted and naive purchases and spend (sums); the
     relative error of the totals (``*_error``: predicted or naive over actual, minus 1);
     Spearman rank correlations per customer between actual and predicted or naive values
-    (``spearman_*``); and the mean absolute error per customer of purchases (``mae_*``).
+    (``spearman_*``, NaN where one side is constant); and the mean absolute error per
+    customer of purchases (``mae_*``).
     ``segments``: segment names indexed by ``CustomerID`` (customers without one: "(none)").
     """
     groups = {"All customers": comparison}
@@ -431,7 +440,7 @@ def holdout_summary(comparison: pd.DataFrame, segments: pd.Series | None = None)
                 guess = part[f"{kind}_{what}"]
                 row[f"{kind}_{what}"] = guess.sum()
                 row[f"{kind}_{what}_error"] = guess.sum() / actual.sum() - 1 if actual.sum() else np.nan
-                row[f"spearman_{kind}_{what}"] = actual.corr(guess, method="spearman") if len(part) > 2 else np.nan
+                row[f"spearman_{kind}_{what}"] = _spearman(actual, guess)
             row[f"actual_{what}"] = actual.sum()
         for kind in ("predicted", "naive"):
             row[f"mae_{kind}_purchases"] = (part[f"{kind}_purchases"] - part["actual_purchases"]).abs().mean()

@@ -225,3 +225,13 @@ def test_value_by_segment_sums_clv_per_segment():
     assert list(table.index) == ["VIP", "Lost"]
     assert table.loc["Lost"].to_dict() == pytest.approx({"Customers": 2, "TotalCLV": 40.0, "MeanCLV": 20.0,
                                                          "CLVShare": 0.4, "MeanPAlive": 0.75, "ExpectedPurchases90d": 3.0})
+
+
+def test_holdout_summary_leaves_spearman_empty_for_a_constant_forecast(recwarn):
+    comparison = pd.DataFrame({f"{k}_{w}": [1.0, 2.0, 3.0] for k in ("actual", "predicted", "naive") for w in ("purchases", "spend")},
+                              index=["1", "2", "3"])
+    comparison["naive_purchases"] = 0.0
+    summary = clv.holdout_summary(comparison)
+    assert np.isnan(summary.loc["All customers", "spearman_naive_purchases"])
+    assert summary.loc["All customers", "spearman_predicted_purchases"] == pytest.approx(1.0)
+    assert not recwarn.list
