@@ -1,4 +1,4 @@
-"""Command line: ``segkit features | train | score | models | rollback | fetch-data | sample``.
+"""Command line: ``segkit features | train | score | clv | models | rollback | fetch-data | sample``.
 
 Bad input ends with exit code 2 and one line on stderr (file, problem, fix), never a
 traceback (set ``SEGKIT_DEBUG=1`` to see one). A failed run changes nothing in the
@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(p)
     p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
     p.add_argument("--out", required=True, help="output CSV")
+
+    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD + Gamma-Gamma; needs segkit[clv] to fit)")
+    data_options(p)
+    p.add_argument("--until", help="last day of the observation, YYYY-MM-DD (later lines are ignored; "
+                   "default: the last purchase day)")
+    p.add_argument("--out", required=True, help="output CSV: CustomerID, frequency, recency, T, monetary, "
+                   "p_alive, expected_purchases_90d, clv")
+    p.add_argument("--params", help="parameters JSON: read it if it exists (no fit, no pymc), else fit and write it")
+    p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months of 30 days (default 12)")
+    p.add_argument("--discount", type=float, default=0.01, help="monthly discount rate (default 0.01 = 1%%)")
 
     p = sub.add_parser("fetch-data", help="download the UCI Online Retail workbook")
     p.add_argument("--dest", default=str(DATA_DIR), help="folder to save it in (default: data/)")
@@ -148,6 +158,41 @@ def _score(args) -> int:
     return 0
 
 
+def _clv(args) -> int:
+    from .clv import fit_clv, load_params, predict_clv, rfm_frame, save_params
+    from .errors import SegkitDataError
+    from .workflow import load_customer_data
+
+    if args.engine == "duckdb":
+        raise SegkitDataError("segkit clv needs the purchase lines in memory; --engine duckdb is not supported here.")
+    if args.horizon_months < 1 or not 0 <= args.discount < 1:
+        raise SegkitDataError(f"--horizon-months must be at least 1 and --discount between 0 and 1 (0.01 = 1%), "
+                              f"not {args.horizon_months} and {args.discount}.")
+    until = None
+    if args.until:
+        try:
+            until = pd.Timestamp(args.until)
+        except ValueError:
+            raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine="pandas")
+    rfm = rfm_frame(data.lines, until)
+    params_path = Path(args.params) if args.params else None
+    if params_path is not None and params_path.exists():
+        params = load_params(params_path)
+        print(f"parameters from {params_path}")
+    else:
+        params = fit_clv(rfm)
+        if params_path is not None:
+            save_params(params, params_path)
+            print(f"saved parameters to {params_path}")
+    table = predict_clv(rfm, params, args.horizon_months, args.discount)
+    rounded = table.round({"monetary": 2, "p_alive": 4, "expected_purchases_90d": 4, "clv": 2})
+    _write_csv(rounded.reset_index(), args.out)
+    print(f"wrote {len(table):,} customers to {args.out}: CLV over {args.horizon_months} months "
+          f"{table['clv'].sum():,.0f} in total, median P(alive) {table['p_alive'].median():.2f}")
+    return 0
+
+
 def _fetch(args) -> int:
     from .fetch import UCI_URL, fetch_data
 
@@ -210,8 +255,8 @@ def _rollback(args) -> int:
     return 0
 
 
-_COMMANDS = {"features": _features, "train": _train, "score": _score, "fetch-data": _fetch, "sample": _sample,
-             "models": _models, "rollback": _rollback}
+_COMMANDS = {"features": _features, "train": _train, "score": _score, "clv": _clv, "fetch-data": _fetch,
+             "sample": _sample, "models": _models, "rollback": _rollback}
 
 if __name__ == "__main__":
     sys.exit(main())
