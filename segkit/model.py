@@ -8,6 +8,8 @@ silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -16,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
@@ -68,6 +71,15 @@ SINGLE_THREAD_BELOW = 50_000
 def _threads_for(n_rows: int):
     return threadpool_limits(1) if n_rows < SINGLE_THREAD_BELOW else threadpool_limits(None)
 SILHOUETTE_SAMPLE = 10_000
+
+
+@contextlib.contextmanager
+def _quiet_convergence():
+    """KMeans warns when it finds fewer distinct clusters than K (ties, bootstrap samples);
+    the metrics already show it, so the warning never reaches the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 def log1p_nonnegative(values):
@@ -174,7 +186,7 @@ class SegmentationModel(BaseEstimator):
                 "choose a smaller K or load more data."
             )
         self.pipeline_ = _build_pipeline(self.log_transform, self.n_clusters, self.random_state, len(X), self.n_init)
-        with _threads_for(len(X)):
+        with _threads_for(len(X)), _quiet_convergence():
             self.pipeline_.fit(X)
             self.labels_ = self.pipeline_.named_steps["kmeans"].labels_.astype(int)
             self._describe(customers, X)
@@ -262,6 +274,13 @@ def evaluate_k(
             f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
             "K values; load more data or pass a fixed K."
         )
+    distinct = len(X.drop_duplicates())
+    k_values = [k for k in k_values if k <= distinct]
+    if not k_values:
+        raise SegkitDataError(
+            f"All {len(X):,} customers have the same {', '.join(features)}: there are no segments to find; "
+            "check the data (are all lines copies of one customer's?) or load more data."
+        )
     prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
     X_scaled = np.asarray(prep.fit_transform(X))
     rng = np.random.default_rng(random_state)
@@ -271,7 +290,7 @@ def evaluate_k(
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(k_values, desc="evaluating K")
-    with _threads_for(len(X_scaled)):
+    with _threads_for(len(X_scaled)), _quiet_convergence():
         rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state)
     table = pd.DataFrame(rows).set_index("k")
     table.attrs["sample_size"] = len(X)
