@@ -571,8 +571,9 @@ def _as_dates(series: pd.Series, column: str, source: str, dayfirst: bool | None
         year = year.where(year >= 100, year + 2000)
         clock = parts.loc[numeric, 4].fillna("00:00").str.split(":", expand=True).reindex(columns=[0, 1, 2])
         stamp = pd.to_datetime(
-            pd.DataFrame({"year": year, "month": month, "day": day, "hour": clock[0].astype(float),
-                          "minute": clock[1].astype(float), "second": clock[2].fillna("0").astype(float)}),
+            pd.DataFrame({"year": year, "month": month, "day": day,
+                          **{unit: pd.to_numeric(clock[i], errors="coerce").fillna(0)
+                             for i, unit in enumerate(("hour", "minute", "second"))}}),
             errors="coerce",
         )
         dates[numeric] = stamp.astype("datetime64[ns]")
