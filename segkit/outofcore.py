@@ -49,7 +49,7 @@ _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 _TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
-               "TIMESTAMP WITH TIME ZONE")
+               "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS")
 
 
 def customer_features_out_of_core(
