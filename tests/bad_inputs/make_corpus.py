@@ -181,8 +181,10 @@ def add_issue12_cases(good: pd.DataFrame, add) -> None:
     same = pd.concat([good.head(3).assign(CustomerID=c, InvoiceNo=f"5{c}") for c in range(12000, 12012)])
     same.to_csv(case("identical_customers.csv", "error", "have the same", "12 customers with identical lines, --k auto",
                      "crashes", options={"k": "auto"}, upload="scored"), index=False)
-    total = pd.concat([good, pd.DataFrame([{"InvoiceNo": "Grand Total", "Quantity": good["Quantity"].sum(),
-                                            "UnitPrice": None, "CustomerID": None, "InvoiceDate": None}])])
+    # As pivot-style exports write it: the label in the first (here the customer) column.
+    total = pd.concat([good[["CustomerID", *good.columns.drop("CustomerID")]],
+                       pd.DataFrame([{"CustomerID": "Grand Total", "Quantity": good["Quantity"].sum(),
+                                      "UnitPrice": good["UnitPrice"].sum(), "InvoiceDate": None}])])
     total.to_csv(case("grand_total_row.csv", "accepted", "", "a 'Grand Total' row without a date", "crashes"), index=False)
     undated = good.astype({"InvoiceDate": object})
     undated.loc[undated["CustomerID"] == undated["CustomerID"].iloc[0], "InvoiceDate"] = None
