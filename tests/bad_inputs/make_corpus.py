@@ -164,7 +164,7 @@ def add_issue12_cases(good: pd.DataFrame, add) -> None:
 
     # 3. outlier dates
     far = good.copy()
-    far.loc[5, "InvoiceDate"] = pd.Timestamp("2099-06-01 10:00")
+    far.loc[4, "InvoiceDate"] = pd.Timestamp("2099-06-01 10:00")  # product lines, not postage or fees
     far.loc[17, "InvoiceDate"] = pd.Timestamp("1900-01-01 10:00")
     far.to_csv(case("dates_2099_and_1900.csv", "accepted", "", "one line in 2099, one in 1900", "outlier dates"),
                index=False)
