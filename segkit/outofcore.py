@@ -258,6 +258,8 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
         checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
                                    f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
         checks[f"large:{column}"] = f"count(*) FILTER (WHERE isinf({value}) OR abs({value}) > 1e12)"
+        if not _is_numeric(_type_of(types, column)):  # '1,25' or '1,250': the pandas path decides per column
+            checks[f"comma:{column}"] = f"count(*) FILTER (WHERE contains(CAST({raw} AS VARCHAR), ','))"
     for role in ("quantity", "price", "customer"):
         column = roles.get(role)
         if column and _is_numeric(_type_of(types, column)):
@@ -278,6 +280,12 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
     if facts["dates"] == 0:
         raise SegkitDataError(f"'{name}' has no dates in column '{date_col}'; fill that column.")
     for column in numbers:
+        if facts.get(f"comma:{column}"):
+            raise SegkitDataError(
+                f"'{name}' has {facts[f'comma:{column}']:,} text number(s) with a comma in column '{column}'; "
+                "the out-of-core engine does not read decimal commas or thousands separators: use --engine pandas, "
+                "or store the column as numbers."
+            )
         if facts[f"bad:{column}"]:
             raise SegkitDataError(
                 f"'{name}' has {facts[f'bad:{column}']:,} value(s) in column '{column}' that are not numbers; "

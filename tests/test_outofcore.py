@@ -189,3 +189,11 @@ def test_outlier_dates_and_blank_quantities_are_dropped_out_of_core_too(tmp_path
     pandas_path = load_customer_data(path)
     assert pandas_path.customers["Recency"].max() < 1000
     assert_same_customers(customer_features_out_of_core(path), pandas_path.customers)
+
+
+def test_text_numbers_with_commas_are_left_to_the_pandas_path(tmp_path, sample_log):
+    log = sample_log.head(500).assign(UnitPrice=lambda f: f["UnitPrice"].map(lambda p: f"{p:.2f}".replace(".", ",")))
+    log.to_parquet(tmp_path / "comma.parquet", index=False)
+    with pytest.raises(SegkitDataError, match="--engine pandas"):
+        customer_features_out_of_core(tmp_path / "comma.parquet")
+    assert load_customer_data(tmp_path / "comma.parquet").lines["UnitPrice"].max() < 1000
