@@ -14,7 +14,8 @@ order per column, decided from the values (``_date_order``); numbers with decima
 thousands separators or a currency sign are read per column (``_number_locale``);
 ambiguous columns are refused with a sentence naming the fix. Workbooks whose sheets
 expand past ``MAX_XLSX_EXPANDED_BYTES`` and CSV files with more than ``MAX_CSV_COLUMNS``
-header fields or ``MAX_CSV_LINES`` lines are refused before pandas reads them. Time-zone
+header fields are refused before pandas reads them; CSV reading stops past
+``MAX_CSV_LINES`` lines or ``MAX_CSV_CELLS`` cells and refuses the file. Time-zone
 aware timestamps are converted to UTC and the zone dropped (the same rule as
 ``segkit.outofcore``).
 """
@@ -88,8 +89,10 @@ _MAX_EXAMPLES = 1
 MAX_XLSX_EXPANDED_BYTES = 500_000_000
 #: pandas renames repeated headers in quadratic time (50,000 fields: 24 s).
 MAX_CSV_COLUMNS = 5_000
-#: Larger logs belong in parquet, read out of core (``--engine duckdb``).
+#: Larger logs belong in parquet, read out of core (``--engine duckdb``): 10M lines, and
+#: 50M cells (lines x header fields; the UCI log is 4.3M; pandas holds ~60 bytes a text cell).
 MAX_CSV_LINES = 10_000_000
+MAX_CSV_CELLS = 50_000_000
 
 #: Cell texts that mean "no value" in spreadsheet exports.
 MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", "NULL", "None", "NaT")
@@ -324,18 +327,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
     first_line = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[0] if head.strip() else ""
     # Excel in many European locales writes ';' between fields.
     separator = max([",", ";", "\t", "|"], key=first_line.count) if first_line else ","
-    _check_csv_width(path, encodings[0], separator)
+    fields = _check_csv_width(path, encodings[0], separator)
+    max_lines = min(MAX_CSV_LINES, MAX_CSV_CELLS // fields)
     for encoding in encodings:
         try:
             with warnings.catch_warnings():
                 # Rows longer than the header would silently shift into the index or be cut.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(path, dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
-                                    index_col=False, nrows=MAX_CSV_LINES + 1)
-            if len(frame) > MAX_CSV_LINES:
+                                    index_col=False, nrows=max_lines + 1)
+            if len(frame) > max_lines:
                 raise SegkitDataError(
-                    f"'{name}' has more than {MAX_CSV_LINES:,} lines, more than segkit reads from a CSV file; "
-                    "save it as parquet and use --engine duckdb, or split it."
+                    f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "
+                    "a CSV file; drop unused columns, save it as parquet and use --engine duckdb, or split it."
                 )
             return frame
         except UnicodeDecodeError:
@@ -355,8 +359,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raise SegkitDataError(f"'{name}' is not UTF-8, UTF-16 or ISO-8859-1 text; save it as UTF-8 CSV.")
 
 
-def _check_csv_width(path: Path, encoding: str, separator: str) -> None:
-    """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it."""
+def _check_csv_width(path: Path, encoding: str, separator: str) -> int:
+    """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it;
+    returns the number of header fields."""
     limit = MAX_CSV_COLUMNS
     with open(path, encoding=encoding, errors="replace", newline="") as fh:
         header = fh.readline(64 * (limit + 1))
@@ -365,6 +370,7 @@ def _check_csv_width(path: Path, encoding: str, separator: str) -> None:
             f"'{path.name}' has more than {limit:,} columns in its header; keep the transaction columns "
             "(customer, invoice, date, quantity, price, ...) and export it again."
         )
+    return header.count(separator) + 1
 
 
 def _check_workbook_size(path: Path) -> None:

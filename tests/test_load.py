@@ -221,7 +221,10 @@ def test_csv_with_too_many_columns_or_lines_is_refused_before_pandas_reads_it(tm
     assert time.perf_counter() - started < 1.0
     monkeypatch.setattr(load, "MAX_CSV_LINES", 3)
     UCI_ROWS.to_csv(tmp_path / "long.csv", index=False)
-    assert "more than 3 lines" in _error(tmp_path / "long.csv")
+    assert "more than 3 lines of 8 columns" in _error(tmp_path / "long.csv")
+    monkeypatch.setattr(load, "MAX_CSV_LINES", 10)
+    monkeypatch.setattr(load, "MAX_CSV_CELLS", 16)
+    assert "more than 2 lines of 8 columns" in _error(tmp_path / "long.csv")
 
 
 def test_workbook_expanding_past_the_bound_is_refused_before_parsing(tmp_path, monkeypatch):
