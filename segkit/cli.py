@@ -184,7 +184,7 @@ def _save_model(model, folder: Path, training_info: dict) -> Path:
     except OSError as exc:
         raise SegkitArtifactError(
             f"Could not save the model in '{folder}' ({exc.strerror or type(exc).__name__}); make that folder "
-            "writable and free some space, or pass --artifacts <another folder>. The previous model is unchanged."
+            "writable and free some space, or pass --artifacts <another folder>."
         ) from None
 
 

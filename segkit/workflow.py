@@ -196,7 +196,8 @@ def customers_for_scoring(
     if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
         raw = _read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
-        looks_like_customers = any(f in raw.columns for f in model.features) and "InvoiceDate" not in raw.columns
+        date_column = (columns or {}).get("date", "InvoiceDate")
+        looks_like_customers = any(f in raw.columns for f in model.features) and date_column not in raw.columns
         if looks_like_customers:
             return check_customer_table(raw, model.features, path.name, (columns or {}).get("customer", "CustomerID"))
     return load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst,
