@@ -2,6 +2,7 @@
 
 Bad input ends with exit code 2 and one line on stderr (file, problem, fix), never a
 traceback (set ``SEGKIT_DEBUG=1`` to see one). A failed run changes nothing in the
+artifacts folder, and ``--out`` may name neither the input file nor anything inside the
 artifacts folder.
 """
 from __future__ import annotations
@@ -32,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rules", choices=["default", "seed"], default="default", help="cleaning rules")
         p.add_argument("--engine", choices=["auto", "pandas", "duckdb"], default="auto",
                        help="auto (default): DuckDB out of core for parquet logs over 5M lines, else pandas")
+        order = p.add_mutually_exclusive_group()
+        order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
+                           help="text dates are dd/mm/yyyy (default: decided from the values)")
+        order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                           help="text dates are mm/dd/yyyy (default: decided from the values)")
 
     p = sub.add_parser("features", help="write one row of features per customer")
     data_options(p)
@@ -100,17 +106,44 @@ def _mapping(args):
     return parse_column_mapping(args.columns)
 
 
+def _check_out(args) -> None:
+    """Refuse an ``--out`` that would overwrite the input or a file of the saved model."""
+    from .errors import SegkitDataError
+
+    out = Path(args.out).expanduser().resolve()
+    data = getattr(args, "data", None)
+    if data and Path(data).expanduser().exists() and out == Path(data).expanduser().resolve():
+        raise SegkitDataError(f"--out '{args.out}' is the input file itself; name another output file.")
+    artifacts = Path(getattr(args, "artifacts", None) or artifacts_dir()).expanduser().resolve()
+    if out == artifacts or artifacts in out.parents:
+        raise SegkitDataError(
+            f"--out '{args.out}' is inside the artifacts folder '{artifacts}', which holds the saved model; "
+            "name a file outside it."
+        )
+    if out.is_dir():
+        raise SegkitDataError(f"--out '{args.out}' is a folder; name a CSV file.")
+
+
 def _write_csv(frame: pd.DataFrame, out: str) -> None:
+    from .errors import SegkitDataError
     from .export import to_safe_csv
 
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(to_safe_csv(frame), encoding="utf-8")
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(to_safe_csv(frame), encoding="utf-8")
+    except OSError as exc:
+        raise SegkitDataError(
+            f"Could not write '{out}' ({exc.strerror or type(exc).__name__}); check that its folder is writable "
+            "and has free space, or name another file."
+        ) from None
 
 
 def _features(args) -> int:
     from .workflow import load_customer_data
 
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
+    _check_out(args)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+                              dayfirst=args.dayfirst)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -121,7 +154,8 @@ def _train(args) -> int:
     from .workflow import load_customer_data, train_model
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+                              dayfirst=args.dayfirst)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
@@ -146,11 +180,12 @@ def _train(args) -> int:
 
 
 def _score(args) -> int:
-    from .artifacts import load_artifacts
     from .workflow import customers_for_scoring
 
-    model = load_artifacts(args.artifacts or artifacts_dir())
-    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine)
+    _check_out(args)
+    model = _load_model(Path(args.artifacts or artifacts_dir()))
+    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
+                                      dayfirst=args.dayfirst)
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}")
@@ -191,6 +226,23 @@ def _clv(args) -> int:
     print(f"wrote {len(table):,} customers to {args.out}: CLV over {args.horizon_months} months "
           f"{table['clv'].sum():,.0f} in total, median P(alive) {table['p_alive'].median():.2f}")
     return 0
+
+
+def _load_model(folder: Path):
+    """``load_artifacts``, with a malformed ``model.json`` (segments as a list, ``null``,
+    nesting too deep for the JSON reader) refused in one sentence."""
+    from .artifacts import load_artifacts
+    from .errors import SegkitArtifactError
+
+    try:
+        return load_artifacts(folder)
+    except SegkitError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError, RecursionError) as exc:
+        raise SegkitArtifactError(
+            f"'{folder / 'model.json'}' is malformed ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else 'no details'}); "
+            "retrain with `segkit train`."
+        ) from None
 
 
 def _fetch(args) -> int:

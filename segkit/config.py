@@ -40,12 +40,13 @@ def artifacts_dir() -> Path:
 def default_data_path() -> Path | None:
     """The data set to use when none is named.
 
-    ``SEGKIT_DATA`` wins; otherwise the first supported file in ``data/`` (by name);
-    ``None`` means: use the built-in sample.
+    ``SEGKIT_DATA`` wins; set but empty (``SEGKIT_DATA=``) forces the built-in sample,
+    so ``make notebooks`` never reads private files in ``data/``; otherwise the first
+    supported file in ``data/`` (by name). ``None`` means: use the built-in sample.
     """
-    named = os.environ.get("SEGKIT_DATA", "").strip()
-    if named:
-        return Path(named).expanduser()
+    if "SEGKIT_DATA" in os.environ:
+        named = os.environ["SEGKIT_DATA"].strip()
+        return Path(named).expanduser() if named else None
     if DATA_DIR.is_dir():
         files = sorted(
             p for p in DATA_DIR.iterdir()

@@ -15,6 +15,10 @@ One row per customer, indexed by ``CustomerID``:
 
 ``engine="duckdb"`` computes the same numbers in DuckDB, which also reads parquet files
 out of core (pass a path instead of a DataFrame).
+
+Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
+(``to_utc_naive``) on every path - the loader, both engines here and
+``segkit.outofcore`` - so Recency and Tenure never depend on the machine's zone.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ __all__ = [
     "customer_features",
     "snapshot_date_for",
     "product_category",
+    "to_utc_naive",
 ]
 
 NUMERIC_FEATURES = [
@@ -67,6 +72,13 @@ def product_category(descriptions: pd.Series) -> pd.Series:
     return result
 
 
+def to_utc_naive(dates: pd.Series) -> pd.Series:
+    """Zoned timestamps as UTC wall time without a zone; naive ones unchanged."""
+    if getattr(dates.dt, "tz", None) is not None:
+        return dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates
+
+
 def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
     """The default snapshot: midnight of the day after the last invoice."""
     return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
@@ -91,6 +103,8 @@ def customer_features(
         lines = pd.read_parquet(lines)
     if "TotalPrice" not in lines:
         lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
+    if getattr(lines["InvoiceDate"].dt, "tz", None) is not None:
+        lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
     snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
 
     grouped = lines.groupby("CustomerID", observed=True, sort=True)
@@ -162,6 +176,7 @@ def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time (to_utc_naive)
         if isinstance(lines, pd.DataFrame):
             con.register("lines_df", lines)
             source = "lines_df"

@@ -16,8 +16,9 @@ silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
 import warnings
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -97,6 +98,15 @@ SINGLE_THREAD_BELOW = 50_000
 def _threads_for(n_rows: int):
     return threadpool_limits(1) if n_rows < SINGLE_THREAD_BELOW else threadpool_limits(None)
 SILHOUETTE_SAMPLE = 10_000
+
+
+@contextlib.contextmanager
+def _quiet_convergence():
+    """KMeans warns when it finds fewer distinct clusters than K (ties, bootstrap samples);
+    the metrics already show it, so the warning never reaches the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
 
 
 def log1p_nonnegative(values):
@@ -210,6 +220,14 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             return LifecycleRules()
         raise SegkitDataError(f"lifecycle must be LifecycleRules, 'default' or None, not {self.lifecycle!r}.")
 
+    @property
+    def input_columns_(self) -> list[str]:
+        """Every column a customer table needs to be scored: the features, and with
+        lifecycle rules Recency, Tenure and NumPurchases."""
+        features = list(getattr(self, "feature_names_in_", None) if hasattr(self, "feature_names_in_") else self.features or [])
+        staging = ["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else []
+        return list(dict.fromkeys(features + staging))
+
     # -- inputs ---------------------------------------------------------------------
     def _as_frame(self, X, fitting: bool = False) -> pd.DataFrame:
         """A DataFrame of ``X`` (numpy arrays get the fitted or given names, else x0..)."""
@@ -320,8 +338,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(features, dtype=object)
         self.n_features_in_ = len(features)
         self.pipeline_ = self._make_pipeline(features, len(X_fit))
-        with _threads_for(len(X_fit)), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _threads_for(len(X_fit)), _quiet_convergence():
             self.pipeline_.fit(X_fit)
             fit_clusters = self.pipeline_.predict(X_fit).astype(int)
             X_scaled = self.transform(X_fit)
@@ -509,6 +526,13 @@ def evaluate_k(
             f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
             "K values; load more data or pass a fixed K."
         )
+    distinct = len(X.drop_duplicates())
+    k_values = [k for k in k_values if k <= distinct]
+    if not k_values:
+        raise SegkitDataError(
+            f"All {len(X):,} customers have the same {', '.join(X.columns)}: there are no segments to find; "
+            "check the data (are all lines copies of one customer's?) or load more data."
+        )
     bisecting = lifecycle is not None
     prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
     X_scaled = np.asarray(prep.fit_transform(X))
@@ -519,7 +543,7 @@ def evaluate_k(
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(k_values, desc="evaluating K")
-    with _threads_for(len(X_scaled)):
+    with _threads_for(len(X_scaled)), _quiet_convergence():
         rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state, bisecting)
     table = pd.DataFrame(rows).set_index("k")
     table.attrs["sample_size"] = len(X)

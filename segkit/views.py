@@ -522,7 +522,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
         path = Path(folder) / name
         path.write_bytes(bytes(content))
         try:
-            customers = customers_for_scoring(path, model)
+            # The same size bounds as every file (xlsx expanded size, CSV columns and
+            # lines); no parquet copy of a one-off upload is kept in the cache.
+            customers = customers_for_scoring(path, model, use_cache=False)
             scored = model.segment(customers)
         except SegkitError:
             raise

@@ -19,7 +19,8 @@ from .load import load_transactions, standardise_columns
 from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 from .sample import SAMPLE_LABEL, generate_sample_transactions
 
-__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring", "parquet_line_count"]
+__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+           "check_customer_table", "parquet_line_count"]
 
 
 @dataclass
@@ -65,9 +66,13 @@ def load_customer_data(
     sheet: str | int | None = None,
     snapshot_date: pd.Timestamp | str | None = None,
     engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
+
+    ``dayfirst`` and ``use_cache`` as in ``segkit.load.load_transactions``.
 
     ``engine``: ``"pandas"`` (everything in memory), ``"duckdb"`` (parquet files, out of
     core: only the customer table is held), or ``"auto"`` (DuckDB for parquet files of
@@ -86,10 +91,10 @@ def load_customer_data(
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True
     elif isinstance(data, pd.DataFrame):
-        transactions = standardise_columns(data, columns, source="the data frame")
+        transactions = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
         source, is_sample = "data frame", False
     else:
-        transactions = load_transactions(data, columns=columns, sheet=sheet)
+        transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
     lines, report = clean_transactions(transactions, rules=rules)
     if lines.empty:
@@ -180,32 +185,89 @@ def customers_for_scoring(
     sheet: str | int | None = None,
     rules: str = "default",
     engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
 ) -> pd.DataFrame:
     """Customer table to score from a file of transactions *or* of customers.
 
-    A file that already has a ``CustomerID`` column and every feature the model uses
-    (and no invoice dates) is taken as a customer table; anything else is read as a
-    transaction log, cleaned and aggregated.
+    A file with a ``CustomerID`` column, no invoice dates and at least one feature the
+    model uses is taken as a customer table (``check_customer_table``); anything else is
+    read as a transaction log, cleaned and aggregated.
     """
-    from .errors import SegkitDataError
-    from .load import _as_numbers, _read_raw
+    from .load import _read_raw
 
     path = Path(data)
     if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
         raw = _read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
-        looks_like_customers = all(f in raw.columns for f in model.features) and "InvoiceDate" not in raw.columns
+        date_column = (columns or {}).get("date", "InvoiceDate")
+        looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
-            id_column = (columns or {}).get("customer", "CustomerID")
-            if id_column not in raw.columns:
-                raise SegkitDataError(
-                    f"'{path.name}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
-                )
-            if raw.empty:
-                raise SegkitDataError(f"'{path.name}' has a header but no customers; export it again.")
-            table = raw.copy()
-            for feature in model.features:
-                table[feature] = _as_numbers(table[feature], feature, path.name)
-            table[id_column] = table[id_column].astype("string")
-            return table.set_index(id_column).rename_axis("CustomerID")
-    return load_customer_data(path, columns, rules, sheet, engine=engine).customers
+            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"))
+    return load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst,
+                              use_cache=use_cache).customers
+
+
+def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID") -> pd.DataFrame:
+    """A raw customer table, checked and typed, indexed by ``CustomerID``.
+
+    Refused with one sentence: a missing id or feature column (named), blank ids, blank or
+    negative feature values (all features are counts, days or currency), and an id given
+    twice with different values. Exact repeats of a row are kept once. Numbers use the
+    column's own decimal mark (``1.250,00``); extra columns that hold only numbers become
+    numbers.
+    """
+    from .errors import SegkitDataError
+    from .load import MISSING_MARKERS, _read_numbers
+
+    if id_column not in raw.columns:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
+        )
+    missing = [f for f in features if f not in raw.columns]
+    if missing:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no column {', '.join(missing)} that the model needs "
+            f"(it uses {', '.join(features)}); add the column, or score the transaction log instead."
+        )
+    if raw.empty:
+        raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
+    table = raw.copy()
+    ids = table[id_column].astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    blank = ids.isna() | ids.isin(MISSING_MARKERS)
+    if blank.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(blank.sum()):,} row(s) without a {id_column} (first at row {int(blank.to_numpy().argmax()) + 2}); "
+            "fill in the ids or remove those rows."
+        )
+    table[id_column] = ids
+    locale = None
+    for feature in features:
+        table[feature], found = _read_numbers(table[feature], feature, source, locale_hint=locale)
+        locale = locale or found
+        blank, negative = table[feature].isna(), table[feature] < 0
+        if blank.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(blank.sum()):,} blank value(s) in column '{feature}' (customer "
+                f"{table.loc[blank, id_column].iloc[0]}); fill them or remove those customers."
+            )
+        if negative.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(negative.sum()):,} negative value(s) in column '{feature}' (customer "
+                f"{table.loc[negative, id_column].iloc[0]}: {table.loc[negative, feature].iloc[0]:g}); "
+                f"{feature} cannot be below 0: fix those rows."
+            )
+    for column in table.columns.difference([id_column, *features]):
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column].dtype):
+            text = table[column].astype("string").str.strip()
+            numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
+            if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
+                table[column] = numbers
+    table = table.drop_duplicates()
+    repeated = table[id_column].duplicated(keep=False)
+    if repeated.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(table.loc[repeated, id_column].nunique()):,} {id_column}(s) on more than one row "
+            f"with different values (for example {table.loc[repeated, id_column].iloc[0]}); keep one row per customer."
+        )
+    return table.set_index(id_column).rename_axis("CustomerID")

@@ -101,3 +101,20 @@ def test_scoring_a_table_without_the_features_names_them(sample_data):
     model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
     with pytest.raises(SegkitDataError, match="no column Recency"):
         model.predict(sample_data.customers.drop(columns="Recency"))
+
+
+def test_identical_customers_are_refused_by_evaluate_k_without_convergence_warnings():
+    import warnings
+
+    from segkit.errors import SegkitDataError
+    from segkit.model import evaluate_k
+
+    same = pd.DataFrame({"Recency": [5] * 12, "NumPurchases": [2] * 12, "TotalSpend": [40.0] * 12},
+                        index=pd.Index([str(i) for i in range(12)], name="CustomerID"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any ConvergenceWarning fails the test
+        with pytest.raises(SegkitDataError, match="have the same"):
+            evaluate_k(same, range(2, 6))
+        two = same.copy()
+        two.iloc[:6, 1] = 50  # two distinct customers: K=2 only, quietly
+        assert evaluate_k(two, range(2, 6), n_bootstrap=2).index.tolist() == [2]
