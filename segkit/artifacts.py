@@ -43,7 +43,7 @@ from sklearn.pipeline import Pipeline
 
 from .config import ARTIFACTS_DIR
 from .errors import SegkitArtifactError
-from .features import NUMERIC_FEATURES
+from .features import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from .label import LifecycleRules
 from .model import STAGE_SEGMENTS, SegmentationModel, log_step
 
@@ -63,15 +63,6 @@ MODEL_KEY_ENV = "SEGKIT_MODEL_KEY"
 #: Deepest JSON nesting a model card may have (a real card has 4 levels).
 MAX_CARD_DEPTH = 20
 MAX_CARD_BYTES = 5_000_000
-
-
-def data_fingerprint(customers: pd.DataFrame) -> str:
-    """A short, stable hash of a customer table (ids and numeric features)."""
-    cols = [c for c in NUMERIC_FEATURES if c in customers.columns]
-    frame = customers[cols].astype("float64").round(6)
-    frame.index = frame.index.astype(str)
-    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 def _sha256(path: Path) -> str:

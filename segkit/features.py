@@ -22,6 +22,7 @@ Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "data_fingerprint",
     "FEATURE_COLUMNS",
     "NUMERIC_FEATURES",
     "PRODUCT_CATEGORIES",
@@ -197,3 +199,12 @@ def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
     return _tidy(table)
+
+
+def data_fingerprint(customers: pd.DataFrame) -> str:
+    """A short, stable hash of a customer table (ids and numeric features)."""
+    cols = [c for c in NUMERIC_FEATURES if c in customers.columns]
+    frame = customers[cols].astype("float64").round(6)
+    frame.index = frame.index.astype(str)
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from .artifacts import data_fingerprint
 from .clean import clean_transactions
 from .config import default_data_path
-from .features import customer_features
+from .features import customer_features, data_fingerprint
 from .load import load_transactions, standardise_columns
-from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 from .sample import SAMPLE_LABEL, generate_sample_transactions
+
+if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
+    from .model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "check_customer_table", "parquet_line_count"]
@@ -153,13 +154,15 @@ def train_model(
     random_state: int = 42,
     k_values=None,
     progress: bool = False,
-) -> tuple[SegmentationModel, pd.DataFrame | None]:
+) -> tuple["SegmentationModel", pd.DataFrame | None]:
     """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
     (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
     ``recommend_k`` then chooses at most the preset's ``max_k``).
 
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
+    from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
+
     customers = data.customers if isinstance(data, CustomerData) else data
     spec = FEATURE_PRESETS[preset]
     table = None
@@ -180,7 +183,7 @@ def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
 
 def customers_for_scoring(
     data: str | Path,
-    model: SegmentationModel,
+    model: "SegmentationModel",
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
     rules: str = "default",
