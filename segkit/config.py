@@ -1,6 +1,10 @@
-"""Where segkit finds things: every path is built from the package's own location.
+"""Where segkit finds things.
 
-Notebooks, the CLI and Voilà may run from any working folder; they ask this module
+The project root is, in this order: ``SEGKIT_HOME``; the folder holding the package when
+segkit runs from its source tree (an editable install, or the repository itself: the
+folder has segkit's ``pyproject.toml``), so notebooks, the CLI and Voilà find ``data/``,
+``artifacts/`` and ``.cache/`` from any working folder; else, for a plain ``pip install``
+(the package inside site-packages), the current working folder. Callers ask this module
 for paths instead of writing literals.
 """
 from __future__ import annotations
@@ -20,7 +24,18 @@ __all__ = [
     "currency",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def _project_root() -> Path:
+    home = os.environ.get("SEGKIT_HOME", "").strip()
+    if home:
+        return Path(home).expanduser().resolve()
+    source = Path(__file__).resolve().parent.parent
+    marker = source / "pyproject.toml"
+    if marker.is_file() and 'name = "segkit"' in marker.read_text(errors="replace"):
+        return source
+    return Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 ARTIFACTS_DIR = PROJECT_ROOT / "artifacts"
 CACHE_DIR = PROJECT_ROOT / ".cache"
