@@ -39,20 +39,31 @@ def build_parser() -> argparse.ArgumentParser:
         order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
                            help="text dates are mm/dd/yyyy (default: decided from the values)")
 
+    def feature_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--window-days", type=int, default=None,
+                       help="count purchases over the last N days before the snapshot (default: the whole log)")
+        p.add_argument("--feature", action="append", default=[], metavar="NAME",
+                       help="add a registered feature (e.g. ChristmasShare, CategoriesBought); repeatable")
+
     p = sub.add_parser("features", help="write one row of features per customer")
     data_options(p)
+    feature_options(p)
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("train", help="train, print the report and save the model")
     data_options(p, required=False)
-    p.add_argument("--k", default="auto", help="number of segments, or 'auto' (default)")
-    p.add_argument("--preset", choices=["default", "seed"], default="default",
-                   help="features: default = Recency, NumPurchases, TotalSpend (log); seed = the original's")
+    feature_options(p)
+    p.add_argument("--k", default="auto", help="number of value tiers (clusters for other presets), or 'auto' (default)")
+    p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default",
+                   help="default = lifecycle stage x value tiers of NumPurchases, TotalSpend; clusters = K-Means "
+                   "on log Recency, NumPurchases, TotalSpend; seed = the original dashboard's")
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
     p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
+    p.add_argument("--allow-short-window", action="store_true",
+                   help="score a log shorter than the model's observation window, with a warning")
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD + Gamma-Gamma; needs segkit[clv] to fit)")
@@ -143,7 +154,7 @@ def _features(args) -> int:
 
     _check_out(args)
     data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst)
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -155,7 +166,7 @@ def _train(args) -> int:
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
     data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst)
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
@@ -163,7 +174,9 @@ def _train(args) -> int:
             print(f"  cleaned out of core with DuckDB (rules '{data.rules}'): {len(data.customers):,} customers")
         else:
             print(data.report.to_string(index=False))
-        model, table = train_model(data, k=k, preset=args.preset)
+        window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
+        print(f"\nobservation window: {window}")
+        model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -184,8 +197,11 @@ def _score(args) -> int:
 
     _check_out(args)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
+    notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
-                                      dayfirst=args.dayfirst)
+                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes)
+    for note in notes:
+        print(f"segkit: warning: {note}", file=sys.stderr)
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}")

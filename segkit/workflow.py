@@ -39,11 +39,21 @@ class CustomerData:
     lines: pd.DataFrame | None = field(repr=False)
     report: pd.DataFrame | None = field(repr=False)
     customers: pd.DataFrame = field(repr=False)
+    #: Observation window in days the features were computed over (None: the whole log).
+    window_days: int | None = None
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """First and last purchase in the clean data."""
         return self.customers["FirstPurchase"].min(), self.customers["LastPurchase"].max()
+
+    @property
+    def covered_days(self) -> int:
+        """Days of purchase history the log covers: first purchase to the snapshot date."""
+        from .features import snapshot_date_for
+
+        start, end = self.period
+        return int((snapshot_date_for(end) - start.normalize()).days)
 
     @property
     def fingerprint(self) -> str:
@@ -57,6 +67,7 @@ class CustomerData:
             "fingerprint": self.fingerprint, "customers": len(self.customers),
             "lines": None if self.lines is None else len(self.lines),
             "period": [start.isoformat(), end.isoformat()],
+            "window_days": self.window_days, "covered_days": self.covered_days,
         }
 
 
@@ -69,11 +80,14 @@ def load_customer_data(
     engine: str = "pandas",
     dayfirst: bool | None = None,
     use_cache: bool = True,
+    window_days: int | None = None,
+    extra_features=(),
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
 
-    ``dayfirst`` and ``use_cache`` as in ``segkit.load.load_transactions``.
+    ``dayfirst`` and ``use_cache`` as in ``segkit.load.load_transactions``;
+    ``window_days`` and ``extra_features`` as in ``segkit.features.customer_features``.
 
     ``engine``: ``"pandas"`` (everything in memory), ``"duckdb"`` (parquet files, out of
     core: only the customer table is held), or ``"auto"`` (DuckDB for parquet files of
@@ -86,6 +100,11 @@ def load_customer_data(
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
+        if window_days is not None or extra_features:
+            from .errors import SegkitDataError
+
+            raise SegkitDataError("The out-of-core engine computes the standard features over the whole log; "
+                                  "drop --window-days/--feature or use --engine pandas.")
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date)
         return CustomerData(Path(data).name, False, rules, None, None, None, customers)
     if data is None:
@@ -105,8 +124,14 @@ def load_customer_data(
             f"'{source}' has no usable lines after cleaning (all {len(transactions):,} were removed: "
             f"{_biggest_removal(report)}); check the customer, quantity and price columns."
         )
-    customers = customer_features(lines, snapshot_date=snapshot_date)
-    return CustomerData(source, is_sample, rules, transactions, lines, report, customers)
+    if window_days is not None and int(window_days) < 1:
+        from .errors import SegkitDataError
+
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
+                                  extra_features=extra_features)
+    return CustomerData(source, is_sample, rules, transactions, lines, report, customers,
+                        None if window_days is None else int(window_days))
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
@@ -154,25 +179,46 @@ def train_model(
     random_state: int = 42,
     k_values=None,
     progress: bool = False,
+    extra_features=(),
 ) -> tuple["SegmentationModel", pd.DataFrame | None]:
     """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
     (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
     ``recommend_k`` then chooses at most the preset's ``max_k``).
+
+    ``extra_features``: columns (e.g. registered features computed by
+    ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
 
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
     from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 
     customers = data.customers if isinstance(data, CustomerData) else data
+    from .features import FEATURE_TRANSFORMS
+
     spec = FEATURE_PRESETS[preset]
+    features = tuple(dict.fromkeys(tuple(spec.features) + tuple(extra_features)))
+    transforms = {f: FEATURE_TRANSFORMS[f] for f in extra_features if FEATURE_TRANSFORMS.get(f, "log1p") != "log1p"}
+    if not spec.log_transform:
+        transforms = None
     table = None
     if k == "auto":
         if k_values is None:
             k_values = range(2, 7) if spec.lifecycle is not None else range(2, 11)
-        table = evaluate_k(customers, k_values, spec.features, spec.log_transform,
+        table = evaluate_k(customers, k_values, features, spec.log_transform,
                            random_state=random_state, progress=progress, lifecycle=spec.lifecycle)
         k = recommend_k(table, max_k=spec.max_k)
-    model = SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state).fit(customers)
+    window = data.window_days if isinstance(data, CustomerData) else None
+    if window is not None and spec.lifecycle is not None and window < spec.lifecycle.at_risk_days:
+        from .errors import SegkitDataError
+
+        raise SegkitDataError(
+            f"An observation window of {window} days is shorter than the At-risk threshold "
+            f"({spec.lifecycle.at_risk_days} days): customers the calendar calls active would count no purchases. "
+            f"Use --window-days {spec.lifecycle.at_risk_days} or more (365 is a common choice).")
+    model = SegmentationModel.from_preset(preset, features=features, n_clusters=int(k), random_state=random_state,
+                                          transforms=transforms or None).fit(customers)
+    if isinstance(data, CustomerData):
+        model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
     return model, table
 
 
@@ -190,12 +236,17 @@ def customers_for_scoring(
     engine: str = "pandas",
     dayfirst: bool | None = None,
     use_cache: bool = True,
+    allow_short_window: bool = False,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Customer table to score from a file of transactions *or* of customers.
 
     A file with a ``CustomerID`` column, no invoice dates and at least one feature the
     model uses is taken as a customer table (``check_customer_table``); anything else is
-    read as a transaction log, cleaned and aggregated.
+    read as a transaction log, cleaned and aggregated over the model's observation window
+    (``scoring_window``), with the model's registered features. A log that covers fewer
+    days than that window is refused, or with ``allow_short_window`` scored with a
+    warning appended to ``notes``.
     """
     from .load import _read_raw
 
@@ -207,8 +258,57 @@ def customers_for_scoring(
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
             return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"))
-    return load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst,
-                              use_cache=use_cache).customers
+    from .features import REGISTERED_FEATURES
+
+    window_days, required_days = scoring_window(model)
+    extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
+    data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
+                              window_days=window_days, extra_features=extra)
+    note = window_shortfall(data, required_days, window_days)
+    if note:
+        from .errors import SegkitDataError
+
+        if not allow_short_window:
+            raise SegkitDataError(note + " Score a log that covers the window, train a model on a window this log "
+                                  "covers (segkit train --window-days N), or pass --allow-short-window to score anyway.")
+        if notes is not None:
+            notes.append(note + " Scored anyway (--allow-short-window): read Recency-based segments with care.")
+    return data.customers
+
+
+def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
+    """The model's observation window (days, None for the whole log) and the days of
+    history a log must cover to be scored like the training data (None: unknown)."""
+    info = dict(getattr(model, "card_", {}).get("training_data") or {})
+    info.update(getattr(model, "training_window_", {}) or {})
+    window = info.get("window_days")
+    if window is not None:
+        return int(window), int(window)
+    covered = info.get("covered_days")
+    if not covered and info.get("period"):  # cards written before covered_days was stored
+        from .features import snapshot_date_for
+
+        start, end = (pd.Timestamp(t) for t in info["period"])
+        covered = (snapshot_date_for(end) - start.normalize()).days
+    return None, (int(covered) if covered else None)
+
+
+#: A log covering under this share of the training period is "shorter" for scoring.
+SHORT_WINDOW_SHARE = 0.9
+
+
+def window_shortfall(data: CustomerData, required_days: int | None, window_days: int | None) -> str:
+    """A sentence when ``data`` covers fewer days than the model's features need, else ''."""
+    if not required_days:
+        return ""
+    covered = data.covered_days
+    needed = required_days if window_days is not None else int(required_days * SHORT_WINDOW_SHARE)
+    if covered >= needed:
+        return ""
+    what = f"a {window_days}-day observation window" if window_days is not None else \
+        f"{required_days} days of purchases (the whole training log)"
+    return (f"'{data.source}' covers {covered} days of purchases but the model's features count {what}: purchases "
+            f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
 
 
 def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID") -> pd.DataFrame:
