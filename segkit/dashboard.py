@@ -855,6 +855,7 @@ class Dashboard:
         table = customer_table(scored)
         self.upload_result.value = (
             f'<p class="seg-ok">Scored {len(scored):,} customers from {html.escape(name)} with {which}.</p>'
+            + "".join(f'<p class="seg-warning">{html.escape(note)}</p>' for note in scored.attrs.get("notes", []))
             + summary_html(segment_summary(scored))
             + "<p>" + download_link_html(table, "scored_customers.csv",
                                          f"Download the {len(table):,} scored customers as CSV") + "</p>"

@@ -295,8 +295,7 @@ def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
     table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
-    table = _tidy(table)
-    return add_registered_features(table, lines, list(extra_features)) if extra_features else table
+    return _tidy(table)
 
 
 def data_fingerprint(customers: pd.DataFrame) -> str:

@@ -507,7 +507,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
-    sentence naming the file (never a pandas traceback).
+    sentence naming the file (never a pandas traceback). An upload shorter than the
+    model's observation window is scored, with the warning in ``scored.attrs["notes"]``
+    for the page to show.
     """
     from .workflow import customers_for_scoring
 
@@ -524,8 +526,10 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
         try:
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
-            customers = customers_for_scoring(path, model, use_cache=False)
+            notes: list[str] = []
+            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes)
             scored = model.segment(customers)
+            scored.attrs["notes"] = notes
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
