@@ -203,8 +203,11 @@ def feature_distributions(customers: pd.DataFrame,
     return fig
 
 
-def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white") -> go.Figure:
-    """Revenue and active customers per calendar month."""
+def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white", currency: str | None = None) -> go.Figure:
+    """Revenue and active customers per calendar month (both axes from zero)."""
+    from .config import currency as default_currency
+
+    currency = default_currency() if currency is None else currency
     month = lines["InvoiceDate"].dt.to_period("M").dt.to_timestamp()
     per_month = lines.assign(Month=month).groupby("Month").agg(
         Revenue=("TotalPrice", "sum"), Customers=("CustomerID", "nunique")).reset_index()
@@ -214,8 +217,8 @@ def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white") -> go.F
                              mode="lines+markers"), secondary_y=True)
     fig.update_layout(title="Revenue and active customers per month", template=template,
                       margin=dict(l=10, r=10, t=50, b=10))
-    fig.update_yaxes(title_text="Revenue", secondary_y=False)
-    fig.update_yaxes(title_text="Customers", secondary_y=True)
+    fig.update_yaxes(title_text=f"Revenue ({currency})", tickprefix=currency, rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="Active customers", rangemode="tozero", secondary_y=True)
     return fig
 
 

@@ -17,7 +17,8 @@ import pandas as pd
 from .features import customer_features
 from .label import rfm_scores
 
-__all__ = ["next_period_spend", "eta_squared", "rfm_score", "holdout", "holdout_summary"]
+__all__ = ["next_period_spend", "eta_squared", "rfm_score", "holdout", "holdout_summary", "spend_terciles",
+           "holdout_grid", "bootstrap_segments"]
 
 
 def next_period_spend(transactions: pd.DataFrame, cutoff: pd.Timestamp | str, months: int = 3) -> pd.Series:
@@ -78,3 +79,59 @@ def holdout_summary(table: pd.DataFrame) -> dict:
         "eta2_rfm": eta_squared(outcome, table["RFMScore"]),
         "per_segment": per_segment,
     }
+
+
+def spend_terciles(customers: pd.DataFrame) -> pd.Series:
+    """A naive baseline: low / middle / high third of customers by TotalSpend (ties share a third)."""
+    pct = customers["TotalSpend"].rank(method="average", pct=True)
+    return pd.Series(np.ceil(pct * 3).clip(1, 3).astype(int), index=customers.index, name="SpendTercile")
+
+
+def holdout_grid(lines: pd.DataFrame, transactions: pd.DataFrame, cutoffs: Iterable, k_values: Iterable[int],
+                 model_factory, months: int = 3) -> pd.DataFrame:
+    """One row per (cut-off, K): segments, eta squared of log(1 + next spend) for the
+    segments, the RFM score and spend terciles, and whether Lost has the lowest return
+    share and VIP the highest mean next spend. ``model_factory(k)`` returns an unfitted model."""
+    rows = []
+    for cutoff in cutoffs:
+        for k in k_values:
+            table = holdout(lines, transactions, cutoff, lambda: model_factory(k), months)
+            summary = holdout_summary(table)
+            per = summary["per_segment"]
+            outcome = np.log1p(table["NextSpend"])
+            rows.append({
+                "cutoff": pd.Timestamp(cutoff).date().isoformat(), "K": k, "segments": summary["segments"],
+                "eta2_segments": summary["eta2_segments"], "eta2_rfm_score": summary["eta2_rfm"],
+                "eta2_spend_terciles": eta_squared(outcome, spend_terciles(table)),
+                "lost_lowest_return": per["Returned"].idxmin() == "Lost" if "Lost" in per.index else None,
+                "vip_highest_spend": per["MeanNextSpend"].idxmax() == "VIP" if "VIP" in per.index else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def bootstrap_segments(segmented: pd.DataFrame, n_boot: int = 200, random_state: int = 0,
+                       level: float = 0.9) -> pd.DataFrame:
+    """Bootstrap intervals (resampling customers) for each segment's share of customers
+    and mean spend: how much of a difference between segments is noise."""
+    rng = np.random.default_rng(random_state)
+    segments = segmented["Segment"].astype(str).to_numpy()
+    spend = segmented["TotalSpend"].to_numpy(dtype="float64")
+    names = pd.unique(segments)
+    shares = {n: [] for n in names}
+    means = {n: [] for n in names}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(segments), len(segments))
+        s, m = segments[idx], spend[idx]
+        for n in names:
+            hit = s == n
+            shares[n].append(hit.mean())
+            means[n].append(m[hit].mean() if hit.any() else np.nan)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    rows = []
+    for n in names:
+        hit = segments == n
+        rows.append({"Segment": n, "Customers": int(hit.sum()), "Share": hit.mean(),
+                     "ShareLow": np.nanquantile(shares[n], lo), "ShareHigh": np.nanquantile(shares[n], hi),
+                     "MeanSpend": spend[hit].mean(), "MeanSpendLow": np.nanquantile(means[n], lo),
+                     "MeanSpendHigh": np.nanquantile(means[n], hi)})
+    return pd.DataFrame(rows).set_index("Segment")
