@@ -42,7 +42,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from .config import ARTIFACTS_DIR
-from .errors import SegkitArtifactError
+from .errors import SegkitArtifactError, SegkitError
 from .features import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from .label import LifecycleRules
 from .model import STAGE_SEGMENTS, SegmentationModel, log_step
@@ -159,6 +159,7 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "lifecycle": model.lifecycle_rules_.as_dict() if model.lifecycle_rules_ is not None else None,
         "tier_of_cluster": [int(t) for t in model.tier_of_cluster_],
         "definitions": _jsonable(model.definitions_.reset_index().to_dict(orient="records")),
+        "clv": _jsonable(getattr(model, "clv_params_", None)),
         "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
         "metrics": _jsonable(model.metrics_),
         "training_data": _jsonable(training_data or {}),
@@ -440,6 +441,13 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
 
         model.definitions_ = segment_definitions(pd.DataFrame({"Segment": list(model.segment_names_.values())}),
                                                  rules, list(model.segment_names_.values()))
+    if card.get("clv"):
+        from .clv import check_params
+
+        try:
+            model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
+        except SegkitError as exc:
+            raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
     model.card_ = card
     model.version_ = directory.name
     names_problem = _names_problem(model, clusterer)

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default = lifecycle stage x value tiers of NumPurchases, TotalSpend; clusters = K-Means "
                    "on log Recency, NumPurchases, TotalSpend; seed = the original dashboard's")
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
+    p.add_argument("--no-clv", action="store_true",
+                   help="skip fitting lifetime value (BG/NBD + Gamma-Gamma; also SEGKIT_CLV=0)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -177,6 +179,7 @@ def _train(args) -> int:
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
         model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+        _fit_value(model, data, args)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -190,6 +193,22 @@ def _train(args) -> int:
     card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _fit_value(model, data, args) -> None:
+    """Fit lifetime-value parameters into the model when the clv extra is there (say so when not)."""
+    from .clv import clv_available, fit_clv, rfm_frame
+
+    if args.no_clv or os.environ.get("SEGKIT_CLV", "1") == "0" or data.lines is None:
+        print("\nlifetime value: not fitted" + (" (out-of-core data)" if data.lines is None else ""))
+        return
+    if not clv_available():
+        print("\nlifetime value: not fitted (install the clv extra: pip install 'segkit[clv]')")
+        return
+    model.clv_params_ = fit_clv(rfm_frame(data.lines))
+    bg, gg = model.clv_params_["bgnbd"], model.clv_params_["gamma_gamma"]
+    print("\nlifetime value (BG/NBD + Gamma-Gamma, maximum likelihood): "
+          + ", ".join(f"{k}={v:.4g}" for k, v in {**bg, **gg}.items()))
 
 
 def _score(args) -> int:

@@ -42,6 +42,9 @@ from .config import CACHE_DIR
 from .errors import SegkitDataError, SegkitError
 
 __all__ = [
+    "VALUE_COLUMNS",
+    "customer_value",
+    "clv_available",
     "RFM_COLUMNS",
     "PREDICTION_COLUMNS",
     "DAYS_PER_MONTH",
@@ -330,6 +333,28 @@ def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: in
     out["expected_purchases_90d"] = expected_purchases(rfm, params, 90)
     out["clv"] = customer_lifetime_value(rfm, params, horizon_months, discount)
     return out
+
+
+#: Columns ``customer_value`` adds to a customer table.
+VALUE_COLUMNS = ["PAlive", "ExpectedPurchases90d", "CLV"]
+
+
+def customer_value(lines: pd.DataFrame, params: Mapping[str, Any], horizon_months: int = 12,
+                   discount: float = 0.01) -> pd.DataFrame:
+    """Per customer (index CustomerID): ``PAlive`` (0-1), ``ExpectedPurchases90d``
+    (purchase days) and ``CLV`` (currency, over ``horizon_months``), from clean lines and
+    stored parameters; numpy and scipy only, no pymc."""
+    predicted = predict_clv(rfm_frame(lines), params, horizon_months, discount)
+    return pd.DataFrame({"PAlive": predicted["p_alive"].round(4),
+                         "ExpectedPurchases90d": predicted["expected_purchases_90d"].round(3),
+                         "CLV": predicted["clv"].round(2)})
+
+
+def clv_available() -> bool:
+    """True when pymc-marketing (the ``clv`` extra) is installed, so parameters can be fitted."""
+    import importlib.util
+
+    return importlib.util.find_spec("pymc_marketing") is not None
 
 
 def value_by_segment(predicted: pd.DataFrame, segments: pd.Series) -> pd.DataFrame:

@@ -180,6 +180,7 @@ def train_model(
     k_values=None,
     progress: bool = False,
     extra_features=(),
+    clv: bool = False,
 ) -> tuple["SegmentationModel", pd.DataFrame | None]:
     """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
     (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
@@ -187,6 +188,8 @@ def train_model(
 
     ``extra_features``: columns (e.g. registered features computed by
     ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
+    ``clv``: also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
+    (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
 
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
@@ -219,7 +222,24 @@ def train_model(
                                           transforms=transforms or None).fit(customers)
     if isinstance(data, CustomerData):
         model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
+    if clv and isinstance(data, CustomerData) and data.lines is not None:
+        from .clv import fit_clv, rfm_frame
+
+        model.clv_params_ = fit_clv(rfm_frame(data.lines))
     return model, table
+
+
+def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, model: "SegmentationModel") -> pd.DataFrame:
+    """``customers`` with PAlive, ExpectedPurchases90d and CLV from the model's stored
+    lifetime-value parameters (unchanged when the model has none or there are no lines)."""
+    params = getattr(model, "clv_params_", None)
+    if not params or lines is None or lines.empty:
+        return customers
+    from .clv import customer_value
+
+    value = customer_value(lines, params)
+    value.index = value.index.astype(customers.index.dtype)
+    return customers.join(value, how="left")
 
 
 def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
@@ -273,7 +293,7 @@ def customers_for_scoring(
                                   "covers (segkit train --window-days N), or pass --allow-short-window to score anyway.")
         if notes is not None:
             notes.append(note + " Scored anyway (--allow-short-window): read Recency-based segments with care.")
-    return data.customers
+    return add_customer_value(data.customers, data.lines, model)
 
 
 def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:

@@ -16,6 +16,8 @@ import pytest
 # Keep parquet caches of test files out of the project's .cache folder.
 os.environ.setdefault("SEGKIT_CACHE", tempfile.mkdtemp(prefix="segkit-test-cache-"))
 os.environ.pop("SEGKIT_DATA", None)
+# Fitting lifetime value costs 2-30 s a train; tests that are about it turn it back on.
+os.environ.setdefault("SEGKIT_CLV", "0")
 
 IN_CI = bool(os.environ.get("CI"))
 
