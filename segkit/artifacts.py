@@ -45,6 +45,7 @@ from .config import ARTIFACTS_DIR
 from .errors import SegkitArtifactError, SegkitError
 from .features import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from .label import LifecycleRules
+from .load import file_digest as _sha256
 from .model import STAGE_SEGMENTS, SegmentationModel, log_step
 
 __all__ = ["FORMAT_VERSION", "data_fingerprint", "save_artifacts", "load_artifacts", "read_model_card",
@@ -64,13 +65,6 @@ MODEL_KEY_ENV = "SEGKIT_MODEL_KEY"
 MAX_CARD_DEPTH = 20
 MAX_CARD_BYTES = 5_000_000
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _versions() -> dict[str, str]:

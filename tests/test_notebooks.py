@@ -53,7 +53,7 @@ def _run_notebooks(tmp_path: Path, data: Path | None, timeout: int) -> None:
     print(f"notebooks on {data or 'the default data'}: {elapsed:.0f} s")
 
     assert result.returncode == 0, f"nbval failed (exit {result.returncode}) after {elapsed:.0f} s:\n{output[-20000:]}"
-    assert (artifacts / "model.json").is_file(), "02-train did not save its model to SEGKIT_ARTIFACTS"
+    assert (artifacts / "CURRENT").is_file(), "02-train did not save its model to SEGKIT_ARTIFACTS"
     assert _snapshot(ARTIFACTS_DIR) == repo_artifacts_before, "the notebooks changed the project's artifacts/"
 
 
