@@ -4,7 +4,7 @@ Layout of an artifacts folder::
 
     artifacts/
       CURRENT                      one line: the version in use
-      versions/<version>/          scaler.joblib, kmeans.joblib, model.json
+      versions/<version>/          pipeline.joblib, model.json
 
 ``save_artifacts`` writes a new version into a temporary folder, fsyncs it, renames the
 folder into ``versions/`` and only then points ``CURRENT`` at it with one atomic
