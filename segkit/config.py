@@ -6,7 +6,9 @@ for paths instead of writing literals.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 __all__ = [
     "PROJECT_ROOT",
@@ -17,6 +19,10 @@ __all__ = [
     "default_data_path",
     "cache_dir",
     "artifacts_dir",
+    "CURRENCY_ENV",
+    "ANALYST_ENV",
+    "Settings",
+    "settings",
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +59,34 @@ def default_data_path() -> Path | None:
         if files:
             return files[0]
     return None
+
+
+# ---------------------------------------------------------------- settings
+
+#: Environment variables of the settings below (read by ``settings()``).
+CURRENCY_ENV = "SEGKIT_CURRENCY"
+ANALYST_ENV = "SEGKIT_ANALYST"
+#: The UCI Online Retail shop sells in pounds sterling.
+DEFAULT_CURRENCY = "£"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every entry point reads from the environment.
+
+    ``currency``: symbol put before every money figure (``SEGKIT_CURRENCY``, default "£").
+    ``analyst``: the dashboard lets this visitor retrain and save the model
+    (``SEGKIT_ANALYST=1``; ``python -m segkit.serve --analyst`` sets it); off, the page
+    is read-only: filter, compare, download, upload and score.
+    """
+
+    currency: str = DEFAULT_CURRENCY
+    analyst: bool = False
+
+
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``env`` (default ``os.environ``)."""
+    env = os.environ if env is None else env
+    currency = env.get(CURRENCY_ENV, "").strip() or DEFAULT_CURRENCY
+    analyst = env.get(ANALYST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return Settings(currency=currency, analyst=analyst)

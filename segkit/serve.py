@@ -41,7 +41,7 @@ from .config import PROJECT_ROOT, cache_dir
 
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
-    "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
+    "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
     "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
     "wait_until_preheated", "main",
 ]
@@ -143,6 +143,35 @@ def serve_plotly_bundle(root: Path) -> str:
         shutil.copyfile(source, temporary)
         os.replace(temporary, target)
     return f"templates/segkit/static/{name}"
+
+
+def installed_bundle_path(prefix: str | Path | None = None) -> str | None:
+    """The bundle's URL path when the segkit template, with plotly's bundle, is installed
+    in this environment's Jupyter data folder (``install_template``), else ``None``.
+
+    That is how a plain ``voila dashboard.ipynb`` (``voila.json``) serves the same page as
+    ``make run``: Voilà finds the template in ``<prefix>/share/jupyter``."""
+    import plotly
+
+    prefix = Path(sys.prefix if prefix is None else prefix)
+    name = f"plotly-widget-{plotly.__version__}.js"
+    if (prefix / "share" / "jupyter" / "voila" / "templates" / "segkit" / "static" / name).is_file():
+        return f"templates/segkit/static/{name}"
+    return None
+
+
+def install_template(prefix: str | Path | None = None) -> Path:
+    """Copy the segkit Voilà template and plotly's bundle into ``<prefix>/share/jupyter``
+    (default: this environment), where a plain ``voila`` finds them; returns the folder."""
+    prefix = Path(sys.prefix if prefix is None else prefix)
+    root = prefix / "share" / "jupyter"
+    target = root / "voila" / "templates" / "segkit"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (TEMPLATE_ROOT / "voila" / "templates" / "segkit").iterdir():
+        if source.is_file():
+            shutil.copyfile(source, target / source.name)
+    serve_plotly_bundle(root)
+    return target
 
 
 def voila_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
