@@ -128,7 +128,8 @@ class FiltersPanel:
         def on(widget, handler):
             widget.observe(guarded(state, lambda change: handler(change["new"])), names="value")
 
-        on(self.segment_filter, lambda v: self._set(
+        self._new_options = False
+        on(self.segment_filter, lambda v: None if self._new_options else self._set(
             segments=None if set(v) == set(self.segment_filter.options) else tuple(v)))
         on(self.country_filter, lambda v: self._set(country=v))
         on(self.spend_min, lambda v: self._set(spend_min=parse_amount(v)))
@@ -152,7 +153,13 @@ class FiltersPanel:
     def _on_model(self) -> None:
         names = self.state.segment_names
         if list(self.segment_filter.options) != names:
-            self.segment_filter.options = names
+            # New options first empty the value (ipywidgets); that is no choice of the user's.
+            self._new_options = True
+            try:
+                self.segment_filter.options = names
+                self.segment_filter.value = tuple(names)
+            finally:
+                self._new_options = False
         self.show()
 
     def show(self) -> None:
