@@ -438,7 +438,7 @@ THEMES: dict[str, dict[str, str]] = {
         "--jp-border-color3": "#eeeeee",
         "--jp-rendermime-table-row-background": "#f5f5f5", "--jp-rendermime-table-row-hover-background": "#e1f5fe",
         "--seg-accent": "#1565c0", "--seg-banner": "#fff3cd", "--seg-banner-text": "#5c4400",
-        "--seg-error": "#b00020",
+        "--seg-error": "#b00020", "--seg-warning": "#8a4b00",
     },
     "dark": {
         "--jp-layout-color0": "#111111", "--jp-layout-color1": "#1b1b1b", "--jp-layout-color2": "#2a2a2a",
@@ -451,7 +451,7 @@ THEMES: dict[str, dict[str, str]] = {
         "--jp-border-color3": "#333333",
         "--jp-rendermime-table-row-background": "#1f1f1f", "--jp-rendermime-table-row-hover-background": "#263238",
         "--seg-accent": "#90caf9", "--seg-banner": "#4a3b00", "--seg-banner-text": "#ffe8a3",
-        "--seg-error": "#ff8a80",
+        "--seg-error": "#ff8a80", "--seg-warning": "#ffcc80",
     },
 }
 
@@ -490,6 +490,37 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-ok { color: var(--seg-accent); font-weight: 600; }
 .seg-note { color: var(--jp-ui-font-color2); }
 .seg-meta { color: var(--jp-ui-font-color2); font-size: 12px; }
+.seg-warning { color: var(--seg-warning); font-weight: 600; }
+/* Selected segments stand out whether or not the list has the focus (Chromium greys them). */
+.seg-app select[multiple] option:checked { background: var(--seg-accent) linear-gradient(0deg, var(--seg-accent) 0%, var(--seg-accent) 100%);
+  color: var(--jp-layout-color0); }
+/* Wide tables scroll inside their panel instead of being cut off. */
+.seg-scroll, .seg-upload-result, .seg-k-table-view { max-width: 100%; overflow-x: auto; }
+.seg-app .widget-box, .seg-app .widget-html, .seg-app .widget-html-content { min-width: 0; }
+.seg-date-label .widget-html-content { white-space: nowrap; overflow: visible; }
+.seg-glossary-list { margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 6px 16px; }
+.seg-term dt { font-weight: 700; color: var(--jp-ui-font-color0); }
+.seg-term dd { margin: 2px 0 6px 18px; }
+.seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
+.seg-about-text p { margin: 4px 0; }
+@media print {
+  @page { size: A4; margin: 12mm; }
+  /* Voila's shell is a fixed-height box with its own scrolling: let the page flow onto pages. */
+  html, body, #main, #jp-main-content-panel, #rendered_cells, #rendered_cells > div, .jp-LabShell, .lm-BoxPanel,
+  .jp-Notebook, .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
+  .jp-Cell-outputWrapper, .seg-app, .seg-app .widget-box { height: auto !important; max-height: none !important;
+    overflow: visible !important; position: static !important; contain: none !important; }
+  .jp-OutputArea-child, .jp-OutputArea-output { display: block !important; }
+  .jp-OutputArea-prompt, .jp-InputArea { display: none !important; }
+  .seg-app { display: block !important; width: 100% !important; }
+  .seg-app > * { width: 100% !important; }
+  .seg-app .widget-hbox, .seg-app .widget-vbox { flex-wrap: wrap !important; }
+  .seg-app .widget-hbox > .widget-vbox { width: 100% !important; min-width: 0 !important; }
+  .seg-filters, .seg-theme, .seg-report-button, .seg-upload-box, .seg-retrain, .seg-prepare-csv,
+  .seg-3d-toggle, .jupyter-button, .widget-dropdown, .widget-toggle-buttons { display: none !important; }
+  .seg-panel, .js-plotly-plot, .seg-card, .seg-term, .seg-glossary-box { break-inside: avoid; page-break-inside: avoid; }
+  .seg-customers .widget-box { max-height: none !important; }
+}
 """
 
 

@@ -50,7 +50,7 @@ class HeaderPanel:
         self.kpis = classed(W.HTML(), "seg-kpis")
         self.widget = W.VBox([
             self.style,
-            W.HBox([W.VBox([W.HTML("<h2>Customer segments</h2>"), self.banner, self.source, self.model_line],
+            W.HBox([W.VBox([self.banner, self.source, self.model_line],
                            layout=W.Layout(flex="1 1 auto")),
                     W.VBox([self.theme_switch, *extra_buttons], layout=W.Layout(align_items="flex-end"))],
                    layout=W.Layout(align_items="flex-start")),

@@ -45,7 +45,9 @@ def _base(name: str) -> str:
 def _in_numbers(members: pd.DataFrame, currency: str) -> str:
     if members.empty:
         return "No customers in this segment."
-    return (f"{len(members):,} customers; typical (median) member: {members['NumPurchases'].median():,.0f} purchases, "
+    purchases = members["NumPurchases"].median()
+    return (f"{len(members):,} customers; typical (median) member: {purchases:,.0f} "
+            f"purchase{'' if purchases == 1 else 's'}, "
             f"{money(members['TotalSpend'].median(), currency)} spent, last purchase "
             f"{members['Recency'].median():,.0f} days ago.")
 

@@ -153,12 +153,14 @@ class PageBridge(anywidget.AnyWidget):
 
     _esm = """
 const OURS = %s;
+// Width of an A4 page inside 12 mm margins (the print CSS's @page), in CSS pixels.
+const PAPER_WIDTH = 700;
 function fitCharts(printing) {
   document.querySelectorAll('.js-plotly-plot').forEach(gd => {
     if (!printing) { gd.style.zoom = ''; return; }
-    const width = gd.getBoundingClientRect().width;
-    const room = document.documentElement.clientWidth - 8;
-    if (width > room) gd.style.zoom = String(room / width);
+    const svg = gd.querySelector('.main-svg');
+    const width = (gd._fullLayout && gd._fullLayout.width) || (svg ? svg.getBoundingClientRect().width : 0);
+    if (width > PAPER_WIDTH) gd.style.zoom = String(PAPER_WIDTH / width);
   });
 }
 function render({ model, el }) {
