@@ -388,7 +388,8 @@ def test_header_shows_money_with_currency_and_no_metrics(state):
 
     header = HeaderPanel(state)
     assert "£" in header.kpis.value and "Data period" in header.kpis.value
-    assert "silhouette" not in header.widget.children[1].children[0].children[3].value.lower()
+    for part in (header.kpis, header.model_line, header.source, header.banner):
+        assert "silhouette" not in part.value.lower() and "z-score" not in part.value.lower()
     state.theme = "dark"
     assert 'data-seg-theme="dark"' in header.style.value and header.theme_switch.value == "Dark"
     header.theme_switch.value = "Light"
