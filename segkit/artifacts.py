@@ -29,7 +29,8 @@ from sklearn.pipeline import Pipeline
 from .config import ARTIFACTS_DIR
 from .errors import SegkitArtifactError
 from .features import NUMERIC_FEATURES
-from .model import SegmentationModel, log_step
+from .label import LifecycleRules
+from .model import STAGE_SEGMENTS, SegmentationModel, log_step
 
 __all__ = ["FORMAT_VERSION", "data_fingerprint", "save_artifacts", "load_artifacts", "read_model_card"]
 
@@ -102,6 +103,9 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
             "random_state": model.random_state,
             "algorithm": type(steps["kmeans"]).__name__,
             "segments": {str(c): n for c, n in model.segment_names_.items()},
+            "lifecycle": model.lifecycle.as_dict() if model.lifecycle is not None else None,
+            "tier_of_cluster": [int(t) for t in model.tier_of_cluster_],
+            "definitions": _jsonable(model.definitions_.reset_index().to_dict(orient="records")),
             "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
             "metrics": _jsonable(model.metrics_),
             "training_data": _jsonable(training_data or {}),
@@ -202,14 +206,22 @@ def load_artifacts(directory: str | Path = ARTIFACTS_DIR) -> SegmentationModel:
         problems.append(f"the scaler was fitted on {', '.join(names_in)}, model.json lists {', '.join(features)}")
     if getattr(kmeans, "n_clusters", None) != card["k"]:
         problems.append(f"kmeans has {getattr(kmeans, 'n_clusters', '?')} clusters, model.json says K={card['k']}")
-    if len(card["segments"]) != card["k"]:
-        problems.append(f"model.json names {len(card['segments'])} segments for K={card['k']}")
+    lifecycle = card.get("lifecycle")
+    expected_segments = card["k"] + (len(STAGE_SEGMENTS) if lifecycle else 0)
+    if len(card["segments"]) != expected_segments:
+        problems.append(f"model.json names {len(card['segments'])} segments for K={card['k']}"
+                        + (" value tiers and 3 lifecycle stages" if lifecycle else ""))
+    tier_of_cluster = card.get("tier_of_cluster", list(range(card["k"])))
+    if sorted(tier_of_cluster) != list(range(card["k"])):
+        problems.append("model.json's tier_of_cluster is not an order of the K clusters")
     if problems:
         raise SegkitArtifactError(f"The model in '{directory}' is inconsistent: {'; '.join(problems)}. Retrain with `segkit train`.")
 
     log_transform = "log1p" in card["transforms"]
+    rules = LifecycleRules(**lifecycle) if lifecycle else None
     model = SegmentationModel(features=tuple(features), log_transform=log_transform, n_clusters=int(card["k"]),
-                              random_state=card.get("random_state"))
+                              random_state=card.get("random_state"), lifecycle=rules)
+    model.tier_of_cluster_ = np.asarray(tier_of_cluster, dtype=int)
     steps = []
     if log_transform:
         # Stateless, but it learns the column names it passes on when fitted.
@@ -220,5 +232,13 @@ def load_artifacts(directory: str | Path = ARTIFACTS_DIR) -> SegmentationModel:
     model.metrics_ = card.get("metrics", {})
     profile = pd.DataFrame(card.get("profile", []))
     model.profile_ = profile.set_index("Cluster") if "Cluster" in profile else profile
+    definitions = pd.DataFrame(card.get("definitions") or [])
+    if "Segment" in definitions:
+        model.definitions_ = definitions.set_index("Segment")
+    else:  # a card written before definitions were stored: names and recommendations only
+        from .label import segment_definitions
+
+        model.definitions_ = segment_definitions(pd.DataFrame({"Segment": list(model.segment_names_.values())}),
+                                                 rules, list(model.segment_names_.values()))
     model.card_ = card
     return model

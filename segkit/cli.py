@@ -117,11 +117,12 @@ def _train(args) -> int:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
             print(f"recommended K: {model.n_clusters}")
-        print(f"\nsegments (K={model.n_clusters})")
+        tiers = f"K={model.n_clusters} value tiers" if model.lifecycle is not None else f"K={model.n_clusters}"
+        print(f"\nsegments ({tiers})")
         print(model.profile_.drop(columns="Recommendation").round(2).to_string())
-        print("\nrecommendations")
-        for name in model.profile_["Segment"]:
-            print(f"  {name}: {model.profile_.set_index('Segment').loc[name, 'Recommendation']}")
+        print("\nwhat the segments mean")
+        for name, row in model.definitions_.iterrows():
+            print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
     card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
     print(f"\nsaved model to {card.parent}")
     return 0

@@ -19,6 +19,7 @@ __all__ = [
     "default_data_path",
     "cache_dir",
     "artifacts_dir",
+    "currency",
     "CURRENCY_ENV",
     "ANALYST_ENV",
     "Settings",
@@ -90,3 +91,8 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
     currency = env.get(CURRENCY_ENV, "").strip() or DEFAULT_CURRENCY
     analyst = env.get(ANALYST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     return Settings(currency=currency, analyst=analyst)
+
+
+def currency() -> str:
+    """The currency symbol on money figures (``SEGKIT_CURRENCY``; default £, as the UCI shop sells in GBP)."""
+    return settings().currency

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .clean import clean_transactions
 from .config import PROJECT_ROOT
-from .label import RFM_SEGMENT_RULES, SEGMENT_PROTOTYPES, rfm_scores
+from .label import RFM_SEGMENT_RULES, SEGMENT_ORDER, rfm_scores
 from .model import SegmentationModel
 
 __all__ = [
@@ -58,7 +58,7 @@ __all__ = [
 def segment_order(names) -> list[str]:
     """Segment names in the fixed reading order (VIP, Loyal, Regular, Budget, At risk,
     Lost, New; numbered names after their base, unknown names last, alphabetically)."""
-    known = list(SEGMENT_PROTOTYPES)
+    known = list(SEGMENT_ORDER)
 
     def key(name: str):
         base = name if name in known else name.rsplit(" ", 1)[0]

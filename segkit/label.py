@@ -1,6 +1,19 @@
-"""Segment names and recommendations from cluster profiles, and classic RFM segments.
+"""Segment names, their definitions and recommendations, and classic RFM segments.
 
-Cluster names never come from the cluster index. Each cluster's members are profiled
+The default model names segments in two steps, so that every name is true of every member:
+
+1. **Lifecycle stage**, a fact of the calendar (``LifecycleRules``): *New* (first purchase
+   less than ``new_days`` ago), *At risk* (silent ``at_risk_days`` or more), *Lost*
+   (silent ``lost_days`` or more; or silent ``at_risk_days`` or more after buying only in
+   the lowest value tier), else *Active*.
+2. **Value tier** for the active customers, from clustering their purchases and spend
+   (``TIER_NAMES``: VIP, Loyal, Regular, Budget for four tiers), named by rank of value.
+
+``segment_definitions`` writes each name's definition in plain words and in its members'
+own numbers; ``RECOMMENDATIONS`` follow the definitions.
+
+The ``seed`` preset (the original dashboard) clusters every customer and names clusters
+by their profile, as below. Cluster names never come from the cluster index. Each cluster's members are profiled
 on the standardised logs of Recency, NumPurchases, TotalSpend and Tenure (z-scores over
 all customers); each segment name has a prototype profile in that space
 (``SEGMENT_PROTOTYPES``), and clusters get names by an optimal one-to-one assignment
@@ -10,11 +23,22 @@ So names are unique per model, and a refit that finds the same clusters under an
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [
+    "LifecycleRules",
+    "TIER_NAMES",
+    "TIER_PROTOTYPES",
+    "SEGMENT_ORDER",
+    "STAGES",
+    "tier_names",
+    "lifecycle_stage",
+    "segment_definitions",
+    "recommendation_for",
     "PROFILE_FEATURES",
     "SEGMENT_PROTOTYPES",
     "RECOMMENDATIONS",
@@ -41,11 +65,150 @@ RECOMMENDATIONS: dict[str, str] = {
     "VIP": "Protect and reward: early access, a personal account contact, no blanket discounts.",
     "Loyal": "Grow the basket: loyalty points, cross-sell related ranges, ask for reviews and referrals.",
     "Regular": "Keep them coming: seasonal newsletters and bundles that nudge order frequency up.",
+    "Occasional": "Give a reason to come back sooner: reminders timed to their usual gap, small bundles.",
     "Budget": "Sell on value: multi-buy offers and free-shipping thresholds that lift order value.",
-    "At risk": "Win them back now: personal reactivation offer and a check on what went wrong.",
-    "Lost": "Low-cost reactivation only: one clearance campaign, then drop from paid channels.",
-    "New": "Onboard: welcome series, second-order incentive within 30 days.",
+    "At risk": "Win them back now: a personal reactivation offer and a check on what went wrong.",
+    "Lost": "Long silent: one low-cost win-back message (email, clearance offer); no paid channels unless they return.",
+    "New": "Onboard: welcome series and a second-order incentive within 30 days; too early to judge their value.",
 }
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Calendar rules for the lifecycle stage, in days before the snapshot date.
+
+    A customer's *age* is days since their first purchase (Recency + Tenure).
+    """
+
+    new_days: int = 30
+    at_risk_days: int = 120
+    lost_days: int = 180
+
+    def as_dict(self) -> dict[str, int]:
+        return {"new_days": self.new_days, "at_risk_days": self.at_risk_days, "lost_days": self.lost_days}
+
+
+#: Lifecycle stages, in the order the rules are applied (first match wins).
+STAGES = ("New", "Lost", "At risk", "Active")
+
+#: Value tiers: prototype z-scores of (log1p NumPurchases, log1p TotalSpend) over the
+#: active customers, and the profile in words. A tier takes the name of the nearest
+#: prototype (one-to-one), so a name always describes its members' value, whatever K.
+TIER_PROTOTYPES: dict[str, tuple[float, float, str]] = {
+    "VIP": (1.8, 1.8, "the most purchases and the highest spend"),
+    "Loyal": (0.8, 0.7, "many purchases and high spend"),
+    "Regular": (0.0, 0.0, "typical purchases and spend"),
+    "Occasional": (-0.9, -0.1, "few purchases, but fair-sized orders"),
+    "Budget": (-1.1, -1.2, "few purchases and low spend"),
+}
+TIER_NAMES = tuple(TIER_PROTOTYPES)
+#: The order segments are listed in: value tiers from the highest, then the stages.
+SEGMENT_ORDER = TIER_NAMES + ("New", "At risk", "Lost")
+
+#: Plain-words definitions; ``{...}`` fields come from ``LifecycleRules``.
+STAGE_DEFINITIONS: dict[str, str] = {
+    "New": "First purchase less than {new_days} days ago; too early to say what they are worth.",
+    "At risk": "Bought more than once, but not for {at_risk_days} to {lost_days_minus_1} days.",
+    "Lost": "No purchase for {lost_days} days or more, or for {at_risk_days} days or more after a single purchase.",
+}
+TIER_DEFINITION = ("Bought in the last {at_risk_days} days and not new; value tier {rank} of {k}: "
+                   "{words}.")
+
+
+def tier_names(centres_z: np.ndarray, features: tuple[str, ...] | list[str]) -> list[str]:
+    """Names of value tiers given their centres (rows, highest tier first) in the scaled
+    space of ``features``.
+
+    For (NumPurchases, TotalSpend) each tier takes the nearest ``TIER_PROTOTYPES`` name,
+    one-to-one (Hungarian algorithm); more tiers than names reuse the nearest name with a
+    number ("Regular 2"). For other features (no prototypes to compare with) tiers are
+    named by rank: "Tier 1" (highest) to "Tier K".
+    """
+    centres_z = np.asarray(centres_z, dtype=float)
+    if tuple(features) != ("NumPurchases", "TotalSpend"):
+        return [f"Tier {i + 1}" for i in range(len(centres_z))]
+    names = list(TIER_PROTOTYPES)
+    prototypes = np.array([TIER_PROTOTYPES[n][:2] for n in names])
+    cost = ((centres_z[:, None, :] - prototypes[None, :, :]) ** 2).sum(axis=2)
+    result: dict[int, str] = {}
+    rows, cols = linear_sum_assignment(cost)
+    for r, c in zip(rows, cols):
+        result[int(r)] = names[c]
+    used: dict[str, int] = {}
+    for r in range(len(centres_z)):
+        if r not in result:
+            base = names[int(np.argmin(cost[r]))]
+            used[base] = used.get(base, 1) + 1
+            result[r] = f"{base} {used[base]}"
+    return [result[r] for r in range(len(centres_z))]
+
+
+def lifecycle_stage(customers: pd.DataFrame, rules: LifecycleRules) -> np.ndarray:
+    """Lifecycle stage of each customer (``STAGES``) from Recency, Tenure and NumPurchases.
+
+    New: first purchase (Recency + Tenure days ago) less than ``new_days`` ago. Lost: no
+    purchase for ``lost_days``, or for ``at_risk_days`` after a single purchase. At risk:
+    no purchase for ``at_risk_days``. Else Active. Facts of the calendar: no clustering,
+    so another K or random_state never changes a stage.
+    """
+    recency = customers["Recency"].to_numpy(dtype="float64")
+    age = recency + customers["Tenure"].to_numpy(dtype="float64")
+    one_purchase = customers["NumPurchases"].to_numpy(dtype="float64") <= 1
+    stage = np.full(len(customers), "Active", dtype=object)
+    lapsing = recency >= rules.at_risk_days
+    stage[lapsing] = "At risk"
+    stage[(recency >= rules.lost_days) | (lapsing & one_purchase)] = "Lost"
+    stage[age < rules.new_days] = "New"
+    return stage
+
+
+def _range_words(values: pd.Series, money: bool, currency: str) -> str:
+    lo, med, hi = values.min(), values.median(), values.max()
+    if money:
+        return f"{currency}{lo:,.0f} to {currency}{hi:,.0f} (median {currency}{med:,.0f})"
+    return f"{lo:,.0f} to {hi:,.0f} (median {med:,.0f})"
+
+
+def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = None,
+                        names: list[str] | None = None, currency: str = "£") -> pd.DataFrame:
+    """One row per segment: ``Definition`` (plain words), ``InNumbers`` (its members'
+    ranges of purchases, spend and days since the last purchase) and ``Recommendation``.
+
+    ``segmented`` has a ``Segment`` column and the customer features; ``rules`` is the
+    model's ``LifecycleRules`` (``None`` for cluster-profile names, as in the seed preset).
+    """
+    names = names or list(pd.unique(segmented["Segment"].astype(str)))
+    tiers = [n for n in names if n not in STAGE_DEFINITIONS]
+    rows = []
+    for name in names:
+        members = segmented[segmented["Segment"].astype(str) == name]
+        if rules is None:
+            definition = (f"Customers whose average profile (days since last purchase, purchases, spend, tenure) "
+                          f"is nearest the '{_base_name(name)}' profile.")
+        elif name in STAGE_DEFINITIONS:
+            definition = STAGE_DEFINITIONS[name].format(lost_days_minus_1=rules.lost_days - 1, **rules.as_dict())
+        else:
+            rank = tiers.index(name) + 1
+            base = _base_name(name)
+            words = TIER_PROTOTYPES[base][2] if base in TIER_PROTOTYPES else (
+                "the highest value" if rank == 1 else "the lowest value" if rank == len(tiers) else "between")
+            definition = TIER_DEFINITION.format(rank=rank, k=len(tiers), words=words, **rules.as_dict())
+            definition += " Ranked by purchases and spend." if base not in TIER_PROTOTYPES else ""
+        if members.empty or "NumPurchases" not in members:
+            numbers = "No customers." if members.empty else ""
+        else:
+            numbers = (f"{len(members):,} customers; purchases {_range_words(members['NumPurchases'], False, currency)}; "
+                       f"spend {_range_words(members['TotalSpend'], True, currency)}; "
+                       f"last purchase {_range_words(members['Recency'], False, currency)} days ago")
+        rows.append({"Segment": name, "Definition": definition, "InNumbers": numbers,
+                     "Recommendation": recommendation_for(name)})
+    return pd.DataFrame(rows).set_index("Segment")
+
+
+def _base_name(segment: str) -> str:
+    if segment in RECOMMENDATIONS or " " not in segment or not segment.rsplit(" ", 1)[1].isdigit():
+        return segment
+    return segment.rsplit(" ", 1)[0]
 
 
 def cluster_profile_z(customers: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
@@ -81,8 +244,7 @@ def name_segments(customers: pd.DataFrame, labels: np.ndarray) -> dict[int, str]
 
 def recommendation_for(segment: str) -> str:
     """The marketing recommendation for a segment name (numbered names share their base's)."""
-    base = segment.rsplit(" ", 1)[0] if segment not in RECOMMENDATIONS else segment
-    return RECOMMENDATIONS.get(base, RECOMMENDATIONS["Regular"])
+    return RECOMMENDATIONS.get(_base_name(segment), RECOMMENDATIONS["Regular"])
 
 
 #: Ordered rules: (segment, allowed R scores, allowed FM scores); the first match wins.
@@ -102,12 +264,12 @@ RFM_SEGMENT_RULES: list[tuple[str, set[int], set[int]]] = [
 
 
 def _quintile(values: pd.Series, ascending: bool = True) -> pd.Series:
-    ranks = values.rank(method="first", ascending=ascending)
-    bins = min(5, len(values))
-    scores = pd.qcut(ranks, bins, labels=False) + 1 if len(values) else ranks
-    if bins < 5:
-        scores = np.ceil(scores * 5 / bins)
-    return scores.astype(int)
+    """Quintile score 1..5 from the percentile rank; tied values share one rank (their
+    average), so scores never depend on row order and all one-time buyers score alike."""
+    if values.empty:
+        return values.astype("int64")
+    pct = values.rank(method="average", ascending=ascending, pct=True)
+    return np.ceil(pct * 5).clip(1, 5).astype("int64")
 
 
 def rfm_scores(customers: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,16 @@
 """The segmentation model: a scikit-learn Pipeline and an honest choice of K.
 
-``SegmentationModel`` wraps ``Pipeline([log1p, StandardScaler, KMeans])`` (the log is
-left out for the ``seed`` preset, as in the original dashboard), profiles and names
-the clusters, and scores new customers. ``evaluate_k`` compares K values on inertia,
+Default preset: every customer first gets a lifecycle stage from the calendar
+(``label.LifecycleRules``: New, At risk, Lost, else Active); the active customers are
+clustered into K value tiers on log purchases and log spend by
+``Pipeline([log1p, StandardScaler, BisectingKMeans])``. Bisecting K-Means splits the
+largest tier at each step, so tiers nest: K + 1 tiers split one of the K tiers instead of
+reshuffling everyone, and another K never changes a lifecycle stage. Tiers are named by
+value rank (VIP, Loyal, Regular, Budget for K = 4), so K = 4 gives seven segments.
+
+The ``seed`` preset reproduces the original dashboard (raw features, StandardScaler,
+KMeans over every customer, names from cluster profiles). ``SegmentationModel``
+profiles and names the segments and scores new customers. ``evaluate_k`` compares K values on inertia,
 silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
 ``recommend_k`` picks one by the rule in its docstring.
 """
@@ -15,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
@@ -25,8 +33,16 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from .config import currency
 from .errors import SegkitDataError
-from .label import name_segments, recommendation_for
+from .label import (
+    LifecycleRules,
+    lifecycle_stage,
+    name_segments,
+    recommendation_for,
+    segment_definitions,
+    tier_names,
+)
 
 __all__ = [
     "FeaturePreset",
@@ -43,13 +59,21 @@ __all__ = [
 class FeaturePreset:
     features: tuple[str, ...]
     log_transform: bool
+    lifecycle: LifecycleRules | None = None
+    max_k: int = 8
 
 
 FEATURE_PRESETS: dict[str, FeaturePreset] = {
-    "default": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
+    # Lifecycle stage from the calendar x value tiers of the active customers; at most
+    # 4 tiers, so at most 7 segments (see README, "How segments are named").
+    "default": FeaturePreset(("NumPurchases", "TotalSpend"), True, LifecycleRules(), max_k=4),
+    # Every customer clustered on log recency, purchases and spend (segkit's first default).
+    "clusters": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
     # The original dashboard: raw values, standard-scaled.
     "seed": FeaturePreset(("NumPurchases", "TotalQuantity", "TotalSpend"), False),
 }
+#: Segment codes after the K value tiers (0 = highest tier): K + position in this tuple.
+STAGE_SEGMENTS = ("New", "At risk", "Lost")
 
 #: Above this many customers KMeans gives way to MiniBatchKMeans. benchmarks/bench_scale.py,
 #: K=5, default features, n_init=10 both, medians of 3 on the shared 2-core machine: from
@@ -80,16 +104,21 @@ def log_step() -> FunctionTransformer:
     return FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")
 
 
-def _build_pipeline(log_transform: bool, n_clusters: int, random_state, n_customers: int, n_init: int) -> Pipeline:
+def _build_pipeline(log_transform: bool, n_clusters: int, random_state, n_customers: int, n_init: int,
+                    bisecting: bool = False) -> Pipeline:
     steps = []
     if log_transform:
         steps.append(("log1p", log_step()))
     steps.append(("scaler", StandardScaler()))
-    steps.append(("kmeans", _kmeans(n_clusters, random_state, n_customers, n_init)))
+    steps.append(("kmeans", _kmeans(n_clusters, random_state, n_customers, n_init, bisecting)))
     return Pipeline(steps)
 
 
-def _kmeans(n_clusters: int, random_state, n_customers: int, n_init: int):
+def _kmeans(n_clusters: int, random_state, n_customers: int, n_init: int, bisecting: bool = False):
+    if bisecting:
+        # Splitting the largest tier each time keeps small top tiers (VIP) intact as K grows.
+        return BisectingKMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init,
+                               bisecting_strategy="largest_cluster")
     if n_customers > MINIBATCH_ABOVE:
         return MiniBatchKMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init,
                                batch_size=4096)
@@ -116,41 +145,48 @@ def clustering_metrics(X_scaled: np.ndarray, labels: np.ndarray, inertia: float 
 
 
 class SegmentationModel(BaseEstimator):
-    """K-Means customer segmentation with named segments.
+    """Customer segmentation with named, defined segments.
 
     Parameters
     ----------
     features : customer feature columns used for clustering.
     log_transform : apply log1p before scaling (skewed counts and spend).
-    n_clusters : K.
-    random_state : seed for KMeans, stored as given.
-    n_init : KMeans restarts.
+    n_clusters : K, the number of clusters (value tiers when ``lifecycle`` is set).
+    random_state : seed for the clustering, stored as given.
+    n_init : K-Means restarts.
+    lifecycle : ``LifecycleRules`` to stage customers by the calendar first and cluster
+        only the active ones into value tiers (``None``: cluster everyone, name clusters
+        by their profile, as the original dashboard did).
 
-    Attributes after ``fit``: ``pipeline_``, ``labels_``, ``segment_names_``
-    (cluster -> name), ``profile_`` (one row per cluster in original units),
-    ``metrics_``.
+    Attributes after ``fit``: ``pipeline_``, ``labels_`` (segment code per customer),
+    ``segment_names_`` (code -> name; with ``lifecycle``, codes 0..K-1 are the value
+    tiers from the highest, then New, At risk, Lost), ``tier_of_cluster_`` (cluster ->
+    tier rank), ``profile_`` (one row per segment in original units), ``definitions_``
+    (plain words and members' numbers per segment) and ``metrics_``.
     """
 
     def __init__(self, features: Sequence[str] = FEATURE_PRESETS["default"].features,
                  log_transform: bool = True, n_clusters: int = 4, random_state: int | None = 42,
-                 n_init: int = 10):
+                 n_init: int = 10, lifecycle: LifecycleRules | None = LifecycleRules()):
         self.features = features
         self.log_transform = log_transform
         self.n_clusters = n_clusters
         self.random_state = random_state
         self.n_init = n_init
+        self.lifecycle = lifecycle
 
     @classmethod
     def from_preset(cls, preset: str = "default", **kwargs) -> "SegmentationModel":
         spec = FEATURE_PRESETS[preset]
-        return cls(features=spec.features, log_transform=spec.log_transform, **kwargs)
+        return cls(features=spec.features, log_transform=spec.log_transform, lifecycle=spec.lifecycle, **kwargs)
 
     def _matrix(self, customers: pd.DataFrame) -> pd.DataFrame:
-        missing = [f for f in self.features if f not in customers.columns]
+        needed = list(self.features) + (["Recency", "Tenure", "NumPurchases"] if self.lifecycle is not None else [])
+        missing = [f for f in dict.fromkeys(needed) if f not in customers.columns]
         if missing:
             raise SegkitDataError(
                 f"The customer table has no column {', '.join(missing)} that the model needs "
-                f"(it was trained on {', '.join(self.features)}; found: {', '.join(map(str, customers.columns))}); "
+                f"(it uses {', '.join(dict.fromkeys(needed))}; found: {', '.join(map(str, customers.columns))}); "
                 "compute features with segkit.features.customer_features first."
             )
         X = customers[list(self.features)].astype("float64")
@@ -159,13 +195,26 @@ class SegmentationModel(BaseEstimator):
             raise SegkitDataError(f"The customer table has missing values in {', '.join(bad)}; fill or drop those customers.")
         return X
 
+    def _clustered_rows(self, customers: pd.DataFrame) -> np.ndarray:
+        """Which customers the clustering is fitted on: the active ones under lifecycle
+        rules; every customer when fewer than K active customers have distinct values
+        (a log of a few weeks, where everyone is still New)."""
+        everyone = np.ones(len(customers), dtype=bool)
+        if self.lifecycle is None:
+            return everyone
+        active = lifecycle_stage(customers, self.lifecycle) == "Active"
+        distinct = len(customers.loc[active, list(self.features)].drop_duplicates())
+        return active if distinct >= self.n_clusters else everyone
+
     def fit(self, customers: pd.DataFrame, y=None) -> "SegmentationModel":
-        X = self._matrix(customers)
+        X_all = self._matrix(customers)
+        rows = self._clustered_rows(customers)
+        X = X_all[rows]
+        self.clustered_customers_ = int(rows.sum())
         if len(X) < self.n_clusters:
             raise SegkitDataError(
                 f"There {'is 1 customer' if len(X) == 1 else f'are {len(X)} customers'} but K is {self.n_clusters}; "
-                f"choose K of at most {len(X)} "
-                "or load more data."
+                f"choose K of at most {len(X)} or load more data."
             )
         distinct = len(X.drop_duplicates())
         if distinct < self.n_clusters:
@@ -173,45 +222,86 @@ class SegmentationModel(BaseEstimator):
                 f"Only {distinct} customers have distinct feature values, fewer than K={self.n_clusters}; "
                 "choose a smaller K or load more data."
             )
-        self.pipeline_ = _build_pipeline(self.log_transform, self.n_clusters, self.random_state, len(X), self.n_init)
+        self.pipeline_ = _build_pipeline(self.log_transform, self.n_clusters, self.random_state, len(X), self.n_init,
+                                         bisecting=self.lifecycle is not None)
         with _threads_for(len(X)):
             self.pipeline_.fit(X)
-            self.labels_ = self.pipeline_.named_steps["kmeans"].labels_.astype(int)
-            self._describe(customers, X)
+            clusterer = self.pipeline_.named_steps["kmeans"]
+            if self.lifecycle is not None:
+                # Tier 0 is the cluster of highest value: largest sum of scaled log purchases and spend.
+                order = np.argsort(-np.asarray(clusterer.cluster_centers_).sum(axis=1), kind="stable")
+                self.tier_of_cluster_ = np.empty(self.n_clusters, dtype=int)
+                self.tier_of_cluster_[order] = np.arange(self.n_clusters)
+                centres = np.asarray(clusterer.cluster_centers_)[order]
+                self.segment_names_ = dict(enumerate(tier_names(centres, tuple(self.features))))
+                self.segment_names_.update({self.n_clusters + i: n for i, n in enumerate(STAGE_SEGMENTS)})
+                self.labels_ = self._codes(customers, self.pipeline_.predict(X_all).astype(int))
+            else:
+                self.tier_of_cluster_ = np.arange(self.n_clusters)
+                self.labels_ = clusterer.labels_.astype(int)
+                self.segment_names_ = name_segments(customers, self.labels_)
+            self._describe(customers, X, clusterer, rows)
         return self
 
-    def _describe(self, customers: pd.DataFrame, X: pd.DataFrame) -> None:
-        self.segment_names_ = name_segments(customers, self.labels_)
+    def _codes(self, customers: pd.DataFrame, clusters: np.ndarray) -> np.ndarray:
+        """Segment code of each customer from its cluster and, with lifecycle rules, its stage."""
+        if self.lifecycle is None:
+            return clusters
+        tiers = self.tier_of_cluster_[clusters]
+        stage = lifecycle_stage(customers, self.lifecycle)
+        codes = tiers.copy()
+        for i, name in enumerate(STAGE_SEGMENTS):
+            codes[stage == name] = self.n_clusters + i
+        return codes
+
+    def _describe(self, customers: pd.DataFrame, X: pd.DataFrame, clusterer, rows: np.ndarray) -> None:
         self.profile_ = segment_profile(customers, self.labels_, self.segment_names_)
         X_scaled = self.transform_scaled(X)
-        self.metrics_ = clustering_metrics(
-            X_scaled, self.labels_, self.pipeline_.named_steps["kmeans"].inertia_,
-            random_state=0,
-        )
+        cluster_labels = np.asarray(clusterer.labels_) if self.lifecycle is None else \
+            self.tier_of_cluster_[np.asarray(clusterer.labels_)]
+        self.metrics_ = clustering_metrics(X_scaled, cluster_labels, clusterer.inertia_, random_state=0)
+        segmented = customers.assign(Segment=pd.Series(self.labels_, index=customers.index).map(self.segment_names_))
+        self.definitions_ = segment_definitions(segmented, self.lifecycle, list(self.segment_names_.values()),
+                                                currency=currency())
 
     def transform_scaled(self, customers: pd.DataFrame) -> np.ndarray:
-        """The feature matrix as the K-Means step sees it (after log and scaling)."""
+        """The feature matrix as the clustering step sees it (after log and scaling)."""
         X = customers if list(customers.columns) == list(self.features) else self._matrix(customers)
         return np.asarray(self.pipeline_[:-1].transform(X))
 
     def predict(self, customers: pd.DataFrame) -> np.ndarray:
-        """Cluster number of each customer."""
-        return self.pipeline_.predict(self._matrix(customers)).astype(int)
+        """Segment code of each customer (``segment_names_`` maps codes to names)."""
+        clusters = self.pipeline_.predict(self._matrix(customers)).astype(int)
+        return self._codes(customers, clusters)
 
     def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """``customers`` with ``Cluster``, ``Segment`` and ``Recommendation`` columns added."""
-        clusters = self.predict(customers)
+        """``customers`` with ``Cluster`` (segment code), ``Segment`` and ``Recommendation``
+        added; with lifecycle rules also ``Stage`` and ``ValueTier`` (the tier their
+        purchases and spend fall in, whatever their stage)."""
+        X = self._matrix(customers)
+        clusters = self.pipeline_.predict(X).astype(int)
+        codes = self._codes(customers, clusters)
         out = customers.copy()
-        out["Cluster"] = clusters
-        out["Segment"] = pd.Series(clusters, index=out.index).map(self.segment_names_).astype("string")
+        out["Cluster"] = codes
+        out["Segment"] = pd.Series(codes, index=out.index).map(self.segment_names_).astype("string")
         out["Recommendation"] = out["Segment"].map(recommendation_for).astype("string")
+        if self.lifecycle is not None:
+            tiers = self.tier_of_cluster_[clusters]
+            stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))
+            out["Stage"] = pd.array(stage, dtype="string")
+            out["ValueTier"] = pd.Series(tiers, index=out.index).map(self.segment_names_).astype("string")
         return out
 
     @property
     def centroids_(self) -> pd.DataFrame:
-        """Cluster centres in the scaled space the model clusters in (rows: cluster)."""
-        centres = self.pipeline_.named_steps["kmeans"].cluster_centers_
-        return pd.DataFrame(centres, columns=list(self.features))
+        """Cluster centres in the scaled space the model clusters in (rows: cluster, or
+        value tier with lifecycle rules)."""
+        centres = np.asarray(self.pipeline_.named_steps["kmeans"].cluster_centers_)
+        frame = pd.DataFrame(centres, columns=list(self.features))
+        if self.lifecycle is not None:
+            frame.index = self.tier_of_cluster_
+            frame = frame.sort_index()
+        return frame
 
 
 def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
@@ -222,6 +312,7 @@ def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int
         "Segment": pd.Series(names),
         "Customers": grouped.size(),
     })
+    profile["Customers"] = profile["Customers"].fillna(0).astype("int64")
     profile["Share"] = profile["Customers"] / profile["Customers"].sum()
     for col in ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue"):
         if col in frame:
@@ -242,6 +333,7 @@ def evaluate_k(
     sample_size: int = 20_000,
     random_state: int = 42,
     progress: bool = False,
+    lifecycle: LifecycleRules | None = None,
 ) -> pd.DataFrame:
     """Compare K values; one row per K.
 
@@ -250,10 +342,12 @@ def evaluate_k(
     adjusted Rand index between the full fit and fits on ``n_bootstrap`` bootstrap
     resamples, 1 = identical), ``min_cluster_share`` and ``smallest_cluster``.
     With more than ``sample_size`` customers the comparison runs on a random sample of
-    that size (``table.attrs["sample_size"]`` says how many were used).
+    that size (``table.attrs["sample_size"]`` says how many were used). With
+    ``lifecycle`` rules, only the active customers are clustered (into value tiers, by
+    bisecting K-Means), as ``SegmentationModel`` does.
     """
-    model = SegmentationModel(features=features, log_transform=log_transform)
-    X = model._matrix(customers)
+    model = SegmentationModel(features=features, log_transform=log_transform, lifecycle=lifecycle)
+    X = model._matrix(customers)[model._clustered_rows(customers)]
     if len(X) > sample_size:
         X = X.sample(sample_size, random_state=random_state)
     k_values = [k for k in k_values if 2 <= k < len(X)]
@@ -262,6 +356,7 @@ def evaluate_k(
             f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
             "K values; load more data or pass a fixed K."
         )
+    bisecting = lifecycle is not None
     prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
     X_scaled = np.asarray(prep.fit_transform(X))
     rng = np.random.default_rng(random_state)
@@ -272,21 +367,22 @@ def evaluate_k(
         from tqdm.auto import tqdm
         iterator = tqdm(k_values, desc="evaluating K")
     with _threads_for(len(X_scaled)):
-        rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state)
+        rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state, bisecting)
     table = pd.DataFrame(rows).set_index("k")
     table.attrs["sample_size"] = len(X)
     table.attrs["n_customers"] = len(customers)
     return table
 
 
-def _evaluate_each_k(X_scaled: np.ndarray, k_values, boot_indices, random_state: int) -> list[dict]:
+def _evaluate_each_k(X_scaled: np.ndarray, k_values, boot_indices, random_state: int,
+                     bisecting: bool = False) -> list[dict]:
     rows = []
     for k in k_values:
-        km = _kmeans(k, random_state, len(X_scaled), 10).fit(X_scaled)
+        km = _kmeans(k, random_state, len(X_scaled), 10, bisecting).fit(X_scaled)
         row = {"k": k, **clustering_metrics(X_scaled, km.labels_, km.inertia_, random_state)}
         scores = []
         for b, idx in enumerate(boot_indices):
-            boot = _kmeans(k, random_state + b + 1, len(idx), 3).fit(X_scaled[idx])
+            boot = _kmeans(k, random_state + b + 1, len(idx), 3, bisecting).fit(X_scaled[idx])
             scores.append(adjusted_rand_score(km.labels_, boot.predict(X_scaled)))
         row["stability"] = float(np.mean(scores)) if scores else float("nan")
         rows.append(row)

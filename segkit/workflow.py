@@ -146,10 +146,12 @@ def train_model(
     k: int | str = "auto",
     preset: str = "default",
     random_state: int = 42,
-    k_values=range(2, 11),
+    k_values=None,
     progress: bool = False,
 ) -> tuple[SegmentationModel, pd.DataFrame | None]:
-    """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``.
+    """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
+    (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
+    ``recommend_k`` then chooses at most the preset's ``max_k``).
 
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
@@ -157,10 +159,12 @@ def train_model(
     spec = FEATURE_PRESETS[preset]
     table = None
     if k == "auto":
+        if k_values is None:
+            k_values = range(2, 7) if spec.lifecycle is not None else range(2, 11)
         table = evaluate_k(customers, k_values, spec.features, spec.log_transform,
-                           random_state=random_state, progress=progress)
-        k = recommend_k(table)
-    model = SegmentationModel(spec.features, spec.log_transform, int(k), random_state).fit(customers)
+                           random_state=random_state, progress=progress, lifecycle=spec.lifecycle)
+        k = recommend_k(table, max_k=spec.max_k)
+    model = SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state).fit(customers)
     return model, table
 
 

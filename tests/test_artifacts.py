@@ -23,15 +23,21 @@ def test_reloaded_model_predicts_the_same_labels_and_names(saved, sample_data):
     loaded = load_artifacts(folder)
     assert (loaded.predict(sample_data.customers) == model.labels_).all()
     assert loaded.segment_names_ == model.segment_names_
+    assert loaded.segment(sample_data.customers).equals(model.segment(sample_data.customers))
+    assert loaded.definitions_.equals(model.definitions_)
     assert sorted(p.name for p in folder.iterdir()) == ["kmeans.joblib", "model.json", "scaler.joblib"]
 
 
 def test_model_card_records_what_users_need(saved, sample_data):
     _, folder = saved
     card = json.loads((folder / "model.json").read_text())
-    assert card["features"] == ["Recency", "NumPurchases", "TotalSpend"]
+    assert card["features"] == ["NumPurchases", "TotalSpend"]
     assert card["transforms"] == ["log1p", "standard_scaler"]
-    assert card["k"] == 4 and len(card["segments"]) == 4
+    assert card["k"] == 4 and len(card["segments"]) == 4 + 3
+    assert card["lifecycle"] == {"new_days": 30, "at_risk_days": 120, "lost_days": 180}
+    # Every segment is defined in the card, in words and in its members' numbers.
+    assert [d["Segment"] for d in card["definitions"]] == list(card["segments"].values())
+    assert all(d["Definition"] and d["Recommendation"] for d in card["definitions"])
     assert card["training_data"]["fingerprint"] == sample_data.fingerprint
     assert card["training_data"]["customers"] == len(sample_data.customers)
     assert "scikit-learn" in card["versions"] and set(card["files"]) == {"scaler.joblib", "kmeans.joblib"}
@@ -58,9 +64,9 @@ def test_model_card_cannot_point_outside_its_folder(saved, tmp_path_factory):
 def test_inconsistent_card_says_what_does_not_match(saved):
     _, folder = saved
     card = json.loads((folder / "model.json").read_text())
-    card["features"] = ["Recency", "TotalSpend"]
+    card["features"] = ["TotalSpend"]
     (folder / "model.json").write_text(json.dumps(card))
-    with pytest.raises(SegkitArtifactError, match="scaler expects 3 features, model.json lists 2"):
+    with pytest.raises(SegkitArtifactError, match="scaler expects 2 features, model.json lists 1"):
         load_artifacts(folder)
 
 

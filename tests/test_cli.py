@@ -45,7 +45,8 @@ def test_features_writes_one_row_per_customer(tmp_path, sample_csv, sample_data)
 def test_train_prints_report_segments_and_saves(trained):
     folder, stdout = trained
     assert "cleaning report" in stdout and "cancellations" in stdout
-    assert "segments (K=4)" in stdout and "VIP" in stdout
+    assert "segments (K=4 value tiers" in stdout and "Lost" in stdout
+    assert "what the segments mean" in stdout and "No purchase for 180 days or more" in stdout
     assert load_artifacts(folder).n_clusters == 4
 
 

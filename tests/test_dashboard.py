@@ -403,6 +403,10 @@ def test_segments_panel_glossary_and_summary(state):
     for name in state.segment_names:
         assert f'data-segment="{name}"' in panel.glossary.value
     assert "What to do" in panel.glossary.value and "days ago" in panel.glossary.value
+    import html as _html
+
+    for name, row in state.model.definitions_.iterrows():  # the model's own definitions
+        assert _html.escape(row["Definition"]) in panel.glossary.value, name
     assert "Avg spend (£)" in panel.summary.value and " days<" in panel.summary.value
     state.filters = Filters(segments=(state.segment_names[0],))
     assert _rows(panel.summary.value) == 1
@@ -560,7 +564,9 @@ def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirmi
     panel.retrain_button.click()
     state = dashboard.state
     assert state.model.n_clusters == 3 and "Retrained with K = 3" in panel.retrain_status.value
-    assert len(dashboard.filters.segment_filter.options) == 3 and _rows(dashboard.segments.summary.value) == 3
+    n_segments = 3 + (3 if state.model.lifecycle is not None else 0)  # value tiers and lifecycle stages
+    assert len(state.segment_names) == n_segments == len(dashboard.filters.segment_filter.options)
+    assert _rows(dashboard.segments.summary.value) == len(state.selection.summary)
     panel.save_button.click()  # asks first
     assert panel.confirm.layout.display == "" and not (tmp_path / "artifacts" / "model.json").exists()
     panel.cancel_save.click()
@@ -606,7 +612,7 @@ def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data,
     page.bridge.opened += 1
     assert page.state.model.n_clusters == 3 and page.state.saved
     assert "Using the saved model" in page.model.card_html.value and "now uses the model saved" in page.state.notice
-    assert len(page.filters.segment_filter.options) == 3
+    assert list(page.filters.segment_filter.options) == page.state.segment_names
 
 
 def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):

@@ -181,7 +181,7 @@ def test_model_comparison_reports_sizes_that_add_up(blobs):
 
 
 def test_rfm_vs_clusters_counts_every_customer_once(blobs):
-    model = SegmentationModel(n_clusters=3).fit(blobs)
+    model = SegmentationModel.from_preset("clusters", n_clusters=3).fit(blobs)
     table = explore.rfm_vs_clusters(model.segment(blobs))
     assert table.loc["Total", "Total"] == len(blobs)
     assert table.drop(index="Total").drop(columns="Total").to_numpy().sum() == len(blobs)
@@ -279,7 +279,7 @@ def test_model_card_summary_reads_a_card():
 
 def test_figures_are_returned_not_shown(blobs):
     plt.close("all")
-    model = SegmentationModel(n_clusters=3).fit(blobs)
+    model = SegmentationModel.from_preset("clusters", n_clusters=3).fit(blobs)
     hist = explore.feature_histograms(blobs.assign(Recency=np.arange(len(blobs)) % 30), ("Recency", "TotalSpend"))
     assert len(hist.axes) == 2
     assert "Recency + 1" in hist.axes[0].get_xlabel()  # Recency has zeros, shifted for the log axis

@@ -10,8 +10,8 @@ from segkit.model import SegmentationModel
 
 def test_names_are_unique_and_do_not_depend_on_cluster_index(sample_data):
     customers = sample_data.customers
-    a = SegmentationModel(n_clusters=5, random_state=1).fit(customers)
-    b = SegmentationModel(n_clusters=5, random_state=99).fit(customers)
+    a = SegmentationModel.from_preset("clusters", n_clusters=5, random_state=1).fit(customers)
+    b = SegmentationModel.from_preset("clusters", n_clusters=5, random_state=99).fit(customers)
     assert len(set(a.segment_names_.values())) == 5
     # Same customers end up under the same names whatever the cluster numbering.
     names_a = pd.Series(a.labels_).map(a.segment_names_)
@@ -21,7 +21,7 @@ def test_names_are_unique_and_do_not_depend_on_cluster_index(sample_data):
 
 def test_names_follow_the_profile(sample_data):
     customers = sample_data.customers
-    model = SegmentationModel(n_clusters=5).fit(customers)
+    model = SegmentationModel.from_preset("clusters", n_clusters=5).fit(customers)
     profile = model.profile_.set_index("Segment")
     assert profile["AvgTotalSpend"].idxmax() == "VIP"
     lapsed = profile["AvgRecency"].idxmax()
@@ -30,14 +30,14 @@ def test_names_follow_the_profile(sample_data):
 
 def test_permuted_labels_get_permuted_names(sample_data):
     customers = sample_data.customers
-    labels = SegmentationModel(n_clusters=4).fit(customers).labels_
+    labels = SegmentationModel.from_preset("clusters", n_clusters=4).fit(customers).labels_
     names = name_segments(customers, labels)
     permuted = name_segments(customers, (labels + 1) % 4)
     assert all(permuted[(c + 1) % 4] == n for c, n in names.items())
 
 
 def test_more_clusters_than_names_still_unique(sample_data):
-    model = SegmentationModel(n_clusters=9).fit(sample_data.customers)
+    model = SegmentationModel.from_preset("clusters", n_clusters=9).fit(sample_data.customers)
     assert len(set(model.segment_names_.values())) == 9
 
 
@@ -49,10 +49,28 @@ def test_rfm_scores_are_quintiles_and_named(sample_data):
     rfm = rfm_scores(sample_data.customers)
     for col in "RFM":
         assert set(rfm[col]) == {1, 2, 3, 4, 5}
-        assert rfm[col].value_counts().max() - rfm[col].value_counts().min() <= 1
     # Most recent customers score R=5.
     recent = sample_data.customers["Recency"].idxmin()
     assert rfm.loc[recent, "R"] == 5
     assert set(rfm["RFM_Segment"]) <= {name for name, _, _ in RFM_SEGMENT_RULES}
     champions = rfm[rfm["RFM_Segment"] == "Champions"]
     assert (champions["R"] == 5).all() and len(champions) > 0
+
+
+def test_rfm_scores_do_not_depend_on_row_order_and_ties_share_a_score(sample_data):
+    customers = sample_data.customers
+    rfm = rfm_scores(customers)
+    shuffled = rfm_scores(customers.sample(frac=1.0, random_state=3)).loc[customers.index]
+    pd.testing.assert_frame_equal(rfm, shuffled)
+    one_time = customers["NumPurchases"] == 1
+    assert one_time.sum() > 1 and rfm.loc[one_time, "F"].nunique() == 1
+
+
+def test_value_tiers_take_names_that_describe_their_profile():
+    from segkit.label import tier_names
+
+    centres = np.array([[2.0, 1.7], [0.5, 0.6], [-0.4, -0.2], [-1.1, -1.3]])
+    assert tier_names(centres, ("NumPurchases", "TotalSpend")) == ["VIP", "Loyal", "Regular", "Budget"]
+    # No VIP-like tier: no tier is called VIP.
+    assert "VIP" not in tier_names(centres[1:], ("NumPurchases", "TotalSpend"))
+    assert tier_names(centres, ("Recency", "ChristmasShare")) == ["Tier 1", "Tier 2", "Tier 3", "Tier 4"]

@@ -4,35 +4,50 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.cluster import KMeans
+from sklearn.cluster import BisectingKMeans, KMeans
 from sklearn.preprocessing import StandardScaler
 
 from segkit.errors import SegkitDataError
+from segkit.label import LifecycleRules, lifecycle_stage
 from segkit.model import SegmentationModel, evaluate_k, recommend_k
 
 
-def test_pipeline_is_log_scaler_kmeans_and_matches_plain_sklearn(sample_data):
+def test_default_pipeline_clusters_the_active_customers_with_bisecting_kmeans(sample_data):
     customers = sample_data.customers
     model = SegmentationModel(n_clusters=4, random_state=0).fit(customers)
     assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "kmeans"]
+    active = lifecycle_stage(customers, LifecycleRules()) == "Active"
+    X = StandardScaler().fit_transform(np.log1p(customers.loc[active, ["NumPurchases", "TotalSpend"]]))
+    plain = BisectingKMeans(4, random_state=0, n_init=10, bisecting_strategy="largest_cluster").fit(X)
+    assert model.metrics_["inertia"] == pytest.approx(plain.inertia_)
+    assert len(model.labels_) == len(customers)
+
+
+def test_clusters_preset_is_log_scaler_kmeans_over_everyone(sample_data):
+    customers = sample_data.customers
+    model = SegmentationModel.from_preset("clusters", n_clusters=4, random_state=0).fit(customers)
     X = StandardScaler().fit_transform(np.log1p(customers[["Recency", "NumPurchases", "TotalSpend"]]))
     plain = KMeans(4, random_state=0, n_init=10).fit(X)
     assert model.metrics_["inertia"] == pytest.approx(plain.inertia_)
-    assert len(model.labels_) == len(customers)
 
 
 def test_seed_preset_clusters_raw_values(sample_data):
     model = SegmentationModel.from_preset("seed", n_clusters=3).fit(sample_data.customers)
     assert list(model.pipeline_.named_steps) == ["scaler", "kmeans"]
     assert list(model.features) == ["NumPurchases", "TotalQuantity", "TotalSpend"]
+    assert model.lifecycle is None
 
 
-def test_segment_adds_cluster_names_and_recommendations(sample_data):
-    model = SegmentationModel(n_clusters=5).fit(sample_data.customers)
+def test_segment_adds_codes_names_stage_tier_and_recommendations(sample_data):
+    model = SegmentationModel(n_clusters=4).fit(sample_data.customers)
     segmented = model.segment(sample_data.customers)
-    assert segmented["Segment"].nunique() == 5
+    assert set(segmented["Segment"]) <= set(model.segment_names_.values())
+    assert {"New", "At risk", "Lost"} <= set(segmented["Segment"])
     assert segmented["Recommendation"].notna().all()
     assert (segmented["Cluster"].to_numpy() == model.labels_).all()
+    assert set(segmented["Stage"]) <= {"New", "Active", "At risk", "Lost"}
+    active = segmented["Stage"] == "Active"
+    assert (segmented.loc[active, "Segment"] == segmented.loc[active, "ValueTier"]).all()
     assert model.profile_["Customers"].sum() == len(sample_data.customers)
     assert model.profile_["Share"].sum() == pytest.approx(1.0)
 
@@ -44,6 +59,12 @@ def test_evaluate_k_reports_every_metric_for_every_k(sample_data):
         assert table[col].notna().all(), col
     assert table["inertia"].is_monotonic_decreasing
     assert table["stability"].between(-1, 1).all()
+
+
+def test_evaluate_k_with_lifecycle_rules_uses_only_the_active_customers(sample_data):
+    rules = LifecycleRules()
+    table = evaluate_k(sample_data.customers, [3], ["NumPurchases", "TotalSpend"], lifecycle=rules, n_bootstrap=1)
+    assert table.attrs["sample_size"] == int((lifecycle_stage(sample_data.customers, rules) == "Active").sum())
 
 
 def test_recommend_k_skips_tiny_clusters_and_unstable_k():
@@ -62,7 +83,18 @@ def test_recommend_k_skips_tiny_clusters_and_unstable_k():
 def test_fewer_customers_than_k_is_a_clear_error(sample_data):
     few = sample_data.customers.head(3)
     with pytest.raises(SegkitDataError, match="3 customers but K is 4"):
+        SegmentationModel.from_preset("clusters", n_clusters=4).fit(few)
+    with pytest.raises(SegkitDataError, match="3 customers but K is 4"):
         SegmentationModel(n_clusters=4).fit(few)
+
+
+def test_a_log_of_a_few_weeks_still_gets_value_tiers(sample_data):
+    customers = sample_data.customers
+    young = customers.assign(Recency=customers["Recency"] % 20, Tenure=customers["Tenure"] % 5)
+    model = SegmentationModel(n_clusters=3).fit(young)
+    segmented = model.segment(young)
+    assert model.clustered_customers_ == len(young)
+    assert set(segmented["Segment"]) == {"New"} and segmented["ValueTier"].nunique() == 3
 
 
 def test_scoring_a_table_without_the_features_names_them(sample_data):

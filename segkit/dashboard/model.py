@@ -12,7 +12,6 @@ import html
 import ipywidgets as W
 
 from ..views import k_table_html, model_card_html
-from .state import K_CHOICES
 from .widgets import classed, guarded
 
 __all__ = ["ModelPanel"]
@@ -26,8 +25,10 @@ class ModelPanel:
         children = [self.about]
         self.analyst = state.settings.analyst
         if self.analyst:
-            self.k_choice = W.Dropdown(options=K_CHOICES, value=int(state.model.n_clusters), description="K",
-                                       layout=W.Layout(width="140px"))
+            tiers = getattr(state.model, "lifecycle", None) is not None
+            self.k_choice = W.Dropdown(options=state.k_choices, value=int(state.model.n_clusters),
+                                       description="Value tiers" if tiers else "K",
+                                       layout=W.Layout(width="200px"))
             self.evaluate_button = W.Button(description="Recommend K", icon="search", layout=W.Layout(width="auto"))
             self.retrain_button = W.Button(description="Retrain", icon="refresh", button_style="warning",
                                            layout=W.Layout(width="auto"))
@@ -70,6 +71,8 @@ class ModelPanel:
         self.card_html.value = model_card_html(state.card, state.status.html())
         if self.analyst:
             self.save_button.layout.display = "none" if state.saved else ""
+            if list(self.k_choice.options) != state.k_choices:
+                self.k_choice.options = state.k_choices
             if self.k_choice.value != int(state.model.n_clusters):
                 self.k_choice.value = int(state.model.n_clusters)
 

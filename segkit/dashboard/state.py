@@ -33,7 +33,7 @@ import traitlets
 from ..artifacts import load_artifacts, read_model_card, save_artifacts
 from ..config import Settings, settings as read_settings
 from ..errors import SegkitArtifactError, SegkitError
-from ..model import evaluate_k, recommend_k
+from ..model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
 from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card,
                      segment_customers, segment_summary, table_order, window_z_scores)
 from ..workflow import CustomerData, model_fits_data, train_model
@@ -46,6 +46,8 @@ __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "sel
 #: Columns a date or category filter adds: the customer's activity inside the window.
 WINDOW_COLUMNS = ["PurchasesInWindow", "SpendInWindow"]
 K_CHOICES = list(range(2, 11))
+#: Value tiers offered for a model with lifecycle stages (as ``workflow.train_model``).
+LIFECYCLE_K_CHOICES = list(range(2, 7))
 
 
 # ---------------------------------------------------------------- pure functions
@@ -172,6 +174,17 @@ def saved_status(artifacts: Path, card: dict) -> ModelStatus:
     return ModelStatus(True, f"Using the saved model in {artifacts} (saved {created}).")
 
 
+def preset_of(model) -> FeaturePreset:
+    """The feature preset ``model`` was built from (features, log, lifecycle rules), or
+    a preset with its settings and the usual largest K when none matches."""
+    lifecycle = getattr(model, "lifecycle", None)
+    for spec in FEATURE_PRESETS.values():
+        if (tuple(spec.features) == tuple(model.features) and spec.log_transform == model.log_transform
+                and getattr(spec, "lifecycle", None) == lifecycle):
+            return spec
+    return FeaturePreset(tuple(model.features), model.log_transform)
+
+
 def retrained(model, customers: pd.DataFrame, k: int):
     """A model like ``model`` (same features, preset and settings) refitted with K = ``k``."""
     from sklearn.base import clone
@@ -244,11 +257,19 @@ class DashboardState(traitlets.HasTraits):
                                     "model every page uses.")
         self.set_model(model, provisional_card(model, self.data.training_info()), status, self.k_table)
 
+    @property
+    def k_choices(self) -> list[int]:
+        """The K values to offer: value tiers 2..6 under lifecycle rules, else clusters 2..10."""
+        return LIFECYCLE_K_CHOICES if getattr(self.model, "lifecycle", None) is not None else K_CHOICES
+
     def evaluate(self) -> int:
-        """Compare K = 2..10 with the model's own features; returns the recommended K."""
-        self.k_table = evaluate_k(self.data.customers, K_CHOICES, list(self.model.features),
-                                  bool(getattr(self.model, "log_transform", True)))
-        return recommend_k(self.k_table)
+        """Compare K values with the model's own features, lifecycle rules and preset's
+        largest K; returns the recommended K."""
+        lifecycle = getattr(self.model, "lifecycle", None)
+        extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
+        self.k_table = evaluate_k(self.data.customers, self.k_choices, list(self.model.features),
+                                  bool(getattr(self.model, "log_transform", True)), **extra)
+        return recommend_k(self.k_table, max_k=preset_of(self.model).max_k)
 
     def save(self) -> None:
         """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
