@@ -861,3 +861,29 @@ def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_voila_json_holds_the_same_settings_as_make_run():
+    """`voila dashboard.ipynb` in the project root reads voila.json: the same template,
+    limits, pool and culling as `python -m segkit.serve` with default settings."""
+    from segkit import serve
+
+    assert json.loads(serve.VOILA_JSON.read_text()) == serve.voila_config({})
+    command = serve.voila_command(8866, open_browser=False, env={})
+    config = serve.voila_config({})
+    assert f"--template={config['VoilaConfiguration']['template']}" in command
+    assert "--Voila.tornado_settings=" + json.dumps(config["Voila"]["tornado_settings"]) in command
+    for key, value in config["MappingKernelManager"].items():
+        assert f"--MappingKernelManager.{key}={value}" in command
+
+
+def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
+    from segkit import serve
+
+    seen = {}
+    monkeypatch.setattr(serve.os, "execve", lambda path, args, env: seen.update(env=env, args=args))
+    monkeypatch.delenv("SEGKIT_ANALYST", raising=False)
+    serve.main(["--port", "9999", "--no-browser"])
+    assert seen["env"].get("SEGKIT_ANALYST", "") == ""
+    serve.main(["--port", "9999", "--no-browser", "--analyst"])
+    assert seen["env"]["SEGKIT_ANALYST"] == "1"
