@@ -56,10 +56,13 @@ SELECT_SEGMENTS = """(names) => {
   window.__segPlots = []; window.__segT0 = performance.now();
   select.dispatchEvent(new Event('change', {bubbles: true}));
 }"""
+#: The scatter, the sizes and the centres chart redraw on every segment change, then
+#: ``quietMs`` without a redraw. (The comparison chart redraws only when its two segments'
+#: customers change: with both still selected it keeps its figure and sends nothing.)
 ALL_CHARTS_SETTLED = """(quietMs) => {
   const plots = window.__segPlots || [];
   const charts = new Set(plots.map(p => p[0]));
-  if (charts.size < document.querySelectorAll('.js-plotly-plot').length) return false;
+  if (![0, 1, 2].every(i => charts.has(i))) return false;
   return performance.now() - Math.max(...plots.map(p => p[1])) > quietMs;
 }"""
 SCATTER_SETTLED = """(quietMs) => {
