@@ -1,10 +1,12 @@
 """What the dashboard shows, as plain functions of DataFrames (no widgets here).
 
 Every number and table on the page comes from one of these functions, so each is
-tested without a browser (``tests/test_dashboard.py``). The path of one view:
-lines -> customers in the date window / product category (``customers_in_window``) ->
-segmented by the model -> filtered by segment, country and spend
-(``filter_customers``) -> KPIs, summary, comparison, table, CSV.
+tested without a browser (``tests/test_dashboard.py``). The path of one view: customers
+segmented by the model on the full period (``segment_customers``) -> kept by segment,
+country and spend (``filter_mask``) and, for a date window or product category, by
+having bought there (``segkit.dashboard.state.window_activity``) -> KPIs, summary,
+comparison, table, CSV. ``customers_in_window`` (features recomputed inside a window)
+is kept for analyses in notebooks; the page no longer relabels customers with it.
 """
 from __future__ import annotations
 
