@@ -551,6 +551,8 @@ def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any])
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "features": list(model.features), "k": int(model.n_clusters),
+        "lifecycle": model.lifecycle.as_dict() if getattr(model, "lifecycle", None) is not None else None,
+        "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
         "segments": {str(c): n for c, n in model.segment_names_.items()},
         "metrics": dict(model.metrics_), "training_data": dict(training_info),
     }
@@ -567,8 +569,13 @@ def model_card_html(card: Mapping[str, Any], status: str) -> str:
     created = html.escape(str(card.get("created", "?")).replace("T", " ")[:16])
     lines = [
         f"<p>{status}</p>",
-        f"<p>Customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} groups (K-Means), "
-        f"trained {created} on {html.escape(str(data.get('source', '?')))} "
+        (f"<p>Each customer first gets a lifecycle stage from the calendar (New, At risk, Lost: see the definitions "
+         f"above); the other, active customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} "
+         f"value tiers ({html.escape(str(card.get('algorithm', 'K-Means')))} on the log values), "
+         if card.get("lifecycle") else
+         f"<p>Customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} groups "
+         f"({html.escape(str(card.get('algorithm', 'K-Means')))}), ")
+        + f"trained {created} on {html.escape(str(data.get('source', '?')))} "
         f"({_number(data.get('customers', float('nan')))} customers, purchases from {str(period[0])[:10]} "
         f"to {str(period[1])[:10]}).</p>",
         "<p>How well the groups separate (for analysts): silhouette {} (−1 to 1, higher is better) · "
