@@ -571,7 +571,7 @@ def model_card_html(card: Mapping[str, Any], status: str) -> str:
         f"<p>{status}</p>",
         (f"<p>Each customer first gets a lifecycle stage from the calendar (New, At risk, Lost: see the definitions "
          f"above); the other, active customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} "
-         f"value tiers ({html.escape(str(card.get('algorithm', 'K-Means')))} on the log values), "
+         f"value tiers ({html.escape(str(card.get('algorithm', 'K-Means')))}), "
          if card.get("lifecycle") else
          f"<p>Customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} groups "
          f"({html.escape(str(card.get('algorithm', 'K-Means')))}), ")
