@@ -505,6 +505,8 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-term dd { margin: 2px 0 6px 18px; }
 .seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .seg-about-text p { margin: 4px 0; }
+.seg-customer-table td { white-space: nowrap; }
+.seg-customer-table td:last-child { white-space: normal; min-width: 280px; }
 @media print {
   @page { size: A4; margin: 12mm; }
   /* Voila's shell is a fixed-height box with its own scrolling: let the page flow onto pages. */
