@@ -176,17 +176,17 @@ function render({ model, el }) {
   link.className = "seg-download-link seg-download-blob";
   el.appendChild(link);
   let url = null;
-  const draw = () => {
+  const draw = (fresh) => {
     if (url) { URL.revokeObjectURL(url); url = null; }
     const content = model.get("content");
     if (!content || content.byteLength === 0) { link.style.display = "none"; link.removeAttribute("href"); return; }
     url = URL.createObjectURL(new Blob([content], { type: model.get("mime") }));
     link.href = url; link.download = model.get("filename"); link.textContent = model.get("label");
     link.dataset.rows = String(model.get("rows")); link.style.display = "";
-    if (model.get("auto")) link.click();
+    if (fresh && model.get("auto")) link.click();
   };
-  model.on("change:content", draw);
-  draw();
+  model.on("change:content", () => draw(true));
+  draw(false);
   return () => { if (url) URL.revokeObjectURL(url); };
 }
 export default { render };
