@@ -3,19 +3,26 @@
 Default rules, applied in this order:
 
 1. ``missing customer`` - lines without a CustomerID cannot be attributed.
-2. ``cancellations`` - lines of invoices starting with ``C`` (and any other line with
+2. ``missing date`` - lines without a date (a "Grand Total" row, a blank cell).
+3. ``outlier dates`` - dates far outside the bulk of the log (``date_window``): before
+   the 0.5th percentile of the dates minus one year, after the 99.5th percentile plus
+   one year, or after tomorrow. One line dated 2099 would otherwise move the snapshot
+   date and give every customer a recency of decades.
+4. ``missing quantity`` - blank or ``#N/A`` quantities.
+5. ``missing price`` - blank or ``#N/A`` (NaN) prices.
+6. ``cancellations`` - lines of invoices starting with ``C`` (and any other line with
    quantity <= 0) are netted against the same customer's purchases of the same
    StockCode made up to the last cancellation, most recent purchase first; purchases
    netted to zero are dropped and the cancellation lines themselves are removed. This is
    what keeps C581484/C541433 from leaving customers 16446 and 12346 as giant false
    top spenders.
-3. ``non-positive price`` - UnitPrice <= 0 (free samples, adjustments).
-4. ``non-product codes`` - postage, fees, discounts, manual lines, vouchers
+7. ``non-positive price`` - UnitPrice <= 0 (free samples, adjustments).
+8. ``non-product codes`` - postage, fees, discounts, manual lines, vouchers
    (``NON_PRODUCT_CODES`` / ``NON_PRODUCT_PREFIXES``, configurable).
-5. ``duplicate lines`` - exact repeats of a line.
+9. ``duplicate lines`` - exact repeats of a line.
 
 ``rules="seed"`` reproduces the original dashboard: drop missing CustomerID, drop
-Quantity <= 0. Either way ``TotalPrice = Quantity * UnitPrice`` (currency units).
+Quantity <= 0 (after rules 2-5, which only remove lines no rule set can use). Either way ``TotalPrice = Quantity * UnitPrice`` (currency units).
 
 Revenue in the report is gross sales: the sum of ``Quantity * UnitPrice`` over lines
 with a positive quantity.
@@ -27,12 +34,18 @@ from typing import Iterable, Literal
 
 import pandas as pd
 
+#: ``date_window``: percentiles that define the bulk of a log's dates, and the margin.
+BULK_QUANTILES = (0.005, 0.995)
+OUTLIER_MARGIN = pd.Timedelta(days=365)
+
 __all__ = [
     "NON_PRODUCT_CODES",
     "NON_PRODUCT_PREFIXES",
     "CleaningResult",
     "clean_transactions",
+    "date_window",
     "is_non_product",
+    "window_around",
 ]
 
 NON_PRODUCT_CODES = (
@@ -68,6 +81,26 @@ def is_non_product(
     return mask.fillna(False).astype(bool)
 
 
+def date_window(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The dates a log may use: from the 0.5th percentile minus one year to the 99.5th
+    percentile plus one year, and no later than tomorrow (``now`` + 1 day, UTC).
+
+    Percentiles are taken on the lower value (no interpolation), so the bounds are dates
+    in the log; a handful of stray lines cannot move them.
+    """
+    known = dates.dropna()
+    tomorrow = (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) + pd.Timedelta(days=1)
+    if known.empty:
+        return pd.Timestamp.min, tomorrow
+    low, high = (known.quantile(q, interpolation="lower") for q in BULK_QUANTILES)
+    return window_around(low, high, tomorrow)
+
+
+def window_around(low: pd.Timestamp, high: pd.Timestamp, tomorrow: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``date_window`` from its percentiles (shared with the out-of-core path)."""
+    return pd.Timestamp(low) - OUTLIER_MARGIN, min(pd.Timestamp(high) + OUTLIER_MARGIN, tomorrow)
+
+
 def clean_transactions(
     transactions: pd.DataFrame,
     rules: Rules = "default",
@@ -88,6 +121,11 @@ def clean_transactions(
         steps.append(_report_row(rule, before, lines, revenue_removed))
 
     apply("missing customer", lines["CustomerID"].notna())
+    apply("missing date", lines["InvoiceDate"].notna())
+    first, last = date_window(lines["InvoiceDate"])
+    apply("outlier dates", lines["InvoiceDate"].between(first, last))
+    apply("missing quantity", lines["Quantity"].notna())
+    apply("missing price", lines["UnitPrice"].notna())
     if rules == "seed":
         apply("quantity <= 0", lines["Quantity"] > 0)
     else:

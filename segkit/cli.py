@@ -1,7 +1,8 @@
-"""Command line: ``segkit features | train | score | fetch-data | sample``.
+"""Command line: ``segkit features | train | score | clv | models | rollback | fetch-data | sample``.
 
 Bad input ends with exit code 2 and one line on stderr (file, problem, fix), never a
 traceback (set ``SEGKIT_DEBUG=1`` to see one). A failed run changes nothing in the
+artifacts folder, and ``--out`` may name neither the input file nor anything inside the
 artifacts folder.
 """
 from __future__ import annotations
@@ -32,22 +33,48 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--rules", choices=["default", "seed"], default="default", help="cleaning rules")
         p.add_argument("--engine", choices=["auto", "pandas", "duckdb"], default="auto",
                        help="auto (default): DuckDB out of core for parquet logs over 5M lines, else pandas")
+        order = p.add_mutually_exclusive_group()
+        order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
+                           help="text dates are dd/mm/yyyy (default: decided from the values)")
+        order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                           help="text dates are mm/dd/yyyy (default: decided from the values)")
+
+    def feature_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--window-days", type=int, default=None,
+                       help="count purchases over the last N days before the snapshot (default: the whole log)")
+        p.add_argument("--feature", action="append", default=[], metavar="NAME",
+                       help="add a registered feature (e.g. ChristmasShare, CategoriesBought); repeatable")
 
     p = sub.add_parser("features", help="write one row of features per customer")
     data_options(p)
+    feature_options(p)
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("train", help="train, print the report and save the model")
     data_options(p, required=False)
-    p.add_argument("--k", default="auto", help="number of segments, or 'auto' (default)")
-    p.add_argument("--preset", choices=["default", "seed"], default="default",
-                   help="features: default = Recency, NumPurchases, TotalSpend (log); seed = the original's")
+    feature_options(p)
+    p.add_argument("--k", default="auto", help="number of value tiers (clusters for other presets), or 'auto' (default)")
+    p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default",
+                   help="default = lifecycle stage x value tiers of NumPurchases, TotalSpend; clusters = K-Means "
+                   "on log Recency, NumPurchases, TotalSpend; seed = the original dashboard's")
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
     p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
+    p.add_argument("--allow-short-window", action="store_true",
+                   help="score a log shorter than the model's observation window, with a warning")
     p.add_argument("--out", required=True, help="output CSV")
+
+    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD + Gamma-Gamma; needs segkit[clv] to fit)")
+    data_options(p)
+    p.add_argument("--until", help="last day of the observation, YYYY-MM-DD (later lines are ignored; "
+                   "default: the last purchase day)")
+    p.add_argument("--out", required=True, help="output CSV: CustomerID, frequency, recency, T, monetary, "
+                   "p_alive, expected_purchases_90d, clv")
+    p.add_argument("--params", help="parameters JSON: read it if it exists (no fit, no pymc), else fit and write it")
+    p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months of 30 days (default 12)")
+    p.add_argument("--discount", type=float, default=0.01, help="monthly discount rate (default 0.01 = 1%%)")
 
     p = sub.add_parser("fetch-data", help="download the UCI Online Retail workbook")
     p.add_argument("--dest", default=str(DATA_DIR), help="folder to save it in (default: data/)")
@@ -57,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file (.csv, .xlsx or .parquet)")
     p.add_argument("--customers", type=int, default=2000)
     p.add_argument("--seed", type=int, default=7)
+
+    p = sub.add_parser("models", help="list the saved model versions (the current one marked)")
+    p.add_argument("--artifacts", help="model folder (default: artifacts/)")
+
+    p = sub.add_parser("rollback", help="make an earlier saved model version the current one")
+    p.add_argument("version", help="a version from `segkit models`")
+    p.add_argument("--artifacts", help="model folder (default: artifacts/)")
     return parser
 
 
@@ -83,17 +117,44 @@ def _mapping(args):
     return parse_column_mapping(args.columns)
 
 
+def _check_out(args) -> None:
+    """Refuse an ``--out`` that would overwrite the input or a file of the saved model."""
+    from .errors import SegkitDataError
+
+    out = Path(args.out).expanduser().resolve()
+    data = getattr(args, "data", None)
+    if data and Path(data).expanduser().exists() and out == Path(data).expanduser().resolve():
+        raise SegkitDataError(f"--out '{args.out}' is the input file itself; name another output file.")
+    artifacts = Path(getattr(args, "artifacts", None) or artifacts_dir()).expanduser().resolve()
+    if out == artifacts or artifacts in out.parents:
+        raise SegkitDataError(
+            f"--out '{args.out}' is inside the artifacts folder '{artifacts}', which holds the saved model; "
+            "name a file outside it."
+        )
+    if out.is_dir():
+        raise SegkitDataError(f"--out '{args.out}' is a folder; name a CSV file.")
+
+
 def _write_csv(frame: pd.DataFrame, out: str) -> None:
+    from .errors import SegkitDataError
     from .export import to_safe_csv
 
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(to_safe_csv(frame), encoding="utf-8")
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(to_safe_csv(frame), encoding="utf-8")
+    except OSError as exc:
+        raise SegkitDataError(
+            f"Could not write '{out}' ({exc.strerror or type(exc).__name__}); check that its folder is writable "
+            "and has free space, or name another file."
+        ) from None
 
 
 def _features(args) -> int:
     from .workflow import load_customer_data
 
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
+    _check_out(args)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -104,7 +165,8 @@ def _train(args) -> int:
     from .workflow import load_customer_data, train_model
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine)
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
@@ -112,33 +174,91 @@ def _train(args) -> int:
             print(f"  cleaned out of core with DuckDB (rules '{data.rules}'): {len(data.customers):,} customers")
         else:
             print(data.report.to_string(index=False))
-        model, table = train_model(data, k=k, preset=args.preset)
+        window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
+        print(f"\nobservation window: {window}")
+        model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
             print(f"recommended K: {model.n_clusters}")
-        tiers = f"K={model.n_clusters} value tiers" if model.lifecycle is not None else f"K={model.n_clusters}"
+        tiers = f"K={model.n_clusters} value tiers" if model.lifecycle_rules_ is not None else f"K={model.n_clusters}"
         print(f"\nsegments ({tiers})")
         print(model.profile_.drop(columns="Recommendation").round(2).to_string())
         print("\nwhat the segments mean")
         for name, row in model.definitions_.iterrows():
             print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
     card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
-    print(f"\nsaved model to {card.parent}")
+    print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
 
 
 def _score(args) -> int:
-    from .artifacts import load_artifacts
     from .workflow import customers_for_scoring
 
-    model = load_artifacts(args.artifacts or artifacts_dir())
-    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine)
+    _check_out(args)
+    model = _load_model(Path(args.artifacts or artifacts_dir()))
+    notes: list[str] = []
+    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
+                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes)
+    for note in notes:
+        print(f"segkit: warning: {note}", file=sys.stderr)
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}")
     print(scored["Segment"].value_counts().to_string())
     return 0
+
+
+def _clv(args) -> int:
+    from .clv import fit_clv, load_params, predict_clv, rfm_frame, save_params
+    from .errors import SegkitDataError
+    from .workflow import load_customer_data
+
+    if args.engine == "duckdb":
+        raise SegkitDataError("segkit clv needs the purchase lines in memory; --engine duckdb is not supported here.")
+    if args.horizon_months < 1 or not 0 <= args.discount < 1:
+        raise SegkitDataError(f"--horizon-months must be at least 1 and --discount between 0 and 1 (0.01 = 1%), "
+                              f"not {args.horizon_months} and {args.discount}.")
+    until = None
+    if args.until:
+        try:
+            until = pd.Timestamp(args.until)
+        except ValueError:
+            raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
+    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine="pandas")
+    rfm = rfm_frame(data.lines, until)
+    params_path = Path(args.params) if args.params else None
+    if params_path is not None and params_path.exists():
+        params = load_params(params_path)
+        print(f"parameters from {params_path}")
+    else:
+        params = fit_clv(rfm)
+        if params_path is not None:
+            save_params(params, params_path)
+            print(f"saved parameters to {params_path}")
+    table = predict_clv(rfm, params, args.horizon_months, args.discount)
+    rounded = table.round({"monetary": 2, "p_alive": 4, "expected_purchases_90d": 4, "clv": 2})
+    _write_csv(rounded.reset_index(), args.out)
+    print(f"wrote {len(table):,} customers to {args.out}: CLV over {args.horizon_months} months "
+          f"{table['clv'].sum():,.0f} in total, median P(alive) {table['p_alive'].median():.2f}")
+    return 0
+
+
+def _load_model(folder: Path):
+    """``load_artifacts``, with a malformed ``model.json`` (segments as a list, ``null``,
+    nesting too deep for the JSON reader) refused in one sentence."""
+    from .artifacts import load_artifacts
+    from .errors import SegkitArtifactError
+
+    try:
+        return load_artifacts(folder)
+    except SegkitError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError, RecursionError) as exc:
+        raise SegkitArtifactError(
+            f"'{folder / 'model.json'}' is malformed ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else 'no details'}); "
+            "retrain with `segkit train`."
+        ) from None
 
 
 def _fetch(args) -> int:
@@ -181,7 +301,30 @@ def _positive_int(text: str) -> int:
     return value
 
 
-_COMMANDS = {"features": _features, "train": _train, "score": _score, "fetch-data": _fetch, "sample": _sample}
+def _models(args) -> int:
+    from .artifacts import list_versions
+
+    folder = args.artifacts or artifacts_dir()
+    versions = list_versions(folder)
+    if versions.empty:
+        print(f"no saved model versions in {folder}; train one with `segkit train`")
+        return 0
+    versions.insert(0, "", versions.pop("current").map({True: "*", False: ""}))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(versions.to_string(index=False))
+    return 0
+
+
+def _rollback(args) -> int:
+    from .artifacts import rollback
+
+    target = rollback(args.artifacts or artifacts_dir(), args.version)
+    print(f"current model is now {target.name}")
+    return 0
+
+
+_COMMANDS = {"features": _features, "train": _train, "score": _score, "clv": _clv, "fetch-data": _fetch,
+             "sample": _sample, "models": _models, "rollback": _rollback}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,10 @@
-"""Where segkit finds things: every path is built from the package's own location.
+"""Where segkit finds things.
 
-Notebooks, the CLI and Voilà may run from any working folder; they ask this module
+The project root is, in this order: ``SEGKIT_HOME``; the folder holding the package when
+segkit runs from its source tree (an editable install, or the repository itself: the
+folder has segkit's ``pyproject.toml``), so notebooks, the CLI and Voilà find ``data/``,
+``artifacts/`` and ``.cache/`` from any working folder; else, for a plain ``pip install``
+(the package inside site-packages), the current working folder. Callers ask this module
 for paths instead of writing literals.
 """
 from __future__ import annotations
@@ -26,7 +30,18 @@ __all__ = [
     "settings",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def _project_root() -> Path:
+    home = os.environ.get("SEGKIT_HOME", "").strip()
+    if home:
+        return Path(home).expanduser().resolve()
+    source = Path(__file__).resolve().parent.parent
+    marker = source / "pyproject.toml"
+    if marker.is_file() and 'name = "segkit"' in marker.read_text(errors="replace"):
+        return source
+    return Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 ARTIFACTS_DIR = PROJECT_ROOT / "artifacts"
 CACHE_DIR = PROJECT_ROOT / ".cache"
@@ -46,12 +61,13 @@ def artifacts_dir() -> Path:
 def default_data_path() -> Path | None:
     """The data set to use when none is named.
 
-    ``SEGKIT_DATA`` wins; otherwise the first supported file in ``data/`` (by name);
-    ``None`` means: use the built-in sample.
+    ``SEGKIT_DATA`` wins; set but empty (``SEGKIT_DATA=``) forces the built-in sample,
+    so ``make notebooks`` never reads private files in ``data/``; otherwise the first
+    supported file in ``data/`` (by name). ``None`` means: use the built-in sample.
     """
-    named = os.environ.get("SEGKIT_DATA", "").strip()
-    if named:
-        return Path(named).expanduser()
+    if "SEGKIT_DATA" in os.environ:
+        named = os.environ["SEGKIT_DATA"].strip()
+        return Path(named).expanduser() if named else None
     if DATA_DIR.is_dir():
         files = sorted(
             p for p in DATA_DIR.iterdir()

@@ -290,11 +290,9 @@ def segment_movement(before: pd.DataFrame, after: pd.DataFrame, normalize: bool 
     Rows: segment ``before``, columns: segment ``after`` (both indexed by CustomerID with a
     ``Segment`` column). With ``normalize`` each row is shares (0-1) of its before-segment.
     """
-    both = before.index.intersection(after.index)
-    rows = before.loc[both, "Segment"].astype(str).rename("Segment before")
-    cols = after.loc[both, "Segment"].astype(str).rename("Segment after")
-    table = pd.crosstab(rows, cols, normalize="index" if normalize else False)
-    return table.loc[segment_order(table.index), segment_order(table.columns)]
+    from .movement import migration_table
+
+    return migration_table(before["Segment"], after["Segment"], normalize=normalize, include_new=False)
 
 
 def movement_summary(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

@@ -6,20 +6,31 @@ import pandas as pd
 __all__ = ["FORMULA_PREFIXES", "neutralise_formulas", "to_safe_csv"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: A cell that is only a number ("-12.5", "+3", "1e-3") is data, not a formula.
+_PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _neutralise(text: pd.Series) -> pd.Series:
+    risky = text.str.startswith(FORMULA_PREFIXES, na=False) & ~text.str.match(_PLAIN_NUMBER, na=False)
+    return text.mask(risky, "'" + text)
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that start like a formula with ``'`` (OWASP CSV injection advice).
+    """Prefix text cells and column names that start like a formula with ``'`` (OWASP
+    CSV injection advice).
 
-    Numbers are left alone (a negative number is data, not a formula).
+    Numbers, and text that is only a number (``-12.5``), are left alone: a negative number
+    is data, not a formula. Categorical and index-like text columns are checked too.
     """
     out = frame.copy()
+    out.columns = list(_neutralise(pd.Series([str(c) for c in out.columns], dtype="string")))
     for col in out.columns:
-        if pd.api.types.is_string_dtype(out[col].dtype) or out[col].dtype == object:
+        dtype = out[col].dtype
+        if pd.api.types.is_string_dtype(dtype) or dtype == object or isinstance(dtype, pd.CategoricalDtype):
             text = out[col].astype("string")
-            risky = text.str.startswith(FORMULA_PREFIXES, na=False)
-            if risky.any():
-                out[col] = text.mask(risky, "'" + text)
+            safe = _neutralise(text)
+            if not safe.equals(text):
+                out[col] = safe
     return out
 
 

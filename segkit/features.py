@@ -15,23 +15,35 @@ One row per customer, indexed by ``CustomerID``:
 
 ``engine="duckdb"`` computes the same numbers in DuckDB, which also reads parquet files
 out of core (pass a path instead of a DataFrame).
+
+Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
+(``to_utc_naive``) on every path - the loader, both engines here and
+``segkit.outofcore`` - so Recency and Tenure never depend on the machine's zone.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "register_feature",
+    "REGISTERED_FEATURES",
+    "FEATURE_TRANSFORMS",
+    "add_registered_features",
+    "window_start",
+    "data_fingerprint",
     "FEATURE_COLUMNS",
     "NUMERIC_FEATURES",
     "PRODUCT_CATEGORIES",
     "customer_features",
     "snapshot_date_for",
     "product_category",
+    "to_utc_naive",
 ]
 
 NUMERIC_FEATURES = [
@@ -67,23 +79,105 @@ def product_category(descriptions: pd.Series) -> pd.Series:
     return result
 
 
+def to_utc_naive(dates: pd.Series) -> pd.Series:
+    """Zoned timestamps as UTC wall time without a zone; naive ones unchanged."""
+    if getattr(dates.dt, "tz", None) is not None:
+        return dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates
+
+
 def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
     """The default snapshot: midnight of the day after the last invoice."""
     return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
+
+
+#: A customer feature computed from clean lines: ``func(lines) -> Series`` indexed by
+#: CustomerID (customers it leaves out get 0).
+CustomerFeature = Callable[[pd.DataFrame], pd.Series]
+REGISTERED_FEATURES: dict[str, CustomerFeature] = {}
+#: How a registered feature is transformed before scaling: "log1p" (skewed counts and
+#: money) or "identity" (shares, scores).
+FEATURE_TRANSFORMS: dict[str, str] = {}
+
+
+def register_feature(name: str, func: CustomerFeature | None = None, transform: str = "log1p"):
+    """Register a customer feature by name, so that ``train`` / ``score`` / the CLI's
+    ``--feature NAME`` / the page compute it from the clean lines. Use as a decorator::
+
+        @register_feature("WeekendShare")
+        def weekend_share(lines):
+            spend = lines["Quantity"] * lines["UnitPrice"]
+            weekend = spend.where(lines["InvoiceDate"].dt.dayofweek >= 5, 0.0)
+            return weekend.groupby(lines["CustomerID"]).sum() / spend.groupby(lines["CustomerID"]).sum()
+    """
+    def add(function: CustomerFeature) -> CustomerFeature:
+        REGISTERED_FEATURES[name] = function
+        FEATURE_TRANSFORMS[name] = transform
+        return function
+
+    return add(func) if func is not None else add
+
+
+@register_feature("ChristmasShare", transform="identity")
+def christmas_share(lines: pd.DataFrame) -> pd.Series:
+    """Share of the customer's spend on Christmas products (``product_category``), 0..1."""
+    spend = lines["Quantity"] * lines["UnitPrice"]
+    christmas = spend.where(product_category(lines["Description"]) == "Christmas", 0.0) if "Description" in lines \
+        else spend * 0.0
+    total = spend.groupby(lines["CustomerID"], observed=True).sum()
+    return (christmas.groupby(lines["CustomerID"], observed=True).sum() / total.where(total > 0)).fillna(0.0).clip(0, 1)
+
+
+@register_feature("CategoriesBought")
+def categories_bought(lines: pd.DataFrame) -> pd.Series:
+    """Number of product categories (``product_category``) the customer bought from."""
+    if "Description" not in lines:
+        return pd.Series(1, index=pd.unique(lines["CustomerID"]))
+    return product_category(lines["Description"]).groupby(lines["CustomerID"], observed=True).nunique()
+
+
+def add_registered_features(customers: pd.DataFrame, lines: pd.DataFrame, names) -> pd.DataFrame:
+    """``customers`` with the registered features ``names`` computed from ``lines``."""
+    from .errors import SegkitDataError
+
+    unknown = [n for n in names if n not in REGISTERED_FEATURES]
+    if unknown:
+        raise SegkitDataError(
+            f"No feature named {', '.join(unknown)}; registered features: {', '.join(sorted(REGISTERED_FEATURES))} "
+            "(register your own with segkit.features.register_feature)."
+        )
+    out = customers.copy()
+    for name in names:
+        values = REGISTERED_FEATURES[name](lines)
+        values.index = values.index.astype("string")
+        out[name] = values.reindex(out.index).fillna(0).astype("float64").to_numpy()
+    return out
+
+
+def window_start(snapshot: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:
+    """First moment of an observation window of ``window_days`` days ending at the snapshot."""
+    return None if window_days is None else pd.Timestamp(snapshot) - pd.Timedelta(days=int(window_days))
 
 
 def customer_features(
     lines: pd.DataFrame | str | Path,
     snapshot_date: pd.Timestamp | str | None = None,
     engine: Literal["pandas", "duckdb"] = "pandas",
+    window_days: int | None = None,
+    extra_features=(),
 ) -> pd.DataFrame:
     """Aggregate clean lines into one row per customer (see the module docstring).
 
     ``lines`` needs ``CustomerID, InvoiceNo, StockCode, Quantity, UnitPrice,
     InvoiceDate, Country`` (``TotalPrice`` is used when present). With
     ``engine="duckdb"`` it may also be the path of a parquet file of such lines.
+    ``window_days``: count only the lines of the last ``window_days`` days before the
+    snapshot (the observation window; ``None``: the whole log). ``extra_features``:
+    names of registered features (``register_feature``) to add.
     """
     if engine == "duckdb":
+        if window_days is not None or extra_features:
+            raise ValueError("the DuckDB engine computes the standard features over the whole log only")
         return _customer_features_duckdb(lines, snapshot_date)
     if engine != "pandas":
         raise ValueError(f"engine must be 'pandas' or 'duckdb', not {engine!r}")
@@ -91,7 +185,11 @@ def customer_features(
         lines = pd.read_parquet(lines)
     if "TotalPrice" not in lines:
         lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
+    if getattr(lines["InvoiceDate"].dt, "tz", None) is not None:
+        lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
     snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
+    if window_days is not None:
+        return _windowed_features(lines, snapshot, int(window_days), extra_features)
 
     grouped = lines.groupby("CustomerID", observed=True, sort=True)
     table = grouped.agg(
@@ -107,7 +205,22 @@ def customer_features(
     table["Country"] = _most_frequent_country(lines)
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
-    return _tidy(table)
+    table = _tidy(table)
+    return add_registered_features(table, lines, list(extra_features)) if extra_features else table
+
+
+def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days: int, extra_features) -> pd.DataFrame:
+    """Counts and money over the window; dates (First/LastPurchase, Recency, Tenure) and
+    country over the whole history, since lifecycle facts are facts of the calendar.
+    Customers with no purchase in the window keep their row with zero purchases and spend."""
+    history = customer_features(lines, snapshot_date=snapshot)
+    inside = lines[lines["InvoiceDate"] >= window_start(snapshot, window_days)]
+    counted = customer_features(inside, snapshot_date=snapshot) if len(inside) else history.iloc[0:0]
+    table = history.copy()
+    for column in ("NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue", "DistinctProducts"):
+        table[column] = counted[column].reindex(table.index).fillna(0).astype(history[column].dtype)
+    table = table[(table["FirstPurchase"] < snapshot)]
+    return add_registered_features(table, inside, list(extra_features)) if extra_features else table
 
 
 def _most_frequent_country(lines: pd.DataFrame) -> pd.Series:
@@ -162,6 +275,7 @@ def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time (to_utc_naive)
         if isinstance(lines, pd.DataFrame):
             con.register("lines_df", lines)
             source = "lines_df"
@@ -182,3 +296,12 @@ def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
     return _tidy(table)
+
+
+def data_fingerprint(customers: pd.DataFrame) -> str:
+    """A short, stable hash of a customer table (ids and numeric features)."""
+    cols = [c for c in NUMERIC_FEATURES if c in customers.columns]
+    frame = customers[cols].astype("float64").round(6)
+    frame.index = frame.index.astype(str)
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]

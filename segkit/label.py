@@ -194,12 +194,15 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
                 "the highest value" if rank == 1 else "the lowest value" if rank == len(tiers) else "between")
             definition = TIER_DEFINITION.format(rank=rank, k=len(tiers), words=words, **rules.as_dict())
             definition += " Ranked by purchases and spend." if base not in TIER_PROTOTYPES else ""
-        if members.empty or "NumPurchases" not in members:
-            numbers = "No customers." if members.empty else ""
+        if members.empty:
+            numbers = "No customers."
         else:
-            numbers = (f"{len(members):,} customers; purchases {_range_words(members['NumPurchases'], False, currency)}; "
-                       f"spend {_range_words(members['TotalSpend'], True, currency)}; "
-                       f"last purchase {_range_words(members['Recency'], False, currency)} days ago")
+            parts = [f"{len(members):,} customers"]
+            for column, words, money, unit in (("NumPurchases", "purchases", False, ""), ("TotalSpend", "spend", True, ""),
+                                               ("Recency", "last purchase", False, " days ago")):
+                if column in members:
+                    parts.append(f"{words} {_range_words(members[column], money, currency)}{unit}")
+            numbers = "; ".join(parts)
         rows.append({"Segment": name, "Definition": definition, "InNumbers": numbers,
                      "Recommendation": recommendation_for(name)})
     return pd.DataFrame(rows).set_index("Segment")

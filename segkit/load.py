@@ -5,8 +5,19 @@ ISO-8859-1) and ``.parquet``. The UCI Online Retail and Online Retail II layouts
 recognised by their column names; any other log needs a column mapping from roles
 (customer, invoice, date, quantity, price, amount, product, description, country) to
 its own column names. After the first read of an Excel or CSV file a parquet copy is
-kept in the cache folder, keyed by path, size and modification time, so the next load
-is fast.
+kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the column
+mapping, sheet and date order), so the next load is fast and an edited file is never
+served stale.
+
+Input checks (issue 12): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy`` are read in one
+order per column, decided from the values (``_date_order``); numbers with decimal commas,
+thousands separators or a currency sign are read per column (``_number_locale``);
+ambiguous columns are refused with a sentence naming the fix. Workbooks whose sheets
+expand past ``MAX_XLSX_EXPANDED_BYTES`` and CSV files with more than ``MAX_CSV_COLUMNS``
+header fields are refused before pandas reads them; CSV reading stops past
+``MAX_CSV_LINES`` lines or ``MAX_CSV_CELLS`` cells and refuses the file. Time-zone
+aware timestamps are converted to UTC and the zone dropped (the same rule as
+``segkit.outofcore``).
 """
 from __future__ import annotations
 
@@ -25,6 +36,7 @@ import pandas as pd
 
 from .config import SUPPORTED_SUFFIXES, cache_dir
 from .errors import SegkitDataError
+from .features import to_utc_naive
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -68,8 +80,22 @@ KNOWN_LAYOUTS = {
 }
 
 # Bump when the canonical frame changes so old cache files are not reused.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 _MAX_EXAMPLES = 1
+
+#: Bounds on the work one file may ask for (refused past them, before pandas reads it).
+#: An .xlsx sheet holds at most 1,048,576 rows; the real UCI workbook (541,909 rows)
+#: expands to 216 MB, so 500 MB leaves room for a full sheet of that width.
+MAX_XLSX_EXPANDED_BYTES = 500_000_000
+#: pandas renames repeated headers in quadratic time (50,000 fields: 24 s).
+MAX_CSV_COLUMNS = 5_000
+#: Larger logs belong in parquet, read out of core (``--engine duckdb``): 10M lines, and
+#: 50M cells (lines x header fields; the UCI log is 4.3M; pandas holds ~60 bytes a text cell).
+MAX_CSV_LINES = 10_000_000
+MAX_CSV_CELLS = 50_000_000
+
+#: Cell texts that mean "no value" in spreadsheet exports.
+MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", "NULL", "None", "NaT")
 
 
 def parse_column_mapping(text: str | None) -> dict[str, str]:
@@ -99,6 +125,7 @@ def load_transactions(
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
     use_cache: bool = True,
+    dayfirst: bool | None = None,
 ) -> pd.DataFrame:
     """Read a transaction log and return it in the canonical layout.
 
@@ -108,6 +135,9 @@ def load_transactions(
     columns : role -> column name for logs in another layout (see ``ROLES``).
     sheet : Excel sheet name or index; default the first sheet.
     use_cache : keep and reuse a parquet copy of Excel and CSV files.
+    dayfirst : order of text dates like ``05/01/2011``; ``None`` (default) decides per
+        column from the values (a first field above 12 means day-first, a second field
+        above 12 month-first) and refuses a column where every date is ambiguous.
 
     Returns
     -------
@@ -134,7 +164,7 @@ def load_transactions(
     mapping = dict(columns or {})
     cache_file = None
     if use_cache and suffix != ".parquet":
-        cache_file = _cache_path(path, mapping, sheet)
+        cache_file = _cache_path(path, mapping, sheet, dayfirst)
         if cache_file.exists():
             try:
                 return pd.read_parquet(cache_file)
@@ -142,16 +172,21 @@ def load_transactions(
                 cache_file.unlink(missing_ok=True)
 
     raw = _read_raw(path, sheet)
-    frame = standardise_columns(raw, mapping, source=name)
+    frame = standardise_columns(raw, mapping, source=name, dayfirst=dayfirst)
     if cache_file is not None:
         _write_atomically(frame, cache_file)
     return frame
 
 
 def standardise_columns(
-    raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data"
+    raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data",
+    dayfirst: bool | None = None,
 ) -> pd.DataFrame:
-    """Rename, convert and check a raw frame into the canonical layout."""
+    """Rename, convert and check a raw frame into the canonical layout.
+
+    ``dayfirst`` as in ``load_transactions``. A log in a known layout without a quantity
+    column is refused unless ``columns`` declares the roles (then each line is one unit).
+    """
     if raw.shape[1] == 0 or (raw.shape[0] == 0 and raw.shape[1] <= 1):
         raise SegkitDataError(f"'{source}' has no columns; export it with a header row.")
     raw = raw.rename(columns=lambda c: str(c).strip())
@@ -174,17 +209,21 @@ def standardise_columns(
     out["Description"] = (
         raw[mapping["description"]].astype("string") if "description" in mapping else pd.NA
     )
-    out["InvoiceDate"] = _as_dates(raw[mapping["date"]], mapping["date"], source)
+    out["InvoiceDate"] = _as_dates(raw[mapping["date"]], mapping["date"], source, dayfirst)
 
+    # Prices show the file's decimal mark most often; an ambiguous quantity column
+    # ('1.000') follows it.
+    money_role = "price" if "price" in mapping else "amount"
+    money, locale = _read_numbers(raw[mapping[money_role]], mapping[money_role], source)
     quantity = (
-        _as_numbers(raw[mapping["quantity"]], mapping["quantity"], source)
+        _as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
-    if "price" in mapping:
-        price = _as_numbers(raw[mapping["price"]], mapping["price"], source)
+    if money_role == "price":
+        price = money
     else:
-        amount = _as_numbers(raw[mapping["amount"]], mapping["amount"], source)
-        price = (amount / quantity.where(quantity != 0)).fillna(0.0)
+        price = money / quantity.where(quantity != 0)
+        price = price.mask(price.isna() & money.notna(), 0.0)  # a blank amount stays missing
     out["Quantity"] = quantity
     out["UnitPrice"] = price
     out["CustomerID"] = _as_text(raw[mapping["customer"]])
@@ -239,6 +278,12 @@ def _resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) ->
             f"Rename the columns to the UCI layout (InvoiceNo, StockCode, Description, Quantity, "
             f"InvoiceDate, UnitPrice, CustomerID, Country) or pass --columns {expected}."
         )
+    if not mapping and "quantity" not in resolved and "price" in resolved:
+        raise SegkitDataError(
+            f"'{source}' has no Quantity column; add one, or pass --columns with the roles of its columns "
+            f"(e.g. --columns customer={resolved.get('customer', 'CustomerID')},date={resolved.get('date', 'InvoiceDate')},"
+            f"price={resolved['price']}) to declare that every line is one unit."
+        )
     return resolved
 
 
@@ -282,13 +327,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
     first_line = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[0] if head.strip() else ""
     # Excel in many European locales writes ';' between fields.
     separator = max([",", ";", "\t", "|"], key=first_line.count) if first_line else ","
+    fields = _check_csv_width(path, encodings[0], separator)
+    max_lines = min(MAX_CSV_LINES, MAX_CSV_CELLS // fields)
     for encoding in encodings:
         try:
             with warnings.catch_warnings():
                 # Rows longer than the header would silently shift into the index or be cut.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                return pd.read_csv(path, dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
-                                   index_col=False)
+                frame = pd.read_csv(path, dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
+                                    index_col=False, nrows=max_lines + 1)
+            if len(frame) > max_lines:
+                raise SegkitDataError(
+                    f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "
+                    "a CSV file; drop unused columns, save it as parquet and use --engine duckdb, or split it."
+                )
+            return frame
         except UnicodeDecodeError:
             continue
         except pd.errors.ParserWarning:
@@ -306,6 +359,36 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raise SegkitDataError(f"'{name}' is not UTF-8, UTF-16 or ISO-8859-1 text; save it as UTF-8 CSV.")
 
 
+def _check_csv_width(path: Path, encoding: str, separator: str) -> int:
+    """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it;
+    returns the number of header fields."""
+    limit = MAX_CSV_COLUMNS
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        header = fh.readline(64 * (limit + 1))
+    if header.count(separator) >= limit:
+        raise SegkitDataError(
+            f"'{path.name}' has more than {limit:,} columns in its header; keep the transaction columns "
+            "(customer, invoice, date, quantity, price, ...) and export it again."
+        )
+    return header.count(separator) + 1
+
+
+def _check_workbook_size(path: Path) -> None:
+    """Refuse a workbook whose parts expand past ``MAX_XLSX_EXPANDED_BYTES`` (a zip bomb
+    or a sheet too large for memory), from the zip directory, before any parsing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # the readers give their own sentence for a damaged file
+    if expanded > MAX_XLSX_EXPANDED_BYTES:
+        raise SegkitDataError(
+            f"'{path.name}' expands to {expanded / 1e9:.1f} GB when opened, more than the "
+            f"{MAX_XLSX_EXPANDED_BYTES / 1e9:.1f} GB segkit reads from a workbook; export the transactions as CSV "
+            "or parquet, or remove unused sheets and cells."
+        )
+
+
 def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
     name = path.name
     if not zipfile.is_zipfile(path) and path.suffix.lower() in (".xlsx", ".xlsm"):
@@ -317,6 +400,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
                 "open it in Excel, remove the password and save it as .xlsx."
             )
         raise SegkitDataError(f"'{name}' is not an Excel workbook although it is named .xlsx; save it again as .xlsx or .csv.")
+    _check_workbook_size(path)
     sheet_name = 0 if sheet is None else sheet
     errors: list[Exception] = []
     for engine in ("calamine", "openpyxl"):  # calamine is ~10x faster; openpyxl as fallback
@@ -378,12 +462,44 @@ def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: st
         )
 
 
-def _as_numbers(series: pd.Series, column: str, source: str) -> pd.Series:
+_CURRENCY = r"(?:£|€|\$|¥|GBP|EUR|USD|CHF)"
+_SPACES = "[ \u00a0\u202f']"  # group separators: space, no-break spaces, Swiss apostrophe
+
+
+def _as_numbers(series: pd.Series, column: str, source: str, locale_hint: str | None = None) -> pd.Series:
+    """Numbers from a column; see ``_read_numbers``."""
+    return _read_numbers(series, column, source, locale_hint)[0]
+
+
+def _read_numbers(
+    series: pd.Series, column: str, source: str, locale_hint: str | None = None
+) -> tuple[pd.Series, str | None]:
+    """A column as float64 and the decimal mark it uses (``"."``, ``","`` or ``None``).
+
+    Text cells may carry one currency sign (``£2.55``, ``€ 3,50``; one currency per
+    column), group separators and a decimal point or comma, decided per column by
+    ``_number_locale``; blanks and ``#N/A`` are missing.
+    """
+    locale = None
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         numbers = series.astype("float64")
     else:
-        text = series.astype("string").str.strip().str.replace(",", "", regex=False)
-        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        text = series.astype("string").str.strip()
+        text = text.mask(text.isin(MISSING_MARKERS))
+        currencies = text.str.extract(f"({_CURRENCY})", expand=False).dropna().unique()
+        if len(currencies) > 1:
+            raise SegkitDataError(
+                f"'{source}' mixes currencies ({', '.join(sorted(currencies))}) in column '{column}'; "
+                "convert the amounts to one currency first."
+            )
+        plain = text.str.replace(f"^(-?){_SPACES}*{_CURRENCY}{_SPACES}*|{_SPACES}*{_CURRENCY}$", r"\1", regex=True)
+        plain = plain.str.replace(f"(?<=\\d){_SPACES}(?=\\d{{3}})", "", regex=True)
+        locale = _number_locale(plain, column, source, locale_hint)
+        if locale == ",":
+            plain = plain.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        else:
+            plain = plain.str.replace(",", "", regex=False)
+        numbers = pd.to_numeric(plain, errors="coerce").astype("float64")
         _refuse_unparsed(numbers, text, source, column, "numbers", "fix or remove those rows")
     if np.isinf(numbers).any():
         raise SegkitDataError(
@@ -395,34 +511,129 @@ def _as_numbers(series: pd.Series, column: str, source: str) -> pd.Series:
             f"'{source}' has {int(too_large.sum()):,} implausibly large value(s) in column '{column}' "
             f"(for example {numbers[too_large].iloc[0]:g}); fix those cells."
         )
-    return numbers
+    return numbers, locale
 
 
-def _as_dates(series: pd.Series, column: str, source: str) -> pd.Series:
+def _number_locale(text: pd.Series, column: str, source: str, hint: str | None = None) -> str | None:
+    """The decimal mark of a text number column: ``"."``, ``","`` or ``None`` (no marks).
+
+    ``1.250,00``, ``1,25`` and ``1.250.000`` show a decimal comma; ``1,250.00``, ``2.55``
+    and ``1,250,000`` a decimal point. A column with both kinds is refused; a column whose
+    only marks are single groups of three (``1,250`` or ``1.250``) follows ``hint`` (the
+    mark of the file's price column), else it is refused as ambiguous.
+    """
+    marked = text[text.str.contains(r"[.,]", regex=True, na=False)]
+    if marked.empty:
+        return hint
+    comma = (marked.str.contains(r"\.\d*,", regex=True) | marked.str.contains(r",(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r"\.\d{3}\.", regex=True))
+    point = (marked.str.contains(r",\d*\.", regex=True) | marked.str.contains(r"\.(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r",\d{3},", regex=True))
+    if comma.any() and point.any():
+        raise SegkitDataError(
+            f"'{source}' mixes decimal commas and decimal points in column '{column}' (for example "
+            f"'{marked[comma].iloc[0]}' and '{marked[point].iloc[0]}'); write every number the same way."
+        )
+    if comma.any():
+        return ","
+    if point.any():
+        return "."
+    if hint is not None:
+        return hint
+    raise SegkitDataError(
+        f"'{source}' has numbers like '{marked.iloc[0]}' in column '{column}' that read differently in UK "
+        "and European formats; write them without thousands separators (e.g. 1250) or with a decimal part."
+    )
+
+
+#: Numeric dates whose first two fields may be day and month: 5/1/2011, 05.01.11 08:26.
+_DMY = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})(?:[ T]+(\d{1,2}:\d{2}(?::\d{2})?))?$")
+
+
+def _as_dates(series: pd.Series, column: str, source: str, dayfirst: bool | None = None) -> pd.Series:
+    """Timestamps (naive, UTC for zoned input) from a date column.
+
+    Text dates like ``05/01/2011`` are read in one order for the whole column
+    (``_date_order``); other text (ISO 8601, ``01 Dec 2010``) is parsed as written.
+    """
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         dates = series
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_localize(None)
-        return dates.astype("datetime64[ns]")
+        return to_utc_naive(dates).astype("datetime64[ns]")
     if pd.api.types.is_numeric_dtype(series.dtype):
         raise SegkitDataError(
             f"'{source}' has numbers, not dates, in column '{column}' (for example {series.dropna().iloc[0] if series.notna().any() else 'blank'}); "
             "format that column as dates, e.g. 2011-12-09 12:50."
         )
     text = series.astype("string").str.strip()
-    # utc=True accepts a mix of zoned ('...Z') and plain stamps; plain ones are not shifted.
-    dates = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False, utc=True).dt.tz_localize(None)
+    text = text.mask(text.isin(MISSING_MARKERS))
+    dates = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    parts = text.str.extract(_DMY)
+    numeric = parts[0].notna()
+    if numeric.any():
+        first, second = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int)
+        order = _date_order(first, second, text[numeric], column, source, dayfirst)
+        day, month = (first, second) if order else (second, first)
+        year = parts.loc[numeric, 3].astype(int)
+        year = year.where(year >= 100, year + 2000)
+        clock = parts.loc[numeric, 4].fillna("00:00").str.split(":", expand=True).reindex(columns=[0, 1, 2])
+        stamp = pd.to_datetime(
+            pd.DataFrame({"year": year, "month": month, "day": day,
+                          **{unit: pd.to_numeric(clock[i], errors="coerce").fillna(0)
+                             for i, unit in enumerate(("hour", "minute", "second"))}}),
+            errors="coerce",
+        )
+        dates[numeric] = stamp.astype("datetime64[ns]")
+        _refuse_unparsed(dates[numeric], text[numeric], source, column, "dates", "fix those cells")
+    rest = ~numeric & text.notna()
+    if rest.any():
+        # utc=True accepts a mix of zoned ('...Z') and plain stamps; plain ones are not shifted.
+        parsed = pd.to_datetime(text[rest], errors="coerce", format="mixed", dayfirst=False, utc=True)
+        dates[rest] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
     _refuse_unparsed(dates, text, source, column, "dates", "use a format like 2011-12-09 12:50")
     if dates.isna().all():
         raise SegkitDataError(f"'{source}' has no dates in column '{column}'; fill that column.")
-    return dates.astype("datetime64[ns]")
+    return dates
 
 
-def _cache_path(path: Path, mapping: Mapping[str, str], sheet) -> Path:
-    stat = path.stat()
-    key = json.dumps(
-        [str(path.resolve()), stat.st_size, stat.st_mtime_ns, sorted(mapping.items()), str(sheet), _CACHE_VERSION]
-    )
+def _date_order(first: pd.Series, second: pd.Series, text: pd.Series, column: str, source: str,
+                dayfirst: bool | None) -> bool:
+    """True for day-first. A first field above 12 anywhere means day-first, a second field
+    above 12 month-first; both in one column, or neither without ``dayfirst``, is refused."""
+    day_first, month_first = first > 12, second > 12
+    if day_first.any() and month_first.any():
+        raise SegkitDataError(
+            f"'{source}' mixes day-first and month-first dates in column '{column}' (for example "
+            f"'{text[day_first].iloc[0]}' and '{text[month_first].iloc[0]}'); export the dates in one format."
+        )
+    if dayfirst is None:
+        if day_first.any() or month_first.any():
+            return bool(day_first.any())
+        raise SegkitDataError(
+            f"'{source}' has dates like '{text.iloc[0]}' in column '{column}' that read as day-first or "
+            "month-first; pass --dayfirst (dd/mm/yyyy) or --monthfirst (mm/dd/yyyy)."
+        )
+    against = month_first if dayfirst else day_first
+    if against.any():
+        order, other = ("day-first", "--monthfirst") if dayfirst else ("month-first", "--dayfirst")
+        raise SegkitDataError(
+            f"'{source}' has dates like '{text[against].iloc[0]}' in column '{column}' that cannot be {order}; "
+            f"pass {other} or leave the order out to let segkit decide."
+        )
+    return bool(dayfirst)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (0.02-0.04 s for the 26 MB UCI workbook, from the page cache)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_path(path: Path, mapping: Mapping[str, str], sheet, dayfirst: bool | None = None) -> Path:
+    """Cache file keyed by the file's content (not its name, size or mtime) and the options."""
+    key = json.dumps([file_digest(path), sorted(mapping.items()), str(sheet), dayfirst, _CACHE_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir() / f"{path.stem}-{digest}.parquet"
 

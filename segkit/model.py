@@ -16,12 +16,17 @@ silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
 """
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
 from sklearn.metrics import (
@@ -36,6 +41,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from .config import currency
 from .errors import SegkitDataError
 from .label import (
+    PROFILE_FEATURES,
     LifecycleRules,
     lifecycle_stage,
     name_segments,
@@ -94,6 +100,15 @@ def _threads_for(n_rows: int):
 SILHOUETTE_SAMPLE = 10_000
 
 
+@contextlib.contextmanager
+def _quiet_convergence():
+    """KMeans warns when it finds fewer distinct clusters than K (ties, bootstrap samples);
+    the metrics already show it, so the warning never reaches the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
 def log1p_nonnegative(values):
     """log(1 + x) of values clipped at 0 (spend and counts are skewed and never negative)."""
     return np.log1p(np.clip(values, 0, None))
@@ -110,7 +125,7 @@ def _build_pipeline(log_transform: bool, n_clusters: int, random_state, n_custom
     if log_transform:
         steps.append(("log1p", log_step()))
     steps.append(("scaler", StandardScaler()))
-    steps.append(("kmeans", _kmeans(n_clusters, random_state, n_customers, n_init, bisecting)))
+    steps.append(("cluster", _kmeans(n_clusters, random_state, n_customers, n_init, bisecting)))
     return Pipeline(steps)
 
 
@@ -144,44 +159,99 @@ def clustering_metrics(X_scaled: np.ndarray, labels: np.ndarray, inertia: float 
     return out
 
 
-class SegmentationModel(BaseEstimator):
-    """Customer segmentation with named, defined segments.
+class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Customer segmentation with named, defined segments; a scikit-learn clusterer.
 
     Parameters
     ----------
-    features : customer feature columns used for clustering.
-    log_transform : apply log1p before scaling (skewed counts and spend).
-    n_clusters : K, the number of clusters (value tiers when ``lifecycle`` is set).
+    features : customer feature columns used for clustering; ``None``: every column of
+        the matrix given to ``fit`` (numpy arrays get names ``x0``, ``x1``, ...).
+    log_transform : apply log1p (of values clipped at 0) before scaling.
+    n_clusters : K, the number of clusters (value tiers when ``lifecycle`` is set); passed
+        to the clusterer as ``n_clusters`` or ``n_components``, whichever it takes.
     random_state : seed for the clustering, stored as given.
-    n_init : K-Means restarts.
+    n_init : K-Means restarts (built-in clusterers only).
     lifecycle : ``LifecycleRules`` to stage customers by the calendar first and cluster
-        only the active ones into value tiers (``None``: cluster everyone, name clusters
-        by their profile, as the original dashboard did).
+        only the active ones into value tiers (needs Recency, Tenure and NumPurchases
+        columns); ``"default"``: ``LifecycleRules()``; ``None``: cluster everyone and
+        name clusters by their profile.
+    scaler : any scikit-learn transformer (cloned); ``None``: ``StandardScaler()``.
+    clusterer : any estimator with ``fit`` and ``predict`` (cloned), e.g. ``KMeans``,
+        ``MiniBatchKMeans``, ``GaussianMixture``; ``None``: bisecting K-Means with
+        lifecycle rules, else K-Means.
+    transforms : per-feature transform overriding ``log_transform``, e.g.
+        ``{"ChristmasShare": "identity"}``; values ``"log1p"`` or ``"identity"``.
 
     Attributes after ``fit``: ``pipeline_``, ``labels_`` (segment code per customer),
     ``segment_names_`` (code -> name; with ``lifecycle``, codes 0..K-1 are the value
     tiers from the highest, then New, At risk, Lost), ``tier_of_cluster_`` (cluster ->
-    tier rank), ``profile_`` (one row per segment in original units), ``definitions_``
-    (plain words and members' numbers per segment) and ``metrics_``.
+    tier rank), ``cluster_centres_`` (mean scaled features per cluster), ``profile_``
+    (one row per segment in original units), ``definitions_`` (plain words and members'
+    numbers per segment), ``metrics_``, ``n_features_in_`` and ``feature_names_in_``.
     """
 
-    def __init__(self, features: Sequence[str] = FEATURE_PRESETS["default"].features,
+    def __init__(self, features: Sequence[str] | None = FEATURE_PRESETS["default"].features,
                  log_transform: bool = True, n_clusters: int = 4, random_state: int | None = 42,
-                 n_init: int = 10, lifecycle: LifecycleRules | None = LifecycleRules()):
+                 n_init: int = 10, lifecycle: LifecycleRules | str | None = "default",
+                 scaler=None, clusterer=None, transforms: Mapping[str, str] | None = None):
         self.features = features
         self.log_transform = log_transform
         self.n_clusters = n_clusters
         self.random_state = random_state
         self.n_init = n_init
         self.lifecycle = lifecycle
+        self.scaler = scaler
+        self.clusterer = clusterer
+        self.transforms = transforms
 
     @classmethod
     def from_preset(cls, preset: str = "default", **kwargs) -> "SegmentationModel":
         spec = FEATURE_PRESETS[preset]
-        return cls(features=spec.features, log_transform=spec.log_transform, lifecycle=spec.lifecycle, **kwargs)
+        params = {"features": spec.features, "log_transform": spec.log_transform, "lifecycle": spec.lifecycle}
+        params.update(kwargs)
+        return cls(**params)
 
-    def _matrix(self, customers: pd.DataFrame) -> pd.DataFrame:
-        needed = list(self.features) + (["Recency", "Tenure", "NumPurchases"] if self.lifecycle is not None else [])
+    @property
+    def lifecycle_rules_(self) -> LifecycleRules | None:
+        """The lifecycle rules in force (``lifecycle`` resolved)."""
+        if self.lifecycle is None or isinstance(self.lifecycle, LifecycleRules):
+            return self.lifecycle
+        if self.lifecycle == "default":
+            return LifecycleRules()
+        raise SegkitDataError(f"lifecycle must be LifecycleRules, 'default' or None, not {self.lifecycle!r}.")
+
+    @property
+    def input_columns_(self) -> list[str]:
+        """Every column a customer table needs to be scored: the features, and with
+        lifecycle rules Recency, Tenure and NumPurchases."""
+        features = list(getattr(self, "feature_names_in_", None) if hasattr(self, "feature_names_in_") else self.features or [])
+        staging = ["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else []
+        return list(dict.fromkeys(features + staging))
+
+    # -- inputs ---------------------------------------------------------------------
+    def _as_frame(self, X, fitting: bool = False) -> pd.DataFrame:
+        """A DataFrame of ``X`` (numpy arrays get the fitted or given names, else x0..)."""
+        if isinstance(X, pd.DataFrame):
+            return X
+        # Arrays get scikit-learn's own checks and messages (shape, sparse, NaN, dtype).
+        array = check_array(X, dtype="numeric", ensure_min_samples=1)
+        names = list(self.features) if self.features is not None else (
+            list(self.feature_names_in_) if not fitting and hasattr(self, "feature_names_in_")
+            else [f"x{i}" for i in range(array.shape[1])])
+        if len(names) != array.shape[1]:
+            raise SegkitDataError(f"X has {array.shape[1]} features, but SegmentationModel is expecting {len(names)} "
+                                  f"features as input ({', '.join(names)}); pass a DataFrame with those columns.")
+        return pd.DataFrame(array, columns=names)
+
+    def _feature_list(self, frame: pd.DataFrame) -> list[str]:
+        if hasattr(self, "feature_names_in_"):
+            return list(self.feature_names_in_)
+        return list(self.features) if self.features is not None else [str(c) for c in frame.columns]
+
+    def _matrix(self, customers) -> pd.DataFrame:
+        customers = self._as_frame(customers)
+        features = self._feature_list(customers)
+        needed = features + (["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else [])
         missing = [f for f in dict.fromkeys(needed) if f not in customers.columns]
         if missing:
             raise SegkitDataError(
@@ -189,10 +259,15 @@ class SegmentationModel(BaseEstimator):
                 f"(it uses {', '.join(dict.fromkeys(needed))}; found: {', '.join(map(str, customers.columns))}); "
                 "compute features with segkit.features.customer_features first."
             )
-        X = customers[list(self.features)].astype("float64")
-        if X.isna().any().any():
-            bad = X.columns[X.isna().any()].tolist()
-            raise SegkitDataError(f"The customer table has missing values in {', '.join(bad)}; fill or drop those customers.")
+        try:
+            X = customers[features].astype("float64")
+        except (TypeError, ValueError):
+            bad = [f for f in features if not pd.api.types.is_numeric_dtype(customers[f])]
+            raise SegkitDataError(f"The columns {', '.join(bad)} are not numbers; the model needs numeric features.") from None
+        if not np.isfinite(X.to_numpy()).all():
+            bad = X.columns[~np.isfinite(X.to_numpy()).all(axis=0)].tolist()
+            raise SegkitDataError(f"The customer table has missing or infinite values in {', '.join(bad)}; "
+                                  "fill or drop those customers.")
         return X
 
     def _clustered_rows(self, customers: pd.DataFrame) -> np.ndarray:
@@ -200,108 +275,203 @@ class SegmentationModel(BaseEstimator):
         rules; every customer when fewer than K active customers have distinct values
         (a log of a few weeks, where everyone is still New)."""
         everyone = np.ones(len(customers), dtype=bool)
-        if self.lifecycle is None:
+        if self.lifecycle_rules_ is None:
             return everyone
-        active = lifecycle_stage(customers, self.lifecycle) == "Active"
-        distinct = len(customers.loc[active, list(self.features)].drop_duplicates())
+        active = lifecycle_stage(customers, self.lifecycle_rules_) == "Active"
+        distinct = len(customers.loc[active, self._feature_list(customers)].drop_duplicates())
         return active if distinct >= self.n_clusters else everyone
 
-    def fit(self, customers: pd.DataFrame, y=None) -> "SegmentationModel":
+    # -- the pipeline ---------------------------------------------------------------
+    def _make_pipeline(self, features: list[str], n_rows: int) -> Pipeline:
+        steps = []
+        transforms = {f: ("log1p" if self.log_transform else "identity") for f in features}
+        transforms.update(dict(self.transforms or {}))
+        unknown = sorted(set(transforms.values()) - {"log1p", "identity"})
+        if unknown:
+            raise SegkitDataError(f"Unknown transform {', '.join(unknown)}; use 'log1p' or 'identity'.")
+        logged = [f for f in features if transforms[f] == "log1p"]
+        if logged and len(logged) == len(features):
+            steps.append(("log1p", log_step()))
+        elif logged:
+            steps.append(("transforms", ColumnTransformer([("log1p", log_step(), logged)], remainder="passthrough",
+                                                          verbose_feature_names_out=False)))
+        steps.append(("scaler", clone(self.scaler) if self.scaler is not None else StandardScaler()))
+        steps.append(("cluster", self._make_clusterer(n_rows)))
+        return Pipeline(steps)
+
+    def _make_clusterer(self, n_rows: int):
+        if self.clusterer is None:
+            return _kmeans(self.n_clusters, self.random_state, n_rows, self.n_init, bisecting=self.lifecycle_rules_ is not None)
+        clusterer = clone(self.clusterer)
+        params = clusterer.get_params()
+        for name in ("n_clusters", "n_components"):
+            if name in params:
+                clusterer.set_params(**{name: self.n_clusters})
+        if "random_state" in params and params["random_state"] is None:
+            clusterer.set_params(random_state=self.random_state)
+        if not hasattr(clusterer, "predict"):
+            raise SegkitDataError(f"{type(clusterer).__name__} has no predict(), so it cannot score new customers; "
+                                  "choose a clusterer with fit and predict (KMeans, GaussianMixture, ...).")
+        return clusterer
+
+    # -- scikit-learn API -----------------------------------------------------------
+    def fit(self, X, y=None) -> "SegmentationModel":
+        customers = self._as_frame(X, fitting=True)
+        for attr in ("feature_names_in_", "n_features_in_"):
+            self.__dict__.pop(attr, None)
+        features = self._feature_list(customers)
         X_all = self._matrix(customers)
         rows = self._clustered_rows(customers)
-        X = X_all[rows]
+        X_fit = X_all[rows]
         self.clustered_customers_ = int(rows.sum())
-        if len(X) < self.n_clusters:
+        if len(X_fit) < self.n_clusters:
             raise SegkitDataError(
-                f"There {'is 1 customer' if len(X) == 1 else f'are {len(X)} customers'} but K is {self.n_clusters}; "
-                f"choose K of at most {len(X)} or load more data."
+                f"There {'is 1 customer' if len(X_fit) == 1 else f'are {len(X_fit)} customers'} but K is {self.n_clusters}; "
+                f"choose K of at most {len(X_fit)} or load more data."
             )
-        distinct = len(X.drop_duplicates())
+        distinct = len(X_fit.drop_duplicates())
         if distinct < self.n_clusters:
             raise SegkitDataError(
                 f"Only {distinct} customers have distinct feature values, fewer than K={self.n_clusters}; "
                 "choose a smaller K or load more data."
             )
-        self.pipeline_ = _build_pipeline(self.log_transform, self.n_clusters, self.random_state, len(X), self.n_init,
-                                         bisecting=self.lifecycle is not None)
-        with _threads_for(len(X)):
-            self.pipeline_.fit(X)
-            clusterer = self.pipeline_.named_steps["kmeans"]
-            if self.lifecycle is not None:
-                # Tier 0 is the cluster of highest value: largest sum of scaled log purchases and spend.
-                order = np.argsort(-np.asarray(clusterer.cluster_centers_).sum(axis=1), kind="stable")
+        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self.n_features_in_ = len(features)
+        self.pipeline_ = self._make_pipeline(features, len(X_fit))
+        with _threads_for(len(X_fit)), _quiet_convergence():
+            self.pipeline_.fit(X_fit)
+            fit_clusters = self.pipeline_.predict(X_fit).astype(int)
+            X_scaled = self.transform(X_fit)
+            self.cluster_centres_ = _centres(X_scaled, fit_clusters, self.n_clusters)
+            if self.lifecycle_rules_ is not None:
+                # Tier 0 is the cluster of highest value: largest sum of scaled features.
+                order = np.argsort(-np.nan_to_num(self.cluster_centres_.sum(axis=1), nan=-np.inf), kind="stable")
                 self.tier_of_cluster_ = np.empty(self.n_clusters, dtype=int)
                 self.tier_of_cluster_[order] = np.arange(self.n_clusters)
-                centres = np.asarray(clusterer.cluster_centers_)[order]
-                self.segment_names_ = dict(enumerate(tier_names(centres, tuple(self.features))))
+                self.segment_names_ = dict(enumerate(tier_names(self.cluster_centres_[order], tuple(features))))
                 self.segment_names_.update({self.n_clusters + i: n for i, n in enumerate(STAGE_SEGMENTS)})
                 self.labels_ = self._codes(customers, self.pipeline_.predict(X_all).astype(int))
             else:
                 self.tier_of_cluster_ = np.arange(self.n_clusters)
-                self.labels_ = clusterer.labels_.astype(int)
-                self.segment_names_ = name_segments(customers, self.labels_)
-            self._describe(customers, X, clusterer, rows)
+                self.labels_ = fit_clusters
+                self.segment_names_ = name_segments(customers, self.labels_) if set(PROFILE_FEATURES) <= set(
+                    customers.columns) else {c: f"Segment {c + 1}" for c in range(self.n_clusters)}
+            self._describe(customers, X_scaled, fit_clusters)
         return self
 
     def _codes(self, customers: pd.DataFrame, clusters: np.ndarray) -> np.ndarray:
         """Segment code of each customer from its cluster and, with lifecycle rules, its stage."""
-        if self.lifecycle is None:
+        if self.lifecycle_rules_ is None:
             return clusters
         tiers = self.tier_of_cluster_[clusters]
-        stage = lifecycle_stage(customers, self.lifecycle)
+        stage = lifecycle_stage(customers, self.lifecycle_rules_)
         codes = tiers.copy()
         for i, name in enumerate(STAGE_SEGMENTS):
             codes[stage == name] = self.n_clusters + i
         return codes
 
-    def _describe(self, customers: pd.DataFrame, X: pd.DataFrame, clusterer, rows: np.ndarray) -> None:
+    def _describe(self, customers: pd.DataFrame, X_scaled: np.ndarray, fit_clusters: np.ndarray) -> None:
         self.profile_ = segment_profile(customers, self.labels_, self.segment_names_)
-        X_scaled = self.transform_scaled(X)
-        cluster_labels = np.asarray(clusterer.labels_) if self.lifecycle is None else \
-            self.tier_of_cluster_[np.asarray(clusterer.labels_)]
-        self.metrics_ = clustering_metrics(X_scaled, cluster_labels, clusterer.inertia_, random_state=0)
+        step = self.pipeline_.steps[-1][1]
+        self.metrics_ = clustering_metrics(X_scaled, self.tier_of_cluster_[fit_clusters], getattr(step, "inertia_", None),
+                                           random_state=0)
         segmented = customers.assign(Segment=pd.Series(self.labels_, index=customers.index).map(self.segment_names_))
-        self.definitions_ = segment_definitions(segmented, self.lifecycle, list(self.segment_names_.values()),
+        self.definitions_ = segment_definitions(segmented, self.lifecycle_rules_, list(self.segment_names_.values()),
                                                 currency=currency())
 
-    def transform_scaled(self, customers: pd.DataFrame) -> np.ndarray:
-        """The feature matrix as the clustering step sees it (after log and scaling)."""
-        X = customers if list(customers.columns) == list(self.features) else self._matrix(customers)
-        return np.asarray(self.pipeline_[:-1].transform(X))
+    def transform(self, X) -> np.ndarray:
+        """The feature matrix as the clustering step sees it (after transforms and scaling)."""
+        check_is_fitted(self, "pipeline_")
+        frame = self._as_frame(X)
+        features = list(self.feature_names_in_)
+        matrix = frame if list(frame.columns) == features else frame[features] if set(features) <= set(frame.columns) \
+            else self._matrix(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # feature-name checks of inner steps
+            return np.asarray(self.pipeline_[:-1].transform(matrix.astype("float64")), dtype="float64")
 
-    def predict(self, customers: pd.DataFrame) -> np.ndarray:
+    def transform_scaled(self, customers) -> np.ndarray:
+        """Same as ``transform`` (kept for callers of earlier releases)."""
+        return self.transform(customers)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return np.asarray(self.feature_names_in_, dtype=object)
+
+    def predict(self, X) -> np.ndarray:
         """Segment code of each customer (``segment_names_`` maps codes to names)."""
-        clusters = self.pipeline_.predict(self._matrix(customers)).astype(int)
+        check_is_fitted(self, "pipeline_")
+        customers = self._as_frame(X)
+        clusters = self._predict_clusters(self._matrix(customers))
         return self._codes(customers, clusters)
 
+    def _predict_clusters(self, matrix: pd.DataFrame) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(self.pipeline_.predict(matrix), dtype=int)
+
+    def confidence(self, customers) -> np.ndarray:
+        """How clearly each customer belongs to its cluster, 0..1: the clusterer's own
+        probability where it has one (mixtures), else 1 - d1/d2 with d1, d2 the distances
+        to the nearest and second-nearest centre (0: on the border, 1: at the centre)."""
+        X = self.transform(self._matrix(self._as_frame(customers)))
+        step = self.pipeline_.steps[-1][1]
+        if hasattr(step, "predict_proba"):
+            return np.asarray(step.predict_proba(X)).max(axis=1)
+        centres = np.nan_to_num(self.cluster_centres_, nan=np.inf)
+        distances = np.sqrt(((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+        if distances.shape[1] < 2:
+            return np.ones(len(X))
+        nearest = np.sort(distances, axis=1)[:, :2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.clip(np.where(nearest[:, 1] > 0, 1 - nearest[:, 0] / nearest[:, 1], 1.0), 0, 1)
+
     def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """``customers`` with ``Cluster`` (segment code), ``Segment`` and ``Recommendation``
-        added; with lifecycle rules also ``Stage`` and ``ValueTier`` (the tier their
-        purchases and spend fall in, whatever their stage)."""
+        """``customers`` with ``Cluster`` (segment code), ``Segment``, ``Recommendation`` and
+        ``Confidence`` added; with lifecycle rules also ``Stage`` and ``ValueTier`` (the
+        tier their purchases and spend fall in, whatever their stage)."""
+        check_is_fitted(self, "pipeline_")
+        customers = self._as_frame(customers)
         X = self._matrix(customers)
-        clusters = self.pipeline_.predict(X).astype(int)
+        clusters = self._predict_clusters(X)
         codes = self._codes(customers, clusters)
         out = customers.copy()
         out["Cluster"] = codes
         out["Segment"] = pd.Series(codes, index=out.index).map(self.segment_names_).astype("string")
         out["Recommendation"] = out["Segment"].map(recommendation_for).astype("string")
-        if self.lifecycle is not None:
+        if self.lifecycle_rules_ is not None:
             tiers = self.tier_of_cluster_[clusters]
             stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))
             out["Stage"] = pd.array(stage, dtype="string")
             out["ValueTier"] = pd.Series(tiers, index=out.index).map(self.segment_names_).astype("string")
+        out["Confidence"] = np.round(self.confidence(customers), 3)
         return out
 
     @property
     def centroids_(self) -> pd.DataFrame:
         """Cluster centres in the scaled space the model clusters in (rows: cluster, or
         value tier with lifecycle rules)."""
-        centres = np.asarray(self.pipeline_.named_steps["kmeans"].cluster_centers_)
-        frame = pd.DataFrame(centres, columns=list(self.features))
-        if self.lifecycle is not None:
+        frame = pd.DataFrame(self.cluster_centres_, columns=list(self.feature_names_in_))
+        if self.lifecycle_rules_ is not None:
             frame.index = self.tier_of_cluster_
             frame = frame.sort_index()
         return frame
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
+    """Mean scaled features per cluster (NaN for a cluster nobody falls in)."""
+    centres = np.full((k, X_scaled.shape[1]), np.nan)
+    for c in range(k):
+        members = X_scaled[clusters == c]
+        if len(members):
+            centres[c] = members.mean(axis=0)
+    return centres
 
 
 def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
@@ -356,6 +526,13 @@ def evaluate_k(
             f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
             "K values; load more data or pass a fixed K."
         )
+    distinct = len(X.drop_duplicates())
+    k_values = [k for k in k_values if k <= distinct]
+    if not k_values:
+        raise SegkitDataError(
+            f"All {len(X):,} customers have the same {', '.join(X.columns)}: there are no segments to find; "
+            "check the data (are all lines copies of one customer's?) or load more data."
+        )
     bisecting = lifecycle is not None
     prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
     X_scaled = np.asarray(prep.fit_transform(X))
@@ -366,7 +543,7 @@ def evaluate_k(
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(k_values, desc="evaluating K")
-    with _threads_for(len(X_scaled)):
+    with _threads_for(len(X_scaled)), _quiet_convergence():
         rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state, bisecting)
     table = pd.DataFrame(rows).set_index("k")
     table.attrs["sample_size"] = len(X)

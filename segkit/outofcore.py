@@ -18,7 +18,8 @@ about 1.5 minutes at 2.4 GB peak memory on 2 cores (``benchmarks/bench_scale.py`
 
 Limits: one parquet file in the UCI Online Retail (or Online Retail II) layout, with a
 timestamp InvoiceDate column (a text date column needs the pandas path, which parses
-many formats; time-zone-aware stamps are taken in UTC) and a UnitPrice column (not a
+many formats; time-zone-aware stamps are converted to UTC and the zone dropped, as on the
+pandas path) and a UnitPrice column (not a
 line amount).
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .clean import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, Rules
+from .clean import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, Rules, window_around
 from .errors import SegkitDataError
 from .features import _tidy, snapshot_date_for
 from .load import KNOWN_LAYOUTS
@@ -48,7 +49,7 @@ _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 _TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
-               "TIMESTAMP WITH TIME ZONE")
+               "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS")
 
 
 def customer_features_out_of_core(
@@ -136,7 +137,12 @@ def _run(con, path: Path, rules: str, memory_limit: str, spill: Path) -> pd.Data
     types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
     roles = _resolve_roles(types, name)
     facts = _check_values(con, roles, types, name)
-    con.execute(f"CREATE TEMP VIEW lines AS {_lines_sql(roles, types, facts)}")
+    con.execute(f"CREATE TEMP VIEW dated AS {_lines_sql(roles, types, facts)} AND InvoiceDate IS NOT NULL")
+    first, last = _date_window(con)
+    # clean.py's rules 2-5: missing date, outlier dates, missing quantity, missing price.
+    con.execute(f"CREATE TEMP VIEW lines AS SELECT * FROM dated WHERE InvoiceDate BETWEEN "
+                f"TIMESTAMP_NS {_literal(first.isoformat())} AND TIMESTAMP_NS {_literal(last.isoformat())} "
+                "AND Quantity IS NOT NULL AND UnitPrice IS NOT NULL")
     if rules == "seed":
         clean, dedup = f"SELECT {_COLUMNS} FROM lines WHERE Quantity > 0", False
     else:
@@ -158,6 +164,19 @@ def _run(con, path: Path, rules: str, memory_limit: str, spill: Path) -> pd.Data
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return pd.concat(parts, ignore_index=True)
+
+
+def _date_window(con) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``segkit.clean.date_window`` in DuckDB: the same lower-value percentiles, exactly."""
+    n = con.execute("SELECT count(*) FROM dated").fetchone()[0]
+    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)
+    if n == 0:  # nothing to keep either way
+        return tomorrow, tomorrow
+    low_at, high_at = (int((n - 1) * q) for q in BULK_QUANTILES)
+    low = con.execute("SELECT InvoiceDate FROM dated ORDER BY InvoiceDate LIMIT 1 OFFSET ?", [low_at]).fetchone()[0]
+    high = con.execute("SELECT InvoiceDate FROM dated ORDER BY InvoiceDate DESC LIMIT 1 OFFSET ?",
+                       [n - 1 - high_at]).fetchone()[0]
+    return window_around(low, high, tomorrow)
 
 
 def _literal(text) -> str:
@@ -239,6 +258,8 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
         checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
                                    f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
         checks[f"large:{column}"] = f"count(*) FILTER (WHERE isinf({value}) OR abs({value}) > 1e12)"
+        if not _is_numeric(_type_of(types, column)):  # '1,25' or '1,250': the pandas path decides per column
+            checks[f"comma:{column}"] = f"count(*) FILTER (WHERE contains(CAST({raw} AS VARCHAR), ','))"
     for role in ("quantity", "price", "customer"):
         column = roles.get(role)
         if column and _is_numeric(_type_of(types, column)):
@@ -259,6 +280,12 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
     if facts["dates"] == 0:
         raise SegkitDataError(f"'{name}' has no dates in column '{date_col}'; fill that column.")
     for column in numbers:
+        if facts.get(f"comma:{column}"):
+            raise SegkitDataError(
+                f"'{name}' has {facts[f'comma:{column}']:,} text number(s) with a comma in column '{column}'; "
+                "the out-of-core engine does not read decimal commas or thousands separators: use --engine pandas, "
+                "or store the column as numbers."
+            )
         if facts[f"bad:{column}"]:
             raise SegkitDataError(
                 f"'{name}' has {facts[f'bad:{column}']:,} value(s) in column '{column}' that are not numbers; "

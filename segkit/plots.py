@@ -28,6 +28,9 @@ __all__ = [
     "feature_distributions",
     "monthly_revenue",
     "compare_histograms",
+    "cohort_heatmap",
+    "segment_trend_chart",
+    "migration_sankey",
 ]
 
 #: Fixed colours per segment name so a segment looks the same in every view; each has a
@@ -273,3 +276,82 @@ def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], featu
                       xaxis=xaxis, yaxis_title="% of the segment's customers",
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
+
+
+_COHORT_VALUES = {"ActiveShare": ("% of the cohort buying", ".0%"), "Revenue": ("Revenue", ",.0f"),
+                  "RevenuePerCustomer": ("Revenue per cohort customer", ",.0f"), "Active": ("Customers buying", ",d")}
+
+
+def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: str = "plotly_white") -> go.Figure:
+    """Acquisition cohorts (rows, by first-purchase month) against months since the first purchase.
+
+    ``cohorts``: the table of ``segkit.movement.cohort_retention``; ``value``: one of
+    ``ActiveShare`` (default), ``Revenue``, ``RevenuePerCustomer``, ``Active``.
+    """
+    if value not in _COHORT_VALUES:
+        raise ValueError(f"value must be one of {', '.join(_COHORT_VALUES)}, not {value!r}")
+    label, fmt = _COHORT_VALUES[value]
+    grid = cohorts.pivot(index="Cohort", columns="MonthsSince", values=value).sort_index()
+    sizes = cohorts.groupby("Cohort")["CohortSize"].first().reindex(grid.index)
+    rows = [f"{month:%Y-%m} ({size:,})" for month, size in zip(grid.index, sizes)]
+    fig = go.Figure(go.Heatmap(
+        z=grid.to_numpy(dtype=float), x=[int(c) for c in grid.columns], y=rows, colorscale="Blues",
+        colorbar=dict(title=label, tickformat=fmt.replace(",d", ",")),
+        hovertemplate=f"cohort %{{y}}<br>month %{{x}}<br>{label}: %{{z:{fmt.replace(',d', ',.0f')}}}<extra></extra>"))
+    fig.update_layout(title=f"{label} by acquisition cohort (customers) and months since the first purchase",
+                      template=template, xaxis_title="months since the first purchase", yaxis_title="cohort",
+                      yaxis_autorange="reversed", margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template: str = "plotly_white") -> go.Figure:
+    """Stacked area per segment by month of ``measure`` (``Revenue``, ``Customers`` or ``Share``).
+
+    ``trend``: the table of ``segkit.movement.segment_trend``.
+    """
+    if measure not in ("Revenue", "Customers", "Share"):
+        raise ValueError(f"measure must be 'Revenue', 'Customers' or 'Share', not {measure!r}")
+    colours = segment_colour_map(trend["Segment"])
+    fig = go.Figure()
+    for name in pd.unique(trend["Segment"]):
+        part = trend[trend["Segment"] == name]
+        fig.add_trace(go.Scatter(x=part["Month"], y=part[measure], name=str(name), mode="lines", stackgroup="one",
+                                 line=dict(color=colours.get(str(name)))))
+    fig.update_layout(title=f"{measure} per segment and month", template=template, xaxis_title="month",
+                      yaxis_title=measure, yaxis_tickformat=".0%" if measure == "Share" else None,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def migration_sankey(table: pd.DataFrame, title: str = "Segment at the cut-off → segment now",
+                     template: str = "plotly_white") -> go.Figure:
+    """Sankey diagram of a migration table (counts; ``segkit.movement.migration_table``).
+
+    Left nodes: rows (segment at the cut-off), right nodes: columns (segment now); a link's
+    width is its number of customers.
+    """
+    left, right = [str(r) for r in table.index], [str(c) for c in table.columns]
+    colours = segment_colour_map(left + right)
+    grey = "#bdbdbd"
+    nodes = [f"{name} " for name in left] + [f" {name}" for name in right]  # spaces keep both sides apart
+    source, target, value, link_colour = [], [], [], []
+    counts = table.to_numpy()
+    for i, row in enumerate(left):
+        for j, _ in enumerate(right):
+            if counts[i, j] > 0:
+                source.append(i)
+                target.append(len(left) + j)
+                value.append(float(counts[i, j]))
+                link_colour.append(_with_alpha(colours.get(row, grey) if not row.startswith("(") else grey, 0.35))
+    fig = go.Figure(go.Sankey(
+        node=dict(label=nodes, pad=12, thickness=14,
+                  color=[grey if n.strip().startswith("(") else colours.get(n.strip(), grey) for n in nodes]),
+        link=dict(source=source, target=target, value=value, color=link_colour,
+                  hovertemplate="%{source.label}→%{target.label}: %{value:,.0f} customers<extra></extra>")))
+    fig.update_layout(title=title, template=template, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def _with_alpha(colour: str, alpha: float) -> str:
+    red, green, blue = pcolors.hex_to_rgb(colour) if colour.startswith("#") else pcolors.unlabel_rgb(colour)
+    return f"rgba({int(red)}, {int(green)}, {int(blue)}, {alpha})"

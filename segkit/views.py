@@ -553,11 +553,16 @@ def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any])
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "features": list(model.features), "k": int(model.n_clusters),
-        "lifecycle": model.lifecycle.as_dict() if getattr(model, "lifecycle", None) is not None else None,
+        "lifecycle": _rules_dict(model),
         "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
         "segments": {str(c): n for c, n in model.segment_names_.items()},
         "metrics": dict(model.metrics_), "training_data": dict(training_info),
     }
+
+
+def _rules_dict(model) -> dict | None:
+    rules = getattr(model, "lifecycle_rules_", getattr(model, "lifecycle", None))
+    return rules.as_dict() if hasattr(rules, "as_dict") else None
 
 
 def model_card_html(card: Mapping[str, Any], status: str) -> str:
@@ -611,9 +616,11 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
-    sentence naming the file (never a pandas traceback). For a file of transactions,
-    ``attrs["unscored"]`` lists the customer ids of the file that have no usable purchase
-    after cleaning (only cancellations, zero prices, ...) and so got no segment, and
+    sentence naming the file (never a pandas traceback). An upload shorter than the
+    model's observation window is scored, with the warning in ``scored.attrs["notes"]``
+    for the page to show. For a file of transactions, ``attrs["unscored"]`` lists the
+    customer ids of the file that have no usable purchase after cleaning (only
+    cancellations, zero prices, ...) and so got no segment, and
     ``attrs["lines_without_customer"]`` counts lines with no customer id.
     """
     from .workflow import customers_for_scoring
@@ -629,8 +636,12 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
         path = Path(folder) / name
         path.write_bytes(bytes(content))
         try:
-            customers = customers_for_scoring(path, model)
+            # The same size bounds as every file (xlsx expanded size, CSV columns and
+            # lines); no parquet copy of a one-off upload is kept in the cache.
+            notes: list[str] = []
+            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes)
             scored = model.segment(customers)
+            scored.attrs["notes"] = notes
             scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)
         except SegkitError:
             raise
@@ -648,7 +659,7 @@ def _unscored(path: Path, scored: pd.DataFrame) -> tuple[list[str], int]:
     from .load import load_transactions
 
     try:
-        raw = load_transactions(path)
+        raw = load_transactions(path, use_cache=False)
     except Exception:  # a customer table, not transactions: every row was scored
         return [], 0
     ids = raw["CustomerID"]

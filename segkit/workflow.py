@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from .artifacts import data_fingerprint
 from .clean import clean_transactions
 from .config import default_data_path
-from .features import customer_features
+from .features import customer_features, data_fingerprint
 from .load import load_transactions, standardise_columns
-from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 from .sample import SAMPLE_LABEL, generate_sample_transactions
 
-__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring", "parquet_line_count"]
+if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
+    from .model import SegmentationModel
+
+__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+           "check_customer_table", "parquet_line_count"]
 
 
 @dataclass
@@ -37,11 +39,21 @@ class CustomerData:
     lines: pd.DataFrame | None = field(repr=False)
     report: pd.DataFrame | None = field(repr=False)
     customers: pd.DataFrame = field(repr=False)
+    #: Observation window in days the features were computed over (None: the whole log).
+    window_days: int | None = None
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         """First and last purchase in the clean data."""
         return self.customers["FirstPurchase"].min(), self.customers["LastPurchase"].max()
+
+    @property
+    def covered_days(self) -> int:
+        """Days of purchase history the log covers: first purchase to the snapshot date."""
+        from .features import snapshot_date_for
+
+        start, end = self.period
+        return int((snapshot_date_for(end) - start.normalize()).days)
 
     @property
     def fingerprint(self) -> str:
@@ -55,6 +67,7 @@ class CustomerData:
             "fingerprint": self.fingerprint, "customers": len(self.customers),
             "lines": None if self.lines is None else len(self.lines),
             "period": [start.isoformat(), end.isoformat()],
+            "window_days": self.window_days, "covered_days": self.covered_days,
         }
 
 
@@ -65,9 +78,16 @@ def load_customer_data(
     sheet: str | int | None = None,
     snapshot_date: pd.Timestamp | str | None = None,
     engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
+    window_days: int | None = None,
+    extra_features=(),
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
+
+    ``dayfirst`` and ``use_cache`` as in ``segkit.load.load_transactions``;
+    ``window_days`` and ``extra_features`` as in ``segkit.features.customer_features``.
 
     ``engine``: ``"pandas"`` (everything in memory), ``"duckdb"`` (parquet files, out of
     core: only the customer table is held), or ``"auto"`` (DuckDB for parquet files of
@@ -80,16 +100,21 @@ def load_customer_data(
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
+        if window_days is not None or extra_features:
+            from .errors import SegkitDataError
+
+            raise SegkitDataError("The out-of-core engine computes the standard features over the whole log; "
+                                  "drop --window-days/--feature or use --engine pandas.")
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date)
         return CustomerData(Path(data).name, False, rules, None, None, None, customers)
     if data is None:
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True
     elif isinstance(data, pd.DataFrame):
-        transactions = standardise_columns(data, columns, source="the data frame")
+        transactions = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
         source, is_sample = "data frame", False
     else:
-        transactions = load_transactions(data, columns=columns, sheet=sheet)
+        transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
     lines, report = clean_transactions(transactions, rules=rules)
     if lines.empty:
@@ -99,8 +124,14 @@ def load_customer_data(
             f"'{source}' has no usable lines after cleaning (all {len(transactions):,} were removed: "
             f"{_biggest_removal(report)}); check the customer, quantity and price columns."
         )
-    customers = customer_features(lines, snapshot_date=snapshot_date)
-    return CustomerData(source, is_sample, rules, transactions, lines, report, customers)
+    if window_days is not None and int(window_days) < 1:
+        from .errors import SegkitDataError
+
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
+                                  extra_features=extra_features)
+    return CustomerData(source, is_sample, rules, transactions, lines, report, customers,
+                        None if window_days is None else int(window_days))
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
@@ -148,23 +179,46 @@ def train_model(
     random_state: int = 42,
     k_values=None,
     progress: bool = False,
-) -> tuple[SegmentationModel, pd.DataFrame | None]:
+    extra_features=(),
+) -> tuple["SegmentationModel", pd.DataFrame | None]:
     """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
     (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
     ``recommend_k`` then chooses at most the preset's ``max_k``).
 
+    ``extra_features``: columns (e.g. registered features computed by
+    ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
+
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
+    from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
+
     customers = data.customers if isinstance(data, CustomerData) else data
+    from .features import FEATURE_TRANSFORMS
+
     spec = FEATURE_PRESETS[preset]
+    features = tuple(dict.fromkeys(tuple(spec.features) + tuple(extra_features)))
+    transforms = {f: FEATURE_TRANSFORMS[f] for f in extra_features if FEATURE_TRANSFORMS.get(f, "log1p") != "log1p"}
+    if not spec.log_transform:
+        transforms = None
     table = None
     if k == "auto":
         if k_values is None:
             k_values = range(2, 7) if spec.lifecycle is not None else range(2, 11)
-        table = evaluate_k(customers, k_values, spec.features, spec.log_transform,
+        table = evaluate_k(customers, k_values, features, spec.log_transform,
                            random_state=random_state, progress=progress, lifecycle=spec.lifecycle)
         k = recommend_k(table, max_k=spec.max_k)
-    model = SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state).fit(customers)
+    window = data.window_days if isinstance(data, CustomerData) else None
+    if window is not None and spec.lifecycle is not None and window < spec.lifecycle.at_risk_days:
+        from .errors import SegkitDataError
+
+        raise SegkitDataError(
+            f"An observation window of {window} days is shorter than the At-risk threshold "
+            f"({spec.lifecycle.at_risk_days} days): customers the calendar calls active would count no purchases. "
+            f"Use --window-days {spec.lifecycle.at_risk_days} or more (365 is a common choice).")
+    model = SegmentationModel.from_preset(preset, features=features, n_clusters=int(k), random_state=random_state,
+                                          transforms=transforms or None).fit(customers)
+    if isinstance(data, CustomerData):
+        model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
     return model, table
 
 
@@ -175,37 +229,148 @@ def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
 
 def customers_for_scoring(
     data: str | Path,
-    model: SegmentationModel,
+    model: "SegmentationModel",
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
     rules: str = "default",
     engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
+    allow_short_window: bool = False,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Customer table to score from a file of transactions *or* of customers.
 
-    A file that already has a ``CustomerID`` column and every feature the model uses
-    (and no invoice dates) is taken as a customer table; anything else is read as a
-    transaction log, cleaned and aggregated.
+    A file with a ``CustomerID`` column, no invoice dates and at least one feature the
+    model uses is taken as a customer table (``check_customer_table``); anything else is
+    read as a transaction log, cleaned and aggregated over the model's observation window
+    (``scoring_window``), with the model's registered features. A log that covers fewer
+    days than that window is refused, or with ``allow_short_window`` scored with a
+    warning appended to ``notes``.
     """
-    from .errors import SegkitDataError
-    from .load import _as_numbers, _read_raw
+    from .load import _read_raw
 
     path = Path(data)
     if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
         raw = _read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
-        looks_like_customers = all(f in raw.columns for f in model.features) and "InvoiceDate" not in raw.columns
+        date_column = (columns or {}).get("date", "InvoiceDate")
+        looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
-            id_column = (columns or {}).get("customer", "CustomerID")
-            if id_column not in raw.columns:
-                raise SegkitDataError(
-                    f"'{path.name}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
-                )
-            if raw.empty:
-                raise SegkitDataError(f"'{path.name}' has a header but no customers; export it again.")
-            table = raw.copy()
-            for feature in model.features:
-                table[feature] = _as_numbers(table[feature], feature, path.name)
-            table[id_column] = table[id_column].astype("string")
-            return table.set_index(id_column).rename_axis("CustomerID")
-    return load_customer_data(path, columns, rules, sheet, engine=engine).customers
+            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"))
+    from .features import REGISTERED_FEATURES
+
+    window_days, required_days = scoring_window(model)
+    extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
+    data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
+                              window_days=window_days, extra_features=extra)
+    note = window_shortfall(data, required_days, window_days)
+    if note:
+        from .errors import SegkitDataError
+
+        if not allow_short_window:
+            raise SegkitDataError(note + " Score a log that covers the window, train a model on a window this log "
+                                  "covers (segkit train --window-days N), or pass --allow-short-window to score anyway.")
+        if notes is not None:
+            notes.append(note + " Scored anyway (--allow-short-window): read Recency-based segments with care.")
+    return data.customers
+
+
+def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
+    """The model's observation window (days, None for the whole log) and the days of
+    history a log must cover to be scored like the training data (None: unknown)."""
+    info = dict(getattr(model, "card_", {}).get("training_data") or {})
+    info.update(getattr(model, "training_window_", {}) or {})
+    window = info.get("window_days")
+    if window is not None:
+        return int(window), int(window)
+    covered = info.get("covered_days")
+    if not covered and info.get("period"):  # cards written before covered_days was stored
+        from .features import snapshot_date_for
+
+        start, end = (pd.Timestamp(t) for t in info["period"])
+        covered = (snapshot_date_for(end) - start.normalize()).days
+    return None, (int(covered) if covered else None)
+
+
+#: A log covering under this share of the training period is "shorter" for scoring.
+SHORT_WINDOW_SHARE = 0.9
+
+
+def window_shortfall(data: CustomerData, required_days: int | None, window_days: int | None) -> str:
+    """A sentence when ``data`` covers fewer days than the model's features need, else ''."""
+    if not required_days:
+        return ""
+    covered = data.covered_days
+    needed = required_days if window_days is not None else int(required_days * SHORT_WINDOW_SHARE)
+    if covered >= needed:
+        return ""
+    what = f"a {window_days}-day observation window" if window_days is not None else \
+        f"{required_days} days of purchases (the whole training log)"
+    return (f"'{data.source}' covers {covered} days of purchases but the model's features count {what}: purchases "
+            f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
+
+
+def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID") -> pd.DataFrame:
+    """A raw customer table, checked and typed, indexed by ``CustomerID``.
+
+    Refused with one sentence: a missing id or feature column (named), blank ids, blank or
+    negative feature values (all features are counts, days or currency), and an id given
+    twice with different values. Exact repeats of a row are kept once. Numbers use the
+    column's own decimal mark (``1.250,00``); extra columns that hold only numbers become
+    numbers.
+    """
+    from .errors import SegkitDataError
+    from .load import MISSING_MARKERS, _read_numbers
+
+    if id_column not in raw.columns:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
+        )
+    missing = [f for f in features if f not in raw.columns]
+    if missing:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no column {', '.join(missing)} that the model needs "
+            f"(it uses {', '.join(features)}); add the column, or score the transaction log instead."
+        )
+    if raw.empty:
+        raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
+    table = raw.copy()
+    ids = table[id_column].astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    blank = ids.isna() | ids.isin(MISSING_MARKERS)
+    if blank.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(blank.sum()):,} row(s) without a {id_column} (first at row {int(blank.to_numpy().argmax()) + 2}); "
+            "fill in the ids or remove those rows."
+        )
+    table[id_column] = ids
+    locale = None
+    for feature in features:
+        table[feature], found = _read_numbers(table[feature], feature, source, locale_hint=locale)
+        locale = locale or found
+        blank, negative = table[feature].isna(), table[feature] < 0
+        if blank.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(blank.sum()):,} blank value(s) in column '{feature}' (customer "
+                f"{table.loc[blank, id_column].iloc[0]}); fill them or remove those customers."
+            )
+        if negative.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(negative.sum()):,} negative value(s) in column '{feature}' (customer "
+                f"{table.loc[negative, id_column].iloc[0]}: {table.loc[negative, feature].iloc[0]:g}); "
+                f"{feature} cannot be below 0: fix those rows."
+            )
+    for column in table.columns.difference([id_column, *features]):
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column].dtype):
+            text = table[column].astype("string").str.strip()
+            numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
+            if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
+                table[column] = numbers
+    table = table.drop_duplicates()
+    repeated = table[id_column].duplicated(keep=False)
+    if repeated.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(table.loc[repeated, id_column].nunique()):,} {id_column}(s) on more than one row "
+            f"with different values (for example {table.loc[repeated, id_column].iloc[0]}); keep one row per customer."
+        )
+    return table.set_index(id_column).rename_axis("CustomerID")

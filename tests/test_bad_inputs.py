@@ -1,7 +1,10 @@
-"""The corpus in tests/bad_inputs through the library and the CLI.
+"""The corpus in tests/bad_inputs through the library, the CLI and the dashboard upload.
 
 Each refused file gives one sentence naming the file, the problem and the fix; nothing in
-artifacts/ changes; acceptable-but-awkward files load and train.
+artifacts/ changes; acceptable-but-awkward files load and train (or, for customer tables,
+score). A case's "options" carry ``k``, ``dayfirst`` and ``command`` ("train", the
+default, or "score"); the CLI runs in process (``cli.main``), with one subprocess smoke
+test.
 """
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from segkit import cli
 from segkit.errors import SegkitError
 from segkit.export import to_safe_csv
 from segkit.model import SegmentationModel
-from segkit.workflow import load_customer_data
+from segkit.workflow import customers_for_scoring, load_customer_data, train_model
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = json.loads((CORPUS / "cases.json").read_text())
@@ -28,34 +32,66 @@ ACCEPTED = [c for c in CASES if c["expect"] == "accepted"]
 
 def _options(case: dict) -> dict:
     options = {}
-    if "--sheet Orders" in case["what"]:
+    if "--sheet Orders" in case.get("what", ""):
         options["sheet"] = "Orders"
+    if "dayfirst" in case.get("options", {}):
+        options["dayfirst"] = case["options"]["dayfirst"]
     return options
 
 
-def _k(case: dict) -> int:
-    return 4
+def _k(case: dict) -> int | str:
+    return case.get("options", {}).get("k", 4)
+
+
+def _command(case: dict) -> str:
+    return case.get("options", {}).get("command", "train")
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from segkit.artifacts import load_artifacts
+    from segkit.config import ARTIFACTS_DIR
+
+    return load_artifacts(ARTIFACTS_DIR)
+
+
+def _run_library(case: dict, model) -> pd.DataFrame:
+    """What the CLI does with the case, through the library: the customers trained or scored."""
+    path = CORPUS / case["file"]
+    if _command(case) == "score":
+        return model.segment(customers_for_scoring(path, model, **_options(case)))
+    data = load_customer_data(path, **_options(case))
+    if _k(case) == "auto":
+        train_model(data, "auto", k_values=range(2, 6))
+    else:
+        SegmentationModel(n_clusters=_k(case)).fit(data.customers)
+    return data.customers
 
 
 def test_corpus_is_large_enough_and_files_exist():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 60
     for case in CASES:
         assert (CORPUS / case["file"]).exists(), case["file"]
+    families = {c.get("family") for c in CASES}
+    assert {"dates", "numbers", "outlier dates", "blanks", "crashes", "size", "customer tables"} <= families
 
 
 @pytest.mark.parametrize("case", ERRORS, ids=[c["file"] for c in ERRORS])
-def test_library_refuses_with_one_clear_sentence(case):
+def test_library_refuses_with_one_clear_sentence(case, shipped_model):
     with pytest.raises(SegkitError) as info:
-        data = load_customer_data(CORPUS / case["file"], **_options(case))
-        SegmentationModel(n_clusters=_k(case)).fit(data.customers)
+        _run_library(case, shipped_model)
     message = str(info.value)
     assert case["message"] in message
     assert "\n" not in message and len(message) < 400
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=[c["file"] for c in ACCEPTED])
-def test_awkward_but_valid_files_load_and_train(case):
-    data = load_customer_data(CORPUS / case["file"])
+def test_awkward_but_valid_files_load_and_train(case, shipped_model):
+    if _command(case) == "score":
+        scored = _run_library(case, shipped_model)
+        assert len(scored) == 12 and scored["Segment"].notna().all()
+        return
+    data = load_customer_data(CORPUS / case["file"], **_options(case))
     assert len(data.customers) >= 8
     assert data.customers["TotalSpend"].gt(0).all()
     model = SegmentationModel(n_clusters=3).fit(data.customers)
@@ -74,6 +110,61 @@ def test_accepted_variants_read_the_same_numbers_as_plain_csv():
     assert (latin.lines["Description"] == "CAFÉ CRÈME £ MUG").all()
 
 
+def test_dates_in_any_one_order_read_the_same_customers():
+    plain = load_customer_data(CORPUS / "semicolons.csv").customers
+    for name in ("dates_dayfirst.csv", "dates_monthfirst.csv", "dates_dotted_short_year.csv",
+                 "dates_dayfirst_text.xlsx", "price_with_currency.csv"):
+        pd.testing.assert_frame_equal(load_customer_data(CORPUS / name).customers, plain, obj=name)
+    early = load_customer_data(CORPUS / "dates_ambiguous_dayfirst.csv", dayfirst=True)
+    assert early.lines["InvoiceDate"].dt.day.le(12).all() and early.lines["InvoiceDate"].dt.month.isin([12, 1]).all()
+
+
+def test_decimal_commas_and_thousands_separators_read_the_same_numbers():
+    reference = load_customer_data(CORPUS / "locale_reference.csv").customers
+    assert reference["TotalQuantity"].max() > 1000
+    for name in ("decimal_comma.csv", "thousands_comma.csv", "price_euro_comma.csv"):
+        pd.testing.assert_frame_equal(load_customer_data(CORPUS / name).customers, reference, obj=name)
+
+
+def test_outlier_dates_are_excluded_and_reported():
+    data = load_customer_data(CORPUS / "dates_2099_and_1900.csv")
+    assert data.report.set_index("rule").loc["outlier dates", "rows_removed"] == 2
+    assert data.customers["Recency"].max() < 100 and data.customers["Tenure"].max() < 100
+    assert data.lines["InvoiceDate"].dt.year.isin([2010, 2011]).all()
+
+
+def test_blank_quantities_and_nan_prices_get_their_own_report_rows():
+    report = load_customer_data(CORPUS / "blank_quantities_nan_prices.csv").report.set_index("rule")
+    assert report.loc["missing quantity", "rows_removed"] == 80  # 40 blank, 40 '#N/A'
+    assert report.loc["missing price", "rows_removed"] == 40
+    assert report.loc["non-positive price", "rows_removed"] == 0
+
+
+def test_rows_without_dates_are_reported_not_crashed_on():
+    total = load_customer_data(CORPUS / "grand_total_row.csv")
+    assert "Grand Total" not in total.customers.index
+    assert total.report.set_index("rule").loc["missing date", "rows_removed"] == 1
+    undated = load_customer_data(CORPUS / "blank_dates_one_customer.csv")
+    first = str(pd.read_csv(CORPUS / "blank_dates_one_customer.csv")["CustomerID"].iloc[0])
+    assert first not in undated.customers.index
+    assert undated.report.set_index("rule").loc["missing date", "rows_removed"] > 0
+
+
+def test_customer_tables_score_like_the_plain_one_and_export_safely(shipped_model, tmp_path):
+    reference = _run_library({"file": "customers_reference.csv", "options": {"command": "score"}}, shipped_model)
+    comma = _run_library({"file": "customers_decimal_comma.csv", "options": {"command": "score"}}, shipped_model)
+    assert comma["TotalSpend"].tolist() == reference["TotalSpend"].tolist()
+    assert comma["Segment"].tolist() == reference["Segment"].tolist()
+    out = tmp_path / "scored.csv"
+    assert cli.main(["score", "--data", str(CORPUS / "customers_formula_header.csv"), "--out", str(out)]) == 0
+    text = out.read_text()
+    header = text.splitlines()[0]
+    assert "'=HYPERLINK" in header and ",=" not in header and not header.startswith("=")
+    scored = pd.read_csv(out)
+    margin = [c for c in scored.columns if "HYPERLINK" in c][0]
+    assert pd.api.types.is_float_dtype(scored[margin]) and scored[margin].min() == -12.5  # numbers, not '-12.5
+
+
 def test_formula_injection_is_neutralised_in_csv_exports():
     data = load_customer_data(CORPUS / "formula_injection.csv")
     text = to_safe_csv(data.lines.head(50))
@@ -82,26 +173,54 @@ def test_formula_injection_is_neutralised_in_csv_exports():
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cli_args(case: dict, artifacts: Path, out: Path) -> list[str]:
+    args = [_command(case), "--data", str(CORPUS / case["file"]), "--artifacts", str(artifacts)]
+    args += ["--out", str(out)] if _command(case) == "score" else ["--k", str(_k(case))]
+    if "sheet" in _options(case):
+        args += ["--sheet", _options(case)["sheet"]]
+    if "dayfirst" in _options(case):
+        args += ["--dayfirst" if _options(case)["dayfirst"] else "--monthfirst"]
+    return args
 
 
 @pytest.mark.parametrize("case", ERRORS, ids=[c["file"] for c in ERRORS])
-def test_cli_refuses_with_one_line_and_leaves_artifacts_untouched(case, tmp_path):
+def test_cli_refuses_with_one_line_and_leaves_artifacts_untouched(case, tmp_path, capsys):
+    import warnings
+
     from segkit.config import ARTIFACTS_DIR
 
     artifacts = tmp_path / "artifacts"
     shutil.copytree(ARTIFACTS_DIR, artifacts)
     before = _digest(artifacts)
-    command = [sys.executable, "-m", "segkit.cli", "train", "--data", str(CORPUS / case["file"]),
-               "--artifacts", str(artifacts), "--k", str(_k(case))]
-    if "sheet" in _options(case):
-        command += ["--sheet", _options(case)["sheet"]]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert case["message"] in lines[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = cli.main(_cli_args(case, artifacts, tmp_path / "out.csv"))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert case["message"] in lines[0] and "unexpected error" not in lines[0]
+    assert not [w for w in caught if "Convergence" in type(w.message).__name__], caught
     assert _digest(artifacts) == before
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("name", ["identical_customers.csv", "dates_ambiguous.csv"])
+def test_cli_subprocess_smoke_one_line_no_warnings(name, tmp_path):
+    """A real process: exit code 2 and exactly one line on stderr (no ConvergenceWarning)."""
+    from segkit.config import ARTIFACTS_DIR
+
+    case = next(c for c in CASES if c["file"] == name)
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(ARTIFACTS_DIR, artifacts)
+    result = subprocess.run([sys.executable, "-m", "segkit.cli", *_cli_args(case, artifacts, tmp_path / "o.csv")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert case["message"] in result.stderr
 
 
 # ------------------------------------------------------------------ the dashboard's upload
@@ -109,7 +228,8 @@ def test_cli_refuses_with_one_line_and_leaves_artifacts_untouched(case, tmp_path
 #: Error cases that are about training, not scoring: the upload scores them with the saved
 #: model (one or three customers are fine to score; K only matters when fitting), and the
 #: upload has no sheet choice, so it reads the first sheet of wrong_sheet.xlsx, which is fine.
-SCORED_BY_THE_UPLOAD = {"one_customer.csv": 1, "three_customers_k4.csv": 3, "wrong_sheet.xlsx": None}
+SCORED_BY_THE_UPLOAD = {"one_customer.csv": 1, "three_customers_k4.csv": 3, "wrong_sheet.xlsx": None,
+                        **{c["file"]: None for c in CASES if c.get("upload") == "scored"}}
 #: Types the upload refuses before reading them, with its own sentence.
 REFUSED_BY_TYPE = {"notes.txt", "broken.parquet"}
 

@@ -21,7 +21,8 @@ def segkit(*args, env_extra=None):
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,9 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     folder, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
-    (copy / "scaler.joblib").write_bytes(b"not the scaler")
+    from segkit.artifacts import current_version_dir
+
+    (current_version_dir(copy) / "pipeline.joblib").write_bytes(b"not the pipeline")
     result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
     assert result.returncode == 2 and "sha256" in result.stderr
     assert not (tmp_path / "x.csv").exists()
@@ -136,3 +139,102 @@ def test_out_of_core_engine_refuses_csv_with_the_fix(tmp_path, sample_csv):
     result = segkit("features", "--data", sample_csv, "--engine", "duckdb", "--out", tmp_path / "x.csv")
     assert result.returncode == 2
     assert "reads parquet only" in result.stderr and "--engine pandas" in result.stderr
+
+
+# ------------------------------------------------------------- issue 12, in process
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    from segkit import cli
+
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_out_equal_to_data_or_inside_artifacts_is_refused(tmp_path, trained, sample_csv, capsys):
+    folder, _ = trained
+    before_data, before_model = sample_csv.read_bytes(), folder_digest(folder)
+    for command in (["features"], ["score", "--artifacts", folder]):
+        code, _, err = run([*command, "--data", sample_csv, "--out", sample_csv], capsys)
+        assert code == 2 and "is the input file itself" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["score", "--data", sample_csv, "--artifacts", folder, "--out", folder / "model.json"], capsys)
+    assert code == 2 and "inside the artifacts folder" in err
+    assert sample_csv.read_bytes() == before_data and folder_digest(folder) == before_model
+
+
+def test_features_out_inside_the_default_artifacts_folder_is_refused(tmp_path, sample_csv, capsys, monkeypatch):
+    monkeypatch.setenv("SEGKIT_ARTIFACTS", str(tmp_path / "artifacts"))
+    code, _, err = run(["features", "--data", sample_csv, "--out", tmp_path / "artifacts" / "model.json"], capsys)
+    assert code == 2 and "inside the artifacts folder" in err
+
+
+@pytest.mark.parametrize("errno, strerror", [(13, "Permission denied"), (28, "No space left on device")])
+def test_unwritable_or_full_artifacts_folder_is_one_line_naming_it(tmp_path, sample_csv, capsys, monkeypatch, errno,
+                                                                   strerror):
+    import segkit.artifacts as artifacts
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno, strerror)
+
+    monkeypatch.setattr(artifacts.tempfile, "mkstemp", refuse)
+    code, _, err = run(["train", "--data", sample_csv, "--k", "3", "--artifacts", tmp_path / "models"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(tmp_path / "models") in err and strerror in err and "unexpected" not in err
+
+
+@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_artifacts_folder_is_refused(tmp_path, sample_csv, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        code, _, err = run(["train", "--data", sample_csv, "--k", "3", "--artifacts", folder], capsys)
+    finally:
+        folder.chmod(0o755)
+    assert code == 2 and str(folder) in err
+
+
+@pytest.mark.parametrize("edit", ["segments-list", "null", "deep", "profile-null"])
+def test_malformed_model_json_is_one_line(tmp_path, trained, sample_csv, capsys, edit):
+    import json
+    import shutil
+
+    folder, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    from segkit.artifacts import current_version_dir
+
+    card_path = current_version_dir(copy) / "model.json"
+    card = json.loads(card_path.read_text())
+    if edit == "segments-list":
+        card["segments"] = list(card["segments"].values())
+        text = json.dumps(card)
+    elif edit == "null":
+        text = "null"
+    elif edit == "deep":
+        text = "[" * 100_000 + "]" * 100_000
+    else:
+        card["profile"] = None
+        text = json.dumps(card)
+    card_path.write_text(text)
+    code, _, err = run(["score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv"], capsys)
+    # Every edit is refused before scoring (a hand-edited card fails its card_sha256 too).
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "unexpected" not in err and "model.json'" in err and "retrain" in err, err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_dayfirst_and_monthfirst_flags(tmp_path, sample_log, capsys):
+    log = sample_log.head(3000)
+    early = log[log["InvoiceDate"].dt.day <= 12]
+    early.assign(InvoiceDate=early["InvoiceDate"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(tmp_path / "uk.csv", index=False)
+    code, _, err = run(["features", "--data", tmp_path / "uk.csv", "--out", tmp_path / "f.csv"], capsys)
+    assert code == 2 and "--dayfirst" in err
+    code, _, err = run(["features", "--data", tmp_path / "uk.csv", "--dayfirst", "--out", tmp_path / "f.csv"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "f.csv", parse_dates=["LastPurchase"])
+    assert table["LastPurchase"].max().normalize() == early["InvoiceDate"].max().normalize()
+    with pytest.raises(SystemExit):
+        run(["features", "--data", tmp_path / "uk.csv", "--dayfirst", "--monthfirst", "--out", tmp_path / "f.csv"],
+            capsys)

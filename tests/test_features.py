@@ -54,3 +54,12 @@ def test_duckdb_gives_the_same_numbers_as_pandas(sample_data, tmp_path):
 def test_product_categories_from_descriptions():
     descriptions = pd.Series(["PAPER CHRISTMAS BAUBLE", "JUMBO BAG RED RETROSPOT", "WHITE MUGS", "ZZZ", None])
     assert product_category(descriptions).tolist() == ["Christmas", "Bags", "Kitchen", "Other", "Other"]
+
+
+def test_zoned_lines_give_utc_days_on_both_engines(lines):
+    zoned = lines.assign(InvoiceDate=lines["InvoiceDate"].dt.tz_localize("Asia/Tokyo"))
+    pandas_table = customer_features(zoned)
+    duck_table = customer_features(zoned, engine="duckdb")
+    pd.testing.assert_frame_equal(duck_table, pandas_table, check_exact=False, atol=0.01)
+    # 2011-01-01 10:00 in Tokyo is 01:00 UTC:
+    assert pandas_table.loc["1", "FirstPurchase"] == pd.Timestamp("2011-01-01 01:00")

@@ -15,7 +15,7 @@ from segkit.model import SegmentationModel, evaluate_k, recommend_k
 def test_default_pipeline_clusters_the_active_customers_with_bisecting_kmeans(sample_data):
     customers = sample_data.customers
     model = SegmentationModel(n_clusters=4, random_state=0).fit(customers)
-    assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "kmeans"]
+    assert list(model.pipeline_.named_steps) == ["log1p", "scaler", "cluster"]
     active = lifecycle_stage(customers, LifecycleRules()) == "Active"
     X = StandardScaler().fit_transform(np.log1p(customers.loc[active, ["NumPurchases", "TotalSpend"]]))
     plain = BisectingKMeans(4, random_state=0, n_init=10, bisecting_strategy="largest_cluster").fit(X)
@@ -33,9 +33,9 @@ def test_clusters_preset_is_log_scaler_kmeans_over_everyone(sample_data):
 
 def test_seed_preset_clusters_raw_values(sample_data):
     model = SegmentationModel.from_preset("seed", n_clusters=3).fit(sample_data.customers)
-    assert list(model.pipeline_.named_steps) == ["scaler", "kmeans"]
+    assert list(model.pipeline_.named_steps) == ["scaler", "cluster"]
     assert list(model.features) == ["NumPurchases", "TotalQuantity", "TotalSpend"]
-    assert model.lifecycle is None
+    assert model.lifecycle_rules_ is None
 
 
 def test_segment_adds_codes_names_stage_tier_and_recommendations(sample_data):
@@ -101,3 +101,20 @@ def test_scoring_a_table_without_the_features_names_them(sample_data):
     model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
     with pytest.raises(SegkitDataError, match="no column Recency"):
         model.predict(sample_data.customers.drop(columns="Recency"))
+
+
+def test_identical_customers_are_refused_by_evaluate_k_without_convergence_warnings():
+    import warnings
+
+    from segkit.errors import SegkitDataError
+    from segkit.model import evaluate_k
+
+    same = pd.DataFrame({"Recency": [5] * 12, "NumPurchases": [2] * 12, "TotalSpend": [40.0] * 12},
+                        index=pd.Index([str(i) for i in range(12)], name="CustomerID"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any ConvergenceWarning fails the test
+        with pytest.raises(SegkitDataError, match="have the same"):
+            evaluate_k(same, range(2, 6))
+        two = same.copy()
+        two.iloc[:6, 1] = 50  # two distinct customers: K=2 only, quietly
+        assert evaluate_k(two, range(2, 6), n_bootstrap=2).index.tolist() == [2]

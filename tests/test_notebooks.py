@@ -1,4 +1,4 @@
-"""The three notebooks run top to bottom (nbval ``--nbval-lax``) on the sample and the real workbook.
+"""The notebooks (notebooks/0*.ipynb, in name order) run top to bottom (nbval ``--nbval-lax``) on the sample and the real workbook.
 
 Each run is a separate pytest process so the notebooks see exactly the environment a
 user's would: ``SEGKIT_DATA`` unset (the sample, or whatever is in ``data/``) or naming
@@ -18,7 +18,12 @@ import pytest
 
 from segkit.config import ARTIFACTS_DIR, PROJECT_ROOT
 
-NOTEBOOKS = [PROJECT_ROOT / "notebooks" / name for name in ("01-explore.ipynb", "02-train.ipynb", "03-score.ipynb")]
+# In name order: 02-train saves the model that 03-score and 04-value load.
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("0*.ipynb"))
+
+
+def test_every_notebook_is_run():
+    assert [p.name for p in NOTEBOOKS][:4] == ["01-explore.ipynb", "02-train.ipynb", "03-score.ipynb", "04-value.ipynb"]
 
 pytestmark = pytest.mark.slow
 

@@ -157,3 +157,43 @@ def test_generated_log_has_the_uci_layout_and_its_traps(large_log):
     spend = (log["Quantity"] * log["UnitPrice"]).groupby(log["CustomerID"]).sum()
     assert spend.max() > 50 * spend.median()
     assert np.all(np.diff(log["InvoiceDate"].to_numpy()[:50_000]) >= np.timedelta64(0))  # a chunk is sorted
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_zoned_parquet_gives_the_same_recency_on_every_path(tmp_path, sample_log, zone):
+    """The rule (README, 'Time zones'): zoned stamps become UTC wall time, on every path."""
+    zoned = sample_log.assign(InvoiceDate=sample_log["InvoiceDate"].dt.tz_localize(zone))
+    path = tmp_path / "zoned.parquet"
+    zoned.to_parquet(path, index=False)
+    pandas_path = load_customer_data(path).customers
+    assert_same_customers(customer_features_out_of_core(path), pandas_path)
+    utc = sample_log.assign(InvoiceDate=zoned["InvoiceDate"].dt.tz_convert("UTC").dt.tz_localize(None))
+    utc.to_parquet(tmp_path / "utc.parquet", index=False)
+    assert_same_customers(load_customer_data(tmp_path / "utc.parquet").customers, pandas_path)
+    # A shift of 9 or 5 hours moves some purchases to another day: the check has teeth.
+    naive = load_customer_data(tmp_path / "utc.parquet").customers["LastPurchase"]
+    assert (naive != sample_log.groupby(sample_log["CustomerID"].astype("Int64").astype("string"))["InvoiceDate"].max()
+            .reindex(naive.index)).any()
+
+
+def test_outlier_dates_and_blank_quantities_are_dropped_out_of_core_too(tmp_path, sample_log):
+    log = sample_log.copy()
+    log.loc[log.index[10], "InvoiceDate"] = pd.Timestamp("2099-01-01")
+    log.loc[log.index[20], "InvoiceDate"] = pd.Timestamp("1900-01-01")
+    log["Quantity"] = log["Quantity"].astype("float64")
+    log.loc[log.index[30:40], "Quantity"] = np.nan
+    log.loc[log.index[40:50], "UnitPrice"] = np.nan
+    log.loc[log.index[50:55], "InvoiceDate"] = pd.NaT
+    path = tmp_path / "odd.parquet"
+    log.to_parquet(path, index=False)
+    pandas_path = load_customer_data(path)
+    assert pandas_path.customers["Recency"].max() < 1000
+    assert_same_customers(customer_features_out_of_core(path), pandas_path.customers)
+
+
+def test_text_numbers_with_commas_are_left_to_the_pandas_path(tmp_path, sample_log):
+    log = sample_log.head(500).assign(UnitPrice=lambda f: f["UnitPrice"].map(lambda p: f"{p:.2f}".replace(".", ",")))
+    log.to_parquet(tmp_path / "comma.parquet", index=False)
+    with pytest.raises(SegkitDataError, match="--engine pandas"):
+        customer_features_out_of_core(tmp_path / "comma.parquet")
+    assert load_customer_data(tmp_path / "comma.parquet").lines["UnitPrice"].max() < 1000

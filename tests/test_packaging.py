@@ -24,3 +24,8 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
             listed.add(CONDA_NAMES.get(_name(match.group(1)), _name(match.group(1))))
     listed -= {"python", "pip"}
     assert listed == wanted, f"only in environment.yml: {listed - wanted}; only in pyproject: {wanted - listed}"
+
+
+def test_the_clv_extra_is_installed_by_the_test_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {_name(r) for r in extras["clv"]} <= {_name(r) for r in extras["test"]}

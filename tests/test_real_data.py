@@ -113,3 +113,16 @@ def test_real_file_with_a_column_removed_or_truncated_is_refused_clearly(real_pa
     (tmp_path / "cut.xlsx").write_bytes(real_workbook.read_bytes()[:200_000])
     with pytest.raises(SegkitDataError, match="'cut.xlsx'"):
         load_transactions(tmp_path / "cut.xlsx", use_cache=False)
+
+
+@pytest.mark.slow
+def test_uk_style_csv_gives_exactly_the_parquet_customer_table(real_data, real_parquet, tmp_path):
+    """The real log saved as a UK export (dd/mm/yyyy HH:MM, as Excel writes it): the date
+    order is decided from the values, never mixed, and every customer comes out the same."""
+    raw = pd.read_parquet(real_parquet)
+    assert (raw["InvoiceDate"].dt.second == 0).all()
+    uk = raw.assign(InvoiceDate=raw["InvoiceDate"].dt.strftime("%d/%m/%Y %H:%M"))
+    uk.to_csv(tmp_path / "online_retail_uk.csv", index=False)
+    data = load_customer_data(tmp_path / "online_retail_uk.csv", use_cache=False)
+    pd.testing.assert_frame_equal(data.customers, real_data.customers)
+    assert len(data.customers) == 4_324

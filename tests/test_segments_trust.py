@@ -25,15 +25,15 @@ def test_no_member_contradicts_its_segment(customers):
     assert not (one_recent & s["Segment"].isin(["Lost", "At risk"])).any()
     silent = s["Recency"] >= 270
     assert not (silent & s["Segment"].isin(["VIP", "Loyal", "New"])).any()
-    assert (age[s["Segment"] == "New"] < model.lifecycle.new_days).all()
+    assert (age[s["Segment"] == "New"] < model.lifecycle_rules_.new_days).all()
     # The lifecycle names hold for every member, as their definitions say.
-    assert (s.loc[s["Segment"] == "At risk", "Recency"] >= model.lifecycle.at_risk_days).all()
+    assert (s.loc[s["Segment"] == "At risk", "Recency"] >= model.lifecycle_rules_.at_risk_days).all()
     assert (s.loc[s["Segment"] == "At risk", "NumPurchases"] > 1).all()
     lost = s[s["Segment"] == "Lost"]
-    assert ((lost["Recency"] >= model.lifecycle.lost_days)
-            | ((lost["Recency"] >= model.lifecycle.at_risk_days) & (lost["NumPurchases"] == 1))).all()
+    assert ((lost["Recency"] >= model.lifecycle_rules_.lost_days)
+            | ((lost["Recency"] >= model.lifecycle_rules_.at_risk_days) & (lost["NumPurchases"] == 1))).all()
     value = s[s["Stage"] == "Active"]
-    assert (value["Recency"] < model.lifecycle.at_risk_days).all()
+    assert (value["Recency"] < model.lifecycle_rules_.at_risk_days).all()
 
 
 def test_recommendations_never_tell_to_drop_recent_buyers(customers):

@@ -13,6 +13,6 @@ def test_shipped_artifacts_load_and_match_the_sample(sample_data):
     # Stale artifacts (sample or pipeline changed) would make the dashboard retrain at every start.
     assert model_fits_data(model.card_, sample_data), "retrain the shipped model: SEGKIT_DATA= segkit train"
     refit = SegmentationModel(model.features, model.log_transform, model.n_clusters, model.random_state,
-                                lifecycle=model.lifecycle).fit(
+                                lifecycle=model.lifecycle_rules_).fit(
         sample_data.customers)
     assert (model.predict(sample_data.customers) == refit.labels_).all()

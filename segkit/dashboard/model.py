@@ -25,7 +25,9 @@ class ModelPanel:
         children = [self.about]
         self.analyst = state.settings.analyst
         if self.analyst:
-            tiers = getattr(state.model, "lifecycle", None) is not None
+            from .state import lifecycle_rules
+
+            tiers = lifecycle_rules(state.model) is not None
             self.k_choice = W.Dropdown(options=state.k_choices, value=int(state.model.n_clusters),
                                        description="Value tiers" if tiers else "K",
                                        layout=W.Layout(width="200px"))

@@ -174,13 +174,25 @@ def saved_status(artifacts: Path, card: dict) -> ModelStatus:
     return ModelStatus(True, f"Using the saved model in {artifacts} (saved {created}).")
 
 
+def lifecycle_rules(model):
+    """The model's lifecycle rules in force (``None``: clusters named by profile only)."""
+    if hasattr(model, "lifecycle_rules_"):
+        return model.lifecycle_rules_
+    return getattr(model, "lifecycle", None)
+
+
 def preset_of(model) -> FeaturePreset:
     """The feature preset ``model`` was built from (features, log, lifecycle rules), or
     a preset with its settings and the usual largest K when none matches."""
-    lifecycle = getattr(model, "lifecycle", None)
+    rules = lifecycle_rules(model)
     for spec in FEATURE_PRESETS.values():
+        spec_rules = getattr(spec, "lifecycle", None)
+        if spec_rules == "default":
+            from ..label import LifecycleRules
+
+            spec_rules = LifecycleRules()
         if (tuple(spec.features) == tuple(model.features) and spec.log_transform == model.log_transform
-                and getattr(spec, "lifecycle", None) == lifecycle):
+                and spec_rules == rules):
             return spec
     return FeaturePreset(tuple(model.features), model.log_transform)
 
@@ -260,12 +272,12 @@ class DashboardState(traitlets.HasTraits):
     @property
     def k_choices(self) -> list[int]:
         """The K values to offer: value tiers 2..6 under lifecycle rules, else clusters 2..10."""
-        return LIFECYCLE_K_CHOICES if getattr(self.model, "lifecycle", None) is not None else K_CHOICES
+        return LIFECYCLE_K_CHOICES if lifecycle_rules(self.model) is not None else K_CHOICES
 
     def evaluate(self) -> int:
         """Compare K values with the model's own features, lifecycle rules and preset's
         largest K; returns the recommended K."""
-        lifecycle = getattr(self.model, "lifecycle", None)
+        lifecycle = lifecycle_rules(self.model)
         extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
         self.k_table = evaluate_k(self.data.customers, self.k_choices, list(self.model.features),
                                   bool(getattr(self.model, "log_transform", True)), **extra)

@@ -1,0 +1,237 @@
+"""segkit.clv: RFM summary, maximum-likelihood fits (published estimates), closed forms, CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit import cli, clv
+from segkit.errors import SegkitDataError
+
+CDNOW = Path(__file__).parent / "data" / "cdnow_customers_summary.csv"
+PARAMS = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+          "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+
+
+def _lines(rows):
+    frame = pd.DataFrame(rows, columns=["CustomerID", "InvoiceDate", "TotalPrice"])
+    frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    table = pd.read_csv(CDNOW).set_index("ID")
+    return table.rename(columns={"x": "frequency", "t_x": "recency", "zbar": "monetary"})
+
+
+def test_rfm_frame_counts_purchase_days_to_the_end_of_the_observation():
+    lines = _lines([
+        ("A", "2011-01-01 09:00", 10.0), ("A", "2011-01-01 15:00", 5.0),  # one purchase day: 15
+        ("A", "2011-01-11 10:00", 20.0), ("A", "2011-01-21 10:00", 40.0),
+        ("B", "2011-01-05 10:00", 7.0),
+        ("C", "2011-02-01 10:00", 99.0),  # after --until: ignored
+    ])
+    rfm = clv.rfm_frame(lines, until="2011-01-31")
+    assert list(rfm.index) == ["A", "B"]
+    assert rfm.loc["A"].to_dict() == {"frequency": 2.0, "recency": 20.0, "T": 30.0, "monetary": 30.0}
+    assert rfm.loc["B"].to_dict() == {"frequency": 0.0, "recency": 0.0, "T": 26.0, "monetary": 0.0}
+    default_end = clv.rfm_frame(lines)  # the last purchase day, 2011-02-01
+    assert default_end.loc["C", "T"] == 0 and default_end.loc["A", "T"] == 31
+
+
+def test_rfm_frame_with_an_end_before_the_data_says_so():
+    with pytest.raises(SegkitDataError, match="No purchases on or before 2010-01-01"):
+        clv.rfm_frame(_lines([("A", "2011-01-01", 1.0)]), until="2010-01-01")
+
+
+@pytest.mark.slow
+def test_rfm_frame_equals_pymc_marketings_rfm_summary(sample_data):
+    from pymc_marketing.clv.utils import rfm_summary
+
+    lines = sample_data.lines.assign(CustomerID=sample_data.lines["CustomerID"].astype(str),
+                                     Day=sample_data.lines["InvoiceDate"].dt.normalize())
+    theirs = rfm_summary(lines, "CustomerID", "Day", monetary_value_col="TotalPrice").set_index("customer_id")
+    ours = clv.rfm_frame(sample_data.lines)
+    theirs = theirs.loc[ours.index.astype(str)]
+    for ours_col, their_col in [("frequency", "frequency"), ("recency", "recency"), ("T", "T"), ("monetary", "monetary_value")]:
+        np.testing.assert_allclose(ours[ours_col].to_numpy(), theirs[their_col].to_numpy(float), rtol=1e-9, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def cdnow_models(cdnow):
+    return clv.fit_models(cdnow)
+
+
+@pytest.mark.slow
+def test_fit_reproduces_the_published_cdnow_estimates_to_one_percent(cdnow):
+    params = clv.fit_clv(cdnow)
+    for part, published in PARAMS.items():
+        if part == "time_unit":
+            continue
+        for name, value in published.items():
+            assert params[part][name] == pytest.approx(value, rel=0.01), f"{part}.{name}"
+
+
+@pytest.mark.slow
+def test_closed_forms_equal_pymc_marketings_predictions(cdnow, cdnow_models):
+    bgnbd, gamma_gamma = cdnow_models
+    params = {"bgnbd": clv._map_estimates(bgnbd, ("r", "alpha", "a", "b")),
+              "gamma_gamma": clv._map_estimates(gamma_gamma, ("p", "q", "v")), "time_unit": "D"}
+    data = pd.DataFrame({"customer_id": np.arange(len(cdnow)), "frequency": cdnow["frequency"].to_numpy(),
+                         "recency": cdnow["recency"].to_numpy(), "T": cdnow["T"].to_numpy(),
+                         "monetary_value": cdnow["monetary"].to_numpy()})
+    np.testing.assert_allclose(clv.p_alive(cdnow, params).to_numpy(),
+                               bgnbd.expected_probability_alive(data).values.squeeze(), rtol=1e-6)
+    for days in (10, 90):
+        np.testing.assert_allclose(clv.expected_purchases(cdnow, params, days).to_numpy(),
+                                   bgnbd.expected_purchases(data, future_t=days).values.squeeze(), rtol=1e-6)
+    np.testing.assert_allclose(clv.expected_spend(cdnow, params).to_numpy(),
+                               gamma_gamma.expected_customer_spend(data).values.squeeze(), rtol=1e-6)
+    theirs = gamma_gamma.expected_customer_lifetime_value(
+        transaction_model=bgnbd, data=data, future_t=12, discount_rate=0.01, time_unit="D").values.squeeze()
+    ours = clv.customer_lifetime_value(cdnow, params, horizon_months=12, discount=0.01).to_numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_predictions_from_stored_parameters_need_no_pymc(tmp_path):
+    code = (
+        "import sys, pandas as pd\n"
+        "from segkit import clv\n"
+        f"params = clv.load_params({str(tmp_path / 'p.json')!r})\n"
+        "rfm = pd.DataFrame({'frequency': [0., 3.], 'recency': [0., 30.], 'T': [40., 40.], 'monetary': [0., 20.]})\n"
+        "out = clv.predict_clv(rfm, params)\n"
+        "assert list(out.columns) == clv.PREDICTION_COLUMNS, out.columns\n"
+        "assert not any(m.split('.')[0] in ('pymc', 'pytensor', 'pymc_marketing') for m in sys.modules), 'pymc imported'\n"
+    )
+    clv.save_params(PARAMS, tmp_path / "p.json")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_closed_forms_behave():
+    rfm = pd.DataFrame({"frequency": [0.0, 5.0, 5.0], "recency": [0.0, 35.0, 5.0], "T": [38.0, 38.0, 38.0],
+                        "monetary": [0.0, 30.0, 30.0]}, index=["one-off", "recent", "quiet"])
+    alive = clv.p_alive(rfm, PARAMS)
+    assert alive["one-off"] == 1.0 and alive["recent"] > alive["quiet"]
+    purchases = clv.expected_purchases(rfm, PARAMS, 52)
+    assert purchases["recent"] > purchases["quiet"] > 0
+    spend = clv.expected_spend(rfm, PARAMS)
+    assert spend["one-off"] == pytest.approx(6.25 * 15.44 / 2.74)  # the population mean p v / (q - 1)
+    undiscounted = clv.customer_lifetime_value(rfm, PARAMS, horizon_months=3, discount=0.0)
+    assert undiscounted.to_numpy() == pytest.approx((clv.expected_purchases(rfm, PARAMS, 90) * spend).to_numpy())
+    assert (clv.customer_lifetime_value(rfm, PARAMS, 3, 0.05) < undiscounted).all()
+
+
+def test_bad_parameters_are_refused_with_a_sentence(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"bgnbd": {"r": 1}}))
+    with pytest.raises(SegkitDataError, match="'p.json' must look like"):
+        clv.load_params(path)
+    bad = {**PARAMS, "bgnbd": {**PARAMS["bgnbd"], "a": -1}}
+    with pytest.raises(SegkitDataError, match="bgnbd.a=-1"):
+        clv.check_params(bad)
+    path.write_text("{not json")
+    with pytest.raises(SegkitDataError, match="not valid JSON"):
+        clv.load_params(path)
+
+
+def test_cli_clv_with_stored_parameters(tmp_path, sample_csv, capsys):
+    params = tmp_path / "params.json"
+    clv.save_params(PARAMS, params)
+    out = tmp_path / "clv.csv"
+    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--until", "2011-08-31",
+                     "--out", str(out), "--horizon-months", "6", "--discount", "0"]) == 0
+    table = pd.read_csv(out, dtype={"CustomerID": str})
+    assert list(table.columns) == ["CustomerID", "frequency", "recency", "T", "monetary", "p_alive",
+                                   "expected_purchases_90d", "clv"]
+    assert table["T"].max() <= (pd.Timestamp("2011-08-31") - pd.Timestamp("2010-12-01")).days
+    assert table["p_alive"].between(0, 1).all() and (table["clv"] >= 0).all()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--until", "2011-13-01"], "--until must be a date"),
+    (["--until", "1999-01-01"], "No purchases on or before 1999-01-01"),
+    (["--horizon-months", "0"], "--horizon-months must be at least 1"),
+    (["--params", "{tmp}/broken.json"], "not valid JSON"),
+])
+def test_cli_clv_bad_input_exits_2_with_one_line(tmp_path, sample_csv, capsys, extra, message):
+    (tmp_path / "broken.json").write_text("{")
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    code = cli.main(["clv", "--data", str(sample_csv), "--out", str(tmp_path / "o.csv"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_cli_clv_fits_and_writes_parameters(tmp_path, sample_csv):
+    params, out = tmp_path / "params.json", tmp_path / "clv.csv"
+    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--out", str(out)]) == 0
+    stored = clv.load_params(params)
+    assert set(stored) == {"bgnbd", "gamma_gamma", "time_unit"}
+    assert len(pd.read_csv(out)) > 1000
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_p_alive_on_the_real_data(real_data):
+    rfm = clv.rfm_frame(real_data.lines)
+    params = clv.fit_clv(rfm)
+    predicted = clv.predict_clv(rfm, params)
+    repeat = predicted[predicted["frequency"] > 0]
+    print(params)
+    print(repeat["p_alive"].describe(percentiles=[0.01, 0.05, 0.25, 0.5]))
+    assert np.isfinite(predicted.to_numpy()).all()
+    assert repeat["p_alive"].min() < 0.95 and repeat["p_alive"].std() > 0
+    # the longer a repeat customer has been silent, the lower P(alive)
+    silence = repeat["T"] - repeat["recency"]
+    assert silence.corr(repeat["p_alive"], method="spearman") < -0.5
+    assert predicted["clv"].sum() > 0
+
+
+def test_holdout_comparison_sets_predictions_beside_actuals_and_the_naive_forecast():
+    lines = _lines([
+        ("A", "2011-01-02", 10.0), ("A", "2011-01-08", 30.0),  # naive window: 2011-01-01 .. 2011-01-10
+        ("A", "2011-01-12", 5.0), ("A", "2011-01-12", 5.0), ("A", "2011-01-15", 20.0),  # holdout: 2 days, 30
+        ("B", "2010-12-01", 50.0),  # bought before the naive window only
+        ("C", "2011-01-13", 70.0),  # new in the holdout
+        ("B", "2011-01-20", 1.0),  # the last purchase day: holdout 2011-01-11 .. 2011-01-20 = 10 days
+    ])
+    table = clv.holdout_comparison(lines, "2011-01-11", params=PARAMS)
+    assert table.attrs["holdout_days"] == 10 and table.attrs["new_customers"] == 1
+    assert table.attrs["new_customer_spend"] == 70.0
+    assert list(table.index) == ["A", "B"]
+    assert table.loc["A", ["actual_purchases", "actual_spend", "naive_purchases", "naive_spend"]].tolist() == [2, 30, 2, 40]
+    assert table.loc["B", ["actual_purchases", "actual_spend", "naive_purchases", "naive_spend"]].tolist() == [1, 1, 0, 0]
+    rfm = clv.rfm_frame(lines[lines["InvoiceDate"] < "2011-01-11"], until="2011-01-10")
+    assert table["predicted_purchases"].tolist() == pytest.approx(clv.expected_purchases(rfm, PARAMS, 10).tolist())
+    summary = clv.holdout_summary(table, pd.Series({"A": "VIP", "B": "Lost"}))
+    assert list(summary.index) == ["All customers", "VIP", "Lost"]
+    assert summary.loc["All customers", "actual_spend"] == 31 and summary.loc["VIP", "naive_spend"] == 40
+    assert summary.loc["All customers", "naive_purchases_error"] == pytest.approx(2 / 3 - 1)
+    with pytest.raises(SegkitDataError, match="cut-off 2012-01-01 must fall"):
+        clv.holdout_comparison(lines, "2012-01-01", params=PARAMS)
+
+
+def test_value_by_segment_sums_clv_per_segment():
+    predicted = pd.DataFrame({"clv": [10.0, 30.0, 60.0, 5.0], "p_alive": [1.0, 0.5, 0.9, 0.2],
+                              "expected_purchases_90d": [1.0, 2.0, 3.0, 4.0]}, index=["1", "2", "3", "4"])
+    table = clv.value_by_segment(predicted, pd.Series({"1": "Lost", "2": "Lost", "3": "VIP"}))
+    assert list(table.index) == ["VIP", "Lost"]
+    assert table.loc["Lost"].to_dict() == pytest.approx({"Customers": 2, "TotalCLV": 40.0, "MeanCLV": 20.0,
+                                                         "CLVShare": 0.4, "MeanPAlive": 0.75, "ExpectedPurchases90d": 3.0})
+
+
+def test_holdout_summary_leaves_spearman_empty_for_a_constant_forecast(recwarn):
+    comparison = pd.DataFrame({f"{k}_{w}": [1.0, 2.0, 3.0] for k in ("actual", "predicted", "naive") for w in ("purchases", "spend")},
+                              index=["1", "2", "3"])
+    comparison["naive_purchases"] = 0.0
+    summary = clv.holdout_summary(comparison)
+    assert np.isnan(summary.loc["All customers", "spearman_naive_purchases"])
+    assert summary.loc["All customers", "spearman_predicted_purchases"] == pytest.approx(1.0)
+    assert not recwarn.list

@@ -1,0 +1,98 @@
+"""SegmentationModel as a scikit-learn clusterer: your own scaler, clusterer and
+transforms; fit/predict/fit_predict/transform; Pipeline, GridSearchCV, clone,
+check_estimator; the whole fitted pipeline saved and reloaded (issue 14)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, RobustScaler
+
+from segkit.artifacts import load_artifacts, save_artifacts
+from segkit.model import SegmentationModel
+
+
+@pytest.mark.parametrize("clusterer", [GaussianMixture(random_state=0), MiniBatchKMeans(n_init=3, random_state=0),
+                                       KMeans(n_init=3, random_state=0)], ids=lambda c: type(c).__name__)
+def test_any_clusterer_trains_names_saves_and_reloads(clusterer, sample_data, tmp_path):
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=3, clusterer=clusterer, scaler=RobustScaler()).fit(customers)
+    assert type(model.pipeline_.steps[-1][1]) is type(clusterer)
+    assert type(model.pipeline_.named_steps["scaler"]) is RobustScaler
+    segmented = model.segment(customers)
+    assert set(segmented["Segment"]) <= set(model.segment_names_.values())
+    assert segmented["Confidence"].between(0, 1).all()
+    save_artifacts(model, tmp_path, sample_data.training_info())
+    loaded = load_artifacts(tmp_path)
+    pd.testing.assert_frame_equal(loaded.segment(customers), segmented)
+    assert loaded.card_["algorithm"] == type(clusterer).__name__ and loaded.card_["scaler"] == "RobustScaler"
+
+
+def test_custom_features_and_per_column_transforms(sample_data, tmp_path):
+    customers = sample_data.customers.assign(ReturnsShare=np.linspace(0, 0.3, len(sample_data.customers)))
+    model = SegmentationModel(features=("NumPurchases", "TotalSpend", "ReturnsShare"), n_clusters=3,
+                              transforms={"ReturnsShare": "identity"}).fit(customers)
+    assert model.pipeline_.steps[0][0] == "transforms"
+    # Names come from the features actually clustered: no prototypes for this set, so tiers are ranked.
+    assert [model.segment_names_[c] for c in range(3)] == ["Tier 1", "Tier 2", "Tier 3"]
+    save_artifacts(model, tmp_path, sample_data.training_info())
+    loaded = load_artifacts(tmp_path)
+    assert loaded.card_["transforms"] == {"NumPurchases": "log1p", "TotalSpend": "log1p", "ReturnsShare": "identity"}
+    assert (loaded.predict(customers) == model.labels_).all()
+
+
+def test_scikit_learn_api(sample_data):
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=3)
+    labels = model.fit_predict(customers)
+    assert (labels == model.labels_).all() and (model.predict(customers) == labels).all()
+    assert model.n_features_in_ == 2 and list(model.feature_names_in_) == ["NumPurchases", "TotalSpend"]
+    scaled = model.transform(customers)
+    assert scaled.shape == (len(customers), 2)
+    assert isinstance(model.set_output(transform="pandas").transform(customers), pd.DataFrame)
+    assert list(model.get_feature_names_out()) == ["NumPurchases", "TotalSpend"]
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "pipeline_")
+    assert copy.set_params(n_clusters=4).n_clusters == 4
+
+
+def test_numpy_arrays_fit_and_predict_without_lifecycle():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (50, 3)), rng.normal(6, 1, (50, 3))])
+    model = SegmentationModel(features=None, lifecycle=None, log_transform=False, n_clusters=2).fit(X)
+    assert list(model.feature_names_in_) == ["x0", "x1", "x2"]
+    assert len(set(model.predict(X[:50]))) == 1 and len(set(model.predict(X[50:]))) == 1
+
+
+def test_inside_pipeline_and_grid_search(sample_data):
+    customers = sample_data.customers[["NumPurchases", "TotalSpend"]]
+    pipe = Pipeline([("identity", FunctionTransformer(feature_names_out="one-to-one")),
+                     ("segments", SegmentationModel(lifecycle=None, n_clusters=2))])
+    pipe.set_output(transform="pandas")
+    assert len(pipe.fit_predict(customers)) == len(customers)
+
+    def silhouette(estimator, X, y=None):
+        return silhouette_score(estimator.transform(X), estimator.predict(X))
+
+    search = GridSearchCV(SegmentationModel(lifecycle=None), {"n_clusters": [2, 3, 4]}, scoring=silhouette, cv=3)
+    search.fit(customers)
+    assert search.best_params_["n_clusters"] in (2, 3, 4)
+
+
+def test_check_estimator_passes_every_check():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # Numpy arrays get scikit-learn's own validation and messages; customer DataFrames get
+    # segkit's sentences for people. Lifecycle rules need Recency/Tenure/NumPurchases
+    # columns, so the generic checks run without them.
+    model = SegmentationModel(features=None, lifecycle=None, log_transform=False, n_clusters=3)
+    results = check_estimator(model, on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed
+    assert sum(r["status"] == "passed" for r in results) >= 45

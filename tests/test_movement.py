@@ -1,0 +1,94 @@
+"""segkit.movement and its figures: cohorts, segment trends and migration on hand-made logs."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from segkit import movement, plots
+from segkit.explore import segment_order
+
+
+def _lines(rows):
+    frame = pd.DataFrame(rows, columns=["CustomerID", "InvoiceDate", "TotalPrice"])
+    frame["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+    return frame
+
+
+@pytest.fixture
+def log():
+    # A and B start in January, C in February. A buys again in February and April,
+    # B in March; C in March. Two lines of A on one day count once as active.
+    return _lines([
+        ("A", "2011-01-05", 10.0), ("A", "2011-01-05", 5.0), ("A", "2011-02-10", 20.0), ("A", "2011-04-01", 40.0),
+        ("B", "2011-01-31", 7.0), ("B", "2011-03-15", 3.0),
+        ("C", "2011-02-01", 100.0), ("C", "2011-03-01", 50.0),
+    ])
+
+
+def test_cohort_retention_counts_active_customers_and_revenue(log):
+    table = movement.cohort_retention(log).set_index(["Cohort", "MonthsSince"])
+    jan, feb = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-02-01")
+    assert table.loc[(jan, 0)].to_dict() == {"CohortSize": 2, "Active": 2, "ActiveShare": 1.0, "Revenue": 22.0,
+                                             "RevenuePerCustomer": 11.0}
+    assert table.loc[(jan, 1), "Active"] == 1 and table.loc[(jan, 1), "Revenue"] == 20.0  # A in February
+    assert table.loc[(jan, 2), "ActiveShare"] == 0.5 and table.loc[(jan, 2), "Revenue"] == 3.0  # B in March
+    assert table.loc[(jan, 3), "Revenue"] == 40.0
+    assert table.loc[(feb, 0), "CohortSize"] == 1 and table.loc[(feb, 1), "Revenue"] == 50.0
+    assert len(table) == 6  # no rows for months without purchases
+    assert table["Revenue"].sum() == log["TotalPrice"].sum()
+
+
+def test_cohort_retention_across_a_year_end():
+    table = movement.cohort_retention(_lines([("A", "2010-12-20", 1.0), ("A", "2011-02-02", 2.0)]))
+    assert table["MonthsSince"].tolist() == [0, 2]
+    assert table["Cohort"].tolist() == [pd.Timestamp("2010-12-01")] * 2
+
+
+def test_segment_trend_per_month_and_segment(log):
+    segments = pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"})
+    trend = movement.segment_trend(log, segments)
+    jan = trend[trend["Month"] == pd.Timestamp("2011-01-01")].set_index("Segment")
+    assert jan.loc["VIP", "Revenue"] == 15.0 and jan.loc["VIP", "Customers"] == 1
+    assert jan.loc["Lost", "Revenue"] == 7.0 and jan.loc["VIP", "Share"] == pytest.approx(15 / 22)
+    feb = trend[trend["Month"] == pd.Timestamp("2011-02-01")].set_index("Segment")
+    assert feb.loc["VIP", "Customers"] == 2 and feb.loc["VIP", "Revenue"] == 120.0 and "Lost" not in feb.index
+    assert trend.groupby("Month")["Share"].sum().round(12).eq(1).all()
+    assert list(trend[trend["Month"] == pd.Timestamp("2011-01-01")]["Segment"]) == segment_order(["Lost", "VIP"])
+
+
+def test_segment_trend_takes_a_segmented_frame_and_skips_unknown_customers(log):
+    segmented = pd.DataFrame({"Segment": ["Loyal"]}, index=pd.Index(["B"], name="CustomerID"))
+    trend = movement.segment_trend(log, segmented)
+    assert set(trend["Segment"]) == {"Loyal"} and trend["Revenue"].sum() == 10.0
+
+
+def test_migration_table_counts_moves_new_and_gone_customers():
+    before = pd.Series({"1": "VIP", "2": "VIP", "3": "Loyal", "4": "Lost"})
+    after = pd.Series({"1": "VIP", "2": "At risk", "3": "VIP", "5": "New"})
+    table = movement.migration_table(before, after)
+    # segments in the package's reading order, the new and unscored customers last
+    assert list(table.index) == segment_order(["VIP", "Loyal", "Lost"]) + [movement.NEW_CUSTOMER]
+    assert list(table.columns) == segment_order(["VIP", "At risk", "New"]) + [movement.NOT_SCORED]
+    assert table.loc["VIP", "VIP"] == 1 and table.loc["VIP", "At risk"] == 1 and table.loc["Loyal", "VIP"] == 1
+    assert table.loc["Lost", movement.NOT_SCORED] == 1 and table.loc[movement.NEW_CUSTOMER, "New"] == 1
+    assert table.to_numpy().sum() == 5
+    shares = movement.migration_table(before, after, normalize=True)
+    assert shares.loc["VIP", "At risk"] == 0.5 and shares.sum(axis=1).eq(1).all()
+    only_both = movement.migration_table(before, after, include_new=False)
+    assert list(only_both.index) == segment_order(["VIP", "Loyal"]) and only_both.to_numpy().sum() == 3
+
+
+def test_figures_are_plotly_figures(log):
+    cohorts = movement.cohort_retention(log)
+    heat = plots.cohort_heatmap(cohorts)
+    assert isinstance(heat, go.Figure) and heat.data[0].z.shape == (2, 4)
+    assert isinstance(plots.cohort_heatmap(cohorts, "Revenue"), go.Figure)
+    with pytest.raises(ValueError, match="value must be one of"):
+        plots.cohort_heatmap(cohorts, "Nonsense")
+    trend = movement.segment_trend(log, pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"}))
+    chart = plots.segment_trend_chart(trend, "Customers")
+    assert [t.name for t in chart.data] == ["VIP", "Lost"]
+    table = movement.migration_table(pd.Series({"1": "VIP", "2": "VIP"}), pd.Series({"1": "VIP", "2": "Lost", "3": "New"}))
+    sankey = plots.migration_sankey(table)
+    assert sorted(sankey.data[0].link.value) == [1.0, 1.0, 1.0] and len(sankey.data[0].node.label) == 5
