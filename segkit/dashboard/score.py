@@ -73,7 +73,8 @@ class ScorePanel:
             self.upload.content = b""  # the file is not kept in the page
         currency = self.state.currency
         table = readable_table(customer_table(scored), currency)
-        notes = []
+        # Main's warnings (e.g. a log shorter than the model's observation window) first.
+        notes = [f'<p class="seg-warning">{html.escape(note)}</p>' for note in scored.attrs.get("notes", [])]
         unscored = scored.attrs.get("unscored", [])
         if unscored:
             notes.append(f'<p class="seg-warning seg-upload-unscored">{len(unscored):,} customer'
