@@ -887,3 +887,14 @@ def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
     assert seen["env"].get("SEGKIT_ANALYST", "") == ""
     serve.main(["--port", "9999", "--no-browser", "--analyst"])
     assert seen["env"]["SEGKIT_ANALYST"] == "1"
+
+
+def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
+    import segkit.dashboard.score as score
+
+    scored = state.everyone.head(5).copy()
+    scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model: scored)
+    panel = score.ScorePanel(state)
+    panel.upload.receive("short.csv", b"anything")
+    assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
