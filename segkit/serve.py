@@ -325,8 +325,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     environment = voila_environment()
     if args.analyst:
         environment["SEGKIT_ANALYST"] = "1"
-    mode = ("analyst mode: visitors may retrain and save the model" if environment.get("SEGKIT_ANALYST", "").strip()
-            .lower() in ("1", "true", "yes", "on") else "read-only for visitors (--analyst to allow retraining)")
+    from .config import settings
+
+    mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
+            else "read-only for visitors (--analyst to allow retraining)")
     print(f"Serving the dashboard on http://127.0.0.1:{port}/ ({mode}; Ctrl+C stops it)", flush=True)
     os.execve(command[0], command, environment)
 
