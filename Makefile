@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run train test test-fast notebooks bench clean-cache
+.PHONY: help run run-analyst train test test-fast notebooks bench clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m segkit.serve --install-template
 	touch $(STAMP)
 
-run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866 (data/ or the built-in sample)
+run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866, read-only (data/ or the built-in sample)
 	$(BIN)/python -m segkit.serve
+
+run-analyst: $(STAMP) ## the same, letting visitors retrain and save the model (analyst mode)
+	$(BIN)/python -m segkit.serve --analyst
 
 train: $(STAMP) ## retrain on data/ (or the sample) and save artifacts/
 	$(BIN)/segkit train

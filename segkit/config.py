@@ -10,7 +10,9 @@ for paths instead of writing literals.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 __all__ = [
     "PROJECT_ROOT",
@@ -22,6 +24,10 @@ __all__ = [
     "cache_dir",
     "artifacts_dir",
     "currency",
+    "CURRENCY_ENV",
+    "ANALYST_ENV",
+    "Settings",
+    "settings",
 ]
 
 def _project_root() -> Path:
@@ -72,6 +78,37 @@ def default_data_path() -> Path | None:
     return None
 
 
+# ---------------------------------------------------------------- settings
+
+#: Environment variables of the settings below (read by ``settings()``).
+CURRENCY_ENV = "SEGKIT_CURRENCY"
+ANALYST_ENV = "SEGKIT_ANALYST"
+#: The UCI Online Retail shop sells in pounds sterling.
+DEFAULT_CURRENCY = "£"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every entry point reads from the environment.
+
+    ``currency``: symbol put before every money figure (``SEGKIT_CURRENCY``, default "£").
+    ``analyst``: the dashboard lets this visitor retrain and save the model
+    (``SEGKIT_ANALYST=1``; ``python -m segkit.serve --analyst`` sets it); off, the page
+    is read-only: filter, compare, download, upload and score.
+    """
+
+    currency: str = DEFAULT_CURRENCY
+    analyst: bool = False
+
+
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings from ``env`` (default ``os.environ``)."""
+    env = os.environ if env is None else env
+    currency = env.get(CURRENCY_ENV, "").strip() or DEFAULT_CURRENCY
+    analyst = env.get(ANALYST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return Settings(currency=currency, analyst=analyst)
+
+
 def currency() -> str:
     """The currency symbol on money figures (``SEGKIT_CURRENCY``; default £, as the UCI shop sells in GBP)."""
-    return os.environ.get("SEGKIT_CURRENCY", "£")
+    return settings().currency

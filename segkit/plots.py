@@ -13,6 +13,8 @@ import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .wording import title
+
 __all__ = [
     "SEGMENT_COLOURS",
     "POINT_BUDGET",
@@ -31,10 +33,11 @@ __all__ = [
     "migration_sankey",
 ]
 
-#: Fixed colours per segment name so a segment looks the same in every view.
+#: Fixed colours per segment name so a segment looks the same in every view; each has a
+#: contrast of at least 3:1 on white (WCAG for graphics), so none is pale on the light theme.
 SEGMENT_COLOURS = {
-    "VIP": "#7b3294", "Loyal": "#1a9850", "Regular": "#4575b4", "Budget": "#fdae61",
-    "At risk": "#d73027", "Lost": "#878787", "New": "#35b7c5",
+    "VIP": "#7b3294", "Loyal": "#1a7f45", "Regular": "#4575b4", "Budget": "#b35806",
+    "At risk": "#d73027", "Lost": "#6f6f6f", "New": "#0e7c86",
 }
 _EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000
@@ -78,14 +81,14 @@ def _segment_points(frame: pd.DataFrame, segments: list[str], axes: dict[str, np
 
 
 def _hovertemplate(labels: dict[str, str]) -> str:
-    """Customer id and country, then each axis (``labels``: axis -> column shown)."""
-    lines = ["<b>%{customdata}</b>"] + [f"{label}: %{{{axis}:,.4~g}}" for axis, label in labels.items()]
+    """Customer id and country, then each axis (``labels``: axis -> title shown)."""
+    lines = ["<b>Customer %{customdata}</b>"] + [f"{label}: %{{{axis}:,.6~g}}" for axis, label in labels.items()]
     return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
 
 
 def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "TotalSpend",
                log_axes: bool = True, template: str = "plotly_white",
-               point_budget: int = POINT_BUDGET, segments=None) -> go.Figure:
+               point_budget: int = POINT_BUDGET, segments=None, currency: str = "£") -> go.Figure:
     """Customers as points, coloured by ``Segment``; hover shows the customer.
 
     One WebGL (``Scattergl``) trace per segment, in the order of ``segments`` (default
@@ -94,38 +97,43 @@ def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "Tota
     shown, note = _sampled(segmented, point_budget)
     order = _segment_order(segmented, segments)
     colours = segment_colour_map(order)
-    hovertemplate = _hovertemplate({"x": x, "y": y})
+    x_title, y_title = title(x, currency), title(y, currency)
+    hovertemplate = _hovertemplate({"x": x_title, "y": y_title})
     axes = {"x": shown[x].to_numpy(dtype=float), "y": shown[y].to_numpy(dtype=float)}
     fig = go.Figure([go.Scattergl(mode="markers", marker=dict(color=colours[p["name"]]), opacity=0.75,
                                   hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
                      for p in _segment_points(shown, order, axes)])
     axis_type = "log" if log_axes else "linear"
-    fig.update_layout(title=f"{y} vs {x}{note}", legend_title_text="Segment", template=template,
+    scale = " (log scale)" if log_axes else ""
+    fig.update_layout(title=f"{y_title} against {x_title}{note}", legend_title_text="Segment", template=template,
                       margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(title=x, type=axis_type), yaxis=dict(title=y, type=axis_type))
+                      xaxis=dict(title=x_title + scale, type=axis_type), yaxis=dict(title=y_title + scale, type=axis_type))
     return fig
 
 
 def scatter_3d(segmented: pd.DataFrame, x: str = "NumPurchases", y: str = "TotalQuantity",
                z: str = "TotalSpend", log_axes: bool = True, template: str = "plotly_white",
-               point_budget: int = 20_000, segments=None) -> go.Figure:
-    """3D view of three features (log10 of each when ``log_axes``), coloured by segment,
-    one ``Scatter3d`` trace per segment (see ``scatter_2d`` for ``segments``)."""
+               point_budget: int = 20_000, segments=None, currency: str = "£") -> go.Figure:
+    """3D view of three features (log axes when ``log_axes``; values below 1 are drawn
+    at 1 there), coloured by segment, one ``Scatter3d`` trace per segment (see
+    ``scatter_2d`` for ``segments``); axes and hover in the features' own units."""
     shown, note = _sampled(segmented, point_budget)
     order = _segment_order(segmented, segments)
     colours = segment_colour_map(order)
-    label = (lambda c: f"log10(1+{c})") if log_axes else (lambda c: c)
-    hovertemplate = _hovertemplate({"x": label(x), "y": label(y), "z": label(z)})
+    titles = {axis: title(col, currency) for axis, col in (("x", x), ("y", y), ("z", z))}
+    hovertemplate = _hovertemplate(titles)
     axes = {}
     for axis, col in (("x", x), ("y", y), ("z", z)):
         values = shown[col].to_numpy(dtype=float)
-        axes[axis] = np.log10(np.clip(values, 0, None) + 1) if log_axes else values
+        axes[axis] = np.clip(values, 1, None) if log_axes else values
     fig = go.Figure([go.Scatter3d(mode="markers", marker=dict(color=colours[p["name"]], size=3), opacity=0.7,
                                   hovertemplate=hovertemplate, legendgroup=p["name"], showlegend=True, **p)
                      for p in _segment_points(shown, order, axes)])
-    fig.update_layout(title=f"{x}, {y}, {z}{note}", template=template, legend_title_text="Segment",
-                      margin=dict(l=0, r=0, t=50, b=0),
-                      scene=dict(xaxis_title=label(x), yaxis_title=label(y), zaxis_title=label(z)))
+    axis_type = "log" if log_axes else "linear"
+    scale = " (log scale)" if log_axes else ""
+    fig.update_layout(title=f"{titles['x']}, {titles['y']} and {titles['z']}{note}", template=template,
+                      legend_title_text="Segment", margin=dict(l=0, r=0, t=50, b=0),
+                      scene={f"{axis}axis": dict(title=titles[axis] + scale, type=axis_type) for axis in titles})
     return fig
 
 
@@ -144,14 +152,19 @@ def segment_sizes(summary: pd.DataFrame, template: str = "plotly_white") -> go.F
 
 def centroid_heatmap(profile_z: pd.DataFrame, names: dict[int, str] | None = None,
                      template: str = "plotly_white") -> go.Figure:
-    """Heatmap of standardised cluster centres (rows: segments, columns: features)."""
+    """Heatmap of standardised cluster centres (rows: segments, columns: features, shown
+    by their titles): how far each segment's average lies from the average customer, in
+    standard deviations of the log values."""
     labels = [names.get(int(i), str(i)) if names else str(i) for i in profile_z.index]
     values = profile_z.to_numpy(dtype=float)
+    columns = [title(c).replace(" (£)", "") for c in profile_z.columns]
     fig = go.Figure(go.Heatmap(
-        z=values, x=list(profile_z.columns), y=labels, colorscale="RdBu_r", zmid=0,
-        text=np.round(values, 2), texttemplate="%{text}", colorbar=dict(title="z"),
+        z=values, x=columns, y=labels, colorscale="RdBu_r", zmid=0,
+        text=np.round(values, 2), texttemplate="%{text}", colorbar=dict(title="z-score"),
+        hovertemplate="%{y}, %{x}: %{z:.2f} standard deviations from the average customer<extra></extra>",
     ))
-    fig.update_layout(title="Segment centres (standardised)", template=template, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title="How each segment differs from the average customer", template=template,
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(type="category"), yaxis=dict(type="category"))
     return fig
 
 
@@ -222,8 +235,17 @@ def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white", currenc
     return fig
 
 
+def _log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Tick positions on a log10(1 + x) axis at 0, 1, 10, 100, ... with the values of x."""
+    values = [0.0] + [10.0 ** p for p in range(0, 9)]
+    vals = [np.log10(1 + v) for v in values if low - 0.05 <= np.log10(1 + v) <= high + 0.05]
+    texts = [f"{10 ** v - 1:,.0f}" for v in vals]
+    return vals, texts
+
+
 def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], feature: str = "TotalSpend",
-                       log_axis: bool = True, template: str = "plotly_white", bins: int = 40) -> go.Figure:
+                       log_axis: bool = True, template: str = "plotly_white", bins: int = 40,
+                       currency: str = "£") -> go.Figure:
     """Overlaid histograms of ``feature`` for two segments, binned here (not in the browser).
 
     Same view as ``compare_distributions`` (share of each segment per bin, in percent, on
@@ -244,11 +266,17 @@ def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], featu
     for name, part in zip(segments, chosen):
         counts = np.histogram(part, bins=edges)[0]
         share = counts / counts.sum() * 100 if counts.sum() else counts.astype(float)
+        shown_at = np.power(10, centres) - 1 if log_axis else centres
         fig.add_trace(go.Bar(x=centres, y=share, width=width, name=name, opacity=0.6, marker_color=colours.get(name),
-                             hovertemplate=f"{name}: %{{y:.1f}}% at %{{x:.2f}}<extra></extra>"))
+                             customdata=shown_at,
+                             hovertemplate=f"{name}: %{{y:.1f}}% of the segment near %{{customdata:,.0f}}<extra></extra>"))
+    feature_title = title(feature, currency)
+    xaxis = dict(title=feature_title + (" (log scale)" if log_axis else ""))
+    if log_axis:
+        xaxis["tickvals"], xaxis["ticktext"] = _log_ticks(low, high)
     fig.update_layout(barmode="overlay", bargap=0, template=template,
-                      title=f"{feature}: {segments[0]} vs {segments[1]}",
-                      xaxis_title=f"log10(1+{feature})" if log_axis else feature, yaxis_title="% of segment",
+                      title=f"{feature_title}: {segments[0]} and {segments[1]}",
+                      xaxis=xaxis, yaxis_title="% of the segment's customers",
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
 

@@ -41,8 +41,8 @@ from .config import PROJECT_ROOT, cache_dir
 
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
-    "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV",
-    "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
+    "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
+    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
     "wait_until_preheated", "main",
 ]
 
@@ -90,35 +90,76 @@ def _cull_idle_seconds(env: Mapping[str, str]) -> int:
         raise SystemExit(f"{CULL_IDLE_ENV}={text!r} is not a number of seconds; set e.g. {CULL_IDLE_ENV}=600.") from None
 
 
-def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook: str | Path = DASHBOARD_NOTEBOOK,
-                  extra: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[str]:
-    """The Voilà command line that serves the dashboard on 127.0.0.1:``port``
-    (limits read from ``env``, default ``os.environ``)."""
+def voila_config(env: Mapping[str, str] | None = None) -> dict:
+    """Voilà's settings for the dashboard, by configurable class (limits read from ``env``,
+    default ``os.environ``). ``voila_command`` passes them on the command line and
+    ``voila.json`` in the project root holds them for the defaults, so a plain
+    ``voila dashboard.ipynb`` started there serves the same page (``write_voila_json``)."""
     env = os.environ if env is None else env
     cull_idle = _cull_idle_seconds(env)
-    command = [
-        sys.executable, "-m", "voila", str(notebook),
-        f"--port={int(port)}", "--Voila.ip=127.0.0.1",
-        "--template=segkit",
-        "--preheat_kernel=True", "--pool_size=1",
-        "--show_tracebacks=False",
-        # Only the notebook is served, no other file of the project folder ("(?!)" matches nothing).
-        "--VoilaConfiguration.file_allowlist=(?!)",
-        # plotly's JupyterLab extension renders plotly *outputs* with its own 5 MB copy of
-        # plotly.js; the dashboard only has FigureWidgets, so the page need not load it.
-        "--VoilaConfiguration.extension_denylist=jupyterlab-plotly",
-        # A dict literal: "key=value" would hand tornado the number as text.
-        "--Voila.tornado_settings=" + json.dumps({"websocket_max_message_size": websocket_limit_bytes(env)}),
+    return {
+        "VoilaConfiguration": {
+            "template": "segkit",
+            "preheat_kernel": True,
+            "default_pool_size": 1,
+            "show_tracebacks": False,
+            # Only the notebook is served, no other file of the project folder ("(?!)" matches nothing).
+            "file_allowlist": ["(?!)"],
+            # plotly's JupyterLab extension renders plotly *outputs* with its own 5 MB copy of
+            # plotly.js; the dashboard only has FigureWidgets, so the page need not load it.
+            "extension_denylist": ["jupyterlab-plotly"],
+        },
+        "Voila": {
+            "ip": "127.0.0.1",
+            "port": DEFAULT_PORT,
+            "tornado_settings": {"websocket_max_message_size": websocket_limit_bytes(env)},
+        },
         # Voilà's kernel manager is a jupyter_server MappingKernelManager; cull_connected
         # stays False, so a page someone has open is never culled.
-        f"--MappingKernelManager.cull_idle_timeout={cull_idle}",
-        f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS if cull_idle > 0 else 0}",
-        "--MappingKernelManager.cull_connected=False",
+        "MappingKernelManager": {
+            "cull_idle_timeout": cull_idle,
+            "cull_interval": CULL_INTERVAL_SECONDS if cull_idle > 0 else 0,
+            "cull_connected": False,
+        },
         # nbclient waits 4 s for a cell's output after the kernel says it is done; with
         # several visitors' kernels building the page at once on a small machine the app's
         # output came later and the page rendered without it (load test: 6 of 10 pages).
-        "--VoilaExecutor.iopub_timeout=120",
+        "VoilaExecutor": {"iopub_timeout": 120},
+    }
+
+
+#: ``voila.json`` in the project root (Voilà reads it from the folder it starts in).
+VOILA_JSON = PROJECT_ROOT / "voila.json"
+
+
+def write_voila_json(path: str | Path = VOILA_JSON) -> Path:
+    """Write ``voila_config({})`` (the defaults) to ``path`` as Voilà's JSON config."""
+    path = Path(path)
+    path.write_text(json.dumps(voila_config({}), indent=2) + "\n")
+    return path
+
+
+def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook: str | Path = DASHBOARD_NOTEBOOK,
+                  extra: Sequence[str] = (), env: Mapping[str, str] | None = None) -> list[str]:
+    """The Voilà command line that serves the dashboard on 127.0.0.1:``port`` with
+    ``voila_config(env)`` (limits read from ``env``, default ``os.environ``)."""
+    config = voila_config(env)
+    voila, options = config["VoilaConfiguration"], []
+    command = [
+        sys.executable, "-m", "voila", str(notebook),
+        f"--port={int(port)}", f"--Voila.ip={config['Voila']['ip']}",
+        f"--template={voila['template']}",
+        f"--preheat_kernel={voila['preheat_kernel']}", f"--pool_size={voila['default_pool_size']}",
+        f"--show_tracebacks={voila['show_tracebacks']}",
+        f"--VoilaConfiguration.file_allowlist={voila['file_allowlist'][0]}",
+        f"--VoilaConfiguration.extension_denylist={voila['extension_denylist'][0]}",
+        # A dict literal: "key=value" would hand tornado the number as text.
+        "--Voila.tornado_settings=" + json.dumps(config["Voila"]["tornado_settings"]),
     ]
+    for section in ("MappingKernelManager", "VoilaExecutor"):
+        for key, value in config[section].items():
+            options.append(f"--{section}.{key}={value}")
+    command += options
     if not open_browser:
         command.append("--no-browser")
     return command + list(extra)
@@ -143,6 +184,35 @@ def serve_plotly_bundle(root: Path) -> str:
         shutil.copyfile(source, temporary)
         os.replace(temporary, target)
     return f"templates/segkit/static/{name}"
+
+
+def installed_bundle_path(prefix: str | Path | None = None) -> str | None:
+    """The bundle's URL path when the segkit template, with plotly's bundle, is installed
+    in this environment's Jupyter data folder (``install_template``), else ``None``.
+
+    That is how a plain ``voila dashboard.ipynb`` (``voila.json``) serves the same page as
+    ``make run``: Voilà finds the template in ``<prefix>/share/jupyter``."""
+    import plotly
+
+    prefix = Path(sys.prefix if prefix is None else prefix)
+    name = f"plotly-widget-{plotly.__version__}.js"
+    if (prefix / "share" / "jupyter" / "voila" / "templates" / "segkit" / "static" / name).is_file():
+        return f"templates/segkit/static/{name}"
+    return None
+
+
+def install_template(prefix: str | Path | None = None) -> Path:
+    """Copy the segkit Voilà template and plotly's bundle into ``<prefix>/share/jupyter``
+    (default: this environment), where a plain ``voila`` finds them; returns the folder."""
+    prefix = Path(sys.prefix if prefix is None else prefix)
+    root = prefix / "share" / "jupyter"
+    target = root / "voila" / "templates" / "segkit"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (TEMPLATE_ROOT / "voila" / "templates" / "segkit").iterdir():
+        if source.is_file():
+            shutil.copyfile(source, target / source.name)
+    serve_plotly_bundle(root)
+    return target
 
 
 def voila_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -232,7 +302,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     parser.add_argument("--token", default=os.environ.get("SEGKIT_TOKEN") or None,
                         help="require this token (?token=...) from visitors (default: SEGKIT_TOKEN; none)")
+    parser.add_argument("--analyst", action="store_true",
+                        help="analyst mode: visitors may retrain and save the model (same as SEGKIT_ANALYST=1); "
+                             "by default the page is read-only")
+    parser.add_argument("--install-template", action="store_true",
+                        help="copy the segkit Voila template and plotly's bundle into this environment (what a "
+                             "plain `voila dashboard.ipynb` with the project's voila.json needs), then exit")
     args = parser.parse_args(argv)
+    if args.install_template:
+        print(f"Installed the segkit Voila template in {install_template()}", flush=True)
+        return
     port = args.port
     if port is None:
         try:
@@ -243,8 +322,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                             extra=[f"--token={args.token}"] if args.token else ())
     print(f"Uploads up to {max_upload_bytes() / 2**20:g} MB; idle kernels culled after "
           f"{_cull_idle_seconds(os.environ)} s.", flush=True)
-    print(f"Serving the dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)", flush=True)
-    os.execve(command[0], command, voila_environment())
+    environment = voila_environment()
+    if args.analyst:
+        environment["SEGKIT_ANALYST"] = "1"
+    from .config import settings
+
+    mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
+            else "read-only for visitors (--analyst to allow retraining)")
+    print(f"Serving the dashboard on http://127.0.0.1:{port}/ ({mode}; Ctrl+C stops it)", flush=True)
+    os.execve(command[0], command, environment)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """What the dashboard shows, as plain functions of DataFrames (no widgets here).
 
 Every number and table on the page comes from one of these functions, so each is
-tested without a browser (``tests/test_dashboard.py``). The path of one view:
-lines -> customers in the date window / product category (``customers_in_window``) ->
-segmented by the model -> filtered by segment, country and spend
-(``filter_customers``) -> KPIs, summary, comparison, table, CSV.
+tested without a browser (``tests/test_dashboard.py``). The path of one view: customers
+segmented by the model on the full period (``segment_customers``) -> kept by segment,
+country and spend (``filter_mask``) and, for a date window or product category, by
+having bought there (``segkit.dashboard.state.window_activity``) -> KPIs, summary,
+comparison, table, CSV. ``customers_in_window`` (features recomputed inside a window)
+is kept for analyses in notebooks; the page no longer relabels customers with it.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .export import to_safe_csv
 from .features import customer_features, product_category, snapshot_date_for
 from .label import cluster_profile_z
 from .model import SegmentationModel, segment_profile
+from .wording import count, days, money, title
 
 __all__ = [
     "ALL",
@@ -49,6 +52,7 @@ __all__ = [
     "customer_table",
     "table_page",
     "table_html",
+    "readable_table",
     "csv_data_uri",
     "download_link_html",
     "theme_css",
@@ -65,7 +69,7 @@ ALL = "All"
 #: Columns of the customer table, in the order shown (and downloaded).
 TABLE_COLUMNS = [
     "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend",
-    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase",
+    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase", "Recommendation",
 ]
 
 #: Columns of the cluster summary table.
@@ -190,14 +194,14 @@ def _number(value: float, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def kpi_html(numbers: Mapping[str, Any]) -> str:
-    """The KPI cards as HTML."""
+def kpi_html(numbers: Mapping[str, Any], currency: str = "£") -> str:
+    """The KPI cards as HTML (money with ``currency``)."""
     start, end = numbers["Period"]
     cards = [
         ("Customers", _number(numbers["Customers"])),
         ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2)),
-        ("Total spend", _number(numbers["TotalSpend"], 0)),
-        ("Avg order value", _number(numbers["AvgOrderValue"], 2)),
+        ("Total spend", money(numbers["TotalSpend"], currency, 0)),
+        ("Avg order value", money(numbers["AvgOrderValue"], currency, 2)),
         ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}"),
     ]
     body = "".join(
@@ -220,9 +224,11 @@ def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
     return profile[SUMMARY_COLUMNS].sort_values("SumTotalSpend", ascending=False)
 
 
-def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, index: bool = False) -> str:
+def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, index: bool = False,
+           headers: Mapping[str, str] | None = None) -> str:
     frame = frame.reset_index() if index else frame
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    headers = headers or {}
+    head = "".join(f"<th>{html.escape(str(headers.get(c, c)))}</th>" for c in frame.columns)
     rows = []
     for values in frame.itertuples(index=False, name=None):
         cells = []
@@ -236,18 +242,24 @@ def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, inde
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-_SUMMARY_FORMATS = {
-    "Customers": lambda v: _number(v), "Share": lambda v: f"{v:.1%}",
-    "AvgNumPurchases": lambda v: _number(v, 1), "AvgTotalSpend": lambda v: _number(v, 2),
-    "SumTotalSpend": lambda v: _number(v, 0), "AvgRecency": lambda v: _number(v, 0),
-}
+def summary_headers(currency: str = "£") -> dict[str, str]:
+    """Titles of the summary columns as the page and the report show them."""
+    return {"Segment": "Segment", "Customers": "Customers", "Share": "Share of customers",
+            "AvgNumPurchases": "Avg purchases", "AvgTotalSpend": f"Avg spend ({currency})",
+            "SumTotalSpend": f"Total spend ({currency})", "AvgRecency": "Avg days since last purchase",
+            "Recommendation": "Recommendation"}
 
 
-def summary_html(summary: pd.DataFrame) -> str:
+def summary_html(summary: pd.DataFrame, currency: str = "£") -> str:
     """The summary table as HTML (or a note when no customer passes the filters)."""
     if summary.empty:
         return '<p class="seg-note">No customers match the filters.</p>'
-    return _table(summary, _SUMMARY_FORMATS, "seg-summary-table")
+    formats = {
+        "Customers": lambda v: _number(v), "Share": lambda v: f"{v:.1%}",
+        "AvgNumPurchases": lambda v: _number(v, 1), "AvgTotalSpend": lambda v: money(v, currency, 2),
+        "SumTotalSpend": lambda v: money(v, currency, 0), "AvgRecency": lambda v: days(v),
+    }
+    return _table(summary, formats, "seg-summary-table", headers=summary_headers(currency))
 
 
 def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None,
@@ -276,14 +288,18 @@ def window_z_scores(window: pd.DataFrame) -> pd.DataFrame:
 _COMPARE_ROWS = [
     ("Customers", "Customers", lambda s: float(len(s))),
     ("Avg purchases", "NumPurchases", lambda s: s["NumPurchases"].mean()),
-    ("Avg quantity", "TotalQuantity", lambda s: s["TotalQuantity"].mean()),
+    ("Avg items bought", "TotalQuantity", lambda s: s["TotalQuantity"].mean()),
     ("Avg spend", "TotalSpend", lambda s: s["TotalSpend"].mean()),
     ("Total spend", "TotalSpend", lambda s: s["TotalSpend"].sum()),
     ("Avg order value", "AvgOrderValue", lambda s: s["TotalSpend"].sum() / s["NumPurchases"].sum()
      if s["NumPurchases"].sum() else float("nan")),
-    ("Avg recency (days)", "Recency", lambda s: s["Recency"].mean()),
-    ("Avg tenure (days)", "Tenure", lambda s: s["Tenure"].mean()),
+    ("Avg days since last purchase", "Recency", lambda s: s["Recency"].mean()),
+    ("Avg days from first to last purchase", "Tenure", lambda s: s["Tenure"].mean()),
 ]
+#: How each comparison row is written: a count, money or days.
+_COMPARE_KIND = {"Customers": "count", "Avg purchases": "decimal", "Avg items bought": "decimal",
+                 "Avg spend": "money", "Total spend": "money", "Avg order value": "money",
+                 "Avg days since last purchase": "days", "Avg days from first to last purchase": "days"}
 
 
 def compare_segments(segmented: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
@@ -303,12 +319,47 @@ def compare_segments(segmented: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
     return table
 
 
-def comparison_html(table: pd.DataFrame) -> str:
-    """The comparison table as HTML."""
-    fmt = {c: (lambda v: _number(v, 2)) for c in table.columns}
-    fmt["Difference %"] = lambda v: "–" if not np.isfinite(v) else f"{v:+.1f}%"
-    fmt["Difference"] = lambda v: "–" if not np.isfinite(v) else f"{v:+,.2f}"
-    return _table(table, fmt, "seg-compare-table", index=True)
+def _compare_value(metric: str, value: float, currency: str, signed: bool = False) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    kind = _COMPARE_KIND.get(metric, "decimal")
+    sign = ("+" if value > 0 else "−" if value < 0 else "±") if signed else ""
+    magnitude = abs(value) if signed else value
+    if kind == "count":
+        text = count(magnitude)
+    elif kind == "money":
+        text = money(magnitude, currency, 2)
+    elif kind == "days":
+        text = days(magnitude, 1)
+    else:
+        text = count(magnitude, 1)
+    return sign + text
+
+
+def comparison_html(table: pd.DataFrame, currency: str = "£") -> str:
+    """The comparison table as HTML: counts as whole numbers, money with ``currency``,
+    days with their unit, and for each metric which segment has more."""
+    first, second = table.columns[:2]
+    a, b = first.split(": ", 1)[1], second.split(": ", 1)[1]
+    rows = []
+    for metric, row in table.iterrows():
+        diff = row["Difference"]
+        if not np.isfinite(diff):
+            higher = "–"
+        elif diff > 0:
+            higher = f"B ({b}) by {abs(row['Difference %']):.0f}%" if np.isfinite(row["Difference %"]) else f"B ({b})"
+        elif diff < 0:
+            higher = f"A ({a}) by {abs(diff / row[first] * 100):.0f}%" if row[first] else f"A ({a})"
+        else:
+            higher = "equal"
+        cells = [metric, _compare_value(metric, row[first], currency), _compare_value(metric, row[second], currency),
+                 _compare_value(metric, diff, currency, signed=True), higher]
+        rows.append("<tr>" + "".join(
+            f'<td class="{"text" if i in (0, 4) else "num"}">{html.escape(c)}</td>' for i, c in enumerate(cells)
+        ) + "</tr>")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("Metric", first, second, "Difference (B − A)", "Higher"))
+    return (f'<table class="seg-table seg-compare-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 # ---------------------------------------------------------------- customer table and CSV
@@ -342,17 +393,23 @@ def table_page(table: pd.DataFrame, page: int, page_size: int) -> tuple[pd.DataF
 
 _TABLE_FORMATS = {
     "TotalSpend": lambda v: _number(v, 2), "AvgOrderValue": lambda v: _number(v, 2),
+    "SpendInWindow": lambda v: _number(v, 2), "PurchasesInWindow": lambda v: _number(v),
     "NumPurchases": lambda v: _number(v), "TotalQuantity": lambda v: _number(v),
     "Recency": lambda v: _number(v), "Tenure": lambda v: _number(v), "DistinctProducts": lambda v: _number(v),
-    "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%Y-%m-%d %H:%M:%S}",
+    "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%d %b %Y}",
 }
 
 
-def table_html(rows: pd.DataFrame) -> str:
-    """A page of the customer table as HTML."""
+def table_html(rows: pd.DataFrame, currency: str = "£") -> str:
+    """A page of the customer table as HTML, with readable column titles."""
     if rows.empty:
         return '<p class="seg-note">No customers match the filters.</p>'
-    return _table(rows, _TABLE_FORMATS, "seg-customer-table")
+    return _table(rows, _TABLE_FORMATS, "seg-customer-table", headers={c: title(c, currency) for c in rows.columns})
+
+
+def readable_table(rows: pd.DataFrame, currency: str = "£") -> pd.DataFrame:
+    """``rows`` with the column titles the page shows (for CSV downloads)."""
+    return rows.rename(columns={c: title(c, currency) for c in rows.columns})
 
 
 def csv_data_uri(frame: pd.DataFrame) -> str:
@@ -383,7 +440,7 @@ THEMES: dict[str, dict[str, str]] = {
         "--jp-border-color3": "#eeeeee",
         "--jp-rendermime-table-row-background": "#f5f5f5", "--jp-rendermime-table-row-hover-background": "#e1f5fe",
         "--seg-accent": "#1565c0", "--seg-banner": "#fff3cd", "--seg-banner-text": "#5c4400",
-        "--seg-error": "#b00020",
+        "--seg-error": "#b00020", "--seg-warning": "#8a4b00",
     },
     "dark": {
         "--jp-layout-color0": "#111111", "--jp-layout-color1": "#1b1b1b", "--jp-layout-color2": "#2a2a2a",
@@ -396,7 +453,7 @@ THEMES: dict[str, dict[str, str]] = {
         "--jp-border-color3": "#333333",
         "--jp-rendermime-table-row-background": "#1f1f1f", "--jp-rendermime-table-row-hover-background": "#263238",
         "--seg-accent": "#90caf9", "--seg-banner": "#4a3b00", "--seg-banner-text": "#ffe8a3",
-        "--seg-error": "#ff8a80",
+        "--seg-error": "#ff8a80", "--seg-warning": "#ffcc80",
     },
 }
 
@@ -435,6 +492,39 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-ok { color: var(--seg-accent); font-weight: 600; }
 .seg-note { color: var(--jp-ui-font-color2); }
 .seg-meta { color: var(--jp-ui-font-color2); font-size: 12px; }
+.seg-warning { color: var(--seg-warning); font-weight: 600; }
+/* Selected segments stand out whether or not the list has the focus (Chromium greys them). */
+.seg-app select[multiple] option:checked { background: var(--seg-accent) linear-gradient(0deg, var(--seg-accent) 0%, var(--seg-accent) 100%);
+  color: var(--jp-layout-color0); }
+/* Wide tables scroll inside their panel instead of being cut off. */
+.seg-scroll, .seg-upload-result, .seg-k-table-view { max-width: 100%; overflow-x: auto; }
+.seg-app .widget-box, .seg-app .widget-html, .seg-app .widget-html-content { min-width: 0; }
+.seg-date-label .widget-html-content { white-space: nowrap; overflow: visible; }
+.seg-glossary-list { margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 6px 16px; }
+.seg-term dt { font-weight: 700; color: var(--jp-ui-font-color0); }
+.seg-term dd { margin: 2px 0 6px 18px; }
+.seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
+.seg-about-text p { margin: 4px 0; }
+.seg-customer-table td { white-space: nowrap; }
+.seg-customer-table td:last-child { white-space: normal; min-width: 280px; }
+@media print {
+  @page { size: A4; margin: 12mm; }
+  /* Voila's shell is a fixed-height box with its own scrolling: let the page flow onto pages. */
+  html, body, #main, #jp-main-content-panel, #rendered_cells, #rendered_cells > div, .jp-LabShell, .lm-BoxPanel,
+  .jp-Notebook, .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
+  .jp-Cell-outputWrapper, .seg-app, .seg-app .widget-box { height: auto !important; max-height: none !important;
+    overflow: visible !important; position: static !important; contain: none !important; }
+  .jp-OutputArea-child, .jp-OutputArea-output { display: block !important; }
+  .jp-OutputArea-prompt, .jp-InputArea { display: none !important; }
+  .seg-app { display: block !important; width: 100% !important; }
+  .seg-app > * { width: 100% !important; }
+  .seg-app .widget-hbox, .seg-app .widget-vbox { flex-wrap: wrap !important; }
+  .seg-app .widget-hbox > .widget-vbox { width: 100% !important; min-width: 0 !important; }
+  .seg-filters, .seg-theme, .seg-report-button, .seg-upload-box, .seg-retrain, .seg-prepare-csv,
+  .seg-3d-toggle, .jupyter-button, .widget-dropdown, .widget-toggle-buttons { display: none !important; }
+  .seg-panel, .js-plotly-plot, .seg-card, .seg-term, .seg-glossary-box { break-inside: avoid; page-break-inside: avoid; }
+  .seg-customers .widget-box { max-height: none !important; }
+}
 """
 
 
@@ -463,28 +553,47 @@ def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any])
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "features": list(model.features), "k": int(model.n_clusters),
+        "lifecycle": _rules_dict(model),
+        "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
         "segments": {str(c): n for c, n in model.segment_names_.items()},
         "metrics": dict(model.metrics_), "training_data": dict(training_info),
     }
 
 
+def _rules_dict(model) -> dict | None:
+    rules = getattr(model, "lifecycle_rules_", getattr(model, "lifecycle", None))
+    return rules.as_dict() if hasattr(rules, "as_dict") else None
+
+
 def model_card_html(card: Mapping[str, Any], status: str) -> str:
-    """Model card: when and on what it was trained, K, features, metrics; ``status`` says
-    whether it is the saved model or one trained for this page."""
+    """The "About the model" text: when and on what it was trained, K, the features it
+    groups customers by, and the clustering metrics with what each means; ``status``
+    says whether it is the saved model or one trained for this page."""
     data = card.get("training_data", {})
     metrics = card.get("metrics", {})
     period = data.get("period") or ["?", "?"]
-    parts = [
-        f"<b>Model</b>: K = {card.get('k')} on {', '.join(card.get('features', []))}",
-        f"trained {html.escape(str(card.get('created', '?')).replace('T', ' '))}",
-        f"on {html.escape(str(data.get('source', '?')))} ({_number(data.get('customers', float('nan')))} customers, "
-        f"{str(period[0])[:10]} to {str(period[1])[:10]})",
-        "silhouette {} · Calinski-Harabasz {} · Davies-Bouldin {} · smallest segment {}".format(
+    features = ", ".join(title(f) for f in card.get("features", []))
+    created = html.escape(str(card.get("created", "?")).replace("T", " ")[:16])
+    lines = [
+        f"<p>{status}</p>",
+        (f"<p>Each customer first gets a lifecycle stage from the calendar (New, At risk, Lost: see the definitions "
+         f"above); the other, active customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} "
+         f"value tiers ({html.escape(str(card.get('algorithm', 'K-Means')))}), "
+         if card.get("lifecycle") else
+         f"<p>Customers are grouped by <b>{html.escape(features)}</b> into K = {card.get('k')} groups "
+         f"({html.escape(str(card.get('algorithm', 'K-Means')))}), ")
+        + f"trained {created} on {html.escape(str(data.get('source', '?')))} "
+        f"({_number(data.get('customers', float('nan')))} customers, purchases from {str(period[0])[:10]} "
+        f"to {str(period[1])[:10]}).</p>",
+        "<p>How well the groups separate (for analysts): silhouette {} (−1 to 1, higher is better) · "
+        "Calinski-Harabasz {} (higher is better) · Davies-Bouldin {} (lower is better) · smallest group {} of the "
+        "customers. The centres chart shows each segment's average in z-scores (standard deviations from the "
+        "average customer).</p>".format(
             _metric(metrics.get("silhouette"), 3), _metric(metrics.get("calinski_harabasz"), 0),
             _metric(metrics.get("davies_bouldin"), 3),
             "–" if metrics.get("min_cluster_share") is None else f"{metrics['min_cluster_share']:.1%}"),
     ]
-    return f'<div class="seg-meta">{" · ".join(parts)}<br>{status}</div>'
+    return f'<div class="seg-about-text">{"".join(lines)}</div>'
 
 
 def _metric(value, decimals: int) -> str:
@@ -509,7 +618,10 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
     sentence naming the file (never a pandas traceback). An upload shorter than the
     model's observation window is scored, with the warning in ``scored.attrs["notes"]``
-    for the page to show.
+    for the page to show. For a file of transactions, ``attrs["unscored"]`` lists the
+    customer ids of the file that have no usable purchase after cleaning (only
+    cancellations, zero prices, ...) and so got no segment, and
+    ``attrs["lines_without_customer"]`` counts lines with no customer id.
     """
     from .workflow import customers_for_scoring
 
@@ -530,6 +642,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
             customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -539,3 +652,17 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
                 "with CustomerID, InvoiceNo, InvoiceDate, Quantity and UnitPrice columns."
             ) from None
     return scored
+
+
+def _unscored(path: Path, scored: pd.DataFrame) -> tuple[list[str], int]:
+    """Customer ids in a transactions file that got no segment, and lines without an id."""
+    from .load import load_transactions
+
+    try:
+        raw = load_transactions(path, use_cache=False)
+    except Exception:  # a customer table, not transactions: every row was scored
+        return [], 0
+    ids = raw["CustomerID"]
+    present = pd.Index(ids.dropna().astype(str).str.strip().unique())
+    missing = present.difference(scored.index.astype(str))
+    return sorted(map(str, missing)), int(ids.isna().sum())

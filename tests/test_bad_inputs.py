@@ -244,8 +244,8 @@ def upload_dashboard(sample_data, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("upload") / "artifacts"
     model, _ = train_model(sample_data, 4)
     save_artifacts(model, artifacts, sample_data.training_info())
-    dash = Dashboard(sample_data, artifacts=artifacts)
-    assert dash.saved
+    dash = Dashboard(sample_data, artifacts=artifacts, query="")
+    assert dash.state.saved
     return dash, artifacts
 
 
@@ -258,29 +258,28 @@ def _page_text(markup: str) -> str:
 
 @pytest.mark.parametrize("case", ERRORS, ids=[c["file"] for c in ERRORS])
 def test_dashboard_upload_gives_one_line_and_the_session_goes_on(case, upload_dashboard):
-    from datetime import datetime
-
     dash, artifacts = upload_dashboard
     before = _digest(artifacts)
     content = (CORPUS / case["file"]).read_bytes()
-    dash.upload.value = ({"name": case["file"], "type": "", "size": len(content), "content": memoryview(content),
-                          "last_modified": datetime(2024, 1, 1)},)
-    text = _page_text(dash.upload_result.value)
+    score = dash.score
+    score.upload.receive(case["file"], content)
+    text = _page_text(score.upload_result.value)
     if case["file"] in SCORED_BY_THE_UPLOAD:
-        assert "seg-error" not in dash.upload_result.value and text.startswith("Scored"), text[:300]
+        assert "seg-error" not in score.upload_result.value and text.startswith("Scored"), text[:300]
         expected = SCORED_BY_THE_UPLOAD[case["file"]]
-        assert expected is None or text.startswith(f"Scored {expected} customers")
+        assert expected is None or text.startswith(f"Scored {expected} of {expected} customers")
     else:
-        assert 'class="seg-error"' in dash.upload_result.value, text[:300]
+        assert 'class="seg-error"' in score.upload_result.value, text[:300]
         fragment = "is not a CSV or XLSX file" if case["file"] in REFUSED_BY_TYPE else case["message"]
         assert fragment in text and case["file"] in text, text
         assert "\n" not in text and "Traceback" not in text and len(text) < 400, text
-    assert dash.message.value == ""
+    assert dash.state.message == ""
     # The session goes on: a filter still changes the summary, and back.
-    summary = dash.summary.value
-    dash.segment_filter.value = dash.segment_filter.options[:1]
-    assert dash.message.value == "" and dash.summary.value != summary
-    dash.segment_filter.value = dash.segment_filter.options
-    assert dash.summary.value == summary
+    segment_filter, summary_view = dash.filters.segment_filter, dash.segments.summary
+    summary = summary_view.value
+    segment_filter.value = segment_filter.options[:1]
+    assert dash.state.message == "" and summary_view.value != summary
+    segment_filter.value = segment_filter.options
+    assert summary_view.value == summary
     assert _digest(artifacts) == before
-    assert dash.saved and dash.upload.value == ()
+    assert dash.state.saved and score.upload.content == b""

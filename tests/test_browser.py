@@ -56,10 +56,13 @@ SELECT_SEGMENTS = """(names) => {
   window.__segPlots = []; window.__segT0 = performance.now();
   select.dispatchEvent(new Event('change', {bubbles: true}));
 }"""
+#: The scatter, the sizes and the centres chart redraw on every segment change, then
+#: ``quietMs`` without a redraw. (The comparison chart redraws only when its two segments'
+#: customers change: with both still selected it keeps its figure and sends nothing.)
 ALL_CHARTS_SETTLED = """(quietMs) => {
   const plots = window.__segPlots || [];
   const charts = new Set(plots.map(p => p[0]));
-  if (charts.size < document.querySelectorAll('.js-plotly-plot').length) return false;
+  if (![0, 1, 2].every(i => charts.has(i))) return false;
   return performance.now() - Math.max(...plots.map(p => p[1])) > quietMs;
 }"""
 SCATTER_SETTLED = """(quietMs) => {
@@ -136,8 +139,9 @@ def _small_transactions_csv(path: Path, lines: pd.DataFrame, n: int = 3000) -> P
 
 @pytest.fixture(scope="module", params=["sample", "real"])
 def served(request, tmp_path_factory):
-    """Voilà on the sample (temporary empty artifacts: the page trains on the fly) or on
-    the real parquet (a model saved beforehand: the page uses it)."""
+    """Voilà on the sample (temporary empty artifacts: the page trains on the fly; analyst
+    mode, so retraining and saving are tried) or on the real parquet (a model saved
+    beforehand: the page uses it; read-only, as viewers get it)."""
     from segkit.config import default_data_path
 
     folder = tmp_path_factory.mktemp(f"voila-{request.param}")
@@ -146,6 +150,7 @@ def served(request, tmp_path_factory):
     env["SEGKIT_CACHE"] = str(folder / "cache")
     env.pop("SEGKIT_DATA", None)
     env["SEGKIT_MAX_UPLOAD_MB"] = str(UPLOAD_LIMIT_MB)
+    env["SEGKIT_ANALYST"] = "1" if request.param == "sample" else ""
     if request.param == "sample":
         if default_data_path() is not None:
             pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
@@ -164,7 +169,14 @@ def served(request, tmp_path_factory):
     _require_chromium()
     server = Served(request.param, folder, env)
     server.data = data
+    server.analyst = request.param == "sample"
     server.good_csv = _small_transactions_csv(folder / "new_orders.csv", data.transactions)
+    # A customer who only cancelled: cleaning leaves no purchase, so no segment.
+    cancelled = data.transactions.head(1).drop(columns=["TotalPrice"], errors="ignore").assign(
+        CustomerID="99999", InvoiceNo="C999999", Quantity=-1)
+    server.partly_scorable_csv = folder / "orders_with_a_return.csv"
+    pd.concat([pd.read_csv(server.good_csv, dtype=str), cancelled.astype(str)]).to_csv(server.partly_scorable_csv,
+                                                                                       index=False)
     bad = folder / "not_a_table.csv"
     bad.write_bytes(b"\x00\x01garbage;;;\n\xff\xfe")
     server.bad_file = bad
@@ -233,13 +245,13 @@ def _decode_download(page) -> pd.DataFrame:
     prefix = "data:text/csv;charset=utf-8;base64,"
     assert href and href.startswith(prefix)
     text = base64.b64decode(href[len(prefix):]).decode("utf-8")
-    return pd.read_csv(io.StringIO(text), dtype={"CustomerID": str})
+    return pd.read_csv(io.StringIO(text), dtype={"Customer": str})
 
 
 def _upload(page, path: Path) -> None:
-    """Choose a file in the upload button's file dialog (its <input> is not in the page)."""
+    """Choose a file in the upload button's file dialog (its <input> is hidden)."""
     with page.expect_file_chooser() as chooser:
-        page.locator(".seg-upload").first.click()
+        page.locator(".seg-upload button").first.click()
     chooser.value.set_files(str(path))
 
 
@@ -256,12 +268,17 @@ def test_page_renders_without_errors(page, served):
     assert page.inner_text(".seg-message") == ""
     for css_class in ("seg-theme", "seg-segment-filter", "seg-country-filter", "seg-spend-filter", "seg-date-filter",
                       "seg-category-filter", "seg-compare", "seg-summary", "seg-download", "seg-upload",
-                      "seg-retrain", "seg-kpis"):
+                      "seg-retrain", "seg-kpis", "seg-glossary", "seg-about", "seg-report-button"):
+        if css_class == "seg-retrain" and not served.analyst:
+            assert page.locator(".seg-retrain").count() == 0  # read-only for viewers
+            continue
         assert page.locator(f".{css_class}").count() >= 1, css_class
     kpis = page.inner_text(".seg-kpis")
     assert f"{len(served.data.customers):,}" in kpis and "DATA PERIOD" in kpis.upper()
     assert served.data.source in page.inner_text(".seg-source")
-    assert "K =" in page.inner_text(".seg-app") and "silhouette" in page.inner_text(".seg-app")
+    assert "K =" in page.inner_text(".seg-about") and "silhouette" in page.inner_text(".seg-about")
+    assert "silhouette" not in page.inner_text(".seg-kpis") + page.inner_text(".seg-model-line")
+    assert "£" in page.inner_text(".seg-kpis") and "What to do" in page.inner_text(".seg-glossary")
     banner = page.locator(".seg-sample-banner")
     if served.name == "sample":
         assert banner.count() == 1 and "SEGKIT_DATA" in banner.inner_text()
@@ -299,8 +316,8 @@ def test_each_filter_changes_the_summary(page, served):
     _reset(page)
 
     before = _summary(page)
-    page.locator(".seg-date-filter input[type=date]").first.fill("2011-09-01")
-    page.locator(".seg-date-filter input[type=date]").first.press("Tab")
+    page.locator(".seg-date-filter input").first.fill("01/09/2011")
+    page.locator(".seg-date-filter input").first.press("Enter")
     _wait_summary_change(page, before)
     page.wait_for_function("() => document.querySelector('.seg-kpis').innerText.includes('01 Sep 2011')")
     _reset(page)
@@ -370,9 +387,10 @@ def test_download_is_the_filtered_table(page, served):
     assert header == list(downloaded.columns)
     rows = [[c.strip() for c in row.split("\t")] for row in page.locator(".seg-customer-table tbody tr").all_inner_texts()]
     first = downloaded.head(len(rows))
-    assert [r[0] for r in rows] == first["CustomerID"].tolist()
+    assert [r[0] for r in rows] == first["Customer"].tolist()
     assert [r[1] for r in rows] == first["Segment"].tolist()
-    assert [_number(r[5]) for r in rows] == pytest.approx(first["TotalSpend"].tolist())
+    assert [_number(r[5]) for r in rows] == pytest.approx(first["Spend (£)"].tolist())
+    assert page.get_attribute(".seg-download a", "download") == "segments_France.csv"  # named after the view
     _reset(page)
 
 
@@ -381,6 +399,17 @@ def test_upload_good_and_bad_files(page, served):
     page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('Scored')")
     result = page.inner_text(".seg-upload-result")
     assert "new_orders.csv" in result and "Segment" in result
+    assert "(0)" not in page.inner_text(".seg-upload") and "(1)" not in page.inner_text(".seg-upload")
+
+    _upload(page, served.partly_scorable_csv)  # one customer only returned goods: said, not dropped silently
+    page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('orders_with')")
+    assert "99999" in page.inner_text(".seg-upload-unscored") and "got no segment" in page.inner_text(".seg-upload-result")
+    # The result's tables scroll inside the panel instead of being cut off.
+    fits = page.evaluate("""() => { const box = document.querySelector('.seg-upload-box').getBoundingClientRect();
+        const result = document.querySelector('.seg-upload-result');
+        return [getComputedStyle(result).overflowX, box.right <= document.documentElement.clientWidth + 1,
+                result.getBoundingClientRect().right <= box.right + 1]; }""")
+    assert fits == ["auto", True, True], fits
 
     _upload(page, served.bad_file)
     page.wait_for_selector(".seg-upload-result .seg-error")
@@ -419,24 +448,58 @@ def test_filter_latency_and_page_load(page, served):
         assert page.load_seconds < 5.0 and statistics.median(latencies) < 0.5, figures
 
 
-def test_retrain_and_save(page, served):
+def test_retrain_and_save(page, served, browser):
+    """Analyst mode only: retrain, save after confirming; a new page then shows the new
+    model with no false banner. Viewers see no retrain or save control."""
+    if not served.analyst:
+        assert page.locator(".seg-retrain").count() == 0
+        assert page.get_by_role("button", name="Save model").count() == 0
+        assert page.get_by_role("button", name="Retrain").count() == 0
+        return
+    _upload(page, served.good_csv)
+    page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('Scored')")
     retrain = page.locator(".seg-retrain")
     retrain.get_by_role("button", name="Recommend K").click()
     page.wait_for_function("() => document.querySelector('.seg-retrain-status').innerText.includes('Recommended K')")
     assert "Recommended K" in page.inner_text(".seg-k-table-view")
-    current = int(retrain.locator("select").input_value() and
-                  retrain.locator("select option:checked").inner_text())
+    current = int(retrain.locator("select option:checked").inner_text())
     k = 4 if current == 3 else 3
     retrain.locator("select").select_option(label=str(k))
     retrain.get_by_role("button", name="Retrain").click()
     page.wait_for_function("(k) => document.querySelector('.seg-retrain-status').innerText"
                            ".includes('Retrained with K = ' + k)", arg=k)
-    page.wait_for_function("(k) => document.querySelectorAll('.seg-summary tbody tr').length === k", arg=k)
-    assert len(_segments(page)) == k
+    page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('has changed since')")
+    n_segments = len(_segments(page))
+    assert n_segments in (k, k + 3)  # K value tiers, plus New, At risk and Lost under lifecycle rules
     retrain.get_by_role("button", name="Save model").click()
+    page.wait_for_selector(".seg-confirm-save button:has-text('Yes, save it')")
+    from segkit.artifacts import read_model_card
+    from segkit.errors import SegkitArtifactError
+
+    try:
+        assert read_model_card(served.artifacts)["k"] != k  # nothing saved before confirming
+    except SegkitArtifactError:
+        pass  # no saved model at all
+    page.get_by_role("button", name="Yes, save it").click()
     page.wait_for_function("() => document.querySelector('.seg-retrain-status').innerText.includes('Saved to')")
-    card = json.loads((served.artifacts / "model.json").read_text())
+    card = read_model_card(served.artifacts)
     assert card["k"] == k and card["training_data"]["fingerprint"] == served.data.fingerprint
+    page.full_summary = _summary(page)
+
+    # A visitor now (the pre-heated kernel built its page before the save) sees the new model.
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    try:
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(other, served.url)
+        other.wait_for_function("(n) => document.querySelectorAll('.seg-segment-filter select option').length === n",
+                                arg=n_segments)
+        other.wait_for_function("() => document.querySelector('.seg-about').innerText.includes('Using the saved model')")
+        assert f"K = {k}" in other.inner_text(".seg-about")
+        assert other.locator(".seg-message .seg-error").count() == 0
+        assert "Not saved" not in other.inner_text(".seg-app")
+    finally:
+        context.close()
 
 
 def test_upload_just_over_the_limit_gets_a_message(page, served):
@@ -465,6 +528,189 @@ def test_3d_view_is_drawn_on_request(page, served):
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=before)
     page.locator(".seg-3d-toggle").click()
     page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {PAGE_CHARTS}")
+
+
+def test_typed_dates_are_day_first_and_stay(page, served):
+    """Typing a "From" date keeps it (it used to snap back to the first day), dates read
+    day first, and the "From" label is not cut when the box has the focus."""
+    box = page.locator(".seg-date-filter input").first
+    assert re.fullmatch(r"\d\d/\d\d/\d{4}", box.input_value()), box.input_value()
+    first_day = served.data.period[0]
+    assert box.input_value() == f"{first_day:%d/%m/%Y}"
+    before = _summary(page)
+    box.click()
+    box.fill("01/09/2011")
+    label = page.evaluate("""() => { const l = document.querySelector('.seg-date-label .widget-html-content');
+        return [l.innerText.trim(), l.scrollWidth <= l.clientWidth + 1]; }""")
+    assert label == ["From", True], label
+    box.press("Enter")
+    _wait_summary_change(page, before)
+    page.wait_for_function("() => document.querySelector('.seg-kpis').innerText.includes('01 Sep 2011')")
+    page.wait_for_timeout(500)
+    assert box.input_value() == "01/09/2011"
+    _reset(page)
+
+
+def test_heatmap_keeps_its_axis_labels_after_an_empty_view(page):
+    spend_min = page.locator(".seg-spend-filter input").first
+    before = _summary(page)
+    spend_min.fill("1000000000")
+    spend_min.press("Enter")
+    _wait_summary_change(page, before)
+    _reset(page)
+    page.wait_for_function("""() => { const gd = [...document.querySelectorAll('.js-plotly-plot')]
+        .find(g => g.data && g.data.length && g.data[0].type === 'heatmap');
+        return gd && gd.querySelectorAll('.ytick text').length > 0 && gd.querySelectorAll('.xtick text').length > 0; }""")
+
+
+def test_spend_minimum_above_maximum_is_said(page):
+    boxes = page.locator(".seg-spend-filter input")
+    boxes.nth(1).fill("100")
+    boxes.nth(1).press("Enter")
+    boxes.nth(0).fill("5000")
+    boxes.nth(0).press("Enter")
+    page.wait_for_selector(".seg-filter-warning")
+    assert "minimum spend (£5,000) is above the maximum (£100)" in _plain(page.inner_text(".seg-message"))
+    _reset(page)
+    page.wait_for_selector(".seg-filter-warning", state="detached")
+
+
+def test_compare_follows_the_filters_and_never_a_equals_b(page, served):
+    compare = page.locator(".seg-compare")
+    a = _plain(compare.locator("select").nth(0).locator("option:checked").inner_text())
+    b_options = [_plain(t) for t in compare.locator("select").nth(1).locator("option").all_inner_texts()]
+    assert a not in b_options
+    scope = page.inner_text(".seg-compare-scope")
+    before = _summary(page)
+    page.locator(".seg-country-filter select").select_option(label="Germany")
+    _wait_summary_change(page, before)
+    page.wait_for_function("(t) => document.querySelector('.seg-compare-scope').innerText !== t", arg=scope)
+    rows = page.locator(".seg-compare-table tbody tr").all_inner_texts()
+    customers = [c.strip() for c in rows[0].split("\t")]
+    assert customers[0] == "Customers" and "." not in customers[1] and "." not in customers[2], customers
+    assert any("(" in c for c in customers[4:]) or customers[4] in ("equal", "–")  # which way the difference goes
+    spend = next(r for r in rows if r.startswith("Avg spend"))
+    assert "£" in spend
+    _reset(page)
+
+
+def test_selected_segments_stand_out(page):
+    page.locator(".seg-segment-filter select").focus()
+    page.locator(".seg-country-filter select").focus()  # the list loses the focus
+    colours = page.evaluate("""() => { const o = document.querySelector('.seg-segment-filter select option:checked');
+        return [getComputedStyle(o).backgroundColor, getComputedStyle(o).color]; }""")
+    assert colours[0] in ("rgb(21, 101, 192)", "rgb(144, 202, 249)"), colours
+
+
+def test_a_link_opens_that_view_and_the_address_follows_the_filters(served, browser):
+    served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(page, served.url + "?country=France&theme=dark")
+        page.wait_for_function("() => document.querySelector('.seg-country-filter select').value !== ''"
+                               " && document.querySelector('.seg-table-view').innerText.includes('France')"
+                               " && !document.querySelector('.seg-table-view').innerText.includes('United Kingdom')")
+        page.wait_for_function("() => getComputedStyle(document.body).backgroundColor !== 'rgb(255, 255, 255)'")
+        first = _segments(page)[0]
+        page.locator(".seg-segment-filter select").select_option(label=[first])
+        page.wait_for_function("(s) => decodeURIComponent(location.search).includes('segment=' + s)",
+                               arg=_plain(first).replace(" ", "+"))
+        assert "country=France" in page.url and "theme=dark" in page.url
+        link = page.url
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(other, link)
+        other.wait_for_function("(s) => { const t = document.querySelector('.seg-summary').innerText;"
+                                " return t.includes(s) && document.querySelectorAll('.seg-summary tbody tr').length === 1; }",
+                                arg=_plain(first))
+    finally:
+        context.close()
+
+
+def test_printing_gives_a4_pages_with_whole_charts(page, served):
+    page.emulate_media(media="print")
+    try:
+        page.wait_for_timeout(300)
+        widths = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+            const svg = gd.querySelector('.main-svg'); const zoom = parseFloat(gd.style.zoom || '1');
+            return svg.getBoundingClientRect().width * (svg.getBoundingClientRect().width > 0 ? zoom : 1); })""")
+        assert widths and max(widths) <= 702, widths  # A4 inside 12 mm margins: 186 mm = 703 px
+        pdf = page.pdf(format="A4", margin={side: "12mm" for side in ("top", "bottom", "left", "right")})
+        pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+        assert pages >= 3, pages
+    finally:
+        page.emulate_media(media="screen")
+
+
+def test_report_downloads_a_page_that_opens_offline(served, browser, tmp_path):
+    served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(page, served.url + "?country=France")
+        page.wait_for_function("() => document.querySelector('.seg-table-view').innerText.includes('France')")
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Report").click()
+        assert info.value.suggested_filename == "report_France.html"
+        path = tmp_path / "report.html"
+        info.value.save_as(path)
+        text = path.read_text(encoding="utf-8")
+        assert "Country: France" in text and "What the segments mean" in text
+        offline = browser.new_context()
+        try:
+            offline.set_offline(True)
+            report = offline.new_page()
+            requests = []
+            report.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:"))
+                      else None)
+            report.goto(path.as_uri())
+            report.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2")
+            assert requests == [], requests
+        finally:
+            offline.close()
+    finally:
+        context.close()
+
+
+def test_plain_voila_reads_voila_json(served, browser, tmp_path):
+    """`voila dashboard.ipynb` in the project root (voila.json) serves the same page: the
+    segkit template, no outside request, a pre-heated kernel."""
+    if served.name != "sample":
+        pytest.skip("one plain Voilà server is enough (the sample one)")
+    import subprocess
+    import sys
+
+    from segkit import serve
+
+    port = serve.free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SEGKIT_PLOTLY_BUNDLE", "JUPYTER_PATH", "SEGKIT_DATA")}
+    env.update(SEGKIT_ARTIFACTS=str(tmp_path / "artifacts"), SEGKIT_CACHE=str(tmp_path / "cache"))
+    log = tmp_path / "voila.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "voila"), "dashboard.ipynb", f"--port={port}",
+                                    "--no-browser"], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        serve.wait_until_preheated(port, log, timeout=TIMEOUT_MS / 1000, process=process)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            outside = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not re.match(r"^(http://127\.0\.0\.1:\d+/|blob:|data:)", r.url) else None)
+            seconds = open_until_drawn(page, f"http://127.0.0.1:{port}/")
+            assert outside == [], outside
+            assert page.request.get(f"http://127.0.0.1:{port}/voila/files/pyproject.toml").status in (403, 404)
+            print(f"\nplain voila on the sample: charts drawn in {seconds:.1f} s")
+        finally:
+            context.close()
+        assert "Using pre-heated kernel" in log.read_text(errors="replace")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 #: Paths a visitor might try, and text that would show the file was served.

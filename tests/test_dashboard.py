@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -243,120 +244,391 @@ def test_score_upload_bad_files_give_one_sentence(sample_model, name, content, w
     assert words in message and "Traceback" not in message and "\n" not in message
 
 
-# ------------------------------------------------------------------ the widget app, driven from Python
+# ------------------------------------------------------------------ state and panels, without a browser
+
+from segkit.config import Settings
+
+VIEWER = Settings(currency="£", analyst=False)
+ANALYST = Settings(currency="£", analyst=True)
+
+
+@pytest.fixture(scope="module")
+def sample_state(sample_data, sample_model, tmp_path_factory):
+    """A state over the sample with a fixed model (no training): what every panel reads."""
+    from segkit.dashboard.state import DashboardState, ModelStatus
+
+    card = views.provisional_card(sample_model, sample_data.training_info())
+    return DashboardState(sample_data, sample_model, card, ModelStatus(False, "Not saved: test model."),
+                          tmp_path_factory.mktemp("artifacts"), VIEWER)
+
+
+@pytest.fixture()
+def state(sample_state):
+    sample_state.filters = Filters()
+    sample_state.message = sample_state.notice = ""
+    return sample_state
+
 
 @pytest.fixture()
 def dashboard(sample_data, tmp_path):
     from segkit.dashboard import Dashboard
 
-    return Dashboard(sample_data, artifacts=tmp_path / "artifacts")
+    return Dashboard(sample_data, artifacts=tmp_path / "artifacts", settings=ANALYST, query="")
 
 
-def _summary_rows(dash) -> int:
-    return dash.summary.value.count("<tr>") - 1
+def _rows(html_text: str) -> int:
+    return html_text.count("<tr>") - 1
 
 
-def test_dashboard_trains_on_the_fly_and_saves(dashboard, tmp_path, sample_data):
-    from segkit.artifacts import read_model_card
-    from segkit.workflow import model_fits_data
+def test_filters_select_and_never_relabel(state, sample_data):
+    """Random filter combinations: the shown customers are a subset of everyone, each
+    with its full-period segment; adding a filter never adds customers."""
+    from dataclasses import replace
 
-    assert not dashboard.saved and "Not saved" in dashboard.card_html.value
-    assert dashboard.save_button.layout.display != "none"
-    assert "Recommended K" in dashboard.k_view.value
-    dashboard.save_button.click()
-    card = read_model_card(tmp_path / "artifacts")
-    assert model_fits_data(card, sample_data)
-    assert dashboard.saved and dashboard.save_button.layout.display == "none"
+    everyone = state.everyone
+    full_segment = everyone["Segment"]
+    rng = np.random.default_rng(7)
+    first, last = (ts.date() for ts in sample_data.period)
+    days = (last - first).days
+    categories = [c for c in sample_data.lines.pipe(views.line_categories).cat.categories]
+    names = state.segment_names
+    for _ in range(25):
+        filters = Filters()
+        previous = set(everyone.index)
+        for field in rng.permutation(["segments", "country", "spend", "dates", "category"]):
+            if field == "segments":
+                filters = replace(filters, segments=tuple(rng.choice(names, size=rng.integers(1, len(names)),
+                                                                      replace=False)))
+            elif field == "country":
+                filters = replace(filters, country=str(rng.choice(state.countries)))
+            elif field == "spend":
+                filters = replace(filters, spend_min=float(rng.integers(0, 2000)))
+            elif field == "dates":
+                a = int(rng.integers(0, days))
+                filters = replace(filters, start=first + pd.Timedelta(days=a),
+                                  end=first + pd.Timedelta(days=int(rng.integers(a, days + 1))))
+            else:
+                filters = replace(filters, category=str(rng.choice(categories)))
+            state.filters = filters
+            shown = state.selection.shown
+            assert set(shown.index) <= previous, filters
+            assert (shown["Segment"] == full_segment.loc[shown.index]).all()
+            assert (shown["TotalSpend"] == everyone.loc[shown.index, "TotalSpend"]).all()  # full-period spend
+            previous = set(shown.index)
 
+
+def test_date_and_category_keep_buyers_in_the_window(state, sample_data):
+    from dataclasses import replace
+
+    lines = sample_data.lines
+    state.filters = replace(Filters(), start=date(2011, 6, 1), end=date(2011, 8, 31))
+    inside = lines[(lines["InvoiceDate"] >= "2011-06-01") & (lines["InvoiceDate"] < "2011-09-01")]
+    shown = state.selection.shown
+    assert set(shown.index) == set(inside["CustomerID"].astype(str))
+    spend = inside.groupby(inside["CustomerID"].astype(str))["TotalPrice"].sum()
+    np.testing.assert_allclose(shown["SpendInWindow"].sort_index(), spend.sort_index().round(2))
+    assert "SpendInWindow" in state.table_frame().columns
+    state.filters = replace(Filters(), category="Christmas")
+    cats = views.line_categories(lines)
+    assert set(state.selection.shown.index) == set(lines.loc[(cats == "Christmas").to_numpy(), "CustomerID"].astype(str))
+
+
+def test_selection_is_cached_on_its_inputs(state):
+    from dataclasses import replace
+
+    first = state.selection
+    assert state.selection is first
+    state.filters = replace(Filters(), country="Germany")
+    germany = state.selection
+    assert germany is not first and len(germany) < len(first)
+    state.filters = Filters()
+    assert len(state.selection) == len(first)
+
+
+def test_filter_warnings_say_why_nobody_matches(state):
+    from dataclasses import replace
+
+    from segkit.dashboard.header import HeaderPanel
+
+    header = HeaderPanel(state)
+    state.filters = replace(Filters(), spend_min=5000, spend_max=100)
+    assert len(state.selection) == 0
+    assert "minimum spend (£5,000) is above the maximum (£100)" in header.message.value
+    state.filters = replace(Filters(), start=date(2011, 12, 1), end=date(2011, 1, 1))
+    assert "start date is after the end date" in header.message.value
+    state.filters = Filters()
+    assert header.message.value == ""
+
+
+def test_filters_panel_writes_only_filters_and_follows_them(state):
+    from segkit.dashboard.filters import FiltersPanel
+
+    panel = FiltersPanel(state)
+    panel.country_filter.value = "Germany"
+    assert state.filters.country == "Germany"
+    panel.spend_min.value = "£1,000"
+    assert state.filters.spend_min == 1000
+    panel.date_start.value = "01/09/2011"  # typed, day first
+    assert state.filters.start == date(2011, 9, 1) and panel.date_start.value == "01/09/2011"
+    panel.segment_filter.value = panel.segment_filter.options[:1]
+    assert state.filters.segments == tuple(panel.segment_filter.options[:1])
+    panel.reset_filters.click()
+    assert state.filters == Filters()
+    assert panel.country_filter.value == ALL and panel.spend_min.value == "" and panel.date_start.value.endswith("2010")
+    state.filters = Filters(country="France", segments=(state.segment_names[0],))  # set elsewhere (a link)
+    assert panel.country_filter.value == "France" and panel.segment_filter.value == (state.segment_names[0],)
+    panel.spend_min.value = "lots"
+    assert "not an amount" in state.message
+    panel.date_end.value = "31/13/2011"
+    assert "not a date" in state.message and "day/month/year" in state.message
+
+
+def test_header_shows_money_with_currency_and_no_metrics(state):
+    from segkit.dashboard.header import HeaderPanel
+
+    header = HeaderPanel(state)
+    assert "£" in header.kpis.value and "Data period" in header.kpis.value
+    for part in (header.kpis, header.model_line, header.source, header.banner):
+        assert "silhouette" not in part.value.lower() and "z-score" not in part.value.lower()
+    state.theme = "dark"
+    assert 'data-seg-theme="dark"' in header.style.value and header.theme_switch.value == "Dark"
+    header.theme_switch.value = "Light"
+    assert state.theme == "light"
+
+
+def test_segments_panel_glossary_and_summary(state):
+    from segkit.dashboard.segments import SegmentsPanel
+
+    panel = SegmentsPanel(state)
+    for name in state.segment_names:
+        assert f'data-segment="{name}"' in panel.glossary.value
+    assert "What to do" in panel.glossary.value and "days ago" in panel.glossary.value
+    import html as _html
+
+    for name, row in state.model.definitions_.iterrows():  # the model's own definitions
+        assert _html.escape(row["Definition"]) in panel.glossary.value, name
+    assert "Avg spend (£)" in panel.summary.value and " days<" in panel.summary.value
+    state.filters = Filters(segments=(state.segment_names[0],))
+    assert _rows(panel.summary.value) == 1
+    # After a filter that leaves nobody, the heatmap gets its axes back.
+    state.filters = Filters(country="Nowhere")
+    assert panel.heatmap.layout.xaxis.visible is False
+    state.filters = Filters()
+    assert panel.heatmap.layout.xaxis.visible is True and panel.heatmap.layout.yaxis.visible is True
+
+
+def test_glossary_uses_the_models_definitions_when_it_has_them(state, sample_model):
+    from segkit.dashboard.segments import segment_definitions
+
+    fallback = segment_definitions(sample_model, state.everyone)
+    assert list(fallback.columns) == ["Definition", "InNumbers", "Recommendation"]
+    assert set(fallback.index) == set(state.segment_names) and (fallback["Recommendation"] != "").all()
+
+    class WithDefinitions:
+        segment_names_ = sample_model.segment_names_
+        definitions_ = pd.DataFrame({"Definition": ["d"], "InNumbers": ["n"], "Recommendation": ["r"]}, index=["VIP"])
+
+    own = segment_definitions(WithDefinitions(), state.everyone)
+    assert own.loc["VIP", "Definition"] == "d"
+
+
+def test_compare_within_filters_and_never_a_equals_b(state):
+    from segkit.dashboard.compare import ComparePanel
+
+    panel = ComparePanel(state)
+    a, b = panel.compare_a.value, panel.compare_b.value
+    assert a != b and a not in panel.compare_b.options
+    panel.compare_a.value = b
+    assert panel.compare_b.value != b
+    a, b = panel.compare_a.value, panel.compare_b.value
+    n_all = int((state.everyone["Segment"] == a).sum())
+    state.filters = Filters(country="Germany")
+    n_germany = int((state.selection.shown["Segment"] == a).sum())
+    assert n_germany < n_all and f"Within the current filters: {n_germany:,} {a}" in panel.scope.value
+    text = panel.compare_table.value
+    assert f">{n_germany:,}<" in text and ".00<" not in text.split("Avg purchases")[0]
+    assert "£" in text and "days" in text and ("B (" in text or "A (" in text)
+    assert {t.name for t in panel.compare_chart.data} == {a, b}
+
+
+def test_table_panel_pages_and_names_the_download(state):
+    from segkit.dashboard.table import TablePanel
+
+    panel = TablePanel(state)
+    assert "Days since last purchase" in panel.table.value and "Spend (£)" in panel.table.value
+    first = panel.table.value
+    panel.next_page.click()
+    assert panel.page == 2 and panel.table.value != first
+    state.filters = Filters(country="France", segments=(state.segment_names[0],))
+    assert panel.page == 1
+    assert f'download="segments_{state.segment_names[0].replace(" ", "-")}_France.csv"' in panel.download.value
+    href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
+    downloaded = _decode(href)
+    assert list(downloaded.columns)[:3] == ["Customer", "Segment", "Country"] and "Recommendation" in downloaded
+    assert (downloaded["Country"] == "France").all() and len(downloaded) == len(state.selection)
+
+
+def test_score_panel_says_who_was_not_scored_and_which_model(state, sample_csv, sample_log, tmp_path):
+    from segkit.dashboard.score import ScorePanel
+
+    panel = ScorePanel(state)
+    assert "(0)" not in panel.upload.label
+    log = sample_log.head(3000).copy()
+    only_cancelled = log["CustomerID"].dropna().iloc[0]
+    keep = log[log["CustomerID"] != only_cancelled]
+    cancelled = log[log["CustomerID"] == only_cancelled].head(1).assign(InvoiceNo="C999999", Quantity=-1)
+    upload = pd.concat([keep, cancelled])
+    content = upload.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False).encode()
+    panel.upload.receive("orders.csv", content)
+    result = panel.upload_result.value
+    assert "Scored" in result and "this page's model (not saved)" in result
+    assert "got no segment" in result and str(only_cancelled).split(".")[0] in result
+    assert 'download="scored_orders.csv"' in result
+    state.model_version += 1  # a new model: the old result says so
+    assert "has changed since" in panel.upload_result.value and "Scored" not in panel.upload_result.value
+    panel.upload.receive("bad.csv", b"x,y\n1,2\n")
+    assert "seg-error" in panel.upload_result.value and "bad.csv" in panel.upload_result.value
+
+
+def test_report_is_self_contained_and_names_the_view(state):
+    from segkit.dashboard.report import ReportPanel
+    from segkit.dashboard.segments import SegmentsPanel
+
+    segments = SegmentsPanel(state)
+    state.filters = Filters(country="France")
+    panel = ReportPanel(state, segments.definitions)
+    panel.button.click()
+    assert panel.download.filename == "report_France.html" and panel.download.auto
+    text = panel.download.content.decode("utf-8")
+    assert "Country: France" in text and "What the segments mean" in text and "Segments in this view" in text
+    assert "<script src=" not in text and "cdn" not in text.lower().split("</head>")[0]
+    assert text.count('class="plotly-graph-div"') == 2 and len(text) > 3_000_000  # plotly.js inlined
+
+
+def test_url_query_round_trip():
+    from segkit.dashboard.urlsync import encode_query, parse_query, view_name
+
+    segments, countries, categories = ["Lost", "VIP", "Loyal"], ["France", "Germany"], ["Christmas"]
+    parsed = parse_query("?segment=VIP&segment=Loyal&country=France&spend_min=100&to=2011-09-30&category=Christmas"
+                         "&theme=dark", segments, countries, categories)
+    assert parsed.filters == Filters(segments=("VIP", "Loyal"), country="France", spend_min=100.0,
+                                     end=date(2011, 9, 30), category="Christmas")
+    assert parsed.theme == "dark" and parsed.ignored == ()
+    assert parse_query("segment=VIP,Loyal", segments, countries, categories).filters.segments == ("VIP", "Loyal")
+    query = encode_query(parsed.filters, "dark")
+    assert parse_query(query, segments, countries, categories).filters == parsed.filters
+    assert "segment=VIP,Loyal" in query and "theme=dark" in query
+    bad = parse_query("segment=Gold&country=Mars&from=31/12/2011", segments, countries, categories)
+    assert bad.filters == Filters() and len(bad.ignored) == 3
+    assert view_name(Filters(segments=("VIP",), country="France")) == "segments_VIP_France"
+    assert view_name(Filters()) == "segments"
+
+
+def test_dashboard_opens_a_link_and_writes_the_url(sample_data, tmp_path):
     from segkit.dashboard import Dashboard
 
-    again = Dashboard(sample_data, artifacts=tmp_path / "artifacts")
-    assert again.saved and "Using the saved model" in again.card_html.value
+    dash = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="country=France&theme=dark")
+    assert dash.state.filters.country == "France" and dash.state.theme == "dark"
+    assert "France" in dash.table.table.value and "United Kingdom" not in dash.table.table.value
+    assert dash.bridge.query == "country=France&theme=dark"
+    dash.filters.country_filter.value = "Germany"
+    assert dash.bridge.query == "country=Germany&theme=dark"
+    # A pre-heated page learns the visitor's link when the browser shows it.
+    dash.bridge.initial = "segment=" + dash.state.segment_names[0]
+    dash.bridge.opened += 1
+    assert dash.state.filters.segments == (dash.state.segment_names[0],) and dash.state.filters.country == ALL
 
 
-def test_dashboard_filters_drive_every_view(dashboard):
-    before = (dashboard.summary.value, dashboard.kpis.value, dashboard.download.value,
-              sum(len(t.x) for t in dashboard.scatter2d.data))
-    dashboard.segment_filter.value = dashboard.segment_filter.options[:1]
-    after = (dashboard.summary.value, dashboard.kpis.value, dashboard.download.value,
-             sum(len(t.x) for t in dashboard.scatter2d.data))
-    assert all(b != a for b, a in zip(before, after))
-    assert _summary_rows(dashboard) == 1
-    # Traces of hidden segments stay in the chart, emptied, so showing them again is one update.
-    assert sum(len(t.x) > 0 for t in dashboard.scatter2d.data) == 1
-    dashboard.segment_filter.value = dashboard.segment_filter.options
-    assert sum(len(t.x) > 0 for t in dashboard.scatter2d.data) == len(dashboard.segment_filter.options)
+def test_viewers_cannot_retrain_or_save(sample_data, tmp_path):
+    from segkit.dashboard import Dashboard
+    from segkit.errors import SegkitError
 
-    for change in (lambda d: setattr(d.country_filter, "value", "Germany"),
-                   lambda d: setattr(d.spend_min, "value", "1000"),
-                   lambda d: setattr(d.date_start, "value", date(2011, 9, 1)),
-                   lambda d: setattr(d.category_filter, "value", "Christmas")):
-        dashboard._reset_filters()
-        before = dashboard.summary.value
-        change(dashboard)
-        assert dashboard.message.value == ""
-        assert dashboard.summary.value != before
+    dash = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="")
+    assert not hasattr(dash.model, "retrain_button") and "seg-retrain" not in dash.model.widget._dom_classes
+    assert "About the model" in dash.model.about.children[0].value and "silhouette" in dash.model.card_html.value
+    with pytest.raises(SegkitError, match="analyst mode"):
+        dash.state.save()
 
 
-def test_dashboard_bad_input_gives_a_message(dashboard):
-    dashboard.spend_min.value = "lots"
-    assert "not an amount" in dashboard.message.value
-    dashboard.spend_min.value = ""
-    dashboard.date_start.value = date(2011, 12, 1)
-    dashboard.date_end.value = date(2011, 1, 1)
-    assert "start date is after the end date" in dashboard.message.value
+def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirming(dashboard, tmp_path, sample_data):
+    from segkit.artifacts import read_model_card
+    from segkit.dashboard import Dashboard
+    from segkit.workflow import model_fits_data
+
+    panel = dashboard.model
+    assert not dashboard.state.saved and "Not saved" in panel.card_html.value
+    assert "Recommended K" in panel.k_view.value
+    panel.evaluate_button.click()
+    assert "Recommended K" in panel.retrain_status.value
+    panel.k_choice.value = 3
+    panel.retrain_button.click()
+    state = dashboard.state
+    assert state.model.n_clusters == 3 and "Retrained with K = 3" in panel.retrain_status.value
+    n_segments = 3 + (3 if state.model.lifecycle is not None else 0)  # value tiers and lifecycle stages
+    assert len(state.segment_names) == n_segments == len(dashboard.filters.segment_filter.options)
+    assert _rows(dashboard.segments.summary.value) == len(state.selection.summary)
+    panel.save_button.click()  # asks first
+    assert panel.confirm.layout.display == "" and not (tmp_path / "artifacts" / "model.json").exists()
+    panel.cancel_save.click()
+    assert panel.confirm.layout.display == "none"
+    panel.save_button.click()
+    panel.confirm_save.click()
+    card = read_model_card(tmp_path / "artifacts")
+    assert model_fits_data(card, sample_data) and card["k"] == 3
+    assert state.saved and panel.save_button.layout.display == "none"
+    again = Dashboard(sample_data, artifacts=tmp_path / "artifacts", settings=VIEWER, query="")
+    assert again.state.saved and again.state.model.n_clusters == 3
+    assert "Using the saved model" in again.model.card_html.value and "seg-error" not in again.header.message.value
 
 
-def test_dashboard_download_matches_the_table(dashboard):
-    dashboard.country_filter.value = "France"
-    dashboard.sort_by.value = "Recency"
-    dashboard.sort_order.value = "Ascending"
-    href = dashboard.download.value.split('href="', 1)[1].split('"', 1)[0]
-    downloaded = _decode(href)
-    shown = views.customer_table(dashboard.shown, "Recency", ascending=True)
-    assert downloaded["CustomerID"].tolist() == shown["CustomerID"].astype(str).tolist()
-    assert (downloaded["Country"] == "France").all()
+def test_seed_preset_model_is_retrained_with_its_own_features(sample_data, tmp_path):
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+
+    seed, _ = train_model(sample_data, 4, preset="seed")
+    save_artifacts(seed, tmp_path, sample_data.training_info())
+    dash = Dashboard(sample_data, artifacts=tmp_path, settings=ANALYST, query="")
+    dash.model.k_choice.value = 3
+    dash.model.retrain_button.click()
+    model = dash.state.model
+    assert tuple(model.features) == tuple(seed.features) and model.log_transform == seed.log_transform
+    assert model.n_clusters == 3
 
 
-def test_dashboard_theme_switch(dashboard):
-    dashboard.theme_switch.value = "Dark"
-    assert 'data-seg-theme="dark"' in dashboard.style.value
-    assert all(fig.layout.template.layout.paper_bgcolor == "rgb(17,17,17)" for fig in dashboard.figures.values())
-    dashboard.theme_switch.value = "Light"
-    assert dashboard.scatter2d.layout.template.layout.paper_bgcolor == "white"
+def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data, tmp_path):
+    """The pre-heated kernel's page was built before someone saved: shown, it reloads."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+
+    old, _ = train_model(sample_data, 4)
+    save_artifacts(old, tmp_path, sample_data.training_info())
+    page = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="")
+    assert page.state.model.n_clusters == 4
+    new, _ = train_model(sample_data, 3)
+    import time
+
+    time.sleep(1.1)  # model.json records the time to the second
+    save_artifacts(new, tmp_path, sample_data.training_info())
+    page.bridge.opened += 1
+    assert page.state.model.n_clusters == 3 and page.state.saved
+    assert "Using the saved model" in page.model.card_html.value and "now uses the model saved" in page.state.notice
+    assert list(page.filters.segment_filter.options) == page.state.segment_names
 
 
-def test_dashboard_compare_and_pages(dashboard):
-    a, b = dashboard.segment_names[:2]
-    dashboard.compare_a.value, dashboard.compare_b.value = a, b
-    assert f"A: {a}" in dashboard.compare_table.value and f"B: {b}" in dashboard.compare_table.value
-    assert {t.name for t in dashboard.compare_chart.data} == {a, b}
-    first = dashboard.table.value
-    dashboard.next_page.click()
-    assert dashboard.page == 2 and dashboard.table.value != first
-    dashboard.prev_page.click()
-    assert dashboard.page == 1 and dashboard.table.value == first
+def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):
+    """``load_customer_data(path, engine="duckdb")`` (no lines) used to raise TypeError."""
+    from segkit.dashboard import Dashboard
+    from segkit.sample import write_large_log
+    from segkit.workflow import load_customer_data
 
-
-def test_dashboard_upload_good_and_bad(dashboard, sample_csv):
-    content = Path(sample_csv).read_bytes()
-    dashboard.upload.value = ({"name": "new.csv", "type": "text/csv", "size": len(content),
-                               "content": memoryview(content), "last_modified": datetime(2024, 1, 1)},)
-    assert "Scored" in dashboard.upload_result.value and "seg-download-link" in dashboard.upload_result.value
-    dashboard.upload.value = ({"name": "bad.csv", "type": "text/csv", "size": 8,
-                               "content": memoryview(b"x,y\n1,2\n"), "last_modified": datetime(2024, 1, 1)},)
-    assert "seg-error" in dashboard.upload_result.value and "bad.csv" in dashboard.upload_result.value
-    dashboard.country_filter.value = "Germany"  # the session keeps working
-    assert dashboard.message.value == "" and "Germany" in dashboard.table.value
-
-
-def test_dashboard_retrain(dashboard):
-    dashboard.evaluate_button.click()
-    assert "Recommended K" in dashboard.retrain_status.value
-    dashboard.k_choice.value = 3
-    dashboard.retrain_button.click()
-    assert dashboard.model.n_clusters == 3 and "Retrained with K = 3" in dashboard.retrain_status.value
-    assert len(dashboard.segment_filter.options) == 3 and _summary_rows(dashboard) == 3
+    log = write_large_log(tmp_path / "log.parquet", 20_000, seed=2)
+    data = load_customer_data(log, engine="duckdb")
+    assert data.lines is None
+    dash = Dashboard(data, artifacts=tmp_path / "artifacts", settings=VIEWER, query="")
+    assert dash.filters.date_start.disabled and dash.filters.category_filter.disabled
+    assert "out of core" in dash.filters.widget.children[-2].value
+    dash.filters.country_filter.value = dash.filters.country_filter.options[1]
+    assert dash.state.message == "" and len(dash.state.selection) < len(data.customers)
 
 
 def test_build_app_reports_a_bad_file(tmp_path):
@@ -367,6 +639,34 @@ def test_build_app_reports_a_bad_file(tmp_path):
     page = build_app(bad, artifacts=tmp_path)
     assert "seg-error" in page.value and "sales.csv" in page.value
 
+
+def test_plain_titles_in_charts():
+    from segkit import plots
+
+    frame = pd.DataFrame({"NumPurchases": [1, 5], "TotalQuantity": [3, 50], "TotalSpend": [10.0, 900.0],
+                          "Segment": ["VIP", "Lost"], "Country": ["France", "Spain"]}, index=["1", "2"])
+    for figure in (plots.scatter_2d(frame), plots.scatter_3d(frame), plots.compare_histograms(frame, ("VIP", "Lost"))):
+        text = json.dumps(figure.to_plotly_json()["layout"]) + json.dumps([t.hovertemplate for t in figure.data])
+        assert "log10" not in text and "TotalSpend" not in text and "Spend (\\u00a3)" in text
+
+
+def test_segment_colours_are_not_pale_on_white():
+    from segkit.plots import SEGMENT_COLOURS
+
+    def luminance(hex_colour):
+        rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for name, colour in SEGMENT_COLOURS.items():
+        assert 1.05 / (luminance(colour) + 0.05) >= 3.0, name
+
+
+def test_settings_from_the_environment():
+    from segkit.config import settings
+
+    assert settings({}).currency == "£" and not settings({}).analyst
+    assert settings({"SEGKIT_CURRENCY": "€", "SEGKIT_ANALYST": "1"}) == Settings(currency="€", analyst=True)
 
 def test_figure_widget_class_loads_the_served_bundle():
     import plotly.graph_objects as go
@@ -413,7 +713,8 @@ def test_real_data_views(real_data):
     model, _ = train_model(real_data, 4)
     segmented = views.segment_customers(model, real_data.customers)
     summary = views.segment_summary(segmented)
-    assert summary["Customers"].sum() == len(real_data.customers) and len(summary) == 4
+    stages = 3 if getattr(model, "lifecycle_rules_", None) is not None else 0  # New, At risk, Lost
+    assert summary["Customers"].sum() == len(real_data.customers) and len(summary) == 4 + stages
     uk = views.filter_customers(segmented, Filters(country="United Kingdom"))
     assert 0.8 < len(uk) / len(segmented) < 0.95
     categories = views.line_categories(real_data.lines)
@@ -424,17 +725,6 @@ def test_real_data_views(real_data):
     assert december["Recency"].max() <= 9
     table = views.customer_table(uk)
     assert len(_decode(views.csv_data_uri(table))) == len(uk)
-
-
-@pytest.mark.real_data
-def test_real_data_dashboard(real_data, tmp_path):
-    from segkit.dashboard import Dashboard
-
-    dash = Dashboard(real_data, artifacts=tmp_path)
-    assert not dash.saved and "Online Retail" not in dash.banner.value and dash.banner.value == ""
-    before = dash.summary.value
-    dash.category_filter.value = "Bags"
-    assert dash.message.value == "" and dash.summary.value != before
 
 
 def test_segment_centres_from_cached_z_scores(sample_segmented):
@@ -475,16 +765,13 @@ def test_voila_command_limits_uploads_and_culls_idle_kernels():
         serve.max_upload_bytes({"SEGKIT_MAX_UPLOAD_MB": "lots"})
 
 
-def test_dashboard_refuses_an_upload_above_the_limit(sample_data, tmp_path, monkeypatch):
-    from segkit.dashboard import Dashboard
+def test_dashboard_refuses_an_upload_above_the_limit(sample_state, monkeypatch):
+    from segkit.dashboard.score import ScorePanel
 
     monkeypatch.setenv("SEGKIT_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
-    dash = Dashboard(sample_data, artifacts=tmp_path / "artifacts")
-    content = b"x" * 1100
-    dash.upload.value = ({"name": "big.csv", "type": "text/csv", "size": len(content), "content": memoryview(content),
-                          "last_modified": datetime(2024, 1, 1)},)
-    assert "seg-upload-too-large" in dash.upload_result.value and "big.csv" in dash.upload_result.value
-    assert dash.upload.value == ()
+    panel = ScorePanel(sample_state)
+    panel.upload.receive("big.csv", b"x" * 1100)
+    assert "seg-upload-too-large" in panel.upload_result.value and "big.csv" in panel.upload_result.value
 
 
 def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
@@ -501,21 +788,35 @@ def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
 
     in_memory = load_customer_data(log).customers
     assert len(data.customers) == len(in_memory) and data.period[1] == in_memory["LastPurchase"].max()
-    dash = Dashboard(data, artifacts=tmp_path / "artifacts")
-    assert dash.date_start.disabled and dash.category_filter.disabled
-    before = dash.summary.value
-    dash.country_filter.value = dash.country_filter.options[1]
-    assert dash.message.value == "" and dash.summary.value != before
-    import segkit.dashboard
+    dash = Dashboard(data, artifacts=tmp_path / "artifacts", settings=VIEWER, query="")
+    assert dash.filters.date_start.disabled and dash.filters.category_filter.disabled
+    before = dash.segments.summary.value
+    dash.filters.country_filter.value = dash.filters.country_filter.options[1]
+    assert dash.state.message == "" and dash.segments.summary.value != before
+    import segkit.dashboard.table
 
-    monkeypatch.setattr(segkit.dashboard, "EAGER_DOWNLOAD_ROWS", 100)  # the "Prepare CSV" path
-    dash.country_filter.value = "All"
-    assert dash.download.value == "" and dash.prepare_download.layout.display == "" and not dash.big_download.content
-    dash.prepare_download.click()
-    downloaded = pd.read_csv(io.BytesIO(dash.big_download.content), dtype={"CustomerID": str})
-    assert dash.big_download.rows == len(downloaded) == len(data.customers)
-    assert downloaded["CustomerID"].tolist() == dash.customer_rows["CustomerID"].astype(str).tolist()
+    monkeypatch.setattr(segkit.dashboard.table, "EAGER_DOWNLOAD_ROWS", 100)  # the "Prepare CSV" path
+    table = dash.table
+    dash.filters.country_filter.value = "All"
+    assert table.download.value == "" and table.prepare_download.layout.display == "" and not table.big_download.content
+    table.prepare_download.click()
+    downloaded = pd.read_csv(io.BytesIO(table.big_download.content), dtype={"Customer": str})
+    assert table.big_download.rows == len(downloaded) == len(data.customers)
+    assert downloaded["Customer"].tolist() == table.customer_rows["Customer"].astype(str).tolist()
+    assert table.big_download.filename == "segments.csv"
 
+
+@pytest.mark.real_data
+def test_real_data_dashboard(real_data, tmp_path):
+    from segkit.dashboard import Dashboard
+
+    dash = Dashboard(real_data, artifacts=tmp_path, settings=VIEWER, query="")
+    assert not dash.state.saved and dash.header.banner.value == ""
+    before = dash.segments.summary.value
+    dash.filters.category_filter.value = "Bags"
+    assert dash.state.message == "" and dash.segments.summary.value != before
+    shown = dash.state.selection.shown
+    assert (shown["Segment"] == dash.state.everyone.loc[shown.index, "Segment"]).all()
 
 def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
     """`python -m segkit.serve --token=...`: the page needs ?token=, a wrong one is refused."""
@@ -561,3 +862,40 @@ def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_voila_json_holds_the_same_settings_as_make_run():
+    """`voila dashboard.ipynb` in the project root reads voila.json: the same template,
+    limits, pool and culling as `python -m segkit.serve` with default settings."""
+    from segkit import serve
+
+    assert json.loads(serve.VOILA_JSON.read_text()) == serve.voila_config({})
+    command = serve.voila_command(8866, open_browser=False, env={})
+    config = serve.voila_config({})
+    assert f"--template={config['VoilaConfiguration']['template']}" in command
+    assert "--Voila.tornado_settings=" + json.dumps(config["Voila"]["tornado_settings"]) in command
+    for key, value in config["MappingKernelManager"].items():
+        assert f"--MappingKernelManager.{key}={value}" in command
+
+
+def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
+    from segkit import serve
+
+    seen = {}
+    monkeypatch.setattr(serve.os, "execve", lambda path, args, env: seen.update(env=env, args=args))
+    monkeypatch.delenv("SEGKIT_ANALYST", raising=False)
+    serve.main(["--port", "9999", "--no-browser"])
+    assert seen["env"].get("SEGKIT_ANALYST", "") == ""
+    serve.main(["--port", "9999", "--no-browser", "--analyst"])
+    assert seen["env"]["SEGKIT_ANALYST"] == "1"
+
+
+def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
+    import segkit.dashboard.score as score
+
+    scored = state.everyone.head(5).copy()
+    scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model: scored)
+    panel = score.ScorePanel(state)
+    panel.upload.receive("short.csv", b"anything")
+    assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value

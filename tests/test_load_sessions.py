@@ -95,7 +95,7 @@ async def _session(browser, url: str, index: int, expected_rows: int) -> dict:
         download = await info.value
         text = Path(await download.path()).read_text(encoding="utf-8")
         downloaded = time.perf_counter() - start
-        table = pd.read_csv(io.StringIO(text), dtype={"CustomerID": str})
+        table = pd.read_csv(io.StringIO(text), dtype={"Customer": str})
         message = await page.inner_text(".seg-message")
         return {"session": index, "page_ready_s": round(ready, 3), "filter_s": round(filtered, 3),
                 "download_s": round(downloaded, 3), "rows": len(table),

@@ -1,0 +1,132 @@
+"""The page: one ``DashboardState`` and the panels that show it, in an ``AppLayout``.
+
+``build_app()`` loads the data (``data/``, ``SEGKIT_DATA`` or the built-in sample),
+takes the saved model when it fits the data (else trains one), and lays out the header
+(KPIs, theme, report), the filters on the left, and in the centre what the segments
+mean, the charts, the segment summary, the comparison, the customer table with its
+download, scoring of an uploaded file and the model (retraining in analyst mode).
+
+Each panel reads the state and writes only its own inputs; ``Dashboard`` only wires
+them, and mirrors filters and theme in the page's URL (``urlsync``).
+"""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import ipywidgets as W
+import pandas as pd
+
+from ..config import Settings, artifacts_dir, settings as read_settings
+from ..errors import SegkitError
+from ..views import theme_css
+from ..workflow import CustomerData
+from .compare import ComparePanel
+from .data import load_dashboard_data
+from .filters import FiltersPanel
+from .header import HeaderPanel
+from .model import ModelPanel
+from .report import ReportPanel
+from .scatter import ScatterPanel
+from .score import ScorePanel
+from .segments import SegmentsPanel
+from .state import DashboardState
+from .table import TablePanel
+from .urlsync import PageBridge, encode_query, parse_query
+from .widgets import classed, guarded
+
+__all__ = ["CSS_CLASSES", "Dashboard", "build_app"]
+
+#: Stable CSS classes of the main controls (tests and users' own CSS rely on them).
+CSS_CLASSES = (
+    "seg-theme", "seg-segment-filter", "seg-country-filter", "seg-spend-filter", "seg-date-filter",
+    "seg-category-filter", "seg-compare", "seg-summary", "seg-download", "seg-upload", "seg-retrain",
+    "seg-kpis",
+)
+
+
+class Dashboard:
+    """A page: ``.state`` and the panels; ``.app`` is the widget to display.
+
+    Parameters
+    ----------
+    data : ``CustomerData``, a path, a DataFrame or ``None`` (``data/``, ``SEGKIT_DATA``
+        or the built-in sample).
+    artifacts : folder of the saved model (default ``config.artifacts_dir()``).
+    theme : ``"light"`` or ``"dark"``.
+    settings : ``config.Settings`` (currency, analyst mode); default from the environment.
+    query : a URL query to open (default ``$QUERY_STRING``, which Voilà sets).
+    """
+
+    def __init__(self, data: CustomerData | str | Path | pd.DataFrame | None = None,
+                 artifacts: str | Path | None = None, theme: str = "light", settings: Settings | None = None,
+                 query: str | None = None):
+        data = load_dashboard_data(data)
+        artifacts = Path(artifacts) if artifacts is not None else artifacts_dir()
+        self.state = state = DashboardState.load(data, artifacts, settings or read_settings(), theme)
+        self.filters = FiltersPanel(state)
+        self.segments = SegmentsPanel(state)
+        self.report = ReportPanel(state, self.segments.definitions)
+        self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
+        self.scatter = ScatterPanel(state)
+        self.compare = ComparePanel(state)
+        self.table = TablePanel(state)
+        self.score = ScorePanel(state)
+        self.model = ModelPanel(state)
+        self.bridge = PageBridge()
+        center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
+                         self.table.widget, self.score.widget, self.model.widget],
+                        layout=W.Layout(padding="0 0 0 8px", min_width="0"))
+        self.app = classed(W.AppLayout(header=W.VBox([self.header.widget, self.bridge]),
+                                       left_sidebar=self.filters.widget, center=center,
+                                       right_sidebar=None, footer=None, pane_widths=["250px", 1, 0], grid_gap="8px"),
+                           "seg-app")
+        # AppLayout sizes rows in fr units, which stretch the header to a share of a long
+        # page; rows sized by their content read better (the layout is not changed later).
+        self.app.layout.grid_template_rows = "auto auto"
+        self.app.dashboard = self
+        state.observe(lambda _c: self._write_query(), names=["filters", "theme"])
+        self.bridge.observe(guarded(state, lambda _c: self._on_opened()), names="opened")
+        query = os.environ.get("QUERY_STRING", "") if query is None else query
+        if query:
+            self.open_query(query)
+        self._write_query()
+
+    @property
+    def charts(self):
+        return self.scatter.charts + self.segments.charts + self.compare.charts
+
+    def open_query(self, query: str) -> None:
+        """Show the view a URL query describes (``urlsync.parse_query``); unknown values
+        are left out with a note."""
+        state = self.state
+        parsed = parse_query(query, state.segment_names, state.countries,
+                             list(self.filters.category_options))
+        if parsed.theme:
+            state.theme = parsed.theme
+        state.filters = parsed.filters
+        if parsed.ignored:
+            state.notice = "Left out of the link: " + "; ".join(parsed.ignored) + "."
+
+    def _write_query(self) -> None:
+        first, last = (ts.date() for ts in self.state.data.period)
+        self.bridge.query = encode_query(self.state.filters, self.state.theme, (first, last))
+
+    def _on_opened(self) -> None:
+        """The page is shown in a browser: take a newer saved model, then the link's view."""
+        self.state.reload_saved_model()
+        if self.bridge.initial:
+            self.open_query(self.bridge.initial)
+
+
+def build_app(data: CustomerData | str | Path | pd.DataFrame | None = None, artifacts: str | Path | None = None,
+              theme: str = "light") -> W.Widget:
+    """The dashboard widget (``Dashboard(...).app``; the ``Dashboard`` is ``.dashboard``).
+
+    A data file that cannot be used gives a page with the one-sentence reason instead.
+    """
+    try:
+        return Dashboard(data, artifacts, theme).app
+    except SegkitError as exc:
+        return W.HTML(f'{theme_css(theme)}<h2>Customer segments</h2><p class="seg-error">{html.escape(str(exc))}</p>')

@@ -1,0 +1,100 @@
+"""Compare two segments side by side, within the current filters.
+
+Reads the selection; writes only its own inputs (A, B, feature). B never equals A: B's
+choices leave A out.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from .. import plots
+from ..features import NUMERIC_FEATURES
+from ..views import compare_segments, comparison_html
+from ..wording import title
+from .segments import SMALL_CHART_HEIGHT
+from .widgets import FIGURE_TEMPLATE, Chart, classed, guarded
+
+__all__ = ["ComparePanel"]
+
+
+class ComparePanel:
+    def __init__(self, state):
+        self.state = state
+        names = state.segment_names
+        features = [f for f in NUMERIC_FEATURES if f in state.data.customers.columns]
+        self.compare_a = W.Dropdown(options=names, value=names[0], description="A", layout=W.Layout(width="220px"))
+        self.compare_b = W.Dropdown(options=self._others(names[0]), value=self._others(names[0])[0] if len(names) > 1
+                                    else None, description="B", layout=W.Layout(width="220px"))
+        self.compare_feature = W.Dropdown(options=[(title(f, state.currency), f) for f in features],
+                                          value="TotalSpend", description="Chart of", layout=W.Layout(width="300px"))
+        self.scope = classed(W.HTML(), "seg-compare-scope")
+        self.compare_table = classed(W.HTML(), "seg-scroll")
+        self.chart = Chart(state, self._figure(), SMALL_CHART_HEIGHT)
+        self.compare_chart = self.chart.widget
+        half = W.Layout(width="50%", min_width="320px")
+        self.widget = classed(W.VBox([
+            W.HTML("<h3>Compare two segments</h3>"),
+            W.HBox([self.compare_a, self.compare_b, self.compare_feature], layout=W.Layout(flex_flow="row wrap")),
+            self.scope,
+            W.HBox([W.VBox([self.compare_table], layout=half), W.VBox([self.compare_chart], layout=half)],
+                   layout=W.Layout(flex_flow="row wrap")),
+        ]), "seg-compare", "seg-panel")
+        self.compare_a.observe(guarded(state, lambda _c: None if self._updating else self._on_a()), names="value")
+        self._updating = False  # while this panel sets its own choices (one redraw at the end)
+        for widget in (self.compare_b, self.compare_feature):
+            widget.observe(guarded(state, lambda _c: None if self._updating else self.show()), names="value")
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
+        state.observe(guarded(state, lambda _c: self._on_model()), names=["model_version"])
+        self.show(chart=False)
+
+    def _others(self, a: str) -> list[str]:
+        return [n for n in self.state.segment_names if n != a]
+
+    def _on_a(self) -> None:
+        a, b = self.compare_a.value, self.compare_b.value
+        others = self._others(a)
+        self._updating = True
+        try:
+            self.compare_b.options = others
+            self.compare_b.value = b if b in others else (others[0] if others else None)
+        finally:
+            self._updating = False
+        self.show()
+
+    def _on_model(self) -> None:
+        names = self.state.segment_names
+        self._updating = True
+        try:
+            self.compare_a.options = names
+            self.compare_a.value = names[0]
+        finally:
+            self._updating = False
+        self._on_a()
+
+    def _pair(self) -> tuple[str, str]:
+        return self.compare_a.value, self.compare_b.value
+
+    def _figure(self) -> go.Figure:
+        a, b = self._pair()
+        return plots.compare_histograms(self.state.selection.shown, (a, b), self.compare_feature.value,
+                                        template=FIGURE_TEMPLATE, currency=self.state.currency)
+
+    @property
+    def charts(self) -> list[Chart]:
+        return [self.chart]
+
+    def show(self, chart: bool = True) -> None:
+        a, b = self._pair()
+        if b is None:
+            self.compare_table.value = '<p class="seg-note">The model has one segment only: nothing to compare.</p>'
+            return
+        shown = self.state.selection.shown
+        counts = shown["Segment"].value_counts()
+        self.scope.value = (f'<span class="seg-meta">Within the current filters: {int(counts.get(a, 0)):,} '
+                            f"{html.escape(a)} and {int(counts.get(b, 0)):,} {html.escape(b)} customers.</span>")
+        self.compare_table.value = comparison_html(compare_segments(shown, a, b), self.state.currency)
+        if chart:
+            self.chart.show(self._figure())

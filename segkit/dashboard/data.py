@@ -1,0 +1,95 @@
+"""The data a dashboard page shows: ``load_dashboard_data``.
+
+A snapshot loader (customers with features and segments prepared once, shared by every
+kernel) would be one more function here returning a ``CustomerData``: the state and the
+panels only read ``data.customers``, ``data.lines`` (``None`` when not held),
+``data.period``, ``data.source``, ``data.is_sample`` and ``data.training_info()``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import default_data_path
+from ..load import _cache_path
+from ..workflow import CustomerData, load_customer_data, parquet_line_count
+
+__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
+
+#: Parquet logs with more lines than this (default 3,000,000) are aggregated out of core
+#: with DuckDB; the page then holds customers only, so the date and category filters,
+#: which need the lines, are switched off.
+LARGE_LOG_ENV = "SEGKIT_LARGE_LOG_LINES"
+DEFAULT_LARGE_LOG_LINES = 3_000_000
+
+
+class OutOfCoreData(CustomerData):
+    """``CustomerData`` of a log too large for memory: customers only (features from
+    ``outofcore.customer_features_out_of_core``), no lines; ``n_lines`` is the file's."""
+
+    n_lines: int = 0
+
+    def training_info(self) -> dict:
+        info = super().training_info()
+        info["lines"] = self.n_lines
+        return info
+
+
+def holds_lines(data: CustomerData) -> bool:
+    """True when ``data`` holds its clean lines (needed by the date and category filters).
+
+    False for a log aggregated out of core, whether by the dashboard (``OutOfCoreData``)
+    or by ``load_customer_data(..., engine="duckdb")`` (``lines`` is ``None``)."""
+    return data.lines is not None and not isinstance(data, OutOfCoreData) and "InvoiceDate" in data.lines
+
+
+def line_count(data: CustomerData) -> int | None:
+    """Lines of the log: the clean lines held, or the file's for an out-of-core log."""
+    if isinstance(data, OutOfCoreData):
+        return data.n_lines
+    return None if data.lines is None else len(data.lines)
+
+
+def _large_log_lines() -> int:
+    text = os.environ.get(LARGE_LOG_ENV, "").strip()
+    return int(float(text)) if text else DEFAULT_LARGE_LOG_LINES
+
+
+def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = None) -> CustomerData:
+    """The dashboard's data: ``load_customer_data(data)``, except for a parquet log of more
+    than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with DuckDB
+    into an ``OutOfCoreData``. Its customer table is cached in the segkit cache folder
+    (keyed by the file's path, size and time), so a server restart does not redo it."""
+    if isinstance(data, CustomerData):
+        return data
+    path = default_data_path() if data is None else data
+    if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".parquet" and Path(path).is_file():
+        n_lines = parquet_line_count(Path(path))
+        if n_lines > _large_log_lines():
+            return _out_of_core_data(Path(path), n_lines)
+    return load_customer_data(data)
+
+
+def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:
+    from ..outofcore import customer_features_out_of_core
+
+    # Keyed like the loader's parquet copies (path, size, modification time).
+    keyed = _cache_path(path, {"table": "customers, out of core"}, None)
+    cached = keyed.with_name(f"customers-{keyed.name}")
+    if not cached.is_file():
+        import tempfile
+
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="segkit-duckdb-", dir=cached.parent) as spill:
+            customers = customer_features_out_of_core(path, temp_directory=Path(spill) / "spill")
+        partial = cached.with_name(cached.name + f".{os.getpid()}.partial")
+        customers.to_parquet(partial)
+        os.replace(partial, cached)
+    # Always the cached copy, so every process sees the same table (and fingerprint).
+    customers = pd.read_parquet(cached)
+    empty = pd.DataFrame({"InvoiceDate": pd.Series(dtype="datetime64[ns]")})
+    data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers)
+    data.n_lines = n_lines
+    return data

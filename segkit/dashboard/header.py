@@ -1,0 +1,88 @@
+"""The header: page style (theme), banner, where the data came from, messages and KPIs.
+
+Reads ``state.theme``, ``state.message``, ``state.notice``, the selection and the model
+status; writes only ``state.theme`` (the theme switch).
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from ..config import DATA_DIR
+from ..views import kpi_html, kpis, theme_css
+from .data import line_count
+from .widgets import classed, guarded
+
+__all__ = ["HeaderPanel", "source_html", "banner_html"]
+
+
+def banner_html(data) -> str:
+    """The banner above everything: only for the built-in sample, and only what is true."""
+    if not data.is_sample:
+        return ""
+    return ('<div class="seg-banner seg-sample-banner"><b>Sample data.</b> This page shows the built-in '
+            "sample (synthetic, not a real retailer). To see your own data, put a CSV, XLSX or parquet "
+            f"file of transactions in <code>{html.escape(str(DATA_DIR))}</code> or set "
+            "<code>SEGKIT_DATA=/path/to/file</code>, then restart <code>make run</code>.</div>")
+
+
+def source_html(data) -> str:
+    start, end = data.period
+    lines = line_count(data)
+    lines_text = f"{lines:,} clean lines · " if lines else ""
+    return (f'<div class="seg-meta seg-source"><b>Data</b>: {html.escape(data.source)} · {lines_text}'
+            f"{len(data.customers):,} customers · {start:%d %b %Y} – {end:%d %b %Y} · cleaning rules "
+            f"'{html.escape(data.rules)}'</div>")
+
+
+class HeaderPanel:
+    def __init__(self, state, extra_buttons: list[W.Widget] = ()):
+        self.state = state
+        self.style = W.HTML(theme_css(state.theme))
+        self.theme_switch = classed(W.ToggleButtons(options=["Light", "Dark"], value=state.theme.title(),
+                                                    description="Theme"), "seg-theme")
+        self.theme_switch.style.button_width = "70px"
+        self.banner = W.HTML(banner_html(state.data))
+        self.source = W.HTML(source_html(state.data))
+        self.model_line = classed(W.HTML(), "seg-model-line")
+        self.message = classed(W.HTML(), "seg-message")
+        self.kpis = classed(W.HTML(), "seg-kpis")
+        self.widget = W.VBox([
+            self.style,
+            W.HBox([W.VBox([self.banner, self.source, self.model_line],
+                           layout=W.Layout(flex="1 1 auto")),
+                    W.VBox([self.theme_switch, *extra_buttons], layout=W.Layout(align_items="flex-end"))],
+                   layout=W.Layout(align_items="flex-start")),
+            self.message, self.kpis,
+        ])
+        self.theme_switch.observe(guarded(state, lambda c: setattr(state, "theme", c["new"].lower())), names="value")
+        state.observe(self._on_theme, names="theme")
+        state.observe(lambda _c: self.show_message(), names=["message", "notice"])
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version"])
+        self.show()
+
+    def _on_theme(self, change) -> None:
+        self.style.value = theme_css(change["new"])
+        if self.theme_switch.value.lower() != change["new"]:
+            self.theme_switch.value = change["new"].title()
+
+    def show_message(self) -> None:
+        state = self.state
+        parts = []
+        if state.message:
+            parts.append(f'<p class="seg-error">{html.escape(state.message)}</p>')
+        for warning in state.selection.warnings:
+            parts.append(f'<p class="seg-error seg-filter-warning">{html.escape(warning)}</p>')
+        if state.notice:
+            parts.append(f'<p class="seg-ok seg-notice">{html.escape(state.notice)}</p>')
+        self.message.value = "".join(parts)
+
+    def show(self) -> None:
+        state = self.state
+        selection = state.selection
+        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency)
+        self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
+                                 f"from the model ({state.status.html()}) · details under "
+                                 "<i>About the model</i> below.</div>")
+        self.show_message()

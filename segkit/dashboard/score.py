@@ -1,0 +1,97 @@
+"""Score an uploaded file of transactions or customers with the page's model.
+
+Writes nothing to the state; reads the model. A result says which model scored it and
+which customers of the file got no segment (and why); after the model changes, an older
+result says it came from the earlier model.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from ..errors import SegkitError
+from ..serve import MAX_UPLOAD_ENV, max_upload_bytes
+from ..views import (UPLOAD_SUFFIXES, customer_table, download_link_html, readable_table, score_upload,
+                     segment_summary, summary_html, table_html)
+from .widgets import UploadButton, classed, guarded
+
+__all__ = ["ScorePanel"]
+
+
+def _ids(ids: list[str], limit: int = 10) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit:,} more" if len(ids) > limit else "")
+
+
+class ScorePanel:
+    def __init__(self, state):
+        self.state = state
+        try:
+            self.upload_limit = max_upload_bytes()
+        except ValueError as exc:
+            raise SegkitError(str(exc)) from None
+        self.upload = classed(UploadButton(accept=",".join(UPLOAD_SUFFIXES)), "seg-upload")
+        self.upload_result = classed(W.HTML(), "seg-upload-result", "seg-scroll")
+        self.scored_with = None
+        self.widget = classed(W.VBox([
+            W.HTML("<h3>Score new customers</h3><span class='seg-meta'>A CSV or XLSX of transactions (like the "
+                   "shop's data) or of customers (CustomerID and the model's features); each customer gets a "
+                   "segment and a recommendation from the model this page shows.</span>"),
+            self.upload, self.upload_result,
+        ]), "seg-panel", "seg-upload-box")
+        self.upload.observe(guarded(state, lambda _c: self._on_upload()), names="uploads")
+        state.observe(guarded(state, lambda _c: self._on_model()), names="model_version")
+
+    def _which_model(self) -> str:
+        return "the saved model" if self.state.saved else "this page's model (not saved)"
+
+    def _on_model(self) -> None:
+        if self.scored_with is not None and self.upload_result.value:
+            self.upload_result.value = (
+                '<p class="seg-note seg-upload-stale">The model on this page has changed since the last file was '
+                "scored; upload it again to score it with the current model.</p>")
+            self.scored_with = None
+
+    def _on_upload(self) -> None:
+        name, content = self.upload.name, self.upload.payload()
+        size = len(content)
+        if size > self.upload_limit:
+            self.upload_result.value = (
+                f'<p class="seg-error seg-upload-too-large">{html.escape(name)} is {size / 2**20:,.1f} MB, above the '
+                f"upload limit of {self.upload_limit / 2**20:,.0f} MB; score it with <code>segkit score</code> "
+                f"instead, or ask whoever runs this page to raise {MAX_UPLOAD_ENV}.</p>")
+            return
+        self.upload.busy = True
+        try:
+            scored = score_upload(content, name, self.state.model)
+        except SegkitError as exc:
+            self.upload_result.value = f'<p class="seg-error">{html.escape(str(exc))}</p>'
+            return
+        finally:
+            self.upload.busy = False
+            self.upload.content = b""  # the file is not kept in the page
+        currency = self.state.currency
+        table = readable_table(customer_table(scored), currency)
+        # Main's warnings (e.g. a log shorter than the model's observation window) first.
+        notes = [f'<p class="seg-warning">{html.escape(note)}</p>' for note in scored.attrs.get("notes", [])]
+        unscored = scored.attrs.get("unscored", [])
+        if unscored:
+            notes.append(f'<p class="seg-warning seg-upload-unscored">{len(unscored):,} customer'
+                         f"{'s' if len(unscored) != 1 else ''} in the file got no segment: no purchase left after "
+                         "cleaning (only cancellations, returns or zero prices): "
+                         f"{html.escape(_ids(unscored))}.</p>")
+        without = scored.attrs.get("lines_without_customer", 0)
+        if without:
+            notes.append(f'<p class="seg-meta">{without:,} line{"s" if without != 1 else ""} without a customer id '
+                         "were left out.</p>")
+        total = len(scored) + len(unscored)
+        self.scored_with = self.state.model_version
+        self.upload_result.value = (
+            f'<p class="seg-ok">Scored {len(scored):,} of {total:,} customers from {html.escape(name)} with '
+            f"{self._which_model()}.</p>" + "".join(notes)
+            + summary_html(segment_summary(scored), currency)
+            + "<p>" + download_link_html(table, "scored_" + name.rsplit(".", 1)[0] + ".csv",
+                                         f"Download the {len(table):,} scored customers as CSV") + "</p>"
+            + table_html(customer_table(scored).head(10), currency)
+        )

@@ -1,0 +1,141 @@
+"""The segments panel: what each segment means, the summary table, sizes and centres.
+
+Reads the selection and the model; writes nothing. The glossary ("What the segments
+mean") comes from the model's own ``definitions_`` (segment -> Definition, InNumbers,
+Recommendation) when it has them, else from ``label.RECOMMENDATIONS`` and the members'
+numbers (``segment_definitions``).
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import plots
+from ..label import RECOMMENDATIONS, recommendation_for
+from ..views import segment_centres, summary_html
+from ..wording import money
+from .widgets import FIGURE_TEMPLATE, Chart, classed, empty_figure, guarded
+
+__all__ = ["SegmentsPanel", "segment_definitions", "glossary_html", "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES"]
+
+SMALL_CHART_HEIGHT = 340
+
+#: What a segment name stands for, for a model without ``definitions_`` (its clusters get
+#: the name of the nearest prototype profile in ``label.SEGMENT_PROTOTYPES``, so this is
+#: the typical member, not a rule every member meets).
+TYPICAL_PROFILES = {
+    "VIP": "Buy most often and spend the most; bought recently.",
+    "Loyal": "Buy often and recently, with above-average spend.",
+    "Regular": "Close to the average customer on how recently, how often and how much they buy.",
+    "Budget": "Buy now and then and spend little.",
+    "At risk": "Used to buy well but have not bought for a while.",
+    "Lost": "Few, small purchases, long ago.",
+    "New": "First purchases are recent; few so far.",
+}
+
+
+def _base(name: str) -> str:
+    return name if name in TYPICAL_PROFILES else name.rsplit(" ", 1)[0]
+
+
+def _in_numbers(members: pd.DataFrame, currency: str) -> str:
+    if members.empty:
+        return "No customers in this segment."
+    purchases = members["NumPurchases"].median()
+    return (f"{len(members):,} customers; typical (median) member: {purchases:,.0f} "
+            f"purchase{'' if purchases == 1 else 's'}, "
+            f"{money(members['TotalSpend'].median(), currency)} spent, last purchase "
+            f"{members['Recency'].median():,.0f} days ago.")
+
+
+def segment_definitions(model, everyone: pd.DataFrame, currency: str = "£") -> pd.DataFrame:
+    """One row per segment of ``model`` (index: segment name) with ``Definition``,
+    ``InNumbers`` and ``Recommendation``: the model's ``definitions_`` when it has them,
+    else the typical profile behind the name, the members' own median numbers (over
+    ``everyone``, segmented on the full period) and ``label.RECOMMENDATIONS``."""
+    definitions = getattr(model, "definitions_", None)
+    if isinstance(definitions, pd.DataFrame) and not definitions.empty:
+        out = definitions.reindex(columns=["Definition", "InNumbers", "Recommendation"]).copy()
+        return out.fillna("")
+    rows = {}
+    names = sorted({str(n) for n in model.segment_names_.values()})
+    for name in names:
+        members = everyone[everyone["Segment"] == name]
+        rows[name] = {"Definition": "Named for its typical member: " + TYPICAL_PROFILES.get(_base(name), "").lower()
+                      if _base(name) in TYPICAL_PROFILES else "A group of customers the model found.",
+                      "InNumbers": _in_numbers(members, currency),
+                      "Recommendation": recommendation_for(name) if _base(name) in RECOMMENDATIONS else ""}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Definition", "InNumbers", "Recommendation"])
+    frame.index.name = "Segment"
+    return frame
+
+
+def glossary_html(definitions: pd.DataFrame) -> str:
+    """The glossary as a definition list: name, what it means, in numbers, what to do."""
+    colours = plots.segment_colour_map(list(definitions.index))
+    items = []
+    for name, row in definitions.iterrows():
+        items.append(
+            f'<div class="seg-term" data-segment="{html.escape(str(name))}">'
+            f'<dt><span class="seg-swatch" style="background:{colours[str(name)]}"></span>{html.escape(str(name))}</dt>'
+            f'<dd><span class="seg-definition">{html.escape(str(row["Definition"]))}</span> '
+            f'<span class="seg-in-numbers">{html.escape(str(row["InNumbers"]))}</span><br>'
+            f'<b>What to do:</b> <span class="seg-recommendation">{html.escape(str(row["Recommendation"]))}</span>'
+            "</dd></div>")
+    return f'<dl class="seg-glossary-list">{"".join(items)}</dl>'
+
+
+class SegmentsPanel:
+    def __init__(self, state):
+        self.state = state
+        self.glossary = classed(W.HTML(), "seg-glossary")
+        self.summary = classed(W.HTML(), "seg-summary")
+        self.sizes_chart = Chart(state, self._sizes_figure(), SMALL_CHART_HEIGHT)
+        self.heatmap_chart = Chart(state, self._heatmap_figure(), SMALL_CHART_HEIGHT)
+        self.sizes, self.heatmap = self.sizes_chart.widget, self.heatmap_chart.widget
+        half = W.Layout(width="50%", min_width="320px")
+        self.glossary_box = classed(W.VBox([W.HTML("<h3>What the segments mean</h3>"), self.glossary]),
+                                    "seg-panel", "seg-glossary-box")
+        self.widget = classed(W.VBox([
+            W.HTML("<h3>Segments in this view</h3>"), self.summary,
+            W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
+                   layout=W.Layout(flex_flow="row wrap")),
+        ]), "seg-panel", "seg-segments")
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
+        state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version"])
+        self.show(model=True, charts=False)
+
+    @property
+    def charts(self) -> list[Chart]:
+        return [self.sizes_chart, self.heatmap_chart]
+
+    def definitions(self) -> pd.DataFrame:
+        state = self.state
+        return state._cached("definitions", (state.model_version,),
+                             lambda: segment_definitions(state.model, state.everyone, state.currency))
+
+    def _sizes_figure(self) -> go.Figure:
+        selection = self.state.selection
+        if not len(selection):
+            return empty_figure()
+        return plots.segment_sizes(selection.summary, template=FIGURE_TEMPLATE)
+
+    def _heatmap_figure(self) -> go.Figure:
+        state = self.state
+        selection = state.selection
+        if not len(selection):
+            return empty_figure()
+        centres = segment_centres(selection.everyone, selection.shown, selection.mask, state.z_scores)
+        return plots.centroid_heatmap(centres, state.model.segment_names_, FIGURE_TEMPLATE)
+
+    def show(self, model: bool = False, charts: bool = True) -> None:
+        if model:
+            self.glossary.value = glossary_html(self.definitions())
+        self.summary.value = summary_html(self.state.selection.summary, self.state.currency)
+        if charts:
+            self.sizes_chart.show(self._sizes_figure())
+            self.heatmap_chart.show(self._heatmap_figure())

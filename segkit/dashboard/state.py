@@ -1,0 +1,394 @@
+"""The one state of a dashboard page, and the pure functions that derive what it shows.
+
+``DashboardState`` holds the data, the model (and a version number that changes with
+every new model), the filters, the theme and the message line. It is a
+``traitlets.HasTraits``: panels observe ``filters``, ``model_version``, ``theme`` and
+``message`` and redraw themselves; a panel writes only its own inputs (the filter panel
+writes ``filters``, the theme switch ``theme``, the model panel the model).
+
+What the filters select is computed by pure functions of their inputs
+(``window_activity``, ``select_customers``, ``filter_warnings``) and cached on those
+inputs (``_cached``): no cache is ever reset by hand, a new model or new filters are
+simply other keys.
+
+Filters select, they never relabel: every customer keeps the segment the model gives
+them on the full period. The date window keeps the customers who bought in it, the
+product category those who bought in that category (their purchases and spend there
+become extra columns), the spend filter reads full-period spend; each filter only ever
+removes customers.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import traitlets
+
+from ..artifacts import load_artifacts, read_model_card, save_artifacts
+from ..config import Settings, settings as read_settings
+from ..errors import SegkitArtifactError, SegkitError
+from ..model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
+from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card,
+                     segment_customers, segment_summary, table_order, window_z_scores)
+from ..workflow import CustomerData, model_fits_data, train_model
+from ..wording import money
+from .data import holds_lines
+
+__all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
+           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained"]
+
+#: Columns a date or category filter adds: the customer's activity inside the window.
+WINDOW_COLUMNS = ["PurchasesInWindow", "SpendInWindow"]
+K_CHOICES = list(range(2, 11))
+#: Value tiers offered for a model with lifecycle stages (as ``workflow.train_model``).
+LIFECYCLE_K_CHOICES = list(range(2, 7))
+
+
+# ---------------------------------------------------------------- pure functions
+
+def window_activity(lines: pd.DataFrame, categories: pd.Series | None, start: date | None = None,
+                    end: date | None = None, category: str = ALL) -> pd.DataFrame | None:
+    """Purchases and spend per customer in the lines of ``[start, end]`` (whole days)
+    and ``category``, indexed by CustomerID (only customers with such lines).
+
+    ``None`` when neither filter narrows anything (the whole period, every category).
+    """
+    dates = lines["InvoiceDate"]
+    start_ts = pd.Timestamp(start) if start is not None else None
+    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    whole_period = ((start_ts is None or start_ts <= dates.min().normalize())
+                    and (end_ts is None or end_ts > dates.max()))
+    if whole_period and category == ALL:
+        return None
+    keep = np.ones(len(lines), dtype=bool)
+    if start_ts is not None:
+        keep &= (dates >= start_ts).to_numpy()
+    if end_ts is not None:
+        keep &= (dates < end_ts).to_numpy()
+    if category != ALL:
+        if categories is None:
+            categories = line_categories(lines)
+        keep &= (categories == category).to_numpy()
+    selected = lines.loc[keep, ["CustomerID", "InvoiceNo", "TotalPrice"]]
+    grouped = selected.groupby(selected["CustomerID"].astype("string"), observed=True, sort=True)
+    activity = pd.DataFrame({"PurchasesInWindow": grouped["InvoiceNo"].nunique().astype("int64"),
+                             "SpendInWindow": grouped["TotalPrice"].sum().round(2)})
+    activity.index = activity.index.astype("string").rename("CustomerID")
+    return activity
+
+
+def select_customers(everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters) -> np.ndarray:
+    """Which rows of ``everyone`` (segmented on the full period) the filters keep: segment,
+    country and full-period spend (``views.filter_mask``), and, when a date or category
+    filter is set, having bought in that window (``activity``). Only ever narrows."""
+    mask = filter_mask(everyone, filters)
+    if activity is not None:
+        mask &= everyone.index.isin(activity.index)
+    return mask
+
+
+def filter_warnings(filters: Filters, currency: str = "£") -> tuple[str, ...]:
+    """Filter choices that can match nobody, in words (shown above the numbers)."""
+    warnings = []
+    if filters.spend_min is not None and filters.spend_max is not None and filters.spend_min > filters.spend_max:
+        warnings.append(f"The minimum spend ({money(filters.spend_min, currency)}) is above the maximum "
+                        f"({money(filters.spend_max, currency)}), so no customer can match: lower the minimum "
+                        "or raise the maximum.")
+    if filters.start and filters.end and filters.start > filters.end:
+        warnings.append(f"The start date is after the end date ({filters.start:%d/%m/%Y} > {filters.end:%d/%m/%Y}), "
+                        "so no purchase can match: pick a start on or before the end.")
+    return tuple(warnings)
+
+
+class Selection:
+    """What the filters select, derived once per (model, filters) and shared by panels.
+
+    ``everyone``: every customer with the full-period segment; ``mask``: which of them
+    are shown; ``shown``: those rows (plus the window columns when a date or category
+    filter is set); ``period``: the dates the view covers.
+    """
+
+    def __init__(self, everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters,
+                 period: tuple[pd.Timestamp, pd.Timestamp], warnings: tuple[str, ...]):
+        self.everyone, self.activity, self.filters = everyone, activity, filters
+        self.period, self.warnings = period, warnings
+        self.mask = select_customers(everyone, activity, filters)
+
+    @cached_property
+    def shown(self) -> pd.DataFrame:
+        shown = self.everyone[self.mask]
+        if self.activity is not None:
+            shown = shown.join(self.activity, how="left")
+        return shown
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return segment_summary(self.shown)
+
+    def __len__(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether the model on the page is the saved one, in words that are true."""
+
+    saved: bool
+    text: str
+
+    def html(self) -> str:
+        css = "seg-ok" if self.saved else "seg-warning"
+        return f'<span class="{css} seg-model-status">{html.escape(self.text)}</span>'
+
+
+def initial_model(data: CustomerData, artifacts: Path):
+    """The saved model when it was trained on exactly this data, else one trained now.
+
+    Returns ``(model, card, status, k_table)``; ``k_table`` is the ``evaluate_k`` table
+    of a model trained now (``None`` for the saved one).
+    """
+    try:
+        model = load_artifacts(artifacts)
+        if model_fits_data(model.card_, data):
+            return model, model.card_, saved_status(artifacts, model.card_), None
+        trained = model.card_.get("training_data", {})
+        reason = (f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')}, "
+                  f"{trained.get('customers', '?'):,} customers)" if isinstance(trained.get("customers"), int)
+                  else f"the saved model in {artifacts} was trained on other data")
+    except SegkitArtifactError as exc:
+        reason = str(exc).rstrip(".")
+        reason = reason[0].lower() + reason[1:] if reason else "no saved model"
+    model, k_table = train_model(data, "auto")
+    status = ModelStatus(False, f"Not saved: {reason}. This model was trained on the fly for this page.")
+    return model, provisional_card(model, data.training_info()), status, k_table
+
+
+def saved_status(artifacts: Path, card: dict) -> ModelStatus:
+    created = str(card.get("created", "?")).replace("T", " ")[:16]
+    return ModelStatus(True, f"Using the saved model in {artifacts} (saved {created}).")
+
+
+def lifecycle_rules(model):
+    """The model's lifecycle rules in force (``None``: clusters named by profile only)."""
+    if hasattr(model, "lifecycle_rules_"):
+        return model.lifecycle_rules_
+    return getattr(model, "lifecycle", None)
+
+
+def preset_of(model) -> FeaturePreset:
+    """The feature preset ``model`` was built from (features, log, lifecycle rules), or
+    a preset with its settings and the usual largest K when none matches."""
+    rules = lifecycle_rules(model)
+    for spec in FEATURE_PRESETS.values():
+        spec_rules = getattr(spec, "lifecycle", None)
+        if spec_rules == "default":
+            from ..label import LifecycleRules
+
+            spec_rules = LifecycleRules()
+        if (tuple(spec.features) == tuple(model.features) and spec.log_transform == model.log_transform
+                and spec_rules == rules):
+            return spec
+    return FeaturePreset(tuple(model.features), model.log_transform)
+
+
+def retrained(model, customers: pd.DataFrame, k: int):
+    """A model like ``model`` (same features, preset and settings) refitted with K = ``k``."""
+    from sklearn.base import clone
+
+    return clone(model).set_params(n_clusters=int(k)).fit(customers)
+
+
+# ---------------------------------------------------------------- the state
+
+class DashboardState(traitlets.HasTraits):
+    """Data, model, filters, theme and message of one page; see the module docstring.
+
+    Parameters
+    ----------
+    data : the page's ``CustomerData``.
+    model, card, status : the model, its card (``model.json`` or ``provisional_card``) and
+        whether it is the saved one.
+    artifacts : the saved model's folder.
+    settings : ``config.Settings`` (currency, analyst mode); default from the environment.
+    """
+
+    filters = traitlets.Instance(Filters, args=())
+    theme = traitlets.Unicode("light")
+    model_version = traitlets.Int(0)
+    message = traitlets.Unicode("")
+    notice = traitlets.Unicode("")
+
+    def __init__(self, data: CustomerData, model, card: dict, status: ModelStatus, artifacts: str | Path,
+                 settings: Settings | None = None, k_table: pd.DataFrame | None = None, theme: str = "light"):
+        super().__init__(theme=theme)
+        self.data = data
+        self.artifacts = Path(artifacts)
+        self.settings = settings or read_settings()
+        self.currency = self.settings.currency
+        #: False when the lines are not held (a log aggregated out of core): no date or category filter.
+        self.windowed = holds_lines(data)
+        self.categories = (line_categories(data.lines) if self.windowed
+                           else pd.Series(pd.Categorical([]), name="Category"))
+        self.countries = sorted(data.customers["Country"].dropna().astype(str).unique())
+        self._cache: dict[str, tuple[Any, Any]] = {}
+        self.model, self.card, self.status, self.k_table = model, card, status, k_table
+
+    @classmethod
+    def load(cls, data: CustomerData, artifacts: str | Path, settings: Settings | None = None,
+             theme: str = "light") -> "DashboardState":
+        """The state of a new page: the saved model when it fits ``data``, else one trained now."""
+        model, card, status, k_table = initial_model(data, Path(artifacts))
+        return cls(data, model, card, status, artifacts, settings, k_table, theme)
+
+    # ------------------------------------------------------------ model
+    @property
+    def segment_names(self) -> list[str]:
+        return sorted(str(n) for n in self.model.segment_names_.values())
+
+    @property
+    def saved(self) -> bool:
+        return self.status.saved
+
+    def set_model(self, model, card: dict, status: ModelStatus, k_table: pd.DataFrame | None = None) -> None:
+        """Show another model; observers of ``model_version`` redraw."""
+        self.model, self.card, self.status, self.k_table = model, card, status, k_table
+        if self.filters.segments is not None:  # names of the old model mean nothing now
+            self.filters = replace(self.filters, segments=None)
+        self.model_version += 1
+
+    def retrain(self, k: int) -> None:
+        """Refit the model with K = ``k`` on every customer (same features and preset)."""
+        model = retrained(self.model, self.data.customers, k)
+        status = ModelStatus(False, f"Not saved: retrained with K = {int(k)} on this page. Save it to make it the "
+                                    "model every page uses.")
+        self.set_model(model, provisional_card(model, self.data.training_info()), status, self.k_table)
+
+    @property
+    def k_choices(self) -> list[int]:
+        """The K values to offer: value tiers 2..6 under lifecycle rules, else clusters 2..10."""
+        return LIFECYCLE_K_CHOICES if lifecycle_rules(self.model) is not None else K_CHOICES
+
+    def evaluate(self) -> int:
+        """Compare K values with the model's own features, lifecycle rules and preset's
+        largest K; returns the recommended K."""
+        lifecycle = lifecycle_rules(self.model)
+        extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
+        self.k_table = evaluate_k(self.data.customers, self.k_choices, list(self.model.features),
+                                  bool(getattr(self.model, "log_transform", True)), **extra)
+        return recommend_k(self.k_table, max_k=preset_of(self.model).max_k)
+
+    def save(self) -> None:
+        """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
+        if not self.settings.analyst:
+            raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.serve --analyst).")
+        save_artifacts(self.model, self.artifacts, self.data.training_info())
+        card = read_model_card(self.artifacts)
+        self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
+
+    def reload_saved_model(self) -> bool:
+        """Take the saved model when it is newer than the one shown and fits this data.
+
+        A pre-heated kernel builds its page before the visitor arrives, maybe before
+        someone saved a new model; the page calls this when it opens. Returns True when
+        the model changed.
+        """
+        try:
+            card = read_model_card(self.artifacts)
+        except SegkitArtifactError:
+            return False
+        if not model_fits_data(card, self.data):
+            return False
+        if self.saved and card.get("created") == self.card.get("created"):
+            return False
+        if not self.saved and self.model_version > 0:
+            return False  # a model retrained on this page stays until its author saves it
+        try:
+            model = load_artifacts(self.artifacts)
+        except SegkitArtifactError:
+            return False
+        self.set_model(model, model.card_, saved_status(self.artifacts, model.card_))
+        self.notice = f"This page now uses the model saved {str(card.get('created', '?')).replace('T', ' ')[:16]}."
+        return True
+
+    # ------------------------------------------------------------ derived, cached on inputs
+    def _cached(self, name: str, key: tuple, compute: Callable[[], Any]) -> Any:
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = compute()
+        self._cache[name] = (key, value)
+        return value
+
+    @property
+    def everyone(self) -> pd.DataFrame:
+        """Every customer with the model's full-period segment."""
+        return self._cached("everyone", (self.model_version,),
+                            lambda: segment_customers(self.model, self.data.customers))
+
+    def _window_key(self, filters: Filters) -> tuple:
+        return (filters.start, filters.end, filters.category) if self.windowed else (None, None, ALL)
+
+    def activity(self, filters: Filters | None = None) -> pd.DataFrame | None:
+        """``window_activity`` for the filters' dates and category (``None``: no window)."""
+        filters = filters or self.filters
+        key = self._window_key(filters)
+        if not self.windowed:
+            return None
+        return self._cached("activity", key, lambda: window_activity(self.data.lines, self.categories, *key))
+
+    def period(self, filters: Filters | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        filters = filters or self.filters
+        first, last = self.data.period
+        return pd.Timestamp(filters.start or first), pd.Timestamp(filters.end or last)
+
+    @property
+    def selection(self) -> Selection:
+        """What the current filters select (see ``Selection``)."""
+        filters = self.filters
+        return self._cached("selection", (self.model_version, filters), lambda: Selection(
+            self.everyone, self.activity(filters), filters, self.period(filters),
+            filter_warnings(filters, self.currency)))
+
+    @property
+    def z_scores(self) -> pd.DataFrame:
+        """Per-customer z-scores over everyone (so filters do not shift the centres' scale)."""
+        return self._cached("z", (self.model_version,), lambda: window_z_scores(self.everyone))
+
+    @property
+    def sample_rank(self) -> np.ndarray:
+        """A fixed random rank per customer: which points a chart draws when over budget."""
+        return self._cached("rank", (len(self.data.customers),),
+                            lambda: np.random.default_rng(0).permutation(len(self.data.customers)))
+
+    def table_frame(self, filters: Filters | None = None) -> pd.DataFrame:
+        """Everyone with the table's columns (window columns when a window is set)."""
+        filters = filters or self.filters
+        key = (self.model_version, self._window_key(filters))
+
+        def build():
+            frame = self.everyone
+            activity = self.activity(filters)
+            if activity is not None:
+                frame = frame.join(activity, how="left")
+            table = frame.reset_index()
+            columns = [c for c in TABLE_COLUMNS if c in table.columns]
+            if activity is not None:
+                columns[columns.index("TotalSpend") + 1:columns.index("TotalSpend") + 1] = WINDOW_COLUMNS
+            return table[columns]
+        return self._cached("table", key, build)
+
+    def table_rows(self, sort_by: str, ascending: bool) -> np.ndarray:
+        """Positions (in ``everyone``) of the shown customers in table order."""
+        filters = self.filters
+        frame = self.table_frame(filters)
+        if sort_by not in frame.columns:
+            sort_by = "TotalSpend"
+        key = (self.model_version, self._window_key(filters), sort_by, ascending)
+        order = self._cached("order", key, lambda: table_order(frame.set_index("CustomerID"), sort_by, ascending))
+        return order[self.selection.mask[order]]
