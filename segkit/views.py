@@ -68,8 +68,8 @@ ALL = "All"
 
 #: Columns of the customer table, in the order shown (and downloaded).
 TABLE_COLUMNS = [
-    "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend",
-    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase", "Recommendation",
+    "CustomerID", "Segment", "Confidence", "Country", "NumPurchases", "TotalQuantity", "TotalSpend",
+    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase", "PAlive", "CLV", "Recommendation",
 ]
 
 #: Columns of the cluster summary table.
@@ -397,6 +397,7 @@ _TABLE_FORMATS = {
     "NumPurchases": lambda v: _number(v), "TotalQuantity": lambda v: _number(v),
     "Recency": lambda v: _number(v), "Tenure": lambda v: _number(v), "DistinctProducts": lambda v: _number(v),
     "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%d %b %Y}",
+    "Confidence": lambda v: _number(v, 2), "PAlive": lambda v: _number(v, 2), "CLV": lambda v: _number(v, 0),
 }
 
 

@@ -30,8 +30,12 @@ COLUMN_TITLES = {
     "Recommendation": "Recommendation",
     "PurchasesInWindow": "Purchases in window",
     "SpendInWindow": "Spend in window",
+    "Confidence": "Confidence (0-1)",
+    "PAlive": "Chance still active (0-1)",
+    "ExpectedPurchases90d": "Expected purchase days, next 90 days",
+    "CLV": "Lifetime value, 12 months",
 }
-MONEY_COLUMNS = frozenset({"TotalSpend", "AvgOrderValue", "SpendInWindow"})
+MONEY_COLUMNS = frozenset({"TotalSpend", "AvgOrderValue", "SpendInWindow", "CLV"})
 #: Day counts whose title already says "days".
 DAY_COLUMNS = frozenset({"Recency", "Tenure"})
 

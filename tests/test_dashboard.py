@@ -164,7 +164,9 @@ def test_compare_a_segment_missing_from_the_view(sample_segmented):
 
 def test_customer_table_sorts_and_pages(sample_segmented):
     table = views.customer_table(sample_segmented, "TotalSpend", ascending=False)
-    assert list(table.columns) == views.TABLE_COLUMNS
+    # Every table column the data has, in TABLE_COLUMNS' order (PAlive and CLV need a model with lifetime value).
+    assert list(table.columns) == [c for c in views.TABLE_COLUMNS if c in table.columns]
+    assert {"CustomerID", "Segment", "Confidence", "TotalSpend", "Recommendation"} <= set(table.columns)
     assert table["TotalSpend"].is_monotonic_decreasing and len(table) == len(sample_segmented)
     rows, page, n_pages = views.table_page(table, 3, 25)
     assert page == 3 and n_pages == -(-len(table) // 25)
@@ -464,7 +466,8 @@ def test_table_panel_pages_and_names_the_download(state):
     assert f'download="segments_{state.segment_names[0].replace(" ", "-")}_France.csv"' in panel.download.value
     href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
     downloaded = _decode(href)
-    assert list(downloaded.columns)[:3] == ["Customer", "Segment", "Country"] and "Recommendation" in downloaded
+    assert list(downloaded.columns)[:4] == ["Customer", "Segment", "Confidence (0-1)", "Country"]
+    assert "Recommendation" in downloaded
     assert (downloaded["Country"] == "France").all() and len(downloaded) == len(state.selection)
 
 
@@ -899,3 +902,25 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
     panel = score.ScorePanel(state)
     panel.upload.receive("short.csv", b"anything")
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
+
+
+def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
+    """A model trained on a 365-day window with a registered feature and lifetime value is
+    used as saved: the page computes the same features, and shows confidence and value."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+    from segkit.views import customer_table
+    from segkit.workflow import load_customer_data, train_model
+
+    data = load_customer_data(None, window_days=365, extra_features=["ChristmasShare"])
+    model, _ = train_model(data, k=3, extra_features=["ChristmasShare"])
+    model.clv_params_ = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+                         "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+    save_artifacts(model, tmp_path, data.training_info())
+    state = Dashboard(None, tmp_path).state
+    assert state.saved, state.status
+    everyone = state.everyone
+    assert (everyone["Segment"] == model.segment(data.customers)["Segment"].reindex(everyone.index)).all()
+    table = customer_table(everyone)
+    assert {"Confidence", "PAlive", "CLV"} <= set(table.columns)
+    assert table["PAlive"].between(0, 1).all() and (table["CLV"] >= 0).all()

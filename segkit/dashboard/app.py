@@ -62,8 +62,8 @@ class Dashboard:
     def __init__(self, data: CustomerData | str | Path | pd.DataFrame | None = None,
                  artifacts: str | Path | None = None, theme: str = "light", settings: Settings | None = None,
                  query: str | None = None):
-        data = load_dashboard_data(data)
         artifacts = Path(artifacts) if artifacts is not None else artifacts_dir()
+        data = load_dashboard_data(data, artifacts)
         self.state = state = DashboardState.load(data, artifacts, settings or read_settings(), theme)
         self.filters = FiltersPanel(state)
         self.segments = SegmentsPanel(state)

@@ -57,11 +57,37 @@ def _large_log_lines() -> int:
     return int(float(text)) if text else DEFAULT_LARGE_LOG_LINES
 
 
-def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = None) -> CustomerData:
-    """The dashboard's data: ``load_customer_data(data)``, except for a parquet log of more
-    than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with DuckDB
-    into an ``OutOfCoreData``. Its customer table is cached in the segkit cache folder
-    (keyed by the file's path, size and time), so a server restart does not redo it."""
+def saved_model_options(artifacts: Path | None) -> dict:
+    """How the saved model's features were computed (observation window, registered
+    features), read from its card alone (no pickle, no scikit-learn), so the page computes
+    the customers' features the same way; ``{}`` without a readable saved model."""
+    if artifacts is None:
+        return {}
+    from ..artifacts import read_model_card
+    from ..errors import SegkitError
+    from ..features import REGISTERED_FEATURES
+
+    try:
+        card = read_model_card(artifacts)
+    except SegkitError:
+        return {}
+    options = {}
+    window = (card.get("training_data") or {}).get("window_days")
+    if isinstance(window, int) and window > 0:
+        options["window_days"] = window
+    extra = [f for f in card.get("features", []) if f in REGISTERED_FEATURES]
+    if extra:
+        options["extra_features"] = extra
+    return options
+
+
+def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = None,
+                        artifacts: Path | None = None) -> CustomerData:
+    """The dashboard's data: ``load_customer_data(data)`` with the saved model's observation
+    window and registered features (``saved_model_options``), except for a parquet log of
+    more than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with
+    DuckDB into an ``OutOfCoreData``. Its customer table is cached in the segkit cache
+    folder (keyed by the file's path, size and time), so a server restart does not redo it."""
     if isinstance(data, CustomerData):
         return data
     path = default_data_path() if data is None else data
@@ -69,7 +95,7 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
         n_lines = parquet_line_count(Path(path))
         if n_lines > _large_log_lines():
             return _out_of_core_data(Path(path), n_lines)
-    return load_customer_data(data)
+    return load_customer_data(data, **saved_model_options(artifacts))
 
 
 def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:

@@ -36,7 +36,7 @@ from ..errors import SegkitArtifactError, SegkitError
 from ..model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
 from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card,
                      segment_customers, segment_summary, table_order, window_z_scores)
-from ..workflow import CustomerData, model_fits_data, train_model
+from ..workflow import CustomerData, add_customer_value, model_fits_data, train_model
 from ..wording import money
 from .data import holds_lines
 
@@ -329,7 +329,9 @@ class DashboardState(traitlets.HasTraits):
     def everyone(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment."""
         return self._cached("everyone", (self.model_version,),
-                            lambda: segment_customers(self.model, self.data.customers))
+                            lambda: add_customer_value(segment_customers(self.model, self.data.customers),
+                                                       self.data.lines if holds_lines(self.data) else None,
+                                                       self.model))
 
     def _window_key(self, filters: Filters) -> tuple:
         return (filters.start, filters.end, filters.category) if self.windowed else (None, None, ALL)
