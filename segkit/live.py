@@ -564,8 +564,8 @@ class LiveFeed:
                     self._live, self.computed, how = live, self.computed + 1, update.how
         files = {n: FileState(**s) for n, s in meta["files"].items()}
         if how == "snapshot":
-            customers = pd.read_parquet(self.folder / f"{key}.customers.parquet")
-            lines = pd.read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
+            customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+            lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
         else:
             customers, lines = self._live.customers, self._live.lines
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
@@ -596,9 +596,9 @@ class LiveFeed:
                 if meta.get("family") != prefix:
                     continue
                 key = meta["key"]
-                live.transactions = pd.read_parquet(self.folder / f"{key}.raw.parquet")
-                live.lines = pd.read_parquet(self.folder / f"{key}.lines.parquet")
-                live.customers = pd.read_parquet(self.folder / f"{key}.customers.parquet")
+                live.transactions = _read_parquet(self.folder / f"{key}.raw.parquet")
+                live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
+                live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
             except (OSError, ValueError, KeyError):
                 continue
             live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
@@ -635,6 +635,17 @@ class LiveFeed:
             for part in ("raw", "lines", "customers"):
                 (self.folder / f"{key}.{part}.parquet").unlink(missing_ok=True)
             (self.folder / f"{key}.lock").unlink(missing_ok=True)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A snapshot part with segkit's text dtype (``"string"``, missing as NA) restored."""
+    frame = pd.read_parquet(path)
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column].dtype) and not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype("string")
+    if pd.api.types.is_string_dtype(frame.index.dtype):
+        frame.index = frame.index.astype("string")
+    return frame
 
 
 def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
