@@ -311,3 +311,28 @@ def test_folder_scan_hashes_only_changed_files(folder, monkeypatch):
     monkeypatch.setattr(live, "file_digest", lambda p: calls.append(p) or "x")
     scan.check()
     assert calls == []
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_real_data_in_weekly_files_refreshes_to_the_full_result(real_parquet, tmp_path):
+    """The real log in weekly files, the last two weeks added one at a time: the live
+    table equals reading the whole folder again, and equals the single file's customers."""
+    from segkit.workflow import train_model
+
+    log = pd.read_parquet(real_parquet)
+    week = log["InvoiceDate"].dt.to_period("W").astype(str).str[:10]
+    weeks = sorted(week.unique())
+    folder = tmp_path / "weeks"
+    folder.mkdir()
+    for w in weeks[:-2]:
+        _write(log[week == w], folder / f"{w}.parquet")
+    model, _ = train_model(load_customer_data(folder), k=4)
+    live = _live(folder, model)
+    for w in weeks[-2:]:
+        _write(log[week == w], folder / f"{w}.parquet")
+        assert live.refresh().how == "incremental"
+    full = load_customer_data(folder)
+    pd.testing.assert_frame_equal(live.features.sort_index(), full.customers)
+    pd.testing.assert_frame_equal(full.customers, load_customer_data(real_parquet).customers)
+    assert len(full.customers) == 4324
