@@ -178,8 +178,9 @@ class LiveUpdate:
             files = self.added_files + self.changed_files
             parts.append(f"{self.new_lines:,} new lines from {_names(files)}.")
         if self.removed_files:
-            parts.append(f"{_names(self.removed_files)} left the folder: its {self.removed_lines:,} lines were "
-                         "dropped from the log.")
+            one = len(self.removed_files) == 1
+            parts.append(f"{_names(self.removed_files)} {'is' if one else 'are'} no longer in the folder: "
+                         f"{'its' if one else 'their'} {self.removed_lines:,} lines were dropped from the log.")
         if self.new_customers:
             parts.append(f"{len(self.new_customers):,} new customer{'s' if len(self.new_customers) != 1 else ''}.")
         if self.gone_customers:
@@ -313,6 +314,8 @@ class LiveLog:
         self.report: pd.DataFrame | None = None
         self.date_bounds: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self.snapshot_date: pd.Timestamp | None = None
+        self._twins: dict[str, str] = {}  # files skipped as copies of another, told once
+        self._broken: dict[str, str] = {}  # files refused by the loader (name -> digest), told once
 
     @property
     def last_purchase(self) -> pd.Timestamp | None:
@@ -342,12 +345,20 @@ class LiveLog:
                 continue
             twin = by_digest.get(state.digest)
             if twin is not None and twin != name and twin in ready and ready[twin].digest == state.digest:
-                notices.append(f"'{name}' has the same contents as '{twin}'; it was read once.")
+                if self._twins.get(name) != state.digest:
+                    notices.append(f"'{name}' has the same contents as '{twin}'; it was read once.")
+                    self._twins[name] = state.digest
+                continue
+            if self._broken.get(name) == state.digest:  # refused before and unchanged since
+                if known is not None:
+                    target[name] = known
                 continue
             try:
                 frame = load_transactions(state.path, columns=self.columns, sheet=self.sheet, dayfirst=self.dayfirst)
             except SegkitDataError as exc:
-                notices.append(f"{exc} (It is tried again at the next check.)")
+                notices.append(f"{exc} (Skipped; it is read again once it changes"
+                               + (", and its earlier version is kept meanwhile.)" if known is not None else ".)"))
+                self._broken[name] = state.digest
                 if known is not None:
                     target[name] = known  # keep the version read before
                 continue
@@ -360,8 +371,6 @@ class LiveLog:
             if name in self.files and name not in target:
                 target[name] = self.files[name]
         removed = [n for n in self.files if n not in target]
-        for name in removed:
-            notices.append(f"'{name}' is no longer in the folder: its {self.files[name].lines:,} lines were dropped.")
         if not incoming and not removed and self.customers is not None:
             return describe_changes(self.files, self.files, self.customers, self.customers, waiting, notices, "incremental")
 
@@ -533,6 +542,7 @@ class LiveFeed:
         self.lines: pd.DataFrame | None = None
         self.computed = 0  # snapshots this kernel computed (the rest it read)
         self._live: LiveLog | None = None
+        self._live_key: str | None = None  # the snapshot ``_live`` is at
 
     @property
     def model_version(self) -> str:
@@ -561,7 +571,7 @@ class LiveFeed:
                     live = self._state_to_compute()
                     update = live.apply(ready, waiting)
                     meta = self._write(key, live, update.notices)
-                    self._live, self.computed, how = live, self.computed + 1, update.how
+                    self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
         files = {n: FileState(**s) for n, s in meta["files"].items()}
         if how == "snapshot":
             customers = _read_parquet(self.folder / f"{key}.customers.parquet")
@@ -582,31 +592,38 @@ class LiveFeed:
             return None
 
     def _state_to_compute(self) -> LiveLog:
-        """This kernel's ``LiveLog``, else one rebuilt from the newest snapshot of the same
-        model and options, else an empty one (the first refresh then reads everything)."""
-        if self._live is not None:
+        """The state to refresh from: this kernel's ``LiveLog`` when it is at the snapshot
+        the page shows; else one rebuilt from that snapshot, or from the newest one of the
+        same model and options; else an empty one (the refresh then reads every file)."""
+        if self._live is not None and self._live_key == self.key:
             return self._live
-        live = LiveLog(self.source, self.model, **self._options)
-        prefix = self.snapshot_key({})  # options and model only
-        metas = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) \
-            if self.folder.is_dir() else []
-        for path in metas:
+        family = self.snapshot_key({})  # model and options only
+        candidates = [self.folder / f"{self.key}.json"] if self.key else []
+        if self.folder.is_dir():
+            candidates += sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
+        for path in candidates:
             try:
                 meta = json.loads(path.read_text())
-                if meta.get("family") != prefix:
+                if meta.get("family") != family:
                     continue
-                key = meta["key"]
-                live.transactions = _read_parquet(self.folder / f"{key}.raw.parquet")
-                live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
-                live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+                return self._live_from(meta)
             except (OSError, ValueError, KeyError):
                 continue
-            live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
-            live.files = {n: FileState(**s) for n, s in meta["files"].items()}
-            live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
-            live.snapshot_date = pd.Timestamp(meta["snapshot_date"])
-            live.report = pd.DataFrame(meta.get("report") or [])
-            break
+        return LiveLog(self.source, self.model, **self._options)
+
+    def _live_from(self, meta: dict[str, Any]) -> LiveLog:
+        key = meta["key"]
+        live = LiveLog(self.source, self.model, **self._options)
+        live.transactions = _read_parquet(self.folder / f"{key}.raw.parquet")
+        live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
+        live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+        live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
+        live.files = {n: FileState(**s) for n, s in meta["files"].items()}
+        live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
+        live.snapshot_date = pd.Timestamp(meta["snapshot_date"])
+        live.report = pd.DataFrame(meta.get("report") or [])
+        live._twins = dict(meta.get("twins") or {})
+        live._broken = dict(meta.get("broken") or {})
         return live
 
     def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
@@ -618,7 +635,8 @@ class LiveFeed:
             "files": {n: s.__dict__ for n, s in live.files.items()},
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
-            "report": None if live.report is None else live.report.to_dict("records"),
+            "report": None if live.report is None else live.report.to_dict("records"), "twins": live._twins,
+            "broken": live._broken,
             "written": pd.Timestamp.now(tz="UTC").isoformat(),
         }
         _write_text(json.dumps(meta, default=str), self.folder / f"{key}.json")
@@ -626,7 +644,7 @@ class LiveFeed:
         return meta
 
     def _prune(self, current: str) -> None:
-        metas = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        metas = sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
         for path in metas[self.keep:]:
             key = path.stem
             if key == current:
@@ -635,6 +653,13 @@ class LiveFeed:
             for part in ("raw", "lines", "customers"):
                 (self.folder / f"{key}.{part}.parquet").unlink(missing_ok=True)
             (self.folder / f"{key}.lock").unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # pruned meanwhile
+        return 0.0
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

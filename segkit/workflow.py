@@ -150,6 +150,11 @@ OUT_OF_CORE_ROWS = 5_000_000
 def _wants_out_of_core(path: Path, engine: str, columns) -> bool:
     from .errors import SegkitDataError
 
+    if is_multi_file(path):
+        if engine == "duckdb":
+            raise SegkitDataError(f"'{path}' is a log of many files; the out-of-core engine reads one parquet file: "
+                                  "use --engine pandas, or combine the files into one parquet file.")
+        return False
     if path.suffix.lower() != ".parquet":
         if engine == "duckdb":
             raise SegkitDataError(

@@ -199,7 +199,7 @@ def test_a_removed_file_is_dropped_with_a_notice(folder, months, saved_model):
     gone.unlink()
     update = live.refresh()
     assert update.removed_files == [gone.name] and update.removed_lines > 0
-    assert f"'{gone.name}' is no longer in the folder" in update.summary()
+    assert f"'{gone.name}' is no longer in the folder: its {update.removed_lines:,} lines" in update.summary()
     assert gone.name not in set(live.transactions["SourceFile"])
     assert only_there and set(update.gone_customers) == only_there and not only_there & set(live.customers.index)
     pd.testing.assert_frame_equal(live.features.sort_index(), load_customer_data(folder).customers)
@@ -336,3 +336,25 @@ def test_real_data_in_weekly_files_refreshes_to_the_full_result(real_parquet, tm
     pd.testing.assert_frame_equal(live.features.sort_index(), full.customers)
     pd.testing.assert_frame_equal(full.customers, load_customer_data(real_parquet).customers)
     assert len(full.customers) == 4324
+
+
+def test_a_broken_file_is_skipped_with_a_notice_and_read_once_fixed(folder, months, saved_model):
+    live = _live(folder, saved_model)
+    month, frame = list(months.items())[-2]
+    path = _write(frame, folder / f"{month}.csv")
+    path.write_text("this is not a transaction log\n")
+    os.utime(path, (time.time() - 3600,) * 2)
+    update = live.refresh()
+    assert not update.added_files and "read again once it changes" in update.summary()
+    assert live.refresh().summary() == "No change."
+    _write(frame, path)
+    assert live.refresh().added_files == [path.name]
+
+
+def test_a_copy_of_a_file_is_told_once(folder, saved_model):
+    live = _live(folder, saved_model)
+    first = sorted(folder.glob("*.csv"))[0]
+    (folder / "copy.csv").write_bytes(first.read_bytes())
+    os.utime(folder / "copy.csv", (time.time() - 3600,) * 2)
+    assert "'copy.csv' has the same contents as" in live.refresh().summary()
+    assert live.refresh().summary() == "No change."
