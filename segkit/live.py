@@ -48,7 +48,8 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
-from .load import CANONICAL_COLUMNS, file_digest, load_transactions, log_files, source_labels, with_source_files
+from .load import (drop_repeats_across_files, file_digest, load_transactions, log_files, source_labels,
+                   with_source_files)
 
 if TYPE_CHECKING:
     from .model import SegmentationModel
@@ -397,11 +398,11 @@ class LiveLog:
         full = self.lines is None or self._bounds_moved(raw.loc[known, "InvoiceDate"], bounds)
         if not full:
             subset = raw[raw["CustomerID"].isin(touched) & raw["InvoiceDate"].between(*bounds)]
-            part, report = clean_transactions(subset.drop(columns="SourceFile"), rules=self.rules)
+            part, report = clean_transactions(_distinct(subset), rules=self.rules)
             # The subset's own outlier bounds must not drop what the whole log keeps.
             full = int(report.loc[report["rule"] == "outlier dates", "rows_removed"].sum()) > 0
         if full:
-            lines, self.report = clean_transactions(raw.drop(columns="SourceFile"), rules=self.rules)
+            lines, self.report = clean_transactions(_distinct(raw), rules=self.rules)
         else:
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
             lines = pd.concat([self.lines.loc[keep], part], ignore_index=True)
@@ -455,6 +456,12 @@ class LiveLog:
     def _window_notice(self) -> list[str]:
         note = self._shortfall(self.features, self.snapshot_date)
         return [note + " Scored anyway: read Recency-based segments with care."] if note else []
+
+
+def _distinct(raw: pd.DataFrame) -> pd.DataFrame:
+    """Lines as ``load_log`` gives them to the cleaning: each line in several files once,
+    without ``SourceFile`` (the duplicate rule compares lines across files)."""
+    return drop_repeats_across_files(raw)[0].drop(columns="SourceFile")
 
 
 def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:

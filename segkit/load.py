@@ -45,6 +45,7 @@ __all__ = [
     "load_transactions",
     "log_files",
     "load_log",
+    "drop_repeats_across_files",
     "file_digest",
     "parse_column_mapping",
     "standardise_columns",
@@ -718,7 +719,38 @@ def load_log(
         seen[digest] = labels[path]
         frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst))
         names.append(labels[path])
-    return with_source_files(frames, names)
+    log, repeated = drop_repeats_across_files(with_source_files(frames, names))
+    if repeated and notes is not None:
+        notes.append(f"{repeated:,} lines appear in more than one file (overlapping exports); each was counted once.")
+    return log
+
+
+def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``log`` without the copies of lines that another file already holds, and how many
+    were dropped.
+
+    A line equal in every canonical column to a line of another file is the same sale
+    exported twice (overlapping exports): only the copies in the first of those files (by
+    name) are kept. Repeats inside one file are left to the cleaning's duplicate rule.
+    Dropping them here matters: the cleaning nets cancellations before it drops duplicates,
+    so a partly cancelled purchase present twice would otherwise be netted twice and kept
+    twice.
+    """
+    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+        return log, 0
+    hashed = pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+    maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
+    if not maybe.any():
+        return log, 0
+    categories = log["SourceFile"].cat.categories
+    rank_of_code = np.argsort(np.argsort(np.asarray(categories.astype(str))))
+    candidates = log.loc[maybe, CANONICAL_COLUMNS].assign(
+        _rank=rank_of_code[log.loc[maybe, "SourceFile"].cat.codes.to_numpy()])
+    first = candidates.groupby(CANONICAL_COLUMNS, dropna=False, observed=True, sort=False)["_rank"].transform("min")
+    drop = candidates.index[(candidates["_rank"] != first).to_numpy()]
+    if len(drop) == 0:
+        return log, 0
+    return log.drop(index=drop).reset_index(drop=True), len(drop)
 
 
 def source_labels(paths: list[Path]) -> dict[Path, str]:

@@ -358,3 +358,35 @@ def test_a_copy_of_a_file_is_told_once(folder, saved_model):
     os.utime(folder / "copy.csv", (time.time() - 3600,) * 2)
     assert "'copy.csv' has the same contents as" in live.refresh().summary()
     assert live.refresh().summary() == "No change."
+
+
+def test_overlapping_exports_count_each_sale_once(tmp_path, saved_model):
+    """b.csv repeats a.csv's lines (a partly cancelled purchase among them) and adds one:
+    the folder reads as b.csv alone, also live, and dropping a.csv changes nothing."""
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    a = ("1001,22423,CAKESTAND,10,2011-01-03 10:00,2.0,17850,United Kingdom\n"
+         "1002,85123A,HEART,5,2011-01-04 10:00,1.0,17850,United Kingdom\n"
+         "C1003,22423,CAKESTAND,-4,2011-01-05 10:00,2.0,17850,United Kingdom\n")
+    b = a + "1004,85123A,HEART,1,2011-01-06 10:00,1.0,17850,United Kingdom\n"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name, text in (("a.csv", a), ("b.csv", b)):
+        (folder / name).write_text(header + text)
+    alone = tmp_path / "b-alone.csv"
+    alone.write_text(header + b)
+    expected = load_customer_data(alone).customers
+    assert expected.loc["17850", "TotalQuantity"] == 12  # 10 - 4 + 5 + 1
+    notes: list[str] = []
+    assert len(load_log(folder, notes=notes)) == 4 and "3 lines appear in more than one file" in notes[0]
+    pd.testing.assert_frame_equal(load_customer_data(folder).customers, expected)
+
+    (folder / "b.csv").unlink()
+    live = LiveLog(folder, saved_model, allow_short_window=True, settle=0)
+    live.refresh()
+    (folder / "b.csv").write_text(header + b)
+    live.refresh()
+    pd.testing.assert_frame_equal(live.features, expected)
+    (folder / "a.csv").unlink()
+    update = live.refresh()
+    assert update.removed_lines == 3 and not update.gone_customers
+    pd.testing.assert_frame_equal(live.features, expected)
