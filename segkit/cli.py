@@ -127,7 +127,7 @@ def _check_out(args) -> None:
     data = getattr(args, "data", None)
     if data and Path(data).expanduser().exists() and out == Path(data).expanduser().resolve():
         raise SegkitDataError(f"--out '{args.out}' is the input file itself; name another output file.")
-    if data and Path(data).expanduser().is_dir() and Path(data).expanduser().resolve() in out.parents:
+    if data and _data_folder(data) is not None and _data_folder(data) in out.parents:
         raise SegkitDataError(f"--out '{args.out}' is inside the data folder '{data}', so the next run would read it "
                               "as transactions; name a file outside it.")
     artifacts = Path(getattr(args, "artifacts", None) or artifacts_dir()).expanduser().resolve()
@@ -138,6 +138,18 @@ def _check_out(args) -> None:
         )
     if out.is_dir():
         raise SegkitDataError(f"--out '{args.out}' is a folder; name a CSV file.")
+
+
+def _data_folder(data: str) -> Path | None:
+    """The folder a folder or glob ``--data`` reads from (resolved), else ``None``."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    parts = path.parts
+    magic = [i for i, part in enumerate(parts) if any(c in part for c in "*?[")]
+    if not magic:
+        return None
+    return Path(*parts[:magic[0]]).resolve() if magic[0] else Path.cwd()
 
 
 def _write_csv(frame: pd.DataFrame, out: str) -> None:

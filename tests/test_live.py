@@ -285,6 +285,8 @@ def test_score_since_writes_only_recent_customers(folder, saved_model, tmp_path,
     assert "--since must be a date" in capsys.readouterr().err
     assert main(["score", "--data", str(folder), "--out", str(folder / "x.csv")]) == 2
     assert "inside the data folder" in capsys.readouterr().err
+    assert main(["score", "--data", str(folder / "*.csv"), "--out", str(folder / "x.csv")]) == 2
+    assert "inside the data folder" in capsys.readouterr().err
 
 
 def _artifacts_of(model, tmp_path: Path) -> Path:
