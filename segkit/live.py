@@ -169,7 +169,8 @@ class LiveUpdate:
 
     def header(self) -> str:
         """``data up to 9 Dec 2011 12:50, updated 14:03`` (times as in the data; update time UTC)."""
-        last = "no purchases yet" if self.last_purchase is None else f"data up to {self.last_purchase:%-d %b %Y %H:%M}"
+        last = ("no purchases yet" if self.last_purchase is None
+                else f"data up to {self.last_purchase.day} {self.last_purchase:%b %Y %H:%M}")
         return last + ("" if self.updated is None else f", updated {self.updated:%H:%M} UTC")
 
     def summary(self) -> str:
@@ -390,23 +391,22 @@ class LiveLog:
         touched = pd.Index(old.loc[leaving, "CustomerID"].dropna().unique())
         for _, frame in incoming.values():
             touched = touched.union(pd.Index(frame["CustomerID"].dropna().unique()))
-        self.transactions = _stack(old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
-
-        raw = self.transactions
+        # Computed into locals and kept only at the end: a refused refresh changes nothing.
+        raw = _stack(old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
+        report = self.report
         known = raw["CustomerID"].notna() & raw["InvoiceDate"].notna()
         bounds = date_window(raw.loc[known, "InvoiceDate"])
         full = self.lines is None or self._bounds_moved(raw.loc[known, "InvoiceDate"], bounds)
         if not full:
             subset = raw[raw["CustomerID"].isin(touched) & raw["InvoiceDate"].between(*bounds)]
-            part, report = clean_transactions(_distinct(subset), rules=self.rules)
+            part, part_report = clean_transactions(_distinct(subset), rules=self.rules)
             # The subset's own outlier bounds must not drop what the whole log keeps.
-            full = int(report.loc[report["rule"] == "outlier dates", "rows_removed"].sum()) > 0
+            full = int(part_report.loc[part_report["rule"] == "outlier dates", "rows_removed"].sum()) > 0
         if full:
-            lines, self.report = clean_transactions(_distinct(raw), rules=self.rules)
+            lines, report = clean_transactions(_distinct(raw), rules=self.rules)
         else:
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
             lines = pd.concat([self.lines.loc[keep], part], ignore_index=True)
-        self.date_bounds = bounds
         if lines.empty:
             raise SegkitDataError(f"'{self.source}' has no usable lines after cleaning; check the customer, "
                                   "quantity and price columns of its files.")
@@ -422,8 +422,9 @@ class LiveLog:
             if snapshot != self.snapshot_date:
                 features["Recency"] = (snapshot - features["LastPurchase"]).dt.days.astype("int64")
         self._check_window(features, snapshot)
-        self.lines, self.features, self.snapshot_date = lines, features, snapshot
-        self.customers = self.model.segment(features)
+        customers = self.model.segment(features)
+        self.transactions, self.lines, self.report, self.date_bounds = raw, lines, report, bounds
+        self.features, self.snapshot_date, self.customers = features, snapshot, customers
         return "full" if everyone and full else "incremental"
 
     def _features(self, lines: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
@@ -581,8 +582,11 @@ class LiveFeed:
                     self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
         files = {n: FileState(**s) for n, s in meta["files"].items()}
         if how == "snapshot":
-            customers = _read_parquet(self.folder / f"{key}.customers.parquet")
-            lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
+            try:
+                customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+                lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
+            except OSError:  # pruned by a newer snapshot meanwhile: the next check reads that one
+                return None
         else:
             customers, lines = self._live.customers, self._live.lines
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)

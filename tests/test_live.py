@@ -138,7 +138,7 @@ def test_a_new_files_customers_appear_and_the_result_equals_a_full_recompute(fol
     full = load_customer_data(folder)
     pd.testing.assert_frame_equal(live.features.sort_index(), full.customers)
     pd.testing.assert_frame_equal(live.customers, saved_model.segment(full.customers))
-    assert update.header().startswith(f"data up to {update.last_purchase:%-d %b %Y}")
+    assert update.header().startswith(f"data up to {update.last_purchase.day} {update.last_purchase:%b %Y}")
     assert "new lines from" in update.summary()
 
 
@@ -392,3 +392,21 @@ def test_overlapping_exports_count_each_sale_once(tmp_path, saved_model):
     update = live.refresh()
     assert update.removed_lines == 3 and not update.gone_customers
     pd.testing.assert_frame_equal(live.features, expected)
+
+
+def test_a_refused_refresh_changes_nothing(folder, saved_model, tmp_path):
+    from segkit.errors import SegkitDataError
+
+    live = _live(folder, saved_model)
+    before = (dict(live.files), live.customers.copy(), len(live.transactions))
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for path in folder.iterdir():
+        path.rename(aside / path.name)
+    with pytest.raises(SegkitDataError, match="no usable lines"):
+        live.refresh()
+    assert live.files == before[0] and len(live.transactions) == before[2]
+    pd.testing.assert_frame_equal(live.customers, before[1])
+    for path in aside.iterdir():
+        path.rename(folder / path.name)
+    assert live.refresh().summary() == "No change."
