@@ -281,8 +281,8 @@ class LiveLog:
 
     State: ``files`` (``FileState`` by name), ``transactions`` (lines as read, with
     ``SourceFile``), ``lines`` (clean lines), ``features`` and ``customers`` (scored).
-    ``report`` is the cleaning report of the last full clean (the first load, or a refresh
-    whose new dates moved the outlier-date bounds).
+    ``report`` is the cleaning report of the whole log (computed when asked for after an
+    incremental refresh).
     """
 
     def __init__(
@@ -313,11 +313,24 @@ class LiveLog:
         self.lines: pd.DataFrame | None = None
         self.features: pd.DataFrame | None = None
         self.customers: pd.DataFrame | None = None
-        self.report: pd.DataFrame | None = None
+        self._report: pd.DataFrame | None = None
         self.date_bounds: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self.snapshot_date: pd.Timestamp | None = None
         self._twins: dict[str, str] = {}  # files skipped as copies of another, told once
         self._broken: dict[str, str] = {}  # files refused by the loader (name -> digest), told once
+
+    @property
+    def report(self) -> pd.DataFrame | None:
+        """The cleaning report of the whole log as it is now (``clean_transactions``).
+        An incremental refresh cleans only the customers it touches, so after one the
+        report is computed again when asked for (0.3-0.4 s on the real data), then kept."""
+        if self._report is None and len(self.transactions):
+            self._report = clean_transactions(_distinct(self.transactions), rules=self.rules).report
+        return self._report
+
+    @report.setter
+    def report(self, value: pd.DataFrame | None) -> None:
+        self._report = value
 
     @property
     def last_purchase(self) -> pd.Timestamp | None:
@@ -393,7 +406,7 @@ class LiveLog:
             touched = touched.union(pd.Index(frame["CustomerID"].dropna().unique()))
         # Computed into locals and kept only at the end: a refused refresh changes nothing.
         raw = _stack(old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
-        report = self.report
+        report = None  # after an incremental clean, computed when asked for (``report``)
         known = raw["CustomerID"].notna() & raw["InvoiceDate"].notna()
         bounds = date_window(raw.loc[known, "InvoiceDate"])
         full = self.lines is None or self._bounds_moved(raw.loc[known, "InvoiceDate"], bounds)
@@ -423,7 +436,7 @@ class LiveLog:
                 features["Recency"] = (snapshot - features["LastPurchase"]).dt.days.astype("int64")
         self._check_window(features, snapshot)
         customers = self.model.segment(features)
-        self.transactions, self.lines, self.report, self.date_bounds = raw, lines, report, bounds
+        self.transactions, self.lines, self._report, self.date_bounds = raw, lines, report, bounds
         self.features, self.snapshot_date, self.customers = features, snapshot, customers
         return "full" if everyone and full else "incremental"
 
@@ -548,6 +561,8 @@ class LiveFeed:
         self.files: dict[str, FileState] = {}
         self.customers: pd.DataFrame | None = None
         self.lines: pd.DataFrame | None = None
+        #: The cleaning report of the log as the snapshot holds it (rule, rows and revenue removed and left).
+        self.report: pd.DataFrame | None = None
         self.computed = 0  # snapshots this kernel computed (the rest it read)
         self._live: LiveLog | None = None
         self._live_key: str | None = None  # the snapshot ``_live`` is at
@@ -591,6 +606,7 @@ class LiveFeed:
             customers, lines = self._live.customers, self._live.lines
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
+        self.report = pd.DataFrame(meta.get("report") or [])
         return update
 
     # ------------------------------------------------------------------ internals
@@ -632,7 +648,7 @@ class LiveFeed:
         live.files = {n: FileState(**s) for n, s in meta["files"].items()}
         live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
         live.snapshot_date = pd.Timestamp(meta["snapshot_date"])
-        live.report = pd.DataFrame(meta.get("report") or [])
+        live.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         live._twins = dict(meta.get("twins") or {})
         live._broken = dict(meta.get("broken") or {})
         return live

@@ -138,6 +138,7 @@ def test_a_new_files_customers_appear_and_the_result_equals_a_full_recompute(fol
     full = load_customer_data(folder)
     pd.testing.assert_frame_equal(live.features.sort_index(), full.customers)
     pd.testing.assert_frame_equal(live.customers, saved_model.segment(full.customers))
+    pd.testing.assert_frame_equal(live.report, full.report)
     assert update.header().startswith(f"data up to {update.last_purchase.day} {update.last_purchase:%b %Y}")
     assert "new lines from" in update.summary()
 
@@ -252,6 +253,7 @@ def test_the_snapshot_is_shared(folder, months, saved_model, tmp_path):
     assert update.how == "snapshot" and first.computed == 1 and update.added_files == [f"{month}.csv"]
     pd.testing.assert_frame_equal(first.customers, second.customers)
     assert len(list(shared.glob("*.json"))) == 2
+    pd.testing.assert_frame_equal(first.report, load_customer_data(folder).report, check_dtype=False)
 
 
 @pytest.mark.slow
