@@ -547,6 +547,7 @@ class LiveFeed:
         settle: float | None = None,
         folder: str | Path | None = None,
         with_lines: bool = True,
+        with_report: bool = False,
         keep: int = 3,
     ) -> None:
         self._options = dict(columns=columns, rules=rules, sheet=sheet, dayfirst=dayfirst,
@@ -556,12 +557,15 @@ class LiveFeed:
         self.scan = FolderScan(source, settle)
         self.folder = Path(folder) if folder is not None else snapshot_folder()
         self.with_lines = with_lines
+        self.with_report = with_report
         self.keep = keep
         self.key: str | None = None
         self.files: dict[str, FileState] = {}
         self.customers: pd.DataFrame | None = None
         self.lines: pd.DataFrame | None = None
-        #: The cleaning report of the log as the snapshot holds it (rule, rows and revenue removed and left).
+        #: The cleaning report of the log as the snapshot holds it (rule, rows and revenue removed and
+        #: left): always after a full clean, after an incremental one only when the computing kernel
+        #: has ``with_report`` (a full clean: 0.5 s CPU more on the real data), else ``None``.
         self.report: pd.DataFrame | None = None
         self.computed = 0  # snapshots this kernel computed (the rest it read)
         self._live: LiveLog | None = None
@@ -606,7 +610,7 @@ class LiveFeed:
             customers, lines = self._live.customers, self._live.lines
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
-        self.report = pd.DataFrame(meta.get("report") or [])
+        self.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         return update
 
     # ------------------------------------------------------------------ internals
@@ -655,6 +659,7 @@ class LiveFeed:
 
     def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
         self.folder.mkdir(parents=True, exist_ok=True)
+        report = live.report if self.with_report else live._report  # the whole log's report costs a full clean
         for part, frame in (("raw", live.transactions), ("lines", live.lines), ("customers", live.customers)):
             _write_parquet(frame, self.folder / f"{key}.{part}.parquet")
         meta = {
@@ -662,7 +667,7 @@ class LiveFeed:
             "files": {n: s.__dict__ for n, s in live.files.items()},
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
-            "report": None if live.report is None else live.report.to_dict("records"), "twins": live._twins,
+            "report": None if report is None else report.to_dict("records"), "twins": live._twins,
             "broken": live._broken,
             "written": pd.Timestamp.now(tz="UTC").isoformat(),
         }

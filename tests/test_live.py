@@ -238,7 +238,7 @@ def test_moves_that_matter_come_first():
 def test_the_snapshot_is_shared(folder, months, saved_model, tmp_path):
     shared = tmp_path / "snapshots"
     first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
-    second = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    second = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared, with_report=True)
     assert first.check().how == "full" and first.computed == 1
     update = second.check()
     assert update.how == "snapshot" and second.computed == 0
