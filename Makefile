@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-analyst train test test-fast notebooks bench clean-cache
+.PHONY: help run run-analyst train test test-fast notebooks bench bench-live clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifact
 
 bench: $(STAMP) ## time the original approach against segkit on the real workbook
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-live: $(STAMP) ## cost of a live refresh: the real data in daily files, one day added at a time
+	$(BIN)/python benchmarks/bench_live.py $${SEGKIT_REAL_DATA:-../shared/data}
 
 clean-cache: ## remove parquet copies of read files
 	rm -rf .cache

@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument("--data", required=required, help="transaction file (.xlsx, .csv, .parquet); "
-                       "default: data/ or the built-in sample" if not required else "transaction file (.xlsx, .csv, .parquet)")
+        what = ("transaction file (.xlsx, .csv, .parquet), or a FOLDER or 'GLOB' of such files read as one log")
+        p.add_argument("--data", required=required, help=what + ("; default: data/ or the built-in sample" if not required else ""))
         p.add_argument("--columns", help="column mapping ROLE=COLUMN,... (roles: customer, invoice, date, quantity, "
                        "price, amount, product, description, country)")
         p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
     p.add_argument("--allow-short-window", action="store_true",
                    help="score a log shorter than the model's observation window, with a warning")
+    p.add_argument("--since", metavar="DATE", help="write only customers with a purchase on or after DATE "
+                   "(YYYY-MM-DD); their features still use their whole history")
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD + Gamma-Gamma; needs segkit[clv] to fit)")
@@ -127,6 +129,9 @@ def _check_out(args) -> None:
     data = getattr(args, "data", None)
     if data and Path(data).expanduser().exists() and out == Path(data).expanduser().resolve():
         raise SegkitDataError(f"--out '{args.out}' is the input file itself; name another output file.")
+    if data and _data_folder(data) is not None and _data_folder(data) in out.parents:
+        raise SegkitDataError(f"--out '{args.out}' is inside the data folder '{data}', so the next run would read it "
+                              "as transactions; name a file outside it.")
     artifacts = Path(getattr(args, "artifacts", None) or artifacts_dir()).expanduser().resolve()
     if out == artifacts or artifacts in out.parents:
         raise SegkitDataError(
@@ -135,6 +140,18 @@ def _check_out(args) -> None:
         )
     if out.is_dir():
         raise SegkitDataError(f"--out '{args.out}' is a folder; name a CSV file.")
+
+
+def _data_folder(data: str) -> Path | None:
+    """The folder a folder or glob ``--data`` reads from (resolved), else ``None``."""
+    path = Path(data).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    parts = path.parts
+    magic = [i for i, part in enumerate(parts) if any(c in part for c in "*?[")]
+    if not magic:
+        return None
+    return Path(*parts[:magic[0]]).resolve() if magic[0] else Path.cwd()
 
 
 def _write_csv(frame: pd.DataFrame, out: str) -> None:
@@ -215,6 +232,7 @@ def _score(args) -> int:
     from .workflow import customers_for_scoring
 
     _check_out(args)
+    since = _since_date(args.since)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
@@ -222,8 +240,12 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     scored = model.segment(customers)
+    if since is not None:
+        from .live import purchased_since
+
+        scored = purchased_since(scored, since, source=args.data)
     _write_csv(scored.reset_index(), args.out)
-    print(f"scored {len(scored):,} customers into {args.out}")
+    print(f"scored {len(scored):,} customers into {args.out}" + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
     print(scored["Segment"].value_counts().to_string())
     return 0
 
@@ -306,6 +328,17 @@ def _sample(args) -> int:
         raise SegkitDataError(f"'{out.name}' has an unsupported type; use .csv, .xlsx or .parquet.")
     print(f"wrote {len(frame):,} sample lines to {out}")
     return 0
+
+
+def _since_date(text: str | None) -> pd.Timestamp | None:
+    from .errors import SegkitDataError
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise SegkitDataError(f"--since must be a date like 2011-12-01, not '{text}'.") from None
 
 
 def _positive_int(text: str) -> int:

@@ -21,6 +21,10 @@ __all__ = [
     "CACHE_DIR",
     "SUPPORTED_SUFFIXES",
     "default_data_path",
+    "is_multi_file",
+    "is_log_file",
+    "refresh_seconds",
+    "settle_seconds",
     "cache_dir",
     "artifacts_dir",
     "currency",
@@ -59,22 +63,24 @@ def artifacts_dir() -> Path:
 
 
 def default_data_path() -> Path | None:
-    """The data set to use when none is named.
+    """The data set to use when none is named: a file, a folder or a glob.
 
-    ``SEGKIT_DATA`` wins; set but empty (``SEGKIT_DATA=``) forces the built-in sample,
-    so ``make notebooks`` never reads private files in ``data/``; otherwise the first
-    supported file in ``data/`` (by name). ``None`` means: use the built-in sample.
+    ``SEGKIT_DATA`` wins and may name a file, a folder (every supported file in it is one
+    log) or a glob such as ``exports/2011-*.csv``; set but empty (``SEGKIT_DATA=``) forces
+    the built-in sample, so ``make notebooks`` never reads private files in ``data/``.
+    Otherwise ``data/``: its only supported file, or the folder itself when it holds
+    several (read as one log, ``segkit.load.load_log``). ``None`` means: use the built-in
+    sample.
     """
     if "SEGKIT_DATA" in os.environ:
         named = os.environ["SEGKIT_DATA"].strip()
         return Path(named).expanduser() if named else None
     if DATA_DIR.is_dir():
-        files = sorted(
-            p for p in DATA_DIR.iterdir()
-            if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
-        )
-        if files:
+        files = sorted(p for p in DATA_DIR.iterdir() if p.is_file() and is_log_file(p))
+        if len(files) == 1:
             return files[0]
+        if files:
+            return DATA_DIR
     return None
 
 
@@ -107,6 +113,52 @@ def settings(env: Mapping[str, str] | None = None) -> Settings:
     currency = env.get(CURRENCY_ENV, "").strip() or DEFAULT_CURRENCY
     analyst = env.get(ANALYST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     return Settings(currency=currency, analyst=analyst)
+
+
+#: Names never read as part of a folder log: files still being written by a copy or an
+#: export (``*.tmp``, ``*.part``, ``*.partial``, ``*.crdownload``), dotfiles and Excel's
+#: ``~$`` lock files.
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+def is_log_file(path: Path) -> bool:
+    """True for a file a folder log reads: a supported type, not hidden, not a partial download."""
+    name = path.name
+    if name.startswith((".", "~$")) or name.lower().endswith(IGNORED_SUFFIXES):
+        return False
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def is_multi_file(source: str | Path) -> bool:
+    """True when ``source`` names a folder or a glob (``*``, ``?``, ``[``): a log of many files."""
+    text = str(source)
+    return any(c in text for c in "*?[") or Path(text).expanduser().is_dir()
+
+
+def _seconds(name: str, default: float, minimum: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        from .errors import SegkitError
+
+        raise SegkitError(f"{name}={text!r} is not a number of seconds; set it to e.g. {default:g}.") from None
+    return max(value, minimum)
+
+
+def refresh_seconds() -> float:
+    """How often an open page checks its data folder for new or changed files
+    (``SEGKIT_REFRESH_SECONDS``, default 60, at least 1)."""
+    return _seconds("SEGKIT_REFRESH_SECONDS", 60.0, 1.0)
+
+
+def settle_seconds() -> float:
+    """How long a file must stay untouched before a live refresh reads it
+    (``SEGKIT_SETTLE_SECONDS``, default 10): a file whose modification time is younger,
+    and whose size or time changed since the previous check, is still being written."""
+    return _seconds("SEGKIT_SETTLE_SECONDS", 10.0, 0.0)
 
 
 def currency() -> str:

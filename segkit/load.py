@@ -34,7 +34,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .config import SUPPORTED_SUFFIXES, cache_dir
+from .config import SUPPORTED_SUFFIXES, cache_dir, is_log_file, is_multi_file
 from .errors import SegkitDataError
 from .features import to_utc_naive
 
@@ -43,6 +43,10 @@ __all__ = [
     "ROLES",
     "KNOWN_LAYOUTS",
     "load_transactions",
+    "log_files",
+    "load_log",
+    "drop_repeats_across_files",
+    "file_digest",
     "parse_column_mapping",
     "standardise_columns",
 ]
@@ -648,3 +652,124 @@ def _write_atomically(frame: pd.DataFrame, target: Path) -> None:
     except OSError:
         # A read-only cache folder only costs speed.
         Path(locals().get("tmp", target.with_suffix(".tmp"))).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- logs of many files
+
+
+def log_files(source: str | Path) -> list[Path]:
+    """The files that make up a log, sorted by name.
+
+    ``source`` is a file (itself), a folder (every supported file in it, not in
+    subfolders; dotfiles, ``~$`` lock files and ``*.tmp`` / ``*.part`` names skipped: see
+    ``segkit.config.is_log_file``) or a glob (``exports/2011-*.csv``). A folder or glob
+    with no supported file is refused in one sentence.
+    """
+    text = str(source)
+    if not is_multi_file(text):
+        return [Path(text).expanduser()]
+    if any(c in text for c in "*?["):
+        pattern = Path(text).expanduser()
+        anchor = Path(pattern.anchor) if pattern.is_absolute() else Path(".")
+        relative = pattern.relative_to(anchor) if pattern.is_absolute() else pattern
+        files = sorted(p for p in anchor.glob(str(relative)) if p.is_file() and is_log_file(p))
+        where = f"the pattern '{text}'"
+    else:
+        folder = Path(text).expanduser()
+        files = sorted(p for p in folder.iterdir() if p.is_file() and is_log_file(p))
+        where = f"the folder '{folder}'"
+    if not files:
+        raise SegkitDataError(
+            f"{where} holds no transaction file; put .xlsx, .csv or .parquet files there "
+            f"({', '.join(SUPPORTED_SUFFIXES)})."
+        )
+    return files
+
+
+def load_log(
+    source: str | Path,
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    use_cache: bool = True,
+    dayfirst: bool | None = None,
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
+    """Every file of a log (``log_files``) read as one, in the canonical layout plus
+    ``SourceFile`` (the file's name, categorical), in file-name order.
+
+    Each file goes through ``load_transactions`` (Excel and CSV files come from the
+    parquet cache keyed by their content, so only new or changed files are parsed); any
+    mix of types works as long as every file has the same layout. Files with identical
+    bytes (the same export saved twice) are read once, with a sentence in ``notes``;
+    lines repeated across different files are left to the cleaning rules (exact
+    duplicates are dropped, see the README). A file that cannot be read is refused with
+    its own one-sentence reason.
+    """
+    frames: list[pd.DataFrame] = []
+    names: list[str] = []
+    seen: dict[str, str] = {}
+    paths = log_files(source)
+    labels = source_labels(paths)
+    for path in paths:
+        digest = file_digest(path) if len(paths) > 1 else ""
+        if digest and digest in seen:
+            if notes is not None:
+                notes.append(f"'{labels[path]}' has the same contents as '{seen[digest]}'; it was read once.")
+            continue
+        seen[digest] = labels[path]
+        frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst))
+        names.append(labels[path])
+    log, repeated = drop_repeats_across_files(with_source_files(frames, names))
+    if repeated and notes is not None:
+        notes.append(f"{repeated:,} lines appear in more than one file (overlapping exports); each was counted once.")
+    return log
+
+
+def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``log`` without the copies of lines that another file already holds, and how many
+    were dropped.
+
+    A line equal in every canonical column to a line of another file is the same sale
+    exported twice (overlapping exports): only the copies in the first of those files (by
+    name) are kept. Repeats inside one file are left to the cleaning's duplicate rule.
+    Dropping them here matters: the cleaning nets cancellations before it drops duplicates,
+    so a partly cancelled purchase present twice would otherwise be netted twice and kept
+    twice.
+    """
+    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+        return log, 0
+    hashed = pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+    maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
+    if not maybe.any():
+        return log, 0
+    categories = log["SourceFile"].cat.categories
+    rank_of_code = np.argsort(np.argsort(np.asarray(categories.astype(str))))
+    candidates = log.loc[maybe, CANONICAL_COLUMNS].assign(
+        _rank=rank_of_code[log.loc[maybe, "SourceFile"].cat.codes.to_numpy()])
+    first = candidates.groupby(CANONICAL_COLUMNS, dropna=False, observed=True, sort=False)["_rank"].transform("min")
+    drop = candidates.index[(candidates["_rank"] != first).to_numpy()]
+    if len(drop) == 0:
+        return log, 0
+    return log.drop(index=drop).reset_index(drop=True), len(drop)
+
+
+def source_labels(paths: list[Path]) -> dict[Path, str]:
+    """The ``SourceFile`` of each path: its name, or its full path when two files of a
+    glob share a name."""
+    names = [p.name for p in paths]
+    unique = len(set(names)) == len(names)
+    return {p: (p.name if unique else str(p)) for p in paths}
+
+
+def with_source_files(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """Canonical frames stacked, each line tagged with its file's name in ``SourceFile``."""
+    if not frames:
+        empty = pd.DataFrame(columns=CANONICAL_COLUMNS)
+        empty["SourceFile"] = pd.Categorical([], categories=pd.Index([], dtype="string"))
+        return empty
+    sizes = [len(f) for f in frames]
+    log = pd.concat([f[CANONICAL_COLUMNS] for f in frames], ignore_index=True) if len(frames) > 1 \
+        else frames[0][CANONICAL_COLUMNS].reset_index(drop=True)
+    codes = np.repeat(np.arange(len(names)), sizes)
+    log["SourceFile"] = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype="string"))
+    return log

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 import pandas as pd
 
 from .clean import clean_transactions
-from .config import default_data_path
+from .config import default_data_path, is_multi_file
 from .features import customer_features, data_fingerprint
-from .load import load_transactions, standardise_columns
+from .load import load_log, load_transactions, standardise_columns
 from .sample import SAMPLE_LABEL, generate_sample_transactions
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
@@ -86,6 +86,9 @@ def load_customer_data(
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
 
+    ``data`` may name a file, a folder or a glob: a folder or glob is one log of all its
+    files (``segkit.load.load_log``), its ``transactions`` carrying ``SourceFile``.
+
     ``dayfirst`` and ``use_cache`` as in ``segkit.load.load_transactions``;
     ``window_days`` and ``extra_features`` as in ``segkit.features.customer_features``.
 
@@ -113,6 +116,10 @@ def load_customer_data(
     elif isinstance(data, pd.DataFrame):
         transactions = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
         source, is_sample = "data frame", False
+    elif is_multi_file(data):
+        transactions = load_log(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        files = transactions["SourceFile"].cat.categories
+        source, is_sample = f"{Path(data).name} ({len(files)} files)", False
     else:
         transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
@@ -122,7 +129,8 @@ def load_customer_data(
     if cached is not None:
         lines, report = cached
     else:
-        lines, report = clean_transactions(transactions, rules=rules)
+        # SourceFile stays on the loaded lines only: the duplicate rule compares lines across files.
+        lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from .errors import SegkitDataError
@@ -206,6 +214,11 @@ OUT_OF_CORE_ROWS = 5_000_000
 def _wants_out_of_core(path: Path, engine: str, columns) -> bool:
     from .errors import SegkitDataError
 
+    if is_multi_file(path):
+        if engine == "duckdb":
+            raise SegkitDataError(f"'{path}' is a log of many files; the out-of-core engine reads one parquet file: "
+                                  "use --engine pandas, or combine the files into one parquet file.")
+        return False
     if path.suffix.lower() != ".parquet":
         if engine == "duckdb":
             raise SegkitDataError(
