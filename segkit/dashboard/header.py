@@ -22,9 +22,9 @@ def banner_html(data) -> str:
     if not data.is_sample:
         return ""
     return ('<div class="seg-banner seg-sample-banner"><b>Sample data.</b> This page shows the built-in '
-            "sample (synthetic, not a real retailer). To see your own data, put a CSV, XLSX or parquet "
-            f"file of transactions in <code>{html.escape(str(DATA_DIR))}</code> or set "
-            "<code>SEGKIT_DATA=/path/to/file</code>, then restart <code>make run</code>.</div>")
+            "sample (synthetic, not a real retailer). To see your own data, put CSV, XLSX or parquet "
+            f"files of transactions in <code>{html.escape(str(DATA_DIR))}</code> or set "
+            "<code>SEGKIT_DATA=/path/to/file-or-folder</code>, then restart <code>make run</code>.</div>")
 
 
 def source_html(data) -> str:
