@@ -68,8 +68,8 @@ ALL = "All"
 
 #: Columns of the customer table, in the order shown (and downloaded).
 TABLE_COLUMNS = [
-    "CustomerID", "Segment", "Confidence", "Country", "NumPurchases", "TotalQuantity", "TotalSpend",
-    "AvgOrderValue", "Recency", "Tenure", "DistinctProducts", "LastPurchase", "PAlive", "CLV", "Recommendation",
+    "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue",
+    "Recency", "Tenure", "DistinctProducts", "LastPurchase", "Confidence", "PAlive", "CLV", "Recommendation",
 ]
 
 #: Columns of the cluster summary table.

@@ -256,7 +256,10 @@ def _upload(page, path: Path) -> None:
 
 
 def _number(text: str) -> float:
-    return float(text.replace(",", ""))
+    """A number as the page shows it: '1,234.50', '£2,163,760,939', '12 days'."""
+    import re
+
+    return float(re.sub(r"[^0-9.\-]", "", text))
 
 
 # ------------------------------------------------------------------ tests
