@@ -1,0 +1,273 @@
+"""Engines that run the expressions of ``segkit.rules``: DuckDB (in process) or Spark.
+
+An engine only executes: it takes canonical lines (an Arrow table or DataFrame from the
+loader, or a parquet file of them), runs ``segkit.rules`` on them and hands back the
+results as pandas. Nothing here decides what a rule or a feature is.
+
+- ``DuckDBEngine``: in process; reads parquet out of core and spills to disk above its
+  memory limit.
+- ``SparkEngine``: a Spark session (``local[*]``, a cluster master, or Spark Connect with
+  ``remote="sc://host:15002"``); only the customer table (and the report's ten rows)
+  come back to the driver. Needs ``pip install 'segkit[spark]'`` and Java 17+.
+
+Time zones: zoned timestamps become UTC wall time without a zone on every engine (both
+run with the session time zone UTC). Parquet timestamps in nanoseconds (pandas' default)
+are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and converted;
+segkit writes its own parquet in microseconds (``write_parquet``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import rules as R
+
+__all__ = ["Engine", "DuckDBEngine", "local_engine", "SparkEngine", "spark_session", "write_parquet", "arrow_lines", "run_rules",
+           "date_window"]
+
+
+def write_parquet(table, path: str | Path, **kwargs) -> None:
+    """Write a pandas or Arrow table as parquet with timestamps in microseconds (Spark reads them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True, **kwargs)
+
+
+def arrow_lines(lines: pd.DataFrame):
+    """Canonical lines as Arrow with ``line_no``; zoned dates as UTC wall time."""
+    import pyarrow as pa
+
+    from .features import to_utc_naive
+
+    frame = pd.DataFrame({c: lines[c] for c in R.LINE_COLUMNS if c in lines})
+    for column in R.LINE_COLUMNS:
+        if column not in frame:
+            frame[column] = pd.Series(pd.NA, index=lines.index, dtype="string")
+    frame["InvoiceDate"] = to_utc_naive(pd.to_datetime(frame["InvoiceDate"])).astype("datetime64[us]")
+    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+        frame[column] = frame[column].astype("string")
+    for column in ("Quantity", "UnitPrice"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame[R.LINE_NUMBER] = range(len(frame))
+    frame = frame.reset_index(drop=True)
+    schema = pa.schema([("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
+                        ("Quantity", pa.float64()), ("InvoiceDate", pa.timestamp("us")),
+                        ("UnitPrice", pa.float64()), ("CustomerID", pa.string()), ("Country", pa.string()),
+                        (R.LINE_NUMBER, pa.int64())])
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+class Engine:
+    """Runs ibis expressions on one backend (``self.con``)."""
+
+    name = "engine"
+    con: Any
+
+    def lines(self, source) -> Any:
+        """An ibis table of canonical lines with ``line_no`` from a DataFrame, Arrow table or parquet path."""
+        raise NotImplementedError
+
+    def to_pandas(self, expr) -> pd.DataFrame:
+        return self.con.to_pandas(expr)
+
+    def close(self) -> None:
+        pass
+
+
+class DuckDBEngine(Engine):
+    """DuckDB in process; ``memory_limit`` / ``temp_directory`` / ``threads`` as DuckDB's settings."""
+
+    name = "duckdb"
+
+    def __init__(self, memory_limit: str | None = None, temp_directory: str | Path | None = None,
+                 threads: int | None = None):
+        import ibis
+
+        config: dict[str, Any] = {"preserve_insertion_order": False}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if temp_directory:
+            config["temp_directory"] = str(temp_directory)
+        if threads:
+            config["threads"] = int(threads)
+        self.con = ibis.duckdb.connect(**config)
+        self.con.raw_sql("SET enable_progress_bar = false")
+        self.con.raw_sql("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time
+        self._n = 0
+        self.registered: list[str] = []
+
+    def forget(self) -> None:
+        """Drop the tables registered by ``lines`` (their Arrow data is then freed)."""
+        while self.registered:
+            self.con.con.unregister(self.registered.pop())
+
+    def lines(self, source):
+        self._n += 1
+        name = f"segkit_lines_{self._n}"
+        if isinstance(source, (str, Path)):
+            literal = "'" + str(source).replace("'", "''") + "'"
+            return self.con.sql(f"SELECT * EXCLUDE (file_row_number), file_row_number AS {R.LINE_NUMBER} "
+                                f"FROM read_parquet({literal}, file_row_number = true)")
+        table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
+        self.con.con.register(name, table)
+        self.registered.append(name)
+        return self.con.table(name)
+
+    def relation(self, sql: str):
+        return self.con.sql(sql)
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+
+_LOCAL: list[DuckDBEngine] = []
+_LOCAL_LOCK = threading.RLock()
+
+
+@contextmanager
+def local_engine():
+    """The process's in-memory DuckDB engine (one, reused; its tables are dropped after use)."""
+    with _LOCAL_LOCK:
+        if not _LOCAL:
+            _LOCAL.append(DuckDBEngine())
+        engine = _LOCAL[0]
+        try:
+            yield engine
+        finally:
+            engine.forget()
+
+
+_SPARK: dict = {}
+
+
+def spark_session(master: str | None = None, remote: str | None = None):
+    """A quiet Spark session (one per process): ``remote`` (or ``SPARK_REMOTE``) for Spark
+    Connect, else ``master`` (default ``local[*]``). Session time zone UTC."""
+    from .errors import SegkitError
+
+    remote = remote or os.environ.get("SPARK_REMOTE") or None
+    key = ("remote", remote) if remote else ("master", master or "local[*]")
+    if key in _SPARK:
+        return _SPARK[key]
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SegkitError("The Spark engine needs pyspark: pip install 'segkit[spark]' (and Java 17 or newer).") \
+            from None
+    if not remote and not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise SegkitError("The Spark engine needs Java 17 or newer; install it (apt-get install default-jre-headless) "
+                          "or set JAVA_HOME.")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log4j = Path(__file__).with_name("log4j2.properties")
+    builder = SparkSession.builder.appName("segkit")
+    if remote:
+        builder = builder.remote(remote)
+    else:
+        builder = (builder.master(key[1])
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+                   .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
+    session = builder.getOrCreate()
+    if not remote:
+        session.sparkContext.setLogLevel("ERROR")
+    _SPARK[key] = session
+    return session
+
+
+class SparkEngine(Engine):
+    """Spark through ibis' pyspark backend; lines are read from parquet by the executors."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, remote: str | None = None, session=None):
+        import ibis
+
+        self.session = session or spark_session(master, remote)
+        self.con = ibis.pyspark.connect(self.session)
+        self._n = 0
+        self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
+
+    def lines(self, source):
+        from pyspark.sql import functions as F
+
+        self._n += 1
+        name = f"segkit_lines_{self._n}"
+        if isinstance(source, (str, Path)):
+            import pyarrow.parquet as pq
+
+            path = Path(source)
+            df = self.session.read.parquet(str(path))
+            first = next(path.glob("*.parquet")) if path.is_dir() else path
+            field = pq.read_schema(first).field("InvoiceDate") if "InvoiceDate" in pq.read_schema(first).names \
+                else None
+            if field is not None and getattr(field.type, "unit", None) == "ns":
+                # read as nanoseconds since the epoch (nanosAsLong): back to a timestamp
+                df = df.withColumn("InvoiceDate", F.timestamp_micros(F.floor(F.col("InvoiceDate") / 1000)))
+            if R.LINE_NUMBER not in df.columns:
+                df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
+        else:
+            table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
+            path = self._tmp / f"{name}.parquet"
+            write_parquet(table, path)
+            df = self.session.read.parquet(str(path))
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``segkit.clean.date_window`` on an engine: the lower-value bulk percentiles of the
+    dated lines, exactly (two ordered look-ups), widened by ``OUTLIER_MARGIN``."""
+    tomorrow = (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) \
+        + pd.Timedelta(days=1)
+    dated = R.dated_lines(lines).select("InvoiceDate")
+    n = int(engine.to_pandas(dated.count()) if False else engine.con.execute(dated.count()))
+    if n == 0:
+        return pd.Timestamp.min, tomorrow
+    low_at, high_at = R.bulk_positions(n)
+    low = engine.con.execute(dated.order_by("InvoiceDate").limit(1, offset=low_at)).iloc[0, 0]
+    high = engine.con.execute(dated.order_by(dated.InvoiceDate.desc()).limit(1, offset=n - 1 - high_at)).iloc[0, 0]
+    return R.window_around(pd.Timestamp(low).tz_localize(None) if pd.Timestamp(low).tzinfo else low,
+                           pd.Timestamp(high).tz_localize(None) if pd.Timestamp(high).tzinfo else high, tomorrow)
+
+
+def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
+              snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
+              non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, bucket=None) -> dict:
+    """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
+
+    Returns a dict with ``report`` (the cleaning report), ``customers`` (the raw customer
+    table, see ``segkit.features`` for its final types) and, with ``kept_lines``, ``kept``
+    (``line_no`` and netted ``Quantity`` of every kept line, in file order). ``bucket``:
+    ``(n, i)`` keeps only customers whose hash falls in bucket ``i`` of ``n`` (every rule
+    after the date window and every feature is per customer).
+    """
+    window = date_window(engine, lines)
+    if bucket is not None:
+        n, i = bucket
+        lines = lines.filter(lines.CustomerID.hash() % n == i)
+    labelled = R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes)
+    out: dict[str, Any] = {}
+    if report:
+        out["report"] = R.report_table(engine.to_pandas(R.report_counts(labelled)), rules)
+    clean = R.clean_lines(labelled)
+    if kept_lines:
+        out["kept"] = engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity").order_by(R.LINE_NUMBER))
+    if customers:
+        out["customers"] = engine.to_pandas(R.customer_table(clean, snapshot_date))
+    return out
