@@ -80,6 +80,14 @@ class Engine:
     def to_pandas(self, expr) -> pd.DataFrame:
         return self.con.to_pandas(expr)
 
+    def count(self, expr) -> int:
+        return int(self.con.execute(expr.count()))
+
+    def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
+        """The ``InvoiceDate`` at ``position`` (0-based) of ``dated`` in date order."""
+        order = dated.InvoiceDate.desc() if descending else dated.InvoiceDate.asc()
+        return pd.Timestamp(self.con.execute(dated.order_by(order).limit(1, offset=position)).iloc[0, 0])
+
     def close(self) -> None:
         pass
 
@@ -176,7 +184,7 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (builder.master(key[1])
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
-                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
                    .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -226,6 +234,14 @@ class SparkEngine(Engine):
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
+        # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
+        from pyspark.sql import functions as F
+
+        frame = self.session.sql(str(self.con.compile(dated)))
+        order = F.col("InvoiceDate").desc() if descending else F.col("InvoiceDate").asc()
+        return pd.Timestamp(frame.orderBy(order).offset(position).limit(1).collect()[0][0])
+
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -236,14 +252,14 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
     tomorrow = (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) \
         + pd.Timedelta(days=1)
     dated = R.dated_lines(lines).select("InvoiceDate")
-    n = int(engine.to_pandas(dated.count()) if False else engine.con.execute(dated.count()))
+    n = engine.count(dated)
     if n == 0:
         return pd.Timestamp.min, tomorrow
     low_at, high_at = R.bulk_positions(n)
-    low = engine.con.execute(dated.order_by("InvoiceDate").limit(1, offset=low_at)).iloc[0, 0]
-    high = engine.con.execute(dated.order_by(dated.InvoiceDate.desc()).limit(1, offset=n - 1 - high_at)).iloc[0, 0]
-    return R.window_around(pd.Timestamp(low).tz_localize(None) if pd.Timestamp(low).tzinfo else low,
-                           pd.Timestamp(high).tz_localize(None) if pd.Timestamp(high).tzinfo else high, tomorrow)
+    low = engine.nth_date(dated, low_at)
+    high = engine.nth_date(dated, n - 1 - high_at, descending=True)
+    naive = [t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in (low, high)]
+    return R.window_around(naive[0], naive[1], tomorrow)
 
 
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
