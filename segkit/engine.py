@@ -264,26 +264,49 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
 
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
-              non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, bucket=None) -> dict:
+              non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> dict:
     """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
 
-    Returns a dict with ``report`` (the cleaning report), ``customers`` (the raw customer
-    table, see ``segkit.features`` for its final types) and, with ``kept_lines``, ``kept``
-    (``line_no`` and netted ``Quantity`` of every kept line, in file order). ``bucket``:
-    ``(n, i)`` keeps only customers whose hash falls in bucket ``i`` of ``n`` (every rule
-    after the date window and every feature is per customer).
+    Returns a dict with ``report`` (the cleaning report), ``customers`` (the customer
+    table as the engine gives it; ``segkit.features.finish_customers`` types it) and,
+    with ``kept_lines``, ``kept`` (``line_no`` and netted ``Quantity`` of every kept line,
+    in file order). ``buckets`` > 1 runs the same expressions once per bucket of
+    customers (a hash of the id), for logs too large for one pass: every rule after the
+    date window and every feature is per customer, so the parts add up. ``window``: the
+    date window when already known (else ``date_window``).
     """
-    window = date_window(engine, lines)
-    if bucket is not None:
-        n, i = bucket
-        lines = lines.filter(lines.CustomerID.hash() % n == i)
-    labelled = R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes)
-    out: dict[str, Any] = {}
+    window = window or date_window(engine, lines)
+    counts, cleans, tables, kept = [], [], [], []
+    for bucket in range(buckets):
+        part = lines if buckets == 1 else lines.filter(lines.CustomerID.hash().abs() % buckets == bucket)
+        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes)
+        clean = R.clean_lines(labelled, rules)
+        if report:
+            counts.append(engine.to_pandas(R.report_counts(labelled)))
+            cleans.append(engine.to_pandas(R.clean_counts(clean)))
+        if kept_lines:
+            kept.append(engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity")))
+        if customers:
+            # Buckets share one snapshot: the caller's, else set from all buckets below.
+            at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
+            tables.append(engine.to_pandas(R.customer_table(clean, at)))
+    out: dict[str, Any] = {"window": window}
     if report:
-        out["report"] = R.report_table(engine.to_pandas(R.report_counts(labelled)), rules)
-    clean = R.clean_lines(labelled)
+        out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
+                                       rules)
     if kept_lines:
-        out["kept"] = engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity").order_by(R.LINE_NUMBER))
+        out["kept"] = pd.concat(kept, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
     if customers:
-        out["customers"] = engine.to_pandas(R.customer_table(clean, snapshot_date))
+        table = pd.concat(tables, ignore_index=True)
+        if snapshot_date is None and buckets > 1:
+            # Recency was counted to a far date; move it to midnight after the last purchase.
+            last = pd.to_datetime(table["LastPurchase"]).max()
+            shift = (_FAR_FUTURE - (pd.Timestamp(last).normalize() + pd.Timedelta(days=1))).days
+            table["Recency"] = table["Recency"] - shift
+        out["customers"] = table
     return out
+
+
+#: Recency is counted to this date when the snapshot is not given, then shifted (whole days).
+_FAR_FUTURE = pd.Timestamp("2200-01-01")

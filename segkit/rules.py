@@ -11,8 +11,9 @@ Cleaning, in order (``rules="default"``): missing customer, missing date, outlie
 same customer's purchases of the same StockCode made up to the last cancellation,
 latest purchase first; ties by line number), non-positive price, non-product codes,
 duplicate lines. ``rules="seed"``: the first five, then quantity <= 0. Each line gets the
-number of the first rule that removes it (``labelled_lines``); the report and the clean
-lines both come from that one labelled table.
+number of the first rule that removes it (``labelled_lines``); duplicates are folded
+into their first copy by ``clean_lines``; the report and the clean lines both come from
+that one labelled table.
 
 Features (``customer_table``), one row per customer: NumPurchases (distinct invoices),
 TotalQuantity, TotalSpend (sum of Quantity x UnitPrice, currency units), FirstPurchase,
@@ -42,6 +43,7 @@ __all__ = [
     "bulk_positions",
     "labelled_lines",
     "clean_lines",
+    "clean_counts",
     "report_counts",
     "report_table",
     "customer_table",
@@ -156,65 +158,74 @@ def labelled_lines(
         (t.Quantity <= 0, "cancellations"),  # purchases netted to zero
         (t.UnitPrice <= 0, "non-positive price"),
         (_is_non_product(t.StockCode, non_product_codes, non_product_prefixes), "non-product codes"),
-    ], rules))).drop("is_cancel")
-    # Exact repeats among the lines still kept: all but the first in file order go.
-    repeats = ibis.window(group_by=[t.rule.isnull()] + [t[c] for c in LINE_COLUMNS], order_by=t[LINE_NUMBER])
-    duplicate = t.rule.isnull() & (ibis.row_number().over(repeats) > 0)
-    return t.mutate(rule=ibis.cases((duplicate, ibis.literal(RULES[rules].index("duplicate lines") + 1, "int8")),
-                                    else_=t.rule))
+    ], rules)))
+    return t.drop("is_cancel")
 
 
-def clean_lines(labelled: ir.Table) -> ir.Table:
-    """The kept lines of ``labelled_lines``: canonical columns, ``line_no`` and ``TotalPrice``."""
+def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
+    """The lines no rule removed: canonical columns, ``line_no`` and ``TotalPrice``.
+
+    Default rules: exact repeats of a kept line (same canonical columns after netting)
+    are one line, the first in file order (the rule ``duplicate lines``)."""
     kept = labelled.filter(labelled.rule.isnull())
-    return kept.select(LINE_COLUMNS + [LINE_NUMBER]).mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
+    if "duplicate lines" in RULES[rules]:
+        kept = kept.group_by(LINE_COLUMNS).aggregate(**{LINE_NUMBER: kept[LINE_NUMBER].min()})
+    kept = kept.select(LINE_COLUMNS + [LINE_NUMBER])
+    return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
+
+
+def _gross(quantity: ir.NumericValue, price: ir.NumericValue) -> ir.NumericScalar:
+    return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
+
+
+def clean_counts(clean: ir.Table) -> ir.Table:
+    """Lines and gross revenue of the clean lines (the report's last row)."""
+    return clean.aggregate(lines=clean.count(), gross=_gross(clean.Quantity, clean.UnitPrice))
 
 
 def report_counts(labelled: ir.Table) -> ir.Table:
     """Per rule number (NULL: kept): lines, gross revenue before and after netting, netted revenue."""
     t = labelled
-    price = t.UnitPrice
-
-    def gross(quantity):
-        return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
-
     return t.group_by("rule").aggregate(
-        lines=t.count(), gross_before=gross(t.OriginalQuantity), gross_after=gross(t.Quantity),
-        netted=((t.OriginalQuantity - t.Quantity) * price).sum())
+        lines=t.count(), gross_before=_gross(t.OriginalQuantity, t.UnitPrice),
+        gross_after=_gross(t.Quantity, t.UnitPrice),
+        netted=((t.OriginalQuantity - t.Quantity) * t.UnitPrice).sum())
 
 
-def report_table(counts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
-    """The cleaning report (rule, rows_removed, revenue_removed, rows_left, revenue_left),
-    a first row ``loaded`` and one row per rule, from ``report_counts`` run by an engine.
+def report_table(counts: pd.DataFrame, clean: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The cleaning report (rule, rows_removed, revenue_removed, rows_left, revenue_left):
+    a first row ``loaded`` and one row per rule, from ``report_counts`` and
+    ``clean_counts`` run by an engine (rows of several runs may be stacked: they add up).
 
     Revenue is gross sales (Quantity x UnitPrice of lines with a positive quantity); rules
     after the netting see the netted quantities; the cancellations row removes the netted
-    revenue.
+    revenue; ``duplicate lines`` removes what the kept lines lose to their first copies.
     """
     counts = counts.astype({"lines": "int64"}).fillna({"gross_before": 0.0, "gross_after": 0.0, "netted": 0.0})
     code = counts["rule"].astype("float64").fillna(float("inf"))
     names = RULES[rules]
     netting = names.index("cancellations") + 1 if "cancellations" in names else len(names) + 1
+    clean_lines_n, clean_gross = int(clean["lines"].sum()), float(clean["gross"].fillna(0.0).sum())
 
     def left(after: float, column: str) -> tuple[int, float]:
         rest = counts[code > after]
         return int(rest["lines"].sum()), float(rest[column].sum())
 
     rows_left, revenue_left = left(0, "gross_before")
-    steps = [{"rule": "loaded", "rows_removed": 0, "revenue_removed": round(revenue_left, 2),
+    steps = [{"rule": "loaded", "rows_removed": 0, "revenue_removed": 0.0,
               "rows_left": rows_left, "revenue_left": round(revenue_left, 2)}]
-    steps[0]["revenue_removed"] = 0.0
     for number, name in enumerate(names, start=1):
         column = "gross_before" if number < netting else "gross_after"
         mine = counts[code == number]
-        if number == netting:
-            removed_revenue = float(counts["netted"].sum())
+        if name == "duplicate lines":
+            removed_rows, removed_revenue = rows_left - clean_lines_n, revenue_left - clean_gross
+            rows_left, revenue_left = clean_lines_n, clean_gross
         else:
-            removed_revenue = float(mine[column].sum())
-        rows_left, revenue_left = left(number, column)
-        steps.append({"rule": name, "rows_removed": int(mine["lines"].sum()),
-                      "revenue_removed": round(removed_revenue, 2), "rows_left": rows_left,
-                      "revenue_left": round(revenue_left, 2)})
+            removed_rows = int(mine["lines"].sum())
+            removed_revenue = float(counts["netted"].sum()) if number == netting else float(mine[column].sum())
+            rows_left, revenue_left = left(number, column)
+        steps.append({"rule": name, "rows_removed": removed_rows, "revenue_removed": round(removed_revenue, 2),
+                      "rows_left": rows_left, "revenue_left": round(revenue_left, 2)})
     return pd.DataFrame(steps)
 
 
