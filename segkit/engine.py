@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import rules as R
 
-__all__ = ["Engine", "DuckDBEngine", "local_engine", "SparkEngine", "spark_session", "write_parquet", "arrow_lines", "run_rules",
+__all__ = ["Engine", "DuckDBEngine", "local_engine", "canonical_table", "SparkEngine", "spark_session", "write_parquet", "arrow_lines", "run_rules",
            "date_window"]
 
 
@@ -208,7 +208,9 @@ class SparkEngine(Engine):
         self._n = 0
         self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
 
-    def lines(self, source):
+    def lines(self, source, columns: dict[str, str] | None = None):
+        """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
+        parquet file or folder in a known layout (``columns`` maps roles as ``--columns``)."""
         from pyspark.sql import functions as F
 
         self._n += 1
@@ -218,20 +220,17 @@ class SparkEngine(Engine):
 
             path = Path(source)
             df = self.session.read.parquet(str(path))
-            first = next(path.glob("*.parquet")) if path.is_dir() else path
-            field = pq.read_schema(first).field("InvoiceDate") if "InvoiceDate" in pq.read_schema(first).names \
-                else None
-            if field is not None and getattr(field.type, "unit", None) == "ns":
-                # read as nanoseconds since the epoch (nanosAsLong): back to a timestamp
-                df = df.withColumn("InvoiceDate", F.timestamp_micros(F.floor(F.col("InvoiceDate") / 1000)))
-            if R.LINE_NUMBER not in df.columns:
-                df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
-        else:
-            table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
-            path = self._tmp / f"{name}.parquet"
-            write_parquet(table, path)
-            df = self.session.read.parquet(str(path))
-        df.createOrReplaceTempView(name)
+            first = next(iter(sorted(path.glob("**/*.parquet")))) if path.is_dir() else path
+            nanos = [f.name for f in pq.read_schema(first) if getattr(f.type, "unit", None) == "ns"]
+            for column in nanos:  # read as nanoseconds since the epoch (nanosAsLong): back to timestamps
+                df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
+            df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
+            df.createOrReplaceTempView(name)
+            return canonical_table(self.con.table(name), path.name, columns)
+        table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
+        path = self._tmp / f"{name}.parquet"
+        write_parquet(table, path)
+        self.session.read.parquet(str(path)).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
@@ -244,6 +243,72 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
+    """A table in a known layout (or mapped by ``columns``) as canonical lines, as
+    ``segkit.load`` reads it: whole-number ids as text (``17850.0`` -> ``'17850'``), text
+    trimmed with blanks and ``nan`` missing, numbers as floats. Text dates and text
+    numbers are refused: the loader parses those (CSV and Excel files)."""
+    import ibis
+
+    from .errors import SegkitDataError
+    from .load import KNOWN_LAYOUTS
+
+    names = set(raw.columns)
+    best: dict[str, str] = {}
+    for layout in KNOWN_LAYOUTS.values():
+        present = {role: col for role, col in layout.items() if col in names}
+        if len(present) > len(best):
+            best = present
+    roles = {**best, **(columns or {})}
+    if "amount" in (columns or {}) and "price" not in (columns or {}):
+        roles.pop("price", None)
+    unknown = [f"{r}={c}" for r, c in roles.items() if c not in names]
+    missing = [r for r in ("customer", "date") if r not in roles] + \
+        ([] if "price" in roles or "amount" in roles else ["price (or amount)"])
+    if unknown or missing:
+        problem = f"no column {', '.join(unknown)}" if unknown else f"no column for {', '.join(missing)}"
+        raise SegkitDataError(f"'{source}' has {problem}; found: {', '.join(sorted(names - {R.LINE_NUMBER}))}. "
+                              "Pass --columns ROLE=COLUMN,... for its layout.")
+
+    def text(role, default=None):
+        if role not in roles:
+            return ibis.literal(default, "string")
+        value = raw[roles[role]]
+        if value.type().is_numeric():
+            whole = value.cast("float64")
+            return ibis.cases((whole.isnan(), ibis.null("string")),
+                              (whole == whole.floor(), whole.cast("int64").cast("string")),
+                              else_=whole.cast("string"))
+        value = value.cast("string").strip().re_replace(r"^(\d+)\.0+$", r"\1")
+        return ibis.cases((value.isin(["", "nan", "NaN", "None"]), ibis.null("string")), else_=value)
+
+    def number(role):
+        value = raw[roles[role]]
+        if not value.type().is_numeric():
+            raise SegkitDataError(f"'{source}' stores column '{roles[role]}' as text; the engine reads numbers "
+                                  "only: read the file with --engine pandas, or store the column as numbers.")
+        value = value.cast("float64")
+        return ibis.cases((value.isnan(), ibis.null("float64")), else_=value)
+
+    date = raw[roles["date"]]
+    if not date.type().is_timestamp():
+        raise SegkitDataError(f"'{source}' stores column '{roles['date']}' as {date.type()}, not as timestamps; "
+                              "read it with --engine pandas (the loader parses text dates) or store timestamps.")
+    date = date.cast("timestamp")
+    quantity = number("quantity") if "quantity" in roles else ibis.literal(1.0, "float64")
+    price = number("price") if "price" in roles else number("amount") / ibis.cases((quantity != 0, quantity))
+    customer = text("customer")
+    invoice = text("invoice") if "invoice" in roles else \
+        customer.fill_null("?") + "@" + date.strftime("%Y%m%d%H%M%S")
+    return raw.select(
+        InvoiceNo=invoice, StockCode=text("product", "UNKNOWN"),
+        Description=raw[roles["description"]].cast("string") if "description" in roles
+        else ibis.null("string"),
+        Quantity=quantity, InvoiceDate=date, UnitPrice=price, CustomerID=customer,
+        Country=raw[roles["country"]].cast("string") if "country" in roles else ibis.literal("Unknown"),
+        **{R.LINE_NUMBER: raw[R.LINE_NUMBER]})
 
 
 def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
