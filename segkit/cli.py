@@ -294,7 +294,7 @@ def _sample(args) -> int:
     if suffix == ".csv":
         frame.to_csv(out, index=False)
     elif suffix == ".parquet":
-        frame.to_parquet(out, index=False)
+        frame.to_parquet(out, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     elif suffix == ".xlsx":
         frame.to_excel(out, index=False, sheet_name="Online Retail")
     else:
