@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run train test test-fast notebooks bench clean-cache
+.PHONY: help run train test test-fast notebooks bench bench-engines clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifact
 
 bench: $(STAMP) ## time the original approach against segkit on the real workbook
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+bench-engines: $(STAMP) ## time DuckDB and Spark against pandas on a generated 20M-line log
+	test -f .cache/large/log_20M_seed0.parquet || $(BIN)/python benchmarks/make_large_logs.py 20M
+	$(BIN)/python benchmarks/bench_engines.py --sizes 20M
 
 clean-cache: ## remove parquet copies of read files
 	rm -rf .cache

@@ -184,6 +184,8 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (builder.master(key[1])
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
+                   # local mode runs the executors in the driver's JVM
+                   .config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
                    .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
