@@ -80,6 +80,11 @@ class Engine:
     def to_pandas(self, expr) -> pd.DataFrame:
         return self.con.to_pandas(expr)
 
+    def split(self, lines, buckets: int) -> list:
+        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``)."""
+        bucket = lines.CustomerID.hash().abs() % buckets
+        return [lines.filter(bucket == i) for i in range(buckets)]
+
     def count(self, expr) -> int:
         return int(self.con.execute(expr.count()))
 
@@ -108,11 +113,30 @@ class DuckDBEngine(Engine):
             config["temp_directory"] = str(temp_directory)
         if threads:
             config["threads"] = int(threads)
+        self.temp_directory = Path(temp_directory) if temp_directory else None
+        self.staged: list[Path] = []  # bucket folders written by split, removed by close
         self.con = ibis.duckdb.connect(**config)
         self.con.raw_sql("SET enable_progress_bar = false")
         self.con.raw_sql("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time
         self._n = 0
         self.registered: list[str] = []
+
+    def split(self, lines, buckets: int) -> list:
+        """Written once to ``temp_directory``, split by a hash of the customer, and read back
+        per bucket: each later pass reads only its bucket, already canonical."""
+        if not self.temp_directory:
+            return super().split(lines, buckets)
+        folder = Path(tempfile.mkdtemp(prefix="buckets-", dir=self.temp_directory))
+        self.staged.append(folder)
+        staged = lines.mutate(bucket=lines.CustomerID.hash().abs() % buckets)
+        target = "'" + str(folder).replace("'", "''") + "'"
+        self.con.raw_sql(f"COPY ({self.con.compile(staged)}) TO {target} "
+                         "(FORMAT parquet, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)").fetchall()
+        parts = []
+        for part in sorted(folder.glob("bucket=*")):
+            literal = "'" + str(part / "*.parquet").replace("'", "''") + "'"
+            parts.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
+        return parts
 
     def forget(self) -> None:
         """Drop the tables registered by ``lines`` (their Arrow data is then freed)."""
@@ -131,11 +155,10 @@ class DuckDBEngine(Engine):
         self.registered.append(name)
         return self.con.table(name)
 
-    def relation(self, sql: str):
-        return self.con.sql(sql)
-
     def close(self) -> None:
         self.con.disconnect()
+        for folder in self.staged:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _LOCAL: list[DuckDBEngine] = []
@@ -345,8 +368,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     """
     window = window or date_window(engine, lines)
     counts, cleans, tables, kept = [], [], [], []
-    for bucket in range(buckets):
-        part = lines if buckets == 1 else lines.filter(lines.CustomerID.hash().abs() % buckets == bucket)
+    for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
         labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes)
         clean = R.clean_lines(labelled, rules)
         if report:

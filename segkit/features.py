@@ -18,8 +18,8 @@ them in process with DuckDB (a path to a parquet file is read out of core) and g
 table segkit's index and types (``finish_customers``).
 
 Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
-(``to_utc_naive``) on every path - the loader, both engines here and
-``segkit.outofcore`` - so Recency and Tenure never depend on the machine's zone.
+(``to_utc_naive``) on every path - the loader and every engine of ``segkit.engine``
+(session time zone UTC) - so Recency and Tenure never depend on the machine's zone.
 """
 from __future__ import annotations
 
