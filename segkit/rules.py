@@ -121,7 +121,9 @@ def labelled_lines(
     ``Quantity`` after netting and ``OriginalQuantity``."""
     if rules not in RULES:
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
-    first, last = (ibis.literal(pd.Timestamp(t).to_pydatetime(), "timestamp") for t in window)
+    # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
+    first, last = (ibis.literal(t.to_pydatetime(), "timestamp")
+                   for t in (pd.Timestamp(window[0]).floor("us"), pd.Timestamp(window[1]).ceil("us")))
     t = lines.mutate(OriginalQuantity=lines.Quantity)
     before = [
         (t.CustomerID.isnull(), "missing customer"),
