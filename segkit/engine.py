@@ -85,6 +85,10 @@ class Engine:
         bucket = lines.CustomerID.hash().abs() % buckets
         return [lines.filter(bucket == i) for i in range(buckets)]
 
+    def materialise(self, expr):
+        """``expr`` computed once for several queries (engines that cannot: ``expr`` itself)."""
+        return expr
+
     def count(self, expr) -> int:
         return int(self.con.execute(expr.count()))
 
@@ -120,6 +124,7 @@ class DuckDBEngine(Engine):
         self.con.raw_sql("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time
         self._n = 0
         self.registered: list[str] = []
+        self.temporary: list[str] = []
 
     def split(self, lines, buckets: int) -> list:
         """Written once to ``temp_directory``, split by a hash of the customer, and read back
@@ -138,10 +143,20 @@ class DuckDBEngine(Engine):
             parts.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
         return parts
 
+    def materialise(self, expr):
+        """``expr`` computed once into a temporary table (for several queries over lines in memory)."""
+        self._n += 1
+        name = f"segkit_step_{self._n}"
+        self.con.raw_sql(f"CREATE TEMP TABLE {name} AS {self.con.compile(expr)}")
+        self.temporary.append(name)
+        return self.con.table(name)
+
     def forget(self) -> None:
-        """Drop the tables registered by ``lines`` (their Arrow data is then freed)."""
+        """Drop the tables registered by ``lines`` and ``materialise`` (their data is then freed)."""
         while self.registered:
             self.con.con.unregister(self.registered.pop())
+        while self.temporary:
+            self.con.raw_sql(f"DROP TABLE IF EXISTS {self.temporary.pop()}")
 
     def lines(self, source):
         self._n += 1
@@ -370,7 +385,11 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     counts, cleans, tables, kept = [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
         labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes)
+        if kept_lines:  # lines in memory, several queries: compute each step once
+            labelled = engine.materialise(labelled)
         clean = R.clean_lines(labelled, rules)
+        if kept_lines:
+            clean = engine.materialise(clean)
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
             cleans.append(engine.to_pandas(R.clean_counts(clean)))
