@@ -14,7 +14,7 @@ Each run is a fresh child process; its peak memory is the largest resident set o
 process and its children (the Spark JVM included), sampled every 0.2 s. Prints medians
 and their ratio to the pandas median of the same run, and writes JSON. Usage:
     nice -n 10 python benchmarks/bench_engines.py [--sizes 20M] [--repeats 3] [--spark-repeats 1]
-        [--memory-limit 1.5GB] [--json benchmarks/results/engines.json]
+        [--memory-limit 1.5GB] [--json benchmarks/results/engines.json]   (--spark-repeats 0: no Spark)
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["20M"])
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--spark-repeats", type=int, default=1)
+    parser.add_argument("--spark-repeats", type=int, default=1, help="0 leaves Spark out")
     parser.add_argument("--memory-limit", default="1.5GB")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "engines.json")
     args = parser.parse_args()
@@ -109,7 +109,7 @@ def main() -> int:
             return 1
         runs: dict[str, list] = {}
         for mode, repeats in (("pandas", args.repeats), ("duckdb", args.repeats), ("spark", args.spark_repeats)):
-            for _ in range(repeats):
+            for _ in range(repeats):  # Spark with --spark-repeats 0 is left out
                 runs.setdefault(mode, []).append(measure(mode, path, args.memory_limit))
                 print(mode, json.dumps(runs[mode][-1]), flush=True)
         base = statistics.median(r["seconds"] for r in runs["pandas"] if "seconds" in r)
