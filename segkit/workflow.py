@@ -28,8 +28,9 @@ __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data
 class CustomerData:
     """Everything derived from one transaction log.
 
-    Out of core (``engine="duckdb"``) only ``customers`` is held: ``transactions``,
-    ``lines`` and ``report`` are ``None``.
+    Out of core (``engine="duckdb"`` on a parquet file, or ``"spark"``) only
+    ``customers`` and the cleaning ``report`` are held: ``transactions`` and ``lines``
+    are ``None``.
     """
 
     source: str
