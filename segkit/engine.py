@@ -222,10 +222,12 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (builder.master(key[1])
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
-                   # local mode runs the executors in the driver's JVM
-                   .config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
-                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
-                   .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
+        if key[1].startswith("local"):
+            # local mode runs the executors in the driver's JVM; on a few cores Spark's 200
+            # shuffle partitions cost more than they give
+            builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
+                       .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
     session = builder.getOrCreate()
