@@ -72,6 +72,7 @@ NON_PRODUCT_CODES = (
 NON_PRODUCT_PREFIXES = ("gift_0001_", "TEST")
 
 Rules = Literal["default", "seed"]
+_EARLIEST = pd.Timestamp("1678-01-01")
 
 
 def window_around(low: pd.Timestamp, high: pd.Timestamp, tomorrow: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -122,8 +123,9 @@ def labelled_lines(
     if rules not in RULES:
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
     # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
+    low = max(pd.Timestamp(window[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
     first, last = (ibis.literal(t.to_pydatetime(), "timestamp")
-                   for t in (pd.Timestamp(window[0]).floor("us"), pd.Timestamp(window[1]).ceil("us")))
+                   for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
     t = lines.mutate(OriginalQuantity=lines.Quantity)
     before = [
         (t.CustomerID.isnull(), "missing customer"),
