@@ -31,8 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "price, amount, product, description, country)")
         p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
         p.add_argument("--rules", choices=["default", "seed"], default="default", help="cleaning rules")
-        p.add_argument("--engine", choices=["auto", "pandas", "duckdb"], default="auto",
-                       help="auto (default): DuckDB out of core for parquet logs over 5M lines, else pandas")
+        p.add_argument("--engine", choices=["auto", "pandas", "duckdb", "spark"], default="auto",
+                       help="auto (default): duckdb for parquet logs over 5M lines, else pandas; pandas: the file "
+                       "in memory; duckdb: parquet out of core; spark: a Spark session (segkit[spark], Java 17+)")
+        p.add_argument("--spark-master", default=None,
+                       help="Spark master for --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
+        p.add_argument("--spark-remote", default=None,
+                       help="Spark Connect URL for --engine spark, e.g. sc://host:15002 (default: SPARK_REMOTE; "
+                       "needs pyspark[connect])")
         order = p.add_mutually_exclusive_group()
         order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
                            help="text dates are dd/mm/yyyy (default: decided from the values)")
@@ -115,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _spark(args) -> dict:
+    """Spark options of ``args`` for ``load_customer_data`` (only with ``--engine spark``)."""
+    if getattr(args, "engine", None) != "spark":
+        return {}
+    return {"spark_master": args.spark_master, "spark_remote": args.spark_remote}
+
+
 def _mapping(args):
     from .load import parse_column_mapping
 
@@ -173,7 +186,8 @@ def _features(args) -> int:
 
     _check_out(args)
     data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+                              **_spark(args))
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -185,14 +199,12 @@ def _train(args) -> int:
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
     data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+                              **_spark(args))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
-        if data.report is None:
-            print(f"  cleaned out of core with DuckDB (rules '{data.rules}'): {len(data.customers):,} customers")
-        else:
-            print(data.report.to_string(index=False))
+        print(data.report.to_string(index=False))
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
         model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
@@ -236,7 +248,8 @@ def _score(args) -> int:
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
-                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes)
+                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
+                                      spark=_spark(args))
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     scored = model.segment(customers)
@@ -255,8 +268,9 @@ def _clv(args) -> int:
     from .errors import SegkitDataError
     from .workflow import load_customer_data
 
-    if args.engine == "duckdb":
-        raise SegkitDataError("segkit clv needs the purchase lines in memory; --engine duckdb is not supported here.")
+    if args.engine in ("duckdb", "spark"):
+        raise SegkitDataError(f"segkit clv needs the purchase lines in memory; --engine {args.engine} is not "
+                              "supported here (use --engine pandas).")
     if args.horizon_months < 1 or not 0 <= args.discount < 1:
         raise SegkitDataError(f"--horizon-months must be at least 1 and --discount between 0 and 1 (0.01 = 1%), "
                               f"not {args.horizon_months} and {args.discount}.")
@@ -321,7 +335,7 @@ def _sample(args) -> int:
     if suffix == ".csv":
         frame.to_csv(out, index=False)
     elif suffix == ".parquet":
-        frame.to_parquet(out, index=False)
+        frame.to_parquet(out, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
     elif suffix == ".xlsx":
         frame.to_excel(out, index=False, sheet_name="Online Retail")
     else:

@@ -13,19 +13,20 @@ One row per customer, indexed by ``CustomerID``:
 - ``Country``: the customer's most frequent country (ties: alphabetical first).
 - ``FirstPurchase`` / ``LastPurchase``: timestamps.
 
-``engine="duckdb"`` computes the same numbers in DuckDB, which also reads parquet files
-out of core (pass a path instead of a DataFrame).
+The features are defined once, in ``segkit.rules.customer_table``; this module runs
+them in process with DuckDB (a path to a parquet file is read out of core) and gives the
+table segkit's index and types (``finish_customers``).
 
 Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
-(``to_utc_naive``) on every path - the loader, both engines here and
-``segkit.outofcore`` - so Recency and Tenure never depend on the machine's zone.
+(``to_utc_naive``) on every path - the loader and every engine of ``segkit.engine``
+(session time zone UTC) - so Recency and Tenure never depend on the machine's zone.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ __all__ = [
     "NUMERIC_FEATURES",
     "PRODUCT_CATEGORIES",
     "customer_features",
+    "finish_customers",
     "snapshot_date_for",
     "product_category",
     "to_utc_naive",
@@ -162,51 +164,54 @@ def window_start(snapshot: pd.Timestamp, window_days: int | None) -> pd.Timestam
 def customer_features(
     lines: pd.DataFrame | str | Path,
     snapshot_date: pd.Timestamp | str | None = None,
-    engine: Literal["pandas", "duckdb"] = "pandas",
+    engine="pandas",
     window_days: int | None = None,
     extra_features=(),
 ) -> pd.DataFrame:
     """Aggregate clean lines into one row per customer (see the module docstring).
 
     ``lines`` needs ``CustomerID, InvoiceNo, StockCode, Quantity, UnitPrice,
-    InvoiceDate, Country`` (``TotalPrice`` is used when present). With
-    ``engine="duckdb"`` it may also be the path of a parquet file of such lines.
+    InvoiceDate, Country``; it may also be the path of a parquet file of such lines.
+    The features are ``segkit.rules.customer_table``, run in process by DuckDB
+    (``engine="pandas"`` or ``"duckdb"``) or by a ``segkit.engine.Engine`` passed in.
     ``window_days``: count only the lines of the last ``window_days`` days before the
     snapshot (the observation window; ``None``: the whole log). ``extra_features``:
     names of registered features (``register_feature``) to add.
     """
-    if engine == "duckdb":
-        if window_days is not None or extra_features:
-            raise ValueError("the DuckDB engine computes the standard features over the whole log only")
-        return _customer_features_duckdb(lines, snapshot_date)
-    if engine != "pandas":
-        raise ValueError(f"engine must be 'pandas' or 'duckdb', not {engine!r}")
-    if not isinstance(lines, pd.DataFrame):
-        lines = pd.read_parquet(lines)
-    if "TotalPrice" not in lines:
-        lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
-    if getattr(lines["InvoiceDate"].dt, "tz", None) is not None:
-        lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
-    snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
-    if window_days is not None:
-        return _windowed_features(lines, snapshot, int(window_days), extra_features)
+    from .engine import Engine, local_engine
+    from .rules import customer_table
 
-    grouped = lines.groupby("CustomerID", observed=True, sort=True)
-    table = grouped.agg(
-        NumPurchases=("InvoiceNo", "nunique"),
-        TotalQuantity=("Quantity", "sum"),
-        TotalSpend=("TotalPrice", "sum"),
-        FirstPurchase=("InvoiceDate", "min"),
-        LastPurchase=("InvoiceDate", "max"),
-        DistinctProducts=("StockCode", "nunique"),
-    )
-    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days.astype("int64")
-    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days.astype("int64")
-    table["Country"] = _most_frequent_country(lines)
+    if not isinstance(engine, Engine) and engine not in ("pandas", "duckdb"):
+        raise ValueError(f"engine must be 'pandas', 'duckdb' or a segkit.engine.Engine, not {engine!r}")
+    if window_days is not None or extra_features:
+        if not isinstance(lines, pd.DataFrame):
+            lines = pd.read_parquet(lines)
+        lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
+        snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None \
+            else pd.Timestamp(snapshot_date)
+        if window_days is not None:
+            return _windowed_features(lines, snapshot, int(window_days), extra_features)
+        table = customer_features(lines, snapshot, engine)
+        return add_registered_features(table, lines, list(extra_features))
+    snapshot = None if snapshot_date is None else pd.Timestamp(snapshot_date)
+    if isinstance(engine, Engine):
+        return finish_customers(engine.to_pandas(customer_table(engine.lines(lines), snapshot)))
+    with local_engine() as local:
+        return finish_customers(local.to_pandas(customer_table(local.lines(lines), snapshot)))
+
+
+def finish_customers(raw: pd.DataFrame) -> pd.DataFrame:
+    """An engine's customer table (``segkit.rules.customer_table``) with segkit's index,
+    column order and types: ids as text, money rounded to the cent, whole days."""
+    table = raw.set_index("CustomerID")
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
-    table = _tidy(table)
-    return add_registered_features(table, lines, list(extra_features)) if extra_features else table
+    for col in ("FirstPurchase", "LastPurchase"):
+        stamps = pd.to_datetime(table[col])
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        table[col] = stamps
+    return _tidy(table)
 
 
 def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days: int, extra_features) -> pd.DataFrame:
@@ -223,12 +228,6 @@ def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days:
     return add_registered_features(table, inside, list(extra_features)) if extra_features else table
 
 
-def _most_frequent_country(lines: pd.DataFrame) -> pd.Series:
-    counts = lines.groupby(["CustomerID", "Country"], observed=True).size().rename("n").reset_index()
-    counts = counts.sort_values(["CustomerID", "n", "Country"], ascending=[True, False, True], kind="stable")
-    return counts.drop_duplicates("CustomerID").set_index("CustomerID")["Country"]
-
-
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     table = table.reindex(columns=FEATURE_COLUMNS).copy()
     table["TotalSpend"] = table["TotalSpend"].astype("float64").round(2)
@@ -241,61 +240,6 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     for col in ("FirstPurchase", "LastPurchase"):
         table[col] = table[col].astype("datetime64[ns]")
     return table.sort_index()
-
-
-_DUCKDB_SQL = """
-WITH lines AS (
-    SELECT CAST(CustomerID AS VARCHAR) AS CustomerID, InvoiceNo, StockCode, Quantity,
-           CAST(InvoiceDate AS TIMESTAMP) AS InvoiceDate, Country,
-           Quantity * UnitPrice AS TotalPrice
-    FROM {source}
-    WHERE CustomerID IS NOT NULL
-),
-per_country AS (
-    SELECT CustomerID, arg_min(Country, (-n, Country)) AS Country
-    FROM (SELECT CustomerID, Country, count(*) AS n FROM lines GROUP BY ALL)
-    GROUP BY CustomerID
-)
-SELECT l.CustomerID,
-       count(DISTINCT InvoiceNo) AS NumPurchases,
-       sum(Quantity) AS TotalQuantity,
-       sum(TotalPrice) AS TotalSpend,
-       min(InvoiceDate) AS FirstPurchase,
-       max(InvoiceDate) AS LastPurchase,
-       count(DISTINCT StockCode) AS DistinctProducts,
-       any_value(c.Country) AS Country
-FROM lines l JOIN per_country c USING (CustomerID)
-GROUP BY l.CustomerID
-"""
-
-
-def _customer_features_duckdb(lines, snapshot_date) -> pd.DataFrame:
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time (to_utc_naive)
-        if isinstance(lines, pd.DataFrame):
-            con.register("lines_df", lines)
-            source = "lines_df"
-        else:
-            source = "read_parquet(?)"
-        sql = _DUCKDB_SQL.format(source=source)
-        params = [] if isinstance(lines, pd.DataFrame) else [str(lines)]
-        table = con.execute(sql, params).df()
-        if snapshot_date is None:
-            snapshot = snapshot_date_for(table["LastPurchase"].max())
-        else:
-            snapshot = pd.Timestamp(snapshot_date)
-    finally:
-        con.close()
-    table = table.set_index("CustomerID")
-    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days
-    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days
-    table.index = table.index.astype("string")
-    table.index.name = "CustomerID"
-    return _tidy(table)
 
 
 def data_fingerprint(customers: pd.DataFrame) -> str:

@@ -171,7 +171,9 @@ def load_transactions(
         cache_file = _cache_path(path, mapping, sheet, dayfirst)
         if cache_file.exists():
             try:
-                return pd.read_parquet(cache_file)
+                cached = pd.read_parquet(cache_file)
+                # stored in microseconds (Spark reads them); the canonical frame holds nanoseconds
+                return cached.assign(InvoiceDate=cached["InvoiceDate"].astype("datetime64[ns]"))
             except Exception:  # a damaged cache file is just read again
                 cache_file.unlink(missing_ok=True)
 
@@ -647,7 +649,8 @@ def _write_atomically(frame: pd.DataFrame, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         os.close(fd)
-        frame.to_parquet(tmp, index=False)
+        # microseconds: Spark 4 refuses parquet timestamps in nanoseconds
+        frame.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
         os.replace(tmp, target)
     except OSError:
         # A read-only cache folder only costs speed.

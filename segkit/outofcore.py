@@ -1,20 +1,18 @@
-"""Customer features for logs larger than memory: cleaning and aggregation in DuckDB.
+"""Customer features for logs larger than memory: DuckDB over a parquet file.
 
 ``customer_features_out_of_core(path)`` reads a parquet log through DuckDB's
 ``read_parquet`` and never loads it into pandas: only the customer table (one row per
-customer) comes back. It gives the same table as
-``segkit.workflow.load_customer_data(path).customers`` - same canonical ids (a float
-CustomerID ``17850.0`` becomes ``'17850'``, text ids are trimmed, blanks are missing),
-the same cleaning rules as ``segkit.clean`` (``"default"`` or ``"seed"``) and the same
-features as ``segkit.features``. Memory stays bounded: the window that nets
+customer) and, on request, the cleaning report come back. The file is read into the
+canonical layout here (same canonical ids as ``segkit.load``: a float CustomerID
+``17850.0`` becomes ``'17850'``, text ids are trimmed, blanks are missing; the same
+checks, refused in one sentence); the cleaning rules and the features are
+``segkit.rules``, the one definition every engine runs. The window that nets
 cancellations runs only on purchases whose customer and product have a cancellation,
-the per-customer counts are staged GROUP BYs (grouping sets) instead of
-``count(DISTINCT)``, and DuckDB spills to ``temp_directory`` above ``memory_limit``.
-A log too large for one in-memory pass (more than ``ROWS_PER_GB`` lines per GB of
-``memory_limit``) has its clean lines written once to ``temp_directory``, split by a
-hash of the customer, and each part aggregated on its own: every rule after netting and
-every feature is per customer, so the parts add up to the same table. 100M lines take
-about 1.5 minutes at 2.4 GB peak memory on 2 cores (``benchmarks/bench_scale.py``).
+and DuckDB spills to ``temp_directory`` above ``memory_limit``. A log too large for one
+pass (more than ``ROWS_PER_GB`` lines per GB of ``memory_limit``) is run once per bucket
+of customers (a hash of the id), as a filter over the same expressions: every rule
+after the date window and every feature is per customer, so the parts add up to the
+same table (``benchmarks/bench_scale.py`` measures it).
 
 Limits: one parquet file in the UCI Online Retail (or Online Retail II) layout, with a
 timestamp InvoiceDate column (a text date column needs the pandas path, which parses
@@ -32,17 +30,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .clean import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, Rules, window_around
 from .errors import SegkitDataError
-from .features import _tidy, snapshot_date_for
 from .load import KNOWN_LAYOUTS
+from .rules import LINE_NUMBER, Rules
 
 __all__ = ["customer_features_out_of_core"]
 
 #: Lines per GB of ``memory_limit`` that one in-memory aggregation pass handles (measured:
 #: 8.2M clean-candidate lines peaked at 1.9 GB of RSS with a 3 GB limit; 82M ran out).
 ROWS_PER_GB = 4_000_000
-_COLUMNS = "InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country"
 
 # Whitespace that pandas' str.strip removes (Unicode spaces, ASCII controls 0x1c-0x1f).
 _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
@@ -59,6 +55,7 @@ def customer_features_out_of_core(
     memory_limit: str = "3GB",
     temp_directory: str | Path | None = None,
     threads: int | None = None,
+    report: list | None = None,
 ) -> pd.DataFrame:
     """Clean a parquet transaction log and aggregate it per customer, out of core.
 
@@ -72,6 +69,7 @@ def customer_features_out_of_core(
     temp_directory : where DuckDB spills; default a fresh folder in the system temp
         folder, removed afterwards.
     threads : DuckDB threads; default all cores.
+    report : a list to append the cleaning report to (``segkit.clean``'s columns), if given.
 
     Returns
     -------
@@ -81,6 +79,9 @@ def customer_features_out_of_core(
     ``Country``, ``FirstPurchase``, ``LastPurchase``).
     """
     import duckdb
+
+    from .engine import DuckDBEngine, run_rules
+    from .features import finish_customers
 
     if rules not in ("default", "seed"):
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
@@ -96,87 +97,42 @@ def customer_features_out_of_core(
     own_temp = temp_directory is None
     spill = Path(tempfile.mkdtemp(prefix="segkit-duckdb-")) if own_temp else Path(temp_directory)
     spill.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    engine = DuckDBEngine(memory_limit=memory_limit, temp_directory=spill, threads=threads)
     try:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute("SET enable_progress_bar = false")
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        table = _run(con, path, rules, memory_limit, spill)
+        lines, n_rows = canonical_lines(engine, path)
+        out = run_rules(engine, lines, rules, report=report is not None, snapshot_date=snapshot_date,
+                        buckets=_buckets_for(n_rows, memory_limit))
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:
-        con.close()
+        engine.close()
         if own_temp:
             shutil.rmtree(spill, ignore_errors=True)
 
+    table = out["customers"]
     if table.empty:
         raise SegkitDataError(
             f"'{name}' has no usable lines after cleaning; check the customer, quantity and price columns."
         )
-    snapshot = snapshot_date_for(table["LastPurchase"].max()) if snapshot_date is None else pd.Timestamp(snapshot_date)
-    table = table.set_index("CustomerID")
-    for col in ("FirstPurchase", "LastPurchase"):
-        table[col] = table[col].astype("datetime64[ns]")
-    table["Recency"] = (snapshot - table["LastPurchase"]).dt.days
-    table["Tenure"] = (table["LastPurchase"] - table["FirstPurchase"]).dt.days
-    table.index = table.index.astype("string")
-    table.index.name = "CustomerID"
-    return _tidy(table)
+    if report is not None:
+        report.append(out["report"])
+    return finish_customers(table)
 
 
-# --------------------------------------------------------------------------- SQL
-
-
-def _run(con, path: Path, rules: str, memory_limit: str, spill: Path) -> pd.DataFrame:
+def canonical_lines(engine, path: Path):
+    """The parquet file as canonical lines (an ibis table on ``engine``) and its line count;
+    refuses, in one sentence, what ``segkit.load`` would refuse."""
+    con = engine.con.con
     name = path.name
-    con.execute(f"CREATE TEMP VIEW source AS SELECT * FROM read_parquet({_literal(path)}, file_row_number = true)")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW source AS SELECT * FROM read_parquet({_literal(path)}, "
+                "file_row_number = true)")
     types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
     roles = _resolve_roles(types, name)
     facts = _check_values(con, roles, types, name)
-    con.execute(f"CREATE TEMP VIEW dated AS {_lines_sql(roles, types, facts)} AND InvoiceDate IS NOT NULL")
-    first, last = _date_window(con)
-    # clean.py's rules 2-5: missing date, outlier dates, missing quantity, missing price.
-    con.execute(f"CREATE TEMP VIEW lines AS SELECT * FROM dated WHERE InvoiceDate BETWEEN "
-                f"TIMESTAMP_NS {_literal(first.isoformat())} AND TIMESTAMP_NS {_literal(last.isoformat())} "
-                "AND Quantity IS NOT NULL AND UnitPrice IS NOT NULL")
-    if rules == "seed":
-        clean, dedup = f"SELECT {_COLUMNS} FROM lines WHERE Quantity > 0", False
-    else:
-        clean, dedup = _default_rules(con), True
-    buckets = _buckets_for(facts["rows"], memory_limit)
-    if buckets == 1:
-        return con.execute(_features_sql(clean, dedup)).df()
-    # Too many lines for one in-memory pass: write the clean lines once, split by a hash of
-    # the customer into files of ~ROWS_PER_GB * memory_limit lines, and aggregate each file
-    # on its own (every feature and the duplicate rule are per customer).
-    folder = Path(tempfile.mkdtemp(prefix="clean-lines-", dir=spill))
-    try:
-        con.execute(f"COPY (SELECT *, hash(CustomerID) % {buckets} AS bucket FROM ({clean})) "
-                    f"TO {_literal(folder)} (FORMAT parquet, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)")
-        parts = []
-        for bucket in sorted(folder.glob("bucket=*")):
-            files = _literal(str(bucket / "*.parquet"))
-            parts.append(con.execute(_features_sql(f"SELECT {_COLUMNS} FROM read_parquet({files})", dedup)).df())
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return pd.concat(parts, ignore_index=True)
+    return engine.con.sql(_lines_sql(roles, types, facts)), int(facts["rows"])
 
 
-def _date_window(con) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``segkit.clean.date_window`` in DuckDB: the same lower-value percentiles, exactly."""
-    n = con.execute("SELECT count(*) FROM dated").fetchone()[0]
-    tomorrow = pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)
-    if n == 0:  # nothing to keep either way
-        return tomorrow, tomorrow
-    low_at, high_at = (int((n - 1) * q) for q in BULK_QUANTILES)
-    low = con.execute("SELECT InvoiceDate FROM dated ORDER BY InvoiceDate LIMIT 1 OFFSET ?", [low_at]).fetchone()[0]
-    high = con.execute("SELECT InvoiceDate FROM dated ORDER BY InvoiceDate DESC LIMIT 1 OFFSET ?",
-                       [n - 1 - high_at]).fetchone()[0]
-    return window_around(low, high, tomorrow)
+# --------------------------------------------------------------------------- SQL
 
 
 def _literal(text) -> str:
@@ -320,7 +276,7 @@ def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
 
 
 def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
-    """Canonical lines with a known customer, their file row number and a cancellation flag."""
+    """Canonical lines with their file row number (``line_no``)."""
     def text(role, default):
         return _text_id_sql(roles[role], _type_of(types, roles[role]), facts) if role in roles else default
 
@@ -332,16 +288,14 @@ def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
         return _number_sql(column, _type_of(types, column), facts.get(f"nan:{column}", True))
 
     customer = text("customer", "NULL")
-    date = f"CAST({_q(roles['date'])} AS TIMESTAMP_NS)"
+    date = f"CAST({_q(roles['date'])} AS TIMESTAMP)"
     if "invoice" in roles:
         invoice = text("invoice", "NULL")
     else:  # as load.py: each distinct customer + timestamp is one purchase
         invoice = f"coalesce({customer}, '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
     quantity = number("quantity") if "quantity" in roles else "1.0"
     return f"""
-        SELECT *, coalesce(starts_with(InvoiceNo, 'C'), false) OR coalesce(Quantity <= 0, false) AS is_cancel
-        FROM (
-            SELECT file_row_number AS rn,
+            SELECT file_row_number AS {LINE_NUMBER},
                    {invoice} AS InvoiceNo,
                    {text("product", "'UNKNOWN'")} AS StockCode,
                    {plain("description", "CAST(NULL AS VARCHAR)")} AS Description,
@@ -351,79 +305,7 @@ def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
                    {customer} AS CustomerID,
                    {plain("country", "'Unknown'")} AS Country
             FROM source
-        )
-        WHERE CustomerID IS NOT NULL
     """
-
-
-def _default_rules(con) -> str:
-    """Net cancellations (two small temp tables), then the row filters; returns the SQL of clean lines."""
-    # Per customer and product: units cancelled and the last cancellation (small: ~ cancel lines).
-    con.execute("""
-        CREATE TEMP TABLE owed AS
-        SELECT CustomerID, StockCode, sum(greatest(-Quantity, 0)) AS Cancelled, max(InvoiceDate) AS LastCancel
-        FROM lines WHERE is_cancel GROUP BY ALL
-    """)
-    has_cancels = con.execute("SELECT count(*) > 0 FROM owed").fetchone()[0]
-    # Purchases of those keys up to the last cancellation, latest first (ties: file order);
-    # the window runs on these candidates only.
-    con.execute("""
-        CREATE TEMP TABLE netted AS
-        SELECT rn, Quantity - removed AS Quantity FROM (
-            SELECT p.rn, p.Quantity,
-                   least(greatest(o.Cancelled - (sum(p.Quantity) OVER w - p.Quantity), 0), p.Quantity) AS removed
-            FROM lines p JOIN owed o ON p.CustomerID = o.CustomerID AND p.StockCode = o.StockCode
-            WHERE NOT p.is_cancel AND o.Cancelled > 0 AND p.InvoiceDate <= o.LastCancel
-            WINDOW w AS (PARTITION BY p.CustomerID, p.StockCode ORDER BY p.InvoiceDate DESC, p.rn
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        ) WHERE removed > 0
-    """)
-    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in NON_PRODUCT_CODES)
-    prefixes = " OR ".join(f"starts_with(StockCode, '{p.replace(chr(39), chr(39) * 2)}')" for p in NON_PRODUCT_PREFIXES)
-    # clean.py drops purchases netted to zero (and so any without a quantity) only when
-    # there are cancellations at all.
-    quantity_rule = "AND Quantity > 0" if has_cancels else ""
-    return f"""
-        SELECT {_COLUMNS}
-        FROM (
-            SELECT l.InvoiceNo, l.StockCode, l.Description, coalesce(n.Quantity, l.Quantity) AS Quantity,
-                   l.InvoiceDate, l.UnitPrice, l.CustomerID, l.Country
-            FROM lines l LEFT JOIN netted n ON l.rn = n.rn
-            WHERE NOT l.is_cancel
-        )
-        WHERE TRUE {quantity_rule}
-          AND UnitPrice > 0
-          AND NOT coalesce(StockCode IN ({codes}) OR {prefixes or 'false'}, false)
-    """
-
-
-def _features_sql(clean: str, dedup: bool) -> str:
-    lines = f"SELECT DISTINCT {_COLUMNS} FROM ({clean})" if dedup else clean
-    return _FEATURES_SQL.format(clean=lines)
-
-
-# Staged aggregation: one pass groups the clean lines by (customer, invoice),
-# (customer, product) and (customer, country); a second pass folds those per customer.
-_FEATURES_SQL = """
-WITH parts AS (
-    SELECT CustomerID, InvoiceNo, StockCode, Country,
-           GROUPING(InvoiceNo, StockCode, Country) AS part,
-           sum(Quantity) AS q, sum(Quantity * UnitPrice) AS spend,
-           min(InvoiceDate) AS first, max(InvoiceDate) AS last, count(*) AS n
-    FROM ({clean})
-    GROUP BY GROUPING SETS ((CustomerID, InvoiceNo), (CustomerID, StockCode), (CustomerID, Country))
-)
-SELECT CustomerID,
-       count(InvoiceNo) FILTER (WHERE part = 3) AS NumPurchases,
-       sum(q) FILTER (WHERE part = 3) AS TotalQuantity,
-       sum(spend) FILTER (WHERE part = 3) AS TotalSpend,
-       min(first) FILTER (WHERE part = 3) AS FirstPurchase,
-       max(last) FILTER (WHERE part = 3) AS LastPurchase,
-       count(StockCode) FILTER (WHERE part = 5) AS DistinctProducts,
-       arg_min(Country, (-n, Country)) FILTER (WHERE part = 6 AND Country IS NOT NULL) AS Country
-FROM parts
-GROUP BY CustomerID
-"""
 
 
 def _reason(exc: Exception) -> str:

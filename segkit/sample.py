@@ -191,6 +191,7 @@ def write_large_log(path, n_lines: int, n_customers: int | None = None, seed: in
     rarest buyers may end up with no order). Each chunk of ``chunk_lines`` lines is drawn
     from its own slice of the year, sorted by date and written as one row group, so memory
     stays at one chunk whatever ``n_lines`` is. The same arguments give the same file.
+    Timestamps are stored in microseconds, which Spark reads (it refuses nanoseconds).
     Returns the path.
     """
     from pathlib import Path
@@ -205,7 +206,7 @@ def write_large_log(path, n_lines: int, n_customers: int | None = None, seed: in
     pop = _large_population(np.random.default_rng([seed, 0]), n_customers)
     schema = pa.schema([
         ("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
-        ("Quantity", pa.int64()), ("InvoiceDate", pa.timestamp("ns")), ("UnitPrice", pa.float64()),
+        ("Quantity", pa.int64()), ("InvoiceDate", pa.timestamp("us")), ("UnitPrice", pa.float64()),
         ("CustomerID", pa.float64()), ("Country", pa.string()),
     ])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -351,7 +352,7 @@ def _large_chunk(rng, pop: dict, size: int, share: tuple[float, float], next_inv
         "StockCode": pa.array(pop["codes"], pa.string()).take(product_idx),
         "Description": pa.array(pop["descriptions"], pa.string()).take(product_idx),
         "Quantity": pa.array(cols["quantity"], pa.int64()),
-        "InvoiceDate": pa.array(cols["date"], pa.timestamp("ns")),
+        "InvoiceDate": pa.array(cols["date"], pa.timestamp("ns")).cast(pa.timestamp("us")),  # Spark reads us
         "UnitPrice": pa.array(pop["prices"][cols["product"]], pa.float64()),
         "CustomerID": pa.array(pop["ids"][np.maximum(c, 0)], pa.float64(), mask=c < 0),
         "Country": pa.array(pop["countries"], pa.string()).take(pa.array(country)),

@@ -77,3 +77,27 @@ def sample_csv(tmp_path_factory, sample_log) -> Path:
     path = tmp_path_factory.mktemp("sample") / "sample.csv"
     sample_log.to_csv(path, index=False)
     return path
+
+
+def _need(prerequisite: str, reason: str) -> None:
+    """Skip with a reason on a developer's machine, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{prerequisite} is missing in CI: {reason}")
+    pytest.skip(f"{prerequisite} is missing: {reason}")
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One local Spark session (local[2], quiet) for the whole test session."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        _need("pyspark", "install segkit[test] (make test does)")
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        _need("Java", ".ci/run installs default-jre-headless")
+    from segkit.engine import SparkEngine
+
+    engine = SparkEngine(master="local[2]")
+    yield engine
+    engine.close()

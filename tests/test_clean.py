@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from segkit.clean import clean_transactions, is_non_product
+from segkit.clean import clean_transactions
 from segkit.load import standardise_columns
 
 
@@ -69,9 +69,12 @@ def test_seed_rules_drop_missing_customer_and_non_positive_quantity_only():
 
 
 def test_non_product_codes_are_configurable():
-    codes = pd.Series(["POST", "85123A", "gift_0001_20", "TEST001", "M", "m", "BANK CHARGES"])
-    assert is_non_product(codes).tolist() == [True, False, True, True, True, True, True]
-    assert is_non_product(codes, codes=["85123A"], prefixes=[]).tolist() == [False, True, False, False, False, False, False]
+    codes = ["POST", "85123A", "gift_0001_20", "TEST001", "M", "m", "BANK CHARGES"]
+    lines = _lines([[str(i), code, "x", 1, "2011-01-01", 2.0, 1, "UK"] for i, code in enumerate(codes)])
+    kept = clean_transactions(lines).lines["StockCode"].tolist()
+    assert kept == ["85123A"]
+    kept = clean_transactions(lines, non_product_codes=["85123A"], non_product_prefixes=[]).lines["StockCode"].tolist()
+    assert kept == [c for c in codes if c != "85123A"]
 
 
 def test_sample_cleaning_removes_the_built_in_traps(sample_data):

@@ -129,16 +129,59 @@ def test_out_of_core_engine_gives_the_same_features(tmp_path, sample_log):
         result = segkit("features", "--data", parquet, "--engine", engine, "--out", tmp_path / f"{engine}.csv")
         assert result.returncode == 0, result.stderr
     pandas_table = pd.read_csv(tmp_path / "pandas.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "duckdb.csv"), pandas_table, check_exact=False, atol=0.01)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "duckdb.csv"), pandas_table, check_exact=True)
     trained = segkit("train", "--data", parquet, "--engine", "duckdb", "--k", "3", "--artifacts", tmp_path / "a")
     assert trained.returncode == 0, trained.stderr
-    assert "cleaned out of core with DuckDB" in trained.stdout
+    assert "cleaning report" in trained.stdout and "duplicate lines" in trained.stdout  # out of core too
 
 
-def test_out_of_core_engine_refuses_csv_with_the_fix(tmp_path, sample_csv):
-    result = segkit("features", "--data", sample_csv, "--engine", "duckdb", "--out", tmp_path / "x.csv")
-    assert result.returncode == 2
-    assert "reads parquet only" in result.stderr and "--engine pandas" in result.stderr
+MAPPED_CSV = """Client;Day;LineTotal;Shop
+A1;05/01/2011 10:00;10,50;UK
+A1;05/01/2011 10:00;2,25;UK
+B2;13/02/2011 09:30;7,00;France
+B2;01/03/2011 09:00;-7,00;France
+B2;02/03/2011 11:00;3,10;France
+C3;;1,00;UK
+"""
+
+
+def _every_option(engine: str, tmp_path, capsys) -> dict[str, pd.DataFrame]:
+    """features with --columns, text day-first dates, decimal commas and both rule sets."""
+    data = tmp_path / "mapped.csv"
+    data.write_text(MAPPED_CSV)
+    tables = {}
+    for rules in ("default", "seed"):
+        out = tmp_path / f"{engine}-{rules}.csv"
+        code, _, err = run(["features", "--data", data, "--columns", "customer=Client,date=Day,amount=LineTotal,country=Shop",
+                            "--rules", rules, "--engine", engine, "--spark-master", "local[2]", "--out", out], capsys)
+        assert code == 0, err
+        tables[rules] = pd.read_csv(out)
+    return tables
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.slow)])
+def test_every_option_works_on_every_engine(engine, tmp_path, capsys, request):
+    if engine == "spark":
+        request.getfixturevalue("spark_engine")  # the test session's Spark (skips or fails without it)
+    expected = _every_option("pandas", tmp_path, capsys)
+    got = _every_option(engine, tmp_path, capsys)
+    for rules in ("default", "seed"):
+        pd.testing.assert_frame_equal(got[rules], expected[rules], check_exact=True)
+    assert expected["seed"]["CustomerID"].tolist() == ["A1", "B2"]
+
+
+@pytest.mark.slow
+def test_train_and_score_on_spark_print_the_report(spark_engine, tmp_path, sample_log, capsys):
+    parquet = tmp_path / "log.parquet"
+    sample_log.to_parquet(parquet, index=False)  # nanosecond stamps, as pandas writes them
+    code, out, err = run(["train", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]", "--k", "3",
+                          "--artifacts", tmp_path / "a"], capsys)
+    assert code == 0, err
+    assert "cleaning report" in out and "cancellations" in out
+    code, out, err = run(["score", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]",
+                          "--artifacts", tmp_path / "a", "--out", tmp_path / "scored.csv"], capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "scored.csv")) > 1000
 
 
 # ------------------------------------------------------------- issue 12, in process

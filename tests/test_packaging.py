@@ -29,3 +29,9 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
 def test_the_clv_extra_is_installed_by_the_test_extra():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {_name(r) for r in extras["clv"]} <= {_name(r) for r in extras["test"]}
+
+
+def test_the_spark_extra_is_installed_by_the_test_extra_and_pins_pyspark_4_0():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {_name(r) for r in extras["spark"]} <= {_name(r) for r in extras["test"]}
+    assert any(r.replace(" ", "").startswith("pyspark>=4.0,<4.1") for r in extras["spark"])

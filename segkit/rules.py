@@ -1,0 +1,267 @@
+"""The cleaning rules, their report and the customer features, written once.
+
+Every rule and feature here is an ibis expression over a table of canonical lines
+(``segkit.load.CANONICAL_COLUMNS`` plus ``line_no``, the line's position in the file,
+which breaks ties between purchases made at the same moment). ``segkit.engine`` runs
+the same expressions on DuckDB (in process, in memory or out of core) or on Spark; no
+rule or feature is written anywhere else.
+
+Cleaning, in order (``rules="default"``): missing customer, missing date, outlier dates
+(``date_window``), missing quantity, missing price, cancellations (netted against the
+same customer's purchases of the same StockCode made up to the last cancellation,
+latest purchase first; ties by line number), non-positive price, non-product codes,
+duplicate lines. ``rules="seed"``: the first five, then quantity <= 0. Each line gets the
+number of the first rule that removes it (``labelled_lines``); duplicates are folded
+into their first copy by ``clean_lines``; the report and the clean lines both come from
+that one labelled table.
+
+Features (``customer_table``), one row per customer: NumPurchases (distinct invoices),
+TotalQuantity, TotalSpend (sum of Quantity x UnitPrice, currency units), FirstPurchase,
+LastPurchase, DistinctProducts (distinct StockCodes), Recency (whole days from the last
+purchase to the snapshot, by default midnight after the last purchase of the table),
+Tenure (whole days first to last purchase), AvgOrderValue (TotalSpend / NumPurchases),
+Country (most frequent by lines; ties: first by name).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Literal, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+__all__ = [
+    "LINE_NUMBER",
+    "LINE_COLUMNS",
+    "RULES",
+    "BULK_QUANTILES",
+    "OUTLIER_MARGIN",
+    "NON_PRODUCT_CODES",
+    "NON_PRODUCT_PREFIXES",
+    "window_around",
+    "dated_lines",
+    "bulk_positions",
+    "labelled_lines",
+    "clean_lines",
+    "clean_counts",
+    "report_counts",
+    "report_table",
+    "customer_table",
+]
+
+#: Position of a line in its file (0, 1, ...): the tie-break of the cancellation netting.
+LINE_NUMBER = "line_no"
+LINE_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+                "Country"]
+
+_BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
+#: Report rows of each rule set, in the order the rules apply.
+RULES: dict[str, tuple[str, ...]] = {
+    "default": _BEFORE_ANY + ("cancellations", "non-positive price", "non-product codes", "duplicate lines"),
+    "seed": _BEFORE_ANY + ("quantity <= 0",),
+}
+
+#: The bulk of a log's dates: these percentiles (lower value), widened by the margin.
+BULK_QUANTILES = (0.005, 0.995)
+OUTLIER_MARGIN = pd.Timedelta(days=365)
+
+NON_PRODUCT_CODES = (
+    "POST", "DOT", "C2", "M", "m", "D", "S", "B", "BANK CHARGES", "AMAZONFEE",
+    "CRUK", "PADS", "DCGSSBOY", "DCGSSGIRL",
+)
+NON_PRODUCT_PREFIXES = ("gift_0001_", "TEST")
+
+Rules = Literal["default", "seed"]
+_EARLIEST = pd.Timestamp("1678-01-01")
+
+
+def window_around(low: pd.Timestamp, high: pd.Timestamp, tomorrow: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The dates a log may use, from its bulk percentiles: [low - 1 year, min(high + 1 year, tomorrow)]."""
+    return pd.Timestamp(low) - OUTLIER_MARGIN, min(pd.Timestamp(high) + OUTLIER_MARGIN, tomorrow)
+
+
+def dated_lines(lines: ir.Table) -> ir.Table:
+    """Lines the date window is taken over: with a customer and a date."""
+    return lines.filter(lines.CustomerID.notnull(), lines.InvoiceDate.notnull())
+
+
+def bulk_positions(n_dated: int) -> tuple[int, int]:
+    """0-based positions, in date order, of the lower-value bulk percentiles of ``n_dated`` dates."""
+    return tuple(int((n_dated - 1) * q) for q in BULK_QUANTILES)
+
+
+def _missing(value: ir.Value) -> ir.BooleanValue:
+    if value.type().is_floating():
+        return value.isnull() | value.isnan()
+    return value.isnull()
+
+
+def _is_non_product(stock_code: ir.StringValue, codes: Iterable[str], prefixes: Iterable[str]) -> ir.BooleanValue:
+    text = stock_code.strip()
+    hit = text.isin(list(codes))
+    for prefix in prefixes:
+        hit = hit | text.startswith(prefix)
+    return hit.fill_null(False)
+
+
+def _first_rule(branches: Sequence[tuple[ir.BooleanValue, str]], rules: Rules) -> ir.IntegerValue:
+    """Number (1-based, in ``RULES[rules]``) of the first rule whose condition holds; NULL: kept."""
+    order = RULES[rules]
+    return ibis.cases(*[(cond, ibis.literal(order.index(name) + 1, "int8")) for cond, name in branches],
+                      else_=ibis.null("int8"))
+
+
+def labelled_lines(
+    lines: ir.Table,
+    rules: Rules,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
+    non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
+) -> ir.Table:
+    """Every line with ``rule`` (the number of the rule that removes it, NULL when kept),
+    ``Quantity`` after netting and ``OriginalQuantity``."""
+    if rules not in RULES:
+        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+    # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
+    low = max(pd.Timestamp(window[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
+    first, last = (ibis.literal(t.to_pydatetime(), "timestamp")
+                   for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
+    t = lines.mutate(OriginalQuantity=lines.Quantity)
+    before = [
+        (t.CustomerID.isnull(), "missing customer"),
+        (t.InvoiceDate.isnull(), "missing date"),
+        (~t.InvoiceDate.between(first, last), "outlier dates"),
+        (_missing(t.Quantity), "missing quantity"),
+        (_missing(t.UnitPrice), "missing price"),
+    ]
+    if rules == "seed":
+        return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
+
+    t = t.mutate(rule=_first_rule(before, rules))
+    t = t.mutate(is_cancel=t.InvoiceNo.startswith("C").fill_null(False) | (t.Quantity <= 0))
+    kept = t.filter(t.rule.isnull())
+    cancels = kept.filter(kept.is_cancel)
+    key = ["CustomerID", "StockCode"]
+    owed = cancels.group_by(key).aggregate(
+        Cancelled=ibis.greatest(-cancels.Quantity, 0).sum(), LastCancel=cancels.InvoiceDate.max())
+    owed = owed.filter(owed.Cancelled > 0)
+    purchases = kept.filter(~kept.is_cancel).select(key + [LINE_NUMBER, "Quantity", "InvoiceDate"])
+    candidates = purchases.join(owed, key).filter(lambda c: c.InvoiceDate <= c.LastCancel)
+    latest_first = ibis.window(group_by=[candidates.CustomerID, candidates.StockCode],
+                               order_by=[ibis.desc(candidates.InvoiceDate), candidates[LINE_NUMBER]],
+                               rows=(None, 0))
+    taken_before = candidates.Quantity.sum().over(latest_first) - candidates.Quantity
+    removed = ibis.least(ibis.greatest(candidates.Cancelled - taken_before, 0), candidates.Quantity)
+    netted = candidates.select(netted_line=candidates[LINE_NUMBER], removed=removed)
+    netted = netted.filter(netted.removed > 0)
+
+    t = t.left_join(netted, t[LINE_NUMBER] == netted.netted_line).drop("netted_line")
+    t = t.mutate(Quantity=t.Quantity - t.removed.fill_null(0)).drop("removed")
+    t = t.mutate(rule=ibis.coalesce(t.rule, _first_rule([
+        (t.is_cancel, "cancellations"),
+        (t.Quantity <= 0, "cancellations"),  # purchases netted to zero
+        (t.UnitPrice <= 0, "non-positive price"),
+        (_is_non_product(t.StockCode, non_product_codes, non_product_prefixes), "non-product codes"),
+    ], rules)))
+    return t.drop("is_cancel")
+
+
+def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
+    """The lines no rule removed: canonical columns, ``line_no`` and ``TotalPrice``.
+
+    Default rules: exact repeats of a kept line (same canonical columns after netting)
+    are one line, the first in file order (the rule ``duplicate lines``)."""
+    kept = labelled.filter(labelled.rule.isnull())
+    if "duplicate lines" in RULES[rules]:
+        kept = kept.group_by(LINE_COLUMNS).aggregate(**{LINE_NUMBER: kept[LINE_NUMBER].min()})
+    kept = kept.select(LINE_COLUMNS + [LINE_NUMBER])
+    return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
+
+
+def _gross(quantity: ir.NumericValue, price: ir.NumericValue) -> ir.NumericScalar:
+    return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
+
+
+def clean_counts(clean: ir.Table) -> ir.Table:
+    """Lines and gross revenue of the clean lines (the report's last row)."""
+    return clean.aggregate(lines=clean.count(), gross=_gross(clean.Quantity, clean.UnitPrice))
+
+
+def report_counts(labelled: ir.Table) -> ir.Table:
+    """Per rule number (NULL: kept): lines, gross revenue before and after netting, netted revenue."""
+    t = labelled
+    return t.group_by("rule").aggregate(
+        lines=t.count(), gross_before=_gross(t.OriginalQuantity, t.UnitPrice),
+        gross_after=_gross(t.Quantity, t.UnitPrice),
+        netted=((t.OriginalQuantity - t.Quantity) * t.UnitPrice).sum())
+
+
+def report_table(counts: pd.DataFrame, clean: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+    """The cleaning report (rule, rows_removed, revenue_removed, rows_left, revenue_left):
+    a first row ``loaded`` and one row per rule, from ``report_counts`` and
+    ``clean_counts`` run by an engine (rows of several runs may be stacked: they add up).
+
+    Revenue is gross sales (Quantity x UnitPrice of lines with a positive quantity); rules
+    after the netting see the netted quantities; the cancellations row removes the netted
+    revenue; ``duplicate lines`` removes what the kept lines lose to their first copies.
+    """
+    counts = counts.astype({"lines": "int64"}).fillna({"gross_before": 0.0, "gross_after": 0.0, "netted": 0.0})
+    code = counts["rule"].astype("float64").fillna(float("inf"))
+    names = RULES[rules]
+    netting = names.index("cancellations") + 1 if "cancellations" in names else len(names) + 1
+    clean_lines_n, clean_gross = int(clean["lines"].sum()), float(clean["gross"].fillna(0.0).sum())
+
+    def left(after: float, column: str) -> tuple[int, float]:
+        rest = counts[code > after]
+        return int(rest["lines"].sum()), float(rest[column].sum())
+
+    rows_left, revenue_left = left(0, "gross_before")
+    steps = [{"rule": "loaded", "rows_removed": 0, "revenue_removed": 0.0,
+              "rows_left": rows_left, "revenue_left": round(revenue_left, 2)}]
+    for number, name in enumerate(names, start=1):
+        column = "gross_before" if number < netting else "gross_after"
+        mine = counts[code == number]
+        if name == "duplicate lines":
+            removed_rows, removed_revenue = rows_left - clean_lines_n, revenue_left - clean_gross
+            rows_left, revenue_left = clean_lines_n, clean_gross
+        else:
+            removed_rows = int(mine["lines"].sum())
+            removed_revenue = float(counts["netted"].sum()) if number == netting else float(mine[column].sum())
+            rows_left, revenue_left = left(number, column)
+        steps.append({"rule": name, "rows_removed": removed_rows, "revenue_removed": round(removed_revenue, 2),
+                      "rows_left": rows_left, "revenue_left": round(revenue_left, 2)})
+    return pd.DataFrame(steps)
+
+
+def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole days from ``earlier`` to ``later`` (floor, as pandas ``Timedelta.days``)."""
+    return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
+
+
+def customer_table(clean: ir.Table, snapshot: pd.Timestamp | None = None) -> ir.Table:
+    """One row per customer with the features in the module docstring."""
+    spend = clean.Quantity * clean.UnitPrice
+    table = clean.group_by("CustomerID").aggregate(
+        NumPurchases=clean.InvoiceNo.nunique(),
+        TotalQuantity=clean.Quantity.sum(),
+        TotalSpend=spend.sum(),
+        FirstPurchase=clean.InvoiceDate.min(),
+        LastPurchase=clean.InvoiceDate.max(),
+        DistinctProducts=clean.StockCode.nunique(),
+    )
+    known = clean.filter(clean.Country.notnull())
+    per_country = known.group_by(["CustomerID", "Country"]).aggregate(n=known.count())
+    rank = ibis.row_number().over(group_by=per_country.CustomerID,
+                                  order_by=[ibis.desc(per_country.n), per_country.Country])
+    top = per_country.mutate(rank=rank)
+    top = top.filter(top["rank"] == 0).select(country_of="CustomerID", Country="Country")
+    table = table.left_join(top, table.CustomerID == top.country_of).drop("country_of")
+    if snapshot is None:
+        at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
+    else:
+        at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
+    return table.mutate(
+        Recency=_days(at, table.LastPurchase),
+        Tenure=_days(table.LastPurchase, table.FirstPurchase),
+        AvgOrderValue=table.TotalSpend / table.NumPurchases,
+    )

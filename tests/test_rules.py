@@ -1,0 +1,156 @@
+"""One definition, same numbers everywhere: segkit.rules run by DuckDB (in memory and out
+of core) and Spark give the pandas oracle's customer table (ids, exact counts, money to
+the cent, same dates) and cleaning report."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from segkit.engine import DuckDBEngine, run_rules
+from segkit.features import finish_customers
+from segkit.load import load_transactions, standardise_columns
+from segkit.outofcore import customer_features_out_of_core
+
+from oracle import clean_transactions as oracle_clean, customers_of
+
+
+def _run(engine, source, rules="default", columns=None):
+    lines = engine.lines(source, columns) if columns else engine.lines(source)
+    out = run_rules(engine, lines, rules)
+    return finish_customers(out["customers"]), out["report"]
+
+
+def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def _same_report(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_exact=False, atol=0.011, rtol=0, check_dtype=False)
+
+
+@pytest.fixture(scope="module")
+def duck():
+    engine = DuckDBEngine(threads=2)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def sample_lines(sample_log):
+    return standardise_columns(sample_log, source="sample")
+
+
+@pytest.fixture(scope="module")
+def cancellations_log(tmp_path_factory):
+    """A generated log with ~2% partly cancelled orders, a giant order cancelled the same day,
+    guest orders, postage and duplicates (segkit.sample.write_large_log)."""
+    from segkit.sample import write_large_log
+
+    return write_large_log(tmp_path_factory.mktemp("rules") / "generated.parquet", 60_000, n_customers=1_500,
+                           seed=5, chunk_lines=30_000)
+
+
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_sample_same_on_duckdb_and_the_oracle(duck, sample_lines, rules):
+    got, report = _run(duck, sample_lines, rules)
+    _same(got, customers_of(sample_lines, rules))
+    _same_report(report, oracle_clean(sample_lines, rules)[1])
+
+
+def test_mapped_layout_without_invoices(duck, tmp_path):
+    frame = pd.DataFrame({
+        "Client": ["a", "a", "b", "b", "b", "c"],
+        "Day": ["2011-01-01 10:00", "2011-01-01 10:00", "2011-02-01 09:00", "2011-03-01 09:00",
+                "2011-03-01 09:00", "2011-03-05 12:00"],
+        "LineTotal": [10.0, 5.0, 7.5, 2.25, 2.25, 3.0],
+        "Shop": ["UK", "UK", "France", "France", "UK", "UK"],
+    })
+    lines = standardise_columns(frame, {"customer": "Client", "date": "Day", "amount": "LineTotal",
+                                        "country": "Shop"})
+    got, _ = _run(duck, lines)
+    _same(got, customers_of(lines))
+    assert got.loc["a", "NumPurchases"] == 1 and got.loc["b", "NumPurchases"] == 2
+
+
+def test_zoned_timestamps_are_utc_wall_time(duck, sample_lines, tmp_path):
+    zoned = sample_lines.assign(InvoiceDate=sample_lines["InvoiceDate"].dt.tz_localize("Asia/Tokyo"))
+    expected = customers_of(zoned.assign(InvoiceDate=zoned["InvoiceDate"].dt.tz_convert("UTC").dt.tz_localize(None)))
+    got, _ = _run(duck, zoned)
+    _same(got, expected)
+    path = tmp_path / "zoned.parquet"
+    zoned.to_parquet(path, index=False)  # a zoned nanosecond column, as pandas writes it
+    _same(customer_features_out_of_core(path), expected)
+
+
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_generated_log_with_cancellations_on_duckdb_out_of_core(cancellations_log, rules):
+    expected = customers_of(load_transactions(cancellations_log), rules)
+    report: list = []
+    _same(customer_features_out_of_core(cancellations_log, rules=rules, report=report), expected)
+    _same_report(report[0], oracle_clean(load_transactions(cancellations_log), rules)[1])
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_real_data_same_on_duckdb_out_of_core(real_parquet, rules):
+    expected = customers_of(load_transactions(real_parquet), rules)
+    got = customer_features_out_of_core(real_parquet, rules=rules, threads=2)
+    _same(got, expected)
+    if rules == "seed":
+        assert (len(got), got["NumPurchases"].sum(), got["TotalQuantity"].sum()) == (4339, 18536, 5181696)
+        assert round(got["TotalSpend"].sum(), 2) == 8911407.90
+    else:
+        assert len(got) == 4324
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_sample_same_on_spark(spark_engine, sample_lines, rules):
+    got, report = _run(spark_engine, sample_lines, rules)
+    _same(got, customers_of(sample_lines, rules))
+    _same_report(report, oracle_clean(sample_lines, rules)[1])
+
+
+@pytest.mark.slow
+def test_mapped_layout_and_zones_on_spark(spark_engine, sample_lines, tmp_path):
+    frame = pd.DataFrame({
+        "Client": [1.0, 1.0, 2.0, 2.0, 3.0],
+        "Day": pd.to_datetime(["2011-01-01 10:00", "2011-01-01 10:00", "2011-02-01 09:00", "2011-03-01 09:00",
+                               "2011-03-05 12:00"]).tz_localize("Europe/London"),
+        "LineTotal": [10.0, 5.0, 7.5, 2.25, 3.0],
+    })
+    columns = {"customer": "Client", "date": "Day", "amount": "LineTotal"}
+    expected = customers_of(standardise_columns(frame, columns))
+    path = tmp_path / "mapped.parquet"
+    frame.to_parquet(path, index=False)  # nanoseconds, zoned: read as integers by Spark, then converted
+    got, _ = _run(spark_engine, path, columns=columns)
+    _same(got, expected)
+    zoned = sample_lines.assign(InvoiceDate=sample_lines["InvoiceDate"].dt.tz_localize("America/New_York"))
+    got, _ = _run(spark_engine, zoned)
+    _same(got, customers_of(zoned.assign(InvoiceDate=zoned["InvoiceDate"].dt.tz_convert("UTC").dt.tz_localize(None))))
+
+
+@pytest.mark.slow
+def test_generated_log_with_cancellations_on_spark(spark_engine, cancellations_log):
+    got, report = _run(spark_engine, cancellations_log)  # the raw file: float ids, nanosecond stamps
+    transactions = load_transactions(cancellations_log)
+    _same(got, customers_of(transactions))
+    _same_report(report, oracle_clean(transactions)[1])
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_real_data_same_on_spark(spark_engine, real_parquet, rules):
+    got, _ = _run(spark_engine, real_parquet, rules)
+    _same(got, customers_of(load_transactions(real_parquet), rules))
+    if rules == "seed":
+        assert (len(got), got["NumPurchases"].sum(), got["TotalQuantity"].sum()) == (4339, 18536, 5181696)
+        assert round(got["TotalSpend"].sum(), 2) == 8911407.90
+    else:
+        assert len(got) == 4324
