@@ -371,7 +371,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         return codes
 
     def _describe(self, customers: pd.DataFrame, X_scaled: np.ndarray, fit_clusters: np.ndarray) -> None:
-        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_)
+        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_, list(self.feature_names_in_))
         step = self.pipeline_.steps[-1][1]
         self.metrics_ = clustering_metrics(X_scaled, self.tier_of_cluster_[fit_clusters], getattr(step, "inertia_", None),
                                            random_state=0)
@@ -474,8 +474,10 @@ def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
     return centres
 
 
-def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str]) -> pd.DataFrame:
-    """One row per cluster: size, share, means of the RFM features, spend totals, name."""
+def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str],
+                    features: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per cluster: size, share, means of the RFM features and of the clustered
+    ``features`` (``Avg<feature>``), spend totals, name."""
     frame = customers.assign(Cluster=np.asarray(labels))
     grouped = frame.groupby("Cluster")
     profile = pd.DataFrame({
@@ -484,8 +486,9 @@ def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int
     })
     profile["Customers"] = profile["Customers"].fillna(0).astype("int64")
     profile["Share"] = profile["Customers"] / profile["Customers"].sum()
-    for col in ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue"):
-        if col in frame:
+    standard = ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue")
+    for col in dict.fromkeys(standard + tuple(str(f) for f in features)):
+        if col in frame and pd.api.types.is_numeric_dtype(frame[col]):
             profile[f"Avg{col}" if not col.startswith("Avg") else col] = grouped[col].mean()
     if "TotalSpend" in frame:
         profile["SumTotalSpend"] = grouped["TotalSpend"].sum()

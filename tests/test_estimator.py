@@ -41,6 +41,7 @@ def test_custom_features_and_per_column_transforms(sample_data, tmp_path):
     assert model.pipeline_.steps[0][0] == "transforms"
     # Names come from the features actually clustered: no prototypes for this set, so tiers are ranked.
     assert [model.segment_names_[c] for c in range(3)] == ["Tier 1", "Tier 2", "Tier 3"]
+    assert "AvgReturnsShare" in model.profile_  # profiles show the features actually clustered
     save_artifacts(model, tmp_path, sample_data.training_info())
     loaded = load_artifacts(tmp_path)
     assert loaded.card_["transforms"] == {"NumPurchases": "log1p", "TotalSpend": "log1p", "ReturnsShare": "identity"}
