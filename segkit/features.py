@@ -109,7 +109,7 @@ def register_feature(name: str, func: CustomerFeature | None = None, transform: 
         @register_feature("WeekendShare")
         def weekend_share(lines):
             spend = lines["Quantity"] * lines["UnitPrice"]
-            weekend = spend.where(lines["InvoiceDate"].dt.dayofweek >= 5, 0.0)
+            weekend = spend.where(lines["InvoiceDate"].dt.day_of_week >= 5, 0.0)
             return weekend.groupby(lines["CustomerID"]).sum() / spend.groupby(lines["CustomerID"]).sum()
     """
     def add(function: CustomerFeature) -> CustomerFeature:

@@ -197,9 +197,12 @@ def _read_clean_cache(key: str | None):
     if not (lines_file.exists() and report_file.exists()):
         return None
     try:
-        return pd.read_parquet(lines_file), pd.read_parquet(report_file)
+        lines, report = pd.read_parquet(lines_file), pd.read_parquet(report_file)
     except Exception:  # a damaged cache entry is just computed again
         return None
+    # Stored in microseconds (segkit's parquet, which Spark reads); lines hold nanoseconds.
+    stamps = [c for c in lines.columns if pd.api.types.is_datetime64_any_dtype(lines[c])]
+    return lines.astype({c: "datetime64[ns]" for c in stamps}), report
 
 
 def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFrame) -> None:

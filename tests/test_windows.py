@@ -80,7 +80,7 @@ def test_a_registered_feature_of_your_own_reaches_the_model(sample_data):
     @register_feature("WeekendShare", transform="identity")
     def weekend_share(lines):
         spend = lines["Quantity"] * lines["UnitPrice"]
-        weekend = spend.where(lines["InvoiceDate"].dt.dayofweek >= 5, 0.0)
+        weekend = spend.where(lines["InvoiceDate"].dt.day_of_week >= 5, 0.0)
         return weekend.groupby(lines["CustomerID"]).sum() / spend.groupby(lines["CustomerID"]).sum()
 
     data = load_customer_data(sample_data.transactions, extra_features=["WeekendShare"])
