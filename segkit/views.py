@@ -37,6 +37,7 @@ __all__ = [
     "Filters",
     "line_categories",
     "customers_in_window",
+    "window_mask",
     "segment_customers",
     "filter_mask",
     "filter_customers",
@@ -120,13 +121,29 @@ def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories
     trained on). Otherwise the features are recomputed from the selected lines, with
     Recency counted to the day after the window's end (or the data's last day).
     """
+    keep = window_mask(lines, categories, start, end, category)
+    if keep is None:
+        return customers
+    selected = lines[keep]
+    if selected.empty:
+        return customers.iloc[0:0]
+    last = lines["InvoiceDate"].max()
+    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    snapshot = snapshot_date_for(min(end_ts - pd.Timedelta(days=1), last) if end_ts is not None else last)
+    return customer_features(selected, snapshot_date=snapshot)
+
+
+def window_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
+                end: date | None = None, category: str = ALL) -> np.ndarray | None:
+    """Which lines fall in ``[start, end]`` (whole days) and ``category``; ``None`` when
+    neither filter narrows anything (the whole period, every category)."""
     dates = lines["InvoiceDate"]
-    first, last = dates.min(), dates.max()
     start_ts = pd.Timestamp(start) if start is not None else None
     end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
-    whole_period = (start_ts is None or start_ts <= first.normalize()) and (end_ts is None or end_ts > last)
+    whole_period = ((start_ts is None or start_ts <= dates.min().normalize())
+                    and (end_ts is None or end_ts > dates.max()))
     if whole_period and category == ALL:
-        return customers
+        return None
     keep = np.ones(len(lines), dtype=bool)
     if start_ts is not None:
         keep &= (dates >= start_ts).to_numpy()
@@ -136,11 +153,7 @@ def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories
         if categories is None:
             categories = line_categories(lines)
         keep &= (categories == category).to_numpy()
-    selected = lines[keep]
-    if selected.empty:
-        return customers.iloc[0:0]
-    snapshot = snapshot_date_for(min(end_ts - pd.Timedelta(days=1), last) if end_ts is not None else last)
-    return customer_features(selected, snapshot_date=snapshot)
+    return keep
 
 
 def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.DataFrame:

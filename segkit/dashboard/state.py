@@ -34,7 +34,7 @@ from ..artifacts import load_artifacts, read_model_card, save_artifacts
 from ..config import Settings, settings as read_settings
 from ..errors import SegkitArtifactError, SegkitError
 from ..model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
-from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card,
+from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card, window_mask,
                      segment_customers, segment_summary, table_order, window_z_scores)
 from ..workflow import CustomerData, add_customer_value, model_fits_data, train_model
 from ..wording import money
@@ -59,22 +59,9 @@ def window_activity(lines: pd.DataFrame, categories: pd.Series | None, start: da
 
     ``None`` when neither filter narrows anything (the whole period, every category).
     """
-    dates = lines["InvoiceDate"]
-    start_ts = pd.Timestamp(start) if start is not None else None
-    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
-    whole_period = ((start_ts is None or start_ts <= dates.min().normalize())
-                    and (end_ts is None or end_ts > dates.max()))
-    if whole_period and category == ALL:
+    keep = window_mask(lines, categories, start, end, category)
+    if keep is None:
         return None
-    keep = np.ones(len(lines), dtype=bool)
-    if start_ts is not None:
-        keep &= (dates >= start_ts).to_numpy()
-    if end_ts is not None:
-        keep &= (dates < end_ts).to_numpy()
-    if category != ALL:
-        if categories is None:
-            categories = line_categories(lines)
-        keep &= (categories == category).to_numpy()
     selected = lines.loc[keep, ["CustomerID", "InvoiceNo", "TotalPrice"]]
     grouped = selected.groupby(selected["CustomerID"].astype("string"), observed=True, sort=True)
     activity = pd.DataFrame({"PurchasesInWindow": grouped["InvoiceNo"].nunique().astype("int64"),
