@@ -13,11 +13,38 @@ from segkit.artifacts import load_artifacts
 
 
 def segkit(*args, env_extra=None):
+    """The CLI called in process (``cli.main``), as a completed process: returncode,
+    stdout, stderr. ``test_subprocess_smoke`` runs the real command once."""
+    import contextlib
+    import io
     import os
 
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "segkit.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    from segkit import cli
+
+    saved = {k: os.environ.get(k) for k in (env_extra or {})}
+    os.environ.update(env_extra or {})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([str(a) for a in args])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_subprocess_smoke(tmp_path, sample_csv):
+    """The installed command itself: features written, and bad input is one line on stderr, exit 2."""
+    out = tmp_path / "features.csv"
+    done = subprocess.run([sys.executable, "-m", "segkit.cli", "features", "--data", str(sample_csv), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and out.is_file(), done.stderr
+    bad = subprocess.run([sys.executable, "-m", "segkit.cli", "features", "--data", str(tmp_path / "nope.csv"),
+                          "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "nope.csv" in bad.stderr
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
@@ -226,16 +253,24 @@ def test_unwritable_or_full_artifacts_folder_is_one_line_naming_it(tmp_path, sam
     assert str(tmp_path / "models") in err and strerror in err and "unexpected" not in err
 
 
-@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_artifacts_folder_is_refused(tmp_path, sample_csv, capsys):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
+    import os
+
+    if os.geteuid() == 0:
+        # root writes into read-only folders: a file where the folder should be is refused the same way
+        folder = tmp_path / "ro"
+        folder.write_text("not a folder")
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
     try:
         code, _, err = run(["train", "--data", sample_csv, "--k", "3", "--artifacts", folder], capsys)
     finally:
-        folder.chmod(0o755)
-    assert code == 2 and str(folder) in err
+        if folder.is_dir():
+            folder.chmod(0o755)
+    assert code == 2 and str(folder) in err and len(err.strip().splitlines()) == 1, err
+    assert "previous model is unchanged" in err
 
 
 @pytest.mark.parametrize("edit", ["segments-list", "null", "deep", "profile-null"])
