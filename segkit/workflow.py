@@ -181,7 +181,7 @@ def load_customer_data(
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers)
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
-        if use_cache and isinstance(data, (str, Path)) and not is_multi_file(data) else None
+        if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
     cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules, window_days)
     if cached_data is not None:
@@ -270,14 +270,18 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, columns,
 
     def read_lines():
         cached = _read_clean_cache(clean_key)
-        transactions = load_transactions(data, columns=columns, sheet=sheet, dayfirst=dayfirst)
+        if data is None:
+            transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
+        else:
+            transactions = load_transactions(data, columns=columns, sheet=sheet, dayfirst=dayfirst)
         if cached is None:  # the clean lines went missing since: clean again
             from .clean import clean_transactions
 
             return transactions, clean_transactions(transactions, rules=rules)[0]
         return transactions, cached[0]
 
-    return CachedCustomerData(Path(data).name, False, rules, report, customers,
+    source, is_sample = (SAMPLE_LABEL, True) if data is None else (Path(data).name, False)
+    return CachedCustomerData(source, is_sample, rules, report, customers,
                               None if window_days is None else int(window_days), n_lines, fingerprint, read_lines)
 
 
@@ -324,7 +328,7 @@ def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
     from .load import file_digest
 
     try:
-        content = file_digest(Path(path))
+        content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
     except OSError:
         return None
     key = json.dumps([content, sorted((columns or {}).items()), str(sheet), dayfirst, rules, _code_fingerprint()])
