@@ -553,7 +553,8 @@ def customers_for_scoring(
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
-            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"))
+            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
+                                        notes)
     from .features import REGISTERED_FEATURES
 
     window_days, required_days = scoring_window(model)
@@ -607,12 +608,14 @@ def window_shortfall(data: CustomerData, required_days: int | None, window_days:
             f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
 
 
-def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID") -> pd.DataFrame:
+def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID",
+                         notes: list[str] | None = None) -> pd.DataFrame:
     """A raw customer table, checked and typed, indexed by ``CustomerID``.
 
     Refused with one sentence: a missing id or feature column (named), blank ids, blank or
     negative feature values (all features are counts, days or currency), and an id given
-    twice with different values. Exact repeats of a row are kept once. Numbers use the
+    twice with different values. Exact repeats of a row are kept once, with a sentence in
+    ``notes`` (the CLI and the page show it). Numbers use the
     column's own decimal mark (``1.250,00``); extra columns that hold only numbers become
     numbers.
     """
@@ -662,7 +665,11 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
             numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
             if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
                 table[column] = numbers
+    before = len(table)
     table = table.drop_duplicates()
+    if len(table) < before and notes is not None:
+        notes.append(f"'{source}' repeats {before - len(table):,} row(s) exactly (the same customer with the same "
+                     "values); each customer was scored once.")
     repeated = table[id_column].duplicated(keep=False)
     if repeated.any():
         raise SegkitDataError(
