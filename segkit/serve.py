@@ -309,6 +309,7 @@ def wait_until_pool_ready(port: int, log_path: str | Path, kernels: int, timeout
     the log says the pool was filled ``fills`` times (once at start, once more per kernel
     a visitor took) and every kernel has been idle for 3 s; returns the kernels' ids."""
     import json
+    import re
     import time
     import urllib.request
 
@@ -317,12 +318,19 @@ def wait_until_pool_ready(port: int, log_path: str | Path, kernels: int, timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"Voilà stopped (exit code {process.returncode}); see {log_path}")
-        if Path(log_path).read_text(errors="replace").count("is filled with") >= fills:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels", timeout=5) as reply:
-                    states = {k["id"]: k.get("execution_state") for k in json.load(reply)}
-            except OSError:
-                states = {}
+        log = Path(log_path).read_text(errors="replace")
+        if log.count("is filled with") >= fills:
+            # Voilà answers /api/kernels/<id> only (no listing): the ids come from its log.
+            ended = set(re.findall(r"Kernel shutdown: ([0-9a-f-]{36})", log))
+            states = {}
+            for kernel_id in dict.fromkeys(re.findall(r"Kernel started: ([0-9a-f-]{36})", log)):
+                if kernel_id in ended:
+                    continue
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels/{kernel_id}", timeout=5) as reply:
+                        states[kernel_id] = json.load(reply).get("execution_state")
+                except OSError:
+                    pass  # shut down or culled since
             if len(states) >= kernels and all(state == "idle" for state in states.values()):
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 3.0:

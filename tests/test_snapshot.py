@@ -144,3 +144,18 @@ def test_the_built_in_sample_is_cached_like_a_file(tmp_path, monkeypatch):
     assert isinstance(again, CachedCustomerData) and again.is_sample and again.source == fresh.source
     pd.testing.assert_frame_equal(fresh.customers, again.customers, check_exact=True)
     pd.testing.assert_frame_equal(fresh.lines, again.lines)
+
+
+def test_kernels_started_together_compute_the_snapshot_once(saved_page):
+    """Voilà fills its pool at once: one kernel computes the snapshot, the others wait for it."""
+    log, artifacts, data, model = saved_page
+    kernels = [subprocess.Popen([sys.executable, "-c", OPEN_PAGE, str(log), str(artifacts)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for _ in range(3)]
+    pages = []
+    for kernel in kernels:
+        out, err = kernel.communicate(timeout=300)
+        assert kernel.returncode == 0, err[-2000:]
+        pages.append(json.loads(out.strip().splitlines()[-1]))
+    computed = [page for page in pages if "sklearn" in page["heavy"]]
+    assert len(computed) == 1, [page["heavy"] for page in pages]
+    assert all(page["segments"] == pages[0]["segments"] for page in pages)

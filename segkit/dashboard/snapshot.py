@@ -92,13 +92,24 @@ def segmented_customers(fingerprint: str, card: dict[str, Any],
     """``(everyone, categories)`` for this data and saved model: read from the snapshot,
     or ``compute()``-d and written for the next kernel. A damaged snapshot is computed again."""
     path = snapshot_path(fingerprint, card)
-    if path is not None and path.is_file():
-        read = _read(path)
-        if read is not None:
-            return read
-    everyone, categories = compute()
-    if path is not None:
-        write_snapshot(path, everyone, categories)
+    if path is None:
+        return compute()
+    read = _read(path) if path.is_file() else None
+    if read is not None:
+        return read
+    # Kernels started together (Voilà fills its pool at once) wait for the first one's
+    # snapshot instead of all computing it.
+    from ..locks import file_lock
+
+    try:
+        with file_lock(path.with_suffix(".lock")):
+            read = _read(path) if path.is_file() else None
+            if read is not None:
+                return read
+            everyone, categories = compute()
+            write_snapshot(path, everyone, categories)
+    except OSError:  # a cache folder that cannot be written: compute for this page only
+        everyone, categories = compute()
     return everyone, categories
 
 
