@@ -243,7 +243,7 @@ class DashboardState(traitlets.HasTraits):
     @property
     def segment_names(self) -> list[str]:
         if self.segmentation == "rfm":
-            return sorted(set(self.everyone["Segment"].astype(str)))
+            return self._cached("rfm_names", (self.model,), lambda: sorted(set(self.everyone["Segment"].astype(str))))
         return sorted(str(n) for n in self.model.segment_names_.values())
 
     @property
