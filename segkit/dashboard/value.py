@@ -171,6 +171,7 @@ class ValuePanel:
         self.widget = classed(W.VBox([W.HTML("<h3>Value over time</h3>"), self.note, self.accordion]),
                               "seg-panel", "seg-value")
         self.drawn: set[int] = set()  # sections drawn for the current view
+        self._view = self._key() + (state.segmentation,)
         self.accordion.observe(guarded(state, lambda _c: self._draw_open()), names="selected_index")
         self.cohort_value.observe(guarded(state, lambda _c: self._redraw(0)), names="value")
         self.trend_measure.observe(guarded(state, lambda _c: self._redraw(1)), names="value")
@@ -230,6 +231,10 @@ class ValuePanel:
 
     # ------------------------------------------------------------ drawing
     def _on_view(self) -> None:
+        view = self._key() + (self.state.segmentation,)
+        if view == self._view:  # a filter this panel does not follow (spend, dates, category)
+            return
+        self._view = view
         self.drawn.clear()
         self._draw_open()
 
