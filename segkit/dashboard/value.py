@@ -122,7 +122,7 @@ def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
     low, high = np.quantile(values, [0.05, 0.95])
     if high - low >= spread:
         return ""
-    return (f"P(alive) is between {low:.2f} and {high:.2f} for 90% of these customers: on this data the model sees "
+    return (f"P(alive) is between {low:.3f} and {high:.3f} for 90% of these customers: on this data the model sees "
             "almost no churn, so it does not tell who is leaving. Use the lifecycle stages (At risk, Lost) for churn; "
             "lifetime value still ranks customers by expected spend.")
 
