@@ -306,3 +306,16 @@ def test_palive_note_when_the_model_sees_almost_no_churn(page):
     note = palive_note(pd.Series(np.linspace(0.990, 0.999, 100)))
     assert "almost no churn" in note and "At risk" in note
     assert page.table.palive_note.value == ""  # the sample's P(alive) varies
+
+
+def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path):
+    """The ML BG/NBD estimates on the real data (a = 0.0056, fitted by ``segkit train``
+    here) put P(alive) at 0.99+ for nearly everyone: the table says so in words."""
+    model, _ = train_model(real_data, 4)
+    model.clv_params_ = {"bgnbd": {"r": 0.8229, "alpha": 69.356, "a": 0.0056124, "b": 26.517},
+                         "gamma_gamma": {"p": 2.2404, "q": 3.4955, "v": 448.19}, "time_unit": "D"}
+    from segkit.dashboard.table import TablePanel
+
+    state = _state(real_data, model, tmp_path)
+    assert state.everyone["PAlive"].quantile(0.05) > 0.99
+    assert "almost no churn" in TablePanel(state).palive_note.value
