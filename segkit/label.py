@@ -328,7 +328,7 @@ RFM_SEGMENT_TEXT: dict[str, tuple[str, str]] = {
                     "Include in broad reactivation campaigns only."),
 }
 #: RFM segments in reading order (best first; Hibernating is the rules' fallback).
-RFM_ORDER = tuple(name for name, _, _ in RFM_SEGMENT_RULES) + ("Hibernating",)
+RFM_ORDER = tuple(dict.fromkeys([name for name, _, _ in RFM_SEGMENT_RULES] + ["Hibernating"]))
 
 
 def rfm_segmented(segmented: pd.DataFrame) -> pd.DataFrame:

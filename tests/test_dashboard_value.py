@@ -223,7 +223,7 @@ def test_rfm_segmented_keeps_the_model_segment(sample_data, plain_model):
     rfm = rfm_segmented(segmented)
     assert (rfm["ModelSegment"] == segmented["Segment"].astype("string")).all()
     assert (rfm["Segment"] == rfm_scores(segmented)["RFM_Segment"]).all()
-    assert set(rfm["Segment"]) <= set(RFM_ORDER)
+    assert set(rfm["Segment"]) <= set(RFM_ORDER) and len(set(RFM_ORDER)) == len(RFM_ORDER) == 11
     assert (rfm["Cluster"].map(dict(enumerate(RFM_ORDER))) == rfm["Segment"]).all()
     table = segment_crosstab(rfm["ModelSegment"], rfm["Segment"])
     assert table.loc["Total", "Total"] == len(segmented)
