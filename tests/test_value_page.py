@@ -99,7 +99,10 @@ def test_migration_chooser_changes_the_sankey(page, served):
     page.wait_for_function(SECTION_DRAWN, arg="sankey", polling=100)
     before = page.evaluate(SANKEY_LINKS)
     assert before and sum(before) == len(served.data.customers)
-    assert "seg-migration-table" in page.inner_html(".seg-migration")
+    page.wait_for_selector(".seg-migration table.seg-migration-table")
+    # The table and its download arrive just after the chart.
+    page.wait_for_function("() => /\\.csv$/.test((document.querySelector('.seg-migration-download a') || {}).download || '')",
+                           polling=100)
     link = page.locator(".seg-migration-download a")
     assert re.fullmatch(r"segments_migration-since-\d{4}-\d{2}-\d{2}\.csv", link.get_attribute("download"))
     select = page.locator(".seg-cutoff select")
