@@ -290,7 +290,8 @@ def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
     shown = state.selection.shown
     assert sorted(campaign["CustomerID"]) == sorted(shown.index.astype(str))
     assert list(campaign.columns) == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]
-    assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "Country", "LastPurchase"} <= set(campaign.columns)
+    assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "Country",
+            "LastPurchase"} <= set(campaign.columns)
     assert campaign["CLV"].is_monotonic_decreasing
     assert campaign["LastPurchase"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
     state.filters = Filters()  # another view: the old list is withdrawn

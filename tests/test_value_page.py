@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from test_browser import CHROMIUM, TIMEOUT_MS, Served, _require_chromium, _summary, _wait_summary_change, browser  # noqa: F401
-from test_browser import open_until_drawn
+from test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, _wait_summary_change, open_until_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +28,8 @@ SECTION_DRAWN = """(kind) => {
   return plots.some(gd => gd.data && gd.data.length && gd.data[0].type === kind && gd.querySelector('.main-svg'));
 }"""
 SANKEY_LINKS = """() => {
-  const gd = [...document.querySelectorAll('.seg-value .js-plotly-plot')].find(g => g.data && g.data[0].type === 'sankey');
+  const gd = [...document.querySelectorAll('.seg-value .js-plotly-plot')]
+    .find(g => g.data && g.data[0].type === 'sankey');
   return gd ? Array.from(gd.data[0].link.value) : null;
 }"""
 
@@ -101,8 +99,8 @@ def test_migration_chooser_changes_the_sankey(page, served):
     assert before and sum(before) == len(served.data.customers)
     page.wait_for_selector(".seg-migration table.seg-migration-table")
     # The table and its download arrive just after the chart.
-    page.wait_for_function("() => /\\.csv$/.test((document.querySelector('.seg-migration-download a') || {}).download || '')",
-                           polling=100)
+    page.wait_for_function("() => /\\.csv$/.test((document.querySelector('.seg-migration-download a') || {})"
+                           ".download || '')", polling=100)
     link = page.locator(".seg-migration-download a")
     assert re.fullmatch(r"segments_migration-since-\d{4}-\d{2}-\d{2}\.csv", link.get_attribute("download"))
     select = page.locator(".seg-cutoff select")

@@ -1,11 +1,12 @@
 """The segments panel: what each segment means, the summary table, sizes and centres.
 
-Reads the selection and the model; writes only ``state.segmentation`` (the switch between
-the model's segments and the RFM rule segments). With lifetime value the summary has
-total and mean CLV per segment and a sentence on the value at stake in At risk and Lost. The glossary ("What the segments
-mean") comes from the model's own ``definitions_`` (segment -> Definition, InNumbers,
-Recommendation) when it has them, else from ``label.RECOMMENDATIONS`` and the members'
-numbers (``segment_definitions``).
+Reads the selection and the model; writes only ``state.segmentation`` (the switch
+between the model's segments and the RFM rule segments). With lifetime value the
+summary has total and mean CLV per segment and a sentence on the value at stake in
+At risk and Lost. The glossary ("What the segments mean") comes from the model's own
+``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
+else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
+for RFM segments from ``label.RFM_SEGMENT_TEXT``.
 """
 from __future__ import annotations
 
