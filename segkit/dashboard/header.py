@@ -81,7 +81,7 @@ class HeaderPanel:
     def show(self) -> None:
         state = self.state
         selection = state.selection
-        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency)
+        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency, state.value_missing)
         self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
                                  f"from the model ({state.status.html()}) · details under "
                                  "<i>About the model</i> below.</div>")
