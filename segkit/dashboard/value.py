@@ -132,9 +132,13 @@ def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
 class ValuePanel:
     """Cohorts, trends, migration and the RFM cross-tab, each drawn on first opening."""
 
+    @property
+    def lines(self) -> pd.DataFrame | None:
+        """The clean lines (read when a section is first opened; ``None`` out of core)."""
+        return self.state.data.lines if holds_lines(self.state.data) else None
+
     def __init__(self, state):
         self.state = state
-        self.lines = state.data.lines if holds_lines(state.data) else None
         self.note = classed(W.HTML('<span class="seg-meta">Follows the country and segment filters (spend, dates and '
                                    "category are not applied here). Open a section to draw it.</span>"),
                             "seg-value-note")
@@ -147,7 +151,7 @@ class ValuePanel:
                                      "seg-trend-switch")
         self.trend_box = W.VBox([])
         # Migration
-        choices = cutoff_choices(state.data.period) if self.lines is not None else []
+        choices = cutoff_choices(state.data.period) if holds_lines(state.data) else []
         default = self._default_cutoff(choices)
         self.cutoff = classed(W.Dropdown(options=[(f"{c:%d %b %Y}", c.date().isoformat()) for c in choices],
                                          value=default, description="Cut-off", layout=W.Layout(width="260px")),
