@@ -808,8 +808,9 @@ def served_large(tmp_path_factory):
 
 @pytest.mark.slow
 def test_one_million_customers(served_large, browser):
-    """Page load, filter latency, KPIs on every customer, sample note, pages and the
-    prepared CSV of the filtered customers, at 1.03M customers."""
+    """Page load, filter latency (aim of issue 9: at most 0.5 s), KPIs on every customer,
+    the 2D chart as a density image with its note, pages and the prepared CSV of the
+    filtered customers, at 1.03M customers."""
     served = served_large
     served.wait_preheated()
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
@@ -822,10 +823,12 @@ def test_one_million_customers(served_large, browser):
         assert _number(page.inner_text(".seg-kpis [data-kpi='Total spend'] .seg-card-value")) == pytest.approx(
             served.data.customers["TotalSpend"].sum(), rel=1e-6)
         note = _plain(page.inner_text(".seg-sample-note"))
-        assert "Charts show a sample" in note and f"{n:,}" in note and "50,000" in note
-        points = page.evaluate("() => document.querySelector('.js-plotly-plot').data"
-                               ".reduce((m, t) => m + (t.x ? t.x.length : 0), 0)")
-        assert points == 50_000
+        assert "The 2D chart shows a density" in note and f"{n:,}" in note and "50,000" in note
+        drawn = page.evaluate("() => { const gd = document.querySelector('.js-plotly-plot'); return {"
+                              "points: gd.data.reduce((m, t) => m + (t.x ? t.x.filter(v => v !== null).length : 0), 0),"
+                              "images: (gd.layout.images || []).length, title: gd.layout.title.text}; }")
+        assert drawn["points"] == 0 and drawn["images"] == 1, drawn
+        assert f"density of {n:,} customers" in drawn["title"], drawn
         assert page.locator(".seg-date-filter input").first.is_disabled()
         assert "out of core" in page.inner_text(".seg-window-note")
         summary_rows = page.locator(".seg-summary tbody tr td:nth-child(2)").all_inner_texts()
@@ -844,7 +847,7 @@ def test_one_million_customers(served_large, browser):
             page.wait_for_function(SCATTER_SETTLED, arg=600, polling=50)
             latencies.append(page.evaluate(LAST_CHART_UPDATE) / 1000)
             shown = page.evaluate("() => document.querySelector('.js-plotly-plot').data"
-                                  ".filter(t => t.x && t.x.length).map(t => t.name).sort()")
+                                  ".filter(t => t.showlegend !== false && t.x && t.x.length).map(t => t.name).sort()")
             assert shown == sorted(_plain(n) for n in chosen), (shown, chosen)
 
         first = page.inner_text(".seg-table-view")  # paginated table
@@ -881,3 +884,4 @@ def test_one_million_customers(served_large, browser):
     print(f"\ndashboard at 1M customers: {json.dumps(figures)}")
     LARGE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     LARGE_RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    assert statistics.median(latencies) <= 0.5, figures  # issue 9: 1.18 s with 50,000 WebGL points
