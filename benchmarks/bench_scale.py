@@ -18,7 +18,7 @@ In one run:
    the 2D scatter as 50,000 sampled WebGL points (before issue 9 item 7) and as a density
    image (now): two pages in one process, changed in turn, wall and CPU seconds (CPU
    time does not grow with other processes' load), medians of ``--repeats`` changes (at
-   least 6).
+   least 6); then Chromium (if there) parsing and drawing the two kinds of 2D chart.
 
 Prints medians where it repeats and writes everything as JSON. Usage:
     nice -n 10 python benchmarks/bench_scale.py [--sizes 10M 100M] [--folder DIR] [--reuse]
@@ -276,8 +276,60 @@ def child_dashboard(n: str, repeats: str) -> dict:
                  image_bytes=len(figure.layout.images[0].source) if figure.layout.images else 0)
         out[mode] = m
         emit({"dashboard": mode, "median_seconds": m["median_seconds"]})
+    out["browser"] = browser_draw(pages, points_2d, repeats)
     out["load_average"] = os.getloadavg()
     return out
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Draws a figure sent as JSON text (as the chart widget receives it) and waits for the next frame.
+DRAW = """async (text) => {
+  const start = performance.now();
+  const fig = JSON.parse(text);
+  await Plotly.react(document.getElementById('chart'), fig.data, fig.layout);
+  await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return (performance.now() - start) / 1000;
+}"""
+
+
+def browser_draw(pages: dict, points_2d, repeats: int) -> dict:
+    """Seconds Chromium (headless, software WebGL, as the browser tests) takes to parse and
+    draw the 2D chart of two views (some segments, then all) in turn, as points and as a
+    density: the part of a redraw the kernel timings leave out. Plotly's own bundle, no
+    Voilà; medians."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright is not installed"}
+    if not CHROMIUM.is_file():
+        return {"skipped": f"no Chromium at {CHROMIUM}"}
+    import plotly
+
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    texts: dict[str, list[str]] = {"points": [], "density": []}
+    segments = pages["density"].state.segment_names
+    for chosen in (segments[:2], segments):
+        for mode, page in pages.items():
+            page.filters.segment_filter.value = tuple(chosen)
+            panel = page.scatter
+            figure = points_2d(panel) if mode == "points" else type(panel)._figure_2d(panel)
+            figure.update_layout(template="plotly_white", height=430, width=720)
+            texts[mode].append(figure.to_json())
+    seconds: dict[str, list[float]] = {"points": [], "density": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": 1500, "height": 1000})
+        tab.set_content('<div id="chart" style="width:720px;height:430px"></div>')
+        tab.add_script_tag(path=str(bundle))
+        for mode in texts:
+            tab.evaluate(DRAW, texts[mode][0])  # first draw of each kind (WebGL context, image decoder)
+        for i in range(max(repeats, 6)):
+            for mode in texts:
+                seconds[mode].append(tab.evaluate(DRAW, texts[mode][(i + 1) % 2]))
+        browser.close()
+    return {mode: {"seconds": seconds[mode], "median_seconds": statistics.median(seconds[mode]),
+                   "json_bytes": [len(t) for t in texts[mode]]} for mode in seconds}
 
 
 CHILDREN = {"generate": child_generate, "outofcore": child_outofcore, "pandas": child_pandas, "train": child_train,
@@ -346,6 +398,20 @@ def dashboard_benchmark(repeats: int) -> dict:
               f"{', '.join(f'{s:.2f}' for s in m['filter_change_seconds'])}), of which the scatter "
               f"{m['scatter_median_seconds']:.3f} s wall, {m['scatter_median_cpu_seconds']:.3f} s CPU; "
               f"page built in {m['page_build_seconds']:.1f} s; sends {what}")
+    browser = r.get("browser", {})
+    if "skipped" in browser:
+        print(f"  browser drawing not measured: {browser['skipped']}")
+    else:
+        for mode in ("points", "density"):
+            b = browser[mode]
+            print(f"  browser (Chromium, software WebGL) parsing and drawing the 2D chart as {mode:<7}: "
+                  f"{b['median_seconds']:.3f} s (median of {len(b['seconds'])}; "
+                  f"{max(b['json_bytes']) / 1e6:.2f} MB of JSON)")
+        for mode in ("points", "density"):
+            total = r[mode]["median_seconds"] + browser[mode]["median_seconds"]
+            cpu = r[mode]["median_cpu_seconds"] + browser[mode]["median_seconds"]
+            print(f"  => redraw as {mode:<7}: about {total:.2f} s (kernel wall + browser), "
+                  f"{cpu:.2f} s (kernel CPU + browser)")
     print(f"  load average at the end: {', '.join(f'{v:.1f}' for v in r['load_average'])}")
     return r
 

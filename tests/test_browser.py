@@ -880,6 +880,7 @@ def test_one_million_customers(served_large, browser):
                "filter_latency_max_s": round(max(latencies), 3),
                "filter_latencies_s": [round(x, 3) for x in latencies],
                "csv_download_rows": len(downloaded), "csv_download_s": round(download_seconds, 3),
+               "load_average": [round(v, 1) for v in os.getloadavg()],
                "measured": pd.Timestamp.now().isoformat(timespec="seconds")}
     print(f"\ndashboard at 1M customers: {json.dumps(figures)}")
     LARGE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
