@@ -166,7 +166,8 @@ def scatter_density(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = 
     grid over their extent; a pixel's colour mixes the segment colours by their counts, its
     opacity rises with the count; empty pixels are transparent, so the theme's background
     shows through. The image lies under the axes (log axes when ``log_axes``, as in
-    ``scatter_2d``; values of 0 or below are not drawn there); its extent is the axis range.
+    ``scatter_2d``; customers with a value of 0 or below are not drawn there, and the title
+    says how many); its extent is the axis range.
     One empty trace per segment of ``segments`` (see ``scatter_2d``) keeps the legend,
     listing only segments with customers. No hover. ``Segment`` may be categorical (faster
     at a million rows: no conversion).
@@ -188,6 +189,8 @@ def scatter_density(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = 
     x_range, y_range = _density_extent(xs), _density_extent(ys)
     source = _density_png(frame, x_range, y_range, [colours[name] for name in order], pixels)
     present = np.bincount(codes, minlength=len(order))
+    hidden = len(segmented) - int((np.isfinite(xs) & np.isfinite(ys)).sum())
+    hidden_note = f" ({hidden:,} with a value of 0 or below not drawn on log axes)" if hidden else ""
     fig = go.Figure([go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name,
                                 marker=dict(color=colours[name], size=10, symbol="square"),
                                 showlegend=bool(present[i]), hoverinfo="skip")
@@ -195,7 +198,7 @@ def scatter_density(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = 
     axis_type = "log" if log_axes else "linear"
     scale = " (log scale)" if log_axes else ""
     fig.update_layout(
-        title=f"{y_title} against {x_title}: density of {len(segmented):,} customers",
+        title=f"{y_title} against {x_title}: density of {len(segmented):,} customers{hidden_note}",
         legend=dict(title_text="Segment", itemclick=False, itemdoubleclick=False), template=template,
         margin=dict(l=10, r=10, t=50, b=10),
         xaxis=dict(title=x_title + scale, type=axis_type, range=list(x_range), autorange=False),

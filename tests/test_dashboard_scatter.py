@@ -58,6 +58,10 @@ def _pixels(source: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(source[len(prefix):]))).convert("RGBA"))
 
 
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{int(v):02x}" for v in rgba[:3])
+
+
 def _extent(values: pd.Series) -> tuple[float, float]:
     logs = np.log10(values[values > 0].to_numpy(dtype=float))
     pad = (logs.max() - logs.min()) * 0.03
@@ -174,7 +178,17 @@ def test_scatter_density_of_a_plain_frame():
     assert [t.name for t in fig.data if t.showlegend] == ["Lost", "VIP"]
     (image,) = fig.layout.images
     assert image.x == pytest.approx(-3.0) and image.sizex == pytest.approx(106.0)  # 0-100 widened by 3 %
-    assert "density of 4 customers" in fig.layout.title.text
+    assert fig.layout.title.text.endswith("density of 4 customers")
+    # top row of the image is the top of the y axis: VIP (100, 500) top right, Lost (0, 7) bottom left
+    rgba = _pixels(image.source)
+    colours = plots.segment_colour_map(["Lost", "New", "VIP"])
+    height, width = rgba.shape[:2]
+    top_right, bottom_left = rgba[: height // 2, width // 2:], rgba[height // 2:, : width // 2]
+    assert {_hex(c) for c in top_right[top_right[..., 3] > 0]} == {colours["VIP"]}
+    assert colours["Lost"] in {_hex(c) for c in bottom_left[bottom_left[..., 3] > 0]}
+    # on log axes the customer with no items is not drawn, and the title says so
+    logged = plots.scatter_density(frame, segments=["Lost", "New", "VIP"])
+    assert "density of 4 customers (1 with a value of 0 or below not drawn on log axes)" in logged.layout.title.text
 
 
 def test_datashader_is_imported_only_for_a_density():
