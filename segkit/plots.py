@@ -26,7 +26,6 @@ __all__ = [
     "segment_colour_map",
     "scatter_2d",
     "scatter_density",
-    "warm_density",
     "scatter_3d",
     "segment_sizes",
     "centroid_heatmap",
@@ -144,16 +143,6 @@ def _density_png(frame: pd.DataFrame, x_range: tuple[float, float], y_range: tup
     buffer = io.BytesIO()
     image.to_pil().save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def warm_density(segments) -> None:
-    """Draw a tiny density of the segment names ``segments`` once, so that the first real
-    one does not pay for importing datashader and compiling its numba functions (1-3 s;
-    datashader compiles per list of categories)."""
-    order = [str(s) for s in segments]
-    scatter_density(pd.DataFrame({"x": [1.0, 10.0], "y": [1.0, 10.0],
-                                  "Segment": pd.Categorical([order[0]] * 2, categories=order)}),
-                    x="x", y="y", segments=order)
 
 
 def scatter_density(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "TotalSpend",

@@ -191,10 +191,6 @@ def test_scatter_density_of_a_plain_frame():
     assert "density of 4 customers (1 with a value of 0 or below not drawn on log axes)" in logged.layout.title.text
 
 
-def test_warming_draws_a_tiny_density_of_those_segments():
-    plots.warm_density(["Lost", "VIP"])  # no error; what it saves is timed by bench_scale.py
-
-
 def test_datashader_is_imported_only_for_a_density():
     code = ("import sys; import segkit.plots, segkit.dashboard.scatter; "
             "assert 'datashader' not in sys.modules; "

@@ -6,8 +6,6 @@ only then) and the 3D chart draws a fixed random sample; the panel says so.
 """
 from __future__ import annotations
 
-import threading
-
 import ipywidgets as W
 import numpy as np
 import pandas as pd
@@ -51,9 +49,6 @@ class ScatterPanel:
         self.log_axes = W.Checkbox(value=True, description="Log scale", indent=False)
         self.sample_note = classed(W.HTML(), "seg-sample-note")
         self._segment_labels: tuple = (None, None, None)  # (everyone, names, categorical Segment)
-        if len(state.everyone) > SCATTER_2D_POINTS and len(state.selection) <= SCATTER_2D_POINTS:
-            # a filter may later show more customers than points: compile datashader meanwhile
-            threading.Thread(target=plots.warm_density, args=(state.segment_names,), daemon=True).start()
         self.chart = Chart(state, self._figure_2d(), CHART_HEIGHT)
         self.scatter2d = self.chart.widget
         self.chart3d: Chart | None = None
