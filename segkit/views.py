@@ -658,11 +658,12 @@ def k_table_html(table: pd.DataFrame, recommended: int) -> str:
 
 # ---------------------------------------------------------------- scoring uploads
 
-def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.DataFrame:
+def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None) -> pd.DataFrame:
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
-    sentence naming the file (never a pandas traceback). An upload shorter than the
+    sentence naming the file (never a pandas traceback); ``dayfirst`` as in
+    ``load.load_transactions`` (``None``: decided from the dates). An upload shorter than the
     model's observation window is scored, with the warning in ``scored.attrs["notes"]``
     for the page to show. For a file of transactions, ``attrs["unscored"]`` lists the
     customer ids of the file that have no usable purchase after cleaning (only
@@ -685,7 +686,8 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes)
+            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
+                                              dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)
