@@ -143,6 +143,20 @@ class DuckDBEngine(Engine):
             parts.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
         return parts
 
+    def to_pandas(self, expr) -> pd.DataFrame:
+        """``expr`` run with every shared step recomputed where it is used (``NOT MATERIALIZED``):
+        DuckDB would otherwise hold a step used twice (all the kept lines) in memory, where
+        reading the file again costs less."""
+        import sqlglot.expressions as sge
+
+        query = self.con.compiler.to_sqlglot(expr.as_table())
+        ctes = list(query.find_all(sge.CTE))
+        if not ctes:
+            return self.con.to_pandas(expr)
+        for cte in ctes:
+            cte.set("materialized", False)
+        return self.con.sql(query.sql(dialect="duckdb")).to_pandas()
+
     def materialise(self, expr):
         """``expr`` computed once into a temporary table (for several queries over lines in memory)."""
         self._n += 1
@@ -384,29 +398,30 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     date window when already known (else ``date_window``).
     """
     window = window or date_window(engine, lines)
-    counts, cleans, tables, kept = [], [], [], []
+    counts, cleans, tables, clean_parts = [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
-        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes)
+        # the netting is a small table: computed once, before the pass over all lines
+        netted = engine.materialise(R.netted_quantities(part, window)) if rules == "default" else None
+        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
         if kept_lines:  # lines in memory, several queries: compute each step once
             labelled = engine.materialise(labelled)
-        clean = R.clean_lines(labelled, rules)
-        if kept_lines:
-            clean = engine.materialise(clean)
+        kept = R.kept_lines(labelled)
+        duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
-            cleans.append(engine.to_pandas(R.clean_counts(clean)))
+            cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
         if kept_lines:
-            kept.append(engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity")))
+            clean_parts.append(engine.to_pandas(R.clean_lines(labelled, rules).select(R.LINE_NUMBER, "Quantity")))
         if customers:
             # Buckets share one snapshot: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
-            tables.append(engine.to_pandas(R.customer_table(clean, at)))
+            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates)))
     out: dict[str, Any] = {"window": window}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
                                        rules)
     if kept_lines:
-        out["kept"] = pd.concat(kept, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
+        out["kept"] = pd.concat(clean_parts, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
     if customers:
         table = pd.concat(tables, ignore_index=True)
         if snapshot_date is None and buckets > 1:

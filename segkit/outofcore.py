@@ -225,12 +225,15 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
         value = f"CAST({_q(cust)} AS DOUBLE)"
         checks["whole_ids"] = (f"coalesce(bool_and(({value} = floor({value}) AND abs({value}) < 2^53) "
                                f"OR isnan({value})), true)")
+    row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
+    facts = dict(zip(checks, row))
     for role in ("invoice", "product", "customer"):
         column = roles.get(role)
         if column and not _is_numeric(_type_of(types, column)):
-            checks[f"plain:{column}"] = f"coalesce(bool_and({_plain_id_sql(column)}), true)"
-    row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
-    facts = dict(zip(checks, row))
+            # over the distinct ids: a log repeats each id on many lines
+            facts[f"plain:{column}"] = con.execute(
+                f"SELECT coalesce(bool_and({_plain_id_sql(column)}), true) "
+                f"FROM (SELECT DISTINCT {_q(column)} FROM source)").fetchone()[0]
     if facts["rows"] == 0:
         raise SegkitDataError(f"'{name}' has a header but no rows; export the transactions again.")
     if facts["dates"] == 0:
@@ -288,11 +291,20 @@ def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
         return _number_sql(column, _type_of(types, column), facts.get(f"nan:{column}", True))
 
     customer = text("customer", "NULL")
+    number_ids = _is_numeric(_type_of(types, roles["customer"])) and facts.get("whole_ids")
+    if number_ids:
+        # whole-number ids stay numbers while the engine groups and joins by them (a text
+        # key makes the distinct counts several times slower); finish_customers writes
+        # them as text ('17850'), as segkit.load does
+        value = f"CAST({_q(roles['customer'])} AS DOUBLE)"
+        customer = f"CAST({value} AS BIGINT)"
+        if facts.get(f"nan:{roles['customer']}"):
+            customer = f"(CASE WHEN isnan({value}) THEN NULL ELSE {customer} END)"
     date = f"CAST({_q(roles['date'])} AS TIMESTAMP)"
     if "invoice" in roles:
         invoice = text("invoice", "NULL")
     else:  # as load.py: each distinct customer + timestamp is one purchase
-        invoice = f"coalesce({customer}, '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
+        invoice = f"coalesce(CAST({customer} AS VARCHAR), '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
     quantity = number("quantity") if "quantity" in roles else "1.0"
     return f"""
             SELECT file_row_number AS {LINE_NUMBER},

@@ -41,8 +41,11 @@ __all__ = [
     "window_around",
     "dated_lines",
     "bulk_positions",
+    "netted_quantities",
     "labelled_lines",
+    "kept_lines",
     "clean_lines",
+    "duplicate_copies",
     "clean_counts",
     "report_counts",
     "report_table",
@@ -97,7 +100,7 @@ def _missing(value: ir.Value) -> ir.BooleanValue:
 
 
 def _is_non_product(stock_code: ir.StringValue, codes: Iterable[str], prefixes: Iterable[str]) -> ir.BooleanValue:
-    text = stock_code.strip()
+    text = stock_code  # canonical codes are trimmed (segkit.load, segkit.engine.canonical_table)
     hit = text.isin(list(codes))
     for prefix in prefixes:
         hit = hit | text.startswith(prefix)
@@ -111,35 +114,35 @@ def _first_rule(branches: Sequence[tuple[ir.BooleanValue, str]], rules: Rules) -
                       else_=ibis.null("int8"))
 
 
-def labelled_lines(
-    lines: ir.Table,
-    rules: Rules,
-    window: tuple[pd.Timestamp, pd.Timestamp],
-    non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
-    non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
-) -> ir.Table:
-    """Every line with ``rule`` (the number of the rule that removes it, NULL when kept),
-    ``Quantity`` after netting and ``OriginalQuantity``."""
-    if rules not in RULES:
-        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+def _window_bounds(window: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[ir.Scalar, ir.Scalar]:
     # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
     low = max(pd.Timestamp(window[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
-    first, last = (ibis.literal(t.to_pydatetime(), "timestamp")
-                   for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
-    t = lines.mutate(OriginalQuantity=lines.Quantity)
-    before = [
-        (t.CustomerID.isnull(), "missing customer"),
-        (t.InvoiceDate.isnull(), "missing date"),
-        (~t.InvoiceDate.between(first, last), "outlier dates"),
-        (_missing(t.Quantity), "missing quantity"),
-        (_missing(t.UnitPrice), "missing price"),
-    ]
-    if rules == "seed":
-        return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
+    return tuple(ibis.literal(t.to_pydatetime(), "timestamp")
+                 for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
 
-    t = t.mutate(rule=_first_rule(before, rules))
-    t = t.mutate(is_cancel=t.InvoiceNo.startswith("C").fill_null(False) | (t.Quantity <= 0))
-    kept = t.filter(t.rule.isnull())
+
+def _before_netting(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> list:
+    first, last = _window_bounds(window)
+    return [
+        (lines.CustomerID.isnull(), "missing customer"),
+        (lines.InvoiceDate.isnull(), "missing date"),
+        (~lines.InvoiceDate.between(first, last), "outlier dates"),
+        (_missing(lines.Quantity), "missing quantity"),
+        (_missing(lines.UnitPrice), "missing price"),
+    ]
+
+
+def _is_cancel(lines: ir.Table) -> ir.BooleanValue:
+    return lines.InvoiceNo.startswith("C").fill_null(False) | (lines.Quantity <= 0)
+
+
+def netted_quantities(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+    """The purchases a cancellation reduces (default rules): ``netted_line`` (their
+    ``line_no``) and ``removed`` (units taken off). A small table: only purchases whose
+    customer and StockCode have a cancellation take part, so an engine may compute it
+    once before the pass over all lines (``labelled_lines(..., netted=)``)."""
+    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, window)]))
+    kept = kept.mutate(is_cancel=_is_cancel(kept))
     cancels = kept.filter(kept.is_cancel)
     key = ["CustomerID", "StockCode"]
     owed = cancels.group_by(key).aggregate(
@@ -153,9 +156,31 @@ def labelled_lines(
     taken_before = candidates.Quantity.sum().over(latest_first) - candidates.Quantity
     removed = ibis.least(ibis.greatest(candidates.Cancelled - taken_before, 0), candidates.Quantity)
     netted = candidates.select(netted_line=candidates[LINE_NUMBER], removed=removed)
-    netted = netted.filter(netted.removed > 0)
+    return netted.filter(netted.removed > 0)
 
+
+def labelled_lines(
+    lines: ir.Table,
+    rules: Rules,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
+    non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
+    netted: ir.Table | None = None,
+) -> ir.Table:
+    """Every line with ``rule`` (the number of the rule that removes it, NULL when kept),
+    ``Quantity`` after netting and ``OriginalQuantity``. ``netted``: the lines' own
+    ``netted_quantities`` when an engine has already computed them."""
+    if rules not in RULES:
+        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+    t = lines.mutate(OriginalQuantity=lines.Quantity)
+    before = _before_netting(t, window)
+    if rules == "seed":
+        return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
+
+    netted = netted_quantities(lines, window) if netted is None else netted
+    t = t.mutate(rule=_first_rule(before, rules), is_cancel=_is_cancel(t))
     t = t.left_join(netted, t[LINE_NUMBER] == netted.netted_line).drop("netted_line")
+    # a cancelled purchase is netted only when no earlier rule removed it (netted holds kept lines only)
     t = t.mutate(Quantity=t.Quantity - t.removed.fill_null(0)).drop("removed")
     t = t.mutate(rule=ibis.coalesce(t.rule, _first_rule([
         (t.is_cancel, "cancellations"),
@@ -166,25 +191,53 @@ def labelled_lines(
     return t.drop("is_cancel")
 
 
+def kept_lines(labelled: ir.Table) -> ir.Table:
+    """The lines no rule removed, duplicates included."""
+    return labelled.filter(labelled.rule.isnull())
+
+
 def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
     """The lines no rule removed: canonical columns, ``line_no`` and ``TotalPrice``.
 
     Default rules: exact repeats of a kept line (same canonical columns after netting)
     are one line, the first in file order (the rule ``duplicate lines``)."""
-    kept = labelled.filter(labelled.rule.isnull())
+    kept = kept_lines(labelled)
     if "duplicate lines" in RULES[rules]:
         kept = kept.group_by(LINE_COLUMNS).aggregate(**{LINE_NUMBER: kept[LINE_NUMBER].min()})
     kept = kept.select(LINE_COLUMNS + [LINE_NUMBER])
     return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
 
 
+def duplicate_copies(kept: ir.Table) -> ir.Table:
+    """Exact repeats among ``kept`` lines (``kept_lines``): the canonical columns of each
+    line seen more than once and ``extra``, its copies beyond the first (the rule
+    ``duplicate lines``). A small table: a 64-bit hash of each line picks the few lines
+    that may repeat, and only those are compared column by column, so no engine holds
+    all lines grouped by all their columns (a hash collision only adds a line to compare)."""
+    hashed = kept.mutate(line_hash=ibis.struct({c: kept[c] for c in LINE_COLUMNS}).hash())
+    repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
+    repeated = repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
+    suspects = hashed.semi_join(repeated, hashed.line_hash == repeated.repeated_hash)
+    groups = suspects.group_by(LINE_COLUMNS).aggregate(extra=suspects.count() - 1)
+    return groups.filter(groups.extra > 0)
+
+
 def _gross(quantity: ir.NumericValue, price: ir.NumericValue) -> ir.NumericScalar:
     return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
 
 
-def clean_counts(clean: ir.Table) -> ir.Table:
-    """Lines and gross revenue of the clean lines (the report's last row)."""
-    return clean.aggregate(lines=clean.count(), gross=_gross(clean.Quantity, clean.UnitPrice))
+def clean_counts(kept: ir.Table, duplicates: ir.Table | None = None) -> ir.Table:
+    """Lines and gross revenue of the clean lines (the report's last row): ``kept`` lines
+    less the ``duplicates`` (``duplicate_copies``) when the rules fold them."""
+    counts = kept.aggregate(lines=kept.count(), gross=_gross(kept.Quantity, kept.UnitPrice))
+    if duplicates is None:
+        return counts
+    d = duplicates
+    extra = d.aggregate(extra_lines=d.extra.sum(), extra_gross=ibis.cases(
+        (d.Quantity > 0, d.extra * d.Quantity * d.UnitPrice), else_=0.0).sum())
+    both = counts.cross_join(extra)
+    return both.select(lines=both.lines - both.extra_lines.fill_null(0),
+                       gross=both.gross - both.extra_gross.fill_null(0.0))
 
 
 def report_counts(labelled: ir.Table) -> ir.Table:
@@ -238,24 +291,47 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
     return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
 
 
-def customer_table(clean: ir.Table, snapshot: pd.Timestamp | None = None) -> ir.Table:
-    """One row per customer with the features in the module docstring."""
-    spend = clean.Quantity * clean.UnitPrice
-    table = clean.group_by("CustomerID").aggregate(
-        NumPurchases=clean.InvoiceNo.nunique(),
-        TotalQuantity=clean.Quantity.sum(),
-        TotalSpend=spend.sum(),
-        FirstPurchase=clean.InvoiceDate.min(),
-        LastPurchase=clean.InvoiceDate.max(),
-        DistinctProducts=clean.StockCode.nunique(),
+def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
+                   duplicates: ir.Table | None = None) -> ir.Table:
+    """One row per customer with the features in the module docstring, from the ``kept``
+    lines less their ``duplicates`` (``duplicate_copies``; None: nothing to fold).
+
+    Distinct invoices and products and the first and last dates do not depend on
+    repeats; quantity, spend and the lines per country do, and lose the repeats' copies.
+    Every aggregate streams over the lines (one pass per customer, one per customer and
+    country): no step holds the lines themselves."""
+    table = kept.group_by("CustomerID").aggregate(
+        NumPurchases=kept.InvoiceNo.nunique(),
+        FirstPurchase=kept.InvoiceDate.min(),
+        LastPurchase=kept.InvoiceDate.max(),
+        DistinctProducts=kept.StockCode.nunique(),
     )
-    known = clean.filter(clean.Country.notnull())
-    per_country = known.group_by(["CustomerID", "Country"]).aggregate(n=known.count())
-    rank = ibis.row_number().over(group_by=per_country.CustomerID,
-                                  order_by=[ibis.desc(per_country.n), per_country.Country])
-    top = per_country.mutate(rank=rank)
-    top = top.filter(top["rank"] == 0).select(country_of="CustomerID", Country="Country")
-    table = table.left_join(top, table.CustomerID == top.country_of).drop("country_of")
+    per_country = kept.group_by(["CustomerID", "Country"]).aggregate(
+        n=kept.count(), quantity=kept.Quantity.sum(), spend=(kept.Quantity * kept.UnitPrice).sum())
+    if duplicates is not None:
+        d = duplicates
+        extra = d.group_by(["CustomerID", "Country"]).aggregate(
+            n_x=d.extra.sum(), quantity_x=(d.extra * d.Quantity).sum(),
+            spend_x=(d.extra * d.Quantity * d.UnitPrice).sum())
+        joined = per_country.left_join(extra, [per_country.CustomerID == extra.CustomerID,
+                                               per_country.Country.identical_to(extra.Country)])
+        per_country = joined.select(
+            CustomerID=per_country.CustomerID, Country=per_country.Country,
+            n=per_country.n - extra.n_x.fill_null(0),
+            quantity=per_country.quantity - extra.quantity_x.fill_null(0),
+            spend=per_country.spend - extra.spend_x.fill_null(0))
+    # most lines first, known countries before a missing one, ties by name
+    order = ibis.window(group_by=per_country.CustomerID,
+                        order_by=[per_country.Country.isnull(), ibis.desc(per_country.n), per_country.Country])
+    everyone = ibis.window(group_by=per_country.CustomerID)
+    money = per_country.mutate(rank=ibis.row_number().over(order),
+                               TotalQuantity=per_country.quantity.sum().over(everyone),
+                               TotalSpend=per_country.spend.sum().over(everyone))
+    money = money.filter(money["rank"] == 0).select(
+        money_of="CustomerID", TotalQuantity="TotalQuantity", TotalSpend="TotalSpend", Country="Country")
+    table = table.join(money, table.CustomerID == money.money_of)
+    table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
+                         "LastPurchase", "DistinctProducts", "Country")
     if snapshot is None:
         at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
     else:
