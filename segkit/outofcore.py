@@ -211,8 +211,12 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
     numbers = [roles[r] for r in ("quantity", "price") if r in roles]
     for column in numbers:
         raw, value = _q(column), _number_sql(column, _type_of(types, column))
-        checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
-                                   f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
+        if _is_numeric(_type_of(types, column)):  # numbers are numbers: only their size is checked
+            checks[f"bad:{column}"] = "0"
+            value = f"CAST({raw} AS DOUBLE)"
+        else:
+            checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
+                                       f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
         checks[f"large:{column}"] = f"count(*) FILTER (WHERE isinf({value}) OR abs({value}) > 1e12)"
         if not _is_numeric(_type_of(types, column)):  # '1,25' or '1,250': the pandas path decides per column
             checks[f"comma:{column}"] = f"count(*) FILTER (WHERE contains(CAST({raw} AS VARCHAR), ','))"
