@@ -386,7 +386,7 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
               non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
-              window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> dict:
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None) -> dict:
     """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
 
     Returns a dict with ``report`` (the cleaning report), ``customers`` (the customer
@@ -395,9 +395,16 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     in file order). ``buckets`` > 1 runs the same expressions once per bucket of
     customers (a hash of the id), for logs too large for one pass: every rule after the
     date window and every feature is per customer, so the parts add up. ``window``: the
-    date window when already known (else ``date_window``).
+    date window when already known (else ``date_window``). ``window_days``: the
+    observation window of ``segkit.rules.customer_table``.
     """
     window = window or date_window(engine, lines)
+    if window_days is not None and snapshot_date is None and buckets > 1:
+        # every bucket counts the same window: the snapshot first, from all kept lines
+        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+        kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
+        last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
+        snapshot_date = last.normalize() + pd.Timedelta(days=1)
     counts, cleans, tables, clean_parts = [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
         # the netting is a small table: computed once, before the pass over all lines
@@ -415,7 +422,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         if customers:
             # Buckets share one snapshot: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
-            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates)))
+            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
     out: dict[str, Any] = {"window": window}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),

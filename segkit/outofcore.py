@@ -56,6 +56,7 @@ def customer_features_out_of_core(
     temp_directory: str | Path | None = None,
     threads: int | None = None,
     report: list | None = None,
+    window_days: int | None = None,
 ) -> pd.DataFrame:
     """Clean a parquet transaction log and aggregate it per customer, out of core.
 
@@ -70,6 +71,7 @@ def customer_features_out_of_core(
         folder, removed afterwards.
     threads : DuckDB threads; default all cores.
     report : a list to append the cleaning report to (``segkit.clean``'s columns), if given.
+    window_days : observation window in days (``segkit.rules.customer_table``); None: the whole log.
 
     Returns
     -------
@@ -101,7 +103,7 @@ def customer_features_out_of_core(
     try:
         lines, n_rows = canonical_lines(engine, path)
         out = run_rules(engine, lines, rules, report=report is not None, snapshot_date=snapshot_date,
-                        buckets=_buckets_for(n_rows, memory_limit))
+                        buckets=_buckets_for(n_rows, memory_limit), window_days=window_days)
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:

@@ -313,27 +313,40 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
 
 
 def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
-                   duplicates: ir.Table | None = None) -> ir.Table:
+                   duplicates: ir.Table | None = None, window_days: int | None = None) -> ir.Table:
     """One row per customer with the features in the module docstring, from the ``kept``
     lines less their ``duplicates`` (``duplicate_copies``; None: nothing to fold).
 
     Distinct invoices and products and the first and last dates do not depend on
     repeats; quantity, spend and the lines per country do, and lose the repeats' copies.
     Every aggregate streams over the lines (one pass per customer, one per customer and
-    country): no step holds the lines themselves."""
+    country): no step holds the lines themselves.
+
+    ``window_days`` (the observation window, ``segkit.features.customer_features``):
+    purchases, quantity, spend, products and the average order count only the lines of
+    the last ``window_days`` days before the snapshot (0 for a customer with none);
+    dates, Recency, Tenure and the country stay those of the whole history; customers
+    whose first purchase is not before the snapshot are left out."""
+    if snapshot is not None:
+        at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
+    elif window_days is not None:  # the window needs the snapshot before the aggregation
+        at = kept.InvoiceDate.max().as_scalar().truncate("D") + ibis.interval(days=1)
+    inside = None if window_days is None else kept.InvoiceDate >= at - ibis.interval(days=int(window_days))
     table = kept.group_by("CustomerID").aggregate(
-        NumPurchases=kept.InvoiceNo.nunique(),
+        NumPurchases=kept.InvoiceNo.nunique(where=inside),
         FirstPurchase=kept.InvoiceDate.min(),
         LastPurchase=kept.InvoiceDate.max(),
-        DistinctProducts=kept.StockCode.nunique(),
+        DistinctProducts=kept.StockCode.nunique(where=inside),
     )
     per_country = kept.group_by(["CustomerID", "Country"]).aggregate(
-        n=kept.count(), quantity=kept.Quantity.sum(), spend=(kept.Quantity * kept.UnitPrice).sum())
+        n=kept.count(), quantity=kept.Quantity.sum(where=inside).fill_null(0),
+        spend=(kept.Quantity * kept.UnitPrice).sum(where=inside).fill_null(0))
     if duplicates is not None:
         d = duplicates
+        d_inside = None if window_days is None else d.InvoiceDate >= at - ibis.interval(days=int(window_days))
         extra = d.group_by(["CustomerID", "Country"]).aggregate(
-            n_x=d.extra.sum(), quantity_x=(d.extra * d.Quantity).sum(),
-            spend_x=(d.extra * d.Quantity * d.UnitPrice).sum())
+            n_x=d.extra.sum(), quantity_x=(d.extra * d.Quantity).sum(where=d_inside),
+            spend_x=(d.extra * d.Quantity * d.UnitPrice).sum(where=d_inside))
         joined = per_country.left_join(extra, [per_country.CustomerID == extra.CustomerID,
                                                per_country.Country.identical_to(extra.Country)])
         per_country = joined.select(
@@ -353,12 +366,12 @@ def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
     table = table.join(money, table.CustomerID == money.money_of)
     table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
                          "LastPurchase", "DistinctProducts", "Country")
-    if snapshot is None:
+    if snapshot is None and window_days is None:  # from the customer table: no second pass over the lines
         at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
-    else:
-        at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
+    if window_days is not None:
+        table = table.filter(table.FirstPurchase < at)
     return table.mutate(
         Recency=_days(at, table.LastPurchase),
         Tenure=_days(table.LastPurchase, table.FirstPurchase),
-        AvgOrderValue=table.TotalSpend / table.NumPurchases,
+        AvgOrderValue=ibis.cases((table.NumPurchases > 0, table.TotalSpend / table.NumPurchases), else_=0.0),
     )

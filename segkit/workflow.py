@@ -116,8 +116,10 @@ def load_customer_data(
 
         _refuse_windows("The out-of-core engine", window_days, extra_features)
         report: list = []
-        customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report)
-        return CustomerData(Path(data).name, False, rules, None, None, report[0], customers)
+        customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
+                                                   window_days=window_days)
+        return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
+                            None if window_days is None else int(window_days))
     if data is None:
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True
@@ -218,11 +220,15 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
 
 
 def _refuse_windows(engine: str, window_days, extra_features) -> None:
-    if window_days is not None or extra_features:
-        from .errors import SegkitDataError
+    """Observation windows run on every engine (``segkit.rules.customer_table``); registered
+    features are pandas functions of the lines, which these engines never hold."""
+    from .errors import SegkitDataError
 
-        raise SegkitDataError(f"{engine} computes the standard features over the whole log; "
-                              "drop --window-days/--feature or use --engine pandas.")
+    if window_days is not None and int(window_days) < 1:
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    if extra_features:
+        raise SegkitDataError(f"{engine} computes the standard features only (registered features are pandas "
+                              "functions of the lines, which it never holds); drop --feature or use --engine pandas.")
 
 
 def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
@@ -251,13 +257,14 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
     engine = SparkEngine(master=spark_master, remote=spark_remote)
     try:
         lines = engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
-        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date)
+        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days)
     finally:
         engine.close()
     if out["customers"].empty:
         raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
                               "check the customer, quantity and price columns.")
-    return CustomerData(source, is_sample, rules, None, None, out["report"], finish_customers(out["customers"]))
+    return CustomerData(source, is_sample, rules, None, None, out["report"], finish_customers(out["customers"]),
+                        None if window_days is None else int(window_days))
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``

@@ -11,7 +11,7 @@ from segkit.features import finish_customers
 from segkit.load import load_transactions, standardise_columns
 from segkit.outofcore import customer_features_out_of_core
 
-from oracle import clean_transactions as oracle_clean, customers_of
+from oracle import clean_transactions as oracle_clean, customers_of, windowed_customers_of
 
 
 def _run(engine, source, rules="default", columns=None):
@@ -91,6 +91,23 @@ def test_generated_log_with_cancellations_on_duckdb_out_of_core(cancellations_lo
     _same_report(report[0], oracle_clean(load_transactions(cancellations_log), rules)[1])
 
 
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_observation_window_on_duckdb(duck, cancellations_log, buckets):
+    transactions = load_transactions(cancellations_log)
+    expected = windowed_customers_of(transactions, 90)
+    out = run_rules(duck, duck.lines(transactions), window_days=90, buckets=buckets, report=False)
+    _same(finish_customers(out["customers"]), expected)
+    _same(customer_features_out_of_core(cancellations_log, window_days=90), expected)
+
+
+def test_observation_window_out_of_core_through_the_workflow(cancellations_log):
+    from segkit.workflow import load_customer_data
+
+    data = load_customer_data(cancellations_log, engine="duckdb", window_days=90)
+    assert data.window_days == 90 and data.lines is None
+    _same(data.customers, load_customer_data(cancellations_log, engine="pandas", window_days=90).customers)
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 @pytest.mark.parametrize("rules", ["default", "seed"])
@@ -154,3 +171,10 @@ def test_real_data_same_on_spark(spark_engine, real_parquet, rules):
         assert round(got["TotalSpend"].sum(), 2) == 8911407.90
     else:
         assert len(got) == 4324
+
+
+@pytest.mark.slow
+def test_observation_window_on_spark(spark_engine, cancellations_log):
+    lines = spark_engine.lines(cancellations_log)
+    out = run_rules(spark_engine, lines, window_days=90, report=False)
+    _same(finish_customers(out["customers"]), windowed_customers_of(load_transactions(cancellations_log), 90))
