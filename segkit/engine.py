@@ -410,15 +410,18 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         # the netting is a small table: computed once, before the pass over all lines
         netted = engine.materialise(R.netted_quantities(part, window)) if rules == "default" else None
         labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
-        if kept_lines:  # lines in memory, several queries: compute each step once
+        if kept_lines:
+            # lines in memory, several queries: each step computed once into a table
             labelled = engine.materialise(labelled)
-        kept = R.kept_lines(labelled)
-        duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
+            kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
+        else:  # streamed: only small tables are held
+            kept = R.kept_lines(labelled)
+            duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
             cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
         if kept_lines:
-            clean_parts.append(engine.to_pandas(R.clean_lines(labelled, rules).select(R.LINE_NUMBER, "Quantity")))
+            clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
         if customers:
             # Buckets share one snapshot: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
