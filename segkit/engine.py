@@ -289,6 +289,23 @@ class SparkEngine(Engine):
         self.session.read.parquet(str(path)).createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def table_lines(self, name: str, columns: dict[str, str] | None = None):
+        """Canonical lines from a table of the session catalog (``db.name``), in a known
+        layout or mapped by ``columns``; timestamps as the table stores them."""
+        from pyspark.sql import functions as F
+
+        from .errors import SegkitDataError
+
+        try:
+            df = self.session.table(name)
+        except Exception as exc:  # AnalysisException: no such table or database
+            raise SegkitDataError(f"The Spark catalog has no table '{name}' ({str(exc).splitlines()[0][:120]}); "
+                                  "name it as database.table.") from None
+        self._n += 1
+        view = f"segkit_lines_{self._n}"
+        df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
+        return canonical_table(self.con.table(view), name, columns)
+
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
         from pyspark.sql import functions as F
@@ -399,8 +416,9 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     observation window of ``segkit.rules.customer_table``.
     """
     window = window or date_window(engine, lines)
-    if window_days is not None and snapshot_date is None and buckets > 1:
-        # every bucket counts the same window: the snapshot first, from all kept lines
+    if window_days is not None and snapshot_date is None:
+        # the window's start, from all kept lines, as a value: every bucket counts the same
+        # window, and Spark refuses a subquery inside an aggregate's condition
         netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
         kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
         last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))

@@ -212,13 +212,13 @@ def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
 
 @ibis.udf.scalar.builtin(name="hash")
 def _hash_text_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
-                   customer: str, country: str) -> dt.uint64:
+                   customer: str, country: str) -> dt.int64:
     """The engine's own hash of several values (DuckDB ``hash``, Spark ``hash``)."""
 
 
 @ibis.udf.scalar.builtin(name="hash")
 def _hash_number_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
-                     customer: int, country: str) -> dt.uint64:
+                     customer: int, country: str) -> dt.int64:
     """As ``_hash_text_ids``, for whole-number customer ids."""
 
 

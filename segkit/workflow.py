@@ -85,6 +85,7 @@ def load_customer_data(
     extra_features=(),
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    spark_table: str | None = None,
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
@@ -101,7 +102,8 @@ def load_customer_data(
     and the report are held; other files as ``"pandas"``), ``"spark"`` (a Spark session,
     ``spark_master`` default ``local[*]``, or Spark Connect at ``spark_remote`` /
     ``SPARK_REMOTE``: parquet files and folders are read by Spark, other files by the
-    loader; only the customer table and the report come back), or ``"auto"`` (DuckDB for
+    loader, or ``spark_table``, a table ``db.name`` of the session catalog, instead of
+    ``data``; only the customer table and the report come back), or ``"auto"`` (DuckDB for
     parquet files of more than ``OUT_OF_CORE_ROWS`` lines, else ``"pandas"``).
     """
     if data is None:
@@ -110,7 +112,7 @@ def load_customer_data(
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark' or 'auto', not {engine!r}")
     if engine == "spark":
         return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
-                                    extra_features, spark_master, spark_remote)
+                                    extra_features, spark_master, spark_remote, spark_table)
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
@@ -232,14 +234,16 @@ def _refuse_windows(engine: str, window_days, extra_features) -> None:
 
 
 def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
-                         extra_features, spark_master, spark_remote) -> CustomerData:
+                         extra_features, spark_master, spark_remote, spark_table=None) -> CustomerData:
     """``load_customer_data`` on Spark: parquet read by Spark, anything else by the loader."""
     from .engine import SparkEngine, run_rules
     from .errors import SegkitDataError
     from .features import finish_customers
 
     _refuse_windows("The Spark engine", window_days, extra_features)
-    if isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
+    if spark_table:
+        source, is_sample, path = spark_table, False, None
+    elif isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
             isinstance(data, (str, Path)) and Path(data).is_dir():
         path = Path(data)
         if not path.exists():
@@ -256,7 +260,8 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
         path = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
     engine = SparkEngine(master=spark_master, remote=spark_remote)
     try:
-        lines = engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
+        lines = engine.table_lines(spark_table, columns) if spark_table else \
+            engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
         out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days)
     finally:
         engine.close()

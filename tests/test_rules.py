@@ -178,3 +178,21 @@ def test_observation_window_on_spark(spark_engine, cancellations_log):
     lines = spark_engine.lines(cancellations_log)
     out = run_rules(spark_engine, lines, window_days=90, report=False)
     _same(finish_customers(out["customers"]), windowed_customers_of(load_transactions(cancellations_log), 90))
+
+
+@pytest.mark.slow
+def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp_path):
+    from segkit.errors import SegkitDataError
+    from segkit.workflow import load_customer_data
+
+    session = spark_engine.session
+    session.sql(f"CREATE DATABASE IF NOT EXISTS segkit_test LOCATION '{tmp_path / 'warehouse'}'")
+    try:
+        session.read.parquet(str(cancellations_log)).write.mode("overwrite").saveAsTable("segkit_test.lines")
+        data = load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.lines")
+        assert data.source == "segkit_test.lines"
+        _same(data.customers, customers_of(load_transactions(cancellations_log)))
+        with pytest.raises(SegkitDataError, match="no table 'segkit_test.missing'"):
+            load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.missing")
+    finally:
+        session.sql("DROP DATABASE IF EXISTS segkit_test CASCADE")
