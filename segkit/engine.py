@@ -30,7 +30,7 @@ import pandas as pd
 from . import rules as R
 
 __all__ = ["Engine", "DuckDBEngine", "local_engine", "canonical_table", "SparkEngine", "spark_session", "write_parquet", "arrow_lines", "run_rules",
-           "date_window"]
+           "date_window", "score_on_spark"]
 
 
 def write_parquet(table, path: str | Path, **kwargs) -> None:
@@ -316,6 +316,35 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+#: Columns ``score_on_spark`` writes per customer.
+SCORE_SCHEMA = "CustomerID string, Cluster long, Segment string, Confidence double"
+
+
+def score_on_spark(session, customers, model):
+    """Segments of a Spark DataFrame of ``customers`` (``CustomerID`` and the model's
+    input columns) computed on the executors: the fitted model is broadcast once (pickled
+    with its scikit-learn pipeline; Spark Connect ships it with the function) and applied
+    to each partition with ``mapInPandas``. Returns a Spark DataFrame (``SCORE_SCHEMA``);
+    only what the caller collects or writes (``.write.parquet``) leaves the cluster."""
+    columns = ["CustomerID"] + [c for c in model.input_columns_ if c != "CustomerID"]
+    try:
+        shipped = session.sparkContext.broadcast(model)
+    except Exception:  # Spark Connect has no SparkContext: the function carries the model
+        shipped = None
+
+    def score(parts):
+        fitted = shipped.value if shipped is not None else model
+        for part in parts:
+            if part.empty:
+                continue
+            out = fitted.segment(part.set_index("CustomerID"))
+            yield pd.DataFrame({"CustomerID": out.index.astype(str), "Cluster": out["Cluster"].astype("int64"),
+                                "Segment": out["Segment"].astype(str),
+                                "Confidence": out["Confidence"].astype("float64")})
+
+    return customers.select(*columns).mapInPandas(score, schema=SCORE_SCHEMA)
 
 
 def canonical_table(raw, source: str, columns: dict[str, str] | None = None):

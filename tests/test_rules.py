@@ -196,3 +196,21 @@ def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp
             load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.missing")
     finally:
         session.sql("DROP DATABASE IF EXISTS segkit_test CASCADE")
+
+
+@pytest.mark.slow
+def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, sample_data):
+    from segkit.engine import score_on_spark
+    from segkit.workflow import train_model
+
+    model, _ = train_model(sample_data, k=4)
+    customers = sample_data.customers
+    frame = customers[model.input_columns_].astype("float64").reset_index()
+    frame["CustomerID"] = frame["CustomerID"].astype(str)
+    spread = spark_engine.session.createDataFrame(frame).repartition(3)  # several partitions, one model each
+    got = score_on_spark(spark_engine.session, spread, model).toPandas().set_index("CustomerID").sort_index()
+    expected = model.segment(customers).sort_index()
+    assert list(got.index) == list(expected.index.astype(str))
+    assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
+    assert (got["Segment"].to_numpy() == expected["Segment"].astype(str).to_numpy()).all()
+    assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
