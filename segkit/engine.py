@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -238,6 +239,8 @@ def spark_session(master: str | None = None, remote: str | None = None):
                    .config("spark.ui.enabled", "false")
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
         if key[1].startswith("local"):
+            # Python workers (mapInPandas) run this interpreter, which has pandas and segkit
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # local mode runs the executors in the driver's JVM; on a few cores Spark's 200
             # shuffle partitions cost more than they give
             builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
