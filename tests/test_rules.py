@@ -214,3 +214,27 @@ def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, 
     assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
     assert (got["Segment"].to_numpy() == expected["Segment"].astype(str).to_numpy()).all()
     assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
+
+
+@pytest.mark.slow
+def test_spark_connect_local_server_gives_the_same_table(sample_lines, tmp_path):
+    """``--spark-remote local[2]`` starts a local Spark Connect server (pyspark[connect]);
+    in its own process, since a classic session of the test run already holds this one."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("grpc") is None:
+        pytest.skip("Spark Connect needs pip install 'pyspark[connect]==<the installed pyspark>'")
+    path = tmp_path / "sample.parquet"
+    sample_lines.to_parquet(path, index=False)
+    out = tmp_path / "features.csv"
+    done = subprocess.run([sys.executable, "-m", "segkit.cli", "features", "--data", str(path), "--engine", "spark",
+                           "--spark-remote", "local[2]", "--out", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = pd.read_csv(out, dtype={"CustomerID": "string"}).set_index("CustomerID")
+    expected = customers_of(sample_lines)
+    assert list(got.index) == list(expected.index)
+    assert (got["NumPurchases"].to_numpy() == expected["NumPurchases"].to_numpy()).all()
+    assert abs(got["TotalSpend"].to_numpy() - expected["TotalSpend"].to_numpy()).max() < 0.005
