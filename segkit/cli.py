@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spark-remote", default=None,
                        help="Spark Connect URL for --engine spark, e.g. sc://host:15002 (default: SPARK_REMOTE; "
                        "needs pyspark[connect])")
+        p.add_argument("--table", default=None,
+                       help="with --engine spark: read the log from this table of the Spark catalog (db.name) "
+                       "instead of --data")
         order = p.add_mutually_exclusive_group()
         order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
                            help="text dates are dd/mm/yyyy (default: decided from the values)")
@@ -125,7 +128,7 @@ def _spark(args) -> dict:
     """Spark options of ``args`` for ``load_customer_data`` (only with ``--engine spark``)."""
     if getattr(args, "engine", None) != "spark":
         return {}
-    return {"spark_master": args.spark_master, "spark_remote": args.spark_remote}
+    return {"spark_master": args.spark_master, "spark_remote": args.spark_remote, "spark_table": args.table}
 
 
 def _mapping(args):

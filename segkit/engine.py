@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ import pandas as pd
 from . import rules as R
 
 __all__ = ["Engine", "DuckDBEngine", "local_engine", "canonical_table", "SparkEngine", "spark_session", "write_parquet", "arrow_lines", "run_rules",
-           "date_window"]
+           "date_window", "score_on_spark"]
 
 
 def write_parquet(table, path: str | Path, **kwargs) -> None:
@@ -143,6 +144,20 @@ class DuckDBEngine(Engine):
             parts.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
         return parts
 
+    def to_pandas(self, expr) -> pd.DataFrame:
+        """``expr`` run with every shared step recomputed where it is used (``NOT MATERIALIZED``):
+        DuckDB would otherwise hold a step used twice (all the kept lines) in memory, where
+        reading the file again costs less."""
+        import sqlglot.expressions as sge
+
+        query = self.con.compiler.to_sqlglot(expr.as_table())
+        ctes = list(query.find_all(sge.CTE))
+        if not ctes:
+            return self.con.to_pandas(expr)
+        for cte in ctes:
+            cte.set("materialized", False)
+        return self.con.sql(query.sql(dialect="duckdb")).to_pandas()
+
     def materialise(self, expr):
         """``expr`` computed once into a temporary table (for several queries over lines in memory)."""
         self._n += 1
@@ -224,6 +239,8 @@ def spark_session(master: str | None = None, remote: str | None = None):
                    .config("spark.ui.enabled", "false")
                    .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
         if key[1].startswith("local"):
+            # Python workers (mapInPandas) run this interpreter, which has pandas and segkit
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # local mode runs the executors in the driver's JVM; on a few cores Spark's 200
             # shuffle partitions cost more than they give
             builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
@@ -275,6 +292,23 @@ class SparkEngine(Engine):
         self.session.read.parquet(str(path)).createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def table_lines(self, name: str, columns: dict[str, str] | None = None):
+        """Canonical lines from a table of the session catalog (``db.name``), in a known
+        layout or mapped by ``columns``; timestamps as the table stores them."""
+        from pyspark.sql import functions as F
+
+        from .errors import SegkitDataError
+
+        try:
+            df = self.session.table(name)
+        except Exception as exc:  # AnalysisException: no such table or database
+            raise SegkitDataError(f"The Spark catalog has no table '{name}' ({str(exc).splitlines()[0][:120]}); "
+                                  "name it as database.table.") from None
+        self._n += 1
+        view = f"segkit_lines_{self._n}"
+        df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
+        return canonical_table(self.con.table(view), name, columns)
+
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
         from pyspark.sql import functions as F
@@ -285,6 +319,35 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+#: Columns ``score_on_spark`` writes per customer.
+SCORE_SCHEMA = "CustomerID string, Cluster long, Segment string, Confidence double"
+
+
+def score_on_spark(session, customers, model):
+    """Segments of a Spark DataFrame of ``customers`` (``CustomerID`` and the model's
+    input columns) computed on the executors: the fitted model is broadcast once (pickled
+    with its scikit-learn pipeline; Spark Connect ships it with the function) and applied
+    to each partition with ``mapInPandas``. Returns a Spark DataFrame (``SCORE_SCHEMA``);
+    only what the caller collects or writes (``.write.parquet``) leaves the cluster."""
+    columns = ["CustomerID"] + [c for c in model.input_columns_ if c != "CustomerID"]
+    try:
+        shipped = session.sparkContext.broadcast(model)
+    except Exception:  # Spark Connect has no SparkContext: the function carries the model
+        shipped = None
+
+    def score(parts):
+        fitted = shipped.value if shipped is not None else model
+        for part in parts:
+            if part.empty:
+                continue
+            out = fitted.segment(part.set_index("CustomerID"))
+            yield pd.DataFrame({"CustomerID": out.index.astype(str), "Cluster": out["Cluster"].astype("int64"),
+                                "Segment": out["Segment"].astype(str),
+                                "Confidence": out["Confidence"].astype("float64")})
+
+    return customers.select(*columns).mapInPandas(score, schema=SCORE_SCHEMA)
 
 
 def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
@@ -372,7 +435,7 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
               non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
-              window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> dict:
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None) -> dict:
     """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
 
     Returns a dict with ``report`` (the cleaning report), ``customers`` (the customer
@@ -381,32 +444,44 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     in file order). ``buckets`` > 1 runs the same expressions once per bucket of
     customers (a hash of the id), for logs too large for one pass: every rule after the
     date window and every feature is per customer, so the parts add up. ``window``: the
-    date window when already known (else ``date_window``).
+    date window when already known (else ``date_window``). ``window_days``: the
+    observation window of ``segkit.rules.customer_table``.
     """
     window = window or date_window(engine, lines)
-    counts, cleans, tables, kept = [], [], [], []
+    if window_days is not None and snapshot_date is None:
+        # the window's start, from all kept lines, as a value: every bucket counts the same
+        # window, and Spark refuses a subquery inside an aggregate's condition
+        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+        kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
+        last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
+        snapshot_date = last.normalize() + pd.Timedelta(days=1)
+    counts, cleans, tables, clean_parts = [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
-        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes)
-        if kept_lines:  # lines in memory, several queries: compute each step once
-            labelled = engine.materialise(labelled)
-        clean = R.clean_lines(labelled, rules)
+        # the netting is a small table: computed once, before the pass over all lines
+        netted = engine.materialise(R.netted_quantities(part, window)) if rules == "default" else None
+        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
         if kept_lines:
-            clean = engine.materialise(clean)
+            # lines in memory, several queries: each step computed once into a table
+            labelled = engine.materialise(labelled)
+            kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
+        else:  # streamed: only small tables are held
+            kept = R.kept_lines(labelled)
+            duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
-            cleans.append(engine.to_pandas(R.clean_counts(clean)))
+            cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
         if kept_lines:
-            kept.append(engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity")))
+            clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
         if customers:
             # Buckets share one snapshot: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
-            tables.append(engine.to_pandas(R.customer_table(clean, at)))
+            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
     out: dict[str, Any] = {"window": window}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
                                        rules)
     if kept_lines:
-        out["kept"] = pd.concat(kept, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
+        out["kept"] = pd.concat(clean_parts, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
     if customers:
         table = pd.concat(tables, ignore_index=True)
         if snapshot_date is None and buckets > 1:

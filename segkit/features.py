@@ -231,7 +231,9 @@ def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days:
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     table = table.reindex(columns=FEATURE_COLUMNS).copy()
     table["TotalSpend"] = table["TotalSpend"].astype("float64").round(2)
-    table["AvgOrderValue"] = (table["TotalSpend"] / table["NumPurchases"]).round(2)
+    # a customer without purchases in an observation window spends 0 per order
+    orders = table["NumPurchases"].where(table["NumPurchases"] > 0)
+    table["AvgOrderValue"] = (table["TotalSpend"] / orders).fillna(0.0).round(2)
     for col in ("NumPurchases", "DistinctProducts", "Recency", "Tenure"):
         table[col] = table[col].astype("int64")
     quantity = table["TotalQuantity"].astype("float64")

@@ -56,6 +56,7 @@ def customer_features_out_of_core(
     temp_directory: str | Path | None = None,
     threads: int | None = None,
     report: list | None = None,
+    window_days: int | None = None,
 ) -> pd.DataFrame:
     """Clean a parquet transaction log and aggregate it per customer, out of core.
 
@@ -70,6 +71,7 @@ def customer_features_out_of_core(
         folder, removed afterwards.
     threads : DuckDB threads; default all cores.
     report : a list to append the cleaning report to (``segkit.clean``'s columns), if given.
+    window_days : observation window in days (``segkit.rules.customer_table``); None: the whole log.
 
     Returns
     -------
@@ -101,7 +103,7 @@ def customer_features_out_of_core(
     try:
         lines, n_rows = canonical_lines(engine, path)
         out = run_rules(engine, lines, rules, report=report is not None, snapshot_date=snapshot_date,
-                        buckets=_buckets_for(n_rows, memory_limit))
+                        buckets=_buckets_for(n_rows, memory_limit), window_days=window_days)
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:
@@ -211,8 +213,12 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
     numbers = [roles[r] for r in ("quantity", "price") if r in roles]
     for column in numbers:
         raw, value = _q(column), _number_sql(column, _type_of(types, column))
-        checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
-                                   f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
+        if _is_numeric(_type_of(types, column)):  # numbers are numbers: only their size is checked
+            checks[f"bad:{column}"] = "0"
+            value = f"CAST({raw} AS DOUBLE)"
+        else:
+            checks[f"bad:{column}"] = (f"count(*) FILTER (WHERE {value} IS NULL AND {raw} IS NOT NULL "
+                                       f"AND trim(CAST({raw} AS VARCHAR)) <> '')")
         checks[f"large:{column}"] = f"count(*) FILTER (WHERE isinf({value}) OR abs({value}) > 1e12)"
         if not _is_numeric(_type_of(types, column)):  # '1,25' or '1,250': the pandas path decides per column
             checks[f"comma:{column}"] = f"count(*) FILTER (WHERE contains(CAST({raw} AS VARCHAR), ','))"
@@ -225,12 +231,15 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
         value = f"CAST({_q(cust)} AS DOUBLE)"
         checks["whole_ids"] = (f"coalesce(bool_and(({value} = floor({value}) AND abs({value}) < 2^53) "
                                f"OR isnan({value})), true)")
+    row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
+    facts = dict(zip(checks, row))
     for role in ("invoice", "product", "customer"):
         column = roles.get(role)
         if column and not _is_numeric(_type_of(types, column)):
-            checks[f"plain:{column}"] = f"coalesce(bool_and({_plain_id_sql(column)}), true)"
-    row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
-    facts = dict(zip(checks, row))
+            # over the distinct ids: a log repeats each id on many lines
+            facts[f"plain:{column}"] = con.execute(
+                f"SELECT coalesce(bool_and({_plain_id_sql(column)}), true) "
+                f"FROM (SELECT DISTINCT {_q(column)} FROM source)").fetchone()[0]
     if facts["rows"] == 0:
         raise SegkitDataError(f"'{name}' has a header but no rows; export the transactions again.")
     if facts["dates"] == 0:
@@ -288,11 +297,20 @@ def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
         return _number_sql(column, _type_of(types, column), facts.get(f"nan:{column}", True))
 
     customer = text("customer", "NULL")
+    number_ids = _is_numeric(_type_of(types, roles["customer"])) and facts.get("whole_ids")
+    if number_ids:
+        # whole-number ids stay numbers while the engine groups and joins by them (a text
+        # key makes the distinct counts several times slower); finish_customers writes
+        # them as text ('17850'), as segkit.load does
+        value = f"CAST({_q(roles['customer'])} AS DOUBLE)"
+        customer = f"CAST({value} AS BIGINT)"
+        if facts.get(f"nan:{roles['customer']}"):
+            customer = f"(CASE WHEN isnan({value}) THEN NULL ELSE {customer} END)"
     date = f"CAST({_q(roles['date'])} AS TIMESTAMP)"
     if "invoice" in roles:
         invoice = text("invoice", "NULL")
     else:  # as load.py: each distinct customer + timestamp is one purchase
-        invoice = f"coalesce({customer}, '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
+        invoice = f"coalesce(CAST({customer} AS VARCHAR), '?') || '@' || strftime({date}, '%Y%m%d%H%M%S')"
     quantity = number("quantity") if "quantity" in roles else "1.0"
     return f"""
             SELECT file_row_number AS {LINE_NUMBER},

@@ -24,9 +24,11 @@ Country (most frequent by lines; ties: first by name).
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable, Literal, Sequence
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -41,8 +43,11 @@ __all__ = [
     "window_around",
     "dated_lines",
     "bulk_positions",
+    "netted_quantities",
     "labelled_lines",
+    "kept_lines",
     "clean_lines",
+    "duplicate_copies",
     "clean_counts",
     "report_counts",
     "report_table",
@@ -97,7 +102,7 @@ def _missing(value: ir.Value) -> ir.BooleanValue:
 
 
 def _is_non_product(stock_code: ir.StringValue, codes: Iterable[str], prefixes: Iterable[str]) -> ir.BooleanValue:
-    text = stock_code.strip()
+    text = stock_code  # canonical codes are trimmed (segkit.load, segkit.engine.canonical_table)
     hit = text.isin(list(codes))
     for prefix in prefixes:
         hit = hit | text.startswith(prefix)
@@ -111,35 +116,35 @@ def _first_rule(branches: Sequence[tuple[ir.BooleanValue, str]], rules: Rules) -
                       else_=ibis.null("int8"))
 
 
-def labelled_lines(
-    lines: ir.Table,
-    rules: Rules,
-    window: tuple[pd.Timestamp, pd.Timestamp],
-    non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
-    non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
-) -> ir.Table:
-    """Every line with ``rule`` (the number of the rule that removes it, NULL when kept),
-    ``Quantity`` after netting and ``OriginalQuantity``."""
-    if rules not in RULES:
-        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+def _window_bounds(window: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[ir.Scalar, ir.Scalar]:
     # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
     low = max(pd.Timestamp(window[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
-    first, last = (ibis.literal(t.to_pydatetime(), "timestamp")
-                   for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
-    t = lines.mutate(OriginalQuantity=lines.Quantity)
-    before = [
-        (t.CustomerID.isnull(), "missing customer"),
-        (t.InvoiceDate.isnull(), "missing date"),
-        (~t.InvoiceDate.between(first, last), "outlier dates"),
-        (_missing(t.Quantity), "missing quantity"),
-        (_missing(t.UnitPrice), "missing price"),
-    ]
-    if rules == "seed":
-        return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
+    return tuple(ibis.literal(t.to_pydatetime(), "timestamp")
+                 for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
 
-    t = t.mutate(rule=_first_rule(before, rules))
-    t = t.mutate(is_cancel=t.InvoiceNo.startswith("C").fill_null(False) | (t.Quantity <= 0))
-    kept = t.filter(t.rule.isnull())
+
+def _before_netting(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> list:
+    first, last = _window_bounds(window)
+    return [
+        (lines.CustomerID.isnull(), "missing customer"),
+        (lines.InvoiceDate.isnull(), "missing date"),
+        (~lines.InvoiceDate.between(first, last), "outlier dates"),
+        (_missing(lines.Quantity), "missing quantity"),
+        (_missing(lines.UnitPrice), "missing price"),
+    ]
+
+
+def _is_cancel(lines: ir.Table) -> ir.BooleanValue:
+    return lines.InvoiceNo.startswith("C").fill_null(False) | (lines.Quantity <= 0)
+
+
+def netted_quantities(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+    """The purchases a cancellation reduces (default rules): ``netted_line`` (their
+    ``line_no``) and ``removed`` (units taken off). A small table: only purchases whose
+    customer and StockCode have a cancellation take part, so an engine may compute it
+    once before the pass over all lines (``labelled_lines(..., netted=)``)."""
+    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, window)]))
+    kept = kept.mutate(is_cancel=_is_cancel(kept))
     cancels = kept.filter(kept.is_cancel)
     key = ["CustomerID", "StockCode"]
     owed = cancels.group_by(key).aggregate(
@@ -153,9 +158,31 @@ def labelled_lines(
     taken_before = candidates.Quantity.sum().over(latest_first) - candidates.Quantity
     removed = ibis.least(ibis.greatest(candidates.Cancelled - taken_before, 0), candidates.Quantity)
     netted = candidates.select(netted_line=candidates[LINE_NUMBER], removed=removed)
-    netted = netted.filter(netted.removed > 0)
+    return netted.filter(netted.removed > 0)
 
+
+def labelled_lines(
+    lines: ir.Table,
+    rules: Rules,
+    window: tuple[pd.Timestamp, pd.Timestamp],
+    non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
+    non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
+    netted: ir.Table | None = None,
+) -> ir.Table:
+    """Every line with ``rule`` (the number of the rule that removes it, NULL when kept),
+    ``Quantity`` after netting and ``OriginalQuantity``. ``netted``: the lines' own
+    ``netted_quantities`` when an engine has already computed them."""
+    if rules not in RULES:
+        raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+    t = lines.mutate(OriginalQuantity=lines.Quantity)
+    before = _before_netting(t, window)
+    if rules == "seed":
+        return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
+
+    netted = netted_quantities(lines, window) if netted is None else netted
+    t = t.mutate(rule=_first_rule(before, rules), is_cancel=_is_cancel(t))
     t = t.left_join(netted, t[LINE_NUMBER] == netted.netted_line).drop("netted_line")
+    # a cancelled purchase is netted only when no earlier rule removed it (netted holds kept lines only)
     t = t.mutate(Quantity=t.Quantity - t.removed.fill_null(0)).drop("removed")
     t = t.mutate(rule=ibis.coalesce(t.rule, _first_rule([
         (t.is_cancel, "cancellations"),
@@ -166,25 +193,72 @@ def labelled_lines(
     return t.drop("is_cancel")
 
 
+def kept_lines(labelled: ir.Table) -> ir.Table:
+    """The lines no rule removed, duplicates included."""
+    return labelled.filter(labelled.rule.isnull())
+
+
 def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
     """The lines no rule removed: canonical columns, ``line_no`` and ``TotalPrice``.
 
     Default rules: exact repeats of a kept line (same canonical columns after netting)
     are one line, the first in file order (the rule ``duplicate lines``)."""
-    kept = labelled.filter(labelled.rule.isnull())
+    kept = kept_lines(labelled)
     if "duplicate lines" in RULES[rules]:
         kept = kept.group_by(LINE_COLUMNS).aggregate(**{LINE_NUMBER: kept[LINE_NUMBER].min()})
     kept = kept.select(LINE_COLUMNS + [LINE_NUMBER])
     return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
 
 
+@ibis.udf.scalar.builtin(name="hash")
+def _hash_text_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
+                   customer: str, country: str) -> dt.int64:
+    """The engine's own hash of several values (DuckDB ``hash``, Spark ``hash``)."""
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _hash_number_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
+                     customer: int, country: str) -> dt.int64:
+    """As ``_hash_text_ids``, for whole-number customer ids."""
+
+
+def _line_hash(lines: ir.Table) -> ir.IntegerValue:
+    """One hash of a line's canonical columns: the engine's variadic hash (ibis' own hash
+    takes one value and would need a struct, several times slower on DuckDB)."""
+    function = _hash_number_ids if lines.CustomerID.type().is_integer() else _hash_text_ids
+    return function(*[lines[c] for c in LINE_COLUMNS])
+
+
+def duplicate_copies(kept: ir.Table) -> ir.Table:
+    """Exact repeats among ``kept`` lines (``kept_lines``): the canonical columns of each
+    line seen more than once and ``extra``, its copies beyond the first (the rule
+    ``duplicate lines``). A small table: a 64-bit hash of each line picks the few lines
+    that may repeat, and only those are compared column by column, so no engine holds
+    all lines grouped by all their columns (a hash collision only adds a line to compare)."""
+    hashed = kept.mutate(line_hash=_line_hash(kept))
+    repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
+    repeated = repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
+    suspects = hashed.semi_join(repeated, hashed.line_hash == repeated.repeated_hash)
+    groups = suspects.group_by(LINE_COLUMNS).aggregate(extra=suspects.count() - 1)
+    return groups.filter(groups.extra > 0)
+
+
 def _gross(quantity: ir.NumericValue, price: ir.NumericValue) -> ir.NumericScalar:
     return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
 
 
-def clean_counts(clean: ir.Table) -> ir.Table:
-    """Lines and gross revenue of the clean lines (the report's last row)."""
-    return clean.aggregate(lines=clean.count(), gross=_gross(clean.Quantity, clean.UnitPrice))
+def clean_counts(kept: ir.Table, duplicates: ir.Table | None = None) -> ir.Table:
+    """Lines and gross revenue of the clean lines (the report's last row): ``kept`` lines
+    less the ``duplicates`` (``duplicate_copies``) when the rules fold them."""
+    counts = kept.aggregate(lines=kept.count(), gross=_gross(kept.Quantity, kept.UnitPrice))
+    if duplicates is None:
+        return counts
+    d = duplicates
+    extra = d.aggregate(extra_lines=d.extra.sum(), extra_gross=ibis.cases(
+        (d.Quantity > 0, d.extra * d.Quantity * d.UnitPrice), else_=0.0).sum())
+    both = counts.cross_join(extra)
+    return both.select(lines=both.lines - both.extra_lines.fill_null(0),
+                       gross=both.gross - both.extra_gross.fill_null(0.0))
 
 
 def report_counts(labelled: ir.Table) -> ir.Table:
@@ -238,30 +312,66 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
     return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
 
 
-def customer_table(clean: ir.Table, snapshot: pd.Timestamp | None = None) -> ir.Table:
-    """One row per customer with the features in the module docstring."""
-    spend = clean.Quantity * clean.UnitPrice
-    table = clean.group_by("CustomerID").aggregate(
-        NumPurchases=clean.InvoiceNo.nunique(),
-        TotalQuantity=clean.Quantity.sum(),
-        TotalSpend=spend.sum(),
-        FirstPurchase=clean.InvoiceDate.min(),
-        LastPurchase=clean.InvoiceDate.max(),
-        DistinctProducts=clean.StockCode.nunique(),
-    )
-    known = clean.filter(clean.Country.notnull())
-    per_country = known.group_by(["CustomerID", "Country"]).aggregate(n=known.count())
-    rank = ibis.row_number().over(group_by=per_country.CustomerID,
-                                  order_by=[ibis.desc(per_country.n), per_country.Country])
-    top = per_country.mutate(rank=rank)
-    top = top.filter(top["rank"] == 0).select(country_of="CustomerID", Country="Country")
-    table = table.left_join(top, table.CustomerID == top.country_of).drop("country_of")
-    if snapshot is None:
-        at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
-    else:
+def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
+                   duplicates: ir.Table | None = None, window_days: int | None = None) -> ir.Table:
+    """One row per customer with the features in the module docstring, from the ``kept``
+    lines less their ``duplicates`` (``duplicate_copies``; None: nothing to fold).
+
+    Distinct invoices and products and the first and last dates do not depend on
+    repeats; quantity, spend and the lines per country do, and lose the repeats' copies.
+    Every aggregate streams over the lines (one pass per customer, one per customer and
+    country): no step holds the lines themselves.
+
+    ``window_days`` (the observation window, ``segkit.features.customer_features``):
+    purchases, quantity, spend, products and the average order count only the lines of
+    the last ``window_days`` days before the snapshot (0 for a customer with none);
+    dates, Recency, Tenure and the country stay those of the whole history; customers
+    whose first purchase is not before the snapshot are left out."""
+    if snapshot is not None:
         at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
+    elif window_days is not None:  # the window needs the snapshot before the aggregation
+        at = kept.InvoiceDate.max().as_scalar().truncate("D") + ibis.interval(days=1)
+    inside = None if window_days is None else kept.InvoiceDate >= at - ibis.interval(days=int(window_days))
+    table = kept.group_by("CustomerID").aggregate(
+        NumPurchases=kept.InvoiceNo.nunique(where=inside),
+        FirstPurchase=kept.InvoiceDate.min(),
+        LastPurchase=kept.InvoiceDate.max(),
+        DistinctProducts=kept.StockCode.nunique(where=inside),
+    )
+    per_country = kept.group_by(["CustomerID", "Country"]).aggregate(
+        n=kept.count(), quantity=kept.Quantity.sum(where=inside).fill_null(0),
+        spend=(kept.Quantity * kept.UnitPrice).sum(where=inside).fill_null(0))
+    if duplicates is not None:
+        d = duplicates
+        d_inside = None if window_days is None else d.InvoiceDate >= at - ibis.interval(days=int(window_days))
+        extra = d.group_by(["CustomerID", "Country"]).aggregate(
+            n_x=d.extra.sum(), quantity_x=(d.extra * d.Quantity).sum(where=d_inside),
+            spend_x=(d.extra * d.Quantity * d.UnitPrice).sum(where=d_inside))
+        joined = per_country.left_join(extra, [per_country.CustomerID == extra.CustomerID,
+                                               per_country.Country.identical_to(extra.Country)])
+        per_country = joined.select(
+            CustomerID=per_country.CustomerID, Country=per_country.Country,
+            n=per_country.n - extra.n_x.fill_null(0),
+            quantity=per_country.quantity - extra.quantity_x.fill_null(0),
+            spend=per_country.spend - extra.spend_x.fill_null(0))
+    # most lines first, known countries before a missing one, ties by name
+    order = ibis.window(group_by=per_country.CustomerID,
+                        order_by=[per_country.Country.isnull(), ibis.desc(per_country.n), per_country.Country])
+    everyone = ibis.window(group_by=per_country.CustomerID)
+    money = per_country.mutate(rank=ibis.row_number().over(order),
+                               TotalQuantity=per_country.quantity.sum().over(everyone),
+                               TotalSpend=per_country.spend.sum().over(everyone))
+    money = money.filter(money["rank"] == 0).select(
+        money_of="CustomerID", TotalQuantity="TotalQuantity", TotalSpend="TotalSpend", Country="Country")
+    table = table.join(money, table.CustomerID == money.money_of)
+    table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
+                         "LastPurchase", "DistinctProducts", "Country")
+    if snapshot is None and window_days is None:  # from the customer table: no second pass over the lines
+        at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
+    if window_days is not None:
+        table = table.filter(table.FirstPurchase < at)
     return table.mutate(
         Recency=_days(at, table.LastPurchase),
         Tenure=_days(table.LastPurchase, table.FirstPurchase),
-        AvgOrderValue=table.TotalSpend / table.NumPurchases,
+        AvgOrderValue=ibis.cases((table.NumPurchases > 0, table.TotalSpend / table.NumPurchases), else_=0.0),
     )

@@ -147,6 +147,7 @@ def load_customer_data(
     extra_features=(),
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    spark_table: str | None = None,
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
@@ -163,7 +164,8 @@ def load_customer_data(
     and the report are held; other files as ``"pandas"``), ``"spark"`` (a Spark session,
     ``spark_master`` default ``local[*]``, or Spark Connect at ``spark_remote`` /
     ``SPARK_REMOTE``: parquet files and folders are read by Spark, other files by the
-    loader; only the customer table and the report come back), or ``"auto"`` (DuckDB for
+    loader, or ``spark_table``, a table ``db.name`` of the session catalog, instead of
+    ``data``; only the customer table and the report come back), or ``"auto"`` (DuckDB for
     parquet files of more than ``OUT_OF_CORE_ROWS`` lines, else ``"pandas"``).
     """
     if data is None:
@@ -172,14 +174,16 @@ def load_customer_data(
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark' or 'auto', not {engine!r}")
     if engine == "spark":
         return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
-                                    extra_features, spark_master, spark_remote)
+                                    extra_features, spark_master, spark_remote, spark_table)
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
         _refuse_windows("The out-of-core engine", window_days, extra_features)
         report: list = []
-        customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report)
-        return CustomerData(Path(data).name, False, rules, None, None, report[0], customers)
+        customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
+                                                   window_days=window_days)
+        return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
+                            None if window_days is None else int(window_days))
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
         if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
@@ -390,22 +394,28 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
 
 
 def _refuse_windows(engine: str, window_days, extra_features) -> None:
-    if window_days is not None or extra_features:
-        from .errors import SegkitDataError
+    """Observation windows run on every engine (``segkit.rules.customer_table``); registered
+    features are pandas functions of the lines, which these engines never hold."""
+    from .errors import SegkitDataError
 
-        raise SegkitDataError(f"{engine} computes the standard features over the whole log; "
-                              "drop --window-days/--feature or use --engine pandas.")
+    if window_days is not None and int(window_days) < 1:
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    if extra_features:
+        raise SegkitDataError(f"{engine} computes the standard features only (registered features are pandas "
+                              "functions of the lines, which it never holds); drop --feature or use --engine pandas.")
 
 
 def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
-                         extra_features, spark_master, spark_remote) -> CustomerData:
+                         extra_features, spark_master, spark_remote, spark_table=None) -> CustomerData:
     """``load_customer_data`` on Spark: parquet read by Spark, anything else by the loader."""
     from .engine import SparkEngine, run_rules
     from .errors import SegkitDataError
     from .features import finish_customers
 
     _refuse_windows("The Spark engine", window_days, extra_features)
-    if isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
+    if spark_table:
+        source, is_sample, path = spark_table, False, None
+    elif isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
             isinstance(data, (str, Path)) and Path(data).is_dir():
         path = Path(data)
         if not path.exists():
@@ -422,14 +432,16 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
         path = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
     engine = SparkEngine(master=spark_master, remote=spark_remote)
     try:
-        lines = engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
-        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date)
+        lines = engine.table_lines(spark_table, columns) if spark_table else \
+            engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
+        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days)
     finally:
         engine.close()
     if out["customers"].empty:
         raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
                               "check the customer, quantity and price columns.")
-    return CustomerData(source, is_sample, rules, None, None, out["report"], finish_customers(out["customers"]))
+    return CustomerData(source, is_sample, rules, None, None, out["report"], finish_customers(out["customers"]),
+                        None if window_days is None else int(window_days))
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``

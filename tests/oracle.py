@@ -131,3 +131,20 @@ def customer_features(lines: pd.DataFrame, snapshot_date=None) -> pd.DataFrame:
 def customers_of(transactions: pd.DataFrame, rules: str = "default") -> pd.DataFrame:
     """Oracle customer table of a canonical log: clean, then aggregate."""
     return customer_features(clean_transactions(transactions, rules)[0])
+
+
+def windowed_customers_of(transactions: pd.DataFrame, window_days: int, rules: str = "default") -> pd.DataFrame:
+    """Oracle customer table over an observation window: counts and money over the last
+    ``window_days`` days before the snapshot (0 without purchases there), dates, Recency,
+    Tenure and country over the whole history."""
+    from segkit.features import snapshot_date_for
+
+    lines = clean_transactions(transactions, rules)[0]
+    snapshot = snapshot_date_for(lines["InvoiceDate"].max())
+    history = customer_features(lines, snapshot)
+    inside = lines[lines["InvoiceDate"] >= snapshot - pd.Timedelta(days=window_days)]
+    counted = customer_features(inside, snapshot)
+    table = history.copy()
+    for column in ("NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue", "DistinctProducts"):
+        table[column] = counted[column].reindex(table.index).fillna(0).astype(history[column].dtype)
+    return table

@@ -11,7 +11,7 @@ from segkit.features import finish_customers
 from segkit.load import load_transactions, standardise_columns
 from segkit.outofcore import customer_features_out_of_core
 
-from oracle import clean_transactions as oracle_clean, customers_of
+from oracle import clean_transactions as oracle_clean, customers_of, windowed_customers_of
 
 
 def _run(engine, source, rules="default", columns=None):
@@ -91,6 +91,23 @@ def test_generated_log_with_cancellations_on_duckdb_out_of_core(cancellations_lo
     _same_report(report[0], oracle_clean(load_transactions(cancellations_log), rules)[1])
 
 
+@pytest.mark.parametrize("buckets", [1, 3])
+def test_observation_window_on_duckdb(duck, cancellations_log, buckets):
+    transactions = load_transactions(cancellations_log)
+    expected = windowed_customers_of(transactions, 90)
+    out = run_rules(duck, duck.lines(transactions), window_days=90, buckets=buckets, report=False)
+    _same(finish_customers(out["customers"]), expected)
+    _same(customer_features_out_of_core(cancellations_log, window_days=90), expected)
+
+
+def test_observation_window_out_of_core_through_the_workflow(cancellations_log):
+    from segkit.workflow import load_customer_data
+
+    data = load_customer_data(cancellations_log, engine="duckdb", window_days=90)
+    assert data.window_days == 90 and data.lines is None
+    _same(data.customers, load_customer_data(cancellations_log, engine="pandas", window_days=90).customers)
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
 @pytest.mark.parametrize("rules", ["default", "seed"])
@@ -154,3 +171,70 @@ def test_real_data_same_on_spark(spark_engine, real_parquet, rules):
         assert round(got["TotalSpend"].sum(), 2) == 8911407.90
     else:
         assert len(got) == 4324
+
+
+@pytest.mark.slow
+def test_observation_window_on_spark(spark_engine, cancellations_log):
+    lines = spark_engine.lines(cancellations_log)
+    out = run_rules(spark_engine, lines, window_days=90, report=False)
+    _same(finish_customers(out["customers"]), windowed_customers_of(load_transactions(cancellations_log), 90))
+
+
+@pytest.mark.slow
+def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp_path):
+    from segkit.errors import SegkitDataError
+    from segkit.workflow import load_customer_data
+
+    session = spark_engine.session
+    session.sql(f"CREATE DATABASE IF NOT EXISTS segkit_test LOCATION '{tmp_path / 'warehouse'}'")
+    try:
+        session.read.parquet(str(cancellations_log)).write.mode("overwrite").saveAsTable("segkit_test.lines")
+        data = load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.lines")
+        assert data.source == "segkit_test.lines"
+        _same(data.customers, customers_of(load_transactions(cancellations_log)))
+        with pytest.raises(SegkitDataError, match="no table 'segkit_test.missing'"):
+            load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.missing")
+    finally:
+        session.sql("DROP DATABASE IF EXISTS segkit_test CASCADE")
+
+
+@pytest.mark.slow
+def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, sample_data):
+    from segkit.engine import score_on_spark
+    from segkit.workflow import train_model
+
+    model, _ = train_model(sample_data, k=4)
+    customers = sample_data.customers
+    frame = customers[model.input_columns_].astype("float64").reset_index()
+    frame["CustomerID"] = frame["CustomerID"].astype(str)
+    spread = spark_engine.session.createDataFrame(frame).repartition(3)  # several partitions, one model each
+    got = score_on_spark(spark_engine.session, spread, model).toPandas().set_index("CustomerID").sort_index()
+    expected = model.segment(customers).sort_index()
+    assert list(got.index) == list(expected.index.astype(str))
+    assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
+    assert (got["Segment"].to_numpy() == expected["Segment"].astype(str).to_numpy()).all()
+    assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
+
+
+@pytest.mark.slow
+def test_spark_connect_local_server_gives_the_same_table(sample_lines, tmp_path):
+    """``--spark-remote local[2]`` starts a local Spark Connect server (pyspark[connect]);
+    in its own process, since a classic session of the test run already holds this one."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("grpc") is None:
+        pytest.skip("Spark Connect needs pip install 'pyspark[connect]==<the installed pyspark>'")
+    path = tmp_path / "sample.parquet"
+    sample_lines.to_parquet(path, index=False)
+    out = tmp_path / "features.csv"
+    done = subprocess.run([sys.executable, "-m", "segkit.cli", "features", "--data", str(path), "--engine", "spark",
+                           "--spark-remote", "local[2]", "--out", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = pd.read_csv(out, dtype={"CustomerID": "string"}).set_index("CustomerID")
+    expected = customers_of(sample_lines)
+    assert list(got.index) == list(expected.index)
+    assert (got["NumPurchases"].to_numpy() == expected["NumPurchases"].to_numpy()).all()
+    assert abs(got["TotalSpend"].to_numpy() - expected["TotalSpend"].to_numpy()).max() < 0.005
