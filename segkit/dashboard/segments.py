@@ -106,7 +106,7 @@ class SegmentsPanel:
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
-        state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version"])
+        state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
         self.show(model=True, charts=False)
 
     @property

@@ -55,6 +55,7 @@ class TablePanel:
         self.next_page.on_click(guarded(state, lambda _b: self._turn(+1)))
         self.prepare_download.on_click(guarded(state, lambda _b: self._draw_download(force=True)))
         state.observe(guarded(state, lambda _c: self.show(first_page=True)), names=["filters", "model_version"])
+        state.observe(guarded(state, lambda _c: self.show()), names="data_version")  # new data: same page
         self.show()
 
     def _rows(self) -> np.ndarray:
