@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from test_browser import CHROMIUM_ARGS, TIMEOUT_MS, Served, _require_chromium, open_until_drawn
+from test_browser import TIMEOUT_MS, Served, _require_chromium, browser, open_until_drawn  # noqa: F401 - fixture
+from test_dashboard_live import SampleFolder, write_settled
 
 pytestmark = pytest.mark.browser
 
-HELD_BACK = 3  # days dropped into the folder while the page is open
 REFRESH_SECONDS = 2
 SETTLE_SECONDS = 3
 UPDATE_TIMEOUT_MS = 60_000
@@ -31,53 +29,16 @@ def _number(text: str) -> int:
     return int("".join(c for c in text if c.isdigit()))
 
 
-def _write_settled(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``path`` in one go (a temporary name, renamed) and date it an hour back."""
-    partial = path.with_name(path.name + ".part")
-    if path.suffix == ".csv":
-        frame.to_csv(partial, index=False)
-    else:
-        frame.to_parquet(partial, index=False)
-    stamp = time.time() - 3600
-    os.utime(partial, (stamp, stamp))
-    os.replace(partial, path)
-    return path
-
-
-class Folder:
-    """The sample as a folder of files, with the days still to come."""
-
-    def __init__(self, root: Path):
-        from segkit.sample import generate_sample_transactions
-
-        self.path = root / "data"
-        self.path.mkdir()
-        log = generate_sample_transactions()
-        day = log["InvoiceDate"].dt.strftime("%Y-%m-%d")
-        month = log["InvoiceDate"].dt.strftime("%Y-%m")
-        days = sorted(day.unique())
-        history = day < days[-10]
-        for m in sorted(month[history].unique()):
-            _write_settled(log[history & (month == m)], self.path / f"{m}.parquet")
-        for d in days[-10:-HELD_BACK]:
-            _write_settled(log[day == d], self.path / f"{d}.parquet")
-        self.coming = {d: log[day == d] for d in days[-HELD_BACK:]}
-
-    def customers(self) -> pd.DataFrame:
-        from segkit.workflow import load_customer_data
-
-        return load_customer_data(self.path, use_cache=False).customers
-
-
 @pytest.fixture(scope="module")
 def live_served(tmp_path_factory):
     """Voilà on the folder, with a model trained on it as it starts (saved: the page uses it)."""
     _require_chromium()
     from segkit.artifacts import save_artifacts
+    from segkit.sample import generate_sample_transactions
     from segkit.workflow import load_customer_data, train_model
 
     root = tmp_path_factory.mktemp("voila-live")
-    folder = Folder(root)
+    folder = SampleFolder(root / "data", generate_sample_transactions())
     data = load_customer_data(folder.path)
     model, _ = train_model(data, "auto")
     save_artifacts(model, root / "artifacts", data.training_info())
@@ -92,17 +53,15 @@ def live_served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def live_page(live_served):
-    from playwright.sync_api import sync_playwright
-
+def live_page(live_served, browser):
+    """One page, opened once the pre-heated kernel has run the notebook."""
     live_served.wait_preheated()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        open_until_drawn(page, live_served.url)
-        yield page
-        browser.close()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    open_until_drawn(page, live_served.url)
+    yield page
+    context.close()
 
 
 def _customers_kpi(page) -> int:
@@ -134,7 +93,7 @@ def test_a_new_day_shows_up_and_the_view_stays(live_page, live_served):
     before = _customers_kpi(page)
 
     day, frame = next(iter(folder.coming.items()))
-    _write_settled(frame, folder.path / f"{day}.parquet")
+    write_settled(frame, folder.path / f"{day}.parquet")
     expected = folder.customers()
     last = expected["LastPurchase"].max()
     _wait_for_status(page, f"Data up to {last.day} {last:%b %Y}")

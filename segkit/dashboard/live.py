@@ -188,6 +188,7 @@ class LivePanel:
         self.check_seconds: list[float] = []  # CPU seconds of each check that brought an update (feed + page)
         self._task: asyncio.Task | None = None
         self._filter_label = ""
+        self._problem = ""
         self.status = classed(W.HTML(), "seg-data-status")
         self.notice_text = classed(W.HTML(), "seg-live-notice-text")
         self.moves = classed(W.HBox(layout=W.Layout(flex_flow="row wrap", grid_gap="4px")), "seg-live-moves")
@@ -215,11 +216,17 @@ class LivePanel:
         """Check the folder once and show what changed; ``None`` when nothing did."""
         cpu = time.process_time()
         update = self.feed.check(now)
+        self._checked(update, cpu)
+        return update
+
+    def _checked(self, update: LiveUpdate | None, cpu: float) -> None:
         self.checks += 1
         if update is not None:
             self.apply(update)
+            # process_time counts every thread of the kernel: the check and the redraw.
             self.check_seconds.append(time.process_time() - cpu)
-        return update
+        elif self._problem:
+            self._show_status()  # the folder reads again: the failure is no longer news
 
     def apply(self, update: LiveUpdate) -> None:
         """Show the feed's new snapshot: the state's data, the status line and the notice."""
@@ -259,11 +266,10 @@ class LivePanel:
             except Exception as exc:  # noqa: BLE001 - a bad check must not end the following
                 self._check_failed(exc)
                 continue
-            self.checks += 1
-            if update is not None:
-                guarded(self.state, self.apply)(update)
-                # process_time counts every thread of the kernel: the check and the redraw.
-                self.check_seconds.append(time.process_time() - cpu)
+            try:  # not ``guarded``: that clears the viewer's message line at every check
+                self._checked(update, cpu)
+            except Exception as exc:  # noqa: BLE001 - the page must survive any failure
+                self._check_failed(exc)
 
     def _check_failed(self, exc: Exception) -> None:
         if not isinstance(exc, SegkitError):
@@ -275,6 +281,7 @@ class LivePanel:
 
     # ------------------------------------------------------------ drawing
     def _show_status(self, problem: str = "") -> None:
+        self._problem = problem
         text = html.escape(status_text(self.last, self.interval))
         extra = f' <span class="seg-error">{html.escape(problem)}</span>' if problem else ""
         self.status.value = f'<div class="seg-meta seg-data-status-text">{text}{extra}</div>'
