@@ -12,7 +12,14 @@ holding it) into one parquet file per day in a temporary folder, holds back the 
 ``ADDED`` days, trains a K=4 model on the rest and saves it, then adds the held-back days
 one at a time. CPU seconds (``time.process_time``, every thread) and wall seconds.
 
-Run: ``.venv/bin/python benchmarks/bench_live_page.py [/work/shared/data]``.
+With ``--voila`` the same folder is served by Voilà (``segkit.serve``) and one page is
+opened in Chromium; for each added day the CPU time of every kernel process (the page's
+and the pre-heated one waiting for the next visitor, both following the folder) is read
+from the system before the file is dropped and after the page shows it, minus what the
+same kernels spend idle over as long (the folder checks with nothing new). That counts
+the widget messages too.
+
+Run: ``.venv/bin/python benchmarks/bench_live_page.py [/work/shared/data] [--voila]``.
 """
 from __future__ import annotations
 
@@ -34,7 +41,8 @@ def timed(call):
 
 
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SEGKIT_REAL_DATA", "../shared/data"))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    folder = Path(args[0] if args else os.environ.get("SEGKIT_REAL_DATA", "../shared/data"))
     work = Path(tempfile.mkdtemp(prefix="segkit-bench-live-page-"))
     os.environ["SEGKIT_CACHE"] = str(work / "cache")
     os.environ["SEGKIT_SETTLE_SECONDS"] = "0"
@@ -65,6 +73,10 @@ def main() -> None:
     base = load_customer_data(data)
     model, _ = train_model(base, k=4)
     save_artifacts(model, work / "artifacts", base.training_info())
+    if "--voila" in sys.argv:
+        in_voila(work, data, days[-ADDED:], add)
+        shutil.rmtree(work, ignore_errors=True)
+        return
 
     computing, cpu, wall = timed(lambda: Dashboard(data, work / "artifacts", query=""))
     print(f"first page (computes the first snapshot, builds the page): {cpu:.2f} s CPU, {wall:.2f} s wall")
@@ -105,6 +117,70 @@ def main() -> None:
     pd.testing.assert_frame_equal(reading.state.data.customers, expected, check_dtype=False)
     print("the reading page's customers equal load_customer_data on the whole folder")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def kernel_seconds(server) -> dict[int, float]:
+    """CPU seconds (user + system) of each kernel process under the Voilà server, by pid, oldest first."""
+    import psutil
+
+    out = {}
+    children = psutil.Process(server.pid).children(recursive=True)
+    for child in sorted(children, key=lambda c: c.create_time()):  # the oldest kernel serves the open page
+        try:
+            if "ipykernel" in " ".join(child.cmdline()):
+                times = child.cpu_times()
+                out[child.pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from segkit import serve
+
+    env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(work / "artifacts"),
+               SEGKIT_REFRESH_SECONDS=str(refresh), SEGKIT_SETTLE_SECONDS="0", SEGKIT_ANALYST="")
+    port, log_path = serve.free_port(), work / "voila.log"
+    server = serve.start_voila(port, env, log_path)
+    try:
+        serve.wait_until_preheated(port, log_path, timeout=300, process=server)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(300_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector(".seg-summary table")
+            page.wait_for_selector(".seg-data-status")
+            time.sleep(3)
+            serve.wait_until_preheated(port, log_path, timeout=300, process=server)  # the next visitor's kernel
+            time.sleep(2 * refresh)
+            before, start = kernel_seconds(server), time.perf_counter()
+            time.sleep(4 * refresh)
+            idle = {pid: (s - before.get(pid, s)) / (time.perf_counter() - start) for pid, s in kernel_seconds(server).items()}
+            print(f"Voilà: {len(idle)} kernels following the folder; idle (checks with nothing new): "
+                  + ", ".join(f"{rate * refresh * 1000:.0f} ms CPU per {refresh} s" for rate in idle.values()))
+            costs: dict[int, list[float]] = {pid: [] for pid in idle}
+            for d in coming:
+                status = page.inner_text(".seg-data-status")
+                before, start = kernel_seconds(server), time.perf_counter()
+                add(d)
+                page.wait_for_function("(t) => document.querySelector('.seg-data-status').innerText !== t", arg=status)
+                time.sleep(refresh + 3)  # the other kernel's check too
+                after, elapsed = kernel_seconds(server), time.perf_counter() - start
+                for pid in costs:
+                    costs[pid].append(after[pid] - before[pid] - idle[pid] * elapsed)
+                print(f"  + {d}: " + ", ".join(f"kernel {i + 1} {c[-1]:.2f} s CPU" for i, c in enumerate(costs.values()))
+                  + f" (kernel {1 + list(after).index(max(costs, key=lambda pid: costs[pid][-1]))} computed it)"
+                      + f" (load average {os.getloadavg()[0]:.2f})")
+            browser.close()
+        print("medians per added day, CPU s: " + ", ".join(
+            f"kernel {i + 1} ({'the open page' if i == 0 else 'pre-heated, no visitor yet'}) {statistics.median(c):.2f}"
+            for i, c in enumerate(costs.values())))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

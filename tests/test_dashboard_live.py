@@ -137,6 +137,7 @@ def test_a_folder_page_takes_new_files_and_keeps_the_view(page):
     state, live = dashboard.state, dashboard.live
     model = state.model
     assert live.feed is not None and state.saved and "Using the saved model" in state.status.text
+    assert "new files are scored with it, never trained on" in state.status.text
     first = len(state.data.customers)
     # The viewer's view: UK customers, sorted by purchases ascending, page 2.
     state.filters = replace(state.filters, country="United Kingdom")

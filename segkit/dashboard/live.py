@@ -38,10 +38,10 @@ from ..config import Settings, default_data_path, is_multi_file, refresh_seconds
 from ..errors import SegkitArtifactError, SegkitError
 from ..live import SEGMENT_COLUMNS, VALUED_SEGMENTS, LiveFeed, LiveUpdate
 from ..workflow import CustomerData, scoring_window
-from .state import DashboardState, saved_status
+from .state import DashboardState, ModelStatus, saved_status
 from .widgets import classed, guarded
 
-__all__ = ["follows_folder", "live_customer_data", "open_live_state", "MoveGroup", "move_groups", "notice_lines",
+__all__ = ["follows_folder", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines",
            "status_text", "LivePanel", "MOVE_BUTTONS"]
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,20 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     update = feed.check()
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
-    state = DashboardState(live_customer_data(feed), model, model.card_, saved_status(Path(artifacts), model.card_),
+    state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
     return state, feed, update
+
+
+def live_status(artifacts: Path, card: dict) -> ModelStatus:
+    """``saved_status`` and what a live page does with the model: the data it was trained
+    on, and that new data is scored with it, never trained on."""
+    trained = card.get("training_data") or {}
+    customers = trained.get("customers")
+    on = f"trained on {trained.get('source', 'unknown data')}" + (
+        f", {customers:,} customers" if isinstance(customers, int) else "")
+    status = saved_status(artifacts, card)
+    return ModelStatus(True, status.text.rstrip(".") + f", {on}; new files are scored with it, never trained on.")
 
 
 # ---------------------------------------------------------------- what an update says
