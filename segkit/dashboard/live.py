@@ -204,7 +204,7 @@ class LivePanel:
         self.notice_text = classed(W.HTML(), "seg-live-notice-text")
         self.moves = classed(W.HBox(layout=W.Layout(flex_flow="row wrap", grid_gap="4px")), "seg-live-moves")
         self.dismiss = classed(W.Button(description="Dismiss", layout=W.Layout(width="auto")), "seg-live-dismiss")
-        self.notice = classed(W.VBox([self.notice_text, self.moves, self.dismiss],
+        self.notice = classed(W.VBox([self.notice_text, self.moves],
                                      layout=W.Layout(display="none")), "seg-live-notice")
         self.filter_text = classed(W.HTML(), "seg-customer-filter-text")
         self.clear_filter = classed(W.Button(description="Show all customers", icon="times",
@@ -315,7 +315,7 @@ class LivePanel:
             ids = tuple(str(c) for c in update.moves.index)
             buttons.append(self._button(f"all {len(ids):,} who moved", f"the {len(ids):,} customers who moved "
                                         "segment", ids, "seg-live-move-all"))
-        self.moves.children = buttons
+        self.moves.children = [*buttons, self.dismiss]
         self.notice.layout.display = ""
 
     def _button(self, label: str, description: str, customers: tuple[str, ...], *classes: str,
@@ -341,7 +341,7 @@ class LivePanel:
         what = self._filter_label or f"the {len(chosen):,} chosen customers"
         shown = len(self.state.selection)
         hidden = "" if shown == len(chosen) else f" ({shown:,} of them pass the other filters)"
-        self.filter_text.value = (f'<span class="seg-chip">The table shows {html.escape(what)}{hidden}.</span>')
+        self.filter_text.value = (f'<span class="seg-ok seg-chip">The table shows {html.escape(what)}{hidden}.</span>')
         self.filter_chip.layout.display = ""
 
 
