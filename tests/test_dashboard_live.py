@@ -72,7 +72,14 @@ def trained(tmp_path_factory, sample_log):
 
 
 @pytest.fixture
-def page(tmp_path, trained, sample_log):
+def cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own: live snapshots are shared by every page of the
+    same model, and a test's folder must not start from another test's snapshot."""
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def page(tmp_path, trained, cache):
     """A dashboard on a fresh copy of the folder: ``(dashboard, folder)``."""
     from segkit.dashboard import Dashboard
 
@@ -214,6 +221,22 @@ def test_a_file_still_being_written_is_not_read(page, monkeypatch):
     pd.testing.assert_frame_equal(dashboard.state.data.customers, folder.customers(), check_dtype=False)
 
 
+def test_a_file_being_written_when_the_page_opens_is_said_and_read_later(tmp_path, trained, cache):
+    from segkit.dashboard import Dashboard
+
+    source, artifacts = trained
+    shutil.copytree(source.path, tmp_path / "data")
+    day, frame = next(iter(source.coming.items()))
+    frame.to_csv(tmp_path / "data" / f"{day}.csv", index=False)  # written just now
+    dashboard = Dashboard(tmp_path / "data", artifacts, query="")
+    live = dashboard.live
+    assert live.notice.layout.display == "" and "About the data." in live.notice_text.value
+    assert f"&#x27;{day}.csv&#x27; still being written" in live.notice_text.value
+    assert [b for b in live.moves.children if "seg-live-dismiss" not in b._dom_classes] == []
+    update = live.check(time.time() + live.feed.scan.settle + 1)
+    assert update.added_files == [f"{day}.csv"] and "New data." in live.notice_text.value
+
+
 def test_a_removed_file_is_dropped_with_a_notice(page):
     dashboard, folder = page
     gone = sorted(folder.path.glob("*.parquet"))[-1]
@@ -259,7 +282,7 @@ def test_a_failed_check_is_said_and_the_page_keeps_its_data(page):
     assert live.check() is None and "failed" not in live.status.value  # a good check clears it
 
 
-def test_without_a_saved_model_a_folder_page_says_it_does_not_follow(trained, tmp_path):
+def test_without_a_saved_model_a_folder_page_says_it_does_not_follow(trained, tmp_path, cache):
     from segkit.dashboard import Dashboard
 
     folder, _ = trained

@@ -41,8 +41,8 @@ from ..workflow import CustomerData, scoring_window
 from .state import DashboardState, ModelStatus, saved_status
 from .widgets import classed, guarded
 
-__all__ = ["follows_folder", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines",
-           "status_text", "LivePanel", "MOVE_BUTTONS"]
+__all__ = ["follows_folder", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups",
+           "notice_lines", "status_text", "LivePanel", "MOVE_BUTTONS"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ def live_customer_data(feed: LiveFeed) -> CustomerData:
     customers = feed.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in feed.customers.columns])
     name = Path(str(feed.source)).name
     window, _ = scoring_window(feed.model)
-    return CustomerData(f"{name} ({len(feed.files)} files)", False, feed._options["rules"], None, feed.lines,
-                        feed.report, customers, window)
+    # The page reads every log with the default cleaning rules, and so does its feed.
+    return CustomerData(f"{name} ({len(feed.files)} files)", False, "default", None, feed.lines, feed.report,
+                        customers, window)
 
 
 def open_live_state(data, artifacts: Path, settings: Settings | None = None, theme: str = "light"
@@ -221,6 +222,9 @@ class LivePanel:
                                  if isinstance(first, str) else "")
         else:
             self._show_status()
+            if self.last is not None and (self.last.notices or self.last.waiting_files):
+                # What the first read has to say (a log shorter than the model's window, a file still being written).
+                self._show_notice(replace(self.last, added_files=[], changed_files=[], new_customers=[]))
 
     # ------------------------------------------------------------ following the folder
     def check(self, now: float | None = None) -> LiveUpdate | None:
@@ -299,7 +303,8 @@ class LivePanel:
 
     def _show_notice(self, update: LiveUpdate) -> None:
         lines = notice_lines(update)
-        self.notice_text.value = ('<div class="seg-banner seg-live-notice-lines"><b>New data.</b> '
+        heading = "New data." if update.changed else "About the data."
+        self.notice_text.value = (f'<div class="seg-banner seg-live-notice-lines"><b>{heading}</b> '
                                   + " ".join(html.escape(line) for line in lines) + "</div>")
         buttons = []
         if update.new_customers:
