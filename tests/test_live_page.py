@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from test_browser import TIMEOUT_MS, Served, _require_chromium, browser, open_until_drawn  # noqa: F401 - fixture
+from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
 from test_dashboard_live import SampleFolder, write_settled
 
 pytestmark = pytest.mark.browser
