@@ -34,19 +34,21 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from .config import ARTIFACTS_DIR
 from .errors import SegkitArtifactError, SegkitError
 from .features import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from .label import LifecycleRules
 from .load import file_digest as _sha256
-from .model import STAGE_SEGMENTS, SegmentationModel, log_step
+
+if TYPE_CHECKING:  # scikit-learn and joblib load only to save or load a pipeline (about 1 s)
+    from sklearn.pipeline import Pipeline
+
+    from .model import SegmentationModel
 
 __all__ = ["FORMAT_VERSION", "data_fingerprint", "save_artifacts", "load_artifacts", "read_model_card",
            "current_version_dir", "list_versions", "rollback", "MODEL_KEY_ENV"]
@@ -68,6 +70,7 @@ MAX_CARD_BYTES = 5_000_000
 
 
 def _versions() -> dict[str, str]:
+    import joblib
     import sklearn
 
     return {"python": ".".join(map(str, __import__("sys").version_info[:3])), "scikit-learn": sklearn.__version__,
@@ -106,6 +109,8 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
         staging = Path(tempfile.mkdtemp(dir=versions, prefix=".new-"))
     except OSError as exc:
         raise _folder_error(directory, exc) from None
+    import joblib
+
     try:
         files = {}
         joblib.dump(model.pipeline_, staging / PIECES["pipeline"])
@@ -361,6 +366,11 @@ def pipeline_transforms(pipeline: Pipeline, features: list[str]) -> dict[str, st
 
 def load_artifacts_from(directory: Path) -> SegmentationModel:
     """Load the model whose files are in ``directory`` (one version's folder)."""
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    from .model import STAGE_SEGMENTS, SegmentationModel, log_step
+
     directory = Path(directory)
     card = _read_card_file(directory / MODEL_CARD)
     pieces = PIECES if card["format"] >= 2 else PIECES_V1
@@ -427,14 +437,7 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     model.metrics_ = card.get("metrics", {})
     profile = pd.DataFrame(card.get("profile", []))
     model.profile_ = profile.set_index("Cluster") if "Cluster" in profile else profile
-    definitions = pd.DataFrame(card.get("definitions") or [])
-    if "Segment" in definitions:
-        model.definitions_ = definitions.set_index("Segment")
-    else:  # a card written before definitions were stored: names and recommendations only
-        from .label import segment_definitions
-
-        model.definitions_ = segment_definitions(pd.DataFrame({"Segment": list(model.segment_names_.values())}),
-                                                 rules, list(model.segment_names_.values()))
+    model.definitions_ = card_definitions(card, rules)
     if card.get("clv"):
         from .clv import check_params
 
@@ -475,12 +478,25 @@ def _transform_problems(scaler, card: dict, log_declared: bool) -> list[str]:
     return problems
 
 
+def card_definitions(card: dict[str, Any], rules: LifecycleRules | None) -> pd.DataFrame:
+    """What each segment means (index: name; Definition, InNumbers, Recommendation), from
+    the card; a card written before definitions were stored gives names and recommendations only."""
+    definitions = pd.DataFrame(card.get("definitions") or [])
+    if "Segment" in definitions:
+        return definitions.set_index("Segment")
+    from .label import segment_definitions
+
+    names = [str(n) for n in card["segments"].values()]
+    return segment_definitions(pd.DataFrame({"Segment": names}), rules, names)
+
+
 def _names_problem(model: SegmentationModel, clusterer) -> str:
     """Tier names must be the ones the centres' profiles give (swapped names are caught).
     The centres come from the pickled clusterer where it has them, not from the card."""
     if model.lifecycle_rules_ is None:
         return ""
     from .label import tier_names
+    from .model import STAGE_SEGMENTS
 
     centres = np.asarray(getattr(clusterer, "cluster_centers_", model.cluster_centres_), dtype=float)
     if centres.shape != model.cluster_centres_.shape:

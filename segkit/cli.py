@@ -220,8 +220,24 @@ def _train(args) -> int:
         for name, row in model.definitions_.iterrows():
             print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
     card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
+    _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _prepare_page(data, model, card_path) -> None:
+    """Segment the customers for the dashboard now (``dashboard.snapshot``), so the first
+    page opens as fast as the next ones; only speed is lost when it cannot be written."""
+    if data.lines is None:
+        return
+    import json
+
+    from .dashboard.snapshot import prepare_snapshot
+
+    try:
+        prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
+    except (OSError, ValueError):
+        pass
 
 
 def _fit_value(model, data, args) -> None:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 __all__ = [
     "LifecycleRules",
@@ -38,6 +39,7 @@ __all__ = [
     "tier_names",
     "lifecycle_stage",
     "segment_definitions",
+    "segment_profile",
     "recommendation_for",
     "PROFILE_FEATURES",
     "SEGMENT_PROTOTYPES",
@@ -131,6 +133,8 @@ def tier_names(centres_z: np.ndarray, features: tuple[str, ...] | list[str]) -> 
     prototypes = np.array([TIER_PROTOTYPES[n][:2] for n in names])
     cost = ((centres_z[:, None, :] - prototypes[None, :, :]) ** 2).sum(axis=2)
     result: dict[int, str] = {}
+    from scipy.optimize import linear_sum_assignment  # SciPy loads only when names are chosen
+
     rows, cols = linear_sum_assignment(cost)
     for r, c in zip(rows, cols):
         result[int(r)] = names[c]
@@ -233,6 +237,8 @@ def name_segments(customers: pd.DataFrame, labels: np.ndarray) -> dict[int, str]
     prototypes = np.array([SEGMENT_PROTOTYPES[n] for n in names])
     cost = ((profile.to_numpy()[:, None, :] - prototypes[None, :, :]) ** 2).sum(axis=2)
     result: dict[int, str] = {}
+    from scipy.optimize import linear_sum_assignment  # SciPy loads only when names are chosen
+
     rows, cols = linear_sum_assignment(cost)
     for r, c in zip(rows, cols):
         result[int(profile.index[r])] = names[c]
@@ -295,3 +301,26 @@ def rfm_scores(customers: pd.DataFrame) -> pd.DataFrame:
         assigned |= hit
     out["RFM_Segment"] = segment
     return out
+
+
+def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str],
+                    features: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per cluster: size, share, means of the RFM features and of the clustered
+    ``features`` (``Avg<feature>``), spend totals, name."""
+    frame = customers.assign(Cluster=np.asarray(labels))
+    grouped = frame.groupby("Cluster")
+    profile = pd.DataFrame({
+        "Segment": pd.Series(names),
+        "Customers": grouped.size(),
+    })
+    profile["Customers"] = profile["Customers"].fillna(0).astype("int64")
+    profile["Share"] = profile["Customers"] / profile["Customers"].sum()
+    standard = ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue")
+    for col in dict.fromkeys(standard + tuple(str(f) for f in features)):
+        if col in frame and pd.api.types.is_numeric_dtype(frame[col]):
+            profile[f"Avg{col}" if not col.startswith("Avg") else col] = grouped[col].mean()
+    if "TotalSpend" in frame:
+        profile["SumTotalSpend"] = grouped["TotalSpend"].sum()
+    profile["Recommendation"] = profile["Segment"].map(recommendation_for)
+    profile.index.name = "Cluster"
+    return profile

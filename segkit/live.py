@@ -31,7 +31,6 @@ scoring is fast (0.5 s for 937k customers).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -39,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -48,6 +47,7 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
+from .locks import file_lock
 from .load import (drop_repeats_across_files, file_digest, load_transactions, log_files, source_labels,
                    with_source_files)
 
@@ -501,24 +501,6 @@ def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> 
 def snapshot_folder() -> Path:
     """Where live snapshots are written: ``live/`` in the cache folder (``SEGKIT_CACHE``)."""
     return cache_dir() / "live"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes (``fcntl.flock``; on systems
-    without it, no lock: two kernels may then compute the same snapshot, harmlessly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class LiveFeed:

@@ -47,6 +47,7 @@ from .label import (
     name_segments,
     recommendation_for,
     segment_definitions,
+    segment_profile,
     tier_names,
 )
 
@@ -472,29 +473,6 @@ def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
         if len(members):
             centres[c] = members.mean(axis=0)
     return centres
-
-
-def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int, str],
-                    features: Sequence[str] = ()) -> pd.DataFrame:
-    """One row per cluster: size, share, means of the RFM features and of the clustered
-    ``features`` (``Avg<feature>``), spend totals, name."""
-    frame = customers.assign(Cluster=np.asarray(labels))
-    grouped = frame.groupby("Cluster")
-    profile = pd.DataFrame({
-        "Segment": pd.Series(names),
-        "Customers": grouped.size(),
-    })
-    profile["Customers"] = profile["Customers"].fillna(0).astype("int64")
-    profile["Share"] = profile["Customers"] / profile["Customers"].sum()
-    standard = ("NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure", "AvgOrderValue")
-    for col in dict.fromkeys(standard + tuple(str(f) for f in features)):
-        if col in frame and pd.api.types.is_numeric_dtype(frame[col]):
-            profile[f"Avg{col}" if not col.startswith("Avg") else col] = grouped[col].mean()
-    if "TotalSpend" in frame:
-        profile["SumTotalSpend"] = grouped["TotalSpend"].sum()
-    profile["Recommendation"] = profile["Segment"].map(recommendation_for)
-    profile.index.name = "Cluster"
-    return profile
 
 
 def evaluate_k(

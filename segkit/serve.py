@@ -3,8 +3,12 @@
 Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving only
 ``dashboard.ipynb``, with:
 
-- a pre-heated kernel (``--preheat_kernel=True --pool_size=1``): the notebook runs when
-  the server starts, so the first visitor gets a page that is ready;
+- a pool of pre-executed kernels sized from the machine's cores and memory, and a cap on
+  kernels serving visitors with a "busy, trying again" page past it
+  (``segkit.kernels.CappedKernelManager``; ``SEGKIT_POOL_SIZE``, ``SEGKIT_MAX_KERNELS``);
+  the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 15) after a visitor takes
+  a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
+  the shared snapshot (``segkit.dashboard.snapshot``): about 1 s of CPU and 220 MB;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
 - only ``dashboard.ipynb``: no other file of the project folder under ``/voila/files/``
   (``file_allowlist`` that matches nothing), no tree view;
@@ -43,7 +47,7 @@ __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
     "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
     "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
-    "wait_until_preheated", "main",
+    "wait_until_preheated", "wait_until_pool_ready", "main",
 ]
 
 DEFAULT_PORT = 8866
@@ -90,18 +94,26 @@ def _cull_idle_seconds(env: Mapping[str, str]) -> int:
         raise SystemExit(f"{CULL_IDLE_ENV}={text!r} is not a number of seconds; set e.g. {CULL_IDLE_ENV}=600.") from None
 
 
+#: Seconds between a visitor taking a pre-executed kernel and its refill (Voilà's default: 1).
+DEFAULT_FILL_DELAY_SECONDS = 15
+
+
 def voila_config(env: Mapping[str, str] | None = None) -> dict:
     """Voilà's settings for the dashboard, by configurable class (limits read from ``env``,
     default ``os.environ``). ``voila_command`` passes them on the command line and
     ``voila.json`` in the project root holds them for the defaults, so a plain
     ``voila dashboard.ipynb`` started there serves the same page (``write_voila_json``)."""
+    from .kernels import FILL_DELAY_ENV, MAX_KERNELS_ENV, POOL_SIZE_ENV, setting
+
     env = os.environ if env is None else env
     cull_idle = _cull_idle_seconds(env)
     return {
         "VoilaConfiguration": {
             "template": "segkit",
             "preheat_kernel": True,
+            # Voilà's own pool size; CappedKernelManager replaces it with its pool_size.
             "default_pool_size": 1,
+            "multi_kernel_manager_class": "segkit.kernels.CappedKernelManager",
             "show_tracebacks": False,
             # Only the notebook is served, no other file of the project folder ("(?!)" matches nothing).
             "file_allowlist": ["(?!)"],
@@ -116,6 +128,11 @@ def voila_config(env: Mapping[str, str] | None = None) -> dict:
         },
         # Voilà's kernel manager is a jupyter_server MappingKernelManager; cull_connected
         # stays False, so a page someone has open is never culled.
+        "CappedKernelManager": {
+            "pool_size": setting(env, POOL_SIZE_ENV),
+            "max_visitor_kernels": setting(env, MAX_KERNELS_ENV),
+        },
+        "VoilaKernelManager": {"fill_delay": float(setting(env, FILL_DELAY_ENV, str(DEFAULT_FILL_DELAY_SECONDS)))},
         "MappingKernelManager": {
             "cull_idle_timeout": cull_idle,
             "cull_interval": CULL_INTERVAL_SECONDS if cull_idle > 0 else 0,
@@ -156,7 +173,8 @@ def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook:
         # A dict literal: "key=value" would hand tornado the number as text.
         "--Voila.tornado_settings=" + json.dumps(config["Voila"]["tornado_settings"]),
     ]
-    for section in ("MappingKernelManager", "VoilaExecutor"):
+    command.append(f"--VoilaConfiguration.multi_kernel_manager_class={voila['multi_kernel_manager_class']}")
+    for section in ("CappedKernelManager", "VoilaKernelManager", "MappingKernelManager", "VoilaExecutor"):
         for key, value in config[section].items():
             options.append(f"--{section}.{key}={value}")
     command += options
@@ -285,6 +303,44 @@ def wait_until_preheated(port: int, log_path: str | Path, timeout: float = 180.0
     raise TimeoutError(f"No pre-heated dashboard kernel was ready within {timeout:.0f} s; see {log_path}")
 
 
+def wait_until_pool_ready(port: int, log_path: str | Path, kernels: int, timeout: float = 300.0,
+                          process=None, fills: int = 1) -> list[str]:
+    """Wait until Voilà's pool holds ``kernels`` kernels that have all run the notebook:
+    the log says the pool was filled ``fills`` times (once at start, once more per kernel
+    a visitor took) and every kernel has been idle for 3 s; returns the kernels' ids."""
+    import json
+    import re
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"Voilà stopped (exit code {process.returncode}); see {log_path}")
+        log = Path(log_path).read_text(errors="replace")
+        if log.count("is filled with") >= fills:
+            # Voilà answers /api/kernels/<id> only (no listing): the ids come from its log.
+            ended = set(re.findall(r"Kernel shutdown: ([0-9a-f-]{36})", log))
+            states = {}
+            for kernel_id in dict.fromkeys(re.findall(r"Kernel started: ([0-9a-f-]{36})", log)):
+                if kernel_id in ended:
+                    continue
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernels/{kernel_id}", timeout=5) as reply:
+                        states[kernel_id] = json.load(reply).get("execution_state")
+                except OSError:
+                    pass  # shut down or culled since
+            if len(states) >= kernels and all(state == "idle" for state in states.values()):
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > 3.0:
+                    return list(states)
+            else:
+                idle_since = None
+        time.sleep(0.25)
+    raise TimeoutError(f"Voilà's pool did not hold {kernels} ready kernels within {timeout:.0f} s; see {log_path}")
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -320,8 +376,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"SEGKIT_PORT: {exc}")
     command = voila_command(port, open_browser=not args.no_browser,
                             extra=[f"--token={args.token}"] if args.token else ())
+    from .kernels import MAX_KERNELS_ENV, POOL_SIZE_ENV, machine, pool_and_cap, setting
+
+    pool, cap = pool_and_cap(*machine())
+    pool_text, cap_text = setting(os.environ, POOL_SIZE_ENV), setting(os.environ, MAX_KERNELS_ENV)
     print(f"Uploads up to {max_upload_bytes() / 2**20:g} MB; idle kernels culled after "
-          f"{_cull_idle_seconds(os.environ)} s.", flush=True)
+          f"{_cull_idle_seconds(os.environ)} s; {pool if pool_text == 'auto' else pool_text} pre-executed kernel(s), "
+          f"at most {cap if cap_text == 'auto' else cap_text} pages at once ({POOL_SIZE_ENV}, {MAX_KERNELS_ENV}).",
+          flush=True)
     environment = voila_environment()
     if args.analyst:
         environment["SEGKIT_ANALYST"] = "1"

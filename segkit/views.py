@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,9 +24,11 @@ import pandas as pd
 from .errors import SegkitDataError, SegkitError
 from .export import to_safe_csv
 from .features import customer_features, product_category, snapshot_date_for
-from .label import cluster_profile_z
-from .model import SegmentationModel, segment_profile
+from .label import cluster_profile_z, segment_profile
 from .wording import count, days, money, title
+
+if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or applied
+    from .model import SegmentationModel
 
 __all__ = [
     "ALL",

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from .clean import clean_transactions
 from .config import default_data_path, is_multi_file
 from .features import customer_features, data_fingerprint
 from .load import load_log, load_transactions, standardise_columns
@@ -60,16 +59,79 @@ class CustomerData:
     def fingerprint(self) -> str:
         return data_fingerprint(self.customers)
 
+    @property
+    def has_lines(self) -> bool:
+        """True when the clean lines are held or can be read back (see ``CachedCustomerData``)."""
+        return self.lines is not None
+
+    @property
+    def line_count(self) -> int | None:
+        """Clean lines of the log (``None`` when they are not held)."""
+        return None if self.lines is None else len(self.lines)
+
     def training_info(self) -> dict[str, Any]:
         """What ``model.json`` records about the training data."""
         start, end = self.period
         return {
             "source": self.source, "is_sample": self.is_sample, "rules": self.rules,
             "fingerprint": self.fingerprint, "customers": len(self.customers),
-            "lines": None if self.lines is None else len(self.lines),
+            "lines": self.line_count,
             "period": [start.isoformat(), end.isoformat()],
             "window_days": self.window_days, "covered_days": self.covered_days,
         }
+
+
+
+class CachedCustomerData(CustomerData):
+    """A ``CustomerData`` read back from the cache: the customer table and the cleaning
+    report at once, the clean lines (and the parsed log) only when something first uses
+    them (a date or category filter, lifetime value, a retrain).
+
+    Reading a workbook seen before then costs hashing the file and reading the customer
+    table: ``segkit features`` and a dashboard kernel skip the parse, the cleaning, and
+    the ibis/DuckDB imports.
+    """
+
+    def __init__(self, source: str, is_sample: bool, rules: str, report: pd.DataFrame, customers: pd.DataFrame,
+                 window_days: int | None, n_lines: int, fingerprint: str, read_lines):
+        self._read_lines = None
+        super().__init__(source, is_sample, rules, None, None, report, customers, window_days)
+        self._read_lines, self._n_lines, self._fingerprint = read_lines, int(n_lines), fingerprint
+
+    def _ensure_lines(self) -> None:
+        if self._read_lines is not None:
+            read, self._read_lines = self._read_lines, None
+            self._transactions, self._lines = read()
+
+    @property
+    def lines(self) -> pd.DataFrame | None:
+        self._ensure_lines()
+        return self._lines
+
+    @lines.setter
+    def lines(self, value) -> None:
+        self._lines = value
+
+    @property
+    def transactions(self) -> pd.DataFrame | None:
+        self._ensure_lines()
+        return self._transactions
+
+    @transactions.setter
+    def transactions(self, value) -> None:
+        self._transactions = value
+
+    @property
+    def has_lines(self) -> bool:
+        return self._read_lines is not None or self._lines is not None
+
+    @property
+    def line_count(self) -> int | None:
+        return self._n_lines
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
 
 def load_customer_data(
@@ -118,6 +180,12 @@ def load_customer_data(
         report: list = []
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers)
+    clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
+        if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
+    customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
+    cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules, window_days)
+    if cached_data is not None:
+        return cached_data
     if data is None:
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True
@@ -131,13 +199,13 @@ def load_customer_data(
     else:
         transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
-    clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) if use_cache and isinstance(data, (str, Path)) \
-        else None
     cached = _read_clean_cache(clean_key)
     if cached is not None:
         lines, report = cached
     else:
         # SourceFile stays on the loaded lines only: the duplicate rule compares lines across files.
+        from .clean import clean_transactions  # ibis and DuckDB load only when lines are cleaned
+
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
@@ -153,8 +221,92 @@ def load_customer_data(
         raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
     customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
                                   extra_features=extra_features)
-    return CustomerData(source, is_sample, rules, transactions, lines, report, customers,
+    data = CustomerData(source, is_sample, rules, transactions, lines, report, customers,
                         None if window_days is None else int(window_days))
+    _write_customers_cache(customers_key, data)
+    return data
+
+
+def _customers_cache_key(clean_key: str | None, snapshot_date, window_days, extra_features) -> str | None:
+    """Key of a file's customer table: its clean lines' key and how the features were computed."""
+    if clean_key is None:
+        return None
+    import hashlib
+    import json
+
+    stamp = None if snapshot_date is None else pd.Timestamp(snapshot_date).isoformat()
+    key = json.dumps([clean_key, stamp, window_days, sorted(str(f) for f in extra_features or ())])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _customers_cache_file(key: str) -> Path:
+    from .config import cache_dir
+
+    return cache_dir() / "customers" / f"{key}-customers.parquet"
+
+
+def _read_customers_cache(key: str | None, clean_key: str | None, data, columns, sheet, dayfirst, rules: str,
+                          window_days) -> CachedCustomerData | None:
+    """The customer table computed before from the same file content, options, rules and
+    code, with the clean lines read back only when used; ``None`` on a miss."""
+    if key is None:
+        return None
+    path = _customers_cache_file(key)
+    lines_file, report_file = _clean_cache_files(clean_key)
+    if not (path.is_file() and report_file.is_file() and lines_file.is_file()):
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+        customers, report = table.to_pandas(), pd.read_parquet(report_file)
+        n_lines, fingerprint = int(meta["segkit_lines"]), meta["segkit_fingerprint"]
+    except Exception:  # a damaged cache entry is just computed again
+        return None
+    stamps = [c for c in customers.columns if pd.api.types.is_datetime64_any_dtype(customers[c])]
+    customers = customers.astype({c: "datetime64[ns]" for c in stamps})
+    customers.index = customers.index.astype("string")  # as features.customer_features makes it
+
+    def read_lines():
+        cached = _read_clean_cache(clean_key)
+        if data is None:
+            transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
+        else:
+            transactions = load_transactions(data, columns=columns, sheet=sheet, dayfirst=dayfirst)
+        if cached is None:  # the clean lines went missing since: clean again
+            from .clean import clean_transactions
+
+            return transactions, clean_transactions(transactions, rules=rules)[0]
+        return transactions, cached[0]
+
+    source, is_sample = (SAMPLE_LABEL, True) if data is None else (Path(data).name, False)
+    return CachedCustomerData(source, is_sample, rules, report, customers,
+                              None if window_days is None else int(window_days), n_lines, fingerprint, read_lines)
+
+
+def _write_customers_cache(key: str | None, data: CustomerData) -> None:
+    """Keep a file's customer table beside its clean lines (with the line count and the
+    fingerprint in the parquet metadata); a cache folder that cannot be written only costs speed."""
+    if key is None or data.lines is None:
+        return
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = _customers_cache_file(key)
+    table = pa.Table.from_pandas(data.customers)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           b"segkit_lines": str(len(data.lines)).encode(),
+                                           b"segkit_fingerprint": data.fingerprint.encode()})
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, partial, coerce_timestamps="us", allow_truncated_timestamps=True)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
 
 
 def _code_fingerprint() -> str:
@@ -176,7 +328,7 @@ def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
     from .load import file_digest
 
     try:
-        content = file_digest(Path(path))
+        content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
     except OSError:
         return None
     key = json.dumps([content, sorted((columns or {}).items()), str(sheet), dayfirst, rules, _code_fingerprint()])
@@ -401,7 +553,8 @@ def customers_for_scoring(
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
-            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"))
+            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
+                                        notes)
     from .features import REGISTERED_FEATURES
 
     window_days, required_days = scoring_window(model)
@@ -455,12 +608,14 @@ def window_shortfall(data: CustomerData, required_days: int | None, window_days:
             f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
 
 
-def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID") -> pd.DataFrame:
+def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID",
+                         notes: list[str] | None = None) -> pd.DataFrame:
     """A raw customer table, checked and typed, indexed by ``CustomerID``.
 
     Refused with one sentence: a missing id or feature column (named), blank ids, blank or
     negative feature values (all features are counts, days or currency), and an id given
-    twice with different values. Exact repeats of a row are kept once. Numbers use the
+    twice with different values. Exact repeats of a row are kept once, with a sentence in
+    ``notes`` (the CLI and the page show it). Numbers use the
     column's own decimal mark (``1.250,00``); extra columns that hold only numbers become
     numbers.
     """
@@ -510,7 +665,11 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
             numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
             if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
                 table[column] = numbers
+    before = len(table)
     table = table.drop_duplicates()
+    if len(table) < before and notes is not None:
+        notes.append(f"'{source}' repeats {before - len(table):,} row(s) exactly (the same customer with the same "
+                     "values); each customer was scored once.")
     repeated = table[id_column].duplicated(keep=False)
     if repeated.any():
         raise SegkitDataError(

@@ -112,11 +112,12 @@ def test_a_save_failing_at_any_step_leaves_the_previous_model_current_and_whole(
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    real_dump = artifacts.joblib.dump
+    import joblib
+
     if step == "mkdtemp":
         monkeypatch.setattr(artifacts.tempfile, "mkdtemp", fail)
     elif step == "dump_pipeline":
-        monkeypatch.setattr(artifacts.joblib, "dump", lambda obj, path: fail())
+        monkeypatch.setattr(joblib, "dump", lambda obj, path: fail())
     elif step == "write_card":
         real_write = artifacts.Path.write_text
         monkeypatch.setattr(artifacts.Path, "write_text",

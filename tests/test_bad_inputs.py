@@ -283,3 +283,14 @@ def test_dashboard_upload_gives_one_line_and_the_session_goes_on(case, upload_da
     assert summary_view.value == summary
     assert _digest(artifacts) == before
     assert dash.state.saved and score.upload.content == b""
+
+
+def test_exact_repeats_in_a_customer_table_are_scored_once_with_a_warning(shipped_model, tmp_path, capsys):
+    """A customer listed twice with the same values is scored once, and the user is told."""
+    table = pd.read_csv(CORPUS / "customers_reference.csv", dtype={"CustomerID": str})
+    doubled = tmp_path / "customers_doubled.csv"
+    pd.concat([table, table.head(3)]).to_csv(doubled, index=False)
+    out = tmp_path / "scored.csv"
+    assert cli.main(["score", "--data", str(doubled), "--out", str(out)]) == 0
+    assert "'customers_doubled.csv' repeats 3 row(s) exactly" in capsys.readouterr().err
+    assert len(pd.read_csv(out)) == len(table)

@@ -108,6 +108,9 @@ class Served:
         self.port = serve.free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = folder / "voila.log"
+        # One pre-executed kernel unless a test asks for more: ten per server (the auto
+        # size on this machine) would cost every test server's start-up ten notebook runs.
+        env = {"SEGKIT_POOL_SIZE": "1", **env}
         self.process = serve.start_voila(self.port, env, self.log)
 
     def wait_preheated(self) -> None:
@@ -682,7 +685,8 @@ def test_plain_voila_reads_voila_json(served, browser, tmp_path):
 
     port = serve.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SEGKIT_PLOTLY_BUNDLE", "JUPYTER_PATH", "SEGKIT_DATA")}
-    env.update(SEGKIT_ARTIFACTS=str(tmp_path / "artifacts"), SEGKIT_CACHE=str(tmp_path / "cache"))
+    env.update(SEGKIT_ARTIFACTS=str(tmp_path / "artifacts"), SEGKIT_CACHE=str(tmp_path / "cache"),
+               SEGKIT_POOL_SIZE="1")
     log = tmp_path / "voila.log"
     with open(log, "w") as output:
         process = subprocess.Popen([str(Path(sys.executable).parent / "voila"), "dashboard.ipynb", f"--port={port}",

@@ -877,8 +877,27 @@ def test_voila_json_holds_the_same_settings_as_make_run():
     config = serve.voila_config({})
     assert f"--template={config['VoilaConfiguration']['template']}" in command
     assert "--Voila.tornado_settings=" + json.dumps(config["Voila"]["tornado_settings"]) in command
-    for key, value in config["MappingKernelManager"].items():
-        assert f"--MappingKernelManager.{key}={value}" in command
+    for section in ("MappingKernelManager", "CappedKernelManager", "VoilaKernelManager"):
+        for key, value in config[section].items():
+            assert f"--{section}.{key}={value}" in command
+    assert "--VoilaConfiguration.multi_kernel_manager_class=segkit.kernels.CappedKernelManager" in command
+
+
+def test_pool_and_cap_follow_the_machine_and_settings():
+    """Pool and cap from cores and memory; settings checked with one sentence."""
+    from segkit import serve
+    from segkit.kernels import KERNEL_MB, pool_and_cap
+
+    assert pool_and_cap(2, 24_000) == (10, 20)  # this machine: cores bound both
+    assert pool_and_cap(8, 4_000) == (6, 6)  # little memory: 0.6 * 4 GB / 350 MB kernels
+    assert pool_and_cap(1, 100) == (1, 1)  # never below one
+    assert pool_and_cap(64, 10**6)[1] == 640 and KERNEL_MB >= 250
+    config = serve.voila_config({"SEGKIT_POOL_SIZE": "3", "SEGKIT_MAX_KERNELS": "7", "SEGKIT_POOL_FILL_DELAY": "0"})
+    assert config["CappedKernelManager"] == {"pool_size": "3", "max_visitor_kernels": "7"}
+    assert config["VoilaKernelManager"]["fill_delay"] == 0.0
+    for name, value in (("SEGKIT_POOL_SIZE", "many"), ("SEGKIT_MAX_KERNELS", "0"), ("SEGKIT_POOL_FILL_DELAY", "auto")):
+        with pytest.raises(SystemExit, match=name):
+            serve.voila_config({name: value})
 
 
 def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):

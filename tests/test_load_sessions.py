@@ -3,8 +3,10 @@ page, filtering and downloading the CSV. All must succeed; the latencies and the
 of each session's kernel (RSS of the Voilà server's child processes, from /proc) are
 printed and written to ``benchmarks/results/load_sessions.json``.
 
-The server pre-heats one kernel (``--pool_size=1``): the first visitor gets it, the
-other nine wait for a kernel to start and run the notebook, all on this machine's cores.
+The server runs as ``make run`` does: a pool of pre-executed kernels sized from the
+machine (``segkit.kernels``; 10 on 2 cores and 24 GB), each opened from the shared
+snapshot. Aims (issue 9), asserted: ten visitors arriving together get charts in a median
+of at most 10 s and at most 20 s; a visitor right after another within 5 s.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_data]
 
 SESSIONS = 10
 TIMEOUT_MS = 420_000
+#: Aims on this 2-core machine with the browsers on it too.
+MEDIAN_READY_S, MAX_READY_S, NEXT_VISITOR_S = 10.0, 20.0, 5.0
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "load_sessions.json"
 
 
@@ -61,7 +65,7 @@ def served_real(real_parquet, real_data, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("voila-load")
     env = dict(os.environ, SEGKIT_DATA=str(real_parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
-               SEGKIT_CACHE=str(folder / "cache"))
+               SEGKIT_CACHE=str(folder / "cache"), SEGKIT_POOL_SIZE="auto")
     model, _ = train_model(real_data, "auto")
     save_artifacts(model, folder / "artifacts", real_data.training_info())
     server = Served("load", folder, env)
@@ -104,34 +108,48 @@ async def _session(browser, url: str, index: int, expected_rows: int) -> dict:
         await context.close()
 
 
-async def _run_sessions(url: str, expected_rows: int) -> tuple[list, float]:
+async def _run_sessions(url: str, expected_rows: int, sessions: int = SESSIONS,
+                        one_after_another: bool = False) -> tuple[list, float]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             start = time.perf_counter()
-            results = await asyncio.gather(*(_session(browser, url, i, expected_rows) for i in range(SESSIONS)),
-                                           return_exceptions=True)
+            if one_after_another:
+                results = [await _session(browser, url, i, expected_rows) for i in range(sessions)]
+            else:
+                results = await asyncio.gather(*(_session(browser, url, i, expected_rows) for i in range(sessions)),
+                                               return_exceptions=True)
             return results, time.perf_counter() - start
         finally:
             await browser.close()
 
 
 def test_ten_concurrent_sessions(served_real):
+    from segkit import serve
+    from segkit.kernels import machine, pool_and_cap
+
     served = served_real
-    served.wait_preheated()
+    pool_size = pool_and_cap(*machine())[0]
+    serve.wait_until_pool_ready(served.port, served.log, pool_size, timeout=TIMEOUT_MS / 1000, process=served.process)
     expected = int((served.data.customers["Country"] == "Germany").sum())
     server_rss = _rss_mb(served.process.pid)
     # A thread of its own: the session-wide sync Playwright of test_browser.py may already
     # run an event loop in this one, and asyncio.run refuses to nest.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # Two visitors one after the other, then (the pool refilled) ten at once.
+        pair, _ = pool.submit(asyncio.run, _run_sessions(served.url, expected, 2, one_after_another=True)).result()
+        serve.wait_until_pool_ready(served.port, served.log, pool_size, timeout=TIMEOUT_MS / 1000,
+                                    process=served.process, fills=3)
         results, wall = pool.submit(asyncio.run, _run_sessions(served.url, expected)).result()
     kernels = {pid: round(_rss_mb(pid), 1) for pid in _children(served.process.pid)}
     failures = [r for r in results if isinstance(r, BaseException)]
     ok = [r for r in results if not isinstance(r, BaseException)]
     figures = {
         "sessions": SESSIONS, "succeeded": len(ok), "wall_s": round(wall, 1), "customers": len(served.data.customers),
+        "pool_size": pool_size, "one_after_another_ready_s": [r["page_ready_s"] for r in pair],
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "page_ready_s": {"median": round(statistics.median(r["page_ready_s"] for r in ok), 2) if ok else None,
                          "max": round(max(r["page_ready_s"] for r in ok), 2) if ok else None},
         "filter_s": {"median": round(statistics.median(r["filter_s"] for r in ok), 3) if ok else None,
@@ -148,5 +166,9 @@ def test_ten_concurrent_sessions(served_real):
     assert not failures, figures["errors"]
     for r in ok:
         assert r["rows"] == expected and r["all_germany"] and r["message"] == "", r
-    # One kernel per session (+ the pool's next pre-heated kernel), each holding the data.
+    # One kernel per session, each light (opened from the snapshot).
     assert len(kernels) >= SESSIONS
+    ready = sorted(r["page_ready_s"] for r in ok)
+    assert statistics.median(ready) <= MEDIAN_READY_S and ready[-1] <= MAX_READY_S, figures
+    assert all(r["page_ready_s"] <= NEXT_VISITOR_S for r in pair), figures
+    assert figures["kernel_rss_mb_median"] <= 300, figures

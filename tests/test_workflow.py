@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import segkit.clean as clean
 import segkit.workflow as workflow
 from segkit.workflow import load_customer_data
 
@@ -17,17 +18,57 @@ def test_clean_lines_are_cached_by_content_rules_and_code(tmp_path, sample_log, 
     def no_cleaning(*args, **kwargs):
         raise AssertionError("cleaned again although the file, rules and code are unchanged")
 
-    real_clean = workflow.clean_transactions
-    monkeypatch.setattr(workflow, "clean_transactions", no_cleaning)
+    real_clean = clean.clean_transactions
+    monkeypatch.setattr(clean, "clean_transactions", no_cleaning)
     again = load_customer_data(path)
     pd.testing.assert_frame_equal(first.lines.reset_index(drop=True), again.lines.reset_index(drop=True))
     pd.testing.assert_frame_equal(first.report, again.report)
     pd.testing.assert_frame_equal(first.customers, again.customers)
     # Other rules, other content or use_cache=False: cleaned afresh.
     calls = []
-    monkeypatch.setattr(workflow, "clean_transactions", lambda *a, **k: calls.append(k) or real_clean(*a, **k))
+    monkeypatch.setattr(clean, "clean_transactions", lambda *a, **k: calls.append(k) or real_clean(*a, **k))
     load_customer_data(path, rules="seed")
     sample_log.head(len(sample_log) - 10).to_csv(path, index=False)
     changed = load_customer_data(path)
     load_customer_data(path, use_cache=False)
     assert len(calls) == 3 and len(changed.lines) < len(first.lines)
+
+
+def test_customer_table_is_cached_and_lines_are_read_only_when_used(tmp_path, sample_log, monkeypatch):
+    """A file read before gives its customer table straight from the cache (no parse, no
+    cleaning, no features), exactly equal to a fresh computation; the lines come back on
+    first use; other options or other content are computed afresh."""
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "log.csv"
+    sample_log.to_csv(path, index=False)
+    fresh = load_customer_data(path)
+    assert type(fresh) is workflow.CustomerData
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the file was parsed or its features computed again")
+
+    monkeypatch.setattr(workflow, "load_transactions", refuse)
+    monkeypatch.setattr(workflow, "customer_features", refuse)
+    again = load_customer_data(path)
+    assert isinstance(again, workflow.CachedCustomerData) and again.has_lines
+    pd.testing.assert_frame_equal(fresh.customers, again.customers, check_exact=True)
+    pd.testing.assert_frame_equal(fresh.report, again.report)
+    assert again.training_info() == fresh.training_info()
+    assert again.fingerprint == fresh.fingerprint and again.line_count == len(fresh.lines)
+    monkeypatch.undo()
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    # Lines (and the parsed log) on first use, equal to the fresh ones.
+    pd.testing.assert_frame_equal(fresh.lines, again.lines)
+    pd.testing.assert_frame_equal(fresh.transactions, again.transactions)
+    # Another window is another table; a damaged entry is recomputed, never trusted.
+    windowed = load_customer_data(path, window_days=90)
+    assert type(windowed) is workflow.CustomerData and windowed.window_days == 90
+    for damaged in (tmp_path / "cache" / "customers").glob("*.parquet"):
+        damaged.write_bytes(b"not parquet")
+    recomputed = load_customer_data(path)
+    assert type(recomputed) is workflow.CustomerData
+    pd.testing.assert_frame_equal(fresh.customers, recomputed.customers, check_exact=True)
+    # Changed content: computed afresh.
+    sample_log.head(len(sample_log) - 10).to_csv(path, index=False)
+    changed = load_customer_data(path)
+    assert type(changed) is workflow.CustomerData and changed.line_count < fresh.line_count

@@ -31,6 +31,10 @@ class OutOfCoreData(CustomerData):
 
     n_lines: int = 0
 
+    @property
+    def has_lines(self) -> bool:
+        return False
+
     def training_info(self) -> dict:
         info = super().training_info()
         info["lines"] = self.n_lines
@@ -42,14 +46,14 @@ def holds_lines(data: CustomerData) -> bool:
 
     False for a log aggregated out of core, whether by the dashboard (``OutOfCoreData``)
     or by ``load_customer_data(..., engine="duckdb")`` (``lines`` is ``None``)."""
-    return data.lines is not None and not isinstance(data, OutOfCoreData) and "InvoiceDate" in data.lines
+    return data.has_lines and not isinstance(data, OutOfCoreData)
 
 
 def line_count(data: CustomerData) -> int | None:
     """Lines of the log: the clean lines held, or the file's for an out-of-core log."""
     if isinstance(data, OutOfCoreData):
         return data.n_lines
-    return None if data.lines is None else len(data.lines)
+    return data.line_count
 
 
 def _large_log_lines() -> int:

@@ -90,7 +90,7 @@ class FiltersPanel:
             W.HBox([classed(W.HTML("From", layout=label), "seg-date-label"), self.date_start]),
             W.HBox([classed(W.HTML("To", layout=label), "seg-date-label"), self.date_end]),
         ]), "seg-date-filter")
-        present = set(state.categories.cat.categories)
+        present = set(state.category_names)
         categories = [c for c in list(PRODUCT_CATEGORIES) + [OTHER_CATEGORY] if c in present]
         self.category_options = categories
         self.category_filter = classed(W.Dropdown(options=[ALL] + categories, value=ALL,

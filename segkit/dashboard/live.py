@@ -29,6 +29,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as W
 import pandas as pd
@@ -36,10 +37,12 @@ import pandas as pd
 from ..artifacts import load_artifacts
 from ..config import Settings, default_data_path, is_multi_file, refresh_seconds
 from ..errors import SegkitArtifactError, SegkitError
-from ..live import SEGMENT_COLUMNS, VALUED_SEGMENTS, LiveFeed, LiveUpdate
 from ..workflow import CustomerData, scoring_window
 from .state import DashboardState, ModelStatus, saved_status
 from .widgets import classed, guarded
+
+if TYPE_CHECKING:  # segkit.live imports the cleaning (ibis): only a page that follows a folder loads it
+    from ..live import LiveFeed, LiveUpdate
 
 __all__ = ["follows_folder", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups",
            "notice_lines", "status_text", "LivePanel", "MOVE_BUTTONS"]
@@ -63,6 +66,8 @@ def follows_folder(data) -> bool:
 def live_customer_data(feed: LiveFeed) -> CustomerData:
     """The ``CustomerData`` a page shows from the feed's snapshot: its clean lines and its
     customers' features (the segment columns left to the page's model, as for any data)."""
+    from ..live import SEGMENT_COLUMNS
+
     customers = feed.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in feed.customers.columns])
     name = Path(str(feed.source)).name
     window, _ = scoring_window(feed.model)
@@ -86,6 +91,8 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
         reason = str(exc).rstrip(".")
         return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it follows new "
                             f"files only with a saved model ({reason[0].lower() + reason[1:]}).")
+    from ..live import LiveFeed
+
     feed = LiveFeed(source, model, allow_short_window=True)
     update = feed.check()
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
@@ -143,6 +150,8 @@ def move_groups(moves: pd.DataFrame) -> list[MoveGroup]:
 
 def notice_lines(update: LiveUpdate) -> list[str]:
     """The notice after an update, one plain sentence a line (moves are buttons)."""
+    from ..live import VALUED_SEGMENTS
+
     lines: list[str] = []
     files = update.added_files + update.changed_files
     if files:
@@ -194,7 +203,7 @@ class LivePanel:
                  interval: float | None = None):
         self.state, self.feed = state, feed
         self.interval = refresh_seconds() if interval is None else float(interval)
-        self.last: LiveUpdate | None = first if isinstance(first, LiveUpdate) else None
+        self.last: LiveUpdate | None = None if first is None or isinstance(first, str) else first
         self.updates = 0  # updates applied since the page opened
         self.checks = 0
         self.check_seconds: list[float] = []  # CPU seconds of each check that brought an update (feed + page)

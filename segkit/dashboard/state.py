@@ -31,15 +31,15 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..artifacts import load_artifacts, read_model_card, save_artifacts
+from ..artifacts import read_model_card, save_artifacts
 from ..config import Settings, settings as read_settings
 from ..errors import SegkitArtifactError, SegkitError
-from ..model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
 from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card, window_mask,
-                     segment_customers, segment_summary, table_order, window_z_scores)
-from ..workflow import CustomerData, add_customer_value, model_fits_data, train_model
+                     segment_summary, table_order, window_z_scores)
+from ..workflow import CustomerData, model_fits_data, train_model
 from ..wording import money
 from .data import holds_lines
+from .snapshot import CardModel, full_model, page_customers, segmented_customers
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
            "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained"]
@@ -142,10 +142,11 @@ def initial_model(data: CustomerData, artifacts: Path):
     of a model trained now (``None`` for the saved one).
     """
     try:
-        model = load_artifacts(artifacts)
-        if model_fits_data(model.card_, data):
-            return model, model.card_, saved_status(artifacts, model.card_), None
-        trained = model.card_.get("training_data", {})
+        card = read_model_card(artifacts)
+        if model_fits_data(card, data):
+            # The card is enough to draw the page; the pipeline loads when first needed.
+            return CardModel(artifacts, card), card, saved_status(artifacts, card), None
+        trained = card.get("training_data", {})
         reason = (f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')}, "
                   f"{trained.get('customers', '?'):,} customers)" if isinstance(trained.get("customers"), int)
                   else f"the saved model in {artifacts} was trained on other data")
@@ -169,9 +170,12 @@ def lifecycle_rules(model):
     return getattr(model, "lifecycle", None)
 
 
-def preset_of(model) -> FeaturePreset:
-    """The feature preset ``model`` was built from (features, log, lifecycle rules), or
-    a preset with its settings and the usual largest K when none matches."""
+def preset_of(model):
+    """The feature preset (``model.FeaturePreset``) ``model`` was built from (features,
+    log, lifecycle rules), or a preset with its settings and the usual largest K when none
+    matches."""
+    from ..model import FEATURE_PRESETS, FeaturePreset
+
     rules = lifecycle_rules(model)
     for spec in FEATURE_PRESETS.values():
         spec_rules = getattr(spec, "lifecycle", None)
@@ -189,7 +193,7 @@ def retrained(model, customers: pd.DataFrame, k: int):
     """A model like ``model`` (same features, preset and settings) refitted with K = ``k``."""
     from sklearn.base import clone
 
-    return clone(model).set_params(n_clusters=int(k)).fit(customers)
+    return clone(full_model(model)).set_params(n_clusters=int(k)).fit(customers)
 
 
 # ---------------------------------------------------------------- the state
@@ -229,9 +233,9 @@ class DashboardState(traitlets.HasTraits):
         self.data = data
         #: False when the lines are not held (a log aggregated out of core): no date or category filter.
         self.windowed = holds_lines(data)
-        self.categories = (line_categories(data.lines) if self.windowed
-                           else pd.Series(pd.Categorical([]), name="Category"))
         self.countries = sorted(data.customers["Country"].dropna().astype(str).unique())
+        self._present_categories: list[str] | None = None
+        self.__dict__.pop("categories", None)  # the cached_property of the data before
 
     def set_data(self, data: CustomerData) -> None:
         """Show new data of the same log (a live refresh): same model, filters and theme;
@@ -245,6 +249,21 @@ class DashboardState(traitlets.HasTraits):
         """The state of a new page: the saved model when it fits ``data``, else one trained now."""
         model, card, status, k_table = initial_model(data, Path(artifacts))
         return cls(data, model, card, status, artifacts, settings, k_table, theme)
+
+    @cached_property
+    def categories(self) -> pd.Series:
+        """Product category of each clean line (read on first use of a date or category filter)."""
+        if not self.windowed:
+            return pd.Series(pd.Categorical([]), name="Category")
+        return line_categories(self.data.lines)
+
+    @property
+    def category_names(self) -> list[str]:
+        """Product categories present in the lines (from the page snapshot when it has them)."""
+        self.everyone  # noqa: B018 (the snapshot brings them)
+        if self._present_categories is None:
+            self._present_categories = [str(c) for c in self.categories.cat.categories]
+        return self._present_categories
 
     # ------------------------------------------------------------ model
     @property
@@ -277,6 +296,8 @@ class DashboardState(traitlets.HasTraits):
     def evaluate(self) -> int:
         """Compare K values with the model's own features, lifecycle rules and preset's
         largest K; returns the recommended K."""
+        from ..model import evaluate_k, recommend_k
+
         lifecycle = lifecycle_rules(self.model)
         extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
         self.k_table = evaluate_k(self.data.customers, self.k_choices, list(self.model.features),
@@ -287,7 +308,7 @@ class DashboardState(traitlets.HasTraits):
         """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
         if not self.settings.analyst:
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.serve --analyst).")
-        save_artifacts(self.model, self.artifacts, self.data.training_info())
+        save_artifacts(full_model(self.model), self.artifacts, self.data.training_info())
         card = read_model_card(self.artifacts)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
 
@@ -308,11 +329,7 @@ class DashboardState(traitlets.HasTraits):
             return False
         if not self.saved and self.model_version > 0:
             return False  # a model retrained on this page stays until its author saves it
-        try:
-            model = load_artifacts(self.artifacts)
-        except SegkitArtifactError:
-            return False
-        self.set_model(model, model.card_, saved_status(self.artifacts, model.card_))
+        self.set_model(CardModel(self.artifacts, card), card, saved_status(self.artifacts, card))
         self.notice = f"This page now uses the model saved {str(card.get('created', '?')).replace('T', ' ')[:16]}."
         return True
 
@@ -328,11 +345,19 @@ class DashboardState(traitlets.HasTraits):
 
     @property
     def everyone(self) -> pd.DataFrame:
-        """Every customer with the model's full-period segment."""
-        return self._cached("everyone", (self.model_version,),
-                            lambda: add_customer_value(segment_customers(self.model, self.data.customers),
-                                                       self.data.lines if holds_lines(self.data) else None,
-                                                       self.model))
+        """Every customer with the model's full-period segment and lifetime value: for the
+        saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
+        return self._cached("everyone", (self.model_version,), self._segment_everyone)
+
+    def _segment_everyone(self) -> pd.DataFrame:
+        def compute():
+            return page_customers(self.data, self.model, self.categories if self.windowed else None)
+
+        if self.saved:
+            everyone, self._present_categories = segmented_customers(self.data.fingerprint, self.card, compute)
+            return everyone
+        everyone, _ = compute()
+        return everyone
 
     def _window_key(self, filters: Filters) -> tuple:
         return (filters.start, filters.end, filters.category) if self.windowed else (None, None, ALL)
@@ -341,7 +366,7 @@ class DashboardState(traitlets.HasTraits):
         """``window_activity`` for the filters' dates and category (``None``: no window)."""
         filters = filters or self.filters
         key = self._window_key(filters)
-        if not self.windowed:
+        if not self.windowed or key == (None, None, ALL):  # no window: the lines are not needed
             return None
         return self._cached("activity", key, lambda: window_activity(self.data.lines, self.categories, *key))
 

@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import os
+import sys
 from typing import Callable
 
 import anywidget
@@ -46,10 +47,24 @@ def figure_widget_class(bundle_path: str | None = None) -> type[go.FigureWidget]
             from ..serve import installed_bundle_path
 
             bundle_path = installed_bundle_path() or ""
+    _skip_iri_grammars()
     if not bundle_path:
         return go.FigureWidget
     loader = _BUNDLE_LOADER.format(path=json.dumps(bundle_path))
     return type("ServedBundleFigureWidget", (go.FigureWidget,), {"_esm": loader, "__module__": __name__})
+
+
+def _skip_iri_grammars() -> None:
+    """In a Voilà kernel, keep jsonschema from compiling its IRI grammars.
+
+    plotly's widget module imports nbformat (for notebook renderers the page does not use),
+    nbformat imports jsonschema, and jsonschema, when ``rfc3987_syntax`` is installed (it
+    is, for Jupyter's event schemas), builds 38 lark grammars at import: about 1 s of CPU
+    in every dashboard kernel. Nothing in a kernel validates IRIs; jsonschema falls back
+    to not checking that format. Left alone outside Voilà (a data scientist's kernel).
+    """
+    if os.environ.get("VOILA_BASE_URL") is not None and "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None: "import rfc3987_syntax" raises ImportError
 
 
 def classed(widget: W.Widget, *classes: str) -> W.Widget:

@@ -1,0 +1,171 @@
+"""What a page opens from, prepared once and shared by every kernel.
+
+A dashboard kernel used to unpickle the model (importing scikit-learn and SciPy), read
+and keep the clean lines, segment every customer and compute their lifetime value before
+it could draw anything: about 8 s of CPU and 470 MB per visitor on the real data. Now:
+
+- ``CardModel``: the saved model as its ``model.json`` states it (names, definitions,
+  K, lifecycle rules, metrics). The page reads these; the pickled pipeline is loaded,
+  with every check of ``artifacts.load_artifacts``, only when something has to compute
+  with it (an upload to score, a retrain).
+- ``segmented_customers``: every customer with segment, stage, confidence and lifetime
+  value, kept on disk per (customer table fingerprint, model card checksum, segkit code)
+  in ``<cache>/pages``. The first kernel (or ``segkit train``) computes and writes it,
+  atomically; every later kernel reads it. The product categories present in the lines
+  travel with it, so the category filter can be offered without reading the lines.
+
+A page so opened holds neither the lines nor scikit-learn until a visitor uses a date or
+category filter, uploads a file or retrains.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from ..artifacts import card_definitions
+from ..errors import SegkitArtifactError
+
+__all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "snapshot_path", "write_snapshot",
+           "prepare_snapshot"]
+
+
+class CardModel:
+    """The saved model in ``artifacts`` as its card states it; any other attribute
+    (``segment``, ``pipeline_``, ``get_params``, ...) loads the pickled model first
+    (``full_model``)."""
+
+    def __init__(self, artifacts: str | Path, card: dict[str, Any]):
+        from ..label import LifecycleRules
+
+        self.artifacts, self.card_ = Path(artifacts), card
+        self.features = tuple(card["features"])
+        self.n_clusters = int(card["k"])
+        self.segment_names_ = {int(code): str(name) for code, name in card["segments"].items()}
+        self.metrics_ = dict(card.get("metrics") or {})
+        self.lifecycle_rules_ = LifecycleRules(**card["lifecycle"]) if card.get("lifecycle") else None
+        self.definitions_ = card_definitions(card, self.lifecycle_rules_)
+        self._loaded = None
+
+    def loaded(self):
+        """The ``SegmentationModel`` itself, loaded once with every check of ``load_artifacts``."""
+        if self._loaded is None:
+            from ..artifacts import load_artifacts
+
+            model = load_artifacts(self.artifacts)
+            if model.card_.get("card_sha256") != self.card_.get("card_sha256"):
+                raise SegkitArtifactError("The saved model was replaced while this page was open; "
+                                          "reload the page to use the new one.")
+            self._loaded = model
+        return self._loaded
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "_loaded":
+            raise AttributeError(name)
+        return getattr(self.loaded(), name)
+
+
+def full_model(model):
+    """``model`` itself, or the loaded ``SegmentationModel`` behind a ``CardModel``."""
+    return model.loaded() if isinstance(model, CardModel) else model
+
+
+def snapshot_path(fingerprint: str, card: dict[str, Any]) -> Path | None:
+    """Where the segmented customers of this data and saved model are kept (``None`` for
+    a model without a card checksum, such as one trained on the page)."""
+    checksum = card.get("card_sha256")
+    if not checksum:
+        return None
+    from ..config import cache_dir
+    from ..workflow import _code_fingerprint
+
+    key = hashlib.sha256(json.dumps([fingerprint, checksum, _code_fingerprint()]).encode()).hexdigest()[:24]
+    return cache_dir() / "pages" / f"{key}.parquet"
+
+
+def segmented_customers(fingerprint: str, card: dict[str, Any],
+                        compute: Callable[[], tuple[pd.DataFrame, list[str]]]) -> tuple[pd.DataFrame, list[str]]:
+    """``(everyone, categories)`` for this data and saved model: read from the snapshot,
+    or ``compute()``-d and written for the next kernel. A damaged snapshot is computed again."""
+    path = snapshot_path(fingerprint, card)
+    if path is None:
+        return compute()
+    read = _read(path) if path.is_file() else None
+    if read is not None:
+        return read
+    # Kernels started together (Voilà fills its pool at once) wait for the first one's
+    # snapshot instead of all computing it.
+    from ..locks import file_lock
+
+    try:
+        with file_lock(path.with_suffix(".lock")):
+            read = _read(path) if path.is_file() else None
+            if read is not None:
+                return read
+            everyone, categories = compute()
+            write_snapshot(path, everyone, categories)
+    except OSError:  # a cache folder that cannot be written: compute for this page only
+        everyone, categories = compute()
+    return everyone, categories
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        categories = json.loads((table.schema.metadata or {}).get(b"segkit_categories", b"[]"))
+        frame = table.to_pandas()
+    except Exception:
+        return None
+    stamps = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    frame = frame.astype({c: "datetime64[ns]" for c in stamps})
+    frame.index = frame.index.astype("string")
+    return frame, [str(c) for c in categories]
+
+
+def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) -> None:
+    """Write the snapshot atomically (a reader sees the old file or the whole new one); a
+    cache folder that cannot be written only costs the next kernel the computation."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(everyone)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           b"segkit_categories": json.dumps(list(categories)).encode()})
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, partial, coerce_timestamps="us", allow_truncated_timestamps=True)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+
+def page_customers(data, model, categories: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """What the snapshot holds, computed: every customer of ``data`` segmented by ``model``
+    with lifetime value, and the product categories of the lines (``categories``: the
+    lines' categories when already known)."""
+    from ..views import line_categories, segment_customers
+    from ..workflow import add_customer_value
+
+    model = full_model(model)
+    lines = data.lines if data.has_lines else None
+    everyone = add_customer_value(segment_customers(model, data.customers), lines, model)
+    if categories is None:
+        categories = line_categories(lines) if lines is not None else pd.Series(pd.Categorical([]))
+    return everyone, [str(c) for c in categories.cat.categories]
+
+
+def prepare_snapshot(data, model, card: dict[str, Any]) -> Path | None:
+    """Write the snapshot of ``data`` and a model just saved with ``card`` (``segkit
+    train``), so the first page needs no computing either; returns its path."""
+    path = snapshot_path(data.fingerprint, card)
+    if path is not None:
+        write_snapshot(path, *page_customers(data, model))
+    return path

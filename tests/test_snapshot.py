@@ -1,0 +1,161 @@
+"""Light, shared dashboard kernels: a page opens from the saved model's card and the
+segmented customers every kernel shares, without scikit-learn, SciPy, ibis or the lines."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.artifacts import load_artifacts, save_artifacts
+from segkit.dashboard import Dashboard
+from segkit.dashboard.snapshot import CardModel, snapshot_path
+from segkit.errors import SegkitArtifactError
+from segkit.views import Filters
+from segkit.workflow import CachedCustomerData, load_customer_data, train_model
+
+HEAVY = ("sklearn", "scipy", "ibis", "duckdb")
+
+OPEN_PAGE = """
+import json, sys
+from segkit.dashboard import Dashboard
+page = Dashboard(sys.argv[1], sys.argv[2])
+state = page.state
+summary = state.selection.summary
+print(json.dumps({
+    "heavy": [m for m in %r if m in sys.modules],
+    "lines_read": state.data._lines is not None,
+    "data": type(state.data).__name__, "model": type(state.model).__name__,
+    "segments": state.everyone["Segment"].astype(str).value_counts().to_dict(),
+    "categories": state.category_names, "saved": state.saved,
+}))
+""" % (HEAVY,)
+
+
+@pytest.fixture()
+def saved_page(tmp_path, sample_log, monkeypatch):
+    """A CSV log, the model trained on it saved, and a cache folder of its own."""
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    log = tmp_path / "log.csv"
+    sample_log.to_csv(log, index=False)
+    data = load_customer_data(log)
+    model, _ = train_model(data, 4)
+    save_artifacts(model, tmp_path / "artifacts", data.training_info())
+    return log, tmp_path / "artifacts", data, model
+
+
+def _open_in_new_kernel(log: Path, artifacts: Path) -> dict:
+    result = subprocess.run([sys.executable, "-c", OPEN_PAGE, str(log), str(artifacts)], capture_output=True,
+                            text=True, env=dict(os.environ), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_second_kernel_opens_from_the_snapshot_without_heavy_libraries_or_lines(saved_page):
+    log, artifacts, data, model = saved_page
+    expected = model.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
+    first = _open_in_new_kernel(log, artifacts)  # computes and writes the snapshot
+    second = _open_in_new_kernel(log, artifacts)
+    assert first["segments"] == expected == second["segments"]
+    assert second["saved"] and second["model"] == "CardModel" and second["data"] == "CachedCustomerData"
+    assert second["heavy"] == [], f"a page opened from the snapshot imported {second['heavy']}"
+    assert not second["lines_read"], "the page read the lines before any date or category filter"
+    # The category filter is offered from the snapshot, with the categories the lines have.
+    assert second["categories"] == first["categories"] and len(second["categories"]) >= 3
+
+
+def test_snapshot_equals_a_fresh_computation_and_filters_still_work(saved_page):
+    log, artifacts, data, model = saved_page
+    fresh = Dashboard(data, artifacts)  # lines in memory: computes (and writes) the snapshot
+    cached = load_customer_data(log)
+    assert isinstance(cached, CachedCustomerData)
+    page = Dashboard(cached, artifacts)
+    pd.testing.assert_frame_equal(fresh.state.everyone, page.state.everyone, check_exact=True)
+    assert cached._lines is None
+    # A date filter reads the lines on first use and selects what the in-memory page selects.
+    start, end = date(2011, 3, 1), date(2011, 5, 31)
+    for state in (fresh.state, page.state):
+        state.filters = Filters(start=start, end=end)
+    assert cached._lines is not None
+    assert list(fresh.state.selection.shown.index) == list(page.state.selection.shown.index)
+    assert len(page.state.selection) < len(data.customers)
+
+
+def test_a_new_saved_model_gets_its_own_snapshot_and_a_damaged_one_is_recomputed(saved_page):
+    log, artifacts, data, model = saved_page
+    first = _open_in_new_kernel(log, artifacts)
+    other, _ = train_model(data, 3)
+    save_artifacts(other, artifacts, data.training_info())
+    second = _open_in_new_kernel(log, artifacts)
+    assert second["segments"] == other.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
+    assert second["segments"] != first["segments"]
+    path = snapshot_path(data.fingerprint, load_artifacts(artifacts).card_)
+    assert path is not None and path.is_file()
+    path.write_bytes(b"damaged")
+    third = _open_in_new_kernel(log, artifacts)
+    assert third["segments"] == second["segments"]
+
+
+def test_card_model_states_the_saved_model_and_loads_it_only_to_compute(saved_page):
+    log, artifacts, data, model = saved_page
+    loaded = load_artifacts(artifacts)
+    card_model = CardModel(artifacts, loaded.card_)
+    assert card_model.segment_names_ == loaded.segment_names_ and card_model.n_clusters == loaded.n_clusters
+    assert card_model.lifecycle_rules_ == loaded.lifecycle_rules_ and card_model.metrics_ == loaded.metrics_
+    pd.testing.assert_frame_equal(card_model.definitions_, loaded.definitions_)
+    assert card_model._loaded is None
+    pd.testing.assert_frame_equal(card_model.segment(data.customers), loaded.segment(data.customers))
+    # The saved model replaced while a page is open: computing says so in one sentence.
+    stale = CardModel(artifacts, loaded.card_)
+    other, _ = train_model(data, 3)
+    save_artifacts(other, artifacts, data.training_info())
+    with pytest.raises(SegkitArtifactError, match="reload the page"):
+        stale.segment(data.customers)
+
+
+def test_segkit_train_prepares_the_first_page(tmp_path, sample_log, monkeypatch):
+    """`segkit train` writes the snapshot the first page opens from."""
+    from segkit import cli
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_CLV", "0")
+    log = tmp_path / "log.csv"
+    sample_log.to_csv(log, index=False)
+    assert cli.main(["train", "--data", str(log), "--k", "4", "--artifacts", str(tmp_path / "artifacts")]) == 0
+    data = load_customer_data(log)
+    model = load_artifacts(tmp_path / "artifacts")
+    path = snapshot_path(data.fingerprint, model.card_)
+    assert path is not None and path.is_file()
+    page = _open_in_new_kernel(log, tmp_path / "artifacts")
+    assert page["heavy"] == [] and not page["lines_read"]
+    assert page["segments"] == model.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
+
+
+def test_the_built_in_sample_is_cached_like_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_DATA", "")
+    fresh = load_customer_data()
+    again = load_customer_data()
+    assert isinstance(again, CachedCustomerData) and again.is_sample and again.source == fresh.source
+    pd.testing.assert_frame_equal(fresh.customers, again.customers, check_exact=True)
+    pd.testing.assert_frame_equal(fresh.lines, again.lines)
+
+
+def test_kernels_started_together_compute_the_snapshot_once(saved_page):
+    """Voilà fills its pool at once: one kernel computes the snapshot, the others wait for it."""
+    log, artifacts, data, model = saved_page
+    kernels = [subprocess.Popen([sys.executable, "-c", OPEN_PAGE, str(log), str(artifacts)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ)) for _ in range(3)]
+    pages = []
+    for kernel in kernels:
+        out, err = kernel.communicate(timeout=300)
+        assert kernel.returncode == 0, err[-2000:]
+        pages.append(json.loads(out.strip().splitlines()[-1]))
+    computed = [page for page in pages if "sklearn" in page["heavy"]]
+    assert len(computed) == 1, [page["heavy"] for page in pages]
+    assert all(page["segments"] == pages[0]["segments"] for page in pages)
