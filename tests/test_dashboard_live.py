@@ -259,14 +259,19 @@ def test_the_timer_checks_on_the_event_loop(page):
         live.interval = 0.05
         assert live.start() is True
         write_settled(frame, folder.path / f"{day}.parquet")
+        await asyncio.sleep(0.5)
+        assert live.checks == 0  # not shown in a browser yet (a pre-heated kernel): no check
+        live.page_opened()
         for _ in range(400):
             await asyncio.sleep(0.05)
             if live.updates:
                 break
+        await asyncio.sleep(0.3)  # more checks, nothing new
         live.stop()
 
     asyncio.run(follow())
     assert live.updates == 1 and dashboard.state.data_version == 1 and len(live.check_seconds) == 1
+    assert live.checks > 1
     assert f"{day}.parquet" in live.notice_text.value
 
 

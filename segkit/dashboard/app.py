@@ -126,6 +126,7 @@ class Dashboard:
         self.state.reload_saved_model()
         if self.bridge.initial:
             self.open_query(self.bridge.initial)
+        self.live.page_opened()
 
 
 def build_app(data: CustomerData | str | Path | pd.DataFrame | None = None, artifacts: str | Path | None = None,

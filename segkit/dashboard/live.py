@@ -5,7 +5,8 @@ shared by every kernel) and the *saved* model, whatever data it was trained on: 
 page never trains or retrains a model. ``LivePanel`` then checks the folder every
 ``SEGKIT_REFRESH_SECONDS`` (default 60) from a task on the kernel's event loop (the
 check itself runs in a worker thread, the widgets are updated on the loop, so their
-messages reach the browser like a click's). A new snapshot replaces the state's data
+messages reach the browser like a click's), once the page is shown in a browser: a
+pre-heated kernel waiting for its visitor checks when its page is opened. A new snapshot replaces the state's data
 (``DashboardState.set_data``): filters, sort and table page stay as the viewer set them.
 
 What the panel shows (stable CSS classes):
@@ -208,6 +209,11 @@ class LivePanel:
         self.checks = 0
         self.check_seconds: list[float] = []  # CPU seconds of each check that brought an update (feed + page)
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._checking: asyncio.Lock | None = None
+        #: Shown in a browser (``page_opened``): a pre-heated kernel waiting for a visitor does not
+        #: redraw for nobody; it checks the folder when its page is opened, then every interval.
+        self.opened = False
         self._filter_label = ""
         self._problem = ""
         self.status = classed(W.HTML(), "seg-data-status")
@@ -272,8 +278,15 @@ class LivePanel:
             loop = _kernel_loop()
             if loop is None:
                 return False
+        self._loop, self._checking = loop, asyncio.Lock()
         self._task = loop.create_task(self._follow())
         return True
+
+    def page_opened(self) -> None:
+        """The page is shown in a browser: check now, then every interval."""
+        self.opened = True
+        if self._task is not None and self._loop is not None:
+            self._loop.create_task(self._check_once())
 
     def stop(self) -> None:
         if self._task is not None:
@@ -281,15 +294,19 @@ class LivePanel:
             self._task = None
 
     async def _follow(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval)
+            if self.opened:
+                await self._check_once()
+
+    async def _check_once(self) -> None:
+        async with self._checking:  # one check at a time (the timer's and the page opening's)
             cpu = time.process_time()
             try:
-                update = await loop.run_in_executor(None, self.feed.check)
+                update = await asyncio.get_running_loop().run_in_executor(None, self.feed.check)
             except Exception as exc:  # noqa: BLE001 - a bad check must not end the following
                 self._check_failed(exc)
-                continue
+                return
             try:  # not ``guarded``: that clears the viewer's message line at every check
                 self._checked(update, cpu)
             except Exception as exc:  # noqa: BLE001 - the page must survive any failure
