@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-analyst train test test-fast notebooks bench bench-live bench-engines clean-cache
+.PHONY: help run run-analyst train test test-fast notebooks bench bench-live bench-engines bench-sessions clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench: $(STAMP) ## time the original approach against segkit on the real workboo
 
 bench-live: $(STAMP) ## cost of a live refresh: the real data in daily files, one day added at a time
 	$(BIN)/python benchmarks/bench_live.py $${SEGKIT_REAL_DATA:-../shared/data}
+
+bench-sessions: $(STAMP) ## ten visitors at once on the real data: page ready times and kernel memory
+	$(BIN)/python benchmarks/bench_sessions.py $${SEGKIT_REAL_DATA:-../shared/data}
 
 bench-engines: $(STAMP) ## time DuckDB and Spark against pandas on a generated 20M-line log
 	test -f .cache/large/log_20M_seed0.parquet || $(BIN)/python benchmarks/make_large_logs.py 20M

@@ -11,11 +11,19 @@ In one run:
 3. on the customer table of the largest log (~1M customers): KMeans against
    MiniBatchKMeans (same K) at several sizes - fit time, inertia on all points, adjusted
    Rand index between the labelings, silhouette on a 10,000 sample - then
-   ``SegmentationModel.fit``, ``evaluate_k`` on its sample, and scoring (``segment``).
+   ``SegmentationModel.fit``, ``evaluate_k`` on its sample, and scoring (``segment``);
+4. the dashboard at 1.03M customers (``--dashboard``; a synthetic table resampled from the
+   built-in sample, so no log is needed): the page's kernel time for a filter change
+   (every panel, widget state serialised; the browser's drawing is not included), with
+   the 2D scatter as 50,000 sampled WebGL points (before issue 9 item 7) and as a density
+   image (now): two pages in one process, changed in turn, wall and CPU seconds (CPU
+   time does not grow with other processes' load), medians of ``--repeats`` changes (at
+   least 6); then Chromium (if there) parsing and drawing the two kinds of 2D chart.
 
 Prints medians where it repeats and writes everything as JSON. Usage:
     nice -n 10 python benchmarks/bench_scale.py [--sizes 10M 100M] [--folder DIR] [--reuse]
         [--memory-limit 3GB] [--pandas-cap-gb 20] [--k 5] [--repeats 3] [--json OUT] [--delete]
+    python benchmarks/bench_scale.py --dashboard-only [--repeats 7]
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,7 +180,160 @@ def child_train(customers_path: str, k: str, repeats: str) -> dict:
     return out
 
 
-CHILDREN = {"generate": child_generate, "outofcore": child_outofcore, "pandas": child_pandas, "train": child_train}
+DASHBOARD_CUSTOMERS = 1_030_000
+
+
+def synthetic_customers(n: int, seed: int = 0):
+    """``OutOfCoreData`` of ``n`` customers resampled from the built-in sample (counts and
+    spend jittered by a few per cent, so customers do not sit on the same points)."""
+    from dataclasses import fields
+
+    import numpy as np
+    import pandas as pd
+
+    from segkit.dashboard.data import OutOfCoreData
+    from segkit.workflow import CustomerData, load_customer_data
+
+    sample = load_customer_data(None)
+    rng = np.random.default_rng(seed)
+    customers = sample.customers.iloc[rng.integers(0, len(sample.customers), n)].copy()
+    customers.index = pd.Index([f"S{i:07d}" for i in range(n)], dtype="string", name=customers.index.name)
+    for column in ("TotalQuantity", "TotalSpend", "AvgOrderValue"):
+        jittered = customers[column].to_numpy(dtype=float) * rng.lognormal(0.0, 0.05, n)
+        customers[column] = jittered.round().astype(customers[column].dtype) if customers[column].dtype.kind == "i" \
+            else jittered.round(2)
+    values = {f.name: getattr(sample, f.name) for f in fields(CustomerData)}
+    values.update(source=f"synthetic ({n:,} customers resampled from the sample)", is_sample=False,
+                  transactions=None, lines=None, customers=customers)
+    data = OutOfCoreData(**values)
+    data.n_lines = 30_000_000
+    return data
+
+
+def child_dashboard(n: str, repeats: str) -> dict:
+    """Kernel time of filter changes on the page at ``n`` customers: 2D scatter as points, then as a density."""
+    import tempfile
+
+    from segkit.artifacts import save_artifacts
+    from segkit.config import Settings
+    from segkit.dashboard import Dashboard, scatter
+    from segkit.views import Filters
+    from segkit.workflow import train_model
+
+    n, repeats = int(n), max(int(repeats), 6)
+    start = time.perf_counter()
+    data = synthetic_customers(n)
+    model, _ = train_model(data, 5)
+    out: dict = {"customers": len(data.customers), "prepare_seconds": time.perf_counter() - start}
+    artifacts = Path(tempfile.mkdtemp(prefix="segkit-bench-dashboard-"))
+    save_artifacts(model, artifacts, data.training_info())
+
+    def points_2d(panel):  # the 2D figure before issue 9 item 7: a fixed sample of 50,000 WebGL points
+        if not len(panel.state.selection):
+            return scatter.empty_figure()
+        return scatter.plots.scatter_2d(panel._points(50_000), x=panel.x_axis.value, y=panel.y_axis.value,
+                                        log_axes=panel.log_axes.value, template=scatter.FIGURE_TEMPLATE,
+                                        point_budget=50_000, segments=panel.state.segment_names,
+                                        currency=panel.state.currency)
+
+    density_2d = scatter.ScatterPanel._figure_2d
+    pages, timings = {}, {}
+    for mode, figure_2d in (("points", points_2d), ("density", density_2d)):
+        scatter.ScatterPanel._figure_2d = figure_2d
+        start = time.perf_counter()
+        page = Dashboard(data, artifacts=artifacts, settings=Settings(currency="£", analyst=False), query="")
+        timings[mode] = {"page_build_seconds": time.perf_counter() - start, "filter_change_seconds": [],
+                         "filter_change_cpu_seconds": [], "scatter_seconds": [], "scatter_cpu_seconds": [],
+                         "customers_shown": []}
+        page.scatter._figure_2d = types.MethodType(figure_2d, page.scatter)
+        show = page.scatter.show
+
+        def timed_show(show=show, m=timings[mode]):
+            begin, cpu = time.perf_counter(), time.process_time()
+            show()
+            m["scatter_seconds"].append(time.perf_counter() - begin)
+            m["scatter_cpu_seconds"].append(time.process_time() - cpu)
+        page.scatter.show = timed_show  # the state calls it through a lambda that looks it up
+        pages[mode] = page
+    scatter.ScatterPanel._figure_2d = density_2d
+    segments = pages["density"].state.segment_names
+    for i in range(repeats):  # as the browser test: some segments, then all, and again; the modes in turn
+        chosen = segments[: 1 + i % (len(segments) - 1)] if i % 2 == 0 else segments
+        for mode, page in pages.items():
+            begin, cpu = time.perf_counter(), time.process_time()
+            page.filters.segment_filter.value = tuple(chosen)  # what the user's choice does
+            timings[mode]["filter_change_seconds"].append(time.perf_counter() - begin)
+            timings[mode]["filter_change_cpu_seconds"].append(time.process_time() - cpu)
+            timings[mode]["customers_shown"].append(len(page.state.selection))
+            assert page.state.message == "", page.state.message
+    for mode, page in pages.items():
+        m, figure = timings[mode], page.scatter.chart.widget
+        m.update(median_seconds=statistics.median(m["filter_change_seconds"]),
+                 median_cpu_seconds=statistics.median(m["filter_change_cpu_seconds"]),
+                 scatter_median_seconds=statistics.median(m["scatter_seconds"]),
+                 scatter_median_cpu_seconds=statistics.median(m["scatter_cpu_seconds"]),
+                 points_sent=sum(len(t.x) for t in figure.data if t.type == "scattergl" and t.x is not None),
+                 image_bytes=len(figure.layout.images[0].source) if figure.layout.images else 0)
+        out[mode] = m
+        emit({"dashboard": mode, "median_seconds": m["median_seconds"]})
+    out["browser"] = browser_draw(pages, points_2d, repeats)
+    out["load_average"] = os.getloadavg()
+    return out
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+#: Draws a figure sent as JSON text (as the chart widget receives it) and waits for the next frame.
+DRAW = """async (text) => {
+  const start = performance.now();
+  const fig = JSON.parse(text);
+  await Plotly.react(document.getElementById('chart'), fig.data, fig.layout);
+  await new Promise(resolve => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return (performance.now() - start) / 1000;
+}"""
+
+
+def browser_draw(pages: dict, points_2d, repeats: int) -> dict:
+    """Seconds Chromium (headless, software WebGL, as the browser tests) takes to parse and
+    draw the 2D chart of two views (some segments, then all) in turn, as points and as a
+    density: the part of a redraw the kernel timings leave out. Plotly's own bundle, no
+    Voilà; medians."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright is not installed"}
+    if not CHROMIUM.is_file():
+        return {"skipped": f"no Chromium at {CHROMIUM}"}
+    import plotly
+
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    texts: dict[str, list[str]] = {"points": [], "density": []}
+    segments = pages["density"].state.segment_names
+    for chosen in (segments[:2], segments):
+        for mode, page in pages.items():
+            page.filters.segment_filter.value = tuple(chosen)
+            panel = page.scatter
+            figure = points_2d(panel) if mode == "points" else type(panel)._figure_2d(panel)
+            figure.update_layout(template="plotly_white", height=430, width=720)
+            texts[mode].append(figure.to_json())
+    seconds: dict[str, list[float]] = {"points": [], "density": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        tab = browser.new_page(viewport={"width": 1500, "height": 1000})
+        tab.set_content('<div id="chart" style="width:720px;height:430px"></div>')
+        tab.add_script_tag(path=str(bundle))
+        for mode in texts:
+            tab.evaluate(DRAW, texts[mode][0])  # first draw of each kind (WebGL context, image decoder)
+        for i in range(max(repeats, 6)):
+            for mode in texts:
+                seconds[mode].append(tab.evaluate(DRAW, texts[mode][(i + 1) % 2]))
+        browser.close()
+    return {mode: {"seconds": seconds[mode], "median_seconds": statistics.median(seconds[mode]),
+                   "json_bytes": [len(t) for t in texts[mode]]} for mode in seconds}
+
+
+CHILDREN = {"generate": child_generate, "outofcore": child_outofcore, "pandas": child_pandas, "train": child_train,
+            "dashboard": child_dashboard}
 
 
 def emit(message: dict) -> None:
@@ -221,6 +383,39 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else str(n)
 
 
+def dashboard_benchmark(repeats: int) -> dict:
+    print(f"\ndashboard at {DASHBOARD_CUSTOMERS:,} customers: filter changes, kernel time (medians):", flush=True)
+    r = run_child("dashboard", DASHBOARD_CUSTOMERS, repeats)
+    if r["exit_code"] != 0:
+        print(f"  dashboard FAILED: {r.get('error')}")
+        return r
+    for mode in ("points", "density"):
+        m = r[mode]
+        what = (f"{m['points_sent']:,} WebGL points" if mode == "points"
+                else f"a {m['image_bytes'] / 1000:,.0f} kB PNG image")
+        print(f"  2D scatter as {mode:<7}: filter change {m['median_seconds']:.3f} s wall, "
+              f"{m['median_cpu_seconds']:.3f} s CPU (medians of {len(m['filter_change_seconds'])}; wall "
+              f"{', '.join(f'{s:.2f}' for s in m['filter_change_seconds'])}), of which the scatter "
+              f"{m['scatter_median_seconds']:.3f} s wall, {m['scatter_median_cpu_seconds']:.3f} s CPU; "
+              f"page built in {m['page_build_seconds']:.1f} s; sends {what}")
+    browser = r.get("browser", {})
+    if "skipped" in browser:
+        print(f"  browser drawing not measured: {browser['skipped']}")
+    else:
+        for mode in ("points", "density"):
+            b = browser[mode]
+            print(f"  browser (Chromium, software WebGL) parsing and drawing the 2D chart as {mode:<7}: "
+                  f"{b['median_seconds']:.3f} s (median of {len(b['seconds'])}; "
+                  f"{max(b['json_bytes']) / 1e6:.2f} MB of JSON)")
+        for mode in ("points", "density"):
+            total = r[mode]["median_seconds"] + browser[mode]["median_seconds"]
+            cpu = r[mode]["median_cpu_seconds"] + browser[mode]["median_seconds"]
+            print(f"  => redraw as {mode:<7}: about {total:.2f} s (kernel wall + browser), "
+                  f"{cpu:.2f} s (kernel CPU + browser)")
+    print(f"  load average at the end: {', '.join(f'{v:.1f}' for v in r['load_average'])}")
+    return r
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -234,12 +429,23 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each training and scoring timing")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--dashboard", action="store_true", help="also time filter changes on the 1.03M page")
+    parser.add_argument("--dashboard-only", action="store_true", help="only that (no logs, no training)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--delete", action="store_true", help="delete the logs at the end")
     args = parser.parse_args()
     if args.child:
         mode, *rest = args.child
         emit({"result": CHILDREN[mode](*rest)})
+        return 0
+
+    if args.dashboard_only:
+        results = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                               "load_average_at_start": os.getloadavg()}}
+        results["dashboard"] = dashboard_benchmark(args.repeats)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nwritten {args.json}")
         return 0
 
     sizes = [parse_size(s) for s in args.sizes]
@@ -320,6 +526,9 @@ def main() -> int:
             print(f"  segment (scoring) {sc['customers']:,} customers: {sc['median_seconds']:.2f} s")
         else:
             print(f"  training FAILED: {r.get('error')}")
+
+    if args.dashboard:
+        results["dashboard"] = dashboard_benchmark(args.repeats)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))

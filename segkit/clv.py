@@ -365,7 +365,7 @@ def value_by_segment(predicted: pd.DataFrame, segments: pd.Series) -> pd.DataFra
     ``MeanCLV`` (currency), ``CLVShare`` (0-1 of the total), ``MeanPAlive`` (0-1),
     ``ExpectedPurchases90d`` (sum of purchase days expected in the next 90 days).
     """
-    from .explore import segment_order
+    from .label import segment_order
 
     names = segments.astype("string").reindex(predicted.index.astype("string"))
     frame = predicted.assign(Segment=names.to_numpy()).dropna(subset=["Segment"])
@@ -452,7 +452,7 @@ def holdout_summary(comparison: pd.DataFrame, segments: pd.Series | None = None)
     groups = {"All customers": comparison}
     if segments is not None:
         names = segments.astype("string").reindex(comparison.index.astype("string")).fillna("(none)")
-        from .explore import segment_order
+        from .label import segment_order
 
         for name in segment_order(names.unique()):
             groups[name] = comparison[(names == name).to_numpy()]

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .clean import clean_transactions
 from .config import PROJECT_ROOT
-from .label import RFM_SEGMENT_RULES, SEGMENT_ORDER, rfm_scores
-from .model import SegmentationModel
+from .label import RFM_SEGMENT_RULES, rfm_scores, segment_order
+
+if TYPE_CHECKING:  # scikit-learn loads only when a model is used
+    from .model import SegmentationModel
 
 __all__ = [
     "segment_order",
@@ -53,18 +54,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- overview
-
-
-def segment_order(names) -> list[str]:
-    """Segment names in the fixed reading order (VIP, Loyal, Regular, Budget, At risk,
-    Lost, New; numbered names after their base, unknown names last, alphabetically)."""
-    known = list(SEGMENT_ORDER)
-
-    def key(name: str):
-        base = name if name in known else name.rsplit(" ", 1)[0]
-        return (known.index(base) if base in known else len(known), name)
-
-    return sorted({str(n) for n in names}, key=key)
 
 
 def data_overview(transactions: pd.DataFrame) -> pd.DataFrame:
@@ -135,6 +124,8 @@ def cancellation_trap(transactions: pd.DataFrame, lines: pd.DataFrame, n: int = 
     and ``NaiveRank`` (rank by spend under the original rule, 1 = top spender).
     The ``n`` most overstated customers, largest first.
     """
+    from .clean import clean_transactions
+
     naive_lines = clean_transactions(transactions, rules="seed").lines
     naive = naive_lines.groupby("CustomerID", observed=True)["TotalPrice"].sum()
     netted = lines.groupby("CustomerID", observed=True)["TotalPrice"].sum()

@@ -40,6 +40,7 @@ __all__ = [
     "lifecycle_stage",
     "segment_definitions",
     "segment_profile",
+    "segment_order",
     "recommendation_for",
     "PROFILE_FEATURES",
     "SEGMENT_PROTOTYPES",
@@ -48,6 +49,10 @@ __all__ = [
     "name_segments",
     "cluster_profile_z",
     "rfm_scores",
+    "RFM_SEGMENT_TEXT",
+    "RFM_ORDER",
+    "rfm_segmented",
+    "segment_crosstab",
 ]
 
 PROFILE_FEATURES = ["Recency", "NumPurchases", "TotalSpend", "Tenure"]
@@ -324,3 +329,77 @@ def segment_profile(customers: pd.DataFrame, labels: np.ndarray, names: dict[int
     profile["Recommendation"] = profile["Segment"].map(recommendation_for)
     profile.index.name = "Cluster"
     return profile
+
+
+#: What each RFM segment means and what to do, in plain words (R: how recently, FM: how
+#: often and how much, each a quintile score 1-5 over every customer, 5 best).
+RFM_SEGMENT_TEXT: dict[str, tuple[str, str]] = {
+    "Champions": ("Bought very recently (R 5) and buy often, for a lot (FM 4-5).",
+                  "Reward them: early access and thanks, no blanket discounts."),
+    "Loyal": ("Bought fairly recently (R 3-4) and buy often, for a lot (FM 4-5).",
+              "Keep them close: loyalty perks, ask for reviews, upsell."),
+    "Potential loyalist": ("Bought recently (R 4-5) with middling frequency and spend (FM 2-3).",
+                           "Offer membership or a second-purchase incentive."),
+    "New": ("Bought very recently (R 5) but little so far (FM 1).",
+            "Welcome them: onboarding, a reason to come back soon."),
+    "Promising": ("Bought recently (R 4) but little so far (FM 1).",
+                  "Build the habit: recommendations from what they bought."),
+    "Need attention": ("Middling on every count (R 3, FM 3).",
+                       "Time-limited offers based on their past purchases."),
+    "About to sleep": ("Not bought for a while (R 3) and bought little (FM 1-2).",
+                       "Reactivate cheaply: popular products, a small discount."),
+    "Can't lose them": ("Used to buy often and for a lot (FM 5) but not for a long time (R 1-2).",
+                        "Win them back personally: call or write, a strong offer."),
+    "At risk": ("Used to buy fairly well (FM 3-4) but not for a long time (R 1-2).",
+                "Win-back campaign: personalised reminders and an offer."),
+    "Lost": ("Bought little (FM 1) and long ago (R 1).",
+             "Low priority: one last reactivation, otherwise leave them."),
+    "Hibernating": ("Bought little (FM 1-2), and not recently (R 1-2).",
+                    "Include in broad reactivation campaigns only."),
+}
+#: RFM segments in reading order (best first; Hibernating is the rules' fallback).
+RFM_ORDER = tuple(dict.fromkeys([name for name, _, _ in RFM_SEGMENT_RULES] + ["Hibernating"]))
+
+
+def rfm_segmented(segmented: pd.DataFrame) -> pd.DataFrame:
+    """``segmented`` (customers with the model's ``Segment``) relabelled by the RFM rules.
+
+    ``Segment`` becomes the RFM segment (``rfm_scores`` over every row given, so pass all
+    customers, not a filtered view), ``Cluster`` its position in ``RFM_ORDER``,
+    ``Recommendation`` the RFM one; the model's segment stays as ``ModelSegment`` and the
+    model's ``Confidence`` (about its clusters) is left out. R, F, M scores are added.
+    """
+    scores = rfm_scores(segmented)
+    out = segmented.drop(columns=["Confidence"], errors="ignore").copy()
+    out["ModelSegment"] = segmented["Segment"].astype("string")
+    names = scores["RFM_Segment"].astype("string")
+    out["Segment"] = names
+    out["Cluster"] = names.map({name: i for i, name in enumerate(RFM_ORDER)}).astype("int64")
+    out["Recommendation"] = names.map({name: text[1] for name, text in RFM_SEGMENT_TEXT.items()}).astype("string")
+    out[["R", "F", "M"]] = scores[["R", "F", "M"]]
+    return out
+
+
+def segment_crosstab(model_segments: pd.Series, rfm_segments: pd.Series) -> pd.DataFrame:
+    """Customers by model segment (rows) and RFM segment (columns), both indexed by
+    CustomerID; rows in the model's reading order, columns in ``RFM_ORDER``, with totals."""
+    both = pd.DataFrame({"Model segment": model_segments.astype(str),
+                         "RFM segment": rfm_segments.astype(str).reindex(model_segments.index)}).dropna()
+    if both.empty:
+        return pd.DataFrame()
+    table = pd.crosstab(both["Model segment"], both["RFM segment"], margins=True, margins_name="Total")
+    rows = segment_order([r for r in table.index if r != "Total"]) + ["Total"]
+    columns = [c for c in RFM_ORDER if c in table.columns] + ["Total"]
+    return table.loc[rows, columns]
+
+
+def segment_order(names) -> list[str]:
+    """Segment names in the fixed reading order (VIP, Loyal, Regular, Budget, At risk,
+    Lost, New; numbered names after their base, unknown names last, alphabetically)."""
+    known = list(SEGMENT_ORDER)
+
+    def key(name: str):
+        base = name if name in known else name.rsplit(" ", 1)[0]
+        return (known.index(base) if base in known else len(known), name)
+
+    return sorted({str(n) for n in names}, key=key)

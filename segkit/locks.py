@@ -10,10 +10,16 @@ __all__ = ["file_lock"]
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes (``fcntl.flock``; on systems
-    without it, no lock: two kernels may then compute the same snapshot, harmlessly)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
+    """An exclusive lock on ``path`` between processes (``fcntl.flock``). Without it (no
+    ``fcntl``, or a folder that cannot be written) no lock: two processes may then compute
+    the same cache entry, harmlessly."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
         try:
             import fcntl
         except ImportError:  # Windows

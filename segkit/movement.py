@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .explore import segment_order
+from .label import segment_order
 
 __all__ = ["NEW_CUSTOMER", "NOT_SCORED", "cohort_retention", "segment_trend", "migration_table"]
 

@@ -3,9 +3,14 @@
 Every function takes DataFrames and returns a ``plotly.graph_objects.Figure``; none
 calls ``.show()``. ``template`` is a plotly template name ("plotly_white" for the light
 theme, "plotly_dark" for the dark one). Scatter plots draw at most ``point_budget``
-customers (a seeded random sample, stated in the title) with WebGL traces.
+customers (a seeded random sample, stated in the title) with WebGL traces;
+``scatter_density`` draws any number of customers as one image (datashader, imported only
+when it is called).
 """
 from __future__ import annotations
+
+import base64
+import io
 
 import numpy as np
 import pandas as pd
@@ -20,6 +25,7 @@ __all__ = [
     "POINT_BUDGET",
     "segment_colour_map",
     "scatter_2d",
+    "scatter_density",
     "scatter_3d",
     "segment_sizes",
     "centroid_heatmap",
@@ -41,6 +47,8 @@ SEGMENT_COLOURS = {
 }
 _EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000
+#: Pixels (width, height) of the density image; the browser stretches it over the plot area.
+DENSITY_PIXELS = (500, 300)
 
 
 def segment_colour_map(segments) -> dict[str, str]:
@@ -108,6 +116,85 @@ def scatter_2d(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "Tota
     fig.update_layout(title=f"{y_title} against {x_title}{note}", legend_title_text="Segment", template=template,
                       margin=dict(l=10, r=10, t=50, b=10),
                       xaxis=dict(title=x_title + scale, type=axis_type), yaxis=dict(title=y_title + scale, type=axis_type))
+    return fig
+
+
+def _density_extent(values: np.ndarray) -> tuple[float, float]:
+    """Finite minimum and maximum widened by 3 % (1 when all values are equal)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    pad = (high - low) * 0.03 if high > low else 0.5
+    return low - pad, high + pad
+
+
+def _density_png(frame: pd.DataFrame, x_range: tuple[float, float], y_range: tuple[float, float],
+                 colours: list[str], pixels: tuple[int, int]) -> str:
+    """A PNG data URI of ``frame`` (columns x, y and a categorical Segment) counted per pixel
+    and segment, each pixel's colour the count-weighted mix of ``colours`` (one per category)
+    and its opacity rising with the count (histogram-equalised); empty pixels transparent."""
+    import datashader as ds  # lazily: numba and xarray cost ~1 s and ~100 MB, only paid above the budget
+    import datashader.transfer_functions as tf
+
+    canvas = ds.Canvas(plot_width=pixels[0], plot_height=pixels[1], x_range=x_range, y_range=y_range)
+    counts = canvas.points(frame, "x", "y", ds.by("Segment", ds.count()))
+    image = tf.dynspread(tf.shade(counts, color_key=colours, how="eq_hist", min_alpha=90), threshold=0.5, max_px=2)
+    buffer = io.BytesIO()
+    image.to_pil().save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def scatter_density(segmented: pd.DataFrame, x: str = "TotalQuantity", y: str = "TotalSpend",
+                    log_axes: bool = True, template: str = "plotly_white", segments=None,
+                    currency: str = "£", pixels: tuple[int, int] = DENSITY_PIXELS) -> go.Figure:
+    """Every customer of ``segmented`` as a density image coloured by ``Segment``: the 2D
+    scatter for more customers than WebGL points can draw quickly.
+
+    datashader (which needs pillow) counts customers per pixel and segment on a ``pixels``
+    grid over their extent; a pixel's colour mixes the segment colours by their counts, its
+    opacity rises with the count; empty pixels are transparent, so the theme's background
+    shows through. The image lies under the axes (log axes when ``log_axes``, as in
+    ``scatter_2d``; customers with a value of 0 or below are not drawn there, and the title
+    says how many); its extent is the axis range.
+    One empty trace per segment of ``segments`` (see ``scatter_2d``) keeps the legend,
+    listing only segments with customers. No hover. ``Segment`` may be categorical (faster
+    at a million rows: no conversion).
+    """
+    order = _segment_order(segmented, segments)
+    colours = segment_colour_map(order)
+    x_title, y_title = title(x, currency), title(y, currency)
+    labels = segmented["Segment"]
+    if not (isinstance(labels.dtype, pd.CategoricalDtype) and list(labels.cat.categories) == order):
+        labels = labels.astype(str).astype(pd.CategoricalDtype(order))
+    codes = labels.cat.codes.to_numpy()
+    xs, ys = segmented[x].to_numpy(dtype=float), segmented[y].to_numpy(dtype=float)
+    if (codes < 0).any():  # segments not in ``segments`` are not drawn (as in ``scatter_2d``)
+        xs, ys, labels, codes = xs[codes >= 0], ys[codes >= 0], labels[codes >= 0], codes[codes >= 0]
+    if log_axes:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xs, ys = np.log10(np.where(xs > 0, xs, np.nan)), np.log10(np.where(ys > 0, ys, np.nan))
+    frame = pd.DataFrame({"x": xs, "y": ys, "Segment": labels.array}, copy=False)  # no 2D block copy
+    x_range, y_range = _density_extent(xs), _density_extent(ys)
+    source = _density_png(frame, x_range, y_range, [colours[name] for name in order], pixels)
+    present = np.bincount(codes, minlength=len(order))
+    hidden = len(segmented) - int((np.isfinite(xs) & np.isfinite(ys)).sum())
+    hidden_note = f" ({hidden:,} with a value of 0 or below not drawn on log axes)" if hidden else ""
+    fig = go.Figure([go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name,
+                                marker=dict(color=colours[name], size=10, symbol="square"),
+                                showlegend=bool(present[i]), hoverinfo="skip")
+                     for i, name in enumerate(order)])
+    axis_type = "log" if log_axes else "linear"
+    scale = " (log scale)" if log_axes else ""
+    fig.update_layout(
+        title=f"{y_title} against {x_title}: density of {len(segmented):,} customers{hidden_note}",
+        legend=dict(title_text="Segment", itemclick=False, itemdoubleclick=False), template=template,
+        margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(title=x_title + scale, type=axis_type, range=list(x_range), autorange=False),
+        yaxis=dict(title=y_title + scale, type=axis_type, range=list(y_range), autorange=False),
+        images=[dict(source=source, xref="x", yref="y", x=x_range[0], y=y_range[1], sizex=x_range[1] - x_range[0],
+                     sizey=y_range[1] - y_range[0], xanchor="left", yanchor="top", sizing="stretch",
+                     layer="below")])
     return fig
 
 

@@ -194,7 +194,9 @@ def filter_customers(segmented: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 
 def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
     """Header numbers: customers, mean purchases per customer, total spend, average
-    order value (total spend / total purchases, currency) and the data period."""
+    order value (total spend / total purchases, currency) and the data period; with
+    lifetime value columns also ``TotalCLV`` (currency, 12 months) and
+    ``ExpectedPurchases90d`` (purchase days expected in the next 90 days), else ``None``."""
     n = len(customers)
     purchases = float(customers["NumPurchases"].sum()) if n else 0.0
     spend = float(customers["TotalSpend"].sum()) if n else 0.0
@@ -204,6 +206,9 @@ def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
         "TotalSpend": spend,
         "AvgOrderValue": spend / purchases if purchases else float("nan"),
         "Period": (pd.Timestamp(period[0]), pd.Timestamp(period[1])),
+        "TotalCLV": float(customers["CLV"].sum()) if "CLV" in customers.columns else None,
+        "ExpectedPurchases90d": float(customers["ExpectedPurchases90d"].sum())
+        if "ExpectedPurchases90d" in customers.columns else None,
     }
 
 
@@ -213,8 +218,10 @@ def _number(value: float, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def kpi_html(numbers: Mapping[str, Any], currency: str = "£") -> str:
-    """The KPI cards as HTML (money with ``currency``)."""
+def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "") -> str:
+    """The KPI cards as HTML (money with ``currency``). With lifetime value in
+    ``numbers``, two more cards (value of the customers shown); ``value_missing`` (why
+    there is none, in words) becomes a note under the cards instead."""
     start, end = numbers["Period"]
     cards = [
         ("Customers", _number(numbers["Customers"])),
@@ -223,24 +230,45 @@ def kpi_html(numbers: Mapping[str, Any], currency: str = "£") -> str:
         ("Avg order value", money(numbers["AvgOrderValue"], currency, 2)),
         ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}"),
     ]
+    if numbers.get("TotalCLV") is not None:
+        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0)))
+    if numbers.get("ExpectedPurchases90d") is not None:
+        cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"])))
     body = "".join(
         f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}</div>'
         f'<div class="seg-card-value">{html.escape(value)}</div></div>'
         for label, value in cards
     )
-    return f'<div class="seg-cards">{body}</div>'
+    note = ""
+    if numbers.get("TotalCLV") is None and value_missing:
+        note = f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
+    return f'<div class="seg-cards">{body}</div>{note}'
+
+
+#: Columns the summary adds when the customers carry lifetime value (``CLV``).
+SUMMARY_VALUE_COLUMNS = ["SumCLV", "AvgCLV"]
 
 
 def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
     """One row per segment present: ``SUMMARY_COLUMNS`` (Share of the customers given),
-    largest total spend first."""
+    largest total spend first; with a ``CLV`` column also ``SumCLV`` and ``AvgCLV``
+    (currency, before the recommendation). The recommendation is the customers' own
+    (``Recommendation`` column) when they carry one."""
+    value = "CLV" in segmented.columns
+    columns = SUMMARY_COLUMNS[:-1] + SUMMARY_VALUE_COLUMNS + SUMMARY_COLUMNS[-1:] if value else SUMMARY_COLUMNS
     if segmented.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    names = segmented.groupby("Cluster")["Segment"].first().astype(str).to_dict()
+        return pd.DataFrame(columns=columns)
+    grouped = segmented.groupby("Cluster")
+    names = grouped["Segment"].first().astype(str).to_dict()
     profile = segment_profile(segmented, segmented["Cluster"].to_numpy(), names)
     profile = profile.dropna(subset=["Customers"])
     profile["Customers"] = profile["Customers"].astype("int64")
-    return profile[SUMMARY_COLUMNS].sort_values("SumTotalSpend", ascending=False)
+    if "Recommendation" in segmented.columns:
+        profile["Recommendation"] = grouped["Recommendation"].first().astype(str).reindex(profile.index)
+    if value:
+        profile["SumCLV"] = grouped["CLV"].sum().reindex(profile.index)
+        profile["AvgCLV"] = grouped["CLV"].mean().reindex(profile.index)
+    return profile[columns].sort_values("SumTotalSpend", ascending=False)
 
 
 def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, index: bool = False,
@@ -266,6 +294,7 @@ def summary_headers(currency: str = "£") -> dict[str, str]:
     return {"Segment": "Segment", "Customers": "Customers", "Share": "Share of customers",
             "AvgNumPurchases": "Avg purchases", "AvgTotalSpend": f"Avg spend ({currency})",
             "SumTotalSpend": f"Total spend ({currency})", "AvgRecency": "Avg days since last purchase",
+            "SumCLV": f"Lifetime value, 12 months ({currency})", "AvgCLV": f"Avg lifetime value ({currency})",
             "Recommendation": "Recommendation"}
 
 
@@ -277,6 +306,7 @@ def summary_html(summary: pd.DataFrame, currency: str = "£") -> str:
         "Customers": lambda v: _number(v), "Share": lambda v: f"{v:.1%}",
         "AvgNumPurchases": lambda v: _number(v, 1), "AvgTotalSpend": lambda v: money(v, currency, 2),
         "SumTotalSpend": lambda v: money(v, currency, 0), "AvgRecency": lambda v: days(v),
+        "SumCLV": lambda v: money(v, currency, 0), "AvgCLV": lambda v: money(v, currency, 2),
     }
     return _table(summary, formats, "seg-summary-table", headers=summary_headers(currency))
 
@@ -632,11 +662,12 @@ def k_table_html(table: pd.DataFrame, recommended: int) -> str:
 
 # ---------------------------------------------------------------- scoring uploads
 
-def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.DataFrame:
+def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None) -> pd.DataFrame:
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
-    sentence naming the file (never a pandas traceback). An upload shorter than the
+    sentence naming the file (never a pandas traceback); ``dayfirst`` as in
+    ``load.load_transactions`` (``None``: decided from the dates). An upload shorter than the
     model's observation window is scored, with the warning in ``scored.attrs["notes"]``
     for the page to show. For a file of transactions, ``attrs["unscored"]`` lists the
     customer ids of the file that have no usable purchase after cleaning (only
@@ -659,7 +690,8 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel) -> pd.
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes)
+            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
+                                              dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)

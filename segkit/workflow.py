@@ -186,6 +186,26 @@ def load_customer_data(
     cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules, window_days)
     if cached_data is not None:
         return cached_data
+    if customers_key is None:
+        return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                                       extra_features, clean_key, customers_key)
+    from .locks import file_lock
+
+    # Kernels started together (Voilà's pool) wait for the first one's table instead of
+    # all parsing and cleaning the same file.
+    with file_lock(_customers_cache_file(customers_key).with_suffix(".lock")):
+        cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules,
+                                            window_days)
+        if cached_data is not None:
+            return cached_data
+        return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                                       extra_features, clean_key, customers_key)
+
+
+def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                            extra_features, clean_key, customers_key) -> CustomerData:
+    """``load_customer_data`` past its customer-table cache: read, clean (or take the
+    cached clean lines), compute the features, and cache the table."""
     if data is None:
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True

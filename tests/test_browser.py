@@ -766,6 +766,12 @@ LARGE_LOG = LARGE_FOLDER / "log_30M_lines.parquet"
 LARGE_RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "dashboard_1M_timings.json"
 
 
+#: What the 2D chart shows: points (not counting the legend's empty traces), layout images, title.
+DRAWN_2D = """() => { const gd = document.querySelector('.js-plotly-plot'); return {
+  points: gd.data.reduce((m, t) => m + (t.x ? Array.from(t.x).filter(v => v !== null).length : 0), 0),
+  images: (gd.layout.images || []).length, title: gd.layout.title.text}; }"""
+
+
 def _large_log() -> Path:
     """A synthetic log of 30M lines and ~1.03M customers with orders (2M drawn; the rarest
     never order), generated once (~30 s) into .cache/dashboard-1M; its customer table is
@@ -804,8 +810,9 @@ def served_large(tmp_path_factory):
 
 @pytest.mark.slow
 def test_one_million_customers(served_large, browser):
-    """Page load, filter latency, KPIs on every customer, sample note, pages and the
-    prepared CSV of the filtered customers, at 1.03M customers."""
+    """Page load, filter latency (aim of issue 9: at most 0.5 s), KPIs on every customer,
+    the 2D chart as a density image with its note, pages and the prepared CSV of the
+    filtered customers, at 1.03M customers."""
     served = served_large
     served.wait_preheated()
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
@@ -818,10 +825,10 @@ def test_one_million_customers(served_large, browser):
         assert _number(page.inner_text(".seg-kpis [data-kpi='Total spend'] .seg-card-value")) == pytest.approx(
             served.data.customers["TotalSpend"].sum(), rel=1e-6)
         note = _plain(page.inner_text(".seg-sample-note"))
-        assert "Charts show a sample" in note and f"{n:,}" in note and "50,000" in note
-        points = page.evaluate("() => document.querySelector('.js-plotly-plot').data"
-                               ".reduce((m, t) => m + (t.x ? t.x.length : 0), 0)")
-        assert points == 50_000
+        assert "The 2D chart shows a density" in note and f"{n:,}" in note and "50,000" in note
+        drawn = page.evaluate(DRAWN_2D)
+        assert drawn["points"] == 0 and drawn["images"] == 1, drawn
+        assert f"density of {n:,} customers" in drawn["title"], drawn
         assert page.locator(".seg-date-filter input").first.is_disabled()
         assert "out of core" in page.inner_text(".seg-window-note")
         summary_rows = page.locator(".seg-summary tbody tr td:nth-child(2)").all_inner_texts()
@@ -829,7 +836,7 @@ def test_one_million_customers(served_large, browser):
 
         segments = _segments(page)
         page.evaluate(HOOK_AFTERPLOT)
-        latencies = []
+        latencies, switched_to_points = [], False
         for i in range(6):
             chosen = segments[: 1 + i % (len(segments) - 1)] if i % 2 == 0 else segments
             before = _summary(page)
@@ -840,8 +847,11 @@ def test_one_million_customers(served_large, browser):
             page.wait_for_function(SCATTER_SETTLED, arg=600, polling=50)
             latencies.append(page.evaluate(LAST_CHART_UPDATE) / 1000)
             shown = page.evaluate("() => document.querySelector('.js-plotly-plot').data"
-                                  ".filter(t => t.x && t.x.length).map(t => t.name).sort()")
+                                  ".filter(t => t.showlegend !== false && t.x && t.x.length).map(t => t.name).sort()")
             assert shown == sorted(_plain(n) for n in chosen), (shown, chosen)
+            kinds = page.evaluate(DRAWN_2D)  # points up to the budget, else only the image
+            assert (kinds["points"] > 0) != (kinds["images"] == 1) and kinds["images"] <= 1, kinds
+            switched_to_points |= kinds["points"] > 0
 
         first = page.inner_text(".seg-table-view")  # paginated table
         page.get_by_role("button", name="Next ›").click()
@@ -873,7 +883,9 @@ def test_one_million_customers(served_large, browser):
                "filter_latency_max_s": round(max(latencies), 3),
                "filter_latencies_s": [round(x, 3) for x in latencies],
                "csv_download_rows": len(downloaded), "csv_download_s": round(download_seconds, 3),
+               "load_average": [round(v, 1) for v in os.getloadavg()], "switched_to_points": switched_to_points,
                "measured": pd.Timestamp.now().isoformat(timespec="seconds")}
     print(f"\ndashboard at 1M customers: {json.dumps(figures)}")
     LARGE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     LARGE_RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    assert statistics.median(latencies) <= 0.5, figures  # issue 9: 1.18 s with 50,000 WebGL points

@@ -917,7 +917,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 
     scored = state.everyone.head(5).copy()
     scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
-    monkeypatch.setattr(score, "score_upload", lambda content, name, model: scored)
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None: scored)
     panel = score.ScorePanel(state)
     panel.upload.receive("short.csv", b"anything")
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
@@ -943,3 +943,24 @@ def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     table = customer_table(everyone)
     assert {"Confidence", "PAlive", "CLV"} <= set(table.columns)
     assert table["PAlive"].between(0, 1).all() and (table["CLV"] >= 0).all()
+
+
+def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):
+    """An upload whose dates all read either way is refused with the page's own way out,
+    and read day-first or month-first once the viewer says which."""
+    import segkit.dashboard.score as score
+
+    log = sample_log.head(400).copy()
+    log = log[log["InvoiceDate"].dt.day <= 12]
+    stamps = log["InvoiceDate"]
+    panel = score.ScorePanel(state)
+    day_first = log.assign(InvoiceDate=stamps.dt.strftime("%d/%m/%Y %H:%M")).to_csv(index=False).encode()
+    panel.upload.receive("uk.csv", day_first)
+    assert "Dates list" in panel.upload_result.value and "seg-error" in panel.upload_result.value
+    panel.date_order.value = True
+    panel.upload.receive("uk.csv", day_first)
+    assert "seg-error" not in panel.upload_result.value and "Scored" in panel.upload_result.value
+    month_first = log.assign(InvoiceDate=stamps.dt.strftime("%m/%d/%Y %H:%M")).to_csv(index=False).encode()
+    scored_day = score.score_upload(day_first, "uk.csv", state.model, True)
+    scored_month = score.score_upload(month_first, "us.csv", state.model, False)
+    pd.testing.assert_frame_equal(scored_day[["Recency", "Segment"]], scored_month[["Recency", "Segment"]])

@@ -72,3 +72,25 @@ def test_customer_table_is_cached_and_lines_are_read_only_when_used(tmp_path, sa
     sample_log.head(len(sample_log) - 10).to_csv(path, index=False)
     changed = load_customer_data(path)
     assert type(changed) is workflow.CustomerData and changed.line_count < fresh.line_count
+
+
+def test_processes_loading_one_file_together_parse_it_once(tmp_path, sample_log):
+    """Dashboard kernels started together: one parses and cleans, the others read its table."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "log.csv"
+    sample_log.to_csv(path, index=False)
+    code = ("import sys; from segkit.workflow import load_customer_data; d = load_customer_data(sys.argv[1]); "
+            "print(type(d).__name__, len(d.customers))")
+    env = dict(os.environ, SEGKIT_CACHE=str(tmp_path / "cache"))
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env) for _ in range(3)]
+    outputs = []
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-2000:]
+        outputs.append(out.split())
+    assert sorted(kind for kind, _ in outputs) == ["CachedCustomerData", "CachedCustomerData", "CustomerData"]
+    assert len({count for _, count in outputs}) == 1

@@ -35,6 +35,7 @@ from .segments import SegmentsPanel
 from .state import DashboardState
 from .table import TablePanel
 from .urlsync import PageBridge, encode_query, parse_query
+from .value import ValuePanel
 from .widgets import classed, guarded
 
 __all__ = ["CSS_CLASSES", "Dashboard", "build_app"]
@@ -77,13 +78,14 @@ class Dashboard:
         self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
         self.scatter = ScatterPanel(state)
         self.compare = ComparePanel(state)
+        self.value = ValuePanel(state)
         self.table = TablePanel(state)
         self.score = ScorePanel(state)
         self.model = ModelPanel(state)
         self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
         center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
-                         self.table.widget, self.score.widget, self.model.widget],
+                         self.value.widget, self.table.widget, self.score.widget, self.model.widget],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
         self.app = classed(W.AppLayout(header=W.VBox([self.header.widget, self.live.widget, self.bridge]),
                                        left_sidebar=self.filters.widget, center=center,
@@ -103,7 +105,7 @@ class Dashboard:
 
     @property
     def charts(self):
-        return self.scatter.charts + self.segments.charts + self.compare.charts
+        return self.scatter.charts + self.segments.charts + self.compare.charts + self.value.charts
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..config import default_data_path
 from ..load import _cache_path
-from ..workflow import CustomerData, load_customer_data, parquet_line_count
+from ..workflow import CachedCustomerData, CustomerData, load_customer_data, parquet_line_count
 
 __all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
 
@@ -99,7 +99,15 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
         n_lines = parquet_line_count(Path(path))
         if n_lines > _large_log_lines():
             return _out_of_core_data(Path(path), n_lines)
-    return load_customer_data(data, **saved_model_options(artifacts))
+    options = saved_model_options(artifacts)
+    loaded = load_customer_data(data, **options)
+    if type(loaded) is CustomerData and isinstance(path, (str, Path)):
+        # Computed just now (the first kernel on this file): take the cached table instead,
+        # so this kernel does not keep the lines either until a filter needs them.
+        cached = load_customer_data(data, **options)
+        if isinstance(cached, CachedCustomerData):
+            return cached
+    return loaded
 
 
 def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:

@@ -82,7 +82,7 @@ class HeaderPanel:
         state = self.state
         selection = state.selection
         self.source.value = source_html(state.data)
-        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency)
+        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency, state.value_missing)
         self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
                                  f"from the model ({state.status.html()}) · details under "
                                  "<i>About the model</i> below.</div>")

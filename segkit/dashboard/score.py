@@ -24,6 +24,10 @@ def _ids(ids: list[str], limit: int = 10) -> str:
     return shown + (f" and {len(ids) - limit:,} more" if len(ids) > limit else "")
 
 
+#: The Dates list of the upload: (label, ``dayfirst``).
+DATE_ORDERS = [("decided from the file", None), ("day first (dd/mm/yyyy)", True), ("month first (mm/dd/yyyy)", False)]
+
+
 class ScorePanel:
     def __init__(self, state):
         self.state = state
@@ -33,12 +37,17 @@ class ScorePanel:
             raise SegkitError(str(exc)) from None
         self.upload = classed(UploadButton(accept=",".join(UPLOAD_SUFFIXES)), "seg-upload")
         self.upload_result = classed(W.HTML(), "seg-upload-result", "seg-scroll")
+        #: Text dates: decided from the values, or day- or month-first when every date could be either.
+        self.date_order = classed(W.Dropdown(options=DATE_ORDERS, value=None, description="Dates",
+                                             layout=W.Layout(width="300px")), "seg-upload-date-order")
         self.scored_with = None
         self.widget = classed(W.VBox([
             W.HTML("<h3>Score new customers</h3><span class='seg-meta'>A CSV or XLSX of transactions (like the "
                    "shop's data) or of customers (CustomerID and the model's features); each customer gets a "
                    "segment and a recommendation from the model this page shows.</span>"),
-            self.upload, self.upload_result,
+            W.HBox([self.upload, self.date_order], layout=W.Layout(flex_flow="row wrap", grid_gap="8px",
+                                                                   align_items="center")),
+            self.upload_result,
         ]), "seg-panel", "seg-upload-box")
         self.upload.observe(guarded(state, lambda _c: self._on_upload()), names="uploads")
         state.observe(guarded(state, lambda _c: self._on_model()), names="model_version")
@@ -64,9 +73,12 @@ class ScorePanel:
             return
         self.upload.busy = True
         try:
-            scored = score_upload(content, name, self.state.model)
+            scored = score_upload(content, name, self.state.model, self.date_order.value)
         except SegkitError as exc:
-            self.upload_result.value = f'<p class="seg-error">{html.escape(str(exc))}</p>'
+            text = str(exc)
+            if "--dayfirst" in text:  # the loader names the CLI's switches; here it is the Dates list
+                text += " On this page: choose the date order in the Dates list and upload the file again."
+            self.upload_result.value = f'<p class="seg-error">{html.escape(text)}</p>'
             return
         finally:
             self.upload.busy = False

@@ -1,9 +1,12 @@
 """The segments panel: what each segment means, the summary table, sizes and centres.
 
-Reads the selection and the model; writes nothing. The glossary ("What the segments
-mean") comes from the model's own ``definitions_`` (segment -> Definition, InNumbers,
-Recommendation) when it has them, else from ``label.RECOMMENDATIONS`` and the members'
-numbers (``segment_definitions``).
+Reads the selection and the model; writes only ``state.segmentation`` (the switch
+between the model's segments and the RFM rule segments). With lifetime value the
+summary has total and mean CLV per segment and a sentence on the value at stake in
+At risk and Lost. The glossary ("What the segments mean") comes from the model's own
+``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
+else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
+for RFM segments from ``label.RFM_SEGMENT_TEXT``.
 """
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import plots
-from ..label import RECOMMENDATIONS, recommendation_for
+from ..label import RECOMMENDATIONS, RFM_ORDER, RFM_SEGMENT_TEXT, recommendation_for
 from ..views import segment_centres, summary_html
 from ..wording import money
 from .widgets import FIGURE_TEMPLATE, Chart, classed, empty_figure, guarded
 
-__all__ = ["SegmentsPanel", "segment_definitions", "glossary_html", "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES"]
+__all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
+           "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES"]
 
 SMALL_CHART_HEIGHT = 340
 
@@ -74,6 +78,46 @@ def segment_definitions(model, everyone: pd.DataFrame, currency: str = "£") -> 
     return frame
 
 
+def rfm_definitions(everyone: pd.DataFrame, currency: str = "£") -> pd.DataFrame:
+    """Like ``segment_definitions`` for the RFM rule segments present in ``everyone``
+    (``label.RFM_SEGMENT_TEXT``), in ``label.RFM_ORDER``."""
+    names = set(everyone["Segment"].astype(str))
+    rows = {name: {"Definition": RFM_SEGMENT_TEXT[name][0] + " R, F and M are quintile scores (5 best) over every "
+                                 "customer.",
+                   "InNumbers": _in_numbers(everyone[everyone["Segment"] == name], currency),
+                   "Recommendation": RFM_SEGMENT_TEXT[name][1]}
+            for name in RFM_ORDER if name in names}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Definition", "InNumbers", "Recommendation"])
+    frame.index.name = "Segment"
+    return frame
+
+
+#: Segments whose lifetime value is "at stake" (base names; numbered names count too).
+AT_STAKE = ("At risk", "Lost")
+#: The segmentation switch: what the page calls a segment.
+SEGMENTATION_CHOICES = [("Model segments", "model"), ("RFM rules", "rfm")]
+
+
+def value_at_stake(summary: pd.DataFrame, currency: str = "£") -> str:
+    """One sentence on the lifetime value of the At risk and Lost customers in a
+    ``segment_summary`` with ``SumCLV`` ("" without lifetime value or such segments)."""
+    if "SumCLV" not in summary.columns or summary.empty:
+        return ""
+    total = float(summary["SumCLV"].sum())
+    parts = []
+    for stake in AT_STAKE:
+        rows = summary[summary["Segment"].astype(str).map(lambda n: n == stake or n.rsplit(" ", 1)[0] == stake)]
+        if rows.empty:
+            continue
+        value, customers = float(rows["SumCLV"].sum()), int(rows["Customers"].sum())
+        share = f" ({max(value / total, 0.001):.1%} of the value shown)" if total > 0 else ""
+        parts.append(f"{stake}: {customers:,} customer{'' if customers == 1 else 's'} worth "
+                     f"{money(value, currency)} over the next 12 months{share}")
+    if not parts:
+        return ""
+    return "Value at stake — " + "; ".join(parts) + ". Win-back campaigns aim at this."
+
+
 def glossary_html(definitions: pd.DataFrame) -> str:
     """The glossary as a definition list: name, what it means, in numbers, what to do."""
     colours = plots.segment_colour_map(list(definitions.index))
@@ -94,19 +138,30 @@ class SegmentsPanel:
         self.state = state
         self.glossary = classed(W.HTML(), "seg-glossary")
         self.summary = classed(W.HTML(), "seg-summary")
+        self.at_stake = classed(W.HTML(), "seg-at-stake")
+        self.segmentation = classed(W.ToggleButtons(options=SEGMENTATION_CHOICES, value=state.segmentation,
+                                                    description="Segments", tooltips=[
+                                                        "The segments of the model (clusters and lifecycle stages)",
+                                                        "Classic RFM rule segments (quintile scores)"]),
+                                    "seg-segmentation")
+        self.segmentation.style.button_width = "130px"
         self.sizes_chart = Chart(state, self._sizes_figure(), SMALL_CHART_HEIGHT)
         self.heatmap_chart = Chart(state, self._heatmap_figure(), SMALL_CHART_HEIGHT)
         self.sizes, self.heatmap = self.sizes_chart.widget, self.heatmap_chart.widget
         half = W.Layout(width="50%", min_width="320px")
-        self.glossary_box = classed(W.VBox([W.HTML("<h3>What the segments mean</h3>"), self.glossary]),
-                                    "seg-panel", "seg-glossary-box")
+        self.glossary_box = classed(W.VBox([
+            W.HBox([W.HTML("<h3>What the segments mean</h3>"), self.segmentation],
+                   layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
+            self.glossary]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
-            W.HTML("<h3>Segments in this view</h3>"), self.summary,
+            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
         state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
+        self.segmentation.observe(guarded(state, lambda c: setattr(state, "segmentation", c["new"])), names="value")
+        state.observe(lambda c: setattr(self.segmentation, "value", c["new"]), names="segmentation")
         self.show(model=True, charts=False)
 
     @property
@@ -115,6 +170,9 @@ class SegmentsPanel:
 
     def definitions(self) -> pd.DataFrame:
         state = self.state
+        if state.segmentation == "rfm":
+            return state._cached("definitions", (state.model_version,),
+                                 lambda: rfm_definitions(state.everyone, state.currency))
         return state._cached("definitions", (state.model_version,),
                              lambda: segment_definitions(state.model, state.everyone, state.currency))
 
@@ -130,12 +188,15 @@ class SegmentsPanel:
         if not len(selection):
             return empty_figure()
         centres = segment_centres(selection.everyone, selection.shown, selection.mask, state.z_scores)
-        return plots.centroid_heatmap(centres, state.model.segment_names_, FIGURE_TEMPLATE)
+        return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
             self.glossary.value = glossary_html(self.definitions())
-        self.summary.value = summary_html(self.state.selection.summary, self.state.currency)
+        summary = self.state.selection.summary
+        self.summary.value = summary_html(summary, self.state.currency)
+        stake = value_at_stake(summary, self.state.currency)
+        self.at_stake.value = f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else ""
         if charts:
             self.sizes_chart.show(self._sizes_figure())
             self.heatmap_chart.show(self._heatmap_figure())

@@ -49,6 +49,8 @@ class CardModel:
         self.metrics_ = dict(card.get("metrics") or {})
         self.lifecycle_rules_ = LifecycleRules(**card["lifecycle"]) if card.get("lifecycle") else None
         self.definitions_ = card_definitions(card, self.lifecycle_rules_)
+        #: Lifetime-value parameters as stored (checked when the full model loads).
+        self.clv_params_ = card.get("clv") or None
         self._loaded = None
 
     def loaded(self):

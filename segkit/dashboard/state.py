@@ -1,7 +1,8 @@
 """The one state of a dashboard page, and the pure functions that derive what it shows.
 
 ``DashboardState`` holds the data, the model (and a version number that changes with
-every new model), the filters, the theme and the message line. It is a
+every new model, or when ``segmentation`` switches between the model's segments and the
+RFM rule segments), the filters, the theme and the message line. It is a
 ``traitlets.HasTraits``: panels observe ``filters``, ``model_version``, ``data_version``
 (new data of the same log: a live page's refresh, ``dashboard/live.py``), ``theme`` and
 ``message`` and redraw themselves; a panel writes only its own inputs (the filter panel
@@ -34,6 +35,7 @@ import traitlets
 from ..artifacts import read_model_card, save_artifacts
 from ..config import Settings, settings as read_settings
 from ..errors import SegkitArtifactError, SegkitError
+from ..label import RFM_ORDER, rfm_segmented
 from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card, window_mask,
                      segment_summary, table_order, window_z_scores)
 from ..workflow import CustomerData, model_fits_data, train_model
@@ -42,13 +44,15 @@ from .data import holds_lines
 from .snapshot import CardModel, full_model, page_customers, segmented_customers
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
-           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained"]
+           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained", "SEGMENTATIONS"]
 
 #: Columns a date or category filter adds: the customer's activity inside the window.
 WINDOW_COLUMNS = ["PurchasesInWindow", "SpendInWindow"]
 K_CHOICES = list(range(2, 11))
 #: Value tiers offered for a model with lifecycle stages (as ``workflow.train_model``).
 LIFECYCLE_K_CHOICES = list(range(2, 7))
+#: What the page calls a segment: the model's segments or the RFM rule segments (``label.rfm_segmented``).
+SEGMENTATIONS = ("model", "rfm")
 
 
 # ---------------------------------------------------------------- pure functions
@@ -217,6 +221,8 @@ class DashboardState(traitlets.HasTraits):
     data_version = traitlets.Int(0)
     message = traitlets.Unicode("")
     notice = traitlets.Unicode("")
+    #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
+    segmentation = traitlets.Enum(SEGMENTATIONS, default_value="model")
 
     def __init__(self, data: CustomerData, model, card: dict, status: ModelStatus, artifacts: str | Path,
                  settings: Settings | None = None, k_table: pd.DataFrame | None = None, theme: str = "light"):
@@ -268,7 +274,33 @@ class DashboardState(traitlets.HasTraits):
     # ------------------------------------------------------------ model
     @property
     def segment_names(self) -> list[str]:
+        if self.segmentation == "rfm":
+            return self._cached("rfm_names", (self.model,), lambda: sorted(set(self.everyone["Segment"].astype(str))))
         return sorted(str(n) for n in self.model.segment_names_.values())
+
+    @property
+    def segment_labels(self) -> dict[int, str]:
+        """``Cluster`` number -> segment name of the segments shown (model or RFM)."""
+        if self.segmentation == "rfm":
+            return dict(enumerate(RFM_ORDER))
+        return self.model.segment_names_
+
+    @traitlets.observe("segmentation")
+    def _on_segmentation(self, _change) -> None:
+        # Other names: the segment filter starts over; panels redraw as for a new model.
+        with self.hold_trait_notifications():
+            if self.filters.segments is not None:
+                self.filters = replace(self.filters, segments=None)
+            self.model_version += 1
+
+    @property
+    def value_missing(self) -> str:
+        """Why the page shows no lifetime value, in words ("" when it does)."""
+        if not getattr(self.model, "clv_params_", None):
+            return "this model was trained without lifetime value; train with CLV to see value"
+        if not holds_lines(self.data):
+            return "the purchase lines of this log are not held in memory (aggregated out of core)"
+        return ""
 
     @property
     def saved(self) -> bool:
@@ -344,10 +376,10 @@ class DashboardState(traitlets.HasTraits):
         return value
 
     @property
-    def everyone(self) -> pd.DataFrame:
+    def scored(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment and lifetime value: for the
         saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
-        return self._cached("everyone", (self.model_version,), self._segment_everyone)
+        return self._cached("scored", (self.model,), self._segment_everyone)
 
     def _segment_everyone(self) -> pd.DataFrame:
         def compute():
@@ -358,6 +390,13 @@ class DashboardState(traitlets.HasTraits):
             return everyone
         everyone, _ = compute()
         return everyone
+
+    @property
+    def everyone(self) -> pd.DataFrame:
+        """Every customer with the full-period segment shown: the model's, or the RFM
+        rule segment (model segment kept as ``ModelSegment``) when ``segmentation == "rfm"``."""
+        return self._cached("everyone", (self.model, self.segmentation),
+                            lambda: rfm_segmented(self.scored) if self.segmentation == "rfm" else self.scored)
 
     def _window_key(self, filters: Filters) -> tuple:
         return (filters.start, filters.end, filters.category) if self.windowed else (None, None, ALL)

@@ -1,6 +1,8 @@
-"""The customer table and its CSV download, named after the view.
+"""The customer table, its CSV download and the campaign CSV, named after the view.
 
 Reads the selection; writes only its own inputs (sort, order, rows per page, page).
+The campaign CSV (one click) holds the customers shown with what a mailing needs:
+segment, recommendation, lifetime value, P(alive), country and purchase dates.
 """
 from __future__ import annotations
 
@@ -12,14 +14,40 @@ from ..views import TABLE_COLUMNS, download_link_html, readable_table, table_htm
 from ..wording import title
 from .state import WINDOW_COLUMNS
 from .urlsync import view_name
+from .value import palive_note
 from .widgets import FileDownload, classed, guarded
 
-__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS"]
+__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_filename"]
 
 #: Up to this many rows the CSV is a data-URI link rebuilt on every filter change; above it
 #: the "Prepare CSV" button builds it on request and hands it to the browser as a Blob
 #: (``FileDownload``): Chromium refuses data URIs above 2 MB (about 15,000 customers).
 EAGER_DOWNLOAD_ROWS = 10_000
+
+#: Columns of the campaign CSV, in order (those the page has; column names as in the data,
+#: for import into a mailing tool). ``ModelSegment`` is there when the page shows RFM segments.
+CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "ExpectedPurchases90d", "Country",
+                    "LastPurchase", "Recency", "FirstPurchase", "NumPurchases", "TotalSpend", "AvgOrderValue",
+                    "PurchasesInWindow", "SpendInWindow", "ModelSegment"]
+
+
+def campaign_table(shown: pd.DataFrame) -> pd.DataFrame:
+    """The customers ``shown`` (index CustomerID) as a campaign list: ``CAMPAIGN_COLUMNS``
+    they have, most valuable first (lifetime value, else spend), dates as YYYY-MM-DD."""
+    frame = shown.reset_index()
+    frame = frame[[c for c in CAMPAIGN_COLUMNS if c in frame.columns]]
+    order = "CLV" if "CLV" in frame.columns else "TotalSpend"
+    frame = frame.sort_values([order, "CustomerID"], ascending=[False, True], kind="stable", ignore_index=True)
+    for column in ("LastPurchase", "FirstPurchase"):
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+    return frame
+
+
+def campaign_filename(filters, period, segmentation: str = "model") -> str:
+    """``campaign_<view>.csv``, e.g. ``campaign_At-risk_France.csv`` (``_rfm`` for RFM segments)."""
+    name = "campaign" + view_name(filters, period)[len("segments"):]
+    return name + ("_rfm" if segmentation == "rfm" else "") + ".csv"
 
 
 class TablePanel:
@@ -42,11 +70,18 @@ class TablePanel:
         self.big_download = classed(FileDownload(), "seg-download")
         self.prepare_download = classed(W.Button(description="Prepare CSV", icon="download",
                                                  layout=W.Layout(display="none", width="auto")), "seg-prepare-csv")
+        self.campaign_button = classed(W.Button(description="Campaign CSV", icon="envelope", layout=W.Layout(
+            width="auto"), tooltip="The customers shown with segment, recommendation, lifetime value, P(alive), "
+                                   "country and purchase dates, most valuable first"), "seg-campaign")
+        self.campaign_download = classed(FileDownload(auto=True), "seg-campaign-download")
+        self.palive_note = classed(W.HTML(), "seg-palive-note")
         self.widget = classed(W.VBox([
             W.HTML("<h3>Customers</h3>"),
             W.HBox([self.sort_by, self.sort_order, self.page_size], layout=W.Layout(flex_flow="row wrap")),
             W.HBox([self.prev_page, self.page_label, self.next_page, self.download, self.prepare_download,
-                    self.big_download], layout=W.Layout(align_items="center", grid_gap="12px", flex_flow="row wrap")),
+                    self.big_download, self.campaign_button, self.campaign_download],
+                   layout=W.Layout(align_items="center", grid_gap="12px", flex_flow="row wrap")),
+            self.palive_note,
             W.Box([self.table], layout=W.Layout(max_height="520px", overflow="auto")),
         ]), "seg-customers", "seg-panel")
         for widget in (self.sort_by, self.sort_order, self.page_size):
@@ -54,6 +89,7 @@ class TablePanel:
         self.prev_page.on_click(guarded(state, lambda _b: self._turn(-1)))
         self.next_page.on_click(guarded(state, lambda _b: self._turn(+1)))
         self.prepare_download.on_click(guarded(state, lambda _b: self._draw_download(force=True)))
+        self.campaign_button.on_click(guarded(state, lambda _b: self.export_campaign()))
         state.observe(guarded(state, lambda _c: self.show(first_page=True)), names=["filters", "model_version"])
         state.observe(guarded(state, lambda _c: self.show()), names="data_version")  # new data: same page
         self.show()
@@ -73,6 +109,19 @@ class TablePanel:
         state = self.state
         first, last = (ts.date() for ts in state.data.period)
         return view_name(state.filters, (first, last)) + ".csv"
+
+    @property
+    def campaign_rows(self) -> pd.DataFrame:
+        """What the campaign CSV holds (``campaign_table`` of the customers shown)."""
+        return campaign_table(self.state.selection.shown)
+
+    def export_campaign(self) -> None:
+        """Send the campaign CSV to the browser, which saves it at once."""
+        state = self.state
+        first, last = (ts.date() for ts in state.data.period)
+        self.campaign_download.clear()
+        self.campaign_download.show(self.campaign_rows, campaign_filename(state.filters, (first, last),
+                                                                          state.segmentation))
 
     def _turn(self, step: int) -> None:
         self.page += step
@@ -94,6 +143,10 @@ class TablePanel:
         self.next_page.disabled = self.page >= n_pages
         if download:
             self._draw_download()
+            self.campaign_download.clear()  # a list of other customers than those shown now would mislead
+            shown = self.state.selection.shown
+            note = palive_note(shown["PAlive"]) if "PAlive" in shown.columns else ""
+            self.palive_note.value = f'<p class="seg-meta seg-palive-text">{note}</p>' if note else ""
 
     def _draw_download(self, force: bool = False) -> None:
         if self.n_rows <= EAGER_DOWNLOAD_ROWS:

@@ -163,7 +163,8 @@ class Chart:
                     if key in new:
                         values = new[key].to_plotly_json()
                         values.pop("uid", None)
-                        values.setdefault("showlegend", True)
+                        if "showlegend" in trace:  # not a property of every trace type (Sankey)
+                            values.setdefault("showlegend", True)
                         trace.update(values)
                     else:
                         trace.update({k: v for k, v in _CLEARED.items() if k in trace}, showlegend=False)

@@ -1,0 +1,322 @@
+"""What segments are worth and how they move, on the page without a browser (issue 10):
+value KPIs and summary, the "value over time" panel, the RFM switch, the campaign CSV and
+the P(alive) note. Lifetime value comes from fixed parameters (no fitting here).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit import views
+from segkit.config import Settings
+from segkit.label import RFM_ORDER, rfm_scores, rfm_segmented, segment_crosstab
+from segkit.views import Filters
+from segkit.workflow import train_model
+
+#: Published BG/NBD (CDNOW) and Gamma-Gamma estimates: plausible values, no fitting needed.
+CLV_PARAMS = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+              "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+VIEWER = Settings(currency="£", analyst=False)
+
+
+@pytest.fixture(scope="module")
+def plain_model(sample_data):
+    model, _ = train_model(sample_data, 5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def value_model(sample_data):
+    model, _ = train_model(sample_data, 5)
+    model.clv_params_ = CLV_PARAMS
+    return model
+
+
+@pytest.fixture(scope="module")
+def dashboard(sample_data, value_model, tmp_path_factory):
+    """A page over the sample whose saved model carries lifetime value."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+
+    artifacts = tmp_path_factory.mktemp("value-artifacts")
+    save_artifacts(value_model, artifacts, sample_data.training_info())
+    page = Dashboard(sample_data, artifacts, settings=VIEWER, query="")
+    assert page.state.saved, page.state.status
+    return page
+
+
+@pytest.fixture()
+def page(dashboard):
+    state = dashboard.state
+    state.segmentation = "model"
+    state.filters = Filters()
+    state.message = state.notice = ""
+    dashboard.value.accordion.selected_index = None
+    return dashboard
+
+
+def _state(sample_data, model, tmp_path):
+    from segkit.dashboard.state import DashboardState, ModelStatus
+
+    card = views.provisional_card(model, sample_data.training_info())
+    return DashboardState(sample_data, model, card, ModelStatus(False, "Not saved: test model."), tmp_path, VIEWER)
+
+
+# ------------------------------------------------------------------ 1. KPIs
+
+def test_kpis_show_the_value_of_the_customers_shown(page):
+    state, header = page.state, page.header
+    shown = state.selection.shown
+    assert {"PAlive", "ExpectedPurchases90d", "CLV"} <= set(shown.columns)
+    numbers = views.kpis(shown, state.selection.period)
+    assert numbers["TotalCLV"] == pytest.approx(shown["CLV"].sum())
+    assert numbers["ExpectedPurchases90d"] == pytest.approx(shown["ExpectedPurchases90d"].sum())
+    assert "Lifetime value, next 12 months" in header.kpis.value
+    assert f"£{shown['CLV'].sum():,.0f}" in header.kpis.value
+    state.filters = Filters(country="Germany")
+    germany = state.selection.shown
+    assert f"£{germany['CLV'].sum():,.0f}" in header.kpis.value
+    assert "No lifetime value" not in header.kpis.value
+
+
+def test_kpis_say_plainly_when_the_model_has_no_value(sample_data, plain_model, tmp_path):
+    from segkit.dashboard.header import HeaderPanel
+
+    state = _state(sample_data, plain_model, tmp_path)
+    assert "CLV" not in state.selection.shown.columns
+    header = HeaderPanel(state)
+    assert "train with CLV to see value" in header.kpis.value
+    assert "Lifetime value" not in header.kpis.value
+
+
+# ------------------------------------------------------------------ 2. summary
+
+def test_summary_has_clv_per_segment_and_the_value_at_stake(page):
+    from segkit.dashboard.segments import value_at_stake
+
+    state = page.state
+    summary = state.selection.summary
+    shown = state.selection.shown
+    assert {"SumCLV", "AvgCLV"} <= set(summary.columns)
+    by_segment = shown.groupby("Segment")["CLV"].agg(["sum", "mean"])
+    for _, row in summary.iterrows():
+        assert row["SumCLV"] == pytest.approx(by_segment.loc[row["Segment"], "sum"])
+        assert row["AvgCLV"] == pytest.approx(by_segment.loc[row["Segment"], "mean"])
+    assert "Lifetime value, 12 months (£)" in page.segments.summary.value
+    sentence = value_at_stake(summary, "£")
+    at_risk = shown[shown["Segment"] == "At risk"]
+    assert len(at_risk) > 0
+    assert f"At risk: {len(at_risk):,} customers worth £{at_risk['CLV'].sum():,.0f}" in sentence
+    assert "Lost:" in sentence and sentence in page.segments.at_stake.value.replace("&#x27;", "'")
+    state.filters = Filters(segments=("VIP",))
+    assert page.segments.at_stake.value == ""  # neither At risk nor Lost shown
+
+
+def test_summary_without_value_keeps_its_columns(sample_data, plain_model):
+    segmented = views.segment_customers(plain_model, sample_data.customers)
+    assert list(views.segment_summary(segmented).columns) == views.SUMMARY_COLUMNS
+
+
+# ------------------------------------------------------------------ 3. value over time
+
+def test_value_panel_draws_nothing_until_a_section_is_opened(page):
+    value = page.value
+    assert value.accordion.selected_index is None
+    page.state.filters = Filters(country="France")
+    assert not value.drawn
+
+
+def test_cohorts_follow_the_country_and_segment_filters(page, sample_data):
+    from segkit.movement import cohort_retention
+
+    state, value = page.state, page.value
+    value.accordion.selected_index = 0
+    assert 0 in value.drawn and value.charts and not state.message
+    state.filters = Filters(country="Germany", segments=("VIP", "Loyal"), spend_min=100.0)
+    shown = state.everyone[(state.everyone["Country"] == "Germany") & state.everyone["Segment"].isin(["VIP", "Loyal"])]
+    lines = sample_data.lines[sample_data.lines["CustomerID"].astype(str).isin(shown.index.astype(str))]
+    expected = cohort_retention(lines)
+    pd.testing.assert_frame_equal(value.cohorts(), expected)
+    figure = value.charts_by_section[0].widget
+    assert figure.data[0].type == "heatmap"
+    value.cohort_value.value = "Revenue"
+    assert "Revenue" in figure.layout.title.text
+
+
+def test_trend_is_revenue_and_customers_per_segment(page, sample_data):
+    state, value = page.state, page.value
+    value.accordion.selected_index = 1
+    trend = value.trend()
+    assert trend["Revenue"].sum() == pytest.approx(sample_data.lines["TotalPrice"].sum())
+    names = {t.name for t in value.charts_by_section[1].widget.data}
+    assert names == set(state.segment_names) & set(trend["Segment"])
+    value.trend_measure.value = "Customers"
+    assert "Customers" in value.charts_by_section[1].widget.layout.title.text
+
+
+def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, value_model):
+    from segkit.features import customer_features
+
+    state, value = page.state, page.value
+    value.accordion.selected_index = 2
+    cutoff = pd.Timestamp(value.cutoff.value)
+    before = sample_data.lines[sample_data.lines["InvoiceDate"] < cutoff]
+    then = value_model.segment(customer_features(before, snapshot_date=cutoff))["Segment"]
+    table = value.migration()
+    assert int(table.to_numpy().sum()) == len(state.everyone)
+    assert int(table.drop(index="(new since cut-off)", errors="ignore").to_numpy().sum()) == len(then)
+    for name, count in then.value_counts().items():
+        assert int(table.loc[name].sum()) == count
+    sankey = value.charts_by_section[2].widget.data[0]
+    assert sankey.type == "sankey" and sum(sankey.link.value) == len(state.everyone)
+    assert "seg-migration-table" in value.migration_table.value
+    downloaded = pd.read_csv(io.BytesIO(value.migration_download.content))
+    assert downloaded.shape[0] == len(table)
+    assert value.migration_download.filename == f"segments_migration-since-{cutoff.date()}.csv"
+    # Another cut-off, another Sankey.
+    links = list(sankey.link.value)
+    value.cutoff.value = value.cutoff.options[0][1]
+    assert list(value.charts_by_section[2].widget.data[0].link.value) != links
+    # The country filter narrows it, and names the download.
+    state.filters = Filters(country="France")
+    assert int(value.migration().to_numpy().sum()) == int((state.everyone["Country"] == "France").sum())
+    assert value.migration_download.filename.startswith("segments_France_migration-since-")
+
+
+def test_value_sections_say_so_without_the_lines(tmp_path, monkeypatch):
+    """A log aggregated out of core has no lines: the sections say why instead of drawing."""
+    from segkit.dashboard import Dashboard
+    from segkit.dashboard.data import LARGE_LOG_ENV
+    from segkit.sample import generate_sample_transactions
+
+    path = tmp_path / "log.parquet"
+    generate_sample_transactions().to_parquet(path)
+    monkeypatch.setenv(LARGE_LOG_ENV, "1")
+    page = Dashboard(path, tmp_path / "artifacts", settings=VIEWER, query="")
+    assert page.value.lines is None
+    for index, box in ((0, page.value.cohort_box), (1, page.value.trend_box), (2, page.value.migration_box)):
+        page.value.accordion.selected_index = index
+        assert "not held in memory" in box.children[0].value
+    assert not page.value.charts and not page.state.message
+
+
+def test_value_charts_follow_the_theme(page):
+    value = page.value
+    value.accordion.selected_index = 0
+    chart = value.charts_by_section[0].widget
+    import plotly.io as pio
+
+    page.state.theme = "dark"
+    assert chart.layout.template.layout.paper_bgcolor == pio.templates["plotly_dark"].layout.paper_bgcolor
+    page.state.theme = "light"
+    assert chart.layout.template.layout.paper_bgcolor == pio.templates["plotly_white"].layout.paper_bgcolor
+
+
+# ------------------------------------------------------------------ 4. RFM switch
+
+def test_rfm_segmented_keeps_the_model_segment(sample_data, plain_model):
+    segmented = views.segment_customers(plain_model, sample_data.customers)
+    rfm = rfm_segmented(segmented)
+    assert (rfm["ModelSegment"] == segmented["Segment"].astype("string")).all()
+    assert (rfm["Segment"] == rfm_scores(segmented)["RFM_Segment"]).all()
+    assert set(rfm["Segment"]) <= set(RFM_ORDER) and len(set(RFM_ORDER)) == len(RFM_ORDER) == 11
+    assert (rfm["Cluster"].map(dict(enumerate(RFM_ORDER))) == rfm["Segment"]).all()
+    table = segment_crosstab(rfm["ModelSegment"], rfm["Segment"])
+    assert table.loc["Total", "Total"] == len(segmented)
+    assert list(table.columns[:-1]) == [c for c in RFM_ORDER if c in set(rfm["Segment"])]
+
+
+def test_rfm_switch_changes_every_panel(page):
+    state = page.state
+    model_names = state.segment_names
+    state.filters = Filters(segments=(model_names[0],), country="United Kingdom")
+    page.segments.segmentation.value = "rfm"  # the switch on the page
+    assert state.segmentation == "rfm"
+    assert state.filters.segments is None and state.filters.country == "United Kingdom"  # other names: all segments
+    rfm_names = state.segment_names
+    assert set(rfm_names) <= set(RFM_ORDER) and "Champions" in rfm_names
+    assert list(page.filters.segment_filter.options) == rfm_names
+    assert "Champions" in page.segments.summary.value and "Champions" in page.segments.glossary.value
+    assert "VIP" not in page.segments.summary.value
+    assert set(page.compare.compare_a.options) == set(rfm_names)
+    assert {t.name for t in page.scatter.chart.widget.data if t.x is not None and len(t.x)} <= set(rfm_names)
+    # Filters, table and downloads work on the RFM segments.
+    state.filters = replace(state.filters, segments=("Champions",))
+    shown = state.selection.shown
+    assert len(shown) > 0 and set(shown["Segment"]) == {"Champions"}
+    assert page.table.n_rows == len(shown)
+    assert set(page.table.customer_rows["Segment"]) == {"Champions"}
+    page.table.export_campaign()
+    campaign = pd.read_csv(io.BytesIO(page.table.campaign_download.content), dtype={"CustomerID": str})
+    assert set(campaign["Segment"]) == {"Champions"} and "ModelSegment" in campaign.columns
+    assert page.table.campaign_download.filename == "campaign_Champions_United-Kingdom_rfm.csv"
+    # The cross-tab of the two.
+    page.value.accordion.selected_index = 3
+    assert "seg-crosstab-table" in page.value.crosstab.value and "Champions" in page.value.crosstab.value
+    table = page.value.crosstab_table()
+    assert list(table.columns) == ["Champions", "Total"]
+    assert table.loc["Total", "Total"] == len(shown)
+    # And back.
+    state.segmentation = "model"
+    assert page.segments.segmentation.value == "model" and state.segment_names == model_names
+    assert "VIP" in page.segments.summary.value
+
+
+def test_rfm_migration_uses_rfm_segments_at_the_cut_off(page):
+    state, value = page.state, page.value
+    state.segmentation = "rfm"
+    value.accordion.selected_index = 2
+    table = value.migration()
+    assert set(table.columns) <= set(RFM_ORDER)
+    assert set(table.index) <= set(RFM_ORDER) | {"(new since cut-off)"}
+    assert value.migration_download.filename.endswith(f"_rfm_migration-since-{value.cutoff.value}.csv")
+
+
+# ------------------------------------------------------------------ 5. campaign export
+
+def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
+    from segkit.dashboard.table import CAMPAIGN_COLUMNS
+
+    state, table = page.state, page.table
+    state.filters = Filters(segments=("At risk",), country="United Kingdom")
+    table.export_campaign()
+    download = table.campaign_download
+    assert download.auto and download.filename == "campaign_At-risk_United-Kingdom.csv"
+    campaign = pd.read_csv(io.BytesIO(download.content), dtype={"CustomerID": str})
+    shown = state.selection.shown
+    assert sorted(campaign["CustomerID"]) == sorted(shown.index.astype(str))
+    assert list(campaign.columns) == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]
+    assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "Country",
+            "LastPurchase"} <= set(campaign.columns)
+    assert campaign["CLV"].is_monotonic_decreasing
+    assert campaign["LastPurchase"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    state.filters = Filters()  # another view: the old list is withdrawn
+    assert download.content == b""
+
+
+# ------------------------------------------------------------------ 7. P(alive) note
+
+def test_palive_note_when_the_model_sees_almost_no_churn(page):
+    from segkit.dashboard.value import palive_note
+
+    assert palive_note(pd.Series(np.linspace(0.2, 1.0, 100))) == ""
+    note = palive_note(pd.Series(np.linspace(0.990, 0.999, 100)))
+    assert "almost no churn" in note and "At risk" in note
+    assert page.table.palive_note.value == ""  # the sample's P(alive) varies
+
+
+def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path):
+    """The ML BG/NBD estimates on the real data (a = 0.0056, fitted by ``segkit train``
+    here) put P(alive) at 0.99+ for nearly everyone: the table says so in words."""
+    model, _ = train_model(real_data, 4)
+    model.clv_params_ = {"bgnbd": {"r": 0.8229, "alpha": 69.356, "a": 0.0056124, "b": 26.517},
+                         "gamma_gamma": {"p": 2.2404, "q": 3.4955, "v": 448.19}, "time_unit": "D"}
+    from segkit.dashboard.table import TablePanel
+
+    state = _state(real_data, model, tmp_path)
+    assert state.everyone["PAlive"].quantile(0.05) > 0.99
+    assert "almost no churn" in TablePanel(state).palive_note.value
