@@ -90,7 +90,8 @@ class Filters:
     """The page's filters; the defaults select everything.
 
     ``segments=None`` means every segment (an empty tuple means none); spend bounds are
-    inclusive, in currency units; ``start``/``end`` are inclusive calendar days.
+    inclusive, in currency units; ``start``/``end`` are inclusive calendar days;
+    ``customers``: only these customer ids (``None``: anyone), e.g. those a live update moved.
     """
 
     segments: tuple[str, ...] | None = None
@@ -100,6 +101,7 @@ class Filters:
     start: date | None = None
     end: date | None = None
     category: str = ALL
+    customers: tuple[str, ...] | None = None
 
 
 # ---------------------------------------------------------------- customers
@@ -167,8 +169,10 @@ def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.D
 
 
 def filter_mask(segmented: pd.DataFrame, filters: Filters) -> np.ndarray:
-    """Boolean array: which rows of ``segmented`` pass the segment, country and spend filters."""
+    """Boolean array: which rows of ``segmented`` pass the segment, country, spend and customer filters."""
     keep = np.ones(len(segmented), dtype=bool)
+    if filters.customers is not None:
+        keep &= segmented.index.astype("string").isin(list(filters.customers))
     if filters.segments is not None:
         keep &= segmented["Segment"].isin(list(filters.segments)).fillna(False).to_numpy(dtype=bool)
     if filters.country != ALL:

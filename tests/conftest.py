@@ -101,3 +101,18 @@ def spark_engine():
     engine = SparkEngine(master="local[2]")
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium (Playwright) for every browser test of the session: a second sync
+    Playwright cannot start while one runs. Settings in tests/test_browser.py."""
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium
+
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -94,15 +94,7 @@ def _require_chromium() -> None:
 
 # ------------------------------------------------------------------ server and browser
 
-@pytest.fixture(scope="session")
-def browser():
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+# ``browser`` (one Chromium for the session) is in conftest.py: tests/test_live_page.py shares it.
 
 
 class Served:

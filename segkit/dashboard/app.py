@@ -26,6 +26,7 @@ from .compare import ComparePanel
 from .data import load_dashboard_data
 from .filters import FiltersPanel
 from .header import HeaderPanel
+from .live import LivePanel, follows_folder, open_live_state
 from .model import ModelPanel
 from .report import ReportPanel
 from .scatter import ScatterPanel
@@ -64,8 +65,13 @@ class Dashboard:
                  artifacts: str | Path | None = None, theme: str = "light", settings: Settings | None = None,
                  query: str | None = None):
         artifacts = Path(artifacts) if artifacts is not None else artifacts_dir()
-        data = load_dashboard_data(data, artifacts)
-        self.state = state = DashboardState.load(data, artifacts, settings or read_settings(), theme)
+        # A folder or glob is followed while it grows, with the saved model (``live.py``).
+        state, feed, first = open_live_state(data, artifacts, settings, theme) if follows_folder(data) \
+            else (None, None, None)
+        if state is None:
+            data = load_dashboard_data(data, artifacts)
+            state = DashboardState.load(data, artifacts, settings or read_settings(), theme)
+        self.state = state
         self.filters = FiltersPanel(state)
         self.segments = SegmentsPanel(state)
         self.report = ReportPanel(state, self.segments.definitions)
@@ -76,11 +82,12 @@ class Dashboard:
         self.table = TablePanel(state)
         self.score = ScorePanel(state)
         self.model = ModelPanel(state)
+        self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
         center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
                          self.value.widget, self.table.widget, self.score.widget, self.model.widget],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
-        self.app = classed(W.AppLayout(header=W.VBox([self.header.widget, self.bridge]),
+        self.app = classed(W.AppLayout(header=W.VBox([self.header.widget, self.live.widget, self.bridge]),
                                        left_sidebar=self.filters.widget, center=center,
                                        right_sidebar=None, footer=None, pane_widths=["250px", 1, 0], grid_gap="8px"),
                            "seg-app")
@@ -94,6 +101,7 @@ class Dashboard:
         if query:
             self.open_query(query)
         self._write_query()
+        self.live.start()
 
     @property
     def charts(self):
@@ -120,6 +128,7 @@ class Dashboard:
         self.state.reload_saved_model()
         if self.bridge.initial:
             self.open_query(self.bridge.initial)
+        self.live.page_opened()
 
 
 def build_app(data: CustomerData | str | Path | pd.DataFrame | None = None, artifacts: str | Path | None = None,

@@ -46,7 +46,7 @@ class ComparePanel:
         self._updating = False  # while this panel sets its own choices (one redraw at the end)
         for widget in (self.compare_b, self.compare_feature):
             widget.observe(guarded(state, lambda _c: None if self._updating else self.show()), names="value")
-        state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "data_version"])
         state.observe(guarded(state, lambda _c: self._on_model()), names=["model_version"])
         self.show(chart=False)
 

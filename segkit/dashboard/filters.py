@@ -131,7 +131,7 @@ class FiltersPanel:
         self._new_options = False
         on(self.segment_filter, lambda v: None if self._new_options else self._set(
             segments=None if set(v) == set(self.segment_filter.options) else tuple(v)))
-        on(self.country_filter, lambda v: self._set(country=v))
+        on(self.country_filter, lambda v: None if self._new_options else self._set(country=v))
         on(self.spend_min, lambda v: self._set(spend_min=parse_amount(v)))
         on(self.spend_max, lambda v: self._set(spend_max=parse_amount(v)))
         on(self.date_start, lambda v: self._set(start=self._day(v, self.first)))
@@ -141,6 +141,7 @@ class FiltersPanel:
         self.reset_filters.on_click(guarded(state, lambda _b: setattr(state, "filters", Filters())))
         state.observe(guarded(state, lambda _c: self.show()), names="filters")
         state.observe(guarded(state, lambda _c: self._on_model()), names="model_version")
+        state.observe(guarded(state, lambda _c: self._on_data()), names="data_version")
 
     def _day(self, text: str, default: date) -> date | None:
         day = parse_day(text)
@@ -158,6 +159,23 @@ class FiltersPanel:
             try:
                 self.segment_filter.options = names
                 self.segment_filter.value = tuple(names)
+            finally:
+                self._new_options = False
+        self.show()
+
+    def _on_data(self) -> None:
+        """New data of the same log: its period, countries and spend range; the choices stay."""
+        state = self.state
+        self.first, self.last = (ts.date() for ts in state.data.period)
+        spend = state.data.customers["TotalSpend"]
+        self.spend_min.placeholder = f"min ({state.currency}{spend.min():,.0f})"
+        self.spend_max.placeholder = f"max ({state.currency}{spend.max():,.0f})"
+        countries = [ALL] + state.countries
+        if list(self.country_filter.options) != countries:
+            self._new_options = True  # new options reset the value (ipywidgets): no choice of the viewer's
+            try:
+                self.country_filter.options = countries
+                self.country_filter.value = state.filters.country if state.filters.country in countries else ALL
             finally:
                 self._new_options = False
         self.show()

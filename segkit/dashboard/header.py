@@ -59,7 +59,7 @@ class HeaderPanel:
         self.theme_switch.observe(guarded(state, lambda c: setattr(state, "theme", c["new"].lower())), names="value")
         state.observe(self._on_theme, names="theme")
         state.observe(lambda _c: self.show_message(), names=["message", "notice"])
-        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version"])
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version", "data_version"])
         self.show()
 
     def _on_theme(self, change) -> None:
@@ -81,6 +81,7 @@ class HeaderPanel:
     def show(self) -> None:
         state = self.state
         selection = state.selection
+        self.source.value = source_html(state.data)
         self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency, state.value_missing)
         self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
                                  f"from the model ({state.status.html()}) · details under "

@@ -67,7 +67,7 @@ class ScatterPanel:
         for widget in (self.x_axis, self.y_axis, self.log_axes):
             widget.observe(draw, names="value")
         self.show_3d.observe(guarded(state, lambda _c: self._toggle_3d()), names="value")
-        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version"])
+        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version", "data_version"])
         self._note()
 
     def _points(self, budget: int) -> pd.DataFrame:

@@ -159,7 +159,7 @@ class SegmentsPanel:
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
-        state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version"])
+        state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
         self.segmentation.observe(guarded(state, lambda c: setattr(state, "segmentation", c["new"])), names="value")
         state.observe(lambda c: setattr(self.segmentation, "value", c["new"]), names="segmentation")
         self.show(model=True, charts=False)

@@ -3,14 +3,15 @@
 ``DashboardState`` holds the data, the model (and a version number that changes with
 every new model, or when ``segmentation`` switches between the model's segments and the
 RFM rule segments), the filters, the theme and the message line. It is a
-``traitlets.HasTraits``: panels observe ``filters``, ``model_version``, ``theme`` and
+``traitlets.HasTraits``: panels observe ``filters``, ``model_version``, ``data_version``
+(new data of the same log: a live page's refresh, ``dashboard/live.py``), ``theme`` and
 ``message`` and redraw themselves; a panel writes only its own inputs (the filter panel
 writes ``filters``, the theme switch ``theme``, the model panel the model).
 
 What the filters select is computed by pure functions of their inputs
 (``window_activity``, ``select_customers``, ``filter_warnings``) and cached on those
-inputs (``_cached``): no cache is ever reset by hand, a new model or new filters are
-simply other keys.
+inputs (``_cached``): no cache is ever reset by hand, a new model, new data or new filters
+are simply other keys.
 
 Filters select, they never relabel: every customer keeps the segment the model gives
 them on the full period. The date window keeps the customers who bought in it, the
@@ -216,6 +217,8 @@ class DashboardState(traitlets.HasTraits):
     filters = traitlets.Instance(Filters, args=())
     theme = traitlets.Unicode("light")
     model_version = traitlets.Int(0)
+    #: Changes with every new data of the same log (``set_data``); panels redraw, keeping their inputs.
+    data_version = traitlets.Int(0)
     message = traitlets.Unicode("")
     notice = traitlets.Unicode("")
     #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
@@ -228,12 +231,23 @@ class DashboardState(traitlets.HasTraits):
         self.artifacts = Path(artifacts)
         self.settings = settings or read_settings()
         self.currency = self.settings.currency
+        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._take_data(data)
+        self.model, self.card, self.status, self.k_table = model, card, status, k_table
+
+    def _take_data(self, data: CustomerData) -> None:
+        self.data = data
         #: False when the lines are not held (a log aggregated out of core): no date or category filter.
         self.windowed = holds_lines(data)
         self.countries = sorted(data.customers["Country"].dropna().astype(str).unique())
-        self._cache: dict[str, tuple[Any, Any]] = {}
         self._present_categories: list[str] | None = None
-        self.model, self.card, self.status, self.k_table = model, card, status, k_table
+        self.__dict__.pop("categories", None)  # the cached_property of the data before
+
+    def set_data(self, data: CustomerData) -> None:
+        """Show new data of the same log (a live refresh): same model, filters and theme;
+        observers of ``data_version`` redraw, keeping their own inputs (sort, page)."""
+        self._take_data(data)
+        self.data_version += 1
 
     @classmethod
     def load(cls, data: CustomerData, artifacts: str | Path, settings: Settings | None = None,
@@ -353,6 +367,7 @@ class DashboardState(traitlets.HasTraits):
 
     # ------------------------------------------------------------ derived, cached on inputs
     def _cached(self, name: str, key: tuple, compute: Callable[[], Any]) -> Any:
+        key = (self.data_version, *key)  # every derived value belongs to one version of the data
         hit = self._cache.get(name)
         if hit is not None and hit[0] == key:
             return hit[1]

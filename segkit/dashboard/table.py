@@ -91,6 +91,7 @@ class TablePanel:
         self.prepare_download.on_click(guarded(state, lambda _b: self._draw_download(force=True)))
         self.campaign_button.on_click(guarded(state, lambda _b: self.export_campaign()))
         state.observe(guarded(state, lambda _c: self.show(first_page=True)), names=["filters", "model_version"])
+        state.observe(guarded(state, lambda _c: self.show()), names="data_version")  # new data: same page
         self.show()
 
     def _rows(self) -> np.ndarray:

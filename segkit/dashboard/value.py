@@ -180,7 +180,7 @@ class ValuePanel:
         self.cohort_value.observe(guarded(state, lambda _c: self._redraw(0)), names="value")
         self.trend_measure.observe(guarded(state, lambda _c: self._redraw(1)), names="value")
         self.cutoff.observe(guarded(state, lambda _c: self._redraw(2)), names="value")
-        state.observe(guarded(state, lambda _c: self._on_view()), names=["filters", "model_version"])
+        state.observe(guarded(state, lambda _c: self._on_view()), names=["filters", "model_version", "data_version"])
 
     @staticmethod
     def _default_cutoff(choices: list[pd.Timestamp]) -> str | None:
@@ -194,7 +194,7 @@ class ValuePanel:
     # ------------------------------------------------------------ what is followed
     def _key(self) -> tuple:
         state = self.state
-        return (state.model_version, value_filters(state.filters))
+        return (state.model_version, state.data_version, value_filters(state.filters))
 
     def customers(self) -> pd.DataFrame:
         state = self.state
