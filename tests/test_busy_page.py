@@ -7,7 +7,7 @@ import os
 import pytest
 
 from segkit.kernels import CONNECT_GRACE_SECONDS
-from test_browser import TIMEOUT_MS, Served, _require_chromium, browser, open_until_drawn  # noqa: F401 (fixture)
+from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
 
 pytestmark = [pytest.mark.browser]
 

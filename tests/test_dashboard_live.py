@@ -302,3 +302,34 @@ def test_a_single_file_page_has_no_live_part(sample_data, tmp_path):
 
     dashboard = Dashboard(sample_data, tmp_path / "artifacts", query="")
     assert dashboard.live.feed is None and dashboard.live.status.value == ""
+
+
+def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path):
+    """Every page (not only a folder's) checks each interval whether a newer model was
+    saved, and says that it now uses it; a page without an event loop checks when asked."""
+    from segkit.artifacts import read_model_card, save_artifacts
+    from segkit.dashboard import Dashboard
+    from segkit.workflow import train_model
+
+    first, _ = train_model(sample_data, 4)
+    save_artifacts(first, tmp_path / "artifacts", sample_data.training_info())
+    dashboard = Dashboard(sample_data, tmp_path / "artifacts", query="")
+    state, live = dashboard.state, dashboard.live
+    assert state.saved and live.check_model() is False  # nothing newer yet
+    second, _ = train_model(sample_data, 3)
+    save_artifacts(second, tmp_path / "artifacts", sample_data.training_info())
+
+    async def follow():
+        live.interval = 0.05
+        assert live.start() is True
+        live.page_opened()
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if state.model_version:
+                break
+        live.stop()
+
+    asyncio.run(follow())
+    assert state.model_version == 1 and state.card["created"] == read_model_card(tmp_path / "artifacts")["created"]
+    assert "now uses the model saved" in state.notice
+    assert len(state.segment_names) == len(second.segment_names_)

@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 import pytest
-from test_browser import browser  # noqa: F401 - the shared Chromium fixture
+
 from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, _wait_summary_change, open_until_drawn
 
 pytestmark = pytest.mark.browser

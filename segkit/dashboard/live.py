@@ -268,10 +268,11 @@ class LivePanel:
 
     def start(self) -> bool:
         """Check every ``interval`` seconds from a task on the kernel's event loop (the
-        check in a worker thread, the widgets on the loop). False outside an event loop
-        (plain Python, tests): call ``check()`` instead."""
-        if self.feed is None or self._task is not None:
-            return self._task is not None
+        check in a worker thread, the widgets on the loop): the folder when the page follows
+        one, and on every page whether a newer model was saved (``check_model``). False
+        outside an event loop (plain Python, tests): call ``check()`` instead."""
+        if self._task is not None:
+            return True
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -299,8 +300,20 @@ class LivePanel:
             if self.opened:
                 await self._check_once()
 
+    def check_model(self) -> bool:
+        """Take a model saved since the page opened (``state.reload_saved_model``: it says
+        so in the page's notice); True when the page changed model."""
+        try:
+            return self.state.reload_saved_model()
+        except Exception:  # noqa: BLE001 - a damaged card must not end the following
+            log.exception("checking for a newer saved model failed")
+            return False
+
     async def _check_once(self) -> None:
         async with self._checking:  # one check at a time (the timer's and the page opening's)
+            self.check_model()
+            if self.feed is None:
+                return
             cpu = time.process_time()
             try:
                 update = await asyncio.get_running_loop().run_in_executor(None, self.feed.check)

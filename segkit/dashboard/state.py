@@ -357,7 +357,8 @@ class DashboardState(traitlets.HasTraits):
             return False
         if not model_fits_data(card, self.data):
             return False
-        if self.saved and card.get("created") == self.card.get("created"):
+        same = ("card_sha256", "created") if card.get("card_sha256") else ("created",)
+        if self.saved and all(card.get(key) == self.card.get(key) for key in same):
             return False
         if not self.saved and self.model_version > 0:
             return False  # a model retrained on this page stays until its author saves it
