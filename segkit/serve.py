@@ -6,7 +6,7 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
 - a pool of pre-executed kernels sized from the machine's cores and memory, and a cap on
   kernels serving visitors with a "busy, trying again" page past it
   (``segkit.kernels.CappedKernelManager``; ``SEGKIT_POOL_SIZE``, ``SEGKIT_MAX_KERNELS``);
-  the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 15) after a visitor takes
+  the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 30) after a visitor takes
   a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
   the shared snapshot (``segkit.dashboard.snapshot``): about 1 s of CPU and 220 MB;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
@@ -95,7 +95,7 @@ def _cull_idle_seconds(env: Mapping[str, str]) -> int:
 
 
 #: Seconds between a visitor taking a pre-executed kernel and its refill (Voilà's default: 1).
-DEFAULT_FILL_DELAY_SECONDS = 15
+DEFAULT_FILL_DELAY_SECONDS = 30
 
 
 def voila_config(env: Mapping[str, str] | None = None) -> dict:
