@@ -317,8 +317,9 @@ def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray 
         return pd.DataFrame()
     if mask is None:
         mask = window.index.isin(shown.index)
-    if z is not None:
-        return z[mask].groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
+    if z is not None:  # the values alone: no copy of the (text) index of the shown customers
+        values = pd.DataFrame(z.to_numpy()[mask], columns=z.columns, copy=False)
+        return values.groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
     groups = np.where(mask, window["Cluster"].to_numpy(), -1)
     profile = cluster_profile_z(window, groups)
     return profile.drop(index=-1, errors="ignore")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as W
+import pandas as pd
 import plotly.graph_objects as go
 
 from .. import plots
@@ -17,7 +18,10 @@ from ..wording import title
 from .segments import SMALL_CHART_HEIGHT
 from .widgets import FIGURE_TEMPLATE, Chart, classed, guarded
 
-__all__ = ["ComparePanel"]
+__all__ = ["ComparePanel", "COMPARE_INPUTS"]
+
+#: Columns ``views.compare_segments`` reads.
+COMPARE_INPUTS = ["Segment", "NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure"]
 
 
 class ComparePanel:
@@ -77,10 +81,30 @@ class ComparePanel:
     def _pair(self) -> tuple[str, str]:
         return self.compare_a.value, self.compare_b.value
 
+    def _pair_frame(self) -> pd.DataFrame:
+        """The shown customers of segments A and B with the columns the comparison reads
+        (``COMPARE_INPUTS`` and the chart's feature): ``compare_segments`` and
+        ``compare_histograms`` give the same numbers on them as on every shown customer,
+        without copying a million rows of every column."""
+        a, b = self._pair()
+        selection = self.state.selection
+        columns = list(dict.fromkeys(COMPARE_INPUTS + [self.compare_feature.value]))
+        key = (a, b, tuple(columns))
+        kept = getattr(selection, "_pair_frame", None)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        frame = selection.frame(columns)
+        segment = frame["Segment"]
+        pair = frame[(segment == a).fillna(False).to_numpy(dtype=bool)
+                     | (segment == b).fillna(False).to_numpy(dtype=bool)]
+        selection._pair_frame = (key, pair)
+        return pair
+
     def _figure(self) -> go.Figure:
         a, b = self._pair()
-        return plots.compare_histograms(self.state.selection.shown, (a, b), self.compare_feature.value,
-                                        template=FIGURE_TEMPLATE, currency=self.state.currency)
+        colours = plots.segment_colour_map(self.state.selection.present_segments)
+        return plots.compare_histograms(self._pair_frame(), (a, b), self.compare_feature.value,
+                                        template=FIGURE_TEMPLATE, currency=self.state.currency, colours=colours)
 
     @property
     def charts(self) -> list[Chart]:
@@ -91,10 +115,9 @@ class ComparePanel:
         if b is None:
             self.compare_table.value = '<p class="seg-note">The model has one segment only: nothing to compare.</p>'
             return
-        shown = self.state.selection.shown
-        counts = shown["Segment"].value_counts()
-        self.scope.value = (f'<span class="seg-meta">Within the current filters: {int(counts.get(a, 0)):,} '
-                            f"{html.escape(a)} and {int(counts.get(b, 0)):,} {html.escape(b)} customers.</span>")
-        self.compare_table.value = comparison_html(compare_segments(shown, a, b), self.state.currency)
+        selection = self.state.selection
+        self.scope.value = (f'<span class="seg-meta">Within the current filters: {selection.segment_count(a):,} '
+                            f"{html.escape(a)} and {selection.segment_count(b):,} {html.escape(b)} customers.</span>")
+        self.compare_table.value = comparison_html(compare_segments(self._pair_frame(), a, b), self.state.currency)
         if chart:
             self.chart.show(self._figure())

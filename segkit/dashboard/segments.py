@@ -187,7 +187,7 @@ class SegmentsPanel:
         selection = state.selection
         if not len(selection):
             return empty_figure()
-        centres = segment_centres(selection.everyone, selection.shown, selection.mask, state.z_scores)
+        centres = segment_centres(selection.everyone, selection.frame(["Cluster"]), selection.mask, state.z_scores)
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show(self, model: bool = False, charts: bool = True) -> None:
