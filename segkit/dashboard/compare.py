@@ -6,6 +6,7 @@ choices leave A out.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 import ipywidgets as W
 import pandas as pd
@@ -48,6 +49,7 @@ class ComparePanel:
         ]), "seg-compare", "seg-panel")
         self.compare_a.observe(guarded(state, lambda _c: None if self._updating else self._on_a()), names="value")
         self._updating = False  # while this panel sets its own choices (one redraw at the end)
+        self._drawn = None  # the inputs of what is drawn (``_inputs``)
         for widget in (self.compare_b, self.compare_feature):
             widget.observe(guarded(state, lambda _c: None if self._updating else self.show()), names="value")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
@@ -110,11 +112,26 @@ class ComparePanel:
     def charts(self) -> list[Chart]:
         return [self.chart]
 
+    def _inputs(self) -> tuple:
+        """What the comparison shows depends on: the model, the filters other than the
+        segments, A, B, whether each is in the segment filter, the feature and the segments
+        shown (their colours)."""
+        state = self.state
+        filters, (a, b) = state.filters, self._pair()
+        inside = tuple(filters.segments is None or name in filters.segments for name in (a, b))
+        return (state.model_version, replace(filters, segments=None), a, b, inside, self.compare_feature.value,
+                tuple(state.selection.present_segments))
+
     def show(self, chart: bool = True) -> None:
         a, b = self._pair()
         if b is None:
             self.compare_table.value = '<p class="seg-note">The model has one segment only: nothing to compare.</p>'
+            self._drawn = None
             return
+        inputs = self._inputs()
+        if chart and inputs == self._drawn:
+            return  # a filter change that leaves A and B as they were (e.g. another segment ticked)
+        self._drawn = inputs
         selection = self.state.selection
         self.scope.value = (f'<span class="seg-meta">Within the current filters: {selection.segment_count(a):,} '
                             f"{html.escape(a)} and {selection.segment_count(b):,} {html.escape(b)} customers.</span>")

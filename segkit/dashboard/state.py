@@ -36,7 +36,7 @@ from ..config import Settings, settings as read_settings
 from ..errors import SegkitArtifactError, SegkitError
 from ..label import RFM_ORDER, rfm_segmented
 from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card, window_mask,
-                     segment_summary, table_order, window_z_scores)
+                     segment_centres, segment_summary, summary_of_segments, table_order, window_z_scores)
 from ..workflow import CustomerData, model_fits_data, train_model
 from ..wording import money
 from .data import holds_lines
@@ -124,8 +124,12 @@ class Selection:
 
     def __init__(self, everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters,
                  period: tuple[pd.Timestamp, pd.Timestamp], warnings: tuple[str, ...],
-                 labels: dict[str, pd.Categorical] | None = None):
+                 labels: dict[str, pd.Categorical] | None = None, base: "Selection | None" = None):
         self.everyone, self.activity, self.filters = everyone, activity, filters
+        #: The selection of the same filters without the segment filter (``None`` when there
+        #: is none): summary and centres of a segment filter are rows of its own.
+        self.base = base if filters.segments is not None else None
+        self._centres: tuple[Any, pd.DataFrame] | None = None
         self.period, self.warnings = period, warnings
         self.mask = select_customers(everyone, activity, filters)
         #: ``segment_labels(everyone)``: text columns as categoricals (cheap to select and group).
@@ -198,7 +202,24 @@ class Selection:
 
     @cached_property
     def summary(self) -> pd.DataFrame:
+        if self.base is not None:
+            return summary_of_segments(self.base.summary, self.filters.segments)
         return segment_summary(self.frame(SUMMARY_INPUTS))
+
+    def centres(self, z: pd.DataFrame) -> pd.DataFrame:
+        """``views.segment_centres`` of the shown customers over ``z`` (``window_z_scores`` of
+        everyone); under a segment filter, the rows of its segments in the centres of ``base``
+        (each cluster's centre depends only on its own customers)."""
+        if self._centres is not None and self._centres[0] is z:
+            return self._centres[1]
+        if not len(self):
+            centres = pd.DataFrame()
+        elif self.base is not None:
+            centres = self.base.centres(z).loc[sorted(self.summary.index)]
+        else:
+            centres = segment_centres(self.everyone, self.frame(["Cluster"]), self.mask, z)
+        self._centres = (z, centres)
+        return centres
 
     def __len__(self) -> int:
         return int(self.mask.sum())
@@ -481,9 +502,16 @@ class DashboardState(traitlets.HasTraits):
     def selection(self) -> Selection:
         """What the current filters select (see ``Selection``)."""
         filters = self.filters
-        return self._cached("selection", (self.model_version, filters), lambda: Selection(
-            self.everyone, self.activity(filters), filters, self.period(filters),
-            filter_warnings(filters, self.currency), self.labels))
+        return self._cached("selection", (self.model_version, filters), lambda: self._selection(filters))
+
+    def _selection(self, filters: Filters) -> Selection:
+        if filters.segments is None:  # kept apart too: the base of the segment filters that follow
+            return self._cached("base_selection", (self.model_version, filters), lambda: Selection(
+                self.everyone, self.activity(filters), filters, self.period(filters),
+                filter_warnings(filters, self.currency), self.labels))
+        base = self._selection(replace(filters, segments=None))
+        return Selection(self.everyone, self.activity(filters), filters, self.period(filters),
+                         filter_warnings(filters, self.currency), self.labels, base)
 
     @property
     def labels(self) -> dict[str, pd.Categorical]:
