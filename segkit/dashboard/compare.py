@@ -90,16 +90,21 @@ class ComparePanel:
         without copying a million rows of every column."""
         a, b = self._pair()
         selection = self.state.selection
+        base = selection.base or selection  # without the segment filter: kept while only segments change
         columns = list(dict.fromkeys(COMPARE_INPUTS + [self.compare_feature.value]))
         key = (a, b, tuple(columns))
-        kept = getattr(selection, "_pair_frame", None)
+        kept = getattr(base, "_pair_frame", None)
         if kept is not None and kept[0] == key:
-            return kept[1]
-        frame = selection.frame(columns)
-        segment = frame["Segment"]
-        pair = frame[(segment == a).fillna(False).to_numpy(dtype=bool)
-                     | (segment == b).fillna(False).to_numpy(dtype=bool)]
-        selection._pair_frame = (key, pair)
+            pair = kept[1]
+        else:
+            frame = base.frame(columns)
+            segment = frame["Segment"]
+            pair = frame[(segment == a).fillna(False).to_numpy(dtype=bool)
+                         | (segment == b).fillna(False).to_numpy(dtype=bool)]
+            base._pair_frame = (key, pair)
+        segments = selection.filters.segments
+        if segments is not None and not (a in segments and b in segments):
+            pair = pair[pair["Segment"].isin([n for n in (a, b) if n in segments]).to_numpy(dtype=bool)]
         return pair
 
     def _figure(self) -> go.Figure:
