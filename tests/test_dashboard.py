@@ -984,4 +984,3 @@ def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     table = customer_table(everyone)
     assert {"Confidence", "PAlive", "CLV"} <= set(table.columns)
     assert table["PAlive"].between(0, 1).all() and (table["CLV"] >= 0).all()
-
