@@ -332,14 +332,16 @@ def _log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
 
 def compare_histograms(segmented: pd.DataFrame, segments: tuple[str, str], feature: str = "TotalSpend",
                        log_axis: bool = True, template: str = "plotly_white", bins: int = 40,
-                       currency: str = "£") -> go.Figure:
+                       currency: str = "£", colours: dict[str, str] | None = None) -> go.Figure:
     """Overlaid histograms of ``feature`` for two segments, binned here (not in the browser).
 
     Same view as ``compare_distributions`` (share of each segment per bin, in percent, on
     common bins of log10(1+x) when ``log_axis``), but only the ``bins`` bar heights go to
     the browser, whatever the number of customers: one ``Bar`` trace per segment.
+    ``colours``: segment name -> colour (default ``segment_colour_map`` of the segments in
+    ``segmented``; given, ``segmented`` may hold only the two segments' customers).
     """
-    colours = segment_colour_map(segmented["Segment"])
+    colours = segment_colour_map(segmented["Segment"]) if colours is None else colours
     values = segmented[feature].to_numpy(dtype=float)
     if log_axis:
         values = np.log10(np.clip(values, 0, None) + 1)

@@ -271,6 +271,21 @@ def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
     return profile[columns].sort_values("SumTotalSpend", ascending=False)
 
 
+def summary_of_segments(summary: pd.DataFrame, segments) -> pd.DataFrame:
+    """``segment_summary`` of the customers of a ``summary`` who are in ``segments``, from
+    the summary alone: a segment's row depends only on its own customers, so it is the
+    same row with ``Share`` taken over the segments kept (the same numbers as
+    ``segment_summary`` of those customers, without grouping them again)."""
+    if summary.empty:
+        return pd.DataFrame(columns=list(summary.columns))
+    kept = summary.sort_index()
+    kept = kept[kept["Segment"].isin(list(segments)).to_numpy(dtype=bool)].copy()
+    if kept.empty:
+        return pd.DataFrame(columns=list(summary.columns))
+    kept["Share"] = kept["Customers"] / kept["Customers"].sum()
+    return kept.sort_values("SumTotalSpend", ascending=False)
+
+
 def _table(frame: pd.DataFrame, formats: Mapping[str, Any], css_class: str, index: bool = False,
            headers: Mapping[str, str] | None = None) -> str:
     frame = frame.reset_index() if index else frame
@@ -321,8 +336,9 @@ def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray 
         return pd.DataFrame()
     if mask is None:
         mask = window.index.isin(shown.index)
-    if z is not None:
-        return z[mask].groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
+    if z is not None:  # the values alone: no copy of the (text) index of the shown customers
+        values = pd.DataFrame(z.to_numpy()[mask], columns=z.columns, copy=False)
+        return values.groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
     groups = np.where(mask, window["Cluster"].to_numpy(), -1)
     profile = cluster_profile_z(window, groups)
     return profile.drop(index=-1, errors="ignore")

@@ -282,6 +282,47 @@ def _rows(html_text: str) -> int:
     return html_text.count("<tr>") - 1
 
 
+def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
+    """Summary, centres, KPI columns and the comparison read columns and (under a segment
+    filter) the view without it; they must equal what the shown customers give directly."""
+    from pandas.testing import assert_frame_equal
+
+    from segkit.dashboard.header import KPI_INPUTS
+
+    names = state.segment_names
+    first = sample_data.period[0].date()
+    views_tried = [Filters(), Filters(segments=tuple(names[:2])), Filters(segments=(names[-1],), country="France"),
+                   Filters(segments=tuple(names[1:]), spend_min=200.0), Filters(segments=()),
+                   Filters(segments=tuple(names[:3]), start=first.replace(day=28), category=ALL)]
+    for filters in views_tried:
+        state.filters = filters
+        selection = state.selection
+        shown = selection.shown
+        assert_frame_equal(selection.summary, views.segment_summary(shown), check_exact=True)
+        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS), selection.period)) == views.kpi_html(
+            views.kpis(shown, selection.period))
+        for name in names:
+            assert selection.segment_count(name) == int((shown["Segment"] == name).sum())
+        if len(selection):
+            assert_frame_equal(selection.centres(state.z_scores),
+                               views.segment_centres(state.everyone, shown, selection.mask, state.z_scores),
+                               check_exact=True)
+
+
+def test_compare_panel_shows_the_shown_customers_after_any_change(state):
+    """The comparison is redrawn only when its inputs change; what it shows is always
+    ``compare_segments`` of the shown customers."""
+    from segkit.dashboard.compare import ComparePanel
+
+    panel = ComparePanel(state)
+    names = state.segment_names
+    for segments in (None, tuple(names[:1]), tuple(names[:2]), None, tuple(names[1:]), (), None):
+        state.filters = Filters(segments=segments)
+        a, b = panel._pair()
+        assert panel.compare_table.value == views.comparison_html(
+            views.compare_segments(state.selection.shown, a, b), state.currency)
+
+
 def test_filters_select_and_never_relabel(state, sample_data):
     """Random filter combinations: the shown customers are a subset of everyone, each
     with its full-period segment; adding a filter never adds customers."""

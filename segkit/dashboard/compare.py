@@ -6,8 +6,10 @@ choices leave A out.
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 import ipywidgets as W
+import pandas as pd
 import plotly.graph_objects as go
 
 from .. import plots
@@ -17,7 +19,10 @@ from ..wording import title
 from .segments import SMALL_CHART_HEIGHT
 from .widgets import FIGURE_TEMPLATE, Chart, classed, guarded
 
-__all__ = ["ComparePanel"]
+__all__ = ["ComparePanel", "COMPARE_INPUTS"]
+
+#: Columns ``views.compare_segments`` reads.
+COMPARE_INPUTS = ["Segment", "NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure"]
 
 
 class ComparePanel:
@@ -44,6 +49,7 @@ class ComparePanel:
         ]), "seg-compare", "seg-panel")
         self.compare_a.observe(guarded(state, lambda _c: None if self._updating else self._on_a()), names="value")
         self._updating = False  # while this panel sets its own choices (one redraw at the end)
+        self._drawn = None  # the inputs of what is drawn (``_inputs``)
         for widget in (self.compare_b, self.compare_feature):
             widget.observe(guarded(state, lambda _c: None if self._updating else self.show()), names="value")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters", "data_version"])
@@ -77,24 +83,63 @@ class ComparePanel:
     def _pair(self) -> tuple[str, str]:
         return self.compare_a.value, self.compare_b.value
 
+    def _pair_frame(self) -> pd.DataFrame:
+        """The shown customers of segments A and B with the columns the comparison reads
+        (``COMPARE_INPUTS`` and the chart's feature): ``compare_segments`` and
+        ``compare_histograms`` give the same numbers on them as on every shown customer,
+        without copying a million rows of every column."""
+        a, b = self._pair()
+        selection = self.state.selection
+        base = selection.base or selection  # without the segment filter: kept while only segments change
+        columns = list(dict.fromkeys(COMPARE_INPUTS + [self.compare_feature.value]))
+        key = (a, b, tuple(columns))
+        kept = getattr(base, "_pair_frame", None)
+        if kept is not None and kept[0] == key:
+            pair = kept[1]
+        else:
+            frame = base.frame(columns)
+            segment = frame["Segment"]
+            pair = frame[(segment == a).fillna(False).to_numpy(dtype=bool)
+                         | (segment == b).fillna(False).to_numpy(dtype=bool)]
+            base._pair_frame = (key, pair)
+        segments = selection.filters.segments
+        if segments is not None and not (a in segments and b in segments):
+            pair = pair[pair["Segment"].isin([n for n in (a, b) if n in segments]).to_numpy(dtype=bool)]
+        return pair
+
     def _figure(self) -> go.Figure:
         a, b = self._pair()
-        return plots.compare_histograms(self.state.selection.shown, (a, b), self.compare_feature.value,
-                                        template=FIGURE_TEMPLATE, currency=self.state.currency)
+        colours = plots.segment_colour_map(self.state.selection.present_segments)
+        return plots.compare_histograms(self._pair_frame(), (a, b), self.compare_feature.value,
+                                        template=FIGURE_TEMPLATE, currency=self.state.currency, colours=colours)
 
     @property
     def charts(self) -> list[Chart]:
         return [self.chart]
 
+    def _inputs(self) -> tuple:
+        """What the comparison shows depends on: the model, the filters other than the
+        segments, A, B, whether each is in the segment filter, the feature and the segments
+        shown (their colours)."""
+        state = self.state
+        filters, (a, b) = state.filters, self._pair()
+        inside = tuple(filters.segments is None or name in filters.segments for name in (a, b))
+        return (state.model_version, replace(filters, segments=None), a, b, inside, self.compare_feature.value,
+                tuple(state.selection.present_segments))
+
     def show(self, chart: bool = True) -> None:
         a, b = self._pair()
         if b is None:
             self.compare_table.value = '<p class="seg-note">The model has one segment only: nothing to compare.</p>'
+            self._drawn = None
             return
-        shown = self.state.selection.shown
-        counts = shown["Segment"].value_counts()
-        self.scope.value = (f'<span class="seg-meta">Within the current filters: {int(counts.get(a, 0)):,} '
-                            f"{html.escape(a)} and {int(counts.get(b, 0)):,} {html.escape(b)} customers.</span>")
-        self.compare_table.value = comparison_html(compare_segments(shown, a, b), self.state.currency)
+        inputs = self._inputs()
+        if chart and inputs == self._drawn:
+            return  # a filter change that leaves A and B as they were (e.g. another segment ticked)
+        self._drawn = inputs
+        selection = self.state.selection
+        self.scope.value = (f'<span class="seg-meta">Within the current filters: {selection.segment_count(a):,} '
+                            f"{html.escape(a)} and {selection.segment_count(b):,} {html.escape(b)} customers.</span>")
+        self.compare_table.value = comparison_html(compare_segments(self._pair_frame(), a, b), self.state.currency)
         if chart:
             self.chart.show(self._figure())

@@ -14,7 +14,10 @@ from ..views import kpi_html, kpis, theme_css
 from .data import line_count
 from .widgets import classed, guarded
 
-__all__ = ["HeaderPanel", "source_html", "banner_html"]
+__all__ = ["HeaderPanel", "source_html", "banner_html", "KPI_INPUTS"]
+
+#: Columns ``views.kpis`` reads (only these are selected: cheaper at a million customers).
+KPI_INPUTS = ["NumPurchases", "TotalSpend", "CLV", "ExpectedPurchases90d"]
 
 
 def banner_html(data) -> str:
@@ -82,7 +85,8 @@ class HeaderPanel:
         state = self.state
         selection = state.selection
         self.source.value = source_html(state.data)
-        self.kpis.value = kpi_html(kpis(selection.shown, selection.period), state.currency, state.value_missing)
+        numbers = kpis(selection.frame(KPI_INPUTS), selection.period)
+        self.kpis.value = kpi_html(numbers, state.currency, state.value_missing)
         self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
                                  f"from the model ({state.status.html()}) · details under "
                                  "<i>About the model</i> below.</div>")

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 
 from .. import plots
 from ..label import RECOMMENDATIONS, RFM_ORDER, RFM_SEGMENT_TEXT, recommendation_for
-from ..views import segment_centres, summary_html
+from ..views import summary_html
 from ..wording import money
 from .widgets import FIGURE_TEMPLATE, Chart, classed, empty_figure, guarded
 
@@ -162,6 +162,7 @@ class SegmentsPanel:
         state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
         self.segmentation.observe(guarded(state, lambda c: setattr(state, "segmentation", c["new"])), names="value")
         state.observe(lambda c: setattr(self.segmentation, "value", c["new"]), names="segmentation")
+        self._drawn: tuple = (None, None)  # the summary and centres the charts show
         self.show(model=True, charts=False)
 
     @property
@@ -187,7 +188,7 @@ class SegmentsPanel:
         selection = state.selection
         if not len(selection):
             return empty_figure()
-        centres = segment_centres(selection.everyone, selection.shown, selection.mask, state.z_scores)
+        centres = selection.centres(state.z_scores)
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show(self, model: bool = False, charts: bool = True) -> None:
@@ -197,6 +198,12 @@ class SegmentsPanel:
         self.summary.value = summary_html(summary, self.state.currency)
         stake = value_at_stake(summary, self.state.currency)
         self.at_stake.value = f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else ""
-        if charts:
-            self.sizes_chart.show(self._sizes_figure())
-            self.heatmap_chart.show(self._heatmap_figure())
+        if charts:  # each chart is redrawn only when its numbers changed (or the model)
+            selection = self.state.selection
+            centres = selection.centres(self.state.z_scores) if len(selection) else None
+            drawn_summary, drawn_centres = self._drawn
+            if model or drawn_summary is None or not summary.equals(drawn_summary):
+                self.sizes_chart.show(self._sizes_figure())
+            if model or drawn_centres is None or centres is None or not centres.equals(drawn_centres):
+                self.heatmap_chart.show(self._heatmap_figure())
+            self._drawn = (summary, centres)

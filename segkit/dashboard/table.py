@@ -144,8 +144,8 @@ class TablePanel:
         if download:
             self._draw_download()
             self.campaign_download.clear()  # a list of other customers than those shown now would mislead
-            shown = self.state.selection.shown
-            note = palive_note(shown["PAlive"]) if "PAlive" in shown.columns else ""
+            selection = self.state.selection
+            note = palive_note(pd.Series(selection.column("PAlive"))) if "PAlive" in selection.columns else ""
             self.palive_note.value = f'<p class="seg-meta seg-palive-text">{note}</p>' if note else ""
 
     def _draw_download(self, force: bool = False) -> None:
