@@ -36,6 +36,26 @@ def timed(call):
     return result, time.process_time() - cpu, time.perf_counter() - wall
 
 
+def daily_folder(log, work: Path, added: int):
+    """Split ``log`` into one parquet file per day in ``work/data``, all but the last
+    ``added`` days written (dated an hour ago, so settled); returns ``(days, data folder,
+    add)`` where ``add(day)`` writes one more day's file."""
+    day = log["InvoiceDate"].dt.strftime("%Y-%m-%d")
+    days = sorted(day.unique())
+    data = work / "data"
+    data.mkdir()
+    old = time.time() - 3600
+
+    def add(d: str) -> None:
+        path = data / f"{d}.parquet"
+        log[day == d].to_parquet(path, index=False)
+        os.utime(path, (old, old))
+
+    for d in days[:-added]:
+        add(d)
+    return days, data, add
+
+
 def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SEGKIT_REAL_DATA", "../shared/data"))
     source = folder / "online_retail.parquet"
@@ -49,19 +69,7 @@ def main() -> None:
     from segkit.workflow import load_customer_data, train_model
 
     log = pd.read_parquet(source)
-    day = log["InvoiceDate"].dt.strftime("%Y-%m-%d")
-    days = sorted(day.unique())
-    data = work / "data"
-    data.mkdir()
-    old = time.time() - 3600
-
-    def add(d: str) -> None:
-        path = data / f"{d}.parquet"
-        log[day == d].to_parquet(path, index=False)
-        os.utime(path, (old, old))
-
-    for d in days[:-ADDED]:
-        add(d)
+    days, data, add = daily_folder(log, work, ADDED)
     print(f"{len(log):,} lines, {len(days)} days; folder of {len(days) - ADDED} daily files, {ADDED} days added one by one")
 
     base = load_customer_data(data)

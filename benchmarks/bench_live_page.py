@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_live import daily_folder  # noqa: E402 (the same daily files)
+
 ADDED = 5  # days added one at a time
 
 
@@ -55,19 +58,7 @@ def main() -> None:
     from segkit.workflow import load_customer_data, train_model
 
     log = pd.read_parquet(folder / "online_retail.parquet")
-    day = log["InvoiceDate"].dt.strftime("%Y-%m-%d")
-    days = sorted(day.unique())
-    data = work / "data"
-    data.mkdir()
-    old = time.time() - 3600
-
-    def add(d: str) -> None:
-        path = data / f"{d}.parquet"
-        log[day == d].to_parquet(path, index=False)
-        os.utime(path, (old, old))
-
-    for d in days[:-ADDED]:
-        add(d)
+    days, data, add = daily_folder(log, work, ADDED)
     print(f"{len(log):,} lines, {len(days)} days; folder of {len(days) - ADDED} daily files, {ADDED} days added one by one; "
           f"load average {os.getloadavg()[0]:.2f}")
     base = load_customer_data(data)

@@ -657,6 +657,42 @@ def _write_atomically(frame: pd.DataFrame, target: Path) -> None:
         Path(locals().get("tmp", target.with_suffix(".tmp"))).unlink(missing_ok=True)
 
 
+def write_table_atomically(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    """Write ``frame`` (index kept) with ``metadata`` in the parquet footer, all or nothing
+    (a reader sees the old file or the whole new one); timestamps in microseconds. A cache
+    folder that cannot be written only costs the next reader the computation."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **{k.encode(): str(v).encode() for k, v in metadata.items()}})
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, partial, coerce_timestamps="us", allow_truncated_timestamps=True)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def read_table_with_metadata(path: Path) -> tuple[pd.DataFrame, dict[str, str]] | None:
+    """A frame written by ``write_table_atomically`` (nanosecond timestamps, string index,
+    as segkit computes them) and its metadata; ``None`` when missing or unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+        frame = table.to_pandas()
+    except Exception:  # a damaged cache entry is computed again
+        return None
+    stamps = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    frame = frame.astype({c: "datetime64[ns]" for c in stamps})
+    frame.index = frame.index.astype("string")
+    return frame, metadata
+
+
 # --------------------------------------------------------------------------- logs of many files
 
 

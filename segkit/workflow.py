@@ -279,18 +279,15 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, columns,
     lines_file, report_file = _clean_cache_files(clean_key)
     if not (path.is_file() and report_file.is_file() and lines_file.is_file()):
         return None
-    try:
-        import pyarrow.parquet as pq
+    from .load import read_table_with_metadata
 
-        table = pq.read_table(path)
-        meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-        customers, report = table.to_pandas(), pd.read_parquet(report_file)
+    read = read_table_with_metadata(path)
+    try:
+        customers, meta = read
+        report = pd.read_parquet(report_file)
         n_lines, fingerprint = int(meta["segkit_lines"]), meta["segkit_fingerprint"]
     except Exception:  # a damaged cache entry is just computed again
         return None
-    stamps = [c for c in customers.columns if pd.api.types.is_datetime64_any_dtype(customers[c])]
-    customers = customers.astype({c: "datetime64[ns]" for c in stamps})
-    customers.index = customers.index.astype("string")  # as features.customer_features makes it
 
     def read_lines():
         cached = _read_clean_cache(clean_key)
@@ -314,23 +311,10 @@ def _write_customers_cache(key: str | None, data: CustomerData) -> None:
     fingerprint in the parquet metadata); a cache folder that cannot be written only costs speed."""
     if key is None or data.lines is None:
         return
-    import os
+    from .load import write_table_atomically
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = _customers_cache_file(key)
-    table = pa.Table.from_pandas(data.customers)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           b"segkit_lines": str(len(data.lines)).encode(),
-                                           b"segkit_fingerprint": data.fingerprint.encode()})
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, partial, coerce_timestamps="us", allow_truncated_timestamps=True)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
+    write_table_atomically(data.customers, _customers_cache_file(key),
+                           {"segkit_lines": len(data.lines), "segkit_fingerprint": data.fingerprint})
 
 
 def _code_fingerprint() -> str:

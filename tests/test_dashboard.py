@@ -1005,3 +1005,20 @@ def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):
     scored_day = score.score_upload(day_first, "uk.csv", state.model, True)
     scored_month = score.score_upload(month_first, "us.csv", state.model, False)
     pd.testing.assert_frame_equal(scored_day[["Recency", "Segment"]], scored_month[["Recency", "Segment"]])
+
+
+def test_rfm_view_travels_in_the_link_and_the_header_says_which_segments(sample_data, tmp_path):
+    """``?segmentation=rfm&segment=...`` opens the RFM view with that RFM segment; the URL
+    and the header follow the switch."""
+    from segkit.dashboard import Dashboard
+
+    plain = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="segmentation=rfm")
+    name = plain.state.segment_names[0]
+    dash = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query=f"segmentation=rfm&segment={name}")
+    assert dash.state.segmentation == "rfm" and dash.state.filters.segments == (name,)
+    assert "RFM rule segments" in dash.header.model_line.value
+    assert dash.bridge.query.startswith("segmentation=rfm&segment=")
+    dash.state.segmentation = "model"
+    assert "segmentation" not in dash.bridge.query and "groups of customers from the model" in dash.header.model_line.value
+    odd = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="segmentation=clusters")
+    assert odd.state.segmentation == "model" and "segmentation 'clusters'" in odd.state.notice

@@ -95,7 +95,7 @@ class Dashboard:
         # page; rows sized by their content read better (the layout is not changed later).
         self.app.layout.grid_template_rows = "auto auto"
         self.app.dashboard = self
-        state.observe(lambda _c: self._write_query(), names=["filters", "theme"])
+        state.observe(lambda _c: self._write_query(), names=["filters", "theme", "segmentation"])
         self.bridge.observe(guarded(state, lambda _c: self._on_opened()), names="opened")
         query = os.environ.get("QUERY_STRING", "") if query is None else query
         if query:
@@ -113,6 +113,10 @@ class Dashboard:
         state = self.state
         parsed = parse_query(query, state.segment_names, state.countries,
                              list(self.filters.category_options))
+        if parsed.segmentation and parsed.segmentation != state.segmentation:
+            # RFM segments have other names: switch first, then read the segment filter.
+            state.segmentation = parsed.segmentation
+            parsed = parse_query(query, state.segment_names, state.countries, list(self.filters.category_options))
         if parsed.theme:
             state.theme = parsed.theme
         state.filters = parsed.filters
@@ -121,7 +125,7 @@ class Dashboard:
 
     def _write_query(self) -> None:
         first, last = (ts.date() for ts in self.state.data.period)
-        self.bridge.query = encode_query(self.state.filters, self.state.theme, (first, last))
+        self.bridge.query = encode_query(self.state.filters, self.state.theme, (first, last), self.state.segmentation)
 
     def _on_opened(self) -> None:
         """The page is shown in a browser: take a newer saved model, then the link's view."""

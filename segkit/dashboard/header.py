@@ -87,7 +87,11 @@ class HeaderPanel:
         self.source.value = source_html(state.data)
         numbers = kpis(selection.frame(KPI_INPUTS), selection.period)
         self.kpis.value = kpi_html(numbers, state.currency, state.value_missing)
-        self.model_line.value = (f'<div class="seg-meta">Segments: {len(state.segment_names)} groups of customers '
-                                 f"from the model ({state.status.html()}) · details under "
+        if state.segmentation == "rfm":
+            what = (f"{len(state.segment_names)} RFM rule segments (quintiles of recency, frequency and spend; "
+                    f"switch back to the model's under <i>What the segments mean</i>); model: {state.status.html()}")
+        else:
+            what = f"{len(state.segment_names)} groups of customers from the model ({state.status.html()})"
+        self.model_line.value = (f'<div class="seg-meta">Segments: {what} · details under '
                                  "<i>About the model</i> below.</div>")
         self.show_message()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -116,36 +115,25 @@ def segmented_customers(fingerprint: str, card: dict[str, Any],
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
-    import pyarrow.parquet as pq
+    from ..load import read_table_with_metadata
 
-    try:
-        table = pq.read_table(path)
-        categories = json.loads((table.schema.metadata or {}).get(b"segkit_categories", b"[]"))
-        frame = table.to_pandas()
-    except Exception:
+    read = read_table_with_metadata(path)
+    if read is None:
         return None
-    stamps = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
-    frame = frame.astype({c: "datetime64[ns]" for c in stamps})
-    frame.index = frame.index.astype("string")
+    frame, metadata = read
+    try:
+        categories = json.loads(metadata.get("segkit_categories", "[]"))
+    except ValueError:
+        return None
     return frame, [str(c) for c in categories]
 
 
 def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) -> None:
     """Write the snapshot atomically (a reader sees the old file or the whole new one); a
     cache folder that cannot be written only costs the next kernel the computation."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from ..load import write_table_atomically
 
-    table = pa.Table.from_pandas(everyone)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           b"segkit_categories": json.dumps(list(categories)).encode()})
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, partial, coerce_timestamps="us", allow_truncated_timestamps=True)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
+    write_table_atomically(everyone, path, {"segkit_categories": json.dumps(list(categories))})
 
 
 

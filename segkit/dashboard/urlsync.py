@@ -1,7 +1,8 @@
 """The page's address mirrors its view: filters and theme in the URL query.
 
 Keys: ``segment``, ``country``, ``spend_min``, ``spend_max``, ``from``, ``to``
-(``YYYY-MM-DD``), ``category``, ``theme``; several values comma-separated or repeated
+(``YYYY-MM-DD``), ``category``, ``theme``, ``segmentation`` (``rfm`` for the RFM rule
+segments; the model's by default); several values comma-separated or repeated
 (``?segment=VIP,Loyal`` = ``?segment=VIP&segment=Loyal``). ``/?segment=VIP&country=France``
 opens that view.
 
@@ -24,16 +25,19 @@ from ..views import ALL, Filters
 
 __all__ = ["QUERY_KEYS", "ViewQuery", "parse_query", "encode_query", "view_name", "PageBridge"]
 
-QUERY_KEYS = ("segment", "country", "spend_min", "spend_max", "from", "to", "category", "theme")
+QUERY_KEYS = ("segment", "country", "spend_min", "spend_max", "from", "to", "category", "theme", "segmentation")
+SEGMENTATIONS = ("model", "rfm")
 
 
 @dataclass(frozen=True)
 class ViewQuery:
-    """A parsed query: the filters, the theme (or ``None``) and what was ignored, in words."""
+    """A parsed query: the filters, the theme and the segmentation (or ``None``) and what
+    was ignored, in words."""
 
     filters: Filters
     theme: str | None
     ignored: tuple[str, ...]
+    segmentation: str | None = None
 
 
 def _values(pairs: list[tuple[str, str]], key: str) -> list[str]:
@@ -89,19 +93,29 @@ def parse_query(query: str, segments: list[str], countries: list[str], categorie
             theme = values[0]
         else:
             ignored.append(f"theme {values[0]!r}")
+    segmentation = None
+    values = _values(pairs, "segmentation")
+    if values:
+        if values[0] in SEGMENTATIONS:
+            segmentation = values[0]
+        else:
+            ignored.append(f"segmentation {values[0]!r}")
     from dataclasses import replace
 
-    return ViewQuery(replace(filters, **changes), theme, tuple(ignored))
+    return ViewQuery(replace(filters, **changes), theme, tuple(ignored), segmentation)
 
 
 def _amount_text(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e15 else str(value)
 
 
-def encode_query(filters: Filters, theme: str, period: tuple[date, date] | None = None) -> str:
+def encode_query(filters: Filters, theme: str, period: tuple[date, date] | None = None,
+                 segmentation: str = "model") -> str:
     """The query for a view: only what differs from "everything" (dates equal to the data's
-    first or last day are left out), ``theme`` only when dark."""
+    first or last day are left out), ``theme`` only when dark, ``segmentation`` only for RFM."""
     params: list[tuple[str, str]] = []
+    if segmentation != "model":
+        params.append(("segmentation", segmentation))
     if filters.segments is not None:
         params.append(("segment", ",".join(filters.segments)))
     if filters.country != ALL:
