@@ -29,7 +29,7 @@ from tornado.web import HTTPError
 from traitlets import Unicode
 
 __all__ = ["CappedKernelManager", "pool_and_cap", "KERNEL_MB", "POOL_SIZE_ENV", "MAX_KERNELS_ENV", "FILL_DELAY_ENV",
-           "machine", "setting"]
+           "machine", "setting", "planned_sizes"]
 
 POOL_SIZE_ENV = "SEGKIT_POOL_SIZE"
 MAX_KERNELS_ENV = "SEGKIT_MAX_KERNELS"
@@ -84,6 +84,18 @@ def setting(env: Mapping[str, str], name: str, default: str = "auto") -> str:
     return str(int(text))
 
 
+def planned_sizes(pool_size: str = "auto", max_kernels: str = "auto",
+                  env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """``(pool size, cap)`` in force: configured values first (``segkit.serve``,
+    voila.json), then the environment (``SEGKIT_POOL_SIZE``, ``SEGKIT_MAX_KERNELS``: a plain
+    `voila dashboard.ipynb` started with them), then ``pool_and_cap`` of this machine."""
+    env = os.environ if env is None else env
+    pool, cap = pool_and_cap(*machine())
+    pool_text = pool_size if pool_size != "auto" else setting(env, POOL_SIZE_ENV)
+    cap_text = max_kernels if max_kernels != "auto" else setting(env, MAX_KERNELS_ENV)
+    return (pool if pool_text == "auto" else int(pool_text)), (cap if cap_text == "auto" else int(cap_text))
+
+
 class CappedKernelManager(AsyncMappingKernelManager):
     """Voilà's kernel manager with a machine-sized pool and a cap on visitor kernels."""
 
@@ -93,13 +105,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        pool, cap = pool_and_cap(*machine())
-        # Configured values first (segkit.serve, voila.json), then the environment (a plain
-        # `voila dashboard.ipynb` started with SEGKIT_POOL_SIZE=...), then the machine.
-        cap_text = self.max_visitor_kernels if self.max_visitor_kernels != "auto" else setting(os.environ, MAX_KERNELS_ENV)
-        pool_text = self.pool_size if self.pool_size != "auto" else setting(os.environ, POOL_SIZE_ENV)
-        self.cap = cap if cap_text == "auto" else int(cap_text)
-        self.planned_pool = pool if pool_text == "auto" else int(pool_text)
+        self.planned_pool, self.cap = planned_sizes(self.pool_size, self.max_visitor_kernels)
         # Voilà reads the pool size from here when it fills the pool (after this __init__).
         pools = getattr(self, "kernel_pools_config", None)
         if isinstance(pools, dict) and "default" in pools:

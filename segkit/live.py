@@ -47,7 +47,7 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
-from .locks import file_lock
+from .locks import computed_once
 from .load import (drop_repeats_across_files, file_digest, load_transactions, log_files, source_labels,
                    with_source_files)
 
@@ -572,15 +572,16 @@ class LiveFeed:
         if key == self.key:
             return None
         how = "snapshot"
-        meta = self._read_meta(key)
-        if meta is None:
-            with file_lock(self.folder / f"{key}.lock"):
-                meta = self._read_meta(key)
-                if meta is None:
-                    live = self._state_to_compute()
-                    update = live.apply(ready, waiting)
-                    meta = self._write(key, live, update.notices)
-                    self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
+
+        def compute() -> dict:
+            nonlocal how
+            live = self._state_to_compute()
+            update = live.apply(ready, waiting)
+            meta = self._write(key, live, update.notices)
+            self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
+            return meta
+
+        meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
         files = {n: FileState(**s) for n, s in meta["files"].items()}
         if how == "snapshot":
             try:

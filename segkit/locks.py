@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
-__all__ = ["file_lock"]
+T = TypeVar("T")
+
+__all__ = ["file_lock", "computed_once"]
 
 
 @contextlib.contextmanager
@@ -30,3 +32,16 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def computed_once(lock_path: Path, read: Callable[[], T | None], compute: Callable[[], T]) -> T:
+    """A cache entry several processes may want at once: ``read()`` it, or else, holding
+    the lock on ``lock_path``, read it again (another process may just have written it)
+    and only then ``compute()`` it (``compute`` writes the entry for the next reader).
+    Kernels started together (Voilà fills its pool at once) so compute it once."""
+    found = read()
+    if found is not None:
+        return found
+    with file_lock(lock_path):
+        found = read()
+        return found if found is not None else compute()

@@ -376,13 +376,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"SEGKIT_PORT: {exc}")
     command = voila_command(port, open_browser=not args.no_browser,
                             extra=[f"--token={args.token}"] if args.token else ())
-    from .kernels import MAX_KERNELS_ENV, POOL_SIZE_ENV, machine, pool_and_cap, setting
+    from .kernels import MAX_KERNELS_ENV, POOL_SIZE_ENV, planned_sizes
 
-    pool, cap = pool_and_cap(*machine())
-    pool_text, cap_text = setting(os.environ, POOL_SIZE_ENV), setting(os.environ, MAX_KERNELS_ENV)
+    pool, cap = planned_sizes()
     print(f"Uploads up to {max_upload_bytes() / 2**20:g} MB; idle kernels culled after "
-          f"{_cull_idle_seconds(os.environ)} s; {pool if pool_text == 'auto' else pool_text} pre-executed kernel(s), "
-          f"at most {cap if cap_text == 'auto' else cap_text} pages at once ({POOL_SIZE_ENV}, {MAX_KERNELS_ENV}).",
+          f"{_cull_idle_seconds(os.environ)} s; {pool} pre-executed kernel(s), "
+          f"at most {cap} pages at once ({POOL_SIZE_ENV}, {MAX_KERNELS_ENV}).",
           flush=True)
     environment = voila_environment()
     if args.analyst:

@@ -187,23 +187,20 @@ def load_customer_data(
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
         if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
-    cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules, window_days)
-    if cached_data is not None:
-        return cached_data
-    if customers_key is None:
+
+    def compute() -> CustomerData:
         return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
                                        extra_features, clean_key, customers_key)
-    from .locks import file_lock
+
+    if customers_key is None:
+        return compute()
+    from .locks import computed_once
 
     # Kernels started together (Voilà's pool) wait for the first one's table instead of
     # all parsing and cleaning the same file.
-    with file_lock(_customers_cache_file(customers_key).with_suffix(".lock")):
-        cached_data = _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules,
-                                            window_days)
-        if cached_data is not None:
-            return cached_data
-        return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
-                                       extra_features, clean_key, customers_key)
+    return computed_once(_customers_cache_file(customers_key).with_suffix(".lock"),
+                         lambda: _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules,
+                                                       window_days), compute)
 
 
 def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,

@@ -95,23 +95,15 @@ def segmented_customers(fingerprint: str, card: dict[str, Any],
     path = snapshot_path(fingerprint, card)
     if path is None:
         return compute()
-    read = _read(path) if path.is_file() else None
-    if read is not None:
-        return read
-    # Kernels started together (Voilà fills its pool at once) wait for the first one's
-    # snapshot instead of all computing it.
-    from ..locks import file_lock
+    from ..locks import computed_once
 
-    try:
-        with file_lock(path.with_suffix(".lock")):
-            read = _read(path) if path.is_file() else None
-            if read is not None:
-                return read
-            everyone, categories = compute()
-            write_snapshot(path, everyone, categories)
-    except OSError:  # a cache folder that cannot be written: compute for this page only
+    def compute_and_write():
         everyone, categories = compute()
-    return everyone, categories
+        write_snapshot(path, everyone, categories)  # an unwritable cache only costs the next kernel
+        return everyone, categories
+
+    return computed_once(path.with_suffix(".lock"), lambda: _read(path) if path.is_file() else None,
+                         compute_and_write)
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
