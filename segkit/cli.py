@@ -230,17 +230,12 @@ def _train(args) -> int:
 
 def _prepare_page(data, model, card_path) -> None:
     """Segment the customers for the dashboard now (``dashboard.snapshot``), so the first
-    page opens as fast as the next ones; only speed is lost when it cannot be written."""
-    if data.lines is None:
-        return
+    page opens as fast as the next ones."""
     import json
 
     from .dashboard.snapshot import prepare_snapshot
 
-    try:
-        prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
-    except (OSError, ValueError):
-        pass
+    prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
 
 
 def _fit_value(model, data, args) -> None:

@@ -159,3 +159,23 @@ def test_kernels_started_together_compute_the_snapshot_once(saved_page):
     computed = [page for page in pages if "sklearn" in page["heavy"]]
     assert len(computed) == 1, [page["heavy"] for page in pages]
     assert all(page["segments"] == pages[0]["segments"] for page in pages)
+
+
+def test_a_model_saved_from_the_page_is_opened_by_the_next_kernel_without_computing(saved_page):
+    """An analyst's save writes the snapshot as ``segkit train`` does: the next visitor's
+    kernel reads the new model's segments instead of loading the lines and scikit-learn."""
+    from segkit.config import Settings
+
+    log, artifacts, data, model = saved_page
+    page = Dashboard(load_customer_data(log), artifacts, settings=Settings(currency="£", analyst=True), query="")
+    page.model.k_choice.value = 3
+    page.model.retrain_button.click()
+    retrained = page.state.model
+    page.model.save_button.click()
+    page.model.confirm_save.click()
+    card = load_artifacts(artifacts).card_
+    path = snapshot_path(data.fingerprint, card)
+    assert card["k"] == 3 and path is not None and path.is_file(), "saving from the page wrote no snapshot"
+    opened = _open_in_new_kernel(log, artifacts)
+    assert opened["segments"] == retrained.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
+    assert opened["heavy"] == [] and not opened["lines_read"], "the next kernel computed instead of reading"

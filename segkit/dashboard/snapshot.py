@@ -146,8 +146,19 @@ def page_customers(data, model, categories: pd.Series | None = None) -> tuple[pd
 
 def prepare_snapshot(data, model, card: dict[str, Any]) -> Path | None:
     """Write the snapshot of ``data`` and a model just saved with ``card`` (``segkit
-    train``), so the first page needs no computing either; returns its path."""
+    train``, a save from the page in analyst mode), so the next page needs no computing
+    either; returns its path, or ``None`` when nothing was written: a log aggregated out of
+    core (no lines), a model without a card checksum, or a cache that cannot be written
+    (only the next kernel's speed is lost)."""
+    from .data import holds_lines
+
+    if not holds_lines(data):
+        return None
     path = snapshot_path(data.fingerprint, card)
-    if path is not None:
+    if path is None:
+        return None
+    try:
         write_snapshot(path, *page_customers(data, model))
+    except (OSError, ValueError):
+        return None
     return path

@@ -41,7 +41,7 @@ from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, 
 from ..workflow import CustomerData, model_fits_data, train_model
 from ..wording import money
 from .data import holds_lines
-from .snapshot import CardModel, full_model, page_customers, segmented_customers
+from .snapshot import CardModel, full_model, page_customers, prepare_snapshot, segmented_customers
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
            "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained", "SEGMENTATIONS"]
@@ -441,6 +441,8 @@ class DashboardState(traitlets.HasTraits):
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.serve --analyst).")
         save_artifacts(full_model(self.model), self.artifacts, self.data.training_info())
         card = read_model_card(self.artifacts)
+        # Every page opened from now on reads this model's segments instead of computing them.
+        prepare_snapshot(self.data, full_model(self.model), card)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
 
     def reload_saved_model(self) -> bool:
