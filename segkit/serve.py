@@ -9,6 +9,10 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 30) after a visitor takes
   a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
   the shared snapshot (``segkit.dashboard.snapshot``): about 1 s of CPU and 220 MB;
+- the page prepared once before Voilà starts (``prepare_page``): a process of its own opens
+  it as a kernel would, so the customer table and the page snapshot are on disk before the
+  pool's kernels run the notebook; otherwise the first kernel computes them (loading the
+  lines and scikit-learn: about 700 MB it then keeps for its visitor) while the others wait;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
 - only ``dashboard.ipynb``: no other file of the project folder under ``/voila/files/``
   (``file_allowlist`` that matches nothing), no tree view;
@@ -46,7 +50,7 @@ from .config import PROJECT_ROOT, cache_dir
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
     "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
-    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila",
+    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila", "prepare_page",
     "wait_until_preheated", "wait_until_pool_ready", "main",
 ]
 
@@ -253,8 +257,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def prepare_page(env: Mapping[str, str]) -> float:
+    """Open the page once, in a process of its own, as a dashboard kernel would (same data,
+    saved model and cache as ``env`` names), so what it computes (the customer table, the
+    page snapshot) is on disk before any kernel starts; returns the seconds it took.
+
+    A page that cannot be opened (bad data, no model) is left to the kernels, which show
+    the reason to the visitor; nothing is raised here.
+    """
+    import subprocess
+    import time
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from segkit.dashboard import build_app; build_app()"],
+                   env=dict(env), cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
 def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str | Path | None = None):
-    """Start the dashboard server in the background (for tests and screenshot scripts).
+    """Start the dashboard server in the background (for tests and screenshot scripts), the
+    page prepared first as ``main`` does (``prepare_page``).
 
     Returns the ``subprocess.Popen``; its output goes to ``log_path`` (or is dropped).
     The caller stops it (``terminate()``, then ``wait()``).
@@ -263,6 +285,7 @@ def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str |
 
     output = open(log_path, "w") if log_path else subprocess.DEVNULL
     environment = voila_environment(env)
+    prepare_page(environment)
     return subprocess.Popen(voila_command(port, open_browser=False, env=environment), env=environment,
                             stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
 
@@ -390,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
             else "read-only for visitors (--analyst to allow retraining)")
+    print("Preparing the page (the customer table and segments every kernel reads) ...", end=" ", flush=True)
+    print(f"done in {prepare_page(environment):.1f} s", flush=True)
     print(f"Serving the dashboard on http://127.0.0.1:{port}/ ({mode}; Ctrl+C stops it)", flush=True)
     os.execve(command[0], command, environment)
 

@@ -3,15 +3,18 @@ page, filtering and downloading the CSV. All must succeed; the latencies and the
 of each session's kernel (RSS of the Voilà server's child processes, from /proc) are
 printed and written to ``benchmarks/results/load_sessions.json``.
 
-The server runs as ``make run`` does: a pool of pre-executed kernels sized from the
-machine (``segkit.kernels``; 10 on 2 cores and 24 GB), each opened from the shared
-snapshot. Asserted: a visitor right after another within 5 s (issue 9's aim), a median
-kernel of at most 300 MB (issue 9 aims at 250 MB: a pre-executed kernel holds 230-241 MB,
-one that has served a visitor's page, filter and download 269-275 MB), and ten visitors
-arriving together within a median of 60 s and at most 90 s. Issue 9 aims at 10 s and 20 s for those ten; that is not met here: each page
-load costs the Chromium on this machine about 5.3 s of CPU (the kernel 0.13 s, Voilà 0.2
-s), so ten pages are about 53 s of CPU for 2 cores. The 60/90 s bounds guard against
-going back towards the 101 s this started from; the figures are in the results file.
+The server runs as ``make run`` does: the page prepared before Voilà starts
+(``serve.prepare_page``), a pool of pre-executed kernels sized from the machine
+(``segkit.kernels``; 10 on 2 cores and 24 GB), each opened from the shared snapshot.
+Asserted: a visitor right after another within 5 s and every kernel at most 250 MB
+(issue 9's aims), and ten visitors arriving together within a median of 60 s and at most
+90 s. Issue 9 aims at 10 s and 20 s for those ten; that cannot be met here:
+``benchmarks/bench_page_floor.py`` measures what one page load costs Chromium on this
+machine: 1.4 s for a Voilà page with one widget, 2.7 s with one small plotly chart, about
+3.5 s for the dashboard, so ten visitors' browsers alone need at least 14 s (18 s for the
+dashboard) of both cores, and with the cores shared fairly every page finishes near the
+end. The 60/90 s bounds guard against going back towards the 101 s this started from;
+the figures are in the results file.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_data]
 SESSIONS = 10
 TIMEOUT_MS = 420_000
 #: Bounds on this 2-core machine with the ten browsers on it too (see the module docstring).
-MEDIAN_READY_S, MAX_READY_S, NEXT_VISITOR_S, KERNEL_MB = 60.0, 90.0, 5.0, 300.0
+MEDIAN_READY_S, MAX_READY_S, NEXT_VISITOR_S, KERNEL_MB = 60.0, 90.0, 5.0, 250.0
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "load_sessions.json"
 
 
@@ -176,4 +179,4 @@ def test_ten_concurrent_sessions(served_real):
     ready = sorted(r["page_ready_s"] for r in ok)
     assert statistics.median(ready) <= MEDIAN_READY_S and ready[-1] <= MAX_READY_S, figures
     assert all(r["page_ready_s"] <= NEXT_VISITOR_S for r in pair), figures
-    assert figures["kernel_rss_mb_median"] <= KERNEL_MB, figures
+    assert max(kernels.values()) <= KERNEL_MB, figures

@@ -179,3 +179,22 @@ def test_a_model_saved_from_the_page_is_opened_by_the_next_kernel_without_comput
     opened = _open_in_new_kernel(log, artifacts)
     assert opened["segments"] == retrained.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
     assert opened["heavy"] == [] and not opened["lines_read"], "the next kernel computed instead of reading"
+
+
+def test_serving_prepares_the_page_before_any_kernel_and_survives_a_bad_log(saved_page, tmp_path):
+    """``segkit.serve`` opens the page once before Voilà starts: the snapshot every kernel
+    reads is on disk first (else the first kernel computes it and keeps ~700 MB); a log
+    that cannot be read is left to the page, which states the reason."""
+    from segkit.serve import prepare_page
+
+    log, artifacts, data, model = saved_page
+    env = dict(os.environ, SEGKIT_DATA=str(log), SEGKIT_ARTIFACTS=str(artifacts))
+    path = snapshot_path(data.fingerprint, load_artifacts(artifacts).card_)
+    assert path is not None and not path.exists()
+    prepare_page(env)
+    assert path.is_file(), "the page was not prepared before serving"
+    opened = _open_in_new_kernel(log, artifacts)
+    assert opened["heavy"] == [] and not opened["lines_read"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,transaction,log\n1,2,3,4\n")
+    assert prepare_page(dict(env, SEGKIT_DATA=str(bad))) >= 0  # no exception, nothing to prepare
