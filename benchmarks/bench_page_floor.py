@@ -51,18 +51,24 @@ SMALL_PAGES = {
 }
 
 
-def _browser_cpu_s(browser_pids: list[int]) -> float:
-    """CPU seconds (user + system) of the browser processes and all their children."""
+def _browser_cpu_s(browser_pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of the browser processes and all their children, by pid."""
     from test_load_sessions import _children
 
-    total = 0.0
+    seconds = {}
     for pid in {p for b in browser_pids for p in [b] + _children(b)}:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two readings by the processes alive at the second (a renderer of
+    the previous visitor that exits in between is not counted against this one)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 async def _page_loads(url: str, ready: str, loads: int) -> list[float]:
@@ -85,7 +91,7 @@ async def _page_loads(url: str, ready: str, loads: int) -> list[float]:
             if ready == ".seg-summary table":
                 await page.wait_for_function(CHARTS_DRAWN, polling=100)
             await asyncio.sleep(1.0)  # let the last paint and idle tasks finish
-            costs.append(_browser_cpu_s(roots) - start)
+            costs.append(_spent(start, _browser_cpu_s(roots)))
             await context.close()
         await browser.close()
     return costs[1:]
