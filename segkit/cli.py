@@ -233,8 +233,10 @@ def _prepare_page(data, model, card_path) -> None:
     page opens as fast as the next ones."""
     import json
 
-    from .dashboard.snapshot import prepare_snapshot
-
+    try:
+        from .dashboard.snapshot import prepare_snapshot
+    except ImportError:  # a core install (no segkit[dashboard]): there is no page to prepare
+        return
     prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
 
 

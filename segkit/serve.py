@@ -388,6 +388,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="copy the segkit Voila template and plotly's bundle into this environment (what a "
                              "plain `voila dashboard.ipynb` with the project's voila.json needs), then exit")
     args = parser.parse_args(argv)
+    import importlib.util
+
+    missing = [name for name in ("voila", "ipywidgets", "anywidget", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(f"The dashboard needs {', '.join(missing)}, which this installation lacks; install them "
+                         "with: pip install 'segkit[dashboard]' (or run `make run`, which does).")
     if args.install_template:
         print(f"Installed the segkit Voila template in {install_template()}", flush=True)
         return
