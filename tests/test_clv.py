@@ -334,22 +334,25 @@ PUBLISHED = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
              "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
 
 
+@pytest.mark.parametrize("stored", [PUBLISHED, MBG_PARAMS], ids=["bgnbd-without-purchase-model", "mbgnbd"])
 def test_value_parameters_travel_in_model_json_and_reach_every_scored_customer(sample_data, sample_csv, tmp_path,
-                                                                               capsys):
+                                                                               capsys, stored):
     from segkit import cli
     from segkit.artifacts import load_artifacts, save_artifacts
     from segkit.clv import customer_value
     from segkit.workflow import train_model
 
     model, _ = train_model(sample_data, k=3)
-    model.clv_params_ = PUBLISHED
+    model.clv_params_ = stored
     save_artifacts(model, tmp_path / "model", sample_data.training_info())
     loaded = load_artifacts(tmp_path / "model")
-    assert loaded.card_["clv"]["bgnbd"]["r"] == 0.243 and loaded.clv_params_["gamma_gamma"]["v"] == 15.44
+    name = stored.get("purchase_model", "bgnbd")
+    assert loaded.card_["clv"][name]["r"] == stored[name]["r"] and loaded.clv_params_["gamma_gamma"]["v"] == 15.44
+    assert loaded.clv_params_["purchase_model"] == name
     out = tmp_path / "scored.csv"
     assert cli.main(["score", "--data", str(sample_csv), "--artifacts", str(tmp_path / "model"), "--out", str(out)]) == 0
     scored = pd.read_csv(out, dtype={"CustomerID": str}).set_index("CustomerID")
-    expected = customer_value(sample_data.lines, PUBLISHED)
+    expected = customer_value(sample_data.lines, stored)
     assert scored["CLV"].notna().all() and len(scored) == len(sample_data.customers)
     assert np.allclose(scored["PAlive"], expected["PAlive"].reindex(scored.index), atol=1e-4)
     assert np.allclose(scored["CLV"], expected["CLV"].reindex(scored.index), atol=0.01)
@@ -365,6 +368,7 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path)]) == 0
     assert "lifetime value (BG/NBD + Gamma-Gamma" in capsys.readouterr().out
     params = load_artifacts(tmp_path).clv_params_
+    assert load_artifacts(tmp_path).card_["clv"]["purchase_model"] == "bgnbd"
     assert all(v > 0 for v in {**params["bgnbd"], **params["gamma_gamma"]}.values())
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path / "b"),
                      "--no-clv"]) == 0

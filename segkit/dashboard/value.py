@@ -132,7 +132,8 @@ def crosstab_html(table: pd.DataFrame) -> str:
 
 def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
     """A plain note when P(alive) hardly varies (the middle 90% of customers within
-    ``spread``), as the ML BG/NBD gives on data with almost no churn signal; else ""."""
+    ``spread``), as maximum likelihood gives on data with almost no dropout signal (BG/NBD,
+    MBG/NBD and Pareto/NBD alike on Online Retail); else ""."""
     values = pd.to_numeric(palive, errors="coerce").dropna()
     if len(values) < 2:
         return ""
