@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
     p.add_argument("--no-clv", action="store_true",
                    help="skip fitting lifetime value (BG/NBD + Gamma-Gamma; also SEGKIT_CLV=0)")
+    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd"], default="bgnbd",
+                   help="purchase model of the lifetime value: bgnbd (default) or mbgnbd (one-time buyers can drop out "
+                   "too)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -257,7 +260,7 @@ def _fit_value(model, data, args) -> None:
     if not clv_available():
         print("\nlifetime value: not fitted (install the clv extra: pip install 'segkit[clv]')")
         return
-    model.clv_params_ = params = fit_clv(rfm_frame(data.lines))
+    model.clv_params_ = params = fit_clv(rfm_frame(data.lines), getattr(args, "clv_model", "bgnbd"))
     name = params["purchase_model"]
     print(f"\nlifetime value ({PURCHASE_MODELS[name]} + Gamma-Gamma, maximum likelihood): "
           + ", ".join(f"{k}={v:.4g}" for k, v in {**params[name], **params["gamma_gamma"]}.items()))

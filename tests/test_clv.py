@@ -373,3 +373,7 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path / "b"),
                      "--no-clv"]) == 0
     assert load_artifacts(tmp_path / "b").card_["clv"] is None
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path / "m"),
+                     "--clv-model", "mbgnbd"]) == 0
+    assert "lifetime value (MBG/NBD + Gamma-Gamma" in capsys.readouterr().out
+    assert load_artifacts(tmp_path / "m").card_["clv"]["purchase_model"] == "mbgnbd"

@@ -374,7 +374,22 @@ def test_palive_note_when_the_model_sees_almost_no_churn(page):
     assert palive_note(pd.Series(np.linspace(0.2, 1.0, 100))) == ""
     note = palive_note(pd.Series(np.linspace(0.990, 0.999, 100)))
     assert "almost no churn" in note and "At risk" in note
-    assert page.table.palive_note.value == ""  # the sample's P(alive) varies
+    assert "almost no churn" not in page.table.palive_note.value  # the sample's P(alive) varies
+
+
+def test_single_day_note_under_bgnbd_only(page):
+    """BG/NBD gives P(alive) 1 to a customer who bought on a single day, however long ago:
+    the table says so (the sample page's model is BG/NBD), and not for MBG/NBD."""
+    from segkit.dashboard.value import single_day_note
+
+    shown = page.state.selection.shown
+    silent_at_one = int(((shown["PAlive"] >= 0.99995) & (shown["Recency"] > 180)).sum())
+    assert silent_at_one > 0
+    assert f"{silent_at_one:,} of these customers last bought over 180 days ago" in page.table.palive_note.value
+    palive, recency = pd.Series([1.0, 1.0, 0.4]), pd.Series([400, 20, 400])
+    assert single_day_note(palive, recency, CLV_PARAMS).startswith("1 of these customers")
+    mbg = {"purchase_model": "mbgnbd", "mbgnbd": CLV_PARAMS["bgnbd"], "gamma_gamma": CLV_PARAMS["gamma_gamma"]}
+    assert single_day_note(palive, recency, mbg) == "" and single_day_note(palive, recency, None) == ""
 
 
 def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path):

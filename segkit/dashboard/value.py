@@ -32,7 +32,7 @@ from .widgets import FIGURE_TEMPLATE, Chart, FileDownload, classed, empty_figure
 
 __all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
            "segments_at",
-           "migration_note", "migration_html", "crosstab_html", "palive_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
+           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
 
 VALUE_CHART_HEIGHT = 420
 #: The accordion's sections, in order.
@@ -143,6 +143,24 @@ def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
     return (f"P(alive) is between {low:.3f} and {high:.3f} for 90% of these customers: on this data the model sees "
             "almost no churn, so it does not tell who is leaving. Use the lifecycle stages (At risk, Lost) for churn; "
             "lifetime value still ranks customers by expected spend.")
+
+
+def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: int = 180) -> str:
+    """Under BG/NBD (``params``' purchase model) a customer who bought on a single day has
+    P(alive) = 1 however long silent: a plain note when some of the customers given show
+    P(alive) 1 (to four decimals) with their last purchase over ``silent_days`` days ago; else ""."""
+    from ..clv import purchase_model
+
+    if not params or purchase_model(params) != "bgnbd":
+        return ""
+    alive = pd.to_numeric(palive, errors="coerce").to_numpy()
+    silent = pd.to_numeric(recency, errors="coerce").to_numpy()
+    count = int(((alive >= 0.99995) & (silent > silent_days)).sum())
+    if not count:
+        return ""
+    return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
+            "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
+            "the last purchase, or fit MBG/NBD (segkit train --clv-model mbgnbd).")
 
 
 # ---------------------------------------------------------------- the panel
