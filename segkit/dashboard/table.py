@@ -145,12 +145,12 @@ class TablePanel:
             self._draw_download()
             self.campaign_download.clear()  # a list of other customers than those shown now would mislead
             selection = self.state.selection
-            notes = []
-            if "PAlive" in selection.columns:
+            note = ""
+            if "PAlive" in selection.columns:  # where P(alive) hardly varies, that note says all
                 palive = pd.Series(selection.column("PAlive"))
-                notes = [palive_note(palive), single_day_note(palive, pd.Series(selection.column("Recency")),
-                                                              getattr(self.state.model, "clv_params_", None))]
-            self.palive_note.value = "".join(f'<p class="seg-meta seg-palive-text">{n}</p>' for n in notes if n)
+                note = palive_note(palive) or single_day_note(palive, pd.Series(selection.column("Recency")),
+                                                              getattr(self.state.model, "clv_params_", None))
+            self.palive_note.value = f'<p class="seg-meta seg-palive-text">{note}</p>' if note else ""
 
     def _draw_download(self, force: bool = False) -> None:
         if self.n_rows <= EAGER_DOWNLOAD_ROWS:
