@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
     p.add_argument("--no-clv", action="store_true",
                    help="skip fitting lifetime value (BG/NBD + Gamma-Gamma; also SEGKIT_CLV=0)")
+    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd"], default="bgnbd",
+                   help="purchase model of the lifetime value: bgnbd (default) or mbgnbd (one-time buyers can drop out "
+                   "too)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -79,8 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(YYYY-MM-DD); their features still use their whole history")
     p.add_argument("--out", required=True, help="output CSV")
 
-    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD + Gamma-Gamma; needs segkit[clv] to fit)")
+    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD or MBG/NBD + Gamma-Gamma; needs segkit[clv] "
+                       "to fit)")
     data_options(p)
+    p.add_argument("--model", choices=["bgnbd", "mbgnbd"], default=None,
+                   help="purchase model to fit: bgnbd (default) or mbgnbd (one-time buyers can drop out too); "
+                   "with an existing --params file, the model it holds")
     p.add_argument("--until", help="last day of the observation, YYYY-MM-DD (later lines are ignored; "
                    "default: the last purchase day)")
     p.add_argument("--out", required=True, help="output CSV: CustomerID, frequency, recency, T, monetary, "
@@ -242,7 +249,7 @@ def _prepare_page(data, model, card_path) -> None:
 
 def _fit_value(model, data, args) -> None:
     """Fit lifetime-value parameters into the model when the clv extra is there (say so when not)."""
-    from .clv import clv_available, fit_clv, rfm_frame
+    from .clv import PURCHASE_MODELS, clv_available, fit_clv, rfm_frame
 
     if args.no_clv or os.environ.get("SEGKIT_CLV", "1") == "0" or data.lines is None:
         print("\nlifetime value: not fitted" + (" (out-of-core data)" if data.lines is None else ""))
@@ -250,10 +257,10 @@ def _fit_value(model, data, args) -> None:
     if not clv_available():
         print("\nlifetime value: not fitted (install the clv extra: pip install 'segkit[clv]')")
         return
-    model.clv_params_ = fit_clv(rfm_frame(data.lines))
-    bg, gg = model.clv_params_["bgnbd"], model.clv_params_["gamma_gamma"]
-    print("\nlifetime value (BG/NBD + Gamma-Gamma, maximum likelihood): "
-          + ", ".join(f"{k}={v:.4g}" for k, v in {**bg, **gg}.items()))
+    model.clv_params_ = params = fit_clv(rfm_frame(data.lines), getattr(args, "clv_model", "bgnbd"))
+    name = params["purchase_model"]
+    print(f"\nlifetime value ({PURCHASE_MODELS[name]} + Gamma-Gamma, maximum likelihood): "
+          + ", ".join(f"{k}={v:.4g}" for k, v in {**params[name], **params["gamma_gamma"]}.items()))
 
 
 def _score(args) -> int:
@@ -280,7 +287,7 @@ def _score(args) -> int:
 
 
 def _clv(args) -> int:
-    from .clv import fit_clv, load_params, predict_clv, rfm_frame, save_params
+    from .clv import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS, fit_clv, load_params, predict_clv, rfm_frame, save_params
     from .errors import SegkitDataError
     from .workflow import load_customer_data
 
@@ -301,9 +308,13 @@ def _clv(args) -> int:
     params_path = Path(args.params) if args.params else None
     if params_path is not None and params_path.exists():
         params = load_params(params_path)
-        print(f"parameters from {params_path}")
+        if args.model and args.model != params["purchase_model"]:
+            raise SegkitDataError(f"'{params_path.name}' holds {PURCHASE_MODELS[params['purchase_model']]} parameters, "
+                                  f"not {PURCHASE_MODELS[args.model]}; leave out --model, or give a new --params file "
+                                  "to fit and write.")
+        print(f"{PURCHASE_MODELS[params['purchase_model']]} parameters from {params_path}")
     else:
-        params = fit_clv(rfm)
+        params = fit_clv(rfm, args.model or DEFAULT_PURCHASE_MODEL)
         if params_path is not None:
             save_params(params, params_path)
             print(f"saved parameters to {params_path}")

@@ -1,4 +1,4 @@
-"""Customer lifetime value: BG/NBD for purchases, Gamma-Gamma for spend.
+"""Customer lifetime value: BG/NBD (or MBG/NBD) for purchases, Gamma-Gamma for spend.
 
 The path: clean lines -> ``rfm_frame`` (one row per customer) -> ``fit_clv`` (parameters,
 a plain dict) -> ``predict_clv`` (P(alive), expected purchases, CLV per customer).
@@ -11,19 +11,34 @@ the day as the time unit and a purchase day as the unit of purchase:
 - ``T``: days from the first purchase day to the end of the observation;
 - ``monetary``: mean spend (currency) of the repeat purchase days; 0 without repeats.
 
-``fit_clv`` uses pymc-marketing's ``BetaGeoModel`` and ``GammaGammaModel`` (the ``clv``
-extra: ``pip install 'segkit[clv]'``) with flat priors on the positive half line and
-``fit(method="map")``, so the estimates are maximum likelihood (pymc's MAP leaves the
-log-transform's Jacobian out); this reproduces the published CDNOW estimates. Note: on
-the Online Retail data (one year) maximum likelihood itself puts the BG/NBD dropout
-parameter ``a`` near 0, so P(alive) stays close to 1 for almost every customer; the data
-barely show dropout within the year. pymc is imported only inside ``fit_clv``.
+Two purchase models share the parameters r, alpha (purchase rate) and a, b (dropout):
+
+- ``"bgnbd"`` (the default), BG/NBD of Fader, Hardie & Lee (2005): dropout only just
+  after a repeat purchase, so a customer without one has P(alive) = 1 however long silent;
+- ``"mbgnbd"``, MBG/NBD of Batislam, Denizel & Filiztekin (2007): dropout possible after
+  every purchase day, the first included, so one-time buyers get P(alive) < 1.
+
+On the Online Retail data (one year) maximum likelihood finds almost no dropout with
+either model (nor with Pareto/NBD): the mean dropout chance per purchase day is below
+0.001, P(alive) is 0.999-1 for 95 % of customers, and forcing a 10 % chance costs 20-65
+log-likelihood units; ``benchmarks/bench_purchase_models.py`` measures it and the README
+has the figures. P(alive) there does not tell who is leaving; the lifecycle stages do.
+
+``fit_clv`` uses pymc-marketing's ``ModifiedBetaGeoModel`` or ``BetaGeoModel`` and its
+``GammaGammaModel`` (the ``clv`` extra: ``pip install 'segkit[clv]'``) with flat priors on
+the positive half line and ``fit(method="map")``, so the estimates are maximum likelihood
+(pymc's MAP leaves the log-transform's Jacobian out; ``log_likelihood`` gives the closed
+form to check it); this reproduces the published CDNOW estimates. pymc is imported only
+inside ``fit_clv``.
 
 Everything else works from the parameter dict alone, with numpy and scipy, so a page or
 the scoring path needs no pymc::
 
-    {"bgnbd": {"r": .., "alpha": .., "a": .., "b": ..},
+    {"purchase_model": "bgnbd", "bgnbd": {"r": .., "alpha": .., "a": .., "b": ..},
      "gamma_gamma": {"p": .., "q": .., "v": ..}, "time_unit": "D"}
+
+(``"mbgnbd"`` in place of both ``"bgnbd"`` for MBG/NBD.) A dict without
+``purchase_model`` (files written before MBG/NBD) is read as BG/NBD.
 """
 from __future__ import annotations
 
@@ -36,7 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, hyp2f1
+from scipy.special import expit, gammaln, hyp2f1
 
 from .config import CACHE_DIR
 from .errors import SegkitDataError, SegkitError
@@ -48,12 +63,16 @@ __all__ = [
     "RFM_COLUMNS",
     "PREDICTION_COLUMNS",
     "DAYS_PER_MONTH",
+    "PURCHASE_MODELS",
+    "DEFAULT_PURCHASE_MODEL",
+    "purchase_model",
     "rfm_frame",
     "fit_clv",
     "fit_models",
     "check_params",
     "save_params",
     "load_params",
+    "log_likelihood",
     "p_alive",
     "expected_purchases",
     "expected_spend",
@@ -68,7 +87,10 @@ RFM_COLUMNS = ["frequency", "recency", "T", "monetary"]
 PREDICTION_COLUMNS = RFM_COLUMNS + ["p_alive", "expected_purchases_90d", "clv"]
 #: A month of the CLV horizon, in days (pymc-marketing's ``customer_lifetime_value`` uses 30).
 DAYS_PER_MONTH = 30
-_PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "gamma_gamma": ("p", "q", "v")}
+#: The purchase models ``fit_clv`` knows, by the key that names them in the parameters.
+PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD"}
+DEFAULT_PURCHASE_MODEL = "bgnbd"
+_PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"), "gamma_gamma": ("p", "q", "v")}
 
 
 def rfm_frame(lines: pd.DataFrame, until: pd.Timestamp | str | None = None) -> pd.DataFrame:
@@ -133,13 +155,13 @@ def _import_clv():
         with warnings.catch_warnings():  # arviz announces its refactor on import
             warnings.simplefilter("ignore", FutureWarning)
             from pymc_extras.prior import Prior
-            from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+            from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
     except ImportError as exc:
         raise SegkitError(
             f"Lifetime value needs pymc-marketing, which is not installed ({exc.name} missing); "
             "install it with: pip install 'segkit[clv]'."
         ) from None
-    return Prior, BetaGeoModel, GammaGammaModel
+    return Prior, {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel}, GammaGammaModel
 
 
 def _map_estimates(model: Any, names: tuple[str, ...]) -> dict[str, float]:
@@ -147,26 +169,35 @@ def _map_estimates(model: Any, names: tuple[str, ...]) -> dict[str, float]:
     return {name: float(posterior[name].values.squeeze()) for name in names}
 
 
-def fit_clv(rfm: pd.DataFrame) -> dict[str, Any]:
-    """Maximum-likelihood BG/NBD and Gamma-Gamma parameters from an ``rfm_frame`` table.
+def _checked_model(model: str) -> str:
+    if model not in PURCHASE_MODELS:
+        raise SegkitDataError(f"Unknown purchase model {model!r}; choose one of {', '.join(PURCHASE_MODELS)}.")
+    return model
+
+
+def fit_clv(rfm: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL) -> dict[str, Any]:
+    """Maximum-likelihood purchase-model (``model``: "bgnbd" or "mbgnbd") and Gamma-Gamma
+    parameters from an ``rfm_frame`` table.
 
     The Gamma-Gamma part is fitted on the customers with at least one repeat purchase day
     and a positive ``monetary``. Returns the parameter dict of the module docstring.
     Takes a few seconds once pytensor's compile cache is warm (about 20 s the first time).
     """
-    bgnbd, gamma_gamma = fit_models(rfm)
-    params = {"bgnbd": _map_estimates(bgnbd, _PARAM_NAMES["bgnbd"]),
+    purchases, gamma_gamma = fit_models(rfm, model)
+    params = {"purchase_model": model, model: _map_estimates(purchases, _PARAM_NAMES[model]),
               "gamma_gamma": _map_estimates(gamma_gamma, _PARAM_NAMES["gamma_gamma"]), "time_unit": "D"}
     return check_params(params)
 
 
-def fit_models(rfm: pd.DataFrame) -> tuple[Any, Any]:
-    """The fitted pymc-marketing ``BetaGeoModel`` and ``GammaGammaModel`` behind ``fit_clv``.
+def fit_models(rfm: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL) -> tuple[Any, Any]:
+    """The fitted pymc-marketing purchase model (``BetaGeoModel`` or
+    ``ModifiedBetaGeoModel``) and ``GammaGammaModel`` behind ``fit_clv``.
 
     Their ``customer_id`` is the row number of ``rfm`` (of its repeat customers for the
     Gamma-Gamma model). For checks against pymc-marketing's own predictions.
     """
-    Prior, BetaGeoModel, GammaGammaModel = _import_clv()
+    model = _checked_model(model)
+    Prior, purchase_classes, GammaGammaModel = _import_clv()
     rfm = _checked_rfm(rfm)
     repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary"] > 0)]
     if len(rfm) < 10 or len(repeat) < 5:
@@ -176,13 +207,13 @@ def fit_models(rfm: pd.DataFrame) -> tuple[Any, Any]:
         )
     data = pd.DataFrame({"customer_id": np.arange(len(rfm)), "frequency": rfm["frequency"].to_numpy(),
                          "recency": rfm["recency"].to_numpy(), "T": rfm["T"].to_numpy()})
-    bgnbd = BetaGeoModel(model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["bgnbd"]})
-    _quiet_fit(bgnbd, data)
+    purchases = purchase_classes[model](model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES[model]})
+    _quiet_fit(purchases, data)
     spend = pd.DataFrame({"customer_id": np.arange(len(repeat)), "frequency": repeat["frequency"].to_numpy(),
                           "monetary_value": repeat["monetary"].to_numpy()})
     gamma_gamma = GammaGammaModel(model_config={name: Prior("HalfFlat") for name in _PARAM_NAMES["gamma_gamma"]})
     _quiet_fit(gamma_gamma, spend)
-    return bgnbd, gamma_gamma
+    return purchases, gamma_gamma
 
 
 def _quiet_fit(model: Any, data: pd.DataFrame) -> None:
@@ -201,15 +232,31 @@ def _quiet_fit(model: Any, data: pd.DataFrame) -> None:
 
 # --- parameters ------------------------------------------------------------------------
 
+def purchase_model(params: Mapping[str, Any]) -> str:
+    """The purchase model a parameter dict holds: its ``purchase_model``, else "bgnbd"
+    (files written before MBG/NBD)."""
+    return str(params.get("purchase_model", "bgnbd"))
+
+
 def check_params(params: Mapping[str, Any], source: str = "the parameters") -> dict[str, Any]:
-    """Validate a parameter dict (all seven values finite and positive, time unit "D")."""
+    """Validate a parameter dict (the purchase model's four values and Gamma-Gamma's three
+    finite and positive, time unit "D"); returns it with ``purchase_model`` always set."""
     try:
-        clean = {part: {name: float(params[part][name]) for name in names} for part, names in _PARAM_NAMES.items()}
+        model = purchase_model(params)
+    except AttributeError:
+        model = "bgnbd"
+    if model not in PURCHASE_MODELS:
+        raise SegkitDataError(f"{source} name the purchase model {model!r}; segkit knows "
+                              f"{', '.join(PURCHASE_MODELS)}: fit again with segkit clv.")
+    try:
+        clean = {part: {name: float(params[part][name]) for name in _PARAM_NAMES[part]}
+                 for part in (model, "gamma_gamma")}
         unit = params.get("time_unit", "D")
     except (KeyError, TypeError, ValueError, AttributeError):
         raise SegkitDataError(
-            f"{source} must look like {{\"bgnbd\": {{\"r\", \"alpha\", \"a\", \"b\"}}, "
-            "\"gamma_gamma\": {\"p\", \"q\", \"v\"}, \"time_unit\": \"D\"} with numbers; write them with segkit clv."
+            f"{source} must look like {{\"purchase_model\": \"bgnbd\", \"bgnbd\": {{\"r\", \"alpha\", \"a\", \"b\"}}, "
+            "\"gamma_gamma\": {\"p\", \"q\", \"v\"}, \"time_unit\": \"D\"} with numbers (\"mbgnbd\" for MBG/NBD); "
+            "write them with segkit clv."
         ) from None
     bad = [f"{part}.{name}={value}" for part, values in clean.items() for name, value in values.items()
            if not (np.isfinite(value) and value > 0)]
@@ -218,7 +265,7 @@ def check_params(params: Mapping[str, Any], source: str = "the parameters") -> d
                               "the fit failed or the file was edited: fit again.")
     if unit != "D":
         raise SegkitDataError(f"{source} are in time unit {unit!r}; segkit works in days (\"D\").")
-    return {**clean, "time_unit": "D"}
+    return {"purchase_model": model, **clean, "time_unit": "D"}
 
 
 def save_params(params: Mapping[str, Any], path: str | Path) -> Path:
@@ -255,33 +302,75 @@ def _arrays(rfm: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (rfm["frequency"].to_numpy(float), rfm["recency"].to_numpy(float), rfm["T"].to_numpy(float))
 
 
-def p_alive(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """BG/NBD probability (0-1) that each customer is still active at the end of the observation.
+def _purchase_params(params: Mapping[str, Any]) -> tuple[str, float, float, float, float]:
+    model = purchase_model(params)
+    r, alpha, a, b = (float(params[model][k]) for k in _PARAM_NAMES[model])
+    return model, r, alpha, a, b
 
-    Fader, Hardie & Lee (2008), "Computing P(alive) using the BG/NBD model":
-    ``1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))`` for x > 0, and 1
-    for customers without a repeat purchase (in BG/NBD a customer can drop out only just
-    after a purchase).
+
+def log_likelihood(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    """Log-likelihood of each customer's ``frequency``, ``recency`` and ``T`` under the
+    purchase model of ``params`` (its sum is what maximum likelihood maximises).
+
+    BG/NBD: Fader, Hardie & Lee (2005), eq. (6); MBG/NBD: Batislam, Denizel & Filiztekin
+    (2007), where the second term (dropout after the last purchase day) holds for x = 0 too.
     """
-    r, alpha, a, b = (params["bgnbd"][k] for k in _PARAM_NAMES["bgnbd"])
+    model, r, alpha, a, b = _purchase_params(params)
     x, t_x, T = _arrays(rfm)
-    log_odds = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
-    return pd.Series(np.where(x == 0, 1.0, expit(-log_odds)), index=rfm.index, name="p_alive")
+    shift = 1.0 if model == "mbgnbd" else 0.0  # MBG/NBD: one more dropout chance, at the first purchase
+    common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+              + gammaln(a + b) + gammaln(b + x + shift) - gammaln(b) - gammaln(a + b + x + shift))
+    stays = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leaves = np.log(a) - np.log(b + x + shift - 1) - (r + x) * np.log(alpha + t_x)
+    if model == "bgnbd":
+        leaves = np.where(x > 0, leaves, -np.inf)
+    return pd.Series(common + np.logaddexp(stays, leaves), index=rfm.index, name="log_likelihood")
+
+
+def _dropout_odds_log(model: str, r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray,
+                      T: np.ndarray) -> np.ndarray:
+    """log of ``a / (b + x - 1)`` (BG/NBD; ``b + x`` for MBG/NBD) ``* ((alpha + T) / (alpha + t_x)) ** (r + x)``."""
+    denominator = b + x if model == "mbgnbd" else b + np.maximum(x, 1) - 1
+    return (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / denominator)
+
+
+def p_alive(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    """Probability (0-1) that each customer is still active at the end of the observation.
+
+    ``1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))`` for BG/NBD
+    (Fader, Hardie & Lee 2008, "Computing P(alive) using the BG/NBD model"), and 1 for
+    customers without a repeat purchase (in BG/NBD a customer can drop out only just after
+    a repeat purchase). MBG/NBD: the same with ``b + x`` for every customer, one-time
+    buyers included (Batislam et al. 2007).
+    """
+    model, r, alpha, a, b = _purchase_params(params)
+    x, t_x, T = _arrays(rfm)
+    alive = expit(-_dropout_odds_log(model, r, alpha, a, b, x, t_x, T))
+    if model == "bgnbd":
+        alive = np.where(x == 0, 1.0, alive)
+    return pd.Series(alive, index=rfm.index, name="p_alive")
 
 
 def expected_purchases(rfm: pd.DataFrame, params: Mapping[str, Any], days: float | np.ndarray) -> pd.Series:
-    """BG/NBD expected number of purchase days in the next ``days`` days per customer.
+    """Expected number of purchase days in the next ``days`` days per customer.
 
-    Equation (10) of Fader, Hardie & Lee (2005), "Counting your customers the easy way".
+    BG/NBD: equation (10) of Fader, Hardie & Lee (2005), "Counting your customers the easy
+    way"; MBG/NBD: its analogue in Batislam et al. (2007), with ``b + x + 1`` in the
+    hypergeometric term and dropout possible for one-time buyers.
     """
-    r, alpha, a, b = (params["bgnbd"][k] for k in _PARAM_NAMES["bgnbd"])
+    model, r, alpha, a, b = _purchase_params(params)
     x, t_x, T = _arrays(rfm)
     t = np.asarray(days, dtype=float)
-    numerator = (a + b + x - 1) / (a - 1) * (
-        1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    shift = 1.0 if model == "mbgnbd" else 0.0
+    numerator = (a + b + x - 1 + shift) / (a - 1) * (
+        1 - ((alpha + T) / (alpha + T + t)) ** (r + x)
+        * hyp2f1(r + x, b + x + shift, a + b + x - 1 + shift, t / (alpha + T + t))
     )
-    denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
-    return pd.Series(numerator / denominator, index=rfm.index, name="expected_purchases")
+    odds = np.exp(_dropout_odds_log(model, r, alpha, a, b, x, t_x, T))
+    if model == "bgnbd":
+        odds = np.where(x > 0, odds, 0.0)
+    return pd.Series(numerator / (1 + odds), index=rfm.index, name="expected_purchases")
 
 
 def expected_spend(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
@@ -388,7 +477,7 @@ def _purchase_days_and_spend(lines: pd.DataFrame, start: pd.Timestamp, end: pd.T
 
 
 def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
-                       params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                       params: Mapping[str, Any] | None = None, model: str = DEFAULT_PURCHASE_MODEL) -> pd.DataFrame:
     """Fit on the lines before ``cutoff``, predict the rest, and set both beside the actuals.
 
     ``lines``: clean lines (``CustomerID``, ``InvoiceDate``, ``TotalPrice``). The holdout
@@ -396,12 +485,14 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
     ends included). One row per customer who bought before the cut-off, with:
 
     - ``actual_purchases`` / ``actual_spend``: purchase days and spend in the holdout;
-    - ``predicted_purchases``: BG/NBD expected purchase days over the holdout;
+    - ``predicted_purchases``: the purchase model's expected purchase days over the holdout;
       ``predicted_spend``: that times the Gamma-Gamma expected spend per purchase day;
     - ``naive_purchases`` / ``naive_spend``: the same customer's figures in the period of
       equal length just before the cut-off ("same as last period").
 
-    ``params`` default: ``fit_clv`` on the calibration lines (needs pymc-marketing).
+    - ``p_alive``: P(alive) at the cut-off (to compare with who bought again).
+
+    ``params`` default: ``fit_clv(..., model)`` on the calibration lines (needs pymc-marketing).
     ``attrs`` also holds ``params``, ``cutoff`` and the customers and spend new in the holdout.
     """
     if "TotalPrice" not in lines:
@@ -414,7 +505,7 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
     end = last.normalize() + pd.Timedelta(days=1)
     holdout_days = (end - cutoff).days
     rfm = rfm_frame(lines[lines["InvoiceDate"] < cutoff], until=cutoff - pd.Timedelta(days=1))
-    params = fit_clv(rfm) if params is None else check_params(params)
+    params = fit_clv(rfm, model) if params is None else check_params(params)
     actual = _purchase_days_and_spend(lines, cutoff, end).reindex(rfm.index, fill_value=0.0)
     naive = _purchase_days_and_spend(lines, cutoff - pd.Timedelta(days=holdout_days), cutoff).reindex(rfm.index, fill_value=0.0)
     predicted = expected_purchases(rfm, params, holdout_days)
@@ -422,7 +513,7 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
         "actual_purchases": actual["purchases"], "predicted_purchases": predicted,
         "naive_purchases": naive["purchases"],
         "actual_spend": actual["spend"], "predicted_spend": predicted * expected_spend(rfm, params),
-        "naive_spend": naive["spend"],
+        "naive_spend": naive["spend"], "p_alive": p_alive(rfm, params),
     })
     new = _purchase_days_and_spend(lines, cutoff, end)
     new = new[~new.index.isin(rfm.index)]

@@ -286,16 +286,36 @@ def _quintile(values: pd.Series, ascending: bool = True) -> pd.Series:
     return np.ceil(pct * 5).clip(1, 5).astype("int64")
 
 
-def rfm_scores(customers: pd.DataFrame) -> pd.DataFrame:
+def _quintile_against(values: pd.Series, reference: pd.Series, ascending: bool = True) -> pd.Series:
+    """Quintile score 1..5 of each value within ``reference`` (another set of customers),
+    by the rule of ``_quintile``: a value equal to reference values gets their average rank,
+    so a customer of ``reference`` scores as it does there."""
+    ref = np.sort(reference.to_numpy(float) if ascending else -reference.to_numpy(float))
+    v = values.to_numpy(float) if ascending else -values.to_numpy(float)
+    below = np.searchsorted(ref, v, side="left")
+    equal = np.searchsorted(ref, v, side="right") - below
+    pct = (below + np.where(equal > 0, (equal + 1) / 2, 0.5)) / max(len(ref), 1)
+    return pd.Series(np.ceil(pct * 5).clip(1, 5).astype("int64"), index=values.index)
+
+
+def rfm_scores(customers: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """Classic RFM quintile scores (1-5, 5 best) and the named RFM segment.
 
     R: recent is 5; F: NumPurchases; M: TotalSpend; FM = round((F + M) / 2).
-    Segments follow ``RFM_SEGMENT_RULES`` on (R, FM).
+    Segments follow ``RFM_SEGMENT_RULES`` on (R, FM). Quintiles are those of ``customers``
+    themselves, or with ``reference`` (e.g. every customer of the page) those of the
+    reference: newly scored customers then get the segments the reference's customers
+    with the same values have.
     """
     out = pd.DataFrame(index=customers.index)
-    out["R"] = _quintile(customers["Recency"], ascending=False)
-    out["F"] = _quintile(customers["NumPurchases"])
-    out["M"] = _quintile(customers["TotalSpend"])
+    if reference is None:
+        out["R"] = _quintile(customers["Recency"], ascending=False)
+        out["F"] = _quintile(customers["NumPurchases"])
+        out["M"] = _quintile(customers["TotalSpend"])
+    else:
+        out["R"] = _quintile_against(customers["Recency"], reference["Recency"], ascending=False)
+        out["F"] = _quintile_against(customers["NumPurchases"], reference["NumPurchases"])
+        out["M"] = _quintile_against(customers["TotalSpend"], reference["TotalSpend"])
     out["RFM_Score"] = out["R"].astype(str) + out["F"].astype(str) + out["M"].astype(str)
     fm = np.floor((out["F"] + out["M"]) / 2 + 0.5).astype(int)
     segment = pd.Series("Hibernating", index=out.index, dtype="string")
@@ -361,15 +381,16 @@ RFM_SEGMENT_TEXT: dict[str, tuple[str, str]] = {
 RFM_ORDER = tuple(dict.fromkeys([name for name, _, _ in RFM_SEGMENT_RULES] + ["Hibernating"]))
 
 
-def rfm_segmented(segmented: pd.DataFrame) -> pd.DataFrame:
+def rfm_segmented(segmented: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """``segmented`` (customers with the model's ``Segment``) relabelled by the RFM rules.
 
     ``Segment`` becomes the RFM segment (``rfm_scores`` over every row given, so pass all
-    customers, not a filtered view), ``Cluster`` its position in ``RFM_ORDER``,
-    ``Recommendation`` the RFM one; the model's segment stays as ``ModelSegment`` and the
-    model's ``Confidence`` (about its clusters) is left out. R, F, M scores are added.
+    customers, not a filtered view; or against ``reference``'s quintiles), ``Cluster`` its
+    position in ``RFM_ORDER``, ``Recommendation`` the RFM one; the model's segment stays as
+    ``ModelSegment`` and the model's ``Confidence`` (about its clusters) is left out. R, F,
+    M scores are added.
     """
-    scores = rfm_scores(segmented)
+    scores = rfm_scores(segmented, reference)
     out = segmented.drop(columns=["Confidence"], errors="ignore").copy()
     out["ModelSegment"] = segmented["Segment"].astype("string")
     names = scores["RFM_Segment"].astype("string")

@@ -10,9 +10,12 @@ DataFrame in, DataFrame out; the figures are in ``segkit.plots`` (``cohort_heatm
 
 For the page: pass the lines (and segments) already filtered by country or segment; every
 function works on whatever subset it is given. The segments at a cut-off come from the
-same model applied to the lines up to that date (see ``03-score.ipynb``).
+same model applied to the lines up to that date, over the model's own observation window
+ending at the cut-off (``segkit.dashboard.value.segments_at``; see ``03-score.ipynb``).
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -99,14 +102,23 @@ def segment_trend(lines: pd.DataFrame, segmented: pd.DataFrame | pd.Series) -> p
     return table[["Month", "Segment", "Revenue", "Customers", "Share"]]
 
 
+def _reading_order(names, order: Sequence[str] | None) -> list[str]:
+    """``names`` in ``order`` (e.g. ``label.RFM_ORDER``), the rest after it by ``segment_order``."""
+    names = {str(n) for n in names}
+    first = [n for n in (order or ()) if n in names]
+    return first + segment_order(names - set(first))
+
+
 def migration_table(before: pd.Series, after: pd.Series, normalize: bool = False,
-                    include_new: bool = True) -> pd.DataFrame:
+                    include_new: bool = True, order: Sequence[str] | None = None) -> pd.DataFrame:
     """Customers by segment at the cut-off (rows) and segment now (columns).
 
     ``before`` and ``after``: segment names indexed by ``CustomerID``. Customers only in
     ``after`` form the row ``NEW_CUSTOMER``, customers only in ``before`` the column
     ``NOT_SCORED`` (both left out with ``include_new=False``). With ``normalize`` each row
-    holds shares (0-1) of its row's customers. Segments in the fixed reading order.
+    holds shares (0-1) of its row's customers. Segments in the fixed reading order of the
+    model's segments (``label.segment_order``), or in ``order`` (best first, e.g.
+    ``label.RFM_ORDER`` for RFM segments).
     """
     before, after = _segment_series(before), _segment_series(after)
     if not include_new:
@@ -116,6 +128,8 @@ def migration_table(before: pd.Series, after: pd.Series, normalize: bool = False
     rows = before.reindex(everyone).fillna(NEW_CUSTOMER).astype(str).rename("Segment before")
     cols = after.reindex(everyone).fillna(NOT_SCORED).astype(str).rename("Segment after")
     table = pd.crosstab(rows, cols, normalize="index" if normalize else False)
-    row_order = segment_order(set(table.index) - {NEW_CUSTOMER}) + ([NEW_CUSTOMER] if NEW_CUSTOMER in table.index else [])
-    col_order = segment_order(set(table.columns) - {NOT_SCORED}) + ([NOT_SCORED] if NOT_SCORED in table.columns else [])
+    row_order = (_reading_order(set(table.index) - {NEW_CUSTOMER}, order)
+                 + ([NEW_CUSTOMER] if NEW_CUSTOMER in table.index else []))
+    col_order = (_reading_order(set(table.columns) - {NOT_SCORED}, order)
+                 + ([NOT_SCORED] if NOT_SCORED in table.columns else []))
     return table.loc[row_order, col_order]

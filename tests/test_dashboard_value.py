@@ -273,7 +273,75 @@ def test_rfm_migration_uses_rfm_segments_at_the_cut_off(page):
     table = value.migration()
     assert set(table.columns) <= set(RFM_ORDER)
     assert set(table.index) <= set(RFM_ORDER) | {"(new since cut-off)"}
+    # best segment first, as the model's segments are (not by name: "About to sleep" first)
+    rows = [r for r in table.index if r != "(new since cut-off)"]
+    assert rows == [n for n in RFM_ORDER if n in rows] and len(rows) > 3
+    assert list(table.columns) == [n for n in RFM_ORDER if n in table.columns]
+    assert "RFM rule segments of" in value.migration_note.value
     assert value.migration_download.filename.endswith(f"_rfm_migration-since-{value.cutoff.value}.csv")
+
+
+def test_migration_order_is_given_or_the_models_reading_order():
+    from segkit.movement import migration_table
+
+    before = pd.Series({"1": "Lost", "2": "Champions", "3": "About to sleep"})
+    after = pd.Series({"1": "Champions", "2": "Lost", "3": "About to sleep", "4": "New"})
+    table = migration_table(before, after, order=RFM_ORDER)
+    assert list(table.index) == ["Champions", "About to sleep", "Lost", "(new since cut-off)"]
+    assert list(table.columns) == ["Champions", "New", "About to sleep", "Lost"]
+
+
+def test_segments_at_the_cut_off_use_the_models_window_not_the_pages(sample_data, value_model, tmp_path):
+    """The model trained on a 120-day window sees the customers at the cut-off over the 120
+    days before it, whatever window the page's customer table was computed over."""
+    import copy
+
+    from segkit.dashboard.value import ValuePanel, cutoff_window
+    from segkit.features import customer_features
+
+    model = copy.deepcopy(value_model)
+    model.training_window_ = {"window_days": 120, "covered_days": 120}
+    state = _state(sample_data, model, tmp_path)
+    assert getattr(state.data, "window_days", None) != 120 and cutoff_window(model) == 120
+    panel = ValuePanel(state)
+    panel.accordion.selected_index = 2
+    cutoff = pd.Timestamp(panel.cutoff.value)
+    before = sample_data.lines[sample_data.lines["InvoiceDate"] < cutoff]
+    expected = model.segment(customer_features(before, snapshot_date=cutoff, window_days=120))["Segment"]
+    then = panel.segments_then()
+    assert then.sort_index().tolist() == expected.astype("string").sort_index().tolist()
+    whole = model.segment(customer_features(before, snapshot_date=cutoff))["Segment"]
+    assert (whole.sort_index().to_numpy() != expected.sort_index().to_numpy()).any()  # the window matters here
+    assert "over the 120 days before it" in panel.migration_note.value
+
+
+def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, sample_log):
+    from segkit.label import rfm_scores
+
+    state, panel = page.state, page.score
+    state.segmentation = "rfm"
+    log = sample_log.head(4000)
+    panel.upload.receive("orders.csv", log.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False).encode())
+    result = panel.upload_result.value
+    assert "Scored" in result and "Segments shown: RFM rule segments" in result
+    assert 'download="scored_orders_rfm.csv"' in result
+    href = result.split('class="seg-download-link"', 1)[1].split('href="', 1)[1].split('"', 1)[0]
+    import base64
+
+    downloaded = pd.read_csv(io.BytesIO(base64.b64decode(href.split(",", 1)[1])), dtype={"Customer": str})
+    assert set(downloaded["Segment"]) <= set(RFM_ORDER)
+    assert set(downloaded["Model segment"]) <= set(state.model.segment_names_.values())
+    # the page's quintiles: a customer of the page keeps the RFM segment the page gives
+    everyone = state.everyone
+    common = downloaded[downloaded["Customer"].isin(everyone.index.astype(str))]
+    upload_customers = views.score_upload(log.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False)
+                                          .encode(), "orders.csv", state.model)
+    scores = rfm_scores(upload_customers, reference=state.scored)
+    assert downloaded.set_index("Customer")["Segment"].to_dict() == scores["RFM_Segment"].astype(str).set_axis(
+        scores.index.astype(str)).to_dict()
+    assert len(common) > 0
+    state.segmentation = "model"  # switching back: the result says to upload again
+    assert "now shows the model's segments" in panel.upload_result.value
 
 
 # ------------------------------------------------------------------ 5. campaign export
@@ -306,7 +374,22 @@ def test_palive_note_when_the_model_sees_almost_no_churn(page):
     assert palive_note(pd.Series(np.linspace(0.2, 1.0, 100))) == ""
     note = palive_note(pd.Series(np.linspace(0.990, 0.999, 100)))
     assert "almost no churn" in note and "At risk" in note
-    assert page.table.palive_note.value == ""  # the sample's P(alive) varies
+    assert "almost no churn" not in page.table.palive_note.value  # the sample's P(alive) varies
+
+
+def test_single_day_note_under_bgnbd_only(page):
+    """BG/NBD gives P(alive) 1 to a customer who bought on a single day, however long ago:
+    the table says so (the sample page's model is BG/NBD), and not for MBG/NBD."""
+    from segkit.dashboard.value import single_day_note
+
+    shown = page.state.selection.shown
+    silent_at_one = int(((shown["PAlive"] >= 0.99995) & (shown["Recency"] > 180)).sum())
+    assert silent_at_one > 0
+    assert f"{silent_at_one:,} of these customers last bought over 180 days ago" in page.table.palive_note.value
+    palive, recency = pd.Series([1.0, 1.0, 0.4]), pd.Series([400, 20, 400])
+    assert single_day_note(palive, recency, CLV_PARAMS).startswith("1 of these customers")
+    mbg = {"purchase_model": "mbgnbd", "mbgnbd": CLV_PARAMS["bgnbd"], "gamma_gamma": CLV_PARAMS["gamma_gamma"]}
+    assert single_day_note(palive, recency, mbg) == "" and single_day_note(palive, recency, None) == ""
 
 
 def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path):
@@ -319,4 +402,5 @@ def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path)
 
     state = _state(real_data, model, tmp_path)
     assert state.everyone["PAlive"].quantile(0.05) > 0.99
-    assert "almost no churn" in TablePanel(state).palive_note.value
+    note = TablePanel(state).palive_note.value
+    assert "almost no churn" in note and "single day" not in note  # one note: P(alive) tells nothing here

@@ -14,6 +14,7 @@ import re
 import pandas as pd
 import pytest
 
+from segkit.label import RFM_ORDER
 from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, _wait_summary_change, open_until_drawn
 
 pytestmark = pytest.mark.browser
@@ -110,6 +111,8 @@ def test_migration_chooser_changes_the_sankey(page, served):
                            polling=100)
     assert sum(page.evaluate(SANKEY_LINKS)) == len(served.data.customers)
     assert options[0].replace("\xa0", " ").split()[-1] in page.inner_text(".seg-value")  # the year in the title
+    # what the segments at the cut-off count: the model's window (the whole log here) ending there
+    assert "all purchases before it" in page.inner_text(".seg-migration-note")
     assert page.inner_text(".seg-message") == ""
 
 
@@ -122,6 +125,14 @@ def test_rfm_switch_changes_segment_names_in_the_summary(page):
     options = [t.strip() for t in page.locator(".seg-segment-filter select option").all_inner_texts()]
     assert "Champions" in options and "VIP" not in options
     assert "Champions" in page.inner_text(".seg-glossary")
+    # the migration section (open since the test before) redraws with RFM segments, best first
+    page.wait_for_function("() => (document.querySelector('.seg-migration-note') || {}).innerText"
+                           "?.includes('RFM rule segments')", polling=100)
+    page.wait_for_function("() => document.querySelector('.seg-migration-table')?.innerText.includes('Champions')",
+                           polling=100)
+    rows = [t.strip() for t in page.locator(".seg-migration-table tbody td.text").all_inner_texts()]
+    named = [r for r in rows if r in RFM_ORDER]
+    assert len(named) > 3 and named == [n for n in RFM_ORDER if n in named]
     page.locator(".seg-segmentation button", has_text="Model segments").click()
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
 

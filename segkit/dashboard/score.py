@@ -1,8 +1,10 @@
 """Score an uploaded file of transactions or customers with the page's model.
 
-Writes nothing to the state; reads the model. A result says which model scored it and
-which customers of the file got no segment (and why); after the model changes, an older
-result says it came from the earlier model.
+Writes nothing to the state; reads the model and the segmentation. A result says which
+model scored it and which customers of the file got no segment (and why); after the
+model changes, an older result says it came from the earlier model. Under the RFM switch
+the customers get the RFM rule segment (quintiles of the page's customers) as the segment
+shown, the model's segment beside it, as the page's table does.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import html
 import ipywidgets as W
 
 from ..errors import SegkitError
+from ..label import rfm_segmented
 from ..serve import MAX_UPLOAD_ENV, max_upload_bytes
 from ..views import (UPLOAD_SUFFIXES, customer_table, download_link_html, readable_table, score_upload,
                      segment_summary, summary_html, table_html)
@@ -41,6 +44,7 @@ class ScorePanel:
         self.date_order = classed(W.Dropdown(options=DATE_ORDERS, value=None, description="Dates",
                                              layout=W.Layout(width="300px")), "seg-upload-date-order")
         self.scored_with = None
+        self.scored_as = None  # the segmentation ("model" or "rfm") of the result shown
         self.widget = classed(W.VBox([
             W.HTML("<h3>Score new customers</h3><span class='seg-meta'>A CSV or XLSX of transactions (like the "
                    "shop's data) or of customers (CustomerID and the model's features); each customer gets a "
@@ -57,9 +61,13 @@ class ScorePanel:
 
     def _on_model(self) -> None:
         if self.scored_with is not None and self.upload_result.value:
-            self.upload_result.value = (
-                '<p class="seg-note seg-upload-stale">The model on this page has changed since the last file was '
-                "scored; upload it again to score it with the current model.</p>")
+            if self.scored_as != self.state.segmentation:
+                what = "RFM rule segments" if self.state.segmentation == "rfm" else "the model's segments"
+                text = f"The page now shows {what}; upload the file again to score it that way."
+            else:
+                text = ("The model on this page has changed since the last file was scored; upload it again to "
+                        "score it with the current model.")
+            self.upload_result.value = f'<p class="seg-note seg-upload-stale">{text}</p>'
             self.scored_with = None
 
     def _on_upload(self) -> None:
@@ -84,7 +92,15 @@ class ScorePanel:
             self.upload.busy = False
             self.upload.content = b""  # the file is not kept in the page
         currency = self.state.currency
-        table = readable_table(customer_table(scored), currency)
+        rfm = self.state.segmentation == "rfm"
+        if rfm:  # the page's quintiles, so a customer gets the RFM segment the page would give
+            scored = rfm_segmented(scored, reference=self.state.scored).__finalize__(scored)
+        shown = customer_table(scored)
+        table = shown.copy()
+        if rfm:
+            table.insert(table.columns.get_loc("Segment") + 1, "ModelSegment",
+                         scored["ModelSegment"].reindex(table["CustomerID"]).to_numpy())
+        table = readable_table(table, currency).rename(columns={"ModelSegment": "Model segment"})
         # Main's warnings (e.g. a log shorter than the model's observation window) first.
         notes = [f'<p class="seg-warning">{html.escape(note)}</p>' for note in scored.attrs.get("notes", [])]
         unscored = scored.attrs.get("unscored", [])
@@ -97,13 +113,18 @@ class ScorePanel:
         if without:
             notes.append(f'<p class="seg-meta">{without:,} line{"s" if without != 1 else ""} without a customer id '
                          "were left out.</p>")
+        if rfm:
+            notes.append('<p class="seg-meta seg-upload-rfm">Segments shown: RFM rule segments, from the quintiles of '
+                         "this page's customers (as in the page's table); the model's segment is in the download's "
+                         "Model segment column.</p>")
         total = len(scored) + len(unscored)
-        self.scored_with = self.state.model_version
+        self.scored_with, self.scored_as = self.state.model_version, self.state.segmentation
+        suffix = "_rfm" if rfm else ""
         self.upload_result.value = (
             f'<p class="seg-ok">Scored {len(scored):,} of {total:,} customers from {html.escape(name)} with '
             f"{self._which_model()}.</p>" + "".join(notes)
             + summary_html(segment_summary(scored), currency)
-            + "<p>" + download_link_html(table, "scored_" + name.rsplit(".", 1)[0] + ".csv",
+            + "<p>" + download_link_html(table, "scored_" + name.rsplit(".", 1)[0] + suffix + ".csv",
                                          f"Download the {len(table):,} scored customers as CSV") + "</p>"
-            + table_html(customer_table(scored).head(10), currency)
+            + table_html(shown.head(10), currency)
         )

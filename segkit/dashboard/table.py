@@ -14,7 +14,7 @@ from ..views import TABLE_COLUMNS, download_link_html, readable_table, table_htm
 from ..wording import title
 from .state import WINDOW_COLUMNS
 from .urlsync import view_name
-from .value import palive_note
+from .value import palive_note, single_day_note
 from .widgets import FileDownload, classed, guarded
 
 __all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_filename"]
@@ -145,7 +145,11 @@ class TablePanel:
             self._draw_download()
             self.campaign_download.clear()  # a list of other customers than those shown now would mislead
             selection = self.state.selection
-            note = palive_note(pd.Series(selection.column("PAlive"))) if "PAlive" in selection.columns else ""
+            note = ""
+            if "PAlive" in selection.columns:  # where P(alive) hardly varies, that note says all
+                palive = pd.Series(selection.column("PAlive"))
+                note = palive_note(palive) or single_day_note(palive, pd.Series(selection.column("Recency")),
+                                                              getattr(self.state.model, "clv_params_", None))
             self.palive_note.value = f'<p class="seg-meta seg-palive-text">{note}</p>' if note else ""
 
     def _draw_download(self, force: bool = False) -> None:

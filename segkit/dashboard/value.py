@@ -22,15 +22,17 @@ import plotly.graph_objects as go
 from .. import plots
 from ..export import to_safe_csv
 from ..features import REGISTERED_FEATURES, customer_features
-from ..label import rfm_scores, segment_crosstab
+from ..label import RFM_ORDER, rfm_scores, segment_crosstab
 from ..movement import cohort_retention, migration_table, segment_trend
 from ..views import Filters, filter_mask, segment_customers
+from ..workflow import scoring_window
 from .data import holds_lines
 from .urlsync import view_name
 from .widgets import FIGURE_TEMPLATE, Chart, FileDownload, classed, empty_figure, guarded
 
-__all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "segments_at",
-           "migration_html", "crosstab_html", "palive_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
+__all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
+           "segments_at",
+           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
 
 VALUE_CHART_HEIGHT = 420
 #: The accordion's sections, in order.
@@ -64,17 +66,23 @@ def cutoff_choices(period: tuple[pd.Timestamp, pd.Timestamp], min_months: int = 
     return list(pd.date_range(start, end, freq="MS")) if start <= end else []
 
 
-def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: str = "model",
-                window_days: int | None = None) -> pd.Series:
+def cutoff_window(model) -> int | None:
+    """The observation window (days) of the segmentation at a cut-off: the model's own
+    (``workflow.scoring_window``: the window it was trained on), ending at the cut-off;
+    ``None`` (every purchase before the cut-off) for a model trained on whole logs."""
+    return scoring_window(model)[0]
+
+
+def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: str = "model") -> pd.Series:
     """Each customer's segment at ``cutoff`` (a day; lines before it count): the same
-    ``model`` applied to the customer features as they were then (snapshot = cutoff,
-    the page's observation window), or the RFM rule segments of those features.
-    Indexed by CustomerID (text)."""
+    ``model`` applied to the customer features as they were then (snapshot = cutoff, over
+    ``cutoff_window(model)`` days ending at the cut-off, whatever window the page uses), or
+    the RFM rule segments of those features. Indexed by CustomerID (text)."""
     before = lines[lines["InvoiceDate"] < pd.Timestamp(cutoff)]
     if before.empty:
         return pd.Series(dtype="string", name="Segment")
     extra = [f for f in getattr(model, "features", ()) if f in REGISTERED_FEATURES]
-    then = customer_features(before, snapshot_date=pd.Timestamp(cutoff), window_days=window_days,
+    then = customer_features(before, snapshot_date=pd.Timestamp(cutoff), window_days=cutoff_window(model),
                              extra_features=extra)
     if segmentation == "rfm":
         names = rfm_scores(then)["RFM_Segment"]
@@ -83,6 +91,15 @@ def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: 
     names = names.astype("string").rename("Segment")
     names.index = names.index.astype("string")
     return names
+
+
+def migration_note(model, cutoff: pd.Timestamp, segmentation: str = "model") -> str:
+    """What the segments at the cut-off are, in one sentence (the window they count)."""
+    window = cutoff_window(model)
+    span = f"the {window:,} days before it" if window else "all purchases before it"
+    what = "RFM rule segments of" if segmentation == "rfm" else "the model applied to"
+    return (f"Segment on {pd.Timestamp(cutoff):%d %b %Y}: {what} each customer's purchases over {span}, as the model "
+            "counts them; now: the segments on this page.")
 
 
 def _count_table_html(table: pd.DataFrame, css_class: str) -> str:
@@ -115,7 +132,8 @@ def crosstab_html(table: pd.DataFrame) -> str:
 
 def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
     """A plain note when P(alive) hardly varies (the middle 90% of customers within
-    ``spread``), as the ML BG/NBD gives on data with almost no churn signal; else ""."""
+    ``spread``), as maximum likelihood gives on data with almost no dropout signal (BG/NBD,
+    MBG/NBD and Pareto/NBD alike on Online Retail); else ""."""
     values = pd.to_numeric(palive, errors="coerce").dropna()
     if len(values) < 2:
         return ""
@@ -125,6 +143,24 @@ def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
     return (f"P(alive) is between {low:.3f} and {high:.3f} for 90% of these customers: on this data the model sees "
             "almost no churn, so it does not tell who is leaving. Use the lifecycle stages (At risk, Lost) for churn; "
             "lifetime value still ranks customers by expected spend.")
+
+
+def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: int = 180) -> str:
+    """Under BG/NBD (``params``' purchase model) a customer who bought on a single day has
+    P(alive) = 1 however long silent: a plain note when some of the customers given show
+    P(alive) 1 (to four decimals) with their last purchase over ``silent_days`` days ago; else ""."""
+    from ..clv import purchase_model
+
+    if not params or purchase_model(params) != "bgnbd":
+        return ""
+    alive = pd.to_numeric(palive, errors="coerce").to_numpy()
+    silent = pd.to_numeric(recency, errors="coerce").to_numpy()
+    count = int(((alive >= 0.99995) & (silent > silent_days)).sum())
+    if not count:
+        return ""
+    return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
+            "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
+            "the last purchase, or fit MBG/NBD (segkit train --clv-model mbgnbd).")
 
 
 # ---------------------------------------------------------------- the panel
@@ -157,6 +193,7 @@ class ValuePanel:
                                          value=default, description="Cut-off", layout=W.Layout(width="260px")),
                               "seg-cutoff")
         self.migration_box = W.VBox([])
+        self.migration_note = classed(W.HTML(), "seg-migration-note")
         self.migration_table = classed(W.HTML(), "seg-migration")
         self.migration_download = classed(FileDownload(), "seg-migration-download")
         # Cross-tab
@@ -167,7 +204,7 @@ class ValuePanel:
             W.VBox([self.trend_measure, self.trend_box]),
             W.VBox([W.HBox([self.cutoff, self.migration_download], layout=W.Layout(align_items="center",
                                                                                     grid_gap="12px")),
-                    self.migration_box, self.migration_table]),
+                    self.migration_note, self.migration_box, self.migration_table]),
             W.VBox([self.crosstab]),
         ]
         self.accordion = classed(W.Accordion(children=self.sections, titles=SECTIONS, selected_index=None),
@@ -216,15 +253,17 @@ class ValuePanel:
         """Every customer's segment at the chosen cut-off (cached on model, segmentation, cut-off)."""
         state = self.state
         cutoff = pd.Timestamp(self.cutoff.value)
-        return state._cached("value_then", (state.model, state.segmentation, cutoff), lambda: segments_at(
-            state.model, self.lines, cutoff, state.segmentation, getattr(state.data, "window_days", None)))
+        return state._cached("value_then", (state.model, state.segmentation, cutoff, state.data_version),
+                             lambda: segments_at(state.model, self.lines, cutoff, state.segmentation))
 
     def migration(self) -> pd.DataFrame:
-        """Customers followed: segment at the cut-off (rows) against now (columns)."""
+        """Customers followed: segment at the cut-off (rows) against now (columns), best
+        segment first (``RFM_ORDER`` for RFM segments)."""
         now = self.customers()["Segment"].astype("string")
         now.index = now.index.astype("string")
         then = self.segments_then()
-        return migration_table(then[then.index.isin(now.index)], now)
+        order = RFM_ORDER if self.state.segmentation == "rfm" else None
+        return migration_table(then[then.index.isin(now.index)], now, order=order)
 
     def crosstab_table(self) -> pd.DataFrame:
         state = self.state
@@ -296,6 +335,8 @@ class ValuePanel:
         table = self.migration()
         cutoff = pd.Timestamp(self.cutoff.value)
         end = self.state.data.period[1]
+        note = migration_note(self.state.model, cutoff, self.state.segmentation)
+        self.migration_note.value = f'<p class="seg-meta">{html.escape(note)}</p>'
         figure = (plots.migration_sankey(table, title=f"Segment on {cutoff:%d %b %Y} → on {end:%d %b %Y}",
                                          template=FIGURE_TEMPLATE) if not table.empty else empty_figure())
         self._show(2, self.migration_box, figure)
