@@ -88,7 +88,7 @@ def main() -> int:
     change("category Christmas (and the dates)", lambda: setattr(panel.category_filter, "value", "Christmas"))
     change("reset", lambda: panel.reset_filters.click())
     change("category Kitchen alone", lambda: setattr(panel.category_filter, "value", "Kitchen"))
-    change(f"date from {days[0]} again (cached)", lambda: setattr(panel.date_start, "value", days[0]))
+    change(f"date from {days[0]} with Kitchen", lambda: setattr(panel.date_start, "value", days[0]))
 
     # the engine's part alone, on dates not asked before (the window table is written)
     windows = state.large_log

@@ -12,11 +12,12 @@ lines into pandas:
 - each distinct Description is categorised once in pandas (``features.product_category``)
   and joined back as a small table (``description_categories``); the category dropdown
   lists the categories of those descriptions;
-- the first filter change runs the rules over the file once and writes the clean lines'
-  spend per customer, invoice, day and category (``WINDOW_COLUMNS_STORED``: a few rows per
-  order, not per line) to the segkit cache folder, shared by every kernel on the file;
-  every change is then one DuckDB query over that table, whole days, cached in memory per
-  (file fingerprint, start, end, category).
+- the first filter change runs the rules over the file once and writes the window table
+  to the segkit cache folder, shared by every kernel on the file: the clean lines' spend
+  per customer, invoice and day, in all and in each category (``spend_column``; NULL: no
+  line of that category), one row per order instead of one per line; every change is
+  then one DuckDB query over that table, whole days, cached in memory per (file
+  fingerprint, start, end, category).
 
 ``activity`` equals ``state.window_activity`` on the same log loaded in memory: the
 customers who bought in ``[start, end]`` and the category, ``PurchasesInWindow``
@@ -36,10 +37,8 @@ import pandas as pd
 
 from ..views import ALL, covers_period
 
-__all__ = ["LargeLogWindows", "description_categories", "write_window_table", "WINDOW_COLUMNS_STORED"]
+__all__ = ["LargeLogWindows", "description_categories", "write_window_table", "spend_column"]
 
-#: Columns of the window table: one row per customer, invoice, day and product category.
-WINDOW_COLUMNS_STORED = ["CustomerID", "InvoiceNo", "Day", "Category", "Spend"]
 #: Filter results kept in memory per page (each is one row per customer who bought).
 CACHED_WINDOWS = 16
 
@@ -55,6 +54,11 @@ def description_categories(engine, lines) -> pd.DataFrame:
     table["Described"] = table["Described"].astype("string")
     table["Category"] = product_category(table["Described"]).astype(str)
     return table.sort_values("Described", ignore_index=True)
+
+
+def spend_column(category: str) -> str:
+    """The window table's column of the spend in ``category``."""
+    return f"Spend in {category}"
 
 
 def _spend_per_visit(rows, categories, copies=None):
@@ -84,9 +88,10 @@ def _copy_to_parquet(engine, expr, target: Path) -> None:
 def write_window_table(path: str | Path, target: str | Path, categories: pd.DataFrame | None = None,
                        rules: str = "default", memory_limit: str = "3GB") -> pd.DataFrame:
     """Clean the parquet log ``path`` as ``outofcore.customer_features_out_of_core`` does and
-    write the clean lines' spend per customer, invoice, day and category to the folder
-    ``target`` (one parquet file per customer bucket; ``WINDOW_COLUMNS_STORED``). Returns
-    the description categories used (``description_categories``, or ``categories``)."""
+    write the clean lines' spend per customer, invoice and day (``Day``: midnight), in all
+    (``Spend``) and per category (``spend_column``) to the folder ``target``, one parquet
+    file per customer bucket. Returns the description categories used
+    (``description_categories``, or ``categories``)."""
     from .. import rules as R
     from ..engine import DuckDBEngine, date_window
     from ..outofcore import _buckets_for, canonical_lines
@@ -101,6 +106,7 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
             categories = description_categories(engine, lines)
         engine.con.con.register("segkit_described", categories[["Described", "Category"]])
         small = engine.con.table("segkit_described")
+        names = sorted(categories["Category"].unique())
         window = date_window(engine, lines)
         buckets = _buckets_for(n_rows, memory_limit)
         for i, part in enumerate([lines] if buckets == 1 else engine.split(lines, buckets)):
@@ -112,7 +118,11 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
                 both = spend.union(_spend_per_visit(copies, small, copies="extra"), distinct=False)
                 spend = both.group_by(["CustomerID", "InvoiceNo", "Day", "Category"]).aggregate(
                     Spend=both.Spend.sum())
-            _copy_to_parquet(engine, spend.select(WINDOW_COLUMNS_STORED), target / f"part-{i}.parquet")
+            # one row per order: its spend in all and in each category (NULL: none bought)
+            wide = spend.group_by(["CustomerID", "InvoiceNo", "Day"]).aggregate(
+                Spend=spend.Spend.sum(),
+                **{spend_column(c): spend.Spend.sum(where=spend.Category == c) for c in names})
+            _copy_to_parquet(engine, wide, target / f"part-{i}.parquet")
     finally:
         engine.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -234,8 +244,7 @@ class LargeLogWindows:
             self._results.popitem(last=False)
         return result
 
-    @staticmethod
-    def _query(folder: Path, start: date | None, end: date | None, category: str) -> pd.DataFrame:
+    def _query(self, folder: Path, start: date | None, end: date | None, category: str) -> pd.DataFrame:
         import duckdb
 
         conditions, parameters = [], []
@@ -245,17 +254,21 @@ class LargeLogWindows:
         if end is not None:
             conditions.append("Day < ?")
             parameters.append((pd.Timestamp(end) + timedelta(days=1)).to_pydatetime())
+        spend = "Spend"
         if category != ALL:
-            conditions.append("Category = ?")
-            parameters.append(category)
+            if category in self.category_names:
+                spend = '"' + spend_column(category).replace('"', '""') + '"'
+                conditions.append(f"{spend} IS NOT NULL")
+            else:  # no line of that category
+                conditions.append("false")
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         files = "'" + str(folder / "*.parquet").replace("'", "''") + "'"
         with duckdb.connect() as con:
             raw = con.execute(
-                "SELECT CAST(CustomerID AS VARCHAR) AS CustomerID, count(DISTINCT InvoiceNo) AS PurchasesInWindow, "
-                f"sum(Spend) AS SpendInWindow FROM read_parquet({files}) {where} GROUP BY 1",
+                "SELECT CustomerID, count(DISTINCT InvoiceNo) AS PurchasesInWindow, "
+                f"sum({spend}) AS SpendInWindow FROM read_parquet({files}) {where} GROUP BY 1",
                 parameters).df()
         activity = pd.DataFrame({"PurchasesInWindow": raw["PurchasesInWindow"].astype("int64").to_numpy(),
                                  "SpendInWindow": raw["SpendInWindow"].astype("float64").round(2).to_numpy()},
-                                index=pd.Index(raw["CustomerID"], dtype="string", name="CustomerID"))
+                                index=pd.Index(raw["CustomerID"]).astype("string").rename("CustomerID"))
         return activity.sort_index()
