@@ -98,8 +98,23 @@ def select_customers(everyone: pd.DataFrame, activity: pd.DataFrame | None, filt
     filter is set, having bought in that window (``activity``). Only ever narrows."""
     mask = filter_mask(everyone, filters)
     if activity is not None:
-        mask &= everyone.index.isin(activity.index)
+        mask &= _in_index(everyone.index, activity.index)
     return mask
+
+
+def _in_index(ids: pd.Index, among: pd.Index) -> np.ndarray:
+    """``ids.isin(among)``; for text ids with Arrow compute (pandas' isin of Arrow strings
+    builds a Python list: 1.5 s against 0.06 s at 350,000 customers)."""
+    if isinstance(ids.dtype, pd.StringDtype) and isinstance(among.dtype, pd.StringDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            found = pc.is_in(pa.array(ids.array), value_set=pa.array(among.array))
+            return found.fill_null(False).to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, TypeError):
+            pass
+    return ids.isin(among)
 
 
 def filter_warnings(filters: Filters, currency: str = "£") -> tuple[str, ...]:
