@@ -917,21 +917,15 @@ def served_out_of_core(tmp_path_factory):
     log = write_large_log(folder / "log.parquet", 60_000, seed=3)
     env = dict(os.environ, SEGKIT_DATA=str(log), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
                SEGKIT_CACHE=str(folder / "cache"), SEGKIT_LARGE_LOG_LINES="50000", SEGKIT_ANALYST="")
-    saved = {k: os.environ.get(k) for k in ("SEGKIT_CACHE", "SEGKIT_LARGE_LOG_LINES")}
-    os.environ.update(SEGKIT_CACHE=env["SEGKIT_CACHE"], SEGKIT_LARGE_LOG_LINES="50000")
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGKIT_CACHE", env["SEGKIT_CACHE"])
+        patch.setenv("SEGKIT_LARGE_LOG_LINES", "50000")
         data = load_dashboard_data(log)
         assert isinstance(data, OutOfCoreData)
         model, _ = train_model(data, 4)
         save_artifacts(model, folder / "artifacts", data.training_info())
         in_memory = load_customer_data(log)
         in_memory.lines  # noqa: B018 (read now, in this folder's cache)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     server = Served("out-of-core", folder, env)
     server.data, server.in_memory = data, in_memory
     yield server
