@@ -136,3 +136,22 @@ def test_real_data_out_of_core_windows_equal_in_memory(real_parquet, real_data, 
         expected = window_activity(lines, categories, start, end, category)
         got = windows.activity(start, end, category)
         pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{start}..{end} {category}")
+
+
+def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_memory, tmp_path, monkeypatch):
+    """A log too large for one pass is cleaned per bucket of customers (as the customer
+    table is): the windows stay those of the lines in memory."""
+    import segkit.outofcore
+    from segkit.dashboard.data import large_log_windows
+    from segkit.dashboard.state import window_activity
+    from segkit.views import line_categories
+
+    _, large, _, lines = large_and_in_memory
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 10_000)  # 60,000 lines: 6 buckets at 1 GB
+    windows = large_log_windows(large)
+    categories = line_categories(lines)
+    for start, end, category in _windows(lines):
+        expected = window_activity(lines, categories, start, end, category)
+        pd.testing.assert_frame_equal(windows.activity(start, end, category), expected, check_exact=True)
+    assert len(list(windows.table_folder.glob("part-*.parquet"))) == 6

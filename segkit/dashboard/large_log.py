@@ -41,6 +41,9 @@ __all__ = ["LargeLogWindows", "description_categories", "write_window_table", "s
 
 #: Filter results kept in memory per page (each is one row per customer who bought).
 CACHED_WINDOWS = 16
+#: DuckDB's memory limit while a kernel writes the window table (above it, more customer
+#: buckets). Measured on the 20M-line log: 1 GB gave 41 s at 1.0 GB peak, 3 GB 71 s at 1.9 GB.
+WINDOW_TABLE_MEMORY = "1GB"
 
 
 def description_categories(engine, lines) -> pd.DataFrame:
@@ -86,7 +89,7 @@ def _copy_to_parquet(engine, expr, target: Path) -> None:
 
 
 def write_window_table(path: str | Path, target: str | Path, categories: pd.DataFrame | None = None,
-                       rules: str = "default", memory_limit: str = "3GB") -> pd.DataFrame:
+                       rules: str = "default", memory_limit: str = WINDOW_TABLE_MEMORY) -> pd.DataFrame:
     """Clean the parquet log ``path`` as ``outofcore.customer_features_out_of_core`` does and
     write the clean lines' spend per customer, invoice and day (``Day``: midnight), in all
     (``Spend``) and per category (``spend_column``) to the folder ``target``, one parquet
