@@ -42,7 +42,8 @@ __all__ = ["LargeLogWindows", "description_categories", "write_window_table", "s
 #: Filter results kept in memory per page (each is one row per customer who bought).
 CACHED_WINDOWS = 16
 #: DuckDB's memory limit while a kernel writes the window table (above it, more customer
-#: buckets). Measured on the 20M-line log: 1 GB gave 41 s at 1.0 GB peak, 3 GB 71 s at 1.9 GB.
+#: buckets). Measured twice on the 20M-line log (2 shared cores): 1 GB took 41 s and 74 s at
+#: 1.0 GB peak, 3 GB 71 s and 95 s at 1.9-2.0 GB.
 WINDOW_TABLE_MEMORY = "1GB"
 
 
@@ -67,12 +68,14 @@ def spend_column(category: str) -> str:
 def _spend_per_visit(rows, categories, copies=None):
     """Spend of ``rows`` per customer, invoice, day and category; ``copies``: the column
     of ``rows`` counting a line's extra copies (their spend is taken off)."""
+    from ..features import OTHER_CATEGORY
+
     keyed = rows.mutate(Described=rows.Description.fill_null(""))
     joined = keyed.left_join(categories, keyed.Described == categories.Described)
     weight = 1 if copies is None else -joined[copies]
     return joined.group_by(
         CustomerID=joined.CustomerID, InvoiceNo=joined.InvoiceNo, Day=joined.InvoiceDate.truncate("D"),
-        Category=joined.Category.fill_null("Other"),
+        Category=joined.Category.fill_null(OTHER_CATEGORY),
     ).aggregate(Spend=(weight * joined.Quantity * joined.UnitPrice).sum())
 
 
