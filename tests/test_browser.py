@@ -906,7 +906,8 @@ WATCH_PROGRESS = """() => {
 @pytest.fixture(scope="module")
 def served_out_of_core(tmp_path_factory):
     """Voilà on a generated 60,000-line parquet log forced out of core (threshold 50,000
-    lines), a model saved first; ``in_memory``: the same log loaded normally."""
+    lines), a model saved first; ``in_memory``: the same log loaded normally, and
+    ``in_memory_page``: a second server showing it (the default threshold)."""
     _require_chromium()
     from segkit.artifacts import save_artifacts
     from segkit.dashboard import OutOfCoreData, load_dashboard_data
@@ -926,15 +927,20 @@ def served_out_of_core(tmp_path_factory):
         save_artifacts(model, folder / "artifacts", data.training_info())
         in_memory = load_customer_data(log)
         in_memory.lines  # noqa: B018 (read now, in this folder's cache)
+        save_artifacts(train_model(in_memory, 4)[0], folder / "artifacts-in-memory", in_memory.training_info())
     server = Served("out-of-core", folder, env)
     server.data, server.in_memory = data, in_memory
+    (folder / "in-memory").mkdir()
+    server.in_memory_page = Served("in-memory", folder / "in-memory", dict(
+        env, SEGKIT_LARGE_LOG_LINES="3000000", SEGKIT_ARTIFACTS=str(folder / "artifacts-in-memory")))
     yield server
+    server.in_memory_page.stop()
     server.stop()
 
 
 def test_out_of_core_page_filters_by_date_as_the_in_memory_page(served_out_of_core, browser):
     """The date filter of a page whose lines are not held is on, says what the engine is
-    doing while it works, and keeps the customers the in-memory page keeps."""
+    doing while it works, and keeps the customers the in-memory page of the same log keeps."""
     from segkit.dashboard.state import window_activity
     from segkit.views import ALL, line_categories
 
@@ -965,5 +971,18 @@ def test_out_of_core_page_filters_by_date_as_the_in_memory_page(served_out_of_co
         shown = page.evaluate("() => window.__segProgress")
         assert any(t.startswith("Computing the date filter over 60,000 lines") for t in shown), shown
         assert page.inner_text(".seg-message") == ""
+
+        served.in_memory_page.wait_preheated()
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(other, served.in_memory_page.url)
+        assert "DuckDB" not in other.inner_text(".seg-window-note")
+        assert _number(other.inner_text(customers)) == everyone
+        other_from = other.locator(".seg-date-filter input").first
+        other_from.fill(day.strftime("%d/%m/%Y"))
+        other_from.press("Enter")
+        other.wait_for_function(f"() => document.querySelector(\"{customers}\").innerText.replace(/,/g, '') "
+                                f"!== '{everyone}'")
+        assert _number(other.inner_text(customers)) == _number(page.inner_text(customers)) == len(expected)
     finally:
         context.close()
