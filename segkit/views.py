@@ -38,6 +38,7 @@ __all__ = [
     "UPLOAD_SUFFIXES",
     "Filters",
     "line_categories",
+    "covers_period",
     "customers_in_window",
     "window_mask",
     "segment_customers",
@@ -137,6 +138,13 @@ def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories
     return customer_features(selected, snapshot_date=snapshot)
 
 
+def covers_period(first: pd.Timestamp, last: pd.Timestamp, start: date | None, end: date | None) -> bool:
+    """True when ``[start, end]`` (whole days; ``None``: no limit) holds every purchase
+    from ``first`` to ``last``: a date filter that narrows nothing."""
+    return ((start is None or pd.Timestamp(start) <= pd.Timestamp(first).normalize())
+            and (end is None or pd.Timestamp(end) + pd.Timedelta(days=1) > pd.Timestamp(last)))
+
+
 def window_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
                 end: date | None = None, category: str = ALL) -> np.ndarray | None:
     """Which lines fall in ``[start, end]`` (whole days) and ``category``; ``None`` when
@@ -144,9 +152,7 @@ def window_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start:
     dates = lines["InvoiceDate"]
     start_ts = pd.Timestamp(start) if start is not None else None
     end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
-    whole_period = ((start_ts is None or start_ts <= dates.min().normalize())
-                    and (end_ts is None or end_ts > dates.max()))
-    if whole_period and category == ALL:
+    if category == ALL and covers_period(dates.min(), dates.max(), start, end):
         return None
     keep = np.ones(len(lines), dtype=bool)
     if start_ts is not None:
@@ -558,6 +564,10 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-ok { color: var(--seg-accent); font-weight: 600; }
 .seg-note { color: var(--jp-ui-font-color2); }
 .seg-meta { color: var(--jp-ui-font-color2); font-size: 12px; }
+.seg-busy::before { content: ""; display: inline-block; width: 9px; height: 9px; margin-right: 6px;
+  border: 2px solid currentColor; border-right-color: transparent; border-radius: 50%;
+  animation: seg-spin 0.8s linear infinite; }
+@keyframes seg-spin { to { transform: rotate(360deg); } }
 .seg-warning { color: var(--seg-warning); font-weight: 600; }
 /* Selected segments stand out whether or not the list has the focus (Chromium greys them). */
 .seg-app select[multiple] option:checked { background: var(--seg-accent) linear-gradient(0deg, var(--seg-accent) 0%, var(--seg-accent) 100%);

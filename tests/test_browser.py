@@ -829,8 +829,8 @@ def test_one_million_customers(served_large, browser):
         drawn = page.evaluate(DRAWN_2D)
         assert drawn["points"] == 0 and drawn["images"] == 1, drawn
         assert f"density of {n:,} customers" in drawn["title"], drawn
-        assert page.locator(".seg-date-filter input").first.is_disabled()
-        assert "out of core" in page.inner_text(".seg-window-note")
+        assert not page.locator(".seg-date-filter input").first.is_disabled()
+        assert "DuckDB computes each window" in page.inner_text(".seg-window-note")
         summary_rows = page.locator(".seg-summary tbody tr td:nth-child(2)").all_inner_texts()
         assert sum(int(t.replace(",", "")) for t in summary_rows) == n
 
@@ -889,3 +889,100 @@ def test_one_million_customers(served_large, browser):
     LARGE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     LARGE_RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     assert statistics.median(latencies) <= 0.5, figures  # issue 9: 1.18 s with 50,000 WebGL points
+
+
+# ------------------------------------------------------------------ a log aggregated out of core
+
+#: Texts the progress line showed (a MutationObserver: a short computation may come and go
+#: between two polls).
+WATCH_PROGRESS = """() => {
+  window.__segProgress = [];
+  const line = document.querySelector('.seg-progress');
+  new MutationObserver(() => window.__segProgress.push(line.innerText.trim()))
+    .observe(line, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def served_out_of_core(tmp_path_factory):
+    """Voilà on a generated 60,000-line parquet log forced out of core (threshold 50,000
+    lines), a model saved first; ``in_memory``: the same log loaded normally, and
+    ``in_memory_page``: a second server showing it (the default threshold)."""
+    _require_chromium()
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import OutOfCoreData, load_dashboard_data
+    from segkit.sample import write_large_log
+    from segkit.workflow import load_customer_data, train_model
+
+    folder = tmp_path_factory.mktemp("voila-out-of-core")
+    log = write_large_log(folder / "log.parquet", 60_000, seed=3)
+    env = dict(os.environ, SEGKIT_DATA=str(log), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
+               SEGKIT_CACHE=str(folder / "cache"), SEGKIT_LARGE_LOG_LINES="50000", SEGKIT_ANALYST="")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEGKIT_CACHE", env["SEGKIT_CACHE"])
+        patch.setenv("SEGKIT_LARGE_LOG_LINES", "50000")
+        data = load_dashboard_data(log)
+        assert isinstance(data, OutOfCoreData)
+        model, _ = train_model(data, 4)
+        save_artifacts(model, folder / "artifacts", data.training_info())
+        in_memory = load_customer_data(log)
+        in_memory.lines  # noqa: B018 (read now, in this folder's cache)
+        save_artifacts(train_model(in_memory, 4)[0], folder / "artifacts-in-memory", in_memory.training_info())
+    server = Served("out-of-core", folder, env)
+    server.data, server.in_memory = data, in_memory
+    (folder / "in-memory").mkdir()
+    server.in_memory_page = Served("in-memory", folder / "in-memory", dict(
+        env, SEGKIT_LARGE_LOG_LINES="3000000", SEGKIT_ARTIFACTS=str(folder / "artifacts-in-memory")))
+    yield server
+    server.in_memory_page.stop()
+    server.stop()
+
+
+def test_out_of_core_page_filters_by_date_as_the_in_memory_page(served_out_of_core, browser):
+    """The date filter of a page whose lines are not held is on, says what the engine is
+    doing while it works, and keeps the customers the in-memory page of the same log keeps."""
+    from segkit.dashboard.state import window_activity
+    from segkit.views import ALL, line_categories
+
+    served = served_out_of_core
+    lines = served.in_memory.lines
+    first, last = served.data.period
+    day = (first + (last - first) / 2).normalize()
+    expected = window_activity(lines, line_categories(lines), day.date(), None, ALL)
+    everyone = len(served.data.customers)
+    assert 0 < len(expected) < everyone
+    served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(page, served.url)
+        customers = ".seg-kpis [data-kpi='Customers'] .seg-card-value"
+        assert _number(page.inner_text(customers)) == everyone
+        date_from = page.locator(".seg-date-filter input").first
+        assert not date_from.is_disabled() and not page.locator(".seg-category-filter select").is_disabled()
+        assert "DuckDB computes each window" in page.inner_text(".seg-window-note")
+        page.evaluate(WATCH_PROGRESS)
+        date_from.fill(day.strftime("%d/%m/%Y"))
+        date_from.press("Enter")
+        page.wait_for_function(f"() => document.querySelector(\"{customers}\").innerText.replace(/,/g, '') "
+                               f"=== '{len(expected)}'")
+        page.wait_for_function("() => document.querySelector('.seg-progress').innerText.trim() === ''")
+        shown = page.evaluate("() => window.__segProgress")
+        assert any(t.startswith("Computing the date filter over 60,000 lines") for t in shown), shown
+        assert page.inner_text(".seg-message") == ""
+
+        served.in_memory_page.wait_preheated()
+        other = context.new_page()
+        other.set_default_timeout(TIMEOUT_MS)
+        open_until_drawn(other, served.in_memory_page.url)
+        assert "DuckDB" not in other.inner_text(".seg-window-note")
+        assert _number(other.inner_text(customers)) == everyone
+        other_from = other.locator(".seg-date-filter input").first
+        other_from.fill(day.strftime("%d/%m/%Y"))
+        other_from.press("Enter")
+        other.wait_for_function(f"() => document.querySelector(\"{customers}\").innerText.replace(/,/g, '') "
+                                f"!== '{everyone}'")
+        assert _number(other.inner_text(customers)) == _number(page.inner_text(customers)) == len(expected)
+    finally:
+        context.close()

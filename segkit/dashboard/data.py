@@ -16,20 +16,23 @@ from ..config import default_data_path
 from ..load import _cache_path
 from ..workflow import CachedCustomerData, CustomerData, load_customer_data, parquet_line_count
 
-__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
+__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_windows", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
 
 #: Parquet logs with more lines than this (default 3,000,000) are aggregated out of core
-#: with DuckDB; the page then holds customers only, so the date and category filters,
-#: which need the lines, are switched off.
+#: with DuckDB; the page then holds customers only, and its date and category filters are
+#: computed by DuckDB over the file (``large_log.LargeLogWindows``).
 LARGE_LOG_ENV = "SEGKIT_LARGE_LOG_LINES"
 DEFAULT_LARGE_LOG_LINES = 3_000_000
 
 
 class OutOfCoreData(CustomerData):
     """``CustomerData`` of a log too large for memory: customers only (features from
-    ``outofcore.customer_features_out_of_core``), no lines; ``n_lines`` is the file's."""
+    ``outofcore.customer_features_out_of_core``), no lines; ``n_lines`` is the file's,
+    ``path`` the file and ``cache_name`` the name keying its cache files (its content)."""
 
     n_lines: int = 0
+    path: Path | None = None
+    cache_name: str = ""
 
     @property
     def has_lines(self) -> bool:
@@ -42,11 +45,21 @@ class OutOfCoreData(CustomerData):
 
 
 def holds_lines(data: CustomerData) -> bool:
-    """True when ``data`` holds its clean lines (needed by the date and category filters).
+    """True when ``data`` holds its clean lines (the date and category filters read them).
 
     False for a log aggregated out of core, whether by the dashboard (``OutOfCoreData``)
     or by ``load_customer_data(..., engine="duckdb")`` (``lines`` is ``None``)."""
     return data.has_lines and not isinstance(data, OutOfCoreData)
+
+
+def large_log_windows(data: CustomerData):
+    """``large_log.LargeLogWindows`` of a log aggregated out of core by the dashboard (its
+    date and category filters, computed by DuckDB over the file); ``None`` for other data."""
+    if not isinstance(data, OutOfCoreData) or data.path is None:
+        return None
+    from .large_log import LargeLogWindows
+
+    return LargeLogWindows(data.path, data.cache_name, data.period, data.n_lines)
 
 
 def line_count(data: CustomerData) -> int | None:
@@ -129,5 +142,5 @@ def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:
     customers = pd.read_parquet(cached)
     empty = pd.DataFrame({"InvoiceDate": pd.Series(dtype="datetime64[ns]")})
     data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers)
-    data.n_lines = n_lines
+    data.n_lines, data.path, data.cache_name = n_lines, path, keyed.stem
     return data

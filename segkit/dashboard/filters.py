@@ -96,7 +96,11 @@ class FiltersPanel:
         self.category_filter = classed(W.Dropdown(options=[ALL] + categories, value=ALL,
                                                   layout=W.Layout(width="auto")), "seg-category-filter")
         self.reset_filters = W.Button(description="Reset filters", icon="undo", layout=W.Layout(width="auto"))
-        if state.windowed:
+        if state.large_log is not None:
+            note = (f"Dates and category keep the customers who bought in that window; segments and spend stay "
+                    f"those of the whole period. This log's {line_count(data):,} lines are not held in memory: "
+                    "DuckDB computes each window over the file (the first change takes longest).")
+        elif state.windowed:
             note = ("Dates and category keep the customers who bought in that window; segments and spend stay "
                     "those of the whole period.")
         else:

@@ -50,6 +50,8 @@ class HeaderPanel:
         self.source = W.HTML(source_html(state.data))
         self.model_line = classed(W.HTML(), "seg-model-line")
         self.message = classed(W.HTML(), "seg-message")
+        #: What the engine is computing while the page waits (a spinner and a sentence).
+        self.progress = classed(W.HTML(), "seg-progress")
         self.kpis = classed(W.HTML(), "seg-kpis")
         self.widget = W.VBox([
             self.style,
@@ -57,11 +59,12 @@ class HeaderPanel:
                            layout=W.Layout(flex="1 1 auto")),
                     W.VBox([self.theme_switch, *extra_buttons], layout=W.Layout(align_items="flex-end"))],
                    layout=W.Layout(align_items="flex-start")),
-            self.message, self.kpis,
+            self.progress, self.message, self.kpis,
         ])
         self.theme_switch.observe(guarded(state, lambda c: setattr(state, "theme", c["new"].lower())), names="value")
         state.observe(self._on_theme, names="theme")
         state.observe(lambda _c: self.show_message(), names=["message", "notice"])
+        state.observe(lambda _c: self.show_progress(), names="progress")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters", "model_version", "data_version"])
         self.show()
 
@@ -69,6 +72,10 @@ class HeaderPanel:
         self.style.value = theme_css(change["new"])
         if self.theme_switch.value.lower() != change["new"]:
             self.theme_switch.value = change["new"].title()
+
+    def show_progress(self) -> None:
+        text = self.state.progress
+        self.progress.value = f'<p class="seg-meta seg-busy">{html.escape(text)}</p>' if text else ""
 
     def show_message(self) -> None:
         state = self.state

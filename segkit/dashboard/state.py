@@ -40,7 +40,7 @@ from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, 
                      segment_centres, segment_summary, summary_of_segments, table_order, window_z_scores)
 from ..workflow import CustomerData, model_fits_data, train_model
 from ..wording import money
-from .data import holds_lines
+from .data import holds_lines, large_log_windows
 from .snapshot import CardModel, full_model, page_customers, prepare_snapshot, segmented_customers
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
@@ -98,8 +98,23 @@ def select_customers(everyone: pd.DataFrame, activity: pd.DataFrame | None, filt
     filter is set, having bought in that window (``activity``). Only ever narrows."""
     mask = filter_mask(everyone, filters)
     if activity is not None:
-        mask &= everyone.index.isin(activity.index)
+        mask &= _in_index(everyone.index, activity.index)
     return mask
+
+
+def _in_index(ids: pd.Index, among: pd.Index) -> np.ndarray:
+    """``ids.isin(among)``; for text ids with Arrow compute (pandas' isin of Arrow strings
+    builds a Python list: 1.5 s against 0.06 s at 350,000 customers)."""
+    if isinstance(ids.dtype, pd.StringDtype) and isinstance(among.dtype, pd.StringDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            found = pc.is_in(pa.array(ids.array), value_set=pa.array(among.array))
+            return found.fill_null(False).to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, TypeError):
+            pass
+    return ids.isin(among)
 
 
 def filter_warnings(filters: Filters, currency: str = "£") -> tuple[str, ...]:
@@ -320,6 +335,8 @@ class DashboardState(traitlets.HasTraits):
     data_version = traitlets.Int(0)
     message = traitlets.Unicode("")
     notice = traitlets.Unicode("")
+    #: What the engine is computing while the page waits ("" when idle): the header shows it.
+    progress = traitlets.Unicode("")
     #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
     segmentation = traitlets.Enum(SEGMENTATIONS, default_value="model")
 
@@ -336,8 +353,11 @@ class DashboardState(traitlets.HasTraits):
 
     def _take_data(self, data: CustomerData) -> None:
         self.data = data
-        #: False when the lines are not held (a log aggregated out of core): no date or category filter.
-        self.windowed = holds_lines(data)
+        #: The engine's window activity of a log aggregated out of core (``None`` otherwise).
+        self.large_log = large_log_windows(data)
+        #: False when the date and category filters are off: the lines are not held and no
+        #: engine computes them (``load_customer_data(..., engine="duckdb")``).
+        self.windowed = holds_lines(data) or self.large_log is not None
         self.countries = sorted(data.customers["Country"].dropna().astype(str).unique())
         self._present_categories: list[str] | None = None
         self.__dict__.pop("categories", None)  # the cached_property of the data before
@@ -358,13 +378,16 @@ class DashboardState(traitlets.HasTraits):
     @cached_property
     def categories(self) -> pd.Series:
         """Product category of each clean line (read on first use of a date or category filter)."""
-        if not self.windowed:
+        if not holds_lines(self.data):
             return pd.Series(pd.Categorical([]), name="Category")
         return line_categories(self.data.lines)
 
     @property
     def category_names(self) -> list[str]:
-        """Product categories present in the lines (from the page snapshot when it has them)."""
+        """Product categories present in the lines (from the page snapshot when it has them;
+        of a log aggregated out of core: of its descriptions)."""
+        if self.large_log is not None:
+            return self.large_log.category_names
         self.everyone  # noqa: B018 (the snapshot brings them)
         if self._present_categories is None:
             self._present_categories = [str(c) for c in self.categories.cat.categories]
@@ -485,7 +508,7 @@ class DashboardState(traitlets.HasTraits):
 
     def _segment_everyone(self) -> pd.DataFrame:
         def compute():
-            return page_customers(self.data, self.model, self.categories if self.windowed else None)
+            return page_customers(self.data, self.model, self.categories if holds_lines(self.data) else None)
 
         if self.saved:
             everyone, self._present_categories = segmented_customers(self.data.fingerprint, self.card, compute)
@@ -509,7 +532,12 @@ class DashboardState(traitlets.HasTraits):
         key = self._window_key(filters)
         if not self.windowed or key == (None, None, ALL):  # no window: the lines are not needed
             return None
+        if self.large_log is not None:  # DuckDB over the file, saying so while it works
+            return self._cached("activity", key, lambda: self.large_log.activity(*key, progress=self._show_progress))
         return self._cached("activity", key, lambda: window_activity(self.data.lines, self.categories, *key))
+
+    def _show_progress(self, text: str) -> None:
+        self.progress = text
 
     def period(self, filters: Filters | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
         filters = filters or self.filters
