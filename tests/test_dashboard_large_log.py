@@ -155,3 +155,21 @@ def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_me
         expected = window_activity(lines, categories, start, end, category)
         pd.testing.assert_frame_equal(windows.activity(start, end, category), expected, check_exact=True)
     assert len(list(windows.table_folder.glob("part-*.parquet"))) == 6
+
+
+def test_serving_prepares_the_window_table_before_any_visitor(tmp_path):
+    """``segkit.serve`` opens the page before Voilà starts; for a log aggregated out of core
+    that includes the filters' window table, so the first visitor's date change does not
+    read and clean the whole log while the page waits."""
+    import os
+
+    from segkit.sample import write_large_log
+    from segkit.serve import prepare_page
+
+    log = write_large_log(tmp_path / "log.parquet", 60_000, seed=5)
+    env = dict(os.environ, SEGKIT_CACHE=str(tmp_path / "cache"), SEGKIT_LARGE_LOG_LINES="50000",
+               SEGKIT_DATA=str(log), SEGKIT_ARTIFACTS=str(tmp_path / "artifacts"))
+    assert not list(tmp_path.glob("cache/windows-log-*"))
+    prepare_page(env)
+    assert list(tmp_path.glob("cache/windows-log-*/part-*.parquet")), "no window table before serving"
+    assert list(tmp_path.glob("cache/categories-log-*.parquet"))

@@ -222,6 +222,12 @@ class LargeLogWindows:
         self.table_folder.parent.mkdir(parents=True, exist_ok=True)
         return computed_once(self.table_folder.with_suffix(".lock"), read, compute)
 
+    def prepare(self) -> Path:
+        """Write the category list and the window table now (``segkit.serve`` does before
+        Voilà starts), so no visitor's first date or category change waits for them."""
+        self.categories  # noqa: B018 (computed and cached on first use)
+        return self._window_table()
+
     # ------------------------------------------------------------ the filters
     def activity(self, start: date | None = None, end: date | None = None, category: str = ALL,
                  progress: Callable[[str], None] | None = None) -> pd.DataFrame | None:
