@@ -81,11 +81,8 @@ class Engine:
     def to_pandas(self, expr) -> pd.DataFrame:
         return self.con.to_pandas(expr)
 
-    def stage(self, lines, buckets: int = 1) -> list:
-        """``lines`` for the several queries that read them, as ``buckets`` tables split by
-        a hash of the customer. Here: filters over ``lines``, computed again by each query."""
-        if buckets == 1:
-            return [lines]
+    def split(self, lines, buckets: int) -> list:
+        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``)."""
         bucket = lines.CustomerID.hash().abs() % buckets
         return [lines.filter(bucket == i) for i in range(buckets)]
 
@@ -122,42 +119,30 @@ class DuckDBEngine(Engine):
         if threads:
             config["threads"] = int(threads)
         self.temp_directory = Path(temp_directory) if temp_directory else None
-        self.staged: list[Path] = []  # folders written by stage, removed by close
+        self.staged: list[Path] = []  # bucket folders written by split, removed by close
         self.con = ibis.duckdb.connect(**config)
         self.con.raw_sql("SET enable_progress_bar = false")
         self.con.raw_sql("SET TimeZone = 'UTC'")  # zoned stamps -> UTC wall time
-        # a step used twice is read or computed again, never held: DuckDB would keep all
-        # the lines of a large log in memory (see to_pandas)
-        self.con.raw_sql("SET disabled_optimizers = 'common_subplan'")
         self._n = 0
         self.registered: list[str] = []
         self.temporary: list[str] = []
 
-    def stage(self, lines, buckets: int = 1) -> list:
-        """``lines`` computed in one pass and written to ``temp_directory`` as parquet (split
-        by a hash of the customer when ``buckets`` > 1), then read back by every later
-        query: reading that file costs far less than computing the lines again, and far
-        less memory than holding them in a table. Without a ``temp_directory``: as
-        ``Engine.stage``."""
+    def split(self, lines, buckets: int) -> list:
+        """Written once to ``temp_directory``, split by a hash of the customer, and read back
+        per bucket: each later pass reads only its bucket, already canonical."""
         if not self.temp_directory:
-            return super().stage(lines, buckets)
-        folder = Path(tempfile.mkdtemp(prefix="staged-", dir=self.temp_directory))
+            return super().split(lines, buckets)
+        folder = Path(tempfile.mkdtemp(prefix="buckets-", dir=self.temp_directory))
         self.staged.append(folder)
+        staged = lines.mutate(bucket=lines.CustomerID.hash().abs() % buckets)
         target = "'" + str(folder).replace("'", "''") + "'"
-        options = "FORMAT parquet, COMPRESSION uncompressed"  # a scratch file: read back once or twice
-        if buckets == 1:
-            self.con.raw_sql(f"COPY ({self.con.compile(lines)}) TO '{folder / 'lines.parquet'}' ({options})")
-            parts = [folder]
-        else:
-            staged = lines.mutate(bucket=lines.CustomerID.hash().abs() % buckets)
-            self.con.raw_sql(f"COPY ({self.con.compile(staged)}) TO {target} "
-                             f"({options}, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)")
-            parts = sorted(folder.glob("bucket=*"))
-        tables = []
-        for part in parts:
+        self.con.raw_sql(f"COPY ({self.con.compile(staged)}) TO {target} "
+                         "(FORMAT parquet, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)").fetchall()
+        parts = []
+        for part in sorted(folder.glob("bucket=*")):
             literal = "'" + str(part / "*.parquet").replace("'", "''") + "'"
-            tables.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
-        return tables
+            parts.append(self.con.sql(f"SELECT * FROM read_parquet({literal}, hive_partitioning = false)"))
+        return parts
 
     def to_pandas(self, expr) -> pd.DataFrame:
         """``expr`` run with every shared step recomputed where it is used (``NOT MATERIALIZED``):
@@ -463,30 +448,27 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     observation window of ``segkit.rules.customer_table``.
     """
     window = window or date_window(engine, lines)
-    # the netting is a small table: computed once, before the pass over all lines
-    netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
-    labelled = R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted)
-    counts, cleans, tables, clean_parts = [], [], [], []
-    if kept_lines:  # lines in memory, several queries: each step computed once into a table
-        parts = [engine.materialise(labelled)]
-    else:  # every later query reads the labelled lines (the kept ones only without a report)
-        staged = labelled if report else R.kept_lines(labelled)
-        parts = engine.stage(R.hashed_lines(staged) if "duplicate lines" in R.RULES[rules] else staged, buckets)
     if window_days is not None and snapshot_date is None:
         # the window's start, from all kept lines, as a value: every bucket counts the same
         # window, and Spark refuses a subquery inside an aggregate's condition
-        lasts = [engine.con.execute(R.kept_lines(part).InvoiceDate.max()) for part in parts]
-        lasts = [pd.Timestamp(t) for t in lasts if t is not None and not pd.isna(t)]
-        if lasts:
-            snapshot_date = max(lasts).normalize() + pd.Timedelta(days=1)
-    for part in parts:
+        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+        kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
+        last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
+        snapshot_date = last.normalize() + pd.Timedelta(days=1)
+    counts, cleans, tables, clean_parts = [], [], [], []
+    for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
+        # the netting is a small table: computed once, before the pass over all lines
+        netted = engine.materialise(R.netted_quantities(part, window)) if rules == "default" else None
+        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
         if kept_lines:
-            kept, duplicates = engine.materialise(R.clean_lines(part, rules)), None
+            # lines in memory, several queries: each step computed once into a table
+            labelled = engine.materialise(labelled)
+            kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
         else:  # streamed: only small tables are held
-            kept = R.kept_lines(part)
+            kept = R.kept_lines(labelled)
             duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
         if report:
-            counts.append(engine.to_pandas(R.report_counts(part)))
+            counts.append(engine.to_pandas(R.report_counts(labelled)))
             cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
         if kept_lines:
             clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))

@@ -47,7 +47,6 @@ __all__ = [
     "labelled_lines",
     "kept_lines",
     "clean_lines",
-    "hashed_lines",
     "duplicate_copies",
     "clean_counts",
     "report_counts",
@@ -230,19 +229,13 @@ def _line_hash(lines: ir.Table) -> ir.IntegerValue:
     return function(*[lines[c] for c in LINE_COLUMNS])
 
 
-def hashed_lines(lines: ir.Table) -> ir.Table:
-    """``lines`` with ``line_hash``, the hash ``duplicate_copies`` groups by (an engine
-    that writes the lines once for several queries computes it in that pass)."""
-    return lines if "line_hash" in lines.columns else lines.mutate(line_hash=_line_hash(lines))
-
-
 def duplicate_copies(kept: ir.Table) -> ir.Table:
     """Exact repeats among ``kept`` lines (``kept_lines``): the canonical columns of each
     line seen more than once and ``extra``, its copies beyond the first (the rule
     ``duplicate lines``). A small table: a 64-bit hash of each line picks the few lines
     that may repeat, and only those are compared column by column, so no engine holds
     all lines grouped by all their columns (a hash collision only adds a line to compare)."""
-    hashed = hashed_lines(kept)
+    hashed = kept.mutate(line_hash=_line_hash(kept))
     repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
     repeated = repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
     suspects = hashed.semi_join(repeated, hashed.line_hash == repeated.repeated_hash)
