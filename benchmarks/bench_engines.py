@@ -8,18 +8,22 @@ Per log (``benchmarks/make_large_logs.py`` writes them; default 20M lines):
 - ``duckdb``: ``segkit.outofcore.customer_features_out_of_core`` (default rules, the
   whole of ``segkit.rules``: checks, date window, netting, duplicates, features);
 - ``spark``: ``segkit.engine.SparkEngine`` on ``local[2]`` running the same rules on the
-  file (session start timed apart).
+  file (session start timed apart);
+- ``duckdb-before`` (with ``--before DIR``): the DuckDB run with the ``segkit`` package
+  found in DIR (e.g. ``git archive main segkit | tar -x -C DIR``), to compare code
+  versions in one run.
 
 Each run is a fresh child process; its peak memory is the largest resident set of the
 process and its children (the Spark JVM included), sampled every 0.2 s. Prints medians
 and their ratio to the pandas median of the same run, and writes JSON. Usage:
     nice -n 10 python benchmarks/bench_engines.py [--sizes 20M] [--repeats 3] [--spark-repeats 1]
-        [--memory-limit 1.5GB] [--json benchmarks/results/engines.json]   (--spark-repeats 0: no Spark)
+        [--memory-limit 1.5GB] [--before DIR] [--json benchmarks/results/engines.json]   (--spark-repeats 0: no Spark)
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,7 +40,9 @@ from make_large_logs import DEFAULT_FOLDER, log_path, parse_size  # noqa: E402
 GB = 1e9
 
 
-def child(mode: str, path: str, memory_limit: str) -> dict:
+def child(mode: str, path: str, memory_limit: str, code: str = "") -> dict:
+    if code:  # another version of segkit, found first
+        sys.path.insert(0, code)
     start = time.perf_counter()
     if mode == "pandas":
         import pandas as pd
@@ -49,7 +55,7 @@ def child(mode: str, path: str, memory_limit: str) -> dict:
             TotalSpend=("TotalPrice", "sum"), FirstPurchase=("InvoiceDate", "min"),
             LastPurchase=("InvoiceDate", "max"), DistinctProducts=("StockCode", "nunique"))
         return {"seconds": time.perf_counter() - start, "customers": len(table)}
-    if mode == "duckdb":
+    if mode in ("duckdb", "duckdb-before"):
         from segkit.outofcore import customer_features_out_of_core
 
         table = customer_features_out_of_core(path, memory_limit=memory_limit, threads=2)
@@ -63,10 +69,10 @@ def child(mode: str, path: str, memory_limit: str) -> dict:
     return {"seconds": time.perf_counter() - start, "session_seconds": session, "customers": len(out["customers"])}
 
 
-def measure(mode: str, path: Path, memory_limit: str) -> dict:
+def measure(mode: str, path: Path, memory_limit: str, code: str = "") -> dict:
     import psutil
 
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(path), memory_limit],
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(path), memory_limit, code],
                             stdout=subprocess.PIPE, text=True)
     peak = [0]
 
@@ -86,6 +92,7 @@ def measure(mode: str, path: Path, memory_limit: str) -> dict:
     sampler.join()
     result = json.loads(out.strip().splitlines()[-1]) if proc.returncode == 0 else {"failed": proc.returncode}
     result["peak_gb"] = peak[0] / GB
+    result["load_after"] = round(os.getloadavg()[0], 2)  # 1-minute load average as the run ends
     return result
 
 
@@ -99,6 +106,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--spark-repeats", type=int, default=1, help="0 leaves Spark out")
     parser.add_argument("--memory-limit", default="1.5GB")
+    parser.add_argument("--before", default="", help="a folder holding another segkit package: timed as duckdb-before")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "engines.json")
     args = parser.parse_args()
     results = {}
@@ -108,10 +116,15 @@ def main() -> int:
             print(f"{path} is missing: python benchmarks/make_large_logs.py {size}", file=sys.stderr)
             return 1
         runs: dict[str, list] = {}
-        for mode, repeats in (("pandas", args.repeats), ("duckdb", args.repeats), ("spark", args.spark_repeats)):
-            for _ in range(repeats):  # Spark with --spark-repeats 0 is left out
-                runs.setdefault(mode, []).append(measure(mode, path, args.memory_limit))
+        modes = ["pandas", "duckdb"] + (["duckdb-before"] if args.before else [])
+        for _ in range(args.repeats):  # rounds: each engine once per round, so load changes hit all alike
+            for mode in modes:
+                code = str(Path(args.before).resolve()) if mode == "duckdb-before" else ""
+                runs.setdefault(mode, []).append(measure(mode, path, args.memory_limit, code))
                 print(mode, json.dumps(runs[mode][-1]), flush=True)
+        for _ in range(args.spark_repeats):  # Spark with --spark-repeats 0 is left out
+            runs.setdefault("spark", []).append(measure("spark", path, args.memory_limit))
+            print("spark", json.dumps(runs["spark"][-1]), flush=True)
         base = statistics.median(r["seconds"] for r in runs["pandas"] if "seconds" in r)
         summary = {}
         for mode, items in runs.items():
@@ -124,6 +137,7 @@ def main() -> int:
                              "max_peak_gb": max(r["peak_gb"] for r in ok), "customers": ok[0]["customers"]}
             print(f"{size:,} lines  {mode:7s} median {median:7.1f} s  pandas/this {base / median:5.2f}x  "
                   f"peak {summary[mode]['max_peak_gb']:.2f} GB  customers {ok[0]['customers']:,}", flush=True)
+        summary["load_average"] = os.getloadavg()
         results[size] = summary
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))

@@ -275,14 +275,46 @@ def _score(args) -> int:
                                       spark=_spark(args))
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
-    scored = model.segment(customers)
     if since is not None:
         from .live import purchased_since
 
-        scored = purchased_since(scored, since, source=args.data)
+        customers = purchased_since(customers, since, source=args.data)
+    if args.engine == "spark":
+        return _score_on_spark(args, model, customers, since)
+    scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}" + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
     print(scored["Segment"].value_counts().to_string())
+    return 0
+
+
+def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
+    """``score --engine spark``: the segments computed on the executors
+    (``segkit.engine.score_on_spark``, the fitted model broadcast once); an ``--out``
+    ending in ``.parquet`` is written by Spark (a folder of part files), any other is
+    collected and written as CSV. Columns: ``segkit.engine.SCORE_SCHEMA``."""
+    from .engine import score_on_spark, spark_session
+    from .errors import SegkitDataError
+
+    session = spark_session(args.spark_master, args.spark_remote)
+    frame = customers[[c for c in model.input_columns_ if c != "CustomerID"]].astype("float64").reset_index()
+    frame["CustomerID"] = frame["CustomerID"].astype(str)
+    scored = score_on_spark(session, session.createDataFrame(frame), model)
+    if str(args.out).lower().endswith(".parquet"):
+        try:
+            scored.write.mode("overwrite").parquet(str(Path(args.out).expanduser().resolve()))
+        except Exception as exc:  # Spark's own error: the folder cannot be written
+            raise SegkitDataError(f"Spark could not write '{args.out}' ({str(exc).splitlines()[0][:120]}); "
+                                  "name a writable folder.") from None
+        counts = pd.Series({r["Segment"]: r["count"] for r in scored.groupBy("Segment").count().collect()},
+                           name="count").sort_values(ascending=False)
+    else:
+        table = scored.toPandas().sort_values("CustomerID")
+        _write_csv(table, args.out)
+        counts = table["Segment"].value_counts()
+    print(f"scored {int(counts.sum()):,} customers on Spark into {args.out}"
+          + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
+    print(counts.rename_axis("Segment").to_string())
     return 0
 
 

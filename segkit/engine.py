@@ -358,7 +358,7 @@ def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
     import ibis
 
     from .errors import SegkitDataError
-    from .load import KNOWN_LAYOUTS
+    from .load import KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
 
     names = set(raw.columns)
     best: dict[str, str] = {}
@@ -386,8 +386,8 @@ def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
             return ibis.cases((whole.isnan(), ibis.null("string")),
                               (whole == whole.floor(), whole.cast("int64").cast("string")),
                               else_=whole.cast("string"))
-        value = value.cast("string").strip().re_replace(r"^(\d+)\.0+$", r"\1")
-        return ibis.cases((value.isin(["", "nan", "NaN", "None"]), ibis.null("string")), else_=value)
+        value = value.cast("string").strip().re_replace(WHOLE_NUMBER_ID, r"\1")
+        return ibis.cases((value.isin(list(MISSING_ID_TEXTS)), ibis.null("string")), else_=value)
 
     def number(role):
         value = raw[roles[role]]

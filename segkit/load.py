@@ -40,6 +40,8 @@ from .features import to_utc_naive
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "WHOLE_NUMBER_ID",
+    "MISSING_ID_TEXTS",
     "ROLES",
     "KNOWN_LAYOUTS",
     "load_transactions",
@@ -100,6 +102,12 @@ MAX_CSV_CELLS = 50_000_000
 
 #: Cell texts that mean "no value" in spreadsheet exports.
 MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", "NULL", "None", "NaT")
+#: Ids (customer, invoice, product) as text, one rule on every engine (this loader,
+#: ``segkit.engine.canonical_table``, ``segkit.outofcore``): trimmed, a whole number
+#: with a decimal tail is its digits (``WHOLE_NUMBER_ID``: '17850.0' -> '17850'), and
+#: these texts are missing (``MISSING_ID_TEXTS``).
+WHOLE_NUMBER_ID = r"^(\d+)\.0+$"
+MISSING_ID_TEXTS = ("", "nan", "NaN", "None")
 
 
 def parse_column_mapping(text: str | None) -> dict[str, str]:
@@ -454,8 +462,8 @@ def _as_text(series: pd.Series) -> pd.Series:
         series = series.map(
             lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v
         )
-    text = series.astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
-    return text.mask(text.isin(["", "nan", "NaN", "None"]))
+    text = series.astype("string").str.strip().str.replace(WHOLE_NUMBER_ID, r"\1", regex=True)
+    return text.mask(text.isin(MISSING_ID_TEXTS))
 
 
 def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: str, kind: str, fix: str) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import SegkitDataError
-from .load import KNOWN_LAYOUTS
+from .load import KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
 from .rules import LINE_NUMBER, Rules
 
 __all__ = ["customer_features_out_of_core"]
@@ -42,6 +42,7 @@ ROWS_PER_GB = 4_000_000
 
 # Whitespace that pandas' str.strip removes (Unicode spaces, ASCII controls 0x1c-0x1f).
 _SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
+_MISSING_IDS_SQL = ", ".join("'" + m + "'" for m in MISSING_ID_TEXTS if m)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 _TIMESTAMPS = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
@@ -192,7 +193,7 @@ def _plain_id_sql(column: str) -> str:
     """True where a text id is already canonical: printable ASCII at both ends, no '.0' tail."""
     x = _q(column)
     return (f"(ord({x}) BETWEEN 33 AND 126 AND ord(right({x}, 1)) BETWEEN 33 AND 126 "
-            f"AND NOT (right({x}, 1) = '0' AND contains({x}, '.')) AND {x} NOT IN ('nan', 'NaN', 'None'))")
+            f"AND NOT (right({x}, 1) = '0' AND contains({x}, '.')) AND {x} NOT IN ({_MISSING_IDS_SQL}))")
 
 
 def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, bool]:
@@ -277,9 +278,11 @@ def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
     if facts.get(f"plain:{column}"):
         return raw
     # One regex (a nested nullif chain would copy the expression 16 times): trim, drop a
-    # trailing '.0', and turn 'nan', 'NaN', 'None' into '' ... which nullif makes NULL.
-    # The regex is slow, so ids that are already canonical skip it.
-    pattern = f"^{_SPACE}*(?:(\\d+)\\.0+|nan|NaN|None|(.*?)){_SPACE}*$"
+    # trailing '.0' (load.WHOLE_NUMBER_ID), and turn load.MISSING_ID_TEXTS into '' ...
+    # which nullif makes NULL. The regex is slow, so ids that are already canonical skip it.
+    whole = WHOLE_NUMBER_ID.strip("^$")
+    markers = "|".join(re.escape(m) for m in MISSING_ID_TEXTS if m)
+    pattern = f"^{_SPACE}*(?:{whole}|{markers}|(.*?)){_SPACE}*$"
     slow = f"nullif(regexp_replace(CAST({raw} AS VARCHAR), '{pattern}', '\\1\\2', 's'), '')"
     return f"(CASE WHEN {_plain_id_sql(column)} THEN {raw} ELSE {slow} END)"
 

@@ -633,7 +633,7 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     numbers.
     """
     from .errors import SegkitDataError
-    from .load import MISSING_MARKERS, _read_numbers
+    from .load import MISSING_MARKERS, WHOLE_NUMBER_ID, _read_numbers
 
     if id_column not in raw.columns:
         raise SegkitDataError(
@@ -648,7 +648,7 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     if raw.empty:
         raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
     table = raw.copy()
-    ids = table[id_column].astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    ids = table[id_column].astype("string").str.strip().str.replace(WHOLE_NUMBER_ID, r"\1", regex=True)
     blank = ids.isna() | ids.isin(MISSING_MARKERS)
     if blank.any():
         raise SegkitDataError(

@@ -208,7 +208,23 @@ def test_train_and_score_on_spark_print_the_report(spark_engine, tmp_path, sampl
     code, out, err = run(["score", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]",
                           "--artifacts", tmp_path / "a", "--out", tmp_path / "scored.csv"], capsys)
     assert code == 0, err
-    assert len(pd.read_csv(tmp_path / "scored.csv")) > 1000
+    assert "on Spark" in out
+    from_csv = pd.read_csv(tmp_path / "scored.csv", dtype={"CustomerID": str}).set_index("CustomerID")
+    assert len(from_csv) > 1000
+    # scored on the executors (mapInPandas), written by Spark as parquet: the in-process segments
+    code, out, err = run(["score", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]",
+                          "--artifacts", tmp_path / "a", "--out", tmp_path / "scored.parquet"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "scored.parquet").is_dir()
+    got = pd.read_parquet(tmp_path / "scored.parquet").set_index("CustomerID").sort_index()
+    code, _, err = run(["score", "--data", parquet, "--artifacts", tmp_path / "a", "--out", tmp_path / "here.csv"],
+                       capsys)
+    assert code == 0, err
+    expected = pd.read_csv(tmp_path / "here.csv", dtype={"CustomerID": str}).set_index("CustomerID").sort_index()
+    assert list(got.index) == list(expected.index) == list(from_csv.index)
+    assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
+    assert (got["Segment"].to_numpy() == expected["Segment"].to_numpy()).all()
+    assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
 
 
 # ------------------------------------------------------------- issue 12, in process
