@@ -412,3 +412,35 @@ def test_a_refused_refresh_changes_nothing(folder, saved_model, tmp_path):
     for path in aside.iterdir():
         path.rename(folder / path.name)
     assert live.refresh().summary() == "No change."
+
+
+def test_a_snapshot_never_carries_another_folders_file(tmp_path, months, saved_model):
+    """Two folders with the same files but one more, still being written, in the second: the
+    second folder's log must not take the first folder's version of that file."""
+    shared = tmp_path / "snapshots"
+    names = list(months)[:-2]
+    month, frame = list(months.items())[-2]
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for name in names:
+            _write(months[name], tmp_path / side / f"{name}.parquet")
+    _write(frame, tmp_path / "a" / f"{month}.csv")
+    first = LiveFeed(tmp_path / "a", saved_model, allow_short_window=True, settle=10, folder=shared)
+    assert f"{month}.csv" in first.check().added_files
+    path = tmp_path / "b" / f"{month}.csv"
+    frame.iloc[: len(frame) // 2].to_csv(path, index=False)  # being written in the second folder
+    second = LiveFeed(tmp_path / "b", saved_model, allow_short_window=True, settle=10, folder=shared)
+    update = second.check(now=path.stat().st_mtime + 1)
+    assert update.waiting_files == [path.name]
+    assert path.name not in second.files
+    alone = LiveLog(tmp_path / "b", saved_model, allow_short_window=True, settle=10)
+    alone.refresh(now=path.stat().st_mtime + 1)
+    pd.testing.assert_frame_equal(second.customers, alone.customers)
+    # A third folder holding only the settled files reads nothing of the others' files either.
+    (tmp_path / "c").mkdir()
+    for name in names:
+        _write(months[name], tmp_path / "c" / f"{name}.parquet")
+    third = LiveFeed(tmp_path / "c", saved_model, allow_short_window=True, settle=10, folder=shared)
+    third.check()
+    assert path.name not in third.files
+    pd.testing.assert_frame_equal(third.customers, alone.customers)
