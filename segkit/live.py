@@ -405,21 +405,23 @@ class LiveLog:
         for _, frame in incoming.values():
             touched = touched.union(pd.Index(frame["CustomerID"].dropna().unique()))
         # Computed into locals and kept only at the end: a refused refresh changes nothing.
-        raw = _stack(old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
+        raw = _stack(old if not leaving.any() else old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
         report = None  # after an incremental clean, computed when asked for (``report``)
-        known = raw["CustomerID"].notna() & raw["InvoiceDate"].notna()
-        bounds = date_window(raw.loc[known, "InvoiceDate"])
-        full = self.lines is None or self._bounds_moved(raw.loc[known, "InvoiceDate"], bounds)
-        if not full:
-            subset = raw[raw["CustomerID"].isin(touched) & raw["InvoiceDate"].between(*bounds)]
-            part, part_report = clean_transactions(_distinct(subset), rules=self.rules)
-            # The subset's own outlier bounds must not drop what the whole log keeps.
-            full = int(part_report.loc[part_report["rule"] == "outlier dates", "rows_removed"].sum()) > 0
+        distinct = _distinct(raw)
+        # The outlier-date bounds of the whole log, as the full cleaning takes them (lines with a
+        # customer and a date, each line in several files once): given to the cleaning of the
+        # touched customers, whose every later rule is per customer, so their lines come out as
+        # in a full clean.
+        dates = distinct["InvoiceDate"][distinct["CustomerID"].notna().to_numpy(dtype=bool)]
+        bounds = date_window(dates)
+        full = self.lines is None or self._bounds_moved(dates, bounds)
         if full:
-            lines, report = clean_transactions(_distinct(raw), rules=self.rules)
+            lines, report = clean_transactions(distinct, rules=self.rules, window=bounds)
         else:
+            mine = distinct["CustomerID"].isin(touched).to_numpy(dtype=bool)
+            part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
-            lines = pd.concat([self.lines.loc[keep], part], ignore_index=True)
+            lines = pd.concat([self.lines.loc[keep] if not keep.all() else self.lines, part], ignore_index=True)
         if lines.empty:
             raise SegkitDataError(f"'{self.source}' has no usable lines after cleaning; check the customer, "
                                   "quantity and price columns of its files.")
@@ -428,7 +430,7 @@ class LiveLog:
         if everyone:
             features = self._features(lines, snapshot)
         else:
-            mine = lines[lines["CustomerID"].isin(touched)]
+            mine = part  # the touched customers' lines (an incremental clean: ``everyone`` follows ``full``)
             part_features = self._features(mine, snapshot) if len(mine) else self.features.iloc[0:0]
             rest = self.features[~self.features.index.isin(touched)]
             features = pd.concat([rest, part_features]).sort_index()
@@ -559,9 +561,13 @@ class LiveFeed:
         return str(version) if version else f"unsaved-{os.getpid()}-{id(self.model)}"
 
     def snapshot_key(self, files: Mapping[str, FileState]) -> str:
-        """Hash of the files' names and contents, the model version and the reading options."""
+        """Hash of the log (its folder or glob, as an absolute path), the files' names and
+        contents, the model version and the reading options. The log is part of the key: a
+        snapshot also holds files still being written as they were read before, which another
+        folder with the same settled files does not have."""
         options = {k: v for k, v in self._options.items() if k != "settle"}
-        text = json.dumps([_SNAPSHOT_VERSION, self.model_version, options,
+        log = os.path.abspath(os.path.expanduser(str(self.source)))
+        text = json.dumps([_SNAPSHOT_VERSION, log, self.model_version, options,
                            sorted((n, s.digest) for n, s in files.items())], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -611,7 +617,7 @@ class LiveFeed:
         same model and options; else an empty one (the refresh then reads every file)."""
         if self._live is not None and self._live_key == self.key:
             return self._live
-        family = self.snapshot_key({})  # model and options only
+        family = self.snapshot_key({})  # the log, model and options
         candidates = [self.folder / f"{self.key}.json"] if self.key else []
         if self.folder.is_dir():
             candidates += sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
