@@ -47,9 +47,9 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
-from .locks import computed_once
-from .load import (drop_repeats_across_files, file_digest, load_transactions, log_files, source_labels,
-                   with_source_files)
+from .locks import computed_once, file_lock, remove_lock
+from .load import (drop_repeats_across_files, file_digest, line_hashes, load_transactions, log_files,
+                   source_labels, with_source_files)
 
 if TYPE_CHECKING:
     from .model import SegmentationModel
@@ -72,7 +72,9 @@ SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier",
 VALUED_SEGMENTS = ("VIP", "Loyal")
 SLIPPING_SEGMENTS = ("At risk", "Lost")
 #: Bump when the snapshot's contents change, so old snapshots are not reused.
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2
+#: Most parts a snapshot's raw lines are kept in before they are written whole again.
+RAW_PARTS = 8
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,11 @@ class LiveLog:
         self.snapshot_date: pd.Timestamp | None = None
         self._twins: dict[str, str] = {}  # files skipped as copies of another, told once
         self._broken: dict[str, str] = {}  # files refused by the loader (name -> digest), told once
+        self._hashes: np.ndarray | None = None  # ``line_hashes`` of ``transactions``, kept across refreshes
+        #: Snapshot files (``LiveFeed``) holding the first ``_raw_rows`` lines of ``transactions``, in
+        #: order; a refresh that only adds files leaves them valid, one that drops lines empties the list.
+        self._raw_parts: list[str] = []
+        self._raw_rows = 0
 
     @property
     def report(self) -> pd.DataFrame | None:
@@ -325,7 +332,7 @@ class LiveLog:
         An incremental refresh cleans only the customers it touches, so after one the
         report is computed again when asked for (0.3-0.4 s on the real data), then kept."""
         if self._report is None and len(self.transactions):
-            self._report = clean_transactions(_distinct(self.transactions), rules=self.rules).report
+            self._report = clean_transactions(_distinct(self.transactions, self._hashes), rules=self.rules).report
         return self._report
 
     @report.setter
@@ -407,7 +414,13 @@ class LiveLog:
         # Computed into locals and kept only at the end: a refused refresh changes nothing.
         raw = _stack(old if not leaving.any() else old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
         report = None  # after an incremental clean, computed when asked for (``report``)
-        distinct = _distinct(raw)
+        if self._hashes is not None and len(self._hashes) == len(old):
+            # ``raw`` holds the kept lines first, then the new files' lines (``_stack``): hash only the new
+            kept = len(old) - int(leaving.sum())
+            hashes = np.concatenate([self._hashes[~leaving], line_hashes(raw.iloc[kept:])])
+        else:
+            hashes = line_hashes(raw)
+        distinct = _distinct(raw, hashes)
         # The outlier-date bounds of the whole log, as the full cleaning takes them (lines with a
         # customer and a date, each line in several files once): given to the cleaning of the
         # touched customers, whose every later rule is per customer, so their lines come out as
@@ -439,6 +452,9 @@ class LiveLog:
         self._check_window(features, snapshot)
         customers = self.model.segment(features)
         self.transactions, self.lines, self._report, self.date_bounds = raw, lines, report, bounds
+        self._hashes = hashes
+        if leaving.any():
+            self._raw_parts, self._raw_rows = [], 0
         self.features, self.snapshot_date, self.customers = features, snapshot, customers
         return "full" if everyone and full else "incremental"
 
@@ -474,16 +490,17 @@ class LiveLog:
         return [note + " Scored anyway: read Recency-based segments with care."] if note else []
 
 
-def _distinct(raw: pd.DataFrame) -> pd.DataFrame:
+def _distinct(raw: pd.DataFrame, hashes: np.ndarray | None = None) -> pd.DataFrame:
     """Lines as ``load_log`` gives them to the cleaning: each line in several files once,
-    without ``SourceFile`` (the duplicate rule compares lines across files)."""
-    return drop_repeats_across_files(raw)[0].drop(columns="SourceFile")
+    without ``SourceFile`` (the duplicate rule compares lines across files); ``hashes``:
+    ``line_hashes(raw)`` when known."""
+    return drop_repeats_across_files(raw, hashes)[0].drop(columns="SourceFile")
 
 
 def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     """``kept`` (with ``SourceFile``) and new canonical frames tagged with their names."""
     if len(kept) == 0:
-        return with_source_files(frames, names)
+        return _few_chunks(with_source_files(frames, names))
     if not frames:
         out = kept.copy()
         out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
@@ -494,7 +511,20 @@ def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> 
     new = new.assign(SourceFile=new["SourceFile"].cat.set_categories(categories))
     out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
     out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
-    return out
+    return _few_chunks(out)
+
+
+def _few_chunks(frame: pd.DataFrame, most: int = 32) -> pd.DataFrame:
+    """``frame`` with each text column held in one piece once it is in more than ``most``
+    (each file, each refresh adds one): taking the touched customers' lines out of a
+    column in hundreds of pieces costs four times as much."""
+    for column in frame.columns:
+        values = frame[column].array
+        if isinstance(frame[column].dtype, pd.StringDtype) and hasattr(values, "__arrow_array__"):
+            pieces = values.__arrow_array__()
+            if getattr(pieces, "num_chunks", 0) > most:
+                frame[column] = pd.array(pieces.combine_chunks(), dtype=frame[column].dtype)
+    return frame
 
 
 # --------------------------------------------------------------------------- shared snapshots
@@ -516,7 +546,14 @@ class LiveFeed:
     (from its own ``LiveLog``, else from the newest snapshot's state, else from scratch)
     and writes it: parquet files and a JSON written last, each under a temporary name
     moved into place, so a reader never sees half a snapshot. Other kernels waiting on the
-    lock then read it. The ``keep`` newest snapshots are kept.
+    lock then read it.
+
+    The lines as read (``raw``, what a kernel without state needs to compute the next
+    snapshot) are written as a chain: a refresh that only adds files writes only their lines,
+    and the snapshot lists the parts that make its log (at most ``RAW_PARTS``; then one
+    whole part again). Of each log (folder, model and options) the ``keep`` newest
+    snapshots are kept; older ones are removed under the log's lock, with the raw parts no
+    kept snapshot lists (see ``_prune``).
     """
 
     def __init__(
@@ -587,16 +624,19 @@ class LiveFeed:
             self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
             return meta
 
-        meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
-        files = {n: FileState(**s) for n, s in meta["files"].items()}
-        if how == "snapshot":
+        for attempt in range(3):
+            meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
+            if how != "snapshot":
+                customers, lines = self._live.customers, self._live.lines
+                break
             try:
                 customers = _read_parquet(self.folder / f"{key}.customers.parquet")
                 lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
-            except OSError:  # pruned by a newer snapshot meanwhile: the next check reads that one
-                return None
-        else:
-            customers, lines = self._live.customers, self._live.lines
+                break
+            except OSError:  # removed (``_prune``) between its JSON and its parts: read again, or compute it
+                if attempt == 2:
+                    return None
+        files = {n: FileState(**s) for n, s in meta["files"].items()}
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
         self.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
@@ -634,7 +674,9 @@ class LiveFeed:
     def _live_from(self, meta: dict[str, Any]) -> LiveLog:
         key = meta["key"]
         live = LiveLog(self.source, self.model, **self._options)
-        live.transactions = _read_parquet(self.folder / f"{key}.raw.parquet")
+        parts = list(meta.get("raw_parts") or [key])
+        live.transactions = _stacked_parts([_read_parquet(self.folder / f"{part}.raw.parquet") for part in parts])
+        live._raw_parts, live._raw_rows = parts, len(live.transactions)
         live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
         live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
         live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
@@ -649,15 +691,22 @@ class LiveFeed:
     def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
         self.folder.mkdir(parents=True, exist_ok=True)
         report = live.report if self.with_report else live._report  # the whole log's report costs a full clean
-        for part, frame in (("raw", live.transactions), ("lines", live.lines), ("customers", live.customers)):
+        if (live._raw_parts and len(live._raw_parts) < RAW_PARTS
+                and all((self.folder / f"{part}.raw.parquet").is_file() for part in live._raw_parts)):
+            # only the lines added since the last part
+            parts, raw = [*live._raw_parts, key], live.transactions.iloc[live._raw_rows:]
+        else:
+            parts, raw = [key], live.transactions
+        for part, frame in (("raw", raw), ("lines", live.lines), ("customers", live.customers)):
             _write_parquet(frame, self.folder / f"{key}.{part}.parquet")
+        live._raw_parts, live._raw_rows = parts, len(live.transactions)
         meta = {
             "key": key, "family": self.snapshot_key({}), "model_version": self.model_version,
             "files": {n: s.__dict__ for n, s in live.files.items()},
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
             "report": None if report is None else report.to_dict("records"), "twins": live._twins,
-            "broken": live._broken,
+            "broken": live._broken, "raw_parts": parts,
             "written": pd.Timestamp.now(tz="UTC").isoformat(),
         }
         _write_text(json.dumps(meta, default=str), self.folder / f"{key}.json")
@@ -665,15 +714,55 @@ class LiveFeed:
         return meta
 
     def _prune(self, current: str) -> None:
-        metas = sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
-        for path in metas[self.keep:]:
-            key = path.stem
-            if key == current:
-                continue
-            path.unlink(missing_ok=True)  # the JSON first: the snapshot is gone before its parts
-            for part in ("raw", "lines", "customers"):
-                (self.folder / f"{key}.{part}.parquet").unlink(missing_ok=True)
-            (self.folder / f"{key}.lock").unlink(missing_ok=True)
+        """Remove this log's snapshots but the ``keep`` newest (and ``current``), under the
+        log's lock. The JSON goes first, so a snapshot is gone before its parts; a raw part
+        stays while a snapshot lists it. A page that read a snapshot holds what it read;
+        one caught between the JSON and the parts of a removed snapshot reads again
+        (``check``); a kernel rebuilding its state from one falls back to an older one or
+        to the files."""
+        family = self.snapshot_key({})
+        with file_lock(self.folder / f"{family}.prune.lock"):
+            metas = []
+            for path in sorted(self.folder.glob("*.json"), key=_mtime, reverse=True):
+                try:
+                    meta = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                if meta.get("family") == family:
+                    metas.append(meta)
+            kept = [m for i, m in enumerate(metas) if i < self.keep or m.get("key") == current]
+            for meta in metas:
+                if meta not in kept:
+                    (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
+                    for part in ("lines", "customers"):
+                        (self.folder / f"{meta['key']}.{part}.parquet").unlink(missing_ok=True)
+            # Raw parts, once no snapshot (of any log) lists them.
+            listed = set()
+            for path in self.folder.glob("*.json"):
+                try:
+                    meta = json.loads(path.read_text())
+                    listed.update(meta.get("raw_parts") or [meta["key"]])
+                except (OSError, ValueError, KeyError):
+                    continue
+            for path in self.folder.glob("*.raw.parquet"):
+                key = path.name.split(".")[0]
+                if key not in listed and not (self.folder / f"{key}.json").exists():
+                    path.unlink(missing_ok=True)
+            for meta in metas:
+                if meta not in kept:
+                    remove_lock(self.folder / f"{meta['key']}.lock")
+
+
+def _stacked_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Raw parts (``LiveFeed``'s chain) as one frame of lines as read, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    categories = pd.Index(list(dict.fromkeys(c for p in parts for c in p["SourceFile"].cat.categories)),
+                          dtype=parts[0]["SourceFile"].cat.categories.dtype)
+    out = pd.concat([p.assign(SourceFile=p["SourceFile"].cat.set_categories(categories)) for p in parts],
+                    ignore_index=True)
+    out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
+    return out
 
 
 def _mtime(path: Path) -> float:

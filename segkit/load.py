@@ -46,6 +46,7 @@ __all__ = [
     "log_files",
     "load_log",
     "drop_repeats_across_files",
+    "line_hashes",
     "file_digest",
     "parse_column_mapping",
     "standardise_columns",
@@ -764,9 +765,14 @@ def load_log(
     return log
 
 
-def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def line_hashes(log: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per line of ``log`` over its canonical columns (equal lines, equal hashes)."""
+    return pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+
+
+def drop_repeats_across_files(log: pd.DataFrame, hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
     """``log`` without the copies of lines that another file already holds, and how many
-    were dropped.
+    were dropped (``hashes``: ``line_hashes(log)`` when already known).
 
     A line equal in every canonical column to a line of another file is the same sale
     exported twice (overlapping exports): only the copies in the first of those files (by
@@ -777,7 +783,7 @@ def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """
     if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
         return log, 0
-    hashed = pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+    hashed = line_hashes(log) if hashes is None else hashes
     maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
     if not maybe.any():
         return log, 0

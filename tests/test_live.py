@@ -444,3 +444,80 @@ def test_a_snapshot_never_carries_another_folders_file(tmp_path, months, saved_m
     third.check()
     assert path.name not in third.files
     pd.testing.assert_frame_equal(third.customers, alone.customers)
+
+
+def _halves(months) -> list[tuple[str, pd.DataFrame]]:
+    """The last two months in four files (the folder fixture holds the months before)."""
+    out = []
+    for month, frame in list(months.items())[-2:]:
+        day = pd.to_datetime(frame["InvoiceDate"]).dt.day
+        out += [(f"{month}-a.parquet", frame[day <= 15]), (f"{month}-b.parquet", frame[day > 15])]
+    return out
+
+
+def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_chain(folder, months, saved_model,
+                                                                                     tmp_path):
+    shared = tmp_path / "snapshots"
+    other = tmp_path / "other"
+    other.mkdir()
+    _write(list(months.values())[0], other / "first.parquet")
+    LiveFeed(other, saved_model, allow_short_window=True, settle=0, folder=shared).check()
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared, keep=2)
+    feed.check()
+    for name, frame in _halves(months)[:3]:
+        _write(frame, folder / name)
+        assert feed.check().how == "incremental"
+    import json
+
+    metas = [json.loads(p.read_text()) for p in shared.glob("*.json")]
+    family = feed.snapshot_key({})
+    mine = [m for m in metas if m["family"] == family]
+    assert len(mine) == 2 and feed.key in {m["key"] for m in mine}
+    assert len(metas) == 3  # the other folder's snapshot stays
+    listed = {part for m in metas for part in m["raw_parts"]}
+    assert {p.name.split(".")[0] for p in shared.glob("*.raw.parquet")} == listed  # no raw part left unlisted
+    assert len(list(shared.glob("*.customers.parquet"))) == 3 and len(list(shared.glob("*.lock"))) <= 3 + 2
+    newest = next(m for m in mine if m["key"] == feed.key)
+    assert len(newest["raw_parts"]) == 4  # the whole log, then one part per added file
+    # A kernel without state computes the next snapshot from that chain: as from scratch.
+    name, frame = _halves(months)[3]
+    _write(frame, folder / name)
+    fresh = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared, keep=2)
+    assert fresh.check().how == "incremental" and fresh.computed == 1
+    alone = _live(folder, saved_model)
+    pd.testing.assert_frame_equal(fresh.customers, alone.customers)
+    pd.testing.assert_frame_equal(fresh._live.transactions.drop(columns="SourceFile").sort_values(
+        list(alone.transactions.columns[:-1])).reset_index(drop=True),
+        alone.transactions.drop(columns="SourceFile").sort_values(list(alone.transactions.columns[:-1]))
+        .reset_index(drop=True), check_dtype=False)
+    # The page that computed the previous snapshot reads this one.
+    assert feed.check().how == "snapshot"
+    pd.testing.assert_frame_equal(feed.customers, alone.customers)
+
+
+def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months, saved_model, tmp_path, monkeypatch):
+    import segkit.live as live_module
+
+    shared = tmp_path / "snapshots"
+    first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    second = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    first.check()
+    second.check()
+    name, frame = _halves(months)[0]
+    _write(frame, folder / name)
+    first.check()
+    read = live_module._read_parquet
+    calls = []
+
+    def pruned_meanwhile(path):
+        if not calls:  # the snapshot is removed between its JSON and its parts, as ``_prune`` does
+            calls.append(path)
+            for part in shared.glob(f"{first.key}.*"):
+                if part.suffix != ".lock":
+                    part.unlink()
+        return read(path)
+
+    monkeypatch.setattr(live_module, "_read_parquet", pruned_meanwhile)
+    update = second.check()
+    assert calls and update is not None and update.added_files == [name] and second.computed == 1
+    pd.testing.assert_frame_equal(second.customers, first.customers)
