@@ -49,7 +49,7 @@ from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
 from .locks import computed_once, file_lock, remove_lock
 from .load import (drop_repeats_across_files, file_digest, line_hashes, load_transactions, log_files,
-                   source_labels, with_source_files)
+                   prefix_digest, read_grown_csv, source_labels, with_source_files)
 
 if TYPE_CHECKING:
     from .model import SegmentationModel
@@ -80,7 +80,10 @@ RAW_PARTS = 8
 @dataclass(frozen=True)
 class FileState:
     """One file of a log as last read: name (``SourceFile``), path, SHA-256 of its bytes,
-    size (bytes), modification time (ns) and lines read from it."""
+    size (bytes), modification time (ns) and lines read from it. For a CSV file that grew:
+    ``grew_from``, the digest of the version whose lines were kept (only the new lines were
+    read), and ``plain``, whether its cells read the same alone as in the whole file
+    (``load.plain_cells``; ``None``: not checked)."""
 
     name: str
     path: str
@@ -88,6 +91,8 @@ class FileState:
     size: int
     mtime_ns: int
     lines: int = 0
+    grew_from: str = ""
+    plain: bool | None = None
 
 
 class FolderScan:
@@ -246,14 +251,15 @@ def describe_changes(
     added = [n for n in new_files if n not in old_files]
     changed = [n for n in new_files if n in old_files and new_files[n].digest != old_files[n].digest]
     removed = [n for n in old_files if n not in new_files]
+    grown = [n for n in changed if new_files[n].grew_from == old_files[n].digest]  # earlier lines kept
     old_ids = pd.Index([], dtype="string") if old_customers is None else old_customers.index
     moves = _empty_moves() if old_customers is None else order_moves(
         old_customers["Segment"], new_customers["Segment"], new_customers.get("TotalSpend"))
     last = new_customers["LastPurchase"].max() if len(new_customers) else None
     return LiveUpdate(
         added_files=added, changed_files=changed, removed_files=removed, waiting_files=list(waiting or []),
-        new_lines=sum(new_files[n].lines for n in added + changed),
-        removed_lines=sum(old_files[n].lines for n in removed + changed),
+        new_lines=sum(new_files[n].lines for n in added + changed) - sum(old_files[n].lines for n in grown),
+        removed_lines=sum(old_files[n].lines for n in removed + changed if n not in grown),
         new_customers=[str(c) for c in new_customers.index.difference(old_ids)] if old_customers is not None else [],
         gone_customers=[str(c) for c in old_ids.difference(new_customers.index)],
         moves=moves, last_purchase=None if last is None or pd.isna(last) else pd.Timestamp(last),
@@ -359,11 +365,18 @@ class LiveLog:
         notices: list[str] = []
         by_digest = {s.digest: n for n, s in self.files.items()}
         incoming: dict[str, tuple[FileState, pd.DataFrame]] = {}
+        grown: set[str] = set()  # files of which only the new lines were read
         target: dict[str, FileState] = {}
         for name, state in ready.items():
             known = self.files.get(name)
             if known is not None and known.digest == state.digest:
                 target[name] = known
+                continue
+            appended = self._appended_lines(known, state) if known is not None else None
+            if appended is not None:
+                incoming[name], target[name] = appended, appended[0]
+                grown.add(name)
+                by_digest[state.digest] = name
                 continue
             twin = by_digest.get(state.digest)
             if twin is not None and twin != name and twin in ready and ready[twin].digest == state.digest:
@@ -397,13 +410,32 @@ class LiveLog:
             return describe_changes(self.files, self.files, self.customers, self.customers, waiting, notices, "incremental")
 
         old_files, old_customers = dict(self.files), self.customers
-        dropped = set(removed) | {n for n in incoming if n in self.files}
+        dropped = set(removed) | {n for n in incoming if n in self.files and n not in grown}
         how = self._update(dropped, incoming)
         self.files = {n: target[n] for n in sorted(target)}
         notices.extend(self._window_notice())
         return describe_changes(old_files, self.files, old_customers, self.customers, waiting, notices, how)
 
     # ------------------------------------------------------------------ internals
+
+    def _appended_lines(self, known: FileState, state: FileState) -> tuple[FileState, pd.DataFrame] | None:
+        """A CSV file that only grew since it was read (its earlier bytes unchanged: same
+        size-long prefix hash): its new lines alone (``load.read_grown_csv``), else ``None``."""
+        if Path(state.path).suffix.lower() != ".csv" or state.size <= known.size or known.size <= 0:
+            return None
+        try:
+            if prefix_digest(Path(state.path), known.size) != known.digest:
+                return None
+            read = read_grown_csv(state.path, known.size, known.plain, self.columns, self.dayfirst,
+                                  new_size=state.size)
+        except OSError:
+            return None
+        if read is None:
+            return None
+        frame, plain = read
+        grown = FileState(state.name, state.path, state.digest, state.size, state.mtime_ns,
+                          lines=known.lines + len(frame), grew_from=known.digest, plain=plain)
+        return grown, frame
 
     def _update(self, dropped: set[str], incoming: Mapping[str, tuple[FileState, pd.DataFrame]]) -> str:
         old = self.transactions

@@ -48,6 +48,9 @@ __all__ = [
     "drop_repeats_across_files",
     "line_hashes",
     "file_digest",
+    "plain_cells",
+    "prefix_digest",
+    "read_grown_csv",
     "parse_column_mapping",
     "standardise_columns",
 ]
@@ -627,6 +630,103 @@ def _date_order(first: pd.Series, second: pd.Series, text: pd.Series, column: st
             f"pass {other} or leave the order out to let segkit decide."
         )
     return bool(dayfirst)
+
+
+# --------------------------------------------------------------------------- a CSV file that grows
+
+
+#: Cells whose reading never depends on the other lines of the file: a number with no mark
+#: or a decimal point not followed by exactly three digits (``2.55``, ``12``, ``-3``); a date
+#: that is not day/month-numeric (``2011-12-09 12:50``, not ``09/12/2011``).
+_PLAIN_NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.(?:\d{1,2}|\d{4,}))?\s*$")
+
+
+def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data") -> bool:
+    """True when ``raw`` (a CSV read as text) has only cells whose reading does not depend
+    on the rest of the file: no day/month-numeric dates (whose order is decided per column)
+    and only plain numbers (whose decimal mark is decided per column). Blank cells count as plain."""
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    try:
+        mapping = _resolve_mapping(raw, dict(columns or {}), source)
+    except SegkitDataError:
+        return False
+    for role in ("quantity", "price", "amount"):
+        if role in mapping:
+            text = raw[mapping[role]].dropna().astype(str)
+            if not text.str.match(_PLAIN_NUMBER).all():
+                return False
+    if "date" in mapping:
+        text = raw[mapping["date"]].dropna().astype(str).str.strip()
+        if text.str.match(_DMY).any():
+            return False
+    return True
+
+
+def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, columns: Mapping[str, str] | None = None,
+                   dayfirst: bool | None = None, new_size: int | None = None) -> tuple[pd.DataFrame, bool] | None:
+    """The lines a CSV file gained after its first ``old_size`` bytes, read alone, with
+    whether the whole file is now plain (``plain_cells``); ``None`` when they cannot be read
+    alone with exactly the result of reading the whole file (then read it whole). ``new_size``:
+    read up to that size (the size whose hash the caller knows), else to the end.
+
+    Read alone only when the earlier bytes ended a line, the file is UTF-8 (no byte-order
+    mark) and both its earlier lines (``old_plain``; ``None``: not known yet, checked here by
+    reading those lines' text) and the new ones are plain: then no per-column decision
+    (date order, decimal mark) can differ between the part and the whole. The caller checks
+    that the earlier bytes are unchanged (their hash). A Quantity column that is whole
+    numbers in one part and not in the other is float in both readings."""
+    import io
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        fh.seek(max(old_size - 1, 0))
+        ends_line = fh.read(1) == b"\n"
+        tail = fh.read() if new_size is None else fh.read(max(new_size - old_size, 0))
+    first = head.split(b"\n", 1)
+    if (old_size <= 0 or not ends_line or not tail.strip() or len(first) < 2
+            or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")) or b"\x00" in head + tail):
+        return None
+    try:
+        header, text = first[0].decode("utf-8"), tail.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    separator = max([",", ";", "\t", "|"], key=header.count)
+
+    def read(body: str, **kw) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(header + "\n" + body), dtype=str, sep=separator, skipinitialspace=True,
+                               index_col=False, **kw)
+
+    try:
+        raw = read(text)
+        if old_plain is None:  # the earlier lines' text, once: read whole minus the new lines
+            with open(path, "rb") as fh:
+                earlier = fh.read(old_size).decode("utf-8").split("\n", 1)[1]
+            old_plain = plain_cells(read(earlier), columns, path.name)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
+        return None
+    if not old_plain or not plain_cells(raw, columns, path.name):
+        return None
+    try:
+        return standardise_columns(raw, columns, source=path.name, dayfirst=dayfirst), True
+    except SegkitDataError:
+        return None
+
+
+def prefix_digest(path: Path, size: int) -> str:
+    """SHA-256 of the first ``size`` bytes of a file (``file_digest`` of what it held at that size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        left = size
+        while left > 0:
+            block = fh.read(min(1 << 20, left))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:

@@ -521,3 +521,92 @@ def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months
     update = second.check()
     assert calls and update is not None and update.added_files == [name] and second.computed == 1
     pd.testing.assert_frame_equal(second.customers, first.customers)
+
+
+def _append_csv(frame: pd.DataFrame, path: Path, age: float = 3600) -> None:
+    frame.to_csv(path, mode="a", header=False, index=False)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+
+
+def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model, monkeypatch):
+    """A shop appending to one CSV: only the new lines are read, and the result is exactly
+    that of reading the whole file (a fresh feed on the same folder, computed from scratch)."""
+    import segkit.live as live_module
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    parts = [log.iloc[: len(log) // 2], log.iloc[len(log) // 2: 3 * len(log) // 4], log.iloc[3 * len(log) // 4:]]
+    path = _write(parts[0], folder / "sales.csv")
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=tmp_path / "snapshots")
+    feed.check()
+    whole_reads = []
+    load = live_module.load_transactions
+    monkeypatch.setattr(live_module, "load_transactions", lambda *a, **k: whole_reads.append(a[0]) or load(*a, **k))
+    for i, part in enumerate(parts[1:]):
+        _append_csv(part, path)
+        update = feed.check()
+        assert whole_reads == []  # the grown file is not read whole
+        assert update.how == "incremental" and update.changed_files == ["sales.csv"]
+        assert update.new_lines == len(part) and update.removed_lines == 0
+        assert feed.files["sales.csv"].grew_from and feed.files["sales.csv"].plain is True
+        assert feed.files["sales.csv"].lines == sum(len(p) for p in parts[: i + 2])
+        fresh = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=tmp_path / f"fresh{i}")
+        fresh.check()
+        assert fresh.computed == 1 and not fresh.files["sales.csv"].grew_from
+        pd.testing.assert_frame_equal(feed.customers, fresh.customers)
+        assert len(feed.lines) == len(fresh.lines)
+        whole_reads.clear()  # the fresh feed's own reading
+    pd.testing.assert_frame_equal(feed._live.transactions.drop(columns="SourceFile"),
+                                  fresh._live.transactions.drop(columns="SourceFile"))
+
+
+def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    path = _write(log.iloc[: len(log) // 2], folder / "sales.csv")
+    live = _live(folder, saved_model)
+    # Longer, but its first lines changed (a price corrected): not an append.
+    changed = log.iloc[: 2 * len(log) // 3].copy()
+    changed.loc[changed.index[0], "UnitPrice"] = 99.0
+    _write(changed, path)
+    update = live.refresh()
+    assert update.changed_files == ["sales.csv"] and not live.files["sales.csv"].grew_from
+    assert update.removed_lines == len(log) // 2 and update.new_lines == len(changed)
+    pd.testing.assert_frame_equal(live.customers, _live(folder, saved_model).customers)
+    # Grown, but the old end was cut mid-line: read whole too.
+    cut = path.read_bytes()[:-5]
+    path.write_bytes(cut)
+    os.utime(path, (time.time() - 3600,) * 2)
+    live.refresh()
+    with open(path, "ab") as fh:
+        fh.write(b"\n" + log.iloc[-3:].to_csv(index=False, header=False).encode())
+    os.utime(path, (time.time() - 3600,) * 2)
+    live.refresh()
+    assert not live.files["sales.csv"].grew_from
+    pd.testing.assert_frame_equal(live.customers, _live(folder, saved_model).customers)
+
+
+def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest(tmp_path):
+    """Day/month-numeric dates and numbers with marks are read per column (order, decimal
+    mark): appended lines holding them are not read alone."""
+    from segkit.load import plain_cells, read_grown_csv
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    path = tmp_path / "sales.csv"
+    for line, plain in (("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n", True),
+                        ("536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n", False),
+                        ('536366,22633,HAND WARMER,6,2010-12-01 08:28:00,"1,850",17850,United Kingdom\n', False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.850,17850,United Kingdom\n", False)):
+        path.write_text(first + line)
+        read = read_grown_csv(path, len(first.encode()), None)
+        assert (read is not None) == plain, line
+        if plain:
+            frame, whole_plain = read
+            assert whole_plain and len(frame) == 1 and frame["UnitPrice"].iloc[0] == 1.85
+    assert plain_cells(pd.read_csv(path, dtype=str)) is False
+    path.write_text(first[:-1] + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
+    assert read_grown_csv(path, len(first.encode()) - 1, None) is None  # the earlier bytes did not end a line
