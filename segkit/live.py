@@ -31,6 +31,7 @@ scoring is fast (0.5 s for 937k customers).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier",
 VALUED_SEGMENTS = ("VIP", "Loyal")
 SLIPPING_SEGMENTS = ("At risk", "Lost")
 #: Bump when the snapshot's contents change, so old snapshots are not reused.
-_SNAPSHOT_VERSION = 2
+_SNAPSHOT_VERSION = 3
 #: Most parts a snapshot's raw lines are kept in before they are written whole again.
 RAW_PARTS = 8
 
@@ -464,7 +465,8 @@ class LiveLog:
             lines, report = clean_transactions(distinct, rules=self.rules, window=bounds)
         else:
             mine = distinct["CustomerID"].isin(touched).to_numpy(dtype=bool)
-            part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
+            with _one_duckdb_thread():
+                part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
             lines = pd.concat([self.lines.loc[keep] if not keep.all() else self.lines, part], ignore_index=True)
         if lines.empty:
@@ -476,7 +478,8 @@ class LiveLog:
             features = self._features(lines, snapshot)
         else:
             mine = part  # the touched customers' lines (an incremental clean: ``everyone`` follows ``full``)
-            part_features = self._features(mine, snapshot) if len(mine) else self.features.iloc[0:0]
+            with _one_duckdb_thread():
+                part_features = self._features(mine, snapshot) if len(mine) else self.features.iloc[0:0]
             rest = self.features[~self.features.index.isin(touched)]
             features = pd.concat([rest, part_features]).sort_index()
             if snapshot != self.snapshot_date:
@@ -520,6 +523,22 @@ class LiveLog:
     def _window_notice(self) -> list[str]:
         note = self._shortfall(self.features, self.snapshot_date)
         return [note + " Scored anyway: read Recency-based segments with care."] if note else []
+
+
+@contextlib.contextmanager
+def _one_duckdb_thread() -> Iterator[None]:
+    """The process's DuckDB engine on one thread meanwhile: the touched customers' lines are
+    few, and on them parallel workers cost more CPU than they save (a new day of the real
+    data: 0.18 s instead of 0.24 s for their cleaning)."""
+    from .engine import local_engine
+
+    with local_engine() as engine:  # holds the engine's lock: no other query runs meanwhile
+        before = int(engine.con.raw_sql("SELECT current_setting('threads')").fetchone()[0])
+        engine.con.raw_sql("SET threads = 1")
+        try:
+            yield
+        finally:
+            engine.con.raw_sql(f"SET threads = {before}")
 
 
 def _distinct(raw: pd.DataFrame, hashes: np.ndarray | None = None) -> pd.DataFrame:
@@ -576,7 +595,7 @@ class LiveFeed:
     that key exists in ``snapshot_folder()`` it is read (customers, and the clean lines
     with ``with_lines``); otherwise this kernel takes the key's file lock, and computes it
     (from its own ``LiveLog``, else from the newest snapshot's state, else from scratch)
-    and writes it: parquet files and a JSON written last, each under a temporary name
+    and writes it: its parts (``_write_part``) and a JSON written last, each under a temporary name
     moved into place, so a reader never sees half a snapshot. Other kernels waiting on the
     lock then read it.
 
@@ -662,8 +681,8 @@ class LiveFeed:
                 customers, lines = self._live.customers, self._live.lines
                 break
             try:
-                customers = _read_parquet(self.folder / f"{key}.customers.parquet")
-                lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
+                customers = _read_part(self.folder / f"{key}.customers.arrow")
+                lines = _read_part(self.folder / f"{key}.lines.arrow") if self.with_lines else None
                 break
             except OSError:  # removed (``_prune``) between its JSON and its parts: read again, or compute it
                 if attempt == 2:
@@ -707,10 +726,10 @@ class LiveFeed:
         key = meta["key"]
         live = LiveLog(self.source, self.model, **self._options)
         parts = list(meta.get("raw_parts") or [key])
-        live.transactions = _stacked_parts([_read_parquet(self.folder / f"{part}.raw.parquet") for part in parts])
+        live.transactions = _stacked_parts([_read_part(self.folder / f"{part}.raw.parquet") for part in parts])
         live._raw_parts, live._raw_rows = parts, len(live.transactions)
-        live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
-        live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+        live.lines = _read_part(self.folder / f"{key}.lines.arrow")
+        live.customers = _read_part(self.folder / f"{key}.customers.arrow")
         live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
         live.files = {n: FileState(**s) for n, s in meta["files"].items()}
         live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
@@ -729,8 +748,8 @@ class LiveFeed:
             parts, raw = [*live._raw_parts, key], live.transactions.iloc[live._raw_rows:]
         else:
             parts, raw = [key], live.transactions
-        for part, frame in (("raw", raw), ("lines", live.lines), ("customers", live.customers)):
-            _write_parquet(frame, self.folder / f"{key}.{part}.parquet")
+        for name, frame in (("raw.parquet", raw), ("lines.arrow", live.lines), ("customers.arrow", live.customers)):
+            _write_part(frame, self.folder / f"{key}.{name}")
         live._raw_parts, live._raw_rows = parts, len(live.transactions)
         meta = {
             "key": key, "family": self.snapshot_key({}), "model_version": self.model_version,
@@ -767,7 +786,7 @@ class LiveFeed:
                 if meta not in kept:
                     (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
                     for part in ("lines", "customers"):
-                        (self.folder / f"{meta['key']}.{part}.parquet").unlink(missing_ok=True)
+                        (self.folder / f"{meta['key']}.{part}.arrow").unlink(missing_ok=True)
             # Raw parts, once no snapshot (of any log) lists them.
             listed = set()
             for path in self.folder.glob("*.json"):
@@ -804,9 +823,15 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    """A snapshot part with segkit's text dtype (``"string"``, missing as NA) restored."""
-    frame = pd.read_parquet(path)
+def _read_part(path: Path) -> pd.DataFrame:
+    """A snapshot part (parquet, or Arrow IPC for ``.arrow``) with segkit's text dtype
+    (``"string"``, missing as NA) restored."""
+    if path.suffix == ".arrow":
+        import pyarrow.feather as feather
+
+        frame = feather.read_table(path).to_pandas()
+    else:
+        frame = pd.read_parquet(path)
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype) and not isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("string")
@@ -815,11 +840,22 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+def _write_part(frame: pd.DataFrame, target: Path) -> None:
+    """Write a snapshot part under a temporary name, then move it into place. The clean lines
+    and the customers, written at every refresh and read by every page, go as uncompressed
+    Arrow IPC (``.arrow``): on the real data 0.02 s to write and 0.01 s to read, against 0.07 s
+    and 0.04 s as parquet, for 16 times the disk (48 MB of lines); the lines as read, written
+    whole once in ``RAW_PARTS`` refreshes and read only by a kernel without state, as parquet."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp)
+        if target.suffix == ".arrow":
+            import pyarrow as pa
+            import pyarrow.feather as feather
+
+            feather.write_feather(pa.Table.from_pandas(frame), tmp, compression="uncompressed")
+        else:
+            frame.to_parquet(tmp)
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

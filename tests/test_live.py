@@ -476,7 +476,7 @@ def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_c
     assert len(metas) == 3  # the other folder's snapshot stays
     listed = {part for m in metas for part in m["raw_parts"]}
     assert {p.name.split(".")[0] for p in shared.glob("*.raw.parquet")} == listed  # no raw part left unlisted
-    assert len(list(shared.glob("*.customers.parquet"))) == 3 and len(list(shared.glob("*.lock"))) <= 3 + 2
+    assert len(list(shared.glob("*.customers.arrow"))) == 3 and len(list(shared.glob("*.lock"))) <= 3 + 2
     newest = next(m for m in mine if m["key"] == feed.key)
     assert len(newest["raw_parts"]) == 4  # the whole log, then one part per added file
     # A kernel without state computes the next snapshot from that chain: as from scratch.
@@ -506,7 +506,7 @@ def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months
     name, frame = _halves(months)[0]
     _write(frame, folder / name)
     first.check()
-    read = live_module._read_parquet
+    read = live_module._read_part
     calls = []
 
     def pruned_meanwhile(path):
@@ -517,7 +517,7 @@ def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months
                     part.unlink()
         return read(path)
 
-    monkeypatch.setattr(live_module, "_read_parquet", pruned_meanwhile)
+    monkeypatch.setattr(live_module, "_read_part", pruned_meanwhile)
     update = second.check()
     assert calls and update is not None and update.added_files == [name] and second.computed == 1
     pd.testing.assert_frame_equal(second.customers, first.customers)
