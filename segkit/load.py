@@ -532,13 +532,9 @@ def _number_locale(text: pd.Series, column: str, source: str, hint: str | None =
     only marks are single groups of three (``1,250`` or ``1.250``) follows ``hint`` (the
     mark of the file's price column), else it is refused as ambiguous.
     """
-    marked = text[text.str.contains(r"[.,]", regex=True, na=False)]
+    marked, comma, point = _decimal_marks(text)
     if marked.empty:
         return hint
-    comma = (marked.str.contains(r"\.\d*,", regex=True) | marked.str.contains(r",(?!\d{3}(?:\D|$))", regex=True)
-             | marked.str.contains(r"\.\d{3}\.", regex=True))
-    point = (marked.str.contains(r",\d*\.", regex=True) | marked.str.contains(r"\.(?!\d{3}(?:\D|$))", regex=True)
-             | marked.str.contains(r",\d{3},", regex=True))
     if comma.any() and point.any():
         raise SegkitDataError(
             f"'{source}' mixes decimal commas and decimal points in column '{column}' (for example "
@@ -554,6 +550,17 @@ def _number_locale(text: pd.Series, column: str, source: str, hint: str | None =
         f"'{source}' has numbers like '{marked.iloc[0]}' in column '{column}' that read differently in UK "
         "and European formats; write them without thousands separators (e.g. 1250) or with a decimal part."
     )
+
+
+def _decimal_marks(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """``(marked, comma, point)``: the cells of ``text`` with a ``.`` or ``,``, and which of
+    them show a decimal comma or a decimal point (see ``_number_locale``)."""
+    marked = text[text.str.contains(r"[.,]", regex=True, na=False)]
+    comma = (marked.str.contains(r"\.\d*,", regex=True) | marked.str.contains(r",(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r"\.\d{3}\.", regex=True))
+    point = (marked.str.contains(r",\d*\.", regex=True) | marked.str.contains(r"\.(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r",\d{3},", regex=True))
+    return marked, comma, point
 
 
 #: Numeric dates whose first two fields may be day and month: 5/1/2011, 05.01.11 08:26.
@@ -635,16 +642,17 @@ def _date_order(first: pd.Series, second: pd.Series, text: pd.Series, column: st
 # --------------------------------------------------------------------------- a CSV file that grows
 
 
-#: Cells whose reading never depends on the other lines of the file: a number with no mark
-#: or a decimal point not followed by exactly three digits (``2.55``, ``12``, ``-3``); a date
-#: that is not day/month-numeric (``2011-12-09 12:50``, not ``09/12/2011``).
-_PLAIN_NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.(?:\d{1,2}|\d{4,}))?\s*$")
+#: A number cell made of digits and marks only (no currency sign, no letters).
+_BARE_NUMBER = re.compile(r"^\s*[-+]?\d[\d.,]*\s*$")
 
 
-def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data") -> bool:
-    """True when ``raw`` (a CSV read as text) has only cells whose reading does not depend
-    on the rest of the file: no day/month-numeric dates (whose order is decided per column)
-    and only plain numbers (whose decimal mark is decided per column). Blank cells count as plain."""
+def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data",
+                alone: bool = False) -> bool:
+    """True when ``raw`` (CSV cells as text) holds nothing whose reading is decided per
+    column in a way other lines could change: no day/month-numeric dates (their order is
+    decided per column), number cells of digits and marks only, none showing a decimal comma.
+    With ``alone`` (lines to be read apart from the rest of their file), each number column
+    also decides by itself: it shows a decimal point, or no mark at all."""
     raw = raw.rename(columns=lambda c: str(c).strip())
     try:
         mapping = _resolve_mapping(raw, dict(columns or {}), source)
@@ -653,7 +661,11 @@ def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, sou
     for role in ("quantity", "price", "amount"):
         if role in mapping:
             text = raw[mapping[role]].dropna().astype(str)
-            if not text.str.match(_PLAIN_NUMBER).all():
+            text = text[text.str.strip() != ""]
+            marked, comma, point = _decimal_marks(text)
+            if not text.str.match(_BARE_NUMBER).all() or comma.any():
+                return False
+            if alone and len(marked) and not point.any():
                 return False
     if "date" in mapping:
         text = raw[mapping["date"]].dropna().astype(str).str.strip()
@@ -670,9 +682,9 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     read up to that size (the size whose hash the caller knows), else to the end.
 
     Read alone only when the earlier bytes ended a line, the file is UTF-8 (no byte-order
-    mark) and both its earlier lines (``old_plain``; ``None``: not known yet, checked here by
-    reading those lines' text) and the new ones are plain: then no per-column decision
-    (date order, decimal mark) can differ between the part and the whole. The caller checks
+    mark), its earlier lines are plain (``old_plain``; ``None``: not known yet, checked here by
+    reading those lines' text) and the new ones plain alone (``plain_cells``): then no
+    per-column decision (date order, decimal mark) can differ between the part and the whole. The caller checks
     that the earlier bytes are unchanged (their hash). A Quantity column that is whole
     numbers in one part and not in the other is float in both readings."""
     import io
@@ -707,7 +719,7 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
             old_plain = plain_cells(read(earlier), columns, path.name)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
         return None
-    if not old_plain or not plain_cells(raw, columns, path.name):
+    if not old_plain or not plain_cells(raw, columns, path.name, alone=True):
         return None
     try:
         return standardise_columns(raw, columns, source=path.name, dayfirst=dayfirst), True

@@ -600,13 +600,17 @@ def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest
     for line, plain in (("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n", True),
                         ("536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n", False),
                         ('536366,22633,HAND WARMER,6,2010-12-01 08:28:00,"1,850",17850,United Kingdom\n', False),
-                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.850,17850,United Kingdom\n", False)):
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.850,17850,United Kingdom\n", False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,£1.85,17850,United Kingdom\n", False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,2,17850,United Kingdom\n", True)):
         path.write_text(first + line)
         read = read_grown_csv(path, len(first.encode()), None)
         assert (read is not None) == plain, line
         if plain:
             frame, whole_plain = read
-            assert whole_plain and len(frame) == 1 and frame["UnitPrice"].iloc[0] == 1.85
+            assert whole_plain and len(frame) == 1 and frame["UnitPrice"].iloc[0] in (1.85, 2.0)
+    assert plain_cells(pd.read_csv(path, dtype=str)) is True
+    path.write_text(first + "536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n")
     assert plain_cells(pd.read_csv(path, dtype=str)) is False
     path.write_text(first[:-1] + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
     assert read_grown_csv(path, len(first.encode()) - 1, None) is None  # the earlier bytes did not end a line
