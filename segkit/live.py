@@ -48,9 +48,9 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
-from .locks import computed_once, file_lock, remove_lock
+from .locks import computed_once, file_lock, modified_time, remove_lock
 from .load import (drop_repeats_across_files, file_digest, line_hashes, load_transactions, log_files,
-                   prefix_digest, read_grown_csv, source_labels, with_source_files)
+                   prefix_digest, read_grown_csv, repeated_across_files, source_labels, with_source_files)
 
 if TYPE_CHECKING:
     from .model import SegmentationModel
@@ -328,6 +328,8 @@ class LiveLog:
         self._twins: dict[str, str] = {}  # files skipped as copies of another, told once
         self._broken: dict[str, str] = {}  # files refused by the loader (name -> digest), told once
         self._hashes: np.ndarray | None = None  # ``line_hashes`` of ``transactions``, kept across refreshes
+        self._sorted_hashes: np.ndarray | None = None  # the same, sorted (is a new line's hash an old one's?)
+        self._repeated: np.ndarray | None = None  # ``load.repeated_across_files`` of ``transactions``
         #: Snapshot files (``LiveFeed``) holding the first ``_raw_rows`` lines of ``transactions``, in
         #: order; a refresh that only adds files leaves them valid, one that drops lines empties the list.
         self._raw_parts: list[str] = []
@@ -447,13 +449,8 @@ class LiveLog:
         # Computed into locals and kept only at the end: a refused refresh changes nothing.
         raw = _stack(old if not leaving.any() else old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
         report = None  # after an incremental clean, computed when asked for (``report``)
-        if self._hashes is not None and len(self._hashes) == len(old):
-            # ``raw`` holds the kept lines first, then the new files' lines (``_stack``): hash only the new
-            kept = len(old) - int(leaving.sum())
-            hashes = np.concatenate([self._hashes[~leaving], line_hashes(raw.iloc[kept:])])
-        else:
-            hashes = line_hashes(raw)
-        distinct = _distinct(raw, hashes)
+        hashes, sorted_hashes, repeated = self._repeats(raw, old, leaving, len(incoming))
+        distinct = (raw if not repeated.any() else raw.loc[~repeated].reset_index(drop=True)).drop(columns="SourceFile")
         # The outlier-date bounds of the whole log, as the full cleaning takes them (lines with a
         # customer and a date, each line in several files once): given to the cleaning of the
         # touched customers, whose every later rule is per customer, so their lines come out as
@@ -487,11 +484,34 @@ class LiveLog:
         self._check_window(features, snapshot)
         customers = self.model.segment(features)
         self.transactions, self.lines, self._report, self.date_bounds = raw, lines, report, bounds
-        self._hashes = hashes
+        self._hashes, self._sorted_hashes, self._repeated = hashes, sorted_hashes, repeated
         if leaving.any():
             self._raw_parts, self._raw_rows = [], 0
         self.features, self.snapshot_date, self.customers = features, snapshot, customers
         return "full" if everyone and full else "incremental"
+
+    def _repeats(self, raw: pd.DataFrame, old: pd.DataFrame, leaving: np.ndarray, files: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hashes, sorted hashes, repeated)`` of ``raw`` (``load.line_hashes``, and which
+        lines ``load.drop_repeats_across_files`` drops). When files were only added (``raw``:
+        the old lines, then the new) and no new line's hash is an old line's, the old lines'
+        answer stands and only the new lines are hashed and compared among themselves."""
+        kept = len(old) - int(leaving.sum())
+        if (self._hashes is None or self._sorted_hashes is None or self._repeated is None
+                or len(self._hashes) != len(old) or leaving.any()):
+            hashes = line_hashes(raw)
+            return hashes, np.sort(hashes), repeated_across_files(raw, hashes)
+        new = line_hashes(raw.iloc[kept:])
+        hashes = np.concatenate([self._hashes, new])
+        new_sorted = np.sort(new)
+        at = np.searchsorted(self._sorted_hashes, new_sorted)
+        seen = (at < len(self._sorted_hashes)) & (self._sorted_hashes[np.minimum(at, len(self._sorted_hashes) - 1)]
+                                                 == new_sorted) if len(self._sorted_hashes) else np.zeros(len(new), bool)
+        sorted_hashes = np.insert(self._sorted_hashes, at, new_sorted)
+        if seen.any():  # a new line equal to an old one: the whole log decides which copy stays
+            return hashes, sorted_hashes, repeated_across_files(raw, hashes)
+        among_new = repeated_across_files(raw.iloc[kept:], new) if files > 1 else np.zeros(len(new), dtype=bool)
+        return hashes, sorted_hashes, np.concatenate([self._repeated, among_new])
 
     def _features(self, lines: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
         return customer_features(lines, snapshot_date=snapshot, window_days=self.window_days,
@@ -711,7 +731,7 @@ class LiveFeed:
         family = self.snapshot_key({})  # the log, model and options
         candidates = [self.folder / f"{self.key}.json"] if self.key else []
         if self.folder.is_dir():
-            candidates += sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
+            candidates += sorted(self.folder.glob("*.json"), key=modified_time, reverse=True)
         for path in candidates:
             try:
                 meta = json.loads(path.read_text())
@@ -774,7 +794,7 @@ class LiveFeed:
         family = self.snapshot_key({})
         with file_lock(self.folder / f"{family}.prune.lock"):
             metas = []
-            for path in sorted(self.folder.glob("*.json"), key=_mtime, reverse=True):
+            for path in sorted(self.folder.glob("*.json"), key=modified_time, reverse=True):
                 try:
                     meta = json.loads(path.read_text())
                 except (OSError, ValueError):
@@ -814,13 +834,6 @@ def _stacked_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
                     ignore_index=True)
     out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
     return out
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # pruned meanwhile
-        return 0.0
 
 
 def _read_part(path: Path) -> pd.DataFrame:

@@ -46,6 +46,7 @@ __all__ = [
     "log_files",
     "load_log",
     "drop_repeats_across_files",
+    "repeated_across_files",
     "line_hashes",
     "file_digest",
     "plain_cells",
@@ -893,21 +894,28 @@ def drop_repeats_across_files(log: pd.DataFrame, hashes: np.ndarray | None = Non
     so a partly cancelled purchase present twice would otherwise be netted twice and kept
     twice.
     """
-    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+    repeated = repeated_across_files(log, hashes)
+    if not repeated.any():
         return log, 0
+    return log.loc[~repeated].reset_index(drop=True), int(repeated.sum())
+
+
+def repeated_across_files(log: pd.DataFrame, hashes: np.ndarray | None = None) -> np.ndarray:
+    """Which lines of ``log`` (by position) ``drop_repeats_across_files`` drops."""
+    repeated = np.zeros(len(log), dtype=bool)
+    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+        return repeated
     hashed = line_hashes(log) if hashes is None else hashes
     maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
     if not maybe.any():
-        return log, 0
+        return repeated
     categories = log["SourceFile"].cat.categories
     rank_of_code = np.argsort(np.argsort(np.asarray(categories.astype(str))))
     candidates = log.loc[maybe, CANONICAL_COLUMNS].assign(
         _rank=rank_of_code[log.loc[maybe, "SourceFile"].cat.codes.to_numpy()])
     first = candidates.groupby(CANONICAL_COLUMNS, dropna=False, observed=True, sort=False)["_rank"].transform("min")
-    drop = candidates.index[(candidates["_rank"] != first).to_numpy()]
-    if len(drop) == 0:
-        return log, 0
-    return log.drop(index=drop).reset_index(drop=True), len(drop)
+    repeated[np.flatnonzero(maybe)[(candidates["_rank"] != first).to_numpy()]] = True
+    return repeated
 
 
 def source_labels(paths: list[Path]) -> dict[Path, str]:

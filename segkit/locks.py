@@ -7,7 +7,7 @@ from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["file_lock", "computed_once", "remove_lock"]
+__all__ = ["file_lock", "computed_once", "remove_lock", "modified_time"]
 
 
 @contextlib.contextmanager
@@ -63,3 +63,11 @@ def remove_lock(path: Path) -> None:
         except (ImportError, OSError):  # held by someone, or no fcntl: leave it
             return
         path.unlink(missing_ok=True)
+
+
+def modified_time(path: Path) -> float:
+    """``path``'s modification time, 0 when it was removed meanwhile (newest-first sorting of cache entries)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

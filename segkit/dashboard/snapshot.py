@@ -145,26 +145,19 @@ def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
     newest and ``path`` itself, under the model's lock; returns those removed. A kernel
     holds what it read, and one that finds its snapshot gone computes it again
     (``segmented_customers``)."""
-    from ..locks import file_lock, remove_lock
+    from ..locks import file_lock, modified_time, remove_lock
 
     prefix = path.name.split("-")[0]
     if prefix == path.name or not path.parent.is_dir():
         return []
     removed = []
     with file_lock(path.parent / f"{prefix}.prune.lock"):
-        found = sorted(path.parent.glob(f"{prefix}-*.parquet"), key=_mtime, reverse=True)
+        found = sorted(path.parent.glob(f"{prefix}-*.parquet"), key=modified_time, reverse=True)
         for old in [p for p in found if p != path][max(keep - 1, 0):]:
             old.unlink(missing_ok=True)
             remove_lock(old.with_suffix(".lock"))
             removed.append(old)
     return removed
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # removed meanwhile
-        return 0.0
 
 
 
