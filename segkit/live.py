@@ -430,7 +430,7 @@ class LiveLog:
             if prefix_digest(Path(state.path), known.size) != known.digest:
                 return None
             read = read_grown_csv(state.path, known.size, known.plain, self.columns, self.dayfirst,
-                                  new_size=state.size)
+                                  new_size=state.size, old_lines=known.lines)
         except OSError:
             return None
         if read is None:

@@ -676,11 +676,14 @@ def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, sou
 
 
 def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, columns: Mapping[str, str] | None = None,
-                   dayfirst: bool | None = None, new_size: int | None = None) -> tuple[pd.DataFrame, bool] | None:
+                   dayfirst: bool | None = None, new_size: int | None = None, old_lines: int = 0
+                   ) -> tuple[pd.DataFrame, bool] | None:
     """The lines a CSV file gained after its first ``old_size`` bytes, read alone, with
     whether the whole file is now plain (``plain_cells``); ``None`` when they cannot be read
     alone with exactly the result of reading the whole file (then read it whole). ``new_size``:
     read up to that size (the size whose hash the caller knows), else to the end.
+    ``old_lines``: lines read before, so a file grown past what segkit reads from a CSV is
+    read whole (and refused there in one sentence).
 
     Read alone only when the earlier bytes ended a line, the file is UTF-8 (no byte-order
     mark), its earlier lines are plain (``old_plain``; ``None``: not known yet, checked here by
@@ -705,6 +708,9 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     except UnicodeDecodeError:
         return None
     separator = max([",", ";", "\t", "|"], key=header.count)
+    fields = header.count(separator) + 1
+    if fields > MAX_CSV_COLUMNS:
+        return None
 
     def read(body: str, **kw) -> pd.DataFrame:
         with warnings.catch_warnings():
@@ -714,6 +720,8 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
 
     try:
         raw = read(text)
+        if old_lines + len(raw) > min(MAX_CSV_LINES, MAX_CSV_CELLS // fields):
+            return None
         if old_plain is None:  # the earlier lines' text, once: read whole minus the new lines
             with open(path, "rb") as fh:
                 earlier = fh.read(old_size).decode("utf-8").split("\n", 1)[1]

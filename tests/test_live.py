@@ -614,3 +614,15 @@ def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest
     assert plain_cells(pd.read_csv(path, dtype=str)) is False
     path.write_text(first[:-1] + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
     assert read_grown_csv(path, len(first.encode()) - 1, None) is None  # the earlier bytes did not end a line
+
+
+def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
+    import segkit.load as load_module
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    path = tmp_path / "sales.csv"
+    path.write_text(first + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
+    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is not None
+    monkeypatch.setattr(load_module, "MAX_CSV_LINES", 1)
+    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is None
