@@ -757,6 +757,13 @@ class LiveFeed:
         live.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         live._twins = dict(meta.get("twins") or {})
         live._broken = dict(meta.get("broken") or {})
+        try:  # the lines' hashes, so the next refresh hashes only the new lines
+            with np.load(self.folder / f"{key}.hashes.npz") as saved:
+                if len(saved["hashes"]) == len(live.transactions):
+                    live._hashes, live._sorted_hashes, live._repeated = (saved["hashes"], saved["sorted"],
+                                                                         saved["repeated"])
+        except (OSError, ValueError, KeyError):
+            pass
         return live
 
     def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
@@ -770,6 +777,9 @@ class LiveFeed:
             parts, raw = [key], live.transactions
         for name, frame in (("raw.parquet", raw), ("lines.arrow", live.lines), ("customers.arrow", live.customers)):
             _write_part(frame, self.folder / f"{key}.{name}")
+        if live._hashes is not None and live._sorted_hashes is not None and live._repeated is not None:
+            _write_arrays(self.folder / f"{key}.hashes.npz", hashes=live._hashes, sorted=live._sorted_hashes,
+                          repeated=live._repeated)
         live._raw_parts, live._raw_rows = parts, len(live.transactions)
         meta = {
             "key": key, "family": self.snapshot_key({}), "model_version": self.model_version,
@@ -805,8 +815,8 @@ class LiveFeed:
             for meta in metas:
                 if meta not in kept:
                     (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
-                    for part in ("lines", "customers"):
-                        (self.folder / f"{meta['key']}.{part}.arrow").unlink(missing_ok=True)
+                    for part in ("lines.arrow", "customers.arrow", "hashes.npz"):
+                        (self.folder / f"{meta['key']}.{part}").unlink(missing_ok=True)
             # Raw parts, once no snapshot (of any log) lists them.
             listed = set()
             for path in self.folder.glob("*.json"):
@@ -869,6 +879,17 @@ def _write_part(frame: pd.DataFrame, target: Path) -> None:
             feather.write_feather(pa.Table.from_pandas(frame), tmp, compression="uncompressed")
         else:
             frame.to_parquet(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_arrays(target: Path, **arrays: np.ndarray) -> None:
+    """NumPy arrays in one uncompressed ``.npz``, under a temporary name moved into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -477,6 +477,7 @@ def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_c
     listed = {part for m in metas for part in m["raw_parts"]}
     assert {p.name.split(".")[0] for p in shared.glob("*.raw.parquet")} == listed  # no raw part left unlisted
     assert len(list(shared.glob("*.customers.arrow"))) == 3 and len(list(shared.glob("*.lock"))) <= 3 + 2
+    assert len(list(shared.glob("*.hashes.npz"))) == 3
     newest = next(m for m in mine if m["key"] == feed.key)
     assert len(newest["raw_parts"]) == 4  # the whole log, then one part per added file
     # A kernel without state computes the next snapshot from that chain: as from scratch.
