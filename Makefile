@@ -41,8 +41,10 @@ notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifact
 bench: $(STAMP) ## time the original approach against segkit on the real workbook
 	$(BIN)/python benchmarks/bench_pipeline.py
 
-bench-live: $(STAMP) ## cost of a live refresh: the real data in daily files, one day added at a time
+bench-live: $(STAMP) ## cost of a live refresh: the real data in daily files (library, then page), and as one growing CSV
 	$(BIN)/python benchmarks/bench_live.py $${SEGKIT_REAL_DATA:-../shared/data}
+	$(BIN)/python benchmarks/bench_live_page.py $${SEGKIT_REAL_DATA:-../shared/data}
+	$(BIN)/python benchmarks/bench_live_csv.py $${SEGKIT_REAL_DATA:-../shared/data}
 
 bench-sessions: $(STAMP) ## ten visitors at once on the real data: page ready times and kernel memory
 	$(BIN)/python benchmarks/bench_sessions.py $${SEGKIT_REAL_DATA:-../shared/data}

@@ -56,6 +56,17 @@ def daily_folder(log, work: Path, added: int):
     return days, data, add
 
 
+def saved_model(data: Path, artifacts: Path):
+    """A K=4 model trained on the log in ``data``, saved in ``artifacts`` and loaded back as a page loads it."""
+    from segkit.artifacts import load_artifacts, save_artifacts
+    from segkit.workflow import load_customer_data, train_model
+
+    base = load_customer_data(data)
+    model, _ = train_model(base, k=4)
+    save_artifacts(model, artifacts, base.training_info())
+    return load_artifacts(artifacts)
+
+
 def main() -> None:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SEGKIT_REAL_DATA", "../shared/data"))
     source = folder / "online_retail.parquet"
@@ -64,18 +75,14 @@ def main() -> None:
 
     import pandas as pd
 
-    from segkit.artifacts import load_artifacts, save_artifacts
     from segkit.live import SEGMENT_COLUMNS, LiveFeed
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.workflow import load_customer_data
 
     log = pd.read_parquet(source)
     days, data, add = daily_folder(log, work, ADDED)
     print(f"{len(log):,} lines, {len(days)} days; folder of {len(days) - ADDED} daily files, {ADDED} days added one by one")
 
-    base = load_customer_data(data)
-    model, _ = train_model(base, k=4)
-    save_artifacts(model, work / "artifacts", base.training_info())
-    model = load_artifacts(work / "artifacts")
+    model = saved_model(data, work / "artifacts")
 
     computer = LiveFeed(data, model, settle=0)
     reader = LiveFeed(data, model, settle=0)

@@ -36,9 +36,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+import numpy as np
 import pandas as pd
 
-from .rules import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, OUTLIER_MARGIN, window_around
+from .rules import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, OUTLIER_MARGIN, bulk_positions, window_around
 
 __all__ = [
     "BULK_QUANTILES",
@@ -70,14 +71,20 @@ def date_window(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.T
     percentile plus one year, and no later than tomorrow (``now`` + 1 day, UTC).
 
     Percentiles are taken on the lower value (no interpolation), so the bounds are dates
-    in the log; a handful of stray lines cannot move them.
+    in the log; a handful of stray lines cannot move them. The same two order statistics
+    as ``segkit.engine.date_window`` (``rules.bulk_positions``), taken in memory with
+    ``numpy.partition``: a live refresh asks for them at every new file.
     """
-    from .engine import date_window as run_date_window, local_engine
-
-    frame = pd.DataFrame({"InvoiceDate": pd.to_datetime(dates).reset_index(drop=True)})
-    frame["CustomerID"] = "x"
-    with local_engine() as engine:
-        return run_date_window(engine, engine.lines(frame), now)
+    tomorrow = (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) \
+        + pd.Timedelta(days=1)
+    stamps = pd.to_datetime(dates).dropna()
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    if len(stamps) == 0:
+        return pd.Timestamp.min, tomorrow
+    low_at, high_at = bulk_positions(len(stamps))
+    values = np.partition(stamps.to_numpy(dtype="datetime64[ns]"), [low_at, high_at])
+    return window_around(pd.Timestamp(values[low_at]), pd.Timestamp(values[high_at]), tomorrow)
 
 
 def clean_transactions(
@@ -85,19 +92,22 @@ def clean_transactions(
     rules: Rules = "default",
     non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
     non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> CleaningResult:
     """Apply the cleaning rules in order (``segkit.rules``, run in process by DuckDB).
 
     ``transactions``: canonical lines (``segkit.load``). Returns the kept lines in their
     original order with their columns and types, netted quantities and ``TotalPrice``,
     and the report (rule, rows_removed, revenue_removed, rows_left, revenue_left).
+    ``window``: the outlier-date bounds when already known (``date_window`` of a larger
+    log these lines are part of), else taken from ``transactions``.
     """
     from .engine import local_engine, run_rules
 
     if rules not in ("default", "seed"):
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
     with local_engine() as engine:
-        out = run_rules(engine, engine.lines(transactions), rules, customers=False, kept_lines=True,
+        out = run_rules(engine, engine.lines(transactions), rules, customers=False, kept_lines=True, window=window,
                         non_product_codes=tuple(non_product_codes), non_product_prefixes=tuple(non_product_prefixes))
     kept = out["kept"]
     lines = transactions.iloc[kept["line_no"].to_numpy()].reset_index(drop=True)

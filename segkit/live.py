@@ -31,6 +31,7 @@ scoring is fast (0.5 s for 937k customers).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -47,9 +48,9 @@ from .clean import clean_transactions, date_window
 from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
-from .locks import computed_once
-from .load import (drop_repeats_across_files, file_digest, load_transactions, log_files, source_labels,
-                   with_source_files)
+from .locks import computed_once, file_lock, modified_time, remove_lock
+from .load import (drop_repeats_across_files, file_digest, line_hashes, load_transactions, log_files,
+                   prefix_digest, read_grown_csv, repeated_across_files, source_labels, with_source_files)
 
 if TYPE_CHECKING:
     from .model import SegmentationModel
@@ -72,13 +73,18 @@ SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier",
 VALUED_SEGMENTS = ("VIP", "Loyal")
 SLIPPING_SEGMENTS = ("At risk", "Lost")
 #: Bump when the snapshot's contents change, so old snapshots are not reused.
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 3
+#: Most parts a snapshot's raw lines are kept in before they are written whole again.
+RAW_PARTS = 8
 
 
 @dataclass(frozen=True)
 class FileState:
     """One file of a log as last read: name (``SourceFile``), path, SHA-256 of its bytes,
-    size (bytes), modification time (ns) and lines read from it."""
+    size (bytes), modification time (ns) and lines read from it. For a CSV file that grew:
+    ``grew_from``, the digest of the version whose lines were kept (only the new lines were
+    read), and ``plain``, whether its cells read the same alone as in the whole file
+    (``load.plain_cells``; ``None``: not checked)."""
 
     name: str
     path: str
@@ -86,6 +92,8 @@ class FileState:
     size: int
     mtime_ns: int
     lines: int = 0
+    grew_from: str = ""
+    plain: bool | None = None
 
 
 class FolderScan:
@@ -244,14 +252,15 @@ def describe_changes(
     added = [n for n in new_files if n not in old_files]
     changed = [n for n in new_files if n in old_files and new_files[n].digest != old_files[n].digest]
     removed = [n for n in old_files if n not in new_files]
+    grown = [n for n in changed if new_files[n].grew_from == old_files[n].digest]  # earlier lines kept
     old_ids = pd.Index([], dtype="string") if old_customers is None else old_customers.index
     moves = _empty_moves() if old_customers is None else order_moves(
         old_customers["Segment"], new_customers["Segment"], new_customers.get("TotalSpend"))
     last = new_customers["LastPurchase"].max() if len(new_customers) else None
     return LiveUpdate(
         added_files=added, changed_files=changed, removed_files=removed, waiting_files=list(waiting or []),
-        new_lines=sum(new_files[n].lines for n in added + changed),
-        removed_lines=sum(old_files[n].lines for n in removed + changed),
+        new_lines=sum(new_files[n].lines for n in added + changed) - sum(old_files[n].lines for n in grown),
+        removed_lines=sum(old_files[n].lines for n in removed + changed if n not in grown),
         new_customers=[str(c) for c in new_customers.index.difference(old_ids)] if old_customers is not None else [],
         gone_customers=[str(c) for c in old_ids.difference(new_customers.index)],
         moves=moves, last_purchase=None if last is None or pd.isna(last) else pd.Timestamp(last),
@@ -318,6 +327,13 @@ class LiveLog:
         self.snapshot_date: pd.Timestamp | None = None
         self._twins: dict[str, str] = {}  # files skipped as copies of another, told once
         self._broken: dict[str, str] = {}  # files refused by the loader (name -> digest), told once
+        self._hashes: np.ndarray | None = None  # ``line_hashes`` of ``transactions``, kept across refreshes
+        self._sorted_hashes: np.ndarray | None = None  # the same, sorted (is a new line's hash an old one's?)
+        self._repeated: np.ndarray | None = None  # ``load.repeated_across_files`` of ``transactions``
+        #: Snapshot files (``LiveFeed``) holding the first ``_raw_rows`` lines of ``transactions``, in
+        #: order; a refresh that only adds files leaves them valid, one that drops lines empties the list.
+        self._raw_parts: list[str] = []
+        self._raw_rows = 0
 
     @property
     def report(self) -> pd.DataFrame | None:
@@ -325,7 +341,7 @@ class LiveLog:
         An incremental refresh cleans only the customers it touches, so after one the
         report is computed again when asked for (0.3-0.4 s on the real data), then kept."""
         if self._report is None and len(self.transactions):
-            self._report = clean_transactions(_distinct(self.transactions), rules=self.rules).report
+            self._report = clean_transactions(_distinct(self.transactions, self._hashes), rules=self.rules).report
         return self._report
 
     @report.setter
@@ -352,11 +368,18 @@ class LiveLog:
         notices: list[str] = []
         by_digest = {s.digest: n for n, s in self.files.items()}
         incoming: dict[str, tuple[FileState, pd.DataFrame]] = {}
+        grown: set[str] = set()  # files of which only the new lines were read
         target: dict[str, FileState] = {}
         for name, state in ready.items():
             known = self.files.get(name)
             if known is not None and known.digest == state.digest:
                 target[name] = known
+                continue
+            appended = self._appended_lines(known, state) if known is not None else None
+            if appended is not None:
+                incoming[name], target[name] = appended, appended[0]
+                grown.add(name)
+                by_digest[state.digest] = name
                 continue
             twin = by_digest.get(state.digest)
             if twin is not None and twin != name and twin in ready and ready[twin].digest == state.digest:
@@ -390,13 +413,32 @@ class LiveLog:
             return describe_changes(self.files, self.files, self.customers, self.customers, waiting, notices, "incremental")
 
         old_files, old_customers = dict(self.files), self.customers
-        dropped = set(removed) | {n for n in incoming if n in self.files}
+        dropped = set(removed) | {n for n in incoming if n in self.files and n not in grown}
         how = self._update(dropped, incoming)
         self.files = {n: target[n] for n in sorted(target)}
         notices.extend(self._window_notice())
         return describe_changes(old_files, self.files, old_customers, self.customers, waiting, notices, how)
 
     # ------------------------------------------------------------------ internals
+
+    def _appended_lines(self, known: FileState, state: FileState) -> tuple[FileState, pd.DataFrame] | None:
+        """A CSV file that only grew since it was read (its earlier bytes unchanged: same
+        size-long prefix hash): its new lines alone (``load.read_grown_csv``), else ``None``."""
+        if Path(state.path).suffix.lower() != ".csv" or state.size <= known.size or known.size <= 0:
+            return None
+        try:
+            if prefix_digest(Path(state.path), known.size) != known.digest:
+                return None
+            read = read_grown_csv(state.path, known.size, known.plain, self.columns, self.dayfirst,
+                                  new_size=state.size, old_lines=known.lines)
+        except OSError:
+            return None
+        if read is None:
+            return None
+        frame, plain = read
+        grown = FileState(state.name, state.path, state.digest, state.size, state.mtime_ns,
+                          lines=known.lines + len(frame), grew_from=known.digest, plain=plain)
+        return grown, frame
 
     def _update(self, dropped: set[str], incoming: Mapping[str, tuple[FileState, pd.DataFrame]]) -> str:
         old = self.transactions
@@ -405,21 +447,25 @@ class LiveLog:
         for _, frame in incoming.values():
             touched = touched.union(pd.Index(frame["CustomerID"].dropna().unique()))
         # Computed into locals and kept only at the end: a refused refresh changes nothing.
-        raw = _stack(old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
+        raw = _stack(old if not leaving.any() else old.loc[~leaving], [f for _, f in incoming.values()], list(incoming))
         report = None  # after an incremental clean, computed when asked for (``report``)
-        known = raw["CustomerID"].notna() & raw["InvoiceDate"].notna()
-        bounds = date_window(raw.loc[known, "InvoiceDate"])
-        full = self.lines is None or self._bounds_moved(raw.loc[known, "InvoiceDate"], bounds)
-        if not full:
-            subset = raw[raw["CustomerID"].isin(touched) & raw["InvoiceDate"].between(*bounds)]
-            part, part_report = clean_transactions(_distinct(subset), rules=self.rules)
-            # The subset's own outlier bounds must not drop what the whole log keeps.
-            full = int(part_report.loc[part_report["rule"] == "outlier dates", "rows_removed"].sum()) > 0
+        hashes, sorted_hashes, repeated = self._repeats(raw, old, leaving, len(incoming))
+        distinct = (raw if not repeated.any() else raw.loc[~repeated].reset_index(drop=True)).drop(columns="SourceFile")
+        # The outlier-date bounds of the whole log, as the full cleaning takes them (lines with a
+        # customer and a date, each line in several files once): given to the cleaning of the
+        # touched customers, whose every later rule is per customer, so their lines come out as
+        # in a full clean.
+        dates = distinct["InvoiceDate"][distinct["CustomerID"].notna().to_numpy(dtype=bool)]
+        bounds = date_window(dates)
+        full = self.lines is None or self._bounds_moved(dates, bounds)
         if full:
-            lines, report = clean_transactions(_distinct(raw), rules=self.rules)
+            lines, report = clean_transactions(distinct, rules=self.rules, window=bounds)
         else:
+            mine = distinct["CustomerID"].isin(touched).to_numpy(dtype=bool)
+            with _one_duckdb_thread():
+                part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
-            lines = pd.concat([self.lines.loc[keep], part], ignore_index=True)
+            lines = pd.concat([self.lines.loc[keep] if not keep.all() else self.lines, part], ignore_index=True)
         if lines.empty:
             raise SegkitDataError(f"'{self.source}' has no usable lines after cleaning; check the customer, "
                                   "quantity and price columns of its files.")
@@ -428,8 +474,9 @@ class LiveLog:
         if everyone:
             features = self._features(lines, snapshot)
         else:
-            mine = lines[lines["CustomerID"].isin(touched)]
-            part_features = self._features(mine, snapshot) if len(mine) else self.features.iloc[0:0]
+            mine = part  # the touched customers' lines (an incremental clean: ``everyone`` follows ``full``)
+            with _one_duckdb_thread():
+                part_features = self._features(mine, snapshot) if len(mine) else self.features.iloc[0:0]
             rest = self.features[~self.features.index.isin(touched)]
             features = pd.concat([rest, part_features]).sort_index()
             if snapshot != self.snapshot_date:
@@ -437,8 +484,34 @@ class LiveLog:
         self._check_window(features, snapshot)
         customers = self.model.segment(features)
         self.transactions, self.lines, self._report, self.date_bounds = raw, lines, report, bounds
+        self._hashes, self._sorted_hashes, self._repeated = hashes, sorted_hashes, repeated
+        if leaving.any():
+            self._raw_parts, self._raw_rows = [], 0
         self.features, self.snapshot_date, self.customers = features, snapshot, customers
         return "full" if everyone and full else "incremental"
+
+    def _repeats(self, raw: pd.DataFrame, old: pd.DataFrame, leaving: np.ndarray, files: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hashes, sorted hashes, repeated)`` of ``raw`` (``load.line_hashes``, and which
+        lines ``load.drop_repeats_across_files`` drops). When files were only added (``raw``:
+        the old lines, then the new) and no new line's hash is an old line's, the old lines'
+        answer stands and only the new lines are hashed and compared among themselves."""
+        kept = len(old) - int(leaving.sum())
+        if (self._hashes is None or self._sorted_hashes is None or self._repeated is None
+                or len(self._hashes) != len(old) or leaving.any()):
+            hashes = line_hashes(raw)
+            return hashes, np.sort(hashes), repeated_across_files(raw, hashes)
+        new = line_hashes(raw.iloc[kept:])
+        hashes = np.concatenate([self._hashes, new])
+        new_sorted = np.sort(new)
+        at = np.searchsorted(self._sorted_hashes, new_sorted)
+        seen = (at < len(self._sorted_hashes)) & (self._sorted_hashes[np.minimum(at, len(self._sorted_hashes) - 1)]
+                                                 == new_sorted) if len(self._sorted_hashes) else np.zeros(len(new), bool)
+        sorted_hashes = np.insert(self._sorted_hashes, at, new_sorted)
+        if seen.any():  # a new line equal to an old one: the whole log decides which copy stays
+            return hashes, sorted_hashes, repeated_across_files(raw, hashes)
+        among_new = repeated_across_files(raw.iloc[kept:], new) if files > 1 else np.zeros(len(new), dtype=bool)
+        return hashes, sorted_hashes, np.concatenate([self._repeated, among_new])
 
     def _features(self, lines: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
         return customer_features(lines, snapshot_date=snapshot, window_days=self.window_days,
@@ -472,16 +545,33 @@ class LiveLog:
         return [note + " Scored anyway: read Recency-based segments with care."] if note else []
 
 
-def _distinct(raw: pd.DataFrame) -> pd.DataFrame:
+@contextlib.contextmanager
+def _one_duckdb_thread() -> Iterator[None]:
+    """The process's DuckDB engine on one thread meanwhile: the touched customers' lines are
+    few, and on them parallel workers cost more CPU than they save (a new day of the real
+    data: 0.18 s instead of 0.24 s for their cleaning)."""
+    from .engine import local_engine
+
+    with local_engine() as engine:  # holds the engine's lock: no other query runs meanwhile
+        before = int(engine.con.raw_sql("SELECT current_setting('threads')").fetchone()[0])
+        engine.con.raw_sql("SET threads = 1")
+        try:
+            yield
+        finally:
+            engine.con.raw_sql(f"SET threads = {before}")
+
+
+def _distinct(raw: pd.DataFrame, hashes: np.ndarray | None = None) -> pd.DataFrame:
     """Lines as ``load_log`` gives them to the cleaning: each line in several files once,
-    without ``SourceFile`` (the duplicate rule compares lines across files)."""
-    return drop_repeats_across_files(raw)[0].drop(columns="SourceFile")
+    without ``SourceFile`` (the duplicate rule compares lines across files); ``hashes``:
+    ``line_hashes(raw)`` when known."""
+    return drop_repeats_across_files(raw, hashes)[0].drop(columns="SourceFile")
 
 
 def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     """``kept`` (with ``SourceFile``) and new canonical frames tagged with their names."""
     if len(kept) == 0:
-        return with_source_files(frames, names)
+        return _few_chunks(with_source_files(frames, names))
     if not frames:
         out = kept.copy()
         out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
@@ -492,7 +582,20 @@ def _stack(kept: pd.DataFrame, frames: list[pd.DataFrame], names: list[str]) -> 
     new = new.assign(SourceFile=new["SourceFile"].cat.set_categories(categories))
     out = pd.concat([kept, new], ignore_index=True) if len(kept) else new
     out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
-    return out
+    return _few_chunks(out)
+
+
+def _few_chunks(frame: pd.DataFrame, most: int = 32) -> pd.DataFrame:
+    """``frame`` with each text column held in one piece once it is in more than ``most``
+    (each file, each refresh adds one): taking the touched customers' lines out of a
+    column in hundreds of pieces costs four times as much."""
+    for column in frame.columns:
+        values = frame[column].array
+        if isinstance(frame[column].dtype, pd.StringDtype) and hasattr(values, "__arrow_array__"):
+            pieces = values.__arrow_array__()
+            if getattr(pieces, "num_chunks", 0) > most:
+                frame[column] = pd.array(pieces.combine_chunks(), dtype=frame[column].dtype)
+    return frame
 
 
 # --------------------------------------------------------------------------- shared snapshots
@@ -512,9 +615,16 @@ class LiveFeed:
     that key exists in ``snapshot_folder()`` it is read (customers, and the clean lines
     with ``with_lines``); otherwise this kernel takes the key's file lock, and computes it
     (from its own ``LiveLog``, else from the newest snapshot's state, else from scratch)
-    and writes it: parquet files and a JSON written last, each under a temporary name
+    and writes it: its parts (``_write_part``) and a JSON written last, each under a temporary name
     moved into place, so a reader never sees half a snapshot. Other kernels waiting on the
-    lock then read it. The ``keep`` newest snapshots are kept.
+    lock then read it.
+
+    The lines as read (``raw``, what a kernel without state needs to compute the next
+    snapshot) are written as a chain: a refresh that only adds files writes only their lines,
+    and the snapshot lists the parts that make its log (at most ``RAW_PARTS``; then one
+    whole part again). Of each log (folder, model and options) the ``keep`` newest
+    snapshots are kept; older ones are removed under the log's lock, with the raw parts no
+    kept snapshot lists (see ``_prune``).
     """
 
     def __init__(
@@ -559,9 +669,13 @@ class LiveFeed:
         return str(version) if version else f"unsaved-{os.getpid()}-{id(self.model)}"
 
     def snapshot_key(self, files: Mapping[str, FileState]) -> str:
-        """Hash of the files' names and contents, the model version and the reading options."""
+        """Hash of the log (its folder or glob, as an absolute path), the files' names and
+        contents, the model version and the reading options. The log is part of the key: a
+        snapshot also holds files still being written as they were read before, which another
+        folder with the same settled files does not have."""
         options = {k: v for k, v in self._options.items() if k != "settle"}
-        text = json.dumps([_SNAPSHOT_VERSION, self.model_version, options,
+        log = os.path.abspath(os.path.expanduser(str(self.source)))
+        text = json.dumps([_SNAPSHOT_VERSION, log, self.model_version, options,
                            sorted((n, s.digest) for n, s in files.items())], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -581,16 +695,19 @@ class LiveFeed:
             self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
             return meta
 
-        meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
-        files = {n: FileState(**s) for n, s in meta["files"].items()}
-        if how == "snapshot":
+        for attempt in range(3):
+            meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
+            if how != "snapshot":
+                customers, lines = self._live.customers, self._live.lines
+                break
             try:
-                customers = _read_parquet(self.folder / f"{key}.customers.parquet")
-                lines = _read_parquet(self.folder / f"{key}.lines.parquet") if self.with_lines else None
-            except OSError:  # pruned by a newer snapshot meanwhile: the next check reads that one
-                return None
-        else:
-            customers, lines = self._live.customers, self._live.lines
+                customers = _read_part(self.folder / f"{key}.customers.arrow")
+                lines = _read_part(self.folder / f"{key}.lines.arrow") if self.with_lines else None
+                break
+            except OSError:  # removed (``_prune``) between its JSON and its parts: read again, or compute it
+                if attempt == 2:
+                    return None
+        files = {n: FileState(**s) for n, s in meta["files"].items()}
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
         self.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
@@ -611,10 +728,10 @@ class LiveFeed:
         same model and options; else an empty one (the refresh then reads every file)."""
         if self._live is not None and self._live_key == self.key:
             return self._live
-        family = self.snapshot_key({})  # model and options only
+        family = self.snapshot_key({})  # the log, model and options
         candidates = [self.folder / f"{self.key}.json"] if self.key else []
         if self.folder.is_dir():
-            candidates += sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
+            candidates += sorted(self.folder.glob("*.json"), key=modified_time, reverse=True)
         for path in candidates:
             try:
                 meta = json.loads(path.read_text())
@@ -628,9 +745,11 @@ class LiveFeed:
     def _live_from(self, meta: dict[str, Any]) -> LiveLog:
         key = meta["key"]
         live = LiveLog(self.source, self.model, **self._options)
-        live.transactions = _read_parquet(self.folder / f"{key}.raw.parquet")
-        live.lines = _read_parquet(self.folder / f"{key}.lines.parquet")
-        live.customers = _read_parquet(self.folder / f"{key}.customers.parquet")
+        parts = list(meta.get("raw_parts") or [key])
+        live.transactions = _stacked_parts([_read_part(self.folder / f"{part}.raw.parquet") for part in parts])
+        live._raw_parts, live._raw_rows = parts, len(live.transactions)
+        live.lines = _read_part(self.folder / f"{key}.lines.arrow")
+        live.customers = _read_part(self.folder / f"{key}.customers.arrow")
         live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
         live.files = {n: FileState(**s) for n, s in meta["files"].items()}
         live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
@@ -638,20 +757,37 @@ class LiveFeed:
         live.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         live._twins = dict(meta.get("twins") or {})
         live._broken = dict(meta.get("broken") or {})
+        try:  # the lines' hashes, so the next refresh hashes only the new lines
+            with np.load(self.folder / f"{key}.hashes.npz") as saved:
+                if len(saved["hashes"]) == len(live.transactions):
+                    live._hashes, live._sorted_hashes, live._repeated = (saved["hashes"], saved["sorted"],
+                                                                         saved["repeated"])
+        except (OSError, ValueError, KeyError):
+            pass
         return live
 
     def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
         self.folder.mkdir(parents=True, exist_ok=True)
         report = live.report if self.with_report else live._report  # the whole log's report costs a full clean
-        for part, frame in (("raw", live.transactions), ("lines", live.lines), ("customers", live.customers)):
-            _write_parquet(frame, self.folder / f"{key}.{part}.parquet")
+        if (live._raw_parts and len(live._raw_parts) < RAW_PARTS
+                and all((self.folder / f"{part}.raw.parquet").is_file() for part in live._raw_parts)):
+            # only the lines added since the last part
+            parts, raw = [*live._raw_parts, key], live.transactions.iloc[live._raw_rows:]
+        else:
+            parts, raw = [key], live.transactions
+        for name, frame in (("raw.parquet", raw), ("lines.arrow", live.lines), ("customers.arrow", live.customers)):
+            _write_part(frame, self.folder / f"{key}.{name}")
+        if live._hashes is not None and live._sorted_hashes is not None and live._repeated is not None:
+            _write_arrays(self.folder / f"{key}.hashes.npz", hashes=live._hashes, sorted=live._sorted_hashes,
+                          repeated=live._repeated)
+        live._raw_parts, live._raw_rows = parts, len(live.transactions)
         meta = {
             "key": key, "family": self.snapshot_key({}), "model_version": self.model_version,
             "files": {n: s.__dict__ for n, s in live.files.items()},
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
             "report": None if report is None else report.to_dict("records"), "twins": live._twins,
-            "broken": live._broken,
+            "broken": live._broken, "raw_parts": parts,
             "written": pd.Timestamp.now(tz="UTC").isoformat(),
         }
         _write_text(json.dumps(meta, default=str), self.folder / f"{key}.json")
@@ -659,27 +795,66 @@ class LiveFeed:
         return meta
 
     def _prune(self, current: str) -> None:
-        metas = sorted(self.folder.glob("*.json"), key=_mtime, reverse=True)
-        for path in metas[self.keep:]:
-            key = path.stem
-            if key == current:
-                continue
-            path.unlink(missing_ok=True)  # the JSON first: the snapshot is gone before its parts
-            for part in ("raw", "lines", "customers"):
-                (self.folder / f"{key}.{part}.parquet").unlink(missing_ok=True)
-            (self.folder / f"{key}.lock").unlink(missing_ok=True)
+        """Remove this log's snapshots but the ``keep`` newest (and ``current``), under the
+        log's lock. The JSON goes first, so a snapshot is gone before its parts; a raw part
+        stays while a snapshot lists it. A page that read a snapshot holds what it read;
+        one caught between the JSON and the parts of a removed snapshot reads again
+        (``check``); a kernel rebuilding its state from one falls back to an older one or
+        to the files."""
+        family = self.snapshot_key({})
+        with file_lock(self.folder / f"{family}.prune.lock"):
+            metas = []
+            for path in sorted(self.folder.glob("*.json"), key=modified_time, reverse=True):
+                try:
+                    meta = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                if meta.get("family") == family:
+                    metas.append(meta)
+            kept = [m for i, m in enumerate(metas) if i < self.keep or m.get("key") == current]
+            for meta in metas:
+                if meta not in kept:
+                    (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
+                    for part in ("lines.arrow", "customers.arrow", "hashes.npz"):
+                        (self.folder / f"{meta['key']}.{part}").unlink(missing_ok=True)
+            # Raw parts, once no snapshot (of any log) lists them.
+            listed = set()
+            for path in self.folder.glob("*.json"):
+                try:
+                    meta = json.loads(path.read_text())
+                    listed.update(meta.get("raw_parts") or [meta["key"]])
+                except (OSError, ValueError, KeyError):
+                    continue
+            for path in self.folder.glob("*.raw.parquet"):
+                key = path.name.split(".")[0]
+                if key not in listed and not (self.folder / f"{key}.json").exists():
+                    path.unlink(missing_ok=True)
+            for meta in metas:
+                if meta not in kept:
+                    remove_lock(self.folder / f"{meta['key']}.lock")
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # pruned meanwhile
-        return 0.0
+def _stacked_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Raw parts (``LiveFeed``'s chain) as one frame of lines as read, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    categories = pd.Index(list(dict.fromkeys(c for p in parts for c in p["SourceFile"].cat.categories)),
+                          dtype=parts[0]["SourceFile"].cat.categories.dtype)
+    out = pd.concat([p.assign(SourceFile=p["SourceFile"].cat.set_categories(categories)) for p in parts],
+                    ignore_index=True)
+    out["SourceFile"] = out["SourceFile"].cat.remove_unused_categories()
+    return out
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    """A snapshot part with segkit's text dtype (``"string"``, missing as NA) restored."""
-    frame = pd.read_parquet(path)
+def _read_part(path: Path) -> pd.DataFrame:
+    """A snapshot part (parquet, or Arrow IPC for ``.arrow``) with segkit's text dtype
+    (``"string"``, missing as NA) restored."""
+    if path.suffix == ".arrow":
+        import pyarrow.feather as feather
+
+        frame = feather.read_table(path).to_pandas()
+    else:
+        frame = pd.read_parquet(path)
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype) and not isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("string")
@@ -688,11 +863,33 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _write_parquet(frame: pd.DataFrame, target: Path) -> None:
+def _write_part(frame: pd.DataFrame, target: Path) -> None:
+    """Write a snapshot part under a temporary name, then move it into place. The clean lines
+    and the customers, written at every refresh and read by every page, go as uncompressed
+    Arrow IPC (``.arrow``): on the real data 0.02 s to write and 0.01 s to read, against 0.07 s
+    and 0.04 s as parquet, for 16 times the disk (48 MB of lines); the lines as read, written
+    whole once in ``RAW_PARTS`` refreshes and read only by a kernel without state, as parquet."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp)
+        if target.suffix == ".arrow":
+            import pyarrow as pa
+            import pyarrow.feather as feather
+
+            feather.write_feather(pa.Table.from_pandas(frame), tmp, compression="uncompressed")
+        else:
+            frame.to_parquet(tmp)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _write_arrays(target: Path, **arrays: np.ndarray) -> None:
+    """NumPy arrays in one uncompressed ``.npz``, under a temporary name moved into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -48,7 +48,12 @@ __all__ = [
     "log_files",
     "load_log",
     "drop_repeats_across_files",
+    "repeated_across_files",
+    "line_hashes",
     "file_digest",
+    "plain_cells",
+    "prefix_digest",
+    "read_grown_csv",
     "parse_column_mapping",
     "standardise_columns",
 ]
@@ -536,13 +541,9 @@ def _number_locale(text: pd.Series, column: str, source: str, hint: str | None =
     only marks are single groups of three (``1,250`` or ``1.250``) follows ``hint`` (the
     mark of the file's price column), else it is refused as ambiguous.
     """
-    marked = text[text.str.contains(r"[.,]", regex=True, na=False)]
+    marked, comma, point = _decimal_marks(text)
     if marked.empty:
         return hint
-    comma = (marked.str.contains(r"\.\d*,", regex=True) | marked.str.contains(r",(?!\d{3}(?:\D|$))", regex=True)
-             | marked.str.contains(r"\.\d{3}\.", regex=True))
-    point = (marked.str.contains(r",\d*\.", regex=True) | marked.str.contains(r"\.(?!\d{3}(?:\D|$))", regex=True)
-             | marked.str.contains(r",\d{3},", regex=True))
     if comma.any() and point.any():
         raise SegkitDataError(
             f"'{source}' mixes decimal commas and decimal points in column '{column}' (for example "
@@ -558,6 +559,17 @@ def _number_locale(text: pd.Series, column: str, source: str, hint: str | None =
         f"'{source}' has numbers like '{marked.iloc[0]}' in column '{column}' that read differently in UK "
         "and European formats; write them without thousands separators (e.g. 1250) or with a decimal part."
     )
+
+
+def _decimal_marks(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """``(marked, comma, point)``: the cells of ``text`` with a ``.`` or ``,``, and which of
+    them show a decimal comma or a decimal point (see ``_number_locale``)."""
+    marked = text[text.str.contains(r"[.,]", regex=True, na=False)]
+    comma = (marked.str.contains(r"\.\d*,", regex=True) | marked.str.contains(r",(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r"\.\d{3}\.", regex=True))
+    point = (marked.str.contains(r",\d*\.", regex=True) | marked.str.contains(r"\.(?!\d{3}(?:\D|$))", regex=True)
+             | marked.str.contains(r",\d{3},", regex=True))
+    return marked, comma, point
 
 
 #: Numeric dates whose first two fields may be day and month: 5/1/2011, 05.01.11 08:26.
@@ -634,6 +646,116 @@ def _date_order(first: pd.Series, second: pd.Series, text: pd.Series, column: st
             f"pass {other} or leave the order out to let segkit decide."
         )
     return bool(dayfirst)
+
+
+# --------------------------------------------------------------------------- a CSV file that grows
+
+
+#: A number cell made of digits and marks only (no currency sign, no letters).
+_BARE_NUMBER = re.compile(r"^\s*[-+]?\d[\d.,]*\s*$")
+
+
+def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data",
+                alone: bool = False) -> bool:
+    """True when ``raw`` (CSV cells as text) holds nothing whose reading is decided per
+    column in a way other lines could change: no day/month-numeric dates (their order is
+    decided per column), number cells of digits and marks only, none showing a decimal comma.
+    With ``alone`` (lines to be read apart from the rest of their file), each number column
+    also decides by itself: it shows a decimal point, or no mark at all."""
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    try:
+        mapping = _resolve_mapping(raw, dict(columns or {}), source)
+    except SegkitDataError:
+        return False
+    for role in ("quantity", "price", "amount"):
+        if role in mapping:
+            text = raw[mapping[role]].dropna().astype(str)
+            text = text[text.str.strip() != ""]
+            marked, comma, point = _decimal_marks(text)
+            if not text.str.match(_BARE_NUMBER).all() or comma.any():
+                return False
+            if alone and len(marked) and not point.any():
+                return False
+    if "date" in mapping:
+        text = raw[mapping["date"]].dropna().astype(str).str.strip()
+        if text.str.match(_DMY).any():
+            return False
+    return True
+
+
+def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, columns: Mapping[str, str] | None = None,
+                   dayfirst: bool | None = None, new_size: int | None = None, old_lines: int = 0
+                   ) -> tuple[pd.DataFrame, bool] | None:
+    """The lines a CSV file gained after its first ``old_size`` bytes, read alone, with
+    whether the whole file is now plain (``plain_cells``); ``None`` when they cannot be read
+    alone with exactly the result of reading the whole file (then read it whole). ``new_size``:
+    read up to that size (the size whose hash the caller knows), else to the end.
+    ``old_lines``: lines read before, so a file grown past what segkit reads from a CSV is
+    read whole (and refused there in one sentence).
+
+    Read alone only when the earlier bytes ended a line, the file is UTF-8 (no byte-order
+    mark), its earlier lines are plain (``old_plain``; ``None``: not known yet, checked here by
+    reading those lines' text) and the new ones plain alone (``plain_cells``): then no
+    per-column decision (date order, decimal mark) can differ between the part and the whole. The caller checks
+    that the earlier bytes are unchanged (their hash). A Quantity column that is whole
+    numbers in one part and not in the other is float in both readings."""
+    import io
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        fh.seek(max(old_size - 1, 0))
+        ends_line = fh.read(1) == b"\n"
+        tail = fh.read() if new_size is None else fh.read(max(new_size - old_size, 0))
+    first = head.split(b"\n", 1)
+    if (old_size <= 0 or not ends_line or not tail.strip() or len(first) < 2
+            or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")) or b"\x00" in head + tail):
+        return None
+    try:
+        header, text = first[0].decode("utf-8"), tail.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    separator = max([",", ";", "\t", "|"], key=header.count)
+    fields = header.count(separator) + 1
+    if fields > MAX_CSV_COLUMNS:
+        return None
+
+    def read(body: str, **kw) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(header + "\n" + body), dtype=str, sep=separator, skipinitialspace=True,
+                               index_col=False, **kw)
+
+    try:
+        raw = read(text)
+        if old_lines + len(raw) > min(MAX_CSV_LINES, MAX_CSV_CELLS // fields):
+            return None
+        if old_plain is None:  # the earlier lines' text, once: read whole minus the new lines
+            with open(path, "rb") as fh:
+                earlier = fh.read(old_size).decode("utf-8").split("\n", 1)[1]
+            old_plain = plain_cells(read(earlier), columns, path.name)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, ValueError):
+        return None
+    if not old_plain or not plain_cells(raw, columns, path.name, alone=True):
+        return None
+    try:
+        return standardise_columns(raw, columns, source=path.name, dayfirst=dayfirst), True
+    except SegkitDataError:
+        return None
+
+
+def prefix_digest(path: Path, size: int) -> str:
+    """SHA-256 of the first ``size`` bytes of a file (``file_digest`` of what it held at that size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        left = size
+        while left > 0:
+            block = fh.read(min(1 << 20, left))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
+    return digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:
@@ -772,9 +894,14 @@ def load_log(
     return log
 
 
-def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def line_hashes(log: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per line of ``log`` over its canonical columns (equal lines, equal hashes)."""
+    return pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+
+
+def drop_repeats_across_files(log: pd.DataFrame, hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
     """``log`` without the copies of lines that another file already holds, and how many
-    were dropped.
+    were dropped (``hashes``: ``line_hashes(log)`` when already known).
 
     A line equal in every canonical column to a line of another file is the same sale
     exported twice (overlapping exports): only the copies in the first of those files (by
@@ -783,21 +910,28 @@ def drop_repeats_across_files(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     so a partly cancelled purchase present twice would otherwise be netted twice and kept
     twice.
     """
-    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+    repeated = repeated_across_files(log, hashes)
+    if not repeated.any():
         return log, 0
-    hashed = pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+    return log.loc[~repeated].reset_index(drop=True), int(repeated.sum())
+
+
+def repeated_across_files(log: pd.DataFrame, hashes: np.ndarray | None = None) -> np.ndarray:
+    """Which lines of ``log`` (by position) ``drop_repeats_across_files`` drops."""
+    repeated = np.zeros(len(log), dtype=bool)
+    if "SourceFile" not in log.columns or len(log) == 0 or len(log["SourceFile"].cat.categories) < 2:
+        return repeated
+    hashed = line_hashes(log) if hashes is None else hashes
     maybe = pd.Series(hashed).duplicated(keep=False).to_numpy()
     if not maybe.any():
-        return log, 0
+        return repeated
     categories = log["SourceFile"].cat.categories
     rank_of_code = np.argsort(np.argsort(np.asarray(categories.astype(str))))
     candidates = log.loc[maybe, CANONICAL_COLUMNS].assign(
         _rank=rank_of_code[log.loc[maybe, "SourceFile"].cat.codes.to_numpy()])
     first = candidates.groupby(CANONICAL_COLUMNS, dropna=False, observed=True, sort=False)["_rank"].transform("min")
-    drop = candidates.index[(candidates["_rank"] != first).to_numpy()]
-    if len(drop) == 0:
-        return log, 0
-    return log.drop(index=drop).reset_index(drop=True), len(drop)
+    repeated[np.flatnonzero(maybe)[(candidates["_rank"] != first).to_numpy()]] = True
+    return repeated
 
 
 def source_labels(paths: list[Path]) -> dict[Path, str]:

@@ -7,7 +7,7 @@ from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["file_lock", "computed_once"]
+__all__ = ["file_lock", "computed_once", "remove_lock", "modified_time"]
 
 
 @contextlib.contextmanager
@@ -45,3 +45,29 @@ def computed_once(lock_path: Path, read: Callable[[], T | None], compute: Callab
     with file_lock(lock_path):
         found = read()
         return found if found is not None else compute()
+
+
+def remove_lock(path: Path) -> None:
+    """Remove the lock file ``path`` of a cache entry that is gone, when no process holds it
+    (else leave it). A process that opened it just before may still take the removed lock
+    and another a new one: then both compute the entry, which is harmless."""
+    try:
+        handle = open(path, "a+b")
+    except OSError:
+        return
+    with handle:
+        try:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (ImportError, OSError):  # held by someone, or no fcntl: leave it
+            return
+        path.unlink(missing_ok=True)
+
+
+def modified_time(path: Path) -> float:
+    """``path``'s modification time, 0 when it was removed meanwhile (newest-first sorting of cache entries)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

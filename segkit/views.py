@@ -114,8 +114,13 @@ def line_categories(lines: pd.DataFrame) -> pd.Series:
     """
     text = lines["Description"].astype("string").fillna("")
     codes, uniques = pd.factorize(text)
-    categories = product_category(pd.Series(uniques, dtype="string")).to_numpy()
-    return pd.Series(pd.Categorical(categories[codes]), index=lines.index, name="Category")
+    names = product_category(pd.Series(uniques, dtype="string")).to_numpy(dtype=object)
+    # Categories sorted, as ``pd.Categorical`` of the names would give; codes built from the
+    # distinct descriptions' codes, without a string per line.
+    order = pd.Index(sorted(set(names)))
+    category_codes = order.get_indexer(names)
+    return pd.Series(pd.Categorical.from_codes(category_codes[codes], categories=order), index=lines.index,
+                     name="Category")
 
 
 def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories: pd.Series | None = None,

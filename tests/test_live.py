@@ -412,3 +412,218 @@ def test_a_refused_refresh_changes_nothing(folder, saved_model, tmp_path):
     for path in aside.iterdir():
         path.rename(folder / path.name)
     assert live.refresh().summary() == "No change."
+
+
+def test_a_snapshot_never_carries_another_folders_file(tmp_path, months, saved_model):
+    """Two folders with the same files but one more, still being written, in the second: the
+    second folder's log must not take the first folder's version of that file."""
+    shared = tmp_path / "snapshots"
+    names = list(months)[:-2]
+    month, frame = list(months.items())[-2]
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for name in names:
+            _write(months[name], tmp_path / side / f"{name}.parquet")
+    _write(frame, tmp_path / "a" / f"{month}.csv")
+    first = LiveFeed(tmp_path / "a", saved_model, allow_short_window=True, settle=10, folder=shared)
+    assert f"{month}.csv" in first.check().added_files
+    path = tmp_path / "b" / f"{month}.csv"
+    frame.iloc[: len(frame) // 2].to_csv(path, index=False)  # being written in the second folder
+    second = LiveFeed(tmp_path / "b", saved_model, allow_short_window=True, settle=10, folder=shared)
+    update = second.check(now=path.stat().st_mtime + 1)
+    assert update.waiting_files == [path.name]
+    assert path.name not in second.files
+    alone = LiveLog(tmp_path / "b", saved_model, allow_short_window=True, settle=10)
+    alone.refresh(now=path.stat().st_mtime + 1)
+    pd.testing.assert_frame_equal(second.customers, alone.customers)
+    # A third folder holding only the settled files reads nothing of the others' files either.
+    (tmp_path / "c").mkdir()
+    for name in names:
+        _write(months[name], tmp_path / "c" / f"{name}.parquet")
+    third = LiveFeed(tmp_path / "c", saved_model, allow_short_window=True, settle=10, folder=shared)
+    third.check()
+    assert path.name not in third.files
+    pd.testing.assert_frame_equal(third.customers, alone.customers)
+
+
+def _halves(months) -> list[tuple[str, pd.DataFrame]]:
+    """The last two months in four files (the folder fixture holds the months before)."""
+    out = []
+    for month, frame in list(months.items())[-2:]:
+        day = pd.to_datetime(frame["InvoiceDate"]).dt.day
+        out += [(f"{month}-a.parquet", frame[day <= 15]), (f"{month}-b.parquet", frame[day > 15])]
+    return out
+
+
+def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_chain(folder, months, saved_model,
+                                                                                     tmp_path):
+    shared = tmp_path / "snapshots"
+    other = tmp_path / "other"
+    other.mkdir()
+    _write(list(months.values())[0], other / "first.parquet")
+    LiveFeed(other, saved_model, allow_short_window=True, settle=0, folder=shared).check()
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared, keep=2)
+    feed.check()
+    for name, frame in _halves(months)[:3]:
+        _write(frame, folder / name)
+        assert feed.check().how == "incremental"
+    import json
+
+    metas = [json.loads(p.read_text()) for p in shared.glob("*.json")]
+    family = feed.snapshot_key({})
+    mine = [m for m in metas if m["family"] == family]
+    assert len(mine) == 2 and feed.key in {m["key"] for m in mine}
+    assert len(metas) == 3  # the other folder's snapshot stays
+    listed = {part for m in metas for part in m["raw_parts"]}
+    assert {p.name.split(".")[0] for p in shared.glob("*.raw.parquet")} == listed  # no raw part left unlisted
+    assert len(list(shared.glob("*.customers.arrow"))) == 3 and len(list(shared.glob("*.lock"))) <= 3 + 2
+    assert len(list(shared.glob("*.hashes.npz"))) == 3
+    newest = next(m for m in mine if m["key"] == feed.key)
+    assert len(newest["raw_parts"]) == 4  # the whole log, then one part per added file
+    # A kernel without state computes the next snapshot from that chain: as from scratch.
+    name, frame = _halves(months)[3]
+    _write(frame, folder / name)
+    fresh = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared, keep=2)
+    assert fresh.check().how == "incremental" and fresh.computed == 1
+    alone = _live(folder, saved_model)
+    pd.testing.assert_frame_equal(fresh.customers, alone.customers)
+    pd.testing.assert_frame_equal(fresh._live.transactions.drop(columns="SourceFile").sort_values(
+        list(alone.transactions.columns[:-1])).reset_index(drop=True),
+        alone.transactions.drop(columns="SourceFile").sort_values(list(alone.transactions.columns[:-1]))
+        .reset_index(drop=True), check_dtype=False)
+    # The page that computed the previous snapshot reads this one.
+    assert feed.check().how == "snapshot"
+    pd.testing.assert_frame_equal(feed.customers, alone.customers)
+
+
+def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months, saved_model, tmp_path, monkeypatch):
+    import segkit.live as live_module
+
+    shared = tmp_path / "snapshots"
+    first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    second = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    first.check()
+    second.check()
+    name, frame = _halves(months)[0]
+    _write(frame, folder / name)
+    first.check()
+    read = live_module._read_part
+    calls = []
+
+    def pruned_meanwhile(path):
+        if not calls:  # the snapshot is removed between its JSON and its parts, as ``_prune`` does
+            calls.append(path)
+            for part in shared.glob(f"{first.key}.*"):
+                if part.suffix != ".lock":
+                    part.unlink()
+        return read(path)
+
+    monkeypatch.setattr(live_module, "_read_part", pruned_meanwhile)
+    update = second.check()
+    assert calls and update is not None and update.added_files == [name] and second.computed == 1
+    pd.testing.assert_frame_equal(second.customers, first.customers)
+
+
+def _append_csv(frame: pd.DataFrame, path: Path, age: float = 3600) -> None:
+    frame.to_csv(path, mode="a", header=False, index=False)
+    stamp = time.time() - age
+    os.utime(path, (stamp, stamp))
+
+
+def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model, monkeypatch):
+    """A shop appending to one CSV: only the new lines are read, and the result is exactly
+    that of reading the whole file (a fresh feed on the same folder, computed from scratch)."""
+    import segkit.live as live_module
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    parts = [log.iloc[: len(log) // 2], log.iloc[len(log) // 2: 3 * len(log) // 4], log.iloc[3 * len(log) // 4:]]
+    path = _write(parts[0], folder / "sales.csv")
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=tmp_path / "snapshots")
+    feed.check()
+    whole_reads = []
+    load = live_module.load_transactions
+    monkeypatch.setattr(live_module, "load_transactions", lambda *a, **k: whole_reads.append(a[0]) or load(*a, **k))
+    for i, part in enumerate(parts[1:]):
+        _append_csv(part, path)
+        update = feed.check()
+        assert whole_reads == []  # the grown file is not read whole
+        assert update.how == "incremental" and update.changed_files == ["sales.csv"]
+        assert update.new_lines == len(part) and update.removed_lines == 0
+        assert feed.files["sales.csv"].grew_from and feed.files["sales.csv"].plain is True
+        assert feed.files["sales.csv"].lines == sum(len(p) for p in parts[: i + 2])
+        fresh = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=tmp_path / f"fresh{i}")
+        fresh.check()
+        assert fresh.computed == 1 and not fresh.files["sales.csv"].grew_from
+        pd.testing.assert_frame_equal(feed.customers, fresh.customers)
+        assert len(feed.lines) == len(fresh.lines)
+        whole_reads.clear()  # the fresh feed's own reading
+    pd.testing.assert_frame_equal(feed._live.transactions.drop(columns="SourceFile"),
+                                  fresh._live.transactions.drop(columns="SourceFile"))
+
+
+def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    path = _write(log.iloc[: len(log) // 2], folder / "sales.csv")
+    live = _live(folder, saved_model)
+    # Longer, but its first lines changed (a price corrected): not an append.
+    changed = log.iloc[: 2 * len(log) // 3].copy()
+    changed.loc[changed.index[0], "UnitPrice"] = 99.0
+    _write(changed, path)
+    update = live.refresh()
+    assert update.changed_files == ["sales.csv"] and not live.files["sales.csv"].grew_from
+    assert update.removed_lines == len(log) // 2 and update.new_lines == len(changed)
+    pd.testing.assert_frame_equal(live.customers, _live(folder, saved_model).customers)
+    # Grown, but the old end was cut mid-line: read whole too.
+    cut = path.read_bytes()[:-5]
+    path.write_bytes(cut)
+    os.utime(path, (time.time() - 3600,) * 2)
+    live.refresh()
+    with open(path, "ab") as fh:
+        fh.write(b"\n" + log.iloc[-3:].to_csv(index=False, header=False).encode())
+    os.utime(path, (time.time() - 3600,) * 2)
+    live.refresh()
+    assert not live.files["sales.csv"].grew_from
+    pd.testing.assert_frame_equal(live.customers, _live(folder, saved_model).customers)
+
+
+def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest(tmp_path):
+    """Day/month-numeric dates and numbers with marks are read per column (order, decimal
+    mark): appended lines holding them are not read alone."""
+    from segkit.load import plain_cells, read_grown_csv
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    path = tmp_path / "sales.csv"
+    for line, plain in (("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n", True),
+                        ("536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n", False),
+                        ('536366,22633,HAND WARMER,6,2010-12-01 08:28:00,"1,850",17850,United Kingdom\n', False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.850,17850,United Kingdom\n", False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,£1.85,17850,United Kingdom\n", False),
+                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,2,17850,United Kingdom\n", True)):
+        path.write_text(first + line)
+        read = read_grown_csv(path, len(first.encode()), None)
+        assert (read is not None) == plain, line
+        if plain:
+            frame, whole_plain = read
+            assert whole_plain and len(frame) == 1 and frame["UnitPrice"].iloc[0] in (1.85, 2.0)
+    assert plain_cells(pd.read_csv(path, dtype=str)) is True
+    path.write_text(first + "536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n")
+    assert plain_cells(pd.read_csv(path, dtype=str)) is False
+    path.write_text(first[:-1] + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
+    assert read_grown_csv(path, len(first.encode()) - 1, None) is None  # the earlier bytes did not end a line
+
+
+def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
+    import segkit.load as load_module
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    path = tmp_path / "sales.csv"
+    path.write_text(first + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
+    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is not None
+    monkeypatch.setattr(load_module, "MAX_CSV_LINES", 1)
+    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is None

@@ -198,3 +198,35 @@ def test_serving_prepares_the_page_before_any_kernel_and_survives_a_bad_log(save
     bad = tmp_path / "bad.csv"
     bad.write_text("not,a,transaction,log\n1,2,3,4\n")
     assert prepare_page(dict(env, SEGKIT_DATA=str(bad))) >= 0  # no exception, nothing to prepare
+
+
+def test_page_snapshots_are_pruned_per_model_and_a_removed_one_is_computed_again(tmp_path, monkeypatch, sample_data):
+    """A live page writes a page snapshot per refresh: only the newest few of a model stay;
+    another model's stay; a kernel whose snapshot was removed computes it again."""
+    from segkit.dashboard.snapshot import KEEP_SNAPSHOTS, segmented_customers
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    card, other = {"card_sha256": "a" * 64}, {"card_sha256": "b" * 64}
+    frame = pd.DataFrame({"Segment": ["VIP"]}, index=pd.Index(["1"], dtype="string"))
+    computed = []
+
+    def compute(n):
+        return lambda: (computed.append(n), (frame.assign(N=n), ["Home"]))[1]
+
+    segmented_customers("other-data", other, compute(-1))
+    paths = []
+    for n in range(KEEP_SNAPSHOTS + 3):
+        segmented_customers(f"data-{n}", card, compute(n))
+        paths.append(snapshot_path(f"data-{n}", card))
+        os.utime(paths[-1], (1_000_000 + n, 1_000_000 + n))  # distinct ages, newest last
+    pages = tmp_path / "cache" / "pages"
+    mine = sorted(pages.glob("a" * 16 + "-*.parquet"))
+    assert len(mine) == KEEP_SNAPSHOTS and set(mine) == set(paths[-KEEP_SNAPSHOTS:])
+    assert snapshot_path("other-data", other).is_file()  # another model's snapshot stays
+    assert not list(pages.glob("a" * 16 + "-*.lock"))[KEEP_SNAPSHOTS:]  # locks go with their snapshots
+    # A kernel still on the oldest data finds its snapshot gone: it computes it again, no error.
+    everyone, categories = segmented_customers("data-0", card, compute(0))
+    assert computed.count(0) == 2 and int(everyone["N"].iloc[0]) == 0 and categories == ["Home"]
+    # A kept one is read, not computed.
+    everyone, _ = segmented_customers(f"data-{KEEP_SNAPSHOTS + 2}", card, compute(99))
+    assert 99 not in computed and int(everyone["N"].iloc[0]) == KEEP_SNAPSHOTS + 2

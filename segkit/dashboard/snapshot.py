@@ -11,7 +11,9 @@ it could draw anything: about 8 s of CPU and 470 MB per visitor on the real data
 - ``segmented_customers``: every customer with segment, stage, confidence and lifetime
   value, kept on disk per (customer table fingerprint, model card checksum, segkit code)
   in ``<cache>/pages``. The first kernel (or ``segkit train``) computes and writes it,
-  atomically; every later kernel reads it. The product categories present in the lines
+  atomically; every later kernel reads it. A live page writes one per refresh: of each
+  saved model the ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot
+  gone computes it again). The product categories present in the lines
   travel with it, so the category filter can be offered without reading the lines.
 
 A page so opened holds neither the lines nor scikit-learn until a visitor uses a date or
@@ -30,7 +32,10 @@ from ..artifacts import card_definitions
 from ..errors import SegkitArtifactError
 
 __all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "snapshot_path", "write_snapshot",
-           "prepare_snapshot"]
+           "prepare_snapshot", "prune_snapshots", "KEEP_SNAPSHOTS"]
+
+#: Page snapshots kept per saved model (a live page writes one per refresh).
+KEEP_SNAPSHOTS = 6
 
 
 class CardModel:
@@ -85,7 +90,12 @@ def snapshot_path(fingerprint: str, card: dict[str, Any]) -> Path | None:
     from ..workflow import _code_fingerprint
 
     key = hashlib.sha256(json.dumps([fingerprint, checksum, _code_fingerprint()]).encode()).hexdigest()[:24]
-    return cache_dir() / "pages" / f"{key}.parquet"
+    return cache_dir() / "pages" / f"{_model_prefix(card)}-{key}.parquet"
+
+
+def _model_prefix(card: dict[str, Any]) -> str:
+    """The start of a page snapshot's name: the saved model it belongs to."""
+    return str(card["card_sha256"])[:16]
 
 
 def segmented_customers(fingerprint: str, card: dict[str, Any],
@@ -121,11 +131,33 @@ def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
 
 
 def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) -> None:
-    """Write the snapshot atomically (a reader sees the old file or the whole new one); a
-    cache folder that cannot be written only costs the next kernel the computation."""
+    """Write the snapshot atomically (a reader sees the old file or the whole new one), and
+    remove the same model's older snapshots but the ``KEEP_SNAPSHOTS`` newest (``prune_snapshots``);
+    a cache folder that cannot be written only costs the next kernel the computation."""
     from ..load import write_table_atomically
 
     write_table_atomically(everyone, path, {"segkit_categories": json.dumps(list(categories))})
+    prune_snapshots(path)
+
+
+def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
+    """Remove the page snapshots of ``path``'s model (same name prefix) but the ``keep``
+    newest and ``path`` itself, under the model's lock; returns those removed. A kernel
+    holds what it read, and one that finds its snapshot gone computes it again
+    (``segmented_customers``)."""
+    from ..locks import file_lock, modified_time, remove_lock
+
+    prefix = path.name.split("-")[0]
+    if prefix == path.name or not path.parent.is_dir():
+        return []
+    removed = []
+    with file_lock(path.parent / f"{prefix}.prune.lock"):
+        found = sorted(path.parent.glob(f"{prefix}-*.parquet"), key=modified_time, reverse=True)
+        for old in [p for p in found if p != path][max(keep - 1, 0):]:
+            old.unlink(missing_ok=True)
+            remove_lock(old.with_suffix(".lock"))
+            removed.append(old)
+    return removed
 
 
 
