@@ -181,30 +181,38 @@ class LiveUpdate:
                 else f"data up to {self.last_purchase.day} {self.last_purchase:%b %Y %H:%M}")
         return last + ("" if self.updated is None else f", updated {self.updated:%H:%M} UTC")
 
-    def summary(self) -> str:
-        """The notice, in plain sentences; the moves that matter first."""
+    def sentences(self, moves_ending: str = "") -> list[str]:
+        """What the update brought, one plain sentence each (files, customers, the moves
+        with those that matter counted, files still being written, notices);
+        ``moves_ending`` finishes the moves sentence (the page points to its buttons)."""
         parts: list[str] = []
-        if self.added_files or self.changed_files:
-            files = self.added_files + self.changed_files
+        files = self.added_files + self.changed_files
+        if files:
             parts.append(f"{self.new_lines:,} new lines from {_names(files)}.")
         if self.removed_files:
             one = len(self.removed_files) == 1
             parts.append(f"{_names(self.removed_files)} {'is' if one else 'are'} no longer in the folder: "
-                         f"{'its' if one else 'their'} {self.removed_lines:,} lines were dropped from the log.")
+                         f"{'its' if one else 'their'} {self.removed_lines:,} lines were dropped.")
         if self.new_customers:
-            parts.append(f"{len(self.new_customers):,} new customer{'s' if len(self.new_customers) != 1 else ''}.")
+            n = len(self.new_customers)
+            parts.append(f"{n:,} new customer{'s' if n != 1 else ''}.")
         if self.gone_customers:
-            parts.append(f"{len(self.gone_customers):,} customer(s) no longer in the log.")
+            n = len(self.gone_customers)
+            parts.append(f"{n:,} customer{'s' if n != 1 else ''} no longer in the data.")
         if len(self.moves):
-            matters = int(self.moves["Matters"].sum())
-            head = ", ".join(f"{c} {r.From} -> {r.To}" for c, r in self.moves.head(3).iterrows())
-            parts.append(f"{len(self.moves):,} customer(s) moved segment"
-                         + (f", {matters:,} of them from VIP or Loyal to At risk or Lost" if matters else "")
-                         + f" ({head}{', ...' if len(self.moves) > 3 else ''}).")
+            n, matters = len(self.moves), int(self.moves["Matters"].sum())
+            parts.append(f"{n:,} customer{'s' if n != 1 else ''} moved segment"
+                         + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to At risk or Lost" if matters else "")
+                         + moves_ending + ".")
         if self.waiting_files:
-            parts.append(f"{_names(self.waiting_files)} still being written; read at the next check.")
-        parts.extend(self.notices)
-        return " ".join(parts) if parts else "No change."
+            parts.append(f"{_names(self.waiting_files)} still being written; read at a later check.")
+        return parts + list(self.notices)
+
+    def summary(self) -> str:
+        """The notice as one paragraph, the first moves named (a pipeline's log line)."""
+        head = ", ".join(f"{c} {r.From} -> {r.To}" for c, r in self.moves.head(3).iterrows())
+        ending = f" ({head}{', ...' if len(self.moves) > 3 else ''})" if len(self.moves) else ""
+        return " ".join(self.sentences(ending)) or "No change."
 
 
 def _names(names: list[str], limit: int = 3) -> str:

@@ -151,36 +151,7 @@ def move_groups(moves: pd.DataFrame) -> list[MoveGroup]:
 
 def notice_lines(update: LiveUpdate) -> list[str]:
     """The notice after an update, one plain sentence a line (moves are buttons)."""
-    from ..live import VALUED_SEGMENTS
-
-    lines: list[str] = []
-    files = update.added_files + update.changed_files
-    if files:
-        lines.append(f"{update.new_lines:,} new lines from {_names(files)}.")
-    if update.removed_files:
-        one = len(update.removed_files) == 1
-        lines.append(f"{_names(update.removed_files)} {'is' if one else 'are'} no longer in the folder: "
-                     f"{'its' if one else 'their'} {update.removed_lines:,} lines were dropped.")
-    if update.new_customers:
-        n = len(update.new_customers)
-        lines.append(f"{n:,} new customer{'s' if n != 1 else ''}.")
-    if update.gone_customers:
-        n = len(update.gone_customers)
-        lines.append(f"{n:,} customer{'s' if n != 1 else ''} no longer in the data.")
-    if len(update.moves):
-        n, matters = len(update.moves), int(update.moves["Matters"].sum())
-        lines.append(f"{n:,} customer{'s' if n != 1 else ''} moved segment"
-                     + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to At risk or Lost" if matters else "")
-                     + ": choose a move to see those customers in the table.")
-    if update.waiting_files:
-        lines.append(f"{_names(update.waiting_files)} still being written; read at a later check.")
-    lines.extend(update.notices)
-    return lines or ["No change in the customers."]
-
-
-def _names(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(f"'{n}'" for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    return update.sentences(": choose a move to see those customers in the table") or ["No change in the customers."]
 
 
 def status_text(update: LiveUpdate | None, interval: float) -> str:
