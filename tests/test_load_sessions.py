@@ -73,10 +73,6 @@ def _memory_mb(pid: int, field: str = "VmRSS", source: str = "status") -> float:
     return 0.0
 
 
-def _rss_mb(pid: int) -> float:
-    return _memory_mb(pid)
-
-
 @pytest.fixture(scope="module")
 def served_real(real_parquet, real_data, tmp_path_factory):
     _require_chromium()
@@ -154,7 +150,7 @@ def test_ten_concurrent_sessions(served_real):
     pool_size = pool_and_cap(*machine())[0]
     serve.wait_until_pool_ready(served.port, served.log, pool_size, timeout=TIMEOUT_MS / 1000, process=served.process)
     expected = int((served.data.customers["Country"] == "Germany").sum())
-    server_rss = _rss_mb(served.process.pid)
+    server_rss = _memory_mb(served.process.pid)
     # A thread of its own: the session-wide sync Playwright of test_browser.py may already
     # run an event loop in this one, and asyncio.run refuses to nest.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -164,7 +160,7 @@ def test_ten_concurrent_sessions(served_real):
                                     process=served.process, fills=3)
         results, wall = pool.submit(asyncio.run, _run_sessions(served.url, expected)).result()
     children = _children(served.process.pid)
-    kernels = {pid: round(_rss_mb(pid), 1) for pid in children}
+    kernels = {pid: round(_memory_mb(pid), 1) for pid in children}
     # What each kernel costs the machine: its own pages plus its share of the shared
     # libraries' (RSS counts those in full in every kernel, more or fewer of them by the
     # page cache's state: right after a fresh install RSS reads ~35 MB higher, same code).
