@@ -42,6 +42,7 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "WHOLE_NUMBER_ID",
     "MISSING_ID_TEXTS",
+    "ID_SPACE",
     "ROLES",
     "KNOWN_LAYOUTS",
     "load_transactions",
@@ -111,8 +112,12 @@ MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", 
 #: ``segkit.engine.canonical_table``, ``segkit.outofcore``): trimmed, a whole number
 #: with a decimal tail is its digits (``WHOLE_NUMBER_ID``: '17850.0' -> '17850'), and
 #: these texts are missing (``MISSING_ID_TEXTS``).
-WHOLE_NUMBER_ID = r"^(\d+)\.0+$"
+WHOLE_NUMBER_ID = r"^([0-9]+)\.0+$"  # ASCII digits: Python's \d also takes other scripts' digits, RE2's and Java's do not
 MISSING_ID_TEXTS = ("", "nan", "NaN", "None")
+#: The characters trimmed from ids: what Python's ``str.strip`` removes (Unicode spaces,
+#: no-break spaces, ASCII controls 0x1c-0x1f, U+0085), as one regular-expression class
+#: that DuckDB (RE2) and Spark (Java) read alike (their own ``trim`` removes less).
+ID_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
 
 
 def parse_column_mapping(text: str | None) -> dict[str, str]:

@@ -31,17 +31,15 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import SegkitDataError
-from .load import KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
+from .load import ID_SPACE, KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
 from .rules import LINE_NUMBER, Rules
 
-__all__ = ["customer_features_out_of_core"]
+__all__ = ["customer_features_out_of_core", "canonical_lines", "buckets_for"]
 
 #: Lines per GB of ``memory_limit`` that one in-memory aggregation pass handles (measured:
 #: 8.2M clean-candidate lines peaked at 1.9 GB of RSS with a 3 GB limit; 82M ran out).
 ROWS_PER_GB = 4_000_000
 
-# Whitespace that pandas' str.strip removes (Unicode spaces, ASCII controls 0x1c-0x1f).
-_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
 _MISSING_IDS_SQL = ", ".join("'" + m + "'" for m in MISSING_ID_TEXTS if m)
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -104,7 +102,7 @@ def customer_features_out_of_core(
     try:
         lines, n_rows = canonical_lines(engine, path)
         out = run_rules(engine, lines, rules, report=report is not None, snapshot_date=snapshot_date,
-                        buckets=_buckets_for(n_rows, memory_limit), window_days=window_days)
+                        buckets=buckets_for(n_rows, memory_limit), window_days=window_days)
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:
@@ -142,7 +140,7 @@ def _literal(text) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def _buckets_for(n_rows: int, memory_limit: str) -> int:
+def buckets_for(n_rows: int, memory_limit: str) -> int:
     """How many customer buckets keep one aggregation pass within ``memory_limit``."""
     match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(I?B)?\s*", memory_limit.upper())
     if not match:
@@ -282,7 +280,7 @@ def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
     # which nullif makes NULL. The regex is slow, so ids that are already canonical skip it.
     whole = WHOLE_NUMBER_ID.strip("^$")
     markers = "|".join(re.escape(m) for m in MISSING_ID_TEXTS if m)
-    pattern = f"^{_SPACE}*(?:{whole}|{markers}|(.*?)){_SPACE}*$"
+    pattern = f"^{ID_SPACE}*(?:{whole}|{markers}|(.*?)){ID_SPACE}*$"
     slow = f"nullif(regexp_replace(CAST({raw} AS VARCHAR), '{pattern}', '\\1\\2', 's'), '')"
     return f"(CASE WHEN {_plain_id_sql(column)} THEN {raw} ELSE {slow} END)"
 

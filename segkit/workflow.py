@@ -295,7 +295,7 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, columns,
         if cached is None:  # the clean lines went missing since: clean again
             from .clean import clean_transactions
 
-            return transactions, clean_transactions(transactions, rules=rules)[0]
+            return transactions, clean_transactions(transactions, rules=rules).lines
         return transactions, cached[0]
 
     source, is_sample = (SAMPLE_LABEL, True) if data is None else (Path(data).name, False)

@@ -116,3 +116,38 @@ def browser():
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def messy_lines():
+    """A small log in the UCI layout with messy text ids (blanks, no-break and ideographic
+    spaces, ASCII controls, '.0' tails, 'nan'/'None' markers), netting ties and duplicates."""
+    import pandas as pd
+
+    when = pd.Timestamp("2011-05-01 10:00")
+    rows = [
+        # invoice, stock, qty, date offset (h), price, customer, country
+        ("1001", "A1", 5, 0, 2.0, " 17850.0 ", "UK"),
+        ("1001", "A1", 5, 0, 2.0, "17850", "UK"),         # same line once ids are trimmed: a duplicate
+        ("1002 ", " A1", 4, 1, 2.0, "17850", "UK"),
+        ("1003", "A1", 4, 1, 2.0, "17850", "France"),      # same time as 1002: file order breaks the tie
+        ("C1004", "A1", -6, 2, 2.0, "17850", "UK"),
+        ("1005", "A1", 3, 5, 2.0, "17850", "UK"),          # after the cancellation: untouched
+        ("1006", " POST ", 1, 0, 18.0, "17850", "UK"),
+        ("1007", "TEST01", 1, 0, 1.0, "17850", "UK"),
+        ("1008", "B2", 2, 0, 0.0, "12000", "UK"),          # free line
+        ("1009", "B2", 2, 3, 1.5, "12000.0", "Germany"),
+        ("1010", "nan", 2, 4, 1.5, "12000", "Germany"),    # product missing after cleaning
+        ("1011", "B2", 1, 4, 1.5, "None", "UK"),           # customer missing
+        ("1012", "B2", 1, 4, 1.5, "  ", "UK"),             # customer missing
+        (" 1013.0", "B3", 7, 6, 1.25, "\u00a012001\t", None),
+        ("1014", "B3", 1, 6, 1.25, "12001", "Spain"),
+        ("C1015", "B3", -100, 7, 1.25, "12001", "Spain"),  # cancels more than was bought
+        ("1016", "B4", 2, 8, 3.0, "12001", "Spain"),
+        ("\u30001017", "B4\u2009", 1, 9, 3.0, "\x1c12001\u3000", "Spain"),  # ideographic, thin space, control
+        ("1018\u0085", "\u00a0B5", 2, 9, 2.5, "12002.0\u202f", "Spain"),     # next line, no-break spaces
+    ]
+    frame = pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Quantity", "hours", "UnitPrice", "CustomerID", "Country"])
+    frame.insert(2, "Description", "THING")
+    frame.insert(4, "InvoiceDate", when + pd.to_timedelta(frame.pop("hours"), unit="h"))
+    return frame

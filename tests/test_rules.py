@@ -238,3 +238,18 @@ def test_spark_connect_local_server_gives_the_same_table(sample_lines, tmp_path)
     assert list(got.index) == list(expected.index)
     assert (got["NumPurchases"].to_numpy() == expected["NumPurchases"].to_numpy()).all()
     assert abs(got["TotalSpend"].to_numpy() - expected["TotalSpend"].to_numpy()).max() < 0.005
+
+
+@pytest.mark.slow
+def test_messy_text_ids_on_spark_are_trimmed_as_python_trims(spark_engine, messy_lines, tmp_path):
+    """Ids wrapped in no-break, ideographic and thin spaces or ASCII controls are the loader's
+    ids on Spark too (Spark's and ibis' own trim remove ASCII whitespace only)."""
+    from segkit.workflow import load_customer_data
+
+    path = tmp_path / "messy.parquet"
+    messy_lines.to_parquet(path, index=False)
+    expected = load_customer_data(path).customers
+    got, _ = _run(spark_engine, path)
+    _same(got, expected)
+    # 12001: B3 bought twice and cancelled in full; B4 on invoices 1016 and 1017 (the one with wrapped ids)
+    assert {"12001", "12002"} <= set(got.index) and got.loc["12001", "NumPurchases"] == 2

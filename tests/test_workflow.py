@@ -34,6 +34,20 @@ def test_clean_lines_are_cached_by_content_rules_and_code(tmp_path, sample_log, 
     assert len(calls) == 3 and len(changed.lines) < len(first.lines)
 
 
+
+def test_lines_of_a_cached_table_are_cleaned_again_when_their_cache_file_is_gone(tmp_path, sample_log, monkeypatch):
+    """The customer table came from the cache and the clean lines' file went away before
+    they were asked for (another cache folder, a clean-up): the lines are cleaned again."""
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "log.csv"
+    sample_log.to_csv(path, index=False)
+    fresh = load_customer_data(path)
+    again = load_customer_data(path)
+    assert isinstance(again, workflow.CachedCustomerData)
+    for kept in (tmp_path / "cache" / "clean").glob("*"):
+        kept.unlink()
+    pd.testing.assert_frame_equal(fresh.lines, again.lines, check_dtype=False)
+
 def test_customer_table_is_cached_and_lines_are_read_only_when_used(tmp_path, sample_log, monkeypatch):
     """A file read before gives its customer table straight from the cache (no parse, no
     cleaning, no features), exactly equal to a fresh computation; the lines come back on

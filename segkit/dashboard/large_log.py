@@ -100,7 +100,7 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
     (``description_categories``, or ``categories``)."""
     from .. import rules as R
     from ..engine import DuckDBEngine, date_window
-    from ..outofcore import _buckets_for, canonical_lines
+    from ..outofcore import buckets_for, canonical_lines
 
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -114,9 +114,10 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
         small = engine.con.table("segkit_described")
         names = sorted(categories["Category"].unique())
         window = date_window(engine, lines)
-        buckets = _buckets_for(n_rows, memory_limit)
+        buckets = buckets_for(n_rows, memory_limit)
+        # the netting is small and keyed by line number: once for every bucket
+        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
         for i, part in enumerate([lines] if buckets == 1 else engine.split(lines, buckets)):
-            netted = engine.materialise(R.netted_quantities(part, window)) if rules == "default" else None
             kept = R.kept_lines(R.labelled_lines(part, rules, window, netted=netted))
             spend = _spend_per_visit(kept, small)
             if "duplicate lines" in R.RULES[rules]:
