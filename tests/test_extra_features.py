@@ -107,6 +107,20 @@ def test_cli_features_out_of_core_with_a_registered_feature(sample_parquet, tmp_
                                    check_exact=False, rtol=1e-12, check_index_type=False)
 
 
+def test_cli_train_and_score_out_of_core_with_registered_features(sample_parquet, tmp_path, capsys):
+    artifacts = tmp_path / "model"
+    assert cli.main(["train", "--data", str(sample_parquet), "--engine", "duckdb", "--k", "3", "--window-days", "365",
+                     "--feature", "ChristmasShare", "--feature", "CategoriesBought", "--artifacts", str(artifacts)]) == 0
+    scored = {}
+    for engine in ("duckdb", "pandas"):
+        out = tmp_path / f"{engine}.csv"
+        assert cli.main(["score", "--data", str(sample_parquet), "--engine", engine, "--artifacts", str(artifacts),
+                         "--out", str(out)]) == 0
+        scored[engine] = pd.read_csv(out, dtype={"CustomerID": str})
+    assert {"ChristmasShare", "CategoriesBought"} <= set(scored["duckdb"].columns)
+    pd.testing.assert_frame_equal(scored["duckdb"], scored["pandas"])
+
+
 def test_a_failing_feature_is_named_in_one_sentence_out_of_core(sample_parquet, tmp_path, capsys, monkeypatch):
     def broken(lines):
         return lines["NoSuchColumn"].groupby(lines["CustomerID"]).sum()
