@@ -178,7 +178,7 @@ def load_customer_data(
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
-        _refuse_windows("The out-of-core engine", window_days, extra_features)
+        _check_feature_options(window_days, extra_features)
         report: list = []
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
                                                    window_days=window_days, extra_features=extra_features)
@@ -374,7 +374,7 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
     _write_atomically(lines, lines_file)
 
 
-def _refuse_windows(engine: str, window_days, extra_features) -> None:
+def _check_feature_options(window_days, extra_features) -> None:
     """Observation windows and registered features run on every engine
     (``segkit.rules.customer_table``, ``segkit.extra_features``); unknown feature names and
     windows under a day are refused before any work."""
@@ -393,7 +393,7 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
     from .errors import SegkitDataError
     from .features import finish_customers
 
-    _refuse_windows("The Spark engine", window_days, extra_features)
+    _check_feature_options(window_days, extra_features)
     if spark_table:
         source, is_sample, path = spark_table, False, None
     elif isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \

@@ -74,6 +74,9 @@ def test_out_of_core_gives_the_in_memory_features(sample_parquet, rules, window_
                              extra_features=FEATURES)
     assert got.lines is None  # out of core: the lines were never held
     assert_same_features(got.customers, in_memory(sample_parquet, rules, window_days))
+    if window_days is not None:  # customers without a line in the window get 0, as in memory
+        silent = got.customers["NumPurchases"] == 0
+        assert silent.any() and (got.customers.loc[silent, FEATURES] == 0).all().all()
 
 
 @pytest.mark.parametrize("window_days", [None, 90])
@@ -158,3 +161,9 @@ def test_a_feature_failing_on_spark_executors_is_named_in_one_sentence(spark_eng
         features_on_engine(spark_engine, lines, {"Broken": broken})
     assert str(caught.value) == ("The registered feature 'Broken' failed on the clean lines (ValueError: no budget "
                                  "column); fix the function or leave out --feature Broken.")
+
+
+def test_an_unknown_feature_is_refused_before_any_work_on_every_engine(sample_parquet):
+    for engine in ("duckdb", "spark"):  # refused before a Spark session starts
+        with pytest.raises(SegkitDataError, match="^No feature named Nope; registered features: .*ChristmasShare"):
+            load_customer_data(sample_parquet, engine=engine, extra_features=["Nope"])
