@@ -107,12 +107,14 @@ def _lines_as_in_memory(frame: pd.DataFrame) -> pd.DataFrame:
     """Clean lines from an engine typed as the in-memory path types them (file order,
     canonical columns and ``TotalPrice``, text ids, nanosecond dates, whole quantities as
     integers)."""
+    from .features import to_utc_naive
+
     if LINE_NUMBER in frame:
         frame = frame.sort_values(LINE_NUMBER, kind="stable")
     lines = frame.reindex(columns=LINE_COLUMNS + ["TotalPrice"]).reset_index(drop=True)
     for column in _TEXT_COLUMNS:
         lines[column] = lines[column].astype("string")
-    lines["InvoiceDate"] = pd.to_datetime(lines["InvoiceDate"]).astype("datetime64[ns]")
+    lines["InvoiceDate"] = to_utc_naive(pd.to_datetime(lines["InvoiceDate"])).astype("datetime64[ns]")
     quantity = lines["Quantity"].astype("float64")
     if quantity.notna().all() and (quantity % 1 == 0).all():
         lines["Quantity"] = quantity.astype("int64")
