@@ -439,7 +439,8 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
               non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
-              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None) -> dict:
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None,
+              extra_features=()) -> dict:
     """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
 
     Returns a dict with ``report`` (the cleaning report), ``customers`` (the customer
@@ -449,8 +450,15 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     customers (a hash of the id), for logs too large for one pass: every rule after the
     date window and every feature is per customer, so the parts add up. ``window``: the
     date window when already known (else ``date_window``). ``window_days``: the
-    observation window of ``segkit.rules.customer_table``.
+    observation window of ``segkit.rules.customer_table``. ``extra_features``: names of
+    registered features (``segkit.features.register_feature``), computed from each
+    bucket's clean lines (inside the observation window) by ``segkit.extra_features``
+    and returned as ``features`` (one row per customer that has a value).
     """
+    from .extra_features import feature_functions, features_on_engine
+    from .features import window_start
+
+    functions = feature_functions(extra_features, engine) if extra_features else {}
     window = window or date_window(engine, lines)
     # the netting is a small table keyed by line number: computed once, before the passes
     # over the lines (every bucket's lines join it)
@@ -461,7 +469,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
         last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
         snapshot_date = last.normalize() + pd.Timedelta(days=1)
-    counts, cleans, tables, clean_parts = [], [], [], []
+    counts, cleans, tables, clean_parts, feature_parts = [], [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
         labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
         if kept_lines:
@@ -480,6 +488,9 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
             # Buckets share one snapshot: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
             tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
+        if functions:  # the lines the in-memory path hands them: clean, inside the observation window
+            since = window_start(snapshot_date, window_days)
+            feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules), functions, since))
     out: dict[str, Any] = {"window": window}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
@@ -494,6 +505,8 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
             shift = (_FAR_FUTURE - (pd.Timestamp(last).normalize() + pd.Timedelta(days=1))).days
             table["Recency"] = table["Recency"] - shift
         out["customers"] = table
+    if functions:
+        out["features"] = pd.concat(feature_parts)
     return out
 
 

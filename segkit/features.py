@@ -139,21 +139,12 @@ def categories_bought(lines: pd.DataFrame) -> pd.Series:
 
 
 def add_registered_features(customers: pd.DataFrame, lines: pd.DataFrame, names) -> pd.DataFrame:
-    """``customers`` with the registered features ``names`` computed from ``lines``."""
-    from .errors import SegkitDataError
+    """``customers`` with the registered features ``names`` computed from ``lines``
+    (``segkit.extra_features``: the same on every engine)."""
+    from .extra_features import compute_features, feature_functions, with_features
 
-    unknown = [n for n in names if n not in REGISTERED_FEATURES]
-    if unknown:
-        raise SegkitDataError(
-            f"No feature named {', '.join(unknown)}; registered features: {', '.join(sorted(REGISTERED_FEATURES))} "
-            "(register your own with segkit.features.register_feature)."
-        )
-    out = customers.copy()
-    for name in names:
-        values = REGISTERED_FEATURES[name](lines)
-        values.index = values.index.astype("string")
-        out[name] = values.reindex(out.index).fillna(0).astype("float64").to_numpy()
-    return out
+    functions = feature_functions(names)
+    return with_features(customers, compute_features(lines, functions), list(functions))
 
 
 def window_start(snapshot: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:

@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -56,6 +57,7 @@ def customer_features_out_of_core(
     threads: int | None = None,
     report: list | None = None,
     window_days: int | None = None,
+    extra_features: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Clean a parquet transaction log and aggregate it per customer, out of core.
 
@@ -71,6 +73,8 @@ def customer_features_out_of_core(
     threads : DuckDB threads; default all cores.
     report : a list to append the cleaning report to (``segkit.clean``'s columns), if given.
     window_days : observation window in days (``segkit.rules.customer_table``); None: the whole log.
+    extra_features : names of registered features (``segkit.features.register_feature``),
+        computed per customer from the clean lines in chunks (``segkit.extra_features``).
 
     Returns
     -------
@@ -102,7 +106,8 @@ def customer_features_out_of_core(
     try:
         lines, n_rows = canonical_lines(engine, path)
         out = run_rules(engine, lines, rules, report=report is not None, snapshot_date=snapshot_date,
-                        buckets=buckets_for(n_rows, memory_limit), window_days=window_days)
+                        buckets=buckets_for(n_rows, memory_limit), window_days=window_days,
+                        extra_features=extra_features)
     except duckdb.IOException as exc:
         raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
     finally:
@@ -117,6 +122,10 @@ def customer_features_out_of_core(
         )
     if report is not None:
         report.append(out["report"])
+    if extra_features:
+        from .extra_features import with_features
+
+        return with_features(finish_customers(table), out["features"], list(extra_features))
     return finish_customers(table)
 
 

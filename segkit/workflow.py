@@ -178,10 +178,10 @@ def load_customer_data(
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from .outofcore import customer_features_out_of_core
 
-        _refuse_windows("The out-of-core engine", window_days, extra_features)
+        _check_feature_options(window_days, extra_features)
         report: list = []
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
-                                                   window_days=window_days)
+                                                   window_days=window_days, extra_features=extra_features)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
                             None if window_days is None else int(window_days))
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
@@ -374,16 +374,16 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
     _write_atomically(lines, lines_file)
 
 
-def _refuse_windows(engine: str, window_days, extra_features) -> None:
-    """Observation windows run on every engine (``segkit.rules.customer_table``); registered
-    features are pandas functions of the lines, which these engines never hold."""
+def _check_feature_options(window_days, extra_features) -> None:
+    """Observation windows and registered features run on every engine
+    (``segkit.rules.customer_table``, ``segkit.extra_features``); unknown feature names and
+    windows under a day are refused before any work."""
     from .errors import SegkitDataError
+    from .extra_features import feature_functions
 
     if window_days is not None and int(window_days) < 1:
         raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
-    if extra_features:
-        raise SegkitDataError(f"{engine} computes the standard features only (registered features are pandas "
-                              "functions of the lines, which it never holds); drop --feature or use --engine pandas.")
+    feature_functions(extra_features)
 
 
 def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
@@ -393,7 +393,7 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
     from .errors import SegkitDataError
     from .features import finish_customers
 
-    _refuse_windows("The Spark engine", window_days, extra_features)
+    _check_feature_options(window_days, extra_features)
     if spark_table:
         source, is_sample, path = spark_table, False, None
     elif isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
@@ -415,13 +415,19 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
     try:
         lines = engine.table_lines(spark_table, columns) if spark_table else \
             engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
-        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days)
+        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
+                        extra_features=extra_features)
     finally:
         engine.close()
     if out["customers"].empty:
         raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
                               "check the customer, quantity and price columns.")
-    return CustomerData(source, is_sample, rules, None, None, out["report"], finish_customers(out["customers"]),
+    customers = finish_customers(out["customers"])
+    if extra_features:
+        from .extra_features import with_features
+
+        customers = with_features(customers, out["features"], list(extra_features))
+    return CustomerData(source, is_sample, rules, None, None, out["report"], customers,
                         None if window_days is None else int(window_days))
 
 

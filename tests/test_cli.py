@@ -202,7 +202,7 @@ def test_train_and_score_on_spark_print_the_report(spark_engine, tmp_path, sampl
     parquet = tmp_path / "log.parquet"
     sample_log.to_parquet(parquet, index=False)  # nanosecond stamps, as pandas writes them
     code, out, err = run(["train", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]", "--k", "3",
-                          "--artifacts", tmp_path / "a"], capsys)
+                          "--feature", "ChristmasShare", "--artifacts", tmp_path / "a"], capsys)
     assert code == 0, err
     assert "cleaning report" in out and "cancellations" in out
     code, out, err = run(["score", "--data", parquet, "--engine", "spark", "--spark-master", "local[2]",
