@@ -1023,3 +1023,29 @@ def test_rfm_view_travels_in_the_link_and_the_header_says_which_segments(sample_
     assert "segmentation" not in dash.bridge.query and "groups of customers from the model" in dash.header.model_line.value
     odd = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="segmentation=clusters")
     assert odd.state.segmentation == "model" and "segmentation 'clusters'" in odd.state.notice
+
+
+def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, monkeypatch):
+    """A log aggregated out of core (over the large-log threshold) gets the saved model's
+    observation window and registered features, as a log in memory does: the same customer
+    table, so the model scores what it was trained on."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
+    from segkit.sample import write_large_log
+    from segkit.workflow import load_customer_data, train_model
+
+    log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    in_memory = load_customer_data(log, window_days=120, extra_features=["ChristmasShare"])
+    model, _ = train_model(in_memory, k=3, extra_features=["ChristmasShare"])
+    save_artifacts(model, tmp_path / "artifacts", in_memory.training_info())
+    monkeypatch.setenv("SEGKIT_LARGE_LOG_LINES", "50000")
+    large = load_dashboard_data(log, tmp_path / "artifacts")
+    assert isinstance(large, OutOfCoreData) and large.window_days == 120
+    assert "ChristmasShare" in large.customers.columns
+    pd.testing.assert_frame_equal(large.customers, in_memory.customers, check_exact=False, rtol=1e-9,
+                                  check_index_type=False, check_dtype=False)  # text ids: str or string
+    state = Dashboard(large, tmp_path / "artifacts", settings=VIEWER, query="").state
+    assert state.saved, state.status
+    expected = model.segment(in_memory.customers)["Segment"]
+    assert (state.everyone["Segment"] == expected.reindex(state.everyone.index)).all()

@@ -103,16 +103,17 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
     """The dashboard's data: ``load_customer_data(data)`` with the saved model's observation
     window and registered features (``saved_model_options``), except for a parquet log of
     more than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with
-    DuckDB into an ``OutOfCoreData``. Its customer table is cached in the segkit cache
-    folder (keyed by the file's path, size and time), so a server restart does not redo it."""
+    DuckDB into an ``OutOfCoreData`` (with the same window and features). Its customer
+    table is cached in the segkit cache folder (keyed by the file's content and those
+    options), so a server restart does not redo it."""
     if isinstance(data, CustomerData):
         return data
     path = default_data_path() if data is None else data
+    options = saved_model_options(artifacts)
     if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".parquet" and Path(path).is_file():
         n_lines = parquet_line_count(Path(path))
         if n_lines > _large_log_lines():
-            return _out_of_core_data(Path(path), n_lines)
-    options = saved_model_options(artifacts)
+            return _out_of_core_data(Path(path), n_lines, options)
     loaded = load_customer_data(data, **options)
     if type(loaded) is CustomerData and isinstance(path, (str, Path)):
         # Computed just now (the first kernel on this file): take the cached table instead,
@@ -123,24 +124,28 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
     return loaded
 
 
-def _out_of_core_data(path: Path, n_lines: int) -> OutOfCoreData:
+def _out_of_core_data(path: Path, n_lines: int, options: dict | None = None) -> OutOfCoreData:
+    """The customers of a large parquet log, out of core, with the saved model's observation
+    window and registered features (``options``, from ``saved_model_options``)."""
     from ..outofcore import customer_features_out_of_core
 
-    # Keyed like the loader's parquet copies (path, size, modification time).
-    keyed = _cache_path(path, {"table": "customers, out of core"}, None)
+    options = options or {}
+    # Keyed like the loader's parquet copies (path, size, modification time) and the options.
+    keyed = _cache_path(path, {"table": "customers, out of core", **options}, None)
     cached = keyed.with_name(f"customers-{keyed.name}")
     if not cached.is_file():
         import tempfile
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="segkit-duckdb-", dir=cached.parent) as spill:
-            customers = customer_features_out_of_core(path, temp_directory=Path(spill) / "spill")
+            customers = customer_features_out_of_core(path, temp_directory=Path(spill) / "spill", **options)
         partial = cached.with_name(cached.name + f".{os.getpid()}.partial")
         customers.to_parquet(partial)
         os.replace(partial, cached)
     # Always the cached copy, so every process sees the same table (and fingerprint).
     customers = pd.read_parquet(cached)
     empty = pd.DataFrame({"InvoiceDate": pd.Series(dtype="datetime64[ns]")})
-    data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers)
+    data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers,
+                         window_days=options.get("window_days"))
     data.n_lines, data.path, data.cache_name = n_lines, path, keyed.stem
     return data
