@@ -12,8 +12,8 @@ runs the functions on each chunk and stacks the results.
 - Spark: the clean lines partitioned by customer and sorted within each partition; the same
   chunking runs on the executors (``mapInPandas``), and only the (CustomerID, feature)
   table comes back to the driver. The functions are pickled (cloudpickle) and sent to the
-  executors: a function defined in a notebook travels by value; one defined in a module
-  needs that module installed on the executors.
+  executors by value, with the user's own modules they come from (segkit itself and
+  installed packages must be installed on the executors).
 
 Every chunk reaches the function as the in-memory path gives the lines: canonical columns
 and ``TotalPrice``, text ids, timestamps in nanoseconds, whole quantities as integers, in
