@@ -102,6 +102,7 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
         feed.prepare()
     state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
+    state.live_log = feed.snapshot_key({})  # its page snapshots are pruned apart from other pages'
     return state, feed, update
 
 
