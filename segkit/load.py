@@ -695,11 +695,12 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     read whole (and refused there in one sentence).
 
     Read alone only when the earlier bytes ended a line outside quotes (their last line has
-    an even number of ``"``; a line longer than 64 kB, or the header alone, reads whole), the file is UTF-8 (no byte-order
-    mark), its earlier lines are plain (``old_plain``; ``None``: not known yet, checked here by
-    reading those lines' text) and the new ones plain alone (``plain_cells``): then no
-    per-column decision (date order, decimal mark) can differ between the part and the whole. The caller checks
-    that the earlier bytes are unchanged (their hash). A Quantity column that is whole
+    an even number of ``"``; a last line longer than 64 kB, or the header alone, reads
+    whole), the file is UTF-8 (no byte-order mark), its earlier lines are plain
+    (``old_plain``; ``None``: not known yet, checked here by reading those lines' text) and
+    the new ones plain alone (``plain_cells``): then no per-column decision (date order,
+    decimal mark) can differ between the part and the whole. The caller checks that the
+    earlier bytes are unchanged (their hash). A Quantity column that is whole
     numbers in one part and not in the other is float in both readings."""
     import io
 

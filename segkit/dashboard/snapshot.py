@@ -13,8 +13,9 @@ it could draw anything: about 8 s of CPU and 470 MB per visitor on the real data
   in ``<cache>/pages``. The first kernel (or ``segkit train``) computes and writes it,
   atomically; every later kernel reads it. A live page writes one per refresh: of each
   saved model and live log (and of each saved model for the other pages) the
-  ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot gone computes it again). The product categories present in the lines
-  travel with it, so the category filter can be offered without reading the lines.
+  ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot gone computes it
+  again). The product categories present in the lines travel with it, so the category
+  filter can be offered without reading the lines.
 
 A page so opened holds neither the lines nor scikit-learn until a visitor uses a date or
 category filter, uploads a file or retrains.
