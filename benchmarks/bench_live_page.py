@@ -110,8 +110,9 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def kernel_seconds(server) -> dict[int, float]:
-    """CPU seconds (user + system) of each kernel process under the Voilà server, by pid, oldest first."""
+def kernel_seconds(server, system: bool = False) -> dict[int, float]:
+    """CPU seconds (user + system; with ``system``, system only) of each kernel process under
+    the Voilà server, by pid, oldest first."""
     import psutil
 
     out = {}
@@ -120,7 +121,7 @@ def kernel_seconds(server) -> dict[int, float]:
         try:
             if "ipykernel" in " ".join(child.cmdline()):
                 times = child.cpu_times()
-                out[child.pid] = times.user + times.system
+                out[child.pid] = times.system if system else times.user + times.system
         except psutil.NoSuchProcess:
             continue
     return out
@@ -160,14 +161,18 @@ def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -
             for d in coming:
                 status = page.inner_text(".seg-data-status")
                 before, start = kernel_seconds(server), time.perf_counter()
+                system_before = kernel_seconds(server, system=True)
                 add(d)
                 page.wait_for_function("(t) => document.querySelector('.seg-data-status').innerText !== t", arg=status)
                 time.sleep(refresh + 3)  # the other kernel's check too
                 after, elapsed = kernel_seconds(server), time.perf_counter() - start
+                system_after = kernel_seconds(server, system=True)
                 for pid in costs:
                     costs[pid].append(after[pid] - before[pid] - idle[pid] * elapsed)
+                busiest = max(costs, key=lambda pid: costs[pid][-1])
+                system_share = system_after[busiest] - system_before[busiest]
                 print(f"  + {d}: " + ", ".join(f"kernel {i + 1} {c[-1]:.2f} s CPU" for i, c in enumerate(costs.values()))
-                  + f" (kernel {1 + list(after).index(max(costs, key=lambda pid: costs[pid][-1]))} computed it)"
+                  + f" (kernel {1 + list(after).index(busiest)} computed it, {system_share:.2f} s of it system time)"
                       + f" (load average {os.getloadavg()[0]:.2f})")
             browser.close()
         opened = list(costs.values())[:2]  # the two open pages' kernels; the rest wait for visitors

@@ -49,7 +49,7 @@ from .config import cache_dir, settle_seconds
 from .errors import SegkitDataError
 from .features import REGISTERED_FEATURES, customer_features, snapshot_date_for
 from .locks import computed_once, file_lock, modified_time, remove_lock
-from .load import (drop_repeats_across_files, file_digest, line_hashes, load_transactions, log_files,
+from .load import (drop_repeats_across_files, file_digest, file_digests, line_hashes, load_transactions, log_files,
                    prefix_digest, read_grown_csv, repeated_across_files, source_labels, with_source_files)
 
 if TYPE_CHECKING:
@@ -112,6 +112,10 @@ class FolderScan:
         self.settle = settle_seconds() if settle is None else float(settle)
         self._seen: dict[str, tuple[int, int]] = {}
         self._digests: dict[tuple[str, int, int], str] = {}
+        self._hashed: dict[str, int] = {}  # path -> size of the version last hashed
+        #: (path, size, time, earlier size) -> digest of the earlier size's bytes, taken while hashing a
+        #: file that grew (``prefix``): its earlier bytes are not read a second time to check them.
+        self._prefixes: dict[tuple[str, int, int, int], str] = {}
 
     def check(self, now: float | None = None) -> tuple[dict[str, FileState], list[str]]:
         """``(ready, waiting)``: settled files by name, and names of files still being written."""
@@ -139,10 +143,23 @@ class FolderScan:
                 continue
             key = (str(path), *stamp)
             if key not in self._digests:
-                self._digests[key] = file_digest(path)
+                earlier = self._hashed.get(str(path), 0)
+                if 0 < earlier < stat.st_size:
+                    self._prefixes[(*key, earlier)], self._digests[key] = file_digests(path, earlier)
+                else:
+                    self._digests[key] = file_digest(path)
+                self._hashed[str(path)] = stat.st_size
             ready[labels[path]] = FileState(labels[path], str(path), self._digests[key], *stamp)
         self._seen = seen
+        current = {(s.path, s.size, s.mtime_ns) for s in ready.values()}
+        self._prefixes = {k: v for k, v in self._prefixes.items() if k[:3] in current}
         return ready, waiting
+
+    def prefix(self, state: FileState, size: int) -> str:
+        """SHA-256 of the first ``size`` bytes of ``state``'s file: taken while hashing it when
+        this scan hashed that file at ``size`` before (a file that grew), else read now."""
+        known = self._prefixes.get((state.path, state.size, state.mtime_ns, size))
+        return known if known is not None else prefix_digest(Path(state.path), size)
 
 
 @dataclass
@@ -367,8 +384,17 @@ class LiveLog:
         ready, waiting = self.scan.check(now)
         return self.apply(ready, waiting)
 
-    def apply(self, ready: Mapping[str, FileState], waiting: list[str] | None = None) -> LiveUpdate:
-        """Bring the state to the settled files ``ready`` (from ``FolderScan.check``)."""
+    def apply(self, ready: Mapping[str, FileState], waiting: list[str] | None = None,
+              scan: FolderScan | None = None) -> LiveUpdate:
+        """Bring the state to the settled files ``ready`` (from ``FolderScan.check``; ``scan``:
+        the scan that listed them, default this log's own).
+
+        A file that changed after the scan (its size or time differ once it is read) is left
+        for the next check, its earlier version kept: the lines kept for a file are always
+        those of the bytes its digest and size describe, so a CSV file that grows later is
+        read on from the end of a whole line (not from inside a quoted field that the writer
+        finished meanwhile)."""
+        scan = scan or self.scan
         waiting = list(waiting or [])
         if not ready and not self.files:
             raise SegkitDataError(f"'{self.source}' holds no settled transaction file yet; put .xlsx, .csv or "
@@ -377,13 +403,19 @@ class LiveLog:
         by_digest = {s.digest: n for n, s in self.files.items()}
         incoming: dict[str, tuple[FileState, pd.DataFrame]] = {}
         grown: set[str] = set()  # files of which only the new lines were read
+        meanwhile: list[str] = []  # files written to between the scan and their reading
         target: dict[str, FileState] = {}
         for name, state in ready.items():
             known = self.files.get(name)
             if known is not None and known.digest == state.digest:
                 target[name] = known
                 continue
-            appended = self._appended_lines(known, state) if known is not None else None
+            appended = self._appended_lines(known, state, scan) if known is not None else None
+            if appended is not None and not _unchanged_since(state):
+                waiting.append(name)
+                meanwhile.append(name)
+                target[name] = known
+                continue
             if appended is not None:
                 incoming[name], target[name] = appended, appended[0]
                 grown.add(name)
@@ -401,6 +433,12 @@ class LiveLog:
                 continue
             try:
                 frame = load_transactions(state.path, columns=self.columns, sheet=self.sheet, dayfirst=self.dayfirst)
+                if not _unchanged_since(state):  # written to meanwhile: read at a later check
+                    waiting.append(name)
+                    meanwhile.append(name)
+                    if known is not None:
+                        target[name] = known
+                    continue
             except SegkitDataError as exc:
                 notices.append(f"{exc} (Skipped; it is read again once it changes"
                                + (", and its earlier version is kept meanwhile.)" if known is not None else ".)"))
@@ -417,6 +455,9 @@ class LiveLog:
             if name in self.files and name not in target:
                 target[name] = self.files[name]
         removed = [n for n in self.files if n not in target]
+        if not target and self.customers is None and meanwhile:  # every file changed while it was read
+            raise SegkitDataError(f"'{self.source}' holds no settled transaction file yet ({_names(meanwhile)} still "
+                                  "being written); it is read at the next check.")
         if not incoming and not removed and self.customers is not None:
             return describe_changes(self.files, self.files, self.customers, self.customers, waiting, notices, "incremental")
 
@@ -429,13 +470,15 @@ class LiveLog:
 
     # ------------------------------------------------------------------ internals
 
-    def _appended_lines(self, known: FileState, state: FileState) -> tuple[FileState, pd.DataFrame] | None:
+    def _appended_lines(self, known: FileState, state: FileState, scan: FolderScan
+                        ) -> tuple[FileState, pd.DataFrame] | None:
         """A CSV file that only grew since it was read (its earlier bytes unchanged: same
-        size-long prefix hash): its new lines alone (``load.read_grown_csv``), else ``None``."""
+        size-long prefix hash, ``scan.prefix``): its new lines alone (``load.read_grown_csv``),
+        else ``None``."""
         if Path(state.path).suffix.lower() != ".csv" or state.size <= known.size or known.size <= 0:
             return None
         try:
-            if prefix_digest(Path(state.path), known.size) != known.digest:
+            if scan.prefix(state, known.size) != known.digest:
                 return None
             read = read_grown_csv(state.path, known.size, known.plain, self.columns, self.dayfirst,
                                   new_size=state.size, old_lines=known.lines)
@@ -551,6 +594,15 @@ class LiveLog:
     def _window_notice(self) -> list[str]:
         note = self._shortfall(self.features, self.snapshot_date)
         return [note + " Scored anyway: read Recency-based segments with care."] if note else []
+
+
+def _unchanged_since(state: FileState) -> bool:
+    """True when ``state``'s file still has the size and modification time the scan saw."""
+    try:
+        stat = os.stat(state.path)
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (state.size, state.mtime_ns)
 
 
 @contextlib.contextmanager
@@ -698,7 +750,7 @@ class LiveFeed:
         def compute() -> dict:
             nonlocal how
             live = self._state_to_compute()
-            update = live.apply(ready, waiting)
+            update = live.apply(ready, waiting, self.scan)
             meta = self._write(key, live, update.notices)
             self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
             return meta
@@ -720,6 +772,19 @@ class LiveFeed:
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
         self.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         return update
+
+    def prepare(self) -> None:
+        """Get this kernel ready to compute a refresh, ahead of the day it has to: a kernel
+        that has only read snapshots has not yet started its DuckDB engine (importing ibis's
+        DuckDB backend and connecting: 0.3-0.5 s of CPU, once per process) nor run the
+        model's pipeline, and would pay both on top of its first refresh. A page calls this
+        once when it opens from a snapshot (a pre-heated kernel: before its visitor comes)."""
+        from .engine import local_engine
+
+        with local_engine():
+            pass
+        if self.customers is not None and len(self.customers):
+            self.model.segment(self.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in self.customers]).head(2))
 
     # ------------------------------------------------------------------ internals
 
@@ -756,8 +821,10 @@ class LiveFeed:
         parts = list(meta.get("raw_parts") or [key])
         live.transactions = _stacked_parts([_read_part(self.folder / f"{part}.raw.parquet") for part in parts])
         live._raw_parts, live._raw_rows = parts, len(live.transactions)
-        live.lines = _read_part(self.folder / f"{key}.lines.arrow")
-        live.customers = _read_part(self.folder / f"{key}.customers.arrow")
+        # The clean lines and customers this feed read at that snapshot are the same frames: not read again.
+        held = key == self.key and self.customers is not None
+        live.lines = self.lines if held and self.lines is not None else _read_part(self.folder / f"{key}.lines.arrow")
+        live.customers = self.customers if held else _read_part(self.folder / f"{key}.customers.arrow")
         live.features = live.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in live.customers])
         live.files = {n: FileState(**s) for n, s in meta["files"].items()}
         live.date_bounds = tuple(pd.Timestamp(t) for t in meta["date_bounds"])
@@ -862,7 +929,9 @@ def _read_part(path: Path) -> pd.DataFrame:
 
         frame = feather.read_table(path).to_pandas()
     else:
-        frame = pd.read_parquet(path)
+        # One thread: a kernel's first threaded read of the raw lines costs 0.3 s of CPU (most of it the
+        # system's, starting the reading threads), against 0.05-0.07 s in one; later reads gain nothing.
+        frame = pd.read_parquet(path, use_threads=False)
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype) and not isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("string")

@@ -54,6 +54,7 @@ __all__ = [
     "file_digest",
     "plain_cells",
     "prefix_digest",
+    "file_digests",
     "read_grown_csv",
     "parse_column_mapping",
     "standardise_columns",
@@ -698,22 +699,29 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     ``old_lines``: lines read before, so a file grown past what segkit reads from a CSV is
     read whole (and refused there in one sentence).
 
-    Read alone only when the earlier bytes ended a line, the file is UTF-8 (no byte-order
-    mark), its earlier lines are plain (``old_plain``; ``None``: not known yet, checked here by
-    reading those lines' text) and the new ones plain alone (``plain_cells``): then no
-    per-column decision (date order, decimal mark) can differ between the part and the whole. The caller checks
-    that the earlier bytes are unchanged (their hash). A Quantity column that is whole
+    Read alone only when the earlier bytes ended a line outside quotes (their last line has
+    an even number of ``"``; a last line longer than 64 kB, or the header alone, reads
+    whole), the file is UTF-8 (no byte-order mark), its earlier lines are plain
+    (``old_plain``; ``None``: not known yet, checked here by reading those lines' text) and
+    the new ones plain alone (``plain_cells``): then no per-column decision (date order,
+    decimal mark) can differ between the part and the whole. The caller checks that the
+    earlier bytes are unchanged (their hash). A Quantity column that is whole
     numbers in one part and not in the other is float in both readings."""
     import io
 
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.read(65536)
-        fh.seek(max(old_size - 1, 0))
-        ends_line = fh.read(1) == b"\n"
+        fh.seek(max(old_size - 65536, 0))
+        before = fh.read(min(old_size, 65536))  # the earlier bytes' end: their last line
         tail = fh.read() if new_size is None else fh.read(max(new_size - old_size, 0))
+    ends_line = before.endswith(b"\n")
+    # The earlier bytes must end a record, not a line inside a quoted field: their last line
+    # shows an even number of quote marks (a field's opening and closing ones, doubled ones inside).
+    last_line = before[:-1].rsplit(b"\n", 1)
+    closed = len(last_line) == 2 and last_line[1].count(b'"') % 2 == 0
     first = head.split(b"\n", 1)
-    if (old_size <= 0 or not ends_line or not tail.strip() or len(first) < 2
+    if (old_size <= 0 or not ends_line or not closed or not tail.strip() or len(first) < 2
             or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")) or b"\x00" in head + tail):
         return None
     try:
@@ -761,6 +769,23 @@ def prefix_digest(path: Path, size: int) -> str:
             digest.update(block)
             left -= len(block)
     return digest.hexdigest()
+
+
+def file_digests(path: Path, at: int) -> tuple[str, str]:
+    """``(prefix_digest(path, at), file_digest(path))`` in one pass over the file: a file that
+    grew is hashed once, its earlier bytes' digest taken on the way."""
+    digest, prefix = hashlib.sha256(), None
+    with open(path, "rb") as fh:
+        done = 0
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            if prefix is None and done + len(block) >= at:
+                digest.update(block[:at - done])
+                prefix = digest.hexdigest()
+                digest.update(block[at - done:])
+            else:
+                digest.update(block)
+            done += len(block)
+    return (prefix if prefix is not None else digest.hexdigest()), digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:

@@ -627,3 +627,83 @@ def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
     assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is not None
     monkeypatch.setattr(load_module, "MAX_CSV_LINES", 1)
     assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is None
+
+
+def _with_a_line_break_in_country(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV lines whose last one has its Country quoted over two lines."""
+    frame = frame.copy()
+    frame.loc[frame.index[-1], "Country"] = "United\nKingdom"
+    return frame.to_csv(index=False, header=False)
+
+
+def test_a_csv_finished_between_the_scan_and_its_reading_is_read_on_from_a_whole_line(tmp_path, months, saved_model):
+    """The writer finishes a line between the folder's scan and the file's reading (here a
+    quoted field over two lines, the scan seeing only its first): the lines kept are those
+    of the bytes scanned, so the next growth is read from the end of a whole line, not from
+    inside the quoted field; the lines as read equal a fresh read of the whole file."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    n = len(log)
+    path = _write(log.iloc[: n // 3], folder / "sales.csv")
+    live = _live(folder, saved_model)
+    _append_csv(log.iloc[n // 3: n // 2], path)
+    live.refresh()  # grown once: its earlier lines are known to read alike alone
+    assert live.files["sales.csv"].plain is True
+    text = _with_a_line_break_in_country(log.iloc[n // 2: n // 2 + 20])
+    cut = text.rindex("United\n") + len("United\n")  # inside the quotes of the last line
+    stamp = time.time() - 3600
+    with open(path, "a", newline="") as fh:
+        fh.write(text[:cut])
+    os.utime(path, (stamp, stamp))
+    ready, waiting = live.scan.check()
+    with open(path, "a", newline="") as fh:  # the writer finishes the line before it is read
+        fh.write(text[cut:])
+    os.utime(path, (stamp + 1, stamp + 1))
+    update = live.apply(ready, waiting)
+    assert update.waiting_files == ["sales.csv"] and live.files["sales.csv"].lines == n // 2
+    _append_csv(log.iloc[n // 2 + 20: 3 * n // 4], path)
+    live.refresh()
+    fresh = _live(folder, saved_model)
+    assert live.files["sales.csv"].lines == fresh.files["sales.csv"].lines == 3 * n // 4
+    pd.testing.assert_frame_equal(live.transactions.drop(columns="SourceFile"),
+                                  fresh.transactions.drop(columns="SourceFile"))
+    pd.testing.assert_frame_equal(live.customers, fresh.customers)
+
+
+def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
+    """Earlier bytes that end inside a quoted field spanning lines are not an end to read on
+    from: the file is read whole. (Their last line is checked, so earlier bytes ending just
+    after such a field are read whole too: slower, never wrong.)"""
+    from segkit.load import read_grown_csv
+
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+    straddling = '536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,"United\nKingdom"\n'
+    path = tmp_path / "sales.csv"
+    path.write_text(first + straddling + "536367,22632,HAND WARMER,6,2010-12-01 08:29:00,1.85,17850,France\n")
+    inside = len((first + straddling[: straddling.index("\n") + 1]).encode())
+    assert read_grown_csv(path, inside, True) is None
+    frame, _ = read_grown_csv(path, len(first.encode()), True)  # from the end of a whole line: read alone
+    assert frame["InvoiceNo"].tolist() == ["536366", "536367"] and frame["Country"].iloc[0] == "United\nKingdom"
+
+
+def test_a_growing_csv_is_hashed_once(tmp_path, months, saved_model, monkeypatch):
+    """The scan hashes the grown file in one pass and takes its earlier bytes' digest on the
+    way: they are not read again to check that the file only grew."""
+    import segkit.live as live_module
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    log = pd.concat(list(months.values()), ignore_index=True)
+    path = _write(log.iloc[: len(log) // 2], folder / "sales.csv")
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=tmp_path / "snapshots")
+    feed.check()
+    _append_csv(log.iloc[len(log) // 2:], path)
+    reads = []
+    for name in ("file_digest", "prefix_digest", "file_digests"):
+        real = getattr(live_module, name)
+        monkeypatch.setattr(live_module, name, lambda *a, real=real, name=name: reads.append(name) or real(*a))
+    update = feed.check()
+    assert update.changed_files == ["sales.csv"] and feed.files["sales.csv"].grew_from
+    assert reads == ["file_digests"]

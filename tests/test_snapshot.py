@@ -230,3 +230,30 @@ def test_page_snapshots_are_pruned_per_model_and_a_removed_one_is_computed_again
     # A kept one is read, not computed.
     everyone, _ = segmented_customers(f"data-{KEEP_SNAPSHOTS + 2}", card, compute(99))
     assert 99 not in computed and int(everyone["N"].iloc[0]) == KEEP_SNAPSHOTS + 2
+
+
+def test_a_live_pages_refreshes_never_prune_another_pages_snapshot(tmp_path, monkeypatch):
+    """A live page writes a page snapshot per refresh; a page on other data with the same
+    saved model keeps its own (it is read, not computed again), and the live page's are
+    pruned among themselves, per log."""
+    from segkit.dashboard.snapshot import KEEP_SNAPSHOTS, segmented_customers
+
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    card = {"card_sha256": "a" * 64}
+    frame = pd.DataFrame({"Segment": ["VIP"]}, index=pd.Index(["1"], dtype="string"))
+    computed = []
+
+    def compute(n):
+        return lambda: (computed.append(n), (frame.assign(N=n), ["Home"]))[1]
+
+    segmented_customers("one-file", card, compute("page"))
+    os.utime(snapshot_path("one-file", card), (1_000_000, 1_000_000))  # the oldest of all
+    for log in ("folder-a", "folder-b"):
+        for n in range(KEEP_SNAPSHOTS + 3):
+            segmented_customers(f"{log}-{n}", card, compute(n), log)
+            os.utime(snapshot_path(f"{log}-{n}", card, log), (1_000_100 + n, 1_000_100 + n))
+        kept = [n for n in range(KEEP_SNAPSHOTS + 3) if snapshot_path(f"{log}-{n}", card, log).is_file()]
+        assert kept == list(range(3, KEEP_SNAPSHOTS + 3))  # the newest of this log
+    everyone, _ = segmented_customers("one-file", card, compute("again"))
+    assert "again" not in computed and everyone["N"].iloc[0] == "page"
+    assert len(list((tmp_path / "cache" / "pages").glob("*.parquet"))) == 2 * KEEP_SNAPSHOTS + 1

@@ -98,8 +98,11 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     update = feed.check()
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
+    if update.how == "snapshot":  # read, computed by another kernel: this one may compute the next refresh
+        feed.prepare()
     state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
+    state.live_log = feed.snapshot_key({})  # its page snapshots are pruned apart from other pages'
     return state, feed, update
 
 

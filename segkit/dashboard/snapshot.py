@@ -12,9 +12,10 @@ it could draw anything: about 8 s of CPU and 470 MB per visitor on the real data
   value, kept on disk per (customer table fingerprint, model card checksum, segkit code)
   in ``<cache>/pages``. The first kernel (or ``segkit train``) computes and writes it,
   atomically; every later kernel reads it. A live page writes one per refresh: of each
-  saved model the ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot
-  gone computes it again). The product categories present in the lines
-  travel with it, so the category filter can be offered without reading the lines.
+  saved model and live log (and of each saved model for the other pages) the
+  ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot gone computes it
+  again). The product categories present in the lines travel with it, so the category
+  filter can be offered without reading the lines.
 
 A page so opened holds neither the lines nor scikit-learn until a visitor uses a date or
 category filter, uploads a file or retrains.
@@ -80,9 +81,11 @@ def full_model(model):
     return model.loaded() if isinstance(model, CardModel) else model
 
 
-def snapshot_path(fingerprint: str, card: dict[str, Any]) -> Path | None:
+def snapshot_path(fingerprint: str, card: dict[str, Any], log: str = "") -> Path | None:
     """Where the segmented customers of this data and saved model are kept (``None`` for
-    a model without a card checksum, such as one trained on the page)."""
+    a model without a card checksum, such as one trained on the page). ``log``: the log a
+    live page follows (``DashboardState.live_log``), named in the file so that its snapshots,
+    one per refresh, are pruned among themselves and never take another page's."""
     checksum = card.get("card_sha256")
     if not checksum:
         return None
@@ -90,7 +93,8 @@ def snapshot_path(fingerprint: str, card: dict[str, Any]) -> Path | None:
     from ..workflow import _code_fingerprint
 
     key = hashlib.sha256(json.dumps([fingerprint, checksum, _code_fingerprint()]).encode()).hexdigest()[:24]
-    return cache_dir() / "pages" / f"{_model_prefix(card)}-{key}.parquet"
+    group = f"{_model_prefix(card)}-{hashlib.sha256(log.encode()).hexdigest()[:8]}" if log else _model_prefix(card)
+    return cache_dir() / "pages" / f"{group}-{key}.parquet"
 
 
 def _model_prefix(card: dict[str, Any]) -> str:
@@ -99,10 +103,12 @@ def _model_prefix(card: dict[str, Any]) -> str:
 
 
 def segmented_customers(fingerprint: str, card: dict[str, Any],
-                        compute: Callable[[], tuple[pd.DataFrame, list[str]]]) -> tuple[pd.DataFrame, list[str]]:
+                        compute: Callable[[], tuple[pd.DataFrame, list[str]]], log: str = ""
+                        ) -> tuple[pd.DataFrame, list[str]]:
     """``(everyone, categories)`` for this data and saved model: read from the snapshot,
-    or ``compute()``-d and written for the next kernel. A damaged snapshot is computed again."""
-    path = snapshot_path(fingerprint, card)
+    or ``compute()``-d and written for the next kernel. A damaged snapshot is computed again.
+    ``log``: the log of a live page (``snapshot_path``)."""
+    path = snapshot_path(fingerprint, card, log)
     if path is None:
         return compute()
     from ..locks import computed_once
@@ -141,18 +147,22 @@ def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) ->
 
 
 def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
-    """Remove the page snapshots of ``path``'s model (same name prefix) but the ``keep``
-    newest and ``path`` itself, under the model's lock; returns those removed. A kernel
-    holds what it read, and one that finds its snapshot gone computes it again
-    (``segmented_customers``)."""
+    """Remove the page snapshots of ``path``'s group but the ``keep`` newest and ``path``
+    itself, under the group's lock; returns those removed. A group is a saved model's
+    snapshots of one live page's log (``model-log-key.parquet``), or of every other page
+    (``model-key.parquet``): a live page writing one per refresh never prunes a page that
+    does not follow its log. A kernel holds what it read, and one that finds its snapshot
+    gone computes it again (``segmented_customers``)."""
     from ..locks import file_lock, modified_time, remove_lock
 
-    prefix = path.name.split("-")[0]
-    if prefix == path.name or not path.parent.is_dir():
+    parts = path.stem.split("-")
+    if len(parts) < 2 or not path.parent.is_dir():
         return []
+    group = "-".join(parts[:-1])
     removed = []
-    with file_lock(path.parent / f"{prefix}.prune.lock"):
-        found = sorted(path.parent.glob(f"{prefix}-*.parquet"), key=modified_time, reverse=True)
+    with file_lock(path.parent / f"{group}.prune.lock"):
+        found = sorted((p for p in path.parent.glob(f"{group}-*.parquet") if len(p.stem.split("-")) == len(parts)),
+                       key=modified_time, reverse=True)
         for old in [p for p in found if p != path][max(keep - 1, 0):]:
             old.unlink(missing_ok=True)
             remove_lock(old.with_suffix(".lock"))

@@ -339,6 +339,9 @@ class DashboardState(traitlets.HasTraits):
     progress = traitlets.Unicode("")
     #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
     segmentation = traitlets.Enum(SEGMENTATIONS, default_value="model")
+    #: The log a live page follows (``LiveFeed.snapshot_key({})``; "" for any other page): its page
+    #: snapshots, one per refresh, are pruned among themselves (``snapshot.prune_snapshots``).
+    live_log = ""
 
     def __init__(self, data: CustomerData, model, card: dict, status: ModelStatus, artifacts: str | Path,
                  settings: Settings | None = None, k_table: pd.DataFrame | None = None, theme: str = "light"):
@@ -511,7 +514,8 @@ class DashboardState(traitlets.HasTraits):
             return page_customers(self.data, self.model, self.categories if holds_lines(self.data) else None)
 
         if self.saved:
-            everyone, self._present_categories = segmented_customers(self.data.fingerprint, self.card, compute)
+            everyone, self._present_categories = segmented_customers(self.data.fingerprint, self.card, compute,
+                                                                     self.live_log)
             return everyone
         everyone, _ = compute()
         return everyone
