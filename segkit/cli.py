@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--columns", help="column mapping ROLE=COLUMN,... (roles: customer, invoice, date, quantity, "
                        "price, amount, product, description, country)")
         p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
-        p.add_argument("--rules", choices=["default", "seed"], default="default", help="cleaning rules")
+        p.add_argument("--rules", choices=["default", "seed"], default=None,
+                       help="cleaning rules (default: 'default'; for score, the saved model's)")
         p.add_argument("--engine", choices=["auto", "pandas", "duckdb", "spark"], default="auto",
                        help="auto (default): duckdb for parquet logs over 5M lines, else pandas; pandas: the file "
                        "in memory; duckdb: parquet out of core; spark: a Spark session (segkit[spark], Java 17+)")
@@ -195,7 +196,7 @@ def _features(args) -> int:
     from .workflow import load_customer_data
 
     _check_out(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args))
     _write_csv(data.customers.reset_index(), args.out)
@@ -208,7 +209,7 @@ def _train(args) -> int:
     from .workflow import load_customer_data, train_model
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine=args.engine,
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -335,7 +336,7 @@ def _clv(args) -> int:
             until = pd.Timestamp(args.until)
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
-    data = load_customer_data(args.data, _mapping(args), args.rules, args.sheet, engine="pandas")
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas")
     rfm = rfm_frame(data.lines, until)
     params_path = Path(args.params) if args.params else None
     if params_path is not None and params_path.exists():

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from .model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
-           "check_customer_table", "parquet_line_count"]
+           "check_customer_table", "parquet_line_count", "training_rules"]
 
 
 @dataclass
@@ -545,7 +545,7 @@ def customers_for_scoring(
     model: "SegmentationModel",
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
-    rules: str = "default",
+    rules: str | None = None,
     engine: str = "pandas",
     dayfirst: bool | None = None,
     use_cache: bool = True,
@@ -560,8 +560,9 @@ def customers_for_scoring(
     read as a transaction log, cleaned and aggregated over the model's observation window
     (``scoring_window``), with the model's registered features. A log that covers fewer
     days than that window is refused, or with ``allow_short_window`` scored with a
-    warning appended to ``notes``. ``spark``: ``spark_master`` / ``spark_remote`` for
-    ``engine="spark"``.
+    warning appended to ``notes``. ``rules``: the cleaning rules; None (the default) takes
+    the model's own (``training_rules``), and other rules than the model's add a note.
+    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
     """
     from .load import _read_raw
 
@@ -577,6 +578,13 @@ def customers_for_scoring(
     from .features import REGISTERED_FEATURES
 
     window_days, required_days = scoring_window(model)
+    trained_on = training_rules(model)
+    if rules is None:
+        rules = trained_on
+    elif rules != trained_on and notes is not None:
+        notes.append(f"the model was trained on lines cleaned with the '{trained_on}' rules; these customers are "
+                     f"cleaned with '{rules}', so their segments may differ from the model's (drop --rules to use "
+                     "the model's).")
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
     data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
                               window_days=window_days, extra_features=extra, **(spark or {}))
@@ -607,6 +615,14 @@ def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
         start, end = (pd.Timestamp(t) for t in info["period"])
         covered = (snapshot_date_for(end) - start.normalize()).days
     return None, (int(covered) if covered else None)
+
+
+def training_rules(model: "SegmentationModel") -> str:
+    """The cleaning rules the model's training data was cleaned with (its card), so a log
+    is scored as it was trained: ``"default"`` when the card does not say."""
+    info = dict(getattr(model, "card_", {}).get("training_data") or {})
+    rules = info.get("rules")
+    return rules if rules in ("default", "seed") else "default"
 
 
 #: A log covering under this share of the training period is "shorter" for scoring.

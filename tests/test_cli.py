@@ -95,6 +95,26 @@ def test_score_adds_cluster_and_segment(tmp_path, trained, sample_csv):
     assert set(scored["Segment"]) == set(load_artifacts(folder).segment_names_.values())
 
 
+
+def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
+    """A model trained on seed-cleaned lines scores a log cleaned with the seed rules
+    unless told otherwise; other rules than the model's are said on stderr."""
+    from segkit.workflow import load_customer_data
+
+    folder = tmp_path / "seed-model"
+    assert segkit("train", "--data", sample_csv, "--rules", "seed", "--k", "3", "--no-clv",
+                  "--artifacts", folder).returncode == 0
+    model = load_artifacts(folder)
+    implied, seed, default = (tmp_path / f"{n}.csv" for n in ("implied", "seed", "default"))
+    result = segkit("score", "--data", sample_csv, "--artifacts", folder, "--out", implied)
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    assert segkit("score", "--data", sample_csv, "--artifacts", folder, "--rules", "seed", "--out", seed).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(implied), pd.read_csv(seed))
+    expected = model.segment(load_customer_data(sample_csv, rules="seed").customers)
+    assert pd.read_csv(implied)["Segment"].tolist() == expected["Segment"].tolist()
+    other = segkit("score", "--data", sample_csv, "--artifacts", folder, "--rules", "default", "--out", default)
+    assert other.returncode == 0 and "trained on lines cleaned with the 'seed' rules" in other.stderr
+
 def test_train_without_data_uses_the_sample_and_says_so(tmp_path):
     result = segkit("train", "--k", "3", "--artifacts", tmp_path, env_extra={"SEGKIT_DATA": ""})
     assert result.returncode == 0, result.stderr

@@ -1049,3 +1049,29 @@ def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, mo
     assert state.saved, state.status
     expected = model.segment(in_memory.customers)["Segment"]
     assert (state.everyone["Segment"] == expected.reindex(state.everyone.index)).all()
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_the_page_cleans_as_the_saved_model_was_trained(tmp_path, monkeypatch, large):
+    """A model trained on seed-cleaned lines is shown customers cleaned with the seed rules,
+    in memory and out of core (the header names them), not the default rules' customers."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard, load_dashboard_data
+    from segkit.sample import write_large_log
+    from segkit.workflow import load_customer_data, train_model
+
+    log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    seed = load_customer_data(log, rules="seed")
+    model, _ = train_model(seed, k=3)
+    save_artifacts(model, tmp_path / "artifacts", seed.training_info())
+    if large:
+        monkeypatch.setenv("SEGKIT_LARGE_LOG_LINES", "50000")
+    data = load_dashboard_data(log, tmp_path / "artifacts")
+    assert data.rules == "seed"
+    pd.testing.assert_frame_equal(data.customers, seed.customers, check_exact=False, rtol=1e-9,
+                                  check_index_type=False, check_dtype=False)
+    default = load_customer_data(log).customers  # the rules matter on this log
+    assert round(seed.customers["TotalSpend"].sum(), 2) != round(default["TotalSpend"].sum(), 2)
+    dash = Dashboard(data, tmp_path / "artifacts", settings=VIEWER, query="")
+    assert "cleaning rules 'seed'" in dash.header.source.value

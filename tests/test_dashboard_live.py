@@ -345,3 +345,29 @@ def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path)
     assert state.model_version == 1 and state.card["created"] == read_model_card(tmp_path / "artifacts")["created"]
     assert "now uses the model saved" in state.notice
     assert len(state.segment_names) == len(second.segment_names_)
+
+
+def test_a_live_page_cleans_new_files_as_the_saved_model_was_trained(tmp_path, sample_log, cache):
+    """A model trained on seed-cleaned lines: the folder page and its refreshes use the seed
+    rules, so the customers it shows are the seed rules' customers, before and after a new day."""
+    from segkit.artifacts import save_artifacts
+    from segkit.dashboard import Dashboard
+    from segkit.workflow import load_customer_data, train_model
+
+    folder = SampleFolder(tmp_path / "data", sample_log)
+    seed = load_customer_data(folder.path, rules="seed", use_cache=False)
+    model, _ = train_model(seed, 4)
+    save_artifacts(model, tmp_path / "artifacts", seed.training_info())
+    dash = in_fresh_thread(lambda: Dashboard(folder.path, tmp_path / "artifacts", query=""))
+    assert dash.state.data.rules == "seed"
+
+    def same_as_a_fresh_seed_read():
+        fresh = load_customer_data(folder.path, rules="seed", use_cache=False).customers
+        pd.testing.assert_frame_equal(dash.state.data.customers, fresh, check_dtype=False)
+
+    same_as_a_fresh_seed_read()
+    day, lines = next(iter(folder.coming.items()))
+    write_settled(lines, folder.path / f"{day}.parquet")
+    update = dash.live.check()
+    assert update is not None and update.added_files == [f"{day}.parquet"]
+    same_as_a_fresh_seed_read()

@@ -59,7 +59,7 @@ def large_log_windows(data: CustomerData):
         return None
     from .large_log import LargeLogWindows
 
-    return LargeLogWindows(data.path, data.cache_name, data.period, data.n_lines)
+    return LargeLogWindows(data.path, data.cache_name, data.period, data.n_lines, data.rules)
 
 
 def line_count(data: CustomerData) -> int | None:
@@ -75,8 +75,8 @@ def _large_log_lines() -> int:
 
 
 def saved_model_options(artifacts: Path | None) -> dict:
-    """How the saved model's features were computed (observation window, registered
-    features), read from its card alone (no pickle, no scikit-learn), so the page computes
+    """How the saved model's features were computed (cleaning rules, observation window,
+    registered features), read from its card alone (no pickle, no scikit-learn), so the page computes
     the customers' features the same way; ``{}`` without a readable saved model."""
     if artifacts is None:
         return {}
@@ -89,6 +89,9 @@ def saved_model_options(artifacts: Path | None) -> dict:
     except SegkitError:
         return {}
     options = {}
+    rules = (card.get("training_data") or {}).get("rules")
+    if rules in ("default", "seed"):
+        options["rules"] = rules
     window = (card.get("training_data") or {}).get("window_days")
     if isinstance(window, int) and window > 0:
         options["window_days"] = window
@@ -145,7 +148,7 @@ def _out_of_core_data(path: Path, n_lines: int, options: dict | None = None) -> 
     # Always the cached copy, so every process sees the same table (and fingerprint).
     customers = pd.read_parquet(cached)
     empty = pd.DataFrame({"InvoiceDate": pd.Series(dtype="datetime64[ns]")})
-    data = OutOfCoreData(path.name, False, "default", empty, empty, pd.DataFrame(), customers,
+    data = OutOfCoreData(path.name, False, options.get("rules", "default"), empty, empty, pd.DataFrame(), customers,
                          window_days=options.get("window_days"))
     data.n_lines, data.path, data.cache_name = n_lines, path, keyed.stem
     return data

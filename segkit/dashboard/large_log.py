@@ -146,12 +146,15 @@ class LargeLogWindows:
         the file's content and the options); also its fingerprint in the memory cache.
     period : first and last purchase of the clean lines (``CustomerData.period``).
     n_lines : lines of the file (for the progress message).
+    rules : the cleaning rules of the log's customers (the saved model's).
     """
 
-    def __init__(self, path: Path, cache_name: str, period: tuple[pd.Timestamp, pd.Timestamp], n_lines: int):
+    def __init__(self, path: Path, cache_name: str, period: tuple[pd.Timestamp, pd.Timestamp], n_lines: int,
+                 rules: str = "default"):
         from ..config import cache_dir
 
         self.path, self.cache_name, self.period, self.n_lines = Path(path), cache_name, period, int(n_lines)
+        self.rules = rules
         folder = cache_dir()
         self.table_folder = folder / f"windows-{cache_name}"
         self.categories_file = folder / f"categories-{cache_name}.parquet"
@@ -214,7 +217,7 @@ class LargeLogWindows:
             partial = Path(tempfile.mkdtemp(prefix=f"{self.table_folder.name}.", suffix=".partial",
                                             dir=self.table_folder.parent))
             try:
-                write_window_table(self.path, partial, self.categories)
+                write_window_table(self.path, partial, self.categories, rules=self.rules)
                 os.replace(partial, self.table_folder)
             finally:
                 shutil.rmtree(partial, ignore_errors=True)

@@ -38,7 +38,7 @@ import pandas as pd
 from ..artifacts import load_artifacts
 from ..config import Settings, default_data_path, is_multi_file, refresh_seconds
 from ..errors import SegkitArtifactError, SegkitError
-from ..workflow import CustomerData, scoring_window
+from ..workflow import CustomerData, scoring_window, training_rules
 from .state import DashboardState, ModelStatus, saved_status
 from .widgets import classed, guarded
 
@@ -72,9 +72,9 @@ def live_customer_data(feed: LiveFeed) -> CustomerData:
     customers = feed.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in feed.customers.columns])
     name = Path(str(feed.source)).name
     window, _ = scoring_window(feed.model)
-    # The page reads every log with the default cleaning rules, and so does its feed.
-    return CustomerData(f"{name} ({len(feed.files)} files)", False, "default", None, feed.lines, feed.report,
-                        customers, window)
+    # The feed cleans with the saved model's rules (open_live_state), as the page does any log.
+    return CustomerData(f"{name} ({len(feed.files)} files)", False, training_rules(feed.model), None, feed.lines,
+                        feed.report, customers, window)
 
 
 def open_live_state(data, artifacts: Path, settings: Settings | None = None, theme: str = "light"
@@ -94,7 +94,7 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
                             f"files only with a saved model ({reason[0].lower() + reason[1:]}).")
     from ..live import LiveFeed
 
-    feed = LiveFeed(source, model, allow_short_window=True)
+    feed = LiveFeed(source, model, rules=training_rules(model), allow_short_window=True)
     update = feed.check()
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
