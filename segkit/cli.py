@@ -219,6 +219,10 @@ def _train(args) -> int:
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
         model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+        sample = getattr(model, "training_sample_", None)
+        if sample:
+            print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
+                  "(segment sizes below are the sample's; every customer is scored)")
         _fit_value(model, data, args)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
@@ -230,7 +234,10 @@ def _train(args) -> int:
         print("\nwhat the segments mean")
         for name, row in model.definitions_.iterrows():
             print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
-    card = save_artifacts(model, args.artifacts or artifacts_dir(), data.training_info())
+    info = data.training_info()
+    if getattr(model, "training_sample_", None):
+        info["trained_on_customers"] = model.training_sample_["trained_on"]
+    card = save_artifacts(model, args.artifacts or artifacts_dir(), info)
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0

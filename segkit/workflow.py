@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from .model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
-           "check_customer_table", "parquet_line_count", "training_rules"]
+           "check_customer_table", "parquet_line_count", "training_rules", "MAX_TRAINING_CUSTOMERS"]
 
 
 @dataclass
@@ -465,6 +465,12 @@ def _biggest_removal(report: pd.DataFrame) -> str:
     return f"{int(row['rows_removed']):,} by the rule '{row['rule']}'"
 
 
+#: Above this many customers the model is fitted on a random sample of this many (the
+#: customer table of a cluster-sized log; issue 11): K-Means centres and the segment
+#: rules settle long before, and every customer is still scored (``model.segment``).
+MAX_TRAINING_CUSTOMERS = 2_000_000
+
+
 def train_model(
     data: CustomerData | pd.DataFrame,
     k: int | str = "auto",
@@ -484,11 +490,18 @@ def train_model(
     ``clv``: also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
     (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
 
+    With more than ``MAX_TRAINING_CUSTOMERS`` customers the model is fitted on a random
+    sample of that many (seeded by ``random_state``; ``model.training_sample_`` says how
+    many of how many), and the profile and metrics describe that sample.
+
     Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
     """
     from .model import FEATURE_PRESETS, SegmentationModel, evaluate_k, recommend_k
 
     customers = data.customers if isinstance(data, CustomerData) else data
+    everyone = len(customers)
+    if everyone > MAX_TRAINING_CUSTOMERS:
+        customers = customers.sample(MAX_TRAINING_CUSTOMERS, random_state=random_state)
     from .features import FEATURE_TRANSFORMS
 
     spec = FEATURE_PRESETS[preset]
@@ -515,6 +528,8 @@ def train_model(
                                           transforms=transforms or None).fit(customers)
     if isinstance(data, CustomerData):
         model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
+    if len(customers) < everyone:
+        model.training_sample_ = {"customers": everyone, "trained_on": len(customers)}
     if clv and isinstance(data, CustomerData) and data.lines is not None:
         from .clv import fit_clv, rfm_frame
 

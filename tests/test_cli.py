@@ -115,6 +115,28 @@ def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
     other = segkit("score", "--data", sample_csv, "--artifacts", folder, "--rules", "default", "--out", default)
     assert other.returncode == 0 and "trained on lines cleaned with the 'seed' rules" in other.stderr
 
+
+def test_train_on_more_customers_than_the_limit_fits_a_sample_and_says_so(tmp_path, sample_csv, monkeypatch):
+    """Above MAX_TRAINING_CUSTOMERS the model is fitted on a seeded random sample of that
+    many customers; the run and the model card say so, and every customer is scored."""
+    from segkit import workflow
+    from segkit.artifacts import read_model_card
+
+    monkeypatch.setattr(workflow, "MAX_TRAINING_CUSTOMERS", 500)
+    result = segkit("train", "--data", sample_csv, "--k", "3", "--no-clv", "--artifacts", tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    total = len(workflow.load_customer_data(sample_csv).customers)
+    assert total > 500 and f"trained on a random sample of 500 of the {total:,} customers" in result.stdout
+    card = read_model_card(tmp_path / "a")
+    assert card["training_data"]["trained_on_customers"] == 500 and card["training_data"]["customers"] == total
+    assert sum(row["Customers"] for row in card["profile"]) == 500  # the profile is the sample's
+    out = tmp_path / "scored.csv"
+    assert segkit("score", "--data", sample_csv, "--artifacts", tmp_path / "a", "--out", out).returncode == 0
+    assert len(pd.read_csv(out)) == total
+    again = segkit("train", "--data", sample_csv, "--k", "3", "--no-clv", "--artifacts", tmp_path / "b")
+    assert again.returncode == 0
+    assert read_model_card(tmp_path / "b")["centres"] == card["centres"]  # the sample is seeded
+
 def test_train_without_data_uses_the_sample_and_says_so(tmp_path):
     result = segkit("train", "--k", "3", "--artifacts", tmp_path, env_extra={"SEGKIT_DATA": ""})
     assert result.returncode == 0, result.stderr
