@@ -267,6 +267,18 @@ class SparkEngine(Engine):
         self.con = ibis.pyspark.connect(self.session)
         self._n = 0
         self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
+        self._cached: list = []
+
+    def materialise(self, expr):
+        """A small step (the netting, the duplicate copies) computed once and kept by the
+        executors: without it Spark computes it again in every query that uses it. (Not on
+        Spark Connect, whose cache() ibis cannot check: the step is recomputed there.)"""
+        if type(self.session).__module__.startswith("pyspark.sql.connect"):
+            return expr
+        cached = expr.cache()
+        self._cached.append(cached)
+        # Spark types the cached columns itself (a literal 1.0 is a DECIMAL to it): back to the expression's types
+        return cached.cast(expr.schema())
 
     def lines(self, source, columns: dict[str, str] | None = None):
         """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
@@ -319,6 +331,11 @@ class SparkEngine(Engine):
         return pd.Timestamp(frame.orderBy(order).offset(position).limit(1).collect()[0][0])
 
     def close(self) -> None:
+        while self._cached:
+            try:
+                self._cached.pop().release()
+            except Exception:  # a session already stopped holds nothing to release
+                pass
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
