@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from .model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
-           "check_customer_table", "parquet_line_count", "training_rules", "MAX_TRAINING_CUSTOMERS"]
+           "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
 
 
 @dataclass
@@ -632,12 +632,17 @@ def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
     return None, (int(covered) if covered else None)
 
 
-def training_rules(model: "SegmentationModel") -> str:
-    """The cleaning rules the model's training data was cleaned with (its card), so a log
-    is scored as it was trained: ``"default"`` when the card does not say."""
-    info = dict(getattr(model, "card_", {}).get("training_data") or {})
-    rules = info.get("rules")
+def card_rules(card: Mapping[str, Any]) -> str:
+    """The cleaning rules a model card says its training lines were cleaned with:
+    ``"default"`` when it does not say."""
+    rules = (card.get("training_data") or {}).get("rules")
     return rules if rules in ("default", "seed") else "default"
+
+
+def training_rules(model: "SegmentationModel") -> str:
+    """The cleaning rules the model's training data was cleaned with (``card_rules`` of its
+    card), so a log is scored as it was trained."""
+    return card_rules(getattr(model, "card_", {}))
 
 
 #: A log covering under this share of the training period is "shorter" for scoring.

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..config import default_data_path
 from ..load import _cache_path
-from ..workflow import CachedCustomerData, CustomerData, load_customer_data, parquet_line_count
+from ..workflow import CachedCustomerData, CustomerData, card_rules, load_customer_data, parquet_line_count
 
 __all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_windows", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
 
@@ -88,10 +88,7 @@ def saved_model_options(artifacts: Path | None) -> dict:
         card = read_model_card(artifacts)
     except SegkitError:
         return {}
-    options = {}
-    rules = (card.get("training_data") or {}).get("rules")
-    if rules in ("default", "seed"):
-        options["rules"] = rules
+    options = {"rules": card_rules(card)}
     window = (card.get("training_data") or {}).get("window_days")
     if isinstance(window, int) and window > 0:
         options["window_days"] = window
