@@ -17,9 +17,13 @@ opened in Chromium; for each added day the CPU time of every kernel process (the
 pages' and the pre-heated ones waiting for visitors, which do not follow the folder until
 their page is opened) is read from the system before the file is dropped and after the
 page shows it, minus what the same kernels spend idle over as long (the folder checks with
-nothing new). That counts the widget messages too.
+nothing new). That counts the widget messages too. The server runs the page refresher
+(``segkit.dashboard.refresher``, as ``segkit.serve`` starts it): it computes each day once
+and both pages read it; its CPU per day is printed beside the kernels'. With
+``--without-refresher`` it is stopped before the pages open, so the first page to notice a
+day computes it in its kernel (the way before the refresher).
 
-Run: ``.venv/bin/python benchmarks/bench_live_page.py [/work/shared/data] [--voila]``.
+Run: ``.venv/bin/python benchmarks/bench_live_page.py [/work/shared/data] [--voila [--without-refresher]]``.
 """
 from __future__ import annotations
 
@@ -110,6 +114,13 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def process_seconds(pid: int, system: bool = False) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.system if system else times.user + times.system
+
+
 def kernel_seconds(server, system: bool = False) -> dict[int, float]:
     """CPU seconds (user + system; with ``system``, system only) of each kernel process under
     the Voilà server, by pid, oldest first."""
@@ -137,6 +148,13 @@ def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -
     port, log_path = serve.free_port(), work / "voila.log"
     server = serve.start_voila(port, env, log_path)
     try:
+        refresher = server.refresher
+        if "--without-refresher" in sys.argv and refresher is not None:
+            refresher.terminate()
+            refresher.wait(timeout=30)
+            refresher = None
+        print("page refresher: " + ("running, computes every day" if refresher is not None else
+                                    "none, the first page to notice a day computes it"))
         serve.wait_until_preheated(port, log_path, timeout=300, process=server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
@@ -158,31 +176,42 @@ def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -
             print(f"Voilà: {len(idle)} kernels (2 with an open page); idle, per kernel: "
                   + ", ".join(f"{rate * refresh * 1000:.0f} ms CPU per {refresh} s" for rate in idle.values()))
             costs: dict[int, list[float]] = {pid: [] for pid in idle}
+            refreshed: list[float] = []
+            reached: list[float] = []  # seconds from the file's arrival to the first page showing it
             for d in coming:
                 status = page.inner_text(".seg-data-status")
                 before, start = kernel_seconds(server), time.perf_counter()
                 system_before = kernel_seconds(server, system=True)
+                refresher_before = process_seconds(refresher.pid) if refresher is not None else 0.0
                 add(d)
                 page.wait_for_function("(t) => document.querySelector('.seg-data-status').innerText !== t", arg=status)
+                reached.append(time.perf_counter() - start)
                 time.sleep(refresh + 3)  # the other kernel's check too
                 after, elapsed = kernel_seconds(server), time.perf_counter() - start
                 system_after = kernel_seconds(server, system=True)
+                if refresher is not None:
+                    refreshed.append(process_seconds(refresher.pid) - refresher_before)
                 for pid in costs:
                     costs[pid].append(after[pid] - before[pid] - idle[pid] * elapsed)
                 busiest = max(costs, key=lambda pid: costs[pid][-1])
                 system_share = system_after[busiest] - system_before[busiest]
                 print(f"  + {d}: " + ", ".join(f"kernel {i + 1} {c[-1]:.2f} s CPU" for i, c in enumerate(costs.values()))
-                  + f" (kernel {1 + list(after).index(busiest)} computed it, {system_share:.2f} s of it system time)"
-                      + f" (load average {os.getloadavg()[0]:.2f})")
+                  + f" (busiest: kernel {1 + list(after).index(busiest)}, {system_share:.2f} s of it system time)"
+                  + (f"; the page refresher {refreshed[-1]:.2f} s CPU" if refreshed else "")
+                  + f"; shown {reached[-1]:.1f} s after the file arrived (load average {os.getloadavg()[0]:.2f})")
             browser.close()
         opened = list(costs.values())[:2]  # the two open pages' kernels; the rest wait for visitors
         computing = [max(a, b) for a, b in zip(*opened)]
         reading = [min(a, b) for a, b in zip(*opened)]
         waiting = [c for cs in list(costs.values())[2:] for c in cs]
-        print(f"medians per added day, CPU s: the open page that computed it {statistics.median(computing):.2f} "
-              f"({min(computing):.2f}-{max(computing):.2f}), the open page that read it {statistics.median(reading):.2f} "
+        print(f"medians per added day, CPU s: the busier open page {statistics.median(computing):.2f} "
+              f"({min(computing):.2f}-{max(computing):.2f}), the other open page {statistics.median(reading):.2f} "
               f"({min(reading):.2f}-{max(reading):.2f}), {len(costs) - 2} pre-heated kernels waiting for visitors "
-              f"at most {max(waiting, default=0):.2f}")
+              f"at most {max(waiting, default=0):.2f}"
+              + (f"; the page refresher {statistics.median(refreshed):.2f} ({min(refreshed):.2f}-{max(refreshed):.2f})"
+                 if refreshed else "")
+              + f"; a day reached the page {statistics.median(reached):.1f} s (median; {min(reached):.1f}-"
+              f"{max(reached):.1f}) after its file arrived, checks every {refresh} s")
     finally:
         server.terminate()
         server.wait(timeout=30)

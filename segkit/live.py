@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ SLIPPING_SEGMENTS = ("At risk", "Lost")
 _SNAPSHOT_VERSION = 3
 #: Most parts a snapshot's raw lines are kept in before they are written whole again.
 RAW_PARTS = 8
+#: A page refresher (``segkit.dashboard.refresher``) touches its heartbeat file this often ...
+FOLLOWER_BEAT_SECONDS = 2.0
+#: ... and is taken for gone (pages compute their refreshes again) when it is older than this.
+FOLLOWER_STALE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -701,6 +706,7 @@ class LiveFeed:
         with_lines: bool = True,
         with_report: bool = False,
         keep: int = 3,
+        follower: bool = False,
     ) -> None:
         self._options = dict(columns=columns, rules=rules, sheet=sheet, dayfirst=dayfirst,
                              allow_short_window=allow_short_window, settle=settle)
@@ -720,6 +726,10 @@ class LiveFeed:
         #: has ``with_report`` (a full clean: 0.5 s CPU more on the real data), else ``None``.
         self.report: pd.DataFrame | None = None
         self.computed = 0  # snapshots this kernel computed (the rest it read)
+        #: This feed is the page refresher's (``segkit.dashboard.refresher``): it computes every
+        #: refresh itself and publishes it (``publish``); other feeds of the same log read it.
+        self.is_follower = follower
+        self._follower_error = ""  # the refresher's failure this feed last reported
         self._live: LiveLog | None = None
         self._live_key: str | None = None  # the snapshot ``_live`` is at
 
@@ -739,8 +749,18 @@ class LiveFeed:
                            sorted((n, s.digest) for n, s in files.items())], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def check(self, now: float | None = None) -> LiveUpdate | None:
-        """Bring ``customers`` (and ``lines``) up to the folder; ``None`` when nothing changed."""
+    def check(self, now: float | None = None, wait: float = 0.0) -> LiveUpdate | None:
+        """Bring ``customers`` (and ``lines``) up to the folder; ``None`` when nothing changed.
+
+        When a page refresher follows this log (``follower``), its newest snapshot is read
+        and the folder is not even listed; ``wait``: seconds to wait for its first one (a
+        page opening while the refresher reads the log). Without one (or when it stops
+        answering), this kernel lists the folder and computes what no other kernel has."""
+        beat = self.follower()
+        if beat is not None:
+            update, answered = self._check_from_follower(beat, wait)
+            if answered:
+                return update
         ready, waiting = self.scan.check(now)
         key = self.snapshot_key(ready)
         if key == self.key:
@@ -751,27 +771,103 @@ class LiveFeed:
             nonlocal how
             live = self._state_to_compute()
             update = live.apply(ready, waiting, self.scan)
-            meta = self._write(key, live, update.notices)
+            meta = self._write(key, live, update.notices, waiting)
             self._live, self._live_key, self.computed, how = live, key, self.computed + 1, update.how
             return meta
 
         for attempt in range(3):
             meta = computed_once(self.folder / f"{key}.lock", lambda: self._read_meta(key), compute)
             if how != "snapshot":
-                customers, lines = self._live.customers, self._live.lines
-                break
+                return self._take(key, meta, self._live.customers, self._live.lines, waiting, how)
             try:
-                customers = _read_part(self.folder / f"{key}.customers.arrow")
-                lines = _read_part(self.folder / f"{key}.lines.arrow") if self.with_lines else None
-                break
+                customers, lines = self._read_parts(key)
+                return self._take(key, meta, customers, lines, waiting, how)
             except OSError:  # removed (``_prune``) between its JSON and its parts: read again, or compute it
                 if attempt == 2:
                     return None
+        return None
+
+    def _read_parts(self, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        customers = _read_part(self.folder / f"{key}.customers.arrow")
+        lines = _read_part(self.folder / f"{key}.lines.arrow") if self.with_lines else None
+        return customers, lines
+
+    def _take(self, key: str, meta: dict, customers: pd.DataFrame, lines: pd.DataFrame | None,
+              waiting: list[str], how: str) -> LiveUpdate:
         files = {n: FileState(**s) for n, s in meta["files"].items()}
         update = describe_changes(self.files, files, self.customers, customers, waiting, meta.get("notices"), how)
         self.key, self.files, self.customers, self.lines = key, files, customers, lines
         self.report = pd.DataFrame(meta["report"]) if meta.get("report") else None
         return update
+
+    # ------------------------------------------------------------------ the page refresher
+
+    def follower_path(self) -> Path:
+        """The heartbeat of the page refresher following this log with this model and
+        options: JSON ``{"pid", "host", "key", "error"}`` (``key``: its newest snapshot;
+        ``error``: why its last check failed), touched every ``FOLLOWER_BEAT_SECONDS``."""
+        return self.folder / f"{self.snapshot_key({})}.follower.json"
+
+    def follower(self) -> dict[str, Any] | None:
+        """The page refresher's heartbeat when one follows this log and is alive (touched
+        within ``FOLLOWER_STALE_SECONDS``, its process running when on this machine), else
+        ``None``; always ``None`` for the refresher's own feed."""
+        if self.is_follower:
+            return None
+        path = self.follower_path()
+        try:
+            if time.time() - path.stat().st_mtime > FOLLOWER_STALE_SECONDS:
+                return None
+            beat = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if beat.get("host") == socket.gethostname() and not _pid_alive(beat.get("pid")):
+            return None
+        return beat
+
+    def has_news(self) -> bool:
+        """True when the page refresher has a snapshot this feed has not read, or a failure
+        it has not reported: cheap (one small file read), for a page to poll often."""
+        beat = self.follower()
+        return beat is not None and (beat.get("key") not in (None, self.key)
+                                     or (beat.get("error") or "") != self._follower_error)
+
+    def publish(self, error: str = "") -> None:
+        """The refresher's word to the pages (its feed only): its newest snapshot and, with
+        ``error``, why its last check failed. Written whole under a temporary name."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "key": self.key,
+                                "error": error or None, "written": time.time()}), self.follower_path())
+
+    def _check_from_follower(self, beat: dict[str, Any], wait: float) -> tuple[LiveUpdate | None, bool]:
+        """``(update, answered)`` from the refresher's heartbeat ``beat``; ``answered`` is
+        False when this kernel should compute after all (the refresher stopped, or it had
+        nothing to give a page that has nothing yet within ``wait`` seconds)."""
+        deadline = time.monotonic() + wait
+        while True:
+            key, error = beat.get("key"), beat.get("error") or ""
+            if key and key != self.key:
+                meta = self._read_meta(key)
+                if meta is not None:
+                    try:
+                        customers, lines = self._read_parts(key)
+                        self._follower_error = ""  # a failure since that snapshot is told at the next check
+                        return self._take(key, meta, customers, lines, list(meta.get("waiting") or []),
+                                          "snapshot"), True
+                    except OSError:
+                        pass  # pruned meanwhile: the refresher has a newer one
+            elif error:
+                self._follower_error = error
+                raise SegkitDataError(error)
+            elif key and key == self.key:
+                self._follower_error = ""
+                return None, True
+            if time.monotonic() >= deadline:
+                return None, self.key is not None
+            time.sleep(0.2)
+            beat = self.follower()
+            if beat is None:
+                return None, False
 
     def prepare(self) -> None:
         """Get this kernel ready to compute a refresh, ahead of the day it has to: a kernel
@@ -841,7 +937,7 @@ class LiveFeed:
             pass
         return live
 
-    def _write(self, key: str, live: LiveLog, notices: list[str]) -> dict[str, Any]:
+    def _write(self, key: str, live: LiveLog, notices: list[str], waiting: list[str] | None = None) -> dict[str, Any]:
         self.folder.mkdir(parents=True, exist_ok=True)
         report = live.report if self.with_report else live._report  # the whole log's report costs a full clean
         if (live._raw_parts and len(live._raw_parts) < RAW_PARTS
@@ -862,7 +958,8 @@ class LiveFeed:
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
             "report": None if report is None else report.to_dict("records"), "twins": live._twins,
-            "broken": live._broken, "raw_parts": parts,
+            "broken": live._broken, "raw_parts": parts, "waiting": list(waiting or []),
+            "computed_by": {"pid": os.getpid(), "refresher": self.is_follower},
             "written": pd.Timestamp.now(tz="UTC").isoformat(),
         }
         _write_text(json.dumps(meta, default=str), self.folder / f"{key}.json")
@@ -907,6 +1004,17 @@ class LiveFeed:
             for meta in metas:
                 if meta not in kept:
                     remove_lock(self.folder / f"{meta['key']}.lock")
+
+
+def _pid_alive(pid: Any) -> bool:
+    """True when a process ``pid`` runs on this machine (or it cannot be told)."""
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
 
 
 def _stacked_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:

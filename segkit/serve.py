@@ -9,6 +9,10 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 30) after a visitor takes
   a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
   the shared snapshot (``segkit.dashboard.snapshot``): about 1 s of CPU and 220 MB;
+- when the page follows a folder of files with a saved model, the page refresher
+  (``segkit.dashboard.refresher``) started first, as a process of its own: it computes
+  each new folder state once and every open page only reads it (``start_refresher``);
+  it stops with the server;
 - the page prepared once before Voilà starts (``prepare_page``): a process of its own opens
   it as a kernel would, so the customer table and the page snapshot are on disk before the
   pool's kernels run the notebook; otherwise the first kernel computes them (loading the
@@ -41,6 +45,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -50,7 +55,7 @@ from .config import PROJECT_ROOT, cache_dir
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
     "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
-    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila", "prepare_page",
+    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila", "prepare_page", "start_refresher", "REFRESHER_START_SECONDS",
     "wait_until_preheated", "wait_until_pool_ready", "main",
 ]
 
@@ -268,6 +273,39 @@ if large_log is not None:
 """
 
 
+#: Longest wait for the page refresher's first snapshot (it reads the whole log once).
+REFRESHER_START_SECONDS = 900.0
+
+
+def start_refresher(env: Mapping[str, str], watch_pid: int | None = None, stderr=None,
+                    timeout: float = REFRESHER_START_SECONDS):
+    """Start the page refresher (``segkit.dashboard.refresher``) with ``env`` and wait for
+    its first line; returns ``(process, line)``: ``process`` is ``None`` when it does not
+    follow (the page's data is not a folder, no saved model: ``line`` says why), or when it
+    failed to start within ``timeout`` (it is stopped; pages then compute their own
+    refreshes). It stops by itself when ``watch_pid`` (default this process) ends;
+    ``stderr``: where its log goes (default: this process's)."""
+    import threading
+
+    command = [sys.executable, "-m", "segkit.dashboard.refresher", "--watch-pid", str(watch_pid or os.getpid())]
+    process = subprocess.Popen(command, env=dict(env), cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr,
+                               text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(process.stdout.readline().strip()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    line = first[0] if first else ""
+    if line.startswith("ready"):
+        return process, line
+    if line.startswith("not following"):
+        return None, line
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=30)
+        return None, f"the page refresher did not start within {timeout:.0f} s; pages compute their own refreshes"
+    return None, f"the page refresher stopped (exit code {process.returncode}); pages compute their own refreshes"
+
+
 def prepare_page(env: Mapping[str, str]) -> float:
     """Open the page once, in a process of its own, as a dashboard kernel would (same data,
     saved model and cache as ``env`` names), so what it computes (the customer table, the
@@ -288,18 +326,43 @@ def prepare_page(env: Mapping[str, str]) -> float:
 
 def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str | Path | None = None):
     """Start the dashboard server in the background (for tests and screenshot scripts), the
-    page prepared first as ``main`` does (``prepare_page``).
+    page refresher started and the page prepared first as ``main`` does (``start_refresher``,
+    ``prepare_page``).
 
-    Returns the ``subprocess.Popen``; its output goes to ``log_path`` (or is dropped).
-    The caller stops it (``terminate()``, then ``wait()``).
+    Returns the ``VoilaServer`` (a ``subprocess.Popen``; ``refresher``: the page refresher's
+    process or ``None``); its output and the refresher's log go to ``log_path`` (or are
+    dropped). The caller stops it (``terminate()``, which stops the refresher too, then ``wait()``).
     """
-    import subprocess
-
     output = open(log_path, "w") if log_path else subprocess.DEVNULL
     environment = voila_environment(env)
+    refresher, _ = start_refresher(environment, stderr=output)
     prepare_page(environment)
-    return subprocess.Popen(voila_command(port, open_browser=False, env=environment), env=environment,
-                            stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    server = VoilaServer(voila_command(port, open_browser=False, env=environment), env=environment,
+                         stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    server.refresher = refresher
+    return server
+
+
+class VoilaServer(subprocess.Popen):
+    """The Voilà process ``start_voila`` started; stopping it stops its page refresher too."""
+
+    refresher: subprocess.Popen | None = None
+
+    def terminate(self) -> None:
+        self._stop_refresher()
+        super().terminate()
+
+    def kill(self) -> None:
+        self._stop_refresher()
+        super().kill()
+
+    def _stop_refresher(self) -> None:
+        if self.refresher is not None and self.refresher.poll() is None:
+            self.refresher.terminate()
+            try:
+                self.refresher.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.refresher.kill()
 
 
 def wait_until_preheated(port: int, log_path: str | Path, timeout: float = 180.0, process=None) -> str:
@@ -431,6 +494,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
             else "read-only for visitors (--analyst to allow retraining)")
+    refresher, said = start_refresher(environment)  # stops when this process (then Voilà) ends
+    if not said.startswith("not following"):
+        print(f"Page refresher: {said}", flush=True)
     print("Preparing the page (the customer table and segments every kernel reads) ...", end=" ", flush=True)
     print(f"done in {prepare_page(environment):.1f} s", flush=True)
     print(f"Serving the dashboard on http://127.0.0.1:{port}/ ({mode}; Ctrl+C stops it)", flush=True)

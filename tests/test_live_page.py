@@ -9,6 +9,7 @@ it starts and saved in temporary artifacts; the server checks every 2 s
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -47,7 +48,7 @@ def live_served(tmp_path_factory):
                SEGKIT_REFRESH_SECONDS=str(REFRESH_SECONDS), SEGKIT_SETTLE_SECONDS=str(SETTLE_SECONDS),
                SEGKIT_ANALYST="")
     server = Served("live", root, env)
-    server.folder, server.first = folder, data
+    server.folder, server.first, server.cache = folder, data, root / "cache"
     yield server
     server.stop()
 
@@ -108,6 +109,11 @@ def test_a_new_day_shows_up_and_the_view_stays(live_page, live_served):
     assert page.locator(".seg-customers select").first.input_value() == "Purchases"
     assert page.locator(".seg-customers button.mod-active", has_text="Ascending").count() == 1
     assert page.inner_text(".seg-message") == ""
+    # Computed once by the page refresher the server started; the page's kernel only read it.
+    assert live_served.process.refresher is not None and live_served.process.refresher.poll() is None
+    beat = json.loads(next((live_served.cache / "live").glob("*.follower.json")).read_text())
+    meta = json.loads((live_served.cache / "live" / f"{beat['key']}.json").read_text())
+    assert f"{day}.parquet" in meta["files"] and meta["computed_by"] == {"pid": beat["pid"], "refresher": True}
 
 
 def test_a_half_written_file_is_not_read(live_page, live_served):

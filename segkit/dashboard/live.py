@@ -45,13 +45,20 @@ from .widgets import classed, guarded
 if TYPE_CHECKING:  # segkit.live imports the cleaning (ibis): only a page that follows a folder loads it
     from ..live import LiveFeed, LiveUpdate
 
-__all__ = ["follows_folder", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups",
+__all__ = ["follows_folder", "page_feed", "live_customer_data", "open_live_state", "live_status", "MoveGroup", "move_groups",
            "notice_lines", "status_text", "LivePanel", "MOVE_BUTTONS"]
 
 log = logging.getLogger(__name__)
 
 #: Segment moves offered as buttons; the rest are counted in one "all who moved" button.
 MOVE_BUTTONS = 6
+#: How often an open page asks the page refresher (``segkit.dashboard.refresher``), when one
+#: follows its log, for a newer snapshot: a small file read, so a new file reaches the page
+#: within this of the refresher's computing it, not a whole refresh interval later.
+FOLLOWER_POLL_SECONDS = 2.0
+#: How long a page opening while the refresher reads the log waits for its first snapshot
+#: before it computes one itself.
+FIRST_SNAPSHOT_WAIT_SECONDS = 120.0
 
 
 # ---------------------------------------------------------------- the data
@@ -62,6 +69,15 @@ def follows_folder(data) -> bool:
     if data is None:
         data = default_data_path()
     return isinstance(data, (str, Path)) and is_multi_file(data)
+
+
+def page_feed(source, model, follower: bool = False) -> LiveFeed:
+    """The ``LiveFeed`` of a page following ``source`` with the saved ``model``: cleaned with
+    the model's rules, a log shorter than its window scored with a notice. The page refresher
+    builds its feed here too (``follower``), so both name the same snapshots."""
+    from ..live import LiveFeed
+
+    return LiveFeed(source, model, rules=training_rules(model), allow_short_window=True, follower=follower)
 
 
 def live_customer_data(feed: LiveFeed) -> CustomerData:
@@ -92,13 +108,12 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
         reason = str(exc).rstrip(".")
         return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it follows new "
                             f"files only with a saved model ({reason[0].lower() + reason[1:]}).")
-    from ..live import LiveFeed
-
-    feed = LiveFeed(source, model, rules=training_rules(model), allow_short_window=True)
-    update = feed.check()
+    feed = page_feed(source, model)
+    update = feed.check(wait=FIRST_SNAPSHOT_WAIT_SECONDS)
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
-    if update.how == "snapshot":  # read, computed by another kernel: this one may compute the next refresh
+    if update.how == "snapshot" and feed.follower() is None:
+        # Read, computed by another kernel, and no page refresher: this one may compute the next refresh.
         feed.prepare()
     state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
@@ -269,9 +284,16 @@ class LivePanel:
             self._task = None
 
     async def _follow(self) -> None:
+        since = 0.0  # seconds since the last check
         while True:
-            await asyncio.sleep(self.interval)
-            if self.opened:
+            tick = min(self.interval, FOLLOWER_POLL_SECONDS) if self.feed is not None else self.interval
+            await asyncio.sleep(tick)
+            since += tick
+            if not self.opened:
+                continue
+            # Every interval; sooner when the page refresher has a snapshot this page has not shown.
+            if since >= self.interval or (self.feed is not None and self.feed.has_news()):
+                since = 0.0
                 await self._check_once()
 
     def check_model(self) -> bool:

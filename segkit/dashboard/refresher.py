@@ -1,0 +1,223 @@
+"""The page refresher: one process computes a live page's refreshes for every open page.
+
+Without it, the first open page to notice a new file computes the refresh (cleaning the
+touched customers, their features, scoring everyone, the page snapshot) inside its
+kernel, and the others read it: that kernel paid 0.8-1.8 s of CPU for the day on the real
+data in Voilà (issue 13). With it, no page kernel computes: ``python -m
+segkit.dashboard.refresher`` (started by ``segkit.serve`` when the page follows a folder
+and a saved model exists) follows the folder every ``SEGKIT_REFRESH_SECONDS``, computes
+each new folder state once (``LiveFeed`` with ``follower=True``), writes the page snapshot
+the pages open from (``segmented_customers``), and only then names the new snapshot in its
+heartbeat (``LiveFeed.publish``). Open pages poll that heartbeat every couple of seconds
+(``LivePanel``) and read the snapshot; they never list the folder meanwhile.
+
+It takes a model saved since it started at its next check (pages of the old model, whose
+heartbeat is then gone, compute their own refreshes again). A failing check is published
+as the reason, which the pages show; the refresher keeps following. It stops when the
+process it watches (``--watch-pid``, default its parent: the Voilà server) ends, and
+removes its heartbeat; pages whose refresher stopped answering compute again after
+``FOLLOWER_STALE_SECONDS``.
+
+Run: ``python -m segkit.dashboard.refresher [--data FOLDER] [--artifacts DIR] [--once]``;
+it prints one line when its first snapshot is published (``ready: ...``) or why it does
+not follow (``not following: ...``), then logs to standard error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..config import artifacts_dir, default_data_path, is_multi_file, refresh_seconds
+from ..errors import SegkitError
+
+if TYPE_CHECKING:
+    from ..live import LiveFeed, LiveUpdate
+
+__all__ = ["PageRefresher", "main"]
+
+log = logging.getLogger(__name__)
+
+
+class PageRefresher:
+    """Follows ``data`` (a folder or glob; default the page's) with the saved model in
+    ``artifacts`` (default the page's) for every page; see the module docstring.
+
+    ``step()`` checks once; ``run()`` checks every ``interval`` seconds until stopped.
+    ``cpu_seconds``: CPU seconds of each check that computed a snapshot (newest last).
+    """
+
+    def __init__(self, data: str | Path | None = None, artifacts: str | Path | None = None,
+                 interval: float | None = None):
+        self.source = default_data_path() if data is None else data
+        self.artifacts = Path(artifacts) if artifacts is not None else artifacts_dir()
+        self.interval = refresh_seconds() if interval is None else float(interval)
+        self.feed: LiveFeed | None = None
+        self.card_checksum: str | None = None
+        self.cpu_seconds: list[float] = []
+        self.stopped = threading.Event()
+
+    def why_not(self) -> str:
+        """Why this process cannot follow the page's data ("" when it can)."""
+        if self.source is None or not is_multi_file(self.source):
+            return f"the page's data ({self.source or 'the built-in sample'}) is not a folder or glob of files"
+        from ..artifacts import read_model_card
+
+        try:
+            read_model_card(self.artifacts)
+        except SegkitError as exc:
+            return f"no saved model to score with ({str(exc).rstrip('.')})"
+        return ""
+
+    def step(self) -> LiveUpdate | None:
+        """Check the folder once: compute and publish what changed; ``None`` when nothing did
+        (or the check failed: the reason is published for the pages)."""
+        cpu = time.process_time()
+        try:
+            feed = self._feed()
+            update = feed.check()
+            if update is not None:
+                self._write_page_snapshot(feed)
+        except SegkitError as exc:
+            self._publish(str(exc))
+            log.warning("check failed: %s", exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 - the refresher must outlive any one failure
+            log.exception("check failed")
+            self._publish(f"{type(exc).__name__}: {str(exc)[:200]}")
+            return None
+        feed.publish()
+        if update is not None:
+            self.cpu_seconds.append(time.process_time() - cpu)
+            log.info("%s (%.2f s CPU)", update.summary(), self.cpu_seconds[-1])
+        return update
+
+    def run(self, watch_pid: int | None = None, ready=None) -> None:
+        """Check every ``interval`` seconds until ``stopped`` is set or ``watch_pid`` ends;
+        ``ready(text)`` is called once after the first check."""
+        beat = threading.Thread(target=self._beat, args=(watch_pid,), daemon=True)
+        beat.start()
+        try:
+            self.step()
+            if ready is not None:
+                ready(self._ready_text())
+            while not self.stopped.wait(self.interval):
+                self.step()
+        finally:
+            self.stopped.set()
+            self._remove_heartbeat()
+
+    # ------------------------------------------------------------ internals
+    def _feed(self) -> LiveFeed:
+        """The feed for the saved model; a new one (a fresh start) when another was saved."""
+        from ..artifacts import load_artifacts, read_model_card
+        from .live import page_feed
+
+        card = read_model_card(self.artifacts)
+        checksum = card.get("card_sha256") or card.get("created")
+        if self.feed is None or checksum != self.card_checksum:
+            model = load_artifacts(self.artifacts)
+            if self.feed is not None:
+                self._remove_heartbeat()  # the old model's pages compute their own refreshes again
+            self.feed, self.card_checksum = page_feed(self.source, model, follower=True), checksum
+        return self.feed
+
+    def _write_page_snapshot(self, feed: LiveFeed) -> None:
+        """What a page opens from (``segmented_customers``): every customer segmented with
+        lifetime value, as ``DashboardState.scored`` of a live page asks for it."""
+        from .live import live_customer_data
+        from .snapshot import page_customers, segmented_customers
+
+        data = live_customer_data(feed)
+        segmented_customers(data.fingerprint, feed.model.card_, lambda: page_customers(data, feed.model),
+                            feed.snapshot_key({}))
+
+    def _publish(self, error: str) -> None:
+        if self.feed is not None:
+            self.feed.publish(error)
+
+    def _ready_text(self) -> str:
+        feed = self.feed
+        if feed is None or feed.customers is None:
+            return f"ready: following {self.source}, no snapshot yet"
+        return (f"ready: following {self.source} ({len(feed.files)} files, {len(feed.customers):,} customers) "
+                f"every {self.interval:g} s")
+
+    def _beat(self, watch_pid: int | None) -> None:
+        """Touch the heartbeat every ``FOLLOWER_BEAT_SECONDS``; stop when ``watch_pid`` ends."""
+        from ..live import FOLLOWER_BEAT_SECONDS
+
+        while not self.stopped.wait(FOLLOWER_BEAT_SECONDS):
+            if watch_pid is not None and not _running(watch_pid):
+                log.info("process %s ended; stopping", watch_pid)
+                self.stopped.set()
+                return
+            if self.feed is not None:
+                try:
+                    os.utime(self.feed.follower_path())
+                except OSError:
+                    pass  # not published yet
+
+    def _remove_heartbeat(self) -> None:
+        if self.feed is not None:
+            self.feed.follower_path().unlink(missing_ok=True)
+
+
+#: The process that started this one: when it is the one watched and this process was handed
+#: to another parent, it has ended (even if its pid was reused since).
+_PARENT = os.getppid()
+
+
+def _running(pid: int) -> bool:
+    if pid == _PARENT and os.getppid() != pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m segkit.dashboard.refresher", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="folder or glob the page follows (default: the page's data)")
+    parser.add_argument("--artifacts", default=None, help="saved model folder (default: the page's)")
+    parser.add_argument("--watch-pid", type=int, default=os.getppid(),
+                        help="stop when this process ends (default: the parent, the Voila server)")
+    parser.add_argument("--once", action="store_true", help="check once, print the result and exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="segkit refresher: %(message)s")
+    refresher = PageRefresher(args.data, args.artifacts)
+    reason = refresher.why_not()
+    if reason:
+        print(f"not following: {reason}", flush=True)
+        return
+    if args.once:
+        refresher.step()
+        print(refresher._ready_text(), flush=True)
+        return
+
+    def stop(_signum, _frame):
+        refresher.stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def ready(text: str) -> None:
+        print(text, flush=True)
+        # Nothing more on standard output: the server that waited for this line stops reading it.
+        sys.stdout = sys.stderr
+
+    refresher.run(args.watch_pid, ready)
+
+
+if __name__ == "__main__":
+    main()
