@@ -199,6 +199,13 @@ def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -
                   + f" (busiest: kernel {1 + list(after).index(busiest)}, {system_share:.2f} s of it system time)"
                   + (f"; the page refresher {refreshed[-1]:.2f} s CPU" if refreshed else "")
                   + f"; shown {reached[-1]:.1f} s after the file arrived (load average {os.getloadavg()[0]:.2f})")
+            import psutil
+
+            resident = {pid: psutil.Process(pid).memory_info().rss / 2**20 for pid in list(costs)[:2]}
+            print("resident memory after the days: open pages' kernels "
+                  + ", ".join(f"{mb:.0f} MB" for mb in resident.values())
+                  + (f", the page refresher {psutil.Process(refresher.pid).memory_info().rss / 2**20:.0f} MB"
+                     if refresher is not None else ""))
             browser.close()
         opened = list(costs.values())[:2]  # the two open pages' kernels; the rest wait for visitors
         computing = [max(a, b) for a, b in zip(*opened)]

@@ -8,7 +8,9 @@ removed files) are cleaned again from *all* their lines, so a cancellation in a 
 nets against older purchases; everyone is scored again with the saved model, which is
 never retrained. ``LiveFeed`` is what a page holds: one refresh per folder state is
 computed by one kernel, written as a snapshot in the cache folder under a file lock, and
-read by every other kernel.
+read by every other kernel; when the page refresher (``segkit.dashboard.refresher``)
+follows the log, it computes every snapshot and names the newest in its heartbeat
+(``LiveFeed.publish``), and pages only read (``LiveFeed.follower``).
 
 How a page uses it::
 

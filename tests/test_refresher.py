@@ -267,3 +267,48 @@ def test_the_refresher_can_be_run_by_hand(folder, cache):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("ready: following") and f"{len(folder.customers()):,} customers" in run.stdout
+
+
+@pytest.mark.slow
+def test_make_run_on_a_folder_starts_the_refresher_and_stops_it_with_the_server(folder, cache, tmp_path):
+    """``python -m segkit.serve`` (what ``make run`` starts) on a folder with a saved model: it
+    says the refresher follows the folder, and the refresher ends with Voilà (which the serve
+    process becomes)."""
+    from segkit import serve
+
+    folder, artifacts = folder
+    port, output = serve.free_port(), tmp_path / "serve.log"
+    env = dict(_env(folder.path, artifacts, cache), SEGKIT_POOL_SIZE="1")
+    with open(output, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "segkit.serve", f"--port={port}", "--no-browser"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while "Serving the dashboard" not in output.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, output.read_text()
+            time.sleep(0.5)
+        text = output.read_text()
+        assert f"Page refresher: ready: following {folder.path}" in text
+        beat = next((cache / "live").glob("*.follower.json"))
+        pid = json.loads(beat.read_text())["pid"]
+        os.kill(pid, 0)  # running
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while beat.exists() or _alive(pid):
+        assert time.monotonic() < deadline, "the refresher outlived the server"
+        time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A child of this test's process tree that ended but was not reaped counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -6,7 +6,10 @@ page never trains or retrains a model. ``LivePanel`` then checks the folder ever
 ``SEGKIT_REFRESH_SECONDS`` (default 60) from a task on the kernel's event loop (the
 check itself runs in a worker thread, the widgets are updated on the loop, so their
 messages reach the browser like a click's), once the page is shown in a browser: a
-pre-heated kernel waiting for its visitor checks when its page is opened. A new snapshot replaces the state's data
+pre-heated kernel waiting for its visitor checks when its page is opened. When the page
+refresher (``segkit.dashboard.refresher``, started by ``segkit.serve``) follows the log,
+no page computes: each polls its heartbeat every ``FOLLOWER_POLL_SECONDS`` and reads the
+snapshot it names. A new snapshot replaces the state's data
 (``DashboardState.set_data``): filters, sort and table page stay as the viewer set them.
 
 What the panel shows (stable CSS classes):
