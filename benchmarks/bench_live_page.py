@@ -20,8 +20,8 @@ page shows it, minus what the same kernels spend idle over as long (the folder c
 nothing new). That counts the widget messages too. The server runs the page refresher
 (``segkit.dashboard.refresher``, as ``segkit.serve`` starts it): it computes each day once
 and both pages read it; its CPU per day is printed beside the kernels'. With
-``--without-refresher`` it is stopped before the pages open, so the first page to notice a
-day computes it in its kernel (the way before the refresher).
+``--without-refresher`` the server runs with ``SEGKIT_REFRESHER=0``, so the first page to
+notice a day computes it in its kernel (the way before the refresher).
 
 Run: ``.venv/bin/python benchmarks/bench_live_page.py [/work/shared/data] [--voila [--without-refresher]]``.
 """
@@ -144,15 +144,12 @@ def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -
     from segkit import serve
 
     env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(work / "artifacts"),
-               SEGKIT_REFRESH_SECONDS=str(refresh), SEGKIT_SETTLE_SECONDS="0", SEGKIT_ANALYST="")
+               SEGKIT_REFRESH_SECONDS=str(refresh), SEGKIT_SETTLE_SECONDS="0", SEGKIT_ANALYST="",
+               SEGKIT_REFRESHER="0" if "--without-refresher" in sys.argv else "1")
     port, log_path = serve.free_port(), work / "voila.log"
     server = serve.start_voila(port, env, log_path)
     try:
         refresher = server.refresher
-        if "--without-refresher" in sys.argv and refresher is not None:
-            refresher.terminate()
-            refresher.wait(timeout=30)
-            refresher = None
         print("page refresher: " + ("running, computes every day" if refresher is not None else
                                     "none, the first page to notice a day computes it"))
         serve.wait_until_preheated(port, log_path, timeout=300, process=server)

@@ -312,3 +312,74 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _beat_pid(cache: Path, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        beats = list((cache / "live").glob("*.follower.json")) if (cache / "live").is_dir() else []
+        if beats:
+            try:
+                beat = json.loads(beats[0].read_text())
+                if beat.get("key"):
+                    return int(beat["pid"])
+            except ValueError:
+                pass
+        assert time.monotonic() < deadline, "no page refresher published a snapshot"
+        time.sleep(0.2)
+
+
+def test_a_page_in_plain_voila_starts_the_refresher_once(folder, cache, monkeypatch):
+    """Without ``segkit.serve`` (a plain ``voila dashboard.ipynb``), the first page kernel that
+    finds no refresher starts one; later pages read from it, and start no other."""
+    import signal
+
+    from segkit.dashboard.refresher import start_for_page
+
+    folder, artifacts = folder
+    monkeypatch.setenv("VOILA_KERNEL_ID", "a-kernel")  # as in a Voila kernel
+    page = _open_page(folder, artifacts)
+    assert page.live.feed.computed == 1  # the first page computed the log: nobody had yet
+    pid = _beat_pid(cache)
+    try:
+        assert pid != os.getpid()
+        other = _open_page(folder, artifacts)
+        assert other.live.feed.follower()["pid"] == pid and other.live.feed.computed == 0
+        assert start_for_page(other.live.feed, artifacts) is False  # one runs: no second one
+        day, frame = next(iter(folder.coming.items()))
+        write_settled(frame, folder.path / f"{day}.parquet")
+        deadline = time.monotonic() + 120
+        while not page.live.feed.has_news():
+            assert time.monotonic() < deadline, "the started refresher did not take the new file"
+            time.sleep(0.2)
+        update = page.live.check()
+        assert update is not None and update.added_files == [f"{day}.parquet"] and update.how == "snapshot"
+        assert page.live.feed.computed == 1  # the new day was computed by the refresher
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _alive(pid) or list((cache / "live").glob("*.follower.json")):
+        assert time.monotonic() < deadline, "the refresher did not stop on SIGTERM"
+        time.sleep(0.2)
+
+
+def test_a_second_refresher_for_the_same_log_stops_and_the_switch_turns_it_off(folder, cache):
+    from segkit.dashboard.refresher import PageRefresher
+
+    folder, artifacts = folder
+    first = _refresher(folder, artifacts)
+    assert first.step() is not None
+    second = PageRefresher(folder.path, artifacts, interval=1)
+    assert second.step() is None and second.duplicate and second.stopped.is_set()
+    assert second._ready_text().startswith("not following: another page refresher")
+    assert json.loads(first.feed.follower_path().read_text())["pid"] == os.getpid()  # the first one's, kept
+    first._release()
+    assert not first.feed.follower_path().exists()
+    third = PageRefresher(folder.path, artifacts, interval=1)
+    assert third.step() is not None and not third.duplicate  # the lock was released
+    third._release()
+    from segkit.serve import start_refresher
+
+    process, line = start_refresher(dict(_env(folder.path, artifacts, cache), SEGKIT_REFRESHER="0"),
+                                    stderr=subprocess.DEVNULL)
+    assert process is None and line == "not following: SEGKIT_REFRESHER=0 turns the page refresher off"

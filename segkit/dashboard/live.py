@@ -62,6 +62,8 @@ FOLLOWER_POLL_SECONDS = 2.0
 #: How long a page opening while the refresher reads the log waits for its first snapshot
 #: before it computes one itself.
 FIRST_SNAPSHOT_WAIT_SECONDS = 120.0
+#: A page whose refresher stopped answering starts another at most this often.
+RESTART_REFRESHER_SECONDS = 600.0
 
 
 # ---------------------------------------------------------------- the data
@@ -115,9 +117,13 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     update = feed.check(wait=FIRST_SNAPSHOT_WAIT_SECONDS)
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
-    if update.how == "snapshot" and feed.follower() is None:
-        # Read, computed by another kernel, and no page refresher: this one may compute the next refresh.
-        feed.prepare()
+    if feed.follower() is None:
+        from .refresher import start_for_page
+
+        # In Voila without a page refresher (a plain `voila dashboard.ipynb`): start one. Else this
+        # kernel may compute the next refresh: get it ready when it only read this one.
+        if not start_for_page(feed, artifacts) and update.how == "snapshot":
+            feed.prepare()
     state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
     state.live_log = feed.snapshot_key({})  # its page snapshots are pruned apart from other pages'
@@ -201,6 +207,7 @@ class LivePanel:
         self.checks = 0
         self.check_seconds: list[float] = []  # CPU seconds of each check that brought an update (feed + page)
         self._task: asyncio.Task | None = None
+        self._refresher_tried = time.monotonic()  # when this page last started (or saw) a page refresher
         self._loop: asyncio.AbstractEventLoop | None = None
         self._checking: asyncio.Lock | None = None
         #: Shown in a browser (``page_opened``): a pre-heated kernel waiting for a visitor does not
@@ -313,6 +320,7 @@ class LivePanel:
             self.check_model()
             if self.feed is None:
                 return
+            self._restart_refresher()
             cpu = time.process_time()
             try:
                 update = await asyncio.get_running_loop().run_in_executor(None, self.feed.check)
@@ -323,6 +331,19 @@ class LivePanel:
                 self._checked(update, cpu)
             except Exception as exc:  # noqa: BLE001 - the page must survive any failure
                 self._check_failed(exc)
+
+    def _restart_refresher(self) -> None:
+        """The page refresher stopped answering (in Voila): start another, at most once every
+        ``RESTART_REFRESHER_SECONDS``; this page computes meanwhile."""
+        if time.monotonic() - self._refresher_tried < RESTART_REFRESHER_SECONDS or self.feed.follower() is not None:
+            return
+        from .refresher import start_for_page
+
+        self._refresher_tried = time.monotonic()
+        try:
+            start_for_page(self.feed, self.state.artifacts)
+        except OSError:
+            log.exception("starting the page refresher failed")
 
     def _check_failed(self, exc: Exception) -> None:
         if not isinstance(exc, SegkitError):

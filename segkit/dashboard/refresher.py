@@ -15,6 +15,12 @@ file reaches every open page within a fifth of the interval, the computing, and 
 pages' poll (a day of the real data, checks every 5 s: 2.4-6.5 s with checks every
 interval, measured in Voilà).
 
+Under plain ``voila dashboard.ipynb`` (no ``segkit.serve``), the first page kernel that
+finds no refresher for its log starts one (``start_for_page``), which then lives as long as
+the Voilà server. One refresher per log: each holds the log's lock
+(``<cache>/live/<log>.refresher.lock``) while it runs, and a second one exits at once.
+``SEGKIT_REFRESHER=0`` turns the refresher off (pages then compute their own refreshes).
+
 It takes a model saved since it started at its next check (pages of the old model, whose
 heartbeat is then gone, compute their own refreshes again). A failing check is published
 as the reason, which the pages show; the refresher keeps following. It stops when the
@@ -44,9 +50,21 @@ from ..errors import SegkitError
 if TYPE_CHECKING:
     from ..live import LiveFeed, LiveUpdate
 
-__all__ = ["PageRefresher", "main"]
+__all__ = ["PageRefresher", "start_for_page", "refresher_wanted", "main", "REFRESHER_ENV"]
 
 log = logging.getLogger(__name__)
+
+#: ``SEGKIT_REFRESHER=0``: no page refresher; every page computes the refreshes it needs.
+REFRESHER_ENV = "SEGKIT_REFRESHER"
+
+
+def refresher_wanted() -> bool:
+    """False when ``SEGKIT_REFRESHER`` is 0 (or no, off, false)."""
+    return os.environ.get(REFRESHER_ENV, "").strip().lower() not in ("0", "no", "off", "false")
+
+
+class AnotherRefresher(Exception):
+    """Another page refresher holds this log's lock."""
 
 
 class PageRefresher:
@@ -69,9 +87,13 @@ class PageRefresher:
         self.cpu_seconds: list[float] = []
         self.stopped = threading.Event()
         self._published: tuple[str | None, str] | None = None  # (key, error) last published
+        self._lock = None  # the open lock file of the log followed (held while this process runs)
+        self.duplicate = False  # another refresher follows this log: this one stopped
 
     def why_not(self) -> str:
         """Why this process cannot follow the page's data ("" when it can)."""
+        if not refresher_wanted():
+            return f"{REFRESHER_ENV}={os.environ.get(REFRESHER_ENV)} turns the page refresher off"
         if self.source is None or not is_multi_file(self.source):
             return f"the page's data ({self.source or 'the built-in sample'}) is not a folder or glob of files"
         from ..artifacts import read_model_card
@@ -91,6 +113,11 @@ class PageRefresher:
             update = feed.check()
             if update is not None:
                 self._write_page_snapshot(feed)
+        except AnotherRefresher:
+            log.info("another page refresher follows %s; stopping", self.source)
+            self.duplicate = True
+            self.stopped.set()
+            return None
         except SegkitError as exc:
             self._publish(str(exc))
             log.warning("check failed: %s", exc)
@@ -118,7 +145,7 @@ class PageRefresher:
                 self.step()
         finally:
             self.stopped.set()
-            self._remove_heartbeat()
+            self._release()
 
     # ------------------------------------------------------------ internals
     def _feed(self) -> LiveFeed:
@@ -130,9 +157,12 @@ class PageRefresher:
         checksum = card.get("card_sha256") or card.get("created")
         if self.feed is None or checksum != self.card_checksum:
             model = load_artifacts(self.artifacts)
-            if self.feed is not None:
-                self._remove_heartbeat()  # the old model's pages compute their own refreshes again
-            self.feed, self.card_checksum = page_feed(self.source, model, follower=True), checksum
+            feed = page_feed(self.source, model, follower=True)
+            self._release()  # the old model's pages compute their own refreshes again
+            self._lock = _try_lock(_lock_path(feed))
+            if self._lock is None:
+                raise AnotherRefresher()
+            self.feed, self.card_checksum, self._published = feed, checksum, None
         return self.feed
 
     def _write_page_snapshot(self, feed: LiveFeed) -> None:
@@ -160,6 +190,8 @@ class PageRefresher:
             self.feed.publish(error)
 
     def _ready_text(self) -> str:
+        if self.duplicate:
+            return f"not following: another page refresher follows {self.source}"
         feed = self.feed
         if feed is None or feed.customers is None:
             return f"ready: following {self.source}, no snapshot yet"
@@ -181,9 +213,57 @@ class PageRefresher:
                 except OSError:
                     pass  # not published yet
 
-    def _remove_heartbeat(self) -> None:
-        if self.feed is not None:
+    def _release(self) -> None:
+        """Remove the heartbeat and release the log's lock (only when this process holds it)."""
+        if self.feed is not None and self._lock is not None:
             self.feed.follower_path().unlink(missing_ok=True)
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
+
+def _lock_path(feed: LiveFeed) -> Path:
+    return feed.folder / f"{feed.snapshot_key({})}.refresher.lock"
+
+
+def _try_lock(path: Path):
+    """The open file of ``path`` locked for this process, or ``None`` when another holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def start_for_page(feed: LiveFeed, artifacts: str | Path) -> bool:
+    """Start a page refresher for ``feed``'s log from a page in a Voilà kernel when none
+    follows it (no fresh heartbeat, nobody holds the log's lock): a process of its own, in
+    its own session, that stops with the Voilà server (the kernel's parent), its log in
+    ``<cache>/live/<log>.refresher.log``. True when one was started. Not outside Voilà (a
+    notebook or a test builds pages in its own process), nor with ``SEGKIT_REFRESHER=0``."""
+    import subprocess
+
+    from ..config import PROJECT_ROOT
+
+    if not refresher_wanted() or "VOILA_KERNEL_ID" not in os.environ or feed.follower() is not None:
+        return False
+    lock = _try_lock(_lock_path(feed))
+    if lock is None:  # one runs, or is starting
+        return False
+    lock.close()
+    output = open(feed.folder / f"{feed.snapshot_key({})}.refresher.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "segkit.dashboard.refresher", "--data", str(feed.source), "--artifacts",
+         str(artifacts), "--watch-pid", str(os.getppid())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=output, cwd=PROJECT_ROOT, start_new_session=True)
+    output.close()
+    threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends
+    log.info("started the page refresher (pid %s) for %s", process.pid, feed.source)
+    return True
 
 
 #: The process that started this one: when it is the one watched and this process was handed
