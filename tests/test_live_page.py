@@ -178,3 +178,77 @@ def test_a_removed_file_is_dropped_with_a_notice(live_page, live_served):
                            arg=f"'{gone.name}' is no longer in the folder", timeout=UPDATE_TIMEOUT_MS)
     page.wait_for_function("(n) => document.querySelector('.seg-kpis [data-kpi=\"Customers\"] .seg-card-value')"
                            ".innerText.replace(/,/g, '') === String(n)", arg=len(expected), timeout=UPDATE_TIMEOUT_MS)
+
+
+def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_served, browser, tmp_path):
+    """``voila dashboard.ipynb`` (voila.json, no ``segkit.serve``) on a folder with a saved
+    model: the first page kernel starts the page refresher, which computes the next day for
+    the open page and stops when Voilà stops."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_browser import PROJECT_ROOT
+    from test_dashboard_live import SampleFolder
+
+    from segkit import serve
+
+    folder = SampleFolder.__new__(SampleFolder)
+    folder.path, folder.coming = tmp_path / "data", live_served.folder.coming
+    shutil.copytree(live_served.folder.path, folder.path)
+    for day in folder.coming:  # the days the other tests added
+        for added in folder.path.glob(f"{day}.*"):
+            added.unlink()
+    port, log, cache = serve.free_port(), tmp_path / "voila.log", tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k not in ("SEGKIT_PLOTLY_BUNDLE", "JUPYTER_PATH")}
+    env.update(SEGKIT_DATA=str(folder.path), SEGKIT_ARTIFACTS=str(live_served.artifacts), SEGKIT_CACHE=str(cache),
+               SEGKIT_POOL_SIZE="1", SEGKIT_REFRESH_SECONDS=str(REFRESH_SECONDS),
+               SEGKIT_SETTLE_SECONDS=str(SETTLE_SECONDS), SEGKIT_ANALYST="")
+    with open(log, "w") as output:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "voila"), "dashboard.ipynb", f"--port={port}",
+                                    "--no-browser"], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        serve.wait_until_preheated(port, log, timeout=TIMEOUT_MS / 1000, process=process)
+        deadline = time.monotonic() + 60
+        while not list((cache / "live").glob("*.follower.json")):
+            assert time.monotonic() < deadline, "no page refresher started"
+            time.sleep(0.2)
+        beat_path = next((cache / "live").glob("*.follower.json"))
+        pid = json.loads(beat_path.read_text())["pid"]
+        command = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        assert "segkit.dashboard.refresher" in command and command[command.index("--watch-pid") + 1] == str(process.pid)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            open_until_drawn(page, f"http://127.0.0.1:{port}/")
+            day, frame = next(iter(folder.coming.items()))
+            write_settled(frame, folder.path / f"{day}.parquet")
+            expected = folder.customers()
+            last = expected["LastPurchase"].max()
+            _wait_for_status(page, f"Data up to {last.day} {last:%b %Y}")
+            assert _customers_kpi(page) == len(expected)
+        finally:
+            context.close()
+        beat = json.loads(beat_path.read_text())
+        meta = json.loads((cache / "live" / f"{beat['key']}.json").read_text())
+        assert f"{day}.parquet" in meta["files"] and meta["computed_by"] == {"pid": pid, "refresher": True}
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while _running(pid):
+        assert time.monotonic() < deadline, "the page refresher outlived Voila"
+        time.sleep(0.2)
+    assert not beat_path.exists()
+
+
+def _running(pid: int) -> bool:
+    """True while process ``pid`` runs (an ended one not yet reaped counts as ended)."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

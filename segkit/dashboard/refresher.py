@@ -249,7 +249,8 @@ def start_for_page(feed: LiveFeed, artifacts: str | Path) -> bool:
 
     from ..config import PROJECT_ROOT
 
-    if not refresher_wanted() or "VOILA_KERNEL_ID" not in os.environ or feed.follower() is not None:
+    in_voila = any(name in os.environ for name in ("VOILA_KERNEL_ID", "VOILA_PREHEAT", "VOILA_BASE_URL"))
+    if not refresher_wanted() or not in_voila or feed.follower() is not None:
         return False
     lock = _try_lock(_lock_path(feed))
     if lock is None:  # one runs, or is starting
