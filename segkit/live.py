@@ -834,11 +834,13 @@ class LiveFeed:
         return beat is not None and (beat.get("key") not in (None, self.key)
                                      or (beat.get("error") or "") != self._follower_error)
 
-    def publish(self, error: str = "") -> None:
-        """The refresher's word to the pages (its feed only): its newest snapshot and, with
-        ``error``, why its last check failed. Written whole under a temporary name."""
+    def publish(self, error: str = "", pid: int | None = None) -> None:
+        """The refresher's word to the pages: its newest snapshot (this feed's) and, with
+        ``error``, why its last check failed; ``pid``: the refresher's process (default this
+        one; a page that starts a refresher publishes for it until it takes over). Written
+        whole under a temporary name."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "key": self.key,
+        _write_text(json.dumps({"pid": pid or os.getpid(), "host": socket.gethostname(), "key": self.key,
                                 "error": error or None, "written": time.time()}), self.follower_path())
 
     def _check_from_follower(self, beat: dict[str, Any], wait: float) -> tuple[LiveUpdate | None, bool]:

@@ -255,13 +255,21 @@ def start_for_page(feed: LiveFeed, artifacts: str | Path) -> bool:
     lock = _try_lock(_lock_path(feed))
     if lock is None:  # one runs, or is starting
         return False
-    lock.close()
-    output = open(feed.folder / f"{feed.snapshot_key({})}.refresher.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "segkit.dashboard.refresher", "--data", str(feed.source), "--artifacts",
-         str(artifacts), "--watch-pid", str(os.getppid())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=output, cwd=PROJECT_ROOT, start_new_session=True)
-    output.close()
+    try:
+        if feed.follower() is not None:  # another page started one meanwhile
+            return False
+        output = open(feed.folder / f"{feed.snapshot_key({})}.refresher.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "segkit.dashboard.refresher", "--data", str(feed.source), "--artifacts",
+             str(artifacts), "--watch-pid", str(os.getppid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=output, cwd=PROJECT_ROOT,
+            start_new_session=True)
+        output.close()
+        # Its heartbeat until it writes its own (a few seconds): the snapshot this page holds, so
+        # pages opening meanwhile (a pool filling) neither start another refresher nor compute.
+        feed.publish(pid=process.pid)
+    finally:
+        lock.close()
     threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends
     log.info("started the page refresher (pid %s) for %s", process.pid, feed.source)
     return True
