@@ -243,10 +243,20 @@ def _decode_download(page) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype={"Customer": str})
 
 
-def _upload(page, path: Path) -> None:
-    """Choose a file in the upload button's file dialog (its <input> is hidden)."""
-    with page.expect_file_chooser() as chooser:
-        page.locator(".seg-upload button").first.click()
+def _upload(page, path: Path, tries: int = 3) -> None:
+    """Choose a file in the upload button's file dialog (its <input> is hidden). A click
+    that opens no dialog within 30 s is tried again (seen once in CI: the page was being
+    redrawn, e.g. taking a model saved by an earlier test, as the button was clicked)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        try:
+            with page.expect_file_chooser(timeout=30_000) as chooser:
+                page.locator(".seg-upload button").first.click()
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
     chooser.value.set_files(str(path))
 
 
