@@ -76,7 +76,10 @@ SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier",
 VALUED_SEGMENTS = ("VIP", "Loyal")
 SLIPPING_SEGMENTS = ("At risk", "Lost")
 #: Bump when the snapshot's contents change, so old snapshots are not reused.
-_SNAPSHOT_VERSION = 3
+_SNAPSHOT_VERSION = 4  # 4: the JSON records it ("version"), and "computed_by", "waiting"
+#: Snapshots written by another snapshot version (an earlier segkit) are removed once they
+#: are this old (a kernel of that version may still be reading a younger one).
+OTHER_VERSION_SECONDS = 86400.0
 #: Most parts a snapshot's raw lines are kept in before they are written whole again.
 RAW_PARTS = 8
 #: A page refresher (``segkit.dashboard.refresher``) touches its heartbeat file this often ...
@@ -957,7 +960,8 @@ class LiveFeed:
                           repeated=live._repeated)
         live._raw_parts, live._raw_rows = parts, len(live.transactions)
         meta = {
-            "key": key, "family": self.snapshot_key({}), "model_version": self.model_version,
+            "key": key, "family": self.snapshot_key({}), "version": _SNAPSHOT_VERSION,
+            "model_version": self.model_version,
             "files": {n: s.__dict__ for n, s in live.files.items()},
             "date_bounds": [str(t) for t in live.date_bounds], "snapshot_date": str(live.snapshot_date),
             "last_purchase": str(live.last_purchase), "notices": notices,
@@ -988,11 +992,11 @@ class LiveFeed:
                 if meta.get("family") == family:
                     metas.append(meta)
             kept = [m for i, m in enumerate(metas) if i < self.keep or m.get("key") == current]
-            for meta in metas:
-                if meta not in kept:
-                    (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
-                    for part in ("lines.arrow", "customers.arrow", "hashes.npz"):
-                        (self.folder / f"{meta['key']}.{part}").unlink(missing_ok=True)
+            gone = [m for m in metas if m not in kept] + self._other_versions()
+            for meta in gone:
+                (self.folder / f"{meta['key']}.json").unlink(missing_ok=True)
+                for part in ("lines.arrow", "customers.arrow", "hashes.npz"):
+                    (self.folder / f"{meta['key']}.{part}").unlink(missing_ok=True)
             # Raw parts, once no snapshot (of any log) lists them.
             listed = set()
             for path in self.folder.glob("*.json"):
@@ -1005,9 +1009,23 @@ class LiveFeed:
                 key = path.name.split(".")[0]
                 if key not in listed and not (self.folder / f"{key}.json").exists():
                     path.unlink(missing_ok=True)
-            for meta in metas:
-                if meta not in kept:
-                    remove_lock(self.folder / f"{meta['key']}.lock")
+            for meta in gone:
+                remove_lock(self.folder / f"{meta['key']}.lock")
+
+    def _other_versions(self) -> list[dict[str, Any]]:
+        """The snapshots (of any log) that another snapshot version wrote, over
+        ``OTHER_VERSION_SECONDS`` old: an earlier segkit's, which no kernel of this one reads."""
+        old = []
+        for path in self.folder.glob("*.json"):
+            if path.name.endswith(".follower.json") or time.time() - modified_time(path) < OTHER_VERSION_SECONDS:
+                continue
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("key") == path.stem and meta.get("version") != _SNAPSHOT_VERSION:
+                old.append(meta)
+        return old
 
 
 def _pid_alive(pid: Any) -> bool:

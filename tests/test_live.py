@@ -707,3 +707,31 @@ def test_a_growing_csv_is_hashed_once(tmp_path, months, saved_model, monkeypatch
     update = feed.check()
     assert update.changed_files == ["sales.csv"] and feed.files["sales.csv"].grew_from
     assert reads == ["file_digests"]
+
+
+def test_snapshots_of_an_earlier_segkit_are_removed_once_a_day_old(folder, saved_model, tmp_path):
+    import json
+    import os
+    import time
+
+    from segkit.live import OTHER_VERSION_SECONDS
+
+    shared = tmp_path / "snapshots"
+    shared.mkdir()
+
+    def earlier(key: str, age: float) -> None:  # as segkit wrote them before the JSON held its version
+        (shared / f"{key}.json").write_text(json.dumps({"key": key, "family": "f-old", "raw_parts": [key]}))
+        for part in ("lines.arrow", "customers.arrow", "hashes.npz", "raw.parquet"):
+            (shared / f"{key}.{part}").write_bytes(b"old")
+        stamp = time.time() - age
+        for path in shared.glob(f"{key}.*"):
+            os.utime(path, (stamp, stamp))
+
+    earlier("old", OTHER_VERSION_SECONDS + 3600)
+    earlier("young", 3600)
+    feed = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
+    feed.check()
+    assert not list(shared.glob("old.*"))  # the JSON and every part
+    assert len(list(shared.glob("young.*"))) == 5  # an earlier segkit may still be reading it
+    assert json.loads((shared / f"{feed.key}.json").read_text())["version"] >= 4
+    assert (shared / f"{feed.key}.customers.arrow").is_file()
