@@ -282,15 +282,11 @@ _PARENT = os.getppid()
 
 
 def _running(pid: int) -> bool:
+    from ..live import _pid_alive
+
     if pid == _PARENT and os.getppid() != pid:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process
-        return True
-    return True
+    return _pid_alive(pid)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
