@@ -494,8 +494,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
             else "read-only for visitors (--analyst to allow retraining)")
+    from .config import default_data_path, is_multi_file
+
+    source = default_data_path()
+    if source is not None and is_multi_file(source):  # it reads the whole log once: say so meanwhile
+        print(f"Starting the page refresher (it reads {source} once, then follows it) ...", flush=True)
     refresher, said = start_refresher(environment)  # stops when this process (then Voilà) ends
-    if not said.startswith("not following"):
+    if not said.startswith("not following") or (source is not None and is_multi_file(source)):
         print(f"Page refresher: {said}", flush=True)
     print("Preparing the page (the customer table and segments every kernel reads) ...", end=" ", flush=True)
     print(f"done in {prepare_page(environment):.1f} s", flush=True)

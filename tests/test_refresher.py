@@ -288,7 +288,8 @@ def test_make_run_on_a_folder_starts_the_refresher_and_stops_it_with_the_server(
             assert process.poll() is None and time.monotonic() < deadline, output.read_text()
             time.sleep(0.5)
         text = output.read_text()
-        assert f"Page refresher: ready: following {folder.path}" in text
+        assert f"Starting the page refresher (it reads {folder.path} once" in text
+        assert text.index("Starting the page refresher") < text.index(f"Page refresher: ready: following {folder.path}")
         beat = next((cache / "live").glob("*.follower.json"))
         pid = json.loads(beat.read_text())["pid"]
         os.kill(pid, 0)  # running
