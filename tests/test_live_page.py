@@ -18,6 +18,7 @@ import pytest
 
 from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
 from test_dashboard_live import SampleFolder, write_settled
+from test_refresher import _alive
 
 pytestmark = pytest.mark.browser
 
@@ -238,17 +239,8 @@ def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_serve
         process.terminate()
         process.wait(timeout=60)
     deadline = time.monotonic() + 30
-    while _running(pid):
+    while _alive(pid):
         assert time.monotonic() < deadline, "the page refresher outlived Voila"
         time.sleep(0.2)
     assert not beat_path.exists()
 
-
-def _running(pid: int) -> bool:
-    """True while process ``pid`` runs (an ended one not yet reaped counts as ended)."""
-    from pathlib import Path
-
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
