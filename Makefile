@@ -15,14 +15,14 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m segkit.serve --install-template
+	$(BIN)/python -m segkit.server.serve --install-template
 	touch $(STAMP)
 
 run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866, read-only (data/ or the built-in sample)
-	$(BIN)/python -m segkit.serve
+	$(BIN)/python -m segkit.server.serve
 
 run-analyst: $(STAMP) ## the same, letting visitors retrain and save the model (analyst mode)
-	$(BIN)/python -m segkit.serve --analyst
+	$(BIN)/python -m segkit.server.serve --analyst
 
 train: $(STAMP) ## retrain on data/ (or the sample) and save artifacts/
 	$(BIN)/segkit train

@@ -5,9 +5,9 @@ Per log (``benchmarks/make_large_logs.py`` writes them; default 20M lines):
 
 - ``pandas``: the baseline of issue 11: ``pandas.read_parquet`` of the file, then the
   seed rules (drop missing CustomerID, Quantity <= 0) and a per-customer groupby;
-- ``duckdb``: ``segkit.outofcore.customer_features_out_of_core`` (default rules, the
-  whole of ``segkit.rules``: checks, date window, netting, duplicates, features);
-- ``spark``: ``segkit.engine.SparkEngine`` on ``local[2]`` running the same rules on the
+- ``duckdb``: ``segkit.features.out_of_core.customer_features_out_of_core`` (default rules, the
+  whole of ``segkit.rules.lines``: checks, date window, netting, duplicates, features);
+- ``spark``: ``segkit.engines.spark.SparkEngine`` on ``local[2]`` running the same rules on the
   file (session start timed apart);
 - ``duckdb-before`` (with ``--before DIR``): the DuckDB run with the ``segkit`` package
   found in DIR (e.g. ``git archive main segkit | tar -x -C DIR``), to compare code
@@ -56,11 +56,12 @@ def child(mode: str, path: str, memory_limit: str, code: str = "") -> dict:
             LastPurchase=("InvoiceDate", "max"), DistinctProducts=("StockCode", "nunique"))
         return {"seconds": time.perf_counter() - start, "customers": len(table)}
     if mode in ("duckdb", "duckdb-before"):
-        from segkit.outofcore import customer_features_out_of_core
+        from segkit.features.out_of_core import customer_features_out_of_core
 
         table = customer_features_out_of_core(path, memory_limit=memory_limit, threads=2)
         return {"seconds": time.perf_counter() - start, "customers": len(table)}
-    from segkit.engine import SparkEngine, run_rules
+    from segkit.engines.spark import SparkEngine
+    from segkit.engines.base import run_rules
 
     engine = SparkEngine(master="local[2]")
     session = time.perf_counter() - start

@@ -40,10 +40,10 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("SEGKIT_CACHE", str(args.log.parent / "cache"))
     sys.path.insert(0, str(ROOT))
-    from segkit.artifacts import save_artifacts
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.config import Settings
     from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
-    from segkit.workflow import train_model
+    from segkit.pipeline.workflow import train_model
 
     figures: dict = {"log": args.log.name, "load_average_before": [round(v, 2) for v in os.getloadavg()]}
     start = time.perf_counter()
@@ -52,7 +52,7 @@ def main() -> int:
     assert isinstance(data, OutOfCoreData), "the log is not above SEGKIT_LARGE_LOG_LINES"
     figures.update(lines=data.n_lines, customers=len(data.customers))
     if args.fresh:
-        from segkit.dashboard.data import large_log_windows
+        from segkit.page.data import large_log_windows
 
         windows = large_log_windows(data)
         shutil.rmtree(windows.table_folder, ignore_errors=True)

@@ -61,8 +61,8 @@ def daily_folder(log, work: Path, added: int):
 
 def saved_model(data: Path, artifacts: Path):
     """A K=4 model trained on the log in ``data``, saved in ``artifacts`` and loaded back as a page loads it."""
-    from segkit.artifacts import load_artifacts, save_artifacts
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     base = load_customer_data(data)
     model, _ = train_model(base, k=4)
@@ -78,8 +78,8 @@ def main() -> None:
 
     import pandas as pd
 
-    from segkit.live import SEGMENT_COLUMNS, LiveFeed
-    from segkit.workflow import load_customer_data
+    from segkit.live.feed import SEGMENT_COLUMNS, LiveFeed
+    from segkit.pipeline.workflow import load_customer_data
 
     log = pd.read_parquet(source)
     days, data, add = daily_folder(log, work, ADDED)

@@ -12,13 +12,13 @@ holding it) into one parquet file per day in a temporary folder, holds back the 
 ``ADDED`` days, trains a K=4 model on the rest and saves it, then adds the held-back days
 one at a time. CPU seconds (``time.process_time``, every thread) and wall seconds.
 
-With ``--voila`` the same folder is served by Voilà (``segkit.serve``) and two pages are
+With ``--voila`` the same folder is served by Voilà (``segkit.server.serve``) and two pages are
 opened in Chromium; for each added day the CPU time of every kernel process (the two
 pages' and the pre-heated ones waiting for visitors, which do not follow the folder until
 their page is opened) is read from the system before the file is dropped and after the
 page shows it, minus what the same kernels spend idle over as long (the folder checks with
 nothing new). That counts the widget messages too. The server runs the page refresher
-(``segkit.dashboard.refresher``, as ``segkit.serve`` starts it): it computes each day once
+(``segkit.live.refresher``, as ``segkit.server.serve`` starts it): it computes each day once
 and both pages read it; its CPU per day is printed beside the kernels'. With
 ``--without-refresher`` the server runs with ``SEGKIT_REFRESHER=0``, so the first page to
 notice a day computes it in its kernel (the way before the refresher).
@@ -56,10 +56,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from segkit.artifacts import save_artifacts
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.views import Filters
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.views.tables import Filters
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     log = pd.read_parquet(folder / "online_retail.parquet")
     days, data, add = daily_folder(log, work, ADDED)
@@ -141,7 +141,7 @@ def kernel_seconds(server, system: bool = False) -> dict[int, float]:
 def in_voila(work: Path, data: Path, coming: list[str], add, refresh: int = 5) -> None:
     from playwright.sync_api import sync_playwright
 
-    from segkit import serve
+    from segkit.server import serve
 
     env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(work / "artifacts"),
                SEGKIT_REFRESH_SECONDS=str(refresh), SEGKIT_SETTLE_SECONDS="0", SEGKIT_ANALYST="",

@@ -12,7 +12,7 @@ browsers' own CPU has to fit in that time. This measures it, per page load, in C
 - ``segkit``: the dashboard on the real data with a model trained on it and its page
   snapshot prepared (as ``make run`` after ``segkit train``).
 
-All three are served by ``segkit.serve``'s Voilà command (same template, pool, limits);
+All three are served by ``segkit.server.serve``'s Voilà command (same template, pool, limits);
 each page is loaded ``--loads`` times in a fresh browser context (a new visitor: no HTTP
 or code cache), the first load not counted. It prints the median CPU per page, the ratio
 to the plain Voilà page, and the lower bound it puts on ten visitors at once: ten pages'
@@ -98,7 +98,7 @@ async def _page_loads(url: str, ready: str, loads: int) -> list[float]:
 
 
 def _serve(notebook: Path, env: dict, folder: Path, pool: int):
-    from segkit import serve
+    from segkit.server import serve
 
     port, log = serve.free_port(), folder / f"{notebook.stem}.log"
     environment = serve.voila_environment(dict(env, SEGKIT_POOL_SIZE=str(pool)))
@@ -112,10 +112,10 @@ def _serve(notebook: Path, env: dict, folder: Path, pool: int):
 def main() -> None:
     import nbformat
 
-    from segkit.artifacts import read_model_card, save_artifacts
+    from segkit.pipeline.artifacts import read_model_card, save_artifacts
     from segkit.config import PROJECT_ROOT
-    from segkit.dashboard.snapshot import prepare_snapshot
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.page.snapshot import prepare_snapshot
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", default=os.environ.get("SEGKIT_REAL_DATA", str(ROOT.parent / "shared" / "data")))

@@ -46,8 +46,8 @@ def original_approach(path: Path) -> int:
 
 
 def segkit_pipeline(path: Path) -> int:
-    from segkit.model import SegmentationModel
-    from segkit.workflow import load_customer_data
+    from segkit.modeling.model import SegmentationModel
+    from segkit.pipeline.workflow import load_customer_data
 
     data = load_customer_data(path)
     SegmentationModel(n_clusters=4).fit(data.customers)

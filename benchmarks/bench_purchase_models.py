@@ -3,7 +3,7 @@
 For the whole log and for a calibration period (purchases before the cut-off, the rest as
 holdout) each purchase model is fitted by maximum likelihood (pymc-marketing,
 ``fit(method="map")`` with flat priors) and, for BG/NBD and MBG/NBD, checked against
-scipy's optimiser on the closed-form log-likelihood (``segkit.clv.log_likelihood``), with
+scipy's optimiser on the closed-form log-likelihood (``segkit.value.clv.log_likelihood``), with
 the log-likelihood lost when the mean dropout chance per purchase day is held at 10 %.
 Reported per model: parameters (days), log-likelihood, P(alive) quantiles and the share
 below 0.5; on the holdout: ROC AUC of P(alive) at the cut-off for "bought again in the
@@ -25,8 +25,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 
-from segkit import clv
-from segkit.workflow import load_customer_data
+from segkit.value import clv
+from segkit.pipeline.workflow import load_customer_data
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online_retail.parquet"

@@ -1,9 +1,9 @@
 """Scale benchmark: large logs, out-of-core features beside pandas, training and scoring at 1M customers.
 
 In one run:
-1. writes synthetic logs of each size (``segkit.sample.write_large_log``, default 10M and
+1. writes synthetic logs of each size (``segkit.ingest.sample.write_large_log``, default 10M and
    100M lines) to a folder outside git, timing each;
-2. per size, computes customer features out of core (DuckDB, ``segkit.outofcore``) and
+2. per size, computes customer features out of core (DuckDB, ``segkit.engines.outofcore``) and
    through the pandas path (the steps of ``load_customer_data``: read, canonical columns,
    clean, features), each in its own child process whose peak memory (max RSS) is read
    from ``wait4``; the pandas child runs under an address-space cap (``RLIMIT_AS``) so it
@@ -55,7 +55,7 @@ RESAMPLED_SIZES = (2_000_000, 4_000_000)
 
 
 def child_generate(path: str, n_lines: str, seed: str) -> dict:
-    from segkit.sample import write_large_log
+    from segkit.ingest.sample import write_large_log
 
     start = time.perf_counter()
     write_large_log(path, int(n_lines), seed=int(seed))
@@ -63,7 +63,7 @@ def child_generate(path: str, n_lines: str, seed: str) -> dict:
 
 
 def child_outofcore(path: str, memory_limit: str, out: str, spill: str) -> dict:
-    from segkit.outofcore import customer_features_out_of_core
+    from segkit.features.out_of_core import customer_features_out_of_core
 
     start = time.perf_counter()
     customers = customer_features_out_of_core(path, memory_limit=memory_limit, temp_directory=spill)
@@ -77,8 +77,8 @@ def child_pandas(path: str, compare_with: str) -> dict:
     import pandas as pd
 
     from segkit.clean import clean_transactions
-    from segkit.features import customer_features
-    from segkit.load import _read_raw, standardise_columns
+    from segkit.features.customers import customer_features
+    from segkit.ingest.load import _read_raw, standardise_columns
 
     seconds: dict[str, float] = {}
     stage = "read parquet"
@@ -118,7 +118,7 @@ def child_train(customers_path: str, k: str, repeats: str) -> dict:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from segkit.model import FEATURE_PRESETS, MINIBATCH_ABOVE, SegmentationModel, evaluate_k, log_step
+    from segkit.modeling.model import FEATURE_PRESETS, MINIBATCH_ABOVE, SegmentationModel, evaluate_k, log_step
 
     k, repeats = int(k), int(repeats)
     customers = pd.read_parquet(customers_path)
@@ -191,8 +191,8 @@ def synthetic_customers(n: int, seed: int = 0):
     import numpy as np
     import pandas as pd
 
-    from segkit.dashboard.data import OutOfCoreData
-    from segkit.workflow import CustomerData, load_customer_data
+    from segkit.page.data import OutOfCoreData
+    from segkit.pipeline.workflow import CustomerData, load_customer_data
 
     sample = load_customer_data(None)
     rng = np.random.default_rng(seed)
@@ -214,11 +214,11 @@ def child_dashboard(n: str, repeats: str) -> dict:
     """Kernel time of filter changes on the page at ``n`` customers: 2D scatter as points, then as a density."""
     import tempfile
 
-    from segkit.artifacts import save_artifacts
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.config import Settings
     from segkit.dashboard import Dashboard, scatter
-    from segkit.views import Filters
-    from segkit.workflow import train_model
+    from segkit.views.tables import Filters
+    from segkit.pipeline.workflow import train_model
 
     n, repeats = int(n), max(int(repeats), 6)
     start = time.perf_counter()

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def one_server(parquet: Path) -> dict:
-    from segkit import serve
-    from segkit.artifacts import save_artifacts
-    from segkit.kernels import machine, pool_and_cap
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.server import serve
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.server.kernels import machine, pool_and_cap
+    from segkit.pipeline.workflow import load_customer_data, train_model
     from test_load_sessions import _run_sessions  # the sessions the load test drives
 
     with tempfile.TemporaryDirectory(prefix="segkit-sessions-") as tmp:

@@ -30,8 +30,9 @@ def main() -> int:
     args = parser.parse_args()
     import pandas as pd
 
-    from segkit.engine import Engine, SparkEngine, run_rules
-    from segkit.sample import write_large_log
+    from segkit.engines.base import Engine, run_rules
+    from segkit.engines.spark import SparkEngine
+    from segkit.ingest.sample import write_large_log
 
     folder = Path(tempfile.mkdtemp(prefix="segkit-bench-spark-"))
     path = write_large_log(folder / "log.parquet", parse_size(args.lines), seed=1)

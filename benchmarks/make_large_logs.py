@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--chunk-lines", type=int, default=1_000_000)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from segkit.sample import customers_for_lines, write_large_log
+    from segkit.ingest.sample import customers_for_lines, write_large_log
 
     for size in map(parse_size, args.sizes):
         path = log_path(args.folder, size, args.seed)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from segkit import serve
+from segkit.server import serve
 from segkit.config import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,9 +42,9 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="segkit-shots-") as tmp:
         env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(Path(tmp) / "artifacts"),
                    SEGKIT_CACHE=str(Path(tmp) / "cache"))
-        from segkit.artifacts import save_artifacts
-        from segkit.workflow import train_model
-        from segkit.workflow import load_customer_data
+        from segkit.pipeline.artifacts import save_artifacts
+        from segkit.pipeline.workflow import train_model
+        from segkit.pipeline.workflow import load_customer_data
 
         customers = load_customer_data(data)
         model, _ = train_model(customers, "auto")

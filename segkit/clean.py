@@ -1,6 +1,6 @@
 """Clean transaction lines and report what each rule removed.
 
-The rules themselves are written once, as relational expressions, in ``segkit.rules``;
+The rules themselves are written once, as relational expressions, in ``segkit.rules.lines``;
 this module runs them in process (DuckDB) on a loaded log and hands back pandas.
 
 Default rules, applied in this order:
@@ -39,7 +39,16 @@ from typing import Iterable, Literal
 import numpy as np
 import pandas as pd
 
-from .rules import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, OUTLIER_MARGIN, bulk_positions, window_around
+from segkit.rules.lines import (
+    BULK_QUANTILES,
+    NON_PRODUCT_CODES,
+    NON_PRODUCT_PREFIXES,
+    OUTLIER_MARGIN,
+    bulk_positions,
+    window_around,
+)
+from segkit.schema import to_utc_naive
+from segkit.schema import tomorrow as next_day
 
 __all__ = [
     "BULK_QUANTILES",
@@ -72,14 +81,13 @@ def date_window(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.T
 
     Percentiles are taken on the lower value (no interpolation), so the bounds are dates
     in the log; a handful of stray lines cannot move them. The same two order statistics
-    as ``segkit.engine.date_window`` (``rules.bulk_positions``), taken in memory with
+    as ``segkit.engines.base.date_window`` (``rules.bulk_positions``), taken in memory with
     ``numpy.partition``: a live refresh asks for them at every new file.
     """
-    tomorrow = (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) \
-        + pd.Timedelta(days=1)
+    tomorrow = next_day(now)
     stamps = pd.to_datetime(dates).dropna()
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        stamps = to_utc_naive(stamps)
     if len(stamps) == 0:
         return pd.Timestamp.min, tomorrow
     low_at, high_at = bulk_positions(len(stamps))
@@ -94,15 +102,16 @@ def clean_transactions(
     non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> CleaningResult:
-    """Apply the cleaning rules in order (``segkit.rules``, run in process by DuckDB).
+    """Apply the cleaning rules in order (``segkit.rules.lines``, run in process by DuckDB).
 
-    ``transactions``: canonical lines (``segkit.load``). Returns the kept lines in their
+    ``transactions``: canonical lines (``segkit.ingest.load``). Returns the kept lines in their
     original order with their columns and types, netted quantities and ``TotalPrice``,
     and the report (rule, rows_removed, revenue_removed, rows_left, revenue_left).
     ``window``: the outlier-date bounds when already known (``date_window`` of a larger
     log these lines are part of), else taken from ``transactions``.
     """
-    from .engine import local_engine, run_rules
+    from segkit.engines.base import run_rules
+    from segkit.engines.duckdb import local_engine
 
     if rules not in ("default", "seed"):
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import DATA_DIR, artifacts_dir
-from .errors import SegkitError
+from segkit.config import DATA_DIR, artifacts_dir
+from segkit.errors import SegkitError
 
 __all__ = ["main", "build_parser"]
 
@@ -140,14 +140,14 @@ def _spark(args) -> dict:
 
 
 def _mapping(args):
-    from .load import parse_column_mapping
+    from segkit.ingest.load import parse_column_mapping
 
     return parse_column_mapping(args.columns)
 
 
 def _check_out(args) -> None:
     """Refuse an ``--out`` that would overwrite the input or a file of the saved model."""
-    from .errors import SegkitDataError
+    from segkit.errors import SegkitDataError
 
     out = Path(args.out).expanduser().resolve()
     data = getattr(args, "data", None)
@@ -179,8 +179,8 @@ def _data_folder(data: str) -> Path | None:
 
 
 def _write_csv(frame: pd.DataFrame, out: str) -> None:
-    from .errors import SegkitDataError
-    from .export import to_safe_csv
+    from segkit.errors import SegkitDataError
+    from segkit.views.export import to_safe_csv
 
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +193,7 @@ def _write_csv(frame: pd.DataFrame, out: str) -> None:
 
 
 def _features(args) -> int:
-    from .workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     _check_out(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
@@ -205,8 +205,8 @@ def _features(args) -> int:
 
 
 def _train(args) -> int:
-    from .artifacts import save_artifacts
-    from .workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
@@ -249,7 +249,7 @@ def _prepare_page(data, model, card_path) -> None:
     import json
 
     try:
-        from .dashboard.snapshot import prepare_snapshot
+        from segkit.page.snapshot import prepare_snapshot
     except ImportError:  # a core install (no segkit[dashboard]): there is no page to prepare
         return
     prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
@@ -257,7 +257,7 @@ def _prepare_page(data, model, card_path) -> None:
 
 def _fit_value(model, data, args) -> None:
     """Fit lifetime-value parameters into the model when the clv extra is there (say so when not)."""
-    from .clv import PURCHASE_MODELS, clv_available, fit_clv, rfm_frame
+    from segkit.value.clv import PURCHASE_MODELS, clv_available, fit_clv, rfm_frame
 
     if args.no_clv or os.environ.get("SEGKIT_CLV", "1") == "0" or data.lines is None:
         print("\nlifetime value: not fitted" + (" (out-of-core data)" if data.lines is None else ""))
@@ -272,7 +272,7 @@ def _fit_value(model, data, args) -> None:
 
 
 def _score(args) -> int:
-    from .workflow import customers_for_scoring
+    from segkit.pipeline.workflow import customers_for_scoring
 
     _check_out(args)
     since = _since_date(args.since)
@@ -284,7 +284,7 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
-        from .live import purchased_since
+        from segkit.live.feed import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
     if args.engine == "spark":
@@ -298,11 +298,11 @@ def _score(args) -> int:
 
 def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
     """``score --engine spark``: the segments computed on the executors
-    (``segkit.engine.score_on_spark``, the fitted model broadcast once); an ``--out``
+    (``segkit.engines.spark.score_on_spark``, the fitted model broadcast once); an ``--out``
     ending in ``.parquet`` is written by Spark (a folder of part files), any other is
-    collected and written as CSV. Columns: ``segkit.engine.SCORE_SCHEMA``."""
-    from .engine import score_on_spark, spark_session
-    from .errors import SegkitDataError
+    collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA``."""
+    from segkit.engines.spark import score_on_spark, spark_session
+    from segkit.errors import SegkitDataError
 
     session = spark_session(args.spark_master, args.spark_remote)
     frame = customers[[c for c in model.input_columns_ if c != "CustomerID"]].astype("float64").reset_index()
@@ -327,9 +327,17 @@ def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
 
 
 def _clv(args) -> int:
-    from .clv import DEFAULT_PURCHASE_MODEL, PURCHASE_MODELS, fit_clv, load_params, predict_clv, rfm_frame, save_params
-    from .errors import SegkitDataError
-    from .workflow import load_customer_data
+    from segkit.errors import SegkitDataError
+    from segkit.pipeline.workflow import load_customer_data
+    from segkit.value.clv import (
+        DEFAULT_PURCHASE_MODEL,
+        PURCHASE_MODELS,
+        fit_clv,
+        load_params,
+        predict_clv,
+        rfm_frame,
+        save_params,
+    )
 
     if args.engine in ("duckdb", "spark"):
         raise SegkitDataError(f"segkit clv needs the purchase lines in memory; --engine {args.engine} is not "
@@ -369,8 +377,8 @@ def _clv(args) -> int:
 def _load_model(folder: Path):
     """``load_artifacts``, with a malformed ``model.json`` (segments as a list, ``null``,
     nesting too deep for the JSON reader) refused in one sentence."""
-    from .artifacts import load_artifacts
-    from .errors import SegkitArtifactError
+    from segkit.errors import SegkitArtifactError
+    from segkit.pipeline.artifacts import load_artifacts
 
     try:
         return load_artifacts(folder)
@@ -384,7 +392,7 @@ def _load_model(folder: Path):
 
 
 def _fetch(args) -> int:
-    from .fetch import UCI_URL, fetch_data
+    from segkit.ingest.fetch import UCI_URL, fetch_data
 
     path = fetch_data(args.dest, args.url or UCI_URL)
     print(f"saved {path}")
@@ -392,8 +400,8 @@ def _fetch(args) -> int:
 
 
 def _sample(args) -> int:
-    from .sample import generate_sample_transactions
-    from .errors import SegkitDataError
+    from segkit.errors import SegkitDataError
+    from segkit.ingest.sample import generate_sample_transactions
 
     frame = generate_sample_transactions(args.customers, args.seed)
     out = Path(args.out)
@@ -412,7 +420,7 @@ def _sample(args) -> int:
 
 
 def _since_date(text: str | None) -> pd.Timestamp | None:
-    from .errors import SegkitDataError
+    from segkit.errors import SegkitDataError
 
     if text is None:
         return None
@@ -423,7 +431,7 @@ def _since_date(text: str | None) -> pd.Timestamp | None:
 
 
 def _positive_int(text: str) -> int:
-    from .errors import SegkitDataError
+    from segkit.errors import SegkitDataError
 
     try:
         value = int(text)
@@ -435,7 +443,7 @@ def _positive_int(text: str) -> int:
 
 
 def _models(args) -> int:
-    from .artifacts import list_versions
+    from segkit.pipeline.artifacts import list_versions
 
     folder = args.artifacts or artifacts_dir()
     versions = list_versions(folder)
@@ -449,7 +457,7 @@ def _models(args) -> int:
 
 
 def _rollback(args) -> int:
-    from .artifacts import rollback
+    from segkit.pipeline.artifacts import rollback
 
     target = rollback(args.artifacts or artifacts_dir(), args.version)
     print(f"current model is now {target.name}")

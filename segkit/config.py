@@ -69,7 +69,7 @@ def default_data_path() -> Path | None:
     log) or a glob such as ``exports/2011-*.csv``; set but empty (``SEGKIT_DATA=``) forces
     the built-in sample, so ``make notebooks`` never reads private files in ``data/``.
     Otherwise ``data/``: its only supported file, or the folder itself when it holds
-    several (read as one log, ``segkit.load.load_log``). ``None`` means: use the built-in
+    several (read as one log, ``segkit.ingest.load.load_log``). ``None`` means: use the built-in
     sample.
     """
     if "SEGKIT_DATA" in os.environ:
@@ -99,7 +99,7 @@ class Settings:
 
     ``currency``: symbol put before every money figure (``SEGKIT_CURRENCY``, default "£").
     ``analyst``: the dashboard lets this visitor retrain and save the model
-    (``SEGKIT_ANALYST=1``; ``python -m segkit.serve --analyst`` sets it); off, the page
+    (``SEGKIT_ANALYST=1``; ``python -m segkit.server.serve --analyst`` sets it); off, the page
     is read-only: filter, compare, download, upload and score.
     """
 
@@ -142,7 +142,7 @@ def _seconds(name: str, default: float, minimum: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        from .errors import SegkitError
+        from segkit.errors import SegkitError
 
         raise SegkitError(f"{name}={text!r} is not a number of seconds; set it to e.g. {default:g}.") from None
     return max(value, minimum)

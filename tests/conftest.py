@@ -51,7 +51,7 @@ def real_parquet() -> Path:
 @pytest.fixture(scope="session")
 def real_data(real_parquet):
     """CustomerData of the real file with the default cleaning rules."""
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     return load_customer_data(real_parquet)
 
@@ -59,7 +59,7 @@ def real_data(real_parquet):
 @pytest.fixture(scope="session")
 def sample_log():
     """The built-in sample in the raw UCI layout (as a user's file would hold it)."""
-    from segkit.sample import generate_sample_transactions
+    from segkit.ingest.sample import generate_sample_transactions
 
     return generate_sample_transactions()
 
@@ -67,7 +67,7 @@ def sample_log():
 @pytest.fixture(scope="session")
 def sample_data():
     """CustomerData of the built-in sample with the default cleaning rules."""
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     return load_customer_data(None)
 
@@ -96,7 +96,7 @@ def spark_engine():
         _need("pyspark", "install segkit[test] (make test does)")
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         _need("Java", ".ci/run installs default-jre-headless")
-    from segkit.engine import SparkEngine
+    from segkit.engines.spark import SparkEngine
 
     engine = SparkEngine(master="local[2]")
     yield engine

@@ -1,5 +1,5 @@
 """The pandas implementation of the cleaning rules and features, kept as an independent
-oracle for the tests (segkit itself runs ``segkit.rules`` on an engine).
+oracle for the tests (segkit itself runs ``segkit.rules.lines`` on an engine).
 
 This is segkit's pandas code as it stood before the rules were written once as
 relational expressions (issue 11); do not import it from segkit.
@@ -11,7 +11,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from segkit.rules import BULK_QUANTILES, NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, window_around
+from segkit.rules.lines import (
+    BULK_QUANTILES,
+    NON_PRODUCT_CODES,
+    NON_PRODUCT_PREFIXES,
+    window_around,
+)
 
 
 def is_non_product(stock_codes: pd.Series, codes: Iterable[str] = NON_PRODUCT_CODES,
@@ -98,7 +103,8 @@ def _net_cancellations(lines):
 
 def customer_features(lines: pd.DataFrame, snapshot_date=None) -> pd.DataFrame:
     """The customer table, as segkit's pandas path computed it."""
-    from segkit.features import FEATURE_COLUMNS, snapshot_date_for, to_utc_naive
+    from segkit.features.customers import FEATURE_COLUMNS
+    from segkit.schema import snapshot_date_for, to_utc_naive
 
     if "TotalPrice" not in lines:
         lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
@@ -137,7 +143,7 @@ def windowed_customers_of(transactions: pd.DataFrame, window_days: int, rules: s
     """Oracle customer table over an observation window: counts and money over the last
     ``window_days`` days before the snapshot (0 without purchases there), dates, Recency,
     Tenure and country over the whole history."""
-    from segkit.features import snapshot_date_for
+    from segkit.schema import snapshot_date_for
 
     lines = clean_transactions(transactions, rules)[0]
     snapshot = snapshot_date_for(lines["InvoiceDate"].max())

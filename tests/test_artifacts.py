@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from segkit.artifacts import (
+from segkit.errors import SegkitArtifactError
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import (
     current_version_dir,
     list_versions,
     load_artifacts,
     rollback,
     save_artifacts,
 )
-from segkit.errors import SegkitArtifactError
-from segkit.model import SegmentationModel
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def tree(folder):
 def edit_card(folder, change, keep_checksum=True):
     """Edit model.json as someone with a text editor would; optionally fix up card_sha256
     too (what a careful tamperer does), to reach the deeper checks."""
-    import segkit.artifacts as artifacts
+    import segkit.pipeline.artifacts as artifacts
 
     path = folder / "model.json"
     card = json.loads(path.read_text())
@@ -107,7 +106,7 @@ def test_a_save_failing_at_any_step_leaves_the_previous_model_current_and_whole(
     root = version_dir.parent.parent
     before = tree(root)
     other = SegmentationModel(n_clusters=3).fit(sample_data.customers)
-    import segkit.artifacts as artifacts
+    import segkit.pipeline.artifacts as artifacts
 
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")

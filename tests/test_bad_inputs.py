@@ -20,9 +20,13 @@ import pytest
 
 from segkit import cli
 from segkit.errors import SegkitError
-from segkit.export import to_safe_csv
-from segkit.model import SegmentationModel
-from segkit.workflow import customers_for_scoring, load_customer_data, train_model
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.workflow import (
+    customers_for_scoring,
+    load_customer_data,
+    train_model,
+)
+from segkit.views.export import to_safe_csv
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 CASES = json.loads((CORPUS / "cases.json").read_text())
@@ -49,8 +53,8 @@ def _command(case: dict) -> str:
 
 @pytest.fixture(scope="module")
 def shipped_model():
-    from segkit.artifacts import load_artifacts
     from segkit.config import ARTIFACTS_DIR
+    from segkit.pipeline.artifacts import load_artifacts
 
     return load_artifacts(ARTIFACTS_DIR)
 
@@ -237,9 +241,9 @@ REFUSED_BY_TYPE = {"notes.txt", "broken.parquet"}
 @pytest.fixture(scope="module")
 def upload_dashboard(sample_data, tmp_path_factory):
     """The dashboard on the sample with a saved model in a temporary artifacts folder."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.workflow import train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import train_model
 
     artifacts = tmp_path_factory.mktemp("upload") / "artifacts"
     model, _ = train_model(sample_data, 4)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from segkit.kernels import CONNECT_GRACE_SECONDS
 from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
+
+from segkit.server.kernels import CONNECT_GRACE_SECONDS
 
 pytestmark = [pytest.mark.browser]
 
@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.browser]
 def served_capped(tmp_path_factory, sample_log, browser):
     """The sample with its model saved, one pre-executed kernel and a cap of one page."""
     _require_chromium()
-    from segkit.artifacts import save_artifacts
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     folder = tmp_path_factory.mktemp("voila-busy")
     log = folder / "log.csv"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from segkit.clean import clean_transactions
-from segkit.load import standardise_columns
+from segkit.ingest.load import standardise_columns
 
 
 def _lines(rows):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.artifacts import load_artifacts
+from segkit.pipeline.artifacts import load_artifacts
 
 
 def segkit(*args, env_extra=None):
@@ -99,7 +99,7 @@ def test_score_adds_cluster_and_segment(tmp_path, trained, sample_csv):
 def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
     """A model trained on seed-cleaned lines scores a log cleaned with the seed rules
     unless told otherwise; other rules than the model's are said on stderr."""
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     folder = tmp_path / "seed-model"
     assert segkit("train", "--data", sample_csv, "--rules", "seed", "--k", "3", "--no-clv",
@@ -119,8 +119,8 @@ def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
 def test_train_on_more_customers_than_the_limit_fits_a_sample_and_says_so(tmp_path, sample_csv, monkeypatch):
     """Above MAX_TRAINING_CUSTOMERS the model is fitted on a seeded random sample of that
     many customers; the run and the model card say so, and every customer is scored."""
-    from segkit import workflow
-    from segkit.artifacts import read_model_card
+    from segkit.pipeline import workflow
+    from segkit.pipeline.artifacts import read_model_card
 
     monkeypatch.setattr(workflow, "MAX_TRAINING_CUSTOMERS", 500)
     result = segkit("train", "--data", sample_csv, "--k", "3", "--no-clv", "--artifacts", tmp_path / "a")
@@ -183,7 +183,7 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     folder, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
-    from segkit.artifacts import current_version_dir
+    from segkit.pipeline.artifacts import current_version_dir
 
     (current_version_dir(copy) / "pipeline.joblib").write_bytes(b"not the pipeline")
     result = segkit("score", "--data", sample_csv, "--artifacts", copy, "--out", tmp_path / "x.csv")
@@ -300,7 +300,7 @@ def test_features_out_inside_the_default_artifacts_folder_is_refused(tmp_path, s
 @pytest.mark.parametrize("errno, strerror", [(13, "Permission denied"), (28, "No space left on device")])
 def test_unwritable_or_full_artifacts_folder_is_one_line_naming_it(tmp_path, sample_csv, capsys, monkeypatch, errno,
                                                                    strerror):
-    import segkit.artifacts as artifacts
+    import segkit.pipeline.artifacts as artifacts
 
     def refuse(*args, **kwargs):
         raise OSError(errno, strerror)
@@ -339,7 +339,7 @@ def test_malformed_model_json_is_one_line(tmp_path, trained, sample_csv, capsys,
     folder, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
-    from segkit.artifacts import current_version_dir
+    from segkit.pipeline.artifacts import current_version_dir
 
     card_path = current_version_dir(copy) / "model.json"
     card = json.loads(card_path.read_text())

@@ -1,4 +1,4 @@
-"""segkit.clv: RFM summary, maximum-likelihood fits (published estimates), closed forms, CLI."""
+"""segkit.value.clv: RFM summary, maximum-likelihood fits (published estimates), closed forms, CLI."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import cli, clv
+from segkit import cli
 from segkit.errors import SegkitDataError
+from segkit.value import clv
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_customers_summary.csv"
 PARAMS = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
@@ -135,7 +136,7 @@ def test_closed_forms_equal_pymc_marketings_predictions(cdnow, cdnow_models):
 def test_predictions_from_stored_parameters_need_no_pymc(tmp_path):
     code = (
         "import sys, pandas as pd\n"
-        "from segkit import clv\n"
+        "from segkit.value import clv\n"
         f"params = clv.load_params({str(tmp_path / 'p.json')!r})\n"
         "rfm = pd.DataFrame({'frequency': [0., 3.], 'recency': [0., 30.], 'T': [40., 40.], 'monetary': [0., 20.]})\n"
         "out = clv.predict_clv(rfm, params)\n"
@@ -338,9 +339,9 @@ PUBLISHED = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
 def test_value_parameters_travel_in_model_json_and_reach_every_scored_customer(sample_data, sample_csv, tmp_path,
                                                                                capsys, stored):
     from segkit import cli
-    from segkit.artifacts import load_artifacts, save_artifacts
-    from segkit.clv import customer_value
-    from segkit.workflow import train_model
+    from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+    from segkit.pipeline.workflow import train_model
+    from segkit.value.clv import customer_value
 
     model, _ = train_model(sample_data, k=3)
     model.clv_params_ = stored
@@ -362,7 +363,7 @@ def test_value_parameters_travel_in_model_json_and_reach_every_scored_customer(s
 @pytest.mark.slow
 def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatch, capsys):
     from segkit import cli
-    from segkit.artifacts import load_artifacts
+    from segkit.pipeline.artifacts import load_artifacts
 
     monkeypatch.setenv("SEGKIT_CLV", "1")
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path)]) == 0

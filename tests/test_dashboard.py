@@ -1,5 +1,5 @@
-"""The dashboard without a browser: the pure views (``segkit.views``), the widget app
-driven from Python (``segkit.dashboard``) and the serve command line (``segkit.serve``).
+"""The dashboard without a browser: the pure views (``segkit.views.tables``), the widget app
+driven from Python (``segkit.dashboard``) and the serve command line (``segkit.server.serve``).
 """
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import base64
 import io
 import json
 import os
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import views
 from segkit.errors import SegkitDataError
-from segkit.views import ALL, Filters
-from segkit.workflow import train_model
+from segkit.pipeline.workflow import train_model
+from segkit.views import tables as views
+from segkit.views.tables import ALL, Filters
 
 
 @pytest.fixture(scope="module")
@@ -595,9 +595,9 @@ def test_viewers_cannot_retrain_or_save(sample_data, tmp_path):
 
 
 def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirming(dashboard, tmp_path, sample_data):
-    from segkit.artifacts import read_model_card
     from segkit.dashboard import Dashboard
-    from segkit.workflow import model_fits_data
+    from segkit.pipeline.artifacts import read_model_card
+    from segkit.pipeline.workflow import model_fits_data
 
     panel = dashboard.model
     assert not dashboard.state.saved and "Not saved" in panel.card_html.value
@@ -626,8 +626,8 @@ def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirmi
 
 
 def test_seed_preset_model_is_retrained_with_its_own_features(sample_data, tmp_path):
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
+    from segkit.pipeline.artifacts import save_artifacts
 
     seed, _ = train_model(sample_data, 4, preset="seed")
     save_artifacts(seed, tmp_path, sample_data.training_info())
@@ -641,8 +641,8 @@ def test_seed_preset_model_is_retrained_with_its_own_features(sample_data, tmp_p
 
 def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data, tmp_path):
     """The pre-heated kernel's page was built before someone saved: shown, it reloads."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
+    from segkit.pipeline.artifacts import save_artifacts
 
     old, _ = train_model(sample_data, 4)
     save_artifacts(old, tmp_path, sample_data.training_info())
@@ -662,8 +662,8 @@ def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data,
 def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):
     """``load_customer_data(path, engine="duckdb")`` (no lines) used to raise TypeError."""
     from segkit.dashboard import Dashboard
-    from segkit.sample import write_large_log
-    from segkit.workflow import load_customer_data
+    from segkit.ingest.sample import write_large_log
+    from segkit.pipeline.workflow import load_customer_data
 
     log = write_large_log(tmp_path / "log.parquet", 20_000, seed=2)
     data = load_customer_data(log, engine="duckdb")
@@ -685,7 +685,7 @@ def test_build_app_reports_a_bad_file(tmp_path):
 
 
 def test_plain_titles_in_charts():
-    from segkit import plots
+    from segkit.views import plots
 
     frame = pd.DataFrame({"NumPurchases": [1, 5], "TotalQuantity": [3, 50], "TotalSpend": [10.0, 900.0],
                           "Segment": ["VIP", "Lost"], "Country": ["France", "Spain"]}, index=["1", "2"])
@@ -695,7 +695,7 @@ def test_plain_titles_in_charts():
 
 
 def test_segment_colours_are_not_pale_on_white():
-    from segkit.plots import SEGMENT_COLOURS
+    from segkit.views.plots import SEGMENT_COLOURS
 
     def luminance(hex_colour):
         rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
@@ -727,7 +727,7 @@ def test_figure_widget_class_loads_the_served_bundle():
 # ------------------------------------------------------------------ serving
 
 def test_voila_command_and_environment(tmp_path):
-    from segkit import serve
+    from segkit.server import serve
 
     command = serve.voila_command(9999, open_browser=False)
     assert command[1:3] == ["-m", "voila"] and command[3].endswith("dashboard.ipynb")
@@ -743,7 +743,7 @@ def test_voila_command_and_environment(tmp_path):
 
 
 def test_serve_rejects_a_bad_port(capsys):
-    from segkit import serve
+    from segkit.server import serve
 
     with pytest.raises(SystemExit):
         serve.main(["--port", "eighty"])
@@ -780,7 +780,7 @@ def test_segment_centres_from_cached_z_scores(sample_segmented):
 
 
 def test_compare_histograms_are_shares_per_segment(sample_segmented):
-    from segkit import plots
+    from segkit.views import plots
 
     a, b = sorted(sample_segmented["Segment"].unique())[:2]
     figure = plots.compare_histograms(sample_segmented, (a, b), "TotalSpend")
@@ -792,7 +792,7 @@ def test_compare_histograms_are_shares_per_segment(sample_segmented):
 def test_voila_command_limits_uploads_and_culls_idle_kernels():
     import json as _json
 
-    from segkit import serve
+    from segkit.server import serve
 
     command = serve.voila_command(9999, open_browser=False, env={"SEGKIT_MAX_UPLOAD_MB": "3",
                                                                   "SEGKIT_CULL_IDLE_SECONDS": "900"})
@@ -820,7 +820,7 @@ def test_dashboard_refuses_an_upload_above_the_limit(sample_state, monkeypatch):
 
 def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
     from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
-    from segkit.sample import write_large_log
+    from segkit.ingest.sample import write_large_log
 
     log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
@@ -828,7 +828,7 @@ def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
     data = load_dashboard_data(log)
     assert isinstance(data, OutOfCoreData) and data.n_lines == 60_000
     assert list((tmp_path / "cache").glob("customers-log-*.parquet"))
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     in_memory = load_customer_data(log).customers
     assert len(data.customers) == len(in_memory) and data.period[1] == in_memory["LastPurchase"].max()
@@ -864,18 +864,18 @@ def test_real_data_dashboard(real_data, tmp_path):
     assert (shown["Segment"] == dash.state.everyone.loc[shown.index, "Segment"]).all()
 
 def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
-    """`python -m segkit.serve --token=...`: the page needs ?token=, a wrong one is refused."""
+    """`python -m segkit.server.serve --token=...`: the page needs ?token=, a wrong one is refused."""
     import subprocess
     import sys
     import time
     import urllib.error
     import urllib.request
 
-    from segkit import serve
+    from segkit.server import serve
 
     port = serve.free_port()
     env = {**os.environ, "SEGKIT_ARTIFACTS": str(tmp_path), "SEGKIT_DATA": ""}
-    process = subprocess.Popen([sys.executable, "-m", "segkit.serve", f"--port={port}", "--no-browser",
+    process = subprocess.Popen([sys.executable, "-m", "segkit.server.serve", f"--port={port}", "--no-browser",
                                 "--token=s3cret-token"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, cwd=serve.PROJECT_ROOT)
 
@@ -911,8 +911,8 @@ def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
 
 def test_voila_json_holds_the_same_settings_as_make_run():
     """`voila dashboard.ipynb` in the project root reads voila.json: the same template,
-    limits, pool and culling as `python -m segkit.serve` with default settings."""
-    from segkit import serve
+    limits, pool and culling as `python -m segkit.server.serve` with default settings."""
+    from segkit.server import serve
 
     assert json.loads(serve.VOILA_JSON.read_text()) == serve.voila_config({})
     command = serve.voila_command(8866, open_browser=False, env={})
@@ -922,13 +922,13 @@ def test_voila_json_holds_the_same_settings_as_make_run():
     for section in ("MappingKernelManager", "CappedKernelManager", "VoilaKernelManager"):
         for key, value in config[section].items():
             assert f"--{section}.{key}={value}" in command
-    assert "--VoilaConfiguration.multi_kernel_manager_class=segkit.kernels.CappedKernelManager" in command
+    assert "--VoilaConfiguration.multi_kernel_manager_class=segkit.server.kernels.CappedKernelManager" in command
 
 
 def test_pool_and_cap_follow_the_machine_and_settings():
     """Pool and cap from cores and memory; settings checked with one sentence."""
-    from segkit import serve
-    from segkit.kernels import KERNEL_MB, pool_and_cap
+    from segkit.server import serve
+    from segkit.server.kernels import KERNEL_MB, pool_and_cap
 
     assert pool_and_cap(2, 24_000) == (10, 20)  # this machine: cores bound both
     assert pool_and_cap(8, 4_000) == (6, 6)  # little memory: 0.6 * 4 GB / 350 MB kernels
@@ -943,7 +943,7 @@ def test_pool_and_cap_follow_the_machine_and_settings():
 
 
 def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
-    from segkit import serve
+    from segkit.server import serve
 
     seen = {}
     monkeypatch.setattr(serve.os, "execve", lambda path, args, env: seen.update(env=env, args=args))
@@ -968,10 +968,10 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     """A model trained on a 365-day window with a registered feature and lifetime value is
     used as saved: the page computes the same features, and shows confidence and value."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.views import customer_table
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
+    from segkit.views.tables import customer_table
 
     data = load_customer_data(None, window_days=365, extra_features=["ChristmasShare"])
     model, _ = train_model(data, k=3, extra_features=["ChristmasShare"])
@@ -1029,10 +1029,10 @@ def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, mo
     """A log aggregated out of core (over the large-log threshold) gets the saved model's
     observation window and registered features, as a log in memory does: the same customer
     table, so the model scores what it was trained on."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
-    from segkit.sample import write_large_log
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.ingest.sample import write_large_log
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
@@ -1055,10 +1055,10 @@ def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, mo
 def test_the_page_cleans_as_the_saved_model_was_trained(tmp_path, monkeypatch, large):
     """A model trained on seed-cleaned lines is shown customers cleaned with the seed rules,
     in memory and out of core (the header names them), not the default rules' customers."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard, load_dashboard_data
-    from segkit.sample import write_large_log
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.ingest.sample import write_large_log
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     log = write_large_log(tmp_path / "log.parquet", 60_000, seed=3)
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))

@@ -1,4 +1,4 @@
-"""Date and category filters of a log aggregated out of core (``segkit.dashboard.large_log``):
+"""Date and category filters of a log aggregated out of core (``segkit.page.large_log``):
 the engine's window activity equals ``state.window_activity`` on the same log in memory."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from segkit.config import Settings
-from segkit.views import ALL
+from segkit.views.tables import ALL
 
 VIEWER = Settings(analyst=False)
 
@@ -18,8 +18,8 @@ def large_and_in_memory(tmp_path_factory):
     """A generated log of 60,000 lines (cancellations, duplicates, guest orders) read twice:
     out of core by the dashboard (threshold 50,000 lines) and in memory."""
     from segkit.dashboard import OutOfCoreData, load_dashboard_data
-    from segkit.sample import write_large_log
-    from segkit.workflow import load_customer_data
+    from segkit.ingest.sample import write_large_log
+    from segkit.pipeline.workflow import load_customer_data
 
     folder = tmp_path_factory.mktemp("large-log")
     log = write_large_log(folder / "log.parquet", 60_000, seed=3)
@@ -47,9 +47,9 @@ def _windows(lines: pd.DataFrame) -> list[tuple]:
 
 
 def test_window_activity_out_of_core_equals_in_memory(large_and_in_memory, monkeypatch):
-    from segkit.dashboard.data import large_log_windows
     from segkit.dashboard.state import window_activity
-    from segkit.views import line_categories
+    from segkit.page.data import large_log_windows
+    from segkit.views.tables import line_categories
 
     folder, large, in_memory, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
@@ -75,8 +75,8 @@ def test_window_activity_out_of_core_equals_in_memory(large_and_in_memory, monke
 
 
 def test_a_new_kernel_reads_the_window_table_of_the_first(large_and_in_memory, monkeypatch):
-    from segkit.dashboard import large_log
-    from segkit.dashboard.data import large_log_windows
+    from segkit.page import large_log
+    from segkit.page.data import large_log_windows
 
     folder, large, _, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
@@ -89,7 +89,7 @@ def test_a_new_kernel_reads_the_window_table_of_the_first(large_and_in_memory, m
 def test_out_of_core_page_filters_by_date_and_category(large_and_in_memory, monkeypatch):
     from segkit.dashboard import Dashboard
     from segkit.dashboard.state import window_activity
-    from segkit.views import line_categories
+    from segkit.views.tables import line_categories
 
     folder, large, in_memory, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
@@ -120,9 +120,9 @@ def test_real_data_out_of_core_windows_equal_in_memory(real_parquet, real_data, 
     """The real log (541,909 lines; prices with three decimals, descriptions missing or
     odd) forced out of core: every window to the cent, as in memory."""
     from segkit.dashboard import OutOfCoreData, load_dashboard_data
-    from segkit.dashboard.data import large_log_windows
     from segkit.dashboard.state import window_activity
-    from segkit.views import line_categories
+    from segkit.page.data import large_log_windows
+    from segkit.views.tables import line_categories
 
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEGKIT_LARGE_LOG_LINES", "100000")
@@ -141,14 +141,14 @@ def test_real_data_out_of_core_windows_equal_in_memory(real_parquet, real_data, 
 def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_memory, tmp_path, monkeypatch):
     """A log too large for one pass is cleaned per bucket of customers (as the customer
     table is): the windows stay those of the lines in memory."""
-    import segkit.outofcore
-    from segkit.dashboard.data import large_log_windows
+    import segkit.engines.outofcore
     from segkit.dashboard.state import window_activity
-    from segkit.views import line_categories
+    from segkit.page.data import large_log_windows
+    from segkit.views.tables import line_categories
 
     _, large, _, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 10_000)  # 60,000 lines: 6 buckets at 1 GB
+    monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 10_000)  # 60,000 lines: 6 buckets at 1 GB
     windows = large_log_windows(large)
     categories = line_categories(lines)
     for start, end, category in _windows(lines):
@@ -158,13 +158,13 @@ def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_me
 
 
 def test_serving_prepares_the_window_table_before_any_visitor(tmp_path):
-    """``segkit.serve`` opens the page before Voilà starts; for a log aggregated out of core
+    """``segkit.server.serve`` opens the page before Voilà starts; for a log aggregated out of core
     that includes the filters' window table, so the first visitor's date change does not
     read and clean the whole log while the page waits."""
     import os
 
-    from segkit.sample import write_large_log
-    from segkit.serve import prepare_page
+    from segkit.ingest.sample import write_large_log
+    from segkit.server.serve import prepare_page
 
     log = write_large_log(tmp_path / "log.parquet", 60_000, seed=5)
     env = dict(os.environ, SEGKIT_CACHE=str(tmp_path / "cache"), SEGKIT_LARGE_LOG_LINES="50000",

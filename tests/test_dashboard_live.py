@@ -1,4 +1,4 @@
-"""The live page without a browser (``segkit.dashboard.live``): a dashboard on a folder of
+"""The live page without a browser (``segkit.dashboard.live_panel``): a dashboard on a folder of
 files follows it, with the saved model; what an update says; the customer filter."""
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.dashboard.live import MoveGroup, move_groups, notice_lines, status_text
-from segkit.live import LiveUpdate, order_moves
-from segkit.views import Filters, filter_mask
+from segkit.dashboard.live_panel import (
+    MoveGroup,
+    move_groups,
+    notice_lines,
+    status_text,
+)
+from segkit.live.feed import LiveUpdate, order_moves
+from segkit.views.tables import Filters, filter_mask
 
 HELD_BACK = 3  # the sample's last days, dropped into the folder by the tests
 
@@ -63,7 +68,7 @@ class SampleFolder:
 
     def customers(self) -> pd.DataFrame:
         """The folder's customers read from scratch (what the page must show)."""
-        from segkit.workflow import load_customer_data
+        from segkit.pipeline.workflow import load_customer_data
 
         return load_customer_data(self.path, use_cache=False).customers
 
@@ -71,8 +76,8 @@ class SampleFolder:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, sample_log):
     """A folder and a model trained on it, saved: ``(folder, artifacts)``."""
-    from segkit.artifacts import save_artifacts
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     root = tmp_path_factory.mktemp("live-page")
     folder = SampleFolder(root / "data", sample_log)
@@ -319,9 +324,9 @@ def test_a_single_file_page_has_no_live_part(sample_data, tmp_path):
 def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path):
     """Every page (not only a folder's) checks each interval whether a newer model was
     saved, and says that it now uses it; a page without an event loop checks when asked."""
-    from segkit.artifacts import read_model_card, save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.workflow import train_model
+    from segkit.pipeline.artifacts import read_model_card, save_artifacts
+    from segkit.pipeline.workflow import train_model
 
     first, _ = train_model(sample_data, 4)
     save_artifacts(first, tmp_path / "artifacts", sample_data.training_info())
@@ -350,9 +355,9 @@ def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path)
 def test_a_live_page_cleans_new_files_as_the_saved_model_was_trained(tmp_path, sample_log, cache):
     """A model trained on seed-cleaned lines: the folder page and its refreshes use the seed
     rules, so the customers it shows are the seed rules' customers, before and after a new day."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     folder = SampleFolder(tmp_path / "data", sample_log)
     seed = load_customer_data(folder.path, rules="seed", use_cache=False)

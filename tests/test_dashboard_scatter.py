@@ -1,5 +1,5 @@
 """The scatter panel without a browser: points up to the point budget, a density image of
-every shown customer above it (``segkit.dashboard.scatter``, ``segkit.plots.scatter_density``).
+every shown customer above it (``segkit.dashboard.scatter``, ``segkit.views.plots.scatter_density``).
 
 The budget is lowered so that the built-in sample goes over it.
 """
@@ -15,10 +15,11 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
-from segkit import plots, views
 from segkit.config import Settings
-from segkit.views import Filters
-from segkit.workflow import train_model
+from segkit.pipeline.workflow import train_model
+from segkit.views import plots
+from segkit.views import tables as views
+from segkit.views.tables import Filters
 
 BUDGET = 300  # points; the sample has a few thousand customers
 
@@ -192,8 +193,8 @@ def test_scatter_density_of_a_plain_frame():
 
 
 def test_datashader_is_imported_only_for_a_density():
-    code = ("import sys; import segkit.plots, segkit.dashboard.scatter; "
+    code = ("import sys; import segkit.views.plots, segkit.dashboard.scatter; "
             "assert 'datashader' not in sys.modules; "
-            "import pandas as pd; segkit.plots.scatter_2d(pd.DataFrame({'TotalQuantity': [1.0], "
+            "import pandas as pd; segkit.views.plots.scatter_2d(pd.DataFrame({'TotalQuantity': [1.0], "
             "'TotalSpend': [2.0], 'Segment': ['VIP']})); assert 'datashader' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import views
 from segkit.config import Settings
-from segkit.label import RFM_ORDER, rfm_scores, rfm_segmented, segment_crosstab
-from segkit.views import Filters
-from segkit.workflow import train_model
+from segkit.modeling.label import RFM_ORDER, rfm_scores, rfm_segmented, segment_crosstab
+from segkit.pipeline.workflow import train_model
+from segkit.views import tables as views
+from segkit.views.tables import Filters
 
 #: Published BG/NBD (CDNOW) and Gamma-Gamma estimates: plausible values, no fitting needed.
 CLV_PARAMS = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
@@ -39,8 +39,8 @@ def value_model(sample_data):
 @pytest.fixture(scope="module")
 def dashboard(sample_data, value_model, tmp_path_factory):
     """A page over the sample whose saved model carries lifetime value."""
-    from segkit.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
+    from segkit.pipeline.artifacts import save_artifacts
 
     artifacts = tmp_path_factory.mktemp("value-artifacts")
     save_artifacts(value_model, artifacts, sample_data.training_info())
@@ -131,7 +131,7 @@ def test_value_panel_draws_nothing_until_a_section_is_opened(page):
 
 
 def test_cohorts_follow_the_country_and_segment_filters(page, sample_data):
-    from segkit.movement import cohort_retention
+    from segkit.value.movement import cohort_retention
 
     state, value = page.state, page.value
     value.accordion.selected_index = 0
@@ -159,7 +159,7 @@ def test_trend_is_revenue_and_customers_per_segment(page, sample_data):
 
 
 def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, value_model):
-    from segkit.features import customer_features
+    from segkit.features.customers import customer_features
 
     state, value = page.state, page.value
     value.accordion.selected_index = 2
@@ -190,8 +190,8 @@ def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, val
 def test_value_sections_say_so_without_the_lines(tmp_path, monkeypatch):
     """A log aggregated out of core has no lines: the sections say why instead of drawing."""
     from segkit.dashboard import Dashboard
-    from segkit.dashboard.data import LARGE_LOG_ENV
-    from segkit.sample import generate_sample_transactions
+    from segkit.ingest.sample import generate_sample_transactions
+    from segkit.page.data import LARGE_LOG_ENV
 
     path = tmp_path / "log.parquet"
     generate_sample_transactions().to_parquet(path)
@@ -282,7 +282,7 @@ def test_rfm_migration_uses_rfm_segments_at_the_cut_off(page):
 
 
 def test_migration_order_is_given_or_the_models_reading_order():
-    from segkit.movement import migration_table
+    from segkit.value.movement import migration_table
 
     before = pd.Series({"1": "Lost", "2": "Champions", "3": "About to sleep"})
     after = pd.Series({"1": "Champions", "2": "Lost", "3": "About to sleep", "4": "New"})
@@ -296,8 +296,8 @@ def test_segments_at_the_cut_off_use_the_models_window_not_the_pages(sample_data
     days before it, whatever window the page's customer table was computed over."""
     import copy
 
-    from segkit.dashboard.value import ValuePanel, cutoff_window
-    from segkit.features import customer_features
+    from segkit.dashboard.value_panel import ValuePanel, cutoff_window
+    from segkit.features.customers import customer_features
 
     model = copy.deepcopy(value_model)
     model.training_window_ = {"window_days": 120, "covered_days": 120}
@@ -316,7 +316,7 @@ def test_segments_at_the_cut_off_use_the_models_window_not_the_pages(sample_data
 
 
 def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, sample_log):
-    from segkit.label import rfm_scores
+    from segkit.modeling.label import rfm_scores
 
     state, panel = page.state, page.score
     state.segmentation = "rfm"
@@ -369,7 +369,7 @@ def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
 # ------------------------------------------------------------------ 7. P(alive) note
 
 def test_palive_note_when_the_model_sees_almost_no_churn(page):
-    from segkit.dashboard.value import palive_note
+    from segkit.dashboard.value_panel import palive_note
 
     assert palive_note(pd.Series(np.linspace(0.2, 1.0, 100))) == ""
     note = palive_note(pd.Series(np.linspace(0.990, 0.999, 100)))
@@ -380,7 +380,7 @@ def test_palive_note_when_the_model_sees_almost_no_churn(page):
 def test_single_day_note_under_bgnbd_only(page):
     """BG/NBD gives P(alive) 1 to a customer who bought on a single day, however long ago:
     the table says so (the sample page's model is BG/NBD), and not for MBG/NBD."""
-    from segkit.dashboard.value import single_day_note
+    from segkit.dashboard.value_panel import single_day_note
 
     shown = page.state.selection.shown
     silent_at_one = int(((shown["PAlive"] >= 0.99995) & (shown["Recency"] > 180)).sum())

@@ -14,8 +14,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler
 
-from segkit.artifacts import load_artifacts, save_artifacts
-from segkit.model import SegmentationModel
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 
 
 @pytest.mark.parametrize("clusterer", [GaussianMixture(random_state=0), MiniBatchKMeans(n_init=3, random_state=0),

@@ -1,4 +1,4 @@
-"""segkit.explore: the tables and figures the notebooks show."""
+"""segkit.views.explore: the tables and figures the notebooks show."""
 from __future__ import annotations
 
 import matplotlib
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import explore
 from segkit.clean import clean_transactions
-from segkit.features import customer_features
-from segkit.label import cluster_profile_z
-from segkit.model import SegmentationModel, evaluate_k
+from segkit.features.customers import customer_features
+from segkit.modeling.label import cluster_profile_z
+from segkit.modeling.model import SegmentationModel, evaluate_k
+from segkit.views import explore
 
 
 def _line(invoice, code, qty, when, price, customer, country="United Kingdom", description=None):

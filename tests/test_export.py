@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from segkit.export import neutralise_formulas, to_safe_csv
+from segkit.views.export import neutralise_formulas, to_safe_csv
 
 
 def test_formula_cells_headers_and_categoricals_are_neutralised_numbers_are_not():

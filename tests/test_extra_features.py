@@ -7,13 +7,13 @@ import threading
 import pandas as pd
 import pytest
 
-import segkit.extra_features
-import segkit.outofcore
+import segkit.engines.outofcore
+import segkit.engines.registered
 from segkit import cli
 from segkit.errors import SegkitDataError
-from segkit.features import FEATURE_TRANSFORMS, REGISTERED_FEATURES
-from segkit.sample import generate_sample_transactions
-from segkit.workflow import load_customer_data
+from segkit.ingest.sample import generate_sample_transactions
+from segkit.pipeline.workflow import load_customer_data
+from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
 
 BUILT_IN = ["ChristmasShare", "CategoriesBought"]
 FEATURES = BUILT_IN + ["WeekendSpendShare"]
@@ -43,13 +43,13 @@ def sample_parquet(tmp_path_factory):
 def counted_chunks(monkeypatch):
     """How many chunks of lines the registered features were run on."""
     calls = []
-    original = segkit.extra_features.compute_features
+    original = segkit.engines.registered.compute_features
 
     def counting(lines, functions):
         calls.append(len(lines))
         return original(lines, functions)
 
-    monkeypatch.setattr(segkit.extra_features, "compute_features", counting)
+    monkeypatch.setattr(segkit.engines.registered, "compute_features", counting)
     return calls
 
 
@@ -82,8 +82,8 @@ def test_out_of_core_gives_the_in_memory_features(sample_parquet, rules, window_
 @pytest.mark.parametrize("window_days", [None, 90])
 def test_customer_buckets_and_small_chunks_give_the_same_features(sample_parquet, window_days, monkeypatch,
                                                                   counted_chunks):
-    monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 10_000)  # ~37k lines, 3 GB -> 2 buckets
-    monkeypatch.setattr(segkit.extra_features, "CHUNK_LINES", 2_000)  # chunks cut between customers
+    monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 10_000)  # ~37k lines, 3 GB -> 2 buckets
+    monkeypatch.setattr(segkit.engines.registered, "CHUNK_LINES", 2_000)  # chunks cut between customers
     got = load_customer_data(sample_parquet, engine="duckdb", window_days=window_days, extra_features=FEATURES)
     assert len(counted_chunks) > 4 and max(counted_chunks) < 4_000
     assert_same_features(got.customers, in_memory(sample_parquet, window_days=window_days))
@@ -151,7 +151,7 @@ def test_a_feature_spark_cannot_send_to_its_executors_is_named(spark_engine, sam
 
 
 def test_a_feature_failing_on_spark_executors_is_named_in_one_sentence(spark_engine, monkeypatch):
-    from segkit.extra_features import features_on_engine
+    from segkit.engines.registered import features_on_engine
 
     def broken(lines):
         raise ValueError("no budget column")
@@ -170,7 +170,8 @@ def test_an_unknown_feature_is_refused_before_any_work_on_every_engine(sample_pa
 
 
 def test_chunks_never_split_a_customer_even_one_longer_than_a_chunk():
-    from segkit.extra_features import compute_features, features_by_customer_chunks
+    from segkit.engines.registered import features_by_customer_chunks
+    from segkit.rules.registry import compute_features
 
     lines = pd.DataFrame({"CustomerID": list("aaaaaaabbc"), "line_no": range(10),
                           "Quantity": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], "UnitPrice": 1.0,

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from segkit.clean import clean_transactions
-from segkit.features import customer_features, product_category
-from segkit.load import standardise_columns
+from segkit.features.customers import customer_features
+from segkit.ingest.load import standardise_columns
+from segkit.rules.registry import product_category
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import io
 import threading
 import zipfile
 
-import pandas as pd
 import pytest
 
 from segkit.errors import SegkitDataError
-from segkit.fetch import WORKBOOK_NAME, fetch_data
-from segkit.load import load_transactions
+from segkit.ingest.fetch import WORKBOOK_NAME, fetch_data
+from segkit.ingest.load import load_transactions
 
 
 @pytest.fixture

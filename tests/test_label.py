@@ -4,8 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segkit.label import RECOMMENDATIONS, RFM_SEGMENT_RULES, name_segments, rfm_scores
-from segkit.model import SegmentationModel
+from segkit.modeling.label import (
+    RECOMMENDATIONS,
+    RFM_SEGMENT_RULES,
+    name_segments,
+    rfm_scores,
+)
+from segkit.modeling.model import SegmentationModel
 
 
 def test_names_are_unique_and_do_not_depend_on_cluster_index(sample_data):
@@ -67,7 +72,7 @@ def test_rfm_scores_do_not_depend_on_row_order_and_ties_share_a_score(sample_dat
 
 
 def test_value_tiers_take_names_that_describe_their_profile():
-    from segkit.label import tier_names
+    from segkit.modeling.label import tier_names
 
     centres = np.array([[2.0, 1.7], [0.5, 0.6], [-0.4, -0.2], [-1.1, -1.3]])
     assert tier_names(centres, ("NumPurchases", "TotalSpend")) == ["VIP", "Loyal", "Regular", "Budget"]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.live import FolderScan, LiveFeed, LiveLog, order_moves, purchased_since
-from segkit.load import load_log, log_files
-from segkit.workflow import load_customer_data
+from segkit.ingest.load import load_log, log_files
+from segkit.live.feed import FolderScan, LiveFeed, LiveLog, order_moves, purchased_since
+from segkit.pipeline.workflow import load_customer_data
 
 
 def _months(log: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -41,8 +41,8 @@ def months(sample_log) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory, sample_data):
     """A model trained on the sample, saved and loaded back as a page loads it."""
-    from segkit.artifacts import load_artifacts, save_artifacts
-    from segkit.workflow import train_model
+    from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+    from segkit.pipeline.workflow import train_model
 
     folder = tmp_path_factory.mktemp("artifacts")
     model, _ = train_model(sample_data, k=3)
@@ -180,7 +180,7 @@ def test_a_cancellation_in_a_new_file_changes_the_older_customer(folder, months,
 
 
 def test_nothing_retrains(folder, months, saved_model, monkeypatch):
-    from segkit.model import SegmentationModel
+    from segkit.modeling.model import SegmentationModel
 
     version, pipeline = saved_model.version_, saved_model.pipeline_
     monkeypatch.setattr(SegmentationModel, "fit", lambda *a, **k: pytest.fail("the live refresh refitted the model"))
@@ -258,11 +258,11 @@ def test_the_snapshot_is_shared(folder, months, saved_model, tmp_path):
 
 @pytest.mark.slow
 def test_two_kernels_at_once_compute_the_snapshot_once(folder, saved_model, tmp_path):
-    from segkit.artifacts import save_artifacts
+    from segkit.pipeline.artifacts import save_artifacts
 
     artifacts = tmp_path / "artifacts"
     save_artifacts(saved_model, artifacts, saved_model.card_.get("training_data"))
-    code = ("import sys; from segkit.artifacts import load_artifacts; from segkit.live import LiveFeed; "
+    code = ("import sys; from segkit.pipeline.artifacts import load_artifacts; from segkit.live.feed import LiveFeed; "
             "f = LiveFeed(sys.argv[1], load_artifacts(sys.argv[2]), allow_short_window=True, settle=0, folder=sys.argv[3]); "
             "f.check(); print(f.computed)")
     args = [sys.executable, "-c", code, str(folder), str(artifacts), str(tmp_path / "snapshots")]
@@ -292,7 +292,7 @@ def test_score_since_writes_only_recent_customers(folder, saved_model, tmp_path,
 
 
 def _artifacts_of(model, tmp_path: Path) -> Path:
-    from segkit.artifacts import save_artifacts
+    from segkit.pipeline.artifacts import save_artifacts
 
     folder = tmp_path / "artifacts"
     save_artifacts(model, folder, model.card_.get("training_data"))
@@ -307,7 +307,7 @@ def test_purchased_since_needs_purchase_dates():
 
 
 def test_folder_scan_hashes_only_changed_files(folder, monkeypatch):
-    import segkit.live as live
+    import segkit.live.feed as live
 
     scan = FolderScan(folder, settle=0)
     scan.check()
@@ -322,7 +322,7 @@ def test_folder_scan_hashes_only_changed_files(folder, monkeypatch):
 def test_real_data_in_weekly_files_refreshes_to_the_full_result(real_parquet, tmp_path):
     """The real log in weekly files, the last two weeks added one at a time: the live
     table equals reading the whole folder again, and equals the single file's customers."""
-    from segkit.workflow import train_model
+    from segkit.pipeline.workflow import train_model
 
     log = pd.read_parquet(real_parquet)
     week = log["InvoiceDate"].dt.to_period("W").astype(str).str[:10]
@@ -497,7 +497,7 @@ def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_c
 
 
 def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months, saved_model, tmp_path, monkeypatch):
-    import segkit.live as live_module
+    import segkit.live.feed as live_module
 
     shared = tmp_path / "snapshots"
     first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
@@ -533,7 +533,7 @@ def _append_csv(frame: pd.DataFrame, path: Path, age: float = 3600) -> None:
 def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model, monkeypatch):
     """A shop appending to one CSV: only the new lines are read, and the result is exactly
     that of reading the whole file (a fresh feed on the same folder, computed from scratch)."""
-    import segkit.live as live_module
+    import segkit.live.feed as live_module
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -593,7 +593,7 @@ def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
 def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest(tmp_path):
     """Day/month-numeric dates and numbers with marks are read per column (order, decimal
     mark): appended lines holding them are not read alone."""
-    from segkit.load import plain_cells, read_grown_csv
+    from segkit.ingest.load import plain_cells, read_grown_csv
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
@@ -618,7 +618,7 @@ def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest
 
 
 def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
-    import segkit.load as load_module
+    import segkit.ingest.load as load_module
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
@@ -675,7 +675,7 @@ def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
     """Earlier bytes that end inside a quoted field spanning lines are not an end to read on
     from: the file is read whole. (Their last line is checked, so earlier bytes ending just
     after such a field are read whole too: slower, never wrong.)"""
-    from segkit.load import read_grown_csv
+    from segkit.ingest.load import read_grown_csv
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
@@ -691,7 +691,7 @@ def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
 def test_a_growing_csv_is_hashed_once(tmp_path, months, saved_model, monkeypatch):
     """The scan hashes the grown file in one pass and takes its earlier bytes' digest on the
     way: they are not read again to check that the file only grew."""
-    import segkit.live as live_module
+    import segkit.live.feed as live_module
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -714,7 +714,7 @@ def test_snapshots_of_an_earlier_segkit_are_removed_once_a_day_old(folder, saved
     import os
     import time
 
-    from segkit.live import OTHER_VERSION_SECONDS
+    from segkit.live.feed import OTHER_VERSION_SECONDS
 
     shared = tmp_path / "snapshots"
     shared.mkdir()

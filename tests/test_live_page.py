@@ -15,7 +15,6 @@ import threading
 import time
 
 import pytest
-
 from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
 from test_dashboard_live import SampleFolder, write_settled
 from test_refresher import _alive
@@ -35,9 +34,9 @@ def _number(text: str) -> int:
 def live_served(tmp_path_factory):
     """Voilà on the folder, with a model trained on it as it starts (saved: the page uses it)."""
     _require_chromium()
-    from segkit.artifacts import save_artifacts
-    from segkit.sample import generate_sample_transactions
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.ingest.sample import generate_sample_transactions
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     root = tmp_path_factory.mktemp("voila-live")
     folder = SampleFolder(root / "data", generate_sample_transactions())
@@ -182,7 +181,7 @@ def test_a_removed_file_is_dropped_with_a_notice(live_page, live_served):
 
 
 def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_served, browser, tmp_path):
-    """``voila dashboard.ipynb`` (voila.json, no ``segkit.serve``) on a folder with a saved
+    """``voila dashboard.ipynb`` (voila.json, no ``segkit.server.serve``) on a folder with a saved
     model: the first page kernel starts the page refresher, which computes the next day for
     the open page and stops when Voilà stops."""
     import shutil
@@ -193,7 +192,7 @@ def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_serve
     from test_browser import PROJECT_ROOT
     from test_dashboard_live import SampleFolder
 
-    from segkit import serve
+    from segkit.server import serve
 
     folder = SampleFolder.__new__(SampleFolder)
     folder.path, folder.coming = tmp_path / "data", live_served.folder.coming
@@ -218,7 +217,7 @@ def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_serve
         beat_path = next((cache / "live").glob("*.follower.json"))
         pid = json.loads(beat_path.read_text())["pid"]
         command = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-        assert "segkit.dashboard.refresher" in command and command[command.index("--watch-pid") + 1] == str(process.pid)
+        assert "segkit.live.refresher" in command and command[command.index("--watch-pid") + 1] == str(process.pid)
         context = browser.new_context(viewport={"width": 1500, "height": 1000})
         try:
             page = context.new_page()

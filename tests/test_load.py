@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from segkit.errors import SegkitDataError
-from segkit.load import CANONICAL_COLUMNS, load_transactions, parse_column_mapping
+from segkit.ingest.load import load_transactions, parse_column_mapping
+from segkit.schema import CANONICAL_COLUMNS
 
 UCI_ROWS = pd.DataFrame({
     "InvoiceNo": ["536365", "536365", "C536379", "536380"],
@@ -212,7 +213,7 @@ def test_uci_layout_without_quantity_needs_the_columns_declared(tmp_path):
 
 
 def test_csv_with_too_many_columns_or_lines_is_refused_before_pandas_reads_it(tmp_path, monkeypatch):
-    import segkit.load as load
+    import segkit.ingest.load as load
 
     header = ",".join(list(UCI_ROWS.columns) + [f"x{i}" for i in range(50_000)])
     (tmp_path / "wide.csv").write_text(header + "\n")
@@ -228,7 +229,7 @@ def test_csv_with_too_many_columns_or_lines_is_refused_before_pandas_reads_it(tm
 
 
 def test_workbook_expanding_past_the_bound_is_refused_before_parsing(tmp_path, monkeypatch):
-    import segkit.load as load
+    import segkit.ingest.load as load
 
     UCI_ROWS.to_excel(tmp_path / "book.xlsx", index=False)
     monkeypatch.setattr(load, "MAX_XLSX_EXPANDED_BYTES", 1_000)

@@ -8,8 +8,8 @@ from sklearn.cluster import BisectingKMeans, KMeans
 from sklearn.preprocessing import StandardScaler
 
 from segkit.errors import SegkitDataError
-from segkit.label import LifecycleRules, lifecycle_stage
-from segkit.model import SegmentationModel, evaluate_k, recommend_k
+from segkit.modeling.label import LifecycleRules, lifecycle_stage
+from segkit.modeling.model import SegmentationModel, evaluate_k, recommend_k
 
 
 def test_default_pipeline_clusters_the_active_customers_with_bisecting_kmeans(sample_data):
@@ -107,7 +107,7 @@ def test_identical_customers_are_refused_by_evaluate_k_without_convergence_warni
     import warnings
 
     from segkit.errors import SegkitDataError
-    from segkit.model import evaluate_k
+    from segkit.modeling.model import evaluate_k
 
     same = pd.DataFrame({"Recency": [5] * 12, "NumPurchases": [2] * 12, "TotalSpend": [40.0] * 12},
                         index=pd.Index([str(i) for i in range(12)], name="CustomerID"))

@@ -1,12 +1,13 @@
-"""segkit.movement and its figures: cohorts, segment trends and migration on hand-made logs."""
+"""segkit.value.movement and its figures: cohorts, segment trends and migration on hand-made logs."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from segkit import movement, plots
-from segkit.explore import segment_order
+from segkit.value import movement
+from segkit.views import plots
+from segkit.views.explore import segment_order
 
 
 def _lines(rows):

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from segkit.errors import SegkitDataError
-from segkit.outofcore import customer_features_out_of_core
-from segkit.sample import write_large_log
-from segkit.workflow import load_customer_data
+from segkit.features.out_of_core import customer_features_out_of_core
+from segkit.ingest.sample import write_large_log
+from segkit.pipeline.workflow import load_customer_data
 
 
 def assert_same_customers(out_of_core: pd.DataFrame, pandas_path: pd.DataFrame) -> None:
@@ -55,10 +55,10 @@ def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
 
 @pytest.mark.parametrize("rules", ["default", "seed"])
 def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch, tmp_path):
-    import segkit.outofcore
+    import segkit.engines.outofcore
 
-    monkeypatch.setattr(segkit.outofcore, "ROWS_PER_GB", 20_000)  # 200k lines, 3 GB -> 4 buckets
-    assert segkit.outofcore.buckets_for(200_000, "3GB") == 4
+    monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 20_000)  # 200k lines, 3 GB -> 4 buckets
+    assert segkit.engines.outofcore.buckets_for(200_000, "3GB") == 4
     expected = load_customer_data(large_log, rules=rules).customers
     spill = tmp_path / "not" / "yet" / "there"
     assert_same_customers(customer_features_out_of_core(large_log, rules=rules, temp_directory=spill), expected)

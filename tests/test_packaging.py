@@ -87,6 +87,6 @@ def test_a_core_install_runs_the_cli_and_points_to_the_extras(tmp_path):
     assert len(pd.read_csv(tmp_path / "s.csv")) == len(pd.read_csv(tmp_path / "f.csv")) > 1000
     clv = run("segkit.cli", "clv", "--data", str(log), "--out", str(tmp_path / "c.csv"))
     assert clv.returncode != 0 and "pip install 'segkit[clv]'" in clv.stderr and "Traceback" not in clv.stderr
-    served = run("segkit.serve", "--no-browser")
+    served = run("segkit.server.serve", "--no-browser")
     assert served.returncode != 0 and "pip install 'segkit[dashboard]'" in served.stderr
     assert "Traceback" not in served.stderr

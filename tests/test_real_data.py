@@ -6,12 +6,12 @@ import time
 import pandas as pd
 import pytest
 
-from segkit.artifacts import load_artifacts, save_artifacts
 from segkit.errors import SegkitDataError
-from segkit.features import customer_features
-from segkit.load import load_transactions
-from segkit.model import SegmentationModel, evaluate_k, recommend_k
-from segkit.workflow import load_customer_data, train_model
+from segkit.features.customers import customer_features
+from segkit.ingest.load import load_transactions
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+from segkit.pipeline.workflow import load_customer_data, train_model
 
 pytestmark = pytest.mark.real_data
 

@@ -1,4 +1,4 @@
-"""The page refresher (``segkit.dashboard.refresher``): one process computes a live page's
+"""The page refresher (``segkit.live.refresher``): one process computes a live page's
 refreshes, every open page only reads them (issue 13, the cost per kernel)."""
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from test_dashboard_live import HELD_BACK, SampleFolder, in_fresh_thread, trained, write_settled  # noqa: F401
+from test_dashboard_live import (  # noqa: F401
+    HELD_BACK,
+    SampleFolder,
+    in_fresh_thread,
+    trained,
+    write_settled,
+)
 
 from segkit.config import PROJECT_ROOT
 
@@ -41,8 +46,8 @@ class PagesMustNotCompute:
     snapshot, fails the test (the refresher's feed may)."""
 
     def __init__(self, monkeypatch):
-        from segkit.dashboard import snapshot
-        from segkit.live import LiveFeed
+        from segkit.live.feed import LiveFeed
+        from segkit.page import snapshot
 
         self.on = False
         original_state, original_customers = LiveFeed._state_to_compute, snapshot.page_customers
@@ -70,7 +75,7 @@ def _open_page(folder, artifacts):
 
 
 def _refresher(folder, artifacts):
-    from segkit.dashboard.refresher import PageRefresher
+    from segkit.live.refresher import PageRefresher
 
     return PageRefresher(folder.path, artifacts, interval=1)
 
@@ -144,7 +149,7 @@ def test_a_refreshers_failure_is_shown_and_the_page_keeps_its_data(folder, cache
 
 
 def test_pages_compute_again_when_the_refresher_stops_answering(folder, cache):
-    from segkit.live import FOLLOWER_STALE_SECONDS
+    from segkit.live.feed import FOLLOWER_STALE_SECONDS
 
     folder, artifacts = folder
     refresher = _refresher(folder, artifacts)
@@ -162,8 +167,8 @@ def test_pages_compute_again_when_the_refresher_stops_answering(folder, cache):
 
 
 def test_the_refresher_takes_a_model_saved_after_it_started(folder, cache):
-    from segkit.artifacts import save_artifacts
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     folder, artifacts = folder
     refresher = _refresher(folder, artifacts)
@@ -181,7 +186,7 @@ def test_the_refresher_takes_a_model_saved_after_it_started(folder, cache):
 
 
 def test_an_open_page_polls_the_refresher_and_shows_a_new_day_before_its_interval(folder, cache, monkeypatch):
-    import segkit.dashboard.live as live_module
+    import segkit.dashboard.live_panel as live_module
 
     folder, artifacts = folder
     refresher = _refresher(folder, artifacts)
@@ -220,7 +225,7 @@ def _env(folder, artifacts, cache) -> dict[str, str]:
 
 
 def test_serve_starts_the_refresher_which_stops_with_the_server(folder, cache):
-    from segkit.serve import start_refresher
+    from segkit.server.serve import start_refresher
 
     folder, artifacts = folder
     watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -250,7 +255,7 @@ def _shows(cache: Path, beat: Path, day: str) -> bool:
 
 
 def test_no_refresher_for_a_page_on_one_file_or_without_a_saved_model(folder, cache, tmp_path, sample_data):
-    from segkit.serve import start_refresher
+    from segkit.server.serve import start_refresher
 
     folder, artifacts = folder
     process, line = start_refresher(_env(sample_data, artifacts, cache), stderr=subprocess.DEVNULL)
@@ -262,7 +267,7 @@ def test_no_refresher_for_a_page_on_one_file_or_without_a_saved_model(folder, ca
 
 def test_the_refresher_can_be_run_by_hand(folder, cache):
     folder, artifacts = folder
-    run = subprocess.run([sys.executable, "-m", "segkit.dashboard.refresher", "--once", "--data", str(folder.path),
+    run = subprocess.run([sys.executable, "-m", "segkit.live.refresher", "--once", "--data", str(folder.path),
                           "--artifacts", str(artifacts)], env=_env(folder.path, artifacts, cache), cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -271,16 +276,16 @@ def test_the_refresher_can_be_run_by_hand(folder, cache):
 
 @pytest.mark.slow
 def test_make_run_on_a_folder_starts_the_refresher_and_stops_it_with_the_server(folder, cache, tmp_path):
-    """``python -m segkit.serve`` (what ``make run`` starts) on a folder with a saved model: it
+    """``python -m segkit.server.serve`` (what ``make run`` starts) on a folder with a saved model: it
     says the refresher follows the folder, and the refresher ends with Voilà (which the serve
     process becomes)."""
-    from segkit import serve
+    from segkit.server import serve
 
     folder, artifacts = folder
     port, output = serve.free_port(), tmp_path / "serve.log"
     env = dict(_env(folder.path, artifacts, cache), SEGKIT_POOL_SIZE="1")
     with open(output, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "segkit.serve", f"--port={port}", "--no-browser"], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "segkit.server.serve", f"--port={port}", "--no-browser"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     try:
         deadline = time.monotonic() + 300
@@ -331,11 +336,11 @@ def _beat_pid(cache: Path, timeout: float = 120) -> int:
 
 
 def test_a_page_in_plain_voila_starts_the_refresher_once(folder, cache, monkeypatch):
-    """Without ``segkit.serve`` (a plain ``voila dashboard.ipynb``), the first page kernel that
+    """Without ``segkit.server.serve`` (a plain ``voila dashboard.ipynb``), the first page kernel that
     finds no refresher starts one; later pages read from it, and start no other."""
     import signal
 
-    from segkit.dashboard.refresher import start_for_page
+    from segkit.live.refresher import start_for_page
 
     folder, artifacts = folder
     monkeypatch.setenv("VOILA_KERNEL_ID", "a-kernel")  # as in a Voila kernel
@@ -365,7 +370,7 @@ def test_a_page_in_plain_voila_starts_the_refresher_once(folder, cache, monkeypa
 
 
 def test_a_second_refresher_for_the_same_log_stops_and_the_switch_turns_it_off(folder, cache):
-    from segkit.dashboard.refresher import PageRefresher
+    from segkit.live.refresher import PageRefresher
 
     folder, artifacts = folder
     first = _refresher(folder, artifacts)
@@ -379,7 +384,7 @@ def test_a_second_refresher_for_the_same_log_stops_and_the_switch_turns_it_off(f
     third = PageRefresher(folder.path, artifacts, interval=1)
     assert third.step() is not None and not third.duplicate  # the lock was released
     third._release()
-    from segkit.serve import start_refresher
+    from segkit.server.serve import start_refresher
 
     process, line = start_refresher(dict(_env(folder.path, artifacts, cache), SEGKIT_REFRESHER="0"),
                                     stderr=subprocess.DEVNULL)

@@ -1,17 +1,18 @@
-"""One definition, same numbers everywhere: segkit.rules run by DuckDB (in memory and out
+"""One definition, same numbers everywhere: segkit.rules.lines run by DuckDB (in memory and out
 of core) and Spark give the pandas oracle's customer table (ids, exact counts, money to
 the cent, same dates) and cleaning report."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from oracle import clean_transactions as oracle_clean
+from oracle import customers_of, windowed_customers_of
 
-from segkit.engine import DuckDBEngine, run_rules
-from segkit.features import finish_customers
-from segkit.load import load_transactions, standardise_columns
-from segkit.outofcore import customer_features_out_of_core
-
-from oracle import clean_transactions as oracle_clean, customers_of, windowed_customers_of
+from segkit.engines.base import run_rules
+from segkit.engines.duckdb import DuckDBEngine
+from segkit.features.customers import finish_customers
+from segkit.features.out_of_core import customer_features_out_of_core
+from segkit.ingest.load import load_transactions, standardise_columns
 
 
 def _run(engine, source, rules="default", columns=None):
@@ -44,8 +45,8 @@ def sample_lines(sample_log):
 @pytest.fixture(scope="module")
 def cancellations_log(tmp_path_factory):
     """A generated log with ~2% partly cancelled orders, a giant order cancelled the same day,
-    guest orders, postage and duplicates (segkit.sample.write_large_log)."""
-    from segkit.sample import write_large_log
+    guest orders, postage and duplicates (segkit.ingest.sample.write_large_log)."""
+    from segkit.ingest.sample import write_large_log
 
     return write_large_log(tmp_path_factory.mktemp("rules") / "generated.parquet", 60_000, n_customers=1_500,
                            seed=5, chunk_lines=30_000)
@@ -101,7 +102,7 @@ def test_observation_window_on_duckdb(duck, cancellations_log, buckets):
 
 
 def test_observation_window_out_of_core_through_the_workflow(cancellations_log):
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     data = load_customer_data(cancellations_log, engine="duckdb", window_days=90)
     assert data.window_days == 90 and data.lines is None
@@ -183,7 +184,7 @@ def test_observation_window_on_spark(spark_engine, cancellations_log):
 @pytest.mark.slow
 def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp_path):
     from segkit.errors import SegkitDataError
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     session = spark_engine.session
     session.sql(f"CREATE DATABASE IF NOT EXISTS segkit_test LOCATION '{tmp_path / 'warehouse'}'")
@@ -200,8 +201,8 @@ def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp
 
 @pytest.mark.slow
 def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, sample_data):
-    from segkit.engine import score_on_spark
-    from segkit.workflow import train_model
+    from segkit.engines.spark import score_on_spark
+    from segkit.pipeline.workflow import train_model
 
     model, _ = train_model(sample_data, k=4)
     customers = sample_data.customers
@@ -244,7 +245,7 @@ def test_spark_connect_local_server_gives_the_same_table(sample_lines, tmp_path)
 def test_messy_text_ids_on_spark_are_trimmed_as_python_trims(spark_engine, messy_lines, tmp_path):
     """Ids wrapped in no-break, ideographic and thin spaces or ASCII controls are the loader's
     ids on Spark too (Spark's and ibis' own trim remove ASCII whitespace only)."""
-    from segkit.workflow import load_customer_data
+    from segkit.pipeline.workflow import load_customer_data
 
     path = tmp_path / "messy.parquet"
     messy_lines.to_parquet(path, index=False)

@@ -1,8 +1,8 @@
 """The built-in sample is deterministic and shaped like the real file."""
 from __future__ import annotations
 
-from segkit.load import CANONICAL_COLUMNS
-from segkit.sample import generate_sample_transactions
+from segkit.ingest.sample import generate_sample_transactions
+from segkit.schema import CANONICAL_COLUMNS
 
 
 def test_same_seed_same_rows_other_seed_other_rows(sample_log):

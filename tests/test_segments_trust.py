@@ -2,13 +2,12 @@
 and predictive (issue 8). Run on the built-in sample and on the real Online Retail data."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.label import RECOMMENDATIONS
-from segkit.model import SegmentationModel
-from segkit.workflow import train_model
+from segkit.modeling.label import RECOMMENDATIONS
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.workflow import train_model
 
 
 @pytest.fixture(scope="module", params=["sample", pytest.param("real", marks=pytest.mark.real_data)])
@@ -85,7 +84,7 @@ def test_vip_count_does_not_depend_on_k_once_there_is_a_vip(real_data):
 @pytest.mark.slow
 @pytest.mark.parametrize("cutoff", ["2011-06-01", "2011-09-01"])
 def test_segments_predict_next_quarter_at_least_as_well_as_the_rfm_score(real_data, cutoff):
-    from segkit.validation import holdout, holdout_summary
+    from segkit.modeling.validation import holdout, holdout_summary
 
     table = holdout(real_data.lines, real_data.transactions, cutoff, lambda: SegmentationModel(n_clusters=4))
     summary = holdout_summary(table)

@@ -5,10 +5,10 @@
 """
 from __future__ import annotations
 
-from segkit.artifacts import load_artifacts, load_artifacts_from
 from segkit.config import ARTIFACTS_DIR
-from segkit.model import SegmentationModel
-from segkit.workflow import model_fits_data
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import load_artifacts, load_artifacts_from
+from segkit.pipeline.workflow import model_fits_data
 
 
 def test_shipped_artifacts_load_and_match_the_sample(sample_data):

@@ -13,9 +13,16 @@ import re
 
 import pandas as pd
 import pytest
+from test_browser import (
+    TIMEOUT_MS,
+    Served,
+    _require_chromium,
+    _summary,
+    _wait_summary_change,
+    open_until_drawn,
+)
 
-from segkit.label import RFM_ORDER
-from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, _wait_summary_change, open_until_drawn
+from segkit.modeling.label import RFM_ORDER
 
 pytestmark = pytest.mark.browser
 
@@ -38,9 +45,9 @@ SANKEY_LINKS = """() => {
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """Voilà on the sample with a saved model that has lifetime value (read-only page)."""
-    from segkit.artifacts import save_artifacts
     from segkit.config import default_data_path
-    from segkit.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
 
     if default_data_path() is not None:
         pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")

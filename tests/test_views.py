@@ -4,13 +4,13 @@ from __future__ import annotations
 import pytest
 
 from segkit.errors import SegkitDataError
-from segkit.views import score_upload
+from segkit.views.tables import score_upload
 
 
 @pytest.fixture(scope="module")
 def shipped_model():
-    from segkit.artifacts import load_artifacts
     from segkit.config import ARTIFACTS_DIR
+    from segkit.pipeline.artifacts import load_artifacts
 
     return load_artifacts(ARTIFACTS_DIR)
 

@@ -6,10 +6,15 @@ import pandas as pd
 import pytest
 
 from segkit import cli
-from segkit.artifacts import load_artifacts
 from segkit.errors import SegkitDataError
-from segkit.features import customer_features, register_feature
-from segkit.workflow import customers_for_scoring, load_customer_data, train_model
+from segkit.features.customers import customer_features
+from segkit.pipeline.artifacts import load_artifacts
+from segkit.pipeline.workflow import (
+    customers_for_scoring,
+    load_customer_data,
+    train_model,
+)
+from segkit.rules.registry import register_feature
 
 
 @pytest.fixture(scope="module")

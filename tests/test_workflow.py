@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 import segkit.clean as clean
-import segkit.workflow as workflow
-from segkit.workflow import load_customer_data
+import segkit.pipeline.workflow as workflow
+from segkit.pipeline.workflow import load_customer_data
 
 
 def test_clean_lines_are_cached_by_content_rules_and_code(tmp_path, sample_log, monkeypatch):
@@ -96,7 +95,7 @@ def test_processes_loading_one_file_together_parse_it_once(tmp_path, sample_log)
 
     path = tmp_path / "log.csv"
     sample_log.to_csv(path, index=False)
-    code = ("import sys; from segkit.workflow import load_customer_data; d = load_customer_data(sys.argv[1]); "
+    code = ("import sys; from segkit.pipeline.workflow import load_customer_data; d = load_customer_data(sys.argv[1]); "
             "print(type(d).__name__, len(d.customers))")
     env = dict(os.environ, SEGKIT_CACHE=str(tmp_path / "cache"))
     runs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

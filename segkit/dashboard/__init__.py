@@ -10,11 +10,11 @@
   uploads; ``data.py``: loading (out of core for large logs);
 - ``app.py``: ``Dashboard`` lays the panels out; ``build_app()`` is what the notebook calls.
 """
-from .app import CSS_CLASSES, Dashboard, build_app
-from .data import LARGE_LOG_ENV, OutOfCoreData, load_dashboard_data
-from .scatter import SCATTER_2D_POINTS, SCATTER_3D_POINTS
-from .state import DashboardState, Selection
-from .widgets import CsvDownload, FileDownload, figure_widget_class
+from segkit.dashboard.app import CSS_CLASSES, Dashboard, build_app
+from segkit.dashboard.scatter import SCATTER_2D_POINTS, SCATTER_3D_POINTS
+from segkit.dashboard.state import DashboardState, Selection
+from segkit.dashboard.widgets import CsvDownload, FileDownload, figure_widget_class
+from segkit.page.data import LARGE_LOG_ENV, OutOfCoreData, load_dashboard_data
 
 __all__ = ["CSS_CLASSES", "Dashboard", "DashboardState", "Selection", "build_app", "figure_widget_class",
            "load_dashboard_data", "OutOfCoreData", "CsvDownload", "FileDownload", "LARGE_LOG_ENV",

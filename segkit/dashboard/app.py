@@ -18,25 +18,27 @@ from pathlib import Path
 import ipywidgets as W
 import pandas as pd
 
-from ..config import Settings, artifacts_dir, settings as read_settings
-from ..errors import SegkitError
-from ..views import theme_css
-from ..workflow import CustomerData
-from .compare import ComparePanel
-from .data import load_dashboard_data
-from .filters import FiltersPanel
-from .header import HeaderPanel
-from .live import LivePanel, follows_folder, open_live_state
-from .model import ModelPanel
-from .report import ReportPanel
-from .scatter import ScatterPanel
-from .score import ScorePanel
-from .segments import SegmentsPanel
-from .state import DashboardState
-from .table import TablePanel
-from .urlsync import PageBridge, encode_query, parse_query
-from .value import ValuePanel
-from .widgets import classed, guarded
+from segkit.config import Settings, artifacts_dir
+from segkit.config import settings as read_settings
+from segkit.dashboard.compare import ComparePanel
+from segkit.dashboard.filters import FiltersPanel
+from segkit.dashboard.header import HeaderPanel
+from segkit.dashboard.live_panel import LivePanel, open_live_state
+from segkit.dashboard.model_panel import ModelPanel
+from segkit.dashboard.report import ReportPanel
+from segkit.dashboard.scatter import ScatterPanel
+from segkit.dashboard.score import ScorePanel
+from segkit.dashboard.segments import SegmentsPanel
+from segkit.dashboard.state import DashboardState
+from segkit.dashboard.table import TablePanel
+from segkit.dashboard.urlsync import PageBridge, encode_query, parse_query
+from segkit.dashboard.value_panel import ValuePanel
+from segkit.dashboard.widgets import classed, guarded
+from segkit.errors import SegkitError
+from segkit.live.page import follows_folder
+from segkit.page.data import load_dashboard_data
+from segkit.pipeline.workflow import CustomerData
+from segkit.views.tables import theme_css
 
 __all__ = ["CSS_CLASSES", "Dashboard", "build_app"]
 

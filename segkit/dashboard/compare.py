@@ -12,12 +12,12 @@ import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import plots
-from ..features import NUMERIC_FEATURES
-from ..views import compare_segments, comparison_html
-from ..wording import title
-from .segments import SMALL_CHART_HEIGHT
-from .widgets import FIGURE_TEMPLATE, Chart, classed, guarded
+from segkit.dashboard.segments import SMALL_CHART_HEIGHT
+from segkit.dashboard.widgets import FIGURE_TEMPLATE, Chart, classed, guarded
+from segkit.features.customers import NUMERIC_FEATURES
+from segkit.views import plots
+from segkit.views.tables import compare_segments, comparison_html
+from segkit.views.wording import title
 
 __all__ = ["ComparePanel", "COMPARE_INPUTS"]
 

@@ -11,13 +11,12 @@ from dataclasses import replace
 from datetime import date, datetime
 
 import ipywidgets as W
-import pandas as pd
 
-from ..errors import SegkitError
-from ..features import OTHER_CATEGORY, PRODUCT_CATEGORIES
-from ..views import ALL, Filters
-from .data import line_count
-from .widgets import classed, guarded
+from segkit.dashboard.widgets import classed, guarded
+from segkit.errors import SegkitError
+from segkit.page.data import line_count
+from segkit.rules.registry import OTHER_CATEGORY, PRODUCT_CATEGORIES
+from segkit.views.tables import ALL, Filters
 
 __all__ = ["FiltersPanel", "parse_amount", "parse_day", "DATE_FORMAT"]
 

@@ -9,10 +9,10 @@ import html
 
 import ipywidgets as W
 
-from ..config import DATA_DIR
-from ..views import kpi_html, kpis, theme_css
-from .data import line_count
-from .widgets import classed, guarded
+from segkit.config import DATA_DIR
+from segkit.dashboard.widgets import classed, guarded
+from segkit.page.data import line_count
+from segkit.views.tables import kpi_html, kpis, theme_css
 
 __all__ = ["HeaderPanel", "source_html", "banner_html", "KPI_INPUTS"]
 

@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 
 import ipywidgets as W
 
-from .. import plots
-from ..views import ALL, kpi_html, kpis, summary_html, theme_css
-from ..wording import money
-from .scatter import SCATTER_2D_POINTS, plotted
-from .segments import glossary_html
-from .urlsync import view_name
-from .widgets import FileDownload, classed, guarded
+from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
+from segkit.dashboard.segments import glossary_html
+from segkit.dashboard.urlsync import view_name
+from segkit.dashboard.widgets import FileDownload, classed, guarded
+from segkit.views import plots
+from segkit.views.tables import ALL, kpi_html, kpis, summary_html, theme_css
+from segkit.views.wording import money
 
 __all__ = ["report_html", "filters_in_words", "ReportPanel"]
 

@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import plots
-from ..features import NUMERIC_FEATURES
-from ..wording import title
-from .widgets import FIGURE_TEMPLATE, Chart, classed, empty_figure, guarded
+from segkit.dashboard.widgets import (
+    FIGURE_TEMPLATE,
+    Chart,
+    classed,
+    empty_figure,
+    guarded,
+)
+from segkit.features.customers import NUMERIC_FEATURES
+from segkit.views import plots
+from segkit.views.wording import title
 
 __all__ = ["ScatterPanel", "SCATTER_2D_POINTS", "SCATTER_3D_POINTS", "CHART_HEIGHT", "plotted"]
 

@@ -12,12 +12,20 @@ import html
 
 import ipywidgets as W
 
-from ..errors import SegkitError
-from ..label import rfm_segmented
-from ..serve import MAX_UPLOAD_ENV, max_upload_bytes
-from ..views import (UPLOAD_SUFFIXES, customer_table, download_link_html, readable_table, score_upload,
-                     segment_summary, summary_html, table_html)
-from .widgets import UploadButton, classed, guarded
+from segkit.dashboard.widgets import UploadButton, classed, guarded
+from segkit.errors import SegkitError
+from segkit.modeling.label import rfm_segmented
+from segkit.server.serve import MAX_UPLOAD_ENV, max_upload_bytes
+from segkit.views.tables import (
+    UPLOAD_SUFFIXES,
+    customer_table,
+    download_link_html,
+    readable_table,
+    score_upload,
+    segment_summary,
+    summary_html,
+    table_html,
+)
 
 __all__ = ["ScorePanel"]
 

@@ -13,15 +13,25 @@ from __future__ import annotations
 import html
 
 import ipywidgets as W
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import plots
-from ..label import RECOMMENDATIONS, RFM_ORDER, RFM_SEGMENT_TEXT, recommendation_for
-from ..views import summary_html
-from ..wording import money
-from .widgets import FIGURE_TEMPLATE, Chart, classed, empty_figure, guarded
+from segkit.dashboard.widgets import (
+    FIGURE_TEMPLATE,
+    Chart,
+    classed,
+    empty_figure,
+    guarded,
+)
+from segkit.modeling.label import (
+    RECOMMENDATIONS,
+    RFM_ORDER,
+    RFM_SEGMENT_TEXT,
+    recommendation_for,
+)
+from segkit.views import plots
+from segkit.views.tables import summary_html
+from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
            "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES"]

@@ -32,16 +32,35 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..artifacts import read_model_card, save_artifacts
-from ..config import Settings, settings as read_settings
-from ..errors import SegkitArtifactError, SegkitError
-from ..label import RFM_ORDER, rfm_segmented
-from ..views import (ALL, TABLE_COLUMNS, Filters, filter_mask, line_categories, provisional_card, window_mask,
-                     segment_centres, segment_summary, summary_of_segments, table_order, window_z_scores)
-from ..workflow import CustomerData, model_fits_data, train_model
-from ..wording import money
-from .data import holds_lines, large_log_windows
-from .snapshot import CardModel, full_model, page_customers, prepare_snapshot, segmented_customers
+from segkit.config import Settings
+from segkit.config import settings as read_settings
+from segkit.errors import SegkitArtifactError, SegkitError
+from segkit.modeling.label import RFM_ORDER, rfm_segmented
+from segkit.page.data import holds_lines, large_log_windows
+from segkit.page.snapshot import (
+    CardModel,
+    full_model,
+    page_customers,
+    prepare_snapshot,
+    segmented_customers,
+)
+from segkit.pipeline.artifacts import read_model_card, save_artifacts
+from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
+from segkit.views.tables import (
+    ALL,
+    TABLE_COLUMNS,
+    Filters,
+    filter_mask,
+    line_categories,
+    provisional_card,
+    segment_centres,
+    segment_summary,
+    summary_of_segments,
+    table_order,
+    window_mask,
+    window_z_scores,
+)
+from segkit.views.wording import money
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
            "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained", "SEGMENTATIONS"]
@@ -292,13 +311,13 @@ def preset_of(model):
     """The feature preset (``model.FeaturePreset``) ``model`` was built from (features,
     log, lifecycle rules), or a preset with its settings and the usual largest K when none
     matches."""
-    from ..model import FEATURE_PRESETS, FeaturePreset
+    from segkit.modeling.model import FEATURE_PRESETS, FeaturePreset
 
     rules = lifecycle_rules(model)
     for spec in FEATURE_PRESETS.values():
         spec_rules = getattr(spec, "lifecycle", None)
         if spec_rules == "default":
-            from ..label import LifecycleRules
+            from segkit.modeling.label import LifecycleRules
 
             spec_rules = LifecycleRules()
         if (tuple(spec.features) == tuple(model.features) and spec.log_transform == model.log_transform
@@ -453,7 +472,7 @@ class DashboardState(traitlets.HasTraits):
     def evaluate(self) -> int:
         """Compare K values with the model's own features, lifecycle rules and preset's
         largest K; returns the recommended K."""
-        from ..model import evaluate_k, recommend_k
+        from segkit.modeling.model import evaluate_k, recommend_k
 
         lifecycle = lifecycle_rules(self.model)
         extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
@@ -464,7 +483,7 @@ class DashboardState(traitlets.HasTraits):
     def save(self) -> None:
         """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
         if not self.settings.analyst:
-            raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.serve --analyst).")
+            raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.server.serve --analyst).")
         save_artifacts(full_model(self.model), self.artifacts, self.data.training_info())
         card = read_model_card(self.artifacts)
         # Every page opened from now on reads this model's segments instead of computing them.

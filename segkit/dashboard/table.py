@@ -10,12 +10,17 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from ..views import TABLE_COLUMNS, download_link_html, readable_table, table_html
-from ..wording import title
-from .state import WINDOW_COLUMNS
-from .urlsync import view_name
-from .value import palive_note, single_day_note
-from .widgets import FileDownload, classed, guarded
+from segkit.dashboard.state import WINDOW_COLUMNS
+from segkit.dashboard.urlsync import view_name
+from segkit.dashboard.value_panel import palive_note, single_day_note
+from segkit.dashboard.widgets import FileDownload, classed, guarded
+from segkit.views.tables import (
+    TABLE_COLUMNS,
+    download_link_html,
+    readable_table,
+    table_html,
+)
+from segkit.views.wording import title
 
 __all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_filename"]
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 import anywidget
 import traitlets
 
-from ..views import ALL, Filters
+from segkit.views.tables import ALL, Filters
 
 __all__ = ["QUERY_KEYS", "ViewQuery", "parse_query", "encode_query", "view_name", "PageBridge"]
 

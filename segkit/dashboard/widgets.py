@@ -18,9 +18,9 @@ import ipywidgets as W
 import plotly.graph_objects as go
 import traitlets
 
-from ..errors import SegkitError
-from ..export import to_safe_csv
-from ..views import plotly_template
+from segkit.errors import SegkitError
+from segkit.views.export import to_safe_csv
+from segkit.views.tables import plotly_template
 
 __all__ = ["figure_widget_class", "Chart", "FileDownload", "CsvDownload", "UploadButton", "classed", "guarded",
            "empty_figure", "FIGURE_TEMPLATE"]
@@ -28,7 +28,7 @@ __all__ = ["figure_widget_class", "Chart", "FileDownload", "CsvDownload", "Uploa
 log = logging.getLogger(__name__)
 
 #: ES module each chart loads instead of plotly's own 5 MB bundle: it imports the bundle
-#: from the Voilà server once per page (``segkit.serve.serve_plotly_bundle``).
+#: from the Voilà server once per page (``segkit.server.serve.serve_plotly_bundle``).
 _BUNDLE_LOADER = """const base = (document.body && document.body.dataset.baseUrl) || "/voila/";
 const bundle = await import(new URL(base + {path}, window.location.href).href);
 export default bundle.default;
@@ -38,13 +38,13 @@ export default bundle.default;
 @functools.cache
 def figure_widget_class(bundle_path: str | None = None) -> type[go.FigureWidget]:
     """``go.FigureWidget``, or when the Voilà server serves plotly's bundle as a static
-    file (``segkit.serve``, or the template installed in this environment: see
+    file (``segkit.server.serve``, or the template installed in this environment: see
     ``serve.installed_bundle_path``) a subclass that loads it from there instead of
     sending it through the kernel with every chart."""
     if bundle_path is None:
         bundle_path = os.environ.get("SEGKIT_PLOTLY_BUNDLE", "").strip()
         if not bundle_path:
-            from ..serve import installed_bundle_path
+            from segkit.server.serve import installed_bundle_path
 
             bundle_path = installed_bundle_path() or ""
     _skip_iri_grammars()

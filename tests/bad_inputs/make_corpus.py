@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def base_rows() -> pd.DataFrame:
-    from segkit.sample import generate_sample_transactions
+    from segkit.ingest.sample import generate_sample_transactions
 
     rows = generate_sample_transactions(n_customers=60, seed=3)
     rows = rows[rows["CustomerID"].notna()].head(400).reset_index(drop=True)

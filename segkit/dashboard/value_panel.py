@@ -1,0 +1,373 @@
+"""The "value over time" panel: cohort retention, segment trends, migration since a
+cut-off, and the model's segments against the RFM rule segments.
+
+Reads the state (selection, model, segmentation, theme); writes only its own inputs
+(the switches and the cut-off). Everything here follows the **country and segment
+filters** (spend, dates and category are about the customers' past, not about time);
+cohorts, trends and migration need the purchase lines, and say so when the page does
+not hold them.
+
+The sections are in an accordion that starts closed: a section computes and draws on
+its first opening, and afterwards redraws only while open (a closed one is redrawn when
+opened again), so the page's first draw costs nothing extra.
+"""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from segkit.dashboard.urlsync import view_name
+from segkit.dashboard.widgets import (
+    FIGURE_TEMPLATE,
+    Chart,
+    FileDownload,
+    classed,
+    empty_figure,
+    guarded,
+)
+from segkit.features.customers import customer_features
+from segkit.modeling.label import RFM_ORDER, rfm_scores, segment_crosstab
+from segkit.page.data import holds_lines
+from segkit.pipeline.workflow import scoring_window
+from segkit.rules.registry import REGISTERED_FEATURES
+from segkit.value.movement import cohort_retention, migration_table, segment_trend
+from segkit.views import plots
+from segkit.views.export import to_safe_csv
+from segkit.views.tables import Filters, filter_mask, segment_customers
+
+__all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
+           "segments_at",
+           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
+
+VALUE_CHART_HEIGHT = 420
+#: The accordion's sections, in order.
+SECTIONS = ("Cohort retention", "Revenue and customers per segment by month", "Migration since a cut-off",
+            "Model segments against RFM segments")
+
+
+# ---------------------------------------------------------------- pure functions
+
+def value_filters(filters: Filters) -> Filters:
+    """The part of the page's filters this panel follows: segments and country."""
+    return Filters(segments=filters.segments, country=filters.country)
+
+
+def customers_followed(everyone: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The rows of ``everyone`` in the filters' segments and country."""
+    return everyone[filter_mask(everyone, value_filters(filters))]
+
+
+def lines_of(lines: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
+    """The purchase lines of ``customers`` (CustomerIDs, compared as text)."""
+    return lines[lines["CustomerID"].astype("string").isin(customers.astype("string"))]
+
+
+def cutoff_choices(period: tuple[pd.Timestamp, pd.Timestamp], min_months: int = 3) -> list[pd.Timestamp]:
+    """First days of the months a cut-off can be: at least ``min_months`` after the
+    first purchase and a month before the last (empty for a short log)."""
+    first, last = (pd.Timestamp(t) for t in period)
+    start = (first + pd.DateOffset(months=min_months)).to_period("M").to_timestamp()
+    end = (last - pd.DateOffset(months=1)).normalize()
+    return list(pd.date_range(start, end, freq="MS")) if start <= end else []
+
+
+def cutoff_window(model) -> int | None:
+    """The observation window (days) of the segmentation at a cut-off: the model's own
+    (``workflow.scoring_window``: the window it was trained on), ending at the cut-off;
+    ``None`` (every purchase before the cut-off) for a model trained on whole logs."""
+    return scoring_window(model)[0]
+
+
+def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: str = "model") -> pd.Series:
+    """Each customer's segment at ``cutoff`` (a day; lines before it count): the same
+    ``model`` applied to the customer features as they were then (snapshot = cutoff, over
+    ``cutoff_window(model)`` days ending at the cut-off, whatever window the page uses), or
+    the RFM rule segments of those features. Indexed by CustomerID (text)."""
+    before = lines[lines["InvoiceDate"] < pd.Timestamp(cutoff)]
+    if before.empty:
+        return pd.Series(dtype="string", name="Segment")
+    extra = [f for f in getattr(model, "features", ()) if f in REGISTERED_FEATURES]
+    then = customer_features(before, snapshot_date=pd.Timestamp(cutoff), window_days=cutoff_window(model),
+                             extra_features=extra)
+    if segmentation == "rfm":
+        names = rfm_scores(then)["RFM_Segment"]
+    else:
+        names = segment_customers(model, then)["Segment"]
+    names = names.astype("string").rename("Segment")
+    names.index = names.index.astype("string")
+    return names
+
+
+def migration_note(model, cutoff: pd.Timestamp, segmentation: str = "model") -> str:
+    """What the segments at the cut-off are, in one sentence (the window they count)."""
+    window = cutoff_window(model)
+    span = f"the {window:,} days before it" if window else "all purchases before it"
+    what = "RFM rule segments of" if segmentation == "rfm" else "the model applied to"
+    return (f"Segment on {pd.Timestamp(cutoff):%d %b %Y}: {what} each customer's purchases over {span}, as the model "
+            "counts them; now: the segments on this page.")
+
+
+def _count_table_html(table: pd.DataFrame, css_class: str) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [table.index.name or ""] + list(table.columns))
+    rows = []
+    for name, values in table.iterrows():
+        cells = "".join(f'<td class="num">{int(v):,}</td>' if v else '<td class="num seg-zero">·</td>' for v in values)
+        rows.append(f'<tr><td class="text">{html.escape(str(name))}</td>{cells}</tr>')
+    return (f'<div class="seg-scroll"><table class="seg-table {css_class}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def migration_html(table: pd.DataFrame) -> str:
+    """The migration table (counts): rows the segment at the cut-off, columns now."""
+    if table.empty:
+        return '<p class="seg-note">No customers to compare.</p>'
+    shown = table.copy()
+    shown.index.name = "at the cut-off ↓ / now →"
+    return _count_table_html(shown, "seg-migration-table")
+
+
+def crosstab_html(table: pd.DataFrame) -> str:
+    """The model-by-RFM cross-tab (counts, with totals)."""
+    if table.empty:
+        return '<p class="seg-note">No customers match the filters.</p>'
+    shown = table.copy()
+    shown.index.name = "model ↓ / RFM →"
+    return _count_table_html(shown, "seg-crosstab-table")
+
+
+def palive_note(palive: pd.Series, spread: float = 0.05) -> str:
+    """A plain note when P(alive) hardly varies (the middle 90% of customers within
+    ``spread``), as maximum likelihood gives on data with almost no dropout signal (BG/NBD,
+    MBG/NBD and Pareto/NBD alike on Online Retail); else ""."""
+    values = pd.to_numeric(palive, errors="coerce").dropna()
+    if len(values) < 2:
+        return ""
+    low, high = np.quantile(values, [0.05, 0.95])
+    if high - low >= spread:
+        return ""
+    return (f"P(alive) is between {low:.3f} and {high:.3f} for 90% of these customers: on this data the model sees "
+            "almost no churn, so it does not tell who is leaving. Use the lifecycle stages (At risk, Lost) for churn; "
+            "lifetime value still ranks customers by expected spend.")
+
+
+def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: int = 180) -> str:
+    """Under BG/NBD (``params``' purchase model) a customer who bought on a single day has
+    P(alive) = 1 however long silent: a plain note when some of the customers given show
+    P(alive) 1 (to four decimals) with their last purchase over ``silent_days`` days ago; else ""."""
+    from segkit.value.clv import purchase_model
+
+    if not params or purchase_model(params) != "bgnbd":
+        return ""
+    alive = pd.to_numeric(palive, errors="coerce").to_numpy()
+    silent = pd.to_numeric(recency, errors="coerce").to_numpy()
+    count = int(((alive >= 0.99995) & (silent > silent_days)).sum())
+    if not count:
+        return ""
+    return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
+            "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
+            "the last purchase, or fit MBG/NBD (segkit train --clv-model mbgnbd).")
+
+
+# ---------------------------------------------------------------- the panel
+
+class ValuePanel:
+    """Cohorts, trends, migration and the RFM cross-tab, each drawn on first opening."""
+
+    @property
+    def lines(self) -> pd.DataFrame | None:
+        """The clean lines (read when a section is first opened; ``None`` out of core)."""
+        return self.state.data.lines if holds_lines(self.state.data) else None
+
+    def __init__(self, state):
+        self.state = state
+        self.note = classed(W.HTML('<span class="seg-meta">Follows the country and segment filters (spend, dates and '
+                                   "category are not applied here). Open a section to draw it.</span>"),
+                            "seg-value-note")
+        # Cohorts
+        self.cohort_value = classed(W.ToggleButtons(options=[("Share active", "ActiveShare"), ("Revenue", "Revenue")],
+                                                    value="ActiveShare"), "seg-cohort-switch")
+        self.cohort_box = W.VBox([])
+        # Trend
+        self.trend_measure = classed(W.ToggleButtons(options=["Revenue", "Customers"], value="Revenue"),
+                                     "seg-trend-switch")
+        self.trend_box = W.VBox([])
+        # Migration
+        choices = cutoff_choices(state.data.period) if holds_lines(state.data) else []
+        default = self._default_cutoff(choices)
+        self.cutoff = classed(W.Dropdown(options=[(f"{c:%d %b %Y}", c.date().isoformat()) for c in choices],
+                                         value=default, description="Cut-off", layout=W.Layout(width="260px")),
+                              "seg-cutoff")
+        self.migration_box = W.VBox([])
+        self.migration_note = classed(W.HTML(), "seg-migration-note")
+        self.migration_table = classed(W.HTML(), "seg-migration")
+        self.migration_download = classed(FileDownload(), "seg-migration-download")
+        # Cross-tab
+        self.crosstab = classed(W.HTML(), "seg-crosstab")
+        self.charts_by_section: dict[int, Chart] = {}
+        self.sections = [
+            W.VBox([self.cohort_value, self.cohort_box]),
+            W.VBox([self.trend_measure, self.trend_box]),
+            W.VBox([W.HBox([self.cutoff, self.migration_download], layout=W.Layout(align_items="center",
+                                                                                    grid_gap="12px")),
+                    self.migration_note, self.migration_box, self.migration_table]),
+            W.VBox([self.crosstab]),
+        ]
+        self.accordion = classed(W.Accordion(children=self.sections, titles=SECTIONS, selected_index=None),
+                                 "seg-value-sections")
+        self.widget = classed(W.VBox([W.HTML("<h3>Value over time</h3>"), self.note, self.accordion]),
+                              "seg-panel", "seg-value")
+        self.drawn: set[int] = set()  # sections drawn for the current view
+        self._view = self._key() + (state.segmentation,)
+        self.accordion.observe(guarded(state, lambda _c: self._draw_open()), names="selected_index")
+        self.cohort_value.observe(guarded(state, lambda _c: self._redraw(0)), names="value")
+        self.trend_measure.observe(guarded(state, lambda _c: self._redraw(1)), names="value")
+        self.cutoff.observe(guarded(state, lambda _c: self._redraw(2)), names="value")
+        state.observe(guarded(state, lambda _c: self._on_view()), names=["filters", "model_version", "data_version"])
+
+    @staticmethod
+    def _default_cutoff(choices: list[pd.Timestamp]) -> str | None:
+        """About six months before the end (the middle of a short log)."""
+        if not choices:
+            return None
+        target = choices[-1] - pd.DateOffset(months=5)
+        best = min(choices, key=lambda c: abs(c - target))
+        return best.date().isoformat()
+
+    # ------------------------------------------------------------ what is followed
+    def _key(self) -> tuple:
+        state = self.state
+        return (state.model_version, state.data_version, value_filters(state.filters))
+
+    def customers(self) -> pd.DataFrame:
+        state = self.state
+        return state._cached("value_customers", self._key(),
+                             lambda: customers_followed(state.everyone, state.filters))
+
+    def followed_lines(self) -> pd.DataFrame:
+        state = self.state
+        return state._cached("value_lines", self._key(), lambda: lines_of(self.lines, self.customers().index))
+
+    def cohorts(self) -> pd.DataFrame:
+        return self.state._cached("value_cohorts", self._key(), lambda: cohort_retention(self.followed_lines()))
+
+    def trend(self) -> pd.DataFrame:
+        return self.state._cached("value_trend", self._key(),
+                                  lambda: segment_trend(self.followed_lines(), self.customers()["Segment"]))
+
+    def segments_then(self) -> pd.Series:
+        """Every customer's segment at the chosen cut-off (cached on model, segmentation, cut-off)."""
+        state = self.state
+        cutoff = pd.Timestamp(self.cutoff.value)
+        return state._cached("value_then", (state.model, state.segmentation, cutoff, state.data_version),
+                             lambda: segments_at(state.model, self.lines, cutoff, state.segmentation))
+
+    def migration(self) -> pd.DataFrame:
+        """Customers followed: segment at the cut-off (rows) against now (columns), best
+        segment first (``RFM_ORDER`` for RFM segments)."""
+        now = self.customers()["Segment"].astype("string")
+        now.index = now.index.astype("string")
+        then = self.segments_then()
+        order = RFM_ORDER if self.state.segmentation == "rfm" else None
+        return migration_table(then[then.index.isin(now.index)], now, order=order)
+
+    def crosstab_table(self) -> pd.DataFrame:
+        state = self.state
+        shown = self.customers()
+        model_segments = state.scored["Segment"].reindex(shown.index)
+        rfm = shown["Segment"] if state.segmentation == "rfm" else rfm_scores(state.scored)["RFM_Segment"]
+        return segment_crosstab(model_segments, rfm.reindex(shown.index))
+
+    # ------------------------------------------------------------ drawing
+    def _on_view(self) -> None:
+        view = self._key() + (self.state.segmentation,)
+        if view == self._view:  # a filter this panel does not follow (spend, dates, category)
+            return
+        self._view = view
+        self.drawn.clear()
+        self._draw_open()
+
+    def _redraw(self, index: int) -> None:
+        self.drawn.discard(index)
+        self._draw_open()
+
+    def _draw_open(self) -> None:
+        index = self.accordion.selected_index
+        if index is None or index in self.drawn:
+            return
+        [self._draw_cohorts, self._draw_trend, self._draw_migration, self._draw_crosstab][index]()
+        self.drawn.add(index)
+
+    def _no_lines(self, box: W.Box) -> bool:
+        if self.lines is not None:
+            return False
+        box.children = (classed(W.HTML('<p class="seg-note seg-no-lines">Not available for this log: its purchase '
+                                       "lines are not held in memory (aggregated out of core), and cohorts, trends "
+                                       "and migration are computed from the lines.</p>"), "seg-no-lines-note"),)
+        return True
+
+    def _show(self, index: int, box: W.Box, figure: go.Figure) -> None:
+        chart = self.charts_by_section.get(index)
+        if chart is None:
+            chart = self.charts_by_section[index] = Chart(self.state, figure, VALUE_CHART_HEIGHT)
+            box.children = (chart.widget,)
+        else:
+            chart.show(figure)
+
+    def _draw_cohorts(self) -> None:
+        if self._no_lines(self.cohort_box):
+            return
+        cohorts = self.cohorts()
+        figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE)
+                  if not cohorts.empty else empty_figure())
+        self._show(0, self.cohort_box, figure)
+
+    def _draw_trend(self) -> None:
+        if self._no_lines(self.trend_box):
+            return
+        trend = self.trend()
+        figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE)
+                  if not trend.empty else empty_figure())
+        self._show(1, self.trend_box, figure)
+
+    def _draw_migration(self) -> None:
+        if self._no_lines(self.migration_box):
+            self.migration_table.value = ""
+            return
+        if self.cutoff.value is None:
+            self.migration_box.children = (W.HTML('<p class="seg-note">The log is too short to choose a cut-off '
+                                                  "(it needs four months or more).</p>"),)
+            return
+        table = self.migration()
+        cutoff = pd.Timestamp(self.cutoff.value)
+        end = self.state.data.period[1]
+        note = migration_note(self.state.model, cutoff, self.state.segmentation)
+        self.migration_note.value = f'<p class="seg-meta">{html.escape(note)}</p>'
+        figure = (plots.migration_sankey(table, title=f"Segment on {cutoff:%d %b %Y} → on {end:%d %b %Y}",
+                                         template=FIGURE_TEMPLATE) if not table.empty else empty_figure())
+        self._show(2, self.migration_box, figure)
+        self.migration_table.value = migration_html(table)
+        if table.empty:
+            self.migration_download.clear()
+        else:
+            self.migration_download.offer(to_safe_csv(table.reset_index()).encode("utf-8"), self.migration_filename,
+                                          "text/csv;charset=utf-8", "Download this migration table as CSV")
+
+    @property
+    def migration_filename(self) -> str:
+        state = self.state
+        first, last = (ts.date() for ts in state.data.period)
+        name = view_name(value_filters(state.filters), (first, last))
+        rfm = "_rfm" if state.segmentation == "rfm" else ""
+        return f"{name}{rfm}_migration-since-{self.cutoff.value}.csv"
+
+    def _draw_crosstab(self) -> None:
+        self.crosstab.value = ('<p class="seg-meta">Customers by the model\'s segment (rows) and the RFM rule segment '
+                               "(columns), both over the whole period.</p>" + crosstab_html(self.crosstab_table()))
+
+    @property
+    def charts(self) -> list[Chart]:
+        return list(self.charts_by_section.values())

@@ -1,0 +1,17 @@
+"""Engines execute the rules of ``segkit.rules`` on a backend: DuckDB in process
+(``duckdb``), DuckDB over files larger than memory (``outofcore``) and Spark (``spark``).
+The rules themselves are never restated here; ``base.run_rules`` runs them on any engine.
+"""
+from segkit.engines.base import (
+           Engine,
+           arrow_lines,
+           canonical_table,
+           date_window,
+           run_rules,
+           write_parquet,
+)
+from segkit.engines.duckdb import DuckDBEngine, local_engine
+from segkit.engines.spark import SparkEngine, score_on_spark, spark_session
+
+__all__ = ["Engine", "DuckDBEngine", "SparkEngine", "arrow_lines", "canonical_table", "date_window", "local_engine",
+           "run_rules", "score_on_spark", "spark_session", "write_parquet"]

@@ -1,0 +1,268 @@
+"""Engines that run the expressions of ``segkit.rules.lines``: DuckDB (in process) or Spark.
+
+An engine only executes: it takes canonical lines (an Arrow table or DataFrame from the
+loader, or a parquet file of them), runs ``segkit.rules.lines`` on them and hands back the
+results as pandas. Nothing here decides what a rule or a feature is.
+
+- ``DuckDBEngine``: in process; reads parquet out of core and spills to disk above its
+  memory limit.
+- ``SparkEngine``: a Spark session (``local[*]``, a cluster master, or Spark Connect with
+  ``remote="sc://host:15002"``); only the customer table (and the report's ten rows)
+  come back to the driver. Needs ``pip install 'segkit[spark]'`` and Java 17+.
+
+Time zones: zoned timestamps become UTC wall time without a zone on every engine (both
+run with the session time zone UTC). Parquet timestamps in nanoseconds (pandas' default)
+are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and converted;
+segkit writes its own parquet in microseconds (``write_parquet``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segkit.rules import lines as R
+from segkit.schema import (
+    MADE_UP_INVOICE_NO_CUSTOMER,
+    MADE_UP_INVOICE_SEPARATOR,
+    MADE_UP_INVOICE_TIME,
+    UNKNOWN_COUNTRY,
+    UNKNOWN_PRODUCT,
+    snapshot_date_for,
+)
+from segkit.schema import tomorrow as next_day
+
+__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "run_rules"]
+
+
+def write_parquet(table, path: str | Path, **kwargs) -> None:
+    """Write a pandas or Arrow table as parquet with timestamps in microseconds (Spark reads them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True, **kwargs)
+
+
+def arrow_lines(lines: pd.DataFrame):
+    """Canonical lines as Arrow with ``line_no``; zoned dates as UTC wall time."""
+    import pyarrow as pa
+
+    from segkit.schema import to_utc_naive
+
+    frame = pd.DataFrame({c: lines[c] for c in R.LINE_COLUMNS if c in lines})
+    for column in R.LINE_COLUMNS:
+        if column not in frame:
+            frame[column] = pd.Series(pd.NA, index=lines.index, dtype="string")
+    frame["InvoiceDate"] = to_utc_naive(pd.to_datetime(frame["InvoiceDate"])).astype("datetime64[us]")
+    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+        frame[column] = frame[column].astype("string")
+    for column in ("Quantity", "UnitPrice"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame[R.LINE_NUMBER] = range(len(frame))
+    frame = frame.reset_index(drop=True)
+    schema = pa.schema([("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
+                        ("Quantity", pa.float64()), ("InvoiceDate", pa.timestamp("us")),
+                        ("UnitPrice", pa.float64()), ("CustomerID", pa.string()), ("Country", pa.string()),
+                        (R.LINE_NUMBER, pa.int64())])
+    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+
+class Engine:
+    """Runs ibis expressions on one backend (``self.con``)."""
+
+    name = "engine"
+    con: Any
+
+    def lines(self, source) -> Any:
+        """An ibis table of canonical lines with ``line_no`` from a DataFrame, Arrow table or parquet path."""
+        raise NotImplementedError
+
+    def to_pandas(self, expr) -> pd.DataFrame:
+        return self.con.to_pandas(expr)
+
+    def split(self, lines, buckets: int) -> list:
+        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``)."""
+        bucket = lines.CustomerID.hash().abs() % buckets
+        return [lines.filter(bucket == i) for i in range(buckets)]
+
+    def materialise(self, expr):
+        """``expr`` computed once for several queries (engines that cannot: ``expr`` itself)."""
+        return expr
+
+    def count(self, expr) -> int:
+        return int(self.con.execute(expr.count()))
+
+    def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
+        """The ``InvoiceDate`` at ``position`` (0-based) of ``dated`` in date order."""
+        order = dated.InvoiceDate.desc() if descending else dated.InvoiceDate.asc()
+        return pd.Timestamp(self.con.execute(dated.order_by(order).limit(1, offset=position)).iloc[0, 0])
+
+    def close(self) -> None:
+        pass
+
+
+def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
+    """A table in a known layout (or mapped by ``columns``) as canonical lines, as
+    ``segkit.ingest.load`` reads it: whole-number ids as text (``17850.0`` -> ``'17850'``), text
+    trimmed with blanks and ``nan`` missing, numbers as floats. Text dates and text
+    numbers are refused: the loader parses those (CSV and Excel files)."""
+    import ibis
+
+    from segkit.errors import SegkitDataError
+    from segkit.schema import ID_SPACE, KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
+
+    names = set(raw.columns)
+    best: dict[str, str] = {}
+    for layout in KNOWN_LAYOUTS.values():
+        present = {role: col for role, col in layout.items() if col in names}
+        if len(present) > len(best):
+            best = present
+    roles = {**best, **(columns or {})}
+    if "amount" in (columns or {}) and "price" not in (columns or {}):
+        roles.pop("price", None)
+    unknown = [f"{r}={c}" for r, c in roles.items() if c not in names]
+    missing = [r for r in ("customer", "date") if r not in roles] + \
+        ([] if "price" in roles or "amount" in roles else ["price (or amount)"])
+    if unknown or missing:
+        problem = f"no column {', '.join(unknown)}" if unknown else f"no column for {', '.join(missing)}"
+        raise SegkitDataError(f"'{source}' has {problem}; found: {', '.join(sorted(names - {R.LINE_NUMBER}))}. "
+                              "Pass --columns ROLE=COLUMN,... for its layout.")
+
+    def text(role, default=None):
+        if role not in roles:
+            return ibis.literal(default, "string")
+        value = raw[roles[role]]
+        if value.type().is_numeric():
+            whole = value.cast("float64")
+            return ibis.cases((whole.isnan(), ibis.null("string")),
+                              (whole == whole.floor(), whole.cast("int64").cast("string")),
+                              else_=whole.cast("string"))
+        # trimmed as Python trims (ibis' strip() removes ASCII whitespace only)
+        value = value.cast("string").re_replace(f"^{ID_SPACE}+|{ID_SPACE}+$", "")
+        # '17850.0' -> '17850' without a back-reference (Spark writes them $1, DuckDB \\1)
+        value = ibis.cases((value.re_search(WHOLE_NUMBER_ID), value.re_replace(r"\.0+$", "")), else_=value)
+        return ibis.cases((value.isin(list(MISSING_ID_TEXTS)), ibis.null("string")), else_=value)
+
+    def number(role):
+        value = raw[roles[role]]
+        if not value.type().is_numeric():
+            raise SegkitDataError(f"'{source}' stores column '{roles[role]}' as text; the engine reads numbers "
+                                  "only: read the file with --engine pandas, or store the column as numbers.")
+        value = value.cast("float64")
+        return ibis.cases((value.isnan(), ibis.null("float64")), else_=value)
+
+    date = raw[roles["date"]]
+    if not date.type().is_timestamp():
+        raise SegkitDataError(f"'{source}' stores column '{roles['date']}' as {date.type()}, not as timestamps; "
+                              "read it with --engine pandas (the loader parses text dates) or store timestamps.")
+    date = date.cast("timestamp")
+    quantity = number("quantity") if "quantity" in roles else ibis.literal(1.0, "float64")
+    price = number("price") if "price" in roles else number("amount") / ibis.cases((quantity != 0, quantity))
+    customer = text("customer")
+    invoice = text("invoice") if "invoice" in roles else \
+        customer.fill_null(MADE_UP_INVOICE_NO_CUSTOMER) + MADE_UP_INVOICE_SEPARATOR + date.strftime(MADE_UP_INVOICE_TIME)
+    return raw.select(
+        InvoiceNo=invoice, StockCode=text("product", UNKNOWN_PRODUCT),
+        Description=raw[roles["description"]].cast("string") if "description" in roles
+        else ibis.null("string"),
+        Quantity=quantity, InvoiceDate=date, UnitPrice=price, CustomerID=customer,
+        Country=raw[roles["country"]].cast("string") if "country" in roles else ibis.literal(UNKNOWN_COUNTRY),
+        **{R.LINE_NUMBER: raw[R.LINE_NUMBER]})
+
+
+def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``segkit.clean.date_window`` on an engine: the lower-value bulk percentiles of the
+    dated lines, exactly (two ordered look-ups), widened by ``OUTLIER_MARGIN``."""
+    tomorrow = next_day(now)
+    dated = R.dated_lines(lines).select("InvoiceDate")
+    n = engine.count(dated)
+    if n == 0:
+        return pd.Timestamp.min, tomorrow
+    low_at, high_at = R.bulk_positions(n)
+    low = engine.nth_date(dated, low_at)
+    high = engine.nth_date(dated, n - 1 - high_at, descending=True)
+    naive = [t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in (low, high)]
+    return R.window_around(naive[0], naive[1], tomorrow)
+
+
+def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
+              snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
+              non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
+              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None,
+              extra_features=()) -> dict:
+    """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
+
+    Returns a dict with ``report`` (the cleaning report), ``customers`` (the customer
+    table as the engine gives it; ``segkit.features.customers.finish_customers`` types it) and,
+    with ``kept_lines``, ``kept`` (``line_no`` and netted ``Quantity`` of every kept line,
+    in file order). ``buckets`` > 1 runs the same expressions once per bucket of
+    customers (a hash of the id), for logs too large for one pass: every rule after the
+    date window and every feature is per customer, so the parts add up. ``window``: the
+    date window when already known (else ``date_window``). ``window_days``: the
+    observation window of ``segkit.rules.lines.customer_table``. ``extra_features``: names of
+    registered features (``segkit.rules.registry.register_feature``), computed from each
+    bucket's clean lines (inside the observation window) by ``segkit.rules.registry``
+    and returned as ``features`` (one row per customer that has a value).
+    """
+    from segkit.engines.registered import features_on_engine
+    from segkit.rules.registry import feature_functions
+    from segkit.schema import window_start
+
+    functions = feature_functions(extra_features, engine) if extra_features else {}
+    window = window or date_window(engine, lines)
+    # the netting is a small table keyed by line number: computed once, before the passes
+    # over the lines (every bucket's lines join it)
+    netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+    if window_days is not None and snapshot_date is None:
+        # the window's start, from all kept lines, as a value: every bucket counts the same
+        # window, and Spark refuses a subquery inside an aggregate's condition
+        kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
+        last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
+        snapshot_date = snapshot_date_for(last)
+    counts, cleans, tables, clean_parts, feature_parts = [], [], [], [], []
+    for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
+        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
+        if kept_lines:
+            # lines in memory, several queries: each step computed once into a table
+            labelled = engine.materialise(labelled)
+            kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
+        else:  # streamed: only small tables are held
+            kept = R.kept_lines(labelled)
+            duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
+        if report:
+            counts.append(engine.to_pandas(R.report_counts(labelled)))
+            cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
+        if kept_lines:
+            clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
+        if customers:
+            # Buckets share one snapshot: the caller's, else set from all buckets below.
+            at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
+            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
+        if functions:  # the lines the in-memory path hands them: clean, inside the observation window
+            since = window_start(snapshot_date, window_days)
+            feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules), functions, since))
+    out: dict[str, Any] = {"window": window}
+    if report:
+        out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
+                                       rules)
+    if kept_lines:
+        out["kept"] = pd.concat(clean_parts, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
+    if customers:
+        table = pd.concat(tables, ignore_index=True)
+        if snapshot_date is None and buckets > 1:
+            # Recency was counted to a far date; move it to midnight after the last purchase.
+            last = pd.to_datetime(table["LastPurchase"]).max()
+            shift = (_FAR_FUTURE - snapshot_date_for(last)).days
+            table["Recency"] = table["Recency"] - shift
+        out["customers"] = table
+    if functions:
+        out["features"] = pd.concat(feature_parts)
+    return out
+
+
+#: Recency is counted to this date when the snapshot is not given, then shifted (whole days).
+_FAR_FUTURE = pd.Timestamp("2200-01-01")
+

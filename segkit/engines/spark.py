@@ -1,0 +1,191 @@
+"""Engines that run the expressions of ``segkit.rules.lines``: DuckDB (in process) or Spark.
+
+An engine only executes: it takes canonical lines (an Arrow table or DataFrame from the
+loader, or a parquet file of them), runs ``segkit.rules.lines`` on them and hands back the
+results as pandas. Nothing here decides what a rule or a feature is.
+
+- ``DuckDBEngine``: in process; reads parquet out of core and spills to disk above its
+  memory limit.
+- ``SparkEngine``: a Spark session (``local[*]``, a cluster master, or Spark Connect with
+  ``remote="sc://host:15002"``); only the customer table (and the report's ten rows)
+  come back to the driver. Needs ``pip install 'segkit[spark]'`` and Java 17+.
+
+Time zones: zoned timestamps become UTC wall time without a zone on every engine (both
+run with the session time zone UTC). Parquet timestamps in nanoseconds (pandas' default)
+are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and converted;
+segkit writes its own parquet in microseconds (``write_parquet``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from segkit.engines.base import Engine, arrow_lines, canonical_table, write_parquet
+from segkit.rules import lines as R
+
+__all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark"]
+
+
+_SPARK: dict = {}
+
+
+def spark_session(master: str | None = None, remote: str | None = None):
+    """A quiet Spark session (one per process): ``remote`` (or ``SPARK_REMOTE``) for Spark
+    Connect, else ``master`` (default ``local[*]``). Session time zone UTC."""
+    from segkit.errors import SegkitError
+
+    remote = remote or os.environ.get("SPARK_REMOTE") or None
+    key = ("remote", remote) if remote else ("master", master or "local[*]")
+    if key in _SPARK:
+        return _SPARK[key]
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SegkitError("The Spark engine needs pyspark: pip install 'segkit[spark]' (and Java 17 or newer).") \
+            from None
+    if not remote and not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        raise SegkitError("The Spark engine needs Java 17 or newer; install it (apt-get install default-jre-headless) "
+                          "or set JAVA_HOME.")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log4j = Path(__file__).with_name("log4j2.properties")
+    builder = SparkSession.builder.appName("segkit")
+    if remote:
+        builder = builder.remote(remote)
+    else:
+        builder = (builder.master(key[1])
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.ui.enabled", "false")
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
+        if key[1].startswith("local"):
+            # Python workers (mapInPandas) run this interpreter, which has pandas and segkit
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            # local mode runs the executors in the driver's JVM; on a few cores Spark's 200
+            # shuffle partitions cost more than they give
+            builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
+                       .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
+    session = builder.getOrCreate()
+    if not remote:
+        session.sparkContext.setLogLevel("ERROR")
+    _SPARK[key] = session
+    return session
+
+
+class SparkEngine(Engine):
+    """Spark through ibis' pyspark backend; lines are read from parquet by the executors."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None, remote: str | None = None, session=None):
+        import ibis
+
+        self.session = session or spark_session(master, remote)
+        self.con = ibis.pyspark.connect(self.session)
+        self._n = 0
+        self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
+        self._cached: list = []
+
+    def materialise(self, expr):
+        """A small step (the netting, the duplicate copies) computed once and kept by the
+        executors: without it Spark computes it again in every query that uses it. (Not on
+        Spark Connect, whose cache() ibis cannot check: the step is recomputed there.)"""
+        if type(self.session).__module__.startswith("pyspark.sql.connect"):
+            return expr
+        cached = expr.cache()
+        self._cached.append(cached)
+        # Spark types the cached columns itself (a literal 1.0 is a DECIMAL to it): back to the expression's types
+        return cached.cast(expr.schema())
+
+    def lines(self, source, columns: dict[str, str] | None = None):
+        """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
+        parquet file or folder in a known layout (``columns`` maps roles as ``--columns``)."""
+        from pyspark.sql import functions as F
+
+        self._n += 1
+        name = f"segkit_lines_{self._n}"
+        if isinstance(source, (str, Path)):
+            import pyarrow.parquet as pq
+
+            path = Path(source)
+            df = self.session.read.parquet(str(path))
+            first = next(iter(sorted(path.glob("**/*.parquet")))) if path.is_dir() else path
+            nanos = [f.name for f in pq.read_schema(first) if getattr(f.type, "unit", None) == "ns"]
+            for column in nanos:  # read as nanoseconds since the epoch (nanosAsLong): back to timestamps
+                df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
+            df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
+            df.createOrReplaceTempView(name)
+            return canonical_table(self.con.table(name), path.name, columns)
+        table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
+        path = self._tmp / f"{name}.parquet"
+        write_parquet(table, path)
+        self.session.read.parquet(str(path)).createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def table_lines(self, name: str, columns: dict[str, str] | None = None):
+        """Canonical lines from a table of the session catalog (``db.name``), in a known
+        layout or mapped by ``columns``; timestamps as the table stores them."""
+        from pyspark.sql import functions as F
+
+        from segkit.errors import SegkitDataError
+
+        try:
+            df = self.session.table(name)
+        except Exception as exc:  # AnalysisException: no such table or database
+            raise SegkitDataError(f"The Spark catalog has no table '{name}' ({str(exc).splitlines()[0][:120]}); "
+                                  "name it as database.table.") from None
+        self._n += 1
+        view = f"segkit_lines_{self._n}"
+        df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
+        return canonical_table(self.con.table(view), name, columns)
+
+    def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
+        # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
+        from pyspark.sql import functions as F
+
+        frame = self.session.sql(str(self.con.compile(dated)))
+        order = F.col("InvoiceDate").desc() if descending else F.col("InvoiceDate").asc()
+        return pd.Timestamp(frame.orderBy(order).offset(position).limit(1).collect()[0][0])
+
+    def close(self) -> None:
+        while self._cached:
+            try:
+                self._cached.pop().release()
+            except Exception:  # a session already stopped holds nothing to release
+                pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+#: Columns ``score_on_spark`` writes per customer.
+SCORE_SCHEMA = "CustomerID string, Cluster long, Segment string, Confidence double"
+
+
+def score_on_spark(session, customers, model):
+    """Segments of a Spark DataFrame of ``customers`` (``CustomerID`` and the model's
+    input columns) computed on the executors: the fitted model is broadcast once (pickled
+    with its scikit-learn pipeline; Spark Connect ships it with the function) and applied
+    to each partition with ``mapInPandas``. Returns a Spark DataFrame (``SCORE_SCHEMA``);
+    only what the caller collects or writes (``.write.parquet``) leaves the cluster."""
+    columns = ["CustomerID"] + [c for c in model.input_columns_ if c != "CustomerID"]
+    try:
+        shipped = session.sparkContext.broadcast(model)
+    except Exception:  # Spark Connect has no SparkContext: the function carries the model
+        shipped = None
+
+    def score(parts):
+        fitted = shipped.value if shipped is not None else model
+        for part in parts:
+            if part.empty:
+                continue
+            out = fitted.segment(part.set_index("CustomerID"))
+            yield pd.DataFrame({"CustomerID": out.index.astype(str), "Cluster": out["Cluster"].astype("int64"),
+                                "Segment": out["Segment"].astype(str),
+                                "Confidence": out["Confidence"].astype("float64")})
+
+    return customers.select(*columns).mapInPandas(score, schema=SCORE_SCHEMA)
+

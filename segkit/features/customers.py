@@ -1,0 +1,146 @@
+"""Customer-level features from clean transaction lines.
+
+One row per customer, indexed by ``CustomerID``:
+
+- ``NumPurchases``: distinct invoices.
+- ``TotalQuantity``: units bought.
+- ``TotalSpend``: sum of ``Quantity * UnitPrice`` (currency units).
+- ``Recency``: whole days from the last purchase to the snapshot date (by default the
+  day after the last invoice in the data, at midnight).
+- ``Tenure``: whole days from the first to the last purchase.
+- ``AvgOrderValue``: ``TotalSpend / NumPurchases``.
+- ``DistinctProducts``: distinct StockCodes.
+- ``Country``: the customer's most frequent country (ties: alphabetical first).
+- ``FirstPurchase`` / ``LastPurchase``: timestamps.
+
+The features are defined once, in ``segkit.rules.lines.customer_table``; this module runs
+them in process with DuckDB (a path to a parquet file is read out of core) and gives the
+table segkit's index and types (``finish_customers``).
+
+Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
+(``to_utc_naive``) on every path - the loader and every engine of ``segkit.engines``
+(session time zone UTC) - so Recency and Tenure never depend on the machine's zone.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from segkit.schema import snapshot_date_for, to_utc_naive, window_start
+
+__all__ = ["NUMERIC_FEATURES", "FEATURE_COLUMNS", "add_registered_features", "customer_features", "finish_customers", "data_fingerprint"]
+
+
+NUMERIC_FEATURES = [
+    "NumPurchases", "TotalQuantity", "TotalSpend", "Recency", "Tenure",
+    "AvgOrderValue", "DistinctProducts",
+]
+
+
+FEATURE_COLUMNS = NUMERIC_FEATURES + ["Country", "FirstPurchase", "LastPurchase"]
+
+
+def add_registered_features(customers: pd.DataFrame, lines: pd.DataFrame, names) -> pd.DataFrame:
+    """``customers`` with the registered features ``names`` computed from ``lines``
+    (``segkit.rules.registry``: the same on every engine)."""
+    from segkit.rules.registry import compute_features, feature_functions, with_features
+
+    functions = feature_functions(names)
+    return with_features(customers, compute_features(lines, functions), list(functions))
+
+
+def customer_features(
+    lines: pd.DataFrame | str | Path,
+    snapshot_date: pd.Timestamp | str | None = None,
+    engine="pandas",
+    window_days: int | None = None,
+    extra_features=(),
+) -> pd.DataFrame:
+    """Aggregate clean lines into one row per customer (see the module docstring).
+
+    ``lines`` needs ``CustomerID, InvoiceNo, StockCode, Quantity, UnitPrice,
+    InvoiceDate, Country``; it may also be the path of a parquet file of such lines.
+    The features are ``segkit.rules.lines.customer_table``, run in process by DuckDB
+    (``engine="pandas"`` or ``"duckdb"``) or by a ``segkit.engines.base.Engine`` passed in.
+    ``window_days``: count only the lines of the last ``window_days`` days before the
+    snapshot (the observation window; ``None``: the whole log). ``extra_features``:
+    names of registered features (``register_feature``) to add.
+    """
+    from segkit.engines.base import Engine
+    from segkit.engines.duckdb import local_engine
+    from segkit.rules.lines import customer_table
+
+    if not isinstance(engine, Engine) and engine not in ("pandas", "duckdb"):
+        raise ValueError(f"engine must be 'pandas', 'duckdb' or a segkit.engines.base.Engine, not {engine!r}")
+    if window_days is not None or extra_features:
+        if not isinstance(lines, pd.DataFrame):
+            lines = pd.read_parquet(lines)
+        lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
+        snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None \
+            else pd.Timestamp(snapshot_date)
+        if window_days is not None:
+            return _windowed_features(lines, snapshot, int(window_days), extra_features)
+        table = customer_features(lines, snapshot, engine)
+        return add_registered_features(table, lines, list(extra_features))
+    snapshot = None if snapshot_date is None else pd.Timestamp(snapshot_date)
+    if isinstance(engine, Engine):
+        return finish_customers(engine.to_pandas(customer_table(engine.lines(lines), snapshot)))
+    with local_engine() as local:
+        return finish_customers(local.to_pandas(customer_table(local.lines(lines), snapshot)))
+
+
+def finish_customers(raw: pd.DataFrame) -> pd.DataFrame:
+    """An engine's customer table (``segkit.rules.lines.customer_table``) with segkit's index,
+    column order and types: ids as text, money rounded to the cent, whole days."""
+    table = raw.set_index("CustomerID")
+    table.index = table.index.astype("string")
+    table.index.name = "CustomerID"
+    for col in ("FirstPurchase", "LastPurchase"):
+        stamps = pd.to_datetime(table[col])
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        table[col] = stamps
+    return _tidy(table)
+
+
+def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days: int, extra_features) -> pd.DataFrame:
+    """Counts and money over the window; dates (First/LastPurchase, Recency, Tenure) and
+    country over the whole history, since lifecycle facts are facts of the calendar.
+    Customers with no purchase in the window keep their row with zero purchases and spend."""
+    history = customer_features(lines, snapshot_date=snapshot)
+    inside = lines[lines["InvoiceDate"] >= window_start(snapshot, window_days)]
+    counted = customer_features(inside, snapshot_date=snapshot) if len(inside) else history.iloc[0:0]
+    table = history.copy()
+    for column in ("NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue", "DistinctProducts"):
+        table[column] = counted[column].reindex(table.index).fillna(0).astype(history[column].dtype)
+    table = table[(table["FirstPurchase"] < snapshot)]
+    return add_registered_features(table, inside, list(extra_features)) if extra_features else table
+
+
+def _tidy(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.reindex(columns=FEATURE_COLUMNS).copy()
+    table["TotalSpend"] = table["TotalSpend"].astype("float64").round(2)
+    # a customer without purchases in an observation window spends 0 per order
+    orders = table["NumPurchases"].where(table["NumPurchases"] > 0)
+    table["AvgOrderValue"] = (table["TotalSpend"] / orders).fillna(0.0).round(2)
+    for col in ("NumPurchases", "DistinctProducts", "Recency", "Tenure"):
+        table[col] = table[col].astype("int64")
+    quantity = table["TotalQuantity"].astype("float64")
+    table["TotalQuantity"] = quantity.astype("int64") if np.all(np.mod(quantity, 1) == 0) else quantity
+    table["Country"] = table["Country"].astype("string")
+    for col in ("FirstPurchase", "LastPurchase"):
+        table[col] = table[col].astype("datetime64[ns]")
+    return table.sort_index()
+
+
+def data_fingerprint(customers: pd.DataFrame) -> str:
+    """A short, stable hash of a customer table (ids and numeric features)."""
+    cols = [c for c in NUMERIC_FEATURES if c in customers.columns]
+    frame = customers[cols].astype("float64").round(6)
+    frame.index = frame.index.astype(str)
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+

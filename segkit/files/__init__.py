@@ -1,0 +1,1 @@
+"""Plumbing shared by every layer: atomic writes, file locks and the cache key."""

@@ -1,0 +1,1 @@
+"""Reading transaction logs: files, folders, workbooks, downloads and the built-in sample."""

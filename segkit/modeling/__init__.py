@@ -1,0 +1,1 @@
+"""Scaling, clustering and naming segments: the scikit-learn model, segment labels and validation."""

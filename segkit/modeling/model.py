@@ -1,0 +1,576 @@
+"""The segmentation model: a scikit-learn Pipeline and an honest choice of K.
+
+Default preset: every customer first gets a lifecycle stage from the calendar
+(``label.LifecycleRules``: New, At risk, Lost, else Active); the active customers are
+clustered into K value tiers on log purchases and log spend by
+``Pipeline([log1p, StandardScaler, BisectingKMeans])``. Bisecting K-Means splits the
+largest tier at each step, so tiers nest: K + 1 tiers split one of the K tiers instead of
+reshuffling everyone, and another K never changes a lifecycle stage. Tiers are named by
+value rank (VIP, Loyal, Regular, Budget for K = 4), so K = 4 gives seven segments.
+
+The ``seed`` preset reproduces the original dashboard (raw features, StandardScaler,
+KMeans over every customer, names from cluster profiles). ``SegmentationModel``
+profiles and names the segments and scores new customers. ``evaluate_k`` compares K values on inertia,
+silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability;
+``recommend_k`` picks one by the rule in its docstring.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
+from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_array, check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from segkit.config import currency
+from segkit.errors import SegkitDataError
+from segkit.modeling.label import (
+    PROFILE_FEATURES,
+    LifecycleRules,
+    lifecycle_stage,
+    name_segments,
+    recommendation_for,
+    segment_definitions,
+    segment_profile,
+    tier_names,
+)
+
+__all__ = [
+    "FeaturePreset",
+    "FEATURE_PRESETS",
+    "SegmentationModel",
+    "evaluate_k",
+    "recommend_k",
+    "clustering_metrics",
+    "log1p_nonnegative",
+]
+
+
+@dataclass(frozen=True)
+class FeaturePreset:
+    features: tuple[str, ...]
+    log_transform: bool
+    lifecycle: LifecycleRules | None = None
+    max_k: int = 8
+
+
+FEATURE_PRESETS: dict[str, FeaturePreset] = {
+    # Lifecycle stage from the calendar x value tiers of the active customers; at most
+    # 4 tiers, so at most 7 segments (see README, "How segments are named").
+    "default": FeaturePreset(("NumPurchases", "TotalSpend"), True, LifecycleRules(), max_k=4),
+    # Every customer clustered on log recency, purchases and spend (segkit's first default).
+    "clusters": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
+    # The original dashboard: raw values, standard-scaled.
+    "seed": FeaturePreset(("NumPurchases", "TotalQuantity", "TotalSpend"), False),
+}
+#: Segment codes after the K value tiers (0 = highest tier): K + position in this tuple.
+STAGE_SEGMENTS = ("New", "At risk", "Lost")
+
+#: Above this many customers KMeans gives way to MiniBatchKMeans. benchmarks/bench_scale.py,
+#: K=5, default features, n_init=10 both, medians of 3 on the shared 2-core machine: from
+#: 500k customers up KMeans is faster and better - 937k: 9.8 s vs 28.2 s, inertia 0.6%
+#: lower; 2M and 4M (resampled, one run): 20.7 s vs 53.8 s and 31.7 s vs 78.6 s, inertia 4.3% and
+#: 1.0% lower. Up to 200k MiniBatchKMeans is 1.3-3.2x faster, but KMeans takes at most
+#: 5.4 s there and MiniBatch costs 0.6-3.7% more inertia with labels that differ (ARI
+#: 0.52-0.89). So KMeans throughout; above 5M (not measured) MiniBatch bounds the time.
+MINIBATCH_ABOVE = 5_000_000
+#: Below this many customers one thread is faster: OpenMP start-up and contention on a
+#: shared 2-core machine cost more than the work (KMeans on 4,300 customers: ~0.2 s on one
+#: thread, 0.5-2 s on two under load).
+SINGLE_THREAD_BELOW = 50_000
+
+
+def _threads_for(n_rows: int):
+    return threadpool_limits(1) if n_rows < SINGLE_THREAD_BELOW else threadpool_limits(None)
+SILHOUETTE_SAMPLE = 10_000
+
+
+@contextlib.contextmanager
+def _quiet_convergence():
+    """KMeans warns when it finds fewer distinct clusters than K (ties, bootstrap samples);
+    the metrics already show it, so the warning never reaches the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def log1p_nonnegative(values):
+    """log(1 + x) of values clipped at 0 (spend and counts are skewed and never negative)."""
+    return np.log1p(np.clip(values, 0, None))
+
+
+def log_step() -> FunctionTransformer:
+    """The stateless log1p step of the pipeline."""
+    return FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")
+
+
+def _build_pipeline(log_transform: bool, n_clusters: int, random_state, n_customers: int, n_init: int,
+                    bisecting: bool = False) -> Pipeline:
+    steps = []
+    if log_transform:
+        steps.append(("log1p", log_step()))
+    steps.append(("scaler", StandardScaler()))
+    steps.append(("cluster", _kmeans(n_clusters, random_state, n_customers, n_init, bisecting)))
+    return Pipeline(steps)
+
+
+def _kmeans(n_clusters: int, random_state, n_customers: int, n_init: int, bisecting: bool = False):
+    if bisecting:
+        # Splitting the largest tier each time keeps small top tiers (VIP) intact as K grows.
+        return BisectingKMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init,
+                               bisecting_strategy="largest_cluster")
+    if n_customers > MINIBATCH_ABOVE:
+        return MiniBatchKMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init,
+                               batch_size=4096)
+    return KMeans(n_clusters=n_clusters, random_state=random_state, n_init=n_init)
+
+
+def clustering_metrics(X_scaled: np.ndarray, labels: np.ndarray, inertia: float | None = None,
+                       random_state: int = 0) -> dict[str, float]:
+    """Silhouette (on at most 10,000 points), Calinski-Harabasz, Davies-Bouldin, cluster shares."""
+    labels = np.asarray(labels)
+    shares = np.bincount(labels) / len(labels)
+    k = len(np.unique(labels))
+    out = {
+        "inertia": float(inertia) if inertia is not None else float("nan"),
+        "silhouette": float("nan"), "calinski_harabasz": float("nan"), "davies_bouldin": float("nan"),
+        "min_cluster_share": float(shares.min()), "smallest_cluster": int(np.bincount(labels).min()),
+    }
+    if 1 < k < len(labels):
+        sample = min(SILHOUETTE_SAMPLE, len(labels))
+        out["silhouette"] = float(silhouette_score(X_scaled, labels, sample_size=sample, random_state=random_state))
+        out["calinski_harabasz"] = float(calinski_harabasz_score(X_scaled, labels))
+        out["davies_bouldin"] = float(davies_bouldin_score(X_scaled, labels))
+    return out
+
+
+class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Customer segmentation with named, defined segments; a scikit-learn clusterer.
+
+    Parameters
+    ----------
+    features : customer feature columns used for clustering; ``None``: every column of
+        the matrix given to ``fit`` (numpy arrays get names ``x0``, ``x1``, ...).
+    log_transform : apply log1p (of values clipped at 0) before scaling.
+    n_clusters : K, the number of clusters (value tiers when ``lifecycle`` is set); passed
+        to the clusterer as ``n_clusters`` or ``n_components``, whichever it takes.
+    random_state : seed for the clustering, stored as given.
+    n_init : K-Means restarts (built-in clusterers only).
+    lifecycle : ``LifecycleRules`` to stage customers by the calendar first and cluster
+        only the active ones into value tiers (needs Recency, Tenure and NumPurchases
+        columns); ``"default"``: ``LifecycleRules()``; ``None``: cluster everyone and
+        name clusters by their profile.
+    scaler : any scikit-learn transformer (cloned); ``None``: ``StandardScaler()``.
+    clusterer : any estimator with ``fit`` and ``predict`` (cloned), e.g. ``KMeans``,
+        ``MiniBatchKMeans``, ``GaussianMixture``; ``None``: bisecting K-Means with
+        lifecycle rules, else K-Means.
+    transforms : per-feature transform overriding ``log_transform``, e.g.
+        ``{"ChristmasShare": "identity"}``; values ``"log1p"`` or ``"identity"``.
+
+    Attributes after ``fit``: ``pipeline_``, ``labels_`` (segment code per customer),
+    ``segment_names_`` (code -> name; with ``lifecycle``, codes 0..K-1 are the value
+    tiers from the highest, then New, At risk, Lost), ``tier_of_cluster_`` (cluster ->
+    tier rank), ``cluster_centres_`` (mean scaled features per cluster), ``profile_``
+    (one row per segment in original units), ``definitions_`` (plain words and members'
+    numbers per segment), ``metrics_``, ``n_features_in_`` and ``feature_names_in_``.
+    """
+
+    def __init__(self, features: Sequence[str] | None = FEATURE_PRESETS["default"].features,
+                 log_transform: bool = True, n_clusters: int = 4, random_state: int | None = 42,
+                 n_init: int = 10, lifecycle: LifecycleRules | str | None = "default",
+                 scaler=None, clusterer=None, transforms: Mapping[str, str] | None = None):
+        self.features = features
+        self.log_transform = log_transform
+        self.n_clusters = n_clusters
+        self.random_state = random_state
+        self.n_init = n_init
+        self.lifecycle = lifecycle
+        self.scaler = scaler
+        self.clusterer = clusterer
+        self.transforms = transforms
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **kwargs) -> "SegmentationModel":
+        spec = FEATURE_PRESETS[preset]
+        params = {"features": spec.features, "log_transform": spec.log_transform, "lifecycle": spec.lifecycle}
+        params.update(kwargs)
+        return cls(**params)
+
+    @property
+    def lifecycle_rules_(self) -> LifecycleRules | None:
+        """The lifecycle rules in force (``lifecycle`` resolved)."""
+        if self.lifecycle is None or isinstance(self.lifecycle, LifecycleRules):
+            return self.lifecycle
+        if self.lifecycle == "default":
+            return LifecycleRules()
+        raise SegkitDataError(f"lifecycle must be LifecycleRules, 'default' or None, not {self.lifecycle!r}.")
+
+    @property
+    def input_columns_(self) -> list[str]:
+        """Every column a customer table needs to be scored: the features, and with
+        lifecycle rules Recency, Tenure and NumPurchases."""
+        features = list(getattr(self, "feature_names_in_", None) if hasattr(self, "feature_names_in_") else self.features or [])
+        staging = ["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else []
+        return list(dict.fromkeys(features + staging))
+
+    # -- inputs ---------------------------------------------------------------------
+    def _as_frame(self, X, fitting: bool = False) -> pd.DataFrame:
+        """A DataFrame of ``X`` (numpy arrays get the fitted or given names, else x0..)."""
+        if isinstance(X, pd.DataFrame):
+            return X
+        # Arrays get scikit-learn's own checks and messages (shape, sparse, NaN, dtype).
+        array = check_array(X, dtype="numeric", ensure_min_samples=1)
+        names = list(self.features) if self.features is not None else (
+            list(self.feature_names_in_) if not fitting and hasattr(self, "feature_names_in_")
+            else [f"x{i}" for i in range(array.shape[1])])
+        if len(names) != array.shape[1]:
+            raise SegkitDataError(f"X has {array.shape[1]} features, but SegmentationModel is expecting {len(names)} "
+                                  f"features as input ({', '.join(names)}); pass a DataFrame with those columns.")
+        return pd.DataFrame(array, columns=names)
+
+    def _feature_list(self, frame: pd.DataFrame) -> list[str]:
+        if hasattr(self, "feature_names_in_"):
+            return list(self.feature_names_in_)
+        return list(self.features) if self.features is not None else [str(c) for c in frame.columns]
+
+    def _matrix(self, customers) -> pd.DataFrame:
+        customers = self._as_frame(customers)
+        features = self._feature_list(customers)
+        needed = features + (["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else [])
+        missing = [f for f in dict.fromkeys(needed) if f not in customers.columns]
+        if missing:
+            raise SegkitDataError(
+                f"The customer table has no column {', '.join(missing)} that the model needs "
+                f"(it uses {', '.join(dict.fromkeys(needed))}; found: {', '.join(map(str, customers.columns))}); "
+                "compute features with segkit.features.customers.customer_features first."
+            )
+        try:
+            X = customers[features].astype("float64")
+        except (TypeError, ValueError):
+            bad = [f for f in features if not pd.api.types.is_numeric_dtype(customers[f])]
+            raise SegkitDataError(f"The columns {', '.join(bad)} are not numbers; the model needs numeric features.") from None
+        if not np.isfinite(X.to_numpy()).all():
+            bad = X.columns[~np.isfinite(X.to_numpy()).all(axis=0)].tolist()
+            raise SegkitDataError(f"The customer table has missing or infinite values in {', '.join(bad)}; "
+                                  "fill or drop those customers.")
+        return X
+
+    def _clustered_rows(self, customers: pd.DataFrame) -> np.ndarray:
+        """Which customers the clustering is fitted on: the active ones under lifecycle
+        rules; every customer when fewer than K active customers have distinct values
+        (a log of a few weeks, where everyone is still New)."""
+        everyone = np.ones(len(customers), dtype=bool)
+        if self.lifecycle_rules_ is None:
+            return everyone
+        active = lifecycle_stage(customers, self.lifecycle_rules_) == "Active"
+        distinct = len(customers.loc[active, self._feature_list(customers)].drop_duplicates())
+        return active if distinct >= self.n_clusters else everyone
+
+    # -- the pipeline ---------------------------------------------------------------
+    def _make_pipeline(self, features: list[str], n_rows: int) -> Pipeline:
+        steps = []
+        transforms = {f: ("log1p" if self.log_transform else "identity") for f in features}
+        transforms.update(dict(self.transforms or {}))
+        unknown = sorted(set(transforms.values()) - {"log1p", "identity"})
+        if unknown:
+            raise SegkitDataError(f"Unknown transform {', '.join(unknown)}; use 'log1p' or 'identity'.")
+        logged = [f for f in features if transforms[f] == "log1p"]
+        if logged and len(logged) == len(features):
+            steps.append(("log1p", log_step()))
+        elif logged:
+            steps.append(("transforms", ColumnTransformer([("log1p", log_step(), logged)], remainder="passthrough",
+                                                          verbose_feature_names_out=False)))
+        steps.append(("scaler", clone(self.scaler) if self.scaler is not None else StandardScaler()))
+        steps.append(("cluster", self._make_clusterer(n_rows)))
+        return Pipeline(steps)
+
+    def _make_clusterer(self, n_rows: int):
+        if self.clusterer is None:
+            return _kmeans(self.n_clusters, self.random_state, n_rows, self.n_init, bisecting=self.lifecycle_rules_ is not None)
+        clusterer = clone(self.clusterer)
+        params = clusterer.get_params()
+        for name in ("n_clusters", "n_components"):
+            if name in params:
+                clusterer.set_params(**{name: self.n_clusters})
+        if "random_state" in params and params["random_state"] is None:
+            clusterer.set_params(random_state=self.random_state)
+        if not hasattr(clusterer, "predict"):
+            raise SegkitDataError(f"{type(clusterer).__name__} has no predict(), so it cannot score new customers; "
+                                  "choose a clusterer with fit and predict (KMeans, GaussianMixture, ...).")
+        return clusterer
+
+    # -- scikit-learn API -----------------------------------------------------------
+    def fit(self, X, y=None) -> "SegmentationModel":
+        customers = self._as_frame(X, fitting=True)
+        for attr in ("feature_names_in_", "n_features_in_"):
+            self.__dict__.pop(attr, None)
+        features = self._feature_list(customers)
+        X_all = self._matrix(customers)
+        rows = self._clustered_rows(customers)
+        X_fit = X_all[rows]
+        self.clustered_customers_ = int(rows.sum())
+        if len(X_fit) < self.n_clusters:
+            raise SegkitDataError(
+                f"There {'is 1 customer' if len(X_fit) == 1 else f'are {len(X_fit)} customers'} but K is {self.n_clusters}; "
+                f"choose K of at most {len(X_fit)} or load more data."
+            )
+        distinct = len(X_fit.drop_duplicates())
+        if distinct < self.n_clusters:
+            raise SegkitDataError(
+                f"Only {distinct} customers have distinct feature values, fewer than K={self.n_clusters}; "
+                "choose a smaller K or load more data."
+            )
+        self.feature_names_in_ = np.asarray(features, dtype=object)
+        self.n_features_in_ = len(features)
+        self.pipeline_ = self._make_pipeline(features, len(X_fit))
+        with _threads_for(len(X_fit)), _quiet_convergence():
+            self.pipeline_.fit(X_fit)
+            fit_clusters = self.pipeline_.predict(X_fit).astype(int)
+            X_scaled = self.transform(X_fit)
+            self.cluster_centres_ = _centres(X_scaled, fit_clusters, self.n_clusters)
+            if self.lifecycle_rules_ is not None:
+                # Tier 0 is the cluster of highest value: largest sum of scaled features.
+                order = np.argsort(-np.nan_to_num(self.cluster_centres_.sum(axis=1), nan=-np.inf), kind="stable")
+                self.tier_of_cluster_ = np.empty(self.n_clusters, dtype=int)
+                self.tier_of_cluster_[order] = np.arange(self.n_clusters)
+                self.segment_names_ = dict(enumerate(tier_names(self.cluster_centres_[order], tuple(features))))
+                self.segment_names_.update({self.n_clusters + i: n for i, n in enumerate(STAGE_SEGMENTS)})
+                self.labels_ = self._codes(customers, self.pipeline_.predict(X_all).astype(int))
+            else:
+                self.tier_of_cluster_ = np.arange(self.n_clusters)
+                self.labels_ = fit_clusters
+                self.segment_names_ = name_segments(customers, self.labels_) if set(PROFILE_FEATURES) <= set(
+                    customers.columns) else {c: f"Segment {c + 1}" for c in range(self.n_clusters)}
+            self._describe(customers, X_scaled, fit_clusters)
+        return self
+
+    def _codes(self, customers: pd.DataFrame, clusters: np.ndarray) -> np.ndarray:
+        """Segment code of each customer from its cluster and, with lifecycle rules, its stage."""
+        if self.lifecycle_rules_ is None:
+            return clusters
+        tiers = self.tier_of_cluster_[clusters]
+        stage = lifecycle_stage(customers, self.lifecycle_rules_)
+        codes = tiers.copy()
+        for i, name in enumerate(STAGE_SEGMENTS):
+            codes[stage == name] = self.n_clusters + i
+        return codes
+
+    def _describe(self, customers: pd.DataFrame, X_scaled: np.ndarray, fit_clusters: np.ndarray) -> None:
+        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_, list(self.feature_names_in_))
+        step = self.pipeline_.steps[-1][1]
+        self.metrics_ = clustering_metrics(X_scaled, self.tier_of_cluster_[fit_clusters], getattr(step, "inertia_", None),
+                                           random_state=0)
+        segmented = customers.assign(Segment=pd.Series(self.labels_, index=customers.index).map(self.segment_names_))
+        self.definitions_ = segment_definitions(segmented, self.lifecycle_rules_, list(self.segment_names_.values()),
+                                                currency=currency())
+
+    def transform(self, X) -> np.ndarray:
+        """The feature matrix as the clustering step sees it (after transforms and scaling)."""
+        check_is_fitted(self, "pipeline_")
+        frame = self._as_frame(X)
+        features = list(self.feature_names_in_)
+        matrix = frame if list(frame.columns) == features else frame[features] if set(features) <= set(frame.columns) \
+            else self._matrix(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # feature-name checks of inner steps
+            return np.asarray(self.pipeline_[:-1].transform(matrix.astype("float64")), dtype="float64")
+
+    def transform_scaled(self, customers) -> np.ndarray:
+        """Same as ``transform`` (kept for callers of earlier releases)."""
+        return self.transform(customers)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "pipeline_")
+        return np.asarray(self.feature_names_in_, dtype=object)
+
+    def predict(self, X) -> np.ndarray:
+        """Segment code of each customer (``segment_names_`` maps codes to names)."""
+        check_is_fitted(self, "pipeline_")
+        customers = self._as_frame(X)
+        clusters = self._predict_clusters(self._matrix(customers))
+        return self._codes(customers, clusters)
+
+    def _predict_clusters(self, matrix: pd.DataFrame) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(self.pipeline_.predict(matrix), dtype=int)
+
+    def confidence(self, customers) -> np.ndarray:
+        """How clearly each customer belongs to its cluster, 0..1: the clusterer's own
+        probability where it has one (mixtures), else 1 - d1/d2 with d1, d2 the distances
+        to the nearest and second-nearest centre (0: on the border, 1: at the centre)."""
+        X = self.transform(self._matrix(self._as_frame(customers)))
+        step = self.pipeline_.steps[-1][1]
+        if hasattr(step, "predict_proba"):
+            return np.asarray(step.predict_proba(X)).max(axis=1)
+        centres = np.nan_to_num(self.cluster_centres_, nan=np.inf)
+        distances = np.sqrt(((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+        if distances.shape[1] < 2:
+            return np.ones(len(X))
+        nearest = np.sort(distances, axis=1)[:, :2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.clip(np.where(nearest[:, 1] > 0, 1 - nearest[:, 0] / nearest[:, 1], 1.0), 0, 1)
+
+    def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
+        """``customers`` with ``Cluster`` (segment code), ``Segment``, ``Recommendation`` and
+        ``Confidence`` added; with lifecycle rules also ``Stage`` and ``ValueTier`` (the
+        tier their purchases and spend fall in, whatever their stage)."""
+        check_is_fitted(self, "pipeline_")
+        customers = self._as_frame(customers)
+        X = self._matrix(customers)
+        clusters = self._predict_clusters(X)
+        codes = self._codes(customers, clusters)
+        out = customers.copy()
+        out["Cluster"] = codes
+        out["Segment"] = pd.Series(codes, index=out.index).map(self.segment_names_).astype("string")
+        out["Recommendation"] = out["Segment"].map(recommendation_for).astype("string")
+        if self.lifecycle_rules_ is not None:
+            tiers = self.tier_of_cluster_[clusters]
+            stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))
+            out["Stage"] = pd.array(stage, dtype="string")
+            out["ValueTier"] = pd.Series(tiers, index=out.index).map(self.segment_names_).astype("string")
+        out["Confidence"] = np.round(self.confidence(customers), 3)
+        return out
+
+    @property
+    def centroids_(self) -> pd.DataFrame:
+        """Cluster centres in the scaled space the model clusters in (rows: cluster, or
+        value tier with lifecycle rules)."""
+        frame = pd.DataFrame(self.cluster_centres_, columns=list(self.feature_names_in_))
+        if self.lifecycle_rules_ is not None:
+            frame.index = self.tier_of_cluster_
+            frame = frame.sort_index()
+        return frame
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
+    """Mean scaled features per cluster (NaN for a cluster nobody falls in)."""
+    centres = np.full((k, X_scaled.shape[1]), np.nan)
+    for c in range(k):
+        members = X_scaled[clusters == c]
+        if len(members):
+            centres[c] = members.mean(axis=0)
+    return centres
+
+
+def evaluate_k(
+    customers: pd.DataFrame,
+    k_values: Iterable[int] = range(2, 11),
+    features: Sequence[str] = FEATURE_PRESETS["default"].features,
+    log_transform: bool = True,
+    n_bootstrap: int = 5,
+    sample_size: int = 20_000,
+    random_state: int = 42,
+    progress: bool = False,
+    lifecycle: LifecycleRules | None = None,
+) -> pd.DataFrame:
+    """Compare K values; one row per K.
+
+    Columns: ``inertia`` (elbow), ``silhouette`` (higher is better),
+    ``calinski_harabasz`` (higher), ``davies_bouldin`` (lower), ``stability`` (mean
+    adjusted Rand index between the full fit and fits on ``n_bootstrap`` bootstrap
+    resamples, 1 = identical), ``min_cluster_share`` and ``smallest_cluster``.
+    With more than ``sample_size`` customers the comparison runs on a random sample of
+    that size (``table.attrs["sample_size"]`` says how many were used). With
+    ``lifecycle`` rules, only the active customers are clustered (into value tiers, by
+    bisecting K-Means), as ``SegmentationModel`` does.
+    """
+    model = SegmentationModel(features=features, log_transform=log_transform, lifecycle=lifecycle)
+    X = model._matrix(customers)[model._clustered_rows(customers)]
+    if len(X) > sample_size:
+        X = X.sample(sample_size, random_state=random_state)
+    k_values = [k for k in k_values if 2 <= k < len(X)]
+    if not k_values:
+        raise SegkitDataError(
+            f"There {'is only 1 customer' if len(X) == 1 else f'are only {len(X)} customers'}: too few to compare "
+            "K values; load more data or pass a fixed K."
+        )
+    distinct = len(X.drop_duplicates())
+    k_values = [k for k in k_values if k <= distinct]
+    if not k_values:
+        raise SegkitDataError(
+            f"All {len(X):,} customers have the same {', '.join(X.columns)}: there are no segments to find; "
+            "check the data (are all lines copies of one customer's?) or load more data."
+        )
+    bisecting = lifecycle is not None
+    prep = _build_pipeline(log_transform, 2, random_state, len(X), 1)[:-1]
+    X_scaled = np.asarray(prep.fit_transform(X))
+    rng = np.random.default_rng(random_state)
+    boot_indices = [rng.integers(0, len(X_scaled), len(X_scaled)) for _ in range(n_bootstrap)]
+
+    iterator = k_values
+    if progress:
+        from tqdm.auto import tqdm
+        iterator = tqdm(k_values, desc="evaluating K")
+    with _threads_for(len(X_scaled)), _quiet_convergence():
+        rows = _evaluate_each_k(X_scaled, iterator, boot_indices, random_state, bisecting)
+    table = pd.DataFrame(rows).set_index("k")
+    table.attrs["sample_size"] = len(X)
+    table.attrs["n_customers"] = len(customers)
+    return table
+
+
+def _evaluate_each_k(X_scaled: np.ndarray, k_values, boot_indices, random_state: int,
+                     bisecting: bool = False) -> list[dict]:
+    rows = []
+    for k in k_values:
+        km = _kmeans(k, random_state, len(X_scaled), 10, bisecting).fit(X_scaled)
+        row = {"k": k, **clustering_metrics(X_scaled, km.labels_, km.inertia_, random_state)}
+        scores = []
+        for b, idx in enumerate(boot_indices):
+            boot = _kmeans(k, random_state + b + 1, len(idx), 3, bisecting).fit(X_scaled[idx])
+            scores.append(adjusted_rand_score(km.labels_, boot.predict(X_scaled)))
+        row["stability"] = float(np.mean(scores)) if scores else float("nan")
+        rows.append(row)
+    return rows
+
+
+def recommend_k(table: pd.DataFrame, min_share: float = 0.02, min_stability: float = 0.75,
+                min_k: int = 3, max_k: int = 8) -> int:
+    """Pick K from an ``evaluate_k`` table.
+
+    Rule: only K from ``min_k`` to ``max_k`` are considered (K=2 merely splits active
+    from lapsed customers, and silhouette nearly always favours it; more than eight
+    segments are more than a marketing team can act on). Of those, only K whose smallest cluster holds at least ``min_share`` of the customers
+    (segments too small to act on, and outlier clusters that inflate silhouette, are out)
+    and whose bootstrap stability is at least ``min_stability`` are eligible. Among
+    those, each K gets its rank on silhouette, Calinski-Harabasz and Davies-Bouldin;
+    the best mean rank wins, ties going to the smaller K. If no K is eligible, the K
+    with the largest smallest cluster is returned.
+    """
+    in_range = table[(table.index >= min_k) & (table.index <= max_k)]
+    if in_range.empty:
+        in_range = table
+    eligible = in_range[(in_range["min_cluster_share"] >= min_share) & (in_range["stability"] >= min_stability)]
+    if eligible.empty:
+        return int(in_range["min_cluster_share"].idxmax())
+    ranks = pd.DataFrame({
+        "silhouette": eligible["silhouette"].rank(ascending=False),
+        "calinski_harabasz": eligible["calinski_harabasz"].rank(ascending=False),
+        "davies_bouldin": eligible["davies_bouldin"].rank(ascending=True),
+    })
+    mean_rank = ranks.mean(axis=1)
+    best = mean_rank[mean_rank == mean_rank.min()]
+    return int(min(best.index))

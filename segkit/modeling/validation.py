@@ -1,0 +1,137 @@
+"""Out-of-sample check of segments: do they tell apart who buys, and how much, next?
+
+Segment customers on their purchases before a cut-off date; look at each customer's
+spend in the ``months`` after it (``next_period_spend``: sum of Quantity x UnitPrice of
+their lines in the window, cancellations included, floored at 0). A segmentation is
+useful to the extent its segments differ in that spend: ``eta_squared`` is the
+between-segment share of the variance of log(1 + spend). The baseline is the 13-level
+RFM score (quintiles 1..5 of -Recency, NumPurchases and TotalSpend, summed).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from segkit.features.customers import customer_features
+from segkit.modeling.label import rfm_scores
+
+__all__ = ["next_period_spend", "eta_squared", "rfm_score", "holdout", "holdout_summary", "spend_terciles",
+           "holdout_grid", "bootstrap_segments"]
+
+
+def next_period_spend(transactions: pd.DataFrame, cutoff: pd.Timestamp | str, months: int = 3) -> pd.Series:
+    """Spend per CustomerID in ``[cutoff, cutoff + months)`` from raw (uncleaned) lines;
+    cancellations count, totals floored at 0."""
+    cutoff = pd.Timestamp(cutoff)
+    end = cutoff + pd.DateOffset(months=months)
+    window = transactions[(transactions["InvoiceDate"] >= cutoff) & (transactions["InvoiceDate"] < end)
+                          & transactions["CustomerID"].notna()]
+    spend = (window["Quantity"] * window["UnitPrice"]).groupby(window["CustomerID"]).sum()
+    return spend.clip(lower=0)
+
+
+def eta_squared(values: pd.Series, groups) -> float:
+    """Between-group share of the variance of ``values`` (0..1)."""
+    values = pd.Series(np.asarray(values, dtype="float64"))
+    groups = pd.Series(np.asarray(groups), index=values.index)
+    total = ((values - values.mean()) ** 2).sum()
+    if total == 0:
+        return float("nan")
+    means = values.groupby(groups).transform("mean")
+    return float(((means - values.mean()) ** 2).sum() / total)
+
+
+def rfm_score(customers: pd.DataFrame) -> pd.Series:
+    """R + F + M quintile scores (3..15), ties sharing one score."""
+    scores = rfm_scores(customers)
+    return (scores["R"] + scores["F"] + scores["M"]).rename("RFM score")
+
+
+def holdout(lines: pd.DataFrame, transactions: pd.DataFrame, cutoff: pd.Timestamp | str, model_factory,
+            months: int = 3) -> pd.DataFrame:
+    """Customers as of ``cutoff`` with their segment from ``model_factory()`` fitted on
+    clean ``lines`` before the cut-off, the RFM score, and what they did next:
+    ``NextSpend`` and ``Returned`` (bought in the following ``months``)."""
+    cutoff = pd.Timestamp(cutoff)
+    customers = customer_features(lines[lines["InvoiceDate"] < cutoff], snapshot_date=cutoff)
+    segmented = model_factory().fit(customers).segment(customers)
+    spend = next_period_spend(transactions, cutoff, months)
+    spend.index = spend.index.astype(customers.index.dtype) if spend.index.dtype != customers.index.dtype else spend.index
+    segmented["RFMScore"] = rfm_score(customers)
+    segmented["NextSpend"] = spend.reindex(customers.index).fillna(0.0).to_numpy()
+    bought = transactions[(transactions["InvoiceDate"] >= cutoff)
+                          & (transactions["InvoiceDate"] < cutoff + pd.DateOffset(months=months))]["CustomerID"]
+    segmented["Returned"] = customers.index.isin(pd.Index(bought.dropna().unique()).astype(customers.index.dtype))
+    return segmented
+
+
+def holdout_summary(table: pd.DataFrame) -> dict:
+    """Eta squared of log(1 + next spend) for the segments and the RFM score, and per
+    segment the share who returned and the mean next spend."""
+    outcome = np.log1p(table["NextSpend"])
+    per_segment = table.groupby("Segment", observed=True).agg(
+        Customers=("NextSpend", "size"), Returned=("Returned", "mean"), MeanNextSpend=("NextSpend", "mean"))
+    return {
+        "segments": int(table["Segment"].nunique()),
+        "eta2_segments": eta_squared(outcome, table["Segment"].astype(str)),
+        "eta2_rfm": eta_squared(outcome, table["RFMScore"]),
+        "per_segment": per_segment,
+    }
+
+
+def spend_terciles(customers: pd.DataFrame) -> pd.Series:
+    """A naive baseline: low / middle / high third of customers by TotalSpend (ties share a third)."""
+    pct = customers["TotalSpend"].rank(method="average", pct=True)
+    return pd.Series(np.ceil(pct * 3).clip(1, 3).astype(int), index=customers.index, name="SpendTercile")
+
+
+def holdout_grid(lines: pd.DataFrame, transactions: pd.DataFrame, cutoffs: Iterable, k_values: Iterable[int],
+                 model_factory, months: int = 3) -> pd.DataFrame:
+    """One row per (cut-off, K): segments, eta squared of log(1 + next spend) for the
+    segments, the RFM score and spend terciles, and whether Lost has the lowest return
+    share and VIP the highest mean next spend. ``model_factory(k)`` returns an unfitted model."""
+    rows = []
+    for cutoff in cutoffs:
+        for k in k_values:
+            table = holdout(lines, transactions, cutoff, lambda: model_factory(k), months)
+            summary = holdout_summary(table)
+            per = summary["per_segment"]
+            outcome = np.log1p(table["NextSpend"])
+            rows.append({
+                "cutoff": pd.Timestamp(cutoff).date().isoformat(), "K": k, "segments": summary["segments"],
+                "eta2_segments": summary["eta2_segments"], "eta2_rfm_score": summary["eta2_rfm"],
+                "eta2_spend_terciles": eta_squared(outcome, spend_terciles(table)),
+                "lost_lowest_return": per["Returned"].idxmin() == "Lost" if "Lost" in per.index else None,
+                "vip_highest_spend": per["MeanNextSpend"].idxmax() == "VIP" if "VIP" in per.index else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def bootstrap_segments(segmented: pd.DataFrame, n_boot: int = 200, random_state: int = 0,
+                       level: float = 0.9) -> pd.DataFrame:
+    """Bootstrap intervals (resampling customers) for each segment's share of customers
+    and mean spend: how much of a difference between segments is noise."""
+    rng = np.random.default_rng(random_state)
+    segments = segmented["Segment"].astype(str).to_numpy()
+    spend = segmented["TotalSpend"].to_numpy(dtype="float64")
+    names = pd.unique(segments)
+    shares = {n: [] for n in names}
+    means = {n: [] for n in names}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(segments), len(segments))
+        s, m = segments[idx], spend[idx]
+        for n in names:
+            hit = s == n
+            shares[n].append(hit.mean())
+            means[n].append(m[hit].mean() if hit.any() else np.nan)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    rows = []
+    for n in names:
+        hit = segments == n
+        rows.append({"Segment": n, "Customers": int(hit.sum()), "Share": hit.mean(),
+                     "ShareLow": np.nanquantile(shares[n], lo), "ShareHigh": np.nanquantile(shares[n], hi),
+                     "MeanSpend": spend[hit].mean(), "MeanSpendLow": np.nanquantile(means[n], lo),
+                     "MeanSpendHigh": np.nanquantile(means[n], hi)})
+    return pd.DataFrame(rows).set_index("Segment")

@@ -1,0 +1,1 @@
+"""Train, score and save: the steps from a log to a saved, reloadable model."""

@@ -1,0 +1,737 @@
+"""The whole path in two calls, shared by the CLI, the notebooks and the dashboard.
+
+``load_customer_data``: file (or the built-in sample) -> clean lines -> customer features.
+``train_model``: customer features -> chosen K -> fitted, named ``SegmentationModel``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import pandas as pd
+
+from segkit.config import default_data_path, is_multi_file
+from segkit.features.customers import customer_features, data_fingerprint
+from segkit.files.cache import code_fingerprint
+from segkit.ingest.load import load_log, load_transactions, standardise_columns
+from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
+from segkit.schema import OUT_OF_CORE_LINES
+
+if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
+    from segkit.modeling.model import SegmentationModel
+
+__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+           "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
+
+
+@dataclass
+class CustomerData:
+    """Everything derived from one transaction log.
+
+    Out of core (``engine="duckdb"`` on a parquet file, or ``"spark"``) only
+    ``customers`` and the cleaning ``report`` are held: ``transactions`` and ``lines``
+    are ``None``.
+    """
+
+    source: str
+    is_sample: bool
+    rules: str
+    transactions: pd.DataFrame | None = field(repr=False)
+    lines: pd.DataFrame | None = field(repr=False)
+    report: pd.DataFrame | None = field(repr=False)
+    customers: pd.DataFrame = field(repr=False)
+    #: Observation window in days the features were computed over (None: the whole log).
+    window_days: int | None = None
+
+    @property
+    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last purchase in the clean data."""
+        return self.customers["FirstPurchase"].min(), self.customers["LastPurchase"].max()
+
+    @property
+    def covered_days(self) -> int:
+        """Days of purchase history the log covers: first purchase to the snapshot date."""
+        from segkit.schema import snapshot_date_for
+
+        start, end = self.period
+        return int((snapshot_date_for(end) - start.normalize()).days)
+
+    @property
+    def fingerprint(self) -> str:
+        return data_fingerprint(self.customers)
+
+    @property
+    def has_lines(self) -> bool:
+        """True when the clean lines are held or can be read back (see ``CachedCustomerData``)."""
+        return self.lines is not None
+
+    @property
+    def line_count(self) -> int | None:
+        """Clean lines of the log (``None`` when they are not held)."""
+        return None if self.lines is None else len(self.lines)
+
+    def training_info(self) -> dict[str, Any]:
+        """What ``model.json`` records about the training data."""
+        start, end = self.period
+        return {
+            "source": self.source, "is_sample": self.is_sample, "rules": self.rules,
+            "fingerprint": self.fingerprint, "customers": len(self.customers),
+            "lines": self.line_count,
+            "period": [start.isoformat(), end.isoformat()],
+            "window_days": self.window_days, "covered_days": self.covered_days,
+        }
+
+
+
+class CachedCustomerData(CustomerData):
+    """A ``CustomerData`` read back from the cache: the customer table and the cleaning
+    report at once, the clean lines (and the parsed log) only when something first uses
+    them (a date or category filter, lifetime value, a retrain).
+
+    Reading a workbook seen before then costs hashing the file and reading the customer
+    table: ``segkit features`` and a dashboard kernel skip the parse, the cleaning, and
+    the ibis/DuckDB imports.
+    """
+
+    def __init__(self, source: str, is_sample: bool, rules: str, report: pd.DataFrame, customers: pd.DataFrame,
+                 window_days: int | None, n_lines: int, fingerprint: str, read_lines):
+        self._read_lines = None
+        super().__init__(source, is_sample, rules, None, None, report, customers, window_days)
+        self._read_lines, self._n_lines, self._fingerprint = read_lines, int(n_lines), fingerprint
+
+    def _ensure_lines(self) -> None:
+        if self._read_lines is not None:
+            read, self._read_lines = self._read_lines, None
+            self._transactions, self._lines = read()
+
+    @property
+    def lines(self) -> pd.DataFrame | None:
+        self._ensure_lines()
+        return self._lines
+
+    @lines.setter
+    def lines(self, value) -> None:
+        self._lines = value
+
+    @property
+    def transactions(self) -> pd.DataFrame | None:
+        self._ensure_lines()
+        return self._transactions
+
+    @transactions.setter
+    def transactions(self, value) -> None:
+        self._transactions = value
+
+    @property
+    def has_lines(self) -> bool:
+        return self._read_lines is not None or self._lines is not None
+
+    @property
+    def line_count(self) -> int | None:
+        return self._n_lines
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+
+def load_customer_data(
+    data: str | Path | pd.DataFrame | None = None,
+    columns: Mapping[str, str] | None = None,
+    rules: str = "default",
+    sheet: str | int | None = None,
+    snapshot_date: pd.Timestamp | str | None = None,
+    engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
+    window_days: int | None = None,
+    extra_features=(),
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
+    spark_table: str | None = None,
+) -> CustomerData:
+    """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
+    and when that is empty too, the built-in sample.
+
+    ``data`` may name a file, a folder or a glob: a folder or glob is one log of all its
+    files (``segkit.ingest.load.load_log``), its ``transactions`` carrying ``SourceFile``.
+
+    ``dayfirst`` and ``use_cache`` as in ``segkit.ingest.load.load_transactions``;
+    ``window_days`` and ``extra_features`` as in ``segkit.features.customers.customer_features``.
+
+    ``engine`` (every one runs the same rules and features, ``segkit.rules.lines``):
+    ``"pandas"`` (the loader reads the file into memory, DuckDB runs the rules in process;
+    the lines are kept), ``"duckdb"`` (parquet files out of core: only the customer table
+    and the report are held; other files as ``"pandas"``), ``"spark"`` (a Spark session,
+    ``spark_master`` default ``local[*]``, or Spark Connect at ``spark_remote`` /
+    ``SPARK_REMOTE``: parquet files and folders are read by Spark, other files by the
+    loader, or ``spark_table``, a table ``db.name`` of the session catalog, instead of
+    ``data``; only the customer table and the report come back), or ``"auto"`` (DuckDB for
+    parquet files of more than ``OUT_OF_CORE_ROWS`` lines, else ``"pandas"``).
+    """
+    if data is None:
+        data = default_data_path()
+    if engine not in ("pandas", "duckdb", "spark", "auto"):
+        raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark' or 'auto', not {engine!r}")
+    if engine == "spark":
+        return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                                    extra_features, spark_master, spark_remote, spark_table)
+    if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
+        from segkit.features.out_of_core import customer_features_out_of_core
+
+        _check_feature_options(window_days, extra_features)
+        report: list = []
+        customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
+                                                   window_days=window_days, extra_features=extra_features)
+        return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
+                            None if window_days is None else int(window_days))
+    clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
+        if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
+    customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
+
+    def compute() -> CustomerData:
+        return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                                       extra_features, clean_key, customers_key)
+
+    if customers_key is None:
+        return compute()
+    from segkit.files.locks import computed_once
+
+    # Kernels started together (Voilà's pool) wait for the first one's table instead of
+    # all parsing and cleaning the same file.
+    return computed_once(_customers_cache_file(customers_key).with_suffix(".lock"),
+                         lambda: _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules,
+                                                       window_days), compute)
+
+
+def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                            extra_features, clean_key, customers_key) -> CustomerData:
+    """``load_customer_data`` past its customer-table cache: read, clean (or take the
+    cached clean lines), compute the features, and cache the table."""
+    if data is None:
+        transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
+        source, is_sample = SAMPLE_LABEL, True
+    elif isinstance(data, pd.DataFrame):
+        transactions = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
+        source, is_sample = "data frame", False
+    elif is_multi_file(data):
+        transactions = load_log(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        files = transactions["SourceFile"].cat.categories
+        source, is_sample = f"{Path(data).name} ({len(files)} files)", False
+    else:
+        transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        source, is_sample = Path(data).name, False
+    cached = _read_clean_cache(clean_key)
+    if cached is not None:
+        lines, report = cached
+    else:
+        # SourceFile stays on the loaded lines only: the duplicate rule compares lines across files.
+        from segkit.clean import (
+            clean_transactions,  # ibis and DuckDB load only when lines are cleaned
+        )
+
+        lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
+        _write_clean_cache(clean_key, lines, report)
+    if lines.empty:
+        from segkit.errors import SegkitDataError
+
+        raise SegkitDataError(
+            f"'{source}' has no usable lines after cleaning (all {len(transactions):,} were removed: "
+            f"{_biggest_removal(report)}); check the customer, quantity and price columns."
+        )
+    if window_days is not None and int(window_days) < 1:
+        from segkit.errors import SegkitDataError
+
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
+                                  extra_features=extra_features)
+    data = CustomerData(source, is_sample, rules, transactions, lines, report, customers,
+                        None if window_days is None else int(window_days))
+    _write_customers_cache(customers_key, data)
+    return data
+
+
+def _customers_cache_key(clean_key: str | None, snapshot_date, window_days, extra_features) -> str | None:
+    """Key of a file's customer table: its clean lines' key and how the features were computed."""
+    if clean_key is None:
+        return None
+    import hashlib
+    import json
+
+    stamp = None if snapshot_date is None else pd.Timestamp(snapshot_date).isoformat()
+    key = json.dumps([clean_key, stamp, window_days, sorted(str(f) for f in extra_features or ())])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _customers_cache_file(key: str) -> Path:
+    from segkit.config import cache_dir
+
+    return cache_dir() / "customers" / f"{key}-customers.parquet"
+
+
+def _read_customers_cache(key: str | None, clean_key: str | None, data, columns, sheet, dayfirst, rules: str,
+                          window_days) -> CachedCustomerData | None:
+    """The customer table computed before from the same file content, options, rules and
+    code, with the clean lines read back only when used; ``None`` on a miss."""
+    if key is None:
+        return None
+    path = _customers_cache_file(key)
+    lines_file, report_file = _clean_cache_files(clean_key)
+    if not (path.is_file() and report_file.is_file() and lines_file.is_file()):
+        return None
+    from segkit.ingest.load import read_table_with_metadata
+
+    read = read_table_with_metadata(path)
+    try:
+        customers, meta = read
+        report = pd.read_parquet(report_file)
+        n_lines, fingerprint = int(meta["segkit_lines"]), meta["segkit_fingerprint"]
+    except Exception:  # a damaged cache entry is just computed again
+        return None
+
+    def read_lines():
+        cached = _read_clean_cache(clean_key)
+        if data is None:
+            transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
+        else:
+            transactions = load_transactions(data, columns=columns, sheet=sheet, dayfirst=dayfirst)
+        if cached is None:  # the clean lines went missing since: clean again
+            from segkit.clean import clean_transactions
+
+            return transactions, clean_transactions(transactions, rules=rules).lines
+        return transactions, cached[0]
+
+    source, is_sample = (SAMPLE_LABEL, True) if data is None else (Path(data).name, False)
+    return CachedCustomerData(source, is_sample, rules, report, customers,
+                              None if window_days is None else int(window_days), n_lines, fingerprint, read_lines)
+
+
+def _write_customers_cache(key: str | None, data: CustomerData) -> None:
+    """Keep a file's customer table beside its clean lines (with the line count and the
+    fingerprint in the parquet metadata); a cache folder that cannot be written only costs speed."""
+    if key is None or data.lines is None:
+        return
+    from segkit.ingest.load import write_table_atomically
+
+    write_table_atomically(data.customers, _customers_cache_file(key),
+                           {"segkit_lines": len(data.lines), "segkit_fingerprint": data.fingerprint})
+
+
+
+
+def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
+    """Key of a file's clean lines: its content (the loader's key), the options, the rules
+    and segkit's code. None when the file cannot be hashed (the loader then says why)."""
+    import hashlib
+    import json
+
+    from segkit.ingest.load import file_digest
+
+    try:
+        content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
+    except OSError:
+        return None
+    key = json.dumps([content, sorted((columns or {}).items()), str(sheet), dayfirst, rules, code_fingerprint()])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _clean_cache_files(key: str) -> tuple[Path, Path]:
+    from segkit.config import cache_dir
+
+    folder = cache_dir() / "clean"
+    return folder / f"{key}-lines.parquet", folder / f"{key}-report.parquet"
+
+
+def _read_clean_cache(key: str | None):
+    if key is None:
+        return None
+    lines_file, report_file = _clean_cache_files(key)
+    if not (lines_file.exists() and report_file.exists()):
+        return None
+    try:
+        lines, report = pd.read_parquet(lines_file), pd.read_parquet(report_file)
+    except Exception:  # a damaged cache entry is just computed again
+        return None
+    # Stored in microseconds (segkit's parquet, which Spark reads); lines hold nanoseconds.
+    stamps = [c for c in lines.columns if pd.api.types.is_datetime64_any_dtype(lines[c])]
+    return lines.astype({c: "datetime64[ns]" for c in stamps}), report
+
+
+def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFrame) -> None:
+    """Keep the clean lines and report of a file (about 0.5 s of cleaning saved per read of
+    the UCI workbook); a cache folder that cannot be written only costs speed."""
+    if key is None or lines.empty:
+        return
+    from segkit.ingest.load import _write_atomically
+
+    lines_file, report_file = _clean_cache_files(key)
+    _write_atomically(report, report_file)
+    _write_atomically(lines, lines_file)
+
+
+def _check_feature_options(window_days, extra_features) -> None:
+    """Observation windows and registered features run on every engine
+    (``segkit.rules.lines.customer_table``, ``segkit.rules.registry``); unknown feature names and
+    windows under a day are refused before any work."""
+    from segkit.errors import SegkitDataError
+    from segkit.rules.registry import feature_functions
+
+    if window_days is not None and int(window_days) < 1:
+        raise SegkitDataError(f"The observation window must be at least 1 day, not {window_days}.")
+    feature_functions(extra_features)
+
+
+def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+                         extra_features, spark_master, spark_remote, spark_table=None) -> CustomerData:
+    """``load_customer_data`` on Spark: parquet read by Spark, anything else by the loader."""
+    from segkit.engines.base import run_rules
+    from segkit.engines.spark import SparkEngine
+    from segkit.errors import SegkitDataError
+    from segkit.features.customers import finish_customers
+
+    _check_feature_options(window_days, extra_features)
+    if spark_table:
+        source, is_sample, path = spark_table, False, None
+    elif isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".parquet" or \
+            isinstance(data, (str, Path)) and Path(data).is_dir():
+        path = Path(data)
+        if not path.exists():
+            raise SegkitDataError(f"'{path}' does not exist; check the path.")
+        source, is_sample = path.name, False
+    elif data is None:
+        source, is_sample = SAMPLE_LABEL, True
+        path = standardise_columns(generate_sample_transactions(), source="built-in sample")
+    elif isinstance(data, pd.DataFrame):
+        source, is_sample = "data frame", False
+        path = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
+    else:
+        source, is_sample = Path(data).name, False
+        path = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+    engine = SparkEngine(master=spark_master, remote=spark_remote)
+    try:
+        lines = engine.table_lines(spark_table, columns) if spark_table else \
+            engine.lines(path, columns) if isinstance(path, Path) else engine.lines(path)
+        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
+                        extra_features=extra_features)
+    finally:
+        engine.close()
+    if out["customers"].empty:
+        raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
+                              "check the customer, quantity and price columns.")
+    customers = finish_customers(out["customers"])
+    if extra_features:
+        from segkit.rules.registry import with_features
+
+        customers = with_features(customers, out["features"], list(extra_features))
+    return CustomerData(source, is_sample, rules, None, None, out["report"], customers,
+                        None if window_days is None else int(window_days))
+
+
+#: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
+#: (10M lines: pandas 29 s and 5.3 GB peak, DuckDB 15 s and 1.8 GB; benchmarks/bench_scale.py).
+OUT_OF_CORE_ROWS = OUT_OF_CORE_LINES
+
+
+def _wants_out_of_core(path: Path, engine: str, columns) -> bool:
+    from segkit.errors import SegkitDataError
+
+    if is_multi_file(path):
+        if engine == "duckdb":
+            raise SegkitDataError(f"'{path}' is a log of many files; the out-of-core engine reads one parquet file: "
+                                  "use --engine pandas, or combine the files into one parquet file.")
+        return False
+    if path.suffix.lower() != ".parquet" or columns:
+        return False  # the loader reads it (text dates, --columns), DuckDB runs the rules in process
+    return engine == "duckdb" or parquet_line_count(path) > OUT_OF_CORE_ROWS
+
+
+def parquet_line_count(path: Path) -> int:
+    """Lines in a parquet file from its metadata; 0 when unreadable (the loader then
+    gives its one-sentence reason)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:
+        return 0
+
+
+def _biggest_removal(report: pd.DataFrame) -> str:
+    row = report.iloc[1:].sort_values("rows_removed", ascending=False).iloc[0]
+    return f"{int(row['rows_removed']):,} by the rule '{row['rule']}'"
+
+
+#: Above this many customers the model is fitted on a random sample of this many (the
+#: customer table of a cluster-sized log; issue 11): K-Means centres and the segment
+#: rules settle long before, and every customer is still scored (``model.segment``).
+MAX_TRAINING_CUSTOMERS = 2_000_000
+
+
+def train_model(
+    data: CustomerData | pd.DataFrame,
+    k: int | str = "auto",
+    preset: str = "default",
+    random_state: int = 42,
+    k_values=None,
+    progress: bool = False,
+    extra_features=(),
+    clv: bool = False,
+) -> tuple["SegmentationModel", pd.DataFrame | None]:
+    """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
+    (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
+    ``recommend_k`` then chooses at most the preset's ``max_k``).
+
+    ``extra_features``: columns (e.g. registered features computed by
+    ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
+    ``clv``: also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
+    (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
+
+    With more than ``MAX_TRAINING_CUSTOMERS`` customers the model is fitted on a random
+    sample of that many (seeded by ``random_state``; ``model.training_sample_`` says how
+    many of how many), and the profile and metrics describe that sample.
+
+    Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
+    """
+    from segkit.modeling.model import (
+        FEATURE_PRESETS,
+        SegmentationModel,
+        evaluate_k,
+        recommend_k,
+    )
+
+    customers = data.customers if isinstance(data, CustomerData) else data
+    everyone = len(customers)
+    if everyone > MAX_TRAINING_CUSTOMERS:
+        customers = customers.sample(MAX_TRAINING_CUSTOMERS, random_state=random_state)
+    from segkit.rules.registry import FEATURE_TRANSFORMS
+
+    spec = FEATURE_PRESETS[preset]
+    features = tuple(dict.fromkeys(tuple(spec.features) + tuple(extra_features)))
+    transforms = {f: FEATURE_TRANSFORMS[f] for f in extra_features if FEATURE_TRANSFORMS.get(f, "log1p") != "log1p"}
+    if not spec.log_transform:
+        transforms = None
+    table = None
+    if k == "auto":
+        if k_values is None:
+            k_values = range(2, 7) if spec.lifecycle is not None else range(2, 11)
+        table = evaluate_k(customers, k_values, features, spec.log_transform,
+                           random_state=random_state, progress=progress, lifecycle=spec.lifecycle)
+        k = recommend_k(table, max_k=spec.max_k)
+    window = data.window_days if isinstance(data, CustomerData) else None
+    if window is not None and spec.lifecycle is not None and window < spec.lifecycle.at_risk_days:
+        from segkit.errors import SegkitDataError
+
+        raise SegkitDataError(
+            f"An observation window of {window} days is shorter than the At-risk threshold "
+            f"({spec.lifecycle.at_risk_days} days): customers the calendar calls active would count no purchases. "
+            f"Use --window-days {spec.lifecycle.at_risk_days} or more (365 is a common choice).")
+    model = SegmentationModel.from_preset(preset, features=features, n_clusters=int(k), random_state=random_state,
+                                          transforms=transforms or None).fit(customers)
+    if isinstance(data, CustomerData):
+        model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
+    if len(customers) < everyone:
+        model.training_sample_ = {"customers": everyone, "trained_on": len(customers)}
+    if clv and isinstance(data, CustomerData) and data.lines is not None:
+        from segkit.value.clv import fit_clv, rfm_frame
+
+        model.clv_params_ = fit_clv(rfm_frame(data.lines))
+    return model, table
+
+
+def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, model: "SegmentationModel") -> pd.DataFrame:
+    """``customers`` with PAlive, ExpectedPurchases90d and CLV from the model's stored
+    lifetime-value parameters (unchanged when the model has none or there are no lines)."""
+    params = getattr(model, "clv_params_", None)
+    if not params or lines is None or lines.empty:
+        return customers
+    from segkit.value.clv import customer_value
+
+    value = customer_value(lines, params)
+    value.index = value.index.astype(customers.index.dtype)
+    return customers.join(value, how="left")
+
+
+def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
+    """True when a model card was trained on exactly this customer table."""
+    return card.get("training_data", {}).get("fingerprint") == data.fingerprint
+
+
+def customers_for_scoring(
+    data: str | Path,
+    model: "SegmentationModel",
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    rules: str | None = None,
+    engine: str = "pandas",
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
+    allow_short_window: bool = False,
+    notes: list[str] | None = None,
+    spark: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Customer table to score from a file of transactions *or* of customers.
+
+    A file with a ``CustomerID`` column, no invoice dates and at least one feature the
+    model uses is taken as a customer table (``check_customer_table``); anything else is
+    read as a transaction log, cleaned and aggregated over the model's observation window
+    (``scoring_window``), with the model's registered features. A log that covers fewer
+    days than that window is refused, or with ``allow_short_window`` scored with a
+    warning appended to ``notes``. ``rules``: the cleaning rules; None (the default) takes
+    the model's own (``training_rules``), and other rules than the model's add a note.
+    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
+    """
+    from segkit.ingest.load import _read_raw
+
+    path = Path(data)
+    if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
+        raw = _read_raw(path, sheet)
+        raw = raw.rename(columns=lambda c: str(c).strip())
+        date_column = (columns or {}).get("date", "InvoiceDate")
+        looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
+        if looks_like_customers:
+            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
+                                        notes)
+    from segkit.rules.registry import REGISTERED_FEATURES
+
+    window_days, required_days = scoring_window(model)
+    trained_on = training_rules(model)
+    if rules is None:
+        rules = trained_on
+    elif rules != trained_on and notes is not None:
+        notes.append(f"the model was trained on lines cleaned with the '{trained_on}' rules; these customers are "
+                     f"cleaned with '{rules}', so their segments may differ from the model's (drop --rules to use "
+                     "the model's).")
+    extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
+    data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
+                              window_days=window_days, extra_features=extra, **(spark or {}))
+    note = window_shortfall(data, required_days, window_days)
+    if note:
+        from segkit.errors import SegkitDataError
+
+        if not allow_short_window:
+            raise SegkitDataError(note + " Score a log that covers the window, train a model on a window this log "
+                                  "covers (segkit train --window-days N), or pass --allow-short-window to score anyway.")
+        if notes is not None:
+            notes.append(note + " Scored anyway (--allow-short-window): read Recency-based segments with care.")
+    return add_customer_value(data.customers, data.lines, model)
+
+
+def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
+    """The model's observation window (days, None for the whole log) and the days of
+    history a log must cover to be scored like the training data (None: unknown)."""
+    info = dict(getattr(model, "card_", {}).get("training_data") or {})
+    info.update(getattr(model, "training_window_", {}) or {})
+    window = info.get("window_days")
+    if window is not None:
+        return int(window), int(window)
+    covered = info.get("covered_days")
+    if not covered and info.get("period"):  # cards written before covered_days was stored
+        from segkit.schema import snapshot_date_for
+
+        start, end = (pd.Timestamp(t) for t in info["period"])
+        covered = (snapshot_date_for(end) - start.normalize()).days
+    return None, (int(covered) if covered else None)
+
+
+def card_rules(card: Mapping[str, Any]) -> str:
+    """The cleaning rules a model card says its training lines were cleaned with:
+    ``"default"`` when it does not say."""
+    rules = (card.get("training_data") or {}).get("rules")
+    return rules if rules in ("default", "seed") else "default"
+
+
+def training_rules(model: "SegmentationModel") -> str:
+    """The cleaning rules the model's training data was cleaned with (``card_rules`` of its
+    card), so a log is scored as it was trained."""
+    return card_rules(getattr(model, "card_", {}))
+
+
+#: A log covering under this share of the training period is "shorter" for scoring.
+SHORT_WINDOW_SHARE = 0.9
+
+
+def window_shortfall(data: CustomerData, required_days: int | None, window_days: int | None) -> str:
+    """A sentence when ``data`` covers fewer days than the model's features need, else ''."""
+    if not required_days:
+        return ""
+    covered = data.covered_days
+    needed = required_days if window_days is not None else int(required_days * SHORT_WINDOW_SHARE)
+    if covered >= needed:
+        return ""
+    what = f"a {window_days}-day observation window" if window_days is not None else \
+        f"{required_days} days of purchases (the whole training log)"
+    return (f"'{data.source}' covers {covered} days of purchases but the model's features count {what}: purchases "
+            f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
+
+
+def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: str = "CustomerID",
+                         notes: list[str] | None = None) -> pd.DataFrame:
+    """A raw customer table, checked and typed, indexed by ``CustomerID``.
+
+    Refused with one sentence: a missing id or feature column (named), blank ids, blank or
+    negative feature values (all features are counts, days or currency), and an id given
+    twice with different values. Exact repeats of a row are kept once, with a sentence in
+    ``notes`` (the CLI and the page show it). Numbers use the
+    column's own decimal mark (``1.250,00``); extra columns that hold only numbers become
+    numbers.
+    """
+    from segkit.errors import SegkitDataError
+    from segkit.ingest.load import _read_numbers
+    from segkit.schema import MISSING_MARKERS, WHOLE_NUMBER_ID
+
+    if id_column not in raw.columns:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no '{id_column}' column; add one or pass --columns customer=<name>."
+        )
+    missing = [f for f in features if f not in raw.columns]
+    if missing:
+        raise SegkitDataError(
+            f"'{source}' looks like a customer table but has no column {', '.join(missing)} that the model needs "
+            f"(it uses {', '.join(features)}); add the column, or score the transaction log instead."
+        )
+    if raw.empty:
+        raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
+    table = raw.copy()
+    ids = table[id_column].astype("string").str.strip().str.replace(WHOLE_NUMBER_ID, r"\1", regex=True)
+    blank = ids.isna() | ids.isin(MISSING_MARKERS)
+    if blank.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(blank.sum()):,} row(s) without a {id_column} (first at row {int(blank.to_numpy().argmax()) + 2}); "
+            "fill in the ids or remove those rows."
+        )
+    table[id_column] = ids
+    locale = None
+    for feature in features:
+        table[feature], found = _read_numbers(table[feature], feature, source, locale_hint=locale)
+        locale = locale or found
+        blank, negative = table[feature].isna(), table[feature] < 0
+        if blank.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(blank.sum()):,} blank value(s) in column '{feature}' (customer "
+                f"{table.loc[blank, id_column].iloc[0]}); fill them or remove those customers."
+            )
+        if negative.any():
+            raise SegkitDataError(
+                f"'{source}' has {int(negative.sum()):,} negative value(s) in column '{feature}' (customer "
+                f"{table.loc[negative, id_column].iloc[0]}: {table.loc[negative, feature].iloc[0]:g}); "
+                f"{feature} cannot be below 0: fix those rows."
+            )
+    for column in table.columns.difference([id_column, *features]):
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column].dtype):
+            text = table[column].astype("string").str.strip()
+            numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
+            if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
+                table[column] = numbers
+    before = len(table)
+    table = table.drop_duplicates()
+    if len(table) < before and notes is not None:
+        notes.append(f"'{source}' repeats {before - len(table):,} row(s) exactly (the same customer with the same "
+                     "values); each customer was scored once.")
+    repeated = table[id_column].duplicated(keep=False)
+    if repeated.any():
+        raise SegkitDataError(
+            f"'{source}' has {int(table.loc[repeated, id_column].nunique()):,} {id_column}(s) on more than one row "
+            f"with different values (for example {table.loc[repeated, id_column].iloc[0]}); keep one row per customer."
+        )
+    return table.set_index(id_column).rename_axis("CustomerID")

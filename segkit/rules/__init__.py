@@ -1,0 +1,1 @@
+"""The rules, written once as ibis expressions (cleaning, customer table) and the registry of customer features."""

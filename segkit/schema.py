@@ -1,0 +1,112 @@
+"""What a transaction log is, for every reader and engine: columns, roles, known layouts,
+the rules for ids and missing values, and the date arithmetic of snapshots and windows.
+
+A leaf: it imports nothing from segkit, so every layer above (ingest, rules, engines,
+features, the page) takes these definitions from one place.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "KNOWN_LAYOUTS", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "LINE_NUMBER", "LINE_COLUMNS"]
+
+
+def to_utc_naive(dates: pd.Series) -> pd.Series:
+    """Zoned timestamps as UTC wall time without a zone; naive ones unchanged."""
+    if getattr(dates.dt, "tz", None) is not None:
+        return dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates
+
+
+def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
+    """The default snapshot: midnight of the day after the last invoice."""
+    return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
+
+
+def window_start(snapshot: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:
+    """First moment of an observation window of ``window_days`` days ending at the snapshot."""
+    return None if window_days is None else pd.Timestamp(snapshot) - pd.Timedelta(days=int(window_days))
+
+
+CANONICAL_COLUMNS = [
+    "InvoiceNo", "StockCode", "Description", "Quantity",
+    "InvoiceDate", "UnitPrice", "CustomerID", "Country",
+]
+
+
+#: role -> canonical column it fills ("amount" is a line total turned into UnitPrice).
+ROLES = {
+    "customer": "CustomerID",
+    "invoice": "InvoiceNo",
+    "date": "InvoiceDate",
+    "quantity": "Quantity",
+    "price": "UnitPrice",
+    "amount": "LineAmount",
+    "product": "StockCode",
+    "description": "Description",
+    "country": "Country",
+}
+
+
+REQUIRED_ROLES = ("customer", "date")
+
+
+KNOWN_LAYOUTS = {
+    "UCI Online Retail": {
+        "customer": "CustomerID", "invoice": "InvoiceNo", "date": "InvoiceDate",
+        "quantity": "Quantity", "price": "UnitPrice", "product": "StockCode",
+        "description": "Description", "country": "Country",
+    },
+    "UCI Online Retail II": {
+        "customer": "Customer ID", "invoice": "Invoice", "date": "InvoiceDate",
+        "quantity": "Quantity", "price": "Price", "product": "StockCode",
+        "description": "Description", "country": "Country",
+    },
+}
+
+
+#: Cell texts that mean "no value" in spreadsheet exports.
+MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", "NULL", "None", "NaT")
+
+
+#: Ids (customer, invoice, product) as text, one rule on every engine (this loader,
+#: ``segkit.engines.base.canonical_table``, ``segkit.engines.outofcore``): trimmed, a whole number
+#: with a decimal tail is its digits (``WHOLE_NUMBER_ID``: '17850.0' -> '17850'), and
+#: these texts are missing (``MISSING_ID_TEXTS``).
+WHOLE_NUMBER_ID = r"^([0-9]+)\.0+$"  # ASCII digits: Python's \d also takes other scripts' digits, RE2's and Java's do not
+
+
+MISSING_ID_TEXTS = ("", "nan", "NaN", "None")
+
+
+#: The characters trimmed from ids: what Python's ``str.strip`` removes (Unicode spaces,
+#: no-break spaces, ASCII controls 0x1c-0x1f, U+0085), as one regular-expression class
+#: that DuckDB (RE2) and Spark (Java) read alike (their own ``trim`` removes less).
+ID_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
+
+
+#: Position of a line in its file (0, 1, ...): the tie-break of the cancellation netting.
+LINE_NUMBER = "line_no"
+
+
+LINE_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+                "Country"]
+
+
+
+#: What a line gets for a column its log does not have.
+UNKNOWN_PRODUCT = "UNKNOWN"
+UNKNOWN_COUNTRY = "Unknown"
+#: A log without invoice numbers: each distinct customer + moment is one purchase, named
+#: ``<customer>@<YYYYmmddHHMMSS>`` ('?' for a missing customer), on every reader and engine.
+MADE_UP_INVOICE_SEPARATOR = "@"
+MADE_UP_INVOICE_NO_CUSTOMER = "?"
+MADE_UP_INVOICE_TIME = "%Y%m%d%H%M%S"
+#: A parquet log of more lines than this is aggregated out of core (DuckDB over the file),
+#: by the command line and the page alike; the page's ``SEGKIT_LARGE_LOG_LINES`` overrides it.
+OUT_OF_CORE_LINES = 3_000_000
+
+
+def tomorrow(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """``now`` (default: the current UTC time, without zone) plus one day: no valid line is dated later."""
+    return (pd.Timestamp.now(tz="UTC").tz_localize(None) if now is None else pd.Timestamp(now)) + pd.Timedelta(days=1)

@@ -1,0 +1,1 @@
+"""Serving the page: the Voila configuration and its kernel pool."""
