@@ -8,6 +8,7 @@ the real-data tests skip with a reason on a developer's machine, but fail in CI
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,13 @@ os.environ.pop("SEGKIT_DATA", None)
 os.environ.setdefault("SEGKIT_CLV", "0")
 
 IN_CI = bool(os.environ.get("CI"))
+
+# Tests live in folders that mirror the package (tests/ingest/test_load.py, ...). A few
+# share helpers by module name (the browser and server of dashboard/test_browser.py, the
+# live folders of dashboard/test_live_panel.py), so every folder is importable by name.
+for _folder in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _folder.is_dir() and any(_folder.glob("test_*.py")) and str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 def _real_dir() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_dashboard_live import (  # noqa: F401
+from test_live_panel import (  # noqa: F401
     HELD_BACK,
     SampleFolder,
     in_fresh_thread,

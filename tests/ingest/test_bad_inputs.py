@@ -28,7 +28,7 @@ from segkit.pipeline.workflow import (
 )
 from segkit.views.export import to_safe_csv
 
-CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+CORPUS = Path(__file__).resolve().parents[1] / "bad_inputs"
 CASES = json.loads((CORPUS / "cases.json").read_text())
 ERRORS = [c for c in CASES if c["expect"] == "error"]
 ACCEPTED = [c for c in CASES if c["expect"] == "accepted"]

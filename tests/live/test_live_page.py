@@ -16,7 +16,7 @@ import time
 
 import pytest
 from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
-from test_dashboard_live import SampleFolder, write_settled
+from test_live_panel import SampleFolder, write_settled
 from test_refresher import _alive
 
 pytestmark = pytest.mark.browser
@@ -190,7 +190,7 @@ def test_plain_voila_on_a_folder_starts_a_refresher_that_ends_with_it(live_serve
     from pathlib import Path
 
     from test_browser import PROJECT_ROOT
-    from test_dashboard_live import SampleFolder
+    from test_live_panel import SampleFolder
 
     from segkit.server import serve
 

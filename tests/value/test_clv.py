@@ -14,7 +14,7 @@ from segkit import cli
 from segkit.errors import SegkitDataError
 from segkit.value import clv
 
-CDNOW = Path(__file__).parent / "data" / "cdnow_customers_summary.csv"
+CDNOW = Path(__file__).parents[1] / "data" / "cdnow_customers_summary.csv"
 PARAMS = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
           "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
 #: MBG/NBD on the same CDNOW summary (weeks), as BTYDplus estimates it (the reference

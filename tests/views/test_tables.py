@@ -26,6 +26,6 @@ def test_upload_leaves_no_parquet_copy_in_the_cache(tmp_path, monkeypatch, sampl
 def test_upload_of_a_workbook_bomb_is_refused_by_its_expanded_size(shipped_model):
     from pathlib import Path
 
-    bomb = Path(__file__).parent / "bad_inputs" / "sheet_expands_to_600mb.xlsx"
+    bomb = Path(__file__).parents[1] / "bad_inputs" / "sheet_expands_to_600mb.xlsx"
     with pytest.raises(SegkitDataError, match="expands to 0.6 GB"):
         score_upload(bomb.read_bytes(), bomb.name, shipped_model)
