@@ -263,3 +263,37 @@ def test_segkit_score_imports_the_feature_module_for_one_run(tmp_path, sample_cs
     assert scored.returncode == 0, scored.stderr
     header = out.read_text().splitlines()[0].split(",")
     assert "AfternoonShare" in header and "Segment" in header
+
+
+def test_a_reloaded_model_keeps_its_scaler_and_clusterer_and_its_clone_refits_them(tmp_path, sample_data):
+    model = SegmentationModel(scaler=RobustScaler(quantile_range=(10.0, 90.0)), n_clusters=3, n_init=2,
+                              clusterer=GaussianMixture(n_components=2, covariance_type="diag"))
+    model.fit(sample_data.customers)
+    save_artifacts(model, tmp_path)
+    loaded = load_artifacts(tmp_path)
+    assert configuration(clone(loaded).get_params(deep=True)) == configuration(clone(model).get_params(deep=True))
+    refit = clone(loaded).fit(sample_data.customers)
+    assert [type(step).__name__ for _, step in refit.pipeline_.steps] == ["FunctionTransformer", "RobustScaler",
+                                                                          "GaussianMixture"]
+    assert (refit.labels_ == clone(model).fit(sample_data.customers).labels_).all()
+
+
+def test_a_card_saved_before_params_were_recorded_reloads_its_scaler_and_clusterer_from_the_pipeline(
+        tmp_path, sample_data):
+    from test_artifacts import edit_card
+
+    model = SegmentationModel(scaler=RobustScaler(), n_clusters=3,
+                              clusterer=GaussianMixture(covariance_type="diag")).fit(sample_data.customers)
+    folder = save_artifacts(model, tmp_path).parent
+    edit_card(folder, lambda card: [card.pop("params"), card.pop("feature_functions")])
+    loaded = load_artifacts(tmp_path)
+    assert type(loaded.scaler) is RobustScaler and type(loaded.clusterer) is GaussianMixture
+    assert loaded.clusterer.covariance_type == "diag" and loaded.clusterer.n_components == 3
+    assert (loaded.predict(sample_data.customers) == model.labels_).all()
+    default = SegmentationModel(n_clusters=4).fit(sample_data.customers)
+    folder = save_artifacts(default, tmp_path / "default").parent
+    edit_card(folder, lambda card: [card.pop("params"), card.pop("feature_functions")])
+    reloaded = load_artifacts(tmp_path / "default")
+    # An old card holds the lifecycle rules resolved ("default" and LifecycleRules() are the same rules).
+    assert reloaded.lifecycle_rules_ == default.lifecycle_rules_
+    assert {**reloaded.get_params(deep=False), "lifecycle": "default"} == default.get_params(deep=False)
