@@ -611,6 +611,8 @@ def model_params(model: SegmentationModel) -> dict[str, Any]:
     """Every constructor parameter of ``model`` as JSON for ``model.json`` (``params``)."""
     out = {}
     for name, value in model.get_params(deep=False).items():
+        if isinstance(value, (np.ndarray, pd.Index)):  # features given as an array: kept as a list
+            value = value.tolist()
         try:
             out[name] = _encode(value, estimators=name in ("scaler", "clusterer"))
         except _NotJson:
@@ -728,7 +730,7 @@ def feature_functions_card(features: list[str]) -> dict[str, dict[str, Any]]:
                 f"The feature '{name}' is defined in {where}, which another process cannot import, so this model "
                 f"will load only where '{name}' is registered with the same code; to score it elsewhere, move "
                 f"{getattr(function, '__name__', name)}() into a module (a .py file), register it there and retrain.",
-                UserWarning, stacklevel=3)
+                UserWarning, stacklevel=4)
     return out
 
 
