@@ -61,6 +61,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -582,6 +583,8 @@ def _encode(value, estimators: bool = False):
         return {_TUPLE: [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        value = dict(value)
     if isinstance(value, dict) and all(isinstance(k, str) for k in value) and not {_TUPLE, _ESTIMATOR, _RULES} & set(value):
         return {k: _encode(v) for k, v in value.items()}
     if estimators and isinstance(value, BaseEstimator):
@@ -760,7 +763,7 @@ def import_feature_functions(card: dict[str, Any], card_path: Path) -> None:
         try:
             loaded = importlib.import_module(module)
         except Exception as exc:
-            reason = (str(exc).splitlines() or [""])[0][:120]
+            reason = (str(exc).splitlines() or [""])[0][:120].replace(". ", "; ").rstrip(".")
             raise SegkitFeatureError(
                 f"The model's feature '{name}' needs {qualname}() from module '{module}', which cannot be imported "
                 f"({type(exc).__name__}: {reason}); put the folder holding {file_hint} on PYTHONPATH, or pass "
