@@ -297,3 +297,16 @@ def test_a_card_saved_before_params_were_recorded_reloads_its_scaler_and_cluster
     # An old card holds the lifecycle rules resolved ("default" and LifecycleRules() are the same rules).
     assert reloaded.lifecycle_rules_ == default.lifecycle_rules_
     assert {**reloaded.get_params(deep=False), "lifecycle": "default"} == default.get_params(deep=False)
+
+
+def test_a_parameter_the_card_cannot_hold_refuses_the_save_and_keeps_the_previous_model(tmp_path, sample_data):
+    from segkit.errors import SegkitArtifactError
+    from test_artifacts import tree
+
+    model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
+    save_artifacts(model, tmp_path)
+    before = tree(tmp_path)
+    model.transforms = {"TotalSpend": object()}  # not JSON: set after fit, as a careless notebook might
+    with pytest.raises(SegkitArtifactError, match="parameter transforms="):
+        save_artifacts(model, tmp_path)
+    assert tree(tmp_path) == before
