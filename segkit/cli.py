@@ -8,6 +8,7 @@ artifacts folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -49,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         order.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
                            help="text dates are mm/dd/yyyy (default: decided from the values)")
 
+    def feature_module_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--feature-module", action="append", default=[], metavar="PATH",
+                       help="a .py file (imported by its file name) or a folder put on the import path for this run, "
+                       "so that registered features defined there can be computed and a saved model's features "
+                       "imported; repeatable")
+
     def feature_options(p: argparse.ArgumentParser) -> None:
+        feature_module_option(p)
         p.add_argument("--window-days", type=int, default=None,
                        help="count purchases over the last N days before the snapshot (default: the whole log)")
         p.add_argument("--feature", action="append", default=[], metavar="NAME",
@@ -79,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder of the saved model (default: artifacts/)")
     p.add_argument("--allow-short-window", action="store_true",
                    help="score a log shorter than the model's observation window, with a warning")
+    feature_module_option(p)
     p.add_argument("--since", metavar="DATE", help="write only customers with a purchase on or after DATE "
                    "(YYYY-MM-DD); their features still use their whole history")
     p.add_argument("--out", required=True, help="output CSV")
@@ -112,13 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="make an earlier saved model version the current one")
     p.add_argument("version", help="a version from `segkit models`")
     p.add_argument("--artifacts", help="model folder (default: artifacts/)")
+    feature_module_option(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        with feature_modules(getattr(args, "feature_module", None) or []):
+            return _COMMANDS[args.command](args)
     except SegkitError as exc:
         print(f"segkit: error: {exc}", file=sys.stderr)
         return 2
@@ -130,6 +141,48 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"segkit: unexpected error: {type(exc).__name__}: {exc} (set SEGKIT_DEBUG=1 for details)", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def feature_modules(paths):
+    """``--feature-module``: for the run, put each folder (or each ``.py`` file's folder)
+    first on ``sys.path`` and import each ``.py`` file as the module of its file name, so
+    the registered features it defines can be computed (``--feature NAME``) and a saved
+    model naming ``module:function`` can import them. For a module inside a package, give
+    the folder holding the package. ``sys.path`` is restored afterwards; imported modules
+    stay imported."""
+    import importlib
+
+    from segkit.errors import SegkitDataError
+
+    added, modules = [], []
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            folder = path.resolve()
+        elif path.is_file() and path.suffix == ".py":
+            folder = path.resolve().parent
+            modules.append((text, path.stem))
+        else:
+            raise SegkitDataError(f"--feature-module '{text}' is not a .py file or a folder; name the file that "
+                                  "defines your registered features.")
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+            added.append(str(folder))
+    try:
+        importlib.invalidate_caches()
+        for text, name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                reason = (str(exc).splitlines() or [""])[0][:120]
+                raise SegkitDataError(f"--feature-module '{text}' could not be imported as module '{name}' "
+                                      f"({type(exc).__name__}: {reason}); fix the module or name another file.") from None
+        yield
+    finally:
+        for folder in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 def _spark(args) -> dict:

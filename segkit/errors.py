@@ -1,7 +1,7 @@
 """Errors meant for people: one sentence naming the file, the problem and the fix."""
 from __future__ import annotations
 
-__all__ = ["SegkitError", "SegkitDataError", "SegkitArtifactError"]
+__all__ = ["SegkitError", "SegkitDataError", "SegkitArtifactError", "SegkitFeatureError"]
 
 
 class SegkitError(Exception):
@@ -14,3 +14,7 @@ class SegkitDataError(SegkitError, ValueError):
 
 class SegkitArtifactError(SegkitError):
     """Saved model files are missing, altered or do not fit the data."""
+
+
+class SegkitFeatureError(SegkitArtifactError):
+    """A saved model's registered feature cannot be imported here, or its code changed since training."""

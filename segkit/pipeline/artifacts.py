@@ -23,16 +23,45 @@ transforms, the segment names against the centres' profiles.
 Loading refuses a set whose files do not match the sha256 in ``model.json`` (joblib
 runs code when it loads a file, so an altered file is never unpickled), and only opens
 plain file names inside the folder it was given.
+
+Whole models: ``model.json``'s ``params`` holds every constructor parameter of the
+``SegmentationModel`` (features, K, random_state, n_init, lifecycle, transforms, and the
+scaler and clusterer as given, by class and parameters), so ``clone(load_artifacts(...))``
+is configured exactly as ``clone(original)`` and refits the same scaler and clusterer. The
+estimators' classes are taken from the checked ``pipeline.joblib`` (the card names them
+only to be compared), their parameters from the card; parameters JSON cannot hold (arrays,
+nested estimators) are taken from the pipeline's step, which keeps them as given. Cards
+written before ``params`` existed reload with the scaler and clusterer read off the pipeline
+(``None`` where they are segkit's defaults).
+
+Features that travel: ``model.json``'s ``feature_functions`` records, for each registered
+feature (``segkit.rules.registry.register_feature``) the model uses, its function's import path
+(``module:function``), the sha256 of its source and its transform. Loading imports each
+one and registers it, so ``segkit score``, ``workflow.customers_for_scoring`` and the page
+compute it in a fresh process. Loading refuses, in one sentence naming the feature, the
+function, the module and the fix (``SegkitFeatureError``), when the module cannot be
+imported (``segkit score --feature-module PATH`` makes one importable for a run) or the
+function's source no longer matches. Only the function's own source is hashed, not the
+helpers it calls. A feature defined in ``__main__`` (a notebook or script) or inside another
+function cannot be imported by another process: saving warns in one sentence and still
+saves (the notebook that trained the model can go on using and reloading it), and loading
+accepts it only where the same code is registered under that name in the running process
+(e.g. the same notebook), else refuses.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
+import inspect
 import json
 import os
 import shutil
 import sys
 import tempfile
+import textwrap
+import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +71,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.config import ARTIFACTS_DIR
-from segkit.errors import SegkitArtifactError, SegkitError
+from segkit.errors import SegkitArtifactError, SegkitError, SegkitFeatureError
 from segkit.features.customers import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from segkit.files.atomic import write_text_atomically
 from segkit.ingest.load import file_digest as _sha256
@@ -164,6 +193,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "clv": _jsonable(getattr(model, "clv_params_", None)),
         "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
         "metrics": _jsonable(model.metrics_),
+        "params": model_params(model),
+        "feature_functions": feature_functions_card(list(model.feature_names_in_)),
         "training_data": _jsonable(training_data or {}),
         "versions": _versions(),
         "files": files,
@@ -360,11 +391,11 @@ def pipeline_transforms(pipeline: Pipeline, features: list[str]) -> dict[str, st
 #: Where classes lived before segkit was split into layers (0.1 wrote pickles naming
 #: them): a model saved then still loads.
 EARLIER_MODULE_PATHS = {
-    "segkit.model": "segkit.modeling.model",
-    "segkit.label": "segkit.modeling.label",
-    "segkit.clv": "segkit.value.clv",
-    "segkit.extra_features": "segkit.rules.registry",
-    "segkit.workflow": "segkit.pipeline.workflow",
+    "segkit.modeling.model": "segkit.modeling.model",
+    "segkit.modeling.label": "segkit.modeling.label",
+    "segkit.value.clv": "segkit.value.clv",
+    "segkit.rules.registry": "segkit.rules.lines.registry",
+    "segkit.pipeline.workflow": "segkit.pipeline.workflow",
 }
 
 
@@ -439,14 +470,27 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
             problems.append(f"model.json declares transforms {declared} but the pipeline applies {actual}")
     else:
         problems += _transform_problems(scaler, card, "log1p" in card["transforms"])
+    rules = LifecycleRules(**lifecycle) if lifecycle else None
+    if card.get("params") is not None:
+        params = _params_from_card(card, pipeline, problems)
+    else:  # saved before the parameters were recorded
+        params = _params_from_pipeline(card, pipeline, declared)
+    try:
+        model = SegmentationModel(**params)
+        if model.n_clusters != card["k"]:
+            problems.append(f"model.json's params say n_clusters={model.n_clusters}, its k is {card['k']}")
+        if model.lifecycle_rules_ != rules:
+            problems.append("model.json's params and lifecycle disagree on the lifecycle rules")
+        implied = {f: ("log1p" if model.log_transform else "identity") for f in features}
+        implied.update({f: t for f, t in dict(model.transforms or {}).items() if f in implied})
+        if implied != declared:
+            problems.append(f"model.json's params imply transforms {implied}, it declares {declared}")
+    except (TypeError, ValueError, SegkitError) as exc:
+        problems.append(f"model.json's params do not make a SegmentationModel ({str(exc)[:100]})")
     if problems:
         raise SegkitArtifactError(f"The model in '{directory}' is inconsistent: {'; '.join(problems)}. Retrain with `segkit train`.")
+    import_feature_functions(card, directory / MODEL_CARD)
 
-    rules = LifecycleRules(**lifecycle) if lifecycle else None
-    logged = [f for f, t in declared.items() if t == "log1p"]
-    model = SegmentationModel(features=tuple(features), log_transform=len(logged) == len(features),
-                              n_clusters=int(card["k"]), random_state=card.get("random_state"), lifecycle=rules,
-                              transforms=None if len(logged) in (0, len(features)) else declared)
     model.pipeline_ = pipeline
     model.feature_names_in_ = np.asarray(features, dtype=object)
     model.n_features_in_ = len(features)
@@ -529,3 +573,236 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     if actual != expected:
         return f"the segment names ({', '.join(map(str, actual))}) do not match the centres' profiles ({', '.join(expected)})"
     return ""
+
+
+# -- whole models: every constructor parameter ----------------------------------------
+_TUPLE, _ESTIMATOR, _RULES = "__tuple__", "__estimator__", "__lifecycle_rules__"
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _class_path(value) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _encode(value, estimators: bool = False):
+    """``value`` as JSON that ``_decode`` turns back into an equal value; ``_NotJson``
+    when it cannot (arrays, callables, nested estimators)."""
+    from sklearn.base import BaseEstimator
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, LifecycleRules):
+        return {_RULES: value.as_dict()}
+    if isinstance(value, tuple):
+        return {_TUPLE: [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        value = dict(value)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value) and not {_TUPLE, _ESTIMATOR, _RULES} & set(value):
+        return {k: _encode(v) for k, v in value.items()}
+    if estimators and isinstance(value, BaseEstimator):
+        params, from_pipeline = {}, []
+        for name, v in value.get_params(deep=False).items():
+            try:
+                params[name] = _encode(v)
+            except _NotJson:
+                from_pipeline.append(name)
+        return {_ESTIMATOR: _class_path(value), "params": params, "from_pipeline": from_pipeline}
+    raise _NotJson(type(value).__name__)
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if _TUPLE in value:
+            return tuple(_decode(v) for v in value[_TUPLE])
+        if _RULES in value:
+            return LifecycleRules(**value[_RULES])
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def model_params(model: SegmentationModel) -> dict[str, Any]:
+    """Every constructor parameter of ``model`` as JSON for ``model.json`` (``params``)."""
+    out = {}
+    for name, value in model.get_params(deep=False).items():
+        if isinstance(value, (np.ndarray, pd.Index)):  # features given as an array: kept as a list
+            value = value.tolist()
+        try:
+            out[name] = _encode(value, estimators=name in ("scaler", "clusterer"))
+        except _NotJson:
+            raise SegkitArtifactError(
+                f"The model's parameter {name}={value!r:.60} cannot be written to {MODEL_CARD}; "
+                "pass it as a number, a string, a tuple or LifecycleRules."
+            ) from None
+    return out
+
+
+def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> dict[str, Any]:
+    """The constructor parameters recorded in the card; the scaler and clusterer are clones
+    of the pipeline's steps with the recorded parameters set back (the clusterer's K and
+    random_state are the model's in the pipeline, as given in the card)."""
+    from sklearn.base import clone
+
+    recorded = card["params"]
+    if not isinstance(recorded, dict):
+        problems.append("model.json's params is not a mapping")
+        return {}
+    params = {}
+    steps = {"scaler": pipeline.named_steps["scaler"], "clusterer": pipeline.steps[-1][1]}
+    for name, value in recorded.items():
+        if name in steps and isinstance(value, dict) and _ESTIMATOR in value:
+            step = steps[name]
+            if value[_ESTIMATOR] != _class_path(step):
+                problems.append(f"model.json's {name} is {value[_ESTIMATOR]} but the pipeline holds {_class_path(step)}")
+                continue
+            estimator = clone(step)
+            own = estimator.get_params(deep=False)
+            settable = {k: _decode(v) for k, v in dict(value.get("params") or {}).items() if k in own}
+            params[name] = estimator.set_params(**settable)
+        else:
+            params[name] = _decode(value)
+    return params
+
+
+def _params_from_pipeline(card: dict, pipeline: Pipeline, declared: dict[str, str]) -> dict[str, Any]:
+    """Constructor parameters of a model saved before ``params`` was recorded: the scaler
+    and clusterer read off the pipeline, ``None`` where they are segkit's defaults."""
+    from sklearn.base import clone
+    from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
+    from sklearn.preprocessing import StandardScaler
+
+    features = list(card["features"])
+    lifecycle = card.get("lifecycle")
+    logged = [f for f, t in declared.items() if t == "log1p"]
+    scaler, clusterer = pipeline.named_steps["scaler"], pipeline.steps[-1][1]
+    default_scaler = type(scaler) is StandardScaler and scaler.get_params() == StandardScaler().get_params()
+    defaults = (BisectingKMeans,) if lifecycle else (KMeans, MiniBatchKMeans)
+    default_clusterer = type(clusterer) in defaults and clusterer.get_params().get("random_state") == card.get("random_state")
+    return {"features": tuple(features), "log_transform": len(logged) == len(features), "n_clusters": int(card["k"]),
+            "random_state": card.get("random_state"),
+            "n_init": int(getattr(clusterer, "n_init", 10)) if default_clusterer else 10,
+            "lifecycle": LifecycleRules(**lifecycle) if lifecycle else None,
+            "scaler": None if default_scaler else clone(scaler),
+            "clusterer": None if default_clusterer else clone(clusterer),
+            "transforms": None if len(logged) in (0, len(features)) else declared}
+
+
+# -- features that travel ---------------------------------------------------------------
+def _function_path(function) -> str:
+    return f"{getattr(function, '__module__', None)}:{getattr(function, '__qualname__', None)}"
+
+
+def _source_sha256(function) -> str | None:
+    """sha256 of the function's own source (dedented); ``None`` when Python cannot show it."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(textwrap.dedent(source).encode()).hexdigest()
+
+
+def _resolve(module, qualname: str):
+    target = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    return target
+
+
+def _importable(function) -> bool:
+    """Whether another process can import ``function`` by its module and name."""
+    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return False
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        try:
+            loaded = importlib.import_module(module)
+        except Exception:
+            return False
+    return _resolve(loaded, qualname) is function
+
+
+def feature_functions_card(features: list[str]) -> dict[str, dict[str, Any]]:
+    """For each registered feature among ``features``: its function's ``module:function``,
+    the sha256 of its source and its transform (``model.json``'s ``feature_functions``).
+    Warns, in one sentence, of a function another process cannot import."""
+    from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
+
+    out = {}
+    for name in features:
+        function = REGISTERED_FEATURES.get(name)
+        if function is None:
+            continue
+        path = _function_path(function)
+        out[name] = {"function": path, "source_sha256": _source_sha256(function),
+                     "transform": FEATURE_TRANSFORMS.get(name, "log1p")}
+        if not _importable(function):
+            where = "__main__ (a notebook or script)" if path.startswith("__main__:") else f"'{path}'"
+            warnings.warn(
+                f"The feature '{name}' is defined in {where}, which another process cannot import, so this model "
+                f"will load only where '{name}' is registered with the same code; to score it elsewhere, move "
+                f"{getattr(function, '__name__', name)}() into a module (a .py file), register it there and retrain.",
+                UserWarning, stacklevel=4)
+    return out
+
+
+def import_feature_functions(card: dict[str, Any], card_path: Path) -> None:
+    """Import and register every registered feature the card records (``feature_functions``),
+    or refuse in one sentence (``SegkitFeatureError``)."""
+    from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
+
+    recorded = card.get("feature_functions") or {}
+    if not isinstance(recorded, dict):
+        raise SegkitArtifactError(f"'{card_path}' has a malformed feature_functions; retrain with `segkit train`.")
+    for name, spec in recorded.items():
+        spec = spec if isinstance(spec, dict) else {}
+        path, digest = str(spec.get("function") or ""), spec.get("source_sha256")
+        transform = spec.get("transform") if spec.get("transform") in ("log1p", "identity") else "log1p"
+        module, _, qualname = path.partition(":")
+        current = REGISTERED_FEATURES.get(name)
+        if current is not None and _function_path(current) == path and (digest is None or _source_sha256(current) == digest):
+            continue  # already registered with the same code (this process trained or loaded it)
+        if current is not None and module.split(".")[0] == "segkit" and _function_path(current).startswith("segkit."):
+            continue  # segkit's own features belong to the installed segkit, wherever it keeps them
+        if not module or not qualname or module == "__main__" or "<" in qualname:
+            raise SegkitFeatureError(
+                f"The model's feature '{name}' is {qualname or '?'}() from {module or 'an unknown module'} (a notebook "
+                f"or script), which cannot be imported here; register the same function as '{name}' before loading, "
+                f"or move it into a module (a .py file), retrain, and load with `segkit score --feature-module PATH`."
+            )
+        file_hint = module.replace(".", "/") + ".py"
+        try:
+            loaded = importlib.import_module(module)
+        except Exception as exc:
+            reason = (str(exc).splitlines() or [""])[0][:120].replace(". ", "; ").rstrip(".")
+            raise SegkitFeatureError(
+                f"The model's feature '{name}' needs {qualname}() from module '{module}', which cannot be imported "
+                f"({type(exc).__name__}: {reason}); put the folder holding {file_hint} on PYTHONPATH, or pass "
+                f"`segkit score --feature-module path/to/{file_hint}`."
+            ) from None
+        function = _resolve(loaded, qualname)
+        if not callable(function):
+            raise SegkitFeatureError(
+                f"The model's feature '{name}' needs {qualname}() from module '{module}', but that module has no such "
+                f"function; restore the code the model was trained with, or retrain with `segkit train`."
+            )
+        if digest is not None and _source_sha256(function) != digest:
+            raise SegkitFeatureError(
+                f"The model's feature '{name}' was trained with another version of {qualname}() in module "
+                f"'{module}' (its source no longer matches the sha256 in model.json); restore the code the model "
+                f"was trained with, or retrain with `segkit train`."
+            )
+        REGISTERED_FEATURES[name] = function
+        FEATURE_TRANSFORMS[name] = transform
