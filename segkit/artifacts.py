@@ -165,6 +165,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "versions": _versions(),
         "files": files,
     }
+    if getattr(model, "evidence_", None):  # segkit.backtest: what customers like these did next
+        card["evidence"] = _jsonable(model.evidence_)
     card["card_sha256"] = _card_digest(card)
     key = os.environ.get(MODEL_KEY_ENV)
     if key:
@@ -445,6 +447,8 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
             model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
         except SegkitError as exc:
             raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
+    if card.get("evidence"):
+        model.evidence_ = card["evidence"]
     model.card_ = card
     model.version_ = directory.name
     names_problem = _names_problem(model, clusterer)
@@ -504,6 +508,10 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     order = np.argsort(model.tier_of_cluster_)
     expected = tier_names(centres[order], tuple(model.features)) + list(STAGE_SEGMENTS)
     actual = [model.segment_names_.get(code) for code in range(len(expected))]
+    # a stage the backtest renamed (segkit.backtest.earned_names: "Lost" -> "Lapsed")
+    renamed = ((getattr(model, "evidence_", None) or {}).get("renamed") or {})
+    expected = [renamed.get(name, name) if i >= len(expected) - len(STAGE_SEGMENTS) else name
+                for i, name in enumerate(expected)]
     if actual != expected:
         return f"the segment names ({', '.join(map(str, actual))}) do not match the centres' profiles ({', '.join(expected)})"
     return ""

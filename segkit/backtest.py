@@ -138,7 +138,13 @@ def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default",
     customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
                                   extra_features=tuple(extra_features))
     fitted = _settings_model(model, preset, k, random_state).fit(customers)
-    names = pd.Series(fitted.labels_, index=customers.index).map(fitted.segment_names_)
+    # With lifecycle rules, codes mean the same at every cut-off (tier rank from the highest,
+    # then the stages): a fitted model's own names go with them, so its "VIP" is compared
+    # with the top tier of every cut-off even where that tier's profile earns another name.
+    own = getattr(model, "segment_names_", None)
+    labels = own if own and fitted.lifecycle_rules_ is not None and len(own) == len(fitted.segment_names_) \
+        else fitted.segment_names_
+    names = pd.Series(fitted.labels_, index=customers.index).map(labels)
     return customers.assign(Segment=names.astype("string"))
 
 
@@ -350,3 +356,41 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£") -> dict[str,
         Evidence=[sentences.get(str(n), "") for n in model.definitions_.index])
     model.evidence_ = evidence
     return renames
+
+
+def customer_data_until(data, until):
+    """``data`` (a ``CustomerData`` with its lines) as it was on the day ``until``: every
+    later line ignored, the customer table recomputed with the snapshot at midnight after
+    ``until`` (same observation window and registered features)."""
+    from .errors import SegkitDataError
+    from .features import FEATURE_COLUMNS, customer_features
+    from .workflow import CustomerData
+
+    if until is None:
+        return data
+    if data.lines is None:
+        raise SegkitDataError("--until needs the purchase lines in memory; use --engine pandas.")
+    day = pd.Timestamp(until).normalize()
+    lines = lines_until(data.lines, day)
+    if lines.empty:
+        raise SegkitDataError(f"'{data.source}' has no lines on or before {day:%Y-%m-%d}; choose a later --until.")
+    transactions = data.transactions
+    if transactions is not None and "InvoiceDate" in transactions:
+        transactions = transactions[transactions["InvoiceDate"] < day + pd.Timedelta(days=1)]
+    extra = [c for c in data.customers.columns if c not in FEATURE_COLUMNS]
+    customers = customer_features(lines, snapshot_date=day + pd.Timedelta(days=1), window_days=data.window_days,
+                                  extra_features=tuple(extra))
+    return CustomerData(f"{data.source} (until {day:%Y-%m-%d})", data.is_sample, data.rules, transactions, lines,
+                        data.report, customers, data.window_days)
+
+
+def parse_until(text: str | None) -> pd.Timestamp | None:
+    """``--until`` as a day; one sentence when it is not a date."""
+    from .errors import SegkitDataError
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError:
+        raise SegkitDataError(f"--until must be a date like 2011-09-01, not '{text}'.") from None
