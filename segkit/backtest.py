@@ -153,12 +153,12 @@ def horizon_outcome(lines: pd.DataFrame, customers: pd.Index, cutoff, horizon_da
     horizon)``) and ``Spend`` there (net of returns in the horizon, at least 0)."""
     cutoff = pd.Timestamp(cutoff)
     window = lines[(lines["InvoiceDate"] >= cutoff) & (lines["InvoiceDate"] < cutoff + pd.Timedelta(days=horizon_days))]
-    value = window["Quantity"] * window["UnitPrice"]
-    bought = window["Quantity"] > 0
-    spend = value.groupby(window["CustomerID"].astype("string"), observed=True).sum().clip(lower=0)
-    buyers = set(window.loc[bought, "CustomerID"].astype("string"))
+    ids = window["CustomerID"].astype("string")
+    value = window["Quantity"].to_numpy(dtype=float) * window["UnitPrice"].to_numpy(dtype=float)
+    spend = pd.Series(value, index=ids.to_numpy()).groupby(level=0).sum().clip(lower=0)
+    buyers = pd.Index(ids[window["Quantity"].to_numpy() > 0].unique())
     out = pd.DataFrame(index=customers)
-    out["Returned"] = out.index.isin(list(buyers))
+    out["Returned"] = out.index.isin(buyers)
     out["Spend"] = spend.reindex(out.index).fillna(0.0).to_numpy(dtype=float)
     return out
 
