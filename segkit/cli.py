@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score a log shorter than the model's observation window, with a warning")
     p.add_argument("--since", metavar="DATE", help="write only customers with a purchase on or after DATE "
                    "(YYYY-MM-DD); their features still use their whole history")
+    p.add_argument("--until", metavar="DATE", help="score the log as it was on DATE (YYYY-MM-DD): every line "
+                   "after it is ignored")
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("backtest", help="what customers of each segment did next, at earlier dates of the log")
@@ -369,12 +371,14 @@ def _score(args) -> int:
     from .workflow import customers_for_scoring
 
     _check_out(args)
-    since = _since_date(args.since)
+    from .backtest import parse_until
+
+    since, until = _since_date(args.since), parse_until(args.until)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                      spark=_spark(args))
+                                      spark=_spark(args), until=until)
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:

@@ -567,6 +567,7 @@ def customers_for_scoring(
     allow_short_window: bool = False,
     notes: list[str] | None = None,
     spark: Mapping[str, Any] | None = None,
+    until=None,
 ) -> pd.DataFrame:
     """Customer table to score from a file of transactions *or* of customers.
 
@@ -577,7 +578,8 @@ def customers_for_scoring(
     days than that window is refused, or with ``allow_short_window`` scored with a
     warning appended to ``notes``. ``rules``: the cleaning rules; None (the default) takes
     the model's own (``training_rules``), and other rules than the model's add a note.
-    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
+    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``. ``until``: score
+    the log as it was on that day (later lines ignored; ``segkit.backtest.customer_data_until``).
     """
     from .load import _read_raw
 
@@ -588,6 +590,11 @@ def customers_for_scoring(
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
+            if until is not None:
+                from .errors import SegkitDataError
+
+                raise SegkitDataError(f"'{path.name}' is a customer table without purchase dates; --until needs a "
+                                      "transaction log.")
             return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
                                         notes)
     from .features import REGISTERED_FEATURES
@@ -603,6 +610,10 @@ def customers_for_scoring(
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
     data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
                               window_days=window_days, extra_features=extra, **(spark or {}))
+    if until is not None:
+        from .backtest import customer_data_until
+
+        data = customer_data_until(data, until)
     note = window_shortfall(data, required_days, window_days)
     if note:
         from .errors import SegkitDataError

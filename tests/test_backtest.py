@@ -221,3 +221,29 @@ def test_real_no_paid_channels_advice_only_where_customers_do_not_return(real_da
     assert "Lost" not in set(segmented["Segment"]) and not told.any()
     lapsed = segmented["Segment"] == "Lapsed"
     assert outcome.loc[lapsed.to_numpy(), "Returned"].mean() >= LOST_MAX_RETURN
+
+
+def test_cli_score_until_ignores_later_lines(tmp_path, sample_csv):
+    folder = tmp_path / "models"
+    assert _segkit("train", "--data", sample_csv, "--k", "3", "--no-backtest", "--artifacts", folder).returncode == 0
+    out = tmp_path / "scored.csv"
+    result = _segkit("score", "--data", sample_csv, "--artifacts", folder, "--until", "2011-10-31",
+                     "--allow-short-window", "--out", out)
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(out, parse_dates=["LastPurchase"])
+    assert scored["LastPurchase"].max() < pd.Timestamp("2011-11-01")
+    bad = _segkit("score", "--data", sample_csv, "--artifacts", folder, "--until", "soon", "--out", out)
+    assert bad.returncode == 2 and "--until must be a date" in bad.stderr
+
+
+def test_page_glossary_shows_the_evidence(sample_data, sample_backtest):
+    from segkit.dashboard.segments import glossary_html, segment_definitions as page_definitions
+    from segkit.workflow import train_model
+
+    model = train_model(sample_data, k=4)[0]
+    plain = page_definitions(model, sample_data.customers)
+    assert "Evidence" not in plain and "seg-evidence" not in glossary_html(plain)
+    apply_evidence(model, sample_backtest)
+    shown = glossary_html(page_definitions(model, sample_data.customers))
+    assert shown.count('class="seg-evidence"') == len(model.segment_names_)
+    assert "Customers like these at 6 earlier dates" in shown and ">Lapsed<" in shown
