@@ -247,3 +247,50 @@ def test_page_glossary_shows_the_evidence(sample_data, sample_backtest):
     shown = glossary_html(page_definitions(model, sample_data.customers))
     assert shown.count('class="seg-evidence"') == len(model.segment_names_)
     assert "Customers like these at 6 earlier dates" in shown and ">Lapsed<" in shown
+
+
+def _log_with_customers_who_never_return() -> pd.DataFrame:
+    """Clean lines of a year: 200 customers buying every two to four weeks, 100 who bought
+    once in January and never again, 60 who arrive through the year."""
+    rng = np.random.default_rng(3)
+    rows = []
+
+    def buy(customer, day):
+        rows.append({"InvoiceNo": f"{len(rows):06d}", "StockCode": "A1", "Description": "MUG",
+                     "Quantity": int(rng.integers(1, 20)), "InvoiceDate": day + pd.Timedelta(hours=10),
+                     "UnitPrice": float(rng.choice([1.25, 2.5, 4.95])), "CustomerID": str(customer),
+                     "Country": "United Kingdom"})
+
+    start = pd.Timestamp("2011-01-01")
+    for c in range(200):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
+        while day < pd.Timestamp("2011-12-31"):
+            buy(10000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(14, 30)))
+    for c in range(100):
+        buy(20000 + c, start + pd.Timedelta(days=int(rng.integers(0, 30))))
+    for c in range(60):
+        day = start + pd.Timedelta(days=int(rng.integers(60, 340)))
+        for _ in range(int(rng.integers(1, 4))):
+            buy(30000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(10, 40)))
+    lines = pd.DataFrame(rows)
+    lines = lines[lines["InvoiceDate"] < pd.Timestamp("2011-12-31")]
+    lines["TotalPrice"] = lines["Quantity"] * lines["UnitPrice"]
+    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+        lines[column] = lines[column].astype("string")
+    return lines.reset_index(drop=True)
+
+
+def test_a_lost_group_that_does_not_return_keeps_its_name_and_advice():
+    from segkit.features import customer_features
+    from segkit.model import SegmentationModel
+
+    lines = _log_with_customers_who_never_return()
+    model = SegmentationModel(n_clusters=2).fit(customer_features(lines))
+    result = backtest_segments(lines, model=model, n_boot=100)
+    assert result.pooled.loc["Lost", "return_rate_hi"] < LOST_MAX_RETURN
+    assert apply_evidence(model, result) == {}
+    assert "Lost" in model.segment_names_.values()
+    assert NO_PAID in model.definitions_.loc["Lost", "Recommendation"]
+    assert model.definitions_.loc["Lost", "Evidence"].startswith("Customers like these at 6 earlier dates: 0 % bought")
