@@ -328,16 +328,17 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
     return renames
 
 
-def apply_evidence(model, backtest: Backtest, currency: str = "£") -> dict[str, str]:
+def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True) -> dict[str, str]:
     """Store ``backtest``'s evidence in the model (``model.evidence_``, saved as
     ``evidence`` in ``model.json``) and rename the groups it does not back
     (``earned_names``): segment names, profile and definitions follow, with the
-    evidence sentence added to the definitions. Returns the renames made.
-    The seed preset (no lifecycle rules) keeps its names: it reproduces the original page."""
-    from .label import recommendation_for, segment_definitions
+    evidence sentence added to the definitions. Returns the renames made. ``rename=False``
+    only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
+    reproduces the original page)."""
+    from .label import recommendation_for
 
     evidence = backtest.evidence()
-    renames = earned_names(evidence) if model.lifecycle_rules_ is not None else {}
+    renames = earned_names(evidence) if rename else {}
     if renames:
         model.segment_names_ = {c: renames.get(n, n) for c, n in model.segment_names_.items()}
         model.profile_["Segment"] = model.profile_["Segment"].map(lambda n: renames.get(n, n))
@@ -347,8 +348,9 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£") -> dict[str,
         definitions = model.definitions_.rename(index=renames)
         for old, new in renames.items():
             if new in definitions.index:
-                definitions.loc[new, "Definition"] = segment_definitions(
-                    pd.DataFrame({"Segment": [new]}), model.lifecycle_rules_, [new]).loc[new, "Definition"]
+                definitions.loc[new, "Definition"] = (
+                    f"{definitions.loc[new, 'Definition']} Called '{new}', not '{old}': customers like these came back "
+                    f"too often at the earlier dates (a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
                 definitions.loc[new, "Recommendation"] = recommendation_for(new)
         model.definitions_ = definitions
     sentences = evidence_sentences(evidence, currency)

@@ -294,3 +294,17 @@ def test_a_lost_group_that_does_not_return_keeps_its_name_and_advice():
     assert "Lost" in model.segment_names_.values()
     assert NO_PAID in model.definitions_.loc["Lost", "Recommendation"]
     assert model.definitions_.loc["Lost", "Evidence"].startswith("Customers like these at 6 earlier dates: 0 % bought")
+
+
+def test_clusters_preset_gives_no_paid_advice_only_with_the_evidence(sample_data):
+    from segkit.workflow import train_model
+
+    model = train_model(sample_data, k=4, preset="clusters")[0]
+    result = backtest_segments(sample_data.lines, model=model, n_boot=100)
+    apply_evidence(model, result)
+    stated = model.evidence_["segments"]
+    for name, row in model.definitions_.iterrows():
+        if NO_PAID in row["Recommendation"]:
+            assert stated[name]["return_rate_hi"] < LOST_MAX_RETURN, name
+    if "Lost" in result.pooled.index and result.pooled.loc["Lost", "return_rate_hi"] >= LOST_MAX_RETURN:
+        assert "Lapsed" in model.segment_names_.values() and "Lost" not in model.segment_names_.values()
