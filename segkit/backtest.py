@@ -56,7 +56,8 @@ class Backtest:
     ``table``: one row per (cut-off, segment) and one pooled row per segment
     (``cutoff`` = "pooled"); columns ``cutoff, segment, customers, returned`` and each of
     ``STATS`` with ``_lo`` / ``_hi``; pooled rows add ``cutoffs`` (how many cut-offs had
-    the segment) and ``<stat>_sd`` (spread of the cut-offs' figures).
+    the segment) and ``<stat>_sd`` (spread of the cut-offs' figures); their ``customers``
+    and ``returned`` are summed over the cut-offs (a customer counts once per cut-off).
     """
 
     table: pd.DataFrame

@@ -306,7 +306,7 @@ def _backtest_model(model, data, args) -> None:
 
 def _backtest(args) -> int:
     """``segkit backtest``: the table of ``segkit.backtest.backtest_segments`` as CSV."""
-    from .backtest import backtest_segments, customer_data_until, evidence_sentences, parse_until
+    from .backtest import backtest_segments, customer_data_until, earned_names, evidence_sentences, parse_until
     from .config import currency
     from .workflow import load_customer_data, train_model
 
@@ -334,8 +334,12 @@ def _backtest(args) -> int:
     dates = ", ".join(c.strftime("%Y-%m-%d") for c in result.cutoffs)
     print(f"wrote {len(table):,} rows to {args.out}: {len(result.cutoffs)} cut-offs ({dates}), "
           f"{result.horizon_days}-day horizon, K={model.n_clusters}")
-    for name, sentence in evidence_sentences(result.evidence(), currency()).items():
+    evidence = result.evidence()
+    for name, sentence in evidence_sentences(evidence, currency()).items():
         print(f"  {name}: {sentence}")
+    for old, new in earned_names(evidence).items():
+        print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
+              f"segkit train calls it '{new}'.")
     return 0
 
 
