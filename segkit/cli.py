@@ -1,4 +1,4 @@
-"""Command line: ``segkit features | train | score | clv | models | rollback | fetch-data | sample``.
+"""Command line: ``segkit features | train | score | backtest | clv | models | rollback | fetch-data | sample``.
 
 Bad input ends with exit code 2 and one line on stderr (file, problem, fix), never a
 traceback (set ``SEGKIT_DEBUG=1`` to see one). A failed run changes nothing in the
@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd"], default="bgnbd",
                    help="purchase model of the lifetime value: bgnbd (default) or mbgnbd (one-time buyers can drop out "
                    "too)")
+    p.add_argument("--until", metavar="DATE", help="train as of DATE (YYYY-MM-DD): every line after it is ignored")
+    p.add_argument("--horizon-days", type=int, default=90,
+                   help="backtest horizon: what customers like these did in the next N days (default 90)")
+    p.add_argument("--no-backtest", action="store_true",
+                   help="skip the backtest (no evidence in model.json, segment names unchecked)")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -90,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     feature_module_option(p)
     p.add_argument("--since", metavar="DATE", help="write only customers with a purchase on or after DATE "
                    "(YYYY-MM-DD); their features still use their whole history")
+    p.add_argument("--until", metavar="DATE", help="score the log as it was on DATE (YYYY-MM-DD): every line "
+                   "after it is ignored")
     p.add_argument("--out", required=True, help="output CSV")
+
+    p = sub.add_parser("backtest", help="what customers of each segment did next, at earlier dates of the log")
+    data_options(p)
+    feature_options(p)
+    p.add_argument("--k", default="auto", help="number of value tiers (clusters for other presets), or 'auto' (default: "
+                   "chosen on the lines up to --until, as segkit train does)")
+    p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default", help="as for train")
+    p.add_argument("--horizon-days", type=int, default=90, help="days after each cut-off to measure (default 90)")
+    p.add_argument("--cutoffs", type=int, default=6, help="number of rolling cut-offs (default 6)")
+    p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
+    p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
     p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD or MBG/NBD + Gamma-Gamma; needs segkit[clv] "
                        "to fit)")
@@ -259,12 +277,21 @@ def _features(args) -> int:
 
 def _train(args) -> int:
     from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.workflow import load_customer_data, train_model
+    from segkit.pipeline.workflow import (
+        customer_data_until,
+        load_customer_data,
+        train_model,
+    )
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
+    from segkit.pipeline.backtest import parse_until
+    from segkit.pipeline.workflow import customer_data_until
+
+    until = parse_until(args.until)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args))
+    data = customer_data_until(data, until)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
         print("\ncleaning report")
@@ -277,6 +304,7 @@ def _train(args) -> int:
             print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
                   "(segment sizes below are the sample's; every customer is scored)")
         _fit_value(model, data, args)
+        _backtest_model(model, data, args)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -287,12 +315,98 @@ def _train(args) -> int:
         print("\nwhat the segments mean")
         for name, row in model.definitions_.iterrows():
             print(f"  {name}: {row['Definition']}\n      {row['InNumbers']}\n      do: {row['Recommendation']}")
+            if isinstance(row.get("Evidence"), str) and row["Evidence"]:
+                print(f"      evidence: {row['Evidence']}")
     info = data.training_info()
     if getattr(model, "training_sample_", None):
         info["trained_on_customers"] = model.training_sample_["trained_on"]
     card = save_artifacts(model, args.artifacts or artifacts_dir(), info)
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
+    return 0
+
+
+def _backtest_model(model, data, args) -> None:
+    """``segkit train``: backtest the model's settings on the training lines
+    (``segkit.pipeline.backtest``), store the pooled evidence in the model and rename the groups
+    the evidence does not back. Skipped for the seed preset (it reproduces the original
+    page), out-of-core data (no lines) and ``--no-backtest``."""
+    import time
+
+    from segkit.config import currency
+    from segkit.errors import SegkitDataError
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+
+    if args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0":
+        print("\nbacktest: skipped")
+        return
+    if args.preset == "seed" or data.lines is None:
+        print("\nbacktest: not run" + (" (the seed preset reproduces the original page)" if args.preset == "seed"
+                                       else " (out-of-core data: the lines are not in memory)"))
+        return
+    started = time.perf_counter()
+    try:
+        result = backtest_segments(data.lines, model=model, window_days=data.window_days,
+                                   horizon_days=args.horizon_days, extra_features=args.feature)
+    except SegkitDataError as exc:
+        print(f"\nbacktest: not run ({exc})")
+        return
+    renames = apply_evidence(model, result, currency())
+    dates = ", ".join(c.strftime("%Y-%m-%d") for c in result.cutoffs)
+    print(f"\nbacktest: {len(result.cutoffs)} cut-offs ({dates}), {result.horizon_days}-day horizon, "
+          f"{time.perf_counter() - started:.1f} s")
+    for old, new in renames.items():
+        figures = model.evidence_["segments"][new]
+        print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
+              f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
+              f"'{old}' and its no-paid-channels advice need under {100 * 0.10:.0f} %.")
+
+
+def _backtest(args) -> int:
+    """``segkit backtest``: the table of ``segkit.pipeline.backtest.backtest_segments`` as CSV."""
+    from segkit.config import currency
+    from segkit.pipeline.backtest import (
+        backtest_segments,
+        earned_names,
+        evidence_sentences,
+        parse_until,
+    )
+    from segkit.pipeline.workflow import (
+        customer_data_until,
+        load_customer_data,
+        train_model,
+    )
+
+    _check_out(args)
+    if args.engine in ("duckdb", "spark"):
+        from segkit.errors import SegkitDataError
+
+        raise SegkitDataError(f"segkit backtest needs the purchase lines in memory; --engine {args.engine} is not "
+                              "supported here (use --engine pandas).")
+    k = args.k if args.k == "auto" else _positive_int(args.k)
+    until = parse_until(args.until)
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas",
+                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
+    data = customer_data_until(data, until)
+    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+    result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
+                               n_cutoffs=args.cutoffs, extra_features=args.feature)
+    table = result.table.copy()
+    for column in table.columns:
+        if column.startswith(("return_rate", "revenue_share")):
+            table[column] = table[column].round(4)
+        elif column.startswith(("mean_spend", "median_spend")):
+            table[column] = table[column].round(2)
+    _write_csv(table, args.out)
+    dates = ", ".join(c.strftime("%Y-%m-%d") for c in result.cutoffs)
+    print(f"wrote {len(table):,} rows to {args.out}: {len(result.cutoffs)} cut-offs ({dates}), "
+          f"{result.horizon_days}-day horizon, K={model.n_clusters}")
+    evidence = result.evidence()
+    for name, sentence in evidence_sentences(evidence, currency()).items():
+        print(f"  {name}: {sentence}")
+    for old, new in earned_names(evidence).items():
+        print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
+              f"segkit train calls it '{new}'.")
     return 0
 
 
@@ -328,12 +442,14 @@ def _score(args) -> int:
     from segkit.pipeline.workflow import customers_for_scoring
 
     _check_out(args)
-    since = _since_date(args.since)
+    from segkit.pipeline.backtest import parse_until
+
+    since, until = _since_date(args.since), parse_until(args.until)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                      spark=_spark(args))
+                                      spark=_spark(args), until=until)
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
@@ -517,7 +633,7 @@ def _rollback(args) -> int:
     return 0
 
 
-_COMMANDS = {"features": _features, "train": _train, "score": _score, "clv": _clv, "fetch-data": _fetch,
+_COMMANDS = {"features": _features, "train": _train, "score": _score, "backtest": _backtest, "clv": _clv, "fetch-data": _fetch,
              "sample": _sample, "models": _models, "rollback": _rollback}
 
 if __name__ == "__main__":

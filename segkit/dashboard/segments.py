@@ -48,6 +48,7 @@ TYPICAL_PROFILES = {
     "Budget": "Buy now and then and spend little.",
     "At risk": "Used to buy well but have not bought for a while.",
     "Lost": "Few, small purchases, long ago.",
+    "Lapsed": "Silent for a long while, but customers like these often come back.",
     "New": "First purchases are recent; few so far.",
 }
 
@@ -73,7 +74,10 @@ def segment_definitions(model, everyone: pd.DataFrame, currency: str = "£") -> 
     ``everyone``, segmented on the full period) and ``label.RECOMMENDATIONS``."""
     definitions = getattr(model, "definitions_", None)
     if isinstance(definitions, pd.DataFrame) and not definitions.empty:
-        out = definitions.reindex(columns=["Definition", "InNumbers", "Recommendation"]).copy()
+        columns = ["Definition", "InNumbers", "Recommendation"]
+        if "Evidence" in definitions and definitions["Evidence"].fillna("").astype(str).str.len().gt(0).any():
+            columns.append("Evidence")  # what customers like these did next (segkit.pipeline.backtest)
+        out = definitions.reindex(columns=columns).copy()
         return out.fillna("")
     rows = {}
     names = sorted({str(n) for n in model.segment_names_.values()})
@@ -103,7 +107,7 @@ def rfm_definitions(everyone: pd.DataFrame, currency: str = "£") -> pd.DataFram
 
 
 #: Segments whose lifetime value is "at stake" (base names; numbered names count too).
-AT_STAKE = ("At risk", "Lost")
+AT_STAKE = ("At risk", "Lost", "Lapsed")
 #: The segmentation switch: what the page calls a segment.
 SEGMENTATION_CHOICES = [("Model segments", "model"), ("RFM rules", "rfm")]
 
@@ -138,7 +142,9 @@ def glossary_html(definitions: pd.DataFrame) -> str:
             f'<dt><span class="seg-swatch" style="background:{colours[str(name)]}"></span>{html.escape(str(name))}</dt>'
             f'<dd><span class="seg-definition">{html.escape(str(row["Definition"]))}</span> '
             f'<span class="seg-in-numbers">{html.escape(str(row["InNumbers"]))}</span><br>'
-            f'<b>What to do:</b> <span class="seg-recommendation">{html.escape(str(row["Recommendation"]))}</span>'
+            + (f'<span class="seg-evidence">{html.escape(str(row["Evidence"]))}</span><br>'
+               if str(row.get("Evidence", "") or "") else "")
+            + f'<b>What to do:</b> <span class="seg-recommendation">{html.escape(str(row["Recommendation"]))}</span>'
             "</dd></div>")
     return f'<dl class="seg-glossary-list">{"".join(items)}</dl>'
 

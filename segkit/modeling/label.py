@@ -75,6 +75,9 @@ RECOMMENDATIONS: dict[str, str] = {
     "Budget": "Sell on value: multi-buy offers and free-shipping thresholds that lift order value.",
     "At risk": "Win them back now: a personal reactivation offer and a check on what went wrong.",
     "Lost": "Long silent: one low-cost win-back message (email, clearance offer); no paid channels unless they return.",
+    # What a "Lost" group is called when the log shows its members come back (segkit.pipeline.backtest.earned_names).
+    "Lapsed": "Silent for a while but not gone: many customers like these buy again (see the evidence). Time a win-back "
+              "offer to their usual season; reminders on paid channels can pay for themselves.",
     "New": "Onboard: welcome series and a second-order incentive within 30 days; too early to judge their value.",
 }
 
@@ -109,13 +112,14 @@ TIER_PROTOTYPES: dict[str, tuple[float, float, str]] = {
 }
 TIER_NAMES = tuple(TIER_PROTOTYPES)
 #: The order segments are listed in: value tiers from the highest, then the stages.
-SEGMENT_ORDER = TIER_NAMES + ("New", "At risk", "Lost")
+SEGMENT_ORDER = TIER_NAMES + ("New", "At risk", "Lost", "Lapsed")
 
 #: Plain-words definitions; ``{...}`` fields come from ``LifecycleRules``.
 STAGE_DEFINITIONS: dict[str, str] = {
     "New": "First purchase less than {new_days} days ago; too early to say what they are worth.",
     "At risk": "Bought more than once, but not for {at_risk_days} to {lost_days_minus_1} days.",
     "Lost": "No purchase for {lost_days} days or more, or for {at_risk_days} days or more after a single purchase.",
+    "Lapsed": "No purchase for {lost_days} days or more, or for {at_risk_days} days or more after a single purchase.",
 }
 TIER_DEFINITION = ("Bought in the last {at_risk_days} days and not new; value tier {rank} of {k}: "
                    "{words}.")

@@ -199,6 +199,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "versions": _versions(),
         "files": files,
     }
+    if getattr(model, "evidence_", None):  # segkit.pipeline.backtest: what customers like these did next
+        card["evidence"] = _jsonable(model.evidence_)
     card["card_sha256"] = _card_digest(card)
     key = os.environ.get(MODEL_KEY_ENV)
     if key:
@@ -391,11 +393,11 @@ def pipeline_transforms(pipeline: Pipeline, features: list[str]) -> dict[str, st
 #: Where classes lived before segkit was split into layers (0.1 wrote pickles naming
 #: them): a model saved then still loads.
 EARLIER_MODULE_PATHS = {
-    "segkit.modeling.model": "segkit.modeling.model",
-    "segkit.modeling.label": "segkit.modeling.label",
-    "segkit.value.clv": "segkit.value.clv",
-    "segkit.rules.registry": "segkit.rules.lines.registry",
-    "segkit.pipeline.workflow": "segkit.pipeline.workflow",
+    "segkit.model": "segkit.modeling.model",
+    "segkit.label": "segkit.modeling.label",
+    "segkit.clv": "segkit.value.clv",
+    "segkit.extra_features": "segkit.rules.registry",
+    "segkit.workflow": "segkit.pipeline.workflow",
 }
 
 
@@ -511,6 +513,8 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
             model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
         except SegkitError as exc:
             raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
+    if card.get("evidence"):
+        model.evidence_ = card["evidence"]
     model.card_ = card
     model.version_ = directory.name
     names_problem = _names_problem(model, clusterer)
@@ -570,6 +574,10 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     order = np.argsort(model.tier_of_cluster_)
     expected = tier_names(centres[order], tuple(model.features)) + list(STAGE_SEGMENTS)
     actual = [model.segment_names_.get(code) for code in range(len(expected))]
+    # a stage the backtest renamed (segkit.pipeline.backtest.earned_names: "Lost" -> "Lapsed")
+    renamed = ((getattr(model, "evidence_", None) or {}).get("renamed") or {})
+    expected = [renamed.get(name, name) if i >= len(expected) - len(STAGE_SEGMENTS) else name
+                for i, name in enumerate(expected)]
     if actual != expected:
         return f"the segment names ({', '.join(map(str, actual))}) do not match the centres' profiles ({', '.join(expected)})"
     return ""

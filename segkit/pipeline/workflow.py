@@ -227,9 +227,7 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         lines, report = cached
     else:
         # SourceFile stays on the loaded lines only: the duplicate rule compares lines across files.
-        from segkit.clean import (
-            clean_transactions,  # ibis and DuckDB load only when lines are cleaned
-        )
+        from segkit.clean import clean_transactions
 
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         _write_clean_cache(clean_key, lines, report)
@@ -569,6 +567,7 @@ def customers_for_scoring(
     allow_short_window: bool = False,
     notes: list[str] | None = None,
     spark: Mapping[str, Any] | None = None,
+    until=None,
 ) -> pd.DataFrame:
     """Customer table to score from a file of transactions *or* of customers.
 
@@ -579,7 +578,8 @@ def customers_for_scoring(
     days than that window is refused, or with ``allow_short_window`` scored with a
     warning appended to ``notes``. ``rules``: the cleaning rules; None (the default) takes
     the model's own (``training_rules``), and other rules than the model's add a note.
-    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
+    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``. ``until``: score
+    the log as it was on that day (later lines ignored; ``customer_data_until``).
     """
     from segkit.ingest.load import _read_raw
 
@@ -590,6 +590,11 @@ def customers_for_scoring(
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
         if looks_like_customers:
+            if until is not None:
+                from segkit.errors import SegkitDataError
+
+                raise SegkitDataError(f"'{path.name}' is a customer table without purchase dates; --until needs a "
+                                      "transaction log.")
             return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
                                         notes)
     from segkit.rules.registry import REGISTERED_FEATURES
@@ -605,6 +610,9 @@ def customers_for_scoring(
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
     data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
                               window_days=window_days, extra_features=extra, **(spark or {}))
+    if until is not None:
+
+        data = customer_data_until(data, until)
     note = window_shortfall(data, required_days, window_days)
     if note:
         from segkit.errors import SegkitDataError
@@ -735,3 +743,36 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
             f"with different values (for example {table.loc[repeated, id_column].iloc[0]}); keep one row per customer."
         )
     return table.set_index(id_column).rename_axis("CustomerID")
+
+
+def lines_until(lines: pd.DataFrame, until) -> pd.DataFrame:
+    """``lines`` without any line after the day ``until`` (lines on that day stay)."""
+    if until is None:
+        return lines
+    end = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
+    return lines[lines["InvoiceDate"] < end]
+
+
+def customer_data_until(data, until):
+    """``data`` (a ``CustomerData`` with its lines) as it was on the day ``until``: every
+    later line ignored, the customer table recomputed with the snapshot at midnight after
+    ``until`` (same observation window and registered features)."""
+    from segkit.errors import SegkitDataError
+    from segkit.features.customers import FEATURE_COLUMNS, customer_features
+
+    if until is None:
+        return data
+    if data.lines is None:
+        raise SegkitDataError("--until needs the purchase lines in memory; use --engine pandas.")
+    day = pd.Timestamp(until).normalize()
+    lines = lines_until(data.lines, day)
+    if lines.empty:
+        raise SegkitDataError(f"'{data.source}' has no lines on or before {day:%Y-%m-%d}; choose a later --until.")
+    transactions = data.transactions
+    if transactions is not None and "InvoiceDate" in transactions:
+        transactions = transactions[transactions["InvoiceDate"] < day + pd.Timedelta(days=1)]
+    extra = [c for c in data.customers.columns if c not in FEATURE_COLUMNS]
+    customers = customer_features(lines, snapshot_date=day + pd.Timedelta(days=1), window_days=data.window_days,
+                                  extra_features=tuple(extra))
+    return CustomerData(f"{data.source} (until {day:%Y-%m-%d})", data.is_sample, data.rules, transactions, lines,
+                        data.report, customers, data.window_days)

@@ -43,7 +43,7 @@ __all__ = [
 #: contrast of at least 3:1 on white (WCAG for graphics), so none is pale on the light theme.
 SEGMENT_COLOURS = {
     "VIP": "#7b3294", "Loyal": "#1a7f45", "Regular": "#4575b4", "Budget": "#b35806",
-    "At risk": "#d73027", "Lost": "#6f6f6f", "New": "#0e7c86",
+    "At risk": "#d73027", "Lost": "#6f6f6f", "Lapsed": "#595959", "New": "#0e7c86",
 }
 _EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000

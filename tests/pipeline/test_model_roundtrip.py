@@ -19,10 +19,10 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import RobustScaler
 
 import segkit.features as features_module
-from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 from segkit.errors import SegkitFeatureError
 from segkit.features.customers import add_registered_features
 from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 
 WORKTREE = Path(__file__).resolve().parents[1]
 
@@ -301,8 +301,9 @@ def test_a_card_saved_before_params_were_recorded_reloads_its_scaler_and_cluster
 
 
 def test_a_parameter_the_card_cannot_hold_refuses_the_save_and_keeps_the_previous_model(tmp_path, sample_data):
-    from segkit.errors import SegkitArtifactError
     from test_artifacts import tree
+
+    from segkit.errors import SegkitArtifactError
 
     model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
     save_artifacts(model, tmp_path)

@@ -1,0 +1,58 @@
+"""Cost of the backtest `segkit train` runs (issue 21: at most 15 s on the real data), and
+how its intervals hold at dates it did not use.
+
+    SEGKIT_REAL_DATA=/path/to/folder python benchmarks/bench_backtest.py [--runs 3]
+
+Prints the wall time of ``backtest_segments`` with the trained model's settings (6 cut-offs,
+90-day horizon, 200 bootstrap resamples per cut-off), then, per held-out date, each
+segment's return rate and mean spend against the stated intervals for two designs:
+"between" (cut-offs spanning the log, held-out dates between them) and "forward"
+(cut-offs from June-July only, held-out dates later in the year).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments, horizon_outcome, segment_at
+    from segkit.pipeline.workflow import load_customer_data, train_model
+
+    data = load_customer_data(Path(os.environ["SEGKIT_REAL_DATA"]) / "online_retail.parquet")
+    model = train_model(data, k=4)[0]
+    times = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        backtest_segments(data.lines, model=model)
+        times.append(time.perf_counter() - started)
+    print(f"backtest, 6 cut-offs, {len(data.customers):,} customers: "
+          + ", ".join(f"{t:.1f} s" for t in times) + f" (median {sorted(times)[len(times) // 2]:.1f} s)")
+    designs = {"between": (dict(exclude=("2011-06-10", "2011-08-10")), ("2011-06-10", "2011-08-10")),
+               "forward": (dict(cutoffs=("2011-05-30", "2011-06-13", "2011-06-27", "2011-07-11")),
+                           ("2011-08-10", "2011-09-05"))}
+    for design, (options, held_out) in designs.items():
+        fitted = train_model(data, k=4)[0]
+        apply_evidence(fitted, backtest_segments(data.lines, model=fitted, **options))
+        stated = pd.DataFrame(fitted.evidence_["segments"]).T
+        for day in held_out:
+            segmented = segment_at(data.lines, day, fitted)
+            did = horizon_outcome(data.lines, segmented.index, day, 90).groupby(segmented["Segment"].astype(str)).mean()
+            stated = stated.reindex(did.index)
+            inside = ((did["Returned"] >= stated["return_rate_lo"]) & (did["Returned"] <= stated["return_rate_hi"]))
+            spend_inside = ((did["Spend"] >= stated["mean_spend_lo"]) & (did["Spend"] <= stated["mean_spend_hi"]))
+            print(f"{design} {day}: return inside the stated interval for {int(inside.sum())} of {len(inside)} "
+                  f"segments, mean spend for {int(spend_inside.sum())} of {len(spend_inside)}; outside: "
+                  + (", ".join(f"{n} {100 * did.loc[n, 'Returned']:.0f} % vs {100 * stated.loc[n, 'return_rate_lo']:.0f}"
+                               f"-{100 * stated.loc[n, 'return_rate_hi']:.0f} %" for n in inside.index[~inside]) or "none"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""What customers like these did next, measured on the log itself (issue 21).
+
+``backtest_segments`` walks rolling-origin cut-offs through a log of clean lines. Every
+cut-off keeps at least the model's observation window (``min_history_days``) of lines
+before it and the whole horizon after it. At each cut-off the customers are segmented
+with the lines before the cut-off only, by a fresh fit with the model's own settings
+(preset, K, lifecycle rules, features: ``sklearn.base.clone`` of the model), and then
+for every segment it measures what its members did in the ``horizon_days`` after the
+cut-off:
+
+- ``return_rate``: share who bought again (at least one line in the horizon);
+- ``mean_spend`` / ``median_spend``: spend in the horizon per member (0 for those who
+  did not buy);
+- ``revenue_share``: the segment's share of all the horizon's spend by the customers
+  known at the cut-off.
+
+Each figure at a cut-off has a 95 % interval from a bootstrap over customers
+(``_lo`` / ``_hi``). The pooled row of a segment gives the mean over the cut-offs and,
+as its interval, the envelope of the cut-offs' intervals: the lowest low and the highest
+high, so the spread across dates (the season) is in it, not only the sampling error.
+
+``evidence`` is the pooled table as ``model.json`` stores it; ``evidence_sentence``
+says it in words; ``earned_names`` renames a group called "Lost" whose members come
+back ("Lapsed") so that the no-paid-channels advice only goes where the log backs it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segkit.pipeline.workflow import lines_until
+
+__all__ = [
+    "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
+    "evidence_sentences", "earned_names", "apply_evidence", "LOST_MAX_RETURN", "STATS", "DEFAULT_HORIZON_DAYS",
+]
+
+DEFAULT_HORIZON_DAYS = 90
+#: Default number of cut-offs.
+DEFAULT_CUTOFFS = 6
+#: History before the first cut-off when the model counts the whole log (no observation
+#: window): the longest silence its lifecycle rules name (Lost: 180 days).
+DEFAULT_MIN_HISTORY_DAYS = 180
+#: A group may be called "Lost" (and told "no paid channels") only when the highest
+#: return within the horizon any cut-off's interval allows is below this share.
+LOST_MAX_RETURN = 0.10
+#: The figures measured per segment, in the order of the output columns.
+STATS = ("return_rate", "mean_spend", "median_spend", "revenue_share")
+
+
+@dataclass
+class Backtest:
+    """Result of ``backtest_segments``.
+
+    ``table``: one row per (cut-off, segment) and one pooled row per segment
+    (``cutoff`` = "pooled"); columns ``cutoff, segment, customers, returned`` and each of
+    ``STATS`` with ``_lo`` / ``_hi``; pooled rows add ``cutoffs`` (how many cut-offs had
+    the segment) and ``<stat>_sd`` (spread of the cut-offs' figures); their ``customers``
+    and ``returned`` are summed over the cut-offs (a customer counts once per cut-off).
+    """
+
+    table: pd.DataFrame
+    cutoffs: list[pd.Timestamp]
+    horizon_days: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pooled(self) -> pd.DataFrame:
+        """The pooled rows, indexed by segment."""
+        rows = self.table[self.table["cutoff"] == "pooled"]
+        return rows.drop(columns="cutoff").set_index("segment")
+
+    @property
+    def per_cutoff(self) -> pd.DataFrame:
+        return self.table[self.table["cutoff"] != "pooled"]
+
+    def evidence(self) -> dict[str, Any]:
+        """What ``model.json`` stores as ``evidence``: cut-offs, horizon, and the pooled
+        figures per segment."""
+        from segkit.pipeline.artifacts import _jsonable
+
+        segments = {}
+        for name, row in self.pooled.iterrows():
+            segments[str(name)] = _jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
+                                             for k, v in row.items() if pd.notna(v)})
+        return {"horizon_days": int(self.horizon_days),
+                "cutoffs": [c.strftime("%Y-%m-%d") for c in self.cutoffs],
+                "interval": "95 % bootstrap over customers at each cut-off; pooled: the mean over the cut-offs, "
+                            "interval from the lowest to the highest cut-off interval",
+                "settings": _jsonable(self.settings), "segments": segments}
+
+
+
+
+def rolling_cutoffs(first: pd.Timestamp, last: pd.Timestamp, horizon_days: int = DEFAULT_HORIZON_DAYS,
+                    min_history_days: int = DEFAULT_MIN_HISTORY_DAYS, n_cutoffs: int = DEFAULT_CUTOFFS,
+                    exclude: Iterable = ()) -> list[pd.Timestamp]:
+    """Up to ``n_cutoffs`` cut-offs (midnights), evenly spaced from the first day with
+    ``min_history_days`` of log before it to the last day with ``horizon_days`` of log
+    after it (``first``/``last``: the log's first and last line). Dates in ``exclude``
+    (held out) are skipped. Empty when the log is too short."""
+    start = pd.Timestamp(first).normalize() + pd.Timedelta(days=int(min_history_days))
+    # the horizon [c, c + h) must end by the day after the last line
+    end = pd.Timestamp(last).normalize() + pd.Timedelta(days=1) - pd.Timedelta(days=int(horizon_days))
+    if end < start:
+        return []
+    span = (end - start).days
+    n = max(1, min(int(n_cutoffs), span + 1))
+    days = sorted({int(round(i * span / (n - 1))) for i in range(n)} if n > 1 else {0})
+    held = {pd.Timestamp(d).normalize() for d in exclude}
+    return [start + pd.Timedelta(days=d) for d in days if start + pd.Timedelta(days=d) not in held]
+
+
+def _settings_model(model=None, preset: str = "default", k: int = 4, random_state: int = 42):
+    from sklearn.base import clone
+
+    from segkit.modeling.model import SegmentationModel
+
+    if model is not None:
+        return clone(model)
+    return SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state)
+
+
+def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default", k: int = 4,
+               window_days: int | None = None, extra_features=(), random_state: int = 42) -> pd.DataFrame:
+    """Customers with the lines before ``cutoff`` only, segmented by a fresh fit with the
+    model's settings; ``Segment`` column added (the fit's own names)."""
+    from segkit.features.customers import customer_features
+
+    cutoff = pd.Timestamp(cutoff)
+    history = lines[lines["InvoiceDate"] < cutoff]
+    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
+                                  extra_features=tuple(extra_features))
+    fitted = _settings_model(model, preset, k, random_state).fit(customers)
+    # With lifecycle rules, codes mean the same at every cut-off (tier rank from the highest,
+    # then the stages): a fitted model's own names go with them, so its "VIP" is compared
+    # with the top tier of every cut-off even where that tier's profile earns another name.
+    own = getattr(model, "segment_names_", None)
+    labels = own if own and fitted.lifecycle_rules_ is not None and len(own) == len(fitted.segment_names_) \
+        else fitted.segment_names_
+    names = pd.Series(fitted.labels_, index=customers.index).map(labels)
+    return customers.assign(Segment=names.astype("string"))
+
+
+def horizon_outcome(lines: pd.DataFrame, customers: pd.Index, cutoff, horizon_days: int) -> pd.DataFrame:
+    """Per customer of ``customers``: ``Returned`` (bought in ``[cutoff, cutoff +
+    horizon)``) and ``Spend`` there (net of returns in the horizon, at least 0)."""
+    cutoff = pd.Timestamp(cutoff)
+    window = lines[(lines["InvoiceDate"] >= cutoff) & (lines["InvoiceDate"] < cutoff + pd.Timedelta(days=horizon_days))]
+    ids = window["CustomerID"].astype("string")
+    value = window["Quantity"].to_numpy(dtype=float) * window["UnitPrice"].to_numpy(dtype=float)
+    spend = pd.Series(value, index=ids.to_numpy()).groupby(level=0).sum().clip(lower=0)
+    buyers = pd.Index(ids[window["Quantity"].to_numpy() > 0].unique())
+    out = pd.DataFrame(index=customers)
+    out["Returned"] = out.index.isin(buyers)
+    out["Spend"] = spend.reindex(out.index).fillna(0.0).to_numpy(dtype=float)
+    return out
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Median of ``values`` under each row of ``weights`` (bootstrap counts)."""
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[:, order]
+    cum = np.cumsum(w, axis=1)
+    half = cum[:, -1:] / 2.0
+    idx = (cum < half).sum(axis=1)
+    return v[np.clip(idx, 0, len(v) - 1)]
+
+
+def _cutoff_rows(segments: pd.Series, outcome: pd.DataFrame, n_boot: int, rng) -> list[dict]:
+    """Per segment: the figures and their bootstrap intervals (resampling customers)."""
+    names = segments.astype(str).to_numpy()
+    returned = outcome["Returned"].to_numpy(dtype=float)
+    spend = outcome["Spend"].to_numpy(dtype=float)
+    n = len(names)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float) if n_boot else np.ones((0, n))
+    total = spend.sum()
+    boot_total = weights @ spend
+    rows = []
+    for name in pd.unique(names):
+        member = names == name
+        r, s, w = returned[member], spend[member], weights[:, member]
+        size = w.sum(axis=1)
+        ok = size > 0
+        point = {"return_rate": r.mean(), "mean_spend": s.mean(), "median_spend": float(np.median(s)),
+                 "revenue_share": s.sum() / total if total > 0 else np.nan}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = {"return_rate": (w @ r)[ok] / size[ok], "mean_spend": (w @ s)[ok] / size[ok],
+                    "median_spend": _weighted_median(s, w[ok]) if ok.any() else np.array([]),
+                    "revenue_share": ((w @ s) / boot_total)[ok & (boot_total > 0)]}
+        row = {"segment": name, "customers": int(member.sum()), "returned": int(r.sum())}
+        for stat in STATS:
+            row[stat] = float(point[stat])
+            values = boot[stat]
+            row[f"{stat}_lo"], row[f"{stat}_hi"] = (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))) \
+                if len(values) else (np.nan, np.nan)
+        rows.append(row)
+    return rows
+
+
+def _pooled_rows(per: pd.DataFrame) -> list[dict]:
+    rows = []
+    for name, group in per.groupby("segment", sort=False):
+        row = {"cutoff": "pooled", "segment": name, "customers": int(group["customers"].sum()),
+               "returned": int(group["returned"].sum()), "cutoffs": int(len(group))}
+        for stat in STATS:
+            row[stat] = float(group[stat].mean())
+            row[f"{stat}_lo"] = float(group[f"{stat}_lo"].min())
+            row[f"{stat}_hi"] = float(group[f"{stat}_hi"].max())
+            row[f"{stat}_sd"] = float(group[stat].std(ddof=1)) if len(group) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def backtest_segments(
+    lines: pd.DataFrame,
+    model=None,
+    preset: str = "default",
+    k: int = 4,
+    window_days: int | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    cutoffs: Sequence | None = None,
+    n_cutoffs: int = DEFAULT_CUTOFFS,
+    min_history_days: int | None = None,
+    exclude: Iterable = (),
+    until=None,
+    extra_features=(),
+    n_boot: int = 200,
+    random_state: int = 42,
+) -> Backtest:
+    """Backtest the segments on the log itself (see the module docstring).
+
+    ``lines``: clean lines (``CustomerData.lines``). ``model``: a (fitted or not)
+    ``SegmentationModel`` whose settings are refitted at each cut-off; without it,
+    ``preset`` and ``k``. ``window_days``: the model's observation window (None: the
+    whole history). ``cutoffs``: explicit dates; else ``rolling_cutoffs`` with
+    ``n_cutoffs``, ``min_history_days`` (default: ``window_days``, or 180 days) and
+    ``exclude`` (dates held out). ``until``: lines after that day are ignored first.
+    """
+    from segkit.errors import SegkitDataError
+
+    lines = lines_until(lines, until)
+    if lines.empty:
+        raise SegkitDataError("There are no lines to backtest" + (f" up to {pd.Timestamp(until):%Y-%m-%d}." if until
+                                                                  is not None else "."))
+    horizon_days = int(horizon_days)
+    if horizon_days < 1:
+        raise SegkitDataError(f"The horizon must be at least 1 day, not {horizon_days}.")
+    history = int(min_history_days if min_history_days is not None else (window_days or DEFAULT_MIN_HISTORY_DAYS))
+    first, last = lines["InvoiceDate"].min(), lines["InvoiceDate"].max()
+    if cutoffs is None:
+        cutoffs = rolling_cutoffs(first, last, horizon_days, history, n_cutoffs, exclude)
+    cutoffs = [pd.Timestamp(c) for c in cutoffs]
+    if not cutoffs:
+        covered = (last.normalize() - first.normalize()).days + 1
+        raise SegkitDataError(
+            f"The log covers {covered} days, too few to backtest: every cut-off needs {history} days of history "
+            f"before it and the {horizon_days}-day horizon after it ({history + horizon_days} days); "
+            "use a shorter --horizon-days or a longer log.")
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for cutoff in cutoffs:
+        segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state)
+        outcome = horizon_outcome(lines, segmented.index, cutoff, horizon_days)
+        for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):
+            rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), **row})
+    per = pd.DataFrame(rows)
+    from segkit.modeling.label import segment_order
+
+    order = {name: i for i, name in enumerate(segment_order(per["segment"].unique()))}
+    per = per.sort_values(["cutoff", "segment"], key=lambda s: s.map(order) if s.name == "segment" else s,
+                          kind="stable")
+    pooled = pd.DataFrame(_pooled_rows(per))
+    pooled = pooled.sort_values("segment", key=lambda s: s.map(order), kind="stable")
+    table = pd.concat([per, pooled], ignore_index=True)
+    settings = {"window_days": window_days, "min_history_days": history, "n_boot": n_boot}
+    if model is not None:
+        settings.update({"k": int(model.n_clusters), "features": [str(f) for f in (model.features or [])],
+                         "lifecycle": model.lifecycle_rules_.as_dict() if model.lifecycle_rules_ is not None else None})
+    else:
+        settings.update({"preset": preset, "k": int(k)})
+    return Backtest(table, cutoffs, horizon_days, settings)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def evidence_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int, currency: str = "£") -> str:
+    """One segment's evidence in words, e.g. "Customers like these at 6 earlier dates:
+    38 % bought again within 90 days (31-45 %), spending £189 on average."
+    ``figures``: a pooled row (``Backtest.pooled``) or ``evidence["segments"][name]``."""
+    dates = f"{n_cutoffs} earlier date" + ("s" if n_cutoffs != 1 else "")
+    lo, hi = figures.get("return_rate_lo"), figures.get("return_rate_hi")
+    interval = f" ({100 * lo:.0f}-{100 * hi:.0f} %)" if lo is not None and hi is not None else ""
+    return (f"Customers like these at {dates}: {_pct(figures['return_rate'])} bought again within {horizon_days} days"
+            f"{interval}, spending {currency}{figures['mean_spend']:,.0f} on average.")
+
+
+def evidence_sentences(evidence: Mapping[str, Any] | None, currency: str = "£") -> dict[str, str]:
+    """Segment name -> its evidence sentence, from a ``model.json`` ``evidence`` (empty
+    when there is none). A renamed segment's figures are found under its new name."""
+    if not evidence:
+        return {}
+    n, horizon = len(evidence.get("cutoffs") or []), int(evidence.get("horizon_days", DEFAULT_HORIZON_DAYS))
+    return {name: evidence_sentence(fig, int(fig.get("cutoffs", n)), horizon, currency)
+            for name, fig in (evidence.get("segments") or {}).items()}
+
+
+#: The name a group called "Lost" gets when its members come back too often to be lost.
+LAPSED = "Lapsed"
+
+
+def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETURN) -> dict[str, str]:
+    """Old name -> new name for the groups whose evidence does not back their name:
+    "Lost" becomes "Lapsed" unless every cut-off's interval of its return rate is below
+    ``max_return`` (i.e. the pooled ``return_rate_hi`` < ``max_return``)."""
+    renames = {}
+    for name, fig in (evidence.get("segments") or {}).items():
+        if name == "Lost" and not (fig.get("return_rate_hi", 1.0) < max_return):
+            renames[name] = LAPSED
+    return renames
+
+
+def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True) -> dict[str, str]:
+    """Store ``backtest``'s evidence in the model (``model.evidence_``, saved as
+    ``evidence`` in ``model.json``) and rename the groups it does not back
+    (``earned_names``): segment names, profile and definitions follow, with the
+    evidence sentence added to the definitions. Returns the renames made. ``rename=False``
+    only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
+    reproduces the original page)."""
+    from segkit.modeling.label import recommendation_for
+
+    evidence = backtest.evidence()
+    renames = earned_names(evidence) if rename else {}
+    if renames:
+        model.segment_names_ = {c: renames.get(n, n) for c, n in model.segment_names_.items()}
+        model.profile_["Segment"] = model.profile_["Segment"].map(lambda n: renames.get(n, n))
+        model.profile_["Recommendation"] = model.profile_["Segment"].map(recommendation_for)
+        evidence["segments"] = {renames.get(n, n): f for n, f in evidence["segments"].items()}
+        evidence["renamed"] = renames
+        definitions = model.definitions_.rename(index=renames)
+        for old, new in renames.items():
+            if new in definitions.index:
+                definitions.loc[new, "Definition"] = (
+                    f"{definitions.loc[new, 'Definition']} Called '{new}', not '{old}': customers like these came back "
+                    f"too often at the earlier dates (a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+                definitions.loc[new, "Recommendation"] = recommendation_for(new)
+        model.definitions_ = definitions
+    sentences = evidence_sentences(evidence, currency)
+    model.definitions_ = model.definitions_.assign(
+        Evidence=[sentences.get(str(n), "") for n in model.definitions_.index])
+    model.evidence_ = evidence
+    return renames
+
+
+
+
+def parse_until(text: str | None) -> pd.Timestamp | None:
+    """``--until`` as a day; one sentence when it is not a date."""
+    from segkit.errors import SegkitDataError
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError:
+        raise SegkitDataError(f"--until must be a date like 2011-09-01, not '{text}'.") from None
