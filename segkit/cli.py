@@ -26,11 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-        what = ("transaction file (.xlsx, .csv, .parquet), or a FOLDER or 'GLOB' of such files read as one log")
+        what = ("transaction file (.xlsx, .csv, .csv.gz, .zip of one CSV, .parquet), or a FOLDER or 'GLOB' of such "
+                "files read as one log")
         p.add_argument("--data", required=required, help=what + ("; default: data/ or the built-in sample" if not required else ""))
         p.add_argument("--columns", help="column mapping ROLE=COLUMN,... (roles: customer, invoice, date, quantity, "
                        "price, amount, product, description, country)")
-        p.add_argument("--sheet", help="Excel sheet name (default: the first sheet)")
+        p.add_argument("--sheet", help="Excel sheet name (default: every sheet, read as one log when they have the "
+                       "same columns)")
         p.add_argument("--rules", choices=["default", "seed"], default=None,
                        help="cleaning rules (default: 'default'; for score, the saved model's)")
         p.add_argument("--engine", choices=["auto", "pandas", "duckdb", "spark"], default="auto",
@@ -143,11 +145,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ClosedPipeSafe:
+    """Standard output that, once its reader has gone (``segkit score ... | head``), drops
+    what is left to print instead of failing: the command still finishes its work (writes
+    its --out file, saves the model) and exits as it would have."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        try:  # what is still buffered goes nowhere at exit, not into a second BrokenPipeError
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _ClosedPipeSafe(stdout)
     try:
         with feature_modules(getattr(args, "feature_module", None) or []):
             return _COMMANDS[args.command](args)
+    except BrokenPipeError:  # a closed pipe met outside sys.stdout: the command did not finish
+        sys.stdout._gone()
+        try:
+            print("segkit: error: the output pipe closed before the command finished; nothing more was done. "
+                  "Run it again writing to a file.", file=sys.stderr)
+        except OSError:
+            pass
+        return 1
     except SegkitError as exc:
         print(f"segkit: error: {exc}", file=sys.stderr)
         return 2
@@ -159,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"segkit: unexpected error: {type(exc).__name__}: {exc} (set SEGKIT_DEBUG=1 for details)", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 @contextlib.contextmanager
@@ -216,6 +267,25 @@ def _mapping(args):
     return parse_column_mapping(args.columns)
 
 
+def _say_skipped(args) -> None:
+    """Name on stderr every file of a ``--data`` folder that is not read, and why."""
+    from segkit.ingest.load import skipped_files
+
+    data = getattr(args, "data", None)
+    for name, why in (skipped_files(data) if data else []):
+        print(f"segkit: note: skipped '{name}' in '{data}': {why}.", file=sys.stderr)
+
+
+def _say_sheets(args) -> None:
+    """Say on stderr, in one line, that a workbook's sheets were read as one log."""
+    from segkit.ingest.load import workbook_sheets_note
+
+    data = getattr(args, "data", None)
+    note = workbook_sheets_note(data, args.sheet) if data else None
+    if note:
+        print(f"segkit: note: {note}", file=sys.stderr)
+
+
 def _check_out(args) -> None:
     """Refuse an ``--out`` that would overwrite the input or a file of the saved model."""
     from segkit.errors import SegkitDataError
@@ -267,9 +337,11 @@ def _features(args) -> int:
     from segkit.pipeline.workflow import load_customer_data
 
     _check_out(args)
+    _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args))
+    _say_sheets(args)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
@@ -288,9 +360,11 @@ def _train(args) -> int:
     from segkit.pipeline.workflow import customer_data_until
 
     until = parse_until(args.until)
+    _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args))
+    _say_sheets(args)
     data = customer_data_until(data, until)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"data: {data.source}" + ("  [SAMPLE DATA]" if data.is_sample else ""))
@@ -445,11 +519,13 @@ def _score(args) -> int:
     from segkit.pipeline.backtest import parse_until
 
     since, until = _since_date(args.since), parse_until(args.until)
+    _say_skipped(args)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
                                       spark=_spark(args), until=until)
+    _say_sheets(args)
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
@@ -520,7 +596,9 @@ def _clv(args) -> int:
             until = pd.Timestamp(args.until)
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
+    _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas")
+    _say_sheets(args)
     rfm = rfm_frame(data.lines, until)
     params_path = Path(args.params) if args.params else None
     if params_path is not None and params_path.exists():

@@ -20,6 +20,7 @@ __all__ = [
     "ARTIFACTS_DIR",
     "CACHE_DIR",
     "SUPPORTED_SUFFIXES",
+    "COMPRESSED_CSV_SUFFIXES",
     "default_data_path",
     "is_multi_file",
     "is_log_file",
@@ -50,6 +51,9 @@ DATA_DIR = PROJECT_ROOT / "data"
 ARTIFACTS_DIR = PROJECT_ROOT / "artifacts"
 CACHE_DIR = PROJECT_ROOT / ".cache"
 SUPPORTED_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".parquet")
+#: Compressed CSV files read as CSV: gzip, Zstandard (with the ``zstandard`` package) and a
+#: ``.zip`` holding one CSV file.
+COMPRESSED_CSV_SUFFIXES = (".csv.gz", ".csv.zst", ".zip")
 
 
 def cache_dir() -> Path:
@@ -126,7 +130,7 @@ def is_log_file(path: Path) -> bool:
     name = path.name
     if name.startswith((".", "~$")) or name.lower().endswith(IGNORED_SUFFIXES):
         return False
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+    return path.suffix.lower() in SUPPORTED_SUFFIXES or name.lower().endswith(COMPRESSED_CSV_SUFFIXES)
 
 
 def is_multi_file(source: str | Path) -> bool:

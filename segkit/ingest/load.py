@@ -1,7 +1,9 @@
 """Load a transaction log into the canonical UCI Online Retail layout.
 
-Reads ``.xlsx`` (calamine engine, openpyxl as fallback), ``.csv`` (UTF-8, else
-ISO-8859-1) and ``.parquet``. The UCI Online Retail and Online Retail II layouts are
+Reads ``.xlsx`` (calamine engine, openpyxl as fallback; every sheet as one log when the
+sheets share their columns, cells read as they show so text ids keep leading zeros),
+``.csv`` (UTF-8, else Windows-1252, else ISO-8859-1; also ``.csv.gz``, ``.csv.zst`` and a
+``.zip`` of one CSV; a title above the header is skipped) and ``.parquet``. The UCI Online Retail and Online Retail II layouts are
 recognised by their column names; any other log needs a column mapping from roles
 (customer, invoice, date, quantity, price, amount, product, description, country) to
 its own column names. After the first read of an Excel or CSV file a parquet copy is
@@ -9,8 +11,9 @@ kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the col
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
 
-Input checks (issue 12): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy`` are read in one
-order per column, decided from the values (``_date_order``); numbers with decimal commas,
+Input checks (issues 12, 27): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
+format (``08:26 AM``, ``, 08:26:00``, milliseconds, ``0826``), are read in one order per
+column, decided from the values (``_date_order``) or given by ``dayfirst``; numbers with decimal commas,
 thousands separators or a currency sign are read per column (``_number_locale``);
 ambiguous columns are refused with a sentence naming the fix. Workbooks whose sheets
 expand past ``MAX_XLSX_EXPANDED_BYTES`` and CSV files with more than ``MAX_CSV_COLUMNS``
@@ -34,7 +37,14 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from segkit.config import SUPPORTED_SUFFIXES, cache_dir, is_log_file, is_multi_file
+from segkit.config import (
+    COMPRESSED_CSV_SUFFIXES,
+    IGNORED_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    cache_dir,
+    is_log_file,
+    is_multi_file,
+)
 from segkit.errors import SegkitDataError
 from segkit.schema import (
     CANONICAL_COLUMNS,
@@ -52,11 +62,31 @@ from segkit.schema import (
     to_utc_naive,
 )
 
-__all__ = ["MAX_XLSX_EXPANDED_BYTES", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_CSV_CELLS", "parse_column_mapping", "load_transactions", "standardise_columns", "plain_cells", "read_grown_csv", "prefix_digest", "file_digests", "file_digest", "write_table_atomically", "read_table_with_metadata", "log_files", "load_log", "line_hashes", "drop_repeats_across_files", "repeated_across_files", "source_labels", "with_source_files"]
+__all__ = [
+    "load_transactions",
+    "log_files",
+    "skipped_files",
+    "load_log",
+    "drop_repeats_across_files",
+    "repeated_across_files",
+    "line_hashes",
+    "file_digest",
+    "plain_cells",
+    "prefix_digest",
+    "file_digests",
+    "read_grown_csv",
+    "parse_column_mapping",
+    "workbook_sheets_note",
+    "standardise_columns",
+    "write_table_atomically",
+    "read_table_with_metadata",
+    "source_labels",
+    "with_source_files",
+]
 
 
 # Bump when the canonical frame changes so old cache files are not reused.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 _MAX_EXAMPLES = 1
@@ -113,9 +143,10 @@ def load_transactions(
 
     Parameters
     ----------
-    path : file to read (.xlsx, .xlsm, .xls, .csv or .parquet).
+    path : file to read (.xlsx, .xlsm, .xls, .csv, .csv.gz, .csv.zst, .zip of one CSV or .parquet).
     columns : role -> column name for logs in another layout (see ``ROLES``).
-    sheet : Excel sheet name or index; default the first sheet.
+    sheet : Excel sheet name or index; default every sheet with cells, read as one log when
+        they have the same columns (refused, naming them, when they differ).
     use_cache : keep and reuse a parquet copy of Excel and CSV files.
     dayfirst : order of text dates like ``05/01/2011``; ``None`` (default) decides per
         column from the values (a first field above 12 means day-first, a second field
@@ -134,11 +165,11 @@ def load_transactions(
         raise SegkitDataError(f"'{path}' does not exist; check the path or put your file in data/.")
     if path.is_dir():
         raise SegkitDataError(f"'{path}' is a folder, not a file; name the transaction file itself.")
-    suffix = path.suffix.lower()
+    suffix = _kind(path)
     if suffix not in SUPPORTED_SUFFIXES:
         raise SegkitDataError(
             f"'{name}' has the unsupported type '{suffix or 'none'}'; "
-            f"save it as one of {', '.join(SUPPORTED_SUFFIXES)}."
+            f"save it as one of {', '.join(SUPPORTED_SUFFIXES + COMPRESSED_CSV_SUFFIXES)}."
         )
     if path.stat().st_size == 0:
         raise SegkitDataError(f"'{name}' is empty (0 bytes); export the transactions again.")
@@ -155,7 +186,7 @@ def load_transactions(
             except Exception:  # a damaged cache file is just read again
                 cache_file.unlink(missing_ok=True)
 
-    raw = _read_raw(path, sheet)
+    raw = _read_raw(path, sheet, mapping)
     frame = standardise_columns(raw, mapping, source=name, dayfirst=dayfirst)
     if cache_file is not None:
         _write_atomically(frame, cache_file)
@@ -173,7 +204,7 @@ def standardise_columns(
     """
     if raw.shape[1] == 0 or (raw.shape[0] == 0 and raw.shape[1] <= 1):
         raise SegkitDataError(f"'{source}' has no columns; export it with a header row.")
-    raw = raw.rename(columns=lambda c: str(c).strip())
+    raw = _find_header(raw.rename(columns=lambda c: str(c).strip()), columns)
     duplicated = raw.columns[raw.columns.duplicated()].unique().tolist()
     # pandas renames a repeated header 'Quantity' to 'Quantity.1' when reading CSV and Excel.
     names = set(raw.columns)
@@ -210,7 +241,7 @@ def standardise_columns(
         price = price.mask(price.isna() & money.notna(), 0.0)  # a blank amount stays missing
     out["Quantity"] = quantity
     out["UnitPrice"] = price
-    out["CustomerID"] = _as_text(raw[mapping["customer"]])
+    out["CustomerID"] = _customer_ids(raw[mapping["customer"]])
     out["Country"] = raw[mapping["country"]].astype("string") if "country" in mapping else UNKNOWN_COUNTRY
 
     if "invoice" not in mapping:
@@ -256,7 +287,8 @@ def _resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) ->
             f"{r.split()[0]}=<column>" for r in missing_roles
         )
         raise SegkitDataError(
-            f"'{source}' has no column for {', '.join(missing_roles)}; found: {_short_list(found)}. "
+            f"'{source}' has no column for {', '.join(missing_roles)}; found: {_short_list(found)}"
+            f"{_header_hint(raw)}. "
             f"Rename the columns to the UCI layout (InvoiceNo, StockCode, Description, Quantity, "
             f"InvoiceDate, UnitPrice, CustomerID, Country) or pass --columns {expected}."
         )
@@ -269,13 +301,103 @@ def _resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) ->
     return resolved
 
 
+def _header_hint(raw: pd.DataFrame) -> str:
+    """When the first row read as the header looks like a title (most of its cells empty), the
+    row below it that looks like the header (every cell filled with text), as a clause."""
+    unnamed = sum(str(c).startswith("Unnamed:") for c in raw.columns)
+    if raw.shape[1] < 2 or unnamed < raw.shape[1] / 2:
+        return ""
+    top = raw.head(HEADER_SEARCH_ROWS)
+    for i in range(len(top)):
+        cells = top.iloc[i]
+        if cells.notna().all() and all(isinstance(v, str) and not re.fullmatch(r"[-+\d.,\s]*", v) for v in cells):
+            return (f" (the first row looks like a title; row {i + 2} looks like the header: "
+                    f"{_short_list([str(v).strip() for v in cells], 6)})")
+    return " (the first row looks like a title, not a header row)"
+
+
 def _short_list(items: list, limit: int = 12) -> str:
     shown = ", ".join(str(i) for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def _read_raw(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    suffix = path.suffix.lower()
+def _kind(path: Path) -> str:
+    """The type a file is read as: its suffix, ``.csv`` for a compressed CSV file."""
+    if path.name.lower().endswith(COMPRESSED_CSV_SUFFIXES):
+        return ".csv"
+    return path.suffix.lower()
+
+
+#: A compressed CSV file is refused when it expands past this (a zip bomb, or a file for
+#: parquet and --engine duckdb); the real UCI log is 45 MB as CSV.
+MAX_DECOMPRESSED_BYTES = 2_000_000_000
+
+
+def _decompressed(path: Path) -> bytes | None:
+    """The CSV bytes of a ``.csv.gz``, ``.csv.zst`` or ``.zip`` file; ``None`` for a plain file."""
+    lower = path.name.lower()
+    name = path.name
+    limit = MAX_DECOMPRESSED_BYTES
+
+    def bounded(stream) -> bytes:
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise SegkitDataError(
+                f"'{name}' expands to more than {limit / 1e9:.0f} GB, more than segkit reads from a compressed "
+                "CSV file; save it as parquet and use --engine duckdb, or split it."
+            )
+        return data
+
+    if lower.endswith(".csv.gz"):
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as fh:
+                return bounded(fh)
+        except (OSError, EOFError) as exc:
+            raise SegkitDataError(f"'{name}' is not a readable gzip file ({_reason(exc)}); compress it again "
+                                  "or give the plain CSV file.") from None
+    if lower.endswith(".csv.zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise SegkitDataError(
+                f"'{name}' is compressed with Zstandard, which this installation cannot read; install it "
+                "(pip install zstandard) or decompress the file (unzstd) and give the plain CSV file."
+            ) from None
+        try:
+            with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
+                return bounded(fh)
+        except zstandard.ZstdError as exc:
+            raise SegkitDataError(f"'{name}' is not a readable Zstandard file ({_reason(exc)}); compress it "
+                                  "again or give the plain CSV file.") from None
+    if lower.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                           and not Path(m.filename).name.startswith(".")]
+                csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+                if len(members) != 1 or len(csvs) != 1:
+                    listed = _short_list([m.filename for m in members], 5) or "nothing"
+                    raise SegkitDataError(
+                        f"'{name}' holds {len(members)} file(s) ({listed}), and segkit reads a .zip holding exactly "
+                        "one CSV file; unzip it and give the transaction file (or the folder) instead."
+                    )
+                if csvs[0].file_size > limit:
+                    raise SegkitDataError(
+                        f"'{name}' expands to {csvs[0].file_size / 1e9:.1f} GB, more than segkit reads from a "
+                        "compressed CSV file; save it as parquet and use --engine duckdb, or split it."
+                    )
+                with archive.open(csvs[0]) as fh:
+                    return bounded(fh)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+            raise SegkitDataError(f"'{name}' is not a readable .zip file ({_reason(exc)}); zip it again without "
+                                  "a password, or give the plain CSV file.") from None
+    return None
+
+
+def _read_raw(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    suffix = _kind(path)
     name = path.name
     if suffix == ".parquet":
         try:
@@ -291,13 +413,25 @@ def _read_raw(path: Path, sheet: str | int | None) -> pd.DataFrame:
             ) from None
     if suffix == ".csv":
         return _read_csv(path)
-    return _read_excel(path, sheet)
+    return _read_excel(path, sheet, mapping)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    import io
+
     name = path.name
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+    data = _decompressed(path)
+    if data is not None:
+        if not data.strip():
+            raise SegkitDataError(f"'{name}' holds an empty CSV file; export the transactions again.")
+        head = data[:65536]
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+
+    def source():
+        return path if data is None else io.BytesIO(data)
+
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         encodings = ("utf-16",)  # Excel's "Unicode text" export
     elif head.startswith(b"\xef\xbb\xbf"):
@@ -305,19 +439,27 @@ def _read_csv(path: Path) -> pd.DataFrame:
     elif b"\x00" in head:
         raise SegkitDataError(f"'{name}' is not a text CSV file (it holds binary data); export it again as CSV.")
     else:
-        encodings = ("utf-8", "iso-8859-1")  # ISO-8859-1 accepts any byte: the last resort
-    first_line = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+        # Windows-1252 (Excel's "CSV" on Windows) before ISO-8859-1: they differ only in bytes
+        # 0x80-0x9f, which are € “ ” ‘ ’ – — … Œ in Windows-1252 and invisible control characters
+        # in ISO-8859-1; the few bytes Windows-1252 leaves undefined fall back to ISO-8859-1,
+        # which accepts any byte: the last resort.
+        encodings = ("utf-8", "cp1252", "iso-8859-1")
+    lines = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[:20] if head.strip() else []
+    # A title above the header ('Online Retail - transactions export', a blank line): lines
+    # without any separator before the first line with some are skipped.
+    title = next((i for i, line in enumerate(lines[:10]) if any(c in re.sub(r'"[^"]*"', "", line) for c in ",;\t|")), 0)
+    first_line = lines[title] if lines else ""
     # Excel in many European locales writes ';' between fields.
     separator = max([",", ";", "\t", "|"], key=first_line.count) if first_line else ","
-    fields = _check_csv_width(path, encodings[0], separator)
+    fields = _check_csv_width(path, encodings[0], separator, data, skip=title)
     max_lines = min(MAX_CSV_LINES, MAX_CSV_CELLS // fields)
     for encoding in encodings:
         try:
             with warnings.catch_warnings():
                 # Rows longer than the header would silently shift into the index or be cut.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(path, dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
-                                    index_col=False, nrows=max_lines + 1)
+                frame = pd.read_csv(source(), dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
+                                    index_col=False, nrows=max_lines + 1, skiprows=title)
             if len(frame) > max_lines:
                 raise SegkitDataError(
                     f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "
@@ -341,11 +483,17 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raise SegkitDataError(f"'{name}' is not UTF-8, UTF-16 or ISO-8859-1 text; save it as UTF-8 CSV.")
 
 
-def _check_csv_width(path: Path, encoding: str, separator: str) -> int:
+def _check_csv_width(path: Path, encoding: str, separator: str, data: bytes | None = None, skip: int = 0) -> int:
     """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it;
-    returns the number of header fields."""
+    returns the number of header fields (``data``: the bytes of a compressed file)."""
+    import io
+
     limit = MAX_CSV_COLUMNS
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+    opened = open(path, encoding=encoding, errors="replace", newline="") if data is None else \
+        io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    with opened as fh:
+        for _ in range(skip):
+            fh.readline(64 * (limit + 1))
         header = fh.readline(64 * (limit + 1))
     if header.count(separator) >= limit:
         raise SegkitDataError(
@@ -371,7 +519,7 @@ def _check_workbook_size(path: Path) -> None:
         )
 
 
-def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+def _read_excel(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
     name = path.name
     if not zipfile.is_zipfile(path) and path.suffix.lower() in (".xlsx", ".xlsm"):
         with open(path, "rb") as fh:
@@ -383,11 +531,10 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
             )
         raise SegkitDataError(f"'{name}' is not an Excel workbook although it is named .xlsx; save it again as .xlsx or .csv.")
     _check_workbook_size(path)
-    sheet_name = 0 if sheet is None else sheet
     errors: list[Exception] = []
     for engine in ("calamine", "openpyxl"):  # calamine is ~10x faster; openpyxl as fallback
         try:
-            return _read_with(engine, path, sheet_name)
+            return _read_with(engine, path, sheet, mapping)
         except SegkitDataError:
             raise
         except Exception as exc:  # damaged workbook or engine missing: try the next, then give up
@@ -405,10 +552,93 @@ def _check_sheet(name: str, sheets: list[str], sheet_name: str | int) -> None:
         raise SegkitDataError(f"'{name}' has no sheet number {sheet_name}; it has {len(sheets)} sheet(s): {', '.join(sheets)}.")
 
 
-def _read_with(engine: str, path: Path, sheet_name: str | int) -> pd.DataFrame:
+def _read_with(engine: str, path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None
+               ) -> pd.DataFrame:
+    """One sheet (``sheet``), or with ``sheet=None`` every sheet (``_one_log_of_sheets``)."""
     with pd.ExcelFile(path, engine=engine) as book:
-        _check_sheet(path.name, book.sheet_names, sheet_name)
-        return pd.read_excel(book, sheet_name=sheet_name)
+        if sheet is not None or len(book.sheet_names) == 1:
+            sheet_name = 0 if sheet is None else sheet
+            _check_sheet(path.name, book.sheet_names, sheet_name)
+            return _cells(pd.read_excel(book, sheet_name=sheet_name, dtype=object))
+        sheets = pd.read_excel(book, sheet_name=None, dtype=object)
+    return _one_log_of_sheets(path.name, sheets, mapping)
+
+
+def _one_log_of_sheets(name: str, sheets: dict[str, pd.DataFrame], mapping: Mapping[str, str] | None = None
+                       ) -> pd.DataFrame:
+    """The sheets of a workbook as one log when every sheet with cells has the same columns
+    (UCI's Online Retail II: 'Year 2009-2010' and 'Year 2010-2011'), empty sheets left out; a
+    workbook whose sheets differ (a summary before the data) is refused, naming them and
+    ``--sheet``."""
+    filled = {sheet: _find_header(_cells(frame), mapping) for sheet, frame in sheets.items() if frame.shape[1] > 0}
+    if len(filled) <= 1:
+        return next(iter(filled.values())) if filled else _cells(next(iter(sheets.values())))
+    layouts = {sheet: [str(c).strip() for c in frame.columns] for sheet, frame in filled.items()}
+    first = next(iter(layouts.values()))
+    if all(sorted(columns) == sorted(first) for columns in layouts.values()):
+        frames = [frame.rename(columns=lambda c: str(c).strip())[first] for frame in filled.values()]
+        return _cells(pd.concat([f.astype(object) for f in frames], ignore_index=True))
+    described = "; ".join(f"'{sheet}': {_short_list(columns, 4)}" for sheet, columns in layouts.items())
+    raise SegkitDataError(
+        f"'{name}' has sheets with different columns ({described}); pass --sheet NAME with the sheet of "
+        "transactions, or give the sheets the same columns to read them as one log."
+    )
+
+
+def workbook_sheets_note(path: str | Path, sheet: str | int | None = None) -> str | None:
+    """The sentence saying that a workbook's sheets were read as one log (``None`` for a file
+    that is not a workbook, a ``sheet`` named, or a workbook of one sheet). Read from the
+    workbook's list of sheets only (instant), after the log was read: empty sheets are
+    named too."""
+    path = Path(path)
+    if sheet is not None or _kind(path) not in (".xlsx", ".xlsm", ".xls") or not path.is_file():
+        return None
+    try:
+        with pd.ExcelFile(path, engine="calamine") as book:
+            names = list(book.sheet_names)
+    except Exception:
+        return None
+    if len(names) < 2:
+        return None
+    return (f"read the {len(names)} sheets of '{path.name}' ({', '.join(repr(n) for n in names)}) as one log, as they "
+            "have the same columns; pass --sheet NAME to read one sheet.")
+
+
+def _header_names(mapping: Mapping[str, str] | None) -> list[set[str]]:
+    """For each layout a header may follow, the column names it must hold (customer and date)."""
+    mapping = dict(mapping or {})
+    return [{mapping.get("customer", layout["customer"]), mapping.get("date", layout["date"])}
+            for layout in KNOWN_LAYOUTS.values()]
+
+
+#: How far below the first row a header under a title is looked for.
+HEADER_SEARCH_ROWS = 20
+
+
+def _find_header(raw: pd.DataFrame, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``raw`` with its header row found when a title (or a few lines of notes) sits above it:
+    the first of the first ``HEADER_SEARCH_ROWS`` rows that holds the customer and date
+    column names of the mapping or of a known layout becomes the header."""
+    wanted = _header_names(mapping)
+    names = {str(c).strip() for c in raw.columns}
+    if any(w <= names for w in wanted):
+        return raw
+    top = raw.head(HEADER_SEARCH_ROWS)
+    for i in range(len(top)):
+        cells = {str(v).strip() for v in top.iloc[i] if not pd.isna(v)}
+        if any(w <= cells for w in wanted):
+            header = [str(v).strip() if not pd.isna(v) else f"Unnamed: {j}" for j, v in enumerate(top.iloc[i])]
+            body = raw.iloc[i + 1:].reset_index(drop=True)
+            body.columns = header
+            return _cells(body.astype(object)) if any(raw.dtypes == object) else body
+    return raw
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A sheet read cell by cell (``dtype=object``: a text cell stays the text it shows, so
+    an id ``0017850`` keeps its zeros as it does in a CSV file), then each column typed
+    from its cells (numbers, dates, text) as pandas would."""
+    return frame.infer_objects()
 
 
 def _reason(exc: Exception | None) -> str:
@@ -432,6 +662,14 @@ def _as_text(series: pd.Series) -> pd.Series:
         )
     text = series.astype("string").str.strip().str.replace(WHOLE_NUMBER_ID, r"\1", regex=True)
     return text.mask(text.isin(MISSING_ID_TEXTS))
+
+
+def _customer_ids(series: pd.Series) -> pd.Series:
+    """Customer ids as text (``_as_text``); an email address is one customer whatever its
+    case: ``Ann@Shop.com `` and ``ann@shop.com`` are the same id (trimmed, lower case)."""
+    ids = _as_text(series)
+    email = ids.str.contains("@", regex=False, na=False)
+    return ids.where(~email, ids.str.lower()) if email.any() else ids
 
 
 def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: str, kind: str, fix: str) -> None:
@@ -537,15 +775,28 @@ def _decimal_marks(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return marked, comma, point
 
 
-#: Numeric dates whose first two fields may be day and month: 5/1/2011, 05.01.11 08:26.
-_DMY = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})(?:[ T]+(\d{1,2}:\d{2}(?::\d{2})?))?$")
+#: Numeric dates whose first two fields may be day and month, with any of the time formats
+#: exports write: 5/1/2011, 05.01.11 08:26, 05/01/2011 8:26 AM, 05/01/2011, 08:26:00,
+#: 05/01/2011 08:26:00.123, 05/01/2011 0826 (groups: day or month, separator, month or
+#: day, year, hour, minute, second, fraction, HHMM hour, HHMM minute, AM/PM).
+_DMY = re.compile(
+    r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{2}|\d{4})"
+    r"(?:(?:\s*,\s*|\s+|T)"
+    r"(?:(\d{1,2})[:.](\d{2})(?:[:.](\d{2})(?:[.,](\d{1,9}))?)?|(\d{2})(\d{2}))"
+    r"(?:\s*([AaPp])\.?[Mm]\.?)?)?$"
+)
+#: The start of a numeric day/month date, whatever follows (to refuse times ``_DMY`` does not read).
+_DMY_START = r"^\d{1,2}([/.\-])\d{1,2}\1\d{2,4}(?:\D|$)"
 
 
 def _as_dates(series: pd.Series, column: str, source: str, dayfirst: bool | None = None) -> pd.Series:
     """Timestamps (naive, UTC for zoned input) from a date column.
 
-    Text dates like ``05/01/2011`` are read in one order for the whole column
-    (``_date_order``); other text (ISO 8601, ``01 Dec 2010``) is parsed as written.
+    Text dates like ``05/01/2011`` are read in one order for the whole column, decided
+    from all its values whatever their time format (``_DMY``, ``_date_order``), and
+    ``dayfirst`` holds for all of them; other text (ISO 8601, ``01 Dec 2010``) is parsed as
+    written. A numeric day/month date with a time written some other way is refused, never
+    guessed cell by cell.
     """
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         dates = series
@@ -555,28 +806,48 @@ def _as_dates(series: pd.Series, column: str, source: str, dayfirst: bool | None
             f"'{source}' has numbers, not dates, in column '{column}' (for example {series.dropna().iloc[0] if series.notna().any() else 'blank'}); "
             "format that column as dates, e.g. 2011-12-09 12:50."
         )
+    return _as_text_dates(series, column, source, dayfirst)
+
+
+def _as_text_dates(series: pd.Series, column: str, source: str, dayfirst: bool | None) -> pd.Series:
     text = series.astype("string").str.strip()
     text = text.mask(text.isin(MISSING_MARKERS))
     dates = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     parts = text.str.extract(_DMY)
     numeric = parts[0].notna()
     if numeric.any():
-        first, second = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int)
+        parts = parts[numeric]
+        first, second = parts[0].astype(int), parts[2].astype(int)
         order = _date_order(first, second, text[numeric], column, source, dayfirst)
         day, month = (first, second) if order else (second, first)
-        year = parts.loc[numeric, 3].astype(int)
+        year = parts[3].astype(int)
         year = year.where(year >= 100, year + 2000)
-        clock = parts.loc[numeric, 4].fillna("00:00").str.split(":", expand=True).reindex(columns=[0, 1, 2])
-        stamp = pd.to_datetime(
-            pd.DataFrame({"year": year, "month": month, "day": day,
-                          **{unit: pd.to_numeric(clock[i], errors="coerce").fillna(0)
-                             for i, unit in enumerate(("hour", "minute", "second"))}}),
-            errors="coerce",
-        )
-        dates[numeric] = stamp.astype("datetime64[ns]")
+
+        def number(i: int) -> pd.Series:
+            return pd.to_numeric(parts[i], errors="coerce")
+
+        hour = number(4).fillna(number(8)).fillna(0)
+        minute = number(5).fillna(number(9)).fillna(0)
+        meridiem = parts[10].str.upper().fillna("")
+        bad_clock = meridiem.ne("") & ((hour > 12) | (hour == 0))
+        hour = hour.where(~(meridiem.eq("A") & hour.eq(12)), 0)
+        hour = hour.where(~(meridiem.eq("P") & hour.lt(12)), hour + 12)
+        fraction = pd.to_numeric(parts[7].fillna("0").str.ljust(9, "0"), errors="coerce").fillna(0)
+        components = {"year": year, "month": month, "day": day, "hour": hour, "minute": minute,
+                      "second": number(6).fillna(0), "nanosecond": fraction}
+        stamp = pd.to_datetime(pd.DataFrame(components), errors="coerce").astype("datetime64[ns]")
+        dates[numeric] = stamp.mask(bad_clock | (hour > 23) | (minute > 59))
         _refuse_unparsed(dates[numeric], text[numeric], source, column, "dates", "fix those cells")
     rest = ~numeric & text.notna()
     if rest.any():
+        unread = text[rest].str.match(_DMY_START)
+        if unread.any():
+            example = text[rest][unread].iloc[0]
+            raise SegkitDataError(
+                f"'{source}' has {int(unread.sum()):,} date(s) in column '{column}' like '{example}' whose time "
+                "segkit does not read, so their day and month cannot be told apart safely; export them like "
+                "05/01/2011 08:26 or 2011-01-05 08:26."
+            )
         # utc=True accepts a mix of zoned ('...Z') and plain stamps; plain ones are not shifted.
         parsed = pd.to_datetime(text[rest], errors="coerce", format="mixed", dayfirst=False, utc=True)
         dates[rest] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
@@ -836,6 +1107,33 @@ def log_files(source: str | Path) -> list[Path]:
             f"({', '.join(SUPPORTED_SUFFIXES)})."
         )
     return files
+
+
+def skipped_files(source: str | Path) -> list[tuple[str, str]]:
+    """What a folder log (``log_files``) leaves out, as ``(name, why)`` by name: subfolders,
+    hidden files, Excel lock files, unfinished downloads and files of other types. Empty for
+    a file or a glob (a glob names what it reads)."""
+    folder = Path(str(source)).expanduser()
+    if not folder.is_dir():
+        return []
+    skipped = []
+    for entry in sorted(folder.iterdir()):
+        name, lower = entry.name, entry.name.lower()
+        if entry.is_dir():
+            why = "a subfolder (only the files directly in the folder are read)"
+        elif is_log_file(entry):
+            continue
+        elif name.startswith("~$"):
+            why = "an Excel lock file (the workbook is open in Excel)"
+        elif name.startswith("."):
+            why = "a hidden file"
+        elif lower.endswith(IGNORED_SUFFIXES):
+            why = "an unfinished copy or download"
+        else:
+            why = (f"not a transaction file type ({entry.suffix or 'no extension'}; read: "
+                   f"{', '.join(SUPPORTED_SUFFIXES + COMPRESSED_CSV_SUFFIXES)})")
+        skipped.append((name, why))
+    return skipped
 
 
 def load_log(

@@ -298,3 +298,36 @@ def test_exact_repeats_in_a_customer_table_are_scored_once_with_a_warning(shippe
     assert cli.main(["score", "--data", str(doubled), "--out", str(out)]) == 0
     assert "'customers_doubled.csv' repeats 3 row(s) exactly" in capsys.readouterr().err
     assert len(pd.read_csv(out)) == len(table)
+
+
+# ------------------------------------------------------------------ issue 27: a closed pipe
+
+
+def test_score_into_a_closed_pipe_finishes_and_exits_cleanly(tmp_path, sample_csv):
+    """``segkit score ... | head``: the reader is gone before the first line is printed; the
+    scores are still written, the exit code is 0 and stderr holds no error."""
+    out = tmp_path / "scored.csv"
+    process = subprocess.Popen([sys.executable, "-m", "segkit.cli", "score", "--data", str(sample_csv),
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # as `head` does once it has its lines
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 0, err
+    assert "BrokenPipe" not in err and "unexpected error" not in err and "Exception ignored" not in err, err
+    assert len(pd.read_csv(out)) > 100
+
+
+def test_train_into_a_closed_pipe_still_saves_the_model(tmp_path, sample_csv, monkeypatch):
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            raise ValueError("no file")
+
+    artifacts = tmp_path / "artifacts"
+    monkeypatch.setattr(sys, "stdout", Gone())
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(artifacts)]) == 0
+    assert list(artifacts.rglob("model.json"))

@@ -235,3 +235,276 @@ def test_workbook_expanding_past_the_bound_is_refused_before_parsing(tmp_path, m
     monkeypatch.setattr(load, "MAX_XLSX_EXPANDED_BYTES", 1_000)
     monkeypatch.setattr(load, "_read_with", lambda *a: pytest.fail("parsed a workbook past the bound"))
     assert "expands to" in _error(tmp_path / "book.xlsx")
+
+
+# --------------------------------------------------------------------------- issue 27
+# Files made from the built-in sample the way real shops export them, each checked line
+# by line and customer by customer against the plain export of the same lines.
+
+
+@pytest.fixture(scope="module")
+def plain_export(tmp_path_factory):
+    """The built-in sample as a plain CSV (ISO dates, numeric ids), and what it reads to."""
+    from segkit.ingest.sample import generate_sample_transactions
+
+    log = generate_sample_transactions(300, seed=3)
+    log["InvoiceDate"] = log["InvoiceDate"].dt.floor("min")  # minutes, as the UCI log; every format holds them
+    path = tmp_path_factory.mktemp("plain") / "plain.csv"
+    log.to_csv(path, index=False)
+    return log, path, load_transactions(path, use_cache=False)
+
+
+def _customers(path, **kwargs) -> pd.DataFrame:
+    from segkit.pipeline.workflow import load_customer_data
+
+    return load_customer_data(path, use_cache=False, **kwargs).customers
+
+
+def _same_as_plain(path, plain_export, **kwargs) -> None:
+    """Every line and every customer of ``path`` equals the plain export's."""
+    _, plain_path, plain_lines = plain_export
+    pd.testing.assert_frame_equal(load_transactions(path, use_cache=False, **kwargs), plain_lines)
+    pd.testing.assert_frame_equal(_customers(path, **kwargs), _customers(plain_path))
+
+
+UK_TIME_FORMATS = {
+    "am_pm": lambda d: d.dt.strftime("%d/%m/%Y %I:%M %p"),
+    "comma_seconds": lambda d: d.dt.strftime("%d/%m/%Y, %H:%M:%S"),
+    "milliseconds": lambda d: d.dt.strftime("%d/%m/%Y %H:%M:%S.%f").str[:-3],
+    "hhmm": lambda d: d.dt.strftime("%d/%m/%Y %H%M"),
+    "lower_am_pm_no_zero": lambda d: d.dt.strftime("%-d/%-m/%Y %-I:%M %p").str.lower(),
+}
+
+
+@pytest.mark.parametrize("style", UK_TIME_FORMATS)
+def test_day_first_dates_with_any_time_format_read_as_the_plain_export(tmp_path, plain_export, style):
+    log = plain_export[0]
+    path = tmp_path / f"uk_{style}.csv"
+    log.assign(InvoiceDate=UK_TIME_FORMATS[style](log["InvoiceDate"])).to_csv(path, index=False)
+    _same_as_plain(path, plain_export)
+    _same_as_plain(path, plain_export, dayfirst=True)
+
+
+@pytest.mark.parametrize("style", ["am_pm", "comma_seconds", "hhmm"])
+def test_the_stated_order_reaches_every_time_format(tmp_path, plain_export, style):
+    log = plain_export[0]
+    path = tmp_path / f"uk_{style}.csv"
+    log.assign(InvoiceDate=UK_TIME_FORMATS[style](log["InvoiceDate"])).to_csv(path, index=False)
+    assert "cannot be month-first" in _error(path, dayfirst=False)
+    us = tmp_path / f"us_{style}.csv"
+    log.assign(InvoiceDate=UK_TIME_FORMATS[style](log["InvoiceDate"]).str.replace(
+        r"^(\d+)/(\d+)/", r"\2/\1/", regex=True)).to_csv(us, index=False)
+    _same_as_plain(us, plain_export)
+    _same_as_plain(us, plain_export, dayfirst=False)
+    assert "cannot be day-first" in _error(us, dayfirst=True)
+
+
+def test_day_first_and_month_first_in_one_column_are_refused_whatever_the_time_format(tmp_path):
+    UCI_ROWS.assign(InvoiceDate=["13/01/2011 8:26 AM", "01/13/2011 8:26 AM", "05/01/2011, 09:41:00",
+                                 "05/01/2011 0945"]).to_csv(tmp_path / "mixed.csv", index=False)
+    message = _error(tmp_path / "mixed.csv")
+    assert "mixes day-first and month-first" in message and "'13/01/2011 8:26 AM'" in message
+
+
+def test_a_day_first_date_with_an_unknown_time_format_is_refused_not_guessed(tmp_path):
+    UCI_ROWS.assign(InvoiceDate=["13/01/2011 08h26", "05/01/2011 08h26", "05/01/2011 09h41", "05/01/2011 09h45"]
+                    ).to_csv(tmp_path / "odd.csv", index=False)
+    assert "whose time segkit does not read" in _error(tmp_path / "odd.csv")
+
+
+def test_the_page_upload_honours_its_dates_choice_with_am_pm_times(tmp_path):
+    from segkit.config import ARTIFACTS_DIR
+    from segkit.pipeline.artifacts import load_artifacts
+    from segkit.views.tables import score_upload
+
+    content = UCI_ROWS.assign(InvoiceDate=["05/01/2011 08:26 AM", "05/01/2011 08:26 AM", "06/01/2011 09:41 AM",
+                                           "07/01/2011 09:45 AM"]).to_csv(index=False).encode()
+    model = load_artifacts(ARTIFACTS_DIR)
+    with pytest.raises(SegkitDataError, match="day-first or month-first"):
+        score_upload(content, "am.csv", model)
+    day_first = score_upload(content, "am.csv", model, dayfirst=True)
+    month_first = score_upload(content, "am.csv", model, dayfirst=False)
+    assert day_first.loc["17850", "LastPurchase"] == pd.Timestamp("2011-01-05 08:26")
+    assert month_first.loc["17850", "LastPurchase"] == pd.Timestamp("2011-05-01 08:26")
+
+
+def _padded(log: pd.DataFrame) -> pd.DataFrame:
+    """The log with its customer ids as 7-character text with leading zeros ('0017850')."""
+    ids = log["CustomerID"].astype("Int64").astype("string").str.zfill(7)
+    return log.assign(CustomerID=ids.astype(object).where(ids.notna(), None))
+
+
+def test_xlsx_text_ids_keep_their_leading_zeros_as_in_csv(tmp_path, plain_export):
+    log = _padded(plain_export[0])
+    log.to_csv(tmp_path / "padded.csv", index=False)
+    log.to_excel(tmp_path / "padded.xlsx", index=False)  # text cells: '0017850'
+    from_csv = load_transactions(tmp_path / "padded.csv", use_cache=False)
+    from_xlsx = load_transactions(tmp_path / "padded.xlsx", use_cache=False)
+    assert from_csv["CustomerID"].dropna().str.len().eq(7).all()
+    pd.testing.assert_frame_equal(from_xlsx, from_csv)
+    pd.testing.assert_frame_equal(_customers(tmp_path / "padded.xlsx"), _customers(tmp_path / "padded.csv"))
+
+
+def test_a_folder_of_xlsx_and_csv_exports_keeps_each_customer_whole(tmp_path, plain_export):
+    log = _padded(plain_export[0])
+    log.to_csv(tmp_path / "plain.csv", index=False)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    early = log["InvoiceDate"] < log["InvoiceDate"].quantile(0.5)
+    log[early].to_excel(folder / "2010-2011a.xlsx", index=False)
+    log[~early].to_csv(folder / "2011b.csv", index=False)
+    together = _customers(folder)
+    plain = _customers(tmp_path / "plain.csv")
+    assert len(together) == len(plain)
+    pd.testing.assert_frame_equal(together, plain)
+
+
+def test_email_ids_are_one_customer_whatever_their_case_and_spaces(tmp_path, plain_export):
+    log = plain_export[0]
+    email = "Cust" + log["CustomerID"].astype("Int64").astype("string") + "@Shop.example"
+    plain = log.assign(CustomerID=email.str.lower())
+    plain.to_csv(tmp_path / "lower.csv", index=False)
+    varied = email.where(log.index % 3 != 0, email.str.upper()).where(log.index % 3 != 1, " " + email + " ")
+    log.assign(CustomerID=varied).to_csv(tmp_path / "varied.csv", index=False)
+    pd.testing.assert_frame_equal(load_transactions(tmp_path / "varied.csv", use_cache=False),
+                                  load_transactions(tmp_path / "lower.csv", use_cache=False))
+    pd.testing.assert_frame_equal(_customers(tmp_path / "varied.csv"), _customers(tmp_path / "lower.csv"))
+
+
+@pytest.mark.parametrize("kind", [".csv.gz", ".zip", ".csv.zst"])
+def test_compressed_csv_exports_read_as_the_plain_export(tmp_path, plain_export, kind):
+    import gzip
+    import importlib.util
+    import zipfile
+
+    text = plain_export[1].read_bytes()
+    path = tmp_path / f"export{kind}"
+    if kind == ".csv.gz":
+        path.write_bytes(gzip.compress(text))
+    elif kind == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("export.csv", text)
+    elif importlib.util.find_spec("zstandard") is None:
+        path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 16)  # a Zstandard frame's magic number
+        message = _error(path)
+        assert "Zstandard" in message and "pip install zstandard" in message
+        return
+    else:
+        import zstandard
+
+        path.write_bytes(zstandard.ZstdCompressor().compress(text))
+    _same_as_plain(path, plain_export)
+
+
+def test_a_zip_holding_more_than_one_file_is_refused_naming_them(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", UCI_ROWS.to_csv(index=False))
+        archive.writestr("b.csv", UCI_ROWS.to_csv(index=False))
+    message = _error(tmp_path / "two.zip")
+    assert "holds 2 file(s) (a.csv, b.csv)" in message and "exactly one CSV file" in message
+
+
+def test_a_folder_reads_its_gzip_export_and_names_every_file_it_skips(tmp_path, plain_export, capsys):
+    import gzip
+
+    from segkit import cli
+
+    log = plain_export[0]
+    folder = tmp_path / "exports"
+    (folder / "old").mkdir(parents=True)
+    older = log["InvoiceDate"] < log["InvoiceDate"].quantile(0.6)
+    (folder / "2010-2011.csv.gz").write_bytes(gzip.compress(log[older].to_csv(index=False).encode()))
+    log[~older].to_csv(folder / "2011-late.csv", index=False)
+    (folder / "notes.txt").write_text("exported by the shop")
+    (folder / "~$2011-late.xlsx").write_bytes(b"lock")
+    (folder / ".DS_Store").write_bytes(b"")
+    (folder / "2012.csv.part").write_text("InvoiceNo")
+    pd.testing.assert_frame_equal(_customers(folder), _customers(plain_export[1]))
+    out = tmp_path / "features.csv"
+    assert cli.main(["features", "--data", str(folder), "--out", str(out)]) == 0
+    said = capsys.readouterr().err
+    for name in ("notes.txt", "~$2011-late.xlsx", ".DS_Store", "2012.csv.part", "old"):
+        assert f"skipped '{name}'" in said, name
+    assert "not a transaction file type (.txt" in said and "Excel lock file" in said and "subfolder" in said
+    assert "2010-2011.csv.gz" not in said
+    written = pd.read_csv(out, dtype={"CustomerID": str}).set_index("CustomerID")
+    assert len(written) == len(_customers(plain_export[1]))
+
+
+def test_windows_1252_text_keeps_euro_signs_and_typographic_quotes(tmp_path):
+    description = "“CAFÉ” MUG – SET OF 2…"
+    rows = UCI_ROWS.assign(Description=description, UnitPrice=["€2.55", "€3.39", "€2.55", "€18.00"])
+    (tmp_path / "win.csv").write_bytes(rows.to_csv(index=False).encode("cp1252"))
+    frame = load_transactions(tmp_path / "win.csv", use_cache=False)
+    assert (frame["Description"] == description).all()
+    assert frame["UnitPrice"].tolist() == [2.55, 3.39, 2.55, 18.0]
+    latin = UCI_ROWS.assign(Description="CAFÉ CRÈME £ MUG ÿ")  # ISO-8859-1 outside 0x80-0x9f reads the same
+    (tmp_path / "latin.csv").write_bytes(latin.to_csv(index=False).encode("iso-8859-1"))
+    assert (load_transactions(tmp_path / "latin.csv", use_cache=False)["Description"] == "CAFÉ CRÈME £ MUG ÿ").all()
+
+
+def _write_sheets(path, sheets: dict) -> None:
+    with pd.ExcelWriter(path) as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+
+
+def test_a_workbook_whose_sheets_share_a_layout_is_read_as_one_log_said_in_one_line(tmp_path, plain_export, capsys):
+    from segkit import cli
+
+    log = plain_export[0].rename(columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"})
+    first = log["InvoiceDate"] < pd.Timestamp("2011-01-01")
+    book = tmp_path / "online_retail_II.xlsx"
+    _write_sheets(book, {"Year 2009-2010": log[first], "Year 2010-2011": log[~first]})
+    _same_as_plain(book, plain_export)
+    out = tmp_path / "features.csv"
+    assert cli.main(["features", "--data", str(book), "--out", str(out)]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "sheets" in line]
+    assert said == ["segkit: note: read the 2 sheets of 'online_retail_II.xlsx' ('Year 2009-2010', 'Year 2010-2011') "
+                    "as one log, as they have the same columns; pass --sheet NAME to read one sheet."]
+    one = load_transactions(book, sheet="Year 2010-2011", use_cache=False)
+    assert len(one) == int((~first).sum())
+
+
+def test_a_workbook_whose_sheets_differ_is_refused_naming_them_and_sheet(tmp_path, plain_export):
+    log = plain_export[0]
+    summary = log.groupby("Country", as_index=False)["Quantity"].sum()
+    book = tmp_path / "report.xlsx"
+    _write_sheets(book, {"Summary": summary, "Orders": log, "Notes": pd.DataFrame()})
+    message = _error(book)
+    assert "'Summary': Country, Quantity" in message and "'Orders': InvoiceNo" in message and "--sheet" in message
+    _same_as_plain(book, plain_export, sheet="Orders")
+
+
+def test_an_empty_extra_sheet_is_left_out(tmp_path, plain_export):
+    book = tmp_path / "with_empty.xlsx"
+    _write_sheets(book, {"Online Retail": plain_export[0], "Sheet2": pd.DataFrame()})
+    _same_as_plain(book, plain_export)
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv_title_alone", "csv_title_padded"])
+def test_a_title_above_the_header_is_skipped(tmp_path, plain_export, kind):
+    log = plain_export[0]
+    title = "Online Retail - transactions export, all stores"
+    if kind == "xlsx":
+        path = tmp_path / "titled.xlsx"
+        with pd.ExcelWriter(path) as writer:
+            log.to_excel(writer, sheet_name="Online Retail", index=False, startrow=2)
+            writer.sheets["Online Retail"].cell(row=1, column=1, value=title)
+    else:
+        path = tmp_path / f"{kind}.csv"
+        first = '"' + title + '"' + ("," * (log.shape[1] - 1) if kind == "csv_title_padded" else "")
+        path.write_text(first + "\n\n" + log.to_csv(index=False))
+    _same_as_plain(path, plain_export)
+
+
+def test_a_title_above_an_unknown_header_is_named_in_the_refusal(tmp_path):
+    rows = UCI_ROWS.rename(columns={"CustomerID": "Client", "InvoiceDate": "Day"})
+    with pd.ExcelWriter(tmp_path / "titled.xlsx") as writer:
+        rows.to_excel(writer, sheet_name="Export", index=False, startrow=2)
+        writer.sheets["Export"].cell(row=1, column=1, value="Shop export - all stores")
+    message = _error(tmp_path / "titled.xlsx")
+    assert "row 3 looks like the header: InvoiceNo, StockCode, Description, Quantity, Day, UnitPrice and 2 more" \
+        in message and "--columns" in message

@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.mixture import GaussianMixture
