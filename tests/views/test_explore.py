@@ -295,8 +295,11 @@ def test_figures_are_returned_not_shown(blobs):
 
 def test_data_note_warns_on_sample_only(sample_data):
     assert "Sample data" in explore.data_note(sample_data).data
-    real_looking = type(sample_data)("shop.csv", False, "default", sample_data.transactions,
-                                     sample_data.lines, sample_data.report, sample_data.customers)
+    from segkit.pipeline.workflow import CustomerData
+
+    # A plain CustomerData: the fixture may hand back a cached (lazily read) one.
+    real_looking = CustomerData("shop.csv", False, "default", sample_data.transactions,
+                                sample_data.lines, sample_data.report, sample_data.customers)
     note = explore.data_note(real_looking).data
     assert "Sample data" not in note and "shop.csv" in note
 
