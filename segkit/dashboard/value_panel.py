@@ -29,18 +29,23 @@ from segkit.dashboard.widgets import (
     empty_figure,
     guarded,
 )
-from segkit.features.customers import customer_features
 from segkit.modeling.label import RFM_ORDER, rfm_scores, segment_crosstab
 from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import scoring_window
 from segkit.rules.registry import REGISTERED_FEATURES
-from segkit.value.movement import cohort_retention, migration_table, segment_trend
+from segkit.schema import snapshot_date_for
+from segkit.value.movement import (
+    cohort_retention,
+    equal_window_segments,
+    migration_table,
+    migration_window,
+    segment_trend,
+)
 from segkit.views import plots
 from segkit.views.export import to_safe_csv
 from segkit.views.tables import Filters, filter_mask, segment_customers
 
 __all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
-           "segments_at",
            "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
 
 VALUE_CHART_HEIGHT = 420
@@ -82,33 +87,20 @@ def cutoff_window(model) -> int | None:
     return scoring_window(model)[0]
 
 
-def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: str = "model") -> pd.Series:
-    """Each customer's segment at ``cutoff`` (a day; lines before it count): the same
-    ``model`` applied to the customer features as they were then (snapshot = cutoff, over
-    ``cutoff_window(model)`` days ending at the cut-off, whatever window the page uses), or
-    the RFM rule segments of those features. Indexed by CustomerID (text)."""
-    before = lines[lines["InvoiceDate"] < pd.Timestamp(cutoff)]
-    if before.empty:
-        return pd.Series(dtype="string", name="Segment")
-    extra = [f for f in getattr(model, "features", ()) if f in REGISTERED_FEATURES]
-    then = customer_features(before, snapshot_date=pd.Timestamp(cutoff), window_days=cutoff_window(model),
-                             extra_features=extra)
-    if segmentation == "rfm":
-        names = rfm_scores(then)["RFM_Segment"]
-    else:
-        names = segment_customers(model, then)["Segment"]
-    names = names.astype("string").rename("Segment")
-    names.index = names.index.astype("string")
-    return names
-
-
-def migration_note(model, cutoff: pd.Timestamp, segmentation: str = "model") -> str:
-    """What the segments at the cut-off are, in one sentence (the window they count)."""
-    window = cutoff_window(model)
-    span = f"the {window:,} days before it" if window else "all purchases before it"
+def migration_note(model, cutoff: pd.Timestamp, segmentation: str = "model", lines: pd.DataFrame | None = None) -> str:
+    """What the migration compares, in one sentence: the two equal windows it counts."""
+    cutoff = pd.Timestamp(cutoff)
     what = "RFM rule segments of" if segmentation == "rfm" else "the model applied to"
-    return (f"Segment on {pd.Timestamp(cutoff):%d %b %Y}: {what} each customer's purchases over {span}, as the model "
-            "counts them; now: the segments on this page.")
+    if lines is None or lines.empty:
+        window = cutoff_window(model)
+        span = f"the {window:,} days before it" if window else "all purchases before it"
+        return f"Segment on {cutoff:%d %b %Y}: {what} each customer's purchases over {span}."
+    days = migration_window(lines, cutoff, cutoff_window(model))
+    now = snapshot_date_for(lines["InvoiceDate"].max())
+    return (f"Both sides count {days:,} days: segment on {cutoff:%d %b %Y} is {what} each customer's purchases "
+            f"over the {days:,} days before it; now, over the {days:,} days before {now:%d %b %Y}. "
+            "Purchases and spend are counted within each window (recency over all history): equal windows, "
+            "so a move is a change in what customers did, not more history.")
 
 
 def _count_table_html(table: pd.DataFrame, css_class: str) -> str:
@@ -258,21 +250,33 @@ class ValuePanel:
         return self.state._cached("value_trend", self._key(),
                                   lambda: segment_trend(self.followed_lines(), self.customers()["Segment"]))
 
-    def segments_then(self) -> pd.Series:
-        """Every customer's segment at the chosen cut-off (cached on model, segmentation, cut-off)."""
+    def segments_then_and_now(self) -> tuple[pd.Series, pd.Series]:
+        """Every customer's segment at the chosen cut-off and now, each over the same
+        number of days (``equal_window_segments``; cached on model, segmentation, cut-off)."""
         state = self.state
         cutoff = pd.Timestamp(self.cutoff.value)
-        return state._cached("value_then", (state.model, state.segmentation, cutoff, state.data_version),
-                             lambda: segments_at(state.model, self.lines, cutoff, state.segmentation))
+        model, segmentation = state.model, state.segmentation
+
+        def segment_of(customers: pd.DataFrame) -> pd.Series:
+            if segmentation == "rfm":
+                return rfm_scores(customers)["RFM_Segment"]
+            return segment_customers(model, customers)["Segment"]
+
+        extra = [f for f in getattr(model, "features", ()) if f in REGISTERED_FEATURES]
+        return state._cached("value_then", (model, segmentation, cutoff, state.data_version),
+                             lambda: equal_window_segments(segment_of, self.lines, cutoff, cutoff_window(model), extra))
+
+    def segments_then(self) -> pd.Series:
+        """Every customer's segment at the chosen cut-off (see ``segments_then_and_now``)."""
+        return self.segments_then_and_now()[0]
 
     def migration(self) -> pd.DataFrame:
-        """Customers followed: segment at the cut-off (rows) against now (columns), best
-        segment first (``RFM_ORDER`` for RFM segments)."""
-        now = self.customers()["Segment"].astype("string")
-        now.index = now.index.astype("string")
-        then = self.segments_then()
+        """Customers followed: segment at the cut-off (rows) against now (columns), both
+        over windows of the same length, best segment first (``RFM_ORDER`` for RFM segments)."""
+        followed = self.customers().index.astype("string")
+        then, now = self.segments_then_and_now()
         order = RFM_ORDER if self.state.segmentation == "rfm" else None
-        return migration_table(then[then.index.isin(now.index)], now, order=order)
+        return migration_table(then[then.index.isin(followed)], now[now.index.isin(followed)], order=order)
 
     def crosstab_table(self) -> pd.DataFrame:
         state = self.state
@@ -344,7 +348,7 @@ class ValuePanel:
         table = self.migration()
         cutoff = pd.Timestamp(self.cutoff.value)
         end = self.state.data.period[1]
-        note = migration_note(self.state.model, cutoff, self.state.segmentation)
+        note = migration_note(self.state.model, cutoff, self.state.segmentation, self.lines)
         self.migration_note.value = f'<p class="seg-meta">{html.escape(note)}</p>'
         figure = (plots.migration_sankey(table, title=f"Segment on {cutoff:%d %b %Y} → on {end:%d %b %Y}",
                                          template=FIGURE_TEMPLATE) if not table.empty else empty_figure())

@@ -84,12 +84,12 @@ __all__ = [
 ]
 
 #: Columns ``SegmentationModel.segment`` adds to a customer table.
-SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier", "Confidence")
+SEGMENT_COLUMNS = ("Cluster", "Segment", "Recommendation", "Stage", "ValueTier", "DaysToStageChange", "Confidence")
 #: A move from a valued segment into a slipping one is listed first.
 VALUED_SEGMENTS = ("VIP", "Loyal")
 SLIPPING_SEGMENTS = ("At risk", "Lost")
 #: Bump when the snapshot's contents change, so old snapshots are not reused.
-_SNAPSHOT_VERSION = 4  # 4: the JSON records it ("version"), and "computed_by", "waiting"
+_SNAPSHOT_VERSION = 5  # 5: DaysToStageChange; 4: the JSON records it ("version"), and "computed_by", "waiting"
 #: Snapshots written by another snapshot version (an earlier segkit) are removed once they
 #: are this old (a kernel of that version may still be reading a younger one).
 OTHER_VERSION_SECONDS = 86400.0

@@ -176,6 +176,27 @@ def lifecycle_stage(customers: pd.DataFrame, rules: LifecycleRules) -> np.ndarra
     return stage
 
 
+#: A stage change this many days away or closer lowers ``Confidence`` in proportion:
+#: a customer one day from the next stage is never shown as settled.
+SETTLED_DAYS = 30
+
+
+def days_to_stage_change(customers: pd.DataFrame, rules: LifecycleRules) -> np.ndarray:
+    """Days until the calendar alone (no new purchase) moves each customer to another
+    stage under ``rules``: New -> after ``new_days`` of age, Active -> At risk (or Lost
+    after a single purchase) at ``at_risk_days`` of silence, At risk -> Lost at
+    ``lost_days``. NaN for Lost customers: only a purchase moves them.
+    """
+    recency = customers["Recency"].to_numpy(dtype="float64")
+    age = recency + customers["Tenure"].to_numpy(dtype="float64")
+    stage = lifecycle_stage(customers, rules)
+    days = np.full(len(customers), np.nan)
+    days[stage == "Active"] = rules.at_risk_days - recency[stage == "Active"]
+    days[stage == "At risk"] = rules.lost_days - recency[stage == "At risk"]
+    days[stage == "New"] = rules.new_days - age[stage == "New"]
+    return np.maximum(days, 1)
+
+
 def _range_words(values: pd.Series, money: bool, currency: str) -> str:
     lo, med, hi = values.min(), values.median(), values.max()
     if money:

@@ -42,7 +42,9 @@ from segkit.config import currency
 from segkit.errors import SegkitDataError
 from segkit.modeling.label import (
     PROFILE_FEATURES,
+    SETTLED_DAYS,
     LifecycleRules,
+    days_to_stage_change,
     lifecycle_stage,
     name_segments,
     recommendation_for,
@@ -429,8 +431,16 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
         """``customers`` with ``Cluster`` (segment code), ``Segment``, ``Recommendation`` and
-        ``Confidence`` added; with lifecycle rules also ``Stage`` and ``ValueTier`` (the
-        tier their purchases and spend fall in, whatever their stage)."""
+        ``Confidence`` added; with lifecycle rules also ``Stage``, ``ValueTier`` (the
+        tier their purchases and spend fall in, whatever their stage) and
+        ``DaysToStageChange`` (days until the calendar alone changes the stage; empty for
+        Lost/Lapsed customers, whom only a purchase moves).
+
+        ``Confidence`` is ``confidence`` (how clearly the customer sits in its value
+        cluster), capped with lifecycle rules at ``DaysToStageChange / SETTLED_DAYS``: a
+        customer a day from the next stage scores 0.03, never "certain". How much the
+        label survives a refit on other customers is ``segkit.modeling.validation.refit_intervals``.
+        """
         check_is_fitted(self, "pipeline_")
         customers = self._as_frame(customers)
         X = self._matrix(customers)
@@ -445,7 +455,13 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))
             out["Stage"] = pd.array(stage, dtype="string")
             out["ValueTier"] = pd.Series(tiers, index=out.index).map(self.segment_names_).astype("string")
-        out["Confidence"] = np.round(self.confidence(customers), 3)
+        confidence = self.confidence(customers)
+        if self.lifecycle_rules_ is not None:
+            days = days_to_stage_change(customers, self.lifecycle_rules_)
+            out["DaysToStageChange"] = pd.array(days, dtype="Float64").round(0).astype("Int64")
+            # A label the calendar will change within SETTLED_DAYS is not settled.
+            confidence = np.where(np.isnan(days), confidence, np.minimum(confidence, days / SETTLED_DAYS))
+        out["Confidence"] = np.round(confidence, 3)
         return out
 
     @property

@@ -18,7 +18,8 @@ from segkit.features.customers import customer_features
 from segkit.modeling.label import rfm_scores
 
 __all__ = ["next_period_spend", "eta_squared", "rfm_score", "holdout", "holdout_summary", "spend_terciles",
-           "holdout_grid", "bootstrap_segments"]
+           "holdout_grid", "bootstrap_segments", "BASELINES", "linear_baseline", "baseline_comparison",
+           "refit_intervals"]
 
 
 def next_period_spend(transactions: pd.DataFrame, cutoff: pd.Timestamp | str, months: int = 3) -> pd.Series:
@@ -111,8 +112,12 @@ def holdout_grid(lines: pd.DataFrame, transactions: pd.DataFrame, cutoffs: Itera
 
 def bootstrap_segments(segmented: pd.DataFrame, n_boot: int = 200, random_state: int = 0,
                        level: float = 0.9) -> pd.DataFrame:
-    """Bootstrap intervals (resampling customers) for each segment's share of customers
-    and mean spend: how much of a difference between segments is noise."""
+    """Bootstrap intervals (resampling customers, each keeping its label) for each
+    segment's share of customers and mean spend.
+
+    Labels are not refitted, so these are sampling intervals around fixed segments
+    (close to binomial intervals for the shares); they say nothing about how stable
+    the segments themselves are. For that, refit: ``refit_intervals``."""
     rng = np.random.default_rng(random_state)
     segments = segmented["Segment"].astype(str).to_numpy()
     spend = segmented["TotalSpend"].to_numpy(dtype="float64")
@@ -135,3 +140,120 @@ def bootstrap_segments(segmented: pd.DataFrame, n_boot: int = 200, random_state:
                      "MeanSpend": spend[hit].mean(), "MeanSpendLow": np.nanquantile(means[n], lo),
                      "MeanSpendHigh": np.nanquantile(means[n], hi)})
     return pd.DataFrame(rows).set_index("Segment")
+
+
+#: What ``baseline_comparison`` calls each way of grouping or scoring customers.
+BASELINES = ("Segments", "RFM score (3-15)", "Linear fit on log R, F, M")
+
+
+def _r_squared(outcome: np.ndarray, fitted: np.ndarray) -> float:
+    total = ((outcome - outcome.mean()) ** 2).sum()
+    return float("nan") if total == 0 else float(1 - ((outcome - fitted) ** 2).sum() / total)
+
+
+def _group_means(outcome: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    return pd.Series(outcome).groupby(pd.Series(groups)).transform("mean").to_numpy()
+
+
+def linear_baseline(table: pd.DataFrame, folds: int = 5, random_state: int = 0) -> np.ndarray:
+    """Out-of-fold predictions of log(1 + next spend) from a linear fit on log1p of
+    Recency, NumPurchases and TotalSpend (scikit-learn ``LinearRegression``,
+    ``cross_val_predict`` over shuffled ``folds``): the continuous baseline a
+    segmentation has to beat."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    X = np.log1p(table[["Recency", "NumPurchases", "TotalSpend"]].to_numpy(dtype="float64").clip(min=0))
+    y = np.log1p(table["NextSpend"].to_numpy(dtype="float64"))
+    return cross_val_predict(LinearRegression(), X, y, cv=KFold(folds, shuffle=True, random_state=random_state))
+
+
+def baseline_comparison(table: pd.DataFrame, n_boot: int = 200, random_state: int = 0,
+                        level: float = 0.95) -> pd.DataFrame:
+    """How much of the variance of log(1 + next spend) the segments explain, against the
+    RFM score and the continuous baseline (``linear_baseline``), each difference with a
+    bootstrap interval over customers and a plain verdict.
+
+    ``table`` is a ``holdout`` table (Segment, RFMScore, Recency, NumPurchases,
+    TotalSpend, NextSpend). Segments and the RFM score are scored by eta squared (the
+    share explained by group means), the linear fit by its cross-validated R². The
+    interval of each difference comes from resampling customers ``n_boot`` times and
+    scoring both on the same resample; when it holds 0 the verdict is "a tie", never a win.
+
+    Returns one row per ``BASELINES`` entry: ``Explained``, and for the baselines
+    ``SegmentsMinus`` (segments' score minus this one), ``Low``/``High`` (its interval)
+    and ``Verdict``.
+    """
+    outcome = np.log1p(table["NextSpend"].to_numpy(dtype="float64"))
+    fitted = {
+        BASELINES[0]: _group_means(outcome, table["Segment"].astype(str).to_numpy()),
+        BASELINES[1]: _group_means(outcome, table["RFMScore"].to_numpy()),
+        BASELINES[2]: linear_baseline(table, random_state=random_state),
+    }
+    groups = {BASELINES[0]: table["Segment"].astype(str).to_numpy(), BASELINES[1]: table["RFMScore"].to_numpy()}
+    rng = np.random.default_rng(random_state)
+    draws: dict[str, list[float]] = {name: [] for name in BASELINES}
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(outcome), len(outcome))
+        y = outcome[idx]
+        for name in BASELINES:
+            # Group means are re-estimated on the resample; the linear fit keeps its out-of-fold predictions.
+            prediction = _group_means(y, groups[name][idx]) if name in groups else fitted[name][idx]
+            draws[name].append(_r_squared(y, prediction))
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    segments = np.asarray(draws[BASELINES[0]])
+    rows = [{"Baseline": BASELINES[0], "Explained": _r_squared(outcome, fitted[BASELINES[0]])}]
+    for name in BASELINES[1:]:
+        difference = segments - np.asarray(draws[name])
+        low, high = float(np.nanquantile(difference, lo)), float(np.nanquantile(difference, hi))
+        verdict = ("a tie" if low <= 0 <= high
+                   else "segments explain more" if low > 0 else "segments explain less")
+        rows.append({"Baseline": name, "Explained": _r_squared(outcome, fitted[name]),
+                     "SegmentsMinus": _r_squared(outcome, fitted[BASELINES[0]]) - _r_squared(outcome, fitted[name]),
+                     "Low": low, "High": high, "Verdict": verdict})
+    return pd.DataFrame(rows).set_index("Baseline")
+
+
+def refit_intervals(customers: pd.DataFrame, model_factory, n_refits: int = 30, random_state: int = 0,
+                    level: float = 0.9) -> tuple[pd.DataFrame, pd.Series]:
+    """How much the segments move when the model is refitted on resampled customers.
+
+    Each of ``n_refits`` rounds draws customers with replacement, fits
+    ``model_factory()`` on them and segments every customer in ``customers``. Unlike
+    ``bootstrap_segments`` (which keeps each customer's label), this measures the
+    whole fit: scaling, clustering and naming.
+
+    Returns ``(per_segment, kept)``. ``per_segment`` has, per segment of the model
+    fitted on all customers: ``Share`` and ``MeanSpend`` with their ``level``
+    intervals over the refits (``ShareLow``/``ShareHigh``, ``MeanSpendLow``/``MeanSpendHigh``)
+    and ``Renamed`` (refits in which the name does not occur). ``kept`` is, per
+    customer, the share of refits that give them the same segment as the full fit.
+    """
+    full = model_factory().fit(customers).segment(customers)["Segment"].astype(str)
+    spend = customers["TotalSpend"].to_numpy(dtype="float64")
+    rng = np.random.default_rng(random_state)
+    same = np.zeros(len(customers))
+    shares: dict[str, list[float]] = {name: [] for name in full.unique()}
+    means: dict[str, list[float]] = {name: [] for name in full.unique()}
+    for _ in range(n_refits):
+        sample = customers.iloc[rng.integers(0, len(customers), len(customers))]
+        sample = sample.set_axis(pd.RangeIndex(len(sample), name=customers.index.name))
+        labels = model_factory().fit(sample).segment(customers)["Segment"].astype(str).to_numpy()
+        same += labels == full.to_numpy()
+        for name in shares:
+            hit = labels == name
+            shares[name].append(hit.mean())
+            means[name].append(spend[hit].mean() if hit.any() else np.nan)
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    rows = []
+    for name in shares:
+        hit = (full == name).to_numpy()
+        present = np.asarray(shares[name]) > 0
+        rows.append({"Segment": name, "Customers": int(hit.sum()), "Share": hit.mean(),
+                     "ShareLow": np.quantile(shares[name], lo), "ShareHigh": np.quantile(shares[name], hi),
+                     "MeanSpend": spend[hit].mean(),
+                     "MeanSpendLow": np.nanquantile(means[name], lo) if present.any() else np.nan,
+                     "MeanSpendHigh": np.nanquantile(means[name], hi) if present.any() else np.nan,
+                     "Renamed": int((~present).sum())})
+    kept = pd.Series(same / n_refits, index=customers.index, name="KeptInRefits")
+    return pd.DataFrame(rows).set_index("Segment"), kept

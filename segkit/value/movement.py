@@ -7,6 +7,9 @@ DataFrame in, DataFrame out; the figures are in ``segkit.views.plots`` (``cohort
   against months since that first purchase: customers active and revenue.
 - ``segment_trend``: revenue and active customers per segment per calendar month.
 - ``migration_table``: segment at a cut-off against segment now, as counts or row shares.
+- ``equal_window_segments``: each customer's segment at a cut-off and now, each counted
+  over the same number of days, so a move is a change in what the customer did and never
+  just more history.
 
 For the page: pass the lines (and segments) already filtered by country or segment; every
 function works on whatever subset it is given. The segments at a cut-off come from the
@@ -19,9 +22,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from segkit.features.customers import customer_features
 from segkit.modeling.label import segment_order
+from segkit.schema import snapshot_date_for
 
-__all__ = ["NEW_CUSTOMER", "NOT_SCORED", "cohort_retention", "segment_trend", "migration_table"]
+__all__ = ["NEW_CUSTOMER", "NOT_SCORED", "cohort_retention", "segment_trend", "migration_table",
+           "migration_window", "equal_window_segments"]
 
 #: Row of ``migration_table`` for customers who had not bought by the cut-off.
 NEW_CUSTOMER = "(new since cut-off)"
@@ -133,3 +139,39 @@ def migration_table(before: pd.Series, after: pd.Series, normalize: bool = False
     col_order = (_reading_order(set(table.columns) - {NOT_SCORED}, order)
                  + ([NOT_SCORED] if NOT_SCORED in table.columns else []))
     return table.loc[row_order, col_order]
+
+
+def migration_window(lines: pd.DataFrame, cutoff: pd.Timestamp | str, window_days: int | None = None) -> int:
+    """Days both sides of a migration count: ``window_days`` (a model's own observation
+    window) or, for a model of whole logs, all the days the log holds before the cut-off."""
+    if window_days:
+        return int(window_days)
+    return max(int((pd.Timestamp(cutoff) - lines["InvoiceDate"].min().normalize()).days), 1)
+
+
+def equal_window_segments(segment_of, lines: pd.DataFrame, cutoff: pd.Timestamp | str,
+                          window_days: int | None = None, extra_features=()) -> tuple[pd.Series, pd.Series]:
+    """Each customer's segment at ``cutoff`` and now, over windows of equal length.
+
+    Comparing a customer with six months of history against the same customer with
+    twelve shows upgrades that are only more history. Here both sides count the same
+    ``migration_window`` days: the days before ``cutoff``, and as many days before the
+    day after the log's last purchase. Purchases, quantities and spend are counted within
+    the window; dates (recency, tenure) over the whole history, as ``customer_features``
+    does with ``window_days``, so a customer silent through a window keeps their row with
+    nothing bought in it. ``segment_of`` maps such a customer table to segment names (a
+    model's ``segment(...)["Segment"]``, or RFM names). Customers who had not bought by the
+    cut-off are missing from the first Series (``migration_table`` makes them ``NEW_CUSTOMER``).
+
+    Returns ``(then, now)``: names indexed by ``CustomerID`` (text), for ``migration_table``.
+    """
+    days = migration_window(lines, cutoff, window_days)
+
+    def as_of(day: pd.Timestamp) -> pd.Series:
+        before = lines[lines["InvoiceDate"] < day]
+        if before.empty:
+            return pd.Series(dtype="string", name="Segment")
+        customers = customer_features(before, snapshot_date=day, window_days=days, extra_features=list(extra_features))
+        return _segment_series(pd.Series(segment_of(customers))).rename("Segment")
+
+    return as_of(pd.Timestamp(cutoff)), as_of(snapshot_date_for(lines["InvoiceDate"].max()))

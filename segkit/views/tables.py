@@ -75,7 +75,8 @@ ALL = "All"
 #: Columns of the customer table, in the order shown (and downloaded).
 TABLE_COLUMNS = [
     "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue",
-    "Recency", "Tenure", "DistinctProducts", "LastPurchase", "Confidence", "PAlive", "CLV", "Recommendation",
+    "Recency", "Tenure", "DistinctProducts", "LastPurchase", "DaysToStageChange", "Confidence", "PAlive", "CLV",
+    "Recommendation",
 ]
 
 #: Columns of the cluster summary table.

@@ -30,6 +30,7 @@ COLUMN_TITLES = {
     "Recommendation": "Recommendation",
     "PurchasesInWindow": "Purchases in window",
     "SpendInWindow": "Spend in window",
+    "DaysToStageChange": "Days until the stage changes",
     "Confidence": "Confidence (0-1)",
     "PAlive": "Chance still active (0-1)",
     "ExpectedPurchases90d": "Expected purchase days, next 90 days",

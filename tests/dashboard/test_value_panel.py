@@ -159,18 +159,28 @@ def test_trend_is_revenue_and_customers_per_segment(page, sample_data):
 
 
 def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, value_model):
+    """Both sides of the migration count the same number of days: the history before the
+    cut-off, and as many days before the page's snapshot."""
     from segkit.features.customers import customer_features
+    from segkit.schema import snapshot_date_for
 
     state, value = page.state, page.value
     value.accordion.selected_index = 2
     cutoff = pd.Timestamp(value.cutoff.value)
-    before = sample_data.lines[sample_data.lines["InvoiceDate"] < cutoff]
+    lines = sample_data.lines
+    days = (cutoff - lines["InvoiceDate"].min().normalize()).days
+    before = lines[lines["InvoiceDate"] < cutoff]
     then = value_model.segment(customer_features(before, snapshot_date=cutoff))["Segment"]
+    now_day = snapshot_date_for(lines["InvoiceDate"].max())
+    now = value_model.segment(customer_features(lines, snapshot_date=now_day, window_days=days))["Segment"]
     table = value.migration()
     assert int(table.to_numpy().sum()) == len(state.everyone)
     assert int(table.drop(index="(new since cut-off)", errors="ignore").to_numpy().sum()) == len(then)
     for name, count in then.value_counts().items():
         assert int(table.loc[name].sum()) == count
+    for name, count in now.value_counts().items():
+        assert int(table[name].sum()) == count
+    assert f"Both sides count {days:,} days" in value.migration_note.value
     sankey = value.charts_by_section[2].widget.data[0]
     assert sankey.type == "sankey" and sum(sankey.link.value) == len(state.everyone)
     assert "seg-migration-table" in value.migration_table.value
@@ -293,7 +303,8 @@ def test_migration_order_is_given_or_the_models_reading_order():
 
 def test_segments_at_the_cut_off_use_the_models_window_not_the_pages(sample_data, value_model, tmp_path):
     """The model trained on a 120-day window sees the customers at the cut-off over the 120
-    days before it, whatever window the page's customer table was computed over."""
+    days before it, and now over the 120 days before the snapshot, whatever window the
+    page's customer table was computed over."""
     import copy
 
     from segkit.dashboard.value_panel import ValuePanel, cutoff_window
@@ -313,6 +324,31 @@ def test_segments_at_the_cut_off_use_the_models_window_not_the_pages(sample_data
     whole = model.segment(customer_features(before, snapshot_date=cutoff))["Segment"]
     assert (whole.sort_index().to_numpy() != expected.sort_index().to_numpy()).any()  # the window matters here
     assert "over the 120 days before it" in panel.migration_note.value
+
+
+def test_a_customer_who_buys_the_same_every_month_does_not_move(sample_data, value_model):
+    """Six months of history against twelve made steady customers look like upgrades
+    (here Regular -> Loyal); with equal windows a customer whose behaviour never changes
+    keeps their segment."""
+    from segkit.features.customers import customer_features
+    from segkit.value.movement import equal_window_segments, migration_table
+
+    lines = sample_data.lines
+    days = pd.date_range("2010-12-01", "2011-12-05", freq="MS") + pd.Timedelta(days=4)
+    steady = pd.DataFrame({"InvoiceNo": [f"S{i}" for i in range(len(days))], "StockCode": "X", "Description": "X",
+                           "Quantity": 10, "InvoiceDate": days, "UnitPrice": 2.0, "CustomerID": "99999",
+                           "Country": "United Kingdom"})
+    steady["TotalPrice"] = steady["Quantity"] * steady["UnitPrice"]
+    lines = pd.concat([lines, steady[list(lines.columns)].astype(lines.dtypes.to_dict())], ignore_index=True)
+    cutoff = pd.Timestamp("2011-06-01")
+    segment = lambda customers: value_model.segment(customers)["Segment"]  # noqa: E731
+    more_history = (segment(customer_features(lines[lines["InvoiceDate"] < cutoff], snapshot_date=cutoff))["99999"],
+                    segment(customer_features(lines))["99999"])
+    assert more_history[0] != more_history[1]  # what unequal windows showed
+    then, now = equal_window_segments(segment, lines, cutoff)
+    assert then["99999"] == now["99999"] == more_history[0]
+    table = migration_table(then, now)
+    assert table.to_numpy().sum() == lines["CustomerID"].nunique()
 
 
 def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, sample_log):

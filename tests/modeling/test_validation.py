@@ -2,6 +2,7 @@
 and predictive (issue 8). Run on the built-in sample and on the real Online Retail data."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,13 +84,65 @@ def test_vip_count_does_not_depend_on_k_once_there_is_a_vip(real_data):
 @pytest.mark.real_data
 @pytest.mark.slow
 @pytest.mark.parametrize("cutoff", ["2011-06-01", "2011-09-01"])
-def test_segments_predict_next_quarter_at_least_as_well_as_the_rfm_score(real_data, cutoff):
-    from segkit.modeling.validation import holdout, holdout_summary
+def test_segments_against_rfm_and_a_linear_fit_are_reported_as_the_tie_they_are(real_data, cutoff):
+    """On the real data the segments explain next-quarter spend as well as the RFM score
+    and a linear fit on log R, F, M, no better (measured: differences of -0.011..+0.005
+    with intervals across 0 at both dates). The comparison must say "a tie", not a win."""
+    from segkit.modeling.validation import baseline_comparison, holdout, holdout_summary
 
     table = holdout(real_data.lines, real_data.transactions, cutoff, lambda: SegmentationModel(n_clusters=4))
     summary = holdout_summary(table)
     assert summary["segments"] <= 7
-    assert summary["eta2_segments"] >= summary["eta2_rfm"], summary
+    comparison = baseline_comparison(table)
+    assert comparison.loc["Segments", "Explained"] > 0.2  # far better than knowing nothing
+    for name, row in comparison.drop(index="Segments").iterrows():
+        assert row["Low"] <= row["SegmentsMinus"] <= row["High"], name
+        assert row["Verdict"] == "a tie", comparison
     per = summary["per_segment"]
     assert per["Returned"].idxmin() == "Lost"
     assert per["MeanNextSpend"].idxmax() == "VIP"
+
+
+def test_a_clear_difference_is_not_called_a_tie(sample_data):
+    """Segments that are the next-quarter outcome itself beat a baseline that knows nothing."""
+    from segkit.modeling.validation import baseline_comparison
+
+    rng = np.random.default_rng(0)
+    n = 400
+    table = pd.DataFrame({"Segment": rng.choice(["A", "B"], n), "Recency": rng.integers(1, 300, n),
+                          "NumPurchases": rng.integers(1, 20, n), "TotalSpend": rng.uniform(10, 1000, n)})
+    table["NextSpend"] = np.where(table["Segment"] == "A", 1000.0, 0.0) + rng.uniform(0, 10, n)
+    table["RFMScore"] = rng.integers(3, 16, n)
+    comparison = baseline_comparison(table, n_boot=100)
+    assert comparison.loc["Segments", "Explained"] > 0.95
+    assert (comparison.drop(index="Segments")["Verdict"] == "segments explain more").all()
+
+
+def test_refits_move_some_value_tiers_but_never_a_calendar_stage(sample_data):
+    """Intervals from refitting (not from resampling fixed labels): some customers change
+    tier between refits, while New / At risk / Lost follow the calendar in every refit."""
+    from segkit.modeling.validation import refit_intervals
+
+    customers = sample_data.customers
+    per_segment, kept = refit_intervals(customers, SegmentationModel, n_refits=8)
+    segmented = SegmentationModel().fit(customers).segment(customers)
+    assert kept.between(0, 1).all() and kept.index.equals(customers.index)
+    assert (kept < 1).any(), "refitting never moved anyone: labels were not refitted"
+    calendar = segmented["Stage"] != "Active"
+    assert (kept[calendar] == 1).all()
+    assert per_segment["Customers"].sum() == len(customers)
+    assert (per_segment["ShareLow"] <= per_segment["ShareHigh"]).all()
+
+
+def test_a_customer_a_day_from_the_next_stage_is_not_shown_as_certain(sample_data):
+    customers = sample_data.customers
+    model = SegmentationModel().fit(customers)
+    rules = model.lifecycle_rules_
+    edge = customers[(customers["NumPurchases"] > 1) & (customers["Recency"] + customers["Tenure"] > rules.new_days)].head(3).copy()
+    edge["Recency"] = rules.at_risk_days - 1  # tomorrow the calendar makes them "At risk"
+    segmented = model.segment(edge)
+    assert (segmented["Stage"] == "Active").all()
+    assert (segmented["DaysToStageChange"] == 1).all()
+    assert (segmented["Confidence"] <= 1 / 30 + 1e-3).all()
+    lost = model.segment(customers.assign(Recency=rules.lost_days + 10))
+    assert lost["DaysToStageChange"].isna().all()  # only a purchase moves a Lost customer
