@@ -357,7 +357,6 @@ def _train(args) -> int:
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
     from segkit.pipeline.backtest import parse_until
-    from segkit.pipeline.workflow import customer_data_until
 
     until = parse_until(args.until)
     _say_skipped(args)
