@@ -191,6 +191,10 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     tier rank), ``cluster_centres_`` (mean scaled features per cluster), ``profile_``
     (one row per segment in original units), ``definitions_`` (plain words and members'
     numbers per segment), ``metrics_``, ``n_features_in_`` and ``feature_names_in_``.
+
+    scikit-learn's ``check_estimator``: with ``features=None, lifecycle=None,
+    log_transform=False`` every check passes; the default model fails the generic checks
+    that feed bare arrays, each declared with its reason by ``expected_failed_checks()``.
     """
 
     def __init__(self, features: Sequence[str] | None = FEATURE_PRESETS["default"].features,
@@ -474,11 +478,54 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             frame = frame.sort_index()
         return frame
 
+    def expected_failed_checks(self) -> dict[str, str]:
+        """scikit-learn ``check_estimator`` checks this configuration fails, with why.
+
+        Pass it on: ``check_estimator(model, expected_failed_checks=model.expected_failed_checks())``.
+        The model as built for numeric matrices (``features=None, lifecycle=None,
+        log_transform=False``) passes every check: nothing is declared. The default
+        model works on a *customer table*: named columns (``features``, plus Recency,
+        Tenure and NumPurchases for the lifecycle rules), counts and money that are never
+        negative. The generic checks feed bare arrays of 1-10 unnamed columns, so those
+        that need a fit are declared here, each with its reason (the model refuses such
+        input with a sentence for people, not scikit-learn's wording).
+        """
+        if self.features is None and self.lifecycle is None and not self.log_transform:
+            return {}
+        table = ("needs a customer table with the named columns it clusters "
+                 f"({', '.join(self._required_columns())}); the check passes bare arrays")
+        reasons = {name: table for name in _CHECKS_NEEDING_A_CUSTOMER_TABLE}
+        reasons["check_positive_only_tag_during_fit"] = (
+            "purchases and spend are never negative: negative input is refused with a sentence naming the "
+            "columns, not with scikit-learn's message")
+        for name in ("check_fit2d_1sample", "check_fit2d_1feature"):
+            reasons[name] = "a one-row or one-column table is refused with a sentence for people, in segkit's words"
+        return reasons
+
+    def _required_columns(self) -> list[str]:
+        columns = list(self.features or ())
+        if self.lifecycle is not None:
+            columns += [c for c in ("NumPurchases", "Recency", "Tenure") if c not in columns]
+        return columns
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+#: Generic ``check_estimator`` checks that fit on bare arrays, which a model of named
+#: customer columns refuses (see ``SegmentationModel.expected_failed_checks``).
+_CHECKS_NEEDING_A_CUSTOMER_TABLE = (
+    "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self", "check_estimators_nan_inf",
+    "check_estimators_overwrite_params", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array", "check_transformer_general",
+)
 
 
 def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:
