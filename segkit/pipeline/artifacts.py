@@ -60,6 +60,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import time
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -138,6 +139,7 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
     try:
         versions = directory / VERSIONS
         versions.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(directory)
         staging = Path(tempfile.mkdtemp(dir=versions, prefix=".new-"))
     except OSError as exc:
         raise _folder_error(directory, exc) from None
@@ -219,6 +221,33 @@ def _card_digest(card: dict) -> str:
 
 def _card_hmac(card: dict, key: str) -> str:
     return hmac.new(key.encode(), _canonical(card), hashlib.sha256).hexdigest()
+
+
+#: A half-written version or pointer this old was left by a save that was killed (a save
+#: takes seconds); younger ones may belong to a save running now, and are kept.
+LEFTOVER_SECONDS = 3600.0
+
+
+def remove_leftovers(directory: str | Path, older_than: float = LEFTOVER_SECONDS) -> list[Path]:
+    """Remove what killed saves left in ``directory``: staging folders (``versions/.new-*``)
+    and pointer temp files (``.CURRENT.*.tmp``) older than ``older_than`` seconds. Never
+    touches a finished version or ``CURRENT``. Returns what was removed."""
+    directory = Path(directory)
+    now = time.time()
+    candidates = list((directory / VERSIONS).glob(".new-*")) + list(directory.glob(f".{CURRENT}.*.tmp"))
+    removed = []
+    for path in candidates:
+        try:
+            if now - path.lstat().st_mtime < older_than:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError:
+            continue  # another save is removing it, or it is not ours to remove
+    return removed
 
 
 def _point_current(directory: Path, version: str) -> None:

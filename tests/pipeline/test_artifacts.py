@@ -270,3 +270,29 @@ def test_cli_lists_versions_and_rolls_back(saved, sample_data, capsys):
     assert load_artifacts(root).n_clusters == 4
     assert cli.main(["rollback", "20990101T000000Z-0", "--artifacts", str(root)]) == 2
     assert "No model version '20990101T000000Z-0'" in capsys.readouterr().err
+
+
+def test_the_next_save_removes_what_a_killed_save_left_and_keeps_a_running_ones(tmp_path, sample_data):
+    """A train killed mid-save leaves a hidden staging folder (with a 0-byte pipeline) and a
+    pointer temp file; the next save removes them, but not those of a save running now."""
+    import os
+    import time
+
+    folder = tmp_path / "artifacts"
+    save_artifacts(SegmentationModel(n_clusters=3).fit(sample_data.customers), folder, sample_data.training_info())
+    old_stage = folder / "versions" / ".new-killed"
+    old_stage.mkdir()
+    (old_stage / "pipeline.joblib").write_bytes(b"")
+    old_pointer = folder / ".CURRENT.abc123.tmp"
+    old_pointer.write_text("20990101T000000000Z-deadbeef\n")
+    long_ago = time.time() - 2 * 3600
+    for path in (old_stage / "pipeline.joblib", old_stage, old_pointer):
+        os.utime(path, (long_ago, long_ago))
+    running = folder / "versions" / ".new-running"
+    running.mkdir()
+    model = SegmentationModel(n_clusters=3).fit(sample_data.customers)
+    card = save_artifacts(model, folder, sample_data.training_info())
+    assert not old_stage.exists() and not old_pointer.exists()
+    assert running.exists()  # another save may be writing it right now
+    assert load_artifacts(folder).segment_names_ == model.segment_names_
+    assert card.parent.name in {p.name for p in (folder / "versions").iterdir()}
