@@ -1136,6 +1136,11 @@ def skipped_files(source: str | Path) -> list[tuple[str, str]]:
     return skipped
 
 
+#: ``load_log(...).attrs`` key: (lines, revenue) of the copies dropped because another
+#: file of the log holds the same line (overlapping exports).
+REPEATED_ACROSS_FILES = "repeated_across_files"
+
+
 def load_log(
     source: str | Path,
     columns: Mapping[str, str] | None = None,
@@ -1169,9 +1174,15 @@ def load_log(
         seen[digest] = labels[path]
         frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst))
         names.append(labels[path])
-    log, repeated = drop_repeats_across_files(with_source_files(frames, names))
+    combined = with_source_files(frames, names)
+    repeats = repeated_across_files(combined)
+    log = combined.loc[~repeats].reset_index(drop=True) if repeats.any() else combined
+    repeated = int(repeats.sum())
     if repeated and notes is not None:
         notes.append(f"{repeated:,} lines appear in more than one file (overlapping exports); each was counted once.")
+    dropped = combined.loc[repeats]
+    # What the cleaning report shows as its own row (segkit.pipeline.workflow).
+    log.attrs[REPEATED_ACROSS_FILES] = (repeated, float((dropped["Quantity"] * dropped["UnitPrice"]).sum()))
     return log
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from segkit.config import default_data_path, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import load_log, load_transactions, standardise_columns
+from segkit.ingest.load import REPEATED_ACROSS_FILES, load_log, load_transactions, standardise_columns
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
@@ -230,6 +230,7 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         from segkit.clean import clean_transactions
 
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
+        report = with_repeats_across_files(report, transactions.attrs.get(REPEATED_ACROSS_FILES))
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from segkit.errors import SegkitDataError
@@ -442,6 +443,25 @@ def _wants_out_of_core(path: Path, engine: str, columns) -> bool:
     if path.suffix.lower() != ".parquet" or columns:
         return False  # the loader reads it (text dates, --columns), DuckDB runs the rules in process
     return engine == "duckdb" or parquet_line_count(path) > OUT_OF_CORE_ROWS
+
+
+#: The cleaning report's row for lines dropped because another file held them too.
+OVERLAP_RULE = "overlapping files (kept once)"
+
+
+def with_repeats_across_files(report: pd.DataFrame, repeated: tuple[int, float] | None) -> pd.DataFrame:
+    """The cleaning report with a row, right after "loaded", for the lines that appeared in
+    more than one file of a log and were counted once (``load_log``); unchanged when none did."""
+    if not repeated or not repeated[0]:
+        return report
+    lines, revenue = int(repeated[0]), round(float(repeated[1]), 2)
+    report = report.copy()
+    loaded = report.iloc[0]
+    row = pd.DataFrame([{"rule": OVERLAP_RULE, "rows_removed": lines, "revenue_removed": revenue,
+                         "rows_left": int(loaded["rows_left"]), "revenue_left": float(loaded["revenue_left"])}])
+    report.loc[0, "rows_left"] = int(loaded["rows_left"]) + lines
+    report.loc[0, "revenue_left"] = round(float(loaded["revenue_left"]) + revenue, 2)
+    return pd.concat([report.iloc[:1], row.astype(report.dtypes.to_dict()), report.iloc[1:]], ignore_index=True)
 
 
 def parquet_line_count(path: Path) -> int:

@@ -382,7 +382,13 @@ def test_overlapping_exports_count_each_sale_once(tmp_path, saved_model):
     assert expected.loc["17850", "TotalQuantity"] == 12  # 10 - 4 + 5 + 1
     notes: list[str] = []
     assert len(load_log(folder, notes=notes)) == 4 and "3 lines appear in more than one file" in notes[0]
-    pd.testing.assert_frame_equal(load_customer_data(folder).customers, expected)
+    data = load_customer_data(folder)
+    pd.testing.assert_frame_equal(data.customers, expected)
+    # The cleaning report (printed by `segkit train`) says so in its own row, cached or not.
+    for report in (data.report, load_customer_data(folder).report):
+        overlap = report.set_index("rule").loc["overlapping files (kept once)"]
+        assert overlap["rows_removed"] == 3 and overlap["revenue_removed"] == 10 * 2.0 + 5 * 1.0 - 4 * 2.0
+        assert report.iloc[0]["rows_left"] == 7 and report.iloc[1]["rows_left"] == 4
 
     (folder / "b.csv").unlink()
     live = LiveLog(folder, saved_model, allow_short_window=True, settle=0)
