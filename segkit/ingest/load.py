@@ -253,7 +253,43 @@ def standardise_columns(
         out[col] = out[col].astype("string")
     if np.issubdtype(out["Quantity"].dtype, np.floating) and out["Quantity"].dropna().mod(1).eq(0).all():
         out["Quantity"] = out["Quantity"].astype("int64") if out["Quantity"].notna().all() else out["Quantity"]
-    return out[CANONICAL_COLUMNS].reset_index(drop=True)
+    filled = fill_down_within_orders(out) if "invoice" in mapping else 0
+    out = out[CANONICAL_COLUMNS].reset_index(drop=True)
+    if filled:
+        out.attrs[FILLED_DOWN] = filled
+    return out
+
+
+#: ``DataFrame.attrs`` key of a loaded log: lines whose blank customer, date or country
+#: were taken from the other lines of their order (``fill_down_within_orders``).
+FILLED_DOWN = "filled_down_within_orders"
+#: Order-level fields: one value per order, which shop exports (Shopify's orders export)
+#: write on an order's first line only.
+ORDER_FIELDS = ("CustomerID", "InvoiceDate", "Country")
+
+
+def fill_down_within_orders(lines: pd.DataFrame) -> int:
+    """Fill blank ``ORDER_FIELDS`` of a line from the other lines of its order (same
+    ``InvoiceNo``), in place, where those lines agree on one value; returns how many lines
+    got a value. An order whose lines disagree, or that has no value at all, is left as it
+    is (the cleaning rules then drop what still has no customer or date)."""
+    orders = lines["InvoiceNo"]
+    in_order = orders.notna()
+    if not in_order.any():
+        return 0
+    filled = pd.Series(False, index=lines.index)
+    for column in ORDER_FIELDS:
+        blank = lines[column].isna() & in_order
+        if not blank.any():
+            continue
+        values = lines.loc[in_order, column].groupby(orders[in_order])
+        first = values.transform("first").reindex(lines.index)
+        agreed = values.transform("nunique").reindex(lines.index) == 1
+        take = blank & first.notna() & agreed
+        if take.any():
+            lines.loc[take, column] = first[take]
+            filled |= take
+    return int(filled.sum())
 
 
 def _resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> dict[str, str]:
@@ -1174,6 +1210,7 @@ def load_log(
         seen[digest] = labels[path]
         frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst))
         names.append(labels[path])
+    filled = sum(int(frame.attrs.get(FILLED_DOWN, 0)) for frame in frames)
     combined = with_source_files(frames, names)
     repeats = repeated_across_files(combined)
     log = combined.loc[~repeats].reset_index(drop=True) if repeats.any() else combined
@@ -1183,6 +1220,8 @@ def load_log(
     dropped = combined.loc[repeats]
     # What the cleaning report shows as its own row (segkit.pipeline.workflow).
     log.attrs[REPEATED_ACROSS_FILES] = (repeated, float((dropped["Quantity"] * dropped["UnitPrice"]).sum()))
+    if filled:
+        log.attrs[FILLED_DOWN] = filled
     return log
 
 

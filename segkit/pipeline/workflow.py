@@ -14,7 +14,7 @@ import pandas as pd
 from segkit.config import default_data_path, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import REPEATED_ACROSS_FILES, load_log, load_transactions, standardise_columns
+from segkit.ingest.load import FILLED_DOWN, REPEATED_ACROSS_FILES, load_log, load_transactions, standardise_columns
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
@@ -231,6 +231,7 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
 
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         report = with_repeats_across_files(report, transactions.attrs.get(REPEATED_ACROSS_FILES))
+        report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from segkit.errors import SegkitDataError
@@ -461,6 +462,23 @@ def with_repeats_across_files(report: pd.DataFrame, repeated: tuple[int, float] 
                          "rows_left": int(loaded["rows_left"]), "revenue_left": float(loaded["revenue_left"])}])
     report.loc[0, "rows_left"] = int(loaded["rows_left"]) + lines
     report.loc[0, "revenue_left"] = round(float(loaded["revenue_left"]) + revenue, 2)
+    return pd.concat([report.iloc[:1], row.astype(report.dtypes.to_dict()), report.iloc[1:]], ignore_index=True)
+
+
+def filled_down_rule(lines: int) -> str:
+    """The cleaning report's row name for lines given their order's customer, date or country."""
+    return f"order fields filled down ({lines:,} lines)"
+
+
+def with_filled_down(report: pd.DataFrame, lines: int) -> pd.DataFrame:
+    """The cleaning report with a row after "loaded" saying how many lines took a blank
+    customer, date or country from the other lines of their order
+    (``segkit.ingest.load.fill_down_within_orders``); nothing is removed by it."""
+    if not lines:
+        return report
+    loaded = report.iloc[0]
+    row = pd.DataFrame([{"rule": filled_down_rule(int(lines)), "rows_removed": 0, "revenue_removed": 0.0,
+                         "rows_left": int(loaded["rows_left"]), "revenue_left": float(loaded["revenue_left"])}])
     return pd.concat([report.iloc[:1], row.astype(report.dtypes.to_dict()), report.iloc[1:]], ignore_index=True)
 
 

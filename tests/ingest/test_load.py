@@ -508,3 +508,27 @@ def test_a_title_above_an_unknown_header_is_named_in_the_refusal(tmp_path):
     message = _error(tmp_path / "titled.xlsx")
     assert "row 3 looks like the header: InvoiceNo, StockCode, Description, Quantity, Day, UnitPrice and 2 more" \
         in message and "--columns" in message
+
+
+def test_order_fields_on_the_first_line_only_are_filled_down_and_counted(tmp_path, sample_log):
+    """A shop export (Shopify's orders export) writes the customer, date and country on an
+    order's first line only: the log reads as the plain export, customer by customer, and
+    the cleaning report says how many lines were filled."""
+    from segkit.pipeline.workflow import load_customer_data
+
+    plain = sample_log.head(4000).copy()
+    later = plain.duplicated("InvoiceNo", keep="first")
+    shop = plain.copy()
+    shop["InvoiceDate"] = shop["InvoiceDate"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    shop = shop.astype({"CustomerID": "string", "InvoiceDate": "string", "Country": "string"})
+    shop.loc[later, ["CustomerID", "InvoiceDate", "Country"]] = pd.NA
+    plain_path, shop_path = tmp_path / "plain.csv", tmp_path / "shop.csv"
+    plain.to_csv(plain_path, index=False)
+    shop.to_csv(shop_path, index=False)
+    expected = load_customer_data(plain_path)
+    got = load_customer_data(shop_path)
+    pd.testing.assert_frame_equal(got.customers, expected.customers)
+    assert later.sum() > 1000
+    # Every later line takes its order's date and country (orders without a customer keep none).
+    assert got.report["rule"].tolist()[1] == f"order fields filled down ({int(later.sum()):,} lines)"
+    assert "order fields filled down" not in " ".join(expected.report["rule"])
