@@ -45,6 +45,7 @@ ROLES = {
     "product": "StockCode",
     "description": "Description",
     "country": "Country",
+    "currency": "Currency",  # checked (one currency per log), not kept
 }
 
 

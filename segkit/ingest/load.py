@@ -39,9 +39,11 @@ import pandas as pd
 
 from segkit.config import (
     COMPRESSED_CSV_SUFFIXES,
+    CURRENCY_ENV,
     IGNORED_SUFFIXES,
     SUPPORTED_SUFFIXES,
     cache_dir,
+    currency,
     is_log_file,
     is_multi_file,
 )
@@ -217,6 +219,10 @@ def standardise_columns(
     mapping = _resolve_mapping(raw, dict(columns or {}), source)
     if raw.shape[0] == 0:
         raise SegkitDataError(f"'{source}' has a header but no rows; export the transactions again.")
+    currency_column = mapping.get("currency") or next(
+        (c for c in raw.columns if c.strip().lower() in CURRENCY_COLUMN_NAMES), None)
+    if currency_column is not None:
+        check_one_currency(raw[currency_column], currency_column, source)
 
     out = pd.DataFrame(index=raw.index)
     out["InvoiceNo"] = _as_text(raw[mapping["invoice"]]) if "invoice" in mapping else pd.NA
@@ -720,6 +726,35 @@ def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: st
 
 _CURRENCY = r"(?:£|€|\$|¥|GBP|EUR|USD|CHF)"
 
+#: Headers of a column holding each line's currency, recognised without ``--columns currency=``.
+CURRENCY_COLUMN_NAMES = ("currency", "currency code", "currencycode", "presentment currency")
+#: Currency codes and the symbol segkit writes before money figures (``SEGKIT_CURRENCY``).
+CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF"}
+
+
+def check_one_currency(codes: pd.Series, column: str, source: str) -> str | None:
+    """The one currency of a log's currency column, or a refusal: amounts in several
+    currencies would be added up as one, and amounts in another currency than the one
+    segkit shows (``SEGKIT_CURRENCY``) would carry the wrong symbol."""
+    text = codes.astype("string").str.strip().str.upper()
+    found = sorted(text.mask(text.isin([m.upper() for m in MISSING_MARKERS])).dropna().unique())
+    if len(found) > 1:
+        raise SegkitDataError(
+            f"'{source}' holds amounts in {len(found)} currencies ({', '.join(found[:5])}) in column '{column}', "
+            "which segkit would add up as one; export one currency per file, or convert the prices to one "
+            "currency first."
+        )
+    if not found:
+        return None
+    code, shown = found[0], currency()
+    symbol = CURRENCY_SYMBOLS.get(code, code)
+    if shown not in (symbol, code):
+        raise SegkitDataError(
+            f"'{source}' is in {code} (column '{column}') while segkit shows money as '{shown}'; "
+            f"set {CURRENCY_ENV}={symbol} so every figure carries the right currency."
+        )
+    return code
+
 
 _SPACES = "[ \u00a0\u202f']"  # group separators: space, no-break spaces, Swiss apostrophe
 
@@ -1062,7 +1097,8 @@ def file_digest(path: Path) -> str:
 
 def _cache_path(path: Path, mapping: Mapping[str, str], sheet, dayfirst: bool | None = None) -> Path:
     """Cache file keyed by the file's content (not its name, size or mtime) and the options."""
-    key = json.dumps([file_digest(path), sorted(mapping.items()), str(sheet), dayfirst, _CACHE_VERSION])
+    # The currency shown is part of the key: a file is checked against it when read (check_one_currency).
+    key = json.dumps([file_digest(path), sorted(mapping.items()), str(sheet), dayfirst, currency(), _CACHE_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir() / f"{path.stem}-{digest}.parquet"
 

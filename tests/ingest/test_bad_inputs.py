@@ -331,3 +331,34 @@ def test_train_into_a_closed_pipe_still_saves_the_model(tmp_path, sample_csv, mo
     monkeypatch.setattr(sys, "stdout", Gone())
     assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(artifacts)]) == 0
     assert list(artifacts.rglob("model.json"))
+
+
+def test_a_currency_column_with_two_currencies_is_refused_and_one_other_currency_needs_its_symbol(
+        tmp_path, sample_log, monkeypatch):
+    """Orders in EUR were added as pounds (+£220k on 415 customers on the real data):
+    a Currency column with two currencies is refused; one currency must match the symbol
+    segkit shows (SEGKIT_CURRENCY), else the sentence says how to set it."""
+    from segkit.errors import SegkitDataError
+    from segkit.ingest.load import load_transactions
+
+    log = sample_log.head(300).copy()
+    log["Currency"] = "GBP"
+    one = tmp_path / "gbp.csv"
+    log.to_csv(one, index=False)
+    monkeypatch.delenv("SEGKIT_CURRENCY", raising=False)
+    assert len(load_transactions(one, use_cache=False)) == 300
+    log.loc[log.index[::7], "Currency"] = "EUR"
+    mixed = tmp_path / "mixed.csv"
+    log.to_csv(mixed, index=False)
+    with pytest.raises(SegkitDataError, match=r"'mixed.csv' holds amounts in 2 currencies \(EUR, GBP\) in column 'Currency'"):
+        load_transactions(mixed, use_cache=False)
+    log["Currency"] = "eur"
+    euros = tmp_path / "eur.csv"
+    log.to_csv(euros, index=False)
+    with pytest.raises(SegkitDataError, match="'eur.csv' is in EUR .* set SEGKIT_CURRENCY=€"):
+        load_transactions(euros, use_cache=False)
+    monkeypatch.setenv("SEGKIT_CURRENCY", "€")
+    assert len(load_transactions(euros)) == 300
+    monkeypatch.setenv("SEGKIT_CURRENCY", "£")  # the cached read is checked again
+    with pytest.raises(SegkitDataError, match="'eur.csv' is in EUR"):
+        load_transactions(euros)
