@@ -14,7 +14,13 @@ import pandas as pd
 from segkit.config import default_data_path, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import FILLED_DOWN, REPEATED_ACROSS_FILES, load_log, load_transactions, standardise_columns
+from segkit.ingest.load import (
+    FILLED_DOWN,
+    REPEATED_ACROSS_FILES,
+    load_log,
+    load_transactions,
+    standardise_columns,
+)
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
