@@ -30,8 +30,8 @@ train: $(STAMP) ## retrain on data/ (or the sample) and save artifacts/
 test: $(STAMP) ## run the whole test suite (real-data tests need SEGKIT_REAL_DATA)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) ## unit tests only, no notebooks or browser
-	$(BIN)/python -m pytest -m "not browser and not slow"
+test-fast: $(STAMP) ## unit tests only (no browser, subprocess, Spark, notebooks or real data), on both cores
+	$(BIN)/python -m pytest -m "not browser and not slow and not real_data" -n 2 -p no:cacheprovider
 
 notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifacts/ untouched)
 	tmp=$$(mktemp -d) && for nb in notebooks/0*.ipynb; do \

@@ -36,6 +36,7 @@ def segkit(*args, env_extra=None):
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
+@pytest.mark.slow
 def test_subprocess_smoke(tmp_path, sample_csv):
     """The installed command itself: features written, and bad input is one line on stderr, exit 2."""
     out = tmp_path / "features.csv"
@@ -60,6 +61,7 @@ def trained(tmp_path_factory, sample_csv):
     return folder, result.stdout
 
 
+@pytest.mark.slow
 def test_features_writes_one_row_per_customer(tmp_path, sample_csv, sample_data):
     out = tmp_path / "features.csv"
     result = segkit("features", "--data", sample_csv, "--out", out)
@@ -70,6 +72,7 @@ def test_features_writes_one_row_per_customer(tmp_path, sample_csv, sample_data)
     assert table["TotalSpend"].sum() == pytest.approx(sample_data.customers["TotalSpend"].sum())
 
 
+@pytest.mark.slow
 def test_train_prints_report_segments_and_saves(trained):
     folder, stdout = trained
     assert "cleaning report" in stdout and "cancellations" in stdout
@@ -78,6 +81,7 @@ def test_train_prints_report_segments_and_saves(trained):
     assert load_artifacts(folder).n_clusters == 4
 
 
+@pytest.mark.slow
 def test_train_auto_prints_metrics_per_k(tmp_path, sample_csv):
     result = segkit("train", "--data", sample_csv, "--artifacts", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -96,6 +100,7 @@ def test_score_adds_cluster_and_segment(tmp_path, trained, sample_csv):
 
 
 
+@pytest.mark.slow
 def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
     """A model trained on seed-cleaned lines scores a log cleaned with the seed rules
     unless told otherwise; other rules than the model's are said on stderr."""
@@ -116,6 +121,7 @@ def test_score_cleans_as_the_model_was_trained(tmp_path, sample_csv):
     assert other.returncode == 0 and "trained on lines cleaned with the 'seed' rules" in other.stderr
 
 
+@pytest.mark.slow
 def test_train_on_more_customers_than_the_limit_fits_a_sample_and_says_so(tmp_path, sample_csv, monkeypatch):
     """Above MAX_TRAINING_CUSTOMERS the model is fitted on a seeded random sample of that
     many customers; the run and the model card say so, and every customer is scored."""
@@ -137,6 +143,7 @@ def test_train_on_more_customers_than_the_limit_fits_a_sample_and_says_so(tmp_pa
     assert again.returncode == 0
     assert read_model_card(tmp_path / "b")["centres"] == card["centres"]  # the sample is seeded
 
+@pytest.mark.slow
 def test_train_without_data_uses_the_sample_and_says_so(tmp_path):
     result = segkit("train", "--k", "3", "--artifacts", tmp_path, env_extra={"SEGKIT_DATA": ""})
     assert result.returncode == 0, result.stderr
@@ -191,6 +198,7 @@ def test_scoring_with_tampered_artifacts_is_refused(tmp_path, trained, sample_cs
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_out_of_core_engine_gives_the_same_features(tmp_path, sample_log):
     parquet = tmp_path / "log.parquet"
     sample_log.to_parquet(parquet, index=False)

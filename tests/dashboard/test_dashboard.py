@@ -221,6 +221,7 @@ def test_model_card_html(sample_data, sample_model):
     assert "1,997 customers" in text or f"{len(sample_data.customers):,} customers" in text
 
 
+@pytest.mark.slow
 def test_score_upload_of_transactions(sample_csv, sample_model, sample_data):
     scored = views.score_upload(Path(sample_csv).read_bytes(), "new.csv", sample_model)
     assert len(scored) == len(sample_data.customers)
@@ -863,6 +864,7 @@ def test_real_data_dashboard(real_data, tmp_path):
     shown = dash.state.selection.shown
     assert (shown["Segment"] == dash.state.everyone.loc[shown.index, "Segment"]).all()
 
+@pytest.mark.slow
 def test_serve_with_a_token_turns_away_visitors_without_it(tmp_path):
     """`python -m segkit.server.serve --token=...`: the page needs ?token=, a wrong one is refused."""
     import subprocess
@@ -942,6 +944,7 @@ def test_pool_and_cap_follow_the_machine_and_settings():
             serve.voila_config({name: value})
 
 
+@pytest.mark.slow
 def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
     from segkit.server import serve
 
@@ -1008,6 +1011,7 @@ def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):
     pd.testing.assert_frame_equal(scored_day[["Recency", "Segment"]], scored_month[["Recency", "Segment"]])
 
 
+@pytest.mark.slow
 def test_rfm_view_travels_in_the_link_and_the_header_says_which_segments(sample_data, tmp_path):
     """``?segmentation=rfm&segment=...`` opens the RFM view with that RFM segment; the URL
     and the header follow the switch."""
@@ -1025,6 +1029,7 @@ def test_rfm_view_travels_in_the_link_and_the_header_says_which_segments(sample_
     assert odd.state.segmentation == "model" and "segmentation 'clusters'" in odd.state.notice
 
 
+@pytest.mark.slow
 def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, monkeypatch):
     """A log aggregated out of core (over the large-log threshold) gets the saved model's
     observation window and registered features, as a log in memory does: the same customer
@@ -1052,6 +1057,7 @@ def test_a_large_log_page_uses_the_saved_models_window_and_features(tmp_path, mo
 
 
 @pytest.mark.parametrize("large", [False, True])
+@pytest.mark.slow
 def test_the_page_cleans_as_the_saved_model_was_trained(tmp_path, monkeypatch, large):
     """A model trained on seed-cleaned lines is shown customers cleaned with the seed rules,
     in memory and out of core (the header names them), not the default rules' customers."""

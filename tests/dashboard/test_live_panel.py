@@ -157,6 +157,7 @@ def _kpi_customers(dashboard) -> int:
     return len(dashboard.state.selection)
 
 
+@pytest.mark.slow
 def test_a_folder_page_takes_new_files_and_keeps_the_view(page):
     dashboard, folder = page
     state, live = dashboard.state, dashboard.live
@@ -193,6 +194,7 @@ def test_a_folder_page_takes_new_files_and_keeps_the_view(page):
     assert state.message == ""
 
 
+@pytest.mark.slow
 def test_a_move_button_filters_the_table_to_those_customers(page):
     dashboard, folder = page
     state, live = dashboard.state, dashboard.live
@@ -305,6 +307,7 @@ def test_a_failed_check_is_said_and_the_page_keeps_its_data(page):
     assert live.check() is None and "failed" not in live.status.value  # a good check clears it
 
 
+@pytest.mark.slow
 def test_without_a_saved_model_a_folder_page_says_it_does_not_follow(trained, tmp_path, cache):
     from segkit.dashboard import Dashboard
 
@@ -352,6 +355,7 @@ def test_an_open_page_takes_a_model_saved_after_it_opened(sample_data, tmp_path)
     assert len(state.segment_names) == len(second.segment_names_)
 
 
+@pytest.mark.slow
 def test_a_live_page_cleans_new_files_as_the_saved_model_was_trained(tmp_path, sample_log, cache):
     """A model trained on seed-cleaned lines: the folder page and its refreshes use the seed
     rules, so the customers it shows are the seed rules' customers, before and after a new day."""

@@ -54,6 +54,7 @@ def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
 
 
 @pytest.mark.parametrize("rules", ["default", "seed"])
+@pytest.mark.slow
 def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch, tmp_path):
     import segkit.engines.outofcore
 
@@ -66,6 +67,7 @@ def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules
     assert spill.is_dir() and not any(spill.iterdir())  # the split lines are cleaned up
 
 
+@pytest.mark.slow
 def test_messy_ids_and_lines_are_canonicalised_like_load(tmp_path, messy_lines):
     """Text ids with blanks and '.0', 'nan' markers, NaN numbers, netting ties, duplicates."""
     frame = messy_lines
@@ -138,6 +140,7 @@ def test_generated_log_has_the_uci_layout_and_its_traps(large_log):
 
 
 @pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+@pytest.mark.slow
 def test_zoned_parquet_gives_the_same_recency_on_every_path(tmp_path, sample_log, zone):
     """The rule (README, 'Time zones'): zoned stamps become UTC wall time, on every path."""
     zoned = sample_log.assign(InvoiceDate=sample_log["InvoiceDate"].dt.tz_localize(zone))

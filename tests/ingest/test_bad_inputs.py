@@ -214,6 +214,7 @@ def test_cli_refuses_with_one_line_and_leaves_artifacts_untouched(case, tmp_path
 
 
 @pytest.mark.parametrize("name", ["identical_customers.csv", "dates_ambiguous.csv"])
+@pytest.mark.slow
 def test_cli_subprocess_smoke_one_line_no_warnings(name, tmp_path):
     """A real process: exit code 2 and exactly one line on stderr (no ConvergenceWarning)."""
     from segkit.config import ARTIFACTS_DIR
@@ -303,6 +304,7 @@ def test_exact_repeats_in_a_customer_table_are_scored_once_with_a_warning(shippe
 # ------------------------------------------------------------------ issue 27: a closed pipe
 
 
+@pytest.mark.slow
 def test_score_into_a_closed_pipe_finishes_and_exits_cleanly(tmp_path, sample_csv):
     """``segkit score ... | head``: the reader is gone before the first line is printed; the
     scores are still written, the exit code is 0 and stderr holds no error."""

@@ -277,6 +277,7 @@ UK_TIME_FORMATS = {
 
 
 @pytest.mark.parametrize("style", UK_TIME_FORMATS)
+@pytest.mark.slow
 def test_day_first_dates_with_any_time_format_read_as_the_plain_export(tmp_path, plain_export, style):
     log = plain_export[0]
     path = tmp_path / f"uk_{style}.csv"
@@ -286,6 +287,7 @@ def test_day_first_dates_with_any_time_format_read_as_the_plain_export(tmp_path,
 
 
 @pytest.mark.parametrize("style", ["am_pm", "comma_seconds", "hhmm"])
+@pytest.mark.slow
 def test_the_stated_order_reaches_every_time_format(tmp_path, plain_export, style):
     log = plain_export[0]
     path = tmp_path / f"uk_{style}.csv"
@@ -334,6 +336,7 @@ def _padded(log: pd.DataFrame) -> pd.DataFrame:
     return log.assign(CustomerID=ids.astype(object).where(ids.notna(), None))
 
 
+@pytest.mark.slow
 def test_xlsx_text_ids_keep_their_leading_zeros_as_in_csv(tmp_path, plain_export):
     log = _padded(plain_export[0])
     log.to_csv(tmp_path / "padded.csv", index=False)
@@ -345,6 +348,7 @@ def test_xlsx_text_ids_keep_their_leading_zeros_as_in_csv(tmp_path, plain_export
     pd.testing.assert_frame_equal(_customers(tmp_path / "padded.xlsx"), _customers(tmp_path / "padded.csv"))
 
 
+@pytest.mark.slow
 def test_a_folder_of_xlsx_and_csv_exports_keeps_each_customer_whole(tmp_path, plain_export):
     log = _padded(plain_export[0])
     log.to_csv(tmp_path / "plain.csv", index=False)
@@ -406,6 +410,7 @@ def test_a_zip_holding_more_than_one_file_is_refused_naming_them(tmp_path):
     assert "holds 2 file(s) (a.csv, b.csv)" in message and "exactly one CSV file" in message
 
 
+@pytest.mark.slow
 def test_a_folder_reads_its_gzip_export_and_names_every_file_it_skips(tmp_path, plain_export, capsys):
     import gzip
 
@@ -451,6 +456,7 @@ def _write_sheets(path, sheets: dict) -> None:
             frame.to_excel(writer, sheet_name=name, index=False)
 
 
+@pytest.mark.slow
 def test_a_workbook_whose_sheets_share_a_layout_is_read_as_one_log_said_in_one_line(tmp_path, plain_export, capsys):
     from segkit import cli
 
@@ -468,6 +474,7 @@ def test_a_workbook_whose_sheets_share_a_layout_is_read_as_one_log_said_in_one_l
     assert len(one) == int((~first).sum())
 
 
+@pytest.mark.slow
 def test_a_workbook_whose_sheets_differ_is_refused_naming_them_and_sheet(tmp_path, plain_export):
     log = plain_export[0]
     summary = log.groupby("Country", as_index=False)["Quantity"].sum()
@@ -478,6 +485,7 @@ def test_a_workbook_whose_sheets_differ_is_refused_naming_them_and_sheet(tmp_pat
     _same_as_plain(book, plain_export, sheet="Orders")
 
 
+@pytest.mark.slow
 def test_an_empty_extra_sheet_is_left_out(tmp_path, plain_export):
     book = tmp_path / "with_empty.xlsx"
     _write_sheets(book, {"Online Retail": plain_export[0], "Sheet2": pd.DataFrame()})
@@ -485,6 +493,7 @@ def test_an_empty_extra_sheet_is_left_out(tmp_path, plain_export):
 
 
 @pytest.mark.parametrize("kind", ["xlsx", "csv_title_alone", "csv_title_padded"])
+@pytest.mark.slow
 def test_a_title_above_the_header_is_skipped(tmp_path, plain_export, kind):
     log = plain_export[0]
     title = "Online Retail - transactions export, all stores"

@@ -66,6 +66,7 @@ def _live(folder: Path, model, **kw) -> LiveLog:
     return live
 
 
+@pytest.mark.slow
 def test_a_folder_log_equals_the_same_lines_in_one_file(tmp_path, sample_log, months):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -123,6 +124,7 @@ def test_config_resolves_a_folder_a_glob_and_the_refresh_interval(monkeypatch, t
     assert config.refresh_seconds() == 15
 
 
+@pytest.mark.slow
 def test_a_new_files_customers_appear_and_the_result_equals_a_full_recompute(folder, months, saved_model):
     live = _live(folder, saved_model)
     before = set(live.customers.index)
@@ -235,6 +237,7 @@ def test_moves_that_matter_come_first():
     assert list(moves["Matters"]) == [True, True, False, False, False]
 
 
+@pytest.mark.slow
 def test_the_snapshot_is_shared(folder, months, saved_model, tmp_path):
     shared = tmp_path / "snapshots"
     first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
@@ -420,6 +423,7 @@ def test_a_refused_refresh_changes_nothing(folder, saved_model, tmp_path):
     assert live.refresh().summary() == "No change."
 
 
+@pytest.mark.slow
 def test_a_snapshot_never_carries_another_folders_file(tmp_path, months, saved_model):
     """Two folders with the same files but one more, still being written, in the second: the
     second folder's log must not take the first folder's version of that file."""
@@ -536,6 +540,7 @@ def _append_csv(frame: pd.DataFrame, path: Path, age: float = 3600) -> None:
     os.utime(path, (stamp, stamp))
 
 
+@pytest.mark.slow
 def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model, monkeypatch):
     """A shop appending to one CSV: only the new lines are read, and the result is exactly
     that of reading the whole file (a fresh feed on the same folder, computed from scratch)."""

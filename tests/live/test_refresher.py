@@ -80,6 +80,7 @@ def _refresher(folder, artifacts):
     return PageRefresher(folder.path, artifacts, interval=1)
 
 
+@pytest.mark.slow
 def test_with_a_refresher_pages_only_read_and_show_the_new_day(folder, cache, monkeypatch):
     folder, artifacts = folder
     guard = PagesMustNotCompute(monkeypatch)
@@ -166,6 +167,7 @@ def test_pages_compute_again_when_the_refresher_stops_answering(folder, cache):
     pd.testing.assert_frame_equal(page.state.data.customers, folder.customers(), check_dtype=False)
 
 
+@pytest.mark.slow
 def test_the_refresher_takes_a_model_saved_after_it_started(folder, cache):
     from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import load_customer_data, train_model
@@ -185,6 +187,7 @@ def test_the_refresher_takes_a_model_saved_after_it_started(folder, cache):
     assert new_page.live.feed.computed == 0 and new_page.live.feed.key == refresher.feed.key
 
 
+@pytest.mark.slow
 def test_an_open_page_polls_the_refresher_and_shows_a_new_day_before_its_interval(folder, cache, monkeypatch):
     import segkit.dashboard.live_panel as live_module
 
@@ -224,6 +227,7 @@ def _env(folder, artifacts, cache) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_serve_starts_the_refresher_which_stops_with_the_server(folder, cache):
     from segkit.server.serve import start_refresher
 
@@ -265,6 +269,7 @@ def test_no_refresher_for_a_page_on_one_file_or_without_a_saved_model(folder, ca
     assert not (cache / "live").exists() or not list((cache / "live").glob("*.follower.json"))
 
 
+@pytest.mark.slow
 def test_the_refresher_can_be_run_by_hand(folder, cache):
     folder, artifacts = folder
     run = subprocess.run([sys.executable, "-m", "segkit.live.refresher", "--once", "--data", str(folder.path),
@@ -335,6 +340,7 @@ def _beat_pid(cache: Path, timeout: float = 120) -> int:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_a_page_in_plain_voila_starts_the_refresher_once(folder, cache, monkeypatch):
     """Without ``segkit.server.serve`` (a plain ``voila dashboard.ipynb``), the first page kernel that
     finds no refresher starts one; later pages read from it, and start no other."""

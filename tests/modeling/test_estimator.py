@@ -86,6 +86,7 @@ def test_inside_pipeline_and_grid_search(sample_data):
     assert search.best_params_["n_clusters"] in (2, 3, 4)
 
 
+@pytest.mark.slow
 def test_check_estimator_passes_every_check():
     from sklearn.utils.estimator_checks import check_estimator
 

@@ -12,6 +12,7 @@ from segkit.modeling.label import LifecycleRules, lifecycle_stage
 from segkit.modeling.model import SegmentationModel, evaluate_k, recommend_k
 
 
+@pytest.mark.slow
 def test_default_pipeline_clusters_the_active_customers_with_bisecting_kmeans(sample_data):
     customers = sample_data.customers
     model = SegmentationModel(n_clusters=4, random_state=0).fit(customers)

@@ -118,6 +118,7 @@ def test_a_clear_difference_is_not_called_a_tie(sample_data):
     assert (comparison.drop(index="Segments")["Verdict"] == "segments explain more").all()
 
 
+@pytest.mark.slow
 def test_refits_move_some_value_tiers_but_never_a_calendar_stage(sample_data):
     """Intervals from refitting (not from resampling fixed labels): some customers change
     tier between refits, while New / At risk / Lost follow the calendar in every refit."""

@@ -46,6 +46,7 @@ def _windows(lines: pd.DataFrame) -> list[tuple]:
     ]
 
 
+@pytest.mark.slow
 def test_window_activity_out_of_core_equals_in_memory(large_and_in_memory, monkeypatch):
     from segkit.dashboard.state import window_activity
     from segkit.page.data import large_log_windows
@@ -86,6 +87,7 @@ def test_a_new_kernel_reads_the_window_table_of_the_first(large_and_in_memory, m
     assert again.activity(None, None, "Christmas") is not None and again.category_names
 
 
+@pytest.mark.slow
 def test_out_of_core_page_filters_by_date_and_category(large_and_in_memory, monkeypatch):
     from segkit.dashboard import Dashboard
     from segkit.dashboard.state import window_activity
@@ -138,6 +140,7 @@ def test_real_data_out_of_core_windows_equal_in_memory(real_parquet, real_data, 
         pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{start}..{end} {category}")
 
 
+@pytest.mark.slow
 def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_memory, tmp_path, monkeypatch):
     """A log too large for one pass is cleaned per bucket of customers (as the customer
     table is): the windows stay those of the lines in memory."""
@@ -157,6 +160,7 @@ def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_me
     assert len(list(windows.table_folder.glob("part-*.parquet"))) == 6
 
 
+@pytest.mark.slow
 def test_serving_prepares_the_window_table_before_any_visitor(tmp_path):
     """``segkit.server.serve`` opens the page before Voilà starts; for a log aggregated out of core
     that includes the filters' window table, so the first visitor's date change does not

@@ -56,6 +56,7 @@ def _open_in_new_kernel(log: Path, artifacts: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_second_kernel_opens_from_the_snapshot_without_heavy_libraries_or_lines(saved_page):
     log, artifacts, data, model = saved_page
     expected = model.segment(data.customers)["Segment"].astype(str).value_counts().to_dict()
@@ -118,6 +119,7 @@ def test_card_model_states_the_saved_model_and_loads_it_only_to_compute(saved_pa
         stale.segment(data.customers)
 
 
+@pytest.mark.slow
 def test_segkit_train_prepares_the_first_page(tmp_path, sample_log, monkeypatch):
     """`segkit train` writes the snapshot the first page opens from."""
     from segkit import cli
@@ -146,6 +148,7 @@ def test_the_built_in_sample_is_cached_like_a_file(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(fresh.lines, again.lines)
 
 
+@pytest.mark.slow
 def test_kernels_started_together_compute_the_snapshot_once(saved_page):
     """Voilà fills its pool at once: one kernel computes the snapshot, the others wait for it."""
     log, artifacts, data, model = saved_page
@@ -181,6 +184,7 @@ def test_a_model_saved_from_the_page_is_opened_by_the_next_kernel_without_comput
     assert opened["heavy"] == [] and not opened["lines_read"], "the next kernel computed instead of reading"
 
 
+@pytest.mark.slow
 def test_serving_prepares_the_page_before_any_kernel_and_survives_a_bad_log(saved_page, tmp_path):
     """``segkit.server.serve`` opens the page once before Voilà starts: the snapshot every kernel
     reads is on disk first (else the first kernel computes it and keeps ~700 MB); a log

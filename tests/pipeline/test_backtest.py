@@ -138,6 +138,7 @@ def _segkit(*args, env_extra=None):
                           env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_backtest_writes_cutoff_and_pooled_rows(tmp_path, sample_csv):
     out = tmp_path / "backtest.csv"
     result = _segkit("backtest", "--data", sample_csv, "--k", "4", "--out", out)
@@ -152,6 +153,7 @@ def test_cli_backtest_writes_cutoff_and_pooled_rows(tmp_path, sample_csv):
     assert short.returncode == 2 and "too few to backtest" in short.stderr
 
 
+@pytest.mark.slow
 def test_cli_train_stores_evidence_and_until_ignores_later_lines(tmp_path, sample_csv):
     result = _segkit("train", "--data", sample_csv, "--k", "4", "--until", "2011-11-30", "--artifacts", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -166,6 +168,7 @@ def test_cli_train_stores_evidence_and_until_ignores_later_lines(tmp_path, sampl
             assert evidence["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
 
 
+@pytest.mark.slow
 def test_cli_train_seed_preset_keeps_the_original_names(tmp_path, sample_csv, sample_data):
     from segkit.pipeline.workflow import train_model
 
@@ -223,6 +226,7 @@ def test_real_no_paid_channels_advice_only_where_customers_do_not_return(real_da
     assert outcome.loc[lapsed.to_numpy(), "Returned"].mean() >= LOST_MAX_RETURN
 
 
+@pytest.mark.slow
 def test_cli_score_until_ignores_later_lines(tmp_path, sample_csv):
     folder = tmp_path / "models"
     assert _segkit("train", "--data", sample_csv, "--k", "3", "--no-backtest", "--artifacts", folder).returncode == 0

@@ -23,7 +23,7 @@ from segkit.features.customers import add_registered_features
 from segkit.modeling.model import SegmentationModel
 from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 
-WORKTREE = Path(__file__).resolve().parents[1]
+WORKTREE = Path(__file__).resolve().parents[2]  # the repository root
 
 FEATURE_SOURCE = '''
 from segkit.rules.registry import register_feature

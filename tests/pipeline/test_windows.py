@@ -41,6 +41,7 @@ def test_window_counts_purchases_inside_and_keeps_calendar_facts(sample_data):
     assert (windowed.loc[silent, "NumPurchases"] == 0).all() and silent.any()
 
 
+@pytest.mark.slow
 def test_cli_window_and_feature_are_recorded_and_used_when_scoring(tmp_path, logs, capsys):
     full, six_weeks = logs
     artifacts, out = tmp_path / "model", tmp_path / "scored.csv"

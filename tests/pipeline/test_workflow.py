@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 import segkit.clean as clean
 import segkit.pipeline.workflow as workflow
 from segkit.pipeline.workflow import load_customer_data
 
 
+@pytest.mark.slow
 def test_clean_lines_are_cached_by_content_rules_and_code(tmp_path, sample_log, monkeypatch):
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "log.csv"
@@ -34,6 +36,7 @@ def test_clean_lines_are_cached_by_content_rules_and_code(tmp_path, sample_log, 
 
 
 
+@pytest.mark.slow
 def test_lines_of_a_cached_table_are_cleaned_again_when_their_cache_file_is_gone(tmp_path, sample_log, monkeypatch):
     """The customer table came from the cache and the clean lines' file went away before
     they were asked for (another cache folder, a clean-up): the lines are cleaned again."""
@@ -47,6 +50,7 @@ def test_lines_of_a_cached_table_are_cleaned_again_when_their_cache_file_is_gone
         kept.unlink()
     pd.testing.assert_frame_equal(fresh.lines, again.lines, check_dtype=False)
 
+@pytest.mark.slow
 def test_customer_table_is_cached_and_lines_are_read_only_when_used(tmp_path, sample_log, monkeypatch):
     """A file read before gives its customer table straight from the cache (no parse, no
     cleaning, no features), exactly equal to a fresh computation; the lines come back on
@@ -87,6 +91,7 @@ def test_customer_table_is_cached_and_lines_are_read_only_when_used(tmp_path, sa
     assert type(changed) is workflow.CustomerData and changed.line_count < fresh.line_count
 
 
+@pytest.mark.slow
 def test_processes_loading_one_file_together_parse_it_once(tmp_path, sample_log):
     """Dashboard kernels started together: one parses and cleans, the others read its table."""
     import os

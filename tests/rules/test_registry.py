@@ -80,6 +80,7 @@ def test_out_of_core_gives_the_in_memory_features(sample_parquet, rules, window_
 
 
 @pytest.mark.parametrize("window_days", [None, 90])
+@pytest.mark.slow
 def test_customer_buckets_and_small_chunks_give_the_same_features(sample_parquet, window_days, monkeypatch,
                                                                   counted_chunks):
     monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 10_000)  # ~37k lines, 3 GB -> 2 buckets
@@ -94,6 +95,7 @@ def test_real_data_out_of_core_gives_the_in_memory_features(real_parquet):
     assert_same_features(got, in_memory(real_parquet, names=BUILT_IN), BUILT_IN, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_spark_gives_the_in_memory_features(spark_engine, sample_parquet):
     got = load_customer_data(sample_parquet, engine="spark", spark_master="local[2]", window_days=90,
                              extra_features=FEATURES)
@@ -110,6 +112,7 @@ def test_cli_features_out_of_core_with_a_registered_feature(sample_parquet, tmp_
                                    check_exact=False, rtol=1e-12, check_index_type=False)
 
 
+@pytest.mark.slow
 def test_cli_train_and_score_out_of_core_with_registered_features(sample_parquet, tmp_path, capsys):
     artifacts = tmp_path / "model"
     assert cli.main(["train", "--data", str(sample_parquet), "--engine", "duckdb", "--k", "3", "--window-days", "365",
@@ -150,6 +153,7 @@ def test_a_feature_spark_cannot_send_to_its_executors_is_named(spark_engine, sam
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_a_feature_failing_on_spark_executors_is_named_in_one_sentence(spark_engine, monkeypatch):
     from segkit.engines.registered import features_on_engine
 
