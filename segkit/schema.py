@@ -73,11 +73,12 @@ MISSING_MARKERS = ("", "#N/A", "#NA", "N/A", "NA", "nan", "NaN", "NAN", "null", 
 #: Ids (customer, invoice, product) as text, one rule on every engine (this loader,
 #: ``segkit.engines.base.canonical_table``, ``segkit.engines.outofcore``): trimmed, a whole number
 #: with a decimal tail is its digits (``WHOLE_NUMBER_ID``: '17850.0' -> '17850'), and
-#: these texts are missing (``MISSING_ID_TEXTS``).
+#: these texts are missing (``MISSING_ID_TEXTS``: the same ``MISSING_MARKERS`` as every other
+#: cell, so "NA" or "#N/A" is a blank id in a transaction log and in a customer table alike).
 WHOLE_NUMBER_ID = r"^([0-9]+)\.0+$"  # ASCII digits: Python's \d also takes other scripts' digits, RE2's and Java's do not
 
 
-MISSING_ID_TEXTS = ("", "nan", "NaN", "None")
+MISSING_ID_TEXTS = MISSING_MARKERS
 
 
 #: The characters trimmed from ids: what Python's ``str.strip`` removes (Unicode spaces,

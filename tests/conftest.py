@@ -148,6 +148,8 @@ def messy_lines():
         ("1010", "nan", 2, 4, 1.5, "12000", "Germany"),    # product missing after cleaning
         ("1011", "B2", 1, 4, 1.5, "None", "UK"),           # customer missing
         ("1012", "B2", 1, 4, 1.5, "  ", "UK"),             # customer missing
+        ("1019", "B2", 1, 4, 1.5, " NULL", "UK"),          # customer missing, as a spreadsheet writes it
+        ("1020", "#N/A", 1, 4, 1.5, "12000", "UK"),        # product missing
         (" 1013.0", "B3", 7, 6, 1.25, "\u00a012001\t", None),
         ("1014", "B3", 1, 6, 1.25, "12001", "Spain"),
         ("C1015", "B3", -100, 7, 1.25, "12001", "Spain"),  # cancels more than was bought

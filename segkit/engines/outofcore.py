@@ -130,6 +130,29 @@ def _plain_id_sql(column: str) -> str:
             f"AND NOT (right({x}, 1) = '0' AND contains({x}, '.')) AND {x} NOT IN ({_MISSING_IDS_SQL}))")
 
 
+def _refuse_order_fields_to_fill(con, roles: dict[str, str], name: str) -> None:
+    """The pandas reader fills an order's blank customer, date or country from its other
+    lines (``segkit.ingest.load.fill_down_within_orders``); this engine does not yet, so a
+    log that needs it is refused rather than counted differently."""
+    if "invoice" not in roles:
+        return
+    invoice = _q(roles["invoice"])
+    for role in ("customer", "date", "country"):
+        column = roles.get(role)
+        if not column:
+            continue
+        value = _q(column)
+        blanks = con.execute(
+            f"SELECT count(*) FROM source WHERE {invoice} IS NOT NULL AND {value} IS NULL AND {invoice} IN "
+            f"(SELECT {invoice} FROM source WHERE {value} IS NOT NULL)").fetchone()[0]
+        if blanks:
+            raise SegkitDataError(
+                f"'{name}' has {blanks:,} line(s) whose {role} is blank while other lines of the same order "
+                f"(column '{roles['invoice']}') have one; the out-of-core engine does not fill them down: "
+                "use --engine pandas, which does and says how many lines it filled."
+            )
+
+
 def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, bool]:
     """The checks load.py makes, in one scan, and facts that let the main scans skip work.
 
@@ -177,6 +200,7 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
                 f"FROM (SELECT DISTINCT {_q(column)} FROM source)").fetchone()[0]
     if facts["rows"] == 0:
         raise SegkitDataError(f"'{name}' has a header but no rows; export the transactions again.")
+    _refuse_order_fields_to_fill(con, roles, name)
     if facts["dates"] == 0:
         raise SegkitDataError(f"'{name}' has no dates in column '{date_col}'; fill that column.")
     for column in numbers:

@@ -164,12 +164,25 @@ def test_outlier_dates_and_blank_quantities_are_dropped_out_of_core_too(tmp_path
     log["Quantity"] = log["Quantity"].astype("float64")
     log.loc[log.index[30:40], "Quantity"] = np.nan
     log.loc[log.index[40:50], "UnitPrice"] = np.nan
-    log.loc[log.index[50:55], "InvoiceDate"] = pd.NaT
+    whole_orders = log.index[log["InvoiceNo"].isin(log["InvoiceNo"].iloc[50:55])]
+    log.loc[whole_orders, "InvoiceDate"] = pd.NaT  # blank on every line of their orders: nothing to fill
     path = tmp_path / "odd.parquet"
     log.to_parquet(path, index=False)
     pandas_path = load_customer_data(path)
     assert pandas_path.customers["Recency"].max() < 1000
     assert_same_customers(customer_features_out_of_core(path), pandas_path.customers)
+
+
+def test_a_log_whose_order_fields_need_filling_down_is_refused_out_of_core(tmp_path, sample_log):
+    """The pandas reader fills a date blank on some lines of an order from its other lines;
+    the out-of-core engine would drop those lines instead, so it refuses, naming the fix."""
+    log = sample_log.copy()
+    log.loc[log.index[50:55], "InvoiceDate"] = pd.NaT
+    path = tmp_path / "blank-dates.parquet"
+    log.to_parquet(path, index=False)
+    assert load_customer_data(path).report["rule"].iloc[1].startswith("order fields filled down")
+    with pytest.raises(SegkitDataError, match=r"line\(s\) whose date is blank .* use --engine pandas"):
+        customer_features_out_of_core(path)
 
 
 def test_text_numbers_with_commas_are_left_to_the_pandas_path(tmp_path, sample_log):
