@@ -1,0 +1,174 @@
+"""The documentation site (docs/, `make docs`): it builds with warnings as errors, every
+internal link and anchor resolves, every Python example of the guides runs, and a reader
+finds the answers to five questions within two clicks of the front page."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+#: The guides whose ```python blocks must run, in order, as one script per page.
+GUIDES = ("index.md", "dashboard.md", "data-science.md", "team.md", "benchmarks.md", "changelog.md")
+
+pytestmark = pytest.mark.slow
+
+
+class _Page(HTMLParser):
+    """The links, the element ids and the text of one built HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site built as `make docs` builds it: warnings are errors, nitpicky references."""
+    sphinx = pytest.importorskip("sphinx")
+    del sphinx
+    out = tmp_path_factory.mktemp("docs") / "html"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+                           str(DOCS), str(out), "-d", str(out.parent / "doctrees")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, f"the docs do not build cleanly:\n{done.stderr[-4000:]}"
+    return out
+
+
+def _internal(href: str) -> bool:
+    return not re.match(r"^[a-z][a-z0-9+.-]*:", href) and not href.startswith("//")
+
+
+def _target(page: Path, href: str) -> tuple[Path, str]:
+    path, fragment = urldefrag(href)
+    return (page if not path else (page.parent / unquote(path)).resolve()), unquote(fragment)
+
+
+def test_every_internal_link_and_anchor_resolves(site):
+    pages = {path.resolve(): _parse(path) for path in site.rglob("*.html")}
+    broken = []
+    for path, page in pages.items():
+        for href in page.links:
+            if not _internal(href):
+                continue
+            target, fragment = _target(path, href)
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{path.relative_to(site)}: {href} (no such file)")
+            elif fragment and target.suffix == ".html" and fragment not in pages[target].ids:
+                broken.append(f"{path.relative_to(site)}: {href} (no such anchor)")
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_the_notebooks_are_rendered_with_their_outputs(site):
+    for name in ("01-explore", "02-train", "03-score", "04-value"):
+        html = (site / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
+        assert "cell_output" in html, f"{name} has no rendered outputs"
+    assert "Plotly.newPlot" in (site / "notebooks" / "02-train.html").read_text(encoding="utf-8")
+    assert (site / "_static" / "plotly.min.js").exists()
+
+
+def test_the_api_reference_documents_the_most_used_functions(site):
+    text = " ".join(" ".join(_parse(path).text) for path in (site / "api").glob("*.html"))
+    for name in ("load_transactions", "clean_transactions", "customer_features", "SegmentationModel",
+                 "load_customer_data", "train_model", "customers_for_scoring", "register_feature",
+                 "backtest_segments", "save_artifacts", "load_artifacts"):
+        assert name in text, f"{name} is missing from the API reference"
+
+
+#: Question -> texts that, all on one page, answer it.
+QUESTIONS = {
+    'what "At risk" means': ("At risk", "bought more than once, but not for 120 to 179 days"),
+    "how to score a new file": ("segkit score --data", "customers_for_scoring"),
+    "how to add your own feature": ("register_feature", "--feature-module"),
+    "how to run the page for ten colleagues": ("ten colleagues", "SEGKIT_POOL_SIZE", "SEGKIT_MAX_KERNELS"),
+    "how fast segkit is at 20M lines": ("20M-line log", "DuckDB", "peak memory"),
+}
+
+
+def test_a_reader_finds_each_answer_within_two_clicks_of_the_front_page(site):
+    front = site / "index.html"
+
+    def linked(path: Path) -> set[Path]:
+        out = set()
+        for href in _parse(path).links:
+            if _internal(href):
+                target, _ = _target(path, href)
+                if target.suffix == ".html" and target.exists():
+                    out.add(target)
+        return out
+
+    one_click = linked(front) | {front.resolve()}
+    two_clicks = set(one_click)
+    for page in one_click:
+        two_clicks |= linked(page)
+    texts = {page: " ".join(" ".join(_parse(page).text).split()) for page in two_clicks}
+    for question, needles in QUESTIONS.items():
+        found = [page for page, text in texts.items() if all(needle in text for needle in needles)]
+        assert found, f"no page within two clicks of the front page tells {question} ({needles})"
+
+
+def _python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", markdown, flags=re.S | re.M)
+
+
+@pytest.mark.parametrize("guide", GUIDES)
+def test_the_guides_python_examples_run_on_the_built_in_sample(guide, tmp_path):
+    blocks = _python_blocks((DOCS / guide).read_text(encoding="utf-8"))
+    if not blocks:
+        pytest.skip(f"{guide} has no Python example")
+    script = tmp_path / "examples.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    env = dict(os.environ, SEGKIT_DATA="", SEGKIT_ARTIFACTS=str(tmp_path / "artifacts"),
+               SEGKIT_CACHE=os.environ.get("SEGKIT_CACHE", str(tmp_path / "cache")), SEGKIT_CLV="0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, f"the Python examples of docs/{guide} fail:\n{done.stderr[-3000:]}"
+
+
+def test_the_readme_is_short_and_keeps_the_two_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    head = "\n".join(readme.splitlines()[:12])
+    assert "make run" in head and "make test" in head
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in ("run", "test", "docs", "docs-serve"):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), f"make {target} is gone"
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).exists(), f"README links to a missing {link}"
