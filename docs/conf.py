@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))  # document this checkout's segkit
 # Importing segkit's modules for autodoc must not read data/ or write into the project.
 os.environ.setdefault("SEGKIT_DATA", "")
 
-import segkit  # noqa: E402
+import segkit
 
 project = "segkit"
 author = "segkit contributors"
@@ -71,11 +71,11 @@ html_last_updated_fmt = None
 # `-n` (nitpicky): every reference to segkit must resolve. Types of other packages are not
 # linked (the site is built offline, without intersphinx), so they are not checked.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(pd|pandas|np|numpy|sklearn|scipy|pathlib|plotly|go|ipywidgets|widgets|ibis|duckdb|pyspark|pyarrow"
-               r"|pa|anywidget|voila|jupyter_server|tornado|traitlets|matplotlib|datetime|collections|typing"
-               r"|concurrent|asyncio|subprocess|threading|os|io|json|hashlib|re)(\..*)?"),
-    (r"py:.*", r"(Path|Mapping|Sequence|Iterable|Iterator|Callable|Any|Literal|Timestamp|DataFrame|Series"
-               r"|ndarray|Figure|Widget|Engine|NoneType|optional|default|callable|array-like)"),
+    (r"py:.*", (r"(pd|pandas|np|numpy|sklearn|scipy|pathlib|plotly|go|ipywidgets|widgets|ibis|duckdb|pyspark|pyarrow"
+                r"|pa|anywidget|voila|jupyter_server|tornado|traitlets|matplotlib|datetime|collections|typing"
+                r"|concurrent|asyncio|subprocess|threading|os|io|json|hashlib|re)(\..*)?")),
+    (r"py:.*", (r"(Path|Mapping|Sequence|Iterable|Iterator|Callable|Any|Literal|Timestamp|DataFrame|Series"
+                r"|ndarray|Figure|Widget|Engine|NoneType|optional|default|callable|array-like)")),
 ]
 nitpick_ignore_regex += [(r"py:.*", r"segkit\.files\.locks\.T"), (r"py:.*", r"'.*'")]
 
