@@ -1182,7 +1182,7 @@ def load_log(
     mix of types works as long as every file has the same layout. Files with identical
     bytes (the same export saved twice) are read once, with a sentence in ``notes``;
     lines repeated across different files are left to the cleaning rules (exact
-    duplicates are dropped, see the README). A file that cannot be read is refused with
+    duplicates are dropped, see docs/data-science.md). A file that cannot be read is refused with
     its own one-sentence reason.
     """
     frames: list[pd.DataFrame] = []

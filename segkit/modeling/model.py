@@ -72,7 +72,7 @@ class FeaturePreset:
 
 FEATURE_PRESETS: dict[str, FeaturePreset] = {
     # Lifecycle stage from the calendar x value tiers of the active customers; at most
-    # 4 tiers, so at most 7 segments (see README, "How segments are named").
+    # 4 tiers, so at most 7 segments (see docs/data-science.md, "Choosing K").
     "default": FeaturePreset(("NumPurchases", "TotalSpend"), True, LifecycleRules(), max_k=4),
     # Every customer clustered on log recency, purchases and spend (segkit's first default).
     "clusters": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
