@@ -51,7 +51,7 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_param = False  # segkit's older docstrings say "name : what it is" (no type): shown as written, not linked
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"  # napoleon writes the Parameters section; types stay in the signature
 autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 
@@ -77,7 +77,7 @@ nitpick_ignore_regex = [
     (r"py:.*", (r"(Path|Mapping|Sequence|Iterable|Iterator|Callable|Any|Literal|Timestamp|DataFrame|Series"
                 r"|ndarray|Figure|Widget|Engine|NoneType|optional|default|callable|array-like)")),
 ]
-nitpick_ignore_regex += [(r"py:.*", r"segkit\.files\.locks\.T"), (r"py:.*", r"'.*'")]
+nitpick_ignore_regex += [(r"py:.*", r"segkit\.files\.locks\.T"), (r"py:.*", r"'.*'"), (r"py:.*", r"t\..*")]
 
 
 def _attribute_as_written(self) -> list[str]:

@@ -196,3 +196,34 @@ def test_the_docstring_examples_run(tmp_path):
     done = subprocess.run([sys.executable, "-c", DOCTEST, *DOCTEST_MODULES], check=False, capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 0, f"docstring examples fail:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+
+
+def test_every_segkit_command_in_the_docs_exists_with_its_options():
+    """Each `segkit SUB --option` in a code block of the README or the guides is a real
+    subcommand with that option (the CLI reference cannot drift from `segkit --help`)."""
+    import argparse
+
+    from segkit.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {name: {o for a in parser._actions for o in a.option_strings} for name, parser in sub.choices.items()}
+    wrong = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for block in re.findall(r"^```(?:bash|text)\n(.*?)^```", path.read_text(encoding="utf-8"),
+                                flags=re.DOTALL | re.MULTILINE):
+            command = None
+            for line in block.splitlines():
+                line = line.split("#", 1)[0]
+                found = re.search(r"\bsegkit ([a-z-]+)", line)
+                if found:
+                    command = found.group(1)
+                    if command not in options:
+                        wrong.append(f"{path.name}: segkit {command}")
+                        continue
+                elif not line.startswith(" "):
+                    command = None  # a continuation line of the usage text keeps the command
+                if command in options:
+                    for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line):
+                        if option not in options[command]:
+                            wrong.append(f"{path.name}: segkit {command} {option}")
+    assert not wrong, "commands or options the CLI does not have:\n" + "\n".join(wrong)
