@@ -7,6 +7,7 @@ guides stay Markdown. It is the stack of scikit-learn and pymc-marketing.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -54,6 +55,11 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"  # napoleon writes the Parameters section; types stay in the signature
 autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": False}
+# With only the `docs` extra installed (no dashboard, notebooks, clv or spark extras), the
+# modules that import those packages are documented against stand-ins.
+OPTIONAL_PACKAGES = ("plotly", "ipywidgets", "anywidget", "voila", "datashader", "PIL", "pymc", "pymc_marketing",
+                     "pytensor", "pyspark", "matplotlib", "seaborn")
+autodoc_mock_imports = [name for name in OPTIONAL_PACKAGES if importlib.util.find_spec(name) is None]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"segkit {release}"
@@ -103,7 +109,7 @@ def _render_plotly(self, data):
     figure = data.content if isinstance(data.content, str) else json.dumps(data.content)
     div = "plotly-" + hashlib.sha256(figure.encode()).hexdigest()[:12]
     source = str(self.source)
-    script = "" if source in _pages_with_plotly else '<script src="../_static/plotly.min.js"></script>\n'
+    script = "" if source in _pages_with_plotly else f'<script src="{_plotly_js()}"></script>\n'
     _pages_with_plotly.add(source)
     figure = figure.replace("</", "<\\/")
     html = (f'{script}<div id="{div}" class="segkit-plotly"></div>\n<script>(function () {{ const f = {figure};'
@@ -111,9 +117,22 @@ def _render_plotly(self, data):
     return [nodes.raw(text=html, format="html")]
 
 
+def _plotly_js() -> str:
+    """Where the notebook pages load plotly.js from: the copy in _static (from the installed
+    plotly package), or, with only the `docs` extra installed, plotly's CDN."""
+    return "../_static/plotly.min.js" if importlib.util.find_spec("plotly") else PLOTLY_CDN
+
+
+#: plotly.js from its CDN for a build without the plotly package (its version may differ from
+#: the one the notebooks were saved with).
+PLOTLY_CDN = "https://cdn.plot.ly/plotly-3.1.0.min.js"
+
+
 def _copy_plotly_js(app, exception):
     import shutil
 
+    if importlib.util.find_spec("plotly") is None:
+        return
     import plotly
 
     if exception is None and app.builder.format == "html":
