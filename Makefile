@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-analyst train test test-fast notebooks bench bench-live bench-engines bench-sessions clean-cache
+.PHONY: help run run-analyst train test test-fast notebooks docs docs-serve bench bench-live bench-engines bench-sessions clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample (artifact
 	tmp=$$(mktemp -d) && for nb in notebooks/0*.ipynb; do \
 		SEGKIT_DATA= SEGKIT_ARTIFACTS=$$tmp $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
 	done; rm -rf $$tmp
+
+DOCS_OUT ?= build/docs/html
+DOCS_PORT ?= 8000
+
+docs: $(STAMP) ## build the documentation site into build/docs/html (warnings are errors)
+	$(BIN)/python -m sphinx -W --keep-going -n -b html docs $(DOCS_OUT)
+
+docs-serve: docs ## build the site, then serve it on http://127.0.0.1:8000
+	$(BIN)/python -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory $(DOCS_OUT)
 
 bench: $(STAMP) ## time the original approach against segkit on the real workbook
 	$(BIN)/python benchmarks/bench_pipeline.py

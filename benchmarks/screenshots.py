@@ -1,4 +1,5 @@
-"""Screenshots of the dashboard in light and dark mode: docs/dashboard-light.png, -dark.png.
+"""Screenshots of the dashboard in light and dark mode: docs/dashboard-light.png, -dark.png,
+and one per section of the page for the dashboard guide: docs/shots/<section>.png.
 
     SEGKIT_REAL_DATA=/path/to/folder .venv/bin/python benchmarks/screenshots.py
 
@@ -25,6 +26,36 @@ CHARTS_DRAWN = """() => {
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   return plots.length >= 4 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0);
 }"""
+
+#: Sections of the page photographed on their own for docs/dashboard.md (light mode):
+#: file name -> CSS selector of the section (the page's stable classes, or a chart).
+SECTIONS = {
+    "kpis": ".seg-kpis",
+    "glossary": ".seg-glossary-box",
+    "filters": ".seg-filters",
+    "charts": ".seg-charts",
+    "summary": ".seg-summary",
+    "compare": ".seg-compare",
+    "table": ".seg-customers",
+    "value": ".seg-value",
+    "score": ".seg-upload-box",
+    "about": ".seg-model",
+}
+
+
+def shoot_sections(page, folder: Path) -> list[str]:
+    """Photograph each of ``SECTIONS`` present on the page; returns the names written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, selector in SECTIONS.items():
+        found = page.locator(selector)
+        if found.count() == 0:
+            print(f"no {selector} on the page: {name}.png not written")
+            continue
+        found.first.scroll_into_view_if_needed()
+        found.first.screenshot(path=str(folder / f"{name}.png"))
+        written.append(name)
+    return written
 
 
 def main(argv: list[str]) -> None:
@@ -63,6 +94,7 @@ def main(argv: list[str]) -> None:
                 page.wait_for_function(CHARTS_DRAWN)
                 time.sleep(1.5)
                 page.screenshot(path=str(docs / "dashboard-light.png"))
+                sections = shoot_sections(page, docs / "shots")
                 page.locator(".seg-theme button", has_text="Dark").click()
                 page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
                                        ".every(gd => gd._fullLayout.paper_bgcolor === 'rgb(17,17,17)')")
@@ -72,7 +104,8 @@ def main(argv: list[str]) -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    print(f"wrote {docs / 'dashboard-light.png'} and {docs / 'dashboard-dark.png'}")
+    print(f"wrote {docs / 'dashboard-light.png'}, {docs / 'dashboard-dark.png'} and "
+          f"{len(sections)} sections in {docs / 'shots'}")
 
 
 if __name__ == "__main__":

@@ -102,13 +102,41 @@ def clean_transactions(
     non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> CleaningResult:
-    """Apply the cleaning rules in order (``segkit.rules.lines``, run in process by DuckDB).
+    """Apply the cleaning rules in order and report what each removed.
 
-    ``transactions``: canonical lines (``segkit.ingest.load``). Returns the kept lines in their
-    original order with their columns and types, netted quantities and ``TotalPrice``,
-    and the report (rule, rows_removed, revenue_removed, rows_left, revenue_left).
-    ``window``: the outlier-date bounds when already known (``date_window`` of a larger
-    log these lines are part of), else taken from ``transactions``.
+    The rules are ``segkit.rules.lines``, run in process by DuckDB: lines without a
+    customer, date, quantity or price, outlier dates, cancellations netted against the
+    purchases they cancel, non-positive prices, non-product codes and exact duplicates
+    (``rules="default"``); or the original dashboard's two rules (``rules="seed"``).
+
+    Parameters
+    ----------
+    transactions : pandas.DataFrame
+        Canonical lines, as ``segkit.ingest.load.load_transactions`` returns them.
+    rules : {"default", "seed"}, default "default"
+        Which rule set to apply.
+    non_product_codes, non_product_prefixes : iterable of str
+        Stock codes (exact, and by prefix) that are not products (postage, fees, ...).
+    window : tuple of pandas.Timestamp, optional
+        The outlier-date bounds when already known (``date_window`` of a larger log these
+        lines are part of); default: taken from ``transactions``.
+
+    Returns
+    -------
+    CleaningResult
+        ``lines``: the kept lines in their original order, with their columns and types,
+        netted quantities and ``TotalPrice``; ``report``: one row per rule with
+        ``rule, rows_removed, revenue_removed, rows_left, revenue_left``. It unpacks as
+        ``lines, report = clean_transactions(...)``.
+
+    Examples
+    --------
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> lines, report = clean_transactions(generate_sample_transactions(n_customers=200))
+    >>> list(report.columns)
+    ['rule', 'rows_removed', 'revenue_removed', 'rows_left', 'revenue_left']
+    >>> bool((lines["Quantity"] > 0).all())
+    True
     """
     from segkit.engines.base import run_rules
     from segkit.engines.duckdb import local_engine

@@ -59,15 +59,46 @@ def customer_features(
     window_days: int | None = None,
     extra_features=(),
 ) -> pd.DataFrame:
-    """Aggregate clean lines into one row per customer (see the module docstring).
+    """Aggregate clean lines into one row per customer.
 
-    ``lines`` needs ``CustomerID, InvoiceNo, StockCode, Quantity, UnitPrice,
-    InvoiceDate, Country``; it may also be the path of a parquet file of such lines.
-    The features are ``segkit.rules.lines.customer_table``, run in process by DuckDB
-    (``engine="pandas"`` or ``"duckdb"``) or by a ``segkit.engines.base.Engine`` passed in.
-    ``window_days``: count only the lines of the last ``window_days`` days before the
-    snapshot (the observation window; ``None``: the whole log). ``extra_features``:
-    names of registered features (``register_feature``) to add.
+    The features are ``segkit.rules.lines.customer_table``: NumPurchases, TotalQuantity,
+    TotalSpend, Recency, Tenure, AvgOrderValue, DistinctProducts, Country, FirstPurchase
+    and LastPurchase (see the module docstring for their definitions).
+
+    Parameters
+    ----------
+    lines : pandas.DataFrame, str or Path
+        Clean lines (``segkit.clean.clean_transactions``) with ``CustomerID, InvoiceNo,
+        StockCode, Quantity, UnitPrice, InvoiceDate, Country``, or the path of a parquet
+        file of such lines.
+    snapshot_date : pandas.Timestamp or str, optional
+        The day Recency counts to; default the day after the last purchase in ``lines``.
+    engine : {"pandas", "duckdb"} or Engine, default "pandas"
+        Both names run the expressions in process with DuckDB; a
+        ``segkit.engines.base.Engine`` passed in runs them on that engine.
+    window_days : int, optional
+        Observation window: count purchases and money over the last ``window_days`` days
+        before the snapshot only (dates still come from the whole history). ``None``:
+        the whole log.
+    extra_features : sequence of str
+        Names of registered features (``segkit.rules.registry.register_feature``) to add
+        as columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer, indexed by ``CustomerID`` (text).
+
+    Examples
+    --------
+    >>> from segkit.clean import clean_transactions
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> lines, _ = clean_transactions(generate_sample_transactions(n_customers=200))
+    >>> customers = customer_features(lines, extra_features=["ChristmasShare"])
+    >>> customers.index.name, len(customers)
+    ('CustomerID', 200)
+    >>> list(customers.columns[:5])
+    ['NumPurchases', 'TotalQuantity', 'TotalSpend', 'Recency', 'Tenure']
     """
     from segkit.engines.base import Engine
     from segkit.engines.duckdb import local_engine

@@ -141,25 +141,55 @@ def load_transactions(
     use_cache: bool = True,
     dayfirst: bool | None = None,
 ) -> pd.DataFrame:
-    """Read a transaction log and return it in the canonical layout.
+    """Read one transaction file and return its lines in the canonical layout.
+
+    The UCI Online Retail and Online Retail II layouts are recognised by their column
+    names; any other layout needs ``columns``. Dates and numbers are checked per column
+    (day-first or month-first dates, decimal commas, currency signs). For a folder or a
+    glob of files read as one log, use ``load_log`` or
+    ``segkit.pipeline.workflow.load_customer_data``.
 
     Parameters
     ----------
-    path : file to read (.xlsx, .xlsm, .xls, .csv, .csv.gz, .csv.zst, .zip of one CSV or .parquet).
-    columns : role -> column name for logs in another layout (see ``ROLES``).
-    sheet : Excel sheet name or index; default every sheet with cells, read as one log when
-        they have the same columns (refused, naming them, when they differ).
-    use_cache : keep and reuse a parquet copy of Excel and CSV files.
-    dayfirst : order of text dates like ``05/01/2011``; ``None`` (default) decides per
-        column from the values (a first field above 12 means day-first, a second field
-        above 12 month-first) and refuses a column where every date is ambiguous.
+    path : str or Path
+        The file: ``.xlsx``, ``.xlsm``, ``.xls``, ``.csv``, ``.csv.gz``, ``.csv.zst``, a
+        ``.zip`` of one CSV, or ``.parquet``.
+    columns : mapping of str to str, optional
+        Role -> column name, for logs in another layout, e.g.
+        ``{"customer": "Client", "date": "Day", "amount": "LineTotal"}`` (roles: ``ROLES``).
+    sheet : str or int, optional
+        Excel sheet name or index. Default: every sheet with cells, read as one log when
+        they share their columns (refused, naming them, when they differ).
+    use_cache : bool, default True
+        Keep a parquet copy of Excel and CSV files in the cache folder, keyed by the
+        SHA-256 of the file's bytes, and read it on the next call.
+    dayfirst : bool, optional
+        Order of text dates like ``05/01/2011``. ``None`` (default) decides per column
+        from the values (a first field above 12 means day-first, a second field above 12
+        month-first) and refuses a column where every date is ambiguous.
 
     Returns
     -------
-    DataFrame with ``CANONICAL_COLUMNS``: text ids (``InvoiceNo``, ``StockCode``,
-    ``CustomerID``; missing customer as NA), ``InvoiceDate`` as timestamp,
-    ``Quantity`` and ``UnitPrice`` as numbers. Raises ``SegkitDataError`` with one
-    sentence for anything it cannot use.
+    pandas.DataFrame
+        One row per line with ``CANONICAL_COLUMNS``: text ids (``InvoiceNo``,
+        ``StockCode``, ``CustomerID``; a missing customer as NA), ``InvoiceDate`` as a
+        timestamp, ``Quantity`` and ``UnitPrice`` as numbers.
+
+    Raises
+    ------
+    SegkitDataError
+        With one sentence naming the file, the problem and the fix, for anything it
+        cannot use.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sales.csv"
+    >>> generate_sample_transactions(n_customers=200).to_csv(path, index=False)
+    >>> lines = load_transactions(path, use_cache=False)
+    >>> list(lines.columns)
+    ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice', 'CustomerID', 'Country']
     """
     path = Path(path)
     name = path.name
@@ -1229,7 +1259,7 @@ def load_log(
     mix of types works as long as every file has the same layout. Files with identical
     bytes (the same export saved twice) are read once, with a sentence in ``notes``;
     lines repeated across different files are left to the cleaning rules (exact
-    duplicates are dropped, see the README). A file that cannot be read is refused with
+    duplicates are dropped, see docs/data-science.md). A file that cannot be read is refused with
     its own one-sentence reason.
     """
     frames: list[pd.DataFrame] = []

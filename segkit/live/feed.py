@@ -387,7 +387,7 @@ class LiveLog:
     def report(self) -> pd.DataFrame | None:
         """The cleaning report of the whole log as it is now (``clean_transactions``).
         An incremental refresh cleans only the customers it touches, so after one the
-        report is computed again when asked for (0.3-0.4 s on the real data), then kept."""
+        report is computed again when asked for (a full clean), then kept."""
         if self._report is None and len(self.transactions):
             self._report = clean_transactions(_distinct(self.transactions, self._hashes), rules=self.rules).report
         return self._report
@@ -631,8 +631,7 @@ def _unchanged_since(state: FileState) -> bool:
 @contextlib.contextmanager
 def _one_duckdb_thread() -> Iterator[None]:
     """The process's DuckDB engine on one thread meanwhile: the touched customers' lines are
-    few, and on them parallel workers cost more CPU than they save (a new day of the real
-    data: 0.18 s instead of 0.24 s for their cleaning)."""
+    few, and on them parallel workers cost more CPU than they save."""
     from segkit.engines.duckdb import local_engine
 
     with local_engine() as engine:  # holds the engine's lock: no other query runs meanwhile
@@ -892,7 +891,7 @@ class LiveFeed:
     def prepare(self) -> None:
         """Get this kernel ready to compute a refresh, ahead of the day it has to: a kernel
         that has only read snapshots has not yet started its DuckDB engine (importing ibis's
-        DuckDB backend and connecting: 0.3-0.5 s of CPU, once per process) nor run the
+        DuckDB backend and connecting, once per process) nor run the
         model's pipeline, and would pay both on top of its first refresh. A page calls this
         once when it opens from a snapshot (a pre-heated kernel: before its visitor comes)."""
         from segkit.engines.duckdb import local_engine

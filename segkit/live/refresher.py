@@ -2,8 +2,7 @@
 
 Without it, the first open page to notice a new file computes the refresh (cleaning the
 touched customers, their features, scoring everyone, the page snapshot) inside its
-kernel, and the others read it: that kernel paid 0.8-1.8 s of CPU for the day on the real
-data in Voilà (issue 13). With it, no page kernel computes: ``python -m
+kernel, and the others read it. With it, no page kernel computes: ``python -m
 segkit.live.refresher`` (started by ``segkit.server.serve`` when the page follows a folder
 and a saved model exists) checks the folder five times per ``SEGKIT_REFRESH_SECONDS``
 (at most once a second: listing 300 files costs 5 ms), computes
@@ -12,9 +11,7 @@ the pages open from (``segmented_customers``), and only then names the new snaps
 heartbeat (``LiveFeed.publish``). Open pages poll that heartbeat every couple of seconds
 (``LivePanel``) and read the snapshot; they never list the folder meanwhile. So a new
 file reaches every open page within a fifth of the interval, the computing, and the
-pages' poll (a day of the real data with checks every 5 s: 2.1-3.3 s from the file's
-arrival to the page, measured in Voilà; each page's kernel 0.24-0.44 s of CPU for the day,
-the refresher 0.61-0.92 s, README "The live page").
+pages' poll (measured costs: docs/benchmarks.md, "Live data").
 
 Under plain ``voila dashboard.ipynb`` (no ``segkit.server.serve``), the first page kernel that
 finds no refresher for its log starts one (``start_for_page``), which then lives as long as

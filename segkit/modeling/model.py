@@ -74,7 +74,7 @@ class FeaturePreset:
 
 FEATURE_PRESETS: dict[str, FeaturePreset] = {
     # Lifecycle stage from the calendar x value tiers of the active customers; at most
-    # 4 tiers, so at most 7 segments (see README, "How segments are named").
+    # 4 tiers, so at most 7 segments (see docs/data-science.md, "Choosing K").
     "default": FeaturePreset(("NumPurchases", "TotalSpend"), True, LifecycleRules(), max_k=4),
     # Every customer clustered on log recency, purchases and spend (segkit's first default).
     "clusters": FeaturePreset(("Recency", "NumPurchases", "TotalSpend"), True),
@@ -84,17 +84,12 @@ FEATURE_PRESETS: dict[str, FeaturePreset] = {
 #: Segment codes after the K value tiers (0 = highest tier): K + position in this tuple.
 STAGE_SEGMENTS = ("New", "At risk", "Lost")
 
-#: Above this many customers KMeans gives way to MiniBatchKMeans. benchmarks/bench_scale.py,
-#: K=5, default features, n_init=10 both, medians of 3 on the shared 2-core machine: from
-#: 500k customers up KMeans is faster and better - 937k: 9.8 s vs 28.2 s, inertia 0.6%
-#: lower; 2M and 4M (resampled, one run): 20.7 s vs 53.8 s and 31.7 s vs 78.6 s, inertia 4.3% and
-#: 1.0% lower. Up to 200k MiniBatchKMeans is 1.3-3.2x faster, but KMeans takes at most
-#: 5.4 s there and MiniBatch costs 0.6-3.7% more inertia with labels that differ (ARI
-#: 0.52-0.89). So KMeans throughout; above 5M (not measured) MiniBatch bounds the time.
+#: Above this many customers KMeans gives way to MiniBatchKMeans: up to 4M customers KMeans
+#: was measured both faster and better (docs/benchmarks.md, "Training at a million
+#: customers"); above 5M (not measured) MiniBatch bounds the time.
 MINIBATCH_ABOVE = 5_000_000
 #: Below this many customers one thread is faster: OpenMP start-up and contention on a
-#: shared 2-core machine cost more than the work (KMeans on 4,300 customers: ~0.2 s on one
-#: thread, 0.5-2 s on two under load).
+#: shared machine cost more than the work (docs/benchmarks.md, "The whole pipeline").
 SINGLE_THREAD_BELOW = 50_000
 
 
@@ -165,36 +160,80 @@ def clustering_metrics(X_scaled: np.ndarray, labels: np.ndarray, inertia: float 
 class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     """Customer segmentation with named, defined segments; a scikit-learn clusterer.
 
+    By default (``lifecycle="default"``) every customer first gets a lifecycle stage from
+    the calendar (New, At risk, Lost, else Active), and the active customers are
+    clustered into K value tiers named after the value prototype they match (VIP, Loyal,
+    Regular, Occasional, Budget). ``fit``/``predict`` follow scikit-learn; ``segment``
+    adds names, recommendations and confidences to a customer table.
+
     Parameters
     ----------
-    features : customer feature columns used for clustering; ``None``: every column of
-        the matrix given to ``fit`` (numpy arrays get names ``x0``, ``x1``, ...).
-    log_transform : apply log1p (of values clipped at 0) before scaling.
-    n_clusters : K, the number of clusters (value tiers when ``lifecycle`` is set); passed
-        to the clusterer as ``n_clusters`` or ``n_components``, whichever it takes.
-    random_state : seed for the clustering, stored as given.
-    n_init : K-Means restarts (built-in clusterers only).
-    lifecycle : ``LifecycleRules`` to stage customers by the calendar first and cluster
-        only the active ones into value tiers (needs Recency, Tenure and NumPurchases
-        columns); ``"default"``: ``LifecycleRules()``; ``None``: cluster everyone and
-        name clusters by their profile.
-    scaler : any scikit-learn transformer (cloned); ``None``: ``StandardScaler()``.
-    clusterer : any estimator with ``fit`` and ``predict`` (cloned), e.g. ``KMeans``,
+    features : sequence of str, optional
+        Customer feature columns used for clustering; default NumPurchases and TotalSpend.
+        ``None``: every column of the matrix given to ``fit`` (numpy arrays get names
+        ``x0``, ``x1``, ...).
+    log_transform : bool, default True
+        Apply log1p (of values clipped at 0) before scaling.
+    n_clusters : int, default 4
+        K, the number of clusters (value tiers when ``lifecycle`` is set); passed to the
+        clusterer as ``n_clusters`` or ``n_components``, whichever it takes.
+    random_state : int or None, default 42
+        Seed for the clustering, stored as given.
+    n_init : int, default 10
+        K-Means restarts (built-in clusterers only).
+    lifecycle : LifecycleRules, "default" or None, default "default"
+        ``LifecycleRules`` to stage customers by the calendar first and cluster only the
+        active ones into value tiers (needs Recency, Tenure and NumPurchases columns);
+        ``"default"``: ``LifecycleRules()``; ``None``: cluster everyone and name clusters
+        by their profile.
+    scaler : scikit-learn transformer, optional
+        Any transformer (cloned); ``None``: ``StandardScaler()``.
+    clusterer : scikit-learn estimator, optional
+        Any estimator with ``fit`` and ``predict`` (cloned), e.g. ``KMeans``,
         ``MiniBatchKMeans``, ``GaussianMixture``; ``None``: bisecting K-Means with
         lifecycle rules, else K-Means.
-    transforms : per-feature transform overriding ``log_transform``, e.g.
+    transforms : mapping of str to str, optional
+        Per-feature transform overriding ``log_transform``, e.g.
         ``{"ChristmasShare": "identity"}``; values ``"log1p"`` or ``"identity"``.
 
-    Attributes after ``fit``: ``pipeline_``, ``labels_`` (segment code per customer),
-    ``segment_names_`` (code -> name; with ``lifecycle``, codes 0..K-1 are the value
-    tiers from the highest, then New, At risk, Lost), ``tier_of_cluster_`` (cluster ->
-    tier rank), ``cluster_centres_`` (mean scaled features per cluster), ``profile_``
-    (one row per segment in original units), ``definitions_`` (plain words and members'
-    numbers per segment), ``metrics_``, ``n_features_in_`` and ``feature_names_in_``.
+    Attributes
+    ----------
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted transforms, scaler and clusterer.
+    labels_ : numpy.ndarray
+        Segment code per customer of the training table.
+    segment_names_ : dict
+        Code -> name; with ``lifecycle``, codes 0..K-1 are the value tiers from the
+        highest, then New, At risk, Lost.
+    tier_of_cluster_ : dict
+        Cluster -> tier rank.
+    cluster_centres_ : numpy.ndarray
+        Mean scaled features per cluster.
+    profile_ : pandas.DataFrame
+        One row per segment in original units.
+    definitions_ : pandas.DataFrame
+        Per segment: its definition in plain words and in its members' numbers, and the
+        recommendation.
+    metrics_ : dict
+        Silhouette, Calinski-Harabasz and Davies-Bouldin of the fit.
+    n_features_in_, feature_names_in_
+        As in scikit-learn.
 
+    Notes
+    -----
     scikit-learn's ``check_estimator``: with ``features=None, lifecycle=None,
     log_transform=False`` every check passes; the default model fails the generic checks
     that feed bare arrays, each declared with its reason by ``expected_failed_checks()``.
+
+    Examples
+    --------
+    >>> from segkit.pipeline.workflow import load_customer_data
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> customers = load_customer_data(generate_sample_transactions(n_customers=300)).customers
+    >>> model = SegmentationModel(n_clusters=3).fit(customers)
+    >>> segmented = model.segment(customers)
+    >>> sorted(set(segmented["Stage"]))
+    ['Active', 'At risk', 'Lost', 'New']
     """
 
     def __init__(self, features: Sequence[str] | None = FEATURE_PRESETS["default"].features,
@@ -323,6 +362,21 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- scikit-learn API -----------------------------------------------------------
     def fit(self, X, y=None) -> "SegmentationModel":
+        """Fit the model on a customer table (or a numeric matrix).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            One row per customer with the model's features (and, with lifecycle rules,
+            Recency, Tenure and NumPurchases), as ``customer_features`` gives them.
+        y : ignored
+            For scikit-learn compatibility.
+
+        Returns
+        -------
+        SegmentationModel
+            The fitted model itself.
+        """
         customers = self._as_frame(X, fitting=True)
         for attr in ("feature_names_in_", "n_features_in_"):
             self.__dict__.pop(attr, None)
@@ -434,12 +488,24 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             return np.clip(np.where(nearest[:, 1] > 0, 1 - nearest[:, 0] / nearest[:, 1], 1.0), 0, 1)
 
     def segment(self, customers: pd.DataFrame) -> pd.DataFrame:
-        """``customers`` with ``Cluster`` (segment code), ``Segment``, ``Recommendation`` and
-        ``Confidence`` added; with lifecycle rules also ``Stage``, ``ValueTier`` (the
-        tier their purchases and spend fall in, whatever their stage) and
-        ``DaysToStageChange`` (days until the calendar alone changes the stage; empty for
-        Lost/Lapsed customers, whom only a purchase moves).
+        """Name every customer's segment: the fitted model applied to a customer table.
 
+        Parameters
+        ----------
+        customers : pandas.DataFrame
+            One row per customer with the columns ``input_columns_`` lists.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customers`` with ``Cluster`` (segment code), ``Segment``, ``Recommendation``
+            and ``Confidence`` (0..1) added; with lifecycle rules also ``Stage``,
+            ``ValueTier`` (the tier their purchases and spend fall in, whatever their
+            stage) and ``DaysToStageChange`` (days until the calendar alone changes the
+            stage; empty for Lost/Lapsed customers, whom only a purchase moves).
+
+        Notes
+        -----
         ``Confidence`` is ``confidence`` (how clearly the customer sits in its value
         cluster), capped with lifecycle rules at ``DaysToStageChange / SETTLED_DAYS``: a
         customer a day from the next stage scores 0.03, never "certain". How much the

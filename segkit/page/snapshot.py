@@ -1,8 +1,9 @@
 """What a page opens from, prepared once and shared by every kernel.
 
-A dashboard kernel used to unpickle the model (importing scikit-learn and SciPy), read
-and keep the clean lines, segment every customer and compute their lifetime value before
-it could draw anything: about 8 s of CPU and 470 MB per visitor on the real data. Now:
+Without it, every dashboard kernel would unpickle the model (importing scikit-learn and
+SciPy), read and keep the clean lines, segment every customer and compute their lifetime
+value before it could draw anything (what that costs per visitor: docs/benchmarks.md,
+"Ten visitors at once"). Instead:
 
 - ``CardModel``: the saved model as its ``model.json`` states it (names, definitions,
   K, lifecycle rules, metrics). The page reads these; the pickled pipeline is loaded,

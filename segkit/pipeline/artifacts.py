@@ -127,10 +127,35 @@ def _jsonable(value: Any) -> Any:
 def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_DIR,
                    training_data: dict[str, Any] | None = None) -> Path:
     """Write the model as a new version in ``directory`` and make it current, all or
-    nothing; returns the new version's ``model.json`` path.
+    nothing: on any failure the previous model stays current, byte for byte.
 
-    ``training_data`` describes what the model was trained on (source, fingerprint,
-    customers, lines, period, cleaning rules); it is stored in ``model.json``.
+    Parameters
+    ----------
+    model : SegmentationModel
+        A fitted model.
+    directory : str or Path, default ``artifacts/``
+        The artifacts folder (``versions/<time>-<checksum>/`` and ``CURRENT`` inside).
+    training_data : dict, optional
+        What the model was trained on (source, fingerprint, customers, lines, period,
+        cleaning rules); stored in ``model.json``.
+
+    Returns
+    -------
+    Path
+        The new version's ``model.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> from segkit.pipeline.workflow import load_customer_data, train_model
+    >>> model, _ = train_model(load_customer_data(generate_sample_transactions(n_customers=300)), k=3)
+    >>> folder = tempfile.mkdtemp()
+    >>> card = save_artifacts(model, folder)
+    >>> card.name
+    'model.json'
+    >>> load_artifacts(folder).n_clusters
+    3
     """
     if not hasattr(model, "pipeline_"):
         raise SegkitArtifactError("The model is not trained yet; call fit() before saving it.")
@@ -402,8 +427,25 @@ def _checked_piece(directory: Path, card: dict, name: str) -> Path:
 def load_artifacts(directory: str | Path = ARTIFACTS_DIR) -> SegmentationModel:
     """Load the current model version after checking every file's sha256 against ``model.json``.
 
-    The returned model predicts and segments like the one that was saved; its
-    ``card_`` attribute holds ``model.json`` and ``version_`` the version's name.
+    Loading a pickle runs code, so every file is checked before it is opened, the card
+    against its own checksum (and ``SEGKIT_MODEL_KEY``'s signature when set), and a
+    registered feature the model uses is imported from the module it was defined in.
+
+    Parameters
+    ----------
+    directory : str or Path, default ``artifacts/``
+        The artifacts folder; its ``CURRENT`` names the version loaded.
+
+    Returns
+    -------
+    SegmentationModel
+        A model that predicts and segments like the one that was saved; its ``card_``
+        attribute holds ``model.json`` and ``version_`` the version's name.
+
+    Raises
+    ------
+    SegkitArtifactError
+        In one sentence, when a file is missing, changed or not signed.
     """
     return load_artifacts_from(current_version_dir(directory))
 

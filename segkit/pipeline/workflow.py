@@ -157,15 +157,37 @@ def load_customer_data(
     spark_remote: str | None = None,
     spark_table: str | None = None,
 ) -> CustomerData:
-    """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
-    and when that is empty too, the built-in sample.
+    """Load, clean and aggregate a log into customers: the first call of most work.
 
-    ``data`` may name a file, a folder or a glob: a folder or glob is one log of all its
-    files (``segkit.ingest.load.load_log``), its ``transactions`` carrying ``SourceFile``.
+    Parameters
+    ----------
+    data : str, Path or pandas.DataFrame, optional
+        A file, a folder or a glob (a folder or glob is one log of all its files,
+        ``segkit.ingest.load.load_log``, its ``transactions`` carrying ``SourceFile``), or
+        a DataFrame of lines. ``None``: ``default_data_path()`` (``SEGKIT_DATA``, else
+        ``data/``), and when that is empty too, the built-in sample.
+    columns : mapping of str to str, optional
+        Role -> column name for other layouts, as in ``load_transactions``.
+    rules : {"default", "seed"}, default "default"
+        The cleaning rules (``segkit.clean.clean_transactions``).
+    sheet, dayfirst, use_cache
+        As in ``segkit.ingest.load.load_transactions``.
+    snapshot_date, window_days, extra_features
+        As in ``segkit.features.customers.customer_features``.
+    engine : {"pandas", "duckdb", "spark", "auto"}, default "pandas"
+        Who runs the rules and features (below).
+    spark_master, spark_remote, spark_table : str, optional
+        The Spark session for ``engine="spark"`` (below).
 
-    ``dayfirst`` and ``use_cache`` as in ``segkit.ingest.load.load_transactions``;
-    ``window_days`` and ``extra_features`` as in ``segkit.features.customers.customer_features``.
+    Returns
+    -------
+    CustomerData
+        ``customers`` (one row per customer), the cleaning ``report``, and, in memory,
+        the loaded ``transactions`` and the clean ``lines``; ``source``, ``is_sample``,
+        ``rules`` and ``window_days`` say what it was made from.
 
+    Notes
+    -----
     ``engine`` (every one runs the same rules and features, ``segkit.rules.lines``):
     ``"pandas"`` (the loader reads the file into memory, DuckDB runs the rules in process;
     the lines are kept), ``"duckdb"`` (parquet files out of core: only the customer table
@@ -175,6 +197,15 @@ def load_customer_data(
     loader, or ``spark_table``, a table ``db.name`` of the session catalog, instead of
     ``data``; only the customer table and the report come back), or ``"auto"`` (DuckDB for
     parquet files of more than ``OUT_OF_CORE_ROWS`` lines, else ``"pandas"``).
+
+    Examples
+    --------
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> data = load_customer_data(generate_sample_transactions(n_customers=300))
+    >>> data.customers.index.name, data.lines is not None
+    ('CustomerID', True)
+    >>> list(data.report.columns[:3])
+    ['rule', 'rows_removed', 'revenue_removed']
     """
     if data is None:
         data = default_data_path()
@@ -520,20 +551,49 @@ def train_model(
     extra_features=(),
     clv: bool = False,
 ) -> tuple["SegmentationModel", pd.DataFrame | None]:
-    """Fit a model; with ``k="auto"`` the K from ``recommend_k`` over ``k_values``
-    (default 2..10, or 2..6 value tiers for presets with lifecycle rules, where
-    ``recommend_k`` then chooses at most the preset's ``max_k``).
+    """Fit a segmentation model on a log's customers, choosing K unless given.
 
-    ``extra_features``: columns (e.g. registered features computed by
-    ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
-    ``clv``: also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
-    (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
+    Parameters
+    ----------
+    data : CustomerData or pandas.DataFrame
+        What ``load_customer_data`` returns, or a customer table.
+    k : int or "auto", default "auto"
+        Number of value tiers (clusters for presets without lifecycle rules). ``"auto"``:
+        the K ``recommend_k`` chooses over ``k_values`` (default 2..10, or 2..6 value tiers
+        for presets with lifecycle rules, where it chooses at most the preset's ``max_k``).
+    preset : {"default", "clusters", "seed"}, default "default"
+        ``default``: lifecycle stage x value tiers; ``clusters``: K-Means over every
+        customer; ``seed``: the original dashboard's model.
+    random_state : int, default 42
+        Seed of the clustering and of the training sample.
+    k_values : sequence of int, optional
+        The K to evaluate when ``k="auto"``.
+    progress : bool, default False
+        Show a progress bar while K is evaluated.
+    extra_features : sequence of str
+        Columns (e.g. registered features computed by
+        ``load_customer_data(..., extra_features=...)``) clustered beside the preset's.
+    clv : bool, default False
+        Also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
+        (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
 
-    With more than ``MAX_TRAINING_CUSTOMERS`` customers the model is fitted on a random
-    sample of that many (seeded by ``random_state``; ``model.training_sample_`` says how
-    many of how many), and the profile and metrics describe that sample.
+    Returns
+    -------
+    model : SegmentationModel
+        The fitted model. With more than ``MAX_TRAINING_CUSTOMERS`` customers it is fitted
+        on a random sample of that many (``model.training_sample_`` says how many of how
+        many), and its profile and metrics describe that sample.
+    k_table : pandas.DataFrame or None
+        The ``evaluate_k`` metrics per K (``None`` when ``k`` was given).
 
-    Returns the fitted model and the ``evaluate_k`` table (``None`` when K was given).
+    Examples
+    --------
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> data = load_customer_data(generate_sample_transactions(n_customers=300))
+    >>> model, k_table = train_model(data, k=3)
+    >>> segmented = model.segment(data.customers)
+    >>> {"Segment", "Recommendation", "Confidence"} <= set(segmented.columns)
+    True
     """
     from segkit.modeling.model import (
         FEATURE_PRESETS,
@@ -613,17 +673,53 @@ def customers_for_scoring(
     spark: Mapping[str, Any] | None = None,
     until=None,
 ) -> pd.DataFrame:
-    """Customer table to score from a file of transactions *or* of customers.
+    """The customer table to score, from a new file of transactions *or* of customers.
 
     A file with a ``CustomerID`` column, no invoice dates and at least one feature the
     model uses is taken as a customer table (``check_customer_table``); anything else is
-    read as a transaction log, cleaned and aggregated over the model's observation window
-    (``scoring_window``), with the model's registered features. A log that covers fewer
-    days than that window is refused, or with ``allow_short_window`` scored with a
-    warning appended to ``notes``. ``rules``: the cleaning rules; None (the default) takes
-    the model's own (``training_rules``), and other rules than the model's add a note.
-    ``spark``: ``spark_master`` / ``spark_remote`` for ``engine="spark"``. ``until``: score
-    the log as it was on that day (later lines ignored; ``customer_data_until``).
+    read as a transaction log, cleaned with the model's rules and aggregated over the
+    model's observation window (``scoring_window``), with the model's registered
+    features. Pass the result to ``model.segment``; ``segkit score`` does both.
+
+    Parameters
+    ----------
+    data : str or Path
+        The file (or folder, or glob) to score.
+    model : SegmentationModel
+        The fitted or loaded model (``segkit.pipeline.artifacts.load_artifacts``).
+    columns, sheet, dayfirst, use_cache
+        As in ``segkit.ingest.load.load_transactions``.
+    rules : {"default", "seed"}, optional
+        The cleaning rules; ``None`` (default) takes the model's own
+        (``training_rules``); other rules than the model's add a note.
+    engine : {"pandas", "duckdb", "spark", "auto"}, default "pandas"
+        As in ``load_customer_data``.
+    allow_short_window : bool, default False
+        A log covering fewer days than the model's window is refused; with this it is
+        scored, with a warning appended to ``notes``.
+    notes : list of str, optional
+        Receives the warnings and notes meant for people.
+    spark : mapping, optional
+        ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
+    until : date, optional
+        Score the log as it was on that day (later lines ignored; ``customer_data_until``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer with the columns ``model.input_columns_`` needs.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> log = generate_sample_transactions(n_customers=300)
+    >>> model, _ = train_model(load_customer_data(log), k=3)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "new.csv"
+    >>> log.to_csv(path, index=False)
+    >>> scored = model.segment(customers_for_scoring(path, model))
+    >>> len(scored) == len(model.segment(load_customer_data(log).customers))
+    True
     """
     from segkit.ingest.load import _read_raw
 

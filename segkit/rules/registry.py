@@ -79,14 +79,38 @@ FEATURE_TRANSFORMS: dict[str, str] = {}
 
 
 def register_feature(name: str, func: CustomerFeature | None = None, transform: str = "log1p"):
-    """Register a customer feature by name, so that ``train`` / ``score`` / the CLI's
-    ``--feature NAME`` / the page compute it from the clean lines. Use as a decorator::
+    """Register a customer feature by name, so that ``train``, ``score``, the CLI's
+    ``--feature NAME`` and the page compute it from the clean lines.
 
-        @register_feature("WeekendShare")
-        def weekend_share(lines):
-            spend = lines["Quantity"] * lines["UnitPrice"]
-            weekend = spend.where(lines["InvoiceDate"].dt.day_of_week >= 5, 0.0)
-            return weekend.groupby(lines["CustomerID"]).sum() / spend.groupby(lines["CustomerID"]).sum()
+    A feature is a pandas function of clean lines returning one value per customer,
+    computed from that customer's lines alone (so every engine can compute it in chunks
+    of customers). Define it in a module (a ``.py`` file): a saved model records it as
+    ``module:function`` and imports it when loaded (``segkit score --feature-module``).
+
+    Parameters
+    ----------
+    name : str
+        The feature's column name (``--feature NAME``).
+    func : callable, optional
+        ``func(lines) -> pandas.Series`` indexed by CustomerID. Omit it to use
+        ``register_feature`` as a decorator.
+    transform : {"log1p", "identity"}, default "log1p"
+        How the model transforms the feature before scaling (``identity`` for shares).
+
+    Returns
+    -------
+    callable
+        ``func`` itself, or the decorator.
+
+    Examples
+    --------
+    >>> @register_feature("WeekendShare", transform="identity")
+    ... def weekend_share(lines):
+    ...     spend = lines["Quantity"] * lines["UnitPrice"]
+    ...     weekend = spend.where(lines["InvoiceDate"].dt.day_of_week >= 5, 0.0)
+    ...     return weekend.groupby(lines["CustomerID"]).sum() / spend.groupby(lines["CustomerID"]).sum()
+    >>> "WeekendShare" in REGISTERED_FEATURES
+    True
     """
     def add(function: CustomerFeature) -> CustomerFeature:
         REGISTERED_FEATURES[name] = function

@@ -35,8 +35,9 @@ POOL_SIZE_ENV = "SEGKIT_POOL_SIZE"
 MAX_KERNELS_ENV = "SEGKIT_MAX_KERNELS"
 #: Seconds after a visitor takes a pre-executed kernel before the pool refills it.
 FILL_DELAY_ENV = "SEGKIT_POOL_FILL_DELAY"
-#: Memory to plan per dashboard kernel: measured 215-240 MB RSS on the real data (a page
-#: opened from its snapshot), plus room for a visitor's date filter reading the lines.
+#: Memory to plan per dashboard kernel: a page opened from its snapshot (measured:
+#: docs/benchmarks.md, "Ten visitors at once"), plus room for a visitor's date filter
+#: reading the lines.
 KERNEL_MB = 350
 #: Share of the memory available at start-up that kernels may take.
 MEMORY_SHARE = 0.6

@@ -8,7 +8,7 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   (``segkit.server.kernels.CappedKernelManager``; ``SEGKIT_POOL_SIZE``, ``SEGKIT_MAX_KERNELS``);
   the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 30) after a visitor takes
   a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
-  the shared snapshot (``segkit.page.snapshot``): about 1 s of CPU and 220 MB;
+  the shared snapshot (``segkit.page.snapshot``; its cost: docs/benchmarks.md);
 - when the page follows a folder of files with a saved model, the page refresher
   (``segkit.live.refresher``) started first, as a process of its own: it computes
   each new folder state once and every open page only reads it (``start_refresher``);
@@ -16,7 +16,7 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
 - the page prepared once before Voilà starts (``prepare_page``): a process of its own opens
   it as a kernel would, so the customer table and the page snapshot are on disk before the
   pool's kernels run the notebook; otherwise the first kernel computes them (loading the
-  lines and scikit-learn: about 700 MB it then keeps for its visitor) while the others wait;
+  lines and scikit-learn, which it then keeps for its visitor) while the others wait;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
 - only ``dashboard.ipynb``: no other file of the project folder under ``/voila/files/``
   (``file_allowlist`` that matches nothing), no tree view;

@@ -21,7 +21,7 @@ Two purchase models share the parameters r, alpha (purchase rate) and a, b (drop
 On the Online Retail data (one year) maximum likelihood finds almost no dropout with
 either model (nor with Pareto/NBD): the mean dropout chance per purchase day is below
 0.001, P(alive) is 0.999-1 for 95 % of customers, and forcing a 10 % chance costs 20-65
-log-likelihood units; ``benchmarks/bench_purchase_models.py`` measures it and the README
+log-likelihood units; ``benchmarks/bench_purchase_models.py`` measures it and docs/data-science.md
 has the figures. P(alive) there does not tell who is leaving; the lifecycle stages do.
 
 ``fit_clv`` uses pymc-marketing's ``ModifiedBetaGeoModel`` or ``BetaGeoModel`` and its

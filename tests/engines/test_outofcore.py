@@ -142,7 +142,7 @@ def test_generated_log_has_the_uci_layout_and_its_traps(large_log):
 @pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
 @pytest.mark.slow
 def test_zoned_parquet_gives_the_same_recency_on_every_path(tmp_path, sample_log, zone):
-    """The rule (README, 'Time zones'): zoned stamps become UTC wall time, on every path."""
+    """The rule (docs/data-science.md, 'Time zones'): zoned stamps become UTC wall time, on every path."""
     zoned = sample_log.assign(InvoiceDate=sample_log["InvoiceDate"].dt.tz_localize(zone))
     path = tmp_path / "zoned.parquet"
     zoned.to_parquet(path, index=False)

@@ -28,7 +28,7 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
 
 def test_the_test_extra_installs_every_other_extra():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    for extra in ("dashboard", "notebooks", "clv", "spark"):
+    for extra in ("dashboard", "notebooks", "clv", "spark", "docs"):
         missing = {_name(r) for r in extras[extra]} - {_name(r) for r in extras["test"]}
         assert not missing, f"[test] lacks {missing} of [{extra}]"
 

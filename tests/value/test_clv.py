@@ -264,7 +264,7 @@ def test_on_the_real_data_maximum_likelihood_finds_no_dropout_with_either_model(
 
     BG/NBD and MBG/NBD (which lets one-time buyers drop out) both put the mean dropout
     chance per purchase day below 0.001; forcing 10 % costs many log-likelihood units.
-    (benchmarks/bench_purchase_models.py has the full comparison; the README its figures.)
+    (benchmarks/bench_purchase_models.py has the full comparison; docs/data-science.md its figures.)
     """
     from scipy.optimize import minimize
 
