@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(YYYY-MM-DD); their features still use their whole history")
     p.add_argument("--until", metavar="DATE", help="score the log as it was on DATE (YYYY-MM-DD): every line "
                    "after it is ignored")
+    p.add_argument("--history", metavar="LOG", help="the shop's log so far (file, FOLDER or 'GLOB'): the customers of "
+                   "--data are scored on their whole history with the new lines added (lines in both counted once), "
+                   "and the output says each one's segment before (SegmentBefore) and whether it moved")
     p.add_argument("--out", required=True, help="output CSV")
 
     p = sub.add_parser("backtest", help="what customers of each segment did next, at earlier dates of the log")
@@ -521,6 +524,8 @@ def _score(args) -> int:
     _say_skipped(args)
     model = _load_model(Path(args.artifacts or artifacts_dir()))
     notes: list[str] = []
+    if args.history:
+        return _score_with_history(args, model, since, until)
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
                                       spark=_spark(args), until=until)
@@ -536,6 +541,42 @@ def _score(args) -> int:
     scored = model.segment(customers)
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}" + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
+    print(scored["Segment"].value_counts().to_string())
+    return 0
+
+
+def _score_with_history(args, model, since, until) -> int:
+    """``score --history LOG``: the new file's customers on their whole history, with
+    their segment on the history alone beside it (``SegmentBefore``, ``Moved``)."""
+    from segkit.errors import SegkitDataError
+    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
+
+    if args.engine not in ("auto", "pandas"):
+        raise SegkitDataError(f"score --history reads both logs in memory; --engine {args.engine} is not supported "
+                              "with it (use --engine pandas).")
+    notes: list[str] = []
+    customers = customers_with_history(args.data, args.history, model, _mapping(args), args.sheet, args.rules,
+                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
+                                       until=until)
+    before = model.segment(customers_for_scoring(args.history, model, _mapping(args), args.sheet, args.rules,
+                                                 dayfirst=args.dayfirst, allow_short_window=True, until=until))
+    for note in notes:
+        print(f"segkit: {note}", file=sys.stderr)
+    if since is not None:
+        from segkit.live.feed import purchased_since
+
+        customers = purchased_since(customers, since, source=args.data)
+    scored = model.segment(customers)
+    scored["SegmentBefore"] = before["Segment"].reindex(scored.index).astype("string")
+    scored["Moved"] = scored["SegmentBefore"].notna() & (scored["SegmentBefore"] != scored["Segment"])
+    _write_csv(scored.reset_index(), args.out)
+    known = int(scored["SegmentBefore"].notna().sum())
+    print(f"scored {len(scored):,} customers of {args.data} on their whole history into {args.out}: "
+          f"{known:,} known to the history, {int(scored['Moved'].sum()):,} of them moved segment, "
+          f"{len(scored) - known:,} new to it")
+    moves = scored[scored["Moved"]].groupby(["SegmentBefore", "Segment"], observed=True).size()
+    for (old, new), count in moves.sort_values(ascending=False).items():
+        print(f"  {count:,} {old} -> {new}")
     print(scored["Segment"].value_counts().to_string())
     return 0
 

@@ -382,3 +382,38 @@ def test_dayfirst_and_monthfirst_flags(tmp_path, sample_log, capsys):
     with pytest.raises(SystemExit):
         run(["features", "--data", tmp_path / "uk.csv", "--dayfirst", "--monthfirst", "--out", tmp_path / "f.csv"],
             capsys)
+
+
+def test_new_lines_are_scored_on_the_customers_whole_history(tmp_path, sample_log, trained):
+    """December's lines scored alone made every customer "New" (7 VIPs among them on the
+    real data). With --history each customer is scored on history + new lines, exactly as
+    the whole log scores them, and the output says who moved."""
+    from segkit.pipeline.workflow import customers_for_scoring
+
+    folder, _ = trained
+    december = sample_log["InvoiceDate"] >= "2011-12-01"
+    history, new, whole = tmp_path / "to-november.csv", tmp_path / "december.csv", tmp_path / "whole.csv"
+    sample_log[~december].to_csv(history, index=False)
+    sample_log[december].to_csv(new, index=False)
+    sample_log.to_csv(whole, index=False)
+    out = tmp_path / "scored.csv"
+    result = segkit("score", "--data", new, "--history", history, "--artifacts", folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(out, dtype={"CustomerID": str, "SegmentBefore": str}).set_index("CustomerID")
+    model = load_artifacts(folder)
+    expected = model.segment(customers_for_scoring(whole, model))["Segment"]
+    december_ids = set(sample_log.loc[december, "CustomerID"].dropna().astype("int64").astype(str))
+    assert set(scored.index) == december_ids
+    assert (scored["Segment"] == expected.reindex(scored.index)).all()
+    long_known = scored["SegmentBefore"].notna() & (scored["Tenure"] + scored["Recency"] > 60)
+    assert long_known.sum() > 50 and not (scored.loc[long_known, "Segment"] == "New").any()
+    assert (scored["Moved"] == (scored["SegmentBefore"].notna() & (scored["SegmentBefore"] != scored["Segment"]))).all()
+    assert f"known to the history, {int(scored['Moved'].sum()):,} of them moved segment" in result.stdout
+    assert "are in the history 'to-november.csv'" in result.stderr
+    # Scored alone, the same file calls long-known customers New: what --history prevents.
+    alone = tmp_path / "alone.csv"
+    assert segkit("score", "--data", new, "--artifacts", folder, "--out", alone,
+                  "--allow-short-window").returncode == 0
+    alone_scored = pd.read_csv(alone, dtype={"CustomerID": str}).set_index("CustomerID")
+    alone_segments = alone_scored["Segment"].reindex(long_known[long_known].index).dropna()
+    assert len(alone_segments) > 50 and (alone_segments == "New").mean() > 0.9

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from segkit.modeling.model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+           "customers_with_history", "read_log",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
 
 
@@ -723,8 +724,8 @@ def customers_for_scoring(
     """
     from segkit.ingest.load import _read_raw
 
-    path = Path(data)
-    if path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
+    path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data)
+    if not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
         raw = _read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
         date_column = (columns or {}).get("date", "InvoiceDate")
@@ -748,8 +749,9 @@ def customers_for_scoring(
                      f"cleaned with '{rules}', so their segments may differ from the model's (drop --rules to use "
                      "the model's).")
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
-    data = load_customer_data(path, columns, rules, sheet, engine=engine, dayfirst=dayfirst, use_cache=use_cache,
-                              window_days=window_days, extra_features=extra, **(spark or {}))
+    data = load_customer_data(data if isinstance(data, pd.DataFrame) else path, columns, rules, sheet, engine=engine,
+                              dayfirst=dayfirst, use_cache=use_cache, window_days=window_days, extra_features=extra,
+                              **(spark or {}))
     if until is not None:
 
         data = customer_data_until(data, until)
@@ -763,6 +765,60 @@ def customers_for_scoring(
         if notes is not None:
             notes.append(note + " Scored anyway (--allow-short-window): read Recency-based segments with care.")
     return add_customer_value(data.customers, data.lines, model)
+
+
+def read_log(source: str | Path, columns: Mapping[str, str] | None = None, sheet: str | int | None = None,
+             dayfirst: bool | None = None, use_cache: bool = True) -> pd.DataFrame:
+    """A file, folder or glob read as one log in the canonical layout (``load_log`` for
+    several files, ``load_transactions`` for one)."""
+    if is_multi_file(source):
+        return load_log(source, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+    return load_transactions(source, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+
+
+def customers_with_history(
+    data: str | Path,
+    history: str | Path,
+    model: "SegmentationModel",
+    columns: Mapping[str, str] | None = None,
+    sheet: str | int | None = None,
+    rules: str | None = None,
+    dayfirst: bool | None = None,
+    use_cache: bool = True,
+    allow_short_window: bool = False,
+    notes: list[str] | None = None,
+    until=None,
+) -> pd.DataFrame:
+    """The customers of a file of new lines, each on their whole history: the lines of
+    ``history`` (the log the shop already has) and of ``data`` read as one log, lines
+    present in both counted once, cleaned and aggregated as ``customers_for_scoring`` does.
+
+    A December file scored alone makes a VIP of ten years a "New" customer; with the
+    history it moves only by the rules of the whole history. Customers the history does
+    not know are scored on their new lines alone. Returns the customer table of the
+    customers in ``data`` (for ``model.segment``); ``notes`` gets one sentence saying how
+    many of them the history knew and how many lines were already in it.
+    """
+    from segkit.ingest.load import repeated_across_files, source_labels, with_source_files
+
+    new = read_log(data, columns, sheet, dayfirst, use_cache)
+    old = read_log(history, columns, sheet, dayfirst, use_cache)
+    new_ids = pd.Index(new["CustomerID"].dropna().unique())
+    labels = source_labels([Path(history), Path(data)])
+    combined = with_source_files([old.drop(columns="SourceFile", errors="ignore"),
+                                  new.drop(columns="SourceFile", errors="ignore")],
+                                 [labels[Path(history)], labels[Path(data)]])
+    repeats = repeated_across_files(combined)
+    combined = combined.loc[~repeats].drop(columns="SourceFile").reset_index(drop=True)
+    known = new_ids.isin(old["CustomerID"].dropna().unique())
+    if notes is not None:
+        notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{Path(data).name}' are in the history "
+                     f"'{Path(history).name}': each is scored on their whole history with the new lines added"
+                     + (f" ({int(repeats.sum()):,} lines already in the history were counted once)" if repeats.any()
+                        else "") + "; the others on their new lines alone.")
+    customers = customers_for_scoring(combined, model, None, None, rules, dayfirst=None, use_cache=use_cache,
+                                      allow_short_window=allow_short_window, notes=notes, until=until)
+    return customers[customers.index.isin(new_ids.astype(customers.index.dtype))]
 
 
 def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
