@@ -23,7 +23,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from segkit.pipeline.backtest import apply_evidence, backtest_segments, horizon_outcome, segment_at
+    from segkit.pipeline.backtest import (
+        apply_evidence,
+        backtest_segments,
+        horizon_outcome,
+        segment_at,
+    )
     from segkit.pipeline.workflow import load_customer_data, train_model
 
     data = load_customer_data(Path(os.environ["SEGKIT_REAL_DATA"]) / "online_retail.parquet")

@@ -60,8 +60,8 @@ def child(mode: str, path: str, memory_limit: str, code: str = "") -> dict:
 
         table = customer_features_out_of_core(path, memory_limit=memory_limit, threads=2)
         return {"seconds": time.perf_counter() - start, "customers": len(table)}
-    from segkit.engines.spark import SparkEngine
     from segkit.engines.base import run_rules
+    from segkit.engines.spark import SparkEngine
 
     engine = SparkEngine(master="local[2]")
     session = time.perf_counter() - start

@@ -40,9 +40,9 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("SEGKIT_CACHE", str(args.log.parent / "cache"))
     sys.path.insert(0, str(ROOT))
-    from segkit.pipeline.artifacts import save_artifacts
     from segkit.config import Settings
     from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import train_model
 
     figures: dict = {"log": args.log.name, "load_average_before": [round(v, 2) for v in os.getloadavg()]}

@@ -56,10 +56,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from segkit.pipeline.artifacts import save_artifacts
     from segkit.dashboard import Dashboard
-    from segkit.views.tables import Filters
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import load_customer_data, train_model
+    from segkit.views.tables import Filters
 
     log = pd.read_parquet(folder / "online_retail.parquet")
     days, data, add = daily_folder(log, work, ADDED)

@@ -112,9 +112,9 @@ def _serve(notebook: Path, env: dict, folder: Path, pool: int):
 def main() -> None:
     import nbformat
 
-    from segkit.pipeline.artifacts import read_model_card, save_artifacts
     from segkit.config import PROJECT_ROOT
     from segkit.page.snapshot import prepare_snapshot
+    from segkit.pipeline.artifacts import read_model_card, save_artifacts
     from segkit.pipeline.workflow import load_customer_data, train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -25,8 +25,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 
-from segkit.value import clv
 from segkit.pipeline.workflow import load_customer_data
+from segkit.value import clv
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online_retail.parquet"

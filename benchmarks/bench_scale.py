@@ -78,7 +78,8 @@ def child_pandas(path: str, compare_with: str) -> dict:
 
     from segkit.clean import clean_transactions
     from segkit.features.customers import customer_features
-    from segkit.ingest.load import _read_raw, standardise_columns
+    from segkit.ingest.load import standardise_columns
+    from segkit.ingest.readers import read_raw
 
     seconds: dict[str, float] = {}
     stage = "read parquet"
@@ -87,7 +88,7 @@ def child_pandas(path: str, compare_with: str) -> dict:
             emit({"stage": stage})
             start = time.perf_counter()
             if stage == "read parquet":
-                raw = _read_raw(Path(path), None)
+                raw = read_raw(Path(path), None)
             elif stage == "canonical columns":
                 transactions = standardise_columns(raw, {}, source=Path(path).name)
                 del raw
@@ -118,7 +119,13 @@ def child_train(customers_path: str, k: str, repeats: str) -> dict:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from segkit.modeling.model import FEATURE_PRESETS, MINIBATCH_ABOVE, SegmentationModel, evaluate_k, log_step
+    from segkit.modeling.model import (
+        FEATURE_PRESETS,
+        MINIBATCH_ABOVE,
+        SegmentationModel,
+        evaluate_k,
+        log_step,
+    )
 
     k, repeats = int(k), int(repeats)
     customers = pd.read_parquet(customers_path)
@@ -214,10 +221,9 @@ def child_dashboard(n: str, repeats: str) -> dict:
     """Kernel time of filter changes on the page at ``n`` customers: 2D scatter as points, then as a density."""
     import tempfile
 
-    from segkit.pipeline.artifacts import save_artifacts
     from segkit.config import Settings
     from segkit.dashboard import Dashboard, scatter
-    from segkit.views.tables import Filters
+    from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import train_model
 
     n, repeats = int(n), max(int(repeats), 6)

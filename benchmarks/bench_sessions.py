@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def one_server(parquet: Path) -> dict:
-    from segkit.server import serve
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.server.kernels import machine, pool_and_cap
-    from segkit.pipeline.workflow import load_customer_data, train_model
     from test_load_sessions import _run_sessions  # the sessions the load test drives
+
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import load_customer_data, train_model
+    from segkit.server import serve
+    from segkit.server.kernels import machine, pool_and_cap
 
     with tempfile.TemporaryDirectory(prefix="segkit-sessions-") as tmp:
         folder = Path(tmp)

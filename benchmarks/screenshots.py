@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from segkit.server import serve
 from segkit.config import PROJECT_ROOT
+from segkit.server import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -74,8 +74,7 @@ def main(argv: list[str]) -> None:
         env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(Path(tmp) / "artifacts"),
                    SEGKIT_CACHE=str(Path(tmp) / "cache"))
         from segkit.pipeline.artifacts import save_artifacts
-        from segkit.pipeline.workflow import train_model
-        from segkit.pipeline.workflow import load_customer_data
+        from segkit.pipeline.workflow import load_customer_data, train_model
 
         customers = load_customer_data(data)
         model, _ = train_model(customers, "auto")

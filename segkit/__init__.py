@@ -33,12 +33,16 @@ from segkit.errors import SegkitArtifactError, SegkitDataError, SegkitError
 if TYPE_CHECKING:  # the names below, for editors and type checkers; imported lazily at run time
     from segkit.clean import clean_transactions  # noqa: F401
     from segkit.features.customers import customer_features  # noqa: F401
-    from segkit.ingest.load import load_transactions  # noqa: F401
+    from segkit.ingest.load import load_transactions
     from segkit.ingest.sample import generate_sample_transactions  # noqa: F401
     from segkit.modeling.model import SegmentationModel  # noqa: F401
     from segkit.pipeline.artifacts import load_artifacts, save_artifacts  # noqa: F401
     from segkit.pipeline.backtest import backtest_segments  # noqa: F401
-    from segkit.pipeline.workflow import customers_for_scoring, load_customer_data, train_model  # noqa: F401
+    from segkit.pipeline.workflow import (  # noqa: F401
+        customers_for_scoring,
+        load_customer_data,
+        train_model,
+    )
     from segkit.rules.registry import register_feature  # noqa: F401
     from segkit.value.clv import customer_value, fit_clv, rfm_frame  # noqa: F401
 

@@ -272,7 +272,7 @@ def _mapping(args):
 
 def _say_skipped(args) -> None:
     """Name on stderr every file of a ``--data`` folder that is not read, and why."""
-    from segkit.ingest.load import skipped_files
+    from segkit.ingest.logs import skipped_files
 
     data = getattr(args, "data", None)
     for name, why in (skipped_files(data) if data else []):
@@ -281,7 +281,7 @@ def _say_skipped(args) -> None:
 
 def _say_sheets(args) -> None:
     """Say on stderr, in one line, that a workbook's sheets were read as one log."""
-    from segkit.ingest.load import workbook_sheets_note
+    from segkit.ingest.readers import workbook_sheets_note
 
     data = getattr(args, "data", None)
     note = workbook_sheets_note(data, args.sheet) if data else None

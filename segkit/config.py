@@ -73,7 +73,7 @@ def default_data_path() -> Path | None:
     log) or a glob such as ``exports/2011-*.csv``; set but empty (``SEGKIT_DATA=``) forces
     the built-in sample, so ``make notebooks`` never reads private files in ``data/``.
     Otherwise ``data/``: its only supported file, or the folder itself when it holds
-    several (read as one log, ``segkit.ingest.load.load_log``). ``None`` means: use the built-in
+    several (read as one log, ``segkit.ingest.logs.load_log``). ``None`` means: use the built-in
     sample.
     """
     if "SEGKIT_DATA" in os.environ:

@@ -224,7 +224,7 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
 
 
 def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
-    """Ids as text like load._as_text: 17850.0 -> '17850', trimmed, blanks -> NULL."""
+    """Ids as text like segkit.ingest.values.as_text: 17850.0 -> '17850', trimmed, blanks -> NULL."""
     raw = _q(column)
     if _is_numeric(sql_type):
         value = f"CAST({raw} AS DOUBLE)"

@@ -1,6 +1,6 @@
 """Follow a folder of transaction files: incremental refresh, and one snapshot shared by pages.
 
-``FolderScan`` lists the files of a log (``segkit.ingest.load.log_files``) with their content hash,
+``FolderScan`` lists the files of a log (``segkit.ingest.logs.log_files``) with their content hash,
 and holds back files still being written. ``LiveLog`` keeps the loaded lines, the clean
 lines, the customers and their segments in memory and brings them up to date with the
 folder: only new and changed files are read; the customers they touch (and those of
@@ -52,14 +52,12 @@ from segkit.errors import SegkitDataError
 from segkit.features.customers import customer_features
 from segkit.files.atomic import replaced_atomically, write_text_atomically
 from segkit.files.locks import computed_once, file_lock, modified_time, remove_lock
-from segkit.ingest.load import (
+from segkit.ingest.cache import file_digest, file_digests, prefix_digest
+from segkit.ingest.load import load_transactions
+from segkit.ingest.logs import (
     drop_repeats_across_files,
-    file_digest,
-    file_digests,
     line_hashes,
-    load_transactions,
     log_files,
-    prefix_digest,
     read_grown_csv,
     repeated_across_files,
     source_labels,

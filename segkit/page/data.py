@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.config import default_data_path
-from segkit.ingest.load import _cache_path
+from segkit.ingest.cache import cache_path
 from segkit.pipeline.workflow import (
     CachedCustomerData,
     CustomerData,
@@ -138,7 +138,7 @@ def _out_of_core_data(path: Path, n_lines: int, options: dict | None = None) -> 
 
     options = options or {}
     # Keyed like the loader's parquet copies (path, size, modification time) and the options.
-    keyed = _cache_path(path, {"table": "customers, out of core", **options}, None)
+    keyed = cache_path(path, {"table": "customers, out of core", **options}, None)
     cached = keyed.with_name(f"customers-{keyed.name}")
     if not cached.is_file():
         import tempfile

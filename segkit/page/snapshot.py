@@ -124,7 +124,7 @@ def segmented_customers(fingerprint: str, card: dict[str, Any],
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
-    from segkit.ingest.load import read_table_with_metadata
+    from segkit.ingest.cache import read_table_with_metadata
 
     read = read_table_with_metadata(path)
     if read is None:
@@ -141,7 +141,7 @@ def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) ->
     """Write the snapshot atomically (a reader sees the old file or the whole new one), and
     remove the same model's older snapshots but the ``KEEP_SNAPSHOTS`` newest (``prune_snapshots``);
     a cache folder that cannot be written only costs the next kernel the computation."""
-    from segkit.ingest.load import write_table_atomically
+    from segkit.ingest.cache import write_table_atomically
 
     write_table_atomically(everyone, path, {"segkit_categories": json.dumps(list(categories))})
     prune_snapshots(path)

@@ -14,13 +14,8 @@ import pandas as pd
 from segkit.config import default_data_path, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import (
-    FILLED_DOWN,
-    REPEATED_ACROSS_FILES,
-    load_log,
-    load_transactions,
-    standardise_columns,
-)
+from segkit.ingest.load import FILLED_DOWN, load_transactions, standardise_columns
+from segkit.ingest.logs import REPEATED_ACROSS_FILES, load_log
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
@@ -164,7 +159,7 @@ def load_customer_data(
     ----------
     data : str, Path or pandas.DataFrame, optional
         A file, a folder or a glob (a folder or glob is one log of all its files,
-        ``segkit.ingest.load.load_log``, its ``transactions`` carrying ``SourceFile``), or
+        ``segkit.ingest.logs.load_log``, its ``transactions`` carrying ``SourceFile``), or
         a DataFrame of lines. ``None``: ``default_data_path()`` (``SEGKIT_DATA``, else
         ``data/``), and when that is empty too, the built-in sample.
     columns : mapping of str to str, optional
@@ -318,7 +313,7 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, columns,
     lines_file, report_file = _clean_cache_files(clean_key)
     if not (path.is_file() and report_file.is_file() and lines_file.is_file()):
         return None
-    from segkit.ingest.load import read_table_with_metadata
+    from segkit.ingest.cache import read_table_with_metadata
 
     read = read_table_with_metadata(path)
     try:
@@ -350,7 +345,7 @@ def _write_customers_cache(key: str | None, data: CustomerData) -> None:
     fingerprint in the parquet metadata); a cache folder that cannot be written only costs speed."""
     if key is None or data.lines is None:
         return
-    from segkit.ingest.load import write_table_atomically
+    from segkit.ingest.cache import write_table_atomically
 
     write_table_atomically(data.customers, _customers_cache_file(key),
                            {"segkit_lines": len(data.lines), "segkit_fingerprint": data.fingerprint})
@@ -364,7 +359,7 @@ def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
     import hashlib
     import json
 
-    from segkit.ingest.load import file_digest
+    from segkit.ingest.cache import file_digest
 
     try:
         content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
@@ -401,11 +396,11 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
     the UCI workbook); a cache folder that cannot be written only costs speed."""
     if key is None or lines.empty:
         return
-    from segkit.ingest.load import _write_atomically
+    from segkit.ingest.cache import write_parquet_atomically
 
     lines_file, report_file = _clean_cache_files(key)
-    _write_atomically(report, report_file)
-    _write_atomically(lines, lines_file)
+    write_parquet_atomically(report, report_file)
+    write_parquet_atomically(lines, lines_file)
 
 
 def _check_feature_options(window_days, extra_features) -> None:
@@ -722,11 +717,11 @@ def customers_for_scoring(
     >>> len(scored) == len(model.segment(load_customer_data(log).customers))
     True
     """
-    from segkit.ingest.load import _read_raw
+    from segkit.ingest.readers import read_raw
 
     path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data)
     if not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
-        raw = _read_raw(path, sheet)
+        raw = read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
@@ -799,7 +794,11 @@ def customers_with_history(
     customers in ``data`` (for ``model.segment``); ``notes`` gets one sentence saying how
     many of them the history knew and how many lines were already in it.
     """
-    from segkit.ingest.load import repeated_across_files, source_labels, with_source_files
+    from segkit.ingest.logs import (
+        repeated_across_files,
+        source_labels,
+        with_source_files,
+    )
 
     new = read_log(data, columns, sheet, dayfirst, use_cache)
     old = read_log(history, columns, sheet, dayfirst, use_cache)
@@ -881,7 +880,7 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     numbers.
     """
     from segkit.errors import SegkitDataError
-    from segkit.ingest.load import _read_numbers
+    from segkit.ingest.values import read_numbers
     from segkit.schema import MISSING_MARKERS, WHOLE_NUMBER_ID
 
     if id_column not in raw.columns:
@@ -907,7 +906,7 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     table[id_column] = ids
     locale = None
     for feature in features:
-        table[feature], found = _read_numbers(table[feature], feature, source, locale_hint=locale)
+        table[feature], found = read_numbers(table[feature], feature, source, locale_hint=locale)
         locale = locale or found
         blank, negative = table[feature].isna(), table[feature] < 0
         if blank.any():

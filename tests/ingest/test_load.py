@@ -213,27 +213,27 @@ def test_uci_layout_without_quantity_needs_the_columns_declared(tmp_path):
 
 
 def test_csv_with_too_many_columns_or_lines_is_refused_before_pandas_reads_it(tmp_path, monkeypatch):
-    import segkit.ingest.load as load
+    import segkit.ingest.readers as readers
 
     header = ",".join(list(UCI_ROWS.columns) + [f"x{i}" for i in range(50_000)])
     (tmp_path / "wide.csv").write_text(header + "\n")
     started = time.perf_counter()
     assert "more than 5,000 columns" in _error(tmp_path / "wide.csv")
     assert time.perf_counter() - started < 1.0
-    monkeypatch.setattr(load, "MAX_CSV_LINES", 3)
+    monkeypatch.setattr(readers, "MAX_CSV_LINES", 3)
     UCI_ROWS.to_csv(tmp_path / "long.csv", index=False)
     assert "more than 3 lines of 8 columns" in _error(tmp_path / "long.csv")
-    monkeypatch.setattr(load, "MAX_CSV_LINES", 10)
-    monkeypatch.setattr(load, "MAX_CSV_CELLS", 16)
+    monkeypatch.setattr(readers, "MAX_CSV_LINES", 10)
+    monkeypatch.setattr(readers, "MAX_CSV_CELLS", 16)
     assert "more than 2 lines of 8 columns" in _error(tmp_path / "long.csv")
 
 
 def test_workbook_expanding_past_the_bound_is_refused_before_parsing(tmp_path, monkeypatch):
-    import segkit.ingest.load as load
+    import segkit.ingest.readers as readers
 
     UCI_ROWS.to_excel(tmp_path / "book.xlsx", index=False)
-    monkeypatch.setattr(load, "MAX_XLSX_EXPANDED_BYTES", 1_000)
-    monkeypatch.setattr(load, "_read_with", lambda *a: pytest.fail("parsed a workbook past the bound"))
+    monkeypatch.setattr(readers, "MAX_XLSX_EXPANDED_BYTES", 1_000)
+    monkeypatch.setattr(readers, "_read_with", lambda *a: pytest.fail("parsed a workbook past the bound"))
     assert "expands to" in _error(tmp_path / "book.xlsx")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.ingest.load import load_log, log_files
+from segkit.ingest.logs import load_log, log_files
 from segkit.live.feed import FolderScan, LiveFeed, LiveLog, order_moves, purchased_since
 from segkit.pipeline.workflow import load_customer_data
 
@@ -604,7 +604,7 @@ def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
 def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest(tmp_path):
     """Day/month-numeric dates and numbers with marks are read per column (order, decimal
     mark): appended lines holding them are not read alone."""
-    from segkit.ingest.load import plain_cells, read_grown_csv
+    from segkit.ingest.logs import plain_cells, read_grown_csv
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
@@ -629,7 +629,7 @@ def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest
 
 
 def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
-    import segkit.ingest.load as load_module
+    import segkit.ingest.logs as load_module
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
@@ -686,7 +686,7 @@ def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
     """Earlier bytes that end inside a quoted field spanning lines are not an end to read on
     from: the file is read whole. (Their last line is checked, so earlier bytes ending just
     after such a field are read whole too: slower, never wrong.)"""
-    from segkit.ingest.load import read_grown_csv
+    from segkit.ingest.logs import read_grown_csv
 
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"

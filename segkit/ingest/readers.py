@@ -1,0 +1,371 @@
+"""Files to raw frames: CSV (encodings, separators, compressed), Excel (every sheet, cells
+as shown) and parquet, with the size checks that refuse a file before pandas reads it, and
+the header row found under a title."""
+from __future__ import annotations
+
+import re
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from segkit.config import (
+    COMPRESSED_CSV_SUFFIXES,
+)
+from segkit.errors import SegkitDataError
+from segkit.ingest.values import cells_as_shown, reason_of, short_list
+from segkit.schema import (
+    KNOWN_LAYOUTS,
+)
+
+__all__ = ["HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
+
+
+#: Bounds on the work one file may ask for (refused past them, before pandas reads it).
+#: An .xlsx sheet holds at most 1,048,576 rows; the real UCI workbook (541,909 rows)
+#: expands to 216 MB, so 500 MB leaves room for a full sheet of that width.
+MAX_XLSX_EXPANDED_BYTES = 500_000_000
+
+
+#: pandas renames repeated headers in quadratic time (50,000 fields: 24 s).
+MAX_CSV_COLUMNS = 5_000
+
+
+#: Larger logs belong in parquet, read out of core (``--engine duckdb``): 10M lines, and
+#: 50M cells (lines x header fields; the UCI log is 4.3M; pandas holds ~60 bytes a text cell).
+MAX_CSV_LINES = 10_000_000
+
+
+MAX_CSV_CELLS = 50_000_000
+
+
+def header_hint(raw: pd.DataFrame) -> str:
+    """When the first row read as the header looks like a title (most of its cells empty), the
+    row below it that looks like the header (every cell filled with text), as a clause."""
+    unnamed = sum(str(c).startswith("Unnamed:") for c in raw.columns)
+    if raw.shape[1] < 2 or unnamed < raw.shape[1] / 2:
+        return ""
+    top = raw.head(HEADER_SEARCH_ROWS)
+    for i in range(len(top)):
+        cells = top.iloc[i]
+        if cells.notna().all() and all(isinstance(v, str) and not re.fullmatch(r"[-+\d.,\s]*", v) for v in cells):
+            return (f" (the first row looks like a title; row {i + 2} looks like the header: "
+                    f"{short_list([str(v).strip() for v in cells], 6)})")
+    return " (the first row looks like a title, not a header row)"
+
+
+def file_kind(path: Path) -> str:
+    """The type a file is read as: its suffix, ``.csv`` for a compressed CSV file."""
+    if path.name.lower().endswith(COMPRESSED_CSV_SUFFIXES):
+        return ".csv"
+    return path.suffix.lower()
+
+
+#: A compressed CSV file is refused when it expands past this (a zip bomb, or a file for
+#: parquet and --engine duckdb); the real UCI log is 45 MB as CSV.
+MAX_DECOMPRESSED_BYTES = 2_000_000_000
+
+
+def _decompressed(path: Path) -> bytes | None:
+    """The CSV bytes of a ``.csv.gz``, ``.csv.zst`` or ``.zip`` file; ``None`` for a plain file."""
+    lower = path.name.lower()
+    name = path.name
+    limit = MAX_DECOMPRESSED_BYTES
+
+    def bounded(stream) -> bytes:
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise SegkitDataError(
+                f"'{name}' expands to more than {limit / 1e9:.0f} GB, more than segkit reads from a compressed "
+                "CSV file; save it as parquet and use --engine duckdb, or split it."
+            )
+        return data
+
+    if lower.endswith(".csv.gz"):
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as fh:
+                return bounded(fh)
+        except (OSError, EOFError) as exc:
+            raise SegkitDataError(f"'{name}' is not a readable gzip file ({reason_of(exc)}); compress it again "
+                                  "or give the plain CSV file.") from None
+    if lower.endswith(".csv.zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise SegkitDataError(
+                f"'{name}' is compressed with Zstandard, which this installation cannot read; install it "
+                "(pip install zstandard) or decompress the file (unzstd) and give the plain CSV file."
+            ) from None
+        try:
+            with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as fh:
+                return bounded(fh)
+        except zstandard.ZstdError as exc:
+            raise SegkitDataError(f"'{name}' is not a readable Zstandard file ({reason_of(exc)}); compress it "
+                                  "again or give the plain CSV file.") from None
+    if lower.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                           and not Path(m.filename).name.startswith(".")]
+                csvs = [m for m in members if m.filename.lower().endswith(".csv")]
+                if len(members) != 1 or len(csvs) != 1:
+                    listed = short_list([m.filename for m in members], 5) or "nothing"
+                    raise SegkitDataError(
+                        f"'{name}' holds {len(members)} file(s) ({listed}), and segkit reads a .zip holding exactly "
+                        "one CSV file; unzip it and give the transaction file (or the folder) instead."
+                    )
+                if csvs[0].file_size > limit:
+                    raise SegkitDataError(
+                        f"'{name}' expands to {csvs[0].file_size / 1e9:.1f} GB, more than segkit reads from a "
+                        "compressed CSV file; save it as parquet and use --engine duckdb, or split it."
+                    )
+                with archive.open(csvs[0]) as fh:
+                    return bounded(fh)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+            raise SegkitDataError(f"'{name}' is not a readable .zip file ({reason_of(exc)}); zip it again without "
+                                  "a password, or give the plain CSV file.") from None
+    return None
+
+
+def read_raw(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    suffix = file_kind(path)
+    name = path.name
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path)
+        except MemoryError:  # also pyarrow's ArrowMemoryError
+            raise SegkitDataError(
+                f"'{name}' is too large to load into memory; use the out-of-core path "
+                "(--engine duckdb, or segkit.features.out_of_core.customer_features_out_of_core)."
+            ) from None
+        except Exception as exc:
+            raise SegkitDataError(
+                f"'{name}' is not a readable parquet file ({reason_of(exc)}); write it again or export it as CSV."
+            ) from None
+    if suffix == ".csv":
+        return _read_csv(path)
+    return _read_excel(path, sheet, mapping)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import io
+
+    name = path.name
+    data = _decompressed(path)
+    if data is not None:
+        if not data.strip():
+            raise SegkitDataError(f"'{name}' holds an empty CSV file; export the transactions again.")
+        head = data[:65536]
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+
+    def source():
+        return path if data is None else io.BytesIO(data)
+
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)  # Excel's "Unicode text" export
+    elif head.startswith(b"\xef\xbb\xbf"):
+        encodings = ("utf-8-sig",)
+    elif b"\x00" in head:
+        raise SegkitDataError(f"'{name}' is not a text CSV file (it holds binary data); export it again as CSV.")
+    else:
+        # Windows-1252 (Excel's "CSV" on Windows) before ISO-8859-1: they differ only in bytes
+        # 0x80-0x9f, which are € “ ” ‘ ’ – — … Œ in Windows-1252 and invisible control characters
+        # in ISO-8859-1; the few bytes Windows-1252 leaves undefined fall back to ISO-8859-1,
+        # which accepts any byte: the last resort.
+        encodings = ("utf-8", "cp1252", "iso-8859-1")
+    lines = head.decode(encodings[0], errors="replace").lstrip("\ufeff").splitlines()[:20] if head.strip() else []
+    # A title above the header ('Online Retail - transactions export', a blank line): lines
+    # without any separator before the first line with some are skipped.
+    title = next((i for i, line in enumerate(lines[:10]) if any(c in re.sub(r'"[^"]*"', "", line) for c in ",;\t|")), 0)
+    first_line = lines[title] if lines else ""
+    # Excel in many European locales writes ';' between fields.
+    separator = max([",", ";", "\t", "|"], key=first_line.count) if first_line else ","
+    fields = _check_csv_width(path, encodings[0], separator, data, skip=title)
+    max_lines = min(MAX_CSV_LINES, MAX_CSV_CELLS // fields)
+    for encoding in encodings:
+        try:
+            with warnings.catch_warnings():
+                # Rows longer than the header would silently shift into the index or be cut.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(source(), dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
+                                    index_col=False, nrows=max_lines + 1, skiprows=title)
+            if len(frame) > max_lines:
+                raise SegkitDataError(
+                    f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "
+                    "a CSV file; drop unused columns, save it as parquet and use --engine duckdb, or split it."
+                )
+            return frame
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.ParserWarning:
+            raise SegkitDataError(
+                f"'{name}' has rows with more fields than its header; check the separator and quoting, "
+                "or add the missing column names."
+            ) from None
+        except pd.errors.EmptyDataError:
+            raise SegkitDataError(f"'{name}' has no header row and no data; export the transactions again.") from None
+        except pd.errors.ParserError as exc:
+            raise SegkitDataError(
+                f"'{name}' is not a well-formed CSV file ({reason_of(exc)}); check that every row has the same "
+                "number of fields and quotes are closed."
+            ) from None
+    raise SegkitDataError(f"'{name}' is not UTF-8, UTF-16 or ISO-8859-1 text; save it as UTF-8 CSV.")
+
+
+def _check_csv_width(path: Path, encoding: str, separator: str, data: bytes | None = None, skip: int = 0) -> int:
+    """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it;
+    returns the number of header fields (``data``: the bytes of a compressed file)."""
+    import io
+
+    limit = MAX_CSV_COLUMNS
+    opened = open(path, encoding=encoding, errors="replace", newline="") if data is None else \
+        io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
+    with opened as fh:
+        for _ in range(skip):
+            fh.readline(64 * (limit + 1))
+        header = fh.readline(64 * (limit + 1))
+    if header.count(separator) >= limit:
+        raise SegkitDataError(
+            f"'{path.name}' has more than {limit:,} columns in its header; keep the transaction columns "
+            "(customer, invoice, date, quantity, price, ...) and export it again."
+        )
+    return header.count(separator) + 1
+
+
+def _check_workbook_size(path: Path) -> None:
+    """Refuse a workbook whose parts expand past ``MAX_XLSX_EXPANDED_BYTES`` (a zip bomb
+    or a sheet too large for memory), from the zip directory, before any parsing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # the readers give their own sentence for a damaged file
+    if expanded > MAX_XLSX_EXPANDED_BYTES:
+        raise SegkitDataError(
+            f"'{path.name}' expands to {expanded / 1e9:.1f} GB when opened, more than the "
+            f"{MAX_XLSX_EXPANDED_BYTES / 1e9:.1f} GB segkit reads from a workbook; export the transactions as CSV "
+            "or parquet, or remove unused sheets and cells."
+        )
+
+
+def _read_excel(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    name = path.name
+    if not zipfile.is_zipfile(path) and path.suffix.lower() in (".xlsx", ".xlsm"):
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if head.startswith(b"\xd0\xcf\x11\xe0"):
+            raise SegkitDataError(
+                f"'{name}' is an encrypted (password-protected) or legacy Excel file; "
+                "open it in Excel, remove the password and save it as .xlsx."
+            )
+        raise SegkitDataError(f"'{name}' is not an Excel workbook although it is named .xlsx; save it again as .xlsx or .csv.")
+    _check_workbook_size(path)
+    errors: list[Exception] = []
+    for engine in ("calamine", "openpyxl"):  # calamine is ~10x faster; openpyxl as fallback
+        try:
+            return _read_with(engine, path, sheet, mapping)
+        except SegkitDataError:
+            raise
+        except Exception as exc:  # damaged workbook or engine missing: try the next, then give up
+            errors.append(exc)
+    raise SegkitDataError(
+        f"'{name}' could not be read as an Excel workbook ({reason_of(errors[-1])}); "
+        "it may be damaged: open and save it again in Excel, or export it as CSV."
+    )
+
+
+def _check_sheet(name: str, sheets: list[str], sheet_name: str | int) -> None:
+    if isinstance(sheet_name, str) and sheet_name not in sheets:
+        raise SegkitDataError(f"'{name}' has no sheet '{sheet_name}'; its sheets are: {', '.join(sheets)}. Pass one of those.")
+    if isinstance(sheet_name, int) and not 0 <= sheet_name < len(sheets):
+        raise SegkitDataError(f"'{name}' has no sheet number {sheet_name}; it has {len(sheets)} sheet(s): {', '.join(sheets)}.")
+
+
+def _read_with(engine: str, path: Path, sheet: str | int | None, mapping: Mapping[str, str] | None = None
+               ) -> pd.DataFrame:
+    """One sheet (``sheet``), or with ``sheet=None`` every sheet (``_one_log_of_sheets``)."""
+    with pd.ExcelFile(path, engine=engine) as book:
+        if sheet is not None or len(book.sheet_names) == 1:
+            sheet_name = 0 if sheet is None else sheet
+            _check_sheet(path.name, book.sheet_names, sheet_name)
+            return cells_as_shown(pd.read_excel(book, sheet_name=sheet_name, dtype=object))
+        sheets = pd.read_excel(book, sheet_name=None, dtype=object)
+    return _one_log_of_sheets(path.name, sheets, mapping)
+
+
+def _one_log_of_sheets(name: str, sheets: dict[str, pd.DataFrame], mapping: Mapping[str, str] | None = None
+                       ) -> pd.DataFrame:
+    """The sheets of a workbook as one log when every sheet with cells has the same columns
+    (UCI's Online Retail II: 'Year 2009-2010' and 'Year 2010-2011'), empty sheets left out; a
+    workbook whose sheets differ (a summary before the data) is refused, naming them and
+    ``--sheet``."""
+    filled = {sheet: find_header(cells_as_shown(frame), mapping) for sheet, frame in sheets.items() if frame.shape[1] > 0}
+    if len(filled) <= 1:
+        return next(iter(filled.values())) if filled else cells_as_shown(next(iter(sheets.values())))
+    layouts = {sheet: [str(c).strip() for c in frame.columns] for sheet, frame in filled.items()}
+    first = next(iter(layouts.values()))
+    if all(sorted(columns) == sorted(first) for columns in layouts.values()):
+        frames = [frame.rename(columns=lambda c: str(c).strip())[first] for frame in filled.values()]
+        return cells_as_shown(pd.concat([f.astype(object) for f in frames], ignore_index=True))
+    described = "; ".join(f"'{sheet}': {short_list(columns, 4)}" for sheet, columns in layouts.items())
+    raise SegkitDataError(
+        f"'{name}' has sheets with different columns ({described}); pass --sheet NAME with the sheet of "
+        "transactions, or give the sheets the same columns to read them as one log."
+    )
+
+
+def workbook_sheets_note(path: str | Path, sheet: str | int | None = None) -> str | None:
+    """The sentence saying that a workbook's sheets were read as one log (``None`` for a file
+    that is not a workbook, a ``sheet`` named, or a workbook of one sheet). Read from the
+    workbook's list of sheets only (instant), after the log was read: empty sheets are
+    named too."""
+    path = Path(path)
+    if sheet is not None or file_kind(path) not in (".xlsx", ".xlsm", ".xls") or not path.is_file():
+        return None
+    try:
+        with pd.ExcelFile(path, engine="calamine") as book:
+            names = list(book.sheet_names)
+    except Exception:
+        return None
+    if len(names) < 2:
+        return None
+    return (f"read the {len(names)} sheets of '{path.name}' ({', '.join(repr(n) for n in names)}) as one log, as they "
+            "have the same columns; pass --sheet NAME to read one sheet.")
+
+
+def _header_names(mapping: Mapping[str, str] | None) -> list[set[str]]:
+    """For each layout a header may follow, the column names it must hold (customer and date)."""
+    mapping = dict(mapping or {})
+    return [{mapping.get("customer", layout["customer"]), mapping.get("date", layout["date"])}
+            for layout in KNOWN_LAYOUTS.values()]
+
+
+#: How far below the first row a header under a title is looked for.
+HEADER_SEARCH_ROWS = 20
+
+
+def find_header(raw: pd.DataFrame, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``raw`` with its header row found when a title (or a few lines of notes) sits above it:
+    the first of the first ``HEADER_SEARCH_ROWS`` rows that holds the customer and date
+    column names of the mapping or of a known layout becomes the header."""
+    wanted = _header_names(mapping)
+    names = {str(c).strip() for c in raw.columns}
+    if any(w <= names for w in wanted):
+        return raw
+    top = raw.head(HEADER_SEARCH_ROWS)
+    for i in range(len(top)):
+        cells = {str(v).strip() for v in top.iloc[i] if not pd.isna(v)}
+        if any(w <= cells for w in wanted):
+            header = [str(v).strip() if not pd.isna(v) else f"Unnamed: {j}" for j, v in enumerate(top.iloc[i])]
+            body = raw.iloc[i + 1:].reset_index(drop=True)
+            body.columns = header
+            return cells_as_shown(body.astype(object)) if any(raw.dtypes == object) else body
+    return raw
+
+
