@@ -100,6 +100,12 @@ class IbisEngine(Engine):
         self._n = 0
         self.temporary: list[str] = []
 
+    def __enter__(self) -> IbisEngine:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
     def _run(self, sql: str) -> None:
         result = self.con.raw_sql(sql)
         close = getattr(result, "close", None)
