@@ -100,7 +100,7 @@ class IbisEngine(Engine):
         self._n = 0
         self.temporary: list[str] = []
 
-    def __enter__(self) -> IbisEngine:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -108,9 +108,9 @@ class IbisEngine(Engine):
 
     def _run(self, sql: str) -> None:
         result = self.con.raw_sql(sql)
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
+        # PostgreSQL hands back a cursor to close; DuckDB its connection itself, which must stay open
+        if result is not None and result is not getattr(self.con, "con", None) and hasattr(result, "close"):
+            result.close()
 
     def lines(self, source) -> Any:
         raise SegkitError("The ibis engine reads a table of its database (table_lines); files go through "

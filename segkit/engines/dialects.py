@@ -96,7 +96,8 @@ class Dialect:
     session_settings: tuple[str, ...] = field(default=())
 
 
-DUCKDB = Dialect("duckdb", ("duckdb",), ID_SPACE, _variadic(_duckdb_hash_text_ids, _duckdb_hash_number_ids))
+DUCKDB = Dialect("duckdb", ("duckdb",), ID_SPACE, _variadic(_duckdb_hash_text_ids, _duckdb_hash_number_ids),
+                 ("SET TimeZone = 'UTC'",))
 SPARK = Dialect("spark", ("pyspark",), ID_SPACE, _variadic(_spark_xxhash64_text_ids, _spark_xxhash64_number_ids))
 #: work_mem: PostgreSQL's default (4 MB) sends every sort and hash of the rules to disk;
 #: 256 MB per operation took the real data from 24-28 s to 7 s (issue 26).
