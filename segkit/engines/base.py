@@ -95,6 +95,10 @@ class Engine:
         """``expr`` computed once for several queries (engines that cannot: ``expr`` itself)."""
         return expr
 
+    def record_batches(self, expr, chunk_size: int):
+        """The rows of ``expr``, in its order, as Arrow record batches of about ``chunk_size`` rows."""
+        return self.con.to_pyarrow_batches(expr, chunk_size=chunk_size)
+
     def count(self, expr) -> int:
         return int(self.con.execute(expr.count()))
 
