@@ -273,8 +273,9 @@ def _spark(args) -> dict:
     return {"spark_master": args.spark_master, "spark_remote": args.spark_remote, "spark_table": args.table}
 
 
-def _database(args) -> dict:
-    """Database options of ``args`` for ``load_customer_data`` (only with ``--engine ibis``)."""
+def _database(args, fetch_lines: bool = False) -> dict:
+    """Database options of ``args`` for ``load_customer_data`` (only with ``--engine ibis``);
+    ``fetch_lines``: the command needs the clean lines in memory (backtest, lifetime value, --until)."""
     from segkit.errors import SegkitDataError
 
     if getattr(args, "engine", None) != "ibis":
@@ -290,7 +291,7 @@ def _database(args) -> dict:
                               "postgresql://USER@HOST:5432/DATABASE, or set SEGKIT_DB) and --table NAME.")
     if getattr(args, "data", None):
         raise SegkitDataError("--engine ibis reads --table from --db, not a file: drop --data, or drop --engine ibis.")
-    return {"db_url": url, "db_table": args.table, "order_by": args.order_by}
+    return {"db_url": url, "db_table": args.table, "order_by": args.order_by, "fetch_lines": fetch_lines}
 
 
 def _mapping(args):
@@ -395,7 +396,7 @@ def _train(args) -> int:
     _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
-                              **_spark(args), **_database(args))
+                              **_spark(args), **_database(args, fetch_lines=_train_needs_lines(args)))
     _say_sheets(args)
     data = customer_data_until(data, until)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -430,6 +431,13 @@ def _train(args) -> int:
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _train_needs_lines(args) -> bool:
+    """Whether ``segkit train`` uses the clean lines: the backtest, lifetime value or ``--until``."""
+    backtest = not args.no_backtest and os.environ.get("SEGKIT_BACKTEST", "1") != "0" and args.preset != "seed"
+    value = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
+    return bool(backtest or value or args.until)
 
 
 def _backtest_model(model, data, args) -> None:
@@ -484,15 +492,17 @@ def _backtest(args) -> int:
     )
 
     _check_out(args)
-    if args.engine in ("duckdb", "spark", "ibis"):
+    if args.engine in ("duckdb", "spark"):
         from segkit.errors import SegkitDataError
 
         raise SegkitDataError(f"segkit backtest needs the purchase lines in memory; --engine {args.engine} is not "
                               "supported here (use --engine pandas).")
     k = args.k if args.k == "auto" else _positive_int(args.k)
     until = parse_until(args.until)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas",
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+                              engine="ibis" if args.engine == "ibis" else "pandas", dayfirst=args.dayfirst,
+                              window_days=args.window_days, extra_features=args.feature,
+                              **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
     model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
     result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
@@ -556,7 +566,8 @@ def _score(args) -> int:
     notes: list[str] = []
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                      spark=_spark(args), until=until, database=_database(args))
+                                      spark=_spark(args), until=until,
+                                      database=_database(args, fetch_lines=until is not None))
     _say_sheets(args)
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
@@ -616,7 +627,7 @@ def _clv(args) -> int:
         save_params,
     )
 
-    if args.engine in ("duckdb", "spark", "ibis"):
+    if args.engine in ("duckdb", "spark"):
         raise SegkitDataError(f"segkit clv needs the purchase lines in memory; --engine {args.engine} is not "
                               "supported here (use --engine pandas).")
     if args.horizon_months < 1 or not 0 <= args.discount < 1:
@@ -629,7 +640,8 @@ def _clv(args) -> int:
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas")
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+                              engine="ibis" if args.engine == "ibis" else "pandas", **_database(args, fetch_lines=True))
     _say_sheets(args)
     rfm = rfm_frame(data.lines, until)
     params_path = Path(args.params) if args.params else None

@@ -153,6 +153,7 @@ def load_customer_data(
     db_url: str | None = None,
     db_table: str | None = None,
     order_by: str | None = None,
+    fetch_lines: bool = False,
 ) -> CustomerData:
     """Load, clean and aggregate a log; ``data=None`` uses ``default_data_path()``,
     and when that is empty too, the built-in sample.
@@ -173,14 +174,15 @@ def load_customer_data(
     ``data``; only the customer table and the report come back), ``"ibis"`` (the rules run
     inside the database at ``db_url`` on its table ``db_table``, lines numbered by
     ``order_by``, a column, else by every column: ``segkit.engines.database``; ``data`` is
-    not read), or ``"auto"`` (DuckDB for parquet files of more than ``OUT_OF_CORE_ROWS``
+    not read; ``fetch_lines``: also bring the clean lines back, as ``lines``, for what needs
+    them in memory: the backtest, lifetime value, ``--until``), or ``"auto"`` (DuckDB for parquet files of more than ``OUT_OF_CORE_ROWS``
     lines, else ``"pandas"``).
     """
     if engine not in ("pandas", "duckdb", "spark", "ibis", "auto"):
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark', 'ibis' or 'auto', not {engine!r}")
     if engine == "ibis":
         return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
-                                       order_by)
+                                       order_by, fetch_lines)
     if data is None:
         data = default_data_path()
     if engine == "spark":
@@ -436,8 +438,9 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
 
 
 def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
-                            order_by) -> CustomerData:
-    """``load_customer_data`` inside a database (``segkit.engines.database.IbisEngine``)."""
+                            order_by, fetch_lines=False) -> CustomerData:
+    """``load_customer_data`` inside a database (``segkit.engines.database.IbisEngine``);
+    ``fetch_lines``: the clean lines too, typed as the in-memory path types them."""
     from segkit.engines.base import run_rules
     from segkit.engines.database import IbisEngine, safe_url
     from segkit.errors import SegkitDataError
@@ -453,6 +456,8 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
         lines = engine.table_lines(db_table, dict(columns) if columns else None, order_by)
         out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
                         extra_features=extra_features)
+        clean = engine.clean_lines(lines, rules, out["window"]) if fetch_lines and not out["customers"].empty \
+            else None
     finally:
         engine.close()
     if out["customers"].empty:
@@ -463,7 +468,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
         from segkit.rules.registry import with_features
 
         customers = with_features(customers, out["features"], list(extra_features))
-    return CustomerData(source, False, rules, None, None, out["report"], customers,
+    return CustomerData(source, False, rules, None, clean, out["report"], customers,
                         None if window_days is None else int(window_days))
 
 

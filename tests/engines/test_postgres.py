@@ -174,7 +174,7 @@ def test_train_then_score_in_the_database_gives_the_file_segments(postgres, samp
     database = ["--engine", "ibis", "--db", postgres, "--table", sample_table, "--order-by", POSITION]
     on_file, on_database = tmp_path / "file", tmp_path / "database"
     for artifacts, source in ((on_file, ["--data", str(sample_csv)]), (on_database, database)):
-        code, err = _cli("train", *source, "--artifacts", str(artifacts), "--no-backtest", "--no-clv")
+        code, err = _cli("train", *source, "--artifacts", str(artifacts), "--no-clv")  # with its backtest
         assert code == 0, err
         code, err = _cli("score", *source, "--artifacts", str(artifacts), "--out", str(artifacts.with_suffix(".csv")))
         assert code == 0, err
@@ -190,6 +190,14 @@ def test_train_then_score_in_the_database_gives_the_file_segments(postgres, samp
     assert code == 0, err
     cross = pd.read_csv(tmp_path / "cross.csv", dtype={"CustomerID": str}).set_index("CustomerID").sort_index()
     assert cross["Segment"].equals(by_file["Segment"])
+
+
+def test_backtest_in_the_database_gives_the_file_table(postgres, sample_table, sample_csv, tmp_path):
+    database = ["--engine", "ibis", "--db", postgres, "--table", sample_table, "--order-by", POSITION]
+    code, err = _cli("backtest", *database, "--out", str(tmp_path / "db.csv"))
+    assert code == 0, err
+    assert _cli("backtest", "--data", str(sample_csv), "--out", str(tmp_path / "file.csv"))[0] == 0
+    assert (tmp_path / "db.csv").read_text() == (tmp_path / "file.csv").read_text()
 
 
 def test_features_command_writes_the_file_table(postgres, sample_table, sample_csv, tmp_path):
