@@ -95,6 +95,11 @@ class IbisEngine(Engine):
             self.con.disconnect()
             raise SegkitDataError(f"--db '{safe_url(url)}' is a {self.con.name} database; segkit runs its rules on "
                                   f"{' and '.join(SUPPORTED_BACKENDS)} (docs/databases.md says what else was tried).")
+        version = getattr(getattr(getattr(self.con, "con", None), "info", None), "server_version", None)
+        if self.dialect.name == "postgres" and isinstance(version, int) and version < 150000:
+            self.con.disconnect()
+            raise SegkitDataError(f"--db '{safe_url(url)}' is PostgreSQL {version // 10000}; segkit needs PostgreSQL "
+                                  "15 or newer (its regular expressions and hashes): upgrade the server.")
         for statement in self.dialect.session_settings:
             self._run(statement)
         self._n = 0
