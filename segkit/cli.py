@@ -28,16 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     def data_options(p: argparse.ArgumentParser, required: bool = True) -> None:
         what = ("transaction file (.xlsx, .csv, .csv.gz, .zip of one CSV, .parquet), or a FOLDER or 'GLOB' of such "
                 "files read as one log")
-        p.add_argument("--data", required=required, help=what + ("; default: data/ or the built-in sample" if not required else ""))
+        # required unless --engine ibis reads a database table instead (checked in main)
+        p.add_argument("--data", help=what + ("; default: data/ or the built-in sample" if not required else ""))
+        p.set_defaults(needs_data=required)
         p.add_argument("--columns", help="column mapping ROLE=COLUMN,... (roles: customer, invoice, date, quantity, "
                        "price, amount, product, description, country)")
         p.add_argument("--sheet", help="Excel sheet name (default: every sheet, read as one log when they have the "
                        "same columns)")
         p.add_argument("--rules", choices=["default", "seed"], default=None,
                        help="cleaning rules (default: 'default'; for score, the saved model's)")
-        p.add_argument("--engine", choices=["auto", "pandas", "duckdb", "spark"], default="auto",
+        p.add_argument("--engine", choices=["auto", "pandas", "duckdb", "spark", "ibis"], default="auto",
                        help="auto (default): duckdb for parquet logs over 5M lines, else pandas; pandas: the file "
-                       "in memory; duckdb: parquet out of core; spark: a Spark session (segkit[spark], Java 17+)")
+                       "in memory; duckdb: parquet out of core; spark: a Spark session (segkit[spark], Java 17+); "
+                       "ibis: inside the database at --db, on its --table (segkit[postgres]; docs/databases.md)")
+        p.add_argument("--db", default=None, metavar="URL",
+                       help="with --engine ibis: the database, e.g. postgresql://USER[:PASSWORD]@HOST:5432/DATABASE "
+                       "(default: SEGKIT_DB)")
+        p.add_argument("--order-by", default=None, metavar="COLUMN",
+                       help="with --engine ibis: the column that gives the lines' order (ties in the cancellation "
+                       "netting, the first of duplicate lines); default: the date, then every column by name")
         p.add_argument("--spark-master", default=None,
                        help="Spark master for --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
         p.add_argument("--spark-remote", default=None,
@@ -45,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "needs pyspark[connect])")
         p.add_argument("--table", default=None,
                        help="with --engine spark: read the log from this table of the Spark catalog (db.name) "
-                       "instead of --data")
+                       "instead of --data; with --engine ibis: the table of --db (schema.name for another schema)")
         order = p.add_mutually_exclusive_group()
         order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
                            help="text dates are dd/mm/yyyy (default: decided from the values)")
@@ -186,7 +195,10 @@ class _ClosedPipeSafe:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "needs_data", False) and not args.data and args.engine != "ibis":
+        parser.error("the following arguments are required: --data (or --engine ibis --db URL --table NAME)")
     stdout = sys.stdout
     sys.stdout = _ClosedPipeSafe(stdout)
     try:
@@ -262,6 +274,27 @@ def _spark(args) -> dict:
     if getattr(args, "engine", None) != "spark":
         return {}
     return {"spark_master": args.spark_master, "spark_remote": args.spark_remote, "spark_table": args.table}
+
+
+def _database(args, fetch_lines: bool = False) -> dict:
+    """Database options of ``args`` for ``load_customer_data`` (only with ``--engine ibis``);
+    ``fetch_lines``: the command needs the clean lines in memory (backtest, lifetime value, --until)."""
+    from segkit.errors import SegkitDataError
+
+    if getattr(args, "engine", None) != "ibis":
+        for option in ("db", "order_by"):
+            if getattr(args, option, None):
+                flag = "--" + option.replace("_", "-")
+                raise SegkitDataError(f"{flag} reads a database table and needs --engine ibis; add --engine ibis "
+                                      f"--table NAME, or drop {flag}.")
+        return {}
+    url = args.db or os.environ.get("SEGKIT_DB") or None
+    if not url or not args.table:
+        raise SegkitDataError("--engine ibis reads a table of a database: give --db URL (e.g. "
+                              "postgresql://USER@HOST:5432/DATABASE, or set SEGKIT_DB) and --table NAME.")
+    if getattr(args, "data", None):
+        raise SegkitDataError("--engine ibis reads --table from --db, not a file: drop --data, or drop --engine ibis.")
+    return {"db_url": url, "db_table": args.table, "order_by": args.order_by, "fetch_lines": fetch_lines}
 
 
 def _mapping(args):
@@ -343,7 +376,7 @@ def _features(args) -> int:
     _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
-                              **_spark(args))
+                              **_spark(args), **_database(args))
     _say_sheets(args)
     _write_csv(data.customers.reset_index(), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
@@ -365,7 +398,7 @@ def _train(args) -> int:
     _say_skipped(args)
     data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
-                              **_spark(args))
+                              **_spark(args), **_database(args, fetch_lines=_train_needs_lines(args)))
     _say_sheets(args)
     data = customer_data_until(data, until)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -400,6 +433,13 @@ def _train(args) -> int:
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _train_needs_lines(args) -> bool:
+    """Whether ``segkit train`` uses the clean lines: the backtest, lifetime value or ``--until``."""
+    backtest = not args.no_backtest and os.environ.get("SEGKIT_BACKTEST", "1") != "0" and args.preset != "seed"
+    value = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
+    return bool(backtest or value or args.until)
 
 
 def _backtest_model(model, data, args) -> None:
@@ -461,8 +501,10 @@ def _backtest(args) -> int:
                               "supported here (use --engine pandas).")
     k = args.k if args.k == "auto" else _positive_int(args.k)
     until = parse_until(args.until)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas",
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature)
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+                              engine="ibis" if args.engine == "ibis" else "pandas", dayfirst=args.dayfirst,
+                              window_days=args.window_days, extra_features=args.feature,
+                              **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
     model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
     result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
@@ -528,7 +570,8 @@ def _score(args) -> int:
         return _score_with_history(args, model, since, until)
     customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                      spark=_spark(args), until=until)
+                                      spark=_spark(args), until=until,
+                                      database=_database(args, fetch_lines=until is not None))
     _say_sheets(args)
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
@@ -637,7 +680,8 @@ def _clv(args) -> int:
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine="pandas")
+    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+                              engine="ibis" if args.engine == "ibis" else "pandas", **_database(args, fetch_lines=True))
     _say_sheets(args)
     rfm = rfm_frame(data.lines, until)
     params_path = Path(args.params) if args.params else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "KNOWN_LAYOUTS", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "LINE_NUMBER", "LINE_COLUMNS"]
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "KNOWN_LAYOUTS", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
 
 
 def to_utc_naive(dates: pd.Series) -> pd.Series:
@@ -85,6 +85,12 @@ MISSING_ID_TEXTS = MISSING_MARKERS
 #: no-break spaces, ASCII controls 0x1c-0x1f, U+0085), as one regular-expression class
 #: that DuckDB (RE2) and Spark (Java) read alike (their own ``trim`` removes less).
 ID_SPACE = r"[\s\v\p{Z}\x{85}\x{1c}-\x{1f}]"
+
+
+#: The same characters one by one (``str.isspace``): for engines whose regular expressions
+#: have no ``\p{Z}`` or ``\x{..}`` (PostgreSQL; ``segkit.engines.dialects``).
+ID_SPACE_CHARACTERS = ("\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                       "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 #: Position of a line in its file (0, 1, ...): the tie-break of the cancellation netting.

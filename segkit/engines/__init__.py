@@ -1,6 +1,8 @@
 """Engines execute the rules of ``segkit.rules`` on a backend: DuckDB in process
-(``duckdb``), DuckDB over files larger than memory (``outofcore``) and Spark (``spark``).
-The rules themselves are never restated here; ``base.run_rules`` runs them on any engine.
+(``duckdb``), DuckDB over files larger than memory (``outofcore``), Spark (``spark``) and a
+database by URL through ibis (``database``: PostgreSQL). The rules themselves are never
+restated here; ``base.run_rules`` runs them on any engine, and what each database spells
+differently (the line hash, the id-trimming class) is in ``dialects``.
 """
 from segkit.engines.base import (
            Engine,

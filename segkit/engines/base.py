@@ -17,11 +17,13 @@ segkit writes its own parquet in microseconds (``write_parquet``).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from segkit.engines.dialects import DUCKDB, Dialect
 from segkit.rules import lines as R
 from segkit.schema import (
     MADE_UP_INVOICE_NO_CUSTOMER,
@@ -75,6 +77,8 @@ class Engine:
 
     name = "engine"
     con: Any
+    #: the per-database pieces of the rules (line hash, id-trimming class, session settings)
+    dialect: Dialect = DUCKDB
 
     def lines(self, source) -> Any:
         """An ibis table of canonical lines with ``line_no`` from a DataFrame, Arrow table or parquet path."""
@@ -92,6 +96,10 @@ class Engine:
         """``expr`` computed once for several queries (engines that cannot: ``expr`` itself)."""
         return expr
 
+    def record_batches(self, expr, chunk_size: int):
+        """The rows of ``expr``, in its order, as Arrow record batches of about ``chunk_size`` rows."""
+        return self.con.to_pyarrow_batches(expr, chunk_size=chunk_size)
+
     def count(self, expr) -> int:
         return int(self.con.execute(expr.count()))
 
@@ -104,15 +112,18 @@ class Engine:
         pass
 
 
-def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
+def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, dialect: Dialect = DUCKDB):
     """A table in a known layout (or mapped by ``columns``) as canonical lines, as
     ``segkit.ingest.load`` reads it: whole-number ids as text (``17850.0`` -> ``'17850'``), text
     trimmed with blanks and ``nan`` missing, numbers as floats. Text dates and text
-    numbers are refused: the loader parses those (CSV and Excel files)."""
+    numbers are refused: the loader parses those (CSV and Excel files). ``dialect``: the
+    engine's (its id-trimming class, ``segkit.engines.dialects``)."""
     import ibis
 
     from segkit.errors import SegkitDataError
-    from segkit.schema import ID_SPACE, KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
+    from segkit.schema import KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
+
+    space = dialect.id_space
 
     names = set(raw.columns)
     best: dict[str, str] = {}
@@ -141,7 +152,7 @@ def canonical_table(raw, source: str, columns: dict[str, str] | None = None):
                               (whole == whole.floor(), whole.cast("int64").cast("string")),
                               else_=whole.cast("string"))
         # trimmed as Python trims (ibis' strip() removes ASCII whitespace only)
-        value = value.cast("string").re_replace(f"^{ID_SPACE}+|{ID_SPACE}+$", "")
+        value = value.cast("string").re_replace(f"^{space}+|{space}+$", "")
         # '17850.0' -> '17850' without a back-reference (Spark writes them $1, DuckDB \\1)
         value = ibis.cases((value.re_search(WHOLE_NUMBER_ID), value.re_replace(r"\.0+$", "")), else_=value)
         return ibis.cases((value.isin(list(MISSING_ID_TEXTS)), ibis.null("string")), else_=value)
@@ -231,7 +242,8 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
             kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
         else:  # streamed: only small tables are held
             kept = R.kept_lines(labelled)
-            duplicates = engine.materialise(R.duplicate_copies(kept)) if "duplicate lines" in R.RULES[rules] else None
+            duplicates = engine.materialise(R.duplicate_copies(kept, engine.dialect.line_hash)) \
+                if "duplicate lines" in R.RULES[rules] else None
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
             cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))

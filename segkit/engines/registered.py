@@ -9,6 +9,8 @@ runs the functions on each chunk and stacks the results.
 - DuckDB out of core: the clean lines of each customer bucket (``segkit.engines.base.run_rules``)
   streamed as Arrow batches ordered by customer and cut at a customer boundary every
   ``CHUNK_LINES`` lines, so memory is bounded by the chunk, not by the log.
+- A database by URL (``segkit.engines.database``): the same chunks, the lines streamed by the
+  backend's fast path (PostgreSQL: ``COPY ... TO STDOUT``).
 - Spark: the clean lines partitioned by customer and sorted within each partition; the same
   chunking runs on the executors (``mapInPandas``), and only the (CustomerID, feature)
   table comes back to the driver. The functions are pickled (cloudpickle) and sent to the
@@ -62,7 +64,7 @@ def features_on_engine(engine, clean, functions: Mapping[str, Any], since: pd.Ti
         parts = _on_spark(engine, clean, functions, chunk_lines)
     else:
         ordered = clean.order_by(["CustomerID", LINE_NUMBER])
-        reader = engine.con.to_pyarrow_batches(ordered, chunk_size=min(chunk_lines, 100_000))
+        reader = engine.record_batches(ordered, min(chunk_lines, 100_000))
         parts = list(features_by_customer_chunks(reader, functions, chunk_lines))
     return pd.concat(parts) if parts else compute_features(pd.DataFrame(), {})
 

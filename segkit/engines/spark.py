@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.engines.base import Engine, arrow_lines, canonical_table, write_parquet
+from segkit.engines.dialects import SPARK
 from segkit.rules import lines as R
 
 __all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark"]
@@ -81,6 +82,7 @@ class SparkEngine(Engine):
     """Spark through ibis' pyspark backend; lines are read from parquet by the executors."""
 
     name = "spark"
+    dialect = SPARK
 
     def __init__(self, master: str | None = None, remote: str | None = None, session=None):
         import ibis
@@ -120,7 +122,7 @@ class SparkEngine(Engine):
                 df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
             df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
             df.createOrReplaceTempView(name)
-            return canonical_table(self.con.table(name), path.name, columns)
+            return canonical_table(self.con.table(name), path.name, columns, self.dialect)
         table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
         path = self._tmp / f"{name}.parquet"
         write_parquet(table, path)
@@ -142,7 +144,7 @@ class SparkEngine(Engine):
         self._n += 1
         view = f"segkit_lines_{self._n}"
         df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
-        return canonical_table(self.con.table(view), name, columns)
+        return canonical_table(self.con.table(view), name, columns, self.dialect)
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.

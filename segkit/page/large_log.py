@@ -122,7 +122,7 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
             kept = R.kept_lines(R.labelled_lines(part, rules, window, netted=netted))
             spend = _spend_per_visit(kept, small)
             if "duplicate lines" in R.RULES[rules]:
-                copies = engine.materialise(R.duplicate_copies(kept))
+                copies = engine.materialise(R.duplicate_copies(kept, engine.dialect.line_hash))
                 both = spend.union(_spend_per_visit(copies, small, copies="extra"), distinct=False)
                 spend = both.group_by(["CustomerID", "InvoiceNo", "Day", "Category"]).aggregate(
                     Spend=both.Spend.sum())

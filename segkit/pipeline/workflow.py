@@ -152,6 +152,10 @@ def load_customer_data(
     spark_master: str | None = None,
     spark_remote: str | None = None,
     spark_table: str | None = None,
+    db_url: str | None = None,
+    db_table: str | None = None,
+    order_by: str | None = None,
+    fetch_lines: bool = False,
 ) -> CustomerData:
     """Load, clean and aggregate a log into customers: the first call of most work.
 
@@ -191,7 +195,11 @@ def load_customer_data(
     ``spark_master`` default ``local[*]``, or Spark Connect at ``spark_remote`` /
     ``SPARK_REMOTE``: parquet files and folders are read by Spark, other files by the
     loader, or ``spark_table``, a table ``db.name`` of the session catalog, instead of
-    ``data``; only the customer table and the report come back), or ``"auto"`` (DuckDB for
+    ``data``; only the customer table and the report come back), ``"ibis"`` (the rules run
+    inside the database at ``db_url`` on its table ``db_table``, lines numbered by
+    ``order_by``, a column, else by every column: ``segkit.engines.database``; ``data`` is
+    not read; ``fetch_lines``: also bring the clean lines back, as ``lines``, for what needs
+    them in memory: the backtest, lifetime value, ``--until``), or ``"auto"`` (DuckDB for
     parquet files of more than ``OUT_OF_CORE_ROWS`` lines, else ``"pandas"``).
 
     Examples
@@ -203,10 +211,13 @@ def load_customer_data(
     >>> list(data.report.columns[:3])
     ['rule', 'rows_removed', 'revenue_removed']
     """
+    if engine not in ("pandas", "duckdb", "spark", "ibis", "auto"):
+        raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark', 'ibis' or 'auto', not {engine!r}")
+    if engine == "ibis":
+        return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
+                                       order_by, fetch_lines)
     if data is None:
         data = default_data_path()
-    if engine not in ("pandas", "duckdb", "spark", "auto"):
-        raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark' or 'auto', not {engine!r}")
     if engine == "spark":
         return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
                                     extra_features, spark_master, spark_remote, spark_table)
@@ -461,6 +472,41 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
                         None if window_days is None else int(window_days))
 
 
+def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
+                            order_by, fetch_lines=False) -> CustomerData:
+    """``load_customer_data`` inside a database (``segkit.engines.database.IbisEngine``);
+    ``fetch_lines``: the clean lines too, typed as the in-memory path types them."""
+    from segkit.engines.base import run_rules
+    from segkit.engines.database import IbisEngine, safe_url
+    from segkit.errors import SegkitDataError
+    from segkit.features.customers import finish_customers
+
+    if not db_url or not db_table:
+        raise SegkitDataError("The ibis engine reads a table of a database: give both --db URL "
+                              "(e.g. postgresql://USER@HOST:5432/DATABASE) and --table NAME.")
+    _check_feature_options(window_days, extra_features)
+    source = f"{db_table} ({safe_url(db_url)})"
+    engine = IbisEngine(db_url)
+    try:
+        lines = engine.table_lines(db_table, dict(columns) if columns else None, order_by)
+        out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
+                        extra_features=extra_features)
+        clean = engine.clean_lines(lines, rules, out["window"]) if fetch_lines and not out["customers"].empty \
+            else None
+    finally:
+        engine.close()
+    if out["customers"].empty:
+        raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
+                              "check the customer, quantity and price columns.")
+    customers = finish_customers(out["customers"])
+    if extra_features:
+        from segkit.rules.registry import with_features
+
+        customers = with_features(customers, out["features"], list(extra_features))
+    return CustomerData(source, False, rules, None, clean, out["report"], customers,
+                        None if window_days is None else int(window_days))
+
+
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
 #: (10M lines: pandas 29 s and 5.3 GB peak, DuckDB 15 s and 1.8 GB; benchmarks/bench_scale.py).
 OUT_OF_CORE_ROWS = OUT_OF_CORE_LINES
@@ -668,6 +714,7 @@ def customers_for_scoring(
     notes: list[str] | None = None,
     spark: Mapping[str, Any] | None = None,
     until=None,
+    database: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The customer table to score, from a new file of transactions *or* of customers.
 
@@ -688,7 +735,7 @@ def customers_for_scoring(
     rules : {"default", "seed"}, optional
         The cleaning rules; ``None`` (default) takes the model's own
         (``training_rules``); other rules than the model's add a note.
-    engine : {"pandas", "duckdb", "spark", "auto"}, default "pandas"
+    engine : {"pandas", "duckdb", "spark", "ibis", "auto"}, default "pandas"
         As in ``load_customer_data``.
     allow_short_window : bool, default False
         A log covering fewer days than the model's window is refused; with this it is
@@ -699,6 +746,9 @@ def customers_for_scoring(
         ``spark_master`` / ``spark_remote`` for ``engine="spark"``.
     until : date, optional
         Score the log as it was on that day (later lines ignored; ``customer_data_until``).
+    database : mapping, optional
+        ``db_url`` / ``db_table`` / ``order_by`` for ``engine="ibis"`` (``data`` is then
+        not read).
 
     Returns
     -------
@@ -719,8 +769,8 @@ def customers_for_scoring(
     """
     from segkit.ingest.readers import read_raw
 
-    path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data)
-    if not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
+    path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data) if data is not None else None
+    if path is not None and not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
         raw = read_raw(path, sheet)
         raw = raw.rename(columns=lambda c: str(c).strip())
         date_column = (columns or {}).get("date", "InvoiceDate")
@@ -746,7 +796,7 @@ def customers_for_scoring(
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
     data = load_customer_data(data if isinstance(data, pd.DataFrame) else path, columns, rules, sheet, engine=engine,
                               dayfirst=dayfirst, use_cache=use_cache, window_days=window_days, extra_features=extra,
-                              **(spark or {}))
+                              **(spark or {}), **(database or {}))
     if until is not None:
 
         data = customer_data_until(data, until)

@@ -24,11 +24,10 @@ Country (most frequent by lines; ties: first by name).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from typing import Iterable, Literal, Sequence
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -199,32 +198,15 @@ def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
     return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
 
 
-@ibis.udf.scalar.builtin(name="hash")
-def _hash_text_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
-                   customer: str, country: str) -> dt.int64:
-    """The engine's own hash of several values (DuckDB ``hash``, Spark ``hash``)."""
-
-
-@ibis.udf.scalar.builtin(name="hash")
-def _hash_number_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
-                     customer: int, country: str) -> dt.int64:
-    """As ``_hash_text_ids``, for whole-number customer ids."""
-
-
-def _line_hash(lines: ir.Table) -> ir.IntegerValue:
-    """One hash of a line's canonical columns: the engine's variadic hash (ibis' own hash
-    takes one value and would need a struct, several times slower on DuckDB)."""
-    function = _hash_number_ids if lines.CustomerID.type().is_integer() else _hash_text_ids
-    return function(*[lines[c] for c in LINE_COLUMNS])
-
-
-def duplicate_copies(kept: ir.Table) -> ir.Table:
+def duplicate_copies(kept: ir.Table, line_hash: Callable[[ir.Table], ir.IntegerValue]) -> ir.Table:
     """Exact repeats among ``kept`` lines (``kept_lines``): the canonical columns of each
     line seen more than once and ``extra``, its copies beyond the first (the rule
     ``duplicate lines``). A small table: a 64-bit hash of each line picks the few lines
     that may repeat, and only those are compared column by column, so no engine holds
-    all lines grouped by all their columns (a hash collision only adds a line to compare)."""
-    hashed = kept.mutate(line_hash=_line_hash(kept))
+    all lines grouped by all their columns (a hash collision only adds a line to compare).
+    ``line_hash``: the engine's hash of a table's lines (``segkit.engines.dialects``: each
+    database spells it differently)."""
+    hashed = kept.mutate(line_hash=line_hash(kept))
     repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
     repeated = repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
     suspects = hashed.semi_join(repeated, hashed.line_hash == repeated.repeated_hash)

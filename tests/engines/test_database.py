@@ -1,0 +1,55 @@
+"""``--engine ibis`` without a server: a DuckDB database file by URL gives the in-memory path's
+numbers, and the per-dialect pieces stay in ``segkit.engines.dialects``."""
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from segkit.engines.database import safe_url
+from segkit.engines.dialects import DUCKDB, POSTGRES, SPARK, dialect_for
+from segkit.pipeline.workflow import load_customer_data
+from segkit.schema import ID_SPACE_CHARACTERS
+
+
+def test_a_duckdb_file_by_url_gives_the_in_memory_table(tmp_path, sample_log):
+    log = sample_log.reset_index(drop=True).assign(position=range(len(sample_log)))
+    path = tmp_path / "shop.ddb"
+    with duckdb.connect(str(path)) as con:
+        con.register("frame", log)
+        con.execute("CREATE TABLE orders AS SELECT * FROM frame")
+    got = load_customer_data(engine="ibis", db_url=f"duckdb:///{path}", db_table="orders", order_by="position")
+    expected = load_customer_data(sample_log, use_cache=False)
+    assert got.customers.sort_index().equals(expected.customers.sort_index())
+    assert got.report.equals(expected.report)
+
+
+def test_the_postgres_id_class_holds_what_python_strips():
+    assert set(ID_SPACE_CHARACTERS) == {chr(i) for i in range(0x110000) if chr(i).isspace()}
+    assert "\\p" not in POSTGRES.id_space and "\\x{" not in POSTGRES.id_space
+    # Python reads \\uXXXX in a class as PostgreSQL does: the class matches exactly those characters
+    pattern = re.compile(POSTGRES.id_space)
+    assert all(pattern.fullmatch(c) for c in ID_SPACE_CHARACTERS)
+    assert not any(pattern.fullmatch(c) for c in "a0._-\u200b\ufeff")
+
+
+def test_each_backend_has_its_dialect():
+    assert dialect_for("duckdb") is DUCKDB and dialect_for("pyspark") is SPARK and dialect_for("postgres") is POSTGRES
+    assert any("work_mem" in s for s in POSTGRES.session_settings)
+
+
+def test_passwords_never_show():
+    assert safe_url("postgresql://shop:s3cret@db:5432/shop") == "postgresql://shop:***@db:5432/shop"
+    assert safe_url("postgresql://shop@db/shop") == "postgresql://shop@db/shop"
+
+
+def test_the_line_hash_is_64_bit_on_spark():
+    """Spark's own ``hash`` is 32-bit: the rules get ``xxhash64`` there."""
+    import ibis
+
+    table = ibis.table({"InvoiceNo": "string", "StockCode": "string", "Description": "string", "Quantity": "float64",
+                        "InvoiceDate": "timestamp", "UnitPrice": "float64", "CustomerID": "string",
+                        "Country": "string"}, name="lines")
+    spark = SPARK.line_hash(table).op()
+    assert spark.__func_name__ == "xxhash64" and spark.dtype.is_int64()
+    assert "hashtextextended(" in ibis.to_sql(table.select(h=POSTGRES.line_hash(table)), dialect="postgres").lower()
