@@ -54,6 +54,7 @@ __all__ = [
     "window_z_scores",
     "compare_segments",
     "comparison_html",
+    "which_is_higher",
     "table_order",
     "customer_table",
     "table_page",
@@ -414,22 +415,33 @@ def _compare_value(metric: str, value: float, currency: str, signed: bool = Fals
     return sign + text
 
 
+def which_is_higher(a: str, value_a: float, b: str, value_b: float) -> str:
+    """Which of two segments has more of a metric, the same figures whichever is A:
+    "VIP is 5.9 times Loyal (+486 %)" (the higher as a multiple of the lower, and how far
+    above it in per cent of the lower); "equal"; "–" when a value is missing; without a
+    ratio when the lower is zero or below."""
+    if value_a is None or value_b is None or not (np.isfinite(value_a) and np.isfinite(value_b)):
+        return "–"
+    if value_a == value_b:
+        return "equal"
+    (high, high_value), (low, low_value) = sorted([(a, value_a), (b, value_b)], key=lambda p: p[1], reverse=True)
+    if low_value <= 0:
+        return f"{high} is higher ({low}: {'none' if low_value == 0 else 'below zero'})"
+    ratio = high_value / low_value
+    above = (ratio - 1) * 100
+    return f"{high} is {ratio:,.1f} times {low} (+{above:,.0f} %)" if above >= 0.5 else f"{high} is higher (+<1 %)"
+
+
 def comparison_html(table: pd.DataFrame, currency: str = "£") -> str:
     """The comparison table as HTML: counts as whole numbers, money with ``currency``,
-    days with their unit, and for each metric which segment has more."""
+    days with their unit, and for each metric which segment has more, and by how much
+    (``which_is_higher``: the same figures whichever segment is A)."""
     first, second = table.columns[:2]
     a, b = first.split(": ", 1)[1], second.split(": ", 1)[1]
     rows = []
     for metric, row in table.iterrows():
         diff = row["Difference"]
-        if not np.isfinite(diff):
-            higher = "–"
-        elif diff > 0:
-            higher = f"B ({b}) by {abs(row['Difference %']):.0f}%" if np.isfinite(row["Difference %"]) else f"B ({b})"
-        elif diff < 0:
-            higher = f"A ({a}) by {abs(diff / row[first] * 100):.0f}%" if row[first] else f"A ({a})"
-        else:
-            higher = "equal"
+        higher = which_is_higher(a, row[first], b, row[second])
         cells = [metric, _compare_value(metric, row[first], currency), _compare_value(metric, row[second], currency),
                  _compare_value(metric, diff, currency, signed=True), higher]
         rows.append("<tr>" + "".join(
