@@ -206,15 +206,22 @@ def filter_customers(segmented: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- numbers on the page
 
-def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
+def kpis(customers: pd.DataFrame, period: tuple[Any, Any], whole: pd.DataFrame | None = None,
+         whole_period: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Header numbers: customers, mean purchases per customer, total spend, average
     order value (total spend / total purchases, currency) and the data period; with
     lifetime value columns also ``TotalCLV`` (currency, 12 months) and
-    ``ExpectedPurchases90d`` (purchase days expected in the next 90 days), else ``None``."""
+    ``ExpectedPurchases90d`` (purchase days expected in the next 90 days), else ``None``.
+
+    Under a date or category filter (``customers`` carry ``PurchasesInWindow`` and
+    ``SpendInWindow``: their lines in the window) ``Window`` holds the window's figures
+    (``Customers``, ``Orders``, ``Spend``, ``AvgOrderValue``, from those lines) and
+    ``Whole`` the same figures over the whole period of ``whole`` (the customers the other
+    filters keep; default ``customers``), with ``WholePeriod`` its dates."""
     n = len(customers)
     purchases = float(customers["NumPurchases"].sum()) if n else 0.0
     spend = float(customers["TotalSpend"].sum()) if n else 0.0
-    return {
+    numbers = {
         "Customers": n,
         "AvgPurchases": purchases / n if n else float("nan"),
         "TotalSpend": spend,
@@ -224,6 +231,18 @@ def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
         "ExpectedPurchases90d": float(customers["ExpectedPurchases90d"].sum())
         if "ExpectedPurchases90d" in customers.columns else None,
     }
+    if "SpendInWindow" in customers.columns and "PurchasesInWindow" in customers.columns:
+        orders = int(pd.to_numeric(customers["PurchasesInWindow"]).fillna(0).sum()) if n else 0
+        window_spend = float(pd.to_numeric(customers["SpendInWindow"]).fillna(0).sum()) if n else 0.0
+        numbers["Window"] = {"Customers": n, "Orders": orders, "Spend": round(window_spend, 2),
+                             "AvgOrderValue": window_spend / orders if orders else float("nan")}
+        whole = customers if whole is None else whole
+        w_orders = int(whole["NumPurchases"].sum()) if len(whole) else 0
+        w_spend = float(whole["TotalSpend"].sum()) if len(whole) else 0.0
+        numbers["Whole"] = {"Customers": len(whole), "Orders": w_orders, "Spend": round(w_spend, 2),
+                            "AvgOrderValue": w_spend / w_orders if w_orders else float("nan")}
+        numbers["WholePeriod"] = tuple(pd.Timestamp(d) for d in (whole_period or period))
+    return numbers
 
 
 def _number(value: float, decimals: int = 0) -> str:
@@ -232,30 +251,60 @@ def _number(value: float, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "") -> str:
+def _card(label: str, value: str, beside: str = "") -> str:
+    extra = f'<div class="seg-card-whole">{html.escape(beside)}</div>' if beside else ""
+    return (f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}'
+            f'</div><div class="seg-card-value">{html.escape(value)}</div>{extra}</div>')
+
+
+def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "", window: str = "") -> str:
     """The KPI cards as HTML (money with ``currency``). With lifetime value in
     ``numbers``, two more cards (value of the customers shown); ``value_missing`` (why
-    there is none, in words) becomes a note under the cards instead."""
+    there is none, in words) becomes a note under the cards instead.
+
+    Under a date or category filter (``numbers["Window"]``) the cards show the window's
+    customers, orders, spend and average order, each with the whole-period figure beside
+    it, and a line says what the window is (``window``: e.g. "in Christmas") and what the
+    whole period is."""
     start, end = numbers["Period"]
-    cards = [
-        ("Customers", _number(numbers["Customers"])),
-        ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2)),
-        ("Total spend", money(numbers["TotalSpend"], currency, 0)),
-        ("Avg order value", money(numbers["AvgOrderValue"], currency, 2)),
-        ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}"),
-    ]
+    inside = numbers.get("Window")
+    if inside is not None:
+        whole = numbers["Whole"]
+        w_start, w_end = numbers["WholePeriod"]
+
+        def beside(text: str) -> str:
+            return f"Whole period: {text}"
+
+        cards = [
+            ("Customers in the window", _number(inside["Customers"]), beside(_number(whole["Customers"]))),
+            ("Orders in the window", _number(inside["Orders"]), beside(_number(whole["Orders"]))),
+            ("Spend in the window", money(inside["Spend"], currency, 2), beside(money(whole["Spend"], currency, 0))),
+            ("Avg order in the window", money(inside["AvgOrderValue"], currency, 2),
+             beside(money(whole["AvgOrderValue"], currency, 2))),
+            ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}", beside(f"{w_start:%d %b %Y} – {w_end:%d %b %Y}")),
+        ]
+    else:
+        cards = [
+            ("Customers", _number(numbers["Customers"]), ""),
+            ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2), ""),
+            ("Total spend", money(numbers["TotalSpend"], currency, 0), ""),
+            ("Avg order value", money(numbers["AvgOrderValue"], currency, 2), ""),
+            ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}", ""),
+        ]
     if numbers.get("TotalCLV") is not None:
-        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0)))
+        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0), ""))
     if numbers.get("ExpectedPurchases90d") is not None:
-        cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"])))
-    body = "".join(
-        f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}</div>'
-        f'<div class="seg-card-value">{html.escape(value)}</div></div>'
-        for label, value in cards
-    )
+        cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"]), ""))
+    body = "".join(_card(*card) for card in cards)
     note = ""
+    if inside is not None:
+        w_start, w_end = numbers["WholePeriod"]
+        what = f" {window}" if window else ""
+        note += (f'<div class="seg-meta seg-window-note">Figures from the purchases of {start:%d %b %Y} – '
+                 f"{end:%d %b %Y}{html.escape(what)} only; \u201cWhole period\u201d: the same filters without the "
+                 f"dates and category, {w_start:%d %b %Y} – {w_end:%d %b %Y}.</div>")
     if numbers.get("TotalCLV") is None and value_missing:
-        note = f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
+        note += f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
     return f'<div class="seg-cards">{body}</div>{note}'
 
 
@@ -569,6 +618,7 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
   padding: 8px 12px; background: var(--jp-layout-color1); }
 .seg-card-label { font-size: 11px; color: var(--jp-ui-font-color2); text-transform: uppercase; }
 .seg-card-value { font-size: 20px; font-weight: 600; color: var(--jp-ui-font-color0); }
+.seg-card-whole { font-size: 11px; color: var(--jp-ui-font-color2); }
 .seg-table { border-collapse: collapse; width: 100%; font-size: 12px; color: var(--jp-ui-font-color1);
   background: var(--jp-layout-color1); }
 .seg-table th { background: var(--jp-layout-color2); color: var(--jp-ui-font-color0); text-align: left;

@@ -287,7 +287,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
     filter) the view without it; they must equal what the shown customers give directly."""
     from pandas.testing import assert_frame_equal
 
-    from segkit.dashboard.header import KPI_INPUTS
+    from segkit.dashboard.header import KPI_INPUTS, WINDOW_INPUTS
 
     names = state.segment_names
     first = sample_data.period[0].date()
@@ -299,7 +299,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
         selection = state.selection
         shown = selection.shown
         assert_frame_equal(selection.summary, views.segment_summary(shown), check_exact=True)
-        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS), selection.period)) == views.kpi_html(
+        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period)) == views.kpi_html(
             views.kpis(shown, selection.period))
         for name in names:
             assert selection.segment_count(name) == int((shown["Segment"] == name).sum())
@@ -1075,3 +1075,67 @@ def test_the_page_cleans_as_the_saved_model_was_trained(tmp_path, monkeypatch, l
     assert round(seed.customers["TotalSpend"].sum(), 2) != round(default["TotalSpend"].sum(), 2)
     dash = Dashboard(data, tmp_path / "artifacts", settings=VIEWER, query="")
     assert "cleaning rules 'seed'" in dash.header.source.value
+
+
+# ------------------------------------------------------------------ issue 22: KPIs of the window
+
+def _pandas_kpis(data, country, spend_min, start, end, category):
+    """The KPIs of a view straight from the clean lines with pandas: the window's
+    customers, orders, spend and average order, and the whole period's (same country and
+    spend filters, every date and category)."""
+    from segkit.views.tables import ALL, line_categories
+
+    customers = data.customers
+    keep = customers.index.to_series().astype(str)
+    ok = pd.Series(True, index=customers.index)
+    if country != ALL:
+        ok &= customers["Country"] == country
+    if spend_min is not None:
+        ok &= customers["TotalSpend"] >= spend_min
+    kept = set(keep[ok.to_numpy(bool)])
+    lines = data.lines
+    inside = lines["CustomerID"].astype(str).isin(kept)
+    if start is not None:
+        inside &= lines["InvoiceDate"] >= pd.Timestamp(start)
+    if end is not None:
+        inside &= lines["InvoiceDate"] < pd.Timestamp(end) + pd.Timedelta(days=1)
+    if category != ALL:
+        inside &= line_categories(lines) == category
+    window = lines[inside.to_numpy(bool)]
+    whole = customers[ok.to_numpy(bool)]
+    orders = window["InvoiceNo"].nunique()
+    return ({"Customers": window["CustomerID"].nunique(), "Orders": orders, "Spend": window["TotalPrice"].sum(),
+             "AvgOrderValue": window["TotalPrice"].sum() / orders if orders else float("nan")},
+            {"Customers": len(whole), "Orders": whole["NumPurchases"].sum(), "Spend": whole["TotalSpend"].sum(),
+             "AvgOrderValue": whole["TotalSpend"].sum() / whole["NumPurchases"].sum() if len(whole) else float("nan")})
+
+
+@pytest.mark.parametrize("country", ["All countries", "France"])
+@pytest.mark.parametrize("spend_min", [None, 2000.0])
+@pytest.mark.parametrize("dates", [(None, None), (date(2011, 9, 1), date(2011, 11, 30))])
+@pytest.mark.parametrize("category", ["All categories", "Christmas"])
+def test_kpis_under_date_and_category_filters_are_the_windows(state, sample_data, country, spend_min, dates, category):
+    """Under a date or category filter the KPI cards show the window's customers, orders,
+    spend and average order (from the lines in it), with the whole period's beside them:
+    every filter combination against pandas on the built-in sample."""
+    from segkit.dashboard.header import HeaderPanel, view_kpis
+    from segkit.views.tables import ALL
+
+    start, end = dates
+    country = ALL if country == "All countries" else country
+    category = ALL if category == "All categories" else category
+    state.filters = Filters(country=country, spend_min=spend_min, start=start, end=end, category=category)
+    numbers, _ = view_kpis(state)
+    html_text = HeaderPanel(state).kpis.value
+    if start is None and category == ALL:
+        assert "Window" not in numbers and "Whole period" not in html_text
+        return
+    window, whole = _pandas_kpis(sample_data, country, spend_min, start, end, category)
+    for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
+        assert numbers["Window"][key] == pytest.approx(window[key], nan_ok=True), key
+        assert numbers["Whole"][key] == pytest.approx(whole[key], nan_ok=True), key
+    assert f"{window['Customers']:,}" in html_text and f"£{window['Spend']:,.2f}" in html_text
+    assert f"Whole period: £{whole['Spend']:,.0f}" in html_text and f"Whole period: {whole['Customers']:,}" in html_text
+    assert "Spend in the window" in html_text and "Orders in the window" in html_text
+    if category != ALL:
+        assert "in Christmas only" in html_text
