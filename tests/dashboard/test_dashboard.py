@@ -1139,3 +1139,26 @@ def test_kpis_under_date_and_category_filters_are_the_windows(state, sample_data
     assert "Spend in the window" in html_text and "Orders in the window" in html_text
     if category != ALL:
         assert "in Christmas only" in html_text
+
+
+def test_kpis_of_the_issue_22_view_on_the_real_data(real_data, tmp_path):
+    """France, spend over £5,000, 01/09-30/11/2011, Christmas (issue 22): 7 customers spent
+    £963.03 on Christmas items in 12 orders in that window (checked with pandas); the page
+    used to show their whole-period £79,024 as "Total spend"."""
+    from segkit.dashboard.header import HeaderPanel, view_kpis
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(real_data, "auto")
+    card = views.provisional_card(model, real_data.training_info())
+    state = DashboardState(real_data, model, card, ModelStatus(False, "Not saved: test model."), tmp_path, VIEWER)
+    args = ("France", 5000.0, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
+    state.filters = Filters(country=args[0], spend_min=args[1], start=args[2], end=args[3], category=args[4])
+    numbers, _ = view_kpis(state)
+    window, whole = _pandas_kpis(real_data, *args)
+    assert window["Customers"] == 7 and window["Spend"] == pytest.approx(963.03)
+    for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
+        assert numbers["Window"][key] == pytest.approx(window[key]), key
+        assert numbers["Whole"][key] == pytest.approx(whole[key]), key
+    text = HeaderPanel(state).kpis.value
+    assert "£963.03" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
