@@ -108,7 +108,6 @@ class HeaderPanel:
 
     def show(self) -> None:
         state = self.state
-        selection = state.selection
         self.source.value = source_html(state.data)
         numbers, window = view_kpis(state)
         self.kpis.value = kpi_html(numbers, state.currency, state.value_missing, window)

@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 
 import ipywidgets as W
 
-from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
 from segkit.dashboard.header import view_kpis
+from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
 from segkit.dashboard.segments import glossary_html
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded

@@ -467,8 +467,8 @@ def _compare_value(metric: str, value: float, currency: str, signed: bool = Fals
 def which_is_higher(a: str, value_a: float, b: str, value_b: float) -> str:
     """Which of two segments has more of a metric, the same figures whichever is A:
     "VIP is 5.9 times Loyal (+486 %)" (the higher as a multiple of the lower, and how far
-    above it in per cent of the lower); "equal"; "–" when a value is missing; without a
-    ratio when the lower is zero or below."""
+    above it in per cent of the lower) from twice on, "VIP is 88 % above Loyal" below;
+    "equal"; "–" when a value is missing; without a ratio when the lower is zero or below."""
     if value_a is None or value_b is None or not (np.isfinite(value_a) and np.isfinite(value_b)):
         return "–"
     if value_a == value_b:
@@ -478,7 +478,9 @@ def which_is_higher(a: str, value_a: float, b: str, value_b: float) -> str:
         return f"{high} is higher ({low}: {'none' if low_value == 0 else 'below zero'})"
     ratio = high_value / low_value
     above = (ratio - 1) * 100
-    return f"{high} is {ratio:,.1f} times {low} (+{above:,.0f} %)" if above >= 0.5 else f"{high} is higher (+<1 %)"
+    if ratio >= 1.95:  # "2.0 times" and more
+        return f"{high} is {ratio:,.1f} times {low} (+{above:,.0f} %)"
+    return f"{high} is {above:,.0f} % above {low}" if above >= 0.5 else f"{high} is slightly above {low} (<1 %)"
 
 
 def comparison_html(table: pd.DataFrame, currency: str = "£") -> str:
@@ -789,7 +791,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
                                               dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
-            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -801,14 +803,20 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
-def _unscored(path: Path, scored: pd.DataFrame) -> tuple[list[str], int]:
-    """Customer ids in a transactions file that got no segment, and lines without an id."""
-    from segkit.ingest.load import load_transactions
+def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
+    """Customer ids in a transactions file that got no segment, and lines without an id.
 
-    try:
-        raw = load_transactions(path, use_cache=False)
-    except Exception:  # a customer table, not transactions: every row was scored
+    The file is read as it was scored (``dayfirst``: the date order chosen); a customer
+    table (a feature column, no ``InvoiceDate``) has neither. Errors are not swallowed: a file that
+    was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
+    of a file whose other customers it could not read."""
+    from segkit.ingest.load import _read_raw, load_transactions
+
+    columns = {str(c).strip() for c in _read_raw(path, None).columns}
+    features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
+    if "InvoiceDate" not in columns and columns & features:  # a customer table (as customers_for_scoring decides)
         return [], 0
+    raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
     ids = raw["CustomerID"]
     present = pd.Index(ids.dropna().astype(str).str.strip().unique())
     missing = present.difference(scored.index.astype(str))

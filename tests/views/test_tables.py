@@ -43,6 +43,8 @@ def test_compare_says_how_many_times_the_higher_is_the_lower_whichever_is_a():
     assert which_is_higher("VIP", 14415.72, "Loyal", 2459.63) == "VIP is 5.9 times Loyal (+486 %)"
     assert which_is_higher("Loyal", 2459.63, "VIP", 14415.72) == "VIP is 5.9 times Loyal (+486 %)"
     assert which_is_higher("A", 1.0, "B", 1.0) == "equal"
+    assert which_is_higher("Loyal", 1000.0, "VIP", 1880.0) == which_is_higher("VIP", 1880.0, "Loyal", 1000.0) \
+        == "VIP is 88 % above Loyal"
     assert which_is_higher("A", 3.0, "B", 0.0) == "A is higher (B: none)"
     customers = pd.DataFrame({"Segment": ["VIP", "VIP", "Loyal", "Loyal", "Loyal"],
                               "NumPurchases": [10, 6, 2, 3, 1], "TotalQuantity": [100, 50, 10, 10, 5],
@@ -57,3 +59,49 @@ def test_compare_says_how_many_times_the_higher_is_the_lower_whichever_is_a():
         total = vip["TotalSpend"].sum() / loyal["TotalSpend"].sum()
         assert f"VIP is {total:.1f} times Loyal (+{(total - 1) * 100:.0f} %)" in page
         assert " by " not in page
+
+
+def _december_2011(sample_log, dayfirst: bool) -> bytes:
+    """The sample's lines of 1-9 December 2011 as a shop would export them: every date
+    reads either way ("01/12/2011"), with lines without a customer id and cancellations."""
+    lines = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"].copy()
+    if dayfirst:
+        lines["InvoiceDate"] = lines["InvoiceDate"].dt.strftime("%d/%m/%Y %H:%M")
+    return lines.to_csv(index=False).encode()
+
+
+def test_upload_with_day_first_dates_counts_what_the_iso_file_counts(sample_log, shipped_model):
+    """Issue 22: with "day first" chosen, the customers who got no segment and the lines
+    without an id are counted as for the same rows with ISO dates (they used to be
+    dropped silently: the count re-read the file without the date order)."""
+    iso = score_upload(_december_2011(sample_log, False), "december.csv", shipped_model)
+    dayfirst = score_upload(_december_2011(sample_log, True), "december.csv", shipped_model, dayfirst=True)
+    december = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"]
+    assert iso.attrs["lines_without_customer"] == int(december["CustomerID"].isna().sum()) > 0
+    assert len(iso) + len(iso.attrs["unscored"]) == december["CustomerID"].nunique()
+    assert sorted(dayfirst.index.astype(str)) == sorted(iso.index.astype(str))
+    assert dayfirst.attrs["unscored"] == iso.attrs["unscored"]
+    assert dayfirst.attrs["lines_without_customer"] == iso.attrs["lines_without_customer"]
+
+
+def test_upload_messages_name_the_pages_controls_not_command_line_switches(sample_log, shipped_model):
+    from segkit.dashboard.score import page_words
+
+    with pytest.raises(SegkitDataError) as caught:
+        score_upload(_december_2011(sample_log, True), "december.csv", shipped_model)
+    text = page_words(str(caught.value))
+    assert "--" not in text and "Dates list" in text and "day first (dd/mm/yyyy)" in text
+    with pytest.raises(SegkitDataError) as caught:  # 13/12/2011 cannot be month first
+        score_upload(b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+                     b"1,A,x,1,13/12/2011 10:00,2.5,12345,UK\n", "one.csv", shipped_model, dayfirst=False)
+    text = page_words(str(caught.value))
+    assert "--" not in text and "Dates list" in text, text
+
+
+def test_a_one_day_log_covers_1_day():
+    from types import SimpleNamespace
+
+    from segkit.pipeline.workflow import window_shortfall
+
+    note = window_shortfall(SimpleNamespace(covered_days=1, source="one.csv"), 365, None)
+    assert "covers 1 day of purchases" in note and "1 days" not in note
