@@ -35,7 +35,7 @@ import traitlets
 from segkit.config import Settings
 from segkit.config import settings as read_settings
 from segkit.errors import SegkitArtifactError, SegkitError
-from segkit.modeling.label import RFM_ORDER, rfm_segmented
+from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_windows
 from segkit.page.snapshot import (
     CardModel,
@@ -426,7 +426,7 @@ class DashboardState(traitlets.HasTraits):
     def segment_labels(self) -> dict[int, str]:
         """``Cluster`` number -> segment name of the segments shown (model or RFM)."""
         if self.segmentation == "rfm":
-            return dict(enumerate(RFM_ORDER))
+            return dict(enumerate(RFM_LABELS))
         return self.model.segment_names_
 
     @traitlets.observe("segmentation")

@@ -30,7 +30,7 @@ from segkit.dashboard.widgets import (
     guarded,
 )
 from segkit.features.customers import customer_features
-from segkit.modeling.label import RFM_ORDER, rfm_scores, segment_crosstab
+from segkit.modeling.label import RFM_LABELS, RFM_PREFIX, rfm_scores, segment_crosstab
 from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import scoring_window
 from segkit.rules.registry import REGISTERED_FEATURES
@@ -94,7 +94,7 @@ def segments_at(model, lines: pd.DataFrame, cutoff: pd.Timestamp, segmentation: 
     then = customer_features(before, snapshot_date=pd.Timestamp(cutoff), window_days=cutoff_window(model),
                              extra_features=extra)
     if segmentation == "rfm":
-        names = rfm_scores(then)["RFM_Segment"]
+        names = RFM_PREFIX + rfm_scores(then)["RFM_Segment"].astype("string")
     else:
         names = segment_customers(model, then)["Segment"]
     names = names.astype("string").rename("Segment")
@@ -135,7 +135,7 @@ def crosstab_html(table: pd.DataFrame) -> str:
     if table.empty:
         return '<p class="seg-note">No customers match the filters.</p>'
     shown = table.copy()
-    shown.index.name = "model ↓ / RFM →"
+    shown.index.name = "Model segment ↓ / RFM segment →"
     return _count_table_html(shown, "seg-crosstab-table")
 
 
@@ -267,11 +267,11 @@ class ValuePanel:
 
     def migration(self) -> pd.DataFrame:
         """Customers followed: segment at the cut-off (rows) against now (columns), best
-        segment first (``RFM_ORDER`` for RFM segments)."""
+        segment first (``RFM_LABELS`` for RFM segments)."""
         now = self.customers()["Segment"].astype("string")
         now.index = now.index.astype("string")
         then = self.segments_then()
-        order = RFM_ORDER if self.state.segmentation == "rfm" else None
+        order = RFM_LABELS if self.state.segmentation == "rfm" else None
         return migration_table(then[then.index.isin(now.index)], now, order=order)
 
     def crosstab_table(self) -> pd.DataFrame:
@@ -365,8 +365,12 @@ class ValuePanel:
         return f"{name}{rfm}_migration-since-{self.cutoff.value}.csv"
 
     def _draw_crosstab(self) -> None:
-        self.crosstab.value = ('<p class="seg-meta">Customers by the model\'s segment (rows) and the RFM rule segment '
-                               "(columns), both over the whole period.</p>" + crosstab_html(self.crosstab_table()))
+        self.crosstab.value = ('<p class="seg-meta seg-crosstab-note">Customers by the <b>model\'s segment</b> (rows: '
+                               "VIP, At risk, ... from the clustering) and the <b>RFM rule segment</b> (columns, "
+                               "named \u201cRFM: ...\u201d: quintile rules on recency, frequency and spend), both "
+                               "over the whole period. The same word means different customers in the two: the "
+                               "model's \u201cAt risk\u201d is not \u201cRFM: At risk\u201d.</p>"
+                               + crosstab_html(self.crosstab_table()))
 
     @property
     def charts(self) -> list[Chart]:
