@@ -405,8 +405,7 @@ def rfm_label(name: str) -> str:
 
 def rfm_base(name: str) -> str:
     """``"RFM: At risk"`` -> ``"At risk"``, the key of ``RFM_SEGMENT_TEXT``."""
-    name = str(name)
-    return name[len(RFM_PREFIX):] if name.startswith(RFM_PREFIX) else name
+    return str(name).removeprefix(RFM_PREFIX)
 
 
 def rfm_segmented(segmented: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:

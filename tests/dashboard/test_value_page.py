@@ -16,8 +16,8 @@ import pytest
 from test_browser import (
     TIMEOUT_MS,
     Served,
-    _require_chromium,
     _plain,
+    _require_chromium,
     _summary,
     _wait_summary_change,
     open_until_drawn,

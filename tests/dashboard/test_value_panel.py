@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 
 from segkit.config import Settings
-from segkit.modeling.label import RFM_LABELS, RFM_ORDER, rfm_scores, rfm_segmented, segment_crosstab
+from segkit.modeling.label import (
+    RFM_LABELS,
+    RFM_ORDER,
+    rfm_scores,
+    rfm_segmented,
+    segment_crosstab,
+)
 from segkit.pipeline.workflow import train_model
 from segkit.views import tables as views
 from segkit.views.tables import Filters
