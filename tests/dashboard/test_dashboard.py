@@ -1162,3 +1162,19 @@ def test_kpis_of_the_issue_22_view_on_the_real_data(real_data, tmp_path):
         assert numbers["Whole"][key] == pytest.approx(whole[key]), key
     text = HeaderPanel(state).kpis.value
     assert "£963.03" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
+
+
+def test_compare_defaults_to_segments_in_the_segment_filter(state):
+    """Issue 22: with a VIP filter the comparison no longer shows "0 At risk and 0 Budget"."""
+    from segkit.dashboard.compare import ComparePanel
+
+    panel = ComparePanel(state)
+    names = state.segment_names
+    for ticked in ((names[-1],), tuple(names[-2:]), (names[0], names[-1])):
+        state.filters = Filters(segments=ticked)
+        a, b = panel._pair()
+        assert a in ticked and (b in ticked or len(ticked) == 1) and a != b, (ticked, a, b)
+        assert f"Within the current filters: 0 {a}" not in panel.scope.value
+        assert panel.compare_table.value == views.comparison_html(
+            views.compare_segments(state.selection.shown if len(ticked) > 1 else panel._pair_frame(), a, b),
+            state.currency)
