@@ -321,7 +321,8 @@ class ValuePanel:
         if self._no_lines(self.cohort_box):
             return
         cohorts = self.cohorts()
-        figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE)
+        figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE,
+                                       currency=self.state.currency)
                   if not cohorts.empty else empty_figure())
         self._show(0, self.cohort_box, figure)
 
@@ -329,7 +330,8 @@ class ValuePanel:
         if self._no_lines(self.trend_box):
             return
         trend = self.trend()
-        figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE)
+        figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE,
+                                            currency=self.state.currency)
                   if not trend.empty else empty_figure())
         self._show(1, self.trend_box, figure)
 

@@ -374,7 +374,8 @@ _COHORT_VALUES = {"ActiveShare": ("% of the cohort buying", ".0%"), "Revenue": (
                   "RevenuePerCustomer": ("Revenue per cohort customer", ",.0f"), "Active": ("Customers buying", ",d")}
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: str = "plotly_white") -> go.Figure:
+def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: str = "plotly_white",
+                   currency: str = "£") -> go.Figure:
     """Acquisition cohorts (rows, by first-purchase month) against months since the first purchase.
 
     ``cohorts``: the table of ``segkit.value.movement.cohort_retention``; ``value``: one of
@@ -383,6 +384,8 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: 
     if value not in _COHORT_VALUES:
         raise ValueError(f"value must be one of {', '.join(_COHORT_VALUES)}, not {value!r}")
     label, fmt = _COHORT_VALUES[value]
+    if value in ("Revenue", "RevenuePerCustomer"):
+        label = f"{label} ({currency})"
     grid = cohorts.pivot(index="Cohort", columns="MonthsSince", values=value).sort_index()
     sizes = cohorts.groupby("Cohort")["CohortSize"].first().reindex(grid.index)
     rows = [f"{month:%Y-%m} ({size:,})" for month, size in zip(grid.index, sizes)]
@@ -396,8 +399,10 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: 
     return fig
 
 
-def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template: str = "plotly_white") -> go.Figure:
-    """Stacked area per segment by month of ``measure`` (``Revenue``, ``Customers`` or ``Share``).
+def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template: str = "plotly_white",
+                        currency: str = "£") -> go.Figure:
+    """Stacked area per segment by month of ``measure`` (``Revenue``, ``Customers`` or ``Share``);
+    revenue in ``currency`` (axis title and ticks).
 
     ``trend``: the table of ``segkit.value.movement.segment_trend``.
     """
@@ -410,7 +415,9 @@ def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template:
         fig.add_trace(go.Scatter(x=part["Month"], y=part[measure], name=str(name), mode="lines", stackgroup="one",
                                  line=dict(color=colours.get(str(name)))))
     fig.update_layout(title=f"{measure} per segment and month", template=template, xaxis_title="month",
-                      yaxis_title=measure, yaxis_tickformat=".0%" if measure == "Share" else None,
+                      yaxis_title=f"Revenue ({currency})" if measure == "Revenue" else measure,
+                      yaxis_tickformat=".0%" if measure == "Share" else None,
+                      yaxis_tickprefix=currency if measure == "Revenue" else None,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
 

@@ -30,7 +30,7 @@ COLUMN_TITLES = {
     "Recommendation": "Recommendation",
     "PurchasesInWindow": "Purchases in window",
     "SpendInWindow": "Spend in window",
-    "Confidence": "Confidence (0-1)",
+    "Confidence": "Fit to segment (0 border, 1 centre)",
     "PAlive": "Chance still active (0-1)",
     "ExpectedPurchases90d": "Expected purchase days, next 90 days",
     "CLV": "Lifetime value, 12 months",

@@ -508,7 +508,7 @@ def test_table_panel_pages_and_names_the_download(state):
     href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
     downloaded = _decode(href)
     assert list(downloaded.columns)[:3] == ["Customer", "Segment", "Country"]
-    assert "Recommendation" in downloaded and "Confidence (0-1)" in downloaded
+    assert "Recommendation" in downloaded and "Fit to segment (0 border, 1 centre)" in downloaded
     assert (downloaded["Country"] == "France").all() and len(downloaded) == len(state.selection)
 
 

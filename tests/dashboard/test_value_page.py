@@ -156,7 +156,11 @@ def test_campaign_export_downloads_a_csv_with_the_expected_columns(page, served,
     assert download.suggested_filename == "campaign_Germany.csv"
     path = tmp_path / download.suggested_filename
     download.save_as(path)
-    campaign = pd.read_csv(path, dtype={"CustomerID": str})
+    from segkit.dashboard.table import campaign_titles
+
+    campaign = pd.read_csv(path, dtype={"Customer ID": str})
+    assert {"Days since last purchase", "Total spend (£)", "Chance still active (0-1)"} <= set(campaign.columns)
+    campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
     assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "ExpectedPurchases90d", "Country",
             "LastPurchase"} <= set(campaign.columns)
     customers = served.data.customers

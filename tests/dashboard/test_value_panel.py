@@ -260,8 +260,8 @@ def test_rfm_switch_changes_every_panel(page):
     assert page.table.n_rows == len(shown)
     assert set(page.table.customer_rows["Segment"]) == {"RFM: Champions"}
     page.table.export_campaign()
-    campaign = pd.read_csv(io.BytesIO(page.table.campaign_download.content), dtype={"CustomerID": str})
-    assert set(campaign["Segment"]) == {"RFM: Champions"}
+    campaign = pd.read_csv(io.BytesIO(page.table.campaign_download.content), dtype={"Customer ID": str})
+    assert set(campaign["Segment"]) == {"RFM: Champions"} and "Model segment" in campaign.columns
     assert page.table.campaign_download.filename == "campaign_RFM-Champions_United-Kingdom_rfm.csv"
     # The cross-tab of the two.
     page.value.accordion.selected_index = 3
@@ -358,14 +358,18 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
 # ------------------------------------------------------------------ 5. campaign export
 
 def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
-    from segkit.dashboard.table import CAMPAIGN_COLUMNS
+    from segkit.dashboard.table import CAMPAIGN_COLUMNS, campaign_titles
 
     state, table = page.state, page.table
     state.filters = Filters(segments=("At risk",), country="United Kingdom")
     table.export_campaign()
     download = table.campaign_download
     assert download.auto and download.filename == "campaign_At-risk_United-Kingdom.csv"
-    campaign = pd.read_csv(io.BytesIO(download.content), dtype={"CustomerID": str})
+    campaign = pd.read_csv(io.BytesIO(download.content), dtype={"Customer ID": str})
+    # headings in words with units (issue 22), e.g. "Total spend (£)"
+    assert {"Days since last purchase", "Total spend (£)", "Chance still active (0-1)"} <= set(campaign.columns)
+    assert not {"Recency", "TotalSpend", "PAlive"} & set(campaign.columns)
+    campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
     shown = state.selection.shown
     assert sorted(campaign["CustomerID"]) == sorted(shown.index.astype(str))
     assert list(campaign.columns) == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]

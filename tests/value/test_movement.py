@@ -93,3 +93,13 @@ def test_figures_are_plotly_figures(log):
     table = movement.migration_table(pd.Series({"1": "VIP", "2": "VIP"}), pd.Series({"1": "VIP", "2": "Lost", "3": "New"}))
     sankey = plots.migration_sankey(table)
     assert sorted(sankey.data[0].link.value) == [1.0, 1.0, 1.0] and len(sankey.data[0].node.label) == 5
+
+
+def test_revenue_axes_say_the_currency(log):
+    """Issue 22: the "Revenue" axis had no £."""
+    trend = movement.segment_trend(log, pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"}))
+    chart = plots.segment_trend_chart(trend, "Revenue", currency="£")
+    assert chart.layout.yaxis.title.text == "Revenue (£)" and chart.layout.yaxis.tickprefix == "£"
+    assert plots.segment_trend_chart(trend, "Customers").layout.yaxis.tickprefix is None
+    heat = plots.cohort_heatmap(movement.cohort_retention(log), "Revenue", currency="£")
+    assert heat.data[0].colorbar.title.text == "Revenue (£)"
