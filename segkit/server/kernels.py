@@ -81,8 +81,16 @@ def use_packaged_template(app, packaged: Path = PACKAGED_TEMPLATES) -> str:
 
         # On JUPYTER_PATH (read on every call of jupyter_path()): the static files of the
         # template are looked up per request (voila's TemplateStaticFileHandler) as well.
-        paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths + [str(packaged)]))
+        # As `make run` does (serve.voila_environment), plotly's bundle is served beside it
+        # and named to the kernels this server starts (they inherit its environment).
+        if packaged == PACKAGED_TEMPLATES:
+            from segkit.server.serve import voila_environment
+
+            os.environ.update({k: v for k, v in voila_environment(os.environ).items()
+                               if k in ("JUPYTER_PATH", "SEGKIT_PLOTLY_BUNDLE")})
+        else:
+            paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys([str(packaged)] + paths))
         template_paths = collect_template_paths(["voila", "nbconvert"], TEMPLATE, prune=True)
         if _has_template(template_paths):
             static = collect_static_paths(["voila", "nbconvert"], TEMPLATE)

@@ -43,15 +43,19 @@ def test_an_installed_template_is_used_as_it_is(tmp_path):
     assert use_packaged_template(_app([], template="lab")) == "other"
 
 
-def test_a_missing_template_is_taken_from_the_package(monkeypatch):
+def test_a_missing_template_is_taken_from_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_PATH", "")
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEGKIT_PLOTLY_BUNDLE", raising=False)
     app = _app([])
     assert use_packaged_template(app) == "packaged"
     segkit = [p for p in app.template_paths if Path(p).name == "segkit"]
     assert segkit and Path(segkit[0]) == PACKAGED_TEMPLATES / "voila" / "templates" / "segkit"
     assert any(Path(p).name == "lab" for p in app.template_paths)  # its base template too
     assert any(Path(p).parts[-2:] == ("lab", "static") for p in app.static_paths)
-    assert os.environ["JUPYTER_PATH"] == str(PACKAGED_TEMPLATES)  # where voila looks up its static files
+    # where voila looks up its static files, and plotly's bundle served beside (as `make run` does)
+    assert os.environ["JUPYTER_PATH"].split(os.pathsep)[0] == str(PACKAGED_TEMPLATES)
+    assert os.environ["SEGKIT_PLOTLY_BUNDLE"].startswith("templates/segkit/static/plotly-widget-")
 
 
 def test_a_template_found_nowhere_stops_the_server_with_one_sentence(tmp_path):
