@@ -322,7 +322,7 @@ class ValuePanel:
             return
         cohorts = self.cohorts()
         figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE,
-                                       currency=self.state.currency)
+                                       currency=self.state.currency, period=self.state.data.period)
                   if not cohorts.empty else empty_figure())
         self._show(0, self.cohort_box, figure)
 
@@ -331,7 +331,7 @@ class ValuePanel:
             return
         trend = self.trend()
         figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE,
-                                            currency=self.state.currency)
+                                            currency=self.state.currency, period=self.state.data.period)
                   if not trend.empty else empty_figure())
         self._show(1, self.trend_box, figure)
 

@@ -269,3 +269,44 @@ def test_plain_voila_without_the_installed_template_serves_the_page(browser, tmp
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _open_section(page, title: str) -> None:
+    page.locator(".seg-value-sections").get_by_text(title, exact=True).click()
+
+
+def test_time_charts_mark_the_partial_last_month(page, served):
+    """The log ends on 9 December 2011: the monthly chart labels that month "Dec 2011
+    (9 days)" and says it is partial, with £ on the revenue axis (issue 22, points 5, 8)."""
+    last = served.data.period[1]
+    _open_section(page, "Revenue and customers per segment by month")
+    page.wait_for_function("""() => [...document.querySelectorAll('.seg-value .js-plotly-plot')]
+        .some(gd => gd.data && gd.data.length && gd.data[0].stackgroup && gd.querySelector('.xtick'))""")
+    chart = page.evaluate("""() => { const gd = [...document.querySelectorAll('.seg-value .js-plotly-plot')]
+        .find(g => g.data && g.data.length && g.data[0].stackgroup);
+        return {ticks: [...gd.querySelectorAll('.xtick text')].map(t => t.textContent),
+                yTitle: gd._fullLayout.yaxis.title.text, notes: gd._fullLayout.annotations.map(a => a.text)}; }""")
+    days = last.day
+    assert f"{last:%b %Y} ({days} days)" in chart["ticks"] or any(f"({days} days)" in t for t in chart["ticks"]), chart
+    assert chart["yTitle"] == "Revenue (£)"
+    assert any("Partial month" in note and f"{last:%b %Y} ({days} days)" in note for note in chart["notes"]), chart
+    _open_section(page, "Revenue and customers per segment by month")  # closed again
+
+
+def test_rfm_view_names_never_collide_with_the_models(page, served):
+    """The RFM switch names its segments "RFM: At risk", ...; the cross-tab says which is which."""
+    model_names = [_plain(s) for s in _segments(page)]
+    before = _summary(page)
+    page.locator(".seg-segmentation button", has_text="RFM rules").click()
+    _wait_summary_change(page, before)
+    options = [_plain(s) for s in _segments(page)]
+    assert options and all(o.startswith("RFM: ") for o in options) and not set(options) & set(model_names)
+    _open_section(page, "Model segments against RFM segments")
+    page.wait_for_selector(".seg-crosstab-table")
+    text = _plain(page.inner_text(".seg-crosstab"))
+    assert "Model segment ↓ / RFM segment →" in text and "is not “RFM: At risk”" in text
+    header = [_plain(t) for t in page.locator(".seg-crosstab-table thead th").all_inner_texts()]
+    assert all(h.startswith("RFM: ") for h in header[1:-1]) and header[-1] == "Total"
+    _open_section(page, "Model segments against RFM segments")
+    page.locator(".seg-segmentation button", has_text="Model segments").click()
+    page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
