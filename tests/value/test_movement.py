@@ -120,5 +120,5 @@ def test_a_partial_last_month_is_labelled_with_its_days(sample_data):
     assert list(chart.layout.xaxis.ticktext)[-1] == "Dec 2011 (9 days)"
     cohorts = plots.cohort_heatmap(movement.cohort_retention(lines), period=sample_data.period)
     assert cohorts.data[0].y[-1].startswith("2011-12, 9 days (")
-    starts, labels, partial = plots.month_labels(["2011-03-01", "2011-04-01"], ("2011-03-15", "2011-04-30 10:00"))
+    _, labels, partial = plots.month_labels(["2011-03-01", "2011-04-01"], ("2011-03-15", "2011-04-30 10:00"))
     assert labels == ["Mar 2011 (17 days)", "Apr 2011"] and partial == ["Mar 2011 (17 days)"]
