@@ -1178,3 +1178,17 @@ def test_compare_defaults_to_segments_in_the_segment_filter(state):
         assert panel.compare_table.value == views.comparison_html(
             views.compare_segments(state.selection.shown if len(ticked) > 1 else panel._pair_frame(), a, b),
             state.currency)
+
+
+def test_report_key_figures_are_the_windows_under_a_date_filter(state, sample_data):
+    """The report's KPIs follow the page's (issue 22, point 2): the window's figures with
+    the whole period's beside them."""
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+
+    segments = SegmentsPanel(state)
+    state.filters = Filters(country="France", start=date(2011, 9, 1), end=date(2011, 11, 30), category="Christmas")
+    text = report_html(state, segments.definitions())
+    window, whole = _pandas_kpis(sample_data, "France", None, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
+    assert f"£{window['Spend']:,.2f}" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
+    assert "Spend in the window" in text and "in Christmas only" in text

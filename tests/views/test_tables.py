@@ -96,6 +96,8 @@ def test_upload_messages_name_the_pages_controls_not_command_line_switches(sampl
                      b"1,A,x,1,13/12/2011 10:00,2.5,12345,UK\n", "one.csv", shipped_model, dayfirst=False)
     text = page_words(str(caught.value))
     assert "--" not in text and "Dates list" in text, text
+    note = page_words("'x.csv' covers 1 day of purchases but ... Scored anyway (--allow-short-window): read with care.")
+    assert "--" not in note and "Scored anyway: read" in note
 
 
 def test_a_one_day_log_covers_1_day():
