@@ -81,10 +81,10 @@ def use_packaged_template(app, packaged: Path = PACKAGED_TEMPLATES) -> str:
 
         # On JUPYTER_PATH (read on every call of jupyter_path()): the static files of the
         # template are looked up per request (voila's TemplateStaticFileHandler) as well.
-        # As `make run` does (serve.voila_environment), plotly's bundle is served beside it
+        # As `make run` does (bundle.voila_environment), plotly's bundle is served beside it
         # and named to the kernels this server starts (they inherit its environment).
         if packaged == PACKAGED_TEMPLATES:
-            from segkit.server.serve import voila_environment
+            from segkit.server.bundle import voila_environment
 
             os.environ.update({k: v for k, v in voila_environment(os.environ).items()
                                if k in ("JUPYTER_PATH", "SEGKIT_PLOTLY_BUNDLE")})
