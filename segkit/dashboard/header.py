@@ -6,7 +6,6 @@ status; writes only ``state.theme`` (the theme switch).
 from __future__ import annotations
 
 import html
-from dataclasses import replace
 
 import ipywidgets as W
 
@@ -31,10 +30,9 @@ def view_kpis(state) -> tuple[dict, str]:
     filters = selection.filters
     if selection.activity is None:
         return kpis(selection.frame(KPI_INPUTS), selection.period), ""
-    whole_filters = replace(filters, start=None, end=None, category=ALL)
-    whole = state._selection(whole_filters)
+    whole = state.whole_period_selection()
     numbers = kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period, whole.frame(KPI_INPUTS),
-                   state.period(whole_filters))
+                   whole.period)
     return numbers, (f"in {filters.category}" if filters.category != ALL else "")
 
 

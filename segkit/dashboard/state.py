@@ -573,6 +573,13 @@ class DashboardState(traitlets.HasTraits):
         filters = self.filters
         return self._cached("selection", (self.model_version, filters), lambda: self._selection(filters))
 
+    def whole_period_selection(self) -> Selection:
+        """The current filters without the dates and the category: the customers the KPIs'
+        "whole period" figures are of (kept apart from ``selection``'s caches)."""
+        filters = replace(self.filters, start=None, end=None, category=ALL)
+        return self._cached("whole_selection", (self.model_version, filters), lambda: Selection(
+            self.everyone, None, filters, self.period(filters), (), self.labels))
+
     def _selection(self, filters: Filters) -> Selection:
         if filters.segments is None:  # kept apart too: the base of the segment filters that follow
             return self._cached("base_selection", (self.model_version, filters), lambda: Selection(
