@@ -300,7 +300,7 @@ def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: st
     if inside is not None:
         w_start, w_end = numbers["WholePeriod"]
         what = f" {window}" if window else ""
-        note += (f'<div class="seg-meta seg-window-note">Figures from the purchases of {start:%d %b %Y} – '
+        note += (f'<div class="seg-meta seg-kpi-window-note">Figures from the purchases of {start:%d %b %Y} – '
                  f"{end:%d %b %Y}{html.escape(what)} only; \u201cWhole period\u201d: the same filters without the "
                  f"dates and category, {w_start:%d %b %Y} – {w_end:%d %b %Y}.</div>")
     if numbers.get("TotalCLV") is None and value_missing:

@@ -154,7 +154,7 @@ def test_kpis_under_a_date_window_are_the_windows_with_the_whole_period_beside(p
     assert orders == f"{window['Orders']:,}" and orders_whole == f"Whole period: {whole['Orders']:,}"
     assert spend == f"£{window['Spend']:,.2f}" and spend_whole == f"Whole period: £{whole['Spend']:,.0f}"
     assert average == f"£{window['AvgOrderValue']:,.2f}" and average_whole == f"Whole period: £{whole['AvgOrderValue']:,.2f}"
-    note = _plain(page.inner_text(".seg-window-note"))
+    note = _plain(page.inner_text(".seg-kpi-window-note"))
     assert "01 Sep 2011 – 30 Nov 2011" in note and ("in Christmas" in note) == (category != ALL)
     assert "Total spend" not in _plain(page.inner_text(".seg-kpis"))  # no whole-period figure without its label
     print(f"\nKPIs on {served.name}, {country}, {category}, 01/09-30/11/2011: {window} (whole period {whole})")
