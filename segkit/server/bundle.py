@@ -13,7 +13,7 @@ from pathlib import Path
 
 from segkit.config import cache_dir
 
-__all__ = ["TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "serve_plotly_bundle", "voila_environment"]
+__all__ = ["PLOTLY_BUNDLE_ENV", "TEMPLATE_ROOT", "serve_plotly_bundle", "voila_environment"]
 
 #: A Jupyter data folder holding ``voila/templates/segkit``.
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "jupyter"

@@ -336,7 +336,7 @@ def _mark_partial_months(fig: go.Figure, months, period) -> None:
     if partial:
         fig.add_annotation(text="Partial month" + ("s" if len(partial) > 1 else "") + ": " + ", ".join(partial)
                            + " (not a drop in sales)", xref="paper", yref="paper", x=0, y=1.0, xanchor="left",
-                           yanchor="bottom", showarrow=False, font=dict(size=11), name="partial-months")
+                           yanchor="bottom", showarrow=False, font={"size": 11}, name="partial-months")
 
 
 def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white", currency: str | None = None) -> go.Figure:
