@@ -52,7 +52,8 @@ class ComparePanel:
         self._drawn = None  # the inputs of what is drawn (``_inputs``)
         for widget in (self.compare_b, self.compare_feature):
             widget.observe(guarded(state, lambda _c: None if self._updating else self.show()), names="value")
-        state.observe(guarded(state, lambda _c: self.show()), names=["filters", "data_version"])
+        state.observe(guarded(state, lambda _c: self._on_filters()), names=["filters"])
+        state.observe(guarded(state, lambda _c: self.show()), names=["data_version"])
         state.observe(guarded(state, lambda _c: self._on_model()), names=["model_version"])
         self.show(chart=False)
 
@@ -68,6 +69,28 @@ class ComparePanel:
             self.compare_b.value = b if b in others else (others[0] if others else None)
         finally:
             self._updating = False
+        self.show()
+
+    def _on_filters(self) -> None:
+        """Under a segment filter A and B are segments in it (the first two ticked, in the
+        list's order; with one ticked, A is it): never "0 At risk and 0 Budget" beside a
+        VIP filter. Choices already in the filter are kept."""
+        segments = self.state.filters.segments
+        if segments:
+            ticked = [n for n in self.state.segment_names if n in segments]
+            a, b = self._pair()
+            if a not in ticked or (b not in ticked and len(ticked) > 1):
+                new_a = a if a in ticked else ticked[0]
+                others = self._others(new_a)
+                new_b = b if b in ticked and b != new_a else next(
+                    (n for n in ticked if n != new_a), b if b in others else (others[0] if others else None))
+                self._updating = True
+                try:
+                    self.compare_a.value = new_a
+                    self.compare_b.options = others
+                    self.compare_b.value = new_b
+                finally:
+                    self._updating = False
         self.show()
 
     def _on_model(self) -> None:

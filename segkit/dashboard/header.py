@@ -12,12 +12,28 @@ import ipywidgets as W
 from segkit.config import DATA_DIR
 from segkit.dashboard.widgets import classed, guarded
 from segkit.page.data import line_count
-from segkit.views.tables import kpi_html, kpis, theme_css
+from segkit.views.tables import ALL, kpi_html, kpis, theme_css
 
-__all__ = ["HeaderPanel", "source_html", "banner_html", "KPI_INPUTS"]
+__all__ = ["HeaderPanel", "source_html", "banner_html", "KPI_INPUTS", "view_kpis"]
 
 #: Columns ``views.kpis`` reads (only these are selected: cheaper at a million customers).
 KPI_INPUTS = ["NumPurchases", "TotalSpend", "CLV", "ExpectedPurchases90d"]
+#: What a date or category filter adds: the customers' orders and spend in the window.
+WINDOW_INPUTS = ["PurchasesInWindow", "SpendInWindow"]
+
+
+def view_kpis(state) -> tuple[dict, str]:
+    """``views.kpis`` of the page's view and the words for its window ("in Christmas"):
+    under a date or category filter the window's figures, with the whole-period figures
+    of the same filters without the dates and category beside them."""
+    selection = state.selection
+    filters = selection.filters
+    if selection.activity is None:
+        return kpis(selection.frame(KPI_INPUTS), selection.period), ""
+    whole = state.whole_period_selection()
+    numbers = kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period, whole.frame(KPI_INPUTS),
+                   whole.period)
+    return numbers, (f"in {filters.category}" if filters.category != ALL else "")
 
 
 def banner_html(data) -> str:
@@ -90,10 +106,9 @@ class HeaderPanel:
 
     def show(self) -> None:
         state = self.state
-        selection = state.selection
         self.source.value = source_html(state.data)
-        numbers = kpis(selection.frame(KPI_INPUTS), selection.period)
-        self.kpis.value = kpi_html(numbers, state.currency, state.value_missing)
+        numbers, window = view_kpis(state)
+        self.kpis.value = kpi_html(numbers, state.currency, state.value_missing, window)
         if state.segmentation == "rfm":
             what = (f"{len(state.segment_names)} RFM rule segments (quintiles of recency, frequency and spend; "
                     f"switch back to the model's under <i>What the segments mean</i>); model: {state.status.html()}")

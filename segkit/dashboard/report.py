@@ -11,12 +11,13 @@ from datetime import datetime, timezone
 
 import ipywidgets as W
 
+from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
 from segkit.dashboard.segments import glossary_html
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views import plots
-from segkit.views.tables import ALL, kpi_html, kpis, summary_html, theme_css
+from segkit.views.tables import ALL, kpi_html, summary_html, theme_css
 from segkit.views.wording import money
 
 __all__ = ["report_html", "filters_in_words", "ReportPanel"]
@@ -60,6 +61,7 @@ def report_html(state, definitions) -> str:
     created = datetime.now(timezone.utc).strftime("%d %b %Y %H:%M UTC")
     filters = "".join(f"<li>{html.escape(w)}</li>" for w in filters_in_words(state))
     warnings = "".join(f'<p class="seg-error">{html.escape(w)}</p>' for w in selection.warnings)
+    numbers, window = view_kpis(state)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer segments report</title>
 {theme_css("light")}
@@ -69,7 +71,7 @@ def report_html(state, definitions) -> str:
 <h1>Customer segments</h1>
 <p class="seg-meta">Report of the view, made {created} from {html.escape(state.data.source)}; model: {html.escape(state.status.text)}</p>
 <h2>Filters used</h2><ul class="seg-report-filters">{filters}</ul>{warnings}
-<h2>Key figures</h2>{kpi_html(kpis(selection.shown, selection.period), state.currency)}
+<h2>Key figures</h2>{kpi_html(numbers, state.currency, '', window)}
 <h2>What the segments mean</h2>{glossary_html(definitions)}
 <h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}
 <h2>Charts</h2>{charts or '<p class="seg-note">No customers match the filters.</p>'}

@@ -9,6 +9,7 @@ shown, the model's segment beside it, as the page's table does.
 from __future__ import annotations
 
 import html
+import re
 
 import ipywidgets as W
 
@@ -27,7 +28,7 @@ from segkit.views.tables import (
     table_html,
 )
 
-__all__ = ["ScorePanel"]
+__all__ = ["ScorePanel", "page_words"]
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:
@@ -37,6 +38,26 @@ def _ids(ids: list[str], limit: int = 10) -> str:
 
 #: The Dates list of the upload: (label, ``dayfirst``).
 DATE_ORDERS = [("decided from the file", None), ("day first (dd/mm/yyyy)", True), ("month first (mm/dd/yyyy)", False)]
+
+#: What the loader tells a command-line user, and what a page visitor does instead.
+_PAGE_WORDS = [
+    (re.compile(r"pass --dayfirst \(dd/mm/yyyy\) or --monthfirst \(mm/dd/yyyy\)\.?"),
+     ("choose \u201cday first (dd/mm/yyyy)\u201d or \u201cmonth first (mm/dd/yyyy)\u201d in the Dates list next to "
+      "the upload button, then upload the file again.")),
+    (re.compile(r"pass --(day|month)first or leave the order out to let segkit decide\.?"),
+     lambda m: f"choose \u201c{m.group(1)} first\u201d or \u201cdecided from the file\u201d in the Dates list next "
+               "to the upload button, then upload the file again."),
+    (re.compile(r" ?\(--allow-short-window\)"), ""),
+    (re.compile(r" ?\(drop --rules to use the model's\)"), ""),
+]
+
+
+def page_words(text: str) -> str:
+    """A loader's sentence for a page visitor: the command-line switches it names
+    (``--dayfirst``, ``--allow-short-window``, ...) become the page's own controls."""
+    for pattern, replacement in _PAGE_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class ScorePanel:
@@ -91,9 +112,7 @@ class ScorePanel:
         try:
             scored = score_upload(content, name, self.state.model, self.date_order.value)
         except SegkitError as exc:
-            text = str(exc)
-            if "--dayfirst" in text:  # the loader names the CLI's switches; here it is the Dates list
-                text += " On this page: choose the date order in the Dates list and upload the file again."
+            text = page_words(str(exc))  # the loader names the CLI's switches; here it is the Dates list
             self.upload_result.value = f'<p class="seg-error">{html.escape(text)}</p>'
             return
         finally:
@@ -110,7 +129,7 @@ class ScorePanel:
                          scored["ModelSegment"].reindex(table["CustomerID"]).to_numpy())
         table = readable_table(table, currency).rename(columns={"ModelSegment": "Model segment"})
         # Main's warnings (e.g. a log shorter than the model's observation window) first.
-        notes = [f'<p class="seg-warning">{html.escape(note)}</p>' for note in scored.attrs.get("notes", [])]
+        notes = [f'<p class="seg-warning">{html.escape(page_words(note))}</p>' for note in scored.attrs.get("notes", [])]
         unscored = scored.attrs.get("unscored", [])
         if unscored:
             notes.append(f'<p class="seg-warning seg-upload-unscored">{len(unscored):,} customer'

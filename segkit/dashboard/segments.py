@@ -26,6 +26,7 @@ from segkit.dashboard.widgets import (
 from segkit.modeling.label import (
     RECOMMENDATIONS,
     RFM_ORDER,
+    RFM_PREFIX,
     RFM_SEGMENT_TEXT,
     recommendation_for,
 )
@@ -94,13 +95,14 @@ def segment_definitions(model, everyone: pd.DataFrame, currency: str = "£") -> 
 
 def rfm_definitions(everyone: pd.DataFrame, currency: str = "£") -> pd.DataFrame:
     """Like ``segment_definitions`` for the RFM rule segments present in ``everyone``
-    (``label.RFM_SEGMENT_TEXT``), in ``label.RFM_ORDER``."""
+    (``label.RFM_SEGMENT_TEXT``), named "RFM: ..." as the page shows them, in
+    ``label.RFM_ORDER``."""
     names = set(everyone["Segment"].astype(str))
-    rows = {name: {"Definition": RFM_SEGMENT_TEXT[name][0] + " R, F and M are quintile scores (5 best) over every "
-                                 "customer.",
-                   "InNumbers": _in_numbers(everyone[everyone["Segment"] == name], currency),
+    rows = {RFM_PREFIX + name: {"Definition": RFM_SEGMENT_TEXT[name][0] + " R, F and M are quintile scores "
+                                              "(5 best) over every customer.",
+                   "InNumbers": _in_numbers(everyone[everyone["Segment"] == RFM_PREFIX + name], currency),
                    "Recommendation": RFM_SEGMENT_TEXT[name][1]}
-            for name in RFM_ORDER if name in names}
+            for name in RFM_ORDER if RFM_PREFIX + name in names}
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["Definition", "InNumbers", "Recommendation"])
     frame.index.name = "Segment"
     return frame

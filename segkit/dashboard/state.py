@@ -35,7 +35,7 @@ import traitlets
 from segkit.config import Settings
 from segkit.config import settings as read_settings
 from segkit.errors import SegkitArtifactError, SegkitError
-from segkit.modeling.label import RFM_ORDER, rfm_segmented
+from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_windows
 from segkit.page.snapshot import (
     CardModel,
@@ -426,7 +426,7 @@ class DashboardState(traitlets.HasTraits):
     def segment_labels(self) -> dict[int, str]:
         """``Cluster`` number -> segment name of the segments shown (model or RFM)."""
         if self.segmentation == "rfm":
-            return dict(enumerate(RFM_ORDER))
+            return dict(enumerate(RFM_LABELS))
         return self.model.segment_names_
 
     @traitlets.observe("segmentation")
@@ -572,6 +572,13 @@ class DashboardState(traitlets.HasTraits):
         """What the current filters select (see ``Selection``)."""
         filters = self.filters
         return self._cached("selection", (self.model_version, filters), lambda: self._selection(filters))
+
+    def whole_period_selection(self) -> Selection:
+        """The current filters without the dates and the category: the customers the KPIs'
+        "whole period" figures are of (kept apart from ``selection``'s caches)."""
+        filters = replace(self.filters, start=None, end=None, category=ALL)
+        return self._cached("whole_selection", (self.model_version, filters), lambda: Selection(
+            self.everyone, None, filters, self.period(filters), (), self.labels))
 
     def _selection(self, filters: Filters) -> Selection:
         if filters.segments is None:  # kept apart too: the base of the segment filters that follow

@@ -22,7 +22,8 @@ from segkit.views.tables import (
 )
 from segkit.views.wording import title
 
-__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_filename"]
+__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_titles", "campaign_csv",
+           "campaign_filename"]
 
 #: Up to this many rows the CSV is a data-URI link rebuilt on every filter change; above it
 #: the "Prepare CSV" button builds it on request and hands it to the browser as a Blob
@@ -34,6 +35,23 @@ EAGER_DOWNLOAD_ROWS = 10_000
 CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "ExpectedPurchases90d", "Country",
                     "LastPurchase", "Recency", "FirstPurchase", "NumPurchases", "TotalSpend", "AvgOrderValue",
                     "PurchasesInWindow", "SpendInWindow", "ModelSegment"]
+
+
+def campaign_titles(currency: str = "£") -> dict[str, str]:
+    """The campaign CSV's headings: each column in words, with its unit."""
+    return {"CustomerID": "Customer ID", "Segment": "Segment", "Recommendation": "Recommendation",
+            "CLV": f"Lifetime value, next 12 months ({currency})", "PAlive": "Chance still active (0-1)",
+            "ExpectedPurchases90d": "Expected purchase days, next 90 days", "Country": "Country",
+            "LastPurchase": "Last purchase (date)", "Recency": "Days since last purchase",
+            "FirstPurchase": "First purchase (date)", "NumPurchases": "Purchases (orders)",
+            "TotalSpend": f"Total spend ({currency})", "AvgOrderValue": f"Average order value ({currency})",
+            "PurchasesInWindow": "Purchases in the date/category window",
+            "SpendInWindow": f"Spend in the date/category window ({currency})", "ModelSegment": "Model segment"}
+
+
+def campaign_csv(shown: pd.DataFrame, currency: str = "£") -> pd.DataFrame:
+    """What the campaign CSV holds: ``campaign_table`` with the headings of ``campaign_titles``."""
+    return campaign_table(shown).rename(columns=campaign_titles(currency))
 
 
 def campaign_table(shown: pd.DataFrame) -> pd.DataFrame:
@@ -117,8 +135,8 @@ class TablePanel:
 
     @property
     def campaign_rows(self) -> pd.DataFrame:
-        """What the campaign CSV holds (``campaign_table`` of the customers shown)."""
-        return campaign_table(self.state.selection.shown)
+        """What the campaign CSV holds (``campaign_csv`` of the customers shown)."""
+        return campaign_csv(self.state.selection.shown, self.state.currency)
 
     def export_campaign(self) -> None:
         """Send the campaign CSV to the browser, which saves it at once."""

@@ -141,7 +141,7 @@ def view_name(filters: Filters, period: tuple[date, date] | None = None) -> str:
     ``segments_Loyal_spend-500-2000_2011-09-01-to-2011-12-09_Christmas``."""
     parts = ["segments"]
     if filters.segments is not None:
-        parts.append("-".join(filters.segments) if filters.segments else "none")
+        parts.append("-".join(s.replace(": ", "-") for s in filters.segments) if filters.segments else "none")
     if filters.country != ALL:
         parts.append(filters.country)
     if filters.spend_min is not None or filters.spend_max is not None:

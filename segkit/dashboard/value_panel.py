@@ -29,7 +29,7 @@ from segkit.dashboard.widgets import (
     empty_figure,
     guarded,
 )
-from segkit.modeling.label import RFM_ORDER, rfm_scores, segment_crosstab
+from segkit.modeling.label import RFM_LABELS, RFM_PREFIX, rfm_scores, segment_crosstab
 from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import scoring_window
 from segkit.rules.registry import REGISTERED_FEATURES
@@ -127,7 +127,7 @@ def crosstab_html(table: pd.DataFrame) -> str:
     if table.empty:
         return '<p class="seg-note">No customers match the filters.</p>'
     shown = table.copy()
-    shown.index.name = "model ↓ / RFM →"
+    shown.index.name = "Model segment ↓ / RFM segment →"
     return _count_table_html(shown, "seg-crosstab-table")
 
 
@@ -259,7 +259,7 @@ class ValuePanel:
 
         def segment_of(customers: pd.DataFrame) -> pd.Series:
             if segmentation == "rfm":
-                return rfm_scores(customers)["RFM_Segment"]
+                return RFM_PREFIX + rfm_scores(customers)["RFM_Segment"].astype("string")
             return segment_customers(model, customers)["Segment"]
 
         extra = [f for f in getattr(model, "features", ()) if f in REGISTERED_FEATURES]
@@ -272,10 +272,10 @@ class ValuePanel:
 
     def migration(self) -> pd.DataFrame:
         """Customers followed: segment at the cut-off (rows) against now (columns), both
-        over windows of the same length, best segment first (``RFM_ORDER`` for RFM segments)."""
+        over windows of the same length, best segment first (``RFM_LABELS`` for RFM segments)."""
         followed = self.customers().index.astype("string")
         then, now = self.segments_then_and_now()
-        order = RFM_ORDER if self.state.segmentation == "rfm" else None
+        order = RFM_LABELS if self.state.segmentation == "rfm" else None
         return migration_table(then[then.index.isin(followed)], now[now.index.isin(followed)], order=order)
 
     def crosstab_table(self) -> pd.DataFrame:
@@ -325,7 +325,8 @@ class ValuePanel:
         if self._no_lines(self.cohort_box):
             return
         cohorts = self.cohorts()
-        figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE)
+        figure = (plots.cohort_heatmap(cohorts, self.cohort_value.value, template=FIGURE_TEMPLATE,
+                                       currency=self.state.currency, period=self.state.data.period)
                   if not cohorts.empty else empty_figure())
         self._show(0, self.cohort_box, figure)
 
@@ -333,7 +334,8 @@ class ValuePanel:
         if self._no_lines(self.trend_box):
             return
         trend = self.trend()
-        figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE)
+        figure = (plots.segment_trend_chart(trend, self.trend_measure.value, template=FIGURE_TEMPLATE,
+                                            currency=self.state.currency, period=self.state.data.period)
                   if not trend.empty else empty_figure())
         self._show(1, self.trend_box, figure)
 
@@ -369,8 +371,12 @@ class ValuePanel:
         return f"{name}{rfm}_migration-since-{self.cutoff.value}.csv"
 
     def _draw_crosstab(self) -> None:
-        self.crosstab.value = ('<p class="seg-meta">Customers by the model\'s segment (rows) and the RFM rule segment '
-                               "(columns), both over the whole period.</p>" + crosstab_html(self.crosstab_table()))
+        self.crosstab.value = ('<p class="seg-meta seg-crosstab-note">Customers by the <b>model\'s segment</b> (rows: '
+                               "VIP, At risk, ... from the clustering) and the <b>RFM rule segment</b> (columns, "
+                               "named \u201cRFM: ...\u201d: quintile rules on recency, frequency and spend), both "
+                               "over the whole period. The same word means different customers in the two: the "
+                               "model's \u201cAt risk\u201d is not \u201cRFM: At risk\u201d.</p>"
+                               + crosstab_html(self.crosstab_table()))
 
     @property
     def charts(self) -> list[Chart]:

@@ -50,6 +50,10 @@ __all__ = [
     "rfm_scores",
     "RFM_SEGMENT_TEXT",
     "RFM_ORDER",
+    "RFM_PREFIX",
+    "RFM_LABELS",
+    "rfm_label",
+    "rfm_base",
     "rfm_segmented",
     "segment_crosstab",
 ]
@@ -407,14 +411,31 @@ RFM_SEGMENT_TEXT: dict[str, tuple[str, str]] = {
 }
 #: RFM segments in reading order (best first; Hibernating is the rules' fallback).
 RFM_ORDER = tuple(dict.fromkeys([name for name, _, _ in RFM_SEGMENT_RULES] + ["Hibernating"]))
+#: What an RFM rule segment is called where the model's segments are shown too (the page,
+#: its downloads and the cross-tab): "RFM: At risk" is never the model's "At risk".
+RFM_PREFIX = "RFM: "
+#: ``RFM_ORDER`` as the page names them.
+RFM_LABELS = tuple(RFM_PREFIX + name for name in RFM_ORDER)
+
+
+def rfm_label(name: str) -> str:
+    """``"At risk"`` -> ``"RFM: At risk"`` (an already prefixed name is kept)."""
+    name = str(name)
+    return name if name.startswith(RFM_PREFIX) else RFM_PREFIX + name
+
+
+def rfm_base(name: str) -> str:
+    """``"RFM: At risk"`` -> ``"At risk"``, the key of ``RFM_SEGMENT_TEXT``."""
+    return str(name).removeprefix(RFM_PREFIX)
 
 
 def rfm_segmented(segmented: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """``segmented`` (customers with the model's ``Segment``) relabelled by the RFM rules.
 
-    ``Segment`` becomes the RFM segment (``rfm_scores`` over every row given, so pass all
-    customers, not a filtered view; or against ``reference``'s quintiles), ``Cluster`` its
-    position in ``RFM_ORDER``, ``Recommendation`` the RFM one; the model's segment stays as
+    ``Segment`` becomes the RFM segment named with ``RFM_PREFIX`` ("RFM: At risk", never
+    the model's "At risk"; ``rfm_scores`` over every row given, so pass all customers, not
+    a filtered view; or against ``reference``'s quintiles), ``Cluster`` its position in
+    ``RFM_ORDER`` (``RFM_LABELS``), ``Recommendation`` the RFM one; the model's segment stays as
     ``ModelSegment`` and the model's ``Confidence`` (about its clusters) is left out. R, F,
     M scores are added.
     """
@@ -422,7 +443,7 @@ def rfm_segmented(segmented: pd.DataFrame, reference: pd.DataFrame | None = None
     out = segmented.drop(columns=["Confidence"], errors="ignore").copy()
     out["ModelSegment"] = segmented["Segment"].astype("string")
     names = scores["RFM_Segment"].astype("string")
-    out["Segment"] = names
+    out["Segment"] = (RFM_PREFIX + names).astype("string")
     out["Cluster"] = names.map({name: i for i, name in enumerate(RFM_ORDER)}).astype("int64")
     out["Recommendation"] = names.map({name: text[1] for name, text in RFM_SEGMENT_TEXT.items()}).astype("string")
     out[["R", "F", "M"]] = scores[["R", "F", "M"]]
@@ -430,15 +451,17 @@ def rfm_segmented(segmented: pd.DataFrame, reference: pd.DataFrame | None = None
 
 
 def segment_crosstab(model_segments: pd.Series, rfm_segments: pd.Series) -> pd.DataFrame:
-    """Customers by model segment (rows) and RFM segment (columns), both indexed by
-    CustomerID; rows in the model's reading order, columns in ``RFM_ORDER``, with totals."""
+    """Customers by model segment (rows) and RFM segment (columns, named "RFM: ..."
+    whether ``rfm_segments`` carry the prefix or not), both indexed by CustomerID; rows in
+    the model's reading order, columns in ``RFM_LABELS``, with totals."""
+    rfm = rfm_segments.reindex(model_segments.index)
     both = pd.DataFrame({"Model segment": model_segments.astype(str),
-                         "RFM segment": rfm_segments.astype(str).reindex(model_segments.index)}).dropna()
+                         "RFM segment": rfm.astype("string").map(rfm_label, na_action="ignore")}).dropna()
     if both.empty:
         return pd.DataFrame()
     table = pd.crosstab(both["Model segment"], both["RFM segment"], margins=True, margins_name="Total")
     rows = segment_order([r for r in table.index if r != "Total"]) + ["Total"]
-    columns = [c for c in RFM_ORDER if c in table.columns] + ["Total"]
+    columns = [c for c in RFM_LABELS if c in table.columns] + ["Total"]
     return table.loc[rows, columns]
 
 

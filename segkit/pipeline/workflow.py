@@ -914,7 +914,7 @@ def window_shortfall(data: CustomerData, required_days: int | None, window_days:
         return ""
     what = f"a {window_days}-day observation window" if window_days is not None else \
         f"{required_days} days of purchases (the whole training log)"
-    return (f"'{data.source}' covers {covered} days of purchases but the model's features count {what}: purchases "
+    return (f"'{data.source}' covers {covered:,} day{'' if covered == 1 else 's'} of purchases but the model's features count {what}: purchases "
             f"and spend would be counted over a shorter period, so customers would look less valuable than they are.")
 
 

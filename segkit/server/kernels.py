@@ -17,18 +17,26 @@ project's ``voila.json``):
   the idle culling, minutes later), so a closed page frees its place at once.
 
 Environment: ``SEGKIT_POOL_SIZE`` and ``SEGKIT_MAX_KERNELS`` (a number, or ``auto``).
+
+It is also the one piece of segkit a plain ``voila dashboard.ipynb`` runs before it renders
+a page (voila.json names it), so it checks that Voilà found the ``segkit`` template
+(``use_packaged_template``): installed as Jupyter data files (``<prefix>/share/jupyter``,
+pyproject's ``data-files``), or else the copy inside the package (an editable install
+has no data files); failing both the server stops at once with one sentence, instead of
+a page that never loads (``TemplateNotFound: index.html.j2``).
 """
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Mapping
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado.web import HTTPError
 from traitlets import Unicode
 
-__all__ = ["CappedKernelManager", "pool_and_cap", "KERNEL_MB", "POOL_SIZE_ENV", "MAX_KERNELS_ENV", "FILL_DELAY_ENV",
+__all__ = ["CappedKernelManager", "use_packaged_template", "PACKAGED_TEMPLATES", "pool_and_cap", "KERNEL_MB", "POOL_SIZE_ENV", "MAX_KERNELS_ENV", "FILL_DELAY_ENV",
            "machine", "setting", "planned_sizes"]
 
 POOL_SIZE_ENV = "SEGKIT_POOL_SIZE"
@@ -47,6 +55,53 @@ POOL_PER_CORE = 5
 LIVE_PER_CORE = 10
 #: Seconds a visitor's page has to connect to its kernel before the kernel counts as left.
 CONNECT_GRACE_SECONDS = 30
+#: The Jupyter data folder inside the package that holds ``voila/templates/segkit``.
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "jupyter"
+TEMPLATE = "segkit"
+
+
+def _has_template(paths, name: str = TEMPLATE) -> bool:
+    return any(Path(p).name == name and (Path(p) / "index.html.j2").is_file() for p in paths or ())
+
+
+def use_packaged_template(app, packaged: Path = PACKAGED_TEMPLATES) -> str:
+    """Make a Voilà app (``app``: its ``template_paths``, ``static_paths`` and
+    ``voila_configuration.template``) find the segkit template before it renders a page.
+
+    Returns "installed" (found in the Jupyter data folders), "packaged" (taken from
+    ``packaged``, the package's own copy: an editable install) or "other" (another
+    template is configured). Raises ``SystemExit`` with one sentence when it is found
+    nowhere: Voilà would otherwise start and never serve the page."""
+    configuration = getattr(app, "voila_configuration", None)
+    if configuration is None or getattr(configuration, "template", None) != TEMPLATE:
+        return "other"
+    if _has_template(getattr(app, "template_paths", ())):
+        return "installed"
+    if (packaged / "voila" / "templates" / TEMPLATE / "index.html.j2").is_file():
+        from voila.paths import collect_static_paths, collect_template_paths
+
+        # On JUPYTER_PATH (read on every call of jupyter_path()): the static files of the
+        # template are looked up per request (voila's TemplateStaticFileHandler) as well.
+        # As `make run` does (bundle.voila_environment), plotly's bundle is served beside it
+        # and named to the kernels this server starts (they inherit its environment).
+        if packaged == PACKAGED_TEMPLATES:
+            from segkit.server.bundle import voila_environment
+
+            os.environ.update({k: v for k, v in voila_environment(os.environ).items()
+                               if k in ("JUPYTER_PATH", "SEGKIT_PLOTLY_BUNDLE")})
+        else:
+            paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys([str(packaged)] + paths))
+        template_paths = collect_template_paths(["voila", "nbconvert"], TEMPLATE, prune=True)
+        if _has_template(template_paths):
+            static = collect_static_paths(["voila", "nbconvert"], TEMPLATE)
+            app.template_paths = template_paths
+            app.static_paths = static + [p for p in getattr(app, "static_paths", []) if p not in static]
+            return "packaged"
+    raise SystemExit(
+        f"The segkit Voila template (voila/templates/{TEMPLATE}/index.html.j2) is not installed in any Jupyter data "
+        f"folder nor in the segkit package at {packaged}; reinstall segkit with pip install 'segkit[dashboard]' "
+        "(or run python -m segkit.server.serve --install-template) and start voila again.")
 
 
 def machine() -> tuple[int, int]:
@@ -106,6 +161,15 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        # Voilà builds this before its page templates (``Voila.init_settings``): the
+        # template is checked, or taken from the package, in time for every page.
+        try:
+            where = use_packaged_template(self.parent)
+        except SystemExit as stop:
+            self.log.critical("%s", stop)
+            raise
+        if where == "packaged":
+            self.log.info("segkit: the segkit Voila template is served from the package (%s)", PACKAGED_TEMPLATES)
         self.planned_pool, self.cap = planned_sizes(self.pool_size, self.max_visitor_kernels)
         # Voilà reads the pool size from here when it fills the pool (after this __init__).
         pools = getattr(self, "kernel_pools_config", None)

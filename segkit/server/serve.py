@@ -50,7 +50,16 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from segkit.config import PROJECT_ROOT, cache_dir
+from segkit.config import PROJECT_ROOT
+
+# The template folder, plotly's bundle beside it and the environment naming both
+# (``segkit.server.bundle``: the kernel manager uses them too).
+from segkit.server.bundle import (
+    PLOTLY_BUNDLE_ENV,
+    TEMPLATE_ROOT,
+    serve_plotly_bundle,
+    voila_environment,
+)
 
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
@@ -68,10 +77,6 @@ CULL_IDLE_ENV = "SEGKIT_CULL_IDLE_SECONDS"
 DEFAULT_CULL_IDLE_SECONDS = 600
 CULL_INTERVAL_SECONDS = 60
 DASHBOARD_NOTEBOOK = PROJECT_ROOT / "dashboard.ipynb"
-#: A Jupyter data folder holding ``voila/templates/segkit``.
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "jupyter"
-#: Environment variable naming the bundle's URL path below Voilà's base URL.
-PLOTLY_BUNDLE_ENV = "SEGKIT_PLOTLY_BUNDLE"
 
 
 def max_upload_bytes(env: Mapping[str, str] | None = None) -> int:
@@ -197,27 +202,6 @@ def voila_command(port: int = DEFAULT_PORT, open_browser: bool = True, notebook:
     return command + list(extra)
 
 
-def serve_plotly_bundle(root: Path) -> str:
-    """Copy plotly's widget bundle into ``root/voila/templates/segkit/static``.
-
-    Returns its URL path below Voilà's base URL. The file name carries plotly's version,
-    so a browser never keeps a stale copy.
-    """
-    import plotly
-
-    source = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"
-    name = f"plotly-widget-{plotly.__version__}.js"
-    folder = root / "voila" / "templates" / "segkit" / "static"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    if not (target.is_file() and target.stat().st_size == source.stat().st_size):
-        # A copy, not a symlink: tornado refuses static files that link outside their folder.
-        temporary = folder / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    return f"templates/segkit/static/{name}"
-
-
 def installed_bundle_path(prefix: str | Path | None = None) -> str | None:
     """The bundle's URL path when the segkit template, with plotly's bundle, is installed
     in this environment's Jupyter data folder (``install_template``), else ``None``.
@@ -245,17 +229,6 @@ def install_template(prefix: str | Path | None = None) -> Path:
             shutil.copyfile(source, target / source.name)
     serve_plotly_bundle(root)
     return target
-
-
-def voila_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default ``os.environ``) with the segkit template on ``JUPYTER_PATH`` and
-    ``SEGKIT_PLOTLY_BUNDLE`` set (see ``serve_plotly_bundle``)."""
-    env = dict(os.environ if base is None else base)
-    bundle_root = Path(env.get("SEGKIT_CACHE") or cache_dir()) / "voila"
-    env[PLOTLY_BUNDLE_ENV] = serve_plotly_bundle(bundle_root)
-    paths = [str(TEMPLATE_ROOT), str(bundle_root)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    env["JUPYTER_PATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
 
 
 def free_port() -> int:

@@ -33,6 +33,7 @@ __all__ = [
     "compare_distributions",
     "feature_distributions",
     "monthly_revenue",
+    "month_labels",
     "compare_histograms",
     "cohort_heatmap",
     "segment_trend_chart",
@@ -303,22 +304,64 @@ def feature_distributions(customers: pd.DataFrame,
     return fig
 
 
+def month_labels(months, period) -> tuple[list[pd.Timestamp], list[str], list[str]]:
+    """Tick values and labels of a monthly time axis: "Sep 2011", and for a first or last
+    month the data covers only in part "Dec 2011 (9 days)" (``period``: the first and last
+    purchase). Returns ``(month starts, labels, the partial months' labels)``."""
+    starts = sorted({pd.Timestamp(m).to_period("M").to_timestamp() for m in months})
+    first, last = (pd.Timestamp(d) for d in period)
+    labels, partial = [], []
+    for month in starts:
+        days_in_month = month.days_in_month
+        if month == first.to_period("M").to_timestamp() and first.day > 1:
+            covered = days_in_month - first.day + 1
+        elif month == last.to_period("M").to_timestamp() and last.day < days_in_month:
+            covered = last.day
+        else:
+            covered = days_in_month
+        label = f"{month:%b %Y}" + (f" ({covered} day{'s' if covered != 1 else ''})" if covered < days_in_month
+                                    else "")
+        labels.append(label)
+        if covered < days_in_month:
+            partial.append(label)
+    return starts, labels, partial
+
+
+def _mark_partial_months(fig: go.Figure, months, period) -> None:
+    """Month ticks that say which months are partial, and a line saying it under the title."""
+    if period is None or not len(months):
+        return
+    starts, labels, partial = month_labels(months, period)
+    fig.update_xaxes(tickmode="array", tickvals=starts, ticktext=labels)
+    if partial:
+        fig.add_annotation(text="Partial month" + ("s" if len(partial) > 1 else "") + ": " + ", ".join(partial)
+                           + " (not a drop in sales)", xref="paper", yref="paper", x=0, y=1.0, xanchor="left",
+                           yanchor="bottom", showarrow=False, font={"size": 11}, name="partial-months")
+
+
 def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white", currency: str | None = None) -> go.Figure:
-    """Revenue and active customers per calendar month (both axes from zero)."""
+    """Revenue and active customers per calendar month (both axes from zero); a first or
+    last month the log covers only in part is labelled with its days ("Dec 2011 (9 days)")
+    and its bar hatched."""
     from segkit.config import currency as default_currency
 
     currency = default_currency() if currency is None else currency
     month = lines["InvoiceDate"].dt.to_period("M").dt.to_timestamp()
     per_month = lines.assign(Month=month).groupby("Month").agg(
         Revenue=("TotalPrice", "sum"), Customers=("CustomerID", "nunique")).reset_index()
+    period = (lines["InvoiceDate"].min(), lines["InvoiceDate"].max()) if len(lines) else None
+    _, labels, partial = month_labels(per_month["Month"], period) if period else ([], [], [])
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=per_month["Month"], y=per_month["Revenue"], name="Revenue"), secondary_y=False)
+    fig.add_trace(go.Bar(x=per_month["Month"], y=per_month["Revenue"], name="Revenue",
+                         marker_pattern_shape=["/" if label in partial else "" for label in labels] or None),
+                  secondary_y=False)
     fig.add_trace(go.Scatter(x=per_month["Month"], y=per_month["Customers"], name="Active customers",
                              mode="lines+markers"), secondary_y=True)
     fig.update_layout(title="Revenue and active customers per month", template=template,
-                      margin=dict(l=10, r=10, t=50, b=10))
+                      margin=dict(l=10, r=10, t=60, b=10))
     fig.update_yaxes(title_text=f"Revenue ({currency})", tickprefix=currency, rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="Active customers", rangemode="tozero", secondary_y=True)
+    _mark_partial_months(fig, per_month["Month"], period)
     return fig
 
 
@@ -374,7 +417,8 @@ _COHORT_VALUES = {"ActiveShare": ("% of the cohort buying", ".0%"), "Revenue": (
                   "RevenuePerCustomer": ("Revenue per cohort customer", ",.0f"), "Active": ("Customers buying", ",d")}
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: str = "plotly_white") -> go.Figure:
+def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: str = "plotly_white",
+                   currency: str = "£", period=None) -> go.Figure:
     """Acquisition cohorts (rows, by first-purchase month) against months since the first purchase.
 
     ``cohorts``: the table of ``segkit.value.movement.cohort_retention``; ``value``: one of
@@ -383,9 +427,16 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: 
     if value not in _COHORT_VALUES:
         raise ValueError(f"value must be one of {', '.join(_COHORT_VALUES)}, not {value!r}")
     label, fmt = _COHORT_VALUES[value]
+    if value in ("Revenue", "RevenuePerCustomer"):
+        label = f"{label} ({currency})"
     grid = cohorts.pivot(index="Cohort", columns="MonthsSince", values=value).sort_index()
     sizes = cohorts.groupby("Cohort")["CohortSize"].first().reindex(grid.index)
     rows = [f"{month:%Y-%m} ({size:,})" for month, size in zip(grid.index, sizes)]
+    if period is not None and len(grid):  # a cohort of a partial month says so: "2011-12, 9 days (120)"
+        months = [pd.Timestamp(str(m)).to_period("M").to_timestamp() for m in grid.index]
+        _, labels, partial = month_labels(months, period)
+        rows = [f"{month:%Y-%m}, {label.split('(')[1].rstrip(')')} ({size:,})" if label in partial else row
+                for month, label, size, row in zip(months, labels, sizes, rows)]
     fig = go.Figure(go.Heatmap(
         z=grid.to_numpy(dtype=float), x=[int(c) for c in grid.columns], y=rows, colorscale="Blues",
         colorbar=dict(title=label, tickformat=fmt.replace(",d", ",")),
@@ -396,8 +447,11 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: 
     return fig
 
 
-def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template: str = "plotly_white") -> go.Figure:
-    """Stacked area per segment by month of ``measure`` (``Revenue``, ``Customers`` or ``Share``).
+def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template: str = "plotly_white",
+                        currency: str = "£", period=None) -> go.Figure:
+    """Stacked area per segment by month of ``measure`` (``Revenue``, ``Customers`` or ``Share``);
+    revenue in ``currency`` (axis title and ticks). With ``period`` (first and last
+    purchase of the log) a partial first or last month is labelled with its days.
 
     ``trend``: the table of ``segkit.value.movement.segment_trend``.
     """
@@ -410,8 +464,11 @@ def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template:
         fig.add_trace(go.Scatter(x=part["Month"], y=part[measure], name=str(name), mode="lines", stackgroup="one",
                                  line=dict(color=colours.get(str(name)))))
     fig.update_layout(title=f"{measure} per segment and month", template=template, xaxis_title="month",
-                      yaxis_title=measure, yaxis_tickformat=".0%" if measure == "Share" else None,
-                      margin=dict(l=10, r=10, t=50, b=10))
+                      yaxis_title=f"Revenue ({currency})" if measure == "Revenue" else measure,
+                      yaxis_tickformat=".0%" if measure == "Share" else None,
+                      yaxis_tickprefix=currency if measure == "Revenue" else None,
+                      margin=dict(l=10, r=10, t=60, b=10))
+    _mark_partial_months(fig, trend["Month"], period)
     return fig
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "window_z_scores",
     "compare_segments",
     "comparison_html",
+    "which_is_higher",
     "table_order",
     "customer_table",
     "table_page",
@@ -206,15 +207,22 @@ def filter_customers(segmented: pd.DataFrame, filters: Filters) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- numbers on the page
 
-def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
+def kpis(customers: pd.DataFrame, period: tuple[Any, Any], whole: pd.DataFrame | None = None,
+         whole_period: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Header numbers: customers, mean purchases per customer, total spend, average
     order value (total spend / total purchases, currency) and the data period; with
     lifetime value columns also ``TotalCLV`` (currency, 12 months) and
-    ``ExpectedPurchases90d`` (purchase days expected in the next 90 days), else ``None``."""
+    ``ExpectedPurchases90d`` (purchase days expected in the next 90 days), else ``None``.
+
+    Under a date or category filter (``customers`` carry ``PurchasesInWindow`` and
+    ``SpendInWindow``: their lines in the window) ``Window`` holds the window's figures
+    (``Customers``, ``Orders``, ``Spend``, ``AvgOrderValue``, from those lines) and
+    ``Whole`` the same figures over the whole period of ``whole`` (the customers the other
+    filters keep; default ``customers``), with ``WholePeriod`` its dates."""
     n = len(customers)
     purchases = float(customers["NumPurchases"].sum()) if n else 0.0
     spend = float(customers["TotalSpend"].sum()) if n else 0.0
-    return {
+    numbers = {
         "Customers": n,
         "AvgPurchases": purchases / n if n else float("nan"),
         "TotalSpend": spend,
@@ -224,6 +232,18 @@ def kpis(customers: pd.DataFrame, period: tuple[Any, Any]) -> dict[str, Any]:
         "ExpectedPurchases90d": float(customers["ExpectedPurchases90d"].sum())
         if "ExpectedPurchases90d" in customers.columns else None,
     }
+    if "SpendInWindow" in customers.columns and "PurchasesInWindow" in customers.columns:
+        orders = int(pd.to_numeric(customers["PurchasesInWindow"]).fillna(0).sum()) if n else 0
+        window_spend = float(pd.to_numeric(customers["SpendInWindow"]).fillna(0).sum()) if n else 0.0
+        numbers["Window"] = {"Customers": n, "Orders": orders, "Spend": round(window_spend, 2),
+                             "AvgOrderValue": window_spend / orders if orders else float("nan")}
+        whole = customers if whole is None else whole
+        w_orders = int(whole["NumPurchases"].sum()) if len(whole) else 0
+        w_spend = float(whole["TotalSpend"].sum()) if len(whole) else 0.0
+        numbers["Whole"] = {"Customers": len(whole), "Orders": w_orders, "Spend": round(w_spend, 2),
+                            "AvgOrderValue": w_spend / w_orders if w_orders else float("nan")}
+        numbers["WholePeriod"] = tuple(pd.Timestamp(d) for d in (whole_period or period))
+    return numbers
 
 
 def _number(value: float, decimals: int = 0) -> str:
@@ -232,30 +252,60 @@ def _number(value: float, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "") -> str:
+def _card(label: str, value: str, beside: str = "") -> str:
+    extra = f'<div class="seg-card-whole">{html.escape(beside)}</div>' if beside else ""
+    return (f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}'
+            f'</div><div class="seg-card-value">{html.escape(value)}</div>{extra}</div>')
+
+
+def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "", window: str = "") -> str:
     """The KPI cards as HTML (money with ``currency``). With lifetime value in
     ``numbers``, two more cards (value of the customers shown); ``value_missing`` (why
-    there is none, in words) becomes a note under the cards instead."""
+    there is none, in words) becomes a note under the cards instead.
+
+    Under a date or category filter (``numbers["Window"]``) the cards show the window's
+    customers, orders, spend and average order, each with the whole-period figure beside
+    it, and a line says what the window is (``window``: e.g. "in Christmas") and what the
+    whole period is."""
     start, end = numbers["Period"]
-    cards = [
-        ("Customers", _number(numbers["Customers"])),
-        ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2)),
-        ("Total spend", money(numbers["TotalSpend"], currency, 0)),
-        ("Avg order value", money(numbers["AvgOrderValue"], currency, 2)),
-        ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}"),
-    ]
+    inside = numbers.get("Window")
+    if inside is not None:
+        whole = numbers["Whole"]
+        w_start, w_end = numbers["WholePeriod"]
+
+        def beside(text: str) -> str:
+            return f"Whole period: {text}"
+
+        cards = [
+            ("Customers in the window", _number(inside["Customers"]), beside(_number(whole["Customers"]))),
+            ("Orders in the window", _number(inside["Orders"]), beside(_number(whole["Orders"]))),
+            ("Spend in the window", money(inside["Spend"], currency, 2), beside(money(whole["Spend"], currency, 0))),
+            ("Avg order in the window", money(inside["AvgOrderValue"], currency, 2),
+             beside(money(whole["AvgOrderValue"], currency, 2))),
+            ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}", beside(f"{w_start:%d %b %Y} – {w_end:%d %b %Y}")),
+        ]
+    else:
+        cards = [
+            ("Customers", _number(numbers["Customers"]), ""),
+            ("Avg purchases per customer", _number(numbers["AvgPurchases"], 2), ""),
+            ("Total spend", money(numbers["TotalSpend"], currency, 0), ""),
+            ("Avg order value", money(numbers["AvgOrderValue"], currency, 2), ""),
+            ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}", ""),
+        ]
     if numbers.get("TotalCLV") is not None:
-        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0)))
+        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0), ""))
     if numbers.get("ExpectedPurchases90d") is not None:
-        cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"])))
-    body = "".join(
-        f'<div class="seg-card" data-kpi="{html.escape(label)}"><div class="seg-card-label">{html.escape(label)}</div>'
-        f'<div class="seg-card-value">{html.escape(value)}</div></div>'
-        for label, value in cards
-    )
+        cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"]), ""))
+    body = "".join(_card(*card) for card in cards)
     note = ""
+    if inside is not None:
+        w_start, w_end = numbers["WholePeriod"]
+        what = f" {window}" if window else ""
+        note += (f'<div class="seg-meta seg-kpi-window-note">Figures from the purchases of {start:%d %b %Y} – '
+                 f"{end:%d %b %Y}{html.escape(what)} only; \u201cWhole period\u201d: the same filters without the "
+                 f"dates and category, {w_start:%d %b %Y} – {w_end:%d %b %Y}.</div>")
     if numbers.get("TotalCLV") is None and value_missing:
-        note = f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
+        note += f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
     return f'<div class="seg-cards">{body}</div>{note}'
 
 
@@ -415,22 +465,35 @@ def _compare_value(metric: str, value: float, currency: str, signed: bool = Fals
     return sign + text
 
 
+def which_is_higher(a: str, value_a: float, b: str, value_b: float) -> str:
+    """Which of two segments has more of a metric, the same figures whichever is A:
+    "VIP is 5.9 times Loyal (+486 %)" (the higher as a multiple of the lower, and how far
+    above it in per cent of the lower) from twice on, "VIP is 88 % above Loyal" below;
+    "equal"; "–" when a value is missing; without a ratio when the lower is zero or below."""
+    if value_a is None or value_b is None or not (np.isfinite(value_a) and np.isfinite(value_b)):
+        return "–"
+    if value_a == value_b:
+        return "equal"
+    (high, high_value), (low, low_value) = sorted([(a, value_a), (b, value_b)], key=lambda p: p[1], reverse=True)
+    if low_value <= 0:
+        return f"{high} is higher ({low}: {'none' if low_value == 0 else 'below zero'})"
+    ratio = high_value / low_value
+    above = (ratio - 1) * 100
+    if ratio >= 1.95:  # "2.0 times" and more
+        return f"{high} is {ratio:,.1f} times {low} (+{above:,.0f} %)"
+    return f"{high} is {above:,.0f} % above {low}" if above >= 0.5 else f"{high} is slightly above {low} (<1 %)"
+
+
 def comparison_html(table: pd.DataFrame, currency: str = "£") -> str:
     """The comparison table as HTML: counts as whole numbers, money with ``currency``,
-    days with their unit, and for each metric which segment has more."""
+    days with their unit, and for each metric which segment has more, and by how much
+    (``which_is_higher``: the same figures whichever segment is A)."""
     first, second = table.columns[:2]
     a, b = first.split(": ", 1)[1], second.split(": ", 1)[1]
     rows = []
     for metric, row in table.iterrows():
         diff = row["Difference"]
-        if not np.isfinite(diff):
-            higher = "–"
-        elif diff > 0:
-            higher = f"B ({b}) by {abs(row['Difference %']):.0f}%" if np.isfinite(row["Difference %"]) else f"B ({b})"
-        elif diff < 0:
-            higher = f"A ({a}) by {abs(diff / row[first] * 100):.0f}%" if row[first] else f"A ({a})"
-        else:
-            higher = "equal"
+        higher = which_is_higher(a, row[first], b, row[second])
         cells = [metric, _compare_value(metric, row[first], currency), _compare_value(metric, row[second], currency),
                  _compare_value(metric, diff, currency, signed=True), higher]
         rows.append("<tr>" + "".join(
@@ -558,6 +621,7 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
   padding: 8px 12px; background: var(--jp-layout-color1); }
 .seg-card-label { font-size: 11px; color: var(--jp-ui-font-color2); text-transform: uppercase; }
 .seg-card-value { font-size: 20px; font-weight: 600; color: var(--jp-ui-font-color0); }
+.seg-card-whole { font-size: 11px; color: var(--jp-ui-font-color2); }
 .seg-table { border-collapse: collapse; width: 100%; font-size: 12px; color: var(--jp-ui-font-color1);
   background: var(--jp-layout-color1); }
 .seg-table th { background: var(--jp-layout-color2); color: var(--jp-ui-font-color0); text-align: left;
@@ -728,7 +792,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
                                               dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
-            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored)
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -740,14 +804,21 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
-def _unscored(path: Path, scored: pd.DataFrame) -> tuple[list[str], int]:
-    """Customer ids in a transactions file that got no segment, and lines without an id."""
-    from segkit.ingest.load import load_transactions
+def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
+    """Customer ids in a transactions file that got no segment, and lines without an id.
 
-    try:
-        raw = load_transactions(path, use_cache=False)
-    except Exception:  # a customer table, not transactions: every row was scored
+    The file is read as it was scored (``dayfirst``: the date order chosen); a customer
+    table (a feature column, no ``InvoiceDate``) has neither. Errors are not swallowed: a file that
+    was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
+    of a file whose other customers it could not read."""
+    from segkit.ingest.load import load_transactions
+    from segkit.ingest.readers import read_raw
+
+    columns = {str(c).strip() for c in read_raw(path, None).columns}
+    features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
+    if "InvoiceDate" not in columns and columns & features:  # a customer table (as customers_for_scoring decides)
         return [], 0
+    raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
     ids = raw["CustomerID"]
     present = pd.Index(ids.dropna().astype(str).str.strip().unique())
     missing = present.difference(scored.index.astype(str))

@@ -31,7 +31,7 @@ COLUMN_TITLES = {
     "PurchasesInWindow": "Purchases in window",
     "SpendInWindow": "Spend in window",
     "DaysToStageChange": "Days until the stage changes",
-    "Confidence": "Confidence (0-1)",
+    "Confidence": "Fit to segment (0-1; lower near a stage change)",
     "PAlive": "Chance still active (0-1)",
     "ExpectedPurchases90d": "Expected purchase days, next 90 days",
     "CLV": "Lifetime value, 12 months",

@@ -288,7 +288,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
     filter) the view without it; they must equal what the shown customers give directly."""
     from pandas.testing import assert_frame_equal
 
-    from segkit.dashboard.header import KPI_INPUTS
+    from segkit.dashboard.header import KPI_INPUTS, WINDOW_INPUTS
 
     names = state.segment_names
     first = sample_data.period[0].date()
@@ -300,7 +300,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
         selection = state.selection
         shown = selection.shown
         assert_frame_equal(selection.summary, views.segment_summary(shown), check_exact=True)
-        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS), selection.period)) == views.kpi_html(
+        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period)) == views.kpi_html(
             views.kpis(shown, selection.period))
         for name in names:
             assert selection.segment_count(name) == int((shown["Segment"] == name).sum())
@@ -491,7 +491,7 @@ def test_compare_within_filters_and_never_a_equals_b(state):
     assert n_germany < n_all and f"Within the current filters: {n_germany:,} {a}" in panel.scope.value
     text = panel.compare_table.value
     assert f">{n_germany:,}<" in text and ".00<" not in text.split("Avg purchases")[0]
-    assert "£" in text and "days" in text and ("B (" in text or "A (" in text)
+    assert "£" in text and "days" in text and (f">{a} is " in text or f">{b} is " in text)  # which is higher
     assert {t.name for t in panel.compare_chart.data} == {a, b}
 
 
@@ -509,7 +509,7 @@ def test_table_panel_pages_and_names_the_download(state):
     href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
     downloaded = _decode(href)
     assert list(downloaded.columns)[:3] == ["Customer", "Segment", "Country"]
-    assert "Recommendation" in downloaded and "Confidence (0-1)" in downloaded
+    assert "Recommendation" in downloaded and "Fit to segment (0-1; lower near a stage change)" in downloaded
     assert (downloaded["Country"] == "France").all() and len(downloaded) == len(state.selection)
 
 
@@ -1081,3 +1081,120 @@ def test_the_page_cleans_as_the_saved_model_was_trained(tmp_path, monkeypatch, l
     assert round(seed.customers["TotalSpend"].sum(), 2) != round(default["TotalSpend"].sum(), 2)
     dash = Dashboard(data, tmp_path / "artifacts", settings=VIEWER, query="")
     assert "cleaning rules 'seed'" in dash.header.source.value
+
+
+# ------------------------------------------------------------------ issue 22: KPIs of the window
+
+def _pandas_kpis(data, country, spend_min, start, end, category):
+    """The KPIs of a view straight from the clean lines with pandas: the window's
+    customers, orders, spend and average order, and the whole period's (same country and
+    spend filters, every date and category)."""
+    from segkit.views.tables import ALL, line_categories
+
+    customers = data.customers
+    keep = customers.index.to_series().astype(str)
+    ok = pd.Series(True, index=customers.index)
+    if country != ALL:
+        ok &= customers["Country"] == country
+    if spend_min is not None:
+        ok &= customers["TotalSpend"] >= spend_min
+    kept = set(keep[ok.to_numpy(bool)])
+    lines = data.lines
+    inside = lines["CustomerID"].astype(str).isin(kept)
+    if start is not None:
+        inside &= lines["InvoiceDate"] >= pd.Timestamp(start)
+    if end is not None:
+        inside &= lines["InvoiceDate"] < pd.Timestamp(end) + pd.Timedelta(days=1)
+    if category != ALL:
+        inside &= line_categories(lines) == category
+    window = lines[inside.to_numpy(bool)]
+    whole = customers[ok.to_numpy(bool)]
+    orders = window["InvoiceNo"].nunique()
+    return ({"Customers": window["CustomerID"].nunique(), "Orders": orders, "Spend": window["TotalPrice"].sum(),
+             "AvgOrderValue": window["TotalPrice"].sum() / orders if orders else float("nan")},
+            {"Customers": len(whole), "Orders": whole["NumPurchases"].sum(), "Spend": whole["TotalSpend"].sum(),
+             "AvgOrderValue": whole["TotalSpend"].sum() / whole["NumPurchases"].sum() if len(whole) else float("nan")})
+
+
+@pytest.mark.parametrize("country", ["All countries", "France"])
+@pytest.mark.parametrize("spend_min", [None, 2000.0])
+@pytest.mark.parametrize("dates", [(None, None), (date(2011, 9, 1), date(2011, 11, 30))])
+@pytest.mark.parametrize("category", ["All categories", "Christmas"])
+def test_kpis_under_date_and_category_filters_are_the_windows(state, sample_data, country, spend_min, dates, category):
+    """Under a date or category filter the KPI cards show the window's customers, orders,
+    spend and average order (from the lines in it), with the whole period's beside them:
+    every filter combination against pandas on the built-in sample."""
+    from segkit.dashboard.header import HeaderPanel, view_kpis
+    from segkit.views.tables import ALL
+
+    start, end = dates
+    country = ALL if country == "All countries" else country
+    category = ALL if category == "All categories" else category
+    state.filters = Filters(country=country, spend_min=spend_min, start=start, end=end, category=category)
+    numbers, _ = view_kpis(state)
+    html_text = HeaderPanel(state).kpis.value
+    if start is None and category == ALL:
+        assert "Window" not in numbers and "Whole period" not in html_text
+        return
+    window, whole = _pandas_kpis(sample_data, country, spend_min, start, end, category)
+    for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
+        assert numbers["Window"][key] == pytest.approx(window[key], nan_ok=True), key
+        assert numbers["Whole"][key] == pytest.approx(whole[key], nan_ok=True), key
+    assert f"{window['Customers']:,}" in html_text and f"£{window['Spend']:,.2f}" in html_text
+    assert f"Whole period: £{whole['Spend']:,.0f}" in html_text and f"Whole period: {whole['Customers']:,}" in html_text
+    assert "Spend in the window" in html_text and "Orders in the window" in html_text
+    if category != ALL:
+        assert "in Christmas only" in html_text
+
+
+def test_kpis_of_the_issue_22_view_on_the_real_data(real_data, tmp_path):
+    """France, spend over £5,000, 01/09-30/11/2011, Christmas (issue 22): 7 customers spent
+    £963.03 on Christmas items in 12 orders in that window (checked with pandas); the page
+    used to show their whole-period £79,024 as "Total spend"."""
+    from segkit.dashboard.header import HeaderPanel, view_kpis
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(real_data, "auto")
+    card = views.provisional_card(model, real_data.training_info())
+    state = DashboardState(real_data, model, card, ModelStatus(False, "Not saved: test model."), tmp_path, VIEWER)
+    args = ("France", 5000.0, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
+    state.filters = Filters(country=args[0], spend_min=args[1], start=args[2], end=args[3], category=args[4])
+    numbers, _ = view_kpis(state)
+    window, whole = _pandas_kpis(real_data, *args)
+    assert window["Customers"] == 7 and window["Spend"] == pytest.approx(963.03)
+    for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
+        assert numbers["Window"][key] == pytest.approx(window[key]), key
+        assert numbers["Whole"][key] == pytest.approx(whole[key]), key
+    text = HeaderPanel(state).kpis.value
+    assert "£963.03" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
+
+
+def test_compare_defaults_to_segments_in_the_segment_filter(state):
+    """Issue 22: with a VIP filter the comparison no longer shows "0 At risk and 0 Budget"."""
+    from segkit.dashboard.compare import ComparePanel
+
+    panel = ComparePanel(state)
+    names = state.segment_names
+    for ticked in ((names[-1],), tuple(names[-2:]), (names[0], names[-1])):
+        state.filters = Filters(segments=ticked)
+        a, b = panel._pair()
+        assert a in ticked and (b in ticked or len(ticked) == 1) and a != b, (ticked, a, b)
+        assert f"Within the current filters: 0 {a}" not in panel.scope.value
+        assert panel.compare_table.value == views.comparison_html(
+            views.compare_segments(state.selection.shown if len(ticked) > 1 else panel._pair_frame(), a, b),
+            state.currency)
+
+
+def test_report_key_figures_are_the_windows_under_a_date_filter(state, sample_data):
+    """The report's KPIs follow the page's (issue 22, point 2): the window's figures with
+    the whole period's beside them."""
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+
+    segments = SegmentsPanel(state)
+    state.filters = Filters(country="France", start=date(2011, 9, 1), end=date(2011, 11, 30), category="Christmas")
+    text = report_html(state, segments.definitions())
+    window, whole = _pandas_kpis(sample_data, "France", None, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
+    assert f"£{window['Spend']:,.2f}" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
+    assert "Spend in the window" in text and "in Christmas only" in text

@@ -16,13 +16,14 @@ import pytest
 from test_browser import (
     TIMEOUT_MS,
     Served,
+    _plain,
     _require_chromium,
     _summary,
     _wait_summary_change,
     open_until_drawn,
 )
 
-from segkit.modeling.label import RFM_ORDER
+from segkit.modeling.label import RFM_LABELS
 
 pytestmark = pytest.mark.browser
 
@@ -128,18 +129,19 @@ def test_rfm_switch_changes_segment_names_in_the_summary(page):
     assert "VIP" in before and "Champions" not in before
     page.locator(".seg-segmentation button", has_text="RFM rules").click()
     after = _wait_summary_change(page, before)
-    assert "Champions" in after and "VIP" not in after
-    options = [t.strip() for t in page.locator(".seg-segment-filter select option").all_inner_texts()]
-    assert "Champions" in options and "VIP" not in options
-    assert "Champions" in page.inner_text(".seg-glossary")
+    assert "RFM: Champions" in _plain(after) and "VIP" not in after
+    options = [_plain(t.strip()) for t in page.locator(".seg-segment-filter select option").all_inner_texts()]
+    assert "RFM: Champions" in options and "VIP" not in options
+    assert all(o.startswith("RFM: ") for o in options)  # never one of the model's names (issue 22)
+    assert "RFM: Champions" in _plain(page.inner_text(".seg-glossary"))
     # the migration section (open since the test before) redraws with RFM segments, best first
     page.wait_for_function("() => (document.querySelector('.seg-migration-note') || {}).innerText"
                            "?.includes('RFM rule segments')", polling=100)
     page.wait_for_function("() => document.querySelector('.seg-migration-table')?.innerText.includes('Champions')",
                            polling=100)
     rows = [t.strip() for t in page.locator(".seg-migration-table tbody td.text").all_inner_texts()]
-    named = [r for r in rows if r in RFM_ORDER]
-    assert len(named) > 3 and named == [n for n in RFM_ORDER if n in named]
+    named = [_plain(r) for r in rows if _plain(r) in RFM_LABELS]
+    assert len(named) > 3 and named == [n for n in RFM_LABELS if n in named]
     page.locator(".seg-segmentation button", has_text="Model segments").click()
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
 
@@ -154,7 +156,11 @@ def test_campaign_export_downloads_a_csv_with_the_expected_columns(page, served,
     assert download.suggested_filename == "campaign_Germany.csv"
     path = tmp_path / download.suggested_filename
     download.save_as(path)
-    campaign = pd.read_csv(path, dtype={"CustomerID": str})
+    from segkit.dashboard.table import campaign_titles
+
+    campaign = pd.read_csv(path, dtype={"Customer ID": str})
+    assert {"Days since last purchase", "Total spend (£)", "Chance still active (0-1)"} <= set(campaign.columns)
+    campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
     assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "ExpectedPurchases90d", "Country",
             "LastPurchase"} <= set(campaign.columns)
     customers = served.data.customers

@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 
 from segkit.config import Settings
-from segkit.modeling.label import RFM_ORDER, rfm_scores, rfm_segmented, segment_crosstab
+from segkit.modeling.label import (
+    RFM_LABELS,
+    RFM_ORDER,
+    rfm_scores,
+    rfm_segmented,
+    segment_crosstab,
+)
 from segkit.pipeline.workflow import train_model
 from segkit.views import tables as views
 from segkit.views.tables import Filters
@@ -232,12 +238,14 @@ def test_rfm_segmented_keeps_the_model_segment(sample_data, plain_model):
     segmented = views.segment_customers(plain_model, sample_data.customers)
     rfm = rfm_segmented(segmented)
     assert (rfm["ModelSegment"] == segmented["Segment"].astype("string")).all()
-    assert (rfm["Segment"] == rfm_scores(segmented)["RFM_Segment"]).all()
-    assert set(rfm["Segment"]) <= set(RFM_ORDER) and len(set(RFM_ORDER)) == len(RFM_ORDER) == 11
-    assert (rfm["Cluster"].map(dict(enumerate(RFM_ORDER))) == rfm["Segment"]).all()
+    assert (rfm["Segment"] == "RFM: " + rfm_scores(segmented)["RFM_Segment"]).all()
+    assert set(rfm["Segment"]) <= set(RFM_LABELS) and len(set(RFM_ORDER)) == len(RFM_ORDER) == 11
+    assert (rfm["Cluster"].map(dict(enumerate(RFM_LABELS))) == rfm["Segment"]).all()
     table = segment_crosstab(rfm["ModelSegment"], rfm["Segment"])
     assert table.loc["Total", "Total"] == len(segmented)
-    assert list(table.columns[:-1]) == [c for c in RFM_ORDER if c in set(rfm["Segment"])]
+    assert list(table.columns[:-1]) == [c for c in RFM_LABELS if c in set(rfm["Segment"])]
+    # the same cross-tab from the plain RFM names (as the model view builds it)
+    assert table.equals(segment_crosstab(rfm["ModelSegment"], rfm_scores(segmented)["RFM_Segment"]))
 
 
 def test_rfm_switch_changes_every_panel(page):
@@ -248,27 +256,30 @@ def test_rfm_switch_changes_every_panel(page):
     assert state.segmentation == "rfm"
     assert state.filters.segments is None and state.filters.country == "United Kingdom"  # other names: all segments
     rfm_names = state.segment_names
-    assert set(rfm_names) <= set(RFM_ORDER) and "Champions" in rfm_names
+    assert set(rfm_names) <= set(RFM_LABELS) and "RFM: Champions" in rfm_names
+    assert not set(rfm_names) & set(model_names)  # never the model's names (issue 22)
     assert list(page.filters.segment_filter.options) == rfm_names
-    assert "Champions" in page.segments.summary.value and "Champions" in page.segments.glossary.value
+    assert "RFM: Champions" in page.segments.summary.value and "RFM: Champions" in page.segments.glossary.value
     assert "VIP" not in page.segments.summary.value
     assert set(page.compare.compare_a.options) == set(rfm_names)
     assert {t.name for t in page.scatter.chart.widget.data if t.x is not None and len(t.x)} <= set(rfm_names)
     # Filters, table and downloads work on the RFM segments.
-    state.filters = replace(state.filters, segments=("Champions",))
+    state.filters = replace(state.filters, segments=("RFM: Champions",))
     shown = state.selection.shown
-    assert len(shown) > 0 and set(shown["Segment"]) == {"Champions"}
+    assert len(shown) > 0 and set(shown["Segment"]) == {"RFM: Champions"}
     assert page.table.n_rows == len(shown)
-    assert set(page.table.customer_rows["Segment"]) == {"Champions"}
+    assert set(page.table.customer_rows["Segment"]) == {"RFM: Champions"}
     page.table.export_campaign()
-    campaign = pd.read_csv(io.BytesIO(page.table.campaign_download.content), dtype={"CustomerID": str})
-    assert set(campaign["Segment"]) == {"Champions"} and "ModelSegment" in campaign.columns
-    assert page.table.campaign_download.filename == "campaign_Champions_United-Kingdom_rfm.csv"
+    campaign = pd.read_csv(io.BytesIO(page.table.campaign_download.content), dtype={"Customer ID": str})
+    assert set(campaign["Segment"]) == {"RFM: Champions"} and "Model segment" in campaign.columns
+    assert page.table.campaign_download.filename == "campaign_RFM-Champions_United-Kingdom_rfm.csv"
     # The cross-tab of the two.
     page.value.accordion.selected_index = 3
-    assert "seg-crosstab-table" in page.value.crosstab.value and "Champions" in page.value.crosstab.value
+    assert "seg-crosstab-table" in page.value.crosstab.value and "RFM: Champions" in page.value.crosstab.value
+    assert "Model segment ↓ / RFM segment →" in page.value.crosstab.value
+    assert "is not \u201cRFM: At risk\u201d" in page.value.crosstab.value  # says which is which
     table = page.value.crosstab_table()
-    assert list(table.columns) == ["Champions", "Total"]
+    assert list(table.columns) == ["RFM: Champions", "Total"]
     assert table.loc["Total", "Total"] == len(shown)
     # And back.
     state.segmentation = "model"
@@ -281,12 +292,12 @@ def test_rfm_migration_uses_rfm_segments_at_the_cut_off(page):
     state.segmentation = "rfm"
     value.accordion.selected_index = 2
     table = value.migration()
-    assert set(table.columns) <= set(RFM_ORDER)
-    assert set(table.index) <= set(RFM_ORDER) | {"(new since cut-off)"}
+    assert set(table.columns) <= set(RFM_LABELS)
+    assert set(table.index) <= set(RFM_LABELS) | {"(new since cut-off)"}
     # best segment first, as the model's segments are (not by name: "About to sleep" first)
     rows = [r for r in table.index if r != "(new since cut-off)"]
-    assert rows == [n for n in RFM_ORDER if n in rows] and len(rows) > 3
-    assert list(table.columns) == [n for n in RFM_ORDER if n in table.columns]
+    assert rows == [n for n in RFM_LABELS if n in rows] and len(rows) > 3
+    assert list(table.columns) == [n for n in RFM_LABELS if n in table.columns]
     assert "RFM rule segments of" in value.migration_note.value
     assert value.migration_download.filename.endswith(f"_rfm_migration-since-{value.cutoff.value}.csv")
 
@@ -365,7 +376,7 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
     import base64
 
     downloaded = pd.read_csv(io.BytesIO(base64.b64decode(href.split(",", 1)[1])), dtype={"Customer": str})
-    assert set(downloaded["Segment"]) <= set(RFM_ORDER)
+    assert set(downloaded["Segment"]) <= set(RFM_LABELS)
     assert set(downloaded["Model segment"]) <= set(state.model.segment_names_.values())
     # the page's quintiles: a customer of the page keeps the RFM segment the page gives
     everyone = state.everyone
@@ -373,7 +384,7 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
     upload_customers = views.score_upload(log.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False)
                                           .encode(), "orders.csv", state.model)
     scores = rfm_scores(upload_customers, reference=state.scored)
-    assert downloaded.set_index("Customer")["Segment"].to_dict() == scores["RFM_Segment"].astype(str).set_axis(
+    assert downloaded.set_index("Customer")["Segment"].to_dict() == ("RFM: " + scores["RFM_Segment"].astype(str)).set_axis(
         scores.index.astype(str)).to_dict()
     assert len(common) > 0
     state.segmentation = "model"  # switching back: the result says to upload again
@@ -383,14 +394,18 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
 # ------------------------------------------------------------------ 5. campaign export
 
 def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
-    from segkit.dashboard.table import CAMPAIGN_COLUMNS
+    from segkit.dashboard.table import CAMPAIGN_COLUMNS, campaign_titles
 
     state, table = page.state, page.table
     state.filters = Filters(segments=("At risk",), country="United Kingdom")
     table.export_campaign()
     download = table.campaign_download
     assert download.auto and download.filename == "campaign_At-risk_United-Kingdom.csv"
-    campaign = pd.read_csv(io.BytesIO(download.content), dtype={"CustomerID": str})
+    campaign = pd.read_csv(io.BytesIO(download.content), dtype={"Customer ID": str})
+    # headings in words with units (issue 22), e.g. "Total spend (£)"
+    assert {"Days since last purchase", "Total spend (£)", "Chance still active (0-1)"} <= set(campaign.columns)
+    assert not {"Recency", "TotalSpend", "PAlive"} & set(campaign.columns)
+    campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
     shown = state.selection.shown
     assert sorted(campaign["CustomerID"]) == sorted(shown.index.astype(str))
     assert list(campaign.columns) == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]

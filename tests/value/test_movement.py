@@ -93,3 +93,32 @@ def test_figures_are_plotly_figures(log):
     table = movement.migration_table(pd.Series({"1": "VIP", "2": "VIP"}), pd.Series({"1": "VIP", "2": "Lost", "3": "New"}))
     sankey = plots.migration_sankey(table)
     assert sorted(sankey.data[0].link.value) == [1.0, 1.0, 1.0] and len(sankey.data[0].node.label) == 5
+
+
+def test_revenue_axes_say_the_currency(log):
+    """Issue 22: the "Revenue" axis had no £."""
+    trend = movement.segment_trend(log, pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"}))
+    chart = plots.segment_trend_chart(trend, "Revenue", currency="£")
+    assert chart.layout.yaxis.title.text == "Revenue (£)" and chart.layout.yaxis.tickprefix == "£"
+    assert plots.segment_trend_chart(trend, "Customers").layout.yaxis.tickprefix is None
+    heat = plots.cohort_heatmap(movement.cohort_retention(log), "Revenue", currency="£")
+    assert heat.data[0].colorbar.title.text == "Revenue (£)"
+
+
+def test_a_partial_last_month_is_labelled_with_its_days(sample_data):
+    """Issue 22, point 5: the sample (like the real data) ends on 9 December 2011, so its
+    last month is labelled "Dec 2011 (9 days)" on every monthly chart, not a cliff."""
+    lines = sample_data.lines
+    assert lines["InvoiceDate"].max().strftime("%Y-%m-%d") == "2011-12-09"
+    figure = plots.monthly_revenue(lines, currency="£")
+    ticks = list(figure.layout.xaxis.ticktext)
+    assert ticks[-1] == "Dec 2011 (9 days)" and ticks[0] == "Dec 2010" and "Jun 2011" in ticks
+    assert figure.data[0].marker.pattern.shape[-1] == "/" and figure.data[0].marker.pattern.shape[0] == ""
+    assert "Partial month: Dec 2011 (9 days)" in figure.layout.annotations[0].text
+    trend = movement.segment_trend(lines, pd.Series("VIP", index=sample_data.customers.index.astype("string")))
+    chart = plots.segment_trend_chart(trend, "Revenue", period=sample_data.period)
+    assert list(chart.layout.xaxis.ticktext)[-1] == "Dec 2011 (9 days)"
+    cohorts = plots.cohort_heatmap(movement.cohort_retention(lines), period=sample_data.period)
+    assert cohorts.data[0].y[-1].startswith("2011-12, 9 days (")
+    _, labels, partial = plots.month_labels(["2011-03-01", "2011-04-01"], ("2011-03-15", "2011-04-30 10:00"))
+    assert labels == ["Mar 2011 (17 days)", "Apr 2011"] and partial == ["Mar 2011 (17 days)"]

@@ -29,3 +29,81 @@ def test_upload_of_a_workbook_bomb_is_refused_by_its_expanded_size(shipped_model
     bomb = Path(__file__).parents[1] / "bad_inputs" / "sheet_expands_to_600mb.xlsx"
     with pytest.raises(SegkitDataError, match="expands to 0.6 GB"):
         score_upload(bomb.read_bytes(), bomb.name, shipped_model)
+
+
+# ------------------------------------------------------------------ issue 22
+
+def test_compare_says_how_many_times_the_higher_is_the_lower_whichever_is_a():
+    """VIP £14,415.72 against Loyal £2,459.63 (the real data's avg spend, issue 22): VIP is
+    5.9 times Loyal (+486 %), also with VIP as A (it used to read "A (VIP) by 83%")."""
+    import pandas as pd
+
+    from segkit.views.tables import compare_segments, comparison_html, which_is_higher
+
+    assert which_is_higher("VIP", 14415.72, "Loyal", 2459.63) == "VIP is 5.9 times Loyal (+486 %)"
+    assert which_is_higher("Loyal", 2459.63, "VIP", 14415.72) == "VIP is 5.9 times Loyal (+486 %)"
+    assert which_is_higher("A", 1.0, "B", 1.0) == "equal"
+    assert which_is_higher("Loyal", 1000.0, "VIP", 1880.0) == which_is_higher("VIP", 1880.0, "Loyal", 1000.0) \
+        == "VIP is 88 % above Loyal"
+    assert which_is_higher("A", 3.0, "B", 0.0) == "A is higher (B: none)"
+    customers = pd.DataFrame({"Segment": ["VIP", "VIP", "Loyal", "Loyal", "Loyal"],
+                              "NumPurchases": [10, 6, 2, 3, 1], "TotalQuantity": [100, 50, 10, 10, 5],
+                              "TotalSpend": [20000.0, 8831.44, 3000.0, 2378.89, 2000.0],
+                              "Recency": [3, 5, 40, 60, 80], "Tenure": [300, 200, 100, 90, 50]})
+    for a, b in (("VIP", "Loyal"), ("Loyal", "VIP")):
+        page = comparison_html(compare_segments(customers, a, b))
+        vip, loyal = (customers[customers["Segment"] == n] for n in ("VIP", "Loyal"))
+        ratio = vip["TotalSpend"].mean() / loyal["TotalSpend"].mean()  # 14,415.72 / 2,459.63
+        assert f"VIP is {ratio:.1f} times Loyal (+{(ratio - 1) * 100:.0f} %)" == "VIP is 5.9 times Loyal (+486 %)"
+        assert "VIP is 5.9 times Loyal (+486 %)" in page
+        total = vip["TotalSpend"].sum() / loyal["TotalSpend"].sum()
+        assert f"VIP is {total:.1f} times Loyal (+{(total - 1) * 100:.0f} %)" in page
+        assert " by " not in page
+
+
+def _december_2011(sample_log, dayfirst: bool) -> bytes:
+    """The sample's lines of 1-9 December 2011 as a shop would export them: every date
+    reads either way ("01/12/2011"), with lines without a customer id and cancellations."""
+    lines = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"].copy()
+    if dayfirst:
+        lines["InvoiceDate"] = lines["InvoiceDate"].dt.strftime("%d/%m/%Y %H:%M")
+    return lines.to_csv(index=False).encode()
+
+
+def test_upload_with_day_first_dates_counts_what_the_iso_file_counts(sample_log, shipped_model):
+    """Issue 22: with "day first" chosen, the customers who got no segment and the lines
+    without an id are counted as for the same rows with ISO dates (they used to be
+    dropped silently: the count re-read the file without the date order)."""
+    iso = score_upload(_december_2011(sample_log, False), "december.csv", shipped_model)
+    dayfirst = score_upload(_december_2011(sample_log, True), "december.csv", shipped_model, dayfirst=True)
+    december = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"]
+    assert iso.attrs["lines_without_customer"] == int(december["CustomerID"].isna().sum()) > 0
+    assert len(iso) + len(iso.attrs["unscored"]) == december["CustomerID"].nunique()
+    assert sorted(dayfirst.index.astype(str)) == sorted(iso.index.astype(str))
+    assert dayfirst.attrs["unscored"] == iso.attrs["unscored"]
+    assert dayfirst.attrs["lines_without_customer"] == iso.attrs["lines_without_customer"]
+
+
+def test_upload_messages_name_the_pages_controls_not_command_line_switches(sample_log, shipped_model):
+    from segkit.dashboard.score import page_words
+
+    with pytest.raises(SegkitDataError) as caught:
+        score_upload(_december_2011(sample_log, True), "december.csv", shipped_model)
+    text = page_words(str(caught.value))
+    assert "--" not in text and "Dates list" in text and "day first (dd/mm/yyyy)" in text
+    with pytest.raises(SegkitDataError) as caught:  # 13/12/2011 cannot be month first
+        score_upload(b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+                     b"1,A,x,1,13/12/2011 10:00,2.5,12345,UK\n", "one.csv", shipped_model, dayfirst=False)
+    text = page_words(str(caught.value))
+    assert "--" not in text and "Dates list" in text, text
+    note = page_words("'x.csv' covers 1 day of purchases but ... Scored anyway (--allow-short-window): read with care.")
+    assert "--" not in note and "Scored anyway: read" in note
+
+
+def test_a_one_day_log_covers_1_day():
+    from types import SimpleNamespace
+
+    from segkit.pipeline.workflow import window_shortfall
+
+    note = window_shortfall(SimpleNamespace(covered_days=1, source="one.csv"), 365, None)
+    assert "covers 1 day of purchases" in note and "1 days" not in note
