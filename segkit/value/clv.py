@@ -452,12 +452,13 @@ VALUE_COLUMNS = ["PAlive", "ExpectedPurchases90d", "CLV"]
 
 
 def customer_value(lines: pd.DataFrame, params: Mapping[str, Any], horizon_months: int = 12,
-                   discount: float = 0.01, level: float | None = None) -> pd.DataFrame:
+                   discount: float = 0.01, level: float | None = None, draws: int | None = None) -> pd.DataFrame:
     """Per customer (index CustomerID): ``PAlive`` (0-1), ``ExpectedPurchases90d``
     (purchase days) and ``CLV`` (currency, over ``horizon_months``), from clean lines and
     stored parameters; numpy and scipy only, no pymc. ``level`` (e.g. 0.9): also
-    ``CLVLow`` and ``CLVHigh``, the bootstrap interval of ``predict_clv``."""
-    predicted = predict_clv(rfm_frame(lines), params, horizon_months, discount, level=level)
+    ``CLVLow`` and ``CLVHigh``, the bootstrap interval of ``predict_clv`` (``draws`` refits,
+    default ``DEFAULT_DRAWS``)."""
+    predicted = predict_clv(rfm_frame(lines), params, horizon_months, discount, level=level, draws=draws)
     table = pd.DataFrame({"PAlive": predicted["p_alive"].round(4),
                           "ExpectedPurchases90d": predicted["expected_purchases_90d"].round(3),
                           "CLV": predicted["clv"].round(2)})
