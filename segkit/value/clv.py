@@ -425,7 +425,7 @@ def customer_lifetime_value(rfm: pd.DataFrame, params: Mapping[str, Any], horizo
 
 
 def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: int = 12,
-                discount: float = 0.01, level: float | None = None, draws: int | None = None,
+                discount: float = 0.01, level: float | None = None, draws: int | np.ndarray | None = None,
                 seed: int = 0) -> pd.DataFrame:
     """The ``rfm`` table with ``p_alive``, ``expected_purchases_90d`` and ``clv`` added.
 
@@ -434,7 +434,9 @@ def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: in
 
     ``level`` (e.g. 0.9): also ``clv_low`` and ``clv_high``, the central ``level`` interval
     of each customer's CLV over ``draws`` bootstrap parameter draws (``clv_draws``;
-    ``rfm`` should then be the data the parameters were fitted on).
+    ``rfm`` should then be the data the parameters were fitted on). ``draws`` may also be
+    the array ``clv_draws`` returned for the same ``rfm``, horizon and discount (to share
+    it with ``value_by_segment``).
     """
     params = check_params(params)
     out = rfm.reindex(columns=RFM_COLUMNS).fillna({"monetary": 0.0})
@@ -442,7 +444,13 @@ def predict_clv(rfm: pd.DataFrame, params: Mapping[str, Any], horizon_months: in
     out["expected_purchases_90d"] = expected_purchases(rfm, params, 90)
     out["clv"] = customer_lifetime_value(rfm, params, horizon_months, discount)
     if level is not None:
-        values = clv_draws(rfm, params, draws or DEFAULT_DRAWS, seed, horizon_months, discount)
+        if isinstance(draws, np.ndarray):
+            values = draws
+            if values.ndim != 2 or values.shape[0] != len(rfm):
+                raise SegkitDataError(f"draws must hold one row per customer of rfm ({len(rfm):,}), not shape "
+                                      f"{values.shape}; make them with clv_draws on the same rfm table.")
+        else:
+            values = clv_draws(rfm, params, draws or DEFAULT_DRAWS, seed, horizon_months, discount)
         out["clv_low"], out["clv_high"] = _interval(values, level, axis=1)
     return out
 

@@ -233,12 +233,12 @@ def test_cli_clv_bad_input_exits_2_with_one_line(tmp_path, sample_csv, capsys, e
 @pytest.mark.slow
 def test_cli_clv_fits_and_writes_parameters(tmp_path, sample_csv):
     params, out = tmp_path / "params.json", tmp_path / "clv.csv"
-    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--out", str(out)]) == 0
+    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--out", str(out), "--draws", "0"]) == 0
     stored = clv.load_params(params)
     assert set(stored) == {"purchase_model", "bgnbd", "gamma_gamma", "time_unit"}
     assert len(pd.read_csv(out)) > 1000
     assert cli.main(["clv", "--data", str(sample_csv), "--model", "mbgnbd", "--params", str(tmp_path / "mbg.json"),
-                     "--out", str(out)]) == 0
+                     "--out", str(out), "--draws", "0"]) == 0
     assert clv.load_params(tmp_path / "mbg.json")["purchase_model"] == "mbgnbd"
 
 
