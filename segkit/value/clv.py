@@ -741,7 +741,7 @@ def _interval(values: np.ndarray, level: float, axis: int | None = None) -> tupl
 
 # --- diagnostics -----------------------------------------------------------------------
 
-#: ``gamma_gamma_independence`` fails when |Spearman| of frequency and mean spend among
+#: ``gamma_gamma_independence`` fails when the absolute Spearman correlation of frequency and mean spend among
 #: repeat customers exceeds this: Spearman because spend is heavy-tailed (a few large
 #: buyers steer Pearson), 0.1 because that is the conventional bound of a negligible
 #: correlation (Cohen's "small" effect starts there).
@@ -841,7 +841,7 @@ def gamma_gamma_independence(rfm: pd.DataFrame, threshold: float = INDEPENDENCE_
     they buy. This checks it among the repeat customers (those the model is fitted on).
 
     Returns ``customers``, ``pearson``, ``spearman``, ``threshold``, ``independent``
-    (|Spearman| <= ``threshold``) and ``message`` (one sentence, a warning when it fails).
+    (absolute Spearman correlation at most ``threshold``) and ``message`` (one sentence, a warning when it fails).
     """
     rfm = _checked_rfm(rfm)
     repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary"] > 0)]
@@ -924,8 +924,8 @@ def diagnostics_summary(diagnostics: Mapping[str, Any]) -> str:
     a = comparison.attrs
     period = diagnostics["period_transactions"]
     lines = [
-        f"Holdout: fitted on the purchases before {a['cutoff']:%Y-%m-%d}, checked on the {a['holdout_days']} days "
-        f"from it ({len(comparison):,} customers; {a['new_customers']:,} new customers are outside the forecast).",
+        (f"Holdout: fitted on the purchases before {a['cutoff']:%Y-%m-%d}, checked on the {a['holdout_days']} days "
+         f"from it ({len(comparison):,} customers; {a['new_customers']:,} new customers are outside the forecast)."),
         diagnostics["independence"]["message"],
         "Calibration by repeat purchase days before the cut-off (predicted / actual holdout purchases): "
         + ", ".join(f"{b}: {r:.2f}" for b, r in diagnostics["calibration"]["Ratio"].items() if np.isfinite(r)) + ".",
