@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
     p.add_argument("--no-clv", action="store_true",
                    help="skip fitting lifetime value (BG/NBD + Gamma-Gamma; also SEGKIT_CLV=0)")
-    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd"], default="bgnbd",
-                   help="purchase model of the lifetime value: bgnbd (default) or mbgnbd (one-time buyers can drop out "
-                   "too)")
+    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd", "pareto"], default="bgnbd",
+                   help="purchase model of the lifetime value: bgnbd (default), mbgnbd (one-time buyers can drop out "
+                   "too) or pareto (Pareto/NBD: dropout at any time)")
     p.add_argument("--until", metavar="DATE", help="train as of DATE (YYYY-MM-DD): every line after it is ignored")
     p.add_argument("--horizon-days", type=int, default=90,
                    help="backtest horizon: what customers like these did in the next N days (default 90)")
@@ -115,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD or MBG/NBD + Gamma-Gamma; needs segkit[clv] "
                        "to fit)")
     data_options(p)
-    p.add_argument("--model", choices=["bgnbd", "mbgnbd"], default=None,
-                   help="purchase model to fit: bgnbd (default) or mbgnbd (one-time buyers can drop out too); "
+    p.add_argument("--model", choices=["bgnbd", "mbgnbd", "pareto"], default=None,
+                   help="purchase model to fit: bgnbd (default), mbgnbd (one-time buyers can drop out too) or pareto "
+                   "(Pareto/NBD: dropout at any time; no period-transactions check); "
                    "with an existing --params file, the model it holds")
     p.add_argument("--until", help="last day of the observation, YYYY-MM-DD (later lines are ignored; "
                    "default: the last purchase day)")

@@ -103,13 +103,14 @@ PREDICTION_COLUMNS = RFM_COLUMNS + ["p_alive", "expected_purchases_90d", "clv"]
 #: A month of the CLV horizon, in days (pymc-marketing's ``customer_lifetime_value`` uses 30).
 DAYS_PER_MONTH = 30
 #: The purchase models ``fit_clv`` knows, by the key that names them in the parameters.
-PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD"}
+PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD", "pareto": "Pareto/NBD"}
 DEFAULT_PURCHASE_MODEL = "bgnbd"
 #: Central interval of ``clv_low`` / ``clv_high`` (0.9: from the 5th to the 95th percentile).
 DEFAULT_LEVEL = 0.9
 #: Bootstrap replicates behind an interval (``parameter_draws``).
 DEFAULT_DRAWS = 200
-_PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"), "gamma_gamma": ("p", "q", "v")}
+_PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"),
+                "pareto": ("r", "alpha", "s", "beta"), "gamma_gamma": ("p", "q", "v")}
 
 
 def rfm_frame(lines: pd.DataFrame, until: pd.Timestamp | str | None = None) -> pd.DataFrame:
@@ -178,13 +179,14 @@ def _import_clv():
                 BetaGeoModel,
                 GammaGammaModel,
                 ModifiedBetaGeoModel,
+                ParetoNBDModel,
             )
     except ImportError as exc:
         raise SegkitError(
             f"Lifetime value needs pymc-marketing, which is not installed ({exc.name} missing); "
             "install it with: pip install 'segkit[clv]'."
         ) from None
-    return Prior, {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel}, GammaGammaModel
+    return Prior, {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel, "pareto": ParetoNBDModel}, GammaGammaModel
 
 
 def _map_estimates(model: Any, names: tuple[str, ...]) -> dict[str, float]:
@@ -336,7 +338,9 @@ def log_likelihood(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     purchase model of ``params`` (its sum is what maximum likelihood maximises).
 
     BG/NBD: Fader, Hardie & Lee (2005), eq. (6); MBG/NBD: Batislam, Denizel & Filiztekin
-    (2007), where the second term (dropout after the last purchase day) holds for x = 0 too.
+    (2007), where the second term (dropout after the last purchase day) holds for x = 0 too;
+    Pareto/NBD: Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model",
+    with ``s`` and ``beta`` the dropout parameters.
     """
     model, r, alpha, a, b = _purchase_params(params)
     values = _purchase_log_likelihood(model, np.array([r, alpha, a, b]), *_arrays(rfm))
@@ -350,6 +354,29 @@ def _dropout_odds_log(model: str, r: float, alpha: float, a: float, b: float, x:
     return (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / denominator)
 
 
+def _pareto_log_a0(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray,
+                   T: np.ndarray) -> np.ndarray:
+    """log A0 of Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model"
+    (its A0 term), as the difference of its two terms taken in logs (they overflow for large x)."""
+    rsx = r + s + x
+    big, second = (alpha, s + 1) if alpha >= beta else (beta, r + x)
+    gap = abs(alpha - beta)
+
+    def term(t):
+        return np.log(hyp2f1(rsx, second, rsx + 1, gap / (big + t))) - rsx * np.log(big + t)
+
+    first, last = term(t_x), term(T)
+    with np.errstate(divide="ignore"):
+        return first + np.log1p(-np.exp(np.minimum(last - first, 0.0)))
+
+
+def _pareto_dropout_odds_log(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray,
+                             T: np.ndarray) -> np.ndarray:
+    """log of ``s / (r + s + x) * (alpha + T) ** (r + x) * (beta + T) ** s * A0`` (P(alive) = 1 / (1 + odds))."""
+    return (np.log(s / (r + s + x)) + (r + x) * np.log(alpha + T) + s * np.log(beta + T)
+            + _pareto_log_a0(r, alpha, s, beta, x, t_x, T))
+
+
 def p_alive(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     """Probability (0-1) that each customer is still active at the end of the observation.
 
@@ -361,6 +388,8 @@ def p_alive(rfm: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     """
     model, r, alpha, a, b = _purchase_params(params)
     x, t_x, T = _arrays(rfm)
+    if model == "pareto":
+        return pd.Series(expit(-_pareto_dropout_odds_log(r, alpha, a, b, x, t_x, T)), index=rfm.index, name="p_alive")
     alive = expit(-_dropout_odds_log(model, r, alpha, a, b, x, t_x, T))
     if model == "bgnbd":
         alive = np.where(x == 0, 1.0, alive)
@@ -377,6 +406,13 @@ def expected_purchases(rfm: pd.DataFrame, params: Mapping[str, Any], days: float
     model, r, alpha, a, b = _purchase_params(params)
     x, t_x, T = _arrays(rfm)
     t = np.asarray(days, dtype=float)
+    if model == "pareto":  # Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model"
+        s, beta = a, b
+        alive = expit(-_pareto_dropout_odds_log(r, alpha, s, beta, x, t_x, T))
+        ratio_log = np.log((beta + T) / (beta + T + t))
+        growth = -np.expm1((s - 1) * ratio_log) / (s - 1) if s != 1 else -ratio_log
+        return pd.Series((r + x) * (beta + T) / (alpha + T) * growth * alive, index=rfm.index,
+                         name="expected_purchases")
     shift = 1.0 if model == "mbgnbd" else 0.0
     numerator = (a + b + x - 1 + shift) / (a - 1) * (
         1 - ((alpha + T) / (alpha + T + t)) ** (r + x)
@@ -644,6 +680,11 @@ def gamma_gamma_log_likelihood(rfm: pd.DataFrame, params: Mapping[str, Any]) -> 
 
 def _purchase_log_likelihood(model: str, values: np.ndarray, x: np.ndarray, t_x: np.ndarray,
                              T: np.ndarray) -> np.ndarray:
+    if model == "pareto":
+        r, alpha, s, beta = values
+        return (gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+                + np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T),
+                               np.log(s / (r + s + x)) + _pareto_log_a0(r, alpha, s, beta, x, t_x, T)))
     r, alpha, a, b = values
     shift = 1.0 if model == "mbgnbd" else 0.0
     common = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
@@ -788,6 +829,9 @@ def period_transactions(rfm: pd.DataFrame, params: Mapping[str, Any], max_freque
     """
     params = check_params(params)
     model, r, alpha, a, b = _purchase_params(params)
+    if model == "pareto":
+        raise SegkitDataError("The period-transactions check is written for BG/NBD and MBG/NBD only; "
+                              "run the diagnostics with --model bgnbd or mbgnbd.")
     T = _arrays(rfm)[2]
     shift = 1 if model == "mbgnbd" else 0
     below = np.zeros(len(T))  # P(fewer than x purchases by T), were the customer never to drop out
@@ -905,7 +949,7 @@ def clv_diagnostics(lines: pd.DataFrame, params: Mapping[str, Any], cutoff: pd.T
     segment names at the cut-off, indexed by CustomerID, for the per-segment rows.
     Keys: ``independence`` (dict), ``calibration``, ``period_transactions``,
     ``p_alive_matrix``, ``expected_purchases_matrix``, ``holdout_summary``, ``spend_ratio``
-    (DataFrames) and ``comparison`` (per customer).
+    (DataFrames; ``period_transactions`` is None for Pareto/NBD) and ``comparison`` (per customer).
     """
     rfm = rfm_frame(lines)
     comparison = holdout_comparison(lines, cutoff, params=holdout_params,
@@ -913,7 +957,8 @@ def clv_diagnostics(lines: pd.DataFrame, params: Mapping[str, Any], cutoff: pd.T
     summary = holdout_summary(comparison, segments_then)
     alive, purchases = frequency_recency_matrix(rfm, params, days)
     return {"independence": gamma_gamma_independence(rfm), "calibration": calibration_by_frequency(comparison),
-            "period_transactions": period_transactions(rfm, params), "p_alive_matrix": alive,
+            "period_transactions": None if purchase_model(params) == "pareto" else period_transactions(rfm, params),
+            "p_alive_matrix": alive,
             "expected_purchases_matrix": purchases, "holdout_summary": summary,
             "spend_ratio": spend_ratio_by_segment(summary), "comparison": comparison, "days": days}
 
@@ -923,15 +968,17 @@ def diagnostics_summary(diagnostics: Mapping[str, Any]) -> str:
     comparison = diagnostics["comparison"]
     a = comparison.attrs
     period = diagnostics["period_transactions"]
+    period_words = "Period transactions: not available for Pareto/NBD." if period is None else (
+        "Period transactions (customers with 0, 1, 2, ... repeat purchase days, predicted / observed): "
+        + ", ".join(f"{b}: {p / o:.2f}" for b, o, p in zip(period.index, period["Observed"], period["Predicted"]) if o)
+        + ".")
     lines = [
         (f"Holdout: fitted on the purchases before {a['cutoff']:%Y-%m-%d}, checked on the {a['holdout_days']} days "
          f"from it ({len(comparison):,} customers; {a['new_customers']:,} new customers are outside the forecast)."),
         diagnostics["independence"]["message"],
         "Calibration by repeat purchase days before the cut-off (predicted / actual holdout purchases): "
         + ", ".join(f"{b}: {r:.2f}" for b, r in diagnostics["calibration"]["Ratio"].items() if np.isfinite(r)) + ".",
-        "Period transactions (customers with 0, 1, 2, ... repeat purchase days, predicted / observed): "
-        + ", ".join(f"{b}: {p / o:.2f}" for b, o, p in zip(period.index, period["Observed"], period["Predicted"]) if o)
-        + ".",
+        period_words,
     ]
     lines += list(diagnostics["spend_ratio"]["Reading"])
     return "\n".join(lines) + "\n"
@@ -958,6 +1005,8 @@ def write_diagnostics(diagnostics: Mapping[str, Any], folder: str | Path) -> lis
         "spend_ratio_by_segment.csv": diagnostics["spend_ratio"].rename_axis("Segment"),
     }
     for name, table in tables.items():
+        if table is None:
+            continue
         path = folder / name
         table.to_csv(path)
         written.append(path)

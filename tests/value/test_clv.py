@@ -69,7 +69,7 @@ def test_rfm_frame_equals_pymc_marketings_rfm_summary(sample_data):
         np.testing.assert_allclose(ours[ours_col].to_numpy(), theirs[their_col].to_numpy(float), rtol=1e-9, atol=1e-9)
 
 
-@pytest.fixture(scope="module", params=["bgnbd", "mbgnbd"])
+@pytest.fixture(scope="module", params=["bgnbd", "mbgnbd", "pareto"])
 def cdnow_models(cdnow, request):
     return request.param, clv.fit_models(cdnow, request.param)
 
@@ -114,7 +114,7 @@ def test_map_with_flat_priors_is_the_maximum_of_the_closed_form_likelihood(cdnow
 @pytest.mark.slow
 def test_closed_forms_equal_pymc_marketings_predictions(cdnow, cdnow_models):
     model, (purchases, gamma_gamma) = cdnow_models
-    params = {"purchase_model": model, model: clv._map_estimates(purchases, ("r", "alpha", "a", "b")),
+    params = {"purchase_model": model, model: clv._map_estimates(purchases, clv._PARAM_NAMES[model]),
               "gamma_gamma": clv._map_estimates(gamma_gamma, ("p", "q", "v")), "time_unit": "D"}
     bgnbd = purchases
     data = pd.DataFrame({"customer_id": np.arange(len(cdnow)), "frequency": cdnow["frequency"].to_numpy(),
@@ -175,7 +175,9 @@ def test_bad_parameters_are_refused_with_a_sentence(tmp_path):
     bad = {**PARAMS, "bgnbd": {**PARAMS["bgnbd"], "a": -1}}
     with pytest.raises(SegkitDataError, match="bgnbd.a=-1"):
         clv.check_params(bad)
-    with pytest.raises(SegkitDataError, match="purchase model 'pareto'"):
+    with pytest.raises(SegkitDataError, match="purchase model 'weibull'"):
+        clv.check_params({**MBG_PARAMS, "purchase_model": "weibull"})
+    with pytest.raises(SegkitDataError, match="must look like"):  # says Pareto/NBD but holds MBG/NBD values
         clv.check_params({**MBG_PARAMS, "purchase_model": "pareto"})
     with pytest.raises(SegkitDataError, match="must look like"):  # says MBG/NBD but holds BG/NBD values
         clv.check_params({**PARAMS, "purchase_model": "mbgnbd"})
@@ -558,3 +560,40 @@ def test_on_the_real_data_gamma_gamma_independence_fails_as_measured(real_data):
     check = clv.gamma_gamma_independence(clv.rfm_frame(real_data.lines))
     assert check["pearson"] == pytest.approx(0.13, abs=0.01) and check["spearman"] == pytest.approx(0.21, abs=0.01)
     assert not check["independent"]
+
+
+#: Pareto/NBD on CDNOW (weeks): Fader, Hardie & Lee (2005), "A note on implementing the
+#: Pareto/NBD model in MATLAB": r = 0.5533, alpha = 10.5776, s = 0.6061, beta = 11.6650,
+#: log-likelihood -9594.98.
+PARETO_CDNOW = {"r": 0.5533, "alpha": 10.5776, "s": 0.6061, "beta": 11.6650}
+PARETO_PARAMS = {"purchase_model": "pareto", "pareto": PARETO_CDNOW, "gamma_gamma": PARAMS["gamma_gamma"],
+                 "time_unit": "D"}
+
+
+def test_pareto_log_likelihood_reproduces_the_published_cdnow_value(cdnow):
+    assert clv.log_likelihood(cdnow, PARETO_PARAMS).sum() == pytest.approx(-9594.98, abs=0.02)
+    alive = clv.p_alive(cdnow, PARETO_PARAMS)
+    assert alive.between(0, 1).all() and alive[cdnow["frequency"] == 0].lt(1).all()  # one-time buyers can leave
+    assert (clv.expected_purchases(cdnow, PARETO_PARAMS, 39) > 0).all()
+    predicted = clv.predict_clv(cdnow, PARETO_PARAMS)
+    assert np.isfinite(predicted["clv"]).all()
+    with pytest.raises(SegkitDataError, match="BG/NBD and MBG/NBD only"):
+        clv.period_transactions(cdnow, PARETO_PARAMS)
+
+
+@pytest.mark.slow
+def test_pareto_fit_reproduces_the_published_cdnow_estimates_to_one_percent(cdnow):
+    params = clv.fit_clv(cdnow, "pareto")
+    assert params["purchase_model"] == "pareto"
+    for name, value in PARETO_CDNOW.items():
+        assert params["pareto"][name] == pytest.approx(value, rel=0.01), name
+
+
+@pytest.mark.slow
+def test_cli_fits_pareto_and_its_diagnostics_leave_out_period_transactions(tmp_path, sample_csv, capsys):
+    params, folder = tmp_path / "pareto.json", tmp_path / "diag"
+    assert cli.main(["clv", "--data", str(sample_csv), "--model", "pareto", "--params", str(params), "--draws", "3",
+                     "--out", str(tmp_path / "clv.csv"), "--diagnostics", str(folder)]) == 0
+    assert clv.load_params(params)["purchase_model"] == "pareto"
+    assert not (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
+    assert "not available for Pareto/NBD" in capsys.readouterr().out
