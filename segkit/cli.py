@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.9,
                    help="central interval of clv_low..clv_high (default 0.9 = 5th to 95th percentile)")
     p.add_argument("--draws", type=int, default=200,
-                   help="bootstrap refits behind the intervals (default 200, 30-60 s on 4,000 customers; "
+                   help="bootstrap refits behind the intervals (default 200, 30-70 s on 4,000 customers; "
                    "0: no intervals)")
     p.add_argument("--diagnostics", metavar="OUT_DIR",
                    help="also write the diagnostics there (CSV files and summary.txt): calibration on a holdout by "
