@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
     p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
-    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD or MBG/NBD + Gamma-Gamma; needs segkit[clv] "
-                       "to fit)")
+    p = sub.add_parser("clv", help="lifetime value per customer with intervals (BG/NBD, MBG/NBD or Pareto/NBD + "
+                       "Gamma-Gamma; needs segkit[clv] to fit), and its diagnostics")
     data_options(p)
     p.add_argument("--model", choices=["bgnbd", "mbgnbd", "pareto"], default=None,
                    help="purchase model to fit: bgnbd (default), mbgnbd (one-time buyers can drop out too) or pareto "
@@ -651,21 +651,25 @@ def _clv(args) -> int:
     print(f"wrote {len(table):,} customers to {args.out}: CLV over {args.horizon_months} months "
           f"{table['clv'].sum():,.0f} in total, median P(alive) {table['p_alive'].median():.2f}")
     if args.diagnostics:
-        _clv_diagnostics(args, data, params)
+        _clv_diagnostics(args, data, params, until)
     return 0
 
 
-def _clv_diagnostics(args, data, params) -> None:
-    """``segkit clv --diagnostics OUT_DIR``: refit before the holdout, write the tables and the summary."""
+def _clv_diagnostics(args, data, params, until) -> None:
+    """``segkit clv --diagnostics OUT_DIR``: refit before the holdout, write the tables and the summary
+    (on the lines up to ``--until`` when given)."""
     from segkit.pipeline.workflow import load_customer_data
     from segkit.value.clv import clv_diagnostics, write_diagnostics
 
-    lines = data.lines
+    lines, transactions = data.lines, data.transactions
+    if until is not None:
+        end = until.normalize() + pd.Timedelta(days=1)
+        lines, transactions = lines[lines["InvoiceDate"] < end], transactions[transactions["InvoiceDate"] < end]
     cutoff = lines["InvoiceDate"].max().normalize() - pd.Timedelta(days=args.holdout_days - 1)
     segments_then = None
     if args.artifacts:
         model = _load_model(Path(args.artifacts))
-        early = data.transactions[data.transactions["InvoiceDate"] < cutoff]
+        early = transactions[transactions["InvoiceDate"] < cutoff]
         segments_then = model.segment(load_customer_data(early, rules=args.rules or "default",
                                                          snapshot_date=cutoff).customers)["Segment"]
     diagnostics = clv_diagnostics(lines, params, cutoff, segments_then)

@@ -552,6 +552,9 @@ def test_cli_clv_writes_intervals_and_diagnostics_and_warns(tmp_path, sample_csv
     said = capsys.readouterr()
     assert "segkit: warning: Gamma-Gamma assumes spend per purchase day is independent" in said.err
     assert "checked on the 60 days" in said.out and "times the actual" in said.out
+    assert cli.main(["clv", "--data", str(sample_csv), "--out", str(out), "--draws", "0", "--until", "2011-10-31",
+                     "--diagnostics", str(tmp_path / "until"), "--holdout-days", "60"]) == 0
+    assert "fitted on the purchases before 2011-09-02, checked on the 60 days" in capsys.readouterr().out
 
 
 @pytest.mark.real_data
