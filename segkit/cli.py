@@ -89,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default=None, help="folder for the saved model (default: artifacts/)")
     p.add_argument("--no-clv", action="store_true",
                    help="skip fitting lifetime value (BG/NBD + Gamma-Gamma; also SEGKIT_CLV=0)")
-    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd"], default="bgnbd",
-                   help="purchase model of the lifetime value: bgnbd (default) or mbgnbd (one-time buyers can drop out "
-                   "too)")
+    p.add_argument("--clv-model", choices=["bgnbd", "mbgnbd", "pareto"], default="bgnbd",
+                   help="purchase model of the lifetime value: bgnbd (default), mbgnbd (one-time buyers can drop out "
+                   "too) or pareto (Pareto/NBD: dropout at any time)")
     p.add_argument("--until", metavar="DATE", help="train as of DATE (YYYY-MM-DD): every line after it is ignored")
     p.add_argument("--horizon-days", type=int, default=90,
                    help="backtest horizon: what customers like these did in the next N days (default 90)")
@@ -124,16 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
     p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
-    p = sub.add_parser("clv", help="lifetime value per customer (BG/NBD or MBG/NBD + Gamma-Gamma; needs segkit[clv] "
-                       "to fit)")
+    p = sub.add_parser("clv", help="lifetime value per customer with intervals (BG/NBD, MBG/NBD or Pareto/NBD + "
+                       "Gamma-Gamma; needs segkit[clv] to fit), and its diagnostics")
     data_options(p)
-    p.add_argument("--model", choices=["bgnbd", "mbgnbd"], default=None,
-                   help="purchase model to fit: bgnbd (default) or mbgnbd (one-time buyers can drop out too); "
+    p.add_argument("--model", choices=["bgnbd", "mbgnbd", "pareto"], default=None,
+                   help="purchase model to fit: bgnbd (default), mbgnbd (one-time buyers can drop out too) or pareto "
+                   "(Pareto/NBD: dropout at any time; no period-transactions check); "
                    "with an existing --params file, the model it holds")
     p.add_argument("--until", help="last day of the observation, YYYY-MM-DD (later lines are ignored; "
                    "default: the last purchase day)")
     p.add_argument("--out", required=True, help="output CSV: CustomerID, frequency, recency, T, monetary, "
-                   "p_alive, expected_purchases_90d, clv")
+                   "p_alive, expected_purchases_90d, clv, clv_low, clv_high")
+    p.add_argument("--level", type=float, default=0.9,
+                   help="central interval of clv_low..clv_high (default 0.9 = 5th to 95th percentile)")
+    p.add_argument("--draws", type=int, default=200,
+                   help="bootstrap refits behind the intervals (default 200, 30-70 s on 4,000 customers; "
+                   "0: no intervals)")
+    p.add_argument("--diagnostics", metavar="OUT_DIR",
+                   help="also write the diagnostics there (CSV files and summary.txt): calibration on a holdout by "
+                   "purchase frequency, the period-transactions check, frequency/recency matrices, the Gamma-Gamma "
+                   "independence check, predicted against actual spend per segment; refits on the holdout's "
+                   "calibration period (needs segkit[clv])")
+    p.add_argument("--holdout-days", type=int, default=90,
+                   help="diagnostics: days at the end of the data held out (default 90)")
+    p.add_argument("--artifacts", default=None,
+                   help="diagnostics: folder of a saved model, to give the spend ratios per segment (segments as "
+                   "of the cut-off)")
     p.add_argument("--params", help="parameters JSON: read it if it exists (no fit, no pymc), else fit and write it")
     p.add_argument("--horizon-months", type=int, default=12, help="CLV horizon in months of 30 days (default 12)")
     p.add_argument("--discount", type=float, default=0.01, help="monthly discount rate (default 0.01 = 1%%)")
@@ -550,10 +566,21 @@ def _fit_value(model, data, args) -> None:
     if not clv_available():
         print("\nlifetime value: not fitted (install the clv extra: pip install 'segkit[clv]')")
         return
-    model.clv_params_ = params = fit_clv(rfm_frame(data.lines), getattr(args, "clv_model", "bgnbd"))
+    rfm = rfm_frame(data.lines)
+    model.clv_params_ = params = fit_clv(rfm, getattr(args, "clv_model", "bgnbd"))
     name = params["purchase_model"]
     print(f"\nlifetime value ({PURCHASE_MODELS[name]} + Gamma-Gamma, maximum likelihood): "
           + ", ".join(f"{k}={v:.4g}" for k, v in {**params[name], **params["gamma_gamma"]}.items()))
+    _warn_independence(rfm)
+
+
+def _warn_independence(rfm) -> None:
+    """Print the Gamma-Gamma independence check's warning when it fails."""
+    from segkit.value.clv import gamma_gamma_independence
+
+    check = gamma_gamma_independence(rfm)
+    if not check["independent"]:
+        print(f"segkit: warning: {check['message']}", file=sys.stderr)
 
 
 def _score(args) -> int:
@@ -670,6 +697,9 @@ def _clv(args) -> int:
     if args.engine in ("duckdb", "spark"):
         raise SegkitDataError(f"segkit clv needs the purchase lines in memory; --engine {args.engine} is not "
                               "supported here (use --engine pandas).")
+    if args.draws < 0 or args.draws == 1 or not 0 < args.level < 1 or args.holdout_days < 1:
+        raise SegkitDataError(f"--draws must be 0 (no intervals) or at least 2, --level between 0 and 1 and "
+                              f"--holdout-days at least 1, not {args.draws}, {args.level} and {args.holdout_days}.")
     if args.horizon_months < 1 or not 0 <= args.discount < 1:
         raise SegkitDataError(f"--horizon-months must be at least 1 and --discount between 0 and 1 (0.01 = 1%), "
                               f"not {args.horizon_months} and {args.discount}.")
@@ -697,12 +727,40 @@ def _clv(args) -> int:
         if params_path is not None:
             save_params(params, params_path)
             print(f"saved parameters to {params_path}")
-    table = predict_clv(rfm, params, args.horizon_months, args.discount)
-    rounded = table.round({"monetary": 2, "p_alive": 4, "expected_purchases_90d": 4, "clv": 2})
+    _warn_independence(rfm)
+    table = predict_clv(rfm, params, args.horizon_months, args.discount,
+                        level=args.level if args.draws else None, draws=args.draws)
+    rounded = table.round({"monetary": 2, "p_alive": 4, "expected_purchases_90d": 4, "clv": 2,
+                           "clv_low": 2, "clv_high": 2})
     _write_csv(rounded.reset_index(), args.out)
     print(f"wrote {len(table):,} customers to {args.out}: CLV over {args.horizon_months} months "
           f"{table['clv'].sum():,.0f} in total, median P(alive) {table['p_alive'].median():.2f}")
+    if args.diagnostics:
+        _clv_diagnostics(args, data, params, until)
     return 0
+
+
+def _clv_diagnostics(args, data, params, until) -> None:
+    """``segkit clv --diagnostics OUT_DIR``: refit before the holdout, write the tables and the summary
+    (on the lines up to ``--until`` when given)."""
+    from segkit.pipeline.workflow import load_customer_data
+    from segkit.value.clv import clv_diagnostics, write_diagnostics
+
+    lines, transactions = data.lines, data.transactions
+    if until is not None:
+        end = until.normalize() + pd.Timedelta(days=1)
+        lines, transactions = lines[lines["InvoiceDate"] < end], transactions[transactions["InvoiceDate"] < end]
+    cutoff = lines["InvoiceDate"].max().normalize() - pd.Timedelta(days=args.holdout_days - 1)
+    segments_then = None
+    if args.artifacts:
+        model = _load_model(Path(args.artifacts))
+        early = transactions[transactions["InvoiceDate"] < cutoff]
+        segments_then = model.segment(load_customer_data(early, rules=args.rules or "default",
+                                                         snapshot_date=cutoff).customers)["Segment"]
+    diagnostics = clv_diagnostics(lines, params, cutoff, segments_then)
+    written = write_diagnostics(diagnostics, args.diagnostics)
+    print(f"\ndiagnostics: {len(written)} files in {args.diagnostics}")
+    print((Path(args.diagnostics) / "summary.txt").read_text(encoding="utf-8"), end="")
 
 
 def _load_model(folder: Path):

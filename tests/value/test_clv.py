@@ -69,7 +69,7 @@ def test_rfm_frame_equals_pymc_marketings_rfm_summary(sample_data):
         np.testing.assert_allclose(ours[ours_col].to_numpy(), theirs[their_col].to_numpy(float), rtol=1e-9, atol=1e-9)
 
 
-@pytest.fixture(scope="module", params=["bgnbd", "mbgnbd"])
+@pytest.fixture(scope="module", params=["bgnbd", "mbgnbd", "pareto"])
 def cdnow_models(cdnow, request):
     return request.param, clv.fit_models(cdnow, request.param)
 
@@ -114,7 +114,7 @@ def test_map_with_flat_priors_is_the_maximum_of_the_closed_form_likelihood(cdnow
 @pytest.mark.slow
 def test_closed_forms_equal_pymc_marketings_predictions(cdnow, cdnow_models):
     model, (purchases, gamma_gamma) = cdnow_models
-    params = {"purchase_model": model, model: clv._map_estimates(purchases, ("r", "alpha", "a", "b")),
+    params = {"purchase_model": model, model: clv._map_estimates(purchases, clv._PARAM_NAMES[model]),
               "gamma_gamma": clv._map_estimates(gamma_gamma, ("p", "q", "v")), "time_unit": "D"}
     bgnbd = purchases
     data = pd.DataFrame({"customer_id": np.arange(len(cdnow)), "frequency": cdnow["frequency"].to_numpy(),
@@ -175,7 +175,9 @@ def test_bad_parameters_are_refused_with_a_sentence(tmp_path):
     bad = {**PARAMS, "bgnbd": {**PARAMS["bgnbd"], "a": -1}}
     with pytest.raises(SegkitDataError, match="bgnbd.a=-1"):
         clv.check_params(bad)
-    with pytest.raises(SegkitDataError, match="purchase model 'pareto'"):
+    with pytest.raises(SegkitDataError, match="purchase model 'weibull'"):
+        clv.check_params({**MBG_PARAMS, "purchase_model": "weibull"})
+    with pytest.raises(SegkitDataError, match="must look like"):  # says Pareto/NBD but holds MBG/NBD values
         clv.check_params({**MBG_PARAMS, "purchase_model": "pareto"})
     with pytest.raises(SegkitDataError, match="must look like"):  # says MBG/NBD but holds BG/NBD values
         clv.check_params({**PARAMS, "purchase_model": "mbgnbd"})
@@ -202,7 +204,7 @@ def test_cli_clv_with_stored_parameters(tmp_path, sample_csv, capsys):
     clv.save_params(PARAMS, params)
     out = tmp_path / "clv.csv"
     assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--until", "2011-08-31",
-                     "--out", str(out), "--horizon-months", "6", "--discount", "0"]) == 0
+                     "--out", str(out), "--horizon-months", "6", "--discount", "0", "--draws", "0"]) == 0
     table = pd.read_csv(out, dtype={"CustomerID": str})
     assert list(table.columns) == ["CustomerID", "frequency", "recency", "T", "monetary", "p_alive",
                                    "expected_purchases_90d", "clv"]
@@ -218,6 +220,8 @@ def test_cli_clv_with_stored_parameters(tmp_path, sample_csv, capsys):
     (["--until", "2011-13-01"], "--until must be a date"),
     (["--until", "1999-01-01"], "No purchases on or before 1999-01-01"),
     (["--horizon-months", "0"], "--horizon-months must be at least 1"),
+    (["--draws", "1"], "--draws must be 0 (no intervals) or at least 2"),
+    (["--level", "90"], "--level between 0 and 1"),
     (["--params", "{tmp}/broken.json"], "not valid JSON"),
 ])
 def test_cli_clv_bad_input_exits_2_with_one_line(tmp_path, sample_csv, capsys, extra, message):
@@ -231,12 +235,12 @@ def test_cli_clv_bad_input_exits_2_with_one_line(tmp_path, sample_csv, capsys, e
 @pytest.mark.slow
 def test_cli_clv_fits_and_writes_parameters(tmp_path, sample_csv):
     params, out = tmp_path / "params.json", tmp_path / "clv.csv"
-    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--out", str(out)]) == 0
+    assert cli.main(["clv", "--data", str(sample_csv), "--params", str(params), "--out", str(out), "--draws", "0"]) == 0
     stored = clv.load_params(params)
     assert set(stored) == {"purchase_model", "bgnbd", "gamma_gamma", "time_unit"}
     assert len(pd.read_csv(out)) > 1000
     assert cli.main(["clv", "--data", str(sample_csv), "--model", "mbgnbd", "--params", str(tmp_path / "mbg.json"),
-                     "--out", str(out)]) == 0
+                     "--out", str(out), "--draws", "0"]) == 0
     assert clv.load_params(tmp_path / "mbg.json")["purchase_model"] == "mbgnbd"
 
 
@@ -319,6 +323,7 @@ def test_value_by_segment_sums_clv_per_segment():
     assert list(table.index) == ["VIP", "Lost"]
     assert table.loc["Lost"].to_dict() == pytest.approx({"Customers": 2, "TotalCLV": 40.0, "MeanCLV": 20.0,
                                                          "CLVShare": 0.4, "MeanPAlive": 0.75, "ExpectedPurchases90d": 3.0})
+    assert "TotalCLVLow" not in table
 
 
 def test_holdout_summary_leaves_spearman_empty_for_a_constant_forecast(recwarn):
@@ -367,7 +372,9 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
 
     monkeypatch.setenv("SEGKIT_CLV", "1")
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path)]) == 0
-    assert "lifetime value (BG/NBD + Gamma-Gamma" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert "lifetime value (BG/NBD + Gamma-Gamma" in said.out
+    assert "segkit: warning: Gamma-Gamma assumes spend per purchase day is independent" in said.err
     params = load_artifacts(tmp_path).clv_params_
     assert load_artifacts(tmp_path).card_["clv"]["purchase_model"] == "bgnbd"
     assert all(v > 0 for v in {**params["bgnbd"], **params["gamma_gamma"]}.values())
@@ -378,3 +385,218 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
                      "--clv-model", "mbgnbd"]) == 0
     assert "lifetime value (MBG/NBD + Gamma-Gamma" in capsys.readouterr().out
     assert load_artifacts(tmp_path / "m").card_["clv"]["purchase_model"] == "mbgnbd"
+
+
+# --- intervals and diagnostics (issue 23, point 4) ----------------------------------------
+
+def _simulated_rfm(params: dict, customers: int = 1500, T_max: float = 300.0, seed: int = 1) -> pd.DataFrame:
+    """Customers drawn from BG/NBD and Gamma-Gamma themselves (continuous time, days)."""
+    generator = np.random.default_rng(seed)
+    r, alpha, a, b = (params["bgnbd"][k] for k in ("r", "alpha", "a", "b"))
+    p, q, v = (params["gamma_gamma"][k] for k in ("p", "q", "v"))
+    rows = []
+    for _ in range(customers):
+        T = generator.uniform(30, T_max)
+        rate, drop = generator.gamma(r, 1 / alpha), generator.beta(a, b)
+        t, times = 0.0, []
+        while True:
+            t += generator.exponential(1 / rate)
+            if t > T:
+                break
+            times.append(t)
+            if generator.random() < drop:
+                break
+        nu = generator.gamma(q, 1 / v)
+        spend = generator.gamma(p, 1 / nu, size=len(times)).mean() if times else 0.0
+        rows.append((float(len(times)), times[-1] if times else 0.0, T, spend))
+    return pd.DataFrame(rows, columns=["frequency", "recency", "T", "monetary"],
+                        index=pd.Index([str(i) for i in range(customers)], name="CustomerID"))
+
+
+SIMULATED = {"purchase_model": "bgnbd", "bgnbd": {"r": 0.8, "alpha": 40.0, "a": 0.8, "b": 3.0},
+             "gamma_gamma": {"p": 3.0, "q": 4.0, "v": 200.0}, "time_unit": "D"}
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return _simulated_rfm(SIMULATED)
+
+
+def test_gamma_gamma_log_likelihood_is_at_its_maximum_for_the_published_cdnow_estimates(cdnow):
+    """The closed form the bootstrap refits: Fader & Hardie's CDNOW estimates are its maximum."""
+    published = np.array([6.25, 3.74, 15.44])
+    repeat = cdnow[(cdnow["frequency"] > 0) & (cdnow["monetary"] > 0)]
+    best = clv._refit(lambda v: clv._spend_log_likelihood(v, repeat["frequency"].to_numpy(float),
+                                                          repeat["monetary"].to_numpy(float)),
+                      np.array([1.0, 1.0, 1.0]), np.ones(len(repeat)))
+    assert best == pytest.approx(published, rel=0.01)
+    total = clv.gamma_gamma_log_likelihood(cdnow, {"gamma_gamma": dict(zip("pqv", published))})
+    assert len(total) == len(repeat) and np.isfinite(total).all()
+
+
+@pytest.mark.slow
+def test_intervals_per_customer_and_segment_contain_the_fit_and_cover_the_truth(simulated):
+    fitted = {"purchase_model": "bgnbd", "time_unit": "D",
+              **{part: dict(zip(names, clv._refit(loglik, np.ones(len(names)), np.ones(n)))) for part, names, loglik, n in [
+                  ("bgnbd", ("r", "alpha", "a", "b"), lambda v: clv._purchase_log_likelihood(
+                      "bgnbd", v, *clv._arrays(simulated)), len(simulated)),
+                  ("gamma_gamma", ("p", "q", "v"), lambda v: clv._spend_log_likelihood(
+                      v, simulated.loc[simulated["frequency"] > 0, "frequency"].to_numpy(),
+                      simulated.loc[simulated["frequency"] > 0, "monetary"].to_numpy()),
+                   int((simulated["frequency"] > 0).sum()))]}}
+    predicted = clv.predict_clv(simulated, fitted, level=0.9, draws=20)
+    assert {"clv_low", "clv_high"} <= set(predicted.columns)
+    assert (predicted["clv_low"] <= predicted["clv"] * 1.001).mean() > 0.95
+    assert (predicted["clv_high"] >= predicted["clv"] * 0.999).mean() > 0.95
+    assert (predicted["clv_high"] > predicted["clv_low"]).all()
+    # the true parameters' CLV lies within the interval for most customers
+    truth = clv.customer_lifetime_value(simulated, SIMULATED)
+    inside = (predicted["clv_low"] <= truth) & (truth <= predicted["clv_high"])
+    assert inside.mean() > 0.5
+    draws = clv.clv_draws(simulated, fitted, draws=20)
+    segments = pd.Series(np.where(simulated["frequency"] > 3, "VIP", "Budget"), index=simulated.index)
+    table = clv.value_by_segment(predicted, segments, draws=draws)
+    for name in ("VIP", "Budget"):
+        row = table.loc[name]
+        assert row["TotalCLVLow"] < row["TotalCLV"] < row["TotalCLVHigh"]
+        assert row["MeanCLVLow"] == pytest.approx(row["TotalCLVLow"] / row["Customers"])
+    # a segment's interval is narrower than the sum of its customers' intervals (the draws move together)
+    vip = segments == "VIP"
+    assert table.loc["VIP", "TotalCLVHigh"] - table.loc["VIP", "TotalCLVLow"] < (
+        predicted.loc[vip, "clv_high"] - predicted.loc[vip, "clv_low"]).sum()
+    with pytest.raises(SegkitDataError, match="one row per customer"):
+        clv.value_by_segment(predicted, segments, draws=draws[:10])
+    with pytest.raises(SegkitDataError, match="level must be between 0 and 1"):
+        clv.predict_clv(simulated, fitted, level=90, draws=2)
+
+
+def test_customer_value_carries_clv_low_and_high(sample_data):
+    table = clv.customer_value(sample_data.lines, PARAMS, level=0.9, draws=3)
+    assert {"CLVLow", "CLVHigh"} <= set(table.columns)
+    assert (table["CLVLow"] <= table["CLVHigh"]).all()
+
+
+def test_period_transactions_are_probabilities_that_match_simulated_customers(simulated):
+    table = clv.period_transactions(simulated, SIMULATED, max_frequency=7)
+    assert list(table.index) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert table["Predicted"].sum() == pytest.approx(len(simulated))
+    assert table["Observed"].sum() == len(simulated)
+    assert (table["Predicted"] > 0).all()
+    # customers drawn from the model itself: each count within 15 % (and 25 customers) of the expectation
+    assert np.all(np.abs(table["Observed"] - table["Predicted"]) < np.maximum(25, 0.15 * table["Predicted"]))
+    # the probabilities of x purchases in t sum to 1 for MBG/NBD too
+    mbg = {**MBG_PARAMS, "gamma_gamma": SIMULATED["gamma_gamma"]}
+    assert clv.period_transactions(simulated, mbg, max_frequency=60)["Predicted"].iloc[:-1].sum() == pytest.approx(
+        len(simulated), rel=0.02)
+
+
+def test_frequency_recency_matrix_shows_p_alive_falling_with_silence():
+    rfm = pd.DataFrame({"frequency": [0.0, 4.0, 10.0], "recency": [0.0, 100.0, 200.0], "T": [300.0] * 3,
+                        "monetary": [0.0, 10.0, 10.0]})
+    alive, purchases = clv.frequency_recency_matrix(rfm, PARAMS, days=90, max_frequency=10, recency_points=4)
+    assert list(alive.index) == list(range(11)) and list(alive.columns) == [0, 100, 200, 300]
+    assert alive.loc[0, 0] == 1.0 and np.isnan(alive.loc[0, 100]) and np.isnan(alive.loc[5, 0])
+    assert alive.loc[5, 300] > alive.loc[5, 100]  # bought recently: more likely alive
+    assert purchases.loc[10, 300] > purchases.loc[2, 300] > 0
+
+
+def test_gamma_gamma_independence_fails_when_spend_rises_with_frequency():
+    generator = np.random.default_rng(0)
+    frequency = generator.integers(1, 30, 3000).astype(float)
+    independent = pd.DataFrame({"frequency": frequency, "recency": 100.0, "T": 200.0,
+                                "monetary": generator.gamma(2.0, 20.0, 3000)})
+    check = clv.gamma_gamma_independence(independent)
+    assert check["independent"] and abs(check["spearman"]) <= clv.INDEPENDENCE_THRESHOLD
+    dependent = independent.assign(monetary=independent["monetary"] * (1 + frequency / 5))
+    check = clv.gamma_gamma_independence(dependent)
+    assert not check["independent"] and check["spearman"] > 0.1 and "frequent buyers spend more" in check["message"]
+    assert check["message"].endswith(".") and "\n" not in check["message"] and check["customers"] == 3000
+
+
+def test_calibration_and_spend_ratio_in_plain_words():
+    comparison = pd.DataFrame({"frequency": [0.0, 0.0, 1.0, 9.0],
+                               "actual_purchases": [1.0, 0.0, 2.0, 10.0], "predicted_purchases": [0.5, 0.5, 1.0, 8.0],
+                               "naive_purchases": [0.0, 0.0, 1.0, 9.0],
+                               "actual_spend": [10.0, 0.0, 40.0, 400.0], "predicted_spend": [50.0, 5.0, 10.0, 240.0],
+                               "naive_spend": [0.0, 0.0, 20.0, 300.0]}, index=["1", "2", "3", "4"])
+    calibration = clv.calibration_by_frequency(comparison, max_frequency=7)
+    assert list(calibration.index) == ["0", "1", "7+"]
+    assert calibration.loc["0"].to_dict() == pytest.approx({"Customers": 2, "ActualPurchases": 0.5,
+                                                            "PredictedPurchases": 0.5, "Ratio": 1.0})
+    assert calibration.loc["7+", "Ratio"] == pytest.approx(0.8)
+    summary = clv.holdout_summary(comparison, pd.Series({"4": "VIP", "1": "Budget", "2": "Budget", "3": "Budget"}))
+    ratios = clv.spend_ratio_by_segment(summary)
+    assert ratios.loc["VIP", "SpendRatio"] == pytest.approx(0.6)
+    assert ratios.loc["VIP", "SpendPerPurchaseRatio"] == pytest.approx(30 / 40)
+    assert ratios.loc["VIP", "Reading"] == ("VIP: predicted spend 0.60 times the actual (40% under-forecast); "
+                                            "purchase days 20% under-forecast, spend per purchase day 25% under-forecast.")
+    assert ratios.loc["Budget", "Reading"] == ("Budget: predicted spend 1.30 times the actual (30% over-forecast); "
+                                               "purchase days 33% under-forecast, spend per purchase day 95% "
+                                               "over-forecast.")
+
+
+@pytest.mark.slow
+def test_cli_clv_writes_intervals_and_diagnostics_and_warns(tmp_path, sample_csv, capsys):
+    out, folder = tmp_path / "clv.csv", tmp_path / "diag"
+    assert cli.main(["clv", "--data", str(sample_csv), "--out", str(out), "--draws", "10",
+                     "--diagnostics", str(folder), "--holdout-days", "60"]) == 0
+    table = pd.read_csv(out, dtype={"CustomerID": str})
+    assert list(table.columns)[-3:] == ["clv", "clv_low", "clv_high"]
+    assert (table["clv_low"] <= table["clv_high"]).all()
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"calibration_by_frequency.csv", "period_transactions.csv", "p_alive_matrix.csv",
+                     "expected_purchases_90d_matrix.csv", "gamma_gamma_independence.csv", "holdout_summary.csv",
+                     "spend_ratio_by_segment.csv", "summary.txt"}
+    period = pd.read_csv(folder / "period_transactions.csv")
+    assert period["Observed"].sum() == len(table)
+    said = capsys.readouterr()
+    assert "segkit: warning: Gamma-Gamma assumes spend per purchase day is independent" in said.err
+    assert "checked on the 60 days" in said.out and "times the actual" in said.out
+    assert cli.main(["clv", "--data", str(sample_csv), "--out", str(out), "--draws", "0", "--until", "2011-10-31",
+                     "--diagnostics", str(tmp_path / "until"), "--holdout-days", "60"]) == 0
+    assert "fitted on the purchases before 2011-09-02, checked on the 60 days" in capsys.readouterr().out
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_on_the_real_data_gamma_gamma_independence_fails_as_measured(real_data):
+    check = clv.gamma_gamma_independence(clv.rfm_frame(real_data.lines))
+    assert check["pearson"] == pytest.approx(0.13, abs=0.01) and check["spearman"] == pytest.approx(0.21, abs=0.01)
+    assert not check["independent"]
+
+
+#: Pareto/NBD on CDNOW (weeks): Fader, Hardie & Lee (2005), "A note on implementing the
+#: Pareto/NBD model in MATLAB": r = 0.5533, alpha = 10.5776, s = 0.6061, beta = 11.6650,
+#: log-likelihood -9594.98.
+PARETO_CDNOW = {"r": 0.5533, "alpha": 10.5776, "s": 0.6061, "beta": 11.6650}
+PARETO_PARAMS = {"purchase_model": "pareto", "pareto": PARETO_CDNOW, "gamma_gamma": PARAMS["gamma_gamma"],
+                 "time_unit": "D"}
+
+
+def test_pareto_log_likelihood_reproduces_the_published_cdnow_value(cdnow):
+    assert clv.log_likelihood(cdnow, PARETO_PARAMS).sum() == pytest.approx(-9594.98, abs=0.02)
+    alive = clv.p_alive(cdnow, PARETO_PARAMS)
+    assert alive.between(0, 1).all() and alive[cdnow["frequency"] == 0].lt(1).all()  # one-time buyers can leave
+    assert (clv.expected_purchases(cdnow, PARETO_PARAMS, 39) > 0).all()
+    predicted = clv.predict_clv(cdnow, PARETO_PARAMS)
+    assert np.isfinite(predicted["clv"]).all()
+    with pytest.raises(SegkitDataError, match="BG/NBD and MBG/NBD only"):
+        clv.period_transactions(cdnow, PARETO_PARAMS)
+
+
+@pytest.mark.slow
+def test_pareto_fit_reproduces_the_published_cdnow_estimates_to_one_percent(cdnow):
+    params = clv.fit_clv(cdnow, "pareto")
+    assert params["purchase_model"] == "pareto"
+    for name, value in PARETO_CDNOW.items():
+        assert params["pareto"][name] == pytest.approx(value, rel=0.01), name
+
+
+@pytest.mark.slow
+def test_cli_fits_pareto_and_its_diagnostics_leave_out_period_transactions(tmp_path, sample_csv, capsys):
+    params, folder = tmp_path / "pareto.json", tmp_path / "diag"
+    assert cli.main(["clv", "--data", str(sample_csv), "--model", "pareto", "--params", str(params), "--draws", "3",
+                     "--out", str(tmp_path / "clv.csv"), "--diagnostics", str(folder)]) == 0
+    assert clv.load_params(params)["purchase_model"] == "pareto"
+    assert not (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
+    assert "not available for Pareto/NBD" in capsys.readouterr().out
