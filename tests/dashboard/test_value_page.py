@@ -120,7 +120,7 @@ def test_migration_chooser_changes_the_sankey(page, served):
     assert sum(page.evaluate(SANKEY_LINKS)) == len(served.data.customers)
     assert options[0].replace("\xa0", " ").split()[-1] in page.inner_text(".seg-value")  # the year in the title
     # what the segments at the cut-off count: the model's window (the whole log here) ending there
-    assert "all purchases before it" in page.inner_text(".seg-migration-note")
+    assert "Both sides count" in page.inner_text(".seg-migration-note")  # equal windows before and after
     assert page.inner_text(".seg-message") == ""
 
 
