@@ -33,7 +33,7 @@ from segkit.errors import SegkitArtifactError, SegkitDataError, SegkitError
 if TYPE_CHECKING:  # the names below, for editors and type checkers; imported lazily at run time
     from segkit.clean import clean_transactions  # noqa: F401
     from segkit.features.customers import customer_features  # noqa: F401
-    from segkit.ingest.load import load_transactions
+    from segkit.ingest.load import load_transactions  # noqa: F401
     from segkit.ingest.sample import generate_sample_transactions  # noqa: F401
     from segkit.modeling.model import SegmentationModel  # noqa: F401
     from segkit.pipeline.artifacts import load_artifacts, save_artifacts  # noqa: F401
