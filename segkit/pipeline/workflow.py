@@ -432,7 +432,6 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
     from segkit.engines.base import run_rules
     from segkit.engines.spark import SparkEngine
     from segkit.errors import SegkitDataError
-    from segkit.features.customers import finish_customers
 
     _check_feature_options(window_days, extra_features)
     if spark_table:
@@ -460,6 +459,16 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
                         extra_features=extra_features)
     finally:
         engine.close()
+    return _engine_customer_data(out, source, is_sample, rules, None, window_days, extra_features)
+
+
+def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, rules: str, lines,
+                          window_days: int | None, extra_features) -> CustomerData:
+    """``CustomerData`` from an engine's ``run_rules`` result (Spark, a database): refused in
+    one sentence when no line is left, registered features joined on."""
+    from segkit.errors import SegkitDataError
+    from segkit.features.customers import finish_customers
+
     if out["customers"].empty:
         raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
                               "check the customer, quantity and price columns.")
@@ -468,7 +477,7 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
         from segkit.rules.registry import with_features
 
         customers = with_features(customers, out["features"], list(extra_features))
-    return CustomerData(source, is_sample, rules, None, None, out["report"], customers,
+    return CustomerData(source, is_sample, rules, None, lines, out["report"], customers,
                         None if window_days is None else int(window_days))
 
 
@@ -479,7 +488,6 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
     from segkit.engines.base import run_rules
     from segkit.engines.database import IbisEngine, safe_url
     from segkit.errors import SegkitDataError
-    from segkit.features.customers import finish_customers
 
     if not db_url or not db_table:
         raise SegkitDataError("The ibis engine reads a table of a database: give both --db URL "
@@ -495,16 +503,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
             else None
     finally:
         engine.close()
-    if out["customers"].empty:
-        raise SegkitDataError(f"'{source}' has no usable lines after cleaning ({_biggest_removal(out['report'])}); "
-                              "check the customer, quantity and price columns.")
-    customers = finish_customers(out["customers"])
-    if extra_features:
-        from segkit.rules.registry import with_features
-
-        customers = with_features(customers, out["features"], list(extra_features))
-    return CustomerData(source, False, rules, None, clean, out["report"], customers,
-                        None if window_days is None else int(window_days))
+    return _engine_customer_data(out, source, False, rules, clean, window_days, extra_features)
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
