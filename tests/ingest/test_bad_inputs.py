@@ -276,7 +276,10 @@ def test_dashboard_upload_gives_one_line_and_the_session_goes_on(case, upload_da
     else:
         assert 'class="seg-error"' in score.upload_result.value, text[:300]
         fragment = "is not a CSV or XLSX file" if case["file"] in REFUSED_BY_TYPE else case["message"]
+        if "--dayfirst" in fragment:  # the page names its own control, never a command-line switch
+            fragment = "in the Dates list next to the upload button"
         assert fragment in text and case["file"] in text, text
+        assert "--dayfirst" not in text and "--monthfirst" not in text, text
         assert "\n" not in text and "Traceback" not in text and len(text) < 400, text
     assert dash.state.message == ""
     # The session goes on: a filter still changes the summary, and back.

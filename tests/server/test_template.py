@@ -68,8 +68,11 @@ def test_a_template_found_nowhere_stops_the_server_with_one_sentence(tmp_path):
 
 @pytest.mark.slow
 def test_a_wheel_installs_the_template_as_jupyter_data_files(tmp_path):
+    # --ignore-installed: without it pip uninstalls the running environment's segkit (the
+    # editable install every other test and the notebooks' kernels import) before
+    # installing into the prefix.
     prefix = tmp_path / "prefix"
-    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--prefix", str(prefix),
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed", "--prefix", str(prefix),
                             str(ROOT)], capture_output=True, text=True, timeout=600, check=False)
     assert built.returncode == 0, built.stderr[-2000:]
     installed = prefix / "share" / "jupyter" / "voila" / "templates" / "segkit"
