@@ -198,14 +198,11 @@ def load_log(
         names.append(labels[path])
     filled = sum(int(frame.attrs.get(FILLED_DOWN, 0)) for frame in frames)
     combined = with_source_files(frames, names)
-    repeats = repeated_across_files(combined)
-    log = combined.loc[~repeats].reset_index(drop=True) if repeats.any() else combined
-    repeated = int(repeats.sum())
+    log, repeated = drop_repeats_across_files(combined)
     if repeated and notes is not None:
         notes.append(f"{repeated:,} lines appear in more than one file (overlapping exports); each was counted once.")
-    dropped = combined.loc[repeats]
     # What the cleaning report shows as its own row (segkit.pipeline.workflow).
-    log.attrs[REPEATED_ACROSS_FILES] = (repeated, float((dropped["Quantity"] * dropped["UnitPrice"]).sum()))
+    log.attrs[REPEATED_ACROSS_FILES] = (repeated, _revenue(combined) - _revenue(log) if repeated else 0.0)
     if filled:
         log.attrs[FILLED_DOWN] = filled
     return log
@@ -214,6 +211,10 @@ def load_log(
 def line_hashes(log: pd.DataFrame) -> np.ndarray:
     """One 64-bit hash per line of ``log`` over its canonical columns (equal lines, equal hashes)."""
     return pd.util.hash_pandas_object(log[CANONICAL_COLUMNS], index=False).to_numpy()
+
+
+def _revenue(lines: pd.DataFrame) -> float:
+    return float((lines["Quantity"] * lines["UnitPrice"]).sum())
 
 
 def drop_repeats_across_files(log: pd.DataFrame, hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:

@@ -533,14 +533,7 @@ def with_repeats_across_files(report: pd.DataFrame, repeated: tuple[int, float] 
     more than one file of a log and were counted once (``load_log``); unchanged when none did."""
     if not repeated or not repeated[0]:
         return report
-    lines, revenue = int(repeated[0]), round(float(repeated[1]), 2)
-    report = report.copy()
-    loaded = report.iloc[0]
-    row = pd.DataFrame([{"rule": OVERLAP_RULE, "rows_removed": lines, "revenue_removed": revenue,
-                         "rows_left": int(loaded["rows_left"]), "revenue_left": float(loaded["revenue_left"])}])
-    report.loc[0, "rows_left"] = int(loaded["rows_left"]) + lines
-    report.loc[0, "revenue_left"] = round(float(loaded["revenue_left"]) + revenue, 2)
-    return pd.concat([report.iloc[:1], row.astype(report.dtypes.to_dict()), report.iloc[1:]], ignore_index=True)
+    return _with_row_after_loaded(report, OVERLAP_RULE, int(repeated[0]), round(float(repeated[1]), 2))
 
 
 def filled_down_rule(lines: int) -> str:
@@ -554,9 +547,19 @@ def with_filled_down(report: pd.DataFrame, lines: int) -> pd.DataFrame:
     (``segkit.ingest.load.fill_down_within_orders``); nothing is removed by it."""
     if not lines:
         return report
+    return _with_row_after_loaded(report, filled_down_rule(int(lines)), 0, 0.0)
+
+
+def _with_row_after_loaded(report: pd.DataFrame, rule: str, rows: int, revenue: float) -> pd.DataFrame:
+    """``report`` with a row for a step taken before cleaning, right after "loaded": it
+    removed ``rows`` lines worth ``revenue``, which "loaded" then counts in (so every row's
+    ``rows_left`` is the one before it minus what it removed)."""
+    report = report.copy()
     loaded = report.iloc[0]
-    row = pd.DataFrame([{"rule": filled_down_rule(int(lines)), "rows_removed": 0, "revenue_removed": 0.0,
+    row = pd.DataFrame([{"rule": rule, "rows_removed": rows, "revenue_removed": revenue,
                          "rows_left": int(loaded["rows_left"]), "revenue_left": float(loaded["revenue_left"])}])
+    report.loc[0, "rows_left"] = int(loaded["rows_left"]) + rows
+    report.loc[0, "revenue_left"] = round(float(loaded["revenue_left"]) + revenue, 2)
     return pd.concat([report.iloc[:1], row.astype(report.dtypes.to_dict()), report.iloc[1:]], ignore_index=True)
 
 
@@ -844,7 +847,7 @@ def customers_with_history(
     many of them the history knew and how many lines were already in it.
     """
     from segkit.ingest.logs import (
-        repeated_across_files,
+        drop_repeats_across_files,
         source_labels,
         with_source_files,
     )
@@ -856,13 +859,13 @@ def customers_with_history(
     combined = with_source_files([old.drop(columns="SourceFile", errors="ignore"),
                                   new.drop(columns="SourceFile", errors="ignore")],
                                  [labels[Path(history)], labels[Path(data)]])
-    repeats = repeated_across_files(combined)
-    combined = combined.loc[~repeats].drop(columns="SourceFile").reset_index(drop=True)
+    combined, repeated = drop_repeats_across_files(combined)
+    combined = combined.drop(columns="SourceFile")
     known = new_ids.isin(old["CustomerID"].dropna().unique())
     if notes is not None:
         notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{Path(data).name}' are in the history "
                      f"'{Path(history).name}': each is scored on their whole history with the new lines added"
-                     + (f" ({int(repeats.sum()):,} lines already in the history were counted once)" if repeats.any()
+                     + (f" ({repeated:,} lines already in the history were counted once)" if repeated
                         else "") + "; the others on their new lines alone.")
     customers = customers_for_scoring(combined, model, None, None, rules, dayfirst=None, use_cache=use_cache,
                                       allow_short_window=allow_short_window, notes=notes, until=until)
