@@ -61,6 +61,7 @@ __all__ = [
     "recommend_k",
     "clustering_metrics",
     "log1p_nonnegative",
+    "NearestMemberAssignment",
 ]
 
 
@@ -83,6 +84,8 @@ FEATURE_PRESETS: dict[str, FeaturePreset] = {
 }
 #: Segment codes after the K value tiers (0 = highest tier): K + position in this tuple.
 STAGE_SEGMENTS = ("New", "At risk", "Lost")
+#: Columns the lifecycle rules read, after the clustered features in ``feature_names_in_``.
+STAGE_COLUMNS = ("Recency", "Tenure", "NumPurchases")
 
 #: Above this many customers KMeans gives way to MiniBatchKMeans: up to 4M customers KMeans
 #: was measured both faster and better (docs/benchmarks.md, "Training at a million
@@ -189,9 +192,12 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     scaler : scikit-learn transformer, optional
         Any transformer (cloned); ``None``: ``StandardScaler()``.
     clusterer : scikit-learn estimator, optional
-        Any estimator with ``fit`` and ``predict`` (cloned), e.g. ``KMeans``,
-        ``MiniBatchKMeans``, ``GaussianMixture``; ``None``: bisecting K-Means with
-        lifecycle rules, else K-Means.
+        Any clusterer (cloned), e.g. ``KMeans``, ``MiniBatchKMeans``,
+        ``GaussianMixture``; ``None``: bisecting K-Means with lifecycle rules, else
+        K-Means. A clusterer without ``predict`` (``AgglomerativeClustering``,
+        ``DBSCAN``, ``HDBSCAN``) is wrapped in ``NearestMemberAssignment``: new customers
+        get the cluster of their nearest training member, and noise points (-1) that of
+        their nearest clustered member. It must find exactly ``n_clusters`` clusters.
     transforms : mapping of str to str, optional
         Per-feature transform overriding ``log_transform``, e.g.
         ``{"ChristmasShare": "identity"}``; values ``"log1p"`` or ``"identity"``.
@@ -216,8 +222,18 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         recommendation.
     metrics_ : dict
         Silhouette, Calinski-Harabasz and Davies-Bouldin of the fit.
-    n_features_in_, feature_names_in_
-        As in scikit-learn.
+    feature_names_in_ : numpy.ndarray
+        Every column ``predict`` reads, in order: the clustered features, then (with
+        lifecycle rules) Recency, Tenure and NumPurchases. A numpy array given to
+        ``predict`` must have these columns in this order.
+    n_features_in_ : int
+        ``len(feature_names_in_)``.
+    cluster_features_ : numpy.ndarray
+        The features the clusterer sees (``features``, or x0, x1, .. for arrays).
+
+    ``n_clusters`` and ``labels_``: with lifecycle rules ``n_clusters`` is K, the number of
+    value tiers, and ``labels_`` runs 0..K+2: codes 0..K-1 are the tiers, K..K+2 the
+    stages New, At risk and Lost. Without lifecycle rules ``labels_`` runs 0..K-1.
 
     Notes
     -----
@@ -270,8 +286,11 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     def input_columns_(self) -> list[str]:
         """Every column a customer table needs to be scored: the features, and with
         lifecycle rules Recency, Tenure and NumPurchases."""
-        features = list(getattr(self, "feature_names_in_", None) if hasattr(self, "feature_names_in_") else self.features or [])
-        staging = ["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else []
+        features = list(self.cluster_features_) if hasattr(self, "cluster_features_") else list(self.features or [])
+        return self._with_stage_columns(features)
+
+    def _with_stage_columns(self, features: list[str]) -> list[str]:
+        staging = list(STAGE_COLUMNS) if self.lifecycle_rules_ is not None else []
         return list(dict.fromkeys(features + staging))
 
     # -- inputs ---------------------------------------------------------------------
@@ -281,8 +300,10 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             return X
         # Arrays get scikit-learn's own checks and messages (shape, sparse, NaN, dtype).
         array = check_array(X, dtype="numeric", ensure_min_samples=1)
-        names = list(self.features) if self.features is not None else (
-            list(self.feature_names_in_) if not fitting and hasattr(self, "feature_names_in_")
+        # Columns in the order of feature_names_in_: the clustered features, then the
+        # stage columns (Recency, Tenure, NumPurchases) the lifecycle rules read.
+        names = list(self.feature_names_in_) if not fitting and hasattr(self, "feature_names_in_") else (
+            self._with_stage_columns(list(self.features)) if self.features is not None
             else [f"x{i}" for i in range(array.shape[1])])
         if len(names) != array.shape[1]:
             raise SegkitDataError(f"X has {array.shape[1]} features, but SegmentationModel is expecting {len(names)} "
@@ -290,14 +311,14 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         return pd.DataFrame(array, columns=names)
 
     def _feature_list(self, frame: pd.DataFrame) -> list[str]:
-        if hasattr(self, "feature_names_in_"):
-            return list(self.feature_names_in_)
+        if hasattr(self, "cluster_features_"):
+            return list(self.cluster_features_)
         return list(self.features) if self.features is not None else [str(c) for c in frame.columns]
 
     def _matrix(self, customers) -> pd.DataFrame:
         customers = self._as_frame(customers)
         features = self._feature_list(customers)
-        needed = features + (["Recency", "Tenure", "NumPurchases"] if self.lifecycle_rules_ is not None else [])
+        needed = self._with_stage_columns(features)
         missing = [f for f in dict.fromkeys(needed) if f not in customers.columns]
         if missing:
             raise SegkitDataError(
@@ -356,8 +377,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         if "random_state" in params and params["random_state"] is None:
             clusterer.set_params(random_state=self.random_state)
         if not hasattr(clusterer, "predict"):
-            raise SegkitDataError(f"{type(clusterer).__name__} has no predict(), so it cannot score new customers; "
-                                  "choose a clusterer with fit and predict (KMeans, GaussianMixture, ...).")
+            return NearestMemberAssignment(clusterer, n_clusters=self.n_clusters)
         return clusterer
 
     # -- scikit-learn API -----------------------------------------------------------
@@ -378,7 +398,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             The fitted model itself.
         """
         customers = self._as_frame(X, fitting=True)
-        for attr in ("feature_names_in_", "n_features_in_"):
+        for attr in ("feature_names_in_", "n_features_in_", "cluster_features_"):
             self.__dict__.pop(attr, None)
         features = self._feature_list(customers)
         X_all = self._matrix(customers)
@@ -396,13 +416,12 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"Only {distinct} customers have distinct feature values, fewer than K={self.n_clusters}; "
                 "choose a smaller K or load more data."
             )
-        self.feature_names_in_ = np.asarray(features, dtype=object)
-        self.n_features_in_ = len(features)
+        self._set_input_names(features)
         self.pipeline_ = self._make_pipeline(features, len(X_fit))
         with _threads_for(len(X_fit)), _quiet_convergence():
             self.pipeline_.fit(X_fit)
             fit_clusters = self.pipeline_.predict(X_fit).astype(int)
-            X_scaled = self.transform(X_fit)
+            X_scaled = self.transform_scaled(X_fit)
             self.cluster_centres_ = _centres(X_scaled, fit_clusters, self.n_clusters)
             if self.lifecycle_rules_ is not None:
                 # Tier 0 is the cluster of highest value: largest sum of scaled features.
@@ -432,7 +451,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         return codes
 
     def _describe(self, customers: pd.DataFrame, X_scaled: np.ndarray, fit_clusters: np.ndarray) -> None:
-        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_, list(self.feature_names_in_))
+        self.profile_ = segment_profile(customers, self.labels_, self.segment_names_, list(self.cluster_features_))
         step = self.pipeline_.steps[-1][1]
         self.metrics_ = clustering_metrics(X_scaled, self.tier_of_cluster_[fit_clusters], getattr(step, "inertia_", None),
                                            random_state=0)
@@ -440,24 +459,51 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         self.definitions_ = segment_definitions(segmented, self.lifecycle_rules_, list(self.segment_names_.values()),
                                                 currency=currency())
 
+    def _set_input_names(self, cluster_features: Sequence[str]) -> None:
+        """``cluster_features_``: what the clusterer sees; ``feature_names_in_``: every
+        column ``predict`` reads (those, then the lifecycle rules' stage columns)."""
+        self.cluster_features_ = np.asarray(list(cluster_features), dtype=object)
+        self.feature_names_in_ = np.asarray(self._with_stage_columns(list(cluster_features)), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+
     def transform(self, X) -> np.ndarray:
-        """The feature matrix as the clustering step sees it (after transforms and scaling)."""
+        """Each customer's distance to every cluster centre, in the scaled space the model
+        clusters in (columns ``distance_<segment>``), or, for a clusterer with
+        ``predict_proba`` (mixtures), the probability of each cluster (``probability_<segment>``).
+        With lifecycle rules the columns are the value tiers, from the highest (VIP first).
+        ``get_feature_names_out`` names the columns; ``transform_scaled`` gives the scaled
+        features themselves."""
+        scaled = self.transform_scaled(X)
+        step = self.pipeline_.steps[-1][1]
+        if hasattr(step, "predict_proba"):
+            values = np.asarray(step.predict_proba(scaled), dtype="float64")
+        else:
+            centres = np.nan_to_num(self.cluster_centres_, nan=np.inf)
+            values = np.sqrt(((scaled[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2))
+        return values[:, self._clusters_by_code()]
+
+    def _clusters_by_code(self) -> np.ndarray:
+        """Cluster index of segment code 0, 1, .. K-1 (value tier order with lifecycle rules)."""
+        return np.argsort(np.asarray(self.tier_of_cluster_), kind="stable")
+
+    def transform_scaled(self, X) -> np.ndarray:
+        """The feature matrix as the clustering step sees it (after transforms and scaling;
+        columns ``cluster_features_``)."""
         check_is_fitted(self, "pipeline_")
         frame = self._as_frame(X)
-        features = list(self.feature_names_in_)
+        features = list(self.cluster_features_)
         matrix = frame if list(frame.columns) == features else frame[features] if set(features) <= set(frame.columns) \
             else self._matrix(frame)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # feature-name checks of inner steps
             return np.asarray(self.pipeline_[:-1].transform(matrix.astype("float64")), dtype="float64")
 
-    def transform_scaled(self, customers) -> np.ndarray:
-        """Same as ``transform`` (kept for callers of earlier releases)."""
-        return self.transform(customers)
-
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of ``transform``'s columns: ``distance_<segment>`` or ``probability_<segment>``."""
         check_is_fitted(self, "pipeline_")
-        return np.asarray(self.feature_names_in_, dtype=object)
+        kind = "probability" if hasattr(self.pipeline_.steps[-1][1], "predict_proba") else "distance"
+        return np.asarray([f"{kind}_{self.segment_names_.get(code, code)}" for code in range(self.n_clusters)],
+                          dtype=object)
 
     def predict(self, X) -> np.ndarray:
         """Segment code of each customer (``segment_names_`` maps codes to names)."""
@@ -475,7 +521,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         """How clearly each customer belongs to its cluster, 0..1: the clusterer's own
         probability where it has one (mixtures), else 1 - d1/d2 with d1, d2 the distances
         to the nearest and second-nearest centre (0: on the border, 1: at the centre)."""
-        X = self.transform(self._matrix(self._as_frame(customers)))
+        X = self.transform_scaled(self._matrix(self._as_frame(customers)))
         step = self.pipeline_.steps[-1][1]
         if hasattr(step, "predict_proba"):
             return np.asarray(step.predict_proba(X)).max(axis=1)
@@ -538,7 +584,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     def centroids_(self) -> pd.DataFrame:
         """Cluster centres in the scaled space the model clusters in (rows: cluster, or
         value tier with lifecycle rules)."""
-        frame = pd.DataFrame(self.cluster_centres_, columns=list(self.feature_names_in_))
+        frame = pd.DataFrame(self.cluster_centres_, columns=list(self.cluster_features_))
         if self.lifecycle_rules_ is not None:
             frame.index = self.tier_of_cluster_
             frame = frame.sort_index()
@@ -561,9 +607,6 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         table = ("needs a customer table with the named columns it clusters "
                  f"({', '.join(self._required_columns())}); the check passes bare arrays")
         reasons = {name: table for name in _CHECKS_NEEDING_A_CUSTOMER_TABLE}
-        reasons["check_positive_only_tag_during_fit"] = (
-            "purchases and spend are never negative: negative input is refused with a sentence naming the "
-            "columns, not with scikit-learn's message")
         for name in ("check_fit2d_1sample", "check_fit2d_1feature"):
             reasons[name] = "a one-row or one-column table is refused with a sentence for people, in segkit's words"
         return reasons
@@ -589,9 +632,68 @@ _CHECKS_NEEDING_A_CUSTOMER_TABLE = (
     "check_estimators_overwrite_params", "check_estimators_pickle", "check_f_contiguous_array_estimator",
     "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
     "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
-    "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_readonly_memmap_input",
+    "check_pipeline_consistency", "check_readonly_memmap_input",
     "check_transformer_data_not_an_array", "check_transformer_general",
 )
+
+
+class NearestMemberAssignment(ClusterMixin, BaseEstimator):
+    """A clusterer without ``predict`` (``AgglomerativeClustering``, ``DBSCAN``,
+    ``HDBSCAN``) made able to score new points: ``fit`` runs ``clusterer.fit_predict``;
+    noise points (label -1) join the cluster of their nearest clustered member; ``predict``
+    gives each point the cluster of its nearest training member (1-nearest neighbour,
+    ``sklearn.neighbors.KNeighborsClassifier``).
+
+    Parameters
+    ----------
+    clusterer : scikit-learn clusterer
+        Cloned before fitting.
+    n_clusters : int or None
+        How many clusters the fit must find; a clusterer that finds another number (DBSCAN
+        chooses its own) is refused with a sentence naming both numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.cluster import AgglomerativeClustering
+    >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> assign = NearestMemberAssignment(AgglomerativeClustering(n_clusters=2), n_clusters=2).fit(X)
+    >>> assign.predict(np.array([[0.05], [4.9]])).tolist() == [assign.labels_[0], assign.labels_[2]]
+    True
+    """
+
+    def __init__(self, clusterer=None, n_clusters: int | None = None):
+        self.clusterer = clusterer
+        self.n_clusters = n_clusters
+
+    def fit(self, X, y=None) -> "NearestMemberAssignment":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        X = check_array(X, dtype="float64")
+        self.clusterer_ = clone(self.clusterer)
+        labels = np.asarray(self.clusterer_.fit_predict(X), dtype=int)
+        name = type(self.clusterer_).__name__
+        clustered = labels >= 0
+        found = len(np.unique(labels[clustered]))
+        if found == 0:
+            raise SegkitDataError(f"{name} put every customer in noise (-1) and found no cluster; "
+                                  "tune its parameters (eps, min_samples, min_cluster_size).")
+        if self.n_clusters is not None and found != self.n_clusters:
+            raise SegkitDataError(f"{name} found {found} clusters but n_clusters is {self.n_clusters}; "
+                                  f"set n_clusters={found} or tune {name}'s parameters.")
+        # Codes 0..found-1 in the order the clusterer numbered them.
+        codes = np.full(len(labels), -1)
+        codes[clustered] = np.searchsorted(np.unique(labels[clustered]), labels[clustered])
+        self.nearest_ = KNeighborsClassifier(n_neighbors=1).fit(X[clustered], codes[clustered])
+        if not clustered.all():
+            codes[~clustered] = self.nearest_.predict(X[~clustered])
+        self.labels_ = codes
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "nearest_")
+        return np.asarray(self.nearest_.predict(check_array(X, dtype="float64")), dtype=int)
 
 
 def _centres(X_scaled: np.ndarray, clusters: np.ndarray, k: int) -> np.ndarray:

@@ -206,8 +206,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
     card = {
         "format": FORMAT_VERSION,
         "created": created.isoformat(timespec="seconds"),
-        "features": [str(f) for f in model.feature_names_in_],
-        "transforms": pipeline_transforms(model.pipeline_, list(model.feature_names_in_)),
+        "features": [str(f) for f in model.cluster_features_],
+        "transforms": pipeline_transforms(model.pipeline_, list(model.cluster_features_)),
         "scaler": type(model.pipeline_.named_steps["scaler"]).__name__,
         "k": int(model.n_clusters),
         "random_state": model.random_state,
@@ -221,7 +221,7 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
         "metrics": _jsonable(model.metrics_),
         "params": model_params(model),
-        "feature_functions": feature_functions_card(list(model.feature_names_in_)),
+        "feature_functions": feature_functions_card(list(model.cluster_features_)),
         "training_data": _jsonable(training_data or {}),
         "versions": _versions(),
         "files": files,
@@ -565,8 +565,7 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     import_feature_functions(card, directory / MODEL_CARD)
 
     model.pipeline_ = pipeline
-    model.feature_names_in_ = np.asarray(features, dtype=object)
-    model.n_features_in_ = len(features)
+    model._set_input_names(features)
     model.tier_of_cluster_ = np.asarray(tier_of_cluster, dtype=int)
     if card.get("centres") is not None:
         model.cluster_centres_ = np.asarray(card["centres"], dtype=float)
@@ -737,7 +736,9 @@ def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> di
         problems.append("model.json's params is not a mapping")
         return {}
     params = {}
-    steps = {"scaler": pipeline.named_steps["scaler"], "clusterer": pipeline.steps[-1][1]}
+    clusterer = pipeline.steps[-1][1]
+    # A clusterer without predict runs inside NearestMemberAssignment; the parameter is the clusterer.
+    steps = {"scaler": pipeline.named_steps["scaler"], "clusterer": getattr(clusterer, "clusterer_", clusterer)}
     for name, value in recorded.items():
         if name in steps and isinstance(value, dict) and _ESTIMATOR in value:
             step = steps[name]

@@ -7,14 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.cluster import DBSCAN, HDBSCAN, AgglomerativeClustering, KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, RobustScaler
 
-from segkit.modeling.model import SegmentationModel
+from segkit.modeling.model import NearestMemberAssignment, SegmentationModel
 from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 
 
@@ -53,11 +53,15 @@ def test_scikit_learn_api(sample_data):
     model = SegmentationModel(n_clusters=3)
     labels = model.fit_predict(customers)
     assert (labels == model.labels_).all() and (model.predict(customers) == labels).all()
-    assert model.n_features_in_ == 2 and list(model.feature_names_in_) == ["NumPurchases", "TotalSpend"]
-    scaled = model.transform(customers)
-    assert scaled.shape == (len(customers), 2)
-    assert isinstance(model.set_output(transform="pandas").transform(customers), pd.DataFrame)
-    assert list(model.get_feature_names_out()) == ["NumPurchases", "TotalSpend"]
+    assert list(model.cluster_features_) == ["NumPurchases", "TotalSpend"]
+    assert model.transform_scaled(customers).shape == (len(customers), 2)
+    distances = model.set_output(transform="pandas").transform(customers)
+    assert list(distances.columns) == list(model.get_feature_names_out()) == [
+        f"distance_{model.segment_names_[code]}" for code in range(3)]
+    # Column i is tier i: each tier's members are on average nearest to their own centre
+    # (bisecting K-Means assigns along its tree, so a border customer may sit nearer another).
+    for code in range(3):
+        assert distances.to_numpy()[model.labels_ == code].mean(axis=0).argmin() == code
     copy = clone(model)
     assert copy.get_params() == model.get_params() and not hasattr(copy, "pipeline_")
     assert copy.set_params(n_clusters=4).n_clusters == 4
@@ -79,7 +83,7 @@ def test_inside_pipeline_and_grid_search(sample_data):
     assert len(pipe.fit_predict(customers)) == len(customers)
 
     def silhouette(estimator, X, y=None):
-        return silhouette_score(estimator.transform(X), estimator.predict(X))
+        return silhouette_score(estimator.transform_scaled(X), estimator.predict(X))
 
     search = GridSearchCV(SegmentationModel(lifecycle=None), {"n_clusters": [2, 3, 4]}, scoring=silhouette, cv=3)
     search.fit(customers)
@@ -116,3 +120,51 @@ def test_the_default_model_declares_every_check_it_fails_with_its_reason():
     assert sum(r["status"] == "passed" for r in results) >= 20
     stripped = SegmentationModel(features=None, lifecycle=None, log_transform=False)
     assert stripped.expected_failed_checks() == {}
+
+
+def test_predict_takes_the_columns_of_feature_names_in_stage_columns_included(sample_data):
+    """scikit-learn's convention: ``n_features_in_`` columns in, in the order of
+    ``feature_names_in_``; with lifecycle rules those include the stage columns."""
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=3).fit(customers)
+    assert list(model.feature_names_in_) == ["NumPurchases", "TotalSpend", "Recency", "Tenure"]
+    assert model.n_features_in_ == 4
+    array = customers[list(model.feature_names_in_)].to_numpy()
+    assert (model.predict(array) == model.labels_).all()
+    assert set(model.labels_) - set(range(model.n_clusters)) <= {3, 4, 5}  # New, At risk, Lost after the K tiers
+    with pytest.raises(Exception, match="expecting 4 features"):
+        model.predict(customers[["NumPurchases", "TotalSpend"]].to_numpy())
+
+
+def test_mixture_transform_gives_named_probabilities(sample_data):
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=3, clusterer=GaussianMixture(random_state=0)).fit(customers)
+    probabilities = model.transform(customers)
+    assert np.allclose(probabilities.sum(axis=1), 1)
+    assert all(name.startswith("probability_") for name in model.get_feature_names_out())
+
+
+@pytest.mark.parametrize("make", [lambda: AgglomerativeClustering(), lambda: HDBSCAN(min_cluster_size=40, copy=True)],
+                         ids=["Agglomerative", "HDBSCAN"])
+def test_clusterers_without_predict_score_by_the_nearest_member(make, sample_data, tmp_path):
+    customers = sample_data.customers
+    k = 3
+    if isinstance(make(), HDBSCAN):  # HDBSCAN picks its own number of clusters: ask it first
+        probe = SegmentationModel(n_clusters=1, clusterer=make())
+        X = probe._matrix(customers)[probe._clustered_rows(customers)]
+        scaled = probe._make_pipeline(["NumPurchases", "TotalSpend"], len(X))[:-1].fit_transform(X)
+        k = len(set(make().fit_predict(scaled)) - {-1})
+    model = SegmentationModel(n_clusters=k, clusterer=make()).fit(customers)
+    step = model.pipeline_.steps[-1][1]
+    assert isinstance(step, NearestMemberAssignment)
+    # Training customers keep the cluster they were given (noise joins its nearest member's).
+    assert (model.predict(customers) == model.labels_).all()
+    save_artifacts(model, tmp_path, sample_data.training_info())
+    assert (load_artifacts(tmp_path).predict(customers) == model.labels_).all()
+
+
+def test_a_clusterer_finding_another_number_of_clusters_is_refused_in_words(sample_data):
+    from segkit.errors import SegkitDataError
+
+    with pytest.raises(SegkitDataError, match=r"DBSCAN found \d+ clusters but n_clusters is 9; set n_clusters="):
+        SegmentationModel(n_clusters=9, clusterer=DBSCAN(eps=0.5)).fit(sample_data.customers)

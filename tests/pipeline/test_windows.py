@@ -49,7 +49,7 @@ def test_cli_window_and_feature_are_recorded_and_used_when_scoring(tmp_path, log
                      "--window-days", "180", "--feature", "ChristmasShare"]) == 0
     model = load_artifacts(artifacts)
     assert model.card_["training_data"]["window_days"] == 180
-    assert list(model.feature_names_in_) == ["NumPurchases", "TotalSpend", "ChristmasShare"]
+    assert list(model.cluster_features_) == ["NumPurchases", "TotalSpend", "ChristmasShare"]
     assert model.card_["transforms"]["ChristmasShare"] == "identity"
     assert cli.main(["score", "--data", str(full), "--artifacts", str(artifacts), "--out", str(out)]) == 0
     scored = pd.read_csv(out, dtype={"CustomerID": str}).set_index("CustomerID")
@@ -92,6 +92,6 @@ def test_a_registered_feature_of_your_own_reaches_the_model(sample_data):
     data = load_customer_data(sample_data.transactions, extra_features=["WeekendShare"])
     assert data.customers["WeekendShare"].between(0, 1).all()
     model, _ = train_model(data, k=3, extra_features=["WeekendShare"])
-    assert "WeekendShare" in model.feature_names_in_
+    assert "WeekendShare" in model.cluster_features_
     with pytest.raises(SegkitDataError, match="No feature named Nope; registered features: "):
         load_customer_data(sample_data.transactions, extra_features=["Nope"])
