@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -557,8 +558,10 @@ def _prepare_page(data, model, card_path) -> None:
 
 
 def _fit_value(model, data, args) -> None:
-    """Fit lifetime-value parameters into the model when the clv extra is there (say so when not)."""
-    from segkit.value.clv import PURCHASE_MODELS, clv_available, fit_clv, rfm_frame
+    """Fit lifetime-value parameters and their draws into the model when the clv extra is
+    there (say so when not)."""
+    from segkit.pipeline.workflow import fit_customer_value
+    from segkit.value.clv import PURCHASE_MODELS, clv_available
 
     if args.no_clv or os.environ.get("SEGKIT_CLV", "1") == "0" or data.lines is None:
         print("\nlifetime value: not fitted" + (" (out-of-core data)" if data.lines is None else ""))
@@ -566,12 +569,16 @@ def _fit_value(model, data, args) -> None:
     if not clv_available():
         print("\nlifetime value: not fitted (install the clv extra: pip install 'segkit[clv]')")
         return
-    rfm = rfm_frame(data.lines)
-    model.clv_params_ = params = fit_clv(rfm, getattr(args, "clv_model", "bgnbd"))
+    started = time.perf_counter()
+    fit_customer_value(model, data.lines, getattr(args, "clv_model", "bgnbd"))
+    params, uncertainty = model.clv_params_, model.clv_uncertainty_
     name = params["purchase_model"]
     print(f"\nlifetime value ({PURCHASE_MODELS[name]} + Gamma-Gamma, maximum likelihood): "
           + ", ".join(f"{k}={v:.4g}" for k, v in {**params[name], **params["gamma_gamma"]}.items()))
-    _warn_independence(rfm)
+    print(f"  {len(uncertainty['draws'])} bootstrap parameter draws stored for {uncertainty['level']:.0%} intervals "
+          f"(CLVLow/CLVHigh; parameter uncertainty only) in {time.perf_counter() - started:.1f} s")
+    if not uncertainty["independence"]["independent"]:
+        print(f"segkit: warning: {uncertainty['independence']['message']}", file=sys.stderr)
 
 
 def _warn_independence(rfm) -> None:

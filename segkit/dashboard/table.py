@@ -12,7 +12,7 @@ import pandas as pd
 
 from segkit.dashboard.state import WINDOW_COLUMNS
 from segkit.dashboard.urlsync import view_name
-from segkit.dashboard.value_panel import palive_note, single_day_note
+from segkit.dashboard.value_panel import palive_note, single_day_note, value_range_note
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views.tables import (
     TABLE_COLUMNS,
@@ -32,15 +32,17 @@ EAGER_DOWNLOAD_ROWS = 10_000
 
 #: Columns of the campaign CSV, in order (those the page has; column names as in the data,
 #: for import into a mailing tool). ``ModelSegment`` is there when the page shows RFM segments.
-CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "ExpectedPurchases90d", "Country",
-                    "LastPurchase", "Recency", "FirstPurchase", "NumPurchases", "TotalSpend", "AvgOrderValue",
+CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "CLV", "CLVLow", "CLVHigh", "PAlive",
+                    "ExpectedPurchases90d", "Country", "LastPurchase", "Recency", "FirstPurchase", "NumPurchases", "TotalSpend", "AvgOrderValue",
                     "PurchasesInWindow", "SpendInWindow", "ModelSegment"]
 
 
 def campaign_titles(currency: str = "£") -> dict[str, str]:
     """The campaign CSV's headings: each column in words, with its unit."""
     return {"CustomerID": "Customer ID", "Segment": "Segment", "Recommendation": "Recommendation",
-            "CLV": f"Lifetime value, next 12 months ({currency})", "PAlive": "Chance still active (0-1)",
+            "CLV": f"Lifetime value, next 12 months ({currency})",
+            "CLVLow": f"Lifetime value, low end of range ({currency})",
+            "CLVHigh": f"Lifetime value, high end of range ({currency})", "PAlive": "Chance still active (0-1)",
             "ExpectedPurchases90d": "Expected purchase days, next 90 days", "Country": "Country",
             "LastPurchase": "Last purchase (date)", "Recency": "Days since last purchase",
             "FirstPurchase": "First purchase (date)", "NumPurchases": "Purchases (orders)",
@@ -173,6 +175,8 @@ class TablePanel:
                 palive = pd.Series(selection.column("PAlive"))
                 note = palive_note(palive) or single_day_note(palive, pd.Series(selection.column("Recency")),
                                                               getattr(self.state.model, "clv_params_", None))
+            if "CLVLow" in selection.columns:
+                note = " ".join(filter(None, [note, value_range_note(getattr(self.state.model, "clv_uncertainty_", None))]))
             self.palive_note.value = f'<p class="seg-meta seg-palive-text">{note}</p>' if note else ""
 
     def _draw_download(self, force: bool = False) -> None:

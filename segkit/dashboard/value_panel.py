@@ -46,7 +46,7 @@ from segkit.views.export import to_safe_csv
 from segkit.views.tables import Filters, filter_mask, segment_customers
 
 __all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
-           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
+           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "value_range_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
 
 VALUE_CHART_HEIGHT = 420
 #: The accordion's sections, in order.
@@ -162,6 +162,25 @@ def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: 
     return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
             "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
             "the last purchase, or fit MBG/NBD (segkit train --clv-model mbgnbd).")
+
+
+def value_range_note(uncertainty) -> str:
+    """What the lifetime-value ranges mean, and a plain warning when the model's spend part
+    (Gamma-Gamma) rests on an assumption this shop's data breaks; "" for a model without
+    stored draws (``fit_customer_value``)."""
+    if not uncertainty or not uncertainty.get("draws"):
+        return ""
+    level = float(uncertainty.get("level", 0.9))
+    note = (f"Lifetime value ranges (low – high) hold {level:.0%} of the values the model gives when refitted on "
+            "resampled customers: they show how sure the model is of its own figures, not how much a single customer "
+            "may really spend, which varies far more.")
+    check = uncertainty.get("independence") or {}
+    if check and not check.get("independent", True):
+        direction = "more" if float(check.get("spearman", 0)) > 0 else "less"
+        note += (f" In this shop, customers who buy more often also spend {direction} per purchase (correlation "
+                 f"{float(check['spearman']):.2f}), which the lifetime value model assumes they do not: it tends to "
+                 f"under-state the value of frequent buyers and over-state that of occasional ones.")
+    return note
 
 
 # ---------------------------------------------------------------- the panel

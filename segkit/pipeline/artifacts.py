@@ -218,6 +218,7 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "tier_of_cluster": [int(t) for t in model.tier_of_cluster_],
         "definitions": _jsonable(model.definitions_.reset_index().to_dict(orient="records")),
         "clv": _jsonable(getattr(model, "clv_params_", None)),
+        "clv_uncertainty": _jsonable(getattr(model, "clv_uncertainty_", None)),
         "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
         "metrics": _jsonable(model.metrics_),
         "params": model_params(model),
@@ -581,6 +582,11 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
 
         try:
             model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
+            uncertainty = card.get("clv_uncertainty")
+            if uncertainty:
+                draws = [check_params(d, f"'{directory / MODEL_CARD}' (clv_uncertainty)")
+                         for d in uncertainty.get("draws") or []]
+                model.clv_uncertainty_ = dict(uncertainty, draws=draws)
         except SegkitError as exc:
             raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
     if card.get("evidence"):

@@ -679,10 +679,23 @@ def train_model(
     if len(customers) < everyone:
         model.training_sample_ = {"customers": everyone, "trained_on": len(customers)}
     if clv and isinstance(data, CustomerData) and data.lines is not None:
-        from segkit.value.clv import fit_clv, rfm_frame
-
-        model.clv_params_ = fit_clv(rfm_frame(data.lines))
+        fit_customer_value(model, data.lines)
     return model, table
+
+
+def fit_customer_value(model: "SegmentationModel", lines: pd.DataFrame, purchase_model: str = "bgnbd",
+                       draws: int | None = None) -> pd.DataFrame:
+    """Fit lifetime value into ``model``: ``clv_params_`` (the purchase model and
+    Gamma-Gamma, maximum likelihood) and ``clv_uncertainty_`` (``draws`` bootstrap parameter
+    draws, default ``STORED_DRAWS``, and the Gamma-Gamma independence check), both saved with
+    the model so that scoring and the page give ``CLVLow``/``CLVHigh`` without refitting.
+    Returns the RFM table the fit used. Needs the ``clv`` extra."""
+    from segkit.value.clv import STORED_DRAWS, fit_clv, rfm_frame, value_uncertainty
+
+    rfm = rfm_frame(lines)
+    model.clv_params_ = fit_clv(rfm, purchase_model)
+    model.clv_uncertainty_ = value_uncertainty(rfm, model.clv_params_, draws or STORED_DRAWS)
+    return rfm
 
 
 def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, model: "SegmentationModel") -> pd.DataFrame:
@@ -693,7 +706,7 @@ def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, mode
         return customers
     from segkit.value.clv import customer_value
 
-    value = customer_value(lines, params)
+    value = customer_value(lines, params, samples=(getattr(model, "clv_uncertainty_", None) or {}).get("draws"))
     value.index = value.index.astype(customers.index.dtype)
     return customers.join(value, how="left")
 

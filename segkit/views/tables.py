@@ -77,7 +77,7 @@ ALL = "All"
 TABLE_COLUMNS = [
     "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue",
     "Recency", "Tenure", "DistinctProducts", "LastPurchase", "DaysToStageChange", "Confidence", "PAlive", "CLV",
-    "Recommendation",
+    "CLVLow", "CLVHigh", "Recommendation",
 ]
 
 #: Columns of the cluster summary table.
@@ -540,6 +540,7 @@ _TABLE_FORMATS = {
     "Recency": lambda v: _number(v), "Tenure": lambda v: _number(v), "DistinctProducts": lambda v: _number(v),
     "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%d %b %Y}",
     "Confidence": lambda v: _number(v, 2), "PAlive": lambda v: _number(v, 2), "CLV": lambda v: _number(v, 0),
+    "CLVLow": lambda v: _number(v, 0), "CLVHigh": lambda v: _number(v, 0),
 }
 
 

@@ -35,8 +35,10 @@ COLUMN_TITLES = {
     "PAlive": "Chance still active (0-1)",
     "ExpectedPurchases90d": "Expected purchase days, next 90 days",
     "CLV": "Lifetime value, 12 months",
+    "CLVLow": "Lifetime value, low",
+    "CLVHigh": "Lifetime value, high",
 }
-MONEY_COLUMNS = frozenset({"TotalSpend", "AvgOrderValue", "SpendInWindow", "CLV"})
+MONEY_COLUMNS = frozenset({"TotalSpend", "AvgOrderValue", "SpendInWindow", "CLV", "CLVLow", "CLVHigh"})
 #: Day counts whose title already says "days".
 DAY_COLUMNS = frozenset({"Recency", "Tenure"})
 

@@ -369,6 +369,7 @@ def test_value_parameters_travel_in_model_json_and_reach_every_scored_customer(s
 def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatch, capsys):
     from segkit import cli
     from segkit.pipeline.artifacts import load_artifacts
+    from segkit.pipeline.workflow import load_customer_data
 
     monkeypatch.setenv("SEGKIT_CLV", "1")
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path)]) == 0
@@ -378,6 +379,20 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
     params = load_artifacts(tmp_path).clv_params_
     assert load_artifacts(tmp_path).card_["clv"]["purchase_model"] == "bgnbd"
     assert all(v > 0 for v in {**params["bgnbd"], **params["gamma_gamma"]}.values())
+    # The bootstrap draws travel with the model, so scoring gives intervals without refitting.
+    assert "100 bootstrap parameter draws stored for 90% intervals" in said.out
+    uncertainty = load_artifacts(tmp_path).clv_uncertainty_
+    assert len(uncertainty["draws"]) == clv.STORED_DRAWS and uncertainty["independence"]["independent"] is False
+    out = tmp_path.parent / f"{tmp_path.name}-scored.csv"
+    assert cli.main(["score", "--data", str(sample_csv), "--artifacts", str(tmp_path), "--out", str(out)]) == 0
+    scored = pd.read_csv(out, dtype={"CustomerID": str}).set_index("CustomerID")
+    assert scored[["CLVLow", "CLV", "CLVHigh"]].notna().all().all()
+    assert (scored["CLVLow"] <= scored["CLV"] + 0.01).mean() > 0.95 and (scored["CLVHigh"] >= scored["CLV"] - 0.01).mean() > 0.95
+    assert (scored["CLVHigh"] > scored["CLVLow"]).mean() > 0.95
+    # the same figures as evaluating the stored draws directly
+    lines = load_customer_data(str(sample_csv)).lines
+    direct = clv.customer_value(lines, params, samples=uncertainty["draws"])
+    assert np.allclose(scored["CLVHigh"], direct["CLVHigh"].reindex(scored.index), atol=0.01)
     assert cli.main(["train", "--data", str(sample_csv), "--k", "3", "--artifacts", str(tmp_path / "b"),
                      "--no-clv"]) == 0
     assert load_artifacts(tmp_path / "b").card_["clv"] is None
@@ -468,6 +483,22 @@ def test_intervals_per_customer_and_segment_contain_the_fit_and_cover_the_truth(
         clv.value_by_segment(predicted, segments, draws=draws[:10])
     with pytest.raises(SegkitDataError, match="level must be between 0 and 1"):
         clv.predict_clv(simulated, fitted, level=90, draws=2)
+
+
+def test_the_page_says_what_the_value_ranges_mean_and_warns_in_plain_words(sample_data):
+    from segkit.dashboard.value_panel import value_range_note
+
+    rfm = clv.rfm_frame(sample_data.lines)
+    uncertainty = clv.value_uncertainty(rfm, PARAMS, draws=3)
+    note = value_range_note(uncertainty)
+    assert "Lifetime value ranges (low – high) hold 90% of the values" in note
+    assert "not how much a single customer may really spend" in note
+    check = uncertainty["independence"]
+    assert ("customers who buy more often also spend" in note) is (not check["independent"])
+    assert "segkit" not in note and "--" not in note  # nothing a viewer cannot act on
+    independent = dict(uncertainty, independence=dict(check, independent=True))
+    assert "customers who buy more often" not in value_range_note(independent)
+    assert value_range_note(None) == "" and value_range_note({"draws": []}) == ""
 
 
 def test_customer_value_carries_clv_low_and_high(sample_data):
