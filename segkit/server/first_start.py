@@ -1,0 +1,144 @@
+"""The first start on new data: train and save the model before the page opens.
+
+``python -m segkit.server.serve`` (``make run``) calls ``prepare_model`` before Voilà
+starts. When the saved model (``config.artifacts_dir()``) is missing, unreadable or was
+trained on other data than the page shows (the page's own test: ``model_fits_data`` on
+``load_dashboard_data``), it runs ``segkit train`` in process (so the model has lifetime
+value and the backtest's evidence, as a trained model does) and says, in one or two
+lines for the operator, what it did and how long it took. The full training report goes to
+``<cache>/first-start-train.txt``, not to the terminal.
+
+Without this the page trained a model of its own for every visitor, without lifetime
+value, and had to explain why: words for the operator in front of a read-only viewer.
+"""
+from __future__ import annotations
+
+import io
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["FirstStart", "model_missing", "prepare_model", "TRAIN_REPORT"]
+
+#: The training report of the last first start, in the cache folder.
+TRAIN_REPORT = "first-start-train.txt"
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    """What ``prepare_model`` did: ``trained`` (False: the saved model fits the data),
+    ``seconds`` it took, ``lines`` it printed, ``report``: the training report's file."""
+
+    trained: bool
+    seconds: float
+    lines: tuple[str, ...]
+    report: Path | None = None
+
+
+def model_missing(artifacts: Path, data) -> str:
+    """Why the page would not use the saved model in ``artifacts`` for ``data`` (a
+    ``CustomerData``), in words for the operator; "" when it would."""
+    from segkit.errors import SegkitArtifactError
+    from segkit.pipeline.artifacts import read_model_card
+    from segkit.pipeline.workflow import model_fits_data
+
+    try:
+        card = read_model_card(artifacts)
+    except SegkitArtifactError as exc:
+        text = str(exc).rstrip(".")
+        return f"no saved model in {artifacts}" if text.startswith("No saved model") else text
+    if model_fits_data(card, data):
+        return ""
+    trained = card.get("training_data", {})
+    return f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
+
+
+def _page_data(artifacts: Path):
+    """The data the page would show with the model in ``artifacts`` (its options)."""
+    from segkit.page.data import load_dashboard_data
+
+    return load_dashboard_data(None, artifacts)
+
+
+def _value_line(report: str) -> str:
+    """The training report's lifetime-value line ("" when it fitted one)."""
+    for line in report.splitlines():
+        if line.startswith("lifetime value: not fitted"):
+            return line.removeprefix("lifetime value: ").strip()
+    return ""
+
+
+def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
+    """Make sure the page will find a saved model trained on its data: when there is none
+    (``model_missing``), train and save one as ``segkit train`` does (data from
+    ``config.default_data_path()``, model to ``config.artifacts_dir()``, lifetime value
+    unless ``SEGKIT_CLV=0``). Says what it did through ``say``: one line when nothing was
+    needed, two when it trained (and one before them on the built-in sample, saying where
+    the server looks for data).
+
+    Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
+    """
+    from segkit import cli
+    from segkit.config import DATA_DIR, artifacts_dir, cache_dir
+    from segkit.errors import SegkitError
+
+    started = time.perf_counter()
+    artifacts = artifacts_dir()
+    data = _page_data(artifacts)
+    if data.is_sample:  # the page only says it is the sample; how to change that is said here
+        say(f"No data file in {DATA_DIR} (nor SEGKIT_DATA): the page shows the built-in sample. Put CSV, "
+            "XLSX or parquet files of transactions there (or set SEGKIT_DATA=/path/to/file-or-folder) and restart.")
+    why = model_missing(artifacts, data)
+    if not why:
+        lines = (f"Using the saved model in {artifacts}: it was trained on {data.source}.",)
+        for line in lines:
+            say(line)
+        return FirstStart(False, time.perf_counter() - started, lines)
+    first = (f"First start on {data.source}: {why}. Training and saving the model first, as `segkit train` does "
+             f"({len(data.customers):,} customers) ...")
+    say(first)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["train", "--artifacts", str(artifacts)])
+    report_text = out.getvalue() + ("\n" + err.getvalue() if err.getvalue() else "")
+    report = cache_dir() / TRAIN_REPORT
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(report_text)
+    except OSError:
+        report = None
+    seconds = time.perf_counter() - started
+    if code != 0:
+        errors = [line for line in err.getvalue().splitlines() if line.startswith("segkit:")]
+        reason = errors[-1].removeprefix("segkit: error: ").removeprefix("segkit: ") if errors else f"exit code {code}"
+        raise SegkitError(f"Training the model for {data.source} failed after {seconds:.0f} s: {reason.rstrip('.')}.")
+    without = _value_line(out.getvalue())
+    value = f"without lifetime value ({without})" if without else "with lifetime value"
+    second = f"Trained and saved the model to {artifacts} in {seconds:.0f} s, {value}"
+    second += f"; training report: {report}." if report else "."
+    if model_missing(artifacts, _page_data(artifacts)):
+        second += " The page's data does not match what was trained on: pages will compute their own segments."
+    say(second)
+    return FirstStart(True, seconds, (first, second), report)
+
+
+def main() -> int:
+    """``python -m segkit.server.first_start``: ``prepare_model`` in a process of its own
+    (``serve`` runs it so): its lines on stdout; on failure one sentence on stderr, exit 2."""
+    import sys
+
+    from segkit.errors import SegkitError
+
+    try:
+        prepare_model(lambda line: print(line, flush=True))
+    except SegkitError as exc:
+        print(f"segkit: error: {str(exc).rstrip('.')}; the dashboard was not started (fix that, or start it with "
+              "--no-train to let each page compute its own segments).", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

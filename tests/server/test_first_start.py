@@ -1,0 +1,60 @@
+"""The first start on new data (``segkit.server.first_start``): ``make run`` trains and saves
+the model, with lifetime value and the backtest's evidence, before the page opens."""
+from __future__ import annotations
+
+import pytest
+
+from segkit.server import first_start
+
+
+@pytest.fixture
+def new_data(tmp_path, monkeypatch):
+    """The built-in sample with an empty artifacts folder: a first start."""
+    monkeypatch.setenv("SEGKIT_DATA", "")  # set but empty: the sample, whatever data/ holds
+    monkeypatch.setenv("SEGKIT_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_CLV", "1")  # conftest turns it off for speed; the first start fits it
+    return tmp_path / "artifacts"
+
+
+def _needs_clv():
+    from segkit.value.clv import clv_available
+
+    if not clv_available():
+        pytest.skip("lifetime value needs the clv extra (pip install 'segkit[clv]')")
+
+
+def test_first_start_trains_and_saves_a_model_with_value_then_uses_it(new_data, capsys):
+    _needs_clv()
+    from segkit.dashboard.state import DashboardState
+    from segkit.page.data import load_dashboard_data
+    from segkit.pipeline.artifacts import read_model_card
+
+    done = first_start.prepare_model()
+    printed = capsys.readouterr().out.strip().splitlines()
+    card = read_model_card(new_data)
+    assert done.trained and card["clv"] and card.get("evidence"), sorted(card)
+    assert printed[-2].startswith("First start on built-in sample") and f"no saved model in {new_data}. " in printed[-2]
+    assert printed[-1].startswith(f"Trained and saved the model to {new_data} in "), printed
+    assert " s, with lifetime value; training report: " in printed[-1], printed
+    assert "lifetime value (" in done.report.read_text() and "backtest:" in done.report.read_text()
+    with capsys.disabled():
+        print(f"\nfirst start on the sample: {done.seconds:.1f} s\n" + "\n".join(printed))
+
+    again = first_start.prepare_model()
+    assert not again.trained and capsys.readouterr().out.strip().splitlines()[-1].startswith("Using the saved model")
+    state = DashboardState.load(load_dashboard_data(None, new_data), new_data)
+    assert state.saved and state.value_missing == "" and state.status.text.startswith("Using the saved model (saved ")
+
+
+def test_a_first_start_that_cannot_read_the_data_says_so_in_one_sentence(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "orders.csv"
+    bad.write_bytes(b"\x00\x01garbage;;;\n\xff\xfe")
+    monkeypatch.setenv("SEGKIT_DATA", str(bad))
+    monkeypatch.setenv("SEGKIT_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    assert first_start.main() == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("segkit: error: ") and "orders.csv" in err[0], err
+    assert "the dashboard was not started" in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
