@@ -601,7 +601,7 @@ def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirmi
     from segkit.pipeline.workflow import model_fits_data
 
     panel = dashboard.model
-    assert not dashboard.state.saved and "Not saved" in panel.card_html.value
+    assert not dashboard.state.saved and "not the saved model" in panel.card_html.value
     assert "Recommended K" in panel.k_view.value
     panel.evaluate_button.click()
     assert "Recommended K" in panel.retrain_status.value
