@@ -37,9 +37,11 @@ class FirstStart:
     report: Path | None = None
 
 
-def model_missing(artifacts: Path, data) -> str:
+def model_missing(artifacts: Path, data=None) -> str:
     """Why the page would not use the saved model in ``artifacts`` for ``data`` (a
-    ``CustomerData``), in words for the operator; "" when it would."""
+    ``CustomerData``), in words for the operator; "" when it would. ``data`` ``None``: a
+    page following a folder, which uses any readable saved model (new files are scored
+    with it, never trained on: ``dashboard.live_panel.open_live_state``)."""
     from segkit.errors import SegkitArtifactError
     from segkit.pipeline.artifacts import read_model_card
     from segkit.pipeline.workflow import model_fits_data
@@ -49,7 +51,7 @@ def model_missing(artifacts: Path, data) -> str:
     except SegkitArtifactError as exc:
         text = str(exc).rstrip(".")
         return f"no saved model in {artifacts}" if text.startswith("No saved model") else text
-    if model_fits_data(card, data):
+    if data is None or model_fits_data(card, data):
         return ""
     trained = card.get("training_data", {})
     return f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
@@ -81,11 +83,18 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
     Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
     """
     from segkit import cli
-    from segkit.config import DATA_DIR, artifacts_dir, cache_dir
+    from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
     from segkit.errors import SegkitError
+
+    from segkit.live.page import follows_folder
 
     started = time.perf_counter()
     artifacts = artifacts_dir()
+    if follows_folder(None) and not model_missing(artifacts):  # the page reads the folder with any saved model
+        source = default_data_path()
+        lines = (f"Using the saved model in {artifacts} for the folder {source}: new files are scored with it.",)
+        say(lines[0])
+        return FirstStart(False, time.perf_counter() - started, lines)
     data = _page_data(artifacts)
     if data.is_sample:  # the page only says it is the sample; how to change that is said here
         say(f"No data file in {DATA_DIR} (nor SEGKIT_DATA): the page shows the built-in sample. Put CSV, "
@@ -118,7 +127,7 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
     value = f"without lifetime value ({without})" if without else "with lifetime value"
     second = f"Trained and saved the model to {artifacts} in {seconds:.0f} s, {value}"
     second += f"; training report: {report}." if report else "."
-    if model_missing(artifacts, _page_data(artifacts)):
+    if not follows_folder(None) and model_missing(artifacts, _page_data(artifacts)):
         second += " The page's data does not match what was trained on: pages will compute their own segments."
     say(second)
     return FirstStart(True, seconds, (first, second), report)

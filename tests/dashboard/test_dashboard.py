@@ -951,9 +951,9 @@ def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
     seen = {}
     monkeypatch.setattr(serve.os, "execve", lambda path, args, env: seen.update(env=env, args=args))
     monkeypatch.delenv("SEGKIT_ANALYST", raising=False)
-    serve.main(["--port", "9999", "--no-browser"])
+    serve.main(["--port", "9999", "--no-browser", "--no-train"])  # never train into the project's artifacts/
     assert seen["env"].get("SEGKIT_ANALYST", "") == ""
-    serve.main(["--port", "9999", "--no-browser", "--analyst"])
+    serve.main(["--port", "9999", "--no-browser", "--analyst", "--no-train"])
     assert seen["env"]["SEGKIT_ANALYST"] == "1"
 
 
