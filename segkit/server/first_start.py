@@ -3,8 +3,8 @@
 ``python -m segkit.server.serve`` (``make run``) calls ``prepare_model`` before Voilà
 starts. When the saved model (``config.artifacts_dir()``) is missing, unreadable or was
 trained on other data than the page shows (the page's own test: ``model_fits_data`` on
-``load_dashboard_data``), it runs ``segkit train`` in process (so the model has lifetime
-value and the backtest's evidence, as a trained model does) and says, in one or two
+``load_dashboard_data``), it runs ``segkit train`` (so the model has lifetime value and the
+backtest's evidence, as a trained model does) and says, in one or two
 lines for the operator, what it did and how long it took. The full training report goes to
 ``<cache>/first-start-train.txt``, not to the terminal.
 
@@ -13,9 +13,9 @@ value, and had to explain why: words for the operator in front of a read-only vi
 """
 from __future__ import annotations
 
-import io
+import subprocess
+import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -82,7 +82,6 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 
     Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
     """
-    from segkit import cli
     from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
     from segkit.errors import SegkitError
 
@@ -108,10 +107,11 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
     first = (f"First start on {data.source}: {why}. Training and saving the model first, as `segkit train` does "
              f"({len(data.customers):,} customers) ...")
     say(first)
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(["train", "--artifacts", str(artifacts)])
-    report_text = out.getvalue() + ("\n" + err.getvalue() if err.getvalue() else "")
+    # The command itself, in a process of its own (the command line sits above the server's layer).
+    done = subprocess.run([sys.executable, "-m", "segkit.cli", "train", "--artifacts", str(artifacts)],
+                          capture_output=True, text=True)
+    code, out, err = done.returncode, done.stdout, done.stderr
+    report_text = out + ("\n" + err if err else "")
     report = cache_dir() / TRAIN_REPORT
     try:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -120,10 +120,10 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
         report = None
     seconds = time.perf_counter() - started
     if code != 0:
-        errors = [line for line in err.getvalue().splitlines() if line.startswith("segkit:")]
+        errors = [line for line in err.splitlines() if line.startswith("segkit:")]
         reason = errors[-1].removeprefix("segkit: error: ").removeprefix("segkit: ") if errors else f"exit code {code}"
         raise SegkitError(f"Training the model for {data.source} failed after {seconds:.0f} s: {reason.rstrip('.')}.")
-    without = _value_line(out.getvalue())
+    without = _value_line(out)
     value = f"without lifetime value ({without})" if without else "with lifetime value"
     second = f"Trained and saved the model to {artifacts} in {seconds:.0f} s, {value}"
     second += f"; training report: {report}." if report else "."
@@ -136,8 +136,6 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 def main() -> int:
     """``python -m segkit.server.first_start``: ``prepare_model`` in a process of its own
     (``serve`` runs it so): its lines on stdout; on failure one sentence on stderr, exit 2."""
-    import sys
-
     from segkit.errors import SegkitError
 
     try:

@@ -58,3 +58,23 @@ def test_a_first_start_that_cannot_read_the_data_says_so_in_one_sentence(tmp_pat
     assert len(err) == 1 and err[0].startswith("segkit: error: ") and "orders.csv" in err[0], err
     assert "the dashboard was not started" in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_first_start_on_the_real_workbook(real_workbook, tmp_path, monkeypatch, capsys):
+    """``make run`` with the workbook put in data/ and nothing else: a cold cache (the
+    workbook read once), no saved model. Measured, not asserted (docs/benchmarks.md)."""
+    _needs_clv()
+    from segkit.pipeline.artifacts import read_model_card
+
+    monkeypatch.setenv("SEGKIT_DATA", str(real_workbook))
+    monkeypatch.setenv("SEGKIT_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_CLV", "1")
+    done = first_start.prepare_model()
+    printed = capsys.readouterr().out.strip().splitlines()
+    card = read_model_card(tmp_path / "artifacts")
+    assert done.trained and card["clv"] and card.get("evidence") and card["training_data"]["customers"] > 4000
+    with capsys.disabled():
+        print(f"\nfirst start on the real workbook: {done.seconds:.1f} s\n" + "\n".join(printed))
