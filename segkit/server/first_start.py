@@ -66,9 +66,12 @@ def _page_data(artifacts: Path):
 
 def _value_line(report: str) -> str:
     """The training report's lifetime-value line ("" when it fitted one)."""
+    import os
+
     for line in report.splitlines():
         if line.startswith("lifetime value: not fitted"):
-            return line.removeprefix("lifetime value: ").strip()
+            said = line.removeprefix("lifetime value: ").strip()
+            return f"{said}: SEGKIT_CLV=0" if said == "not fitted" and os.environ.get("SEGKIT_CLV") == "0" else said
     return ""
 
 
@@ -122,7 +125,9 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
     if code != 0:
         errors = [line for line in err.splitlines() if line.startswith("segkit:")]
         reason = errors[-1].removeprefix("segkit: error: ").removeprefix("segkit: ") if errors else f"exit code {code}"
-        raise SegkitError(f"Training the model for {data.source} failed after {seconds:.0f} s: {reason.rstrip('.')}.")
+        raise SegkitError(f"Training the model for {data.source} failed after {seconds:.0f} s: {reason.rstrip('.')} "
+                          f"(the training report: {report}); fix that, or start the server with --no-train to let "
+                          "each page compute its own segments.")
     without = _value_line(out)
     value = f"without lifetime value ({without})" if without else "with lifetime value"
     second = f"Trained and saved the model to {artifacts} in {seconds:.0f} s, {value}"
@@ -141,8 +146,9 @@ def main() -> int:
     try:
         prepare_model(lambda line: print(line, flush=True))
     except SegkitError as exc:
-        print(f"segkit: error: {str(exc).rstrip('.')}; the dashboard was not started (fix that, or start it with "
-              "--no-train to let each page compute its own segments).", file=sys.stderr, flush=True)
+        text = str(exc).rstrip(".")
+        print(f"segkit: error: the dashboard was not started: {text[:1].lower() + text[1:]}.", file=sys.stderr,
+              flush=True)
         return 2
     return 0
 
