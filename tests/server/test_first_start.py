@@ -78,3 +78,24 @@ def test_first_start_on_the_real_workbook(real_workbook, tmp_path, monkeypatch, 
     assert done.trained and card["clv"] and card.get("evidence") and card["training_data"]["customers"] > 4000
     with capsys.disabled():
         print(f"\nfirst start on the real workbook: {done.seconds:.1f} s\n" + "\n".join(printed))
+
+
+def test_a_followed_folder_keeps_any_saved_model(sample_data, tmp_path, monkeypatch, capsys):
+    """A page following a folder scores new files with the saved model, never retrains: the
+    first start leaves a saved model alone there, even one trained on other lines."""
+    from segkit.pipeline.artifacts import read_model_card, save_artifacts
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(sample_data, k=3)
+    save_artifacts(model, tmp_path / "artifacts", sample_data.training_info())
+    before = read_model_card(tmp_path / "artifacts")["created"]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    sample_data.transactions.head(2000).drop(columns=["TotalPrice"], errors="ignore").to_csv(folder / "a.csv",
+                                                                                             index=False)
+    monkeypatch.setenv("SEGKIT_DATA", str(folder))
+    monkeypatch.setenv("SEGKIT_ARTIFACTS", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    done = first_start.prepare_model()
+    assert not done.trained and read_model_card(tmp_path / "artifacts")["created"] == before
+    assert capsys.readouterr().out.startswith(f"Using the saved model in {tmp_path / 'artifacts'} for the folder")
