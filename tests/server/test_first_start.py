@@ -24,6 +24,7 @@ def _needs_clv():
         pytest.skip("lifetime value needs the clv extra (pip install 'segkit[clv]')")
 
 
+@pytest.mark.slow  # trains with lifetime value and the backtest: 10-20 s
 def test_first_start_trains_and_saves_a_model_with_value_then_uses_it(new_data, capsys):
     _needs_clv()
     from segkit.dashboard.state import DashboardState
