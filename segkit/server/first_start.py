@@ -1,12 +1,14 @@
 """The first start on new data: train and save the model before the page opens.
 
-``python -m segkit.server.serve`` (``make run``) calls ``prepare_model`` before Voilà
-starts. When the saved model (``config.artifacts_dir()``) is missing, unreadable or was
-trained on other data than the page shows (the page's own test: ``model_fits_data`` on
-``load_dashboard_data``), it runs ``segkit train`` (so the model has lifetime value and the
-backtest's evidence, as a trained model does) and says, in one or two
-lines for the operator, what it did and how long it took. The full training report goes to
-``<cache>/first-start-train.txt``, not to the terminal.
+``python -m segkit.server.serve`` (``make run``) runs ``main`` before Voilà starts. When
+the saved model (``config.artifacts_dir()``) is missing, unreadable or was trained on other
+data than the page shows (the page's own test: ``model_fits_data`` on
+``load_dashboard_data``; a followed folder takes any saved model), ``prepare_model`` runs
+``segkit train`` (so the model has lifetime value and the backtest's evidence) and says, in
+two lines for the operator, what it did and how long it took. The full training report goes
+to ``<cache>/first-start-train.txt``, not to the terminal. When it cannot, ``main`` says why
+in one sentence and exits with 2: the server does not start, because a page without its
+model is a fault the operator must see, not one a viewer should find.
 
 Without this the page trained a model of its own for every visitor, without lifetime
 value, and had to explain why: words for the operator in front of a read-only viewer.
