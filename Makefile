@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m segkit.server.serve --install-template
 	touch $(STAMP)
 
-run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866, read-only (data/ or the built-in sample)
+run: $(STAMP) ## serve the dashboard on http://127.0.0.1:8866, read-only (data/ or the built-in sample; on new data it trains and saves the model first)
 	$(BIN)/python -m segkit.server.serve
 
 run-analyst: $(STAMP) ## the same, letting visitors retrain and save the model (analyst mode)

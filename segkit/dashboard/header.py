@@ -9,7 +9,6 @@ import html
 
 import ipywidgets as W
 
-from segkit.config import DATA_DIR
 from segkit.dashboard.widgets import classed, guarded
 from segkit.page.data import line_count
 from segkit.views.tables import ALL, kpi_html, kpis, theme_css
@@ -37,13 +36,15 @@ def view_kpis(state) -> tuple[dict, str]:
 
 
 def banner_html(data) -> str:
-    """The banner above everything: only for the built-in sample, and only what is true."""
+    """The banner above everything: only for the built-in sample, and only what is true.
+
+    It tells a viewer what they see, not how to change it: where the server reads its data
+    is said to the operator, in the terminal of ``make run`` (``serve.main``)."""
     if not data.is_sample:
         return ""
     return ('<div class="seg-banner seg-sample-banner"><b>Sample data.</b> This page shows the built-in '
-            "sample (synthetic, not a real retailer). To see your own data, put CSV, XLSX or parquet "
-            f"files of transactions in <code>{html.escape(str(DATA_DIR))}</code> or set "
-            "<code>SEGKIT_DATA=/path/to/file-or-folder</code>, then restart <code>make run</code>.</div>")
+            "sample (synthetic, not a real retailer): the figures show how the method works, not facts "
+            "about a shop.</div>")
 
 
 def source_html(data) -> str:

@@ -85,9 +85,11 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     try:
         model = load_artifacts(artifacts)
     except SegkitArtifactError as exc:
-        reason = str(exc).rstrip(".")
-        return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it follows new "
-                            f"files only with a saved model ({reason[0].lower() + reason[1:]}).")
+        from segkit.dashboard.state import server_log
+
+        server_log(f"segkit: the page does not follow {source}: it needs a saved model ({str(exc).rstrip('.')}).")
+        return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it does not follow "
+                            "new files (no saved model).")
     feed = page_feed(source, model)
     update = feed.check(wait=FIRST_SNAPSHOT_WAIT_SECONDS)
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does

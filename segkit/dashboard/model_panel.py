@@ -48,8 +48,8 @@ class ModelPanel:
             self.retrain_box = classed(W.VBox([
                 W.HTML("<h3>Retrain (analyst mode)</h3><span class='seg-meta'>Compare K values (silhouette, "
                        "Calinski-Harabasz, Davies-Bouldin, bootstrap stability), retrain on all customers with "
-                       "the K you choose and the model's own features, then save it to "
-                       f"{html.escape(str(state.artifacts))} for every page.</span>"),
+                       "the K you choose and the model's own features, then save it as the model every page "
+                       "uses.</span>"),
                 W.HBox([self.k_choice, self.evaluate_button, self.retrain_button, self.save_button],
                        layout=W.Layout(flex_flow="row wrap", grid_gap="6px")),
                 self.confirm, self.retrain_status, self.k_view,
@@ -95,7 +95,7 @@ class ModelPanel:
             f'{metrics.get("davies_bouldin", float("nan")):.3f}. Not saved yet.</span>')
 
     def _ask_save(self) -> None:
-        self.confirm_text.value = (f"<b>Replace the saved model in {html.escape(str(self.state.artifacts))}?</b> "
+        self.confirm_text.value = ("<b>Replace the saved model?</b> "
                                    "Every page opened from now on will use this one.")
         self.confirm.layout.display = ""
 
@@ -105,4 +105,4 @@ class ModelPanel:
     def _save(self) -> None:
         self._close_confirm()
         self.state.save()
-        self.retrain_status.value = f'<span class="seg-ok">Saved to {html.escape(str(self.state.artifacts))}.</span>'
+        self.retrain_status.value = '<span class="seg-ok">Saved: every page opened from now on uses this model.</span>'

@@ -276,7 +276,9 @@ def initial_model(data: CustomerData, artifacts: Path):
     """The saved model when it was trained on exactly this data, else one trained now.
 
     Returns ``(model, card, status, k_table)``; ``k_table`` is the ``evaluate_k`` table
-    of a model trained now (``None`` for the saved one).
+    of a model trained now (``None`` for the saved one). Why the saved model was not
+    used (its folder, what to run) goes to the server's log, never to the page: a viewer
+    cannot act on it (``serve`` trains and saves a model before the first page opens).
     """
     try:
         card = read_model_card(artifacts)
@@ -284,20 +286,36 @@ def initial_model(data: CustomerData, artifacts: Path):
             # The card is enough to draw the page; the pipeline loads when first needed.
             return CardModel(artifacts, card), card, saved_status(artifacts, card), None
         trained = card.get("training_data", {})
-        reason = (f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')}, "
-                  f"{trained.get('customers', '?'):,} customers)" if isinstance(trained.get("customers"), int)
-                  else f"the saved model in {artifacts} was trained on other data")
+        reason = f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
     except SegkitArtifactError as exc:
         reason = str(exc).rstrip(".")
-        reason = reason[0].lower() + reason[1:] if reason else "no saved model"
+    server_log(f"segkit: the page trains a model of its own (not saved, no lifetime value): {reason}. "
+               "Run `segkit train`, or restart `make run`, which trains and saves one first.")
     model, k_table = train_model(data, "auto")
-    status = ModelStatus(False, f"Not saved: {reason}. This model was trained on the fly for this page.")
-    return model, provisional_card(model, data.training_info()), status, k_table
+    return model, provisional_card(model, data.training_info()), COMPUTED_HERE, k_table
+
+
+#: The status of a model the page trained when it opened (no saved model fits its data).
+COMPUTED_HERE = ModelStatus(False, "Segments computed for this page when it opened (not the saved model).")
+
+
+def server_log(message: str) -> None:
+    """Write ``message`` to the server's log (the kernel's process stderr: the terminal or
+    log file of ``make run``), never to the page."""
+    import sys
+
+    stream = sys.__stderr__
+    if stream is not None:
+        try:
+            print(message, file=stream, flush=True)
+        except (OSError, ValueError):
+            pass
 
 
 def saved_status(artifacts: Path, card: dict) -> ModelStatus:
+    """The status of the saved model, in words for a viewer (its date, never its folder)."""
     created = str(card.get("created", "?")).replace("T", " ")[:16]
-    return ModelStatus(True, f"Using the saved model in {artifacts} (saved {created}).")
+    return ModelStatus(True, f"Using the saved model (saved {created}).")
 
 
 def lifecycle_rules(model):
@@ -439,11 +457,12 @@ class DashboardState(traitlets.HasTraits):
 
     @property
     def value_missing(self) -> str:
-        """Why the page shows no lifetime value, in words ("" when it does)."""
+        """Why the page shows no lifetime value, one sentence for a viewer ("" when it does)."""
         if not getattr(self.model, "clv_params_", None):
-            return "this model was trained without lifetime value; train with CLV to see value"
+            return "Lifetime value is not available for this model."
         if not holds_lines(self.data):
-            return "the purchase lines of this log are not held in memory (aggregated out of core)"
+            return ("Lifetime value is not available for this log: its purchase lines are not held in memory "
+                    "(aggregated out of core).")
         return ""
 
     @property

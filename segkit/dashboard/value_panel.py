@@ -161,7 +161,7 @@ def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: 
         return ""
     return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
             "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
-            "the last purchase, or fit MBG/NBD (segkit train --clv-model mbgnbd).")
+            "the last purchase.")
 
 
 def value_range_note(uncertainty) -> str:

@@ -13,6 +13,9 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   (``segkit.live.refresher``) started first, as a process of its own: it computes
   each new folder state once and every open page only reads it (``start_refresher``);
   it stops with the server;
+- on the first start on new data, the model trained and saved before anything else
+  (``segkit.server.first_start``, as ``segkit train`` does: lifetime value, backtest
+  evidence), so every page shows the saved model; ``--no-train`` skips it;
 - the page prepared once before Voilà starts (``prepare_page``): a process of its own opens
   it as a kernel would, so the customer table and the page snapshot are on disk before the
   pool's kernels run the notebook; otherwise the first kernel computes them (loading the
@@ -64,7 +67,7 @@ from segkit.server.bundle import (
 __all__ = [
     "DEFAULT_PORT", "DASHBOARD_NOTEBOOK", "CULL_IDLE_ENV", "MAX_UPLOAD_ENV", "max_upload_bytes",
     "websocket_limit_bytes", "TEMPLATE_ROOT", "PLOTLY_BUNDLE_ENV", "installed_bundle_path", "install_template",
-    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila", "prepare_page", "start_refresher", "REFRESHER_START_SECONDS",
+    "voila_config", "write_voila_json", "VOILA_JSON", "voila_command", "voila_environment", "serve_plotly_bundle", "free_port", "start_voila", "prepare_page", "train_first", "start_refresher", "REFRESHER_START_SECONDS",
     "wait_until_preheated", "wait_until_pool_ready", "main",
 ]
 
@@ -302,10 +305,21 @@ def prepare_page(env: Mapping[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str | Path | None = None):
+def train_first(env: Mapping[str, str], stdout=None) -> int:
+    """Train and save the model when none fits the page's data (``first_start.prepare_model``),
+    in a process of its own with ``env``; its lines go to ``stdout`` (default: this
+    process's). Returns its exit code (2: it failed and said why on stderr)."""
+    command = [sys.executable, "-m", "segkit.server.first_start"]
+    return subprocess.run(command, env=dict(env), cwd=PROJECT_ROOT, stdout=stdout,
+                          stderr=subprocess.STDOUT if stdout is not None else None).returncode
+
+
+def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str | Path | None = None,
+                first_start: bool = False):
     """Start the dashboard server in the background (for tests and screenshot scripts), the
     page refresher started and the page prepared first as ``main`` does (``start_refresher``,
-    ``prepare_page``).
+    ``prepare_page``); with ``first_start``, the model trained and saved before, as ``main``
+    does (``train_first``; tests of a page without a saved model leave it off).
 
     Returns the ``VoilaServer`` (a ``subprocess.Popen``; ``refresher``: the page refresher's
     process or ``None``); its output and the refresher's log go to ``log_path`` (or are
@@ -313,6 +327,8 @@ def start_voila(port: int, env: Mapping[str, str] | None = None, log_path: str |
     """
     output = open(log_path, "w") if log_path else subprocess.DEVNULL
     environment = voila_environment(env)
+    if first_start and train_first(environment, stdout=output) != 0:
+        raise RuntimeError(f"The first start's training failed; see {log_path}")
     refresher, _ = start_refresher(environment, stderr=output)
     prepare_page(environment)
     server = VoilaServer(voila_command(port, open_browser=False, env=environment), env=environment,
@@ -437,6 +453,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--analyst", action="store_true",
                         help="analyst mode: visitors may retrain and save the model (same as SEGKIT_ANALYST=1); "
                              "by default the page is read-only")
+    parser.add_argument("--no-train", action="store_true",
+                        help="do not train and save the model first when none fits the data (each page then "
+                             "computes its own segments, without lifetime value)")
     parser.add_argument("--install-template", action="store_true",
                         help="copy the segkit Voila template and plotly's bundle into this environment (what a "
                              "plain `voila dashboard.ipynb` with the project's voila.json needs), then exit")
@@ -472,6 +491,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     mode = ("analyst mode: visitors may retrain and save the model" if settings(environment).analyst
             else "read-only for visitors (--analyst to allow retraining)")
+    if not args.no_train:
+        code = train_first(environment)  # the saved model every page (and the refresher) reads
+        if code != 0:
+            raise SystemExit(code)
     from segkit.config import default_data_path, is_multi_file
 
     source = default_data_path()

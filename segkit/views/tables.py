@@ -260,8 +260,8 @@ def _card(label: str, value: str, beside: str = "") -> str:
 
 def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: str = "", window: str = "") -> str:
     """The KPI cards as HTML (money with ``currency``). With lifetime value in
-    ``numbers``, two more cards (value of the customers shown); ``value_missing`` (why
-    there is none, in words) becomes a note under the cards instead.
+    ``numbers``, two more cards (value of the customers shown); ``value_missing`` (a
+    sentence saying why there is none) becomes a note under the cards instead.
 
     Under a date or category filter (``numbers["Window"]``) the cards show the window's
     customers, orders, spend and average order, each with the whole-period figure beside
@@ -305,7 +305,7 @@ def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: st
                  f"{end:%d %b %Y}{html.escape(what)} only; \u201cWhole period\u201d: the same filters without the "
                  f"dates and category, {w_start:%d %b %Y} – {w_end:%d %b %Y}.</div>")
     if numbers.get("TotalCLV") is None and value_missing:
-        note += f'<div class="seg-meta seg-value-missing">No lifetime value: {html.escape(value_missing)}.</div>'
+        note += f'<div class="seg-meta seg-value-missing">{html.escape(value_missing)}</div>'
     return f'<div class="seg-cards">{body}</div>{note}'
 
 

@@ -601,7 +601,7 @@ def test_analyst_retrains_with_the_models_own_features_then_saves_after_confirmi
     from segkit.pipeline.workflow import model_fits_data
 
     panel = dashboard.model
-    assert not dashboard.state.saved and "Not saved" in panel.card_html.value
+    assert not dashboard.state.saved and "not the saved model" in panel.card_html.value
     assert "Recommended K" in panel.k_view.value
     panel.evaluate_button.click()
     assert "Recommended K" in panel.retrain_status.value
@@ -951,9 +951,9 @@ def test_serve_analyst_flag_sets_analyst_mode(monkeypatch):
     seen = {}
     monkeypatch.setattr(serve.os, "execve", lambda path, args, env: seen.update(env=env, args=args))
     monkeypatch.delenv("SEGKIT_ANALYST", raising=False)
-    serve.main(["--port", "9999", "--no-browser"])
+    serve.main(["--port", "9999", "--no-browser", "--no-train"])  # never train into the project's artifacts/
     assert seen["env"].get("SEGKIT_ANALYST", "") == ""
-    serve.main(["--port", "9999", "--no-browser", "--analyst"])
+    serve.main(["--port", "9999", "--no-browser", "--analyst", "--no-train"])
     assert seen["env"]["SEGKIT_ANALYST"] == "1"
 
 
@@ -1198,3 +1198,15 @@ def test_report_key_figures_are_the_windows_under_a_date_filter(state, sample_da
     window, whole = _pandas_kpis(sample_data, "France", None, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
     assert f"£{window['Spend']:,.2f}" in text and f"Whole period: £{whole['Spend']:,.0f}" in text
     assert "Spend in the window" in text and "in Christmas only" in text
+
+
+def test_a_page_without_its_saved_model_says_so_plainly_and_logs_why(sample_data, tmp_path, capfd):
+    """A viewer reads that the page computed its segments; the folder and what to run go to
+    the server's log (the kernel's stderr), never to the page."""
+    from segkit.dashboard.state import DashboardState
+
+    state = DashboardState.load(sample_data, tmp_path / "no-model")
+    assert not state.saved and state.status.text == "Segments computed for this page when it opened (not the saved model)."
+    assert state.value_missing == "Lifetime value is not available for this model."
+    log = capfd.readouterr().err
+    assert str(tmp_path / "no-model") in log and "segkit train" in log
