@@ -15,7 +15,7 @@ import pytest
 from segkit import cli
 from segkit.errors import SegkitDataError
 from segkit.ingest.load import load_transactions
-from segkit.ingest.orders import SETTLED_RULES
+from segkit.ingest.orders import SETTLED_ORDERS, SETTLED_RULES
 from segkit.pipeline.workflow import layout_rule, load_customer_data
 
 #: What each order becomes in the export, with its share of the orders.
@@ -128,6 +128,31 @@ def test_a_shop_export_reads_customer_by_customer_net_of_refunds(tmp_path, order
     assert report.loc["loaded", "rows_left"] == len(orders)
     assert report.loc["loaded", "revenue_left"] == pytest.approx(orders["Value"].sum(), abs=0.05)
     assert report["rows_left"].iloc[-1] == len(orders[orders["Status"].isin(["paid", "partially_refunded"])])
+
+
+def test_the_report_rows_survive_the_read_cache_and_add_up_over_a_folder(tmp_path, orders):
+    """A second read (parquet copy in the cache) gives the same report; a folder of two
+    exports sums each exclusion over its files."""
+    export = shopify_export(orders)
+    path = tmp_path / "one" / "shop.csv"
+    path.parent.mkdir()
+    export.to_csv(path, index=False)
+    parsed, cached = load_transactions(path), load_transactions(path)  # the second from the parquet copy
+    assert cached.attrs == parsed.attrs and set(parsed.attrs[SETTLED_ORDERS]) == set(SETTLED_RULES.values())
+    first = load_customer_data(path).report
+    pd.testing.assert_frame_equal(load_customer_data(path).report, first)
+
+    halves = tmp_path / "folder"
+    halves.mkdir()
+    cut = int(export.index[export["Email"].notna()][len(export) // 400])  # an order's first line
+    export.iloc[:cut].to_csv(halves / "a.csv", index=False)
+    export.iloc[cut:].to_csv(halves / "b.csv", index=False)
+    folder = load_customer_data(halves).report.set_index("rule")
+    whole = first.set_index("rule")
+    for kind in ("refunded", "voided", "unpaid", "partly_refunded"):
+        assert folder.loc[SETTLED_RULES[kind], "rows_removed"] == whole.loc[SETTLED_RULES[kind], "rows_removed"]
+        assert folder.loc[SETTLED_RULES[kind], "revenue_removed"] == pytest.approx(
+            whole.loc[SETTLED_RULES[kind], "revenue_removed"], abs=0.02)
 
 
 def test_a_uci_file_says_no_layout(sample_log):
