@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "ORDER_STATUSES", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
 
 
 def to_utc_naive(dates: pd.Series) -> pd.Series:
@@ -103,10 +103,16 @@ LAYOUT_PRESETS = {
 LAYOUT_KEY = "layout"
 
 
+#: Roles a shop layout's columns must all be there for to be recognised without ``--layout``
+#: (a file with only an "Email" and a "Name" column is not a Shopify export).
+SHOP_LAYOUT_SIGNATURE = ("invoice", "customer", "date", "quantity", "price", "amount")
+
+
 def best_layout(names, layout: str | None = None) -> tuple[str | None, dict[str, str]]:
     """The known layout (among ``LAYOUT_PRESETS[layout]``, or all) whose columns ``names``
     holds most of, as its name and role -> column for the columns present; ``(None, {})``
-    when none has any. An unknown ``layout`` raises ``KeyError``."""
+    when none has any. Without ``layout`` a shop layout counts only when ``names`` holds all
+    its ``SHOP_LAYOUT_SIGNATURE`` columns. An unknown ``layout`` raises ``KeyError``."""
     names = set(names)
     candidates = LAYOUT_PRESETS[layout] if layout else tuple(KNOWN_LAYOUTS)
     best_name, best = None, {}
@@ -116,6 +122,9 @@ def best_layout(names, layout: str | None = None) -> tuple[str | None, dict[str,
             column = next((c for c in ((spec,) if isinstance(spec, str) else spec) if c in names), None)
             if column is not None:
                 present[role] = column
+        signature = [r for r in SHOP_LAYOUT_SIGNATURE if r in KNOWN_LAYOUTS[name]]
+        if not layout and name not in LAYOUT_PRESETS["uci"] and any(r not in present for r in signature):
+            continue
         if len(present) > len(best):
             best_name, best = name, present
     return best_name, best

@@ -65,8 +65,8 @@ from segkit.schema import (
     REQUIRED_ROLES,
     ROLES,
     UNKNOWN_COUNTRY,
-    best_layout,
     UNKNOWN_PRODUCT,
+    best_layout,
 )
 
 __all__ = ["FILLED_DOWN", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]

@@ -250,3 +250,14 @@ def test_real_data_as_a_shopify_export_reads_as_the_plain_file(tmp_path, real_pa
     pd.testing.assert_frame_equal(got.customers, expected.customers)
     assert got.report["rule"].tolist()[1] == layout_rule("Shopify orders export")
     assert got.report["rows_left"].iloc[-1] == expected.report["rows_left"].iloc[-1]
+
+
+def test_a_few_shop_column_names_are_not_a_shop_layout():
+    """Without --layout a shop layout is taken only when the file has its order, customer,
+    date, quantity and price columns: an "Email" and a "Name" column alone are not Shopify's."""
+    frame = pd.DataFrame({"Name": ["Ann"], "Email": ["ann@example.com"], "Created at": ["2011-01-05"], "Total": [3.0]})
+    with pytest.raises(SegkitDataError, match=r"has no column for customer, date, price \(or amount\); found: Name, "
+                                              r"Email, Created at, Total"):
+        load_customer_data(frame)
+    lines = load_customer_data(frame, {"amount": "Total"}, layout="shopify").transactions
+    assert lines["CustomerID"].tolist() == ["ann@example.com"] and lines["InvoiceNo"].tolist() == ["Ann"]
