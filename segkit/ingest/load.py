@@ -9,10 +9,13 @@ files (or a growing CSV) as one log.
 Reads ``.xlsx`` (calamine engine, openpyxl as fallback; every sheet as one log when the
 sheets share their columns, cells read as they show so text ids keep leading zeros),
 ``.csv`` (UTF-8, else Windows-1252, else ISO-8859-1; also ``.csv.gz``, ``.csv.zst`` and a
-``.zip`` of one CSV; a title above the header is skipped) and ``.parquet``. The UCI Online Retail and Online Retail II layouts are
-recognised by their column names; any other log needs a column mapping from roles
-(customer, invoice, date, quantity, price, amount, product, description, country) to
-its own column names. After the first read of an Excel or CSV file a parquet copy is
+``.zip`` of one CSV; a title above the header is skipped) and ``.parquet``. The UCI Online Retail and Online Retail II layouts and
+Shopify's and WooCommerce's orders exports are recognised by their column names
+(``segkit.schema.KNOWN_LAYOUTS``; ``layout`` names one); any other log needs a column
+mapping from roles (``segkit.schema.ROLES``: customer, invoice, date, quantity, price,
+amount, product, description, country, currency, financial_status, refunded_amount) to
+its own column names. An order's financial status and refund are applied as it is read
+(``segkit.ingest.orders``). After the first read of an Excel or CSV file a parquet copy is
 kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the column
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
