@@ -31,6 +31,7 @@ from segkit.ingest.readers import MAX_CSV_CELLS, MAX_CSV_COLUMNS, MAX_CSV_LINES
 from segkit.ingest.values import DAY_MONTH_DATE, decimal_marks
 from segkit.schema import (
     CANONICAL_COLUMNS,
+    ORDER_STATUS_ROLES,
 )
 
 __all__ = ["REPEATED_ACROSS_FILES", "drop_repeats_across_files", "line_hashes", "load_log", "log_files", "plain_cells", "read_grown_csv", "repeated_across_files", "skipped_files", "source_labels", "with_source_files"]
@@ -291,7 +292,7 @@ def with_source_files(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFr
 def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data",
                 alone: bool = False) -> bool:
     """True when ``raw`` (CSV cells as text) holds nothing whose reading is decided per
-    column in a way other lines could change: no day/month-numeric dates (their order is
+    column (or per order: a financial status or refund) in a way other lines could change: no day/month-numeric dates (their order is
     decided per column), number cells of digits and marks only, none showing a decimal comma.
     With ``alone`` (lines to be read apart from the rest of their file), each number column
     also decides by itself: it shows a decimal point, or no mark at all."""
@@ -300,6 +301,8 @@ def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, sou
         mapping = resolve_mapping(raw, dict(columns or {}), source)
     except SegkitDataError:
         return False
+    if any(role in mapping for role in ORDER_STATUS_ROLES):
+        return False  # an order's status and refund apply to all its lines, which may straddle the parts
     for role in ("quantity", "price", "amount"):
         if role in mapping:
             text = raw[mapping[role]].dropna().astype(str)

@@ -261,3 +261,15 @@ def test_a_few_shop_column_names_are_not_a_shop_layout():
         load_customer_data(frame)
     lines = load_customer_data(frame, {"amount": "Total"}, layout="shopify").transactions
     assert lines["CustomerID"].tolist() == ["ann@example.com"] and lines["InvoiceNo"].tolist() == ["Ann"]
+
+
+def test_a_growing_shop_export_is_read_whole(tmp_path, orders):
+    """An order's status and refund apply to all its lines, which may straddle what a
+    growing CSV had and what it gained: such a file is read whole, never its new part alone."""
+    from segkit.ingest.logs import read_grown_csv
+
+    path = tmp_path / "shop.csv"
+    text = shopify_export(orders).to_csv(index=False)
+    path.write_text(text)
+    old_size = len(text[:len(text) // 2].rsplit("\n", 1)[0].encode()) + 1
+    assert read_grown_csv(path, old_size, True) is None
