@@ -207,6 +207,22 @@ def test_the_other_engines_refuse_order_statuses(tmp_path, orders):
         load_customer_data(path, engine="duckdb")
 
 
+@pytest.mark.parametrize("shop, layout", [("shopify", None), ("woocommerce", "woocommerce")])
+def test_the_database_and_spark_tables_refuse_order_statuses(orders, shop, layout):
+    """``canonical_table`` (the ibis and Spark engines' reading of a table) refuses a shop
+    export's statuses and refunds too, by the same sentence."""
+    import ibis
+
+    from segkit.engines.base import canonical_table
+    from segkit.ingest.load import with_layout
+    from segkit.schema import LINE_NUMBER
+
+    raw = ibis.memtable(EXPORTS[shop](orders).assign(**{LINE_NUMBER: range(len(orders))}))
+    with pytest.raises(SegkitDataError, match=r"^'orders' has order statuses or refunds \(column '.+' and '.+'\); "
+                                              r"this engine does not apply them: use --engine pandas"):
+        canonical_table(raw, "orders", with_layout(None, layout))
+
+
 def test_cli_layout_and_a_bad_layout_name(tmp_path, orders, capsys):
     """--layout reaches the loader like --columns; an unknown name is one sentence, exit 2."""
     path = tmp_path / "shop.csv"
