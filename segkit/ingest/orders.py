@@ -86,7 +86,7 @@ def settle_orders(lines: pd.DataFrame, status: pd.Series | None, refunded: pd.Se
         order = lines.loc[unknown_net, "InvoiceNo"].iloc[0]
         where = "" if refunded is None else f" in column '{columns['refunded_amount']}'"
         raise SegkitDataError(
-            f"'{source}' has partly refunded orders (e.g. {order}) without a refunded amount{where}; their net spend "
+            f"'{source}' has partly refunded orders (e.g. {order}) without a refunded amount (blank or 0){where}; their net spend "
             "is not known: map the order's refunded amount with --columns refunded_amount=<name>."
         )
     for kind in ("refunded", "voided", "unpaid"):

@@ -280,8 +280,9 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
 
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         report = with_repeats_across_files(report, transactions.attrs.get(REPEATED_ACROSS_FILES))
-        report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
+        # each row goes right after "loaded": the last added reads first, in the order the loader took the steps
         report = with_settled_orders(report, transactions.attrs.get(SETTLED_ORDERS))
+        report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
         report = with_layout_read(report, transactions.attrs.get(LAYOUT_READ))
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
