@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", help=what + ("; default: data/ or the built-in sample" if not required else ""))
         p.set_defaults(needs_data=required)
         p.add_argument("--columns", help="column mapping ROLE=COLUMN,... (roles: customer, invoice, date, quantity, "
-                       "price, amount, product, description, country)")
+                       "price, amount, product, description, country, currency, financial_status, refunded_amount)")
+        p.add_argument("--layout", default=None, metavar="NAME",
+                       help="the file's layout: uci, shopify (orders export) or woocommerce (orders export); default: "
+                       "recognised from the header. --columns overrides single roles of it")
         p.add_argument("--sheet", help="Excel sheet name (default: every sheet, read as one log when they have the "
                        "same columns)")
         p.add_argument("--rules", choices=["default", "seed"], default=None,
@@ -315,9 +318,10 @@ def _database(args, fetch_lines: bool = False) -> dict:
 
 
 def _mapping(args):
-    from segkit.ingest.load import parse_column_mapping
+    """--columns, with the --layout preset it starts from (``segkit.ingest.load.with_layout``)."""
+    from segkit.ingest.load import parse_column_mapping, with_layout
 
-    return parse_column_mapping(args.columns)
+    return with_layout(parse_column_mapping(args.columns), getattr(args, "layout", None))
 
 
 def _say_skipped(args) -> None:

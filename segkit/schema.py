@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "KNOWN_LAYOUTS", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
 
 
 def to_utc_naive(dates: pd.Series) -> pd.Series:
@@ -46,12 +46,23 @@ ROLES = {
     "description": "Description",
     "country": "Country",
     "currency": "Currency",  # checked (one currency per log), not kept
+    # applied when the log is read (``segkit.ingest.orders``), not kept: refunded, voided and
+    # unpaid orders are dropped, partly refunded ones counted net
+    "financial_status": "FinancialStatus",
+    "refunded_amount": "RefundedAmount",
 }
+
+
+#: Roles only the pandas loader applies; the other engines refuse a log that has them.
+ORDER_STATUS_ROLES = ("financial_status", "refunded_amount")
 
 
 REQUIRED_ROLES = ("customer", "date")
 
 
+#: Known layouts by name: role -> column name, or a tuple of names where the first one the
+#: file has is taken (Shopify's "Paid at", else "Created at"). The layout whose columns a
+#: file has most of is taken (``best_layout``).
 KNOWN_LAYOUTS = {
     "UCI Online Retail": {
         "customer": "CustomerID", "invoice": "InvoiceNo", "date": "InvoiceDate",
@@ -63,6 +74,79 @@ KNOWN_LAYOUTS = {
         "quantity": "Quantity", "price": "Price", "product": "StockCode",
         "description": "Description", "country": "Country",
     },
+    # Shopify admin, Orders > Export (one row per line item; order fields on the first line)
+    "Shopify orders export": {
+        "invoice": "Name", "customer": "Email", "date": ("Paid at", "Created at"),
+        "quantity": "Lineitem quantity", "price": "Lineitem price", "product": "Lineitem sku",
+        "description": "Lineitem name", "country": "Billing Country", "currency": "Currency",
+        "financial_status": "Financial Status", "refunded_amount": "Refunded Amount",
+    },
+    # WooCommerce Customer / Order / Coupon Export, "one row per item" CSV format
+    "WooCommerce orders export": {
+        "invoice": "order_id", "customer": "billing_email", "date": ("order_date", "date_created"),
+        "quantity": "item_quantity", "amount": "item_total", "product": "item_sku",
+        "description": "item_name", "country": "billing_country", "currency": "order_currency",
+        "financial_status": "status", "refunded_amount": "refunded_total",
+    },
+}
+
+
+#: ``--layout NAME``: the known layouts each name stands for.
+LAYOUT_PRESETS = {
+    "uci": ("UCI Online Retail", "UCI Online Retail II"),
+    "shopify": ("Shopify orders export",),
+    "woocommerce": ("WooCommerce orders export",),
+}
+
+
+#: Key of a column mapping that names a preset (``--layout NAME``) instead of a role.
+LAYOUT_KEY = "layout"
+
+
+#: Roles a shop layout's columns must all be there for to be recognised without ``--layout``
+#: (a file with only an "Email" and a "Name" column is not a Shopify export).
+SHOP_LAYOUT_SIGNATURE = ("invoice", "customer", "date", "quantity", "price", "amount")
+
+
+def best_layout(names, layout: str | None = None) -> tuple[str | None, dict[str, str]]:
+    """The known layout (among ``LAYOUT_PRESETS[layout]``, or all) whose columns ``names``
+    holds most of, as its name and role -> column for the columns present; ``(None, {})``
+    when none has any. Without ``layout`` a shop layout counts only when ``names`` holds all
+    its ``SHOP_LAYOUT_SIGNATURE`` columns. An unknown ``layout`` raises ``KeyError``."""
+    names = set(names)
+    candidates = LAYOUT_PRESETS[layout] if layout else tuple(KNOWN_LAYOUTS)
+    best_name, best = None, {}
+    for name in candidates:
+        present = {}
+        for role, spec in KNOWN_LAYOUTS[name].items():
+            column = next((c for c in ((spec,) if isinstance(spec, str) else spec) if c in names), None)
+            if column is not None:
+                present[role] = column
+        signature = [r for r in SHOP_LAYOUT_SIGNATURE if r in KNOWN_LAYOUTS[name]]
+        if not layout and name not in LAYOUT_PRESETS["uci"] and any(r not in present for r in signature):
+            continue
+        if len(present) > len(best):
+            best_name, best = name, present
+    return best_name, best
+
+
+def layout_columns(layout: str, role: str) -> tuple[str, ...]:
+    """Every column name ``KNOWN_LAYOUTS[layout]`` accepts for ``role`` (none: ``()``)."""
+    spec = KNOWN_LAYOUTS[layout].get(role, ())
+    return (spec,) if isinstance(spec, str) else tuple(spec)
+
+
+#: What an order's financial status means (lower case, spaces and hyphens as '_', a
+#: WooCommerce 'wc-' prefix dropped): ``purchase`` counts; ``partly_refunded`` counts net
+#: of its refunded amount; ``refunded``, ``voided`` (cancelled, failed) and ``unpaid``
+#: (pending, authorized, on hold: no money taken yet) are not purchases. A blank status counts.
+ORDER_STATUSES = {
+    "paid": "purchase", "partially_paid": "purchase", "completed": "purchase", "processing": "purchase",
+    "partially_refunded": "partly_refunded",
+    "refunded": "refunded",
+    "voided": "voided", "cancelled": "voided", "canceled": "voided", "failed": "voided",
+    "pending": "unpaid", "authorized": "unpaid", "on_hold": "unpaid", "pending_payment": "unpaid",
+    "expired": "unpaid", "checkout_draft": "unpaid", "draft": "unpaid", "unpaid": "unpaid",
 }
 
 

@@ -35,7 +35,7 @@ from segkit.schema import (
 )
 from segkit.schema import tomorrow as next_day
 
-__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "run_rules"]
+__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "refuse_order_statuses", "run_rules"]
 
 
 def write_parquet(table, path: str | Path, **kwargs) -> None:
@@ -121,19 +121,22 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     import ibis
 
     from segkit.errors import SegkitDataError
-    from segkit.schema import KNOWN_LAYOUTS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID
+    from segkit.schema import LAYOUT_KEY, LAYOUT_PRESETS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID, best_layout
 
     space = dialect.id_space
 
     names = set(raw.columns)
-    best: dict[str, str] = {}
-    for layout in KNOWN_LAYOUTS.values():
-        present = {role: col for role, col in layout.items() if col in names}
-        if len(present) > len(best):
-            best = present
-    roles = {**best, **(columns or {})}
-    if "amount" in (columns or {}) and "price" not in (columns or {}):
+    columns = dict(columns or {})
+    preset = columns.pop(LAYOUT_KEY, None)
+    if preset is not None and preset not in LAYOUT_PRESETS:
+        raise SegkitDataError(f"'{preset}' is not a layout segkit knows; use --layout {', '.join(LAYOUT_PRESETS)}.")
+    _, best = best_layout(names, preset)
+    roles = {**best, **columns}
+    if "amount" in columns and "price" not in columns:
         roles.pop("price", None)
+    if "price" in columns and "amount" not in columns:
+        roles.pop("amount", None)
+    refuse_order_statuses(roles, source)
     unknown = [f"{r}={c}" for r, c in roles.items() if c not in names]
     missing = [r for r in ("customer", "date") if r not in roles] + \
         ([] if "price" in roles or "amount" in roles else ["price (or amount)"])
@@ -182,6 +185,21 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
         Quantity=quantity, InvoiceDate=date, UnitPrice=price, CustomerID=customer,
         Country=raw[roles["country"]].cast("string") if "country" in roles else ibis.literal(UNKNOWN_COUNTRY),
         **{R.LINE_NUMBER: raw[R.LINE_NUMBER]})
+
+
+def refuse_order_statuses(roles: Mapping[str, str], source: str) -> None:
+    """Only the pandas loader applies an order's financial status and refunds
+    (``segkit.ingest.orders``); an engine given a log that has them refuses it in one sentence
+    rather than count refunded or unpaid orders as purchases."""
+    from segkit.errors import SegkitDataError
+    from segkit.schema import ORDER_STATUS_ROLES
+
+    present = [f"'{roles[r]}'" for r in ORDER_STATUS_ROLES if r in roles]
+    if present:
+        raise SegkitDataError(
+            f"'{source}' has order statuses or refunds (column {' and '.join(present)}); this engine does not apply "
+            "them: use --engine pandas, which drops refunded, voided and unpaid orders and nets partial refunds."
+        )
 
 
 def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:

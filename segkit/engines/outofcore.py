@@ -26,10 +26,10 @@ import math
 import re
 from pathlib import Path
 
+from segkit.engines.base import refuse_order_statuses
 from segkit.errors import SegkitDataError
 from segkit.schema import (
     ID_SPACE,
-    KNOWN_LAYOUTS,
     LINE_NUMBER,
     MADE_UP_INVOICE_NO_CUSTOMER,
     MADE_UP_INVOICE_SEPARATOR,
@@ -38,6 +38,7 @@ from segkit.schema import (
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
     WHOLE_NUMBER_ID,
+    best_layout,
 )
 
 __all__ = ["ROWS_PER_GB", "canonical_lines", "buckets_for"]
@@ -87,11 +88,8 @@ def buckets_for(n_rows: int, memory_limit: str) -> int:
 
 def _resolve_roles(types: dict[str, tuple[str, str]], name: str) -> dict[str, str]:
     """Role -> source column, from the known layout that matches best (as load.py does)."""
-    best: dict[str, str] = {}
-    for layout in KNOWN_LAYOUTS.values():
-        present = {role: col for role, col in layout.items() if col in types}
-        if len(present) > len(best):
-            best = present
+    _, best = best_layout(types)
+    refuse_order_statuses(best, name)
     missing = [r for r in ("customer", "date", "price") if r not in best]
     if missing:
         found = ", ".join(c for c in types if c != "file_row_number")

@@ -9,10 +9,13 @@ files (or a growing CSV) as one log.
 Reads ``.xlsx`` (calamine engine, openpyxl as fallback; every sheet as one log when the
 sheets share their columns, cells read as they show so text ids keep leading zeros),
 ``.csv`` (UTF-8, else Windows-1252, else ISO-8859-1; also ``.csv.gz``, ``.csv.zst`` and a
-``.zip`` of one CSV; a title above the header is skipped) and ``.parquet``. The UCI Online Retail and Online Retail II layouts are
-recognised by their column names; any other log needs a column mapping from roles
-(customer, invoice, date, quantity, price, amount, product, description, country) to
-its own column names. After the first read of an Excel or CSV file a parquet copy is
+``.zip`` of one CSV; a title above the header is skipped) and ``.parquet``. The UCI Online Retail and Online Retail II layouts and
+Shopify's and WooCommerce's orders exports are recognised by their column names
+(``segkit.schema.KNOWN_LAYOUTS``; ``layout`` names one); any other log needs a column
+mapping from roles (``segkit.schema.ROLES``: customer, invoice, date, quantity, price,
+amount, product, description, country, currency, financial_status, refunded_amount) to
+its own column names. An order's financial status and refund are applied as it is read
+(``segkit.ingest.orders``). After the first read of an Excel or CSV file a parquet copy is
 kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the column
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
@@ -43,6 +46,7 @@ from segkit.config import (
 )
 from segkit.errors import SegkitDataError
 from segkit.ingest.cache import cache_path, write_parquet_atomically
+from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
 from segkit.ingest.values import (
     CURRENCY_COLUMN_NAMES,
@@ -56,7 +60,8 @@ from segkit.ingest.values import (
 )
 from segkit.schema import (
     CANONICAL_COLUMNS,
-    KNOWN_LAYOUTS,
+    LAYOUT_KEY,
+    LAYOUT_PRESETS,
     MADE_UP_INVOICE_NO_CUSTOMER,
     MADE_UP_INVOICE_SEPARATOR,
     MADE_UP_INVOICE_TIME,
@@ -64,9 +69,10 @@ from segkit.schema import (
     ROLES,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
+    best_layout,
 )
 
-__all__ = ["FILLED_DOWN", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns"]
+__all__ = ["FILLED_DOWN", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
 
 
 _MAX_EXAMPLES = 1
@@ -94,17 +100,37 @@ def parse_column_mapping(text: str | None) -> dict[str, str]:
     return mapping
 
 
+def with_layout(columns: Mapping[str, str] | None, layout: str | None) -> dict[str, str]:
+    """A column mapping that also names a layout preset (``--layout NAME``: a key of
+    ``segkit.schema.LAYOUT_PRESETS``) under ``LAYOUT_KEY``, so it travels wherever a mapping
+    goes (every reader, engine and cache key). An unknown name is refused in one sentence."""
+    mapping = dict(columns or {})
+    if layout is None or str(layout).strip().lower() in ("", "auto"):
+        return mapping
+    name = str(layout).strip().lower()
+    if name not in LAYOUT_PRESETS:
+        raise SegkitDataError(
+            f"'{layout}' is not a layout segkit knows; use --layout {', '.join(LAYOUT_PRESETS)}, or leave --layout "
+            "out to recognise the layout from the file's header."
+        )
+    mapping[LAYOUT_KEY] = name
+    return mapping
+
+
 def load_transactions(
     path: str | Path,
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
     use_cache: bool = True,
     dayfirst: bool | None = None,
+    layout: str | None = None,
 ) -> pd.DataFrame:
     """Read one transaction file and return its lines in the canonical layout.
 
-    The UCI Online Retail and Online Retail II layouts are recognised by their column
-    names; any other layout needs ``columns``. Dates and numbers are checked per column
+    The UCI Online Retail and Online Retail II layouts and the Shopify and WooCommerce
+    orders exports are recognised by their column names (``layout`` names one); any other
+    layout needs ``columns``. A shop export's refunded, voided and unpaid orders are
+    dropped and partial refunds netted (``segkit.ingest.orders``). Dates and numbers are checked per column
     (day-first or month-first dates, decimal commas, currency signs). For a folder or a
     glob of files read as one log, use ``load_log`` or
     ``segkit.pipeline.workflow.load_customer_data``.
@@ -127,6 +153,9 @@ def load_transactions(
         Order of text dates like ``05/01/2011``. ``None`` (default) decides per column
         from the values (a first field above 12 means day-first, a second field above 12
         month-first) and refuses a column where every date is ambiguous.
+    layout : {"uci", "shopify", "woocommerce"}, optional
+        The layout preset (``segkit.schema.LAYOUT_PRESETS``); default: the known layout whose
+        columns the file has most of. ``columns`` overrides single roles of it.
 
     Returns
     -------
@@ -166,7 +195,7 @@ def load_transactions(
     if path.stat().st_size == 0:
         raise SegkitDataError(f"'{name}' is empty (0 bytes); export the transactions again.")
 
-    mapping = dict(columns or {})
+    mapping = with_layout(columns, layout)
     cache_file = None
     if use_cache and suffix != ".parquet":
         cache_file = cache_path(path, mapping, sheet, dayfirst)
@@ -206,7 +235,7 @@ def standardise_columns(
             f"'{source}' has the column name(s) {', '.join(duplicated)} more than once; "
             "rename them so each column header is unique."
         )
-    mapping = resolve_mapping(raw, dict(columns or {}), source)
+    layout, mapping = _resolve(raw, dict(columns or {}), source)
     if raw.shape[0] == 0:
         raise SegkitDataError(f"'{source}' has a header but no rows; export the transactions again.")
     currency_column = mapping.get("currency") or next(
@@ -239,6 +268,14 @@ def standardise_columns(
     out["UnitPrice"] = price
     out["CustomerID"] = customer_ids(raw[mapping["customer"]])
     out["Country"] = raw[mapping["country"]].astype("string") if "country" in mapping else UNKNOWN_COUNTRY
+    order_fields = ORDER_FIELDS
+    if "financial_status" in mapping:
+        out[_STATUS] = raw[mapping["financial_status"]].astype("string").str.strip().replace("", pd.NA)
+        order_fields += (_STATUS,)
+    if "refunded_amount" in mapping:
+        out[_REFUNDED] = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source,
+                                    locale_hint=locale)
+        order_fields += (_REFUNDED,)
 
     if "invoice" not in mapping:
         # Without an invoice number each distinct customer + timestamp is one purchase.
@@ -249,11 +286,27 @@ def standardise_columns(
         out[col] = out[col].astype("string")
     if np.issubdtype(out["Quantity"].dtype, np.floating) and out["Quantity"].dropna().mod(1).eq(0).all():
         out["Quantity"] = out["Quantity"].astype("int64") if out["Quantity"].notna().all() else out["Quantity"]
-    filled = fill_down_within_orders(out) if "invoice" in mapping else 0
+    filled = fill_down_within_orders(out, order_fields) if "invoice" in mapping else 0
+    settled: dict[str, list] = {}
+    if _STATUS in out.columns or _REFUNDED in out.columns:
+        out, settled = settle_orders(out, out.get(_STATUS), out.get(_REFUNDED), mapping, source)
     out = out[CANONICAL_COLUMNS].reset_index(drop=True)
     if filled:
         out.attrs[FILLED_DOWN] = filled
+    if settled:
+        out.attrs[SETTLED_ORDERS] = settled
+    if layout is not None and layout not in LAYOUT_PRESETS["uci"]:
+        out.attrs[LAYOUT_READ] = layout
     return out
+
+
+#: ``DataFrame.attrs`` key of a loaded log: the name of the shop layout it was read as
+#: (``segkit.schema.KNOWN_LAYOUTS``; absent for the UCI layouts and a mapping of one's own).
+LAYOUT_READ = "layout_read"
+
+
+#: Columns an order's financial status and refunded amount are held in while loading.
+_STATUS, _REFUNDED = "_FinancialStatus", "_RefundedAmount"
 
 
 #: ``DataFrame.attrs`` key of a loaded log: lines whose blank customer, date or country
@@ -262,12 +315,12 @@ FILLED_DOWN = "filled_down_within_orders"
 
 
 #: Order-level fields: one value per order, which shop exports (Shopify's orders export)
-#: write on an order's first line only.
+#: write on an order's first line only (so are an order's financial status and refund).
 ORDER_FIELDS = ("CustomerID", "InvoiceDate", "Country")
 
 
-def fill_down_within_orders(lines: pd.DataFrame) -> int:
-    """Fill blank ``ORDER_FIELDS`` of a line from the other lines of its order (same
+def fill_down_within_orders(lines: pd.DataFrame, fields: tuple[str, ...] = ORDER_FIELDS) -> int:
+    """Fill blank ``fields`` of a line from the other lines of its order (same
     ``InvoiceNo``), in place, where those lines agree on one value; returns how many lines
     got a value. An order whose lines disagree, or that has no value at all, is left as it
     is (the cleaning rules then drop what still has no customer or date)."""
@@ -276,7 +329,7 @@ def fill_down_within_orders(lines: pd.DataFrame) -> int:
     if not in_order.any():
         return 0
     filled = pd.Series(False, index=lines.index)
-    for column in ORDER_FIELDS:
+    for column in fields:
         blank = lines[column].isna() & in_order
         if not blank.any():
             continue
@@ -291,16 +344,22 @@ def fill_down_within_orders(lines: pd.DataFrame) -> int:
 
 
 def resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> dict[str, str]:
+    """Role -> column of ``raw``: the known layout whose columns it has most of (among the
+    preset under ``LAYOUT_KEY``, if any), overridden by the roles ``mapping`` names; refused
+    in one sentence when a required role has no column."""
+    return _resolve(raw, mapping, source)[1]
+
+
+def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[str | None, dict[str, str]]:
+    """``resolve_mapping``, and the name of the known layout it started from."""
     found = list(raw.columns)
+    mapping = dict(mapping)
+    preset = mapping.pop(LAYOUT_KEY, None)
     unknown_roles = [r for r in mapping if r not in ROLES]
     if unknown_roles:
         raise SegkitDataError(f"Unknown column role(s) {', '.join(unknown_roles)}; known roles: {', '.join(ROLES)}.")
     # Start from the known layout that matches best, then apply the user's mapping.
-    best: dict[str, str] = {}
-    for layout in KNOWN_LAYOUTS.values():
-        present = {role: col for role, col in layout.items() if col in raw.columns}
-        if len(present) > len(best):
-            best = present
+    layout, best = best_layout(raw.columns, preset)
     resolved = {**best, **mapping}
     if "price" in mapping and "amount" not in mapping:
         resolved.pop("amount", None)
@@ -316,6 +375,12 @@ def resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> 
     missing_roles = [r for r in REQUIRED_ROLES if r not in resolved]
     if "price" not in resolved and "amount" not in resolved:
         missing_roles.append("price (or amount)")
+    if missing_roles and preset:
+        raise SegkitDataError(
+            f"'{source}' is not a {' or '.join(LAYOUT_PRESETS[preset])} (--layout {preset}): it has no column for "
+            f"{', '.join(missing_roles)}; found: {short_list(found)}{header_hint(raw)}. Leave --layout out, or pass "
+            "--columns ROLE=COLUMN for the missing roles."
+        )
     if missing_roles:
         expected = ", ".join(
             f"{r.split()[0]}=<column>" for r in missing_roles
@@ -332,6 +397,6 @@ def resolve_mapping(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> 
             f"(e.g. --columns customer={resolved.get('customer', 'CustomerID')},date={resolved.get('date', 'InvoiceDate')},"
             f"price={resolved['price']}) to declare that every line is one unit."
         )
-    return resolved
+    return layout, resolved
 
 

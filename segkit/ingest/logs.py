@@ -21,14 +21,17 @@ from segkit.errors import SegkitDataError
 from segkit.ingest.cache import file_digest
 from segkit.ingest.load import (
     FILLED_DOWN,
+    LAYOUT_READ,
     load_transactions,
     resolve_mapping,
     standardise_columns,
 )
+from segkit.ingest.orders import SETTLED_ORDERS
 from segkit.ingest.readers import MAX_CSV_CELLS, MAX_CSV_COLUMNS, MAX_CSV_LINES
 from segkit.ingest.values import DAY_MONTH_DATE, decimal_marks
 from segkit.schema import (
     CANONICAL_COLUMNS,
+    ORDER_STATUS_ROLES,
 )
 
 __all__ = ["REPEATED_ACROSS_FILES", "drop_repeats_across_files", "line_hashes", "load_log", "log_files", "plain_cells", "read_grown_csv", "repeated_across_files", "skipped_files", "source_labels", "with_source_files"]
@@ -170,6 +173,7 @@ def load_log(
     use_cache: bool = True,
     dayfirst: bool | None = None,
     notes: list[str] | None = None,
+    layout: str | None = None,
 ) -> pd.DataFrame:
     """Every file of a log (``log_files``) read as one, in the canonical layout plus
     ``SourceFile`` (the file's name, categorical), in file-name order.
@@ -180,7 +184,7 @@ def load_log(
     bytes (the same export saved twice) are read once, with a sentence in ``notes``;
     lines repeated across different files are left to the cleaning rules (exact
     duplicates are dropped, see docs/data-science.md). A file that cannot be read is refused with
-    its own one-sentence reason.
+    its own one-sentence reason. ``columns``, ``layout`` and the rest as in ``load_transactions``.
     """
     frames: list[pd.DataFrame] = []
     names: list[str] = []
@@ -194,7 +198,8 @@ def load_log(
                 notes.append(f"'{labels[path]}' has the same contents as '{seen[digest]}'; it was read once.")
             continue
         seen[digest] = labels[path]
-        frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst))
+        frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst,
+                                        layout=layout))
         names.append(labels[path])
     filled = sum(int(frame.attrs.get(FILLED_DOWN, 0)) for frame in frames)
     combined = with_source_files(frames, names)
@@ -205,6 +210,16 @@ def load_log(
     log.attrs[REPEATED_ACROSS_FILES] = (repeated, _revenue(combined) - _revenue(log) if repeated else 0.0)
     if filled:
         log.attrs[FILLED_DOWN] = filled
+    settled: dict[str, list] = {}
+    for frame in frames:
+        for rule, (lines, revenue) in frame.attrs.get(SETTLED_ORDERS, {}).items():
+            total = settled.setdefault(rule, [0, 0.0])
+            total[0], total[1] = total[0] + int(lines), round(total[1] + float(revenue), 2)
+    if settled:
+        log.attrs[SETTLED_ORDERS] = settled
+    layouts = sorted({frame.attrs[LAYOUT_READ] for frame in frames if LAYOUT_READ in frame.attrs})
+    if layouts:
+        log.attrs[LAYOUT_READ] = " and ".join(layouts)
     return log
 
 
@@ -277,7 +292,7 @@ def with_source_files(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFr
 def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, source: str = "the data",
                 alone: bool = False) -> bool:
     """True when ``raw`` (CSV cells as text) holds nothing whose reading is decided per
-    column in a way other lines could change: no day/month-numeric dates (their order is
+    column (or per order: a financial status or refund) in a way other lines could change: no day/month-numeric dates (their order is
     decided per column), number cells of digits and marks only, none showing a decimal comma.
     With ``alone`` (lines to be read apart from the rest of their file), each number column
     also decides by itself: it shows a decimal point, or no mark at all."""
@@ -286,6 +301,8 @@ def plain_cells(raw: pd.DataFrame, columns: Mapping[str, str] | None = None, sou
         mapping = resolve_mapping(raw, dict(columns or {}), source)
     except SegkitDataError:
         return False
+    if any(role in mapping for role in ORDER_STATUS_ROLES):
+        return False  # an order's status and refund apply to all its lines, which may straddle the parts
     for role in ("quantity", "price", "amount"):
         if role in mapping:
             text = raw[mapping[role]].dropna().astype(str)

@@ -18,6 +18,9 @@ from segkit.errors import SegkitDataError
 from segkit.ingest.values import cells_as_shown, reason_of, short_list
 from segkit.schema import (
     KNOWN_LAYOUTS,
+    LAYOUT_KEY,
+    LAYOUT_PRESETS,
+    layout_columns,
 )
 
 __all__ = ["HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
@@ -342,8 +345,11 @@ def workbook_sheets_note(path: str | Path, sheet: str | int | None = None) -> st
 def _header_names(mapping: Mapping[str, str] | None) -> list[set[str]]:
     """For each layout a header may follow, the column names it must hold (customer and date)."""
     mapping = dict(mapping or {})
-    return [{mapping.get("customer", layout["customer"]), mapping.get("date", layout["date"])}
-            for layout in KNOWN_LAYOUTS.values()]
+    preset = mapping.get(LAYOUT_KEY)
+    layouts = LAYOUT_PRESETS.get(preset, ()) if preset else tuple(KNOWN_LAYOUTS)
+    return [{mapping.get("customer", customer), mapping.get("date", date)}
+            for layout in layouts for customer in layout_columns(layout, "customer")
+            for date in layout_columns(layout, "date")]
 
 
 #: How far below the first row a header under a title is looked for.

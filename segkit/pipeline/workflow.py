@@ -14,7 +14,8 @@ import pandas as pd
 from segkit.config import default_data_path, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import FILLED_DOWN, load_transactions, standardise_columns
+from segkit.ingest.load import FILLED_DOWN, LAYOUT_READ, load_transactions, standardise_columns, with_layout
+from segkit.ingest.orders import SETTLED_ORDERS
 from segkit.ingest.logs import REPEATED_ACROSS_FILES, load_log
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
@@ -156,6 +157,7 @@ def load_customer_data(
     db_table: str | None = None,
     order_by: str | None = None,
     fetch_lines: bool = False,
+    layout: str | None = None,
 ) -> CustomerData:
     """Load, clean and aggregate a log into customers: the first call of most work.
 
@@ -168,6 +170,8 @@ def load_customer_data(
         ``data/``), and when that is empty too, the built-in sample.
     columns : mapping of str to str, optional
         Role -> column name for other layouts, as in ``load_transactions``.
+    layout : {"uci", "shopify", "woocommerce"}, optional
+        The layout preset, as in ``load_transactions`` (default: recognised from the header).
     rules : {"default", "seed"}, default "default"
         The cleaning rules (``segkit.clean.clean_transactions``).
     sheet, dayfirst, use_cache
@@ -213,6 +217,7 @@ def load_customer_data(
     """
     if engine not in ("pandas", "duckdb", "spark", "ibis", "auto"):
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark', 'ibis' or 'auto', not {engine!r}")
+    columns = with_layout(columns, layout) or None
     if engine == "ibis":
         return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
                                        order_by, fetch_lines)
@@ -275,7 +280,10 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
 
         lines, report = clean_transactions(transactions.drop(columns="SourceFile", errors="ignore"), rules=rules)
         report = with_repeats_across_files(report, transactions.attrs.get(REPEATED_ACROSS_FILES))
+        # each row goes right after "loaded": the last added reads first, in the order the loader took the steps
+        report = with_settled_orders(report, transactions.attrs.get(SETTLED_ORDERS))
         report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
+        report = with_layout_read(report, transactions.attrs.get(LAYOUT_READ))
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from segkit.errors import SegkitDataError
@@ -548,6 +556,26 @@ def with_filled_down(report: pd.DataFrame, lines: int) -> pd.DataFrame:
     if not lines:
         return report
     return _with_row_after_loaded(report, filled_down_rule(int(lines)), 0, 0.0)
+
+
+def with_settled_orders(report: pd.DataFrame, settled: Mapping[str, list] | None) -> pd.DataFrame:
+    """The cleaning report with a row after "loaded" for each step of
+    ``segkit.ingest.orders.settle_orders``: refunded, voided and unpaid orders dropped (lines
+    and revenue), partial refunds netted (revenue only)."""
+    for rule, (rows, revenue) in reversed(list((settled or {}).items())):
+        report = _with_row_after_loaded(report, rule, int(rows), round(float(revenue), 2))
+    return report
+
+
+def layout_rule(layout: str) -> str:
+    """The cleaning report's row name saying which shop layout a log was read as."""
+    return f"read as {layout}"
+
+
+def with_layout_read(report: pd.DataFrame, layout: str | None) -> pd.DataFrame:
+    """The cleaning report with a first row after "loaded" naming the shop layout the log was
+    read as (``segkit.ingest.load.LAYOUT_READ``; none for the UCI layouts); nothing removed."""
+    return _with_row_after_loaded(report, layout_rule(layout), 0, 0.0) if layout else report
 
 
 def _with_row_after_loaded(report: pd.DataFrame, rule: str, rows: int, revenue: float) -> pd.DataFrame:
