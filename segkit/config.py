@@ -23,6 +23,8 @@ __all__ = [
     "COMPRESSED_CSV_SUFFIXES",
     "default_data_path",
     "is_multi_file",
+    "is_database_url",
+    "DATABASE_SCHEMES",
     "is_log_file",
     "refresh_seconds",
     "settle_seconds",
@@ -66,11 +68,23 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("SEGKIT_ARTIFACTS", ARTIFACTS_DIR))
 
 
-def default_data_path() -> Path | None:
-    """The data set to use when none is named: a file, a folder or a glob.
+#: URL schemes read as a table of a database (``segkit.pipeline.workflow.database_source``).
+DATABASE_SCHEMES = ("postgres", "postgresql", "duckdb")
+
+
+def is_database_url(source) -> bool:
+    """True when ``source`` is a database URL such as
+    ``postgresql://user@host:5432/shop?table=orders`` (a scheme of ``DATABASE_SCHEMES``)."""
+    return isinstance(source, str) and source.split("://", 1)[0].lower() in DATABASE_SCHEMES and "://" in source
+
+
+def default_data_path() -> Path | str | None:
+    """The data set to use when none is named: a file, a folder, a glob or a database table.
 
     ``SEGKIT_DATA`` wins and may name a file, a folder (every supported file in it is one
-    log) or a glob such as ``exports/2011-*.csv``; set but empty (``SEGKIT_DATA=``) forces
+    log), a glob such as ``exports/2011-*.csv`` or a table of a database, as a URL with the
+    table in its query (``postgresql://user@host:5432/shop?table=orders``, returned as
+    text); set but empty (``SEGKIT_DATA=``) forces
     the built-in sample, so ``make notebooks`` never reads private files in ``data/``.
     Otherwise ``data/``: its only supported file, or the folder itself when it holds
     several (read as one log, ``segkit.ingest.logs.load_log``). ``None`` means: use the built-in
@@ -78,6 +92,8 @@ def default_data_path() -> Path | None:
     """
     if "SEGKIT_DATA" in os.environ:
         named = os.environ["SEGKIT_DATA"].strip()
+        if is_database_url(named):
+            return named
         return Path(named).expanduser() if named else None
     if DATA_DIR.is_dir():
         files = sorted(p for p in DATA_DIR.iterdir() if p.is_file() and is_log_file(p))
@@ -134,7 +150,10 @@ def is_log_file(path: Path) -> bool:
 
 
 def is_multi_file(source: str | Path) -> bool:
-    """True when ``source`` names a folder or a glob (``*``, ``?``, ``[``): a log of many files."""
+    """True when ``source`` names a folder or a glob (``*``, ``?``, ``[``): a log of many files
+    (never a database URL, whose query starts with ``?``)."""
+    if is_database_url(source):
+        return False
     text = str(source)
     return any(c in text for c in "*?[") or Path(text).expanduser().is_dir()
 

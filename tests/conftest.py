@@ -161,3 +161,32 @@ def messy_lines():
     frame.insert(2, "Description", "THING")
     frame.insert(4, "InvoiceDate", when + pd.to_timedelta(frame.pop("hours"), unit="h"))
     return frame
+
+
+def _need_postgres(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is missing in CI: {reason}")
+    pytest.skip(f"PostgreSQL is missing: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """The URL of a running PostgreSQL 15+ (``SEGKIT_POSTGRES``; ``.ci/postgres.sh start``
+    starts a private one and ``.ci/run`` does so in CI). Skips with a reason on a developer's
+    machine without it, fails in CI."""
+    url = os.environ.get("SEGKIT_POSTGRES", "").strip()
+    if not url:
+        _need_postgres("set SEGKIT_POSTGRES=postgresql://USER@HOST:PORT/DB (eval \"$(.ci/postgres.sh start)\" "
+                       "starts one; bash .ci/run does in CI)")
+    try:
+        import psycopg
+    except ImportError:
+        _need_postgres("psycopg is not installed: pip install 'segkit[postgres]' (the test extra has it)")
+    try:
+        with psycopg.connect(url, connect_timeout=10) as con:
+            version = con.info.server_version
+    except psycopg.Error as exc:
+        _need_postgres(f"SEGKIT_POSTGRES={url} does not answer ({str(exc).strip().splitlines()[0]})")
+    if version < 150000:
+        pytest.fail(f"SEGKIT_POSTGRES is PostgreSQL {version // 10000}; segkit needs 15 or newer.")
+    return url

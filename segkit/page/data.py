@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from segkit.config import default_data_path
+from segkit.config import default_data_path, is_database_url
 from segkit.ingest.cache import cache_path
 from segkit.pipeline.workflow import (
     CachedCustomerData,
@@ -108,7 +108,9 @@ def saved_model_options(artifacts: Path | None) -> dict:
 def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = None,
                         artifacts: Path | None = None) -> CustomerData:
     """The dashboard's data: ``load_customer_data(data)`` with the saved model's observation
-    window and registered features (``saved_model_options``), except for a parquet log of
+    window and registered features (``saved_model_options``); a database URL
+    (``SEGKIT_DATA=postgresql://.../shop?table=orders``) runs the rules inside the database
+    and brings the clean lines back for the filters; except for a parquet log of
     more than ``$SEGKIT_LARGE_LOG_LINES`` lines (default 3M), aggregated out of core with
     DuckDB into an ``OutOfCoreData`` (with the same window and features). Its customer
     table is cached in the segkit cache folder (keyed by the file's content and those
@@ -122,7 +124,7 @@ def load_dashboard_data(data: CustomerData | str | Path | pd.DataFrame | None = 
         if n_lines > _large_log_lines():
             return _out_of_core_data(Path(path), n_lines, options)
     loaded = load_customer_data(data, **options)
-    if type(loaded) is CustomerData and isinstance(path, (str, Path)):
+    if type(loaded) is CustomerData and isinstance(path, (str, Path)) and not is_database_url(path):
         # Computed just now (the first kernel on this file): take the cached table instead,
         # so this kernel does not keep the lines either until a filter needs them.
         cached = load_customer_data(data, **options)

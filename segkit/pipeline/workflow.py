@@ -11,12 +11,18 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
-from segkit.config import default_data_path, is_multi_file
+from segkit.config import default_data_path, is_database_url, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
-from segkit.ingest.load import FILLED_DOWN, LAYOUT_READ, load_transactions, standardise_columns, with_layout
-from segkit.ingest.orders import SETTLED_ORDERS
+from segkit.ingest.load import (
+    FILLED_DOWN,
+    LAYOUT_READ,
+    load_transactions,
+    standardise_columns,
+    with_layout,
+)
 from segkit.ingest.logs import REPEATED_ACROSS_FILES, load_log
+from segkit.ingest.orders import SETTLED_ORDERS
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
@@ -24,7 +30,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from segkit.modeling.model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
-           "customers_with_history", "read_log",
+           "customers_with_history", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
 
 
@@ -218,6 +224,11 @@ def load_customer_data(
     if engine not in ("pandas", "duckdb", "spark", "ibis", "auto"):
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark', 'ibis' or 'auto', not {engine!r}")
     columns = with_layout(columns, layout) or None
+    if data is None and engine != "ibis":
+        data = default_data_path()
+    if is_database_url(data):  # SEGKIT_DATA or --data naming a table: the ibis engine, lines brought back
+        db_url, db_table, order_by = database_source(data, order_by)
+        engine, fetch_lines = "ibis", True
     if engine == "ibis":
         return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
                                        order_by, fetch_lines)
@@ -489,19 +500,44 @@ def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, 
                         None if window_days is None else int(window_days))
 
 
+def database_source(url: str, order_by: str | None = None) -> tuple[str, str, str | None]:
+    """``(database URL, table, order_by)`` of a data source written as one URL, the table
+    (and optionally the ordering column) in its query:
+    ``postgresql://user@host:5432/shop?table=orders&order_by=line_no``. The page reads
+    ``SEGKIT_DATA`` in this form, and ``--data`` takes it too (the same as ``--engine ibis
+    --db URL --table NAME``)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    from segkit.engines.database import safe_url
+    from segkit.errors import SegkitDataError
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    table = query.pop("table", "").strip()
+    order_by = query.pop("order_by", "").strip() or order_by
+    if not table:
+        raise SegkitDataError(f"The database URL '{safe_url(url)}' names no table; add ?table=NAME to it "
+                              "(e.g. postgresql://USER@HOST:5432/SHOP?table=orders).")
+    return urlunsplit(parts._replace(query=urlencode(query))), table, order_by
+
+
 def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
                             order_by, fetch_lines=False) -> CustomerData:
     """``load_customer_data`` inside a database (``segkit.engines.database.IbisEngine``);
     ``fetch_lines``: the clean lines too, typed as the in-memory path types them."""
+    from urllib.parse import urlsplit
+
     from segkit.engines.base import run_rules
-    from segkit.engines.database import IbisEngine, safe_url
+    from segkit.engines.database import IbisEngine
     from segkit.errors import SegkitDataError
 
     if not db_url or not db_table:
         raise SegkitDataError("The ibis engine reads a table of a database: give both --db URL "
                               "(e.g. postgresql://USER@HOST:5432/DATABASE) and --table NAME.")
     _check_feature_options(window_days, extra_features)
-    source = f"{db_table} ({safe_url(db_url)})"
+    # What the page and model.json call it: the table and its database, never the server's address.
+    database = urlsplit(db_url).path.strip("/") or urlsplit(db_url).scheme
+    source = f"{db_table} (database {database})"
     engine = IbisEngine(db_url)
     try:
         lines = engine.table_lines(db_table, dict(columns) if columns else None, order_by)
@@ -837,7 +873,8 @@ def customers_for_scoring(
                      f"cleaned with '{rules}', so their segments may differ from the model's (drop --rules to use "
                      "the model's).")
     extra = [f for f in model.input_columns_ if f in REGISTERED_FEATURES]
-    data = load_customer_data(data if isinstance(data, pd.DataFrame) else path, columns, rules, sheet, engine=engine,
+    data = load_customer_data(data if isinstance(data, pd.DataFrame) or is_database_url(data) else path, columns,
+                              rules, sheet, engine=engine,
                               dayfirst=dayfirst, use_cache=use_cache, window_days=window_days, extra_features=extra,
                               **(spark or {}), **(database or {}))
     if until is not None:

@@ -18,7 +18,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pytest
-from test_postgres import postgres  # noqa: F401 - the server fixture: skips with a reason, fails in CI
 
 from segkit.pipeline.workflow import load_customer_data
 

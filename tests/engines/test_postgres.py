@@ -11,8 +11,6 @@ the same rules (``load_customer_data``). Customer tables are compared with
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,37 +20,8 @@ from segkit.pipeline.workflow import load_customer_data
 
 pytestmark = pytest.mark.postgres
 
-IN_CI = bool(os.environ.get("CI"))
-
 #: the column that keeps the file's line order in the database (``--order-by``)
 POSITION = "position"
-
-
-def _need(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"PostgreSQL is missing in CI: {reason}")
-    pytest.skip(f"PostgreSQL is missing: {reason}")
-
-
-@pytest.fixture(scope="module")
-def postgres() -> str:
-    """The URL of a running PostgreSQL 15+ (``SEGKIT_POSTGRES``)."""
-    url = os.environ.get("SEGKIT_POSTGRES", "").strip()
-    if not url:
-        _need("set SEGKIT_POSTGRES=postgresql://USER@HOST:PORT/DB (eval \"$(.ci/postgres.sh start)\" starts one; "
-              "bash .ci/run does in CI)")
-    try:
-        import psycopg
-    except ImportError:
-        _need("psycopg is not installed: pip install 'segkit[postgres]' (the test extra has it)")
-    try:
-        with psycopg.connect(url, connect_timeout=10) as con:
-            version = con.info.server_version
-    except psycopg.Error as exc:
-        _need(f"SEGKIT_POSTGRES={url} does not answer ({str(exc).strip().splitlines()[0]})")
-    if version < 150000:
-        pytest.fail(f"SEGKIT_POSTGRES is PostgreSQL {version // 10000}; segkit needs 15 or newer.")
-    return url
 
 
 def _with_position(frame: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +159,30 @@ def test_train_then_score_in_the_database_gives_the_file_segments(postgres, samp
     assert code == 0, err
     cross = pd.read_csv(tmp_path / "cross.csv", dtype={"CustomerID": str}).set_index("CustomerID").sort_index()
     assert cross["Segment"].equals(by_file["Segment"])
+
+
+def test_a_database_url_as_data_reads_the_table_with_its_lines(postgres, sample_table, sample_log, sample_csv,
+                                                              tmp_path, monkeypatch):
+    """``SEGKIT_DATA`` / ``--data`` as one URL with the table in its query: the page's form."""
+    url = f"{postgres}?table={sample_table}&order_by={POSITION}"
+    by_url = load_customer_data(url)
+    assert_same(by_url, _from_duckdb(sample_log))
+    assert by_url.lines is not None and len(by_url.lines) == len(_from_duckdb(sample_log).lines)  # for the filters
+    assert by_url.source.startswith(sample_table)
+    monkeypatch.setenv("SEGKIT_DATA", url)
+    assert_same(load_customer_data(), by_url)  # the default data, as the page and make run read it
+    code, err = _cli("train", "--artifacts", str(tmp_path / "model"), "--no-clv")
+    assert code == 0, err
+    code, err = _cli("score", "--data", url, "--artifacts", str(tmp_path / "model"), "--out", str(tmp_path / "url.csv"))
+    assert code == 0, err
+    code, err = _cli("score", "--data", str(sample_csv), "--artifacts", str(tmp_path / "model"),
+                     "--out", str(tmp_path / "file.csv"))
+    assert code == 0, err
+    by_file = pd.read_csv(tmp_path / "file.csv", dtype={"CustomerID": str}).set_index("CustomerID").sort_index()
+    scored = pd.read_csv(tmp_path / "url.csv", dtype={"CustomerID": str}).set_index("CustomerID").sort_index()
+    assert scored["Segment"].equals(by_file["Segment"])
+    code, err = _cli("score", "--data", postgres, "--artifacts", str(tmp_path / "model"), "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "names no table; add ?table=NAME" in err and "Traceback" not in err
 
 
 def test_backtest_in_the_database_gives_the_file_table(postgres, sample_table, sample_csv, tmp_path):
