@@ -40,8 +40,12 @@ PRINT_CSS = """
   .lm-BoxPanel-child, .jp-Notebook, .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
   .jp-Cell-outputWrapper, .seg-app, .seg-app .widget-box { height: auto !important; max-height: none !important;
     overflow: visible !important; position: static !important; contain: none !important; }
+  /* Lumino sets the shell's width in pixels to the window's: on paper, the page's. */
+  html, body, #main, #jp-main-content-panel, #rendered_cells, #rendered_cells > div, .jp-LabShell, .lm-BoxPanel,
+  .lm-BoxPanel-child, .jp-Notebook, .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea, .jp-OutputArea-child,
+  .jp-OutputArea-output { width: auto !important; min-width: 0 !important; max-width: none !important; }
   body, .jp-Notebook, .jp-Cell, .jp-Cell-outputWrapper, .jp-OutputArea-output { padding: 0 !important;
-    margin: 0 !important; width: auto !important; min-width: 0 !important; }
+    margin: 0 !important; }
   .jp-OutputArea-child, .jp-OutputArea-output { display: block !important; }
   /* JupyterLab keeps an output on one page (break-inside: avoid-page): the whole page is
      one output, so Chromium began it on page 2 and left page 1 blank. */
