@@ -20,6 +20,7 @@ import ipywidgets as W
 
 from segkit.dashboard.report import filters_in_words
 from segkit.dashboard.widgets import classed, guarded
+from segkit.views.tables import THEMES
 
 __all__ = ["PRINT_CSS", "PAPER_WIDTH_PX", "print_header_html", "rows_left_out_html", "PrintHeader"]
 
@@ -27,9 +28,14 @@ __all__ = ["PRINT_CSS", "PAPER_WIDTH_PX", "print_header_html", "rows_left_out_ht
 #: 186 mm at 96 CSS pixels per inch.
 PAPER_WIDTH_PX = 703
 
+#: Paper is white: the dark theme's light text would not show (``:root`` thrice outranks
+#: the theme's ``:root:root``).
+_LIGHT_ON_PAPER = ":root:root:root { " + "".join(f"{k}: {v}; " for k, v in THEMES["light"].items()) + "}"
+
 PRINT_CSS = """
 .seg-print-only { display: none; }
 @media print {
+  LIGHT_ON_PAPER
   @page {
     size: A4; margin: 12mm 12mm 14mm 12mm;
     @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; }
@@ -91,7 +97,7 @@ PRINT_CSS = """
   .seg-print-header p, .seg-print-header ul { margin: 2px 0; }
   .seg-print-header ul { padding-left: 16px; }
 }
-"""
+""".replace("LIGHT_ON_PAPER", _LIGHT_ON_PAPER)
 
 
 def print_header_html(state) -> str:
