@@ -13,7 +13,7 @@ import re
 import unicodedata
 
 import pytest
-from test_browser import _summary, _wait_summary_change
+from test_browser import _summary, _wait_summary_change, open_until_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -104,3 +104,21 @@ def test_printed_customer_table_says_how_many_rows_are_left_out(printed, viewer_
     assert 0 < shown < total, (shown, total)
     assert (f"Rows 1–{shown} of {total:,} shown; {total - shown:,} more row{'' if total - shown == 1 else 's'} "
             "not shown") in document, document[-3000:]
+
+
+@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)
+def test_dark_theme_prints_dark_text_on_white(printed, viewer_served):
+    page, _pages = printed
+    other = page.context.new_page()
+    try:
+        open_until_drawn(other, viewer_served.url + "?theme=dark")
+        other.wait_for_function("() => document.querySelector('style[data-seg-theme=\"dark\"]') !== null")
+        other.emulate_media(media="print")
+        colours = other.evaluate("""() => ['.seg-app', '.seg-panel', '.seg-table td'].map(s => {
+            const style = getComputedStyle(document.querySelector(s));
+            return [style.color, style.backgroundColor]; })""")
+        for colour, background in colours:
+            assert colour.startswith("rgba(0, 0, 0") or colour == "rgb(0, 0, 0)", colours
+            assert background in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") or "245" in background, colours
+    finally:
+        other.close()
