@@ -10,7 +10,8 @@
 - ``rows_left_out_html``: under a table the page cuts to a page of rows, how many rows
   the paper leaves out.
 
-The charts are fitted to the paper in the browser when printing starts (``urlsync.PageBridge``).
+The charts are fitted to the paper in the browser when printing starts (``urlsync.PageBridge``):
+the text inside the 12 mm side margins is 186 mm, 703 CSS pixels, wide.
 """
 from __future__ import annotations
 
@@ -22,11 +23,7 @@ from segkit.dashboard.report import filters_in_words
 from segkit.dashboard.widgets import classed, guarded
 from segkit.views.tables import THEMES
 
-__all__ = ["PRINT_CSS", "PAPER_WIDTH_PX", "print_header_html", "rows_left_out_html", "PrintHeader"]
-
-#: Width of the text on an A4 page inside the 12 mm side margins of ``PRINT_CSS``:
-#: 186 mm at 96 CSS pixels per inch.
-PAPER_WIDTH_PX = 703
+__all__ = ["PRINT_CSS", "print_header_html", "rows_left_out_html", "PrintHeader"]
 
 #: Paper is white: the dark theme's light text would not show (``:root`` thrice outranks
 #: the theme's ``:root:root``).
