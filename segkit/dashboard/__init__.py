@@ -5,7 +5,8 @@
 - one module per panel, each reading the state and writing only its own inputs:
   ``filters``, ``header`` (KPIs, theme), ``scatter``, ``segments`` (glossary, summary,
   centres), ``compare``, ``table`` (and CSV download), ``score`` (upload), ``model``
-  (about the model; retrain and save in analyst mode), ``report`` (HTML report);
+  (about the model; retrain and save in analyst mode), ``report`` (HTML report),
+  ``printout`` (the page on paper: print CSS, the print-only header);
 - ``urlsync.py``: the view in the page's URL; ``widgets.py``: charts, downloads,
   uploads; ``data.py``: loading (out of core for large logs);
 - ``app.py``: ``Dashboard`` lays the panels out; ``build_app()`` is what the notebook calls.

@@ -25,6 +25,7 @@ from segkit.dashboard.filters import FiltersPanel
 from segkit.dashboard.header import HeaderPanel
 from segkit.dashboard.live_panel import LivePanel, open_live_state
 from segkit.dashboard.model_panel import ModelPanel
+from segkit.dashboard.printout import PrintHeader
 from segkit.dashboard.report import ReportPanel
 from segkit.dashboard.scatter import ScatterPanel
 from segkit.dashboard.score import ScorePanel
@@ -78,6 +79,7 @@ class Dashboard:
         self.segments = SegmentsPanel(state)
         self.report = ReportPanel(state, self.segments.definitions)
         self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
+        self.print_header = PrintHeader(state)
         self.scatter = ScatterPanel(state)
         self.compare = ComparePanel(state)
         self.value = ValuePanel(state)
@@ -89,7 +91,8 @@ class Dashboard:
         center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
                          self.value.widget, self.table.widget, self.score.widget, self.model.widget],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
-        self.app = classed(W.AppLayout(header=W.VBox([self.header.widget, self.live.widget, self.bridge]),
+        self.app = classed(W.AppLayout(header=W.VBox([self.print_header.widget, self.header.widget, self.live.widget,
+                                                               self.bridge]),
                                        left_sidebar=self.filters.widget, center=center,
                                        right_sidebar=None, footer=None, pane_widths=["250px", 1, 0], grid_gap="8px"),
                            "seg-app")

@@ -10,6 +10,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
+from segkit.dashboard.printout import rows_left_out_html
 from segkit.dashboard.state import WINDOW_COLUMNS
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.value_panel import palive_note, single_day_note, value_range_note
@@ -89,6 +90,8 @@ class TablePanel:
         self.prev_page = W.Button(description="‹ Previous", layout=W.Layout(width="auto"))
         self.next_page = W.Button(description="Next ›", layout=W.Layout(width="auto"))
         self.page_label = classed(W.HTML(), "seg-page-label")
+        #: On paper only: how many rows the printed page of the table leaves out.
+        self.left_out = classed(W.HTML(), "seg-print-only", "seg-rows-left-out-box")
         self.page = 1
         self.table = classed(W.HTML(), "seg-table-view")
         self.download = classed(W.HTML(), "seg-download")
@@ -108,6 +111,7 @@ class TablePanel:
                    layout=W.Layout(align_items="center", grid_gap="12px", flex_flow="row wrap")),
             self.palive_note,
             W.Box([self.table], layout=W.Layout(max_height="520px", overflow="auto")),
+            self.left_out,
         ]), "seg-customers", "seg-panel")
         for widget in (self.sort_by, self.sort_order, self.page_size):
             widget.observe(guarded(state, lambda _c: self.show(first_page=True)), names="value")
@@ -164,6 +168,8 @@ class TablePanel:
         page_rows = frame.take(rows[(self.page - 1) * page_size: self.page * page_size])
         self.page_label.value = f"{len(rows):,} customers · page {self.page} of {n_pages}"
         self.table.value = table_html(page_rows.reset_index(drop=True), self.state.currency)
+        first = (self.page - 1) * page_size + 1
+        self.left_out.value = rows_left_out_html(first, first + len(page_rows) - 1, len(rows))
         self.prev_page.disabled = self.page <= 1
         self.next_page.disabled = self.page >= n_pages
         if download:

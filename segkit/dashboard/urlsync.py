@@ -167,8 +167,9 @@ class PageBridge(anywidget.AnyWidget):
 
     _esm = """
 const OURS = %s;
-// Width of an A4 page inside 12 mm margins (the print CSS's @page), in CSS pixels.
-const PAPER_WIDTH = 700;
+// Width a chart may take on A4 paper: the 703 CSS pixels inside the 12 mm side margins
+// of the print CSS (printout.PRINT_CSS) less the panels' borders and padding.
+const PAPER_WIDTH = 660;
 function fitCharts(printing) {
   document.querySelectorAll('.js-plotly-plot').forEach(gd => {
     if (!printing) { gd.style.zoom = ''; return; }

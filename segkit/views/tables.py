@@ -656,24 +656,6 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-about-text p { margin: 4px 0; }
 .seg-customer-table td { white-space: nowrap; }
 .seg-customer-table td:last-child { white-space: normal; min-width: 280px; }
-@media print {
-  @page { size: A4; margin: 12mm; }
-  /* Voila's shell is a fixed-height box with its own scrolling: let the page flow onto pages. */
-  html, body, #main, #jp-main-content-panel, #rendered_cells, #rendered_cells > div, .jp-LabShell, .lm-BoxPanel,
-  .jp-Notebook, .jp-Cell, .jp-OutputArea, .jp-OutputArea-child, .jp-OutputArea-output,
-  .jp-Cell-outputWrapper, .seg-app, .seg-app .widget-box { height: auto !important; max-height: none !important;
-    overflow: visible !important; position: static !important; contain: none !important; }
-  .jp-OutputArea-child, .jp-OutputArea-output { display: block !important; }
-  .jp-OutputArea-prompt, .jp-InputArea { display: none !important; }
-  .seg-app { display: block !important; width: 100% !important; }
-  .seg-app > * { width: 100% !important; }
-  .seg-app .widget-hbox, .seg-app .widget-vbox { flex-wrap: wrap !important; }
-  .seg-app .widget-hbox > .widget-vbox { width: 100% !important; min-width: 0 !important; }
-  .seg-filters, .seg-theme, .seg-report-button, .seg-upload-box, .seg-retrain, .seg-prepare-csv,
-  .seg-3d-toggle, .jupyter-button, .widget-dropdown, .widget-toggle-buttons { display: none !important; }
-  .seg-panel, .js-plotly-plot, .seg-card, .seg-term, .seg-glossary-box { break-inside: avoid; page-break-inside: avoid; }
-  .seg-customers .widget-box { max-height: none !important; }
-}
 """
 
 

@@ -1,7 +1,7 @@
 """Issue 22 in a real browser: what the page says is true in every corner. The compare
 figures and the KPIs of a filtered window are checked against pandas, the upload of
 day-first dates against the same rows with ISO dates, and a plain `voila` without the
-installed template serves the page. Servers and the page as in test_browser.py."""
+installed template serves the page. The server and the page: tests/dashboard/conftest.py."""
 from __future__ import annotations
 
 import os
@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 from test_browser import (
     TIMEOUT_MS,
-    Served,
     _decode_download,
     _plain,
-    _require_chromium,
     _reset,
     _segments,
     _summary,
@@ -30,45 +28,15 @@ from segkit.views.tables import ALL
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module", params=["sample", "real"])
-def served(request, tmp_path_factory):
-    """Voilà on the sample (the page trains on the fly) or on the real parquet (a model
-    saved beforehand), read-only as viewers get it."""
-    from segkit.config import default_data_path
-    from segkit.pipeline.workflow import load_customer_data
-
-    folder = tmp_path_factory.mktemp(f"voila-truth-{request.param}")
-    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
-    env.update(SEGKIT_ARTIFACTS=str(folder / "artifacts"), SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
-    if request.param == "sample":
-        if default_data_path() is not None:
-            pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
-        data = load_customer_data(None)
-    else:
-        from segkit.pipeline.artifacts import save_artifacts
-        from segkit.pipeline.workflow import train_model
-
-        env["SEGKIT_DATA"] = str(request.getfixturevalue("real_parquet"))
-        data = request.getfixturevalue("real_data")
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
-    _require_chromium()
-    server = Served(request.param, folder, env)
-    server.data = data
-    yield server
-    server.stop()
+@pytest.fixture(scope="module")
+def served(viewer_served):
+    """The read-only server of tests/dashboard/conftest.py (sample and real)."""
+    return viewer_served
 
 
 @pytest.fixture(scope="module")
-def page(served, browser):
-    served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    open_until_drawn(page, served.url)
-    page.full_summary = _summary(page)
-    yield page
-    context.close()
+def page(viewer_page):
+    return viewer_page
 
 
 def _expected_higher(a: str, value_a: float, b: str, value_b: float) -> str:

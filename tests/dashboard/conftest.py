@@ -1,0 +1,53 @@
+"""Fixtures the browser tests of several modules share: a read-only dashboard server
+(``viewer_served``: the sample, where the page trains on the fly, or the real parquet
+with a model saved beforehand) and one page on it (``viewer_page``). Each module that
+uses them gets its own server; a module may narrow the data sets with
+``@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)``."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, open_until_drawn
+
+
+@pytest.fixture(scope="module", params=["sample", "real"])
+def viewer_served(request, tmp_path_factory):
+    """Voilà on the sample (the page trains on the fly) or on the real parquet (a model
+    saved beforehand), read-only as viewers get it."""
+    from segkit.config import default_data_path
+    from segkit.pipeline.workflow import load_customer_data
+
+    folder = tmp_path_factory.mktemp(f"voila-viewer-{request.param}")
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
+    env.update(SEGKIT_ARTIFACTS=str(folder / "artifacts"), SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
+    if request.param == "sample":
+        if default_data_path() is not None:
+            pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
+        data = load_customer_data(None)
+    else:
+        from segkit.pipeline.artifacts import save_artifacts
+        from segkit.pipeline.workflow import train_model
+
+        env["SEGKIT_DATA"] = str(request.getfixturevalue("real_parquet"))
+        data = request.getfixturevalue("real_data")
+        model, _ = train_model(data, "auto")
+        save_artifacts(model, folder / "artifacts", data.training_info())
+    _require_chromium()
+    server = Served(request.param, folder, env)
+    server.data = data
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def viewer_page(viewer_served, browser):
+    """One page on ``viewer_served``, opened once the pre-heated kernel has run the notebook."""
+    viewer_served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    open_until_drawn(page, viewer_served.url)
+    page.full_summary = _summary(page)
+    yield page
+    context.close()
