@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_browser import TIMEOUT_MS, Served, _require_chromium, _summary, open_until_drawn
+from test_browser import Served, _require_chromium, _summary, pages_on
 
 
 @pytest.fixture(scope="module", params=["sample", "real"])
@@ -43,11 +43,6 @@ def viewer_served(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def viewer_page(viewer_served, browser):
     """One page on ``viewer_served``, opened once the pre-heated kernel has run the notebook."""
-    viewer_served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    open_until_drawn(page, viewer_served.url)
-    page.full_summary = _summary(page)
-    yield page
-    context.close()
+    for page in pages_on(viewer_served, browser):
+        page.full_summary = _summary(page)
+        yield page

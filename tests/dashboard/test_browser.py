@@ -72,6 +72,21 @@ SCATTER_SETTLED = """(quietMs) => {
 LAST_CHART_UPDATE = "() => Math.max(...window.__segPlots.map(p => p[1])) - window.__segT0"
 
 
+def pages_on(served, browser, before_open=None):
+    """One page on ``served`` (a ``Served``), opened once the pre-heated kernel has run the
+    notebook (``before_open(page)`` runs first, e.g. to record requests); for module
+    fixtures: ``yield from pages_on(served, browser)``."""
+    served.wait_preheated()
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    if before_open is not None:
+        before_open(page)
+    page.load_seconds = open_until_drawn(page, served.url)
+    yield page
+    context.close()
+
+
 def open_until_drawn(page, url: str) -> float:
     """Open the dashboard and wait until the page is built and every chart drawn; seconds."""
     start = time.perf_counter()
@@ -186,18 +201,15 @@ def served(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(served, browser):
     """One page per server, opened once the pre-heated kernel has run the notebook."""
-    served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.outside_requests = []
-    page.on("request", lambda r: page.outside_requests.append(r.url)
-            if not re.match(r"^(http://127\.0\.0\.1:\d+/|blob:|data:)", r.url) else None)
-    page.load_seconds = open_until_drawn(page, served.url)
-    page.full_summary = page.inner_text(".seg-summary")
-    page.evaluate(HOOK_AFTERPLOT)
-    yield page
-    context.close()
+    def record_outside_requests(page):
+        page.outside_requests = []
+        page.on("request", lambda r: page.outside_requests.append(r.url)
+                if not re.match(r"^(http://127\.0\.0\.1:\d+/|blob:|data:)", r.url) else None)
+
+    for page in pages_on(served, browser, record_outside_requests):
+        page.full_summary = page.inner_text(".seg-summary")
+        page.evaluate(HOOK_AFTERPLOT)
+        yield page
 
 
 # ------------------------------------------------------------------ helpers

@@ -15,7 +15,13 @@ import threading
 import time
 
 import pytest
-from test_browser import TIMEOUT_MS, Served, _require_chromium, open_until_drawn
+from test_browser import (
+    TIMEOUT_MS,
+    Served,
+    _require_chromium,
+    open_until_drawn,
+    pages_on,
+)
 from test_live_panel import SampleFolder, write_settled
 from test_refresher import _alive
 
@@ -56,13 +62,7 @@ def live_served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def live_page(live_served, browser):
     """One page, opened once the pre-heated kernel has run the notebook."""
-    live_served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    open_until_drawn(page, live_served.url)
-    yield page
-    context.close()
+    yield from pages_on(live_served, browser)
 
 
 def _customers_kpi(page) -> int:
