@@ -124,6 +124,15 @@ def test_customers_who_never_return_are_lost_and_told_no_paid_channels():
     assert len(lost) == 2 and (lost["return_rate_hi"] < LOST_MAX_RETURN).all()
     assert NO_PAID in recommendation_for(fit.stage_names["Lost"])
     assert "nobody is called Lost" not in "\n".join(fit.sentences())
+    # a model with these rules calls them Lost and keeps the advice
+    from segkit.features.customers import customer_features
+    from segkit.modeling.model import SegmentationModel
+
+    lines = _log(comeback=0.0)
+    model = SegmentationModel(n_clusters=2, lifecycle=fit.rules).fit(customer_features(lines))
+    assert NO_PAID in model.definitions_.loc["Lost", "Recommendation"]
+    if fit.rules.lost_days <= fit.rules.at_risk_days:
+        assert model.definitions_.loc["At risk", "Definition"].startswith("Nobody")
 
 
 def test_customers_who_come_back_are_lapsed_with_their_rate():
