@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default", help="as for train")
     p.add_argument("--horizon-days", type=int, default=90, help="days after each cut-off to measure (default 90)")
     p.add_argument("--cutoffs", type=int, default=6, help="number of rolling cut-offs (default 6)")
+    p.add_argument("--lifecycle", choices=["fixed", "fitted"], default="fixed",
+                   help="as for train: fixed 30/120/180-day thresholds (default) or fitted on the earlier cut-offs "
+                   "(printed with their held-out figures)")
     p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
     p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
@@ -574,7 +577,9 @@ def _backtest(args) -> int:
                               window_days=args.window_days, extra_features=args.feature,
                               **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
-    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+    fit = _fit_lifecycle(data, args)
+    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature,
+                           lifecycle=fit.rules if fit is not None else None)
     result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
                                n_cutoffs=args.cutoffs, extra_features=args.feature)
     table = result.table.copy()
@@ -590,7 +595,7 @@ def _backtest(args) -> int:
     evidence = result.evidence()
     for name, sentence in evidence_sentences(evidence, currency()).items():
         print(f"  {name}: {sentence}")
-    for old, new in earned_names(evidence).items():
+    for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
         print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
               f"segkit train calls it '{new}'.")
     return 0
