@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from segkit.modeling.label import LifecycleRules, lifecycle_stage, recommendation_for
+from segkit.modeling.label import LifecycleRules, lifecycle_stage
 from segkit.pipeline.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,
@@ -273,7 +273,3 @@ def fit_lifecycle_rules(
                 "lost_chosen_on_earlier_cutoffs": lost is not None}
     return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings)
 
-
-def stage_advice(fit: LifecycleFit) -> dict[str, str]:
-    """Shown stage name -> its recommendation (``RECOMMENDATIONS``)."""
-    return {name: recommendation_for(name) for name in fit.stage_names.values() if name != "Active"}

@@ -21,8 +21,8 @@ from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
-    from segkit.modeling.model import SegmentationModel
     from segkit.modeling.label import LifecycleRules
+    from segkit.modeling.model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "read_log",
