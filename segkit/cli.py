@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backtest horizon: what customers like these did in the next N days (default 90)")
     p.add_argument("--no-backtest", action="store_true",
                    help="skip the backtest (no evidence in model.json, segment names unchecked)")
+    p.add_argument("--lifecycle", choices=["fixed", "fitted"], default="fixed",
+                   help="lifecycle thresholds: fixed = New 30, At risk 120, Lost 180 days (default, as the saved pages "
+                   "and tests expect); fitted = chosen on the log's earlier backtest cut-offs and reported on the two "
+                   "latest (segkit.pipeline.thresholds; 'Lost' only where such customers returned under 10 %%, else "
+                   "'Lapsed'); the backtest then always runs. Ignored by --preset clusters and seed")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -125,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default", help="as for train")
     p.add_argument("--horizon-days", type=int, default=90, help="days after each cut-off to measure (default 90)")
     p.add_argument("--cutoffs", type=int, default=6, help="number of rolling cut-offs (default 6)")
+    p.add_argument("--lifecycle", choices=["fixed", "fitted"], default="fixed",
+                   help="as for train: fixed 30/120/180-day thresholds (default) or fitted on the earlier cut-offs "
+                   "(printed with their held-out figures)")
     p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
     p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
@@ -428,13 +436,17 @@ def _train(args) -> int:
         print(data.report.to_string(index=False))
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
-        model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+        fit = _fit_lifecycle(data, args)
+        model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature,
+                                   lifecycle=fit.rules if fit is not None else None)
+        if fit is not None:
+            model.lifecycle_fit_ = fit.as_dict()
         sample = getattr(model, "training_sample_", None)
         if sample:
             print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
                   "(segment sizes below are the sample's; every customer is scored)")
         _fit_value(model, data, args)
-        _backtest_model(model, data, args)
+        _backtest_model(model, data, args, renames=fit.renames if fit is not None else None)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -456,25 +468,60 @@ def _train(args) -> int:
     return 0
 
 
+def _fits_lifecycle(args) -> bool:
+    """``--lifecycle fitted`` on a preset with lifecycle stages (not clusters or seed)."""
+    return getattr(args, "lifecycle", "fixed") == "fitted" and args.preset == "default"
+
+
+def _fit_lifecycle(data, args):
+    """``--lifecycle fitted``: ``fit_lifecycle_rules`` on the training lines, said in words;
+    None for fixed thresholds (and for presets without lifecycle stages, with a note)."""
+    import time
+
+    if getattr(args, "lifecycle", "fixed") != "fitted":
+        return None
+    if not _fits_lifecycle(args):
+        print(f"\nlifecycle: --lifecycle fitted ignored (the {args.preset} preset has no lifecycle stages)")
+        return None
+    from segkit.errors import SegkitDataError
+
+    if data.lines is None:
+        raise SegkitDataError("--lifecycle fitted needs the purchase lines in memory; use --engine pandas or ibis, "
+                              "or --lifecycle fixed.")
+    from segkit.config import currency
+    from segkit.pipeline.thresholds import fit_lifecycle_rules
+
+    started = time.perf_counter()
+    fit = fit_lifecycle_rules(data.lines, horizon_days=args.horizon_days, window_days=data.window_days)
+    print()
+    for line in fit.sentences(currency()):
+        print(line)
+    print(f"  ({time.perf_counter() - started:.1f} s)")
+    return fit
+
+
 def _train_needs_lines(args) -> bool:
-    """Whether ``segkit train`` uses the clean lines: the backtest, lifetime value or ``--until``."""
-    backtest = not args.no_backtest and os.environ.get("SEGKIT_BACKTEST", "1") != "0" and args.preset != "seed"
+    """Whether ``segkit train`` uses the clean lines: the backtest, lifetime value, ``--until``
+    or ``--lifecycle fitted``."""
+    backtest = (not args.no_backtest and os.environ.get("SEGKIT_BACKTEST", "1") != "0" and args.preset != "seed") \
+        or _fits_lifecycle(args)
     value = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
     return bool(backtest or value or args.until)
 
 
-def _backtest_model(model, data, args) -> None:
+def _backtest_model(model, data, args, renames=None) -> None:
     """``segkit train``: backtest the model's settings on the training lines
     (``segkit.pipeline.backtest``), store the pooled evidence in the model and rename the groups
     the evidence does not back. Skipped for the seed preset (it reproduces the original
-    page), out-of-core data (no lines) and ``--no-backtest``."""
+    page), out-of-core data (no lines) and ``--no-backtest`` (not with ``--lifecycle fitted``:
+    ``renames`` then holds the rename the fitted thresholds need, "Lost" -> "Lapsed")."""
     import time
 
     from segkit.config import currency
     from segkit.errors import SegkitDataError
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
-    if args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0":
+    if (args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0") and not _fits_lifecycle(args):
         print("\nbacktest: skipped")
         return
     if args.preset == "seed" or data.lines is None:
@@ -488,12 +535,15 @@ def _backtest_model(model, data, args) -> None:
     except SegkitDataError as exc:
         print(f"\nbacktest: not run ({exc})")
         return
-    renames = apply_evidence(model, result, currency())
+    renames = apply_evidence(model, result, currency(), renames=renames)
     dates = ", ".join(c.strftime("%Y-%m-%d") for c in result.cutoffs)
     print(f"\nbacktest: {len(result.cutoffs)} cut-offs ({dates}), {result.horizon_days}-day horizon, "
           f"{time.perf_counter() - started:.1f} s")
     for old, new in renames.items():
-        figures = model.evidence_["segments"][new]
+        figures = model.evidence_["segments"].get(new)
+        if figures is None:
+            print(f"  '{old}' renamed '{new}' (the fitted thresholds do not earn '{old}')")
+            continue
         print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
               f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
               f"'{old}' and its no-paid-channels advice need under {100 * 0.10:.0f} %.")
@@ -527,7 +577,9 @@ def _backtest(args) -> int:
                               window_days=args.window_days, extra_features=args.feature,
                               **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
-    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature)
+    fit = _fit_lifecycle(data, args)
+    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature,
+                           lifecycle=fit.rules if fit is not None else None)
     result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
                                n_cutoffs=args.cutoffs, extra_features=args.feature)
     table = result.table.copy()
@@ -543,7 +595,7 @@ def _backtest(args) -> int:
     evidence = result.evidence()
     for name, sentence in evidence_sentences(evidence, currency()).items():
         print(f"  {name}: {sentence}")
-    for old, new in earned_names(evidence).items():
+    for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
         print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
               f"segkit train calls it '{new}'.")
     return 0

@@ -224,6 +224,10 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
         if rules is None:
             definition = (f"Customers whose average profile (days since last purchase, purchases, spend, tenure) "
                           f"is nearest the '{_base_name(name)}' profile.")
+        elif name == "At risk" and rules.lost_days <= rules.at_risk_days:
+            # fitted thresholds (segkit.pipeline.thresholds) can start Lost where At risk would
+            definition = (f"Nobody: every customer silent {rules.at_risk_days} days or more is in the longest-silent "
+                          "group.")
         elif name in STAGE_DEFINITIONS:
             definition = STAGE_DEFINITIONS[name].format(lost_days_minus_1=rules.lost_days - 1, **rules.as_dict())
         else:

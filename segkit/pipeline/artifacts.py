@@ -229,6 +229,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
     }
     if getattr(model, "evidence_", None):  # segkit.pipeline.backtest: what customers like these did next
         card["evidence"] = _jsonable(model.evidence_)
+    if getattr(model, "lifecycle_fit_", None):  # segkit.pipeline.thresholds: how the lifecycle thresholds were chosen
+        card["lifecycle_fit"] = _jsonable(model.lifecycle_fit_)
     card["card_sha256"] = _card_digest(card)
     key = os.environ.get(MODEL_KEY_ENV)
     if key:
@@ -591,6 +593,8 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
             raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
     if card.get("evidence"):
         model.evidence_ = card["evidence"]
+    if card.get("lifecycle_fit"):
+        model.lifecycle_fit_ = card["lifecycle_fit"]
     model.card_ = card
     model.version_ = directory.name
     names_problem = _names_problem(model, clusterer)

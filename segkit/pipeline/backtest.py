@@ -325,17 +325,20 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
     return renames
 
 
-def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True) -> dict[str, str]:
+def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True,
+                   renames: Mapping[str, str] | None = None) -> dict[str, str]:
     """Store ``backtest``'s evidence in the model (``model.evidence_``, saved as
     ``evidence`` in ``model.json``) and rename the groups it does not back
     (``earned_names``): segment names, profile and definitions follow, with the
     evidence sentence added to the definitions. Returns the renames made. ``rename=False``
     only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
-    reproduces the original page)."""
+    reproduces the original page). ``renames``: more renames to make whatever the evidence
+    (``LifecycleFit.renames``: a Lost the fitted thresholds did not earn)."""
     from segkit.modeling.label import recommendation_for
 
     evidence = backtest.evidence()
-    renames = earned_names(evidence) if rename else {}
+    extra = {old: new for old, new in (renames or {}).items() if old in model.segment_names_.values()}
+    renames = {**extra, **(earned_names(evidence) if rename else {})}
     if renames:
         model.segment_names_ = {c: renames.get(n, n) for c, n in model.segment_names_.items()}
         model.profile_["Segment"] = model.profile_["Segment"].map(lambda n: renames.get(n, n))

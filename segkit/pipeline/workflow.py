@@ -27,6 +27,7 @@ from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
+    from segkit.modeling.label import LifecycleRules
     from segkit.modeling.model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
@@ -658,6 +659,7 @@ def train_model(
     progress: bool = False,
     extra_features=(),
     clv: bool = False,
+    lifecycle: "LifecycleRules | None" = None,
 ) -> tuple["SegmentationModel", pd.DataFrame | None]:
     """Fit a segmentation model on a log's customers, choosing K unless given.
 
@@ -684,6 +686,9 @@ def train_model(
     clv : bool, default False
         Also fit BG/NBD + Gamma-Gamma lifetime-value parameters on the clean lines
         (``model.clv_params_``; needs the ``clv`` extra and a ``CustomerData`` with lines).
+    lifecycle : LifecycleRules, optional
+        Lifecycle thresholds in place of the preset's (e.g. ``fit_lifecycle_rules(...).rules``);
+        ignored by presets without lifecycle stages (``clusters``, ``seed``).
 
     Returns
     -------
@@ -717,6 +722,7 @@ def train_model(
     from segkit.rules.registry import FEATURE_TRANSFORMS
 
     spec = FEATURE_PRESETS[preset]
+    rules = lifecycle if lifecycle is not None and spec.lifecycle is not None else spec.lifecycle
     features = tuple(dict.fromkeys(tuple(spec.features) + tuple(extra_features)))
     transforms = {f: FEATURE_TRANSFORMS[f] for f in extra_features if FEATURE_TRANSFORMS.get(f, "log1p") != "log1p"}
     if not spec.log_transform:
@@ -726,18 +732,20 @@ def train_model(
         if k_values is None:
             k_values = range(2, 7) if spec.lifecycle is not None else range(2, 11)
         table = evaluate_k(customers, k_values, features, spec.log_transform,
-                           random_state=random_state, progress=progress, lifecycle=spec.lifecycle)
+                           random_state=random_state, progress=progress, lifecycle=rules)
         k = recommend_k(table, max_k=spec.max_k)
     window = data.window_days if isinstance(data, CustomerData) else None
-    if window is not None and spec.lifecycle is not None and window < spec.lifecycle.at_risk_days:
+    if window is not None and rules is not None and window < rules.at_risk_days:
         from segkit.errors import SegkitDataError
 
         raise SegkitDataError(
             f"An observation window of {window} days is shorter than the At-risk threshold "
-            f"({spec.lifecycle.at_risk_days} days): customers the calendar calls active would count no purchases. "
-            f"Use --window-days {spec.lifecycle.at_risk_days} or more (365 is a common choice).")
+            f"({rules.at_risk_days} days): customers the calendar calls active would count no purchases. "
+            f"Use --window-days {rules.at_risk_days} or more (365 is a common choice).")
     model = SegmentationModel.from_preset(preset, features=features, n_clusters=int(k), random_state=random_state,
-                                          transforms=transforms or None).fit(customers)
+                                          transforms=transforms or None,
+                                          **({"lifecycle": rules} if lifecycle is not None and rules is not None else {})
+                                          ).fit(customers)
     if isinstance(data, CustomerData):
         model.training_window_ = {"window_days": data.window_days, "covered_days": data.covered_days}
     if len(customers) < everyone:

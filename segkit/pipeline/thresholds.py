@@ -1,0 +1,275 @@
+"""Lifecycle thresholds fitted to the shop's own log, chosen out of sample (issue 21).
+
+``fit_lifecycle_rules`` takes the backtest's rolling cut-offs (``rolling_cutoffs``), uses
+the earlier ones to choose the thresholds and reports the stages they give at the later
+ones, which choose nothing. At each cut-off the customers are described with the lines
+before it only (``customer_features``) and each one's outcome is whether they bought in
+the ``horizon_days`` after it (``horizon_outcome``).
+
+The rule, on the choosing cut-offs pooled (customers counted once per cut-off):
+
+- **New** stays at ``new_days`` (30): a customer's first month says nothing of their
+  worth, whatever the return rate.
+- **At risk** from the first silence band (``step_days`` wide, from ``step_days`` on) whose
+  return rate within the horizon is below half of the *recent buyers'* (silent less than
+  ``step_days``).
+- **Lost** from the shortest silence ``L`` >= At risk such that the group the lifecycle
+  rules would call Lost (silent ``L`` days or more, or At risk after a single purchase)
+  has the upper end of its 95 % Wilson interval below ``LOST_MAX_RETURN`` (10 %) at every
+  choosing cut-off, with at least ``min_customers`` members at each.
+- When no ``L`` qualifies, no silence in the log backs "Lost": ``lost_days`` is set beyond
+  the longest silence the choosing cut-offs can show, so only single-purchase customers
+  silent since At risk (and, later, customers silent longer than anything measured) fall
+  in that group, and it is called **Lapsed**, with its measured return rate.
+
+A "Lost" chosen on the earlier cut-offs keeps its name only if its upper bound is below
+10 % at every held-out cut-off too; else it is called "Lapsed". The held-out cut-offs'
+horizons may overlap those of the last choosing cut-offs (the log is short): the dates
+choose nothing, but they share part of a season.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from segkit.modeling.label import LifecycleRules, lifecycle_stage
+from segkit.pipeline.backtest import (
+    DEFAULT_CUTOFFS,
+    DEFAULT_HORIZON_DAYS,
+    DEFAULT_MIN_HISTORY_DAYS,
+    LAPSED,
+    LOST_MAX_RETURN,
+    horizon_outcome,
+    lines_until,
+    rolling_cutoffs,
+)
+
+__all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE"]
+
+#: The rule in one sentence, stored with the thresholds.
+FIT_RULE = ("At risk from the first {step}-day silence band whose return within {horizon} days is below half of "
+            "recent buyers' (silent under {step} days); Lost from the shortest silence at which the group called Lost "
+            "(that silence, or At risk after a single purchase) returns under {max_pct:.0f} % (upper 95 % Wilson bound) "
+            "at every choosing cut-off, else nobody is Lost and the group is called Lapsed; New at {new} days. Chosen on "
+            "the earlier cut-offs pooled, reported on the later ones.")
+
+
+def wilson_interval(successes, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
+    """95 % Wilson score interval of a share ``successes / n`` (arrays; ``n`` = 0 gives 0-1)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(n > 0, k / n, 0.0)
+        denom = 1 + z ** 2 / n
+        centre = (p + z ** 2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / denom
+    lo = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0)
+    hi = np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
+    return lo, hi
+
+
+@dataclass
+class LifecycleFit:
+    """Result of ``fit_lifecycle_rules``.
+
+    ``rules``: the chosen ``LifecycleRules``. ``lost_earned``: whether the long-silent group
+    is called "Lost" (``stage_names["Lost"]`` is then "Lost", else "Lapsed").
+    ``by_silence``: the choosing cut-offs pooled, one row per silence band (``silence_from``
+    days): customers, returned, return_rate with ``_lo``/``_hi``. ``held_out``: one row per
+    (held-out cut-off, stage): ``customers, returned, return_rate, return_rate_lo,
+    return_rate_hi, mean_spend`` (spend in the horizon per member, 0 for those who did not
+    buy); ``stage`` is the name shown (Lost or Lapsed for the long-silent group).
+    """
+
+    rules: LifecycleRules
+    lost_earned: bool
+    choosing_cutoffs: list[pd.Timestamp]
+    held_out_cutoffs: list[pd.Timestamp]
+    horizon_days: int
+    recent_return_rate: float
+    by_silence: pd.DataFrame
+    held_out: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stage_names(self) -> dict[str, str]:
+        """Lifecycle stage -> the name it is shown under."""
+        return {"New": "New", "Active": "Active", "At risk": "At risk",
+                "Lost": "Lost" if self.lost_earned else LAPSED}
+
+    @property
+    def renames(self) -> dict[str, str]:
+        """What ``apply_evidence`` must rename in a model with these rules."""
+        return {} if self.lost_earned else {"Lost": LAPSED}
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``model.json`` stores as ``lifecycle_fit``."""
+        from segkit.pipeline.artifacts import _jsonable
+
+        step = self.settings.get("step_days", 30)
+        return _jsonable({
+            "rule": FIT_RULE.format(step=step, horizon=self.horizon_days, max_pct=100 * LOST_MAX_RETURN,
+                                    new=self.rules.new_days),
+            "thresholds": self.rules.as_dict(), "lost_earned": bool(self.lost_earned),
+            "stage_names": self.stage_names, "horizon_days": int(self.horizon_days),
+            "choosing_cutoffs": [c.strftime("%Y-%m-%d") for c in self.choosing_cutoffs],
+            "held_out_cutoffs": [c.strftime("%Y-%m-%d") for c in self.held_out_cutoffs],
+            "recent_return_rate": float(self.recent_return_rate),
+            "held_out": self.held_out.round(4).to_dict(orient="records"),
+            "settings": self.settings,
+        })
+
+    def sentences(self, currency: str = "£") -> list[str]:
+        """The chosen thresholds and the held-out figures in words."""
+        r = self.rules
+        lost = self.stage_names["Lost"]
+        choosing = ", ".join(c.strftime("%Y-%m-%d") for c in self.choosing_cutoffs)
+        out = [f"lifecycle thresholds fitted on {len(self.choosing_cutoffs)} earlier cut-offs ({choosing}): "
+               f"New under {r.new_days} days, At risk from {r.at_risk_days} days of silence, {lost} from "
+               f"{r.lost_days} days (or At risk after a single purchase).",
+               f"  recent buyers (silent under {self.settings.get('step_days', 30)} days) bought again within "
+               f"{self.horizon_days} days at {100 * self.recent_return_rate:.0f} %."]
+        if not self.lost_earned:
+            out.append(f"  nobody is called Lost: no group of silent customers returned under "
+                       f"{100 * LOST_MAX_RETURN:.0f} % at every cut-off, so the long-silent group is called {LAPSED}.")
+        for cutoff, rows in self.held_out.groupby("cutoff", sort=False):
+            out.append(f"  held out at {cutoff} (chose nothing):")
+            for _, row in rows.iterrows():
+                out.append(f"    {row['stage']}: {row['customers']:,} customers, {100 * row['return_rate']:.0f} % bought "
+                           f"again within {self.horizon_days} days ({100 * row['return_rate_lo']:.0f}-"
+                           f"{100 * row['return_rate_hi']:.0f} %), spending {currency}{row['mean_spend']:,.0f} on average.")
+        return out
+
+
+def _stages_at(lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, window_days: int | None) -> pd.DataFrame:
+    """Customers known at ``cutoff`` (lines before it only) with Recency, Tenure,
+    NumPurchases and their outcome in the horizon (Returned, Spend)."""
+    from segkit.features.customers import customer_features
+
+    history = lines[lines["InvoiceDate"] < cutoff]
+    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days)
+    customers = customers[["Recency", "Tenure", "NumPurchases"]]
+    return customers.join(horizon_outcome(lines, customers.index, cutoff, horizon_days))
+
+
+def _stage_table(frame: pd.DataFrame, rules: LifecycleRules, names: dict[str, str]) -> pd.DataFrame:
+    stage = pd.Series(lifecycle_stage(frame, rules), index=frame.index).map(names)
+    grouped = frame.assign(stage=stage).groupby("stage", sort=False)
+    table = grouped.agg(customers=("Returned", "size"), returned=("Returned", "sum"), mean_spend=("Spend", "mean"))
+    order = [n for n in ("Active", "New", "At risk", "Lost", LAPSED) if n in table.index]
+    table = table.loc[order].reset_index()
+    table["return_rate"] = table["returned"] / table["customers"]
+    table["return_rate_lo"], table["return_rate_hi"] = wilson_interval(table["returned"], table["customers"])
+    table["customers"] = table["customers"].astype(int)
+    table["returned"] = table["returned"].astype(int)
+    return table[["stage", "customers", "returned", "return_rate", "return_rate_lo", "return_rate_hi", "mean_spend"]]
+
+
+def fit_lifecycle_rules(
+    lines: pd.DataFrame,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    n_cutoffs: int = DEFAULT_CUTOFFS,
+    held_out: int = 2,
+    window_days: int | None = None,
+    min_history_days: int | None = None,
+    cutoffs: Sequence | None = None,
+    step_days: int = 30,
+    new_days: int = 30,
+    min_customers: int = 20,
+    max_return: float = LOST_MAX_RETURN,
+    until=None,
+) -> LifecycleFit:
+    """Choose lifecycle thresholds on the log's earlier cut-offs and report them on the later ones.
+
+    Parameters
+    ----------
+    lines : pandas.DataFrame
+        Clean lines (``CustomerData.lines``): CustomerID, InvoiceDate, Quantity, UnitPrice.
+    horizon_days : int, default 90
+        Days after each cut-off in which a customer "bought again".
+    n_cutoffs, held_out : int, default 6 and 2
+        ``rolling_cutoffs`` through the log (or ``cutoffs`` given); the last ``held_out``
+        choose nothing and are only reported.
+    window_days, min_history_days : int, optional
+        The model's observation window, and the history kept before the first cut-off
+        (default: the window, or 180 days), as in ``backtest_segments``.
+    step_days : int, default 30
+        Width of the silence bands; the thresholds are multiples of it.
+    new_days : int, default 30
+        The New threshold (not fitted).
+    min_customers : int, default 20
+        The fewest members a Lost group needs at each choosing cut-off.
+    max_return : float, default 0.10
+        A group is called Lost only below this return rate (upper 95 % Wilson bound).
+
+    Returns
+    -------
+    LifecycleFit
+        The rules, whether Lost is earned, the choosing cut-offs' rates by silence and the
+        held-out table. The rule is in the module docstring and ``FIT_RULE``.
+    """
+    from segkit.errors import SegkitDataError
+
+    lines = lines_until(lines, until)
+    horizon_days, step_days = int(horizon_days), int(step_days)
+    history = int(min_history_days if min_history_days is not None else (window_days or DEFAULT_MIN_HISTORY_DAYS))
+    if cutoffs is None:
+        cutoffs = rolling_cutoffs(lines["InvoiceDate"].min(), lines["InvoiceDate"].max(), horizon_days, history,
+                                  n_cutoffs)
+    cutoffs = sorted(pd.Timestamp(c) for c in cutoffs)
+    if len(cutoffs) <= held_out:
+        raise SegkitDataError(
+            f"Fitting the lifecycle thresholds needs more than {held_out} cut-offs (the last {held_out} are held out); "
+            f"the log gives {len(cutoffs)}, each with {history} days of history and the {horizon_days}-day horizon "
+            "after it. Use --lifecycle fixed, a shorter --horizon-days or a longer log.")
+    choosing, later = cutoffs[:len(cutoffs) - held_out], cutoffs[len(cutoffs) - held_out:]
+    frames = {c: _stages_at(lines, c, horizon_days, window_days) for c in cutoffs}
+
+    # Return rate by silence band, the choosing cut-offs pooled.
+    pooled = pd.concat([frames[c].assign(cutoff=c) for c in choosing])
+    band = (pooled["Recency"] // step_days * step_days).astype(int)
+    by_silence = pooled.groupby(band.rename("silence_from"))["Returned"].agg(customers="size", returned="sum")
+    by_silence["return_rate"] = by_silence["returned"] / by_silence["customers"]
+    by_silence["return_rate_lo"], by_silence["return_rate_hi"] = wilson_interval(by_silence["returned"],
+                                                                                  by_silence["customers"])
+    by_silence = by_silence.reset_index()
+    recent = float(by_silence.loc[by_silence["silence_from"] == 0, "return_rate"].iloc[0]) \
+        if (by_silence["silence_from"] == 0).any() else float(pooled["Returned"].mean())
+    longest = int(max((c - lines["InvoiceDate"].min()).days for c in choosing)) + 1
+    below = by_silence[(by_silence["silence_from"] >= step_days) & (by_silence["return_rate"] < recent / 2)]
+    at_risk = int(below["silence_from"].iloc[0]) if len(below) else longest
+
+    # Lost: the shortest silence whose Lost group returns under max_return at every choosing cut-off.
+    lost = None
+    for candidate in range(at_risk, longest + step_days, step_days):
+        rules = LifecycleRules(new_days, at_risk, candidate)
+        ok = True
+        for c in choosing:
+            frame = frames[c]
+            member = lifecycle_stage(frame, rules) == "Lost"
+            n = int(member.sum())
+            _, hi = wilson_interval(frame["Returned"].to_numpy()[member].sum(), n)
+            if n < min_customers or not hi < max_return:
+                ok = False
+                break
+        if ok:
+            lost = candidate
+            break
+    rules = LifecycleRules(new_days, at_risk, lost if lost is not None else max(longest, at_risk + step_days))
+
+    # Report on the held-out cut-offs; Lost must hold there too.
+    raw = {"New": "New", "Active": "Active", "At risk": "At risk", "Lost": "Lost"}
+    tables = [_stage_table(frames[c], rules, raw).assign(cutoff=c.strftime("%Y-%m-%d")) for c in later]
+    held = pd.concat(tables, ignore_index=True)
+    earned = lost is not None and bool((held.loc[held["stage"] == "Lost", "return_rate_hi"] < max_return).all())
+    if not earned:
+        held["stage"] = held["stage"].replace({"Lost": LAPSED})
+    held = held[["cutoff"] + [c for c in held.columns if c != "cutoff"]]
+    settings = {"step_days": step_days, "min_customers": int(min_customers), "max_return": float(max_return),
+                "window_days": window_days, "min_history_days": history,
+                "lost_chosen_on_earlier_cutoffs": lost is not None}
+    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings)
+

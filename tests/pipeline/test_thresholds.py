@@ -1,0 +1,226 @@
+"""Lifecycle thresholds chosen on the log's earlier cut-offs, reported on later ones (issue 21)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segkit.modeling.label import LifecycleRules, lifecycle_stage, recommendation_for
+from segkit.pipeline.backtest import LOST_MAX_RETURN
+from segkit.pipeline.thresholds import fit_lifecycle_rules, wilson_interval
+
+NO_PAID = "no paid channels"
+
+
+@pytest.fixture(scope="module")
+def sample_fit(sample_data):
+    return fit_lifecycle_rules(sample_data.lines, window_days=sample_data.window_days)
+
+
+def test_cutoffs_split_into_choosing_and_held_out(sample_fit):
+    assert len(sample_fit.choosing_cutoffs) == 4 and len(sample_fit.held_out_cutoffs) == 2
+    assert max(sample_fit.choosing_cutoffs) < min(sample_fit.held_out_cutoffs)
+    assert set(sample_fit.held_out["cutoff"]) == {c.strftime("%Y-%m-%d") for c in sample_fit.held_out_cutoffs}
+    r = sample_fit.rules
+    assert r.new_days == 30 and 30 <= r.at_risk_days <= r.lost_days
+
+
+def test_thresholds_ignore_lines_after_the_choosing_horizons(sample_data, sample_fit):
+    """Lines after the last choosing cut-off + horizon choose nothing: change them (the
+    log's first and last day kept, so the cut-offs stay) and the thresholds stay."""
+    lines = sample_data.lines
+    boundary = max(sample_fit.choosing_cutoffs) + pd.Timedelta(days=sample_fit.horizon_days)
+    late = lines["InvoiceDate"] >= boundary
+    last = lines.index[lines["InvoiceDate"] == lines["InvoiceDate"].max()][:1]
+    keep = ~late | (np.arange(len(lines)) % 2 == 0) | lines.index.isin(last)
+    changed = lines[keep].copy()
+    changed.loc[changed["InvoiceDate"] >= boundary, "Quantity"] *= 3
+    assert late.sum() > 0 and len(changed) < len(lines)
+    refit = fit_lifecycle_rules(changed, window_days=sample_data.window_days)
+    assert refit.choosing_cutoffs == sample_fit.choosing_cutoffs
+    assert refit.held_out_cutoffs == sample_fit.held_out_cutoffs
+    assert refit.rules == sample_fit.rules and refit.lost_earned == sample_fit.lost_earned
+    pd.testing.assert_frame_equal(refit.by_silence, sample_fit.by_silence)
+    # the held-out figures do see the later lines
+    assert not refit.held_out["mean_spend"].equals(sample_fit.held_out["mean_spend"])
+
+
+def test_held_out_table_is_what_the_members_did(sample_data, sample_fit):
+    from scipy.stats import binomtest
+
+    from segkit.features.customers import customer_features
+
+    lines = sample_data.lines
+    names = sample_fit.stage_names
+    for cutoff in sample_fit.held_out_cutoffs:
+        customers = customer_features(lines[lines["InvoiceDate"] < cutoff], snapshot_date=cutoff)
+        stage = pd.Series(lifecycle_stage(customers, sample_fit.rules), index=customers.index).map(names)
+        later = lines[(lines["InvoiceDate"] >= cutoff)
+                      & (lines["InvoiceDate"] < cutoff + pd.Timedelta(days=sample_fit.horizon_days))]
+        bought = set(later.loc[later["Quantity"] > 0, "CustomerID"].astype(str))
+        spend = (later["Quantity"] * later["UnitPrice"]).groupby(later["CustomerID"].astype(str)).sum().clip(lower=0)
+        did = pd.DataFrame({"stage": stage,
+                            "returned": customers.index.astype(str).isin(bought),
+                            "spend": spend.reindex(customers.index.astype(str)).fillna(0).to_numpy()})
+        expected = did.groupby("stage").agg(customers=("returned", "size"), returned=("returned", "sum"),
+                                            rate=("returned", "mean"), spend=("spend", "mean"))
+        stated = sample_fit.held_out[sample_fit.held_out["cutoff"] == cutoff.strftime("%Y-%m-%d")].set_index("stage")
+        assert set(stated.index) == set(expected.index)
+        for name, row in expected.iterrows():
+            s = stated.loc[name]
+            assert s["customers"] == row["customers"] and s["returned"] == row["returned"]
+            assert s["return_rate"] == pytest.approx(row["rate"])
+            assert s["mean_spend"] == pytest.approx(row["spend"])
+            ci = binomtest(int(row["returned"]), int(row["customers"])).proportion_ci(method="wilson")
+            assert (s["return_rate_lo"], s["return_rate_hi"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_wilson_interval_of_nobody_returning():
+    lo, hi = wilson_interval([0, 0], [35, 34])
+    assert lo.tolist() == [0.0, 0.0] and hi[0] < 0.10 <= hi[1]
+
+
+def _log(comeback: float, seed: int = 5) -> pd.DataFrame:
+    """Clean lines of 2011: 150 customers buying every one to four weeks all year; 400 who
+    buy one to four times, two to four weeks apart, and then stop. A share ``comeback``
+    of those who stop buy once more, 100 to 200 days later."""
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def buy(customer, day):
+        rows.append({"InvoiceNo": f"{len(rows):06d}", "StockCode": "A1", "Description": "MUG",
+                     "Quantity": int(rng.integers(1, 20)), "InvoiceDate": day + pd.Timedelta(hours=10),
+                     "UnitPrice": float(rng.choice([1.25, 2.5, 4.95])), "CustomerID": str(customer),
+                     "Country": "United Kingdom"})
+
+    start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31")
+    for c in range(150):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
+        while day < end:
+            buy(10000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(7, 29)))
+    for c in range(400):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 330)))
+        for _ in range(int(rng.integers(1, 5))):
+            buy(20000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(14, 29)))
+        if rng.random() < comeback:
+            buy(20000 + c, day + pd.Timedelta(days=int(rng.integers(100, 200))))
+    lines = pd.DataFrame(rows)
+    lines = lines[lines["InvoiceDate"] < end].sort_values("InvoiceDate")
+    lines["TotalPrice"] = lines["Quantity"] * lines["UnitPrice"]
+    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+        lines[column] = lines[column].astype("string")
+    return lines.reset_index(drop=True)
+
+
+def test_customers_who_never_return_are_lost_and_told_no_paid_channels():
+    fit = fit_lifecycle_rules(_log(comeback=0.0))
+    assert fit.lost_earned and fit.stage_names["Lost"] == "Lost"
+    assert fit.rules.lost_days < 200
+    lost = fit.held_out[fit.held_out["stage"] == "Lost"]
+    assert len(lost) == 2 and (lost["return_rate_hi"] < LOST_MAX_RETURN).all()
+    assert NO_PAID in recommendation_for(fit.stage_names["Lost"])
+    assert "nobody is called Lost" not in "\n".join(fit.sentences())
+    # a model with these rules calls them Lost and keeps the advice
+    from segkit.features.customers import customer_features
+    from segkit.modeling.model import SegmentationModel
+
+    lines = _log(comeback=0.0)
+    model = SegmentationModel(n_clusters=2, lifecycle=fit.rules).fit(customer_features(lines))
+    assert NO_PAID in model.definitions_.loc["Lost", "Recommendation"]
+    if fit.rules.lost_days <= fit.rules.at_risk_days:
+        assert model.definitions_.loc["At risk", "Definition"].startswith("Nobody")
+
+
+def test_customers_who_come_back_are_lapsed_with_their_rate():
+    fit = fit_lifecycle_rules(_log(comeback=0.6))
+    assert not fit.lost_earned and fit.stage_names["Lost"] == "Lapsed" and fit.renames == {"Lost": "Lapsed"}
+    assert "Lost" not in set(fit.held_out["stage"])
+    lapsed = fit.held_out[fit.held_out["stage"] == "Lapsed"]
+    assert len(lapsed) == 2 and (lapsed["return_rate_hi"] >= LOST_MAX_RETURN).all()
+    assert NO_PAID not in recommendation_for("Lapsed")
+    words = "\n".join(fit.sentences())
+    assert "nobody is called Lost" in words and "Lapsed: " in words and "% bought again within 90 days" in words
+
+
+def test_too_short_a_log_says_so(sample_data):
+    from segkit.errors import SegkitDataError
+
+    lines = sample_data.lines
+    with pytest.raises(SegkitDataError, match="--lifecycle fixed"):
+        fit_lifecycle_rules(lines[lines["InvoiceDate"] < lines["InvoiceDate"].min() + pd.Timedelta(days=270)])
+
+
+@pytest.mark.slow
+def test_cli_train_lifecycle_fitted_stores_the_thresholds(tmp_path, sample_csv, capsys, monkeypatch):
+    from segkit import cli
+    from segkit.pipeline.artifacts import load_artifacts
+
+    monkeypatch.setenv("SEGKIT_CLV", "0")
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--lifecycle", "fitted",
+                     "--artifacts", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lifecycle thresholds fitted on 4 earlier cut-offs" in out and "held out at" in out
+    card = json.loads(next(tmp_path.glob("versions/*/model.json")).read_text())
+    fitted = card["lifecycle_fit"]
+    assert card["lifecycle"] == fitted["thresholds"]
+    assert len(fitted["held_out_cutoffs"]) == 2 and fitted["held_out"]
+    model = load_artifacts(tmp_path)
+    assert model.lifecycle_rules_ == LifecycleRules(**fitted["thresholds"])
+    assert model.lifecycle_fit_ == fitted
+    lost = fitted["stage_names"]["Lost"]
+    assert lost in model.segment_names_.values() and ({"Lost", "Lapsed"} - {lost}).isdisjoint(model.segment_names_.values())
+    for name, row in pd.DataFrame(card["definitions"]).set_index("Segment").iterrows():
+        if NO_PAID in row["Recommendation"]:
+            assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
+
+
+@pytest.mark.slow
+def test_cli_train_fixed_and_seed_ignore_the_fit(tmp_path, sample_csv, capsys, monkeypatch):
+    from segkit import cli
+
+    monkeypatch.setenv("SEGKIT_CLV", "0")
+    monkeypatch.setenv("SEGKIT_BACKTEST", "0")
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(tmp_path / "fixed")]) == 0
+    card = json.loads(next((tmp_path / "fixed").glob("versions/*/model.json")).read_text())
+    assert card["lifecycle"] == LifecycleRules().as_dict() and "lifecycle_fit" not in card
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--preset", "seed", "--lifecycle", "fitted",
+                     "--artifacts", str(tmp_path / "seed")]) == 0
+    assert "--lifecycle fitted ignored" in capsys.readouterr().out
+    card = json.loads(next((tmp_path / "seed").glob("versions/*/model.json")).read_text())
+    assert card["lifecycle"] is None and "lifecycle_fit" not in card and "evidence" not in card
+
+
+# -- the real data -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_fit(real_data):
+    return fit_lifecycle_rules(real_data.lines, window_days=real_data.window_days)
+
+
+@pytest.mark.real_data
+def test_real_held_out_rates_are_what_each_stage_did(real_data, real_fit):
+    """At the two held-out cut-offs, each stage of a model trained with the fitted rules
+    (segmented with the lines before the cut-off only) returned at a rate inside the
+    interval the fit states for it; no stage told "no paid channels" returns at 10 % or more."""
+    from segkit.pipeline.backtest import horizon_outcome, segment_at
+    from segkit.pipeline.workflow import train_model
+
+    model = train_model(real_data, k=4, lifecycle=real_fit.rules)[0]
+    for cutoff in real_fit.held_out_cutoffs:
+        segmented = segment_at(real_data.lines, cutoff, model)
+        names = segmented["Segment"].astype(str).replace(real_fit.renames)
+        stage = names.where(names.isin(list(real_fit.stage_names.values())), "Active")
+        outcome = horizon_outcome(real_data.lines, segmented.index, cutoff, real_fit.horizon_days)
+        did = outcome["Returned"].groupby(stage).mean()
+        stated = real_fit.held_out[real_fit.held_out["cutoff"] == cutoff.strftime("%Y-%m-%d")].set_index("stage")
+        assert set(did.index) == set(stated.index)
+        for name, rate in did.items():
+            assert stated.loc[name, "return_rate_lo"] <= rate <= stated.loc[name, "return_rate_hi"], (cutoff, name)
+            if NO_PAID in recommendation_for(name):
+                assert rate < LOST_MAX_RETURN, (cutoff, name, rate)
+    # on this wholesale log silent customers come back (a quarter or more): nobody is Lost
+    assert not real_fit.lost_earned
+    assert (real_fit.held_out.loc[real_fit.held_out["stage"] == "Lapsed", "return_rate_lo"] >= LOST_MAX_RETURN).all()
