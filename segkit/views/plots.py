@@ -247,12 +247,14 @@ def centroid_heatmap(profile_z: pd.DataFrame, names: dict[int, str] | None = Non
     values = profile_z.to_numpy(dtype=float)
     columns = [title(c).replace(" (£)", "") for c in profile_z.columns]
     fig = go.Figure(go.Heatmap(
-        z=values, x=columns, y=labels, colorscale="RdBu_r", zmid=0,
+        z=values, x=columns, y=labels, colorscale="RdBu_r", zmid=0, name="z-score",
         text=np.round(values, 2), texttemplate="%{text}", colorbar=dict(title="z-score"),
         hovertemplate="%{y}, %{x}: %{z:.2f} standard deviations from the average customer<extra></extra>",
     ))
+    # No legend: one heatmap has nothing to tell apart ("trace 0" showed on pages opened from a link).
     fig.update_layout(title="How each segment differs from the average customer", template=template,
-                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(type="category"), yaxis=dict(type="category"))
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(type="category"), yaxis=dict(type="category"),
+                      showlegend=False)
     return fig
 
 
@@ -441,9 +443,11 @@ def cohort_heatmap(cohorts: pd.DataFrame, value: str = "ActiveShare", template: 
         z=grid.to_numpy(dtype=float), x=[int(c) for c in grid.columns], y=rows, colorscale="Blues",
         colorbar=dict(title=label, tickformat=fmt.replace(",d", ",")),
         hovertemplate=f"cohort %{{y}}<br>month %{{x}}<br>{label}: %{{z:{fmt.replace(',d', ',.0f')}}}<extra></extra>"))
-    fig.update_layout(title=f"{label} by acquisition cohort (customers) and months since the first purchase",
+    # A short title: a long one was cut on the page's narrow panel ("...first purch").
+    fig.update_layout(title=dict(text=f"{label} by cohort", subtitle=dict(
+                          text="rows: month of the first purchase (customers); columns: months since")),
                       template=template, xaxis_title="months since the first purchase", yaxis_title="cohort",
-                      yaxis_autorange="reversed", margin=dict(l=10, r=10, t=50, b=10))
+                      yaxis_autorange="reversed", margin=dict(l=10, r=10, t=70, b=10), showlegend=False)
     return fig
 
 

@@ -95,6 +95,17 @@ def test_figures_are_plotly_figures(log):
     assert sorted(sankey.data[0].link.value) == [1.0, 1.0, 1.0] and len(sankey.data[0].node.label) == 5
 
 
+def test_heatmaps_have_short_titles_and_no_legend(log, sample_data):
+    """Issue 22, point 8: the cohort chart's title was cut on the page ("...first purch"),
+    and the centroid heatmap's legend read "trace 0" on pages opened from a link."""
+    heat = plots.cohort_heatmap(movement.cohort_retention(log))
+    assert heat.layout.title.text == "% of the cohort buying by cohort" and len(heat.layout.title.text) <= 45
+    assert "months since" in heat.layout.title.subtitle.text and heat.layout.showlegend is False
+    profile = pd.DataFrame({"NumPurchases": [1.0, -1.0], "TotalSpend": [0.5, -0.5]}, index=[0, 1])
+    centres = plots.centroid_heatmap(profile, {0: "VIP", 1: "Budget"})
+    assert centres.layout.showlegend is False and centres.data[0].name == "z-score"
+
+
 def test_revenue_axes_say_the_currency(log):
     """Issue 22: the "Revenue" axis had no £."""
     trend = movement.segment_trend(log, pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"}))
