@@ -5,8 +5,9 @@ and one per section of the page for the dashboard guide: docs/shots/<section>.pn
 
 Serves the dashboard on the real data (``$SEGKIT_REAL_DATA/online_retail.parquet``, or
 the file given as the first argument) on a free port, with a model trained and saved
-into a temporary artifacts folder first (so the page shows the saved-model state), and
-photographs it in Debian's Chromium.
+into a temporary artifacts folder first by ``segkit train`` (lifetime value with its
+ranges, the backtest's evidence: the page a team gets), and photographs it in Debian's
+Chromium.
 """
 from __future__ import annotations
 
@@ -73,12 +74,11 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="segkit-shots-") as tmp:
         env = dict(os.environ, SEGKIT_DATA=str(data), SEGKIT_ARTIFACTS=str(Path(tmp) / "artifacts"),
                    SEGKIT_CACHE=str(Path(tmp) / "cache"))
-        from segkit.pipeline.artifacts import save_artifacts
-        from segkit.pipeline.workflow import load_customer_data, train_model
+        import subprocess
 
-        customers = load_customer_data(data)
-        model, _ = train_model(customers, "auto")
-        save_artifacts(model, env["SEGKIT_ARTIFACTS"], customers.training_info())
+        env["SEGKIT_CLV"] = "1"
+        subprocess.run([sys.executable, "-m", "segkit.cli", "train", "--data", str(data),
+                        "--artifacts", env["SEGKIT_ARTIFACTS"]], env=env, check=True, stdout=subprocess.DEVNULL)
         port = serve.free_port()
         log = Path(tmp) / "voila.log"
         process = serve.start_voila(port, env, log)
