@@ -1306,12 +1306,12 @@ def test_without_a_backtest_every_csv_and_the_report_say_nothing_was_measured(st
 
 def _new_lines_for_known_customers(sample_log, segmented):
     """December's lines of the page's best customers (already in the log) and, a day after
-    the log ends, an order from each of five Lost customers."""
+    the log ends, an order from each of five Lost (or Lapsed) customers."""
     log = sample_log.drop(columns=["TotalPrice"], errors="ignore")
     ids = log["CustomerID"].astype("Int64").astype("string")
     in_december = set(ids[log["InvoiceDate"] >= "2011-12-01"])
     best = [c for c in segmented.sort_values("TotalSpend", ascending=False).index if c in in_december][:5]
-    lost = segmented.index[segmented["Segment"] == "Lost"][:5]
+    lost = segmented.index[segmented["Segment"].isin(["Lost", "Lapsed"])][:5]  # "Lapsed" where the backtest renamed it
     december = log[ids.isin(best) & (log["InvoiceDate"] >= "2011-12-01")]
     back = log[ids.isin(lost)].groupby("CustomerID").head(2).copy()
     back["InvoiceDate"] = log["InvoiceDate"].max() + pd.Timedelta(days=1)
