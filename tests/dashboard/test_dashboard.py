@@ -519,9 +519,11 @@ def test_score_panel_says_who_was_not_scored_and_which_model(state, sample_csv, 
     panel = ScorePanel(state)
     assert "(0)" not in panel.upload.label
     log = sample_log.head(3000).copy()
-    only_cancelled = log["CustomerID"].dropna().iloc[0]
-    keep = log[log["CustomerID"] != only_cancelled]
-    cancelled = log[log["CustomerID"] == only_cancelled].head(1).assign(InvoiceNo="C999999", Quantity=-1)
+    # A customer the page's log does not know, with a return and nothing else (a known one
+    # would be scored on their whole history: issue 21).
+    only_cancelled = 99999.0
+    keep = log
+    cancelled = log.head(1).assign(CustomerID=only_cancelled, InvoiceNo="C999999", Quantity=-1)
     upload = pd.concat([keep, cancelled])
     content = upload.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False).encode()
     panel.upload.receive("orders.csv", content)
@@ -962,7 +964,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 
     scored = state.everyone.head(5).copy()
     scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
-    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None: scored)
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None, history=None: scored)
     panel = score.ScorePanel(state)
     panel.upload.receive("short.csv", b"anything")
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
