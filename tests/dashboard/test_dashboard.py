@@ -1256,8 +1256,8 @@ def evidence_state(sample_data, tmp_path_factory):
 
 
 def test_every_csv_and_the_report_say_each_segments_evidence(evidence_state):
-    """The customers' CSV, the campaign CSV, the summary CSV and the HTML report give, for
-    every segment, what customers like these did next, in words."""
+    """The campaign CSV (the customers with their advice), the summary CSV and the HTML
+    report give, for every segment, what customers like these did next, in words."""
     import html as _html
 
     from segkit.dashboard.report import report_html
@@ -1270,11 +1270,10 @@ def test_every_csv_and_the_report_say_each_segments_evidence(evidence_state):
     said = evidence_sentences(state.model.evidence_, state.currency)
     assert set(said) == set(state.segment_names) and all(s.startswith("Customers like these at ") for s in said.values())
 
-    rows = TablePanel(state).customer_rows
-    assert (rows["Evidence"] == rows["Segment"].map(said)).all()
-    assert list(rows.columns).index("Evidence") == list(rows.columns).index("Recommendation") + 1
     campaign = TablePanel(state).campaign_rows
     assert (campaign["What customers like these did next"] == campaign["Segment"].map(said)).all()
+    columns = list(campaign.columns)
+    assert columns.index("What customers like these did next") == columns.index("Recommendation") + 1
 
     segments = SegmentsPanel(state)
     assert 'download="summary.csv"' in segments.summary_download.value
@@ -1298,7 +1297,7 @@ def test_without_a_backtest_every_csv_and_the_report_say_nothing_was_measured(st
     from segkit.pipeline.backtest import NO_EVIDENCE
 
     assert not getattr(state.model, "evidence_", None)
-    assert (TablePanel(state).customer_rows["Evidence"] == NO_EVIDENCE).all()
+    assert (TablePanel(state).campaign_rows["What customers like these did next"] == NO_EVIDENCE).all()
     segments = SegmentsPanel(state)
     summary = _decode(segments.summary_download.value.split('href="', 1)[1].split('"', 1)[0])
     assert (summary["Evidence"] == NO_EVIDENCE).all()
