@@ -824,14 +824,21 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
+def _is_customer_table(path: Path, features) -> bool:
+    """A file with a feature column and no ``InvoiceDate`` is a customer table (as
+    ``customers_for_scoring`` decides), not transactions."""
+    from segkit.ingest.readers import read_raw
+
+    columns = {str(c).strip() for c in read_raw(path, None).columns}
+    return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
+
+
 def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None) -> int | None:
     """How many customers of the file of transactions ``path`` ``history`` knows (``None``:
     the file is a customer table, as ``customers_for_scoring`` decides)."""
     from segkit.ingest.load import load_transactions
-    from segkit.ingest.readers import read_raw
 
-    columns = {str(c).strip() for c in read_raw(path, None).columns}
-    if "InvoiceDate" not in columns and columns & set(model.input_columns_):
+    if _is_customer_table(path, model.input_columns_):
         return None
     ids = load_transactions(path, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
     return int(pd.Index(ids).isin(history["CustomerID"].dropna().astype("string").unique()).sum())
@@ -845,11 +852,9 @@ def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) ->
     was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
     of a file whose other customers it could not read."""
     from segkit.ingest.load import load_transactions
-    from segkit.ingest.readers import read_raw
 
-    columns = {str(c).strip() for c in read_raw(path, None).columns}
     features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
-    if "InvoiceDate" not in columns and columns & features:  # a customer table (as customers_for_scoring decides)
+    if _is_customer_table(path, features):
         return [], 0
     raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
     ids = raw["CustomerID"]
