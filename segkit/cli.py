@@ -671,7 +671,7 @@ def _score(args) -> int:
         customers = purchased_since(customers, since, source=args.data)
     if args.engine == "spark":
         return _score_on_spark(args, model, customers, since)
-    scored = model.segment(customers)
+    scored = _with_evidence(model, model.segment(customers))
     _write_csv(scored.reset_index(), args.out)
     print(f"scored {len(scored):,} customers into {args.out}" + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
     print(scored["Segment"].value_counts().to_string())
@@ -682,7 +682,7 @@ def _score_with_history(args, model, since, until) -> int:
     """``score --history LOG``: the new file's customers on their whole history, with
     their segment on the history alone beside it (``SegmentBefore``, ``Moved``)."""
     from segkit.errors import SegkitDataError
-    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
+    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history, segment_moves
 
     if args.engine not in ("auto", "pandas"):
         raise SegkitDataError(f"score --history reads both logs in memory; --engine {args.engine} is not supported "
@@ -699,9 +699,7 @@ def _score_with_history(args, model, since, until) -> int:
         from segkit.live.feed import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
-    scored = model.segment(customers)
-    scored["SegmentBefore"] = before["Segment"].reindex(scored.index).astype("string")
-    scored["Moved"] = scored["SegmentBefore"].notna() & (scored["SegmentBefore"] != scored["Segment"])
+    scored = _with_evidence(model, segment_moves(model.segment(customers), before["Segment"]))
     _write_csv(scored.reset_index(), args.out)
     known = int(scored["SegmentBefore"].notna().sum())
     print(f"scored {len(scored):,} customers of {args.data} on their whole history into {args.out}: "
@@ -712,6 +710,16 @@ def _score_with_history(args, model, since, until) -> int:
         print(f"  {count:,} {old} -> {new}")
     print(scored["Segment"].value_counts().to_string())
     return 0
+
+
+def _with_evidence(model, scored: pd.DataFrame) -> pd.DataFrame:
+    """The scored customers with their segment's evidence in words (``Evidence``, after
+    ``Recommendation``): what customers like these did next, or that it was not measured."""
+    from segkit.config import currency
+    from segkit.pipeline.backtest import segment_evidence
+    from segkit.views.tables import with_evidence
+
+    return with_evidence(scored, segment_evidence(model, scored["Segment"].astype(str).unique(), currency()))
 
 
 def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:

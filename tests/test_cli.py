@@ -417,3 +417,18 @@ def test_new_lines_are_scored_on_the_customers_whole_history(tmp_path, sample_lo
     alone_scored = pd.read_csv(alone, dtype={"CustomerID": str}).set_index("CustomerID")
     alone_segments = alone_scored["Segment"].reindex(long_known[long_known].index).dropna()
     assert len(alone_segments) > 50 and (alone_segments == "New").mean() > 0.9
+
+
+def test_score_csv_says_each_segments_evidence(tmp_path, sample_csv, trained, capsys):
+    """Issue 21: the scored customers' CSV carries, beside each recommendation, what customers
+    like these did next at the backtest's earlier dates (saved by segkit train)."""
+    from segkit.pipeline.backtest import evidence_sentences
+
+    folder, _ = trained
+    out = tmp_path / "scored.csv"
+    code, _, err = run(["score", "--data", sample_csv, "--artifacts", folder, "--out", out], capsys)
+    assert code == 0, err
+    scored = pd.read_csv(out, dtype={"CustomerID": str})
+    said = evidence_sentences(load_artifacts(folder).evidence_)
+    assert list(scored.columns).index("Evidence") == list(scored.columns).index("Recommendation") + 1
+    assert scored["Evidence"].notna().all() and (scored["Evidence"] == scored["Segment"].map(said)).all()

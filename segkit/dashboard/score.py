@@ -5,6 +5,11 @@ model scored it and which customers of the file got no segment (and why); after 
 model changes, an older result says it came from the earlier model. Under the RFM switch
 the customers get the RFM rule segment (quintiles of the page's customers) as the segment
 shown, the model's segment beside it, as the page's table does.
+
+A file of transactions naming customers the page's log knows joins that log (the library
+function of ``segkit score --history``): those customers are scored on their whole history
+with the new lines added, and the result lists who moved segment because of the upload.
+A file of customers the log does not know is scored on its own.
 """
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ import html
 import re
 
 import ipywidgets as W
+import pandas as pd
 
 from segkit.dashboard.widgets import UploadButton, classed, guarded
 from segkit.errors import SegkitError
 from segkit.modeling.label import rfm_segmented
+from segkit.page.data import holds_lines
+from segkit.pipeline.workflow import segment_moves
 from segkit.server.serve import MAX_UPLOAD_ENV, max_upload_bytes
 from segkit.views.tables import (
     UPLOAD_SUFFIXES,
@@ -28,7 +36,7 @@ from segkit.views.tables import (
     table_html,
 )
 
-__all__ = ["ScorePanel", "page_words"]
+__all__ = ["ScorePanel", "page_words", "moves_html", "MOVES_SHOWN"]
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:
@@ -58,6 +66,35 @@ def page_words(text: str) -> str:
     for pattern, replacement in _PAGE_WORDS:
         text = pattern.sub(replacement, text)
     return text
+
+
+#: Moved customers listed by name on the page (all of them are in the download).
+MOVES_SHOWN = 50
+
+
+def moves_html(scored: pd.DataFrame, limit: int = MOVES_SHOWN) -> str:
+    """Who moved segment because of an upload, from ``workflow.segment_moves``'s
+    ``SegmentBefore`` / ``Moved``: how many of the known customers moved, the count per
+    move (before -> after), and the moved customers (up to ``limit``)."""
+    known = scored[scored["SegmentBefore"].notna()]
+    moved = known[known["Moved"]]
+    if moved.empty:
+        return (f'<p class="seg-upload-moves">None of the {len(known):,} customer{"s" if len(known) != 1 else ""} '
+                "this page already knew moved segment: with the new lines added to their history they stay where "
+                "they were.</p>")
+    counts = moved.groupby([moved["SegmentBefore"].astype(str), moved["Segment"].astype(str)]).size()
+    counts = counts.sort_values(ascending=False, kind="stable")
+    pairs = "; ".join(f"{n:,} {html.escape(old)} \u2192 {html.escape(new)}" for (old, new), n in counts.items())
+    rows = "".join(f"<tr><td>{html.escape(str(customer))}</td><td>{html.escape(str(row.SegmentBefore))}</td>"
+                   f"<td>{html.escape(str(row.Segment))}</td></tr>"
+                   for customer, row in moved.sort_index().head(limit).iterrows())
+    more = (f'<p class="seg-meta">and {len(moved) - limit:,} more (all in the download\'s '
+            "\u201cSegment before the upload\u201d column).</p>") if len(moved) > limit else ""
+    return (f'<div class="seg-upload-moves"><p>{len(moved):,} of the {len(known):,} customer'
+            f'{"s" if len(known) != 1 else ""} this page already knew moved segment because of this upload: '
+            f"{pairs}.</p>"
+            '<table class="seg-table seg-moves-table"><thead><tr><th>Customer</th><th>Before</th><th>After</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>{more}</div>")
 
 
 class ScorePanel:
@@ -110,7 +147,10 @@ class ScorePanel:
             return
         self.upload.busy = True
         try:
-            scored = score_upload(content, name, self.state.model, self.date_order.value)
+            # A file of transactions of customers the page's log knows joins that log (as
+            # `segkit score --history`): they are scored on their whole history.
+            history = self.state.data.transactions if holds_lines(self.state.data) else None
+            scored = score_upload(content, name, self.state.model, self.date_order.value, history=history)
         except SegkitError as exc:
             text = page_words(str(exc))  # the loader names the CLI's switches; here it is the Dates list
             self.upload_result.value = f'<p class="seg-error">{html.escape(text)}</p>'
@@ -122,14 +162,24 @@ class ScorePanel:
         rfm = self.state.segmentation == "rfm"
         if rfm:  # the page's quintiles, so a customer gets the RFM segment the page would give
             scored = rfm_segmented(scored, reference=self.state.scored).__finalize__(scored)
+        known = scored.attrs.get("known", [])
+        if known:  # the segment each had on this page before the upload (model or RFM, as shown)
+            scored = segment_moves(scored, self.state.everyone["Segment"]).__finalize__(scored)
         shown = customer_table(scored)
         table = shown.copy()
         if rfm:
             table.insert(table.columns.get_loc("Segment") + 1, "ModelSegment",
                          scored["ModelSegment"].reindex(table["CustomerID"]).to_numpy())
-        table = readable_table(table, currency).rename(columns={"ModelSegment": "Model segment"})
+        if known:
+            table.insert(table.columns.get_loc("Segment") + 1, "SegmentBefore",
+                         scored["SegmentBefore"].reindex(table["CustomerID"]).to_numpy())
+        table = readable_table(table, currency).rename(columns={"ModelSegment": "Model segment",
+                                                                "SegmentBefore": "Segment before the upload"})
         # Main's warnings (e.g. a log shorter than the model's observation window) first.
-        notes = [f'<p class="seg-warning">{html.escape(page_words(note))}</p>' for note in scored.attrs.get("notes", [])]
+        alone = [f'<p class="seg-warning seg-upload-alone">None of the customers in {html.escape(name)} are in this '
+                 "page's log, so each is scored on the lines of this file alone: a customer looks as new as the "
+                 "file is short.</p>"] if scored.attrs.get("alone") else []
+        notes = alone + [f'<p class="seg-warning">{html.escape(page_words(note))}</p>' for note in scored.attrs.get("notes", [])]
         unscored = scored.attrs.get("unscored", [])
         if unscored:
             notes.append(f'<p class="seg-warning seg-upload-unscored">{len(unscored):,} customer'
@@ -149,7 +199,7 @@ class ScorePanel:
         suffix = "_rfm" if rfm else ""
         self.upload_result.value = (
             f'<p class="seg-ok">Scored {len(scored):,} of {total:,} customers from {html.escape(name)} with '
-            f"{self._which_model()}.</p>" + "".join(notes)
+            f"{self._which_model()}.</p>" + "".join(notes) + (moves_html(scored) if known else "")
             + summary_html(segment_summary(scored), currency)
             + "<p>" + download_link_html(table, "scored_" + name.rsplit(".", 1)[0] + suffix + ".csv",
                                          f"Download the {len(table):,} scored customers as CSV") + "</p>"

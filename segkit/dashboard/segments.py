@@ -30,8 +30,10 @@ from segkit.modeling.label import (
     RFM_SEGMENT_TEXT,
     recommendation_for,
 )
+from segkit.pipeline.backtest import NO_EVIDENCE
 from segkit.views import plots
-from segkit.views.tables import summary_html
+from segkit.dashboard.urlsync import view_name
+from segkit.views.tables import download_link_html, summary_csv, summary_html
 from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
@@ -156,6 +158,7 @@ class SegmentsPanel:
         self.state = state
         self.glossary = classed(W.HTML(), "seg-glossary")
         self.summary = classed(W.HTML(), "seg-summary")
+        self.summary_download = classed(W.HTML(), "seg-summary-download")
         self.at_stake = classed(W.HTML(), "seg-at-stake")
         self.segmentation = classed(W.ToggleButtons(options=SEGMENTATION_CHOICES, value=state.segmentation,
                                                     description="Segments", tooltips=[
@@ -172,7 +175,7 @@ class SegmentsPanel:
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
             self.glossary]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
-            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.at_stake,
+            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
@@ -187,13 +190,28 @@ class SegmentsPanel:
     def charts(self) -> list[Chart]:
         return [self.sizes_chart, self.heatmap_chart]
 
+    @property
+    def summary_rows(self) -> pd.DataFrame:
+        """What the summary CSV holds: the summary of the view with each segment's evidence."""
+        return summary_csv(self.state.selection.summary, self.state.evidence, self.state.currency)
+
+    @property
+    def summary_filename(self) -> str:
+        """``summary_<view>.csv``, named after the view as the customers' CSV is."""
+        first, last = (ts.date() for ts in self.state.data.period)
+        return view_name(self.state.filters, (first, last)).replace("segments", "summary", 1) + ".csv"
+
     def definitions(self) -> pd.DataFrame:
+        """The glossary of the segments shown, each with its evidence in words
+        (``State.evidence``: a sentence saying so where nothing was measured)."""
         state = self.state
-        if state.segmentation == "rfm":
-            return state._cached("definitions", (state.model_version,),
-                                 lambda: rfm_definitions(state.everyone, state.currency))
-        return state._cached("definitions", (state.model_version,),
-                             lambda: segment_definitions(state.model, state.everyone, state.currency))
+
+        def compute() -> pd.DataFrame:
+            frame = rfm_definitions(state.everyone, state.currency) if state.segmentation == "rfm" \
+                else segment_definitions(state.model, state.everyone, state.currency)
+            return frame.assign(Evidence=[state.evidence.get(str(n), NO_EVIDENCE) for n in frame.index])
+
+        return state._cached("definitions", (state.model_version, state.segmentation), compute)
 
     def _sizes_figure(self) -> go.Figure:
         selection = self.state.selection
@@ -214,6 +232,9 @@ class SegmentsPanel:
             self.glossary.value = glossary_html(self.definitions())
         summary = self.state.selection.summary
         self.summary.value = summary_html(summary, self.state.currency)
+        self.summary_download.value = download_link_html(
+            self.summary_rows, self.summary_filename, "Download this summary as CSV (with what customers like these "
+            "did next)") if len(summary) else ""
         stake = value_at_stake(summary, self.state.currency)
         self.at_stake.value = f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else ""
         if charts:  # each chart is redrawn only when its numbers changed (or the model)

@@ -45,6 +45,7 @@ from segkit.page.snapshot import (
     segmented_customers,
 )
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
+from segkit.pipeline.backtest import segment_evidence
 from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
 from segkit.views.tables import (
     ALL,
@@ -439,6 +440,13 @@ class DashboardState(traitlets.HasTraits):
         if self.segmentation == "rfm":
             return self._cached("rfm_names", (self.model,), lambda: sorted(set(self.everyone["Segment"].astype(str))))
         return sorted(str(n) for n in self.model.segment_names_.values())
+
+    @property
+    def evidence(self) -> dict[str, str]:
+        """Segment shown -> what customers like these did next, in words
+        (``backtest.segment_evidence``: the model's evidence, or a sentence saying there is none)."""
+        return self._cached("evidence", (self.model, self.segmentation),
+                            lambda: segment_evidence(self.model, self.segment_names, self.currency))
 
     @property
     def segment_labels(self) -> dict[int, str]:

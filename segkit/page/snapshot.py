@@ -57,6 +57,8 @@ class CardModel:
         self.definitions_ = card_definitions(card, self.lifecycle_rules_)
         #: Lifetime-value parameters as stored (checked when the full model loads).
         self.clv_params_ = card.get("clv") or None
+        #: What customers like each segment's did next (``segkit.pipeline.backtest``), as stored.
+        self.evidence_ = card.get("evidence") or None
         self._loaded = None
 
     def loaded(self):

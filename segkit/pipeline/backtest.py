@@ -35,7 +35,8 @@ from segkit.pipeline.workflow import lines_until
 
 __all__ = [
     "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
-    "evidence_sentences", "earned_names", "apply_evidence", "LOST_MAX_RETURN", "STATS", "DEFAULT_HORIZON_DAYS",
+    "evidence_sentences", "earned_names", "apply_evidence", "segment_evidence", "NO_EVIDENCE", "LOST_MAX_RETURN",
+    "STATS", "DEFAULT_HORIZON_DAYS",
 ]
 
 DEFAULT_HORIZON_DAYS = 90
@@ -308,6 +309,35 @@ def evidence_sentences(evidence: Mapping[str, Any] | None, currency: str = "£")
     n, horizon = len(evidence.get("cutoffs") or []), int(evidence.get("horizon_days", DEFAULT_HORIZON_DAYS))
     return {name: evidence_sentence(fig, int(fig.get("cutoffs", n)), horizon, currency)
             for name, fig in (evidence.get("segments") or {}).items()}
+
+
+#: What is said for every segment of a model saved without a backtest.
+NO_EVIDENCE = ("Not measured: this model has no backtest, so nothing here says what customers like "
+               "these did next (segkit train measures it).")
+
+
+def segment_evidence(model, segments: Iterable[str], currency: str = "£") -> dict[str, str]:
+    """Segment name -> what customers like these did next, in words, for each of
+    ``segments``: ``evidence_sentence`` of the model's ``evidence_`` (``model.json``),
+    ``NO_EVIDENCE`` when the model has none, and a sentence saying it was not measured for
+    a name the backtest does not know (an RFM rule segment, or a segment no cut-off had)."""
+    from segkit.modeling.label import RFM_PREFIX
+
+    evidence = getattr(model, "evidence_", None)
+    sentences = evidence_sentences(evidence, currency)
+    out = {}
+    for name in map(str, segments):
+        if name in sentences:
+            out[name] = sentences[name]
+        elif not evidence:
+            out[name] = NO_EVIDENCE
+        elif name.startswith(RFM_PREFIX):
+            out[name] = ("Not measured: RFM rule segments are not backtested; the model segment of these customers "
+                         "has its own evidence.")
+        else:
+            out[name] = (f"Not measured: the backtest at {len(evidence.get('cutoffs') or [])} earlier dates found "
+                         "no customers like these.")
+    return out
 
 
 #: The name a group called "Lost" gets when its members come back too often to be lost.

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from segkit.modeling.model import SegmentationModel
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
-           "customers_with_history", "read_log", "database_source", "fit_customer_value",
+           "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
 
 
@@ -911,7 +911,7 @@ def read_log(source: str | Path, columns: Mapping[str, str] | None = None, sheet
 
 def customers_with_history(
     data: str | Path,
-    history: str | Path,
+    history: str | Path | pd.DataFrame,
     model: "SegmentationModel",
     columns: Mapping[str, str] | None = None,
     sheet: str | int | None = None,
@@ -928,9 +928,11 @@ def customers_with_history(
 
     A December file scored alone makes a VIP of ten years a "New" customer; with the
     history it moves only by the rules of the whole history. Customers the history does
-    not know are scored on their new lines alone. Returns the customer table of the
-    customers in ``data`` (for ``model.segment``); ``notes`` gets one sentence saying how
-    many of them the history knew and how many lines were already in it.
+    not know are scored on their new lines alone. ``history`` may also be the log already
+    read (canonical lines, e.g. ``CustomerData.transactions``: the page's log). Returns the
+    customer table of the customers in ``data`` (for ``model.segment``), with
+    ``attrs["known"]`` (ids of them the history knew) and ``attrs["repeated"]`` (lines of
+    ``data`` already in the history, counted once); ``notes`` gets one sentence saying so.
     """
     from segkit.ingest.logs import (
         drop_repeats_across_files,
@@ -939,23 +941,37 @@ def customers_with_history(
     )
 
     new = read_log(data, columns, sheet, dayfirst, use_cache)
-    old = read_log(history, columns, sheet, dayfirst, use_cache)
+    read = not isinstance(history, pd.DataFrame)
+    old = read_log(history, columns, sheet, dayfirst, use_cache) if read else history
+    history_name = f"the history '{Path(history).name}'" if read else "the shop's log"
     new_ids = pd.Index(new["CustomerID"].dropna().unique())
-    labels = source_labels([Path(history), Path(data)])
+    labels = source_labels([Path(history) if read else Path("shop log"), Path(data)])
     combined = with_source_files([old.drop(columns="SourceFile", errors="ignore"),
-                                  new.drop(columns="SourceFile", errors="ignore")],
-                                 [labels[Path(history)], labels[Path(data)]])
+                                  new.drop(columns="SourceFile", errors="ignore")], list(labels.values()))
     combined, repeated = drop_repeats_across_files(combined)
     combined = combined.drop(columns="SourceFile")
     known = new_ids.isin(old["CustomerID"].dropna().unique())
     if notes is not None:
-        notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{Path(data).name}' are in the history "
-                     f"'{Path(history).name}': each is scored on their whole history with the new lines added"
+        notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{Path(data).name}' are in "
+                     f"{history_name}: each is scored on their whole history with the new lines added"
                      + (f" ({repeated:,} lines already in the history were counted once)" if repeated
                         else "") + "; the others on their new lines alone.")
     customers = customers_for_scoring(combined, model, None, None, rules, dayfirst=None, use_cache=use_cache,
                                       allow_short_window=allow_short_window, notes=notes, until=until)
-    return customers[customers.index.isin(new_ids.astype(customers.index.dtype))]
+    customers = customers[customers.index.isin(new_ids.astype(customers.index.dtype))]
+    customers.attrs.update(known=[str(i) for i in new_ids[known]], repeated=int(repeated))
+    return customers
+
+
+def segment_moves(scored: pd.DataFrame, before: pd.Series) -> pd.DataFrame:
+    """``scored`` (customers with their ``Segment`` now) with ``SegmentBefore`` (their
+    segment in ``before``, indexed by CustomerID; missing for customers it does not know)
+    and ``Moved`` (known and in another segment now)."""
+    out = scored.copy()
+    out["SegmentBefore"] = before.reindex(out.index).astype("string")
+    out["Moved"] = (out["SegmentBefore"].notna() & (out["SegmentBefore"] != out["Segment"].astype("string"))).fillna(
+        False).astype(bool)
+    return out
 
 
 def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:

@@ -7,6 +7,7 @@ so that every number they show is also covered by a unit test.
 - Overview: ``data_overview``, ``missing_values``, ``cleaning_summary``,
   ``cancellation_trap``, ``country_summary``, ``top_products``.
 - Choosing K: ``compare_k_tables``, ``model_comparison``, ``rfm_vs_clusters``.
+- What the names rest on: ``evidence_table`` (what customers like each segment's did next).
 - Scoring another period: ``month_cutoff``, ``split_by_date``, ``segment_counts``,
   ``segment_movement``, ``movement_summary``, ``moved_customers``, ``model_card_summary``.
 - Figures: ``feature_histograms``, ``snake_plot``, ``movement_heatmap``.
@@ -38,6 +39,7 @@ __all__ = [
     "compare_k_tables",
     "model_comparison",
     "rfm_vs_clusters",
+    "evidence_table",
     "month_cutoff",
     "split_by_date",
     "segment_counts",
@@ -243,6 +245,17 @@ def rfm_vs_clusters(segmented: pd.DataFrame, margins: bool = True) -> pd.DataFra
 
 
 # --------------------------------------------------------------------------- scoring another period
+
+
+def evidence_table(model: "SegmentationModel", currency: str = "£") -> pd.DataFrame:
+    """One row per segment of ``model`` (in ``segment_order``) with ``Evidence``: what
+    customers like these did next at the backtest's earlier dates, in words, or a sentence
+    saying it was not measured (``segkit.pipeline.backtest.segment_evidence``)."""
+    from segkit.pipeline.backtest import segment_evidence
+
+    names = segment_order({str(n) for n in model.segment_names_.values()})
+    said = segment_evidence(model, names, currency)
+    return pd.DataFrame({"Evidence": [said[n] for n in names]}, index=pd.Index(names, name="Segment"))
 
 
 def month_cutoff(transactions: pd.DataFrame, months: int = 9) -> pd.Timestamp:

@@ -50,6 +50,8 @@ __all__ = [
     "kpi_html",
     "segment_summary",
     "summary_html",
+    "summary_csv",
+    "with_evidence",
     "segment_centres",
     "window_z_scores",
     "compare_segments",
@@ -388,6 +390,26 @@ def summary_html(summary: pd.DataFrame, currency: str = "£") -> str:
         "SumCLV": lambda v: money(v, currency, 0), "AvgCLV": lambda v: money(v, currency, 2),
     }
     return _table(summary, formats, "seg-summary-table", headers=summary_headers(currency))
+
+
+def with_evidence(frame: pd.DataFrame, evidence: Mapping[str, str], segment_column: str = "Segment") -> pd.DataFrame:
+    """``frame`` with an ``Evidence`` column (after ``Recommendation``, else last): for each
+    row, what customers like those of its segment did next, in words (``evidence``: segment
+    name -> sentence, ``segkit.pipeline.backtest.segment_evidence``)."""
+    from segkit.pipeline.backtest import NO_EVIDENCE
+
+    out = frame.drop(columns="Evidence", errors="ignore")
+    sentences = out[segment_column].astype(str).map(lambda name: evidence.get(name, NO_EVIDENCE))
+    at = out.columns.get_loc("Recommendation") + 1 if "Recommendation" in out.columns else len(out.columns)
+    out.insert(at, "Evidence", sentences.to_numpy(dtype=object))
+    return out
+
+
+def summary_csv(summary: pd.DataFrame, evidence: Mapping[str, str], currency: str = "£") -> pd.DataFrame:
+    """What the summary CSV holds: ``segment_summary`` rows with the evidence of each
+    segment (``with_evidence``) and the page's column titles."""
+    table = with_evidence(summary.reset_index(drop=True), evidence)
+    return table.rename(columns=summary_headers(currency))
 
 
 def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None,
@@ -743,7 +765,8 @@ def k_table_html(table: pd.DataFrame, recommended: int) -> str:
 
 # ---------------------------------------------------------------- scoring uploads
 
-def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None) -> pd.DataFrame:
+def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None,
+                 history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
@@ -754,8 +777,15 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     customer ids of the file that have no usable purchase after cleaning (only
     cancellations, zero prices, ...) and so got no segment, and
     ``attrs["lines_without_customer"]`` counts lines with no customer id.
+
+    ``history``: the log the page already shows (its canonical lines). A file of
+    transactions naming customers it knows joins it (``workflow.customers_with_history``,
+    as ``segkit score --history``): those customers are scored on their whole history with
+    the new lines added, lines already in the log counted once; ``attrs["known"]`` lists
+    them (empty when the file was scored on its own) and ``attrs["alone"]`` is True for a
+    file of transactions of customers the log does not know, scored on its own lines.
     """
-    from segkit.pipeline.workflow import customers_for_scoring
+    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
     name = Path(str(filename)).name or "upload"
     suffix = Path(name).suffix.lower()
@@ -771,10 +801,17 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
-                                              dayfirst=dayfirst)
+            known = _known_customers(history, path, model, dayfirst) if history is not None else None
+            if known:
+                customers = customers_with_history(path, history, model, use_cache=False, allow_short_window=True,
+                                                   notes=notes, dayfirst=dayfirst)
+            else:
+                customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
+                                                  dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
+            scored.attrs["known"] = customers.attrs.get("known", [])
+            scored.attrs["alone"] = known == 0  # transactions of customers the history does not know
             scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
         except SegkitError:
             raise
@@ -787,6 +824,26 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
+def _is_customer_table(path: Path, features) -> bool:
+    """A file with a feature column and no ``InvoiceDate`` is a customer table (as
+    ``customers_for_scoring`` decides), not transactions."""
+    from segkit.ingest.readers import read_raw
+
+    columns = {str(c).strip() for c in read_raw(path, None).columns}
+    return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
+
+
+def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None) -> int | None:
+    """How many customers of the file of transactions ``path`` ``history`` knows (``None``:
+    the file is a customer table, as ``customers_for_scoring`` decides)."""
+    from segkit.ingest.load import load_transactions
+
+    if _is_customer_table(path, model.input_columns_):
+        return None
+    ids = load_transactions(path, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
+    return int(pd.Index(ids).isin(history["CustomerID"].dropna().astype("string").unique()).sum())
+
+
 def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
     """Customer ids in a transactions file that got no segment, and lines without an id.
 
@@ -795,11 +852,9 @@ def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) ->
     was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
     of a file whose other customers it could not read."""
     from segkit.ingest.load import load_transactions
-    from segkit.ingest.readers import read_raw
 
-    columns = {str(c).strip() for c in read_raw(path, None).columns}
     features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
-    if "InvoiceDate" not in columns and columns & features:  # a customer table (as customers_for_scoring decides)
+    if _is_customer_table(path, features):
         return [], 0
     raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
     ids = raw["CustomerID"]

@@ -519,9 +519,11 @@ def test_score_panel_says_who_was_not_scored_and_which_model(state, sample_csv, 
     panel = ScorePanel(state)
     assert "(0)" not in panel.upload.label
     log = sample_log.head(3000).copy()
-    only_cancelled = log["CustomerID"].dropna().iloc[0]
-    keep = log[log["CustomerID"] != only_cancelled]
-    cancelled = log[log["CustomerID"] == only_cancelled].head(1).assign(InvoiceNo="C999999", Quantity=-1)
+    # A customer the page's log does not know, with a return and nothing else (a known one
+    # would be scored on their whole history: issue 21).
+    only_cancelled = 99999.0
+    keep = log
+    cancelled = log.head(1).assign(CustomerID=only_cancelled, InvoiceNo="C999999", Quantity=-1)
     upload = pd.concat([keep, cancelled])
     content = upload.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False).encode()
     panel.upload.receive("orders.csv", content)
@@ -962,7 +964,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 
     scored = state.everyone.head(5).copy()
     scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
-    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None: scored)
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None, history=None: scored)
     panel = score.ScorePanel(state)
     panel.upload.receive("short.csv", b"anything")
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
@@ -1236,3 +1238,128 @@ def test_rows_left_out_are_counted_for_paper(state):
     panel = TablePanel(state)
     total = len(state.selection)
     assert f"Rows 1–25 of {total:,} shown; {total - 25:,} more rows not shown" in panel.left_out.value
+
+
+# ------------------------------------------------------------------ issue 21: evidence and uploads that join the log
+
+@pytest.fixture(scope="module")
+def evidence_state(sample_data, tmp_path_factory):
+    """A state over the sample whose model carries its backtest (what ``segkit train`` saves)."""
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+
+    model, _ = train_model(sample_data, 5)
+    apply_evidence(model, backtest_segments(sample_data.lines, model=model, n_boot=50))
+    card = views.provisional_card(model, sample_data.training_info())
+    return DashboardState(sample_data, model, card, ModelStatus(False, "Not saved: test model."),
+                          tmp_path_factory.mktemp("artifacts"), VIEWER)
+
+
+def test_every_csv_and_the_report_say_each_segments_evidence(evidence_state):
+    """The campaign CSV (the customers with their advice), the summary CSV and the HTML
+    report give, for every segment, what customers like these did next, in words."""
+    import html as _html
+
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+    from segkit.dashboard.table import TablePanel
+    from segkit.pipeline.backtest import evidence_sentences
+
+    state = evidence_state
+    state.filters = Filters()
+    said = evidence_sentences(state.model.evidence_, state.currency)
+    assert set(said) == set(state.segment_names) and all(s.startswith("Customers like these at ") for s in said.values())
+
+    campaign = TablePanel(state).campaign_rows
+    assert (campaign["What customers like these did next"] == campaign["Segment"].map(said)).all()
+    columns = list(campaign.columns)
+    assert columns.index("What customers like these did next") == columns.index("Recommendation") + 1
+
+    segments = SegmentsPanel(state)
+    assert 'download="summary.csv"' in segments.summary_download.value
+    summary = _decode(segments.summary_download.value.split('href="', 1)[1].split('"', 1)[0])
+    assert set(summary["Segment"]) == set(said) and (summary["Evidence"] == summary["Segment"].map(said)).all()
+    state.filters = Filters(country="France")
+    assert 'download="summary_France.csv"' in segments.summary_download.value
+    state.filters = Filters()
+
+    report = report_html(state, segments.definitions())
+    glossary = report.split("What the segments mean", 1)[1].split("Segments in this view", 1)[0]
+    for name, sentence in said.items():
+        assert _html.escape(sentence) in glossary, name
+    assert glossary.count('class="seg-evidence"') == len(said)
+
+
+def test_without_a_backtest_every_csv_and_the_report_say_nothing_was_measured(state):
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+    from segkit.dashboard.table import TablePanel
+    from segkit.pipeline.backtest import NO_EVIDENCE
+
+    assert not getattr(state.model, "evidence_", None)
+    assert (TablePanel(state).campaign_rows["What customers like these did next"] == NO_EVIDENCE).all()
+    segments = SegmentsPanel(state)
+    summary = _decode(segments.summary_download.value.split('href="', 1)[1].split('"', 1)[0])
+    assert (summary["Evidence"] == NO_EVIDENCE).all()
+    glossary = report_html(state, segments.definitions()).split("What the segments mean", 1)[1]
+    assert glossary.count(NO_EVIDENCE) >= len(state.segment_names)
+
+
+def _new_lines_for_known_customers(sample_log, segmented):
+    """December's lines of the page's best customers (already in the log) and, a day after
+    the log ends, an order from each of five Lost (or Lapsed) customers."""
+    log = sample_log.drop(columns=["TotalPrice"], errors="ignore")
+    ids = log["CustomerID"].astype("Int64").astype("string")
+    in_december = set(ids[log["InvoiceDate"] >= "2011-12-01"])
+    best = [c for c in segmented.sort_values("TotalSpend", ascending=False).index if c in in_december][:5]
+    lost = segmented.index[segmented["Segment"].isin(["Lost", "Lapsed"])][:5]  # "Lapsed" where the backtest renamed it
+    december = log[ids.isin(best) & (log["InvoiceDate"] >= "2011-12-01")]
+    back = log[ids.isin(lost)].groupby("CustomerID").head(2).copy()
+    back["InvoiceDate"] = log["InvoiceDate"].max() + pd.Timedelta(days=1)
+    back["InvoiceNo"] = "N" + back["InvoiceNo"].astype(str)
+    return pd.concat([december, back]), set(best), set(lost)
+
+
+def test_an_upload_of_known_customers_joins_the_pages_log_and_lists_who_moved(state, sample_log, sample_data):
+    """Issue 21, point 6: the page's best customers' December lines (already in its log)
+    leave them where they were, never "New"; Lost customers who order again move by the
+    rules of their whole history, and the page lists them (before -> after) with counts."""
+    from segkit.dashboard.score import ScorePanel
+    from segkit.pipeline.workflow import customers_for_scoring
+
+    panel = ScorePanel(state)
+    before = state.everyone["Segment"].astype(str)
+    upload, best, lost = _new_lines_for_known_customers(sample_log, state.everyone)
+    panel.upload.receive("december.csv", upload.to_csv(index=False).encode())
+    result = panel.upload_result.value
+    assert "seg-upload-moves" in result and "seg-error" not in result
+    scored = _decode(result.split('href="', 1)[1].split('"', 1)[0]).set_index("Customer")
+    scored.index = scored.index.astype(str)
+    assert set(scored.index) == best | lost
+    # exactly what the whole log with the new lines gives
+    whole = pd.concat([sample_log.drop(columns=["TotalPrice"], errors="ignore"), upload])
+    expected = state.model.segment(customers_for_scoring(whole.drop_duplicates(), state.model))["Segment"]
+    assert (scored["Segment"] == expected.reindex(scored.index)).all()
+    assert (scored.loc[list(best), "Segment"] == before.reindex(list(best))).all()  # nothing new for them
+    assert not (scored["Segment"] == "New").any()
+    assert (scored["Segment before the upload"] == before.reindex(scored.index)).all()
+    moved = scored[scored["Segment"] != scored["Segment before the upload"]]
+    assert len(moved) >= 3 and set(moved.index) <= lost
+    assert f"{len(moved):,} of the {len(scored):,} customers this page already knew moved segment" in result
+    for (old, new), n in moved.groupby(["Segment before the upload", "Segment"]).size().items():
+        assert f"{n:,} {old} \u2192 {new}" in result
+        for customer in moved.index[(moved["Segment before the upload"] == old) & (moved["Segment"] == new)]:
+            assert f"<tr><td>{customer}</td><td>{old}</td><td>{new}</td></tr>" in result
+
+
+def test_an_upload_of_unknown_customers_is_scored_on_its_own_with_the_short_window_said(state, sample_log):
+    from segkit.dashboard.score import ScorePanel
+
+    panel = ScorePanel(state)
+    december = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"].drop(columns=["TotalPrice"], errors="ignore")
+    strangers = december.assign(CustomerID=december["CustomerID"].astype("Int64").astype("string").radd("9"))
+    panel.upload.receive("strangers.csv", strangers.to_csv(index=False).encode())
+    result = panel.upload_result.value
+    assert "None of the customers in strangers.csv are in this page's log" in result
+    assert "covers 9 days of purchases" in result and "look less valuable than they are" in result
+    assert "seg-upload-moves" not in result and "--allow-short-window" not in result

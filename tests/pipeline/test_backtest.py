@@ -313,3 +313,20 @@ def test_clusters_preset_gives_no_paid_advice_only_with_the_evidence(sample_data
             assert stated[name]["return_rate_hi"] < LOST_MAX_RETURN, name
     if "Lost" in result.pooled.index and result.pooled.loc["Lost", "return_rate_hi"] >= LOST_MAX_RETURN:
         assert "Lapsed" in model.segment_names_.values() and "Lost" not in model.segment_names_.values()
+
+
+def test_segment_evidence_says_what_was_measured_and_what_was_not(sample_data, sample_backtest):
+    """Every segment gets words: its measured sentence, or a plain sentence saying nothing was
+    measured (a model without a backtest, an RFM rule segment)."""
+    from segkit.pipeline.backtest import NO_EVIDENCE, evidence_sentences, segment_evidence
+    from segkit.pipeline.workflow import train_model
+
+    model = train_model(sample_data, k=4)[0]
+    names = sorted(set(model.segment_names_.values()))
+    assert segment_evidence(model, names) == {name: NO_EVIDENCE for name in names}
+    apply_evidence(model, sample_backtest)
+    said = segment_evidence(model, [*model.segment_names_.values(), "RFM: Champions"], "€")
+    measured = evidence_sentences(model.evidence_, "€")
+    for name in model.segment_names_.values():
+        assert said[name] == measured[name] and said[name].startswith("Customers like these at 6 earlier dates")
+    assert said["RFM: Champions"].startswith("Not measured: RFM rule segments are not backtested")

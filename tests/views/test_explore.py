@@ -309,3 +309,18 @@ def test_short_path_is_relative_inside_the_project(tmp_path):
 
     assert explore.short_path(ARTIFACTS_DIR / "model.json") == "artifacts/model.json"
     assert explore.short_path(tmp_path) == str(tmp_path.resolve())
+
+
+def test_evidence_table_says_each_segments_evidence_in_words(sample_data):
+    """The notebooks' table of what customers like each segment's did next (issue 21):
+    the backtest's sentence per segment, or a plain sentence where nothing was measured."""
+    from segkit.pipeline.backtest import NO_EVIDENCE, apply_evidence, backtest_segments, evidence_sentences
+    from segkit.pipeline.workflow import train_model
+
+    model = train_model(sample_data, k=4)[0]
+    unmeasured = explore.evidence_table(model)
+    assert (unmeasured["Evidence"] == NO_EVIDENCE).all() and len(unmeasured) == len(set(model.segment_names_.values()))
+    apply_evidence(model, backtest_segments(sample_data.lines, model=model, n_boot=50))
+    table = explore.evidence_table(model)
+    assert table["Evidence"].to_dict() == evidence_sentences(model.evidence_)
+    assert list(table.index) == explore.segment_order(table.index)

@@ -107,3 +107,39 @@ def test_a_one_day_log_covers_1_day():
 
     note = window_shortfall(SimpleNamespace(covered_days=1, source="one.csv"), 365, None)
     assert "covers 1 day of purchases" in note and "1 days" not in note
+
+
+# ------------------------------------------------------------------ issue 21: evidence in the CSVs
+
+def test_with_evidence_puts_each_segments_sentence_beside_its_advice():
+    import pandas as pd
+
+    from segkit.pipeline.backtest import NO_EVIDENCE
+    from segkit.views.tables import with_evidence
+
+    rows = pd.DataFrame({"CustomerID": ["1", "2", "3"], "Segment": ["VIP", "Lapsed", "New"],
+                         "Recommendation": ["a", "b", "c"], "TotalSpend": [3.0, 2.0, 1.0]})
+    evidence = {"VIP": "Customers like these at 6 earlier dates: 97 % bought again within 90 days (94-99 %), "
+                       "spending £4,210 on average.", "Lapsed": "Customers like these at 6 earlier dates: 31 %..."}
+    out = with_evidence(rows, evidence)
+    assert list(out.columns) == ["CustomerID", "Segment", "Recommendation", "Evidence", "TotalSpend"]
+    assert out["Evidence"].tolist() == [evidence["VIP"], evidence["Lapsed"], NO_EVIDENCE]  # never an empty cell
+    assert "Evidence" not in rows  # the caller's frame is left alone
+
+
+def test_summary_csv_has_every_segments_evidence_in_words():
+    import pandas as pd
+
+    from segkit.views.tables import summary_csv
+
+    summary = pd.DataFrame({"Segment": ["Loyal", "Budget"], "Customers": [10, 30], "Share": [0.25, 0.75],
+                            "AvgNumPurchases": [9.0, 1.5], "AvgTotalSpend": [900.0, 40.0],
+                            "SumTotalSpend": [9000.0, 1200.0], "AvgRecency": [12.0, 200.0],
+                            "Recommendation": ["keep", "nudge"]}, index=[3, 1])
+    evidence = {"Loyal": "Customers like these at 6 earlier dates: 86 % bought again within 90 days (70-98 %), "
+                         "spending £6,480 on average.",
+                "Budget": "Customers like these at 6 earlier dates: 38 % bought again within 90 days (23-52 %), "
+                          "spending £102 on average."}
+    table = summary_csv(summary, evidence, "€")
+    assert table["Evidence"].tolist() == [evidence["Loyal"], evidence["Budget"]]
+    assert "Avg spend (€)" in table.columns and table.columns[-1] == "Evidence"
