@@ -25,6 +25,38 @@ NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("0*.ipynb"))
 def test_every_notebook_is_run():
     assert [p.name for p in NOTEBOOKS][:4] == ["01-explore.ipynb", "02-train.ipynb", "03-score.ipynb", "04-value.ipynb"]
 
+
+PLOTLY = "application/vnd.plotly.v1+json"
+
+
+def _chart_cells(notebook: Path) -> list[dict]:
+    import json
+
+    cells = json.loads(notebook.read_text())["cells"]
+    return [c for c in cells if c["cell_type"] == "code"
+            and any(PLOTLY in o.get("data", {}) for o in c.get("outputs", []))]
+
+
+def test_every_committed_chart_also_renders_as_an_image_in_html():
+    """Issue 23, point 5: outside JupyterLab (nbconvert's HTML, GitHub, the docs site) a
+    plotly chart's JSON shows nothing; each chart cell also carries a PNG
+    (``segkit.views.notebook.charts_everywhere``), so the HTML holds an image for each."""
+    import re
+
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    for notebook in NOTEBOOKS:
+        charts = _chart_cells(notebook)
+        assert charts, f"{notebook.name} shows no chart"
+        without = [i for i, c in enumerate(charts)
+                   if not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+        assert not without, f"{notebook.name}: chart cells {without} have no static image; re-run make notebooks"
+        html, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
+        images = len(re.findall(r'<img[^>]*src="data:image/png;base64,', html))
+        assert images >= len(charts), f"{notebook.name}: {images} images in its HTML for {len(charts)} charts"
+
+
 pytestmark = pytest.mark.slow
 
 
