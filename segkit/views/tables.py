@@ -803,6 +803,10 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             notes: list[str] = []
             known = _known_customers(history, path, model, dayfirst) if history is not None else None
             if known:
+                if not _has_usable_lines(path, model, dayfirst):
+                    notes.append(f"No line of '{name}' is a purchase on its own (cleaning removes them all: returns, "
+                                 "zero prices, ...); its customers the shop's log knows are shown on their history, "
+                                 "with the file's returns netted against their earlier purchases.")
                 customers = customers_with_history(path, history, model, use_cache=False, allow_short_window=True,
                                                    notes=notes, dayfirst=dayfirst)
             else:
@@ -822,6 +826,20 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
                 "with CustomerID, InvoiceNo, InvoiceDate, Quantity and UnitPrice columns."
             ) from None
     return scored
+
+
+def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | None) -> bool:
+    """True when the file of transactions ``path`` has a purchase of its own after cleaning
+    (``customers_for_scoring`` on it alone does not find it empty)."""
+    from segkit.pipeline.workflow import customers_for_scoring
+
+    try:
+        customers_for_scoring(path, model, use_cache=False, allow_short_window=True, dayfirst=dayfirst)
+    except SegkitDataError as exc:
+        if "no usable lines" in str(exc):
+            return False
+        raise
+    return True
 
 
 def _is_customer_table(path: Path, features) -> bool:

@@ -382,7 +382,7 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
     everyone = state.everyone
     common = downloaded[downloaded["Customer"].isin(everyone.index.astype(str))]
     upload_customers = views.score_upload(log.drop(columns=["TotalPrice"], errors="ignore").to_csv(index=False)
-                                          .encode(), "orders.csv", state.model)
+                                          .encode(), "orders.csv", state.model, history=state.data.transactions)
     scores = rfm_scores(upload_customers, reference=state.scored)
     assert downloaded.set_index("Customer")["Segment"].to_dict() == ("RFM: " + scores["RFM_Segment"].astype(str)).set_axis(
         scores.index.astype(str)).to_dict()
