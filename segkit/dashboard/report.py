@@ -29,8 +29,8 @@ def filters_in_words(state) -> list[str]:
     words = []
     if f.segments is not None:
         words.append("Segments: " + (", ".join(f.segments) if f.segments else "none"))
-    if f.country != ALL:
-        words.append(f"Country: {f.country}")
+    if f.country:
+        words.append(("Country: " if len(f.country) == 1 else "Countries: ") + ", ".join(f.country))
     if f.spend_min is not None or f.spend_max is not None:
         low = money(f.spend_min, currency) if f.spend_min is not None else "any"
         high = money(f.spend_max, currency) if f.spend_max is not None else "any"

@@ -39,6 +39,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "UPLOAD_SUFFIXES",
     "Filters",
+    "country_choice",
     "line_categories",
     "covers_period",
     "customers_in_window",
@@ -94,19 +95,33 @@ UPLOAD_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 class Filters:
     """The page's filters; the defaults select everything.
 
-    ``segments=None`` means every segment (an empty tuple means none); spend bounds are
-    inclusive, in currency units; ``start``/``end`` are inclusive calendar days;
-    ``customers``: only these customer ids (``None``: anyone), e.g. those a live update moved.
+    ``segments=None`` means every segment (an empty tuple means none); ``country``: the
+    countries kept, sorted (an empty tuple, the default, means every country; one name or
+    ``ALL`` as given by older code is read as that tuple: ``"France"`` -> ``("France",)``);
+    spend bounds are inclusive, in currency units; ``start``/``end`` are inclusive calendar
+    days; ``customers``: only these customer ids (``None``: anyone), e.g. those a live update moved.
     """
 
     segments: tuple[str, ...] | None = None
-    country: str = ALL
+    country: tuple[str, ...] = ()
     spend_min: float | None = None
     spend_max: float | None = None
     start: date | None = None
     end: date | None = None
     category: str = ALL
     customers: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "country", country_choice(self.country))
+
+
+def country_choice(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The countries a filter keeps, as ``Filters.country`` holds them: sorted, each once,
+    ``()`` for every country (``None``, ``""`` or ``ALL``); a single name is one country."""
+    if value is None:
+        return ()
+    names = (value,) if isinstance(value, str) else tuple(value)
+    return tuple(sorted({str(name) for name in names if str(name) and str(name) != ALL}))
 
 
 # ---------------------------------------------------------------- customers
@@ -184,14 +199,19 @@ def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.D
 
 
 def filter_mask(segmented: pd.DataFrame, filters: Filters) -> np.ndarray:
-    """Boolean array: which rows of ``segmented`` pass the segment, country, spend and customer filters."""
+    """Boolean array: which rows of ``segmented`` pass the segment, country (any of
+    ``filters.country``), spend and customer filters."""
     keep = np.ones(len(segmented), dtype=bool)
     if filters.customers is not None:
         keep &= segmented.index.astype("string").isin(list(filters.customers))
     if filters.segments is not None:
         keep &= segmented["Segment"].isin(list(filters.segments)).fillna(False).to_numpy(dtype=bool)
-    if filters.country != ALL:
-        keep &= (segmented["Country"] == filters.country).fillna(False).to_numpy(dtype=bool)
+    if filters.country:
+        country = segmented["Country"]
+        chosen = np.zeros(len(segmented), dtype=bool)
+        for name in filters.country:  # a few comparisons: cheaper than isin on text at a million rows
+            chosen |= (country == name).fillna(False).to_numpy(dtype=bool)
+        keep &= chosen
     spend = segmented["TotalSpend"].to_numpy(dtype=float)
     if filters.spend_min is not None:
         keep &= spend >= filters.spend_min

@@ -408,8 +408,8 @@ def test_filters_panel_writes_only_filters_and_follows_them(state):
     from segkit.dashboard.filters import FiltersPanel
 
     panel = FiltersPanel(state)
-    panel.country_filter.value = "Germany"
-    assert state.filters.country == "Germany"
+    panel.country_filter.value = ("Germany",)
+    assert state.filters.country == ("Germany",)
     panel.spend_min.value = "£1,000"
     assert state.filters.spend_min == 1000
     panel.date_start.value = "01/09/2011"  # typed, day first
@@ -418,9 +418,9 @@ def test_filters_panel_writes_only_filters_and_follows_them(state):
     assert state.filters.segments == tuple(panel.segment_filter.options[:1])
     panel.reset_filters.click()
     assert state.filters == Filters()
-    assert panel.country_filter.value == ALL and panel.spend_min.value == "" and panel.date_start.value.endswith("2010")
+    assert panel.country_filter.value == () and panel.spend_min.value == "" and panel.date_start.value.endswith("2010")
     state.filters = Filters(country="France", segments=(state.segment_names[0],))  # set elsewhere (a link)
-    assert panel.country_filter.value == "France" and panel.segment_filter.value == (state.segment_names[0],)
+    assert panel.country_filter.value == ("France",) and panel.segment_filter.value == (state.segment_names[0],)
     panel.spend_min.value = "lots"
     assert "not an amount" in state.message
     panel.date_end.value = "31/13/2011"
@@ -573,15 +573,15 @@ def test_dashboard_opens_a_link_and_writes_the_url(sample_data, tmp_path):
     from segkit.dashboard import Dashboard
 
     dash = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="country=France&theme=dark")
-    assert dash.state.filters.country == "France" and dash.state.theme == "dark"
+    assert dash.state.filters.country == ("France",) and dash.state.theme == "dark"
     assert "France" in dash.table.table.value and "United Kingdom" not in dash.table.table.value
     assert dash.bridge.query == "country=France&theme=dark"
-    dash.filters.country_filter.value = "Germany"
+    dash.filters.country_filter.value = ("Germany",)
     assert dash.bridge.query == "country=Germany&theme=dark"
     # A pre-heated page learns the visitor's link when the browser shows it.
     dash.bridge.initial = "segment=" + dash.state.segment_names[0]
     dash.bridge.opened += 1
-    assert dash.state.filters.segments == (dash.state.segment_names[0],) and dash.state.filters.country == ALL
+    assert dash.state.filters.segments == (dash.state.segment_names[0],) and dash.state.filters.country == ()
 
 
 def test_viewers_cannot_retrain_or_save(sample_data, tmp_path):
@@ -1094,8 +1094,8 @@ def _pandas_kpis(data, country, spend_min, start, end, category):
     customers = data.customers
     keep = customers.index.to_series().astype(str)
     ok = pd.Series(True, index=customers.index)
-    if country != ALL:
-        ok &= customers["Country"] == country
+    if country != ALL:  # one country, or several (a tuple)
+        ok &= customers["Country"].isin([country] if isinstance(country, str) else list(country))
     if spend_min is not None:
         ok &= customers["TotalSpend"] >= spend_min
     kept = set(keep[ok.to_numpy(bool)])
