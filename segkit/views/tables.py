@@ -672,6 +672,8 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-glossary-list { margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 6px 16px; }
 .seg-term dt { font-weight: 700; color: var(--jp-ui-font-color0); }
 .seg-term dd { margin: 2px 0 6px 18px; }
+.seg-top-products-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 10px 16px; }
+.seg-top-products-table caption { text-align: left; font-weight: 700; padding: 2px 0; color: var(--jp-ui-font-color0); }
 .seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .seg-about-text p { margin: 4px 0; }
 .seg-customer-table td { white-space: nowrap; }
