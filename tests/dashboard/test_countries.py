@@ -7,7 +7,14 @@ from datetime import date
 
 import numpy as np
 import pytest
-from test_dashboard import VIEWER, _pandas_kpis, sample_model, sample_segmented, sample_state, state  # noqa: F401
+from test_dashboard import (  # noqa: F401
+    VIEWER,
+    _pandas_kpis,
+    sample_model,
+    sample_segmented,
+    sample_state,
+    state,
+)
 
 from segkit.dashboard.urlsync import encode_query, parse_query, view_name
 from segkit.views import tables as views
@@ -23,7 +30,7 @@ def test_filters_hold_the_countries_as_a_sorted_tuple():
     assert Filters().country == ()
 
 
-def test_filter_mask_keeps_the_customers_of_any_country_chosen(sample_segmented):
+def test_filter_mask_keeps_the_customers_of_any_country_chosen(sample_segmented):  # noqa: F811
     mask = views.filter_mask(sample_segmented, Filters(country=BOTH))
     expected = sample_segmented["Country"].isin(BOTH).to_numpy(bool)
     assert mask.sum() == expected.sum() > 0 and (mask == expected).all()
@@ -67,7 +74,7 @@ def test_links_round_trip_several_countries_and_keep_the_known_ones():
     assert parse_query("country=Mars", ["VIP"], COUNTRIES, []).filters == Filters()
 
 
-def test_view_name_and_words_state_every_country(state):
+def test_view_name_and_words_state_every_country(state):  # noqa: F811
     from segkit.dashboard.report import filters_in_words
 
     assert view_name(Filters(country=BOTH)) == "segments_France-Germany"
@@ -80,7 +87,7 @@ def test_view_name_and_words_state_every_country(state):
 
 @pytest.mark.parametrize("dates,category", [((None, None), ALL), ((date(2011, 9, 1), date(2011, 11, 30)), ALL),
                                             ((None, None), "Christmas")])
-def test_kpis_and_panels_under_france_and_germany_are_pandas(state, sample_data, dates, category):
+def test_kpis_and_panels_under_france_and_germany_are_pandas(state, sample_data, dates, category):  # noqa: F811
     """The KPIs (whole period, and a window's beside it), the summary, the table and the
     value panel's customers under France + Germany, against pandas on the clean lines."""
     from segkit.dashboard.header import view_kpis
@@ -110,7 +117,7 @@ def test_kpis_and_panels_under_france_and_germany_are_pandas(state, sample_data,
     assert len(followed) == len(kept) and set(followed["Country"]) == set(BOTH)
 
 
-def test_the_country_list_takes_several_and_all_countries_clears_it(state):
+def test_the_country_list_takes_several_and_all_countries_clears_it(state):  # noqa: F811
     from segkit.dashboard.filters import FiltersPanel
 
     panel = FiltersPanel(state)
