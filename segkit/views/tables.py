@@ -674,6 +674,7 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-term dd { margin: 2px 0 6px 18px; }
 .seg-top-products-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 10px 16px; }
 .seg-top-products-table caption { text-align: left; font-weight: 700; padding: 2px 0; color: var(--jp-ui-font-color0); }
+.seg-top-products-table td, .seg-top-products-table th { line-height: 1.3; vertical-align: top; }
 .seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .seg-about-text p { margin: 4px 0; }
 .seg-customer-table td { white-space: nowrap; }
