@@ -1,11 +1,11 @@
 """Two of a manager's requests (issue 22) in a real browser: each segment's top products
-under "What the segments mean", and a link with several countries. The servers and the
-page are those of test_page_truth.py (sample, and the real parquet with a saved model)."""
+under "What the segments mean", and a link with several countries. The read-only servers
+and the page are tests/dashboard/conftest.py's (sample, and the real parquet with a saved
+model)."""
 from __future__ import annotations
 
 import pytest
 from test_browser import TIMEOUT_MS, _decode_download, _plain, open_until_drawn
-from test_page_truth import page, served  # noqa: F401 (the fixtures)
 
 from segkit.dashboard.segments import PRODUCTS_TITLE
 from segkit.views.products import lift_words, top_products
@@ -15,9 +15,10 @@ pytestmark = pytest.mark.browser
 BOTH = ("France", "Germany")
 
 
-def test_top_products_table_is_on_the_page(page, served):  # noqa: F811
+def test_top_products_table_is_on_the_page(viewer_page, viewer_served):
     """Opening the section shows a small table per segment; the first segment's products
     and lifts are those pandas gives for the page's own segments (its download)."""
+    page, served = viewer_page, viewer_served
     box = page.locator(".seg-glossary-box")
     box.get_by_text(PRODUCTS_TITLE, exact=True).click()
     page.wait_for_selector(".seg-glossary-box .seg-top-products-table")
@@ -40,7 +41,8 @@ def test_top_products_table_is_on_the_page(page, served):  # noqa: F811
     box.get_by_text(PRODUCTS_TITLE, exact=True).click()  # closed again
 
 
-def test_a_link_with_two_countries_shows_the_customers_of_both(served, browser):  # noqa: F811
+def test_a_link_with_two_countries_shows_the_customers_of_both(viewer_served, browser):
+    served = viewer_served
     served.wait_preheated()
     customers = served.data.customers
     expected = customers[customers["Country"].isin(BOTH)]
