@@ -81,6 +81,11 @@ def test_view_name_and_words_state_every_country(state):  # noqa: F811
     assert view_name(Filters(segments=("VIP",), country="France")) == "segments_VIP_France"
     state.filters = Filters(country=BOTH)
     assert "Countries: France, Germany" in filters_in_words(state)
+    from segkit.dashboard.printout import print_header_html
+
+    both = int(state.data.customers["Country"].isin(BOTH).sum())
+    printed = print_header_html(state)  # the filters stated first on paper
+    assert "<li>Countries: France, Germany</li>" in printed and f"{both:,} of {len(state.data.customers):,}" in printed
     state.filters = Filters(country="France")
     assert "Country: France" in filters_in_words(state)
 

@@ -65,6 +65,7 @@ def test_a_link_with_two_countries_shows_the_customers_of_both(viewer_served, br
         spend = _plain(page.locator('.seg-card[data-kpi="Total spend"] .seg-card-value').inner_text())
         assert spend == f"£{expected['TotalSpend'].sum():,.0f}"
         assert "country=France,Germany" in page.url
+        assert "Countries: France, Germany" in page.text_content(".seg-print-filters")  # stated on paper
         assert page.get_attribute(".seg-download a", "download") == "segments_France-Germany.csv"
         print(f"\n{served.name}: France + Germany: {len(expected):,} customers "
               f"({(expected['Country'] == 'France').sum():,} + {(expected['Country'] == 'Germany').sum():,}), "
