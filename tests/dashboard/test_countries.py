@@ -149,3 +149,28 @@ def test_a_link_with_two_countries_opens_that_view_and_writes_it_back(sample_dat
     assert len(dash.state.selection) == expected
     assert np.isclose(dash.state.selection.shown["TotalSpend"].sum(),
                       sample_data.customers.loc[sample_data.customers["Country"].isin(BOTH), "TotalSpend"].sum())
+
+
+def test_kpis_under_france_and_germany_on_the_real_data(real_data, tmp_path):
+    """The real workbook: France + Germany hold 181 customers (87 + 94) spending
+    £382,622.50 over the whole period; the KPIs, and a window's beside them, are pandas'."""
+    from segkit.dashboard.header import view_kpis
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(real_data, "auto")
+    card = views.provisional_card(model, real_data.training_info())
+    state = DashboardState(real_data, model, card, ModelStatus(False, "Not saved: test model."), tmp_path, VIEWER)
+    customers = real_data.customers
+    kept = customers[customers["Country"].isin(BOTH)]
+    state.filters = Filters(country=BOTH)
+    numbers, _ = view_kpis(state)
+    assert numbers["Customers"] == len(kept) == 181
+    assert numbers["TotalSpend"] == pytest.approx(kept["TotalSpend"].sum()) == pytest.approx(382_622.50)
+    state.filters = Filters(country=BOTH, start=date(2011, 9, 1), end=date(2011, 11, 30))
+    numbers, _ = view_kpis(state)
+    window, whole = _pandas_kpis(real_data, BOTH, None, date(2011, 9, 1), date(2011, 11, 30), ALL)
+    for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
+        assert numbers["Window"][key] == pytest.approx(window[key]), key
+        assert numbers["Whole"][key] == pytest.approx(whole[key]), key
+    print(f"\nFrance + Germany, 01/09-30/11/2011: {window}; whole period {whole}")

@@ -140,3 +140,19 @@ def test_without_lines_the_page_says_so(sample_data):
     state = SimpleNamespace(data=replace(sample_data, lines=None, transactions=None))
     text = products_html(state, ["VIP"])
     assert "Not available for this log" in text and "not held in memory" in text and "<table" not in text
+
+
+def test_top_products_on_the_real_data(real_data):
+    """The real workbook, its segments from a model trained as `make train` does: every
+    segment's top products are the pandas recomputation's (VIP's first has a lift above 10)."""
+    segments = segment_customers(train_model(real_data, "auto")[0], real_data.customers)["Segment"]
+    table = top_products(real_data.lines, segments)
+    expected = _pandas_top(real_data.lines, segments)
+    for name, rows in expected.items():
+        got = table[table["Segment"] == name]
+        assert got["StockCode"].tolist() == [r[0] for r in rows], name
+        np.testing.assert_allclose(got["Lift"], [r[2] for r in rows])
+        np.testing.assert_allclose(got["Spend"], [round(r[1], 2) for r in rows])
+    vip = table[table["Segment"] == "VIP"]
+    assert len(vip) == TOP_PRODUCTS and vip["Lift"].iloc[0] > 10
+    print("\n" + vip.assign(Words=vip["Lift"].map(lift_words))[["Description", "Buyers", "Spend", "Words"]].to_string())
