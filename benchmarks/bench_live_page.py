@@ -100,7 +100,7 @@ def main() -> None:
         _, rcpu, rwall = timed(lambda: reading.live.apply(update))
         rows["reading page: check (reads the snapshot) + redraw"].append((feed_cpu + rcpu, rwall))
         rows["reading page: of which the redraw"].append((rcpu, rwall))
-        assert reading.table.page == 2 and reading.state.filters.country == "United Kingdom"
+        assert reading.table.page == 2 and reading.state.filters.country == ("United Kingdom",)
         print(f"  + {d}: {update.new_lines:,} lines, {len(update.new_customers)} new customers, {len(update.moves)} moves; "
               f"computing page {cpu:.2f} s CPU, reading page {feed_cpu + rcpu:.2f} s CPU (redraw {rcpu:.2f})")
 

@@ -1,4 +1,6 @@
-"""The filter panel: segments, country, full-period spend, purchase dates, product category.
+"""The filter panel: segments, countries, full-period spend, purchase dates, product category.
+
+The country list takes several countries (Ctrl or Cmd + click); none chosen means every country.
 
 It writes only ``state.filters`` (one field per widget change, so a change that leaves
 the filters as they are notifies nobody) and follows ``state.filters`` when something
@@ -71,8 +73,10 @@ class FiltersPanel:
         names = state.segment_names
         self.segment_filter = classed(W.SelectMultiple(options=names, value=tuple(names), rows=7), "seg-segment-filter")
         self.all_segments = W.Button(description="All segments", layout=W.Layout(width="auto"))
-        self.country_filter = classed(W.Dropdown(options=[ALL] + state.countries, value=ALL,
-                                                 layout=W.Layout(width="auto")), "seg-country-filter")
+        self.country_filter = classed(W.SelectMultiple(options=state.countries, value=(), rows=6,
+                                                       layout=W.Layout(width="auto")), "seg-country-filter")
+        self.all_countries = classed(W.Button(description="All countries", layout=W.Layout(width="auto")),
+                                     "seg-all-countries")
         self.spend_min = W.Text(placeholder=f"min ({currency}{spend.min():,.0f})", continuous_update=False,
                                 layout=W.Layout(width="110px"))
         self.spend_max = W.Text(placeholder=f"max ({currency}{spend.max():,.0f})", continuous_update=False,
@@ -112,7 +116,10 @@ class FiltersPanel:
         self.widget = classed(W.VBox([
             W.HTML("<h3>Filters</h3>"),
             W.HTML("<b>Segments</b>"), self.segment_filter, self.all_segments,
-            W.HTML("<b>Country</b>"), self.country_filter,
+            W.HTML("<b>Country</b>"),
+            classed(W.HTML('<span class="seg-meta">None chosen: every country. Ctrl or Cmd + click for several.'
+                           "</span>"), "seg-country-note"),
+            self.country_filter, self.all_countries,
             W.HTML(f"<b>Total spend ({html.escape(currency)})</b>"), self.spend_filter,
             W.HTML("<b>Bought between</b>"), self.date_filter,
             W.HTML("<b>Bought in product category</b>"), self.category_filter,
@@ -134,7 +141,9 @@ class FiltersPanel:
         self._new_options = False
         on(self.segment_filter, lambda v: None if self._new_options else self._set(
             segments=None if set(v) == set(self.segment_filter.options) else tuple(v)))
-        on(self.country_filter, lambda v: None if self._new_options else self._set(country=v))
+        on(self.country_filter, lambda v: None if self._new_options else self._set(
+            country=() if set(v) == set(self.country_filter.options) else tuple(v)))
+        self.all_countries.on_click(guarded(state, lambda _b: self._set(country=())))
         on(self.spend_min, lambda v: self._set(spend_min=parse_amount(v)))
         on(self.spend_max, lambda v: self._set(spend_max=parse_amount(v)))
         on(self.date_start, lambda v: self._set(start=self._day(v, self.first)))
@@ -173,12 +182,12 @@ class FiltersPanel:
         spend = state.data.customers["TotalSpend"]
         self.spend_min.placeholder = f"min ({state.currency}{spend.min():,.0f})"
         self.spend_max.placeholder = f"max ({state.currency}{spend.max():,.0f})"
-        countries = [ALL] + state.countries
+        countries = state.countries
         if list(self.country_filter.options) != countries:
             self._new_options = True  # new options reset the value (ipywidgets): no choice of the viewer's
             try:
                 self.country_filter.options = countries
-                self.country_filter.value = state.filters.country if state.filters.country in countries else ALL
+                self.country_filter.value = tuple(c for c in countries if c in state.filters.country)
             finally:
                 self._new_options = False
         self.show()
@@ -191,8 +200,9 @@ class FiltersPanel:
             s for s in self.segment_filter.options if s in f.segments)
         if tuple(self.segment_filter.value) != segments:
             self.segment_filter.value = segments
-        if self.country_filter.value != f.country:
-            self.country_filter.value = f.country if f.country in self.country_filter.options else ALL
+        countries = tuple(c for c in self.country_filter.options if c in f.country)
+        if tuple(self.country_filter.value) != countries:
+            self.country_filter.value = countries
         for widget, value in ((self.spend_min, f.spend_min), (self.spend_max, f.spend_max)):
             try:
                 current = parse_amount(widget.value)

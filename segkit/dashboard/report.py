@@ -13,7 +13,7 @@ import ipywidgets as W
 
 from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
-from segkit.dashboard.segments import glossary_html
+from segkit.dashboard.segments import glossary_html, products_html
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views import plots
@@ -29,8 +29,8 @@ def filters_in_words(state) -> list[str]:
     words = []
     if f.segments is not None:
         words.append("Segments: " + (", ".join(f.segments) if f.segments else "none"))
-    if f.country != ALL:
-        words.append(f"Country: {f.country}")
+    if f.country:
+        words.append(("Country: " if len(f.country) == 1 else "Countries: ") + ", ".join(f.country))
     if f.spend_min is not None or f.spend_max is not None:
         low = money(f.spend_min, currency) if f.spend_min is not None else "any"
         high = money(f.spend_max, currency) if f.spend_max is not None else "any"
@@ -73,6 +73,7 @@ def report_html(state, definitions) -> str:
 <h2>Filters used</h2><ul class="seg-report-filters">{filters}</ul>{warnings}
 <h2>Key figures</h2>{kpi_html(numbers, state.currency, '', window)}
 <h2>What the segments mean</h2>{glossary_html(definitions)}
+<h2>What each segment buys more than other customers</h2>{products_html(state, list(definitions.index))}
 <h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}
 <h2>Charts</h2>{charts or '<p class="seg-note">No customers match the filters.</p>'}
 </div></body></html>

@@ -6,7 +6,9 @@ summary has total and mean CLV per segment and a sentence on the value at stake 
 At risk and Lost. The glossary ("What the segments mean") comes from the model's own
 ``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
 else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
-for RFM segments from ``label.RFM_SEGMENT_TEXT``.
+for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, on request (a closed section,
+so opening the page reads no lines), what each segment buys more than other customers do
+(``products_html``: ``views.products.top_products``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
 
+from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import (
     FIGURE_TEMPLATE,
     Chart,
@@ -30,14 +33,16 @@ from segkit.modeling.label import (
     RFM_SEGMENT_TEXT,
     recommendation_for,
 )
+from segkit.page.data import holds_lines
 from segkit.pipeline.backtest import NO_EVIDENCE
 from segkit.views import plots
-from segkit.dashboard.urlsync import view_name
+from segkit.views.products import top_products, top_products_html
 from segkit.views.tables import download_link_html, summary_csv, summary_html
 from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
-           "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES"]
+           "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES", "products_html",
+           "PRODUCTS_TITLE"]
 
 SMALL_CHART_HEIGHT = 340
 
@@ -153,6 +158,24 @@ def glossary_html(definitions: pd.DataFrame) -> str:
     return f'<dl class="seg-glossary-list">{"".join(items)}</dl>'
 
 
+#: The title of the section with each segment's top products.
+PRODUCTS_TITLE = "What each segment buys more than other customers"
+
+
+def products_html(state, order: list[str]) -> str:
+    """Each segment's top products by lift (``views.products``) over every customer and
+    the whole period, as small tables in ``order``; one sentence instead when the page
+    holds no purchase lines (a log aggregated out of core). Computed once per model,
+    segmentation and data (``state._cached``)."""
+    if not holds_lines(state.data):
+        return ('<p class="seg-note seg-no-lines seg-top-products-missing">Not available for this log: its purchase '
+                "lines are not held in memory (aggregated out of core), and what each segment buys is computed from "
+                "the lines.</p>")
+    table = state._cached("top_products", (state.model_version,),
+                          lambda: top_products(state.data.lines, state.everyone["Segment"]))
+    return top_products_html(table, order, state.currency)
+
+
 class SegmentsPanel:
     def __init__(self, state):
         self.state = state
@@ -170,10 +193,13 @@ class SegmentsPanel:
         self.heatmap_chart = Chart(state, self._heatmap_figure(), SMALL_CHART_HEIGHT)
         self.sizes, self.heatmap = self.sizes_chart.widget, self.heatmap_chart.widget
         half = W.Layout(width="50%", min_width="320px")
+        self.products = classed(W.HTML(), "seg-top-products-box")
+        self.products_section = classed(W.Accordion(children=[self.products], titles=(PRODUCTS_TITLE,),
+                                                    selected_index=None), "seg-products-section")
         self.glossary_box = classed(W.VBox([
             W.HBox([W.HTML("<h3>What the segments mean</h3>"), self.segmentation],
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
-            self.glossary]), "seg-panel", "seg-glossary-box")
+            self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
             W.HTML("<h3>Segments in this view</h3>"), self.summary, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
@@ -183,6 +209,7 @@ class SegmentsPanel:
         state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
         self.segmentation.observe(guarded(state, lambda c: setattr(state, "segmentation", c["new"])), names="value")
         state.observe(lambda c: setattr(self.segmentation, "value", c["new"]), names="segmentation")
+        self.products_section.observe(guarded(state, lambda _c: self.show_products()), names="selected_index")
         self._drawn: tuple = (None, None)  # the summary and centres the charts show
         self.show(model=True, charts=False)
 
@@ -227,9 +254,16 @@ class SegmentsPanel:
         centres = selection.centres(state.z_scores)
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
+    def show_products(self) -> None:
+        """Fill the products section when it is open (it stays empty while closed)."""
+        if self.products_section.selected_index == 0:
+            self.products.value = products_html(self.state, list(self.definitions().index))
+
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
             self.glossary.value = glossary_html(self.definitions())
+            self.products.value = ""
+            self.show_products()
         summary = self.state.selection.summary
         self.summary.value = summary_html(summary, self.state.currency)
         self.summary_download.value = download_link_html(

@@ -2,9 +2,11 @@
 
 Keys: ``segment``, ``country``, ``spend_min``, ``spend_max``, ``from``, ``to``
 (``YYYY-MM-DD``), ``category``, ``theme``, ``segmentation`` (``rfm`` for the RFM rule
-segments; the model's by default); several values comma-separated or repeated
-(``?segment=VIP,Loyal`` = ``?segment=VIP&segment=Loyal``). ``/?segment=VIP&country=France``
-opens that view.
+segments; the model's by default); several segments or countries comma-separated or
+repeated (``?segment=VIP,Loyal`` = ``?segment=VIP&segment=Loyal``;
+``?country=France,Germany``). ``/?segment=VIP&country=France`` opens that view. A country
+whose name holds a comma ("Korea, Republic of") is read as the longest run of
+comma-separated parts that names a known country, so it needs no escaping.
 
 The query reaches the kernel two ways: ``QUERY_STRING`` (Voilà sets it for a kernel
 started for the request) and, for a pre-heated kernel that built its page before the
@@ -48,6 +50,33 @@ def _values(pairs: list[tuple[str, str]], key: str) -> list[str]:
     return out
 
 
+def _names(pairs: list[tuple[str, str]], key: str, known: list[str]) -> tuple[list[str], list[str]]:
+    """The names of ``known`` that the values of ``key`` list, comma-separated, and the
+    parts that name none. Each run of parts is read as the longest that names a known
+    one, so a name holding a comma needs no escaping; ``ALL`` ("All") is no filter."""
+    known_set = set(known) | {ALL}
+    found: list[str] = []
+    unknown: list[str] = []
+    for k, value in pairs:
+        if k != key:
+            continue
+        parts = value.split(",")
+        i = 0
+        while i < len(parts):
+            for j in range(len(parts), i, -1):
+                name = ",".join(parts[i:j]).strip()
+                if name in known_set:
+                    if name != ALL and name not in found:
+                        found.append(name)
+                    i = j
+                    break
+            else:
+                if parts[i].strip():
+                    unknown.append(parts[i].strip())
+                i += 1
+    return found, unknown
+
+
 def _amount(text: str) -> float:
     return float(text.replace(",", "").replace("£", "").strip())
 
@@ -65,13 +94,16 @@ def parse_query(query: str, segments: list[str], countries: list[str], categorie
         known = [s for s in wanted if s in segments]
         ignored += [f"segment {s!r}" for s in wanted if s not in segments]
         changes["segments"] = tuple(s for s in segments if s in known) if known else None
-    for key, field, options in (("country", "country", countries), ("category", "category", categories)):
-        values = _values(pairs, key)
-        if values:
-            if values[0] in options:
-                changes[field] = values[0]
-            else:
-                ignored.append(f"{key} {values[0]!r}")
+    found, unknown = _names(pairs, "country", countries)
+    ignored += [f"country {name!r}" for name in unknown]
+    if found:
+        changes["country"] = tuple(found)
+    values = _values(pairs, "category")
+    if values:
+        if values[0] in categories:
+            changes["category"] = values[0]
+        else:
+            ignored.append(f"category {values[0]!r}")
     for key in ("spend_min", "spend_max"):
         values = _values(pairs, key)
         if values:
@@ -118,8 +150,8 @@ def encode_query(filters: Filters, theme: str, period: tuple[date, date] | None 
         params.append(("segmentation", segmentation))
     if filters.segments is not None:
         params.append(("segment", ",".join(filters.segments)))
-    if filters.country != ALL:
-        params.append(("country", filters.country))
+    if filters.country:
+        params.append(("country", ",".join(filters.country)))
     if filters.spend_min is not None:
         params.append(("spend_min", _amount_text(filters.spend_min)))
     if filters.spend_max is not None:
@@ -137,13 +169,13 @@ def encode_query(filters: Filters, theme: str, period: tuple[date, date] | None 
 
 
 def view_name(filters: Filters, period: tuple[date, date] | None = None) -> str:
-    """A file name stem for the view: ``segments``, ``segments_VIP_France``,
+    """A file name stem for the view: ``segments``, ``segments_VIP_France``, ``segments_France-Germany``,
     ``segments_Loyal_spend-500-2000_2011-09-01-to-2011-12-09_Christmas``."""
     parts = ["segments"]
     if filters.segments is not None:
         parts.append("-".join(s.replace(": ", "-") for s in filters.segments) if filters.segments else "none")
-    if filters.country != ALL:
-        parts.append(filters.country)
+    if filters.country:
+        parts.append("-".join(filters.country))
     if filters.spend_min is not None or filters.spend_max is not None:
         low = _amount_text(filters.spend_min) if filters.spend_min is not None else "0"
         high = _amount_text(filters.spend_max) if filters.spend_max is not None else "max"

@@ -39,6 +39,7 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "UPLOAD_SUFFIXES",
     "Filters",
+    "country_choice",
     "line_categories",
     "covers_period",
     "customers_in_window",
@@ -96,19 +97,33 @@ UPLOAD_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 class Filters:
     """The page's filters; the defaults select everything.
 
-    ``segments=None`` means every segment (an empty tuple means none); spend bounds are
-    inclusive, in currency units; ``start``/``end`` are inclusive calendar days;
-    ``customers``: only these customer ids (``None``: anyone), e.g. those a live update moved.
+    ``segments=None`` means every segment (an empty tuple means none); ``country``: the
+    countries kept, sorted (an empty tuple, the default, means every country; one name or
+    ``ALL`` as given by older code is read as that tuple: ``"France"`` -> ``("France",)``);
+    spend bounds are inclusive, in currency units; ``start``/``end`` are inclusive calendar
+    days; ``customers``: only these customer ids (``None``: anyone), e.g. those a live update moved.
     """
 
     segments: tuple[str, ...] | None = None
-    country: str = ALL
+    country: tuple[str, ...] = ()
     spend_min: float | None = None
     spend_max: float | None = None
     start: date | None = None
     end: date | None = None
     category: str = ALL
     customers: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "country", country_choice(self.country))
+
+
+def country_choice(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The countries a filter keeps, as ``Filters.country`` holds them: sorted, each once,
+    ``()`` for every country (``None``, ``""`` or ``ALL``); a single name is one country."""
+    if value is None:
+        return ()
+    names = (value,) if isinstance(value, str) else tuple(value)
+    return tuple(sorted({str(name) for name in names if str(name) and str(name) != ALL}))
 
 
 # ---------------------------------------------------------------- customers
@@ -186,14 +201,19 @@ def segment_customers(model: SegmentationModel, customers: pd.DataFrame) -> pd.D
 
 
 def filter_mask(segmented: pd.DataFrame, filters: Filters) -> np.ndarray:
-    """Boolean array: which rows of ``segmented`` pass the segment, country, spend and customer filters."""
+    """Boolean array: which rows of ``segmented`` pass the segment, country (any of
+    ``filters.country``), spend and customer filters."""
     keep = np.ones(len(segmented), dtype=bool)
     if filters.customers is not None:
         keep &= segmented.index.astype("string").isin(list(filters.customers))
     if filters.segments is not None:
         keep &= segmented["Segment"].isin(list(filters.segments)).fillna(False).to_numpy(dtype=bool)
-    if filters.country != ALL:
-        keep &= (segmented["Country"] == filters.country).fillna(False).to_numpy(dtype=bool)
+    if filters.country:
+        country = segmented["Country"]
+        chosen = np.zeros(len(segmented), dtype=bool)
+        for name in filters.country:  # a few comparisons: cheaper than isin on text at a million rows
+            chosen |= (country == name).fillna(False).to_numpy(dtype=bool)
+        keep &= chosen
     spend = segmented["TotalSpend"].to_numpy(dtype=float)
     if filters.spend_min is not None:
         keep &= spend >= filters.spend_min
@@ -674,6 +694,9 @@ body, body.jp-Notebook, #rendered_cells, .jp-Cell, .jp-OutputArea, .jp-OutputAre
 .seg-glossary-list { margin: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 6px 16px; }
 .seg-term dt { font-weight: 700; color: var(--jp-ui-font-color0); }
 .seg-term dd { margin: 2px 0 6px 18px; }
+.seg-top-products-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 10px 16px; }
+.seg-top-products-table caption { text-align: left; font-weight: 700; padding: 2px 0; color: var(--jp-ui-font-color0); }
+.seg-top-products-table td, .seg-top-products-table th { line-height: 1.3; vertical-align: top; }
 .seg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .seg-about-text p { margin: 4px 0; }
 .seg-customer-table td { white-space: nowrap; }

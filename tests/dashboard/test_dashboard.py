@@ -408,8 +408,8 @@ def test_filters_panel_writes_only_filters_and_follows_them(state):
     from segkit.dashboard.filters import FiltersPanel
 
     panel = FiltersPanel(state)
-    panel.country_filter.value = "Germany"
-    assert state.filters.country == "Germany"
+    panel.country_filter.value = ("Germany",)
+    assert state.filters.country == ("Germany",)
     panel.spend_min.value = "£1,000"
     assert state.filters.spend_min == 1000
     panel.date_start.value = "01/09/2011"  # typed, day first
@@ -418,9 +418,9 @@ def test_filters_panel_writes_only_filters_and_follows_them(state):
     assert state.filters.segments == tuple(panel.segment_filter.options[:1])
     panel.reset_filters.click()
     assert state.filters == Filters()
-    assert panel.country_filter.value == ALL and panel.spend_min.value == "" and panel.date_start.value.endswith("2010")
+    assert panel.country_filter.value == () and panel.spend_min.value == "" and panel.date_start.value.endswith("2010")
     state.filters = Filters(country="France", segments=(state.segment_names[0],))  # set elsewhere (a link)
-    assert panel.country_filter.value == "France" and panel.segment_filter.value == (state.segment_names[0],)
+    assert panel.country_filter.value == ("France",) and panel.segment_filter.value == (state.segment_names[0],)
     panel.spend_min.value = "lots"
     assert "not an amount" in state.message
     panel.date_end.value = "31/13/2011"
@@ -575,15 +575,15 @@ def test_dashboard_opens_a_link_and_writes_the_url(sample_data, tmp_path):
     from segkit.dashboard import Dashboard
 
     dash = Dashboard(sample_data, artifacts=tmp_path, settings=VIEWER, query="country=France&theme=dark")
-    assert dash.state.filters.country == "France" and dash.state.theme == "dark"
+    assert dash.state.filters.country == ("France",) and dash.state.theme == "dark"
     assert "France" in dash.table.table.value and "United Kingdom" not in dash.table.table.value
     assert dash.bridge.query == "country=France&theme=dark"
-    dash.filters.country_filter.value = "Germany"
+    dash.filters.country_filter.value = ("Germany",)
     assert dash.bridge.query == "country=Germany&theme=dark"
     # A pre-heated page learns the visitor's link when the browser shows it.
     dash.bridge.initial = "segment=" + dash.state.segment_names[0]
     dash.bridge.opened += 1
-    assert dash.state.filters.segments == (dash.state.segment_names[0],) and dash.state.filters.country == ALL
+    assert dash.state.filters.segments == (dash.state.segment_names[0],) and dash.state.filters.country == ()
 
 
 def test_viewers_cannot_retrain_or_save(sample_data, tmp_path):
@@ -674,7 +674,7 @@ def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):
     dash = Dashboard(data, artifacts=tmp_path / "artifacts", settings=VIEWER, query="")
     assert dash.filters.date_start.disabled and dash.filters.category_filter.disabled
     assert "out of core" in dash.filters.widget.children[-2].value
-    dash.filters.country_filter.value = dash.filters.country_filter.options[1]
+    dash.filters.country_filter.value = (dash.filters.country_filter.options[0],)
     assert dash.state.message == "" and len(dash.state.selection) < len(data.customers)
 
 
@@ -839,13 +839,13 @@ def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
     # computed by DuckDB over the file (tests/test_dashboard_large_log.py)
     assert not dash.filters.date_start.disabled and not dash.filters.category_filter.disabled
     before = dash.segments.summary.value
-    dash.filters.country_filter.value = dash.filters.country_filter.options[1]
+    dash.filters.country_filter.value = (dash.filters.country_filter.options[0],)
     assert dash.state.message == "" and dash.segments.summary.value != before
     import segkit.dashboard.table
 
     monkeypatch.setattr(segkit.dashboard.table, "EAGER_DOWNLOAD_ROWS", 100)  # the "Prepare CSV" path
     table = dash.table
-    dash.filters.country_filter.value = "All"
+    dash.filters.country_filter.value = ()
     assert table.download.value == "" and table.prepare_download.layout.display == "" and not table.big_download.content
     table.prepare_download.click()
     downloaded = pd.read_csv(io.BytesIO(table.big_download.content), dtype={"Customer": str})
@@ -1096,8 +1096,8 @@ def _pandas_kpis(data, country, spend_min, start, end, category):
     customers = data.customers
     keep = customers.index.to_series().astype(str)
     ok = pd.Series(True, index=customers.index)
-    if country != ALL:
-        ok &= customers["Country"] == country
+    if country != ALL:  # one country, or several (a tuple)
+        ok &= customers["Country"].isin([country] if isinstance(country, str) else list(country))
     if spend_min is not None:
         ok &= customers["TotalSpend"] >= spend_min
     kept = set(keep[ok.to_numpy(bool)])

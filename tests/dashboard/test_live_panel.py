@@ -182,7 +182,7 @@ def test_a_folder_page_takes_new_files_and_keeps_the_view(page):
     assert len(state.data.customers) == first + len(update.new_customers) and update.new_customers
     assert state.data_version == 1 and state.model is model and state.model_version == 0  # nothing retrained
     # The view stays as the viewer set it.
-    assert state.filters.country == "United Kingdom" and dashboard.filters.country_filter.value == "United Kingdom"
+    assert state.filters.country == ("United Kingdom",) and dashboard.filters.country_filter.value == ("United Kingdom",)
     assert (dashboard.table.sort_by.value, dashboard.table.sort_order.value, dashboard.table.page) == (
         "NumPurchases", "Ascending", 2)
     assert _kpi_customers(dashboard) == int((expected["Country"] == "United Kingdom").sum())

@@ -254,7 +254,7 @@ def test_rfm_switch_changes_every_panel(page):
     state.filters = Filters(segments=(model_names[0],), country="United Kingdom")
     page.segments.segmentation.value = "rfm"  # the switch on the page
     assert state.segmentation == "rfm"
-    assert state.filters.segments is None and state.filters.country == "United Kingdom"  # other names: all segments
+    assert state.filters.segments is None and state.filters.country == ("United Kingdom",)  # other names: all segments
     rfm_names = state.segment_names
     assert set(rfm_names) <= set(RFM_LABELS) and "RFM: Champions" in rfm_names
     assert not set(rfm_names) & set(model_names)  # never the model's names (issue 22)
