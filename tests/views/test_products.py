@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -136,8 +135,11 @@ def test_the_segments_panel_shows_them_when_the_section_is_opened_and_the_report
 
 def test_without_lines_the_page_says_so(sample_data):
     from segkit.dashboard.segments import products_html
+    from segkit.pipeline.workflow import CustomerData
 
-    state = SimpleNamespace(data=replace(sample_data, lines=None, transactions=None))
+    # A plain CustomerData without lines (sample_data may be the cached kind, which holds them).
+    data = CustomerData(sample_data.source, False, "default", None, None, sample_data.report, sample_data.customers)
+    state = SimpleNamespace(data=data)
     text = products_html(state, ["VIP"])
     assert "Not available for this log" in text and "not held in memory" in text and "<table" not in text
 
