@@ -207,7 +207,10 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
     pipeline_ : sklearn.pipeline.Pipeline
         The fitted transforms, scaler and clusterer.
     labels_ : numpy.ndarray
-        Segment code per customer of the training table.
+        Segment code per customer of the training table. With lifecycle rules
+        ``n_clusters`` is K, the number of value tiers, and the codes run from 0 to K+2:
+        0 to K-1 are the tiers (highest first), then New, At risk and Lost. Without
+        lifecycle rules they run from 0 to K-1.
     segment_names_ : dict
         Code -> name; with ``lifecycle``, codes 0..K-1 are the value tiers from the
         highest, then New, At risk, Lost.
@@ -230,10 +233,6 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         ``len(feature_names_in_)``.
     cluster_features_ : numpy.ndarray
         The features the clusterer sees (``features``, or x0, x1, .. for arrays).
-
-    ``n_clusters`` and ``labels_``: with lifecycle rules ``n_clusters`` is K, the number of
-    value tiers, and ``labels_`` runs 0..K+2: codes 0..K-1 are the tiers, K..K+2 the
-    stages New, At risk and Lost. Without lifecycle rules ``labels_`` runs 0..K-1.
 
     Notes
     -----
