@@ -190,3 +190,4 @@ def postgres() -> str:
     if version < 150000:
         pytest.fail(f"SEGKIT_POSTGRES is PostgreSQL {version // 10000}; segkit needs 15 or newer.")
     return url
+

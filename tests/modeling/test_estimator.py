@@ -174,3 +174,17 @@ def test_a_clusterer_finding_another_number_of_clusters_is_refused_in_words(samp
 
     with pytest.raises(SegkitDataError, match=r"DBSCAN found \d+ clusters but n_clusters is 9; set n_clusters="):
         SegmentationModel(n_clusters=9, clusterer=DBSCAN(eps=0.5)).fit(sample_data.customers)
+
+
+def test_confidence_is_the_margin_to_the_border_so_the_biggest_customers_are_certain(sample_data):
+    """Issue 22, point 8: 1 - d1/d2 gave the top VIP 0.33 (far beyond its centre, the two
+    distances are alike). The margin to the border between the two nearest centres gives 1
+    at a centre or beyond it, 0 on the border."""
+    customers = sample_data.customers
+    model = SegmentationModel(n_clusters=3, lifecycle=None).fit(customers)
+    confidence = model.confidence(customers)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    biggest = customers["TotalSpend"].to_numpy().argmax()
+    assert confidence[biggest] == 1.0
+    # and customers near a border are not: some of the sample sit close to one
+    assert confidence.min() < 0.1

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from project_install import pip_install_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_plain_install_resolves_paths_from_the_working_folder(tmp_path):
     target = tmp_path / "site"
-    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--target", str(target), str(ROOT)], capture_output=True, text=True)
+    built = pip_install_project("--target", str(target))
     assert built.returncode == 0, built.stderr[-2000:]
     work = tmp_path / "shop"
     (work / "data").mkdir(parents=True)

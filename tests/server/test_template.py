@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from project_install import pip_install_project
 
 from segkit.server.kernels import PACKAGED_TEMPLATES, use_packaged_template
 
@@ -72,8 +73,7 @@ def test_a_wheel_installs_the_template_as_jupyter_data_files(tmp_path):
     # editable install every other test and the notebooks' kernels import) before
     # installing into the prefix.
     prefix = tmp_path / "prefix"
-    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed", "--prefix", str(prefix),
-                            str(ROOT)], capture_output=True, text=True, timeout=600, check=False)
+    built = pip_install_project("--ignore-installed", "--prefix", str(prefix))
     assert built.returncode == 0, built.stderr[-2000:]
     installed = prefix / "share" / "jupyter" / "voila" / "templates" / "segkit"
     source = ROOT / "segkit" / "jupyter" / "voila" / "templates" / "segkit"
