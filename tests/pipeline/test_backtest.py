@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_logs import mug_buyer
 
 from segkit.pipeline.backtest import (
     LOST_MAX_RETURN,
@@ -260,11 +261,7 @@ def _log_with_customers_who_never_return() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     rows = []
 
-    def buy(customer, day):
-        rows.append({"InvoiceNo": f"{len(rows):06d}", "StockCode": "A1", "Description": "MUG",
-                     "Quantity": int(rng.integers(1, 20)), "InvoiceDate": day + pd.Timedelta(hours=10),
-                     "UnitPrice": float(rng.choice([1.25, 2.5, 4.95])), "CustomerID": str(customer),
-                     "Country": "United Kingdom"})
+    buy = mug_buyer(rows, rng)
 
     start = pd.Timestamp("2011-01-01")
     for c in range(200):
@@ -318,7 +315,11 @@ def test_clusters_preset_gives_no_paid_advice_only_with_the_evidence(sample_data
 def test_segment_evidence_says_what_was_measured_and_what_was_not(sample_data, sample_backtest):
     """Every segment gets words: its measured sentence, or a plain sentence saying nothing was
     measured (a model without a backtest, an RFM rule segment)."""
-    from segkit.pipeline.backtest import NO_EVIDENCE, evidence_sentences, segment_evidence
+    from segkit.pipeline.backtest import (
+        NO_EVIDENCE,
+        evidence_sentences,
+        segment_evidence,
+    )
     from segkit.pipeline.workflow import train_model
 
     model = train_model(sample_data, k=4)[0]

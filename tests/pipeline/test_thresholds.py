@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_logs import mug_buyer
 
 from segkit.modeling.label import LifecycleRules, lifecycle_stage, recommendation_for
 from segkit.pipeline.backtest import LOST_MAX_RETURN
@@ -89,11 +90,7 @@ def _log(comeback: float, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
 
-    def buy(customer, day):
-        rows.append({"InvoiceNo": f"{len(rows):06d}", "StockCode": "A1", "Description": "MUG",
-                     "Quantity": int(rng.integers(1, 20)), "InvoiceDate": day + pd.Timedelta(hours=10),
-                     "UnitPrice": float(rng.choice([1.25, 2.5, 4.95])), "CustomerID": str(customer),
-                     "Country": "United Kingdom"})
+    buy = mug_buyer(rows, rng)
 
     start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31")
     for c in range(150):
