@@ -633,15 +633,11 @@ def _fit_value(model, data, args) -> None:
           + ", ".join(f"{k}={v:.4g}" for k, v in {**params[name], **params["gamma_gamma"]}.items()))
     print(f"  {len(uncertainty['draws'])} bootstrap parameter draws stored for {uncertainty['level']:.0%} intervals "
           f"(CLVLow/CLVHigh; parameter uncertainty only) in {time.perf_counter() - started:.1f} s")
-    if not uncertainty["independence"]["independent"]:
-        print(f"segkit: warning: {uncertainty['independence']['message']}", file=sys.stderr)
+    _warn_independence(uncertainty["independence"])
 
 
-def _warn_independence(rfm) -> None:
-    """Print the Gamma-Gamma independence check's warning when it fails."""
-    from segkit.value.clv import gamma_gamma_independence
-
-    check = gamma_gamma_independence(rfm)
+def _warn_independence(check: dict) -> None:
+    """Print the Gamma-Gamma independence check's warning (``gamma_gamma_independence``) when it fails."""
     if not check["independent"]:
         print(f"segkit: warning: {check['message']}", file=sys.stderr)
 
@@ -682,7 +678,11 @@ def _score_with_history(args, model, since, until) -> int:
     """``score --history LOG``: the new file's customers on their whole history, with
     their segment on the history alone beside it (``SegmentBefore``, ``Moved``)."""
     from segkit.errors import SegkitDataError
-    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history, segment_moves
+    from segkit.pipeline.workflow import (
+        customers_for_scoring,
+        customers_with_history,
+        segment_moves,
+    )
 
     if args.engine not in ("auto", "pandas"):
         raise SegkitDataError(f"score --history reads both logs in memory; --engine {args.engine} is not supported "
@@ -759,6 +759,7 @@ def _clv(args) -> int:
         DEFAULT_PURCHASE_MODEL,
         PURCHASE_MODELS,
         fit_clv,
+        gamma_gamma_independence,
         load_params,
         predict_clv,
         rfm_frame,
@@ -798,7 +799,7 @@ def _clv(args) -> int:
         if params_path is not None:
             save_params(params, params_path)
             print(f"saved parameters to {params_path}")
-    _warn_independence(rfm)
+    _warn_independence(gamma_gamma_independence(rfm))
     table = predict_clv(rfm, params, args.horizon_months, args.discount,
                         level=args.level if args.draws else None, draws=args.draws)
     rounded = table.round({"monetary": 2, "p_alive": 4, "expected_purchases_90d": 4, "clv": 2,

@@ -233,8 +233,6 @@ def load_customer_data(
     if engine == "ibis":
         return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
                                        order_by, fetch_lines)
-    if data is None:
-        data = default_data_path()
     if engine == "spark":
         return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
                                     extra_features, spark_master, spark_remote, spark_table)
