@@ -65,6 +65,15 @@ def real_data(real_parquet):
 
 
 @pytest.fixture(scope="session")
+def real_auto_model(real_data):
+    """The model ``train_model(real_data, "auto")`` gives, trained once for the tests that
+    only read or save it (the browser servers on the real data)."""
+    from segkit.pipeline.workflow import train_model
+
+    return train_model(real_data, "auto")[0]
+
+
+@pytest.fixture(scope="session")
 def sample_log():
     """The built-in sample in the raw UCI layout (as a user's file would hold it)."""
     from segkit.ingest.sample import generate_sample_transactions
