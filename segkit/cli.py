@@ -547,6 +547,31 @@ def _backtest_model(model, data, args, renames=None) -> None:
         print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
               f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
               f"'{old}' and its no-paid-channels advice need under {100 * 0.10:.0f} %.")
+    _check_value(model, result, data.lines)
+
+
+def _check_value(model, result, lines) -> None:
+    """``segkit train`` with lifetime value: check it against the backtest's cut-offs
+    (``segkit.pipeline.value_backtest``) and say the ratio per segment."""
+    import time
+
+    from segkit.config import currency
+    from segkit.pipeline.backtest import value_sentence
+    from segkit.pipeline.value_backtest import apply_value_evidence
+
+    if not getattr(model, "clv_params_", None):
+        return
+    started = time.perf_counter()
+    apply_value_evidence(model, result, lines, currency())
+    value = model.evidence_["value"]
+    n, horizon = len(value["cutoffs"]), value["horizon_days"]
+    print(f"
+lifetime value against the backtest ({n} cut-offs, refitted before each; "
+          f"{time.perf_counter() - started:.1f} s)")
+    if value["all"]:
+        print(f"  all customers: {value_sentence(value['all'], n, horizon)}")
+    for name, figures in value["segments"].items():
+        print(f"  {name}: {value_sentence(figures, n, horizon)}")
 
 
 def _backtest(args) -> int:

@@ -1,0 +1,103 @@
+"""Lifetime value checked against the segments' backtest (issue 21).
+
+At each cut-off of a ``Backtest`` the lifetime-value model (``segkit.value.clv``) is fitted
+again on the lines before the cut-off only (``refit_clv`` from the model's own parameters:
+the same maximum likelihood, by scipy, no pymc), its predicted spend over the backtest's
+horizon is set beside what each customer actually spent (``holdout_comparison``) and
+summed per segment of that cut-off (``holdout_summary``, ``spend_ratio_by_segment``): the
+``segkit clv --diagnostics`` comparison, on the backtest's dates and segments.
+
+Pooled over the cut-offs, a segment's ``spend_ratio`` is its predicted spend summed over
+the cut-offs divided by its actual spend summed likewise (1: on target, 0.72: predicted
+28 % too little); ``spend_ratio_lo`` / ``_hi`` are the lowest and highest cut-off's ratio.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from segkit.pipeline.backtest import Backtest, evidence_sentences
+from segkit.value.clv import holdout_comparison, holdout_summary, spend_ratio_by_segment
+
+__all__ = ["value_backtest", "value_evidence", "apply_value_evidence", "ALL_CUSTOMERS"]
+
+#: The row of every customer known at a cut-off (``holdout_summary``'s name for it).
+ALL_CUSTOMERS = "All customers"
+
+
+def value_backtest(backtest: Backtest, lines: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Predicted against actual spend per segment at each cut-off of ``backtest``.
+
+    ``lines``: the clean lines the backtest ran on; ``params``: the model's lifetime-value
+    parameters (``clv_params_``), the start of each cut-off's refit. One row per (cut-off,
+    segment), "All customers" first at each cut-off, then one pooled row per segment
+    (``cutoff`` = "pooled"); columns ``cutoff, segment, customers, predicted_spend,
+    actual_spend, spend_ratio`` (predicted / actual; NaN when they spent nothing) and on
+    the pooled rows ``cutoffs``, ``spend_ratio_lo``, ``spend_ratio_hi``. Segment names are
+    the backtest's own (before ``apply_evidence`` renames them). Customers the segments do
+    not cover (outside an observation window) count only in "All customers".
+    """
+    rows = []
+    for cutoff in backtest.cutoffs:
+        comparison = holdout_comparison(lines, cutoff, start=params, horizon_days=backtest.horizon_days)
+        summary = holdout_summary(comparison, backtest.members.get(cutoff))
+        ratios = spend_ratio_by_segment(summary)
+        for name, row in summary.iterrows():
+            if name == "(none)":
+                continue
+            rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), "segment": str(name),
+                         "customers": int(row["Customers"]), "predicted_spend": float(row["predicted_spend"]),
+                         "actual_spend": float(row["actual_spend"]),
+                         "spend_ratio": float(ratios.loc[name, "SpendRatio"])})
+    per = pd.DataFrame(rows)
+    pooled = []
+    for name, group in per.groupby("segment", sort=False):
+        actual = group["actual_spend"].sum()
+        pooled.append({"cutoff": "pooled", "segment": name, "customers": int(group["customers"].sum()),
+                       "predicted_spend": float(group["predicted_spend"].sum()), "actual_spend": float(actual),
+                       "spend_ratio": float(group["predicted_spend"].sum() / actual) if actual > 0 else np.nan,
+                       "cutoffs": int(len(group)), "spend_ratio_lo": float(group["spend_ratio"].min()),
+                       "spend_ratio_hi": float(group["spend_ratio"].max())})
+    return pd.concat([per, pd.DataFrame(pooled)], ignore_index=True)
+
+
+def value_evidence(table: pd.DataFrame, backtest: Backtest, params: Mapping[str, Any],
+                   renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What ``model.json`` stores as ``evidence["value"]``: the pooled rows of
+    ``value_backtest`` by segment (under ``renames``' new names), "All customers" apart."""
+    from segkit.pipeline.artifacts import _jsonable
+
+    renames = renames or {}
+    pooled = table[table["cutoff"] == "pooled"].set_index("segment")
+    figures = {str(name): {k: (int(v) if k in ("customers", "cutoffs") else float(v))
+                           for k, v in row.drop("cutoff").items() if pd.notna(v)}
+               for name, row in pooled.iterrows()}
+    return _jsonable({
+        "horizon_days": int(backtest.horizon_days),
+        "cutoffs": [c.strftime("%Y-%m-%d") for c in backtest.cutoffs],
+        "purchase_model": str(params.get("purchase_model", "bgnbd")),
+        "rule": "at each cut-off the lifetime-value model is fitted again on the lines before it and its predicted "
+                "spend over the horizon is summed per segment of that cut-off; spend_ratio: predicted over actual, "
+                "summed over the cut-offs; _lo/_hi: the lowest and highest cut-off's ratio",
+        "all": figures.pop(ALL_CUSTOMERS, {}),
+        "segments": {renames.get(name, name): fig for name, fig in figures.items()},
+    })
+
+
+def apply_value_evidence(model, backtest: Backtest, lines: pd.DataFrame, currency: str = "£") -> pd.DataFrame | None:
+    """Check ``model``'s lifetime value against ``backtest`` (``value_backtest``), store it
+    as ``model.evidence_["value"]`` and add its sentence to the definitions' ``Evidence``.
+    Call it after ``apply_evidence``. Returns the table; None (and nothing stored) when the
+    model has no lifetime value or no evidence."""
+    params = getattr(model, "clv_params_", None)
+    evidence = getattr(model, "evidence_", None)
+    if not params or not evidence:
+        return None
+    table = value_backtest(backtest, lines, params)
+    evidence["value"] = value_evidence(table, backtest, params, evidence.get("renamed"))
+    sentences = evidence_sentences(evidence, currency)
+    model.definitions_ = model.definitions_.assign(
+        Evidence=[sentences.get(str(n), "") for n in model.definitions_.index])
+    return table
