@@ -541,8 +541,10 @@ def _backtest_model(model, data, args, renames=None) -> None:
           f"{time.perf_counter() - started:.1f} s")
     for old, new in renames.items():
         figures = model.evidence_["segments"].get(new)
-        if figures is None:
-            print(f"  '{old}' renamed '{new}' (the fitted thresholds do not earn '{old}')")
+        if figures is None or old == "At risk":
+            print(f"  '{old}' renamed '{new}' (at the held-out cut-offs customers like these did not do what "
+                  f"'{old}' says)" + (f": {100 * figures['return_rate']:.0f} % bought again within "
+                                      f"{result.horizon_days} days" if figures is not None else ""))
             continue
         print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
               f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
@@ -621,8 +623,9 @@ def _backtest(args) -> int:
     for name, sentence in evidence_sentences(evidence, currency()).items():
         print(f"  {name}: {sentence}")
     for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
-        print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
-              f"segkit train calls it '{new}'.")
+        need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
+            else "return under 10 % at every cut-off"
+        print(f"'{old}' is not earned here (a '{old}' group must {need}): segkit train calls it '{new}'.")
     return 0
 
 

@@ -57,6 +57,7 @@ TYPICAL_PROFILES = {
     "At risk": "Used to buy well but have not bought for a while.",
     "Lost": "Few, small purchases, long ago.",
     "Lapsed": "Silent for a long while, but customers like these often come back.",
+    "Quiet": "Bought more than once, quiet for a while; customers like these often buy again on their own.",
     "New": "First purchases are recent; few so far.",
 }
 

@@ -388,6 +388,15 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
     return renames
 
 
+def _rename_reason(old: str, new: str) -> str:
+    """Why a group is called ``new`` and not ``old``, in one sentence for its definition."""
+    if old == "At risk":
+        return (f"Called '{new}', not '{old}': at the held-out dates customers like these bought again about as often "
+                "as customers not at risk (an 'At risk' group must return clearly less than active customers).")
+    return (f"Called '{new}', not '{old}': customers like these came back too often at the earlier dates "
+            f"(a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+
+
 def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True,
                    renames: Mapping[str, str] | None = None) -> dict[str, str]:
     """Store ``backtest``'s evidence in the model (``model.evidence_``, saved as
@@ -411,9 +420,7 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
         definitions = model.definitions_.rename(index=renames)
         for old, new in renames.items():
             if new in definitions.index:
-                definitions.loc[new, "Definition"] = (
-                    f"{definitions.loc[new, 'Definition']} Called '{new}', not '{old}': customers like these came back "
-                    f"too often at the earlier dates (a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+                definitions.loc[new, "Definition"] = f"{definitions.loc[new, 'Definition']} {_rename_reason(old, new)}"
                 definitions.loc[new, "Recommendation"] = recommendation_for(new)
         model.definitions_ = definitions
     sentences = evidence_sentences(evidence, currency)
