@@ -567,8 +567,7 @@ def _check_value(model, result, lines) -> None:
     apply_value_evidence(model, result, lines, currency())
     value = model.evidence_["value"]
     n, horizon = len(value["cutoffs"]), value["horizon_days"]
-    print(f"
-lifetime value against the backtest ({n} cut-offs, refitted before each; "
+    print(f"\nlifetime value against the backtest ({n} cut-offs, refitted before each; "
           f"{time.perf_counter() - started:.1f} s)")
     if value["all"]:
         print(f"  all customers: {value_sentence(value['all'], n, horizon)}")
