@@ -308,8 +308,9 @@ def evidence_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: 
 def value_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int) -> str:
     """The lifetime-value check of one segment in words (``value_backtest``), e.g. "At 6
     earlier dates, the lifetime-value model predicted 0.72 times the spend customers like
-    these actually made in the next 90 days (under-forecast by 28 %; 0.55-0.95 from date to
-    date)." ``figures``: ``evidence["value"]["segments"][name]``."""
+    these actually made in the next 90 days (under-forecast by 28 %; 0.55-0.95 over the
+    dates)." ``figures``: ``evidence["value"]["segments"][name]``; the range is the envelope
+    of the dates' 95 % intervals."""
     ratio = figures.get("spend_ratio")
     dates = f"{n_cutoffs} earlier date" + ("s" if n_cutoffs != 1 else "")
     if ratio is None or not np.isfinite(ratio):
@@ -320,7 +321,7 @@ def value_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int
     else:
         words = f"{'under' if ratio < 1 else 'over'}-forecast by {_pct(abs(ratio - 1))}"
     lo, hi = figures.get("spend_ratio_lo"), figures.get("spend_ratio_hi")
-    spread = f"; {lo:.2f}-{hi:.2f} from date to date" if lo is not None and hi is not None and n_cutoffs > 1 else ""
+    spread = f"; {lo:.2f}-{hi:.2f} over the dates" if lo is not None and hi is not None else ""
     return (f"At {dates}, the lifetime-value model predicted {ratio:.2f} times the spend customers like these "
             f"actually made in the next {horizon_days} days ({words}{spread}).")
 

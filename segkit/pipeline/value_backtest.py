@@ -7,9 +7,13 @@ horizon is set beside what each customer actually spent (``holdout_comparison``)
 summed per segment of that cut-off (``holdout_summary``, ``spend_ratio_by_segment``): the
 ``segkit clv --diagnostics`` comparison, on the backtest's dates and segments.
 
-Pooled over the cut-offs, a segment's ``spend_ratio`` is its predicted spend summed over
-the cut-offs divided by its actual spend summed likewise (1: on target, 0.72: predicted
-28 % too little); ``spend_ratio_lo`` / ``_hi`` are the lowest and highest cut-off's ratio.
+Each cut-off's ratio has a 95 % interval from a bootstrap over customers (as the
+backtest's figures: resampling every customer known at the cut-off). Pooled over the
+cut-offs, a segment's ``spend_ratio`` is its predicted spend summed over the cut-offs
+divided by its actual spend summed likewise (1: on target, 0.72: predicted 28 % too
+little); ``spend_ratio_lo`` / ``_hi`` are the lowest low and the highest high of the
+cut-offs' intervals, so the spread across dates (the season) is in it, not only the
+sampling error.
 """
 from __future__ import annotations
 
@@ -27,30 +31,56 @@ __all__ = ["value_backtest", "value_evidence", "apply_value_evidence", "ALL_CUST
 ALL_CUSTOMERS = "All customers"
 
 
-def value_backtest(backtest: Backtest, lines: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+def _ratio_interval(predicted: np.ndarray, actual: np.ndarray, member: np.ndarray,
+                    weights: np.ndarray) -> tuple[float, float]:
+    """95 % bootstrap interval of ``sum(predicted) / sum(actual)`` over the ``member`` rows
+    (``weights``: one row of customer counts per replicate); NaN without actual spend."""
+    w = weights[:, member]
+    total_actual = w @ actual[member]
+    ok = total_actual > 0
+    if not ok.any():
+        return np.nan, np.nan
+    ratios = (w @ predicted[member])[ok] / total_actual[ok]
+    return float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))
+
+
+def value_backtest(backtest: Backtest, lines: pd.DataFrame, params: Mapping[str, Any], n_boot: int = 200,
+                   random_state: int = 42) -> pd.DataFrame:
     """Predicted against actual spend per segment at each cut-off of ``backtest``.
 
     ``lines``: the clean lines the backtest ran on; ``params``: the model's lifetime-value
     parameters (``clv_params_``), the start of each cut-off's refit. One row per (cut-off,
     segment), "All customers" first at each cut-off, then one pooled row per segment
     (``cutoff`` = "pooled"); columns ``cutoff, segment, customers, predicted_spend,
-    actual_spend, spend_ratio`` (predicted / actual; NaN when they spent nothing) and on
-    the pooled rows ``cutoffs``, ``spend_ratio_lo``, ``spend_ratio_hi``. Segment names are
+    actual_spend, spend_ratio`` (predicted / actual; NaN when they spent nothing),
+    ``spend_ratio_lo`` / ``_hi`` (``n_boot`` bootstrap replicates over customers) and on the
+    pooled rows ``cutoffs``. Segment names are
     the backtest's own (before ``apply_evidence`` renames them). Customers the segments do
     not cover (outside an observation window) count only in "All customers".
     """
+    rng = np.random.default_rng(random_state)
     rows = []
     for cutoff in backtest.cutoffs:
         comparison = holdout_comparison(lines, cutoff, start=params, horizon_days=backtest.horizon_days)
-        summary = holdout_summary(comparison, backtest.members.get(cutoff))
+        segments = backtest.members.get(cutoff)
+        summary = holdout_summary(comparison, segments)
         ratios = spend_ratio_by_segment(summary)
+        n = len(comparison)
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+        predicted = comparison["predicted_spend"].to_numpy(dtype=float)
+        actual = comparison["actual_spend"].to_numpy(dtype=float)
+        names = (segments.astype("string").reindex(comparison.index.astype("string")).fillna("(none)")
+                 if segments is not None else pd.Series("(none)", index=comparison.index)).to_numpy(dtype=object)
         for name, row in summary.iterrows():
             if name == "(none)":
                 continue
+            member = np.ones(n, dtype=bool) if name == ALL_CUSTOMERS else names == name
+            lo, hi = _ratio_interval(predicted, actual, member, weights)
             rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), "segment": str(name),
                          "customers": int(row["Customers"]), "predicted_spend": float(row["predicted_spend"]),
                          "actual_spend": float(row["actual_spend"]),
-                         "spend_ratio": float(ratios.loc[name, "SpendRatio"])})
+                         "spend_ratio": float(ratios.loc[name, "SpendRatio"]), "spend_ratio_lo": lo,
+                         "spend_ratio_hi": hi})
     per = pd.DataFrame(rows)
     pooled = []
     for name, group in per.groupby("segment", sort=False):
@@ -58,8 +88,8 @@ def value_backtest(backtest: Backtest, lines: pd.DataFrame, params: Mapping[str,
         pooled.append({"cutoff": "pooled", "segment": name, "customers": int(group["customers"].sum()),
                        "predicted_spend": float(group["predicted_spend"].sum()), "actual_spend": float(actual),
                        "spend_ratio": float(group["predicted_spend"].sum() / actual) if actual > 0 else np.nan,
-                       "cutoffs": int(len(group)), "spend_ratio_lo": float(group["spend_ratio"].min()),
-                       "spend_ratio_hi": float(group["spend_ratio"].max())})
+                       "spend_ratio_lo": float(group["spend_ratio_lo"].min()),
+                       "spend_ratio_hi": float(group["spend_ratio_hi"].max()), "cutoffs": int(len(group))})
     return pd.concat([per, pd.DataFrame(pooled)], ignore_index=True)
 
 
@@ -80,7 +110,8 @@ def value_evidence(table: pd.DataFrame, backtest: Backtest, params: Mapping[str,
         "purchase_model": str(params.get("purchase_model", "bgnbd")),
         "rule": "at each cut-off the lifetime-value model is fitted again on the lines before it and its predicted "
                 "spend over the horizon is summed per segment of that cut-off; spend_ratio: predicted over actual, "
-                "summed over the cut-offs; _lo/_hi: the lowest and highest cut-off's ratio",
+                "summed over the cut-offs; _lo/_hi: the lowest low and highest high of the cut-offs' 95 % "
+                "bootstrap intervals over customers",
         "all": figures.pop(ALL_CUSTOMERS, {}),
         "segments": {renames.get(name, name): fig for name, fig in figures.items()},
     })

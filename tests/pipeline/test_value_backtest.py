@@ -69,7 +69,8 @@ def test_pooled_ratio_is_predicted_over_actual_summed_over_the_cutoffs(sample_va
         assert len(rows) == figures["cutoffs"] == len(backtest.cutoffs)
         assert figures["spend_ratio"] == pytest.approx(rows["predicted_spend"].sum() / rows["actual_spend"].sum())
         assert (figures["spend_ratio_lo"], figures["spend_ratio_hi"]) == pytest.approx(
-            (rows["spend_ratio"].min(), rows["spend_ratio"].max()))
+            (rows["spend_ratio_lo"].min(), rows["spend_ratio_hi"].max()))
+        assert (rows["spend_ratio_lo"] <= rows["spend_ratio"]).all() and (rows["spend_ratio"] <= rows["spend_ratio_hi"]).all()
 
 
 def test_each_cutoff_refits_on_the_lines_before_it_only(sample_data, sample_valued):
