@@ -184,3 +184,20 @@ def test_real_stated_ratio_holds_at_a_held_out_date(real_data, real_valued, held
     assert real_valued.evidence_["value"]["all"]["spend_ratio_lo"] <= total <= \
         real_valued.evidence_["value"]["all"]["spend_ratio_hi"]
     assert np.isfinite(total) and total < 1  # on this log the model under-forecasts the autumn
+
+
+def test_the_page_says_the_check_beside_the_lifetime_value(sample_valued):
+    from segkit.dashboard.segments import glossary_html, value_check_note
+
+    model, _, _ = sample_valued
+    overall = model.evidence_["value"]["all"]
+    note = value_check_note(model)
+    assert note.startswith("Lifetime value, checked: At 3 earlier dates")
+    assert f"predicted {overall['spend_ratio']:.2f} times the spend all customers actually made" in note
+    assert f"{overall['spend_ratio_lo']:.2f}-{overall['spend_ratio_hi']:.2f} over the dates" in note
+    glossary = glossary_html(model.definitions_)
+    for name, figures in model.evidence_["value"]["segments"].items():
+        assert f"predicted {figures['spend_ratio']:.2f} times the spend" in model.definitions_.loc[name, "Evidence"]
+    assert glossary.count("times the spend customers like these actually made") == len(model.evidence_["value"]["segments"])
+    model_without = type(model)()
+    assert value_check_note(model_without) == ""
