@@ -153,7 +153,7 @@ def value_check_note(model) -> str:
         return ""
     n = len(value.get("cutoffs") or [])
     return ("Lifetime value, checked: " + value_sentence(value["all"], n, int(value.get("horizon_days", 90)))
-            .replace("customers like these", "all customers", 1)
+            .replace("for customers like these", "for all customers", 1)
             + " Each segment's check is in what the segments mean.")
 
 

@@ -83,8 +83,8 @@ RECOMMENDATIONS: dict[str, str] = {
     "Lapsed": "Silent for a while but not gone: many customers like these buy again (see the evidence). Time a win-back "
               "offer to their usual season; reminders on paid channels can pay for themselves.",
     "New": "Onboard: welcome series and a second-order incentive within 30 days; too early to judge their value.",
-    # What an "At risk" group is called when, at held-out dates, its members came back about as often as customers
-    # not at risk (segkit.pipeline.thresholds.at_risk_earned): no costly win-back, a reminder.
+    # What an "At risk" group is called when, at held-out dates, its members did not come back clearly less often
+    # than active customers (segkit.pipeline.thresholds.at_risk_earned): a reminder, not a costly win-back.
     "Quiet": "Quiet for a while, yet many customers like these buy again on their own (see the evidence): a reminder "
              "timed to their usual gap and new ranges, not a discount or a costly win-back offer.",
 }

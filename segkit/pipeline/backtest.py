@@ -307,9 +307,8 @@ def evidence_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: 
 
 def value_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int) -> str:
     """The lifetime-value check of one segment in words (``value_backtest``), e.g. "At 6
-    earlier dates, the lifetime-value model predicted 0.72 times the spend customers like
-    these actually made in the next 90 days (under-forecast by 28 %; 0.55-0.95 over the
-    dates)." ``figures``: ``evidence["value"]["segments"][name]``; the range is the envelope
+    earlier dates, predicted spend for customers like these over the next 90 days was 0.72
+    times what they actually spent (under-forecast by 28 %; 0.55-0.95 over the dates)." ``figures``: ``evidence["value"]["segments"][name]``; the range is the envelope
     of the dates' 95 % intervals."""
     ratio = figures.get("spend_ratio")
     dates = f"{n_cutoffs} earlier date" + ("s" if n_cutoffs != 1 else "")
@@ -322,8 +321,8 @@ def value_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int
         words = f"{'under' if ratio < 1 else 'over'}-forecast by {_pct(abs(ratio - 1))}"
     lo, hi = figures.get("spend_ratio_lo"), figures.get("spend_ratio_hi")
     spread = f"; {lo:.2f}-{hi:.2f} over the dates" if lo is not None and hi is not None else ""
-    return (f"At {dates}, the lifetime-value model predicted {ratio:.2f} times the spend customers like these "
-            f"actually made in the next {horizon_days} days ({words}{spread}).")
+    return (f"At {dates}, predicted spend for customers like these over the next {horizon_days} days was "
+            f"{ratio:.2f} times what they actually spent ({words}{spread}).")
 
 
 def evidence_sentences(evidence: Mapping[str, Any] | None, currency: str = "£") -> dict[str, str]:
@@ -392,8 +391,9 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
 def _rename_reason(old: str, new: str) -> str:
     """Why a group is called ``new`` and not ``old``, in one sentence for its definition."""
     if old == "At risk":
-        return (f"Called '{new}', not '{old}': at the held-out dates customers like these bought again about as often "
-                "as customers not at risk (an 'At risk' group must return clearly less than active customers).")
+        return (f"Called '{new}', not '{old}': at the held-out dates too many customers like these bought again to "
+                "call them at risk (an 'At risk' group must return below the Active group's interval and under half "
+                "of recent buyers' rate).")
     return (f"Called '{new}', not '{old}': customers like these came back too often at the earlier dates "
             f"(a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
 

@@ -54,8 +54,8 @@ from segkit.pipeline.backtest import (
 
 __all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE", "QUIET", "at_risk_earned"]
 
-#: What the At risk group is called when, at the held-out cut-offs, it returns about as
-#: often as customers who are not at risk (``at_risk_earned``).
+#: What the At risk group is called when, at the held-out cut-offs, it does not return
+#: clearly less than customers who are not at risk (``at_risk_earned``).
 QUIET = "Quiet"
 
 #: The rule in one sentence, stored with the thresholds.

@@ -107,8 +107,8 @@ def test_the_ratio_is_said_plainly_next_to_the_evidence(sample_valued):
     said = segment_evidence(model, list(stored))
     for name, figures in stored.items():
         ratio = figures["spend_ratio"]
-        assert f"predicted {ratio:.2f} times the spend customers like these actually made in the next 90 days" \
-            in said[name]
+        assert f"predicted spend for customers like these over the next 90 days was {ratio:.2f} times what they " \
+            "actually spent" in said[name]
         words = f"under-forecast by {100 * (1 - ratio):.0f} %" if ratio < 0.995 else \
             f"over-forecast by {100 * (ratio - 1):.0f} %" if ratio > 1.005 else "on target"
         assert words in said[name]
@@ -134,7 +134,7 @@ def test_a_model_without_lifetime_value_stores_no_check(sample_data):
     apply_evidence(model, backtest)
     assert apply_value_evidence(model, backtest, sample_data.lines) is None
     assert "value" not in model.evidence_
-    assert not any("times the spend" in s for s in segment_evidence(model, model.evidence_["segments"]).values())
+    assert not any("times what they actually spent" in s for s in segment_evidence(model, model.evidence_["segments"]).values())
 
 
 # -- the real data -------------------------------------------------------------------
@@ -193,11 +193,11 @@ def test_the_page_says_the_check_beside_the_lifetime_value(sample_valued):
     overall = model.evidence_["value"]["all"]
     note = value_check_note(model)
     assert note.startswith("Lifetime value, checked: At 3 earlier dates")
-    assert f"predicted {overall['spend_ratio']:.2f} times the spend all customers actually made" in note
+    assert f"predicted spend for all customers over the next 90 days was {overall['spend_ratio']:.2f} times" in note
     assert f"{overall['spend_ratio_lo']:.2f}-{overall['spend_ratio_hi']:.2f} over the dates" in note
     glossary = glossary_html(model.definitions_)
     for name, figures in model.evidence_["value"]["segments"].items():
-        assert f"predicted {figures['spend_ratio']:.2f} times the spend" in model.definitions_.loc[name, "Evidence"]
-    assert glossary.count("times the spend customers like these actually made") == len(model.evidence_["value"]["segments"])
+        assert f"next 90 days was {figures['spend_ratio']:.2f} times" in model.definitions_.loc[name, "Evidence"]
+    assert glossary.count("times what they actually spent") == len(model.evidence_["value"]["segments"])
     model_without = type(model)()
     assert value_check_note(model_without) == ""
