@@ -201,3 +201,26 @@ def test_the_page_says_the_check_beside_the_lifetime_value(sample_valued):
     assert glossary.count("times what they actually spent") == len(model.evidence_["value"]["segments"])
     model_without = type(model)()
     assert value_check_note(model_without) == ""
+
+
+@pytest.mark.slow
+def test_cli_train_stores_the_value_check_and_says_it(tmp_path, sample_csv, capsys, monkeypatch):
+    import json
+
+    from segkit import cli
+    from segkit.value.clv import clv_available
+
+    if not clv_available():
+        pytest.skip("needs the clv extra (pymc-marketing) to fit lifetime value")
+    monkeypatch.setenv("SEGKIT_CLV", "1")
+    monkeypatch.setenv("SEGKIT_BACKTEST", "1")
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lifetime value against the backtest (6 cut-offs" in out
+    card = json.loads(next(tmp_path.glob("versions/*/model.json")).read_text())
+    value = card["evidence"]["value"]
+    assert value["cutoffs"] == card["evidence"]["cutoffs"] and set(value["segments"]) == set(card["evidence"]["segments"])
+    for name, figures in value["segments"].items():
+        assert f"was {figures['spend_ratio']:.2f} times what they actually spent" in out
+        evidence = pd.DataFrame(card["definitions"]).set_index("Segment").loc[name, "Evidence"]
+        assert f"was {figures['spend_ratio']:.2f} times what they actually spent" in evidence
