@@ -558,13 +558,18 @@ def _check_value(model, result, lines) -> None:
     import time
 
     from segkit.config import currency
+    from segkit.errors import SegkitDataError
     from segkit.pipeline.backtest import value_sentence
     from segkit.pipeline.value_backtest import apply_value_evidence
 
     if not getattr(model, "clv_params_", None):
         return
     started = time.perf_counter()
-    apply_value_evidence(model, result, lines, currency())
+    try:
+        apply_value_evidence(model, result, lines, currency())
+    except SegkitDataError as exc:
+        print(f"\nlifetime value against the backtest: not checked ({exc})")
+        return
     value = model.evidence_["value"]
     n, horizon = len(value["cutoffs"]), value["horizon_days"]
     print(f"\nlifetime value against the backtest ({n} cut-offs, refitted before each; "
