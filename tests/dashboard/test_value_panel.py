@@ -457,6 +457,7 @@ def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path)
     assert "almost no churn" in note and "single day" not in note  # one note: P(alive) tells nothing here
 
 
+@pytest.mark.slow
 def test_the_summary_says_how_the_lifetime_value_held_up_at_earlier_dates(sample_data, tmp_path):
     """With the value check in the model's evidence (``segkit train``), the page says the
     ratio for all customers beside the value at stake, and each segment's in the glossary."""
