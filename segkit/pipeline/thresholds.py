@@ -92,7 +92,9 @@ class LifecycleFit:
     days): customers, returned, return_rate with ``_lo``/``_hi``. ``held_out``: one row per
     (held-out cut-off, stage): ``customers, returned, return_rate, return_rate_lo,
     return_rate_hi, mean_spend`` (spend in the horizon per member, 0 for those who did not
-    buy); ``stage`` is the name shown (Lost or Lapsed for the long-silent group).
+    buy), ``recent_return_rate`` (that cut-off's recent buyers'); ``stage`` is the name shown
+    (Lost or Lapsed for the long-silent group, At risk or Quiet for the group silent since
+    At risk).
     """
 
     rules: LifecycleRules
