@@ -13,7 +13,7 @@ import ipywidgets as W
 
 from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
-from segkit.dashboard.segments import glossary_html, products_html
+from segkit.dashboard.segments import glossary_html, products_html, value_check_note
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views import plots
@@ -62,6 +62,8 @@ def report_html(state, definitions) -> str:
     filters = "".join(f"<li>{html.escape(w)}</li>" for w in filters_in_words(state))
     warnings = "".join(f'<p class="seg-error">{html.escape(w)}</p>' for w in selection.warnings)
     numbers, window = view_kpis(state)
+    note = value_check_note(state.model) if "SumCLV" in selection.summary.columns else ""
+    checked = f'<p class="seg-value-check">{html.escape(note)}</p>' if note else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer segments report</title>
 {theme_css("light")}
@@ -74,7 +76,7 @@ def report_html(state, definitions) -> str:
 <h2>Key figures</h2>{kpi_html(numbers, state.currency, '', window)}
 <h2>What the segments mean</h2>{glossary_html(definitions)}
 <h2>What each segment buys more than other customers</h2>{products_html(state, list(definitions.index))}
-<h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}
+<h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}{checked}
 <h2>Charts</h2>{charts or '<p class="seg-note">No customers match the filters.</p>'}
 </div></body></html>
 """

@@ -41,6 +41,7 @@ from segkit.views.tables import download_link_html, summary_csv, summary_html
 from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
+           "value_check_note",
            "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES", "products_html",
            "PRODUCTS_TITLE"]
 
@@ -57,6 +58,7 @@ TYPICAL_PROFILES = {
     "At risk": "Used to buy well but have not bought for a while.",
     "Lost": "Few, small purchases, long ago.",
     "Lapsed": "Silent for a long while, but customers like these often come back.",
+    "Quiet": "Bought more than once, quiet for a while; customers like these often buy again on their own.",
     "New": "First purchases are recent; few so far.",
 }
 
@@ -139,6 +141,20 @@ def value_at_stake(summary: pd.DataFrame, currency: str = "£") -> str:
     if not parts:
         return ""
     return "Value at stake — " + "; ".join(parts) + ". Win-back campaigns aim at this."
+
+
+def value_check_note(model) -> str:
+    """One sentence on how the lifetime value held up at earlier dates, for all customers
+    (``evidence["value"]``, ``segkit.pipeline.value_backtest``); "" when it was not checked."""
+    from segkit.pipeline.backtest import value_sentence
+
+    value = (getattr(model, "evidence_", None) or {}).get("value") or {}
+    if not value.get("all"):
+        return ""
+    n = len(value.get("cutoffs") or [])
+    return ("Lifetime value, checked: " + value_sentence(value["all"], n, int(value.get("horizon_days", 90)))
+            .replace("for customers like these", "for all customers", 1)
+            + " Each segment's check is in what the segments mean.")
 
 
 def glossary_html(definitions: pd.DataFrame) -> str:
@@ -270,7 +286,9 @@ class SegmentsPanel:
             self.summary_rows, self.summary_filename, "Download this summary as CSV (with what customers like these "
             "did next)") if len(summary) else ""
         stake = value_at_stake(summary, self.state.currency)
-        self.at_stake.value = f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else ""
+        checked = value_check_note(self.state.model) if "SumCLV" in summary.columns else ""
+        self.at_stake.value = (f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else "") + (
+            f'<p class="seg-value-check">{html.escape(checked)}</p>' if checked else "")
         if charts:  # each chart is redrawn only when its numbers changed (or the model)
             selection = self.state.selection
             centres = selection.centres(self.state.z_scores) if len(selection) else None

@@ -83,6 +83,7 @@ __all__ = [
     "predict_clv",
     "value_by_segment",
     "holdout_comparison",
+    "refit_clv",
     "holdout_summary",
     "DEFAULT_LEVEL",
     "DEFAULT_DRAWS",
@@ -583,12 +584,14 @@ def _purchase_days_and_spend(lines: pd.DataFrame, start: pd.Timestamp, end: pd.T
 
 
 def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
-                       params: Mapping[str, Any] | None = None, model: str = DEFAULT_PURCHASE_MODEL) -> pd.DataFrame:
+                       params: Mapping[str, Any] | None = None, model: str = DEFAULT_PURCHASE_MODEL,
+                       horizon_days: int | None = None, start: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Fit on the lines before ``cutoff``, predict the rest, and set both beside the actuals.
 
     ``lines``: clean lines (``CustomerID``, ``InvoiceDate``, ``TotalPrice``). The holdout
     runs from ``cutoff`` to the last purchase day (``attrs["holdout_days"]`` days, both
-    ends included). One row per customer who bought before the cut-off, with:
+    ends included), or for ``horizon_days`` days when given (at most to the last purchase
+    day). One row per customer who bought before the cut-off, with:
 
     - ``actual_purchases`` / ``actual_spend``: purchase days and spend in the holdout;
     - ``predicted_purchases``: the purchase model's expected purchase days over the holdout;
@@ -599,7 +602,8 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
     - ``p_alive``: P(alive) at the cut-off (to compare with who bought again);
     - ``frequency``: repeat purchase days before the cut-off (for ``calibration_by_frequency``).
 
-    ``params`` default: ``fit_clv(..., model)`` on the calibration lines (needs pymc-marketing).
+    ``params`` default: ``fit_clv(..., model)`` on the calibration lines (needs pymc-marketing);
+    with ``start`` (e.g. the fit on the whole log), ``refit_clv`` from it instead (scipy, no pymc).
     ``attrs`` also holds ``params``, ``cutoff`` and the customers and spend new in the holdout.
     """
     if "TotalPrice" not in lines:
@@ -610,9 +614,13 @@ def holdout_comparison(lines: pd.DataFrame, cutoff: pd.Timestamp | str,
         raise SegkitDataError(f"The cut-off {cutoff:%Y-%m-%d} must fall after the first purchase ({first:%Y-%m-%d}) "
                               f"and on or before the last ({last:%Y-%m-%d}).")
     end = snapshot_date_for(last)
+    if horizon_days is not None:
+        end = min(end, cutoff + pd.Timedelta(days=int(horizon_days)))
     holdout_days = (end - cutoff).days
     rfm = rfm_frame(lines[lines["InvoiceDate"] < cutoff], until=cutoff - pd.Timedelta(days=1))
-    params = fit_clv(rfm, model) if params is None else check_params(params)
+    if params is None:
+        params = fit_clv(rfm, model) if start is None else refit_clv(rfm, start)
+    params = check_params(params)
     actual = _purchase_days_and_spend(lines, cutoff, end).reindex(rfm.index, fill_value=0.0)
     naive = _purchase_days_and_spend(lines, cutoff - pd.Timedelta(days=holdout_days), cutoff).reindex(rfm.index, fill_value=0.0)
     predicted = expected_purchases(rfm, params, holdout_days)
@@ -731,6 +739,31 @@ def _refit(loglik, start: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.exp(best.x)
 
 
+def _refit_params(rfm: pd.DataFrame, params: Mapping[str, Any], weights: np.ndarray) -> dict[str, Any]:
+    """The maximum-likelihood parameters of ``params``' models on ``rfm`` with each customer
+    counted ``weights`` times, found by scipy from ``params``."""
+    params = check_params(params)
+    model = params["purchase_model"]
+    x, t_x, T = _arrays(rfm)
+    m = rfm["monetary"].to_numpy(float) if "monetary" in rfm else np.zeros_like(x)
+    repeat = (x > 0) & (m > 0)
+    purchase_start = np.array([params[model][k] for k in _PARAM_NAMES[model]])
+    spend_start = np.array([params["gamma_gamma"][k] for k in _PARAM_NAMES["gamma_gamma"]])
+    purchase = _refit(lambda v: _purchase_log_likelihood(model, v, x, t_x, T), purchase_start, weights)
+    spend = _refit(lambda v: _spend_log_likelihood(v, x[repeat], m[repeat]), spend_start, weights[repeat])
+    return {"purchase_model": model, model: dict(zip(_PARAM_NAMES[model], map(float, purchase))),
+            "gamma_gamma": dict(zip(_PARAM_NAMES["gamma_gamma"], map(float, spend))), "time_unit": "D"}
+
+
+def refit_clv(rfm: pd.DataFrame, start: Mapping[str, Any]) -> dict[str, Any]:
+    """``fit_clv`` without pymc: the maximum-likelihood parameters on ``rfm`` (the closed-form
+    likelihoods maximised by scipy) from ``start``, a fit of the same models on other
+    customers or dates (e.g. the whole log, to refit at an earlier cut-off). About 0.2 s on
+    4,300 customers; ``tests/value`` checks it against ``fit_clv``."""
+    rfm = _checked_rfm(rfm)
+    return check_params(_refit_params(rfm, start, np.ones(len(rfm))))
+
+
 def parameter_draws(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int = DEFAULT_DRAWS,
                     seed: int = 0) -> list[dict[str, Any]]:
     """``draws`` parameter dicts from a bootstrap over customers: each draws ``len(rfm)``
@@ -741,23 +774,11 @@ def parameter_draws(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int = D
     ``params`` should be the fit on ``rfm`` (``fit_clv(rfm)``), the centre of the draws.
     """
     params = check_params(params)
-    model = params["purchase_model"]
     rfm = _checked_rfm(rfm)
-    x, t_x, T = _arrays(rfm)
-    m = rfm["monetary"].to_numpy(float) if "monetary" in rfm else np.zeros_like(x)
-    repeat = (x > 0) & (m > 0)
-    purchase_start = np.array([params[model][k] for k in _PARAM_NAMES[model]])
-    spend_start = np.array([params["gamma_gamma"][k] for k in _PARAM_NAMES["gamma_gamma"]])
     generator = np.random.default_rng(seed)
-    samples = []
-    for _ in range(draws):
-        weights = np.bincount(generator.integers(0, len(x), len(x)), minlength=len(x)).astype(float)
-        purchase = _refit(lambda v: _purchase_log_likelihood(model, v, x, t_x, T), purchase_start, weights)
-        spend = _refit(lambda v: _spend_log_likelihood(v, x[repeat], m[repeat]), spend_start, weights[repeat])
-        samples.append({"purchase_model": model, model: dict(zip(_PARAM_NAMES[model], map(float, purchase))),
-                        "gamma_gamma": dict(zip(_PARAM_NAMES["gamma_gamma"], map(float, spend))),
-                        "time_unit": "D"})
-    return samples
+    return [_refit_params(rfm, params, np.bincount(generator.integers(0, len(rfm), len(rfm)),
+                                                   minlength=len(rfm)).astype(float))
+            for _ in range(draws)]
 
 
 def value_uncertainty(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int = STORED_DRAWS,

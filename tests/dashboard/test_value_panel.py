@@ -455,3 +455,29 @@ def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path)
     assert state.everyone["PAlive"].quantile(0.05) > 0.99
     note = TablePanel(state).palive_note.value
     assert "almost no churn" in note and "single day" not in note  # one note: P(alive) tells nothing here
+
+
+@pytest.mark.slow
+def test_the_summary_says_how_the_lifetime_value_held_up_at_earlier_dates(sample_data, tmp_path):
+    """With the value check in the model's evidence (``segkit train``), the page says the
+    ratio for all customers beside the value at stake, and each segment's in the glossary."""
+    from segkit.dashboard.segments import SegmentsPanel
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+    from segkit.pipeline.value_backtest import apply_value_evidence
+    from segkit.value.clv import refit_clv, rfm_frame
+
+    model = train_model(sample_data, k=4)[0]
+    model.clv_params_ = refit_clv(rfm_frame(sample_data.lines), {
+        "purchase_model": "bgnbd", "bgnbd": {"r": 1.0, "alpha": 50.0, "a": 0.5, "b": 5.0},
+        "gamma_gamma": {"p": 2.0, "q": 3.0, "v": 300.0}, "time_unit": "D"})
+    backtest = backtest_segments(sample_data.lines, model=model, n_boot=10, n_cutoffs=2)
+    apply_evidence(model, backtest)
+    apply_value_evidence(model, backtest, sample_data.lines)
+    panel = SegmentsPanel(_state(sample_data, model, tmp_path))
+    overall = model.evidence_["value"]["all"]["spend_ratio"]
+    said = panel.at_stake.value
+    assert "Lifetime value, checked: At 2 earlier dates" in said
+    assert f"predicted spend for all customers over the next 90 days was {overall:.2f} times" in said
+    for name, figures in model.evidence_["value"]["segments"].items():
+        assert f"was {figures['spend_ratio']:.2f} times what they actually spent" in \
+            panel.definitions().loc[name, "Evidence"]

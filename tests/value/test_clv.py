@@ -631,3 +631,27 @@ def test_cli_fits_pareto_and_its_diagnostics_leave_out_period_transactions(tmp_p
     assert clv.load_params(params)["purchase_model"] == "pareto"
     assert not (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
     assert "not available for Pareto/NBD" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, published", [("bgnbd", PARAMS["bgnbd"]), ("mbgnbd", MBGNBD_CDNOW)])
+def test_refit_without_pymc_finds_the_published_cdnow_estimates_from_a_far_start(cdnow, model, published):
+    """``refit_clv`` (what the backtest refits at each cut-off) is the maximum likelihood:
+    from a start two to three times off it lands on the published estimates."""
+    start = {"purchase_model": model, model: {k: v * (2.0 if i % 2 else 0.4) for i, (k, v) in enumerate(published.items())},
+             "gamma_gamma": {"p": 2.0, "q": 9.0, "v": 40.0}, "time_unit": "D"}
+    params = clv.refit_clv(cdnow, start)
+    for name, value in published.items():
+        assert params[model][name] == pytest.approx(value, rel=0.01), name
+    for name, value in PARAMS["gamma_gamma"].items():
+        assert params["gamma_gamma"][name] == pytest.approx(value, rel=0.01), name
+
+
+def test_holdout_over_a_horizon_counts_only_the_horizon():
+    lines = _lines([("A", "2011-01-01", 10.0), ("A", "2011-01-20", 10.0), ("A", "2011-02-10", 7.0),
+                    ("A", "2011-03-20", 100.0), ("B", "2011-01-05", 5.0), ("B", "2011-02-05", 3.0)])
+    table = clv.holdout_comparison(lines, "2011-02-01", params=PARAMS, horizon_days=30)
+    assert table.attrs["holdout_days"] == 30
+    assert table["actual_spend"].to_dict() == {"A": 7.0, "B": 3.0}
+    whole = clv.holdout_comparison(lines, "2011-02-01", params=PARAMS)
+    assert whole["actual_spend"].to_dict() == {"A": 107.0, "B": 3.0} and whole.attrs["holdout_days"] > 30
+    assert (whole["predicted_spend"] > table["predicted_spend"]).all()
