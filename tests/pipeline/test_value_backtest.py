@@ -37,6 +37,7 @@ def _spend_in(lines: pd.DataFrame, start, days: int) -> pd.Series:
     return (part["Quantity"] * part["UnitPrice"]).groupby(part["CustomerID"].astype(str)).sum()
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_actual_spend_per_segment_is_what_its_members_spent_in_the_horizon(sample_data, sample_valued):
     model, backtest, table = sample_valued
     renamed = model.evidence_.get("renamed") or {}
@@ -58,6 +59,7 @@ def test_actual_spend_per_segment_is_what_its_members_spent_in_the_horizon(sampl
         assert segments["predicted_spend"].sum() == pytest.approx(rows.loc["All customers", "predicted_spend"])
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_pooled_ratio_is_predicted_over_actual_summed_over_the_cutoffs(sample_valued):
     model, backtest, table = sample_valued
     per = table[table["cutoff"] != "pooled"]
@@ -73,6 +75,7 @@ def test_pooled_ratio_is_predicted_over_actual_summed_over_the_cutoffs(sample_va
         assert (rows["spend_ratio_lo"] <= rows["spend_ratio"]).all() and (rows["spend_ratio"] <= rows["spend_ratio_hi"]).all()
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_each_cutoff_refits_on_the_lines_before_it_only(sample_data, sample_valued):
     """A big order after a cut-off's horizon changes nothing at that cut-off; the same order
     before the cut-off changes its prediction."""
@@ -101,6 +104,7 @@ def test_each_cutoff_refits_on_the_lines_before_it_only(sample_data, sample_valu
                                                                                         "predicted_spend"])
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_the_ratio_is_said_plainly_next_to_the_evidence(sample_valued):
     model, _, _ = sample_valued
     stored = model.evidence_["value"]["segments"]
@@ -115,6 +119,7 @@ def test_the_ratio_is_said_plainly_next_to_the_evidence(sample_valued):
         assert said[name] in model.definitions_.loc[name, "Evidence"]
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_the_value_check_survives_saving(sample_valued, tmp_path):
     from segkit.pipeline.artifacts import load_artifacts, save_artifacts
 
@@ -186,6 +191,7 @@ def test_real_stated_ratio_holds_at_a_held_out_date(real_data, real_valued, held
     assert np.isfinite(total) and total < 1  # on this log the model under-forecasts the autumn
 
 
+@pytest.mark.slow  # the sample_valued fixture refits lifetime value at every cut-off (12-25 s)
 def test_the_page_says_the_check_beside_the_lifetime_value(sample_valued):
     from segkit.dashboard.segments import glossary_html, value_check_note
 
