@@ -461,6 +461,29 @@ def test_segments_panel_glossary_and_summary(state):
     assert panel.heatmap.layout.xaxis.visible is True and panel.heatmap.layout.yaxis.visible is True
 
 
+def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state, sample_data):
+    """Issue 22, point 2: under a country filter the glossary keeps the whole shop's numbers
+    and says so, with the whole shop's customer count and period."""
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+
+    panel = SegmentsPanel(state)
+    assert panel.glossary_scope.value == ""  # no filter: nothing to explain
+    glossary = panel.glossary.value
+    state.filters = Filters(country="Germany")
+    customers = sample_data.lines["CustomerID"].nunique()
+    shown = int((sample_data.customers["Country"] == "Germany").sum())
+    assert 0 < shown < customers
+    start, end = sample_data.lines["InvoiceDate"].min(), sample_data.lines["InvoiceDate"].max()
+    sentence = (f"these definitions, their numbers and the products below are the whole shop's: all {customers:,} "
+                f"customers from {start:%d %b %Y} to {end:%d %b %Y}")
+    assert sentence in panel.glossary_scope.value
+    assert panel.glossary.value == glossary  # the numbers are the whole shop's, as the sentence says
+    assert sentence in report_html(state, panel.definitions()).replace("&#x27;", "'")
+    state.filters = Filters()
+    assert panel.glossary_scope.value == ""
+
+
 def test_glossary_uses_the_models_definitions_when_it_has_them(state, sample_model):
     from segkit.dashboard.segments import segment_definitions
 
