@@ -6,9 +6,9 @@ summary has total and mean CLV per segment and a sentence on the value at stake 
 At risk and Lost. The glossary ("What the segments mean") comes from the model's own
 ``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
 else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
-for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, on request (a closed section,
-so opening the page reads no lines), what each segment buys more than other customers do
-(``products_html``: ``views.products.top_products``).
+for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, in a closed section (filled
+once the page is drawn, so opening the page waits for no lines; printed open), what each
+segment buys more than other customers do (``products_html``: ``views.products.top_products``).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from segkit.dashboard.widgets import (
     classed,
     empty_figure,
     guarded,
+    run_soon,
 )
 from segkit.modeling.label import (
     RECOMMENDATIONS,
@@ -270,9 +271,19 @@ class SegmentsPanel:
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show_products(self) -> None:
-        """Fill the products section when it is open (it stays empty while closed)."""
+        """Fill the products section now when it is open; when closed, soon after on the
+        kernel's loop (``widgets.run_soon``), once the page has drawn what changed: a
+        printed page holds the section (the print CSS shows it closed or open) and opening
+        the page or switching segments does not wait for the lines to be read."""
         if self.products_section.selected_index == 0:
-            self.products.value = products_html(self.state, list(self.definitions().index))
+            self.fill_products()
+        elif not self.products.value:
+            version = self.state.model_version
+            run_soon(self.state, lambda: self.fill_products() if self.state.model_version == version
+                     and not self.products.value else None)
+
+    def fill_products(self) -> None:
+        self.products.value = products_html(self.state, list(self.definitions().index))
 
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
