@@ -279,7 +279,7 @@ class SegmentsPanel:
             self.fill_products()
         elif not self.products.value:
             version = self.state.model_version
-            run_soon(self.state, lambda: self.fill_products() if self.state.model_version == version
+            run_soon(lambda: self.fill_products() if self.state.model_version == version
                      and not self.products.value else None)
 
     def fill_products(self) -> None:

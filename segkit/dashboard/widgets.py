@@ -104,17 +104,25 @@ def kernel_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def run_soon(state, callback: Callable[[], None], delay: float = 0.5) -> bool:
-    """Run ``callback`` (``guarded``) on the kernel's event loop ``delay`` seconds from now,
-    after the widget changes of the current event have gone to the browser. False outside
-    a kernel (plain Python, tests): nothing is scheduled."""
+def run_soon(callback: Callable[[], None], delay: float = 0.5) -> bool:
+    """Run ``callback`` on the kernel's event loop ``delay`` seconds from now, after the
+    widget changes of the current event have gone to the browser. A failure is logged and
+    leaves the page's message alone (the viewer did nothing). False outside a kernel (plain
+    Python, tests): nothing is scheduled."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = kernel_loop()
     if loop is None:
         return False
-    loop.call_later(delay, guarded(state, callback))
+
+    def run() -> None:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a background fill must not break the page
+            log.exception("deferred dashboard update failed")
+
+    loop.call_later(delay, run)
     return True
 
 

@@ -485,6 +485,32 @@ def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state
     assert panel.glossary_scope.value == ""
 
 
+def test_closed_products_section_is_filled_on_the_kernels_loop_for_printing(state):
+    """Issue 22, point 3: the top-products section, closed, is filled soon after the panel
+    is built (so a printed page holds it), on the event loop, not while the page is built;
+    outside a loop nothing is scheduled and the section fills when opened."""
+    import asyncio
+
+    from segkit.dashboard.segments import SegmentsPanel, products_html
+    from segkit.dashboard.widgets import run_soon
+
+    assert run_soon(lambda: None) is False
+    panels = []
+
+    async def build_and_wait():
+        panels.append(SegmentsPanel(state))
+        assert panels[0].products.value == ""  # not while the page is built
+        assert run_soon(lambda: 1 / 0, delay=0.01)  # a failure is logged, the page's message untouched
+        await asyncio.sleep(0.8)
+
+    state.message = "kept"
+    asyncio.run(build_and_wait())
+    panel = panels[0]
+    assert panel.products_section.selected_index is None  # still closed on screen
+    assert panel.products.value == products_html(state, list(panel.definitions().index))
+    assert "seg-top-products-table" in panel.products.value and state.message == "kept"
+
+
 def test_glossary_uses_the_models_definitions_when_it_has_them(state, sample_model):
     from segkit.dashboard.segments import segment_definitions
 
