@@ -65,8 +65,8 @@ _PAGE_WORDS = [
      "add one (1 on a line of one unit), then upload the file again."),
     (re.compile(r"pass --sheet NAME with the sheet of transactions, or give the sheets the same columns to read them "
                 r"as one log\."),
-     "keep only the sheet of transactions in the workbook (or save that sheet as CSV), or give the sheets the same "
-     "columns, then upload the file again."),
+     ("keep only the sheet of transactions in the workbook (or save that sheet as CSV), or give the sheets the same "
+      "columns, then upload the file again.")),
     (re.compile(r"save it as parquet and use --engine duckdb, or split it\."),
      "or split it into parts (each customer's lines in one part) and upload them one by one."),
     (re.compile(r"export the transactions as CSV or parquet,"), "export the transactions as CSV,"),

@@ -13,7 +13,12 @@ import re
 import unicodedata
 
 import pytest
-from test_browser import _decode_download, _summary, _wait_summary_change, open_until_drawn
+from test_browser import (
+    _decode_download,
+    _summary,
+    _wait_summary_change,
+    open_until_drawn,
+)
 
 from segkit.dashboard.segments import PRODUCTS_TITLE
 from segkit.views.products import top_products
