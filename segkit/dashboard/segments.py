@@ -6,9 +6,9 @@ summary has total and mean CLV per segment and a sentence on the value at stake 
 At risk and Lost. The glossary ("What the segments mean") comes from the model's own
 ``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
 else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
-for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, on request (a closed section,
-so opening the page reads no lines), what each segment buys more than other customers do
-(``products_html``: ``views.products.top_products``).
+for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, in a closed section (filled
+once the page is drawn, so opening the page waits for no lines; printed open), what each
+segment buys more than other customers do (``products_html``: ``views.products.top_products``).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from segkit.dashboard.widgets import (
     classed,
     empty_figure,
     guarded,
+    run_soon,
 )
 from segkit.modeling.label import (
     RECOMMENDATIONS,
@@ -37,13 +38,13 @@ from segkit.page.data import holds_lines
 from segkit.pipeline.backtest import NO_EVIDENCE
 from segkit.views import plots
 from segkit.views.products import top_products, top_products_html
-from segkit.views.tables import download_link_html, summary_csv, summary_html
+from segkit.views.tables import Filters, download_link_html, summary_csv, summary_html
 from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
            "value_check_note",
            "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES", "products_html",
-           "PRODUCTS_TITLE"]
+           "PRODUCTS_TITLE", "glossary_scope_html"]
 
 SMALL_CHART_HEIGHT = 340
 
@@ -174,6 +175,20 @@ def glossary_html(definitions: pd.DataFrame) -> str:
     return f'<dl class="seg-glossary-list">{"".join(items)}</dl>'
 
 
+def glossary_scope_html(state) -> str:
+    """Under any filter, one sentence above the glossary: its definitions and numbers are
+    the whole shop's (every customer, the whole period), since the rules that name the
+    segments do not change with the filters ("" without a filter)."""
+    if state.filters == Filters():
+        return ""
+    start, end = state.data.period
+    customers = len(state.everyone)
+    return ('<p class="seg-note seg-glossary-scope">Whatever the filters, these definitions, their numbers and the '
+            f"products below are the whole shop's: all {customers:,} customers from {start:%d %b %Y} to "
+            f"{end:%d %b %Y}. The rules that name the segments do not change with the filters; the customers shown "
+            "are counted under “Segments in this view” below.</p>")
+
+
 #: The title of the section with each segment's top products.
 PRODUCTS_TITLE = "What each segment buys more than other customers"
 
@@ -196,6 +211,7 @@ class SegmentsPanel:
     def __init__(self, state):
         self.state = state
         self.glossary = classed(W.HTML(), "seg-glossary")
+        self.glossary_scope = classed(W.HTML(), "seg-glossary-scope-box")
         self.summary = classed(W.HTML(), "seg-summary")
         self.summary_download = classed(W.HTML(), "seg-summary-download")
         self.at_stake = classed(W.HTML(), "seg-at-stake")
@@ -215,7 +231,7 @@ class SegmentsPanel:
         self.glossary_box = classed(W.VBox([
             W.HBox([W.HTML("<h3>What the segments mean</h3>"), self.segmentation],
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
-            self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
+            self.glossary_scope, self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
             W.HTML("<h3>Segments in this view</h3>"), self.summary, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
@@ -271,15 +287,26 @@ class SegmentsPanel:
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show_products(self) -> None:
-        """Fill the products section when it is open (it stays empty while closed)."""
+        """Fill the products section now when it is open; when closed, soon after on the
+        kernel's loop (``widgets.run_soon``), once the page has drawn what changed: a
+        printed page holds the section (the print CSS shows it closed or open) and opening
+        the page or switching segments does not wait for the lines to be read."""
         if self.products_section.selected_index == 0:
-            self.products.value = products_html(self.state, list(self.definitions().index))
+            self.fill_products()
+        elif not self.products.value:
+            version = self.state.model_version
+            run_soon(lambda: self.fill_products() if self.state.model_version == version
+                     and not self.products.value else None)
+
+    def fill_products(self) -> None:
+        self.products.value = products_html(self.state, list(self.definitions().index))
 
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
             self.glossary.value = glossary_html(self.definitions())
             self.products.value = ""
             self.show_products()
+        self.glossary_scope.value = glossary_scope_html(self.state)
         summary = self.state.selection.summary
         self.summary.value = summary_html(summary, self.state.currency)
         self.summary_download.value = download_link_html(

@@ -533,6 +533,9 @@ def test_upload_just_over_the_limit_gets_a_message(page, served):
     page.wait_for_selector(".seg-upload-result .seg-upload-too-large")
     message = _plain(page.inner_text(".seg-upload-result .seg-error"))
     assert "too_large.csv" in message and f"upload limit of {UPLOAD_LIMIT_MB} MB" in message
+    # What a viewer can do (issue 22, point 4), not a command or a server setting.
+    assert f"split it into parts under {UPLOAD_LIMIT_MB} MB" in message and "upload them one by one" in message
+    assert "segkit" not in message and "SEGKIT_" not in message
     _filter_one_segment_and_back(page)  # the websocket and the session survive
 
 
