@@ -24,9 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from segkit.page.snapshot import _read, page_customers, split_value_draws, write_snapshot
+from segkit.page.snapshot import (
+    _read,
+    page_customers,
+    split_value_draws,
+    write_snapshot,
+)
 from segkit.pipeline.workflow import load_customer_data, train_model
 from segkit.value.clv import total_value_interval
 from segkit.views.tables import Filters, filter_mask, segment_summary
@@ -68,8 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, frame in (("with_draws", everyone_with_draws), ("without_draws", everyone)):
             path = Path(folder) / f"{name}.parquet"
-            write = best_of(args.repeat, lambda: write_snapshot(path, frame, categories))
-            read = best_of(args.repeat, lambda: _read(path))
+            write = best_of(args.repeat, lambda path=path, frame=frame: write_snapshot(path, frame, categories))
+            read = best_of(args.repeat, lambda path=path: _read(path))
             report[f"snapshot_{name}"] = {"bytes": path.stat().st_size, "write_seconds": round(write, 4),
                                           "read_seconds": round(read, 4)}
     report["split_seconds"] = round(best_of(args.repeat, lambda: split_value_draws(everyone_with_draws)), 4)
@@ -82,9 +85,9 @@ def main() -> None:
     for name, filters in views.items():
         mask = filter_mask(everyone, filters)
         shown = everyone[mask]
-        plain = best_of(args.repeat, lambda: segment_summary(shown))
-        ranged = best_of(args.repeat, lambda: segment_summary(shown, draws[mask]))
-        total = best_of(args.repeat, lambda: total_value_interval(draws[mask]))
+        plain = best_of(args.repeat, lambda shown=shown: segment_summary(shown))
+        ranged = best_of(args.repeat, lambda shown=shown, mask=mask: segment_summary(shown, draws[mask]))
+        total = best_of(args.repeat, lambda mask=mask: total_value_interval(draws[mask]))
         report["views"][name] = {"customers": int(mask.sum()), "summary_seconds": round(plain, 4),
                                  "summary_with_intervals_seconds": round(ranged, 4),
                                  "total_interval_seconds": round(total, 4)}

@@ -775,7 +775,7 @@ def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, mode
     return add_customer_value_and_draws(customers, lines, model)[0]
 
 
-def add_customer_value_and_draws(customers: pd.DataFrame, lines: pd.DataFrame | None, model: "SegmentationModel"
+def add_customer_value_and_draws(customers: pd.DataFrame, lines: pd.DataFrame | None, model: SegmentationModel
                              ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``add_customer_value``, and every customer's CLV under each of the model's stored
     parameter draws (rows in the order of ``customers``, one column per draw, currency;
