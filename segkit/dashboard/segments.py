@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from segkit.dashboard.urlsync import view_name
+from segkit.dashboard.value_panel import group_range_note
 from segkit.dashboard.widgets import (
     FIGURE_TEMPLATE,
     Chart,
@@ -214,6 +215,7 @@ class SegmentsPanel:
         self.glossary_scope = classed(W.HTML(), "seg-glossary-scope-box")
         self.summary = classed(W.HTML(), "seg-summary")
         self.summary_download = classed(W.HTML(), "seg-summary-download")
+        self.range_note = classed(W.HTML(), "seg-summary-range-note")
         self.at_stake = classed(W.HTML(), "seg-at-stake")
         self.segmentation = classed(W.ToggleButtons(options=SEGMENTATION_CHOICES, value=state.segmentation,
                                                     description="Segments", tooltips=[
@@ -233,7 +235,7 @@ class SegmentsPanel:
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
             self.glossary_scope, self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
-            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.summary_download, self.at_stake,
+            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.range_note, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
@@ -309,6 +311,9 @@ class SegmentsPanel:
         self.glossary_scope.value = glossary_scope_html(self.state)
         summary = self.state.selection.summary
         self.summary.value = summary_html(summary, self.state.currency)
+        level = float((getattr(self.state.model, "clv_uncertainty_", None) or {}).get("level", 0.9))
+        self.range_note.value = (f'<p class="seg-meta seg-range-note">{html.escape(group_range_note(level))}</p>'
+                                 if "SumCLVLow" in summary.columns and len(summary) else "")
         self.summary_download.value = download_link_html(
             self.summary_rows, self.summary_filename, "Download this summary as CSV (with what customers like these "
             "did next)") if len(summary) else ""

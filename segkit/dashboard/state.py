@@ -43,6 +43,7 @@ from segkit.page.snapshot import (
     page_customers,
     prepare_snapshot,
     segmented_customers,
+    split_value_draws,
 )
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
 from segkit.pipeline.backtest import segment_evidence
@@ -160,8 +161,13 @@ class Selection:
 
     def __init__(self, everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters,
                  period: tuple[pd.Timestamp, pd.Timestamp], warnings: tuple[str, ...],
-                 labels: dict[str, pd.Categorical] | None = None, base: "Selection | None" = None):
+                 labels: dict[str, pd.Categorical] | None = None, base: "Selection | None" = None,
+                 draws: np.ndarray | None = None):
         self.everyone, self.activity, self.filters = everyone, activity, filters
+        #: Every customer's lifetime value under each stored parameter draw (rows as
+        #: ``everyone``; ``DashboardState.value_draws``), ``None`` without: what the
+        #: intervals of the segments and of the total shown are read from.
+        self.all_draws = draws
         #: The selection of the same filters without the segment filter (``None`` when there
         #: is none): summary and centres of a segment filter are rows of its own.
         self.base = base if filters.segments is not None else None
@@ -237,10 +243,25 @@ class Selection:
         return sorted(str(c) for c, n in zip(labels.categories, self.counts) if n)
 
     @cached_property
+    def draws(self) -> np.ndarray | None:
+        """The rows of ``all_draws`` of the customers shown (``None`` without draws)."""
+        return None if self.all_draws is None else self.all_draws[self.mask]
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
         if self.base is not None:
             return summary_of_segments(self.base.summary, self.filters.segments)
-        return segment_summary(self.frame(SUMMARY_INPUTS))
+        return segment_summary(self.frame(SUMMARY_INPUTS), self.draws)
+
+    @cached_property
+    def value_interval(self) -> tuple[float, float] | None:
+        """The 90 % interval (low, high; currency) of the total lifetime value of the customers
+        shown, from each draw's total (``clv.total_value_interval``); ``None`` without draws."""
+        if self.draws is None:
+            return None
+        from segkit.value.clv import total_value_interval
+
+        return total_value_interval(self.draws)
 
     def centres(self, z: pd.DataFrame) -> pd.DataFrame:
         """``views.segment_centres`` of the shown customers over ``z`` (``window_z_scores`` of
@@ -553,7 +574,17 @@ class DashboardState(traitlets.HasTraits):
     def scored(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment and lifetime value: for the
         saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
-        return self._cached("scored", (self.model,), self._segment_everyone)
+        return self._scored_and_draws()[0]
+
+    @property
+    def value_draws(self) -> np.ndarray | None:
+        """Every customer's lifetime value under each of the model's stored parameter draws
+        (customers x draws, float32, rows as ``scored`` and ``everyone``; ``None`` for a model
+        without draws): kept with the page so that any group shown gets its own interval."""
+        return self._scored_and_draws()[1]
+
+    def _scored_and_draws(self) -> tuple[pd.DataFrame, np.ndarray | None]:
+        return self._cached("scored", (self.model,), lambda: split_value_draws(self._segment_everyone()))
 
     def _segment_everyone(self) -> pd.DataFrame:
         def compute():
@@ -605,16 +636,16 @@ class DashboardState(traitlets.HasTraits):
         "whole period" figures are of (kept apart from ``selection``'s caches)."""
         filters = replace(self.filters, start=None, end=None, category=ALL)
         return self._cached("whole_selection", (self.model_version, filters), lambda: Selection(
-            self.everyone, None, filters, self.period(filters), (), self.labels))
+            self.everyone, None, filters, self.period(filters), (), self.labels, draws=self.value_draws))
 
     def _selection(self, filters: Filters) -> Selection:
         if filters.segments is None:  # kept apart too: the base of the segment filters that follow
             return self._cached("base_selection", (self.model_version, filters), lambda: Selection(
                 self.everyone, self.activity(filters), filters, self.period(filters),
-                filter_warnings(filters, self.currency), self.labels))
+                filter_warnings(filters, self.currency), self.labels, draws=self.value_draws))
         base = self._selection(replace(filters, segments=None))
         return Selection(self.everyone, self.activity(filters), filters, self.period(filters),
-                         filter_warnings(filters, self.currency), self.labels, base)
+                         filter_warnings(filters, self.currency), self.labels, base, self.value_draws)
 
     @property
     def labels(self) -> dict[str, pd.Categorical]:

@@ -82,6 +82,10 @@ __all__ = [
     "customer_lifetime_value",
     "predict_clv",
     "value_by_segment",
+    "customer_value_and_draws",
+    "values_under_draws",
+    "value_intervals_by_group",
+    "total_value_interval",
     "holdout_comparison",
     "refit_clv",
     "holdout_summary",
@@ -511,18 +515,74 @@ def customer_value(lines: pd.DataFrame, params: Mapping[str, Any], horizon_month
     ``CLVLow`` and ``CLVHigh``, the bootstrap interval of ``predict_clv`` (``draws`` refits,
     default ``DEFAULT_DRAWS``). ``samples``: parameter draws made before (the model's
     ``value_uncertainty``), evaluated instead of refitting (``level`` default ``DEFAULT_LEVEL``)."""
-    rfm = rfm_frame(lines)
     if samples:
-        level = level or DEFAULT_LEVEL
-        draws = np.column_stack([customer_lifetime_value(rfm, check_params(sample), horizon_months, discount)
-                                 .to_numpy() for sample in samples])
+        return customer_value_and_draws(lines, params, samples, horizon_months, discount, level)[0]
+    rfm = rfm_frame(lines)
     predicted = predict_clv(rfm, params, horizon_months, discount, level=level, draws=draws)
+    return _value_table(predicted, level is not None)
+
+
+def _value_table(predicted: pd.DataFrame, interval: bool) -> pd.DataFrame:
     table = pd.DataFrame({"PAlive": predicted["p_alive"].round(4),
                           "ExpectedPurchases90d": predicted["expected_purchases_90d"].round(3),
                           "CLV": predicted["clv"].round(2)})
-    if level is not None:
+    if interval:
         table["CLVLow"], table["CLVHigh"] = predicted["clv_low"].round(2), predicted["clv_high"].round(2)
     return table
+
+
+def values_under_draws(rfm: pd.DataFrame, samples: Sequence[Mapping[str, Any]], horizon_months: int = 12,
+                       discount: float = 0.01) -> np.ndarray:
+    """CLV (currency) of every customer of ``rfm`` (rows, in its order) under each parameter
+    dict of ``samples`` (columns): the matrix every interval is read from."""
+    return np.column_stack([customer_lifetime_value(rfm, check_params(sample), horizon_months, discount).to_numpy()
+                            for sample in samples])
+
+
+def customer_value_and_draws(lines: pd.DataFrame, params: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
+                             horizon_months: int = 12, discount: float = 0.01, level: float | None = None
+                             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``customer_value`` with stored parameter draws (``samples``), and the matrix behind
+    its intervals: every customer's CLV under every draw (DataFrame indexed by CustomerID
+    in the order of the value table, one float column per draw, currency).
+
+    Keep the matrix to give a group of customers an interval (``value_intervals_by_group``,
+    ``total_value_interval``): one draw moves every customer at once, so a group's interval
+    is read from the draws' sums, never from the sum of its customers' bounds."""
+    rfm = rfm_frame(lines)
+    values = values_under_draws(rfm, samples, horizon_months, discount)
+    predicted = predict_clv(rfm, params, horizon_months, discount, level=level or DEFAULT_LEVEL, draws=values)
+    draws = pd.DataFrame(values, index=rfm.index, columns=[f"draw{i}" for i in range(values.shape[1])])
+    return _value_table(predicted, True), draws
+
+
+def total_value_interval(draws: np.ndarray | pd.DataFrame, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """The central ``level`` interval (low, high; currency) of the total value of the
+    customers in ``draws`` (rows: customers, columns: parameter draws; ``values_under_draws``):
+    each draw's sum over the customers, then its quantiles. Customers without a value (NaN)
+    count 0, as in the total shown beside it; (NaN, NaN) for no customer."""
+    values = np.asarray(draws, dtype="float64")
+    if values.ndim != 2 or values.shape[0] == 0 or values.shape[1] == 0:
+        return float("nan"), float("nan")
+    low, high = _interval(np.nansum(values, axis=0), level)
+    return float(low), float(high)
+
+
+def value_intervals_by_group(draws: np.ndarray | pd.DataFrame, groups, level: float = DEFAULT_LEVEL
+                             ) -> pd.DataFrame:
+    """``total_value_interval`` of each group of customers: ``groups`` gives one label per
+    row of ``draws`` (rows without a label are left out). Returns one row per group (index:
+    the labels, sorted), columns ``Low`` and ``High`` (currency)."""
+    values = np.asarray(draws, dtype="float64")
+    labels = pd.Series(np.asarray(groups, dtype=object) if not isinstance(groups, pd.Series) else groups.to_numpy())
+    if values.ndim != 2 or values.shape[0] != len(labels):
+        raise SegkitDataError(f"draws must hold one row per customer labelled ({len(labels):,}), not shape "
+                              f"{values.shape}; make them with values_under_draws on the same customers.")
+    sums = pd.DataFrame(values, copy=False).groupby(labels.to_numpy(), dropna=True, sort=True).sum()
+    if sums.empty:
+        return pd.DataFrame(columns=["Low", "High"], dtype="float64")
+    low, high = _interval(sums.to_numpy(), level, axis=1)
+    return pd.DataFrame({"Low": low, "High": high}, index=sums.index)
 
 
 def clv_available() -> bool:
@@ -561,13 +621,10 @@ def value_by_segment(predicted: pd.DataFrame, segments: pd.Series, draws: np.nda
         if draws.ndim != 2 or draws.shape[0] != len(predicted):
             raise SegkitDataError(f"draws must hold one row per customer of predicted ({len(predicted):,}), "
                                   f"not shape {draws.shape}; make them with clv_draws on the same rfm table.")
-        codes = names.to_numpy()
-        for name in table.index:
-            totals = draws[codes == name].sum(axis=0)
-            low, high = _interval(totals, level)
-            count = table.loc[name, "Customers"]
-            table.loc[name, ["TotalCLVLow", "TotalCLVHigh", "MeanCLVLow", "MeanCLVHigh"]] = [
-                low, high, low / count, high / count]
+        intervals = value_intervals_by_group(draws, names.to_numpy(), level).reindex(table.index)
+        count = table["Customers"]
+        table["TotalCLVLow"], table["TotalCLVHigh"] = intervals["Low"], intervals["High"]
+        table["MeanCLVLow"], table["MeanCLVHigh"] = intervals["Low"] / count, intervals["High"] / count
         order = ["Customers", "TotalCLV", "TotalCLVLow", "TotalCLVHigh", "MeanCLV", "MeanCLVLow", "MeanCLVHigh"]
         table = table[order + [c for c in table if c not in order]]
     return table.loc[segment_order(table.index)]
@@ -814,9 +871,7 @@ def clv_draws(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int = DEFAULT
     """
     if draws < 2:
         raise SegkitDataError(f"An interval needs at least 2 parameter draws, not {draws}.")
-    samples = parameter_draws(rfm, params, draws, seed)
-    return np.column_stack([customer_lifetime_value(rfm, sample, horizon_months, discount).to_numpy()
-                            for sample in samples])
+    return values_under_draws(rfm, parameter_draws(rfm, params, draws, seed), horizon_months, discount)
 
 
 def _interval(values: np.ndarray, level: float, axis: int | None = None) -> tuple[Any, Any]:
