@@ -46,7 +46,8 @@ from segkit.live.page import live_customer_data, page_feed
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
-    from segkit.live.feed import LiveFeed, LiveUpdate
+    from segkit.live.changes import LiveUpdate
+    from segkit.live.feed import LiveFeed
 
 __all__ = ["log", "MOVE_BUTTONS", "FOLLOWER_POLL_SECONDS", "FIRST_SNAPSHOT_WAIT_SECONDS", "RESTART_REFRESHER_SECONDS", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines", "status_text", "LivePanel"]
 

@@ -34,7 +34,7 @@ import traitlets
 
 from segkit.config import Settings
 from segkit.config import settings as read_settings
-from segkit.errors import SegkitArtifactError, SegkitError
+from segkit.errors import SegkitError
 from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_windows
 from segkit.page.snapshot import (
@@ -45,9 +45,15 @@ from segkit.page.snapshot import (
     segmented_customers,
     split_value_draws,
 )
-from segkit.pipeline.artifacts import read_model_card, save_artifacts
 from segkit.pipeline.backtest import segment_evidence
-from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
+from segkit.pipeline.page_model import (
+    model_trained_for_page,
+    newer_saved_card,
+    retrained,
+    save_model,
+    saved_card_for,
+)
+from segkit.pipeline.workflow import CustomerData
 from segkit.views.tables import (
     ALL,
     TABLE_COLUMNS,
@@ -65,7 +71,7 @@ from segkit.views.tables import (
 from segkit.views.wording import money
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
-           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained", "SEGMENTATIONS"]
+           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "SEGMENTATIONS"]
 
 #: Columns ``views.segment_summary`` reads.
 SUMMARY_INPUTS = ["Cluster", "Segment", "Recommendation", "CLV", "NumPurchases", "TotalQuantity", "TotalSpend",
@@ -302,18 +308,13 @@ def initial_model(data: CustomerData, artifacts: Path):
     used (its folder, what to run) goes to the server's log, never to the page: a viewer
     cannot act on it (``serve`` trains and saves a model before the first page opens).
     """
-    try:
-        card = read_model_card(artifacts)
-        if model_fits_data(card, data):
-            # The card is enough to draw the page; the pipeline loads when first needed.
-            return CardModel(artifacts, card), card, saved_status(artifacts, card), None
-        trained = card.get("training_data", {})
-        reason = f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
-    except SegkitArtifactError as exc:
-        reason = str(exc).rstrip(".")
+    card, reason = saved_card_for(data, artifacts)
+    if card is not None:
+        # The card is enough to draw the page; the pipeline loads when first needed.
+        return CardModel(artifacts, card), card, saved_status(artifacts, card), None
     server_log(f"segkit: the page trains a model of its own (not saved, no lifetime value): {reason}. "
                "Run `segkit train`, or restart `make run`, which trains and saves one first.")
-    model, k_table = train_model(data, "auto")
+    model, k_table = model_trained_for_page(data)
     return model, provisional_card(model, data.training_info()), COMPUTED_HERE, k_table
 
 
@@ -364,13 +365,6 @@ def preset_of(model):
                 and spec_rules == rules):
             return spec
     return FeaturePreset(tuple(model.features), model.log_transform)
-
-
-def retrained(model, customers: pd.DataFrame, k: int):
-    """A model like ``model`` (same features, preset and settings) refitted with K = ``k``."""
-    from sklearn.base import clone
-
-    return clone(full_model(model)).set_params(n_clusters=int(k)).fit(customers)
 
 
 # ---------------------------------------------------------------- the state
@@ -507,7 +501,7 @@ class DashboardState(traitlets.HasTraits):
 
     def retrain(self, k: int) -> None:
         """Refit the model with K = ``k`` on every customer (same features and preset)."""
-        model = retrained(self.model, self.data.customers, k)
+        model = retrained(full_model(self.model), self.data.customers, k)
         status = ModelStatus(False, f"Not saved: retrained with K = {int(k)} on this page. Save it to make it the "
                                     "model every page uses.")
         self.set_model(model, provisional_card(model, self.data.training_info()), status, self.k_table)
@@ -532,8 +526,7 @@ class DashboardState(traitlets.HasTraits):
         """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
         if not self.settings.analyst:
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.server.serve --analyst).")
-        save_artifacts(full_model(self.model), self.artifacts, self.data.training_info())
-        card = read_model_card(self.artifacts)
+        card = save_model(full_model(self.model), self.artifacts, self.data)
         # Every page opened from now on reads this model's segments instead of computing them.
         prepare_snapshot(self.data, full_model(self.model), card)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
@@ -545,17 +538,11 @@ class DashboardState(traitlets.HasTraits):
         someone saved a new model; the page calls this when it opens. Returns True when
         the model changed.
         """
-        try:
-            card = read_model_card(self.artifacts)
-        except SegkitArtifactError:
-            return False
-        if not model_fits_data(card, self.data):
-            return False
-        same = ("card_sha256", "created") if card.get("card_sha256") else ("created",)
-        if self.saved and all(card.get(key) == self.card.get(key) for key in same):
-            return False
         if not self.saved and self.model_version > 0:
             return False  # a model retrained on this page stays until its author saves it
+        card = newer_saved_card(self.artifacts, self.data, self.card if self.saved else None)
+        if card is None:
+            return False
         self.set_model(CardModel(self.artifacts, card), card, saved_status(self.artifacts, card))
         self.notice = f"This page now uses the model saved {str(card.get('created', '?')).replace('T', ' ')[:16]}."
         return True

@@ -84,17 +84,17 @@ class Backtest:
     def evidence(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``evidence``: cut-offs, horizon, and the pooled
         figures per segment."""
-        from segkit.pipeline.artifacts import _jsonable
+        from segkit.pipeline.artifacts import jsonable
 
         segments = {}
         for name, row in self.pooled.iterrows():
-            segments[str(name)] = _jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
+            segments[str(name)] = jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
                                              for k, v in row.items() if pd.notna(v)})
         return {"horizon_days": int(self.horizon_days),
                 "cutoffs": [c.strftime("%Y-%m-%d") for c in self.cutoffs],
                 "interval": "95 % bootstrap over customers at each cut-off; pooled: the mean over the cut-offs, "
                             "interval from the lowest to the highest cut-off interval",
-                "settings": _jsonable(self.settings), "segments": segments}
+                "settings": jsonable(self.settings), "segments": segments}
 
 
 

@@ -123,10 +123,10 @@ class LifecycleFit:
 
     def as_dict(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``lifecycle_fit``."""
-        from segkit.pipeline.artifacts import _jsonable
+        from segkit.pipeline.artifacts import jsonable
 
         step = self.settings.get("step_days", 30)
-        return _jsonable({
+        return jsonable({
             "rule": FIT_RULE.format(step=step, horizon=self.horizon_days, max_pct=100 * LOST_MAX_RETURN,
                                     new=self.rules.new_days),
             "thresholds": self.rules.as_dict(), "lost_earned": bool(self.lost_earned),

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import re
 
-import duckdb
-
 from segkit.engines.database import safe_url
 from segkit.engines.dialects import DUCKDB, POSTGRES, SPARK, dialect_for
-from segkit.pipeline.workflow import load_customer_data
 from segkit.schema import ID_SPACE_CHARACTERS
-
-
-def test_a_duckdb_file_by_url_gives_the_in_memory_table(tmp_path, sample_log):
-    log = sample_log.reset_index(drop=True).assign(position=range(len(sample_log)))
-    path = tmp_path / "shop.ddb"
-    with duckdb.connect(str(path)) as con:
-        con.register("frame", log)
-        con.execute("CREATE TABLE orders AS SELECT * FROM frame")
-    got = load_customer_data(engine="ibis", db_url=f"duckdb:///{path}", db_table="orders", order_by="position")
-    expected = load_customer_data(sample_log, use_cache=False)
-    assert got.customers.sort_index().equals(expected.customers.sort_index())
-    assert got.report.equals(expected.report)
 
 
 def test_the_postgres_id_class_holds_what_python_strips():
