@@ -97,14 +97,14 @@ def value_evidence(table: pd.DataFrame, backtest: Backtest, params: Mapping[str,
                    renames: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What ``model.json`` stores as ``evidence["value"]``: the pooled rows of
     ``value_backtest`` by segment (under ``renames``' new names), "All customers" apart."""
-    from segkit.pipeline.artifacts import _jsonable
+    from segkit.pipeline.artifacts import jsonable
 
     renames = renames or {}
     pooled = table[table["cutoff"] == "pooled"].set_index("segment")
     figures = {str(name): {k: (int(v) if k in ("customers", "cutoffs") else float(v))
                            for k, v in row.drop("cutoff").items() if pd.notna(v)}
                for name, row in pooled.iterrows()}
-    return _jsonable({
+    return jsonable({
         "horizon_days": int(backtest.horizon_days),
         "cutoffs": [c.strftime("%Y-%m-%d") for c in backtest.cutoffs],
         "purchase_model": str(params.get("purchase_model", "bgnbd")),
