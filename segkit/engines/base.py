@@ -93,8 +93,9 @@ class Engine:
         return self.con.to_pandas(expr)
 
     def split(self, lines, buckets: int) -> list:
-        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``)."""
-        bucket = lines.CustomerID.hash().abs() % buckets
+        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``);
+        lines without a customer go to the first (the report counts them there)."""
+        bucket = (lines.CustomerID.hash().abs() % buckets).fill_null(0)
         return [lines.filter(bucket == i) for i in range(buckets)]
 
     def materialise(self, expr):

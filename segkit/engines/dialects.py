@@ -16,6 +16,9 @@ spelling across the databases ibis compiles to, so each engine takes them from i
   so it gets the characters spelled out as ``\\uXXXX``.
 
 Session settings an engine applies on connecting (``session_settings``) live here too.
+ClickHouse, BigQuery, Snowflake and Trino have dialects that ibis compiles the rules with
+(``cityHash64``, ``FARM_FINGERPRINT``, ``HASH``, ``xxhash64`` of the line joined as text);
+they were compiled, not run, and the engine refuses those backends.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ import ibis.expr.types as ir
 
 from segkit.schema import ID_SPACE, ID_SPACE_CHARACTERS, LINE_COLUMNS
 
-__all__ = ["DUCKDB", "POSTGRES", "SPARK", "SUPPORTED_BACKENDS", "Dialect", "dialect_for"]
+__all__ = ["DUCKDB", "POSTGRES", "SPARK", "CLICKHOUSE", "BIGQUERY", "SNOWFLAKE", "TRINO", "SUPPORTED_BACKENDS", "Dialect",
+           "dialect_for"]
 
 
 @ibis.udf.scalar.builtin(name="hash")
@@ -105,6 +109,51 @@ def _postgres_column_hashes(lines: ir.Table) -> ir.IntegerValue:
     return combined
 
 
+@ibis.udf.scalar.builtin(name="cityHash64")
+def _clickhouse_city_hash64(text: str) -> dt.uint64:
+    """ClickHouse's 64-bit ``cityHash64`` (unsigned)."""
+
+
+@ibis.udf.scalar.builtin(name="farm_fingerprint")
+def _bigquery_farm_fingerprint(text: str) -> dt.int64:
+    """BigQuery's 64-bit ``FARM_FINGERPRINT`` of a text."""
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _snowflake_hash(text: str) -> dt.int64:
+    """Snowflake's 64-bit ``HASH``."""
+
+
+@ibis.udf.scalar.builtin(name="to_utf8")
+def _trino_to_utf8(text: str) -> dt.binary:
+    """Trino: a text's UTF-8 bytes."""
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _trino_xxhash64(data: bytes) -> dt.binary:
+    """Trino's ``xxhash64`` of bytes (eight bytes, not a number)."""
+
+
+@ibis.udf.scalar.builtin(name="from_big_endian_64")
+def _trino_from_big_endian_64(data: bytes) -> dt.int64:
+    """Trino: eight bytes as a bigint."""
+
+
+#: Between the columns of a line hashed as one text (a control character no id keeps: ids
+#: are trimmed of 0x1c-0x1f). A missing and an empty value hash alike: that only adds a line
+#: to compare.
+_JOIN = "\x1f"
+
+
+def _joined_text_hash(text_hash: Callable[[ir.StringValue], ir.IntegerValue]) -> Callable[[ir.Table], ir.IntegerValue]:
+    """A line hash that hashes the line's columns joined as one text (for databases whose
+    hash takes one value)."""
+    def line_hash(lines: ir.Table) -> ir.IntegerValue:
+        parts = [lines[c].cast("string").fill_null("") for c in LINE_COLUMNS]
+        return text_hash(ibis.literal(_JOIN).join(parts))
+    return line_hash
+
+
 def _unicode_escapes(characters: str) -> str:
     """``characters`` as a bracket class of ``\\uXXXX`` escapes (PostgreSQL's regex syntax)."""
     return "[" + "".join(f"\\u{ord(c):04x}" for c in characters) + "]"
@@ -133,7 +182,19 @@ SPARK = Dialect("spark", ("pyspark",), ID_SPACE, _variadic(_spark_xxhash64_text_
 POSTGRES = Dialect("postgres", ("postgres",), _unicode_escapes(ID_SPACE_CHARACTERS), _postgres_column_hashes,
                    ("SET TIME ZONE 'UTC'", "SET work_mem = '256MB'", "SET default_statistics_target = 10"))
 
-_DIALECTS = (DUCKDB, SPARK, POSTGRES)
+
+# Compiled by ibis and checked for their functions (tests/engines/test_dialects.py), never run
+# on a server: ``--engine ibis`` refuses these backends (SUPPORTED_BACKENDS, docs/databases.md).
+#: ClickHouse and BigQuery use RE2, Trino Java-style classes (\p{Z}, \x{85}): ``ID_SPACE``
+CLICKHOUSE = Dialect("clickhouse", ("clickhouse",), ID_SPACE, _joined_text_hash(_clickhouse_city_hash64))
+BIGQUERY = Dialect("bigquery", ("bigquery",), ID_SPACE, _joined_text_hash(_bigquery_farm_fingerprint))
+#: Snowflake's POSIX regular expressions have no \p{Z} or \x{..}: the characters themselves
+SNOWFLAKE = Dialect("snowflake", ("snowflake",), "[" + "".join(ID_SPACE_CHARACTERS) + "]",
+                    _joined_text_hash(_snowflake_hash))
+TRINO = Dialect("trino", ("trino",), ID_SPACE,
+                _joined_text_hash(lambda text: _trino_from_big_endian_64(_trino_xxhash64(_trino_to_utf8(text)))))
+
+_DIALECTS = (DUCKDB, SPARK, POSTGRES, CLICKHOUSE, BIGQUERY, SNOWFLAKE, TRINO)
 
 #: ibis backends ``--engine ibis`` is known to run the rules on (others: see docs/databases.md).
 SUPPORTED_BACKENDS = ("postgres", "duckdb")
