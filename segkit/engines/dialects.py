@@ -99,7 +99,7 @@ def _postgres_column_hashes(lines: ir.Table) -> ir.IntegerValue:
     for seed, column in enumerate(LINE_COLUMNS, start=1):
         value = lines[column]
         kind = "timestamp" if value.type().is_timestamp() else "int64" if value.type().is_integer() else \
-            "float64" if value.type().is_floating() else "string"
+            "float64" if value.type().is_floating() or value.type().is_decimal() else "string"
         if kind == "timestamp":
             value = value.cast("timestamp")  # a zone-less timestamp: one hash function
         elif kind != "string":
