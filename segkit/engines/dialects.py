@@ -83,8 +83,14 @@ def _postgres_timestamp_hash_extended(moment: datetime, seed: int) -> dt.int64:
 def _variadic(text_ids: Callable, number_ids: Callable) -> Callable[[ir.Table], ir.IntegerValue]:
     def line_hash(lines: ir.Table) -> ir.IntegerValue:
         function = number_ids if lines.CustomerID.type().is_integer() else text_ids
-        return function(*[lines[c] for c in LINE_COLUMNS])
+        return function(*[_decimal_as_float(lines[c]) for c in LINE_COLUMNS])
     return line_hash
+
+
+def _decimal_as_float(value: ir.Value) -> ir.Value:
+    """A decimal column (a quantity some databases give an amount-only layout) as the double
+    the hash functions are declared with; every other column as it is."""
+    return value.cast("float64") if value.type().is_decimal() else value
 
 
 def _postgres_column_hashes(lines: ir.Table) -> ir.IntegerValue:
