@@ -45,6 +45,7 @@ from segkit.config import (
     SUPPORTED_SUFFIXES,
 )
 from segkit.errors import SegkitDataError
+from segkit.ingest.currency import convert_to_base
 from segkit.ingest.cache import cache_path, write_parquet_atomically
 from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
@@ -60,6 +61,7 @@ from segkit.ingest.values import (
 )
 from segkit.schema import (
     CANONICAL_COLUMNS,
+    FX_KEY,
     LAYOUT_KEY,
     LAYOUT_PRESETS,
     MADE_UP_INVOICE_NO_CUSTOMER,
@@ -72,7 +74,7 @@ from segkit.schema import (
     best_layout,
 )
 
-__all__ = ["FILLED_DOWN", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
+__all__ = ["CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
 
 
 _MAX_EXAMPLES = 1
@@ -238,10 +240,11 @@ def standardise_columns(
     layout, mapping = _resolve(raw, dict(columns or {}), source)
     if raw.shape[0] == 0:
         raise SegkitDataError(f"'{source}' has a header but no rows; export the transactions again.")
+    fx = (columns or {}).get(FX_KEY)
     currency_column = mapping.get("currency") or next(
         (c for c in raw.columns if c.strip().lower() in CURRENCY_COLUMN_NAMES), None)
-    if currency_column is not None:
-        check_one_currency(raw[currency_column], currency_column, source)
+    code = check_one_currency(raw[currency_column], currency_column, source, fx) \
+        if currency_column is not None else None
 
     out = pd.DataFrame(index=raw.index)
     out["InvoiceNo"] = as_text(raw[mapping["invoice"]]) if "invoice" in mapping else pd.NA
@@ -259,6 +262,9 @@ def standardise_columns(
         as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
+    converted: dict[str, int] = {}
+    if fx and currency_column is not None:
+        money, converted = convert_to_base(money, raw[currency_column], fx)
     if money_role == "price":
         price = money
     else:
@@ -273,8 +279,8 @@ def standardise_columns(
         out[_STATUS] = raw[mapping["financial_status"]].astype("string").str.strip().replace("", pd.NA)
         order_fields += (_STATUS,)
     if "refunded_amount" in mapping:
-        out[_REFUNDED] = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source,
-                                    locale_hint=locale)
+        refunded = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source, locale_hint=locale)
+        out[_REFUNDED] = convert_to_base(refunded, raw[currency_column], fx)[0] if converted else refunded
         order_fields += (_REFUNDED,)
 
     if "invoice" not in mapping:
@@ -297,7 +303,21 @@ def standardise_columns(
         out.attrs[SETTLED_ORDERS] = settled
     if layout is not None and layout not in LAYOUT_PRESETS["uci"]:
         out.attrs[LAYOUT_READ] = layout
+    if code is not None:
+        out.attrs[LOG_CURRENCY] = code
+    if converted:
+        out.attrs[CONVERTED] = converted
     return out
+
+
+#: ``DataFrame.attrs`` key of a loaded log: the currency code of its money (from its currency
+#: column; the base currency when ``--fx`` rates converted it); absent when the log names none.
+LOG_CURRENCY = "currency"
+
+
+#: ``DataFrame.attrs`` key of a loaded log: lines converted to the base currency, by the
+#: currency they were in (``segkit.ingest.currency.convert_to_base``).
+CONVERTED = "converted_to_base"
 
 
 #: ``DataFrame.attrs`` key of a loaded log: the name of the shop layout it was read as
@@ -355,6 +375,7 @@ def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[s
     found = list(raw.columns)
     mapping = dict(mapping)
     preset = mapping.pop(LAYOUT_KEY, None)
+    mapping.pop(FX_KEY, None)
     unknown_roles = [r for r in mapping if r not in ROLES]
     if unknown_roles:
         raise SegkitDataError(f"Unknown column role(s) {', '.join(unknown_roles)}; known roles: {', '.join(ROLES)}.")

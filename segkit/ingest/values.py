@@ -8,11 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from segkit.config import (
-    CURRENCY_ENV,
-    currency,
-)
 from segkit.errors import SegkitDataError
+from segkit.ingest.currency import CURRENCY_COLUMN_NAMES, CURRENCY_SYMBOLS, log_currency
 from segkit.schema import (
     MISSING_ID_TEXTS,
     MISSING_MARKERS,
@@ -79,36 +76,9 @@ def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: st
 _CURRENCY = r"(?:£|€|\$|¥|GBP|EUR|USD|CHF)"
 
 
-#: Headers of a column holding each line's currency, recognised without ``--columns currency=``.
-CURRENCY_COLUMN_NAMES = ("currency", "currency code", "currencycode", "presentment currency")
-
-
-#: Currency codes and the symbol segkit writes before money figures (``SEGKIT_CURRENCY``).
-CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF"}
-
-
-def check_one_currency(codes: pd.Series, column: str, source: str) -> str | None:
-    """The one currency of a log's currency column, or a refusal: amounts in several
-    currencies would be added up as one, and amounts in another currency than the one
-    segkit shows (``SEGKIT_CURRENCY``) would carry the wrong symbol."""
-    text = codes.astype("string").str.strip().str.upper()
-    found = sorted(text.mask(text.isin([m.upper() for m in MISSING_MARKERS])).dropna().unique())
-    if len(found) > 1:
-        raise SegkitDataError(
-            f"'{source}' holds amounts in {len(found)} currencies ({', '.join(found[:5])}) in column '{column}', "
-            "which segkit would add up as one; export one currency per file, or convert the prices to one "
-            "currency first."
-        )
-    if not found:
-        return None
-    code, shown = found[0], currency()
-    symbol = CURRENCY_SYMBOLS.get(code, code)
-    if shown not in (symbol, code):
-        raise SegkitDataError(
-            f"'{source}' is in {code} (column '{column}') while segkit shows money as '{shown}'; "
-            f"set {CURRENCY_ENV}={symbol} so every figure carries the right currency."
-        )
-    return code
+def check_one_currency(codes: pd.Series, column: str, source: str, fx: str | None = None) -> str | None:
+    """The one currency of a log's currency column, or a refusal (``segkit.ingest.currency.log_currency``)."""
+    return log_currency(codes, column, source, fx)
 
 
 _SPACES = "[ \u00a0\u202f']"  # group separators: space, no-break spaces, Swiss apostrophe

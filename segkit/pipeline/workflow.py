@@ -15,8 +15,10 @@ from segkit.config import default_data_path, is_database_url, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
 from segkit.ingest.load import (
+    CONVERTED,
     FILLED_DOWN,
     LAYOUT_READ,
+    LOG_CURRENCY,
     load_transactions,
     standardise_columns,
     with_layout,
@@ -30,7 +32,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from segkit.modeling.label import LifecycleRules
     from segkit.modeling.model import SegmentationModel
 
-__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+__all__ = ["CustomerData", "converted_rule", "with_converted", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
 
@@ -53,6 +55,13 @@ class CustomerData:
     customers: pd.DataFrame = field(repr=False)
     #: Observation window in days the features were computed over (None: the whole log).
     window_days: int | None = None
+    #: Currency code of the log's money (its currency column; the base currency after
+    #: ``--fx``); None when the log names none (``segkit.ingest.currency.currency_symbol``).
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.currency and self.customers is not None:  # what the model's definitions are written in
+            self.customers.attrs[LOG_CURRENCY] = self.currency
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -89,7 +98,7 @@ class CustomerData:
             "fingerprint": self.fingerprint, "customers": len(self.customers),
             "lines": self.line_count,
             "period": [start.isoformat(), end.isoformat()],
-            "window_days": self.window_days, "covered_days": self.covered_days,
+            "window_days": self.window_days, "covered_days": self.covered_days, "currency": self.currency,
         }
 
 
@@ -107,7 +116,8 @@ class CachedCustomerData(CustomerData):
     def __init__(self, source: str, is_sample: bool, rules: str, report: pd.DataFrame, customers: pd.DataFrame,
                  window_days: int | None, n_lines: int, fingerprint: str, read_lines):
         self._read_lines = None
-        super().__init__(source, is_sample, rules, None, None, report, customers, window_days)
+        super().__init__(source, is_sample, rules, None, None, report, customers, window_days,
+                         report.attrs.get(LOG_CURRENCY))
         self._read_lines, self._n_lines, self._fingerprint = read_lines, int(n_lines), fingerprint
 
     def _ensure_lines(self) -> None:
@@ -294,6 +304,9 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         report = with_settled_orders(report, transactions.attrs.get(SETTLED_ORDERS))
         report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
         report = with_layout_read(report, transactions.attrs.get(LAYOUT_READ))
+        report = with_converted(report, transactions.attrs.get(CONVERTED), transactions.attrs.get(LOG_CURRENCY))
+        if transactions.attrs.get(LOG_CURRENCY):  # kept with the report, so a cached read knows it
+            report.attrs[LOG_CURRENCY] = transactions.attrs[LOG_CURRENCY]
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from segkit.errors import SegkitDataError
@@ -309,7 +322,7 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
     customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
                                   extra_features=extra_features)
     data = CustomerData(source, is_sample, rules, transactions, lines, report, customers,
-                        None if window_days is None else int(window_days))
+                        None if window_days is None else int(window_days), report.attrs.get(LOG_CURRENCY))
     _write_customers_cache(customers_key, data)
     return data
 
@@ -611,6 +624,20 @@ def with_layout_read(report: pd.DataFrame, layout: str | None) -> pd.DataFrame:
     """The cleaning report with a first row after "loaded" naming the shop layout the log was
     read as (``segkit.ingest.load.LAYOUT_READ``; none for the UCI layouts); nothing removed."""
     return _with_row_after_loaded(report, layout_rule(layout), 0, 0.0) if layout else report
+
+
+def converted_rule(converted: Mapping[str, int], base: str) -> str:
+    """The cleaning report's row name for lines converted to the base currency (``--fx``)."""
+    lines = sum(int(n) for n in converted.values())
+    return f"converted to {base} ({lines:,} lines from {', '.join(sorted(converted))})"
+
+
+def with_converted(report: pd.DataFrame, converted: Mapping[str, int] | None, base: str | None) -> pd.DataFrame:
+    """The cleaning report with a row after "loaded" saying how many lines ``--fx`` rates
+    converted to the base currency, and from which currencies; nothing is removed by it."""
+    if not converted or not base:
+        return report
+    return _with_row_after_loaded(report, converted_rule(converted, base), 0, 0.0)
 
 
 def _with_row_after_loaded(report: pd.DataFrame, rule: str, rows: int, revenue: float) -> pd.DataFrame:
