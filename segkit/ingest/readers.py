@@ -23,7 +23,7 @@ from segkit.schema import (
     layout_columns,
 )
 
-__all__ = ["HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
+__all__ = ["column_names", "HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
 
 
 #: Bounds on the work one file may ask for (refused past them, before pandas reads it).
@@ -154,7 +154,28 @@ def read_raw(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | N
     return _read_excel(path, sheet, mapping)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def column_names(path: Path, sheet: str | int | None = None) -> list[str] | None:
+    """The column names ``read_raw`` would give, read from the file's schema alone (parquet
+    metadata, a CSV's header line), without its rows; ``None`` for workbooks and compressed
+    CSV files (read them whole). Unreadable files are refused as ``read_raw`` refuses them."""
+    suffix = file_kind(path)
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+        except Exception as exc:
+            raise SegkitDataError(
+                f"'{path.name}' is not a readable parquet file ({reason_of(exc)}); write it again or export it as CSV."
+            ) from None
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        return [name for name in schema.names if name not in index]
+    if suffix == ".csv" and path.suffix.lower() == ".csv":
+        return [str(c) for c in _read_csv(path, header_only=True).columns]
+    return None
+
+
+def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
     import io
 
     name = path.name
@@ -197,7 +218,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 # Rows longer than the header would silently shift into the index or be cut.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(source(), dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
-                                    index_col=False, nrows=max_lines + 1, skiprows=title)
+                                    index_col=False, nrows=0 if header_only else max_lines + 1, skiprows=title)
             if len(frame) > max_lines:
                 raise SegkitDataError(
                     f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "

@@ -879,15 +879,19 @@ def customers_for_scoring(
     >>> len(scored) == len(model.segment(load_customer_data(log).customers))
     True
     """
-    from segkit.ingest.readers import read_raw
+    from segkit.ingest.readers import column_names, read_raw
 
     path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data) if data is not None else None
     if path is not None and not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
-        raw = read_raw(path, sheet)
-        raw = raw.rename(columns=lambda c: str(c).strip())
+        # Told from the schema (parquet metadata, a CSV's header) when the file has one: a large
+        # log is then read once, by the engine that aggregates it, not first whole into pandas.
+        names = column_names(path, sheet)
+        raw = read_raw(path, sheet) if names is None else None
+        names = [str(c).strip() for c in (raw.columns if names is None else names)]
         date_column = (columns or {}).get("date", "InvoiceDate")
-        looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
+        looks_like_customers = any(f in names for f in model.input_columns_) and date_column not in names
         if looks_like_customers:
+            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=lambda c: str(c).strip())
             if until is not None:
                 from segkit.errors import SegkitDataError
 

@@ -17,7 +17,7 @@ RATES = {"EUR": 0.86, "USD": 0.79}  # amount in GBP = amount x rate
 @pytest.fixture(autouse=True)
 def _no_currency_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("SEGKIT_CURRENCY", raising=False)
-    monkeypatch.setenv("SEGKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture()
