@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from segkit.config import (
@@ -318,9 +319,56 @@ def _read_with(engine: str, path: Path, sheet: str | int | None, mapping: Mappin
         if sheet is not None or len(book.sheet_names) == 1:
             sheet_name = 0 if sheet is None else sheet
             _check_sheet(path.name, book.sheet_names, sheet_name)
+            if engine == "calamine":
+                plain = _plain_sheet(book.book, sheet_name)
+                if plain is not None:
+                    return cells_as_shown(plain)
             return cells_as_shown(pd.read_excel(book, sheet_name=sheet_name, dtype=object))
         sheets = pd.read_excel(book, sheet_name=None, dtype=object)
     return _one_log_of_sheets(path.name, sheets, mapping)
+
+
+def _plain_sheet(workbook, sheet_name: str | int) -> pd.DataFrame | None:
+    """A sheet whose first row is a plain header (distinct, non-blank texts) read by calamine
+    straight into columns, as ``pd.read_excel(..., dtype=object)`` reads it: whole-number
+    cells as ints, blank and ``#N/A``-like cells missing, blank rows dropped. About 10x
+    faster on the UCI workbook: pandas converts each of its 4.3M cells in a Python loop and
+    then parses the rows again as text. ``None`` for any other sheet (pandas reads it)."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    sheet = workbook.get_sheet_by_index(sheet_name) if isinstance(sheet_name, int) \
+        else workbook.get_sheet_by_name(sheet_name)
+    rows = sheet.to_python(skip_empty_area=False)
+    if len(rows) < 2:
+        return None
+    header = rows[0]
+    if not all(isinstance(h, str) and h.strip() for h in header) or len(set(header)) != len(header):
+        return None
+    width = len(header)
+    if any(len(row) != width for row in rows):
+        return None
+    columns = {}
+    missing = list(STR_NA_VALUES)
+    del rows[0]
+    cells = np.array(rows, dtype=object)
+    del rows
+    for i, name in enumerate(header):
+        column = pd.Series(cells[:, i], dtype=object)
+        column = column.mask(column.isin(missing))
+        typed = column.infer_objects()
+        if typed.dtype == object:  # mixed cells: a whole number shows as an int, as pandas makes it
+            floats = column[column.map(type, na_action="ignore") == float].astype("float64")
+            whole = floats[(floats % 1 == 0) & (floats.abs() < 2 ** 53)]
+            if len(whole):
+                typed = column.copy()
+                typed[whole.index] = pd.Series(whole.astype("int64").tolist(), index=whole.index, dtype=object)
+        elif (pd.api.types.is_float_dtype(typed.dtype) and typed.notna().all() and (typed % 1 == 0).all()
+              and (typed.abs() < 2 ** 53).all()):
+            typed = typed.astype("int64")
+        columns[name] = typed
+    frame = pd.DataFrame(columns)
+    blank = frame.isna().all(axis=1)
+    return frame.loc[~blank].reset_index(drop=True) if blank.any() else frame
 
 
 def _one_log_of_sheets(name: str, sheets: dict[str, pd.DataFrame], mapping: Mapping[str, str] | None = None
