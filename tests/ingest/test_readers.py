@@ -61,3 +61,48 @@ def test_a_customer_table_is_still_recognised_from_its_header(tmp_path, shipped_
         got = customers_for_scoring(path, shipped_model)
         assert len(got) == len(table)
         assert sorted(got.index.astype(str)) == sorted(table["CustomerID"].astype(str))
+
+
+def _tricky_workbook(path):
+    """A sheet with what Excel exports hold: numeric and text invoice numbers in one column,
+    an id with leading zeros stored as text, 'NA' and '#N/A' texts, a blank row, whole and
+    fractional prices, real dates and a blank customer."""
+    import datetime as dt
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+                  "Country"])
+    sheet.append([536365, "85123A", "WHITE HANGING HEART", 6, dt.datetime(2010, 12, 1, 8, 26), 2.55, 17850, "UK"])
+    sheet.append(["C536379", "D", "Discount", -1, dt.datetime(2010, 12, 1, 9, 41), 27.5, 14527, "UK"])
+    sheet.append([None] * 8)
+    sheet.append([536366, 22633, "NA", 6, dt.datetime(2010, 12, 1, 8, 28), 2, "0017850", "#N/A"])
+    sheet.append([536367, 84879, "BIRD ORNAMENT", 32, dt.datetime(2010, 12, 1, 8, 34), 1.69, None, "France"])
+    book.save(path)
+    return path
+
+
+def test_a_plain_sheet_is_read_as_pandas_reads_it_without_its_cell_by_cell_conversion(tmp_path, monkeypatch):
+    from pandas.io.excel._calamine import CalamineReader
+
+    from segkit.ingest.load import load_transactions
+
+    path = _tricky_workbook(tmp_path / "tricky.xlsx")
+    with pd.ExcelFile(path, engine="calamine") as book:
+        expected = readers.cells_as_shown(pd.read_excel(book, sheet_name=0, dtype=object))
+    expected_lines = load_transactions(path, use_cache=False)
+
+    def cell_by_cell(*args, **kwargs):
+        raise AssertionError("the sheet went through pandas' cell-by-cell conversion")
+
+    monkeypatch.setattr(CalamineReader, "get_sheet_data", cell_by_cell)
+    got = readers.read_raw(path, None)
+    pd.testing.assert_frame_equal(got, expected)
+    lines = load_transactions(path, use_cache=False)
+    pd.testing.assert_frame_equal(lines, expected_lines)
+    lines = lines[lines["InvoiceNo"].notna()]  # the blank row stays a blank line, as pandas reads it
+    assert lines["InvoiceNo"].tolist() == ["536365", "C536379", "536366", "536367"]
+    assert lines["CustomerID"].iloc[:3].tolist() == ["17850", "14527", "0017850"] and lines["CustomerID"].iloc[3] is pd.NA
+    assert lines["UnitPrice"].tolist() == [2.55, 27.5, 2.0, 1.69]
