@@ -55,6 +55,7 @@ from segkit.ingest.values import (
     as_numbers,
     as_text,
     check_one_currency,
+    currency_signs,
     customer_ids,
     read_numbers,
     short_list,
@@ -257,14 +258,27 @@ def standardise_columns(
     # Prices show the file's decimal mark most often; an ambiguous quantity column
     # ('1.000') follows it.
     money_role = "price" if "price" in mapping else "amount"
-    money, locale = read_numbers(raw[mapping[money_role]], mapping[money_role], source)
+    # Without a currency column, the signs in the money column ('£1.67', '€1.20') say the currency.
+    signs = currency_signs(raw[mapping[money_role]]) if currency_column is None else None
+    signed = signs is not None and bool(signs.notna().any())
+    money, locale = read_numbers(raw[mapping[money_role]], mapping[money_role], source,
+                                 mixed_currencies=signed and bool(fx))
+    if signed:
+        unsigned = signs.isna() & raw[mapping[money_role]].notna()
+        if fx and unsigned.any():
+            raise SegkitDataError(
+                f"'{source}' shows prices in {', '.join(sorted(signs.dropna().unique()))} in column "
+                f"'{mapping[money_role]}', but {int(unsigned.sum()):,} lines show no currency sign (for example "
+                f"'{raw.loc[unsigned, mapping[money_role]].iloc[0]}'); give every price its sign, or add a Currency column."
+            )
+        code = check_one_currency(signs, mapping[money_role], source, fx)
     quantity = (
         as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
     converted: dict[str, int] = {}
-    if fx and currency_column is not None:
-        money, converted = convert_to_base(money, raw[currency_column], fx)
+    if fx and (currency_column is not None or signed):
+        money, converted = convert_to_base(money, raw[currency_column] if currency_column is not None else signs, fx)
     if money_role == "price":
         price = money
     else:
@@ -280,7 +294,8 @@ def standardise_columns(
         order_fields += (_STATUS,)
     if "refunded_amount" in mapping:
         refunded = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source, locale_hint=locale)
-        out[_REFUNDED] = convert_to_base(refunded, raw[currency_column], fx)[0] if converted else refunded
+        out[_REFUNDED] = convert_to_base(refunded, raw[currency_column] if currency_column is not None else signs,
+                                         fx)[0] if converted else refunded
         order_fields += (_REFUNDED,)
 
     if "invoice" not in mapping:

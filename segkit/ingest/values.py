@@ -17,7 +17,7 @@ from segkit.schema import (
     to_utc_naive,
 )
 
-__all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
+__all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "currency_signs", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
 
 
 def short_list(items: list, limit: int = 12) -> str:
@@ -89,8 +89,20 @@ def as_numbers(series: pd.Series, column: str, source: str, locale_hint: str | N
     return read_numbers(series, column, source, locale_hint)[0]
 
 
+def currency_signs(series: pd.Series) -> pd.Series:
+    """Each cell's currency sign as a code (``£2.55`` -> GBP, ``€ 3,50`` -> EUR); missing
+    where the cell shows none."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return pd.Series(pd.NA, index=series.index, dtype="string")
+    signs = series.astype("string").str.extract(f"({_CURRENCY})", expand=False)
+    return signs.map(lambda s: _CODE_OF_SIGN.get(s, s), na_action="ignore").astype("string")
+
+
+_CODE_OF_SIGN = {symbol: code for code, symbol in CURRENCY_SYMBOLS.items() if symbol != code}
+
+
 def read_numbers(
-    series: pd.Series, column: str, source: str, locale_hint: str | None = None
+    series: pd.Series, column: str, source: str, locale_hint: str | None = None, mixed_currencies: bool = False
 ) -> tuple[pd.Series, str | None]:
     """A column as float64 and the decimal mark it uses (``"."``, ``","`` or ``None``).
 
@@ -105,10 +117,10 @@ def read_numbers(
         text = series.astype("string").str.strip()
         text = text.mask(text.isin(MISSING_MARKERS))
         currencies = text.str.extract(f"({_CURRENCY})", expand=False).dropna().unique()
-        if len(currencies) > 1:
+        if len(currencies) > 1 and not mixed_currencies:
             raise SegkitDataError(
                 f"'{source}' mixes currencies ({', '.join(sorted(currencies))}) in column '{column}'; "
-                "convert the amounts to one currency first."
+                "pass --fx RATES.csv (lines 'currency,rate_to_<base>') to convert them, or convert them first."
             )
         plain = text.str.replace(f"^(-?){_SPACES}*{_CURRENCY}{_SPACES}*|{_SPACES}*{_CURRENCY}$", r"\1", regex=True)
         plain = plain.str.replace(f"(?<=\\d){_SPACES}(?=\\d{{3}})", "", regex=True)

@@ -163,3 +163,40 @@ def test_a_wrong_rates_file_is_refused_in_one_sentence(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(SegkitDataError, match=match):
         with_fx(None, path)
+
+
+@pytest.mark.slow
+def test_currency_signs_in_the_price_column_are_converted_with_rates(tmp_path, priced_in_three):
+    """'£1.67' and '€1.20' in one price column (tests/bad_inputs/currencies_mixed.csv): refused
+    without rates, converted line by line with them, checked customer by customer."""
+    from oracle import customers_of
+
+    from segkit.ingest.load import standardise_columns
+
+    log, rate = priced_in_three
+    sign = log["Currency"].map({"GBP": "£", "EUR": "€", "USD": "$"})
+    signed = log.drop(columns="Currency").assign(UnitPrice=sign + log["UnitPrice"].map("{:.6f}".format))
+    path = tmp_path / "signed.csv"
+    signed.to_csv(path, index=False)
+    with pytest.raises(SegkitDataError, match=r"'signed.csv' mixes currencies \(\$, £, €\) in column 'UnitPrice'.*--fx"):
+        load_customer_data(path)
+    data = load_customer_data(path, columns=with_fx(None, _fx_file(tmp_path)))
+    assert data.currency == "GBP"
+    expected = customers_of(standardise_columns(log.assign(UnitPrice=log["UnitPrice"] * rate).drop(columns="Currency")))
+    got = data.customers.reindex(expected.index)
+    np.testing.assert_allclose(got["TotalSpend"], expected["TotalSpend"], rtol=1e-6, atol=1e-4)
+    converted = int((log["Currency"] != "GBP").sum())
+    assert f"converted to GBP ({converted:,} lines from EUR, USD)" in data.report["rule"].astype(str).tolist()
+
+    signed.loc[signed.index[3], "UnitPrice"] = "2.50"
+    signed.to_csv(path, index=False)
+    with pytest.raises(SegkitDataError, match=r"'signed.csv' shows prices in EUR, GBP, USD .* 1 lines show no currency sign"):
+        load_customer_data(path, columns=with_fx(None, _fx_file(tmp_path)))
+
+
+def test_one_currency_sign_names_the_log_currency(tmp_path, sample_log):
+    path = tmp_path / "euro_signs.csv"
+    sample_log.head(400).assign(UnitPrice="€" + sample_log["UnitPrice"].head(400).astype(str)).to_csv(path, index=False)
+    from segkit.ingest.load import load_transactions
+
+    assert load_transactions(path, use_cache=False).attrs["currency"] == "EUR"
