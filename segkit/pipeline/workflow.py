@@ -289,6 +289,8 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         files = transactions["SourceFile"].cat.categories
         source, is_sample = f"{Path(data).name} ({len(files)} files)", False
     else:
+        if clean_key is None or not all(f.exists() for f in _clean_cache_files(clean_key)):
+            _warm_up_rules()  # the lines will be cleaned here: their rules load while the file is read
         transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
     cached = _read_clean_cache(clean_key)
@@ -325,6 +327,31 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
                         None if window_days is None else int(window_days), report.attrs.get(LOG_CURRENCY))
     _write_customers_cache(customers_key, data)
     return data
+
+
+def _warm_up_rules() -> None:
+    """Import the cleaning rules and start the process's DuckDB engine on another thread
+    while the file is read (1-3 s of a first read: ibis and DuckDB; calamine parses a workbook
+    without holding the GIL, so both go at once). Only when the lines will be cleaned in this
+    process, which then waits for the thread (no import left running at exit); a failure
+    here is left for the cleaning itself to report."""
+    import sys
+    import threading
+
+    if "segkit.clean" in sys.modules:
+        return
+
+    def warm() -> None:
+        try:
+            import segkit.clean  # noqa: F401
+            from segkit.engines.duckdb import local_engine
+
+            with local_engine():
+                pass
+        except Exception:
+            pass
+
+    threading.Thread(target=warm, name="segkit-warm-up", daemon=True).start()
 
 
 def _customers_cache_key(clean_key: str | None, snapshot_date, window_days, extra_features) -> str | None:
