@@ -17,7 +17,7 @@ from segkit.schema import (
     to_utc_naive,
 )
 
-__all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "currency_signs", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
+__all__ = ["DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "currency_signs", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
 
 
 def short_list(items: list, limit: int = 12) -> str:
