@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--table", default=None,
                        help="with --engine spark: read the log from this table of the Spark catalog (db.name) "
                        "instead of --data; with --engine ibis: the table of --db (schema.name for another schema)")
+        p.add_argument("--fx", default=None, metavar="RATES.csv",
+                       help="exchange rates for a log in several currencies: a CSV of lines currency,rate_to_<BASE> "
+                       "(e.g. EUR,0.86 under the header currency,rate_to_GBP); amounts are converted to BASE")
         order = p.add_mutually_exclusive_group()
         order.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
                            help="text dates are dd/mm/yyyy (default: decided from the values)")
@@ -327,9 +330,11 @@ def _database(args, fetch_lines: bool = False) -> dict:
 
 def _mapping(args):
     """--columns, with the --layout preset it starts from (``segkit.ingest.load.with_layout``)."""
+    from segkit.ingest.currency import with_fx
     from segkit.ingest.load import parse_column_mapping, with_layout
 
-    return with_layout(parse_column_mapping(args.columns), getattr(args, "layout", None))
+    return with_fx(with_layout(parse_column_mapping(args.columns), getattr(args, "layout", None)),
+                   getattr(args, "fx", None))
 
 
 def _say_skipped(args) -> None:
@@ -488,13 +493,13 @@ def _fit_lifecycle(data, args):
     if data.lines is None:
         raise SegkitDataError("--lifecycle fitted needs the purchase lines in memory; use --engine pandas or ibis, "
                               "or --lifecycle fixed.")
-    from segkit.config import currency
+    from segkit.ingest.currency import currency_symbol
     from segkit.pipeline.thresholds import fit_lifecycle_rules
 
     started = time.perf_counter()
     fit = fit_lifecycle_rules(data.lines, horizon_days=args.horizon_days, window_days=data.window_days)
     print()
-    for line in fit.sentences(currency()):
+    for line in fit.sentences(currency_symbol(data.currency)):
         print(line)
     print(f"  ({time.perf_counter() - started:.1f} s)")
     return fit
@@ -517,7 +522,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     ``renames`` then holds the rename the fitted thresholds need, "Lost" -> "Lapsed")."""
     import time
 
-    from segkit.config import currency
+    from segkit.ingest.currency import currency_symbol
     from segkit.errors import SegkitDataError
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
@@ -535,7 +540,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     except SegkitDataError as exc:
         print(f"\nbacktest: not run ({exc})")
         return
-    renames = apply_evidence(model, result, currency(), renames=renames)
+    renames = apply_evidence(model, result, currency_symbol(data.currency), renames=renames)
     dates = ", ".join(c.strftime("%Y-%m-%d") for c in result.cutoffs)
     print(f"\nbacktest: {len(result.cutoffs)} cut-offs ({dates}), {result.horizon_days}-day horizon, "
           f"{time.perf_counter() - started:.1f} s")
@@ -582,7 +587,7 @@ def _check_value(model, result, lines) -> None:
 
 def _backtest(args) -> int:
     """``segkit backtest``: the table of ``segkit.pipeline.backtest.backtest_segments`` as CSV."""
-    from segkit.config import currency
+    from segkit.ingest.currency import currency_symbol
     from segkit.pipeline.backtest import (
         backtest_segments,
         earned_names,
@@ -624,7 +629,7 @@ def _backtest(args) -> int:
     print(f"wrote {len(table):,} rows to {args.out}: {len(result.cutoffs)} cut-offs ({dates}), "
           f"{result.horizon_days}-day horizon, K={model.n_clusters}")
     evidence = result.evidence()
-    for name, sentence in evidence_sentences(evidence, currency()).items():
+    for name, sentence in evidence_sentences(evidence, currency_symbol(data.currency)).items():
         print(f"  {name}: {sentence}")
     for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
         need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
@@ -747,11 +752,13 @@ def _score_with_history(args, model, since, until) -> int:
 def _with_evidence(model, scored: pd.DataFrame) -> pd.DataFrame:
     """The scored customers with their segment's evidence in words (``Evidence``, after
     ``Recommendation``): what customers like these did next, or that it was not measured."""
-    from segkit.config import currency
+    from segkit.ingest.currency import currency_symbol
+    from segkit.ingest.load import LOG_CURRENCY
     from segkit.pipeline.backtest import segment_evidence
     from segkit.views.tables import with_evidence
 
-    return with_evidence(scored, segment_evidence(model, scored["Segment"].astype(str).unique(), currency()))
+    return with_evidence(scored, segment_evidence(model, scored["Segment"].astype(str).unique(),
+                                                     currency_symbol(scored.attrs.get(LOG_CURRENCY))))
 
 
 def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "FX_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
 
 
 def to_utc_naive(dates: pd.Series) -> pd.Series:
@@ -101,6 +101,11 @@ LAYOUT_PRESETS = {
 
 #: Key of a column mapping that names a preset (``--layout NAME``) instead of a role.
 LAYOUT_KEY = "layout"
+
+
+#: Key of a column mapping that carries exchange rates (``--fx FILE``) instead of a role:
+#: the pandas loader converts every amount to their base currency (``segkit.ingest.currency``).
+FX_KEY = "fx"
 
 
 #: Roles a shop layout's columns must all be there for to be recognised without ``--layout``

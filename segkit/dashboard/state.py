@@ -35,6 +35,7 @@ import traitlets
 from segkit.config import Settings
 from segkit.config import settings as read_settings
 from segkit.errors import SegkitError
+from segkit.ingest.currency import currency_symbol
 from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_windows
 from segkit.page.snapshot import (
@@ -402,13 +403,14 @@ class DashboardState(traitlets.HasTraits):
         self.data = data
         self.artifacts = Path(artifacts)
         self.settings = settings or read_settings()
-        self.currency = self.settings.currency
         self._cache: dict[str, tuple[Any, Any]] = {}
         self._take_data(data)
         self.model, self.card, self.status, self.k_table = model, card, status, k_table
 
     def _take_data(self, data: CustomerData) -> None:
         self.data = data
+        #: The symbol on money figures: the log's own currency unless SEGKIT_CURRENCY sets one.
+        self.currency = currency_symbol(getattr(data, "currency", None), self.settings)
         #: The engine's window activity of a log aggregated out of core (``None`` otherwise).
         self.large_log = large_log_windows(data)
         #: False when the date and category filters are off: the lines are not held and no

@@ -129,13 +129,16 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     import ibis
 
     from segkit.errors import SegkitDataError
-    from segkit.schema import LAYOUT_KEY, LAYOUT_PRESETS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID, best_layout
+    from segkit.schema import FX_KEY, LAYOUT_KEY, LAYOUT_PRESETS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID, best_layout
 
     space = dialect.id_space
 
     names = set(raw.columns)
     columns = dict(columns or {})
     preset = columns.pop(LAYOUT_KEY, None)
+    if columns.pop(FX_KEY, None):
+        raise SegkitDataError(f"'{source}': exchange rates (--fx) are applied by the pandas loader only; "
+                              "read the log with --engine pandas.")
     if preset is not None and preset not in LAYOUT_PRESETS:
         raise SegkitDataError(f"'{preset}' is not a layout segkit knows; use --layout {', '.join(LAYOUT_PRESETS)}.")
     _, best = best_layout(names, preset)

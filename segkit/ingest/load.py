@@ -45,6 +45,7 @@ from segkit.config import (
     SUPPORTED_SUFFIXES,
 )
 from segkit.errors import SegkitDataError
+from segkit.ingest.currency import convert_to_base
 from segkit.ingest.cache import cache_path, write_parquet_atomically
 from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
@@ -54,12 +55,14 @@ from segkit.ingest.values import (
     as_numbers,
     as_text,
     check_one_currency,
+    currency_signs,
     customer_ids,
     read_numbers,
     short_list,
 )
 from segkit.schema import (
     CANONICAL_COLUMNS,
+    FX_KEY,
     LAYOUT_KEY,
     LAYOUT_PRESETS,
     MADE_UP_INVOICE_NO_CUSTOMER,
@@ -72,7 +75,7 @@ from segkit.schema import (
     best_layout,
 )
 
-__all__ = ["FILLED_DOWN", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
+__all__ = ["CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
 
 
 _MAX_EXAMPLES = 1
@@ -238,10 +241,11 @@ def standardise_columns(
     layout, mapping = _resolve(raw, dict(columns or {}), source)
     if raw.shape[0] == 0:
         raise SegkitDataError(f"'{source}' has a header but no rows; export the transactions again.")
+    fx = (columns or {}).get(FX_KEY)
     currency_column = mapping.get("currency") or next(
         (c for c in raw.columns if c.strip().lower() in CURRENCY_COLUMN_NAMES), None)
-    if currency_column is not None:
-        check_one_currency(raw[currency_column], currency_column, source)
+    code = check_one_currency(raw[currency_column], currency_column, source, fx) \
+        if currency_column is not None else None
 
     out = pd.DataFrame(index=raw.index)
     out["InvoiceNo"] = as_text(raw[mapping["invoice"]]) if "invoice" in mapping else pd.NA
@@ -254,11 +258,27 @@ def standardise_columns(
     # Prices show the file's decimal mark most often; an ambiguous quantity column
     # ('1.000') follows it.
     money_role = "price" if "price" in mapping else "amount"
-    money, locale = read_numbers(raw[mapping[money_role]], mapping[money_role], source)
+    # Without a currency column, the signs in the money column ('£1.67', '€1.20') say the currency.
+    signs = currency_signs(raw[mapping[money_role]]) if currency_column is None else None
+    signed = signs is not None and bool(signs.notna().any())
+    money, locale = read_numbers(raw[mapping[money_role]], mapping[money_role], source,
+                                 mixed_currencies=signed and bool(fx))
+    if signed:
+        unsigned = signs.isna() & raw[mapping[money_role]].notna()
+        if fx and unsigned.any():
+            raise SegkitDataError(
+                f"'{source}' shows prices in {', '.join(sorted(signs.dropna().unique()))} in column "
+                f"'{mapping[money_role]}', but {int(unsigned.sum()):,} lines show no currency sign (for example "
+                f"'{raw.loc[unsigned, mapping[money_role]].iloc[0]}'); give every price its sign, or add a Currency column."
+            )
+        code = check_one_currency(signs, mapping[money_role], source, fx)
     quantity = (
         as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
+    converted: dict[str, int] = {}
+    if fx and (currency_column is not None or signed):
+        money, converted = convert_to_base(money, raw[currency_column] if currency_column is not None else signs, fx)
     if money_role == "price":
         price = money
     else:
@@ -273,8 +293,9 @@ def standardise_columns(
         out[_STATUS] = raw[mapping["financial_status"]].astype("string").str.strip().replace("", pd.NA)
         order_fields += (_STATUS,)
     if "refunded_amount" in mapping:
-        out[_REFUNDED] = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source,
-                                    locale_hint=locale)
+        refunded = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source, locale_hint=locale)
+        out[_REFUNDED] = convert_to_base(refunded, raw[currency_column] if currency_column is not None else signs,
+                                         fx)[0] if converted else refunded
         order_fields += (_REFUNDED,)
 
     if "invoice" not in mapping:
@@ -297,7 +318,21 @@ def standardise_columns(
         out.attrs[SETTLED_ORDERS] = settled
     if layout is not None and layout not in LAYOUT_PRESETS["uci"]:
         out.attrs[LAYOUT_READ] = layout
+    if code is not None:
+        out.attrs[LOG_CURRENCY] = code
+    if converted:
+        out.attrs[CONVERTED] = converted
     return out
+
+
+#: ``DataFrame.attrs`` key of a loaded log: the currency code of its money (from its currency
+#: column; the base currency when ``--fx`` rates converted it); absent when the log names none.
+LOG_CURRENCY = "currency"
+
+
+#: ``DataFrame.attrs`` key of a loaded log: lines converted to the base currency, by the
+#: currency they were in (``segkit.ingest.currency.convert_to_base``).
+CONVERTED = "converted_to_base"
 
 
 #: ``DataFrame.attrs`` key of a loaded log: the name of the shop layout it was read as
@@ -355,6 +390,7 @@ def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[s
     found = list(raw.columns)
     mapping = dict(mapping)
     preset = mapping.pop(LAYOUT_KEY, None)
+    mapping.pop(FX_KEY, None)
     unknown_roles = [r for r in mapping if r not in ROLES]
     if unknown_roles:
         raise SegkitDataError(f"Unknown column role(s) {', '.join(unknown_roles)}; known roles: {', '.join(ROLES)}.")

@@ -20,8 +20,10 @@ from segkit.config import (
 from segkit.errors import SegkitDataError
 from segkit.ingest.cache import file_digest
 from segkit.ingest.load import (
+    CONVERTED,
     FILLED_DOWN,
     LAYOUT_READ,
+    LOG_CURRENCY,
     load_transactions,
     resolve_mapping,
     standardise_columns,
@@ -217,6 +219,21 @@ def load_log(
             total[0], total[1] = total[0] + int(lines), round(total[1] + float(revenue), 2)
     if settled:
         log.attrs[SETTLED_ORDERS] = settled
+    currencies = {name: frame.attrs[LOG_CURRENCY] for name, frame in zip(names, frames) if LOG_CURRENCY in frame.attrs}
+    if len(set(currencies.values())) > 1:
+        shown = ", ".join(f"'{name}' in {code}" for name, code in list(currencies.items())[:4])
+        raise SegkitDataError(
+            f"The log '{source}' mixes currencies across its files ({shown}), which segkit would add up as one; "
+            "pass --fx RATES.csv (lines 'currency,rate_to_<base>') to convert them, or read one currency at a time."
+        )
+    if currencies:
+        log.attrs[LOG_CURRENCY] = next(iter(currencies.values()))
+    converted: dict[str, int] = {}
+    for frame in frames:
+        for code, lines in frame.attrs.get(CONVERTED, {}).items():
+            converted[code] = converted.get(code, 0) + int(lines)
+    if converted:
+        log.attrs[CONVERTED] = dict(sorted(converted.items()))
     layouts = sorted({frame.attrs[LAYOUT_READ] for frame in frames if LAYOUT_READ in frame.attrs})
     if layouts:
         log.attrs[LAYOUT_READ] = " and ".join(layouts)

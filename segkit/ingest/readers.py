@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from segkit.config import (
@@ -23,7 +24,7 @@ from segkit.schema import (
     layout_columns,
 )
 
-__all__ = ["HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
+__all__ = ["column_names", "HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
 
 
 #: Bounds on the work one file may ask for (refused past them, before pandas reads it).
@@ -154,7 +155,28 @@ def read_raw(path: Path, sheet: str | int | None, mapping: Mapping[str, str] | N
     return _read_excel(path, sheet, mapping)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def column_names(path: Path, sheet: str | int | None = None) -> list[str] | None:
+    """The column names ``read_raw`` would give, read from the file's schema alone (parquet
+    metadata, a CSV's header line), without its rows; ``None`` for workbooks and compressed
+    CSV files (read them whole). Unreadable files are refused as ``read_raw`` refuses them."""
+    suffix = file_kind(path)
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+        except Exception as exc:
+            raise SegkitDataError(
+                f"'{path.name}' is not a readable parquet file ({reason_of(exc)}); write it again or export it as CSV."
+            ) from None
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        return [name for name in schema.names if name not in index]
+    if suffix == ".csv" and path.suffix.lower() == ".csv":
+        return [str(c) for c in _read_csv(path, header_only=True).columns]
+    return None
+
+
+def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
     import io
 
     name = path.name
@@ -197,7 +219,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 # Rows longer than the header would silently shift into the index or be cut.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(source(), dtype=str, encoding=encoding, sep=separator, skipinitialspace=True,
-                                    index_col=False, nrows=max_lines + 1, skiprows=title)
+                                    index_col=False, nrows=0 if header_only else max_lines + 1, skiprows=title)
             if len(frame) > max_lines:
                 raise SegkitDataError(
                     f"'{name}' has more than {max_lines:,} lines of {fields:,} columns, more than segkit reads from "
@@ -297,9 +319,54 @@ def _read_with(engine: str, path: Path, sheet: str | int | None, mapping: Mappin
         if sheet is not None or len(book.sheet_names) == 1:
             sheet_name = 0 if sheet is None else sheet
             _check_sheet(path.name, book.sheet_names, sheet_name)
+            if engine == "calamine":
+                plain = _plain_sheet(book.book, sheet_name)
+                if plain is not None:
+                    return cells_as_shown(plain)
             return cells_as_shown(pd.read_excel(book, sheet_name=sheet_name, dtype=object))
         sheets = pd.read_excel(book, sheet_name=None, dtype=object)
     return _one_log_of_sheets(path.name, sheets, mapping)
+
+
+def _plain_sheet(workbook, sheet_name: str | int) -> pd.DataFrame | None:
+    """A sheet whose first row is a plain header (distinct, non-blank texts) read by calamine
+    straight into columns, as ``pd.read_excel(..., dtype=object)`` reads it: whole-number
+    cells as ints, blank and ``#N/A``-like cells missing. About 10x
+    faster on the UCI workbook: pandas converts each of its 4.3M cells in a Python loop and
+    then parses the rows again as text. ``None`` for any other sheet (pandas reads it)."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    sheet = workbook.get_sheet_by_index(sheet_name) if isinstance(sheet_name, int) \
+        else workbook.get_sheet_by_name(sheet_name)
+    rows = sheet.to_python(skip_empty_area=False)
+    if len(rows) < 2:
+        return None
+    header = rows[0]
+    if not all(isinstance(h, str) and h.strip() for h in header) or len(set(header)) != len(header):
+        return None
+    width = len(header)
+    if any(len(row) != width for row in rows):
+        return None
+    columns = {}
+    missing = list(STR_NA_VALUES)
+    del rows[0]
+    cells = np.array(rows, dtype=object)
+    del rows
+    for i, name in enumerate(header):
+        column = pd.Series(cells[:, i], dtype=object)
+        column = column.mask(column.isin(missing))
+        typed = column.infer_objects()
+        if typed.dtype == object:  # mixed cells: a whole number shows as an int, as pandas makes it
+            floats = column[column.map(type, na_action="ignore") == float].astype("float64")
+            whole = floats[(floats % 1 == 0) & (floats.abs() < 2 ** 53)]
+            if len(whole):
+                typed = column.copy()
+                typed[whole.index] = pd.Series(whole.astype("int64").tolist(), index=whole.index, dtype=object)
+        elif (pd.api.types.is_float_dtype(typed.dtype) and typed.notna().all() and (typed % 1 == 0).all()
+              and (typed.abs() < 2 ** 53).all()):
+            typed = typed.astype("int64")
+        columns[name] = typed
+    return pd.DataFrame(columns)
 
 
 def _one_log_of_sheets(name: str, sheets: dict[str, pd.DataFrame], mapping: Mapping[str, str] | None = None

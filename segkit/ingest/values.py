@@ -8,11 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from segkit.config import (
-    CURRENCY_ENV,
-    currency,
-)
 from segkit.errors import SegkitDataError
+from segkit.ingest.currency import CURRENCY_COLUMN_NAMES, CURRENCY_SYMBOLS, log_currency
 from segkit.schema import (
     MISSING_ID_TEXTS,
     MISSING_MARKERS,
@@ -20,7 +17,7 @@ from segkit.schema import (
     to_utc_naive,
 )
 
-__all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
+__all__ = ["DAY_MONTH_DATE", "as_dates", "as_numbers", "as_text", "cells_as_shown", "check_one_currency", "currency_signs", "customer_ids", "decimal_marks", "read_numbers", "reason_of", "short_list"]
 
 
 def short_list(items: list, limit: int = 12) -> str:
@@ -79,36 +76,9 @@ def _refuse_unparsed(parsed: pd.Series, text: pd.Series, source: str, column: st
 _CURRENCY = r"(?:£|€|\$|¥|GBP|EUR|USD|CHF)"
 
 
-#: Headers of a column holding each line's currency, recognised without ``--columns currency=``.
-CURRENCY_COLUMN_NAMES = ("currency", "currency code", "currencycode", "presentment currency")
-
-
-#: Currency codes and the symbol segkit writes before money figures (``SEGKIT_CURRENCY``).
-CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF"}
-
-
-def check_one_currency(codes: pd.Series, column: str, source: str) -> str | None:
-    """The one currency of a log's currency column, or a refusal: amounts in several
-    currencies would be added up as one, and amounts in another currency than the one
-    segkit shows (``SEGKIT_CURRENCY``) would carry the wrong symbol."""
-    text = codes.astype("string").str.strip().str.upper()
-    found = sorted(text.mask(text.isin([m.upper() for m in MISSING_MARKERS])).dropna().unique())
-    if len(found) > 1:
-        raise SegkitDataError(
-            f"'{source}' holds amounts in {len(found)} currencies ({', '.join(found[:5])}) in column '{column}', "
-            "which segkit would add up as one; export one currency per file, or convert the prices to one "
-            "currency first."
-        )
-    if not found:
-        return None
-    code, shown = found[0], currency()
-    symbol = CURRENCY_SYMBOLS.get(code, code)
-    if shown not in (symbol, code):
-        raise SegkitDataError(
-            f"'{source}' is in {code} (column '{column}') while segkit shows money as '{shown}'; "
-            f"set {CURRENCY_ENV}={symbol} so every figure carries the right currency."
-        )
-    return code
+def check_one_currency(codes: pd.Series, column: str, source: str, fx: str | None = None) -> str | None:
+    """The one currency of a log's currency column, or a refusal (``segkit.ingest.currency.log_currency``)."""
+    return log_currency(codes, column, source, fx)
 
 
 _SPACES = "[ \u00a0\u202f']"  # group separators: space, no-break spaces, Swiss apostrophe
@@ -119,8 +89,20 @@ def as_numbers(series: pd.Series, column: str, source: str, locale_hint: str | N
     return read_numbers(series, column, source, locale_hint)[0]
 
 
+def currency_signs(series: pd.Series) -> pd.Series:
+    """Each cell's currency sign as a code (``£2.55`` -> GBP, ``€ 3,50`` -> EUR); missing
+    where the cell shows none."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return pd.Series(pd.NA, index=series.index, dtype="string")
+    signs = series.astype("string").str.extract(f"({_CURRENCY})", expand=False)
+    return signs.map(lambda s: _CODE_OF_SIGN.get(s, s), na_action="ignore").astype("string")
+
+
+_CODE_OF_SIGN = {symbol: code for code, symbol in CURRENCY_SYMBOLS.items() if symbol != code}
+
+
 def read_numbers(
-    series: pd.Series, column: str, source: str, locale_hint: str | None = None
+    series: pd.Series, column: str, source: str, locale_hint: str | None = None, mixed_currencies: bool = False
 ) -> tuple[pd.Series, str | None]:
     """A column as float64 and the decimal mark it uses (``"."``, ``","`` or ``None``).
 
@@ -135,10 +117,10 @@ def read_numbers(
         text = series.astype("string").str.strip()
         text = text.mask(text.isin(MISSING_MARKERS))
         currencies = text.str.extract(f"({_CURRENCY})", expand=False).dropna().unique()
-        if len(currencies) > 1:
+        if len(currencies) > 1 and not mixed_currencies:
             raise SegkitDataError(
                 f"'{source}' mixes currencies ({', '.join(sorted(currencies))}) in column '{column}'; "
-                "convert the amounts to one currency first."
+                "pass --fx RATES.csv (lines 'currency,rate_to_<base>') to convert them, or convert them first."
             )
         plain = text.str.replace(f"^(-?){_SPACES}*{_CURRENCY}{_SPACES}*|{_SPACES}*{_CURRENCY}$", r"\1", regex=True)
         plain = plain.str.replace(f"(?<=\\d){_SPACES}(?=\\d{{3}})", "", regex=True)

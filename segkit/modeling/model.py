@@ -38,7 +38,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from segkit.config import currency
+from segkit.ingest.currency import currency_symbol
 from segkit.errors import SegkitDataError
 from segkit.modeling.label import (
     PROFILE_FEATURES,
@@ -456,7 +456,7 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
                                            random_state=0)
         segmented = customers.assign(Segment=pd.Series(self.labels_, index=customers.index).map(self.segment_names_))
         self.definitions_ = segment_definitions(segmented, self.lifecycle_rules_, list(self.segment_names_.values()),
-                                                currency=currency())
+                                                currency=currency_symbol(customers.attrs.get("currency")))
 
     def _set_input_names(self, cluster_features: Sequence[str]) -> None:
         """``cluster_features_``: what the clusterer sees; ``feature_names_in_``: every

@@ -15,8 +15,10 @@ from segkit.config import default_data_path, is_database_url, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
 from segkit.files.cache import code_fingerprint
 from segkit.ingest.load import (
+    CONVERTED,
     FILLED_DOWN,
     LAYOUT_READ,
+    LOG_CURRENCY,
     load_transactions,
     standardise_columns,
     with_layout,
@@ -30,7 +32,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
     from segkit.modeling.label import LifecycleRules
     from segkit.modeling.model import SegmentationModel
 
-__all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
+__all__ = ["CustomerData", "converted_rule", "with_converted", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS",
            "add_customer_value", "add_customer_value_and_draws"]
@@ -54,6 +56,13 @@ class CustomerData:
     customers: pd.DataFrame = field(repr=False)
     #: Observation window in days the features were computed over (None: the whole log).
     window_days: int | None = None
+    #: Currency code of the log's money (its currency column; the base currency after
+    #: ``--fx``); None when the log names none (``segkit.ingest.currency.currency_symbol``).
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.currency and self.customers is not None:  # what the model's definitions are written in
+            self.customers.attrs[LOG_CURRENCY] = self.currency
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -90,7 +99,7 @@ class CustomerData:
             "fingerprint": self.fingerprint, "customers": len(self.customers),
             "lines": self.line_count,
             "period": [start.isoformat(), end.isoformat()],
-            "window_days": self.window_days, "covered_days": self.covered_days,
+            "window_days": self.window_days, "covered_days": self.covered_days, "currency": self.currency,
         }
 
 
@@ -108,7 +117,8 @@ class CachedCustomerData(CustomerData):
     def __init__(self, source: str, is_sample: bool, rules: str, report: pd.DataFrame, customers: pd.DataFrame,
                  window_days: int | None, n_lines: int, fingerprint: str, read_lines):
         self._read_lines = None
-        super().__init__(source, is_sample, rules, None, None, report, customers, window_days)
+        super().__init__(source, is_sample, rules, None, None, report, customers, window_days,
+                         report.attrs.get(LOG_CURRENCY))
         self._read_lines, self._n_lines, self._fingerprint = read_lines, int(n_lines), fingerprint
 
     def _ensure_lines(self) -> None:
@@ -280,6 +290,8 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         files = transactions["SourceFile"].cat.categories
         source, is_sample = f"{Path(data).name} ({len(files)} files)", False
     else:
+        if clean_key is None or not all(f.exists() for f in _clean_cache_files(clean_key)):
+            _warm_up_rules()  # the lines will be cleaned here: their rules load while the file is read
         transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
         source, is_sample = Path(data).name, False
     cached = _read_clean_cache(clean_key)
@@ -295,6 +307,9 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         report = with_settled_orders(report, transactions.attrs.get(SETTLED_ORDERS))
         report = with_filled_down(report, transactions.attrs.get(FILLED_DOWN, 0))
         report = with_layout_read(report, transactions.attrs.get(LAYOUT_READ))
+        report = with_converted(report, transactions.attrs.get(CONVERTED), transactions.attrs.get(LOG_CURRENCY))
+        if transactions.attrs.get(LOG_CURRENCY):  # kept with the report, so a cached read knows it
+            report.attrs[LOG_CURRENCY] = transactions.attrs[LOG_CURRENCY]
         _write_clean_cache(clean_key, lines, report)
     if lines.empty:
         from segkit.errors import SegkitDataError
@@ -310,9 +325,34 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
     customers = customer_features(lines, snapshot_date=snapshot_date, window_days=window_days,
                                   extra_features=extra_features)
     data = CustomerData(source, is_sample, rules, transactions, lines, report, customers,
-                        None if window_days is None else int(window_days))
+                        None if window_days is None else int(window_days), report.attrs.get(LOG_CURRENCY))
     _write_customers_cache(customers_key, data)
     return data
+
+
+def _warm_up_rules() -> None:
+    """Import the cleaning rules and start the process's DuckDB engine on another thread
+    while the file is read (1-3 s of a first read: ibis and DuckDB; calamine parses a workbook
+    without holding the GIL, so both go at once). Only when the lines will be cleaned in this
+    process, which then waits for the thread (no import left running at exit); a failure
+    here is left for the cleaning itself to report."""
+    import sys
+    import threading
+
+    if "segkit.clean" in sys.modules:
+        return
+
+    def warm() -> None:
+        try:
+            import segkit.clean  # noqa: F401
+            from segkit.engines.duckdb import local_engine
+
+            with local_engine():
+                pass
+        except Exception:
+            pass
+
+    threading.Thread(target=warm, name="segkit-warm-up", daemon=True).start()
 
 
 def _customers_cache_key(clean_key: str | None, snapshot_date, window_days, extra_features) -> str | None:
@@ -614,6 +654,20 @@ def with_layout_read(report: pd.DataFrame, layout: str | None) -> pd.DataFrame:
     return _with_row_after_loaded(report, layout_rule(layout), 0, 0.0) if layout else report
 
 
+def converted_rule(converted: Mapping[str, int], base: str) -> str:
+    """The cleaning report's row name for lines converted to the base currency (``--fx``)."""
+    lines = sum(int(n) for n in converted.values())
+    return f"converted to {base} ({lines:,} lines from {', '.join(sorted(converted))})"
+
+
+def with_converted(report: pd.DataFrame, converted: Mapping[str, int] | None, base: str | None) -> pd.DataFrame:
+    """The cleaning report with a row after "loaded" saying how many lines ``--fx`` rates
+    converted to the base currency, and from which currencies; nothing is removed by it."""
+    if not converted or not base:
+        return report
+    return _with_row_after_loaded(report, converted_rule(converted, base), 0, 0.0)
+
+
 def _with_row_after_loaded(report: pd.DataFrame, rule: str, rows: int, revenue: float) -> pd.DataFrame:
     """``report`` with a row for a step taken before cleaning, right after "loaded": it
     removed ``rows`` lines worth ``revenue``, which "loaded" then counts in (so every row's
@@ -870,15 +924,19 @@ def customers_for_scoring(
     >>> len(scored) == len(model.segment(load_customer_data(log).customers))
     True
     """
-    from segkit.ingest.readers import read_raw
+    from segkit.ingest.readers import column_names, read_raw
 
     path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data) if data is not None else None
     if path is not None and not isinstance(data, pd.DataFrame) and path.exists() and path.is_file() and path.stat().st_size > 0 and path.suffix.lower() in (".csv", ".xlsx", ".xlsm", ".parquet"):
-        raw = read_raw(path, sheet)
-        raw = raw.rename(columns=lambda c: str(c).strip())
+        # Told from the schema (parquet metadata, a CSV's header) when the file has one: a large
+        # log is then read once, by the engine that aggregates it, not first whole into pandas.
+        names = column_names(path, sheet)
+        raw = read_raw(path, sheet) if names is None else None
+        names = [str(c).strip() for c in (raw.columns if names is None else names)]
         date_column = (columns or {}).get("date", "InvoiceDate")
-        looks_like_customers = any(f in raw.columns for f in model.input_columns_) and date_column not in raw.columns
+        looks_like_customers = any(f in names for f in model.input_columns_) and date_column not in names
         if looks_like_customers:
+            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=lambda c: str(c).strip())
             if until is not None:
                 from segkit.errors import SegkitDataError
 

@@ -349,7 +349,7 @@ def test_a_currency_column_with_two_currencies_is_refused_and_one_other_currency
         tmp_path, sample_log, monkeypatch):
     """Orders in EUR were added as pounds (+£220k on 415 customers on the real data):
     a Currency column with two currencies is refused; one currency must match the symbol
-    segkit shows (SEGKIT_CURRENCY), else the sentence says how to set it."""
+    SEGKIT_CURRENCY sets, when it is set, else the sentence says how to set it."""
     from segkit.errors import SegkitDataError
     from segkit.ingest.load import load_transactions
 
@@ -367,6 +367,9 @@ def test_a_currency_column_with_two_currencies_is_refused_and_one_other_currency
     log["Currency"] = "eur"
     euros = tmp_path / "eur.csv"
     log.to_csv(euros, index=False)
+    # without SEGKIT_CURRENCY the log's own currency is shown (tests/ingest/test_currency.py)
+    assert load_transactions(euros, use_cache=False).attrs["currency"] == "EUR"
+    monkeypatch.setenv("SEGKIT_CURRENCY", "$")
     with pytest.raises(SegkitDataError, match="'eur.csv' is in EUR .* set SEGKIT_CURRENCY=€"):
         load_transactions(euros, use_cache=False)
     monkeypatch.setenv("SEGKIT_CURRENCY", "€")
