@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.errors import SegkitDataError
-from segkit.ingest.currency import CURRENCY_SYMBOLS, log_currency
+from segkit.ingest.currency import CURRENCY_COLUMN_NAMES, CURRENCY_SYMBOLS, log_currency
 from segkit.schema import (
     MISSING_ID_TEXTS,
     MISSING_MARKERS,
