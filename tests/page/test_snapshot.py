@@ -87,6 +87,7 @@ def test_snapshot_equals_a_fresh_computation_and_filters_still_work(saved_page):
     assert len(page.state.selection) < len(data.customers)
 
 
+@pytest.mark.slow  # computes the page data three times (16 s)
 def test_a_new_saved_model_gets_its_own_snapshot_and_a_damaged_one_is_recomputed(saved_page):
     log, artifacts, data, model = saved_page
     first = _open_in_new_kernel(log, artifacts)

@@ -139,6 +139,7 @@ def test_a_failing_feature_is_named_in_one_sentence_out_of_core(sample_parquet, 
     assert "The registered feature 'Broken' failed on the clean lines (KeyError: 'NoSuchColumn')" in err
 
 
+@pytest.mark.slow  # starts Spark
 def test_a_feature_spark_cannot_send_to_its_executors_is_named(spark_engine, sample_parquet, monkeypatch):
     lock = threading.Lock()
 

@@ -5,6 +5,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 CONDA_NAMES = {"python-duckdb": "duckdb"}
 
@@ -65,6 +67,7 @@ runpy.run_module(module, run_name="__main__")
 """
 
 
+@pytest.mark.slow  # pip installs the wheel into a new virtual environment (30 s)
 def test_a_core_install_runs_the_cli_and_points_to_the_extras(tmp_path):
     import os
     import subprocess
