@@ -46,6 +46,7 @@ from segkit.page.snapshot import (
 )
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
 from segkit.pipeline.backtest import segment_evidence
+from segkit.value.campaign import DEFAULT_COST_PER_CONTACT, DEFAULT_UPLIFT
 from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
 from segkit.views.tables import (
     ALL,
@@ -377,6 +378,9 @@ class DashboardState(traitlets.HasTraits):
     progress = traitlets.Unicode("")
     #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
     segmentation = traitlets.Enum(SEGMENTATIONS, default_value="model")
+    #: Campaign planning's inputs (``CampaignPanel``): cost per contact (currency) and uplift (a share, 0.10 = 10 %).
+    campaign_cost = traitlets.Float(DEFAULT_COST_PER_CONTACT)
+    campaign_uplift = traitlets.Float(DEFAULT_UPLIFT)
     #: The log a live page follows (``LiveFeed.snapshot_key({})``; "" for any other page): its page
     #: snapshots, one per refresh, are pruned among themselves (``snapshot.prune_snapshots``).
     live_log = ""

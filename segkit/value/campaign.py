@@ -65,10 +65,10 @@ def campaign_plan(sizes: Mapping[str, int] | pd.Series, recommendations: Mapping
 
 def formula_in_words(cost_per_contact: float, uplift: float, horizon_days: int | None, currency: str = "£") -> str:
     """The plan's rule in one plain paragraph, with the inputs used."""
-    horizon = f"{horizon_days} days" if horizon_days else "the backtest's horizon"
+    horizon = f"the {horizon_days} days after" if horizon_days else "the backtest's horizon after"
     return (f"Expected extra revenue = customers × return rate × mean next spend × uplift; "
             f"net = expected extra revenue − customers × cost per contact. Return rate: the share of customers like "
-            f"these who bought again within {horizon} of earlier dates; mean next spend: what each of them spent in "
-            f"those {horizon}. Used here: {currency}{cost_per_contact:,.2f} per contact and {uplift:.0%} uplift "
+            f"these who bought again in {horizon} earlier dates; mean next spend: what each of those who came back "
+            f"spent then. Used here: {currency}{cost_per_contact:,.2f} per contact and {uplift:.0%} uplift "
             "(the campaign is assumed to add that share to what the segment brings back). A segment the backtest "
             "did not measure says \u201cnot measured\u201d.")

@@ -54,4 +54,4 @@ def test_plan_on_the_sample_backtest_matches_pandas(sample_data):
 def test_formula_in_words_names_the_inputs():
     words = formula_in_words(1.0, 0.1, 90)
     assert "customers × return rate × mean next spend × uplift" in words
-    assert "£1.00 per contact" in words and "10% uplift" in words and "90 days" in words
+    assert "£1.00 per contact" in words and "10% uplift" in words and "the 90 days after" in words
