@@ -124,11 +124,13 @@ def customer_features(
         return finish_customers(local.to_pandas(customer_table(local.lines(lines), snapshot)))
 
 
-def customer_features_as_of(lines: pd.DataFrame, dates) -> dict[pd.Timestamp, pd.DataFrame]:
+def customer_features_as_of(lines: pd.DataFrame, dates, window_days: int | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
     """``customer_features`` at several dates in one pass: for each date ``d`` of ``dates``,
-    the table ``customer_features(lines[InvoiceDate < d], snapshot_date=d)`` would give
-    (whole history, no observation window), as ``{d: table}``; dates before the first
-    purchase are left out.
+    the table ``customer_features(lines[InvoiceDate < d], snapshot_date=d, window_days=...)``
+    would give, as ``{d: table}``; dates before the first purchase are left out. With
+    ``window_days`` the counts and money of each date come from a second pass over the
+    lines of its window (dates, recency and country over the whole history, as
+    ``customer_features`` does).
 
     Each line is counted from the first date after it on: sums and the lines per country
     are cumulative sums over the dates, distinct invoices and products count each pair
@@ -136,6 +138,17 @@ def customer_features_as_of(lines: pd.DataFrame, dates) -> dict[pd.Timestamp, pd
     cent as ``customer_features`` does.
     """
     dates = sorted({pd.Timestamp(d) for d in dates})
+    if window_days is not None:
+        history = customer_features_as_of(lines, dates)
+        when = to_utc_naive(lines["InvoiceDate"])
+        out = {}
+        for date, table in history.items():
+            inside = lines[(when >= window_start(date, window_days)).to_numpy()]
+            counted = customer_features_as_of(inside, [date]).get(date, table.iloc[0:0])
+            for column in ("NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue", "DistinctProducts"):
+                table[column] = counted[column].reindex(table.index).fillna(0).astype(table[column].dtype)
+            out[date] = table
+        return out
     when = to_utc_naive(lines["InvoiceDate"])
     step = np.searchsorted(np.array(dates, dtype="datetime64[ns]"), when.to_numpy(dtype="datetime64[ns]"),
                            side="right")  # the first date this line counts at

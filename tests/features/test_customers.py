@@ -84,3 +84,14 @@ def test_customer_features_as_of_equals_the_table_of_each_date(sample_data):
             before["CustomerID"].astype("string")).agg(Spend=("Spend", "sum"), Orders=("InvoiceNo", "nunique"))
         assert table["TotalSpend"].to_numpy() == pytest.approx(by_pandas["Spend"].reindex(table.index).round(2))
         assert (table["NumPurchases"] == by_pandas["Orders"].reindex(table.index)).all()
+
+
+def test_customer_features_as_of_with_a_window_equals_the_windowed_table(sample_data):
+    from segkit.features.customers import customer_features_as_of
+
+    lines = sample_data.lines
+    dates = [pd.Timestamp("2011-03-01"), pd.Timestamp("2011-12-10")]
+    for date, table in customer_features_as_of(lines, dates, window_days=90).items():
+        expected = customer_features(lines[lines["InvoiceDate"] < date], snapshot_date=date, window_days=90)
+        pd.testing.assert_frame_equal(table, expected, check_exact=False)
+    assert (table["NumPurchases"] == 0).any()  # customers silent through the last window keep their row
