@@ -78,7 +78,8 @@ def main() -> None:
 
     import pandas as pd
 
-    from segkit.live.feed import SEGMENT_COLUMNS, LiveFeed
+    from segkit.live.feed import LiveFeed
+    from segkit.live.live_log import SEGMENT_COLUMNS
     from segkit.pipeline.workflow import load_customer_data
 
     log = pd.read_parquet(source)

@@ -33,8 +33,8 @@ def main() -> None:
 
     import pandas as pd
 
-    import segkit.live.feed as live_module
-    from segkit.live.feed import LiveLog
+    import segkit.live.live_log as live_module
+    from segkit.live.live_log import LiveLog
 
     log = pd.read_parquet(folder / "online_retail.parquet")
     day = log["InvoiceDate"].dt.strftime("%Y-%m-%d")

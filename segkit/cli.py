@@ -541,12 +541,43 @@ def _backtest_model(model, data, args, renames=None) -> None:
           f"{time.perf_counter() - started:.1f} s")
     for old, new in renames.items():
         figures = model.evidence_["segments"].get(new)
-        if figures is None:
-            print(f"  '{old}' renamed '{new}' (the fitted thresholds do not earn '{old}')")
+        if figures is None or old == "At risk":
+            print(f"  '{old}' renamed '{new}' (at the held-out cut-offs customers like these did not do what "
+                  f"'{old}' says)" + (f": {100 * figures['return_rate']:.0f} % bought again within "
+                                      f"{result.horizon_days} days" if figures is not None else ""))
             continue
         print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
               f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
               f"'{old}' and its no-paid-channels advice need under {100 * 0.10:.0f} %.")
+    _check_value(model, result, data.lines)
+
+
+def _check_value(model, result, lines) -> None:
+    """``segkit train`` with lifetime value: check it against the backtest's cut-offs
+    (``segkit.pipeline.value_backtest``) and say the ratio per segment."""
+    import time
+
+    from segkit.config import currency
+    from segkit.errors import SegkitDataError
+    from segkit.pipeline.backtest import value_sentence
+    from segkit.pipeline.value_backtest import apply_value_evidence
+
+    if not getattr(model, "clv_params_", None):
+        return
+    started = time.perf_counter()
+    try:
+        apply_value_evidence(model, result, lines, currency())
+    except SegkitDataError as exc:
+        print(f"\nlifetime value against the backtest: not checked ({exc})")
+        return
+    value = model.evidence_["value"]
+    n, horizon = len(value["cutoffs"]), value["horizon_days"]
+    print(f"\nlifetime value against the backtest ({n} cut-offs, refitted before each; "
+          f"{time.perf_counter() - started:.1f} s)")
+    if value["all"]:
+        print(f"  all customers: {value_sentence(value['all'], n, horizon)}")
+    for name, figures in value["segments"].items():
+        print(f"  {name}: {value_sentence(figures, n, horizon)}")
 
 
 def _backtest(args) -> int:
@@ -596,8 +627,9 @@ def _backtest(args) -> int:
     for name, sentence in evidence_sentences(evidence, currency()).items():
         print(f"  {name}: {sentence}")
     for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
-        print(f"'{old}' is not earned here (a '{old}' group must return under 10 % at every cut-off): "
-              f"segkit train calls it '{new}'.")
+        need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
+            else "return under 10 % at every cut-off"
+        print(f"'{old}' is not earned here (a '{old}' group must {need}): segkit train calls it '{new}'.")
     return 0
 
 
@@ -662,7 +694,7 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
-        from segkit.live.feed import purchased_since
+        from segkit.live.changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
     if args.engine == "spark":
@@ -696,7 +728,7 @@ def _score_with_history(args, model, since, until) -> int:
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
-        from segkit.live.feed import purchased_since
+        from segkit.live.changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
     scored = _with_evidence(model, segment_moves(model.segment(customers), before["Segment"]))

@@ -65,6 +65,15 @@ def real_data(real_parquet):
 
 
 @pytest.fixture(scope="session")
+def real_auto_model(real_data):
+    """The model ``train_model(real_data, "auto")`` gives, trained once for the tests that
+    only read or save it (the browser servers on the real data)."""
+    from segkit.pipeline.workflow import train_model
+
+    return train_model(real_data, "auto")[0]
+
+
+@pytest.fixture(scope="session")
 def sample_log():
     """The built-in sample in the raw UCI layout (as a user's file would hold it)."""
     from segkit.ingest.sample import generate_sample_transactions
@@ -191,3 +200,152 @@ def postgres() -> str:
         pytest.fail(f"SEGKIT_POSTGRES is PostgreSQL {version // 10000}; segkit needs 15 or newer.")
     return url
 
+
+
+# --------------------------------------------------------------------------- engines
+#: The column that keeps a log's line order inside a database (``--order-by``).
+POSITION = "position"
+
+
+class EngineUnderTest:
+    """One way segkit runs the rules of ``segkit.rules.lines`` on a log, for the conformance
+    suite (tests/engines/test_conformance.py): ``run(log, folder, ...)`` takes a log as a
+    DataFrame in any layout ``columns`` maps, hands it to the engine its own way (a frame, a
+    parquet file in ``folder``, a database table) and returns ``(customers, report)``."""
+
+    def __init__(self, name: str, run, reads_text_dates: bool = True):
+        self.name = name
+        self._run = run
+        #: False: the engine reads a typed file or table itself and refuses text dates by name
+        self.reads_text_dates = reads_text_dates
+
+    def run(self, log, folder: Path, rules: str = "default", columns=None, window_days=None):
+        return self._run(log, folder, rules, columns, window_days)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _as_parquet(log, folder: Path) -> Path:
+    path = folder / "log.parquet"
+    log.to_parquet(path, index=False)
+    return path
+
+
+def _with_position(log):
+    import numpy as np
+
+    return log.reset_index(drop=True).assign(**{POSITION: np.arange(len(log), dtype="int64")})
+
+
+def _on_pandas(log, folder, rules, columns, window_days):
+    from segkit.pipeline.workflow import load_customer_data
+
+    data = load_customer_data(log, columns=columns, rules=rules, window_days=window_days, use_cache=False)
+    return data.customers, data.report
+
+
+def _on_duckdb_in_memory(duck):
+    def run(log, folder, rules, columns, window_days):
+        from segkit.engines.base import run_rules
+        from segkit.features.customers import finish_customers
+        from segkit.ingest.load import standardise_columns
+
+        lines = duck.lines(standardise_columns(log, columns))
+        out = run_rules(duck, lines, rules, window_days=window_days)
+        return finish_customers(out["customers"]), out["report"]
+    return run
+
+
+def _on_duckdb_out_of_core(log, folder, rules, columns, window_days):
+    from segkit.pipeline.workflow import load_customer_data
+
+    data = load_customer_data(_as_parquet(log, folder), columns=columns, rules=rules, window_days=window_days,
+                              engine="duckdb", use_cache=False)
+    # --columns: the loader reads the file and DuckDB runs the rules in process (by design)
+    assert columns or data.lines is None, "the out-of-core engine held the lines"
+    return data.customers, data.report
+
+
+def _on_ibis_duckdb_file(log, folder, rules, columns, window_days):
+    import duckdb
+
+    from segkit.pipeline.workflow import load_customer_data
+
+    path = folder / "shop.ddb"
+    with duckdb.connect(str(path)) as con:
+        con.register("frame", _with_position(log))
+        con.execute("CREATE OR REPLACE TABLE orders AS SELECT * FROM frame")
+    data = load_customer_data(engine="ibis", db_url=f"duckdb:///{path}", db_table="orders", order_by=POSITION,
+                              columns=columns, rules=rules, window_days=window_days)
+    return data.customers, data.report
+
+
+def _on_postgres(url: str):
+    def run(log, folder, rules, columns, window_days):
+        from segkit.engines.database import copy_to_postgres
+        from segkit.pipeline.workflow import load_customer_data
+
+        table = f"conformance_{folder.name.lower().replace('-', '_')[-40:]}"
+        copy_to_postgres(url, table, _with_position(log))
+        data = load_customer_data(engine="ibis", db_url=url, db_table=table, order_by=POSITION, columns=columns,
+                                  rules=rules, window_days=window_days)
+        return data.customers, data.report
+    return run
+
+
+def _on_spark(spark):
+    def run(log, folder, rules, columns, window_days):
+        from segkit.engines.base import run_rules
+        from segkit.features.customers import finish_customers
+
+        # the raw file as pandas writes it (float ids, nanosecond and zoned stamps): Spark reads it itself
+        path = _as_parquet(log, folder)
+        lines = spark.lines(path, columns) if columns else spark.lines(path)
+        out = run_rules(spark, lines, rules, window_days=window_days)
+        return finish_customers(out["customers"]), out["report"]
+    return run
+
+
+@pytest.fixture(scope="session")
+def cancellations_log(tmp_path_factory) -> Path:
+    """A generated log with ~2% partly cancelled orders, a giant order cancelled the same day,
+    guest orders, postage and duplicates (segkit.ingest.sample.write_large_log)."""
+    from segkit.ingest.sample import write_large_log
+
+    return write_large_log(tmp_path_factory.mktemp("rules") / "generated.parquet", 60_000, n_customers=1_500,
+                           seed=5, chunk_lines=30_000)
+
+
+@pytest.fixture(scope="session")
+def duckdb_engine():
+    """One in-process DuckDB engine (two threads) for the whole test session."""
+    from segkit.engines.duckdb import DuckDBEngine
+
+    engine = DuckDBEngine(threads=2)
+    yield engine
+    engine.close()
+
+
+ENGINES = ["pandas", "duckdb", "out-of-core", "ibis-duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres),
+           pytest.param("spark", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> EngineUnderTest:
+    """Every engine in turn: the loader then DuckDB in process (``pandas``, what the page
+    runs), DuckDB in memory on the clean-layout lines, DuckDB out of core on a parquet file,
+    ibis on a DuckDB database file by URL, ibis on a real PostgreSQL (``SEGKIT_POSTGRES``)
+    and Spark (``local[2]``, slow)."""
+    name = request.param
+    if name == "pandas":
+        return EngineUnderTest(name, _on_pandas)
+    if name == "duckdb":
+        return EngineUnderTest(name, _on_duckdb_in_memory(request.getfixturevalue("duckdb_engine")))
+    if name == "out-of-core":
+        return EngineUnderTest(name, _on_duckdb_out_of_core)
+    if name == "ibis-duckdb-file":
+        return EngineUnderTest(name, _on_ibis_duckdb_file, reads_text_dates=False)
+    if name == "postgres":
+        return EngineUnderTest(name, _on_postgres(request.getfixturevalue("postgres")), reads_text_dates=False)
+    return EngineUnderTest(name, _on_spark(request.getfixturevalue("spark_engine")), reads_text_dates=False)

@@ -163,16 +163,24 @@ class FiltersPanel:
         return None if day == default else day
 
     # ------------------------------------------------------------ state down
+    def _replace_options(self, select: W.SelectMultiple, options: list[str], value: tuple[str, ...]) -> None:
+        """New choices for a list, then ``value`` chosen; none of it is a choice of the viewer's.
+
+        The choice is emptied first: the browser draws the new options with the choice it
+        holds, and a choice past the end of a shorter list (RFM's ten segments -> the model's
+        six) threw "Cannot set properties of undefined (setting 'selected')"."""
+        self._new_options = True
+        try:
+            select.value = ()
+            select.options = options
+            select.value = value
+        finally:
+            self._new_options = False
+
     def _on_model(self) -> None:
         names = self.state.segment_names
         if list(self.segment_filter.options) != names:
-            # New options first empty the value (ipywidgets); that is no choice of the user's.
-            self._new_options = True
-            try:
-                self.segment_filter.options = names
-                self.segment_filter.value = tuple(names)
-            finally:
-                self._new_options = False
+            self._replace_options(self.segment_filter, names, tuple(names))
         self.show()
 
     def _on_data(self) -> None:
@@ -184,12 +192,8 @@ class FiltersPanel:
         self.spend_max.placeholder = f"max ({state.currency}{spend.max():,.0f})"
         countries = state.countries
         if list(self.country_filter.options) != countries:
-            self._new_options = True  # new options reset the value (ipywidgets): no choice of the viewer's
-            try:
-                self.country_filter.options = countries
-                self.country_filter.value = tuple(c for c in countries if c in state.filters.country)
-            finally:
-                self._new_options = False
+            self._replace_options(self.country_filter, countries,
+                                  tuple(c for c in countries if c in state.filters.country))
         self.show()
 
     def show(self) -> None:

@@ -24,15 +24,22 @@ WINDOW_INPUTS = ["PurchasesInWindow", "SpendInWindow"]
 def view_kpis(state) -> tuple[dict, str]:
     """``views.kpis`` of the page's view and the words for its window ("in Christmas"):
     under a date or category filter the window's figures, with the whole-period figures
-    of the same filters without the dates and category beside them."""
+    of the same filters without the dates and category beside them. With stored parameter
+    draws, ``TotalCLVRange``: the interval of the lifetime value of the customers shown
+    (``Selection.value_interval``)."""
     selection = state.selection
     filters = selection.filters
     if selection.activity is None:
-        return kpis(selection.frame(KPI_INPUTS), selection.period), ""
-    whole = state.whole_period_selection()
-    numbers = kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period, whole.frame(KPI_INPUTS),
-                   whole.period)
-    return numbers, (f"in {filters.category}" if filters.category != ALL else "")
+        numbers = kpis(selection.frame(KPI_INPUTS), selection.period)
+        window = ""
+    else:
+        whole = state.whole_period_selection()
+        numbers = kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period, whole.frame(KPI_INPUTS),
+                       whole.period)
+        window = f"in {filters.category}" if filters.category != ALL else ""
+    if numbers.get("TotalCLV") is not None and selection.value_interval is not None:
+        numbers["TotalCLVRange"] = selection.value_interval  # of the customers shown, from every draw's total
+    return numbers, window
 
 
 def banner_html(data) -> str:

@@ -40,13 +40,14 @@ import pandas as pd
 
 from segkit.config import Settings, default_data_path, refresh_seconds
 from segkit.dashboard.state import DashboardState, ModelStatus, saved_status
-from segkit.dashboard.widgets import classed, guarded
+from segkit.dashboard.widgets import classed, guarded, kernel_loop
 from segkit.errors import SegkitArtifactError, SegkitError
 from segkit.live.page import live_customer_data, page_feed
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
-    from segkit.live.feed import LiveFeed, LiveUpdate
+    from segkit.live.changes import LiveUpdate
+    from segkit.live.feed import LiveFeed
 
 __all__ = ["log", "MOVE_BUTTONS", "FOLLOWER_POLL_SECONDS", "FIRST_SNAPSHOT_WAIT_SECONDS", "RESTART_REFRESHER_SECONDS", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines", "status_text", "LivePanel"]
 
@@ -248,7 +249,7 @@ class LivePanel:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            loop = _kernel_loop()
+            loop = kernel_loop()
             if loop is None:
                 return False
         self._loop, self._checking = loop, asyncio.Lock()
@@ -380,16 +381,3 @@ class LivePanel:
         hidden = "" if shown == len(chosen) else f" ({shown:,} of them pass the other filters)"
         self.filter_text.value = (f'<span class="seg-ok seg-chip">The table shows {html.escape(what)}{hidden}.</span>')
         self.filter_chip.layout.display = ""
-
-
-def _kernel_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop of the IPython kernel this runs in, if any."""
-    try:
-        from IPython import get_ipython
-
-        kernel = getattr(get_ipython(), "kernel", None)
-        io_loop = getattr(kernel, "io_loop", None)
-        return getattr(io_loop, "asyncio_loop", None)
-    except Exception:  # noqa: BLE001 - no kernel: no timer
-        return None
-

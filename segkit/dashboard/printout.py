@@ -76,6 +76,9 @@ PRINT_CSS = """
   .seg-card-value { font-size: 13px; }
   .seg-card-label, .seg-card-whole, .seg-meta { font-size: 8px; }
   .seg-glossary-list { display: block !important; }
+  /* A closed section (lumino hides its contents) is printed open: paper has no click. */
+  .seg-products-section .jupyter-widget-Collapse-contents, .seg-products-section .lm-mod-hidden {
+    display: block !important; }
   /* Tables: wrapped in a smaller font, headings repeated on each page, never scrolled. */
   .seg-scroll, .seg-upload-result, .seg-k-table-view { overflow: visible !important; }
   .seg-table { font-size: 8px !important; line-height: 1.25; width: 100% !important; table-layout: auto; }

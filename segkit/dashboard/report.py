@@ -15,7 +15,7 @@ import ipywidgets as W
 from segkit.dashboard.changes_panel import campaign_html, changes_html
 from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
-from segkit.dashboard.segments import glossary_html, products_html
+from segkit.dashboard.segments import glossary_html, glossary_scope_html, products_html, value_check_note
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views import plots
@@ -64,6 +64,8 @@ def report_html(state, definitions) -> str:
     filters = "".join(f"<li>{html.escape(w)}</li>" for w in filters_in_words(state))
     warnings = "".join(f'<p class="seg-error">{html.escape(w)}</p>' for w in selection.warnings)
     numbers, window = view_kpis(state)
+    note = value_check_note(state.model) if "SumCLV" in selection.summary.columns else ""
+    checked = f'<p class="seg-value-check">{html.escape(note)}</p>' if note else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Customer segments report</title>
 {theme_css("light")}
@@ -74,9 +76,9 @@ def report_html(state, definitions) -> str:
 <p class="seg-meta">Report of the view, made {created} from {html.escape(state.data.source)}; model: {html.escape(state.status.text)}</p>
 <h2>Filters used</h2><ul class="seg-report-filters">{filters}</ul>{warnings}
 <h2>Key figures</h2>{kpi_html(numbers, state.currency, '', window)}
-<h2>What the segments mean</h2>{glossary_html(definitions)}
+<h2>What the segments mean</h2>{glossary_scope_html(state)}{glossary_html(definitions)}
 <h2>What each segment buys more than other customers</h2>{products_html(state, list(definitions.index))}
-<h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}
+<h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}{checked}
 <h2>Campaign planning</h2><div class="seg-campaign-planning">{campaign_html(state)}</div>
 <h2>Charts</h2>{charts or '<p class="seg-note">No customers match the filters.</p>'}
 <h2>What changed</h2><div class="seg-changes">{changes_html(state, include_plotlyjs=not figures)}</div>

@@ -24,7 +24,7 @@ from segkit.errors import SegkitError
 from segkit.modeling.label import rfm_segmented
 from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import segment_moves
-from segkit.server.serve import MAX_UPLOAD_ENV, max_upload_bytes
+from segkit.server.serve import max_upload_bytes
 from segkit.views.tables import (
     UPLOAD_SUFFIXES,
     customer_table,
@@ -57,12 +57,26 @@ _PAGE_WORDS = [
                "to the upload button, then upload the file again."),
     (re.compile(r" ?\(--allow-short-window\)"), ""),
     (re.compile(r" ?\(drop --rules to use the model's\)"), ""),
+    # Columns: the page has no column mapping; renaming them in the file is what a viewer can do.
+    (re.compile(r" or pass --columns [^.]*\.$"), ", then upload the file again."),
+    (re.compile(r"Rename the columns to the UCI layout \("), "Rename the columns to the names the page reads ("),
+    (re.compile(r"add one, or pass --columns with the roles of its columns \(e\.g\. --columns [^)]*\) to declare "
+                r"that every line is one unit\."),
+     "add one (1 on a line of one unit), then upload the file again."),
+    (re.compile(r"pass --sheet NAME with the sheet of transactions, or give the sheets the same columns to read them "
+                r"as one log\."),
+     ("keep only the sheet of transactions in the workbook (or save that sheet as CSV), or give the sheets the same "
+      "columns, then upload the file again.")),
+    (re.compile(r"save it as parquet and use --engine duckdb, or split it\."),
+     "or split it into parts (each customer's lines in one part) and upload them one by one."),
+    (re.compile(r"export the transactions as CSV or parquet,"), "export the transactions as CSV,"),
 ]
 
 
 def page_words(text: str) -> str:
     """A loader's sentence for a page visitor: the command-line switches it names
-    (``--dayfirst``, ``--allow-short-window``, ...) become the page's own controls."""
+    (``--dayfirst``, ``--columns``, ``--sheet``, ...) become the page's own controls, or
+    what a viewer can change in the file before uploading it again."""
     for pattern, replacement in _PAGE_WORDS:
         text = pattern.sub(replacement, text)
     return text
@@ -140,10 +154,13 @@ class ScorePanel:
         name, content = self.upload.name, self.upload.payload()
         size = len(content)
         if size > self.upload_limit:
+            megabytes = self.upload_limit / 2**20
+            limit = f"{megabytes:,.0f} MB" if megabytes >= 1 else f"{megabytes:.2g} MB"
             self.upload_result.value = (
-                f'<p class="seg-error seg-upload-too-large">{html.escape(name)} is {size / 2**20:,.1f} MB, above the '
-                f"upload limit of {self.upload_limit / 2**20:,.0f} MB; score it with <code>segkit score</code> "
-                f"instead, or ask whoever runs this page to raise {MAX_UPLOAD_ENV}.</p>")
+                f'<p class="seg-error seg-upload-too-large">{html.escape(name)} is {size / 2**20:,.1f} MB, above this '
+                f"page's upload limit of {limit}; split it into parts under {limit} (each customer's lines in one "
+                "part, e.g. a part per group of customers) and upload them one by one, or ask the person who runs "
+                "this page to raise the limit.</p>")
             return
         self.upload.busy = True
         try:

@@ -6,9 +6,9 @@ summary has total and mean CLV per segment and a sentence on the value at stake 
 At risk and Lost. The glossary ("What the segments mean") comes from the model's own
 ``definitions_`` (segment -> Definition, InNumbers, Recommendation) when it has them,
 else from ``label.RECOMMENDATIONS`` and the members' numbers (``segment_definitions``);
-for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, on request (a closed section,
-so opening the page reads no lines), what each segment buys more than other customers do
-(``products_html``: ``views.products.top_products``).
+for RFM segments from ``label.RFM_SEGMENT_TEXT``. Under it, in a closed section (filled
+once the page is drawn, so opening the page waits for no lines; printed open), what each
+segment buys more than other customers do (``products_html``: ``views.products.top_products``).
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from segkit.dashboard.urlsync import view_name
+from segkit.dashboard.value_panel import group_range_note
 from segkit.dashboard.widgets import (
     FIGURE_TEMPLATE,
     Chart,
     classed,
     empty_figure,
     guarded,
+    run_soon,
 )
 from segkit.modeling.label import (
     RECOMMENDATIONS,
@@ -37,12 +39,13 @@ from segkit.page.data import holds_lines
 from segkit.pipeline.backtest import NO_EVIDENCE
 from segkit.views import plots
 from segkit.views.products import top_products, top_products_html
-from segkit.views.tables import download_link_html, summary_csv, summary_html
+from segkit.views.tables import Filters, download_link_html, summary_csv, summary_html
 from segkit.views.wording import money
 
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
+           "value_check_note",
            "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES", "products_html",
-           "PRODUCTS_TITLE"]
+           "PRODUCTS_TITLE", "glossary_scope_html"]
 
 SMALL_CHART_HEIGHT = 340
 
@@ -57,6 +60,7 @@ TYPICAL_PROFILES = {
     "At risk": "Used to buy well but have not bought for a while.",
     "Lost": "Few, small purchases, long ago.",
     "Lapsed": "Silent for a long while, but customers like these often come back.",
+    "Quiet": "Bought more than once, quiet for a while; customers like these often buy again on their own.",
     "New": "First purchases are recent; few so far.",
 }
 
@@ -141,6 +145,20 @@ def value_at_stake(summary: pd.DataFrame, currency: str = "£") -> str:
     return "Value at stake — " + "; ".join(parts) + ". Win-back campaigns aim at this."
 
 
+def value_check_note(model) -> str:
+    """One sentence on how the lifetime value held up at earlier dates, for all customers
+    (``evidence["value"]``, ``segkit.pipeline.value_backtest``); "" when it was not checked."""
+    from segkit.pipeline.backtest import value_sentence
+
+    value = (getattr(model, "evidence_", None) or {}).get("value") or {}
+    if not value.get("all"):
+        return ""
+    n = len(value.get("cutoffs") or [])
+    return ("Lifetime value, checked: " + value_sentence(value["all"], n, int(value.get("horizon_days", 90)))
+            .replace("for customers like these", "for all customers", 1)
+            + " Each segment's check is in what the segments mean.")
+
+
 def glossary_html(definitions: pd.DataFrame) -> str:
     """The glossary as a definition list: name, what it means, in numbers, what to do."""
     colours = plots.segment_colour_map(list(definitions.index))
@@ -156,6 +174,20 @@ def glossary_html(definitions: pd.DataFrame) -> str:
             + f'<b>What to do:</b> <span class="seg-recommendation">{html.escape(str(row["Recommendation"]))}</span>'
             "</dd></div>")
     return f'<dl class="seg-glossary-list">{"".join(items)}</dl>'
+
+
+def glossary_scope_html(state) -> str:
+    """Under any filter, one sentence above the glossary: its definitions and numbers are
+    the whole shop's (every customer, the whole period), since the rules that name the
+    segments do not change with the filters ("" without a filter)."""
+    if state.filters == Filters():
+        return ""
+    start, end = state.data.period
+    customers = len(state.everyone)
+    return ('<p class="seg-note seg-glossary-scope">Whatever the filters, these definitions, their numbers and the '
+            f"products below are the whole shop's: all {customers:,} customers from {start:%d %b %Y} to "
+            f"{end:%d %b %Y}. The rules that name the segments do not change with the filters; the customers shown "
+            "are counted under “Segments in this view” below.</p>")
 
 
 #: The title of the section with each segment's top products.
@@ -180,8 +212,10 @@ class SegmentsPanel:
     def __init__(self, state):
         self.state = state
         self.glossary = classed(W.HTML(), "seg-glossary")
+        self.glossary_scope = classed(W.HTML(), "seg-glossary-scope-box")
         self.summary = classed(W.HTML(), "seg-summary")
         self.summary_download = classed(W.HTML(), "seg-summary-download")
+        self.range_note = classed(W.HTML(), "seg-summary-range-note")
         self.at_stake = classed(W.HTML(), "seg-at-stake")
         self.segmentation = classed(W.ToggleButtons(options=SEGMENTATION_CHOICES, value=state.segmentation,
                                                     description="Segments", tooltips=[
@@ -199,9 +233,9 @@ class SegmentsPanel:
         self.glossary_box = classed(W.VBox([
             W.HBox([W.HTML("<h3>What the segments mean</h3>"), self.segmentation],
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
-            self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
+            self.glossary_scope, self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
         self.widget = classed(W.VBox([
-            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.summary_download, self.at_stake,
+            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.range_note, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
                    layout=W.Layout(flex_flow="row wrap")),
         ]), "seg-panel", "seg-segments")
@@ -255,22 +289,38 @@ class SegmentsPanel:
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show_products(self) -> None:
-        """Fill the products section when it is open (it stays empty while closed)."""
+        """Fill the products section now when it is open; when closed, soon after on the
+        kernel's loop (``widgets.run_soon``), once the page has drawn what changed: a
+        printed page holds the section (the print CSS shows it closed or open) and opening
+        the page or switching segments does not wait for the lines to be read."""
         if self.products_section.selected_index == 0:
-            self.products.value = products_html(self.state, list(self.definitions().index))
+            self.fill_products()
+        elif not self.products.value:
+            version = self.state.model_version
+            run_soon(lambda: self.fill_products() if self.state.model_version == version
+                     and not self.products.value else None)
+
+    def fill_products(self) -> None:
+        self.products.value = products_html(self.state, list(self.definitions().index))
 
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
             self.glossary.value = glossary_html(self.definitions())
             self.products.value = ""
             self.show_products()
+        self.glossary_scope.value = glossary_scope_html(self.state)
         summary = self.state.selection.summary
         self.summary.value = summary_html(summary, self.state.currency)
+        level = float((getattr(self.state.model, "clv_uncertainty_", None) or {}).get("level", 0.9))
+        self.range_note.value = (f'<p class="seg-meta seg-range-note">{html.escape(group_range_note(level))}</p>'
+                                 if "SumCLVLow" in summary.columns and len(summary) else "")
         self.summary_download.value = download_link_html(
             self.summary_rows, self.summary_filename, "Download this summary as CSV (with what customers like these "
             "did next)") if len(summary) else ""
         stake = value_at_stake(summary, self.state.currency)
-        self.at_stake.value = f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else ""
+        checked = value_check_note(self.state.model) if "SumCLV" in summary.columns else ""
+        self.at_stake.value = (f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else "") + (
+            f'<p class="seg-value-check">{html.escape(checked)}</p>' if checked else "")
         if charts:  # each chart is redrawn only when its numbers changed (or the model)
             selection = self.state.selection
             centres = selection.centres(self.state.z_scores) if len(selection) else None

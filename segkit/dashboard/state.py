@@ -34,7 +34,7 @@ import traitlets
 
 from segkit.config import Settings
 from segkit.config import settings as read_settings
-from segkit.errors import SegkitArtifactError, SegkitError
+from segkit.errors import SegkitError
 from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_windows
 from segkit.page.snapshot import (
@@ -43,11 +43,18 @@ from segkit.page.snapshot import (
     page_customers,
     prepare_snapshot,
     segmented_customers,
+    split_value_draws,
 )
-from segkit.pipeline.artifacts import read_model_card, save_artifacts
 from segkit.pipeline.backtest import segment_evidence
+from segkit.pipeline.page_model import (
+    model_trained_for_page,
+    newer_saved_card,
+    retrained,
+    save_model,
+    saved_card_for,
+)
+from segkit.pipeline.workflow import CustomerData
 from segkit.value.campaign import DEFAULT_COST_PER_CONTACT, DEFAULT_UPLIFT
-from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
 from segkit.views.tables import (
     ALL,
     TABLE_COLUMNS,
@@ -65,7 +72,7 @@ from segkit.views.tables import (
 from segkit.views.wording import money
 
 __all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
-           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "retrained", "SEGMENTATIONS"]
+           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "SEGMENTATIONS"]
 
 #: Columns ``views.segment_summary`` reads.
 SUMMARY_INPUTS = ["Cluster", "Segment", "Recommendation", "CLV", "NumPurchases", "TotalQuantity", "TotalSpend",
@@ -161,8 +168,13 @@ class Selection:
 
     def __init__(self, everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters,
                  period: tuple[pd.Timestamp, pd.Timestamp], warnings: tuple[str, ...],
-                 labels: dict[str, pd.Categorical] | None = None, base: "Selection | None" = None):
+                 labels: dict[str, pd.Categorical] | None = None, base: "Selection | None" = None,
+                 draws: np.ndarray | None = None):
         self.everyone, self.activity, self.filters = everyone, activity, filters
+        #: Every customer's lifetime value under each stored parameter draw (rows as
+        #: ``everyone``; ``DashboardState.value_draws``), ``None`` without: what the
+        #: intervals of the segments and of the total shown are read from.
+        self.all_draws = draws
         #: The selection of the same filters without the segment filter (``None`` when there
         #: is none): summary and centres of a segment filter are rows of its own.
         self.base = base if filters.segments is not None else None
@@ -238,10 +250,25 @@ class Selection:
         return sorted(str(c) for c, n in zip(labels.categories, self.counts) if n)
 
     @cached_property
+    def draws(self) -> np.ndarray | None:
+        """The rows of ``all_draws`` of the customers shown (``None`` without draws)."""
+        return None if self.all_draws is None else self.all_draws[self.mask]
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
         if self.base is not None:
             return summary_of_segments(self.base.summary, self.filters.segments)
-        return segment_summary(self.frame(SUMMARY_INPUTS))
+        return segment_summary(self.frame(SUMMARY_INPUTS), self.draws)
+
+    @cached_property
+    def value_interval(self) -> tuple[float, float] | None:
+        """The 90 % interval (low, high; currency) of the total lifetime value of the customers
+        shown, from each draw's total (``clv.total_value_interval``); ``None`` without draws."""
+        if self.draws is None:
+            return None
+        from segkit.value.clv import total_value_interval
+
+        return total_value_interval(self.draws)
 
     def centres(self, z: pd.DataFrame) -> pd.DataFrame:
         """``views.segment_centres`` of the shown customers over ``z`` (``window_z_scores`` of
@@ -282,18 +309,13 @@ def initial_model(data: CustomerData, artifacts: Path):
     used (its folder, what to run) goes to the server's log, never to the page: a viewer
     cannot act on it (``serve`` trains and saves a model before the first page opens).
     """
-    try:
-        card = read_model_card(artifacts)
-        if model_fits_data(card, data):
-            # The card is enough to draw the page; the pipeline loads when first needed.
-            return CardModel(artifacts, card), card, saved_status(artifacts, card), None
-        trained = card.get("training_data", {})
-        reason = f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
-    except SegkitArtifactError as exc:
-        reason = str(exc).rstrip(".")
+    card, reason = saved_card_for(data, artifacts)
+    if card is not None:
+        # The card is enough to draw the page; the pipeline loads when first needed.
+        return CardModel(artifacts, card), card, saved_status(artifacts, card), None
     server_log(f"segkit: the page trains a model of its own (not saved, no lifetime value): {reason}. "
                "Run `segkit train`, or restart `make run`, which trains and saves one first.")
-    model, k_table = train_model(data, "auto")
+    model, k_table = model_trained_for_page(data)
     return model, provisional_card(model, data.training_info()), COMPUTED_HERE, k_table
 
 
@@ -344,13 +366,6 @@ def preset_of(model):
                 and spec_rules == rules):
             return spec
     return FeaturePreset(tuple(model.features), model.log_transform)
-
-
-def retrained(model, customers: pd.DataFrame, k: int):
-    """A model like ``model`` (same features, preset and settings) refitted with K = ``k``."""
-    from sklearn.base import clone
-
-    return clone(full_model(model)).set_params(n_clusters=int(k)).fit(customers)
 
 
 # ---------------------------------------------------------------- the state
@@ -490,7 +505,7 @@ class DashboardState(traitlets.HasTraits):
 
     def retrain(self, k: int) -> None:
         """Refit the model with K = ``k`` on every customer (same features and preset)."""
-        model = retrained(self.model, self.data.customers, k)
+        model = retrained(full_model(self.model), self.data.customers, k)
         status = ModelStatus(False, f"Not saved: retrained with K = {int(k)} on this page. Save it to make it the "
                                     "model every page uses.")
         self.set_model(model, provisional_card(model, self.data.training_info()), status, self.k_table)
@@ -515,8 +530,7 @@ class DashboardState(traitlets.HasTraits):
         """Save the model to ``artifacts`` (analyst mode only): every new page uses it."""
         if not self.settings.analyst:
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.server.serve --analyst).")
-        save_artifacts(full_model(self.model), self.artifacts, self.data.training_info())
-        card = read_model_card(self.artifacts)
+        card = save_model(full_model(self.model), self.artifacts, self.data)
         # Every page opened from now on reads this model's segments instead of computing them.
         prepare_snapshot(self.data, full_model(self.model), card)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
@@ -528,17 +542,11 @@ class DashboardState(traitlets.HasTraits):
         someone saved a new model; the page calls this when it opens. Returns True when
         the model changed.
         """
-        try:
-            card = read_model_card(self.artifacts)
-        except SegkitArtifactError:
-            return False
-        if not model_fits_data(card, self.data):
-            return False
-        same = ("card_sha256", "created") if card.get("card_sha256") else ("created",)
-        if self.saved and all(card.get(key) == self.card.get(key) for key in same):
-            return False
         if not self.saved and self.model_version > 0:
             return False  # a model retrained on this page stays until its author saves it
+        card = newer_saved_card(self.artifacts, self.data, self.card if self.saved else None)
+        if card is None:
+            return False
         self.set_model(CardModel(self.artifacts, card), card, saved_status(self.artifacts, card))
         self.notice = f"This page now uses the model saved {str(card.get('created', '?')).replace('T', ' ')[:16]}."
         return True
@@ -557,7 +565,17 @@ class DashboardState(traitlets.HasTraits):
     def scored(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment and lifetime value: for the
         saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
-        return self._cached("scored", (self.model,), self._segment_everyone)
+        return self._scored_and_draws()[0]
+
+    @property
+    def value_draws(self) -> np.ndarray | None:
+        """Every customer's lifetime value under each of the model's stored parameter draws
+        (customers x draws, float32, rows as ``scored`` and ``everyone``; ``None`` for a model
+        without draws): kept with the page so that any group shown gets its own interval."""
+        return self._scored_and_draws()[1]
+
+    def _scored_and_draws(self) -> tuple[pd.DataFrame, np.ndarray | None]:
+        return self._cached("scored", (self.model,), lambda: split_value_draws(self._segment_everyone()))
 
     def _segment_everyone(self) -> pd.DataFrame:
         def compute():
@@ -609,16 +627,16 @@ class DashboardState(traitlets.HasTraits):
         "whole period" figures are of (kept apart from ``selection``'s caches)."""
         filters = replace(self.filters, start=None, end=None, category=ALL)
         return self._cached("whole_selection", (self.model_version, filters), lambda: Selection(
-            self.everyone, None, filters, self.period(filters), (), self.labels))
+            self.everyone, None, filters, self.period(filters), (), self.labels, draws=self.value_draws))
 
     def _selection(self, filters: Filters) -> Selection:
         if filters.segments is None:  # kept apart too: the base of the segment filters that follow
             return self._cached("base_selection", (self.model_version, filters), lambda: Selection(
                 self.everyone, self.activity(filters), filters, self.period(filters),
-                filter_warnings(filters, self.currency), self.labels))
+                filter_warnings(filters, self.currency), self.labels, draws=self.value_draws))
         base = self._selection(replace(filters, segments=None))
         return Selection(self.everyone, self.activity(filters), filters, self.period(filters),
-                         filter_warnings(filters, self.currency), self.labels, base)
+                         filter_warnings(filters, self.currency), self.labels, base, self.value_draws)
 
     @property
     def labels(self) -> dict[str, pd.Categorical]:

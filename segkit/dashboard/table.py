@@ -41,7 +41,8 @@ EAGER_DOWNLOAD_ROWS = 10_000
 
 #: Columns of the campaign CSV, in order (those the page has; column names as in the data,
 #: for import into a mailing tool). ``ModelSegment`` is there when the page shows RFM segments.
-CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "Evidence", "CLV", "CLVLow", "CLVHigh", "PAlive",
+CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "Evidence", "CLV", "CLVLow", "CLVHigh",
+                    "SegmentCLV", "SegmentCLVLow", "SegmentCLVHigh", "PAlive",
                     "ExpectedPurchases90d", "Country", "LastPurchase", "Recency", "FirstPurchase", "NumPurchases", "TotalSpend", "AvgOrderValue",
                     "PurchasesInWindow", "SpendInWindow", "ModelSegment"]
 
@@ -52,7 +53,11 @@ def campaign_titles(currency: str = "£") -> dict[str, str]:
             "Evidence": "What customers like these did next",
             "CLV": f"Lifetime value, next 12 months ({currency})",
             "CLVLow": f"Lifetime value, low end of range ({currency})",
-            "CLVHigh": f"Lifetime value, high end of range ({currency})", "PAlive": "Chance still active (0-1)",
+            "CLVHigh": f"Lifetime value, high end of range ({currency})",
+            "SegmentCLV": f"Lifetime value of this segment's customers in the list ({currency})",
+            "SegmentCLVLow": f"Lifetime value of this segment's customers in the list, low end of range ({currency})",
+            "SegmentCLVHigh": f"Lifetime value of this segment's customers in the list, high end of range ({currency})",
+            "PAlive": "Chance still active (0-1)",
             "ExpectedPurchases90d": "Expected purchase days, next 90 days", "Country": "Country",
             "LastPurchase": "Last purchase (date)", "Recency": "Days since last purchase",
             "FirstPurchase": "First purchase (date)", "NumPurchases": "Purchases (orders)",
@@ -80,14 +85,15 @@ def plan_titles(currency: str = "£", horizon_days: int | None = None, cost: flo
 
 
 def campaign_csv(shown: pd.DataFrame, currency: str = "£", evidence: Mapping[str, str] | None = None,
-                 plan: pd.DataFrame | None = None, cost: float | None = None,
+                 draws: np.ndarray | None = None, plan: pd.DataFrame | None = None, cost: float | None = None,
                  uplift: float | None = None) -> pd.DataFrame:
     """What the campaign CSV holds: ``campaign_table`` with the headings of ``campaign_titles``;
     with ``evidence`` (segment -> sentence, ``State.evidence``) each customer's segment's
-    evidence beside the recommendation; with ``plan`` (``campaign_plan`` of the segments
-    shown, at ``cost`` and ``uplift``) the segment's planning figures after it, "not
-    measured" where the backtest has none."""
-    table = campaign_table(shown)
+    evidence beside the recommendation; with ``draws`` (rows as ``shown``) each segment's
+    lifetime value in the list with its range (``campaign_table``); with ``plan``
+    (``campaign_plan`` of the segments shown, at ``cost`` and ``uplift``) the segment's
+    planning figures after the evidence, "not measured" where the backtest has none."""
+    table = campaign_table(shown, draws)
     if evidence is not None:
         table = with_evidence(table, evidence)
     titles = campaign_titles(currency)
@@ -105,10 +111,23 @@ def campaign_csv(shown: pd.DataFrame, currency: str = "£", evidence: Mapping[st
     return table.rename(columns=titles)
 
 
-def campaign_table(shown: pd.DataFrame) -> pd.DataFrame:
+def campaign_table(shown: pd.DataFrame, draws: np.ndarray | None = None) -> pd.DataFrame:
     """The customers ``shown`` (index CustomerID) as a campaign list: ``CAMPAIGN_COLUMNS``
-    they have, most valuable first (lifetime value, else spend), dates as YYYY-MM-DD."""
+    they have, most valuable first (lifetime value, else spend), dates as YYYY-MM-DD.
+
+    ``draws``: each customer's CLV under every stored parameter draw (rows as ``shown``);
+    then ``SegmentCLV``, ``SegmentCLVLow`` and ``SegmentCLVHigh`` on every row: the total
+    lifetime value of the customers of that row's segment in this list, and its interval
+    over the draws (``clv.value_intervals_by_group``)."""
     frame = shown.reset_index()
+    if draws is not None and "CLV" in frame.columns and len(frame):
+        from segkit.value.clv import value_intervals_by_group
+
+        segments = frame["Segment"].astype(str)
+        intervals = value_intervals_by_group(draws, segments.to_numpy())
+        frame["SegmentCLV"] = segments.map(frame.groupby(segments)["CLV"].sum()).round(2)
+        frame["SegmentCLVLow"] = segments.map(intervals["Low"]).round(2)
+        frame["SegmentCLVHigh"] = segments.map(intervals["High"]).round(2)
     frame = frame[[c for c in CAMPAIGN_COLUMNS if c in frame.columns]]
     order = "CLV" if "CLV" in frame.columns else "TotalSpend"
     frame = frame.sort_values([order, "CustomerID"], ascending=[False, True], kind="stable", ignore_index=True)
@@ -191,7 +210,8 @@ class TablePanel:
     def campaign_rows(self) -> pd.DataFrame:
         """What the campaign CSV holds (``campaign_csv`` of the customers shown)."""
         state = self.state
-        return campaign_csv(state.selection.shown, state.currency, state.evidence, plan_of(state),
+        selection = state.selection
+        return campaign_csv(selection.shown, state.currency, state.evidence, selection.draws, plan_of(state),
                             state.campaign_cost, state.campaign_uplift)
 
     def export_campaign(self) -> None:

@@ -46,7 +46,7 @@ from segkit.views.export import to_safe_csv
 from segkit.views.tables import Filters, filter_mask, segment_customers
 
 __all__ = ["ValuePanel", "value_filters", "customers_followed", "lines_of", "cutoff_choices", "cutoff_window",
-           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "value_range_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
+           "migration_note", "migration_html", "crosstab_html", "palive_note", "single_day_note", "value_range_note", "group_range_note", "SECTIONS", "VALUE_CHART_HEIGHT"]
 
 VALUE_CHART_HEIGHT = 420
 #: The accordion's sections, in order.
@@ -162,6 +162,15 @@ def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: 
     return (f"{count:,} of these customers last bought over {silent_days} days ago and still show P(alive) 1: in "
             "BG/NBD a customer who bought on a single day never counts as gone. Read P(alive) beside the days since "
             "the last purchase.")
+
+
+def group_range_note(level: float = 0.9) -> str:
+    """What the range beside a group's lifetime value (a segment's, the customers shown)
+    covers, in plain words."""
+    return (f"Lifetime value in brackets (low\u2013high): {level:.0%} of the totals the model gives for those "
+            "customers when refitted on resampled customers. A refit moves every customer at once, so a segment's "
+            "range comes from the refits' totals, not from adding up its customers' ranges. It shows how sure the "
+            "model is of its own figures, not how much these customers will really spend.")
 
 
 def value_range_note(uncertainty) -> str:

@@ -5,6 +5,7 @@ Nothing here knows about segments; the panels do.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import json
@@ -23,7 +24,7 @@ from segkit.views.export import to_safe_csv
 from segkit.views.tables import plotly_template
 
 __all__ = ["figure_widget_class", "Chart", "FileDownload", "CsvDownload", "UploadButton", "classed", "guarded",
-           "empty_figure", "FIGURE_TEMPLATE"]
+           "empty_figure", "FIGURE_TEMPLATE", "kernel_loop", "run_soon"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,40 @@ def guarded(state, callback: Callable) -> Callable:
             state.message = (f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}); the page still works, "
                              "try another choice.")
     return run
+
+
+def kernel_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the IPython kernel this runs in, if any."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        io_loop = getattr(kernel, "io_loop", None)
+        return getattr(io_loop, "asyncio_loop", None)
+    except Exception:  # noqa: BLE001 - no kernel: no timer
+        return None
+
+
+def run_soon(callback: Callable[[], None], delay: float = 0.5) -> bool:
+    """Run ``callback`` on the kernel's event loop ``delay`` seconds from now, after the
+    widget changes of the current event have gone to the browser. A failure is logged and
+    leaves the page's message alone (the viewer did nothing). False outside a kernel (plain
+    Python, tests): nothing is scheduled."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = kernel_loop()
+    if loop is None:
+        return False
+
+    def run() -> None:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a background fill must not break the page
+            log.exception("deferred dashboard update failed")
+
+    loop.call_later(delay, run)
+    return True
 
 
 #: Template of the figures the panels build: plotly's empty one, cheap to copy (a named

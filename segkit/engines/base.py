@@ -79,6 +79,11 @@ class Engine:
     con: Any
     #: the per-database pieces of the rules (line hash, id-trimming class, session settings)
     dialect: Dialect = DUCKDB
+    #: whether ``run_rules`` computes the labelled lines and the repeated line hashes once
+    #: each into a table (``materialise``) rather than within each query that reads them: for
+    #: a database that writes a table faster than it labels every line again and that holds
+    #: a subquery read twice in memory (PostgreSQL); DuckDB and Spark stream them
+    stepwise: bool = False
 
     def lines(self, source) -> Any:
         """An ibis table of canonical lines with ``line_no`` from a DataFrame, Arrow table or parquet path."""
@@ -88,8 +93,9 @@ class Engine:
         return self.con.to_pandas(expr)
 
     def split(self, lines, buckets: int) -> list:
-        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``)."""
-        bucket = lines.CustomerID.hash().abs() % buckets
+        """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``);
+        lines without a customer go to the first (the report counts them there)."""
+        bucket = (lines.CustomerID.hash().abs() % buckets).fill_null(0)
         return [lines.filter(bucket == i) for i in range(buckets)]
 
     def materialise(self, expr):
@@ -112,12 +118,14 @@ class Engine:
         pass
 
 
-def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, dialect: Dialect = DUCKDB):
+def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, dialect: Dialect = DUCKDB,
+                    line_number=None):
     """A table in a known layout (or mapped by ``columns``) as canonical lines, as
     ``segkit.ingest.load`` reads it: whole-number ids as text (``17850.0`` -> ``'17850'``), text
     trimmed with blanks and ``nan`` missing, numbers as floats. Text dates and text
     numbers are refused: the loader parses those (CSV and Excel files). ``dialect``: the
-    engine's (its id-trimming class, ``segkit.engines.dialects``)."""
+    engine's (its id-trimming class, ``segkit.engines.dialects``). ``line_number``: an expression
+    numbering the lines (a window), else ``raw``'s own ``line_no`` column."""
     import ibis
 
     from segkit.errors import SegkitDataError
@@ -145,19 +153,29 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
         raise SegkitDataError(f"'{source}' has {problem}; found: {', '.join(sorted(names - {R.LINE_NUMBER}))}. "
                               "Pass --columns ROLE=COLUMN,... for its layout.")
 
+    # Text ids trimmed as Python trims (ibis' strip() removes ASCII whitespace only), in a
+    # select of their own: the rules below read the trimmed text four times, and a database
+    # inlines a plain select's expressions into each use (PostgreSQL ran the regex four times
+    # a line); a select that also numbers the lines (a window) is computed once.
+    trimmed = {role: f"_trimmed_{role}" for role in ("invoice", "product", "customer")
+               if role in roles and not raw[roles[role]].type().is_numeric()}
+    raw = raw.mutate(**{column: raw[roles[role]].cast("string").re_replace(f"^{space}+|{space}+$", "")
+                        for role, column in trimmed.items()},
+                     **({} if line_number is None else {R.LINE_NUMBER: line_number}))
+
     def text(role, default=None):
         if role not in roles:
             return ibis.literal(default, "string")
-        value = raw[roles[role]]
-        if value.type().is_numeric():
-            whole = value.cast("float64")
+        if role not in trimmed:
+            whole = raw[roles[role]].cast("float64")
             return ibis.cases((whole.isnan(), ibis.null("string")),
                               (whole == whole.floor(), whole.cast("int64").cast("string")),
                               else_=whole.cast("string"))
-        # trimmed as Python trims (ibis' strip() removes ASCII whitespace only)
-        value = value.cast("string").re_replace(f"^{space}+|{space}+$", "")
-        # '17850.0' -> '17850' without a back-reference (Spark writes them $1, DuckDB \\1)
-        value = ibis.cases((value.re_search(WHOLE_NUMBER_ID), value.re_replace(r"\.0+$", "")), else_=value)
+        value = raw[trimmed[role]]
+        # '17850.0' -> '17850' without a back-reference (Spark writes them $1, DuckDB \\1); the
+        # LIKE (a dot, a 0 at the end) spares the regex on nearly every id
+        whole_number = value.like("%.%0") & value.re_search(WHOLE_NUMBER_ID)
+        value = ibis.cases((whole_number, value.re_replace(r"\.0+$", "")), else_=value)
         return ibis.cases((value.isin(list(MISSING_ID_TEXTS)), ibis.null("string")), else_=value)
 
     def number(role):
@@ -258,10 +276,14 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
             # lines in memory, several queries: each step computed once into a table
             labelled = engine.materialise(labelled)
             kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
-        else:  # streamed: only small tables are held
+        else:  # streamed: only small tables are held (and the labelled lines, on a database)
+            labelled = engine.materialise(labelled) if engine.stepwise else labelled
             kept = R.kept_lines(labelled)
-            duplicates = engine.materialise(R.duplicate_copies(kept, engine.dialect.line_hash)) \
-                if "duplicate lines" in R.RULES[rules] else None
+            duplicates = None
+            if "duplicate lines" in R.RULES[rules]:
+                line_hash = engine.dialect.line_hash
+                repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) if engine.stepwise else None
+                duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
             cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))

@@ -105,6 +105,9 @@ class IbisEngine(Engine):
             self._run(statement)
         self._n = 0
         self.temporary: list[str] = []
+        # each of the rules' queries labelled every line again, and the duplicate search
+        # copied all clean lines into memory (a subquery read twice; docs/databases.md, Speed)
+        self.stepwise = self.dialect.name == "postgres"
 
     def __enter__(self):
         return self
@@ -152,8 +155,8 @@ class IbisEngine(Engine):
         keys = [order_by] if order_by else []
         keys += [c for c in ([date] if date in names else []) if c not in keys]
         keys += [c for c in sorted(names) if c not in keys]
-        numbered = raw.mutate(**{R.LINE_NUMBER: ibis.row_number().over(order_by=[raw[c] for c in keys])})
-        return self.materialise(canonical_table(numbered, name, columns, self.dialect))
+        number = ibis.row_number().over(order_by=[raw[c] for c in keys])
+        return self.materialise(canonical_table(raw, name, columns, self.dialect, line_number=number))
 
     def materialise(self, expr):
         """``expr`` computed once into a temporary table (dropped by ``close``)."""

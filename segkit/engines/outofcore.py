@@ -41,7 +41,7 @@ from segkit.schema import (
     best_layout,
 )
 
-__all__ = ["ROWS_PER_GB", "canonical_lines", "buckets_for"]
+__all__ = ["ROWS_PER_GB", "canonical_lines", "buckets_for", "short_reason"]
 
 
 #: Lines per GB of ``memory_limit`` that one in-memory aggregation pass handles (measured:
@@ -286,7 +286,8 @@ def _lines_sql(roles: dict[str, str], types, facts: dict) -> str:
     """
 
 
-def _reason(exc: Exception) -> str:
+def short_reason(exc: Exception) -> str:
+    """The first line of what ``exc`` says (at most 120 characters), for a one-sentence error."""
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:120]
 

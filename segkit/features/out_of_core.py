@@ -29,7 +29,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from segkit.engines.outofcore import _reason, buckets_for, canonical_lines
+from segkit.engines.outofcore import buckets_for, canonical_lines, short_reason
 from segkit.errors import SegkitDataError
 from segkit.rules.lines import Rules
 
@@ -98,7 +98,7 @@ def customer_features_out_of_core(
                         buckets=buckets_for(n_rows, memory_limit), window_days=window_days,
                         extra_features=extra_features)
     except duckdb.IOException as exc:
-        raise SegkitDataError(f"'{name}' is not a readable parquet file ({_reason(exc)}); write it again.") from None
+        raise SegkitDataError(f"'{name}' is not a readable parquet file ({short_reason(exc)}); write it again.") from None
     finally:
         engine.close()
         if own_temp:

@@ -59,7 +59,7 @@ def page_feed(source, model, follower: bool = False) -> LiveFeed:
 def live_customer_data(feed: LiveFeed) -> CustomerData:
     """The ``CustomerData`` a page shows from the feed's snapshot: its clean lines and its
     customers' features (the segment columns left to the page's model, as for any data)."""
-    from segkit.live.feed import SEGMENT_COLUMNS
+    from segkit.live.live_log import SEGMENT_COLUMNS
 
     customers = feed.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in feed.customers.columns])
     name = Path(str(feed.source)).name

@@ -51,7 +51,8 @@ from segkit.config import (
 from segkit.errors import SegkitError
 
 if TYPE_CHECKING:
-    from segkit.live.feed import LiveFeed, LiveUpdate
+    from segkit.live.changes import LiveUpdate
+    from segkit.live.feed import LiveFeed
 
 __all__ = ["PageRefresher", "start_for_page", "refresher_wanted", "main", "REFRESHER_ENV"]
 
@@ -203,7 +204,7 @@ class PageRefresher:
 
     def _beat(self, watch_pid: int | None) -> None:
         """Touch the heartbeat every ``FOLLOWER_BEAT_SECONDS``; stop when ``watch_pid`` ends."""
-        from segkit.live.feed import FOLLOWER_BEAT_SECONDS
+        from segkit.live.heartbeat import FOLLOWER_BEAT_SECONDS
 
         while not self.stopped.wait(FOLLOWER_BEAT_SECONDS):
             if watch_pid is not None and not _running(watch_pid):
@@ -284,11 +285,11 @@ _PARENT = os.getppid()
 
 
 def _running(pid: int) -> bool:
-    from segkit.live.feed import _pid_alive
+    from segkit.live.heartbeat import pid_alive
 
     if pid == _PARENT and os.getppid() != pid:
         return False
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -83,6 +83,10 @@ RECOMMENDATIONS: dict[str, str] = {
     "Lapsed": "Silent for a while but not gone: many customers like these buy again (see the evidence). Time a win-back "
               "offer to their usual season; reminders on paid channels can pay for themselves.",
     "New": "Onboard: welcome series and a second-order incentive within 30 days; too early to judge their value.",
+    # What an "At risk" group is called when, at held-out dates, its members did not come back clearly less often
+    # than active customers (segkit.pipeline.thresholds.at_risk_earned): a reminder, not a costly win-back.
+    "Quiet": "Quiet for a while, yet many customers like these buy again on their own (see the evidence): a reminder "
+             "timed to their usual gap and new ranges, not a discount or a costly win-back offer.",
 }
 
 
@@ -116,12 +120,13 @@ TIER_PROTOTYPES: dict[str, tuple[float, float, str]] = {
 }
 TIER_NAMES = tuple(TIER_PROTOTYPES)
 #: The order segments are listed in: value tiers from the highest, then the stages.
-SEGMENT_ORDER = TIER_NAMES + ("New", "At risk", "Lost", "Lapsed")
+SEGMENT_ORDER = TIER_NAMES + ("New", "At risk", "Quiet", "Lost", "Lapsed")
 
 #: Plain-words definitions; ``{...}`` fields come from ``LifecycleRules``.
 STAGE_DEFINITIONS: dict[str, str] = {
     "New": "First purchase less than {new_days} days ago; too early to say what they are worth.",
     "At risk": "Bought more than once, but not for {at_risk_days} to {lost_days_minus_1} days.",
+    "Quiet": "Bought more than once, but not for {at_risk_days} to {lost_days_minus_1} days.",
     "Lost": "No purchase for {lost_days} days or more, or for {at_risk_days} days or more after a single purchase.",
     "Lapsed": "No purchase for {lost_days} days or more, or for {at_risk_days} days or more after a single purchase.",
 }
@@ -224,7 +229,7 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
         if rules is None:
             definition = (f"Customers whose average profile (days since last purchase, purchases, spend, tenure) "
                           f"is nearest the '{_base_name(name)}' profile.")
-        elif name == "At risk" and rules.lost_days <= rules.at_risk_days:
+        elif name in ("At risk", "Quiet") and rules.lost_days <= rules.at_risk_days:
             # fitted thresholds (segkit.pipeline.thresholds) can start Lost where At risk would
             definition = (f"Nobody: every customer silent {rules.at_risk_days} days or more is in the longest-silent "
                           "group.")

@@ -28,16 +28,22 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from segkit.errors import SegkitArtifactError
 from segkit.pipeline.artifacts import card_definitions
 
 __all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "snapshot_path", "write_snapshot",
+           "VALUE_DRAW_PREFIX", "split_value_draws",
            "prepare_snapshot", "prune_snapshots", "KEEP_SNAPSHOTS"]
 
 #: Page snapshots kept per saved model (a live page writes one per refresh).
 KEEP_SNAPSHOTS = 6
+#: Columns of a snapshot holding each customer's lifetime value under the model's stored
+#: parameter draws (``CLVDraw0``, ``CLVDraw1``, ...; float32): the page reads the interval of
+#: any group of customers from them (``split_value_draws``).
+VALUE_DRAW_PREFIX = "CLVDraw"
 
 
 class CardModel:
@@ -57,6 +63,8 @@ class CardModel:
         self.definitions_ = card_definitions(card, self.lifecycle_rules_)
         #: Lifetime-value parameters as stored (checked when the full model loads).
         self.clv_params_ = card.get("clv") or None
+        #: Their stored draws, level and independence check, as stored (the page reads the level and the check).
+        self.clv_uncertainty_ = card.get("clv_uncertainty") or None
         #: What customers like each segment's did next (``segkit.pipeline.backtest``), as stored.
         self.evidence_ = card.get("evidence") or None
         self._loaded = None
@@ -176,17 +184,33 @@ def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
 
 def page_customers(data, model, categories: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
     """What the snapshot holds, computed: every customer of ``data`` segmented by ``model``
-    with lifetime value, and the product categories of the lines (``categories``: the
-    lines' categories when already known)."""
-    from segkit.pipeline.workflow import add_customer_value
+    with lifetime value (and, for a model with stored parameter draws, each customer's value
+    under every draw in ``VALUE_DRAW_PREFIX`` columns: ``split_value_draws`` takes them
+    apart), and the product categories of the lines (``categories``: the lines' categories
+    when already known)."""
+    from segkit.pipeline.workflow import add_customer_value_and_draws
     from segkit.views.tables import line_categories, segment_customers
 
     model = full_model(model)
     lines = data.lines if data.has_lines else None
-    everyone = add_customer_value(segment_customers(model, data.customers), lines, model)
+    everyone, draws = add_customer_value_and_draws(segment_customers(model, data.customers), lines, model)
+    if draws is not None:
+        columns = {f"{VALUE_DRAW_PREFIX}{i}": draws.iloc[:, i].to_numpy(dtype="float32") for i in range(draws.shape[1])}
+        everyone = pd.concat([everyone, pd.DataFrame(columns, index=everyone.index)], axis=1)
     if categories is None:
         categories = line_categories(lines) if lines is not None else pd.Series(pd.Categorical([]))
     return everyone, [str(c) for c in categories.cat.categories]
+
+
+def split_value_draws(everyone: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """``everyone`` without its ``VALUE_DRAW_PREFIX`` columns, and those columns as a
+    customers x draws float32 matrix in the rows' order (``None`` when there are none)."""
+    columns = [c for c in everyone.columns if str(c).startswith(VALUE_DRAW_PREFIX)]
+    if not columns:
+        return everyone, None
+    columns.sort(key=lambda c: int(str(c)[len(VALUE_DRAW_PREFIX):]))
+    draws = everyone[columns].to_numpy(dtype="float32")
+    return everyone.drop(columns=columns), draws
 
 
 def prepare_snapshot(data, model, card: dict[str, Any]) -> Path | None:

@@ -84,7 +84,7 @@ if TYPE_CHECKING:  # scikit-learn and joblib load only to save or load a pipelin
     from segkit.modeling.model import SegmentationModel
 
 __all__ = ["FORMAT_VERSION", "data_fingerprint", "save_artifacts", "load_artifacts", "read_model_card",
-           "current_version_dir", "list_versions", "rollback", "MODEL_KEY_ENV"]
+           "current_version_dir", "list_versions", "rollback", "MODEL_KEY_ENV", "jsonable"]
 
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)
@@ -110,11 +110,12 @@ def _versions() -> dict[str, str]:
             "pandas": pd.__version__, "numpy": np.__version__, "joblib": joblib.__version__}
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with NumPy numbers, timestamps and tuples made plain JSON (NaN and inf: null)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -212,25 +213,25 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "k": int(model.n_clusters),
         "random_state": model.random_state,
         "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
-        "centres": _jsonable(model.cluster_centres_.tolist()),
+        "centres": jsonable(model.cluster_centres_.tolist()),
         "segments": {str(c): n for c, n in model.segment_names_.items()},
         "lifecycle": model.lifecycle_rules_.as_dict() if model.lifecycle_rules_ is not None else None,
         "tier_of_cluster": [int(t) for t in model.tier_of_cluster_],
-        "definitions": _jsonable(model.definitions_.reset_index().to_dict(orient="records")),
-        "clv": _jsonable(getattr(model, "clv_params_", None)),
-        "clv_uncertainty": _jsonable(getattr(model, "clv_uncertainty_", None)),
-        "profile": _jsonable(model.profile_.reset_index().to_dict(orient="records")),
-        "metrics": _jsonable(model.metrics_),
+        "definitions": jsonable(model.definitions_.reset_index().to_dict(orient="records")),
+        "clv": jsonable(getattr(model, "clv_params_", None)),
+        "clv_uncertainty": jsonable(getattr(model, "clv_uncertainty_", None)),
+        "profile": jsonable(model.profile_.reset_index().to_dict(orient="records")),
+        "metrics": jsonable(model.metrics_),
         "params": model_params(model),
         "feature_functions": feature_functions_card(list(model.cluster_features_)),
-        "training_data": _jsonable(training_data or {}),
+        "training_data": jsonable(training_data or {}),
         "versions": _versions(),
         "files": files,
     }
     if getattr(model, "evidence_", None):  # segkit.pipeline.backtest: what customers like these did next
-        card["evidence"] = _jsonable(model.evidence_)
+        card["evidence"] = jsonable(model.evidence_)
     if getattr(model, "lifecycle_fit_", None):  # segkit.pipeline.thresholds: how the lifecycle thresholds were chosen
-        card["lifecycle_fit"] = _jsonable(model.lifecycle_fit_)
+        card["lifecycle_fit"] = jsonable(model.lifecycle_fit_)
     card["card_sha256"] = _card_digest(card)
     key = os.environ.get(MODEL_KEY_ENV)
     if key:

@@ -35,7 +35,7 @@ from segkit.pipeline.workflow import lines_until
 
 __all__ = [
     "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
-    "evidence_sentences", "earned_names", "apply_evidence", "segment_evidence", "NO_EVIDENCE", "LOST_MAX_RETURN",
+    "evidence_sentences", "value_sentence", "earned_names", "apply_evidence", "segment_evidence", "NO_EVIDENCE", "LOST_MAX_RETURN",
     "STATS", "DEFAULT_HORIZON_DAYS",
 ]
 
@@ -67,6 +67,9 @@ class Backtest:
     cutoffs: list[pd.Timestamp]
     horizon_days: int
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Each cut-off's segment of every customer known then (the fit's own names, indexed
+    #: by CustomerID), for checks on the same customers (``value_backtest``); not stored.
+    members: dict[pd.Timestamp, pd.Series] = field(default_factory=dict, repr=False)
 
     @property
     def pooled(self) -> pd.DataFrame:
@@ -81,17 +84,17 @@ class Backtest:
     def evidence(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``evidence``: cut-offs, horizon, and the pooled
         figures per segment."""
-        from segkit.pipeline.artifacts import _jsonable
+        from segkit.pipeline.artifacts import jsonable
 
         segments = {}
         for name, row in self.pooled.iterrows():
-            segments[str(name)] = _jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
+            segments[str(name)] = jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
                                              for k, v in row.items() if pd.notna(v)})
         return {"horizon_days": int(self.horizon_days),
                 "cutoffs": [c.strftime("%Y-%m-%d") for c in self.cutoffs],
                 "interval": "95 % bootstrap over customers at each cut-off; pooled: the mean over the cut-offs, "
                             "interval from the lowest to the highest cut-off interval",
-                "settings": _jsonable(self.settings), "segments": segments}
+                "settings": jsonable(self.settings), "segments": segments}
 
 
 
@@ -262,9 +265,10 @@ def backtest_segments(
             f"before it and the {horizon_days}-day horizon after it ({history + horizon_days} days); "
             "use a shorter --horizon-days or a longer log.")
     rng = np.random.default_rng(random_state)
-    rows = []
+    rows, members = [], {}
     for cutoff in cutoffs:
         segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state)
+        members[cutoff] = segmented["Segment"]
         outcome = horizon_outcome(lines, segmented.index, cutoff, horizon_days)
         for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):
             rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), **row})
@@ -283,7 +287,7 @@ def backtest_segments(
                          "lifecycle": model.lifecycle_rules_.as_dict() if model.lifecycle_rules_ is not None else None})
     else:
         settings.update({"preset": preset, "k": int(k)})
-    return Backtest(table, cutoffs, horizon_days, settings)
+    return Backtest(table, cutoffs, horizon_days, settings, members)
 
 
 def _pct(x: float) -> str:
@@ -301,14 +305,43 @@ def evidence_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: 
             f"{interval}, spending {currency}{figures['mean_spend']:,.0f} on average.")
 
 
+def value_sentence(figures: Mapping[str, Any], n_cutoffs: int, horizon_days: int) -> str:
+    """The lifetime-value check of one segment in words (``value_backtest``), e.g. "At 6
+    earlier dates, predicted spend for customers like these over the next 90 days was 0.72
+    times what they actually spent (under-forecast by 28 %; 0.55-0.95 over the dates)." ``figures``: ``evidence["value"]["segments"][name]``; the range is the envelope
+    of the dates' 95 % intervals."""
+    ratio = figures.get("spend_ratio")
+    dates = f"{n_cutoffs} earlier date" + ("s" if n_cutoffs != 1 else "")
+    if ratio is None or not np.isfinite(ratio):
+        return (f"At {dates}, customers like these spent nothing in the next {horizon_days} days, so the lifetime "
+                "value has no actual spend to be checked against.")
+    if abs(ratio - 1) < 0.005:
+        words = "on target"
+    else:
+        words = f"{'under' if ratio < 1 else 'over'}-forecast by {_pct(abs(ratio - 1))}"
+    lo, hi = figures.get("spend_ratio_lo"), figures.get("spend_ratio_hi")
+    spread = f"; {lo:.2f}-{hi:.2f} over the dates" if lo is not None and hi is not None else ""
+    return (f"At {dates}, predicted spend for customers like these over the next {horizon_days} days was "
+            f"{ratio:.2f} times what they actually spent ({words}{spread}).")
+
+
 def evidence_sentences(evidence: Mapping[str, Any] | None, currency: str = "£") -> dict[str, str]:
     """Segment name -> its evidence sentence, from a ``model.json`` ``evidence`` (empty
-    when there is none). A renamed segment's figures are found under its new name."""
+    when there is none). A renamed segment's figures are found under its new name. When
+    the evidence holds the lifetime-value check (``evidence["value"]``), its
+    ``value_sentence`` follows."""
     if not evidence:
         return {}
     n, horizon = len(evidence.get("cutoffs") or []), int(evidence.get("horizon_days", DEFAULT_HORIZON_DAYS))
-    return {name: evidence_sentence(fig, int(fig.get("cutoffs", n)), horizon, currency)
-            for name, fig in (evidence.get("segments") or {}).items()}
+    out = {name: evidence_sentence(fig, int(fig.get("cutoffs", n)), horizon, currency)
+           for name, fig in (evidence.get("segments") or {}).items()}
+    value = evidence.get("value") or {}
+    value_n = len(value.get("cutoffs") or [])
+    for name, fig in (value.get("segments") or {}).items():
+        if name in out:
+            out[name] += " " + value_sentence(fig, int(fig.get("cutoffs", value_n)),
+                                              int(value.get("horizon_days", horizon)))
+    return out
 
 
 #: What is said for every segment of a model saved without a backtest.
@@ -355,6 +388,16 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
     return renames
 
 
+def _rename_reason(old: str, new: str) -> str:
+    """Why a group is called ``new`` and not ``old``, in one sentence for its definition."""
+    if old == "At risk":
+        return (f"Called '{new}', not '{old}': at the held-out dates too many customers like these bought again to "
+                "call them at risk (an 'At risk' group must return below the Active group's interval and under half "
+                "of recent buyers' rate).")
+    return (f"Called '{new}', not '{old}': customers like these came back too often at the earlier dates "
+            f"(a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+
+
 def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True,
                    renames: Mapping[str, str] | None = None) -> dict[str, str]:
     """Store ``backtest``'s evidence in the model (``model.evidence_``, saved as
@@ -378,9 +421,7 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
         definitions = model.definitions_.rename(index=renames)
         for old, new in renames.items():
             if new in definitions.index:
-                definitions.loc[new, "Definition"] = (
-                    f"{definitions.loc[new, 'Definition']} Called '{new}', not '{old}': customers like these came back "
-                    f"too often at the earlier dates (a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+                definitions.loc[new, "Definition"] = f"{definitions.loc[new, 'Definition']} {_rename_reason(old, new)}"
                 definitions.loc[new, "Recommendation"] = recommendation_for(new)
         model.definitions_ = definitions
     sentences = evidence_sentences(evidence, currency)

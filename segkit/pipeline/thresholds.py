@@ -23,14 +23,19 @@ The rule, on the choosing cut-offs pooled (customers counted once per cut-off):
   in that group, and it is called **Lapsed**, with its measured return rate.
 
 A "Lost" chosen on the earlier cut-offs keeps its name only if its upper bound is below
-10 % at every held-out cut-off too; else it is called "Lapsed". The held-out cut-offs'
-horizons may overlap those of the last choosing cut-offs (the log is short): the dates
-choose nothing, but they share part of a season.
+10 % at every held-out cut-off too; else it is called "Lapsed". Likewise **At risk** keeps
+its name only if, at every held-out cut-off, the group's return is clearly below active
+customers': the upper end of its 95 % Wilson interval below the lower end of the Active
+group's and below half of the recent buyers' return rate (the rule that chose its
+threshold, applied to the group as named). Else it is called **Quiet** (``QUIET``), with
+its measured rate and advice that fits customers who come back on their own. The held-out
+cut-offs' horizons may overlap those of the last choosing cut-offs (the log is short): the
+dates choose nothing, but they share part of a season.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,14 +52,20 @@ from segkit.pipeline.backtest import (
     rolling_cutoffs,
 )
 
-__all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE"]
+__all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE", "QUIET", "at_risk_earned"]
+
+#: What the At risk group is called when, at the held-out cut-offs, it does not return
+#: clearly less than customers who are not at risk (``at_risk_earned``).
+QUIET = "Quiet"
 
 #: The rule in one sentence, stored with the thresholds.
 FIT_RULE = ("At risk from the first {step}-day silence band whose return within {horizon} days is below half of "
             "recent buyers' (silent under {step} days); Lost from the shortest silence at which the group called Lost "
             "(that silence, or At risk after a single purchase) returns under {max_pct:.0f} % (upper 95 % Wilson bound) "
             "at every choosing cut-off, else nobody is Lost and the group is called Lapsed; New at {new} days. Chosen on "
-            "the earlier cut-offs pooled, reported on the later ones.")
+            "the earlier cut-offs pooled, reported on the later ones. At risk keeps its name only if, at every later "
+            "cut-off, its upper 95 % bound is below the Active group's lower bound and below half of recent buyers' "
+            "return; else it is called Quiet.")
 
 
 def wilson_interval(successes, n, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +92,9 @@ class LifecycleFit:
     days): customers, returned, return_rate with ``_lo``/``_hi``. ``held_out``: one row per
     (held-out cut-off, stage): ``customers, returned, return_rate, return_rate_lo,
     return_rate_hi, mean_spend`` (spend in the horizon per member, 0 for those who did not
-    buy); ``stage`` is the name shown (Lost or Lapsed for the long-silent group).
+    buy), ``recent_return_rate`` (that cut-off's recent buyers'); ``stage`` is the name shown
+    (Lost or Lapsed for the long-silent group, At risk or Quiet for the group silent since
+    At risk).
     """
 
     rules: LifecycleRules
@@ -93,27 +106,31 @@ class LifecycleFit:
     by_silence: pd.DataFrame
     held_out: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Whether the At risk group returns clearly less than active customers at every
+    #: held-out cut-off (``at_risk_earned``); else it is shown as ``QUIET``.
+    at_risk_is_earned: bool = True
 
     @property
     def stage_names(self) -> dict[str, str]:
         """Lifecycle stage -> the name it is shown under."""
-        return {"New": "New", "Active": "Active", "At risk": "At risk",
+        return {"New": "New", "Active": "Active", "At risk": "At risk" if self.at_risk_is_earned else QUIET,
                 "Lost": "Lost" if self.lost_earned else LAPSED}
 
     @property
     def renames(self) -> dict[str, str]:
         """What ``apply_evidence`` must rename in a model with these rules."""
-        return {} if self.lost_earned else {"Lost": LAPSED}
+        return {stage: name for stage, name in self.stage_names.items() if stage != name}
 
     def as_dict(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``lifecycle_fit``."""
-        from segkit.pipeline.artifacts import _jsonable
+        from segkit.pipeline.artifacts import jsonable
 
         step = self.settings.get("step_days", 30)
-        return _jsonable({
+        return jsonable({
             "rule": FIT_RULE.format(step=step, horizon=self.horizon_days, max_pct=100 * LOST_MAX_RETURN,
                                     new=self.rules.new_days),
             "thresholds": self.rules.as_dict(), "lost_earned": bool(self.lost_earned),
+            "at_risk_earned": bool(self.at_risk_is_earned),
             "stage_names": self.stage_names, "horizon_days": int(self.horizon_days),
             "choosing_cutoffs": [c.strftime("%Y-%m-%d") for c in self.choosing_cutoffs],
             "held_out_cutoffs": [c.strftime("%Y-%m-%d") for c in self.held_out_cutoffs],
@@ -135,6 +152,19 @@ class LifecycleFit:
         if not self.lost_earned:
             out.append(f"  nobody is called Lost: no group of silent customers returned under "
                        f"{100 * LOST_MAX_RETURN:.0f} % at every cut-off, so the long-silent group is called {LAPSED}.")
+        if not self.at_risk_is_earned:
+            held = self.held_out
+
+            def span(stage: str, column: str = "return_rate") -> str:
+                values = 100 * held.loc[held["stage"] == stage, column]
+                return f"{values.min():.0f}-{values.max():.0f} %" if len(values) else "none"
+
+            recent = 100 * held["recent_return_rate"]
+            out.append(f"  nobody is called At risk: at the held-out cut-offs the customers silent {r.at_risk_days} to "
+                       f"{r.lost_days - 1} days bought again at {span(QUIET)} (Active: {span('Active')}, recent buyers: "
+                       f"{recent.min():.0f}-{recent.max():.0f} %): too many come back to call them at risk (an At risk "
+                       f"group must return below the Active group's interval and under half of recent buyers' rate), "
+                       f"so they are called {QUIET}.")
         for cutoff, rows in self.held_out.groupby("cutoff", sort=False):
             out.append(f"  held out at {cutoff} (chose nothing):")
             for _, row in rows.iterrows():
@@ -159,7 +189,7 @@ def _stage_table(frame: pd.DataFrame, rules: LifecycleRules, names: dict[str, st
     stage = pd.Series(lifecycle_stage(frame, rules), index=frame.index).map(names)
     grouped = frame.assign(stage=stage).groupby("stage", sort=False)
     table = grouped.agg(customers=("Returned", "size"), returned=("Returned", "sum"), mean_spend=("Spend", "mean"))
-    order = [n for n in ("Active", "New", "At risk", "Lost", LAPSED) if n in table.index]
+    order = [n for n in ("Active", "New", "At risk", QUIET, "Lost", LAPSED) if n in table.index]
     table = table.loc[order].reset_index()
     table["return_rate"] = table["returned"] / table["customers"]
     table["return_rate_lo"], table["return_rate_hi"] = wilson_interval(table["returned"], table["customers"])
@@ -265,11 +295,35 @@ def fit_lifecycle_rules(
     tables = [_stage_table(frames[c], rules, raw).assign(cutoff=c.strftime("%Y-%m-%d")) for c in later]
     held = pd.concat(tables, ignore_index=True)
     earned = lost is not None and bool((held.loc[held["stage"] == "Lost", "return_rate_hi"] < max_return).all())
+    recent_then = {c.strftime("%Y-%m-%d"): float(frames[c].loc[frames[c]["Recency"] < step_days, "Returned"].mean())
+                   for c in later}
+    at_risk_ok = at_risk_earned(held, recent_then)
     if not earned:
         held["stage"] = held["stage"].replace({"Lost": LAPSED})
+    if not at_risk_ok:
+        held["stage"] = held["stage"].replace({"At risk": QUIET})
+    held["recent_return_rate"] = held["cutoff"].map(recent_then)
     held = held[["cutoff"] + [c for c in held.columns if c != "cutoff"]]
     settings = {"step_days": step_days, "min_customers": int(min_customers), "max_return": float(max_return),
                 "window_days": window_days, "min_history_days": history,
                 "lost_chosen_on_earlier_cutoffs": lost is not None}
-    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings)
+    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings, at_risk_ok)
+
+
+def at_risk_earned(held_out: pd.DataFrame, recent_return: Mapping[str, float]) -> bool:
+    """Whether the At risk group returns clearly less than active customers at every cut-off
+    of ``held_out`` (rows per cut-off and stage, as ``LifecycleFit.held_out`` before
+    renaming): the upper end of its 95 % interval below the lower end of the Active group's
+    and below half of ``recent_return[cutoff]`` (the share of recent buyers who bought
+    again). True when no cut-off has an At risk group (nobody is called At risk)."""
+    for cutoff, rows in held_out.groupby("cutoff", sort=False):
+        at_risk, active = rows[rows["stage"] == "At risk"], rows[rows["stage"] == "Active"]
+        if at_risk.empty:
+            continue
+        upper = float(at_risk["return_rate_hi"].iloc[0])
+        active_lo = float(active["return_rate_lo"].iloc[0]) if len(active) else 1.0
+        half_recent = recent_return.get(cutoff, np.nan) / 2
+        if not (upper < active_lo and upper < half_recent):
+            return False
+    return True
 

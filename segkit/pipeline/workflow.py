@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
 
 __all__ = ["CustomerData", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
-           "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS"]
+           "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS",
+           "add_customer_value", "add_customer_value_and_draws"]
 
 
 @dataclass
@@ -771,14 +772,31 @@ def fit_customer_value(model: "SegmentationModel", lines: pd.DataFrame, purchase
 def add_customer_value(customers: pd.DataFrame, lines: pd.DataFrame | None, model: "SegmentationModel") -> pd.DataFrame:
     """``customers`` with PAlive, ExpectedPurchases90d and CLV from the model's stored
     lifetime-value parameters (unchanged when the model has none or there are no lines)."""
+    return add_customer_value_and_draws(customers, lines, model)[0]
+
+
+def add_customer_value_and_draws(customers: pd.DataFrame, lines: pd.DataFrame | None, model: SegmentationModel
+                             ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``add_customer_value``, and every customer's CLV under each of the model's stored
+    parameter draws (rows in the order of ``customers``, one column per draw, currency;
+    ``None`` without stored draws): what a group's interval is read from
+    (``segkit.value.clv.value_intervals_by_group``)."""
     params = getattr(model, "clv_params_", None)
     if not params or lines is None or lines.empty:
-        return customers
-    from segkit.value.clv import customer_value
+        return customers, None
+    from segkit.value.clv import customer_value, customer_value_and_draws as value_and_draws
 
-    value = customer_value(lines, params, samples=(getattr(model, "clv_uncertainty_", None) or {}).get("draws"))
+    samples = (getattr(model, "clv_uncertainty_", None) or {}).get("draws")
+    if not samples:
+        value, draws = customer_value(lines, params), None
+    else:
+        value, draws = value_and_draws(lines, params, samples)
     value.index = value.index.astype(customers.index.dtype)
-    return customers.join(value, how="left")
+    joined = customers.join(value, how="left")
+    if draws is not None:
+        draws.index = draws.index.astype(customers.index.dtype)
+        draws = draws.reindex(customers.index)
+    return joined, draws
 
 
 def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from segkit.schema import LINE_COLUMNS, LINE_NUMBER
 
-__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "window_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "duplicate_copies", "clean_counts", "report_counts", "report_table", "customer_table"]
+__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "window_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "clean_counts", "report_counts", "report_table", "customer_table"]
 
 
 _BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
@@ -198,17 +198,26 @@ def clean_lines(labelled: ir.Table, rules: Rules) -> ir.Table:
     return kept.mutate(TotalPrice=kept.Quantity * kept.UnitPrice)
 
 
-def duplicate_copies(kept: ir.Table, line_hash: Callable[[ir.Table], ir.IntegerValue]) -> ir.Table:
+def repeated_hashes(kept: ir.Table, line_hash: Callable[[ir.Table], ir.IntegerValue]) -> ir.Table:
+    """The line hashes (``repeated_hash``) that more than one of the ``kept`` lines has: the
+    first step of ``duplicate_copies``, a small table an engine may compute once."""
+    hashed = kept.mutate(line_hash=line_hash(kept))
+    repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
+    return repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
+
+
+def duplicate_copies(kept: ir.Table, line_hash: Callable[[ir.Table], ir.IntegerValue],
+                     repeated: ir.Table | None = None) -> ir.Table:
     """Exact repeats among ``kept`` lines (``kept_lines``): the canonical columns of each
     line seen more than once and ``extra``, its copies beyond the first (the rule
     ``duplicate lines``). A small table: a 64-bit hash of each line picks the few lines
     that may repeat, and only those are compared column by column, so no engine holds
     all lines grouped by all their columns (a hash collision only adds a line to compare).
     ``line_hash``: the engine's hash of a table's lines (``segkit.engines.dialects``: each
-    database spells it differently)."""
+    database spells it differently). ``repeated``: the ``repeated_hashes`` of ``kept`` when an
+    engine has already computed them."""
     hashed = kept.mutate(line_hash=line_hash(kept))
-    repeated = hashed.group_by("line_hash").aggregate(n=hashed.count())
-    repeated = repeated.filter(repeated.n > 1).select(repeated_hash="line_hash")
+    repeated = repeated_hashes(kept, line_hash) if repeated is None else repeated
     suspects = hashed.semi_join(repeated, hashed.line_hash == repeated.repeated_hash)
     groups = suspects.group_by(LINE_COLUMNS).aggregate(extra=suspects.count() - 1)
     return groups.filter(groups.extra > 0)

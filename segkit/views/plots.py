@@ -46,6 +46,7 @@ __all__ = [
 SEGMENT_COLOURS = {
     "VIP": "#7b3294", "Loyal": "#1a7f45", "Regular": "#4575b4", "Budget": "#b35806",
     "At risk": "#d73027", "Lost": "#6f6f6f", "Lapsed": "#595959", "New": "#0e7c86",
+    "Quiet": "#8a5a00",
 }
 _EXTRA_COLOURS = pcolors.qualitative.Dark24
 POINT_BUDGET = 50_000

@@ -37,6 +37,8 @@ __all__ = [
     "THEMES",
     "TABLE_COLUMNS",
     "SUMMARY_COLUMNS",
+    "SUMMARY_INTERVAL_COLUMNS",
+    "value_with_range",
     "UPLOAD_SUFFIXES",
     "Filters",
     "country_choice",
@@ -315,7 +317,9 @@ def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: st
             ("Data period", f"{start:%d %b %Y} – {end:%d %b %Y}", ""),
         ]
     if numbers.get("TotalCLV") is not None:
-        cards.append(("Lifetime value, next 12 months", money(numbers["TotalCLV"], currency, 0), ""))
+        low, high = numbers.get("TotalCLVRange") or (None, None)
+        cards.append(("Lifetime value, next 12 months", value_with_range(numbers["TotalCLV"], low, high, currency),
+                      ""))
     if numbers.get("ExpectedPurchases90d") is not None:
         cards.append(("Expected purchases, next 90 days", _number(numbers["ExpectedPurchases90d"]), ""))
     body = "".join(_card(*card) for card in cards)
@@ -333,15 +337,24 @@ def kpi_html(numbers: Mapping[str, Any], currency: str = "£", value_missing: st
 
 #: Columns the summary adds when the customers carry lifetime value (``CLV``).
 SUMMARY_VALUE_COLUMNS = ["SumCLV", "AvgCLV"]
+#: And with the customers' values under the parameter draws: the interval of ``SumCLV``.
+SUMMARY_INTERVAL_COLUMNS = ["SumCLV", "SumCLVLow", "SumCLVHigh", "AvgCLV"]
 
 
-def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
+def segment_summary(segmented: pd.DataFrame, draws: np.ndarray | None = None, level: float = 0.9) -> pd.DataFrame:
     """One row per segment present: ``SUMMARY_COLUMNS`` (Share of the customers given),
     largest total spend first; with a ``CLV`` column also ``SumCLV`` and ``AvgCLV``
     (currency, before the recommendation). The recommendation is the customers' own
-    (``Recommendation`` column) when they carry one."""
+    (``Recommendation`` column) when they carry one.
+
+    ``draws``: each customer's CLV under every stored parameter draw (rows as
+    ``segmented``, ``clv.values_under_draws``); then also ``SumCLVLow`` and ``SumCLVHigh``,
+    the central ``level`` interval of the segment's total over the draws (each draw summed
+    over the segment's customers, then its quantiles: never the sum of the customers' bounds)."""
     value = "CLV" in segmented.columns
-    columns = SUMMARY_COLUMNS[:-1] + SUMMARY_VALUE_COLUMNS + SUMMARY_COLUMNS[-1:] if value else SUMMARY_COLUMNS
+    interval = value and draws is not None
+    value_columns = SUMMARY_INTERVAL_COLUMNS if interval else SUMMARY_VALUE_COLUMNS
+    columns = SUMMARY_COLUMNS[:-1] + value_columns + SUMMARY_COLUMNS[-1:] if value else SUMMARY_COLUMNS
     if segmented.empty:
         return pd.DataFrame(columns=columns)
     grouped = segmented.groupby("Cluster")
@@ -354,6 +367,12 @@ def segment_summary(segmented: pd.DataFrame) -> pd.DataFrame:
     if value:
         profile["SumCLV"] = grouped["CLV"].sum().reindex(profile.index)
         profile["AvgCLV"] = grouped["CLV"].mean().reindex(profile.index)
+    if interval:
+        from segkit.value.clv import value_intervals_by_group
+
+        intervals = value_intervals_by_group(draws, segmented["Cluster"].to_numpy(), level)
+        profile["SumCLVLow"] = intervals["Low"].reindex(profile.index)
+        profile["SumCLVHigh"] = intervals["High"].reindex(profile.index)
     return profile[columns].sort_values("SumTotalSpend", ascending=False)
 
 
@@ -395,19 +414,35 @@ def summary_headers(currency: str = "£") -> dict[str, str]:
     return {"Segment": "Segment", "Customers": "Customers", "Share": "Share of customers",
             "AvgNumPurchases": "Avg purchases", "AvgTotalSpend": f"Avg spend ({currency})",
             "SumTotalSpend": f"Total spend ({currency})", "AvgRecency": "Avg days since last purchase",
-            "SumCLV": f"Lifetime value, 12 months ({currency})", "AvgCLV": f"Avg lifetime value ({currency})",
-            "Recommendation": "Recommendation"}
+            "SumCLV": f"Lifetime value, 12 months ({currency})",
+            "SumCLVLow": f"Lifetime value, 12 months, low end of range ({currency})",
+            "SumCLVHigh": f"Lifetime value, 12 months, high end of range ({currency})",
+            "AvgCLV": f"Avg lifetime value ({currency})", "Recommendation": "Recommendation"}
+
+
+def value_with_range(value: Any, low: Any, high: Any, currency: str = "£") -> str:
+    """``£8,070,000 (£7,940,000–£8,200,000)``: a lifetime value with its range; the value
+    alone when the range is missing."""
+    text = money(value, currency, 0)
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return text
+    return f"{text} ({money(low, currency, 0)}\u2013{money(high, currency, 0)})"
 
 
 def summary_html(summary: pd.DataFrame, currency: str = "£") -> str:
     """The summary table as HTML (or a note when no customer passes the filters)."""
     if summary.empty:
         return '<p class="seg-note">No customers match the filters.</p>'
+    if {"SumCLVLow", "SumCLVHigh"} <= set(summary.columns):  # one cell: "£X (£L–£H)"
+        ranged = [value_with_range(v, lo, hi, currency)
+                  for v, lo, hi in zip(summary["SumCLV"], summary["SumCLVLow"], summary["SumCLVHigh"])]
+        summary = summary.drop(columns=["SumCLVLow", "SumCLVHigh"]).assign(SumCLV=ranged)
     formats = {
         "Customers": lambda v: _number(v), "Share": lambda v: f"{v:.1%}",
         "AvgNumPurchases": lambda v: _number(v, 1), "AvgTotalSpend": lambda v: money(v, currency, 2),
         "SumTotalSpend": lambda v: money(v, currency, 0), "AvgRecency": lambda v: days(v),
-        "SumCLV": lambda v: money(v, currency, 0), "AvgCLV": lambda v: money(v, currency, 2),
+        "SumCLV": lambda v: v if isinstance(v, str) else money(v, currency, 0),
+        "AvgCLV": lambda v: money(v, currency, 2),
     }
     return _table(summary, formats, "seg-summary-table", headers=summary_headers(currency))
 

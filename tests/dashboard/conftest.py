@@ -1,7 +1,8 @@
 """Fixtures the browser tests of several modules share: a read-only dashboard server
 (``viewer_served``: the sample, where the page trains on the fly, or the real parquet
-with a model saved beforehand) and one page on it (``viewer_page``). Each module that
-uses them gets its own server; a module may narrow the data sets with
+with a model saved beforehand) and one page on it (``viewer_page``). The server is started once per data set for the whole run (it is
+read-only, so modules cannot disturb each other through it); each module opens its own
+page. A module may narrow the data sets with
 ``@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)``."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from test_browser import Served, _require_chromium, _summary, pages_on
 
 
-@pytest.fixture(scope="module", params=["sample", "real"])
+@pytest.fixture(scope="session", params=["sample", "real"])
 def viewer_served(request, tmp_path_factory):
     """Voilà on the sample (the page trains on the fly) or on the real parquet (a model
     saved beforehand), read-only as viewers get it."""
@@ -27,12 +28,10 @@ def viewer_served(request, tmp_path_factory):
         data = load_customer_data(None)
     else:
         from segkit.pipeline.artifacts import save_artifacts
-        from segkit.pipeline.workflow import train_model
 
         env["SEGKIT_DATA"] = str(request.getfixturevalue("real_parquet"))
         data = request.getfixturevalue("real_data")
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
+        save_artifacts(request.getfixturevalue("real_auto_model"), folder / "artifacts", data.training_info())
     _require_chromium()
     server = Served(request.param, folder, env)
     server.data = data

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+from contextlib import contextmanager
 import statistics
 import time
 from pathlib import Path
@@ -72,19 +73,29 @@ SCATTER_SETTLED = """(quietMs) => {
 LAST_CHART_UPDATE = "() => Math.max(...window.__segPlots.map(p => p[1])) - window.__segT0"
 
 
-def pages_on(served, browser, before_open=None):
-    """One page on ``served`` (a ``Served``), opened once the pre-heated kernel has run the
-    notebook (``before_open(page)`` runs first, e.g. to record requests); for module
-    fixtures: ``yield from pages_on(served, browser)``."""
+@contextmanager
+def opened_page(served, browser, link: str = "", before_open=None):
+    """A page on ``served`` (a ``Served``) at ``served.url + link`` (``link`` is a query such
+    as ``"?country=France"``), opened once the pre-heated kernel has run the notebook and
+    drawn; ``before_open(page)`` runs first, e.g. to record requests. Its browser context
+    is closed on leaving."""
     served.wait_preheated()
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    if before_open is not None:
-        before_open(page)
-    page.load_seconds = open_until_drawn(page, served.url)
-    yield page
-    context.close()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        if before_open is not None:
+            before_open(page)
+        page.load_seconds = open_until_drawn(page, served.url + link)
+        yield page
+    finally:
+        context.close()
+
+
+def pages_on(served, browser, before_open=None):
+    """``opened_page`` for module fixtures: ``yield from pages_on(served, browser)``."""
+    with opened_page(served, browser, before_open=before_open) as page:
+        yield page
 
 
 def open_until_drawn(page, url: str) -> float:
@@ -173,10 +184,8 @@ def served(request, tmp_path_factory):
         data = request.getfixturevalue("real_data")
         env["SEGKIT_DATA"] = str(real_parquet)
         from segkit.pipeline.artifacts import save_artifacts
-        from segkit.pipeline.workflow import train_model
 
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
+        save_artifacts(request.getfixturevalue("real_auto_model"), folder / "artifacts", data.training_info())
     _require_chromium()
     server = Served(request.param, folder, env)
     server.data = data
@@ -524,6 +533,9 @@ def test_upload_just_over_the_limit_gets_a_message(page, served):
     page.wait_for_selector(".seg-upload-result .seg-upload-too-large")
     message = _plain(page.inner_text(".seg-upload-result .seg-error"))
     assert "too_large.csv" in message and f"upload limit of {UPLOAD_LIMIT_MB} MB" in message
+    # What a viewer can do (issue 22, point 4), not a command or a server setting.
+    assert f"split it into parts under {UPLOAD_LIMIT_MB} MB" in message and "upload them one by one" in message
+    assert "segkit" not in message and "SEGKIT_" not in message
     _filter_one_segment_and_back(page)  # the websocket and the session survive
 
 
@@ -620,12 +632,7 @@ def test_selected_segments_stand_out(page):
 
 
 def test_a_link_opens_that_view_and_the_address_follows_the_filters(served, browser):
-    served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        open_until_drawn(page, served.url + "?country=France&theme=dark")
+    with opened_page(served, browser, "?country=France&theme=dark") as page:
         page.wait_for_function("() => document.querySelector('.seg-country-filter select').value !== ''"
                                " && document.querySelector('.seg-table-view').innerText.includes('France')"
                                " && !document.querySelector('.seg-table-view').innerText.includes('United Kingdom')")
@@ -636,14 +643,12 @@ def test_a_link_opens_that_view_and_the_address_follows_the_filters(served, brow
                                arg=_plain(first).replace(" ", "+"))
         assert "country=France" in page.url and "theme=dark" in page.url
         link = page.url
-        other = context.new_page()
+        other = page.context.new_page()
         other.set_default_timeout(TIMEOUT_MS)
         open_until_drawn(other, link)
         other.wait_for_function("(s) => { const t = document.querySelector('.seg-summary').innerText;"
                                 " return t.includes(s) && document.querySelectorAll('.seg-summary tbody tr').length === 1; }",
                                 arg=_plain(first))
-    finally:
-        context.close()
 
 
 def test_printing_gives_a4_pages_with_whole_charts(page, served):

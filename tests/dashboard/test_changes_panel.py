@@ -113,6 +113,6 @@ def test_without_a_backtest_the_plan_says_not_measured_never_zero(sample_data, t
                            Settings(currency="£", analyst=False))
     text = campaign_html(state)
     assert "not measured" in text and "£0<" not in text
-    rows = campaign_csv(state.selection.shown, "£", state.evidence, plan_of(state), 1.0, 0.1)
+    rows = campaign_csv(state.selection.shown, "£", state.evidence, plan=plan_of(state), cost=1.0, uplift=0.1)
     extra = [c for c in rows.columns if c.startswith("Segment's expected extra revenue")]
     assert extra and (rows[extra[0]] == "not measured").all()

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -461,6 +462,55 @@ def test_segments_panel_glossary_and_summary(state):
     assert panel.heatmap.layout.xaxis.visible is True and panel.heatmap.layout.yaxis.visible is True
 
 
+def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state, sample_data):
+    """Issue 22, point 2: under a country filter the glossary keeps the whole shop's numbers
+    and says so, with the whole shop's customer count and period."""
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.segments import SegmentsPanel
+
+    panel = SegmentsPanel(state)
+    assert panel.glossary_scope.value == ""  # no filter: nothing to explain
+    glossary = panel.glossary.value
+    state.filters = Filters(country="Germany")
+    customers = sample_data.lines["CustomerID"].nunique()
+    shown = int((sample_data.customers["Country"] == "Germany").sum())
+    assert 0 < shown < customers
+    start, end = sample_data.lines["InvoiceDate"].min(), sample_data.lines["InvoiceDate"].max()
+    sentence = (f"these definitions, their numbers and the products below are the whole shop's: all {customers:,} "
+                f"customers from {start:%d %b %Y} to {end:%d %b %Y}")
+    assert sentence in panel.glossary_scope.value
+    assert panel.glossary.value == glossary  # the numbers are the whole shop's, as the sentence says
+    assert sentence in report_html(state, panel.definitions()).replace("&#x27;", "'")
+    state.filters = Filters()
+    assert panel.glossary_scope.value == ""
+
+
+def test_closed_products_section_is_filled_on_the_kernels_loop_for_printing(state):
+    """Issue 22, point 3: the top-products section, closed, is filled soon after the panel
+    is built (so a printed page holds it), on the event loop, not while the page is built;
+    outside a loop nothing is scheduled and the section fills when opened."""
+    import asyncio
+
+    from segkit.dashboard.segments import SegmentsPanel, products_html
+    from segkit.dashboard.widgets import run_soon
+
+    assert run_soon(lambda: None) is False
+    panels = []
+
+    async def build_and_wait():
+        panels.append(SegmentsPanel(state))
+        assert panels[0].products.value == ""  # not while the page is built
+        assert run_soon(lambda: 1 / 0, delay=0.01)  # a failure is logged, the page's message untouched
+        await asyncio.sleep(0.8)
+
+    state.message = "kept"
+    asyncio.run(build_and_wait())
+    panel = panels[0]
+    assert panel.products_section.selected_index is None  # still closed on screen
+    assert panel.products.value == products_html(state, list(panel.definitions().index))
+    assert "seg-top-products-table" in panel.products.value and state.message == "kept"
+
+
 def test_glossary_uses_the_models_definitions_when_it_has_them(state, sample_model):
     from segkit.dashboard.segments import segment_definitions
 
@@ -818,7 +868,12 @@ def test_dashboard_refuses_an_upload_above_the_limit(sample_state, monkeypatch):
     monkeypatch.setenv("SEGKIT_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
     panel = ScorePanel(sample_state)
     panel.upload.receive("big.csv", b"x" * 1100)
-    assert "seg-upload-too-large" in panel.upload_result.value and "big.csv" in panel.upload_result.value
+    message = panel.upload_result.value
+    assert "seg-upload-too-large" in message and "big.csv" in message
+    # Issue 22, point 4: what a viewer of the page can do, not a command or a server setting.
+    assert "segkit" not in message and "SEGKIT_" not in message and "<code>" not in message
+    assert "upload limit of 0.001 MB; split it into parts under 0.001 MB" in message  # not "under 0 MB"
+    assert "upload them one by one" in message and "ask the person who runs this page" in message
 
 
 def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
@@ -990,6 +1045,39 @@ def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     table = customer_table(everyone)
     assert {"Confidence", "PAlive", "CLV"} <= set(table.columns)
     assert table["PAlive"].between(0, 1).all() and (table["CLV"] >= 0).all()
+
+
+def test_upload_messages_name_what_a_viewer_can_do_not_command_line_switches(state, sample_log, tmp_path):
+    """Issue 22, point 4: each refused upload says how to fix the file or which of the page's
+    controls to use, never a switch of the command line (--columns, --sheet, ...)."""
+    import html as _html
+
+    import segkit.dashboard.score as score
+
+    log = sample_log.head(300).drop(columns=["TotalPrice"], errors="ignore")
+    workbook = tmp_path / "two_sheets.xlsx"
+    with pd.ExcelWriter(workbook) as sheets:
+        log.head(20).to_excel(sheets, sheet_name="Orders", index=False)
+        pd.DataFrame({"Note": ["exported 2011"]}).to_excel(sheets, sheet_name="About", index=False)
+    ambiguous = log[log["InvoiceDate"].dt.day <= 12]
+    files = {
+        "renamed.csv": (log.rename(columns={"CustomerID": "Client"}).to_csv(index=False).encode(), "Client"),
+        "shop_export.csv": (b"Date,Amount,Shop\n2011-01-01,3,x\n", "Date, Amount, Shop"),
+        "no_quantity.csv": (log.drop(columns=["Quantity"]).to_csv(index=False).encode(), "no Quantity column"),
+        "two_sheets.xlsx": (workbook.read_bytes(), "'About': Note"),
+        "ambiguous.csv": (ambiguous.assign(InvoiceDate=ambiguous["InvoiceDate"].dt.strftime("%d/%m/%Y %H:%M"))
+                          .to_csv(index=False).encode(), "Dates list"),
+    }
+    panel = score.ScorePanel(state)
+    for name, (content, what) in files.items():
+        panel.upload.receive(name, content)
+        message = _html.unescape(panel.upload_result.value)
+        assert "seg-error" in message and name in message and what in message, message
+        assert not re.search(r"--[a-z]", message) and "segkit " not in message, message
+        assert "upload the file again" in message, message
+    # The command line keeps its own words: the same file refused by the loader names --columns.
+    with pytest.raises(SegkitDataError, match="--columns"):
+        score.score_upload(files["renamed.csv"][0], "renamed.csv", state.model)
 
 
 def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):

@@ -5,7 +5,7 @@ model)."""
 from __future__ import annotations
 
 import pytest
-from test_browser import TIMEOUT_MS, _decode_download, _plain, open_until_drawn
+from test_browser import _decode_download, _plain, opened_page
 
 from segkit.dashboard.segments import PRODUCTS_TITLE
 from segkit.views.products import lift_words, top_products
@@ -43,14 +43,9 @@ def test_top_products_table_is_on_the_page(viewer_page, viewer_served):
 
 def test_a_link_with_two_countries_shows_the_customers_of_both(viewer_served, browser):
     served = viewer_served
-    served.wait_preheated()
     customers = served.data.customers
     expected = customers[customers["Country"].isin(BOTH)]
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        open_until_drawn(page, served.url + "?country=France,Germany")
+    with opened_page(served, browser, "?country=France,Germany") as page:
         page.wait_for_function("(n) => document.querySelector('.seg-download a') &&"
                                " document.querySelector('.seg-download a').dataset.rows === String(n)",
                                arg=len(expected))
@@ -70,5 +65,3 @@ def test_a_link_with_two_countries_shows_the_customers_of_both(viewer_served, br
         print(f"\n{served.name}: France + Germany: {len(expected):,} customers "
               f"({(expected['Country'] == 'France').sum():,} + {(expected['Country'] == 'Germany').sum():,}), "
               f"spend £{expected['TotalSpend'].sum():,.2f}")
-    finally:
-        context.close()

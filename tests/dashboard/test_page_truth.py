@@ -278,3 +278,40 @@ def test_rfm_view_names_never_collide_with_the_models(page, served):
     _open_section(page, "Model segments against RFM segments")
     page.locator(".seg-segmentation button", has_text="Model segments").click()
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
+
+
+def test_switching_segment_views_logs_no_browser_errors(page, served):
+    """Issue 22, point 1: RFM -> model logged "Cannot set properties of undefined (setting
+    'selected')" (a list whose options were replaced while its choice pointed past them).
+    Back and forth twice, with a segment and a comparison chosen: no error in the console."""
+    errors: list[str] = []
+
+    def on_console(message):
+        if message.type == "error":
+            errors.append(message.text)
+
+    def on_error(error):
+        errors.append(str(error))
+
+    page.on("console", on_console)
+    page.on("pageerror", on_error)
+    try:
+        for _ in range(2):
+            for view, button in (("rfm", "RFM rules"), ("model", "Model segments")):
+                names = _segments(page)
+                # A choice that points near the end of the list, as a viewer leaves it.
+                page.locator(".seg-segment-filter select").select_option(label=names[-1])
+                page.wait_for_function("(n) => document.querySelector('.seg-summary').innerText.includes(n)",
+                                       arg=_plain(names[-1]))
+                page.locator(".seg-compare select").nth(0).select_option(label=names[-1])
+                before = _summary(page)
+                page.locator(".seg-segmentation button", has_text=button).click()
+                _wait_summary_change(page, before)
+                page.wait_for_function("(rfm) => [...document.querySelectorAll('.seg-segment-filter option')]"
+                                       ".every(o => o.textContent.includes('RFM') === rfm)", arg=view == "rfm")
+                page.wait_for_timeout(500)
+    finally:
+        page.remove_listener("console", on_console)
+        page.remove_listener("pageerror", on_error)
+    page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
+    assert not errors, errors

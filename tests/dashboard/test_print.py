@@ -13,7 +13,15 @@ import re
 import unicodedata
 
 import pytest
-from test_browser import _summary, _wait_summary_change, open_until_drawn
+from test_browser import (
+    _decode_download,
+    _summary,
+    _wait_summary_change,
+    open_until_drawn,
+)
+
+from segkit.dashboard.segments import PRODUCTS_TITLE
+from segkit.views.products import top_products
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +47,10 @@ def _pdf_pages(pdf: bytes) -> list[str]:
 
 @pytest.fixture(scope="module")
 def printed(viewer_page, viewer_served):
-    """The page with one country chosen, printed: (the page, the text of each PDF page)."""
+    """The page with one country chosen, printed: (the page, the text of each PDF page);
+    ``page.everyone``: the customers' download before the filter."""
     page = viewer_page
+    page.everyone = _decode_download(page)  # every customer with the segment the page gives
     before = _summary(page)
     page.locator(".seg-country-filter select").select_option(label=COUNTRY)
     _wait_summary_change(page, before)
@@ -123,3 +133,27 @@ def test_dark_theme_prints_dark_text_on_white(printed, viewer_served):
             assert background in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") or "245" in background, colours
     finally:
         other.close()
+
+
+def test_printed_page_holds_the_top_products_of_each_segment(printed, viewer_served):
+    """Issue 22, point 3: the top-products section is closed on screen; on paper it is open,
+    with each segment's first product as pandas ranks it for the page's own segments."""
+    page, pages = printed
+    document = " ".join(pages)
+    assert PRODUCTS_TITLE in document
+    everyone = page.everyone
+    segments = everyone.set_index(everyone["Customer"].astype(str))["Segment"]
+    expected = top_products(viewer_served.data.lines, segments)
+    assert not expected.empty
+    for name, rows in expected.groupby("Segment", sort=True):
+        first = rows.iloc[0]
+        assert _words(str(first.Description)) in document and f"({first.StockCode})" in document, (name, first)
+
+
+def test_printed_definitions_say_they_are_the_whole_shops(printed, viewer_served):
+    """Issue 22, point 2 on paper: under the country filter the glossary says its numbers are
+    the whole shop's, with the whole shop's customer count."""
+    _page, pages = printed
+    document = " ".join(pages)
+    customers = len(viewer_served.data.customers)
+    assert f"are the whole shop's: all {customers:,} customers" in document.replace("’", "'"), document[:3000]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_browser import (
@@ -22,6 +23,7 @@ from test_browser import (
     _wait_summary_change,
     open_until_drawn,
 )
+from test_value_panel import jittered_draws
 
 from segkit.modeling.label import RFM_LABELS
 
@@ -57,6 +59,7 @@ def served(tmp_path_factory):
     data = load_customer_data(None)
     model, _ = train_model(data, 5)
     model.clv_params_ = CLV_PARAMS
+    model.clv_uncertainty_ = {"level": 0.9, "draws": jittered_draws(CLV_PARAMS), "independence": {}}
     save_artifacts(model, folder / "artifacts", data.training_info())
     env = dict(os.environ)
     env["SEGKIT_ARTIFACTS"] = str(folder / "artifacts")
@@ -64,7 +67,7 @@ def served(tmp_path_factory):
     env.pop("SEGKIT_DATA", None)
     env["SEGKIT_ANALYST"] = ""
     server = Served("sample", folder, env)
-    server.data = data
+    server.data, server.model = data, model
     yield server
     server.stop()
 
@@ -168,3 +171,37 @@ def test_campaign_export_downloads_a_csv_with_the_expected_columns(page, served,
     assert (campaign["Country"] == "Germany").all() and campaign["CLV"].is_monotonic_decreasing
     page.get_by_role("button", name="Reset filters").click()
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
+
+
+SUMMARY_CELLS = """() => [...document.querySelectorAll('.seg-summary table tr')]
+  .map(tr => [...tr.querySelectorAll('th, td')].map(c => c.innerText.trim()))"""
+MONEY_RANGE = re.compile(r"£([\d,]+) \(£([\d,]+)\u2013£([\d,]+)\)")
+
+
+def test_a_segments_range_on_the_page_is_that_of_its_draws_totals(page, served):
+    """Issue 23: the summary shows each segment's lifetime value as "£X (£L–£H)", the range
+    read from every stored draw's total over the segment (here recomputed from the draws),
+    and says in words what the range covers."""
+    from segkit.value.clv import rfm_frame, value_intervals_by_group, values_under_draws
+    from segkit.views.tables import segment_customers
+
+    page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=page.full_summary)
+    rows = page.evaluate(SUMMARY_CELLS)
+    column = rows[0].index("Lifetime value, 12 months (£)")
+    shown = {_plain(row[0]): MONEY_RANGE.fullmatch(_plain(row[column])) for row in rows[1:]}
+    assert shown and all(shown.values()), shown
+    data, model = served.data, served.model
+    rfm = rfm_frame(data.lines)
+    draws = values_under_draws(rfm, model.clv_uncertainty_["draws"])
+    segments = segment_customers(model, data.customers)["Segment"].astype(str)
+    expected = value_intervals_by_group(draws, segments.reindex(rfm.index.astype(segments.index.dtype)).to_numpy())
+    for name, match in shown.items():
+        low, high = (float(match.group(i).replace(",", "")) for i in (2, 3))
+        assert low == pytest.approx(expected.loc[name, "Low"], abs=1.0), name
+        assert high == pytest.approx(expected.loc[name, "High"], abs=1.0), name
+        assert low < float(match.group(1).replace(",", "")) < high
+    assert "not from adding up its customers" in page.inner_text(".seg-summary-range-note")
+    card = MONEY_RANGE.search(_plain(page.inner_text(".seg-kpis [data-kpi='Lifetime value, next 12 months']")))
+    total_low, total_high = np.quantile(np.nansum(draws, axis=0), [0.05, 0.95])
+    assert float(card.group(2).replace(",", "")) == pytest.approx(total_low, abs=1.0)
+    assert float(card.group(3).replace(",", "")) == pytest.approx(total_high, abs=1.0)

@@ -458,3 +458,122 @@ def test_real_data_page_says_the_model_sees_almost_no_churn(real_data, tmp_path)
     assert state.everyone["PAlive"].quantile(0.05) > 0.99
     note = TablePanel(state).palive_note.value
     assert "almost no churn" in note and "single day" not in note  # one note: P(alive) tells nothing here
+
+
+@pytest.mark.slow
+def test_the_summary_says_how_the_lifetime_value_held_up_at_earlier_dates(sample_data, tmp_path):
+    """With the value check in the model's evidence (``segkit train``), the page says the
+    ratio for all customers beside the value at stake, and each segment's in the glossary."""
+    from segkit.dashboard.segments import SegmentsPanel
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+    from segkit.pipeline.value_backtest import apply_value_evidence
+    from segkit.value.clv import refit_clv, rfm_frame
+
+    model = train_model(sample_data, k=4)[0]
+    model.clv_params_ = refit_clv(rfm_frame(sample_data.lines), {
+        "purchase_model": "bgnbd", "bgnbd": {"r": 1.0, "alpha": 50.0, "a": 0.5, "b": 5.0},
+        "gamma_gamma": {"p": 2.0, "q": 3.0, "v": 300.0}, "time_unit": "D"})
+    backtest = backtest_segments(sample_data.lines, model=model, n_boot=10, n_cutoffs=2)
+    apply_evidence(model, backtest)
+    apply_value_evidence(model, backtest, sample_data.lines)
+    panel = SegmentsPanel(_state(sample_data, model, tmp_path))
+    overall = model.evidence_["value"]["all"]["spend_ratio"]
+    said = panel.at_stake.value
+    assert "Lifetime value, checked: At 2 earlier dates" in said
+    assert f"predicted spend for all customers over the next 90 days was {overall:.2f} times" in said
+    for name, figures in model.evidence_["value"]["segments"].items():
+        assert f"was {figures['spend_ratio']:.2f} times what they actually spent" in \
+            panel.definitions().loc[name, "Evidence"]
+
+
+# ------------------------------------------------------------------ issue 23: intervals of groups
+
+def jittered_draws(params: dict, count: int = 20, seed: int = 7) -> list[dict]:
+    """Parameter dicts scattered around ``params``, standing in for ``segkit train``'s
+    bootstrap draws (no fitting here)."""
+    generator = np.random.default_rng(seed)
+    return [{"purchase_model": "bgnbd",
+             "bgnbd": {k: v * generator.uniform(0.85, 1.15) for k, v in params["bgnbd"].items()},
+             "gamma_gamma": {k: v * generator.uniform(0.95, 1.05) for k, v in params["gamma_gamma"].items()},
+             "time_unit": "D"} for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def ranged(sample_data, tmp_path_factory):
+    """A page over the sample whose saved model carries lifetime value and 20 parameter draws
+    (through the page snapshot, as every kernel after the first reads it)."""
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline.artifacts import save_artifacts
+
+    model, _ = train_model(sample_data, 5)
+    model.clv_params_ = CLV_PARAMS
+    model.clv_uncertainty_ = {"level": 0.9, "draws": jittered_draws(CLV_PARAMS), "independence": {}}
+    artifacts = tmp_path_factory.mktemp("ranged-artifacts")
+    save_artifacts(model, artifacts, sample_data.training_info())
+    return Dashboard(sample_data, artifacts, settings=VIEWER, query="")
+
+
+def values_under_each_draw(sample_data, state) -> pd.DataFrame:
+    """Every customer's CLV under each stored draw, indexed by CustomerID (the library's
+    closed form per draw; the sums and quantiles are left to pandas in the tests)."""
+    from segkit.value.clv import customer_lifetime_value, rfm_frame
+
+    rfm = rfm_frame(sample_data.lines)
+    samples = state.model.clv_uncertainty_["draws"]
+    frame = pd.DataFrame({i: customer_lifetime_value(rfm, s) for i, s in enumerate(samples)})
+    frame.index = frame.index.astype(state.everyone.index.dtype)
+    return frame
+
+
+def test_segments_and_total_shown_get_the_interval_of_each_draws_total(ranged, sample_data):
+    """Under a country filter: each segment's range and the KPI total's range are the 5th
+    and 95th percentiles of the draws' totals over the customers shown (pandas here)."""
+    state = ranged.state
+    state.filters = Filters(country="Germany")
+    try:
+        shown = state.selection.shown
+        values = values_under_each_draw(sample_data, state).reindex(shown.index)
+        totals = values.groupby(shown["Segment"].astype(str)).sum()
+        summary = state.selection.summary.set_index("Segment")
+        assert set(summary.index) == set(totals.index)
+        for name, row in summary.iterrows():
+            low, high = totals.loc[name].quantile([0.05, 0.95])
+            assert (row["SumCLVLow"], row["SumCLVHigh"]) == pytest.approx((low, high), rel=1e-5)
+            assert row["SumCLVLow"] < row["SumCLV"] < row["SumCLVHigh"]
+        everyone_low, everyone_high = values.sum().quantile([0.05, 0.95])
+        cards = ranged.header.kpis.value
+        total = shown["CLV"].sum()
+        assert f"£{total:,.0f} (£{everyone_low:,.0f}\u2013£{everyone_high:,.0f})" in cards
+        vip = summary.iloc[0]
+        assert f"£{vip.SumCLV:,.0f} (£{vip.SumCLVLow:,.0f}\u2013£{vip.SumCLVHigh:,.0f})" in ranged.segments.summary.value
+        assert "not from adding up its customers" in ranged.segments.range_note.value
+    finally:
+        state.filters = Filters()
+
+
+def test_summary_and_campaign_csvs_carry_each_segments_range(ranged, sample_data):
+    from segkit.dashboard.table import campaign_titles
+    from segkit.views.tables import summary_headers
+
+    state = ranged.state
+    state.filters = Filters(country="France")
+    try:
+        shown = state.selection.shown
+        totals = values_under_each_draw(sample_data, state).reindex(shown.index).groupby(
+            shown["Segment"].astype(str)).sum()
+        expected = totals.quantile([0.05, 0.95], axis=1).T
+        summary = ranged.segments.summary_rows.rename(columns={v: k for k, v in summary_headers().items()})
+        summary = summary.set_index("Segment")
+        assert summary["SumCLVLow"].to_numpy() == pytest.approx(expected[0.05][summary.index].to_numpy(), rel=1e-5)
+        assert summary["SumCLVHigh"].to_numpy() == pytest.approx(expected[0.95][summary.index].to_numpy(), rel=1e-5)
+        campaign = ranged.table.campaign_rows.rename(columns={v: k for k, v in campaign_titles().items()})
+        assert len(campaign) == len(shown)
+        per_segment = campaign.groupby("Segment")[["SegmentCLV", "SegmentCLVLow", "SegmentCLVHigh"]].agg(["min", "max"])
+        for name, row in per_segment.iterrows():
+            assert row[("SegmentCLVLow", "min")] == row[("SegmentCLVLow", "max")]  # one value per segment
+            assert row[("SegmentCLVLow", "min")] == pytest.approx(expected.loc[name, 0.05], abs=0.01)
+            assert row[("SegmentCLVHigh", "min")] == pytest.approx(expected.loc[name, 0.95], abs=0.01)
+            assert row[("SegmentCLV", "min")] == pytest.approx(shown.loc[shown["Segment"] == name, "CLV"].sum(),
+                                                               abs=0.01)
+    finally:
+        state.filters = Filters()

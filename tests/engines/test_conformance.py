@@ -1,108 +1,142 @@
-"""One conformance suite over every engine: the same logs, the same expected tables.
+"""One conformance suite over every engine: the same logs, the independent oracle's tables.
 
-Each engine of ``segkit.engines`` runs the rules of ``segkit.rules.lines`` its own way: the
-in-memory path (the loader, then DuckDB in process) is the reference; the ``engine``
-fixture gives the others: DuckDB out of core on a parquet file, ibis on a DuckDB database
-file by URL, ibis on a real PostgreSQL (``SEGKIT_POSTGRES``; skips with a reason on a
-laptop, fails in CI), and Spark (``local[2]``; slow). Every case below runs on every
-engine, so an engine that reads, cleans or aggregates differently fails here by name, as
-ibis' backend suite does. Customer tables are compared exactly after sorting by id, the
-cleaning reports to the cent.
+The ``engine`` fixture (tests/conftest.py) gives each way segkit runs the rules of
+``segkit.rules.lines``: the loader then DuckDB in process (``pandas``, what the page runs),
+DuckDB in memory, DuckDB out of core on a parquet file, ibis on a DuckDB database file by
+URL, ibis on a real PostgreSQL (``SEGKIT_POSTGRES``; skips with a reason on a laptop, fails
+in CI) and Spark (``local[2]``; slow). Every case below runs on every engine and is checked
+against ``tests/oracle.py`` (segkit's old pandas code, never imported by segkit): customer
+tables exactly (ids, counts, money to the cent, dates), cleaning reports to the cent. An
+engine that reads, cleans or aggregates differently fails here by name, as ibis' backend
+suite does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
-
-import numpy as np
 import pandas as pd
 import pytest
+from oracle import clean_transactions as oracle_clean
+from oracle import customers_of, windowed_customers_of
 
-from segkit.pipeline.workflow import load_customer_data
-
-#: The column that keeps a log's line order inside a database (``--order-by``).
-POSITION = "position"
-
-
-@dataclass
-class EngineUnderTest:
-    name: str
-    run: Callable[[pd.DataFrame, str, Path], object]  # (log, rules, a work folder) -> CustomerData
+from segkit.ingest.load import load_transactions, standardise_columns
 
 
-def _parquet(frame: pd.DataFrame, folder: Path) -> Path:
-    path = folder / "log.parquet"
-    frame.to_parquet(path, index=False)
-    return path
-
-
-def _out_of_core(frame, rules, folder):
-    return load_customer_data(_parquet(frame, folder), rules=rules, engine="duckdb", use_cache=False)
-
-
-def _ibis_on_a_duckdb_file(frame, rules, folder):
-    import duckdb
-
-    path = folder / "shop.ddb"
-    with duckdb.connect(str(path)) as con:
-        con.register("frame", frame.reset_index(drop=True).assign(**{POSITION: np.arange(len(frame))}))
-        con.execute("CREATE OR REPLACE TABLE orders AS SELECT * FROM frame")
-    return load_customer_data(engine="ibis", db_url=f"duckdb:///{path}", db_table="orders", order_by=POSITION,
-                              rules=rules)
-
-
-def _spark(frame, rules, folder):
-    return load_customer_data(_parquet(frame, folder), rules=rules, engine="spark", spark_master="local[2]",
-                              use_cache=False)
-
-
-def _postgres(url):
-    def run(frame, rules, folder):
-        from segkit.engines.database import copy_to_postgres
-
-        table = f"conformance_{folder.name.lower().replace('-', '_')[-40:]}"
-        copy_to_postgres(url, table, frame.reset_index(drop=True).assign(**{POSITION: np.arange(len(frame))}))
-        return load_customer_data(engine="ibis", db_url=url, db_table=table, order_by=POSITION, rules=rules)
-    return run
-
-
-@pytest.fixture(params=["out-of-core", "ibis-duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres),
-                        pytest.param("spark", marks=pytest.mark.slow)])
-def engine(request) -> EngineUnderTest:
-    name = request.param
-    if name == "postgres":
-        url = request.getfixturevalue("postgres")  # tests/engines/test_postgres.py: skip or fail with a reason
-        return EngineUnderTest(name, _postgres(url))
-    if name == "spark":
-        request.getfixturevalue("spark_engine")  # Java and pyspark present, else skip/fail with a reason
-        return EngineUnderTest(name, _spark)
-    return EngineUnderTest(name, {"out-of-core": _out_of_core, "ibis-duckdb-file": _ibis_on_a_duckdb_file}[name])
-
-
-def assert_same(got, expected, engine: str) -> None:
-    a, b = got.customers.sort_index(), expected.customers.sort_index()
-    common = [c for c in b.columns if c in a.columns]
-    assert list(a.columns) == list(b.columns), f"{engine}: columns {list(a.columns)} != {list(b.columns)}"
-    pd.testing.assert_frame_equal(a[common], b[common], check_exact=False, atol=0.005, rtol=0, check_dtype=False,
+def assert_same_customers(got: pd.DataFrame, expected: pd.DataFrame, engine) -> None:
+    pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_exact=True,
                                   obj=f"{engine}'s customer table")
-    pd.testing.assert_frame_equal(got.report.reset_index(drop=True), expected.report.reset_index(drop=True),
-                                  check_exact=False, atol=0.011, rtol=0, check_dtype=False, obj=f"{engine}'s report")
 
 
-def _reference(frame: pd.DataFrame, rules: str):
-    return load_customer_data(frame, rules=rules, use_cache=False)
-
-
-@pytest.mark.parametrize("rules", ["default", "seed"])
-def test_the_sample_gives_the_in_memory_tables(engine, sample_log, rules, tmp_path):
-    assert_same(engine.run(sample_log, rules, tmp_path), _reference(sample_log, rules), engine.name)
+def assert_same_report(got: pd.DataFrame, expected: pd.DataFrame, engine) -> None:
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_exact=False,
+                                  atol=0.011, rtol=0, check_dtype=False, obj=f"{engine}'s cleaning report")
 
 
 @pytest.mark.parametrize("rules", ["default", "seed"])
-def test_messy_ids_and_lines_give_the_in_memory_tables(engine, messy_lines, rules, tmp_path):
+def test_the_sample_gives_the_oracle_tables(engine, sample_log, rules, tmp_path):
+    customers, report = engine.run(sample_log, tmp_path, rules)
+    lines = standardise_columns(sample_log, source="sample")
+    assert_same_customers(customers, customers_of(lines, rules), engine)
+    assert_same_report(report, oracle_clean(lines, rules)[1], engine)
+
+
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_messy_ids_and_lines_give_the_oracle_tables(engine, messy_lines, rules, tmp_path):
     """Blanks, '.0' tails, no-break, thin and ideographic spaces, U+0085, ASCII controls,
     "nan" / "None" / "NULL" / "#N/A" markers, netting ties and duplicates."""
-    got = engine.run(messy_lines, rules, tmp_path)
-    assert_same(got, _reference(messy_lines, rules), engine.name)
-    assert list(got.customers.sort_index().index) == ["12000", "12001", "12002", "17850"]
+    customers, report = engine.run(messy_lines, tmp_path, rules)
+    lines = standardise_columns(messy_lines)
+    assert_same_customers(customers, customers_of(lines, rules), engine)
+    assert_same_report(report, oracle_clean(lines, rules)[1], engine)
+    assert list(customers.sort_index().index) == ["12000", "12001", "12002", "17850"]
+    if rules == "default":
+        # 12001: B3 bought twice and cancelled in full; B4 on invoices 1016 and 1017 (the one with wrapped ids)
+        assert customers.loc["12001", "NumPurchases"] == 2
+        assert customers.loc["17850", "TotalQuantity"] == 5 + 2 + 3  # 6 netted from 1003 (4) then 1002 (2)
+
+
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_a_generated_log_with_cancellations_gives_the_oracle_tables(engine, cancellations_log, rules, tmp_path):
+    """~2% partly cancelled orders, a giant order cancelled the same day, guest orders,
+    postage and duplicates; the raw file as pandas writes it (float ids, nanosecond stamps)."""
+    customers, report = engine.run(pd.read_parquet(cancellations_log), tmp_path, rules)
+    transactions = load_transactions(cancellations_log)
+    assert_same_customers(customers, customers_of(transactions, rules), engine)
+    assert_same_report(report, oracle_clean(transactions, rules)[1], engine)
+
+
+def test_an_observation_window_gives_the_oracle_table(engine, cancellations_log, tmp_path):
+    customers, _ = engine.run(pd.read_parquet(cancellations_log), tmp_path, window_days=90)
+    expected = windowed_customers_of(load_transactions(cancellations_log), 90)
+    assert (expected["NumPurchases"] == 0).any()  # customers silent in the window: they count 0
+    assert_same_customers(customers, expected, engine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_zoned_timestamps_are_utc_wall_time(engine, sample_log, zone, tmp_path):
+    """The rule (docs/data-science.md, 'Time zones'): zoned stamps become UTC wall time, on every engine."""
+    zoned = sample_log.assign(InvoiceDate=sample_log["InvoiceDate"].dt.tz_localize(zone))
+    customers, _ = engine.run(zoned, tmp_path)
+    utc = standardise_columns(zoned.assign(InvoiceDate=zoned["InvoiceDate"].dt.tz_convert("UTC").dt.tz_localize(None)))
+    expected = customers_of(utc)
+    assert_same_customers(customers, expected, engine)
+    # A shift of 9 or 5 hours moves some purchases to another day: the check has teeth.
+    naive = customers_of(standardise_columns(sample_log))
+    assert (naive["LastPurchase"] != expected["LastPurchase"].reindex(naive.index)).any()
+
+
+def _mapped_layouts() -> dict[str, tuple[pd.DataFrame, dict[str, str]]]:
+    """Logs without invoice numbers, mapped by ``columns``: one line is one purchase per
+    customer and day (a duplicate line dropped), ids as text or as floats, dates as text
+    or zoned."""
+    text = pd.DataFrame({
+        "Client": ["a", "a", "b", "b", "b", "c"],
+        "Day": ["2011-01-01 10:00", "2011-01-01 10:00", "2011-02-01 09:00", "2011-03-01 09:00",
+                "2011-03-01 09:00", "2011-03-05 12:00"],
+        "LineTotal": [10.0, 5.0, 7.5, 2.25, 2.25, 3.0],
+        "Shop": ["UK", "UK", "France", "France", "UK", "UK"],
+    })
+    zoned = pd.DataFrame({
+        "Client": [1.0, 1.0, 2.0, 2.0, 3.0],
+        "Day": pd.to_datetime(["2011-01-01 10:00", "2011-01-01 10:00", "2011-02-01 09:00", "2011-03-01 09:00",
+                               "2011-03-05 12:00"]).tz_localize("Europe/London"),
+        "LineTotal": [10.0, 5.0, 7.5, 2.25, 3.0],
+    })
+    return {"text": (text, {"customer": "Client", "date": "Day", "amount": "LineTotal", "country": "Shop"}),
+            "zoned": (zoned, {"customer": "Client", "date": "Day", "amount": "LineTotal"})}
+
+
+def _sample_without_invoices(sample_log: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    frame = sample_log.head(20_000).rename(columns={"CustomerID": "client", "InvoiceDate": "paid_at",
+                                                     "UnitPrice": "price", "Quantity": "units"})
+    return frame.drop(columns=["InvoiceNo"]), {"customer": "client", "date": "paid_at", "price": "price",
+                                               "quantity": "units"}
+
+
+@pytest.mark.parametrize("layout", ["text", "zoned", "sample"])
+def test_a_mapped_layout_without_invoices_gives_the_oracle_table(engine, sample_log, layout, tmp_path):
+    frame, columns = _sample_without_invoices(sample_log) if layout == "sample" else _mapped_layouts()[layout]
+    if layout == "text" and not engine.reads_text_dates:  # a stored table holds timestamps
+        frame = frame.assign(Day=pd.to_datetime(frame["Day"]))
+    if layout != "sample" and engine.name == "ibis-duckdb-file":
+        pytest.xfail("known gap: the ibis engine on DuckDB types the quantity of an amount-only layout as a "
+                     "decimal, which the id-hashing UDF refuses (SignatureValidationError)")
+    customers, _ = engine.run(frame, tmp_path, columns=columns)
+    assert_same_customers(customers, customers_of(standardise_columns(frame, columns)), engine)
+    if layout == "text":
+        assert customers.loc["a", "NumPurchases"] == 1 and customers.loc["b", "NumPurchases"] == 2
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize("rules", ["default", "seed"])
+def test_the_real_data_gives_the_oracle_table(engine, real_parquet, rules, tmp_path):
+    customers, _ = engine.run(pd.read_parquet(real_parquet), tmp_path, rules)
+    assert_same_customers(customers, customers_of(load_transactions(real_parquet), rules), engine)
+    if rules == "seed":
+        assert (len(customers), customers["NumPurchases"].sum(), customers["TotalQuantity"].sum()) == (4339, 18536,
+                                                                                                       5181696)
+        assert round(customers["TotalSpend"].sum(), 2) == 8911407.90
+    else:
+        assert len(customers) == 4324
+        for customer in ("16446", "12346"):  # the cancellation trap is netted
+            assert customer not in customers.index or customers.loc[customer, "TotalSpend"] < 1_000

@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from segkit.ingest.logs import load_log, log_files
-from segkit.live.feed import FolderScan, LiveFeed, LiveLog, order_moves, purchased_since
+from segkit.live.changes import order_moves, purchased_since
+from segkit.live.feed import LiveFeed
+from segkit.live.folder_scan import FolderScan
+from segkit.live.live_log import LiveLog
 from segkit.pipeline.workflow import load_customer_data
 
 
@@ -310,7 +313,7 @@ def test_purchased_since_needs_purchase_dates():
 
 
 def test_folder_scan_hashes_only_changed_files(folder, monkeypatch):
-    import segkit.live.feed as live
+    import segkit.live.folder_scan as live
 
     scan = FolderScan(folder, settle=0)
     scan.check()
@@ -507,7 +510,7 @@ def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_c
 
 
 def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months, saved_model, tmp_path, monkeypatch):
-    import segkit.live.feed as live_module
+    import segkit.live.snapshot_store as live_module
 
     shared = tmp_path / "snapshots"
     first = LiveFeed(folder, saved_model, allow_short_window=True, settle=0, folder=shared)
@@ -517,18 +520,18 @@ def test_a_reader_whose_snapshot_is_removed_meanwhile_computes_it(folder, months
     name, frame = _halves(months)[0]
     _write(frame, folder / name)
     first.check()
-    read = live_module._read_part
+    read = live_module.read_part
     calls = []
 
     def pruned_meanwhile(path):
-        if not calls:  # the snapshot is removed between its JSON and its parts, as ``_prune`` does
+        if not calls:  # the snapshot is removed between its JSON and its parts, as the pruning does
             calls.append(path)
             for part in shared.glob(f"{first.key}.*"):
                 if part.suffix != ".lock":
                     part.unlink()
         return read(path)
 
-    monkeypatch.setattr(live_module, "_read_part", pruned_meanwhile)
+    monkeypatch.setattr(live_module, "read_part", pruned_meanwhile)
     update = second.check()
     assert calls and update is not None and update.added_files == [name] and second.computed == 1
     pd.testing.assert_frame_equal(second.customers, first.customers)
@@ -544,7 +547,7 @@ def _append_csv(frame: pd.DataFrame, path: Path, age: float = 3600) -> None:
 def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model, monkeypatch):
     """A shop appending to one CSV: only the new lines are read, and the result is exactly
     that of reading the whole file (a fresh feed on the same folder, computed from scratch)."""
-    import segkit.live.feed as live_module
+    import segkit.live.live_log as live_module
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -702,7 +705,7 @@ def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
 def test_a_growing_csv_is_hashed_once(tmp_path, months, saved_model, monkeypatch):
     """The scan hashes the grown file in one pass and takes its earlier bytes' digest on the
     way: they are not read again to check that the file only grew."""
-    import segkit.live.feed as live_module
+    import segkit.live.folder_scan as live_module
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -725,7 +728,7 @@ def test_snapshots_of_an_earlier_segkit_are_removed_once_a_day_old(folder, saved
     import os
     import time
 
-    from segkit.live.feed import OTHER_VERSION_SECONDS
+    from segkit.live.snapshot_pruning import OTHER_VERSION_SECONDS
 
     shared = tmp_path / "snapshots"
     shared.mkdir()

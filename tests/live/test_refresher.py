@@ -150,7 +150,7 @@ def test_a_refreshers_failure_is_shown_and_the_page_keeps_its_data(folder, cache
 
 
 def test_pages_compute_again_when_the_refresher_stops_answering(folder, cache):
-    from segkit.live.feed import FOLLOWER_STALE_SECONDS
+    from segkit.live.heartbeat import FOLLOWER_STALE_SECONDS
 
     folder, artifacts = folder
     refresher = _refresher(folder, artifacts)

@@ -263,3 +263,28 @@ def test_a_live_pages_refreshes_never_prune_another_pages_snapshot(tmp_path, mon
     everyone, _ = segmented_customers("one-file", card, compute("again"))
     assert "again" not in computed and everyone["N"].iloc[0] == "page"
     assert len(list((tmp_path / "cache" / "pages").glob("*.parquet"))) == 2 * KEEP_SNAPSHOTS + 1
+
+
+def test_the_value_draws_travel_in_the_snapshot_and_give_the_same_ranges(saved_page):
+    """Issue 23: every customer's value under each stored draw is in the snapshot, so a page
+    opened from it gives each segment the same range without the lines or the pickled model."""
+    import numpy as np
+
+    log, artifacts, data, model = saved_page
+    params = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+              "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+    generator = np.random.default_rng(5)
+    draws = [{"bgnbd": {k: v * generator.uniform(0.9, 1.1) for k, v in params["bgnbd"].items()},
+              "gamma_gamma": params["gamma_gamma"], "time_unit": "D"} for _ in range(8)]
+    model.clv_params_, model.clv_uncertainty_ = params, {"level": 0.9, "draws": draws, "independence": {}}
+    save_artifacts(model, artifacts, data.training_info())
+    fresh = Dashboard(data, artifacts)  # lines in memory: computes (and writes) the snapshot
+    cached = load_customer_data(log)
+    page = Dashboard(cached, artifacts)
+    assert page.state.value_draws.shape == (len(data.customers), 8)
+    np.testing.assert_array_equal(fresh.state.value_draws, page.state.value_draws)
+    assert not any(str(c).startswith("CLVDraw") for c in page.state.everyone.columns)
+    pd.testing.assert_frame_equal(fresh.state.selection.summary, page.state.selection.summary)
+    assert {"SumCLVLow", "SumCLVHigh"} <= set(page.state.selection.summary.columns)
+    assert cached._lines is None and page.state.model._loaded is None  # no lines, no pickle read
+    assert "(low\u2013high)" in page.segments.range_note.value

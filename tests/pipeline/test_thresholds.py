@@ -10,7 +10,7 @@ from synthetic_logs import mug_buyer
 
 from segkit.modeling.label import LifecycleRules, lifecycle_stage, recommendation_for
 from segkit.pipeline.backtest import LOST_MAX_RETURN
-from segkit.pipeline.thresholds import fit_lifecycle_rules, wilson_interval
+from segkit.pipeline.thresholds import QUIET, at_risk_earned, fit_lifecycle_rules, wilson_interval
 
 NO_PAID = "no paid channels"
 
@@ -143,6 +143,112 @@ def test_customers_who_come_back_are_lapsed_with_their_rate():
     assert "nobody is called Lost" in words and "Lapsed: " in words and "% bought again within 90 days" in words
 
 
+def _held(at_risk: tuple[int, int], active: tuple[int, int] = (700, 1000)) -> pd.DataFrame:
+    """A held-out table of one cut-off: (returned, customers) of the At risk and Active groups."""
+    rows = []
+    for stage, (k, n) in (("Active", active), ("At risk", at_risk)):
+        lo, hi = wilson_interval(k, n)
+        rows.append({"cutoff": "2011-09-01", "stage": stage, "customers": n, "returned": k,
+                     "return_rate": k / n, "return_rate_lo": float(lo), "return_rate_hi": float(hi)})
+    return pd.DataFrame(rows)
+
+
+def test_at_risk_is_earned_only_by_a_return_clearly_below_active():
+    recent = {"2011-09-01": 0.75}
+    assert at_risk_earned(_held((60, 200)), recent)  # 30 %: under half of 75 % and below Active's 67-73 %
+    assert not at_risk_earned(_held((95, 200)), recent)  # 47 % (40-55 %): below Active, above half of recent
+    assert not at_risk_earned(_held((130, 200)), recent)  # 65 %: as often as Active
+    assert not at_risk_earned(_held((60, 200)), {"2011-09-01": 0.5})  # above half of recent buyers' 50 %
+    assert at_risk_earned(_held((60, 200)).query("stage == 'Active'"), recent)  # nobody At risk: nothing to rename
+
+
+def _pausers_log(seed: int = 7) -> pd.DataFrame:
+    """Clean lines of 2011: 150 customers buying every one to four weeks; 600 who buy once;
+    250 who buy two or three times, pause 130-170 days and buy again, all year."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    buy = mug_buyer(rows, rng)
+    start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31")
+    for c in range(150):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
+        while day < end:
+            buy(10000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(7, 29)))
+    for c in range(600):
+        buy(20000 + c, start + pd.Timedelta(days=int(rng.integers(0, 360))))
+    for c in range(250):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 120)))
+        while day < end:
+            for _ in range(int(rng.integers(2, 4))):
+                buy(30000 + c, day)
+                day += pd.Timedelta(days=int(rng.integers(14, 29)))
+            day += pd.Timedelta(days=int(rng.integers(130, 170)))
+    lines = pd.DataFrame(rows)
+    lines = lines[lines["InvoiceDate"] < end].sort_values("InvoiceDate")
+    lines["TotalPrice"] = lines["Quantity"] * lines["UnitPrice"]
+    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+        lines[column] = lines[column].astype("string")
+    return lines.reset_index(drop=True)
+
+
+def _stage_returns(lines: pd.DataFrame, cutoff, rules: LifecycleRules, horizon: int = 90) -> pd.DataFrame:
+    """Per stage at ``cutoff``, counted with pandas: customers and how many bought in the horizon."""
+    cutoff = pd.Timestamp(cutoff)
+    before = lines[lines["InvoiceDate"] < cutoff]
+    by = before.groupby(before["CustomerID"].astype(str))
+    frame = pd.DataFrame({"Recency": (cutoff - by["InvoiceDate"].max()).dt.days,
+                          "Age": (cutoff - by["InvoiceDate"].min()).dt.days, "Purchases": by["InvoiceNo"].nunique()})
+    stage = np.select([frame["Age"] < rules.new_days,
+                       (frame["Recency"] >= rules.lost_days)
+                       | ((frame["Recency"] >= rules.at_risk_days) & (frame["Purchases"] <= 1)),
+                       frame["Recency"] >= rules.at_risk_days], ["New", "Lost", "At risk"], "Active")
+    later = lines[(lines["InvoiceDate"] >= cutoff) & (lines["InvoiceDate"] < cutoff + pd.Timedelta(days=horizon))
+                  & (lines["Quantity"] > 0)]
+    frame["Returned"] = frame.index.isin(later["CustomerID"].astype(str).unique())
+    frame["Recent"] = frame["Recency"] < 30
+    table = frame.assign(stage=stage).groupby("stage")["Returned"].agg(customers="size", returned="sum")
+    table.attrs["recent"] = frame.loc[frame["Recent"], "Returned"].mean()
+    return table
+
+
+def test_silent_customers_who_come_back_on_their_own_are_quiet_not_at_risk():
+    lines = _pausers_log()
+    fit = fit_lifecycle_rules(lines)
+    assert not fit.at_risk_is_earned and fit.stage_names["At risk"] == QUIET and fit.renames["At risk"] == QUIET
+    assert "At risk" not in set(fit.held_out["stage"])
+    for cutoff in fit.held_out_cutoffs:
+        counted = _stage_returns(lines, cutoff, fit.rules)
+        lo, hi = wilson_interval(counted.loc["At risk", "returned"], counted.loc["At risk", "customers"])
+        active_lo, _ = wilson_interval(counted.loc["Active", "returned"], counted.loc["Active", "customers"])
+        assert not (hi < active_lo and hi < counted.attrs["recent"] / 2)  # what the name would claim
+        stated = fit.held_out[(fit.held_out["cutoff"] == cutoff.strftime("%Y-%m-%d"))
+                              & (fit.held_out["stage"] == QUIET)].iloc[0]
+        assert (stated["customers"], stated["returned"]) == tuple(counted.loc["At risk", ["customers", "returned"]])
+    words = "\n".join(fit.sentences())
+    assert "nobody is called At risk" in words and f"{QUIET}: " in words
+    assert "win back" not in recommendation_for(QUIET).lower() and NO_PAID not in recommendation_for(QUIET)
+    # a model with these rules, its evidence applied, shows Quiet with its definition and advice
+    from segkit.features.customers import customer_features
+    from segkit.modeling.model import SegmentationModel
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+
+    model = SegmentationModel(n_clusters=2, lifecycle=fit.rules).fit(customer_features(lines))
+    apply_evidence(model, backtest_segments(lines, model=model, n_boot=10, n_cutoffs=2), renames=fit.renames)
+    assert QUIET in model.segment_names_.values() and "At risk" not in model.segment_names_.values()
+    quiet = model.definitions_.loc[QUIET]
+    assert "Called 'Quiet', not 'At risk'" in quiet["Definition"] and quiet["Recommendation"] == recommendation_for(QUIET)
+    assert QUIET in model.evidence_["segments"]
+
+
+def test_customers_who_do_not_come_back_keep_at_risk():
+    fit = fit_lifecycle_rules(_log(comeback=0.0))
+    assert fit.at_risk_is_earned and "At risk" not in fit.renames
+    at_risk = fit.held_out[fit.held_out["stage"] == "At risk"]
+    active = fit.held_out[fit.held_out["stage"] == "Active"].set_index("cutoff")
+    for _, row in at_risk.iterrows():
+        assert row["return_rate_hi"] < active.loc[row["cutoff"], "return_rate_lo"]
+
+
 def test_too_short_a_log_says_so(sample_data):
     from segkit.errors import SegkitDataError
 
@@ -221,3 +327,19 @@ def test_real_held_out_rates_are_what_each_stage_did(real_data, real_fit):
     # on this wholesale log silent customers come back (a quarter or more): nobody is Lost
     assert not real_fit.lost_earned
     assert (real_fit.held_out.loc[real_fit.held_out["stage"] == "Lapsed", "return_rate_lo"] >= LOST_MAX_RETURN).all()
+
+
+@pytest.mark.real_data
+def test_real_at_risk_is_shown_only_where_held_out_customers_returned_clearly_less(real_data, real_fit):
+    """At the held-out cut-offs, counted with pandas: the customers silent from the fitted
+    At risk threshold (more than one purchase) came back at 45-50 %, like New customers and
+    above half of recent buyers' rate, so the fit does not call them At risk."""
+    for cutoff in real_fit.held_out_cutoffs:
+        counted = _stage_returns(real_data.lines, cutoff, real_fit.rules)
+        lo, hi = wilson_interval(counted.loc["At risk", "returned"], counted.loc["At risk", "customers"])
+        active_lo, _ = wilson_interval(counted.loc["Active", "returned"], counted.loc["Active", "customers"])
+        clearly_below = hi < active_lo and hi < counted.attrs["recent"] / 2
+        assert real_fit.stage_names["At risk"] == ("At risk" if clearly_below else QUIET), (cutoff, lo, hi)
+    assert real_fit.stage_names["At risk"] == QUIET
+    quiet = real_fit.held_out[real_fit.held_out["stage"] == QUIET]
+    assert len(quiet) == 2 and (quiet["return_rate"] > 0.4).all()

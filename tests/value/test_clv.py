@@ -631,3 +631,83 @@ def test_cli_fits_pareto_and_its_diagnostics_leave_out_period_transactions(tmp_p
     assert clv.load_params(params)["purchase_model"] == "pareto"
     assert not (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
     assert "not available for Pareto/NBD" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, published", [("bgnbd", PARAMS["bgnbd"]), ("mbgnbd", MBGNBD_CDNOW)])
+def test_refit_without_pymc_finds_the_published_cdnow_estimates_from_a_far_start(cdnow, model, published):
+    """``refit_clv`` (what the backtest refits at each cut-off) is the maximum likelihood:
+    from a start two to three times off it lands on the published estimates."""
+    start = {"purchase_model": model, model: {k: v * (2.0 if i % 2 else 0.4) for i, (k, v) in enumerate(published.items())},
+             "gamma_gamma": {"p": 2.0, "q": 9.0, "v": 40.0}, "time_unit": "D"}
+    params = clv.refit_clv(cdnow, start)
+    for name, value in published.items():
+        assert params[model][name] == pytest.approx(value, rel=0.01), name
+    for name, value in PARAMS["gamma_gamma"].items():
+        assert params["gamma_gamma"][name] == pytest.approx(value, rel=0.01), name
+
+
+def test_holdout_over_a_horizon_counts_only_the_horizon():
+    lines = _lines([("A", "2011-01-01", 10.0), ("A", "2011-01-20", 10.0), ("A", "2011-02-10", 7.0),
+                    ("A", "2011-03-20", 100.0), ("B", "2011-01-05", 5.0), ("B", "2011-02-05", 3.0)])
+    table = clv.holdout_comparison(lines, "2011-02-01", params=PARAMS, horizon_days=30)
+    assert table.attrs["holdout_days"] == 30
+    assert table["actual_spend"].to_dict() == {"A": 7.0, "B": 3.0}
+    whole = clv.holdout_comparison(lines, "2011-02-01", params=PARAMS)
+    assert whole["actual_spend"].to_dict() == {"A": 107.0, "B": 3.0} and whole.attrs["holdout_days"] > 30
+    assert (whole["predicted_spend"] > table["predicted_spend"]).all()
+
+
+# --- intervals of groups of customers (issue 23) -----------------------------------------
+
+def _correlated_draws(customers: int = 40, draws: int = 60, seed: int = 3) -> np.ndarray:
+    """Customer values that move together from draw to draw (one draw's parameters move
+    every customer), plus a little noise of their own."""
+    generator = np.random.default_rng(seed)
+    base = generator.gamma(2.0, 50.0, customers)
+    shared = generator.normal(1.0, 0.03, draws)
+    return base[:, None] * shared[None, :] * generator.normal(1.0, 0.1, (customers, draws))
+
+
+def test_group_intervals_are_the_quantiles_of_each_draws_group_total():
+    draws = _correlated_draws()
+    groups = np.array(["VIP", "Lost", "Budget", None] * 10, dtype=object)  # None: no segment, left out
+    table = clv.value_intervals_by_group(draws, groups)
+
+    frame = pd.DataFrame(draws)
+    frame["group"] = groups
+    totals = frame.dropna(subset=["group"]).groupby("group").sum()  # groups x draws, by pandas
+    expected = totals.quantile([0.05, 0.95], axis=1).T
+    assert list(table.index) == sorted(["VIP", "Lost", "Budget"])
+    assert table["Low"].to_numpy() == pytest.approx(expected[0.05].reindex(table.index).to_numpy())
+    assert table["High"].to_numpy() == pytest.approx(expected[0.95].reindex(table.index).to_numpy())
+    # adding up the customers' own bounds gives a wider range: not what a group gets
+    lows = pd.Series(np.quantile(draws, 0.05, axis=1)).groupby(groups).sum().reindex(table.index)
+    highs = pd.Series(np.quantile(draws, 0.95, axis=1)).groupby(groups).sum().reindex(table.index)
+    assert (table["Low"] > lows * 1.02).all() and (table["High"] < highs / 1.02).all()
+
+
+def test_total_interval_counts_customers_without_value_as_zero():
+    draws = _correlated_draws(customers=5, draws=30)
+    low, high = clv.total_value_interval(draws, level=0.8)
+    sums = pd.DataFrame(draws).sum()
+    assert (low, high) == pytest.approx((sums.quantile(0.1), sums.quantile(0.9)))
+    with_missing = np.vstack([draws, np.full((1, 30), np.nan)])
+    assert clv.total_value_interval(with_missing, level=0.8) == pytest.approx((low, high))
+    assert np.isnan(clv.total_value_interval(np.empty((0, 30)))[0])
+    with pytest.raises(SegkitDataError, match="one row per customer"):
+        clv.value_intervals_by_group(draws, ["a", "b"])
+
+
+def test_customer_value_and_draws_keeps_the_matrix_behind_the_customer_intervals():
+    lines = _lines([("a", "2011-01-03", 20.0), ("a", "2011-02-10", 30.0), ("a", "2011-05-01", 25.0),
+                    ("b", "2011-01-20", 80.0), ("b", "2011-04-02", 60.0), ("c", "2011-03-15", 10.0),
+                    ("c", "2011-06-30", 5.0)])
+    samples = [{"bgnbd": {k: v * f for k, v in PARAMS["bgnbd"].items()}, "gamma_gamma": PARAMS["gamma_gamma"],
+                "time_unit": "D"} for f in (0.8, 0.9, 1.0, 1.1, 1.2)]
+    value, draws = clv.customer_value_and_draws(lines, PARAMS, samples)
+    pd.testing.assert_frame_equal(value, clv.customer_value(lines, PARAMS, samples=samples))
+    rfm = clv.rfm_frame(lines)
+    assert list(draws.index) == list(value.index) and draws.shape == (3, 5)
+    for column, sample in zip(draws, samples):
+        assert draws[column].to_numpy() == pytest.approx(clv.customer_lifetime_value(rfm, sample).to_numpy())
+    assert value["CLVLow"].to_numpy() == pytest.approx(np.quantile(draws, 0.05, axis=1), abs=0.01)

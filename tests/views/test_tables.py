@@ -143,3 +143,33 @@ def test_summary_csv_has_every_segments_evidence_in_words():
     table = summary_csv(summary, evidence, "€")
     assert table["Evidence"].tolist() == [evidence["Loyal"], evidence["Budget"]]
     assert "Avg spend (€)" in table.columns and table.columns[-1] == "Evidence"
+
+
+# ------------------------------------------------------------------ issue 23
+
+def test_segment_summary_gives_each_segment_the_interval_of_its_draws_totals():
+    """SumCLVLow / SumCLVHigh: each parameter draw summed over the segment's customers,
+    then the 5th and 95th percentiles (pandas here); the page shows "£X (£L–£H)" in one cell."""
+    import numpy as np
+    import pandas as pd
+
+    from segkit.views.tables import segment_summary, summary_html
+
+    generator = np.random.default_rng(0)
+    n = 60
+    customers = pd.DataFrame({
+        "Cluster": np.arange(n) % 3, "Segment": np.array(["VIP", "Loyal", "Lost"])[np.arange(n) % 3],
+        "NumPurchases": generator.integers(1, 20, n), "TotalQuantity": generator.integers(1, 200, n),
+        "TotalSpend": generator.gamma(2, 500, n), "Recency": generator.integers(0, 300, n),
+        "Tenure": generator.integers(0, 300, n), "AvgOrderValue": generator.gamma(2, 50, n),
+        "CLV": generator.gamma(2, 100, n)}, index=pd.Index([str(i) for i in range(n)], name="CustomerID"))
+    draws = customers["CLV"].to_numpy()[:, None] * generator.normal(1, 0.1, 40)[None, :]
+    summary = segment_summary(customers, draws).set_index("Segment")
+    totals = pd.DataFrame(draws).groupby(customers["Segment"].to_numpy()).sum()
+    assert summary["SumCLVLow"].to_numpy() == pytest.approx(totals.quantile(0.05, axis=1)[summary.index].to_numpy())
+    assert summary["SumCLVHigh"].to_numpy() == pytest.approx(totals.quantile(0.95, axis=1)[summary.index].to_numpy())
+    assert "SumCLVLow" not in segment_summary(customers).columns  # no draws, no range
+    html_text = summary_html(summary.reset_index())
+    vip = summary.loc["VIP"]
+    assert f"£{vip.SumCLV:,.0f} (£{vip.SumCLVLow:,.0f}\u2013£{vip.SumCLVHigh:,.0f})" in html_text
+    assert "low end of range" not in html_text

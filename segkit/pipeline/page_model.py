@@ -1,0 +1,63 @@
+"""The model a page shows: the saved one when it fits the page's data, a model refitted
+with another K, and saving it so every page uses it. The dashboard's state
+(``segkit.dashboard.state``) calls these; it trains, saves and reads nothing itself.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from segkit.errors import SegkitArtifactError
+from segkit.pipeline.artifacts import read_model_card, save_artifacts
+from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
+
+__all__ = ["saved_card_for", "model_trained_for_page", "retrained", "save_model", "newer_saved_card"]
+
+
+def saved_card_for(data: CustomerData, artifacts: Path) -> tuple[dict | None, str]:
+    """``(card, "")``: the saved model's card when it was trained on exactly ``data``; else
+    ``(None, reason)``, why it cannot serve (no model, a broken folder, other data)."""
+    try:
+        card = read_model_card(artifacts)
+    except SegkitArtifactError as exc:
+        return None, str(exc).rstrip(".")
+    if model_fits_data(card, data):
+        return card, ""
+    trained = card.get("training_data", {})
+    return None, f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
+
+
+def model_trained_for_page(data: CustomerData):
+    """``(model, k_table)``: a model trained on ``data`` with the K ``evaluate_k`` recommends
+    (``workflow.train_model(data, "auto")``), not saved."""
+    return train_model(data, "auto")
+
+
+def retrained(model, customers: pd.DataFrame, k: int):
+    """A model like ``model`` (a fitted ``SegmentationModel``: same features, preset and
+    settings) refitted on ``customers`` with K = ``k``."""
+    from sklearn.base import clone
+
+    return clone(model).set_params(n_clusters=int(k)).fit(customers)
+
+
+def save_model(model, artifacts: Path, data: CustomerData) -> dict:
+    """Save ``model`` (trained on ``data``) to ``artifacts`` and return its card as saved."""
+    save_artifacts(model, artifacts, data.training_info())
+    return read_model_card(artifacts)
+
+
+def newer_saved_card(artifacts: Path, data: CustomerData, shown: dict | None) -> dict | None:
+    """The saved model's card when it fits ``data`` and is not the model whose card is
+    ``shown`` (``None``: the page shows a model of its own); else ``None``."""
+    try:
+        card = read_model_card(artifacts)
+    except SegkitArtifactError:
+        return None
+    if not model_fits_data(card, data):
+        return None
+    same = ("card_sha256", "created") if card.get("card_sha256") else ("created",)
+    if shown is not None and all(card.get(key) == shown.get(key) for key in same):
+        return None
+    return card
