@@ -20,6 +20,7 @@ import pandas as pd
 
 from segkit.config import Settings, artifacts_dir
 from segkit.config import settings as read_settings
+from segkit.dashboard.changes_panel import CampaignPanel, ChangesPanel
 from segkit.dashboard.compare import ComparePanel
 from segkit.dashboard.filters import FiltersPanel
 from segkit.dashboard.header import HeaderPanel
@@ -83,13 +84,16 @@ class Dashboard:
         self.scatter = ScatterPanel(state)
         self.compare = ComparePanel(state)
         self.value = ValuePanel(state)
+        self.changes = ChangesPanel(state)
+        self.campaign = CampaignPanel(state)
         self.table = TablePanel(state)
         self.score = ScorePanel(state)
         self.model = ModelPanel(state)
         self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
         center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
-                         self.value.widget, self.table.widget, self.score.widget, self.model.widget],
+                         self.value.widget, self.changes.widget, self.campaign.widget, self.table.widget,
+                         self.score.widget, self.model.widget],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
         self.app = classed(W.AppLayout(header=W.VBox([self.print_header.widget, self.header.widget, self.live.widget,
                                                                self.bridge]),
@@ -110,7 +114,7 @@ class Dashboard:
 
     @property
     def charts(self):
-        return self.scatter.charts + self.segments.charts + self.compare.charts + self.value.charts
+        return self.scatter.charts + self.segments.charts + self.compare.charts + self.value.charts + self.changes.charts
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

@@ -1,7 +1,8 @@
 """A self-contained HTML report of the current view (opens offline: plotly.js inlined).
 
 ``report_html(state)`` is a pure function of the state: the filters used, the KPIs,
-what the segments mean, the summary and the charts. ``ReportPanel`` is the "Report"
+what the segments mean, the summary, campaign planning at the page's cost and uplift, the
+charts, and what changed (sizes by month, moves of the last 7 and 30 days). ``ReportPanel`` is the "Report"
 button that sends it to the browser as a download named after the view.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 
 import ipywidgets as W
 
+from segkit.dashboard.changes_panel import campaign_html, changes_html
 from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
 from segkit.dashboard.segments import glossary_html, glossary_scope_html, products_html, value_check_note
@@ -77,7 +79,9 @@ def report_html(state, definitions) -> str:
 <h2>What the segments mean</h2>{glossary_scope_html(state)}{glossary_html(definitions)}
 <h2>What each segment buys more than other customers</h2>{products_html(state, list(definitions.index))}
 <h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}{checked}
+<h2>Campaign planning</h2><div class="seg-campaign-planning">{campaign_html(state)}</div>
 <h2>Charts</h2>{charts or '<p class="seg-note">No customers match the filters.</p>'}
+<h2>What changed</h2><div class="seg-changes">{changes_html(state, include_plotlyjs=not figures)}</div>
 </div></body></html>
 """
 

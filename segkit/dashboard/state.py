@@ -55,6 +55,7 @@ from segkit.pipeline.page_model import (
     saved_card_for,
 )
 from segkit.pipeline.workflow import CustomerData
+from segkit.value.campaign import DEFAULT_COST_PER_CONTACT, DEFAULT_UPLIFT
 from segkit.views.tables import (
     ALL,
     TABLE_COLUMNS,
@@ -393,6 +394,9 @@ class DashboardState(traitlets.HasTraits):
     progress = traitlets.Unicode("")
     #: "model" (the model's segments) or "rfm" (RFM rule segments); every panel follows it.
     segmentation = traitlets.Enum(SEGMENTATIONS, default_value="model")
+    #: Campaign planning's inputs (``CampaignPanel``): cost per contact (currency) and uplift (a share, 0.10 = 10 %).
+    campaign_cost = traitlets.Float(DEFAULT_COST_PER_CONTACT)
+    campaign_uplift = traitlets.Float(DEFAULT_UPLIFT)
     #: The log a live page follows (``LiveFeed.snapshot_key({})``; "" for any other page): its page
     #: snapshots, one per refresh, are pruned among themselves (``snapshot.prune_snapshots``).
     live_log = ""

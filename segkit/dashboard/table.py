@@ -3,7 +3,7 @@
 Reads the selection; writes only its own inputs (sort, order, rows per page, page).
 The campaign CSV (one click) holds the customers shown with what a mailing needs:
 segment, recommendation and the segment's evidence in words (what customers like these did
-next), lifetime value, P(alive), country and purchase dates. The table's CSV is the table
+next), the segment's campaign planning figures at the page's cost and uplift, lifetime value, P(alive), country and purchase dates. The table's CSV is the table
 as shown (its columns are the page's; the evidence is in the glossary, the campaign CSV and
 the summary CSV: a sentence a row would also take the data-URI link past Chromium's 2 MB on
 the real data's 4,324 customers).
@@ -16,6 +16,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
+from segkit.dashboard.changes_panel import plan_of
 from segkit.dashboard.printout import rows_left_out_html
 from segkit.dashboard.state import WINDOW_COLUMNS
 from segkit.dashboard.urlsync import view_name
@@ -30,8 +31,8 @@ from segkit.views.tables import (
 )
 from segkit.views.wording import title
 
-__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "campaign_table", "campaign_titles", "campaign_csv",
-           "campaign_filename"]
+__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "PLAN_COLUMNS", "campaign_table", "campaign_titles",
+           "plan_titles", "campaign_csv", "campaign_filename"]
 
 #: Up to this many rows the CSV is a data-URI link rebuilt on every filter change; above it
 #: the "Prepare CSV" button builds it on request and hands it to the browser as a Blob
@@ -65,16 +66,49 @@ def campaign_titles(currency: str = "£") -> dict[str, str]:
             "SpendInWindow": f"Spend in the date/category window ({currency})", "ModelSegment": "Model segment"}
 
 
+#: Campaign planning per segment (``value.campaign.campaign_plan``) as the campaign CSV
+#: repeats it on each customer's row: plan column -> CSV column.
+PLAN_COLUMNS = {"Customers": "SegmentCustomers", "ReturnRate": "ReturnRate", "MeanNextSpend": "MeanNextSpend",
+                "ExpectedExtraRevenue": "SegmentExpectedExtraRevenue", "Net": "SegmentNet"}
+
+
+def plan_titles(currency: str = "£", horizon_days: int | None = None, cost: float | None = None,
+                uplift: float | None = None) -> dict[str, str]:
+    """Headings of the campaign plan's columns in the campaign CSV, with the inputs used."""
+    within = f"within {horizon_days} days" if horizon_days else "in the backtest's horizon"
+    inputs = f" at {currency}{cost:,.2f} per contact and {uplift:.0%} uplift" if cost is not None else ""
+    return {"SegmentCustomers": "Customers in the segment (shown)",
+            "ReturnRate": f"Segment's customers who came back {within}, measured (0-1)",
+            "MeanNextSpend": f"Segment's mean next spend per returning customer ({currency})",
+            "SegmentExpectedExtraRevenue": f"Segment's expected extra revenue{inputs} ({currency})",
+            "SegmentNet": f"Segment's net{inputs} ({currency})"}
+
+
 def campaign_csv(shown: pd.DataFrame, currency: str = "£", evidence: Mapping[str, str] | None = None,
-                 draws: np.ndarray | None = None) -> pd.DataFrame:
+                 draws: np.ndarray | None = None, plan: pd.DataFrame | None = None, cost: float | None = None,
+                 uplift: float | None = None) -> pd.DataFrame:
     """What the campaign CSV holds: ``campaign_table`` with the headings of ``campaign_titles``;
     with ``evidence`` (segment -> sentence, ``State.evidence``) each customer's segment's
     evidence beside the recommendation; with ``draws`` (rows as ``shown``) each segment's
-    lifetime value in the list with its range (``campaign_table``)."""
+    lifetime value in the list with its range (``campaign_table``); with ``plan``
+    (``campaign_plan`` of the segments shown, at ``cost`` and ``uplift``) the segment's
+    planning figures after the evidence, "not measured" where the backtest has none."""
     table = campaign_table(shown, draws)
     if evidence is not None:
         table = with_evidence(table, evidence)
-    return table.rename(columns=campaign_titles(currency))
+    titles = campaign_titles(currency)
+    if plan is not None and "Segment" in table.columns:
+        per_segment = plan.set_index("Segment")[list(PLAN_COLUMNS)].rename(columns=PLAN_COLUMNS)
+        at = table.columns.get_loc("Evidence") + 1 if "Evidence" in table.columns else \
+            table.columns.get_loc("Segment") + 1
+        segments = table["Segment"].astype(str)
+        for offset, column in enumerate(per_segment.columns):
+            values = segments.map(per_segment[column])
+            if column != "SegmentCustomers":
+                values = values.astype(object).where(values.notna(), "not measured")
+            table.insert(at + offset, column, values.to_numpy())
+        titles.update(plan_titles(currency, plan.attrs.get("horizon_days"), cost, uplift))
+    return table.rename(columns=titles)
 
 
 def campaign_table(shown: pd.DataFrame, draws: np.ndarray | None = None) -> pd.DataFrame:
@@ -175,8 +209,10 @@ class TablePanel:
     @property
     def campaign_rows(self) -> pd.DataFrame:
         """What the campaign CSV holds (``campaign_csv`` of the customers shown)."""
-        selection = self.state.selection
-        return campaign_csv(selection.shown, self.state.currency, self.state.evidence, selection.draws)
+        state = self.state
+        selection = state.selection
+        return campaign_csv(selection.shown, state.currency, state.evidence, selection.draws, plan_of(state),
+                            state.campaign_cost, state.campaign_uplift)
 
     def export_campaign(self) -> None:
         """Send the campaign CSV to the browser, which saves it at once."""

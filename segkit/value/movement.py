@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from segkit.features.customers import customer_features
+from segkit.features.customers import customer_features, customer_features_as_of
 from segkit.modeling.label import segment_order
 from segkit.schema import snapshot_date_for
 
@@ -167,11 +167,17 @@ def equal_window_segments(segment_of, lines: pd.DataFrame, cutoff: pd.Timestamp 
     """
     days = migration_window(lines, cutoff, window_days)
 
-    def as_of(day: pd.Timestamp) -> pd.Series:
-        before = lines[lines["InvoiceDate"] < day]
-        if before.empty:
-            return pd.Series(dtype="string", name="Segment")
-        customers = customer_features(before, snapshot_date=day, window_days=days, extra_features=list(extra_features))
-        return _segment_series(pd.Series(segment_of(customers))).rename("Segment")
+    then, now = pd.Timestamp(cutoff), snapshot_date_for(lines["InvoiceDate"].max())
+    if not extra_features:  # both tables from one pass over the lines
+        tables = customer_features_as_of(lines, [then, now], window_days=days)
+    else:
+        tables = {day: customer_features(lines[lines["InvoiceDate"] < day], snapshot_date=day, window_days=days,
+                                         extra_features=list(extra_features))
+                  for day in (then, now) if (lines["InvoiceDate"] < day).any()}
 
-    return as_of(pd.Timestamp(cutoff)), as_of(snapshot_date_for(lines["InvoiceDate"].max()))
+    def as_of(day: pd.Timestamp) -> pd.Series:
+        if day not in tables or tables[day].empty:
+            return pd.Series(dtype="string", name="Segment")
+        return _segment_series(pd.Series(segment_of(tables[day]))).rename("Segment")
+
+    return as_of(then), as_of(now)

@@ -37,6 +37,7 @@ __all__ = [
     "compare_histograms",
     "cohort_heatmap",
     "segment_trend_chart",
+    "segment_sizes_by_month",
     "migration_sankey",
 ]
 
@@ -474,6 +475,23 @@ def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template:
                       yaxis_tickprefix=currency if measure == "Revenue" else None,
                       margin=dict(l=10, r=10, t=60, b=10))
     _mark_partial_months(fig, trend["Month"], period)
+    return fig
+
+
+def segment_sizes_by_month(sizes: pd.DataFrame, template: str = "plotly_white", period=None) -> go.Figure:
+    """Stacked area of customers per segment at each month's end (``sizes``: the table of
+    ``segkit.value.changes.monthly_segment_sizes``). With ``period`` (first and last purchase)
+    a partial first or last month is labelled with its days, as on the other time charts."""
+    colours = segment_colour_map(sizes["Segment"])
+    fig = go.Figure()
+    for name in pd.unique(sizes["Segment"]):
+        part = sizes[sizes["Segment"] == name]
+        fig.add_trace(go.Scatter(x=part["Month"], y=part["Customers"], name=str(name), mode="lines",
+                                 stackgroup="one", line=dict(color=colours.get(str(name))),
+                                 hovertemplate="%{y:,} customers<extra>" + str(name) + "</extra>"))
+    fig.update_layout(title="Customers per segment at each month's end", template=template, xaxis_title="month",
+                      yaxis_title="customers", margin=dict(l=10, r=10, t=60, b=10))
+    _mark_partial_months(fig, sizes["Month"], period)
     return fig
 
 

@@ -599,7 +599,7 @@ def test_report_is_self_contained_and_names_the_view(state):
     text = panel.download.content.decode("utf-8")
     assert "Country: France" in text and "What the segments mean" in text and "Segments in this view" in text
     assert "<script src=" not in text and "cdn" not in text.lower().split("</head>")[0]
-    assert text.count('class="plotly-graph-div"') == 2 and len(text) > 3_000_000  # plotly.js inlined
+    assert text.count('class="plotly-graph-div"') == 3 and len(text) > 3_000_000  # sizes, scatter, sizes by month; plotly.js inlined
 
 
 def test_url_query_round_trip():

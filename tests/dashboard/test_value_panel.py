@@ -394,7 +394,7 @@ def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, s
 # ------------------------------------------------------------------ 5. campaign export
 
 def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
-    from segkit.dashboard.table import CAMPAIGN_COLUMNS, campaign_titles
+    from segkit.dashboard.table import CAMPAIGN_COLUMNS, campaign_titles, plan_titles
 
     state, table = page.state, page.table
     state.filters = Filters(segments=("At risk",), country="United Kingdom")
@@ -408,7 +408,10 @@ def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
     campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
     shown = state.selection.shown
     assert sorted(campaign["CustomerID"]) == sorted(shown.index.astype(str))
-    assert list(campaign.columns) == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]
+    named = [c for c in campaign.columns if c in CAMPAIGN_COLUMNS]  # the segment's campaign plan columns aside
+    assert named == [c for c in CAMPAIGN_COLUMNS if c in campaign.columns]
+    assert [c for c in campaign.columns if c not in CAMPAIGN_COLUMNS] == list(plan_titles(
+        cost=state.campaign_cost, uplift=state.campaign_uplift).values())
     assert {"CustomerID", "Segment", "Recommendation", "CLV", "PAlive", "Country",
             "LastPurchase"} <= set(campaign.columns)
     assert campaign["CLV"].is_monotonic_decreasing

@@ -64,3 +64,34 @@ def test_zoned_lines_give_utc_days_on_both_engines(lines):
     pd.testing.assert_frame_equal(duck_table, pandas_table, check_exact=False, atol=0.01)
     # 2011-01-01 10:00 in Tokyo is 01:00 UTC:
     assert pandas_table.loc["1", "FirstPurchase"] == pd.Timestamp("2011-01-01 01:00")
+
+
+def test_customer_features_as_of_equals_the_table_of_each_date(sample_data):
+    """One pass over the lines gives, at every date, the table ``customer_features`` gives
+    for the lines before it (the "what changed" chart scores 13 months from it); spend and
+    purchases also checked against a pandas groupby."""
+    from segkit.features.customers import customer_features_as_of
+
+    lines = sample_data.lines
+    dates = [pd.Timestamp("2010-11-01"), pd.Timestamp("2011-01-01"), pd.Timestamp("2011-06-15 12:00"),
+             pd.Timestamp("2011-12-10")]
+    tables = customer_features_as_of(lines, dates)
+    assert list(tables) == dates[1:]  # no customer before the first purchase: no table
+    for date, table in tables.items():
+        before = lines[lines["InvoiceDate"] < date]
+        pd.testing.assert_frame_equal(table, customer_features(before, snapshot_date=date), check_exact=False)
+        by_pandas = before.assign(Spend=before["Quantity"] * before["UnitPrice"]).groupby(
+            before["CustomerID"].astype("string")).agg(Spend=("Spend", "sum"), Orders=("InvoiceNo", "nunique"))
+        assert table["TotalSpend"].to_numpy() == pytest.approx(by_pandas["Spend"].reindex(table.index).round(2))
+        assert (table["NumPurchases"] == by_pandas["Orders"].reindex(table.index)).all()
+
+
+def test_customer_features_as_of_with_a_window_equals_the_windowed_table(sample_data):
+    from segkit.features.customers import customer_features_as_of
+
+    lines = sample_data.lines
+    dates = [pd.Timestamp("2011-03-01"), pd.Timestamp("2011-12-10")]
+    for date, table in customer_features_as_of(lines, dates, window_days=90).items():
+        expected = customer_features(lines[lines["InvoiceDate"] < date], snapshot_date=date, window_days=90)
+        pd.testing.assert_frame_equal(table, expected, check_exact=False)
+    assert (table["NumPurchases"] == 0).any()  # customers silent through the last window keep their row
