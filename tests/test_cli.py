@@ -384,6 +384,7 @@ def test_dayfirst_and_monthfirst_flags(tmp_path, sample_log, capsys):
             capsys)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_new_lines_are_scored_on_the_customers_whole_history(tmp_path, sample_log, trained):
     """December's lines scored alone made every customer "New" (7 VIPs among them on the
     real data). With --history each customer is scored on history + new lines, exactly as

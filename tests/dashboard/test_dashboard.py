@@ -325,6 +325,7 @@ def test_compare_panel_shows_the_shown_customers_after_any_change(state):
             views.compare_segments(state.selection.shown, a, b), state.currency)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_filters_select_and_never_relabel(state, sample_data):
     """Random filter combinations: the shown customers are a subset of everyone, each
     with its full-period segment; adding a filter never adds customers."""

@@ -172,6 +172,7 @@ def test_back_under_the_budget_the_image_goes_and_points_return(state, over_budg
     assert panel.sample_note.value == "" or "3D" in panel.sample_note.value
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_scatter_density_of_a_plain_frame():
     frame = pd.DataFrame({"TotalQuantity": [1.0, 10.0, 100.0, 0.0], "TotalSpend": [5.0, 50.0, 500.0, 7.0],
                           "Segment": ["VIP", "Lost", "VIP", "Lost"]})

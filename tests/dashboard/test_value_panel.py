@@ -362,6 +362,7 @@ def test_a_customer_who_buys_the_same_every_month_does_not_move(sample_data, val
     assert table.to_numpy().sum() == lines["CustomerID"].nunique()
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_upload_under_the_rfm_switch_gets_the_rfm_segment_and_the_models(page, sample_log):
     from segkit.modeling.label import rfm_scores
 

@@ -468,6 +468,7 @@ def _halves(months) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_old_snapshots_are_pruned_per_log_and_a_fresh_kernel_computes_from_the_chain(folder, months, saved_model,
                                                                                      tmp_path):
     shared = tmp_path / "snapshots"
@@ -577,6 +578,7 @@ def test_a_growing_csv_is_read_from_where_it_ended(tmp_path, months, saved_model
                                   fresh._live.transactions.drop(columns="SourceFile"))
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -650,6 +652,7 @@ def _with_a_line_break_in_country(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, header=False)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_a_csv_finished_between_the_scan_and_its_reading_is_read_on_from_a_whole_line(tmp_path, months, saved_model):
     """The writer finishes a line between the folder's scan and the file's reading (here a
     quoted field over two lines, the scan seeing only its first): the lines kept are those

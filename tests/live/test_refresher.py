@@ -149,6 +149,7 @@ def test_a_refreshers_failure_is_shown_and_the_page_keeps_its_data(folder, cache
     assert "failed" not in page.live.status.value and page.state.data is data
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_pages_compute_again_when_the_refresher_stops_answering(folder, cache):
     from segkit.live.heartbeat import FOLLOWER_STALE_SECONDS
 

@@ -165,6 +165,7 @@ def test_kernels_started_together_compute_the_snapshot_once(saved_page):
     assert all(page["segments"] == pages[0]["segments"] for page in pages)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_a_model_saved_from_the_page_is_opened_by_the_next_kernel_without_computing(saved_page):
     """An analyst's save writes the snapshot as ``segkit train`` does: the next visitor's
     kernel reads the new model's segments instead of loading the lines and scikit-learn."""

@@ -123,6 +123,7 @@ FRESH_PROCESS = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_a_custom_model_reloads_whole_in_a_fresh_process_and_its_clone_refits_the_same(
         tmp_path, sample_data, clean_registry):
     write_feature_module(tmp_path / "features", "roundtrip_feats")
@@ -237,6 +238,7 @@ def test_a_feature_defined_in_main_warns_at_save_and_loads_only_where_it_is_regi
     assert one_sentence(str(caught.value)), str(caught.value)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_segkit_score_imports_the_feature_module_for_one_run(tmp_path, sample_csv, clean_registry):
     from test_cli import segkit
 

@@ -106,6 +106,7 @@ def start_voila_without_template(folder: Path, port: int, env: dict[str, str], p
                              "--no-browser"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow  # over 3.5 s on an idle machine: out of make test-fast
 def test_without_any_template_voila_stops_at_once_with_one_sentence(tmp_path, monkeypatch):
     """The package's copy missing too (here: a package folder without it): the server
     exits within seconds, the sentence in its log, rather than hanging every visitor."""
