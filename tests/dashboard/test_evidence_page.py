@@ -2,43 +2,25 @@
 and a file of new lines for customers its log knows joins that log and lists who moved.
 
 One Voilà server on the built-in sample with a saved model that carries its backtest (as
-``segkit train`` saves it); read-only, as viewers get it. Server and page as in
-test_browser.py (``Served``, ``pages_on``).
+``segkit train`` saves it); read-only, as viewers get it. The server is
+conftest.py's ``evidence_served``; the page as in test_browser.py (``pages_on``).
 """
 from __future__ import annotations
 
 import base64
 import io
-import os
 
 import pandas as pd
 import pytest
-from test_browser import Served, _plain, _require_chromium, _upload, pages_on
+from test_browser import _plain, _upload, pages_on
 from test_dashboard import _new_lines_for_known_customers
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, sample_data):
-    from segkit.config import default_data_path
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.backtest import apply_evidence, backtest_segments
-    from segkit.pipeline.workflow import train_model
-
-    if default_data_path() is not None:
-        pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
-    folder = tmp_path_factory.mktemp("voila-evidence")
-    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
-    env.update(SEGKIT_ARTIFACTS=str(folder / "artifacts"), SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
-    model, _ = train_model(sample_data, "auto")
-    apply_evidence(model, backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days))
-    save_artifacts(model, folder / "artifacts", sample_data.training_info())
-    _require_chromium()
-    server = Served("evidence", folder, env)
-    server.data, server.model = sample_data, model
-    yield server
-    server.stop()
+def served(evidence_served):
+    return evidence_served
 
 
 @pytest.fixture(scope="module")
