@@ -40,7 +40,7 @@ import pandas as pd
 
 from segkit.config import Settings, default_data_path, refresh_seconds
 from segkit.dashboard.state import DashboardState, ModelStatus, saved_status
-from segkit.dashboard.widgets import classed, guarded, kernel_loop
+from segkit.dashboard.widgets import classed, event_loop, guarded
 from segkit.errors import SegkitArtifactError, SegkitError
 from segkit.live.page import live_customer_data, page_feed
 from segkit.pipeline.artifacts import load_artifacts
@@ -246,12 +246,9 @@ class LivePanel:
         outside an event loop (plain Python, tests): call ``check()`` instead."""
         if self._task is not None:
             return True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = kernel_loop()
-            if loop is None:
-                return False
+        loop = event_loop()
+        if loop is None:
+            return False
         self._loop, self._checking = loop, asyncio.Lock()
         self._task = loop.create_task(self._follow())
         return True

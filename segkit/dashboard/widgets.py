@@ -24,7 +24,7 @@ from segkit.views.export import to_safe_csv
 from segkit.views.tables import plotly_template
 
 __all__ = ["figure_widget_class", "Chart", "FileDownload", "CsvDownload", "UploadButton", "classed", "guarded",
-           "empty_figure", "FIGURE_TEMPLATE", "kernel_loop", "run_soon"]
+           "empty_figure", "FIGURE_TEMPLATE", "kernel_loop", "event_loop", "run_soon"]
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,20 @@ def kernel_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def event_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop running now, else the kernel's (``kernel_loop``); None in plain Python."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return kernel_loop()
+
+
 def run_soon(callback: Callable[[], None], delay: float = 0.5) -> bool:
     """Run ``callback`` on the kernel's event loop ``delay`` seconds from now, after the
     widget changes of the current event have gone to the browser. A failure is logged and
     leaves the page's message alone (the viewer did nothing). False outside a kernel (plain
     Python, tests): nothing is scheduled."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = kernel_loop()
+    loop = event_loop()
     if loop is None:
         return False
 
