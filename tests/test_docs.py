@@ -182,8 +182,9 @@ def test_the_readme_is_short_and_keeps_the_two_commands():
 
 
 #: Modules whose docstrings carry examples (numpy-style "Examples" sections, run as doctests).
-DOCTEST_MODULES = ("segkit.ingest.load", "segkit.clean", "segkit.features.customers", "segkit.modeling.model",
-                   "segkit.pipeline.workflow", "segkit.pipeline.artifacts", "segkit.rules.registry")
+DOCTEST_MODULES = ("segkit.ingest.load", "segkit.ingest.sample", "segkit.clean", "segkit.features.customers",
+                   "segkit.modeling.model", "segkit.pipeline.workflow", "segkit.pipeline.artifacts",
+                   "segkit.pipeline.backtest", "segkit.rules.registry", "segkit.value.clv", "segkit.views.notebook")
 DOCTEST = """
 import doctest, importlib, sys
 failed = 0
@@ -201,6 +202,16 @@ def test_the_docstring_examples_run(tmp_path):
     done = subprocess.run([sys.executable, "-c", DOCTEST, *DOCTEST_MODULES], check=False, capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 0, f"docstring examples fail:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+
+
+def test_every_name_of_the_package_api_has_an_example_that_the_doctests_run():
+    """Each name ``import segkit`` offers has a ``>>>`` example in its own docstring (or its
+    class's), in a module ``test_the_docstring_examples_run`` runs."""
+    import segkit
+
+    for name, module in segkit._API.items():
+        assert ">>>" in (getattr(segkit, name).__doc__ or ""), f"segkit.{name} has no example in its docstring"
+        assert module in DOCTEST_MODULES, f"segkit.{name}'s module {module} is not in DOCTEST_MODULES"
 
 
 def test_every_segkit_command_in_the_docs_exists_with_its_options():

@@ -39,6 +39,12 @@ def generate_sample_transactions(n_customers: int = 2000, seed: int = 7) -> pd.D
     """Return a synthetic log (UCI columns, CustomerID as float with NaN like the UCI file).
 
     The same ``n_customers`` and ``seed`` always give the same rows.
+
+    >>> log = generate_sample_transactions(n_customers=300, seed=1)
+    >>> list(log.columns)
+    ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice', 'CustomerID', 'Country']
+    >>> log.equals(generate_sample_transactions(n_customers=300, seed=1))
+    True
     """
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2010-12-01")

@@ -450,6 +450,19 @@ def load_artifacts(directory: str | Path = ARTIFACTS_DIR) -> SegmentationModel:
     ------
     SegkitArtifactError
         In one sentence, when a file is missing, changed or not signed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> from segkit.pipeline.workflow import load_customer_data, train_model
+    >>> data = load_customer_data(generate_sample_transactions(n_customers=300))
+    >>> model, _ = train_model(data, k=3)
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save_artifacts(model, folder)
+    >>> reloaded = load_artifacts(folder)
+    >>> bool((reloaded.predict(data.customers) == model.predict(data.customers)).all())
+    True
     """
     return load_artifacts_from(current_version_dir(directory))
 

@@ -243,6 +243,15 @@ def backtest_segments(
     whole history). ``cutoffs``: explicit dates; else ``rolling_cutoffs`` with
     ``n_cutoffs``, ``min_history_days`` (default: ``window_days``, or 180 days) and
     ``exclude`` (dates held out). ``until``: lines after that day are ignored first.
+
+    >>> import segkit
+    >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
+    >>> backtest = backtest_segments(lines, n_boot=20)
+    >>> len(backtest.cutoffs), backtest.horizon_days
+    (6, 90)
+    >>> vip = backtest.pooled.loc["VIP"]  # pooled over the cut-offs
+    >>> bool(vip["return_rate_lo"] <= vip["return_rate"] <= vip["return_rate_hi"])
+    True
     """
     from segkit.errors import SegkitDataError
 

@@ -132,6 +132,16 @@ def rfm_frame(lines: pd.DataFrame, until: pd.Timestamp | str | None = None) -> p
     later days are ignored; recency and T are counted to it); default: the day of the last
     purchase. Returns one row per customer who bought by then, indexed by ``CustomerID``
     (string), columns ``RFM_COLUMNS`` (float days; monetary in currency).
+
+    >>> import pandas as pd
+    >>> lines = pd.DataFrame({"CustomerID": ["a", "a", "a", "b"],
+    ...                       "InvoiceDate": pd.to_datetime(["2011-01-03", "2011-01-10", "2011-02-01", "2011-01-20"]),
+    ...                       "TotalPrice": [20.0, 30.0, 50.0, 80.0]})
+    >>> rfm_frame(lines, until="2011-03-01")
+                frequency  recency     T  monetary
+    CustomerID
+    a                 2.0     29.0  57.0      40.0
+    b                 0.0      0.0  40.0       0.0
     """
     if "TotalPrice" not in lines:
         lines = lines.assign(TotalPrice=lines["Quantity"] * lines["UnitPrice"])
@@ -218,6 +228,12 @@ def fit_clv(rfm: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL) -> dict[str,
     The Gamma-Gamma part is fitted on the customers with at least one repeat purchase day
     and a positive ``monetary``. Returns the parameter dict of the module docstring.
     Takes a few seconds once pytensor's compile cache is warm (about 20 s the first time).
+
+    >>> import segkit
+    >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
+    >>> params = fit_clv(rfm_frame(lines))
+    >>> sorted(params), sorted(params["bgnbd"]), sorted(params["gamma_gamma"])
+    (['bgnbd', 'gamma_gamma', 'purchase_model', 'time_unit'], ['a', 'alpha', 'b', 'r'], ['p', 'q', 'v'])
     """
     purchases, gamma_gamma = fit_models(rfm, model)
     params = {"purchase_model": model, model: _map_estimates(purchases, _PARAM_NAMES[model]),
@@ -514,7 +530,20 @@ def customer_value(lines: pd.DataFrame, params: Mapping[str, Any], horizon_month
     stored parameters; numpy and scipy only, no pymc. ``level`` (e.g. 0.9): also
     ``CLVLow`` and ``CLVHigh``, the bootstrap interval of ``predict_clv`` (``draws`` refits,
     default ``DEFAULT_DRAWS``). ``samples``: parameter draws made before (the model's
-    ``value_uncertainty``), evaluated instead of refitting (``level`` default ``DEFAULT_LEVEL``)."""
+    ``value_uncertainty``), evaluated instead of refitting (``level`` default ``DEFAULT_LEVEL``).
+
+    With parameters stored before (here CDNOW's published ones; ``fit_clv`` gives a shop's own):
+
+    >>> import segkit
+    >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
+    >>> params = {"purchase_model": "bgnbd", "bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+    ...           "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+    >>> value = customer_value(lines, params)
+    >>> list(value.columns), len(value) == lines["CustomerID"].nunique()
+    (['PAlive', 'ExpectedPurchases90d', 'CLV'], True)
+    >>> bool(value["PAlive"].between(0, 1).all() and (value["CLV"] >= 0).all())
+    True
+    """
     if samples:
         return customer_value_and_draws(lines, params, samples, horizon_months, discount, level)[0]
     rfm = rfm_frame(lines)
