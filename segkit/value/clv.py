@@ -956,13 +956,20 @@ def period_transactions(rfm: pd.DataFrame, params: Mapping[str, Any], max_freque
     Lee (2005), eq. (8) for BG/NBD, and its analogue for MBG/NBD (one more dropout chance, at
     the first purchase); summed over customers it is the expected count. Rows ``0`` to
     ``max_frequency - 1`` and ``max_frequency+``; columns ``Observed``, ``Predicted``.
+
+    Pareto/NBD has no closed form as short: its expected counts are simulated from the model
+    itself (``pareto_expected_counts``: 400 customers drawn per customer, a fixed seed).
     """
     params = check_params(params)
     model, r, alpha, a, b = _purchase_params(params)
-    if model == "pareto":
-        raise SegkitDataError("The period-transactions check is written for BG/NBD and MBG/NBD only; "
-                              "run the diagnostics with --model bgnbd or mbgnbd.")
     T = _arrays(rfm)[2]
+    labels = [str(x) for x in range(max_frequency)] + [f"{max_frequency}+"]
+    observed = _bucket(rfm["frequency"], max_frequency).value_counts().reindex(labels, fill_value=0)
+    if model == "pareto":
+        expected = pareto_expected_counts(T, r, alpha, a, b, max_frequency)
+        table = pd.DataFrame({"Observed": observed.to_numpy(), "Predicted": expected}, index=labels)
+        table.index.name = "RepeatPurchases"
+        return table
     shift = 1 if model == "mbgnbd" else 0
     below = np.zeros(len(T))  # P(fewer than x purchases by T), were the customer never to drop out
     expected = []
@@ -974,11 +981,25 @@ def period_transactions(rfm: pd.DataFrame, params: Mapping[str, Any], max_freque
         expected.append(probability.sum())
         below += negbin
     expected.append(len(T) - sum(expected))
-    labels = [str(x) for x in range(max_frequency)] + [f"{max_frequency}+"]
-    observed = _bucket(rfm["frequency"], max_frequency).value_counts().reindex(labels, fill_value=0)
     table = pd.DataFrame({"Observed": observed.to_numpy(), "Predicted": expected}, index=labels)
     table.index.name = "RepeatPurchases"
     return table
+
+
+def pareto_expected_counts(T: np.ndarray, r: float, alpha: float, s: float, beta: float, max_frequency: int,
+                           draws: int = 400, seed: int = 0) -> np.ndarray:
+    """Expected number of customers with 0, 1, ..., ``max_frequency - 1`` and
+    ``max_frequency`` or more repeat purchases by their ``T``, under Pareto/NBD (purchase
+    rate Gamma(r, alpha), dropout rate Gamma(s, beta), dropout at an exponential time):
+    ``draws`` customers simulated for each observed one, averaged. The Monte Carlo error of a
+    bucket holding n expected customers is about sqrt(n / draws)."""
+    generator = np.random.default_rng(seed)
+    T = np.asarray(T, dtype=float)
+    purchase_rate = generator.gamma(r, 1.0 / alpha, (draws, len(T)))
+    dropout_rate = generator.gamma(s, 1.0 / beta, (draws, len(T)))
+    alive_for = np.minimum(generator.exponential(1.0, (draws, len(T))) / dropout_rate, T)
+    counts = np.minimum(generator.poisson(purchase_rate * alive_for), max_frequency)
+    return np.bincount(counts.ravel(), minlength=max_frequency + 1) / draws
 
 
 def frequency_recency_matrix(rfm: pd.DataFrame, params: Mapping[str, Any], days: float = 90,
@@ -1079,7 +1100,7 @@ def clv_diagnostics(lines: pd.DataFrame, params: Mapping[str, Any], cutoff: pd.T
     segment names at the cut-off, indexed by CustomerID, for the per-segment rows.
     Keys: ``independence`` (dict), ``calibration``, ``period_transactions``,
     ``p_alive_matrix``, ``expected_purchases_matrix``, ``holdout_summary``, ``spend_ratio``
-    (DataFrames; ``period_transactions`` is None for Pareto/NBD) and ``comparison`` (per customer).
+    (DataFrames; Pareto/NBD's ``period_transactions`` are simulated) and ``comparison`` (per customer).
     """
     rfm = rfm_frame(lines)
     comparison = holdout_comparison(lines, cutoff, params=holdout_params,
@@ -1087,7 +1108,7 @@ def clv_diagnostics(lines: pd.DataFrame, params: Mapping[str, Any], cutoff: pd.T
     summary = holdout_summary(comparison, segments_then)
     alive, purchases = frequency_recency_matrix(rfm, params, days)
     return {"independence": gamma_gamma_independence(rfm), "calibration": calibration_by_frequency(comparison),
-            "period_transactions": None if purchase_model(params) == "pareto" else period_transactions(rfm, params),
+            "period_transactions": period_transactions(rfm, params),
             "p_alive_matrix": alive,
             "expected_purchases_matrix": purchases, "holdout_summary": summary,
             "spend_ratio": spend_ratio_by_segment(summary), "comparison": comparison, "days": days}
@@ -1098,7 +1119,7 @@ def diagnostics_summary(diagnostics: Mapping[str, Any]) -> str:
     comparison = diagnostics["comparison"]
     a = comparison.attrs
     period = diagnostics["period_transactions"]
-    period_words = "Period transactions: not available for Pareto/NBD." if period is None else (
+    period_words = (
         "Period transactions (customers with 0, 1, 2, ... repeat purchase days, predicted / observed): "
         + ", ".join(f"{b}: {p / o:.2f}" for b, o, p in zip(period.index, period["Observed"], period["Predicted"]) if o)
         + ".")

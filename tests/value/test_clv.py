@@ -611,8 +611,28 @@ def test_pareto_log_likelihood_reproduces_the_published_cdnow_value(cdnow):
     assert (clv.expected_purchases(cdnow, PARETO_PARAMS, 39) > 0).all()
     predicted = clv.predict_clv(cdnow, PARETO_PARAMS)
     assert np.isfinite(predicted["clv"]).all()
-    with pytest.raises(SegkitDataError, match="BG/NBD and MBG/NBD only"):
-        clv.period_transactions(cdnow, PARETO_PARAMS)
+    period = clv.period_transactions(cdnow, PARETO_PARAMS)
+    assert period["Predicted"].sum() == pytest.approx(len(cdnow))
+    # the published fit, checked on its own data: each bucket within 10 % (and 30 customers)
+    assert np.all(np.abs(period["Observed"] - period["Predicted"]) < np.maximum(30, 0.10 * period["Observed"]))
+
+
+def test_pareto_period_transactions_without_dropout_are_the_negative_binomial():
+    """With a dropout rate near 0 (s = 1, beta = 1e9), Pareto/NBD's repeat purchases by T are
+    the negative binomial of a Gamma(r, alpha) Poisson rate: the simulated counts must match
+    that closed form (scipy's nbinom, independent of segkit) within their Monte Carlo error."""
+    from scipy.stats import nbinom
+
+    T = np.repeat([30.0, 120.0, 365.0], 400)
+    r, alpha = 0.8, 20.0
+    expected = clv.pareto_expected_counts(T, r, alpha, 1.0, 1e9, max_frequency=6)
+    exact = np.zeros(7)
+    for t in (30.0, 120.0, 365.0):
+        p = alpha / (alpha + t)
+        exact[:6] += 400 * nbinom.pmf(np.arange(6), r, p)
+        exact[6] += 400 * nbinom.sf(5, r, p)
+    assert expected.sum() == pytest.approx(len(T))
+    assert np.all(np.abs(expected - exact) < 4 * np.sqrt(exact / 400) + 1.0)
 
 
 @pytest.mark.slow
@@ -624,13 +644,13 @@ def test_pareto_fit_reproduces_the_published_cdnow_estimates_to_one_percent(cdno
 
 
 @pytest.mark.slow
-def test_cli_fits_pareto_and_its_diagnostics_leave_out_period_transactions(tmp_path, sample_csv, capsys):
+def test_cli_fits_pareto_and_its_diagnostics_simulate_period_transactions(tmp_path, sample_csv, capsys):
     params, folder = tmp_path / "pareto.json", tmp_path / "diag"
     assert cli.main(["clv", "--data", str(sample_csv), "--model", "pareto", "--params", str(params), "--draws", "3",
                      "--out", str(tmp_path / "clv.csv"), "--diagnostics", str(folder)]) == 0
     assert clv.load_params(params)["purchase_model"] == "pareto"
-    assert not (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
-    assert "not available for Pareto/NBD" in capsys.readouterr().out
+    assert (folder / "period_transactions.csv").exists() and (folder / "p_alive_matrix.csv").exists()
+    assert "Period transactions (customers with 0, 1, 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("model, published", [("bgnbd", PARAMS["bgnbd"]), ("mbgnbd", MBGNBD_CDNOW)])
