@@ -26,7 +26,6 @@ from segkit.dashboard.widgets import (
     classed,
     empty_figure,
     guarded,
-    run_soon,
 )
 from segkit.modeling.label import (
     RECOMMENDATIONS,
@@ -192,6 +191,10 @@ def glossary_scope_html(state) -> str:
 
 #: The title of the section with each segment's top products.
 PRODUCTS_TITLE = "What each segment buys more than other customers"
+#: What the closed, never opened products section says (on screen it is hidden; on paper it
+#: stands where the tables would).
+PRODUCTS_ON_REQUEST = ('<p class="seg-note seg-products-on-request">Each segment\'s top products are read from the '
+                       'order lines when this section is opened: open it before printing to include them.</p>')
 
 
 def products_html(state, order: list[str]) -> str:
@@ -289,16 +292,14 @@ class SegmentsPanel:
         return plots.centroid_heatmap(centres, state.segment_labels, FIGURE_TEMPLATE)
 
     def show_products(self) -> None:
-        """Fill the products section now when it is open; when closed, soon after on the
-        kernel's loop (``widgets.run_soon``), once the page has drawn what changed: a
-        printed page holds the section (the print CSS shows it closed or open) and opening
-        the page or switching segments does not wait for the lines to be read."""
+        """Fill the products section when it is open. Closed and never opened, it holds
+        ``PRODUCTS_ON_REQUEST``, which a printed page shows: the products are read from the
+        order lines, which a page reads only when asked (on the real data that costs each
+        kernel about 100 MB, and ten visitors' kernels must stay within their memory aim)."""
         if self.products_section.selected_index == 0:
             self.fill_products()
         elif not self.products.value:
-            version = self.state.model_version
-            run_soon(lambda: self.fill_products() if self.state.model_version == version
-                     and not self.products.value else None)
+            self.products.value = PRODUCTS_ON_REQUEST
 
     def fill_products(self) -> None:
         self.products.value = products_html(self.state, list(self.definitions().index))

@@ -24,7 +24,7 @@ from segkit.views.export import to_safe_csv
 from segkit.views.tables import plotly_template
 
 __all__ = ["figure_widget_class", "Chart", "FileDownload", "CsvDownload", "UploadButton", "classed", "guarded",
-           "empty_figure", "FIGURE_TEMPLATE", "kernel_loop", "event_loop", "run_soon"]
+           "empty_figure", "FIGURE_TEMPLATE", "kernel_loop", "event_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +110,6 @@ def event_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return kernel_loop()
-
-
-def run_soon(callback: Callable[[], None], delay: float = 0.5) -> bool:
-    """Run ``callback`` on the kernel's event loop ``delay`` seconds from now, after the
-    widget changes of the current event have gone to the browser. A failure is logged and
-    leaves the page's message alone (the viewer did nothing). False outside a kernel (plain
-    Python, tests): nothing is scheduled."""
-    loop = event_loop()
-    if loop is None:
-        return False
-
-    def run() -> None:
-        try:
-            callback()
-        except Exception:  # noqa: BLE001 - a background fill must not break the page
-            log.exception("deferred dashboard update failed")
-
-    loop.call_later(delay, run)
-    return True
 
 
 #: Template of the figures the panels build: plotly's empty one, cheap to copy (a named

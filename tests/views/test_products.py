@@ -118,10 +118,10 @@ def page_state(sample_data, sample_segments, tmp_path):
 
 def test_the_segments_panel_shows_them_when_the_section_is_opened_and_the_report_always(page_state):
     from segkit.dashboard.report import report_html
-    from segkit.dashboard.segments import PRODUCTS_TITLE, SegmentsPanel, products_html
+    from segkit.dashboard.segments import PRODUCTS_ON_REQUEST, PRODUCTS_TITLE, SegmentsPanel, products_html
 
     panel = SegmentsPanel(page_state)
-    assert panel.products.value == "" and panel.products_section.titles == (PRODUCTS_TITLE,)
+    assert panel.products.value == PRODUCTS_ON_REQUEST and panel.products_section.titles == (PRODUCTS_TITLE,)
     panel.products_section.selected_index = 0
     order = list(panel.definitions().index)
     expected = top_products_html(top_products(page_state.data.lines, page_state.everyone["Segment"]), order)
