@@ -83,6 +83,15 @@ def test_wilson_interval_of_nobody_returning():
     assert lo.tolist() == [0.0, 0.0] and hi[0] < 0.10 <= hi[1]
 
 
+def _regular_buyers(buy, rng, start: pd.Timestamp, end: pd.Timestamp) -> None:
+    """150 customers (ids 10000-10149) buying every one to four weeks from ``start`` to ``end``."""
+    for c in range(150):
+        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
+        while day < end:
+            buy(10000 + c, day)
+            day += pd.Timedelta(days=int(rng.integers(7, 29)))
+
+
 def _log(comeback: float, seed: int = 5) -> pd.DataFrame:
     """Clean lines of 2011: 150 customers buying every one to four weeks all year; 400 who
     buy one to four times, two to four weeks apart, and then stop. A share ``comeback``
@@ -93,11 +102,7 @@ def _log(comeback: float, seed: int = 5) -> pd.DataFrame:
     buy = mug_buyer(rows, rng)
 
     start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31")
-    for c in range(150):
-        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
-        while day < end:
-            buy(10000 + c, day)
-            day += pd.Timedelta(days=int(rng.integers(7, 29)))
+    _regular_buyers(buy, rng, start, end)
     for c in range(400):
         day = start + pd.Timedelta(days=int(rng.integers(0, 330)))
         for _ in range(int(rng.integers(1, 5))):
@@ -169,11 +174,7 @@ def _pausers_log(seed: int = 7) -> pd.DataFrame:
     rows = []
     buy = mug_buyer(rows, rng)
     start, end = pd.Timestamp("2011-01-01"), pd.Timestamp("2011-12-31")
-    for c in range(150):
-        day = start + pd.Timedelta(days=int(rng.integers(0, 20)))
-        while day < end:
-            buy(10000 + c, day)
-            day += pd.Timedelta(days=int(rng.integers(7, 29)))
+    _regular_buyers(buy, rng, start, end)
     for c in range(600):
         buy(20000 + c, start + pd.Timedelta(days=int(rng.integers(0, 360))))
     for c in range(250):
