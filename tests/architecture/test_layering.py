@@ -43,6 +43,14 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def imported_module(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` in ``package`` reads, relative imports resolved."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def segkit_imports(root: Path) -> dict[str, set[str]]:
     """Every module of the package under ``root`` -> the segkit modules it imports anywhere in its code."""
     modules = {module_name(p, root): p for p in root.rglob("*.py")}
@@ -52,11 +60,7 @@ def segkit_imports(root: Path) -> dict[str, set[str]]:
         targets: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
+                source = imported_module(node, package)
                 if not source.startswith(root.name):
                     continue
                 for alias in node.names:  # `from segkit.views import tables` names a module

@@ -6,16 +6,11 @@ import ast
 import shutil
 from pathlib import Path
 
+from test_layering import imported_module, module_name
+
 import segkit
 
 PACKAGE = Path(segkit.__file__).resolve().parent
-
-
-def _module_name(path: Path, root: Path) -> str:
-    parts = list(path.relative_to(root.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def _private(name: str) -> bool:
@@ -28,17 +23,13 @@ def private_names_used_across_modules(root: Path) -> list[str]:
     ``from segkit import x``, anywhere in the code (inside functions too)."""
     found = []
     for path in sorted(root.rglob("*.py")):
-        here = _module_name(path, root)
+        here = module_name(path, root)
         package = here if path.name == "__init__.py" else here.rpartition(".")[0]
         tree = ast.parse(path.read_text(), str(path))
         modules: dict[str, str] = {}  # local name -> segkit module
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    source = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    source = node.module or ""
+                source = imported_module(node, package)
                 if source.split(".")[0] != root.name or source == here:
                     continue
                 for alias in node.names:
