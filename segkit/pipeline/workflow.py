@@ -995,6 +995,7 @@ def customers_with_history(
     allow_short_window: bool = False,
     notes: list[str] | None = None,
     until=None,
+    name: str | None = None,
 ) -> pd.DataFrame:
     """The customers of a file of new lines, each on their whole history: the lines of
     ``history`` (the log the shop already has) and of ``data`` read as one log, lines
@@ -1007,6 +1008,9 @@ def customers_with_history(
     customer table of the customers in ``data`` (for ``model.segment``), with
     ``attrs["known"]`` (ids of them the history knew) and ``attrs["repeated"]`` (lines of
     ``data`` already in the history, counted once); ``notes`` gets one sentence saying so.
+    ``data`` may also be the file's lines already read (canonical, as ``load_transactions``
+    gives them; the page's upload reads its file once); ``name`` is then the file's name in
+    the notes.
     """
     from segkit.ingest.logs import (
         drop_repeats_across_files,
@@ -1014,19 +1018,20 @@ def customers_with_history(
         with_source_files,
     )
 
-    new = read_log(data, columns, sheet, dayfirst, use_cache)
+    new = data if isinstance(data, pd.DataFrame) else read_log(data, columns, sheet, dayfirst, use_cache)
+    data_name = name or ("the new lines" if isinstance(data, pd.DataFrame) else Path(data).name)
     read = not isinstance(history, pd.DataFrame)
     old = read_log(history, columns, sheet, dayfirst, use_cache) if read else history
     history_name = f"the history '{Path(history).name}'" if read else "the shop's log"
     new_ids = pd.Index(new["CustomerID"].dropna().unique())
-    labels = source_labels([Path(history) if read else Path("shop log"), Path(data)])
+    labels = source_labels([Path(history) if read else Path("shop log"), Path(data_name)])
     combined = with_source_files([old.drop(columns="SourceFile", errors="ignore"),
                                   new.drop(columns="SourceFile", errors="ignore")], list(labels.values()))
     combined, repeated = drop_repeats_across_files(combined)
     combined = combined.drop(columns="SourceFile")
     known = new_ids.isin(old["CustomerID"].dropna().unique())
     if notes is not None:
-        notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{Path(data).name}' are in "
+        notes.append(f"{int(known.sum()):,} of the {len(new_ids):,} customers in '{data_name}' are in "
                      f"{history_name}: each is scored on their whole history with the new lines added"
                      + (f" ({repeated:,} lines already in the history were counted once)" if repeated
                         else "") + "; the others on their new lines alone.")

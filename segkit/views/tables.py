@@ -843,6 +843,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     them (empty when the file was scored on its own) and ``attrs["alone"]`` is True for a
     file of transactions of customers the log does not know, scored on its own lines.
     """
+    from segkit.ingest.load import load_transactions
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
     name = Path(str(filename)).name or "upload"
@@ -859,14 +860,18 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            known = _known_customers(history, path, model, dayfirst) if history is not None else None
+            # A file of transactions is read once, here: its lines tell which customers the
+            # log knows, join the log and give the customers left without a segment.
+            lines = None if _is_customer_table(path, model.input_columns_) else load_transactions(
+                path, use_cache=False, dayfirst=dayfirst)
+            known = _known_customers(history, lines) if history is not None and lines is not None else None
             if known:
-                if not _has_usable_lines(path, model, dayfirst):
+                if not _has_usable_lines(lines, model):
                     notes.append(f"No line of '{name}' is a purchase on its own (cleaning removes them all: returns, "
                                  "zero prices, ...); its customers the shop's log knows are shown on their history, "
                                  "with the file's returns netted against their earlier purchases.")
-                customers = customers_with_history(path, history, model, use_cache=False, allow_short_window=True,
-                                                   notes=notes, dayfirst=dayfirst)
+                customers = customers_with_history(lines, history, model, use_cache=False, allow_short_window=True,
+                                                   notes=notes, name=name)
             else:
                 customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
                                                   dayfirst=dayfirst)
@@ -874,7 +879,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             scored.attrs["notes"] = notes
             scored.attrs["known"] = customers.attrs.get("known", [])
             scored.attrs["alone"] = known == 0  # transactions of customers the history does not know
-            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(lines, scored)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -886,13 +891,13 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
-def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | None) -> bool:
-    """True when the file of transactions ``path`` has a purchase of its own after cleaning
-    (``customers_for_scoring`` on it alone does not find it empty)."""
+def _has_usable_lines(lines: pd.DataFrame, model: SegmentationModel) -> bool:
+    """True when the file's ``lines`` (read by ``load_transactions``) hold a purchase of
+    their own after cleaning (``customers_for_scoring`` on them alone does not find them empty)."""
     from segkit.pipeline.workflow import customers_for_scoring
 
     try:
-        customers_for_scoring(path, model, use_cache=False, allow_short_window=True, dayfirst=dayfirst)
+        customers_for_scoring(lines, model, use_cache=False, allow_short_window=True)
     except SegkitDataError as exc:
         if "no usable lines" in str(exc):
             return False
@@ -902,38 +907,31 @@ def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | Non
 
 def _is_customer_table(path: Path, features) -> bool:
     """A file with a feature column and no ``InvoiceDate`` is a customer table (as
-    ``customers_for_scoring`` decides), not transactions."""
-    from segkit.ingest.readers import read_raw
+    ``customers_for_scoring`` decides), not transactions. Told from the header alone when
+    the file has one (``column_names``)."""
+    from segkit.ingest.readers import column_names, read_raw
 
-    columns = {str(c).strip() for c in read_raw(path, None).columns}
+    names = column_names(path, None)
+    columns = {str(c).strip() for c in (read_raw(path, None).columns if names is None else names)}
     return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
 
 
-def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None) -> int | None:
-    """How many customers of the file of transactions ``path`` ``history`` knows (``None``:
-    the file is a customer table, as ``customers_for_scoring`` decides)."""
-    from segkit.ingest.load import load_transactions
-
-    if _is_customer_table(path, model.input_columns_):
-        return None
-    ids = load_transactions(path, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
+def _known_customers(history: pd.DataFrame, lines: pd.DataFrame) -> int:
+    """How many customers of the uploaded ``lines`` (a file of transactions) ``history`` knows."""
+    ids = lines["CustomerID"].dropna().astype("string").unique()
     return int(pd.Index(ids).isin(history["CustomerID"].dropna().astype("string").unique()).sum())
 
 
-def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
-    """Customer ids in a transactions file that got no segment, and lines without an id.
+def _unscored(lines: pd.DataFrame | None, scored: pd.DataFrame) -> tuple[list[str], int]:
+    """Customer ids in the uploaded ``lines`` that got no segment, and lines without an id.
 
-    The file is read as it was scored (``dayfirst``: the date order chosen); a customer
-    table (a feature column, no ``InvoiceDate``) has neither. Errors are not swallowed: a file that
-    was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
-    of a file whose other customers it could not read."""
-    from segkit.ingest.load import load_transactions
-
-    features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
-    if _is_customer_table(path, features):
+    ``lines``: the file as it was scored (read once by ``score_upload`` with the date order
+    chosen); ``None`` for a customer table, which has neither. A file that was scored but
+    cannot be read raises before, so the page never says "Scored 18 of 18" of a file whose
+    other customers it could not read."""
+    if lines is None:
         return [], 0
-    raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
-    ids = raw["CustomerID"]
+    ids = lines["CustomerID"]
     present = pd.Index(ids.dropna().astype(str).str.strip().unique())
     missing = present.difference(scored.index.astype(str))
     return sorted(map(str, missing)), int(ids.isna().sum())
