@@ -116,3 +116,56 @@ def test_without_a_backtest_the_plan_says_not_measured_never_zero(sample_data, t
     rows = campaign_csv(state.selection.shown, "£", state.evidence, plan=plan_of(state), cost=1.0, uplift=0.1)
     extra = [c for c in rows.columns if c.startswith("Segment's expected extra revenue")]
     assert extra and (rows[extra[0]] == "not measured").all()
+
+
+@pytest.mark.slow
+def test_the_report_reuses_what_the_page_computed_until_the_data_or_the_model_changes(evidence_state, sample_data,
+                                                                                      tmp_path, monkeypatch):
+    """What changed is computed once per page: opening the section computes the sizes and
+    the moves of 7 and 30 days, two reports after it compute nothing again (calls counted).
+    New data of the same log (a live refresh: ``set_data``) and a retrained model each give
+    one new computation, and the report then shows the new figures."""
+    import segkit.dashboard.changes_panel as changes_panel
+    from segkit.config import Settings
+    from segkit.dashboard.changes_panel import ChangesPanel
+    from segkit.dashboard.report import report_html
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.pipeline.workflow import customer_data_until
+
+    calls = []
+    for name in ("monthly_segment_sizes", "recent_moves"):
+        compute = getattr(changes_panel, name)
+        monkeypatch.setattr(changes_panel, name,
+                            lambda *args, _compute=compute, _name=name, **kwargs: calls.append(_name)
+                            or _compute(*args, **kwargs))
+    model = evidence_state.model
+    state = DashboardState(sample_data, model, evidence_state.card, ModelStatus(False, "Not saved: test model."),
+                           tmp_path, Settings(currency="£", analyst=False))
+    definitions = model.definitions_
+    panel = ChangesPanel(state)
+    assert calls == []  # nothing at page open
+    panel.accordion.selected_index = 0  # the viewer opens "What changed": 7 days shown, 30 computed for the report
+    first = report_html(state, definitions)
+    second = report_html(state, definitions)
+    assert sorted(calls) == ["monthly_segment_sizes", "recent_moves", "recent_moves"]
+    assert 'data-days="7"' in second and 'data-days="30"' in second
+    assert _sizes_table(first) == _sizes_table(second)
+
+    calls.clear()
+    november = customer_data_until(sample_data, pd.Timestamp("2011-11-30").date())
+    state.set_data(november)  # a live page's refresh: new data of the same log
+    assert calls.count("monthly_segment_sizes") == 1  # the open section redraws on the new data
+    after = report_html(state, definitions)
+    assert sorted(calls) == ["monthly_segment_sizes", "recent_moves", "recent_moves"]
+    assert "Dec 2011" not in _sizes_table(after) and "Nov 2011" in _sizes_table(after)
+    assert _sizes_table(after) != _sizes_table(second)
+
+    calls.clear()
+    state.retrain(3)  # a new model: its own segments at every month's end
+    report_html(state, definitions)
+    assert calls.count("monthly_segment_sizes") == 1 and calls.count("recent_moves") == 2
+
+
+def _sizes_table(report: str) -> str:
+    start = report.index('<table class="seg-table seg-sizes-table">')
+    return report[start:report.index("</table>", start)]
