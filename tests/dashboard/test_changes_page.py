@@ -136,9 +136,10 @@ def _check_plan(page, served, cost: float, uplift: float) -> None:
         if np.isnan(row["ReturnRate"]):
             assert cells["ExpectedExtraRevenue"] == "not measured" == cells["Net"]
             continue
-        assert float(cells["ReturnRate"]) == pytest.approx(row["ReturnRate"])
-        assert float(cells["MeanNextSpend"]) == pytest.approx(row["MeanNextSpend"])
-        assert float(cells["ExpectedExtraRevenue"]) == pytest.approx(row["Extra"], rel=1e-6)
+        # The page writes each figure with six decimals (data-value): equal to within 1e-6.
+        assert float(cells["ReturnRate"]) == pytest.approx(row["ReturnRate"], rel=1e-6, abs=1e-6)
+        assert float(cells["MeanNextSpend"]) == pytest.approx(row["MeanNextSpend"], rel=1e-6, abs=1e-6)
+        assert float(cells["ExpectedExtraRevenue"]) == pytest.approx(row["Extra"], rel=1e-6, abs=1e-6)
         assert float(cells["Net"]) == pytest.approx(row["Net"], rel=1e-6, abs=1e-6)
 
 
