@@ -70,6 +70,13 @@ _PAGE_WORDS = [
     (re.compile(r"save it as parquet and use --engine duckdb, or split it\."),
      "or split it into parts (each customer's lines in one part) and upload them one by one."),
     (re.compile(r"export the transactions as CSV or parquet,"), "export the transactions as CSV,"),
+    # Currencies: the page has no exchange rates (``--fx``); one currency per file is what a viewer can upload.
+    (re.compile(r"pass --fx RATES\.csv \(lines 'currency,rate_to_<base>'\) to convert them, or convert them first\."),
+     "convert them to one currency in the file (this page takes no exchange rates), then upload the file again."),
+    (re.compile(r"export one currency per file, or pass --fx RATES\.csv \(lines 'currency,rate_to_<base>'\) to "
+                r"convert them to one currency\."),
+     "export one currency per file (this page takes no exchange rates) and upload the files one by one."),
+    (re.compile(r"; pass --sheet NAME to read one sheet\."), "."),
 ]
 
 
@@ -125,6 +132,8 @@ class ScorePanel:
                                              layout=W.Layout(width="300px")), "seg-upload-date-order")
         self.scored_with = None
         self.scored_as = None  # the segmentation ("model" or "rfm") of the result shown
+        #: The customers of the last file scored, as the page shows them (``None``: none, or refused).
+        self.scored: pd.DataFrame | None = None
         self.widget = classed(W.VBox([
             W.HTML("<h3>Score new customers</h3><span class='seg-meta'>A CSV or XLSX of transactions (like the "
                    "shop's data) or of customers (CustomerID and the model's features); each customer gets a "
@@ -154,6 +163,7 @@ class ScorePanel:
         name, content = self.upload.name, self.upload.payload()
         size = len(content)
         if size > self.upload_limit:
+            self.scored = None
             megabytes = self.upload_limit / 2**20
             limit = f"{megabytes:,.0f} MB" if megabytes >= 1 else f"{megabytes:.2g} MB"
             self.upload_result.value = (
@@ -169,6 +179,7 @@ class ScorePanel:
             history = self.state.data.transactions if holds_lines(self.state.data) else None
             scored = score_upload(content, name, self.state.model, self.date_order.value, history=history)
         except SegkitError as exc:
+            self.scored = None
             text = page_words(str(exc))  # the loader names the CLI's switches; here it is the Dates list
             self.upload_result.value = f'<p class="seg-error">{html.escape(text)}</p>'
             return
@@ -212,6 +223,7 @@ class ScorePanel:
                          "this page's customers (as in the page's table); the model's segment is in the download's "
                          "Model segment column.</p>")
         total = len(scored) + len(unscored)
+        self.scored = scored
         self.scored_with, self.scored_as = self.state.model_version, self.state.segmentation
         suffix = "_rfm" if rfm else ""
         self.upload_result.value = (
