@@ -824,7 +824,7 @@ def k_table_html(table: pd.DataFrame, recommended: int) -> str:
 # ---------------------------------------------------------------- scoring uploads
 
 def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None,
-                 history: pd.DataFrame | None = None) -> pd.DataFrame:
+                 history: pd.DataFrame | None = None, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
@@ -842,6 +842,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     the new lines added, lines already in the log counted once; ``attrs["known"]`` lists
     them (empty when the file was scored on its own) and ``attrs["alone"]`` is True for a
     file of transactions of customers the log does not know, scored on its own lines.
+
+    ``columns``: role -> column of the file (the page's column mapping, as ``--columns``),
+    for a file whose columns are not recognised (``load.ColumnsNotRecognised``).
     """
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
@@ -859,22 +862,24 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            known = _known_customers(history, path, model, dayfirst) if history is not None else None
+            columns = dict(columns) if columns else None
+            known = _known_customers(history, path, model, dayfirst, columns) if history is not None else None
             if known:
-                if not _has_usable_lines(path, model, dayfirst):
+                if not _has_usable_lines(path, model, dayfirst, columns):
                     notes.append(f"No line of '{name}' is a purchase on its own (cleaning removes them all: returns, "
                                  "zero prices, ...); its customers the shop's log knows are shown on their history, "
                                  "with the file's returns netted against their earlier purchases.")
-                customers = customers_with_history(path, history, model, use_cache=False, allow_short_window=True,
-                                                   notes=notes, dayfirst=dayfirst)
+                customers = customers_with_history(path, history, model, columns, use_cache=False,
+                                                   allow_short_window=True, notes=notes, dayfirst=dayfirst)
             else:
-                customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
-                                                  dayfirst=dayfirst)
+                customers = customers_for_scoring(path, model, columns, use_cache=False, allow_short_window=True,
+                                                  notes=notes, dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["known"] = customers.attrs.get("known", [])
             scored.attrs["alone"] = known == 0  # transactions of customers the history does not know
-            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst,
+                                                                                           columns)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -886,13 +891,14 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
-def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | None) -> bool:
+def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | None,
+                      columns: Mapping[str, str] | None = None) -> bool:
     """True when the file of transactions ``path`` has a purchase of its own after cleaning
     (``customers_for_scoring`` on it alone does not find it empty)."""
     from segkit.pipeline.workflow import customers_for_scoring
 
     try:
-        customers_for_scoring(path, model, use_cache=False, allow_short_window=True, dayfirst=dayfirst)
+        customers_for_scoring(path, model, columns, use_cache=False, allow_short_window=True, dayfirst=dayfirst)
     except SegkitDataError as exc:
         if "no usable lines" in str(exc):
             return False
@@ -909,18 +915,20 @@ def _is_customer_table(path: Path, features) -> bool:
     return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
 
 
-def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None) -> int | None:
+def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None,
+                     columns: Mapping[str, str] | None = None) -> int | None:
     """How many customers of the file of transactions ``path`` ``history`` knows (``None``:
     the file is a customer table, as ``customers_for_scoring`` decides)."""
     from segkit.ingest.load import load_transactions
 
-    if _is_customer_table(path, model.input_columns_):
+    if not columns and _is_customer_table(path, model.input_columns_):
         return None
-    ids = load_transactions(path, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
+    ids = load_transactions(path, columns, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
     return int(pd.Index(ids).isin(history["CustomerID"].dropna().astype("string").unique()).sum())
 
 
-def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
+def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None,
+              columns: Mapping[str, str] | None = None) -> tuple[list[str], int]:
     """Customer ids in a transactions file that got no segment, and lines without an id.
 
     The file is read as it was scored (``dayfirst``: the date order chosen); a customer
@@ -930,9 +938,9 @@ def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) ->
     from segkit.ingest.load import load_transactions
 
     features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
-    if _is_customer_table(path, features):
+    if not columns and _is_customer_table(path, features):
         return [], 0
-    raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
+    raw = load_transactions(path, columns, use_cache=False, dayfirst=dayfirst)
     ids = raw["CustomerID"]
     present = pd.Index(ids.dropna().astype(str).str.strip().unique())
     missing = present.difference(scored.index.astype(str))
