@@ -7,6 +7,7 @@ The rates travel inside the column mapping (under ``segkit.schema.FX_KEY``, as t
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -17,7 +18,7 @@ from segkit.errors import SegkitDataError
 from segkit.schema import FX_KEY, MISSING_MARKERS
 
 __all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "currency_codes", "currency_symbol", "convert_to_base",
-           "log_currency", "parse_fx", "read_fx_file", "with_fx"]
+           "log_currency", "parse_fx", "read_fx_file", "with_fx", "heading_with_currency", "plain_heading", "heading_currency"]
 
 
 #: Headers of a column holding each line's currency, recognised without ``--columns currency=``.
@@ -26,6 +27,27 @@ CURRENCY_COLUMN_NAMES = ("currency", "currency code", "currencycode", "presentme
 
 #: Currency codes and the symbol segkit writes before money figures.
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF"}
+
+
+def heading_with_currency(column: str, symbol: str) -> str:
+    """The heading of a money column in a customer CSV: ``TotalSpend (€)``."""
+    return f"{column} ({symbol})"
+
+
+def plain_heading(name: str) -> str:
+    """A customer CSV's heading without the currency ``heading_with_currency`` added:
+    ``"TotalSpend (€)"`` -> ``"TotalSpend"`` (other names as they are)."""
+    text = str(name).strip()
+    return re.sub(r"\s+\([^()\s]{1,4}\)$", "", text) if re.fullmatch(r"\w+\s+\([^()\s]{1,4}\)", text) else text
+
+
+def heading_currency(names) -> str | None:
+    """The currency code a customer CSV's money headings name (``TotalSpend (€)`` ->
+    ``"EUR"``); None when they name none, or several."""
+    codes = {v: k for k, v in CURRENCY_SYMBOLS.items()}
+    found = {m.group(1) for m in (re.fullmatch(r"\w+\s+\(([^()\s]{1,4})\)", str(n).strip()) for n in names) if m}
+    found = {codes.get(s, s) for s in found if s in codes or re.fullmatch(r"[A-Z]{3}", s)}
+    return found.pop() if len(found) == 1 else None
 
 
 def currency_codes(codes: pd.Series) -> pd.Series:

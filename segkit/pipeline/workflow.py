@@ -924,6 +924,7 @@ def customers_for_scoring(
     >>> len(scored) == len(model.segment(load_customer_data(log).customers))
     True
     """
+    from segkit.ingest.currency import heading_currency, plain_heading
     from segkit.ingest.readers import column_names, read_raw
 
     path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data) if data is not None else None
@@ -932,18 +933,23 @@ def customers_for_scoring(
         # log is then read once, by the engine that aggregates it, not first whole into pandas.
         names = column_names(path, sheet)
         raw = read_raw(path, sheet) if names is None else None
-        names = [str(c).strip() for c in (raw.columns if names is None else names)]
+        # "TotalSpend (€)": a customer CSV of segkit's own, money headed with the log's currency
+        headed_in = heading_currency(raw.columns if names is None else names)
+        names = [plain_heading(c) for c in (raw.columns if names is None else names)]
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in names for f in model.input_columns_) and date_column not in names
         if looks_like_customers:
-            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=lambda c: str(c).strip())
+            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=plain_heading)
             if until is not None:
                 from segkit.errors import SegkitDataError
 
                 raise SegkitDataError(f"'{path.name}' is a customer table without purchase dates; --until needs a "
                                       "transaction log.")
-            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
-                                        notes)
+            table = check_customer_table(raw, model.input_columns_, path.name,
+                                         (columns or {}).get("customer", "CustomerID"), notes)
+            if headed_in:
+                table.attrs[LOG_CURRENCY] = headed_in
+            return table
     from segkit.rules.registry import REGISTERED_FEATURES
 
     window_days, required_days = scoring_window(model)

@@ -911,7 +911,9 @@ def _is_customer_table(path: Path, features) -> bool:
     ``customers_for_scoring`` decides), not transactions."""
     from segkit.ingest.readers import read_raw
 
-    columns = {str(c).strip() for c in read_raw(path, None).columns}
+    from segkit.ingest.currency import plain_heading
+
+    columns = {plain_heading(c) for c in read_raw(path, None).columns}
     return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
 
 
