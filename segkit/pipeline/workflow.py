@@ -255,7 +255,7 @@ def load_customer_data(
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
                                                    window_days=window_days, extra_features=extra_features)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
-                            None if window_days is None else int(window_days))
+                            None if window_days is None else int(window_days), report[0].attrs.get(LOG_CURRENCY))
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
         if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
@@ -518,11 +518,13 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
                         extra_features=extra_features)
     finally:
         engine.close()
-    return _engine_customer_data(out, source, is_sample, rules, None, window_days, extra_features)
+    # the log's currency: Spark read it from the file or table (engines.base.table_currency), else the loader
+    currency = engine.currency if spark_table or isinstance(path, Path) else path.attrs.get(LOG_CURRENCY)
+    return _engine_customer_data(out, source, is_sample, rules, None, window_days, extra_features, currency)
 
 
 def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, rules: str, lines,
-                          window_days: int | None, extra_features) -> CustomerData:
+                          window_days: int | None, extra_features, currency: str | None = None) -> CustomerData:
     """``CustomerData`` from an engine's ``run_rules`` result (Spark, a database): refused in
     one sentence when no line is left, registered features joined on."""
     from segkit.errors import SegkitDataError
@@ -536,8 +538,10 @@ def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, 
         from segkit.rules.registry import with_features
 
         customers = with_features(customers, out["features"], list(extra_features))
+    if currency:  # kept with the report, as the loader's path keeps it
+        out["report"].attrs[LOG_CURRENCY] = currency
     return CustomerData(source, is_sample, rules, None, lines, out["report"], customers,
-                        None if window_days is None else int(window_days))
+                        None if window_days is None else int(window_days), currency)
 
 
 def database_source(url: str, order_by: str | None = None) -> tuple[str, str, str | None]:
@@ -587,7 +591,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
             else None
     finally:
         engine.close()
-    return _engine_customer_data(out, source, False, rules, clean, window_days, extra_features)
+    return _engine_customer_data(out, source, False, rules, clean, window_days, extra_features, engine.currency)
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
