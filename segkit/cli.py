@@ -403,6 +403,21 @@ def _write_csv(frame: pd.DataFrame, out: str) -> None:
         ) from None
 
 
+def _log_currency() -> str:
+    from segkit.ingest.load import LOG_CURRENCY
+
+    return LOG_CURRENCY
+
+
+def _customer_csv(frame: pd.DataFrame, code: str | None) -> pd.DataFrame:
+    """A customer table for a CSV: money headed with the log's currency (``TotalSpend (€)``)
+    when the log names one (``export.with_currency_headings``)."""
+    from segkit.ingest.currency import currency_symbol
+    from segkit.views.export import with_currency_headings
+
+    return with_currency_headings(frame, currency_symbol(code) if code else None)
+
+
 def _features(args) -> int:
     from segkit.pipeline.workflow import load_customer_data
 
@@ -412,7 +427,7 @@ def _features(args) -> int:
                               dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
                               **_spark(args), **_database(args))
     _say_sheets(args)
-    _write_csv(data.customers.reset_index(), args.out)
+    _write_csv(_customer_csv(data.customers.reset_index(), data.currency), args.out)
     print(f"wrote {len(data.customers):,} customers to {args.out}")
     return 0
 
@@ -705,7 +720,7 @@ def _score(args) -> int:
     if args.engine == "spark":
         return _score_on_spark(args, model, customers, since)
     scored = _with_evidence(model, model.segment(customers))
-    _write_csv(scored.reset_index(), args.out)
+    _write_csv(_customer_csv(scored.reset_index(), customers.attrs.get(_log_currency())), args.out)
     print(f"scored {len(scored):,} customers into {args.out}" + (f" (purchases since {since:%Y-%m-%d})" if since is not None else ""))
     print(scored["Segment"].value_counts().to_string())
     return 0
@@ -737,7 +752,7 @@ def _score_with_history(args, model, since, until) -> int:
 
         customers = purchased_since(customers, since, source=args.data)
     scored = _with_evidence(model, segment_moves(model.segment(customers), before["Segment"]))
-    _write_csv(scored.reset_index(), args.out)
+    _write_csv(_customer_csv(scored.reset_index(), customers.attrs.get(_log_currency())), args.out)
     known = int(scored["SegmentBefore"].notna().sum())
     print(f"scored {len(scored):,} customers of {args.data} on their whole history into {args.out}: "
           f"{known:,} known to the history, {int(scored['Moved'].sum()):,} of them moved segment, "

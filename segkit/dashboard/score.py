@@ -19,8 +19,10 @@ import re
 import ipywidgets as W
 import pandas as pd
 
+from segkit.dashboard.upload_mapping import MAPPING_CONTROL, READ_BUTTON, ColumnMapping
 from segkit.dashboard.widgets import UploadButton, classed, guarded
 from segkit.errors import SegkitError
+from segkit.ingest.load import ColumnsNotRecognised
 from segkit.modeling.label import rfm_segmented
 from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import segment_moves
@@ -57,12 +59,22 @@ _PAGE_WORDS = [
                "to the upload button, then upload the file again."),
     (re.compile(r" ?\(--allow-short-window\)"), ""),
     (re.compile(r" ?\(drop --rules to use the model's\)"), ""),
-    # Columns: the page has no column mapping; renaming them in the file is what a viewer can do.
-    (re.compile(r" or pass --columns [^.]*\.$"), ", then upload the file again."),
-    (re.compile(r"Rename the columns to the UCI layout \("), "Rename the columns to the names the page reads ("),
+    # Columns: the page's column mapping (``upload_mapping``), offered with the refusal.
+    (re.compile(r"Rename the columns to the UCI layout \([^)]*\) or pass --columns [^.]*\.$"),
+     f"Choose the file's column for each role in the {MAPPING_CONTROL} and press \u201c{READ_BUTTON}\u201d."),
     (re.compile(r"add one, or pass --columns with the roles of its columns \(e\.g\. --columns [^)]*\) to declare "
                 r"that every line is one unit\."),
-     "add one (1 on a line of one unit), then upload the file again."),
+     f"add one (1 on a line of one unit), or choose its columns in the {MAPPING_CONTROL} (with no quantity, "
+     f"every line is one unit) and press \u201c{READ_BUTTON}\u201d."),
+    (re.compile(r" ?\(--layout \w+\)"), ""),
+    (re.compile(r"Leave --layout out, or pass --columns ROLE=COLUMN for the missing roles\."),
+     f"Choose the file's column for each role in the {MAPPING_CONTROL} and press \u201c{READ_BUTTON}\u201d."),
+    (re.compile(r"Fix the names in --columns\."), f"Choose them again in the {MAPPING_CONTROL}."),
+    (re.compile(r"Map the right column with --columns financial_status=<name>, or correct the statuses\."),
+     "Correct the statuses in the file, then upload it again."),
+    (re.compile(r"map the order's refunded amount with --columns refunded_amount=<name>\."),
+     "add each order's refunded amount to the file, then upload it again."),
+    (re.compile(r"add one or pass --columns customer=<name>\."), "add one, then upload the file again."),
     (re.compile(r"pass --sheet NAME with the sheet of transactions, or give the sheets the same columns to read them "
                 r"as one log\."),
      ("keep only the sheet of transactions in the workbook (or save that sheet as CSV), or give the sheets the same "
@@ -70,6 +82,13 @@ _PAGE_WORDS = [
     (re.compile(r"save it as parquet and use --engine duckdb, or split it\."),
      "or split it into parts (each customer's lines in one part) and upload them one by one."),
     (re.compile(r"export the transactions as CSV or parquet,"), "export the transactions as CSV,"),
+    # Currencies: the page has no exchange rates (``--fx``); one currency per file is what a viewer can upload.
+    (re.compile(r"pass --fx RATES\.csv \(lines 'currency,rate_to_<base>'\) to convert them, or convert them first\."),
+     "convert them to one currency in the file (this page takes no exchange rates), then upload the file again."),
+    (re.compile(r"export one currency per file, or pass --fx RATES\.csv \(lines 'currency,rate_to_<base>'\) to "
+                r"convert them to one currency\."),
+     "export one currency per file (this page takes no exchange rates) and upload the files one by one."),
+    (re.compile(r"; pass --sheet NAME to read one sheet\."), "."),
 ]
 
 
@@ -120,21 +139,31 @@ class ScorePanel:
             raise SegkitError(str(exc)) from None
         self.upload = classed(UploadButton(accept=",".join(UPLOAD_SUFFIXES)), "seg-upload")
         self.upload_result = classed(W.HTML(), "seg-upload-result", "seg-scroll")
+        #: The column mapping, offered when an upload's columns are not recognised.
+        self.mapping = ColumnMapping(guarded(state, lambda name, content, columns: self._score(name, content, columns)))
         #: Text dates: decided from the values, or day- or month-first when every date could be either.
         self.date_order = classed(W.Dropdown(options=DATE_ORDERS, value=None, description="Dates",
                                              layout=W.Layout(width="300px")), "seg-upload-date-order")
         self.scored_with = None
         self.scored_as = None  # the segmentation ("model" or "rfm") of the result shown
+        #: The customers of the last file scored, as the page shows them (``None``: none, or refused).
+        self.scored: pd.DataFrame | None = None
         self.widget = classed(W.VBox([
             W.HTML("<h3>Score new customers</h3><span class='seg-meta'>A CSV or XLSX of transactions (like the "
                    "shop's data) or of customers (CustomerID and the model's features); each customer gets a "
                    "segment and a recommendation from the model this page shows.</span>"),
             W.HBox([self.upload, self.date_order], layout=W.Layout(flex_flow="row wrap", grid_gap="8px",
                                                                    align_items="center")),
+            self.mapping.widget,
             self.upload_result,
         ]), "seg-panel", "seg-upload-box")
         self.upload.observe(guarded(state, lambda _c: self._on_upload()), names="uploads")
         state.observe(guarded(state, lambda _c: self._on_model()), names="model_version")
+
+    @staticmethod
+    def _columns_note(columns: dict[str, str]) -> str:
+        chosen = ", ".join(f"{role.replace('_', ' ')}: {column}" for role, column in columns.items())
+        return f'<p class="seg-meta seg-upload-columns">Read with the columns chosen ({html.escape(chosen)}).</p>'
 
     def _which_model(self) -> str:
         return "the saved model" if self.state.saved else "this page's model (not saved)"
@@ -152,8 +181,18 @@ class ScorePanel:
 
     def _on_upload(self) -> None:
         name, content = self.upload.name, self.upload.payload()
+        self.mapping.clear()  # a new file: the lists of the last one no longer apply
+        try:
+            self._score(name, content)
+        finally:
+            self.upload.content = b""  # the file is not kept in the page (but by an offered mapping)
+
+    def _score(self, name: str, content: bytes, columns: dict[str, str] | None = None) -> None:
+        """Score the upload ``name`` (``columns``: the mapping chosen) and show the result,
+        or the refusal (offering the column mapping when the columns are not recognised)."""
         size = len(content)
         if size > self.upload_limit:
+            self.scored = None
             megabytes = self.upload_limit / 2**20
             limit = f"{megabytes:,.0f} MB" if megabytes >= 1 else f"{megabytes:.2g} MB"
             self.upload_result.value = (
@@ -167,14 +206,18 @@ class ScorePanel:
             # A file of transactions of customers the page's log knows joins that log (as
             # `segkit score --history`): they are scored on their whole history.
             history = self.state.data.transactions if holds_lines(self.state.data) else None
-            scored = score_upload(content, name, self.state.model, self.date_order.value, history=history)
+            scored = score_upload(content, name, self.state.model, self.date_order.value, history=history,
+                                  columns=columns)
         except SegkitError as exc:
-            text = page_words(str(exc))  # the loader names the CLI's switches; here it is the Dates list
+            self.scored = None
+            if isinstance(exc, ColumnsNotRecognised) and exc.columns and not columns:
+                self.mapping.offer(name, content, exc.columns)
+            text = page_words(str(exc))  # the loader names the CLI's switches; here the page's controls
             self.upload_result.value = f'<p class="seg-error">{html.escape(text)}</p>'
             return
         finally:
             self.upload.busy = False
-            self.upload.content = b""  # the file is not kept in the page
+        self.mapping.clear()
         currency = self.state.currency
         rfm = self.state.segmentation == "rfm"
         if rfm:  # the page's quintiles, so a customer gets the RFM segment the page would give
@@ -212,11 +255,12 @@ class ScorePanel:
                          "this page's customers (as in the page's table); the model's segment is in the download's "
                          "Model segment column.</p>")
         total = len(scored) + len(unscored)
+        self.scored = scored
         self.scored_with, self.scored_as = self.state.model_version, self.state.segmentation
         suffix = "_rfm" if rfm else ""
         self.upload_result.value = (
             f'<p class="seg-ok">Scored {len(scored):,} of {total:,} customers from {html.escape(name)} with '
-            f"{self._which_model()}.</p>" + "".join(notes) + (moves_html(scored) if known else "")
+            f"{self._which_model()}.</p>" + (self._columns_note(columns) if columns else "") + "".join(notes) + (moves_html(scored) if known else "")
             + summary_html(segment_summary(scored), currency)
             + "<p>" + download_link_html(table, "scored_" + name.rsplit(".", 1)[0] + suffix + ".csv",
                                          f"Download the {len(table):,} scored customers as CSV") + "</p>"

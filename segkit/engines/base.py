@@ -35,7 +35,8 @@ from segkit.schema import (
 )
 from segkit.schema import tomorrow as next_day
 
-__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "refuse_order_statuses", "run_rules"]
+__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "refuse_order_statuses", "run_rules",
+           "table_currency"]
 
 
 def write_parquet(table, path: str | Path, **kwargs) -> None:
@@ -84,6 +85,10 @@ class Engine:
     #: a database that writes a table faster than it labels every line again and that holds
     #: a subquery read twice in memory (PostgreSQL); DuckDB and Spark stream them
     stepwise: bool = False
+
+    #: The currency code of the last log ``lines`` / ``table_lines`` read (``table_currency``);
+    #: None when it names none.
+    currency: str | None = None
 
     def lines(self, source) -> Any:
         """An ibis table of canonical lines with ``line_no`` from a DataFrame, Arrow table or parquet path."""
@@ -208,6 +213,22 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
         **{R.LINE_NUMBER: raw[R.LINE_NUMBER]})
 
 
+def table_currency(raw, source: str, columns: Mapping[str, str] | None = None, engine: str = "this") -> str | None:
+    """The one currency of the raw table ``raw``'s currency column (its distinct values read
+    on the engine), None when it has none, or the pandas loader's refusal of mixed
+    currencies (``segkit.ingest.currency.log_currency``), saying which engine converts."""
+    from segkit.ingest.currency import currency_column, log_currency
+    from segkit.schema import LAYOUT_KEY, best_layout
+
+    columns = dict(columns or {})
+    _, best = best_layout(set(raw.columns), columns.get(LAYOUT_KEY))
+    column = currency_column(list(raw.columns), {**best, **columns})
+    if column is None:
+        return None
+    codes = raw.select(code=raw[column].cast("string")).distinct().limit(50).to_pyarrow().column("code")
+    return log_currency(pd.Series(codes.to_pylist(), dtype="object"), column, source, engine=engine)
+
+
 def refuse_order_statuses(roles: Mapping[str, str], source: str) -> None:
     """Only the pandas loader applies an order's financial status and refunds
     (``segkit.ingest.orders``); an engine given a log that has them refuses it in one sentence
@@ -303,6 +324,10 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
                                        rules)
+        if engine.currency:  # the log's one currency, kept with the report as the loader keeps it
+            from segkit.ingest.load import LOG_CURRENCY
+
+            out["report"].attrs[LOG_CURRENCY] = engine.currency
     if kept_lines:
         out["kept"] = pd.concat(clean_parts, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
     if customers:

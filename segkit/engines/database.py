@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
-from segkit.engines.base import Engine, canonical_table
+from segkit.engines.base import Engine, canonical_table, table_currency
 from segkit.engines.dialects import SUPPORTED_BACKENDS, dialect_for
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.rules import lines as R
@@ -156,6 +156,7 @@ class IbisEngine(Engine):
         keys += [c for c in ([date] if date in names else []) if c not in keys]
         keys += [c for c in sorted(names) if c not in keys]
         number = ibis.row_number().over(order_by=[raw[c] for c in keys])
+        self.currency = table_currency(raw, name, columns, "ibis")
         return self.materialise(canonical_table(raw, name, columns, self.dialect, line_number=number))
 
     def materialise(self, expr):

@@ -107,6 +107,8 @@ class DuckDBEngine(Engine):
     def lines(self, source):
         self._n += 1
         name = f"segkit_lines_{self._n}"
+        # a loaded frame's currency (the loader checked it); a parquet file read as it is has none said
+        self.currency = source.attrs.get("currency") if isinstance(source, pd.DataFrame) else None
         if isinstance(source, (str, Path)):
             literal = "'" + str(source).replace("'", "''") + "'"
             return self.con.sql(f"SELECT * EXCLUDE (file_row_number), file_row_number AS {R.LINE_NUMBER} "

@@ -26,7 +26,7 @@ import math
 import re
 from pathlib import Path
 
-from segkit.engines.base import refuse_order_statuses
+from segkit.engines.base import refuse_order_statuses, table_currency
 from segkit.errors import SegkitDataError
 from segkit.schema import (
     ID_SPACE,
@@ -70,6 +70,7 @@ def canonical_lines(engine, path: Path):
     types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
     roles = _resolve_roles(types, name)
     facts = _check_values(con, roles, types, name)
+    engine.currency = table_currency(engine.con.table("source"), name, None, "duckdb")
     return engine.con.sql(_lines_sql(roles, types, facts)), int(facts["rows"])
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from segkit.engines.base import Engine, arrow_lines, canonical_table, write_parquet
+from segkit.engines.base import Engine, arrow_lines, canonical_table, table_currency, write_parquet
 from segkit.engines.dialects import SPARK
 from segkit.rules import lines as R
 
@@ -122,6 +122,7 @@ class SparkEngine(Engine):
                 df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
             df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
             df.createOrReplaceTempView(name)
+            self.currency = table_currency(self.con.table(name), path.name, columns, "spark")
             return canonical_table(self.con.table(name), path.name, columns, self.dialect)
         table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
         path = self._tmp / f"{name}.parquet"
@@ -144,6 +145,7 @@ class SparkEngine(Engine):
         self._n += 1
         view = f"segkit_lines_{self._n}"
         df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
+        self.currency = table_currency(self.con.table(view), name, columns, "spark")
         return canonical_table(self.con.table(view), name, columns, self.dialect)
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from segkit.engines.outofcore import buckets_for, canonical_lines, short_reason
 from segkit.errors import SegkitDataError
+from segkit.ingest.load import LOG_CURRENCY
 from segkit.rules.lines import Rules
 
 __all__ = ["customer_features_out_of_core"]
@@ -110,6 +111,8 @@ def customer_features_out_of_core(
             f"'{name}' has no usable lines after cleaning; check the customer, quantity and price columns."
         )
     if report is not None:
+        if engine.currency:  # the log's one currency (engines.base.table_currency), as the loader keeps it
+            out["report"].attrs[LOG_CURRENCY] = engine.currency
         report.append(out["report"])
     if extra_features:
         from segkit.rules.registry import with_features

@@ -7,6 +7,7 @@ The rates travel inside the column mapping (under ``segkit.schema.FX_KEY``, as t
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -17,7 +18,8 @@ from segkit.errors import SegkitDataError
 from segkit.schema import FX_KEY, MISSING_MARKERS
 
 __all__ = ["CURRENCY_COLUMN_NAMES", "CURRENCY_SYMBOLS", "currency_codes", "currency_symbol", "convert_to_base",
-           "log_currency", "parse_fx", "read_fx_file", "with_fx"]
+           "log_currency", "parse_fx", "read_fx_file", "with_fx", "heading_with_currency", "plain_heading", "heading_currency",
+           "currency_column"]
 
 
 #: Headers of a column holding each line's currency, recognised without ``--columns currency=``.
@@ -26,6 +28,27 @@ CURRENCY_COLUMN_NAMES = ("currency", "currency code", "currencycode", "presentme
 
 #: Currency codes and the symbol segkit writes before money figures.
 CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF"}
+
+
+def heading_with_currency(column: str, symbol: str) -> str:
+    """The heading of a money column in a customer CSV: ``TotalSpend (€)``."""
+    return f"{column} ({symbol})"
+
+
+def plain_heading(name: str) -> str:
+    """A customer CSV's heading without the currency ``heading_with_currency`` added:
+    ``"TotalSpend (€)"`` -> ``"TotalSpend"`` (other names as they are)."""
+    text = str(name).strip()
+    return re.sub(r"\s+\([^()\s]{1,4}\)$", "", text) if re.fullmatch(r"\w+\s+\([^()\s]{1,4}\)", text) else text
+
+
+def heading_currency(names) -> str | None:
+    """The currency code a customer CSV's money headings name (``TotalSpend (€)`` ->
+    ``"EUR"``); None when they name none, or several."""
+    codes = {v: k for k, v in CURRENCY_SYMBOLS.items()}
+    found = {m.group(1) for m in (re.fullmatch(r"\w+\s+\(([^()\s]{1,4})\)", str(n).strip()) for n in names) if m}
+    found = {codes.get(s, s) for s in found if s in codes or re.fullmatch(r"[A-Z]{3}", s)}
+    return found.pop() if len(found) == 1 else None
 
 
 def currency_codes(codes: pd.Series) -> pd.Series:
@@ -53,11 +76,21 @@ def _env_set() -> bool:
     return bool(os.environ.get(CURRENCY_ENV, "").strip())
 
 
-def log_currency(codes: pd.Series, column: str, source: str, fx: str | None = None) -> str | None:
+def currency_column(names, roles: Mapping[str, str] | None = None) -> str | None:
+    """The currency column of a log with the columns ``names``: the one the ``currency`` role
+    maps, else one named as ``CURRENCY_COLUMN_NAMES`` (``Currency``, ``order_currency``, ...)."""
+    if roles and roles.get("currency") in list(names):
+        return roles["currency"]
+    return next((str(c) for c in names if str(c).strip().lower() in CURRENCY_COLUMN_NAMES), None)
+
+
+def log_currency(codes: pd.Series, column: str, source: str, fx: str | None = None,
+                 engine: str | None = None) -> str | None:
     """The one currency of a log's currency column (``None`` when it is blank), the base
     currency when ``fx`` rates (``with_fx``) convert it, or a refusal in one sentence:
     several currencies without rates (they would be added up as one), a currency the rates
-    lack, or a currency other than the one ``SEGKIT_CURRENCY`` sets."""
+    lack, or a currency other than the one ``SEGKIT_CURRENCY`` sets. ``engine``: the engine
+    (other than pandas, which alone converts) that read the codes (its distinct values)."""
     found = sorted(currency_codes(codes).dropna().unique())
     if fx:
         base, rates = parse_fx(fx)
@@ -72,7 +105,8 @@ def log_currency(codes: pd.Series, column: str, source: str, fx: str | None = No
         raise SegkitDataError(
             f"'{source}' holds amounts in {len(found)} currencies ({', '.join(found[:5])}) in column '{column}', "
             "which segkit would add up as one; export one currency per file, or pass --fx RATES.csv (lines "
-            "'currency,rate_to_<base>') to convert them to one currency."
+            "'currency,rate_to_<base>') to convert them to one currency"
+            + (f" (with --engine pandas, which converts; the {engine} engine does not)." if engine else ".")
         )
     if not found:
         return None

@@ -75,10 +75,20 @@ from segkit.schema import (
     best_layout,
 )
 
-__all__ = ["CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
+__all__ = ["ColumnsNotRecognised", "CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
 
 
 _MAX_EXAMPLES = 1
+
+
+class ColumnsNotRecognised(SegkitDataError):
+    """A file whose columns do not say which is the customer, the date, the price, ...:
+    ``columns`` holds the file's column names, so a page can offer them in a column
+    mapping (``segkit.dashboard.upload_mapping``) instead of naming ``--columns``."""
+
+    def __init__(self, message: str, columns=()) -> None:
+        super().__init__(message)
+        self.columns = [str(c) for c in columns]
 
 
 def parse_column_mapping(text: str | None) -> dict[str, str]:
@@ -404,34 +414,38 @@ def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[s
 
     missing_named = [f"{role}={col}" for role, col in resolved.items() if col not in raw.columns]
     if missing_named:
-        raise SegkitDataError(
+        raise ColumnsNotRecognised(
             f"'{source}' has no column {', '.join(missing_named)} named in the column mapping; "
-            f"found: {short_list(found)}. Fix the names in --columns."
+            f"found: {short_list(found)}. Fix the names in --columns.",
+            found,
         )
     missing_roles = [r for r in REQUIRED_ROLES if r not in resolved]
     if "price" not in resolved and "amount" not in resolved:
         missing_roles.append("price (or amount)")
     if missing_roles and preset:
-        raise SegkitDataError(
+        raise ColumnsNotRecognised(
             f"'{source}' is not a {' or '.join(LAYOUT_PRESETS[preset])} (--layout {preset}): it has no column for "
             f"{', '.join(missing_roles)}; found: {short_list(found)}{header_hint(raw)}. Leave --layout out, or pass "
-            "--columns ROLE=COLUMN for the missing roles."
+            "--columns ROLE=COLUMN for the missing roles.",
+            found,
         )
     if missing_roles:
         expected = ", ".join(
             f"{r.split()[0]}=<column>" for r in missing_roles
         )
-        raise SegkitDataError(
+        raise ColumnsNotRecognised(
             f"'{source}' has no column for {', '.join(missing_roles)}; found: {short_list(found)}"
             f"{header_hint(raw)}. "
             f"Rename the columns to the UCI layout (InvoiceNo, StockCode, Description, Quantity, "
-            f"InvoiceDate, UnitPrice, CustomerID, Country) or pass --columns {expected}."
+            f"InvoiceDate, UnitPrice, CustomerID, Country) or pass --columns {expected}.",
+            found,
         )
     if not mapping and "quantity" not in resolved and "price" in resolved:
-        raise SegkitDataError(
+        raise ColumnsNotRecognised(
             f"'{source}' has no Quantity column; add one, or pass --columns with the roles of its columns "
             f"(e.g. --columns customer={resolved.get('customer', 'CustomerID')},date={resolved.get('date', 'InvoiceDate')},"
-            f"price={resolved['price']}) to declare that every line is one unit."
+            f"price={resolved['price']}) to declare that every line is one unit.",
+            found,
         )
     return layout, resolved
 

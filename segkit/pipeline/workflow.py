@@ -255,7 +255,7 @@ def load_customer_data(
         customers = customer_features_out_of_core(data, rules=rules, snapshot_date=snapshot_date, report=report,
                                                    window_days=window_days, extra_features=extra_features)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
-                            None if window_days is None else int(window_days))
+                            None if window_days is None else int(window_days), report[0].attrs.get(LOG_CURRENCY))
     clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
         if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
@@ -518,11 +518,13 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
                         extra_features=extra_features)
     finally:
         engine.close()
-    return _engine_customer_data(out, source, is_sample, rules, None, window_days, extra_features)
+    # the log's currency: Spark read it from the file or table (engines.base.table_currency), else the loader
+    currency = engine.currency if spark_table or isinstance(path, Path) else path.attrs.get(LOG_CURRENCY)
+    return _engine_customer_data(out, source, is_sample, rules, None, window_days, extra_features, currency)
 
 
 def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, rules: str, lines,
-                          window_days: int | None, extra_features) -> CustomerData:
+                          window_days: int | None, extra_features, currency: str | None = None) -> CustomerData:
     """``CustomerData`` from an engine's ``run_rules`` result (Spark, a database): refused in
     one sentence when no line is left, registered features joined on."""
     from segkit.errors import SegkitDataError
@@ -536,8 +538,10 @@ def _engine_customer_data(out: Mapping[str, Any], source: str, is_sample: bool, 
         from segkit.rules.registry import with_features
 
         customers = with_features(customers, out["features"], list(extra_features))
+    if currency:  # kept with the report, as the loader's path keeps it
+        out["report"].attrs[LOG_CURRENCY] = currency
     return CustomerData(source, is_sample, rules, None, lines, out["report"], customers,
-                        None if window_days is None else int(window_days))
+                        None if window_days is None else int(window_days), currency)
 
 
 def database_source(url: str, order_by: str | None = None) -> tuple[str, str, str | None]:
@@ -587,7 +591,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
             else None
     finally:
         engine.close()
-    return _engine_customer_data(out, source, False, rules, clean, window_days, extra_features)
+    return _engine_customer_data(out, source, False, rules, clean, window_days, extra_features, engine.currency)
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
@@ -924,6 +928,7 @@ def customers_for_scoring(
     >>> len(scored) == len(model.segment(load_customer_data(log).customers))
     True
     """
+    from segkit.ingest.currency import heading_currency, plain_heading
     from segkit.ingest.readers import column_names, read_raw
 
     path = Path("data frame") if isinstance(data, pd.DataFrame) else Path(data) if data is not None else None
@@ -932,18 +937,23 @@ def customers_for_scoring(
         # log is then read once, by the engine that aggregates it, not first whole into pandas.
         names = column_names(path, sheet)
         raw = read_raw(path, sheet) if names is None else None
-        names = [str(c).strip() for c in (raw.columns if names is None else names)]
+        # "TotalSpend (€)": a customer CSV of segkit's own, money headed with the log's currency
+        headed_in = heading_currency(raw.columns if names is None else names)
+        names = [plain_heading(c) for c in (raw.columns if names is None else names)]
         date_column = (columns or {}).get("date", "InvoiceDate")
         looks_like_customers = any(f in names for f in model.input_columns_) and date_column not in names
         if looks_like_customers:
-            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=lambda c: str(c).strip())
+            raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=plain_heading)
             if until is not None:
                 from segkit.errors import SegkitDataError
 
                 raise SegkitDataError(f"'{path.name}' is a customer table without purchase dates; --until needs a "
                                       "transaction log.")
-            return check_customer_table(raw, model.input_columns_, path.name, (columns or {}).get("customer", "CustomerID"),
-                                        notes)
+            table = check_customer_table(raw, model.input_columns_, path.name,
+                                         (columns or {}).get("customer", "CustomerID"), notes)
+            if headed_in:
+                table.attrs[LOG_CURRENCY] = headed_in
+            return table
     from segkit.rules.registry import REGISTERED_FEATURES
 
     window_days, required_days = scoring_window(model)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["FORMULA_PREFIXES", "neutralise_formulas", "to_safe_csv"]
+from segkit.ingest.currency import heading_with_currency
+from segkit.views.wording import MONEY_COLUMNS
+
+__all__ = ["FORMULA_PREFIXES", "neutralise_formulas", "to_safe_csv", "with_currency_headings"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: A cell that is only a number ("-12.5", "+3", "1e-3") is data, not a formula.
@@ -37,3 +40,13 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 def to_safe_csv(frame: pd.DataFrame) -> str:
     """``frame`` as CSV text (no index), with formula-like text cells neutralised."""
     return neutralise_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S")
+
+
+def with_currency_headings(frame: pd.DataFrame, symbol: str | None) -> pd.DataFrame:
+    """A customer table for a CSV with its money columns headed with the log's currency
+    (``TotalSpend (€)``, as the page's downloads say ``Spend (€)``); ``symbol`` None (the
+    log names no currency) leaves the headings as they are. ``segkit score`` reads such a
+    table back (``currency.plain_heading``)."""
+    if not symbol:
+        return frame
+    return frame.rename(columns={c: heading_with_currency(c, symbol) for c in frame.columns if c in MONEY_COLUMNS})

@@ -824,7 +824,7 @@ def k_table_html(table: pd.DataFrame, recommended: int) -> str:
 # ---------------------------------------------------------------- scoring uploads
 
 def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfirst: bool | None = None,
-                 history: pd.DataFrame | None = None) -> pd.DataFrame:
+                 history: pd.DataFrame | None = None, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Score an uploaded CSV/XLSX of transactions or customers with ``model``.
 
     Returns the segmented customers; any problem raises ``SegkitDataError`` with one
@@ -842,6 +842,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     the new lines added, lines already in the log counted once; ``attrs["known"]`` lists
     them (empty when the file was scored on its own) and ``attrs["alone"]`` is True for a
     file of transactions of customers the log does not know, scored on its own lines.
+
+    ``columns``: role -> column of the file (the page's column mapping, as ``--columns``),
+    for a file whose columns are not recognised (``load.ColumnsNotRecognised``).
     """
     from segkit.ingest.load import load_transactions
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
@@ -860,10 +863,11 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
+            columns = dict(columns) if columns else None
             # A file of transactions is read once, here: its lines tell which customers the
             # log knows, join the log and give the customers left without a segment.
-            lines = None if _is_customer_table(path, model.input_columns_) else load_transactions(
-                path, use_cache=False, dayfirst=dayfirst)
+            lines = None if not columns and _is_customer_table(path, model.input_columns_) else load_transactions(
+                path, columns, use_cache=False, dayfirst=dayfirst)
             known = _known_customers(history, lines) if history is not None and lines is not None else None
             if known:
                 if not _has_usable_lines(lines, model):
@@ -873,8 +877,8 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
                 customers = customers_with_history(lines, history, model, use_cache=False, allow_short_window=True,
                                                    notes=notes, name=name)
             else:
-                customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
-                                                  dayfirst=dayfirst)
+                customers = customers_for_scoring(path, model, columns, use_cache=False, allow_short_window=True,
+                                                  notes=notes, dayfirst=dayfirst)
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["known"] = customers.attrs.get("known", [])
@@ -911,8 +915,10 @@ def _is_customer_table(path: Path, features) -> bool:
     the file has one (``column_names``)."""
     from segkit.ingest.readers import column_names, read_raw
 
+    from segkit.ingest.currency import plain_heading
+
     names = column_names(path, None)
-    columns = {str(c).strip() for c in (read_raw(path, None).columns if names is None else names)}
+    columns = {plain_heading(c) for c in (read_raw(path, None).columns if names is None else names)}
     return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
 
 

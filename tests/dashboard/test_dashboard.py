@@ -1010,7 +1010,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 
     scored = state.everyone.head(5).copy()
     scored.attrs["notes"] = ["The log covers 20 days, shorter than the model's 365-day window."]
-    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None, history=None: scored)
+    monkeypatch.setattr(score, "score_upload", lambda content, name, model, dayfirst=None, history=None, columns=None: scored)
     panel = score.ScorePanel(state)
     panel.upload.receive("short.csv", b"anything")
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
@@ -1065,7 +1065,8 @@ def test_upload_messages_name_what_a_viewer_can_do_not_command_line_switches(sta
         message = _html.unescape(panel.upload_result.value)
         assert "seg-error" in message and name in message and what in message, message
         assert not re.search(r"--[a-z]", message) and "segkit " not in message, message
-        assert "upload the file again" in message, message
+        # what to do: upload it again, or (columns not recognised) choose them in the page's Columns lists
+        assert "upload the file again" in message or "press \u201cScore with these columns\u201d" in message, message
     # The command line keeps its own words: the same file refused by the loader names --columns.
     with pytest.raises(SegkitDataError, match="--columns"):
         score.score_upload(files["renamed.csv"][0], "renamed.csv", state.model)

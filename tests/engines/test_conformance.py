@@ -137,3 +137,24 @@ def test_the_real_data_gives_the_oracle_table(engine, real_parquet, rules, tmp_p
         assert len(customers) == 4324
         for customer in ("16446", "12346"):  # the cancellation trap is netted
             assert customer not in customers.index or customers.loc[customer, "TotalSpend"] < 1_000
+
+
+def test_a_currency_column_is_checked_on_every_engine(engine, sample_log, tmp_path):
+    """One currency: read as without the column, its code kept with the report (the page
+    shows its symbol); two: refused on every engine with the pandas loader's sentence,
+    pointing to --fx (issue 27: orders in EUR were added up as pounds)."""
+    from segkit.errors import SegkitDataError
+    from segkit.ingest.load import LOG_CURRENCY
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    euros = sample_log.assign(Currency="EUR")
+    customers, report = engine.run(euros, tmp_path / "one")
+    assert report.attrs.get(LOG_CURRENCY) == "EUR", engine
+    assert_same_customers(customers, customers_of(standardise_columns(sample_log, source="sample")), engine)
+    mixed = euros.copy()
+    mixed.loc[mixed.index[::7], "Currency"] = "GBP"
+    with pytest.raises(SegkitDataError, match=r"holds amounts in 2 currencies \(EUR, GBP\) in column 'Currency', "
+                                              r"which segkit would add up as one; .*pass --fx RATES\.csv") as caught:
+        engine.run(mixed, tmp_path / "two")
+    assert "\n" not in str(caught.value)

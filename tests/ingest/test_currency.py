@@ -140,6 +140,7 @@ def test_the_command_line_converts_with_fx(tmp_path, priced_in_three):
     out = tmp_path / "customers.csv"
     assert cli.main(["features", "--data", str(path), "--fx", str(_fx_file(tmp_path)), "--out", str(out)]) == 0
     got = pd.read_csv(out, dtype={"CustomerID": str}).set_index("CustomerID")
+    got = got.rename(columns={"TotalSpend (£)": "TotalSpend"})  # converted to pounds, and headed so
     # the oracle's customers (pandas cleaning and features) of the log priced in pounds by pandas
     from oracle import customers_of
 
@@ -200,3 +201,58 @@ def test_one_currency_sign_names_the_log_currency(tmp_path, sample_log):
     from segkit.ingest.load import load_transactions
 
     assert load_transactions(path, use_cache=False).attrs["currency"] == "EUR"
+
+
+def _csv_header(path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()[0].split(",")
+
+
+def test_customer_csvs_carry_the_log_currency_and_are_read_back(tmp_path, sample_log):
+    """``segkit features`` and ``score`` on a euro log head money with € (``TotalSpend (€)``,
+    as the page's downloads say ``Spend (€)``); ``score`` reads such a table back; a log
+    naming no currency keeps the plain headings."""
+    euros, plain = tmp_path / "euros.csv", tmp_path / "plain.csv"
+    sample_log.assign(Currency="EUR").to_csv(euros, index=False)
+    sample_log.to_csv(plain, index=False)
+    features, scored, rescored = tmp_path / "features.csv", tmp_path / "scored.csv", tmp_path / "rescored.csv"
+    assert cli.main(["features", "--data", str(euros), "--out", str(features)]) == 0
+    header = _csv_header(features)
+    assert "TotalSpend (€)" in header and "AvgOrderValue (€)" in header and "TotalSpend" not in header, header
+    assert cli.main(["score", "--data", str(euros), "--out", str(scored)]) == 0
+    assert "TotalSpend (€)" in _csv_header(scored) and "TotalSpend" not in _csv_header(scored)
+    assert cli.main(["score", "--data", str(features), "--out", str(rescored)]) == 0  # the table read back
+    first, second = pd.read_csv(scored, dtype={"CustomerID": str}), pd.read_csv(rescored, dtype={"CustomerID": str})
+    assert "TotalSpend (€)" in second.columns
+    assert first.set_index("CustomerID")["Segment"].equals(second.set_index("CustomerID")["Segment"])
+    assert cli.main(["features", "--data", str(plain), "--out", str(features)]) == 0
+    assert "TotalSpend" in _csv_header(features) and not any("(" in h for h in _csv_header(features))
+
+
+@pytest.mark.slow
+def test_the_pages_customer_csvs_carry_the_log_currency(tmp_path, sample_log):
+    """On a euro log the page's table download and an upload's download say € (never £)."""
+    import base64
+    import io
+    import re
+
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.workflow import train_model
+
+    log = sample_log.assign(Currency="EUR")
+    path = tmp_path / "euros.csv"
+    log.to_csv(path, index=False)
+    data = load_customer_data(path)
+    model, _ = train_model(data, 4)
+    save_artifacts(model, tmp_path / "artifacts", data.training_info())
+    dash = Dashboard(data, artifacts=tmp_path / "artifacts", query="")
+
+    def downloaded(markup: str) -> list[str]:
+        href = re.search(r'href="data:text/csv;charset=utf-8;base64,([^"]+)"', markup).group(1)
+        return list(pd.read_csv(io.StringIO(base64.b64decode(href).decode("utf-8")), nrows=1).columns)
+
+    table = downloaded(dash.table.download.value)
+    assert "Spend (€)" in table and not any("£" in c for c in table), table
+    dash.score.upload.receive("new_euros.csv", log.tail(3000).to_csv(index=False).encode())
+    scored = downloaded(dash.score.upload_result.value)
+    assert "Spend (€)" in scored and not any("£" in c for c in scored), scored

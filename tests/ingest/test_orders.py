@@ -235,7 +235,10 @@ def test_cli_layout_and_a_bad_layout_name(tmp_path, orders, capsys):
     assert cli.main(["features", "--data", str(path), "--layout", "shopify", "--out", str(out)]) == 0
     table = pd.read_csv(out, index_col="CustomerID")
     expected = expected_customers(orders)
-    np.testing.assert_allclose(table.loc[expected.index, "TotalSpend"], expected["TotalSpend"], rtol=1e-9, atol=1e-6)
+    currency = shopify_export(orders)["Currency"].dropna().unique()
+    assert len(currency) == 1  # Shopify names the shop's currency: the money headings carry it
+    heading = f"TotalSpend ({ {'GBP': '£', 'EUR': '€', 'USD': '$'}.get(currency[0], currency[0]) })"
+    np.testing.assert_allclose(table.loc[expected.index, heading], expected["TotalSpend"], rtol=1e-9, atol=1e-6)
     capsys.readouterr()
 
     assert cli.main(["features", "--data", str(path), "--layout", "shopfy", "--out", str(out)]) == 2
@@ -293,3 +296,48 @@ def test_a_growing_shop_export_is_read_whole(tmp_path, orders):
     path.write_text(text)
     old_size = len(text[:len(text) // 2].rsplit("\n", 1)[0].encode()) + 1
     assert read_grown_csv(path, old_size, True) is None
+
+
+#: The header WooCommerce Customer/Order/Coupon Export (SkyVerge) writes in its "Default -
+#: One Row per Item" CSV format, in its order (the plugin's order CSV generator, 3.x; the
+#: 5.x format definition lists the same keys as its data sources).
+WOOCOMMERCE_ONE_ROW_PER_ITEM = [
+    "order_id", "order_number", "order_date", "status", "shipping_total", "shipping_tax_total", "fee_total",
+    "fee_tax_total", "tax_total", "discount_total", "order_total", "refunded_total", "order_currency",
+    "payment_method", "shipping_method", "customer_id", "billing_first_name", "billing_last_name", "billing_company",
+    "billing_email", "billing_phone", "billing_address_1", "billing_address_2", "billing_postcode", "billing_city",
+    "billing_state", "billing_country", "shipping_first_name", "shipping_last_name", "shipping_address_1",
+    "shipping_address_2", "shipping_postcode", "shipping_city", "shipping_state", "shipping_country",
+    "shipping_company", "customer_note", "item_name", "item_sku", "item_quantity", "item_tax", "item_total",
+    "item_refunded", "item_refunded_qty", "item_meta", "shipping_items", "fee_items", "tax_items", "coupons",
+    "order_notes", "download_permissions_granted",
+]
+
+
+def test_the_woocommerce_preset_reads_the_plugins_own_header(tmp_path):
+    """The preset's columns are the plugin's (checked against its source): a file with exactly
+    its header is recognised, each role from the right column, shipping and tax left out."""
+    from segkit.ingest.load import load_transactions
+    from segkit.schema import best_layout
+
+    layout, roles = best_layout(WOOCOMMERCE_ONE_ROW_PER_ITEM)
+    assert layout == "WooCommerce orders export"
+    assert roles == {"invoice": "order_id", "customer": "billing_email", "date": "order_date",
+                     "quantity": "item_quantity", "amount": "item_total", "product": "item_sku",
+                     "description": "item_name", "country": "billing_country", "currency": "order_currency",
+                     "financial_status": "status", "refunded_amount": "refunded_total"}
+    rows = pd.DataFrame([dict.fromkeys(WOOCOMMERCE_ONE_ROW_PER_ITEM, "") for _ in range(3)])
+    rows["order_id"], rows["order_number"] = ["101", "101", "102"], ["101", "101", "102"]
+    rows["order_date"] = ["2024-03-01 10:00:00", "2024-03-01 10:00:00", "2024-03-02 11:30:00"]
+    rows["status"], rows["order_currency"] = ["completed", "completed", "on-hold"], "EUR"
+    rows["billing_email"] = ["Ann@Example.com", "ann@example.com ", "bob@example.com"]
+    rows["billing_country"], rows["item_sku"] = ["DE", "DE", "FR"], ["A1", "B2", "A1"]
+    rows["item_quantity"], rows["item_total"] = ["2", "1", "3"], ["10.00", "4.50", "15.00"]
+    rows["shipping_total"], rows["item_tax"], rows["refunded_total"] = "4.90", "1.90", "0.00"
+    path = tmp_path / "orders-export.csv"
+    rows.to_csv(path, index=False)
+    lines = load_transactions(path, use_cache=False)
+    assert lines.attrs["currency"] == "EUR"
+    assert lines["InvoiceNo"].tolist() == ["101", "101"]  # 102 is on hold: not a purchase
+    assert lines["CustomerID"].tolist() == ["ann@example.com", "ann@example.com"]
+    assert lines["UnitPrice"].tolist() == [5.0, 4.5]  # the line's total over its quantity, no tax or shipping
