@@ -360,11 +360,12 @@ def test_a_model_the_page_trains_for_itself_says_its_thresholds_are_fixed(sample
 
 
 def test_out_of_core_data_is_fixed_with_the_reason(sample_data):
-    from dataclasses import replace
-
     from segkit.pipeline.thresholds import choose_lifecycle
+    from segkit.pipeline.workflow import CustomerData
 
-    choice = choose_lifecycle(replace(sample_data, lines=None, transactions=None))
+    out_of_core = CustomerData(sample_data.source, False, sample_data.rules, None, None, sample_data.report,
+                               sample_data.customers, sample_data.window_days)
+    choice = choose_lifecycle(out_of_core)
     assert choice.rules == LifecycleRules() and not choice.fitted
     assert "out-of-core" in choice.sentence and choice.renames == {}
 
