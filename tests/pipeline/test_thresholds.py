@@ -430,3 +430,27 @@ def test_real_at_risk_is_shown_only_where_held_out_customers_returned_clearly_le
     assert real_fit.stage_names["At risk"] == QUIET
     quiet = real_fit.held_out[real_fit.held_out["stage"] == QUIET]
     assert len(quiet) == 2 and (quiet["return_rate"] > 0.4).all()
+
+
+@pytest.mark.slow
+def test_the_page_says_how_its_model_chose_the_thresholds(sample_data, tmp_path):
+    """Above "What the segments mean": the shipped sample model's fitted thresholds and the
+    dates they were chosen on; a model the page trains for itself says they are fixed and why."""
+    import shutil
+
+    from segkit.config import ARTIFACTS_DIR, Settings
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline.page_model import PAGE_NOT_FITTED
+
+    shutil.copytree(ARTIFACTS_DIR, tmp_path / "shipped")
+    page = Dashboard(sample_data, artifacts=tmp_path / "shipped", settings=Settings(currency="£", analyst=False),
+                     query="")
+    note = page.segments.lifecycle_note.value.replace("&#x27;", "'")
+    card = page.state.card
+    assert card["lifecycle_fit"]["fitted"] and card["lifecycle"] != LifecycleRules().as_dict()
+    assert card["lifecycle_fit"]["sentence"] in note and "At risk from 90 days of silence, Lapsed from 242" in note
+    assert "Lapsed" in page.segments.glossary.value and ">Lost<" not in page.segments.glossary.value
+    own = Dashboard(sample_data, artifacts=tmp_path / "none", settings=Settings(currency="£", analyst=False), query="")
+    note = own.segments.lifecycle_note.value.replace("&#x27;", "'")
+    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180" in note
+    assert PAGE_NOT_FITTED.replace("`", "") in note.replace("`", "")
