@@ -18,8 +18,9 @@ True
 
 A file of your own: ``segkit.load_transactions("orders.xlsx")`` in place of the sample
 (``columns={...}`` for other layouts). ``segkit.load_customer_data(path)`` does read,
-clean and features at once, ``segkit.train_model(data)`` chooses K and names the
-segments, ``segkit.save_artifacts(model, "artifacts")`` / ``segkit.load_artifacts(...)``
+clean and features at once, ``segkit.train_with_lifecycle(data)`` chooses K, fits the
+lifecycle thresholds to the log (as ``segkit train`` does; ``segkit.train_model(data)`` keeps
+the fixed 30/120/180 days) and names the segments, ``segkit.save_artifacts(model, "artifacts")`` / ``segkit.load_artifacts(...)``
 keep it, ``segkit.backtest_segments(lines)`` checks each segment against what such
 customers did next, and ``segkit.rfm_frame`` / ``segkit.fit_clv`` give lifetime value.
 """
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the names below, for editors and type checkers; imported la
     from segkit.modeling.model import SegmentationModel  # noqa: F401
     from segkit.pipeline.artifacts import load_artifacts, save_artifacts  # noqa: F401
     from segkit.pipeline.backtest import backtest_segments  # noqa: F401
+    from segkit.pipeline.thresholds import train_with_lifecycle  # noqa: F401
     from segkit.pipeline.workflow import (  # noqa: F401
         customers_for_scoring,
         load_customer_data,
@@ -58,6 +60,7 @@ _API = {
     "SegmentationModel": "segkit.modeling.model",
     "load_customer_data": "segkit.pipeline.workflow",
     "train_model": "segkit.pipeline.workflow",
+    "train_with_lifecycle": "segkit.pipeline.thresholds",
     "customers_for_scoring": "segkit.pipeline.workflow",
     "save_artifacts": "segkit.pipeline.artifacts",
     "load_artifacts": "segkit.pipeline.artifacts",

@@ -104,11 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backtest horizon: what customers like these did in the next N days (default 90)")
     p.add_argument("--no-backtest", action="store_true",
                    help="skip the backtest (no evidence in model.json, segment names unchecked)")
-    p.add_argument("--lifecycle", choices=["fixed", "fitted"], default="fixed",
-                   help="lifecycle thresholds: fixed = New 30, At risk 120, Lost 180 days (default, as the saved pages "
-                   "and tests expect); fitted = chosen on the log's earlier backtest cut-offs and reported on the two "
-                   "latest (segkit.pipeline.thresholds; 'Lost' only where such customers returned under 10 %%, else "
-                   "'Lapsed'); the backtest then always runs. Ignored by --preset clusters and seed")
+    p.add_argument("--lifecycle", choices=["fitted", "fixed"], default=None,
+                   help="lifecycle thresholds: fitted (default) = chosen on the log's earlier backtest cut-offs and "
+                   "reported on the two latest (segkit.pipeline.thresholds; 'Lost' only where such customers returned "
+                   "under 10 %%, else 'Lapsed'); fixed = New 30, At risk 120, Lost 180 days. Fitted falls back to fixed, "
+                   "and says why, when the log is too short for the cut-offs, the lines are out of core or the backtest "
+                   "is skipped. Ignored by --preset clusters and seed")
 
     p = sub.add_parser("score", help="assign saved segments to the customers in a file")
     data_options(p)
@@ -133,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=["default", "clusters", "seed"], default="default", help="as for train")
     p.add_argument("--horizon-days", type=int, default=90, help="days after each cut-off to measure (default 90)")
     p.add_argument("--cutoffs", type=int, default=6, help="number of rolling cut-offs (default 6)")
-    p.add_argument("--lifecycle", choices=["fixed", "fitted"], default="fixed",
-                   help="as for train: fixed 30/120/180-day thresholds (default) or fitted on the earlier cut-offs "
-                   "(printed with their held-out figures)")
+    p.add_argument("--lifecycle", choices=["fitted", "fixed"], default=None,
+                   help="as for train: fitted on the earlier cut-offs (default; printed with their held-out figures) "
+                   "or the fixed 30/120/180-day thresholds")
     p.add_argument("--until", metavar="DATE", help="ignore every line after DATE (YYYY-MM-DD)")
     p.add_argument("--out", required=True, help="output CSV: one row per (cut-off, segment) and a pooled row per segment")
 
@@ -434,11 +435,7 @@ def _features(args) -> int:
 
 def _train(args) -> int:
     from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.workflow import (
-        customer_data_until,
-        load_customer_data,
-        train_model,
-    )
+    from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
     from segkit.pipeline.backtest import parse_until
@@ -456,17 +453,13 @@ def _train(args) -> int:
         print(data.report.to_string(index=False))
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
-        fit = _fit_lifecycle(data, args)
-        model, table = train_model(data, k=k, preset=args.preset, extra_features=args.feature,
-                                   lifecycle=fit.rules if fit is not None else None)
-        if fit is not None:
-            model.lifecycle_fit_ = fit.as_dict()
+        model, table, lifecycle = _train_with_lifecycle(data, args, k, skipped=_backtest_skipped(args))
         sample = getattr(model, "training_sample_", None)
         if sample:
             print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
                   "(segment sizes below are the sample's; every customer is scored)")
         _fit_value(model, data, args)
-        _backtest_model(model, data, args, renames=fit.renames if fit is not None else None)
+        _backtest_model(model, data, args, renames=lifecycle.renames)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -488,43 +481,42 @@ def _train(args) -> int:
     return 0
 
 
-def _fits_lifecycle(args) -> bool:
-    """``--lifecycle fitted`` on a preset with lifecycle stages (not clusters or seed)."""
-    return getattr(args, "lifecycle", "fixed") == "fitted" and args.preset == "default"
-
-
-def _fit_lifecycle(data, args):
-    """``--lifecycle fitted``: ``fit_lifecycle_rules`` on the training lines, said in words;
-    None for fixed thresholds (and for presets without lifecycle stages, with a note)."""
-    import time
-
-    if getattr(args, "lifecycle", "fixed") != "fitted":
-        return None
-    if not _fits_lifecycle(args):
-        print(f"\nlifecycle: --lifecycle fitted ignored (the {args.preset} preset has no lifecycle stages)")
-        return None
-    from segkit.errors import SegkitDataError
-
-    if data.lines is None:
-        raise SegkitDataError("--lifecycle fitted needs the purchase lines in memory; use --engine pandas or ibis, "
-                              "or --lifecycle fixed.")
+def _train_with_lifecycle(data, args, k, skipped: str = ""):
+    """``thresholds.train_with_lifecycle`` with the command's options, the lifecycle
+    thresholds said in words (fitted, or fixed and why); ``--lifecycle fitted`` named on a
+    preset without lifecycle stages is said to be ignored."""
     from segkit.ingest.currency import currency_symbol
-    from segkit.pipeline.thresholds import fit_lifecycle_rules
+    from segkit.pipeline.thresholds import FITTED, train_with_lifecycle
 
-    started = time.perf_counter()
-    fit = fit_lifecycle_rules(data.lines, horizon_days=args.horizon_days, window_days=data.window_days)
-    print()
-    for line in fit.sentences(currency_symbol(data.currency)):
-        print(line)
-    print(f"  ({time.perf_counter() - started:.1f} s)")
-    return fit
+    model, table, choice = train_with_lifecycle(data, k=k, preset=args.preset, lifecycle=args.lifecycle or FITTED,
+                                                horizon_days=args.horizon_days, not_fitted_because=skipped or None,
+                                                extra_features=args.feature)
+    if choice.rules is None and args.lifecycle == FITTED:
+        print(f"\nlifecycle: --lifecycle fitted ignored (the {args.preset} preset has no lifecycle stages)")
+    elif choice.rules is not None:
+        print()
+        for line in choice.sentences(currency_symbol(data.currency)):
+            print(line)
+        if choice.fitted:
+            print(f"  (fitted in {choice.seconds:.1f} s)")
+    return model, table, choice
+
+
+def _backtest_skipped(args) -> str:
+    """Why ``segkit train`` runs no backtest, in words ("" when it runs one)."""
+    if args.preset == "seed":
+        return "the seed preset reproduces the original page"
+    if args.no_backtest:
+        return "the backtest that fits them was skipped (--no-backtest)"
+    if os.environ.get("SEGKIT_BACKTEST", "1") == "0":
+        return "the backtest that fits them was skipped (SEGKIT_BACKTEST=0)"
+    return ""
 
 
 def _train_needs_lines(args) -> bool:
-    """Whether ``segkit train`` uses the clean lines: the backtest, lifetime value, ``--until``
-    or ``--lifecycle fitted``."""
-    backtest = (not args.no_backtest and os.environ.get("SEGKIT_BACKTEST", "1") != "0" and args.preset != "seed") \
-        or _fits_lifecycle(args)
+    """Whether ``segkit train`` uses the clean lines: the backtest (which fits the
+    lifecycle thresholds), lifetime value or ``--until``."""
+    backtest = not _backtest_skipped(args)
     value = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
     return bool(backtest or value or args.until)
 
@@ -533,15 +525,16 @@ def _backtest_model(model, data, args, renames=None) -> None:
     """``segkit train``: backtest the model's settings on the training lines
     (``segkit.pipeline.backtest``), store the pooled evidence in the model and rename the groups
     the evidence does not back. Skipped for the seed preset (it reproduces the original
-    page), out-of-core data (no lines) and ``--no-backtest`` (not with ``--lifecycle fitted``:
-    ``renames`` then holds the rename the fitted thresholds need, "Lost" -> "Lapsed")."""
+    page), out-of-core data (no lines) and ``--no-backtest`` (the lifecycle thresholds are then
+    the fixed ones). ``renames``: the renames the fitted thresholds need ("Lost" -> "Lapsed",
+    "At risk" -> "Quiet"), made whatever the pooled evidence says."""
     import time
 
     from segkit.ingest.currency import currency_symbol
     from segkit.errors import SegkitDataError
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
-    if (args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0") and not _fits_lifecycle(args):
+    if args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0":
         print("\nbacktest: skipped")
         return
     if args.preset == "seed" or data.lines is None:
@@ -609,11 +602,7 @@ def _backtest(args) -> int:
         evidence_sentences,
         parse_until,
     )
-    from segkit.pipeline.workflow import (
-        customer_data_until,
-        load_customer_data,
-        train_model,
-    )
+    from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     _check_out(args)
     if args.engine in ("duckdb", "spark"):
@@ -628,9 +617,7 @@ def _backtest(args) -> int:
                               window_days=args.window_days, extra_features=args.feature,
                               **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
-    fit = _fit_lifecycle(data, args)
-    model, _ = train_model(data, k=k, preset=args.preset, extra_features=args.feature,
-                           lifecycle=fit.rules if fit is not None else None)
+    model, _, lifecycle = _train_with_lifecycle(data, args, k)
     result = backtest_segments(data.lines, model=model, window_days=data.window_days, horizon_days=args.horizon_days,
                                n_cutoffs=args.cutoffs, extra_features=args.feature)
     table = result.table.copy()
@@ -646,7 +633,7 @@ def _backtest(args) -> int:
     evidence = result.evidence()
     for name, sentence in evidence_sentences(evidence, currency_symbol(data.currency)).items():
         print(f"  {name}: {sentence}")
-    for old, new in {**(fit.renames if fit is not None else {}), **earned_names(evidence)}.items():
+    for old, new in {**lifecycle.renames, **earned_names(evidence)}.items():
         need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
             else "return under 10 % at every cut-off"
         print(f"'{old}' is not earned here (a '{old}' group must {need}): segkit train calls it '{new}'.")

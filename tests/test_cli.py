@@ -77,8 +77,11 @@ def test_train_prints_report_segments_and_saves(trained):
     folder, stdout = trained
     assert "cleaning report" in stdout and "cancellations" in stdout
     assert "segments (K=4 value tiers" in stdout and "Lost" in stdout
-    assert "what the segments mean" in stdout and "No purchase for 180 days or more" in stdout
-    assert load_artifacts(folder).n_clusters == 4
+    model = load_artifacts(folder)
+    lost_days = model.lifecycle_rules_.lost_days  # fitted to the log by default, and said so
+    assert "what the segments mean" in stdout and f"No purchase for {lost_days} days or more" in stdout
+    assert model.lifecycle_fit_["fitted"] and model.lifecycle_fit_["sentence"] in stdout
+    assert model.n_clusters == 4
 
 
 @pytest.mark.slow

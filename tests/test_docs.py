@@ -184,7 +184,7 @@ def test_the_readme_is_short_and_keeps_the_two_commands():
 #: Modules whose docstrings carry examples (numpy-style "Examples" sections, run as doctests).
 DOCTEST_MODULES = ("segkit.ingest.load", "segkit.ingest.sample", "segkit.clean", "segkit.features.customers",
                    "segkit.modeling.model", "segkit.pipeline.workflow", "segkit.pipeline.artifacts",
-                   "segkit.pipeline.backtest", "segkit.rules.registry", "segkit.value.clv", "segkit.views.notebook")
+                   "segkit.pipeline.backtest", "segkit.pipeline.thresholds", "segkit.rules.registry", "segkit.value.clv", "segkit.views.notebook")
 DOCTEST = """
 import doctest, importlib, sys
 failed = 0

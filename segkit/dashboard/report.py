@@ -15,7 +15,13 @@ import ipywidgets as W
 from segkit.dashboard.changes_panel import campaign_html, changes_html
 from segkit.dashboard.header import view_kpis
 from segkit.dashboard.scatter import SCATTER_2D_POINTS, plotted
-from segkit.dashboard.segments import glossary_html, glossary_scope_html, products_html, value_check_note
+from segkit.dashboard.segments import (
+    glossary_html,
+    glossary_scope_html,
+    lifecycle_note_html,
+    products_html,
+    value_check_note,
+)
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views import plots
@@ -76,7 +82,7 @@ def report_html(state, definitions) -> str:
 <p class="seg-meta">Report of the view, made {created} from {html.escape(state.data.source)}; model: {html.escape(state.status.text)}</p>
 <h2>Filters used</h2><ul class="seg-report-filters">{filters}</ul>{warnings}
 <h2>Key figures</h2>{kpi_html(numbers, state.currency, '', window)}
-<h2>What the segments mean</h2>{glossary_scope_html(state)}{glossary_html(definitions)}
+<h2>What the segments mean</h2>{lifecycle_note_html(state)}{glossary_scope_html(state)}{glossary_html(definitions)}
 <h2>What each segment buys more than other customers</h2>{products_html(state, list(definitions.index))}
 <h2>Segments in this view</h2>{summary_html(selection.summary, state.currency)}{checked}
 <h2>Campaign planning</h2><div class="seg-campaign-planning">{campaign_html(state)}</div>

@@ -44,7 +44,7 @@ from segkit.views.wording import money
 __all__ = ["SegmentsPanel", "segment_definitions", "rfm_definitions", "glossary_html", "value_at_stake",
            "value_check_note",
            "SMALL_CHART_HEIGHT", "TYPICAL_PROFILES", "AT_STAKE", "SEGMENTATION_CHOICES", "products_html",
-           "PRODUCTS_TITLE", "glossary_scope_html"]
+           "PRODUCTS_TITLE", "glossary_scope_html", "lifecycle_note_html"]
 
 SMALL_CHART_HEIGHT = 340
 
@@ -189,6 +189,23 @@ def glossary_scope_html(state) -> str:
             "are counted under “Segments in this view” below.</p>")
 
 
+def lifecycle_note_html(state) -> str:
+    """One sentence above the model's glossary: the lifecycle thresholds its stages use, and
+    whether they were fitted to the log (on which dates) or fixed and why (the card's
+    ``lifecycle_fit``, ``segkit.pipeline.thresholds.LifecycleChoice``). "" for the RFM
+    segments and for models without lifecycle stages."""
+    card = state.card or {}
+    rules = card.get("lifecycle")
+    if state.segmentation == "rfm" or not rules:
+        return ""
+    sentence = (card.get("lifecycle_fit") or {}).get("sentence")
+    if not sentence:  # a model saved before segkit recorded how its thresholds were chosen
+        sentence = (f"Lifecycle thresholds: New under {rules['new_days']} days, At risk from {rules['at_risk_days']} "
+                    f"and Lost from {rules['lost_days']} days of silence; this model does not record whether they "
+                    "were fitted to the log (retrain it with `segkit train` to fit them).")
+    return f'<p class="seg-note seg-lifecycle-note">{html.escape(sentence)}</p>'
+
+
 #: The title of the section with each segment's top products.
 PRODUCTS_TITLE = "What each segment buys more than other customers"
 #: What the closed, never opened products section says (on screen it is hidden; on paper it
@@ -216,6 +233,7 @@ class SegmentsPanel:
         self.state = state
         self.glossary = classed(W.HTML(), "seg-glossary")
         self.glossary_scope = classed(W.HTML(), "seg-glossary-scope-box")
+        self.lifecycle_note = classed(W.HTML(), "seg-lifecycle-note-box")
         self.summary = classed(W.HTML(), "seg-summary")
         self.summary_download = classed(W.HTML(), "seg-summary-download")
         self.range_note = classed(W.HTML(), "seg-summary-range-note")
@@ -236,7 +254,8 @@ class SegmentsPanel:
         self.glossary_box = classed(W.VBox([
             W.HBox([W.HTML("<h3>What the segments mean</h3>"), self.segmentation],
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
-            self.glossary_scope, self.glossary, self.products_section]), "seg-panel", "seg-glossary-box")
+            self.lifecycle_note, self.glossary_scope, self.glossary, self.products_section]), "seg-panel",
+            "seg-glossary-box")
         self.widget = classed(W.VBox([
             W.HTML("<h3>Segments in this view</h3>"), self.summary, self.range_note, self.summary_download, self.at_stake,
             W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
@@ -307,6 +326,7 @@ class SegmentsPanel:
     def show(self, model: bool = False, charts: bool = True) -> None:
         if model:
             self.glossary.value = glossary_html(self.definitions())
+            self.lifecycle_note.value = lifecycle_note_html(self.state)
             self.products.value = ""
             self.show_products()
         self.glossary_scope.value = glossary_scope_html(self.state)

@@ -10,7 +10,8 @@ import pandas as pd
 
 from segkit.errors import SegkitArtifactError
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
-from segkit.pipeline.workflow import CustomerData, model_fits_data, train_model
+from segkit.pipeline.thresholds import train_with_lifecycle
+from segkit.pipeline.workflow import CustomerData, model_fits_data
 
 __all__ = ["saved_card_for", "model_trained_for_page", "retrained", "save_model", "newer_saved_card"]
 
@@ -28,10 +29,18 @@ def saved_card_for(data: CustomerData, artifacts: Path) -> tuple[dict | None, st
     return None, f"the saved model in {artifacts} was trained on other data ({trained.get('source', 'unknown')})"
 
 
+#: Why a model the page trains for itself has the fixed lifecycle thresholds.
+PAGE_NOT_FITTED = ("this page computed its own segments, without the backtest that fits them to the log "
+                   "(`segkit train` fits them and saves the model)")
+
+
 def model_trained_for_page(data: CustomerData):
     """``(model, k_table)``: a model trained on ``data`` with the K ``evaluate_k`` recommends
-    (``workflow.train_model(data, "auto")``), not saved."""
-    return train_model(data, "auto")
+    (``thresholds.train_with_lifecycle(data, "auto")``), not saved. Its lifecycle thresholds
+    are the fixed ones, and its ``lifecycle_fit`` says why (``PAGE_NOT_FITTED``): the fit's
+    names ("Lapsed", "Quiet") need the backtest, too slow to run for every visitor."""
+    model, k_table, _ = train_with_lifecycle(data, "auto", not_fitted_because=PAGE_NOT_FITTED)
+    return model, k_table
 
 
 def retrained(model, customers: pd.DataFrame, k: int):

@@ -6,6 +6,12 @@ ones, which choose nothing. At each cut-off the customers are described with the
 before it only (``customer_features``) and each one's outcome is whether they bought in
 the ``horizon_days`` after it (``horizon_outcome``).
 
+``train_with_lifecycle`` is what ``segkit train``, ``segkit backtest``, the page's first
+start (which runs ``segkit train``) and the notebooks call: it fits the thresholds by
+default (``choose_lifecycle``), falls back to the fixed 30/120/180 days when the log is too
+short for the cut-offs or its lines are not in memory, and says which in one sentence
+(``LifecycleChoice.sentence``), stored in ``model.json`` under ``lifecycle_fit``.
+
 The rule, on the choosing cut-offs pooled (customers counted once per cut-off):
 
 - **New** stays at ``new_days`` (30): a customer's first month says nothing of their
@@ -52,7 +58,12 @@ from segkit.pipeline.backtest import (
     rolling_cutoffs,
 )
 
-__all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE", "QUIET", "at_risk_earned"]
+__all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE", "QUIET", "at_risk_earned",
+           "LifecycleChoice", "choose_lifecycle", "train_with_lifecycle", "FITTED", "FIXED"]
+
+#: ``lifecycle=`` of ``choose_lifecycle`` and ``segkit train --lifecycle``: thresholds fitted
+#: to the log (the default) or the fixed 30/120/180 days.
+FITTED, FIXED = "fitted", "fixed"
 
 #: What the At risk group is called when, at the held-out cut-offs, it does not return
 #: clearly less than customers who are not at risk (``at_risk_earned``).
@@ -327,3 +338,129 @@ def at_risk_earned(held_out: pd.DataFrame, recent_return: Mapping[str, float]) -
             return False
     return True
 
+
+
+@dataclass
+class LifecycleChoice:
+    """The lifecycle thresholds a model is trained with and why (``choose_lifecycle``).
+
+    ``rules``: the thresholds (``None`` for presets without lifecycle stages). ``fit``: the
+    ``LifecycleFit`` when they were fitted, else ``None``. ``reason``: why they are fixed
+    ("" when fitted or when there are no stages).
+    """
+
+    rules: LifecycleRules | None
+    fit: LifecycleFit | None = None
+    reason: str = ""
+    #: Seconds the fit took (0 when fixed).
+    seconds: float = 0.0
+
+    @property
+    def fitted(self) -> bool:
+        return self.fit is not None
+
+    @property
+    def renames(self) -> dict[str, str]:
+        """What ``apply_evidence`` must rename (``LifecycleFit.renames``; none when fixed)."""
+        return self.fit.renames if self.fit is not None else {}
+
+    @property
+    def sentence(self) -> str:
+        """The thresholds used and how they were chosen, in one sentence ("" without stages)."""
+        r = self.rules
+        if r is None:
+            return ""
+        if self.fit is not None:
+            fit, lost = self.fit, self.fit.stage_names["Lost"]
+            choosing = ", ".join(c.strftime("%Y-%m-%d") for c in fit.choosing_cutoffs)
+            held = " and ".join(c.strftime("%Y-%m-%d") for c in fit.held_out_cutoffs)
+            return (f"Lifecycle thresholds fitted to this log: New under {r.new_days} days, "
+                    f"{fit.stage_names['At risk']} from {r.at_risk_days} days of silence, {lost} from {r.lost_days} "
+                    f"days, chosen on what customers did within {fit.horizon_days} days of {len(fit.choosing_cutoffs)} "
+                    f"earlier dates ({choosing}) and checked at {held}.")
+        return (f"Lifecycle thresholds fixed at New under {r.new_days} days, At risk from {r.at_risk_days} and Lost "
+                f"from {r.lost_days} days of silence, not fitted to this log: {self.reason.rstrip('.')}.")
+
+    def sentences(self, currency: str = "£") -> list[str]:
+        """What ``segkit train`` prints: the sentence, then the fit's held-out figures."""
+        if self.rules is None:
+            return []
+        return [self.sentence] + (self.fit.sentences(currency)[1:] if self.fit is not None else [])
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``model.json`` stores as ``lifecycle_fit``: ``fitted``, ``sentence``,
+        ``thresholds``; when fitted the fit's figures (``LifecycleFit.as_dict``), when fixed
+        ``reason``."""
+        if self.fit is not None:
+            return {"fitted": True, "sentence": self.sentence, **self.fit.as_dict()}
+        return {"fitted": False, "sentence": self.sentence, "reason": self.reason,
+                "thresholds": self.rules.as_dict() if self.rules is not None else None}
+
+
+def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
+                     horizon_days: int = DEFAULT_HORIZON_DAYS, not_fitted_because: str | None = None,
+                     **fit_options) -> LifecycleChoice:
+    """The lifecycle thresholds to train ``data`` (a ``CustomerData``) with.
+
+    ``lifecycle="fitted"`` (default): ``fit_lifecycle_rules`` on ``data.lines``; the fixed
+    30/120/180 days, with the reason, when the caller says why it cannot
+    (``not_fitted_because``, e.g. the backtest is skipped), when the lines are not in memory
+    (out of core) or the log is too short for the cut-offs. ``lifecycle="fixed"``: the
+    fixed thresholds, because they were asked for. Presets without lifecycle stages
+    (``clusters``, ``seed``) get ``rules=None``: nothing to choose.
+    """
+    from segkit.errors import SegkitDataError
+
+    if preset != "default":
+        return LifecycleChoice(None)
+    fixed = LifecycleRules()
+    if lifecycle == FIXED:
+        return LifecycleChoice(fixed, reason="the fixed thresholds were asked for (--lifecycle fixed)")
+    if lifecycle != FITTED:
+        raise SegkitDataError(f"The lifecycle thresholds are '{FITTED}' or '{FIXED}', not '{lifecycle}'.")
+    if not_fitted_because:
+        return LifecycleChoice(fixed, reason=not_fitted_because)
+    lines = data.lines if data.has_lines else None
+    if lines is None:
+        return LifecycleChoice(fixed, reason="the purchase lines are not in memory (out-of-core data), and fitting "
+                                             "the thresholds needs them; use --engine pandas to fit them")
+    import time
+
+    started = time.perf_counter()
+    try:
+        fit = fit_lifecycle_rules(lines, horizon_days=horizon_days, window_days=data.window_days, **fit_options)
+    except SegkitDataError:
+        history = int(data.window_days or DEFAULT_MIN_HISTORY_DAYS)
+        held_out = int(fit_options.get("held_out", 2))
+        return LifecycleChoice(fixed, reason=(
+            f"the log covers {data.covered_days} days, too short for the backtest's cut-offs (fitting needs more "
+            f"than {held_out} dates, each with {history} days of history before it and {horizon_days} days after it)"))
+    return LifecycleChoice(fit.rules, fit, seconds=time.perf_counter() - started)
+
+
+def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str = FITTED,
+                         horizon_days: int = DEFAULT_HORIZON_DAYS, not_fitted_because: str | None = None,
+                         **train_options):
+    """Train a model on ``data`` with the lifecycle thresholds ``choose_lifecycle`` gives
+    (fitted to the log by default) and record the choice in it (``model.lifecycle_fit_``,
+    saved as ``lifecycle_fit`` in ``model.json``).
+
+    Returns ``(model, k_table, choice)``: ``workflow.train_model``'s two and the
+    ``LifecycleChoice``. A backtest of the model (``backtest.apply_evidence``) must pass
+    ``renames=choice.renames`` so a group the fit did not earn "Lost" (or "At risk") is
+    called what the log shows.
+
+    >>> from segkit.ingest.sample import generate_sample_transactions
+    >>> from segkit.pipeline.workflow import load_customer_data
+    >>> data = load_customer_data(generate_sample_transactions(n_customers=300, seed=1))
+    >>> model, _, choice = train_with_lifecycle(data, k=3)
+    >>> choice.fitted, model.lifecycle_rules_ == choice.rules
+    (True, True)
+    """
+    from segkit.pipeline.workflow import train_model
+
+    choice = choose_lifecycle(data, preset, lifecycle, horizon_days, not_fitted_because)
+    model, table = train_model(data, k=k, preset=preset, lifecycle=choice.rules, **train_options)
+    if choice.rules is not None:
+        model.lifecycle_fit_ = choice.as_dict()
+    return model, table, choice

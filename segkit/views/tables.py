@@ -768,6 +768,7 @@ def provisional_card(model: SegmentationModel, training_info: Mapping[str, Any])
         "algorithm": type(model.pipeline_.steps[-1][1]).__name__,
         "segments": {str(c): n for c, n in model.segment_names_.items()},
         "metrics": dict(model.metrics_), "training_data": dict(training_info),
+        **({"lifecycle_fit": dict(model.lifecycle_fit_)} if getattr(model, "lifecycle_fit_", None) else {}),
     }
 
 

@@ -258,76 +258,162 @@ def test_too_short_a_log_says_so(sample_data):
         fit_lifecycle_rules(lines[lines["InvoiceDate"] < lines["InvoiceDate"].min() + pd.Timedelta(days=270)])
 
 
+def _csv(lines: pd.DataFrame, path) -> str:
+    lines.drop(columns="TotalPrice").to_csv(path, index=False)
+    return str(path)
+
+
+def _card(folder) -> dict:
+    return json.loads(next(folder.glob("versions/*/model.json")).read_text())
+
+
 @pytest.mark.slow
-def test_cli_train_lifecycle_fitted_stores_the_thresholds(tmp_path, sample_csv, capsys, monkeypatch):
+def test_segkit_train_fits_the_thresholds_by_default(tmp_path, capsys):
+    """Customers who stop buying after one to four purchases (two to four weeks apart) never
+    come back: on this log silence past the longest gap means gone, so plain `segkit train`
+    (no option) calls them At risk and Lost after 30 days of silence, not 120 and 180, and
+    says how it chose that, in its output and in model.json."""
     from segkit import cli
     from segkit.pipeline.artifacts import load_artifacts
 
-    monkeypatch.setenv("SEGKIT_CLV", "0")
-    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--lifecycle", "fitted",
-                     "--artifacts", str(tmp_path)]) == 0
+    lines = _log(comeback=0.0)
+    assert cli.main(["train", "--data", _csv(lines, tmp_path / "log.csv"), "--k", "2",
+                     "--artifacts", str(tmp_path / "model")]) == 0
     out = capsys.readouterr().out
-    assert "lifecycle thresholds fitted on 4 earlier cut-offs" in out and "held out at" in out
-    card = json.loads(next(tmp_path.glob("versions/*/model.json")).read_text())
+    card = _card(tmp_path / "model")
+    assert card["lifecycle"] == {"new_days": 30, "at_risk_days": 30, "lost_days": 30}
+    assert card["lifecycle"] == fit_lifecycle_rules(lines).rules.as_dict()
     fitted = card["lifecycle_fit"]
-    assert card["lifecycle"] == fitted["thresholds"]
-    assert len(fitted["held_out_cutoffs"]) == 2 and fitted["held_out"]
-    model = load_artifacts(tmp_path)
-    assert model.lifecycle_rules_ == LifecycleRules(**fitted["thresholds"])
-    assert model.lifecycle_fit_ == fitted
-    lost = fitted["stage_names"]["Lost"]
-    assert lost in model.segment_names_.values() and ({"Lost", "Lapsed"} - {lost}).isdisjoint(model.segment_names_.values())
+    assert fitted["fitted"] is True and fitted["thresholds"] == card["lifecycle"]
+    assert len(fitted["choosing_cutoffs"]) == 4 and len(fitted["held_out_cutoffs"]) == 2
+    sentence = fitted["sentence"]
+    assert sentence.startswith("Lifecycle thresholds fitted to this log: New under 30 days, At risk from 30 days")
+    assert all(c in sentence for c in fitted["choosing_cutoffs"] + fitted["held_out_cutoffs"])
+    assert sentence in out and "held out at" in out
+    model = load_artifacts(tmp_path / "model")
+    assert model.lifecycle_rules_ == LifecycleRules(30, 30, 30) and model.lifecycle_fit_ == fitted
+    assert "Lost" in model.segment_names_.values()
+    assert card["evidence"]["segments"]["Lost"]["return_rate_hi"] < LOST_MAX_RETURN  # earned, and so advised
     for name, row in pd.DataFrame(card["definitions"]).set_index("Segment").iterrows():
         if NO_PAID in row["Recommendation"]:
             assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
 
 
 @pytest.mark.slow
-def test_cli_train_fixed_and_seed_ignore_the_fit(tmp_path, sample_csv, capsys, monkeypatch):
+def test_too_short_a_log_trains_with_the_fixed_thresholds_and_says_why(tmp_path, sample_data, capsys):
+    """Nine months of the sample leave too few cut-offs to fit on: `segkit train` uses the
+    fixed 30/120/180 days and says so in one sentence, in its output, in model.json and on
+    the page above "What the segments mean"."""
+    from types import SimpleNamespace
+
+    from segkit import cli
+    from segkit.dashboard.segments import lifecycle_note_html
+
+    lines = sample_data.lines
+    short = lines[lines["InvoiceDate"] < lines["InvoiceDate"].min() + pd.Timedelta(days=270)]
+    assert cli.main(["train", "--data", _csv(short, tmp_path / "short.csv"), "--k", "3",
+                     "--artifacts", str(tmp_path / "model")]) == 0
+    out = capsys.readouterr().out
+    card = _card(tmp_path / "model")
+    assert card["lifecycle"] == LifecycleRules().as_dict()
+    fixed = card["lifecycle_fit"]
+    assert fixed["fitted"] is False and fixed["thresholds"] == card["lifecycle"]
+    sentence = fixed["sentence"]
+    assert sentence.startswith("Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180 "
+                               "days of silence, not fitted to this log: the log covers 2")
+    assert "too short for the backtest's cut-offs" in sentence and sentence.count(". ") == 0
+    assert sentence in out
+    state = SimpleNamespace(card=card, segmentation="model")
+    assert sentence in lifecycle_note_html(state).replace("&#x27;", "'")
+    assert lifecycle_note_html(SimpleNamespace(card=card, segmentation="rfm")) == ""
+
+
+@pytest.mark.slow
+def test_fixed_when_asked_or_when_the_backtest_is_skipped_and_seed_untouched(tmp_path, sample_csv, capsys,
+                                                                            monkeypatch):
     from segkit import cli
 
-    monkeypatch.setenv("SEGKIT_CLV", "0")
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--lifecycle", "fixed", "--no-backtest",
+                     "--artifacts", str(tmp_path / "fixed")]) == 0
+    card = _card(tmp_path / "fixed")
+    assert card["lifecycle"] == LifecycleRules().as_dict()
+    assert card["lifecycle_fit"]["fitted"] is False and "--lifecycle fixed" in card["lifecycle_fit"]["reason"]
     monkeypatch.setenv("SEGKIT_BACKTEST", "0")
-    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(tmp_path / "fixed")]) == 0
-    card = json.loads(next((tmp_path / "fixed").glob("versions/*/model.json")).read_text())
-    assert card["lifecycle"] == LifecycleRules().as_dict() and "lifecycle_fit" not in card
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--artifacts", str(tmp_path / "skipped")]) == 0
+    card = _card(tmp_path / "skipped")
+    assert card["lifecycle"] == LifecycleRules().as_dict() and "evidence" not in card
+    assert "SEGKIT_BACKTEST=0" in card["lifecycle_fit"]["sentence"]
+    assert card["lifecycle_fit"]["sentence"] in capsys.readouterr().out
     assert cli.main(["train", "--data", str(sample_csv), "--k", "4", "--preset", "seed", "--lifecycle", "fitted",
                      "--artifacts", str(tmp_path / "seed")]) == 0
     assert "--lifecycle fitted ignored" in capsys.readouterr().out
-    card = json.loads(next((tmp_path / "seed").glob("versions/*/model.json")).read_text())
+    card = _card(tmp_path / "seed")
     assert card["lifecycle"] is None and "lifecycle_fit" not in card and "evidence" not in card
+
+
+def test_a_model_the_page_trains_for_itself_says_its_thresholds_are_fixed(sample_data):
+    from segkit.pipeline.page_model import PAGE_NOT_FITTED, model_trained_for_page
+
+    model, _ = model_trained_for_page(sample_data)
+    assert model.lifecycle_rules_ == LifecycleRules()
+    assert model.lifecycle_fit_["fitted"] is False and PAGE_NOT_FITTED in model.lifecycle_fit_["sentence"]
+
+
+def test_out_of_core_data_is_fixed_with_the_reason(sample_data):
+    from segkit.pipeline.thresholds import choose_lifecycle
+    from segkit.pipeline.workflow import CustomerData
+
+    out_of_core = CustomerData(sample_data.source, False, sample_data.rules, None, None, sample_data.report,
+                               sample_data.customers, sample_data.window_days)
+    choice = choose_lifecycle(out_of_core)
+    assert choice.rules == LifecycleRules() and not choice.fitted
+    assert "out-of-core" in choice.sentence and choice.renames == {}
 
 
 # -- the real data -------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def real_fit(real_data):
-    return fit_lifecycle_rules(real_data.lines, window_days=real_data.window_days)
+def real_fit(real_default_model):
+    return real_default_model[2].fit
+
+
+@pytest.fixture(scope="module")
+def real_default_model(real_data):
+    """The model plain `segkit train` trains on the real data (``train_with_lifecycle``, K=4)."""
+    from segkit.pipeline.thresholds import train_with_lifecycle
+
+    return train_with_lifecycle(real_data, k=4)
 
 
 @pytest.mark.real_data
-def test_real_held_out_rates_are_what_each_stage_did(real_data, real_fit):
-    """At the two held-out cut-offs, each stage of a model trained with the fitted rules
-    (segmented with the lines before the cut-off only) returned at a rate inside the
-    interval the fit states for it; no stage told "no paid channels" returns at 10 % or more."""
+def test_real_default_model_states_what_each_stage_did_at_the_held_out_dates(real_data, real_default_model):
+    """The default model's thresholds are fitted (not 30/120/180), and at the two held-out
+    cut-offs each stage (segmented with the lines before the cut-off only) returned at a rate
+    inside the interval model.json states for it; no stage told "no paid channels" returns
+    at 10 % or more."""
     from segkit.pipeline.backtest import horizon_outcome, segment_at
-    from segkit.pipeline.workflow import train_model
 
-    model = train_model(real_data, k=4, lifecycle=real_fit.rules)[0]
-    for cutoff in real_fit.held_out_cutoffs:
+    model, _, choice = real_default_model
+    stated_fit = model.lifecycle_fit_
+    assert choice.fitted and stated_fit["fitted"] is True and model.lifecycle_rules_ != LifecycleRules()
+    assert model.lifecycle_rules_.as_dict() == stated_fit["thresholds"]
+    held = pd.DataFrame(stated_fit["held_out"])
+    assert len(stated_fit["held_out_cutoffs"]) == 2
+    for cutoff in choice.fit.held_out_cutoffs:
+        assert cutoff > max(choice.fit.choosing_cutoffs)
         segmented = segment_at(real_data.lines, cutoff, model)
-        names = segmented["Segment"].astype(str).replace(real_fit.renames)
-        stage = names.where(names.isin(list(real_fit.stage_names.values())), "Active")
-        outcome = horizon_outcome(real_data.lines, segmented.index, cutoff, real_fit.horizon_days)
+        names = segmented["Segment"].astype(str).replace(choice.renames)
+        stage = names.where(names.isin(list(stated_fit["stage_names"].values())), "Active")
+        outcome = horizon_outcome(real_data.lines, segmented.index, cutoff, choice.fit.horizon_days)
         did = outcome["Returned"].groupby(stage).mean()
-        stated = real_fit.held_out[real_fit.held_out["cutoff"] == cutoff.strftime("%Y-%m-%d")].set_index("stage")
+        stated = held[held["cutoff"] == cutoff.strftime("%Y-%m-%d")].set_index("stage")
         assert set(did.index) == set(stated.index)
         for name, rate in did.items():
             assert stated.loc[name, "return_rate_lo"] <= rate <= stated.loc[name, "return_rate_hi"], (cutoff, name)
             if NO_PAID in recommendation_for(name):
                 assert rate < LOST_MAX_RETURN, (cutoff, name, rate)
     # on this wholesale log silent customers come back (a quarter or more): nobody is Lost
-    assert not real_fit.lost_earned
-    assert (real_fit.held_out.loc[real_fit.held_out["stage"] == "Lapsed", "return_rate_lo"] >= LOST_MAX_RETURN).all()
+    assert not choice.fit.lost_earned and "Lost" not in stated_fit["stage_names"].values()
+    assert (held.loc[held["stage"] == "Lapsed", "return_rate_lo"] >= LOST_MAX_RETURN).all()
 
 
 @pytest.mark.real_data
@@ -344,3 +430,27 @@ def test_real_at_risk_is_shown_only_where_held_out_customers_returned_clearly_le
     assert real_fit.stage_names["At risk"] == QUIET
     quiet = real_fit.held_out[real_fit.held_out["stage"] == QUIET]
     assert len(quiet) == 2 and (quiet["return_rate"] > 0.4).all()
+
+
+@pytest.mark.slow
+def test_the_page_says_how_its_model_chose_the_thresholds(sample_data, tmp_path):
+    """Above "What the segments mean": the shipped sample model's fitted thresholds and the
+    dates they were chosen on; a model the page trains for itself says they are fixed and why."""
+    import shutil
+
+    from segkit.config import ARTIFACTS_DIR, Settings
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline.page_model import PAGE_NOT_FITTED
+
+    shutil.copytree(ARTIFACTS_DIR, tmp_path / "shipped")
+    page = Dashboard(sample_data, artifacts=tmp_path / "shipped", settings=Settings(currency="£", analyst=False),
+                     query="")
+    note = page.segments.lifecycle_note.value.replace("&#x27;", "'")
+    card = page.state.card
+    assert card["lifecycle_fit"]["fitted"] and card["lifecycle"] != LifecycleRules().as_dict()
+    assert card["lifecycle_fit"]["sentence"] in note and "At risk from 90 days of silence, Lapsed from 242" in note
+    assert "Lapsed" in page.segments.glossary.value and ">Lost<" not in page.segments.glossary.value
+    own = Dashboard(sample_data, artifacts=tmp_path / "none", settings=Settings(currency="£", analyst=False), query="")
+    note = own.segments.lifecycle_note.value.replace("&#x27;", "'")
+    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180" in note
+    assert PAGE_NOT_FITTED.replace("`", "") in note.replace("`", "")

@@ -39,6 +39,10 @@ def test_first_start_trains_and_saves_a_model_with_value_then_uses_it(new_data, 
     assert printed[-1].startswith(f"Trained and saved the model to {new_data} in "), printed
     assert " s, with lifetime value; training report: " in printed[-1], printed
     assert "lifetime value (" in done.report.read_text() and "backtest:" in done.report.read_text()
+    # the lifecycle thresholds are fitted to the data, as plain `segkit train` fits them, and said so
+    assert card["lifecycle_fit"]["fitted"] and card["lifecycle"] == card["lifecycle_fit"]["thresholds"]
+    assert card["lifecycle"] != {"new_days": 30, "at_risk_days": 120, "lost_days": 180}
+    assert card["lifecycle_fit"]["sentence"] in done.report.read_text()
     with capsys.disabled():
         print(f"\nfirst start on the sample: {done.seconds:.1f} s\n" + "\n".join(printed))
 
