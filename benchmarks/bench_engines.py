@@ -130,7 +130,7 @@ def main() -> int:
         print(json.dumps(child(*sys.argv[2:])), flush=True)
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", nargs="+", default=["20M"])
+    parser.add_argument("--sizes", nargs="*", default=["20M"], help="generated logs (none: --real-data only)")
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--spark-repeats", type=int, default=1, help="0 leaves Spark out")

@@ -61,7 +61,10 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (builder.master(key[1])
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
-                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
+                   # SEGKIT_SPARK_JAVA_OPTIONS: more driver JVM options; -XX:TieredStopAtLevel=1 (no C2 JIT) took
+                   # the real data from about 54 to 39 CPU s (docs/benchmarks.md), unmeasured on large logs
+                   .config("spark.driver.extraJavaOptions",
+                           f"-Dlog4j.configurationFile={log4j} {os.environ.get('SEGKIT_SPARK_JAVA_OPTIONS', '')}".strip()))
         if key[1].startswith("local"):
             # Python workers (mapInPandas) run this interpreter, which has pandas and segkit
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
