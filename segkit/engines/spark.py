@@ -61,7 +61,10 @@ def spark_session(master: str | None = None, remote: str | None = None):
         builder = (builder.master(key[1])
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
-                   .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}"))
+                   # SEGKIT_SPARK_JAVA_OPTIONS: more driver JVM options; -XX:TieredStopAtLevel=1 (no C2 JIT) took
+                   # the real data from about 54 to 39 CPU s (docs/benchmarks.md), unmeasured on large logs
+                   .config("spark.driver.extraJavaOptions",
+                           f"-Dlog4j.configurationFile={log4j} {os.environ.get('SEGKIT_SPARK_JAVA_OPTIONS', '')}".strip()))
         if key[1].startswith("local"):
             # Python workers (mapInPandas) run this interpreter, which has pandas and segkit
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -70,6 +73,8 @@ def spark_session(master: str | None = None, remote: str | None = None):
             builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
                        .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
+    # results (the customer table) come to pandas as Arrow, not row by row
+    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
     builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
     session = builder.getOrCreate()
     if not remote:
@@ -93,16 +98,29 @@ class SparkEngine(Engine):
         self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
         self._cached: list = []
 
+    @property
+    def connect(self) -> bool:
+        """Whether the session is Spark Connect (no SparkContext, no checked cache)."""
+        return type(self.session).__module__.startswith("pyspark.sql.connect")
+
     def materialise(self, expr):
-        """A small step (the netting, the duplicate copies) computed once and kept by the
-        executors: without it Spark computes it again in every query that uses it. (Not on
-        Spark Connect, whose cache() ibis cannot check: the step is recomputed there.)"""
-        if type(self.session).__module__.startswith("pyspark.sql.connect"):
+        """A step computed once and kept by the executors (the canonical lines, the netting,
+        the duplicate copies): without it Spark computes it again in every query that uses
+        it. (Not on Spark Connect, whose cache() ibis cannot check: the step is recomputed there.)"""
+        if self.connect:
             return expr
         cached = expr.cache()
         self._cached.append(cached)
         # Spark types the cached columns itself (a literal 1.0 is a DECIMAL to it): back to the expression's types
         return cached.cast(expr.schema())
+
+    def spread(self, df):
+        """``df`` in at least as many partitions as the session has cores: a log of one
+        parquet row group (the real data) is otherwise one partition, canonicalised by one core."""
+        if self.connect:
+            return df
+        cores = self.session.sparkContext.defaultParallelism
+        return df.repartition(cores) if df.rdd.getNumPartitions() < cores else df
 
     def lines(self, source, columns: dict[str, str] | None = None):
         """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
@@ -120,10 +138,10 @@ class SparkEngine(Engine):
             nanos = [f.name for f in pq.read_schema(first) if getattr(f.type, "unit", None) == "ns"]
             for column in nanos:  # read as nanoseconds since the epoch (nanosAsLong): back to timestamps
                 df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
-            df = df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())
+            df = self.spread(df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()))
             df.createOrReplaceTempView(name)
             self.currency = table_currency(self.con.table(name), path.name, columns, "spark")
-            return canonical_table(self.con.table(name), path.name, columns, self.dialect)
+            return self.materialise(canonical_table(self.con.table(name), path.name, columns, self.dialect))
         table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
         path = self._tmp / f"{name}.parquet"
         write_parquet(table, path)
@@ -144,9 +162,9 @@ class SparkEngine(Engine):
                                   "name it as database.table.") from None
         self._n += 1
         view = f"segkit_lines_{self._n}"
-        df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()).createOrReplaceTempView(view)
+        self.spread(df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())).createOrReplaceTempView(view)
         self.currency = table_currency(self.con.table(view), name, columns, "spark")
-        return canonical_table(self.con.table(view), name, columns, self.dialect)
+        return self.materialise(canonical_table(self.con.table(view), name, columns, self.dialect))
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
