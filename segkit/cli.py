@@ -328,13 +328,16 @@ def _database(args, fetch_lines: bool = False) -> dict:
     return {"db_url": url, "db_table": args.table, "order_by": args.order_by, "fetch_lines": fetch_lines}
 
 
-def _mapping(args):
-    """--columns, with the --layout preset it starts from (``segkit.ingest.load.with_layout``)."""
+def _read_options(args) -> dict:
+    """How to read --data, as the readers' keywords (``ReadOptions.as_kwargs``): --columns with
+    the --layout preset it starts from and the --fx rates, --sheet, --dayfirst / --monthfirst."""
     from segkit.ingest.currency import with_fx
-    from segkit.ingest.load import parse_column_mapping, with_layout
+    from segkit.ingest.load import parse_column_mapping
+    from segkit.ingest.options import ReadOptions
 
-    return with_fx(with_layout(parse_column_mapping(args.columns), getattr(args, "layout", None)),
-                   getattr(args, "fx", None))
+    columns = with_fx(parse_column_mapping(args.columns), getattr(args, "fx", None))
+    return ReadOptions.given(columns, args.sheet, getattr(args, "dayfirst", None),
+                             getattr(args, "layout", None)).as_kwargs()
 
 
 def _say_skipped(args) -> None:
@@ -408,8 +411,8 @@ def _features(args) -> int:
 
     _check_out(args)
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+    data = load_customer_data(args.data, rules=args.rules or "default", engine=args.engine, **_read_options(args),
+                              window_days=args.window_days, extra_features=args.feature,
                               **_spark(args), **_database(args))
     _say_sheets(args)
     _write_csv(data.customers.reset_index(), args.out)
@@ -430,8 +433,8 @@ def _train(args) -> int:
 
     until = parse_until(args.until)
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+    data = load_customer_data(args.data, rules=args.rules or "default", engine=args.engine, **_read_options(args),
+                              window_days=args.window_days, extra_features=args.feature,
                               **_spark(args), **_database(args, fetch_lines=_train_needs_lines(args)))
     _say_sheets(args)
     data = customer_data_until(data, until)
@@ -608,8 +611,8 @@ def _backtest(args) -> int:
                               "supported here (use --engine pandas).")
     k = args.k if args.k == "auto" else _positive_int(args.k)
     until = parse_until(args.until)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
-                              engine="ibis" if args.engine == "ibis" else "pandas", dayfirst=args.dayfirst,
+    data = load_customer_data(args.data, rules=args.rules or "default", **_read_options(args),
+                              engine="ibis" if args.engine == "ibis" else "pandas",
                               window_days=args.window_days, extra_features=args.feature,
                               **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
@@ -691,8 +694,8 @@ def _score(args) -> int:
     notes: list[str] = []
     if args.history:
         return _score_with_history(args, model, since, until)
-    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
-                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
+    customers = customers_for_scoring(args.data, model, rules=args.rules, engine=args.engine, **_read_options(args),
+                                      allow_short_window=args.allow_short_window, notes=notes,
                                       spark=_spark(args), until=until,
                                       database=_database(args, fetch_lines=until is not None))
     _say_sheets(args)
@@ -725,11 +728,11 @@ def _score_with_history(args, model, since, until) -> int:
         raise SegkitDataError(f"score --history reads both logs in memory; --engine {args.engine} is not supported "
                               "with it (use --engine pandas).")
     notes: list[str] = []
-    customers = customers_with_history(args.data, args.history, model, _mapping(args), args.sheet, args.rules,
-                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                       until=until)
-    before = model.segment(customers_for_scoring(args.history, model, _mapping(args), args.sheet, args.rules,
-                                                 dayfirst=args.dayfirst, allow_short_window=True, until=until))
+    read = _read_options(args)
+    customers = customers_with_history(args.data, args.history, model, rules=args.rules, **read,
+                                       allow_short_window=args.allow_short_window, notes=notes, until=until)
+    before = model.segment(customers_for_scoring(args.history, model, rules=args.rules, **read,
+                                                 allow_short_window=True, until=until))
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
@@ -821,7 +824,7 @@ def _clv(args) -> int:
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+    data = load_customer_data(args.data, rules=args.rules or "default", **_read_options(args),
                               engine="ibis" if args.engine == "ibis" else "pandas", **_database(args, fetch_lines=True))
     _say_sheets(args)
     rfm = rfm_frame(data.lines, until)

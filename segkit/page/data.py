@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.config import default_data_path, is_database_url
-from segkit.ingest.cache import cache_path
+from segkit.ingest.cache import keyed_cache_path
 from segkit.pipeline.workflow import (
     CachedCustomerData,
     CustomerData,
@@ -139,8 +139,8 @@ def _out_of_core_data(path: Path, n_lines: int, options: dict | None = None) -> 
     from segkit.features.out_of_core import customer_features_out_of_core
 
     options = options or {}
-    # Keyed like the loader's parquet copies (path, size, modification time) and the options.
-    keyed = cache_path(path, {"table": "customers, out of core", **options}, None)
+    # Keyed like the loader's parquet copies (the file's content) and the options.
+    keyed = keyed_cache_path(path, "customers, out of core", sorted(options.items()))
     cached = keyed.with_name(f"customers-{keyed.name}")
     if not cached.is_file():
         import tempfile

@@ -23,6 +23,7 @@ import pandas as pd
 
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.features.customers import customer_features
+from segkit.ingest.options import ReadOptions
 from segkit.modeling.label import cluster_profile_z, segment_profile
 from segkit.rules.registry import product_category
 from segkit.schema import snapshot_date_for
@@ -845,6 +846,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     """
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
+    options = ReadOptions(dayfirst=dayfirst)
     name = Path(str(filename)).name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
@@ -859,22 +861,22 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            known = _known_customers(history, path, model, dayfirst) if history is not None else None
+            known = _known_customers(history, path, model, options) if history is not None else None
             if known:
-                if not _has_usable_lines(path, model, dayfirst):
+                if not _has_usable_lines(path, model, options):
                     notes.append(f"No line of '{name}' is a purchase on its own (cleaning removes them all: returns, "
                                  "zero prices, ...); its customers the shop's log knows are shown on their history, "
                                  "with the file's returns netted against their earlier purchases.")
                 customers = customers_with_history(path, history, model, use_cache=False, allow_short_window=True,
-                                                   notes=notes, dayfirst=dayfirst)
+                                                   notes=notes, **options.as_kwargs())
             else:
                 customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
-                                                  dayfirst=dayfirst)
+                                                  **options.as_kwargs())
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["known"] = customers.attrs.get("known", [])
             scored.attrs["alone"] = known == 0  # transactions of customers the history does not know
-            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, dayfirst)
+            scored.attrs["unscored"], scored.attrs["lines_without_customer"] = _unscored(path, scored, options)
         except SegkitError:
             raise
         except Exception as exc:  # a reader's own error: say what, not where
@@ -886,13 +888,13 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     return scored
 
 
-def _has_usable_lines(path: Path, model: SegmentationModel, dayfirst: bool | None) -> bool:
+def _has_usable_lines(path: Path, model: SegmentationModel, options: ReadOptions) -> bool:
     """True when the file of transactions ``path`` has a purchase of its own after cleaning
     (``customers_for_scoring`` on it alone does not find it empty)."""
     from segkit.pipeline.workflow import customers_for_scoring
 
     try:
-        customers_for_scoring(path, model, use_cache=False, allow_short_window=True, dayfirst=dayfirst)
+        customers_for_scoring(path, model, use_cache=False, allow_short_window=True, **options.as_kwargs())
     except SegkitDataError as exc:
         if "no usable lines" in str(exc):
             return False
@@ -909,21 +911,22 @@ def _is_customer_table(path: Path, features) -> bool:
     return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
 
 
-def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel, dayfirst: bool | None) -> int | None:
+def _known_customers(history: pd.DataFrame, path: Path, model: SegmentationModel,
+                     options: ReadOptions) -> int | None:
     """How many customers of the file of transactions ``path`` ``history`` knows (``None``:
     the file is a customer table, as ``customers_for_scoring`` decides)."""
     from segkit.ingest.load import load_transactions
 
     if _is_customer_table(path, model.input_columns_):
         return None
-    ids = load_transactions(path, use_cache=False, dayfirst=dayfirst)["CustomerID"].dropna().astype("string").unique()
+    ids = load_transactions(path, use_cache=False, **options.as_kwargs())["CustomerID"].dropna().astype("string").unique()
     return int(pd.Index(ids).isin(history["CustomerID"].dropna().astype("string").unique()).sum())
 
 
-def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) -> tuple[list[str], int]:
+def _unscored(path: Path, scored: pd.DataFrame, options: ReadOptions) -> tuple[list[str], int]:
     """Customer ids in a transactions file that got no segment, and lines without an id.
 
-    The file is read as it was scored (``dayfirst``: the date order chosen); a customer
+    The file is read as it was scored (``options``: the date order chosen); a customer
     table (a feature column, no ``InvoiceDate``) has neither. Errors are not swallowed: a file that
     was scored but cannot be counted raises, so the page never says "Scored 18 of 18"
     of a file whose other customers it could not read."""
@@ -932,7 +935,7 @@ def _unscored(path: Path, scored: pd.DataFrame, dayfirst: bool | None = None) ->
     features = set(map(str, scored.columns)) - {"Segment", "Cluster", "Recommendation", "Confidence", "Country"}
     if _is_customer_table(path, features):
         return [], 0
-    raw = load_transactions(path, use_cache=False, dayfirst=dayfirst)
+    raw = load_transactions(path, use_cache=False, **options.as_kwargs())
     ids = raw["CustomerID"]
     present = pd.Index(ids.dropna().astype(str).str.strip().unique())
     missing = present.difference(scored.index.astype(str))
