@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from segkit.clean import clean_transactions, date_window
+from segkit.clean import clean_transactions, date_bounds
 from segkit.errors import SegkitDataError
 from segkit.features.customers import customer_features
 from segkit.ingest.load import load_transactions
@@ -244,14 +244,14 @@ class LiveLog:
         # touched customers, whose every later rule is per customer, so their lines come out as
         # in a full clean.
         dates = distinct["InvoiceDate"][distinct["CustomerID"].notna().to_numpy(dtype=bool)]
-        bounds = date_window(dates)
+        bounds = date_bounds(dates)
         full = self.lines is None or self._bounds_moved(dates, bounds)
         if full:
-            lines, report = clean_transactions(distinct, rules=self.rules, window=bounds)
+            lines, report = clean_transactions(distinct, rules=self.rules, date_bounds=bounds)
         else:
             mine = distinct["CustomerID"].isin(touched).to_numpy(dtype=bool)
             with _one_duckdb_thread():
-                part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
+                part = clean_transactions(distinct.loc[mine], rules=self.rules, date_bounds=bounds).lines
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
             lines = pd.concat([self.lines.loc[keep] if not keep.all() else self.lines, part], ignore_index=True)
         if lines.empty:

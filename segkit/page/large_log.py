@@ -6,7 +6,7 @@ window; ``LargeLogWindows`` computes them with DuckDB over the file, never loadi
 lines into pandas:
 
 - the clean lines are those of the out-of-core customer table: the file read by
-  ``outofcore.canonical_lines``, the date window of ``engine.date_window``, the rules of
+  ``outofcore.canonical_lines``, the outlier-date bounds of ``engine.date_bounds``, the rules of
   ``segkit.rules.lines`` (netting, labels, kept lines, duplicate copies), in the same customer
   buckets; nothing here restates a rule;
 - each distinct Description is categorised once in pandas (``features.product_category``)
@@ -98,7 +98,7 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
     (``Spend``) and per category (``spend_column``) to the folder ``target``, one parquet
     file per customer bucket. Returns the description categories used
     (``description_categories``, or ``categories``)."""
-    from segkit.engines.base import date_window
+    from segkit.engines.base import date_bounds
     from segkit.engines.duckdb import DuckDBEngine
     from segkit.engines.outofcore import buckets_for, canonical_lines
     from segkit.rules import lines as R
@@ -114,12 +114,12 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
         engine.con.con.register("segkit_described", categories[["Described", "Category"]])
         small = engine.con.table("segkit_described")
         names = sorted(categories["Category"].unique())
-        window = date_window(engine, lines)
+        bounds = date_bounds(engine, lines)
         buckets = buckets_for(n_rows, memory_limit)
         # the netting is small and keyed by line number: once for every bucket
-        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+        netted = engine.materialise(R.netted_quantities(lines, bounds)) if rules == "default" else None
         for i, part in enumerate([lines] if buckets == 1 else engine.split(lines, buckets)):
-            kept = R.kept_lines(R.labelled_lines(part, rules, window, netted=netted))
+            kept = R.kept_lines(R.labelled_lines(part, rules, bounds, netted=netted))
             spend = _spend_per_visit(kept, small)
             if "duplicate lines" in R.RULES[rules]:
                 copies = engine.materialise(R.duplicate_copies(kept, engine.dialect.line_hash))

@@ -585,7 +585,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
         lines = engine.table_lines(db_table, dict(columns) if columns else None, order_by)
         out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
                         extra_features=extra_features)
-        clean = engine.clean_lines(lines, rules, out["window"]) if fetch_lines and not out["customers"].empty \
+        clean = engine.clean_lines(lines, rules, out["date_bounds"]) if fetch_lines and not out["customers"].empty \
             else None
     finally:
         engine.close()
