@@ -23,11 +23,11 @@ from segkit.pipeline.workflow import (
 )
 from segkit.schema import OUT_OF_CORE_LINES
 
-__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_windows", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
+__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_date_ranges", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
 
 #: Parquet logs with more lines than this (default 3,000,000) are aggregated out of core
 #: with DuckDB; the page then holds customers only, and its date and category filters are
-#: computed by DuckDB over the file (``large_log.LargeLogWindows``).
+#: computed by DuckDB over the file (``large_log.LargeLogDateRanges``).
 LARGE_LOG_ENV = "SEGKIT_LARGE_LOG_LINES"
 DEFAULT_LARGE_LOG_LINES = OUT_OF_CORE_LINES
 
@@ -59,14 +59,14 @@ def holds_lines(data: CustomerData) -> bool:
     return data.has_lines and not isinstance(data, OutOfCoreData)
 
 
-def large_log_windows(data: CustomerData):
-    """``large_log.LargeLogWindows`` of a log aggregated out of core by the dashboard (its
+def large_log_date_ranges(data: CustomerData):
+    """``large_log.LargeLogDateRanges`` of a log aggregated out of core by the dashboard (its
     date and category filters, computed by DuckDB over the file); ``None`` for other data."""
     if not isinstance(data, OutOfCoreData) or data.path is None:
         return None
-    from segkit.page.large_log import LargeLogWindows
+    from segkit.page.large_log import LargeLogDateRanges
 
-    return LargeLogWindows(data.path, data.cache_name, data.period, data.n_lines, data.rules)
+    return LargeLogDateRanges(data.path, data.cache_name, data.period, data.n_lines, data.rules)
 
 
 def line_count(data: CustomerData) -> int | None:
