@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     def feature_options(p: argparse.ArgumentParser) -> None:
         feature_module_option(p)
         p.add_argument("--window-days", type=int, default=None,
-                       help="count purchases over the last N days before the snapshot (default: the whole log)")
+                       help="count purchases over the last N days before the snapshot date (default: the whole log)")
         p.add_argument("--feature", action="append", default=[], metavar="NAME",
                        help="add a registered feature (e.g. ChristmasShare, CategoriesBought); repeatable")
 
@@ -642,15 +642,15 @@ def _backtest(args) -> int:
 
 
 def _prepare_page(data, model, card_path) -> None:
-    """Segment the customers for the dashboard now (``dashboard.snapshot``), so the first
+    """Segment the customers for the dashboard now (``segkit.page.page_cache``), so the first
     page opens as fast as the next ones."""
     import json
 
     try:
-        from segkit.page.snapshot import prepare_snapshot
+        from segkit.page.page_cache import prepare_page_cache
     except ImportError:  # a core install (no segkit[dashboard]): there is no page to prepare
         return
-    prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
+    prepare_page_cache(data, model, json.loads(Path(card_path).read_text()))
 
 
 def _fit_value(model, data, args) -> None:

@@ -38,11 +38,11 @@ from segkit.errors import SegkitError
 from segkit.ingest.currency import currency_symbol
 from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_date_ranges
-from segkit.page.snapshot import (
+from segkit.page.page_cache import (
     CardModel,
     full_model,
     page_customers,
-    prepare_snapshot,
+    prepare_page_cache,
     segmented_customers,
     split_value_draws,
 )
@@ -398,7 +398,7 @@ class DashboardState(traitlets.HasTraits):
     campaign_cost = traitlets.Float(DEFAULT_COST_PER_CONTACT)
     campaign_uplift = traitlets.Float(DEFAULT_UPLIFT)
     #: The log a live page follows (``LiveFeed.snapshot_key({})``; "" for any other page): its page
-    #: snapshots, one per refresh, are pruned among themselves (``snapshot.prune_snapshots``).
+    #: caches, one per refresh, are pruned among themselves (``page_cache.prune_page_caches``).
     live_log = ""
 
     def __init__(self, data: CustomerData, model, card: dict, status: ModelStatus, artifacts: str | Path,
@@ -446,11 +446,11 @@ class DashboardState(traitlets.HasTraits):
 
     @property
     def category_names(self) -> list[str]:
-        """Product categories present in the lines (from the page snapshot when it has them;
+        """Product categories present in the lines (from the page cache when it has them;
         of a log aggregated out of core: of its descriptions)."""
         if self.large_log is not None:
             return self.large_log.category_names
-        self.everyone  # noqa: B018 (the snapshot brings them)
+        self.everyone  # noqa: B018 (the page cache brings them)
         if self._present_categories is None:
             self._present_categories = [str(c) for c in self.categories.cat.categories]
         return self._present_categories
@@ -534,7 +534,7 @@ class DashboardState(traitlets.HasTraits):
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.server.serve --analyst).")
         card = save_model(full_model(self.model), self.artifacts, self.data)
         # Every page opened from now on reads this model's segments instead of computing them.
-        prepare_snapshot(self.data, full_model(self.model), card)
+        prepare_page_cache(self.data, full_model(self.model), card)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
 
     def reload_saved_model(self) -> bool:
@@ -566,7 +566,7 @@ class DashboardState(traitlets.HasTraits):
     @property
     def scored(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment and lifetime value: for the
-        saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
+        saved model from the page cache every kernel shares (``page_cache.segmented_customers``)."""
         return self._scored_and_draws()[0]
 
     @property
