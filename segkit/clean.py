@@ -9,7 +9,7 @@ Default rules, applied in this order:
 2. ``missing date`` - lines without a date (a "Grand Total" row, a blank cell).
 3. ``outlier dates`` - dates far outside the bulk of the log (``date_bounds``): before
    the 0.5th percentile of the dates minus one year, after the 99.5th percentile plus
-   one year, or after tomorrow. One line dated 2099 would otherwise move the snapshot
+   one year, or after tomorrow. One line dated 2099 would otherwise move the snapshot date
    date and give every customer a recency of decades.
 4. ``missing quantity`` - blank or ``#N/A`` quantities.
 5. ``missing price`` - blank or ``#N/A`` (NaN) prices.

@@ -293,7 +293,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         if kept_lines:
             clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
         if customers:
-            # Buckets share one snapshot: the caller's, else set from all buckets below.
+            # Buckets share one snapshot date: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
             tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
         if functions:  # the lines the in-memory path hands them: clean, inside the observation window
@@ -318,6 +318,6 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     return out
 
 
-#: Recency is counted to this date when the snapshot is not given, then shifted (whole days).
+#: Recency is counted to this date when the snapshot date is not given, then shifted (whole days).
 _FAR_FUTURE = pd.Timestamp("2200-01-01")
 

@@ -1,6 +1,6 @@
 """The data a dashboard page shows: ``load_dashboard_data``.
 
-A snapshot loader (customers with features and segments prepared once, shared by every
+A page-cache loader (customers with features and segments prepared once, shared by every
 kernel) would be one more function here returning a ``CustomerData``: the state and the
 panels only read ``data.customers``, ``data.lines`` (``None`` when not held),
 ``data.period``, ``data.source``, ``data.is_sample`` and ``data.training_info()``.

@@ -1181,7 +1181,7 @@ def lines_until(lines: pd.DataFrame, until) -> pd.DataFrame:
 
 def customer_data_until(data, until):
     """``data`` (a ``CustomerData`` with its lines) as it was on the day ``until``: every
-    later line ignored, the customer table recomputed with the snapshot at midnight after
+    later line ignored, the customer table recomputed with the snapshot date at midnight after
     ``until`` (same observation window and registered features)."""
     from segkit.errors import SegkitDataError
     from segkit.features.customers import FEATURE_COLUMNS, customer_features

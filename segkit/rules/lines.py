@@ -18,7 +18,7 @@ that one labelled table.
 Features (``customer_table``), one row per customer: NumPurchases (distinct invoices),
 TotalQuantity, TotalSpend (sum of Quantity x UnitPrice, currency units), FirstPurchase,
 LastPurchase, DistinctProducts (distinct StockCodes), Recency (whole days from the last
-purchase to the snapshot, by default midnight after the last purchase of the table),
+purchase to the snapshot date, by default midnight after the last purchase of the table),
 Tenure (whole days first to last purchase), AvgOrderValue (TotalSpend / NumPurchases),
 Country (most frequent by lines; ties: first by name).
 """
@@ -292,7 +292,7 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
     return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
 
 
-def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
+def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
                    duplicates: ir.Table | None = None, window_days: int | None = None) -> ir.Table:
     """One row per customer with the features in the module docstring, from the ``kept``
     lines less their ``duplicates`` (``duplicate_copies``; None: nothing to fold).
@@ -304,12 +304,12 @@ def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
 
     ``window_days`` (the observation window, ``segkit.features.customers.customer_features``):
     purchases, quantity, spend, products and the average order count only the lines of
-    the last ``window_days`` days before the snapshot (0 for a customer with none);
+    the last ``window_days`` days before the snapshot date (0 for a customer with none);
     dates, Recency, Tenure and the country stay those of the whole history; customers
-    whose first purchase is not before the snapshot are left out."""
-    if snapshot is not None:
-        at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
-    elif window_days is not None:  # the window needs the snapshot before the aggregation
+    whose first purchase is not before the snapshot date are left out."""
+    if snapshot_date is not None:
+        at = ibis.literal(pd.Timestamp(snapshot_date).to_pydatetime(), "timestamp")
+    elif window_days is not None:  # the window needs the snapshot date before the aggregation
         at = kept.InvoiceDate.max().as_scalar().truncate("D") + ibis.interval(days=1)
     inside = None if window_days is None else kept.InvoiceDate >= at - ibis.interval(days=int(window_days))
     table = kept.group_by("CustomerID").aggregate(
@@ -346,7 +346,7 @@ def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
     table = table.join(money, table.CustomerID == money.money_of)
     table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
                          "LastPurchase", "DistinctProducts", "Country")
-    if snapshot is None and window_days is None:  # from the customer table: no second pass over the lines
+    if snapshot_date is None and window_days is None:  # from the customer table: no second pass over the lines
         at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
     if window_days is not None:
         table = table.filter(table.FirstPurchase < at)
