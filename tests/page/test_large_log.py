@@ -96,7 +96,7 @@ def test_out_of_core_page_filters_by_date_and_category(large_and_in_memory, monk
     folder, large, in_memory, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
     dash = Dashboard(large, artifacts=folder / "artifacts", settings=VIEWER, query="")
-    assert dash.state.filters_dates and not dash.filters.date_start.disabled
+    assert dash.state.can_filter_dates and not dash.filters.date_start.disabled
     assert not dash.filters.category_filter.disabled and "Christmas" in dash.filters.category_filter.options
     assert "DuckDB computes each window" in dash.filters.widget.children[-2].value
     shown = []
