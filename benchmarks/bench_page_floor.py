@@ -113,7 +113,7 @@ def main() -> None:
     import nbformat
 
     from segkit.config import PROJECT_ROOT
-    from segkit.page.snapshot import prepare_snapshot
+    from segkit.page.page_cache import prepare_page_cache
     from segkit.pipeline.artifacts import read_model_card, save_artifacts
     from segkit.pipeline.workflow import load_customer_data, train_model
 
@@ -133,7 +133,7 @@ def main() -> None:
         data = load_customer_data(parquet)
         model, _ = train_model(data, "auto")
         save_artifacts(model, folder / "artifacts", data.training_info())
-        prepare_snapshot(data, model, read_model_card(folder / "artifacts"))
+        prepare_page_cache(data, model, read_model_card(folder / "artifacts"))
         pages = {}
         for name, (source, ready) in SMALL_PAGES.items():
             notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])

@@ -1,12 +1,12 @@
 """What per-segment lifetime value intervals cost the page, on the real data (issue 23).
 
 The page keeps every customer's lifetime value under each of the model's stored parameter
-draws (customers x draws, float32, in the page snapshot as ``CLVDraw*`` columns) and reads the
+draws (customers x draws, float32, in the page cache as ``CLVDraw*`` columns) and reads the
 interval of any group it shows from them: each draw summed over the group, then the 5th and
 95th percentiles. Measured here, after one ``segkit train``-like fit with lifetime value (not
 timed as part of the page):
 
-- preparing the page data (``snapshot.page_customers``: segment, value, draws) and the
+- preparing the page data (``page_cache.page_customers``: segment, value, draws) and the
   snapshot file's size, written and read back, with and without the draw columns;
 - per view: the segment summary with and without intervals, and the total's interval, for
   everyone, one country and one segment;
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from segkit.page.snapshot import (
+from segkit.page.page_cache import (
     _read,
     page_customers,
     split_value_draws,

@@ -7,9 +7,9 @@ Default rules, applied in this order:
 
 1. ``missing customer`` - lines without a CustomerID cannot be attributed.
 2. ``missing date`` - lines without a date (a "Grand Total" row, a blank cell).
-3. ``outlier dates`` - dates far outside the bulk of the log (``date_window``): before
+3. ``outlier dates`` - dates far outside the bulk of the log (``date_bounds``): before
    the 0.5th percentile of the dates minus one year, after the 99.5th percentile plus
-   one year, or after tomorrow. One line dated 2099 would otherwise move the snapshot
+   one year, or after tomorrow. One line dated 2099 would otherwise move the snapshot date
    date and give every customer a recency of decades.
 4. ``missing quantity`` - blank or ``#N/A`` quantities.
 5. ``missing price`` - blank or ``#N/A`` (NaN) prices.
@@ -33,6 +33,7 @@ with a positive quantity.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
@@ -45,7 +46,7 @@ from segkit.rules.lines import (
     NON_PRODUCT_PREFIXES,
     OUTLIER_MARGIN,
     bulk_positions,
-    window_around,
+    bounds_around,
 )
 from segkit.schema import to_utc_naive
 from segkit.schema import tomorrow as next_day
@@ -57,8 +58,8 @@ __all__ = [
     "NON_PRODUCT_PREFIXES",
     "CleaningResult",
     "clean_transactions",
-    "date_window",
-    "window_around",
+    "date_bounds",
+    "bounds_around",
 ]
 
 Rules = Literal["default", "seed"]
@@ -75,13 +76,13 @@ class CleaningResult:
         return iter((self.lines, self.report))
 
 
-def date_window(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def date_bounds(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The dates a log may use: from the 0.5th percentile minus one year to the 99.5th
     percentile plus one year, and no later than tomorrow (``now`` + 1 day, UTC).
 
     Percentiles are taken on the lower value (no interpolation), so the bounds are dates
     in the log; a handful of stray lines cannot move them. The same two order statistics
-    as ``segkit.engines.base.date_window`` (``rules.bulk_positions``), taken in memory with
+    as ``segkit.engines.base.date_bounds`` (``rules.bulk_positions``), taken in memory with
     ``numpy.partition``: a live refresh asks for them at every new file.
     """
     tomorrow = next_day(now)
@@ -92,7 +93,7 @@ def date_window(dates: pd.Series, now: pd.Timestamp | None = None) -> tuple[pd.T
         return pd.Timestamp.min, tomorrow
     low_at, high_at = bulk_positions(len(stamps))
     values = np.partition(stamps.to_numpy(dtype="datetime64[ns]"), [low_at, high_at])
-    return window_around(pd.Timestamp(values[low_at]), pd.Timestamp(values[high_at]), tomorrow)
+    return bounds_around(pd.Timestamp(values[low_at]), pd.Timestamp(values[high_at]), tomorrow)
 
 
 def clean_transactions(
@@ -100,6 +101,7 @@ def clean_transactions(
     rules: Rules = "default",
     non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
     non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
+    date_bounds: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> CleaningResult:
     """Apply the cleaning rules in order and report what each removed.
@@ -117,9 +119,11 @@ def clean_transactions(
         Which rule set to apply.
     non_product_codes, non_product_prefixes : iterable of str
         Stock codes (exact, and by prefix) that are not products (postage, fees, ...).
+    date_bounds : tuple of pandas.Timestamp, optional
+        The outlier-date bounds when already known (``segkit.clean.date_bounds`` of a larger
+        log these lines are part of); default: taken from ``transactions``.
     window : tuple of pandas.Timestamp, optional
-        The outlier-date bounds when already known (``date_window`` of a larger log these
-        lines are part of); default: taken from ``transactions``.
+        Deprecated name of ``date_bounds`` ("window" is the observation window only).
 
     Returns
     -------
@@ -143,8 +147,12 @@ def clean_transactions(
 
     if rules not in ("default", "seed"):
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
+    if window is not None:
+        warnings.warn("clean_transactions(window=...) is deprecated; pass date_bounds=... (the same bounds).",
+                      DeprecationWarning, stacklevel=2)
+        date_bounds = date_bounds if date_bounds is not None else window
     with local_engine() as engine:
-        out = run_rules(engine, engine.lines(transactions), rules, customers=False, kept_lines=True, window=window,
+        out = run_rules(engine, engine.lines(transactions), rules, customers=False, kept_lines=True, bounds=date_bounds,
                         non_product_codes=tuple(non_product_codes), non_product_prefixes=tuple(non_product_prefixes))
     kept = out["kept"]
     lines = transactions.iloc[kept["line_no"].to_numpy()].reset_index(drop=True)

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     def feature_options(p: argparse.ArgumentParser) -> None:
         feature_module_option(p)
         p.add_argument("--window-days", type=int, default=None,
-                       help="count purchases over the last N days before the snapshot (default: the whole log)")
+                       help="count purchases over the last N days before the snapshot date (default: the whole log)")
         p.add_argument("--feature", action="append", default=[], metavar="NAME",
                        help="add a registered feature (e.g. ChristmasShare, CategoriesBought); repeatable")
 
@@ -329,13 +329,16 @@ def _database(args, fetch_lines: bool = False) -> dict:
     return {"db_url": url, "db_table": args.table, "order_by": args.order_by, "fetch_lines": fetch_lines}
 
 
-def _mapping(args):
-    """--columns, with the --layout preset it starts from (``segkit.ingest.load.with_layout``)."""
+def _read_options(args) -> dict:
+    """How to read --data, as the readers' keywords (``ReadOptions.as_kwargs``): --columns with
+    the --layout preset it starts from and the --fx rates, --sheet, --dayfirst / --monthfirst."""
     from segkit.ingest.currency import with_fx
-    from segkit.ingest.load import parse_column_mapping, with_layout
+    from segkit.ingest.load import parse_column_mapping
+    from segkit.ingest.options import ReadOptions
 
-    return with_fx(with_layout(parse_column_mapping(args.columns), getattr(args, "layout", None)),
-                   getattr(args, "fx", None))
+    columns = with_fx(parse_column_mapping(args.columns), getattr(args, "fx", None))
+    return ReadOptions.given(columns, args.sheet, getattr(args, "dayfirst", None),
+                             getattr(args, "layout", None)).as_kwargs()
 
 
 def _say_skipped(args) -> None:
@@ -424,8 +427,8 @@ def _features(args) -> int:
 
     _check_out(args)
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+    data = load_customer_data(args.data, rules=args.rules or "default", engine=args.engine, **_read_options(args),
+                              window_days=args.window_days, extra_features=args.feature,
                               **_spark(args), **_database(args))
     _say_sheets(args)
     _write_csv(_customer_csv(data.customers.reset_index(), data.currency), args.out)
@@ -442,8 +445,8 @@ def _train(args) -> int:
 
     until = parse_until(args.until)
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet, engine=args.engine,
-                              dayfirst=args.dayfirst, window_days=args.window_days, extra_features=args.feature,
+    data = load_customer_data(args.data, rules=args.rules or "default", engine=args.engine, **_read_options(args),
+                              window_days=args.window_days, extra_features=args.feature,
                               **_spark(args), **_database(args, fetch_lines=_train_needs_lines(args)))
     _say_sheets(args)
     data = customer_data_until(data, until)
@@ -612,8 +615,8 @@ def _backtest(args) -> int:
                               "supported here (use --engine pandas).")
     k = args.k if args.k == "auto" else _positive_int(args.k)
     until = parse_until(args.until)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
-                              engine="ibis" if args.engine == "ibis" else "pandas", dayfirst=args.dayfirst,
+    data = load_customer_data(args.data, rules=args.rules or "default", **_read_options(args),
+                              engine="ibis" if args.engine == "ibis" else "pandas",
                               window_days=args.window_days, extra_features=args.feature,
                               **_database(args, fetch_lines=True))
     data = customer_data_until(data, until)
@@ -641,15 +644,15 @@ def _backtest(args) -> int:
 
 
 def _prepare_page(data, model, card_path) -> None:
-    """Segment the customers for the dashboard now (``dashboard.snapshot``), so the first
+    """Segment the customers for the dashboard now (``segkit.page.page_cache``), so the first
     page opens as fast as the next ones."""
     import json
 
     try:
-        from segkit.page.snapshot import prepare_snapshot
+        from segkit.page.page_cache import prepare_page_cache
     except ImportError:  # a core install (no segkit[dashboard]): there is no page to prepare
         return
-    prepare_snapshot(data, model, json.loads(Path(card_path).read_text()))
+    prepare_page_cache(data, model, json.loads(Path(card_path).read_text()))
 
 
 def _fit_value(model, data, args) -> None:
@@ -693,8 +696,8 @@ def _score(args) -> int:
     notes: list[str] = []
     if args.history:
         return _score_with_history(args, model, since, until)
-    customers = customers_for_scoring(args.data, model, _mapping(args), args.sheet, args.rules, args.engine,
-                                      dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
+    customers = customers_for_scoring(args.data, model, rules=args.rules, engine=args.engine, **_read_options(args),
+                                      allow_short_window=args.allow_short_window, notes=notes,
                                       spark=_spark(args), until=until,
                                       database=_database(args, fetch_lines=until is not None))
     _say_sheets(args)
@@ -727,11 +730,11 @@ def _score_with_history(args, model, since, until) -> int:
         raise SegkitDataError(f"score --history reads both logs in memory; --engine {args.engine} is not supported "
                               "with it (use --engine pandas).")
     notes: list[str] = []
-    customers = customers_with_history(args.data, args.history, model, _mapping(args), args.sheet, args.rules,
-                                       dayfirst=args.dayfirst, allow_short_window=args.allow_short_window, notes=notes,
-                                       until=until)
-    before = model.segment(customers_for_scoring(args.history, model, _mapping(args), args.sheet, args.rules,
-                                                 dayfirst=args.dayfirst, allow_short_window=True, until=until))
+    read = _read_options(args)
+    customers = customers_with_history(args.data, args.history, model, rules=args.rules, **read,
+                                       allow_short_window=args.allow_short_window, notes=notes, until=until)
+    before = model.segment(customers_for_scoring(args.history, model, rules=args.rules, **read,
+                                                 allow_short_window=True, until=until))
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
@@ -823,7 +826,7 @@ def _clv(args) -> int:
         except ValueError:
             raise SegkitDataError(f"--until must be a date like 2011-08-31, not '{args.until}'.") from None
     _say_skipped(args)
-    data = load_customer_data(args.data, _mapping(args), args.rules or "default", args.sheet,
+    data = load_customer_data(args.data, rules=args.rules or "default", **_read_options(args),
                               engine="ibis" if args.engine == "ibis" else "pandas", **_database(args, fetch_lines=True))
     _say_sheets(args)
     rfm = rfm_frame(data.lines, until)

@@ -1,5 +1,5 @@
 """What a transaction log is, for every reader and engine: columns, roles, known layouts,
-the rules for ids and missing values, and the date arithmetic of snapshots and windows.
+the rules for ids and missing values, and the date arithmetic of snapshot dates and observation windows.
 
 A leaf: it imports nothing from segkit, so every layer above (ingest, rules, engines,
 features, the page) takes these definitions from one place.
@@ -19,13 +19,13 @@ def to_utc_naive(dates: pd.Series) -> pd.Series:
 
 
 def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
-    """The default snapshot: midnight of the day after the last invoice."""
+    """The default snapshot date: midnight of the day after the last invoice."""
     return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
 
 
-def window_start(snapshot: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:
-    """First moment of an observation window of ``window_days`` days ending at the snapshot."""
-    return None if window_days is None else pd.Timestamp(snapshot) - pd.Timedelta(days=int(window_days))
+def window_start(snapshot_date: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:
+    """First moment of an observation window of ``window_days`` days ending at the snapshot date."""
+    return None if window_days is None else pd.Timestamp(snapshot_date) - pd.Timedelta(days=int(window_days))
 
 
 CANONICAL_COLUMNS = [

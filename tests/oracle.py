@@ -15,7 +15,7 @@ from segkit.rules.lines import (
     BULK_QUANTILES,
     NON_PRODUCT_CODES,
     NON_PRODUCT_PREFIXES,
-    window_around,
+    bounds_around,
 )
 
 
@@ -34,7 +34,7 @@ def date_window(dates: pd.Series, now=None):
     if known.empty:
         return pd.Timestamp.min, tomorrow
     low, high = (known.quantile(q, interpolation="lower") for q in BULK_QUANTILES)
-    return window_around(low, high, tomorrow)
+    return bounds_around(low, high, tomorrow)
 
 
 def clean_transactions(transactions: pd.DataFrame, rules: str = "default"):

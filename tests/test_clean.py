@@ -100,13 +100,13 @@ def test_outlier_dates_are_excluded_with_a_report_row():
 
 
 def test_date_window_is_the_bulk_plus_a_year_and_never_the_future():
-    from segkit.clean import date_window
+    from segkit.clean import date_bounds
 
     dates = pd.Series(pd.date_range("2010-12-01", "2011-12-09", periods=1000))
-    first, last = date_window(dates, now=pd.Timestamp("2030-01-01"))
+    first, last = date_bounds(dates, now=pd.Timestamp("2030-01-01"))
     # 0.5th and 99.5th percentiles, lower value: positions 4 and 994 of 1000
     assert first == dates.iloc[4] - pd.Timedelta(days=365) and last == dates.iloc[994] + pd.Timedelta(days=365)
-    _, last = date_window(dates, now=pd.Timestamp("2011-12-31"))
+    _, last = date_bounds(dates, now=pd.Timestamp("2011-12-31"))
     assert last == pd.Timestamp("2012-01-01")  # tomorrow caps the window
 
 

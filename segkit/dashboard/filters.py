@@ -103,7 +103,7 @@ class FiltersPanel:
             note = (f"Dates and category keep the customers who bought in that window; segments and spend stay "
                     f"those of the whole period. This log's {line_count(data):,} lines are not held in memory: "
                     "DuckDB computes each window over the file (the first change takes longest).")
-        elif state.windowed:
+        elif state.can_filter_dates:
             note = ("Dates and category keep the customers who bought in that window; segments and spend stay "
                     "those of the whole period.")
         else:

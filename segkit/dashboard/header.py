@@ -18,7 +18,7 @@ __all__ = ["HeaderPanel", "source_html", "banner_html", "KPI_INPUTS", "view_kpis
 #: Columns ``views.kpis`` reads (only these are selected: cheaper at a million customers).
 KPI_INPUTS = ["NumPurchases", "TotalSpend", "CLV", "ExpectedPurchases90d"]
 #: What a date or category filter adds: the customers' orders and spend in the window.
-WINDOW_INPUTS = ["PurchasesInWindow", "SpendInWindow"]
+DATE_RANGE_INPUTS = ["PurchasesInWindow", "SpendInWindow"]
 
 
 def view_kpis(state) -> tuple[dict, str]:
@@ -34,7 +34,7 @@ def view_kpis(state) -> tuple[dict, str]:
         window = ""
     else:
         whole = state.whole_period_selection()
-        numbers = kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period, whole.frame(KPI_INPUTS),
+        numbers = kpis(selection.frame(KPI_INPUTS + DATE_RANGE_INPUTS), selection.period, whole.frame(KPI_INPUTS),
                        whole.period)
         window = f"in {filters.category}" if filters.category != ALL else ""
     if numbers.get("TotalCLV") is not None and selection.value_interval is not None:

@@ -104,7 +104,7 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
             feed.prepare()
     state = DashboardState(live_customer_data(feed), model, model.card_, live_status(Path(artifacts), model.card_),
                            artifacts, settings, None, theme)
-    state.live_log = feed.snapshot_key({})  # its page snapshots are pruned apart from other pages'
+    state.live_log = feed.snapshot_key({})  # its page caches are pruned apart from other pages'
     return state, feed, update
 
 

@@ -9,12 +9,12 @@ RFM rule segments), the filters, the theme and the message line. It is a
 writes ``filters``, the theme switch ``theme``, the model panel the model).
 
 What the filters select is computed by pure functions of their inputs
-(``window_activity``, ``select_customers``, ``filter_warnings``) and cached on those
+(``date_range_activity``, ``select_customers``, ``filter_warnings``) and cached on those
 inputs (``_cached``): no cache is ever reset by hand, a new model, new data or new filters
 are simply other keys.
 
 Filters select, they never relabel: every customer keeps the segment the model gives
-them on the full period. The date window keeps the customers who bought in it, the
+them on the full period. The date range keeps the customers who bought in it, the
 product category those who bought in that category (their purchases and spend there
 become extra columns), the spend filter reads full-period spend; each filter only ever
 removes customers.
@@ -37,12 +37,12 @@ from segkit.config import settings as read_settings
 from segkit.errors import SegkitError
 from segkit.ingest.currency import currency_symbol
 from segkit.modeling.label import RFM_LABELS, rfm_segmented
-from segkit.page.data import holds_lines, large_log_windows
-from segkit.page.snapshot import (
+from segkit.page.data import holds_lines, large_log_date_ranges
+from segkit.page.page_cache import (
     CardModel,
     full_model,
     page_customers,
-    prepare_snapshot,
+    prepare_page_cache,
     segmented_customers,
     split_value_draws,
 )
@@ -67,13 +67,13 @@ from segkit.views.tables import (
     segment_summary,
     summary_of_segments,
     table_order,
-    window_mask,
-    window_z_scores,
+    date_range_mask,
+    everyone_z_scores,
 )
 from segkit.views.wording import money
 
-__all__ = ["DashboardState", "Selection", "ModelStatus", "window_activity", "select_customers", "filter_warnings",
-           "initial_model", "WINDOW_COLUMNS", "K_CHOICES", "SEGMENTATIONS"]
+__all__ = ["DashboardState", "Selection", "ModelStatus", "date_range_activity", "select_customers", "filter_warnings",
+           "initial_model", "DATE_RANGE_COLUMNS", "K_CHOICES", "SEGMENTATIONS"]
 
 #: Columns ``views.segment_summary`` reads.
 SUMMARY_INPUTS = ["Cluster", "Segment", "Recommendation", "CLV", "NumPurchases", "TotalQuantity", "TotalSpend",
@@ -92,8 +92,8 @@ def segment_labels(everyone: pd.DataFrame) -> dict[str, pd.Categorical]:
     return out
 
 
-#: Columns a date or category filter adds: the customer's activity inside the window.
-WINDOW_COLUMNS = ["PurchasesInWindow", "SpendInWindow"]
+#: Columns a date or category filter adds: the customer's activity inside the date range (and category).
+DATE_RANGE_COLUMNS = ["PurchasesInWindow", "SpendInWindow"]
 K_CHOICES = list(range(2, 11))
 #: Value tiers offered for a model with lifecycle stages (as ``workflow.train_model``).
 LIFECYCLE_K_CHOICES = list(range(2, 7))
@@ -103,14 +103,14 @@ SEGMENTATIONS = ("model", "rfm")
 
 # ---------------------------------------------------------------- pure functions
 
-def window_activity(lines: pd.DataFrame, categories: pd.Series | None, start: date | None = None,
-                    end: date | None = None, category: str = ALL) -> pd.DataFrame | None:
+def date_range_activity(lines: pd.DataFrame, categories: pd.Series | None, start: date | None = None,
+                        end: date | None = None, category: str = ALL) -> pd.DataFrame | None:
     """Purchases and spend per customer in the lines of ``[start, end]`` (whole days)
     and ``category``, indexed by CustomerID (only customers with such lines).
 
     ``None`` when neither filter narrows anything (the whole period, every category).
     """
-    keep = window_mask(lines, categories, start, end, category)
+    keep = date_range_mask(lines, categories, start, end, category)
     if keep is None:
         return None
     selected = lines.loc[keep, ["CustomerID", "InvoiceNo", "TotalPrice"]]
@@ -124,7 +124,7 @@ def window_activity(lines: pd.DataFrame, categories: pd.Series | None, start: da
 def select_customers(everyone: pd.DataFrame, activity: pd.DataFrame | None, filters: Filters) -> np.ndarray:
     """Which rows of ``everyone`` (segmented on the full period) the filters keep: segment,
     country and full-period spend (``views.filter_mask``), and, when a date or category
-    filter is set, having bought in that window (``activity``). Only ever narrows."""
+    filter is set, having bought in that date range and category (``activity``). Only ever narrows."""
     mask = filter_mask(everyone, filters)
     if activity is not None:
         mask &= _in_index(everyone.index, activity.index)
@@ -163,7 +163,7 @@ class Selection:
     """What the filters select, derived once per (model, filters) and shared by panels.
 
     ``everyone``: every customer with the full-period segment; ``mask``: which of them
-    are shown; ``shown``: those rows (plus the window columns when a date or category
+    are shown; ``shown``: those rows (plus the date-range columns when a date or category
     filter is set); ``period``: the dates the view covers.
     """
 
@@ -272,7 +272,7 @@ class Selection:
         return total_value_interval(self.draws)
 
     def centres(self, z: pd.DataFrame) -> pd.DataFrame:
-        """``views.segment_centres`` of the shown customers over ``z`` (``window_z_scores`` of
+        """``views.segment_centres`` of the shown customers over ``z`` (``everyone_z_scores`` of
         everyone); under a segment filter, the rows of its segments in the centres of ``base``
         (each cluster's centre depends only on its own customers)."""
         if self._centres is not None and self._centres[0] is z:
@@ -398,7 +398,7 @@ class DashboardState(traitlets.HasTraits):
     campaign_cost = traitlets.Float(DEFAULT_COST_PER_CONTACT)
     campaign_uplift = traitlets.Float(DEFAULT_UPLIFT)
     #: The log a live page follows (``LiveFeed.snapshot_key({})``; "" for any other page): its page
-    #: snapshots, one per refresh, are pruned among themselves (``snapshot.prune_snapshots``).
+    #: caches, one per refresh, are pruned among themselves (``page_cache.prune_page_caches``).
     live_log = ""
 
     def __init__(self, data: CustomerData, model, card: dict, status: ModelStatus, artifacts: str | Path,
@@ -415,11 +415,11 @@ class DashboardState(traitlets.HasTraits):
         self.data = data
         #: The symbol on money figures: the log's own currency unless SEGKIT_CURRENCY sets one.
         self.currency = currency_symbol(getattr(data, "currency", None), self.settings)
-        #: The engine's window activity of a log aggregated out of core (``None`` otherwise).
-        self.large_log = large_log_windows(data)
+        #: The engine's date-range activity of a log aggregated out of core (``None`` otherwise).
+        self.large_log = large_log_date_ranges(data)
         #: False when the date and category filters are off: the lines are not held and no
         #: engine computes them (``load_customer_data(..., engine="duckdb")``).
-        self.windowed = holds_lines(data) or self.large_log is not None
+        self.can_filter_dates = holds_lines(data) or self.large_log is not None
         self.countries = sorted(data.customers["Country"].dropna().astype(str).unique())
         self._present_categories: list[str] | None = None
         self.__dict__.pop("categories", None)  # the cached_property of the data before
@@ -446,11 +446,11 @@ class DashboardState(traitlets.HasTraits):
 
     @property
     def category_names(self) -> list[str]:
-        """Product categories present in the lines (from the page snapshot when it has them;
+        """Product categories present in the lines (from the page cache when it has them;
         of a log aggregated out of core: of its descriptions)."""
         if self.large_log is not None:
             return self.large_log.category_names
-        self.everyone  # noqa: B018 (the snapshot brings them)
+        self.everyone  # noqa: B018 (the page cache brings them)
         if self._present_categories is None:
             self._present_categories = [str(c) for c in self.categories.cat.categories]
         return self._present_categories
@@ -534,7 +534,7 @@ class DashboardState(traitlets.HasTraits):
             raise SegkitError("Saving the model needs analyst mode (SEGKIT_ANALYST=1 or segkit.server.serve --analyst).")
         card = save_model(full_model(self.model), self.artifacts, self.data)
         # Every page opened from now on reads this model's segments instead of computing them.
-        prepare_snapshot(self.data, full_model(self.model), card)
+        prepare_page_cache(self.data, full_model(self.model), card)
         self.set_model(self.model, card, saved_status(self.artifacts, card), self.k_table)
 
     def reload_saved_model(self) -> bool:
@@ -566,7 +566,7 @@ class DashboardState(traitlets.HasTraits):
     @property
     def scored(self) -> pd.DataFrame:
         """Every customer with the model's full-period segment and lifetime value: for the
-        saved model from the snapshot every kernel shares (``snapshot.segmented_customers``)."""
+        saved model from the page cache every kernel shares (``page_cache.segmented_customers``)."""
         return self._scored_and_draws()[0]
 
     @property
@@ -597,18 +597,18 @@ class DashboardState(traitlets.HasTraits):
         return self._cached("everyone", (self.model, self.segmentation),
                             lambda: rfm_segmented(self.scored) if self.segmentation == "rfm" else self.scored)
 
-    def _window_key(self, filters: Filters) -> tuple:
-        return (filters.start, filters.end, filters.category) if self.windowed else (None, None, ALL)
+    def _date_range_key(self, filters: Filters) -> tuple:
+        return (filters.start, filters.end, filters.category) if self.can_filter_dates else (None, None, ALL)
 
     def activity(self, filters: Filters | None = None) -> pd.DataFrame | None:
-        """``window_activity`` for the filters' dates and category (``None``: no window)."""
+        """``date_range_activity`` for the filters' dates and category (``None``: no date range or category)."""
         filters = filters or self.filters
-        key = self._window_key(filters)
-        if not self.windowed or key == (None, None, ALL):  # no window: the lines are not needed
+        key = self._date_range_key(filters)
+        if not self.can_filter_dates or key == (None, None, ALL):  # no date range: the lines are not needed
             return None
         if self.large_log is not None:  # DuckDB over the file, saying so while it works
             return self._cached("activity", key, lambda: self.large_log.activity(*key, progress=self._show_progress))
-        return self._cached("activity", key, lambda: window_activity(self.data.lines, self.categories, *key))
+        return self._cached("activity", key, lambda: date_range_activity(self.data.lines, self.categories, *key))
 
     def _show_progress(self, text: str) -> None:
         self.progress = text
@@ -648,7 +648,7 @@ class DashboardState(traitlets.HasTraits):
     @property
     def z_scores(self) -> pd.DataFrame:
         """Per-customer z-scores over everyone (so filters do not shift the centres' scale)."""
-        return self._cached("z", (self.model_version,), lambda: window_z_scores(self.everyone))
+        return self._cached("z", (self.model_version,), lambda: everyone_z_scores(self.everyone))
 
     @property
     def sample_rank(self) -> np.ndarray:
@@ -657,9 +657,9 @@ class DashboardState(traitlets.HasTraits):
                             lambda: np.random.default_rng(0).permutation(len(self.data.customers)))
 
     def table_frame(self, filters: Filters | None = None) -> pd.DataFrame:
-        """Everyone with the table's columns (window columns when a window is set)."""
+        """Everyone with the table's columns (date-range columns when a date range or category is set)."""
         filters = filters or self.filters
-        key = (self.model_version, self._window_key(filters))
+        key = (self.model_version, self._date_range_key(filters))
 
         def build():
             frame = self.everyone
@@ -669,7 +669,7 @@ class DashboardState(traitlets.HasTraits):
             table = frame.reset_index()
             columns = [c for c in TABLE_COLUMNS if c in table.columns]
             if activity is not None:
-                columns[columns.index("TotalSpend") + 1:columns.index("TotalSpend") + 1] = WINDOW_COLUMNS
+                columns[columns.index("TotalSpend") + 1:columns.index("TotalSpend") + 1] = DATE_RANGE_COLUMNS
             return table[columns]
         return self._cached("table", key, build)
 
@@ -679,6 +679,6 @@ class DashboardState(traitlets.HasTraits):
         frame = self.table_frame(filters)
         if sort_by not in frame.columns:
             sort_by = "TotalSpend"
-        key = (self.model_version, self._window_key(filters), sort_by, ascending)
+        key = (self.model_version, self._date_range_key(filters), sort_by, ascending)
         order = self._cached("order", key, lambda: table_order(frame.set_index("CustomerID"), sort_by, ascending))
         return order[self.selection.mask[order]]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from segkit.dashboard.changes_panel import plan_of
 from segkit.dashboard.printout import rows_left_out_html
-from segkit.dashboard.state import WINDOW_COLUMNS
+from segkit.dashboard.state import DATE_RANGE_COLUMNS
 from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.value_panel import palive_note, single_day_note, value_range_note
 from segkit.dashboard.widgets import FileDownload, classed, guarded
@@ -147,7 +147,7 @@ class TablePanel:
     def __init__(self, state):
         self.state = state
         currency = state.currency
-        sortable = [c for c in TABLE_COLUMNS if c != "Recommendation"] + WINDOW_COLUMNS
+        sortable = [c for c in TABLE_COLUMNS if c != "Recommendation"] + DATE_RANGE_COLUMNS
         self.sort_by = W.Dropdown(options=[(title(c, currency), c) for c in sortable], value="TotalSpend",
                                   description="Sort by", layout=W.Layout(width="300px"))
         self.sort_order = W.ToggleButtons(options=["Descending", "Ascending"], value="Descending")

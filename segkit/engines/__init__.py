@@ -8,12 +8,12 @@ from segkit.engines.base import (
            Engine,
            arrow_lines,
            canonical_table,
-           date_window,
+           date_bounds,
            run_rules,
            write_parquet,
 )
 from segkit.engines.duckdb import DuckDBEngine, local_engine
 from segkit.engines.spark import SparkEngine, score_on_spark, spark_session
 
-__all__ = ["Engine", "DuckDBEngine", "SparkEngine", "arrow_lines", "canonical_table", "date_window", "local_engine",
+__all__ = ["Engine", "DuckDBEngine", "SparkEngine", "arrow_lines", "canonical_table", "date_bounds", "local_engine",
            "run_rules", "score_on_spark", "spark_session", "write_parquet"]

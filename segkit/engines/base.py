@@ -35,7 +35,7 @@ from segkit.schema import (
 )
 from segkit.schema import tomorrow as next_day
 
-__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_window", "refuse_order_statuses", "run_rules",
+__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_bounds", "refuse_order_statuses", "run_rules",
            "table_currency"]
 
 
@@ -130,7 +130,7 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     trimmed with blanks and ``nan`` missing, numbers as floats. Text dates and text
     numbers are refused: the loader parses those (CSV and Excel files). ``dialect``: the
     engine's (its id-trimming class, ``segkit.engines.dialects``). ``line_number``: an expression
-    numbering the lines (a window), else ``raw``'s own ``line_no`` column."""
+    numbering the lines (a window function), else ``raw``'s own ``line_no`` column."""
     import ibis
 
     from segkit.errors import SegkitDataError
@@ -164,7 +164,7 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     # Text ids trimmed as Python trims (ibis' strip() removes ASCII whitespace only), in a
     # select of their own: the rules below read the trimmed text four times, and a database
     # inlines a plain select's expressions into each use (PostgreSQL ran the regex four times
-    # a line); a select that also numbers the lines (a window) is computed once.
+    # a line); a select that also numbers the lines (a window function) is computed once.
     trimmed = {role: f"_trimmed_{role}" for role in ("invoice", "product", "customer")
                if role in roles and not raw[roles[role]].type().is_numeric()}
     raw = raw.mutate(**{column: raw[roles[role]].cast("string").re_replace(f"^{space}+|{space}+$", "")
@@ -244,8 +244,8 @@ def refuse_order_statuses(roles: Mapping[str, str], source: str) -> None:
         )
 
 
-def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``segkit.clean.date_window`` on an engine: the lower-value bulk percentiles of the
+def date_bounds(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``segkit.clean.date_bounds`` on an engine: the lower-value bulk percentiles of the
     dated lines, exactly (two ordered look-ups), widened by ``OUTLIER_MARGIN``."""
     tomorrow = next_day(now)
     dated = R.dated_lines(lines).select("InvoiceDate")
@@ -256,13 +256,13 @@ def date_window(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
     low = engine.nth_date(dated, low_at)
     high = engine.nth_date(dated, n - 1 - high_at, descending=True)
     naive = [t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in (low, high)]
-    return R.window_around(naive[0], naive[1], tomorrow)
+    return R.bounds_around(naive[0], naive[1], tomorrow)
 
 
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
               non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
-              window: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None,
+              bounds: tuple[pd.Timestamp, pd.Timestamp] | None = None, window_days: int | None = None,
               extra_features=()) -> dict:
     """Clean ``lines`` (an ibis table from ``engine.lines``) and aggregate per customer.
 
@@ -271,8 +271,8 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     with ``kept_lines``, ``kept`` (``line_no`` and netted ``Quantity`` of every kept line,
     in file order). ``buckets`` > 1 runs the same expressions once per bucket of
     customers (a hash of the id), for logs too large for one pass: every rule after the
-    date window and every feature is per customer, so the parts add up. ``window``: the
-    date window when already known (else ``date_window``). ``window_days``: the
+    outlier-date rule and every feature is per customer, so the parts add up. ``bounds``: the
+    outlier-date bounds when already known (else ``date_bounds``); returned as ``date_bounds``. ``window_days``: the
     observation window of ``segkit.rules.lines.customer_table``. ``extra_features``: names of
     registered features (``segkit.rules.registry.register_feature``), computed from each
     bucket's clean lines (inside the observation window) by ``segkit.rules.registry``
@@ -283,19 +283,19 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     from segkit.schema import window_start
 
     functions = feature_functions(extra_features, engine) if extra_features else {}
-    window = window or date_window(engine, lines)
+    bounds = bounds or date_bounds(engine, lines)
     # the netting is a small table keyed by line number: computed once, before the passes
     # over the lines (every bucket's lines join it)
-    netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+    netted = engine.materialise(R.netted_quantities(lines, bounds)) if rules == "default" else None
     if window_days is not None and snapshot_date is None:
-        # the window's start, from all kept lines, as a value: every bucket counts the same
+        # the observation window's start, from all kept lines, as a value: every bucket counts the same
         # window, and Spark refuses a subquery inside an aggregate's condition
-        kept = R.kept_lines(R.labelled_lines(lines, rules, window, non_product_codes, non_product_prefixes, netted))
+        kept = R.kept_lines(R.labelled_lines(lines, rules, bounds, non_product_codes, non_product_prefixes, netted))
         last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
         snapshot_date = snapshot_date_for(last)
     counts, cleans, tables, clean_parts, feature_parts = [], [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
-        labelled = R.labelled_lines(part, rules, window, non_product_codes, non_product_prefixes, netted)
+        labelled = R.labelled_lines(part, rules, bounds, non_product_codes, non_product_prefixes, netted)
         if kept_lines:
             # lines in memory, several queries: each step computed once into a table
             labelled = engine.materialise(labelled)
@@ -314,13 +314,13 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         if kept_lines:
             clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
         if customers:
-            # Buckets share one snapshot: the caller's, else set from all buckets below.
+            # Buckets share one snapshot date: the caller's, else set from all buckets below.
             at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
             tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
         if functions:  # the lines the in-memory path hands them: clean, inside the observation window
             since = window_start(snapshot_date, window_days)
             feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules), functions, since))
-    out: dict[str, Any] = {"window": window}
+    out: dict[str, Any] = {"date_bounds": bounds}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
                                        rules)
@@ -343,6 +343,6 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     return out
 
 
-#: Recency is counted to this date when the snapshot is not given, then shifted (whole days).
+#: Recency is counted to this date when the snapshot date is not given, then shifted (whole days).
 _FAR_FUTURE = pd.Timestamp("2200-01-01")
 

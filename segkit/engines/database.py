@@ -201,14 +201,15 @@ class IbisEngine(Engine):
 
         return batches()
 
-    def clean_lines(self, lines, rules: str, window) -> pd.DataFrame:
+    def clean_lines(self, lines, rules: str, bounds) -> pd.DataFrame:
         """The clean lines of ``lines`` (``segkit.rules.lines.clean_lines``, duplicates folded)
-        in line order, typed as the in-memory path types them (``lines_as_in_memory``)."""
+        in line order, typed as the in-memory path types them (``lines_as_in_memory``);
+        ``bounds``: the outlier-date bounds ``run_rules`` used."""
         import pyarrow as pa
 
         from segkit.rules.registry import lines_as_in_memory
 
-        labelled = R.labelled_lines(lines, rules, window)
+        labelled = R.labelled_lines(lines, rules, bounds)
         clean = R.clean_lines(labelled, rules).order_by(R.LINE_NUMBER)
         batches = list(self.record_batches(clean, 100_000))
         table = pa.Table.from_batches(batches) if batches else clean.schema().to_pyarrow().empty_table()

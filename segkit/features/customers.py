@@ -79,7 +79,7 @@ def customer_features(
         ``segkit.engines.base.Engine`` passed in runs them on that engine.
     window_days : int, optional
         Observation window: count purchases and money over the last ``window_days`` days
-        before the snapshot only (dates still come from the whole history). ``None``:
+        before the snapshot date only (dates still come from the whole history). ``None``:
         the whole log.
     extra_features : sequence of str
         Names of registered features (``segkit.rules.registry.register_feature``) to add
@@ -111,17 +111,17 @@ def customer_features(
         if not isinstance(lines, pd.DataFrame):
             lines = pd.read_parquet(lines)
         lines = lines.assign(InvoiceDate=to_utc_naive(lines["InvoiceDate"]))
-        snapshot = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None \
+        snapshot_date = snapshot_date_for(lines["InvoiceDate"].max()) if snapshot_date is None \
             else pd.Timestamp(snapshot_date)
         if window_days is not None:
-            return _windowed_features(lines, snapshot, int(window_days), extra_features)
-        table = customer_features(lines, snapshot, engine)
+            return _windowed_features(lines, snapshot_date, int(window_days), extra_features)
+        table = customer_features(lines, snapshot_date, engine)
         return add_registered_features(table, lines, list(extra_features))
-    snapshot = None if snapshot_date is None else pd.Timestamp(snapshot_date)
+    snapshot_date = None if snapshot_date is None else pd.Timestamp(snapshot_date)
     if isinstance(engine, Engine):
-        return finish_customers(engine.to_pandas(customer_table(engine.lines(lines), snapshot)))
+        return finish_customers(engine.to_pandas(customer_table(engine.lines(lines), snapshot_date)))
     with local_engine() as local:
-        return finish_customers(local.to_pandas(customer_table(local.lines(lines), snapshot)))
+        return finish_customers(local.to_pandas(customer_table(local.lines(lines), snapshot_date)))
 
 
 def customer_features_as_of(lines: pd.DataFrame, dates, window_days: int | None = None) -> dict[pd.Timestamp, pd.DataFrame]:
@@ -222,17 +222,18 @@ def finish_customers(raw: pd.DataFrame) -> pd.DataFrame:
     return _tidy(table)
 
 
-def _windowed_features(lines: pd.DataFrame, snapshot: pd.Timestamp, window_days: int, extra_features) -> pd.DataFrame:
+def _windowed_features(lines: pd.DataFrame, snapshot_date: pd.Timestamp, window_days: int,
+                       extra_features) -> pd.DataFrame:
     """Counts and money over the window; dates (First/LastPurchase, Recency, Tenure) and
     country over the whole history, since lifecycle facts are facts of the calendar.
     Customers with no purchase in the window keep their row with zero purchases and spend."""
-    history = customer_features(lines, snapshot_date=snapshot)
-    inside = lines[lines["InvoiceDate"] >= window_start(snapshot, window_days)]
-    counted = customer_features(inside, snapshot_date=snapshot) if len(inside) else history.iloc[0:0]
+    history = customer_features(lines, snapshot_date=snapshot_date)
+    inside = lines[lines["InvoiceDate"] >= window_start(snapshot_date, window_days)]
+    counted = customer_features(inside, snapshot_date=snapshot_date) if len(inside) else history.iloc[0:0]
     table = history.copy()
     for column in ("NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue", "DistinctProducts"):
         table[column] = counted[column].reindex(table.index).fillna(0).astype(history[column].dtype)
-    table = table[(table["FirstPurchase"] < snapshot)]
+    table = table[(table["FirstPurchase"] < snapshot_date)]
     return add_registered_features(table, inside, list(extra_features)) if extra_features else table
 
 

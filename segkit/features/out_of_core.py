@@ -11,7 +11,7 @@ cancellations runs only on purchases whose customer and product have a cancellat
 and DuckDB spills to ``temp_directory`` above ``memory_limit``. A log too large for one
 pass (more than ``ROWS_PER_GB`` lines per GB of ``memory_limit``) is run once per bucket
 of customers (a hash of the id), as a filter over the same expressions: every rule
-after the date window and every feature is per customer, so the parts add up to the
+after the outlier-date rule and every feature is per customer, so the parts add up to the
 same table (``benchmarks/bench_scale.py`` measures it).
 
 Limits: one parquet file in the UCI Online Retail (or Online Retail II) layout, with a

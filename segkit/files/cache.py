@@ -1,6 +1,6 @@
 """The key every disk cache shares: a hash of segkit's own source.
 
-Caches of clean lines, customer tables and page snapshots include ``code_fingerprint()``
+Caches of clean lines, customer tables and page caches include ``code_fingerprint()``
 in their keys, so any change to any module of the package (all subpackages included)
 invalidates them.
 """

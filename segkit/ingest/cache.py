@@ -15,8 +15,9 @@ from segkit.config import (
     cache_dir,
     currency,
 )
+from segkit.ingest.options import ReadOptions
 
-__all__ = ["CACHE_VERSION", "cache_path", "file_digest", "file_digests", "prefix_digest", "read_table_with_metadata", "write_parquet_atomically", "write_table_atomically"]
+__all__ = ["CACHE_VERSION", "cache_path", "file_digest", "keyed_cache_path", "file_digests", "prefix_digest", "read_table_with_metadata", "write_parquet_atomically", "write_table_atomically"]
 
 
 # Bump when the canonical frame changes so old cache files are not reused.
@@ -63,10 +64,15 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_path(path: Path, mapping: Mapping[str, str], sheet, dayfirst: bool | None = None) -> Path:
-    """Cache file keyed by the file's content (not its name, size or mtime) and the options."""
+def cache_path(path: Path, options: ReadOptions) -> Path:
+    """Cache file keyed by the file's content (not its name, size or mtime) and the reading options."""
+    return keyed_cache_path(path, *options.key())
+
+
+def keyed_cache_path(path: Path, *parts) -> Path:
+    """Cache file keyed by the file's content and ``parts`` (JSON-ready: what decides the result)."""
     # The currency shown is part of the key: a file is checked against it when read (check_one_currency).
-    key = json.dumps([file_digest(path), sorted(mapping.items()), str(sheet), dayfirst, currency(), CACHE_VERSION])
+    key = json.dumps([file_digest(path), *parts, currency(), CACHE_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return cache_dir() / f"{path.stem}-{digest}.parquet"
 

@@ -47,6 +47,7 @@ from segkit.config import (
 from segkit.errors import SegkitDataError
 from segkit.ingest.currency import convert_to_base
 from segkit.ingest.cache import cache_path, write_parquet_atomically
+from segkit.ingest.options import ReadOptions, with_layout  # noqa: F401  (with_layout: re-exported)
 from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
 from segkit.ingest.values import (
@@ -75,7 +76,7 @@ from segkit.schema import (
     best_layout,
 )
 
-__all__ = ["ColumnsNotRecognised", "CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "resolve_mapping", "standardise_columns", "with_layout"]
+__all__ = ["ColumnsNotRecognised", "CONVERTED", "FILLED_DOWN", "LOG_CURRENCY", "LAYOUT_READ", "ORDER_FIELDS", "fill_down_within_orders", "load_transactions", "parse_column_mapping", "read_transactions", "resolve_mapping", "standardise_columns", "with_layout"]
 
 
 _MAX_EXAMPLES = 1
@@ -110,23 +111,6 @@ def parse_column_mapping(text: str | None) -> dict[str, str]:
                 f"--columns names the unknown role '{role}'; known roles: {', '.join(ROLES)}."
             )
         mapping[role.lower()] = column
-    return mapping
-
-
-def with_layout(columns: Mapping[str, str] | None, layout: str | None) -> dict[str, str]:
-    """A column mapping that also names a layout preset (``--layout NAME``: a key of
-    ``segkit.schema.LAYOUT_PRESETS``) under ``LAYOUT_KEY``, so it travels wherever a mapping
-    goes (every reader, engine and cache key). An unknown name is refused in one sentence."""
-    mapping = dict(columns or {})
-    if layout is None or str(layout).strip().lower() in ("", "auto"):
-        return mapping
-    name = str(layout).strip().lower()
-    if name not in LAYOUT_PRESETS:
-        raise SegkitDataError(
-            f"'{layout}' is not a layout segkit knows; use --layout {', '.join(LAYOUT_PRESETS)}, or leave --layout "
-            "out to recognise the layout from the file's header."
-        )
-    mapping[LAYOUT_KEY] = name
     return mapping
 
 
@@ -193,6 +177,11 @@ def load_transactions(
     >>> list(lines.columns)
     ['InvoiceNo', 'StockCode', 'Description', 'Quantity', 'InvoiceDate', 'UnitPrice', 'CustomerID', 'Country']
     """
+    return read_transactions(path, ReadOptions.given(columns, sheet, dayfirst, layout), use_cache)
+
+
+def read_transactions(path: Path, options: ReadOptions, use_cache: bool = True) -> pd.DataFrame:
+    """``load_transactions`` with its reading options as one ``ReadOptions``."""
     path = Path(path)
     name = path.name
     if not path.exists():
@@ -208,10 +197,9 @@ def load_transactions(
     if path.stat().st_size == 0:
         raise SegkitDataError(f"'{name}' is empty (0 bytes); export the transactions again.")
 
-    mapping = with_layout(columns, layout)
     cache_file = None
     if use_cache and suffix != ".parquet":
-        cache_file = cache_path(path, mapping, sheet, dayfirst)
+        cache_file = cache_path(path, options)
         if cache_file.exists():
             try:
                 cached = pd.read_parquet(cache_file)
@@ -220,8 +208,8 @@ def load_transactions(
             except Exception:  # a damaged cache file is just read again
                 cache_file.unlink(missing_ok=True)
 
-    raw = read_raw(path, sheet, mapping)
-    frame = standardise_columns(raw, mapping, source=name, dayfirst=dayfirst)
+    raw = read_raw(path, options.sheet, options.mapping)
+    frame = standardise_columns(raw, options.mapping, source=name, dayfirst=options.dayfirst)
     if cache_file is not None:
         write_parquet_atomically(frame, cache_file)
     return frame

@@ -19,12 +19,13 @@ from segkit.config import (
 )
 from segkit.errors import SegkitDataError
 from segkit.ingest.cache import file_digest
+from segkit.ingest.options import ReadOptions
 from segkit.ingest.load import (
     CONVERTED,
     FILLED_DOWN,
     LAYOUT_READ,
     LOG_CURRENCY,
-    load_transactions,
+    read_transactions,
     resolve_mapping,
     standardise_columns,
 )
@@ -36,12 +37,11 @@ from segkit.schema import (
     ORDER_STATUS_ROLES,
 )
 
-__all__ = ["REPEATED_ACROSS_FILES", "drop_repeats_across_files", "line_hashes", "load_log", "log_files", "plain_cells", "read_grown_csv", "repeated_across_files", "skipped_files", "source_labels", "with_source_files"]
+__all__ = ["REPEATED_ACROSS_FILES", "drop_repeats_across_files", "line_hashes", "load_log", "log_files", "read_log_files", "plain_cells", "read_grown_csv", "repeated_across_files", "skipped_files", "source_labels", "with_source_files"]
 
 
-def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, columns: Mapping[str, str] | None = None,
-                   dayfirst: bool | None = None, new_size: int | None = None, old_lines: int = 0
-                   ) -> tuple[pd.DataFrame, bool] | None:
+def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, options: ReadOptions | None = None,
+                   new_size: int | None = None, old_lines: int = 0) -> tuple[pd.DataFrame, bool] | None:
     """The lines a CSV file gained after its first ``old_size`` bytes, read alone, with
     whether the whole file is now plain (``plain_cells``); ``None`` when they cannot be read
     alone with exactly the result of reading the whole file (then read it whole). ``new_size``:
@@ -60,6 +60,8 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     import io
 
     path = Path(path)
+    options = options or ReadOptions()
+    columns = options.columns
     with open(path, "rb") as fh:
         head = fh.read(65536)
         fh.seek(max(old_size - 65536, 0))
@@ -102,7 +104,7 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, colu
     if not old_plain or not plain_cells(raw, columns, path.name, alone=True):
         return None
     try:
-        return standardise_columns(raw, columns, source=path.name, dayfirst=dayfirst), True
+        return standardise_columns(raw, columns, source=path.name, dayfirst=options.dayfirst), True
     except SegkitDataError:
         return None
 
@@ -188,6 +190,12 @@ def load_log(
     duplicates are dropped, see docs/data-science.md). A file that cannot be read is refused with
     its own one-sentence reason. ``columns``, ``layout`` and the rest as in ``load_transactions``.
     """
+    return read_log_files(source, ReadOptions.given(columns, sheet, dayfirst, layout), use_cache, notes)
+
+
+def read_log_files(source: str | Path, options: ReadOptions, use_cache: bool = True,
+                   notes: list[str] | None = None) -> pd.DataFrame:
+    """``load_log`` with its reading options as one ``ReadOptions``."""
     frames: list[pd.DataFrame] = []
     names: list[str] = []
     seen: dict[str, str] = {}
@@ -200,8 +208,7 @@ def load_log(
                 notes.append(f"'{labels[path]}' has the same contents as '{seen[digest]}'; it was read once.")
             continue
         seen[digest] = labels[path]
-        frames.append(load_transactions(path, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst,
-                                        layout=layout))
+        frames.append(read_transactions(path, options, use_cache))
         names.append(labels[path])
     filled = sum(int(frame.attrs.get(FILLED_DOWN, 0)) for frame in frames)
     combined = with_source_files(frames, names)

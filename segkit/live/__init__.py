@@ -1,1 +1,1 @@
-"""Following a folder or a growing file without widgets: the feed, its page snapshot and the refresher process."""
+"""Following a folder or a growing file without widgets: the feed, its page cache and the refresher process."""

@@ -49,6 +49,7 @@ import pandas as pd
 
 from segkit.errors import SegkitDataError
 from segkit.files.locks import computed_once, modified_time
+from segkit.ingest.options import ReadOptions
 from segkit.live import snapshot_store
 from segkit.live.changes import LiveUpdate, describe_changes
 from segkit.live.folder_scan import FileState, FolderScan
@@ -95,10 +96,8 @@ class LiveFeed:
         self,
         source: str | Path,
         model: "SegmentationModel",
-        columns: Mapping[str, str] | None = None,
+        options: ReadOptions | None = None,
         rules: str = "default",
-        sheet: str | int | None = None,
-        dayfirst: bool | None = None,
         allow_short_window: bool = False,
         settle: float | None = None,
         folder: str | Path | None = None,
@@ -107,8 +106,9 @@ class LiveFeed:
         keep: int = 3,
         follower: bool = False,
     ) -> None:
-        self._options = dict(columns=columns, rules=rules, sheet=sheet, dayfirst=dayfirst,
-                             allow_short_window=allow_short_window, settle=settle)
+        #: ``LiveLog``'s arguments, for the logs this feed computes from.
+        self._options = dict(options=options or ReadOptions(), rules=rules, allow_short_window=allow_short_window,
+                             settle=settle)
         self.source = source
         self.model = model
         self.scan = FolderScan(source, settle)
@@ -140,7 +140,8 @@ class LiveFeed:
     def snapshot_key(self, files: Mapping[str, FileState]) -> str:
         """The key of the snapshot of ``files`` for this log, model and reading options
         (``snapshot_store.snapshot_key``)."""
-        options = {k: v for k, v in self._options.items() if k != "settle"}
+        options = {**self._options["options"].as_kwargs(), "rules": self._options["rules"],
+                   "allow_short_window": self._options["allow_short_window"]}
         return snapshot_key(self.source, self.model_version, options, files)
 
     def check(self, now: float | None = None, wait: float = 0.0) -> LiveUpdate | None:

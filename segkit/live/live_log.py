@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from segkit.clean import clean_transactions, date_window
+from segkit.clean import clean_transactions, date_bounds
 from segkit.errors import SegkitDataError
 from segkit.features.customers import customer_features
 from segkit.ingest.load import load_transactions
@@ -22,6 +22,7 @@ from segkit.ingest.logs import (
     repeated_across_files,
     with_source_files,
 )
+from segkit.ingest.options import ReadOptions
 from segkit.live.changes import LiveUpdate, describe_changes, quoted_names
 from segkit.live.folder_scan import FileState, FolderScan
 from segkit.rules.registry import REGISTERED_FEATURES
@@ -57,10 +58,8 @@ class LiveLog:
         self,
         source: str | Path,
         model: "SegmentationModel",
-        columns: Mapping[str, str] | None = None,
+        options: ReadOptions | None = None,
         rules: str = "default",
-        sheet: str | int | None = None,
-        dayfirst: bool | None = None,
         allow_short_window: bool = False,
         settle: float | None = None,
     ) -> None:
@@ -68,10 +67,8 @@ class LiveLog:
 
         self.source = source
         self.model = model
-        self.columns = dict(columns or {})
+        self.options = options or ReadOptions()  # how each file is read
         self.rules = rules
-        self.sheet = sheet
-        self.dayfirst = dayfirst
         self.allow_short_window = allow_short_window
         self.scan = FolderScan(source, settle)
         self.window_days, self.required_days = scoring_window(model)
@@ -172,7 +169,7 @@ class LiveLog:
                     target[name] = known
                 continue
             try:
-                frame = load_transactions(state.path, columns=self.columns, sheet=self.sheet, dayfirst=self.dayfirst)
+                frame = load_transactions(state.path, **self.options.as_kwargs())
                 if not _unchanged_since(state):  # written to meanwhile: read at a later check
                     waiting.append(name)
                     meanwhile.append(name)
@@ -220,7 +217,7 @@ class LiveLog:
         try:
             if scan.prefix(state, known.size) != known.digest:
                 return None
-            read = read_grown_csv(state.path, known.size, known.plain, self.columns, self.dayfirst,
+            read = read_grown_csv(state.path, known.size, known.plain, self.options,
                                   new_size=state.size, old_lines=known.lines)
         except OSError:
             return None
@@ -247,14 +244,14 @@ class LiveLog:
         # touched customers, whose every later rule is per customer, so their lines come out as
         # in a full clean.
         dates = distinct["InvoiceDate"][distinct["CustomerID"].notna().to_numpy(dtype=bool)]
-        bounds = date_window(dates)
+        bounds = date_bounds(dates)
         full = self.lines is None or self._bounds_moved(dates, bounds)
         if full:
-            lines, report = clean_transactions(distinct, rules=self.rules, window=bounds)
+            lines, report = clean_transactions(distinct, rules=self.rules, date_bounds=bounds)
         else:
             mine = distinct["CustomerID"].isin(touched).to_numpy(dtype=bool)
             with _one_duckdb_thread():
-                part = clean_transactions(distinct.loc[mine], rules=self.rules, window=bounds).lines
+                part = clean_transactions(distinct.loc[mine], rules=self.rules, date_bounds=bounds).lines
             keep = ~self.lines["CustomerID"].isin(touched).to_numpy(dtype=bool)
             lines = pd.concat([self.lines.loc[keep] if not keep.all() else self.lines, part], ignore_index=True)
         if lines.empty:

@@ -1,12 +1,12 @@
 """The page refresher: one process computes a live page's refreshes for every open page.
 
 Without it, the first open page to notice a new file computes the refresh (cleaning the
-touched customers, their features, scoring everyone, the page snapshot) inside its
+touched customers, their features, scoring everyone, the page cache) inside its
 kernel, and the others read it. With it, no page kernel computes: ``python -m
 segkit.live.refresher`` (started by ``segkit.server.serve`` when the page follows a folder
 and a saved model exists) checks the folder five times per ``SEGKIT_REFRESH_SECONDS``
 (at most once a second: listing 300 files costs 5 ms), computes
-each new folder state once (``LiveFeed`` with ``follower=True``), writes the page snapshot
+each new folder state once (``LiveFeed`` with ``follower=True``), writes the page cache
 the pages open from (``segmented_customers``), and only then names the new snapshot in its
 heartbeat (``LiveFeed.publish``). Open pages poll that heartbeat every couple of seconds
 (``LivePanel``) and read the snapshot; they never list the folder meanwhile. So a new
@@ -116,7 +116,7 @@ class PageRefresher:
             feed = self._feed()
             update = feed.check()
             if update is not None:
-                self._write_page_snapshot(feed)
+                self._write_page_cache(feed)
         except AnotherRefresher:
             log.info("another page refresher follows %s; stopping", self.source)
             self.duplicate = True
@@ -169,11 +169,11 @@ class PageRefresher:
             self.feed, self.card_checksum, self._published = feed, checksum, None
         return self.feed
 
-    def _write_page_snapshot(self, feed: LiveFeed) -> None:
+    def _write_page_cache(self, feed: LiveFeed) -> None:
         """What a page opens from (``segmented_customers``): every customer segmented with
         lifetime value, as ``DashboardState.scored`` of a live page asks for it."""
         from segkit.live.page import live_customer_data
-        from segkit.page.snapshot import page_customers, segmented_customers
+        from segkit.page.page_cache import page_customers, segmented_customers
 
         data = live_customer_data(feed)
         segmented_customers(data.fingerprint, feed.model.card_, lambda: page_customers(data, feed.model),

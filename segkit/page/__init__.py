@@ -1,1 +1,1 @@
-"""The page's data without widgets: which customers it shows, its snapshots and its large-log windows."""
+"""The page's data without widgets: which customers it shows, its page cache and its large-log date ranges."""

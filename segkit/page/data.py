@@ -1,6 +1,6 @@
 """The data a dashboard page shows: ``load_dashboard_data``.
 
-A snapshot loader (customers with features and segments prepared once, shared by every
+A page-cache loader (customers with features and segments prepared once, shared by every
 kernel) would be one more function here returning a ``CustomerData``: the state and the
 panels only read ``data.customers``, ``data.lines`` (``None`` when not held),
 ``data.period``, ``data.source``, ``data.is_sample`` and ``data.training_info()``.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.config import default_data_path, is_database_url
-from segkit.ingest.cache import cache_path
+from segkit.ingest.cache import keyed_cache_path
 from segkit.pipeline.workflow import (
     CachedCustomerData,
     CustomerData,
@@ -23,11 +23,11 @@ from segkit.pipeline.workflow import (
 )
 from segkit.schema import OUT_OF_CORE_LINES
 
-__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_windows", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
+__all__ = ["OutOfCoreData", "load_dashboard_data", "holds_lines", "large_log_date_ranges", "LARGE_LOG_ENV", "DEFAULT_LARGE_LOG_LINES"]
 
 #: Parquet logs with more lines than this (default 3,000,000) are aggregated out of core
 #: with DuckDB; the page then holds customers only, and its date and category filters are
-#: computed by DuckDB over the file (``large_log.LargeLogWindows``).
+#: computed by DuckDB over the file (``large_log.LargeLogDateRanges``).
 LARGE_LOG_ENV = "SEGKIT_LARGE_LOG_LINES"
 DEFAULT_LARGE_LOG_LINES = OUT_OF_CORE_LINES
 
@@ -59,14 +59,14 @@ def holds_lines(data: CustomerData) -> bool:
     return data.has_lines and not isinstance(data, OutOfCoreData)
 
 
-def large_log_windows(data: CustomerData):
-    """``large_log.LargeLogWindows`` of a log aggregated out of core by the dashboard (its
+def large_log_date_ranges(data: CustomerData):
+    """``large_log.LargeLogDateRanges`` of a log aggregated out of core by the dashboard (its
     date and category filters, computed by DuckDB over the file); ``None`` for other data."""
     if not isinstance(data, OutOfCoreData) or data.path is None:
         return None
-    from segkit.page.large_log import LargeLogWindows
+    from segkit.page.large_log import LargeLogDateRanges
 
-    return LargeLogWindows(data.path, data.cache_name, data.period, data.n_lines, data.rules)
+    return LargeLogDateRanges(data.path, data.cache_name, data.period, data.n_lines, data.rules)
 
 
 def line_count(data: CustomerData) -> int | None:
@@ -139,8 +139,8 @@ def _out_of_core_data(path: Path, n_lines: int, options: dict | None = None) -> 
     from segkit.features.out_of_core import customer_features_out_of_core
 
     options = options or {}
-    # Keyed like the loader's parquet copies (path, size, modification time) and the options.
-    keyed = cache_path(path, {"table": "customers, out of core", **options}, None)
+    # Keyed like the loader's parquet copies (the file's content) and the options.
+    keyed = keyed_cache_path(path, "customers, out of core", sorted(options.items()))
     cached = keyed.with_name(f"customers-{keyed.name}")
     if not cached.is_file():
         import tempfile

@@ -2,24 +2,24 @@
 
 A page on a large parquet log (``data.OutOfCoreData``) holds customers only. Its date
 and category filters need, per customer, the purchases and spend of the clean lines in a
-window; ``LargeLogWindows`` computes them with DuckDB over the file, never loading the
+date range; ``LargeLogDateRanges`` computes them with DuckDB over the file, never loading the
 lines into pandas:
 
 - the clean lines are those of the out-of-core customer table: the file read by
-  ``outofcore.canonical_lines``, the date window of ``engine.date_window``, the rules of
+  ``outofcore.canonical_lines``, the outlier-date bounds of ``engine.date_bounds``, the rules of
   ``segkit.rules.lines`` (netting, labels, kept lines, duplicate copies), in the same customer
   buckets; nothing here restates a rule;
 - each distinct Description is categorised once in pandas (``features.product_category``)
   and joined back as a small table (``description_categories``); the category dropdown
   lists the categories of those descriptions;
-- the first filter change runs the rules over the file once and writes the window table
+- the first filter change runs the rules over the file once and writes the date-range table
   to the segkit cache folder, shared by every kernel on the file: the clean lines' spend
   per customer, invoice and day, in all and in each category (``spend_column``; NULL: no
   line of that category), one row per order instead of one per line; every change is
   then one DuckDB query over that table, whole days, cached in memory per (file
   fingerprint, start, end, category).
 
-``activity`` equals ``state.window_activity`` on the same log loaded in memory: the
+``activity`` equals ``state.date_range_activity`` on the same log loaded in memory: the
 customers who bought in ``[start, end]`` and the category, ``PurchasesInWindow``
 (distinct invoices) and ``SpendInWindow`` (sum of Quantity x UnitPrice, to the cent).
 """
@@ -37,14 +37,14 @@ import pandas as pd
 
 from segkit.views.tables import ALL, covers_period
 
-__all__ = ["LargeLogWindows", "description_categories", "write_window_table", "spend_column"]
+__all__ = ["LargeLogDateRanges", "description_categories", "write_date_range_table", "spend_column"]
 
 #: Filter results kept in memory per page (each is one row per customer who bought).
-CACHED_WINDOWS = 16
-#: DuckDB's memory limit while a kernel writes the window table (above it, more customer
+CACHED_DATE_RANGES = 16
+#: DuckDB's memory limit while a kernel writes the date-range table (above it, more customer
 #: buckets). Measured twice on the 20M-line log (2 shared cores): 1 GB took 41 s and 74 s at
 #: 1.0 GB peak, 3 GB 71 s and 95 s at 1.9-2.0 GB.
-WINDOW_TABLE_MEMORY = "1GB"
+DATE_RANGE_TABLE_MEMORY = "1GB"
 
 
 def description_categories(engine, lines) -> pd.DataFrame:
@@ -61,7 +61,7 @@ def description_categories(engine, lines) -> pd.DataFrame:
 
 
 def spend_column(category: str) -> str:
-    """The window table's column of the spend in ``category``."""
+    """The date-range table's column of the spend in ``category``."""
     return f"Spend in {category}"
 
 
@@ -91,14 +91,14 @@ def _copy_to_parquet(engine, expr, target: Path) -> None:
     engine.con.raw_sql(f"COPY ({query.sql(dialect='duckdb')}) TO {literal} (FORMAT parquet)").fetchall()
 
 
-def write_window_table(path: str | Path, target: str | Path, categories: pd.DataFrame | None = None,
-                       rules: str = "default", memory_limit: str = WINDOW_TABLE_MEMORY) -> pd.DataFrame:
+def write_date_range_table(path: str | Path, target: str | Path, categories: pd.DataFrame | None = None,
+                           rules: str = "default", memory_limit: str = DATE_RANGE_TABLE_MEMORY) -> pd.DataFrame:
     """Clean the parquet log ``path`` as ``outofcore.customer_features_out_of_core`` does and
     write the clean lines' spend per customer, invoice and day (``Day``: midnight), in all
     (``Spend``) and per category (``spend_column``) to the folder ``target``, one parquet
     file per customer bucket. Returns the description categories used
     (``description_categories``, or ``categories``)."""
-    from segkit.engines.base import date_window
+    from segkit.engines.base import date_bounds
     from segkit.engines.duckdb import DuckDBEngine
     from segkit.engines.outofcore import buckets_for, canonical_lines
     from segkit.rules import lines as R
@@ -114,12 +114,12 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
         engine.con.con.register("segkit_described", categories[["Described", "Category"]])
         small = engine.con.table("segkit_described")
         names = sorted(categories["Category"].unique())
-        window = date_window(engine, lines)
+        bounds = date_bounds(engine, lines)
         buckets = buckets_for(n_rows, memory_limit)
         # the netting is small and keyed by line number: once for every bucket
-        netted = engine.materialise(R.netted_quantities(lines, window)) if rules == "default" else None
+        netted = engine.materialise(R.netted_quantities(lines, bounds)) if rules == "default" else None
         for i, part in enumerate([lines] if buckets == 1 else engine.split(lines, buckets)):
-            kept = R.kept_lines(R.labelled_lines(part, rules, window, netted=netted))
+            kept = R.kept_lines(R.labelled_lines(part, rules, bounds, netted=netted))
             spend = _spend_per_visit(kept, small)
             if "duplicate lines" in R.RULES[rules]:
                 copies = engine.materialise(R.duplicate_copies(kept, engine.dialect.line_hash))
@@ -137,8 +137,8 @@ def write_window_table(path: str | Path, target: str | Path, categories: pd.Data
     return categories
 
 
-class LargeLogWindows:
-    """Window activity of one out-of-core log (see the module docstring).
+class LargeLogDateRanges:
+    """Date-range activity of one out-of-core log (see the module docstring).
 
     Parameters
     ----------
@@ -206,9 +206,9 @@ class LargeLogWindows:
         """The product categories of the log's descriptions (sorted)."""
         return sorted(self.categories["Category"].unique())
 
-    # ------------------------------------------------------------ the window table
-    def _window_table(self) -> Path:
-        """The folder of the window table, written on first use (once for every kernel)."""
+    # ------------------------------------------------------------ the date-range table
+    def _date_range_table(self) -> Path:
+        """The folder of the date-range table, written on first use (once for every kernel)."""
         from segkit.files.locks import computed_once
 
         def read():
@@ -218,7 +218,7 @@ class LargeLogWindows:
             partial = Path(tempfile.mkdtemp(prefix=f"{self.table_folder.name}.", suffix=".partial",
                                             dir=self.table_folder.parent))
             try:
-                write_window_table(self.path, partial, self.categories, rules=self.rules)
+                write_date_range_table(self.path, partial, self.categories, rules=self.rules)
                 os.replace(partial, self.table_folder)
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
@@ -228,16 +228,16 @@ class LargeLogWindows:
         return computed_once(self.table_folder.with_suffix(".lock"), read, compute)
 
     def prepare(self) -> Path:
-        """Write the category list and the window table now (``segkit.server.serve`` does before
+        """Write the category list and the date-range table now (``segkit.server.serve`` does before
         Voilà starts), so no visitor's first date or category change waits for them."""
         self.categories  # noqa: B018 (computed and cached on first use)
-        return self._window_table()
+        return self._date_range_table()
 
     # ------------------------------------------------------------ the filters
     def activity(self, start: date | None = None, end: date | None = None, category: str = ALL,
                  progress: Callable[[str], None] | None = None) -> pd.DataFrame | None:
         """Purchases and spend per customer in the clean lines of ``[start, end]`` (whole
-        days) and ``category``, indexed by CustomerID (as ``state.window_activity``);
+        days) and ``category``, indexed by CustomerID (as ``state.date_range_activity``);
         ``None`` when neither filter narrows anything. ``progress`` is told what the engine
         is doing before it starts (and ``""`` when it is done)."""
         if category == ALL and covers_period(*self.period, start, end):
@@ -253,11 +253,11 @@ class LargeLogWindows:
         tell(f"Computing the {what} filter over {self.n_lines:,} lines of {self.path.name} with DuckDB"
              f"{first} ...")
         try:
-            result = self._query(self._window_table(), start, end, category)
+            result = self._query(self._date_range_table(), start, end, category)
         finally:
             tell("")
         self._results[key] = result
-        while len(self._results) > CACHED_WINDOWS:
+        while len(self._results) > CACHED_DATE_RANGES:
             self._results.popitem(last=False)
         return result
 

@@ -21,9 +21,9 @@ from segkit.ingest.load import (
     LOG_CURRENCY,
     load_transactions,
     standardise_columns,
-    with_layout,
 )
 from segkit.ingest.logs import REPEATED_ACROSS_FILES, load_log
+from segkit.ingest.options import ReadOptions
 from segkit.ingest.orders import SETTLED_ORDERS
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.schema import OUT_OF_CORE_LINES
@@ -235,7 +235,8 @@ def load_customer_data(
     """
     if engine not in ("pandas", "duckdb", "spark", "ibis", "auto"):
         raise ValueError(f"engine must be 'pandas', 'duckdb', 'spark', 'ibis' or 'auto', not {engine!r}")
-    columns = with_layout(columns, layout) or None
+    options = ReadOptions.given(columns, sheet, dayfirst, layout)
+    columns = options.columns
     if data is None and engine != "ibis":
         data = default_data_path()
     if is_database_url(data):  # SEGKIT_DATA or --data naming a table: the ibis engine, lines brought back
@@ -245,7 +246,7 @@ def load_customer_data(
         return _database_customer_data(db_url, db_table, columns, rules, snapshot_date, window_days, extra_features,
                                        order_by, fetch_lines)
     if engine == "spark":
-        return _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+        return _spark_customer_data(data, options, rules, snapshot_date, use_cache, window_days,
                                     extra_features, spark_master, spark_remote, spark_table)
     if engine != "pandas" and isinstance(data, (str, Path)) and _wants_out_of_core(Path(data), engine, columns):
         from segkit.features.out_of_core import customer_features_out_of_core
@@ -256,12 +257,12 @@ def load_customer_data(
                                                    window_days=window_days, extra_features=extra_features)
         return CustomerData(Path(data).name, False, rules, None, None, report[0], customers,
                             None if window_days is None else int(window_days), report[0].attrs.get(LOG_CURRENCY))
-    clean_key = _clean_cache_key(data, columns, sheet, dayfirst, rules) \
+    clean_key = _clean_cache_key(data, options, rules) \
         if use_cache and (data is None or isinstance(data, (str, Path)) and not is_multi_file(data)) else None
     customers_key = _customers_cache_key(clean_key, snapshot_date, window_days, extra_features)
 
     def compute() -> CustomerData:
-        return _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+        return _computed_customer_data(data, options, rules, snapshot_date, use_cache, window_days,
                                        extra_features, clean_key, customers_key)
 
     if customers_key is None:
@@ -271,11 +272,11 @@ def load_customer_data(
     # Kernels started together (Voilà's pool) wait for the first one's table instead of
     # all parsing and cleaning the same file.
     return computed_once(_customers_cache_file(customers_key).with_suffix(".lock"),
-                         lambda: _read_customers_cache(customers_key, clean_key, data, columns, sheet, dayfirst, rules,
+                         lambda: _read_customers_cache(customers_key, clean_key, data, options, rules,
                                                        window_days), compute)
 
 
-def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+def _computed_customer_data(data, options: ReadOptions, rules, snapshot_date, use_cache, window_days,
                             extra_features, clean_key, customers_key) -> CustomerData:
     """``load_customer_data`` past its customer-table cache: read, clean (or take the
     cached clean lines), compute the features, and cache the table."""
@@ -283,16 +284,16 @@ def _computed_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst
         transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         source, is_sample = SAMPLE_LABEL, True
     elif isinstance(data, pd.DataFrame):
-        transactions = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
+        transactions = standardise_columns(data, options.columns, source="the data frame", dayfirst=options.dayfirst)
         source, is_sample = "data frame", False
     elif is_multi_file(data):
-        transactions = load_log(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        transactions = load_log(data, **options.as_kwargs(), use_cache=use_cache)
         files = transactions["SourceFile"].cat.categories
         source, is_sample = f"{Path(data).name} ({len(files)} files)", False
     else:
         if clean_key is None or not all(f.exists() for f in _clean_cache_files(clean_key)):
             _warm_up_rules()  # the lines will be cleaned here: their rules load while the file is read
-        transactions = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        transactions = load_transactions(data, **options.as_kwargs(), use_cache=use_cache)
         source, is_sample = Path(data).name, False
     cached = _read_clean_cache(clean_key)
     if cached is not None:
@@ -373,7 +374,7 @@ def _customers_cache_file(key: str) -> Path:
     return cache_dir() / "customers" / f"{key}-customers.parquet"
 
 
-def _read_customers_cache(key: str | None, clean_key: str | None, data, columns, sheet, dayfirst, rules: str,
+def _read_customers_cache(key: str | None, clean_key: str | None, data, options: ReadOptions, rules: str,
                           window_days) -> CachedCustomerData | None:
     """The customer table computed before from the same file content, options, rules and
     code, with the clean lines read back only when used; ``None`` on a miss."""
@@ -398,7 +399,7 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, columns,
         if data is None:
             transactions = standardise_columns(generate_sample_transactions(), source="built-in sample")
         else:
-            transactions = load_transactions(data, columns=columns, sheet=sheet, dayfirst=dayfirst)
+            transactions = load_transactions(data, **options.as_kwargs())
         if cached is None:  # the clean lines went missing since: clean again
             from segkit.clean import clean_transactions
 
@@ -423,7 +424,7 @@ def _write_customers_cache(key: str | None, data: CustomerData) -> None:
 
 
 
-def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
+def _clean_cache_key(path, options: ReadOptions, rules: str) -> str | None:
     """Key of a file's clean lines: its content (the loader's key), the options, the rules
     and segkit's code. None when the file cannot be hashed (the loader then says why)."""
     import hashlib
@@ -435,7 +436,7 @@ def _clean_cache_key(path, columns, sheet, dayfirst, rules: str) -> str | None:
         content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
     except OSError:
         return None
-    key = json.dumps([content, sorted((columns or {}).items()), str(sheet), dayfirst, rules, code_fingerprint()])
+    key = json.dumps([content, *options.key(), rules, code_fingerprint()])
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
@@ -485,7 +486,7 @@ def _check_feature_options(window_days, extra_features) -> None:
     feature_functions(extra_features)
 
 
-def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, use_cache, window_days,
+def _spark_customer_data(data, options: ReadOptions, rules, snapshot_date, use_cache, window_days,
                          extra_features, spark_master, spark_remote, spark_table=None) -> CustomerData:
     """``load_customer_data`` on Spark: parquet read by Spark, anything else by the loader."""
     from segkit.engines.base import run_rules
@@ -506,10 +507,11 @@ def _spark_customer_data(data, columns, rules, sheet, snapshot_date, dayfirst, u
         path = standardise_columns(generate_sample_transactions(), source="built-in sample")
     elif isinstance(data, pd.DataFrame):
         source, is_sample = "data frame", False
-        path = standardise_columns(data, columns, source="the data frame", dayfirst=dayfirst)
+        path = standardise_columns(data, options.columns, source="the data frame", dayfirst=options.dayfirst)
     else:
         source, is_sample = Path(data).name, False
-        path = load_transactions(data, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        path = load_transactions(data, **options.as_kwargs(), use_cache=use_cache)
+    columns = options.columns
     engine = SparkEngine(master=spark_master, remote=spark_remote)
     try:
         lines = engine.table_lines(spark_table, columns) if spark_table else \
@@ -587,7 +589,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
         lines = engine.table_lines(db_table, dict(columns) if columns else None, order_by)
         out = run_rules(engine, lines, rules, snapshot_date=snapshot_date, window_days=window_days,
                         extra_features=extra_features)
-        clean = engine.clean_lines(lines, rules, out["window"]) if fetch_lines and not out["customers"].empty \
+        clean = engine.clean_lines(lines, rules, out["date_bounds"]) if fetch_lines and not out["customers"].empty \
             else None
     finally:
         engine.close()
@@ -984,13 +986,13 @@ def customers_for_scoring(
     return add_customer_value(data.customers, data.lines, model)
 
 
-def read_log(source: str | Path, columns: Mapping[str, str] | None = None, sheet: str | int | None = None,
-             dayfirst: bool | None = None, use_cache: bool = True) -> pd.DataFrame:
+def read_log(source: str | Path, options: ReadOptions | None = None, use_cache: bool = True) -> pd.DataFrame:
     """A file, folder or glob read as one log in the canonical layout (``load_log`` for
     several files, ``load_transactions`` for one)."""
+    kwargs = (options or ReadOptions()).as_kwargs()
     if is_multi_file(source):
-        return load_log(source, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
-    return load_transactions(source, columns=columns, sheet=sheet, use_cache=use_cache, dayfirst=dayfirst)
+        return load_log(source, **kwargs, use_cache=use_cache)
+    return load_transactions(source, **kwargs, use_cache=use_cache)
 
 
 def customers_with_history(
@@ -1028,10 +1030,11 @@ def customers_with_history(
         with_source_files,
     )
 
-    new = data if isinstance(data, pd.DataFrame) else read_log(data, columns, sheet, dayfirst, use_cache)
+    options = ReadOptions.given(columns, sheet, dayfirst)
+    new = data if isinstance(data, pd.DataFrame) else read_log(data, options, use_cache)
     data_name = name or ("the new lines" if isinstance(data, pd.DataFrame) else Path(data).name)
     read = not isinstance(history, pd.DataFrame)
-    old = read_log(history, columns, sheet, dayfirst, use_cache) if read else history
+    old = read_log(history, options, use_cache) if read else history
     history_name = f"the history '{Path(history).name}'" if read else "the shop's log"
     new_ids = pd.Index(new["CustomerID"].dropna().unique())
     labels = source_labels([Path(history) if read else Path("shop log"), Path(data_name)])
@@ -1193,7 +1196,7 @@ def lines_until(lines: pd.DataFrame, until) -> pd.DataFrame:
 
 def customer_data_until(data, until):
     """``data`` (a ``CustomerData`` with its lines) as it was on the day ``until``: every
-    later line ignored, the customer table recomputed with the snapshot at midnight after
+    later line ignored, the customer table recomputed with the snapshot date at midnight after
     ``until`` (same observation window and registered features)."""
     from segkit.errors import SegkitDataError
     from segkit.features.customers import FEATURE_COLUMNS, customer_features

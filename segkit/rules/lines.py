@@ -7,7 +7,7 @@ the same expressions on DuckDB (in process, in memory or out of core) or on Spar
 rule or feature is written anywhere else.
 
 Cleaning, in order (``rules="default"``): missing customer, missing date, outlier dates
-(``date_window``), missing quantity, missing price, cancellations (netted against the
+(``date_bounds``), missing quantity, missing price, cancellations (netted against the
 same customer's purchases of the same StockCode made up to the last cancellation,
 latest purchase first; ties by line number), non-positive price, non-product codes,
 duplicate lines. ``rules="seed"``: the first five, then quantity <= 0. Each line gets the
@@ -18,7 +18,7 @@ that one labelled table.
 Features (``customer_table``), one row per customer: NumPurchases (distinct invoices),
 TotalQuantity, TotalSpend (sum of Quantity x UnitPrice, currency units), FirstPurchase,
 LastPurchase, DistinctProducts (distinct StockCodes), Recency (whole days from the last
-purchase to the snapshot, by default midnight after the last purchase of the table),
+purchase to the snapshot date, by default midnight after the last purchase of the table),
 Tenure (whole days first to last purchase), AvgOrderValue (TotalSpend / NumPurchases),
 Country (most frequent by lines; ties: first by name).
 """
@@ -33,7 +33,7 @@ import pandas as pd
 
 from segkit.schema import LINE_COLUMNS, LINE_NUMBER
 
-__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "window_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "clean_counts", "report_counts", "report_table", "customer_table"]
+__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "clean_counts", "report_counts", "report_table", "customer_table"]
 
 
 _BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
@@ -68,13 +68,13 @@ Rules = Literal["default", "seed"]
 _EARLIEST = pd.Timestamp("1678-01-01")
 
 
-def window_around(low: pd.Timestamp, high: pd.Timestamp, tomorrow: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+def bounds_around(low: pd.Timestamp, high: pd.Timestamp, tomorrow: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The dates a log may use, from its bulk percentiles: [low - 1 year, min(high + 1 year, tomorrow)]."""
     return pd.Timestamp(low) - OUTLIER_MARGIN, min(pd.Timestamp(high) + OUTLIER_MARGIN, tomorrow)
 
 
 def dated_lines(lines: ir.Table) -> ir.Table:
-    """Lines the date window is taken over: with a customer and a date."""
+    """Lines the date bounds are taken over: with a customer and a date."""
     return lines.filter(lines.CustomerID.notnull(), lines.InvoiceDate.notnull())
 
 
@@ -104,15 +104,15 @@ def _first_rule(branches: Sequence[tuple[ir.BooleanValue, str]], rules: Rules) -
                       else_=ibis.null("int8"))
 
 
-def _window_bounds(window: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[ir.Scalar, ir.Scalar]:
+def _bound_scalars(bounds: tuple[pd.Timestamp, pd.Timestamp]) -> tuple[ir.Scalar, ir.Scalar]:
     # engines hold microseconds: widen the bounds to whole microseconds, never narrow them
-    low = max(pd.Timestamp(window[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
+    low = max(pd.Timestamp(bounds[0]), _EARLIEST)  # pd.Timestamp.min (no dated lines) cannot be floored
     return tuple(ibis.literal(t.to_pydatetime(), "timestamp")
-                 for t in (low.floor("us"), pd.Timestamp(window[1]).ceil("us")))
+                 for t in (low.floor("us"), pd.Timestamp(bounds[1]).ceil("us")))
 
 
-def _before_netting(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> list:
-    first, last = _window_bounds(window)
+def _before_netting(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp]) -> list:
+    first, last = _bound_scalars(bounds)
     return [
         (lines.CustomerID.isnull(), "missing customer"),
         (lines.InvoiceDate.isnull(), "missing date"),
@@ -126,12 +126,12 @@ def _is_cancel(lines: ir.Table) -> ir.BooleanValue:
     return lines.InvoiceNo.startswith("C").fill_null(False) | (lines.Quantity <= 0)
 
 
-def netted_quantities(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+def netted_quantities(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
     """The purchases a cancellation reduces (default rules): ``netted_line`` (their
     ``line_no``) and ``removed`` (units taken off). A small table: only purchases whose
     customer and StockCode have a cancellation take part, so an engine may compute it
     once before the pass over all lines (``labelled_lines(..., netted=)``)."""
-    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, window)]))
+    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, bounds)]))
     kept = kept.mutate(is_cancel=_is_cancel(kept))
     cancels = kept.filter(kept.is_cancel)
     key = ["CustomerID", "StockCode"]
@@ -152,7 +152,7 @@ def netted_quantities(lines: ir.Table, window: tuple[pd.Timestamp, pd.Timestamp]
 def labelled_lines(
     lines: ir.Table,
     rules: Rules,
-    window: tuple[pd.Timestamp, pd.Timestamp],
+    bounds: tuple[pd.Timestamp, pd.Timestamp],
     non_product_codes: Iterable[str] = NON_PRODUCT_CODES,
     non_product_prefixes: Iterable[str] = NON_PRODUCT_PREFIXES,
     netted: ir.Table | None = None,
@@ -163,11 +163,11 @@ def labelled_lines(
     if rules not in RULES:
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
     t = lines.mutate(OriginalQuantity=lines.Quantity)
-    before = _before_netting(t, window)
+    before = _before_netting(t, bounds)
     if rules == "seed":
         return t.mutate(rule=_first_rule(before + [(t.Quantity <= 0, "quantity <= 0")], rules))
 
-    netted = netted_quantities(lines, window) if netted is None else netted
+    netted = netted_quantities(lines, bounds) if netted is None else netted
     t = t.mutate(rule=_first_rule(before, rules), is_cancel=_is_cancel(t))
     t = t.left_join(netted, t[LINE_NUMBER] == netted.netted_line).drop("netted_line")
     # a cancelled purchase is netted only when no earlier rule removed it (netted holds kept lines only)
@@ -292,7 +292,7 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
     return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
 
 
-def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
+def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
                    duplicates: ir.Table | None = None, window_days: int | None = None) -> ir.Table:
     """One row per customer with the features in the module docstring, from the ``kept``
     lines less their ``duplicates`` (``duplicate_copies``; None: nothing to fold).
@@ -304,12 +304,12 @@ def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
 
     ``window_days`` (the observation window, ``segkit.features.customers.customer_features``):
     purchases, quantity, spend, products and the average order count only the lines of
-    the last ``window_days`` days before the snapshot (0 for a customer with none);
+    the last ``window_days`` days before the snapshot date (0 for a customer with none);
     dates, Recency, Tenure and the country stay those of the whole history; customers
-    whose first purchase is not before the snapshot are left out."""
-    if snapshot is not None:
-        at = ibis.literal(pd.Timestamp(snapshot).to_pydatetime(), "timestamp")
-    elif window_days is not None:  # the window needs the snapshot before the aggregation
+    whose first purchase is not before the snapshot date are left out."""
+    if snapshot_date is not None:
+        at = ibis.literal(pd.Timestamp(snapshot_date).to_pydatetime(), "timestamp")
+    elif window_days is not None:  # the window needs the snapshot date before the aggregation
         at = kept.InvoiceDate.max().as_scalar().truncate("D") + ibis.interval(days=1)
     inside = None if window_days is None else kept.InvoiceDate >= at - ibis.interval(days=int(window_days))
     table = kept.group_by("CustomerID").aggregate(
@@ -346,7 +346,7 @@ def customer_table(kept: ir.Table, snapshot: pd.Timestamp | None = None,
     table = table.join(money, table.CustomerID == money.money_of)
     table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
                          "LastPurchase", "DistinctProducts", "Country")
-    if snapshot is None and window_days is None:  # from the customer table: no second pass over the lines
+    if snapshot_date is None and window_days is None:  # from the customer table: no second pass over the lines
         at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
     if window_days is not None:
         table = table.filter(table.FirstPurchase < at)

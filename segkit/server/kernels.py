@@ -43,7 +43,7 @@ POOL_SIZE_ENV = "SEGKIT_POOL_SIZE"
 MAX_KERNELS_ENV = "SEGKIT_MAX_KERNELS"
 #: Seconds after a visitor takes a pre-executed kernel before the pool refills it.
 FILL_DELAY_ENV = "SEGKIT_POOL_FILL_DELAY"
-#: Memory to plan per dashboard kernel: a page opened from its snapshot (measured:
+#: Memory to plan per dashboard kernel: a page opened from its page cache (measured:
 #: docs/benchmarks.md, "Ten visitors at once"), plus room for a visitor's date filter
 #: reading the lines.
 KERNEL_MB = 350

@@ -8,7 +8,7 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   (``segkit.server.kernels.CappedKernelManager``; ``SEGKIT_POOL_SIZE``, ``SEGKIT_MAX_KERNELS``);
   the pool refills ``SEGKIT_POOL_FILL_DELAY`` seconds (default 30) after a visitor takes
   a kernel, so refills do not compete with the pages being drawn. Each kernel opens from
-  the shared snapshot (``segkit.page.snapshot``; its cost: docs/benchmarks.md);
+  the shared page cache (``segkit.page.page_cache``; its cost: docs/benchmarks.md);
 - when the page follows a folder of files with a saved model, the page refresher
   (``segkit.live.refresher``) started first, as a process of its own: it computes
   each new folder state once and every open page only reads it (``start_refresher``);
@@ -17,7 +17,7 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
   (``segkit.server.first_start``, as ``segkit train`` does: lifetime value, backtest
   evidence), so every page shows the saved model; ``--no-train`` skips it;
 - the page prepared once before Voilà starts (``prepare_page``): a process of its own opens
-  it as a kernel would, so the customer table and the page snapshot are on disk before the
+  it as a kernel would, so the customer table and the page cache are on disk before the
   pool's kernels run the notebook; otherwise the first kernel computes them (loading the
   lines and scikit-learn, which it then keeps for its visitor) while the others wait;
 - tracebacks hidden from visitors (``--show_tracebacks=False``);
@@ -290,7 +290,7 @@ def start_refresher(env: Mapping[str, str], watch_pid: int | None = None, stderr
 def prepare_page(env: Mapping[str, str]) -> float:
     """Open the page once, in a process of its own, as a dashboard kernel would (same data,
     saved model and cache as ``env`` names), so what it computes (the customer table, the
-    page snapshot; for a log aggregated out of core, the table of its date and category
+    page cache; for a log aggregated out of core, the table of its date and category
     filters) is on disk before any kernel starts; returns the seconds it took.
 
     A page that cannot be opened (bad data, no model) is left to the kernels, which show

@@ -3,9 +3,9 @@
 Every number and table on the page comes from one of these functions, so each is
 tested without a browser (``tests/test_dashboard.py``). The path of one view: customers
 segmented by the model on the full period (``segment_customers``) -> kept by segment,
-country and spend (``filter_mask``) and, for a date window or product category, by
-having bought there (``segkit.dashboard.state.window_activity``) -> KPIs, summary,
-comparison, table, CSV. ``customers_in_window`` (features recomputed inside a window)
+country and spend (``filter_mask``) and, for a date range or product category, by
+having bought there (``segkit.dashboard.state.date_range_activity``) -> KPIs, summary,
+comparison, table, CSV. ``customers_in_date_range`` (features recomputed inside a date range)
 is kept for analyses in notebooks; the page no longer relabels customers with it.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pandas as pd
 
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.features.customers import customer_features
+from segkit.ingest.options import ReadOptions
 from segkit.modeling.label import cluster_profile_z, segment_profile
 from segkit.rules.registry import product_category
 from segkit.schema import snapshot_date_for
@@ -44,8 +45,8 @@ __all__ = [
     "country_choice",
     "line_categories",
     "covers_period",
-    "customers_in_window",
-    "window_mask",
+    "customers_in_date_range",
+    "date_range_mask",
     "segment_customers",
     "filter_mask",
     "filter_customers",
@@ -56,7 +57,7 @@ __all__ = [
     "summary_csv",
     "with_evidence",
     "segment_centres",
-    "window_z_scores",
+    "everyone_z_scores",
     "compare_segments",
     "comparison_html",
     "which_is_higher",
@@ -146,15 +147,15 @@ def line_categories(lines: pd.DataFrame) -> pd.Series:
                      name="Category")
 
 
-def customers_in_window(lines: pd.DataFrame, customers: pd.DataFrame, categories: pd.Series | None = None,
-                        start: date | None = None, end: date | None = None, category: str = ALL) -> pd.DataFrame:
+def customers_in_date_range(lines: pd.DataFrame, customers: pd.DataFrame, categories: pd.Series | None = None,
+                            start: date | None = None, end: date | None = None, category: str = ALL) -> pd.DataFrame:
     """Customer features from the lines in ``[start, end]`` (whole days) and ``category``.
 
     With neither filter set, ``customers`` is returned as it is (the table the model was
     trained on). Otherwise the features are recomputed from the selected lines, with
-    Recency counted to the day after the window's end (or the data's last day).
+    Recency counted to the day after the date range's end (or the data's last day).
     """
-    keep = window_mask(lines, categories, start, end, category)
+    keep = date_range_mask(lines, categories, start, end, category)
     if keep is None:
         return customers
     selected = lines[keep]
@@ -173,8 +174,8 @@ def covers_period(first: pd.Timestamp, last: pd.Timestamp, start: date | None, e
             and (end is None or pd.Timestamp(end) + pd.Timedelta(days=1) > pd.Timestamp(last)))
 
 
-def window_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
-                end: date | None = None, category: str = ALL) -> np.ndarray | None:
+def date_range_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
+                    end: date | None = None, category: str = ALL) -> np.ndarray | None:
     """Which lines fall in ``[start, end]`` (whole days) and ``category``; ``None`` when
     neither filter narrows anything (the whole period, every category)."""
     dates = lines["InvoiceDate"]
@@ -467,28 +468,28 @@ def summary_csv(summary: pd.DataFrame, evidence: Mapping[str, str], currency: st
     return table.rename(columns=summary_headers(currency))
 
 
-def segment_centres(window: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None,
+def segment_centres(everyone: pd.DataFrame, shown: pd.DataFrame, mask: np.ndarray | None = None,
                     z: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean z-scores (``label.cluster_profile_z``) of the shown customers per cluster,
-    standardised over every customer in ``window`` so filters do not shift the scale.
-    ``mask`` (which rows of ``window`` are shown) saves looking the shown ids up, and
-    ``z`` (``window_z_scores(window)``) saves standardising the window again."""
+    standardised over every customer in ``everyone`` so filters do not shift the scale.
+    ``mask`` (which rows of ``everyone`` are shown) saves looking the shown ids up, and
+    ``z`` (``everyone_z_scores(everyone)``) saves standardising everyone again."""
     if shown.empty:
         return pd.DataFrame()
     if mask is None:
-        mask = window.index.isin(shown.index)
+        mask = everyone.index.isin(shown.index)
     if z is not None:  # the values alone: no copy of the (text) index of the shown customers
         values = pd.DataFrame(z.to_numpy()[mask], columns=z.columns, copy=False)
-        return values.groupby(window["Cluster"].to_numpy()[mask]).mean().sort_index()
-    groups = np.where(mask, window["Cluster"].to_numpy(), -1)
-    profile = cluster_profile_z(window, groups)
+        return values.groupby(everyone["Cluster"].to_numpy()[mask]).mean().sort_index()
+    groups = np.where(mask, everyone["Cluster"].to_numpy(), -1)
+    profile = cluster_profile_z(everyone, groups)
     return profile.drop(index=-1, errors="ignore")
 
 
-def window_z_scores(window: pd.DataFrame) -> pd.DataFrame:
+def everyone_z_scores(everyone: pd.DataFrame) -> pd.DataFrame:
     """The per-customer z-scores ``label.cluster_profile_z`` averages (each customer its
     own group), for ``segment_centres(..., z=...)``."""
-    return cluster_profile_z(window, np.arange(len(window))).set_axis(window.index)
+    return cluster_profile_z(everyone, np.arange(len(everyone))).set_axis(everyone.index)
 
 
 _COMPARE_ROWS = [
@@ -586,7 +587,7 @@ def comparison_html(table: pd.DataFrame, currency: str = "£") -> str:
 def table_order(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> np.ndarray:
     """Row positions of ``segmented`` in the order of the customer table: by ``sort_by``
     (missing last), ties by CustomerID. A subset keeps this order, so the dashboard sorts
-    each date/category window once and filters the order on every change."""
+    each date range and category once and filters the order on every change."""
     keys = pd.DataFrame({"key": segmented.index if sort_by == "CustomerID" else segmented[sort_by].to_numpy(),
                          "CustomerID": segmented.index})
     order = ["key", "CustomerID"] if sort_by != "CustomerID" else ["CustomerID"]
@@ -850,6 +851,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     from segkit.ingest.load import load_transactions
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
+    options = ReadOptions.given(dict(columns) if columns else None, None, dayfirst)
     name = Path(str(filename)).name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
@@ -864,11 +866,10 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
             # The same size bounds as every file (xlsx expanded size, CSV columns and
             # lines); no parquet copy of a one-off upload is kept in the cache.
             notes: list[str] = []
-            columns = dict(columns) if columns else None
             # A file of transactions is read once, here: its lines tell which customers the
             # log knows, join the log and give the customers left without a segment.
             lines = None if not columns and _is_customer_table(path, model.input_columns_) else load_transactions(
-                path, columns, use_cache=False, dayfirst=dayfirst)
+                path, use_cache=False, **options.as_kwargs())
             known = _known_customers(history, lines) if history is not None and lines is not None else None
             if known:
                 if not _has_usable_lines(lines, model):
@@ -878,8 +879,8 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
                 customers = customers_with_history(lines, history, model, use_cache=False, allow_short_window=True,
                                                    notes=notes, name=name)
             else:
-                customers = customers_for_scoring(path, model, columns, use_cache=False, allow_short_window=True,
-                                                  notes=notes, dayfirst=dayfirst)
+                customers = customers_for_scoring(path, model, use_cache=False, allow_short_window=True, notes=notes,
+                                                  **options.as_kwargs())
             scored = model.segment(customers)
             scored.attrs["notes"] = notes
             scored.attrs["known"] = customers.attrs.get("known", [])

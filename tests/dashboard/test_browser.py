@@ -960,14 +960,14 @@ def served_out_of_core(tmp_path_factory):
 def test_out_of_core_page_filters_by_date_as_the_in_memory_page(served_out_of_core, browser):
     """The date filter of a page whose lines are not held is on, says what the engine is
     doing while it works, and keeps the customers the in-memory page of the same log keeps."""
-    from segkit.dashboard.state import window_activity
+    from segkit.dashboard.state import date_range_activity
     from segkit.views.tables import ALL, line_categories
 
     served = served_out_of_core
     lines = served.in_memory.lines
     first, last = served.data.period
     day = (first + (last - first) / 2).normalize()
-    expected = window_activity(lines, line_categories(lines), day.date(), None, ALL)
+    expected = date_range_activity(lines, line_categories(lines), day.date(), None, ALL)
     everyone = len(served.data.customers)
     assert 0 < len(expected) < everyone
     served.wait_preheated()

@@ -68,13 +68,13 @@ def test_line_categories_cover_every_line(sample_data):
 
 def test_whole_window_returns_the_training_table(sample_data):
     start, end = (ts.date() for ts in sample_data.period)
-    same = views.customers_in_window(sample_data.lines, sample_data.customers, None, start, end, ALL)
+    same = views.customers_in_date_range(sample_data.lines, sample_data.customers, None, start, end, ALL)
     assert same is sample_data.customers
 
 
 def test_date_window_recomputes_features(sample_data):
     lines = sample_data.lines
-    window = views.customers_in_window(lines, sample_data.customers, None, date(2011, 6, 1), date(2011, 8, 31))
+    window = views.customers_in_date_range(lines, sample_data.customers, None, date(2011, 6, 1), date(2011, 8, 31))
     inside = lines[(lines["InvoiceDate"] >= "2011-06-01") & (lines["InvoiceDate"] < "2011-09-01")]
     assert set(window.index) == set(inside["CustomerID"].astype(str))
     spend = inside.groupby("CustomerID")["TotalPrice"].sum().round(2)
@@ -90,14 +90,14 @@ def test_date_window_recomputes_features(sample_data):
 
 def test_category_window_only_counts_that_category(sample_data):
     categories = views.line_categories(sample_data.lines)
-    window = views.customers_in_window(sample_data.lines, sample_data.customers, categories, category="Christmas")
+    window = views.customers_in_date_range(sample_data.lines, sample_data.customers, categories, category="Christmas")
     bags = sample_data.lines[categories.to_numpy() == "Christmas"]
     assert len(window) == bags["CustomerID"].nunique() < len(sample_data.customers)
     assert window["TotalSpend"].sum() == pytest.approx(bags["TotalPrice"].sum(), rel=1e-9, abs=0.01 * len(window))
 
 
 def test_empty_window_gives_an_empty_view(sample_data, sample_model):
-    window = views.customers_in_window(sample_data.lines, sample_data.customers, None, date(2009, 1, 1), date(2009, 2, 1))
+    window = views.customers_in_date_range(sample_data.lines, sample_data.customers, None, date(2009, 1, 1), date(2009, 2, 1))
     segmented = views.segment_customers(sample_model, window)
     assert segmented.empty and "Segment" in segmented
     assert views.segment_summary(segmented).empty
@@ -289,7 +289,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
     filter) the view without it; they must equal what the shown customers give directly."""
     from pandas.testing import assert_frame_equal
 
-    from segkit.dashboard.header import KPI_INPUTS, WINDOW_INPUTS
+    from segkit.dashboard.header import KPI_INPUTS, DATE_RANGE_INPUTS
 
     names = state.segment_names
     first = sample_data.period[0].date()
@@ -301,7 +301,7 @@ def test_selection_numbers_are_those_of_the_shown_customers(state, sample_data):
         selection = state.selection
         shown = selection.shown
         assert_frame_equal(selection.summary, views.segment_summary(shown), check_exact=True)
-        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS + WINDOW_INPUTS), selection.period)) == views.kpi_html(
+        assert views.kpi_html(views.kpis(selection.frame(KPI_INPUTS + DATE_RANGE_INPUTS), selection.period)) == views.kpi_html(
             views.kpis(shown, selection.period))
         for name in names:
             assert selection.segment_count(name) == int((shown["Segment"] == name).sum())
@@ -806,9 +806,9 @@ def test_real_data_views(real_data):
     uk = views.filter_customers(segmented, Filters(country="United Kingdom"))
     assert 0.8 < len(uk) / len(segmented) < 0.95
     categories = views.line_categories(real_data.lines)
-    christmas = views.customers_in_window(real_data.lines, real_data.customers, categories, category="Christmas")
+    christmas = views.customers_in_date_range(real_data.lines, real_data.customers, categories, category="Christmas")
     assert 0 < len(christmas) < len(real_data.customers)
-    december = views.customers_in_window(real_data.lines, real_data.customers, categories,
+    december = views.customers_in_date_range(real_data.lines, real_data.customers, categories,
                                          date(2011, 12, 1), date(2011, 12, 9))
     assert december["Recency"].max() <= 9
     table = views.customer_table(uk)
@@ -818,7 +818,7 @@ def test_real_data_views(real_data):
 def test_segment_centres_from_cached_z_scores(sample_segmented):
     mask = (sample_segmented["Country"] == "Germany").to_numpy()
     shown = sample_segmented[mask]
-    z = views.window_z_scores(sample_segmented)
+    z = views.everyone_z_scores(sample_segmented)
     pd.testing.assert_frame_equal(views.segment_centres(sample_segmented, shown, mask, z),
                                   views.segment_centres(sample_segmented, shown), check_names=False, atol=1e-12)
 

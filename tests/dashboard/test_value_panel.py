@@ -502,7 +502,7 @@ def jittered_draws(params: dict, count: int = 20, seed: int = 7) -> list[dict]:
 @pytest.fixture(scope="module")
 def ranged(sample_data, tmp_path_factory):
     """A page over the sample whose saved model carries lifetime value and 20 parameter draws
-    (through the page snapshot, as every kernel after the first reads it)."""
+    (through the page cache, as every kernel after the first reads it)."""
     from segkit.dashboard import Dashboard
     from segkit.pipeline.artifacts import save_artifacts
 

@@ -47,21 +47,21 @@ class PagesMustNotCompute:
 
     def __init__(self, monkeypatch):
         from segkit.live.feed import LiveFeed
-        from segkit.page import snapshot
+        from segkit.page import page_cache
 
         self.on = False
-        original_state, original_customers = LiveFeed._state_to_compute, snapshot.page_customers
+        original_state, original_customers = LiveFeed._state_to_compute, page_cache.page_customers
 
         def state_to_compute(feed):
             assert not (self.on and not feed.is_follower), "a page computed a refresh"
             return original_state(feed)
 
         def page_customers(*args, **kwargs):
-            assert not self.on, "a page computed its page snapshot"
+            assert not self.on, "a page computed its page cache"
             return original_customers(*args, **kwargs)
 
         monkeypatch.setattr(LiveFeed, "_state_to_compute", state_to_compute)
-        monkeypatch.setattr(snapshot, "page_customers", page_customers)
+        monkeypatch.setattr(page_cache, "page_customers", page_customers)
         import segkit.dashboard.state as state_module
 
         if hasattr(state_module, "page_customers"):
@@ -94,7 +94,7 @@ def test_with_a_refresher_pages_only_read_and_show_the_new_day(folder, cache, mo
         feed = dashboard.live.feed
         assert feed.computed == 0 and feed.key == refresher.feed.key and not feed.has_news()
         pd.testing.assert_frame_equal(dashboard.state.data.customers, folder.customers(), check_dtype=False)
-        assert len(dashboard.state.everyone) == len(folder.customers())  # the page snapshot, read
+        assert len(dashboard.state.everyone) == len(folder.customers())  # the page cache, read
     page.state.filters = page.state.filters.__class__(country="United Kingdom")
 
     day, frame = next(iter(folder.coming.items()))

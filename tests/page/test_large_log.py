@@ -1,5 +1,5 @@
 """Date and category filters of a log aggregated out of core (``segkit.page.large_log``):
-the engine's window activity equals ``state.window_activity`` on the same log in memory."""
+the engine's window activity equals ``state.date_range_activity`` on the same log in memory."""
 from __future__ import annotations
 
 from datetime import date
@@ -48,18 +48,18 @@ def _windows(lines: pd.DataFrame) -> list[tuple]:
 
 @pytest.mark.slow
 def test_window_activity_out_of_core_equals_in_memory(large_and_in_memory, monkeypatch):
-    from segkit.dashboard.state import window_activity
-    from segkit.page.data import large_log_windows
+    from segkit.dashboard.state import date_range_activity
+    from segkit.page.data import large_log_date_ranges
     from segkit.views.tables import line_categories
 
     folder, large, in_memory, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
-    windows = large_log_windows(large)
+    windows = large_log_date_ranges(large)
     categories = line_categories(lines)
     assert windows.category_names == sorted(str(c) for c in categories.cat.categories)
     told = []
     for start, end, category in _windows(lines):
-        expected = window_activity(lines, categories, start, end, category)
+        expected = date_range_activity(lines, categories, start, end, category)
         got = windows.activity(start, end, category, progress=told.append)
         pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{start}..{end} {category}")
     assert len(expected) == 0  # start after end
@@ -77,26 +77,26 @@ def test_window_activity_out_of_core_equals_in_memory(large_and_in_memory, monke
 
 def test_a_new_kernel_reads_the_window_table_of_the_first(large_and_in_memory, monkeypatch):
     from segkit.page import large_log
-    from segkit.page.data import large_log_windows
+    from segkit.page.data import large_log_date_ranges
 
     folder, large, _, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
-    large_log_windows(large).activity(None, None, "Christmas")
-    monkeypatch.setattr(large_log, "write_window_table", lambda *a, **k: pytest.fail("computed again"))
-    again = large_log_windows(large)
+    large_log_date_ranges(large).activity(None, None, "Christmas")
+    monkeypatch.setattr(large_log, "write_date_range_table", lambda *a, **k: pytest.fail("computed again"))
+    again = large_log_date_ranges(large)
     assert again.activity(None, None, "Christmas") is not None and again.category_names
 
 
 @pytest.mark.slow
 def test_out_of_core_page_filters_by_date_and_category(large_and_in_memory, monkeypatch):
     from segkit.dashboard import Dashboard
-    from segkit.dashboard.state import window_activity
+    from segkit.dashboard.state import date_range_activity
     from segkit.views.tables import line_categories
 
     folder, large, in_memory, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(folder / "cache"))
     dash = Dashboard(large, artifacts=folder / "artifacts", settings=VIEWER, query="")
-    assert dash.state.windowed and not dash.filters.date_start.disabled
+    assert dash.state.can_filter_dates and not dash.filters.date_start.disabled
     assert not dash.filters.category_filter.disabled and "Christmas" in dash.filters.category_filter.options
     assert "DuckDB computes each window" in dash.filters.widget.children[-2].value
     shown = []
@@ -106,12 +106,12 @@ def test_out_of_core_page_filters_by_date_and_category(large_and_in_memory, monk
     assert dash.state.message == ""
     assert "Computing the date filter over 60,000 lines" in shown[0] and "seg-busy" in shown[0]
     assert dash.header.progress.value == ""
-    expected = window_activity(lines, line_categories(lines), date(2011, 9, 1), None, ALL)
+    expected = date_range_activity(lines, line_categories(lines), date(2011, 9, 1), None, ALL)
     assert len(dash.state.selection) == len(expected) < everyone
     table = dash.state.table_frame()
     assert {"PurchasesInWindow", "SpendInWindow"} <= set(table.columns)
     dash.filters.category_filter.value = "Christmas"
-    expected = window_activity(lines, line_categories(lines), date(2011, 9, 1), None, "Christmas")
+    expected = date_range_activity(lines, line_categories(lines), date(2011, 9, 1), None, "Christmas")
     assert len(dash.state.selection) == len(expected)
     dash.filters.reset_filters.click()
     assert len(dash.state.selection) == everyone
@@ -122,20 +122,20 @@ def test_real_data_out_of_core_windows_equal_in_memory(real_parquet, real_data, 
     """The real log (541,909 lines; prices with three decimals, descriptions missing or
     odd) forced out of core: every window to the cent, as in memory."""
     from segkit.dashboard import OutOfCoreData, load_dashboard_data
-    from segkit.dashboard.state import window_activity
-    from segkit.page.data import large_log_windows
+    from segkit.dashboard.state import date_range_activity
+    from segkit.page.data import large_log_date_ranges
     from segkit.views.tables import line_categories
 
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEGKIT_LARGE_LOG_LINES", "100000")
     large = load_dashboard_data(real_parquet)
     assert isinstance(large, OutOfCoreData) and len(large.customers) == len(real_data.customers)
-    windows = large_log_windows(large)
+    windows = large_log_date_ranges(large)
     lines = real_data.lines
     categories = line_categories(lines)
     assert windows.category_names == sorted(str(c) for c in categories.cat.categories)
     for start, end, category in _windows(lines) + [(None, None, name) for name in windows.category_names]:
-        expected = window_activity(lines, categories, start, end, category)
+        expected = date_range_activity(lines, categories, start, end, category)
         got = windows.activity(start, end, category)
         pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=f"{start}..{end} {category}")
 
@@ -145,17 +145,17 @@ def test_window_table_in_customer_buckets_gives_the_same_windows(large_and_in_me
     """A log too large for one pass is cleaned per bucket of customers (as the customer
     table is): the windows stay those of the lines in memory."""
     import segkit.engines.outofcore
-    from segkit.dashboard.state import window_activity
-    from segkit.page.data import large_log_windows
+    from segkit.dashboard.state import date_range_activity
+    from segkit.page.data import large_log_date_ranges
     from segkit.views.tables import line_categories
 
     _, large, _, lines = large_and_in_memory
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 10_000)  # 60,000 lines: 6 buckets at 1 GB
-    windows = large_log_windows(large)
+    windows = large_log_date_ranges(large)
     categories = line_categories(lines)
     for start, end, category in _windows(lines):
-        expected = window_activity(lines, categories, start, end, category)
+        expected = date_range_activity(lines, categories, start, end, category)
         pd.testing.assert_frame_equal(windows.activity(start, end, category), expected, check_exact=True)
     assert len(list(windows.table_folder.glob("part-*.parquet"))) == 6
 

@@ -14,7 +14,7 @@ value before it could draw anything (what that costs per visitor: docs/benchmark
   in ``<cache>/pages``. The first kernel (or ``segkit train``) computes and writes it,
   atomically; every later kernel reads it. A live page writes one per refresh: of each
   saved model and live log (and of each saved model for the other pages) the
-  ``KEEP_SNAPSHOTS`` newest are kept (a kernel that finds its snapshot gone computes it
+  ``KEEP_PAGE_CACHES`` newest are kept (a kernel that finds its page cache gone computes it
   again). The product categories present in the lines travel with it, so the category
   filter can be offered without reading the lines.
 
@@ -34,13 +34,13 @@ import pandas as pd
 from segkit.errors import SegkitArtifactError
 from segkit.pipeline.artifacts import card_definitions
 
-__all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "snapshot_path", "write_snapshot",
+__all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "page_cache_path", "write_page_cache",
            "VALUE_DRAW_PREFIX", "split_value_draws",
-           "prepare_snapshot", "prune_snapshots", "KEEP_SNAPSHOTS"]
+           "prepare_page_cache", "prune_page_caches", "KEEP_PAGE_CACHES"]
 
-#: Page snapshots kept per saved model (a live page writes one per refresh).
-KEEP_SNAPSHOTS = 6
-#: Columns of a snapshot holding each customer's lifetime value under the model's stored
+#: Page caches kept per saved model (a live page writes one per refresh).
+KEEP_PAGE_CACHES = 6
+#: Columns of a page cache holding each customer's lifetime value under the model's stored
 #: parameter draws (``CLVDraw0``, ``CLVDraw1``, ...; float32): the page reads the interval of
 #: any group of customers from them (``split_value_draws``).
 VALUE_DRAW_PREFIX = "CLVDraw"
@@ -92,10 +92,10 @@ def full_model(model):
     return model.loaded() if isinstance(model, CardModel) else model
 
 
-def snapshot_path(fingerprint: str, card: dict[str, Any], log: str = "") -> Path | None:
+def page_cache_path(fingerprint: str, card: dict[str, Any], log: str = "") -> Path | None:
     """Where the segmented customers of this data and saved model are kept (``None`` for
     a model without a card checksum, such as one trained on the page). ``log``: the log a
-    live page follows (``DashboardState.live_log``), named in the file so that its snapshots,
+    live page follows (``DashboardState.live_log``), named in the file so that its page caches,
     one per refresh, are pruned among themselves and never take another page's."""
     checksum = card.get("card_sha256")
     if not checksum:
@@ -109,24 +109,24 @@ def snapshot_path(fingerprint: str, card: dict[str, Any], log: str = "") -> Path
 
 
 def _model_prefix(card: dict[str, Any]) -> str:
-    """The start of a page snapshot's name: the saved model it belongs to."""
+    """The start of a page cache's name: the saved model it belongs to."""
     return str(card["card_sha256"])[:16]
 
 
 def segmented_customers(fingerprint: str, card: dict[str, Any],
                         compute: Callable[[], tuple[pd.DataFrame, list[str]]], log: str = ""
                         ) -> tuple[pd.DataFrame, list[str]]:
-    """``(everyone, categories)`` for this data and saved model: read from the snapshot,
-    or ``compute()``-d and written for the next kernel. A damaged snapshot is computed again.
-    ``log``: the log of a live page (``snapshot_path``)."""
-    path = snapshot_path(fingerprint, card, log)
+    """``(everyone, categories)`` for this data and saved model: read from the page cache,
+    or ``compute()``-d and written for the next kernel. A damaged page cache is computed again.
+    ``log``: the log of a live page (``page_cache_path``)."""
+    path = page_cache_path(fingerprint, card, log)
     if path is None:
         return compute()
     from segkit.files.locks import computed_once
 
     def compute_and_write():
         everyone, categories = compute()
-        write_snapshot(path, everyone, categories)  # an unwritable cache only costs the next kernel
+        write_page_cache(path, everyone, categories)  # an unwritable cache only costs the next kernel
         return everyone, categories
 
     return computed_once(path.with_suffix(".lock"), lambda: _read(path) if path.is_file() else None,
@@ -147,22 +147,22 @@ def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
     return frame, [str(c) for c in categories]
 
 
-def write_snapshot(path: Path, everyone: pd.DataFrame, categories: list[str]) -> None:
-    """Write the snapshot atomically (a reader sees the old file or the whole new one), and
-    remove the same model's older snapshots but the ``KEEP_SNAPSHOTS`` newest (``prune_snapshots``);
+def write_page_cache(path: Path, everyone: pd.DataFrame, categories: list[str]) -> None:
+    """Write the page cache atomically (a reader sees the old file or the whole new one), and
+    remove the same model's older page caches but the ``KEEP_PAGE_CACHES`` newest (``prune_page_caches``);
     a cache folder that cannot be written only costs the next kernel the computation."""
     from segkit.ingest.cache import write_table_atomically
 
     write_table_atomically(everyone, path, {"segkit_categories": json.dumps(list(categories))})
-    prune_snapshots(path)
+    prune_page_caches(path)
 
 
-def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
-    """Remove the page snapshots of ``path``'s group but the ``keep`` newest and ``path``
+def prune_page_caches(path: Path, keep: int = KEEP_PAGE_CACHES) -> list[Path]:
+    """Remove the page caches of ``path``'s group but the ``keep`` newest and ``path``
     itself, under the group's lock; returns those removed. A group is a saved model's
-    snapshots of one live page's log (``model-log-key.parquet``), or of every other page
+    page caches of one live page's log (``model-log-key.parquet``), or of every other page
     (``model-key.parquet``): a live page writing one per refresh never prunes a page that
-    does not follow its log. A kernel holds what it read, and one that finds its snapshot
+    does not follow its log. A kernel holds what it read, and one that finds its page cache
     gone computes it again (``segmented_customers``)."""
     from segkit.files.locks import file_lock, modified_time, remove_lock
 
@@ -183,7 +183,7 @@ def prune_snapshots(path: Path, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
 
 
 def page_customers(data, model, categories: pd.Series | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """What the snapshot holds, computed: every customer of ``data`` segmented by ``model``
+    """What the page cache holds, computed: every customer of ``data`` segmented by ``model``
     with lifetime value (and, for a model with stored parameter draws, each customer's value
     under every draw in ``VALUE_DRAW_PREFIX`` columns: ``split_value_draws`` takes them
     apart), and the product categories of the lines (``categories``: the lines' categories
@@ -213,8 +213,8 @@ def split_value_draws(everyone: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray 
     return everyone.drop(columns=columns), draws
 
 
-def prepare_snapshot(data, model, card: dict[str, Any]) -> Path | None:
-    """Write the snapshot of ``data`` and a model just saved with ``card`` (``segkit
+def prepare_page_cache(data, model, card: dict[str, Any]) -> Path | None:
+    """Write the page cache of ``data`` and a model just saved with ``card`` (``segkit
     train``, a save from the page in analyst mode), so the next page needs no computing
     either; returns its path, or ``None`` when nothing was written: a log aggregated out of
     core (no lines), a model without a card checksum, or a cache that cannot be written
@@ -223,11 +223,11 @@ def prepare_snapshot(data, model, card: dict[str, Any]) -> Path | None:
 
     if not holds_lines(data):
         return None
-    path = snapshot_path(data.fingerprint, card)
+    path = page_cache_path(data.fingerprint, card)
     if path is None:
         return None
     try:
-        write_snapshot(path, *page_customers(data, model))
+        write_page_cache(path, *page_customers(data, model))
     except (OSError, ValueError):
         return None
     return path
