@@ -349,3 +349,30 @@ def engine(request) -> EngineUnderTest:
     if name == "postgres":
         return EngineUnderTest(name, _on_postgres(request.getfixturevalue("postgres")), reads_text_dates=False)
     return EngineUnderTest(name, _on_spark(request.getfixturevalue("spark_engine")), reads_text_dates=False)
+
+
+# --------------------------------------------------------------------------- browser tests on both cores
+#: Session-wide dashboard servers (tests/dashboard/conftest.py) that several modules read.
+SHARED_SERVERS = ("viewer_served", "evidence_served")
+
+
+def _server_group(item) -> str:
+    """The dashboard server a browser test uses: a session-wide one (by data set), else its
+    module's, told apart by the server fixtures it asks for (``served[sample]``, ``served_large``)."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    for name in SHARED_SERVERS:
+        if name in item.fixturenames:
+            return f"{name}-{params.get(name, '')}".rstrip("-")
+    servers = [f"{name}-{params[name]}" if name in params else name
+               for name in item.fixturenames if name.startswith("served") or name.endswith("_served")]
+    return "-".join([item.path.stem, *sorted(servers)])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """``make test`` runs the browser tests on both cores with ``--dist loadgroup``: every
+    browser test joins the group of the server it uses, so each server starts once, in one
+    worker, and its tests run there in order (a module's page is shared by its tests)."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_server_group(item)))
