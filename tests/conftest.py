@@ -358,20 +358,28 @@ def engine(request) -> EngineUnderTest:
 
 
 # --------------------------------------------------------------------------- browser tests on both cores
-#: Session-wide dashboard servers (tests/dashboard/conftest.py) that several modules read.
-SHARED_SERVERS = ("viewer_served", "evidence_served")
+#: The data sets browser tests run on, as their ids say (``test_x[sample]``, ``test_y[sample-/path]``).
+DATA_SETS = {"sample", "real"}
 
 
-def _server_group(item) -> str:
-    """The dashboard server a browser test uses: a session-wide one (by data set), else its
-    module's, told apart by the server fixtures it asks for (``served[sample]``, ``served_large``)."""
-    params = item.callspec.params if hasattr(item, "callspec") else {}
-    for name in SHARED_SERVERS:
-        if name in item.fixturenames:
-            return f"{name}-{params.get(name, '')}".rstrip("-")
-    servers = [f"{name}-{params[name]}" if name in params else name
-               for name in item.fixturenames if name.startswith("served") or name.endswith("_served")]
-    return "-".join([item.path.stem, *sorted(servers)])
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs the browser tests on both cores with ``--dist loadgroup``: tests go
+    to the workers in groups, one group per test file and data set (``test_browser.py`` on
+    ``[sample]``, on ``[real]``, ...), so a module's server starts once, in one worker, and
+    its tests run there in order (they share the module's page). The group comes from the
+    test's id: xdist's own ``xdist_group`` marks are lost under pytest 9.2 (pytest-xdist#1386)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFileAndDataSet(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, name = nodeid.partition("::")
+            ids = name[name.find("[") + 1:-1].split("-") if name.endswith("]") else []
+            data_set = next((i for i in ids if i in DATA_SETS), None)
+            return f"{path}[{data_set}]" if data_set else path
+
+    return ByFileAndDataSet(config, log)
 
 
 #: Tests through a whole page, the command line or a generated large log that took 4 s or more
@@ -400,13 +408,8 @@ SLOW_TESTS = {
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Marks ``SLOW_TESTS`` slow. ``make test`` runs the browser tests on both cores with
-    ``--dist loadgroup``: every browser test joins the group of the server it uses, so each
-    server starts once, in one worker, and its tests run there in order (a module's page is
-    shared by its tests)."""
+    """Marks ``SLOW_TESTS`` slow (before ``-m`` selects)."""
     root = Path(__file__).resolve().parent.parent
     for item in items:
         if item.originalname in SLOW_TESTS.get(item.path.relative_to(root).as_posix(), ()):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("browser") is not None and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_server_group(item)))
