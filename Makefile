@@ -27,14 +27,15 @@ run-analyst: $(STAMP) ## the same, letting visitors retrain and save the model (
 train: $(STAMP) ## retrain on data/ (or the sample) and save artifacts/
 	$(BIN)/segkit train
 
-test: $(STAMP) ## run the whole test suite (real-data tests need SEGKIT_REAL_DATA): the rest on both cores, then the browser tests
+test: $(STAMP) ## run the whole test suite (real-data tests need SEGKIT_REAL_DATA): the rest, then the browser tests, on both cores; then the ten-visitor test alone
 	status=0; \
-	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile -p no:cacheprovider || status=$$?; \
-	$(BIN)/python -m pytest -m browser -p no:cacheprovider || status=$$?; \
+	$(BIN)/python -m pytest -m "not browser" -n 2 --dist loadfile -p no:cacheprovider -p no:nbval || status=$$?; \
+	$(BIN)/python -m pytest -m "browser and not alone" -n 2 --dist loadgroup -p no:cacheprovider -p no:nbval || status=$$?; \
+	$(BIN)/python -m pytest -m alone -p no:cacheprovider || status=$$?; \
 	exit $$status
 
 test-fast: $(STAMP) ## unit tests only (no browser, subprocess, Spark, notebooks or real data), on both cores
-	$(BIN)/python -m pytest -m "not browser and not slow and not real_data" -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not browser and not slow and not real_data" -n 2 -p no:cacheprovider -p no:nbval
 
 notebooks: $(STAMP) ## re-execute the notebooks on the built-in sample, 04-value on the real data when SEGKIT_REAL_DATA is set (artifacts/ untouched)
 	tmp=$$(mktemp -d) && for nb in notebooks/0*.ipynb; do \

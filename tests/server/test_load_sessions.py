@@ -39,7 +39,9 @@ from test_browser import (
     _require_chromium,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_data]
+# alone: its kernel memory (PSS shares pages with every process mapping the same libraries)
+# and its waits are the machine's, so make test runs it after the browser tests on both cores.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.real_data, pytest.mark.alone]
 
 SESSIONS = 10
 TIMEOUT_MS = 420_000
