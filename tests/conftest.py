@@ -380,36 +380,3 @@ def pytest_xdist_make_scheduler(config, log):
             return f"{path}[{data_set}]" if data_set else path
 
     return ByFileAndDataSet(config, log)
-
-
-#: Tests through a whole page, the command line or a generated large log that took 4 s or more
-#: each (``--durations``, make test-fast on 2 cores, 7 Dec 2026): ``slow``, so make test-fast
-#: stays a few minutes; make test runs them. Named here, not in their modules, so that the
-#: modules' own edits and these marks never meet.
-SLOW_TESTS = {
-    "tests/dashboard/test_dashboard.py": ["test_large_parquet_logs_are_aggregated_out_of_core",
-                                          "test_upload_date_order_switch_reads_ambiguous_dates",
-                                          "test_page_uses_the_saved_models_window_features_and_value",
-                                          "test_dashboard_on_an_out_of_core_customer_table"],
-    "tests/dashboard/test_value_panel.py": ["test_value_sections_say_so_without_the_lines",
-                                            "test_migration_applies_the_saved_model_at_the_cut_off",
-                                            "test_rfm_switch_changes_every_panel"],
-    "tests/dashboard/test_live_panel.py": ["test_a_removed_file_is_dropped_with_a_notice",
-                                           "test_a_file_being_written_when_the_page_opens_is_said_and_read_later"],
-    "tests/dashboard/test_scatter.py": ["test_above_the_budget_the_2d_chart_is_a_density_image"],
-    "tests/live/test_feed.py": ["test_a_growing_csv_is_hashed_once", "test_a_changed_file_is_read_again",
-                                "test_score_since_writes_only_recent_customers",
-                                "test_a_removed_file_is_dropped_with_a_notice"],
-    "tests/ingest/test_currency.py": ["test_the_command_line_converts_with_fx"],
-    "tests/ingest/test_load.py": ["test_email_ids_are_one_customer_whatever_their_case_and_spaces"],
-    "tests/engines/test_outofcore.py": ["test_generated_large_log_gives_the_pandas_numbers"],
-}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Marks ``SLOW_TESTS`` slow (before ``-m`` selects)."""
-    root = Path(__file__).resolve().parent.parent
-    for item in items:
-        if item.originalname in SLOW_TESTS.get(item.path.relative_to(root).as_posix(), ()):
-            item.add_marker(pytest.mark.slow)

@@ -703,6 +703,7 @@ def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data,
     assert list(page.filters.segment_filter.options) == page.state.segment_names
 
 
+@pytest.mark.slow
 def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):
     """``load_customer_data(path, engine="duckdb")`` (no lines) used to raise TypeError."""
     from segkit.dashboard import Dashboard
@@ -867,6 +868,7 @@ def test_dashboard_refuses_an_upload_above_the_limit(sample_state, monkeypatch):
     assert "upload them one by one" in message and "ask the person who runs this page" in message
 
 
+@pytest.mark.slow
 def test_large_parquet_logs_are_aggregated_out_of_core(tmp_path, monkeypatch):
     from segkit.dashboard import Dashboard, OutOfCoreData, load_dashboard_data
     from segkit.ingest.sample import write_large_log
@@ -1016,6 +1018,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
     assert "shorter than the model" in panel.upload_result.value and "Scored 5 of 5" in panel.upload_result.value
 
 
+@pytest.mark.slow
 def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     """A model trained on a 365-day window with a registered feature and lifetime value is
     used as saved: the page computes the same features, and shows confidence and value."""
@@ -1072,6 +1075,7 @@ def test_upload_messages_name_what_a_viewer_can_do_not_command_line_switches(sta
         score.score_upload(files["renamed.csv"][0], "renamed.csv", state.model)
 
 
+@pytest.mark.slow
 def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):
     """An upload whose dates all read either way is refused with the page's own way out,
     and read day-first or month-first once the viewer says which."""

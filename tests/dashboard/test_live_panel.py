@@ -241,6 +241,7 @@ def test_a_file_still_being_written_is_not_read(page, monkeypatch):
     pd.testing.assert_frame_equal(dashboard.state.data.customers, folder.customers(), check_dtype=False)
 
 
+@pytest.mark.slow
 def test_a_file_being_written_when_the_page_opens_is_said_and_read_later(tmp_path, trained, cache):
     from segkit.dashboard import Dashboard
 
@@ -257,6 +258,7 @@ def test_a_file_being_written_when_the_page_opens_is_said_and_read_later(tmp_pat
     assert update.added_files == [f"{day}.csv"] and "New data." in live.notice_text.value
 
 
+@pytest.mark.slow
 def test_a_removed_file_is_dropped_with_a_notice(page):
     dashboard, folder = page
     gone = sorted(folder.path.glob("*.parquet"))[-1]

@@ -85,6 +85,7 @@ def test_below_the_budget_the_2d_chart_draws_points(state):
     assert "density" not in widget.layout.title.text
 
 
+@pytest.mark.slow
 def test_above_the_budget_the_2d_chart_is_a_density_image(state, over_budget):
     panel = over_budget.ScatterPanel(state)
     widget, shown = panel.chart.widget, state.selection.shown

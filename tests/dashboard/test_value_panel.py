@@ -164,6 +164,7 @@ def test_trend_is_revenue_and_customers_per_segment(page, sample_data):
     assert "Customers" in value.charts_by_section[1].widget.layout.title.text
 
 
+@pytest.mark.slow
 def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, value_model):
     """Both sides of the migration count the same number of days: the history before the
     cut-off, and as many days before the page's snapshot."""
@@ -203,6 +204,7 @@ def test_migration_applies_the_saved_model_at_the_cut_off(page, sample_data, val
     assert value.migration_download.filename.startswith("segments_France_migration-since-")
 
 
+@pytest.mark.slow
 def test_value_sections_say_so_without_the_lines(tmp_path, monkeypatch):
     """A log aggregated out of core has no lines: the sections say why instead of drawing."""
     from segkit.dashboard import Dashboard
@@ -248,6 +250,7 @@ def test_rfm_segmented_keeps_the_model_segment(sample_data, plain_model):
     assert table.equals(segment_crosstab(rfm["ModelSegment"], rfm_scores(segmented)["RFM_Segment"]))
 
 
+@pytest.mark.slow
 def test_rfm_switch_changes_every_panel(page):
     state = page.state
     model_names = state.segment_names

@@ -31,6 +31,7 @@ def large_log(tmp_path_factory):
 
 
 @pytest.mark.parametrize("rules", ["default", "seed"])
+@pytest.mark.slow
 def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
     expected = load_customer_data(large_log, rules=rules).customers
     assert_same_customers(customer_features_out_of_core(large_log, rules=rules, memory_limit="500MB", threads=2),

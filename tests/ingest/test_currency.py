@@ -133,6 +133,7 @@ def test_a_currency_missing_from_the_rates_is_refused_by_name(tmp_path, priced_i
         load_customer_data(path, columns=with_fx(None, _fx_file(tmp_path, {"EUR": 0.86})))
 
 
+@pytest.mark.slow
 def test_the_command_line_converts_with_fx(tmp_path, priced_in_three):
     log, rate = priced_in_three
     path = tmp_path / "three.csv"

@@ -363,6 +363,7 @@ def test_a_folder_of_xlsx_and_csv_exports_keeps_each_customer_whole(tmp_path, pl
     pd.testing.assert_frame_equal(together, plain)
 
 
+@pytest.mark.slow
 def test_email_ids_are_one_customer_whatever_their_case_and_spaces(tmp_path, plain_export):
     log = plain_export[0]
     email = "Cust" + log["CustomerID"].astype("Int64").astype("string") + "@Shop.example"

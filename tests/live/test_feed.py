@@ -196,6 +196,7 @@ def test_nothing_retrains(folder, months, saved_model, monkeypatch):
     assert live.model is saved_model and saved_model.version_ == version and saved_model.pipeline_ is pipeline
 
 
+@pytest.mark.slow
 def test_a_removed_file_is_dropped_with_a_notice(folder, months, saved_model):
     live = _live(folder, saved_model)
     gone = sorted(folder.iterdir())[-1]
@@ -211,6 +212,7 @@ def test_a_removed_file_is_dropped_with_a_notice(folder, months, saved_model):
     pd.testing.assert_frame_equal(live.features.sort_index(), load_customer_data(folder).customers)
 
 
+@pytest.mark.slow
 def test_a_changed_file_is_read_again(folder, saved_model):
     live = _live(folder, saved_model)
     path = sorted(folder.glob("*.csv"))[0]
@@ -277,6 +279,7 @@ def test_two_kernels_at_once_compute_the_snapshot_once(folder, saved_model, tmp_
     assert sorted(computed) == [0, 1]
 
 
+@pytest.mark.slow
 def test_score_since_writes_only_recent_customers(folder, saved_model, tmp_path, capsys):
     from segkit.cli import main
 
@@ -705,6 +708,7 @@ def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
     assert frame["InvoiceNo"].tolist() == ["536366", "536367"] and frame["Country"].iloc[0] == "United\nKingdom"
 
 
+@pytest.mark.slow
 def test_a_growing_csv_is_hashed_once(tmp_path, months, saved_model, monkeypatch):
     """The scan hashes the grown file in one pass and takes its earlier bytes' digest on the
     way: they are not read again to check that the file only grew."""
