@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_browser import Served, _require_chromium, _summary, pages_on
+from test_browser import Served, _require_chromium, _summary, pages_on, served_with_evidence
 
 
 @pytest.fixture(scope="session", params=["sample", "real"])
@@ -52,20 +52,9 @@ def evidence_served(tmp_path_factory, sample_data):
     """Voilà on the built-in sample with a saved model that carries its backtest (as
     ``segkit train`` saves it); read-only, as viewers get it. Started once for the run."""
     from segkit.config import default_data_path
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.backtest import apply_evidence, backtest_segments
     from segkit.pipeline.workflow import train_model
 
     if default_data_path() is not None:
         pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
-    folder = tmp_path_factory.mktemp("voila-evidence")
-    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
-    env.update(SEGKIT_ARTIFACTS=str(folder / "artifacts"), SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
     model, _ = train_model(sample_data, "auto")
-    apply_evidence(model, backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days))
-    save_artifacts(model, folder / "artifacts", sample_data.training_info())
-    _require_chromium()
-    server = Served("evidence", folder, env)
-    server.data, server.model = sample_data, model
-    yield server
-    server.stop()
+    yield from served_with_evidence("evidence", tmp_path_factory.mktemp("voila-evidence"), sample_data, model)

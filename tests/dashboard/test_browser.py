@@ -73,6 +73,26 @@ SCATTER_SETTLED = """(quietMs) => {
 LAST_CHART_UPDATE = "() => Math.max(...window.__segPlots.map(p => p[1])) - window.__segT0"
 
 
+def served_with_evidence(name: str, folder, data, model, data_path=None):
+    """Voilà (read-only, as viewers get it) on ``data_path`` (None: the built-in sample) with
+    ``model`` saved as ``segkit train`` saves it: its backtest evidence applied (which may
+    rename a segment the evidence does not back). For ``yield from`` in a fixture; the
+    server stops on leaving."""
+    from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments
+
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
+    env.update(SEGKIT_ARTIFACTS=str(folder / "artifacts"), SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
+    if data_path is not None:
+        env["SEGKIT_DATA"] = str(data_path)
+    apply_evidence(model, backtest_segments(data.lines, model=model, window_days=data.window_days))
+    save_artifacts(model, folder / "artifacts", data.training_info())
+    _require_chromium()
+    server = Served(name, folder, env)
+    server.data, server.model = data, model
+    yield server
+    server.stop()
+
 @contextmanager
 def opened_page(served, browser, link: str = "", before_open=None):
     """A page on ``served`` (a ``Served``) at ``served.url + link`` (``link`` is a query such

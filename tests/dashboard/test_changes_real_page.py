@@ -11,12 +11,11 @@ to check against pandas. Read-only, one pre-heated kernel, as viewers get it.
 from __future__ import annotations
 
 import copy
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_browser import Served, _plain, _require_chromium, pages_on
+from test_browser import _plain, pages_on, served_with_evidence
 from test_changes_page import _check_plan, _customers_by_pandas, _expected_plan, _open_changes, _table
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_data, pytest.mark.slow]
@@ -29,21 +28,8 @@ def real_trained_served(real_parquet, real_data, real_auto_model, tmp_path_facto
     """Voilà on the real parquet with the model ``segkit train`` saves: the auto model plus
     its backtest evidence (``apply_evidence``, which may rename a segment the evidence does
     not back). The session's ``real_auto_model`` is copied, never changed."""
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.backtest import apply_evidence, backtest_segments
-
-    folder = tmp_path_factory.mktemp("voila-real-changes")
-    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_DATA"}
-    env.update(SEGKIT_DATA=str(real_parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
-               SEGKIT_CACHE=str(folder / "cache"), SEGKIT_ANALYST="")
-    model = copy.deepcopy(real_auto_model)
-    apply_evidence(model, backtest_segments(real_data.lines, model=model, window_days=real_data.window_days))
-    save_artifacts(model, folder / "artifacts", real_data.training_info())
-    _require_chromium()
-    server = Served("real changes", folder, env)
-    server.data, server.model = real_data, model
-    yield server
-    server.stop()
+    yield from served_with_evidence("real changes", tmp_path_factory.mktemp("voila-real-changes"), real_data,
+                                    copy.deepcopy(real_auto_model), real_parquet)
 
 
 @pytest.fixture(scope="module")
