@@ -853,6 +853,7 @@ def add_customer_value_and_draws(customers: pd.DataFrame, lines: pd.DataFrame | 
         value, draws = value_and_draws(lines, params, samples)
     value.index = value.index.astype(customers.index.dtype)
     joined = customers.join(value, how="left")
+    joined.attrs = dict(customers.attrs)  # a join keeps no attrs: the log's currency goes on with the table
     if draws is not None:
         draws.index = draws.index.astype(customers.index.dtype)
         draws = draws.reindex(customers.index)

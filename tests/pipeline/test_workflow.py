@@ -112,3 +112,17 @@ def test_processes_loading_one_file_together_parse_it_once(tmp_path, sample_log)
         outputs.append(out.split())
     assert sorted(kind for kind, _ in outputs) == ["CachedCustomerData", "CachedCustomerData", "CustomerData"]
     assert len({count for _, count in outputs}) == 1
+
+
+def test_lifetime_value_columns_keep_the_logs_currency(sample_log):
+    """Scoring with a model that carries lifetime value joins CLV columns onto the customer
+    table; the log's currency (a euro log) must survive the join, or a euro shop's CSVs and
+    page would fall back to pounds without a word."""
+    from segkit.ingest.load import LOG_CURRENCY
+
+    data = load_customer_data(sample_log.assign(Currency="EUR"), use_cache=False)
+    model, _ = workflow.train_model(data, k=3)
+    model.clv_params_ = {"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+                         "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
+    valued = workflow.add_customer_value(data.customers, data.lines, model)
+    assert "CLV" in valued.columns and valued.attrs.get(LOG_CURRENCY) == "EUR"
