@@ -29,7 +29,7 @@ from segkit.pipeline.workflow import segment_moves
 from segkit.server.serve import max_upload_bytes
 from segkit.views.tables import (
     UPLOAD_SUFFIXES,
-    customer_table,
+    customers_as_shown,
     download_link_html,
     readable_table,
     score_upload,
@@ -225,7 +225,7 @@ class ScorePanel:
         known = scored.attrs.get("known", [])
         if known:  # the segment each had on this page before the upload (model or RFM, as shown)
             scored = segment_moves(scored, self.state.everyone["Segment"]).__finalize__(scored)
-        shown = customer_table(scored)
+        shown = customers_as_shown(scored)
         table = shown.copy()
         if rfm:
             table.insert(table.columns.get_loc("Segment") + 1, "ModelSegment",

@@ -62,7 +62,7 @@ __all__ = [
     "comparison_html",
     "which_is_higher",
     "table_order",
-    "customer_table",
+    "customers_as_shown",
     "table_page",
     "table_html",
     "readable_table",
@@ -596,7 +596,7 @@ def table_order(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending:
                             na_position="last").index.to_numpy()
 
 
-def customer_table(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> pd.DataFrame:
+def customers_as_shown(segmented: pd.DataFrame, sort_by: str = "TotalSpend", ascending: bool = False) -> pd.DataFrame:
     """The customers as shown in the table: ``TABLE_COLUMNS``, sorted by ``sort_by``
     (ties by CustomerID), with a plain 0..n-1 index."""
     table = segmented.reset_index()

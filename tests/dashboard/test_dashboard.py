@@ -164,7 +164,7 @@ def test_compare_a_segment_missing_from_the_view(sample_segmented):
 # ------------------------------------------------------------------ table and CSV
 
 def test_customer_table_sorts_and_pages(sample_segmented):
-    table = views.customer_table(sample_segmented, "TotalSpend", ascending=False)
+    table = views.customers_as_shown(sample_segmented, "TotalSpend", ascending=False)
     # Every table column the data has, in TABLE_COLUMNS' order (PAlive and CLV need a model with lifetime value).
     assert list(table.columns) == [c for c in views.TABLE_COLUMNS if c in table.columns]
     assert {"CustomerID", "Segment", "Confidence", "TotalSpend", "Recommendation"} <= set(table.columns)
@@ -174,13 +174,13 @@ def test_customer_table_sorts_and_pages(sample_segmented):
     pd.testing.assert_frame_equal(rows, table.iloc[50:75])
     assert views.table_page(table, 10_000, 25)[1] == n_pages
     assert views.table_page(table, -1, 25)[1] == 1
-    ascending = views.customer_table(sample_segmented, "CustomerID", ascending=True)
+    ascending = views.customers_as_shown(sample_segmented, "CustomerID", ascending=True)
     assert ascending["CustomerID"].is_monotonic_increasing
 
 
 def test_download_is_exactly_the_filtered_table(sample_segmented):
     shown = views.filter_customers(sample_segmented, Filters(country="Germany"))
-    table = views.customer_table(shown, "Recency", ascending=True)
+    table = views.customers_as_shown(shown, "Recency", ascending=True)
     link = views.download_link_html(table)
     href = link.split('href="', 1)[1].split('"', 1)[0]
     downloaded = _decode(href)
@@ -197,7 +197,7 @@ def test_download_neutralises_formulas():
 
 
 def test_table_html_shows_the_rows(sample_segmented):
-    rows = views.customer_table(sample_segmented).head(3)
+    rows = views.customers_as_shown(sample_segmented).head(3)
     text = views.table_html(rows)
     assert text.count("<tr>") == 4 and all(cid in text for cid in rows["CustomerID"])
 
@@ -812,7 +812,7 @@ def test_real_data_views(real_data):
     december = views.customers_in_date_range(real_data.lines, real_data.customers, categories,
                                          date(2011, 12, 1), date(2011, 12, 9))
     assert december["Recency"].max() <= 9
-    table = views.customer_table(uk)
+    table = views.customers_as_shown(uk)
     assert len(_decode(views.csv_data_uri(table))) == len(uk)
 
 
@@ -1025,7 +1025,7 @@ def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     from segkit.dashboard import Dashboard
     from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import load_customer_data, train_model
-    from segkit.views.tables import customer_table
+    from segkit.views.tables import customers_as_shown
 
     data = load_customer_data(None, window_days=365, extra_features=["ChristmasShare"])
     model, _ = train_model(data, k=3, extra_features=["ChristmasShare"])
@@ -1036,7 +1036,7 @@ def test_page_uses_the_saved_models_window_features_and_value(tmp_path):
     assert state.saved, state.status
     everyone = state.everyone
     assert (everyone["Segment"] == model.segment(data.customers)["Segment"].reindex(everyone.index)).all()
-    table = customer_table(everyone)
+    table = customers_as_shown(everyone)
     assert {"Confidence", "PAlive", "CLV"} <= set(table.columns)
     assert table["PAlive"].between(0, 1).all() and (table["CLV"] >= 0).all()
 
