@@ -1,4 +1,4 @@
-"""The manager's "what changed" and campaign planning (issue 22).
+"""The manager's "what changed" and campaign planning.
 
 ``ChangesPanel``: segment sizes at each month's end (the saved model scoring the lines up to
 then) and who moved segment in the last 7 or 30 days (equal windows), in an accordion that

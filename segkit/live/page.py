@@ -1,4 +1,4 @@
-"""The live page: a dashboard whose data is a folder (or glob) of files follows it (issue 13).
+"""The live page: a dashboard whose data is a folder (or glob) of files follows it.
 
 ``open_live_state`` builds the page's state from a ``segkit.live.feed.LiveFeed`` (the snapshot
 shared by every kernel) and the *saved* model, whatever data it was trained on: a live

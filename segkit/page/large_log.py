@@ -42,8 +42,8 @@ __all__ = ["LargeLogDateRanges", "description_categories", "write_date_range_tab
 #: Filter results kept in memory per page (each is one row per customer who bought).
 CACHED_DATE_RANGES = 16
 #: DuckDB's memory limit while a kernel writes the date-range table (above it, more customer
-#: buckets). Measured twice on the 20M-line log (2 shared cores): 1 GB took 41 s and 74 s at
-#: 1.0 GB peak, 3 GB 71 s and 95 s at 1.9-2.0 GB.
+#: buckets). On the 20M-line log 1 GB was no slower than 3 GB and peaked at half the memory
+#: (figures in docs/benchmarks.md).
 DATE_RANGE_TABLE_MEMORY = "1GB"
 
 

@@ -1,4 +1,4 @@
-"""What customers like these did next, measured on the log itself (issue 21).
+"""What customers like these did next, measured on the log itself.
 
 ``backtest_segments`` walks rolling-origin cut-offs through a log of clean lines. Every
 cut-off keeps at least the model's observation window (``min_history_days``) of lines

@@ -1,4 +1,4 @@
-"""Lifecycle thresholds fitted to the shop's own log, chosen out of sample (issue 21).
+"""Lifecycle thresholds fitted to the shop's own log, chosen out of sample.
 
 ``fit_lifecycle_rules`` takes the backtest's rolling cut-offs (``rolling_cutoffs``), uses
 the earlier ones to choose the thresholds and reports the stages they give at the later

@@ -1,4 +1,4 @@
-"""Lifetime value checked against the segments' backtest (issue 21).
+"""Lifetime value checked against the segments' backtest.
 
 At each cut-off of a ``Backtest`` the lifetime-value model (``segkit.value.clv``) is fitted
 again on the lines before the cut-off only (``refit_clv`` from the model's own parameters:

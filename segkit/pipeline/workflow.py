@@ -704,7 +704,7 @@ def _biggest_removal(report: pd.DataFrame) -> str:
 
 
 #: Above this many customers the model is fitted on a random sample of this many (the
-#: customer table of a cluster-sized log; issue 11): K-Means centres and the segment
+#: customer table of a cluster-sized log): K-Means centres and the segment
 #: rules settle long before, and every customer is still scored (``model.segment``).
 MAX_TRAINING_CUSTOMERS = 2_000_000
 

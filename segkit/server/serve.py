@@ -36,8 +36,8 @@ Starts Voilà on 127.0.0.1 (port 8866, or ``--port`` / ``SEGKIT_PORT``) serving 
 - plotly's widget bundle served once as a static file of that template (a copy in
   ``<cache>/voila``), named to the kernel by ``SEGKIT_PLOTLY_BUNDLE``. Why: every plotly
   ``FigureWidget`` otherwise ships its own 5 MB copy of plotly.js through the kernel
-  (anywidget ``_esm``), and the browser evaluates each copy: with five charts the
-  first page took 20 s. See ``segkit.dashboard.figure_widget_class``.
+  (anywidget ``_esm``), and the browser evaluates each copy, once per chart. See
+  ``segkit.dashboard.figure_widget_class``.
 
 ``voila_command`` and ``voila_environment`` build the same command line and environment
 for the browser tests.

@@ -1,4 +1,4 @@
-"""What changed: segment sizes month by month, and who moved segment lately (issue 22).
+"""What changed: segment sizes month by month, and who moved segment lately.
 
 DataFrame in, DataFrame out; ``segment_of`` maps a customer table
 (``customer_features``) to segment names (a saved model's ``segment(...)["Segment"]``),

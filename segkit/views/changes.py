@@ -1,4 +1,4 @@
-"""Words and tables of "what changed" and campaign planning (issue 22), as HTML for the page
+"""Words and tables of "what changed" and campaign planning, as HTML for the page
 and the report. The figures come from ``segkit.value.changes`` and ``segkit.value.campaign``;
 the chart is ``plots.segment_sizes_by_month``.
 """

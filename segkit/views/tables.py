@@ -6,7 +6,7 @@ segmented by the model on the full period (``segment_customers``) -> kept by seg
 country and spend (``filter_mask``) and, for a date range or product category, by
 having bought there (``segkit.dashboard.state.date_range_activity``) -> KPIs, summary,
 comparison, table, CSV. ``customers_in_date_range`` (features recomputed inside a date range)
-is kept for analyses in notebooks; the page no longer relabels customers with it.
+is kept for analyses in notebooks; the page never relabels customers with it.
 """
 from __future__ import annotations
 
