@@ -182,7 +182,7 @@ DUCKDB = Dialect("duckdb", ("duckdb",), ID_SPACE, _variadic(_duckdb_hash_text_id
                  ("SET TimeZone = 'UTC'",))
 SPARK = Dialect("spark", ("pyspark",), ID_SPACE, _variadic(_spark_xxhash64_text_ids, _spark_xxhash64_number_ids))
 #: work_mem: PostgreSQL's default (4 MB) sends every sort and hash of the rules to disk;
-#: 256 MB per operation keeps them in memory (docs/benchmarks.md has the measured effect).
+#: 256 MB per operation keeps them in memory (docs/databases.md has the measured effect).
 #: default_statistics_target: the engine ANALYZEs its temporary tables for the planner's
 #: row counts; a 3,000-row sample (not 30,000) is enough for them and ten times cheaper.
 POSTGRES = Dialect("postgres", ("postgres",), _unicode_escapes(ID_SPACE_CHARACTERS), _postgres_column_hashes,
