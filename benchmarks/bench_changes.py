@@ -20,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     from segkit.features.customers import customer_features_as_of
     from segkit.pipeline.workflow import load_customer_data, scoring_window, train_model
-    from segkit.value.changes import month_ends, monthly_segment_sizes, recent_moves
+    from segkit.value.segment_history import month_ends, monthly_segment_sizes, recent_moves
     from segkit.views.tables import segment_customers
 
     folder = Path(os.environ.get("SEGKIT_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

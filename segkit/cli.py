@@ -704,7 +704,7 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
-        from segkit.live.changes import purchased_since
+        from segkit.live.refresh_changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
     if args.engine == "spark":
@@ -738,7 +738,7 @@ def _score_with_history(args, model, since, until) -> int:
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
-        from segkit.live.changes import purchased_since
+        from segkit.live.refresh_changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
     scored = _with_evidence(model, segment_moves(model.segment(customers), before["Segment"]))

@@ -37,7 +37,7 @@ from segkit.dashboard.urlsync import PageBridge, encode_query, parse_query
 from segkit.dashboard.value_panel import ValuePanel
 from segkit.dashboard.widgets import classed, guarded
 from segkit.errors import SegkitError
-from segkit.live.page import follows_folder
+from segkit.live.live_page import follows_folder
 from segkit.page.data import load_dashboard_data
 from segkit.pipeline.workflow import CustomerData
 from segkit.views.tables import theme_css

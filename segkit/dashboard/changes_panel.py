@@ -24,9 +24,9 @@ from segkit.dashboard.widgets import FIGURE_TEMPLATE, Chart, classed, empty_figu
 from segkit.page.data import holds_lines
 from segkit.rules.registry import REGISTERED_FEATURES
 from segkit.value.campaign import campaign_plan, formula_in_words
-from segkit.value.changes import RECENT_DAYS, monthly_segment_sizes, move_counts, moves_window, recent_moves
+from segkit.value.segment_history import RECENT_DAYS, monthly_segment_sizes, move_counts, moves_window, recent_moves
 from segkit.views import plots
-from segkit.views.changes import campaign_plan_html, moves_html, moves_note, sizes_note, sizes_table_html
+from segkit.views.segment_history_words import campaign_plan_html, moves_html, moves_note, sizes_note, sizes_table_html
 from segkit.views.tables import segment_customers
 
 __all__ = ["ChangesPanel", "CampaignPanel", "sizes_of", "moves_of", "plan_of", "changes_html", "campaign_html",

@@ -42,11 +42,11 @@ from segkit.config import Settings, default_data_path, refresh_seconds
 from segkit.dashboard.state import DashboardState, ModelStatus, saved_status
 from segkit.dashboard.widgets import classed, event_loop, guarded
 from segkit.errors import SegkitArtifactError, SegkitError
-from segkit.live.page import live_customer_data, page_feed
+from segkit.live.live_page import live_customer_data, page_feed
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
-    from segkit.live.changes import LiveUpdate
+    from segkit.live.refresh_changes import LiveUpdate
     from segkit.live.feed import LiveFeed
 
 __all__ = ["log", "MOVE_BUTTONS", "FOLLOWER_POLL_SECONDS", "FIRST_SNAPSHOT_WAIT_SECONDS", "RESTART_REFRESHER_SECONDS", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines", "status_text", "LivePanel"]

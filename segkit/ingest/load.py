@@ -3,7 +3,7 @@
 This module is the entry point (``load_transactions``, ``standardise_columns``); the work is
 split by stage: ``segkit.ingest.readers`` turns files into raw frames,
 ``segkit.ingest.values`` says what each cell means (ids, numbers, dates, currency),
-``segkit.ingest.cache`` keeps what was read, and ``segkit.ingest.logs`` reads a folder of
+``segkit.ingest.read_cache`` keeps what was read, and ``segkit.ingest.logs`` reads a folder of
 files (or a growing CSV) as one log.
 
 Reads ``.xlsx`` (calamine engine, openpyxl as fallback; every sheet as one log when the
@@ -46,7 +46,7 @@ from segkit.config import (
 )
 from segkit.errors import SegkitDataError
 from segkit.ingest.currency import convert_to_base
-from segkit.ingest.cache import cache_path, write_parquet_atomically
+from segkit.ingest.read_cache import cache_path, write_parquet_atomically
 from segkit.ingest.options import ReadOptions, with_layout  # noqa: F401  (with_layout: re-exported)
 from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw

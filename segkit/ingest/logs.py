@@ -18,7 +18,7 @@ from segkit.config import (
     is_multi_file,
 )
 from segkit.errors import SegkitDataError
-from segkit.ingest.cache import file_digest
+from segkit.ingest.read_cache import file_digest
 from segkit.ingest.options import ReadOptions
 from segkit.ingest.load import (
     CONVERTED,

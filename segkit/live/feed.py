@@ -51,7 +51,7 @@ from segkit.errors import SegkitDataError
 from segkit.files.locks import computed_once, modified_time
 from segkit.ingest.options import ReadOptions
 from segkit.live import snapshot_store
-from segkit.live.changes import LiveUpdate, describe_changes
+from segkit.live.refresh_changes import LiveUpdate, describe_changes
 from segkit.live.folder_scan import FileState, FolderScan
 from segkit.live.heartbeat import read_heartbeat, write_heartbeat
 from segkit.live.live_log import SEGMENT_COLUMNS, LiveLog

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from segkit.config import settle_seconds
 from segkit.errors import SegkitDataError
-from segkit.ingest.cache import file_digest, file_digests, prefix_digest
+from segkit.ingest.read_cache import file_digest, file_digests, prefix_digest
 from segkit.ingest.logs import log_files, source_labels
 
 __all__ = ["FileState", "FolderScan"]

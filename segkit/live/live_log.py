@@ -23,7 +23,7 @@ from segkit.ingest.logs import (
     with_source_files,
 )
 from segkit.ingest.options import ReadOptions
-from segkit.live.changes import LiveUpdate, describe_changes, quoted_names
+from segkit.live.refresh_changes import LiveUpdate, describe_changes, quoted_names
 from segkit.live.folder_scan import FileState, FolderScan
 from segkit.rules.registry import REGISTERED_FEATURES
 from segkit.schema import snapshot_date_for

@@ -51,7 +51,7 @@ from segkit.config import (
 from segkit.errors import SegkitError
 
 if TYPE_CHECKING:
-    from segkit.live.changes import LiveUpdate
+    from segkit.live.refresh_changes import LiveUpdate
     from segkit.live.feed import LiveFeed
 
 __all__ = ["PageRefresher", "start_for_page", "refresher_wanted", "main", "REFRESHER_ENV"]
@@ -154,7 +154,7 @@ class PageRefresher:
     # ------------------------------------------------------------ internals
     def _feed(self) -> LiveFeed:
         """The feed for the saved model; a new one (a fresh start) when another was saved."""
-        from segkit.live.page import page_feed
+        from segkit.live.live_page import page_feed
         from segkit.pipeline.artifacts import load_artifacts, read_model_card
 
         card = read_model_card(self.artifacts)
@@ -172,7 +172,7 @@ class PageRefresher:
     def _write_page_cache(self, feed: LiveFeed) -> None:
         """What a page opens from (``segmented_customers``): every customer segmented with
         lifetime value, as ``DashboardState.scored`` of a live page asks for it."""
-        from segkit.live.page import live_customer_data
+        from segkit.live.live_page import live_customer_data
         from segkit.page.page_cache import page_customers, segmented_customers
 
         data = live_customer_data(feed)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from segkit.config import default_data_path, is_database_url
-from segkit.ingest.cache import keyed_cache_path
+from segkit.ingest.read_cache import keyed_cache_path
 from segkit.pipeline.workflow import (
     CachedCustomerData,
     CustomerData,

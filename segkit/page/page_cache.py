@@ -101,7 +101,7 @@ def page_cache_path(fingerprint: str, card: dict[str, Any], log: str = "") -> Pa
     if not checksum:
         return None
     from segkit.config import cache_dir
-    from segkit.files.cache import code_fingerprint
+    from segkit.files.code_fingerprint import code_fingerprint
 
     key = hashlib.sha256(json.dumps([fingerprint, checksum, code_fingerprint()]).encode()).hexdigest()[:24]
     group = f"{_model_prefix(card)}-{hashlib.sha256(log.encode()).hexdigest()[:8]}" if log else _model_prefix(card)
@@ -134,7 +134,7 @@ def segmented_customers(fingerprint: str, card: dict[str, Any],
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, list[str]] | None:
-    from segkit.ingest.cache import read_table_with_metadata
+    from segkit.ingest.read_cache import read_table_with_metadata
 
     read = read_table_with_metadata(path)
     if read is None:
@@ -151,7 +151,7 @@ def write_page_cache(path: Path, everyone: pd.DataFrame, categories: list[str]) 
     """Write the page cache atomically (a reader sees the old file or the whole new one), and
     remove the same model's older page caches but the ``KEEP_PAGE_CACHES`` newest (``prune_page_caches``);
     a cache folder that cannot be written only costs the next kernel the computation."""
-    from segkit.ingest.cache import write_table_atomically
+    from segkit.ingest.read_cache import write_table_atomically
 
     write_table_atomically(everyone, path, {"segkit_categories": json.dumps(list(categories))})
     prune_page_caches(path)

@@ -75,7 +75,7 @@ from segkit.config import ARTIFACTS_DIR
 from segkit.errors import SegkitArtifactError, SegkitError, SegkitFeatureError
 from segkit.features.customers import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from segkit.files.atomic import write_text_atomically
-from segkit.ingest.cache import file_digest as _sha256
+from segkit.ingest.read_cache import file_digest as _sha256
 from segkit.modeling.label import LifecycleRules
 
 if TYPE_CHECKING:  # scikit-learn and joblib load only to save or load a pipeline (about 1 s)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from segkit.config import default_data_path, is_database_url, is_multi_file
 from segkit.features.customers import customer_features, data_fingerprint
-from segkit.files.cache import code_fingerprint
+from segkit.files.code_fingerprint import code_fingerprint
 from segkit.ingest.load import (
     CONVERTED,
     FILLED_DOWN,
@@ -384,7 +384,7 @@ def _read_customers_cache(key: str | None, clean_key: str | None, data, options:
     lines_file, report_file = _clean_cache_files(clean_key)
     if not (path.is_file() and report_file.is_file() and lines_file.is_file()):
         return None
-    from segkit.ingest.cache import read_table_with_metadata
+    from segkit.ingest.read_cache import read_table_with_metadata
 
     read = read_table_with_metadata(path)
     try:
@@ -416,7 +416,7 @@ def _write_customers_cache(key: str | None, data: CustomerData) -> None:
     fingerprint in the parquet metadata); a cache folder that cannot be written only costs speed."""
     if key is None or data.lines is None:
         return
-    from segkit.ingest.cache import write_table_atomically
+    from segkit.ingest.read_cache import write_table_atomically
 
     write_table_atomically(data.customers, _customers_cache_file(key),
                            {"segkit_lines": len(data.lines), "segkit_fingerprint": data.fingerprint})
@@ -430,7 +430,7 @@ def _clean_cache_key(path, options: ReadOptions, rules: str) -> str | None:
     import hashlib
     import json
 
-    from segkit.ingest.cache import file_digest
+    from segkit.ingest.read_cache import file_digest
 
     try:
         content = "built-in sample" if path is None else file_digest(Path(path))  # the sample is deterministic
@@ -467,7 +467,7 @@ def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFram
     the UCI workbook); a cache folder that cannot be written only costs speed."""
     if key is None or lines.empty:
         return
-    from segkit.ingest.cache import write_parquet_atomically
+    from segkit.ingest.read_cache import write_parquet_atomically
 
     lines_file, report_file = _clean_cache_files(key)
     write_parquet_atomically(report, report_file)

@@ -90,7 +90,7 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
     from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
     from segkit.errors import SegkitError
 
-    from segkit.live.page import follows_folder
+    from segkit.live.live_page import follows_folder
 
     started = time.perf_counter()
     artifacts = artifacts_dir()

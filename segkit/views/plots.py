@@ -480,7 +480,7 @@ def segment_trend_chart(trend: pd.DataFrame, measure: str = "Revenue", template:
 
 def segment_sizes_by_month(sizes: pd.DataFrame, template: str = "plotly_white", period=None) -> go.Figure:
     """Stacked area of customers per segment at each month's end (``sizes``: the table of
-    ``segkit.value.changes.monthly_segment_sizes``). With ``period`` (first and last purchase)
+    ``segkit.value.segment_history.monthly_segment_sizes``). With ``period`` (first and last purchase)
     a partial first or last month is labelled with its days, as on the other time charts."""
     colours = segment_colour_map(sizes["Segment"])
     fig = go.Figure()

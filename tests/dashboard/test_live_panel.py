@@ -19,7 +19,7 @@ from segkit.dashboard.live_panel import (
     notice_lines,
     status_text,
 )
-from segkit.live.changes import LiveUpdate, order_moves
+from segkit.live.refresh_changes import LiveUpdate, order_moves
 from segkit.views.tables import Filters, filter_mask
 
 HELD_BACK = 3  # the sample's last days, dropped into the folder by the tests

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from segkit.ingest.logs import load_log, log_files
-from segkit.live.changes import order_moves, purchased_since
+from segkit.live.refresh_changes import order_moves, purchased_since
 from segkit.live.feed import LiveFeed
 from segkit.live.folder_scan import FolderScan
 from segkit.live.live_log import LiveLog

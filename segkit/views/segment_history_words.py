@@ -1,5 +1,5 @@
 """Words and tables of "what changed" and campaign planning, as HTML for the page
-and the report. The figures come from ``segkit.value.changes`` and ``segkit.value.campaign``;
+and the report. The figures come from ``segkit.value.segment_history`` and ``segkit.value.campaign``;
 the chart is ``plots.segment_sizes_by_month``.
 """
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""segkit.value.changes: segment sizes month by month and recent moves, against pandas."""
+"""segkit.value.segment_history: segment sizes month by month and recent moves, against pandas."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.value.changes import month_ends, monthly_segment_sizes, move_counts, moves_window, recent_moves
+from segkit.value.segment_history import month_ends, monthly_segment_sizes, move_counts, moves_window, recent_moves
 
 
 def _big_or_small(customers: pd.DataFrame) -> pd.Series:
