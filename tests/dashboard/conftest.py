@@ -3,13 +3,28 @@
 with a model saved beforehand) and one page on it (``viewer_page``). The server is started once per data set for the whole run (it is
 read-only, so modules cannot disturb each other through it); each module opens its own
 page. A module may narrow the data sets with
-``@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)``."""
+``@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)``.
+
+Without a browser: a model trained on the sample (``sample_model``), its customers with their
+segments (``sample_segmented``), a page state over them (``sample_state``; ``state`` resets its
+filters) and an analyst's whole page (``dashboard``), shared by the modules of the panels."""
 from __future__ import annotations
 
 import os
 
 import pytest
-from test_browser import Served, _require_chromium, _summary, pages_on, served_with_evidence
+from dashboard_checks import ANALYST, VIEWER
+from test_browser import (
+    Served,
+    _require_chromium,
+    _summary,
+    pages_on,
+    served_with_evidence,
+)
+
+from segkit.pipeline.workflow import train_model
+from segkit.views import tables as views
+from segkit.views.tables import Filters
 
 
 @pytest.fixture(scope="session", params=["sample", "real"])
@@ -58,3 +73,41 @@ def evidence_served(tmp_path_factory, sample_data):
         pytest.skip(f"data/ holds {default_data_path().name}: the sample-data page needs an empty data/ folder")
     model, _ = train_model(sample_data, "auto")
     yield from served_with_evidence("evidence", tmp_path_factory.mktemp("voila-evidence"), sample_data, model)
+
+
+# ------------------------------------------------------------------ a model and a page state over the sample,
+# shared by the modules that test the dashboard's panels without a browser
+
+@pytest.fixture(scope="module")
+def sample_model(sample_data):
+    model, _ = train_model(sample_data, 5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def sample_segmented(sample_data, sample_model):
+    return views.segment_customers(sample_model, sample_data.customers)
+
+
+@pytest.fixture(scope="module")
+def sample_state(sample_data, sample_model, tmp_path_factory):
+    """A state over the sample with a fixed model (no training): what every panel reads."""
+    from segkit.dashboard.state import DashboardState, ModelStatus
+
+    card = views.provisional_card(sample_model, sample_data.training_info())
+    return DashboardState(sample_data, sample_model, card, ModelStatus(False, "Not saved: test model."),
+                          tmp_path_factory.mktemp("artifacts"), VIEWER)
+
+
+@pytest.fixture()
+def state(sample_state):
+    sample_state.filters = Filters()
+    sample_state.message = sample_state.notice = ""
+    return sample_state
+
+
+@pytest.fixture()
+def dashboard(sample_data, tmp_path):
+    from segkit.dashboard import Dashboard
+
+    return Dashboard(sample_data, artifacts=tmp_path / "artifacts", settings=ANALYST, query="")

@@ -7,14 +7,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from test_dashboard import (  # noqa: F401
-    VIEWER,
-    _pandas_kpis,
-    sample_model,
-    sample_segmented,
-    sample_state,
-    state,
-)
+from dashboard_checks import VIEWER, pandas_kpis
 
 from segkit.dashboard.urlsync import encode_query, parse_query, view_name
 from segkit.views import tables as views
@@ -109,7 +102,7 @@ def test_kpis_and_panels_under_france_and_germany_are_pandas(state, sample_data,
         assert numbers["AvgOrderValue"] == pytest.approx(kept["TotalSpend"].sum() / kept["NumPurchases"].sum())
         assert numbers["AvgPurchases"] == pytest.approx(kept["NumPurchases"].mean())
     else:
-        window, whole = _pandas_kpis(sample_data, BOTH, None, start, end, category)
+        window, whole = pandas_kpis(sample_data, BOTH, None, start, end, category)
         for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
             assert numbers["Window"][key] == pytest.approx(window[key]), key
             assert numbers["Whole"][key] == pytest.approx(whole[key]), key
@@ -169,7 +162,7 @@ def test_kpis_under_france_and_germany_on_the_real_data(real_data, tmp_path):
     assert numbers["TotalSpend"] == pytest.approx(kept["TotalSpend"].sum()) == pytest.approx(382_622.50)
     state.filters = Filters(country=BOTH, start=date(2011, 9, 1), end=date(2011, 11, 30))
     numbers, _ = view_kpis(state)
-    window, whole = _pandas_kpis(real_data, BOTH, None, date(2011, 9, 1), date(2011, 11, 30), ALL)
+    window, whole = pandas_kpis(real_data, BOTH, None, date(2011, 9, 1), date(2011, 11, 30), ALL)
     for key in ("Customers", "Orders", "Spend", "AvgOrderValue"):
         assert numbers["Window"][key] == pytest.approx(window[key]), key
         assert numbers["Whole"][key] == pytest.approx(whole[key]), key

@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 import pytest
 from test_browser import TIMEOUT_MS, Served, _plain, _require_chromium, open_until_drawn
-from test_dashboard import _pandas_kpis
+from dashboard_checks import pandas_kpis
 
 from segkit.engines.database import copy_to_postgres
 from segkit.pipeline.workflow import load_customer_data
@@ -64,7 +64,7 @@ def test_the_page_opens_on_a_database_table_with_its_date_and_category_filters(d
         # A date window and a category, from a link: the window's figures from the lines.
         open_until_drawn(page, database_page.url + "?from=2011-09-01&to=2011-11-30&category=Christmas")
         page.wait_for_function("() => document.querySelector('.seg-kpis').innerText.includes('30 Nov 2011')")
-        window, whole = _pandas_kpis(expected, ALL, None, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
+        window, whole = pandas_kpis(expected, ALL, None, date(2011, 9, 1), date(2011, 11, 30), "Christmas")
         customers, customers_whole = _card(page, "Customers in the window")
         spend, _ = _card(page, "Spend in the window")
         assert customers == f"{window['Customers']:,}" and customers_whole == f"Whole period: {whole['Customers']:,}"

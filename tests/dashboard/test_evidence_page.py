@@ -13,7 +13,7 @@ import io
 import pandas as pd
 import pytest
 from test_browser import _plain, _upload, pages_on
-from test_dashboard import _new_lines_for_known_customers
+from dashboard_checks import new_lines_for_known_customers
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +58,7 @@ def test_an_upload_of_known_customers_new_lines_shows_who_moved(page, served, sa
 
     model = served.model
     before = model.segment(served.data.customers)["Segment"].astype(str)
-    upload, best, lost = _new_lines_for_known_customers(sample_log, model.segment(served.data.customers))
+    upload, best, lost = new_lines_for_known_customers(sample_log, model.segment(served.data.customers))
     path = served.folder / "december_and_returns.csv"
     upload.to_csv(path, index=False)
     whole = pd.concat([sample_log.drop(columns=["TotalPrice"], errors="ignore"), upload]).drop_duplicates()

@@ -21,7 +21,7 @@ from test_browser import (
     _wait_summary_change,
     open_until_drawn,
 )
-from test_dashboard import _pandas_kpis
+from dashboard_checks import pandas_kpis
 
 from segkit.views.tables import ALL
 
@@ -113,7 +113,7 @@ def test_kpis_under_a_date_window_are_the_windows_with_the_whole_period_beside(p
     page.wait_for_function("() => document.querySelector('.seg-kpis').innerText.includes('30 Nov 2011')")
     from datetime import date
 
-    window, whole = _pandas_kpis(served.data, country, None, date(2011, 9, 1), date(2011, 11, 30), category)
+    window, whole = pandas_kpis(served.data, country, None, date(2011, 9, 1), date(2011, 11, 30), category)
     customers, customers_whole = _card(page, "Customers in the window")
     orders, orders_whole = _card(page, "Orders in the window")
     spend, spend_whole = _card(page, "Spend in the window")
