@@ -95,6 +95,23 @@ def sample_data():
     return load_customer_data(None)
 
 
+# A model trained on the sample and the sample's customers with its segments, once per module
+# (the views', the dashboard's panels' and the page's tests read them).
+@pytest.fixture(scope="module")
+def sample_model(sample_data):
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(sample_data, 5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def sample_segmented(sample_data, sample_model):
+    from segkit.views import tables as views
+
+    return views.segment_customers(sample_model, sample_data.customers)
+
+
 @pytest.fixture(scope="session")
 def sample_csv(tmp_path_factory, sample_log) -> Path:
     path = tmp_path_factory.mktemp("sample") / "sample.csv"

@@ -1,7 +1,7 @@
 """What the dashboard shows, as plain functions of DataFrames (no widgets here).
 
 Every number and table on the page comes from one of these functions, so each is
-tested without a browser (``tests/test_dashboard.py``). The path of one view: customers
+tested without a browser (``tests/views/test_tables.py``). The path of one view: customers
 segmented by the model on the full period (``segment_customers``) -> kept by segment,
 country and spend (``filter_mask``) and, for a date range or product category, by
 having bought there (``segkit.dashboard.state.date_range_activity``) -> KPIs, summary,

@@ -5,9 +5,8 @@ read-only, so modules cannot disturb each other through it); each module opens i
 page. A module may narrow the data sets with
 ``@pytest.mark.parametrize("viewer_served", ["sample"], indirect=True)``.
 
-Without a browser: a model trained on the sample (``sample_model``), its customers with their
-segments (``sample_segmented``), a page state over them (``sample_state``; ``state`` resets its
-filters) and an analyst's whole page (``dashboard``), shared by the modules of the panels."""
+Without a browser: a page state over the sample's customers and model (``sample_state``; ``state``
+resets its filters) and an analyst's whole page (``dashboard``), shared by the modules of the panels."""
 from __future__ import annotations
 
 import os
@@ -22,7 +21,6 @@ from test_browser import (
     served_with_evidence,
 )
 
-from segkit.pipeline.workflow import train_model
 from segkit.views import tables as views
 from segkit.views.tables import Filters
 
@@ -77,16 +75,6 @@ def evidence_served(tmp_path_factory, sample_data):
 
 # ------------------------------------------------------------------ a model and a page state over the sample,
 # shared by the modules that test the dashboard's panels without a browser
-
-@pytest.fixture(scope="module")
-def sample_model(sample_data):
-    model, _ = train_model(sample_data, 5)
-    return model
-
-
-@pytest.fixture(scope="module")
-def sample_segmented(sample_data, sample_model):
-    return views.segment_customers(sample_model, sample_data.customers)
 
 
 @pytest.fixture(scope="module")

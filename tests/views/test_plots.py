@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 
 def test_plain_titles_in_charts():
@@ -26,3 +27,13 @@ def test_segment_colours_are_not_pale_on_white():
 
     for name, colour in SEGMENT_COLOURS.items():
         assert 1.05 / (luminance(colour) + 0.05) >= 3.0, name
+
+
+def test_compare_histograms_are_shares_per_segment(sample_segmented):
+    from segkit.views import plots
+
+    a, b = sorted(sample_segmented["Segment"].unique())[:2]
+    figure = plots.compare_histograms(sample_segmented, (a, b), "TotalSpend")
+    assert [t.name for t in figure.data] == [a, b]
+    for trace in figure.data:
+        assert sum(trace.y) == pytest.approx(100.0) and len(trace.y) == 40
