@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from segkit.ingest.logs import load_log, log_files
-from segkit.live.refresh_changes import order_moves, purchased_since
 from segkit.live.feed import LiveFeed
 from segkit.live.folder_scan import FolderScan
 from segkit.live.live_log import LiveLog
@@ -233,15 +232,6 @@ def test_a_short_log_is_refused_as_scoring_refuses_it(tmp_path, months, saved_mo
     assert "Scored anyway" in update.summary()
 
 
-def test_moves_that_matter_come_first():
-    old = pd.Series({"a": "Regular", "b": "VIP", "c": "Lost", "d": "Budget", "e": "Loyal", "f": "New"})
-    new = pd.Series({"a": "At risk", "b": "Lost", "c": "Regular", "d": "Regular", "e": "At risk", "g": "New"})
-    spend = pd.Series({"a": 10.0, "b": 5.0, "c": 1.0, "d": 99.0, "e": 50.0})
-    moves = order_moves(old, new, spend)
-    assert list(moves.index) == ["e", "b", "a", "c", "d"]
-    assert list(moves["Matters"]) == [True, True, False, False, False]
-
-
 @pytest.mark.slow
 def test_the_snapshot_is_shared(folder, months, saved_model, tmp_path):
     shared = tmp_path / "snapshots"
@@ -306,13 +296,6 @@ def _artifacts_of(model, tmp_path: Path) -> Path:
     folder = tmp_path / "artifacts"
     save_artifacts(model, folder, model.card_.get("training_data"))
     return folder
-
-
-def test_purchased_since_needs_purchase_dates():
-    from segkit.errors import SegkitDataError
-
-    with pytest.raises(SegkitDataError, match="without LastPurchase"):
-        purchased_since(pd.DataFrame({"Recency": [1]}), "2011-01-01", "customers.csv")
 
 
 def test_folder_scan_hashes_only_changed_files(folder, monkeypatch):
@@ -609,45 +592,6 @@ def test_a_rewritten_csv_is_read_whole(tmp_path, months, saved_model):
     pd.testing.assert_frame_equal(live.customers, _live(folder, saved_model).customers)
 
 
-def test_appended_lines_whose_reading_depends_on_the_rest_are_read_with_the_rest(tmp_path):
-    """Day/month-numeric dates and numbers with marks are read per column (order, decimal
-    mark): appended lines holding them are not read alone."""
-    from segkit.ingest.logs import plain_cells, read_grown_csv
-
-    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
-    path = tmp_path / "sales.csv"
-    for line, plain in (("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n", True),
-                        ("536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n", False),
-                        ('536366,22633,HAND WARMER,6,2010-12-01 08:28:00,"1,850",17850,United Kingdom\n', False),
-                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.850,17850,United Kingdom\n", False),
-                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,£1.85,17850,United Kingdom\n", False),
-                        ("536366,22633,HAND WARMER,6,2010-12-01 08:28:00,2,17850,United Kingdom\n", True)):
-        path.write_text(first + line)
-        read = read_grown_csv(path, len(first.encode()), None)
-        assert (read is not None) == plain, line
-        if plain:
-            frame, whole_plain = read
-            assert whole_plain and len(frame) == 1 and frame["UnitPrice"].iloc[0] in (1.85, 2.0)
-    assert plain_cells(pd.read_csv(path, dtype=str)) is True
-    path.write_text(first + "536366,22633,HAND WARMER,6,01/12/2010 08:28,1.85,17850,United Kingdom\n")
-    assert plain_cells(pd.read_csv(path, dtype=str)) is False
-    path.write_text(first[:-1] + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
-    assert read_grown_csv(path, len(first.encode()) - 1, None) is None  # the earlier bytes did not end a line
-
-
-def test_a_csv_grown_past_the_line_limit_is_read_whole(tmp_path, monkeypatch):
-    import segkit.ingest.logs as load_module
-
-    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
-    path = tmp_path / "sales.csv"
-    path.write_text(first + "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n")
-    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is not None
-    monkeypatch.setattr(load_module, "MAX_CSV_LINES", 1)
-    assert load_module.read_grown_csv(path, len(first.encode()), True, old_lines=1) is None
-
-
 def _with_a_line_break_in_country(frame: pd.DataFrame) -> str:
     """``frame`` as CSV lines whose last one has its Country quoted over two lines."""
     frame = frame.copy()
@@ -689,23 +633,6 @@ def test_a_csv_finished_between_the_scan_and_its_reading_is_read_on_from_a_whole
     pd.testing.assert_frame_equal(live.transactions.drop(columns="SourceFile"),
                                   fresh.transactions.drop(columns="SourceFile"))
     pd.testing.assert_frame_equal(live.customers, fresh.customers)
-
-
-def test_a_csv_is_not_read_on_from_inside_a_quoted_field(tmp_path):
-    """Earlier bytes that end inside a quoted field spanning lines are not an end to read on
-    from: the file is read whole. (Their last line is checked, so earlier bytes ending just
-    after such a field are read whole too: slower, never wrong.)"""
-    from segkit.ingest.logs import read_grown_csv
-
-    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
-    first = header + "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
-    straddling = '536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,"United\nKingdom"\n'
-    path = tmp_path / "sales.csv"
-    path.write_text(first + straddling + "536367,22632,HAND WARMER,6,2010-12-01 08:29:00,1.85,17850,France\n")
-    inside = len((first + straddling[: straddling.index("\n") + 1]).encode())
-    assert read_grown_csv(path, inside, True) is None
-    frame, _ = read_grown_csv(path, len(first.encode()), True)  # from the end of a whole line: read alone
-    assert frame["InvoiceNo"].tolist() == ["536366", "536367"] and frame["Country"].iloc[0] == "United\nKingdom"
 
 
 @pytest.mark.slow
