@@ -1,33 +1,15 @@
 """Loading files of every supported kind and layout, and refusing bad ones clearly."""
 from __future__ import annotations
 
-import os
 import time
 
 import pandas as pd
 import pytest
+from uci_rows import UCI_ROWS
 
 from segkit.errors import SegkitDataError
 from segkit.ingest.load import load_transactions, parse_column_mapping
 from segkit.schema import CANONICAL_COLUMNS
-
-UCI_ROWS = pd.DataFrame({
-    "InvoiceNo": ["536365", "536365", "C536379", "536380"],
-    "StockCode": ["85123A", "71053", "85123A", "POST"],
-    "Description": ["WHITE HANGING HEART T-LIGHT HOLDER", "WHITE METAL LANTERN", "WHITE HANGING HEART T-LIGHT HOLDER", "POSTAGE"],
-    "Quantity": [6, 6, -2, 1],
-    "InvoiceDate": ["2010-12-01 08:26:00", "2010-12-01 08:26:00", "2010-12-01 09:41:00", "2010-12-01 09:45:00"],
-    "UnitPrice": [2.55, 3.39, 2.55, 18.0],
-    "CustomerID": [17850.0, 17850.0, 17850.0, None],
-    "Country": ["United Kingdom", "United Kingdom", "United Kingdom", "France"],
-})
-
-
-@pytest.fixture
-def uci_csv(tmp_path):
-    path = tmp_path / "retail.csv"
-    UCI_ROWS.to_csv(path, index=False)
-    return path
 
 
 def test_csv_in_uci_layout_gives_canonical_columns_and_types(uci_csv):
@@ -73,17 +55,6 @@ def test_iso_8859_1_csv_is_read(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes(UCI_ROWS.assign(Description="CAFÉ MUG").to_csv(index=False).encode("iso-8859-1"))
     assert load_transactions(path)["Description"].iloc[0] == "CAFÉ MUG"
-
-
-def test_second_load_uses_the_parquet_cache_and_a_changed_file_is_read_again(tmp_path, uci_csv, monkeypatch):
-    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
-    load_transactions(uci_csv)
-    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 1
-    changed = UCI_ROWS.assign(Quantity=[7, 6, -2, 1])
-    time.sleep(0.01)
-    changed.to_csv(uci_csv, index=False)
-    os.utime(uci_csv, ns=(time.time_ns(), time.time_ns()))
-    assert load_transactions(uci_csv)["Quantity"].iloc[0] == 7
 
 
 def _error(path, **kwargs) -> str:
@@ -133,17 +104,6 @@ def test_bad_column_mapping_is_explained():
 
 
 # --------------------------------------------------------------------------- issue 12
-
-
-def test_cache_is_keyed_by_content_not_size_and_mtime(tmp_path, uci_csv, monkeypatch):
-    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
-    stat = uci_csv.stat()
-    assert load_transactions(uci_csv)["Quantity"].iloc[0] == 6
-    UCI_ROWS.assign(Quantity=[7, 6, -2, 1]).to_csv(uci_csv, index=False)  # same size
-    os.utime(uci_csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # mtime restored
-    assert uci_csv.stat().st_size == stat.st_size
-    assert load_transactions(uci_csv)["Quantity"].iloc[0] == 7
-    assert len(list((tmp_path / "cache").glob("*.parquet"))) == 2  # one copy per content
 
 
 @pytest.mark.parametrize("dayfirst, first", [(None, "2011-01-13"), (True, "2011-01-13")])
