@@ -1,29 +1,8 @@
-"""The live page: a dashboard whose data is a folder (or glob) of files follows it.
-
-``open_live_state`` builds the page's state from a ``segkit.live.feed.LiveFeed`` (the snapshot
-shared by every kernel) and the *saved* model, whatever data it was trained on: a live
-page never trains or retrains a model. ``LivePanel`` then checks the folder every
-``SEGKIT_REFRESH_SECONDS`` (default 60) from a task on the kernel's event loop (the
-check itself runs in a worker thread, the widgets are updated on the loop, so their
-messages reach the browser like a click's), once the page is shown in a browser: a
-pre-heated kernel waiting for its visitor checks when its page is opened. When the page
-refresher (``segkit.live.refresher``, started by ``segkit.server.serve``) follows the log,
-no page computes: each polls its heartbeat every ``FOLLOWER_POLL_SECONDS`` and reads the
-snapshot it names. A new snapshot replaces the state's data
-(``DashboardState.set_data``): filters, sort and table page stay as the viewer set them.
-
-What the panel shows (stable CSS classes):
-
-- ``seg-data-status``: "Data up to 9 Dec 2011 12:50, updated 14:03 UTC";
-- ``seg-live-notice``: what the last update brought (new lines, new customers, files
-  dropped or still being written) and one button per segment move (``seg-live-move``;
-  ``seg-live-move-matters`` for VIP or Loyal to At risk or Lost, listed first), each
-  filtering the table to those customers;
-- ``seg-customer-filter``: the customer filter such a button set, with a button that
-  clears it.
-
-Without a saved model a folder page is built as before (a model trained once for the
-page) and does not follow the folder; the status line says so.
+"""What a page that follows a folder (or glob) of files needs from the live feed, without
+widgets: whether its data is such a folder (``follows_folder``), its ``LiveFeed`` with the
+saved model's rules and window (``page_feed``, shared with the page refresher so both name
+the same snapshots), and the ``CustomerData`` of the feed's current snapshot
+(``live_customer_data``). The panel that shows it is ``segkit.dashboard.live_panel``.
 """
 from __future__ import annotations
 

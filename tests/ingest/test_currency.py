@@ -39,19 +39,25 @@ def _fx_file(tmp_path, rates=RATES, base="GBP"):
     return path
 
 
+def euro_log_and_model(tmp_path, sample_log):
+    """The sample as a euro log (a Currency column of EUR) in ``tmp_path``, its customer data
+    and a K = 4 model trained on it: ``(path, data, model)``."""
+    from segkit.pipeline.workflow import train_model
+
+    path = tmp_path / "euros.csv"
+    sample_log.assign(Currency="EUR").to_csv(path, index=False)
+    data = load_customer_data(path)
+    return path, data, train_model(data, 4)[0]
+
+
 @pytest.mark.slow
 def test_one_currency_is_shown_with_its_symbol_on_the_page_and_in_the_model(tmp_path, sample_log):
     from segkit.config import Settings
     from segkit.dashboard.state import DashboardState, ModelStatus
-    from segkit.pipeline.workflow import train_model
     from segkit.views.tables import provisional_card
 
-    log = sample_log.assign(Currency="EUR")
-    path = tmp_path / "euros.csv"
-    log.to_csv(path, index=False)
-    data = load_customer_data(path)
+    path, data, model = euro_log_and_model(tmp_path, sample_log)
     assert data.currency == "EUR"
-    model, _ = train_model(data, 4)
     assert any("€" in text for text in model.definitions_.astype(str).to_numpy().ravel())
     assert not any("£" in text for text in model.definitions_.astype(str).to_numpy().ravel())
     state = DashboardState(data, model, provisional_card(model, data.training_info()), ModelStatus(False, "t"),
@@ -238,13 +244,8 @@ def test_the_pages_customer_csvs_carry_the_log_currency(tmp_path, sample_log):
 
     from segkit.dashboard import Dashboard
     from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.workflow import train_model
 
-    log = sample_log.assign(Currency="EUR")
-    path = tmp_path / "euros.csv"
-    log.to_csv(path, index=False)
-    data = load_customer_data(path)
-    model, _ = train_model(data, 4)
+    path, data, model = euro_log_and_model(tmp_path, sample_log)
     save_artifacts(model, tmp_path / "artifacts", data.training_info())
     dash = Dashboard(data, artifacts=tmp_path / "artifacts", query="")
 
@@ -254,6 +255,6 @@ def test_the_pages_customer_csvs_carry_the_log_currency(tmp_path, sample_log):
 
     table = downloaded(dash.table.download.value)
     assert "Spend (€)" in table and not any("£" in c for c in table), table
-    dash.score.upload.receive("new_euros.csv", log.tail(3000).to_csv(index=False).encode())
+    dash.score.upload.receive("new_euros.csv", sample_log.assign(Currency="EUR").tail(3000).to_csv(index=False).encode())
     scored = downloaded(dash.score.upload_result.value)
     assert "Spend (€)" in scored and not any("£" in c for c in scored), scored
