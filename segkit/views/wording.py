@@ -6,8 +6,9 @@ currency (``config.settings().currency``, default "£"), day counts say "days".
 """
 from __future__ import annotations
 
-import math
 from typing import Any
+
+import pandas as pd
 
 __all__ = ["COLUMN_TITLES", "MONEY_COLUMNS", "DAY_COLUMNS", "title", "titles", "money", "days", "count"]
 
@@ -57,10 +58,8 @@ def titles(columns, currency: str = "£") -> dict[str, str]:
 
 
 def _missing(value: Any) -> bool:
-    try:
-        return value is None or math.isnan(float(value))
-    except (TypeError, ValueError):
-        return False
+    """None, NaN and pandas' missing values (``pd.NA`` of a nullable column, ``NaT``)."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 def money(value: Any, currency: str = "£", decimals: int = 0) -> str:
