@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import pandas as pd
 
 from segkit.views.plots import month_labels
@@ -104,7 +103,7 @@ def _plan_cell(column: str, value, currency: str) -> str:
         return f'<td class="text" data-column="{column}">{_esc(value)}</td>'
     if column == "Customers":
         return f'<td class="num" data-column="{column}">{int(value):,}</td>'
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or pd.isna(value):  # NaN, or pd.NA of a nullable column
         return f'<td class="text seg-not-measured" data-column="{column}">{NOT_MEASURED}</td>'
     text = f"{100 * value:.0f} %" if column == "ReturnRate" else money(value, currency, 0)
     return f'<td class="num" data-column="{column}" data-value="{float(value):.6f}">{_esc(text)}</td>'
