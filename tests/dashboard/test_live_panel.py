@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import shutil
 import time
 from dataclasses import replace
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from live_files import write_settled
 
 from segkit.dashboard.live_panel import (
     MoveGroup,
@@ -34,19 +34,6 @@ def in_fresh_thread(call):
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(call).result()
-
-
-def write_settled(frame: pd.DataFrame, path: Path, age: float = 3600) -> Path:
-    """Write a log file in one go (a temporary name, renamed) dated ``age`` seconds back."""
-    partial = path.with_name(path.name + ".part")
-    if path.suffix == ".csv":
-        frame.to_csv(partial, index=False)
-    else:
-        frame.to_parquet(partial, index=False)
-    stamp = time.time() - age
-    os.utime(partial, (stamp, stamp))
-    os.replace(partial, path)
-    return path
 
 
 class SampleFolder:

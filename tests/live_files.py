@@ -16,15 +16,18 @@ def months_of(log: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def write_settled(frame: pd.DataFrame, path: Path, age: float = 3600) -> Path:
-    """Write a log file and date it ``age`` seconds back (settled)."""
+    """Write a log file in one go (a temporary name, then renamed, so a page watching the
+    folder never sees it half-written) dated ``age`` seconds back (settled)."""
+    partial = path.with_name(path.name + ".part")
     if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
+        frame.to_csv(partial, index=False)
     elif path.suffix == ".xlsx":
-        frame.to_excel(path, index=False)
+        frame.to_excel(partial, index=False, engine="openpyxl")
     else:
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(partial, index=False)
     stamp = time.time() - age
-    os.utime(path, (stamp, stamp))
+    os.utime(partial, (stamp, stamp))
+    os.replace(partial, path)
     return path
 
 
