@@ -859,13 +859,12 @@ def _clv(args) -> int:
 def _clv_diagnostics(args, data, params, until) -> None:
     """``segkit clv --diagnostics OUT_DIR``: refit before the holdout, write the tables and the summary
     (on the lines up to ``--until`` when given)."""
-    from segkit.pipeline.workflow import load_customer_data
+    from segkit.pipeline.workflow import lines_until, load_customer_data
     from segkit.value.clv import clv_diagnostics, write_diagnostics
 
     lines, transactions = data.lines, data.transactions
     if until is not None:
-        end = until.normalize() + pd.Timedelta(days=1)
-        lines, transactions = lines[lines["InvoiceDate"] < end], transactions[transactions["InvoiceDate"] < end]
+        lines, transactions = lines_until(lines, until), lines_until(transactions, until)
     cutoff = lines["InvoiceDate"].max().normalize() - pd.Timedelta(days=args.holdout_days - 1)
     segments_then = None
     if args.artifacts:

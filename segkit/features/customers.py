@@ -215,10 +215,7 @@ def finish_customers(raw: pd.DataFrame) -> pd.DataFrame:
     table.index = table.index.astype("string")
     table.index.name = "CustomerID"
     for col in ("FirstPurchase", "LastPurchase"):
-        stamps = pd.to_datetime(table[col])
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        table[col] = stamps
+        table[col] = to_utc_naive(pd.to_datetime(table[col]))
     return _tidy(table)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.pipeline.workflow import lines_until
+from segkit.schema import snapshot_date_for
 
 __all__ = [
     "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
@@ -108,7 +109,7 @@ def rolling_cutoffs(first: pd.Timestamp, last: pd.Timestamp, horizon_days: int =
     (held out) are skipped. Empty when the log is too short."""
     start = pd.Timestamp(first).normalize() + pd.Timedelta(days=int(min_history_days))
     # the horizon [c, c + h) must end by the day after the last line
-    end = pd.Timestamp(last).normalize() + pd.Timedelta(days=1) - pd.Timedelta(days=int(horizon_days))
+    end = snapshot_date_for(last) - pd.Timedelta(days=int(horizon_days))
     if end < start:
         return []
     span = (end - start).days

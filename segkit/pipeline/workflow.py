@@ -26,7 +26,7 @@ from segkit.ingest.logs import REPEATED_ACROSS_FILES, load_log
 from segkit.ingest.options import ReadOptions
 from segkit.ingest.orders import SETTLED_ORDERS
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
-from segkit.schema import OUT_OF_CORE_LINES
+from segkit.schema import OUT_OF_CORE_LINES, snapshot_date_for
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
     from segkit.modeling.label import LifecycleRules
@@ -72,8 +72,6 @@ class CustomerData:
     @property
     def covered_days(self) -> int:
         """Days of purchase history the log covers: first purchase to the snapshot date."""
-        from segkit.schema import snapshot_date_for
-
         start, end = self.period
         return int((snapshot_date_for(end) - start.normalize()).days)
 
@@ -1077,8 +1075,6 @@ def scoring_window(model: "SegmentationModel") -> tuple[int | None, int | None]:
         return int(window), int(window)
     covered = info.get("covered_days")
     if not covered and info.get("period"):  # cards written before covered_days was stored
-        from segkit.schema import snapshot_date_for
-
         start, end = (pd.Timestamp(t) for t in info["period"])
         covered = (snapshot_date_for(end) - start.normalize()).days
     return None, (int(covered) if covered else None)
@@ -1191,8 +1187,7 @@ def lines_until(lines: pd.DataFrame, until) -> pd.DataFrame:
     """``lines`` without any line after the day ``until`` (lines on that day stay)."""
     if until is None:
         return lines
-    end = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
-    return lines[lines["InvoiceDate"] < end]
+    return lines[lines["InvoiceDate"] < snapshot_date_for(until)]
 
 
 def customer_data_until(data, until):
