@@ -151,14 +151,10 @@ class LifecycleFit:
         })
 
     def sentences(self, currency: str = "£") -> list[str]:
-        """The chosen thresholds and the held-out figures in words."""
+        """What the fit found and the held-out figures, in words (the thresholds themselves
+        are ``LifecycleChoice.sentence``'s)."""
         r = self.rules
-        lost = self.stage_names["Lost"]
-        choosing = ", ".join(c.strftime("%Y-%m-%d") for c in self.choosing_cutoffs)
-        out = [f"lifecycle thresholds fitted on {len(self.choosing_cutoffs)} earlier cut-offs ({choosing}): "
-               f"New under {r.new_days} days, At risk from {r.at_risk_days} days of silence, {lost} from "
-               f"{r.lost_days} days (or At risk after a single purchase).",
-               f"  recent buyers (silent under {self.settings.get('step_days', 30)} days) bought again within "
+        out = [f"  recent buyers (silent under {self.settings.get('step_days', 30)} days) bought again within "
                f"{self.horizon_days} days at {100 * self.recent_return_rate:.0f} %."]
         if not self.lost_earned:
             out.append(f"  nobody is called Lost: no group of silent customers returned under "
@@ -385,7 +381,7 @@ class LifecycleChoice:
         """What ``segkit train`` prints: the sentence, then the fit's held-out figures."""
         if self.rules is None:
             return []
-        return [self.sentence] + (self.fit.sentences(currency)[1:] if self.fit is not None else [])
+        return [self.sentence] + (self.fit.sentences(currency) if self.fit is not None else [])
 
     def as_dict(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``lifecycle_fit``: ``fitted``, ``sentence``,
