@@ -505,15 +505,21 @@ def _train_with_lifecycle(data, args, k, skipped: str = ""):
     return model, table, choice
 
 
-def _backtest_skipped(args) -> str:
-    """Why ``segkit train`` runs no backtest, in words ("" when it runs one)."""
-    if args.preset == "seed":
-        return "the seed preset reproduces the original page"
+def _backtest_switched_off(args) -> str:
+    """Why the backtest is switched off (``--no-backtest``, ``SEGKIT_BACKTEST=0``), in words
+    ("" when it is not)."""
     if args.no_backtest:
         return "the backtest that fits them was skipped (--no-backtest)"
     if os.environ.get("SEGKIT_BACKTEST", "1") == "0":
         return "the backtest that fits them was skipped (SEGKIT_BACKTEST=0)"
     return ""
+
+
+def _backtest_skipped(args) -> str:
+    """Why ``segkit train`` runs no backtest, in words ("" when it runs one)."""
+    if args.preset == "seed":
+        return "the seed preset reproduces the original page"
+    return _backtest_switched_off(args)
 
 
 def _train_needs_lines(args) -> bool:
@@ -537,7 +543,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     from segkit.errors import SegkitDataError
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
-    if args.no_backtest or os.environ.get("SEGKIT_BACKTEST", "1") == "0":
+    if _backtest_switched_off(args):
         print("\nbacktest: skipped")
         return
     if args.preset == "seed" or data.lines is None:
