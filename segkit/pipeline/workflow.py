@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
 __all__ = ["CustomerData", "converted_rule", "with_converted", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS",
-           "add_customer_value", "add_customer_value_and_draws"]
+           "add_customer_value", "add_customer_value_and_draws", "is_customer_table"]
 
 
 @dataclass
@@ -863,6 +863,13 @@ def model_fits_data(card: Mapping[str, Any], data: CustomerData) -> bool:
     return card.get("training_data", {}).get("fingerprint") == data.fingerprint
 
 
+def is_customer_table(names, features, date_column: str = "InvoiceDate") -> bool:
+    """A table whose columns ``names`` (plain headings) hold a feature of ``features`` and no
+    ``date_column`` is a customer table to score as it is, not a log of transactions."""
+    names = set(map(str, names))
+    return date_column not in names and bool(names & set(map(str, features)))
+
+
 def customers_for_scoring(
     data: str | Path,
     model: "SegmentationModel",
@@ -942,8 +949,7 @@ def customers_for_scoring(
         headed_in = heading_currency(raw.columns if names is None else names)
         names = [plain_heading(c) for c in (raw.columns if names is None else names)]
         date_column = (columns or {}).get("date", "InvoiceDate")
-        looks_like_customers = any(f in names for f in model.input_columns_) and date_column not in names
-        if looks_like_customers:
+        if is_customer_table(names, model.input_columns_, date_column):
             raw = (read_raw(path, sheet) if raw is None else raw).rename(columns=plain_heading)
             if until is not None:
                 from segkit.errors import SegkitDataError

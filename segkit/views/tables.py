@@ -915,13 +915,13 @@ def _is_customer_table(path: Path, features) -> bool:
     """A file with a feature column and no ``InvoiceDate`` is a customer table (as
     ``customers_for_scoring`` decides), not transactions. Told from the header alone when
     the file has one (``column_names``)."""
-    from segkit.ingest.readers import column_names, read_raw
-
     from segkit.ingest.currency import plain_heading
+    from segkit.ingest.readers import column_names, read_raw
+    from segkit.pipeline.workflow import is_customer_table
 
     names = column_names(path, None)
-    columns = {plain_heading(c) for c in (read_raw(path, None).columns if names is None else names)}
-    return "InvoiceDate" not in columns and bool(columns & set(map(str, features)))
+    return is_customer_table((plain_heading(c) for c in (read_raw(path, None).columns if names is None else names)),
+                             features)
 
 
 def _known_customers(history: pd.DataFrame, lines: pd.DataFrame) -> int:
