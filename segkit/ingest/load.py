@@ -49,7 +49,7 @@ from segkit.ingest.currency import convert_to_base
 from segkit.ingest.read_cache import cache_path, write_parquet_atomically
 from segkit.ingest.options import ReadOptions, with_layout  # noqa: F401  (with_layout: re-exported)
 from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
-from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
+from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw, values_in_header
 from segkit.ingest.values import (
     CURRENCY_COLUMN_NAMES,
     as_dates,
@@ -410,6 +410,13 @@ def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[s
     missing_roles = [r for r in REQUIRED_ROLES if r not in resolved]
     if "price" not in resolved and "amount" not in resolved:
         missing_roles.append("price (or amount)")
+    values = values_in_header(found) if missing_roles else []
+    if values:  # not ColumnsNotRecognised: its names are data, no column to choose from
+        raise SegkitDataError(
+            f"'{source}' has no header row: its first line holds values ({short_list(values, 4)}), not column "
+            "names; add a first line naming the columns (e.g. InvoiceNo, StockCode, Description, Quantity, "
+            "InvoiceDate, UnitPrice, CustomerID, Country) and load the file again."
+        )
     if missing_roles and preset:
         raise ColumnsNotRecognised(
             f"'{source}' is not a {' or '.join(LAYOUT_PRESETS[preset])} (--layout {preset}): it has no column for "

@@ -24,7 +24,7 @@ from segkit.schema import (
     layout_columns,
 )
 
-__all__ = ["column_names", "HEADER_SEARCH_ROWS", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
+__all__ = ["column_names", "HEADER_SEARCH_ROWS", "values_in_header", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
 
 
 #: Bounds on the work one file may ask for (refused past them, before pandas reads it).
@@ -58,6 +58,20 @@ def header_hint(raw: pd.DataFrame) -> str:
             return (f" (the first row looks like a title; row {i + 2} looks like the header: "
                     f"{short_list([str(v).strip() for v in cells], 6)})")
     return " (the first row looks like a title, not a header row)"
+
+
+#: A header name that is a value, not a column name: a number (``536365``, ``1.2``, ``-3``, pandas'
+#: ``12.1`` for a repeated ``12``) or a date (``2010-12-01 09:36:00``, ``01/12/2010``).
+_VALUE_NAME = re.compile(r"[-+]?[£€$]?\s*\d[\d,.\s]*|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?")
+
+
+def values_in_header(columns) -> list[str]:
+    """The names of ``columns`` that are values (numbers, dates), when the header holds at
+    least two of them and they are a third of it or more: a file without a header row, whose
+    first line of data was read as its column names (``[]`` otherwise)."""
+    names = [str(c).strip() for c in columns]
+    values = [n for n in names if _VALUE_NAME.fullmatch(n)]
+    return values if len(values) >= 2 and 3 * len(values) >= len(names) else []
 
 
 def file_kind(path: Path) -> str:
