@@ -48,7 +48,7 @@ from segkit.errors import SegkitDataError
 from segkit.ingest.currency import convert_to_base
 from segkit.ingest.read_cache import cache_path, write_parquet_atomically
 from segkit.ingest.options import ReadOptions, with_layout  # noqa: F401  (with_layout: re-exported)
-from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
+from segkit.ingest.orders import SETTLED_ORDERS, WOOCOMMERCE, WOOCOMMERCE_REFUND_COLUMNS, items_refund, settle_orders
 from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw, values_in_header
 from segkit.ingest.values import (
     CURRENCY_COLUMN_NAMES,
@@ -274,6 +274,7 @@ def standardise_columns(
         as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
+    line_value = money if money_role == "amount" else money * quantity  # in the file's currency
     converted: dict[str, int] = {}
     if fx and (currency_column is not None or signed):
         money, converted = convert_to_base(money, raw[currency_column] if currency_column is not None else signs, fx)
@@ -292,6 +293,12 @@ def standardise_columns(
         order_fields += (_STATUS,)
     if "refunded_amount" in mapping:
         refunded = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source, locale_hint=locale)
+        if layout == WOOCOMMERCE and "refunded_amount" not in (columns or {}) and "invoice" in mapping:
+            # its refunded_total holds shipping and tax too: the items' own refund instead
+            extra = {role: as_numbers(raw[name], name, source, locale_hint=locale)
+                     for role, name in WOOCOMMERCE_REFUND_COLUMNS.items() if name in raw.columns}
+            refunded = items_refund(out["InvoiceNo"], line_value, refunded, extra.get("item_refunded"),
+                                    extra.get("order_total"), source)
         out[_REFUNDED] = convert_to_base(refunded, raw[currency_column] if currency_column is not None else signs,
                                          fx)[0] if converted else refunded
         order_fields += (_REFUNDED,)
