@@ -351,6 +351,12 @@ def _read_with(engine: str, path: Path, sheet: str | int | None, mapping: Mappin
 _NOT_A_TEXT_HEADER = re.compile(r"[-+\d.,:/\s]*|\d{4}-\d{2}-\d{2}.*|true|false", re.IGNORECASE)
 
 
+def _fastexcel_failed(exc: BaseException) -> bool:
+    """Whether fastexcel's ``exc`` is a failure to read (its errors, or a Rust panic: pyo3's
+    ``PanicException``, a ``BaseException``), not an interrupt to pass on."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
 def _arrow_sheet(path: Path, sheet: str | int | None) -> pd.DataFrame | None:
     """A sheet with a plain header row (distinct, non-blank texts) read by fastexcel (calamine
     in Rust) straight into Arrow columns, typed from all their cells: the lines
@@ -367,7 +373,9 @@ def _arrow_sheet(path: Path, sheet: str | int | None) -> pd.DataFrame | None:
 
     try:
         reader = fastexcel.read_excel(str(path))
-    except Exception:  # damaged or not a workbook: the calamine/openpyxl path says why
+    except BaseException as exc:  # damaged or not a workbook: the calamine/openpyxl path says why
+        if not _fastexcel_failed(exc):
+            raise
         return None
     names = list(reader.sheet_names)
     if sheet is None and len(names) != 1:
@@ -377,17 +385,19 @@ def _arrow_sheet(path: Path, sheet: str | int | None) -> pd.DataFrame | None:
     try:
         loaded = reader.load_sheet(sheet_name, schema_sample_rows=None)
         header = [(info.name, info.column_name_from) for info in loaded.available_columns()]
+        seen = {name for name, _ in header}
+        for name, origin in header:
+            repeated = re.fullmatch(r"(.+)_\d+", name)
+            if (origin != "looked_up" or not name.strip() or _NOT_A_TEXT_HEADER.fullmatch(name.strip())
+                    or (repeated and repeated.group(1) in seen)):
+                return None
         if loaded.height == 0:
             return None
         table = loaded.to_arrow()
-    except Exception:
+    except BaseException as exc:
+        if not _fastexcel_failed(exc):
+            raise
         return None
-    seen = {name for name, _ in header}
-    for name, origin in header:
-        repeated = re.fullmatch(r"(.+)_\d+", name)
-        if (origin != "looked_up" or not name.strip() or _NOT_A_TEXT_HEADER.fullmatch(name.strip())
-                or (repeated and repeated.group(1) in seen)):
-            return None
     frame = table.to_pandas(date_as_object=False)
     missing = list(STR_NA_VALUES)
     for name in frame.columns:
