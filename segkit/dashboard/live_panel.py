@@ -39,15 +39,16 @@ import ipywidgets as W
 import pandas as pd
 
 from segkit.config import Settings, default_data_path, refresh_seconds
-from segkit.dashboard.state import DashboardState, ModelStatus, saved_status
+from segkit.dashboard.state import DashboardState, ModelStatus, saved_status, server_log
 from segkit.dashboard.widgets import classed, event_loop, guarded
 from segkit.errors import SegkitArtifactError, SegkitError
 from segkit.live.live_page import live_customer_data, page_feed
+from segkit.live.refresher import start_for_page
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
-    from segkit.live.refresh_changes import LiveUpdate
     from segkit.live.feed import LiveFeed
+    from segkit.live.refresh_changes import LiveUpdate
 
 __all__ = ["log", "MOVE_BUTTONS", "FOLLOWER_POLL_SECONDS", "FIRST_SNAPSHOT_WAIT_SECONDS", "RESTART_REFRESHER_SECONDS", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines", "status_text", "LivePanel"]
 
@@ -86,8 +87,6 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     try:
         model = load_artifacts(artifacts)
     except SegkitArtifactError as exc:
-        from segkit.dashboard.state import server_log
-
         server_log(f"segkit: the page does not follow {source}: it needs a saved model ({str(exc).rstrip('.')}).")
         return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it does not follow "
                             "new files (no saved model).")
@@ -96,8 +95,6 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
     if feed.follower() is None:
-        from segkit.live.refresher import start_for_page
-
         # In Voila without a page refresher (a plain `voila dashboard.ipynb`): start one. Else this
         # kernel may compute the next refresh: get it ready when it only read this one.
         if not start_for_page(feed, artifacts) and update.how == "snapshot":
@@ -308,7 +305,6 @@ class LivePanel:
         ``RESTART_REFRESHER_SECONDS``; this page computes meanwhile."""
         if time.monotonic() - self._refresher_tried < RESTART_REFRESHER_SECONDS or self.feed.follower() is not None:
             return
-        from segkit.live.refresher import start_for_page
 
         self._refresher_tried = time.monotonic()
         try:

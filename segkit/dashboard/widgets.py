@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 import traitlets
 
 from segkit.errors import SegkitError
+from segkit.server.serve import installed_bundle_path
 from segkit.views.export import to_safe_csv
 from segkit.views.tables import plotly_template
 
@@ -45,8 +46,6 @@ def figure_widget_class(bundle_path: str | None = None) -> type[go.FigureWidget]
     if bundle_path is None:
         bundle_path = os.environ.get("SEGKIT_PLOTLY_BUNDLE", "").strip()
         if not bundle_path:
-            from segkit.server.serve import installed_bundle_path
-
             bundle_path = installed_bundle_path() or ""
     _skip_iri_grammars()
     if not bundle_path:
@@ -95,6 +94,7 @@ def guarded(state, callback: Callable) -> Callable:
 def kernel_loop() -> asyncio.AbstractEventLoop | None:
     """The event loop of the IPython kernel this runs in, if any."""
     try:
+        # optional: dashboard
         from IPython import get_ipython
 
         kernel = getattr(get_ipython(), "kernel", None)

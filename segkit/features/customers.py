@@ -29,6 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segkit.engines.base import Engine
+from segkit.engines.duckdb import local_engine
+from segkit.rules.lines import customer_table
+from segkit.rules.registry import compute_features, feature_functions, with_features
 from segkit.schema import snapshot_date_for, to_utc_naive, window_start
 
 __all__ = ["NUMERIC_FEATURES", "FEATURE_COLUMNS", "add_registered_features", "customer_features",
@@ -47,8 +51,6 @@ FEATURE_COLUMNS = NUMERIC_FEATURES + ["Country", "FirstPurchase", "LastPurchase"
 def add_registered_features(customers: pd.DataFrame, lines: pd.DataFrame, names) -> pd.DataFrame:
     """``customers`` with the registered features ``names`` computed from ``lines``
     (``segkit.rules.registry``: the same on every engine)."""
-    from segkit.rules.registry import compute_features, feature_functions, with_features
-
     functions = feature_functions(names)
     return with_features(customers, compute_features(lines, functions), list(functions))
 
@@ -101,10 +103,6 @@ def customer_features(
     >>> list(customers.columns[:5])
     ['NumPurchases', 'TotalQuantity', 'TotalSpend', 'Recency', 'Tenure']
     """
-    from segkit.engines.base import Engine
-    from segkit.engines.duckdb import local_engine
-    from segkit.rules.lines import customer_table
-
     if not isinstance(engine, Engine) and engine not in ("pandas", "duckdb"):
         raise ValueError(f"engine must be 'pandas', 'duckdb' or a segkit.engines.base.Engine, not {engine!r}")
     if window_days is not None or extra_features:

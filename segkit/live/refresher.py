@@ -36,6 +36,7 @@ import argparse
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -43,16 +44,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from segkit.config import (
+    PROJECT_ROOT,
     artifacts_dir,
     default_data_path,
     is_multi_file,
     refresh_seconds,
 )
 from segkit.errors import SegkitError
+from segkit.live.heartbeat import FOLLOWER_BEAT_SECONDS, pid_alive
+from segkit.live.live_page import live_customer_data, page_feed
+from segkit.page.page_cache import page_customers, segmented_customers
+from segkit.pipeline.artifacts import load_artifacts, read_model_card
 
 if TYPE_CHECKING:
-    from segkit.live.refresh_changes import LiveUpdate
     from segkit.live.feed import LiveFeed
+    from segkit.live.refresh_changes import LiveUpdate
 
 __all__ = ["PageRefresher", "start_for_page", "refresher_wanted", "main", "REFRESHER_ENV"]
 
@@ -100,7 +106,6 @@ class PageRefresher:
             return f"{REFRESHER_ENV}={os.environ.get(REFRESHER_ENV)} turns the page refresher off"
         if self.source is None or not is_multi_file(self.source):
             return f"the page's data ({self.source or 'the built-in sample'}) is not a folder or glob of files"
-        from segkit.pipeline.artifacts import read_model_card
 
         try:
             read_model_card(self.artifacts)
@@ -154,9 +159,6 @@ class PageRefresher:
     # ------------------------------------------------------------ internals
     def _feed(self) -> LiveFeed:
         """The feed for the saved model; a new one (a fresh start) when another was saved."""
-        from segkit.live.live_page import page_feed
-        from segkit.pipeline.artifacts import load_artifacts, read_model_card
-
         card = read_model_card(self.artifacts)
         checksum = card.get("card_sha256") or card.get("created")
         if self.feed is None or checksum != self.card_checksum:
@@ -172,9 +174,6 @@ class PageRefresher:
     def _write_page_cache(self, feed: LiveFeed) -> None:
         """What a page opens from (``segmented_customers``): every customer segmented with
         lifetime value, as ``DashboardState.scored`` of a live page asks for it."""
-        from segkit.live.live_page import live_customer_data
-        from segkit.page.page_cache import page_customers, segmented_customers
-
         data = live_customer_data(feed)
         segmented_customers(data.fingerprint, feed.model.card_, lambda: page_customers(data, feed.model),
                             feed.snapshot_key({}))
@@ -204,8 +203,6 @@ class PageRefresher:
 
     def _beat(self, watch_pid: int | None) -> None:
         """Touch the heartbeat every ``FOLLOWER_BEAT_SECONDS``; stop when ``watch_pid`` ends."""
-        from segkit.live.heartbeat import FOLLOWER_BEAT_SECONDS
-
         while not self.stopped.wait(FOLLOWER_BEAT_SECONDS):
             if watch_pid is not None and not _running(watch_pid):
                 log.info("process %s ended; stopping", watch_pid)
@@ -231,6 +228,7 @@ def _lock_path(feed: LiveFeed) -> Path:
 
 def _try_lock(path: Path):
     """The open file of ``path`` locked for this process, or ``None`` when another holds it."""
+    # optional: fcntl, absent on Windows
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,10 +247,6 @@ def start_for_page(feed: LiveFeed, artifacts: str | Path) -> bool:
     its own session, that stops with the Voilà server (the kernel's parent), its log in
     ``<cache>/live/<log>.refresher.log``. True when one was started. Not outside Voilà (a
     notebook or a test builds pages in its own process), nor with ``SEGKIT_REFRESHER=0``."""
-    import subprocess
-
-    from segkit.config import PROJECT_ROOT
-
     in_voila = any(name in os.environ for name in ("VOILA_KERNEL_ID", "VOILA_PREHEAT", "VOILA_BASE_URL"))
     if not refresher_wanted() or not in_voila or feed.follower() is not None:
         return False
@@ -285,8 +279,6 @@ _PARENT = os.getppid()
 
 
 def _running(pid: int) -> bool:
-    from segkit.live.heartbeat import pid_alive
-
     if pid == _PARENT and os.getppid() != pid:
         return False
     return pid_alive(pid)

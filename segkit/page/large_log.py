@@ -33,8 +33,17 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
+import duckdb
 import pandas as pd
+import sqlglot.expressions as sge
 
+from segkit.config import cache_dir
+from segkit.engines.base import date_bounds
+from segkit.engines.duckdb import DuckDBEngine
+from segkit.engines.outofcore import buckets_for, canonical_lines
+from segkit.files.locks import computed_once
+from segkit.rules import lines as R
+from segkit.rules.registry import OTHER_CATEGORY, product_category
 from segkit.views.tables import ALL, covers_period
 
 __all__ = ["LargeLogDateRanges", "description_categories", "write_date_range_table", "spend_column"]
@@ -51,8 +60,6 @@ def description_categories(engine, lines) -> pd.DataFrame:
     """The distinct descriptions of ``lines`` (an ibis table on ``engine``) with their
     product category (``features.product_category``; a missing description is ``""``):
     columns ``Described`` and ``Category``, a few thousand rows."""
-    from segkit.rules.registry import product_category
-
     described = lines.select(Described=lines.Description.fill_null("")).distinct()
     table = engine.to_pandas(described)
     table["Described"] = table["Described"].astype("string")
@@ -68,8 +75,6 @@ def spend_column(category: str) -> str:
 def _spend_per_visit(rows, categories, copies=None):
     """Spend of ``rows`` per customer, invoice, day and category; ``copies``: the column
     of ``rows`` counting a line's extra copies (their spend is taken off)."""
-    from segkit.rules.registry import OTHER_CATEGORY
-
     keyed = rows.mutate(Described=rows.Description.fill_null(""))
     joined = keyed.left_join(categories, keyed.Described == categories.Described)
     weight = 1 if copies is None else -joined[copies]
@@ -82,8 +87,6 @@ def _spend_per_visit(rows, categories, copies=None):
 def _copy_to_parquet(engine, expr, target: Path) -> None:
     """Write ``expr`` to ``target`` with DuckDB's COPY, each shared step recomputed where it
     is used (as ``DuckDBEngine.to_pandas`` does: no step holds all kept lines in memory)."""
-    import sqlglot.expressions as sge
-
     query = engine.con.compiler.to_sqlglot(expr.as_table())
     for cte in query.find_all(sge.CTE):
         cte.set("materialized", False)
@@ -98,11 +101,6 @@ def write_date_range_table(path: str | Path, target: str | Path, categories: pd.
     (``Spend``) and per category (``spend_column``) to the folder ``target``, one parquet
     file per customer bucket. Returns the description categories used
     (``description_categories``, or ``categories``)."""
-    from segkit.engines.base import date_bounds
-    from segkit.engines.duckdb import DuckDBEngine
-    from segkit.engines.outofcore import buckets_for, canonical_lines
-    from segkit.rules import lines as R
-
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix="segkit-duckdb-", dir=target))
@@ -152,8 +150,6 @@ class LargeLogDateRanges:
 
     def __init__(self, path: Path, cache_name: str, period: tuple[pd.Timestamp, pd.Timestamp], n_lines: int,
                  rules: str = "default"):
-        from segkit.config import cache_dir
-
         self.path, self.cache_name, self.period, self.n_lines = Path(path), cache_name, period, int(n_lines)
         self.rules = rules
         folder = cache_dir()
@@ -167,8 +163,6 @@ class LargeLogDateRanges:
     def categories(self) -> pd.DataFrame:
         """``description_categories`` of the log, computed once (cached beside the customers)."""
         if self._categories is None:
-            from segkit.files.locks import computed_once
-
             self._categories = computed_once(self.categories_file.with_suffix(".lock"), self._read_categories,
                                              self._compute_categories)
         return self._categories
@@ -180,9 +174,6 @@ class LargeLogDateRanges:
             return None
 
     def _compute_categories(self) -> pd.DataFrame:
-        from segkit.engines.duckdb import DuckDBEngine
-        from segkit.engines.outofcore import canonical_lines
-
         engine = DuckDBEngine()
         try:
             table = description_categories(engine, canonical_lines(engine, self.path)[0])
@@ -209,8 +200,6 @@ class LargeLogDateRanges:
     # ------------------------------------------------------------ the date-range table
     def _date_range_table(self) -> Path:
         """The folder of the date-range table, written on first use (once for every kernel)."""
-        from segkit.files.locks import computed_once
-
         def read():
             return self.table_folder if self.table_folder.is_dir() else None
 
@@ -262,8 +251,6 @@ class LargeLogDateRanges:
         return result
 
     def _query(self, folder: Path, start: date | None, end: date | None, category: str) -> pd.DataFrame:
-        import duckdb
-
         conditions, parameters = [], []
         if start is not None:
             conditions.append("Day >= ?")

@@ -68,15 +68,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import joblib
 import numpy as np
 import pandas as pd
+import sklearn
+from sklearn.base import BaseEstimator, clone
+from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from segkit.config import ARTIFACTS_DIR
 from segkit.errors import SegkitArtifactError, SegkitError, SegkitFeatureError
 from segkit.features.customers import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from segkit.files.atomic import write_text_atomically
 from segkit.ingest.read_cache import file_digest as _sha256
-from segkit.modeling.label import LifecycleRules
+from segkit.modeling.label import LifecycleRules, segment_definitions, tier_names
+from segkit.modeling.model import STAGE_SEGMENTS, SegmentationModel, log_step
+from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
+from segkit.value.clv import check_params
 
 if TYPE_CHECKING:  # scikit-learn and joblib load only to save or load a pipeline (about 1 s)
     from sklearn.pipeline import Pipeline
@@ -103,9 +112,6 @@ MAX_CARD_BYTES = 5_000_000
 
 
 def _versions() -> dict[str, str]:
-    import joblib
-    import sklearn
-
     return {"python": ".".join(map(str, __import__("sys").version_info[:3])), "scikit-learn": sklearn.__version__,
             "pandas": pd.__version__, "numpy": np.__version__, "joblib": joblib.__version__}
 
@@ -169,7 +175,6 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
         staging = Path(tempfile.mkdtemp(dir=versions, prefix=".new-"))
     except OSError as exc:
         raise _folder_error(directory, exc) from None
-    import joblib
 
     try:
         files = {}
@@ -492,8 +497,6 @@ EARLIER_MODULE_PATHS = {
 @contextmanager
 def _module_paths_of_earlier_versions():
     """While unpickling, let the module names of ``EARLIER_MODULE_PATHS`` resolve to their new homes."""
-    import importlib
-
     added = []
     for old, new in EARLIER_MODULE_PATHS.items():
         if old not in sys.modules:
@@ -508,11 +511,6 @@ def _module_paths_of_earlier_versions():
 
 def load_artifacts_from(directory: Path) -> SegmentationModel:
     """Load the model whose files are in ``directory`` (one version's folder)."""
-    import joblib
-    from sklearn.pipeline import Pipeline
-
-    from segkit.modeling.model import STAGE_SEGMENTS, SegmentationModel, log_step
-
     directory = Path(directory)
     card = _read_card_file(directory / MODEL_CARD)
     pieces = PIECES if card["format"] >= 2 else PIECES_V1
@@ -594,8 +592,6 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     model.profile_ = profile.set_index("Cluster") if "Cluster" in profile else profile
     model.definitions_ = card_definitions(card, rules)
     if card.get("clv"):
-        from segkit.value.clv import check_params
-
         try:
             model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
             uncertainty = card.get("clv_uncertainty")
@@ -648,7 +644,6 @@ def card_definitions(card: dict[str, Any], rules: LifecycleRules | None) -> pd.D
     definitions = pd.DataFrame(card.get("definitions") or [])
     if "Segment" in definitions:
         return definitions.set_index("Segment")
-    from segkit.modeling.label import segment_definitions
 
     names = [str(n) for n in card["segments"].values()]
     return segment_definitions(pd.DataFrame({"Segment": names}), rules, names)
@@ -659,8 +654,6 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     The centres come from the pickled clusterer where it has them, not from the card."""
     if model.lifecycle_rules_ is None:
         return ""
-    from segkit.modeling.label import tier_names
-    from segkit.modeling.model import STAGE_SEGMENTS
 
     centres = np.asarray(getattr(clusterer, "cluster_centers_", model.cluster_centres_), dtype=float)
     if centres.shape != model.cluster_centres_.shape:
@@ -692,8 +685,6 @@ def _class_path(value) -> str:
 def _encode(value, estimators: bool = False):
     """``value`` as JSON that ``_decode`` turns back into an equal value; ``_NotJson``
     when it cannot (arrays, callables, nested estimators)."""
-    from sklearn.base import BaseEstimator
-
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, np.integer)):
@@ -753,8 +744,6 @@ def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> di
     """The constructor parameters recorded in the card; the scaler and clusterer are clones
     of the pipeline's steps with the recorded parameters set back (the clusterer's K and
     random_state are the model's in the pipeline, as given in the card)."""
-    from sklearn.base import clone
-
     recorded = card["params"]
     if not isinstance(recorded, dict):
         problems.append("model.json's params is not a mapping")
@@ -781,10 +770,6 @@ def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> di
 def _params_from_pipeline(card: dict, pipeline: Pipeline, declared: dict[str, str]) -> dict[str, Any]:
     """Constructor parameters of a model saved before ``params`` was recorded: the scaler
     and clusterer read off the pipeline, ``None`` where they are segkit's defaults."""
-    from sklearn.base import clone
-    from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
-    from sklearn.preprocessing import StandardScaler
-
     features = list(card["features"])
     lifecycle = card.get("lifecycle")
     logged = [f for f, t in declared.items() if t == "log1p"]
@@ -842,8 +827,6 @@ def feature_functions_card(features: list[str]) -> dict[str, dict[str, Any]]:
     """For each registered feature among ``features``: its function's ``module:function``,
     the sha256 of its source and its transform (``model.json``'s ``feature_functions``).
     Warns, in one sentence, of a function another process cannot import."""
-    from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
-
     out = {}
     for name in features:
         function = REGISTERED_FEATURES.get(name)
@@ -865,8 +848,6 @@ def feature_functions_card(features: list[str]) -> dict[str, dict[str, Any]]:
 def import_feature_functions(card: dict[str, Any], card_path: Path) -> None:
     """Import and register every registered feature the card records (``feature_functions``),
     or refuse in one sentence (``SegkitFeatureError``)."""
-    from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
-
     recorded = card.get("feature_functions") or {}
     if not isinstance(recorded, dict):
         raise SegkitArtifactError(f"'{card_path}' has a malformed feature_functions; retrain with `segkit train`.")

@@ -30,7 +30,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
+from segkit.errors import SegkitDataError
+from segkit.features.customers import customer_features
+from segkit.modeling.label import RFM_PREFIX, recommendation_for, segment_order
+from segkit.modeling.model import SegmentationModel
+from segkit.pipeline.artifacts import jsonable
 from segkit.pipeline.workflow import lines_until
 from segkit.schema import snapshot_date_for
 
@@ -85,8 +91,6 @@ class Backtest:
     def evidence(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``evidence``: cut-offs, horizon, and the pooled
         figures per segment."""
-        from segkit.pipeline.artifacts import jsonable
-
         segments = {}
         for name, row in self.pooled.iterrows():
             segments[str(name)] = jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
@@ -120,10 +124,6 @@ def rolling_cutoffs(first: pd.Timestamp, last: pd.Timestamp, horizon_days: int =
 
 
 def _settings_model(model=None, preset: str = "default", k: int = 4, random_state: int = 42):
-    from sklearn.base import clone
-
-    from segkit.modeling.model import SegmentationModel
-
     if model is not None:
         return clone(model)
     return SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state)
@@ -133,8 +133,6 @@ def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default",
                window_days: int | None = None, extra_features=(), random_state: int = 42) -> pd.DataFrame:
     """Customers with the lines before ``cutoff`` only, segmented by a fresh fit with the
     model's settings; ``Segment`` column added (the fit's own names)."""
-    from segkit.features.customers import customer_features
-
     cutoff = pd.Timestamp(cutoff)
     history = lines[lines["InvoiceDate"] < cutoff]
     customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
@@ -254,8 +252,6 @@ def backtest_segments(
     >>> bool(vip["return_rate_lo"] <= vip["return_rate"] <= vip["return_rate_hi"])
     True
     """
-    from segkit.errors import SegkitDataError
-
     lines = lines_until(lines, until)
     if lines.empty:
         raise SegkitDataError("There are no lines to backtest" + (f" up to {pd.Timestamp(until):%Y-%m-%d}." if until
@@ -283,7 +279,6 @@ def backtest_segments(
         for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):
             rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), **row})
     per = pd.DataFrame(rows)
-    from segkit.modeling.label import segment_order
 
     order = {name: i for i, name in enumerate(segment_order(per["segment"].unique()))}
     per = per.sort_values(["cutoff", "segment"], key=lambda s: s.map(order) if s.name == "segment" else s,
@@ -364,8 +359,6 @@ def segment_evidence(model, segments: Iterable[str], currency: str = "£") -> di
     ``segments``: ``evidence_sentence`` of the model's ``evidence_`` (``model.json``),
     ``NO_EVIDENCE`` when the model has none, and a sentence saying it was not measured for
     a name the backtest does not know (an RFM rule segment, or a segment no cut-off had)."""
-    from segkit.modeling.label import RFM_PREFIX
-
     evidence = getattr(model, "evidence_", None)
     sentences = evidence_sentences(evidence, currency)
     out = {}
@@ -417,8 +410,6 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
     reproduces the original page). ``renames``: more renames to make whatever the evidence
     (``LifecycleFit.renames``: a Lost the fitted thresholds did not earn)."""
-    from segkit.modeling.label import recommendation_for
-
     evidence = backtest.evidence()
     extra = {old: new for old, new in (renames or {}).items() if old in model.segment_names_.values()}
     renames = {**extra, **(earned_names(evidence) if rename else {})}
@@ -445,8 +436,6 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
 
 def parse_until(text: str | None) -> pd.Timestamp | None:
     """``--until`` as a day; one sentence when it is not a date."""
-    from segkit.errors import SegkitDataError
-
     if text is None:
         return None
     try:

@@ -40,13 +40,17 @@ dates choose nothing, but they share part of a season.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from segkit.errors import SegkitDataError
+from segkit.features.customers import customer_features
 from segkit.modeling.label import LifecycleRules, lifecycle_stage
+from segkit.pipeline.artifacts import jsonable
 from segkit.pipeline.backtest import (
     DEFAULT_CUTOFFS,
     DEFAULT_HORIZON_DAYS,
@@ -57,6 +61,7 @@ from segkit.pipeline.backtest import (
     lines_until,
     rolling_cutoffs,
 )
+from segkit.pipeline.workflow import train_model
 
 __all__ = ["LifecycleFit", "fit_lifecycle_rules", "wilson_interval", "FIT_RULE", "QUIET", "at_risk_earned",
            "LifecycleChoice", "choose_lifecycle", "train_with_lifecycle", "FITTED", "FIXED"]
@@ -134,8 +139,6 @@ class LifecycleFit:
 
     def as_dict(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``lifecycle_fit``."""
-        from segkit.pipeline.artifacts import jsonable
-
         step = self.settings.get("step_days", 30)
         return jsonable({
             "rule": FIT_RULE.format(step=step, horizon=self.horizon_days, max_pct=100 * LOST_MAX_RETURN,
@@ -184,8 +187,6 @@ class LifecycleFit:
 def _stages_at(lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, window_days: int | None) -> pd.DataFrame:
     """Customers known at ``cutoff`` (lines before it only) with Recency, Tenure,
     NumPurchases and their outcome in the horizon (Returned, Spend)."""
-    from segkit.features.customers import customer_features
-
     history = lines[lines["InvoiceDate"] < cutoff]
     customers = customer_features(history, snapshot_date=cutoff, window_days=window_days)
     customers = customers[["Recency", "Tenure", "NumPurchases"]]
@@ -248,8 +249,6 @@ def fit_lifecycle_rules(
         The rules, whether Lost is earned, the choosing cut-offs' rates by silence and the
         held-out table. The rule is in the module docstring and ``FIT_RULE``.
     """
-    from segkit.errors import SegkitDataError
-
     lines = lines_until(lines, until)
     horizon_days, step_days = int(horizon_days), int(step_days)
     history = int(min_history_days if min_history_days is not None else (window_days or DEFAULT_MIN_HISTORY_DAYS))
@@ -405,8 +404,6 @@ def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
     fixed thresholds, because they were asked for. Presets without lifecycle stages
     (``clusters``, ``seed``) get ``rules=None``: nothing to choose.
     """
-    from segkit.errors import SegkitDataError
-
     if preset != "default":
         return LifecycleChoice(None)
     fixed = LifecycleRules()
@@ -420,7 +417,6 @@ def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
     if lines is None:
         return LifecycleChoice(fixed, reason="the purchase lines are not in memory (out-of-core data), and fitting "
                                              "the thresholds needs them; use --engine pandas to fit them")
-    import time
 
     started = time.perf_counter()
     try:
@@ -453,8 +449,6 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     >>> choice.fitted, model.lifecycle_rules_ == choice.rules
     (True, True)
     """
-    from segkit.pipeline.workflow import train_model
-
     choice = choose_lifecycle(data, preset, lifecycle, horizon_days, not_fitted_because)
     model, table = train_model(data, k=k, preset=preset, lifecycle=choice.rules, **train_options)
     if choice.rules is not None:

@@ -15,12 +15,20 @@ value, and had to explain why: words for the operator in front of a read-only vi
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
+from segkit.errors import SegkitArtifactError, SegkitError
+from segkit.live.live_page import follows_folder
+from segkit.page.data import load_dashboard_data
+from segkit.pipeline.artifacts import read_model_card
+from segkit.pipeline.workflow import model_fits_data
 
 __all__ = ["FirstStart", "model_missing", "prepare_model", "TRAIN_REPORT"]
 
@@ -44,10 +52,6 @@ def model_missing(artifacts: Path, data=None) -> str:
     ``CustomerData``), in words for the operator; "" when it would. ``data`` ``None``: a
     page following a folder, which uses any readable saved model (new files are scored
     with it, never trained on: ``dashboard.live_panel.open_live_state``)."""
-    from segkit.errors import SegkitArtifactError
-    from segkit.pipeline.artifacts import read_model_card
-    from segkit.pipeline.workflow import model_fits_data
-
     try:
         card = read_model_card(artifacts)
     except SegkitArtifactError as exc:
@@ -61,15 +65,11 @@ def model_missing(artifacts: Path, data=None) -> str:
 
 def _page_data(artifacts: Path):
     """The data the page would show with the model in ``artifacts`` (its options)."""
-    from segkit.page.data import load_dashboard_data
-
     return load_dashboard_data(None, artifacts)
 
 
 def _value_line(report: str) -> str:
     """The training report's lifetime-value line ("" when it fitted one)."""
-    import os
-
     for line in report.splitlines():
         if line.startswith("lifetime value: not fitted"):
             said = line.removeprefix("lifetime value: ").strip()
@@ -87,11 +87,6 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 
     Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
     """
-    from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
-    from segkit.errors import SegkitError
-
-    from segkit.live.live_page import follows_folder
-
     started = time.perf_counter()
     artifacts = artifacts_dir()
     if follows_folder(None) and not model_missing(artifacts):  # the page reads the folder with any saved model
@@ -143,8 +138,6 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 def main() -> int:
     """``python -m segkit.server.first_start``: ``prepare_model`` in a process of its own
     (``serve`` runs it so): its lines on stdout; on failure one sentence on stderr, exit 2."""
-    from segkit.errors import SegkitError
-
     try:
         prepare_model(lambda line: print(line, flush=True))
     except SegkitError as exc:

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from segkit.clean import clean_transactions
 from segkit.config import PROJECT_ROOT
 from segkit.modeling.label import RFM_SEGMENT_RULES, rfm_scores, segment_order
+from segkit.pipeline.backtest import segment_evidence
+from segkit.value.movement import migration_table
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is used
     from segkit.modeling.model import SegmentationModel
@@ -126,8 +129,6 @@ def cancellation_trap(transactions: pd.DataFrame, lines: pd.DataFrame, n: int = 
     and ``NaiveRank`` (rank by spend under the original rule, 1 = top spender).
     The ``n`` most overstated customers, largest first.
     """
-    from segkit.clean import clean_transactions
-
     naive_lines = clean_transactions(transactions, rules="seed").lines
     naive = naive_lines.groupby("CustomerID", observed=True)["TotalPrice"].sum()
     netted = lines.groupby("CustomerID", observed=True)["TotalPrice"].sum()
@@ -251,8 +252,6 @@ def evidence_table(model: "SegmentationModel", currency: str = "£") -> pd.DataF
     """One row per segment of ``model`` (in ``segment_order``) with ``Evidence``: what
     customers like these did next at the backtest's earlier dates, in words, or a sentence
     saying it was not measured (``segkit.pipeline.backtest.segment_evidence``)."""
-    from segkit.pipeline.backtest import segment_evidence
-
     names = segment_order({str(n) for n in model.segment_names_.values()})
     said = segment_evidence(model, names, currency)
     return pd.DataFrame({"Evidence": [said[n] for n in names]}, index=pd.Index(names, name="Segment"))
@@ -294,8 +293,6 @@ def segment_movement(before: pd.DataFrame, after: pd.DataFrame, normalize: bool 
     Rows: segment ``before``, columns: segment ``after`` (both indexed by CustomerID with a
     ``Segment`` column). With ``normalize`` each row is shares (0-1) of its before-segment.
     """
-    from segkit.value.movement import migration_table
-
     return migration_table(before["Segment"], after["Segment"], normalize=normalize, include_new=False)
 
 
@@ -387,6 +384,7 @@ def feature_histograms(customers: pd.DataFrame,
     A feature with values <= 0 (Recency is 0 for a purchase on the last day) is shown as
     ``feature + 1`` so it fits a log axis; the axis label says so.
     """
+    # optional: notebooks
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -409,9 +407,11 @@ def feature_histograms(customers: pd.DataFrame,
 
 def snake_plot(profile_z: pd.DataFrame, names: Mapping[int, str] | None = None):
     """Snake plot: mean z-score of each feature per segment (rows of ``profile_z``)."""
+    # optional: notebooks
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    # optional: dashboard (segkit.views.plots draws with plotly)
     from segkit.views.plots import segment_colour_map
 
     frame = profile_z.copy()
@@ -433,6 +433,7 @@ def snake_plot(profile_z: pd.DataFrame, names: Mapping[int, str] | None = None):
 def movement_heatmap(movement: pd.DataFrame, title: str = "Segment movement"):
     """Annotated heatmap of a ``segment_movement`` table (whole numbers as counts,
     fractions as percentages)."""
+    # optional: notebooks
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -454,6 +455,7 @@ def data_note(data) -> "Any":
 
     ``data`` is a ``CustomerData``. Returns an ``IPython.display.HTML`` object.
     """
+    # optional: dashboard
     from IPython.display import HTML
 
     start, end = data.period
