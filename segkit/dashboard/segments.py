@@ -35,7 +35,7 @@ from segkit.modeling.label import (
     recommendation_for,
 )
 from segkit.page.data import holds_lines
-from segkit.pipeline.backtest import NO_EVIDENCE, value_sentence
+from segkit.pipeline.backtest import NO_EVIDENCE
 from segkit.views import plots
 from segkit.views.products import top_products, top_products_html
 from segkit.views.tables import Filters, download_link_html, summary_csv, summary_html
@@ -147,6 +147,9 @@ def value_at_stake(summary: pd.DataFrame, currency: str = "£") -> str:
 def value_check_note(model) -> str:
     """One sentence on how the lifetime value held up at earlier dates, for all customers
     (``evidence["value"]``, ``segkit.pipeline.value_backtest``); "" when it was not checked."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.backtest import value_sentence
+
     value = (getattr(model, "evidence_", None) or {}).get("value") or {}
     if not value.get("all"):
         return ""

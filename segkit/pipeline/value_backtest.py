@@ -22,7 +22,6 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from segkit.pipeline.artifacts import jsonable
 from segkit.pipeline.backtest import Backtest, evidence_sentences
 from segkit.value.clv import holdout_comparison, holdout_summary, spend_ratio_by_segment
 
@@ -98,6 +97,9 @@ def value_evidence(table: pd.DataFrame, backtest: Backtest, params: Mapping[str,
                    renames: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What ``model.json`` stores as ``evidence["value"]``: the pooled rows of
     ``value_backtest`` by segment (under ``renames``' new names), "All customers" apart."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.artifacts import jsonable
+
     renames = renames or {}
     pooled = table[table["cutoff"] == "pooled"].set_index("segment")
     figures = {str(name): {k: (int(v) if k in ("customers", "cutoffs") else float(v))

@@ -25,10 +25,6 @@ from typing import Callable
 
 from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
 from segkit.errors import SegkitArtifactError, SegkitError
-from segkit.live.live_page import follows_folder
-from segkit.page.data import load_dashboard_data
-from segkit.pipeline.artifacts import read_model_card
-from segkit.pipeline.workflow import model_fits_data
 
 __all__ = ["FirstStart", "model_missing", "prepare_model", "TRAIN_REPORT"]
 
@@ -52,6 +48,10 @@ def model_missing(artifacts: Path, data=None) -> str:
     ``CustomerData``), in words for the operator; "" when it would. ``data`` ``None``: a
     page following a folder, which uses any readable saved model (new files are scored
     with it, never trained on: ``dashboard.live_panel.open_live_state``)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.artifacts import read_model_card
+    from segkit.pipeline.workflow import model_fits_data
+
     try:
         card = read_model_card(artifacts)
     except SegkitArtifactError as exc:
@@ -65,6 +65,9 @@ def model_missing(artifacts: Path, data=None) -> str:
 
 def _page_data(artifacts: Path):
     """The data the page would show with the model in ``artifacts`` (its options)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.page.data import load_dashboard_data
+
     return load_dashboard_data(None, artifacts)
 
 
@@ -87,6 +90,9 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 
     Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
     """
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.live.live_page import follows_folder
+
     started = time.perf_counter()
     artifacts = artifacts_dir()
     if follows_folder(None) and not model_missing(artifacts):  # the page reads the folder with any saved model

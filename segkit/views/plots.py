@@ -138,7 +138,7 @@ def _density_png(frame: pd.DataFrame, x_range: tuple[float, float], y_range: tup
     """A PNG data URI of ``frame`` (columns x, y and a categorical Segment) counted per pixel
     and segment, each pixel's colour the count-weighted mix of ``colours`` (one per category)
     and its opacity rising with the count (histogram-equalised); empty pixels transparent."""
-    # optional: dashboard (datashader brings numba and xarray, ~100 MB, needed only above the point budget)
+    # optional: dashboard (datashader brings numba and xarray, ~1 s and ~100 MB, needed only above the point budget)
     import datashader as ds
     import datashader.transfer_functions as tf
 

@@ -28,11 +28,8 @@ from segkit.ingest.load import load_transactions
 from segkit.ingest.options import ReadOptions
 from segkit.ingest.readers import column_names, read_raw
 from segkit.modeling.label import cluster_profile_z, segment_profile
-from segkit.pipeline.backtest import NO_EVIDENCE
-from segkit.pipeline.workflow import customers_for_scoring, customers_with_history, is_customer_table
 from segkit.rules.registry import product_category
 from segkit.schema import snapshot_date_for
-from segkit.value.clv import value_intervals_by_group
 from segkit.views.export import to_safe_csv
 from segkit.views.wording import count, days, money, title
 
@@ -375,6 +372,9 @@ def segment_summary(segmented: pd.DataFrame, draws: np.ndarray | None = None, le
         profile["SumCLV"] = grouped["CLV"].sum().reindex(profile.index)
         profile["AvgCLV"] = grouped["CLV"].mean().reindex(profile.index)
     if interval:
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+        from segkit.value.clv import value_intervals_by_group
+
         intervals = value_intervals_by_group(draws, segmented["Cluster"].to_numpy(), level)
         profile["SumCLVLow"] = intervals["Low"].reindex(profile.index)
         profile["SumCLVHigh"] = intervals["High"].reindex(profile.index)
@@ -456,6 +456,9 @@ def with_evidence(frame: pd.DataFrame, evidence: Mapping[str, str], segment_colu
     """``frame`` with an ``Evidence`` column (after ``Recommendation``, else last): for each
     row, what customers like those of its segment did next, in words (``evidence``: segment
     name -> sentence, ``segkit.pipeline.backtest.segment_evidence``)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.backtest import NO_EVIDENCE
+
     out = frame.drop(columns="Evidence", errors="ignore")
     sentences = out[segment_column].astype(str).map(lambda name: evidence.get(name, NO_EVIDENCE))
     at = out.columns.get_loc("Recommendation") + 1 if "Recommendation" in out.columns else len(out.columns)
@@ -850,6 +853,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     ``columns``: role -> column of the file (the page's column mapping, as ``--columns``),
     for a file whose columns are not recognised (``load.ColumnsNotRecognised``).
     """
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
+
     options = ReadOptions.given(dict(columns) if columns else None, None, dayfirst)
     name = Path(str(filename)).name or "upload"
     suffix = Path(name).suffix.lower()
@@ -899,6 +905,9 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
 def _has_usable_lines(lines: pd.DataFrame, model: SegmentationModel) -> bool:
     """True when the file's ``lines`` (read by ``load_transactions``) hold a purchase of
     their own after cleaning (``customers_for_scoring`` on them alone does not find them empty)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.workflow import customers_for_scoring
+
     try:
         customers_for_scoring(lines, model, use_cache=False, allow_short_window=True)
     except SegkitDataError as exc:
@@ -912,6 +921,9 @@ def _is_customer_table(path: Path, features) -> bool:
     """A file with a feature column and no ``InvoiceDate`` is a customer table (as
     ``customers_for_scoring`` decides), not transactions. Told from the header alone when
     the file has one (``column_names``)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.pipeline.workflow import is_customer_table
+
     names = column_names(path, None)
     return is_customer_table((plain_heading(c) for c in (read_raw(path, None).columns if names is None else names)),
                              features)
