@@ -81,7 +81,7 @@ def _spend_per_visit(rows, categories, copies=None):
 def _copy_to_parquet(engine, expr, target: Path) -> None:
     """Write ``expr`` to ``target`` with DuckDB's COPY, each shared step recomputed where it
     is used (as ``DuckDBEngine.to_pandas`` does: no step holds all kept lines in memory)."""
-    # start-up: sqlglot, with ibis and DuckDB, loads on first use, not on import (0.4 s, measured)
+    # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
     import sqlglot.expressions as sge
 
     query = engine.con.compiler.to_sqlglot(expr.as_table())
