@@ -254,8 +254,7 @@ def date_bounds(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
     low_at, high_at = R.bulk_positions(n)
     low = engine.nth_date(dated, low_at)
     high = engine.nth_date(dated, n - 1 - high_at, descending=True)
-    naive = [t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in (low, high)]
-    return R.bounds_around(naive[0], naive[1], tomorrow)
+    return R.bounds_around(to_utc_naive(low), to_utc_naive(high), tomorrow)
 
 
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,

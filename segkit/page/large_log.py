@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +38,7 @@ import pandas as pd
 from segkit.config import cache_dir
 from segkit.files.locks import computed_once
 from segkit.rules.registry import OTHER_CATEGORY, product_category
+from segkit.schema import midnight_after
 from segkit.views.tables import ALL, covers_period
 
 __all__ = ["LargeLogDateRanges", "description_categories", "write_date_range_table", "spend_column"]
@@ -269,7 +270,7 @@ class LargeLogDateRanges:
             parameters.append(pd.Timestamp(start).to_pydatetime())
         if end is not None:
             conditions.append("Day < ?")
-            parameters.append((pd.Timestamp(end) + timedelta(days=1)).to_pydatetime())
+            parameters.append(midnight_after(end).to_pydatetime())
         spend = "Spend"
         if category != ALL:
             if category in self.category_names:

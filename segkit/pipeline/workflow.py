@@ -50,7 +50,7 @@ from segkit.ingest.readers import column_names, read_raw
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.ingest.values import read_numbers
 from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES, feature_functions, with_features
-from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, WHOLE_NUMBER_ID, snapshot_date_for
+from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, WHOLE_NUMBER_ID, midnight_after, snapshot_date_for
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
     from segkit.modeling.label import LifecycleRules
@@ -1189,9 +1189,9 @@ def customer_data_until(data, until):
         raise SegkitDataError(f"'{data.source}' has no lines on or before {day:%Y-%m-%d}; choose a later --until.")
     transactions = data.transactions
     if transactions is not None and "InvoiceDate" in transactions:
-        transactions = transactions[transactions["InvoiceDate"] < day + pd.Timedelta(days=1)]
+        transactions = transactions[transactions["InvoiceDate"] < midnight_after(day)]
     extra = [c for c in data.customers.columns if c not in FEATURE_COLUMNS]
-    customers = customer_features(lines, snapshot_date=day + pd.Timedelta(days=1), window_days=data.window_days,
+    customers = customer_features(lines, snapshot_date=snapshot_date_for(day), window_days=data.window_days,
                                   extra_features=tuple(extra))
     return CustomerData(f"{data.source} (until {day:%Y-%m-%d})", data.is_sample, data.rules, transactions, lines,
                         data.report, customers, data.window_days)

@@ -29,7 +29,7 @@ from segkit.ingest.options import ReadOptions
 from segkit.ingest.readers import column_names, read_raw
 from segkit.modeling.label import cluster_profile_z, segment_profile
 from segkit.rules.registry import product_category
-from segkit.schema import snapshot_date_for
+from segkit.schema import midnight_after, snapshot_date_for
 from segkit.views.export import to_safe_csv
 from segkit.views.wording import count, days, money, title
 
@@ -165,7 +165,7 @@ def customers_in_date_range(lines: pd.DataFrame, customers: pd.DataFrame, catego
     if selected.empty:
         return customers.iloc[0:0]
     last = lines["InvoiceDate"].max()
-    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    end_ts = midnight_after(end) if end is not None else None
     snapshot = snapshot_date_for(min(end_ts - pd.Timedelta(days=1), last) if end_ts is not None else last)
     return customer_features(selected, snapshot_date=snapshot)
 
@@ -174,7 +174,7 @@ def covers_period(first: pd.Timestamp, last: pd.Timestamp, start: date | None, e
     """True when ``[start, end]`` (whole days; ``None``: no limit) holds every purchase
     from ``first`` to ``last``: a date filter that narrows nothing."""
     return ((start is None or pd.Timestamp(start) <= pd.Timestamp(first).normalize())
-            and (end is None or pd.Timestamp(end) + pd.Timedelta(days=1) > pd.Timestamp(last)))
+            and (end is None or midnight_after(end) > pd.Timestamp(last)))
 
 
 def date_range_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
@@ -183,7 +183,7 @@ def date_range_mask(lines: pd.DataFrame, categories: pd.Series | None = None, st
     neither filter narrows anything (the whole period, every category)."""
     dates = lines["InvoiceDate"]
     start_ts = pd.Timestamp(start) if start is not None else None
-    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    end_ts = midnight_after(end) if end is not None else None
     if category == ALL and covers_period(dates.min(), dates.max(), start, end):
         return None
     keep = np.ones(len(lines), dtype=bool)
