@@ -37,11 +37,13 @@ from segkit.schema import (
     FX_KEY,
     LAYOUT_KEY,
     LAYOUT_PRESETS,
+    LINE_COLUMNS,
     MADE_UP_INVOICE_NO_CUSTOMER,
     MADE_UP_INVOICE_SEPARATOR,
     MADE_UP_INVOICE_TIME,
     MISSING_ID_TEXTS,
     ORDER_STATUS_ROLES,
+    TEXT_COLUMNS,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
     WHOLE_NUMBER_ID,
@@ -70,16 +72,14 @@ def arrow_lines(lines: pd.DataFrame):
         if column not in frame:
             frame[column] = pd.Series(pd.NA, index=lines.index, dtype="string")
     frame["InvoiceDate"] = to_utc_naive(pd.to_datetime(frame["InvoiceDate"])).astype("datetime64[us]")
-    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+    for column in TEXT_COLUMNS:
         frame[column] = frame[column].astype("string")
     for column in ("Quantity", "UnitPrice"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame[R.LINE_NUMBER] = range(len(frame))
     frame = frame.reset_index(drop=True)
-    schema = pa.schema([("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
-                        ("Quantity", pa.float64()), ("InvoiceDate", pa.timestamp("us")),
-                        ("UnitPrice", pa.float64()), ("CustomerID", pa.string()), ("Country", pa.string()),
-                        (R.LINE_NUMBER, pa.int64())])
+    types = {"Quantity": pa.float64(), "InvoiceDate": pa.timestamp("us"), "UnitPrice": pa.float64()}
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in LINE_COLUMNS] + [(R.LINE_NUMBER, pa.int64())])
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 

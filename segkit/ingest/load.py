@@ -71,6 +71,7 @@ from segkit.schema import (
     MADE_UP_INVOICE_TIME,
     REQUIRED_ROLES,
     ROLES,
+    TEXT_COLUMNS,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
     best_layout,
@@ -301,7 +302,7 @@ def standardise_columns(
         stamp = out["InvoiceDate"].dt.strftime(MADE_UP_INVOICE_TIME).astype("string")
         out["InvoiceNo"] = (out["CustomerID"].fillna(MADE_UP_INVOICE_NO_CUSTOMER) + MADE_UP_INVOICE_SEPARATOR
                             + stamp).astype("string")
-    for col in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+    for col in TEXT_COLUMNS:
         out[col] = out[col].astype("string")
     if np.issubdtype(out["Quantity"].dtype, np.floating) and out["Quantity"].dropna().mod(1).eq(0).all():
         out["Quantity"] = out["Quantity"].astype("int64") if out["Quantity"].notna().all() else out["Quantity"]

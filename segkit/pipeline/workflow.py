@@ -48,9 +48,9 @@ from segkit.ingest.read_cache import (
 )
 from segkit.ingest.readers import column_names, read_raw
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
-from segkit.ingest.values import read_numbers
+from segkit.ingest.values import as_text, read_numbers
 from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES, feature_functions, with_features
-from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, WHOLE_NUMBER_ID, midnight_after, snapshot_date_for
+from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, midnight_after, snapshot_date_for
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
     from segkit.modeling.label import LifecycleRules
@@ -1121,8 +1121,8 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     if raw.empty:
         raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
     table = raw.copy()
-    ids = table[id_column].astype("string").str.strip().str.replace(WHOLE_NUMBER_ID, r"\1", regex=True)
-    blank = ids.isna() | ids.isin(MISSING_MARKERS)
+    ids = as_text(table[id_column])
+    blank = ids.isna()
     if blank.any():
         raise SegkitDataError(
             f"'{source}' has {int(blank.sum()):,} row(s) without a {id_column} (first at row {int(blank.to_numpy().argmax()) + 2}); "

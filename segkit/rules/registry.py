@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from segkit.errors import SegkitDataError
-from segkit.schema import LINE_COLUMNS, LINE_NUMBER, to_utc_naive
+from segkit.schema import LINE_COLUMNS, LINE_NUMBER, TEXT_COLUMNS, to_utc_naive
 
 __all__ = ["PRODUCT_CATEGORIES", "OTHER_CATEGORY", "product_category", "CustomerFeature", "REGISTERED_FEATURES", "FEATURE_TRANSFORMS", "register_feature", "christmas_share", "categories_bought", "feature_functions", "compute_features", "with_features"]
 
@@ -140,7 +140,6 @@ def categories_bought(lines: pd.DataFrame) -> pd.Series:
 
 
 
-_TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country")
 
 
 
@@ -202,7 +201,7 @@ def lines_as_in_memory(frame: pd.DataFrame) -> pd.DataFrame:
     if LINE_NUMBER in frame:
         frame = frame.sort_values(LINE_NUMBER, kind="stable")
     lines = frame.reindex(columns=LINE_COLUMNS + ["TotalPrice"]).reset_index(drop=True)
-    for column in _TEXT_COLUMNS:
+    for column in TEXT_COLUMNS:
         lines[column] = lines[column].astype("string")
     lines["InvoiceDate"] = to_utc_naive(pd.to_datetime(lines["InvoiceDate"])).astype("datetime64[ns]")
     quantity = lines["Quantity"].astype("float64")
