@@ -20,7 +20,7 @@ kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the col
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
 
-Input checks (issues 12, 27): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
+Input checks: dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
 format (``08:26 AM``, ``, 08:26:00``, milliseconds, ``0826``), are read in one order per
 column, decided from the values (``_date_order``) or given by ``dayfirst``; numbers with decimal commas,
 thousands separators or a currency sign are read per column (``_number_locale``);
