@@ -5,7 +5,7 @@ touched customers, their features, scoring everyone, the page cache) inside its
 kernel, and the others read it. With it, no page kernel computes: ``python -m
 segkit.live.refresher`` (started by ``segkit.server.serve`` when the page follows a folder
 and a saved model exists) checks the folder five times per ``SEGKIT_REFRESH_SECONDS``
-(at most once a second: listing 300 files costs 5 ms), computes
+(at most once a second; listing the folder is cheap), computes
 each new folder state once (``LiveFeed`` with ``follower=True``), writes the page cache
 the pages open from (``segmented_customers``), and only then names the new snapshot in its
 heartbeat (``LiveFeed.publish``). Open pages poll that heartbeat every couple of seconds

@@ -352,7 +352,7 @@ def _computed_customer_data(data, options: ReadOptions, rules, snapshot_date, us
 
 def _warm_up_rules() -> None:
     """Import the cleaning rules and start the process's DuckDB engine on another thread
-    while the file is read (1-3 s of a first read: ibis and DuckDB; calamine parses a workbook
+    while the file is read (ibis and DuckDB, a large part of a first read; calamine parses a workbook
     without holding the GIL, so both go at once). Only when the lines will be cleaned in this
     process, which then waits for the thread (no import left running at exit); a failure
     here is left for the cleaning itself to report."""
@@ -468,8 +468,8 @@ def _read_clean_cache(key: str | None):
 
 
 def _write_clean_cache(key: str | None, lines: pd.DataFrame, report: pd.DataFrame) -> None:
-    """Keep the clean lines and report of a file (about 0.5 s of cleaning saved per read of
-    the UCI workbook); a cache folder that cannot be written only costs speed."""
+    """Keep the clean lines and report of a file (the cleaning is not repeated per read of
+    the same file); a cache folder that cannot be written only costs speed."""
     if key is None or lines.empty:
         return
 
@@ -592,7 +592,7 @@ def _database_customer_data(db_url, db_table, columns, rules, snapshot_date, win
 
 
 #: Above this many lines a parquet log goes through DuckDB with ``engine="auto"``
-#: (10M lines: pandas 29 s and 5.3 GB peak, DuckDB 15 s and 1.8 GB; benchmarks/bench_scale.py).
+#: (where DuckDB takes less time and memory than pandas: benchmarks/bench_scale.py).
 OUT_OF_CORE_ROWS = OUT_OF_CORE_LINES
 
 
