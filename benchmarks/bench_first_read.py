@@ -1,6 +1,6 @@
 """A workbook never seen before: ``segkit features`` as a whole process, against the seed's way
 (pandas + openpyxl read, groupby, StandardScaler, KMeans; ``bench_pipeline.ORIGINAL_SCRIPT``),
-in the same run (issue 27).
+in the same run.
 
 Every segkit run gets an empty cache folder (nothing read before); runs alternate with the
 seed's so both see the same machine load. Prints each run, the medians and the ratio

@@ -244,7 +244,7 @@ def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
     if facts.get(f"plain:{column}"):
         return raw
     # One regex (a nested nullif chain would copy the expression 16 times): trim, drop a
-    # trailing '.0' (load.WHOLE_NUMBER_ID), and turn load.MISSING_ID_TEXTS into '' ...
+    # trailing '.0' (schema.WHOLE_NUMBER_ID), and turn schema.MISSING_ID_TEXTS into '' ...
     # which nullif makes NULL. The regex is slow, so ids that are already canonical skip it.
     whole = WHOLE_NUMBER_ID.strip("^$")
     markers = "|".join(re.escape(m) for m in MISSING_ID_TEXTS if m)

@@ -20,7 +20,7 @@ kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the col
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
 
-Input checks (issues 12, 27): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
+Input checks: dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
 format (``08:26 AM``, ``, 08:26:00``, milliseconds, ``0826``), are read in one order per
 column, decided from the values (``_date_order``) or given by ``dayfirst``; numbers with decimal commas,
 thousands separators or a currency sign are read per column (``_number_locale``);
@@ -71,6 +71,7 @@ from segkit.schema import (
     MADE_UP_INVOICE_TIME,
     REQUIRED_ROLES,
     ROLES,
+    TEXT_COLUMNS,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
     best_layout,
@@ -308,7 +309,7 @@ def standardise_columns(
         stamp = out["InvoiceDate"].dt.strftime(MADE_UP_INVOICE_TIME).astype("string")
         out["InvoiceNo"] = (out["CustomerID"].fillna(MADE_UP_INVOICE_NO_CUSTOMER) + MADE_UP_INVOICE_SEPARATOR
                             + stamp).astype("string")
-    for col in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+    for col in TEXT_COLUMNS:
         out[col] = out[col].astype("string")
     if np.issubdtype(out["Quantity"].dtype, np.floating) and out["Quantity"].dropna().mod(1).eq(0).all():
         out["Quantity"] = out["Quantity"].astype("int64") if out["Quantity"].notna().all() else out["Quantity"]

@@ -3,6 +3,8 @@ as shown) and parquet, with the size checks that refuse a file before pandas rea
 the header row found under a title."""
 from __future__ import annotations
 
+import gzip
+import io
 import re
 import warnings
 import zipfile
@@ -11,6 +13,8 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+from pandas._libs.parsers import STR_NA_VALUES
 
 from segkit.config import (
     COMPRESSED_CSV_SUFFIXES,
@@ -102,8 +106,6 @@ def _decompressed(path: Path) -> bytes | None:
         return data
 
     if lower.endswith(".csv.gz"):
-        import gzip
-
         try:
             with gzip.open(path, "rb") as fh:
                 return bounded(fh)
@@ -112,6 +114,7 @@ def _decompressed(path: Path) -> bytes | None:
                                   "or give the plain CSV file.") from None
     if lower.endswith(".csv.zst"):
         try:
+            # optional: zstandard, for .csv.zst files
             import zstandard
         except ImportError:
             raise SegkitDataError(
@@ -176,8 +179,6 @@ def column_names(path: Path, sheet: str | int | None = None) -> list[str] | None
     suffix = file_kind(path)
     if suffix == ".parquet":
         try:
-            import pyarrow.parquet as pq
-
             schema = pq.read_schema(path)
         except Exception as exc:
             raise SegkitDataError(
@@ -191,8 +192,6 @@ def column_names(path: Path, sheet: str | int | None = None) -> list[str] | None
 
 
 def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
-    import io
-
     name = path.name
     data = _decompressed(path)
     if data is not None:
@@ -260,8 +259,6 @@ def _read_csv(path: Path, header_only: bool = False) -> pd.DataFrame:
 def _check_csv_width(path: Path, encoding: str, separator: str, data: bytes | None = None, skip: int = 0) -> int:
     """Refuse a header of more than ``MAX_CSV_COLUMNS`` fields before pandas reads it;
     returns the number of header fields (``data``: the bytes of a compressed file)."""
-    import io
-
     limit = MAX_CSV_COLUMNS
     opened = open(path, encoding=encoding, errors="replace", newline="") if data is None else \
         io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
@@ -416,8 +413,6 @@ def _plain_sheet(workbook, sheet_name: str | int) -> pd.DataFrame | None:
     cells as ints, blank and ``#N/A``-like cells missing. About 10x
     faster on the UCI workbook: pandas converts each of its 4.3M cells in a Python loop and
     then parses the rows again as text. ``None`` for any other sheet (pandas reads it)."""
-    from pandas._libs.parsers import STR_NA_VALUES
-
     sheet = workbook.get_sheet_by_index(sheet_name) if isinstance(sheet_name, int) \
         else workbook.get_sheet_by_name(sheet_name)
     rows = sheet.to_python(skip_empty_area=False)

@@ -103,7 +103,7 @@ def main() -> None:
 
 
 def add_issue12_cases(good: pd.DataFrame, add) -> None:
-    """Issue 12 families: each case may carry "options" (k, dayfirst, command) and
+    """The families of bad inputs: each case may carry "options" (k, dayfirst, command) and
     "upload" ("scored" when the dashboard's upload scores the file without complaint)."""
     import numpy as np
 

@@ -1,4 +1,4 @@
-"""The upload's column mapping (issue 27): a file whose headers the page does not know
+"""The upload's column mapping: a file whose headers the page does not know
 ("Kunde", "Datum", ...) is refused with a sentence naming the page's Columns lists, never
 ``--columns``; choosing its columns there scores it, customer by customer as the same lines
 under the headers the page knows."""

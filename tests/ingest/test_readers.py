@@ -1,4 +1,4 @@
-"""Telling a customer table from a transaction log by its schema alone (issue 27): ``segkit
+"""Telling a customer table from a transaction log by its schema alone: ``segkit
 score`` on a large parquet log must not read it whole into pandas first."""
 from __future__ import annotations
 
