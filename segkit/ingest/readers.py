@@ -28,6 +28,11 @@ from segkit.schema import (
     layout_columns,
 )
 
+try:  # a dependency; an environment without it reads workbooks through python-calamine's rows
+    import fastexcel
+except ImportError:
+    fastexcel = None
+
 __all__ = ["column_names", "HEADER_SEARCH_ROWS", "values_in_header", "MAX_CSV_CELLS", "MAX_CSV_COLUMNS", "MAX_CSV_LINES", "MAX_DECOMPRESSED_BYTES", "MAX_XLSX_EXPANDED_BYTES", "file_kind", "find_header", "header_hint", "read_raw", "workbook_sheets_note"]
 
 
@@ -362,12 +367,8 @@ def _arrow_sheet(path: Path, sheet: str | int | None) -> pd.DataFrame | None:
     handing 4.3M cells of the UCI workbook to Python (about 2 s instead of 5). ``None`` when
     fastexcel is not installed, the workbook has several sheets and none is named, or the
     header row is not plain text: then ``_plain_sheet`` or pandas reads it."""
-    try:
-        import fastexcel
-    except ImportError:
+    if fastexcel is None:
         return None
-    from pandas._libs.parsers import STR_NA_VALUES
-
     try:
         reader = fastexcel.read_excel(str(path))
     except BaseException as exc:  # damaged or not a workbook: the calamine/openpyxl path says why
