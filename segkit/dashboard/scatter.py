@@ -25,8 +25,8 @@ from segkit.views.wording import title
 __all__ = ["ScatterPanel", "SCATTER_2D_POINTS", "SCATTER_3D_POINTS", "CHART_HEIGHT", "plotted"]
 
 #: Point budgets of the WebGL scatter charts (see ``plotted``). Above its budget the 2D chart
-#: is a density image (``plots.scatter_density``): at 1.03M customers it costs the kernel
-#: ~0.09 s of CPU and the browser ~0.05 s, where 50,000 points cost ~0.12 s and 0.7-1.0 s.
+#: is a density image (``plots.scatter_density``), which costs the browser a small fraction of
+#: what the budget's points cost it (docs/benchmarks.md).
 SCATTER_2D_POINTS = 50_000
 SCATTER_3D_POINTS = 20_000
 CHART_HEIGHT = 430
@@ -82,7 +82,7 @@ class ScatterPanel:
 
     def _density_frame(self, x: str, y: str) -> pd.DataFrame:
         """The two axes and a categorical ``Segment`` of the shown customers (the categorical
-        of everyone is kept per model: converting a million names takes ~0.2 s)."""
+        of everyone is kept per model: converting a million names on every filter is too slow)."""
         state = self.state
         everyone, names = state.everyone, state.segment_names
         kept, kept_names, labels = self._segment_labels

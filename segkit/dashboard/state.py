@@ -136,7 +136,7 @@ def select_customers(everyone: pd.DataFrame, activity: pd.DataFrame | None, filt
 
 def _in_index(ids: pd.Index, among: pd.Index) -> np.ndarray:
     """``ids.isin(among)``; for text ids with Arrow compute (pandas' isin of Arrow strings
-    builds a Python list: 1.5 s against 0.06 s at 350,000 customers)."""
+    builds a Python list, over twenty times slower at 350,000 customers)."""
     if isinstance(ids.dtype, pd.StringDtype) and isinstance(among.dtype, pd.StringDtype):
         try:
             found = pc.is_in(pa.array(ids.array), value_set=pa.array(among.array))

@@ -224,8 +224,8 @@ _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
 
 def copy_to_postgres(url: str, name: str, frame: pd.DataFrame, replace: bool = True) -> int:
     """Write ``frame`` into table ``name`` of the PostgreSQL database at ``url`` with
-    ``COPY ... FROM STDIN`` (541,909 lines in about 2 s; ibis' ``create_table`` inserts row
-    by row, about 30 s). Text columns become ``text``, floats ``double precision``,
+    ``COPY ... FROM STDIN`` (ibis' ``create_table`` inserts row by row, an order of magnitude
+    slower; docs/databases.md). Text columns become ``text``, floats ``double precision``,
     integers ``bigint``, timestamps ``timestamp`` (zoned ones ``timestamptz``). Returns the
     lines written."""
     # optional: postgres

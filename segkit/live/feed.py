@@ -34,8 +34,8 @@ Snapshot date: Recency (and every windowed count) is measured from the day after
 last purchase in the data. When a file brings a later day, every customer's Recency
 changes: Recency is recomputed for all customers from ``LastPurchase`` (a subtraction),
 and for a model with an observation window (``--window-days``) every customer's features
-are recomputed, since lines leave the window. Everybody is scored again either way;
-scoring is fast (0.5 s for 937k customers).
+are recomputed, since lines leave the window. Everybody is scored again either way:
+scoring is a small share of a refresh.
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class LiveFeed:
         self.lines: pd.DataFrame | None = None
         #: The cleaning report of the log as the snapshot holds it (rule, rows and revenue removed and
         #: left): always after a full clean, after an incremental one only when the computing kernel
-        #: has ``with_report`` (a full clean: 0.5 s CPU more on the real data), else ``None``.
+        #: has ``with_report`` (a full clean, which costs more), else ``None``.
         self.report: pd.DataFrame | None = None
         self.computed = 0  # snapshots this kernel computed (the rest it read)
         #: This feed is the page refresher's (``segkit.live.refresher``): it computes every

@@ -148,8 +148,8 @@ def read_part(path: Path) -> pd.DataFrame:
     if path.suffix == ".arrow":
         frame = feather.read_table(path).to_pandas()
     else:
-        # One thread: a kernel's first threaded read of the raw lines costs 0.3 s of CPU (most of it the
-        # system's, starting the reading threads), against 0.05-0.07 s in one; later reads gain nothing.
+        # One thread: a kernel's first threaded read of the raw lines costs several times the CPU of a
+        # single-threaded one (starting the reading threads); later reads gain nothing.
         frame = pd.read_parquet(path, use_threads=False)
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype) and not isinstance(frame[column].dtype, pd.CategoricalDtype):
@@ -162,8 +162,8 @@ def read_part(path: Path) -> pd.DataFrame:
 def write_part(frame: pd.DataFrame, target: Path) -> None:
     """Write a snapshot part under a temporary name, then move it into place. The clean lines
     and the customers, written at every refresh and read by every page, go as uncompressed
-    Arrow IPC (``.arrow``): on the real data 0.02 s to write and 0.01 s to read, against 0.07 s
-    and 0.04 s as parquet, for 16 times the disk (48 MB of lines); the lines as read, written
+    Arrow IPC (``.arrow``): several times faster to write and read than parquet, for more
+    disk (costs in docs/benchmarks.md, "Live data"); the lines as read, written
     whole once in ``RAW_PARTS`` refreshes and read only by a kernel without state, as parquet."""
     with replaced_atomically(target) as tmp:
         if target.suffix == ".arrow":

@@ -122,7 +122,7 @@ DEFAULT_LEVEL = 0.9
 DEFAULT_DRAWS = 200
 #: Parameter draws ``segkit train`` stores with the model (``value_uncertainty``). On the
 #: real Online Retail data 100 draws give the same 90 % intervals as 200 to within 1 % (median
-#: per-customer width 8.1 % of CLV either way) in half the time (about 6 s on 2 cores).
+#: per-customer width 8.1 % of CLV either way) in half the time (docs/benchmarks.md).
 STORED_DRAWS = 100
 _PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"),
                 "pareto": ("r", "alpha", "s", "beta"), "gamma_gamma": ("p", "q", "v")}
@@ -182,7 +182,7 @@ def rfm_frame(lines: pd.DataFrame, until: pd.Timestamp | str | None = None) -> p
 # --- fitting (pymc-marketing, imported here only) ---------------------------------------
 
 def _prepare_pytensor() -> None:
-    """Keep pytensor's compiled C code in the project's cache (a warm cache saves ~20 s a fit).
+    """Keep pytensor's compiled C code in the project's cache (a warm cache spares the compile of every fit).
 
     Only when the user has not set ``PYTENSOR_FLAGS`` and pytensor is not imported yet.
     Without a C++ compiler pytensor falls back to Python code about 15 times slower.
@@ -232,7 +232,6 @@ def fit_clv(rfm: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL) -> dict[str,
 
     The Gamma-Gamma part is fitted on the customers with at least one repeat purchase day
     and a positive ``monetary``. Returns the parameter dict of the module docstring.
-    Takes a few seconds once pytensor's compile cache is warm (about 20 s the first time).
 
     >>> import segkit
     >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
@@ -840,8 +839,8 @@ def _refit_params(rfm: pd.DataFrame, params: Mapping[str, Any], weights: np.ndar
 def refit_clv(rfm: pd.DataFrame, start: Mapping[str, Any]) -> dict[str, Any]:
     """``fit_clv`` without pymc: the maximum-likelihood parameters on ``rfm`` (the closed-form
     likelihoods maximised by scipy) from ``start``, a fit of the same models on other
-    customers or dates (e.g. the whole log, to refit at an earlier cut-off). About 0.2 s on
-    4,300 customers; ``tests/value`` checks it against ``fit_clv``."""
+    customers or dates (e.g. the whole log, to refit at an earlier cut-off), much faster than
+    ``fit_clv``; ``tests/value`` checks it against ``fit_clv``."""
     rfm = _checked_rfm(rfm)
     return check_params(_refit_params(rfm, start, np.ones(len(rfm))))
 
@@ -869,8 +868,8 @@ def value_uncertainty(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int =
     give intervals without refitting: ``level``, ``draws`` (``parameter_draws``: parameter
     dicts from a bootstrap over customers) and ``independence`` (``gamma_gamma_independence``).
 
-    Evaluating 100 stored draws costs about 1.3 s on the real data's 4,300 customers; the
-    refits themselves (about 6 s) happen once, in ``segkit train``."""
+    The refits happen once, in ``segkit train``; evaluating the stored draws is what scoring
+    and the page pay (costs in docs/benchmarks.md)."""
     return {"level": DEFAULT_LEVEL, "draws": parameter_draws(rfm, params, draws, seed),
             "independence": gamma_gamma_independence(rfm)}
 
@@ -886,8 +885,7 @@ def clv_draws(rfm: pd.DataFrame, params: Mapping[str, Any], draws: int = DEFAULT
     parameters (a goes to 0 and b grows with the mean dropout chance almost fixed: a ridge,
     where minus the Hessian is not even positive definite), so the Laplace approximation
     has no covariance to give. Refitting four and three parameters with scipy on resampled
-    customers costs about 0.15 s a draw on 4,300 customers (200 draws: about 30 s), numpy
-    and scipy only; tests use 20 draws.
+    customers needs numpy and scipy only and takes seconds, not minutes; tests use 20 draws.
 
     What the interval covers: the uncertainty of the parameters (how well the data pin the
     population down), not the customer's own chance of buying more or less than expected;

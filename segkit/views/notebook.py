@@ -20,7 +20,7 @@ def charts_everywhere(static: bool = True) -> str:
     it; returns the renderer set (``"plotly_mimetype+png"``, or ``"plotly_mimetype"``).
 
     The PNGs come from kaleido, which drives Chromium; one browser is kept running for the
-    session, so a chart costs about 0.3 s after the first (about 3 s). Without kaleido or a
+    session, so only the first chart pays for starting it. Without kaleido or a
     Chromium the charts stay interactive only, and one sentence says why.
 
     Examples
