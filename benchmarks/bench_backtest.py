@@ -1,4 +1,4 @@
-"""Cost of the threshold fit and backtest `segkit train` runs (issue 21: at most 15 s on the real
+"""Cost of the threshold fit and backtest `segkit train` runs (at most 15 s on the real
 data), and how its intervals hold at dates it did not use.
 
     SEGKIT_REAL_DATA=/path/to/folder python benchmarks/bench_backtest.py [--runs 3]
@@ -57,7 +57,7 @@ def main() -> None:
         print(f"{step:>8}, 6 cut-offs, {len(data.customers):,} customers: wall "
               + ", ".join(f"{t:.1f} s" for t in walls[step]) + f" (median {statistics.median(walls[step]):.1f} s), "
               f"CPU median {statistics.median(cpus[step]):.1f} s; load {load:.1f}")
-    print(f"aim (issue 21): fit + backtest at most 15 s within segkit train; median {statistics.median(walls['both']):.1f} s")
+    print(f"aim: fit + backtest at most 15 s within segkit train; median {statistics.median(walls['both']):.1f} s")
     designs = {"between": (dict(exclude=("2011-06-10", "2011-08-10")), ("2011-06-10", "2011-08-10")),
                "forward": (dict(cutoffs=("2011-05-30", "2011-06-13", "2011-06-27", "2011-07-11")),
                            ("2011-08-10", "2011-09-05"))}

@@ -1,4 +1,4 @@
-"""Cost of "what changed" on the real data (issue 22): the customer tables at the 13 month
+"""Cost of "what changed" on the real data: the customer tables at the 13 month
 ends, the monthly sizes with the model's scoring, and the moves of the last 7 and 30 days.
 
     SEGKIT_REAL_DATA=/path/to/folder python benchmarks/bench_changes.py [--runs 2]

@@ -4,7 +4,7 @@ against a plain pandas baseline, in one run.
 Per log (``benchmarks/make_large_logs.py`` writes them; default 20M lines; ``--real-data DIR``
 adds the real data, ``DIR/online_retail.parquet``):
 
-- ``pandas``: the baseline of issue 11: ``pandas.read_parquet`` of the file, then the
+- ``pandas``: the baseline: ``pandas.read_parquet`` of the file, then the
   seed rules (drop missing CustomerID, Quantity <= 0) and a per-customer groupby;
 - ``duckdb``: ``segkit.features.out_of_core.customer_features_out_of_core`` (default rules, the
   whole of ``segkit.rules.lines``: checks, date window, netting, duplicates, features, report);

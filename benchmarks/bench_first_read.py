@@ -1,6 +1,6 @@
 """A workbook never seen before: ``segkit features`` as a whole process, against the seed's way
 (pandas + openpyxl read, groupby, StandardScaler, KMeans; ``bench_pipeline.ORIGINAL_SCRIPT``),
-in the same run (issue 27).
+in the same run.
 
 Every segkit run gets an empty cache folder (nothing read before); runs alternate with the
 seed's so both see the same machine load. Prints each run, the medians and the ratio
@@ -47,12 +47,15 @@ def main() -> int:
     if args.before is not None:
         codes["before: segkit features, first read"] = args.before
     times: dict[str, list[float]] = {"seed": [], **{name: [] for name in codes}}
+    print(f"load at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     try:
         for i in range(max(args.repeats, args.seed_repeats)):
             if i < args.repeats:
                 for name, code in codes.items():
                     cache = out / f"cache-{len(times[name])}-{len(name)}"  # empty: the workbook was never seen
-                    seconds = timed_process(features, {**env, "PYTHONPATH": str(code), "SEGKIT_CACHE": str(cache)})
+                    # the code under test first; what PYTHONPATH held (e.g. a private fastexcel) after it
+                    path = os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])
+                    seconds = timed_process(features, {**env, "PYTHONPATH": path, "SEGKIT_CACHE": str(cache)})
                     times[name].append(seconds)
                     print(f"{name}, run {i + 1}: {seconds:7.2f} s", flush=True)
             if i < args.seed_repeats:

@@ -1,4 +1,4 @@
-"""Cost of a live refresh on the real data split into daily files (issue 13).
+"""Cost of a live refresh on the real data split into daily files.
 
 Splits ``online_retail.parquet`` (``SEGKIT_REAL_DATA`` or the first argument: the folder
 holding it) into one parquet file per day in a temporary folder, holds back the last

@@ -1,4 +1,4 @@
-"""Cost of a live refresh when a shop appends to one CSV file (issue 13), on the real data.
+"""Cost of a live refresh when a shop appends to one CSV file, on the real data.
 
 Writes ``online_retail.parquet`` (``SEGKIT_REAL_DATA`` or the first argument: the folder
 holding it) as one CSV file, all but the last ``ADDED`` days, in a temporary folder; trains

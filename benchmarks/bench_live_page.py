@@ -1,4 +1,4 @@
-"""Page-side cost of a live refresh on the real data split into daily files (issue 13).
+"""Page-side cost of a live refresh on the real data split into daily files.
 
 ``bench_live.py`` measures the library (``LiveFeed.check``); this measures what one open
 page pays per new day: the check *and* the redraw (``DashboardState.set_data``, every

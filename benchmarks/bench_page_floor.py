@@ -1,7 +1,7 @@
-"""What one page load costs the browser (issue 9): the segkit dashboard against the
+"""What one page load costs the browser: the segkit dashboard against the
 smallest pages the same stack can serve.
 
-Issue 9 aims at ten visitors arriving together getting charts within a median of 10 s on
+The aim: ten visitors arriving together getting charts within a median of 10 s on
 this 2-core machine, with the ten browsers on it too. Whatever the server does, the
 browsers' own CPU has to fit in that time. This measures it, per page load, in Chromium
 (CPU time of all its processes from /proc, read before and after each load), for:

@@ -15,7 +15,7 @@ In one run:
 4. the dashboard at 1.03M customers (``--dashboard``; a synthetic table resampled from the
    built-in sample, so no log is needed): the page's kernel time for a filter change
    (every panel, widget state serialised; the browser's drawing is not included), with
-   the 2D scatter as 50,000 sampled WebGL points (before issue 9 item 7) and as a density
+   the 2D scatter as 50,000 sampled WebGL points (the former 2D figure) and as a density
    image (now): two pages in one process, changed in turn, wall and CPU seconds (CPU
    time does not grow with other processes' load), medians of ``--repeats`` changes (at
    least 6); then Chromium (if there) parsing and drawing the two kinds of 2D chart.
@@ -234,7 +234,7 @@ def child_dashboard(n: str, repeats: str) -> dict:
     artifacts = Path(tempfile.mkdtemp(prefix="segkit-bench-dashboard-"))
     save_artifacts(model, artifacts, data.training_info())
 
-    def points_2d(panel):  # the 2D figure before issue 9 item 7: a fixed sample of 50,000 WebGL points
+    def points_2d(panel):  # the former 2D figure: a fixed sample of 50,000 WebGL points
         if not len(panel.state.selection):
             return scatter.empty_figure()
         return scatter.plots.scatter_2d(panel._points(50_000), x=panel.x_axis.value, y=panel.y_axis.value,

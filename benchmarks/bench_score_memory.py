@@ -1,4 +1,4 @@
-"""Peak memory of ``segkit score`` against ``segkit features`` on one large parquet log (issue 27).
+"""Peak memory of ``segkit score`` against ``segkit features`` on one large parquet log.
 
 The log is the real Online Retail parquet repeated ``--copies`` times (each copy's invoice
 numbers suffixed, so no copy is a duplicate of another), written outside the repository

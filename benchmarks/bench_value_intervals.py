@@ -1,4 +1,4 @@
-"""What per-segment lifetime value intervals cost the page, on the real data (issue 23).
+"""What per-segment lifetime value intervals cost the page, on the real data.
 
 The page keeps every customer's lifetime value under each of the model's stored parameter
 draws (customers x draws, float32, in the page cache as ``CLVDraw*`` columns) and reads the

@@ -40,13 +40,15 @@ from typing import Iterable, Literal
 import numpy as np
 import pandas as pd
 
+from segkit.engines.base import run_rules
+from segkit.engines.duckdb import local_engine
 from segkit.rules.lines import (
     BULK_QUANTILES,
     NON_PRODUCT_CODES,
     NON_PRODUCT_PREFIXES,
     OUTLIER_MARGIN,
-    bulk_positions,
     bounds_around,
+    bulk_positions,
 )
 from segkit.schema import to_utc_naive
 from segkit.schema import tomorrow as next_day
@@ -142,9 +144,6 @@ def clean_transactions(
     >>> bool((lines["Quantity"] > 0).all())
     True
     """
-    from segkit.engines.base import run_rules
-    from segkit.engines.duckdb import local_engine
-
     if rules not in ("default", "seed"):
         raise ValueError(f"rules must be 'default' or 'seed', not {rules!r}")
     if window is not None:

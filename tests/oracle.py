@@ -2,7 +2,7 @@
 oracle for the tests (segkit itself runs ``segkit.rules.lines`` on an engine).
 
 This is segkit's pandas code as it stood before the rules were written once as
-relational expressions (issue 11); do not import it from segkit.
+relational expressions; do not import it from segkit.
 """
 from __future__ import annotations
 

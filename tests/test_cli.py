@@ -280,7 +280,7 @@ def test_train_and_score_on_spark_print_the_report(spark_engine, tmp_path, sampl
     assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
 
 
-# ------------------------------------------------------------- issue 12, in process
+# ------------------------------------------------------------- bad inputs, in process
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -424,7 +424,7 @@ def test_new_lines_are_scored_on_the_customers_whole_history(tmp_path, sample_lo
 
 
 def test_score_csv_says_each_segments_evidence(tmp_path, sample_csv, trained, capsys):
-    """Issue 21: the scored customers' CSV carries, beside each recommendation, what customers
+    """The scored customers' CSV carries, beside each recommendation, what customers
     like these did next at the backtest's earlier dates (saved by segkit train)."""
     from segkit.pipeline.backtest import evidence_sentences
 

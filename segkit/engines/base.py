@@ -21,17 +21,36 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segkit.engines.dialects import DUCKDB, Dialect
+from segkit.engines.registered import features_on_engine
+from segkit.errors import SegkitDataError
+from segkit.ingest.currency import currency_column, log_currency
+from segkit.ingest.load import LOG_CURRENCY
 from segkit.rules import lines as R
+from segkit.rules.registry import feature_functions
 from segkit.schema import (
+    FX_KEY,
+    LAYOUT_KEY,
+    LAYOUT_PRESETS,
+    LINE_COLUMNS,
     MADE_UP_INVOICE_NO_CUSTOMER,
     MADE_UP_INVOICE_SEPARATOR,
     MADE_UP_INVOICE_TIME,
+    MISSING_ID_TEXTS,
+    ORDER_STATUS_ROLES,
+    TEXT_COLUMNS,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
+    WHOLE_NUMBER_ID,
+    best_layout,
     snapshot_date_for,
+    to_utc_naive,
+    window_start,
 )
 from segkit.schema import tomorrow as next_day
 
@@ -41,9 +60,6 @@ __all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_bo
 
 def write_parquet(table, path: str | Path, **kwargs) -> None:
     """Write a pandas or Arrow table as parquet with timestamps in microseconds (Spark reads them)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
     pq.write_table(table, path, coerce_timestamps="us", allow_truncated_timestamps=True, **kwargs)
@@ -51,25 +67,19 @@ def write_parquet(table, path: str | Path, **kwargs) -> None:
 
 def arrow_lines(lines: pd.DataFrame):
     """Canonical lines as Arrow with ``line_no``; zoned dates as UTC wall time."""
-    import pyarrow as pa
-
-    from segkit.schema import to_utc_naive
-
     frame = pd.DataFrame({c: lines[c] for c in R.LINE_COLUMNS if c in lines})
     for column in R.LINE_COLUMNS:
         if column not in frame:
             frame[column] = pd.Series(pd.NA, index=lines.index, dtype="string")
     frame["InvoiceDate"] = to_utc_naive(pd.to_datetime(frame["InvoiceDate"])).astype("datetime64[us]")
-    for column in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+    for column in TEXT_COLUMNS:
         frame[column] = frame[column].astype("string")
     for column in ("Quantity", "UnitPrice"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame[R.LINE_NUMBER] = range(len(frame))
     frame = frame.reset_index(drop=True)
-    schema = pa.schema([("InvoiceNo", pa.string()), ("StockCode", pa.string()), ("Description", pa.string()),
-                        ("Quantity", pa.float64()), ("InvoiceDate", pa.timestamp("us")),
-                        ("UnitPrice", pa.float64()), ("CustomerID", pa.string()), ("Country", pa.string()),
-                        (R.LINE_NUMBER, pa.int64())])
+    types = {"Quantity": pa.float64(), "InvoiceDate": pa.timestamp("us"), "UnitPrice": pa.float64()}
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in LINE_COLUMNS] + [(R.LINE_NUMBER, pa.int64())])
     return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
 
@@ -131,11 +141,6 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     numbers are refused: the loader parses those (CSV and Excel files). ``dialect``: the
     engine's (its id-trimming class, ``segkit.engines.dialects``). ``line_number``: an expression
     numbering the lines (a window function), else ``raw``'s own ``line_no`` column."""
-    import ibis
-
-    from segkit.errors import SegkitDataError
-    from segkit.schema import FX_KEY, LAYOUT_KEY, LAYOUT_PRESETS, MISSING_ID_TEXTS, WHOLE_NUMBER_ID, best_layout
-
     space = dialect.id_space
 
     names = set(raw.columns)
@@ -217,9 +222,6 @@ def table_currency(raw, source: str, columns: Mapping[str, str] | None = None, e
     """The one currency of the raw table ``raw``'s currency column (its distinct values read
     on the engine), None when it has none, or the pandas loader's refusal of mixed
     currencies (``segkit.ingest.currency.log_currency``), saying which engine converts."""
-    from segkit.ingest.currency import currency_column, log_currency
-    from segkit.schema import LAYOUT_KEY, best_layout
-
     columns = dict(columns or {})
     _, best = best_layout(set(raw.columns), columns.get(LAYOUT_KEY))
     column = currency_column(list(raw.columns), {**best, **columns})
@@ -233,9 +235,6 @@ def refuse_order_statuses(roles: Mapping[str, str], source: str) -> None:
     """Only the pandas loader applies an order's financial status and refunds
     (``segkit.ingest.orders``); an engine given a log that has them refuses it in one sentence
     rather than count refunded or unpaid orders as purchases."""
-    from segkit.errors import SegkitDataError
-    from segkit.schema import ORDER_STATUS_ROLES
-
     present = [f"'{roles[r]}'" for r in ORDER_STATUS_ROLES if r in roles]
     if present:
         raise SegkitDataError(
@@ -255,8 +254,7 @@ def date_bounds(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
     low_at, high_at = R.bulk_positions(n)
     low = engine.nth_date(dated, low_at)
     high = engine.nth_date(dated, n - 1 - high_at, descending=True)
-    naive = [t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t for t in (low, high)]
-    return R.bounds_around(naive[0], naive[1], tomorrow)
+    return R.bounds_around(to_utc_naive(low), to_utc_naive(high), tomorrow)
 
 
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
@@ -278,10 +276,6 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     bucket's clean lines (inside the observation window) by ``segkit.rules.registry``
     and returned as ``features`` (one row per customer that has a value).
     """
-    from segkit.engines.registered import features_on_engine
-    from segkit.rules.registry import feature_functions
-    from segkit.schema import window_start
-
     functions = feature_functions(extra_features, engine) if extra_features else {}
     bounds = bounds or date_bounds(engine, lines)
     # the netting is a small table keyed by line number: computed once, before the passes
@@ -325,7 +319,6 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
                                        rules)
         if engine.currency:  # the log's one currency, kept with the report as the loader keeps it
-            from segkit.ingest.load import LOG_CURRENCY
 
             out["report"].attrs[LOG_CURRENCY] = engine.currency
     if kept_lines:

@@ -20,16 +20,21 @@ the database recomputes the id regexes in each of them.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import ibis
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv
 
 from segkit.engines.base import Engine, canonical_table, table_currency
 from segkit.engines.dialects import SUPPORTED_BACKENDS, dialect_for
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.rules import lines as R
+from segkit.rules.registry import lines_as_in_memory
 
 __all__ = ["DRIVERS", "IbisEngine", "copy_to_postgres", "safe_url"]
 
@@ -55,8 +60,6 @@ def _first_line(exc: BaseException) -> str:
 
 def connect(url: str):
     """An ibis connection to ``url``, or one sentence on what is wrong with it."""
-    import ibis
-
     shown = safe_url(url)
     secret = urlsplit(url).password if "://" in url else None
 
@@ -144,8 +147,6 @@ class IbisEngine(Engine):
     def table_lines(self, name: str, columns: Mapping[str, str] | None = None, order_by: str | None = None):
         """Canonical lines of table ``name`` numbered in a deterministic order (module
         docstring), computed once into a temporary table."""
-        import ibis
-
         raw = self.raw_table(name)
         names = [c for c in raw.columns if c != R.LINE_NUMBER]
         if order_by is not None and order_by not in raw.columns:
@@ -175,9 +176,6 @@ class IbisEngine(Engine):
         a quarter of the time ibis' row fetch takes); elsewhere ibis' own batches."""
         if self.dialect.name != "postgres":
             return super().record_batches(expr, chunk_size)
-        import tempfile
-
-        from pyarrow import csv
 
         schema = expr.schema().to_pyarrow()
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the generator below, once read
@@ -205,10 +203,6 @@ class IbisEngine(Engine):
         """The clean lines of ``lines`` (``segkit.rules.lines.clean_lines``, duplicates folded)
         in line order, typed as the in-memory path types them (``lines_as_in_memory``);
         ``bounds``: the outlier-date bounds ``run_rules`` used."""
-        import pyarrow as pa
-
-        from segkit.rules.registry import lines_as_in_memory
-
         labelled = R.labelled_lines(lines, rules, bounds)
         clean = R.clean_lines(labelled, rules).order_by(R.LINE_NUMBER)
         batches = list(self.record_batches(clean, 100_000))
@@ -234,6 +228,7 @@ def copy_to_postgres(url: str, name: str, frame: pd.DataFrame, replace: bool = T
     by row, about 30 s). Text columns become ``text``, floats ``double precision``,
     integers ``bigint``, timestamps ``timestamp`` (zoned ones ``timestamptz``). Returns the
     lines written."""
+    # optional: postgres
     import psycopg
 
     if not _SIMPLE_NAME.match(name):

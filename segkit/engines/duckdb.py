@@ -24,7 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
+import sqlglot.expressions as sge
 
 from segkit.engines.base import Engine, arrow_lines
 from segkit.rules import lines as R
@@ -39,8 +41,6 @@ class DuckDBEngine(Engine):
 
     def __init__(self, memory_limit: str | None = None, temp_directory: str | Path | None = None,
                  threads: int | None = None):
-        import ibis
-
         config: dict[str, Any] = {"preserve_insertion_order": False}
         if memory_limit:
             config["memory_limit"] = memory_limit
@@ -79,8 +79,6 @@ class DuckDBEngine(Engine):
         """``expr`` run with every shared step recomputed where it is used (``NOT MATERIALIZED``):
         DuckDB would otherwise hold a step used twice (all the kept lines) in memory, where
         reading the file again costs less."""
-        import sqlglot.expressions as sge
-
         query = self.con.compiler.to_sqlglot(expr.as_table())
         ctes = list(query.find_all(sge.CTE))
         if not ctes:

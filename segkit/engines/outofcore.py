@@ -26,8 +26,11 @@ import math
 import re
 from pathlib import Path
 
-from segkit.engines.base import refuse_order_statuses, table_currency
+import pandas as pd
+
+from segkit.engines.base import refuse_order_statuses
 from segkit.errors import SegkitDataError
+from segkit.ingest.currency import currency_column, log_currency
 from segkit.schema import (
     ID_SPACE,
     LINE_NUMBER,
@@ -69,8 +72,11 @@ def canonical_lines(engine, path: Path):
                 "file_row_number = true)")
     types = {str(r[0]).strip(): (str(r[0]), str(r[1])) for r in con.execute("DESCRIBE source").fetchall()}
     roles = _resolve_roles(types, name)
-    facts = _check_values(con, roles, types, name)
-    engine.currency = table_currency(engine.con.table("source"), name, None, "duckdb")
+    currency = currency_column([column for column, _ in types.values()], roles)
+    facts = _check_values(con, roles, types, name, currency)
+    # the currency column's distinct values came with the checks' scan (not a scan of its own)
+    engine.currency = None if currency is None else log_currency(
+        pd.Series(facts["currencies"], dtype="object"), currency, name, engine="duckdb")
     return engine.con.sql(_lines_sql(roles, types, facts)), int(facts["rows"])
 
 
@@ -152,11 +158,12 @@ def _refuse_order_fields_to_fill(con, roles: dict[str, str], name: str) -> None:
             )
 
 
-def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, bool]:
+def _check_values(con, roles: dict[str, str], types, name: str, currency: str | None = None) -> dict[str, bool]:
     """The checks load.py makes, in one scan, and facts that let the main scans skip work.
 
     Returns ``{"whole_ids": numeric ids are whole numbers, "nan:<column>": a float column
-    holds NaN, "plain:<column>": every text id is already canonical}``.
+    holds NaN, "plain:<column>": every text id is already canonical}``, and with a
+    ``currency`` column ``"currencies"``: its distinct values (as text, up to 50).
     """
     date_col = roles["date"]
     date_type = _type_of(types, date_col)
@@ -188,6 +195,8 @@ def _check_values(con, roles: dict[str, str], types, name: str) -> dict[str, boo
         value = f"CAST({_q(cust)} AS DOUBLE)"
         checks["whole_ids"] = (f"coalesce(bool_and(({value} = floor({value}) AND abs({value}) < 2^53) "
                                f"OR isnan({value})), true)")
+    if currency is not None:
+        checks["currencies"] = f"list(DISTINCT CAST({_q(currency)} AS VARCHAR))[1:50]"
     row = con.execute(f"SELECT {', '.join(checks.values())} FROM source").fetchone()
     facts = dict(zip(checks, row))
     for role in ("invoice", "product", "customer"):
@@ -235,7 +244,7 @@ def _text_id_sql(column: str, sql_type: str, facts: dict) -> str:
     if facts.get(f"plain:{column}"):
         return raw
     # One regex (a nested nullif chain would copy the expression 16 times): trim, drop a
-    # trailing '.0' (load.WHOLE_NUMBER_ID), and turn load.MISSING_ID_TEXTS into '' ...
+    # trailing '.0' (schema.WHOLE_NUMBER_ID), and turn schema.MISSING_ID_TEXTS into '' ...
     # which nullif makes NULL. The regex is slow, so ids that are already canonical skip it.
     whole = WHOLE_NUMBER_ID.strip("^$")
     markers = "|".join(re.escape(m) for m in MISSING_ID_TEXTS if m)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Iterator, Mapping
 
+import ibis
 import pandas as pd
 
 from segkit.errors import SegkitDataError
@@ -57,8 +58,6 @@ def features_on_engine(engine, clean, functions: Mapping[str, Any], since: pd.Ti
     ``chunk_lines``: lines per chunk (default ``CHUNK_LINES``)."""
     chunk_lines = chunk_lines or CHUNK_LINES
     if since is not None:
-        import ibis
-
         clean = clean.filter(clean.InvoiceDate >= ibis.literal(pd.Timestamp(since).to_pydatetime(), "timestamp"))
     if engine.name == "spark":
         parts = _on_spark(engine, clean, functions, chunk_lines)
@@ -73,6 +72,7 @@ def _on_spark(engine, clean, functions: Mapping[str, Any], chunk_lines: int) -> 
     """The features on Spark's executors: lines partitioned by customer, sorted within each
     partition, chunked by ``features_by_customer_chunks``. A feature that fails comes back
     as a row holding its sentence (no failed task, so no Spark error log)."""
+    # optional: spark
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     shipped = dict(functions)

@@ -23,10 +23,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import ibis
 import pandas as pd
+import pyarrow.parquet as pq
 
 from segkit.engines.base import Engine, arrow_lines, canonical_table, table_currency, write_parquet
 from segkit.engines.dialects import SPARK
+from segkit.errors import SegkitDataError, SegkitError
 from segkit.rules import lines as R
 
 __all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark"]
@@ -38,13 +41,12 @@ _SPARK: dict = {}
 def spark_session(master: str | None = None, remote: str | None = None):
     """A quiet Spark session (one per process): ``remote`` (or ``SPARK_REMOTE``) for Spark
     Connect, else ``master`` (default ``local[*]``). Session time zone UTC."""
-    from segkit.errors import SegkitError
-
     remote = remote or os.environ.get("SPARK_REMOTE") or None
     key = ("remote", remote) if remote else ("master", master or "local[*]")
     if key in _SPARK:
         return _SPARK[key]
     try:
+        # optional: spark
         from pyspark.sql import SparkSession
     except ImportError:
         raise SegkitError("The Spark engine needs pyspark: pip install 'segkit[spark]' (and Java 17 or newer).") \
@@ -90,8 +92,6 @@ class SparkEngine(Engine):
     dialect = SPARK
 
     def __init__(self, master: str | None = None, remote: str | None = None, session=None):
-        import ibis
-
         self.session = session or spark_session(master, remote)
         self.con = ibis.pyspark.connect(self.session)
         self._n = 0
@@ -125,13 +125,12 @@ class SparkEngine(Engine):
     def lines(self, source, columns: dict[str, str] | None = None):
         """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
         parquet file or folder in a known layout (``columns`` maps roles as ``--columns``)."""
+        # optional: spark
         from pyspark.sql import functions as F
 
         self._n += 1
         name = f"segkit_lines_{self._n}"
         if isinstance(source, (str, Path)):
-            import pyarrow.parquet as pq
-
             path = Path(source)
             df = self.session.read.parquet(str(path))
             first = next(iter(sorted(path.glob("**/*.parquet")))) if path.is_dir() else path
@@ -151,9 +150,8 @@ class SparkEngine(Engine):
     def table_lines(self, name: str, columns: dict[str, str] | None = None):
         """Canonical lines from a table of the session catalog (``db.name``), in a known
         layout or mapped by ``columns``; timestamps as the table stores them."""
+        # optional: spark
         from pyspark.sql import functions as F
-
-        from segkit.errors import SegkitDataError
 
         try:
             df = self.session.table(name)
@@ -168,6 +166,7 @@ class SparkEngine(Engine):
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
+        # optional: spark
         from pyspark.sql import functions as F
 
         frame = self.session.sql(str(self.con.compile(dated)))

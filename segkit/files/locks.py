@@ -23,6 +23,7 @@ def file_lock(path: Path) -> Iterator[None]:
         return
     with handle:
         try:
+            # optional: fcntl, absent on Windows
             import fcntl
         except ImportError:  # Windows
             yield
@@ -57,6 +58,7 @@ def remove_lock(path: Path) -> None:
         return
     with handle:
         try:
+            # optional: fcntl, absent on Windows
             import fcntl
 
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -7,6 +7,7 @@ The rates travel inside the column mapping (under ``segkit.schema.FX_KEY``, as t
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Mapping
@@ -71,8 +72,6 @@ def currency_symbol(code: str | None, current: Settings | None = None) -> str:
 
 
 def _env_set() -> bool:
-    import os
-
     return bool(os.environ.get(CURRENCY_ENV, "").strip())
 
 

@@ -20,7 +20,7 @@ kept in the cache folder, keyed by the SHA-256 of the file's bytes (plus the col
 mapping, sheet and date order), so the next load is fast and an edited file is never
 served stale.
 
-Input checks (issues 12, 27): dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
+Input checks: dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, with any time
 format (``08:26 AM``, ``, 08:26:00``, milliseconds, ``0826``), are read in one order per
 column, decided from the values (``_date_order``) or given by ``dayfirst``; numbers with decimal commas,
 thousands separators or a currency sign are read per column (``_number_locale``);
@@ -48,8 +48,8 @@ from segkit.errors import SegkitDataError
 from segkit.ingest.currency import convert_to_base
 from segkit.ingest.read_cache import cache_path, write_parquet_atomically
 from segkit.ingest.options import ReadOptions, with_layout  # noqa: F401  (with_layout: re-exported)
-from segkit.ingest.orders import SETTLED_ORDERS, settle_orders
-from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw
+from segkit.ingest.orders import SETTLED_ORDERS, WOOCOMMERCE, WOOCOMMERCE_REFUND_COLUMNS, items_refund, settle_orders
+from segkit.ingest.readers import file_kind, find_header, header_hint, read_raw, values_in_header
 from segkit.ingest.values import (
     CURRENCY_COLUMN_NAMES,
     as_dates,
@@ -71,6 +71,7 @@ from segkit.schema import (
     MADE_UP_INVOICE_TIME,
     REQUIRED_ROLES,
     ROLES,
+    TEXT_COLUMNS,
     UNKNOWN_COUNTRY,
     UNKNOWN_PRODUCT,
     best_layout,
@@ -274,6 +275,7 @@ def standardise_columns(
         as_numbers(raw[mapping["quantity"]], mapping["quantity"], source, locale_hint=locale)
         if "quantity" in mapping else pd.Series(1.0, index=raw.index)
     )
+    line_value = money if money_role == "amount" else money * quantity  # in the file's currency
     converted: dict[str, int] = {}
     if fx and (currency_column is not None or signed):
         money, converted = convert_to_base(money, raw[currency_column] if currency_column is not None else signs, fx)
@@ -292,6 +294,12 @@ def standardise_columns(
         order_fields += (_STATUS,)
     if "refunded_amount" in mapping:
         refunded = as_numbers(raw[mapping["refunded_amount"]], mapping["refunded_amount"], source, locale_hint=locale)
+        if layout == WOOCOMMERCE and "refunded_amount" not in (columns or {}) and "invoice" in mapping:
+            # its refunded_total holds shipping and tax too: the items' own refund instead
+            extra = {role: as_numbers(raw[name], name, source, locale_hint=locale)
+                     for role, name in WOOCOMMERCE_REFUND_COLUMNS.items() if name in raw.columns}
+            refunded = items_refund(out["InvoiceNo"], line_value, refunded, extra.get("item_refunded"),
+                                    extra.get("order_total"), source)
         out[_REFUNDED] = convert_to_base(refunded, raw[currency_column] if currency_column is not None else signs,
                                          fx)[0] if converted else refunded
         order_fields += (_REFUNDED,)
@@ -301,7 +309,7 @@ def standardise_columns(
         stamp = out["InvoiceDate"].dt.strftime(MADE_UP_INVOICE_TIME).astype("string")
         out["InvoiceNo"] = (out["CustomerID"].fillna(MADE_UP_INVOICE_NO_CUSTOMER) + MADE_UP_INVOICE_SEPARATOR
                             + stamp).astype("string")
-    for col in ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country"):
+    for col in TEXT_COLUMNS:
         out[col] = out[col].astype("string")
     if np.issubdtype(out["Quantity"].dtype, np.floating) and out["Quantity"].dropna().mod(1).eq(0).all():
         out["Quantity"] = out["Quantity"].astype("int64") if out["Quantity"].notna().all() else out["Quantity"]
@@ -410,6 +418,13 @@ def _resolve(raw: pd.DataFrame, mapping: dict[str, str], source: str) -> tuple[s
     missing_roles = [r for r in REQUIRED_ROLES if r not in resolved]
     if "price" not in resolved and "amount" not in resolved:
         missing_roles.append("price (or amount)")
+    values = values_in_header(found) if missing_roles else []
+    if values:  # not ColumnsNotRecognised: its names are data, no column to choose from
+        raise SegkitDataError(
+            f"'{source}' has no header row: its first line holds values ({short_list(values, 4)}), not column "
+            "names; add a first line naming the columns (e.g. InvoiceNo, StockCode, Description, Quantity, "
+            "InvoiceDate, UnitPrice, CustomerID, Country) and load the file again."
+        )
     if missing_roles and preset:
         raise ColumnsNotRecognised(
             f"'{source}' is not a {' or '.join(LAYOUT_PRESETS[preset])} (--layout {preset}): it has no column for "

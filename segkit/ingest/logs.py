@@ -2,6 +2,7 @@
 twice counted once), and a CSV that grows, read on from where it ended."""
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -18,8 +19,6 @@ from segkit.config import (
     is_multi_file,
 )
 from segkit.errors import SegkitDataError
-from segkit.ingest.read_cache import file_digest
-from segkit.ingest.options import ReadOptions
 from segkit.ingest.load import (
     CONVERTED,
     FILLED_DOWN,
@@ -29,7 +28,9 @@ from segkit.ingest.load import (
     resolve_mapping,
     standardise_columns,
 )
+from segkit.ingest.options import ReadOptions
 from segkit.ingest.orders import SETTLED_ORDERS
+from segkit.ingest.read_cache import file_digest
 from segkit.ingest.readers import MAX_CSV_CELLS, MAX_CSV_COLUMNS, MAX_CSV_LINES
 from segkit.ingest.values import DAY_MONTH_DATE, decimal_marks
 from segkit.schema import (
@@ -57,8 +58,6 @@ def read_grown_csv(path: str | Path, old_size: int, old_plain: bool | None, opti
     decimal mark) can differ between the part and the whole. The caller checks that the
     earlier bytes are unchanged (their hash). A Quantity column that is whole
     numbers in one part and not in the other is float in both readings."""
-    import io
-
     path = Path(path)
     options = options or ReadOptions()
     columns = options.columns

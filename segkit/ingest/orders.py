@@ -16,7 +16,7 @@ from segkit.errors import SegkitDataError
 from segkit.ingest.values import short_list
 from segkit.schema import ORDER_STATUSES
 
-__all__ = ["SETTLED_ORDERS", "SETTLED_RULES", "order_status_kinds", "settle_orders"]
+__all__ = ["SETTLED_ORDERS", "SETTLED_RULES", "WOOCOMMERCE", "WOOCOMMERCE_REFUND_COLUMNS", "items_refund", "order_status_kinds", "settle_orders"]
 
 
 #: ``DataFrame.attrs`` key of a loaded log: ``{rule: [lines, revenue]}`` for each step of
@@ -31,6 +31,48 @@ SETTLED_RULES = {
     "unpaid": "unpaid orders (pending, authorized)",
     "partly_refunded": "partial refunds (netted)",
 }
+
+
+#: The known layout whose order refund (``refunded_total``) holds shipping and tax too.
+WOOCOMMERCE = "WooCommerce orders export"
+
+
+#: WooCommerce's columns that split an order's refund: each item's own refund (tax excluded,
+#: on its line) and the order's total (items, shipping, fees and tax).
+WOOCOMMERCE_REFUND_COLUMNS = {"item_refunded": "item_refunded", "order_total": "order_total"}
+
+
+def items_refund(orders: pd.Series, line_value: pd.Series, refunded_total: pd.Series,
+                 item_refunded: pd.Series | None, order_total: pd.Series | None, source: str) -> pd.Series:
+    """The refund of each line's order that comes off its items, on each line, from a
+    WooCommerce export whose ``refunded_total`` (what the order got back in all) includes
+    shipping and tax: the sum of its lines' ``item_refunded`` when the export has them; the
+    whole ``refunded_total`` when the order holds nothing but its items (its ``order_total``
+    is its items' value); an order refunded in full (``refunded_total`` at least its
+    ``order_total``) as refunded whole. A partial refund of an order with shipping or tax and
+    no ``item_refunded`` is refused: its items' part is not known.
+    ``line_value``: each line's amount; all in the file's currency."""
+    refund = refunded_total.fillna(0.0).clip(lower=0.0)
+    items = line_value.fillna(0.0).groupby(orders).transform("sum")
+    in_full = (refund > 0) & (refund >= order_total - 0.005) if order_total is not None \
+        else pd.Series(False, index=orders.index)
+    if item_refunded is not None:
+        own = item_refunded.fillna(0.0).abs().groupby(orders).transform("sum")
+    else:
+        only_items = (order_total - items).abs() <= 0.005 if order_total is not None \
+            else pd.Series(False, index=orders.index)
+        own = refund.where(only_items | (refund == 0))
+        unknown = own.isna() & ~in_full
+        if unknown.any():
+            first = unknown.idxmax()
+            total = "" if order_total is None else f" of an order total of {order_total[first]:.2f}"
+            raise SegkitDataError(
+                f"'{source}' has partly refunded orders (e.g. {orders[first]}: {refund[first]:.2f} refunded{total}, "
+                f"items {items[first]:.2f}) whose refunded_total includes shipping and tax, so the items' part is "
+                "not known; export the item_refunded column too (WooCommerce's one row per item format), or map the "
+                "items' refund with --columns refunded_amount=<name>."
+            )
+    return own.where(~in_full, items.clip(lower=0.0) + refund).astype("float64")
 
 
 def order_status_kinds(status: pd.Series, column: str, source: str) -> pd.Series:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segkit.config import (
     cache_dir,
@@ -94,9 +96,6 @@ def write_table_atomically(frame: pd.DataFrame, path: Path, metadata: Mapping[st
     """Write ``frame`` (index kept) with ``metadata`` in the parquet footer, all or nothing
     (a reader sees the old file or the whole new one); timestamps in microseconds. A cache
     folder that cannot be written only costs the next reader the computation."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pandas(frame)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            **{k.encode(): str(v).encode() for k, v in metadata.items()}})
@@ -112,8 +111,6 @@ def write_table_atomically(frame: pd.DataFrame, path: Path, metadata: Mapping[st
 def read_table_with_metadata(path: Path) -> tuple[pd.DataFrame, dict[str, str]] | None:
     """A frame written by ``write_table_atomically`` (nanosecond timestamps, string index,
     as segkit computes them) and its metadata; ``None`` when missing or unreadable."""
-    import pyarrow.parquet as pq
-
     try:
         table = pq.read_table(path)
         metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}

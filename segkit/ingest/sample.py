@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 __all__ = ["SAMPLE_LABEL", "generate_sample_transactions"]
 
@@ -209,11 +211,6 @@ def write_large_log(path, n_lines: int, n_customers: int | None = None, seed: in
     Timestamps are stored in microseconds, which Spark reads (it refuses nanoseconds).
     Returns the path.
     """
-    from pathlib import Path
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = Path(path)
     if n_lines < 1 or chunk_lines < 1:
         raise ValueError("n_lines and chunk_lines must be positive")
@@ -280,8 +277,6 @@ def _large_population(rng, n_customers: int) -> dict:
 
 def _large_chunk(rng, pop: dict, size: int, share: tuple[float, float], next_invoice: int, giant: bool):
     """One chunk of exactly ``size`` lines from the slice ``share`` of the year's orders."""
-    import pyarrow as pa
-
     target = int(size * 0.965)  # the rest: postage, manual, cancellation and duplicate lines
     mean_lines = float(np.dot(_KIND_SHARE, _KIND_LINES)) * (1 - _GUEST_SHARE) + _GUEST_LINES * _GUEST_SHARE
     n_orders = int(target / mean_lines * 1.3) + 10

@@ -47,14 +47,15 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pandas as pd
 
+from segkit.engines.duckdb import local_engine
 from segkit.errors import SegkitDataError
 from segkit.files.locks import computed_once, modified_time
 from segkit.ingest.options import ReadOptions
 from segkit.live import snapshot_store
-from segkit.live.refresh_changes import LiveUpdate, describe_changes
 from segkit.live.folder_scan import FileState, FolderScan
 from segkit.live.heartbeat import read_heartbeat, write_heartbeat
 from segkit.live.live_log import SEGMENT_COLUMNS, LiveLog
+from segkit.live.refresh_changes import LiveUpdate, describe_changes
 from segkit.live.snapshot_pruning import prune_snapshots
 from segkit.live.snapshot_store import (
     SNAPSHOT_VERSION,
@@ -255,8 +256,6 @@ class LiveFeed:
         DuckDB backend and connecting, once per process) nor run the
         model's pipeline, and would pay both on top of its first refresh. A page calls this
         once when it opens from a snapshot (a pre-heated kernel: before its visitor comes)."""
-        from segkit.engines.duckdb import local_engine
-
         with local_engine():
             pass
         if self.customers is not None and len(self.customers):

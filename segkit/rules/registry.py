@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import pandas as pd
 
 from segkit.errors import SegkitDataError
-from segkit.schema import LINE_COLUMNS, LINE_NUMBER
+from segkit.schema import LINE_COLUMNS, LINE_NUMBER, TEXT_COLUMNS, to_utc_naive
 
 __all__ = ["PRODUCT_CATEGORIES", "OTHER_CATEGORY", "product_category", "CustomerFeature", "REGISTERED_FEATURES", "FEATURE_TRANSFORMS", "register_feature", "christmas_share", "categories_bought", "feature_functions", "compute_features", "with_features"]
 
@@ -140,7 +140,6 @@ def categories_bought(lines: pd.DataFrame) -> pd.Series:
 
 
 
-_TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country")
 
 
 
@@ -148,8 +147,6 @@ _TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "CustomerID", "Country
 def feature_functions(names: Iterable[str], engine=None) -> dict[str, Any]:
     """The registered functions of ``names`` (in order); unknown names refused in one
     sentence, and on Spark (``engine``) a function that cannot be sent to the executors."""
-    from segkit.rules.registry import REGISTERED_FEATURES
-
     names = list(dict.fromkeys(names))
     unknown = [n for n in names if n not in REGISTERED_FEATURES]
     if unknown:
@@ -201,12 +198,10 @@ def lines_as_in_memory(frame: pd.DataFrame) -> pd.DataFrame:
     """Clean lines from an engine typed as the in-memory path types them (file order,
     canonical columns and ``TotalPrice``, text ids, nanosecond dates, whole quantities as
     integers)."""
-    from segkit.schema import to_utc_naive
-
     if LINE_NUMBER in frame:
         frame = frame.sort_values(LINE_NUMBER, kind="stable")
     lines = frame.reindex(columns=LINE_COLUMNS + ["TotalPrice"]).reset_index(drop=True)
-    for column in _TEXT_COLUMNS:
+    for column in TEXT_COLUMNS:
         lines[column] = lines[column].astype("string")
     lines["InvoiceDate"] = to_utc_naive(pd.to_datetime(lines["InvoiceDate"])).astype("datetime64[ns]")
     quantity = lines["Quantity"].astype("float64")
@@ -222,6 +217,7 @@ def lines_as_in_memory(frame: pd.DataFrame) -> pd.DataFrame:
 def sent_by_value(functions: Mapping[str, Any]) -> Iterator[None]:
     """While Spark pickles ``functions``, the modules that define them (other than segkit's,
     which the executors import) travel by value, so the executors need not have them."""
+    # optional: spark
     from pyspark import cloudpickle
 
     already = set(cloudpickle.list_registry_pickle_by_value())
@@ -239,6 +235,7 @@ def sent_by_value(functions: Mapping[str, Any]) -> Iterator[None]:
 
 def check_picklable(functions: Mapping[str, Any]) -> None:
     """Refuse, naming it, a feature function Spark cannot send to its executors."""
+    # optional: spark
     from pyspark import cloudpickle
 
     for name, function in functions.items():

@@ -27,6 +27,7 @@ def serve_plotly_bundle(root: Path) -> str:
     Returns its URL path below Voilà's base URL. The file name carries plotly's version,
     so a browser never keeps a stale copy.
     """
+    # optional: dashboard
     import plotly
 
     source = Path(plotly.__file__).resolve().parent / "package_data" / "widgetbundle.js"

@@ -15,12 +15,16 @@ value, and had to explain why: words for the operator in front of a read-only vi
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
+from segkit.errors import SegkitArtifactError, SegkitError
 
 __all__ = ["FirstStart", "model_missing", "prepare_model", "TRAIN_REPORT"]
 
@@ -44,7 +48,7 @@ def model_missing(artifacts: Path, data=None) -> str:
     ``CustomerData``), in words for the operator; "" when it would. ``data`` ``None``: a
     page following a folder, which uses any readable saved model (new files are scored
     with it, never trained on: ``dashboard.live_panel.open_live_state``)."""
-    from segkit.errors import SegkitArtifactError
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import read_model_card
     from segkit.pipeline.workflow import model_fits_data
 
@@ -61,6 +65,7 @@ def model_missing(artifacts: Path, data=None) -> str:
 
 def _page_data(artifacts: Path):
     """The data the page would show with the model in ``artifacts`` (its options)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.page.data import load_dashboard_data
 
     return load_dashboard_data(None, artifacts)
@@ -68,8 +73,6 @@ def _page_data(artifacts: Path):
 
 def _value_line(report: str) -> str:
     """The training report's lifetime-value line ("" when it fitted one)."""
-    import os
-
     for line in report.splitlines():
         if line.startswith("lifetime value: not fitted"):
             said = line.removeprefix("lifetime value: ").strip()
@@ -87,9 +90,7 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 
     Raises ``SegkitError`` with one sentence when the data cannot be read or training fails.
     """
-    from segkit.config import DATA_DIR, artifacts_dir, cache_dir, default_data_path
-    from segkit.errors import SegkitError
-
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.live.live_page import follows_folder
 
     started = time.perf_counter()
@@ -143,8 +144,6 @@ def prepare_model(say: Callable[[str], None] = print) -> FirstStart:
 def main() -> int:
     """``python -m segkit.server.first_start``: ``prepare_model`` in a process of its own
     (``serve`` runs it so): its lines on stdout; on failure one sentence on stderr, exit 2."""
-    from segkit.errors import SegkitError
-
     try:
         prepare_model(lambda line: print(line, flush=True))
     except SegkitError as exc:

@@ -36,6 +36,8 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado.web import HTTPError
 from traitlets import Unicode
 
+from segkit.server.bundle import voila_environment
+
 __all__ = ["CappedKernelManager", "use_packaged_template", "PACKAGED_TEMPLATES", "pool_and_cap", "KERNEL_MB", "POOL_SIZE_ENV", "MAX_KERNELS_ENV", "FILL_DELAY_ENV",
            "machine", "setting", "planned_sizes"]
 
@@ -78,6 +80,7 @@ def use_packaged_template(app, packaged: Path = PACKAGED_TEMPLATES) -> str:
     if _has_template(getattr(app, "template_paths", ())):
         return "installed"
     if (packaged / "voila" / "templates" / TEMPLATE / "index.html.j2").is_file():
+        # optional: dashboard
         from voila.paths import collect_static_paths, collect_template_paths
 
         # On JUPYTER_PATH (read on every call of jupyter_path()): the static files of the
@@ -85,8 +88,6 @@ def use_packaged_template(app, packaged: Path = PACKAGED_TEMPLATES) -> str:
         # As `make run` does (bundle.voila_environment), plotly's bundle is served beside it
         # and named to the kernels this server starts (they inherit its environment).
         if packaged == PACKAGED_TEMPLATES:
-            from segkit.server.bundle import voila_environment
-
             os.environ.update({k: v for k, v in voila_environment(os.environ).items()
                                if k in ("JUPYTER_PATH", "SEGKIT_PLOTLY_BUNDLE")})
         else:

@@ -42,7 +42,9 @@ the scoring path needs no pymc::
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -51,10 +53,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1, xlogy
 
 from segkit.config import CACHE_DIR
 from segkit.errors import SegkitDataError, SegkitError
+from segkit.modeling.label import segment_order
 from segkit.schema import snapshot_date_for
 
 __all__ = [
@@ -195,6 +199,7 @@ def _import_clv():
     try:
         with warnings.catch_warnings():  # arviz announces its refactor on import
             warnings.simplefilter("ignore", FutureWarning)
+            # optional: clv
             from pymc_extras.prior import Prior
             from pymc_marketing.clv import (
                 BetaGeoModel,
@@ -269,8 +274,6 @@ def fit_models(rfm: pd.DataFrame, model: str = DEFAULT_PURCHASE_MODEL) -> tuple[
 
 
 def _quiet_fit(model: Any, data: pd.DataFrame) -> None:
-    import logging
-
     pymc_logger = logging.getLogger("pymc")
     level = pymc_logger.level
     pymc_logger.setLevel(logging.ERROR)
@@ -616,8 +619,6 @@ def value_intervals_by_group(draws: np.ndarray | pd.DataFrame, groups, level: fl
 
 def clv_available() -> bool:
     """True when pymc-marketing (the ``clv`` extra) is installed, so parameters can be fitted."""
-    import importlib.util
-
     return importlib.util.find_spec("pymc_marketing") is not None
 
 
@@ -636,8 +637,6 @@ def value_by_segment(predicted: pd.DataFrame, segments: pd.Series, draws: np.nda
     draw moves every customer together, so the segment's interval is not the sum of its
     customers' intervals).
     """
-    from segkit.modeling.label import segment_order
-
     names = segments.astype("string").reindex(predicted.index.astype("string"))
     frame = predicted.assign(Segment=names.to_numpy()).dropna(subset=["Segment"])
     table = frame.groupby("Segment", observed=True).agg(
@@ -745,7 +744,6 @@ def holdout_summary(comparison: pd.DataFrame, segments: pd.Series | None = None)
     groups = {"All customers": comparison}
     if segments is not None:
         names = segments.astype("string").reindex(comparison.index.astype("string")).fillna("(none)")
-        from segkit.modeling.label import segment_order
 
         for name in segment_order(names.unique()):
             groups[name] = comparison[(names == name).to_numpy()]
@@ -813,8 +811,6 @@ def _spend_log_likelihood(values: np.ndarray, x: np.ndarray, m: np.ndarray) -> n
 
 def _refit(loglik, start: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Maximise ``sum(weights * loglik(values))`` over the log parameters, from ``start``."""
-    from scipy.optimize import minimize
-
     def negative(u):
         with np.errstate(all="ignore"):
             total = float(np.dot(weights, loglik(np.exp(u))))

@@ -28,11 +28,13 @@ def charts_everywhere(static: bool = True) -> str:
     >>> charts_everywhere(static=False)
     'plotly_mimetype'
     """
+    # optional: dashboard
     import plotly.io as pio
 
     renderer = "plotly_mimetype"
     if static:
         try:
+            # optional: notebooks
             import kaleido
 
             with warnings.catch_warnings():

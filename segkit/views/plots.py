@@ -18,6 +18,7 @@ import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from segkit.config import currency as default_currency
 from segkit.views.wording import title
 
 __all__ = [
@@ -137,7 +138,8 @@ def _density_png(frame: pd.DataFrame, x_range: tuple[float, float], y_range: tup
     """A PNG data URI of ``frame`` (columns x, y and a categorical Segment) counted per pixel
     and segment, each pixel's colour the count-weighted mix of ``colours`` (one per category)
     and its opacity rising with the count (histogram-equalised); empty pixels transparent."""
-    import datashader as ds  # lazily: numba and xarray cost ~1 s and ~100 MB, only paid above the budget
+    # optional: dashboard (datashader brings numba and xarray, ~1 s and ~100 MB, needed only above the point budget)
+    import datashader as ds
     import datashader.transfer_functions as tf
 
     canvas = ds.Canvas(plot_width=pixels[0], plot_height=pixels[1], x_range=x_range, y_range=y_range)
@@ -347,8 +349,6 @@ def monthly_revenue(lines: pd.DataFrame, template: str = "plotly_white", currenc
     """Revenue and active customers per calendar month (both axes from zero); a first or
     last month the log covers only in part is labelled with its days ("Dec 2011 (9 days)")
     and its bar hatched."""
-    from segkit.config import currency as default_currency
-
     currency = default_currency() if currency is None else currency
     month = lines["InvoiceDate"].dt.to_period("M").dt.to_timestamp()
     per_month = lines.assign(Month=month).groupby("Month").agg(

@@ -121,6 +121,7 @@ def top_products_html(table: pd.DataFrame, order: list[str], currency: str = "£
     """One small table per segment of ``order`` (product, buyers, the segment's spend on
     it, lift in words), with the rule above them; a segment with no product that
     qualifies says why."""
+    # optional: dashboard (segkit.views.plots draws with plotly)
     from segkit.views import plots
 
     colours = plots.segment_colour_map(list(order))

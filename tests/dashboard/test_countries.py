@@ -1,4 +1,4 @@
-"""Several countries at once (issue 22, "What a manager asked for next"): the filter, the
+"""Several countries at once: the filter, the
 link (``country=France,Germany``; old single-country links), the view's name and words,
 and every number of the page under France + Germany against pandas on the sample."""
 from __future__ import annotations

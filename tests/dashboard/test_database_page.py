@@ -1,4 +1,4 @@
-"""The page on a table of a database (issue 26): ``SEGKIT_DATA`` names it as one URL,
+"""The page on a table of a database: ``SEGKIT_DATA`` names it as one URL,
 ``postgresql://USER@HOST:PORT/DB?table=orders``. ``make run``'s first start trains the model
 on the table, and the page, its date and category filters included, shows the same numbers
 as the same lines read from a file (pandas on the clean lines). Servers, browser and page

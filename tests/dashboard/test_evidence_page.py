@@ -1,4 +1,4 @@
-"""Issue 21 in a real browser: the page says what customers like each segment's did next,
+"""In a real browser: the page says what customers like each segment's did next,
 and a file of new lines for customers its log knows joins that log and lists who moved.
 
 One Voilà server on the built-in sample with a saved model that carries its backtest (as

@@ -70,9 +70,9 @@ def test_kpis_under_date_and_category_filters_are_the_windows(state, sample_data
 
 
 def test_kpis_of_the_issue_22_view_on_the_real_data(real_data, tmp_path):
-    """France, spend over £5,000, 01/09-30/11/2011, Christmas (issue 22): 7 customers spent
-    £963.03 on Christmas items in 12 orders in that window (checked with pandas); the page
-    used to show their whole-period £79,024 as "Total spend"."""
+    """France, spend over £5,000, 01/09-30/11/2011, Christmas: 7 customers spent
+    £963.03 on Christmas items in 12 orders in that window (checked with pandas), not
+    their whole-period £79,024."""
     from segkit.dashboard.header import HeaderPanel, view_kpis
     from segkit.dashboard.state import DashboardState, ModelStatus
     from segkit.pipeline.workflow import train_model

@@ -1,4 +1,4 @@
-"""Two of a manager's requests (issue 22) in a real browser: each segment's top products
+"""Two of a manager's requests in a real browser: each segment's top products
 under "What the segments mean", and a link with several countries. The read-only servers
 and the page are tests/dashboard/conftest.py's (sample, and the real parquet with a saved
 model)."""

@@ -1,4 +1,4 @@
-"""Issue 22 in a real browser: what the page says is true in every corner. The compare
+"""In a real browser: what the page says is true in every corner. The compare
 figures and the KPIs of a filtered window are checked against pandas, the upload of
 day-first dates against the same rows with ISO dates, and a plain `voila` without the
 installed template serves the page. The server and the page: tests/dashboard/conftest.py."""
@@ -159,7 +159,7 @@ def _figures(text: str) -> tuple:
 def test_upload_of_day_first_dates_counts_every_customer_as_iso_dates_do(page, served, tmp_path):
     """1-9 December 2011 (every date reads either way): with "day first" chosen, the page
     counts the customers without a segment and the lines without an id as it does for
-    the same rows with ISO dates (it used to say "Scored 18 of 18"); without a choice it
+    the same rows with ISO dates; without a choice it
     says to use the Dates list, not a command-line switch."""
     iso = _december(served, tmp_path, dayfirst=False)
     dayfirst = _december(served, tmp_path, dayfirst=True)
@@ -245,7 +245,7 @@ def _open_section(page, title: str) -> None:
 
 def test_time_charts_mark_the_partial_last_month(page, served):
     """The log ends on 9 December 2011: the monthly chart labels that month "Dec 2011
-    (9 days)" and says it is partial, with £ on the revenue axis (issue 22, points 5, 8)."""
+    (9 days)" and says it is partial, with £ on the revenue axis."""
     last = served.data.period[1]
     _open_section(page, "Revenue and customers per segment by month")
     page.wait_for_function("""() => [...document.querySelectorAll('.seg-value .js-plotly-plot')]
@@ -281,9 +281,8 @@ def test_rfm_view_names_never_collide_with_the_models(page, served):
 
 
 def test_switching_segment_views_logs_no_browser_errors(page, served):
-    """Issue 22, point 1: RFM -> model logged "Cannot set properties of undefined (setting
-    'selected')" (a list whose options were replaced while its choice pointed past them).
-    Back and forth twice, with a segment and a comparison chosen: no error in the console."""
+    """Switching RFM -> model replaces a list's options while its choice may point past
+    them; back and forth twice, with a segment and a comparison chosen: no error in the console."""
     errors: list[str] = []
 
     def on_console(message):

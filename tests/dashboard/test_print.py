@@ -1,4 +1,4 @@
-"""Issue 22, point 3: the page printed to PDF, checked by the text of each printed page.
+"""The page printed to PDF, checked by the text of each printed page.
 
 The page on the built-in sample and on the real data (``viewer_served`` and ``viewer_page``
 of tests/dashboard/conftest.py; the real data in CI), a country chosen, then printed as Chromium prints on Ctrl+P:
@@ -141,7 +141,7 @@ def test_dark_theme_prints_dark_text_on_white(printed, viewer_served):
 
 
 def test_printed_page_holds_the_top_products_once_the_section_was_opened(printed, viewer_served):
-    """Issue 22, point 3: never opened, the top-products section prints a sentence saying to
+    """Never opened, the top-products section prints a sentence saying to
     open it (never a silent gap); opened once, the printed page holds each segment's first
     product as pandas ranks it for the page's own segments."""
     page, pages = printed
@@ -162,7 +162,7 @@ def test_printed_page_holds_the_top_products_once_the_section_was_opened(printed
 
 
 def test_printed_definitions_say_they_are_the_whole_shops(printed, viewer_served):
-    """Issue 22, point 2 on paper: under the country filter the glossary says its numbers are
+    """On paper: under the country filter the glossary says its numbers are
     the whole shop's, with the whole shop's customer count."""
     _page, pages = printed
     document = " ".join(pages)

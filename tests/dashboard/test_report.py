@@ -24,7 +24,7 @@ def test_report_is_self_contained_and_names_the_view(state):
 
 
 def test_report_key_figures_are_the_windows_under_a_date_filter(state, sample_data):
-    """The report's KPIs follow the page's (issue 22, point 2): the window's figures with
+    """The report's KPIs follow the page's: the window's figures with
     the whole period's beside them."""
     from segkit.dashboard.report import report_html
     from segkit.dashboard.segments import SegmentsPanel

@@ -17,7 +17,7 @@ def test_score_panel_says_who_was_not_scored_and_which_model(state, sample_csv, 
     assert "(0)" not in panel.upload.label
     log = sample_log.head(3000).copy()
     # A customer the page's log does not know, with a return and nothing else (a known one
-    # would be scored on their whole history: issue 21).
+    # would be scored on their whole history).
     only_cancelled = 99999.0
     keep = log
     cancelled = log.head(1).assign(CustomerID=only_cancelled, InvoiceNo="C999999", Quantity=-1)
@@ -42,7 +42,7 @@ def test_dashboard_refuses_an_upload_above_the_limit(sample_state, monkeypatch):
     panel.upload.receive("big.csv", b"x" * 1100)
     message = panel.upload_result.value
     assert "seg-upload-too-large" in message and "big.csv" in message
-    # Issue 22, point 4: what a viewer of the page can do, not a command or a server setting.
+    # What a viewer of the page can do, not a command or a server setting.
     assert "segkit" not in message and "SEGKIT_" not in message and "<code>" not in message
     assert "upload limit of 0.001 MB; split it into parts under 0.001 MB" in message  # not "under 0 MB"
     assert "upload them one by one" in message and "ask the person who runs this page" in message
@@ -60,7 +60,7 @@ def test_score_panel_shows_the_loaders_warnings(state, monkeypatch):
 
 
 def test_upload_messages_name_what_a_viewer_can_do_not_command_line_switches(state, sample_log, tmp_path):
-    """Issue 22, point 4: each refused upload says how to fix the file or which of the page's
+    """Each refused upload says how to fix the file or which of the page's
     controls to use, never a switch of the command line (--columns, --sheet, ...)."""
     import html as _html
 
@@ -116,7 +116,7 @@ def test_upload_date_order_switch_reads_ambiguous_dates(state, sample_log):
 
 
 def test_an_upload_of_known_customers_joins_the_pages_log_and_lists_who_moved(state, sample_log, sample_data):
-    """Issue 21, point 6: the page's best customers' December lines (already in its log)
+    """The page's best customers' December lines (already in its log)
     leave them where they were, never "New"; Lost customers who order again move by the
     rules of their whole history, and the page lists them (before -> after) with counts."""
     from segkit.dashboard.score import ScorePanel

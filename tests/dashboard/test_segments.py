@@ -29,7 +29,7 @@ def test_segments_panel_glossary_and_summary(state):
 
 
 def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state, sample_data):
-    """Issue 22, point 2: under a country filter the glossary keeps the whole shop's numbers
+    """Under a country filter the glossary keeps the whole shop's numbers
     and says so, with the whole shop's customer count and period."""
     from segkit.dashboard.report import report_html
     from segkit.dashboard.segments import SegmentsPanel
@@ -52,7 +52,7 @@ def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state
 
 
 def test_closed_products_section_says_to_open_it_before_printing(state):
-    """Issue 22, point 3, within the ten-visitor memory aim: the closed, never opened
+    """Within the ten-visitor memory aim: the closed, never opened
     top-products section holds a note a printed page shows (reading the order lines for it
     would cost every kernel about 100 MB on the real data); opened, it holds the tables, and
     closing it again keeps them for printing."""

@@ -1,4 +1,4 @@
-"""The upload's column mapping (issue 27): a file whose headers the page does not know
+"""The upload's column mapping: a file whose headers the page does not know
 ("Kunde", "Datum", ...) is refused with a sentence naming the page's Columns lists, never
 ``--columns``; choosing its columns there scores it, customer by customer as the same lines
 under the headers the page knows."""
@@ -99,3 +99,32 @@ def test_the_lists_start_from_the_columns_a_known_layout_recognises(mapping_dash
     score.mapping.choose(customer="Kundennummer")
     score.mapping.read_button.click()
     assert _text(score.upload_result.value).startswith("Scored"), score.upload_result.value[:300]
+
+
+def test_a_file_without_a_header_row_is_said_to_have_none_and_its_values_are_not_offered_as_columns(
+        mapping_dashboard, new_lines):
+    """Data from the first line on (tests/bad_inputs/no_header.csv): its first line's values
+    are no column names, so the page says the file has no header row and offers no lists."""
+    from pathlib import Path
+
+    score = mapping_dashboard.score
+    corpus = Path(__file__).resolve().parents[1] / "bad_inputs" / "no_header.csv"
+    score.upload.receive("no_header.csv", corpus.read_bytes())
+    refusal = _text(score.upload_result.value)
+    assert 'class="seg-error"' in score.upload_result.value
+    assert refusal.startswith("'no_header.csv' has no header row: its first line holds values (536365, 21014, 12, "
+                              "2010-12-01 09:36:00 and 2 more), not column names; add a first line naming the "
+                              "columns"), refusal
+    assert "\n" not in refusal and not re.search(r"--[a-z]", refusal), refusal
+    assert not score.mapping.offered and score.mapping.content == b""
+
+    # the same lines with their header: the lists are offered over the names, never the values
+    german = new_lines.rename(columns=GERMAN).to_csv(index=False).encode()
+    score.upload.receive("neue_bestellungen.csv", german)
+    assert score.mapping.offered
+    offered = [value for _, value in score.mapping.lists["customer"].options if value is not None]
+    assert offered == list(GERMAN.values())
+    headless = new_lines.rename(columns=GERMAN).to_csv(index=False, header=False).encode()
+    score.upload.receive("ohne_kopf.csv", headless)
+    assert "'ohne_kopf.csv' has no header row" in _text(score.upload_result.value)
+    assert not score.mapping.offered

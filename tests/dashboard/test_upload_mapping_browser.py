@@ -1,5 +1,5 @@
 """The upload's column mapping in Chromium: a file with German headers is refused naming
-the Columns lists; picking its columns there scores it (issue 27)."""
+the Columns lists; picking its columns there scores it."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,4 @@
-"""What segments are worth and how they move, in a real browser (issue 10): Voilà serving
+"""What segments are worth and how they move, in a real browser: Voilà serving
 dashboard.ipynb on the built-in sample, with a saved model that carries lifetime value
 (fixed published parameters, no fitting), driven by Playwright in Debian's Chromium.
 
@@ -135,7 +135,7 @@ def test_rfm_switch_changes_segment_names_in_the_summary(page):
     assert "RFM: Champions" in _plain(after) and "VIP" not in after
     options = [_plain(t.strip()) for t in page.locator(".seg-segment-filter select option").all_inner_texts()]
     assert "RFM: Champions" in options and "VIP" not in options
-    assert all(o.startswith("RFM: ") for o in options)  # never one of the model's names (issue 22)
+    assert all(o.startswith("RFM: ") for o in options)  # never one of the model's names
     assert "RFM: Champions" in _plain(page.inner_text(".seg-glossary"))
     # the migration section (open since the test before) redraws with RFM segments, best first
     page.wait_for_function("() => (document.querySelector('.seg-migration-note') || {}).innerText"
@@ -179,7 +179,7 @@ MONEY_RANGE = re.compile(r"£([\d,]+) \(£([\d,]+)\u2013£([\d,]+)\)")
 
 
 def test_a_segments_range_on_the_page_is_that_of_its_draws_totals(page, served):
-    """Issue 23: the summary shows each segment's lifetime value as "£X (£L–£H)", the range
+    """The summary shows each segment's lifetime value as "£X (£L–£H)", the range
     read from every stored draw's total over the segment (here recomputed from the draws),
     and says in words what the range covers."""
     from segkit.value.clv import rfm_frame, value_intervals_by_group, values_under_draws

@@ -1,4 +1,4 @@
-"""What segments are worth and how they move, on the page without a browser (issue 10):
+"""What segments are worth and how they move, on the page without a browser:
 value KPIs and summary, the "value over time" panel, the RFM switch, the campaign CSV and
 the P(alive) note. Lifetime value comes from fixed parameters (no fitting here).
 """
@@ -260,7 +260,7 @@ def test_rfm_switch_changes_every_panel(page):
     assert state.filters.segments is None and state.filters.country == ("United Kingdom",)  # other names: all segments
     rfm_names = state.segment_names
     assert set(rfm_names) <= set(RFM_LABELS) and "RFM: Champions" in rfm_names
-    assert not set(rfm_names) & set(model_names)  # never the model's names (issue 22)
+    assert not set(rfm_names) & set(model_names)  # never the model's names
     assert list(page.filters.segment_filter.options) == rfm_names
     assert "RFM: Champions" in page.segments.summary.value and "RFM: Champions" in page.segments.glossary.value
     assert "VIP" not in page.segments.summary.value
@@ -406,7 +406,7 @@ def test_campaign_csv_is_the_customers_shown_most_valuable_first(page):
     download = table.campaign_download
     assert download.auto and download.filename == "campaign_At-risk_United-Kingdom.csv"
     campaign = pd.read_csv(io.BytesIO(download.content), dtype={"Customer ID": str})
-    # headings in words with units (issue 22), e.g. "Total spend (£)"
+    # headings in words with units, e.g. "Total spend (£)"
     assert {"Days since last purchase", "Total spend (£)", "Chance still active (0-1)"} <= set(campaign.columns)
     assert not {"Recency", "TotalSpend", "PAlive"} & set(campaign.columns)
     campaign = campaign.rename(columns={v: k for k, v in campaign_titles().items()})
@@ -490,7 +490,7 @@ def test_the_summary_says_how_the_lifetime_value_held_up_at_earlier_dates(sample
             panel.definitions().loc[name, "Evidence"]
 
 
-# ------------------------------------------------------------------ issue 23: intervals of groups
+# ------------------------------------------------------------------ intervals of groups
 
 def jittered_draws(params: dict, count: int = 20, seed: int = 7) -> list[dict]:
     """Parameter dicts scattered around ``params``, standing in for ``segkit train``'s

@@ -142,7 +142,7 @@ def test_the_real_data_gives_the_oracle_table(engine, real_parquet, rules, tmp_p
 def test_a_currency_column_is_checked_on_every_engine(engine, sample_log, tmp_path):
     """One currency: read as without the column, its code kept with the report (the page
     shows its symbol); two: refused on every engine with the pandas loader's sentence,
-    pointing to --fx (issue 27: orders in EUR were added up as pounds)."""
+    pointing to --fx (orders in EUR were added up as pounds)."""
     from segkit.errors import SegkitDataError
     from segkit.ingest.load import LOG_CURRENCY
 

@@ -276,7 +276,7 @@ def test_dashboard_upload_gives_one_line_and_the_session_goes_on(case, upload_da
     text = _page_text(score.upload_result.value)
     if case["file"] in KNOWN_CUSTOMERS_WITHOUT_A_PURCHASE:
         # The page's log knows some of these customers: they are shown on their history, and
-        # the page says the file itself held no purchase (issue 21: uploads join the log).
+        # the page says the file itself held no purchase (uploads join the log).
         assert "seg-error" not in score.upload_result.value and text.startswith("Scored"), text[:300]
         assert f"No line of '{case['file']}' is a purchase on its own" in text, text[:600]
     elif case["file"] in SCORED_BY_THE_UPLOAD:
@@ -370,7 +370,7 @@ def test_exact_repeats_in_a_customer_table_are_scored_once_with_a_warning(shippe
     assert len(pd.read_csv(out)) == len(table)
 
 
-# ------------------------------------------------------------------ issue 27: a closed pipe
+# ------------------------------------------------------------------ a closed pipe
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Currencies of a log (issue 27): one currency is shown with its symbol, several are refused
+"""Currencies of a log: one currency is shown with its symbol, several are refused
 unless --fx rates convert them to one base currency (segkit.ingest.currency)."""
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ def test_bad_column_mapping_is_explained():
         parse_column_mapping("customer")
 
 
-# --------------------------------------------------------------------------- issue 12
+# --------------------------------------------------------------------------- bad inputs
 
 
 @pytest.mark.parametrize("dayfirst, first", [(None, "2011-01-13"), (True, "2011-01-13")])
@@ -197,7 +197,7 @@ def test_workbook_expanding_past_the_bound_is_refused_before_parsing(tmp_path, m
     assert "expands to" in _error(tmp_path / "book.xlsx")
 
 
-# --------------------------------------------------------------------------- issue 27
+# --------------------------------------------------------------------------- layouts, currencies, large logs
 # Files made from the built-in sample the way real shops export them, each checked line
 # by line and customer by customer against the plain export of the same lines.
 

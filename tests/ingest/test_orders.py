@@ -341,3 +341,75 @@ def test_the_woocommerce_preset_reads_the_plugins_own_header(tmp_path):
     assert lines["InvoiceNo"].tolist() == ["101", "101"]  # 102 is on hold: not a purchase
     assert lines["CustomerID"].tolist() == ["ann@example.com", "ann@example.com"]
     assert lines["UnitPrice"].tolist() == [5.0, 4.5]  # the line's total over its quantity, no tax or shipping
+
+
+def _woocommerce_with_shipping_and_tax(item_refunded: bool = True) -> pd.DataFrame:
+    """A hand-made WooCommerce export (the plugin's header) whose orders carry shipping and
+    tax, so an order's refunded_total is more than its items' refund: 202 got back item B
+    (10.00) with its tax (2.00) and the shipping (5.00), 17.00 in all; 205 got back its
+    shipping only; 203 was refunded in full (items, shipping and tax)."""
+    lines = [  # order, status, email, sku, quantity, item_total, item_refunded, shipping, tax, refunded_total
+        ("201", "completed", "ann@example.com", "A", 2, 10.00, 0.0, 4.90, 2.90, 0.00),
+        ("201", "completed", "ann@example.com", "B", 1, 4.50, 0.0, 4.90, 2.90, 0.00),
+        ("202", "completed", "ann@example.com", "A", 2, 20.00, 0.0, 5.00, 6.00, 17.00),
+        ("202", "completed", "ann@example.com", "B", 1, 10.00, 10.0, 5.00, 6.00, 17.00),
+        ("203", "refunded", "bob@example.com", "C", 3, 15.00, 15.0, 5.00, 4.00, 24.00),
+        ("204", "completed", "bob@example.com", "A", 1, 8.00, 0.0, 0.00, 0.00, 0.00),
+        ("205", "completed", "cy@example.com", "D", 4, 12.00, 0.0, 5.00, 0.00, 5.00),
+    ]
+    rows = pd.DataFrame([dict.fromkeys(WOOCOMMERCE_ONE_ROW_PER_ITEM, "") for _ in lines])
+    for i, (order, status, email, sku, quantity, total, refunded, shipping, tax, refund) in enumerate(lines):
+        items = sum(line[5] for line in lines if line[0] == order)
+        rows.loc[i, ["order_id", "order_number", "status", "billing_email", "item_sku"]] = [order, order, status,
+                                                                                           email, sku]
+        rows.loc[i, ["item_quantity", "item_total", "item_refunded", "shipping_total", "tax_total", "order_total",
+                     "refunded_total"]] = [str(quantity), f"{total:.2f}", f"{refunded:.2f}", f"{shipping:.2f}",
+                                           f"{tax:.2f}", f"{items + shipping + tax:.2f}", f"{refund:.2f}"]
+    rows["order_date"] = "2024-03-0" + rows["order_id"].str[-1] + " 10:00:00"
+    rows["order_currency"], rows["billing_country"] = "EUR", "DE"
+    return rows if item_refunded else rows.drop(columns=["item_refunded", "item_refunded_qty"])
+
+
+def test_a_woocommerce_refund_nets_the_items_only_not_the_shipping_and_tax_it_includes(tmp_path):
+    path = tmp_path / "orders-export.csv"
+    _woocommerce_with_shipping_and_tax().to_csv(path, index=False)
+    lines = load_transactions(path, use_cache=False)
+    spend = (lines["Quantity"] * lines["UnitPrice"]).groupby(lines["CustomerID"]).sum()
+    # ann: 201 whole (14.50) and 202 less item B (30.00 - 10.00); bob: 204 (203 refunded in
+    # full); cy: 205's items (its refund was the shipping); not 27.50 and 7.00 (refunded_total off the items)
+    assert spend.round(2).to_dict() == {"ann@example.com": 34.50, "bob@example.com": 8.00, "cy@example.com": 12.00}
+    assert sorted(lines["InvoiceNo"].unique()) == ["201", "202", "204", "205"]
+    settled = lines.attrs[SETTLED_ORDERS]
+    assert settled[SETTLED_RULES["refunded"]] == [1, 15.00]
+    assert settled[SETTLED_RULES["partly_refunded"]] == [0, 10.00]
+
+    # refunded in full while still 'completed' (the refund covers the order's total): not a purchase
+    rows = _woocommerce_with_shipping_and_tax()
+    rows.loc[rows["order_id"] == "203", "status"] = "completed"
+    rows.to_csv(path, index=False)
+    assert "203" not in load_transactions(path, use_cache=False)["InvoiceNo"].tolist()
+
+
+def test_a_woocommerce_partial_refund_that_cannot_be_split_from_shipping_and_tax_is_refused(tmp_path):
+    """Without item_refunded, an order with shipping or tax partly refunded has no known
+    items' refund: refused in one sentence (its refund is not taken off the items whole)."""
+    path = tmp_path / "orders-export.csv"
+    _woocommerce_with_shipping_and_tax(item_refunded=False).to_csv(path, index=False)
+    with pytest.raises(SegkitDataError) as refused:
+        load_transactions(path, use_cache=False)
+    assert str(refused.value) == (
+        "'orders-export.csv' has partly refunded orders (e.g. 202: 17.00 refunded of an order total of 41.00, items "
+        "30.00) whose refunded_total includes shipping and tax, so the items' part is not known; export the "
+        "item_refunded column too (WooCommerce's one row per item format), or map the items' refund with --columns "
+        "refunded_amount=<name>.")
+    # orders of items alone (order_total = the items) need no split: the refund is the items'
+    rows = _woocommerce_with_shipping_and_tax(item_refunded=False)
+    rows["shipping_total"], rows["tax_total"] = "0.00", "0.00"
+    rows["order_total"] = rows.groupby("order_id")["item_total"].transform(lambda t: f"{t.astype(float).sum():.2f}")
+    rows.loc[rows["order_id"] == "202", "refunded_total"] = "10.00"
+    rows.loc[rows["order_id"] == "203", "refunded_total"] = "15.00"
+    rows.loc[rows["order_id"] == "205", "refunded_total"] = "0.00"
+    rows.to_csv(path, index=False)
+    lines = load_transactions(path, use_cache=False)
+    spend = (lines["Quantity"] * lines["UnitPrice"]).groupby(lines["CustomerID"]).sum()
+    assert spend.round(2).to_dict() == {"ann@example.com": 34.50, "bob@example.com": 8.00, "cy@example.com": 12.00}

@@ -1,4 +1,4 @@
-"""Telling a customer table from a transaction log by its schema alone (issue 27): ``segkit
+"""Telling a customer table from a transaction log by its schema alone: ``segkit
 score`` on a large parquet log must not read it whole into pandas first."""
 from __future__ import annotations
 
@@ -84,25 +84,69 @@ def _tricky_workbook(path):
     return path
 
 
-def test_a_plain_sheet_is_read_as_pandas_reads_it_without_its_cell_by_cell_conversion(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reader", ["fastexcel", "calamine rows"])
+def test_a_plain_sheet_is_read_as_pandas_reads_it_without_its_cell_by_cell_conversion(tmp_path, monkeypatch, reader):
     from pandas.io.excel._calamine import CalamineReader
 
     from segkit.ingest.load import load_transactions
 
+    if reader == "fastexcel":
+        pytest.importorskip("fastexcel", reason="fastexcel is a dependency; CI installs it")
+    else:
+        monkeypatch.setattr(readers, "_arrow_sheet", lambda *a: None)  # as without fastexcel
     path = _tricky_workbook(tmp_path / "tricky.xlsx")
     with pd.ExcelFile(path, engine="calamine") as book:
         expected = readers.cells_as_shown(pd.read_excel(book, sheet_name=0, dtype=object))
-    expected_lines = load_transactions(path, use_cache=False)
+    with monkeypatch.context() as pandas_way:
+        pandas_way.setattr(readers, "_arrow_sheet", lambda *a: None)
+        pandas_way.setattr(readers, "_plain_sheet", lambda *a: None)
+        expected_lines = load_transactions(path, use_cache=False)
 
     def cell_by_cell(*args, **kwargs):
         raise AssertionError("the sheet went through pandas' cell-by-cell conversion")
 
     monkeypatch.setattr(CalamineReader, "get_sheet_data", cell_by_cell)
+    if reader == "fastexcel":
+        monkeypatch.setattr(readers, "_plain_sheet", lambda *a: pytest.fail("fastexcel did not read the sheet"))
     got = readers.read_raw(path, None)
-    pd.testing.assert_frame_equal(got, expected)
+    if reader == "calamine rows":
+        pd.testing.assert_frame_equal(got, expected)
+    else:  # Arrow columns: text as pandas' string type, the same cells
+        pd.testing.assert_frame_equal(got.astype(object).map(lambda v: None if pd.isna(v) else str(v)),
+                                      expected.astype(object).map(lambda v: None if pd.isna(v) else str(v)))
     lines = load_transactions(path, use_cache=False)
     pd.testing.assert_frame_equal(lines, expected_lines)
     lines = lines[lines["InvoiceNo"].notna()]  # the blank row stays a blank line, as pandas reads it
     assert lines["InvoiceNo"].tolist() == ["536365", "C536379", "536366", "536367"]
     assert lines["CustomerID"].iloc[:3].tolist() == ["17850", "14527", "0017850"] and lines["CustomerID"].iloc[3] is pd.NA
     assert lines["UnitPrice"].tolist() == [2.55, 27.5, 2.0, 1.69]
+
+
+@pytest.mark.parametrize("reader", ["fastexcel", "calamine rows"])
+def test_a_workbook_on_the_1904_date_system_gives_the_dates_its_cells_show(tmp_path, monkeypatch, reader):
+    """Excel for Mac's 1904 date system counts days from 1904: the same date is another
+    number in the file (39051.35 is 1 Dec 2010, not 2 Dec 2014)."""
+    import datetime as dt
+
+    from openpyxl import Workbook
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+
+    from segkit.ingest.load import load_transactions
+
+    if reader == "fastexcel":
+        pytest.importorskip("fastexcel", reason="fastexcel is a dependency; CI installs it")
+        monkeypatch.setattr(readers, "_plain_sheet", lambda *a: pytest.fail("fastexcel did not read the sheet"))
+    else:
+        monkeypatch.setattr(readers, "_arrow_sheet", lambda *a: None)
+    book = Workbook()
+    book.epoch = CALENDAR_MAC_1904
+    sheet = book.active
+    sheet.append(["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
+                  "Country"])
+    sheet.append([536365, "85123A", "HEART", 6, dt.datetime(2010, 12, 1, 8, 26), 2.55, "0017850", "UK"])
+    sheet.append([536366, "85123A", "HEART", 6, dt.datetime(2011, 1, 5, 8, 26, 13), 2.55, 17850, "UK"])
+    path = tmp_path / "mac.xlsx"
+    book.save(path)
+    lines = load_transactions(path, use_cache=False)
+    assert lines["InvoiceDate"].tolist() == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2011-01-05 08:26:13")]
+    assert lines["CustomerID"].tolist() == ["0017850", "17850"]

@@ -1,5 +1,5 @@
 """The live page in a real browser: Voilà serving a folder of daily files that grows while
-the page is open (issue 13). Server and browser as in ``tests/test_browser.py``.
+the page is open. Server and browser as in ``tests/test_browser.py``.
 
 The built-in sample is split into monthly files up to ten days before its end and daily
 files after that; the last three days are held back. A model is trained on the folder as

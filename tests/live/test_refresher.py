@@ -1,5 +1,5 @@
 """The page refresher (``segkit.live.refresher``): one process computes a live page's
-refreshes, every open page only reads them (issue 13, the cost per kernel)."""
+refreshes, every open page only reads them (so a kernel does not pay for it)."""
 from __future__ import annotations
 
 import asyncio

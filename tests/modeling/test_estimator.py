@@ -1,6 +1,6 @@
 """SegmentationModel as a scikit-learn clusterer: your own scaler, clusterer and
 transforms; fit/predict/fit_predict/transform; Pipeline, GridSearchCV, clone,
-check_estimator; the whole fitted pipeline saved and reloaded (issue 14)."""
+check_estimator; the whole fitted pipeline saved and reloaded."""
 from __future__ import annotations
 
 import numpy as np
@@ -177,8 +177,8 @@ def test_a_clusterer_finding_another_number_of_clusters_is_refused_in_words(samp
 
 
 def test_confidence_is_the_margin_to_the_border_so_the_biggest_customers_are_certain(sample_data):
-    """Issue 22, point 8: 1 - d1/d2 gave the top VIP 0.33 (far beyond its centre, the two
-    distances are alike). The margin to the border between the two nearest centres gives 1
+    """Confidence is not 1 - d1/d2 (far beyond its centre the two distances are alike, so
+    the top VIP would get 0.33). The margin to the border between the two nearest centres gives 1
     at a centre or beyond it, 0 on the border."""
     customers = sample_data.customers
     model = SegmentationModel(n_clusters=3, lifecycle=None).fit(customers)

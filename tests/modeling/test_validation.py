@@ -1,5 +1,5 @@
 """Segments a marketer can trust: every name true of its members, stable, nested, defined
-and predictive (issue 8). Run on the built-in sample and on the real Online Retail data."""
+and predictive. Run on the built-in sample and on the real Online Retail data."""
 from __future__ import annotations
 
 import numpy as np

@@ -268,7 +268,7 @@ def test_a_live_pages_refreshes_never_prune_another_pages_page_cache(tmp_path, m
 
 
 def test_the_value_draws_travel_in_the_page_cache_and_give_the_same_ranges(saved_page):
-    """Issue 23: every customer's value under each stored draw is in the page cache, so a page
+    """Every customer's value under each stored draw is in the page cache, so a page
     opened from it gives each segment the same range without the lines or the pickled model."""
     import numpy as np
 

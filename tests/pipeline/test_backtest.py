@@ -1,4 +1,4 @@
-"""Backtests on the log itself (issue 21): what customers like each segment's did next."""
+"""Backtests on the log itself: what customers like each segment's did next."""
 from __future__ import annotations
 
 import json
@@ -182,7 +182,7 @@ def test_cli_train_seed_preset_keeps_the_original_names(tmp_path, sample_csv, sa
 
 
 # -- the real data -------------------------------------------------------------------
-#: Dates used to choose nothing: not cut-offs of the evidence, not the two dates the
+#: Dates that chose nothing: not cut-offs of the evidence, not the two dates the
 #: 30/120/180-day thresholds were picked on (2011-06-01, 2011-09-01), and K is fixed.
 HELD_OUT = ("2011-06-10", "2011-08-10")
 

@@ -1,4 +1,4 @@
-"""Issue 23, items 1 and 2: a saved model reloads whole (every constructor parameter, so
+"""A saved model reloads whole (every constructor parameter, so
 ``clone(load(...))`` refits the same scaler and clusterer), and its registered features
 travel with it (imported at load by ``module:function``, checked against their source)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Lifecycle thresholds chosen on the log's earlier cut-offs, reported on later ones (issue 21)."""
+"""Lifecycle thresholds chosen on the log's earlier cut-offs, reported on later ones."""
 from __future__ import annotations
 
 import json

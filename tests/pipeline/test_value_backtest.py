@@ -1,4 +1,4 @@
-"""Lifetime value checked against the segments' backtest (issue 21)."""
+"""Lifetime value checked against the segments' backtest."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,5 @@
 """Observation windows and registered features flow through train, score and the CLI;
-scoring a log shorter than the model's window is refused or warned about (issue 14)."""
+scoring a log shorter than the model's window is refused or warned about."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,5 +1,5 @@
 """A plain (non-editable) install finds data/, artifacts/ and .cache/ from the working
-folder, never inside site-packages (issue 14)."""
+folder, never inside site-packages."""
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,4 @@
-"""The segkit Voilà template reaches every install (issue 22, point 9): a wheel installs it
+"""The segkit Voilà template reaches every install: a wheel installs it
 as Jupyter data files; a plain `voila dashboard.ipynb` without it (an editable install has
 no data files) takes the package's copy, and with neither stops at once with one sentence
 instead of serving a page that never loads (``TemplateNotFound: index.html.j2``)."""

@@ -402,7 +402,7 @@ def test_segkit_train_fits_value_into_the_model(sample_csv, tmp_path, monkeypatc
     assert load_artifacts(tmp_path / "m").card_["clv"]["purchase_model"] == "mbgnbd"
 
 
-# --- intervals and diagnostics (issue 23, point 4) ----------------------------------------
+# --- intervals and diagnostics ----------------------------------------
 
 def _simulated_rfm(params: dict, customers: int = 1500, T_max: float = 300.0, seed: int = 1) -> pd.DataFrame:
     """Customers drawn from BG/NBD and Gamma-Gamma themselves (continuous time, days)."""
@@ -677,7 +677,7 @@ def test_holdout_over_a_horizon_counts_only_the_horizon():
     assert (whole["predicted_spend"] > table["predicted_spend"]).all()
 
 
-# --- intervals of groups of customers (issue 23) -----------------------------------------
+# --- intervals of groups of customers -----------------------------------------
 
 def _correlated_draws(customers: int = 40, draws: int = 60, seed: int = 3) -> np.ndarray:
     """Customer values that move together from draw to draw (one draw's parameters move

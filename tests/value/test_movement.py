@@ -96,8 +96,8 @@ def test_figures_are_plotly_figures(log):
 
 
 def test_heatmaps_have_short_titles_and_no_legend(log, sample_data):
-    """Issue 22, point 8: the cohort chart's title was cut on the page ("...first purch"),
-    and the centroid heatmap's legend read "trace 0" on pages opened from a link."""
+    """The cohort chart's title fits the page (at most 45 characters, the rest in its
+    subtitle), and the heatmaps show no legend (no "trace 0" on pages opened from a link)."""
     heat = plots.cohort_heatmap(movement.cohort_retention(log))
     assert heat.layout.title.text == "% of the cohort buying by cohort" and len(heat.layout.title.text) <= 45
     assert "months since" in heat.layout.title.subtitle.text and heat.layout.showlegend is False
@@ -107,7 +107,7 @@ def test_heatmaps_have_short_titles_and_no_legend(log, sample_data):
 
 
 def test_revenue_axes_say_the_currency(log):
-    """Issue 22: the "Revenue" axis had no £."""
+    """The "Revenue" axis says its currency."""
     trend = movement.segment_trend(log, pd.Series({"A": "VIP", "B": "Lost", "C": "VIP"}))
     chart = plots.segment_trend_chart(trend, "Revenue", currency="£")
     assert chart.layout.yaxis.title.text == "Revenue (£)" and chart.layout.yaxis.tickprefix == "£"
@@ -117,7 +117,7 @@ def test_revenue_axes_say_the_currency(log):
 
 
 def test_a_partial_last_month_is_labelled_with_its_days(sample_data):
-    """Issue 22, point 5: the sample (like the real data) ends on 9 December 2011, so its
+    """The sample (like the real data) ends on 9 December 2011, so its
     last month is labelled "Dec 2011 (9 days)" on every monthly chart, not a cliff."""
     lines = sample_data.lines
     assert lines["InvoiceDate"].max().strftime("%Y-%m-%d") == "2011-12-09"

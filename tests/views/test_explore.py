@@ -312,7 +312,7 @@ def test_short_path_is_relative_inside_the_project(tmp_path):
 
 
 def test_evidence_table_says_each_segments_evidence_in_words(sample_data):
-    """The notebooks' table of what customers like each segment's did next (issue 21):
+    """The notebooks' table of what customers like each segment's did next:
     the backtest's sentence per segment, or a plain sentence where nothing was measured."""
     from segkit.pipeline.backtest import NO_EVIDENCE, apply_evidence, backtest_segments, evidence_sentences
     from segkit.pipeline.workflow import train_model

@@ -1,4 +1,4 @@
-"""Top products per segment (issue 22, "What a manager asked for next"): the lift table
+"""Top products per segment: the lift table
 against a plain pandas recomputation on the sample, its words, and the page's section
 and the report (with and without the purchase lines)."""
 from __future__ import annotations

@@ -39,11 +39,11 @@ def test_upload_of_a_workbook_bomb_is_refused_by_its_expanded_size(shipped_model
         score_upload(bomb.read_bytes(), bomb.name, shipped_model)
 
 
-# ------------------------------------------------------------------ issue 22
+# ------------------------------------------------------------------ comparisons and uploads
 
 def test_compare_says_how_many_times_the_higher_is_the_lower_whichever_is_a():
-    """VIP £14,415.72 against Loyal £2,459.63 (the real data's avg spend, issue 22): VIP is
-    5.9 times Loyal (+486 %), also with VIP as A (it used to read "A (VIP) by 83%")."""
+    """VIP £14,415.72 against Loyal £2,459.63 (the real data's avg spend): VIP is
+    5.9 times Loyal (+486 %), also with VIP as A (never "A (VIP) by 83%")."""
     import pandas as pd
 
     from segkit.views.tables import compare_segments, comparison_html, which_is_higher
@@ -79,9 +79,9 @@ def _december_2011(sample_log, dayfirst: bool) -> bytes:
 
 
 def test_upload_with_day_first_dates_counts_what_the_iso_file_counts(sample_log, shipped_model):
-    """Issue 22: with "day first" chosen, the customers who got no segment and the lines
-    without an id are counted as for the same rows with ISO dates (they used to be
-    dropped silently: the count re-read the file without the date order)."""
+    """With "day first" chosen, the customers who got no segment and the lines
+    without an id are counted as for the same rows with ISO dates (the count reads
+    the file with the chosen date order)."""
     iso = score_upload(_december_2011(sample_log, False), "december.csv", shipped_model)
     dayfirst = score_upload(_december_2011(sample_log, True), "december.csv", shipped_model, dayfirst=True)
     december = sample_log[sample_log["InvoiceDate"] >= "2011-12-01"]
@@ -117,7 +117,7 @@ def test_a_one_day_log_covers_1_day():
     assert "covers 1 day of purchases" in note and "1 days" not in note
 
 
-# ------------------------------------------------------------------ issue 21: evidence in the CSVs
+# ------------------------------------------------------------------ evidence in the CSVs
 
 def test_with_evidence_puts_each_segments_sentence_beside_its_advice():
     import pandas as pd
@@ -153,7 +153,7 @@ def test_summary_csv_has_every_segments_evidence_in_words():
     assert "Avg spend (€)" in table.columns and table.columns[-1] == "Evidence"
 
 
-# ------------------------------------------------------------------ issue 23
+# ------------------------------------------------------------------ value intervals
 
 def test_segment_summary_gives_each_segment_the_interval_of_its_draws_totals():
     """SumCLVLow / SumCLVHigh: each parameter draw summed over the segment's customers,

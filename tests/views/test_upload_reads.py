@@ -1,4 +1,4 @@
-"""The page's upload reads the file once when the log knows its customers (issue 22):
+"""The page's upload reads the file once when the log knows its customers:
 ``score_upload`` reads the lines once and uses them to tell which customers the log knows,
 to join them to the log and to count the customers left without a segment."""
 from __future__ import annotations
