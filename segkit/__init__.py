@@ -11,10 +11,10 @@ is imported only when first used, so ``import segkit`` stays light.
 >>> customers = segkit.customer_features(lines)
 >>> len(customers) > 250
 True
->>> model = segkit.SegmentationModel(n_clusters=3).fit(customers)
+>>> model = segkit.SegmentationModel(n_clusters=4).fit(customers)
 >>> segmented = model.segment(customers)
 >>> sorted(set(segmented["Segment"]) - {"New", "At risk", "Lost"})
-['Budget', 'Regular', 'VIP']
+['Budget', 'Loyal', 'Occasional', 'VIP']
 
 A file of your own: ``segkit.load_transactions("orders.xlsx")`` in place of the sample
 (``columns={...}`` for other layouts). ``segkit.load_customer_data(path)`` does read,

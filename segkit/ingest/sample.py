@@ -1,7 +1,8 @@
 """A deterministic, realistic transaction log in the UCI Online Retail layout.
 
 Used whenever no data set is given, and by the fast tests. It imitates what makes the
-real file hard: a UK-heavy customer base, a few heavy-tailed wholesale buyers, one-off
+real file hard: a UK-heavy customer base, a small top tier of wholesale buyers (about
+6 %, spending a few thousand to six figures each, far above the next tier), one-off
 and lapsed customers, new customers in the last months, a November peak, cancellations
 (including one giant order cancelled the same day), lines without a CustomerID,
 postage and manual-adjustment lines, and exact duplicate lines.
@@ -59,12 +60,14 @@ def generate_sample_transactions(n_customers: int = 2000, seed: int = 7) -> pd.D
     # Customers: kind decides how often, how much and when they buy.
     ids = 12346 + rng.permutation(int(n_customers * 2.2))[:n_customers]
     kind = rng.choice(["wholesale", "loyal", "regular", "occasional", "lapsed", "new"],
-                      size=n_customers, p=[0.04, 0.14, 0.30, 0.24, 0.18, 0.10])
+                      size=n_customers, p=[0.06, 0.17, 0.28, 0.25, 0.15, 0.09])
     countries = rng.choice(list(_COUNTRIES), size=n_customers, p=_normalised(list(_COUNTRIES.values())))
-    mean_orders = {"wholesale": 25, "loyal": 9, "regular": 3.5, "occasional": 1.3, "lapsed": 2.5, "new": 1.6}
-    lines_per_order = {"wholesale": 16, "loyal": 8, "regular": 7, "occasional": 6, "lapsed": 6, "new": 6}
-    units = {"wholesale": 48, "loyal": 10, "regular": 8, "occasional": 6, "lapsed": 7, "new": 6}
-    n_orders = np.maximum(1, rng.poisson([mean_orders[k] for k in kind]) + (kind == "wholesale") * rng.pareto(1.5, n_customers).astype(int) * 3)
+    mean_orders = {"wholesale": 18, "loyal": 9, "regular": 3.5, "occasional": 1.3, "lapsed": 2.5, "new": 1.6}
+    lines_per_order = {"wholesale": 12, "loyal": 8, "regular": 7, "occasional": 6, "lapsed": 6, "new": 6}
+    units = {"wholesale": 16, "loyal": 10, "regular": 8, "occasional": 6, "lapsed": 7, "new": 6}
+    n_orders = rng.poisson([mean_orders[k] for k in kind])
+    # Wholesale buyers: a heavy tail of extra orders (capped: no lone giant far beyond the rest).
+    n_orders = np.maximum(1, n_orders + (kind == "wholesale") * np.minimum(rng.pareto(1.5, n_customers).astype(int) * 3, 60))
 
     # When each customer's orders fall: lapsed ones stop early, new ones start late.
     active_from = np.where(kind == "new", rng.integers(len(days) - 75, len(days) - 5, n_customers), 0)
@@ -87,7 +90,11 @@ def generate_sample_transactions(n_customers: int = 2000, seed: int = 7) -> pd.D
     line_order = np.repeat(np.arange(len(orders)), n_lines)
     popularity = _normalised(1 / np.arange(1, len(products) + 1) ** 0.8)
     line_product = rng.choice(len(products), size=len(line_order), p=popularity)
-    base_units = np.array([units.get(k, 6) for k in order_kind])[line_order]
+    # Wholesale baskets vary widely from buyer to buyer, so their spend runs from a few
+    # thousand to six figures, one continuous top tier as in the real file.
+    basket = np.where(kind == "wholesale", rng.lognormal(0.0, 0.6, n_customers), 1.0)
+    order_basket = np.where(orders["cust"].to_numpy() >= 0, basket[orders["cust"].clip(lower=0)], 1.0)
+    base_units = np.maximum(1.0, np.array([units.get(k, 6) for k in order_kind]) * order_basket)[line_order]
     quantity = np.maximum(1, rng.geometric(1 / base_units)).astype(np.int64)
     pack = rng.choice([1, 1, 1, 2, 3, 4, 6, 12], size=len(line_order))
     quantity = np.where(base_units > 20, quantity // pack * pack + pack, quantity)

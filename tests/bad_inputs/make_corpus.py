@@ -92,7 +92,7 @@ def main() -> None:
         add("huge_number.csv", "error", "implausibly large", "1e300 in a quantity cell"), index=False)
     good.assign(Description=good["Description"].where(good.index % 4 != 0, '=HYPERLINK("http://evil.example","x")')).to_csv(
         add("formula_injection.csv", "accepted", "", "=HYPERLINK(...) in descriptions (neutralised on export)"), index=False)
-    add("no_header.csv", "error", "has no header row: its first line holds values (536365, 21014, 12, 2010-12-01 09:36:00 and 2 more)", "data rows without a header").write_text(body)
+    add("no_header.csv", "error", "has no header row: its first line holds values (536365, 22554, 7, 2010-12-01 09:44:00 and 2 more)", "data rows without a header").write_text(body)
     add("ragged.csv", "error", "more fields than its header", "rows with more fields than the header").write_text(
         header + "\n" + "\n".join(line + ",extra,more" if i % 3 == 0 else line for i, line in enumerate(body.splitlines())))
     add("notes.txt", "error", "unsupported type", "a .txt file").write_text("customer,date\n1,2011-01-01\n")

@@ -30,3 +30,15 @@ def test_a_fresh_clone_uses_the_shipped_model():
     if tracked.returncode == 0:  # in a git checkout: the committed pointer is the shipped version
         assert tracked.stdout.strip() == (ARTIFACTS_DIR / "SHIPPED").read_text().strip()
     assert load_artifacts(ARTIFACTS_DIR).n_clusters >= 2
+
+
+def test_the_shipped_model_shows_the_sample_s_biggest_spenders_as_vip(sample_data):
+    """What `make run` shows on the sample: a small VIP tier holding the biggest spenders,
+    as the real file's model does (not a cluster of giants inside Loyal)."""
+    version = (ARTIFACTS_DIR / "SHIPPED").read_text().strip()
+    model = load_artifacts_from(ARTIFACTS_DIR / "versions" / version)
+    segmented = model.segment(sample_data.customers)
+    share = segmented["Segment"].value_counts(normalize=True)
+    assert 0.03 <= share.get("VIP", 0) <= 0.10, share.round(3).to_dict()
+    top_percent = segmented.nlargest(len(segmented) // 100, "TotalSpend")
+    assert (top_percent["Segment"] == "VIP").all(), top_percent["Segment"].value_counts().to_dict()

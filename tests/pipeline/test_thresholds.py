@@ -448,7 +448,7 @@ def test_the_page_says_how_its_model_chose_the_thresholds(sample_data, tmp_path)
     note = page.segments.lifecycle_note.value.replace("&#x27;", "'")
     card = page.state.card
     assert card["lifecycle_fit"]["fitted"] and card["lifecycle"] != LifecycleRules().as_dict()
-    assert card["lifecycle_fit"]["sentence"] in note and "At risk from 90 days of silence, Lapsed from 242" in note
+    assert card["lifecycle_fit"]["sentence"] in note and "At risk from 120 days of silence, Lapsed from 242" in note
     assert "Lapsed" in page.segments.glossary.value and ">Lost<" not in page.segments.glossary.value
     own = Dashboard(sample_data, artifacts=tmp_path / "none", settings=Settings(currency="£", analyst=False), query="")
     note = own.segments.lifecycle_note.value.replace("&#x27;", "'")

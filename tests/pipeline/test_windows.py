@@ -59,7 +59,7 @@ def test_cli_window_and_feature_are_recorded_and_used_when_scoring(tmp_path, log
     # Six weeks cannot fill a 180-day window: refused in one line, or scored with a warning.
     assert cli.main(["score", "--data", str(six_weeks), "--artifacts", str(artifacts), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "covers 41 days" in err and "180-day observation window" in err and len(err.strip().splitlines()) == 1
+    assert "covers 43 days" in err and "180-day observation window" in err and len(err.strip().splitlines()) == 1
     assert cli.main(["score", "--data", str(six_weeks), "--artifacts", str(artifacts), "--out", str(out),
                      "--allow-short-window"]) == 0
     assert "warning" in capsys.readouterr().err
