@@ -112,9 +112,9 @@ def test_a_file_without_a_header_row_is_said_to_have_none_and_its_values_are_not
     score.upload.receive("no_header.csv", corpus.read_bytes())
     refusal = _text(score.upload_result.value)
     assert 'class="seg-error"' in score.upload_result.value
-    assert refusal.startswith("'no_header.csv' has no header row: its first line holds values (536365, 21014, 12, "
-                              "2010-12-01 09:36:00 and 2 more), not column names; add a first line naming the "
-                              "columns"), refusal
+    first = corpus.read_text().splitlines()[0].split(",")
+    assert refusal.startswith(f"'no_header.csv' has no header row: its first line holds values ({first[0]}, "), refusal
+    assert "not column names; add a first line naming the columns" in refusal, refusal
     assert "\n" not in refusal and not re.search(r"--[a-z]", refusal), refusal
     assert not score.mapping.offered and score.mapping.content == b""
 
