@@ -563,6 +563,11 @@ def _backtest_model(model, data, args, renames=None) -> None:
           f"{time.perf_counter() - started:.1f} s")
     for old, new in renames.items():
         figures = model.evidence_["segments"].get(new)
+        if new == "Lost" and figures is not None:  # a fixed-threshold "Lapsed" the backtest measured as gone
+            print(f"  '{old}' called '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
+                  f"within {result.horizon_days} days (at most {100 * figures['return_rate_hi']:.0f} % at a cut-off), "
+                  f"under {100 * 0.10:.0f} %.\n  {model.lifecycle_fit_['sentence']}")
+            continue
         if figures is None or old == "At risk":
             print(f"  '{old}' renamed '{new}' (at the held-out cut-offs customers like these did not do what "
                   f"'{old}' says)" + (f": {100 * figures['return_rate']:.0f} % bought again within "

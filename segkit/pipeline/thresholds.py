@@ -53,8 +53,10 @@ from segkit.pipeline.backtest import (
     DEFAULT_MIN_HISTORY_DAYS,
     LAPSED,
     LOST_MAX_RETURN,
+    UNMEASURED_SENTENCE_END,
     horizon_outcome,
     lines_until,
+    name_unmeasured,
     rolling_cutoffs,
 )
 
@@ -361,6 +363,15 @@ class LifecycleChoice:
         return self.fit.renames if self.fit is not None else {}
 
     @property
+    def stage_names(self) -> dict[str, str]:
+        """Lifecycle stage -> the name it is shown under: the fit's (``LifecycleFit.stage_names``),
+        or with fixed thresholds "Lapsed" for the long-silent group, which nothing has measured
+        (``backtest.name_unmeasured``; a backtest may still earn it "Lost")."""
+        if self.fit is not None:
+            return self.fit.stage_names
+        return {"New": "New", "Active": "Active", "At risk": "At risk", "Lost": LAPSED}
+
+    @property
     def sentence(self) -> str:
         """The thresholds used and how they were chosen, in one sentence ("" without stages)."""
         r = self.rules
@@ -374,8 +385,9 @@ class LifecycleChoice:
                     f"{fit.stage_names['At risk']} from {r.at_risk_days} days of silence, {lost} from {r.lost_days} "
                     f"days, chosen on what customers did within {fit.horizon_days} days of {len(fit.choosing_cutoffs)} "
                     f"earlier dates ({choosing}) and checked at {held}.")
-        return (f"Lifecycle thresholds fixed at New under {r.new_days} days, At risk from {r.at_risk_days} and Lost "
-                f"from {r.lost_days} days of silence, not fitted to this log: {self.reason.rstrip('.')}.")
+        return (f"Lifecycle thresholds fixed at New under {r.new_days} days, At risk from {r.at_risk_days} and "
+                f"{LAPSED} from {r.lost_days} days of silence, not fitted to this log: {self.reason.rstrip('.')}"
+                f"{UNMEASURED_SENTENCE_END}.")
 
     def sentences(self, currency: str = "£") -> list[str]:
         """What ``segkit train`` prints: the sentence, then the fit's held-out figures."""
@@ -390,7 +402,8 @@ class LifecycleChoice:
         if self.fit is not None:
             return {"fitted": True, "sentence": self.sentence, **self.fit.as_dict()}
         return {"fitted": False, "sentence": self.sentence, "reason": self.reason,
-                "thresholds": self.rules.as_dict() if self.rules is not None else None}
+                "thresholds": self.rules.as_dict() if self.rules is not None else None,
+                **({"stage_names": self.stage_names, "renamed": {"Lost": LAPSED}} if self.rules is not None else {})}
 
 
 def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
@@ -444,7 +457,9 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     Returns ``(model, k_table, choice)``: ``workflow.train_model``'s two and the
     ``LifecycleChoice``. A backtest of the model (``backtest.apply_evidence``) must pass
     ``renames=choice.renames`` so a group the fit did not earn "Lost" (or "At risk") is
-    called what the log shows.
+    called what the log shows. With fixed thresholds nothing has measured the long-silent
+    group, so it is called "Lapsed" at once (``backtest.name_unmeasured``); a backtest that
+    measures it returning under 10 % calls it "Lost" again.
 
     >>> from segkit.ingest.sample import generate_sample_transactions
     >>> from segkit.pipeline.workflow import load_customer_data
@@ -458,5 +473,7 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     choice = choose_lifecycle(data, preset, lifecycle, horizon_days, not_fitted_because)
     model, table = train_model(data, k=k, preset=preset, lifecycle=choice.rules, **train_options)
     if choice.rules is not None:
+        if not choice.fitted:  # nothing measured the long-silent group yet: not "Lost"
+            name_unmeasured(model)
         model.lifecycle_fit_ = choice.as_dict()
     return model, table, choice

@@ -319,7 +319,7 @@ def test_too_short_a_log_trains_with_the_fixed_thresholds_and_says_why(tmp_path,
     fixed = card["lifecycle_fit"]
     assert fixed["fitted"] is False and fixed["thresholds"] == card["lifecycle"]
     sentence = fixed["sentence"]
-    assert sentence.startswith("Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180 "
+    assert sentence.startswith("Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lapsed from 180 "
                                "days of silence, not fitted to this log: the log covers 2")
     assert "too short for the backtest's cut-offs" in sentence and sentence.count(". ") == 0
     assert sentence in out
@@ -452,5 +452,122 @@ def test_the_page_says_how_its_model_chose_the_thresholds(sample_data, tmp_path)
     assert "Lapsed" in page.segments.glossary.value and ">Lost<" not in page.segments.glossary.value
     own = Dashboard(sample_data, artifacts=tmp_path / "none", settings=Settings(currency="£", analyst=False), query="")
     note = own.segments.lifecycle_note.value.replace("&#x27;", "'")
-    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180" in note
+    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lapsed from 180" in note
     assert PAGE_NOT_FITTED.replace("`", "") in note.replace("`", "")
+    # its own model has no backtest: nobody is Lost or told to go without paid channels, on screen or in the CSVs
+    words = " ".join([own.segments.glossary.value, own.segments.summary.value, own.table.table.value]).lower()
+    assert ">lost<" not in words and NO_PAID not in words and ">lapsed<" in words
+    assert "Lost" not in set(own.state.everyone["Segment"].astype(str))
+    assert NO_PAID not in own.table.campaign_rows.to_csv().lower()
+
+
+# -- unmeasured: nobody is "Lost" without a measured return under 10 % -------------------
+def _shown_words(model) -> str:
+    """Every name and piece of advice a model shows: names, profile and definitions."""
+    return "\n".join([*map(str, model.segment_names_.values()), model.profile_.to_string(),
+                      model.definitions_.to_string()])
+
+
+def _assert_lapsed_not_lost(model) -> None:
+    names = set(map(str, model.segment_names_.values()))
+    assert "Lost" not in names and "Lapsed" in names
+    assert "Lost" not in set(model.profile_["Segment"]) and "Lost" not in set(model.definitions_.index)
+    assert NO_PAID not in _shown_words(model).lower()
+    lapsed = model.definitions_.loc["Lapsed"]
+    assert "nothing has measured what customers like these did next" in lapsed["Definition"]
+    assert lapsed["Recommendation"] == recommendation_for("Lapsed")
+    fit = model.lifecycle_fit_
+    assert fit["fitted"] is False and fit["stage_names"]["Lost"] == "Lapsed" and fit["renamed"] == {"Lost": "Lapsed"}
+    assert "At risk from 120 and Lapsed from 180 days of silence" in fit["sentence"]
+    assert "nobody is called Lost" in fit["sentence"] and fit["sentence"].count(". ") == 0
+
+
+def test_the_page_s_own_model_calls_nobody_lost(sample_data):
+    """The page's own model (fixed thresholds, no backtest) and a model the page retrains
+    with another K: the long-silent group is Lapsed, with advice that keeps paying for it."""
+    from segkit.pipeline.page_model import model_trained_for_page, retrained
+
+    model, _ = model_trained_for_page(sample_data)
+    _assert_lapsed_not_lost(model)
+    other = retrained(model, sample_data.customers, 2)
+    _assert_lapsed_not_lost(other)
+    assert other.lifecycle_fit_["sentence"] == model.lifecycle_fit_["sentence"]
+
+
+def test_a_retrained_model_never_keeps_a_lost_its_backtest_earned(sample_data):
+    """Retrained on the page (no backtest), a model whose backtest had earned "Lost" says
+    Lapsed: the evidence that earned the name is not the refit's."""
+    from segkit.pipeline.page_model import retrained
+
+    lines = _log(comeback=0.0)
+    from segkit.pipeline.workflow import load_customer_data
+
+    data = load_customer_data(lines.drop(columns="TotalPrice"))
+    model, _, choice = __import__("segkit.pipeline.thresholds", fromlist=["x"]).train_with_lifecycle(data, k=2)
+    assert choice.fit.lost_earned and "Lost" in model.segment_names_.values()
+    refit = retrained(model, data.customers, 3)
+    assert "Lost" not in refit.segment_names_.values() and "Lapsed" in refit.segment_names_.values()
+    assert NO_PAID not in _shown_words(refit).lower()
+    assert " Lapsed from " in refit.lifecycle_fit_["sentence"] and " Lost from " not in refit.lifecycle_fit_["sentence"]
+
+
+def test_out_of_core_data_calls_nobody_lost(sample_data):
+    from segkit.pipeline.thresholds import train_with_lifecycle
+    from segkit.pipeline.workflow import CustomerData
+
+    out_of_core = CustomerData(sample_data.source, False, sample_data.rules, None, None, sample_data.report,
+                               sample_data.customers, sample_data.window_days)
+    model, _, choice = train_with_lifecycle(out_of_core, k=3)
+    assert not choice.fitted and choice.stage_names["Lost"] == "Lapsed"
+    _assert_lapsed_not_lost(model)
+    assert "out-of-core" in model.lifecycle_fit_["sentence"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [["--lifecycle", "fixed", "--no-backtest"], ["--no-backtest"]])
+def test_segkit_train_without_a_backtest_calls_nobody_lost(tmp_path, sample_csv, capsys, options):
+    """`segkit train --no-backtest` (fixed thresholds, nothing measured): no "Lost", no
+    "no paid channels" in its output, model.json or the model it loads back."""
+    from segkit import cli
+    from segkit.pipeline.artifacts import load_artifacts
+
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "3", *options,
+                     "--artifacts", str(tmp_path / "model")]) == 0
+    out = capsys.readouterr().out
+    card = _card(tmp_path / "model")
+    assert "evidence" not in card
+    definitions = pd.DataFrame(card["definitions"]).set_index("Segment")
+    assert "Lost" not in definitions.index and "Lapsed" in definitions.index
+    assert NO_PAID not in json.dumps(card).lower() and NO_PAID not in out.lower()
+    assert "  Lost:" not in out and "  Lapsed:" in out
+    assert card["lifecycle_fit"]["sentence"] in out
+    model = load_artifacts(tmp_path / "model")  # the names check accepts the rename
+    _assert_lapsed_not_lost(model)
+
+
+@pytest.mark.slow
+def test_segkit_train_lifecycle_fixed_names_the_long_silent_by_the_backtest(tmp_path, capsys):
+    """`segkit train --lifecycle fixed` with its backtest: the 180-day group is "Lost" (told
+    no paid channels) only where customers like these returned under 10 % at every cut-off;
+    where they come back it stays "Lapsed", with its measured rate."""
+    from segkit import cli
+    from segkit.pipeline.artifacts import load_artifacts
+
+    for comeback, expected in ((0.0, "Lost"), (0.6, "Lapsed")):
+        folder = tmp_path / f"model{comeback}"
+        assert cli.main(["train", "--data", _csv(_log(comeback=comeback), tmp_path / "log.csv"), "--k", "2",
+                         "--lifecycle", "fixed", "--artifacts", str(folder)]) == 0
+        out = capsys.readouterr().out
+        card = _card(folder)
+        assert card["lifecycle"] == LifecycleRules().as_dict()
+        names = set(pd.DataFrame(card["definitions"])["Segment"])
+        assert expected in names and ({"Lost", "Lapsed"} - {expected}).isdisjoint(names), (comeback, names)
+        figures = card["evidence"]["segments"][expected]
+        assert (figures["return_rate_hi"] < LOST_MAX_RETURN) == (expected == "Lost")
+        sentence = card["lifecycle_fit"]["sentence"]
+        assert f"At risk from 120 and {expected} from 180 days of silence" in sentence and sentence in out
+        assert ("nobody is called Lost" in sentence) == (expected == "Lapsed")
+        for name, row in pd.DataFrame(card["definitions"]).set_index("Segment").iterrows():
+            if NO_PAID in row["Recommendation"]:
+                assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
+        assert set(load_artifacts(folder).segment_names_.values()) == names
