@@ -781,14 +781,19 @@ def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
     """``score --engine spark``: the segments computed on the executors
     (``segkit.engines.spark.score_on_spark``, the fitted model broadcast once); an ``--out``
     ending in ``.parquet`` is written by Spark (a folder of part files), any other is
-    collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA``."""
-    from segkit.engines.spark import score_on_spark, spark_session
+    collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA`` and ``Evidence`` (the
+    segment's evidence in words, as ``segkit score`` writes it)."""
+    from segkit.engines.spark import score_on_spark, spark_session, with_evidence_on_spark
     from segkit.errors import SegkitDataError
+    from segkit.ingest.currency import currency_symbol
+    from segkit.pipeline.backtest import segment_evidence
 
     session = spark_session(args.spark_master, args.spark_remote)
     frame = customers[[c for c in model.input_columns_ if c != "CustomerID"]].astype("float64").reset_index()
     frame["CustomerID"] = frame["CustomerID"].astype(str)
-    scored = score_on_spark(session, session.createDataFrame(frame), model)
+    scored = with_evidence_on_spark(score_on_spark(session, session.createDataFrame(frame), model),
+                                    segment_evidence(model, model.segment_names_.values(),
+                                                     currency_symbol(customers.attrs.get(_log_currency()))))
     if str(args.out).lower().endswith(".parquet"):
         try:
             scored.write.mode("overwrite").parquet(str(Path(args.out).expanduser().resolve()))

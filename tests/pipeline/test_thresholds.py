@@ -571,3 +571,38 @@ def test_segkit_train_lifecycle_fixed_names_the_long_silent_by_the_backtest(tmp_
             if NO_PAID in row["Recommendation"]:
                 assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
         assert set(load_artifacts(folder).segment_names_.values()) == names
+
+
+@pytest.mark.slow
+def test_the_backtest_is_cached_with_the_model(sample_data, sample_csv, tmp_path, monkeypatch, capsys):
+    """The backtest, the threshold fit and the lifetime-value check run once, in `segkit
+    train`: the page opened on the saved model and `segkit score` read them from model.json
+    and never run them again (each would fail here if called)."""
+    import shutil
+
+    from segkit import cli
+    from segkit.config import ARTIFACTS_DIR, Settings
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline import backtest, thresholds, value_backtest
+    from segkit.pipeline.backtest import evidence_sentences
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the backtest ran again")
+
+    for module, name in ((backtest, "backtest_segments"), (backtest, "segment_at"), (thresholds, "fit_lifecycle_rules"),
+                         (thresholds, "choose_lifecycle"), (value_backtest, "value_backtest")):
+        monkeypatch.setattr(module, name, never)
+    shutil.copytree(ARTIFACTS_DIR, tmp_path / "shipped")
+    page = Dashboard(sample_data, artifacts=tmp_path / "shipped", settings=Settings(currency="£", analyst=False),
+                     query="")
+    card = page.state.card
+    said = evidence_sentences(card["evidence"])
+    assert card["evidence"]["value"] and said
+    assert page.state.evidence == {name: said[name] for name in page.state.segment_names}
+    glossary = page.segments.glossary.value.replace("&#x27;", "'")
+    assert all(sentence.split(" At ")[0] in glossary for sentence in said.values())
+    out = tmp_path / "scored.csv"
+    assert cli.main(["score", "--data", str(sample_csv), "--artifacts", str(tmp_path / "shipped"), "--out",
+                     str(out)]) == 0
+    scored = pd.read_csv(out, dtype={"CustomerID": str})
+    assert (scored["Evidence"] == scored["Segment"].map(said)).all()
