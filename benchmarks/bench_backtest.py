@@ -67,7 +67,9 @@ def main() -> None:
         model = _timed(walls, cpus, "train", train)
 
         def backtest():
-            result = backtest_segments(data.lines, model=model, window_days=data.window_days)
+            # as segkit train: the customer features the fit computed at the same cut-offs are reused
+            result = backtest_segments(data.lines, model=model, window_days=data.window_days,
+                                       features=choice.fit.features if choice.fit is not None else None)
             apply_evidence(model, result, renames=choice.renames)
             return result
 

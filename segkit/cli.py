@@ -462,7 +462,8 @@ def _train(args) -> int:
             print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
                   "(segment sizes below are the sample's; every customer is scored)")
         _fit_value(model, data, args)
-        _backtest_model(model, data, args, renames=lifecycle.renames)
+        _backtest_model(model, data, args, renames=lifecycle.renames,
+                        features=lifecycle.fit.features if lifecycle.fit is not None and not args.feature else None)
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -530,13 +531,15 @@ def _train_needs_lines(args) -> bool:
     return bool(backtest or value or args.until)
 
 
-def _backtest_model(model, data, args, renames=None) -> None:
+def _backtest_model(model, data, args, renames=None, features=None) -> None:
     """``segkit train``: backtest the model's settings on the training lines
     (``segkit.pipeline.backtest``), store the pooled evidence in the model and rename the groups
     the evidence does not back. Skipped for the seed preset (it reproduces the original
     page), out-of-core data (no lines) and ``--no-backtest`` (the lifecycle thresholds are then
     the fixed ones). ``renames``: the renames the fitted thresholds need ("Lost" -> "Lapsed",
-    "At risk" -> "Quiet"), made whatever the pooled evidence says."""
+    "At risk" -> "Quiet"), made whatever the pooled evidence says. ``features``: the customer
+    features the threshold fit computed at the same cut-offs (``LifecycleFit.features``),
+    not computed again."""
     import time
 
     from segkit.ingest.currency import currency_symbol
@@ -553,7 +556,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     started = time.perf_counter()
     try:
         result = backtest_segments(data.lines, model=model, window_days=data.window_days,
-                                   horizon_days=args.horizon_days, extra_features=args.feature)
+                                   horizon_days=args.horizon_days, extra_features=args.feature, features=features)
     except SegkitDataError as exc:
         print(f"\nbacktest: not run ({exc})")
         return

@@ -131,15 +131,19 @@ def _settings_model(model=None, preset: str = "default", k: int = 4, random_stat
 
 
 def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default", k: int = 4,
-               window_days: int | None = None, extra_features=(), random_state: int = 42) -> pd.DataFrame:
+               window_days: int | None = None, extra_features=(), random_state: int = 42,
+               customers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Customers with the lines before ``cutoff`` only, segmented by a fresh fit with the
-    model's settings; ``Segment`` column added (the fit's own names)."""
+    model's settings; ``Segment`` column added (the fit's own names). ``customers``: their
+    features at the cut-off when already computed (``customer_features`` of those lines with
+    the same window and extra features, e.g. ``LifecycleFit.features``)."""
     from segkit.features.customers import customer_features
 
     cutoff = pd.Timestamp(cutoff)
-    history = lines[lines["InvoiceDate"] < cutoff]
-    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
-                                  extra_features=tuple(extra_features))
+    if customers is None:
+        history = lines[lines["InvoiceDate"] < cutoff]
+        customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
+                                      extra_features=tuple(extra_features))
     fitted = _settings_model(model, preset, k, random_state).fit(customers)
     # With lifecycle rules, codes mean the same at every cut-off (tier rank from the highest,
     # then the stages): a fitted model's own names go with them, so its "VIP" is compared
@@ -236,6 +240,7 @@ def backtest_segments(
     extra_features=(),
     n_boot: int = 200,
     random_state: int = 42,
+    features: Mapping[pd.Timestamp, pd.DataFrame] | None = None,
 ) -> Backtest:
     """Backtest the segments on the log itself (see the module docstring).
 
@@ -245,6 +250,9 @@ def backtest_segments(
     whole history). ``cutoffs``: explicit dates; else ``rolling_cutoffs`` with
     ``n_cutoffs``, ``min_history_days`` (default: ``window_days``, or 180 days) and
     ``exclude`` (dates held out). ``until``: lines after that day are ignored first.
+    ``features``: customer features already computed at some of the cut-offs, with this
+    window and these ``extra_features`` (``LifecycleFit.features``: ``segkit train`` fits the
+    thresholds on the same cut-offs), used instead of computing them again.
 
     >>> import segkit
     >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
@@ -278,7 +286,8 @@ def backtest_segments(
     rng = np.random.default_rng(random_state)
     rows, members = [], {}
     for cutoff in cutoffs:
-        segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state)
+        segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state,
+                               customers=(features or {}).get(cutoff))
         members[cutoff] = segmented["Segment"]
         outcome = horizon_outcome(lines, segmented.index, cutoff, horizon_days)
         for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):

@@ -122,6 +122,10 @@ class LifecycleFit:
     #: Whether the At risk group returns clearly less than active customers at every
     #: held-out cut-off (``at_risk_earned``); else it is shown as ``QUIET``.
     at_risk_is_earned: bool = True
+    #: The customer features at each cut-off (lines before it, the model's window, no extra
+    #: features), for the backtest on the same cut-offs (``backtest_segments(features=)``);
+    #: not stored.
+    features: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def stage_names(self) -> dict[str, str]:
@@ -183,13 +187,16 @@ class LifecycleFit:
         return out
 
 
-def _stages_at(lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, window_days: int | None) -> pd.DataFrame:
-    """Customers known at ``cutoff`` (lines before it only) with Recency, Tenure,
-    NumPurchases and their outcome in the horizon (Returned, Spend)."""
+def _features_at(lines: pd.DataFrame, cutoff: pd.Timestamp, window_days: int | None) -> pd.DataFrame:
+    """The customer features at ``cutoff`` (lines before it only), as the backtest computes them."""
     from segkit.features.customers import customer_features
 
-    history = lines[lines["InvoiceDate"] < cutoff]
-    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days)
+    return customer_features(lines[lines["InvoiceDate"] < cutoff], snapshot_date=cutoff, window_days=window_days)
+
+
+def _stages_at(lines: pd.DataFrame, customers: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """``customers`` (features at ``cutoff``) with Recency, Tenure, NumPurchases and their
+    outcome in the horizon (Returned, Spend)."""
     customers = customers[["Recency", "Tenure", "NumPurchases"]]
     return customers.join(horizon_outcome(lines, customers.index, cutoff, horizon_days))
 
@@ -265,7 +272,8 @@ def fit_lifecycle_rules(
             f"the log gives {len(cutoffs)}, each with {history} days of history and the {horizon_days}-day horizon "
             "after it. Use --lifecycle fixed, a shorter --horizon-days or a longer log.")
     choosing, later = cutoffs[:len(cutoffs) - held_out], cutoffs[len(cutoffs) - held_out:]
-    frames = {c: _stages_at(lines, c, horizon_days, window_days) for c in cutoffs}
+    features = {c: _features_at(lines, c, window_days) for c in cutoffs}
+    frames = {c: _stages_at(lines, features[c], c, horizon_days) for c in cutoffs}
 
     # Return rate by silence band, the choosing cut-offs pooled.
     pooled = pd.concat([frames[c].assign(cutoff=c) for c in choosing])
@@ -316,7 +324,8 @@ def fit_lifecycle_rules(
     settings = {"step_days": step_days, "min_customers": int(min_customers), "max_return": float(max_return),
                 "window_days": window_days, "min_history_days": history,
                 "lost_chosen_on_earlier_cutoffs": lost is not None}
-    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings, at_risk_ok)
+    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings, at_risk_ok,
+                        features)
 
 
 def at_risk_earned(held_out: pd.DataFrame, recent_return: Mapping[str, float]) -> bool:

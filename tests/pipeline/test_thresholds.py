@@ -606,3 +606,26 @@ def test_the_backtest_is_cached_with_the_model(sample_data, sample_csv, tmp_path
                      str(out)]) == 0
     scored = pd.read_csv(out, dtype={"CustomerID": str})
     assert (scored["Evidence"] == scored["Segment"].map(said)).all()
+
+
+def test_the_backtest_reuses_the_customer_features_the_fit_computed(sample_data, sample_fit, monkeypatch):
+    """`segkit train` fits the thresholds and backtests on the same cut-offs: the backtest
+    takes the fit's customer features at each cut-off instead of computing them again, and
+    its table is the same as when it computes them."""
+    from segkit.features import customers as customers_module
+    from segkit.pipeline import backtest
+    from segkit.pipeline.backtest import backtest_segments
+    from segkit.pipeline.workflow import train_model
+
+    model = train_model(sample_data, k=3, lifecycle=sample_fit.rules)[0]
+    alone = backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days, n_boot=20)
+    assert set(sample_fit.features) == set(alone.cutoffs)
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("customer features computed again")
+
+    monkeypatch.setattr(customers_module, "customer_features", never)
+    monkeypatch.setattr(backtest, "customer_features", never, raising=False)
+    shared = backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days, n_boot=20,
+                               features=sample_fit.features)
+    pd.testing.assert_frame_equal(shared.table, alone.table)
