@@ -57,6 +57,7 @@ from segkit.pipeline.backtest import (
     horizon_outcome,
     lines_until,
     name_unmeasured,
+    rename_segments,
     rolling_cutoffs,
 )
 
@@ -412,7 +413,7 @@ class LifecycleChoice:
             return {"fitted": True, "sentence": self.sentence, **self.fit.as_dict()}
         return {"fitted": False, "sentence": self.sentence, "reason": self.reason,
                 "thresholds": self.rules.as_dict() if self.rules is not None else None,
-                **({"stage_names": self.stage_names, "renamed": {"Lost": LAPSED}} if self.rules is not None else {})}
+                **({"stage_names": self.stage_names} if self.rules is not None else {})}
 
 
 def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
@@ -464,11 +465,11 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     saved as ``lifecycle_fit`` in ``model.json``).
 
     Returns ``(model, k_table, choice)``: ``workflow.train_model``'s two and the
-    ``LifecycleChoice``. A backtest of the model (``backtest.apply_evidence``) must pass
-    ``renames=choice.renames`` so a group the fit did not earn "Lost" (or "At risk") is
-    called what the log shows. With fixed thresholds nothing has measured the long-silent
-    group, so it is called "Lapsed" at once (``backtest.name_unmeasured``); a backtest that
-    measures it returning under 10 % calls it "Lost" again.
+    ``LifecycleChoice``. A group the fit did not earn "Lost" (or "At risk") is called what
+    the log shows at once (``choice.renames``, recorded as ``lifecycle_fit["renamed"]``).
+    With fixed thresholds nothing has measured the long-silent group, so it is called
+    "Lapsed" at once (``backtest.name_unmeasured``); a backtest that measures it returning
+    under 10 % calls it "Lost" again.
 
     >>> from segkit.ingest.sample import generate_sample_transactions
     >>> from segkit.pipeline.workflow import load_customer_data
@@ -482,7 +483,9 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     choice = choose_lifecycle(data, preset, lifecycle, horizon_days, not_fitted_because)
     model, table = train_model(data, k=k, preset=preset, lifecycle=choice.rules, **train_options)
     if choice.rules is not None:
-        if not choice.fitted:  # nothing measured the long-silent group yet: not "Lost"
-            name_unmeasured(model)
-        model.lifecycle_fit_ = choice.as_dict()
+        # The names the held-out cut-offs earned (Lapsed, Quiet) at once, so no model is shown
+        # as "Lost" before its backtest; with fixed thresholds nothing measured the long-silent
+        # group: not "Lost" either.
+        done = rename_segments(model, choice.renames) if choice.fitted else name_unmeasured(model)
+        model.lifecycle_fit_ = {**choice.as_dict(), "renamed": done}
     return model, table, choice
