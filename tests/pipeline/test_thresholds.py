@@ -494,16 +494,15 @@ def test_the_page_s_own_model_calls_nobody_lost(sample_data):
     assert other.lifecycle_fit_["sentence"] == model.lifecycle_fit_["sentence"]
 
 
-def test_a_retrained_model_never_keeps_a_lost_its_backtest_earned(sample_data):
+def test_a_retrained_model_never_keeps_a_lost_its_backtest_earned():
     """Retrained on the page (no backtest), a model whose backtest had earned "Lost" says
     Lapsed: the evidence that earned the name is not the refit's."""
     from segkit.pipeline.page_model import retrained
-
-    lines = _log(comeback=0.0)
+    from segkit.pipeline.thresholds import train_with_lifecycle
     from segkit.pipeline.workflow import load_customer_data
 
-    data = load_customer_data(lines.drop(columns="TotalPrice"))
-    model, _, choice = __import__("segkit.pipeline.thresholds", fromlist=["x"]).train_with_lifecycle(data, k=2)
+    data = load_customer_data(_log(comeback=0.0).drop(columns="TotalPrice"))
+    model, _, choice = train_with_lifecycle(data, k=2)
     assert choice.fit.lost_earned and "Lost" in model.segment_names_.values()
     refit = retrained(model, data.customers, 3)
     assert "Lost" not in refit.segment_names_.values() and "Lapsed" in refit.segment_names_.values()
