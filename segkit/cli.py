@@ -614,6 +614,8 @@ def _backtest(args) -> int:
     """``segkit backtest``: the table of ``segkit.pipeline.backtest.backtest_segments`` as CSV."""
     from segkit.ingest.currency import currency_symbol
     from segkit.pipeline.backtest import (
+        LAPSED,
+        LOST_MAX_RETURN,
         backtest_segments,
         earned_names,
         evidence_sentences,
@@ -654,6 +656,10 @@ def _backtest(args) -> int:
         need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
             else "return under 10 % at every cut-off"
         print(f"'{old}' is not earned here (a '{old}' group must {need}): segkit train calls it '{new}'.")
+    lapsed = evidence["segments"].get(LAPSED)
+    if not lifecycle.fitted and lapsed is not None and lapsed.get("return_rate_hi", 1.0) < LOST_MAX_RETURN:
+        print(f"'{LAPSED}' (fixed thresholds, named before any measure) returned under {100 * LOST_MAX_RETURN:.0f} % "
+              "at every cut-off: segkit train calls it 'Lost'.")
     return 0
 
 

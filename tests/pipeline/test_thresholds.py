@@ -570,6 +570,11 @@ def test_segkit_train_lifecycle_fixed_names_the_long_silent_by_the_backtest(tmp_
             if NO_PAID in row["Recommendation"]:
                 assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
         assert set(load_artifacts(folder).segment_names_.values()) == names
+        # `segkit backtest` on the same settings says what train will call the group
+        assert cli.main(["backtest", "--data", str(tmp_path / "log.csv"), "--k", "2", "--lifecycle", "fixed",
+                         "--out", str(tmp_path / "backtest.csv")]) == 0
+        said = "returned under 10 % at every cut-off: segkit train calls it 'Lost'"
+        assert (said in capsys.readouterr().out) == (expected == "Lost")
 
 
 @pytest.mark.slow
