@@ -438,6 +438,7 @@ def _features(args) -> int:
 
 def _train(args) -> int:
     from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.backtest_cache import backtest_key, cached_backtest
     from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
@@ -456,14 +457,17 @@ def _train(args) -> int:
         print(data.report.to_string(index=False))
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
-        model, table, lifecycle = _train_with_lifecycle(data, args, k, skipped=_backtest_skipped(args))
-        sample = getattr(model, "training_sample_", None)
-        if sample:
-            print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
-                  "(segment sizes below are the sample's; every customer is scored)")
-        _fit_value(model, data, args)
-        _backtest_model(model, data, args, renames=lifecycle.renames,
-                        features=lifecycle.fit.features if lifecycle.fit is not None and not args.feature else None)
+        key = backtest_key(data, _backtest_options(args))
+        cached = None if _backtest_skipped(args) else cached_backtest(args.artifacts or artifacts_dir(), key)
+        model, table = _train_reusing_backtest(data, args, k, cached) if cached is not None else (None, None)
+        if model is None:
+            model, table, lifecycle = _train_with_lifecycle(data, args, k, skipped=_backtest_skipped(args))
+            _say_training_sample(model)
+            _fit_value(model, data, args)
+            _backtest_model(model, data, args, renames=lifecycle.renames,
+                            features=lifecycle.fit.features if lifecycle.fit is not None and not args.feature else None)
+            if getattr(model, "evidence_", None):
+                model.evidence_["key"] = key  # backtest_cache: the next train of the same model reuses it
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -483,6 +487,46 @@ def _train(args) -> int:
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _backtest_options(args) -> dict:
+    """The options of ``segkit train`` its backtest depends on (``backtest_cache.backtest_key``)."""
+    clv = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
+    return {"preset": args.preset, "k": str(args.k), "lifecycle": args.lifecycle or "fitted",
+            "horizon_days": int(args.horizon_days), "features": list(args.feature or []), "until": args.until,
+            "clv": getattr(args, "clv_model", "bgnbd") if clv else None}
+
+
+def _say_training_sample(model) -> None:
+    sample = getattr(model, "training_sample_", None)
+    if sample:
+        print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
+              "(segment sizes below are the sample's; every customer is scored)")
+
+
+def _train_reusing_backtest(data, args, k, card):
+    """``segkit train`` when the current model's backtest was run on the same data, options
+    and code (``backtest_cache``): the model is trained with its lifecycle thresholds and
+    given its threshold fit, evidence and lifetime-value check instead of computing them
+    again. Returns ``(model, k_table)``; ``(None, None)`` when the trained model's names
+    differ (then everything runs)."""
+    from segkit.modeling.label import LifecycleRules
+    from segkit.pipeline.backtest_cache import reuse_backtest
+    from segkit.pipeline.workflow import train_model
+
+    model, table = train_model(data, k=k, preset=args.preset, lifecycle=LifecycleRules(**card["lifecycle"]),
+                               extra_features=args.feature)
+    if not reuse_backtest(model, card):
+        print("\nbacktest: the saved model's backtest does not fit this model's segments; running it again")
+        return None, None
+    evidence = model.evidence_
+    print(f"\n{model.lifecycle_fit_['sentence']}")
+    print(f"\nbacktest: reused from the current model, trained on the same data with the same options and segkit "
+          f"code: {len(evidence['cutoffs'])} cut-offs ({', '.join(evidence['cutoffs'])}), {evidence['horizon_days']}-day "
+          "horizon; the threshold fit and the lifetime-value check are reused with it")
+    _say_training_sample(model)
+    _fit_value(model, data, args)
+    return model, table
 
 
 def _train_with_lifecycle(data, args, k, skipped: str = ""):
