@@ -1,12 +1,21 @@
-"""Cost of the threshold fit and backtest `segkit train` runs (at most 15 s on the real
+"""Cost of everything `segkit train` adds for the backtest (at most 15 s on the real
 data), and how its intervals hold at dates it did not use.
 
-    SEGKIT_REAL_DATA=/path/to/folder python benchmarks/bench_backtest.py [--runs 3]
+    SEGKIT_REAL_DATA=/path/to/folder python benchmarks/bench_backtest.py [--runs 3] [--held-out]
 
-Prints the wall and CPU time of ``choose_lifecycle`` (the thresholds fitted on 6 cut-offs) and
-of ``backtest_segments`` with the model trained on them (6 cut-offs, 90-day horizon, 200
-bootstrap resamples per cut-off), then, per held-out date, each
-segment's return rate and mean spend against the stated intervals for two designs:
+Times, as ``segkit train`` runs them on the real parquet (K auto, the lifetime value fitted as
+train fits it), each step the backtest adds to training, wall and CPU, median of ``--runs``:
+
+- ``fit``: the lifecycle thresholds fitted on 6 cut-offs (``thresholds.choose_lifecycle``);
+- ``backtest``: ``backtest_segments`` of the model trained with them (6 cut-offs, 90-day
+  horizon, 200 bootstrap resamples per cut-off) and ``apply_evidence``;
+- ``value``: the lifetime-value check that refits the value model before each cut-off and
+  sets predicted against actual spend per segment (``value_backtest.apply_value_evidence``);
+- ``total``: the three together, the figure the aim is about.
+
+Training itself (K, clustering, the lifetime-value fit) is timed apart (``train``): segkit
+train does it with or without the backtest. ``--held-out`` then prints, per held-out date,
+each segment's return rate and mean spend against the stated intervals for two designs:
 "between" (cut-offs spanning the log, held-out dates between them) and "forward"
 (cut-offs from June-July only, held-out dates later in the year).
 """
@@ -20,44 +29,64 @@ from pathlib import Path
 
 import pandas as pd
 
+from segkit.pipeline.backtest import apply_evidence, backtest_segments, horizon_outcome, segment_at
+from segkit.pipeline.thresholds import choose_lifecycle
+from segkit.pipeline.value_backtest import apply_value_evidence
+from segkit.pipeline.workflow import fit_customer_value, load_customer_data, train_model
+
+STEPS = ("fit", "backtest", "value", "total", "train")
+
+
+def _timed(walls: dict, cpus: dict, step: str, work):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    walls[step].append(time.perf_counter() - wall)
+    cpus[step].append(time.process_time() - cpu)
+    return result
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--held-out", action="store_true", help="also check the intervals at held-out dates")
     args = parser.parse_args()
-    from segkit.pipeline.backtest import (
-        apply_evidence,
-        backtest_segments,
-        horizon_outcome,
-        segment_at,
-    )
-    from segkit.pipeline.workflow import load_customer_data, train_model
-
-    from segkit.pipeline.thresholds import choose_lifecycle
 
     data = load_customer_data(Path(os.environ["SEGKIT_REAL_DATA"]) / "online_retail.parquet")
-    walls: dict[str, list[float]] = {"fit": [], "backtest": [], "both": []}
-    cpus: dict[str, list[float]] = {"fit": [], "backtest": [], "both": []}
+    walls: dict[str, list[float]] = {step: [] for step in STEPS}
+    cpus: dict[str, list[float]] = {step: [] for step in STEPS}
     for _ in range(args.runs):
-        # What segkit train adds to training: the lifecycle thresholds fitted on the backtest's
-        # cut-offs (choose_lifecycle), then the backtest of the model trained with them.
-        wall, cpu = time.perf_counter(), time.process_time()
-        choice = choose_lifecycle(data)
-        walls["fit"].append(time.perf_counter() - wall)
-        cpus["fit"].append(time.process_time() - cpu)
-        fitted = train_model(data, k=4, lifecycle=choice.rules)[0]
-        wall, cpu = time.perf_counter(), time.process_time()
-        backtest_segments(data.lines, model=fitted)
-        walls["backtest"].append(time.perf_counter() - wall)
-        cpus["backtest"].append(time.process_time() - cpu)
-        walls["both"].append(walls["fit"][-1] + walls["backtest"][-1])
-        cpus["both"].append(cpus["fit"][-1] + cpus["backtest"][-1])
+        # segkit train: choose the thresholds, train with them, fit the lifetime value, then
+        # backtest the model, apply its evidence and check the lifetime value against it.
+        choice = _timed(walls, cpus, "fit", lambda: choose_lifecycle(data))
+
+        def train():
+            model = train_model(data, k="auto", lifecycle=choice.rules)[0]
+            fit_customer_value(model, data.lines, "bgnbd")
+            return model
+
+        model = _timed(walls, cpus, "train", train)
+
+        def backtest():
+            # as segkit train: the customer features the fit computed at the same cut-offs are reused
+            result = backtest_segments(data.lines, model=model, window_days=data.window_days,
+                                       features=choice.fit.features if choice.fit is not None else None)
+            apply_evidence(model, result, renames=choice.renames)
+            return result
+
+        result = _timed(walls, cpus, "backtest", backtest)
+        _timed(walls, cpus, "value", lambda: apply_value_evidence(model, result, data.lines))
+        walls["total"].append(walls["fit"][-1] + walls["backtest"][-1] + walls["value"][-1])
+        cpus["total"].append(cpus["fit"][-1] + cpus["backtest"][-1] + cpus["value"][-1])
     load = os.getloadavg()[0]
-    for step in walls:
-        print(f"{step:>8}, 6 cut-offs, {len(data.customers):,} customers: wall "
-              + ", ".join(f"{t:.1f} s" for t in walls[step]) + f" (median {statistics.median(walls[step]):.1f} s), "
-              f"CPU median {statistics.median(cpus[step]):.1f} s; load {load:.1f}")
-    print(f"aim: fit + backtest at most 15 s within segkit train; median {statistics.median(walls['both']):.1f} s")
+    print(f"real data: {len(data.customers):,} customers, {len(data.lines):,} lines, K={model.n_clusters}, "
+          f"{len(result.cutoffs)} cut-offs, {result.horizon_days}-day horizon, {os.cpu_count()} cores, load {load:.1f}")
+    for step in STEPS:
+        print(f"{step:>9}: wall " + ", ".join(f"{t:.1f} s" for t in walls[step])
+              + f" (median {statistics.median(walls[step]):.1f} s), CPU median {statistics.median(cpus[step]):.1f} s")
+    print(f"aim: fit + backtest + value check at most 15 s within segkit train; "
+          f"median {statistics.median(walls['total']):.1f} s")
+    if not args.held_out:
+        return
     designs = {"between": (dict(exclude=("2011-06-10", "2011-08-10")), ("2011-06-10", "2011-08-10")),
                "forward": (dict(cutoffs=("2011-05-30", "2011-06-13", "2011-06-27", "2011-07-11")),
                            ("2011-08-10", "2011-09-05"))}

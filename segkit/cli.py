@@ -433,6 +433,7 @@ def _features(args) -> int:
 def _train(args) -> int:
     # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.artifacts import save_artifacts
+    from segkit.pipeline.backtest_cache import backtest_key, cached_backtest
     from segkit.pipeline.workflow import customer_data_until, load_customer_data
 
     k = args.k if args.k == "auto" else _positive_int(args.k)
@@ -452,13 +453,17 @@ def _train(args) -> int:
         print(data.report.to_string(index=False))
         window = f"the last {data.window_days} days" if data.window_days else f"the whole log ({data.covered_days} days)"
         print(f"\nobservation window: {window}")
-        model, table, lifecycle = _train_with_lifecycle(data, args, k, skipped=_backtest_skipped(args))
-        sample = getattr(model, "training_sample_", None)
-        if sample:
-            print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
-                  "(segment sizes below are the sample's; every customer is scored)")
-        _fit_value(model, data, args)
-        _backtest_model(model, data, args, renames=lifecycle.renames)
+        key = backtest_key(data, _backtest_options(args))
+        cached = None if _backtest_skipped(args) else cached_backtest(args.artifacts or artifacts_dir(), key)
+        model, table = _train_reusing_backtest(data, args, k, cached) if cached is not None else (None, None)
+        if model is None:
+            model, table, lifecycle = _train_with_lifecycle(data, args, k, skipped=_backtest_skipped(args))
+            _say_training_sample(model)
+            _fit_value(model, data, args)
+            _backtest_model(model, data, args, renames=lifecycle.renames,
+                            features=lifecycle.fit.features if lifecycle.fit is not None and not args.feature else None)
+            if getattr(model, "evidence_", None):
+                model.evidence_["key"] = key  # backtest_cache: the next train of the same model reuses it
         if table is not None:
             print(f"\nmetrics per K (on {table.attrs['sample_size']:,} customers)")
             print(table.round(3).to_string())
@@ -478,6 +483,47 @@ def _train(args) -> int:
     _prepare_page(data, model, card)
     print(f"\nsaved model version {card.parent.name} to {card.parent.parent.parent} (earlier versions: `segkit models`)")
     return 0
+
+
+def _backtest_options(args) -> dict:
+    """The options of ``segkit train`` its backtest depends on (``backtest_cache.backtest_key``)."""
+    clv = not args.no_clv and os.environ.get("SEGKIT_CLV", "1") != "0"
+    return {"preset": args.preset, "k": str(args.k), "lifecycle": args.lifecycle or "fitted",
+            "horizon_days": int(args.horizon_days), "features": list(args.feature or []), "until": args.until,
+            "clv": getattr(args, "clv_model", "bgnbd") if clv else None}
+
+
+def _say_training_sample(model) -> None:
+    sample = getattr(model, "training_sample_", None)
+    if sample:
+        print(f"\ntrained on a random sample of {sample['trained_on']:,} of the {sample['customers']:,} customers "
+              "(segment sizes below are the sample's; every customer is scored)")
+
+
+def _train_reusing_backtest(data, args, k, card):
+    """``segkit train`` when the current model's backtest was run on the same data, options
+    and code (``backtest_cache``): the model is trained with its lifecycle thresholds and
+    given its threshold fit, evidence and lifetime-value check instead of computing them
+    again. Returns ``(model, k_table)``; ``(None, None)`` when the trained model's names
+    differ (then everything runs)."""
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.modeling.label import LifecycleRules
+    from segkit.pipeline.backtest_cache import reuse_backtest
+    from segkit.pipeline.workflow import train_model
+
+    model, table = train_model(data, k=k, preset=args.preset, lifecycle=LifecycleRules(**card["lifecycle"]),
+                               extra_features=args.feature)
+    if not reuse_backtest(model, card):
+        print("\nbacktest: the saved model's backtest does not fit this model's segments; running it again")
+        return None, None
+    evidence = model.evidence_
+    print(f"\n{model.lifecycle_fit_['sentence']}")
+    print(f"\nbacktest: reused from the current model, trained on the same data with the same options and segkit "
+          f"code: {len(evidence['cutoffs'])} cut-offs ({', '.join(evidence['cutoffs'])}), {evidence['horizon_days']}-day "
+          "horizon; the threshold fit and the lifetime-value check are reused with it")
+    _say_training_sample(model)
+    _fit_value(model, data, args)
+    return model, table
 
 
 def _train_with_lifecycle(data, args, k, skipped: str = ""):
@@ -526,13 +572,15 @@ def _train_needs_lines(args) -> bool:
     return bool(backtest or value or args.until)
 
 
-def _backtest_model(model, data, args, renames=None) -> None:
+def _backtest_model(model, data, args, renames=None, features=None) -> None:
     """``segkit train``: backtest the model's settings on the training lines
     (``segkit.pipeline.backtest``), store the pooled evidence in the model and rename the groups
     the evidence does not back. Skipped for the seed preset (it reproduces the original
     page), out-of-core data (no lines) and ``--no-backtest`` (the lifecycle thresholds are then
     the fixed ones). ``renames``: the renames the fitted thresholds need ("Lost" -> "Lapsed",
-    "At risk" -> "Quiet"), made whatever the pooled evidence says."""
+    "At risk" -> "Quiet"), made whatever the pooled evidence says. ``features``: the customer
+    features the threshold fit computed at the same cut-offs (``LifecycleFit.features``),
+    not computed again."""
     # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import apply_evidence, backtest_segments
 
@@ -546,7 +594,7 @@ def _backtest_model(model, data, args, renames=None) -> None:
     started = time.perf_counter()
     try:
         result = backtest_segments(data.lines, model=model, window_days=data.window_days,
-                                   horizon_days=args.horizon_days, extra_features=args.feature)
+                                   horizon_days=args.horizon_days, extra_features=args.feature, features=features)
     except SegkitDataError as exc:
         print(f"\nbacktest: not run ({exc})")
         return
@@ -556,6 +604,11 @@ def _backtest_model(model, data, args, renames=None) -> None:
           f"{time.perf_counter() - started:.1f} s")
     for old, new in renames.items():
         figures = model.evidence_["segments"].get(new)
+        if new == "Lost" and figures is not None:  # a fixed-threshold "Lapsed" the backtest measured as gone
+            print(f"  '{old}' called '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
+                  f"within {result.horizon_days} days (at most {100 * figures['return_rate_hi']:.0f} % at a cut-off), "
+                  f"under {100 * 0.10:.0f} %.\n  {model.lifecycle_fit_['sentence']}")
+            continue
         if figures is None or old == "At risk":
             print(f"  '{old}' renamed '{new}' (at the held-out cut-offs customers like these did not do what "
                   f"'{old}' says)" + (f": {100 * figures['return_rate']:.0f} % bought again within "
@@ -596,6 +649,8 @@ def _backtest(args) -> int:
     """``segkit backtest``: the table of ``segkit.pipeline.backtest.backtest_segments`` as CSV."""
     # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from segkit.pipeline.backtest import (
+        LAPSED,
+        LOST_MAX_RETURN,
         backtest_segments,
         earned_names,
         evidence_sentences,
@@ -636,6 +691,10 @@ def _backtest(args) -> int:
         need = "return clearly less than active customers at the held-out cut-offs" if old == "At risk" \
             else "return under 10 % at every cut-off"
         print(f"'{old}' is not earned here (a '{old}' group must {need}): segkit train calls it '{new}'.")
+    lapsed = evidence["segments"].get(LAPSED)
+    if not lifecycle.fitted and lapsed is not None and lapsed.get("return_rate_hi", 1.0) < LOST_MAX_RETURN:
+        print(f"'{LAPSED}' (fixed thresholds, named before any measure) returned under {100 * LOST_MAX_RETURN:.0f} % "
+              "at every cut-off: segkit train calls it 'Lost'.")
     return 0
 
 
@@ -772,14 +831,18 @@ def _score_on_spark(args, model, customers: pd.DataFrame, since) -> int:
     """``score --engine spark``: the segments computed on the executors
     (``segkit.engines.spark.score_on_spark``, the fitted model broadcast once); an ``--out``
     ending in ``.parquet`` is written by Spark (a folder of part files), any other is
-    collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA``."""
-    # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
-    from segkit.engines.spark import score_on_spark, spark_session
+    collected and written as CSV. Columns: ``segkit.engines.spark.SCORE_SCHEMA`` and ``Evidence`` (the
+    segment's evidence in words, as ``segkit score`` writes it)."""
+    # optional: spark (pyspark); scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.engines.spark import score_on_spark, spark_session, with_evidence_on_spark
+    from segkit.pipeline.backtest import segment_evidence
 
     session = spark_session(args.spark_master, args.spark_remote)
     frame = customers[[c for c in model.input_columns_ if c != "CustomerID"]].astype("float64").reset_index()
     frame["CustomerID"] = frame["CustomerID"].astype(str)
-    scored = score_on_spark(session, session.createDataFrame(frame), model)
+    scored = with_evidence_on_spark(score_on_spark(session, session.createDataFrame(frame), model),
+                                    segment_evidence(model, model.segment_names_.values(),
+                                                     currency_symbol(customers.attrs.get(_log_currency()))))
     if str(args.out).lower().endswith(".parquet"):
         try:
             scored.write.mode("overwrite").parquet(str(Path(args.out).expanduser().resolve()))

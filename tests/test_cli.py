@@ -278,6 +278,9 @@ def test_train_and_score_on_spark_print_the_report(spark_engine, tmp_path, sampl
     assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
     assert (got["Segment"].to_numpy() == expected["Segment"].to_numpy()).all()
     assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
+    # each row says what customers of its segment did next, as the pandas scoring writes it (issue 21)
+    for scored in (got, from_csv.sort_index()):
+        assert scored["Evidence"].notna().all() and (scored["Evidence"] == expected["Evidence"]).all()
 
 
 # ------------------------------------------------------------- bad inputs, in process

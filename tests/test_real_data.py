@@ -126,3 +126,27 @@ def test_uk_style_csv_gives_exactly_the_parquet_customer_table(real_data, real_p
     data = load_customer_data(tmp_path / "online_retail_uk.csv", use_cache=False)
     pd.testing.assert_frame_equal(data.customers, real_data.customers)
     assert len(data.customers) == 4_324
+
+
+def test_vips_whose_december_lines_are_uploaded_are_never_new(real_data, real_auto_model, real_parquet, tmp_path):
+    """Issue 21: December's lines scored alone made all 18 of their customers "New", 7 VIPs
+    among them (customer 14911: 197 purchases, £128,828). With the log before December as
+    their history, each of them is segmented as the whole log segments them, and none of
+    the VIPs is New."""
+    from segkit.pipeline.workflow import customers_for_scoring, customers_with_history
+
+    model = real_auto_model
+    log = pd.read_parquet(real_parquet)
+    december = pd.to_datetime(log["InvoiceDate"]) >= "2011-12-01"
+    history, new = tmp_path / "to-november.parquet", tmp_path / "december.csv"
+    log[~december].to_parquet(history, index=False)
+    log[december].to_csv(new, index=False)
+    scored = model.segment(customers_with_history(new, history, model))
+    before = model.segment(customers_for_scoring(history, model))["Segment"].astype(str)
+    whole = model.segment(real_data.customers)["Segment"].astype(str)
+    vips = scored.index.intersection(before.index[before == "VIP"])
+    assert len(vips) >= 5 and "14911" in vips
+    assert (scored.loc[vips, "Segment"].astype(str) == whole.reindex(vips)).all()
+    assert not (scored.loc[vips, "Segment"] == "New").any()
+    known = scored.index.intersection(before.index)
+    assert (scored.loc[known, "Segment"].astype(str) == whole.reindex(known)).all()

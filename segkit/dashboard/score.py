@@ -25,9 +25,11 @@ from segkit.errors import SegkitError
 from segkit.ingest.load import ColumnsNotRecognised
 from segkit.modeling.label import rfm_segmented
 from segkit.page.data import holds_lines
+from segkit.pipeline.backtest import segment_evidence
 from segkit.pipeline.workflow import segment_moves
 from segkit.server.serve import max_upload_bytes
 from segkit.views.tables import (
+    EVIDENCE_TITLE,
     UPLOAD_SUFFIXES,
     customers_as_shown,
     download_link_html,
@@ -36,6 +38,7 @@ from segkit.views.tables import (
     segment_summary,
     summary_html,
     table_html,
+    with_evidence,
 )
 
 __all__ = ["ScorePanel", "page_words", "moves_html", "MOVES_SHOWN"]
@@ -233,8 +236,9 @@ class ScorePanel:
         if known:
             table.insert(table.columns.get_loc("Segment") + 1, "SegmentBefore",
                          scored["SegmentBefore"].reindex(table["CustomerID"]).to_numpy())
-        table = readable_table(table, currency).rename(columns={"ModelSegment": "Model segment",
-                                                                "SegmentBefore": "Segment before the upload"})
+        said = segment_evidence(self.state.model, table["Segment"].astype(str).unique(), currency)
+        table = readable_table(with_evidence(table, said), currency).rename(columns={
+            "ModelSegment": "Model segment", "SegmentBefore": "Segment before the upload", "Evidence": EVIDENCE_TITLE})
         # Main's warnings (e.g. a log shorter than the model's observation window) first.
         alone = [f'<p class="seg-warning seg-upload-alone">None of the customers in {html.escape(name)} are in this '
                  "page's log, so each is scored on the lines of this file alone: a customer looks as new as the "

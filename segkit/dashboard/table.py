@@ -4,9 +4,11 @@ Reads the selection; writes only its own inputs (sort, order, rows per page, pag
 The campaign CSV (one click) holds the customers shown with what a mailing needs:
 segment, recommendation and the segment's evidence in words (what customers like these did
 next), the segment's campaign planning figures at the page's cost and uplift, lifetime value, P(alive), country and purchase dates. The table's CSV is the table
-as shown (its columns are the page's; the evidence is in the glossary, the campaign CSV and
-the summary CSV: a sentence a row would also take the data-URI link past Chromium's 2 MB on
-the real data's 4,324 customers).
+as shown (its columns are the page's) with each customer's segment's evidence in words
+after the recommendation (``EVIDENCE_TITLE``), as in the campaign CSV. A CSV small enough
+for a data-URI link (``DATA_URI_MAX_BYTES``) is one, rebuilt on every filter change; a
+larger one (the real data's 4,324 customers with their evidence) goes to the browser as a
+Blob (``FileDownload``), and above ``EAGER_DOWNLOAD_ROWS`` customers only on request.
 """
 from __future__ import annotations
 
@@ -23,21 +25,26 @@ from segkit.dashboard.urlsync import view_name
 from segkit.dashboard.value_panel import palive_note, single_day_note, value_range_note
 from segkit.dashboard.widgets import FileDownload, classed, guarded
 from segkit.views.tables import (
+    EVIDENCE_TITLE,
     TABLE_COLUMNS,
     download_link_html,
     readable_table,
     table_html,
     with_evidence,
 )
+from segkit.views.export import to_safe_csv
 from segkit.views.wording import title
 
-__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "CAMPAIGN_COLUMNS", "PLAN_COLUMNS", "campaign_table", "campaign_titles",
+__all__ = ["TablePanel", "EAGER_DOWNLOAD_ROWS", "DATA_URI_MAX_BYTES", "CAMPAIGN_COLUMNS", "PLAN_COLUMNS", "campaign_table", "campaign_titles",
            "plan_titles", "campaign_csv", "campaign_filename"]
 
 #: Up to this many rows the CSV is a data-URI link rebuilt on every filter change; above it
 #: the "Prepare CSV" button builds it on request and hands it to the browser as a Blob
 #: (``FileDownload``): Chromium refuses data URIs above 2 MB (about 15,000 customers).
 EAGER_DOWNLOAD_ROWS = 10_000
+#: The largest CSV sent as a data-URI link: base64 makes it 4/3 as long, and Chromium
+#: refuses data URIs above 2 MB.
+DATA_URI_MAX_BYTES = 1_400_000
 
 #: Columns of the campaign CSV, in order (those the page has; column names as in the data,
 #: for import into a mailing tool). ``ModelSegment`` is there when the page shows RFM segments.
@@ -50,7 +57,7 @@ CAMPAIGN_COLUMNS = ["CustomerID", "Segment", "Recommendation", "Evidence", "CLV"
 def campaign_titles(currency: str = "£") -> dict[str, str]:
     """The campaign CSV's headings: each column in words, with its unit."""
     return {"CustomerID": "Customer ID", "Segment": "Segment", "Recommendation": "Recommendation",
-            "Evidence": "What customers like these did next",
+            "Evidence": EVIDENCE_TITLE,
             "CLV": f"Lifetime value, next 12 months ({currency})",
             "CLVLow": f"Lifetime value, low end of range ({currency})",
             "CLVHigh": f"Lifetime value, high end of range ({currency})",
@@ -196,10 +203,12 @@ class TablePanel:
 
     @property
     def customer_rows(self) -> pd.DataFrame:
-        """The customer table as shown (every page), with the page's column titles: what
-        the CSV download holds."""
+        """The customer table as shown (every page), with the page's column titles and each
+        row's segment's evidence in words after the recommendation (``with_evidence`` of
+        ``State.evidence``): what the CSV download holds."""
         frame = self.state.table_frame().take(self._rows()).reset_index(drop=True)
-        return readable_table(frame, self.state.currency)
+        frame = with_evidence(frame, self.state.evidence)
+        return readable_table(frame, self.state.currency).rename(columns={"Evidence": EVIDENCE_TITLE})
 
     @property
     def filename(self) -> str:
@@ -258,9 +267,15 @@ class TablePanel:
 
     def _draw_download(self, force: bool = False) -> None:
         if self.n_rows <= EAGER_DOWNLOAD_ROWS:
-            self.download.value = download_link_html(self.customer_rows, self.filename)
-            self.big_download.clear()
+            rows = self.customer_rows
+            payload = to_safe_csv(rows).encode("utf-8")
             self.prepare_download.layout.display = "none"
+            if len(payload) <= DATA_URI_MAX_BYTES:
+                self.download.value = download_link_html(rows, self.filename)
+                self.big_download.clear()
+            else:  # too long for a data URI: a Blob link, built now all the same
+                self.download.value = ""
+                self.big_download.show(rows, self.filename)
         elif force:
             self.download.value = ""
             self.prepare_download.layout.display = "none"

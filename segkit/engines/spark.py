@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from itertools import chain
 from pathlib import Path
 
 import ibis
@@ -32,7 +33,7 @@ from segkit.engines.dialects import SPARK
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.rules import lines as R
 
-__all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark"]
+__all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark", "with_evidence_on_spark"]
 
 
 _SPARK: dict = {}
@@ -184,6 +185,18 @@ class SparkEngine(Engine):
 
 #: Columns ``score_on_spark`` writes per customer.
 SCORE_SCHEMA = "CustomerID string, Cluster long, Segment string, Confidence double"
+
+
+def with_evidence_on_spark(scored, evidence):
+    """``scored`` (a Spark DataFrame with ``Segment``) with an ``Evidence`` column: each
+    row's segment's sentence from ``evidence`` (segment name -> sentence,
+    ``backtest.segment_evidence``), computed by Spark from a literal map."""
+    from pyspark.sql import functions as F  # optional: spark
+
+    if not evidence:
+        return scored
+    sentences = F.create_map([F.lit(str(v)) for v in chain.from_iterable(evidence.items())])
+    return scored.withColumn("Evidence", sentences[F.col("Segment")])
 
 
 def score_on_spark(session, customers, model):

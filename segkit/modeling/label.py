@@ -80,8 +80,9 @@ RECOMMENDATIONS: dict[str, str] = {
     "At risk": "Win them back now: a personal reactivation offer and a check on what went wrong.",
     "Lost": "Long silent: one low-cost win-back message (email, clearance offer); no paid channels unless they return.",
     # What a "Lost" group is called when the log shows its members come back (segkit.pipeline.backtest.earned_names).
-    "Lapsed": "Silent for a while but not gone: many customers like these buy again (see the evidence). Time a win-back "
-              "offer to their usual season; reminders on paid channels can pay for themselves.",
+    # Also what a long-silent group nothing has measured is called (segkit.pipeline.backtest.name_unmeasured).
+    "Lapsed": "Silent for a while, not known to be gone (see the evidence): time a win-back offer to their usual "
+              "season and keep them in paid reminders.",
     "New": "Onboard: welcome series and a second-order incentive within 30 days; too early to judge their value.",
     # What an "At risk" group is called when, at held-out dates, its members did not come back clearly less often
     # than active customers (segkit.pipeline.thresholds.at_risk_earned): a reminder, not a costly win-back.

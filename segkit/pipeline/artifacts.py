@@ -674,10 +674,12 @@ def _names_problem(model: SegmentationModel, clusterer) -> str:
     order = np.argsort(model.tier_of_cluster_)
     expected = tier_names(centres[order], tuple(model.features)) + list(STAGE_SEGMENTS)
     actual = [model.segment_names_.get(code) for code in range(len(expected))]
-    # a stage the backtest renamed (segkit.pipeline.backtest.earned_names: "Lost" -> "Lapsed")
+    # a stage renamed before any backtest (fixed thresholds: "Lost" -> "Lapsed", backtest.name_unmeasured), then
+    # by the backtest (segkit.pipeline.backtest.earned_names: "Lost" -> "Lapsed"; a measured "Lapsed" -> "Lost")
+    unmeasured = ((getattr(model, "lifecycle_fit_", None) or {}).get("renamed") or {})
     renamed = ((getattr(model, "evidence_", None) or {}).get("renamed") or {})
-    expected = [renamed.get(name, name) if i >= len(expected) - len(STAGE_SEGMENTS) else name
-                for i, name in enumerate(expected)]
+    expected = [renamed.get(unmeasured.get(name, name), unmeasured.get(name, name))
+                if i >= len(expected) - len(STAGE_SEGMENTS) else name for i, name in enumerate(expected)]
     if actual != expected:
         return f"the segment names ({', '.join(map(str, actual))}) do not match the centres' profiles ({', '.join(expected)})"
     return ""

@@ -38,7 +38,8 @@ from segkit.schema import snapshot_date_for
 __all__ = [
     "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
     "evidence_sentences", "value_sentence", "earned_names", "apply_evidence", "segment_evidence", "NO_EVIDENCE", "LOST_MAX_RETURN",
-    "STATS", "DEFAULT_HORIZON_DAYS",
+    "STATS", "DEFAULT_HORIZON_DAYS", "rename_segments", "name_unmeasured", "restate_stage", "UNMEASURED_REASON",
+    "UNMEASURED_SENTENCE_END", "MEASURED_SENTENCE_END",
 ]
 
 DEFAULT_HORIZON_DAYS = 90
@@ -134,16 +135,20 @@ def _settings_model(model=None, preset: str = "default", k: int = 4, random_stat
 
 
 def segment_at(lines: pd.DataFrame, cutoff, model=None, preset: str = "default", k: int = 4,
-               window_days: int | None = None, extra_features=(), random_state: int = 42) -> pd.DataFrame:
+               window_days: int | None = None, extra_features=(), random_state: int = 42,
+               customers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Customers with the lines before ``cutoff`` only, segmented by a fresh fit with the
-    model's settings; ``Segment`` column added (the fit's own names)."""
+    model's settings; ``Segment`` column added (the fit's own names). ``customers``: their
+    features at the cut-off when already computed (``customer_features`` of those lines with
+    the same window and extra features, e.g. ``LifecycleFit.features``)."""
     # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
     from segkit.features.customers import customer_features
 
     cutoff = pd.Timestamp(cutoff)
-    history = lines[lines["InvoiceDate"] < cutoff]
-    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
-                                  extra_features=tuple(extra_features))
+    if customers is None:
+        history = lines[lines["InvoiceDate"] < cutoff]
+        customers = customer_features(history, snapshot_date=cutoff, window_days=window_days,
+                                      extra_features=tuple(extra_features))
     fitted = _settings_model(model, preset, k, random_state).fit(customers)
     # With lifecycle rules, codes mean the same at every cut-off (tier rank from the highest,
     # then the stages): a fitted model's own names go with them, so its "VIP" is compared
@@ -240,6 +245,7 @@ def backtest_segments(
     extra_features=(),
     n_boot: int = 200,
     random_state: int = 42,
+    features: Mapping[pd.Timestamp, pd.DataFrame] | None = None,
 ) -> Backtest:
     """Backtest the segments on the log itself (see the module docstring).
 
@@ -249,6 +255,9 @@ def backtest_segments(
     whole history). ``cutoffs``: explicit dates; else ``rolling_cutoffs`` with
     ``n_cutoffs``, ``min_history_days`` (default: ``window_days``, or 180 days) and
     ``exclude`` (dates held out). ``until``: lines after that day are ignored first.
+    ``features``: customer features already computed at some of the cut-offs, with this
+    window and these ``extra_features`` (``LifecycleFit.features``: ``segkit train`` fits the
+    thresholds on the same cut-offs), used instead of computing them again.
 
     >>> import segkit
     >>> lines, _ = segkit.clean_transactions(segkit.generate_sample_transactions(n_customers=300, seed=1))
@@ -280,7 +289,8 @@ def backtest_segments(
     rng = np.random.default_rng(random_state)
     rows, members = [], {}
     for cutoff in cutoffs:
-        segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state)
+        segmented = segment_at(lines, cutoff, model, preset, k, window_days, extra_features, random_state,
+                               customers=(features or {}).get(cutoff))
         members[cutoff] = segmented["Segment"]
         outcome = horizon_outcome(lines, segmented.index, cutoff, horizon_days)
         for row in _cutoff_rows(segmented["Segment"], outcome, n_boot, rng):
@@ -403,14 +413,79 @@ def earned_names(evidence: Mapping[str, Any], max_return: float = LOST_MAX_RETUR
     return renames
 
 
+#: Why a long-silent group no backtest has measured is not called "Lost" (its definition says it).
+UNMEASURED_REASON = ("Called '{new}', not '{old}': nothing has measured what customers like these did next (no "
+                     "backtest), and '{old}', with its advice to stop paid channels, needs a measured return under "
+                     "{pct:.0f} %.")
+#: Why a long-silent group the backtest measured returning under the limit is called "Lost".
+MEASURED_LOST_REASON = ("Called '{new}': customers like these came back under {pct:.0f} % of the time at every earlier "
+                        "date measured.")
+
+
 def _rename_reason(old: str, new: str) -> str:
     """Why a group is called ``new`` and not ``old``, in one sentence for its definition."""
     if old == "At risk":
         return (f"Called '{new}', not '{old}': at the held-out dates too many customers like these bought again to "
                 "call them at risk (an 'At risk' group must return below the Active group's interval and under half "
                 "of recent buyers' rate).")
+    if new == "Lost":
+        return MEASURED_LOST_REASON.format(new=new, pct=100 * LOST_MAX_RETURN)
     return (f"Called '{new}', not '{old}': customers like these came back too often at the earlier dates "
             f"(a '{old}' group must return under {100 * LOST_MAX_RETURN:.0f} %).")
+
+
+def rename_segments(model, renames: Mapping[str, str], reasons: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Rename segments of a fitted ``model`` (old name -> new name; names it does not have
+    are left out): segment names, profile and definitions follow, each renamed definition
+    ending with why (``reasons[old]``, else ``_rename_reason``) and with the new name's
+    recommendation. Returns the renames made."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import recommendation_for
+
+    renames = {old: new for old, new in renames.items() if old in model.segment_names_.values() and old != new}
+    if not renames:
+        return {}
+    reasons = reasons or {}
+    model.segment_names_ = {c: renames.get(n, n) for c, n in model.segment_names_.items()}
+    model.profile_["Segment"] = model.profile_["Segment"].map(lambda n: renames.get(n, n))
+    model.profile_["Recommendation"] = model.profile_["Segment"].map(recommendation_for)
+    definitions = model.definitions_.rename(index=renames)
+    for old, new in renames.items():
+        if new in definitions.index:
+            reason = reasons.get(old) or _rename_reason(old, new)
+            definitions.loc[new, "Definition"] = f"{definitions.loc[new, 'Definition']} {reason}"
+            definitions.loc[new, "Recommendation"] = recommendation_for(new)
+    model.definitions_ = definitions
+    return renames
+
+
+def name_unmeasured(model) -> dict[str, str]:
+    """Call the long-silent group of ``model`` "Lapsed", not "Lost", when nothing measured
+    what such customers did next (a model trained without a backtest: fixed lifecycle
+    thresholds, the page's own model, a model retrained on the page): "Lost" and its advice
+    to stop paid channels need a measured return under ``LOST_MAX_RETURN``. Returns the
+    renames made ({"Lost": "Lapsed"} or nothing)."""
+    reason = UNMEASURED_REASON.format(old="Lost", new=LAPSED, pct=100 * LOST_MAX_RETURN)
+    return rename_segments(model, {"Lost": LAPSED}, {"Lost": reason})
+
+
+def restate_stage(sentence: str, old: str, new: str) -> str:
+    """A lifecycle sentence (``LifecycleChoice.sentence``) with the stage ``old`` called ``new``."""
+    return sentence.replace(f" {old} from ", f" {new} from ")
+
+
+def _lost_earned_by_measure(model, evidence: Mapping[str, Any], max_return: float) -> dict[str, str]:
+    """{"Lapsed": "Lost"} when ``model`` calls its long-silent group "Lapsed" only because it
+    was not measured (``name_unmeasured``, recorded in ``lifecycle_fit_["renamed"]`` of fixed
+    thresholds) and ``evidence`` now measures it returning under ``max_return`` at every
+    cut-off; else nothing."""
+    fit = getattr(model, "lifecycle_fit_", None) or {}
+    if fit.get("fitted") is not False or (fit.get("renamed") or {}).get("Lost") != LAPSED:
+        return {}
+    figures = (evidence.get("segments") or {}).get(LAPSED)
+    if figures is not None and figures.get("return_rate_hi", 1.0) < max_return:
+        return {LAPSED: "Lost"}
+    return {}
 
 
 def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool = True,
@@ -421,25 +496,26 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     evidence sentence added to the definitions. Returns the renames made. ``rename=False``
     only stores the evidence (``segkit train`` does not backtest the seed preset at all: it
     reproduces the original page). ``renames``: more renames to make whatever the evidence
-    (``LifecycleFit.renames``: a Lost the fitted thresholds did not earn)."""
-    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
-    from segkit.modeling.label import recommendation_for
+    (``LifecycleFit.renames``: a Lost the fitted thresholds did not earn).
 
+    A model with fixed thresholds calls its long-silent group "Lapsed" until measured
+    (``name_unmeasured``); when this backtest measures it returning under
+    ``LOST_MAX_RETURN`` at every cut-off it is called "Lost" (and its lifecycle sentence
+    says so)."""
     evidence = backtest.evidence()
     extra = {old: new for old, new in (renames or {}).items() if old in model.segment_names_.values()}
-    renames = {**extra, **(earned_names(evidence) if rename else {})}
+    renames = {**extra, **(earned_names(evidence) if rename else {}),
+               **(_lost_earned_by_measure(model, evidence, LOST_MAX_RETURN) if rename else {})}
+    renames = rename_segments(model, renames)
     if renames:
-        model.segment_names_ = {c: renames.get(n, n) for c, n in model.segment_names_.items()}
-        model.profile_["Segment"] = model.profile_["Segment"].map(lambda n: renames.get(n, n))
-        model.profile_["Recommendation"] = model.profile_["Segment"].map(recommendation_for)
         evidence["segments"] = {renames.get(n, n): f for n, f in evidence["segments"].items()}
         evidence["renamed"] = renames
-        definitions = model.definitions_.rename(index=renames)
-        for old, new in renames.items():
-            if new in definitions.index:
-                definitions.loc[new, "Definition"] = f"{definitions.loc[new, 'Definition']} {_rename_reason(old, new)}"
-                definitions.loc[new, "Recommendation"] = recommendation_for(new)
-        model.definitions_ = definitions
+    if renames.get(LAPSED) == "Lost":
+        fit = dict(model.lifecycle_fit_)
+        fit["sentence"] = restate_stage(fit.get("sentence", ""), LAPSED, "Lost").replace(
+            UNMEASURED_SENTENCE_END, MEASURED_SENTENCE_END)
+        fit["stage_names"] = {**(fit.get("stage_names") or {}), "Lost": "Lost"}
+        model.lifecycle_fit_ = fit
     sentences = evidence_sentences(evidence, currency)
     model.definitions_ = model.definitions_.assign(
         Evidence=[sentences.get(str(n), "") for n in model.definitions_.index])
@@ -447,6 +523,12 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     return renames
 
 
+#: How a fixed-threshold sentence ends while its long-silent group is unmeasured, and once a
+#: backtest has measured it returning under the limit (``LifecycleChoice.sentence``).
+UNMEASURED_SENTENCE_END = (f"; nobody is called Lost, which needs a measured return under "
+                           f"{100 * LOST_MAX_RETURN:.0f} % within the horizon")
+MEASURED_SENTENCE_END = (f"; the backtest measured customers silent that long returning under "
+                         f"{100 * LOST_MAX_RETURN:.0f} %, so they are called Lost")
 
 
 def parse_until(text: str | None) -> pd.Timestamp | None:

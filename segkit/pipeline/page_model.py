@@ -10,6 +10,7 @@ import pandas as pd
 
 from segkit.errors import SegkitArtifactError
 from segkit.pipeline.artifacts import read_model_card, save_artifacts
+from segkit.pipeline.backtest import LAPSED, name_unmeasured, rename_segments, restate_stage
 from segkit.pipeline.thresholds import train_with_lifecycle
 from segkit.pipeline.workflow import CustomerData, model_fits_data
 
@@ -45,11 +46,36 @@ def model_trained_for_page(data: CustomerData):
 
 def retrained(model, customers: pd.DataFrame, k: int):
     """A model like ``model`` (a fitted ``SegmentationModel``: same features, preset and
-    settings) refitted on ``customers`` with K = ``k``."""
+    settings) refitted on ``customers`` with K = ``k``.
+
+    Its lifecycle stages keep the names ``model`` shows them under ("Quiet", "Lapsed") and
+    its ``lifecycle_fit``. It has no backtest, so its long-silent group is never "Lost"
+    (``backtest.name_unmeasured``): the evidence that earned ``model`` that name is not
+    this model's."""
     # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
     from sklearn.base import clone
 
-    return clone(model).set_params(n_clusters=int(k)).fit(customers)
+    # start-up: scikit-learn loads on first use, not on import (1.8 s, measured)
+    from segkit.modeling.model import STAGE_SEGMENTS
+
+    refit = clone(model).set_params(n_clusters=int(k)).fit(customers)
+    if refit.lifecycle_rules_ is None:
+        return refit
+    fit = dict(getattr(model, "lifecycle_fit_", None) or {})
+    first_stage = len(model.segment_names_) - len(STAGE_SEGMENTS)
+    shown = {stage: str(model.segment_names_.get(first_stage + i, stage)) for i, stage in enumerate(STAGE_SEGMENTS)}
+    renames = {stage: name for stage, name in shown.items() if name != stage}
+    if fit.get("fitted") is not True:
+        renames.pop("Lost", None)  # not measured: name_unmeasured says so below
+    done = {**rename_segments(refit, renames), **name_unmeasured(refit)}
+    if fit or done:
+        if done.get("Lost") == LAPSED and (fit.get("stage_names") or {}).get("Lost") == "Lost":
+            fit["sentence"] = restate_stage(fit.get("sentence", ""), "Lost", LAPSED)
+        if fit.get("stage_names"):
+            fit["stage_names"] = {**fit["stage_names"], **{s: n for s, n in done.items() if s in fit["stage_names"]}}
+        fit["renamed"] = {**(fit.get("renamed") or {}), **done}
+        refit.lifecycle_fit_ = fit
+    return refit
 
 
 def save_model(model, artifacts: Path, data: CustomerData) -> dict:

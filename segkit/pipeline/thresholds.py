@@ -55,8 +55,11 @@ from segkit.pipeline.backtest import (
     DEFAULT_MIN_HISTORY_DAYS,
     LAPSED,
     LOST_MAX_RETURN,
+    UNMEASURED_SENTENCE_END,
     horizon_outcome,
     lines_until,
+    name_unmeasured,
+    rename_segments,
     rolling_cutoffs,
 )
 
@@ -122,6 +125,10 @@ class LifecycleFit:
     #: Whether the At risk group returns clearly less than active customers at every
     #: held-out cut-off (``at_risk_earned``); else it is shown as ``QUIET``.
     at_risk_is_earned: bool = True
+    #: The customer features at each cut-off (lines before it, the model's window, no extra
+    #: features), for the backtest on the same cut-offs (``backtest_segments(features=)``);
+    #: not stored.
+    features: dict[pd.Timestamp, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def stage_names(self) -> dict[str, str]:
@@ -184,14 +191,17 @@ class LifecycleFit:
         return out
 
 
-def _stages_at(lines: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, window_days: int | None) -> pd.DataFrame:
-    """Customers known at ``cutoff`` (lines before it only) with Recency, Tenure,
-    NumPurchases and their outcome in the horizon (Returned, Spend)."""
+def _features_at(lines: pd.DataFrame, cutoff: pd.Timestamp, window_days: int | None) -> pd.DataFrame:
+    """The customer features at ``cutoff`` (lines before it only), as the backtest computes them."""
     # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
     from segkit.features.customers import customer_features
 
-    history = lines[lines["InvoiceDate"] < cutoff]
-    customers = customer_features(history, snapshot_date=cutoff, window_days=window_days)
+    return customer_features(lines[lines["InvoiceDate"] < cutoff], snapshot_date=cutoff, window_days=window_days)
+
+
+def _stages_at(lines: pd.DataFrame, customers: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    """``customers`` (features at ``cutoff``) with Recency, Tenure, NumPurchases and their
+    outcome in the horizon (Returned, Spend)."""
     customers = customers[["Recency", "Tenure", "NumPurchases"]]
     return customers.join(horizon_outcome(lines, customers.index, cutoff, horizon_days))
 
@@ -265,7 +275,8 @@ def fit_lifecycle_rules(
             f"the log gives {len(cutoffs)}, each with {history} days of history and the {horizon_days}-day horizon "
             "after it. Use --lifecycle fixed, a shorter --horizon-days or a longer log.")
     choosing, later = cutoffs[:len(cutoffs) - held_out], cutoffs[len(cutoffs) - held_out:]
-    frames = {c: _stages_at(lines, c, horizon_days, window_days) for c in cutoffs}
+    features = {c: _features_at(lines, c, window_days) for c in cutoffs}
+    frames = {c: _stages_at(lines, features[c], c, horizon_days) for c in cutoffs}
 
     # Return rate by silence band, the choosing cut-offs pooled.
     pooled = pd.concat([frames[c].assign(cutoff=c) for c in choosing])
@@ -316,7 +327,8 @@ def fit_lifecycle_rules(
     settings = {"step_days": step_days, "min_customers": int(min_customers), "max_return": float(max_return),
                 "window_days": window_days, "min_history_days": history,
                 "lost_chosen_on_earlier_cutoffs": lost is not None}
-    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings, at_risk_ok)
+    return LifecycleFit(rules, earned, choosing, later, horizon_days, recent, by_silence, held, settings, at_risk_ok,
+                        features)
 
 
 def at_risk_earned(held_out: pd.DataFrame, recent_return: Mapping[str, float]) -> bool:
@@ -363,6 +375,15 @@ class LifecycleChoice:
         return self.fit.renames if self.fit is not None else {}
 
     @property
+    def stage_names(self) -> dict[str, str]:
+        """Lifecycle stage -> the name it is shown under: the fit's (``LifecycleFit.stage_names``),
+        or with fixed thresholds "Lapsed" for the long-silent group, which nothing has measured
+        (``backtest.name_unmeasured``; a backtest may still earn it "Lost")."""
+        if self.fit is not None:
+            return self.fit.stage_names
+        return {"New": "New", "Active": "Active", "At risk": "At risk", "Lost": LAPSED}
+
+    @property
     def sentence(self) -> str:
         """The thresholds used and how they were chosen, in one sentence ("" without stages)."""
         r = self.rules
@@ -376,8 +397,9 @@ class LifecycleChoice:
                     f"{fit.stage_names['At risk']} from {r.at_risk_days} days of silence, {lost} from {r.lost_days} "
                     f"days, chosen on what customers did within {fit.horizon_days} days of {len(fit.choosing_cutoffs)} "
                     f"earlier dates ({choosing}) and checked at {held}.")
-        return (f"Lifecycle thresholds fixed at New under {r.new_days} days, At risk from {r.at_risk_days} and Lost "
-                f"from {r.lost_days} days of silence, not fitted to this log: {self.reason.rstrip('.')}.")
+        return (f"Lifecycle thresholds fixed at New under {r.new_days} days, At risk from {r.at_risk_days} and "
+                f"{LAPSED} from {r.lost_days} days of silence, not fitted to this log: {self.reason.rstrip('.')}"
+                f"{UNMEASURED_SENTENCE_END}.")
 
     def sentences(self, currency: str = "£") -> list[str]:
         """What ``segkit train`` prints: the sentence, then the fit's held-out figures."""
@@ -392,7 +414,8 @@ class LifecycleChoice:
         if self.fit is not None:
             return {"fitted": True, "sentence": self.sentence, **self.fit.as_dict()}
         return {"fitted": False, "sentence": self.sentence, "reason": self.reason,
-                "thresholds": self.rules.as_dict() if self.rules is not None else None}
+                "thresholds": self.rules.as_dict() if self.rules is not None else None,
+                **({"stage_names": self.stage_names} if self.rules is not None else {})}
 
 
 def choose_lifecycle(data, preset: str = "default", lifecycle: str = FITTED,
@@ -441,9 +464,11 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     saved as ``lifecycle_fit`` in ``model.json``).
 
     Returns ``(model, k_table, choice)``: ``workflow.train_model``'s two and the
-    ``LifecycleChoice``. A backtest of the model (``backtest.apply_evidence``) must pass
-    ``renames=choice.renames`` so a group the fit did not earn "Lost" (or "At risk") is
-    called what the log shows.
+    ``LifecycleChoice``. A group the fit did not earn "Lost" (or "At risk") is called what
+    the log shows at once (``choice.renames``, recorded as ``lifecycle_fit["renamed"]``).
+    With fixed thresholds nothing has measured the long-silent group, so it is called
+    "Lapsed" at once (``backtest.name_unmeasured``); a backtest that measures it returning
+    under 10 % calls it "Lost" again.
 
     >>> from segkit.ingest.sample import generate_sample_transactions
     >>> from segkit.pipeline.workflow import load_customer_data
@@ -458,5 +483,9 @@ def train_with_lifecycle(data, k="auto", preset: str = "default", lifecycle: str
     choice = choose_lifecycle(data, preset, lifecycle, horizon_days, not_fitted_because)
     model, table = train_model(data, k=k, preset=preset, lifecycle=choice.rules, **train_options)
     if choice.rules is not None:
-        model.lifecycle_fit_ = choice.as_dict()
+        # The names the held-out cut-offs earned (Lapsed, Quiet) at once, so no model is shown
+        # as "Lost" before its backtest; with fixed thresholds nothing measured the long-silent
+        # group: not "Lost" either.
+        done = rename_segments(model, choice.renames) if choice.fitted else name_unmeasured(model)
+        model.lifecycle_fit_ = {**choice.as_dict(), "renamed": done}
     return model, table, choice

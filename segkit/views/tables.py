@@ -59,6 +59,7 @@ __all__ = [
     "summary_html",
     "summary_csv",
     "with_evidence",
+    "EVIDENCE_TITLE",
     "segment_centres",
     "everyone_z_scores",
     "compare_segments",
@@ -450,6 +451,10 @@ def summary_html(summary: pd.DataFrame, currency: str = "£") -> str:
         "AvgCLV": lambda v: money(v, currency, 2),
     }
     return _table(summary, formats, "seg-summary-table", headers=summary_headers(currency))
+
+
+#: The heading of the evidence column in the page's customer CSVs (table, campaign, upload).
+EVIDENCE_TITLE = "What customers like these did next"
 
 
 def with_evidence(frame: pd.DataFrame, evidence: Mapping[str, str], segment_column: str = "Segment") -> pd.DataFrame:

@@ -435,7 +435,13 @@ def test_download_is_the_filtered_table(page, served):
     expected = served.data.customers[served.data.customers["Country"] == country]
     assert len(downloaded) == len(expected) and (downloaded["Country"] == country).all()
     header = [t.strip() for t in page.locator(".seg-customer-table thead th").all_inner_texts()]
-    assert header == list(downloaded.columns)
+    from segkit.views.tables import EVIDENCE_TITLE
+
+    # the table's columns, and after the recommendation each customer's segment's evidence in words
+    assert header == [c for c in downloaded.columns if c != EVIDENCE_TITLE]
+    assert list(downloaded.columns).index(EVIDENCE_TITLE) == list(downloaded.columns).index("Recommendation") + 1
+    assert downloaded[EVIDENCE_TITLE].notna().all()
+    assert (downloaded.groupby("Segment")[EVIDENCE_TITLE].nunique() == 1).all()
     rows = [[c.strip() for c in row.split("\t")] for row in page.locator(".seg-customer-table tbody tr").all_inner_texts()]
     first = downloaded.head(len(rows))
     assert [r[0] for r in rows] == first["Customer"].tolist()

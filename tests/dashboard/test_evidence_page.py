@@ -79,5 +79,11 @@ def test_an_upload_of_known_customers_new_lines_shows_who_moved(page, served, sa
     scored = _csv_link(page, ".seg-upload-result a.seg-download-link").set_index("Customer")
     assert set(scored.index) == best | lost and not (scored["Segment"] == "New").any()
     assert (scored["Segment"] == after.reindex(scored.index)).all()
+    from segkit.pipeline.backtest import segment_evidence
+    from segkit.views.tables import EVIDENCE_TITLE
+
+    said = segment_evidence(model, scored["Segment"].unique())  # each row: its segment's sentence
+    assert (scored[EVIDENCE_TITLE] == scored["Segment"].map(said)).all()
+    assert list(scored.columns).index(EVIDENCE_TITLE) == list(scored.columns).index("Recommendation") + 1
     print(f"\nupload on the sample page: {len(after)} known customers, {len(moved)} moved "
           f"({', '.join(f'{before[c]} -> {moved[c]}' for c in moved.index)}), none New")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -42,14 +43,20 @@ def afternoon_share(lines):
 
 @pytest.fixture
 def clean_registry():
-    """The feature registry, sys.modules and sys.path as they were after the test."""
+    """The feature registry, sys.modules and sys.path as they were after the test: the
+    feature modules a test imported from its temporary folders are forgotten. Libraries it
+    imported first stay (forgetting DuckDB's compiled submodules broke every later DuckDB
+    import in the same worker: "'_duckdb' is not a package")."""
     registered = dict(features_module.REGISTERED_FEATURES)
     transforms = dict(features_module.FEATURE_TRANSFORMS)
     modules = set(sys.modules)
     path = list(sys.path)
     yield
+    temporary = Path(tempfile.gettempdir()).resolve()
     for name in set(sys.modules) - modules:
-        sys.modules.pop(name, None)
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and Path(file).resolve().is_relative_to(temporary):
+            sys.modules.pop(name, None)
     sys.path[:] = path
     features_module.REGISTERED_FEATURES.clear()
     features_module.REGISTERED_FEATURES.update(registered)

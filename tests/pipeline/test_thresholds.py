@@ -319,7 +319,7 @@ def test_too_short_a_log_trains_with_the_fixed_thresholds_and_says_why(tmp_path,
     fixed = card["lifecycle_fit"]
     assert fixed["fitted"] is False and fixed["thresholds"] == card["lifecycle"]
     sentence = fixed["sentence"]
-    assert sentence.startswith("Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180 "
+    assert sentence.startswith("Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lapsed from 180 "
                                "days of silence, not fitted to this log: the log covers 2")
     assert "too short for the backtest's cut-offs" in sentence and sentence.count(". ") == 0
     assert sentence in out
@@ -452,5 +452,218 @@ def test_the_page_says_how_its_model_chose_the_thresholds(sample_data, tmp_path)
     assert "Lapsed" in page.segments.glossary.value and ">Lost<" not in page.segments.glossary.value
     own = Dashboard(sample_data, artifacts=tmp_path / "none", settings=Settings(currency="£", analyst=False), query="")
     note = own.segments.lifecycle_note.value.replace("&#x27;", "'")
-    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lost from 180" in note
+    assert "Lifecycle thresholds fixed at New under 30 days, At risk from 120 and Lapsed from 180" in note
     assert PAGE_NOT_FITTED.replace("`", "") in note.replace("`", "")
+    # its own model has no backtest: nobody is Lost or told to go without paid channels, on screen or in the CSVs
+    words = " ".join([own.segments.glossary.value, own.segments.summary.value, own.table.table.value]).lower()
+    assert ">lost<" not in words and NO_PAID not in words and ">lapsed<" in words
+    assert "Lost" not in set(own.state.everyone["Segment"].astype(str))
+    assert NO_PAID not in own.table.campaign_rows.to_csv().lower()
+
+
+# -- unmeasured: nobody is "Lost" without a measured return under 10 % -------------------
+def _shown_words(model) -> str:
+    """Every name and piece of advice a model shows: names, profile and definitions."""
+    return "\n".join([*map(str, model.segment_names_.values()), model.profile_.to_string(),
+                      model.definitions_.to_string()])
+
+
+def _assert_lapsed_not_lost(model) -> None:
+    names = set(map(str, model.segment_names_.values()))
+    assert "Lost" not in names and "Lapsed" in names
+    assert "Lost" not in set(model.profile_["Segment"]) and "Lost" not in set(model.definitions_.index)
+    assert NO_PAID not in _shown_words(model).lower()
+    lapsed = model.definitions_.loc["Lapsed"]
+    assert "nothing has measured what customers like these did next" in lapsed["Definition"]
+    assert lapsed["Recommendation"] == recommendation_for("Lapsed")
+    fit = model.lifecycle_fit_
+    assert fit["fitted"] is False and fit["stage_names"]["Lost"] == "Lapsed" and fit["renamed"] == {"Lost": "Lapsed"}
+    assert "At risk from 120 and Lapsed from 180 days of silence" in fit["sentence"]
+    assert "nobody is called Lost" in fit["sentence"] and fit["sentence"].count(". ") == 0
+
+
+def test_the_page_s_own_model_calls_nobody_lost(sample_data):
+    """The page's own model (fixed thresholds, no backtest) and a model the page retrains
+    with another K: the long-silent group is Lapsed, with advice that keeps paying for it."""
+    from segkit.pipeline.page_model import model_trained_for_page, retrained
+
+    model, _ = model_trained_for_page(sample_data)
+    _assert_lapsed_not_lost(model)
+    other = retrained(model, sample_data.customers, 2)
+    _assert_lapsed_not_lost(other)
+    assert other.lifecycle_fit_["sentence"] == model.lifecycle_fit_["sentence"]
+
+
+def test_a_retrained_model_never_keeps_a_lost_its_backtest_earned():
+    """Retrained on the page (no backtest), a model whose backtest had earned "Lost" says
+    Lapsed: the evidence that earned the name is not the refit's."""
+    from segkit.pipeline.page_model import retrained
+    from segkit.pipeline.thresholds import train_with_lifecycle
+    from segkit.pipeline.workflow import load_customer_data
+
+    data = load_customer_data(_log(comeback=0.0).drop(columns="TotalPrice"))
+    model, _, choice = train_with_lifecycle(data, k=2)
+    assert choice.fit.lost_earned and "Lost" in model.segment_names_.values()
+    refit = retrained(model, data.customers, 3)
+    assert "Lost" not in refit.segment_names_.values() and "Lapsed" in refit.segment_names_.values()
+    assert NO_PAID not in _shown_words(refit).lower()
+    assert " Lapsed from " in refit.lifecycle_fit_["sentence"] and " Lost from " not in refit.lifecycle_fit_["sentence"]
+
+
+def test_out_of_core_data_calls_nobody_lost(sample_data):
+    from segkit.pipeline.thresholds import train_with_lifecycle
+    from segkit.pipeline.workflow import CustomerData
+
+    out_of_core = CustomerData(sample_data.source, False, sample_data.rules, None, None, sample_data.report,
+                               sample_data.customers, sample_data.window_days)
+    model, _, choice = train_with_lifecycle(out_of_core, k=3)
+    assert not choice.fitted and choice.stage_names["Lost"] == "Lapsed"
+    _assert_lapsed_not_lost(model)
+    assert "out-of-core" in model.lifecycle_fit_["sentence"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [["--lifecycle", "fixed", "--no-backtest"], ["--no-backtest"]])
+def test_segkit_train_without_a_backtest_calls_nobody_lost(tmp_path, sample_csv, capsys, options):
+    """`segkit train --no-backtest` (fixed thresholds, nothing measured): no "Lost", no
+    "no paid channels" in its output, model.json or the model it loads back."""
+    from segkit import cli
+    from segkit.pipeline.artifacts import load_artifacts
+
+    assert cli.main(["train", "--data", str(sample_csv), "--k", "3", *options,
+                     "--artifacts", str(tmp_path / "model")]) == 0
+    out = capsys.readouterr().out
+    card = _card(tmp_path / "model")
+    assert "evidence" not in card
+    definitions = pd.DataFrame(card["definitions"]).set_index("Segment")
+    assert "Lost" not in definitions.index and "Lapsed" in definitions.index
+    assert NO_PAID not in json.dumps(card).lower() and NO_PAID not in out.lower()
+    assert "  Lost:" not in out and "  Lapsed:" in out
+    assert card["lifecycle_fit"]["sentence"] in out
+    model = load_artifacts(tmp_path / "model")  # the names check accepts the rename
+    _assert_lapsed_not_lost(model)
+
+
+@pytest.mark.slow
+def test_segkit_train_lifecycle_fixed_names_the_long_silent_by_the_backtest(tmp_path, capsys):
+    """`segkit train --lifecycle fixed` with its backtest: the 180-day group is "Lost" (told
+    no paid channels) only where customers like these returned under 10 % at every cut-off;
+    where they come back it stays "Lapsed", with its measured rate."""
+    from segkit import cli
+    from segkit.pipeline.artifacts import load_artifacts
+
+    for comeback, expected in ((0.0, "Lost"), (0.6, "Lapsed")):
+        folder = tmp_path / f"model{comeback}"
+        assert cli.main(["train", "--data", _csv(_log(comeback=comeback), tmp_path / "log.csv"), "--k", "2",
+                         "--lifecycle", "fixed", "--artifacts", str(folder)]) == 0
+        out = capsys.readouterr().out
+        card = _card(folder)
+        assert card["lifecycle"] == LifecycleRules().as_dict()
+        names = set(pd.DataFrame(card["definitions"])["Segment"])
+        assert expected in names and ({"Lost", "Lapsed"} - {expected}).isdisjoint(names), (comeback, names)
+        figures = card["evidence"]["segments"][expected]
+        assert (figures["return_rate_hi"] < LOST_MAX_RETURN) == (expected == "Lost")
+        sentence = card["lifecycle_fit"]["sentence"]
+        assert f"At risk from 120 and {expected} from 180 days of silence" in sentence and sentence in out
+        assert ("nobody is called Lost" in sentence) == (expected == "Lapsed")
+        for name, row in pd.DataFrame(card["definitions"]).set_index("Segment").iterrows():
+            if NO_PAID in row["Recommendation"]:
+                assert card["evidence"]["segments"][name]["return_rate_hi"] < LOST_MAX_RETURN
+        assert set(load_artifacts(folder).segment_names_.values()) == names
+        # `segkit backtest` on the same settings says what train will call the group
+        assert cli.main(["backtest", "--data", str(tmp_path / "log.csv"), "--k", "2", "--lifecycle", "fixed",
+                         "--out", str(tmp_path / "backtest.csv")]) == 0
+        said = "returned under 10 % at every cut-off: segkit train calls it 'Lost'"
+        assert (said in capsys.readouterr().out) == (expected == "Lost")
+
+
+@pytest.mark.slow
+def test_the_backtest_is_cached_with_the_model(sample_data, sample_csv, tmp_path, monkeypatch, capsys):
+    """The backtest, the threshold fit and the lifetime-value check run once, in `segkit
+    train`: the page opened on the saved model and `segkit score` read them from model.json
+    and never run them again (each would fail here if called)."""
+    import shutil
+
+    from segkit import cli
+    from segkit.config import ARTIFACTS_DIR, Settings
+    from segkit.dashboard import Dashboard
+    from segkit.pipeline import backtest, thresholds, value_backtest
+    from segkit.pipeline.backtest import evidence_sentences
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the backtest ran again")
+
+    for module, name in ((backtest, "backtest_segments"), (backtest, "segment_at"), (thresholds, "fit_lifecycle_rules"),
+                         (thresholds, "choose_lifecycle"), (value_backtest, "value_backtest")):
+        monkeypatch.setattr(module, name, never)
+    shutil.copytree(ARTIFACTS_DIR, tmp_path / "shipped")
+    page = Dashboard(sample_data, artifacts=tmp_path / "shipped", settings=Settings(currency="£", analyst=False),
+                     query="")
+    card = page.state.card
+    said = evidence_sentences(card["evidence"])
+    assert card["evidence"]["value"] and said
+    assert page.state.evidence == {name: said[name] for name in page.state.segment_names}
+    glossary = page.segments.glossary.value.replace("&#x27;", "'")
+    assert all(sentence.split(" At ")[0] in glossary for sentence in said.values())
+    out = tmp_path / "scored.csv"
+    assert cli.main(["score", "--data", str(sample_csv), "--artifacts", str(tmp_path / "shipped"), "--out",
+                     str(out)]) == 0
+    scored = pd.read_csv(out, dtype={"CustomerID": str})
+    assert (scored["Evidence"] == scored["Segment"].map(said)).all()
+
+
+def test_the_backtest_reuses_the_customer_features_the_fit_computed(sample_data, sample_fit, monkeypatch):
+    """`segkit train` fits the thresholds and backtests on the same cut-offs: the backtest
+    takes the fit's customer features at each cut-off instead of computing them again, and
+    its table is the same as when it computes them."""
+    from segkit.features import customers as customers_module
+    from segkit.pipeline import backtest
+    from segkit.pipeline.backtest import backtest_segments
+    from segkit.pipeline.workflow import train_model
+
+    model = train_model(sample_data, k=3, lifecycle=sample_fit.rules)[0]
+    alone = backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days, n_boot=20)
+    assert set(sample_fit.features) == set(alone.cutoffs)
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("customer features computed again")
+
+    monkeypatch.setattr(customers_module, "customer_features", never)
+    monkeypatch.setattr(backtest, "customer_features", never, raising=False)
+    shared = backtest_segments(sample_data.lines, model=model, window_days=sample_data.window_days, n_boot=20,
+                               features=sample_fit.features)
+    pd.testing.assert_frame_equal(shared.table, alone.table)
+
+
+@pytest.mark.slow
+def test_a_second_train_of_the_same_model_reuses_its_backtest(sample_csv, tmp_path, monkeypatch, capsys):
+    """`segkit train` run again on the same data with the same options and code finds the
+    threshold fit and the backtest in the current model.json and reuses them (each would
+    fail here if run): same names, definitions and evidence. Other options run them again."""
+    from segkit import cli
+    from segkit.pipeline import backtest, thresholds, value_backtest
+    from segkit.pipeline.artifacts import load_artifacts
+
+    train = ["train", "--data", str(sample_csv), "--k", "3", "--no-clv", "--artifacts", str(tmp_path / "model")]
+    assert cli.main(train) == 0
+    first = _card(tmp_path / "model")
+    assert first["evidence"]["key"] and "reused" not in capsys.readouterr().out
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the backtest ran again")
+
+    for module, name in ((backtest, "backtest_segments"), (thresholds, "fit_lifecycle_rules"),
+                         (thresholds, "choose_lifecycle"), (value_backtest, "value_backtest")):
+        monkeypatch.setattr(module, name, never)
+    assert cli.main(train) == 0
+    out = capsys.readouterr().out
+    assert "backtest: reused from the current model" in out and first["lifecycle_fit"]["sentence"] in out
+    cards = sorted((tmp_path / "model").glob("versions/*/model.json"))
+    assert len(cards) == 2
+    second = json.loads(cards[-1].read_text())
+    for part in ("segments", "lifecycle", "lifecycle_fit", "evidence", "definitions"):
+        assert second[part] == first[part], part
+    assert set(load_artifacts(tmp_path / "model").segment_names_.values()) == set(first["segments"].values())
+    monkeypatch.undo()
+    assert cli.main([*train[:-2], "--horizon-days", "60", "--artifacts", str(tmp_path / "model")]) == 0
+    assert "reused" not in capsys.readouterr().out
