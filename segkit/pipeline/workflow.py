@@ -48,7 +48,7 @@ from segkit.ingest.read_cache import (
 )
 from segkit.ingest.readers import column_names, read_raw
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
-from segkit.ingest.values import as_text, read_numbers
+from segkit.ingest.values import customer_ids, read_numbers
 from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES, feature_functions, with_features
 from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, midnight_after, snapshot_date_for
 
@@ -1121,7 +1121,7 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
     if raw.empty:
         raise SegkitDataError(f"'{source}' has a header but no customers; export it again.")
     table = raw.copy()
-    ids = as_text(table[id_column])
+    ids = customer_ids(table[id_column])
     blank = ids.isna()
     if blank.any():
         raise SegkitDataError(

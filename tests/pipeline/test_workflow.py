@@ -126,3 +126,19 @@ def test_lifetime_value_columns_keep_the_logs_currency(sample_log):
                          "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "D"}
     valued = workflow.add_customer_value(data.customers, data.lines, model)
     assert "CLV" in valued.columns and valued.attrs.get(LOG_CURRENCY) == "EUR"
+
+
+def test_a_customer_table_matches_email_ids_as_a_log_does():
+    """An email id is one customer whatever its case and spaces, in a customer table as in a
+    transaction log (``ingest.values.customer_ids``): the scored table's ids are the log's, and
+    two rows of one customer written in two cases are one customer."""
+    from segkit.ingest.values import customer_ids
+
+    raw = pd.DataFrame({"CustomerID": ["Ann@Shop.com ", "bob@shop.com", "ann@shop.com"],
+                        "NumPurchases": [3, 1, 3], "TotalSpend": [120.0, 15.0, 120.0], "Recency": [10, 200, 10]})
+    notes: list[str] = []
+    table = workflow.check_customer_table(raw, ["NumPurchases", "TotalSpend", "Recency"], "customers.csv",
+                                          notes=notes)
+    assert sorted(table.index) == ["ann@shop.com", "bob@shop.com"]
+    assert sorted(table.index) == sorted(set(customer_ids(pd.Series(["ANN@shop.com", "bob@shop.com"]))))
+    assert len(notes) == 1 and "once" in notes[0], notes
