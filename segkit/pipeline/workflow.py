@@ -50,7 +50,7 @@ from segkit.ingest.readers import column_names, read_raw
 from segkit.ingest.sample import SAMPLE_LABEL, generate_sample_transactions
 from segkit.ingest.values import customer_ids, read_numbers
 from segkit.rules.registry import FEATURE_TRANSFORMS, REGISTERED_FEATURES, feature_functions, with_features
-from segkit.schema import MISSING_MARKERS, OUT_OF_CORE_LINES, midnight_after, snapshot_date_for
+from segkit.schema import OUT_OF_CORE_LINES, midnight_after, snapshot_date_for
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (about 1.5 s)
     from segkit.modeling.label import LifecycleRules
@@ -1147,9 +1147,13 @@ def check_customer_table(raw: pd.DataFrame, features, source: str, id_column: st
             )
     for column in table.columns.difference([id_column, *features]):
         if table[column].dtype == object or pd.api.types.is_string_dtype(table[column].dtype):
-            text = table[column].astype("string").str.strip()
-            numbers = pd.to_numeric(text.mask(text.isin(MISSING_MARKERS)), errors="coerce")
-            if numbers.notna().any() and (numbers.notna() | text.isna() | text.isin(MISSING_MARKERS)).all():
+            # The features' number rule (``read_numbers``, with their decimal mark); a column
+            # it cannot read whole stays text.
+            try:
+                numbers, _ = read_numbers(table[column], column, source, locale_hint=locale)
+            except SegkitDataError:
+                continue
+            if numbers.notna().any():
                 table[column] = numbers
     before = len(table)
     table = table.drop_duplicates()

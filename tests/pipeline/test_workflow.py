@@ -142,3 +142,15 @@ def test_a_customer_table_matches_email_ids_as_a_log_does():
     assert sorted(table.index) == ["ann@shop.com", "bob@shop.com"]
     assert sorted(table.index) == sorted(set(customer_ids(pd.Series(["ANN@shop.com", "bob@shop.com"]))))
     assert len(notes) == 1 and "once" in notes[0], notes
+
+
+def test_a_customer_tables_extra_columns_read_numbers_as_its_features_do():
+    """Extra columns of a customer table follow the features' number rule
+    (``ingest.values.read_numbers``): ``1.250,50`` in a table written with decimal commas is
+    1250.5, and a column of words stays text."""
+    raw = pd.DataFrame({"CustomerID": ["1", "2"], "NumPurchases": ["3", "1"], "TotalSpend": ["1.250,50", "15,00"],
+                        "Recency": ["10", "200"], "AvgBasket": ["416,83", "15,00"], "Tier": ["gold", "none"]})
+    table = workflow.check_customer_table(raw, ["NumPurchases", "TotalSpend", "Recency"], "customers.csv")
+    assert table["TotalSpend"].tolist() == [1250.5, 15.0]
+    assert table["AvgBasket"].tolist() == [416.83, 15.0]
+    assert table["Tier"].tolist() == ["gold", "none"]
