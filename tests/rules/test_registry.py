@@ -87,7 +87,8 @@ def test_customer_buckets_and_small_chunks_give_the_same_features(sample_parquet
     monkeypatch.setattr(segkit.engines.registered, "CHUNK_LINES", 2_000)  # chunks cut between customers
     got = load_customer_data(sample_parquet, engine="duckdb", window_days=window_days, extra_features=FEATURES)
     assert len(counted_chunks) > 4 and max(counted_chunks) < 4_000
-    assert_same_features(got.customers, in_memory(sample_parquet, window_days=window_days))
+    # a customer's spend is summed in another order across buckets: shares agree to float rounding
+    assert_same_features(got.customers, in_memory(sample_parquet, window_days=window_days), atol=1e-12)
 
 
 def test_real_data_out_of_core_gives_the_in_memory_features(real_parquet):
