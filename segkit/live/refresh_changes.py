@@ -18,7 +18,10 @@ __all__ = ["LiveUpdate", "order_moves", "describe_changes", "purchased_since", "
 
 #: A move from a valued segment into a slipping one is listed first.
 VALUED_SEGMENTS = ("VIP", "Loyal")
-SLIPPING_SEGMENTS = ("At risk", "Lost")
+#: The lifecycle's silent stages under every name a model gives them: the fixed names, and
+#: the measured ones of ``segkit train`` ("Quiet" for an At-risk group that is not earned,
+#: "Lapsed" for a long-silent group not measured as gone; segkit.pipeline.thresholds/backtest).
+SLIPPING_SEGMENTS = ("At risk", "Lost", "Quiet", "Lapsed")
 
 
 @dataclass
@@ -78,7 +81,7 @@ class LiveUpdate:
         if len(self.moves):
             n, matters = len(self.moves), int(self.moves["Matters"].sum())
             parts.append(f"{n:,} customer{'s' if n != 1 else ''} moved segment"
-                         + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to At risk or Lost" if matters else "")
+                         + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to {' or '.join(SLIPPING_SEGMENTS)}" if matters else "")
                          + moves_ending + ".")
         if self.waiting_files:
             parts.append(f"{quoted_names(self.waiting_files)} still being written; read at a later check.")

@@ -417,7 +417,8 @@ RFM_SEGMENT_TEXT: dict[str, tuple[str, str]] = {
     "At risk": ("Used to buy fairly well (FM 3-4) but not for a long time (R 1-2).",
                 "Win-back campaign: personalised reminders and an offer."),
     "Lost": ("Bought little (FM 1) and long ago (R 1).",
-             "Low priority: one last reactivation, otherwise leave them."),
+             "Keep them in low-cost reminders (newsletter, seasonal mail); nothing here measures whether "
+             "spending on them pays, so do not drop them on this label alone."),
     "Hibernating": ("Bought little (FM 1-2), and not recently (R 1-2).",
                     "Include in broad reactivation campaigns only."),
 }

@@ -559,10 +559,13 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Notes
         -----
-        ``Confidence`` is ``confidence`` (how clearly the customer sits in its value
-        cluster), capped with lifecycle rules at ``DaysToStageChange / SETTLED_DAYS``: a
-        customer a day from the next stage scores 0.03, never "certain". How much the
-        label survives a refit on other customers is ``segkit.modeling.validation.refit_intervals``.
+        With refits stored (``refits_``, set by ``segkit.modeling.validation.store_refits``
+        at ``segkit train``) also ``KeptInRefits``: the share of the refits on resampled
+        customers that give the customer the same label (``kept_in_refits``), and
+        ``Confidence`` is that share; without, ``Confidence`` is ``confidence`` (how clearly
+        the customer sits in its value cluster). Either is capped with lifecycle rules at
+        ``DaysToStageChange / SETTLED_DAYS``: a customer a day from the next stage scores
+        0.03, never "certain".
         """
         check_is_fitted(self, "pipeline_")
         customers = self._as_frame(customers)
@@ -578,7 +581,10 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))
             out["Stage"] = pd.array(stage, dtype="string")
             out["ValueTier"] = pd.Series(tiers, index=out.index).map(self.segment_names_).astype("string")
-        confidence = self.confidence(customers)
+        kept = self.kept_in_refits(X, clusters, codes)
+        confidence = self.confidence(customers) if kept is None else kept
+        if kept is not None:
+            out["KeptInRefits"] = np.round(kept, 3)
         if self.lifecycle_rules_ is not None:
             days = days_to_stage_change(customers, self.lifecycle_rules_)
             out["DaysToStageChange"] = pd.array(days, dtype="Float64").round(0).astype("Int64")
@@ -586,6 +592,28 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
             confidence = np.where(np.isnan(days), confidence, np.minimum(confidence, days / SETTLED_DAYS))
         out["Confidence"] = np.round(confidence, 3)
         return out
+
+    def kept_in_refits(self, matrix: pd.DataFrame, clusters: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
+        """Per customer, the share of the stored refits (``refits_``: each refit's fitted
+        pipeline and the name it gives each of its clusters) that keep the customer's
+        label; ``None`` without stored refits. No refit is fitted here: each stored
+        pipeline scores the customers. With lifecycle rules the refits keep the rules, so a
+        stage (New, At risk, Lost or their measured names) is kept in every refit and a
+        value tier is compared by name (VIP, Loyal ..); without, the segment names are
+        compared."""
+        refits = getattr(self, "refits_", None)
+        if not refits:
+            return None
+        names = np.array([self.segment_names_.get(int(t)) for t in self.tier_of_cluster_], dtype=object)
+        label = names[clusters]
+        staged = codes >= self.n_clusters if self.lifecycle_rules_ is not None else np.zeros(len(codes), dtype=bool)
+        same = np.zeros(len(codes))
+        for refit in refits:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                refit_clusters = np.asarray(refit["pipeline"].predict(matrix), dtype=int)
+            same += np.asarray(refit["names"], dtype=object)[refit_clusters] == label
+        return np.where(staged, 1.0, same / len(refits))
 
     @property
     def centroids_(self) -> pd.DataFrame:

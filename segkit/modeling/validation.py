@@ -19,7 +19,14 @@ from segkit.modeling.label import rfm_scores
 
 __all__ = ["next_period_spend", "eta_squared", "rfm_score", "holdout", "holdout_summary", "spend_terciles",
            "holdout_grid", "bootstrap_segments", "BASELINES", "linear_baseline", "baseline_comparison",
-           "refit_intervals"]
+           "refit_intervals", "REFITS", "resampled_refits", "store_refits"]
+
+#: Refits ``segkit train`` stores with the model for each customer's ``KeptInRefits``
+#: (measured on the real data: docs/data-science.md, "Confidence").
+REFITS = 20
+#: Refits are fitted on a random sample of at most this many customers (K-Means settles
+#: long before; it bounds the added train time on large logs).
+REFIT_CUSTOMERS = 100_000
 
 
 def next_period_spend(transactions: pd.DataFrame, cutoff: pd.Timestamp | str, months: int = 3) -> pd.Series:
@@ -258,3 +265,34 @@ def refit_intervals(customers: pd.DataFrame, model_factory, n_refits: int = 30, 
                      "Renamed": int((~present).sum())})
     kept = pd.Series(same / n_refits, index=customers.index, name="KeptInRefits")
     return pd.DataFrame(rows).set_index("Segment"), kept
+
+
+def resampled_refits(customers: pd.DataFrame, model_factory, n_refits: int = REFITS, random_state: int = 0) -> list:
+    """``n_refits`` models ``model_factory()`` fitted each on ``customers`` drawn with
+    replacement (the draws of ``refit_intervals`` for the same ``random_state``)."""
+    rng = np.random.default_rng(random_state)
+    refits = []
+    for _ in range(n_refits):
+        sample = customers.iloc[rng.integers(0, len(customers), len(customers))]
+        sample = sample.set_axis(pd.RangeIndex(len(sample), name=customers.index.name))
+        refits.append(model_factory().fit(sample))
+    return refits
+
+
+def store_refits(model, customers: pd.DataFrame, n_refits: int = REFITS, random_state: int = 0,
+                 max_customers: int = REFIT_CUSTOMERS):
+    """Refit ``model``'s settings on ``n_refits`` resamples of ``customers`` (its training
+    customers) and keep, per refit, only what scoring needs: the fitted pipeline and the
+    name of each of its clusters (``model.refits_``, saved with the model). Scoring then
+    gives every customer ``KeptInRefits`` (``SegmentationModel.kept_in_refits``) without
+    fitting anything. Above ``max_customers`` customers the resamples are drawn from a
+    random sample of that many. Returns ``model``."""
+    from sklearn.base import clone
+
+    if len(customers) > max_customers:
+        customers = customers.sample(max_customers, random_state=random_state)
+    refits = resampled_refits(customers, lambda: clone(model), n_refits, random_state)
+    model.refits_ = [{"pipeline": refit.pipeline_,
+                      "names": [refit.segment_names_.get(int(t)) for t in refit.tier_of_cluster_]}
+                     for refit in refits]
+    return model

@@ -94,6 +94,9 @@ MODEL_CARD = "model.json"
 PIECES = {"pipeline": "pipeline.joblib"}
 #: Format 1 (segkit 0.1) saved the scaler and the K-Means step apart.
 PIECES_V1 = {"scaler": "scaler.joblib", "kmeans": "kmeans.joblib"}
+#: The refits on resampled customers (``SegmentationModel.refits_``: each one's pipeline and
+#: cluster names), written when the model has them, for each customer's ``KeptInRefits``.
+REFITS_PIECE = "refits.joblib"
 CURRENT = "CURRENT"
 VERSIONS = "versions"
 MODEL_KEY_ENV = "SEGKIT_MODEL_KEY"
@@ -178,6 +181,9 @@ def save_artifacts(model: SegmentationModel, directory: str | Path = ARTIFACTS_D
         files = {}
         joblib.dump(model.pipeline_, staging / PIECES["pipeline"])
         files[PIECES["pipeline"]] = _sha256(staging / PIECES["pipeline"])
+        if getattr(model, "refits_", None):
+            joblib.dump(model.refits_, staging / REFITS_PIECE)
+            files[REFITS_PIECE] = _sha256(staging / REFITS_PIECE)
         card = _model_card(model, training_data, created, files)
         # Names sort by time (to the millisecond), then the card's checksum.
         version = f"{created:%Y%m%dT%H%M%S}{created.microsecond // 1000:03d}Z-{card['card_sha256'][:8]}"
@@ -231,6 +237,9 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
         "versions": _versions(),
         "files": files,
     }
+    if getattr(model, "refits_", None):  # segkit.modeling.validation.store_refits: KeptInRefits per customer
+        card["refits"] = {"count": len(model.refits_), "resampled": "customers drawn with replacement",
+                          "file": REFITS_PIECE}
     if getattr(model, "evidence_", None):  # segkit.pipeline.backtest: what customers like these did next
         card["evidence"] = jsonable(model.evidence_)
     if getattr(model, "lifecycle_fit_", None):  # segkit.pipeline.thresholds: how the lifecycle thresholds were chosen
@@ -520,6 +529,8 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
     card = _read_card_file(directory / MODEL_CARD)
     pieces = PIECES if card["format"] >= 2 else PIECES_V1
     paths = {key: _checked_piece(directory, card, name) for key, name in pieces.items()}
+    if REFITS_PIECE in card["files"]:
+        paths["refits"] = _checked_piece(directory, card, REFITS_PIECE)
     try:
         with _module_paths_of_earlier_versions():
             loaded = {key: joblib.load(path) for key, path in paths.items()}
@@ -609,6 +620,13 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
                 model.clv_uncertainty_ = dict(uncertainty, draws=draws)
         except SegkitError as exc:
             raise SegkitArtifactError(f"{exc} Retrain with `segkit train`.") from None
+    if "refits" in loaded:
+        refits = loaded["refits"]
+        if not isinstance(refits, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("pipeline"), Pipeline) and len(r.get("names", ())) == card["k"]
+                for r in refits):
+            raise SegkitArtifactError(f"'{paths['refits']}' is not a list of segkit refits; retrain with `segkit train`.")
+        model.refits_ = refits
     if card.get("evidence"):
         model.evidence_ = card["evidence"]
     if card.get("lifecycle_fit"):

@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # scikit-learn loads only when a model is trained or used (ab
 __all__ = ["CustomerData", "converted_rule", "with_converted", "load_customer_data", "train_model", "model_fits_data", "customers_for_scoring",
            "customers_with_history", "segment_moves", "read_log", "database_source", "fit_customer_value",
            "check_customer_table", "parquet_line_count", "training_rules", "card_rules", "MAX_TRAINING_CUSTOMERS",
-           "add_customer_value", "add_customer_value_and_draws", "is_customer_table"]
+           "add_customer_value", "add_customer_value_and_draws", "is_customer_table", "training_customers"]
 
 
 @dataclass
@@ -700,6 +700,15 @@ def _biggest_removal(report: pd.DataFrame) -> str:
 MAX_TRAINING_CUSTOMERS = 2_000_000
 
 
+def training_customers(data: CustomerData | pd.DataFrame, random_state: int = 42) -> pd.DataFrame:
+    """The customers ``train_model`` fits on: all of them, or a random sample of
+    ``MAX_TRAINING_CUSTOMERS`` when there are more."""
+    customers = data.customers if isinstance(data, CustomerData) else data
+    if len(customers) > MAX_TRAINING_CUSTOMERS:
+        customers = customers.sample(MAX_TRAINING_CUSTOMERS, random_state=random_state)
+    return customers
+
+
 def train_model(
     data: CustomerData | pd.DataFrame,
     k: int | str = "auto",
@@ -766,10 +775,8 @@ def train_model(
         recommend_k,
     )
 
-    customers = data.customers if isinstance(data, CustomerData) else data
-    everyone = len(customers)
-    if everyone > MAX_TRAINING_CUSTOMERS:
-        customers = customers.sample(MAX_TRAINING_CUSTOMERS, random_state=random_state)
+    customers = training_customers(data, random_state)
+    everyone = len(data.customers if isinstance(data, CustomerData) else data)
 
     spec = FEATURE_PRESETS[preset]
     rules = lifecycle if lifecycle is not None and spec.lifecycle is not None else spec.lifecycle

@@ -86,8 +86,8 @@ ALL = "All"
 #: Columns of the customer table, in the order shown (and downloaded).
 TABLE_COLUMNS = [
     "CustomerID", "Segment", "Country", "NumPurchases", "TotalQuantity", "TotalSpend", "AvgOrderValue",
-    "Recency", "Tenure", "DistinctProducts", "LastPurchase", "DaysToStageChange", "Confidence", "PAlive", "CLV",
-    "CLVLow", "CLVHigh", "Recommendation",
+    "Recency", "Tenure", "DistinctProducts", "LastPurchase", "DaysToStageChange", "KeptInRefits", "Confidence",
+    "PAlive", "CLV", "CLVLow", "CLVHigh", "Recommendation",
 ]
 
 #: Columns of the cluster summary table.
@@ -627,7 +627,8 @@ _TABLE_FORMATS = {
     "NumPurchases": lambda v: _number(v), "TotalQuantity": lambda v: _number(v),
     "Recency": lambda v: _number(v), "Tenure": lambda v: _number(v), "DistinctProducts": lambda v: _number(v),
     "LastPurchase": lambda v: "" if pd.isna(v) else f"{pd.Timestamp(v):%d %b %Y}",
-    "Confidence": lambda v: _number(v, 2), "PAlive": lambda v: _number(v, 2), "CLV": lambda v: _number(v, 0),
+    "Confidence": lambda v: _number(v, 2), "KeptInRefits": lambda v: "" if pd.isna(v) else f"{100 * v:.0f} %",
+    "PAlive": lambda v: _number(v, 2), "CLV": lambda v: _number(v, 0),
     "CLVLow": lambda v: _number(v, 0), "CLVHigh": lambda v: _number(v, 0),
 }
 

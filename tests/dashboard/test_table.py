@@ -1,9 +1,10 @@
 """segkit.dashboard.table: the customer table panel, without a browser."""
 from __future__ import annotations
 
-from dashboard_checks import decode_csv_href
+from dashboard_checks import VIEWER, decode_csv_href
 
 from segkit.views.tables import Filters
+from segkit.views.wording import COLUMN_TITLES
 
 
 def test_table_panel_pages_and_names_the_download(state):
@@ -20,7 +21,7 @@ def test_table_panel_pages_and_names_the_download(state):
     href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
     downloaded = decode_csv_href(href)
     assert list(downloaded.columns)[:3] == ["Customer", "Segment", "Country"]
-    assert "Recommendation" in downloaded and "Fit to segment (0-1; lower near a stage change)" in downloaded
+    assert "Recommendation" in downloaded and COLUMN_TITLES["Confidence"] in downloaded
     assert (downloaded["Country"] == "France").all() and len(downloaded) == len(state.selection)
 
 
@@ -49,3 +50,27 @@ def test_table_csv_says_each_customer_s_segment_evidence(state, monkeypatch):
     assert panel.download.value == "" and panel.big_download.content
     blob = pd.read_csv(io.BytesIO(panel.big_download.content), dtype={"Customer": str})
     pd.testing.assert_frame_equal(blob, downloaded.astype({"Customer": blob["Customer"].dtype}))
+
+
+def test_table_and_csv_say_the_share_of_refits_that_keep_each_label(sample_data, sample_model, tmp_path):
+    """Issue 21: with the refits ``segkit train`` stores, the table and its CSV say per customer
+    in how many refits the label is kept, and Confidence is that share."""
+    import copy
+
+    from segkit.dashboard.state import DashboardState, ModelStatus
+    from segkit.dashboard.table import TablePanel
+    from segkit.modeling.validation import store_refits
+    from segkit.views.tables import provisional_card, table_html
+
+    model = store_refits(copy.deepcopy(sample_model), sample_data.customers, n_refits=4)
+    state = DashboardState(sample_data, model, provisional_card(model, sample_data.training_info()),
+                           ModelStatus(False, "Not saved: test model."), tmp_path, VIEWER)
+    panel = TablePanel(state)
+    assert "Label kept in this share of refits" in panel.table.value
+    href = panel.download.value.split('href="', 1)[1].split('"', 1)[0]
+    downloaded = decode_csv_href(href)
+    kept = downloaded["Label kept in this share of refits"]
+    assert kept.between(0, 1).all() and (kept < 1).any()
+    assert (downloaded[COLUMN_TITLES["Confidence"]] <= kept + 1e-9).all()
+    html = table_html(state.selection.head(5).assign(KeptInRefits=[1.0, 0.5, 0.25, 0.0, 0.75]))
+    assert "50 %" in html and "25 %" in html

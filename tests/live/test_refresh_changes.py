@@ -17,6 +17,16 @@ def test_moves_that_matter_come_first():
     assert list(moves["Matters"]) == [True, True, False, False, False]
 
 
+def test_moves_into_the_measured_silent_names_are_slipping_too():
+    """Issue 21: a fitted model calls its silent groups "Quiet" and "Lapsed"; a VIP moving
+    there matters as much as one moving to "At risk" or "Lost"."""
+    old = pd.Series({"a": "VIP", "b": "Loyal", "c": "Regular", "d": "Budget"})
+    new = pd.Series({"a": "Lapsed", "b": "Quiet", "c": "Quiet", "d": "Regular"})
+    moves = order_moves(old, new, pd.Series({"a": 1.0, "b": 2.0, "c": 50.0, "d": 99.0}))
+    assert list(moves.index) == ["b", "a", "c", "d"]
+    assert list(moves["Matters"]) == [True, True, False, False]
+
+
 def test_purchased_since_needs_purchase_dates():
     from segkit.errors import SegkitDataError
 

@@ -83,3 +83,13 @@ def test_value_tiers_take_names_that_describe_their_profile():
     # No VIP-like tier: no tier is called VIP.
     assert "VIP" not in tier_names(centres[1:], ("NumPurchases", "TotalSpend"))
     assert tier_names(centres, ("Recency", "ChristmasShare")) == ["Tier 1", "Tier 2", "Tier 3", "Tier 4"]
+
+
+def test_rfm_lost_advice_does_not_tell_to_stop_spending():
+    """Issue 21: nothing measures what RFM "Lost" customers do next, so their advice may not
+    tell to leave them or stop spending on them."""
+    from segkit.modeling.label import RFM_SEGMENT_TEXT
+
+    advice = RFM_SEGMENT_TEXT["Lost"][1].lower()
+    for words in ("leave them", "stop", "no paid", "drop them", "ignore"):
+        assert words not in advice or f"not {words}" in advice or "do not drop" in advice, advice

@@ -147,3 +147,40 @@ def test_a_customer_a_day_from_the_next_stage_is_not_shown_as_certain(sample_dat
     assert (segmented["Confidence"] <= 1 / 30 + 1e-3).all()
     lost = model.segment(customers.assign(Recency=rules.lost_days + 10))
     assert lost["DaysToStageChange"].isna().all()  # only a purchase moves a Lost customer
+
+
+def test_confidence_is_the_share_of_stored_refits_that_keep_the_label(sample_data, tmp_path):
+    """Issue 21: per customer, the share of the refits stored at training that give the
+    same label equals refitting those resamples and segmenting directly; it survives saving
+    and loading, and scoring fits nothing."""
+    from sklearn.base import clone
+
+    from segkit.modeling.validation import resampled_refits, store_refits
+    from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+
+    customers = sample_data.customers
+    model = store_refits(SegmentationModel(n_clusters=3).fit(customers), customers, n_refits=5, random_state=1)
+    scored = model.segment(customers)
+    refits = resampled_refits(customers, lambda: clone(model), 5, random_state=1)
+    direct = np.mean([r.segment(customers)["Segment"].to_numpy() == scored["Segment"].to_numpy() for r in refits], axis=0)
+    np.testing.assert_allclose(scored["KeptInRefits"].to_numpy(), direct, atol=1e-3)
+    assert (scored["KeptInRefits"] < 1).any(), "no refit moved anyone: the share was not measured"
+    settled = scored["DaysToStageChange"].isna() | (scored["DaysToStageChange"] >= 30)
+    np.testing.assert_allclose(scored.loc[settled, "Confidence"], scored.loc[settled, "KeptInRefits"])
+    save_artifacts(model, tmp_path)
+    loaded = load_artifacts(tmp_path)
+    pd.testing.assert_series_equal(loaded.segment(customers)["KeptInRefits"], scored["KeptInRefits"])
+
+
+def test_a_customer_a_day_from_a_stage_change_is_not_certain_even_if_every_refit_keeps_them(sample_data):
+    from segkit.modeling.validation import store_refits
+
+    customers = sample_data.customers
+    model = store_refits(SegmentationModel(n_clusters=3).fit(customers), customers, n_refits=3)
+    rules = model.lifecycle_rules_
+    edge = customers[(customers["NumPurchases"] > 1) & (customers["Recency"] + customers["Tenure"] > rules.new_days)].head(5).copy()
+    edge["Recency"] = rules.at_risk_days - 1
+    segmented = model.segment(edge)
+    assert (segmented["DaysToStageChange"] == 1).all()
+    assert (segmented["Confidence"] <= 1 / 30 + 1e-3).all()
+    assert segmented["KeptInRefits"].between(0, 1).all()
