@@ -635,6 +635,8 @@ def _backtest_model(model, data, args, renames=None, features=None) -> None:
         print(f"  '{old}' renamed '{new}': {100 * figures['return_rate']:.0f} % of customers like these bought again "
               f"within {result.horizon_days} days (up to {100 * figures['return_rate_hi']:.0f} % at a cut-off); "
               f"'{old}' and its no-paid-channels advice need under {100 * 0.10:.0f} %.")
+    for name, change in (model.evidence_.get("advice_changed") or {}).items():
+        print(f"  '{name}' advised by its evidence: {change['why']}\n      do: {change['advice']}")
     _check_value(model, result, data.lines)
 
 

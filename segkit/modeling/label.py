@@ -44,6 +44,8 @@ __all__ = [
     "PROFILE_FEATURES",
     "SEGMENT_PROTOTYPES",
     "RECOMMENDATIONS",
+    "ADVICE_RULES",
+    "EVIDENCE_ADVICE",
     "RFM_SEGMENT_RULES",
     "name_segments",
     "cluster_profile_z",
@@ -89,6 +91,44 @@ RECOMMENDATIONS: dict[str, str] = {
     "Quiet": "Quiet for a while, yet many customers like these buy again on their own (see the evidence): a reminder "
              "timed to their usual gap and new ranges, not a discount or a costly win-back offer.",
 }
+
+
+#: What each segment's advice (``RECOMMENDATIONS``) needs of the segment's own measured
+#: outcome (``segkit.pipeline.backtest.advice_from_evidence``, stored in ``model.json`` as
+#: ``advice_rules``). A condition compares one pooled backtest figure (``figure``) with
+#: ``than``: a share, "average" (the return rate of all customers at the cut-offs) or
+#: "active" (the return rate of the value tiers' customers); ``needs`` says it in words.
+_NOT_GONE = {"figure": "return_rate_hi", "op": ">=", "than": 0.10,
+             "needs": "customers like these not measured returning under 10 %"}
+ADVICE_RULES: dict[str, dict] = {
+    "VIP": {"figure": "return_rate", "op": ">=", "than": "average",
+            "needs": "a return rate at least the shop's average"},
+    "Loyal": {"figure": "return_rate", "op": ">=", "than": "average",
+              "needs": "a return rate at least the shop's average"},
+    "Regular": _NOT_GONE,
+    "Occasional": _NOT_GONE,
+    "Budget": _NOT_GONE,
+    "New": _NOT_GONE,
+    "Lapsed": _NOT_GONE,
+    "Quiet": _NOT_GONE,
+    "At risk": {"figure": "return_rate", "op": "<", "than": "active",
+                "needs": "a measured return below active customers'"},
+    "Lost": {"figure": "return_rate_hi", "op": "<", "than": 0.10,
+             "needs": "a measured return under 10 % at every cut-off"},
+}
+#: The advice a segment gets when its evidence contradicts its own: the first row whose
+#: condition its evidence meets (the last has none).
+EVIDENCE_ADVICE: list[dict] = [
+    {"figure": "return_rate_hi", "op": "<", "than": 0.10,
+     "advice": "Customers like these rarely came back (see the evidence): one low-cost win-back message; no paid "
+               "channels unless they return."},
+    {"figure": "return_rate", "op": "<", "than": "active",
+     "advice": "Customers like these came back less often than active customers (see the evidence): reminders timed "
+               "to their usual gap, no premium perks or costly offers until they buy again."},
+    {"figure": None, "op": None, "than": None,
+     "advice": "Customers like these came back at least as often as active customers (see the evidence): keep them "
+               "in the regular newsletters and new ranges, no costly win-back offer."},
+]
 
 
 @dataclass(frozen=True)

@@ -575,7 +575,10 @@ class SegmentationModel(ClusterMixin, TransformerMixin, BaseEstimator):
         out = customers.copy()
         out["Cluster"] = codes
         out["Segment"] = pd.Series(codes, index=out.index).map(self.segment_names_).astype("string")
-        out["Recommendation"] = out["Segment"].map(recommendation_for).astype("string")
+        # the advice the segment's evidence supports (backtest.apply_evidence), else the name's own
+        own = self.definitions_["Recommendation"].to_dict() if "Recommendation" in getattr(
+            self, "definitions_", pd.DataFrame()) else {}
+        out["Recommendation"] = out["Segment"].map(lambda n: own.get(n) or recommendation_for(n)).astype("string")
         if self.lifecycle_rules_ is not None:
             tiers = self.tier_of_cluster_[clusters]
             stage = np.where(codes < self.n_clusters, "Active", out["Segment"].to_numpy(dtype=object))

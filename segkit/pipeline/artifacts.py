@@ -242,6 +242,8 @@ def _model_card(model: SegmentationModel, training_data, created: datetime, file
                           "file": REFITS_PIECE}
     if getattr(model, "evidence_", None):  # segkit.pipeline.backtest: what customers like these did next
         card["evidence"] = jsonable(model.evidence_)
+    if getattr(model, "advice_rules_", None):  # segkit.pipeline.backtest.advice_table: what each advice needs
+        card["advice_rules"] = jsonable(model.advice_rules_)
     if getattr(model, "lifecycle_fit_", None):  # segkit.pipeline.thresholds: how the lifecycle thresholds were chosen
         card["lifecycle_fit"] = jsonable(model.lifecycle_fit_)
     card["card_sha256"] = _card_digest(card)
@@ -631,6 +633,8 @@ def load_artifacts_from(directory: Path) -> SegmentationModel:
         model.evidence_ = card["evidence"]
     if card.get("lifecycle_fit"):
         model.lifecycle_fit_ = card["lifecycle_fit"]
+    if card.get("advice_rules"):
+        model.advice_rules_ = card["advice_rules"]
     model.card_ = card
     model.version_ = directory.name
     names_problem = _names_problem(model, clusterer)

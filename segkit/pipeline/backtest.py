@@ -22,6 +22,10 @@ high, so the spread across dates (the season) is in it, not only the sampling er
 ``evidence`` is the pooled table as ``model.json`` stores it; ``evidence_sentence``
 says it in words; ``earned_names`` renames a group called "Lost" whose members come
 back ("Lapsed") so that the no-paid-channels advice only goes where the log backs it.
+``advice_from_evidence`` then checks every segment's advice against its own measured
+outcome (``label.ADVICE_RULES``, kept as data): a segment whose evidence contradicts its
+advice gets the advice its evidence supports (``label.EVIDENCE_ADVICE``), and its
+definition says why.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ __all__ = [
     "Backtest", "backtest_segments", "rolling_cutoffs", "lines_until", "evidence_sentence",
     "evidence_sentences", "value_sentence", "earned_names", "apply_evidence", "segment_evidence", "NO_EVIDENCE", "LOST_MAX_RETURN",
     "STATS", "DEFAULT_HORIZON_DAYS", "rename_segments", "name_unmeasured", "restate_stage", "UNMEASURED_REASON",
-    "UNMEASURED_SENTENCE_END", "MEASURED_SENTENCE_END",
+    "UNMEASURED_SENTENCE_END", "MEASURED_SENTENCE_END", "advice_from_evidence", "advice_table", "follow_advice",
 ]
 
 DEFAULT_HORIZON_DAYS = 90
@@ -519,8 +523,102 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     sentences = evidence_sentences(evidence, currency)
     model.definitions_ = model.definitions_.assign(
         Evidence=[sentences.get(str(n), "") for n in model.definitions_.index])
+    changed = advice_from_evidence(evidence)
+    definitions = model.definitions_.copy()
+    for name, change in changed.items():
+        if name in definitions.index:
+            definitions.loc[name, "Recommendation"] = change["advice"]
+            definitions.loc[name, "Definition"] = f"{definitions.loc[name, 'Definition']} {change['why']}"
+    model.definitions_ = definitions
+    if changed:
+        evidence["advice_changed"] = changed
     model.evidence_ = evidence
+    model.advice_rules_ = advice_table()
+    follow_advice(model)
     return renames
+
+
+#: Names of the lifecycle stages (and what the backtest renames them): not value tiers.
+_STAGE_NAMES = frozenset({"New", "At risk", "Lost", "Lapsed", "Quiet"})
+
+
+def _base(name: str) -> str:
+    """"Regular 2" -> "Regular" (numbered names share their base's advice)."""
+    head, _, tail = str(name).rpartition(" ")
+    return head if head and tail.isdigit() else str(name)
+
+
+def _reference_rates(segments: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The return rates advice conditions compare with: "average" (every customer at the
+    cut-offs) and "active" (the value tiers' customers), pooled over the cut-offs."""
+    def rate(names) -> float | None:
+        customers = sum(float(segments[n].get("customers", 0)) for n in names)
+        returned = sum(float(segments[n].get("returned", 0)) for n in names)
+        return returned / customers if customers > 0 else None
+
+    rates = {"average": rate(list(segments)), "active": rate([n for n in segments if _base(n) not in _STAGE_NAMES])}
+    return {k: v for k, v in rates.items() if v is not None}
+
+
+def _meets(rule: Mapping[str, Any], figures: Mapping[str, Any], references: Mapping[str, float]) -> bool | None:
+    """Whether ``figures`` meet an advice condition; None when it cannot be judged."""
+    if rule.get("figure") is None:
+        return True
+    value, than = figures.get(rule["figure"]), rule["than"]
+    bound = references.get(than) if isinstance(than, str) else float(than)
+    if value is None or bound is None:
+        return None
+    return bool(value >= bound) if rule["op"] == ">=" else bool(value < bound)
+
+
+def advice_table() -> dict[str, Any]:
+    """The advice rules as ``model.json`` stores them (``advice_rules``): per segment name
+    its advice and the condition on its measured outcome that advice needs, and the advice
+    a contradicted segment gets instead (first condition met)."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import ADVICE_RULES, EVIDENCE_ADVICE, RECOMMENDATIONS
+
+    return {"rules": [{"segment": name, "advice": RECOMMENDATIONS[name], **rule} for name, rule in ADVICE_RULES.items()],
+            "otherwise": [dict(row) for row in EVIDENCE_ADVICE],
+            "references": {"average": "return rate of every customer at the cut-offs",
+                           "active": "return rate of the value tiers' customers (not New and not silent)"}}
+
+
+def advice_from_evidence(evidence: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Segment -> {"advice", "was", "why"} for each segment of a ``model.json`` ``evidence``
+    whose measured outcome contradicts what its advice needs (``label.ADVICE_RULES``):
+    ``advice`` is the first of ``label.EVIDENCE_ADVICE`` its evidence meets, ``why`` one
+    sentence for its definition. Segments the rules do not know, or whose condition cannot
+    be judged, keep their advice."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import ADVICE_RULES, EVIDENCE_ADVICE, recommendation_for
+
+    segments = evidence.get("segments") or {}
+    references = _reference_rates(segments)
+    horizon = int(evidence.get("horizon_days", DEFAULT_HORIZON_DAYS))
+    changed = {}
+    for name, figures in segments.items():
+        rule = ADVICE_RULES.get(_base(name))
+        if rule is None or _meets(rule, figures, references) is not False:
+            continue
+        advice = next(row["advice"] for row in EVIDENCE_ADVICE if _meets(row, figures, references) is not False)
+        than = rule["than"]
+        reference = f" ({_pct(references[than])})" if isinstance(than, str) else ""
+        measured = (f"up to {_pct(figures['return_rate_hi'])} of customers like these bought again within {horizon} "
+                    "days at a cut-off" if rule["figure"] == "return_rate_hi" else
+                    f"{_pct(figures[rule['figure']])} of customers like these bought again within {horizon} days")
+        why = f"Not the usual '{_base(name)}' advice: it needs {rule['needs']}{reference}, and {measured}."
+        changed[str(name)] = {"advice": advice, "was": recommendation_for(name), "why": why}
+    return changed
+
+
+def follow_advice(model) -> None:
+    """The profile's ``Recommendation`` of each segment is its definition's (the advice its
+    evidence supports)."""
+    advice = model.definitions_["Recommendation"].to_dict() if "Recommendation" in model.definitions_ else {}
+    if "Segment" in model.profile_ and "Recommendation" in model.profile_:
+        model.profile_["Recommendation"] = [advice.get(n, r) for n, r in
+                                            zip(model.profile_["Segment"], model.profile_["Recommendation"])]
 
 
 #: How a fixed-threshold sentence ends while its long-silent group is unmeasured, and once a

@@ -23,7 +23,7 @@ from segkit.errors import SegkitArtifactError
 from segkit.files.code_fingerprint import code_fingerprint
 from segkit.modeling.label import LifecycleRules
 from segkit.pipeline.artifacts import card_definitions, read_model_card
-from segkit.pipeline.backtest import rename_segments
+from segkit.pipeline.backtest import follow_advice, rename_segments
 
 __all__ = ["backtest_key", "cached_backtest", "reuse_backtest"]
 
@@ -71,4 +71,7 @@ def reuse_backtest(model, card: Mapping[str, Any]) -> bool:
     model.lifecycle_fit_ = deepcopy(dict(fit))
     model.evidence_ = deepcopy(dict(evidence))
     model.definitions_ = card_definitions(dict(card), model.lifecycle_rules_)
+    if card.get("advice_rules"):
+        model.advice_rules_ = deepcopy(card["advice_rules"])
+    follow_advice(model)  # the advice the evidence supports, as the first train stated it
     return True

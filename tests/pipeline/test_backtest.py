@@ -331,3 +331,73 @@ def test_segment_evidence_says_what_was_measured_and_what_was_not(sample_data, s
     for name in model.segment_names_.values():
         assert said[name] == measured[name] and said[name].startswith("Customers like these at 6 earlier dates")
     assert said["RFM: Champions"].startswith("Not measured: RFM rule segments are not backtested")
+
+
+# -- advice as rules over the measured outcomes (issue 21, point 3) --------------------
+def _evidence(**rates) -> dict:
+    """Pooled evidence of 100 customers per segment, returning at the given rates."""
+    return {"horizon_days": 90, "segments": {
+        name: {"customers": 100, "returned": round(100 * rate), "return_rate": rate,
+               "return_rate_lo": max(rate - 0.05, 0.0), "return_rate_hi": min(rate + 0.05, 1.0)}
+        for name, rate in rates.items()}}
+
+
+def test_advice_contradicted_by_its_own_evidence_is_replaced_and_says_why():
+    """VIP's retention spend needs a return at least the shop's average; At risk's win-back
+    needs a return below active customers'; Lost's no-paid-channels needs under 10 %."""
+    from segkit.modeling.label import EVIDENCE_ADVICE, recommendation_for
+    from segkit.pipeline.backtest import advice_from_evidence
+
+    assert advice_from_evidence(_evidence(VIP=0.9, Loyal=0.7, Regular=0.5, New=0.4, Lapsed=0.3)) == {}
+    # VIP returns at 30 %: under the average (48 %) and under active customers' (55 %)
+    changed = advice_from_evidence(_evidence(VIP=0.3, Loyal=0.7, Regular=0.65, New=0.4, Lapsed=0.35))
+    assert set(changed) == {"VIP"}
+    vip = changed["VIP"]
+    assert vip["was"] == recommendation_for("VIP") and vip["advice"] == EVIDENCE_ADVICE[1]["advice"]
+    assert "shop's average (48 %)" in vip["why"] and "30 % of customers like these bought again" in vip["why"]
+    assert vip["why"].count(". ") == 0 and vip["why"].endswith(".")
+    # At risk returning as often as active customers: no win-back; a "Lost" returning 20 %: no "no paid channels"
+    changed = advice_from_evidence(_evidence(VIP=0.9, Regular=0.6, **{"At risk": 0.8}, Lost=0.2))
+    assert changed["At risk"]["advice"] == EVIDENCE_ADVICE[2]["advice"]
+    assert NO_PAID not in changed["Lost"]["advice"] and "up to 25 %" in changed["Lost"]["why"]
+    # a tier measured under 10 % (2 %, at most 7 %) is told what its evidence supports: no paid channels
+    assert NO_PAID in advice_from_evidence(_evidence(VIP=0.9, Budget=0.02))["Budget"]["advice"]
+
+
+def test_a_model_whose_tier_returns_below_average_is_advised_by_its_evidence(sample_data, sample_model,
+                                                                            sample_backtest, tmp_path):
+    """The sample's backtest with its VIP figures replaced by a return of 20 % (15-25 %):
+    the model's VIP definition, profile, scored customers and model.json carry the advice
+    the evidence supports and say why; the rule table is stored in model.json."""
+    from copy import deepcopy
+
+    from segkit.modeling.label import ADVICE_RULES, recommendation_for
+    from segkit.pipeline.artifacts import load_artifacts, save_artifacts
+    from segkit.pipeline.backtest import Backtest
+
+    table = sample_backtest.table.copy()
+    vip = table["segment"] == "VIP"
+    table.loc[vip, ["return_rate", "return_rate_lo", "return_rate_hi"]] = [0.20, 0.15, 0.25]
+    contradicted = Backtest(table, sample_backtest.cutoffs, sample_backtest.horizon_days, sample_backtest.settings)
+    model = deepcopy(sample_model)
+    apply_evidence(model, contradicted)
+    advice = model.definitions_.loc["VIP", "Recommendation"]
+    assert advice != recommendation_for("VIP") and "less often than active customers" in advice
+    assert "Not the usual 'VIP' advice: it needs a return rate at least the shop's average" in \
+        model.definitions_.loc["VIP", "Definition"]
+    assert model.profile_.set_index("Segment").loc["VIP", "Recommendation"] == advice
+    scored = model.segment(sample_data.customers)
+    assert (scored.loc[scored["Segment"] == "VIP", "Recommendation"] == advice).all()
+    assert (scored.loc[scored["Segment"] == "Loyal", "Recommendation"] == recommendation_for("Loyal")).all()
+    save_artifacts(model, tmp_path, sample_data.training_info())
+    loaded = load_artifacts(tmp_path)
+    card = loaded.card_
+    rules = {row["segment"]: row for row in card["advice_rules"]["rules"]}
+    assert rules["VIP"]["needs"] == ADVICE_RULES["VIP"]["needs"] and rules["Lost"]["than"] == LOST_MAX_RETURN
+    assert card["evidence"]["advice_changed"]["VIP"]["advice"] == advice
+    assert loaded.definitions_.loc["VIP", "Recommendation"] == advice
+    assert (loaded.segment(sample_data.customers).query("Segment == 'VIP'")["Recommendation"] == advice).all()
+    # the sample's own evidence backs every advice: nothing changes
+    plain = deepcopy(sample_model)
+    apply_evidence(plain, sample_backtest)
+    assert "advice_changed" not in plain.evidence_
