@@ -33,7 +33,7 @@ COLUMN_TITLES = {
     "SpendInWindow": "Spend in window",
     "DaysToStageChange": "Days until the stage changes",
     "KeptInRefits": "Label kept in this share of refits",
-    "Confidence": "Confidence: share of refits keeping the label, lowered within 30 days of a stage change (0-1)",
+    "Confidence": "Confidence in the label (0-1): share of refits keeping it where stored, lowered within 30 days of a stage change",
     "PAlive": "Chance still active (0-1)",
     "ExpectedPurchases90d": "Expected purchase days, next 90 days",
     "CLV": "Lifetime value, 12 months",

@@ -72,5 +72,5 @@ def test_table_and_csv_say_the_share_of_refits_that_keep_each_label(sample_data,
     kept = downloaded["Label kept in this share of refits"]
     assert kept.between(0, 1).all() and (kept < 1).any()
     assert (downloaded[COLUMN_TITLES["Confidence"]] <= kept + 1e-9).all()
-    html = table_html(state.selection.head(5).assign(KeptInRefits=[1.0, 0.5, 0.25, 0.0, 0.75]))
+    html = table_html(state.selection.shown.head(5).assign(KeptInRefits=[1.0, 0.5, 0.25, 0.0, 0.75]))
     assert "50 %" in html and "25 %" in html

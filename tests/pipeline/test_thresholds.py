@@ -667,3 +667,33 @@ def test_a_second_train_of_the_same_model_reuses_its_backtest(sample_csv, tmp_pa
     monkeypatch.undo()
     assert cli.main([*train[:-2], "--horizon-days", "60", "--artifacts", str(tmp_path / "model")]) == 0
     assert "reused" not in capsys.readouterr().out
+
+
+@pytest.mark.real_data
+def test_real_default_model_evidence_holds_at_dates_that_chose_nothing(real_data, real_default_model):
+    """The default model's evidence, measured with two dates left out (not cut-offs of the
+    evidence, nor of the thresholds' fit): at each of those dates every segment, segmented
+    with the lines before it only, returned and spent within the intervals the evidence
+    states for it (return rate and mean spend in the next 90 days)."""
+    from copy import deepcopy
+
+    from segkit.pipeline.backtest import apply_evidence, backtest_segments, horizon_outcome, segment_at
+
+    model, _, choice = real_default_model
+    model = deepcopy(model)
+    held_out = ("2011-06-10", "2011-08-10")
+    assert not {pd.Timestamp(d) for d in held_out} & set(choice.fit.choosing_cutoffs + choice.fit.held_out_cutoffs)
+    result = backtest_segments(real_data.lines, model=model, exclude=held_out)
+    assert not {pd.Timestamp(d) for d in held_out} & set(result.cutoffs)
+    apply_evidence(model, result)
+    stated = model.evidence_["segments"]
+    for cutoff in held_out:
+        segmented = segment_at(real_data.lines, cutoff, model)
+        names = segmented["Segment"].astype(str).replace(choice.renames)
+        outcome = horizon_outcome(real_data.lines, segmented.index, cutoff, result.horizon_days)
+        did = outcome.groupby(names.to_numpy())[["Returned", "Spend"]].mean()
+        assert len(did) >= 5 and set(did.index) <= set(stated) and "Lost" not in did.index
+        for name, row in did.iterrows():
+            s = stated[name]
+            assert s["return_rate_lo"] <= row["Returned"] <= s["return_rate_hi"], (cutoff, name, row["Returned"], s)
+            assert s["mean_spend_lo"] <= row["Spend"] <= s["mean_spend_hi"], (cutoff, name, row["Spend"], s)
