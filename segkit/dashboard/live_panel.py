@@ -17,7 +17,7 @@ What the panel shows (stable CSS classes):
 - ``seg-data-status``: "Data up to 9 Dec 2011 12:50, updated 14:03 UTC";
 - ``seg-live-notice``: what the last update brought (new lines, new customers, files
   dropped or still being written) and one button per segment move (``seg-live-move``;
-  ``seg-live-move-matters`` for VIP or Loyal to At risk or Lost, listed first), each
+  ``seg-live-move-matters`` for VIP or Loyal to a silent segment, listed first), each
   filtering the table to those customers;
 - ``seg-customer-filter``: the customer filter such a button set, with a button that
   clears it.
@@ -143,7 +143,7 @@ class MoveGroup:
 
 def move_groups(moves: pd.DataFrame) -> list[MoveGroup]:
     """``LiveUpdate.moves`` grouped by (from, to), in the order of their first customer
-    (``order_moves``: VIP or Loyal to At risk or Lost first, then other moves into At risk
+    (``order_moves``: VIP or Loyal to a silent segment first, then other moves into a silent one
     or Lost, then out of them, then the rest; larger spenders first)."""
     groups: dict[tuple[str, str], list[str]] = {}
     matters: dict[tuple[str, str], bool] = {}

@@ -80,8 +80,9 @@ class LiveUpdate:
             parts.append(f"{n:,} customer{'s' if n != 1 else ''} no longer in the data.")
         if len(self.moves):
             n, matters = len(self.moves), int(self.moves["Matters"].sum())
+            silent = [name for name in SLIPPING_SEGMENTS if name in set(self.moves.loc[self.moves["Matters"], "To"])]
             parts.append(f"{n:,} customer{'s' if n != 1 else ''} moved segment"
-                         + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to {' or '.join(SLIPPING_SEGMENTS)}" if matters else "")
+                         + (f", {matters:,} from {' or '.join(VALUED_SEGMENTS)} to {' or '.join(silent)}" if matters else "")
                          + moves_ending + ".")
         if self.waiting_files:
             parts.append(f"{quoted_names(self.waiting_files)} still being written; read at a later check.")
@@ -110,7 +111,7 @@ def empty_moves() -> pd.DataFrame:
 def order_moves(old: pd.Series, new: pd.Series, spend: pd.Series | None = None) -> pd.DataFrame:
     """Customers whose segment differs between ``old`` and ``new`` (Series of segment
     names by CustomerID; customers in only one are not moves), the moves that matter first:
-    VIP or Loyal to At risk or Lost; then other moves into At risk or Lost; then moves out
+    VIP or Loyal to a silent segment (SLIPPING_SEGMENTS); then other moves into a silent one; then moves out
     of them (won back); then the rest; within each, the largest ``spend`` first."""
     common = old.index.intersection(new.index)
     before, after = old.reindex(common).astype("string"), new.reindex(common).astype("string")

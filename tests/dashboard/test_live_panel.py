@@ -120,7 +120,7 @@ def test_the_notice_says_what_changed_in_plain_sentences():
         "1,234 new lines from '2011-12-09.csv'.",
         "'2011-11.parquet' is no longer in the folder: its 5,678 lines were dropped.",
         "2 new customers.",
-        "2 customers moved segment, 1 from VIP or Loyal to At risk or Lost: choose a move to see those customers "
+        "2 customers moved segment, 1 from VIP or Loyal to Lost: choose a move to see those customers "
         "in the table.",
         "'next.csv' still being written; read at a later check.",
     ]
