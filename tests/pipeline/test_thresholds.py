@@ -635,40 +635,6 @@ def test_the_backtest_reuses_the_customer_features_the_fit_computed(sample_data,
     pd.testing.assert_frame_equal(shared.table, alone.table)
 
 
-@pytest.mark.slow
-def test_a_second_train_of_the_same_model_reuses_its_backtest(sample_csv, tmp_path, monkeypatch, capsys):
-    """`segkit train` run again on the same data with the same options and code finds the
-    threshold fit and the backtest in the current model.json and reuses them (each would
-    fail here if run): same names, definitions and evidence. Other options run them again."""
-    from segkit import cli
-    from segkit.pipeline import backtest, thresholds, value_backtest
-    from segkit.pipeline.artifacts import load_artifacts
-
-    train = ["train", "--data", str(sample_csv), "--k", "3", "--no-clv", "--artifacts", str(tmp_path / "model")]
-    assert cli.main(train) == 0
-    first = _card(tmp_path / "model")
-    assert first["evidence"]["key"] and "reused" not in capsys.readouterr().out
-
-    def never(*_args, **_kwargs):
-        raise AssertionError("the backtest ran again")
-
-    for module, name in ((backtest, "backtest_segments"), (thresholds, "fit_lifecycle_rules"),
-                         (thresholds, "choose_lifecycle"), (value_backtest, "value_backtest")):
-        monkeypatch.setattr(module, name, never)
-    assert cli.main(train) == 0
-    out = capsys.readouterr().out
-    assert "backtest: reused from the current model" in out and first["lifecycle_fit"]["sentence"] in out
-    cards = sorted((tmp_path / "model").glob("versions/*/model.json"))
-    assert len(cards) == 2
-    second = json.loads(cards[-1].read_text())
-    for part in ("segments", "lifecycle", "lifecycle_fit", "evidence", "definitions"):
-        assert second[part] == first[part], part
-    assert set(load_artifacts(tmp_path / "model").segment_names_.values()) == set(first["segments"].values())
-    monkeypatch.undo()
-    assert cli.main([*train[:-2], "--horizon-days", "60", "--artifacts", str(tmp_path / "model")]) == 0
-    assert "reused" not in capsys.readouterr().out
-
-
 @pytest.mark.real_data
 def test_real_default_model_evidence_holds_at_dates_that_chose_nothing(real_data, real_default_model):
     """The default model's evidence, measured with two dates left out (not cut-offs of the
