@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from copy import deepcopy
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,9 +22,10 @@ def test_the_key_names_the_data_the_options_and_the_code(sample_data, monkeypatc
     key = backtest_key(sample_data, options)
     assert len(key) == 16 and key == backtest_key(sample_data, dict(options))
     assert backtest_key(sample_data, {**options, "horizon_days": 60}) != key
-    other = deepcopy(sample_data)
-    other.customers = other.customers.assign(TotalSpend=other.customers["TotalSpend"] + 1)  # another log
-    assert backtest_key(other, options) != key
+    same = SimpleNamespace(fingerprint=sample_data.fingerprint, window_days=sample_data.window_days)
+    assert backtest_key(same, options) == key  # the customer table's fingerprint, not the object
+    assert backtest_key(SimpleNamespace(fingerprint="another log", window_days=None), options) != key
+    assert backtest_key(SimpleNamespace(fingerprint=sample_data.fingerprint, window_days=365), options) != key
     monkeypatch.setattr(backtest_cache, "code_fingerprint", lambda: "another version of segkit")
     assert backtest_key(sample_data, options) != key
 
