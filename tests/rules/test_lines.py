@@ -40,14 +40,6 @@ def sample_lines(sample_log):
     return standardise_columns(sample_log, source="sample")
 
 
-def test_observation_window_in_customer_buckets_on_duckdb(duck, cancellations_log):
-    """In one pass the window is tests/engines/test_conformance.py's; in three buckets of
-    customers the parts add up to the same table."""
-    transactions = load_transactions(cancellations_log)
-    out = run_rules(duck, duck.lines(transactions), window_days=90, buckets=3, report=False)
-    _same(finish_customers(out["customers"]), windowed_customers_of(transactions, 90))
-
-
 def test_observation_window_out_of_core_through_the_workflow(cancellations_log):
     from segkit.pipeline.workflow import load_customer_data
 
