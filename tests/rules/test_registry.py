@@ -155,40 +155,7 @@ def test_a_feature_spark_cannot_send_to_its_executors_is_named(spark_engine, sam
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.slow
-def test_a_feature_failing_on_spark_executors_is_named_in_one_sentence(spark_engine, monkeypatch):
-    from segkit.engines.registered import features_on_engine
-
-    def broken(lines):
-        raise ValueError("no budget column")
-
-    lines = spark_engine.lines(generate_sample_transactions(n_customers=20, seed=1).dropna(subset=["CustomerID"]))
-    with pytest.raises(SegkitDataError) as caught:
-        features_on_engine(spark_engine, lines, {"Broken": broken})
-    assert str(caught.value) == ("The registered feature 'Broken' failed on the clean lines (ValueError: no budget "
-                                 "column); fix the function or leave out --feature Broken.")
-
-
 def test_an_unknown_feature_is_refused_before_any_work_on_every_engine(sample_parquet):
     for engine in ("duckdb", "spark"):  # refused before a Spark session starts
         with pytest.raises(SegkitDataError, match="^No feature named Nope; registered features: .*ChristmasShare"):
             load_customer_data(sample_parquet, engine=engine, extra_features=["Nope"])
-
-
-def test_chunks_never_split_a_customer_even_one_longer_than_a_chunk():
-    from segkit.engines.registered import features_by_customer_chunks
-    from segkit.rules.registry import compute_features
-
-    lines = pd.DataFrame({"CustomerID": list("aaaaaaabbc"), "line_no": range(10),
-                          "Quantity": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], "UnitPrice": 1.0,
-                          "InvoiceDate": pd.Timestamp("2011-05-01")})
-    batches = [lines.iloc[i:i + 2] for i in range(0, 10, 2)]  # customer 'a' spans four batches
-    seen = []
-
-    def total_and_lines(frame):
-        seen.append(sorted(frame["CustomerID"].unique()))
-        return frame.groupby("CustomerID")["Quantity"].sum()
-
-    got = pd.concat(features_by_customer_chunks(batches, {"Total": total_and_lines}, chunk_lines=3))
-    assert seen == [["a"], ["b"], ["c"]] and got.loc["a", "Total"] == 28.0
-    pd.testing.assert_frame_equal(got, compute_features(lines, {"Total": total_and_lines}))
