@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from oracle import customers_of, windowed_customers_of
+from oracle import customers_of
 
 from segkit.engines.base import run_rules
-from segkit.engines.duckdb import DuckDBEngine
 from segkit.features.customers import finish_customers
-from segkit.ingest.load import load_transactions, standardise_columns
+from segkit.ingest.load import standardise_columns
 
 
 def _run(engine, source, rules="default", columns=None):
@@ -29,13 +28,6 @@ def _same_report(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def duck():
-    engine = DuckDBEngine(threads=2)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def sample_lines(sample_log):
     return standardise_columns(sample_log, source="sample")
 
@@ -49,42 +41,6 @@ def test_observation_window_out_of_core_through_the_workflow(cancellations_log):
 
 
 # --------------------------------------------------------------------------- Spark
-
-
-@pytest.mark.slow
-def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp_path):
-    from segkit.errors import SegkitDataError
-    from segkit.pipeline.workflow import load_customer_data
-
-    session = spark_engine.session
-    session.sql(f"CREATE DATABASE IF NOT EXISTS segkit_test LOCATION '{tmp_path / 'warehouse'}'")
-    try:
-        session.read.parquet(str(cancellations_log)).write.mode("overwrite").saveAsTable("segkit_test.lines")
-        data = load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.lines")
-        assert data.source == "segkit_test.lines"
-        _same(data.customers, customers_of(load_transactions(cancellations_log)))
-        with pytest.raises(SegkitDataError, match="no table 'segkit_test.missing'"):
-            load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.missing")
-    finally:
-        session.sql("DROP DATABASE IF EXISTS segkit_test CASCADE")
-
-
-@pytest.mark.slow
-def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, sample_data):
-    from segkit.engines.spark import score_on_spark
-    from segkit.pipeline.workflow import train_model
-
-    model, _ = train_model(sample_data, k=4)
-    customers = sample_data.customers
-    frame = customers[model.input_columns_].astype("float64").reset_index()
-    frame["CustomerID"] = frame["CustomerID"].astype(str)
-    spread = spark_engine.session.createDataFrame(frame).repartition(3)  # several partitions, one model each
-    got = score_on_spark(spark_engine.session, spread, model).toPandas().set_index("CustomerID").sort_index()
-    expected = model.segment(customers).sort_index()
-    assert list(got.index) == list(expected.index.astype(str))
-    assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
-    assert (got["Segment"].to_numpy() == expected["Segment"].astype(str).to_numpy()).all()
-    assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
 
 
 @pytest.mark.slow

@@ -1,0 +1,104 @@
+"""segkit.engines.spark: the Spark engine's own pieces (its session, the 64-bit line hash,
+ordered date look-ups, the catalog, scoring on the executors). Spark runs in the one
+session of tests/conftest.py (``spark_engine``); each query costs seconds, so few are made."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from oracle import customers_of
+
+from segkit.errors import SegkitError
+from segkit.ingest.load import load_transactions, standardise_columns
+
+
+def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def spark_lines(spark_engine, sample_log):
+    """The sample's first 5,000 lines (with repeated lines) on Spark, and as pandas."""
+    frame = standardise_columns(sample_log.head(5_000))
+    assert frame.duplicated().any()
+    return spark_engine.lines(frame), frame
+
+
+def test_without_java_the_spark_engine_says_what_to_install(monkeypatch):
+    pytest.importorskip("pyspark")
+    import segkit.engines.spark as spark
+
+    monkeypatch.setattr(spark.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    with pytest.raises(SegkitError) as caught:
+        spark.spark_session(master="local[1]")
+    assert str(caught.value) == ("The Spark engine needs Java 17 or newer; install it (apt-get install "
+                                 "default-jre-headless) or set JAVA_HOME.")
+
+
+@pytest.mark.slow
+def test_the_line_hash_is_64_bit_and_tells_repeated_lines_apart(spark_engine, spark_lines):
+    """Spark's own ``hash`` is 32-bit: on a large log, different lines would share a hash
+    and be dropped as duplicates. ``xxhash64`` gives values beyond 32 bits, one per distinct line."""
+    lines, frame = spark_lines
+    hashed = spark_engine.to_pandas(lines.select(*frame.columns, h=spark_engine.dialect.line_hash(lines)))
+    assert len(hashed) == len(frame)
+    assert (hashed["h"].abs() > 2**32).mean() > 0.9
+    assert hashed["h"].nunique() == len(frame.drop_duplicates())
+    assert hashed.groupby(list(frame.columns), dropna=False)["h"].nunique().max() == 1  # a repeated line, one hash
+
+
+@pytest.mark.slow
+def test_nth_date_keeps_the_date_order(spark_engine, spark_lines):
+    lines, frame = spark_lines
+    dates = frame["InvoiceDate"].sort_values().reset_index(drop=True)
+    dated = lines.select("InvoiceDate")
+    assert spark_engine.nth_date(dated, 123) == dates[123]
+    assert spark_engine.nth_date(dated, 123, descending=True) == dates[len(dates) - 1 - 123]
+
+
+@pytest.mark.slow
+def test_close_removes_the_engines_own_files(spark_engine, sample_log):
+    from segkit.engines.spark import SparkEngine
+
+    engine = SparkEngine(session=spark_engine.session)  # the running session: no new one
+    engine.lines(standardise_columns(sample_log.head(10)))
+    assert any(engine._tmp.iterdir())
+    engine.close()
+    assert not engine._tmp.exists()
+
+
+@pytest.mark.slow
+def test_spark_reads_a_table_of_the_catalog(spark_engine, cancellations_log, tmp_path):
+    from segkit.errors import SegkitDataError
+    from segkit.pipeline.workflow import load_customer_data
+
+    session = spark_engine.session
+    session.sql(f"CREATE DATABASE IF NOT EXISTS segkit_test LOCATION '{tmp_path / 'warehouse'}'")
+    try:
+        session.read.parquet(str(cancellations_log)).write.mode("overwrite").saveAsTable("segkit_test.lines")
+        data = load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.lines")
+        assert data.source == "segkit_test.lines"
+        _same(data.customers, customers_of(load_transactions(cancellations_log)))
+        with pytest.raises(SegkitDataError, match="no table 'segkit_test.missing'"):
+            load_customer_data(None, engine="spark", spark_master="local[2]", spark_table="segkit_test.missing")
+    finally:
+        session.sql("DROP DATABASE IF EXISTS segkit_test CASCADE")
+
+
+@pytest.mark.slow
+def test_scoring_on_spark_executors_gives_the_in_process_segments(spark_engine, sample_data):
+    from segkit.engines.spark import score_on_spark
+    from segkit.pipeline.workflow import train_model
+
+    model, _ = train_model(sample_data, k=4)
+    customers = sample_data.customers
+    frame = customers[model.input_columns_].astype("float64").reset_index()
+    frame["CustomerID"] = frame["CustomerID"].astype(str)
+    spread = spark_engine.session.createDataFrame(frame).repartition(3)  # several partitions, one model each
+    got = score_on_spark(spark_engine.session, spread, model).toPandas().set_index("CustomerID").sort_index()
+    expected = model.segment(customers).sort_index()
+    assert list(got.index) == list(expected.index.astype(str))
+    assert (got["Cluster"].to_numpy() == expected["Cluster"].to_numpy()).all()
+    assert (got["Segment"].to_numpy() == expected["Segment"].astype(str).to_numpy()).all()
+    assert abs(got["Confidence"].to_numpy() - expected["Confidence"].to_numpy()).max() < 1e-9
