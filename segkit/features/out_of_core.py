@@ -90,6 +90,7 @@ def customer_features_out_of_core(
             f"'{name}' is not a parquet file; out-of-core features read parquet only "
             "(load it with segkit.ingest.load.load_transactions and save it with DataFrame.to_parquet)."
         )
+    buckets_for(0, memory_limit)  # a malformed limit refused in one sentence, before DuckDB parses it
     own_temp = temp_directory is None
     spill = Path(tempfile.mkdtemp(prefix="segkit-duckdb-")) if own_temp else Path(temp_directory)
     spill.mkdir(parents=True, exist_ok=True)

@@ -18,38 +18,9 @@ def assert_same_customers(out_of_core: pd.DataFrame, pandas_path: pd.DataFrame) 
 
 
 @pytest.fixture(scope="module")
-def sample_parquet(tmp_path_factory, sample_log):
-    path = tmp_path_factory.mktemp("ooc") / "sample.parquet"
-    sample_log.to_parquet(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
 def large_log(tmp_path_factory):
     return write_large_log(tmp_path_factory.mktemp("ooc") / "large.parquet", 200_000, n_customers=5_000,
                            seed=3, chunk_lines=60_000)
-
-
-@pytest.mark.parametrize("rules", ["default", "seed"])
-@pytest.mark.slow
-def test_generated_large_log_gives_the_pandas_numbers(large_log, rules):
-    expected = load_customer_data(large_log, rules=rules).customers
-    assert_same_customers(customer_features_out_of_core(large_log, rules=rules, memory_limit="500MB", threads=2),
-                          expected)
-
-
-@pytest.mark.parametrize("rules", ["default", "seed"])
-@pytest.mark.slow
-def test_logs_split_into_customer_buckets_give_the_same_numbers(large_log, rules, monkeypatch, tmp_path):
-    import segkit.engines.outofcore
-
-    monkeypatch.setattr(segkit.engines.outofcore, "ROWS_PER_GB", 20_000)  # 200k lines, 3 GB -> 4 buckets
-    assert segkit.engines.outofcore.buckets_for(200_000, "3GB") == 4
-    expected = load_customer_data(large_log, rules=rules).customers
-    spill = tmp_path / "not" / "yet" / "there"
-    assert_same_customers(customer_features_out_of_core(large_log, rules=rules, temp_directory=spill), expected)
-    assert spill.is_dir() and not any(spill.iterdir())  # the split lines are cleaned up
-    assert spill.is_dir() and not any(spill.iterdir())  # the split lines are cleaned up
 
 
 def test_numeric_ids_with_fractions_stay_as_pandas_writes_them(tmp_path, sample_log):
@@ -61,12 +32,6 @@ def test_numeric_ids_with_fractions_stay_as_pandas_writes_them(tmp_path, sample_
     got = customer_features_out_of_core(path)
     assert_same_customers(got, expected)
     assert "12345.5" in got.index
-
-
-def test_snapshot_date_is_honoured(sample_parquet):
-    got = customer_features_out_of_core(sample_parquet, snapshot_date="2012-01-01")
-    expected = load_customer_data(sample_parquet, snapshot_date="2012-01-01").customers
-    assert_same_customers(got, expected)
 
 
 def test_unusable_files_get_one_sentence(tmp_path, sample_log):
