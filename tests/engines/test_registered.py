@@ -30,7 +30,7 @@ def spend(lines: pd.DataFrame) -> pd.Series:
 
 
 def first_quantity(lines: pd.DataFrame) -> pd.Series:
-    """The quantity of each customer's first line in the file: wrong if a chunk is out of order."""
+    """The quantity of each customer's first line in the file: wrong if the lines reach it out of file order."""
     return lines.groupby("CustomerID")["Quantity"].first()
 
 
