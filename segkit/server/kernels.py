@@ -212,11 +212,14 @@ class CappedKernelManager(AsyncMappingKernelManager):
         after minutes); at the cap, kernels whose page has gone are shut down first."""
         running = set(self.list_kernel_ids())
         for kernel_id in [k for k in self.visitors if k not in running]:
-            del self.visitors[kernel_id]
+            self.visitors.pop(kernel_id, None)
         if len(self.visitors) >= self.cap:
             for kernel_id in [k for k in self.visitors if self._left(k)]:
+                # Visitors arriving together each get here while another's shutdown is
+                # awaited: the kernel may already be gone from the list (and shut down).
+                if self.visitors.pop(kernel_id, None) is None:
+                    continue
                 self.log.info("segkit: shutting down kernel %s, its page was closed", kernel_id)
-                del self.visitors[kernel_id]
                 await self.shutdown_kernel(kernel_id)
         visitors = len(self.visitors)
         if visitors >= self.cap:
