@@ -45,6 +45,7 @@ __all__ = [
     "SEGMENT_PROTOTYPES",
     "RECOMMENDATIONS",
     "ADVICE_RULES",
+    "base_name",
     "EVIDENCE_ADVICE",
     "RFM_SEGMENT_RULES",
     "name_segments",
@@ -270,7 +271,7 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
         members = segmented[segmented["Segment"].astype(str) == name]
         if rules is None:
             definition = (f"Customers whose average profile (days since last purchase, purchases, spend, tenure) "
-                          f"is nearest the '{_base_name(name)}' profile.")
+                          f"is nearest the '{base_name(name)}' profile.")
         elif name in ("At risk", "Quiet") and rules.lost_days <= rules.at_risk_days:
             # fitted thresholds (segkit.pipeline.thresholds) can start Lost where At risk would
             definition = (f"Nobody: every customer silent {rules.at_risk_days} days or more is in the longest-silent "
@@ -279,7 +280,7 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
             definition = STAGE_DEFINITIONS[name].format(lost_days_minus_1=rules.lost_days - 1, **rules.as_dict())
         else:
             rank = tiers.index(name) + 1
-            base = _base_name(name)
+            base = base_name(name)
             words = TIER_PROTOTYPES[base][2] if base in TIER_PROTOTYPES else (
                 "the highest value" if rank == 1 else "the lowest value" if rank == len(tiers) else "between")
             definition = TIER_DEFINITION.format(rank=rank, k=len(tiers), words=words, **rules.as_dict())
@@ -298,7 +299,8 @@ def segment_definitions(segmented: pd.DataFrame, rules: LifecycleRules | None = 
     return pd.DataFrame(rows).set_index("Segment")
 
 
-def _base_name(segment: str) -> str:
+def base_name(segment: str) -> str:
+    """"Regular 2" -> "Regular": numbered names share their base's definition and advice."""
     if segment in RECOMMENDATIONS or " " not in segment or not segment.rsplit(" ", 1)[1].isdigit():
         return segment
     return segment.rsplit(" ", 1)[0]
@@ -342,7 +344,7 @@ def name_segments(customers: pd.DataFrame, labels: np.ndarray) -> dict[int, str]
 
 def recommendation_for(segment: str) -> str:
     """The marketing recommendation for a segment name (numbered names share their base's)."""
-    return RECOMMENDATIONS.get(_base_name(segment), RECOMMENDATIONS["Regular"])
+    return RECOMMENDATIONS.get(base_name(segment), RECOMMENDATIONS["Regular"])
 
 
 #: Ordered rules: (segment, allowed R scores, allowed FM scores); the first match wins.

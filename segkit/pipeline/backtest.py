@@ -538,25 +538,18 @@ def apply_evidence(model, backtest: Backtest, currency: str = "£", rename: bool
     return renames
 
 
-#: Names of the lifecycle stages (and what the backtest renames them): not value tiers.
-_STAGE_NAMES = frozenset({"New", "At risk", "Lost", "Lapsed", "Quiet"})
-
-
-def _base(name: str) -> str:
-    """"Regular 2" -> "Regular" (numbered names share their base's advice)."""
-    head, _, tail = str(name).rpartition(" ")
-    return head if head and tail.isdigit() else str(name)
-
-
 def _reference_rates(segments: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
     """The return rates advice conditions compare with: "average" (every customer at the
     cut-offs) and "active" (the value tiers' customers), pooled over the cut-offs."""
+    # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
+    from segkit.modeling.label import STAGE_DEFINITIONS, base_name
+
     def rate(names) -> float | None:
         customers = sum(float(segments[n].get("customers", 0)) for n in names)
         returned = sum(float(segments[n].get("returned", 0)) for n in names)
         return returned / customers if customers > 0 else None
 
-    rates = {"average": rate(list(segments)), "active": rate([n for n in segments if _base(n) not in _STAGE_NAMES])}
+    rates = {"average": rate(list(segments)), "active": rate([n for n in segments if base_name(n) not in STAGE_DEFINITIONS])}
     return {k: v for k, v in rates.items() if v is not None}
 
 
@@ -591,14 +584,14 @@ def advice_from_evidence(evidence: Mapping[str, Any]) -> dict[str, dict[str, str
     sentence for its definition. Segments the rules do not know, or whose condition cannot
     be judged, keep their advice."""
     # start-up: scipy.optimize loads on first use, not on import (0.6 s, measured)
-    from segkit.modeling.label import ADVICE_RULES, EVIDENCE_ADVICE, recommendation_for
+    from segkit.modeling.label import ADVICE_RULES, EVIDENCE_ADVICE, base_name, recommendation_for
 
     segments = evidence.get("segments") or {}
     references = _reference_rates(segments)
     horizon = int(evidence.get("horizon_days", DEFAULT_HORIZON_DAYS))
     changed = {}
     for name, figures in segments.items():
-        rule = ADVICE_RULES.get(_base(name))
+        rule = ADVICE_RULES.get(base_name(name))
         if rule is None or _meets(rule, figures, references) is not False:
             continue
         advice = next(row["advice"] for row in EVIDENCE_ADVICE if _meets(row, figures, references) is not False)
@@ -607,7 +600,7 @@ def advice_from_evidence(evidence: Mapping[str, Any]) -> dict[str, dict[str, str
         measured = (f"up to {_pct(figures['return_rate_hi'])} of customers like these bought again within {horizon} "
                     "days at a cut-off" if rule["figure"] == "return_rate_hi" else
                     f"{_pct(figures[rule['figure']])} of customers like these bought again within {horizon} days")
-        why = f"Not the usual '{_base(name)}' advice: it needs {rule['needs']}{reference}, and {measured}."
+        why = f"Not the usual '{base_name(name)}' advice: it needs {rule['needs']}{reference}, and {measured}."
         changed[str(name)] = {"advice": advice, "was": recommendation_for(name), "why": why}
     return changed
 
