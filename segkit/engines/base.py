@@ -141,8 +141,6 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     numbers are refused: the loader parses those (CSV and Excel files). ``dialect``: the
     engine's (its id-trimming class, ``segkit.engines.dialects``). ``line_number``: an expression
     numbering the lines (a window function), else ``raw``'s own ``line_no`` column."""
-    space = dialect.id_space
-
     names = set(raw.columns)
     columns = dict(columns or {})
     preset = columns.pop(LAYOUT_KEY, None)
@@ -172,8 +170,7 @@ def canonical_table(raw, source: str, columns: Mapping[str, str] | None = None, 
     # a line); a select that also numbers the lines (a window function) is computed once.
     trimmed = {role: f"_trimmed_{role}" for role in ("invoice", "product", "customer")
                if role in roles and not raw[roles[role]].type().is_numeric()}
-    raw = raw.mutate(**{column: raw[roles[role]].cast("string").re_replace(f"^{space}+|{space}+$", "")
-                        for role, column in trimmed.items()},
+    raw = raw.mutate(**{column: dialect.trim_id(raw[roles[role]].cast("string")) for role, column in trimmed.items()},
                      **({} if line_number is None else {R.LINE_NUMBER: line_number}))
 
     def text(role, default=None):

@@ -13,7 +13,8 @@ spelling across the databases ibis compiles to, so each engine takes them from i
 - ``id_space``: the characters trimmed from ids, as one regular-expression class. What
   Python's ``str.strip`` removes (``segkit.schema.ID_SPACE_CHARACTERS``); DuckDB (RE2) and
   Spark (Java) read ``segkit.schema.ID_SPACE``; PostgreSQL has no ``\\p{Z}`` or ``\\x{..}``,
-  so it gets the characters spelled out as ``\\uXXXX``.
+  so it gets the characters spelled out as ``\\uXXXX``. Spark trims with ``btrim`` and the
+  characters themselves (``Dialect.trim_id``): its Java regex was the hottest code of a large run.
 
 Session settings an engine applies on connecting (``session_settings``) live here too.
 ClickHouse, BigQuery, Snowflake and Trino have dialects that ibis compiles the rules with
@@ -58,6 +59,27 @@ def _spark_xxhash64_text_ids(invoice: str, code: str, text: str, quantity: float
 def _spark_xxhash64_number_ids(invoice: str, code: str, text: str, quantity: float, date: datetime, price: float,
                                customer: int, country: str) -> dt.int64:
     """As ``_spark_xxhash64_text_ids``, for whole-number customer ids."""
+
+
+@ibis.udf.scalar.builtin(name="btrim")
+def _spark_btrim_builtin(text: str, characters: str) -> str:
+    """Spark's ``btrim(text, characters)``: ``text`` without any of ``characters`` at either end."""
+
+
+@ibis.udf.scalar.builtin(name="unhex")
+def _spark_unhex(digits: str) -> dt.binary:
+    """Spark's ``unhex``: the bytes written as hexadecimal digits."""
+
+
+@ibis.udf.scalar.builtin(name="decode")
+def _spark_decode(data: dt.binary, charset: str) -> str:
+    """Spark's ``decode(bytes, charset)``: text from its encoded bytes."""
+
+
+def _spark_btrim(text: ir.StringValue, characters: str) -> ir.StringValue:
+    """``btrim`` with ``characters`` handed over as hexadecimal UTF-8: Spark's SQL parser reads
+    ``'\\v'`` and ``'\\f'`` in a string literal as the letters v and f (it would trim those)."""
+    return _spark_btrim_builtin(text, _spark_decode(_spark_unhex(characters.encode().hex()), "UTF-8"))
 
 
 @ibis.udf.scalar.builtin(name="hashtextextended")
@@ -175,11 +197,22 @@ class Dialect:
     line_hash: Callable[[ir.Table], ir.IntegerValue]
     #: SQL run once per connection (time zone, memory for sorts and hashes)
     session_settings: tuple[str, ...] = field(default=())
+    #: the id trimming itself, where the engine has a faster spelling than the regex over ``id_space``
+    trim_characters: Callable[[ir.StringValue, str], ir.StringValue] | None = None
+
+    def trim_id(self, text: ir.StringValue) -> ir.StringValue:
+        """``text`` without the ``id_space`` characters at either end (as ``str.strip``)."""
+        if self.trim_characters is not None:
+            return self.trim_characters(text, ID_SPACE_CHARACTERS)
+        return text.re_replace(f"^{self.id_space}+|{self.id_space}+$", "")
 
 
 DUCKDB = Dialect("duckdb", ("duckdb",), ID_SPACE, _variadic(_duckdb_hash_text_ids, _duckdb_hash_number_ids),
                  ("SET TimeZone = 'UTC'",))
-SPARK = Dialect("spark", ("pyspark",), ID_SPACE, _variadic(_spark_xxhash64_text_ids, _spark_xxhash64_number_ids))
+#: Spark trims with ``btrim`` and the characters themselves: Java's regex over ``\p{Z}`` was
+#: the hottest code of a 20M-line run (docs/benchmarks.md, "Spark, leaner")
+SPARK = Dialect("spark", ("pyspark",), ID_SPACE, _variadic(_spark_xxhash64_text_ids, _spark_xxhash64_number_ids),
+                trim_characters=_spark_btrim)
 #: work_mem: PostgreSQL's default (4 MB) sends every sort and hash of the rules to disk;
 #: 256 MB per operation keeps them in memory (docs/databases.md has the measured effect).
 #: default_statistics_target: the engine ANALYZEs its temporary tables for the planner's

@@ -57,6 +57,21 @@ def test_nth_date_keeps_the_date_order(spark_engine, spark_lines):
     assert spark_engine.nth_date(dated, 123, descending=True) == dates[len(dates) - 1 - 123]
 
 
+def test_ids_are_trimmed_as_python_trims_and_letters_at_their_ends_are_kept(spark_engine, tmp_path):
+    """Spark trims ids with ``btrim`` (not a regex): vertical tab and form feed are trimmed,
+    while the letters v, f, n, r and t at an id's ends are kept (a SQL literal '\\v' is the
+    letter v to Spark's parser)."""
+    ids = ["vAv", "f12f", "\x0b12003\x0c", "\u00a012004\u2028", "\x8512005\x1c", " nrt\t", "tAn"]
+    frame = pd.DataFrame({"InvoiceNo": ids, "StockCode": ids, "Description": "x", "Quantity": 1.0,
+                          "InvoiceDate": pd.Timestamp("2011-05-01"), "UnitPrice": 1.0, "CustomerID": ids,
+                          "Country": "UK"})
+    frame.to_parquet(tmp_path / "ids.parquet")
+    lines = spark_engine.to_pandas(spark_engine.lines(tmp_path / "ids.parquet")).sort_values("line_no")
+    trimmed = [i.strip() for i in ids]
+    assert trimmed == ["vAv", "f12f", "12003", "12004", "12005", "nrt", "tAn"]
+    assert list(lines["InvoiceNo"]) == list(lines["StockCode"]) == list(lines["CustomerID"]) == trimmed
+
+
 @pytest.mark.slow
 def test_close_removes_the_engines_own_files(spark_engine, sample_log):
     from segkit.engines.spark import SparkEngine
