@@ -11,6 +11,12 @@ import pandas as pd
 from segkit.config import Settings
 
 VIEWER = Settings(currency="£", analyst=False)
+#: The first screen drawn (what a visitor sees first, at 1280x800): the header's KPIs, the
+#: filters and the first chart's SVG. For ``page.wait_for_function``.
+FIRST_SCREEN_DRAWN = """() => !document.querySelector('#loading')
+  && !!document.querySelector('.seg-kpis .seg-cards')
+  && !!document.querySelector('.seg-country-filter select')
+  && !!document.querySelector('.js-plotly-plot .main-svg')"""
 ANALYST = Settings(currency="£", analyst=True)
 
 
