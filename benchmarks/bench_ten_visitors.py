@@ -12,7 +12,8 @@ temporary artifacts folder, the page prepared first, as ``make run`` does), and 
 notebook holding one ``ipywidgets.HTML`` with a CSS class and one plotly ``FigureWidget`` of
 10 points (``segkit.dashboard.figure_widget_class()``, as ``bench_page_floor.py`` builds it).
 Each round sends a burst of ten visitors to each server in turn (the order alternates
-between rounds; each pool refilled and idle before every burst). A visitor's wait runs from
+between rounds; both pools refilled and idle before every burst, so no kernel runs the
+notebook during one). A visitor's wait runs from
 navigation start to "page ready": on the dashboard the first screen drawn
 (``dashboard_checks.FIRST_SCREEN_DRAWN``: header KPIs, filters, the first chart's SVG), on
 the small page its chart's SVG.
@@ -149,7 +150,8 @@ def main() -> None:
                 row = {"round": index + 1}
                 for name in order:
                     server, ready_js = servers[name]
-                    server.wait_ready()
+                    for other, _ in servers.values():  # both pools refilled: no refill during a burst
+                        other.wait_ready()
                     load_before = os.getloadavg()[0]
                     results = asyncio.run(_burst(server.url, ready_js))
                     server.taken += VISITORS
