@@ -10,7 +10,8 @@ before are honoured) and puts it in its place when the box scrolls into view (a
 asks for ``section.panel``. Built once, the panel follows the state as any panel does.
 
 On paper a never-opened section prints one line (``NOT_OPENED``): open it on the page
-before printing, or download the HTML report, which holds every section.
+before printing, or download the HTML report (``report.report_html``, a function of the
+state alone: what was opened does not change it).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ __all__ = ["FoldSection", "FoldWatcher", "NOT_OPENED", "PLACEHOLDER_HEIGHT"]
 PLACEHOLDER_HEIGHT = "360px"
 #: What a never-opened section says on paper.
 NOT_OPENED = ("This section was not opened on the page, so it is not printed: open it (scroll to it or click "
-              "Show) before printing, or download the HTML report (Report, at the top), which holds every section.")
+              "Show) before printing, or download the HTML report (Report, at the top), which does not depend on "
+              "what was opened.")
 
 
 class FoldWatcher(anywidget.AnyWidget):
