@@ -27,8 +27,8 @@ SECTION_SHOWN = """(name) => { const box = document.querySelector('.seg-fold-' +
 #: placeholder may go meanwhile, scrolled into view).
 _CLICK_SHOW = """(name) => { const button = document.querySelector(
   '.seg-fold-' + name + ' .seg-fold-placeholder .seg-fold-show'); if (button) button.click(); }"""
-#: The sections below the first screen, in page order (``segkit.dashboard.app.FOLDED``).
-SECTIONS = ("compare", "value", "changes", "campaign", "table", "score", "model")
+#: The sections below the first screen, in page order (``segkit.dashboard.app.SECTIONS``).
+SECTIONS = ("segments", "compare", "value", "changes", "campaign", "table", "score", "model")
 
 
 def show_section(page, name: str):
@@ -37,9 +37,11 @@ def show_section(page, name: str):
     coroutine to await."""
     if inspect.iscoroutinefunction(page.evaluate):
         async def shown() -> None:
+            await page.wait_for_selector(f".seg-fold-{name}", state="attached")
             await page.evaluate(_CLICK_SHOW, name)
             await page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
         return shown()
+    page.wait_for_selector(f".seg-fold-{name}", state="attached")
     page.evaluate(_CLICK_SHOW, name)
     page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
     return None
@@ -49,6 +51,7 @@ def show_sections(page, names=SECTIONS) -> None:
     """Open several sections (default: all) of a sync Playwright page, clicking each
     "Show" first, then waiting for each."""
     for name in names:
+        page.wait_for_selector(f".seg-fold-{name}", state="attached")
         page.evaluate(_CLICK_SHOW, name)
     for name in names:
         page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)

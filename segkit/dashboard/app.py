@@ -5,8 +5,9 @@ takes the saved model when it fits the data (else trains one), and lays out the 
 (KPIs, theme, report), the filters on the left, and in the centre what the segments
 mean, the charts, the segment summary, the comparison, the customer table with its
 download, scoring of an uploaded file and the model (retraining in analyst mode).
-The sections from the comparison down (``FOLDED``) are below the first screen: each is
-built when the visitor scrolls to it or clicks its "Show" (``fold.FoldSection``).
+The segment summary and every section under it (``SECTIONS``) are below the first screen
+(at 1280x800 it holds the header, the filters and what the segments mean): each is built
+when the visitor scrolls to it or clicks its "Show" (``fold.FoldSection``).
 
 Each panel reads the state and writes only its own inputs; ``Dashboard`` only wires
 them, and mirrors filters and theme in the page's URL (``urlsync``).
@@ -45,7 +46,7 @@ from segkit.page.data import load_dashboard_data
 from segkit.pipeline.workflow import CustomerData
 from segkit.views.tables import theme_css
 
-__all__ = ["CSS_CLASSES", "Dashboard", "build_app"]
+__all__ = ["CSS_CLASSES", "FOLDED", "SECTIONS", "Dashboard", "build_app"]
 
 #: Stable CSS classes of the main controls (tests and users' own CSS rely on them).
 CSS_CLASSES = (
@@ -55,8 +56,8 @@ CSS_CLASSES = (
 )
 
 
-#: The sections below the first screen (at 1280x800), in page order: name, title, panel
-#: class (called with the state when the section is shown).
+#: The panels below the summary, in page order: name, title, panel class (called with the
+#: state when the section is shown).
 FOLDED = (
     ("compare", "Compare two segments", ComparePanel),
     ("value", "Value over time", ValuePanel),
@@ -66,6 +67,9 @@ FOLDED = (
     ("score", "Score new customers", ScorePanel),
     ("model", "About the model", ModelPanel),
 )
+#: Every section below the first screen, in page order: name and title. The summary
+#: ("segments") comes first; its texts are the segments panel's, kept from the start.
+SECTIONS = (("segments", "Segments in this view"),) + tuple((name, title) for name, title, _panel in FOLDED)
 
 
 def _folded_panel(name: str) -> property:
@@ -107,11 +111,12 @@ class Dashboard:
         self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
         self.print_header = PrintHeader(state)
         self.scatter = ScatterPanel(state)
-        self.sections = {name: FoldSection(name, title, lambda panel=panel: panel(state), state)
-                         for name, title, panel in FOLDED}
+        self.sections = {"segments": FoldSection("segments", SECTIONS[0][1], self.segments.summary_view, state)}
+        self.sections.update((name, FoldSection(name, title, lambda panel=panel: panel(state), state))
+                             for name, title, panel in FOLDED)
         self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
-        center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget,
+        center = W.VBox([self.segments.glossary_box, self.scatter.widget,
                          *(section.widget for section in self.sections.values())],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
         self.app = classed(W.AppLayout(header=W.VBox([self.print_header.widget, self.header.widget, self.live.widget,
@@ -139,11 +144,6 @@ class Dashboard:
         built = [self.sections[name].built_panel for name in ("compare", "value", "changes")]
         return self.scatter.charts + self.segments.charts + [c for panel in built if panel is not None
                                                              for c in panel.charts]
-
-    def show_all(self) -> None:
-        """Build every section below the first screen (what scrolling to the end does)."""
-        for section in self.sections.values():
-            section.show()
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

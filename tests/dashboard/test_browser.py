@@ -120,10 +120,12 @@ def pages_on(served, browser, before_open=None):
 
 
 def open_until_drawn(page, url: str) -> float:
-    """Open the dashboard and wait until the page is built and every chart drawn; seconds."""
+    """Open the dashboard, show the segment summary (below the first screen, the filters'
+    first witness in these tests) and wait until its charts and the scatter are drawn; seconds."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("#loading", state="detached")
+    show_section(page, "segments")
     page.wait_for_selector(".seg-summary table")
     page.wait_for_function(CHARTS_DRAWN, polling=50)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

@@ -13,12 +13,12 @@ import pytest
 from dashboard_checks import FIRST_SCREEN_DRAWN, SECTION_SHOWN, SECTIONS, show_section
 from test_browser import TIMEOUT_MS
 
-from segkit.dashboard.app import FOLDED
+from segkit.dashboard.app import SECTIONS as TITLED_SECTIONS
 from segkit.dashboard.fold import FoldSection
 from segkit.views.tables import Filters
 
 #: A widget of each section's panel (absent until the section is built).
-PANEL_SELECTORS = {"compare": ".seg-compare", "value": ".seg-value", "changes": ".seg-changes-section",
+PANEL_SELECTORS = {"segments": ".seg-summary", "compare": ".seg-compare", "value": ".seg-value", "changes": ".seg-changes-section",
                    "campaign": ".seg-campaign-planning", "table": ".seg-download", "score": ".seg-upload",
                    "model": ".seg-about"}
 
@@ -57,16 +57,19 @@ def test_the_show_button_builds_the_section():
 
 
 def test_the_page_opens_with_no_section_below_the_first_screen_built(dashboard):
-    assert list(dashboard.sections) == [name for name, _t, _p in FOLDED] == list(SECTIONS)
+    assert list(dashboard.sections) == [name for name, _t in TITLED_SECTIONS] == list(SECTIONS)
     assert not any(section.built for section in dashboard.sections.values())
     centre = dashboard.app.center.children
-    assert centre[:3] == (dashboard.segments.glossary_box, dashboard.scatter.widget, dashboard.segments.widget)
-    assert centre[3:] == tuple(section.widget for section in dashboard.sections.values())
-    first_screen = dashboard.scatter.charts + dashboard.segments.charts
-    assert dashboard.charts == first_screen  # listing the charts builds nothing
+    assert centre[:2] == (dashboard.segments.glossary_box, dashboard.scatter.widget)
+    assert centre[2:] == tuple(section.widget for section in dashboard.sections.values())
+    assert dashboard.charts == dashboard.scatter.charts  # listing the charts builds nothing
+    assert dashboard.segments.charts == [] and dashboard.segments.widget is None
+    assert "<table" in dashboard.segments.summary.value  # the summary's texts are kept from the start
     assert not any(section.built for section in dashboard.sections.values())
+    dashboard.sections["segments"].show()
     dashboard.sections["compare"].show()
-    assert dashboard.charts == first_screen + dashboard.compare.charts
+    assert dashboard.segments.widget is not None and len(dashboard.segments.charts) == 2
+    assert dashboard.charts == dashboard.scatter.charts + dashboard.segments.charts + dashboard.compare.charts
 
 
 def test_a_section_shown_late_shows_the_filters_set_before(dashboard):
@@ -107,18 +110,19 @@ def test_sections_are_absent_at_first_draw_and_come_on_scroll_or_show(viewer_ser
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(served.url)
         page.wait_for_function(FIRST_SCREEN_DRAWN, polling=100)
-        page.wait_for_selector(".seg-summary table")
         page.wait_for_timeout(1500)  # time for a watcher to fire, were its section in view
         for name, selector in PANEL_SELECTORS.items():
             assert page.locator(f".seg-fold-{name} .seg-fold-placeholder").count() == 1, name
             assert page.locator(selector).count() == 0, name
+        assert page.locator(".js-plotly-plot").count() == 1  # the first chart only
         # below the first screen indeed: the first placeholder starts under the window
-        top = page.evaluate("() => document.querySelector('.seg-fold-compare').getBoundingClientRect().top")
+        top = page.evaluate("() => document.querySelector('.seg-fold-segments').getBoundingClientRect().top")
         assert top > 800, top
 
-        page.locator(".seg-fold-compare").scroll_into_view_if_needed()
-        page.wait_for_function(SECTION_SHOWN, arg="compare", polling=100)
-        assert page.locator(".seg-compare .js-plotly-plot .main-svg").count() >= 1
+        page.locator(".seg-fold-segments").scroll_into_view_if_needed()
+        page.wait_for_function(SECTION_SHOWN, arg="segments", polling=100)
+        assert page.locator(".seg-summary table").count() == 1
+        assert page.locator(".seg-segments .js-plotly-plot .main-svg").count() >= 2
         assert page.locator(".seg-fold-model .seg-fold-placeholder").count() == 1  # far below: still waiting
 
         page.locator(".seg-fold-model .seg-fold-show").click()

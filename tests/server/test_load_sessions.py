@@ -100,7 +100,8 @@ async def _session(browser, url: str, index: int, expected_rows: int) -> dict:
         await page.wait_for_function(FIRST_SCREEN_DRAWN, polling=100)  # the page ready: its first screen
         ready = time.perf_counter() - start
 
-        await show_section(page, "table")  # below the first screen: the filter's rows and the CSV
+        for section in ("segments", "table"):  # below the first screen: the summary, the rows and the CSV
+            await show_section(page, section)
         await page.wait_for_selector(".seg-summary table")
         before = await page.inner_text(".seg-summary")
         start = time.perf_counter()
