@@ -81,8 +81,9 @@ def _folded_panel(name: str) -> property:
 class Dashboard:
     """A page: ``.state`` and the panels; ``.app`` is the widget to display.
 
-    ``.sections`` holds the sections below the first screen (``FOLDED``), built on demand;
-    ``.compare``, ``.table`` ... are their panels (reading one builds its section).
+    ``.sections`` holds the sections below the first screen (``SECTIONS``), built on demand;
+    ``.compare``, ``.table`` ... are their panels (reading one builds its section); the
+    summary's texts are ``.segments``' from the start, its charts once its section is shown.
 
     Parameters
     ----------
