@@ -142,7 +142,10 @@ def main() -> None:
         data = load_customer_data(parquet)
         model, _ = train_model(data, "auto")
         save_artifacts(model, folder / "artifacts", data.training_info())
+        # One after the other: twenty kernels starting at once left one unanswered for 60 s
+        # (Voilà then keeps it "starting" for good and its pool never fills).
         servers = {"segkit": (Server("segkit", env, folder, pool), FIRST_SCREEN_DRAWN)}
+        servers["segkit"][0].wait_ready()
         servers["small"] = (Server("small", env, folder, pool, _small_notebook(folder)), SMALL_PAGE_DRAWN)
         try:
             for index in range(args.rounds):
