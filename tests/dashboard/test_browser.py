@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_checks import show_section, show_sections
+from dashboard_checks import FIRST_SCREEN_DRAWN, show_section, show_sections
 
 from segkit.config import PROJECT_ROOT
 
@@ -811,7 +811,7 @@ def test_an_upload_above_the_websocket_limit_cannot_reach_the_kernel(served, bro
         other = context.new_page()
         other.set_default_timeout(TIMEOUT_MS)
         other.goto(served.url)
-        other.wait_for_selector(".seg-summary table")
+        other.wait_for_function(FIRST_SCREEN_DRAWN, polling=100)
         _upload(other, huge)
         other.wait_for_timeout(3000)
         result = other.inner_text(".seg-upload-result")
