@@ -90,6 +90,10 @@ def main(argv: list[str]) -> None:
                 page.set_default_timeout(120_000)
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_selector("#loading", state="detached")
+                # the sections below the first screen are drawn on demand: show them all
+                page.wait_for_selector(".seg-fold-show")
+                page.evaluate("() => document.querySelectorAll('.seg-fold-show').forEach(b => b.click())")
+                page.wait_for_function("() => !document.querySelector('.seg-fold-placeholder')")
                 page.wait_for_function(CHARTS_DRAWN)
                 time.sleep(1.5)
                 page.screenshot(path=str(docs / "dashboard-light.png"))

@@ -4,6 +4,7 @@ computed straight from the clean lines with pandas (the independent answer)."""
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 
 import pandas as pd
@@ -11,6 +12,49 @@ import pandas as pd
 from segkit.config import Settings
 
 VIEWER = Settings(currency="£", analyst=False)
+#: The first screen drawn (what a visitor sees first, at 1280x800): the header's KPIs, the
+#: filters and the first chart's SVG. For ``page.wait_for_function``.
+FIRST_SCREEN_DRAWN = """() => !document.querySelector('#loading')
+  && !!document.querySelector('.seg-kpis .seg-cards')
+  && !!document.querySelector('.seg-country-filter select')
+  && !!document.querySelector('.js-plotly-plot .main-svg')"""
+#: A section below the first screen (``segkit.dashboard.fold``) built and drawn: its
+#: placeholder gone, its panel in place, each of its charts drawn.
+SECTION_SHOWN = """(name) => { const box = document.querySelector('.seg-fold-' + name);
+  return !!box && !box.querySelector('.seg-fold-placeholder') && !!box.querySelector('.widget-html')
+    && [...box.querySelectorAll('.js-plotly-plot')].every(gd => !!gd.querySelector('.main-svg')); }"""
+#: Click a section's "Show" if it is still a placeholder (a click in the page: the
+#: placeholder may go meanwhile, scrolled into view).
+_CLICK_SHOW = """(name) => { const button = document.querySelector(
+  '.seg-fold-' + name + ' .seg-fold-placeholder .seg-fold-show'); if (button) button.click(); }"""
+#: The sections below the first screen, in page order (``segkit.dashboard.app.SECTIONS``).
+SECTIONS = ("segments", "compare", "value", "changes", "campaign", "table", "score", "model")
+
+
+def show_section(page, name: str):
+    """Open the section ``name`` of the page (click its "Show" unless it is built already)
+    and wait until its contents are there. With Playwright's async page, returns the
+    coroutine to await."""
+    if inspect.iscoroutinefunction(page.evaluate):
+        async def shown() -> None:
+            await page.wait_for_selector(f".seg-fold-{name}", state="attached")
+            await page.evaluate(_CLICK_SHOW, name)
+            await page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
+        return shown()
+    page.wait_for_selector(f".seg-fold-{name}", state="attached")
+    page.evaluate(_CLICK_SHOW, name)
+    page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
+    return None
+
+
+def show_sections(page, names=SECTIONS) -> None:
+    """Open several sections (default: all) of a sync Playwright page, clicking each
+    "Show" first, then waiting for each."""
+    for name in names:
+        page.wait_for_selector(f".seg-fold-{name}", state="attached")
+        page.evaluate(_CLICK_SHOW, name)
+    for name in names:
+        page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
 ANALYST = Settings(currency="£", analyst=True)
 
 

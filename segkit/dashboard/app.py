@@ -5,6 +5,9 @@ takes the saved model when it fits the data (else trains one), and lays out the 
 (KPIs, theme, report), the filters on the left, and in the centre what the segments
 mean, the charts, the segment summary, the comparison, the customer table with its
 download, scoring of an uploaded file and the model (retraining in analyst mode).
+The segment summary and every section under it (``SECTIONS``) are below the first screen
+(at 1280x800 it holds the header, the filters and what the segments mean): each is built
+when the visitor scrolls to it or clicks its "Show" (``fold.FoldSection``).
 
 Each panel reads the state and writes only its own inputs; ``Dashboard`` only wires
 them, and mirrors filters and theme in the page's URL (``urlsync``).
@@ -23,6 +26,7 @@ from segkit.config import settings as read_settings
 from segkit.dashboard.changes_panel import CampaignPanel, ChangesPanel
 from segkit.dashboard.compare import ComparePanel
 from segkit.dashboard.filters import FiltersPanel
+from segkit.dashboard.fold import FoldSection
 from segkit.dashboard.header import HeaderPanel
 from segkit.dashboard.live_panel import LivePanel, open_live_state
 from segkit.dashboard.model_panel import ModelPanel
@@ -42,7 +46,7 @@ from segkit.page.data import load_dashboard_data
 from segkit.pipeline.workflow import CustomerData
 from segkit.views.tables import theme_css
 
-__all__ = ["CSS_CLASSES", "Dashboard", "build_app"]
+__all__ = ["CSS_CLASSES", "FOLDED", "SECTIONS", "Dashboard", "build_app"]
 
 #: Stable CSS classes of the main controls (tests and users' own CSS rely on them).
 CSS_CLASSES = (
@@ -52,8 +56,34 @@ CSS_CLASSES = (
 )
 
 
+#: The panels below the summary, in page order: name, title, panel class (called with the
+#: state when the section is shown).
+FOLDED = (
+    ("compare", "Compare two segments", ComparePanel),
+    ("value", "Value over time", ValuePanel),
+    ("changes", "What changed", ChangesPanel),
+    ("campaign", "Campaign planning", CampaignPanel),
+    ("table", "Customers", TablePanel),
+    ("score", "Score new customers", ScorePanel),
+    ("model", "About the model", ModelPanel),
+)
+#: Every section below the first screen, in page order: name and title. The summary
+#: ("segments") comes first; its texts are the segments panel's, kept from the start.
+SECTIONS = (("segments", "Segments in this view"),) + tuple((name, title) for name, title, _panel in FOLDED)
+
+
+def _folded_panel(name: str) -> property:
+    """``Dashboard.<name>``: the section's panel, built (and shown) first if it was not."""
+    return property(lambda self: self.sections[name].panel,
+                    doc=f"The {name} panel (reading it builds the section, as showing it does).")
+
+
 class Dashboard:
     """A page: ``.state`` and the panels; ``.app`` is the widget to display.
+
+    ``.sections`` holds the sections below the first screen (``SECTIONS``), built on demand;
+    ``.compare``, ``.table`` ... are their panels (reading one builds its section); the
+    summary's texts are ``.segments``' from the start, its charts once its section is shown.
 
     Parameters
     ----------
@@ -82,18 +112,13 @@ class Dashboard:
         self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
         self.print_header = PrintHeader(state)
         self.scatter = ScatterPanel(state)
-        self.compare = ComparePanel(state)
-        self.value = ValuePanel(state)
-        self.changes = ChangesPanel(state)
-        self.campaign = CampaignPanel(state)
-        self.table = TablePanel(state)
-        self.score = ScorePanel(state)
-        self.model = ModelPanel(state)
+        self.sections = {"segments": FoldSection("segments", SECTIONS[0][1], self.segments.summary_view, state)}
+        self.sections.update((name, FoldSection(name, title, lambda panel=panel: panel(state), state))
+                             for name, title, panel in FOLDED)
         self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
-        center = W.VBox([self.segments.glossary_box, self.scatter.widget, self.segments.widget, self.compare.widget,
-                         self.value.widget, self.changes.widget, self.campaign.widget, self.table.widget,
-                         self.score.widget, self.model.widget],
+        center = W.VBox([self.segments.glossary_box, self.scatter.widget,
+                         *(section.widget for section in self.sections.values())],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
         self.app = classed(W.AppLayout(header=W.VBox([self.print_header.widget, self.header.widget, self.live.widget,
                                                                self.bridge]),
@@ -112,9 +137,14 @@ class Dashboard:
         self._write_query()
         self.live.start()
 
+    compare, value, changes, campaign, table, score, model = (_folded_panel(name) for name, _t, _p in FOLDED)
+
     @property
     def charts(self):
-        return self.scatter.charts + self.segments.charts + self.compare.charts + self.value.charts + self.changes.charts
+        """The charts drawn so far: the first screen's and those of the sections built."""
+        built = [self.sections[name].built_panel for name in ("compare", "value", "changes")]
+        return self.scatter.charts + self.segments.charts + [c for panel in built if panel is not None
+                                                             for c in panel.charts]
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

@@ -56,6 +56,9 @@ PRINT_CSS = """
   .seg-app .widget-box { break-inside: auto !important; }
   .jp-OutputArea-prompt, .jp-InputArea, .jp-MarkdownCell { display: none !important; }
   .seg-print-only { display: block !important; }
+  /* A section never opened (fold.FoldSection) prints its title and one line saying so. */
+  .seg-fold-hint, .seg-fold-watch { display: none !important; }
+  .seg-fold-placeholder { min-height: 0 !important; }
   .seg-app { display: block !important; width: 100% !important; font-size: 10px !important; }
   /* Every box at most the page's width. Columns (vbox) never wrap: a wrapping column
      takes the width of its widest line, far wider than the paper. Rows (hbox) wrap and

@@ -245,10 +245,10 @@ class SegmentsPanel:
                                                         "Classic RFM rule segments (quintile scores)"]),
                                     "seg-segmentation")
         self.segmentation.style.button_width = "130px"
-        self.sizes_chart = Chart(state, self._sizes_figure(), SMALL_CHART_HEIGHT)
-        self.heatmap_chart = Chart(state, self._heatmap_figure(), SMALL_CHART_HEIGHT)
-        self.sizes, self.heatmap = self.sizes_chart.widget, self.heatmap_chart.widget
-        half = W.Layout(width="50%", min_width="320px")
+        #: The summary's charts and box: made by ``summary_view`` when the page shows them
+        #: (below the first screen: ``fold.FoldSection``); the summary's texts follow the
+        #: filters from the start.
+        self.sizes_chart = self.heatmap_chart = self.widget = None
         self.products = classed(W.HTML(), "seg-top-products-box")
         self.products_section = classed(W.Accordion(children=[self.products], titles=(PRODUCTS_TITLE,),
                                                     selected_index=None), "seg-products-section")
@@ -257,11 +257,6 @@ class SegmentsPanel:
                    layout=W.Layout(align_items="center", grid_gap="16px", flex_flow="row wrap")),
             self.lifecycle_note, self.glossary_scope, self.glossary, self.products_section]), "seg-panel",
             "seg-glossary-box")
-        self.widget = classed(W.VBox([
-            W.HTML("<h3>Segments in this view</h3>"), self.summary, self.range_note, self.summary_download, self.at_stake,
-            W.HBox([W.VBox([self.sizes], layout=half), W.VBox([self.heatmap], layout=half)],
-                   layout=W.Layout(flex_flow="row wrap")),
-        ]), "seg-panel", "seg-segments")
         state.observe(guarded(state, lambda _c: self.show()), names=["filters"])
         state.observe(guarded(state, lambda _c: self.show(model=True)), names=["model_version", "data_version"])
         self.segmentation.observe(guarded(state, lambda c: setattr(state, "segmentation", c["new"])), names="value")
@@ -272,7 +267,25 @@ class SegmentsPanel:
 
     @property
     def charts(self) -> list[Chart]:
-        return [self.sizes_chart, self.heatmap_chart]
+        """The sizes and centres charts, once ``summary_view`` made them."""
+        return [self.sizes_chart, self.heatmap_chart] if self.widget is not None else []
+
+    def summary_view(self) -> SegmentsPanel:
+        """Make the summary's box with its two charts drawn for the view as it is now
+        (``.widget``; once); returns the panel."""
+        if self.widget is None:
+            self.sizes_chart = Chart(self.state, self._sizes_figure(), SMALL_CHART_HEIGHT)
+            self.heatmap_chart = Chart(self.state, self._heatmap_figure(), SMALL_CHART_HEIGHT)
+            half = W.Layout(width="50%", min_width="320px")
+            self.widget = classed(W.VBox([
+                W.HTML("<h3>Segments in this view</h3>"), self.summary, self.range_note, self.summary_download,
+                self.at_stake, W.HBox([W.VBox([self.sizes_chart.widget], layout=half),
+                                       W.VBox([self.heatmap_chart.widget], layout=half)],
+                                      layout=W.Layout(flex_flow="row wrap")),
+            ]), "seg-panel", "seg-segments")
+            selection = self.state.selection
+            self._drawn = (selection.summary, selection.centres(self.state.z_scores) if len(selection) else None)
+        return self
 
     @property
     def summary_rows(self) -> pd.DataFrame:
@@ -343,7 +356,7 @@ class SegmentsPanel:
         checked = value_check_note(self.state.model) if "SumCLV" in summary.columns else ""
         self.at_stake.value = (f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else "") + (
             f'<p class="seg-value-check">{html.escape(checked)}</p>' if checked else "")
-        if charts:  # each chart is redrawn only when its numbers changed (or the model)
+        if charts and self.widget is not None:  # each chart redrawn only when its numbers changed (or the model)
             selection = self.state.selection
             centres = selection.centres(self.state.z_scores) if len(selection) else None
             drawn_summary, drawn_centres = self._drawn

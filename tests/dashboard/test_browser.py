@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dashboard_checks import FIRST_SCREEN_DRAWN, show_section, show_sections
 
 from segkit.config import PROJECT_ROOT
 
@@ -35,12 +36,12 @@ TIMEOUT_MS = 120_000
 #: Upload limit of the test servers (small, so the file just over it is small too).
 UPLOAD_LIMIT_MB = 2
 
-#: Charts drawn with the page: 2D scatter, sizes, centre heatmap, comparison (the 3D chart
-#: is drawn on request).
-PAGE_CHARTS = 4
+#: Charts drawn with the page: 2D scatter, sizes, centre heatmap (the 3D chart is drawn on
+#: request, the comparison's and the sections' below when they are shown: ``show_section``).
+PAGE_CHARTS = 3
 CHARTS_DRAWN = """() => {
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  return plots.length >= 4 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0
+  return plots.length >= 3 && plots.every(gd => gd._fullLayout && gd.data && gd.data.length > 0
                                            && gd.querySelector('.main-svg'));
 }"""
 HOOK_AFTERPLOT = """() => {
@@ -119,10 +120,12 @@ def pages_on(served, browser, before_open=None):
 
 
 def open_until_drawn(page, url: str) -> float:
-    """Open the dashboard and wait until the page is built and every chart drawn; seconds."""
+    """Open the dashboard, show the segment summary (below the first screen, the filters'
+    first witness in these tests) and wait until its charts and the scatter are drawn; seconds."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("#loading", state="detached")
+    show_section(page, "segments")
     page.wait_for_selector(".seg-summary table")
     page.wait_for_function(CHARTS_DRAWN, polling=50)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -278,6 +281,7 @@ def _wait_summary_change(page, before: str) -> str:
 
 
 def _decode_download(page) -> pd.DataFrame:
+    show_section(page, "table")
     href = page.get_attribute(".seg-download a", "href")
     prefix = "data:text/csv;charset=utf-8;base64,"
     assert href and href.startswith(prefix)
@@ -291,6 +295,7 @@ def _upload(page, path: Path, tries: int = 3) -> None:
     redrawn, e.g. taking a model saved by an earlier test, as the button was clicked)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    show_section(page, "score")
     for attempt in range(tries):
         try:
             with page.expect_file_chooser(timeout=30_000) as chooser:
@@ -316,6 +321,8 @@ def test_page_renders_without_errors(page, served):
                           '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"], .jp-OutputArea-error')
     assert errors.count() == 0, errors.all_inner_texts()
     assert page.inner_text(".seg-message") == ""
+    show_sections(page)
+    assert errors.count() == 0, errors.all_inner_texts()
     for css_class in ("seg-theme", "seg-segment-filter", "seg-country-filter", "seg-spend-filter", "seg-date-filter",
                       "seg-category-filter", "seg-compare", "seg-summary", "seg-download", "seg-upload",
                       "seg-retrain", "seg-kpis", "seg-glossary", "seg-about", "seg-report-button"):
@@ -341,6 +348,7 @@ def test_page_renders_without_errors(page, served):
 
 
 def test_each_filter_changes_the_summary(page, served):
+    show_section(page, "table")
     segments = _segments(page)
     assert len(segments) >= 2
     before = _summary(page)
@@ -382,6 +390,7 @@ def test_each_filter_changes_the_summary(page, served):
 
 
 def test_compare_shows_two_segments(page):
+    show_section(page, "compare")
     segments = _segments(page)
     compare = page.locator(".seg-compare")
     selects = compare.locator("select")
@@ -423,6 +432,7 @@ def test_theme_switch_restyles_page_and_charts(page):
 
 
 def test_download_is_the_filtered_table(page, served):
+    show_section(page, "table")
     before = _summary(page)
     country = "France"
     page.locator(".seg-country-filter select").select_option(label=country)
@@ -510,6 +520,7 @@ def test_retrain_and_save(page, served, browser):
         return
     _upload(page, served.good_csv)
     page.wait_for_function("() => document.querySelector('.seg-upload-result').innerText.includes('Scored')")
+    show_section(page, "model")
     retrain = page.locator(".seg-retrain")
     retrain.get_by_role("button", name="Recommend K").click()
     page.wait_for_function("() => document.querySelector('.seg-retrain-status').innerText.includes('Recommended K')")
@@ -546,6 +557,7 @@ def test_retrain_and_save(page, served, browser):
         open_until_drawn(other, served.url)
         other.wait_for_function("(n) => document.querySelectorAll('.seg-segment-filter select option').length === n",
                                 arg=n_segments)
+        show_section(other, "model")
         other.wait_for_function("() => document.querySelector('.seg-about').innerText.includes('Using the saved model')")
         assert f"K = {k}" in other.inner_text(".seg-about")
         assert other.locator(".seg-message .seg-error").count() == 0
@@ -566,7 +578,8 @@ def test_upload_just_over_the_limit_gets_a_message(page, served):
 
 
 def test_3d_view_is_drawn_on_request(page, served):
-    assert page.locator(".js-plotly-plot").count() == PAGE_CHARTS
+    charts = page.locator(".js-plotly-plot").count()  # the first screen's and the sections' shown
+    assert charts >= PAGE_CHARTS
     page.locator(".seg-3d-toggle").click()
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(gd => gd.data"
                            " && gd.data.length && gd.data[0].type === 'scatter3d' && gd._fullLayout"
@@ -582,7 +595,7 @@ def test_3d_view_is_drawn_on_request(page, served):
     page.get_by_role("button", name="All segments").click()
     page.wait_for_function("(t) => document.querySelector('.seg-summary').innerText === t", arg=before)
     page.locator(".seg-3d-toggle").click()
-    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {PAGE_CHARTS}")
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {charts}")
 
 
 def test_typed_dates_are_day_first_and_stay(page, served):
@@ -631,6 +644,7 @@ def test_spend_minimum_above_maximum_is_said(page):
 
 
 def test_compare_follows_the_filters_and_never_a_equals_b(page, served):
+    show_section(page, "compare")
     compare = page.locator(".seg-compare")
     a = _plain(compare.locator("select").nth(0).locator("option:checked").inner_text())
     b_options = [_plain(t) for t in compare.locator("select").nth(1).locator("option").all_inner_texts()]
@@ -659,6 +673,7 @@ def test_selected_segments_stand_out(page):
 
 def test_a_link_opens_that_view_and_the_address_follows_the_filters(served, browser):
     with opened_page(served, browser, "?country=France&theme=dark") as page:
+        show_section(page, "table")  # built after the link set the filters: it follows them
         page.wait_for_function("() => document.querySelector('.seg-country-filter select').value !== ''"
                                " && document.querySelector('.seg-table-view').innerText.includes('France')"
                                " && !document.querySelector('.seg-table-view').innerText.includes('United Kingdom')")
@@ -699,6 +714,7 @@ def test_report_downloads_a_page_that_opens_offline(served, browser, tmp_path):
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         open_until_drawn(page, served.url + "?country=France")
+        show_section(page, "table")
         page.wait_for_function("() => document.querySelector('.seg-table-view').innerText.includes('France')")
         with page.expect_download() as info:
             page.get_by_role("button", name="Report").click()
@@ -795,7 +811,7 @@ def test_an_upload_above_the_websocket_limit_cannot_reach_the_kernel(served, bro
         other = context.new_page()
         other.set_default_timeout(TIMEOUT_MS)
         other.goto(served.url)
-        other.wait_for_selector(".seg-summary table")
+        other.wait_for_function(FIRST_SCREEN_DRAWN, polling=100)
         _upload(other, huge)
         other.wait_for_timeout(3000)
         result = other.inner_text(".seg-upload-result")
@@ -900,6 +916,7 @@ def test_one_million_customers(served_large, browser):
             assert (kinds["points"] > 0) != (kinds["images"] == 1) and kinds["images"] <= 1, kinds
             switched_to_points |= kinds["points"] > 0
 
+        show_section(page, "table")
         first = page.inner_text(".seg-table-view")  # paginated table
         page.get_by_role("button", name="Next ›").click()
         page.wait_for_function("(t) => document.querySelector('.seg-table-view').innerText !== t", arg=first)

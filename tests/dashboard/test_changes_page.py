@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from dashboard_checks import show_section
 from test_browser import _plain, pages_on
 
 pytestmark = pytest.mark.browser
@@ -51,6 +52,7 @@ def _customers_by_pandas(lines: pd.DataFrame, as_of: pd.Timestamp, window: int |
 def _open_changes(page) -> None:
     from segkit.dashboard.changes_panel import CHANGES_TITLE
 
+    show_section(page, "changes")
     page.locator(".seg-changes-section").get_by_text(CHANGES_TITLE, exact=True).click()
     page.wait_for_selector(".seg-sizes-table", timeout=180_000)
     page.wait_for_selector(".seg-moves-summary", timeout=180_000)
@@ -147,6 +149,7 @@ def test_campaign_planning_follows_the_evidence_and_the_cost_and_uplift_typed_in
     """Defaults £1 and 10 %: per segment size x return rate x mean next spend x uplift, net of
     size x cost, from the model's stored evidence (pandas); then £2.50 and 25 %: new figures,
     and the campaign CSV carries the same figures per customer's segment."""
+    show_section(page, "campaign")
     page.locator(".seg-campaign-plan-table").scroll_into_view_if_needed()
     formula = _plain(page.inner_text(".seg-campaign-formula"))
     assert "Expected extra revenue = customers × return rate × mean next spend × uplift" in formula
@@ -162,6 +165,7 @@ def test_campaign_planning_follows_the_evidence_and_the_cost_and_uplift_typed_in
                            ".includes('£2.50 per contact and 25% uplift')")
     _check_plan(page, served, 2.5, 0.25)
 
+    show_section(page, "table")  # built now: it reads the cost and uplift typed in above
     with page.expect_download() as download_info:
         page.locator(".seg-campaign").click()
     path = tmp_path / download_info.value.suggested_filename

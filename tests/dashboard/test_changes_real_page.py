@@ -15,6 +15,7 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from dashboard_checks import show_section
 from test_browser import _plain, pages_on, served_with_evidence
 from test_changes_page import _check_plan, _customers_by_pandas, _expected_plan, _open_changes, _table
 
@@ -109,6 +110,7 @@ def test_campaign_plan_and_csv_on_the_real_data_follow_the_cost_and_uplift_typed
     the saved evidence; the campaign CSV gives every customer their segment's figure."""
     served = real_trained_served
     cost, uplift = float(COST), float(UPLIFT_PERCENT) / 100
+    show_section(page, "campaign")
     page.locator(".seg-campaign-plan-table").scroll_into_view_if_needed()
     _check_plan(page, served, 1.0, 0.10)
     assert not _expected_plan(served, 1.0, 0.10)["ReturnRate"].isna().all()  # the evidence reached the page
@@ -120,6 +122,7 @@ def test_campaign_plan_and_csv_on_the_real_data_follow_the_cost_and_uplift_typed
                            f".includes('£{cost:.2f} per contact and {UPLIFT_PERCENT}% uplift')")
     _check_plan(page, served, cost, uplift)
 
+    show_section(page, "table")  # built now: it reads the cost and uplift typed in above
     with page.expect_download() as download_info:
         page.locator(".seg-campaign").click()
     path = tmp_path / download_info.value.suggested_filename

@@ -5,6 +5,7 @@ model)."""
 from __future__ import annotations
 
 import pytest
+from dashboard_checks import show_section
 from test_browser import _decode_download, _plain, opened_page
 
 from segkit.dashboard.segments import PRODUCTS_TITLE
@@ -46,6 +47,7 @@ def test_a_link_with_two_countries_shows_the_customers_of_both(viewer_served, br
     customers = served.data.customers
     expected = customers[customers["Country"].isin(BOTH)]
     with opened_page(served, browser, "?country=France,Germany") as page:
+        show_section(page, "table")  # built after the link set the countries
         page.wait_for_function("(n) => document.querySelector('.seg-download a') &&"
                                " document.querySelector('.seg-download a').dataset.rows === String(n)",
                                arg=len(expected))

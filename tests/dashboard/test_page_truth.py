@@ -21,7 +21,7 @@ from test_browser import (
     _wait_summary_change,
     open_until_drawn,
 )
-from dashboard_checks import pandas_kpis
+from dashboard_checks import pandas_kpis, show_section
 
 from segkit.views.tables import ALL
 
@@ -49,6 +49,7 @@ def _expected_higher(a: str, value_a: float, b: str, value_b: float) -> str:
 
 
 def _choose_pair(page, a: str, b: str) -> dict[str, list[str]]:
+    show_section(page, "compare")
     compare = page.locator(".seg-compare")
     compare.locator("select").nth(0).select_option(label=a)
     page.wait_for_function("(a) => [...document.querySelectorAll('.seg-compare select')][1].options.length > 0"
@@ -140,6 +141,7 @@ def _december(served, folder: Path, dayfirst: bool) -> Path:
 
 
 def _upload_result(page, path: Path) -> str:
+    show_section(page, "score")
     before = page.inner_text(".seg-upload-result")
     _upload(page, path)
     page.wait_for_function("([t, n]) => { const r = document.querySelector('.seg-upload-result').innerText;"
@@ -163,6 +165,7 @@ def test_upload_of_day_first_dates_counts_every_customer_as_iso_dates_do(page, s
     says to use the Dates list, not a command-line switch."""
     iso = _december(served, tmp_path, dayfirst=False)
     dayfirst = _december(served, tmp_path, dayfirst=True)
+    show_section(page, "score")
     order = page.locator(".seg-upload-date-order select")
     order.select_option(label="decided from the file")
     refused = _upload_result(page, dayfirst)
@@ -187,6 +190,7 @@ def test_compare_under_a_segment_filter_compares_segments_in_it(page, served):
     never to "0 At risk and 0 Budget"."""
     segments = _segments(page)
     chosen = segments[-2:]
+    show_section(page, "compare")
     before = _summary(page)
     page.locator(".seg-segment-filter select").select_option(label=chosen)
     _wait_summary_change(page, before)
@@ -240,6 +244,7 @@ def test_plain_voila_without_the_installed_template_serves_the_page(browser, tmp
 
 
 def _open_section(page, title: str) -> None:
+    show_section(page, "value")
     page.locator(".seg-value-sections").get_by_text(title, exact=True).click()
 
 
@@ -292,6 +297,7 @@ def test_switching_segment_views_logs_no_browser_errors(page, served):
     def on_error(error):
         errors.append(str(error))
 
+    show_section(page, "compare")
     page.on("console", on_console)
     page.on("pageerror", on_error)
     try:

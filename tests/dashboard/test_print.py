@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 import pytest
+from dashboard_checks import SECTIONS, show_section
 from test_browser import (
     _decode_download,
     _summary,
@@ -20,12 +21,17 @@ from test_browser import (
     open_until_drawn,
 )
 
+from segkit.dashboard.app import SECTIONS as TITLED_SECTIONS
+from segkit.dashboard.fold import NOT_OPENED
 from segkit.dashboard.segments import PRODUCTS_TITLE
 from segkit.views.products import top_products
 
 pytestmark = pytest.mark.browser
 
 COUNTRY = "Germany"
+#: The sections below the first screen the printed page opens (the summary opened with the
+#: page, ``open_until_drawn``; the others stay closed).
+OPENED = ("segments", "compare", "table")
 #: The texts the printed pages must hold whole, as the page shows them on screen.
 SCREEN_TEXTS = """(selector) => [...document.querySelectorAll(selector)].map(e => e.innerText.trim()).filter(Boolean)"""
 
@@ -59,9 +65,11 @@ def _print(page) -> bytes:
 
 @pytest.fixture(scope="module")
 def printed(viewer_page, viewer_served):
-    """The page with one country chosen, printed: (the page, the text of each PDF page);
-    ``page.everyone``: the customers' download before the filter."""
+    """The page with one country chosen and the sections ``OPENED`` shown, printed: (the
+    page, the text of each PDF page); ``page.everyone``: the customers' download before the filter."""
     page = viewer_page
+    for name in OPENED:
+        show_section(page, name)
     page.everyone = _decode_download(page)  # every customer with the segment the page gives
     before = _summary(page)
     page.locator(".seg-country-filter select").select_option(label=COUNTRY)
@@ -168,3 +176,16 @@ def test_printed_definitions_say_they_are_the_whole_shops(printed, viewer_served
     document = " ".join(pages)
     customers = len(viewer_served.data.customers)
     assert f"are the whole shop's: all {customers:,} customers" in document.replace("’", "'"), document[:3000]
+
+
+def test_a_never_opened_section_prints_one_line_saying_how_to_include_it(printed):
+    """The sections below the first screen that were never shown print their title and one
+    line (open it before printing, or the HTML report); those shown print their contents."""
+    _page, pages = printed
+    document = " ".join(pages)
+    closed = [(name, title) for name, title in TITLED_SECTIONS if name not in OPENED]
+    assert {name for name, _t in closed} == set(SECTIONS) - set(OPENED)
+    assert document.count(_words(NOT_OPENED)) == len(closed), document[-3000:]
+    for _name, title in closed:
+        assert f"{title} {_words(NOT_OPENED)}" in document, title
+    assert "Compare two segments" in document and "Difference" in document  # opened: its contents

@@ -21,11 +21,13 @@ def test_segments_panel_glossary_and_summary(state):
     assert "Avg spend (£)" in panel.summary.value and " days<" in panel.summary.value
     state.filters = Filters(segments=(state.segment_names[0],))
     assert count_rows(panel.summary.value) == 1
-    # After a filter that leaves nobody, the heatmap gets its axes back.
+    # After a filter that leaves nobody, the heatmap gets its axes back (once the summary is shown).
+    assert panel.charts == [] and panel.summary_view() is panel and len(panel.charts) == 2
+    heatmap = panel.heatmap_chart.widget
     state.filters = Filters(country="Nowhere")
-    assert panel.heatmap.layout.xaxis.visible is False
+    assert heatmap.layout.xaxis.visible is False
     state.filters = Filters()
-    assert panel.heatmap.layout.xaxis.visible is True and panel.heatmap.layout.yaxis.visible is True
+    assert heatmap.layout.xaxis.visible is True and heatmap.layout.yaxis.visible is True
 
 
 def test_glossary_says_under_a_filter_that_its_numbers_are_the_whole_shops(state, sample_data):

@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from dashboard_checks import show_section
 from test_browser import (
     TIMEOUT_MS,
     Served,
@@ -86,6 +87,7 @@ def test_the_page_says_how_recent_its_data_is(live_page, live_served):
 def test_a_new_day_shows_up_and_the_view_stays(live_page, live_served):
     page, folder = live_page, live_served.folder
     # The viewer's view: sorted by purchases, ascending, on page 2 of the table.
+    show_section(page, "table")
     page.locator(".seg-customers select").first.select_option(label="Purchases")
     page.locator(".seg-customers button", has_text="Ascending").click()
     page.wait_for_function("() => document.querySelector('.seg-page-label').innerText.includes('page 1 of')")
@@ -158,6 +160,7 @@ def test_clicking_a_move_filters_the_table_to_those_customers(live_page):
         moves = page.locator(".seg-live-new")
     button = moves.first
     count = _number(button.inner_text().split()[0])
+    show_section(page, "table")
     button.click()
     page.wait_for_selector(".seg-customer-filter", state="visible")
     page.wait_for_function("(n) => document.querySelector('.seg-page-label').innerText.startsWith(n + ' customers')",
