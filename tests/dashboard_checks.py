@@ -12,12 +12,13 @@ import pandas as pd
 from segkit.config import Settings
 
 VIEWER = Settings(currency="£", analyst=False)
+ANALYST = Settings(currency="£", analyst=True)
 #: The first screen drawn (what a visitor sees first, at 1280x800): the header's KPIs, the
-#: filters and the first chart's SVG. For ``page.wait_for_function``.
+#: filters and what the segments mean (the charts are below it). For ``page.wait_for_function``.
 FIRST_SCREEN_DRAWN = """() => !document.querySelector('#loading')
   && !!document.querySelector('.seg-kpis .seg-cards')
   && !!document.querySelector('.seg-country-filter select')
-  && !!document.querySelector('.js-plotly-plot .main-svg')"""
+  && !!document.querySelector('.seg-glossary .seg-glossary-list')"""
 #: A section below the first screen (``segkit.dashboard.fold``) built and drawn: its
 #: placeholder gone, its panel in place, each of its charts drawn.
 SECTION_SHOWN = """(name) => { const box = document.querySelector('.seg-fold-' + name);
@@ -28,7 +29,7 @@ SECTION_SHOWN = """(name) => { const box = document.querySelector('.seg-fold-' +
 _CLICK_SHOW = """(name) => { const button = document.querySelector(
   '.seg-fold-' + name + ' .seg-fold-placeholder .seg-fold-show'); if (button) button.click(); }"""
 #: The sections below the first screen, in page order (``segkit.dashboard.app.SECTIONS``).
-SECTIONS = ("segments", "compare", "value", "changes", "campaign", "table", "score", "model")
+SECTIONS = ("scatter", "segments", "compare", "value", "changes", "campaign", "table", "score", "model")
 
 
 def show_section(page, name: str):
@@ -55,7 +56,6 @@ def show_sections(page, names=SECTIONS) -> None:
         page.evaluate(_CLICK_SHOW, name)
     for name in names:
         page.wait_for_function(SECTION_SHOWN, arg=name, polling=100)
-ANALYST = Settings(currency="£", analyst=True)
 
 
 def decode_csv_href(href: str) -> pd.DataFrame:

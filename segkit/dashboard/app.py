@@ -5,8 +5,9 @@ takes the saved model when it fits the data (else trains one), and lays out the 
 (KPIs, theme, report), the filters on the left, and in the centre what the segments
 mean, the charts, the segment summary, the comparison, the customer table with its
 download, scoring of an uploaded file and the model (retraining in analyst mode).
-The segment summary and every section under it (``SECTIONS``) are below the first screen
-(at 1280x800 it holds the header, the filters and what the segments mean): each is built
+The chart of every customer, the segment summary and every section under them
+(``SECTIONS``) are below the first screen (at 1280x800 it holds the header, the filters and
+what the segments mean): each is built
 when the visitor scrolls to it or clicks its "Show" (``fold.FoldSection``).
 
 Each panel reads the state and writes only its own inputs; ``Dashboard`` only wires
@@ -46,7 +47,7 @@ from segkit.page.data import load_dashboard_data
 from segkit.pipeline.workflow import CustomerData
 from segkit.views.tables import theme_css
 
-__all__ = ["CSS_CLASSES", "FOLDED", "SECTIONS", "Dashboard", "build_app"]
+__all__ = ["CSS_CLASSES", "CHART", "FOLDED", "SECTIONS", "Dashboard", "build_app"]
 
 #: Stable CSS classes of the main controls (tests and users' own CSS rely on them).
 CSS_CLASSES = (
@@ -56,8 +57,10 @@ CSS_CLASSES = (
 )
 
 
-#: The panels below the summary, in page order: name, title, panel class (called with the
-#: state when the section is shown).
+#: The chart of every customer: the first section below the first screen (at 1280x800 the
+#: glossary fills it); name, title, panel class (called with the state when shown).
+CHART = ("scatter", "Customers by purchases, items bought and spend", ScatterPanel)
+#: The panels below the summary, in page order, as ``CHART``.
 FOLDED = (
     ("compare", "Compare two segments", ComparePanel),
     ("value", "Value over time", ValuePanel),
@@ -67,9 +70,9 @@ FOLDED = (
     ("score", "Score new customers", ScorePanel),
     ("model", "About the model", ModelPanel),
 )
-#: Every section below the first screen, in page order: name and title. The summary
-#: ("segments") comes first; its texts are the segments panel's, kept from the start.
-SECTIONS = (("segments", "Segments in this view"),) + tuple((name, title) for name, title, _panel in FOLDED)
+#: Every section below the first screen, in page order: name and title. The chart comes
+#: first, then the summary ("segments": its texts are the segments panel's, kept from the start).
+SECTIONS = (CHART[:2], ("segments", "Segments in this view")) + tuple((name, title) for name, title, _p in FOLDED)
 
 
 def _folded_panel(name: str) -> property:
@@ -111,14 +114,13 @@ class Dashboard:
         self.report = ReportPanel(state, self.segments.definitions)
         self.header = HeaderPanel(state, extra_buttons=[self.report.widget])
         self.print_header = PrintHeader(state)
-        self.scatter = ScatterPanel(state)
-        self.sections = {"segments": FoldSection("segments", SECTIONS[0][1], self.segments.summary_view, state)}
+        self.sections = {CHART[0]: FoldSection(CHART[0], CHART[1], lambda: ScatterPanel(state), state),
+                         "segments": FoldSection("segments", SECTIONS[1][1], self.segments.summary_view, state)}
         self.sections.update((name, FoldSection(name, title, lambda panel=panel: panel(state), state))
                              for name, title, panel in FOLDED)
         self.live = LivePanel(state, feed, first)
         self.bridge = PageBridge()
-        center = W.VBox([self.segments.glossary_box, self.scatter.widget,
-                         *(section.widget for section in self.sections.values())],
+        center = W.VBox([self.segments.glossary_box, *(section.widget for section in self.sections.values())],
                         layout=W.Layout(padding="0 0 0 8px", min_width="0"))
         self.app = classed(W.AppLayout(header=W.VBox([self.print_header.widget, self.header.widget, self.live.widget,
                                                                self.bridge]),
@@ -137,14 +139,14 @@ class Dashboard:
         self._write_query()
         self.live.start()
 
-    compare, value, changes, campaign, table, score, model = (_folded_panel(name) for name, _t, _p in FOLDED)
+    scatter, compare, value, changes, campaign, table, score, model = (_folded_panel(name)
+                                                                       for name, _t, _p in (CHART, *FOLDED))
 
     @property
     def charts(self):
         """The charts drawn so far: the first screen's and those of the sections built."""
-        built = [self.sections[name].built_panel for name in ("compare", "value", "changes")]
-        return self.scatter.charts + self.segments.charts + [c for panel in built if panel is not None
-                                                             for c in panel.charts]
+        built = [self.sections[name].built_panel for name in ("scatter", "compare", "value", "changes")]
+        return self.segments.charts + [c for panel in built if panel is not None for c in panel.charts]
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

@@ -120,12 +120,13 @@ def pages_on(served, browser, before_open=None):
 
 
 def open_until_drawn(page, url: str) -> float:
-    """Open the dashboard, show the segment summary (below the first screen, the filters'
-    first witness in these tests) and wait until its charts and the scatter are drawn; seconds."""
+    """Open the dashboard, show the chart of every customer and the segment summary (below
+    the first screen; the summary is the filters' first witness in these tests) and wait until
+    their charts are drawn; seconds."""
     start = time.perf_counter()
     page.goto(url)
     page.wait_for_selector("#loading", state="detached")
-    show_section(page, "segments")
+    show_sections(page, ("scatter", "segments"))
     page.wait_for_selector(".seg-summary table")
     page.wait_for_function(CHARTS_DRAWN, polling=50)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

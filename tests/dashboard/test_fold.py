@@ -18,7 +18,7 @@ from segkit.dashboard.fold import FoldSection
 from segkit.views.tables import Filters
 
 #: A widget of each section's panel (absent until the section is built).
-PANEL_SELECTORS = {"segments": ".seg-summary", "compare": ".seg-compare", "value": ".seg-value", "changes": ".seg-changes-section",
+PANEL_SELECTORS = {"scatter": ".seg-3d-toggle", "segments": ".seg-summary", "compare": ".seg-compare", "value": ".seg-value", "changes": ".seg-changes-section",
                    "campaign": ".seg-campaign-planning", "table": ".seg-download", "score": ".seg-upload",
                    "model": ".seg-about"}
 
@@ -60,16 +60,18 @@ def test_the_page_opens_with_no_section_below_the_first_screen_built(dashboard):
     assert list(dashboard.sections) == [name for name, _t in TITLED_SECTIONS] == list(SECTIONS)
     assert not any(section.built for section in dashboard.sections.values())
     centre = dashboard.app.center.children
-    assert centre[:2] == (dashboard.segments.glossary_box, dashboard.scatter.widget)
-    assert centre[2:] == tuple(section.widget for section in dashboard.sections.values())
-    assert dashboard.charts == dashboard.scatter.charts  # listing the charts builds nothing
+    assert centre == (dashboard.segments.glossary_box, *(section.widget for section in dashboard.sections.values()))
+    assert dashboard.charts == []  # listing the charts builds nothing
     assert dashboard.segments.charts == [] and dashboard.segments.widget is None
     assert "<table" in dashboard.segments.summary.value  # the summary's texts are kept from the start
     assert not any(section.built for section in dashboard.sections.values())
     dashboard.sections["segments"].show()
     dashboard.sections["compare"].show()
     assert dashboard.segments.widget is not None and len(dashboard.segments.charts) == 2
-    assert dashboard.charts == dashboard.scatter.charts + dashboard.segments.charts + dashboard.compare.charts
+    assert not dashboard.sections["scatter"].built
+    assert dashboard.charts == dashboard.segments.charts + dashboard.compare.charts
+    scatter = dashboard.scatter  # reading it builds it
+    assert scatter.charts and dashboard.charts == dashboard.segments.charts + scatter.charts + dashboard.compare.charts
 
 
 def test_a_section_shown_late_shows_the_filters_set_before(dashboard):
@@ -114,9 +116,9 @@ def test_sections_are_absent_at_first_draw_and_come_on_scroll_or_show(viewer_ser
         for name, selector in PANEL_SELECTORS.items():
             assert page.locator(f".seg-fold-{name} .seg-fold-placeholder").count() == 1, name
             assert page.locator(selector).count() == 0, name
-        assert page.locator(".js-plotly-plot").count() == 1  # the first chart only
+        assert page.locator(".js-plotly-plot").count() == 0  # every chart is below the first screen
         # below the first screen indeed: the first placeholder starts under the window
-        top = page.evaluate("() => document.querySelector('.seg-fold-segments').getBoundingClientRect().top")
+        top = page.evaluate("() => document.querySelector('.seg-fold-scatter').getBoundingClientRect().top")
         assert top > 800, top
 
         page.locator(".seg-fold-segments").scroll_into_view_if_needed()
