@@ -15,7 +15,7 @@ Each round sends a burst of ten visitors to each server in turn (the order alter
 between rounds; both pools refilled and idle before every burst, so no kernel runs the
 notebook during one). A visitor's wait runs from
 navigation start to "page ready": on the dashboard the first screen drawn
-(``dashboard_checks.FIRST_SCREEN_DRAWN``: header KPIs, filters, the first chart's SVG), on
+(``dashboard_checks.FIRST_SCREEN_DRAWN``: header KPIs, filters, what the segments mean), on
 the small page its chart's SVG.
 
 Prints every wait, the median per server and round, the overall medians, their ratio and

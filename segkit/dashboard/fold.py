@@ -1,10 +1,9 @@
 """Sections below the first screen, built on demand.
 
-A visitor first sees the header, the filters, what the segments mean and the first
-chart; every widget of the page costs the browser time to draw, so the sections below
-(the segment summary and everything under it: ``app.SECTIONS``) are not built when the
-page opens. Each
-``FoldSection`` stands in the page as its title and a "Show" button in a light box; it
+A visitor first sees the header, the filters and what the segments mean; every widget of
+the page costs the browser time to draw, so the sections below (the chart of every
+customer, the segment summary and everything under them: ``app.SECTIONS``) are not built
+when the page opens. Each ``FoldSection`` stands in the page as its title and a "Show" button in a light box; it
 builds its panel (``build()``, from the page's state as it is then: the filters set
 before are honoured) and puts it in its place when the box scrolls into view (a
 ``FoldWatcher`` in the browser tells the kernel) or the button is clicked, or when code

@@ -29,9 +29,9 @@ from segkit.views.products import top_products
 pytestmark = pytest.mark.browser
 
 COUNTRY = "Germany"
-#: The sections below the first screen the printed page opens (the summary opened with the
-#: page, ``open_until_drawn``; the others stay closed).
-OPENED = ("segments", "compare", "table")
+#: The sections below the first screen the printed page opens (the chart and the summary
+#: opened with the page, ``open_until_drawn``; the others stay closed).
+OPENED = ("scatter", "segments", "compare", "table")
 #: The texts the printed pages must hold whole, as the page shows them on screen.
 SCREEN_TEXTS = """(selector) => [...document.querySelectorAll(selector)].map(e => e.innerText.trim()).filter(Boolean)"""
 
