@@ -96,6 +96,11 @@ class Engine:
     #: a subquery read twice in memory (PostgreSQL); DuckDB and Spark stream them
     stepwise: bool = False
 
+    #: Whether ``run_rules`` computes the repeated line hashes (a small table) on their own
+    #: before the duplicate copies that join them: for a planner that then knows their size
+    #: and sends them to every line rather than shuffling every line to them (Spark)
+    repeated_hashes_first: bool = False
+
     #: The currency code of the last log ``lines`` / ``table_lines`` read (``table_currency``);
     #: None when it names none.
     currency: str | None = None
@@ -297,7 +302,8 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
             duplicates = None
             if "duplicate lines" in R.RULES[rules]:
                 line_hash = engine.dialect.line_hash
-                repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) if engine.stepwise else None
+                repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) \
+                    if engine.stepwise or engine.repeated_hashes_first else None
                 duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))

@@ -33,7 +33,7 @@ from segkit.engines.dialects import SPARK
 from segkit.errors import SegkitDataError, SegkitError
 from segkit.rules import lines as R
 
-__all__ = ["spark_session", "SparkEngine", "SCORE_SCHEMA", "score_on_spark", "with_evidence_on_spark"]
+__all__ = ["spark_session", "local_driver_memory", "SparkEngine", "SCORE_SCHEMA", "score_on_spark", "with_evidence_on_spark"]
 
 
 _SPARK: dict = {}
@@ -65,7 +65,7 @@ def spark_session(master: str | None = None, remote: str | None = None):
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.ui.enabled", "false")
                    # SEGKIT_SPARK_JAVA_OPTIONS: more driver JVM options; -XX:TieredStopAtLevel=1 (no C2 JIT) took
-                   # the real data from about 54 to 39 CPU s (docs/benchmarks.md), unmeasured on large logs
+                   # the real data from about 54 to 39 CPU s, but 5M generated lines from 69 to 97 s (docs/benchmarks.md)
                    .config("spark.driver.extraJavaOptions",
                            f"-Dlog4j.configurationFile={log4j} {os.environ.get('SEGKIT_SPARK_JAVA_OPTIONS', '')}".strip()))
         if key[1].startswith("local"):
@@ -73,7 +73,8 @@ def spark_session(master: str | None = None, remote: str | None = None):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # local mode runs the executors in the driver's JVM; on a few cores Spark's 200
             # shuffle partitions cost more than they give
-            builder = (builder.config("spark.driver.memory", os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY", "2g"))
+            builder = (builder.config("spark.driver.memory",
+                                      os.environ.get("SEGKIT_SPARK_DRIVER_MEMORY") or local_driver_memory())
                        .config("spark.sql.shuffle.partitions", os.environ.get("SEGKIT_SPARK_PARTITIONS", "8")))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     # results (the customer table) come to pandas as Arrow, not row by row
@@ -86,11 +87,24 @@ def spark_session(master: str | None = None, remote: str | None = None):
     return session
 
 
+def local_driver_memory() -> str:
+    """The heap of a local session's JVM (which runs the executors too): a quarter of the
+    machine's memory, at least 2 GB and at most 8 GB. With 2 GB, 20M lines spilled 772 MB of
+    hash tables to disk beside the cached lines; with 6 GB nothing spilled and the run took
+    147 s instead of 187 s (docs/benchmarks.md). The heap grows only as the work needs it."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): Spark's usual size
+        return "2g"
+    return f"{max(2, min(8, total // 4 // 2**30))}g"
+
+
 class SparkEngine(Engine):
     """Spark through ibis' pyspark backend; lines are read from parquet by the executors."""
 
     name = "spark"
     dialect = SPARK
+    repeated_hashes_first = True
 
     def __init__(self, master: str | None = None, remote: str | None = None, session=None):
         self.session = session or spark_session(master, remote)
@@ -104,24 +118,34 @@ class SparkEngine(Engine):
         """Whether the session is Spark Connect (no SparkContext, no checked cache)."""
         return type(self.session).__module__.startswith("pyspark.sql.connect")
 
-    def materialise(self, expr):
+    def materialise(self, expr, at_once: bool = True):
         """A step computed once and kept by the executors (the canonical lines, the netting,
         the duplicate copies): without it Spark computes it again in every query that uses
-        it. (Not on Spark Connect, whose cache() ibis cannot check: the step is recomputed there.)"""
+        it. It is computed at once, not at its first use, so that Spark plans the queries that
+        read it knowing its size: a small step (the netting, the repeated hashes) is then sent
+        to every task rather than every line shuffled and sorted to meet it (on 5M generated
+        lines, half the bytes shuffled; ``docs/benchmarks.md``). ``at_once=False``: at its first
+        use (the canonical lines, which the date bounds count next). (Not on Spark Connect, whose
+        cache() ibis cannot check: the step is recomputed there.)"""
         if self.connect:
             return expr
         cached = expr.cache()
         self._cached.append(cached)
+        if at_once:
+            self.count(cached)
         # Spark types the cached columns itself (a literal 1.0 is a DECIMAL to it): back to the expression's types
         return cached.cast(expr.schema())
 
-    def spread(self, df):
+    def spread(self, df, pieces: int | None = None):
         """``df`` in at least as many partitions as the session has cores: a log of one
-        parquet row group (the real data) is otherwise one partition, canonicalised by one core."""
+        parquet row group (the real data) is otherwise one partition, canonicalised by one core.
+        ``pieces``: the parquet row groups ``df`` reads, when known (asking Spark for its
+        partitions plans the read: a second on the real data)."""
         if self.connect:
             return df
         cores = self.session.sparkContext.defaultParallelism
-        return df.repartition(cores) if df.rdd.getNumPartitions() < cores else df
+        pieces = df.rdd.getNumPartitions() if pieces is None else pieces
+        return df.repartition(cores) if pieces < cores else df
 
     def lines(self, source, columns: dict[str, str] | None = None):
         """Canonical lines on Spark: a loaded frame (written as parquet for the executors) or a
@@ -134,14 +158,16 @@ class SparkEngine(Engine):
         if isinstance(source, (str, Path)):
             path = Path(source)
             df = self.session.read.parquet(str(path))
-            first = next(iter(sorted(path.glob("**/*.parquet")))) if path.is_dir() else path
-            nanos = [f.name for f in pq.read_schema(first) if getattr(f.type, "unit", None) == "ns"]
+            files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
+            nanos = [f.name for f in pq.read_schema(files[0]) if getattr(f.type, "unit", None) == "ns"]
             for column in nanos:  # read as nanoseconds since the epoch (nanosAsLong): back to timestamps
                 df = df.withColumn(column, F.timestamp_micros(F.floor(F.col(column) / 1000)))
-            df = self.spread(df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()))
+            pieces = len(files) if len(files) > 1 else pq.ParquetFile(files[0]).metadata.num_row_groups
+            df = self.spread(df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id()), pieces)
             df.createOrReplaceTempView(name)
             self.currency = table_currency(self.con.table(name), path.name, columns, "spark")
-            return self.materialise(canonical_table(self.con.table(name), path.name, columns, self.dialect))
+            return self.materialise(canonical_table(self.con.table(name), path.name, columns, self.dialect),
+                                    at_once=False)
         table = source if not isinstance(source, pd.DataFrame) else arrow_lines(source)
         path = self._tmp / f"{name}.parquet"
         write_parquet(table, path)
@@ -163,7 +189,7 @@ class SparkEngine(Engine):
         view = f"segkit_lines_{self._n}"
         self.spread(df.withColumn(R.LINE_NUMBER, F.monotonically_increasing_id())).createOrReplaceTempView(view)
         self.currency = table_currency(self.con.table(view), name, columns, "spark")
-        return self.materialise(canonical_table(self.con.table(view), name, columns, self.dialect))
+        return self.materialise(canonical_table(self.con.table(view), name, columns, self.dialect), at_once=False)
 
     def nth_date(self, dated, position: int, descending: bool = False) -> pd.Timestamp:
         # ibis emulates OFFSET on Spark with an unordered row_number; Spark's own offset keeps the order.
