@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_data import add_folder_argument, real_parquet, train_and_save
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 RESULTS = ROOT / "benchmarks" / "results" / "page_floor.json"
@@ -116,25 +118,20 @@ def main() -> None:
 
     from segkit.config import PROJECT_ROOT
     from segkit.page.page_cache import prepare_page_cache
-    from segkit.pipeline.artifacts import read_model_card, save_artifacts
-    from segkit.pipeline.workflow import load_customer_data, train_model
+    from segkit.pipeline.artifacts import read_model_card
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default=os.environ.get("SEGKIT_REAL_DATA", str(ROOT.parent / "shared" / "data")))
+    add_folder_argument(parser)
     parser.add_argument("--loads", type=int, default=5, help="page loads per page (the first is not counted)")
     args = parser.parse_args()
-    parquet = Path(args.folder) / "online_retail.parquet"
-    if not parquet.is_file():
-        raise SystemExit(f"{parquet} is missing; pass the folder holding the real data's parquet copy.")
+    parquet = real_parquet(args.folder)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="segkit-floor-") as tmp:
         folder = Path(tmp)
         env = dict(os.environ, SEGKIT_DATA=str(parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
                    SEGKIT_CACHE=str(folder / "cache"), SEGKIT_POOL_FILL_DELAY="1")
         os.environ["SEGKIT_CACHE"] = env["SEGKIT_CACHE"]
-        data = load_customer_data(parquet)
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
+        data, model = train_and_save(parquet, folder / "artifacts")
         prepare_page_cache(data, model, read_model_card(folder / "artifacts"))
         pages = {}
         for name, (source, ready) in SMALL_PAGES.items():

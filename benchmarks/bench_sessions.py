@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from real_data import add_folder_argument, real_parquet, train_and_save
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -34,8 +36,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 def one_server(parquet: Path) -> dict:
     from test_load_sessions import _run_sessions  # the sessions the load test drives
 
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.workflow import load_customer_data, train_model
     from segkit.server import serve
     from segkit.server.kernels import machine, pool_and_cap
 
@@ -44,9 +44,7 @@ def one_server(parquet: Path) -> dict:
         env = dict(os.environ, SEGKIT_DATA=str(parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
                    SEGKIT_CACHE=str(folder / "cache"), SEGKIT_POOL_SIZE="auto")
         os.environ["SEGKIT_CACHE"] = env["SEGKIT_CACHE"]
-        data = load_customer_data(parquet)
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
+        data, _ = train_and_save(parquet, folder / "artifacts")
         expected = int((data.customers["Country"] == "Germany").sum())
         port, log = serve.free_port(), folder / "voila.log"
         process = serve.start_voila(port, env, log)
@@ -72,12 +70,10 @@ def one_server(parquet: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default=os.environ.get("SEGKIT_REAL_DATA", str(ROOT.parent / "shared" / "data")))
+    add_folder_argument(parser)
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    parquet = Path(args.folder) / "online_retail.parquet"
-    if not parquet.is_file():
-        raise SystemExit(f"{parquet} is missing; pass the folder holding the real data's parquet copy.")
+    parquet = real_parquet(args.folder)
     runs = []
     for index in range(args.runs):
         figures = one_server(parquet)

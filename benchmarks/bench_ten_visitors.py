@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from real_data import add_folder_argument, real_parquet, train_and_save
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
@@ -121,17 +123,13 @@ def _small_notebook(folder: Path) -> Path:
 def main() -> None:
     from dashboard_checks import FIRST_SCREEN_DRAWN
 
-    from segkit.pipeline.artifacts import save_artifacts
-    from segkit.pipeline.workflow import load_customer_data, train_model
     from segkit.server.kernels import machine, pool_and_cap
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", default=os.environ.get("SEGKIT_REAL_DATA", str(ROOT.parent / "shared" / "data")))
+    add_folder_argument(parser)
     parser.add_argument("--rounds", type=int, default=3, help="bursts of ten visitors per server")
     args = parser.parse_args()
-    parquet = Path(args.folder) / "online_retail.parquet"
-    if not parquet.is_file():
-        raise SystemExit(f"{parquet} is missing; pass the folder holding the real data's parquet copy.")
+    parquet = real_parquet(args.folder)
     pool, cap = pool_and_cap(*machine())
     rounds, load = [], []
     with tempfile.TemporaryDirectory(prefix="segkit-ten-") as tmp:
@@ -139,9 +137,7 @@ def main() -> None:
         env = dict(os.environ, SEGKIT_DATA=str(parquet), SEGKIT_ARTIFACTS=str(folder / "artifacts"),
                    SEGKIT_CACHE=str(folder / "cache"), SEGKIT_POOL_SIZE=str(pool), SEGKIT_MAX_KERNELS=str(cap))
         os.environ["SEGKIT_CACHE"] = env["SEGKIT_CACHE"]
-        data = load_customer_data(parquet)
-        model, _ = train_model(data, "auto")
-        save_artifacts(model, folder / "artifacts", data.training_info())
+        train_and_save(parquet, folder / "artifacts")
         # One after the other: twenty kernels starting at once left one unanswered for 60 s
         # (Voilà then keeps it "starting" for good and its pool never fills).
         servers = {"segkit": (Server("segkit", env, folder, pool), FIRST_SCREEN_DRAWN)}
