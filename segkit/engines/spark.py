@@ -139,8 +139,8 @@ class SparkEngine(Engine):
     def spread(self, df, pieces: int | None = None):
         """``df`` in at least as many partitions as the session has cores: a log of one
         parquet row group (the real data) is otherwise one partition, canonicalised by one core.
-        ``pieces``: the parquet row groups ``df`` reads, when known (asking Spark for its
-        partitions plans the read: a second on the real data)."""
+        ``pieces``: the parquet files (or one file's row groups) ``df`` reads, when known
+        (asking Spark for its partitions plans the read: a second on the real data)."""
         if self.connect:
             return df
         cores = self.session.sparkContext.defaultParallelism
