@@ -10,8 +10,8 @@ import types
 
 import ipywidgets as W
 import pytest
-from dashboard_checks import FIRST_SCREEN_DRAWN, SECTION_SHOWN, SECTIONS, show_section
-from test_browser import TIMEOUT_MS
+from dashboard_checks import SECTION_SHOWN, SECTIONS, show_section
+from test_browser import open_first_screen, opened_page
 
 from segkit.dashboard.app import SECTIONS as TITLED_SECTIONS
 from segkit.dashboard.fold import FoldSection
@@ -104,14 +104,7 @@ def test_the_report_holds_every_section_whatever_was_opened(dashboard):
 
 @pytest.mark.browser
 def test_sections_are_absent_at_first_draw_and_come_on_scroll_or_show(viewer_served, browser):
-    served = viewer_served
-    served.wait_preheated()
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(served.url)
-        page.wait_for_function(FIRST_SCREEN_DRAWN, polling=100)
+    with opened_page(viewer_served, browser, viewport=(1280, 800), opener=open_first_screen) as page:
         page.wait_for_timeout(1500)  # time for a watcher to fire, were its section in view
         for name, selector in PANEL_SELECTORS.items():
             assert page.locator(f".seg-fold-{name} .seg-fold-placeholder").count() == 1, name
@@ -131,5 +124,3 @@ def test_sections_are_absent_at_first_draw_and_come_on_scroll_or_show(viewer_ser
         page.wait_for_function(SECTION_SHOWN, arg="model", polling=100)
         assert "K =" in page.inner_text(".seg-about")
         show_section(page, "model")  # shown already: nothing to click, returns at once
-    finally:
-        context.close()
