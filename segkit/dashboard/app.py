@@ -144,9 +144,9 @@ class Dashboard:
 
     @property
     def charts(self):
-        """The charts drawn so far: the first screen's and those of the sections built."""
-        built = [self.sections[name].built_panel for name in ("scatter", "compare", "value", "changes")]
-        return self.segments.charts + [c for panel in built if panel is not None for c in panel.charts]
+        """The charts drawn so far: the summary's, then those of the other sections built, in page order."""
+        built = [section.built_panel for name, section in self.sections.items() if name != "segments"]
+        return self.segments.charts + [c for panel in built for c in getattr(panel, "charts", ())]
 
     def open_query(self, query: str) -> None:
         """Show the view a URL query describes (``urlsync.parse_query``); unknown values

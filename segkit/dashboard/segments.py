@@ -283,9 +283,14 @@ class SegmentsPanel:
                                        W.VBox([self.heatmap_chart.widget], layout=half)],
                                       layout=W.Layout(flex_flow="row wrap")),
             ]), "seg-panel", "seg-segments")
-            selection = self.state.selection
-            self._drawn = (selection.summary, selection.centres(self.state.z_scores) if len(selection) else None)
+            self._drawn = self._chart_numbers()
         return self
+
+    def _chart_numbers(self) -> tuple:
+        """What the two charts show for the view: the summary and the segment centres (None
+        for an empty view)."""
+        selection = self.state.selection
+        return selection.summary, selection.centres(self.state.z_scores) if len(selection) else None
 
     @property
     def summary_rows(self) -> pd.DataFrame:
@@ -357,9 +362,7 @@ class SegmentsPanel:
         self.at_stake.value = (f'<p class="seg-at-stake-text">{html.escape(stake)}</p>' if stake else "") + (
             f'<p class="seg-value-check">{html.escape(checked)}</p>' if checked else "")
         if charts and self.widget is not None:  # each chart redrawn only when its numbers changed (or the model)
-            selection = self.state.selection
-            centres = selection.centres(self.state.z_scores) if len(selection) else None
-            drawn_summary, drawn_centres = self._drawn
+            (summary, centres), (drawn_summary, drawn_centres) = self._chart_numbers(), self._drawn
             if model or drawn_summary is None or not summary.equals(drawn_summary):
                 self.sizes_chart.show(self._sizes_figure())
             if model or drawn_centres is None or centres is None or not centres.equals(drawn_centres):
