@@ -289,38 +289,38 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         kept = R.kept_lines(R.labelled_lines(lines, rules, bounds, non_product_codes, non_product_prefixes, netted))
         last = pd.Timestamp(engine.con.execute(kept.InvoiceDate.max()))
         snapshot_date = snapshot_date_for(last)
-    counts, cleans, tables, clean_parts, feature_parts = [], [], [], [], []
+    counts, extras, tables, clean_parts, feature_parts = [], [], [], [], []
     for part in ([lines] if buckets == 1 else engine.split(lines, buckets)):
         labelled = R.labelled_lines(part, rules, bounds, non_product_codes, non_product_prefixes, netted)
-        if kept_lines:
-            # lines in memory, several queries: each step computed once into a table
-            labelled = engine.materialise(labelled)
-            kept, duplicates = engine.materialise(R.clean_lines(labelled, rules)), None
-        else:  # streamed: only small tables are held (and the labelled lines, on a database)
-            labelled = engine.materialise(labelled) if engine.stepwise else labelled
-            kept = R.kept_lines(labelled)
-            duplicates = None
-            if "duplicate lines" in R.RULES[rules]:
-                line_hash = engine.dialect.line_hash
-                repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) \
-                    if engine.stepwise or engine.repeated_hashes_first else None
-                duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
+        # lines in memory (``kept_lines``) or on a database: the labelled lines computed once
+        # into a table for the several queries below; streamed otherwise (only small tables held)
+        labelled = engine.materialise(labelled) if kept_lines or engine.stepwise else labelled
+        kept = R.kept_lines(labelled)
+        duplicates = None
+        if "duplicate lines" in R.RULES[rules]:
+            line_hash = engine.dialect.line_hash
+            repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) \
+                if engine.stepwise or engine.repeated_hashes_first else None
+            duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
             counts.append(engine.to_pandas(R.report_counts(labelled)))
-            cleans.append(engine.to_pandas(R.clean_counts(kept, duplicates)))
+            if duplicates is not None:
+                extras.append(engine.to_pandas(R.duplicate_extras(duplicates)))
         if kept_lines:
-            clean_parts.append(engine.to_pandas(kept.select(R.LINE_NUMBER, "Quantity")))
+            clean_parts.append(engine.to_pandas(R.clean_lines(labelled, rules).select(R.LINE_NUMBER, "Quantity")))
         if customers:
-            # Buckets share one snapshot date: the caller's, else set from all buckets below.
-            at = snapshot_date if snapshot_date is not None or buckets == 1 else _FAR_FUTURE
+            # Buckets share one snapshot date: the caller's, else set from all buckets below (a
+            # whole-table maximum inside the query would gather every customer in one place: on
+            # Spark, one partition)
+            at = snapshot_date if snapshot_date is not None else _FAR_FUTURE
             tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
         if functions:  # the lines the in-memory path hands them: clean, inside the observation window
             since = window_start(snapshot_date, window_days)
             feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules), functions, since))
     out: dict[str, Any] = {"date_bounds": bounds}
     if report:
-        out["report"] = R.report_table(pd.concat(counts, ignore_index=True), pd.concat(cleans, ignore_index=True),
-                                       rules)
+        out["report"] = R.report_table(pd.concat(counts, ignore_index=True),
+                                       pd.concat(extras, ignore_index=True) if extras else None, rules)
         if engine.currency:  # the log's one currency, kept with the report as the loader keeps it
 
             out["report"].attrs[LOG_CURRENCY] = engine.currency
@@ -328,7 +328,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         out["kept"] = pd.concat(clean_parts, ignore_index=True).sort_values(R.LINE_NUMBER, kind="stable")
     if customers:
         table = pd.concat(tables, ignore_index=True)
-        if snapshot_date is None and buckets > 1:
+        if snapshot_date is None and len(table):
             # Recency was counted to a far date; move it to midnight after the last purchase.
             last = pd.to_datetime(table["LastPurchase"]).max()
             shift = (_FAR_FUTURE - snapshot_date_for(last)).days

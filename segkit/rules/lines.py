@@ -33,7 +33,7 @@ import pandas as pd
 
 from segkit.schema import LINE_COLUMNS, LINE_NUMBER
 
-__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "clean_counts", "report_counts", "report_table", "customer_table"]
+__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "duplicate_extras", "report_counts", "report_table", "customer_table"]
 
 
 _BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
@@ -227,18 +227,12 @@ def _gross(quantity: ir.NumericValue, price: ir.NumericValue) -> ir.NumericScala
     return ibis.cases((quantity > 0, quantity * price), else_=0.0).sum()
 
 
-def clean_counts(kept: ir.Table, duplicates: ir.Table | None = None) -> ir.Table:
-    """Lines and gross revenue of the clean lines (the report's last row): ``kept`` lines
-    less the ``duplicates`` (``duplicate_copies``) when the rules fold them."""
-    counts = kept.aggregate(lines=kept.count(), gross=_gross(kept.Quantity, kept.UnitPrice))
-    if duplicates is None:
-        return counts
+def duplicate_extras(duplicates: ir.Table) -> ir.Table:
+    """What the ``duplicates`` (``duplicate_copies``) add beyond their first copies: lines
+    (``extra_lines``) and gross revenue (``extra_gross``); one row, from a small table."""
     d = duplicates
-    extra = d.aggregate(extra_lines=d.extra.sum(), extra_gross=ibis.cases(
+    return d.aggregate(extra_lines=d.extra.sum(), extra_gross=ibis.cases(
         (d.Quantity > 0, d.extra * d.Quantity * d.UnitPrice), else_=0.0).sum())
-    both = counts.cross_join(extra)
-    return both.select(lines=both.lines - both.extra_lines.fill_null(0),
-                       gross=both.gross - both.extra_gross.fill_null(0.0))
 
 
 def report_counts(labelled: ir.Table) -> ir.Table:
@@ -250,20 +244,26 @@ def report_counts(labelled: ir.Table) -> ir.Table:
         netted=((t.OriginalQuantity - t.Quantity) * t.UnitPrice).sum())
 
 
-def report_table(counts: pd.DataFrame, clean: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+def report_table(counts: pd.DataFrame, extras: pd.DataFrame | None, rules: Rules) -> pd.DataFrame:
     """The cleaning report (rule, rows_removed, revenue_removed, rows_left, revenue_left):
-    a first row ``loaded`` and one row per rule, from ``report_counts`` and
-    ``clean_counts`` run by an engine (rows of several runs may be stacked: they add up).
+    a first row ``loaded`` and one row per rule, from ``report_counts`` and (when the
+    rules fold duplicates) ``duplicate_extras`` run by an engine (rows of several runs may
+    be stacked: they add up).
 
     Revenue is gross sales (Quantity x UnitPrice of lines with a positive quantity); rules
     after the netting see the netted quantities; the cancellations row removes the netted
-    revenue; ``duplicate lines`` removes what the kept lines lose to their first copies.
+    revenue; ``duplicate lines`` removes what the kept lines (the counts' NULL rule) lose
+    to their first copies: no engine passes over the lines again for the clean total.
     """
     counts = counts.astype({"lines": "int64"}).fillna({"gross_before": 0.0, "gross_after": 0.0, "netted": 0.0})
     code = counts["rule"].astype("float64").fillna(float("inf"))
     names = RULES[rules]
     netting = names.index("cancellations") + 1 if "cancellations" in names else len(names) + 1
-    clean_lines_n, clean_gross = int(clean["lines"].sum()), float(clean["gross"].fillna(0.0).sum())
+    kept = counts[code == float("inf")]
+    clean_lines_n, clean_gross = int(kept["lines"].sum()), float(kept["gross_after"].sum())
+    if extras is not None:
+        clean_lines_n -= int(extras["extra_lines"].fillna(0).sum())
+        clean_gross -= float(extras["extra_gross"].fillna(0.0).sum())
 
     def left(after: float, column: str) -> tuple[int, float]:
         rest = counts[code > after]
