@@ -17,7 +17,7 @@ segkit writes its own parquet in microseconds (``write_parquet``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,12 @@ class Engine:
 
     def to_pandas(self, expr) -> pd.DataFrame:
         return self.con.to_pandas(expr)
+
+    def to_pandas_soon(self, expr) -> Callable[[], pd.DataFrame]:
+        """``to_pandas(expr)`` for later: a function that gives the result. This engine computes
+        it now; one that can run a query beside others (Spark) starts it and returns at once."""
+        result = self.to_pandas(expr)
+        return lambda: result
 
     def split(self, lines, buckets: int) -> list:
         """``lines`` as ``buckets`` tables by a hash of the customer (filters over ``lines``);
@@ -296,6 +302,8 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         # into a table for the several queries below; streamed otherwise (only small tables held)
         labelled = engine.materialise(labelled) if kept_lines or engine.stepwise else labelled
         kept = R.kept_lines(labelled)
+        # the report's counts need only the labelled lines: on Spark they run beside the duplicate search
+        report_counts = engine.to_pandas_soon(R.report_counts(labelled)) if report else None
         duplicates = None
         if "duplicate lines" in R.RULES[rules]:
             line_hash = engine.dialect.line_hash
@@ -303,7 +311,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
                 if engine.stepwise or engine.repeated_hashes_first else None
             duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
-            counts.append(engine.to_pandas(R.report_counts(labelled)))
+            counts.append(report_counts())
             if duplicates is not None:
                 extras.append(engine.to_pandas(R.duplicate_extras(duplicates)))
         if kept_lines:

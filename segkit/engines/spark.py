@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 
@@ -112,6 +113,7 @@ class SparkEngine(Engine):
         self._n = 0
         self._tmp = Path(tempfile.mkdtemp(prefix="segkit-spark-"))
         self._cached: list = []
+        self._beside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-spark")
 
     @property
     def connect(self) -> bool:
@@ -135,6 +137,11 @@ class SparkEngine(Engine):
             self.count(cached)
         # Spark types the cached columns itself (a literal 1.0 is a DECIMAL to it): back to the expression's types
         return cached.cast(expr.schema())
+
+    def to_pandas_soon(self, expr):
+        """``to_pandas(expr)`` started in a thread of its own: Spark runs its jobs beside the
+        caller's next queries (its cores are idle while the driver plans a query)."""
+        return self._beside.submit(self.to_pandas, expr).result
 
     def spread(self, df, pieces: int | None = None):
         """``df`` in at least as many partitions as the session has cores: a log of one
@@ -201,6 +208,7 @@ class SparkEngine(Engine):
         return pd.Timestamp(frame.orderBy(order).offset(position).limit(1).collect()[0][0])
 
     def close(self) -> None:
+        self._beside.shutdown(wait=True)
         while self._cached:
             try:
                 self._cached.pop().release()

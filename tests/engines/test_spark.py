@@ -106,6 +106,38 @@ def test_the_netting_and_the_repeated_hashes_are_sent_to_the_lines_not_the_lines
     assert "SortMergeJoin [line_no" not in plan and "SortMergeJoin [line_hash" not in plan
 
 
+def test_the_report_counts_run_beside_the_next_queries(spark_engine, spark_lines):
+    """``to_pandas_soon`` starts a query and returns at once: ``run_rules`` starts the report's
+    counts, then searches the duplicates while Spark computes them (on the real data, about a
+    second less of the run; docs/benchmarks.md). The counts are those of ``to_pandas``."""
+    import threading
+
+    from segkit.engines.spark import SparkEngine
+    from segkit.rules import lines as R
+
+    lines, frame = spark_lines
+    engine = SparkEngine(session=spark_engine.session)
+    may_finish = threading.Event()
+    plain = engine.to_pandas
+
+    def held_back(expr):
+        assert may_finish.wait(60), "the main thread never let the report finish"
+        return plain(expr)
+
+    engine.to_pandas = held_back
+    try:
+        counts = engine.to_pandas_soon(R.report_counts(R.labelled_lines(lines, "seed", (frame.InvoiceDate.min(),
+                                                                                      frame.InvoiceDate.max()))))
+        assert engine.count(lines) == len(frame)  # the caller's next query runs while the report waits
+        may_finish.set()
+        got = counts()
+    finally:
+        may_finish.set()
+        engine.close()
+    assert int(got["lines"].sum()) == len(frame)
+    assert int(got.loc[got["rule"].isna(), "lines"].sum()) > 0  # kept lines are counted
+
+
 @pytest.mark.slow
 def test_close_removes_the_engines_own_files(spark_engine, sample_log):
     from segkit.engines.spark import SparkEngine
