@@ -1,19 +1,15 @@
-"""Engines that run the expressions of ``segkit.rules.lines``: DuckDB (in process) or Spark.
+"""The engine interface and what every engine shares: ``Engine`` (run an ibis expression,
+compute a step once, number and split lines), ``canonical_table`` (a table in a known layout
+as canonical lines, spelled for the engine's ``dialect``), ``date_bounds`` and ``run_rules``,
+which runs ``segkit.rules.lines`` on any engine and hands back the cleaning report and the
+customer table as pandas. Nothing here decides what a rule or a feature is.
 
-An engine only executes: it takes canonical lines (an Arrow table or DataFrame from the
-loader, or a parquet file of them), runs ``segkit.rules.lines`` on them and hands back the
-results as pandas. Nothing here decides what a rule or a feature is.
+Each engine is a module of its own: ``duckdb`` (in process), ``outofcore`` (DuckDB over a
+parquet file larger than memory), ``spark`` and ``database`` (PostgreSQL by URL).
 
-- ``DuckDBEngine``: in process; reads parquet out of core and spills to disk above its
-  memory limit.
-- ``SparkEngine``: a Spark session (``local[*]``, a cluster master, or Spark Connect with
-  ``remote="sc://host:15002"``); only the customer table (and the report's ten rows)
-  come back to the driver. Needs ``pip install 'segkit[spark]'`` and Java 17+.
-
-Time zones: zoned timestamps become UTC wall time without a zone on every engine (both
-run with the session time zone UTC). Parquet timestamps in nanoseconds (pandas' default)
-are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and converted;
-segkit writes its own parquet in microseconds (``write_parquet``).
+Time zones: zoned timestamps become UTC wall time without a zone on every engine (each
+runs with the session time zone UTC). segkit writes its own parquet in microseconds
+(``write_parquet``), which every engine reads as timestamps.
 """
 from __future__ import annotations
 

@@ -1,24 +1,11 @@
-"""Customer features for logs larger than memory: DuckDB over a parquet file.
-
-``customer_features_out_of_core(path)`` reads a parquet log through DuckDB's
-``read_parquet`` and never loads it into pandas: only the customer table (one row per
-customer) and, on request, the cleaning report come back. The file is read into the
-canonical layout here (same canonical ids as ``segkit.ingest.load``: a float CustomerID
-``17850.0`` becomes ``'17850'``, text ids are trimmed, blanks are missing; the same
-checks, refused in one sentence); the cleaning rules and the features are
-``segkit.rules.lines``, the one definition every engine runs. The window that nets
-cancellations runs only on purchases whose customer and product have a cancellation,
-and DuckDB spills to ``temp_directory`` above ``memory_limit``. A log too large for one
-pass (more than ``ROWS_PER_GB`` lines per GB of ``memory_limit``) is run once per bucket
-of customers (a hash of the id), as a filter over the same expressions: every rule
-after the outlier-date rule and every feature is per customer, so the parts add up to the
-same table (``benchmarks/bench_scale.py`` measures it).
-
-Limits: one parquet file in the UCI Online Retail (or Online Retail II) layout, with a
-timestamp InvoiceDate column (a text date column needs the pandas path, which parses
-many formats; time-zone-aware stamps are converted to UTC and the zone dropped, as on the
-pandas path) and a UnitPrice column (not a
-line amount).
+"""A parquet log as canonical lines on DuckDB without loading it into pandas: the columns'
+roles and types read from the file (``canonical_lines``), the loader's checks made in SQL
+and refused in one sentence (dates not stored as timestamps, numbers it cannot read, an
+empty file, order fields the loader would fill down, mixed currencies), ids made canonical
+as ``segkit.ingest.load`` makes them (a float CustomerID ``17850.0`` becomes ``'17850'``,
+text ids trimmed, blanks missing), and how many buckets of customers a log needs for
+DuckDB's ``memory_limit`` (``buckets_for``: more than ``ROWS_PER_GB`` lines per GB).
+``segkit.features.out_of_core`` runs the rules on what this module reads.
 """
 from __future__ import annotations
 

@@ -1,19 +1,12 @@
-"""Engines that run the expressions of ``segkit.rules.lines``: DuckDB (in process) or Spark.
+"""Spark: ``SparkEngine`` runs ``segkit.rules.lines`` through ibis' pyspark backend on a
+session (``local[*]``, a cluster master, or Spark Connect with ``remote="sc://host:15002"``);
+the executors read the parquet lines, and only the customer table (and the report's ten
+rows) come back to the driver. ``score_on_spark`` segments customers on the executors.
+Needs ``pip install 'segkit[spark]'`` and Java 17+.
 
-An engine only executes: it takes canonical lines (an Arrow table or DataFrame from the
-loader, or a parquet file of them), runs ``segkit.rules.lines`` on them and hands back the
-results as pandas. Nothing here decides what a rule or a feature is.
-
-- ``DuckDBEngine``: in process; reads parquet out of core and spills to disk above its
-  memory limit.
-- ``SparkEngine``: a Spark session (``local[*]``, a cluster master, or Spark Connect with
-  ``remote="sc://host:15002"``); only the customer table (and the report's ten rows)
-  come back to the driver. Needs ``pip install 'segkit[spark]'`` and Java 17+.
-
-Time zones: zoned timestamps become UTC wall time without a zone on every engine (both
-run with the session time zone UTC). Parquet timestamps in nanoseconds (pandas' default)
-are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and converted;
-segkit writes its own parquet in microseconds (``write_parquet``).
+Time zones: the session time zone is UTC. Parquet timestamps in nanoseconds (pandas'
+default) are read by Spark as integers (``spark.sql.legacy.parquet.nanosAsLong``) and
+converted.
 """
 from __future__ import annotations
 

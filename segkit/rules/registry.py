@@ -1,25 +1,14 @@
-"""Customer-level features from clean transaction lines.
+"""Registered customer features: extra columns a data scientist adds to the customer table
+beside the built-in ones of ``segkit.rules.lines.customer_table``.
 
-One row per customer, indexed by ``CustomerID``:
-
-- ``NumPurchases``: distinct invoices.
-- ``TotalQuantity``: units bought.
-- ``TotalSpend``: sum of ``Quantity * UnitPrice`` (currency units).
-- ``Recency``: whole days from the last purchase to the snapshot date (by default the
-  day after the last invoice in the data, at midnight).
-- ``Tenure``: whole days from the first to the last purchase.
-- ``AvgOrderValue``: ``TotalSpend / NumPurchases``.
-- ``DistinctProducts``: distinct StockCodes.
-- ``Country``: the customer's most frequent country (ties: alphabetical first).
-- ``FirstPurchase`` / ``LastPurchase``: timestamps.
-
-The features are defined once, in ``segkit.rules.lines.customer_table``; this module runs
-them in process with DuckDB (a path to a parquet file is read out of core) and gives the
-table segkit's index and types (``finish_customers``).
-
-Time zones: time-zone-aware timestamps are converted to UTC and the zone dropped
-(``to_utc_naive``) on every path - the loader and every engine of ``segkit.engines``
-(session time zone UTC) - so Recency and Tenure never depend on the machine's zone.
+``register_feature(name, func, transform)`` adds a function of a customer's clean lines
+(a pandas DataFrame) that returns one value per customer, and how the model transforms it before scaling.
+Two come with segkit: ``ChristmasShare`` (``christmas_share``) and ``CategoriesBought``
+(``categories_bought``, by the word lists of ``PRODUCT_CATEGORIES``). Every engine hands
+each function the same clean lines, inside the observation window, as the in-memory path
+does (``lines_as_in_memory``); ``compute_features`` runs them and ``with_features`` joins
+their values to the customer table. Functions sent to other processes (Spark's executors)
+must pickle (``check_picklable``).
 """
 from __future__ import annotations
 
