@@ -88,8 +88,9 @@ def _resolve_roles(types: dict[str, tuple[str, str]], name: str) -> dict[str, st
     if missing:
         found = ", ".join(c for c in types if c != "file_row_number")
         raise SegkitDataError(
-            f"'{name}' has no column for {', '.join(missing)}; found: {found}. Out-of-core features need "
-            "the UCI layout (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, "
+            f"'{name}' has no column for {', '.join(missing)}; found: {found}. Name them with --columns "
+            f"{','.join(role + '=COLUMN' for role in missing)} (ROLE=COLUMN,... for other roles too), or store "
+            "the log in the UCI layout (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, "
             "CustomerID, Country)."
         )
     return {role: types[col][0] for role, col in best.items()}

@@ -109,3 +109,18 @@ def test_files_it_cannot_use_are_refused_in_one_sentence(tmp_path, sample_log):
         customer_features_out_of_core(guests)
     assert str(caught.value) == ("'guests.parquet' has no usable lines after cleaning; check the customer, "
                                  "quantity and price columns.")
+
+
+def test_a_log_in_another_layout_is_refused_with_the_columns_found_and_how_to_name_them(tmp_path, sample_log):
+    """A shop's own column names: the sentence names the missing roles, the columns found and
+    ``--columns``, which reads the same file (``segkit features --columns``)."""
+    shop = tmp_path / "shop.parquet"
+    sample_log.head(200).rename(columns={"CustomerID": "client", "InvoiceDate": "ordered_at",
+                                         "UnitPrice": "price_eur"}).to_parquet(shop, index=False)
+    with pytest.raises(SegkitDataError) as caught:
+        customer_features_out_of_core(shop)
+    message = str(caught.value)
+    assert message.startswith("'shop.parquet' has no column for customer, date, price; found: "), message
+    assert "client" in message and "ordered_at" in message and "price_eur" in message
+    assert "--columns customer=COLUMN,date=COLUMN,price=COLUMN" in message and message.replace("... ", "").count(". ") == 1  # wrong, then what to do
+
