@@ -299,28 +299,34 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         labelled = engine.materialise(labelled) if kept_lines or engine.stepwise else labelled
         kept = R.kept_lines(labelled)
         # the report's counts need only the labelled lines: on Spark they run beside the duplicate search
-        report_counts = engine.to_pandas_soon(R.report_counts(labelled)) if report else None
-        duplicates = None
-        if "duplicate lines" in R.RULES[rules]:
+        pending_counts = engine.to_pandas_soon(R.report_counts(labelled)) if report else None
+        folds = "duplicate lines" in R.RULES[rules]
+        clean = duplicates = None
+        if kept_lines:  # in memory: the clean lines, repeats folded by grouping, computed once for what follows
+            clean = engine.materialise(R.clean_lines(labelled, rules))
+        elif folds:  # streamed: only the few lines that repeat are grouped
             line_hash = engine.dialect.line_hash
             repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) \
                 if engine.stepwise or engine.repeated_hashes_first else None
             duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
-            counts.append(report_counts())
-            if duplicates is not None:
-                extras.append(engine.to_pandas(R.duplicate_extras(duplicates)))
+            counts.append(pending_counts())
+            if folds:
+                extras.append(engine.to_pandas(R.duplicate_extras(duplicates) if duplicates is not None
+                                               else R.folded_extras(kept, clean)))
         if kept_lines:
-            clean_parts.append(engine.to_pandas(R.clean_lines(labelled, rules).select(R.LINE_NUMBER, "Quantity")))
+            clean_parts.append(engine.to_pandas(clean.select(R.LINE_NUMBER, "Quantity")))
         if customers:
             # Buckets share one snapshot date: the caller's, else set from all buckets below (a
             # whole-table maximum inside the query would gather every customer in one place: on
             # Spark, one partition)
             at = snapshot_date if snapshot_date is not None else _FAR_FUTURE
-            tables.append(engine.to_pandas(R.customer_table(kept, at, duplicates, window_days)))
+            tables.append(engine.to_pandas(R.customer_table(kept if clean is None else clean, at, duplicates,
+                                                            window_days)))
         if functions:  # the lines the in-memory path hands them: clean, inside the observation window
             since = window_start(snapshot_date, window_days)
-            feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules), functions, since))
+            feature_parts.append(features_on_engine(engine, R.clean_lines(labelled, rules) if clean is None else clean,
+                                                    functions, since))
     out: dict[str, Any] = {"date_bounds": bounds}
     if report:
         out["report"] = R.report_table(pd.concat(counts, ignore_index=True),

@@ -33,7 +33,7 @@ import pandas as pd
 
 from segkit.schema import LINE_COLUMNS, LINE_NUMBER
 
-__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "duplicate_extras", "report_counts", "report_table", "customer_table"]
+__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "duplicate_extras", "folded_extras", "report_counts", "report_table", "customer_table"]
 
 
 _BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
@@ -235,6 +235,15 @@ def duplicate_extras(duplicates: ir.Table) -> ir.Table:
         (d.Quantity > 0, d.extra * d.Quantity * d.UnitPrice), else_=0.0).sum())
 
 
+def folded_extras(kept: ir.Table, clean: ir.Table) -> ir.Table:
+    """``duplicate_extras`` where the repeats are already folded into the ``clean`` lines
+    (``clean_lines``, lines in memory): what the ``kept`` lines have beyond them."""
+    k = kept.aggregate(lines=kept.count(), gross=_gross(kept.Quantity, kept.UnitPrice))
+    c = clean.aggregate(clean_lines=clean.count(), clean_gross=_gross(clean.Quantity, clean.UnitPrice))
+    both = k.cross_join(c)
+    return both.select(extra_lines=both.lines - both.clean_lines, extra_gross=both.gross - both.clean_gross)
+
+
 def report_counts(labelled: ir.Table) -> ir.Table:
     """Per rule number (NULL: kept): lines, gross revenue before and after netting, netted revenue."""
     t = labelled
@@ -247,7 +256,7 @@ def report_counts(labelled: ir.Table) -> ir.Table:
 def report_table(counts: pd.DataFrame, extras: pd.DataFrame | None, rules: Rules) -> pd.DataFrame:
     """The cleaning report (rule, rows_removed, revenue_removed, rows_left, revenue_left):
     a first row ``loaded`` and one row per rule, from ``report_counts`` and (when the
-    rules fold duplicates) ``duplicate_extras`` run by an engine (rows of several runs may
+    rules fold duplicates) ``duplicate_extras`` or ``folded_extras`` run by an engine (rows of several runs may
     be stacked: they add up).
 
     Revenue is gross sales (Quantity x UnitPrice of lines with a positive quantity); rules

@@ -1,14 +1,14 @@
 """Registered customer features: extra columns a data scientist adds to the customer table
 beside the built-in ones of ``segkit.rules.lines.customer_table``.
 
-``register_feature(name, func, transform)`` adds a function of a customer's clean lines
-(a pandas DataFrame) that returns one value per customer, and how the model transforms it before scaling.
-Two come with segkit: ``ChristmasShare`` (``christmas_share``) and ``CategoriesBought``
-(``categories_bought``, by the word lists of ``PRODUCT_CATEGORIES``). Every engine hands
-each function the same clean lines, inside the observation window, as the in-memory path
-does (``lines_as_in_memory``); ``compute_features`` runs them and ``with_features`` joins
-their values to the customer table. Functions sent to other processes (Spark's executors)
-must pickle (``check_picklable``).
+``register_feature(name, func, transform)`` adds a function of a customer's clean lines (a
+pandas DataFrame) that returns one value per customer, and how the model transforms it
+before scaling. Two come with segkit: ``ChristmasShare`` (``christmas_share``) and
+``CategoriesBought`` (``categories_bought``, by the word lists of ``PRODUCT_CATEGORIES``).
+Every engine hands each function the same clean lines, inside the observation window, as the
+in-memory path does (``lines_as_in_memory``); ``compute_features`` runs them and
+``with_features`` joins their values to the customer table. Functions sent to other
+processes (Spark's executors) must pickle (``check_picklable``).
 """
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def _rules_sql(dialect, rules: str) -> list[str]:
     kept = R.kept_lines(labelled)
     duplicates = R.duplicate_copies(kept, dialect.line_hash) if rules == "default" else None
     exprs = [lines, labelled, R.report_counts(labelled),
-             R.duplicate_extras(duplicates) if duplicates is not None else kept, R.customer_table(kept, None, duplicates), R.customer_table(kept, None, duplicates, window_days=90),
+             R.duplicate_extras(duplicates) if duplicates is not None else kept,
+             R.customer_table(kept, None, duplicates), R.customer_table(kept, None, duplicates, window_days=90),
              R.clean_lines(labelled, rules)]
     return [ibis.to_sql(e, dialect=dialect.name) for e in exprs]
 
