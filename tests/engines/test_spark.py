@@ -36,8 +36,8 @@ def test_without_java_the_spark_engine_says_what_to_install(monkeypatch):
                                  "default-jre-headless) or set JAVA_HOME.")
 
 
-@pytest.mark.parametrize(("gigabytes", "heap"), [(4, "2g"), (16, "4g"), (24, "6g"), (256, "8g")])
-def test_a_local_session_takes_a_quarter_of_the_memory_between_2_and_8_gb(monkeypatch, gigabytes, heap):
+@pytest.mark.parametrize(("gigabytes", "heap"), [(4, "2g"), (16, "5g"), (24, "8g"), (256, "8g")])
+def test_a_local_session_takes_a_third_of_the_memory_between_2_and_8_gb(monkeypatch, gigabytes, heap):
     pytest.importorskip("pyspark")
     import segkit.engines.spark as spark
 
