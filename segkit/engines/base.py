@@ -92,10 +92,11 @@ class Engine:
     #: a subquery read twice in memory (PostgreSQL); DuckDB and Spark stream them
     stepwise: bool = False
 
-    #: Whether ``run_rules`` computes the repeated line hashes (a small table) on their own
-    #: before the duplicate copies that join them: for a planner that then knows their size
-    #: and sends them to every line rather than shuffling every line to them (Spark)
-    repeated_hashes_first: bool = False
+    #: Whether ``run_rules`` computes the small tables that lines join (the units owed by
+    #: cancellations, the repeated line hashes) on their own before the steps that join them:
+    #: for a planner that then knows their size and sends them to every line rather than
+    #: shuffling every line to them (Spark)
+    small_steps_first: bool = False
 
     #: The currency code of the last log ``lines`` / ``table_lines`` read (``table_currency``);
     #: None when it names none.
@@ -284,7 +285,10 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     bounds = bounds or date_bounds(engine, lines)
     # the netting is a small table keyed by line number: computed once, before the passes
     # over the lines (every bucket's lines join it)
-    netted = engine.materialise(R.netted_quantities(lines, bounds)) if rules == "default" else None
+    netted = None
+    if rules == "default":
+        owed = engine.materialise(R.owed_units(lines, bounds)) if engine.small_steps_first else None
+        netted = engine.materialise(R.netted_quantities(lines, bounds, owed))
     if window_days is not None and snapshot_date is None:
         # the observation window's start, from all kept lines, as a value: every bucket counts the same
         # window, and Spark refuses a subquery inside an aggregate's condition
@@ -307,7 +311,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
         elif folds:  # streamed: only the few lines that repeat are grouped
             line_hash = engine.dialect.line_hash
             repeated = engine.materialise(R.repeated_hashes(kept, line_hash)) \
-                if engine.stepwise or engine.repeated_hashes_first else None
+                if engine.stepwise or engine.small_steps_first else None
             duplicates = engine.materialise(R.duplicate_copies(kept, line_hash, repeated))
         if report:
             counts.append(pending_counts())

@@ -105,7 +105,7 @@ class SparkEngine(Engine):
 
     name = "spark"
     dialect = SPARK
-    repeated_hashes_first = True
+    small_steps_first = True
 
     def __init__(self, master: str | None = None, remote: str | None = None, session=None):
         self.session = session or spark_session(master, remote)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from segkit.schema import LINE_COLUMNS, LINE_NUMBER
 
-__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "duplicate_extras", "folded_extras", "report_counts", "report_table", "customer_table"]
+__all__ = ["RULES", "BULK_QUANTILES", "OUTLIER_MARGIN", "NON_PRODUCT_CODES", "NON_PRODUCT_PREFIXES", "Rules", "bounds_around", "dated_lines", "bulk_positions", "owed_units", "netted_quantities", "labelled_lines", "kept_lines", "clean_lines", "repeated_hashes", "duplicate_copies", "duplicate_extras", "folded_extras", "report_counts", "report_table", "customer_table"]
 
 
 _BEFORE_ANY = ("missing customer", "missing date", "outlier dates", "missing quantity", "missing price")
@@ -126,18 +126,36 @@ def _is_cancel(lines: ir.Table) -> ir.BooleanValue:
     return lines.InvoiceNo.startswith("C").fill_null(False) | (lines.Quantity <= 0)
 
 
-def netted_quantities(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+def _netting_lines(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+    """The lines the netting sees (no earlier rule removes them), with ``is_cancel``."""
+    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, bounds)]))
+    return kept.mutate(is_cancel=_is_cancel(kept))
+
+
+_NETTING_KEY = ["CustomerID", "StockCode"]
+
+
+def owed_units(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp]) -> ir.Table:
+    """Per customer and StockCode with a cancellation: the units cancelled (``Cancelled``)
+    and the last cancellation's date (``LastCancel``). The first step of
+    ``netted_quantities``, a small table an engine may compute once."""
+    cancels = _netting_lines(lines, bounds)
+    cancels = cancels.filter(cancels.is_cancel)
+    owed = cancels.group_by(_NETTING_KEY).aggregate(
+        Cancelled=ibis.greatest(-cancels.Quantity, 0).sum(), LastCancel=cancels.InvoiceDate.max())
+    return owed.filter(owed.Cancelled > 0)
+
+
+def netted_quantities(lines: ir.Table, bounds: tuple[pd.Timestamp, pd.Timestamp],
+                      owed: ir.Table | None = None) -> ir.Table:
     """The purchases a cancellation reduces (default rules): ``netted_line`` (their
     ``line_no``) and ``removed`` (units taken off). A small table: only purchases whose
     customer and StockCode have a cancellation take part, so an engine may compute it
-    once before the pass over all lines (``labelled_lines(..., netted=)``)."""
-    kept = lines.filter(~ibis.or_(*[cond.fill_null(False) for cond, _ in _before_netting(lines, bounds)]))
-    kept = kept.mutate(is_cancel=_is_cancel(kept))
-    cancels = kept.filter(kept.is_cancel)
-    key = ["CustomerID", "StockCode"]
-    owed = cancels.group_by(key).aggregate(
-        Cancelled=ibis.greatest(-cancels.Quantity, 0).sum(), LastCancel=cancels.InvoiceDate.max())
-    owed = owed.filter(owed.Cancelled > 0)
+    once before the pass over all lines (``labelled_lines(..., netted=)``). ``owed``: the
+    lines' ``owed_units`` when an engine has already computed them."""
+    kept = _netting_lines(lines, bounds)
+    owed = owed_units(lines, bounds) if owed is None else owed
+    key = _NETTING_KEY
     purchases = kept.filter(~kept.is_cancel).select(key + [LINE_NUMBER, "Quantity", "InvoiceDate"])
     candidates = purchases.join(owed, key).filter(lambda c: c.InvoiceDate <= c.LastCancel)
     latest_first = ibis.window(group_by=[candidates.CustomerID, candidates.StockCode],
