@@ -95,24 +95,57 @@ def test_the_netting_and_the_repeated_hashes_are_sent_to_the_lines_not_the_lines
     from segkit.engines.base import date_bounds
     from segkit.rules import lines as R
 
+    def plan_of(expr):
+        return spark_engine.session.sql(str(spark_engine.con.compile(expr)))._jdf.queryExecution() \
+            .executedPlan().toString()
+
     lines, _ = spark_lines
     bounds = date_bounds(spark_engine, lines)
-    owed = spark_engine.materialise(R.owed_units(lines, bounds))
-    netting = R.netted_quantities(lines, bounds, owed)
-    plan = spark_engine.session.sql(str(spark_engine.con.compile(netting)))._jdf.queryExecution() \
-        .executedPlan().toString()
-    assert re.search(r"BroadcastHashJoin \[CustomerID#\d+, StockCode#\d+\], \[CustomerID#\d+, StockCode#\d+\], Inner",
-                     plan), plan
-    assert "SortMergeJoin" not in plan, plan
-    netted = spark_engine.materialise(netting)
-    kept = R.kept_lines(R.labelled_lines(lines, "default", bounds, netted=netted))
-    repeated = spark_engine.materialise(R.repeated_hashes(kept, spark_engine.dialect.line_hash))
-    copies = R.duplicate_copies(kept, spark_engine.dialect.line_hash, repeated)
-    plan = spark_engine.session.sql(str(spark_engine.con.compile(copies)))._jdf.queryExecution() \
-        .executedPlan().toString()
+    # these 5,000 lines are small enough to broadcast any step whose size Spark only
+    # estimates (the units owed: 35 KB estimated, 0.9 KB computed); a threshold between the
+    # two tells a computed step from an estimated one, as at 20M lines the 10 MB default does
+    threshold = "spark.sql.autoBroadcastJoinThreshold"
+    before = spark_engine.session.conf.get(threshold)
+    spark_engine.session.conf.set(threshold, "4096")
+    try:
+        estimated = plan_of(R.netted_quantities(lines, bounds))  # the units owed not yet computed
+        assert re.search(r"SortMergeJoin \[CustomerID#\d+, StockCode#\d+\]", estimated), estimated
+        owed = spark_engine.materialise(R.owed_units(lines, bounds))
+        netting = R.netted_quantities(lines, bounds, owed)
+        plan = plan_of(netting)
+        assert re.search(r"BroadcastHashJoin \[CustomerID#\d+, StockCode#\d+\], \[CustomerID#\d+, "
+                         r"StockCode#\d+\], Inner", plan), plan
+        assert "SortMergeJoin" not in plan, plan
+        netted = spark_engine.materialise(netting)
+        kept = R.kept_lines(R.labelled_lines(lines, "default", bounds, netted=netted))
+        repeated = spark_engine.materialise(R.repeated_hashes(kept, spark_engine.dialect.line_hash))
+        plan = plan_of(R.duplicate_copies(kept, spark_engine.dialect.line_hash, repeated))
+    finally:
+        spark_engine.session.conf.set(threshold, before)
     assert re.search(r"BroadcastHashJoin \[line_no#\d+L\], \[netted_line#\d+L\], LeftOuter", plan), plan
     assert re.search(r"BroadcastHashJoin \[line_hash#\d+L\], \[repeated_hash#\d+L\], LeftSemi", plan), plan
     assert "SortMergeJoin [line_no" not in plan and "SortMergeJoin [line_hash" not in plan
+
+
+@pytest.mark.slow
+def test_run_rules_on_spark_computes_the_units_owed_before_the_netting_that_joins_them(
+        spark_engine, spark_lines, monkeypatch):
+    """The plan test above holds only if ``run_rules`` computes the units owed as a step of
+    their own before the netting (``Engine.small_steps_first``)."""
+    from segkit.engines.base import run_rules
+
+    lines, _ = spark_lines
+    steps = []
+    materialise = spark_engine.materialise
+
+    def recorded(expr, *args, **kwargs):
+        steps.append(frozenset(expr.columns))
+        return materialise(expr, *args, **kwargs)
+
+    monkeypatch.setattr(spark_engine, "materialise", recorded)
+    run_rules(spark_engine, lines, "default")
+    owed = steps.index(frozenset({"CustomerID", "StockCode", "Cancelled", "LastCancel"}))
+    assert steps.index(frozenset({"netted_line", "removed"})) == owed + 1
 
 
 def test_the_report_counts_run_beside_the_next_queries(spark_engine, spark_lines):
