@@ -90,7 +90,14 @@ def test_a_new_day_shows_up_and_the_view_stays(live_page, live_served):
     show_section(page, "table")
     page.locator(".seg-customers select").first.select_option(label="Purchases")
     page.locator(".seg-customers button", has_text="Ascending").click()
-    page.wait_for_function("() => document.querySelector('.seg-page-label').innerText.includes('page 1 of')")
+    # the kernel has sorted when the first row shows the fewest purchases ('page 1 of' holds before)
+    page.wait_for_function(
+        """(n) => { const t = document.querySelector('.seg-customer-table'); if (!t) return false;
+                    const i = [...t.querySelectorAll('thead th')].findIndex(h => h.innerText.trim() === 'Purchases');
+                    const cell = i < 0 ? null : t.querySelector(`tbody tr td:nth-child(${i + 1})`);
+                    return cell !== null && cell.innerText.replace(/,/g, '') === String(n); }""",
+        arg=int(live_served.first.customers["NumPurchases"].min()))
+    assert "page 1 of" in page.inner_text(".seg-page-label")
     page.get_by_role("button", name="Next ›").click()
     page.wait_for_function("() => document.querySelector('.seg-page-label').innerText.includes('page 2 of')")
     before = _customers_kpi(page)
