@@ -50,7 +50,7 @@ from segkit.schema import (
 )
 from segkit.schema import tomorrow as next_day
 
-__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_bounds", "refuse_order_statuses", "run_rules",
+__all__ = ["write_parquet", "arrow_lines", "Engine", "canonical_table", "date_bounds", "netting", "refuse_order_statuses", "run_rules",
            "table_currency"]
 
 
@@ -262,6 +262,16 @@ def date_bounds(engine: Engine, lines, now: pd.Timestamp | None = None) -> tuple
     return R.bounds_around(to_utc_naive(low), to_utc_naive(high), tomorrow)
 
 
+def netting(engine: Engine, lines, bounds: tuple[pd.Timestamp, pd.Timestamp], rules: str):
+    """The rules' netting (``segkit.rules.lines.netted_quantities``) computed once by ``engine``
+    for every pass over ``lines`` (None: ``rules`` net nothing); the units owed computed
+    first where the engine plans better knowing their size (``Engine.small_steps_first``)."""
+    if rules != "default":
+        return None
+    owed = engine.materialise(R.owed_units(lines, bounds)) if engine.small_steps_first else None
+    return engine.materialise(R.netted_quantities(lines, bounds, owed))
+
+
 def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True, customers: bool = True,
               snapshot_date=None, non_product_codes=R.NON_PRODUCT_CODES,
               non_product_prefixes=R.NON_PRODUCT_PREFIXES, kept_lines: bool = False, buckets: int = 1,
@@ -285,10 +295,7 @@ def run_rules(engine: Engine, lines, rules: str = "default", report: bool = True
     bounds = bounds or date_bounds(engine, lines)
     # the netting is a small table keyed by line number: computed once, before the passes
     # over the lines (every bucket's lines join it)
-    netted = None
-    if rules == "default":
-        owed = engine.materialise(R.owed_units(lines, bounds)) if engine.small_steps_first else None
-        netted = engine.materialise(R.netted_quantities(lines, bounds, owed))
+    netted = netting(engine, lines, bounds, rules)
     if window_days is not None and snapshot_date is None:
         # the observation window's start, from all kept lines, as a value: every bucket counts the same
         # window, and Spark refuses a subquery inside an aggregate's condition

@@ -100,7 +100,7 @@ def write_date_range_table(path: str | Path, target: str | Path, categories: pd.
     file per customer bucket. Returns the description categories used
     (``description_categories``, or ``categories``)."""
     # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
-    from segkit.engines.base import date_bounds
+    from segkit.engines.base import date_bounds, netting
     from segkit.engines.duckdb import DuckDBEngine
 
     # start-up: ibis and DuckDB load on first use, not on import (0.4 s, measured)
@@ -121,7 +121,7 @@ def write_date_range_table(path: str | Path, target: str | Path, categories: pd.
         bounds = date_bounds(engine, lines)
         buckets = buckets_for(n_rows, memory_limit)
         # the netting is small and keyed by line number: once for every bucket
-        netted = engine.materialise(R.netted_quantities(lines, bounds)) if rules == "default" else None
+        netted = netting(engine, lines, bounds, rules)
         for i, part in enumerate([lines] if buckets == 1 else engine.split(lines, buckets)):
             kept = R.kept_lines(R.labelled_lines(part, rules, bounds, netted=netted))
             spend = _spend_per_visit(kept, small)
